@@ -1,0 +1,72 @@
+// Who may connect: username/password accounts (scrypt hashes), loopback-only demo accounts, anonymous.
+import { isIP } from 'node:net'
+import type { UserConfig } from '../config/schema.js'
+import { DEFAULT_SCRYPT, hashPassword, parsePasswordHash, verifyPassword } from './password.js'
+
+export interface Account {
+  readonly username: string
+  readonly roles: readonly string[]
+  readonly loopbackOnly: boolean
+  readonly hash: ReturnType<typeof parsePasswordHash>
+  /** configured with a plain-text password (demo) */
+  readonly plain: boolean
+}
+
+export type AuthResult =
+  | { readonly ok: true, readonly username: string | undefined, readonly roles: readonly string[] }
+  | { readonly ok: false, readonly returnCode: 4 | 5, readonly reason: 'bad-credentials' | 'not-authorized', readonly detail: string }
+
+export interface UserDirectory {
+  authenticate (username: string | undefined, password: Buffer | undefined, remoteAddress: string | undefined): Promise<AuthResult>
+  readonly accounts: ReadonlyMap<string, Account>
+  /** usernames configured with a plain-text password */
+  readonly plainAccounts: readonly string[]
+}
+
+export function isLoopback (address: string | undefined): boolean {
+  if (address === undefined) return false
+  const a = address.startsWith('::ffff:') ? address.slice(7) : address
+  if (isIP(a) === 4) return a.startsWith('127.')
+  return a === '::1'
+}
+
+export interface DirectoryOptions {
+  users: readonly UserConfig[]
+  /** role for clients without a username, or false to refuse them */
+  anonymous: false | string
+}
+
+/** Hashes the plain demo passwords once at start, so every login takes the same scrypt path. */
+export async function createUserDirectory ({ users, anonymous }: DirectoryOptions): Promise<UserDirectory> {
+  const accounts = new Map<string, Account>()
+  for (const u of users) {
+    const plain = u.password !== undefined
+    const hash = parsePasswordHash(u.passwordHash ?? await hashPassword(u.password as string))
+    accounts.set(u.username, { username: u.username, roles: u.roles, loopbackOnly: plain || u.loopbackOnly === true, hash, plain })
+  }
+  // verified when the username is unknown, so that timing does not tell which usernames exist
+  const decoy = parsePasswordHash(await hashPassword('decoy', DEFAULT_SCRYPT))
+
+  return {
+    accounts,
+    plainAccounts: [...accounts.values()].filter((a) => a.plain).map((a) => a.username),
+    async authenticate (username, password, remoteAddress) {
+      if (username === undefined) {
+        if (anonymous === false) return { ok: false, returnCode: 5, reason: 'not-authorized', detail: 'anonymous clients are not allowed' }
+        return { ok: true, username: undefined, roles: [anonymous] }
+      }
+      const account = accounts.get(username)
+      if (account === undefined || password === undefined) {
+        await verifyPassword(password ?? '', decoy)
+        return { ok: false, returnCode: 4, reason: 'bad-credentials', detail: account === undefined ? 'unknown user' : 'no password' }
+      }
+      if (!await verifyPassword(password, account.hash)) {
+        return { ok: false, returnCode: 4, reason: 'bad-credentials', detail: 'wrong password' }
+      }
+      if (account.loopbackOnly && !isLoopback(remoteAddress)) {
+        return { ok: false, returnCode: 5, reason: 'not-authorized', detail: 'account is accepted from loopback clients only' }
+      }
+      return { ok: true, username, roles: account.roles }
+    }
+  }
+}

@@ -1,0 +1,146 @@
+// Assembles a Warden broker: store, accounts, rules, aedes with Warden's hooks, and the TCP listener.
+import { createServer, type AddressInfo, type Server } from 'node:net'
+import { hostname } from 'node:os'
+import { Aedes, type Client, type PublishPacket } from 'aedes'
+import { WardenError, type Logger } from '@warden/common'
+import type { WardenConfig } from '../config/schema.js'
+import { createUserDirectory, type UserDirectory } from '../auth/user-directory.js'
+import { OwnershipPolicy } from '../policy/ownership.js'
+import { createAudit, type Audit } from './audit.js'
+import { createHooks, type WardenHooks } from './hooks.js'
+import { createStore } from './persistence.js'
+
+export interface WardenBroker {
+  readonly id: string
+  readonly aedes: Aedes
+  readonly mqtt: AddressInfo
+  readonly ownership: OwnershipPolicy
+  readonly directory: UserDirectory
+  readonly audit: Audit
+  readonly hooks: WardenHooks
+  close (): Promise<void>
+}
+
+export interface BrokerDeps {
+  logger: Logger
+}
+
+type PublishFn = (packet: PublishPacket, client: Client | null, done: (err?: Error) => void) => void
+
+function noop (): void {}
+
+export async function createWardenBroker (config: WardenConfig, { logger }: BrokerDeps): Promise<WardenBroker> {
+  const id = config.brokerId ?? `warden-${hostname()}-${process.pid}`
+  const directory = await createUserDirectory({ users: config.users, anonymous: config.anonymous })
+  if (directory.plainAccounts.length > 0) {
+    logger.warn({ users: directory.plainAccounts }, 'accounts with plain-text passwords (demo only): accepted from loopback clients alone')
+  }
+  const ownership = new OwnershipPolicy(config.topics, config.unregisteredTopics)
+  const store = await createStore(config.persistence, config.dataDir)
+
+  let aedes: Aedes | undefined
+  const audit = createAudit({
+    logger,
+    brokerId: id,
+    emit: (topic, payload) => aedes?.publish({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false }, noop)
+  })
+  const hooks = createHooks({ directory, ownership, roles: config.roles, audit, deniedPublish: config.deniedPublish, logger })
+
+  try {
+    aedes = await Aedes.createBroker({
+      id,
+      persistence: store.persistence,
+      heartbeatInterval: config.limits.heartbeatIntervalMs,
+      connectTimeout: config.limits.connectTimeoutMs,
+      drainTimeout: config.limits.drainTimeoutMs,
+      maxTopicLevels: config.limits.maxTopicLevels,
+      maxInflightInbound: config.limits.maxInflightInbound,
+      preConnect: hooks.preConnect,
+      authenticate: hooks.authenticate,
+      authorizePublish: hooks.authorizePublish,
+      authorizeSubscribe: hooks.authorizeSubscribe,
+      authorizeForward: hooks.authorizeForward
+    })
+  } catch (err) {
+    await store.close()
+    throw err
+  }
+  const broker = aedes
+  installDropFilter(broker, hooks)
+  watchBroker(broker, hooks, logger, store.persistence)
+
+  const server = createServer({ noDelay: true }, broker.handle)
+  let mqtt: AddressInfo
+  try {
+    mqtt = await listen(server, config.mqtt.port, config.mqtt.host)
+  } catch (err) {
+    await new Promise<void>((resolve) => broker.close(resolve))
+    await store.close()
+    throw new WardenError('WARDEN_ERR_LISTEN', `cannot listen on ${config.mqtt.host}:${config.mqtt.port}: ${(err as Error).message}`, { cause: err })
+  }
+  logger.info({ brokerId: id, mqtt: `${mqtt.address}:${mqtt.port}`, persistence: store.kind, topics: ownership.size, users: directory.accounts.size }, 'broker listening')
+
+  let closing: Promise<void> | undefined
+  return {
+    id,
+    aedes: broker,
+    mqtt,
+    ownership,
+    directory,
+    audit,
+    hooks,
+    close () {
+      closing ??= (async () => {
+        // stop accepting, then close clients (wills are published), then the store
+        const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()))
+        await new Promise<void>((resolve) => broker.close(() => resolve()))
+        await serverClosed
+        await store.close()
+      })()
+      return closing
+    }
+  }
+}
+
+/** A publish refused in `drop` mode completes its QoS flow but never reaches the bus, subscribers or the store. */
+function installDropFilter (broker: Aedes, hooks: WardenHooks): void {
+  const b = broker as unknown as { publish: PublishFn }
+  const publish = b.publish.bind(broker)
+  b.publish = function publishUnlessDropped (packet, client, done) {
+    if (hooks.isDropped(packet)) {
+      const cb = typeof client === 'function' ? client as (err?: Error) => void : done
+      if (cb !== undefined) process.nextTick(cb)
+      return
+    }
+    publish(packet, client, done)
+  }
+}
+
+function watchBroker (broker: Aedes, hooks: WardenHooks, logger: Logger, persistence: unknown): void {
+  // the typings omit the broker's own 'error' event
+  ;(broker as unknown as NodeJS.EventEmitter).on('error', (err: Error) => logger.error({ err }, 'broker error'))
+  broker.on('clientError', (client, err) => logger.debug({ clientId: client.id, err: err.message }, 'client error'))
+  broker.on('connectionError', (_client, err) => logger.debug({ err: err.message }, 'connection error'))
+  // aedes 1.2 stores every filter of a SUBSCRIBE of a persistent client, denied ones too, and queues their
+  // messages; remove the denied ones (authorizeForward would drop their messages anyway)
+  const store = persistence as { removeSubscriptions: (client: Client, topics: string[]) => Promise<unknown> }
+  broker.on('subscribe', (subs, client) => {
+    const denied = subs.filter((s) => (s.qos as number) === 128).map((s) => s.topic)
+    if (denied.length === 0 || (client as unknown as { clean: boolean }).clean) return
+    store.removeSubscriptions(client, denied).catch((err: unknown) => logger.error({ err }, 'cannot remove denied subscriptions'))
+  })
+  broker.on('client', (client) => {
+    const p = hooks.policyOf(client)
+    logger.debug({ clientId: client.id, username: p?.identity.username }, 'client connected')
+  })
+}
+
+function listen (server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve(server.address() as AddressInfo)
+    })
+  })
+}

@@ -1,0 +1,144 @@
+// Turns the pure rules' decisions into aedes hook behaviour: CONNACK codes, SUBACK 0x80, dropped or
+// refused publishes, and per-message read filtering.
+import type { AedesPublishPacket, AuthenticateError, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
+import type { Logger } from '@warden/common'
+import type { UserDirectory } from '../auth/user-directory.js'
+import type { Deny } from '../policy/decision.js'
+import { createIdentity } from '../policy/identity.js'
+import type { OwnershipPolicy } from '../policy/ownership.js'
+import type { RoleTable } from '../policy/read-rules.js'
+import type { Audit, AuditKind } from './audit.js'
+import { ClientPolicy } from './client-policy.js'
+import { cappedQos, remoteAddressOf } from './client-internals.js'
+
+/** Topics under this prefix are the broker's own: nobody subscribes to them, dropped publishes go there. */
+export const RESERVED_PREFIX = '$WARDEN/'
+const VOID_TOPIC = '$WARDEN/void'
+const EMPTY = Buffer.alloc(0)
+
+export interface HookDeps {
+  directory: UserDirectory
+  ownership: OwnershipPolicy
+  roles: RoleTable
+  audit: Audit
+  deniedPublish: 'drop' | 'disconnect'
+  logger: Logger
+}
+
+export interface WardenHooks {
+  preConnect (client: Client, packet: ConnectPacket, cb: (err: Error | null, ok: boolean) => void): void
+  authenticate (client: Client, username: string | undefined, password: Buffer | undefined, cb: (err: AuthenticateError | null, ok: boolean | null) => void): void
+  authorizePublish (client: Client | null, packet: PublishPacket, cb: (err?: Error | null) => void): void
+  authorizeSubscribe (client: Client, sub: Subscription, cb: (err: Error | null, sub?: Subscription | null) => void): void
+  authorizeForward (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null
+  policyOf (client: Client): ClientPolicy | undefined
+  /** true for a publish that was refused in `drop` mode: it must not reach the bus or the store */
+  isDropped (packet: object): boolean
+  readonly stats: { forwardFiltered: number }
+}
+
+function authError (returnCode: 2 | 4 | 5, message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError
+}
+
+export function createHooks ({ directory, ownership, roles, audit, deniedPublish }: HookDeps): WardenHooks {
+  const policies = new WeakMap<Client, ClientPolicy>()
+  const emptyPersistentId = new WeakSet<Client>()
+  const dropped = new WeakSet<object>()
+  const stats = { forwardFiltered: 0 }
+
+  const auditDeny = (kind: AuditKind, client: Client, d: Deny, topic: string, qos: number): void => {
+    const p = policies.get(client)
+    audit.record({ kind, reason: d.reason, username: p?.identity.username, clientId: client.id, topic, qos, ...(d.filter !== undefined ? { filter: d.filter } : {}) })
+  }
+
+  return {
+    stats,
+    policyOf: (client) => policies.get(client),
+    isDropped: (packet) => dropped.has(packet),
+
+    preConnect (client, packet, cb) {
+      // aedes 1.2 accepts an empty client id with clean=0; MQTT-3.1.3-8 requires CONNACK 2 (refused in authenticate)
+      if (packet.clientId === '' && packet.clean === false) emptyPersistentId.add(client)
+      cb(null, true)
+    },
+
+    authenticate (client, username, password, cb) {
+      const address = remoteAddressOf(client)
+      if (emptyPersistentId.has(client)) {
+        audit.record({ kind: 'connect', reason: 'identifier-rejected', username, clientId: '', address, detail: 'empty client id needs clean session' })
+        cb(authError(2, 'identifier rejected'), null)
+        return
+      }
+      directory.authenticate(username, password, address).then((res) => {
+        if (!res.ok) {
+          audit.record({ kind: 'connect', reason: res.reason, username, clientId: client.id, address, detail: res.detail })
+          cb(authError(res.returnCode, res.detail), null)
+          return
+        }
+        const policy = new ClientPolicy(createIdentity(res.username, client.id, res.roles), roles, ownership)
+        // a device must not plant a will on a topic it does not own
+        const will = (client as unknown as { _will?: PublishPacket | null })._will
+        if (will !== undefined && will !== null) {
+          const d = policy.decidePublish(will.topic)
+          if (!d.allowed) {
+            audit.record({ kind: 'will', reason: d.reason, username, clientId: client.id, address, topic: will.topic, qos: will.qos, ...(d.filter !== undefined ? { filter: d.filter } : {}) })
+            cb(authError(5, 'will topic not authorized'), null)
+            return
+          }
+        }
+        policies.set(client, policy)
+        cb(null, true)
+      }, (err: unknown) => cb(authError(5, (err as Error).message), null))
+    },
+
+    authorizePublish (client, packet, cb) {
+      if (client === null) {
+        // the will of a client whose broker died (cluster): it was authorized when its client connected
+        if (packet.topic.startsWith('$SYS')) { cb(new Error('$SYS is reserved')); return }
+        cb(null)
+        return
+      }
+      const policy = policies.get(client)
+      if (policy === undefined) { cb(new Error('client is not authenticated')); return }
+      const d = policy.decidePublish(packet.topic)
+      if (d.allowed) { cb(null); return }
+      const isWill = (client as unknown as { will?: unknown }).will === packet
+      auditDeny(isWill ? 'will' : 'publish', client, d, packet.topic, packet.qos)
+      if (deniedPublish === 'disconnect' || isWill) {
+        cb(new Error(`publish to ${packet.topic} denied: ${d.reason}`))
+        return
+      }
+      // drop: the QoS 1/2 flow completes, but the message goes nowhere. broker.publish skips dropped packets;
+      // emptying it as well keeps a QoS 2 packet awaiting PUBREL from holding the refused content.
+      dropped.add(packet)
+      packet.topic = VOID_TOPIC
+      packet.payload = EMPTY
+      packet.retain = false
+      cb(null)
+    },
+
+    authorizeSubscribe (client, sub, cb) {
+      const policy = policies.get(client)
+      if (policy === undefined) { cb(new Error('client is not authenticated')); return }
+      const topic = sub.topic
+      if (topic.startsWith(RESERVED_PREFIX) || !policy.reader.canSubscribe(topic)) {
+        audit.record({ kind: 'subscribe', reason: topic.startsWith(RESERVED_PREFIX) ? 'reserved-topic' : 'not-granted', username: policy.identity.username, clientId: client.id, topic, qos: sub.qos })
+        cb(null, null)
+        return
+      }
+      cb(null, sub)
+    },
+
+    authorizeForward (client, packet) {
+      const policy = policies.get(client)
+      if (policy === undefined || !policy.canRead(packet.topic)) {
+        stats.forwardFiltered++
+        return null
+      }
+      if (packet.qos === 0) return packet
+      const qos = cappedQos(client, packet)
+      return qos === packet.qos ? packet : { ...packet, qos } as AedesPublishPacket
+    }
+  }
+}

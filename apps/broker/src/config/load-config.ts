@@ -1,0 +1,76 @@
+// Loads the broker's configuration once at start: file, then environment overrides, then checks.
+import { createConfigValidator, parsePortEnv, readConfigFile, WardenError } from '@warden/common'
+import { checkFilter, hasTemplate } from '../policy/topic.js'
+import { parsePasswordHash } from '../auth/password.js'
+import { configSchema, type WardenConfig } from './schema.js'
+
+const validate = createConfigValidator<WardenConfig>(configSchema)
+
+const BUILTIN_ROLES = ['admin', 'producer', 'consumer', 'observer']
+
+export interface LoadOptions {
+  /** defaults to process.env */
+  env?: NodeJS.ProcessEnv
+}
+
+/** Reads WARDEN_CONFIG (if set) and the WARDEN_* overrides. The only place the broker reads process.env. */
+export function loadConfig ({ env = process.env }: LoadOptions = {}): WardenConfig {
+  const file = env.WARDEN_CONFIG
+  const raw = (file !== undefined && file !== '' ? readConfigFile(file) : {}) ?? {}
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new WardenError('WARDEN_ERR_CONFIG_INVALID', `invalid config in ${file ?? 'defaults'}: (root): must be a mapping`)
+  }
+  const data = structuredClone(raw) as Record<string, unknown>
+  const mqttPort = parsePortEnv('WARDEN_MQTT_PORT', env.WARDEN_MQTT_PORT)
+  const httpPort = parsePortEnv('WARDEN_HTTP_PORT', env.WARDEN_HTTP_PORT)
+  if (mqttPort !== undefined) data.mqtt = { ...(data.mqtt as object | undefined), port: mqttPort }
+  if (httpPort !== undefined) data.http = { ...(data.http as object | undefined), port: httpPort }
+  if (env.WARDEN_DATA_DIR !== undefined && env.WARDEN_DATA_DIR !== '') data.dataDir = env.WARDEN_DATA_DIR
+  if (env.WARDEN_LOG_LEVEL !== undefined && env.WARDEN_LOG_LEVEL !== '') data.log = { ...(data.log as object | undefined), level: env.WARDEN_LOG_LEVEL }
+  if (env.WARDEN_BROKER_ID !== undefined && env.WARDEN_BROKER_ID !== '') data.brokerId = env.WARDEN_BROKER_ID
+  return parseConfig(data, file ?? 'defaults')
+}
+
+/** Validates an already-parsed configuration object (schema, then cross-references). */
+export function parseConfig (data: unknown, source = 'config'): WardenConfig {
+  const config = validate(data, source)
+  const fail = (key: string, msg: string): never => {
+    throw new WardenError('WARDEN_ERR_CONFIG_INVALID', `invalid config in ${source}: ${key}: ${msg}`)
+  }
+  const roleNames = new Set([...BUILTIN_ROLES, ...Object.keys(config.roles)])
+  for (const [name, role] of Object.entries(config.roles)) {
+    role.subscribe.forEach((f, i) => {
+      const why = checkFilter(f)
+      if (why !== null) fail(`roles.${name}.subscribe[${i}]`, `${JSON.stringify(f)} ${why}`)
+    })
+  }
+  if (config.anonymous !== false && !roleNames.has(config.anonymous)) {
+    fail('anonymous', `role ${JSON.stringify(config.anonymous)} is not defined under roles`)
+  }
+  const seen = new Set<string>()
+  config.users.forEach((u, i) => {
+    if (seen.has(u.username)) fail(`users[${i}].username`, `${JSON.stringify(u.username)} is listed twice`)
+    seen.add(u.username)
+    if ((u.password === undefined) === (u.passwordHash === undefined)) {
+      fail(`users[${i}]`, 'needs exactly one of password (demo only) or passwordHash (from `warden passwd`)')
+    }
+    if (u.passwordHash !== undefined) {
+      try { parsePasswordHash(u.passwordHash) } catch (err) { fail(`users[${i}].passwordHash`, (err as Error).message) }
+    }
+    u.roles.forEach((r, j) => {
+      if (!roleNames.has(r)) fail(`users[${i}].roles[${j}]`, `role ${JSON.stringify(r)} is not defined under roles`)
+    })
+  })
+  config.topics.forEach((t, i) => {
+    const why = checkFilter(t.filter)
+    if (why !== null) fail(`topics[${i}].filter`, `${JSON.stringify(t.filter)} ${why}`)
+    if (t.filter.startsWith('$SYS')) fail(`topics[${i}].filter`, '$SYS topics belong to the broker and cannot be registered')
+    t.owners.forEach((o, j) => {
+      if (o === '{username}' && !t.filter.includes('{username}')) {
+        fail(`topics[${i}].owners[${j}]`, "'{username}' as an owner needs a {username} level in the filter (otherwise every user would own it)")
+      }
+      if (o !== '{username}' && hasTemplate(o)) fail(`topics[${i}].owners[${j}]`, "only '{username}' may be used as an owner template")
+    })
+  })
+  return config
+}

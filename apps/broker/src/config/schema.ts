@@ -1,0 +1,135 @@
+// The broker's configuration: its JSON schema and the typed, frozen object it yields.
+
+export type PersistenceKind = 'level' | 'memory'
+
+export interface UserConfig {
+  readonly username: string
+  /** plain text, for local demos only: such accounts are accepted from loopback clients alone */
+  readonly password?: string
+  readonly passwordHash?: string
+  readonly roles: readonly string[]
+  /** accept this account only from loopback addresses (always true for plain `password` accounts) */
+  readonly loopbackOnly?: boolean
+}
+
+export interface TopicConfig {
+  readonly filter: string
+  readonly owners: readonly string[]
+}
+
+export interface WardenConfig {
+  readonly mqtt: { readonly port: number, readonly host: string }
+  readonly http: { readonly port: number, readonly host: string }
+  readonly dataDir: string
+  readonly persistence: PersistenceKind
+  readonly anonymous: false | string
+  readonly unregisteredTopics: 'deny' | 'allow'
+  readonly deniedPublish: 'drop' | 'disconnect'
+  readonly roles: Readonly<Record<string, { readonly subscribe: readonly string[] }>>
+  readonly users: readonly UserConfig[]
+  readonly topics: readonly TopicConfig[]
+  readonly log: { readonly level: string }
+  readonly brokerId?: string
+  readonly limits: {
+    readonly connectTimeoutMs: number
+    readonly heartbeatIntervalMs: number
+    readonly drainTimeoutMs: number
+    readonly maxTopicLevels: number
+    readonly maxInflightInbound: number
+  }
+}
+
+const filterList = { type: 'array', items: { type: 'string', minLength: 1 }, default: [] }
+
+export const configSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    mqtt: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 1883 },
+        host: { type: 'string', minLength: 1, default: '0.0.0.0' }
+      }
+    },
+    http: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080 },
+        host: { type: 'string', minLength: 1, default: '127.0.0.1' }
+      }
+    },
+    dataDir: { type: 'string', minLength: 1, default: './data' },
+    persistence: { type: 'string', enum: ['level', 'memory'], default: 'level' },
+    anonymous: {
+      anyOf: [{ const: false }, { type: 'string', minLength: 1 }],
+      default: false
+    },
+    unregisteredTopics: { type: 'string', enum: ['deny', 'allow'], default: 'deny' },
+    deniedPublish: { type: 'string', enum: ['drop', 'disconnect'], default: 'drop' },
+    roles: {
+      type: 'object',
+      default: {},
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { subscribe: filterList }
+      }
+    },
+    users: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['username', 'roles'],
+        properties: {
+          // '/', '+' and '#' would inject topic syntax through {username} templates
+          username: { type: 'string', minLength: 1, maxLength: 256, pattern: '^[^/+#{}\\s]+$' },
+          password: { type: 'string', minLength: 1 },
+          passwordHash: { type: 'string', minLength: 1 },
+          roles: { type: 'array', items: { type: 'string', minLength: 1 } },
+          loopbackOnly: { type: 'boolean' }
+        }
+      }
+    },
+    topics: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['filter', 'owners'],
+        properties: {
+          filter: { type: 'string', minLength: 1 },
+          owners: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } }
+        }
+      }
+    },
+    log: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        level: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' }
+      }
+    },
+    brokerId: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9._-]+$' },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        connectTimeoutMs: { type: 'integer', minimum: 100, default: 30000 },
+        heartbeatIntervalMs: { type: 'integer', minimum: 100, default: 60000 },
+        drainTimeoutMs: { type: 'integer', minimum: 0, default: 60000 },
+        maxTopicLevels: { type: 'integer', minimum: 1, maximum: 1024, default: 64 },
+        maxInflightInbound: { type: 'integer', minimum: 0, default: 1024 }
+      }
+    }
+  }
+} as const

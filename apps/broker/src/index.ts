@@ -1,0 +1,11 @@
+// Public surface of @warden/broker.
+export { createWardenBroker, type WardenBroker, type BrokerDeps } from './broker/create-broker.js'
+export { loadConfig, parseConfig } from './config/load-config.js'
+export type { WardenConfig, UserConfig, TopicConfig } from './config/schema.js'
+export { hashPassword, verifyPassword, parsePasswordHash, DEFAULT_SCRYPT } from './auth/password.js'
+export { OwnershipPolicy, type Registration } from './policy/ownership.js'
+export { createReader, resolveGrants, type Reader, type RoleTable } from './policy/read-rules.js'
+export { createIdentity, type Identity } from './policy/identity.js'
+export { FilterTrie } from './policy/filter-trie.js'
+export type { Decision, DenyReason } from './policy/decision.js'
+export { AUDIT_TOPIC_PREFIX, type AuditRecord } from './broker/audit.js'

@@ -1,0 +1,59 @@
+// Read rights: which topics a client may receive, from the subscribe grants of its roles. Pure.
+import { FilterTrie } from './filter-trie.js'
+import type { Identity } from './identity.js'
+import { filtersIntersect, resolveFilter } from './topic.js'
+
+export interface RoleGrants {
+  readonly subscribe: readonly string[]
+}
+
+export type RoleTable = Readonly<Record<string, RoleGrants>>
+
+export interface Reader {
+  /** the client's grants with templates resolved */
+  readonly grants: readonly string[]
+  /** holds '#': every topic not starting with '$' is readable */
+  readonly readsAllPlain: boolean
+  canRead (topic: string): boolean
+  /** SUBSCRIBE check: false when `filter` can match nothing the client may read */
+  canSubscribe (filter: string): boolean
+}
+
+const NO_CONTEXT = { username: undefined, clientId: '' }
+
+/** The effective grants of an identity: its roles' grants, templates resolved; $SYS only for admin/observer. */
+export function resolveGrants (identity: Identity, roles: RoleTable): string[] {
+  const out = new Set<string>()
+  if (identity.admin) {
+    out.add('#')
+    out.add('$SYS/#')
+  }
+  for (const role of identity.roles) {
+    for (const g of roles[role]?.subscribe ?? []) {
+      const r = resolveFilter(g, identity)
+      if (r === null) continue
+      if (r.startsWith('$SYS') && !(identity.admin || identity.observer)) continue
+      out.add(r)
+    }
+  }
+  return [...out]
+}
+
+export function createReader (identity: Identity, roles: RoleTable): Reader {
+  const grants = resolveGrants(identity, roles)
+  const trie = new FilterTrie<true>()
+  for (const g of grants) trie.set(g, true)
+  const readsAllPlain = grants.includes('#')
+  return {
+    grants,
+    readsAllPlain,
+    canRead (topic: string): boolean {
+      if (readsAllPlain && topic.charCodeAt(0) !== 36) return true
+      return trie.match(topic, NO_CONTEXT) === true
+    },
+    canSubscribe (filter: string): boolean {
+      for (const g of grants) if (filtersIntersect(filter, g)) return true
+      return false
+    }
+  }
+}

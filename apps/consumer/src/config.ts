@@ -1,0 +1,156 @@
+// The consumer's configuration: one file plus a few env overrides, validated once, then frozen.
+import { resolve } from 'node:path'
+import { WardenError, createConfigValidator, readConfigFile } from '@warden/common'
+
+export interface ConsumerConfig {
+  readonly broker: { readonly url: string }
+  readonly username?: string
+  readonly password?: string
+  /** Keys the broker-side persistent session, so it must not change between runs. */
+  readonly clientId: string
+  readonly subscriptions: readonly string[]
+  readonly qos: 0 | 1 | 2
+  readonly output: {
+    /** Absolute path of the rotating message log; absent means no file sink. */
+    readonly file?: string
+    readonly size: string
+    readonly keep: number
+    readonly stdout: boolean
+  }
+  readonly summaryIntervalMs: number
+  /** Absolute path; the last summary is written here atomically. */
+  readonly summaryFile?: string
+  /** Carry counters and per-device positions over from summaryFile, so loss across a restart shows as gaps. */
+  readonly resume: boolean
+  readonly reconnect: { readonly minMs: number, readonly maxMs: number }
+  /** Sequence numbers remembered per device for duplicate and late-arrival detection. */
+  readonly seqWindow: number
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+}
+
+const DEFAULT_CONFIG_PATH = 'config/consumer.yaml'
+
+// a topic filter: `+` and `#` only as whole levels, `#` only last
+const TOPIC_FILTER = '^((\\+|[^/+#]*)/)*(\\+|#|[^/+#]*)$'
+
+const schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['broker', 'clientId', 'subscriptions'],
+  properties: {
+    broker: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['url'],
+      properties: { url: { type: 'string', pattern: '^(mqtts?|tcp|tls|ssl|wss?)://.+' } }
+    },
+    username: { type: 'string', minLength: 1 },
+    password: { type: 'string' },
+    // MQTT 3.1.1 only obliges brokers to accept 1-23 characters
+    clientId: { type: 'string', minLength: 1, maxLength: 23, pattern: '^[0-9A-Za-z_.-]+$' },
+    subscriptions: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', minLength: 1, pattern: TOPIC_FILTER } },
+    qos: { enum: [0, 1, 2], default: 1 },
+    output: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        file: { type: 'string', minLength: 1 },
+        size: { type: 'string', pattern: '^[1-9][0-9]*[BKMG]$', default: '10M' },
+        keep: { type: 'integer', minimum: 1, maximum: 1000, default: 5 },
+        stdout: { type: 'boolean', default: true }
+      }
+    },
+    summaryIntervalMs: { type: 'integer', minimum: 100, default: 10000 },
+    summaryFile: { type: 'string', minLength: 1 },
+    resume: { type: 'boolean', default: true },
+    reconnect: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        minMs: { type: 'integer', minimum: 10, default: 1000 },
+        maxMs: { type: 'integer', minimum: 10, default: 30000 }
+      }
+    },
+    seqWindow: { type: 'integer', minimum: 32, maximum: 1048576, default: 4096 },
+    logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' }
+  }
+}
+
+const validate = createConfigValidator<ConsumerConfig>(schema)
+
+/** Validates already-parsed config data; `source` names where it came from in error messages. */
+export function validateConsumerConfig (data: unknown, source: string): ConsumerConfig {
+  const config = validate(data, source)
+  // a relation between two keys, which JSON schema cannot express
+  if (config.reconnect.minMs > config.reconnect.maxMs) {
+    throw new WardenError('WARDEN_ERR_CONFIG_INVALID', `invalid config in ${source}: reconnect.minMs: must not exceed reconnect.maxMs (${config.reconnect.maxMs})`)
+  }
+  return config
+}
+
+type Env = Readonly<Record<string, string | undefined>>
+
+export interface LoadOptions {
+  env?: Env
+  /** Base for the config path and for relative file paths inside it. */
+  cwd?: string
+}
+
+/** Reads WARDEN_CONFIG (or config/consumer.yaml), applies WARDEN_* overrides, validates. */
+export function loadConsumerConfig ({ env = process.env, cwd = process.cwd() }: LoadOptions = {}): ConsumerConfig {
+  const path = resolve(cwd, nonEmpty(env.WARDEN_CONFIG) ?? DEFAULT_CONFIG_PATH)
+  const raw = readConfigFile(path)
+  if (raw !== null && raw !== undefined && (typeof raw !== 'object' || Array.isArray(raw))) {
+    throw new WardenError('WARDEN_ERR_CONFIG_INVALID', `invalid config in ${path}: (root): must be a mapping of settings`)
+  }
+  const data = structuredClone((raw ?? {}) as Record<string, unknown>)
+  const applied = applyEnvOverrides(data, env)
+  resolvePaths(data, cwd)
+  const source = applied.length === 0 ? path : `${path} with ${applied.join(', ')}`
+  return validateConsumerConfig(data, source)
+}
+
+function applyEnvOverrides (data: Record<string, unknown>, env: Env): string[] {
+  const applied: string[] = []
+  const set = (name: string, apply: (value: string) => void): void => {
+    const value = nonEmpty(env[name])
+    if (value === undefined) return
+    apply(value)
+    applied.push(name)
+  }
+  set('WARDEN_MQTT_URL', (v) => { data.broker = { ...asObject(data.broker), url: v } })
+  set('WARDEN_CONSUMER_CLIENT_ID', (v) => { data.clientId = v })
+  set('WARDEN_CONSUMER_QOS', (v) => { data.qos = parseIntegerEnv('WARDEN_CONSUMER_QOS', v) })
+  set('WARDEN_CONSUMER_OUT', (v) => { data.output = { ...asObject(data.output), file: v } })
+  set('WARDEN_LOG_LEVEL', (v) => { data.logLevel = v })
+  set('WARDEN_SUMMARY_INTERVAL_MS', (v) => { data.summaryIntervalMs = parseIntegerEnv('WARDEN_SUMMARY_INTERVAL_MS', v) })
+  return applied
+}
+
+function resolvePaths (data: Record<string, unknown>, cwd: string): void {
+  const output = data.output
+  if (isObject(output) && typeof output.file === 'string' && output.file !== '') output.file = resolve(cwd, output.file)
+  if (typeof data.summaryFile === 'string' && data.summaryFile !== '') data.summaryFile = resolve(cwd, data.summaryFile)
+}
+
+function parseIntegerEnv (name: string, value: string): number {
+  const n = Number(value)
+  if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) {
+    throw new WardenError('WARDEN_ERR_CONFIG_INVALID', `${name}: must be an integer, got ${JSON.stringify(value)}`)
+  }
+  return n
+}
+
+function nonEmpty (value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value
+}
+
+function isObject (value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+}
+
+function asObject (value: unknown): Record<string, unknown> {
+  return isObject(value) ? value : {}
+}

@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config'
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // integration tests start real processes; two cores are all we have
+    fileParallelism: true,
+    maxWorkers: 2,
+    reporters: ['default']
+  }
+})
