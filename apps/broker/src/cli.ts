@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // `warden` command line: `warden passwd` prints a scrypt hash for a config's passwordHash.
 import { createInterface } from 'node:readline'
-import { hashPassword } from './auth/password.js'
+import { DEFAULT_SCRYPT, hashPassword } from './auth/password.js'
 
-const USAGE = `usage: warden passwd [password]
-  Prints a scrypt hash for a user's passwordHash. Without an argument the password is read from
-  standard input (one line), which keeps it out of the shell history.`
+const USAGE = `usage: warden passwd [--cost K] [password]
+  Prints a scrypt hash for a user's passwordHash. Without a password argument it is read from
+  standard input (one line), which keeps it out of the shell history.
+  --cost K   scrypt N = 2^K (default 14, 10..20): each step doubles the work of a login and of a guess`
 
 async function readLine (): Promise<string> {
   const rl = createInterface({ input: process.stdin, terminal: false })
@@ -16,10 +17,17 @@ async function readLine (): Promise<string> {
 async function main (argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv
   if (cmd === 'passwd') {
+    let params = DEFAULT_SCRYPT
+    if (rest[0] === '--cost') {
+      const k = Number(rest[1])
+      if (!Number.isInteger(k) || k < 10 || k > 20) { process.stderr.write('warden passwd: --cost must be an integer 10..20\n'); return 2 }
+      params = { ...DEFAULT_SCRYPT, N: 2 ** k }
+      rest.splice(0, 2)
+    }
     if (process.stdin.isTTY && rest.length === 0) process.stderr.write('password: ')
     const password = rest[0] ?? await readLine()
     if (password === '') { process.stderr.write('warden passwd: empty password\n'); return 2 }
-    process.stdout.write(await hashPassword(password) + '\n')
+    process.stdout.write(await hashPassword(password, params) + '\n')
     return 0
   }
   if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {

@@ -60,8 +60,8 @@ export const configSchema = {
     qos: { type: 'integer', enum: [0, 1, 2], default: 1 },
     reconnectPeriodMs: { type: 'integer', minimum: 100, default: 1000 },
     maxReconnectPeriodMs: { type: 'integer', minimum: 100, default: 30000 },
-    // must stay below runService's 8 s shutdown limit, which itself sits inside pm2's kill_timeout
-    closeTimeoutMs: { type: 'integer', minimum: 0, maximum: 7000, default: 3000 },
+    // plus ~1 s for DISCONNECT, this must stay below runService's 8 s shutdown limit (itself inside pm2's kill_timeout)
+    closeTimeoutMs: { type: 'integer', minimum: 0, maximum: 6000, default: 3000 },
     summaryIntervalMs: { type: 'integer', minimum: 0, default: 10000 },
     stateFlushIntervalMs: { type: 'integer', minimum: 100, default: 1000 },
     logLevel: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' }

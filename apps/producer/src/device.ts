@@ -69,7 +69,7 @@ export function createDevice (opts: DeviceOptions): Device {
 
   const status = (state: DeviceState): string => encodeStatus({ deviceId: username, state, run, ts: now() })
 
-  const send = (c: MqttClient, topic: string, payload: string, sendQos: 0 | 1 | 2, retain: boolean, onDone?: (err?: Error) => void): void => {
+  const send = (c: MqttClient, topic: string, payload: string, sendQos: 0 | 1 | 2, retain: boolean, onDone?: (err?: Error | null) => void): void => {
     inflight++
     c.publish(topic, payload, { qos: sendQos, retain }, (err) => {
       inflight--
@@ -88,7 +88,8 @@ export function createDevice (opts: DeviceOptions): Device {
     counts.published++
     const payload = encodeTelemetry({ deviceId: username, run, seq, ts: now(), readings: readings.next() })
     send(c, telemetryTopic(username), payload, qos, false, (err) => {
-      if (err === undefined) counts.acked++
+      // MQTT.js reports success as null or undefined depending on the path
+      if (err == null) counts.acked++
       else counts.failed++
     })
   }
@@ -123,7 +124,8 @@ export function createDevice (opts: DeviceOptions): Device {
     c.on('close', () => {
       if (!wasConnected) return
       wasConnected = false
-      logger.info({ device: username, lastSeq, nextRetryMs: c.options.reconnectPeriod }, 'disconnected')
+      const retry = closing === undefined ? { nextRetryMs: c.options.reconnectPeriod } : { closing: true }
+      logger.info({ device: username, lastSeq, ...retry }, 'disconnected')
     })
     c.on('error', (err) => {
       // a broker that stays down would otherwise log the same line on every retry
@@ -166,7 +168,7 @@ export function createDevice (opts: DeviceOptions): Device {
         // refused CONNACKs (broker restarting, users not loaded yet) are retried with the same back-off
         reconnectOnConnackError: true,
         queueQoSZero: false,
-        will: { topic: statusTopic(username), payload: Buffer.from(status('offline')), qos: 1, retain: true }
+        will: { topic: statusTopic(username), payload: status('offline'), qos: 1, retain: true }
       })
       wire(client)
       timer = setInterval(tick, pacer.tickMs)

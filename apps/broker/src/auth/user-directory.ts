@@ -39,11 +39,12 @@ export interface DirectoryOptions {
 /** Hashes the plain demo passwords once at start, so every login takes the same scrypt path. */
 export async function createUserDirectory ({ users, anonymous }: DirectoryOptions): Promise<UserDirectory> {
   const accounts = new Map<string, Account>()
-  for (const u of users) {
+  const hashed = await Promise.all(users.map((u) => u.passwordHash ?? hashPassword(u.password as string)))
+  users.forEach((u, i) => {
     const plain = u.password !== undefined
-    const hash = parsePasswordHash(u.passwordHash ?? await hashPassword(u.password as string))
+    const hash = parsePasswordHash(hashed[i] as string)
     accounts.set(u.username, { username: u.username, roles: u.roles, loopbackOnly: plain || u.loopbackOnly === true, hash, plain })
-  }
+  })
   // verified when the username is unknown, so that timing does not tell which usernames exist
   const decoy = parsePasswordHash(await hashPassword('decoy', DEFAULT_SCRYPT))
 

@@ -2,6 +2,7 @@
 import { ALLOW, DENY_RESERVED, DENY_UNREGISTERED, type Decision, type Deny, denyNotOwner } from './decision.js'
 import { FilterTrie } from './filter-trie.js'
 import type { Identity } from './identity.js'
+import { hasTemplate, resolveLevel } from './topic.js'
 
 export interface Registration {
   readonly filter: string
@@ -11,13 +12,20 @@ export interface Registration {
 interface CompiledRegistration {
   readonly filter: string
   readonly owners: ReadonlySet<string>
-  /** owners lists '{username}': the client whose username the filter's template resolved to owns it */
+  /** owners lists '{username}': the client the filter's templates resolve to (for this topic) owns it */
   readonly templateOwner: boolean
+  /** [level index, template level] of every template level of the filter */
+  readonly templateLevels: ReadonlyArray<readonly [number, string]>
   readonly deny: Deny
 }
 
 export type UnregisteredPolicy = 'deny' | 'allow'
 
+/**
+ * A registration with templates stands for one registration per client: `devices/{username}/#` owned by
+ * `{username}` registers devices/alice/# to alice, devices/bob/# to bob, and so on. A topic matching a
+ * template registration is therefore registered, whoever publishes to it.
+ */
 export class OwnershipPolicy {
   private readonly trie = new FilterTrie<CompiledRegistration>()
   private readonly registrations = new Map<string, Registration>()
@@ -34,14 +42,20 @@ export class OwnershipPolicy {
     return [...this.registrations.values()]
   }
 
+  get (filter: string): Registration | undefined {
+    return this.registrations.get(filter)
+  }
+
   register (r: Registration): void {
-    const compiled: CompiledRegistration = {
+    const templateLevels: Array<readonly [number, string]> = []
+    r.filter.split('/').forEach((level, i) => { if (hasTemplate(level)) templateLevels.push([i, level]) })
+    this.trie.set(r.filter, {
       filter: r.filter,
       owners: new Set(r.owners.filter((o) => o !== '{username}')),
       templateOwner: r.owners.includes('{username}'),
+      templateLevels,
       deny: denyNotOwner(r.filter)
-    }
-    this.trie.set(r.filter, compiled)
+    })
     this.registrations.set(r.filter, Object.freeze({ filter: r.filter, owners: Object.freeze([...r.owners]) }))
     this.version++
   }
@@ -57,12 +71,21 @@ export class OwnershipPolicy {
   decide (identity: Identity, topic: string): Decision {
     // only the broker publishes to $SYS
     if (topic.charCodeAt(0) === 36 && (topic.startsWith('$SYS/') || topic === '$SYS')) return DENY_RESERVED
-    const reg = this.trie.match(topic, identity)
+    const reg = this.trie.match(topic)
     if (reg === undefined) return this.unregistered === 'allow' ? ALLOW : DENY_UNREGISTERED
     const user = identity.username
     if (user === undefined) return reg.deny
-    // a template owner only ever matched through a filter template resolved with this very client
-    if (reg.owners.has(user) || reg.templateOwner) return ALLOW
+    if (reg.owners.has(user)) return ALLOW
+    if (reg.templateOwner && resolvesTo(reg, identity, topic)) return ALLOW
     return reg.deny
   }
+}
+
+/** True when the registration's templates, resolved with this client, give exactly the topic's levels. */
+function resolvesTo (reg: CompiledRegistration, identity: Identity, topic: string): boolean {
+  const levels = topic.split('/')
+  for (const [i, pattern] of reg.templateLevels) {
+    if (resolveLevel(pattern, identity) !== levels[i]) return false
+  }
+  return true
 }

@@ -19,8 +19,6 @@ export interface Reader {
   canSubscribe (filter: string): boolean
 }
 
-const NO_CONTEXT = { username: undefined, clientId: '' }
-
 /** The effective grants of an identity: its roles' grants, templates resolved; $SYS only for admin/observer. */
 export function resolveGrants (identity: Identity, roles: RoleTable): string[] {
   const out = new Set<string>()
@@ -49,7 +47,7 @@ export function createReader (identity: Identity, roles: RoleTable): Reader {
     readsAllPlain,
     canRead (topic: string): boolean {
       if (readsAllPlain && topic.charCodeAt(0) !== 36) return true
-      return trie.match(topic, NO_CONTEXT) === true
+      return trie.match(topic) === true
     },
     canSubscribe (filter: string): boolean {
       for (const g of grants) if (filtersIntersect(filter, g)) return true

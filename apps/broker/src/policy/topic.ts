@@ -43,7 +43,7 @@ export function resolveLevel (level: string, ctx: TemplateContext): string | nul
   let failed = false
   const out = level.replace(TEMPLATE, (_m, name: string) => {
     const v = name === 'username' ? ctx.username : ctx.clientId
-    if (v === undefined || v === '' || /[/+#]/.test(v)) failed = true
+    if (v === undefined || v === "" || /[/+#{}\u0000]/.test(v)) failed = true
     return v ?? ''
   })
   return failed ? null : out

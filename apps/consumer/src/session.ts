@@ -1,0 +1,153 @@
+// A persistent MQTT session: stable clientId, clean=false, reconnect with back-off, subscribe only when the broker forgot us.
+import type { Logger } from '@warden/common'
+import { connect, ErrorWithReasonCode, type IPublishPacket, type MqttClient } from 'mqtt'
+import { createDeliverOnPublishStore } from './incoming-store.js'
+
+export interface SessionOptions {
+  url: string
+  clientId: string
+  username?: string
+  password?: string
+  subscriptions: readonly string[]
+  qos: 0 | 1 | 2
+  reconnect: { minMs: number, maxMs: number }
+}
+
+export interface SessionHandlers {
+  onMessage: (topic: string, payload: Buffer, packet: IPublishPacket) => void
+  onConnect?: (sessionPresent: boolean) => void
+  /** The connection is gone (or never came); the next attempt is `retryInMs` away. */
+  onDisconnect?: (attempt: number, retryInMs: number) => void
+}
+
+export interface Session {
+  /** Settles after the first CONNACK once subscriptions are in place; rejects if the broker refuses our credentials. */
+  readonly ready: Promise<void>
+  readonly connected: boolean
+  /** Disconnects politely, so the broker keeps the session and queues for us. */
+  close (): Promise<void>
+}
+
+// CONNACK codes that retrying cannot fix: bad protocol, client id rejected, bad credentials, not authorised
+const FATAL_CONNACK = new Set([1, 2, 4, 5])
+const END_TIMEOUT_MS = 3000
+
+export function openSession (options: SessionOptions, logger: Logger, handlers: SessionHandlers): Session {
+  const { minMs, maxMs } = options.reconnect
+  let attempt = 0
+  let timer: NodeJS.Timeout | undefined
+  let closing = false
+  let everConnected = false
+  let settle: { resolve: () => void, reject: (err: Error) => void } | undefined
+  const ready = new Promise<void>((resolve, reject) => { settle = { resolve, reject } })
+  ready.catch(() => {}) // the caller may never await it; a refusal is logged below too
+  const markReady = (): void => { settle?.resolve(); settle = undefined }
+
+  const deliver = (packet: IPublishPacket): void => {
+    handlers.onMessage(packet.topic, typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload, packet)
+  }
+  const client: MqttClient = connect(options.url, {
+    clientId: options.clientId,
+    clean: false,
+    username: options.username,
+    password: options.password,
+    protocolVersion: 4,
+    keepalive: 30,
+    connectTimeout: 10_000,
+    // MQTT.js's own reconnect has a fixed period; we run our own loop with back-off
+    reconnectPeriod: 0,
+    // we decide when to subscribe, from sessionPresent
+    resubscribe: false,
+    incomingStore: createDeliverOnPublishStore(deliver)
+  })
+
+  client.on('connect', (connack) => {
+    attempt = 0
+    const sessionPresent = connack.sessionPresent
+    logger.info({ clientId: options.clientId, sessionPresent }, 'connected')
+    handlers.onConnect?.(sessionPresent)
+    const reconnected = everConnected
+    everConnected = true
+    if (sessionPresent) {
+      markReady()
+      return
+    }
+    if (reconnected) logger.warn('the broker had no session for us: messages sent while we were away may be missing')
+    const map = Object.fromEntries(options.subscriptions.map((t) => [t, { qos: options.qos }]))
+    client.subscribe(map, (err, granted) => {
+      if (err !== null && err !== undefined) {
+        logger.error({ err }, 'subscribe failed')
+        return
+      }
+      for (const g of granted ?? []) {
+        if (g.qos === 128) logger.error({ topic: g.topic }, 'subscription refused by the broker')
+        else if (g.qos < options.qos) logger.warn({ topic: g.topic, granted: g.qos, wanted: options.qos }, 'subscription granted at a lower QoS')
+      }
+      logger.info({ subscriptions: options.subscriptions, qos: options.qos }, 'subscribed')
+      markReady()
+    })
+  })
+  client.on('message', (_topic, _payload, packet) => {
+    // QoS 2 was already delivered when the incoming store took it; this is its PUBREL
+    if (packet.qos !== 2) deliver(packet)
+  })
+  client.on('error', (err) => {
+    const code = err instanceof ErrorWithReasonCode ? err.code : undefined
+    if (code !== undefined && FATAL_CONNACK.has(code) && !everConnected && settle !== undefined) {
+      settle.reject(err)
+      settle = undefined
+    }
+    logger.warn({ err: { message: err.message, code } }, 'mqtt error')
+  })
+  client.on('close', () => {
+    if (closing || timer !== undefined) return
+    const delay = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30))
+    // jitter spreads out many consumers reconnecting after one broker restart
+    const jittered = Math.round(delay * (0.8 + Math.random() * 0.4))
+    attempt++
+    logger.info({ inMs: jittered, attempt }, 'disconnected, will reconnect')
+    handlers.onDisconnect?.(attempt, jittered)
+    timer = setTimeout(() => {
+      timer = undefined
+      // keep the stores: a QoS 2 message between PUBREC and PUBREL must survive the reconnect
+      client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore })
+    }, jittered)
+  })
+
+  /**
+   * Stops parsing input, then lets MQTT.js finish what it has parsed. Every message delivered is then
+   * acknowledged before our DISCONNECT, and every message not delivered stays unacknowledged, so the
+   * broker resends it to the next session: neither lost nor duplicated. (A broker may still process
+   * acknowledgements that follow a DISCONNECT, so the acks must come first.)
+   */
+  async function stopReading (): Promise<void> {
+    const stream = client.stream
+    if (client.connected && stream !== undefined) {
+      // MQTT.js reads by piping the socket into its parser; keep the socket flowing so close is still seen
+      stream.unpipe()
+      stream.resume()
+    }
+    // MQTT.js works through parsed packets on process.nextTick, which all run before this
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+
+  return {
+    ready,
+    get connected () { return client.connected },
+    async close () {
+      if (closing) return
+      closing = true
+      clearTimeout(timer)
+      timer = undefined
+      if (settle !== undefined) { settle.reject(new Error('closed before connecting')); settle = undefined }
+      await stopReading()
+      const polite = client.endAsync(false)
+      let limit: NodeJS.Timeout | undefined
+      const timeout = new Promise<'timeout'>((resolve) => { limit = setTimeout(() => resolve('timeout'), END_TIMEOUT_MS) })
+      const outcome = await Promise.race([polite.then(() => 'ended' as const), timeout])
+      clearTimeout(limit)
+      // end() ignores a second call while disconnecting, so cut the socket ourselves
+      if (outcome === 'timeout') client.stream?.destroy()
+    }
+  }
+}

@@ -1,0 +1,56 @@
+// The summary file: the last summary plus per-device positions, replaced atomically so readers never see half of it.
+import { readFileSync } from 'node:fs'
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import type { DeviceSeqState } from './seq-tracker.js'
+import type { SavedStats, Summary } from './stats.js'
+
+export type SummaryFileContent = Summary & { perDevice: Record<string, DeviceSeqState>, writtenAt: string }
+
+export async function writeSummaryFile (path: string, content: SummaryFileContent): Promise<void> {
+  // rename() within one directory is atomic on POSIX, so a reader sees the old file or the new one
+  const tmp = `${path}.${process.pid}.tmp`
+  await mkdir(dirname(path), { recursive: true })
+  try {
+    await writeFile(tmp, JSON.stringify(content, null, 2) + '\n')
+    await rename(tmp, path)
+  } catch (err) {
+    await rm(tmp, { force: true })
+    throw err
+  }
+}
+
+/** Reads what a previous run saved; undefined when there is no file, throws when it is unusable. */
+export function readSavedStats (path: string): SavedStats | undefined {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+  const data: unknown = JSON.parse(text)
+  if (!isRecord(data) || !isRecord(data.perDevice)) throw new Error(`${path} has no perDevice section`)
+  const perDevice: Record<string, DeviceSeqState> = {}
+  for (const [id, d] of Object.entries(data.perDevice)) {
+    if (!isDeviceState(d)) throw new Error(`${path}: perDevice.${id} is not a device state`)
+    perDevice[id] = d
+  }
+  return { received: count(data.received), malformed: count(data.malformed), qos2Duplicates: count(data.qos2Duplicates), perDevice }
+}
+
+const COUNTERS = ['highest', 'received', 'unique', 'duplicates', 'gaps', 'resets', 'stale'] as const
+
+function isDeviceState (value: unknown): value is DeviceSeqState {
+  return isRecord(value) &&
+    (value.run === null || typeof value.run === 'string') &&
+    COUNTERS.every((k) => Number.isSafeInteger(value[k]) && (value[k] as number) >= 0)
+}
+
+function count (value: unknown): number {
+  return Number.isSafeInteger(value) && (value as number) >= 0 ? value as number : 0
+}
+
+function isRecord (value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+}

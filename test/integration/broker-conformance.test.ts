@@ -1,0 +1,91 @@
+// Where aedes 1.2 departs from MQTT 3.1.1, Warden conforms.
+import { connect as netConnect } from 'node:net'
+import { once } from 'node:events'
+import mqttPacket from 'mqtt-packet'
+import { afterEach, beforeEach, expect, it } from 'vitest'
+import { PASSWORD, startBroker, type TestBroker } from '../helpers/broker.js'
+import { connackCode, connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+
+let tb: TestBroker
+const clients: TestClient[] = []
+beforeEach(async () => { tb = await startBroker() })
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.end()))
+  await tb.close()
+})
+
+/** Sends a raw CONNECT and resolves with the CONNACK return code, or 'closed' when the socket closes first. */
+async function rawConnect (fields: Record<string, unknown>): Promise<number | 'closed'> {
+  const sock = netConnect(tb.port, '127.0.0.1')
+  await once(sock, 'connect')
+  const parser = mqttPacket.parser({ protocolVersion: 4 })
+  const result = new Promise<number | 'closed'>((resolve) => {
+    parser.on('packet', (p: { cmd: string, returnCode?: number }) => { if (p.cmd === 'connack') resolve(p.returnCode ?? -1) })
+    sock.on('data', (d) => parser.parse(d))
+    sock.on('close', () => resolve('closed'))
+  })
+  sock.write(encodeConnect(fields as ConnectFields))
+  const code = await result
+  sock.destroy()
+  return code
+}
+
+interface ConnectFields { clientId: string, clean: boolean, username: string, password: Buffer }
+
+/** A CONNECT written by hand: mqtt-packet itself refuses to generate an empty client id with clean=0. */
+function encodeConnect ({ clientId, clean, username, password }: ConnectFields): Buffer {
+  const str = (s: string | Buffer): Buffer => {
+    const b = Buffer.from(s)
+    const len = Buffer.alloc(2)
+    len.writeUInt16BE(b.length)
+    return Buffer.concat([len, b])
+  }
+  const flags = 0x80 | 0x40 | (clean ? 0x02 : 0)
+  const body = Buffer.concat([str('MQTT'), Buffer.from([4, flags, 0, 30]), str(clientId), str(username), str(password)])
+  return Buffer.concat([Buffer.from([0x10, body.length]), body])
+}
+
+it('refuses an empty client id with clean session 0: CONNACK 2 (MQTT-3.1.3-8)', async () => {
+  expect(await rawConnect({ clientId: '', clean: false, username: 'dashboard', password: Buffer.from(PASSWORD) })).toBe(2)
+  expect(await rawConnect({ clientId: '', clean: true, username: 'dashboard', password: Buffer.from(PASSWORD) })).toBe(0)
+})
+
+it('answers CONNACK 4 for bad credentials and 5 for a refused anonymous client', async () => {
+  expect(await connackCode(tb.url, { username: 'dashboard', password: 'wrong' })).toBe(4)
+  expect(await connackCode(tb.url, { username: 'nobody', password: PASSWORD })).toBe(4)
+  expect(await connackCode(tb.url, {})).toBe(5)
+  expect(tb.broker.audit.counts.get('connect:bad-credentials')).toBe(2)
+  expect(tb.broker.audit.counts.get('connect:not-authorized')).toBe(1)
+})
+
+it('delivers at the granted QoS on wildcard subscriptions (MQTT-3.8.4-6), retained messages too', async () => {
+  const s1 = await connect(tb.url, 'sensor-1')
+  clients.push(s1)
+  await publish(s1, 'sensors/sensor-1/retained', 'r2', { qos: 2, retain: true })
+  const q1 = await connect(tb.url, 'dashboard')
+  const q0 = await connect(tb.url, 'observer')
+  clients.push(q1, q0)
+  expect(await subscribe(q1, 'sensors/+/+', 1)).toEqual([1])
+  expect(await subscribe(q0, 'sensors/#', 0)).toEqual([0])
+  await q1.waitFor((m) => m.payload === 'r2')
+  await q0.waitFor((m) => m.payload === 'r2')
+  await publish(s1, 'sensors/sensor-1/live', 'l2', { qos: 2 })
+  const a = await q1.waitFor((m) => m.payload === 'l2')
+  const b = await q0.waitFor((m) => m.payload === 'l2')
+  expect([q1.messages.find((m) => m.payload === 'r2')?.qos, a.qos]).toEqual([1, 1])
+  expect([q0.messages.find((m) => m.payload === 'r2')?.qos, b.qos]).toEqual([0, 0])
+})
+
+it('allows anonymous clients with the configured role when the config says so', async () => {
+  await tb.close()
+  tb = await startBroker({ config: { anonymous: 'consumer' } })
+  const anon = await connect(tb.url, undefined)
+  clients.push(anon)
+  expect(await subscribe(anon, ['sensors/#', 'private/#'], 0)).toEqual([0, 128])
+  anon.client.publish('sensors/sensor-1/x', 'forged', { qos: 1 })
+  const s1 = await connect(tb.url, 'sensor-1')
+  clients.push(s1)
+  await publish(s1, 'sensors/sensor-1/x', 'marker', { qos: 1 })
+  await anon.waitFor((m) => m.payload === 'marker')
+  expect(anon.messages.map((m) => m.payload)).toEqual(['marker'])
+})
