@@ -20,6 +20,8 @@ export interface ConsumerConfig {
   readonly summaryIntervalMs: number
   /** Absolute path; the last summary is written here atomically. */
   readonly summaryFile?: string
+  /** Absolute path; unreleased QoS 2 packet ids wait here between runs so a restart cannot duplicate QoS 2 messages. */
+  readonly stateFile?: string
   /** Carry counters and per-device positions over from summaryFile, so loss across a restart shows as gaps. */
   readonly resume: boolean
   readonly reconnect: { readonly minMs: number, readonly maxMs: number }
@@ -64,6 +66,7 @@ const schema = {
     summaryIntervalMs: { type: 'integer', minimum: 100, default: 10000 },
     summaryFile: { type: 'string', minLength: 1 },
     resume: { type: 'boolean', default: true },
+    stateFile: { type: 'string', minLength: 1 },
     reconnect: {
       type: 'object',
       additionalProperties: false,
@@ -132,7 +135,10 @@ function applyEnvOverrides (data: Record<string, unknown>, env: Env): string[] {
 function resolvePaths (data: Record<string, unknown>, cwd: string): void {
   const output = data.output
   if (isObject(output) && typeof output.file === 'string' && output.file !== '') output.file = resolve(cwd, output.file)
-  if (typeof data.summaryFile === 'string' && data.summaryFile !== '') data.summaryFile = resolve(cwd, data.summaryFile)
+  for (const key of ['summaryFile', 'stateFile']) {
+    const value = data[key]
+    if (typeof value === 'string' && value !== '') data[key] = resolve(cwd, value)
+  }
 }
 
 function parseIntegerEnv (name: string, value: string): number {

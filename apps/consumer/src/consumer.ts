@@ -53,7 +53,8 @@ export function createConsumer (config: ConsumerConfig, logger: Logger, { stdout
     password: config.password,
     subscriptions: config.subscriptions,
     qos: config.qos,
-    reconnect: config.reconnect
+    reconnect: config.reconnect,
+    stateFile: config.stateFile
   }, logger, {
     onConnect (present) {
       sessionPresent = present

@@ -1,39 +1,53 @@
 // MQTT.js incoming store that hands a QoS 2 message over on PUBLISH rather than on PUBREL.
 // MQTT.js delivers QoS 2 when PUBREL arrives and keeps the message in memory until then, so a consumer
-// stopped between its PUBREC and the broker's PUBREL loses it: the broker only resends PUBREL, never the
-// message. Delivering on PUBLISH and ignoring repeats of an unreleased packet id is the other method
-// MQTT 3.1.1 §4.3.3 allows, and it needs no state that must outlive the process.
+// stopped between its PUBREC and the broker's PUBREL loses it: the broker only resends PUBREL. Delivering
+// on PUBLISH and not again for a resent PUBLISH whose id is still unreleased is the other method
+// MQTT 3.1.1 §4.3.3 allows; the unreleased ids are small enough to carry across a restart.
 import { Store, type IPublishPacket, type IStore } from 'mqtt'
 
 type StoredPacket = Parameters<IStore['put']>[0]
 
-export function createDeliverOnPublishStore (deliver: (packet: IPublishPacket) => void): IStore {
-  const store = new Store()
-  // ids delivered but not yet released: a resent PUBLISH with one of them is the same message
-  const unreleased = new Set<number>()
+export interface Qos2Inbox {
+  readonly store: IStore
+  /** Packet ids delivered whose PUBREL has not arrived yet. */
+  unreleased (): number[]
+  /** The broker started a new session: old ids mean nothing any more. */
+  forget (): void
+}
 
+export function createQos2Inbox (deliver: (packet: IPublishPacket) => void, carried: Iterable<number> = []): Qos2Inbox {
+  const inner = new Store()
+  const unreleased = new Set<number>(carried)
   const isPublish = (packet: StoredPacket): packet is IPublishPacket => packet.cmd === 'publish'
 
-  return {
+  const store: IStore = {
     put (packet, cb) {
       const id = packet.messageId
       if (isPublish(packet) && id !== undefined && !unreleased.has(id)) {
         unreleased.add(id)
         deliver(packet)
       }
-      store.put(packet, cb)
+      inner.put(packet, cb)
+      return this
+    },
+    get (packet, cb) {
+      // only PUBREL looks packets up: the id is released even when the packet was stored by an earlier process
+      if (packet.messageId !== undefined) unreleased.delete(packet.messageId)
+      inner.get(packet, cb)
       return this
     },
     del (packet, cb) {
       if (packet.messageId !== undefined) unreleased.delete(packet.messageId)
-      store.del(packet, cb)
+      inner.del(packet, cb)
       return this
     },
-    get (packet, cb) {
-      store.get(packet, cb)
-      return this
-    },
-    createStream: () => store.createStream(),
-    close: (cb) => store.close(cb)
+    createStream: () => inner.createStream(),
+    close: (cb) => inner.close(cb)
+  }
+
+  return {
+    store,
+    unreleased: () => [...unreleased],
+    forget: () => unreleased.clear()
   }
 }

@@ -8,3 +8,6 @@ export { createStatsBook, type StatsBook, type Summary, type ConsumerTotals, typ
 export { createMessageSink, type MessageSink, type SinkOptions, type SinkDeps } from './sink.js'
 export { openSession, type Session, type SessionOptions, type SessionHandlers } from './session.js'
 export { readSavedStats, writeSummaryFile, type SummaryFileContent } from './summary-file.js'
+export { createQos2Inbox, type Qos2Inbox } from './incoming-store.js'
+export { takeUnreleasedIds, saveUnreleasedIds } from './qos2-state-file.js'
+export { createBackoff, type Backoff } from './backoff.js'

@@ -1,7 +1,9 @@
 // A persistent MQTT session: stable clientId, clean=false, reconnect with back-off, subscribe only when the broker forgot us.
 import type { Logger } from '@warden/common'
 import { connect, ErrorWithReasonCode, type IPublishPacket, type MqttClient } from 'mqtt'
-import { createDeliverOnPublishStore } from './incoming-store.js'
+import { createBackoff } from './backoff.js'
+import { createQos2Inbox } from './incoming-store.js'
+import { saveUnreleasedIds, takeUnreleasedIds } from './qos2-state-file.js'
 
 export interface SessionOptions {
   url: string
@@ -11,6 +13,8 @@ export interface SessionOptions {
   subscriptions: readonly string[]
   qos: 0 | 1 | 2
   reconnect: { minMs: number, maxMs: number }
+  /** Where unreleased QoS 2 packet ids wait between runs; without it a restart may duplicate QoS 2 messages. */
+  stateFile?: string
 }
 
 export interface SessionHandlers {
@@ -33,8 +37,9 @@ const FATAL_CONNACK = new Set([1, 2, 4, 5])
 const END_TIMEOUT_MS = 3000
 
 export function openSession (options: SessionOptions, logger: Logger, handlers: SessionHandlers): Session {
-  const { minMs, maxMs } = options.reconnect
-  let attempt = 0
+  const { url, clientId, stateFile } = options
+  const backoff = createBackoff(options.reconnect)
+  let attempts = 0
   let timer: NodeJS.Timeout | undefined
   let closing = false
   let everConnected = false
@@ -46,8 +51,9 @@ export function openSession (options: SessionOptions, logger: Logger, handlers: 
   const deliver = (packet: IPublishPacket): void => {
     handlers.onMessage(packet.topic, typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload, packet)
   }
-  const client: MqttClient = connect(options.url, {
-    clientId: options.clientId,
+  const inbox = createQos2Inbox(deliver, carriedIds())
+  const client: MqttClient = connect(url, {
+    clientId,
     clean: false,
     username: options.username,
     password: options.password,
@@ -58,13 +64,14 @@ export function openSession (options: SessionOptions, logger: Logger, handlers: 
     reconnectPeriod: 0,
     // we decide when to subscribe, from sessionPresent
     resubscribe: false,
-    incomingStore: createDeliverOnPublishStore(deliver)
+    incomingStore: inbox.store
   })
 
   client.on('connect', (connack) => {
-    attempt = 0
+    backoff.reset()
+    attempts = 0
     const sessionPresent = connack.sessionPresent
-    logger.info({ clientId: options.clientId, sessionPresent }, 'connected')
+    logger.info({ clientId, sessionPresent }, 'connected')
     handlers.onConnect?.(sessionPresent)
     const reconnected = everConnected
     everConnected = true
@@ -72,7 +79,46 @@ export function openSession (options: SessionOptions, logger: Logger, handlers: 
       markReady()
       return
     }
+    inbox.forget()
     if (reconnected) logger.warn('the broker had no session for us: messages sent while we were away may be missing')
+    subscribe()
+  })
+  client.on('message', (_topic, _payload, packet) => {
+    // QoS 2 was delivered when the inbox stored it; this event is its PUBREL
+    if (packet.qos !== 2) deliver(packet)
+  })
+  client.on('error', (err) => {
+    const code = err instanceof ErrorWithReasonCode ? err.code : undefined
+    if (code !== undefined && FATAL_CONNACK.has(code) && !everConnected && settle !== undefined) {
+      settle.reject(err)
+      settle = undefined
+    }
+    logger.warn({ err: { message: err.message, code } }, 'mqtt error')
+  })
+  client.on('close', () => {
+    if (closing || timer !== undefined) return
+    const delay = backoff.next()
+    attempts++
+    logger.info({ inMs: delay, attempt: attempts }, 'disconnected, will reconnect')
+    handlers.onDisconnect?.(attempts, delay)
+    timer = setTimeout(() => {
+      timer = undefined
+      // without the stores, MQTT.js would start empty ones and forget unfinished QoS 2 exchanges
+      client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore })
+    }, delay)
+  })
+
+  function carriedIds (): number[] {
+    if (stateFile === undefined) return []
+    try {
+      return takeUnreleasedIds(stateFile, url, clientId)
+    } catch (err) {
+      logger.warn({ err, file: stateFile }, 'QoS 2 state file unusable: a resent QoS 2 message may be delivered twice')
+      return []
+    }
+  }
+
+  function subscribe (): void {
     const map = Object.fromEntries(options.subscriptions.map((t) => [t, { qos: options.qos }]))
     client.subscribe(map, (err, granted) => {
       if (err !== null && err !== undefined) {
@@ -86,44 +132,18 @@ export function openSession (options: SessionOptions, logger: Logger, handlers: 
       logger.info({ subscriptions: options.subscriptions, qos: options.qos }, 'subscribed')
       markReady()
     })
-  })
-  client.on('message', (_topic, _payload, packet) => {
-    // QoS 2 was already delivered when the incoming store took it; this is its PUBREL
-    if (packet.qos !== 2) deliver(packet)
-  })
-  client.on('error', (err) => {
-    const code = err instanceof ErrorWithReasonCode ? err.code : undefined
-    if (code !== undefined && FATAL_CONNACK.has(code) && !everConnected && settle !== undefined) {
-      settle.reject(err)
-      settle = undefined
-    }
-    logger.warn({ err: { message: err.message, code } }, 'mqtt error')
-  })
-  client.on('close', () => {
-    if (closing || timer !== undefined) return
-    const delay = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30))
-    // jitter spreads out many consumers reconnecting after one broker restart
-    const jittered = Math.round(delay * (0.8 + Math.random() * 0.4))
-    attempt++
-    logger.info({ inMs: jittered, attempt }, 'disconnected, will reconnect')
-    handlers.onDisconnect?.(attempt, jittered)
-    timer = setTimeout(() => {
-      timer = undefined
-      // keep the stores: a QoS 2 message between PUBREC and PUBREL must survive the reconnect
-      client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore })
-    }, jittered)
-  })
+  }
 
   /**
-   * Stops parsing input, then lets MQTT.js finish what it has parsed. Every message delivered is then
-   * acknowledged before our DISCONNECT, and every message not delivered stays unacknowledged, so the
-   * broker resends it to the next session: neither lost nor duplicated. (A broker may still process
-   * acknowledgements that follow a DISCONNECT, so the acks must come first.)
+   * Stops parsing input, then lets MQTT.js finish what it has already parsed, so every message delivered
+   * is acknowledged before our DISCONNECT and every message not delivered stays unacknowledged, for the
+   * broker to resend to the next session. The order matters: a broker may still act on acknowledgements
+   * that follow a DISCONNECT, and one for an undelivered message would lose it.
    */
   async function stopReading (): Promise<void> {
     const stream = client.stream
     if (client.connected && stream !== undefined) {
-      // MQTT.js reads by piping the socket into its parser; keep the socket flowing so close is still seen
+      // MQTT.js reads by piping the socket into its parser; keep the socket flowing so its close is seen
       stream.unpipe()
       stream.resume()
     }
@@ -148,6 +168,7 @@ export function openSession (options: SessionOptions, logger: Logger, handlers: 
       clearTimeout(limit)
       // end() ignores a second call while disconnecting, so cut the socket ourselves
       if (outcome === 'timeout') client.stream?.destroy()
+      if (stateFile !== undefined) await saveUnreleasedIds(stateFile, url, clientId, inbox.unreleased())
     }
   }
 }

@@ -74,7 +74,7 @@ export function deepFreeze<T> (value: T): T {
 export function parsePortEnv (name: string, value: string | undefined): number | undefined {
   if (value === undefined || value === '') return undefined
   const n = Number(value)
-  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+  if (!/^\d{1,5}$/.test(value) || n > 65535) {
     throw new WardenError('WARDEN_ERR_CONFIG_INVALID', `${name}: must be a port number 0-65535, got ${JSON.stringify(value)}`)
   }
   return n

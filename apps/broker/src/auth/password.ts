@@ -43,8 +43,10 @@ export function parsePasswordHash (hash: string): ParsedHash {
   const N = Number(n)
   const R = Number(r)
   const P = Number(p)
-  if (parts.length !== 6 || alg !== 'scrypt' || !Number.isInteger(N) || N < 2 || (N & (N - 1)) !== 0 ||
-      !Number.isInteger(R) || R < 1 || !Number.isInteger(P) || P < 1 || salt === undefined || key === undefined) {
+  // N is a power of two within what node:crypto accepts; bitwise tests would wrap above 2^31
+  const validN = Number.isInteger(N) && N >= 2 && N <= 2 ** 24 && Number.isInteger(Math.log2(N))
+  if (parts.length !== 6 || alg !== 'scrypt' || !validN || !Number.isInteger(R) || R < 1 || R > 64 ||
+      !Number.isInteger(P) || P < 1 || P > 16 || salt === undefined || salt.length < 8 || key === undefined) {
     throw new WardenError('WARDEN_ERR_PASSWORD_HASH', 'must look like scrypt$N$r$p$salt$hash (make one with `warden passwd`)')
   }
   const keyBuf = Buffer.from(key, 'base64')
