@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { once } from 'node:events'
 import { Aedes } from 'aedes'
+import { Level } from 'level'
+import persistenceLevel from 'aedes-persistence-level'
 import { connectAsync } from 'mqtt'
 import { it, expect } from 'vitest'
 import { createLogger } from '@warden/common'
@@ -12,7 +14,7 @@ import { createConsumer } from '/work/main/apps/consumer/src/consumer.js'
 
 it.each(Array.from({ length: 30 }, (_, i) => i))('qos2 restart %i', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'q2-'))
-  const broker = await Aedes.createBroker()
+  const broker = await Aedes.createBroker({ persistence: persistenceLevel(new Level(join(dir, 'db'))) })
   const server = createServer(broker.handle); server.listen(0, '127.0.0.1'); await once(server, 'listening')
   const url = `mqtt://127.0.0.1:${(server.address() as any).port}`
   const cfg = validateConsumerConfig({ broker: { url }, clientId: 'q2', subscriptions: ['devices/+/telemetry'], qos: 2, output: { stdout: false, file: join(dir, 'm.log') }, summaryFile: join(dir, 's.json'), stateFile: join(dir, 'q2.json') }, 't')
@@ -33,7 +35,7 @@ it.each(Array.from({ length: 30 }, (_, i) => i))('qos2 restart %i', async () => 
   await c2.close()
   const lines = (await import('node:fs')).readFileSync(join(dir, 'm.log'), 'utf8').trim().split('\n').map((l: string) => JSON.parse(l))
   const seen = new Set(lines.map((l: any) => l.seq)); const missing = []; for (let i = 1; i <= 300; i++) if (!seen.has(i)) missing.push(i)
-  if (s.unique !== 300 || s.duplicates > 0) console.log('DUPS', JSON.stringify(lines.map((l: any, i: number) => [i, l.seq, l.dup]).filter((x: any) => lines.findIndex((m: any) => m.seq === x[1]) !== x[0])), 'c1lines', lines.findIndex((l: any) => l.seq === 300), 'c1', JSON.stringify(c1s), 'dev', JSON.stringify(c2.device('d')), 'missing', missing, 'lines', lines.length, 'order', lines.slice(0, 5).map((l: any) => l.seq))
+  if (s.unique !== 300) console.log('c1', JSON.stringify(c1s), 'dev', JSON.stringify(c2.device('d')), 'missing', missing, 'lines', lines.length, 'order', lines.slice(0, 5).map((l: any) => l.seq))
   await c2.close(); await pub.endAsync(); server.close(); await new Promise<void>((r) => broker.close(() => r()))
   expect({ gaps: s.gaps, dups: s.duplicates, unique: s.unique }).toEqual({ gaps: 0, dups: 0, unique: 300 })
 })

@@ -1,0 +1,68 @@
+// pm2 ecosystem (CommonJS, as pm2 loads it): Warden's three processes. `npm start` builds and starts them; `npm stop` removes them.
+// Ports and directories can be moved with environment variables, so several copies (tests) can run at once.
+const env = process.env
+const mqttPort = env.WARDEN_MQTT_PORT ?? '1883'
+const httpPort = env.WARDEN_HTTP_PORT ?? '8080'
+const dataRoot = env.WARDEN_DATA_ROOT ?? './data'
+const logRoot = env.WARDEN_LOG_ROOT ?? './logs'
+const mqttUrl = `mqtt://127.0.0.1:${mqttPort}`
+
+// a process that keeps crashing is restarted with a growing delay, and given up on after 15 tries
+const restartPolicy = {
+  autorestart: true,
+  max_restarts: 15,
+  min_uptime: '10s',
+  exp_backoff_restart_delay: 200
+}
+
+module.exports = {
+  apps: [
+    {
+      name: 'broker',
+      script: 'apps/broker/dist/main.js',
+      cwd: __dirname,
+      exec_mode: 'fork',
+      instances: 1,
+      // pm2 counts it online once it has said process.send('ready'), i.e. once it listens
+      wait_ready: true,
+      listen_timeout: 15000,
+      // graceful shutdown closes listeners, clients (wills) and the store within 8 s
+      kill_timeout: 10000,
+      ...restartPolicy,
+      env: {
+        WARDEN_CONFIG: env.WARDEN_CONFIG ?? 'config/warden.yaml',
+        WARDEN_MQTT_PORT: mqttPort,
+        WARDEN_HTTP_PORT: httpPort,
+        WARDEN_DATA_DIR: `${dataRoot}/broker`
+      }
+    },
+    {
+      name: 'producer',
+      script: 'apps/producer/dist/main.js',
+      cwd: __dirname,
+      wait_ready: true,
+      listen_timeout: 15000,
+      kill_timeout: 8000,
+      ...restartPolicy,
+      env: {
+        WARDEN_CONFIG: env.WARDEN_PRODUCER_CONFIG ?? 'config/producer.yaml',
+        WARDEN_MQTT_URL: mqttUrl,
+        WARDEN_DATA_DIR: `${dataRoot}/producer`
+      }
+    },
+    {
+      name: 'consumer',
+      script: 'apps/consumer/dist/main.js',
+      cwd: __dirname,
+      wait_ready: true,
+      listen_timeout: 15000,
+      kill_timeout: 8000,
+      ...restartPolicy,
+      env: {
+        WARDEN_CONFIG: env.WARDEN_CONSUMER_CONFIG ?? 'config/consumer.yaml',
+        WARDEN_MQTT_URL: mqttUrl,
+        WARDEN_CONSUMER_OUT: `${logRoot}/consumer-messages.log`
+      }
+    }
+  ]
+}
