@@ -5,9 +5,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    // integration tests start real processes; two cores are all we have
-    fileParallelism: true,
-    maxWorkers: 2,
-    reporters: ['default']
+    // integration tests start real processes; two cores are all there is
+    maxWorkers: 2
   }
 })

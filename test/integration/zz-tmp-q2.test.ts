@@ -29,7 +29,7 @@ it.each(Array.from({ length: 30 }, (_, i) => i))('qos2 restart %i', async () => 
   for (let seq = 1; seq <= 300; seq++) ps.push(pub.publishAsync('devices/d/telemetry', JSON.stringify({ deviceId: 'd', seq, ts: Date.now() }), { qos: 2 }))
   await Promise.all(ps); await stopped
   const c2 = createConsumer(cfg, logger); await c2.ready
-  await new Promise<void>((resolve) => { const chk = () => { if (c2.stats().device === undefined) {} ; const d = c2.device('d'); if (d && d.highest >= 300) resolve() }; c2.events.on('message', chk); chk() })
+  await new Promise<void>((resolve) => { setTimeout(resolve, 3000); const chk = () => { if (c2.stats().device === undefined) {} ; const d = c2.device('d'); if (d && d.unique >= 300 && d.highest >= 300) resolve() }; c2.events.on('message', chk); chk() })
   const s = c2.stats()
   const c1s = c1.stats(); const saved = JSON.parse((await import('node:fs')).readFileSync(join(dir, 's.json'), 'utf8'))
   await c2.close()

@@ -26,14 +26,21 @@ export interface SeqTotals extends SeqCounters {
   devices: number
 }
 
+/** Enough to carry a device over a restart: out-of-order arrivals after it still fill the right gaps. */
+export interface DeviceSnapshot extends DeviceSeqState {
+  /** Lowest seq of the current epoch. */
+  floor: number
+  /** Seqs still missing inside the window, ascending. */
+  missing: number[]
+}
+
 export interface SeqTracker {
   record (deviceId: string, seq: number, run?: string): SeqOutcome
   device (deviceId: string): DeviceSeqState | undefined
   totals (): SeqTotals
-  /** Positions and counters of every device, for persisting across restarts. */
-  snapshot (): Record<string, DeviceSeqState>
-  /** Everything at or below a restored `highest` counts as already seen. */
-  restore (snapshot: Readonly<Record<string, DeviceSeqState>>): void
+  /** Positions, missing seqs and counters of every device, for persisting across restarts. */
+  snapshot (): Record<string, DeviceSnapshot>
+  restore (snapshot: Readonly<Record<string, DeviceSnapshot>>): void
 }
 
 interface Device extends SeqCounters {
@@ -156,18 +163,23 @@ export function createSeqTracker ({ windowSize = 4096 }: { windowSize?: number }
       return t
     },
     snapshot () {
-      const out: Record<string, DeviceSeqState> = {}
-      for (const [id, d] of devices) out[id] = view(d)
+      const out: Record<string, DeviceSnapshot> = {}
+      for (const [id, d] of devices) {
+        const missing: number[] = []
+        for (let seq = Math.max(d.floor, d.highest - window + 1); seq < d.highest; seq++) {
+          if (!bit(d, seq)) missing.push(seq)
+        }
+        out[id] = { ...view(d), floor: d.floor, missing }
+      }
       return out
     },
     restore (snapshot) {
       for (const [id, s] of Object.entries(snapshot)) {
-        if (!Number.isSafeInteger(s.highest) || s.highest < 0) continue
         const d: Device = {
           runs: s.run === null ? [] : [s.run],
           highest: s.highest,
-          floor: Math.max(0, s.highest - window + 1),
-          bits: new Uint32Array(window / 32).fill(0xffffffff),
+          floor: s.floor,
+          bits: new Uint32Array(window / 32),
           received: s.received,
           unique: s.unique,
           duplicates: s.duplicates,
@@ -175,6 +187,8 @@ export function createSeqTracker ({ windowSize = 4096 }: { windowSize?: number }
           resets: s.resets,
           stale: s.stale
         }
+        for (let seq = Math.max(s.floor, s.highest - window + 1); seq <= s.highest; seq++) setBit(d, seq, true)
+        for (const seq of s.missing) if (seq >= s.floor && seq < s.highest && s.highest - seq < window) setBit(d, seq, false)
         devices.set(id, d)
       }
     }

@@ -1,7 +1,7 @@
 // The consumer's running totals (messages, sequences, latency) and the periodic summary built from them.
 import { createLatencyHistogram } from './latency-histogram.js'
 import type { ParsedMessage } from './message-record.js'
-import { createSeqTracker, type DeviceSeqState, type SeqOutcome } from './seq-tracker.js'
+import { createSeqTracker, type DeviceSeqState, type DeviceSnapshot, type SeqOutcome } from './seq-tracker.js'
 
 export interface ConsumerTotals {
   /** Every message, telemetry or not. */
@@ -41,7 +41,7 @@ export interface SavedStats {
   received: number
   malformed: number
   qos2Duplicates: number
-  perDevice: Record<string, DeviceSeqState>
+  perDevice: Record<string, DeviceSnapshot>
 }
 
 export interface StatsBook {

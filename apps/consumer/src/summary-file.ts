@@ -2,10 +2,10 @@
 import { readFileSync } from 'node:fs'
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import type { DeviceSeqState } from './seq-tracker.js'
+import type { DeviceSnapshot } from './seq-tracker.js'
 import type { SavedStats, Summary } from './stats.js'
 
-export type SummaryFileContent = Summary & { perDevice: Record<string, DeviceSeqState>, writtenAt: string }
+export type SummaryFileContent = Summary & { perDevice: Record<string, DeviceSnapshot>, writtenAt: string }
 
 export async function writeSummaryFile (path: string, content: SummaryFileContent): Promise<void> {
   // rename() within one directory is atomic on POSIX, so a reader sees the old file or the new one
@@ -31,7 +31,7 @@ export function readSavedStats (path: string): SavedStats | undefined {
   }
   const data: unknown = JSON.parse(text)
   if (!isRecord(data) || !isRecord(data.perDevice)) throw new Error(`${path} has no perDevice section`)
-  const perDevice: Record<string, DeviceSeqState> = {}
+  const perDevice: Record<string, DeviceSnapshot> = {}
   for (const [id, d] of Object.entries(data.perDevice)) {
     if (!isDeviceState(d)) throw new Error(`${path}: perDevice.${id} is not a device state`)
     perDevice[id] = d
@@ -39,16 +39,21 @@ export function readSavedStats (path: string): SavedStats | undefined {
   return { received: count(data.received), malformed: count(data.malformed), qos2Duplicates: count(data.qos2Duplicates), perDevice }
 }
 
-const COUNTERS = ['highest', 'received', 'unique', 'duplicates', 'gaps', 'resets', 'stale'] as const
+const COUNTERS = ['highest', 'floor', 'received', 'unique', 'duplicates', 'gaps', 'resets', 'stale'] as const
 
-function isDeviceState (value: unknown): value is DeviceSeqState {
+function isDeviceState (value: unknown): value is DeviceSnapshot {
   return isRecord(value) &&
     (value.run === null || typeof value.run === 'string') &&
-    COUNTERS.every((k) => Number.isSafeInteger(value[k]) && (value[k] as number) >= 0)
+    COUNTERS.every((k) => isCount(value[k])) &&
+    Array.isArray(value.missing) && value.missing.every(isCount)
+}
+
+function isCount (value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0
 }
 
 function count (value: unknown): number {
-  return Number.isSafeInteger(value) && (value as number) >= 0 ? value as number : 0
+  return isCount(value) ? value : 0
 }
 
 function isRecord (value: unknown): value is Record<string, unknown> {

@@ -1,7 +1,7 @@
 // Assembles a Warden broker: store, accounts, rules, aedes with Warden's hooks, and the TCP listener.
 import { createServer, type AddressInfo, type Server } from 'node:net'
 import { hostname } from 'node:os'
-import { Aedes, type Client, type PublishPacket } from 'aedes'
+import { Aedes, type Client } from 'aedes'
 import { WardenError, type Logger } from '@warden/common'
 import type { WardenConfig } from '../config/schema.js'
 import { createUserDirectory, type UserDirectory } from '../auth/user-directory.js'
@@ -9,6 +9,7 @@ import { OwnershipPolicy } from '../policy/ownership.js'
 import { createAudit, type Audit } from './audit.js'
 import { createHooks, type WardenHooks } from './hooks.js'
 import { createStore } from './persistence.js'
+import { installPublishGate } from './publish-gate.js'
 
 export interface WardenBroker {
   readonly id: string
@@ -24,8 +25,6 @@ export interface WardenBroker {
 export interface BrokerDeps {
   logger: Logger
 }
-
-type PublishFn = (packet: PublishPacket, client: Client | null, done: (err?: Error) => void) => void
 
 function noop (): void {}
 
@@ -66,7 +65,8 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     throw err
   }
   const broker = aedes
-  installDropFilter(broker, hooks)
+  const gate = installPublishGate(broker)
+  hooks.attach(gate)
   watchBroker(broker, hooks, logger, store.persistence)
 
   const server = createServer({ noDelay: true }, broker.handle)
@@ -91,28 +91,18 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     hooks,
     close () {
       closing ??= (async () => {
-        // stop accepting, then close clients (wills are published), then the store
+        // stop accepting; close clients (their wills are published); let publishes already acknowledged
+        // reach the store before the bus and the store close
         const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()))
+        const clients = Object.values((broker as unknown as { clients: Record<string, Client> }).clients)
+        await Promise.all(clients.map((c) => new Promise<void>((resolve) => c.close(() => resolve()))))
+        await gate.settled(3000)
         await new Promise<void>((resolve) => broker.close(() => resolve()))
         await serverClosed
         await store.close()
       })()
       return closing
     }
-  }
-}
-
-/** A publish refused in `drop` mode completes its QoS flow but never reaches the bus, subscribers or the store. */
-function installDropFilter (broker: Aedes, hooks: WardenHooks): void {
-  const b = broker as unknown as { publish: PublishFn }
-  const publish = b.publish.bind(broker)
-  b.publish = function publishUnlessDropped (packet, client, done) {
-    if (hooks.isDropped(packet)) {
-      const cb = typeof client === 'function' ? client as (err?: Error) => void : done
-      if (cb !== undefined) process.nextTick(cb)
-      return
-    }
-    publish(packet, client, done)
   }
 }
 

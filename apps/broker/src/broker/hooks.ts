@@ -10,6 +10,7 @@ import type { RoleTable } from '../policy/read-rules.js'
 import type { Audit, AuditKind } from './audit.js'
 import { ClientPolicy } from './client-policy.js'
 import { cappedQos, remoteAddressOf } from './client-internals.js'
+import type { PublishGate } from './publish-gate.js'
 
 /** Topics under this prefix are the broker's own: nobody subscribes to them, dropped publishes go there. */
 export const RESERVED_PREFIX = '$WARDEN/'
@@ -32,8 +33,8 @@ export interface WardenHooks {
   authorizeSubscribe (client: Client, sub: Subscription, cb: (err: Error | null, sub?: Subscription | null) => void): void
   authorizeForward (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null
   policyOf (client: Client): ClientPolicy | undefined
-  /** true for a publish that was refused in `drop` mode: it must not reach the bus or the store */
-  isDropped (packet: object): boolean
+  /** wires the gate in front of aedes's publish, once the broker exists */
+  attach (gate: PublishGate): void
   readonly stats: { forwardFiltered: number }
 }
 
@@ -44,7 +45,7 @@ function authError (returnCode: 2 | 4 | 5, message: string): AuthenticateError {
 export function createHooks ({ directory, ownership, roles, audit, deniedPublish }: HookDeps): WardenHooks {
   const policies = new WeakMap<Client, ClientPolicy>()
   const emptyPersistentId = new WeakSet<Client>()
-  const dropped = new WeakSet<object>()
+  let gate: PublishGate | undefined
   const stats = { forwardFiltered: 0 }
 
   const auditDeny = (kind: AuditKind, client: Client, d: Deny, topic: string, qos: number): void => {
@@ -55,7 +56,7 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
   return {
     stats,
     policyOf: (client) => policies.get(client),
-    isDropped: (packet) => dropped.has(packet),
+    attach (g) { gate = g },
 
     preConnect (client, packet, cb) {
       // aedes 1.2 accepts an empty client id with clean=0; MQTT-3.1.3-8 requires CONNACK 2 (refused in authenticate)
@@ -102,16 +103,20 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
       const policy = policies.get(client)
       if (policy === undefined) { cb(new Error('client is not authenticated')); return }
       const d = policy.decidePublish(packet.topic)
-      if (d.allowed) { cb(null); return }
       const isWill = (client as unknown as { will?: unknown }).will === packet
+      if (d.allowed) {
+        if (packet.qos === 1 && !isWill && gate !== undefined) gate.publishBeforeAck(packet, client, (err) => cb(err ?? null))
+        else cb(null)
+        return
+      }
       auditDeny(isWill ? 'will' : 'publish', client, d, packet.topic, packet.qos)
       if (deniedPublish === 'disconnect' || isWill) {
         cb(new Error(`publish to ${packet.topic} denied: ${d.reason}`))
         return
       }
-      // drop: the QoS 1/2 flow completes, but the message goes nowhere. broker.publish skips dropped packets;
+      // drop: the QoS 1/2 flow completes, but the message goes nowhere. The gate skips dropped packets;
       // emptying it as well keeps a QoS 2 packet awaiting PUBREL from holding the refused content.
-      dropped.add(packet)
+      gate?.drop(packet)
       packet.topic = VOID_TOPIC
       packet.payload = EMPTY
       packet.retain = false
