@@ -83,6 +83,18 @@ describe('seq tracker', () => {
     expect(after.totals()).toMatchObject({ unique: 6, duplicates: 1, gaps: 3, resets: 1 })
   })
 
+  it('carries missing seqs over a restore, so a late arrival still fills its gap', () => {
+    const before = createSeqTracker({ windowSize: 64 })
+    for (const seq of [10, 11, 14, 16]) before.record('dev', seq, 'r1')
+    const snapshot = before.snapshot()
+    expect(snapshot.dev).toMatchObject({ floor: 10, highest: 16, missing: [12, 13, 15], gaps: 3 })
+    const after = createSeqTracker({ windowSize: 64 })
+    after.restore(JSON.parse(JSON.stringify(snapshot)))
+    expect([13, 14, 9, 17].map((seq) => after.record('dev', seq, 'r1'))).toEqual(['late', 'duplicate', 'late', 'next'])
+    expect(after.totals()).toMatchObject({ unique: 7, duplicates: 1, gaps: 2 })
+    expect(after.snapshot().dev).toMatchObject({ floor: 9, missing: [12, 15] })
+  })
+
   it('agrees with a naive set-based count on shuffled, lossy, duplicated streams', () => {
     let state = 42
     const random = (): number => { state = (state * 1103515245 + 12345) % 2 ** 31; return state / 2 ** 31 }

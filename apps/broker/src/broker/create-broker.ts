@@ -29,13 +29,14 @@ export interface BrokerDeps {
 function noop (): void {}
 
 export async function createWardenBroker (config: WardenConfig, { logger }: BrokerDeps): Promise<WardenBroker> {
+  // unique per process life: a restarted process gets a new id, so the others publish its clients' wills
   const id = config.brokerId ?? `warden-${hostname()}-${process.pid}`
   const directory = await createUserDirectory({ users: config.users, anonymous: config.anonymous })
   if (directory.plainAccounts.length > 0) {
     logger.warn({ users: directory.plainAccounts }, 'accounts with plain-text passwords (demo only): accepted from loopback clients alone')
   }
   const ownership = new OwnershipPolicy(config.topics, config.unregisteredTopics)
-  const store = await createStore(config.persistence, config.dataDir)
+  const store = await createStore({ kind: config.persistence, dataDir: config.dataDir, redisUrl: config.redis?.url })
 
   let aedes: Aedes | undefined
   const audit = createAudit({
@@ -49,6 +50,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     aedes = await Aedes.createBroker({
       id,
       persistence: store.persistence,
+      ...(store.mq !== undefined ? { mq: store.mq } : {}),
       heartbeatInterval: config.limits.heartbeatIntervalMs,
       connectTimeout: config.limits.connectTimeoutMs,
       drainTimeout: config.limits.drainTimeoutMs,

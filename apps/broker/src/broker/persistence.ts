@@ -1,24 +1,39 @@
-// The broker's store: embedded LevelDB under dataDir (durable, default) or in memory.
+// The broker's store and message bus: embedded LevelDB under dataDir (durable, one process, the default),
+// memory, or Redis (shared persistence + shared bus, so several broker processes form one broker).
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Level } from 'level'
+import { Redis } from 'ioredis'
 import aedesPersistenceLevel from 'aedes-persistence-level'
 import aedesPersistence from 'aedes-persistence'
+import aedesPersistenceRedis from 'aedes-persistence-redis'
+import mqemitterRedis from 'mqemitter-redis'
 import { WardenError } from '@warden/common'
 import type { PersistenceKind } from '../config/schema.js'
 
 export interface Store {
   readonly kind: PersistenceKind
-  /** the object handed to aedes */
+  /** the object handed to aedes as `persistence` */
   readonly persistence: unknown
+  /** the message bus handed to aedes as `mq`; undefined = aedes's in-process default */
+  readonly mq: unknown
+  /** the Redis URL when the store is shared */
+  readonly redisUrl?: string
   close (): Promise<void>
 }
 
-export async function createStore (kind: PersistenceKind, dataDir: string): Promise<Store> {
+export interface StoreOptions {
+  kind: PersistenceKind
+  dataDir: string
+  redisUrl?: string | undefined
+}
+
+export async function createStore ({ kind, dataDir, redisUrl }: StoreOptions): Promise<Store> {
   if (kind === 'memory') {
     const persistence = aedesPersistence()
-    return { kind, persistence, close: () => persistence.destroy() }
+    return { kind, persistence, mq: undefined, close: () => persistence.destroy() }
   }
+  if (kind === 'redis') return await createRedisStore(redisUrl)
   const path = join(dataDir, 'mqtt-store')
   try {
     await mkdir(path, { recursive: true })
@@ -28,6 +43,7 @@ export async function createStore (kind: PersistenceKind, dataDir: string): Prom
     return {
       kind,
       persistence,
+      mq: undefined,
       async close () {
         await persistence.destroy()
         if (db.status === 'open') await db.close()
@@ -35,5 +51,42 @@ export async function createStore (kind: PersistenceKind, dataDir: string): Prom
     }
   } catch (err) {
     throw new WardenError('WARDEN_ERR_PERSISTENCE', `cannot open the store at ${path}: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+async function createRedisStore (url: string | undefined): Promise<Store> {
+  if (url === undefined) throw new WardenError('WARDEN_ERR_CONFIG_INVALID', 'redis.url: is required when persistence is redis')
+  // fail fast (and clearly) when Redis is not there, instead of retrying forever before 'ready'
+  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null })
+  try {
+    await probe.connect()
+    await probe.ping()
+  } catch (err) {
+    probe.disconnect()
+    throw new WardenError('WARDEN_ERR_PERSISTENCE', `cannot reach Redis at ${redactUrl(url)}: ${(err as Error).message}`, { cause: err })
+  }
+  probe.disconnect()
+  const persistence = aedesPersistenceRedis({ conn: new Redis(url) })
+  // the subscriber connection skips ioredis's ready check: its INFO would be refused once the connection is
+  // in subscriber mode (a reconnect with subscriptions queued), which ioredis raises as a fatal error
+  const mq = mqemitterRedis({ subConn: new Redis(url, { enableReadyCheck: false }), pubConn: new Redis(url) })
+  return {
+    kind: 'redis',
+    persistence,
+    mq,
+    redisUrl: url,
+    async close () {
+      await persistence.destroy()
+    }
+  }
+}
+
+export function redactUrl (url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password !== '') u.password = '***'
+    return u.toString()
+  } catch {
+    return '(unparseable url)'
   }
 }

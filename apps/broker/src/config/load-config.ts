@@ -1,4 +1,5 @@
 // Loads the broker's configuration once at start: file, then environment overrides, then checks.
+import { hostname } from 'node:os'
 import { createConfigValidator, parsePortEnv, readConfigFile, WardenError } from '@warden/common'
 import { checkFilter, hasTemplate } from '../policy/topic.js'
 import { parsePasswordHash } from '../auth/password.js'
@@ -28,6 +29,10 @@ export function loadConfig ({ env = process.env }: LoadOptions = {}): WardenConf
   if (env.WARDEN_DATA_DIR !== undefined && env.WARDEN_DATA_DIR !== '') data.dataDir = env.WARDEN_DATA_DIR
   if (env.WARDEN_LOG_LEVEL !== undefined && env.WARDEN_LOG_LEVEL !== '') data.log = { ...(data.log as object | undefined), level: env.WARDEN_LOG_LEVEL }
   if (env.WARDEN_BROKER_ID !== undefined && env.WARDEN_BROKER_ID !== '') data.brokerId = env.WARDEN_BROKER_ID
+  // pm2 numbers cluster workers; the pid makes the id unique per process life (see create-broker.ts)
+  if (data.brokerId === undefined && env.NODE_APP_INSTANCE !== undefined) data.brokerId = `warden-${hostname()}-${env.NODE_APP_INSTANCE}-${process.pid}`
+  if (env.WARDEN_PERSISTENCE !== undefined && env.WARDEN_PERSISTENCE !== '') data.persistence = env.WARDEN_PERSISTENCE
+  if (env.WARDEN_REDIS_URL !== undefined && env.WARDEN_REDIS_URL !== '') data.redis = { url: env.WARDEN_REDIS_URL }
   return parseConfig(data, file ?? 'defaults')
 }
 
@@ -36,6 +41,9 @@ export function parseConfig (data: unknown, source = 'config'): WardenConfig {
   const config = validate(data, source)
   const fail = (key: string, msg: string): never => {
     throw new WardenError('WARDEN_ERR_CONFIG_INVALID', `invalid config in ${source}: ${key}: ${msg}`)
+  }
+  if (config.persistence === 'redis' && config.redis === undefined) {
+    fail('redis.url', 'is required when persistence is redis (or set WARDEN_REDIS_URL)')
   }
   const roleNames = new Set([...BUILTIN_ROLES, ...Object.keys(config.roles)])
   for (const [name, role] of Object.entries(config.roles)) {

@@ -1,6 +1,6 @@
 // The broker's configuration: its JSON schema and the typed, frozen object it yields.
 
-export type PersistenceKind = 'level' | 'memory'
+export type PersistenceKind = 'level' | 'memory' | 'redis'
 
 export interface UserConfig {
   readonly username: string
@@ -22,6 +22,8 @@ export interface WardenConfig {
   readonly http: { readonly port: number, readonly host: string }
   readonly dataDir: string
   readonly persistence: PersistenceKind
+  /** the shared store and bus of cluster mode (persistence: redis) */
+  readonly redis?: { readonly url: string }
   readonly anonymous: false | string
   readonly unregisteredTopics: 'deny' | 'allow'
   readonly deniedPublish: 'drop' | 'disconnect'
@@ -64,7 +66,13 @@ export const configSchema = {
       }
     },
     dataDir: { type: 'string', minLength: 1, default: './data' },
-    persistence: { type: 'string', enum: ['level', 'memory'], default: 'level' },
+    persistence: { type: 'string', enum: ['level', 'memory', 'redis'], default: 'level' },
+    redis: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['url'],
+      properties: { url: { type: 'string', pattern: '^rediss?://' } }
+    },
     anonymous: {
       anyOf: [{ const: false }, { type: 'string', minLength: 1 }],
       default: false
