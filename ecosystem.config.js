@@ -6,6 +6,13 @@ const httpPort = env.WARDEN_HTTP_PORT ?? '8080'
 const dataRoot = env.WARDEN_DATA_ROOT ?? './data'
 const logRoot = env.WARDEN_LOG_ROOT ?? './logs'
 const mqttUrl = `mqtt://127.0.0.1:${mqttPort}`
+// cluster mode: WARDEN_INSTANCES=N runs N broker workers (pm2 cluster mode, one shared port) on Redis
+const instances = Number(env.WARDEN_INSTANCES ?? '1')
+if (!Number.isInteger(instances) || instances < 1) throw new Error(`WARDEN_INSTANCES: must be a positive integer, got ${env.WARDEN_INSTANCES}`)
+const cluster = instances > 1 || env.WARDEN_PERSISTENCE === 'redis'
+const clusterEnv = cluster
+  ? { WARDEN_PERSISTENCE: 'redis', WARDEN_REDIS_URL: env.WARDEN_REDIS_URL ?? 'redis://127.0.0.1:6379' }
+  : {}
 
 // a process that keeps crashing is restarted with a growing delay, and given up on after 15 tries
 const restartPolicy = {
@@ -21,8 +28,8 @@ module.exports = {
       name: 'broker',
       script: 'apps/broker/dist/main.js',
       cwd: __dirname,
-      exec_mode: 'fork',
-      instances: 1,
+      exec_mode: cluster ? 'cluster' : 'fork',
+      instances,
       // pm2 counts it online once it has said process.send('ready'), i.e. once it listens
       wait_ready: true,
       listen_timeout: 15000,
@@ -33,7 +40,8 @@ module.exports = {
         WARDEN_CONFIG: env.WARDEN_CONFIG ?? 'config/warden.yaml',
         WARDEN_MQTT_PORT: mqttPort,
         WARDEN_HTTP_PORT: httpPort,
-        WARDEN_DATA_DIR: `${dataRoot}/broker`
+        WARDEN_DATA_DIR: `${dataRoot}/broker`,
+        ...clusterEnv
       }
     },
     {

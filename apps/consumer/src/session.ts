@@ -43,6 +43,7 @@ export function openSession (options: SessionOptions, logger: Logger, handlers: 
   let timer: NodeJS.Timeout | undefined
   let closing = false
   let everConnected = false
+  let subscriptionsPending = false
   let settle: { resolve: () => void, reject: (err: Error) => void } | undefined
   const ready = new Promise<void>((resolve, reject) => { settle = { resolve, reject } })
   ready.catch(() => {}) // the caller may never await it; a refusal is logged below too
@@ -75,13 +76,14 @@ export function openSession (options: SessionOptions, logger: Logger, handlers: 
     handlers.onConnect?.(sessionPresent)
     const reconnected = everConnected
     everConnected = true
-    if (sessionPresent) {
-      markReady()
-      return
+    if (!sessionPresent) {
+      inbox.forget()
+      if (reconnected) logger.warn('the broker had no session for us: messages sent while we were away may be missing')
+      subscriptionsPending = true
     }
-    inbox.forget()
-    if (reconnected) logger.warn('the broker had no session for us: messages sent while we were away may be missing')
-    subscribe()
+    // a session whose SUBACK we never saw (the link dropped in between) may hold no subscriptions yet
+    if (subscriptionsPending) subscribe()
+    else markReady()
   })
   client.on('message', (_topic, _payload, packet) => {
     // QoS 2 was delivered when the inbox stored it; this event is its PUBREL
@@ -129,6 +131,7 @@ export function openSession (options: SessionOptions, logger: Logger, handlers: 
         if (g.qos === 128) logger.error({ topic: g.topic }, 'subscription refused by the broker')
         else if (g.qos < options.qos) logger.warn({ topic: g.topic, granted: g.qos, wanted: options.qos }, 'subscription granted at a lower QoS')
       }
+      subscriptionsPending = false
       logger.info({ subscriptions: options.subscriptions, qos: options.qos }, 'subscribed')
       markReady()
     })

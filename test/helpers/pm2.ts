@@ -1,0 +1,94 @@
+// Runs the project's ecosystem file under pm2 with a private PM2_HOME, free ports and throwaway dirs.
+import { execFile } from 'node:child_process'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { promisify } from 'node:util'
+import { stringify } from 'yaml'
+import { freePort } from './ports.js'
+import { ROOT } from './process.js'
+
+const run = promisify(execFile)
+const PM2 = resolve(ROOT, 'node_modules', '.bin', 'pm2')
+
+export interface Pm2App { name: string, pid: number, pm2_env: { status: string, restart_time: number, NODE_APP_INSTANCE?: number } }
+export interface ConsumerSummary { received: number, unique: number, gaps: number, duplicates: number, devices: number }
+
+export interface Deployment {
+  readonly dir: string
+  readonly mqttPort: number
+  pm2 (...args: string[]): Promise<string>
+  apps (): Promise<Pm2App[]>
+  summary (): Promise<ConsumerSummary>
+  /** kills the private pm2 daemon (and so every process it started) and removes the dir */
+  destroy (): Promise<void>
+}
+
+export interface DeployOptions {
+  devices?: number
+  rate?: number
+  qos?: 0 | 1 | 2
+  env?: Record<string, string>
+}
+
+export async function deploy ({ devices = 3, rate = 20, qos = 1, env: extra = {} }: DeployOptions = {}): Promise<Deployment> {
+  const dir = await mkdtemp(join(tmpdir(), 'warden-pm2-'))
+  const mqttPort = await freePort()
+  const summaryFile = join(dir, 'consumer-summary.json')
+  const producerConfig = join(dir, 'producer.yaml')
+  const consumerConfig = join(dir, 'consumer.yaml')
+  await writeFile(producerConfig, stringify({
+    broker: { url: 'mqtt://127.0.0.1:1883' }, // WARDEN_MQTT_URL from the ecosystem file overrides it
+    fleet: { size: devices, usernamePrefix: 'device-', password: 'demo-device' },
+    rate,
+    qos,
+    summaryIntervalMs: 0
+  }))
+  await writeFile(consumerConfig, stringify({
+    broker: { url: 'mqtt://127.0.0.1:1883' },
+    username: 'consumer',
+    password: 'demo-consumer',
+    clientId: 'e2e-consumer',
+    subscriptions: ['devices/+/telemetry'],
+    qos,
+    output: { file: join(dir, 'messages.log'), stdout: false },
+    summaryIntervalMs: 250,
+    summaryFile,
+    stateFile: join(dir, 'consumer-state.json')
+  }))
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PM2_HOME: join(dir, 'pm2'),
+    WARDEN_MQTT_PORT: String(mqttPort),
+    WARDEN_HTTP_PORT: String(await freePort()),
+    WARDEN_DATA_ROOT: join(dir, 'data'),
+    WARDEN_LOG_ROOT: join(dir, 'logs'),
+    WARDEN_PRODUCER_CONFIG: producerConfig,
+    WARDEN_CONSUMER_CONFIG: consumerConfig,
+    ...extra
+  }
+  const pm2 = async (...args: string[]): Promise<string> => {
+    const { stdout } = await run(PM2, args, { env, cwd: ROOT, maxBuffer: 16 * 1024 * 1024 })
+    return stdout
+  }
+  const d: Deployment = {
+    dir,
+    mqttPort,
+    pm2,
+    apps: async () => JSON.parse(await pm2('jlist')) as Pm2App[],
+    summary: async () => JSON.parse(await readFile(summaryFile, 'utf8')) as ConsumerSummary,
+    async destroy () {
+      await pm2('kill').catch(() => {})
+      if (process.env.WARDEN_KEEP_E2E === undefined) await rm(dir, { recursive: true, force: true })
+    }
+  }
+  try {
+    // what `npm start` does after the build: the broker first (pm2 waits for its 'ready'), then the others
+    await pm2('start', 'ecosystem.config.js', '--only', 'broker')
+    await pm2('start', 'ecosystem.config.js', '--only', 'producer,consumer')
+  } catch (err) {
+    await d.destroy()
+    throw err
+  }
+  return d
+}
