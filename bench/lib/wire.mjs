@@ -10,6 +10,7 @@ export const PUBREL = 6
 export const PUBCOMP = 7
 export const CONNACK = 2
 export const SUBACK = 9
+export const PINGRESP = 13
 
 /** Payload layout written by publishers: u32 publisher index, u32 sequence, u64 send time (hrtime ns). */
 export const PAYLOAD_HEADER = 16

@@ -9,7 +9,18 @@ export const ERROR_CODES = {
   WARDEN_ERR_LISTEN: 'A listener could not bind its address or port.',
   WARDEN_ERR_PERSISTENCE: 'The persistence store could not be opened or closed.',
   WARDEN_ERR_SHUTDOWN_TIMEOUT: 'Graceful shutdown did not finish in time; the process exits anyway.',
-  WARDEN_ERR_USAGE: 'A command-line invocation was malformed.'
+  WARDEN_ERR_USAGE: 'A command-line invocation was malformed.',
+  WARDEN_ERR_REGISTRY: 'The runtime registry of users and topics could not be read, parsed or written.',
+  WARDEN_ERR_PAYLOAD_SCHEMA: 'A topic registration carries a JSON Schema that does not compile.',
+  WARDEN_ERR_API_BAD_REQUEST: 'An API request or control command is malformed; the message names the field.',
+  WARDEN_ERR_API_UNAUTHORIZED: 'An API request carried no credentials, or wrong ones.',
+  WARDEN_ERR_API_FORBIDDEN: 'The authenticated account may not perform this API operation.',
+  WARDEN_ERR_API_NOT_FOUND: 'The API path, user or topic registration does not exist.',
+  WARDEN_ERR_API_CONFLICT: 'The change conflicts with the registry (already exists, or would leave no admin).',
+  WARDEN_ERR_API_METHOD: 'The HTTP method is not supported on this API path.',
+  WARDEN_ERR_API_TOO_LARGE: 'The request body is larger than the API accepts.',
+  WARDEN_ERR_API_UNREACHABLE: 'The warden CLI could not reach the broker API.',
+  WARDEN_ERR_INTERNAL: 'An unexpected failure inside the broker; the details are in its log.'
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -21,6 +21,9 @@ export interface UserDirectory {
   readonly accounts: ReadonlyMap<string, Account>
   /** usernames configured with a plain-text password */
   readonly plainAccounts: readonly string[]
+  /** adds or replaces an account at run time (registry); the next CONNECT sees it */
+  put (user: UserConfig): void
+  remove (username: string): boolean
 }
 
 export function isLoopback (address: string | undefined): boolean {
@@ -40,17 +43,22 @@ export interface DirectoryOptions {
 export async function createUserDirectory ({ users, anonymous }: DirectoryOptions): Promise<UserDirectory> {
   const accounts = new Map<string, Account>()
   const hashed = await Promise.all(users.map((u) => u.passwordHash ?? hashPassword(u.password as string)))
-  users.forEach((u, i) => {
+  const toAccount = (u: UserConfig, hash: string): Account => {
     const plain = u.password !== undefined
-    const hash = parsePasswordHash(hashed[i] as string)
-    accounts.set(u.username, { username: u.username, roles: u.roles, loopbackOnly: plain || u.loopbackOnly === true, hash, plain })
-  })
+    return { username: u.username, roles: u.roles, loopbackOnly: plain || u.loopbackOnly === true, hash: parsePasswordHash(hash), plain }
+  }
+  users.forEach((u, i) => { accounts.set(u.username, toAccount(u, hashed[i] as string)) })
   // verified when the username is unknown, so that timing does not tell which usernames exist
   const decoy = parsePasswordHash(await hashPassword('decoy', DEFAULT_SCRYPT))
 
   return {
     accounts,
     plainAccounts: [...accounts.values()].filter((a) => a.plain).map((a) => a.username),
+    put (u) {
+      if (u.passwordHash === undefined) throw new Error('a run-time account needs a passwordHash')
+      accounts.set(u.username, toAccount(u, u.passwordHash))
+    },
+    remove: (username) => accounts.delete(username),
     async authenticate (username, password, remoteAddress) {
       if (username === undefined) {
         if (anonymous === false) return { ok: false, returnCode: 5, reason: 'not-authorized', detail: 'anonymous clients are not allowed' }
@@ -64,10 +72,15 @@ export async function createUserDirectory ({ users, anonymous }: DirectoryOption
       if (!await verifyPassword(password, account.hash)) {
         return { ok: false, returnCode: 4, reason: 'bad-credentials', detail: 'wrong password' }
       }
-      if (account.loopbackOnly && !isLoopback(remoteAddress)) {
+      // the account may have been changed or removed (registry) while scrypt ran: answer for the current one
+      const current = accounts.get(username)
+      if (current === undefined || !current.hash.key.equals(account.hash.key)) {
+        return { ok: false, returnCode: 4, reason: 'bad-credentials', detail: 'account changed during login' }
+      }
+      if (current.loopbackOnly && !isLoopback(remoteAddress)) {
         return { ok: false, returnCode: 5, reason: 'not-authorized', detail: 'account is accepted from loopback clients only' }
       }
-      return { ok: true, username, roles: account.roles }
+      return { ok: true, username, roles: current.roles }
     }
   }
 }

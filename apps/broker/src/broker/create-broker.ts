@@ -4,12 +4,16 @@ import { hostname } from 'node:os'
 import { Aedes, type Client } from 'aedes'
 import { WardenError, type Logger } from '@warden/common'
 import type { WardenConfig } from '../config/schema.js'
-import { createUserDirectory, type UserDirectory } from '../auth/user-directory.js'
-import { OwnershipPolicy } from '../policy/ownership.js'
+import type { UserDirectory } from '../auth/user-directory.js'
+import { startControlPlane, type ControlPlane } from '../control/plane.js'
+import type { OwnershipPolicy } from '../policy/ownership.js'
+import { openRegistry } from '../registry/open-registry.js'
+import type { Registry } from '../registry/registry.js'
 import { createAudit, type Audit } from './audit.js'
 import { createHooks, type WardenHooks } from './hooks.js'
 import { createStore } from './persistence.js'
 import { installPublishGate } from './publish-gate.js'
+import { orderPerClient } from './ordered-delivery.js'
 
 export interface WardenBroker {
   readonly id: string
@@ -19,6 +23,11 @@ export interface WardenBroker {
   readonly directory: UserDirectory
   readonly audit: Audit
   readonly hooks: WardenHooks
+  /** the control plane's HTTP listener (API, metrics, dashboard) */
+  readonly http: AddressInfo
+  /** accounts and topic registrations, changeable at run time */
+  readonly registry: Registry
+  readonly control: ControlPlane
   close (): Promise<void>
 }
 
@@ -31,12 +40,12 @@ function noop (): void {}
 export async function createWardenBroker (config: WardenConfig, { logger }: BrokerDeps): Promise<WardenBroker> {
   // unique per process life: a restarted process gets a new id, so the others publish its clients' wills
   const id = config.brokerId ?? `warden-${hostname()}-${process.pid}`
-  const directory = await createUserDirectory({ users: config.users, anonymous: config.anonymous })
-  if (directory.plainAccounts.length > 0) {
-    logger.warn({ users: directory.plainAccounts }, 'accounts with plain-text passwords (demo only): accepted from loopback clients alone')
-  }
-  const ownership = new OwnershipPolicy(config.topics, config.unregisteredTopics)
+  // accounts and registrations live in the runtime registry, which the config file seeds
+  const runtime = await openRegistry(config, { logger })
+  const { directory, ownership } = runtime.rules
   const store = await createStore({ kind: config.persistence, dataDir: config.dataDir, redisUrl: config.redis?.url })
+    .catch(async (err: unknown) => { await runtime.close(); throw err })
+  orderPerClient(store.persistence)
 
   let aedes: Aedes | undefined
   const audit = createAudit({
@@ -64,12 +73,14 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     })
   } catch (err) {
     await store.close()
+    await runtime.close()
     throw err
   }
   const broker = aedes
   const gate = installPublishGate(broker)
   hooks.attach(gate)
   watchBroker(broker, hooks, logger, store.persistence)
+  runtime.rules.attach(broker, hooks)
 
   const server = createServer({ noDelay: true }, broker.handle)
   let mqtt: AddressInfo
@@ -78,7 +89,18 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
   } catch (err) {
     await new Promise<void>((resolve) => broker.close(resolve))
     await store.close()
+    await runtime.close()
     throw new WardenError('WARDEN_ERR_LISTEN', `cannot listen on ${config.mqtt.host}:${config.mqtt.port}: ${(err as Error).message}`, { cause: err })
+  }
+  let control: ControlPlane
+  try {
+    control = await startControlPlane({ config, brokerId: id, broker, hooks, audit, runtime, gate, mqtt, logger })
+  } catch (err) {
+    server.close()
+    await new Promise<void>((resolve) => broker.close(resolve))
+    await store.close()
+    await runtime.close()
+    throw err
   }
   logger.info({ brokerId: id, mqtt: `${mqtt.address}:${mqtt.port}`, persistence: store.kind, topics: ownership.size, users: directory.accounts.size }, 'broker listening')
 
@@ -91,8 +113,12 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     directory,
     audit,
     hooks,
+    http: control.http,
+    registry: runtime.registry,
+    control,
     close () {
       closing ??= (async () => {
+        await control.close()
         // stop accepting; close clients (their wills are published); let publishes already acknowledged
         // reach the store before the bus and the store close
         const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()))
@@ -102,6 +128,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
         await new Promise<void>((resolve) => broker.close(() => resolve()))
         await serverClosed
         await store.close()
+        await runtime.close()
       })()
       return closing
     }

@@ -3,8 +3,9 @@
 import type { AedesPublishPacket, AuthenticateError, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
 import type { Logger } from '@warden/common'
 import type { UserDirectory } from '../auth/user-directory.js'
-import type { Deny } from '../policy/decision.js'
-import { createIdentity } from '../policy/identity.js'
+import { CONTROL_TOPIC, isControlTopic } from '../policy/control-topics.js'
+import { DENY_RESERVED, type Decision, type Deny } from '../policy/decision.js'
+import { createIdentity, type Identity } from '../policy/identity.js'
 import type { OwnershipPolicy } from '../policy/ownership.js'
 import type { RoleTable } from '../policy/read-rules.js'
 import type { Audit, AuditKind } from './audit.js'
@@ -26,6 +27,20 @@ export interface HookDeps {
   logger: Logger
 }
 
+/** answers a request an admin published on CONTROL_TOPIC (the control plane) */
+export type ControlHandler = (client: Client, identity: Identity, payload: Buffer | string) => void
+
+/** Plain counters bumped on the hot path; the control plane reads them (metrics, rates). */
+export interface TrafficStats {
+  forwardFiltered: number
+  /** publishes accepted from clients, by QoS, and their payload bytes */
+  readonly received: [number, number, number]
+  receivedBytes: number
+  /** messages handed to subscribers, by the QoS delivered, and their payload bytes */
+  readonly sent: [number, number, number]
+  sentBytes: number
+}
+
 export interface WardenHooks {
   preConnect (client: Client, packet: ConnectPacket, cb: (err: Error | null, ok: boolean) => void): void
   authenticate (client: Client, username: string | undefined, password: Buffer | undefined, cb: (err: AuthenticateError | null, ok: boolean | null) => void): void
@@ -35,7 +50,11 @@ export interface WardenHooks {
   policyOf (client: Client): ClientPolicy | undefined
   /** wires the gate in front of aedes's publish, once the broker exists */
   attach (gate: PublishGate): void
-  readonly stats: { forwardFiltered: number }
+  /** wires the control plane's handler of control requests */
+  attachControl (handler: ControlHandler): void
+  /** rebuilds a connected client's rules for new roles (registry change); null: its account is gone */
+  setRoles (client: Client, roles: readonly string[] | null): void
+  readonly stats: TrafficStats
 }
 
 function authError (returnCode: 2 | 4 | 5, message: string): AuthenticateError {
@@ -46,17 +65,34 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
   const policies = new WeakMap<Client, ClientPolicy>()
   const emptyPersistentId = new WeakSet<Client>()
   let gate: PublishGate | undefined
-  const stats = { forwardFiltered: 0 }
+  let control: ControlHandler | undefined
+  const stats: TrafficStats = { forwardFiltered: 0, received: [0, 0, 0], receivedBytes: 0, sent: [0, 0, 0], sentBytes: 0 }
 
-  const auditDeny = (kind: AuditKind, client: Client, d: Deny, topic: string, qos: number): void => {
+  const auditDeny = (kind: AuditKind, client: Client, d: Deny, topic: string, qos: number, detail?: string): void => {
     const p = policies.get(client)
-    audit.record({ kind, reason: d.reason, username: p?.identity.username, clientId: client.id, topic, qos, ...(d.filter !== undefined ? { filter: d.filter } : {}) })
+    audit.record({ kind, reason: d.reason, username: p?.identity.username, clientId: client.id, topic, qos, ...(d.filter !== undefined ? { filter: d.filter } : {}), ...(detail !== undefined ? { detail } : {}) })
+  }
+
+  // drop: the QoS 1/2 flow completes, but the message goes nowhere. The gate skips dropped packets;
+  // emptying it as well keeps a QoS 2 packet awaiting PUBREL from holding the refused content.
+  const voidPacket = (packet: PublishPacket): void => {
+    gate?.drop(packet)
+    packet.topic = VOID_TOPIC
+    packet.payload = EMPTY
+    packet.retain = false
   }
 
   return {
     stats,
     policyOf: (client) => policies.get(client),
     attach (g) { gate = g },
+    attachControl (handler) { control = handler },
+    setRoles (client, newRoles) {
+      const p = policies.get(client)
+      if (p === undefined) return
+      if (newRoles === null) policies.delete(client)
+      else policies.set(client, new ClientPolicy(createIdentity(p.identity.username, client.id, newRoles), roles, ownership))
+    },
 
     preConnect (client, packet, cb) {
       // aedes 1.2 accepts an empty client id with clean=0; MQTT-3.1.3-8 requires CONNACK 2 (refused in authenticate)
@@ -81,9 +117,11 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
         // a device must not plant a will on a topic it does not own
         const will = (client as unknown as { _will?: PublishPacket | null })._will
         if (will !== undefined && will !== null) {
-          const d = policy.decidePublish(will.topic)
-          if (!d.allowed) {
-            audit.record({ kind: 'will', reason: d.reason, username, clientId: client.id, address, topic: will.topic, qos: will.qos, ...(d.filter !== undefined ? { filter: d.filter } : {}) })
+          const d = isControlTopic(will.topic) ? DENY_RESERVED : policy.decidePublish(will.topic)
+          const why = d.allowed && d.payload !== undefined ? d.payload(will.payload) : null
+          if (!d.allowed || why !== null) {
+            const reason = d.allowed ? 'schema-violation' : d.reason
+            audit.record({ kind: 'will', reason, username, clientId: client.id, address, topic: will.topic, qos: will.qos, ...(d.filter !== undefined ? { filter: d.filter } : {}), ...(why !== null ? { detail: why } : {}) })
             cb(authError(5, 'will topic not authorized'), null)
             return
           }
@@ -102,24 +140,41 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
       }
       const policy = policies.get(client)
       if (policy === undefined) { cb(new Error('client is not authenticated')); return }
-      const d = policy.decidePublish(packet.topic)
       const isWill = (client as unknown as { will?: unknown }).will === packet
+      const topic = packet.topic
+      let d: Decision
+      if (topic.charCodeAt(0) === 36 && isControlTopic(topic)) {
+        if (topic === CONTROL_TOPIC && policy.identity.admin && !isWill && control !== undefined) {
+          // a control request is answered on the response topic and never forwarded
+          control(client, policy.identity, packet.payload)
+          voidPacket(packet)
+          cb(null)
+          return
+        }
+        d = DENY_RESERVED
+      } else {
+        d = policy.decidePublish(topic)
+      }
+      let why: string | null = null
+      if (d.allowed && d.payload !== undefined && (why = d.payload(packet.payload)) !== null) {
+        d = { allowed: false, reason: 'schema-violation', filter: d.filter }
+      }
       if (d.allowed) {
+        const bytes = packet.payload.length
+        const meter = d.meter
+        if (meter !== undefined) { meter.messages++; meter.bytes += bytes; meter.lastAt = Date.now() }
+        stats.received[packet.qos]++
+        stats.receivedBytes += bytes
         if (packet.qos === 1 && !isWill && gate !== undefined) gate.publishBeforeAck(packet, client, (err) => cb(err ?? null))
         else cb(null)
         return
       }
-      auditDeny(isWill ? 'will' : 'publish', client, d, packet.topic, packet.qos)
+      auditDeny(isWill ? 'will' : 'publish', client, d, topic, packet.qos, why ?? undefined)
       if (deniedPublish === 'disconnect' || isWill) {
-        cb(new Error(`publish to ${packet.topic} denied: ${d.reason}`))
+        cb(new Error(`publish to ${topic} denied: ${d.reason}`))
         return
       }
-      // drop: the QoS 1/2 flow completes, but the message goes nowhere. The gate skips dropped packets;
-      // emptying it as well keeps a QoS 2 packet awaiting PUBREL from holding the refused content.
-      gate?.drop(packet)
-      packet.topic = VOID_TOPIC
-      packet.payload = EMPTY
-      packet.retain = false
+      voidPacket(packet)
       cb(null)
     },
 
@@ -141,8 +196,14 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
         stats.forwardFiltered++
         return null
       }
-      if (packet.qos === 0) return packet
-      const qos = cappedQos(client, packet)
+      if (packet.qos === 0) {
+        stats.sent[0]++
+        stats.sentBytes += packet.payload.length
+        return packet
+      }
+      const qos = cappedQos(client, packet) as 0 | 1 | 2
+      stats.sent[qos]++
+      stats.sentBytes += packet.payload.length
       return qos === packet.qos ? packet : { ...packet, qos } as AedesPublishPacket
     }
   }

@@ -1,9 +1,13 @@
 // Sits in front of aedes's publish: refused messages never pass, QoS 1 messages are stored before their
-// PUBACK, and shutdown can wait for publishes still under way before it closes the store.
+// PUBACK, messages reach subscribers in the order aedes numbered them, and shutdown can wait for publishes
+// still under way before it closes the store.
 import type { Aedes, Client, PublishPacket } from 'aedes'
 
 type Done = (err?: Error) => void
 type PublishFn = (packet: PublishPacket, client: Client | null, done?: Done) => void
+interface Emitter { emit (packet: EmittedPacket, cb: Done): void }
+interface EmittedPacket { brokerId?: string, brokerCounter?: number }
+interface BrokerInternals { publish: PublishFn, mq: Emitter, counter: number, id: string }
 
 export interface PublishGate {
   /** a publish refused in `drop` mode: its QoS flow completes, the message goes nowhere */
@@ -20,20 +24,23 @@ export interface PublishGate {
 }
 
 export function installPublishGate (broker: Aedes): PublishGate {
-  const b = broker as unknown as { publish: PublishFn }
+  const b = broker as unknown as BrokerInternals
   const original = b.publish.bind(broker)
   const dropped = new WeakSet<object>()
   const done = new WeakSet<object>()
+  const order = createEmitOrder(b)
   let inFlight = 0
   let onIdle: (() => void) | null = null
 
   const tracked: PublishFn = (packet, client, cb) => {
     inFlight++
-    original(packet, client, (err) => {
+    let n = 0
+    n = order.run(() => original(packet, client, (err) => {
+      order.release(n)
       inFlight--
       if (inFlight === 0 && onIdle !== null) onIdle()
       cb?.(err)
-    })
+    }))
   }
 
   b.publish = function gatedPublish (packet: PublishPacket, client: Client | null | Done, cb?: Done): void {
@@ -60,6 +67,75 @@ export function installPublishGate (broker: Aedes): PublishGate {
         const timer = setTimeout(() => { onIdle = null; resolve() }, timeoutMs)
         onIdle = () => { clearTimeout(timer); onIdle = null; resolve() }
       })
+    }
+  }
+}
+
+interface Pending { packet: EmittedPacket | null, cb: Done | null }
+
+/**
+ * aedes numbers each message (brokerCounter) when publish starts, stores QoS>0 messages for persistent
+ * sessions, and only then hands them to subscribers; each client drops a message whose number is below the
+ * last it got (its de-duplication of overlapping subscriptions). When the store completes writes out of
+ * order (LevelDB works in a thread pool), messages of concurrent publishers were reordered and silently
+ * lost for every live subscriber. This holds each message back until every lower-numbered one still under
+ * way has been handed over (or has failed), so subscribers see them in numbering order.
+ */
+interface EmitOrder {
+  /** runs a publish and returns the number aedes gave it */
+  run (publish: () => void): number
+  /** the publish numbered `n` finished: if it never reached subscribers (an error), stop waiting for it */
+  release (n: number): void
+}
+
+function createEmitOrder (b: BrokerInternals): EmitOrder {
+  const mq = b.mq
+  const emit = mq.emit.bind(mq)
+  // numbers of publishes under way, ascending (Map keeps insertion order), with a held-back emit if any
+  const pending = new Map<number, Pending>()
+
+  const flush = (): void => {
+    for (const [n, p] of pending) {
+      if (p.packet === null || p.cb === null) return
+      pending.delete(n)
+      emit(p.packet, p.cb)
+    }
+  }
+
+  mq.emit = function orderedEmit (packet: EmittedPacket, cb: Done): void {
+    const n = packet.brokerCounter ?? -1
+    const p = packet.brokerId === b.id ? pending.get(n) : undefined
+    if (p === undefined) { emit(packet, cb); return } // another broker's message, or one not numbered by the gate
+    const first: number | undefined = pending.keys().next().value
+    if (first === n) {
+      pending.delete(n)
+      emit(packet, cb)
+      flush()
+      return
+    }
+    p.packet = packet
+    p.cb = cb
+  }
+
+  return {
+    run (publish) {
+      // aedes numbers the message synchronously inside publish(): it will get counter + 1
+      const n = b.counter + 1
+      pending.set(n, { packet: null, cb: null })
+      publish()
+      if (b.counter < n) {
+        // refused before it was numbered (e.g. too many topic levels): nothing to wait for
+        pending.delete(n)
+        flush()
+      }
+      return n
+    },
+    release (n) {
+      const p = pending.get(n)
+      if (p !== undefined && p.packet === null) {
+        pending.delete(n)
+        flush()
+      }
     }
   }
 }

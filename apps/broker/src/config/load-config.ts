@@ -3,6 +3,8 @@ import { hostname } from 'node:os'
 import { createConfigValidator, parsePortEnv, readConfigFile, WardenError } from '@warden/common'
 import { checkFilter, hasTemplate } from '../policy/topic.js'
 import { parsePasswordHash } from '../auth/password.js'
+import { isControlTopic } from '../policy/control-topics.js'
+import { compilePayloadSchema } from '../registry/payload-schema.js'
 import { configSchema, type WardenConfig } from './schema.js'
 
 const validate = createConfigValidator<WardenConfig>(configSchema)
@@ -73,6 +75,10 @@ export function parseConfig (data: unknown, source = 'config'): WardenConfig {
     const why = checkFilter(t.filter)
     if (why !== null) fail(`topics[${i}].filter`, `${JSON.stringify(t.filter)} ${why}`)
     if (t.filter.startsWith('$SYS')) fail(`topics[${i}].filter`, '$SYS topics belong to the broker and cannot be registered')
+    if (isControlTopic(t.filter)) fail(`topics[${i}].filter`, '$CONTROL topics belong to the broker and cannot be registered')
+    if (t.schema !== undefined) {
+      try { compilePayloadSchema(t.schema) } catch (err) { fail(`topics[${i}].schema`, (err as Error).message.replace(/^schema: /, '')) }
+    }
     t.owners.forEach((o, j) => {
       if (o === '{username}' && !t.filter.includes('{username}')) {
         fail(`topics[${i}].owners[${j}]`, "'{username}' as an owner needs a {username} level in the filter (otherwise every user would own it)")

@@ -15,6 +15,8 @@ export interface UserConfig {
 export interface TopicConfig {
   readonly filter: string
   readonly owners: readonly string[]
+  /** JSON Schema every payload published under the registration must pass */
+  readonly schema?: Readonly<Record<string, unknown>>
 }
 
 export interface WardenConfig {
@@ -31,6 +33,8 @@ export interface WardenConfig {
   readonly users: readonly UserConfig[]
   readonly topics: readonly TopicConfig[]
   readonly log: { readonly level: string }
+  /** control plane: rates are sampled every intervalMs; $SYS/warden/stats is published every sysIntervalMs */
+  readonly stats: { readonly intervalMs: number, readonly sysIntervalMs: number }
   readonly brokerId?: string
   readonly limits: {
     readonly connectTimeoutMs: number
@@ -114,7 +118,8 @@ export const configSchema = {
         required: ['filter', 'owners'],
         properties: {
           filter: { type: 'string', minLength: 1 },
-          owners: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } }
+          owners: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+          schema: { type: 'object' }
         }
       }
     },
@@ -124,6 +129,15 @@ export const configSchema = {
       default: {},
       properties: {
         level: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' }
+      }
+    },
+    stats: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        intervalMs: { type: 'integer', minimum: 50, maximum: 60000, default: 1000 },
+        sysIntervalMs: { type: 'integer', minimum: 100, default: 10000 }
       }
     },
     brokerId: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9._-]+$' },

@@ -8,8 +8,30 @@ export type DenyReason =
   | 'bad-credentials'
   | 'not-authorized' // e.g. anonymous refused, loopback-only account from afar, will on a topic not owned
   | 'identifier-rejected'
+  | 'schema-violation' // the payload fails the JSON Schema of the registration that decided
+  // limits (broker/limits.ts): resources, not rights
+  | 'max-connections' | 'connection-rate' | 'max-user-connections' | 'login-throttled'
+  | 'packet-too-large' | 'malformed-packet' | 'tls-handshake' | 'bad-certificate'
+  | 'publish-rate' | 'topic-too-long' | 'max-subscriptions' | 'queue-full' | 'slow-consumer'
 
-export interface Allow { readonly allowed: true }
+/** Checks a payload against a registration's schema: null when it conforms, else why not. */
+export type PayloadCheck = (payload: Buffer | string) => string | null
+
+/** Plain counters of one registration, bumped per accepted publish and read by the control plane. */
+export interface TopicMeter {
+  messages: number
+  bytes: number
+  /** epoch ms of the last accepted publish, 0 for none */
+  lastAt: number
+}
+
+export interface Allow {
+  readonly allowed: true
+  /** the registration that decided, when one did */
+  readonly filter?: string
+  readonly payload?: PayloadCheck
+  readonly meter?: TopicMeter
+}
 export interface Deny {
   readonly allowed: false
   readonly reason: DenyReason

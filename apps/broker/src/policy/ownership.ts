@@ -1,5 +1,5 @@
 // Topic ownership: who may publish where. Pure: (identity, topic) → Decision.
-import { ALLOW, DENY_RESERVED, DENY_UNREGISTERED, type Decision, type Deny, denyNotOwner } from './decision.js'
+import { ALLOW, DENY_RESERVED, DENY_UNREGISTERED, type Allow, type Decision, type Deny, denyNotOwner, type PayloadCheck, type TopicMeter } from './decision.js'
 import { FilterTrie } from './filter-trie.js'
 import type { Identity } from './identity.js'
 import { hasTemplate, resolveLevel } from './topic.js'
@@ -7,6 +7,10 @@ import { hasTemplate, resolveLevel } from './topic.js'
 export interface Registration {
   readonly filter: string
   readonly owners: readonly string[]
+  /** compiled from the registration's JSON Schema (registry); owners' payloads must pass it */
+  readonly payload?: PayloadCheck
+  /** counters the control plane keeps for this registration; carried on its Allow decisions */
+  readonly meter?: TopicMeter
 }
 
 interface CompiledRegistration {
@@ -17,6 +21,7 @@ interface CompiledRegistration {
   /** [level index, template level] of every template level of the filter */
   readonly templateLevels: ReadonlyArray<readonly [number, string]>
   readonly deny: Deny
+  readonly allow: Allow
 }
 
 export type UnregisteredPolicy = 'deny' | 'allow'
@@ -54,7 +59,11 @@ export class OwnershipPolicy {
       owners: new Set(r.owners.filter((o) => o !== '{username}')),
       templateOwner: r.owners.includes('{username}'),
       templateLevels,
-      deny: denyNotOwner(r.filter)
+      deny: denyNotOwner(r.filter),
+      // a per-registration Allow carries what the hooks need per message: no lookups on the hot path
+      allow: r.payload === undefined && r.meter === undefined
+        ? ALLOW
+        : Object.freeze({ allowed: true, filter: r.filter, ...(r.payload !== undefined ? { payload: r.payload } : {}), ...(r.meter !== undefined ? { meter: r.meter } : {}) })
     })
     this.registrations.set(r.filter, Object.freeze({ filter: r.filter, owners: Object.freeze([...r.owners]) }))
     this.version++
@@ -75,8 +84,8 @@ export class OwnershipPolicy {
     if (reg === undefined) return this.unregistered === 'allow' ? ALLOW : DENY_UNREGISTERED
     const user = identity.username
     if (user === undefined) return reg.deny
-    if (reg.owners.has(user)) return ALLOW
-    if (reg.templateOwner && resolvesTo(reg, identity, topic)) return ALLOW
+    if (reg.owners.has(user)) return reg.allow
+    if (reg.templateOwner && resolvesTo(reg, identity, topic)) return reg.allow
     return reg.deny
   }
 }

@@ -1,4 +1,5 @@
 // Read rights: which topics a client may receive, from the subscribe grants of its roles. Pure.
+import { CONTROL_RESPONSE_FILTER, isControlTopic } from './control-topics.js'
 import { FilterTrie } from './filter-trie.js'
 import type { Identity } from './identity.js'
 import { filtersIntersect, resolveFilter } from './topic.js'
@@ -19,18 +20,24 @@ export interface Reader {
   canSubscribe (filter: string): boolean
 }
 
-/** The effective grants of an identity: its roles' grants, templates resolved; $SYS only for admin/observer. */
+/**
+ * The effective grants of an identity: its roles' grants, templates resolved; $SYS only for admin/observer,
+ * $CONTROL only for admins (who implicitly read the control plane's answers).
+ */
 export function resolveGrants (identity: Identity, roles: RoleTable): string[] {
   const out = new Set<string>()
   if (identity.admin) {
     out.add('#')
     out.add('$SYS/#')
+    out.add(CONTROL_RESPONSE_FILTER)
   }
   for (const role of identity.roles) {
     for (const g of roles[role]?.subscribe ?? []) {
       const r = resolveFilter(g, identity)
       if (r === null) continue
       if (r.startsWith('$SYS') && !(identity.admin || identity.observer)) continue
+      // control-plane answers list users and clients: admins only, whatever a role grants
+      if (isControlTopic(r) && !identity.admin) continue
       out.add(r)
     }
   }

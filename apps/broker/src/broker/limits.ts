@@ -1,0 +1,254 @@
+// Resource limits around Warden's hooks: connections (total, per address rate, per user), failed-login
+// throttling, publish rate and topic length, subscriptions per client, and the per-connection guards.
+// Every refusal is audited (and so counted); the rules themselves stay in hooks.ts.
+import type { Socket } from 'node:net'
+import type { AuthenticateError, Client, PublishPacket } from 'aedes'
+import type { HardeningLimits } from '../config/hardening-schema.js'
+import type { DenyReason } from '../policy/decision.js'
+import type { Audit, AuditKind } from './audit.js'
+import { certNameOf } from './cert-identity.js'
+import { remoteAddressOf } from './client-internals.js'
+import { guardConnection } from './connection-guard.js'
+import { isRepeatDelivery } from './forward-dedupe.js'
+import { RESERVED_PREFIX, type WardenHooks } from './hooks.js'
+import { createLoginThrottle } from './login-throttle.js'
+import type { PublishGate } from './publish-gate.js'
+import { KeyedBuckets, TokenBucket } from './token-bucket.js'
+
+const VOID_TOPIC = `${RESERVED_PREFIX}void`
+const EMPTY = Buffer.alloc(0)
+const SWEEP_MS = 60_000
+
+export type LimitedHooks = Pick<WardenHooks, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>
+
+export interface LimitsDeps {
+  audit: Audit
+  deniedPublish: 'drop' | 'disconnect'
+}
+
+export interface LimitStats {
+  /** publishes held back by publishRate in `delay` mode */
+  publishDelayed: number
+  /** sockets open (MQTT sessions or not) */
+  connections: number
+}
+
+export interface Limits {
+  /** a new socket on any listener: false refuses it */
+  admit (socket: Socket): boolean
+  /** installs the per-connection guards on a new aedes client */
+  guard (client: Client): void
+  /** Warden's hooks, with the limits applied in front of them */
+  wrap (hooks: WardenHooks): LimitedHooks
+  /** wires the broker's gate (to drop refused publishes) and events, once the broker exists */
+  attach (gate: PublishGate, on: (event: 'unsubscribe', listener: (topics: string[], client: Client) => void) => void): void
+  audit (kind: AuditKind, reason: DenyReason, client: Client | undefined, extra?: { address?: string | undefined, detail?: string, topic?: string, qos?: number }): void
+  readonly stats: LimitStats
+  close (): void
+}
+
+/** '::ffff:10.0.0.1' and '10.0.0.1' are one source */
+export function normalizeAddress (address: string | undefined): string | undefined {
+  return address?.startsWith('::ffff:') === true ? address.slice(7) : address
+}
+
+function authError (returnCode: 3 | 5, message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError
+}
+
+/** long topics are cut in audit records: the record is about the refusal, not the topic */
+const clip = (s: string): string => s.length > 256 ? `${s.slice(0, 256)}…` : s
+
+export function createLimits (cfg: HardeningLimits, { audit, deniedPublish }: LimitsDeps): Limits {
+  const stats: LimitStats = { publishDelayed: 0, connections: 0 }
+  const connectionRate = new KeyedBuckets(cfg.connectionRate)
+  const login = createLoginThrottle(cfg.login)
+  const publishBuckets = new WeakMap<Client, TokenBucket>()
+  const subscriptions = new WeakMap<Client, Set<string>>()
+  /** connected clients per username, by client id (a reconnect under the same id is a takeover, not one more) */
+  const byUser = new Map<string, Map<string, Client>>()
+  let hooksRef: WardenHooks | undefined
+  let gate: PublishGate | undefined
+  const sweep = setInterval(() => {
+    const now = Date.now()
+    connectionRate.sweep(now)
+    login.sweep(now)
+  }, SWEEP_MS)
+  sweep.unref()
+
+  const record: Limits['audit'] = (kind, reason, client, extra = {}) => {
+    const address = extra.address ?? (client !== undefined ? normalizeAddress(remoteAddressOf(client)) : undefined)
+    const username = client !== undefined ? hooksRef?.policyOf(client)?.identity.username : undefined
+    audit.record({
+      kind,
+      reason,
+      username,
+      clientId: client?.id ?? undefined,
+      address,
+      ...(extra.topic !== undefined ? { topic: clip(extra.topic) } : {}),
+      ...(extra.qos !== undefined ? { qos: extra.qos } : {}),
+      ...(extra.detail !== undefined ? { detail: extra.detail } : {})
+    })
+  }
+
+  const refusePublish = (client: Client, packet: PublishPacket, reason: DenyReason, mode: 'drop' | 'disconnect', cb: (err?: Error | null) => void, detail: string): void => {
+    record('publish', reason, client, { topic: packet.topic, qos: packet.qos, detail })
+    if (mode === 'disconnect') { cb(new Error(`publish refused: ${reason}`)); return }
+    // as a refused publish in drop mode: the QoS flow completes, the message goes nowhere
+    gate?.drop(packet)
+    packet.topic = VOID_TOPIC
+    packet.payload = EMPTY
+    packet.retain = false
+    cb(null)
+  }
+
+  const releaseUser = (username: string, client: Client): void => {
+    const clients = byUser.get(username)
+    if (clients?.get(client.id) !== client) return
+    clients.delete(client.id)
+    if (clients.size === 0) byUser.delete(username)
+  }
+
+  /** false when the user already has maxConnectionsPerUser other client ids connected */
+  const claimUser = (username: string, client: Client): boolean => {
+    let clients = byUser.get(username)
+    if (clients === undefined) { clients = new Map(); byUser.set(username, clients) }
+    if (cfg.maxConnectionsPerUser > 0 && !clients.has(client.id) && clients.size >= cfg.maxConnectionsPerUser) return false
+    clients.set(client.id, client)
+    client.conn.once('close', () => releaseUser(username, client))
+    return true
+  }
+
+  return {
+    stats,
+    audit: record,
+    close () { clearInterval(sweep) },
+
+    attach (g, on) {
+      gate = g
+      on('unsubscribe', (topics, client) => {
+        const set = subscriptions.get(client)
+        if (set !== undefined) for (const t of topics) set.delete(t)
+      })
+    },
+
+    admit (socket) {
+      const address = normalizeAddress(socket.remoteAddress)
+      if (cfg.maxConnections > 0 && stats.connections >= cfg.maxConnections) {
+        record('connection', 'max-connections', undefined, { address, detail: `${stats.connections} connections open` })
+        return false
+      }
+      if (address !== undefined && !connectionRate.tryTake(address, Date.now())) {
+        record('connection', 'connection-rate', undefined, { address, detail: `more than ${cfg.connectionRate.perSecond}/s (burst ${cfg.connectionRate.burst})` })
+        return false
+      }
+      stats.connections++
+      socket.once('close', () => { stats.connections-- })
+      return true
+    },
+
+    guard (client) {
+      guardConnection(client, {
+        maxPacketBytes: cfg.maxPacketBytes,
+        maxOutgoingBytes: cfg.maxOutgoingBytes,
+        onMalformed: (c, v) => record('connection', v.reason, c, { detail: v.detail }),
+        onSlowConsumer: (c, bytes) => record('delivery', 'slow-consumer', c, { detail: `${bytes} bytes waiting to be written (limit ${cfg.maxOutgoingBytes})` })
+      })
+    },
+
+    wrap (hooks) {
+      hooksRef = hooks
+      return {
+        preConnect: hooks.preConnect,
+
+        authenticate (client, username, password, cb) {
+          const address = normalizeAddress(remoteAddressOf(client))
+          // a verified certificate is not a password: nothing to guess, nothing to throttle
+          const byPassword = certNameOf(client) === undefined
+          if (byPassword) {
+            const locked = login.lockedFor(username, address, Date.now())
+            if (locked > 0) {
+              record('connect', 'login-throttled', client, { address, detail: `too many failed logins: locked for ${Math.ceil(locked / 1000)} s` })
+              cb(authError(3, 'too many failed logins, try later'), null)
+              return
+            }
+          }
+          hooks.authenticate(client, username, password, (err, ok) => {
+            if (err !== null) {
+              if (byPassword && err.returnCode === 4) {
+                const delay = login.failed(username, address, Date.now())
+                if (delay > 0) { setTimeout(() => cb(err, ok), delay); return }
+              }
+              cb(err, ok)
+              return
+            }
+            const user = hooks.policyOf(client)?.identity.username
+            if (user !== undefined) {
+              if (!claimUser(user, client)) {
+                record('connect', 'max-user-connections', client, { address, detail: `${cfg.maxConnectionsPerUser} connections already open for this user` })
+                cb(authError(3, 'too many connections for this user'), null)
+                return
+              }
+              if (byPassword) login.succeeded(username)
+            }
+            cb(null, ok)
+          })
+        },
+
+        authorizePublish (client, packet, cb) {
+          if (client === null || (client as unknown as { will?: unknown }).will === packet) {
+            hooks.authorizePublish(client, packet, cb)
+            return
+          }
+          if (Buffer.byteLength(packet.topic) > cfg.maxTopicLength) {
+            refusePublish(client, packet, 'topic-too-long', deniedPublish, cb, `topic longer than ${cfg.maxTopicLength} bytes`)
+            return
+          }
+          const rate = cfg.publishRate
+          if (rate.perSecond > 0) {
+            let bucket = publishBuckets.get(client)
+            if (bucket === undefined) { bucket = new TokenBucket(rate, Date.now()); publishBuckets.set(client, bucket) }
+            if (rate.onExcess === 'delay') {
+              // holding the callback back also stops aedes reading the socket: TCP slows the client down
+              const wait = bucket.takeWithDelay(Date.now())
+              if (wait > 0) {
+                stats.publishDelayed++
+                setTimeout(() => hooks.authorizePublish(client, packet, cb), wait)
+                return
+              }
+            } else if (!bucket.tryTake(Date.now())) {
+              refusePublish(client, packet, 'publish-rate', rate.onExcess, cb, `more than ${rate.perSecond}/s (burst ${rate.burst})`)
+              return
+            }
+          }
+          hooks.authorizePublish(client, packet, cb)
+        },
+
+        authorizeSubscribe (client, sub, cb) {
+          const topic = sub.topic
+          if (Buffer.byteLength(topic) > cfg.maxTopicLength) {
+            record('subscribe', 'topic-too-long', client, { topic, qos: sub.qos, detail: `filter longer than ${cfg.maxTopicLength} bytes` })
+            cb(null, null)
+            return
+          }
+          let set = subscriptions.get(client)
+          if (set === undefined) { set = new Set(); subscriptions.set(client, set) }
+          if (cfg.maxSubscriptionsPerClient > 0 && !set.has(topic) && set.size >= cfg.maxSubscriptionsPerClient) {
+            record('subscribe', 'max-subscriptions', client, { topic, qos: sub.qos, detail: `${set.size} subscriptions already (limit ${cfg.maxSubscriptionsPerClient})` })
+            cb(null, null)
+            return
+          }
+          const subs = set
+          hooks.authorizeSubscribe(client, sub, (err, granted) => {
+            if (err === null && granted !== undefined && granted !== null) subs.add(topic)
+            cb(err, granted)
+          })
+        },
+
+        authorizeForward (client, packet) {
+          return isRepeatDelivery(client, packet) ? null : hooks.authorizeForward(client, packet)
+        }
+      }
+    }
+  }
+}

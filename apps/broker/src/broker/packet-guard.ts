@@ -1,0 +1,172 @@
+// Frames the bytes a client sends, ahead of aedes's parser: refuses a packet whose announced length is over
+// the limit before any of it is buffered, and strings that MQTT 3.1.1 forbids (ill-formed UTF-8 or U+0000
+// in a topic, filter, client id or username: MQTT-1.5.3-1/-2), which mqtt-packet would decode silently.
+import { isUtf8 } from 'node:buffer'
+
+export type GuardReason = 'packet-too-large' | 'malformed-packet'
+
+export interface GuardViolation {
+  readonly reason: GuardReason
+  readonly detail: string
+}
+
+const CONNECT = 1
+const PUBLISH = 3
+const SUBSCRIBE = 8
+const UNSUBSCRIBE = 10
+
+export class PacketGuard {
+  private header = -1
+  private len = 0
+  private lenBytes = 0
+  private mul = 1
+  private remaining = -1
+  private want = 0
+  private readonly parts: Buffer[] = []
+  private captured = 0
+
+  constructor (private readonly maxPacketBytes: number) {}
+
+  /** Inspects the next bytes of the stream: a violation ends the connection, null lets them through. */
+  feed (buf: Buffer): GuardViolation | null {
+    let i = 0
+    while (i < buf.length) {
+      if (this.header < 0) {
+        this.header = buf[i++] as number
+        this.len = 0
+        this.lenBytes = 0
+        this.mul = 1
+        continue
+      }
+      if (this.remaining < 0) {
+        const b = buf[i++] as number
+        this.len += (b & 0x7f) * this.mul
+        this.mul *= 128
+        this.lenBytes++
+        if ((b & 0x80) !== 0) {
+          if (this.lenBytes === 4) return { reason: 'malformed-packet', detail: 'remaining length longer than 4 bytes' }
+          continue
+        }
+        const total = 1 + this.lenBytes + this.len
+        if (total > this.maxPacketBytes) {
+          return { reason: 'packet-too-large', detail: `packet of ${total} bytes, limit ${this.maxPacketBytes}` }
+        }
+        this.remaining = this.len
+        const type = this.header >> 4
+        this.want = type === PUBLISH ? Math.min(2, this.len) : (type === CONNECT || type === SUBSCRIBE || type === UNSUBSCRIBE) ? this.len : 0
+        this.captured = 0
+        this.parts.length = 0
+        if (this.remaining === 0) this.endPacket()
+        continue
+      }
+      // the body: capture what is inspected, skip the rest (payloads are never copied)
+      const n = this.captured < this.want
+        ? Math.min(this.want - this.captured, this.remaining, buf.length - i)
+        : Math.min(this.remaining, buf.length - i)
+      if (this.captured < this.want) {
+        this.parts.push(buf.subarray(i, i + n))
+        this.captured += n
+        if (this.captured === this.want) {
+          const v = this.inspect()
+          if (v !== null) return v
+        }
+      }
+      i += n
+      this.remaining -= n
+      if (this.remaining === 0) this.endPacket()
+    }
+    return null
+  }
+
+  private endPacket (): void {
+    this.header = -1
+    this.remaining = -1
+    this.parts.length = 0
+  }
+
+  private inspect (): GuardViolation | null {
+    const body = this.parts.length === 1 ? this.parts[0] as Buffer : Buffer.concat(this.parts)
+    const type = this.header >> 4
+    if (type === PUBLISH && this.want === 2 && body.length === 2) {
+      // the topic length is known now: capture the topic itself
+      const topicEnd = Math.min(this.len, 2 + body.readUInt16BE(0))
+      if (topicEnd > 2) {
+        this.want = topicEnd
+        return null
+      }
+    }
+    const bad = checkStrings(type, body)
+    return bad === null ? null : { reason: 'malformed-packet', detail: bad }
+  }
+}
+
+/** Returns what is wrong with the strings of a packet body, or null (including when it is too short:
+ * mqtt-packet reports truncated packets itself). */
+export function checkStrings (type: number, body: Buffer): string | null {
+  const r = new Reader(body)
+  switch (type) {
+    case PUBLISH:
+      return r.checkString('topic')
+    case SUBSCRIBE:
+    case UNSUBSCRIBE: {
+      if (!r.skip(2)) return null
+      while (r.more()) {
+        const bad = r.checkString('topic filter')
+        if (bad !== null) return bad
+        if (type === SUBSCRIBE && !r.skip(1)) return null
+      }
+      return null
+    }
+    case CONNECT: {
+      const name = r.string()
+      if (name === null) return null
+      const level = r.byte()
+      const flags = r.byte()
+      if (level === null || flags === null || level > 4 || !r.skip(2)) return null // MQTT 5 is refused later
+      const clientId = r.checkString('client id')
+      if (clientId !== null) return clientId
+      if ((flags & 0x04) !== 0) {
+        const will = r.checkString('will topic')
+        if (will !== null) return will
+        if (r.string() === null) return null
+      }
+      if ((flags & 0x80) !== 0) return r.checkString('username')
+      return null
+    }
+    default:
+      return null
+  }
+}
+
+class Reader {
+  private pos = 0
+  constructor (private readonly buf: Buffer) {}
+  more (): boolean { return this.pos < this.buf.length }
+  skip (n: number): boolean {
+    if (this.pos + n > this.buf.length) return false
+    this.pos += n
+    return true
+  }
+
+  byte (): number | null {
+    return this.pos < this.buf.length ? this.buf[this.pos++] as number : null
+  }
+
+  /** the bytes of a length-prefixed string, or null when the body ends first */
+  string (): Buffer | null {
+    if (this.pos + 2 > this.buf.length) return null
+    const n = this.buf.readUInt16BE(this.pos)
+    if (this.pos + 2 + n > this.buf.length) return null
+    const s = this.buf.subarray(this.pos + 2, this.pos + 2 + n)
+    this.pos += 2 + n
+    return s
+  }
+
+  checkString (what: string): string | null {
+    const s = this.string()
+    if (s === null) return null
+    if (!isUtf8(s)) return `${what} is not well-formed UTF-8`
+    if (s.includes(0)) return `${what} contains U+0000`
+    return null
+  }
+}

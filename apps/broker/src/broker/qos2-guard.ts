@@ -1,0 +1,124 @@
+// Closes aedes 1.2's QoS 2 loss window across a crash.
+//
+// aedes stores an incoming QoS 2 PUBLISH, publishes it (stores it in each persistent subscriber's queue,
+// then delivers it), and only then sends PUBREC. If the process dies in between, the publisher, which has
+// no PUBREC, sends the PUBLISH again; aedes finds it stored and answers PUBREC without publishing: the
+// message is acknowledged and lost. Publishing it again whenever it is found would instead duplicate the
+// ones that had been published. So Warden records, durably and next to the stored packet, that it was
+// published ("the mark"), right after it reached the subscribers' queues and before any live delivery;
+// a packet found stored without its mark after a restart is published again. The packet gets its queue
+// identity (broker id, counter) before it is first stored, so that publishing it again rewrites the same
+// queue entries instead of adding second copies.
+import type { Aedes, Client, PublishPacket } from 'aedes'
+import { RESERVED_PREFIX } from './hooks.js'
+
+/** The mark of client C lives in the incoming store of a pseudo client `MARK_PREFIX + C`: real client
+ * ids cannot contain U+0000 (the packet guard refuses them). */
+export const MARK_PREFIX = '\u0000warden-qos2:'
+
+interface Stored extends PublishPacket { brokerId?: string, brokerCounter?: number }
+interface Persistence {
+  incomingStorePacket (client: { id: string }, packet: Stored): Promise<void>
+  incomingGetPacket (client: { id: string }, packet: { messageId?: number, cmd?: string }): Promise<Stored>
+  incomingDelPacket (client: { id: string }, packet: { messageId?: number }): Promise<void>
+  cleanIncoming?: (client: { id: string }) => Promise<void>
+  outgoingEnqueueCombi (subs: unknown[], packet: Stored): Promise<unknown>
+}
+type Done = (err?: Error) => void
+type PublishFn = (packet: Stored, client: Client | null, done?: Done) => void
+
+const EMPTY = Buffer.alloc(0)
+const noop = (): void => {}
+
+export function installQos2Guard (broker: Aedes, persistence: unknown): void {
+  const b = broker as unknown as { id: string, counter: number, publish: PublishFn }
+  const p = persistence as Persistence
+  // Queue entries are keyed by broker id and counter. Starting the counter from the clock keeps this
+  // run's keys apart from an earlier run's even under the same (configured) broker id; from 0, a restarted
+  // broker would overwrite messages still queued from before.
+  const start = Math.max(b.counter, Date.now() * 1000)
+  b.counter = start
+  const identity = (pk: Stored): string => `${String(pk.brokerId)}:${String(pk.brokerCounter)}`
+  /** packets stored but not yet in the subscribers' queues, by identity */
+  const pending = new Map<string, { clientId: string, messageId: number | undefined }>()
+  const markOwner = (clientId: string): { id: string } => ({ id: MARK_PREFIX + clientId })
+
+  const mark = (clientId: string, messageId: number | undefined, pk: Stored): Promise<void> =>
+    p.incomingStorePacket(markOwner(clientId), {
+      cmd: 'publish', topic: '', payload: EMPTY, qos: 2, retain: false, dup: false,
+      messageId, brokerId: pk.brokerId, brokerCounter: pk.brokerCounter
+    } as Stored)
+
+  const isMarked = async (clientId: string, pk: Stored): Promise<boolean> => {
+    try {
+      const m = await p.incomingGetPacket(markOwner(clientId), pk)
+      return m.brokerId === pk.brokerId && m.brokerCounter === pk.brokerCounter
+    } catch {
+      return false
+    }
+  }
+
+  const storeIncoming = p.incomingStorePacket.bind(p)
+  p.incomingStorePacket = async (client, packet) => {
+    // refused publishes (rewritten to the void topic) are never published: nothing to mark
+    const tracked = !client.id.startsWith(MARK_PREFIX) && !packet.topic.startsWith(RESERVED_PREFIX)
+    if (tracked && packet.brokerId === undefined) {
+      packet.brokerId = b.id
+      packet.brokerCounter = ++b.counter
+    }
+    await storeIncoming(client, packet)
+    if (tracked) pending.set(identity(packet), { clientId: client.id, messageId: packet.messageId })
+  }
+
+  const enqueue = p.outgoingEnqueueCombi.bind(p)
+  p.outgoingEnqueueCombi = async (subs, packet) => {
+    const result = await enqueue(subs, packet)
+    const key = identity(packet)
+    const owner = pending.get(key)
+    if (owner !== undefined) {
+      pending.delete(key)
+      await mark(owner.clientId, owner.messageId, packet)
+    }
+    return result
+  }
+
+  const publish = b.publish
+  b.publish = function guardedPublish (packet: Stored, client: Client | null | Done, done?: Done): void {
+    if (typeof client === 'function') { done = client; client = null }
+    if (packet.qos !== 2 || packet.brokerId === undefined) { publish.call(broker, packet, client, done); return }
+    // a publish that fails before reaching the queues must not leave its entry behind
+    publish.call(broker, packet, client, (err) => { pending.delete(identity(packet)); done?.(err) })
+  }
+
+  const republish = (pk: Stored, client: { id: string }): Promise<void> => new Promise((resolve, reject) => {
+    pending.set(identity(pk), { clientId: client.id, messageId: pk.messageId })
+    b.publish.call(broker, { ...pk, cmd: 'publish', dup: false, retain: pk.retain === true }, client as Client, (err) => err === undefined || err === null ? resolve() : reject(err))
+  })
+
+  const getIncoming = p.incomingGetPacket.bind(p)
+  p.incomingGetPacket = async (client, packet) => {
+    const stored = await getIncoming(client, packet)
+    // only a PUBLISH found again needs the check (a PUBREL means PUBREC was sent, so it was published),
+    // and only for a packet stored by an earlier run (this run's are tracked in memory)
+    if (packet.cmd === 'publish' && !client.id.startsWith(MARK_PREFIX) &&
+        !(stored.brokerId === b.id && (stored.brokerCounter ?? 0) > start) &&
+        !stored.topic.startsWith(RESERVED_PREFIX) && !await isMarked(client.id, stored)) {
+      await republish(stored, client)
+    }
+    return stored
+  }
+
+  const delIncoming = p.incomingDelPacket.bind(p)
+  p.incomingDelPacket = async (client, packet) => {
+    await delIncoming(client, packet)
+    if (!client.id.startsWith(MARK_PREFIX)) await delIncoming(markOwner(client.id), packet).catch(noop)
+  }
+
+  if (typeof p.cleanIncoming === 'function') {
+    const clean = p.cleanIncoming.bind(p)
+    p.cleanIncoming = async (client) => {
+      await clean(client)
+      await clean(markOwner(client.id))
+    }
+  }
+}

@@ -1,0 +1,158 @@
+// Schema fragments, types and checks of the hardening settings: the TLS, WebSocket and WSS listeners and
+// the resource limits. Merged into the broker's schema by schema.ts.
+
+export type ClientCertMode = 'none' | 'optional' | 'required'
+/** which field of a verified client certificate names the user */
+export type CertIdentity = 'cn' | 'san-dns' | 'san-uri' | 'san-email'
+
+export interface TlsConfig {
+  readonly enabled: boolean
+  readonly port: number
+  readonly host: string
+  /** PEM files; cert and key also serve the WSS listener */
+  readonly cert?: string
+  readonly key?: string
+  /** PEM file of the CA(s) that sign client certificates */
+  readonly ca?: string
+  readonly clientCerts: ClientCertMode
+  readonly certIdentity: CertIdentity
+}
+
+export interface WsConfig {
+  readonly enabled: boolean
+  readonly port: number
+  readonly host: string
+  readonly path: string
+}
+
+export interface RateConfig {
+  readonly perSecond: number
+  readonly burst: number
+}
+
+export type ExcessPolicy = 'delay' | 'drop' | 'disconnect'
+
+export interface LoginThrottleConfig {
+  readonly maxFailuresPerUser: number
+  readonly maxFailuresPerAddress: number
+  readonly windowMs: number
+  readonly lockoutMs: number
+  readonly maxLockoutMs: number
+  readonly delayMs: number
+  readonly maxDelayMs: number
+}
+
+export interface HardeningLimits {
+  readonly maxPacketBytes: number
+  readonly maxTopicLength: number
+  readonly maxConnections: number
+  readonly maxConnectionsPerUser: number
+  readonly maxSubscriptionsPerClient: number
+  readonly maxQueuedMessages: number
+  readonly maxOutgoingBytes: number
+  readonly publishRate: RateConfig & { readonly onExcess: ExcessPolicy }
+  readonly connectionRate: RateConfig
+  readonly login: LoginThrottleConfig
+}
+
+const port = (d: number): object => ({ type: 'integer', minimum: 0, maximum: 65535, default: d })
+const host = { type: 'string', minLength: 1, default: '0.0.0.0' }
+const file = { type: 'string', minLength: 1 }
+const count = (d: number, max = 2 ** 31 - 1): object => ({ type: 'integer', minimum: 0, maximum: max, default: d })
+
+export const tlsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    enabled: { type: 'boolean', default: false },
+    port: port(8883),
+    host,
+    cert: file,
+    key: file,
+    ca: file,
+    clientCerts: { type: 'string', enum: ['none', 'optional', 'required'], default: 'none' },
+    certIdentity: { type: 'string', enum: ['cn', 'san-dns', 'san-uri', 'san-email'], default: 'cn' }
+  }
+} as const
+
+const wsSchema = (d: number): object => ({
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    enabled: { type: 'boolean', default: false },
+    port: port(d),
+    host,
+    path: { type: 'string', pattern: '^/', default: '/mqtt' }
+  }
+})
+export const wsListenerSchema = wsSchema(8083)
+export const wssListenerSchema = wsSchema(8084)
+
+const rate = (perSecond: number, burst: number, extra: object = {}): object => ({
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: { perSecond: count(perSecond), burst: { type: 'integer', minimum: 1, default: burst }, ...extra }
+})
+
+/** merged into `limits.properties` */
+export const hardeningLimitProperties = {
+  maxPacketBytes: { type: 'integer', minimum: 64, maximum: 268435455, default: 1048576 },
+  maxTopicLength: { type: 'integer', minimum: 1, maximum: 65535, default: 1024 },
+  maxConnections: count(100000),
+  maxConnectionsPerUser: count(1000),
+  maxSubscriptionsPerClient: count(1000),
+  maxQueuedMessages: count(10000),
+  maxOutgoingBytes: count(4194304),
+  publishRate: rate(1000, 5000, { onExcess: { type: 'string', enum: ['delay', 'drop', 'disconnect'], default: 'delay' } }),
+  connectionRate: rate(50, 200),
+  login: {
+    type: 'object',
+    additionalProperties: false,
+    default: {},
+    properties: {
+      maxFailuresPerUser: count(10),
+      maxFailuresPerAddress: count(100),
+      windowMs: { type: 'integer', minimum: 1, default: 600000 },
+      lockoutMs: { type: 'integer', minimum: 1, default: 60000 },
+      maxLockoutMs: { type: 'integer', minimum: 1, default: 3600000 },
+      delayMs: count(200),
+      maxDelayMs: count(5000)
+    }
+  }
+} as const
+
+export interface HardeningConfig {
+  readonly mqtt: { readonly port: number }
+  readonly tls: TlsConfig
+  readonly ws: WsConfig
+  readonly wss: WsConfig
+  readonly limits: HardeningLimits
+}
+
+/** Checks that span several keys; `fail` throws naming the key. */
+export function checkHardening (config: HardeningConfig, fail: (key: string, msg: string) => never): void {
+  const { tls, wss, limits } = config
+  if (tls.enabled || wss.enabled) {
+    const by = tls.enabled ? 'tls.enabled' : 'wss.enabled'
+    if (tls.cert === undefined) fail('tls.cert', `is required by ${by}: the path of the server certificate (PEM)`)
+    if (tls.key === undefined) fail('tls.key', `is required by ${by}: the path of the server private key (PEM)`)
+  }
+  if (tls.clientCerts !== 'none' && tls.ca === undefined) {
+    fail('tls.ca', `is required when tls.clientCerts is ${JSON.stringify(tls.clientCerts)}: the CA file that signs client certificates`)
+  }
+  if (limits.maxOutgoingBytes !== 0 && limits.maxOutgoingBytes < 2 * limits.maxPacketBytes) {
+    fail('limits.maxOutgoingBytes', `must be 0 (no bound) or at least twice limits.maxPacketBytes (${2 * limits.maxPacketBytes})`)
+  }
+  if (limits.login.maxLockoutMs < limits.login.lockoutMs) fail('limits.login.maxLockoutMs', 'must not be less than limits.login.lockoutMs')
+  if (limits.login.maxDelayMs < limits.login.delayMs) fail('limits.login.maxDelayMs', 'must not be less than limits.login.delayMs')
+  const seen = new Map<number, string>([[config.mqtt.port, 'mqtt.port']])
+  for (const [name, l] of [['tls', tls], ['ws', config.ws], ['wss', wss]] as const) {
+    if (!l.enabled || l.port === 0) continue
+    const other = seen.get(l.port)
+    if (other !== undefined) fail(`${name}.port`, `${l.port} is already taken by ${other}`)
+    seen.set(l.port, `${name}.port`)
+  }
+}

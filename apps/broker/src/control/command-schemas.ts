@@ -1,0 +1,57 @@
+// JSON Schemas of the control commands' fields, shared by the HTTP API and the MQTT control topic.
+
+const username = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[^/+#{}\\s]+$' }
+const roles = { type: 'array', maxItems: 64, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 128 } }
+// scrypt's cost grows with the input: a password is long enough at 1 KiB
+const password = { type: 'string', minLength: 8, maxLength: 1024 }
+const passwordHash = { type: 'string', minLength: 1, maxLength: 1024 }
+const loopbackOnly = { type: 'boolean' }
+const filter = { type: 'string', minLength: 1, maxLength: 4096 }
+const owners = { type: 'array', minItems: 1, maxItems: 10000, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 256 } }
+const schema = { type: 'object' }
+
+function fields (properties: Record<string, unknown>, required: string[] = [], extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { type: 'object', additionalProperties: false, properties, required, ...extra }
+}
+
+export type CommandName =
+  | 'listUsers' | 'getUser' | 'createUser' | 'modifyUser' | 'deleteUser'
+  | 'listTopics' | 'getTopic' | 'createTopic' | 'modifyTopic' | 'deleteTopic'
+  | 'listClients' | 'getStatus' | 'listDenials'
+
+/** read: admins and observers; write: admins only */
+export const COMMAND_ACCESS: Readonly<Record<CommandName, 'read' | 'write'>> = {
+  listUsers: 'read',
+  getUser: 'read',
+  createUser: 'write',
+  modifyUser: 'write',
+  deleteUser: 'write',
+  listTopics: 'read',
+  getTopic: 'read',
+  createTopic: 'write',
+  modifyTopic: 'write',
+  deleteTopic: 'write',
+  listClients: 'read',
+  getStatus: 'read',
+  listDenials: 'read'
+}
+
+export const COMMAND_SCHEMAS: Readonly<Record<CommandName, Record<string, unknown>>> = {
+  listUsers: fields({}),
+  getUser: fields({ username }, ['username']),
+  createUser: fields({ username, password, passwordHash, roles, loopbackOnly }, ['username', 'roles']),
+  modifyUser: fields({ username, password, passwordHash, roles, loopbackOnly }, ['username'], { minProperties: 2 }),
+  deleteUser: fields({ username }, ['username']),
+  listTopics: fields({}),
+  getTopic: fields({ filter }, ['filter']),
+  createTopic: fields({ filter, owners, schema }, ['filter', 'owners']),
+  modifyTopic: fields({ filter, owners, schema: { anyOf: [schema, { type: 'null' }] } }, ['filter'], { minProperties: 2 }),
+  deleteTopic: fields({ filter }, ['filter']),
+  listClients: fields({ limit: { type: 'integer', minimum: 1, maximum: 100000 } }),
+  getStatus: fields({}),
+  listDenials: fields({})
+}
+
+export function isCommandName (name: unknown): name is CommandName {
+  return typeof name === 'string' && Object.hasOwn(COMMAND_SCHEMAS, name)
+}

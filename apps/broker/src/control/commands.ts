@@ -1,0 +1,134 @@
+// The control commands: one implementation behind the HTTP API and the MQTT control topic. Input is checked
+// against the command's JSON Schema, access against the caller's roles, then the registry does the rest.
+import { Ajv, type ValidateFunction } from 'ajv'
+import { WardenError } from '@warden/common'
+import type { Identity } from '../policy/identity.js'
+import { FieldError } from '../registry/field-error.js'
+import { connectedClients } from '../registry/live-rules.js'
+import type { StoredUser } from '../registry/types.js'
+import { viewClients } from '../observe/client-view.js'
+import { buildStatus } from '../observe/status.js'
+import { viewTopics, type TopicView } from '../observe/topic-view.js'
+import { COMMAND_ACCESS, COMMAND_SCHEMAS, isCommandName, type CommandName } from './command-schemas.js'
+import type { ControlContext } from './context.js'
+import { requestError } from './request-errors.js'
+
+const ajv = new Ajv({ allErrors: false, strict: true })
+const validators = Object.fromEntries(
+  Object.entries(COMMAND_SCHEMAS).map(([name, schema]) => [name, ajv.compile(schema)])
+) as Record<CommandName, ValidateFunction>
+
+export type Via = 'http' | 'mqtt'
+
+export interface UserView {
+  readonly username: string
+  readonly roles: readonly string[]
+  readonly loopbackOnly: boolean
+  /** connected clients using this account */
+  readonly connections: number
+}
+
+type Fields = Record<string, unknown>
+type Handler = (ctx: ControlContext, f: Fields) => Promise<unknown> | unknown
+
+const str = (f: Fields, k: string): string => f[k] as string
+const opt = <T>(f: Fields, k: string): T | undefined => f[k] as T | undefined
+
+function connectionsByUser (ctx: ControlContext): Map<string, number> {
+  const n = new Map<string, number>()
+  for (const c of connectedClients(ctx.broker)) {
+    const u = ctx.hooks.policyOf(c)?.identity.username
+    if (u !== undefined) n.set(u, (n.get(u) ?? 0) + 1)
+  }
+  return n
+}
+
+function userView (u: StoredUser, conns: ReadonlyMap<string, number>): UserView {
+  // never the password hash
+  return { username: u.username, roles: u.roles, loopbackOnly: u.loopbackOnly, connections: conns.get(u.username) ?? 0 }
+}
+
+function topicViews (ctx: ControlContext, filter?: string): TopicView[] {
+  const topics = filter === undefined ? ctx.registry.state.topics : ctx.registry.state.topics.filter((t) => t.filter === filter)
+  return viewTopics(topics, ctx.rules.meters, ctx.sampler, ctx.broker, ctx.hooks)
+}
+
+function notFound (what: string): never {
+  throw new WardenError('WARDEN_ERR_API_NOT_FOUND', `${what} does not exist`)
+}
+
+const HANDLERS: Readonly<Record<CommandName, Handler>> = {
+  listUsers: (ctx) => {
+    const conns = connectionsByUser(ctx)
+    return { users: ctx.registry.state.users.map((u) => userView(u, conns)) }
+  },
+  getUser: (ctx, f) => userView(ctx.registry.user(str(f, 'username')) ?? notFound(`user ${JSON.stringify(f.username)}`), connectionsByUser(ctx)),
+  createUser: async (ctx, f) => userView(await ctx.registry.createUser({
+    username: str(f, 'username'),
+    roles: f.roles as string[],
+    ...pick(f, ['password', 'passwordHash', 'loopbackOnly'])
+  }), connectionsByUser(ctx)),
+  modifyUser: async (ctx, f) => userView(await ctx.registry.modifyUser(str(f, 'username'), pick(f, ['roles', 'password', 'passwordHash', 'loopbackOnly'])), connectionsByUser(ctx)),
+  deleteUser: async (ctx, f) => {
+    const u = await ctx.registry.deleteUser(str(f, 'username'))
+    return { username: u.username }
+  },
+  listTopics: (ctx) => ({ topics: topicViews(ctx) }),
+  getTopic: (ctx, f) => topicViews(ctx, str(f, 'filter'))[0] ?? notFound(`topic ${JSON.stringify(f.filter)}`),
+  createTopic: async (ctx, f) => {
+    const t = await ctx.registry.createTopic({ filter: str(f, 'filter'), owners: f.owners as string[], ...pick(f, ['schema']) })
+    return topicViews(ctx, t.filter)[0]
+  },
+  modifyTopic: async (ctx, f) => {
+    const t = await ctx.registry.modifyTopic(str(f, 'filter'), pick(f, ['owners', 'schema']))
+    return topicViews(ctx, t.filter)[0]
+  },
+  deleteTopic: async (ctx, f) => {
+    const t = await ctx.registry.deleteTopic(str(f, 'filter'))
+    return { filter: t.filter }
+  },
+  listClients: (ctx, f) => {
+    const all = viewClients(ctx.broker, ctx.hooks, ctx.connectedAt)
+    const limit = opt<number>(f, 'limit') ?? 1000
+    return { total: all.length, clients: all.slice(0, limit) }
+  },
+  getStatus: (ctx) => buildStatus(ctx),
+  listDenials: (ctx) => ({
+    total: [...ctx.audit.counts.values()].reduce((a, b) => a + b, 0),
+    byReason: Object.fromEntries(ctx.audit.counts),
+    byUser: Object.fromEntries(ctx.audit.byUser),
+    recent: ctx.denials.recent()
+  })
+}
+
+function pick (f: Fields, keys: readonly string[]): Fields {
+  const out: Fields = {}
+  for (const k of keys) if (f[k] !== undefined) out[k] = f[k]
+  return out
+}
+
+/**
+ * Runs one command for `actor`. `request` is `{ command, ...fields }`. Throws a WardenError with a code
+ * (bad request, forbidden, not found, conflict, registry) that the caller maps to its transport.
+ */
+export async function executeCommand (ctx: ControlContext, actor: Identity, via: Via, request: unknown): Promise<unknown> {
+  if (request === null || typeof request !== 'object' || Array.isArray(request)) {
+    throw new FieldError('WARDEN_ERR_API_BAD_REQUEST', '(body)', 'must be a JSON object')
+  }
+  const { command, ...fields } = request as Fields
+  if (!isCommandName(command)) {
+    throw new FieldError('WARDEN_ERR_API_BAD_REQUEST', 'command', `${JSON.stringify(command)} is not a known command (${Object.keys(COMMAND_SCHEMAS).join(', ')})`)
+  }
+  const access = COMMAND_ACCESS[command]
+  if (!(actor.admin || (access === 'read' && actor.observer))) {
+    throw new WardenError('WARDEN_ERR_API_FORBIDDEN', `${command} needs the ${access === 'read' ? 'admin or observer' : 'admin'} role`)
+  }
+  const validate = validators[command]
+  if (!validate(fields)) throw requestError(validate.errors)
+  const data = await HANDLERS[command](ctx, fields)
+  if (access === 'write') {
+    const target = fields.username ?? fields.filter
+    ctx.logger.info({ command, by: actor.username, via, target, revision: ctx.registry.state.revision }, 'registry changed')
+  }
+  return data
+}

@@ -1,0 +1,29 @@
+// Everything the control plane reads and changes, handed to the API, the control topic and the stats.
+import type { Aedes, Client } from 'aedes'
+import type { Logger } from '@warden/common'
+import type { Audit } from '../broker/audit.js'
+import type { WardenHooks } from '../broker/hooks.js'
+import type { WardenConfig } from '../config/schema.js'
+import type { DenialLog } from '../observe/denial-log.js'
+import type { Sampler } from '../observe/sampler.js'
+import type { LiveRules } from '../registry/live-rules.js'
+import type { Registry } from '../registry/registry.js'
+
+export interface ControlContext {
+  readonly brokerId: string
+  readonly startedAt: number
+  readonly config: WardenConfig
+  readonly broker: Aedes
+  readonly hooks: WardenHooks
+  readonly audit: Audit
+  readonly registry: Registry
+  readonly rules: LiveRules
+  readonly sampler: Sampler
+  readonly denials: DenialLog
+  /** when each connected client's CONNECT was accepted */
+  readonly connectedAt: WeakMap<Client, number>
+  readonly counters: { connections: number }
+  /** bound addresses, `host:port` */
+  readonly listeners: { mqtt: string, http: string }
+  readonly logger: Logger
+}

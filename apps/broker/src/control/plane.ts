@@ -1,0 +1,109 @@
+// Starts the control plane once the broker listens: rates sampler, $SYS stats, the MQTT control topic, and
+// the HTTP listener (API, metrics, probes, events, dashboard). close() stops all of it.
+import type { AddressInfo } from 'node:net'
+import type { Aedes, Client } from 'aedes'
+import { WardenError, type Logger } from '@warden/common'
+import type { Audit } from '../broker/audit.js'
+import type { WardenHooks } from '../broker/hooks.js'
+import type { PublishGate } from '../broker/publish-gate.js'
+import type { WardenConfig } from '../config/schema.js'
+import { createAuthenticator } from '../http/basic-auth.js'
+import { createEventStreams } from '../http/events.js'
+import { createHttpServer, listenHttp } from '../http/server.js'
+import { loadStaticFiles } from '../http/static-files.js'
+import { createDenialLog } from '../observe/denial-log.js'
+import { createMetrics } from '../observe/metrics.js'
+import { createSampler } from '../observe/sampler.js'
+import { startSysStats } from '../observe/sys-stats.js'
+import type { RegistryRuntime } from '../registry/open-registry.js'
+import type { ControlContext } from './context.js'
+import { createControlTopicHandler } from './control-topic.js'
+
+export interface ControlPlane {
+  /** the HTTP listener's bound address */
+  readonly http: AddressInfo
+  readonly context: ControlContext
+  close (): Promise<void>
+}
+
+export interface PlaneDeps {
+  config: WardenConfig
+  brokerId: string
+  broker: Aedes
+  hooks: WardenHooks
+  audit: Audit
+  runtime: RegistryRuntime
+  gate: PublishGate
+  mqtt: AddressInfo
+  logger: Logger
+}
+
+export async function startControlPlane ({ config, brokerId, broker, hooks, audit, runtime, gate, mqtt, logger }: PlaneDeps): Promise<ControlPlane> {
+  const log = logger.child({ component: 'control' })
+  const connectedAt = new WeakMap<Client, number>()
+  const counters = { connections: 0 }
+  broker.on('client', (client) => {
+    counters.connections++
+    connectedAt.set(client, Date.now())
+  })
+  const sampler = createSampler({ intervalMs: config.stats.intervalMs, stats: hooks.stats, meters: runtime.rules.meters, clients: () => broker.connectedClients })
+  const ctx: ControlContext = {
+    brokerId,
+    startedAt: Date.now(),
+    config,
+    broker,
+    hooks,
+    audit,
+    registry: runtime.registry,
+    rules: runtime.rules,
+    sampler,
+    denials: createDenialLog(audit),
+    connectedAt,
+    counters,
+    listeners: { mqtt: `${mqtt.address}:${mqtt.port}`, http: '' },
+    logger: log
+  }
+  hooks.attachControl(createControlTopicHandler(ctx))
+  const sys = startSysStats(ctx, config.stats.sysIntervalMs)
+  const events = createEventStreams(ctx, config.stats.intervalMs)
+  let ready = false
+  const server = createHttpServer({
+    ctx,
+    auth: createAuthenticator(runtime.rules.directory),
+    metrics: createMetrics({ broker, stats: hooks.stats, audit, registry: runtime.registry, meters: runtime.rules.meters, connections: () => counters.connections, inFlight: () => gate.inFlight }),
+    events,
+    files: await loadStaticFiles(),
+    ready: () => ready && !broker.closed
+  })
+  const stopTimers = (): void => {
+    sys.close()
+    sampler.close()
+  }
+  let http: AddressInfo
+  try {
+    http = await listenHttp(server, config.http.port, config.http.host)
+  } catch (err) {
+    stopTimers()
+    throw new WardenError('WARDEN_ERR_LISTEN', `cannot listen on ${config.http.host}:${config.http.port} (http): ${(err as Error).message}`, { cause: err })
+  }
+  ctx.listeners.http = `${http.address}:${http.port}`
+  ready = true
+  log.info({ http: ctx.listeners.http }, 'control plane listening')
+
+  let closing: Promise<void> | undefined
+  return {
+    http,
+    context: ctx,
+    close () {
+      closing ??= (async () => {
+        ready = false
+        stopTimers()
+        events.closeAll()
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+        server.closeAllConnections()
+        await closed
+      })()
+      return closing
+    }
+  }
+}

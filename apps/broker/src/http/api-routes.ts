@@ -1,0 +1,50 @@
+// Maps /api/v1/<resource>[/<key>] and an HTTP method to a control command, and the answer's status.
+import type { CommandName } from '../control/command-schemas.js'
+
+interface Resource {
+  readonly collection: Partial<Record<string, CommandName>>
+  readonly item?: Partial<Record<string, CommandName>>
+  /** the field the path's key fills */
+  readonly key?: 'username' | 'filter'
+  /** the key may span several path segments (topic filters contain '/') */
+  readonly multiSegment?: boolean
+}
+
+const RESOURCES: Readonly<Record<string, Resource>> = {
+  users: {
+    collection: { GET: 'listUsers', POST: 'createUser' },
+    item: { GET: 'getUser', PATCH: 'modifyUser', DELETE: 'deleteUser' },
+    key: 'username'
+  },
+  topics: {
+    collection: { GET: 'listTopics', POST: 'createTopic' },
+    item: { GET: 'getTopic', PATCH: 'modifyTopic', DELETE: 'deleteTopic' },
+    key: 'filter',
+    multiSegment: true
+  },
+  clients: { collection: { GET: 'listClients' } },
+  status: { collection: { GET: 'getStatus' } },
+  denials: { collection: { GET: 'listDenials' } }
+}
+
+export type ApiMatch =
+  | { readonly kind: 'command', readonly command: CommandName, readonly params: Record<string, string>, readonly status: number, readonly body: boolean }
+  | { readonly kind: 'method', readonly allow: readonly string[] }
+  | { readonly kind: 'none' }
+
+const STATUS: Readonly<Record<string, number>> = { GET: 200, HEAD: 200, POST: 201, PATCH: 200, DELETE: 204 }
+
+/** `segments` are the decoded path segments after /api/v1/. */
+export function matchApi (method: string, segments: readonly string[]): ApiMatch {
+  const [name, ...rest] = segments
+  const res = name === undefined ? undefined : RESOURCES[name]
+  if (res === undefined) return { kind: 'none' }
+  const itemPath = rest.length > 0 && !(rest.length === 1 && rest[0] === '')
+  if (itemPath && (res.item === undefined || res.key === undefined || (rest.length > 1 && res.multiSegment !== true))) return { kind: 'none' }
+  const table = itemPath ? res.item ?? {} : res.collection
+  const m = method === 'HEAD' ? 'GET' : method
+  const command = table[m]
+  if (command === undefined) return { kind: 'method', allow: Object.keys(table) }
+  const params: Record<string, string> = itemPath && res.key !== undefined ? { [res.key]: rest.join('/') } : {}
+  return { kind: 'command', command, params, status: STATUS[m] ?? 200, body: m === 'POST' || m === 'PATCH' }
+}

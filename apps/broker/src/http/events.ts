@@ -1,0 +1,59 @@
+// Server-sent events for the dashboard: a `hello` with the recent history, then one `stats` event per
+// sample (rates, per-topic counters) carrying the refusals since the previous one.
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { AuditEvent } from '../broker/audit.js'
+import type { ControlContext } from '../control/context.js'
+import { round } from '../observe/topic-view.js'
+import { SECURITY_HEADERS } from './respond.js'
+
+const MAX_DENIALS_PER_EVENT = 50
+/** a reader this far behind misses samples instead of growing the broker's memory */
+const MAX_BUFFERED = 1024 * 1024
+
+export interface EventStreams {
+  open (req: IncomingMessage, res: ServerResponse): void
+  readonly count: number
+  closeAll (): void
+}
+
+export function createEventStreams (ctx: ControlContext, intervalMs: number): EventStreams {
+  const open = new Set<ServerResponse>()
+  return {
+    get count () { return open.size },
+    open (req, res) {
+      res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' })
+      res.flushHeaders()
+      const send = (event: string, data: unknown): void => {
+        if (res.writableLength > MAX_BUFFERED) return
+        res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
+      }
+      send('hello', { brokerId: ctx.brokerId, intervalMs, history: ctx.sampler.history(), denials: ctx.denials.recent().slice(-MAX_DENIALS_PER_EVENT) })
+      let pending: AuditEvent[] = []
+      const offDenials = ctx.denials.subscribe((e) => {
+        if (pending.length < MAX_DENIALS_PER_EVENT) pending.push(e)
+      })
+      const offSamples = ctx.sampler.onSample((sample) => {
+        const topics = [...ctx.rules.meters].map(([filter, m]) => ({
+          filter,
+          messages: m.messages,
+          messagesPerSecond: round(ctx.sampler.topicRate(filter)),
+          lastPublishAt: m.lastAt > 0 ? new Date(m.lastAt).toISOString() : null
+        }))
+        send('stats', { ...sample, receivedPerSecond: round(sample.receivedPerSecond), sentPerSecond: round(sample.sentPerSecond), topics, denials: pending })
+        pending = []
+      })
+      open.add(res)
+      const stop = (): void => {
+        offDenials()
+        offSamples()
+        open.delete(res)
+      }
+      req.on('close', stop)
+      res.on('close', stop)
+    },
+    closeAll () {
+      for (const res of open) res.end()
+      open.clear()
+    }
+  }
+}

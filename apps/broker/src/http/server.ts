@@ -1,0 +1,164 @@
+// The control plane's HTTP listener: the JSON API, /metrics, /healthz, /readyz, server-sent events and the
+// dashboard. Everything but the two probes needs HTTP Basic credentials of an admin (or, to read, an observer).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { WardenError } from '@warden/common'
+import { executeCommand } from '../control/commands.js'
+import type { ControlContext } from '../control/context.js'
+import type { Metrics } from '../observe/metrics.js'
+import type { Identity } from '../policy/identity.js'
+import { FieldError } from '../registry/field-error.js'
+import { matchApi } from './api-routes.js'
+import type { Authenticator } from './basic-auth.js'
+import { readJsonBody } from './body.js'
+import type { EventStreams } from './events.js'
+import { SECURITY_HEADERS, sendError, sendJson } from './respond.js'
+import type { StaticFiles } from './static-files.js'
+
+export interface HttpDeps {
+  ctx: ControlContext
+  auth: Authenticator
+  metrics: Metrics
+  events: EventStreams
+  files: StaticFiles
+  /** false while starting or closing: /readyz answers 503 */
+  ready: () => boolean
+}
+
+const READ_METHODS = new Set(['GET', 'HEAD'])
+
+export function createHttpServer (deps: HttpDeps): Server {
+  const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => {
+    handle(deps, req, res).catch((err: unknown) => {
+      deps.ctx.logger.error({ err, method: req.method, url: req.url }, 'http request failed')
+      if (!res.headersSent) sendError(res, err)
+      else res.destroy()
+    })
+  })
+  // keep-alive sockets and event streams must not hold up close()
+  server.keepAliveTimeout = 5000
+  return server
+}
+
+function segmentsOf (pathname: string): string[] {
+  try {
+    return pathname.split('/').slice(1).map((s) => decodeURIComponent(s))
+  } catch {
+    throw new FieldError('WARDEN_ERR_API_BAD_REQUEST', '(path)', 'is not valid percent-encoding')
+  }
+}
+
+async function handle (deps: HttpDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { ctx } = deps
+  const method = req.method ?? 'GET'
+  const url = new URL(req.url ?? '/', 'http://localhost')
+  const path = url.pathname
+
+  // probes for pm2, systemd or an orchestrator: no credentials, no details
+  if (path === '/healthz') { sendJson(res, 200, { status: 'ok' }); return }
+  if (path === '/readyz') {
+    const ready = deps.ready()
+    sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready' })
+    return
+  }
+  if (path === '/' || path === '/dashboard') {
+    res.writeHead(302, { ...SECURITY_HEADERS, location: '/dashboard/' })
+    res.end()
+    return
+  }
+
+  const actor = await authorize(deps, req, res, method)
+  if (actor === undefined) return
+
+  if (path === '/metrics') {
+    if (!READ_METHODS.has(method)) { methodNotAllowed(res, ['GET']); return }
+    const text = await deps.metrics.render()
+    res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': deps.metrics.contentType })
+    res.end(method === 'HEAD' ? undefined : text)
+    return
+  }
+  if (path.startsWith('/dashboard/')) {
+    if (!READ_METHODS.has(method)) { methodNotAllowed(res, ['GET']); return }
+    const name = path.slice('/dashboard/'.length) || 'index.html'
+    if (!deps.files.serve(name, res, method === 'HEAD')) sendError(res, new WardenError('WARDEN_ERR_API_NOT_FOUND', `${path} does not exist`))
+    return
+  }
+  if (path === '/api/v1/events') {
+    if (method !== 'GET') { methodNotAllowed(res, ['GET']); return }
+    deps.events.open(req, res)
+    return
+  }
+  if (!path.startsWith('/api/v1/')) {
+    sendError(res, new WardenError('WARDEN_ERR_API_NOT_FOUND', `${path} does not exist (the API lives under /api/v1/)`))
+    return
+  }
+
+  const match = matchApi(method, segmentsOf(path.slice('/api/v1'.length)).slice(0))
+  if (match.kind === 'none') { sendError(res, new WardenError('WARDEN_ERR_API_NOT_FOUND', `${path} does not exist`)); return }
+  if (match.kind === 'method') { methodNotAllowed(res, match.allow); return }
+
+  const fields: Record<string, unknown> = {}
+  if (match.body) {
+    const body = await readJsonBody(req)
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new FieldError('WARDEN_ERR_API_BAD_REQUEST', '(body)', 'must be a JSON object')
+    for (const k of Object.keys(match.params)) {
+      if (k in body) throw new FieldError('WARDEN_ERR_API_BAD_REQUEST', k, 'is given by the URL path, not the body')
+    }
+    Object.assign(fields, body)
+  }
+  for (const [k, v] of url.searchParams) fields[k] = /^\d+$/.test(v) ? Number(v) : v
+  Object.assign(fields, match.params)
+  try {
+    const data = await executeCommand(ctx, actor, 'http', { ...fields, command: match.command })
+    sendJson(res, match.status, method === 'HEAD' ? undefined : data)
+  } catch (err) {
+    if (sendError(res, err) === 500) ctx.logger.error({ err, command: match.command }, 'control command failed')
+  }
+}
+
+/** Credentials, then the role the method needs; answers 401/403 itself and returns undefined then. */
+async function authorize (deps: HttpDeps, req: IncomingMessage, res: ServerResponse, method: string): Promise<Identity | undefined> {
+  const outcome = await deps.auth.authenticate(req.headers.authorization, req.socket.remoteAddress)
+  if (!outcome.ok) {
+    sendError(res, new WardenError('WARDEN_ERR_API_UNAUTHORIZED', `authentication failed: ${outcome.detail}`))
+    return undefined
+  }
+  const actor = outcome.identity
+  const read = READ_METHODS.has(method)
+  if (!(actor.admin || (read && actor.observer))) {
+    sendError(res, new WardenError('WARDEN_ERR_API_FORBIDDEN', read ? 'reading the control plane needs the admin or observer role' : 'changing the registry needs the admin role'))
+    return undefined
+  }
+  if (!read && isCrossSite(req)) {
+    sendError(res, new WardenError('WARDEN_ERR_API_FORBIDDEN', 'cross-site requests are refused (Origin does not match Host)'))
+    return undefined
+  }
+  return actor
+}
+
+/** A browser that caches Basic credentials would attach them to another site's requests: refuse those. */
+function isCrossSite (req: IncomingMessage): boolean {
+  const site = req.headers['sec-fetch-site']
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return true
+  const origin = req.headers.origin
+  if (origin === undefined) return false
+  try {
+    return new URL(origin).host !== req.headers.host
+  } catch {
+    return true
+  }
+}
+
+function methodNotAllowed (res: ServerResponse, allow: readonly string[]): void {
+  sendError(res, new WardenError('WARDEN_ERR_API_METHOD', `method not allowed here; use ${allow.join(', ')}`), { allow: allow.join(', ') })
+}
+
+export function listenHttp (server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve(server.address() as AddressInfo)
+    })
+  })
+}

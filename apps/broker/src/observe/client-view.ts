@@ -1,0 +1,54 @@
+// What the control plane shows of connected clients: read from aedes Client internals, typed in one place.
+import type { Socket } from 'node:net'
+import type { Aedes, Client } from 'aedes'
+import { remoteAddressOf } from '../broker/client-internals.js'
+import type { WardenHooks } from '../broker/hooks.js'
+import { connectedClients } from '../registry/live-rules.js'
+
+export interface SubscriptionView { readonly filter: string, readonly qos: number }
+
+export interface ClientView {
+  readonly clientId: string
+  /** null for anonymous clients */
+  readonly username: string | null
+  readonly roles: readonly string[]
+  readonly address: string | null
+  readonly connectedAt: string | null
+  readonly clean: boolean
+  readonly subscriptions: readonly SubscriptionView[]
+  /** bytes written to the socket but not yet sent (a slow reader's backlog) */
+  readonly queuedBytes: number
+}
+
+export function subscriptionsOf (client: Client): SubscriptionView[] {
+  const subs = (client as unknown as { subscriptions?: Record<string, { qos: number } | undefined> }).subscriptions ?? {}
+  const out: SubscriptionView[] = []
+  for (const filter in subs) {
+    const s = subs[filter]
+    if (s !== undefined) out.push({ filter, qos: s.qos })
+  }
+  return out
+}
+
+export function queuedBytesOf (client: Client): number {
+  return (client.conn as Partial<Socket> | undefined)?.writableLength ?? 0
+}
+
+export function viewClients (broker: Aedes, hooks: WardenHooks, connectedAt: WeakMap<Client, number>): ClientView[] {
+  const out: ClientView[] = []
+  for (const client of connectedClients(broker)) {
+    const identity = hooks.policyOf(client)?.identity
+    const at = connectedAt.get(client)
+    out.push({
+      clientId: client.id,
+      username: identity?.username ?? null,
+      roles: identity?.roles ?? [],
+      address: remoteAddressOf(client) ?? null,
+      connectedAt: at !== undefined ? new Date(at).toISOString() : null,
+      clean: client.clean,
+      subscriptions: subscriptionsOf(client),
+      queuedBytes: queuedBytesOf(client)
+    })
+  }
+  return out.sort((a, b) => a.clientId.localeCompare(b.clientId))
+}

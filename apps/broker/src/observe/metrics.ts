@@ -1,0 +1,103 @@
+// Prometheus metrics (prom-client). Every value is read from plain counters at scrape time (collect
+// callbacks): nothing on the message path calls prom-client.
+import type { Aedes } from 'aedes'
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
+import type { Audit } from '../broker/audit.js'
+import type { TrafficStats } from '../broker/hooks.js'
+import type { TopicMeter } from '../policy/decision.js'
+import { connectedClients } from '../registry/live-rules.js'
+import type { Registry as WardenRegistry } from '../registry/registry.js'
+import { queuedBytesOf, subscriptionsOf } from './client-view.js'
+
+export interface MetricsSources {
+  broker: Aedes
+  stats: TrafficStats
+  audit: Audit
+  registry: WardenRegistry
+  meters: ReadonlyMap<string, TopicMeter>
+  /** CONNECTs accepted since start */
+  connections: () => number
+  /** publishes handed to the store/bus and not yet done */
+  inFlight: () => number
+}
+
+export interface Metrics {
+  readonly contentType: string
+  render (): Promise<string>
+}
+
+// process metrics (CPU, memory, event loop, GC) describe the process, not one broker: registered once per
+// process, so that tests running several brokers in one process do not stack up observers
+let processRegistry: Registry | undefined
+function processMetrics (): Registry {
+  if (processRegistry === undefined) {
+    processRegistry = new Registry()
+    collectDefaultMetrics({ register: processRegistry })
+  }
+  return processRegistry
+}
+
+const QOS = ['0', '1', '2'] as const
+
+export function createMetrics (src: MetricsSources): Metrics {
+  const registry = new Registry()
+  const registers = [registry]
+  const { stats } = src
+
+  new Gauge({ name: 'warden_clients_connected', help: 'Connected MQTT clients', registers, collect () { this.set(src.broker.connectedClients) } })
+  new Counter({ name: 'warden_connections_total', help: 'MQTT connections accepted (CONNACK 0)', registers, collect () { setCounter(this, src.connections()) } })
+  new Counter({
+    name: 'warden_messages_received_total', help: 'PUBLISH packets accepted from clients, by QoS', labelNames: ['qos'], registers,
+    collect () { this.reset(); QOS.forEach((q, i) => this.labels(q).inc(stats.received[i as 0 | 1 | 2])) }
+  })
+  new Counter({
+    name: 'warden_messages_sent_total', help: 'Messages delivered to subscribers, by delivered QoS', labelNames: ['qos'], registers,
+    collect () { this.reset(); QOS.forEach((q, i) => this.labels(q).inc(stats.sent[i as 0 | 1 | 2])) }
+  })
+  new Counter({ name: 'warden_received_bytes_total', help: 'Payload bytes of accepted publishes', registers, collect () { setCounter(this, stats.receivedBytes) } })
+  new Counter({ name: 'warden_sent_bytes_total', help: 'Payload bytes delivered to subscribers', registers, collect () { setCounter(this, stats.sentBytes) } })
+  new Counter({ name: 'warden_forward_filtered_total', help: 'Messages withheld from a subscriber that may not read them', registers, collect () { setCounter(this, stats.forwardFiltered) } })
+  new Counter({
+    name: 'warden_denials_total', help: 'Refusals by kind (connect, publish, subscribe, will) and reason', labelNames: ['kind', 'reason'], registers,
+    collect () {
+      this.reset()
+      for (const [key, n] of src.audit.counts) {
+        const [kind = '', reason = ''] = key.split(':')
+        this.labels(kind, reason).inc(n)
+      }
+    }
+  })
+  new Counter({
+    name: 'warden_topic_messages_total', help: 'Publishes accepted per topic registration', labelNames: ['filter'], registers,
+    collect () {
+      this.reset()
+      for (const [filter, m] of src.meters) this.labels(filter).inc(m.messages)
+    }
+  })
+  new Gauge({
+    name: 'warden_subscriptions', help: 'Subscriptions of connected clients', registers,
+    collect () { let n = 0; for (const c of connectedClients(src.broker)) n += subscriptionsOf(c).length; this.set(n) }
+  })
+  new Gauge({
+    name: 'warden_socket_queued_bytes', help: 'Bytes waiting in connected clients\' socket buffers (slow readers)', registers,
+    collect () { let n = 0; for (const c of connectedClients(src.broker)) n += queuedBytesOf(c); this.set(n) }
+  })
+  new Gauge({ name: 'warden_publishes_in_flight', help: 'Accepted publishes not yet stored and handed to the bus', registers, collect () { this.set(src.inFlight()) } })
+  new Gauge({ name: 'warden_registry_users', help: 'Accounts in the registry', registers, collect () { this.set(src.registry.state.users.length) } })
+  new Gauge({ name: 'warden_registry_topics', help: 'Topic registrations in the registry', registers, collect () { this.set(src.registry.state.topics.length) } })
+  new Gauge({ name: 'warden_registry_revision', help: 'Revision of the registry (one per change)', registers, collect () { this.set(src.registry.state.revision) } })
+
+  const proc = processMetrics()
+  return {
+    contentType: registry.contentType,
+    async render () {
+      return (await registry.metrics()) + '\n' + (await proc.metrics())
+    }
+  }
+}
+
+/** A counter whose value lives elsewhere: set it to that value at scrape time. */
+function setCounter (c: Counter, value: number): void {
+  c.reset()
+  c.inc(value)
+}

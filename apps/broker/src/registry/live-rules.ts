@@ -1,0 +1,123 @@
+// Keeps the rules the hooks enforce (accounts, ownership, connected clients' grants) in step with the registry.
+import type { Aedes, Client } from 'aedes'
+import type { Logger } from '@warden/common'
+import { createUserDirectory, type UserDirectory } from '../auth/user-directory.js'
+import type { WardenHooks } from '../broker/hooks.js'
+import type { TopicMeter } from '../policy/decision.js'
+import { OwnershipPolicy, type Registration, type UnregisteredPolicy } from '../policy/ownership.js'
+import type { PayloadSchemas } from './payload-schema.js'
+import type { Registry } from './registry.js'
+import type { RegistryState, StoredTopic, StoredUser } from './types.js'
+
+export interface LiveRules {
+  readonly directory: UserDirectory
+  readonly ownership: OwnershipPolicy
+  /** counters per registration filter, carried by the registration's Allow decisions */
+  readonly meters: ReadonlyMap<string, TopicMeter>
+  /** from now on, registry changes also reach connected clients */
+  attach (broker: Aedes, hooks: WardenHooks): void
+}
+
+export interface LiveRulesOptions {
+  anonymous: false | string
+  unregistered: UnregisteredPolicy
+  schemas: PayloadSchemas
+  logger: Logger
+}
+
+export function connectedClients (broker: Aedes): Client[] {
+  return Object.values((broker as unknown as { clients: Record<string, Client> }).clients)
+}
+
+export async function createLiveRules (registry: Registry, { anonymous, unregistered, schemas, logger }: LiveRulesOptions): Promise<LiveRules> {
+  const meters = new Map<string, TopicMeter>()
+  const toRegistration = (t: StoredTopic): Registration => {
+    let meter = meters.get(t.filter)
+    if (meter === undefined) {
+      meter = { messages: 0, bytes: 0, lastAt: 0 }
+      meters.set(t.filter, meter)
+    }
+    return { filter: t.filter, owners: t.owners, meter, ...(t.schema !== undefined ? { payload: schemas.check(t.schema) } : {}) }
+  }
+  const state = registry.state
+  const directory = await createUserDirectory({ users: state.users, anonymous })
+  const ownership = new OwnershipPolicy(state.topics.map(toRegistration), unregistered)
+  let broker: Aedes | undefined
+  let hooks: WardenHooks | undefined
+
+  /** Which connected clients must change: the new roles of changed accounts, null for removed ones. */
+  const apply = (prev: RegistryState, next: RegistryState): void => {
+    const affected = new Map<string, readonly string[] | null>()
+    const before = new Map(prev.users.map((u) => [u.username, u]))
+    for (const u of next.users) {
+      const old = before.get(u.username)
+      before.delete(u.username)
+      if (old !== undefined && sameUser(old, u)) continue
+      directory.put(u)
+      if (old !== undefined && !sameList(old.roles, u.roles)) affected.set(u.username, u.roles)
+    }
+    for (const gone of before.keys()) {
+      directory.remove(gone)
+      affected.set(gone, null)
+    }
+
+    const oldTopics = new Map(prev.topics.map((t) => [t.filter, t]))
+    for (const t of next.topics) {
+      const old = oldTopics.get(t.filter)
+      oldTopics.delete(t.filter)
+      if (old === undefined || !sameTopic(old, t)) ownership.register(toRegistration(t))
+    }
+    for (const filter of oldTopics.keys()) {
+      ownership.unregister(filter)
+      meters.delete(filter)
+    }
+    schemas.retain(next.topics.flatMap((t) => t.schema !== undefined ? [t.schema] : []))
+    if (affected.size > 0 && broker !== undefined) updateClients(broker, affected)
+  }
+
+  const updateClients = (b: Aedes, affected: ReadonlyMap<string, readonly string[] | null>): void => {
+    for (const client of connectedClients(b)) {
+      const username = hooks?.policyOf(client)?.identity.username
+      if (username === undefined || !affected.has(username)) continue
+      const roles = affected.get(username) ?? null
+      hooks?.setRoles(client, roles)
+      if (roles === null) {
+        // without a policy nothing it sends is accepted, its will included; then it is disconnected
+        logger.info({ clientId: client.id, username }, 'account removed: disconnecting its client')
+        client.close(() => {})
+      }
+    }
+  }
+
+  registry.onChange(apply)
+  return {
+    directory,
+    ownership,
+    meters,
+    attach (b, h) {
+      broker = b
+      hooks = h
+      // a login that raced a change may carry the roles it read before the change: bring it up to date
+      b.on('client', (client) => {
+        const username = h.policyOf(client)?.identity.username
+        if (username === undefined) return
+        const account = directory.accounts.get(username)
+        const current = h.policyOf(client)?.identity.roles ?? []
+        if (account === undefined) updateClients(b, new Map([[username, null]]))
+        else if (!sameList(account.roles, current)) h.setRoles(client, account.roles)
+      })
+    }
+  }
+}
+
+function sameList (a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i])
+}
+
+function sameUser (a: StoredUser, b: StoredUser): boolean {
+  return a.passwordHash === b.passwordHash && a.loopbackOnly === b.loopbackOnly && sameList(a.roles, b.roles)
+}
+
+function sameTopic (a: StoredTopic, b: StoredTopic): boolean {
+  return sameList(a.owners, b.owners) && JSON.stringify(a.schema) === JSON.stringify(b.schema)
+}

@@ -1,0 +1,56 @@
+// The registry shared by the broker processes of a cluster: one Redis hash, changes announced on a channel.
+import { Redis } from 'ioredis'
+import { WardenError } from '@warden/common'
+import type { RegistryBackend } from './backend.js'
+import { parseState } from './state-check.js'
+
+export interface RedisBackendOptions {
+  /** the hash holding `state` (JSON) and `revision`; the channel is `<key>:changed` */
+  key?: string
+}
+
+// compare-and-set on the revision, so that two processes changing the registry at once cannot lose a change
+const SAVE = `
+local rev = tonumber(redis.call('HGET', KEYS[1], 'revision') or '0')
+if rev ~= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'revision', ARGV[3])
+redis.call('PUBLISH', KEYS[2], ARGV[3])
+return 1`
+
+export async function createRedisBackend (url: string, { key = 'warden:registry' }: RedisBackendOptions = {}): Promise<RegistryBackend> {
+  const channel = `${key}:changed`
+  const location = `${url.replace(/\/\/[^@/]*@/, '//***@')} ${key}`
+  const conn = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 })
+  try {
+    await conn.connect()
+  } catch (err) {
+    conn.disconnect()
+    throw new WardenError('WARDEN_ERR_REGISTRY', `cannot reach the registry at ${location}: ${(err as Error).message}`, { cause: err })
+  }
+  let sub: Redis | undefined
+
+  return {
+    kind: 'redis',
+    location,
+    async load () {
+      const text = await conn.hget(key, 'state')
+      return text === null ? undefined : parseState(text, location)
+    },
+    async save (next) {
+      const rev = String(next.revision)
+      const ok = await conn.eval(SAVE, 2, key, channel, JSON.stringify(next), String(next.revision - 1), rev)
+      return ok === 1
+    },
+    watch (onChange) {
+      // a subscriber connection can do nothing else; ioredis resubscribes after a reconnect
+      sub = new Redis(url, { enableReadyCheck: false })
+      sub.on('error', () => {})
+      sub.on('message', () => onChange())
+      sub.subscribe(channel).catch(() => {})
+    },
+    async close () {
+      sub?.disconnect()
+      await conn.quit().catch(() => conn.disconnect())
+    }
+  }
+}

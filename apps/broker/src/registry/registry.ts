@@ -1,0 +1,210 @@
+// The runtime registry: accounts and topic registrations that change while the broker runs, persisted by a
+// backend, one change at a time. Listeners apply each committed change to the live rules.
+import { WardenError, type Logger } from '@warden/common'
+import type { RegistryBackend } from './backend.js'
+import { FieldError } from './field-error.js'
+import type { PayloadSchemas } from './payload-schema.js'
+import type { RegistryState, StoredTopic, StoredUser } from './types.js'
+import { checkPasswordHash, checkRegistration, checkRoles } from './validate.js'
+
+export interface NewUser {
+  readonly username: string
+  readonly password?: string
+  readonly passwordHash?: string
+  readonly roles: readonly string[]
+  readonly loopbackOnly?: boolean
+}
+
+export interface UserChange {
+  readonly roles?: readonly string[]
+  readonly password?: string
+  readonly passwordHash?: string
+  readonly loopbackOnly?: boolean
+}
+
+export interface NewTopic {
+  readonly filter: string
+  readonly owners: readonly string[]
+  readonly schema?: Readonly<Record<string, unknown>>
+}
+
+export interface TopicChange {
+  readonly owners?: readonly string[]
+  /** null removes the schema */
+  readonly schema?: Readonly<Record<string, unknown>> | null
+}
+
+export type ChangeListener = (prev: RegistryState, next: RegistryState) => void
+
+export interface RegistryDeps {
+  backend: RegistryBackend
+  /** the state loaded (and seeded) at start */
+  initial: RegistryState
+  roleNames: ReadonlySet<string>
+  schemas: PayloadSchemas
+  hash: (password: string) => Promise<string>
+  logger: Logger
+}
+
+const MAX_RETRIES = 5
+
+export class Registry {
+  private current: RegistryState
+  private queue: Promise<unknown> = Promise.resolve()
+  private readonly listeners: ChangeListener[] = []
+
+  constructor (private readonly deps: RegistryDeps) {
+    this.current = deps.initial
+    deps.backend.watch(() => { this.serialize(() => this.reload()).catch((err: unknown) => deps.logger.error({ err }, 'cannot reload the registry')) })
+  }
+
+  get state (): RegistryState { return this.current }
+  get backend (): RegistryBackend { return this.deps.backend }
+  get roleNames (): ReadonlySet<string> { return this.deps.roleNames }
+
+  onChange (listener: ChangeListener): void { this.listeners.push(listener) }
+
+  user (username: string): StoredUser | undefined { return this.current.users.find((u) => u.username === username) }
+  topic (filter: string): StoredTopic | undefined { return this.current.topics.find((t) => t.filter === filter) }
+
+  async createUser (input: NewUser): Promise<StoredUser> {
+    checkRoles(input.roles, this.deps.roleNames)
+    const passwordHash = await this.passwordHashOf(input)
+    if (passwordHash === undefined) throw new FieldError('WARDEN_ERR_API_BAD_REQUEST', 'password', 'is required (or passwordHash)')
+    const user: StoredUser = { username: input.username, passwordHash, roles: [...input.roles], loopbackOnly: input.loopbackOnly === true }
+    return await this.mutate((s) => {
+      if (s.users.some((u) => u.username === input.username)) throw conflict(`user ${JSON.stringify(input.username)} exists already`)
+      return { next: { ...s, users: [...s.users, user] }, result: user }
+    })
+  }
+
+  async modifyUser (username: string, change: UserChange): Promise<StoredUser> {
+    if (change.roles !== undefined) checkRoles(change.roles, this.deps.roleNames)
+    const passwordHash = await this.passwordHashOf(change)
+    return await this.mutate((s) => {
+      const old = s.users.find((u) => u.username === username) ?? notFound(`user ${JSON.stringify(username)}`)
+      const user: StoredUser = {
+        username,
+        passwordHash: passwordHash ?? old.passwordHash,
+        roles: change.roles !== undefined ? [...change.roles] : old.roles,
+        loopbackOnly: change.loopbackOnly ?? old.loopbackOnly
+      }
+      const users = s.users.map((u) => u === old ? user : u)
+      keepsAnAdmin(s.users, users)
+      return { next: { ...s, users }, result: user }
+    })
+  }
+
+  async deleteUser (username: string): Promise<StoredUser> {
+    return await this.mutate((s) => {
+      const old = s.users.find((u) => u.username === username) ?? notFound(`user ${JSON.stringify(username)}`)
+      const users = s.users.filter((u) => u !== old)
+      keepsAnAdmin(s.users, users)
+      return { next: { ...s, users }, result: old }
+    })
+  }
+
+  async createTopic (input: NewTopic): Promise<StoredTopic> {
+    const topic = this.checkedTopic(input.filter, input.owners, input.schema)
+    return await this.mutate((s) => {
+      if (s.topics.some((t) => t.filter === input.filter)) throw conflict(`topic ${JSON.stringify(input.filter)} is registered already (change it instead)`)
+      return { next: { ...s, topics: [...s.topics, topic] }, result: topic }
+    })
+  }
+
+  async modifyTopic (filter: string, change: TopicChange): Promise<StoredTopic> {
+    return await this.mutate((s) => {
+      const old = s.topics.find((t) => t.filter === filter) ?? notFound(`topic ${JSON.stringify(filter)}`)
+      const schema = change.schema === null ? undefined : change.schema ?? old.schema
+      const topic = this.checkedTopic(filter, change.owners ?? old.owners, schema)
+      return { next: { ...s, topics: s.topics.map((t) => t === old ? topic : t) }, result: topic }
+    })
+  }
+
+  async deleteTopic (filter: string): Promise<StoredTopic> {
+    return await this.mutate((s) => {
+      const old = s.topics.find((t) => t.filter === filter) ?? notFound(`topic ${JSON.stringify(filter)}`)
+      return { next: { ...s, topics: s.topics.filter((t) => t !== old) }, result: old }
+    })
+  }
+
+  /** waits for changes under way, then closes the backend */
+  async close (): Promise<void> {
+    await this.queue.catch(() => {})
+    await this.deps.backend.close()
+  }
+
+  private checkedTopic (filter: string, owners: readonly string[], schema: Readonly<Record<string, unknown>> | undefined): StoredTopic {
+    checkRegistration(filter, owners)
+    if (schema !== undefined) this.deps.schemas.check(schema)
+    return { filter, owners: [...owners], ...(schema !== undefined ? { schema } : {}) }
+  }
+
+  private async passwordHashOf (input: { password?: string, passwordHash?: string }): Promise<string | undefined> {
+    if (input.password !== undefined && input.passwordHash !== undefined) {
+      throw new FieldError('WARDEN_ERR_API_BAD_REQUEST', 'password', 'give either password or passwordHash, not both')
+    }
+    if (input.passwordHash !== undefined) {
+      checkPasswordHash(input.passwordHash)
+      return input.passwordHash
+    }
+    // hashed on arrival: the plain password goes no further than this call
+    return input.password !== undefined ? await this.deps.hash(input.password) : undefined
+  }
+
+  /**
+   * Runs one change: `fn` derives the next state from the current one (or throws a coded error), the
+   * backend stores it, then listeners apply it. If another process changed the registry first, the change
+   * is derived again from the state it stored.
+   */
+  private async mutate<T> (fn: (s: RegistryState) => { next: RegistryState, result: T }): Promise<T> {
+    return await this.serialize(async () => {
+      for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
+        const base = this.current
+        const { next, result } = fn(base)
+        const stamped: RegistryState = { ...next, revision: base.revision + 1, updatedAt: new Date().toISOString() }
+        if (await this.deps.backend.save(stamped)) {
+          this.commit(stamped)
+          return result
+        }
+        await this.reload()
+      }
+      throw new WardenError('WARDEN_ERR_REGISTRY', 'the registry kept changing under this process; try again')
+    })
+  }
+
+  private async reload (): Promise<void> {
+    const stored = await this.deps.backend.load()
+    if (stored !== undefined && stored.revision > this.current.revision) this.commit(stored)
+  }
+
+  private commit (next: RegistryState): void {
+    const prev = this.current
+    this.current = next
+    for (const l of this.listeners) {
+      try { l(prev, next) } catch (err) { this.deps.logger.error({ err }, 'cannot apply a registry change') }
+    }
+  }
+
+  private serialize<T> (fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn)
+    this.queue = run.catch(() => {})
+    return run
+  }
+}
+
+function conflict (message: string): WardenError {
+  return new WardenError('WARDEN_ERR_API_CONFLICT', message)
+}
+
+function notFound (what: string): never {
+  throw new WardenError('WARDEN_ERR_API_NOT_FOUND', `${what} does not exist`)
+}
+
+/** Refuses a change that would take away the last admin account (nobody could use the control plane). */
+function keepsAnAdmin (before: readonly StoredUser[], after: readonly StoredUser[]): void {
+  const admins = (users: readonly StoredUser[]): number => users.filter((u) => u.roles.includes('admin')).length
+  if (admins(before) > 0 && admins(after) === 0) {
+    throw new WardenError('WARDEN_ERR_API_CONFLICT', 'this would leave no admin account; give another user the admin role first')
+  }
+}

@@ -1,0 +1,87 @@
+// Imports the config file's users and topics into the registry, each entry once: the registry wins after.
+import type { TopicConfig, UserConfig } from '../config/schema.js'
+import type { RegistryState, StoredTopic, StoredUser } from './types.js'
+
+export interface SeedResult {
+  readonly state: RegistryState
+  /** config entries imported now */
+  readonly added: readonly string[]
+  /** config entries imported before whose registry entry differs (changed or deleted at run time) */
+  readonly overridden: readonly string[]
+}
+
+/**
+ * A config entry is imported when the registry has never seen its username or filter. Once imported, the
+ * registry is its source of truth: a change or deletion made at run time survives restarts, even though the
+ * file still says otherwise. Entries added to the file later are imported at the next start.
+ */
+export async function seedFromConfig (
+  state: RegistryState,
+  users: readonly UserConfig[],
+  topics: readonly TopicConfig[],
+  hash: (password: string) => Promise<string>
+): Promise<SeedResult> {
+  const seededUsers = new Set(state.seeded.users)
+  const seededTopics = new Set(state.seeded.topics)
+  const byName = new Map(state.users.map((u) => [u.username, u]))
+  const byFilter = new Map(state.topics.map((t) => [t.filter, t]))
+  const added: string[] = []
+  const overridden: string[] = []
+
+  const newUsers = users.filter((u) => !seededUsers.has(u.username) && !byName.has(u.username))
+  const hashes = await Promise.all(newUsers.map((u) => u.passwordHash ?? hash(u.password as string)))
+  const outUsers = [...state.users]
+  newUsers.forEach((u, i) => {
+    const stored: StoredUser = {
+      username: u.username,
+      passwordHash: hashes[i] as string,
+      roles: [...u.roles],
+      // plain demo passwords stay loopback-only once hashed
+      loopbackOnly: u.password !== undefined || u.loopbackOnly === true
+    }
+    outUsers.push(stored)
+    added.push(`user ${u.username}`)
+  })
+  for (const u of users) {
+    if (newUsers.includes(u)) continue
+    const have = byName.get(u.username)
+    if (have === undefined || !sameList(have.roles, u.roles)) overridden.push(`user ${u.username}`)
+  }
+
+  const outTopics = [...state.topics]
+  for (const t of topics) {
+    const have = byFilter.get(t.filter)
+    if (!seededTopics.has(t.filter) && have === undefined) {
+      outTopics.push(toStoredTopic(t))
+      added.push(`topic ${t.filter}`)
+    } else if (have === undefined || !sameList(have.owners, t.owners) || JSON.stringify(have.schema) !== JSON.stringify(t.schema)) {
+      overridden.push(`topic ${t.filter}`)
+    }
+  }
+
+  const newSeeds = users.some((u) => !seededUsers.has(u.username)) || topics.some((t) => !seededTopics.has(t.filter))
+  if (!newSeeds) return { state, added, overridden }
+  return {
+    state: {
+      ...state,
+      revision: state.revision + 1,
+      updatedAt: new Date().toISOString(),
+      seeded: {
+        users: [...new Set([...state.seeded.users, ...users.map((u) => u.username)])],
+        topics: [...new Set([...state.seeded.topics, ...topics.map((t) => t.filter)])]
+      },
+      users: outUsers,
+      topics: outTopics
+    },
+    added,
+    overridden
+  }
+}
+
+function toStoredTopic (t: TopicConfig): StoredTopic {
+  return { filter: t.filter, owners: [...t.owners], ...(t.schema !== undefined ? { schema: t.schema } : {}) }
+}
+
+function sameList (a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i])
+}

@@ -1,0 +1,79 @@
+// The runtime registry's records: accounts and topic registrations as stored, and the stored state.
+
+export interface StoredUser {
+  readonly username: string
+  /** scrypt$N$r$p$salt$hash — plain passwords never reach the registry */
+  readonly passwordHash: string
+  readonly roles: readonly string[]
+  readonly loopbackOnly: boolean
+}
+
+export interface StoredTopic {
+  readonly filter: string
+  readonly owners: readonly string[]
+  /** JSON Schema every owner's payload must pass */
+  readonly schema?: Readonly<Record<string, unknown>>
+}
+
+/** What a backend stores: the whole registry, with a revision that grows by one per change. */
+export interface RegistryState {
+  readonly format: 1
+  readonly revision: number
+  readonly updatedAt: string
+  /** config-file entries already imported once: the registry wins over them from then on */
+  readonly seeded: { readonly users: readonly string[], readonly topics: readonly string[] }
+  readonly users: readonly StoredUser[]
+  readonly topics: readonly StoredTopic[]
+}
+
+export function emptyState (): RegistryState {
+  return { format: 1, revision: 0, updatedAt: new Date(0).toISOString(), seeded: { users: [], topics: [] }, users: [], topics: [] }
+}
+
+/** A JSON Schema of RegistryState: a stored registry is checked before anything in it is trusted. */
+export const stateSchema = {
+  type: 'object',
+  required: ['format', 'revision', 'updatedAt', 'seeded', 'users', 'topics'],
+  additionalProperties: false,
+  properties: {
+    format: { const: 1 },
+    revision: { type: 'integer', minimum: 0 },
+    updatedAt: { type: 'string' },
+    seeded: {
+      type: 'object',
+      required: ['users', 'topics'],
+      additionalProperties: false,
+      properties: {
+        users: { type: 'array', items: { type: 'string' } },
+        topics: { type: 'array', items: { type: 'string' } }
+      }
+    },
+    users: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['username', 'passwordHash', 'roles', 'loopbackOnly'],
+        additionalProperties: false,
+        properties: {
+          username: { type: 'string', minLength: 1 },
+          passwordHash: { type: 'string', minLength: 1 },
+          roles: { type: 'array', items: { type: 'string' } },
+          loopbackOnly: { type: 'boolean' }
+        }
+      }
+    },
+    topics: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['filter', 'owners'],
+        additionalProperties: false,
+        properties: {
+          filter: { type: 'string', minLength: 1 },
+          owners: { type: 'array', items: { type: 'string' } },
+          schema: { type: 'object' }
+        }
+      }
+    }
+  }
+} as const

@@ -1,0 +1,167 @@
+// Child processes of the benchmark: brokers under test (Node over IPC, Mosquitto through /proc) and
+// load generators, each sampled for its own CPU time.
+import { fork, spawn } from 'node:child_process'
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), '..')
+const CLK_TCK = 100 // Linux USER_HZ
+const PAGE = 4096
+
+/** A forked Node child answering {cmd} messages with {type: cmd}. */
+function ipcChild (script, spec, execArgv = []) {
+  const child = fork(join(BENCH_DIR, script), [JSON.stringify(spec)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const waiting = new Map()
+  let failure = null
+  const rejectAll = (err) => {
+    failure = err
+    for (const list of waiting.values()) for (const w of list) w.reject(err)
+    waiting.clear()
+  }
+  child.on('message', (m) => {
+    if (m.type === 'error') { rejectAll(new Error(`${script}: ${m.message}`)); return }
+    const list = waiting.get(m.type)
+    const w = list?.shift()
+    if (w !== undefined) w.resolve(m)
+  })
+  child.on('exit', (code) => { if (code !== 0 && code !== null) rejectAll(new Error(`${script} exited with ${code}`)) })
+  const expect = (type, timeoutMs = 120000) => new Promise((resolve, reject) => {
+    if (failure !== null) { reject(failure); return }
+    const timer = setTimeout(() => reject(new Error(`${script}: no '${type}' within ${timeoutMs} ms`)), timeoutMs)
+    const list = waiting.get(type) ?? []
+    list.push({ resolve: (m) => { clearTimeout(timer); resolve(m) }, reject: (e) => { clearTimeout(timer); reject(e) } })
+    waiting.set(type, list)
+  })
+  return {
+    child,
+    pid: child.pid,
+    ready: expect('ready'),
+    request (cmd, extra = {}, timeoutMs) {
+      const p = expect(cmd, timeoutMs)
+      if (child.connected) child.send({ cmd, ...extra })
+      return p
+    },
+    async close () {
+      if (child.exitCode !== null || !child.connected) return
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      child.send({ cmd: 'close' })
+      const t = setTimeout(() => child.kill('SIGKILL'), 10000)
+      await exited
+      clearTimeout(t)
+    }
+  }
+}
+
+export function spawnGenerator (spec) {
+  return ipcChild('gen-child.mjs', spec)
+}
+
+export async function freePort () {
+  const s = net.createServer()
+  await new Promise((resolve) => s.listen(0, '127.0.0.1', resolve))
+  const { port } = s.address()
+  await new Promise((resolve) => s.close(resolve))
+  return port
+}
+
+/**
+ * @param {{ name: string, kind: 'warden'|'aedes'|'mosquitto', persistence?: string, registrations?: number, passwordHash?: string }} b
+ * @param {{ profileDir?: string }} opts
+ */
+export async function startBroker (b, opts = {}) {
+  if (b.kind === 'mosquitto') return startMosquitto(b)
+  const dataDir = mkdtempSync(join(tmpdir(), 'warden-bench-'))
+  const execArgv = ['--expose-gc']
+  if (opts.profileDir !== undefined) execArgv.push('--cpu-prof', '--cpu-prof-dir', opts.profileDir)
+  const h = ipcChild('broker-child.mjs', { ...b, dataDir, registrations: b.registrations ?? 10 }, execArgv)
+  const { port } = await h.ready
+  return {
+    ...b,
+    port,
+    pid: h.pid,
+    async sample (gc = false) {
+      const s = await h.request('sample', { gc })
+      return { cpu: s.cpu, t: s.t, rss: s.rss, heap: s.heap, mqQueue: s.mqQueue }
+    },
+    async stop () {
+      await h.close()
+      rmSync(dataDir, { recursive: true, force: true })
+    }
+  }
+}
+
+async function startMosquitto (b) {
+  const dir = mkdtempSync(join(tmpdir(), 'mosquitto-bench-'))
+  const port = await freePort()
+  const conf = join(dir, 'mosquitto.conf')
+  // Nagle off, no cap on queued messages (so it never drops to keep up), nothing on disk
+  writeFileSync(conf, [
+    `listener ${port} 127.0.0.1`,
+    'allow_anonymous true',
+    'max_queued_messages 0',
+    'set_tcp_nodelay true',
+    'persistence false',
+    'log_dest stderr',
+    'log_type error',
+    ''
+  ].join('\n'))
+  const child = spawn(b.binary ?? 'mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] })
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  const deadline = Date.now() + 10000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`mosquitto exited with ${child.exitCode}`)
+    if (await canConnect(port)) break
+    if (Date.now() > deadline) { child.kill('SIGKILL'); throw new Error('mosquitto did not start') }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  const pid = child.pid
+  return {
+    ...b,
+    port,
+    pid,
+    async sample () {
+      return { cpu: procCpuUs(pid), t: Number(process.hrtime.bigint()) / 1e3, rss: procRss(pid), heap: null }
+    },
+    async stop () {
+      child.kill('SIGTERM')
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000)
+      await exited
+      clearTimeout(t)
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}
+
+function canConnect (port) {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host: '127.0.0.1' })
+    s.once('connect', () => { s.destroy(); resolve(true) })
+    s.once('error', () => resolve(false))
+  })
+}
+
+/** user + system CPU of a process (all threads), µs */
+export function procCpuUs (pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(f[11]) + Number(f[12])) * 1e6 / CLK_TCK
+}
+
+export function procRss (pid) {
+  const statm = readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')
+  return Number(statm[1]) * PAGE
+}
+
+/**
+ * Busy CPU time of the whole machine (all cores), µs: `task` is time in processes (user, nice, system),
+ * `irq` the kernel's interrupt work — mostly the loopback network stack carrying the benchmark's own traffic.
+ */
+export function machineBusyUs () {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]
+  const v = line.trim().split(/\s+/).slice(1).map(Number)
+  // user nice system idle iowait irq softirq steal
+  return { task: (v[0] + v[1] + v[2]) * 1e6 / CLK_TCK, irq: (v[5] + v[6] + v[7]) * 1e6 / CLK_TCK }
+}

@@ -1,0 +1,99 @@
+// Runs one traffic workload against a running broker: a subscriber process and a publisher process,
+// a warm-up, a measured window sampled from every process's own CPU accounting, then a drain to count
+// loss. Returns the figures for one table row.
+import { machineBusyUs, spawnGenerator } from './procs.mjs'
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** A generator process at or above this share of one core was, or was close to, the limit. */
+const SATURATED = 0.9
+
+/**
+ * @param broker a handle from startBroker
+ * @param w { name, shape, qos, payloadSize, pubs: client[], subs: client[], rate?, window?, latency?, warmupMs, durationMs }
+ *   pubs[i] = { clientId, username, password, topic, pubIndex }; subs[i] = { clientId, username, password, subs, from, clean }
+ */
+export async function runTraffic (broker, w) {
+  const common = { port: broker.port, qos: w.qos, payloadSize: w.payloadSize, pubCount: w.pubs.length }
+  const subGen = spawnGenerator({ ...common, role: 'sub', clients: w.subs })
+  let pubGen
+  try {
+    await subGen.ready
+    pubGen = spawnGenerator({ ...common, role: 'pub', clients: w.pubs, rate: w.rate ?? 0, window: w.window ?? 64, stamp: w.latency === true, ...(w.pingWindow !== undefined ? { pingWindow: w.pingWindow } : {}) })
+    await pubGen.ready
+    await pubGen.request('start')
+    await sleep(w.warmupMs)
+    if (w.latency === true) await subGen.request('reset')
+    const s0 = await sampleAll(broker, pubGen, subGen)
+    await sleep(w.durationMs)
+    const s1 = await sampleAll(broker, pubGen, subGen)
+    const { sent, unacked } = await pubGen.request('stop', {}, 30000)
+    const expected = w.subs.reduce((n, s) => n + s.from.reduce((m, pi) => m + (sent[pi] ?? 0), 0), 0)
+    await drain(subGen, expected, w.qos)
+    const report = await subGen.request('report', { sent })
+    return figures(w, s0, s1, { ...report, expected, unacked })
+  } finally {
+    await Promise.all([subGen.close(), pubGen?.close()])
+  }
+}
+
+async function sampleAll (broker, pubGen, subGen) {
+  const [b, p, s] = await Promise.all([broker.sample(), pubGen.request('sample'), subGen.request('sample')])
+  return { broker: b, pub: p, sub: s, machine: machineBusyUs() }
+}
+
+/** Waits until the subscribers have every message, or (QoS 0, or something lost) nothing arrives for a second. */
+async function drain (subGen, expected, qos) {
+  let last = -1
+  let quietSince = Date.now()
+  const deadline = Date.now() + 60000
+  while (Date.now() < deadline) {
+    const { count } = await subGen.request('sample')
+    if (count >= expected) return
+    if (count !== last) { last = count; quietSince = Date.now() }
+    if (Date.now() - quietSince > (qos === 0 ? 1000 : 3000)) return
+    await sleep(50)
+  }
+}
+
+function figures (w, s0, s1, r) {
+  const dt = (s1.sub.t - s0.sub.t) / 1e6 // s
+  const delivered = s1.sub.count - s0.sub.count
+  const brokerCpu = s1.broker.cpu - s0.broker.cpu // µs
+  const share = (a, b) => (b.cpu - a.cpu) / ((b.t - a.t) || 1) // cores
+  const brokerCores = brokerCpu / (dt * 1e6)
+  const pubCores = share(s0.pub, s1.pub)
+  const subCores = share(s0.sub, s1.sub)
+  const taskCores = (s1.machine.task - s0.machine.task) / (dt * 1e6)
+  const irqCores = (s1.machine.irq - s0.machine.irq) / (dt * 1e6)
+  const machineCores = taskCores + irqCores
+  // other processes on the machine (other people's work shares these two cores)
+  const otherCores = Math.max(0, taskCores - brokerCores - pubCores - subCores)
+  const genMax = Math.max(pubCores, subCores)
+  let limit = 'broker'
+  if (genMax >= SATURATED && brokerCores < SATURATED) limit = pubCores >= subCores ? 'GENERATOR (publisher)' : 'GENERATOR (subscriber)'
+  else if (brokerCores < SATURATED && machineCores >= 1.85) limit = 'machine (2 cores busy)'
+  else if (brokerCores < SATURATED && w.rate === undefined) limit = 'flow control'
+  if (w.rate !== undefined) limit = 'offered rate'
+  return {
+    workload: w.name,
+    shape: w.shape,
+    qos: w.qos,
+    payload: w.payloadSize,
+    rate: w.rate === undefined ? null : w.rate * w.pubs.length,
+    deliveredPerSec: delivered / dt,
+    brokerUsPerMsg: delivered > 0 ? brokerCpu / delivered : null,
+    brokerCores,
+    pubCores,
+    subCores,
+    otherCores,
+    irqCores,
+    limit,
+    expected: r.expected,
+    received: r.received,
+    lost: r.lost,
+    dup: r.dup,
+    unacked: r.unacked,
+    latency: w.latency === true ? r.latency : null
+  }
+}

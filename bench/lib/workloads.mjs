@@ -1,0 +1,91 @@
+// The workloads, as lists of publisher and subscriber clients. The same clients run against every broker;
+// Warden authenticates them (scrypt accounts from warden-config.mjs), the others accept them as they are.
+import { BENCH_PASSWORD, OWNERSHIP_PUBS } from './warden-config.mjs'
+
+const SHAPES = {
+  // many devices, one consumer reading them through a wildcard
+  'fan-in': { pubs: 20, subs: 1, wildcard: true },
+  // one topic, many readers
+  'fan-out': { pubs: 1, subs: 100, wildcard: false },
+  // independent publisher → subscriber pairs on their own topics
+  pairs: { pubs: 10, subs: 10, wildcard: false }
+}
+
+function pub (run, k, topics) {
+  return { clientId: `${run}-p${k}`, username: `pub-${k}`, password: BENCH_PASSWORD, pubIndex: k, ...(topics.length === 1 ? { topic: topics[0] } : { topics }) }
+}
+
+function sub (run, k, filter, qos, from, clean = true) {
+  return { clientId: `${run}-s${k}`, username: `sub-${k}`, password: BENCH_PASSWORD, subs: [[filter, qos]], from, clean }
+}
+
+const range = (n) => Array.from({ length: n }, (_, i) => i)
+
+/** One throughput workload: shape × QoS × payload; `persistent` subscribers keep a session (clean=false). */
+export function throughput (shape, qos, payloadSize, { persistent = false } = {}) {
+  const s = SHAPES[shape]
+  const name = `${shape}${persistent ? '-persistent' : ''} q${qos} ${payloadSize < 1024 ? payloadSize + 'B' : payloadSize / 1024 + 'KiB'}`
+  const run = `${shape}${persistent ? 'P' : ''}${qos}${payloadSize}`
+  // persistent sessions outlive the workload: their topics must not be reused by later ones
+  const leaf = persistent ? 'p' : '0'
+  const pubs = range(s.pubs).map((k) => pub(run, k, [`bench/pub-${k}/data/${leaf}`]))
+  const subs = range(s.subs).map((k) => {
+    if (s.wildcard) return sub(run, k, `bench/+/data/${leaf}`, qos, range(s.pubs), !persistent)
+    const p = s.pubs === 1 ? 0 : k
+    return sub(run, k, `bench/pub-${p}/data/${leaf}`, qos, [p], !persistent)
+  })
+  // MQTT 3.1.1 has no receive maximum; Mosquitto disconnects a publisher with more than 20 QoS 2
+  // messages awaiting PUBREL (max_inflight_messages), so QoS 2 publishers keep 16 in flight
+  return { name, shape: shape + (persistent ? '-persistent' : ''), qos, payloadSize, pubs, subs, window: qos === 2 ? 16 : 64 }
+}
+
+/** One publisher → one subscriber at a fixed offered rate, timestamps in the payloads. */
+export function latency (qos, rate) {
+  const run = `lat${qos}r${rate}`
+  return {
+    name: `latency q${qos} @${rate / 1000}k/s`,
+    shape: 'latency',
+    qos,
+    payloadSize: 64,
+    rate,
+    window: 1000,
+    latency: true,
+    pubs: [pub(run, 0, ['bench/pub-0/data/lat'])],
+    subs: [sub(run, 0, 'bench/pub-0/data/lat', qos, [0])]
+  }
+}
+
+/**
+ * Ownership scale: OWNERSHIP_PUBS publishers each cycle through `topicsPerPub` distinct topics spread over
+ * the `registrations` reg/<i>/# filters — more topics than a connection's decision cache holds, so every
+ * publish walks the registration trie. One subscriber reads them all through reg/#.
+ */
+export function ownership (registrations, topicsPerPub = 2048) {
+  const run = `own${registrations}`
+  const pubs = range(OWNERSHIP_PUBS).map((k) =>
+    pub(run, k, range(topicsPerPub).map((j) => `reg/${(k + OWNERSHIP_PUBS * j) % registrations}/m/${j}`)))
+  return {
+    name: `ownership ${registrations} registrations`,
+    shape: 'ownership',
+    registrations,
+    qos: 1,
+    payloadSize: 64,
+    window: 64,
+    pubs,
+    subs: [sub(run, 0, 'reg/#', 1, range(OWNERSHIP_PUBS))]
+  }
+}
+
+/** Idle connections for the memory workload: anonymous (Warden gives them the 'idle' role), one subscription each. */
+export function idleClients (n, perProcess) {
+  const groups = []
+  for (let g = 0; g * perProcess < n; g++) {
+    const clients = range(Math.min(perProcess, n - g * perProcess)).map((i) => {
+      const clientId = `idle-${g}-${i}`
+      return { clientId, subs: [[`idle/${clientId}`, 1]] }
+    })
+    // one source address per process: 10k connections from one address would crowd the ephemeral ports
+    groups.push({ clients, localAddress: `127.0.0.${10 + g}` })
+  }
+  return groups
+}
