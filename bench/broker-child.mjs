@@ -2,7 +2,7 @@
 // is the broker's own CPU. Driven over IPC by bench/run.mjs.
 import net from 'node:net'
 
-const spec = JSON.parse(process.argv[2])
+const spec = await new Promise((resolve) => process.once('message', (m) => resolve(m.spec)))
 let close
 let mq = null // aedes's message bus: its queue length tells when the broker is falling behind
 

@@ -7,7 +7,7 @@ import {
   connectFrame, createFrameReader, publishTemplate, subscribeFrame, writeAck
 } from './lib/wire.mjs'
 
-const spec = JSON.parse(process.argv[2])
+const spec = await new Promise((resolve) => process.once('message', (m) => resolve(m.spec)))
 const { role, port, host = '127.0.0.1', localAddress } = spec
 const clients = []
 let total = 0 // messages written (pub) or received (sub)

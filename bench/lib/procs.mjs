@@ -13,7 +13,9 @@ const PAGE = 4096
 
 /** A forked Node child answering {cmd} messages with {type: cmd}. */
 function ipcChild (script, spec, execArgv = []) {
-  const child = fork(join(BENCH_DIR, script), [JSON.stringify(spec)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  // the spec travels as the first IPC message: a workload's topic lists do not fit in argv
+  const child = fork(join(BENCH_DIR, script), [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  child.send({ cmd: 'init', spec })
   const waiting = new Map()
   let failure = null
   const rejectAll = (err) => {

@@ -8,6 +8,7 @@ export const ERROR_CODES = {
   WARDEN_ERR_UNKNOWN_ROLE: 'A user or the anonymous setting names a role that is not defined.',
   WARDEN_ERR_LISTEN: 'A listener could not bind its address or port.',
   WARDEN_ERR_PERSISTENCE: 'The persistence store could not be opened or closed.',
+  WARDEN_ERR_TLS: 'A TLS certificate, key or CA file could not be read or does not form a usable TLS setup.',
   WARDEN_ERR_SHUTDOWN_TIMEOUT: 'Graceful shutdown did not finish in time; the process exits anyway.',
   WARDEN_ERR_USAGE: 'A command-line invocation was malformed.',
   WARDEN_ERR_REGISTRY: 'The runtime registry of users and topics could not be read, parsed or written.',

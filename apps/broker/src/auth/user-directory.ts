@@ -1,5 +1,6 @@
 // Who may connect: username/password accounts (scrypt hashes), loopback-only demo accounts, anonymous.
 import { isIP } from 'node:net'
+import { certificateLogin } from './cert-login.js'
 import type { UserConfig } from '../config/schema.js'
 import { DEFAULT_SCRYPT, hashPassword, parsePasswordHash, verifyPassword } from './password.js'
 
@@ -17,7 +18,8 @@ export type AuthResult =
   | { readonly ok: false, readonly returnCode: 4 | 5, readonly reason: 'bad-credentials' | 'not-authorized', readonly detail: string }
 
 export interface UserDirectory {
-  authenticate (username: string | undefined, password: Buffer | undefined, remoteAddress: string | undefined): Promise<AuthResult>
+  /** `certName`: the name in the client's verified certificate (mTLS), which then stands in for the password */
+  authenticate (username: string | undefined, password: Buffer | undefined, remoteAddress: string | undefined, certName?: string): Promise<AuthResult>
   readonly accounts: ReadonlyMap<string, Account>
   /** usernames configured with a plain-text password */
   readonly plainAccounts: readonly string[]
@@ -59,7 +61,8 @@ export async function createUserDirectory ({ users, anonymous }: DirectoryOption
       accounts.set(u.username, toAccount(u, u.passwordHash))
     },
     remove: (username) => accounts.delete(username),
-    async authenticate (username, password, remoteAddress) {
+    async authenticate (username, password, remoteAddress, certName) {
+      if (certName !== undefined) return certificateLogin(accounts.get(certName), certName, username, isLoopback(remoteAddress))
       if (username === undefined) {
         if (anonymous === false) return { ok: false, returnCode: 5, reason: 'not-authorized', detail: 'anonymous clients are not allowed' }
         return { ok: true, username: undefined, roles: [anonymous] }

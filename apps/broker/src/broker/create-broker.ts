@@ -1,5 +1,5 @@
-// Assembles a Warden broker: store, accounts, rules, aedes with Warden's hooks, and the TCP listener.
-import { createServer, type AddressInfo, type Server } from 'node:net'
+// Assembles a Warden broker: store, accounts, rules, aedes with Warden's hooks and limits, and the listeners.
+import type { AddressInfo } from 'node:net'
 import { hostname } from 'node:os'
 import { Aedes, type Client } from 'aedes'
 import { WardenError, type Logger } from '@warden/common'
@@ -10,15 +10,24 @@ import type { OwnershipPolicy } from '../policy/ownership.js'
 import { openRegistry } from '../registry/open-registry.js'
 import type { Registry } from '../registry/registry.js'
 import { createAudit, type Audit } from './audit.js'
+import { attachHardening, listenerDeps } from './hardening.js'
 import { createHooks, type WardenHooks } from './hooks.js'
+import { createLimits, type Limits } from './limits.js'
+import { startListeners, type ListenerAddresses, type Listeners } from './listeners.js'
+import { installQos2Guard } from './qos2-guard.js'
 import { createStore } from './persistence.js'
 import { installPublishGate } from './publish-gate.js'
 import { orderPerClient } from './ordered-delivery.js'
+import { createFileIdleIndex, createRedisIdleIndex, createSessionExpiry, idleIndexFile, type SessionExpiry } from './session-expiry.js'
+import { Redis } from 'ioredis'
 
 export interface WardenBroker {
   readonly id: string
   readonly aedes: Aedes
   readonly mqtt: AddressInfo
+  /** bound addresses of every enabled listener (mqtt, tls, ws, wss) */
+  readonly listeners: ListenerAddresses
+  readonly limits: Limits
   readonly ownership: OwnershipPolicy
   readonly directory: UserDirectory
   readonly audit: Audit
@@ -28,6 +37,8 @@ export interface WardenBroker {
   /** accounts and topic registrations, changeable at run time */
   readonly registry: Registry
   readonly control: ControlPlane
+  /** idle persistent sessions expire */
+  readonly sessions: SessionExpiry
   close (): Promise<void>
 }
 
@@ -54,6 +65,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     emit: (topic, payload) => aedes?.publish({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false }, noop)
   })
   const hooks = createHooks({ directory, ownership, roles: config.roles, audit, deniedPublish: config.deniedPublish, logger })
+  const limits = createLimits(config.limits, { audit, deniedPublish: config.deniedPublish })
 
   try {
     aedes = await Aedes.createBroker({
@@ -65,50 +77,66 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       drainTimeout: config.limits.drainTimeoutMs,
       maxTopicLevels: config.limits.maxTopicLevels,
       maxInflightInbound: config.limits.maxInflightInbound,
-      preConnect: hooks.preConnect,
-      authenticate: hooks.authenticate,
-      authorizePublish: hooks.authorizePublish,
-      authorizeSubscribe: hooks.authorizeSubscribe,
-      authorizeForward: hooks.authorizeForward
+      ...limits.wrap(hooks)
     })
   } catch (err) {
+    limits.close()
     await store.close()
     await runtime.close()
     throw err
   }
   const broker = aedes
+  // before the gate: the gate's tracking of publishes under way must cover the QoS 2 marks
+  installQos2Guard(broker, store.persistence)
   const gate = installPublishGate(broker)
   hooks.attach(gate)
+  attachHardening(broker, store.persistence, limits, gate, config.limits.maxQueuedMessages)
   watchBroker(broker, hooks, logger, store.persistence)
   runtime.rules.attach(broker, hooks)
+  const sessions = createSessionExpiry({
+    broker,
+    persistence: store.persistence,
+    index: store.redisUrl !== undefined
+      ? createRedisIdleIndex(new Redis(store.redisUrl))
+      : await createFileIdleIndex(store.kind === 'level' ? idleIndexFile(config.dataDir) : undefined),
+    expiryMs: config.sessions.expiryMs,
+    sweepIntervalMs: config.sessions.sweepIntervalMs,
+    logger
+  })
 
-  const server = createServer({ noDelay: true }, broker.handle)
-  let mqtt: AddressInfo
+  let listeners: Listeners
   try {
-    mqtt = await listen(server, config.mqtt.port, config.mqtt.host)
+    listeners = await startListeners(config, listenerDeps(broker, limits, logger))
   } catch (err) {
-    await new Promise<void>((resolve) => broker.close(resolve))
-    await store.close()
-    await runtime.close()
-    throw new WardenError('WARDEN_ERR_LISTEN', `cannot listen on ${config.mqtt.host}:${config.mqtt.port}: ${(err as Error).message}`, { cause: err })
-  }
-  let control: ControlPlane
-  try {
-    control = await startControlPlane({ config, brokerId: id, broker, hooks, audit, runtime, gate, mqtt, logger })
-  } catch (err) {
-    server.close()
+    limits.close()
     await new Promise<void>((resolve) => broker.close(resolve))
     await store.close()
     await runtime.close()
     throw err
   }
-  logger.info({ brokerId: id, mqtt: `${mqtt.address}:${mqtt.port}`, persistence: store.kind, topics: ownership.size, users: directory.accounts.size }, 'broker listening')
+  const mqtt = listeners.addresses.mqtt
+  let control: ControlPlane
+  try {
+    control = await startControlPlane({ config, brokerId: id, broker, hooks, audit, runtime, gate, mqtt, logger })
+  } catch (err) {
+    limits.close()
+    listeners.destroyConnections()
+    await listeners.close()
+    await new Promise<void>((resolve) => broker.close(resolve))
+    await store.close()
+    await runtime.close()
+    throw err
+  }
+  const bound = Object.fromEntries(Object.entries(listeners.addresses).map(([k, a]) => [k, `${a.address}:${a.port}`]))
+  logger.info({ brokerId: id, ...bound, persistence: store.kind, topics: ownership.size, users: directory.accounts.size }, 'broker listening')
 
   let closing: Promise<void> | undefined
   return {
     id,
     aedes: broker,
     mqtt,
+    listeners: listeners.addresses,
+    limits,
     ownership,
     directory,
     audit,
@@ -116,17 +144,22 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     http: control.http,
     registry: runtime.registry,
     control,
+    sessions,
     close () {
       closing ??= (async () => {
         await control.close()
         // stop accepting; close clients (their wills are published); let publishes already acknowledged
         // reach the store before the bus and the store close
-        const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()))
+        const serverClosed = listeners.close()
         const clients = Object.values((broker as unknown as { clients: Record<string, Client> }).clients)
         await Promise.all(clients.map((c) => new Promise<void>((resolve) => c.close(() => resolve()))))
         await gate.settled(3000)
         await new Promise<void>((resolve) => broker.close(() => resolve()))
+        // sockets that never became clients (no CONNECT yet) would hold the listeners open
+        listeners.destroyConnections()
+        limits.close()
         await serverClosed
+        await sessions.close()
         await store.close()
         await runtime.close()
       })()
@@ -151,15 +184,5 @@ function watchBroker (broker: Aedes, hooks: WardenHooks, logger: Logger, persist
   broker.on('client', (client) => {
     const p = hooks.policyOf(client)
     logger.debug({ clientId: client.id, username: p?.identity.username }, 'client connected')
-  })
-}
-
-function listen (server: Server, port: number, host: string): Promise<AddressInfo> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, host, () => {
-      server.off('error', reject)
-      resolve(server.address() as AddressInfo)
-    })
   })
 }

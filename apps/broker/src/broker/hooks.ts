@@ -9,6 +9,7 @@ import { createIdentity, type Identity } from '../policy/identity.js'
 import type { OwnershipPolicy } from '../policy/ownership.js'
 import type { RoleTable } from '../policy/read-rules.js'
 import type { Audit, AuditKind } from './audit.js'
+import { certNameOf } from './cert-identity.js'
 import { ClientPolicy } from './client-policy.js'
 import { cappedQos, remoteAddressOf } from './client-internals.js'
 import type { PublishGate } from './publish-gate.js'
@@ -107,7 +108,7 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
         cb(authError(2, 'identifier rejected'), null)
         return
       }
-      directory.authenticate(username, password, address).then((res) => {
+      directory.authenticate(username, password, address, certNameOf(client)).then((res) => {
         if (!res.ok) {
           audit.record({ kind: 'connect', reason: res.reason, username, clientId: client.id, address, detail: res.detail })
           cb(authError(res.returnCode, res.detail), null)

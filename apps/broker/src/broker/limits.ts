@@ -42,7 +42,7 @@ export interface Limits {
   wrap (hooks: WardenHooks): LimitedHooks
   /** wires the broker's gate (to drop refused publishes) and events, once the broker exists */
   attach (gate: PublishGate, on: (event: 'unsubscribe', listener: (topics: string[], client: Client) => void) => void): void
-  audit (kind: AuditKind, reason: DenyReason, client: Client | undefined, extra?: { address?: string | undefined, detail?: string, topic?: string, qos?: number }): void
+  audit (kind: AuditKind, reason: DenyReason, client: Client | undefined, extra?: { address?: string | undefined, clientId?: string, detail?: string, topic?: string, qos?: number }): void
   readonly stats: LimitStats
   close (): void
 }
@@ -83,7 +83,7 @@ export function createLimits (cfg: HardeningLimits, { audit, deniedPublish }: Li
       kind,
       reason,
       username,
-      clientId: client?.id ?? undefined,
+      clientId: client?.id ?? extra.clientId,
       address,
       ...(extra.topic !== undefined ? { topic: clip(extra.topic) } : {}),
       ...(extra.qos !== undefined ? { qos: extra.qos } : {}),

@@ -5,6 +5,7 @@ import { checkFilter, hasTemplate } from '../policy/topic.js'
 import { parsePasswordHash } from '../auth/password.js'
 import { isControlTopic } from '../policy/control-topics.js'
 import { compilePayloadSchema } from '../registry/payload-schema.js'
+import { checkHardening } from './hardening-schema.js'
 import { configSchema, type WardenConfig } from './schema.js'
 
 const validate = createConfigValidator<WardenConfig>(configSchema)
@@ -86,5 +87,6 @@ export function parseConfig (data: unknown, source = 'config'): WardenConfig {
       if (o !== '{username}' && hasTemplate(o)) fail(`topics[${i}].owners[${j}]`, "only '{username}' may be used as an owner template")
     })
   })
+  checkHardening(config, fail)
   return config
 }

@@ -1,4 +1,5 @@
 // The broker's configuration: its JSON schema and the typed, frozen object it yields.
+import { hardeningLimitProperties, tlsSchema, wsListenerSchema, wssListenerSchema, type HardeningLimits, type TlsConfig, type WsConfig } from './hardening-schema.js'
 
 export type PersistenceKind = 'level' | 'memory' | 'redis'
 
@@ -21,6 +22,11 @@ export interface TopicConfig {
 
 export interface WardenConfig {
   readonly mqtt: { readonly port: number, readonly host: string }
+  /** MQTT over TLS (mTLS optional); cert and key also serve wss */
+  readonly tls: TlsConfig
+  /** MQTT over WebSocket, and over WebSocket with TLS */
+  readonly ws: WsConfig
+  readonly wss: WsConfig
   readonly http: { readonly port: number, readonly host: string }
   readonly dataDir: string
   readonly persistence: PersistenceKind
@@ -36,13 +42,18 @@ export interface WardenConfig {
   /** control plane: rates are sampled every intervalMs; $SYS/warden/stats is published every sysIntervalMs */
   readonly stats: { readonly intervalMs: number, readonly sysIntervalMs: number }
   readonly brokerId?: string
+  readonly sessions: {
+    /** idle time after which a persistent session and its queued messages are removed; 0 = never */
+    readonly expiryMs: number
+    readonly sweepIntervalMs: number
+  }
   readonly limits: {
     readonly connectTimeoutMs: number
     readonly heartbeatIntervalMs: number
     readonly drainTimeoutMs: number
     readonly maxTopicLevels: number
     readonly maxInflightInbound: number
-  }
+  } & HardeningLimits
 }
 
 const filterList = { type: 'array', items: { type: 'string', minLength: 1 }, default: [] }
@@ -60,6 +71,9 @@ export const configSchema = {
         host: { type: 'string', minLength: 1, default: '0.0.0.0' }
       }
     },
+    tls: tlsSchema,
+    ws: wsListenerSchema,
+    wss: wssListenerSchema,
     http: {
       type: 'object',
       additionalProperties: false,
@@ -141,6 +155,15 @@ export const configSchema = {
       }
     },
     brokerId: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9._-]+$' },
+    sessions: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        expiryMs: { type: 'integer', minimum: 0, default: 604800000 },
+        sweepIntervalMs: { type: 'integer', minimum: 100, default: 60000 }
+      }
+    },
     limits: {
       type: 'object',
       additionalProperties: false,
@@ -150,7 +173,8 @@ export const configSchema = {
         heartbeatIntervalMs: { type: 'integer', minimum: 100, default: 60000 },
         drainTimeoutMs: { type: 'integer', minimum: 0, default: 60000 },
         maxTopicLevels: { type: 'integer', minimum: 1, maximum: 1024, default: 64 },
-        maxInflightInbound: { type: 'integer', minimum: 0, default: 1024 }
+        maxInflightInbound: { type: 'integer', minimum: 0, default: 1024 },
+        ...hardeningLimitProperties
       }
     }
   }

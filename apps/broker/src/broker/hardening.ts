@@ -1,0 +1,30 @@
+// Wires the hardening pieces into a created broker: limits on its events and store, the queue bound, and
+// what every listener does with a new connection.
+import type { Aedes, Client } from 'aedes'
+import type { Logger } from '@warden/common'
+import type { ListenerDeps } from './listeners.js'
+import { normalizeAddress, type Limits } from './limits.js'
+import type { PublishGate } from './publish-gate.js'
+import { boundQueues, type QueueBound } from './queue-bound.js'
+
+export function attachHardening (broker: Aedes, persistence: unknown, limits: Limits, gate: PublishGate, maxQueuedMessages: number): QueueBound {
+  limits.attach(gate, (event, listener) => broker.on(event, listener))
+  const clients = (broker as unknown as { clients: Record<string, Client | undefined> }).clients
+  return boundQueues(broker, persistence, maxQueuedMessages, (o) => {
+    const detail = o.online
+      ? `${o.queued} messages unacknowledged (limit ${maxQueuedMessages}): disconnected`
+      : `${o.queued} messages queued for the offline session (limit ${maxQueuedMessages}): newest dropped`
+    limits.audit('delivery', o.online ? 'slow-consumer' : 'queue-full', clients[o.clientId], { clientId: o.clientId, detail })
+  })
+}
+
+export function listenerDeps (broker: Aedes, limits: Limits, logger: Logger): ListenerDeps {
+  return {
+    admit: (socket) => limits.admit(socket),
+    handle: (stream, req) => limits.guard(broker.handle(stream, req)),
+    onTlsRefused: (socket, transport, reason, detail) => {
+      limits.audit('connection', reason, undefined, { address: normalizeAddress(socket.remoteAddress), detail: `${transport}: ${detail}` })
+    },
+    logger
+  }
+}
