@@ -4,6 +4,13 @@ import net from 'node:net'
 
 const spec = await new Promise((resolve) => process.once('message', (m) => resolve(m.spec)))
 let close
+// --count-writes: socket writes (system calls) the broker makes, to see how well it batches them
+let writes = 0
+if (spec.countWrites === true) {
+  const proto = net.Socket.prototype
+  const generic = proto._writeGeneric
+  proto._writeGeneric = function (...args) { writes++; return generic.apply(this, args) }
+}
 let mq = null // aedes's message bus: its queue length tells when the broker is falling behind
 
 if (spec.kind === 'warden') {
@@ -33,7 +40,7 @@ process.on('message', async (m) => {
     if (m.gc === true && typeof globalThis.gc === 'function') { globalThis.gc(); globalThis.gc() }
     const u = process.cpuUsage()
     const mem = process.memoryUsage()
-    process.send({ type: 'sample', cpu: u.user + u.system, t: Number(process.hrtime.bigint()) / 1e3, rss: mem.rss, heap: mem.heapUsed, mqQueue: mq?.length ?? null })
+    process.send({ type: 'sample', cpu: u.user + u.system, t: Number(process.hrtime.bigint()) / 1e3, rss: mem.rss, heap: mem.heapUsed, mqQueue: mq?.length ?? null, writes })
   } else if (m.cmd === 'close') {
     await Promise.race([close(), new Promise((resolve) => setTimeout(resolve, 5000))])
     process.send({ type: 'close' })

@@ -86,7 +86,7 @@ export async function startBroker (b, opts = {}) {
     pid: h.pid,
     async sample (gc = false) {
       const s = await h.request('sample', { gc })
-      return { cpu: s.cpu, t: s.t, rss: s.rss, heap: s.heap, mqQueue: s.mqQueue }
+      return { cpu: s.cpu, t: s.t, rss: s.rss, heap: s.heap, mqQueue: s.mqQueue, writes: s.writes }
     },
     async stop () {
       await h.close()
@@ -125,7 +125,7 @@ async function startMosquitto (b) {
     port,
     pid,
     async sample () {
-      return { cpu: procCpuUs(pid), t: Number(process.hrtime.bigint()) / 1e3, rss: procRss(pid), heap: null }
+      return { cpu: procCpuUs(pid), t: Number(process.hrtime.bigint()) / 1e3, rss: procRss(pid), heap: null, writes: null }
     },
     async stop () {
       child.kill('SIGTERM')

@@ -83,6 +83,7 @@ function figures (w, s0, s1, r) {
     rate: w.rate === undefined ? null : w.rate * w.pubs.length,
     deliveredPerSec: delivered / dt,
     brokerUsPerMsg: delivered > 0 ? brokerCpu / delivered : null,
+    writesPerMsg: s1.broker.writes === null || s1.broker.writes === undefined || delivered === 0 ? null : (s1.broker.writes - s0.broker.writes) / delivered,
     brokerCores,
     pubCores,
     subCores,

@@ -83,7 +83,27 @@ describe('parseConfig: valid input', () => {
       users: [],
       topics: [],
       log: { level: 'info' },
-      limits: { connectTimeoutMs: 30000, heartbeatIntervalMs: 60000, drainTimeoutMs: 60000, maxTopicLevels: 64, maxInflightInbound: 1024 }
+      stats: { intervalMs: 1000, sysIntervalMs: 10000 },
+      tls: { enabled: false, port: 8883, host: '0.0.0.0', clientCerts: 'none', certIdentity: 'cn' },
+      ws: { enabled: false, port: 8083, host: '0.0.0.0', path: '/mqtt' },
+      wss: { enabled: false, port: 8084, host: '0.0.0.0', path: '/mqtt' },
+      limits: {
+        connectTimeoutMs: 30000,
+        heartbeatIntervalMs: 60000,
+        drainTimeoutMs: 60000,
+        maxTopicLevels: 64,
+        maxInflightInbound: 1024,
+        maxPacketBytes: 1048576,
+        maxTopicLength: 1024,
+        maxConnections: 100000,
+        maxConnectionsPerUser: 1000,
+        maxSubscriptionsPerClient: 1000,
+        maxQueuedMessages: 10000,
+        maxOutgoingBytes: 4194304,
+        publishRate: { perSecond: 1000, burst: 5000, onExcess: 'delay' },
+        connectionRate: { perSecond: 50, burst: 200 },
+        login: { maxFailuresPerUser: 10, maxFailuresPerAddress: 100, windowMs: 600000, lockoutMs: 60000, maxLockoutMs: 3600000, delayMs: 200, maxDelayMs: 5000 }
+      }
     })
     expect(Object.isFrozen(c) && Object.isFrozen(c.mqtt) && Object.isFrozen(c.users)).toBe(true)
   })

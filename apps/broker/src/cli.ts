@@ -1,12 +1,15 @@
 #!/usr/bin/env node
-// `warden` command line: `warden passwd` prints a scrypt hash for a config's passwordHash.
+// `warden` command line: `warden passwd` prints a scrypt hash for a config's passwordHash; `warden user`,
+// `warden topic` and `warden status` talk to a running broker's control plane (cli/control-cli.ts).
 import { createInterface } from 'node:readline'
 import { DEFAULT_SCRYPT, hashPassword } from './auth/password.js'
+import { CONTROL_USAGE, runControlCli } from './cli/control-cli.js'
 
 const USAGE = `usage: warden passwd [--cost K] [password]
   Prints a scrypt hash for a user's passwordHash. Without a password argument it is read from
   standard input (one line), which keeps it out of the shell history.
-  --cost K   scrypt N = 2^K (default 14, 10..20): each step doubles the work of a login and of a guess`
+  --cost K   scrypt N = 2^K (default 14, 10..20): each step doubles the work of a login and of a guess
+${CONTROL_USAGE}`
 
 async function readLine (): Promise<string> {
   const rl = createInterface({ input: process.stdin, terminal: false })
@@ -29,6 +32,9 @@ async function main (argv: string[]): Promise<number> {
     if (password === '') { process.stderr.write('warden passwd: empty password\n'); return 2 }
     process.stdout.write(await hashPassword(password, params) + '\n')
     return 0
+  }
+  if (cmd === 'user' || cmd === 'topic' || cmd === 'status') {
+    return await runControlCli(cmd, rest, { env: process.env, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })
   }
   if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
     process.stdout.write(USAGE + '\n')

@@ -19,6 +19,7 @@ import { createStore } from './persistence.js'
 import { installPublishGate } from './publish-gate.js'
 import { orderPerClient } from './ordered-delivery.js'
 import { createFileIdleIndex, createRedisIdleIndex, createSessionExpiry, idleIndexFile, type SessionExpiry } from './session-expiry.js'
+import { createSharedSubscriptions, sharedGroupsFile, type SharedSubscriptions } from './shared/shared-subscriptions.js'
 import { Redis } from 'ioredis'
 
 export interface WardenBroker {
@@ -39,6 +40,8 @@ export interface WardenBroker {
   readonly control: ControlPlane
   /** idle persistent sessions expire */
   readonly sessions: SessionExpiry
+  /** consumer groups ($share/{group}/{filter}): groups, members, per-member delivery counts */
+  readonly shared: SharedSubscriptions
   close (): Promise<void>
 }
 
@@ -65,6 +68,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     emit: (topic, payload) => aedes?.publish({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false }, noop)
   })
   const hooks = createHooks({ directory, ownership, roles: config.roles, audit, deniedPublish: config.deniedPublish, logger })
+  const shared = createSharedSubscriptions(config.sharedSubscriptions, { audit, logger })
   const limits = createLimits(config.limits, { audit, deniedPublish: config.deniedPublish })
 
   try {
@@ -77,7 +81,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       drainTimeout: config.limits.drainTimeoutMs,
       maxTopicLevels: config.limits.maxTopicLevels,
       maxInflightInbound: config.limits.maxInflightInbound,
-      ...limits.wrap(hooks)
+      ...limits.wrap(shared.wrap(hooks))
     })
   } catch (err) {
     limits.close()
@@ -93,6 +97,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
   attachHardening(broker, store.persistence, limits, gate, config.limits.maxQueuedMessages)
   watchBroker(broker, hooks, logger, store.persistence)
   runtime.rules.attach(broker, hooks)
+  await shared.attach({ broker, persistence: store.persistence, redisUrl: store.redisUrl, membersFile: store.kind === 'level' ? sharedGroupsFile(config.dataDir) : undefined })
   const sessions = createSessionExpiry({
     broker,
     persistence: store.persistence,
@@ -145,15 +150,18 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     registry: runtime.registry,
     control,
     sessions,
+    shared,
     close () {
       closing ??= (async () => {
         await control.close()
+        shared.stop()
         // stop accepting; close clients (their wills are published); let publishes already acknowledged
         // reach the store before the bus and the store close
         const serverClosed = listeners.close()
         const clients = Object.values((broker as unknown as { clients: Record<string, Client> }).clients)
         await Promise.all(clients.map((c) => new Promise<void>((resolve) => c.close(() => resolve()))))
         await gate.settled(3000)
+        await shared.close()
         await new Promise<void>((resolve) => broker.close(() => resolve()))
         // sockets that never became clients (no CONNECT yet) would hold the listeners open
         listeners.destroyConnections()

@@ -10,6 +10,15 @@ import { boundQueues, type QueueBound } from './queue-bound.js'
 export function attachHardening (broker: Aedes, persistence: unknown, limits: Limits, gate: PublishGate, maxQueuedMessages: number): QueueBound {
   limits.attach(gate, (event, listener) => broker.on(event, listener))
   const clients = (broker as unknown as { clients: Record<string, Client | undefined> }).clients
+  // aedes's own bound (maxOutgoingBytes: 0 leaves it the only one): a subscriber that did not drain its
+  // socket within drainTimeout is cut off
+  const drained = new WeakSet<Client>()
+  broker.on('clientError', (client, err) => {
+    // aedes reports the timeout once per write that was waiting: one record per client
+    if (err.message !== 'drain timeout' || drained.has(client)) return
+    drained.add(client)
+    limits.audit('delivery', 'slow-consumer', client, { detail: 'socket not drained within limits.drainTimeoutMs: disconnected' })
+  })
   return boundQueues(broker, persistence, maxQueuedMessages, (o) => {
     const detail = o.online
       ? `${o.queued} messages unacknowledged (limit ${maxQueuedMessages}): disconnected`

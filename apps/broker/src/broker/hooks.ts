@@ -11,7 +11,7 @@ import type { RoleTable } from '../policy/read-rules.js'
 import type { Audit, AuditKind } from './audit.js'
 import { certNameOf } from './cert-identity.js'
 import { ClientPolicy } from './client-policy.js'
-import { cappedQos, remoteAddressOf } from './client-internals.js'
+import { cappedQos, holdWrites, remoteAddressOf } from './client-internals.js'
 import type { PublishGate } from './publish-gate.js'
 
 /** Topics under this prefix are the broker's own: nobody subscribes to them, dropped publishes go there. */
@@ -166,7 +166,7 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
         if (meter !== undefined) { meter.messages++; meter.bytes += bytes; meter.lastAt = Date.now() }
         stats.received[packet.qos]++
         stats.receivedBytes += bytes
-        if (packet.qos === 1 && !isWill && gate !== undefined) gate.publishBeforeAck(packet, client, (err) => cb(err ?? null))
+        if (packet.qos === 1 && !isWill && gate !== undefined) gate.publishBeforeAck(packet, client, (err) => { holdWrites(client); cb(err ?? null) }) // PUBACKs share writes
         else cb(null)
         return
       }
@@ -197,6 +197,7 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
         stats.forwardFiltered++
         return null
       }
+      holdWrites(client) // aedes writes it from a setImmediate: batched with this round's other deliveries
       if (packet.qos === 0) {
         stats.sent[0]++
         stats.sentBytes += packet.payload.length

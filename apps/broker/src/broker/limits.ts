@@ -42,7 +42,7 @@ export interface Limits {
   wrap (hooks: WardenHooks): LimitedHooks
   /** wires the broker's gate (to drop refused publishes) and events, once the broker exists */
   attach (gate: PublishGate, on: (event: 'unsubscribe', listener: (topics: string[], client: Client) => void) => void): void
-  audit (kind: AuditKind, reason: DenyReason, client: Client | undefined, extra?: { address?: string | undefined, clientId?: string, detail?: string, topic?: string, qos?: number }): void
+  audit (kind: AuditKind, reason: DenyReason, client: Client | undefined, extra?: { address?: string | undefined, clientId?: string, username?: string | undefined, detail?: string, topic?: string, qos?: number }): void
   readonly stats: LimitStats
   close (): void
 }
@@ -78,7 +78,7 @@ export function createLimits (cfg: HardeningLimits, { audit, deniedPublish }: Li
 
   const record: Limits['audit'] = (kind, reason, client, extra = {}) => {
     const address = extra.address ?? (client !== undefined ? normalizeAddress(remoteAddressOf(client)) : undefined)
-    const username = client !== undefined ? hooksRef?.policyOf(client)?.identity.username : undefined
+    const username = extra.username ?? (client !== undefined ? hooksRef?.policyOf(client)?.identity.username : undefined)
     audit.record({
       kind,
       reason,
@@ -168,7 +168,7 @@ export function createLimits (cfg: HardeningLimits, { audit, deniedPublish }: Li
           if (byPassword) {
             const locked = login.lockedFor(username, address, Date.now())
             if (locked > 0) {
-              record('connect', 'login-throttled', client, { address, detail: `too many failed logins: locked for ${Math.ceil(locked / 1000)} s` })
+              record('connect', 'login-throttled', client, { address, username, detail: `too many failed logins: locked for ${Math.ceil(locked / 1000)} s` })
               cb(authError(3, 'too many failed logins, try later'), null)
               return
             }

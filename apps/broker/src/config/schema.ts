@@ -42,6 +42,8 @@ export interface WardenConfig {
   /** control plane: rates are sampled every intervalMs; $SYS/warden/stats is published every sysIntervalMs */
   readonly stats: { readonly intervalMs: number, readonly sysIntervalMs: number }
   readonly brokerId?: string
+  /** consumer groups ($share/{group}/{filter}): QoS 1/2 messages a group keeps while no member is connected */
+  readonly sharedSubscriptions: { readonly maxQueued: number }
   readonly sessions: {
     /** idle time after which a persistent session and its queued messages are removed; 0 = never */
     readonly expiryMs: number
@@ -155,6 +157,14 @@ export const configSchema = {
       }
     },
     brokerId: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9._-]+$' },
+    sharedSubscriptions: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        maxQueued: { type: 'integer', minimum: 0, default: 10000 }
+      }
+    },
     sessions: {
       type: 'object',
       additionalProperties: false,

@@ -58,6 +58,7 @@ async function runAll (ctx: ControlContext, identity: Identity, commands: unknow
       const data = await executeCommand(ctx, identity, 'mqtt', c === obj ? request : c)
       out.push({ command: obj.command ?? null, ...(correlationData !== undefined ? { correlationData } : {}), data })
     } catch (err) {
+      if (!isWardenError(err)) ctx.logger.error({ err, command: obj.command }, 'control command failed')
       out.push(failure(obj.command ?? null, correlationData, err))
     }
   }
@@ -66,7 +67,7 @@ async function runAll (ctx: ControlContext, identity: Identity, commands: unknow
 
 function failure (command: unknown, correlationData: unknown, err: unknown): ControlResponse {
   const base = { command, ...(correlationData !== undefined ? { correlationData } : {}) }
-  if (!isWardenError(err)) return { ...base, error: 'internal error', code: 'WARDEN_ERR_REGISTRY' }
+  if (!isWardenError(err)) return { ...base, error: 'internal error (see the broker log)', code: 'WARDEN_ERR_INTERNAL' }
   return { ...base, error: err.message, code: err.code, ...(err instanceof FieldError ? { field: err.field } : {}) }
 }
 

@@ -7,6 +7,7 @@ import type { Audit } from '../broker/audit.js'
 import type { WardenHooks } from '../broker/hooks.js'
 import type { PublishGate } from '../broker/publish-gate.js'
 import type { WardenConfig } from '../config/schema.js'
+import { createLoginThrottle } from '../broker/login-throttle.js'
 import { createAuthenticator } from '../http/basic-auth.js'
 import { createEventStreams } from '../http/events.js'
 import { createHttpServer, listenHttp } from '../http/server.js'
@@ -69,7 +70,11 @@ export async function startControlPlane ({ config, brokerId, broker, hooks, audi
   let ready = false
   const server = createHttpServer({
     ctx,
-    auth: createAuthenticator(runtime.rules.directory),
+    auth: createAuthenticator(runtime.rules.directory, {
+      throttle: createLoginThrottle(config.limits.login),
+      // a wrong password is a refusal like any other: counted, logged, on $SYS/warden/audit/connect
+      onFailure: (username, address, detail) => audit.record({ kind: 'connect', reason: 'bad-credentials', username, clientId: undefined, address, detail: `HTTP API: ${detail}` })
+    }),
     metrics: createMetrics({ broker, stats: hooks.stats, audit, registry: runtime.registry, meters: runtime.rules.meters, connections: () => counters.connections, inFlight: () => gate.inFlight }),
     events,
     files: await loadStaticFiles(),

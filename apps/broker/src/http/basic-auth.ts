@@ -1,16 +1,26 @@
 // HTTP Basic authentication against the broker's accounts (same passwords, same loopback rule as MQTT),
-// with a short-lived cache so that a dashboard polling every few seconds does not pay scrypt each time.
+// throttled like MQTT logins, with a short-lived cache so that a dashboard polling every few seconds does
+// not pay scrypt each time.
 import { createHmac, randomBytes } from 'node:crypto'
 import type { Account, UserDirectory } from '../auth/user-directory.js'
 import { isLoopback } from '../auth/user-directory.js'
+import type { LoginThrottle } from '../broker/login-throttle.js'
 import { createIdentity, type Identity } from '../policy/identity.js'
 
 export type AuthOutcome =
   | { readonly ok: true, readonly identity: Identity }
-  | { readonly ok: false, readonly detail: string }
+  | { readonly ok: false, readonly detail: string, readonly retryAfterS?: number }
 
 export interface Authenticator {
   authenticate (header: string | undefined, remoteAddress: string | undefined): Promise<AuthOutcome>
+}
+
+export interface AuthenticatorOptions {
+  /** failed logins: growing delays, then lockouts (shared thresholds with MQTT, own counts) */
+  throttle?: LoginThrottle
+  /** called for each failed login that carried credentials (audit) */
+  onFailure?: (username: string, address: string | undefined, detail: string) => void
+  ttlMs?: number
 }
 
 interface Cached { readonly account: Account, readonly identity: Identity, readonly expires: number }
@@ -27,10 +37,13 @@ export function parseBasic (header: string | undefined): { username: string, pas
   return { username: decoded.slice(0, i), password: decoded.slice(i + 1) }
 }
 
-export function createAuthenticator (directory: UserDirectory, ttlMs = 60_000): Authenticator {
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+export function createAuthenticator (directory: UserDirectory, { throttle, onFailure, ttlMs = 60_000 }: AuthenticatorOptions = {}): Authenticator {
   // the cache is keyed by an HMAC of the credentials under a per-process key: no password is kept
   const key = randomBytes(32)
   const cache = new Map<string, Cached>()
+  const address = (remote: string | undefined): string | undefined => remote?.startsWith('::ffff:') === true ? remote.slice(7) : remote
   return {
     async authenticate (header, remoteAddress) {
       const creds = parseBasic(header)
@@ -43,8 +56,17 @@ export function createAuthenticator (directory: UserDirectory, ttlMs = 60_000): 
         return { ok: true, identity: hit.identity }
       }
       cache.delete(cacheKey)
+      const from = address(remoteAddress)
+      const locked = throttle?.lockedFor(creds.username, from, Date.now()) ?? 0
+      if (locked > 0) return { ok: false, detail: `too many failed logins: locked for ${Math.ceil(locked / 1000)} s`, retryAfterS: Math.ceil(locked / 1000) }
       const res = await directory.authenticate(creds.username, Buffer.from(creds.password), remoteAddress)
-      if (!res.ok) return { ok: false, detail: res.detail }
+      if (!res.ok) {
+        onFailure?.(creds.username, from, res.detail)
+        const delay = throttle?.failed(creds.username, from, Date.now()) ?? 0
+        if (delay > 0) await pause(delay)
+        return { ok: false, detail: res.detail }
+      }
+      throttle?.succeeded(creds.username)
       const account = directory.accounts.get(creds.username)
       const identity = createIdentity(creds.username, `http:${creds.username}`, res.roles)
       if (account !== undefined) {

@@ -1,5 +1,5 @@
 // Server-sent events for the dashboard: a `hello` with the recent history, then one `stats` event per
-// sample (rates, per-topic counters) carrying the refusals since the previous one.
+// sample (rates, counters of the registrations with traffic) carrying the refusals since the previous one.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AuditEvent } from '../broker/audit.js'
 import type { ControlContext } from '../control/context.js'
@@ -16,8 +16,27 @@ export interface EventStreams {
   closeAll (): void
 }
 
+interface TopicUpdate { filter: string, messages: number, messagesPerSecond: number, lastPublishAt: string | null }
+
 export function createEventStreams (ctx: ControlContext, intervalMs: number): EventStreams {
   const open = new Set<ServerResponse>()
+  // per sample, only registrations with traffic (or whose rate just fell to 0): thousands of quiet
+  // registrations cost nothing per second. Computed once per sample for every stream.
+  const lastRate = new Map<string, number>()
+  let updates: { ts: number, topics: TopicUpdate[] } = { ts: 0, topics: [] }
+  const topicUpdates = (ts: number): TopicUpdate[] => {
+    if (updates.ts === ts) return updates.topics
+    const topics: TopicUpdate[] = []
+    for (const [filter, m] of ctx.rules.meters) {
+      const rate = round(ctx.sampler.topicRate(filter))
+      if (rate === 0 && (lastRate.get(filter) ?? 0) === 0) continue
+      lastRate.set(filter, rate)
+      topics.push({ filter, messages: m.messages, messagesPerSecond: rate, lastPublishAt: m.lastAt > 0 ? new Date(m.lastAt).toISOString() : null })
+    }
+    for (const filter of lastRate.keys()) if (!ctx.rules.meters.has(filter)) lastRate.delete(filter)
+    updates = { ts, topics }
+    return topics
+  }
   return {
     get count () { return open.size },
     open (req, res) {
@@ -33,12 +52,7 @@ export function createEventStreams (ctx: ControlContext, intervalMs: number): Ev
         if (pending.length < MAX_DENIALS_PER_EVENT) pending.push(e)
       })
       const offSamples = ctx.sampler.onSample((sample) => {
-        const topics = [...ctx.rules.meters].map(([filter, m]) => ({
-          filter,
-          messages: m.messages,
-          messagesPerSecond: round(ctx.sampler.topicRate(filter)),
-          lastPublishAt: m.lastAt > 0 ? new Date(m.lastAt).toISOString() : null
-        }))
+        const topics = topicUpdates(sample.ts)
         send('stats', { ...sample, receivedPerSecond: round(sample.receivedPerSecond), sentPerSecond: round(sample.sentPerSecond), topics, denials: pending })
         pending = []
       })

@@ -2,7 +2,7 @@
 // dashboard. Everything but the two probes needs HTTP Basic credentials of an admin (or, to read, an observer).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { WardenError } from '@warden/common'
+import { isWardenError, WardenError } from '@warden/common'
 import { executeCommand } from '../control/commands.js'
 import type { ControlContext } from '../control/context.js'
 import type { Metrics } from '../observe/metrics.js'
@@ -30,9 +30,12 @@ const READ_METHODS = new Set(['GET', 'HEAD'])
 export function createHttpServer (deps: HttpDeps): Server {
   const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => {
     handle(deps, req, res).catch((err: unknown) => {
-      deps.ctx.logger.error({ err, method: req.method, url: req.url }, 'http request failed')
-      if (!res.headersSent) sendError(res, err)
-      else res.destroy()
+      const log = (): void => deps.ctx.logger.error({ err, method: req.method, url: req.url }, 'http request failed')
+      if (res.headersSent) { res.destroy(); log(); return }
+      // a client's mistake (bad body, too large) is its answer; only the broker's own failures are logged.
+      // An oversized body is not read to its end: the connection cannot be reused
+      const tooLarge = isWardenError(err) && err.code === 'WARDEN_ERR_API_TOO_LARGE'
+      if (sendError(res, err, tooLarge ? { connection: 'close' } : {}) === 500) log()
     })
   })
   // keep-alive sockets and event streams must not hold up close()
@@ -120,7 +123,8 @@ async function handle (deps: HttpDeps, req: IncomingMessage, res: ServerResponse
 async function authorize (deps: HttpDeps, req: IncomingMessage, res: ServerResponse, method: string): Promise<Identity | undefined> {
   const outcome = await deps.auth.authenticate(req.headers.authorization, req.socket.remoteAddress)
   if (!outcome.ok) {
-    sendError(res, new WardenError('WARDEN_ERR_API_UNAUTHORIZED', `authentication failed: ${outcome.detail}`))
+    if (outcome.retryAfterS !== undefined) sendError(res, new WardenError('WARDEN_ERR_API_THROTTLED', outcome.detail), { 'retry-after': String(outcome.retryAfterS) })
+    else sendError(res, new WardenError('WARDEN_ERR_API_UNAUTHORIZED', `authentication failed: ${outcome.detail}`))
     return undefined
   }
   const actor = outcome.identity

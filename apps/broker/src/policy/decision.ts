@@ -13,6 +13,8 @@ export type DenyReason =
   | 'max-connections' | 'connection-rate' | 'max-user-connections' | 'login-throttled'
   | 'packet-too-large' | 'malformed-packet' | 'tls-handshake' | 'bad-certificate'
   | 'publish-rate' | 'topic-too-long' | 'max-subscriptions' | 'queue-full' | 'slow-consumer'
+  // consumer groups (broker/shared): a `$share/` filter that is not $share/{group}/{filter}
+  | 'bad-shared-filter'
 
 /** Checks a payload against a registration's schema: null when it conforms, else why not. */
 export type PayloadCheck = (payload: Buffer | string) => string | null

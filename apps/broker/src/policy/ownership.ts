@@ -60,10 +60,11 @@ export class OwnershipPolicy {
       templateOwner: r.owners.includes('{username}'),
       templateLevels,
       deny: denyNotOwner(r.filter),
-      // a per-registration Allow carries what the hooks need per message: no lookups on the hot path
+      // a per-registration Allow carries what the hooks need per message: no lookups on the hot path.
+      // One shape for all of them (payload may be undefined) keeps the hooks' property reads monomorphic
       allow: r.payload === undefined && r.meter === undefined
         ? ALLOW
-        : Object.freeze({ allowed: true, filter: r.filter, ...(r.payload !== undefined ? { payload: r.payload } : {}), ...(r.meter !== undefined ? { meter: r.meter } : {}) })
+        : Object.freeze({ allowed: true, filter: r.filter, payload: r.payload, meter: r.meter })
     })
     this.registrations.set(r.filter, Object.freeze({ filter: r.filter, owners: Object.freeze([...r.owners]) }))
     this.version++

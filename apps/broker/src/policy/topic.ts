@@ -61,18 +61,31 @@ export function resolveFilter (filter: string, ctx: TemplateContext): string | n
   return levels.join('/')
 }
 
-/** True when topic name `topic` matches filter `filter` (no templates), with the `$` rule of MQTT-4.7.2-1. */
+/**
+ * True when topic name `topic` matches filter `filter` (no templates), with the `$` rule of MQTT-4.7.2-1.
+ * Walks both strings in place: it runs per delivered message (QoS capping), so it allocates nothing.
+ */
 export function matchTopic (filter: string, topic: string): boolean {
-  const f = filter.split('/')
-  const t = topic.split('/')
-  if (topic.charCodeAt(0) === 36 && (f[0] === '+' || f[0] === '#')) return false
-  for (let i = 0; i < f.length; i++) {
-    const fl = f[i]
-    if (fl === '#') return true
-    if (i >= t.length) return false
-    if (fl !== '+' && fl !== t[i]) return false
+  const f0 = filter.charCodeAt(0)
+  if (topic.charCodeAt(0) === 36 && (f0 === 43 || f0 === 35) && (filter.length === 1 || filter.charCodeAt(1) === 47)) return false
+  let fi = 0
+  let ti = 0 // start of the topic's current level; -1 once its levels are used up
+  for (;;) {
+    let fe = filter.indexOf('/', fi)
+    if (fe < 0) fe = filter.length
+    const flen = fe - fi
+    if (flen === 1 && filter.charCodeAt(fi) === 35) return true // '#', which also matches the parent level
+    if (ti < 0) return false
+    let te = topic.indexOf('/', ti)
+    if (te < 0) te = topic.length
+    if (!(flen === 1 && filter.charCodeAt(fi) === 43)) {
+      if (te - ti !== flen) return false
+      for (let k = 0; k < flen; k++) if (filter.charCodeAt(fi + k) !== topic.charCodeAt(ti + k)) return false
+    }
+    ti = te === topic.length ? -1 : te + 1
+    if (fe === filter.length) return ti < 0
+    fi = fe + 1
   }
-  return f.length === t.length
 }
 
 /**

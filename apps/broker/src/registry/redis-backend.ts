@@ -21,6 +21,8 @@ export async function createRedisBackend (url: string, { key = 'warden:registry'
   const channel = `${key}:changed`
   const location = `${url.replace(/\/\/[^@/]*@/, '//***@')} ${key}`
   const conn = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 })
+  // errors surface as failed commands; without a listener ioredis would also print each one
+  conn.on('error', () => {})
   try {
     await conn.connect()
   } catch (err) {
@@ -46,6 +48,9 @@ export async function createRedisBackend (url: string, { key = 'warden:registry'
       sub = new Redis(url, { enableReadyCheck: false })
       sub.on('error', () => {})
       sub.on('message', () => onChange())
+      // announcements sent while the connection was down are lost: reload after every reconnect
+      let connects = 0
+      sub.on('ready', () => { if (connects++ > 0) onChange() })
       sub.subscribe(channel).catch(() => {})
     },
     async close () {

@@ -45,7 +45,11 @@ export async function seedFromConfig (
   for (const u of users) {
     if (newUsers.includes(u)) continue
     const have = byName.get(u.username)
-    if (have === undefined || !sameList(have.roles, u.roles)) overridden.push(`user ${u.username}`)
+    // a plain demo password cannot be compared without scrypt; a hash can
+    const differs = have === undefined || !sameList(have.roles, u.roles) ||
+      (u.passwordHash !== undefined && have.passwordHash !== u.passwordHash) ||
+      have.loopbackOnly !== (u.password !== undefined || u.loopbackOnly === true)
+    if (differs) overridden.push(`user ${u.username}`)
   }
 
   const outTopics = [...state.topics]

@@ -1,0 +1,48 @@
+// A member's connection on this process: the groups it joined through it, and the QoS 1/2 copies it was
+// given and has not acknowledged yet (PUBACK for QoS 1, PUBREC for QoS 2: from then on the member holds
+// the message, and handing it to another member would deliver it twice).
+import type { Client } from 'aedes'
+import type { Copy, QoS } from './types.js'
+
+export interface Inflight {
+  readonly copy: Copy
+  readonly qos: QoS
+  readonly messageId: number
+  /** in the member's own stored queue (persistent members), so it must be taken out before going elsewhere */
+  stored: boolean
+  /** handed over once already: a redelivery */
+  readonly redelivery: boolean
+}
+
+interface ClientInternals { _nextId: number, _parser: NodeJS.EventEmitter, clean: boolean }
+interface AckPacket { cmd: string, messageId?: number }
+
+export class Attachment {
+  /** group key → granted QoS */
+  readonly groups = new Map<string, QoS>()
+  /** by packet id */
+  readonly inflight = new Map<number, Inflight>()
+  /** the member's store steps, in order: each copy is queued in its session before it is written */
+  chain: Promise<void> = Promise.resolve()
+  closed = false
+  readonly persistent: boolean
+
+  constructor (readonly client: Client, readonly clientId: string) {
+    const c = client as unknown as ClientInternals
+    this.persistent = !c.clean
+    // watches the parsed packets; aedes handles them as usual
+    c._parser.on('packet', (packet: AckPacket) => {
+      if (packet.cmd !== 'puback' && packet.cmd !== 'pubrec') return
+      const f = this.inflight.get(packet.messageId ?? -1)
+      if (f !== undefined && (packet.cmd === 'puback') === (f.qos === 1)) this.inflight.delete(f.messageId)
+    })
+  }
+
+  /** the next packet id, from the client's own counter (as aedes numbers its deliveries) */
+  nextMessageId (): number {
+    const c = this.client as unknown as ClientInternals
+    const id = c._nextId
+    c._nextId = id >= 65535 ? 1 : id + 1
+    return id
+  }
+}

@@ -1,0 +1,126 @@
+// How broker processes of a cluster keep their groups in step, over the aedes bus (Redis pub/sub):
+// membership changes are announced (every process re-reads the group from Redis), a copy chosen for a
+// member connected to another process is forwarded there, and each process says it is alive.
+import type { Redis } from 'ioredis'
+import type { Copy } from './types.js'
+
+const SYNC_TOPIC = '$WARDEN/share/sync'
+const ACK_PREFIX = '$WARDEN/share/ack/'
+const DELIVER_PREFIX = '$WARDEN/share/deliver/'
+const PRESENCE = 'warden:share:brokers'
+const PRESENCE_EVERY_MS = 5000
+/** a process not heard of for this long is gone: its members are offline */
+export const PRESENCE_TTL_MS = 20000
+/** a new group waits at most this long for the other processes to listen to its filter */
+const ANNOUNCE_WAIT_MS = 2000
+
+type Done = () => void
+interface BusPacket { topic: string, payload: Buffer | string }
+export interface Bus {
+  on (topic: string, listener: (packet: BusPacket, done: Done) => void, done?: Done): void
+  removeListener (topic: string, listener: (packet: BusPacket, done: Done) => void, done?: Done): void
+  emit (packet: object, done?: (err?: Error) => void): void
+}
+
+export interface Forwarded {
+  readonly copy: Copy
+  readonly clientId: string
+  /** members already tried for this copy */
+  readonly exclude: readonly string[]
+  readonly redelivery: boolean
+}
+
+export interface ClusterLinkDeps {
+  bus: Bus
+  redis: Redis
+  self: string
+  /** re-read a group's members; resolves once this process dispatches for it */
+  onSync: (key: string) => Promise<void>
+  onForward: (f: Forwarded) => void
+  onError: (err: unknown) => void
+}
+
+export interface ClusterLink {
+  /** tells the other processes a group changed; for a new group, waits until they listen to its filter */
+  announce (key: string, fresh: boolean): Promise<void>
+  forward (broker: string, f: Forwarded): Promise<void>
+  /** processes alive now (this one included) */
+  live (): Promise<Set<string>>
+  close (): Promise<void>
+}
+
+interface Sync { key: string, from: string, seq?: number }
+interface EncodedCopy { k: string, t: string, p: string, q: 0 | 1 | 2, b: string, c: number }
+
+const encode = (c: Copy): EncodedCopy => ({ k: c.key, t: c.topic, p: c.payload.toString('base64'), q: c.qos, b: c.brokerId, c: c.brokerCounter })
+const decode = (e: EncodedCopy): Copy => ({ key: e.k, topic: e.t, payload: Buffer.from(e.p, 'base64'), qos: e.q, brokerId: e.b, brokerCounter: e.c })
+const text = (p: BusPacket): string => typeof p.payload === 'string' ? p.payload : p.payload.toString()
+
+export async function createClusterLink ({ bus, redis, self, onSync, onForward, onError }: ClusterLinkDeps): Promise<ClusterLink> {
+  let seq = 0
+  const waiting = new Map<number, { brokers: Set<string>, resolve: () => void }>()
+  const emit = (topic: string, body: unknown): Promise<void> => new Promise((resolve, reject) =>
+    bus.emit({ topic, payload: Buffer.from(JSON.stringify(body)), qos: 0, retain: false }, (err) => err !== undefined && err !== null ? reject(err) : resolve()))
+  const listen = (topic: string, fn: (p: BusPacket) => void): Promise<() => Promise<void>> => new Promise((resolve) => {
+    const listener = (p: BusPacket, done: Done): void => { try { fn(p) } catch (err) { onError(err) } done() }
+    bus.on(topic, listener, () => resolve(() => new Promise((r) => bus.removeListener(topic, listener, r))))
+  })
+
+  const offs = await Promise.all([
+    listen(SYNC_TOPIC, (p) => {
+      const s = JSON.parse(text(p)) as Sync
+      onSync(s.key).then(async () => {
+        if (s.seq !== undefined && s.from !== self) await emit(ACK_PREFIX + s.from, { seq: s.seq, from: self })
+      }).catch(onError)
+    }),
+    listen(ACK_PREFIX + self, (p) => {
+      const a = JSON.parse(text(p)) as { seq: number, from: string }
+      const w = waiting.get(a.seq)
+      if (w === undefined) return
+      w.brokers.delete(a.from)
+      if (w.brokers.size === 0) w.resolve()
+    }),
+    listen(DELIVER_PREFIX + self, (p) => {
+      const f = JSON.parse(text(p)) as { c: EncodedCopy, m: string, x: string[], r: boolean }
+      onForward({ copy: decode(f.c), clientId: f.m, exclude: f.x, redelivery: f.r })
+    })
+  ])
+
+  const beat = (): Promise<unknown> => redis.zadd(PRESENCE, Date.now(), self)
+  await beat()
+  const timer = setInterval(() => { beat().catch(onError) }, PRESENCE_EVERY_MS)
+  timer.unref()
+
+  const live = async (): Promise<Set<string>> => new Set(await redis.zrangebyscore(PRESENCE, Date.now() - PRESENCE_TTL_MS, '+inf'))
+
+  return {
+    live,
+    async announce (key, fresh) {
+      if (!fresh) { await emit(SYNC_TOPIC, { key, from: self }); return }
+      const others = [...await live()].filter((b) => b !== self)
+      const n = ++seq
+      let timeout: NodeJS.Timeout | undefined
+      const acked = new Promise<void>((resolve) => {
+        waiting.set(n, { brokers: new Set(others), resolve })
+        if (others.length === 0) resolve()
+        timeout = setTimeout(resolve, ANNOUNCE_WAIT_MS)
+      })
+      try {
+        await emit(SYNC_TOPIC, { key, from: self, seq: n })
+        await acked
+      } finally {
+        clearTimeout(timeout)
+        waiting.delete(n)
+      }
+    },
+    async forward (broker, f) {
+      await emit(DELIVER_PREFIX + broker, { c: encode(f.copy), m: f.clientId, x: f.exclude, r: f.redelivery })
+    },
+    async close () {
+      clearInterval(timer)
+      for (const w of waiting.values()) w.resolve()
+      await Promise.all(offs.map((off) => off())).catch(() => {})
+      await redis.zrem(PRESENCE, self).catch(() => {})
+    }
+  }
+}

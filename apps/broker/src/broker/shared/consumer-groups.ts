@@ -1,0 +1,315 @@
+// The groups of this broker process: who joined through which connection, the message-bus listener of
+// each group's filter, what happens when a member's connection ends, and the cluster's view kept in step.
+import type { Aedes, Client } from 'aedes'
+import type { Logger } from '@warden/common'
+import { Attachment } from './attachment.js'
+import type { ClusterLink, Forwarded } from './cluster-link.js'
+import { createDispatcher, type Dispatcher } from './dispatcher.js'
+import { Group } from './group.js'
+import type { GroupQueue } from './group-queue.js'
+import type { MemberStore } from './member-store.js'
+import { copyBrokerId, type ShareFilter } from './share-filter.js'
+import type { Copy, MemberRecord, QoS } from './types.js'
+
+type Done = () => void
+interface BusPacket { topic: string, payload: Buffer | string, qos: QoS, brokerId?: string, brokerCounter?: number }
+type Listener = (packet: BusPacket, done: Done) => void
+interface Bus { on (topic: string, l: Listener, done?: Done): void, removeListener (topic: string, l: Listener, done?: Done): void }
+
+export interface MemberStats {
+  readonly clientId: string
+  readonly qos: QoS
+  readonly persistent: boolean
+  readonly connected: boolean
+  /** the broker process it is connected to (cluster), null while offline */
+  readonly broker: string | null
+  /** messages this process handed to it */
+  readonly delivered: number
+  /** of those, not acknowledged yet */
+  readonly inflight: number
+}
+
+export interface GroupStats {
+  readonly group: string
+  readonly filter: string
+  readonly members: readonly MemberStats[]
+  readonly delivered: number
+  readonly redelivered: number
+  readonly queued: number
+  readonly dropped: number
+  /** messages waiting in the group's queue now */
+  readonly waiting: number
+}
+
+export interface ConsumerGroupsDeps {
+  broker: Aedes
+  persistence: unknown
+  store: MemberStore
+  queue: GroupQueue
+  maxQueued: number
+  canRead: (client: Client, topic: string) => boolean
+  onQueueFull: (copy: Copy, size: number) => void
+  logger: Logger
+}
+
+export interface ConsumerGroups {
+  readonly dispatcher: Dispatcher
+  /** a connection joins (SUBSCRIBE, or its stored session restored) */
+  join (client: Client, share: ShareFilter, qos: QoS): Promise<void>
+  /** a connection leaves one group (UNSUBSCRIBE) */
+  leave (client: Client, key: string): Promise<void>
+  /** a session is gone (cleaned or expired): it leaves every group */
+  forget (clientId: string, keys?: readonly string[]): Promise<void>
+  /** the connection of `client`, if it is a member here */
+  attachmentOf (client: Client): Attachment | undefined
+  /** a member's connection is ready (its stored queue sent): its groups' queues are emptied to it */
+  ready (client: Client): void
+  /** cluster: re-reads a group's members */
+  sync (key: string): Promise<void>
+  receive (f: Forwarded): void
+  setLink (link: ClusterLink): void
+  /** cluster: marks offline the members of processes no longer alive */
+  sweep (live: ReadonlySet<string>): Promise<void>
+  stats (): Promise<GroupStats[]>
+  /** shutting down: persistent members keep their unacknowledged messages in their own sessions */
+  stop (): void
+  close (): Promise<void>
+}
+
+export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<ConsumerGroups> {
+  const { broker, store, queue, logger } = deps
+  const self = broker.id
+  const bus = (broker as unknown as { mq: Bus }).mq
+  const groups = new Map<string, Group>()
+  const attachments = new Map<string, Attachment>()
+  const byClient = new WeakMap<Client, Attachment>()
+  const filters = new Map<string, { keys: Set<string>, listener: Listener, ready: Promise<void> }>()
+  const pending = new Set<Promise<unknown>>()
+  let link: ClusterLink | undefined
+  let stopping = false
+  let closed = false
+
+  const track = (p: Promise<unknown>): void => {
+    const t = p.catch((err: unknown) => { logger.error({ err }, 'consumer group work failed') }).finally(() => pending.delete(t))
+    pending.add(t)
+  }
+
+  const dispatcher = createDispatcher({
+    self,
+    groups,
+    attachments,
+    queue,
+    persistence: deps.persistence,
+    maxQueued: deps.maxQueued,
+    canRead: deps.canRead,
+    forward: async (b, f) => { await link?.forward(b, f) },
+    onQueueFull: deps.onQueueFull,
+    logger
+  })
+
+  function onMessage (filter: string, keys: ReadonlySet<string>, packet: BusPacket, done: Done): void {
+    // the process that published a message dispatches it, once, for the whole cluster
+    if (closed || packet.brokerId !== self || packet.brokerCounter === undefined) { done(); return }
+    const topic = packet.topic
+    // MQTT-4.7.2-1: a filter starting with a wildcard does not match '$' topics
+    if (topic.charCodeAt(0) === 36 && (filter.charCodeAt(0) === 43 || filter.charCodeAt(0) === 35)) { done(); return }
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
+    const counter = packet.brokerCounter
+    Promise.all([...keys].map((key) => dispatcher.dispatch({ key, topic, payload, qos: packet.qos, brokerId: copyBrokerId(self, key), brokerCounter: counter })))
+      .catch((err: unknown) => { logger.error({ err, topic }, 'cannot dispatch to consumer groups') })
+      .finally(done)
+  }
+
+  /** the group of `share`, created with its filter's bus listener when new */
+  function groupFor (share: ShareFilter): Group {
+    let g = groups.get(share.key)
+    if (g === undefined) {
+      g = new Group(share)
+      groups.set(share.key, g)
+    }
+    let f = filters.get(share.filter)
+    if (f === undefined) {
+      const keys = new Set<string>()
+      const listener: Listener = (packet, done) => onMessage(share.filter, keys, packet, done)
+      const ready = new Promise<void>((resolve) => bus.on(share.filter, listener, resolve))
+      f = { keys, listener, ready }
+      filters.set(share.filter, f)
+    }
+    f.keys.add(share.key)
+    return g
+  }
+
+  function dropIfEmpty (key: string): void {
+    const g = groups.get(key)
+    if (g === undefined || g.members.size > 0) return
+    groups.delete(key)
+    const f = filters.get(g.share.filter)
+    f?.keys.delete(key)
+    if (f !== undefined && f.keys.size === 0) {
+      filters.delete(g.share.filter)
+      bus.removeListener(g.share.filter, f.listener)
+    }
+    track(queue.clear(key))
+  }
+
+  const announce = async (key: string, fresh = false): Promise<void> => { await link?.announce(key, fresh) }
+
+  function attach (client: Client): Attachment {
+    let att = byClient.get(client)
+    if (att === undefined) {
+      const a = new Attachment(client, client.id)
+      att = a
+      byClient.set(client, a)
+      const conn = client.conn as unknown as NodeJS.EventEmitter & { destroyed?: boolean }
+      if (conn.destroyed === true) setImmediate(() => onClose(a))
+      else conn.once('close', () => onClose(a))
+    }
+    attachments.set(client.id, att)
+    return att
+  }
+
+  /** the member's record once this connection is gone; what the store says about it */
+  async function release (key: string, att: Attachment): Promise<boolean> {
+    const g = groups.get(key)
+    const rec = g?.members.get(att.clientId)
+    const qos = att.groups.get(key) ?? rec?.qos ?? 0
+    const next: MemberRecord | null = att.persistent ? { qos, persistent: true, broker: null } : null
+    if (g !== undefined && rec?.broker === self) {
+      if (next === null) g.delete(att.clientId); else g.set(att.clientId, next)
+    }
+    const released = await store.release(key, att.clientId, self, next)
+    if (!released && store.shared) {
+      // recorded elsewhere: a newer connection of this client holds it on another process
+      const now = (await store.loadGroup(key)).get(att.clientId)
+      if (now?.broker !== null && now?.broker !== undefined && now.broker !== self) return true
+    }
+    await announce(key)
+    dropIfEmpty(key)
+    return false
+  }
+
+  function onClose (att: Attachment): void {
+    if (att.closed) return
+    att.closed = true
+    if (attachments.get(att.clientId) === att) attachments.delete(att.clientId)
+    if (closed) return
+    const successor = attachments.get(att.clientId)
+    track((async () => {
+      let elsewhere = false
+      for (const key of att.groups.keys()) {
+        if (successor?.groups.has(key) === true) continue
+        elsewhere = await release(key, att) || elsewhere
+      }
+      // a persistent member's next session gets them from its own queue: on shutdown, or when it is
+      // already connected again (here, or on another process)
+      const resumed = att.persistent && (stopping || elsewhere || successor?.persistent === true)
+      if (!resumed && att.inflight.size > 0) await dispatcher.redispatch(att)
+    })())
+  }
+
+  return {
+    dispatcher,
+    attachmentOf: (client) => byClient.get(client),
+
+    async join (client, share, qos) {
+      const att = attach(client)
+      att.groups.set(share.key, qos)
+      const rec: MemberRecord = { qos, persistent: att.persistent, broker: self }
+      const g = groupFor(share)
+      g.set(client.id, rec)
+      const [fresh] = await Promise.all([store.put(share.key, client.id, rec), filters.get(share.filter)?.ready])
+      await announce(share.key, fresh)
+    },
+
+    async leave (client, key) {
+      const att = byClient.get(client)
+      if (att === undefined || !att.groups.delete(key)) return
+      const g = groups.get(key)
+      if (g?.members.get(att.clientId)?.broker === self) g.delete(att.clientId)
+      await store.release(key, att.clientId, self, null)
+      await announce(key)
+      dropIfEmpty(key)
+    },
+
+    async forget (clientId, keys) {
+      const att = attachments.get(clientId)
+      for (const [key, g] of groups) {
+        if (!g.members.has(clientId) || (keys !== undefined && !keys.includes(key))) continue
+        // a member connected here right now (a restored session) stays
+        if (att !== undefined && !att.closed && att.groups.has(key)) continue
+        g.delete(clientId)
+        await store.remove(key, clientId)
+        await announce(key)
+        dropIfEmpty(key)
+      }
+    },
+
+    ready (client) {
+      const att = byClient.get(client)
+      if (att === undefined) return
+      for (const key of att.groups.keys()) track(dispatcher.drain(key))
+    },
+
+    async sync (key) {
+      const members = await store.loadGroup(key)
+      let g = groups.get(key)
+      if (g === undefined && members.size === 0) return
+      if (g === undefined) {
+        const slash = key.indexOf('/')
+        g = groupFor({ group: key.slice(0, slash), filter: key.slice(slash + 1), key })
+      }
+      g.replace(members)
+      dropIfEmpty(key)
+      await filters.get(g.share.filter)?.ready
+    },
+
+    receive (f) { track(dispatcher.receive(f)) },
+    setLink (l) { link = l },
+
+    async sweep (live) {
+      for (const [key, g] of groups) {
+        for (const [id, rec] of [...g.members]) {
+          if (rec.broker === null || rec.broker === self || live.has(rec.broker)) continue
+          if (await store.release(key, id, rec.broker, rec.persistent ? { ...rec, broker: null } : null)) {
+            logger.info({ group: key, clientId: id, broker: rec.broker }, 'consumer group member of a vanished broker process marked offline')
+            await announce(key)
+          }
+        }
+      }
+    },
+
+    async stats () {
+      const out: GroupStats[] = []
+      for (const [key, g] of groups) {
+        const members: MemberStats[] = [...g.members].map(([id, rec]) => {
+          let inflight = 0
+          for (const f of attachments.get(id)?.inflight.values() ?? []) if (f.copy.key === key) inflight++
+          return { clientId: id, qos: rec.qos, persistent: rec.persistent, connected: rec.broker !== null, broker: rec.broker, delivered: g.deliveredTo.get(id) ?? 0, inflight }
+        })
+        out.push({ group: g.share.group, filter: g.share.filter, members, ...g.counts, waiting: await queue.size(key) })
+      }
+      return out
+    },
+
+    stop () { stopping = true },
+
+    async close () {
+      stopping = true
+      const deadline = Date.now() + 3000
+      while (pending.size > 0 && Date.now() < deadline) {
+        await Promise.race([Promise.allSettled([...pending]), new Promise((resolve) => setTimeout(resolve, deadline - Date.now()).unref())])
+      }
+      closed = true
+      // members still recorded as connected here are offline from now on
+      for (const [key, g] of groups) {
+        for (const [id, rec] of g.members) {
+          if (rec.broker !== self) continue
+          await store.release(key, id, self, rec.persistent ? { ...rec, broker: null } : null).catch(() => false)
+          await announce(key).catch(() => {})
+        }
+      }
+      if (!broker.closed) for (const [filter, f] of filters) bus.removeListener(filter, f.listener)
+      filters.clear()
+    }
+  }
+}

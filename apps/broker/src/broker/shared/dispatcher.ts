@@ -1,0 +1,185 @@
+// Hands each group's copy of a message to one member: round robin over the connected members that may
+// read it, through the member connection's own aedes deliver functions (so authorizeForward, QoS capping
+// and the session's stored queue apply); forwards it to the process of a member connected elsewhere; keeps
+// it in the group's queue while no member is connected; and takes back what a departed member left
+// unacknowledged, for another member.
+import type { Client } from 'aedes'
+import type { Logger } from '@warden/common'
+import type { Attachment, Inflight } from './attachment.js'
+import type { Forwarded } from './cluster-link.js'
+import type { Group } from './group.js'
+import type { GroupQueue } from './group-queue.js'
+import type { Copy } from './types.js'
+
+export type Outcome = 'delivered' | 'forwarded' | 'queued' | 'dropped'
+
+interface Store {
+  outgoingEnqueueCombi (subs: Array<{ clientId: string, topic: string, qos: number }>, packet: object): Promise<unknown>
+  outgoingUpdate (client: { id: string }, packet: object): Promise<unknown>
+  outgoingClearMessageId (client: { id: string }, packet: { messageId: number }): Promise<unknown>
+}
+type Deliver = (packet: object, cb: () => void) => void
+
+export interface DispatcherDeps {
+  self: string
+  groups: ReadonlyMap<string, Group>
+  /** the newest connection of each member connected to this process */
+  attachments: ReadonlyMap<string, Attachment>
+  queue: GroupQueue
+  persistence: unknown
+  maxQueued: number
+  canRead: (client: Client, topic: string) => boolean
+  /** cluster: sends a copy to the process its member is connected to */
+  forward: ((broker: string, f: Forwarded) => Promise<void>) | undefined
+  onQueueFull: (copy: Copy, size: number) => void
+  logger: Logger
+}
+
+export interface Dispatcher {
+  /** `exclude`: members not to try (they went away holding it, or may not read it) */
+  dispatch (copy: Copy, exclude?: readonly string[], redelivery?: boolean): Promise<Outcome>
+  /** a copy forwarded here for one of this process's members */
+  receive (f: Forwarded): Promise<Outcome>
+  /** takes a departed connection's unacknowledged copies out of its session and hands them on */
+  redispatch (att: Attachment): Promise<void>
+  /** empties the group's queue to its connected members */
+  drain (key: string): Promise<void>
+  /** a stored copy the member's next session must not get again (it went to another member) */
+  isRevoked (clientId: string, packet: { brokerId?: unknown, brokerCounter?: unknown }): boolean
+}
+
+const REVOKED_TTL_MS = 60_000
+const DRAIN_BATCH = 64
+
+export function createDispatcher (deps: DispatcherDeps): Dispatcher {
+  const { self, groups, attachments, queue, maxQueued, canRead, forward, logger } = deps
+  const store = deps.persistence as Store
+  /** `${clientId} ${brokerId}:${counter}` → when */
+  const revoked = new Map<string, number>()
+  const draining = new Set<string>()
+  const mark = (clientId: string, brokerId: unknown, counter: unknown): string => `${clientId}\u0000${String(brokerId)}:${String(counter)}`
+
+  const localFor = (id: string, copy: Copy): Attachment | undefined => {
+    const att = attachments.get(id)
+    return att !== undefined && !att.closed && att.groups.has(copy.key) && canRead(att.client, copy.topic) ? att : undefined
+  }
+
+  async function dispatch (copy: Copy, exclude: readonly string[] = [], redelivery = false): Promise<Outcome> {
+    const g = groups.get(copy.key)
+    if (g === undefined) return 'dropped'
+    let unreadable = false
+    const chosen = g.pick((id, rec) => {
+      if (rec.broker === null || exclude.includes(id)) return false
+      if (rec.broker !== self) return forward !== undefined
+      if (localFor(id, copy) !== undefined) return true
+      unreadable ||= attachments.get(id)?.closed === false
+      return false
+    })
+    if (chosen === undefined) return await keep(g, copy, unreadable)
+    const broker = g.members.get(chosen)?.broker
+    if (broker === self) return await deliverLocal(g, localFor(chosen, copy) as Attachment, copy, redelivery)
+    try {
+      await forward?.(broker as string, { copy, clientId: chosen, exclude, redelivery })
+      return 'forwarded'
+    } catch (err) {
+      logger.error({ err, group: copy.key }, 'cannot forward a group message to its member\'s process')
+      return await dispatch(copy, [...exclude, chosen], redelivery)
+    }
+  }
+
+  async function keep (g: Group, copy: Copy, unreadable: boolean): Promise<Outcome> {
+    // a connected member that may not read the topic is no reason to keep it for later
+    if (!unreadable && copy.qos > 0 && g.keepsMessages && maxQueued > 0) {
+      if (await queue.push(copy, maxQueued)) {
+        g.counts.queued++
+        return 'queued'
+      }
+      deps.onQueueFull(copy, maxQueued)
+    }
+    g.counts.dropped++
+    return 'dropped'
+  }
+
+  async function deliverLocal (g: Group, att: Attachment, copy: Copy, redelivery: boolean): Promise<Outcome> {
+    const qos = Math.min(copy.qos, att.groups.get(copy.key) ?? 0) as 0 | 1 | 2
+    g.countDelivery(att.clientId, redelivery)
+    const base = { cmd: 'publish', topic: copy.topic, payload: copy.payload, retain: false, dup: false, brokerId: copy.brokerId, brokerCounter: copy.brokerCounter }
+    const client = att.client as unknown as { deliver0: Deliver, deliverQoS: Deliver }
+    if (qos === 0) {
+      await new Promise<void>((resolve) => client.deliver0({ ...base, qos }, resolve))
+      return 'delivered'
+    }
+    // the packet id is chosen here, so that the member's PUBACK/PUBREC can be told apart
+    const messageId = att.nextMessageId()
+    const f: Inflight = { copy, qos, messageId, stored: false, redelivery }
+    att.inflight.set(messageId, f)
+    const write = (): Promise<void> => new Promise((resolve) => client.deliverQoS({ ...base, qos, messageId }, resolve))
+    if (!att.persistent) {
+      await write()
+      return 'delivered'
+    }
+    // as aedes does for an ordinary message: in the session's queue first (it survives the connection, and
+    // the acknowledgement takes it out), then written; one copy after the other for each member
+    const step = att.chain.then(async () => {
+      if (att.closed || att.inflight.get(messageId) !== f) return
+      await store.outgoingEnqueueCombi([{ clientId: att.clientId, topic: copy.topic, qos }], { ...base, qos })
+      f.stored = true
+      if (!att.closed) await write()
+    })
+    att.chain = step.catch((err: unknown) => { logger.error({ err, clientId: att.clientId }, 'cannot queue a group message for its member') })
+    await att.chain
+    return 'delivered'
+  }
+
+  async function revoke (clientId: string, f: Inflight): Promise<void> {
+    const now = Date.now()
+    for (const [k, at] of revoked) { if (now - at < REVOKED_TTL_MS) break; revoked.delete(k) }
+    revoked.set(mark(clientId, f.copy.brokerId, f.copy.brokerCounter), now)
+    const session = { id: clientId }
+    const packet = { cmd: 'publish', topic: f.copy.topic, payload: f.copy.payload, qos: f.qos, retain: false, dup: false, brokerId: f.copy.brokerId, brokerCounter: f.copy.brokerCounter, messageId: f.messageId }
+    try {
+      await store.outgoingUpdate(session, packet)
+      await store.outgoingClearMessageId(session, { messageId: f.messageId })
+    } catch {
+      // already gone from the session (acknowledged meanwhile, or the session was cleaned)
+    }
+  }
+
+  return {
+    dispatch,
+    async receive (f) {
+      const att = localFor(f.clientId, f.copy)
+      const g = groups.get(f.copy.key)
+      if (att === undefined || g === undefined) return await dispatch(f.copy, [...f.exclude, f.clientId], f.redelivery)
+      return await deliverLocal(g, att, f.copy, f.redelivery)
+    },
+    async redispatch (att) {
+      const items = [...att.inflight.values()]
+      att.inflight.clear()
+      await att.chain
+      for (const f of items) {
+        if (f.stored) await revoke(att.clientId, f)
+        await dispatch(f.copy, [att.clientId], true)
+      }
+    },
+    async drain (key) {
+      if (draining.has(key)) return
+      draining.add(key)
+      try {
+        for (;;) {
+          if (groups.get(key)?.connected !== true) return
+          const batch = await queue.take(key, DRAIN_BATCH)
+          if (batch.length === 0) return
+          let requeued = false
+          for (const copy of batch) requeued = (await dispatch(copy)) === 'queued' || requeued
+          if (requeued) return
+        }
+      } finally {
+        draining.delete(key)
+      }
+    },
+    isRevoked (clientId, packet) {
+      return revoked.has(mark(clientId, packet.brokerId, packet.brokerCounter))
+    }
+  }
+}

@@ -1,0 +1,211 @@
+// Consumer groups for MQTT 3.1.1 clients: `$share/{group}/{filter}` subscriptions, wired into the broker's
+// hooks, store and events. aedes keeps the literal subscription (it matches nothing, but persistent
+// sessions store and restore it); Warden delivers each matching message to one member of each group.
+import type { Aedes, AedesPublishPacket, Client } from 'aedes'
+import { Redis } from 'ioredis'
+import type { Logger } from '@warden/common'
+import type { DenyReason } from '../../policy/decision.js'
+import type { Audit } from '../audit.js'
+import { RESERVED_PREFIX, type WardenHooks } from '../hooks.js'
+import { createClusterLink, type Bus, type ClusterLink } from './cluster-link.js'
+import { createConsumerGroups, type ConsumerGroups, type GroupStats } from './consumer-groups.js'
+import { createRedisQueue, createStoreQueue } from './group-queue.js'
+import { createLocalMemberStore, createRedisMemberStore, type MemberStore } from './member-store.js'
+import { isShareTopic, parseCopyBrokerId, parseShareFilter } from './share-filter.js'
+import type { QoS } from './types.js'
+
+export interface SharedSubscriptionsConfig {
+  /** QoS 1/2 messages a group keeps while none of its members is connected; 0 keeps none */
+  readonly maxQueued: number
+}
+
+export interface AttachOptions {
+  broker: Aedes
+  persistence: unknown
+  /** cluster mode: membership, queues and the choice of member are shared through this Redis */
+  redisUrl?: string | undefined
+  /** one process: where persistent members are remembered across restarts (none: memory only) */
+  membersFile?: string | undefined
+}
+
+export interface SharedSubscriptions {
+  /** Warden's hooks with `$share/` subscriptions handled (limits wrap the result, so they apply first) */
+  wrap (hooks: WardenHooks): WardenHooks
+  attach (opts: AttachOptions): Promise<void>
+  /** groups, members, per-member delivery counts (counted by this process) */
+  stats (): Promise<GroupStats[]>
+  /** shutdown begins: persistent members keep their unacknowledged messages for their next session */
+  stop (): void
+  close (): Promise<void>
+}
+
+export interface SharedDeps {
+  audit: Audit
+  logger: Logger
+}
+
+interface StoreInternals {
+  outgoingUpdate (client: { id: string }, packet: Replayed): Promise<unknown>
+  cleanSubscriptions (client: { id: string }): Promise<unknown>
+  removeSubscriptions (client: { id: string }, topics: string[]): Promise<unknown>
+}
+interface Replayed { cmd?: string, topic: string, payload: Buffer, qos: QoS, brokerId?: string, brokerCounter?: number, messageId?: number }
+
+const SWEEP_MS = 10_000
+
+export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { audit, logger }: SharedDeps): SharedSubscriptions {
+  const log = logger.child({ component: 'consumer-groups' })
+  let hooksRef: WardenHooks | undefined
+  let groups: ConsumerGroups | undefined
+  let link: ClusterLink | undefined
+  let store: MemberStore | undefined
+  let redis: Redis | undefined
+  let sweep: NodeJS.Timeout | undefined
+  let closing: Promise<void> | undefined
+
+  const keysOf = (topics: readonly string[]): string[] => topics.flatMap((t) => {
+    const p = isShareTopic(t) ? parseShareFilter(t) : undefined
+    return p?.ok === true ? [p.share.key] : []
+  })
+
+  /** replays of a member's stored queue: copies handed to another member are not sent again; the others
+   * are tracked as unacknowledged again, so that they move on if this connection ends too */
+  function wrapStore (persistence: unknown): void {
+    const p = persistence as StoreInternals
+    const update = p.outgoingUpdate.bind(p)
+    p.outgoingUpdate = async (client, packet) => {
+      const copy = packet.cmd === 'publish' ? parseCopyBrokerId(packet.brokerId) : null
+      const att = copy !== null ? groups?.attachmentOf(client as Client) : undefined
+      if (copy !== null && att !== undefined && groups !== undefined && packet.messageId !== undefined) {
+        const own = att.inflight.get(packet.messageId)
+        if (own === undefined || own.copy.brokerId !== packet.brokerId || own.copy.brokerCounter !== Number(packet.brokerCounter)) {
+          if (groups.dispatcher.isRevoked(client.id, packet)) return
+          att.inflight.set(packet.messageId, {
+            copy: { key: copy.key, topic: packet.topic, payload: packet.payload, qos: packet.qos, brokerId: packet.brokerId as string, brokerCounter: Number(packet.brokerCounter) },
+            qos: packet.qos,
+            messageId: packet.messageId,
+            stored: true,
+            redelivery: false
+          })
+        }
+      }
+      return await update(client, packet)
+    }
+    // a session cleaned (clean=true connect) or expired leaves its groups
+    const clean = p.cleanSubscriptions.bind(p)
+    p.cleanSubscriptions = async (client) => {
+      const r = await clean(client)
+      await groups?.forget(client.id)
+      return r
+    }
+    const remove = p.removeSubscriptions.bind(p)
+    p.removeSubscriptions = async (client, topics) => {
+      const r = await remove(client, topics)
+      const keys = keysOf(topics)
+      if (keys.length > 0) await groups?.forget(client.id, keys)
+      return r
+    }
+  }
+
+  async function close (): Promise<void> {
+    closing ??= (async () => {
+      if (sweep !== undefined) clearInterval(sweep)
+      await groups?.close()
+      await link?.close()
+      await store?.close()
+      redis?.disconnect()
+    })()
+    return await closing
+  }
+
+  return {
+    wrap (hooks) {
+      hooksRef = hooks
+      const wrapped = Object.create(hooks) as WardenHooks
+      wrapped.authorizeSubscribe = (client, sub, cb) => {
+        if (!isShareTopic(sub.topic)) { hooks.authorizeSubscribe(client, sub, cb); return }
+        const policy = hooks.policyOf(client)
+        if (policy === undefined) { cb(new Error('client is not authenticated')); return }
+        const deny = (reason: DenyReason, detail?: string): void => {
+          audit.record({ kind: 'subscribe', reason, username: policy.identity.username, clientId: client.id, topic: sub.topic, qos: sub.qos, ...(detail !== undefined ? { detail } : {}) })
+          cb(null, null)
+        }
+        const parsed = parseShareFilter(sub.topic)
+        if (!parsed.ok) { deny('bad-shared-filter', parsed.reason); return }
+        // read rights are those of the plain filter
+        const filter = parsed.share.filter
+        if (filter.startsWith(RESERVED_PREFIX)) { deny('reserved-topic'); return }
+        if (!policy.reader.canSubscribe(filter)) { deny('not-granted'); return }
+        if (groups === undefined) { cb(null, null); return }
+        groups.join(client, parsed.share, sub.qos as QoS).then(() => cb(null, sub), (err: unknown) => {
+          log.error({ err, clientId: client.id, topic: sub.topic }, 'cannot join the consumer group')
+          cb(null, null)
+        })
+      }
+      wrapped.authorizeForward = (client, packet) => {
+        // a replay of a stored copy that went to another member after this member's connection ended
+        const replay = (packet as AedesPublishPacket & { writeCallback?: unknown }).writeCallback !== undefined
+        if (replay && groups?.dispatcher.isRevoked(client.id, packet) === true) return null
+        return hooks.authorizeForward(client, packet)
+      }
+      return wrapped
+    },
+
+    async attach ({ broker, persistence, redisUrl, membersFile }) {
+      if (redisUrl !== undefined) redis = new Redis(redisUrl)
+      store = redis !== undefined ? createRedisMemberStore(redis) : await createLocalMemberStore(membersFile)
+      const hooks = hooksRef
+      groups = await createConsumerGroups({
+        broker,
+        persistence,
+        store,
+        queue: redis !== undefined ? createRedisQueue(redis) : createStoreQueue(persistence),
+        maxQueued: config.maxQueued,
+        canRead: (client, topic) => hooks?.policyOf(client)?.canRead(topic) === true,
+        onQueueFull: (copy, max) => audit.record({
+          kind: 'delivery',
+          reason: 'queue-full',
+          username: undefined,
+          clientId: undefined,
+          topic: copy.topic,
+          qos: copy.qos,
+          detail: `consumer group $share/${copy.key} holds ${max} messages for its offline members (sharedSubscriptions.maxQueued): newest dropped`
+        }),
+        logger: log
+      })
+      wrapStore(persistence)
+      const g = groups
+      if (redis !== undefined) {
+        const r = redis
+        const l = await createClusterLink({
+          bus: (broker as unknown as { mq: Bus }).mq,
+          redis: r,
+          self: broker.id,
+          onSync: (key) => g.sync(key),
+          onForward: (f) => g.receive(f),
+          onError: (err) => log.error({ err }, 'consumer group cluster link error')
+        })
+        link = l
+        g.setLink(l)
+        sweep = setInterval(() => { l.live().then((live) => g.sweep(live)).catch((err: unknown) => log.error({ err }, 'consumer group sweep failed')) }, SWEEP_MS)
+        sweep.unref()
+      }
+      for (const key of (await store.loadAll()).keys()) await g.sync(key)
+      broker.on('clientReady', (client) => g.ready(client))
+      broker.on('subscribe', (subs, client) => {
+        // a new member of a group with messages waiting (a restored one gets them at clientReady)
+        if (keysOf(subs.filter((s) => (s.qos as number) !== 128).map((s) => s.topic)).length > 0 && (client as unknown as { connackSent: boolean }).connackSent) g.ready(client)
+      })
+      broker.on('unsubscribe', (topics, client) => {
+        for (const key of keysOf(topics)) g.leave(client, key).catch((err: unknown) => log.error({ err, clientId: client.id }, 'cannot leave the consumer group'))
+      })
+      // a broker closed without close() (a failed start) must not leave the Redis connection open
+      broker.on('closed', () => { void close() })
+    },
+
+    stats: async () => await groups?.stats() ?? [],
+    stop () { groups?.stop() },
+    close
+  }
+}
+export { sharedGroupsFile } from './member-store.js'

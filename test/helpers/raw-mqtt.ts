@@ -1,0 +1,76 @@
+// Raw MQTT over a plain socket, for what well-behaved clients cannot send: malformed, truncated, hostile.
+import { connect as netConnect, type Socket } from 'node:net'
+import { once } from 'node:events'
+import mqttPacket, { type Packet } from 'mqtt-packet'
+import { PASSWORD } from './broker.js'
+
+export interface RawClient {
+  readonly socket: Socket
+  readonly packets: Packet[]
+  send (bytes: Buffer | Packet): void
+  /** resolves with the first packet (already received or to come) of this type; rejects if the socket closes first */
+  next (cmd: string): Promise<Packet>
+  /** resolves when the broker has closed the connection */
+  closed (): Promise<void>
+  readonly isClosed: boolean
+  destroy (): void
+}
+
+export function encode (packet: Packet): Buffer {
+  return mqttPacket.generate(packet)
+}
+
+export function connectPacket (username: string | undefined, clientId: string, extra: Partial<Packet> = {}): Packet {
+  return {
+    cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 30, clientId,
+    ...(username !== undefined ? { username, password: Buffer.from(PASSWORD) } : {}),
+    ...extra
+  } as Packet
+}
+
+export async function rawClient (port: number, opts: { localAddress?: string } = {}): Promise<RawClient> {
+  const socket = netConnect({ port, host: '127.0.0.1', ...(opts.localAddress !== undefined ? { localAddress: opts.localAddress } : {}) })
+  socket.on('error', () => {})
+  const parser = mqttPacket.parser({ protocolVersion: 4 })
+  const packets: Packet[] = []
+  const waiters: Array<{ cmd: string, resolve: (p: Packet) => void }> = []
+  let isClosed = false
+  const closedP = new Promise<void>((resolve) => socket.once('close', () => { isClosed = true; resolve() }))
+  parser.on('packet', (p: Packet) => {
+    packets.push(p)
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      const w = waiters[i]
+      if (w !== undefined && w.cmd === p.cmd) { waiters.splice(i, 1); w.resolve(p) }
+    }
+  })
+  parser.on('error', () => {})
+  socket.on('data', (d) => parser.parse(d))
+  await Promise.race([once(socket, 'connect'), closedP])
+  return {
+    socket,
+    packets,
+    get isClosed () { return isClosed },
+    send (bytes) {
+      if (!socket.destroyed) socket.write(Buffer.isBuffer(bytes) ? bytes : encode(bytes))
+    },
+    next (cmd) {
+      const found = packets.find((p) => p.cmd === cmd)
+      if (found !== undefined) return Promise.resolve(found)
+      return new Promise((resolve, reject) => {
+        waiters.push({ cmd, resolve })
+        closedP.then(() => reject(new Error(`closed before ${cmd}`)), () => {})
+      })
+    },
+    closed: () => closedP,
+    destroy () { socket.destroy() }
+  }
+}
+
+/** A raw client that has sent CONNECT and got CONNACK 0. */
+export async function rawSession (port: number, username: string, clientId: string, extra: Partial<Packet> = {}): Promise<RawClient> {
+  const c = await rawClient(port)
+  c.send(connectPacket(username, clientId, extra))
+  const ack = await c.next('connack') as Packet & { returnCode: number }
+  if (ack.returnCode !== 0) throw new Error(`CONNACK ${ack.returnCode}`)
+  return c
+}

@@ -1,0 +1,399 @@
+// The HTTP admin API against a running broker: every call, its auth failures, and bad input.
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { PASSWORD, startBroker, type TestBroker } from '../helpers/broker.js'
+import { basic, del, get, patch, post, request, topicPath } from '../helpers/http.js'
+import { connackCode, connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { waitUntil } from '../helpers/ports.js'
+
+let tb: TestBroker
+// failed logins are throttled (tested below with a broker of its own); here they must not slow the tests
+beforeAll(async () => { tb = await startBroker({ config: { stats: { intervalMs: 100, sysIntervalMs: 60000 }, limits: { login: { delayMs: 0 } } } }) })
+afterAll(async () => { await tb.close() })
+
+async function withClients<T> (users: string[], fn: (clients: TestClient[]) => Promise<T>): Promise<T> {
+  const clients = await Promise.all(users.map((u) => connect(tb.url, u)))
+  try { return await fn(clients) } finally { await Promise.all(clients.map((c) => c.end())) }
+}
+
+describe('authentication and roles', () => {
+  it.each([
+    ['GET', '/api/v1/users'], ['POST', '/api/v1/users'], ['GET', '/api/v1/status'], ['GET', '/metrics'],
+    ['GET', '/dashboard/'], ['GET', '/api/v1/events'], ['DELETE', '/api/v1/topics/x']
+  ])('%s %s without credentials: 401 with a Basic challenge', async (method, path) => {
+    const r = await request(tb, method, path, { as: null })
+    expect(r.status).toBe(401)
+    expect(r.headers.get('www-authenticate')).toMatch(/^Basic realm="warden"/)
+    expect(r.body.error.code).toBe('WARDEN_ERR_API_UNAUTHORIZED')
+  })
+
+  it.each([
+    ['a wrong password', ['admin', 'wrong-password']],
+    ['an unknown user', ['nobody', PASSWORD]],
+    ['an empty user name', ['', PASSWORD]]
+  ] as const)('refuses %s with 401', async (_what, creds) => {
+    const r = await get(tb, '/api/v1/users', { as: [...creds] })
+    expect(r.status).toBe(401)
+    expect(r.body.error.code).toBe('WARDEN_ERR_API_UNAUTHORIZED')
+  })
+
+  it('throttles failed logins (429 with Retry-After once locked) and audits them', async () => {
+    const own = await startBroker({ config: { limits: { login: { maxFailuresPerUser: 3, delayMs: 50, maxDelayMs: 50, lockoutMs: 60_000 } } } })
+    try {
+      const started = Date.now()
+      for (let i = 0; i < 3; i++) expect((await get(own, '/api/v1/status', { as: ['admin', 'guess-' + i] })).status).toBe(401)
+      expect(Date.now() - started).toBeGreaterThanOrEqual(150)
+      const locked = await get(own, '/api/v1/status', { as: 'admin' })
+      expect(locked.status).toBe(429)
+      expect(locked.body.error.code).toBe('WARDEN_ERR_API_THROTTLED')
+      expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(50)
+      // other accounts are not locked out by one account's guesses
+      expect((await get(own, '/api/v1/status', { as: 'observer' })).status).toBe(200)
+      expect(own.broker.audit.counts.get('connect:bad-credentials')).toBe(3)
+      const recent = (await get(own, '/api/v1/denials', { as: 'observer' })).body.recent
+      expect(recent.at(-1)).toMatchObject({ kind: 'connect', reason: 'bad-credentials', username: 'admin', detail: 'HTTP API: wrong password' })
+      expect(JSON.stringify(recent)).not.toContain('guess-')
+      // a request without credentials (a browser's first try) is not a failed login
+      await get(own, '/api/v1/status', { as: null })
+      expect(own.broker.audit.counts.get('connect:bad-credentials')).toBe(3)
+    } finally {
+      await own.close()
+    }
+  })
+
+  it('refuses a malformed Authorization header with 401', async () => {
+    const r = await get(tb, '/api/v1/users', { as: null, headers: { authorization: 'Bearer abc' } })
+    expect(r.status).toBe(401)
+  })
+
+  it('gives a consumer or producer 403 for reading and for changing', async () => {
+    for (const user of ['dashboard', 'sensor-1']) {
+      expect((await get(tb, '/api/v1/topics', { as: user })).status).toBe(403)
+      const w = await post(tb, '/api/v1/topics', { filter: 'x/#', owners: ['a'] }, { as: user })
+      expect(w.status).toBe(403)
+      expect(w.body.error.code).toBe('WARDEN_ERR_API_FORBIDDEN')
+      expect((await get(tb, '/metrics', { as: user })).status).toBe(403)
+    }
+  })
+
+  it('lets an observer read everything and change nothing', async () => {
+    for (const path of ['/api/v1/users', '/api/v1/topics', '/api/v1/clients', '/api/v1/status', '/api/v1/denials', '/metrics', '/dashboard/']) {
+      expect((await get(tb, path, { as: 'observer' })).status, path).toBe(200)
+    }
+    expect((await post(tb, '/api/v1/users', { username: 'x', password: 'long-enough', roles: [] }, { as: 'observer' })).status).toBe(403)
+    expect((await patch(tb, '/api/v1/users/dashboard', { roles: [] }, { as: 'observer' })).status).toBe(403)
+    expect((await del(tb, topicPath('private/#'), { as: 'observer' })).status).toBe(403)
+    expect((await get(tb, '/api/v1/users/dashboard')).body.roles).toEqual(['consumer'])
+  })
+
+  it('answers the probes without credentials', async () => {
+    expect(await get(tb, '/healthz', { as: null })).toMatchObject({ status: 200, body: { status: 'ok' } })
+    expect(await get(tb, '/readyz', { as: null })).toMatchObject({ status: 200, body: { status: 'ready' } })
+  })
+
+  it('refuses a change sent cross-site by a browser', async () => {
+    const r = await post(tb, '/api/v1/users', { username: 'csrf', password: 'long-enough', roles: ['admin'] }, { headers: { origin: 'http://evil.example' } })
+    expect(r.status).toBe(403)
+    const r2 = await del(tb, '/api/v1/users/dashboard', { headers: { 'sec-fetch-site': 'cross-site' } })
+    expect(r2.status).toBe(403)
+    expect((await get(tb, '/api/v1/users/csrf')).status).toBe(404)
+  })
+
+  it('sends security headers', async () => {
+    const r = await get(tb, '/api/v1/status')
+    expect(r.headers.get('x-content-type-options')).toBe('nosniff')
+    expect(r.headers.get('x-frame-options')).toBe('DENY')
+    expect(r.headers.get('content-type')).toMatch(/^application\/json/)
+  })
+})
+
+describe('users', () => {
+  it('lists accounts without their password hashes', async () => {
+    const r = await get(tb, '/api/v1/users')
+    expect(r.status).toBe(200)
+    expect(r.body.users.map((u: { username: string }) => u.username)).toEqual(['sensor-1', 'sensor-2', 'dashboard', 'observer', 'admin'])
+    expect(r.body.users[0]).toEqual({ username: 'sensor-1', roles: ['producer'], loopbackOnly: false, connections: 0 })
+    expect(JSON.stringify(r.body)).not.toMatch(/scrypt|passwordHash/)
+  })
+
+  it('creates a user whose password is hashed on arrival, who can then connect', async () => {
+    const r = await post(tb, '/api/v1/users', { username: 'carol', password: 'carol-secret', roles: ['consumer'] })
+    expect(r.status).toBe(201)
+    expect(r.body).toEqual({ username: 'carol', roles: ['consumer'], loopbackOnly: false, connections: 0 })
+    const stored = await readFile(join(tb.dataDir, 'registry.json'), 'utf8')
+    expect(stored).not.toContain('carol-secret')
+    expect(JSON.parse(stored).users.find((u: { username: string }) => u.username === 'carol').passwordHash).toMatch(/^scrypt\$/)
+    expect(await connackCode(tb.url, { username: 'carol', password: 'carol-secret' })).toBe(0)
+    expect(await connackCode(tb.url, { username: 'carol', password: 'wrong' })).toBe(4)
+    const got = await get(tb, '/api/v1/users/carol')
+    expect(got).toMatchObject({ status: 200, body: { username: 'carol', roles: ['consumer'] } })
+    expect((await post(tb, '/api/v1/users', { username: 'carol', password: 'other-secret', roles: [] })).status).toBe(409)
+  })
+
+  it('accepts a ready-made passwordHash', async () => {
+    const { fastHash } = await import('../helpers/broker.js')
+    const r = await post(tb, '/api/v1/users', { username: 'hashed', passwordHash: await fastHash('hashed-secret'), roles: [], loopbackOnly: true })
+    expect(r).toMatchObject({ status: 201, body: { loopbackOnly: true } })
+    expect(await connackCode(tb.url, { username: 'hashed', password: 'hashed-secret' })).toBe(0)
+  })
+
+  it('changes roles, password and loopbackOnly; an old password stops working', async () => {
+    await post(tb, '/api/v1/users', { username: 'dave', password: 'dave-secret-1', roles: [] })
+    const r = await patch(tb, '/api/v1/users/dave', { roles: ['observer', 'producer'], password: 'dave-secret-2' })
+    expect(r).toMatchObject({ status: 200, body: { username: 'dave', roles: ['observer', 'producer'] } })
+    expect(await connackCode(tb.url, { username: 'dave', password: 'dave-secret-1' })).toBe(4)
+    expect(await connackCode(tb.url, { username: 'dave', password: 'dave-secret-2' })).toBe(0)
+    expect((await get(tb, '/api/v1/users', { as: ['dave', 'dave-secret-2'] })).status).toBe(200)
+  })
+
+  it('deletes a user; a second delete is 404', async () => {
+    await post(tb, '/api/v1/users', { username: 'erin', password: 'erin-secret', roles: [] })
+    const r = await del(tb, '/api/v1/users/erin')
+    expect(r.status).toBe(204)
+    expect(r.body).toBeUndefined()
+    expect((await get(tb, '/api/v1/users/erin')).status).toBe(404)
+    expect(await del(tb, '/api/v1/users/erin')).toMatchObject({ status: 404, body: { error: { code: 'WARDEN_ERR_API_NOT_FOUND' } } })
+  })
+
+  it('refuses to remove the last admin, by deletion or by a role change', async () => {
+    const d = await del(tb, '/api/v1/users/admin')
+    expect(d).toMatchObject({ status: 409, body: { error: { code: 'WARDEN_ERR_API_CONFLICT' } } })
+    expect(d.body.error.message).toMatch(/no admin/)
+    expect((await patch(tb, '/api/v1/users/admin', { roles: ['observer'] })).status).toBe(409)
+    expect((await get(tb, '/api/v1/users/admin')).body.roles).toEqual(['admin'])
+  })
+
+  it('forgets a cached API login when the account changes', async () => {
+    await post(tb, '/api/v1/users', { username: 'root2', password: 'root2-secret', roles: ['admin'] })
+    expect((await get(tb, '/api/v1/status', { as: ['root2', 'root2-secret'] })).status).toBe(200)
+    await patch(tb, '/api/v1/users/root2', { password: 'root2-secret-new' })
+    expect((await get(tb, '/api/v1/status', { as: ['root2', 'root2-secret'] })).status).toBe(401)
+    await patch(tb, '/api/v1/users/root2', { roles: ['observer'] })
+    expect((await post(tb, '/api/v1/topics', { filter: 'r/#', owners: ['x'] }, { as: ['root2', 'root2-secret-new'] })).status).toBe(403)
+    await del(tb, '/api/v1/users/root2')
+    expect((await get(tb, '/api/v1/status', { as: ['root2', 'root2-secret-new'] })).status).toBe(401)
+  })
+})
+
+describe('topic registrations', () => {
+  it('lists registrations with their owners and counters', async () => {
+    const r = await get(tb, '/api/v1/topics')
+    expect(r.status).toBe(200)
+    expect(r.body.topics).toContainEqual({ filter: 'sensors/shared/#', owners: ['sensor-1', 'sensor-2'], schema: null, subscribers: 0, messages: 0, bytes: 0, messagesPerSecond: 0, lastPublishAt: null })
+  })
+
+  it('creates, reads, updates and deletes a registration', async () => {
+    const schema = { type: 'object', required: ['v'], properties: { v: { type: 'number' } } }
+    const c = await post(tb, '/api/v1/topics', { filter: 'fleet/+/cmd', owners: ['sensor-1'], schema })
+    expect(c).toMatchObject({ status: 201, body: { filter: 'fleet/+/cmd', owners: ['sensor-1'], schema } })
+    expect((await get(tb, topicPath('fleet/+/cmd'))).body.owners).toEqual(['sensor-1'])
+    // an unencoded filter spanning several path segments works too ('#' must be encoded)
+    expect((await get(tb, '/api/v1/topics/fleet/+/cmd')).status).toBe(200)
+    const u = await patch(tb, topicPath('fleet/+/cmd'), { owners: ['sensor-2', 'admin'] })
+    expect(u).toMatchObject({ status: 200, body: { owners: ['sensor-2', 'admin'], schema } })
+    const u2 = await patch(tb, topicPath('fleet/+/cmd'), { schema: null })
+    expect(u2.body.schema).toBeNull()
+    expect((await post(tb, '/api/v1/topics', { filter: 'fleet/+/cmd', owners: ['x'] })).status).toBe(409)
+    expect((await del(tb, topicPath('fleet/+/cmd'))).status).toBe(204)
+    expect((await get(tb, topicPath('fleet/+/cmd'))).status).toBe(404)
+    expect((await patch(tb, topicPath('fleet/+/cmd'), { owners: ['x'] })).status).toBe(404)
+  })
+
+  it('registers a template filter with a {username} owner', async () => {
+    const r = await post(tb, '/api/v1/topics', { filter: 'homes/{username}/#', owners: ['{username}'] })
+    expect(r.status).toBe(201)
+    await withClients(['sensor-1', 'observer'], async ([s1, obs]) => {
+      await subscribe(obs!, 'homes/#', 1)
+      await publish(s1!, 'homes/sensor-1/door', 'open', { qos: 1 })
+      await obs!.waitFor((m) => m.payload === 'open')
+    })
+    await del(tb, topicPath('homes/{username}/#'))
+  })
+})
+
+describe('bad input: 400 naming the field', () => {
+  it.each([
+    ['no username', '/api/v1/users', { password: 'long-enough', roles: [] }, 'username', /is required/],
+    ['no roles', '/api/v1/users', { username: 'z', password: 'long-enough' }, 'roles', /is required/],
+    ['a username with /', '/api/v1/users', { username: 'a/b', password: 'long-enough', roles: [] }, 'username', /must not contain/],
+    ['a username with white space', '/api/v1/users', { username: 'a b', password: 'long-enough', roles: [] }, 'username', /must not contain/],
+    ['roles not an array', '/api/v1/users', { username: 'z', password: 'long-enough', roles: 'admin' }, 'roles', /must be array/],
+    ['a role not a string', '/api/v1/users', { username: 'z', password: 'long-enough', roles: [1] }, 'roles[0]', /must be string/],
+    ['an undefined role', '/api/v1/users', { username: 'z', password: 'long-enough', roles: ['consumer', 'pilot'] }, 'roles[1]', /role "pilot" is not defined/],
+    ['a short password', '/api/v1/users', { username: 'z', password: 'short', roles: [] }, 'password', /fewer than 8/],
+    ['no password', '/api/v1/users', { username: 'z', roles: [] }, 'password', /is required/],
+    ['both password and hash', '/api/v1/users', { username: 'z', password: 'long-enough', passwordHash: 'scrypt$1', roles: [] }, 'password', /either/],
+    ['a malformed hash', '/api/v1/users', { username: 'z', passwordHash: 'md5$abc', roles: [] }, 'passwordHash', /scrypt/],
+    ['an unknown field', '/api/v1/users', { username: 'z', password: 'long-enough', roles: [], admin: true }, 'admin', /not a known field/],
+    ['loopbackOnly not boolean', '/api/v1/users', { username: 'z', password: 'long-enough', roles: [], loopbackOnly: 'yes' }, 'loopbackOnly', /must be boolean/],
+    ['an invalid filter', '/api/v1/topics', { filter: 'a/#/b', owners: ['x'] }, 'filter', /'#' must be/],
+    ['a $SYS filter', '/api/v1/topics', { filter: '$SYS/x', owners: ['x'] }, 'filter', /belong to the broker/],
+    ['a $CONTROL filter', '/api/v1/topics', { filter: '$CONTROL/warden/v1', owners: ['x'] }, 'filter', /belong to the broker/],
+    ['no owners', '/api/v1/topics', { filter: 'a/b', owners: [] }, 'owners', /fewer than 1/],
+    ['a {username} owner without template', '/api/v1/topics', { filter: 'a/b', owners: ['{username}'] }, 'owners[0]', /needs a \{username\} level/],
+    ['a schema that is not an object', '/api/v1/topics', { filter: 'a/b', owners: ['x'], schema: 'number' }, 'schema', /must be object/],
+    ['a schema that does not compile', '/api/v1/topics', { filter: 'a/b', owners: ['x'], schema: { type: 'object', propertees: {} } }, 'schema', /not a usable JSON Schema.*propertees/],
+    ['a schema with an unknown format', '/api/v1/topics', { filter: 'a/b', owners: ['x'], schema: { type: 'string', format: 'email' } }, 'schema', /unknown format/]
+  ])('%s', async (_what, path, body, field, message) => {
+    const r = await post(tb, path, body)
+    expect(r.status).toBe(400)
+    expect(r.body.error.field).toBe(field)
+    expect(r.body.error.message).toMatch(message)
+    expect(r.body.error.message.startsWith(`${field}: `)).toBe(true)
+  })
+
+  it('refuses bodies that are not JSON objects', async () => {
+    const notJson = await request(tb, 'POST', '/api/v1/users', { raw: '{"username":', headers: { 'content-type': 'application/json' } })
+    expect(notJson).toMatchObject({ status: 400, body: { error: { field: '(body)' } } })
+    expect(notJson.body.error.message).toMatch(/not valid JSON/)
+    expect((await post(tb, '/api/v1/users', [1, 2])).body.error).toMatchObject({ field: '(body)', message: '(body): must be a JSON object' })
+    const empty = await request(tb, 'POST', '/api/v1/users', { raw: '', headers: { 'content-type': 'application/json' } })
+    expect(empty.status).toBe(400)
+    const form = await request(tb, 'POST', '/api/v1/users', { raw: 'username=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } })
+    expect(form).toMatchObject({ status: 400, body: { error: { field: 'content-type' } } })
+  })
+
+  it('refuses a change that names nothing, or a key the path already gives', async () => {
+    expect((await patch(tb, '/api/v1/users/dashboard', {})).body.error).toMatchObject({ field: '(body)', message: '(body): names nothing to change' })
+    expect((await patch(tb, '/api/v1/users/dashboard', { username: 'other', roles: [] })).body.error.field).toBe('username')
+    expect((await patch(tb, topicPath('private/#'), { filter: 'x', owners: ['y'] })).body.error.field).toBe('filter')
+  })
+
+  it('refuses a body over 256 KiB with 413', async () => {
+    const r = await post(tb, '/api/v1/topics', { filter: 'big/#', owners: ['x'], schema: { description: 'x'.repeat(300 * 1024) } })
+    expect(r.status).toBe(413)
+    expect(r.body.error.code).toBe('WARDEN_ERR_API_TOO_LARGE')
+  })
+
+  it('answers 404 for unknown paths and 405 with Allow for unknown methods', async () => {
+    expect((await get(tb, '/api/v1/nothing')).status).toBe(404)
+    expect((await get(tb, '/nothing')).status).toBe(404)
+    expect((await get(tb, '/api/v1/users/a/b')).status).toBe(404)
+    expect((await get(tb, '/dashboard/../../package.json')).status).toBe(404)
+    const r = await del(tb, '/api/v1/users')
+    expect(r.status).toBe(405)
+    expect(r.headers.get('allow')).toBe('GET, POST')
+    expect((await request(tb, 'PUT', '/api/v1/topics/x')).status).toBe(405)
+  })
+
+  it('refuses bad percent-encoding and bad query values', async () => {
+    expect((await get(tb, '/api/v1/users/%E0%A4%A')).body.error.field).toBe('(path)')
+    expect((await get(tb, '/api/v1/clients?limit=abc')).body.error).toMatchObject({ field: 'limit', message: 'limit: must be integer' })
+    expect((await get(tb, '/api/v1/clients?limit=0')).status).toBe(400)
+    expect((await get(tb, '/api/v1/users?x=1')).body.error.field).toBe('x')
+  })
+})
+
+describe('introspection', () => {
+  it('shows connected clients with user, roles and subscriptions', async () => {
+    await withClients(['dashboard', 'sensor-1'], async ([dash, s1]) => {
+      expect(await subscribe(dash!, ['sensors/#', 'sensors/+/status'], 1)).toEqual([1, 1])
+      const r = await get(tb, '/api/v1/clients')
+      expect(r.body.total).toBe(2)
+      const d = r.body.clients.find((c: { clientId: string }) => c.clientId === dash!.client.options.clientId)
+      expect(d).toMatchObject({ username: 'dashboard', roles: ['consumer'], address: '127.0.0.1', clean: true, subscriptions: [{ filter: 'sensors/#', qos: 1 }, { filter: 'sensors/+/status', qos: 1 }] })
+      expect(Date.parse(d.connectedAt)).toBeGreaterThan(Date.now() - 60_000)
+      expect(r.body.clients.find((c: { username: string }) => c.username === 'sensor-1').subscriptions).toEqual([])
+      expect((await get(tb, '/api/v1/clients?limit=1')).body.clients).toHaveLength(1)
+      expect((await get(tb, '/api/v1/users/sensor-1')).body.connections).toBe(1)
+      void s1
+    })
+  })
+
+  it('counts messages, subscribers, rate and last publish per registered topic', async () => {
+    await withClients(['dashboard', 'sensor-2', 'observer'], async ([dash, s2, obs]) => {
+      await subscribe(dash!, 'sensors/#', 0)
+      await subscribe(obs!, 'devices/#', 0) // overlaps no sensors/ registration
+      const before = Date.now()
+      for (let i = 0; i < 5; i++) await publish(s2!, 'sensors/sensor-2/t', `m${i}`, { qos: 1 })
+      const t = (await get(tb, topicPath('sensors/sensor-2/#'))).body
+      expect(t).toMatchObject({ filter: 'sensors/sensor-2/#', owners: ['sensor-2'], subscribers: 1, messages: 5, bytes: 10 })
+      expect(Date.parse(t.lastPublishAt)).toBeGreaterThanOrEqual(before - 1)
+      // the rate is sampled every 100 ms over a 5-sample window
+      const rate = await waitUntil(async () => {
+        await publish(s2!, 'sensors/sensor-2/t', 'x', { qos: 1 })
+        const r = (await get(tb, topicPath('sensors/sensor-2/#'))).body.messagesPerSecond as number
+        return r > 0 ? r : undefined
+      }, 'a message rate', 10_000, 20)
+      expect(rate).toBeGreaterThan(0)
+      const templ = (await get(tb, topicPath('devices/{username}/telemetry'))).body
+      expect(templ.subscribers).toBe(1)
+    })
+  })
+
+  it('counts denials per user and reason, and keeps the recent ones', async () => {
+    await withClients(['sensor-2'], async ([s2]) => {
+      await publish(s2!, 'private/secret', 'forged', { qos: 1 })
+      const r = await waitUntil(async () => {
+        const d = (await get(tb, '/api/v1/denials')).body
+        return d.recent.some((e: { topic?: string }) => e.topic === 'private/secret') ? d : undefined
+      }, 'the denial', 5000, 20)
+      expect(r.byUser['sensor-2']).toBeGreaterThanOrEqual(1)
+      expect(r.byReason['publish:not-owner']).toBeGreaterThanOrEqual(1)
+      expect(r.total).toBeGreaterThanOrEqual(1)
+      expect(r.recent.at(-1)).toMatchObject({ kind: 'publish', reason: 'not-owner', username: 'sensor-2', topic: 'private/secret', filter: 'private/#' })
+      expect(JSON.stringify(r)).not.toContain('forged')
+    })
+  })
+
+  it('summarises the broker in /api/v1/status', async () => {
+    const r = await get(tb, '/api/v1/status')
+    expect(r.status).toBe(200)
+    expect(r.body).toMatchObject({
+      brokerId: tb.broker.id,
+      listeners: { mqtt: `127.0.0.1:${tb.port}`, http: `127.0.0.1:${tb.broker.http.port}` },
+      persistence: 'level',
+      registry: { backend: 'file' },
+      clients: 0
+    })
+    expect(r.body.messages.received).toBeGreaterThan(0)
+    expect(r.body.users).toBeGreaterThanOrEqual(5)
+  })
+})
+
+describe('server-sent events', () => {
+  it('streams a hello with history, then samples with topic rates and new denials', async () => {
+    const abort = new AbortController()
+    const res = await fetch(`http://127.0.0.1:${tb.broker.http.port}/api/v1/events`, { headers: { authorization: basic('observer') }, signal: abort.signal })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/)
+    const events: Array<{ event: string, data: any }> = []
+    const reader = res.body!.getReader()
+    let buf = ''
+    const next = async (pred: (e: { event: string, data: any }) => boolean): Promise<{ event: string, data: any }> => {
+      for (;;) {
+        const found = events.find(pred)
+        if (found !== undefined) return found
+        const { value, done } = await reader.read()
+        if (done === true) throw new Error('event stream ended')
+        buf += Buffer.from(value).toString()
+        let i: number
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, i)
+          buf = buf.slice(i + 2)
+          const event = /^event: (.*)$/m.exec(block)?.[1] ?? 'message'
+          const data = /^data: (.*)$/m.exec(block)?.[1]
+          events.push({ event, data: data === undefined ? undefined : JSON.parse(data) })
+        }
+      }
+    }
+    try {
+      const hello = await next((e) => e.event === 'hello')
+      expect(hello.data).toMatchObject({ brokerId: tb.broker.id, intervalMs: 100 })
+      expect(hello.data.history.length).toBeGreaterThan(0)
+      await withClients(['sensor-1', 'sensor-2'], async ([s1, s2]) => {
+        await publish(s2!, 'private/x', 'forged', { qos: 1 })
+        const denied = await next((e) => e.event === 'stats' && e.data.denials.some((d: { topic?: string }) => d.topic === 'private/x'))
+        expect(denied.data.denials[0]).toMatchObject({ kind: 'publish', reason: 'not-owner', username: 'sensor-2' })
+        await publish(s1!, 'private/y', 'ok', { qos: 1 })
+        const live = await next((e) => e.event === 'stats' && e.data.topics.some((t: { filter: string, messagesPerSecond: number }) => t.filter === 'private/#' && t.messagesPerSecond > 0))
+        expect(live.data).toMatchObject({ clients: 2, receivedPerSecond: expect.any(Number) })
+        expect(live.data.topics.find((t: { filter: string }) => t.filter === 'private/#').messages).toBe(1)
+      })
+    } finally {
+      abort.abort()
+      await reader.cancel().catch(() => {})
+    }
+  })
+})

@@ -1,0 +1,70 @@
+// Cluster mode (persistence: redis): the registry is shared through Redis, so a change made through one
+// broker's API reaches the clients of another broker at their next packet.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { PASSWORD, startBroker, type TestBroker } from '../helpers/broker.js'
+import { get, patch, post, topicPath } from '../helpers/http.js'
+import { connackCode, connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { startRedis, type TestRedis } from '../helpers/redis.js'
+
+let redis: TestRedis
+const brokers: TestBroker[] = []
+const clients: TestClient[] = []
+beforeAll(async () => { redis = await startRedis() })
+afterAll(async () => { await redis?.stop() })
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.end()))
+  await Promise.all(brokers.splice(0).map((b) => b.close()))
+  await redis.flush()
+})
+
+async function node (brokerId: string): Promise<TestBroker> {
+  const b = await startBroker({ config: { persistence: 'redis', redis: { url: redis.url }, brokerId } })
+  brokers.push(b)
+  return b
+}
+const changed = (b: TestBroker): Promise<void> => new Promise((resolve) => b.broker.registry.onChange(() => resolve()))
+
+describe('two brokers on one Redis', () => {
+  it('seed the shared registry once', async () => {
+    const [a, b] = await Promise.all([node('a'), node('b')])
+    expect(a.broker.registry.state.revision).toBe(1)
+    expect(b.broker.registry.state.revision).toBe(1)
+    expect((await get(b, '/api/v1/status')).body.registry).toMatchObject({ backend: 'redis', revision: 1 })
+  })
+
+  it('apply a change made through the other broker\'s API to their own connected clients', async () => {
+    const a = await node('a')
+    const b = await node('b')
+    const observer = await connect(b.url, 'observer')
+    const owner = await connect(b.url, 'sensor-1')
+    clients.push(observer, owner)
+    await subscribe(observer, ['sensors/#', '$SYS/warden/audit/#'], 1)
+    await publish(owner, 'sensors/sensor-1/t', 'before', { qos: 1 })
+    await observer.waitFor((m) => m.payload === 'before')
+
+    const applied = changed(b)
+    expect((await patch(a, topicPath('sensors/sensor-1/#'), { owners: ['sensor-2'] })).status).toBe(200)
+    await applied
+    expect(b.broker.registry.topic('sensors/sensor-1/#')?.owners).toEqual(['sensor-2'])
+    await publish(owner, 'sensors/sensor-1/t', 'after', { qos: 1 })
+    const audit = await observer.waitFor((m) => m.topic === '$SYS/warden/audit/publish')
+    expect(JSON.parse(audit.payload)).toMatchObject({ reason: 'not-owner', username: 'sensor-1', brokerId: 'b' })
+    expect(observer.messages.filter((m) => !m.topic.startsWith('$SYS')).map((m) => m.payload)).toEqual(['before'])
+
+    // and the other way round: an account created through b logs in at a
+    const created = changed(a)
+    expect((await post(b, '/api/v1/users', { username: 'roaming', password: 'roaming-secret', roles: ['consumer'] })).status).toBe(201)
+    await created
+    expect(await connackCode(a.url, { username: 'roaming', password: 'roaming-secret' })).toBe(0)
+  })
+
+  it('serialise concurrent changes from both brokers without losing one', async () => {
+    const [a, b] = await Promise.all([node('a'), node('b')])
+    await Promise.all(Array.from({ length: 6 }, (_, i) => post(i % 2 === 0 ? a : b, '/api/v1/topics', { filter: `race/${i}`, owners: ['x'] })))
+    const fresh = await node('c')
+    const filters = fresh.broker.registry.state.topics.map((t) => t.filter)
+    for (let i = 0; i < 6; i++) expect(filters).toContain(`race/${i}`)
+    expect(fresh.broker.registry.state.revision).toBe(7)
+    expect(await connackCode(fresh.url, { username: 'admin', password: PASSWORD })).toBe(0)
+  })
+})

@@ -1,0 +1,117 @@
+// The broker SIGKILLed again and again under QoS 1 and QoS 2 load, and restarted on its store: every
+// message a publisher had acknowledged reaches each persistent subscriber — QoS 1 at least once, QoS 2
+// exactly once. Sizes: WARDEN_CRASH_KILLS (default 4), WARDEN_CRASH_SEED.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import mqtt, { type MqttClient } from 'mqtt'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { stringify } from 'yaml'
+import { baseConfig, PASSWORD } from '../helpers/broker.js'
+import { freePort, waitUntil } from '../helpers/ports.js'
+import { startApp, type AppProcess } from '../helpers/process.js'
+
+const KILLS = Number(process.env.WARDEN_CRASH_KILLS ?? 4)
+const SEED = Number(process.env.WARDEN_CRASH_SEED ?? 7)
+/** publishes under way per publisher */
+const WINDOW = 20
+
+let dir: string
+let port: number
+let app: AppProcess | undefined
+const clients: MqttClient[] = []
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'warden-crash-'))
+  port = await freePort()
+  await writeFile(join(dir, 'warden.yaml'), stringify({ ...(await baseConfig()), log: { level: 'warn' } }))
+})
+afterAll(async () => {
+  for (const c of clients) c.end(true)
+  await app?.stop('SIGKILL')
+  await rm(dir, { recursive: true, force: true })
+})
+
+async function startBroker (): Promise<void> {
+  app = startApp('broker', { WARDEN_CONFIG: join(dir, 'warden.yaml'), WARDEN_MQTT_PORT: String(port), WARDEN_HTTP_PORT: '0', WARDEN_DATA_DIR: join(dir, 'data'), WARDEN_LOG_LEVEL: 'warn' })
+  await app.ready()
+}
+
+function client (username: string, clientId: string): MqttClient {
+  const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, { username, password: PASSWORD, clientId, clean: false, reconnectPeriod: 50, connectTimeout: 2000 })
+  c.on('error', () => {}) // refused while the broker restarts: it reconnects
+  clients.push(c)
+  return c
+}
+
+/** a small deterministic PRNG (mulberry32) */
+function prng (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+interface Publisher { readonly qos: 1 | 2, sent: number, readonly acked: Set<number>, stop (): void }
+
+/** Publishes numbered messages, WINDOW at a time, until stopped; MQTT.js resends unacknowledged ones after a reconnect. */
+function startPublisher (c: MqttClient, topic: string, qos: 1 | 2): Publisher {
+  const p: Publisher = { qos, sent: 0, acked: new Set(), stop: () => { stopped = true } }
+  let stopped = false
+  const next = (): void => {
+    if (stopped) return
+    const seq = ++p.sent
+    c.publish(topic, `${qos}:${seq}`, { qos }, (err) => {
+      if (err === undefined || err === null) p.acked.add(seq)
+      next()
+    })
+  }
+  for (let i = 0; i < WINDOW; i++) next()
+  return p
+}
+
+it(`loses no acknowledged message across ${KILLS} SIGKILLs (QoS 1 at least once, QoS 2 exactly once)`, async () => {
+  const random = prng(SEED)
+  await startBroker()
+  const received = ['sub-a', 'sub-b'].map((id) => {
+    const counts = new Map<string, number>()
+    const s = client('dashboard', id)
+    s.on('message', (_t, payload) => { const k = payload.toString(); counts.set(k, (counts.get(k) ?? 0) + 1) })
+    return { s, counts }
+  })
+  await Promise.all(received.map(({ s }) => new Promise((resolve, reject) => s.subscribe('sensors/#', { qos: 2 }, (err) => err ? reject(err) : resolve(null)))))
+  const pubs = [startPublisher(client('sensor-1', 'pub-q1'), 'sensors/sensor-1/seq', 1), startPublisher(client('sensor-2', 'pub-q2'), 'sensors/sensor-2/seq', 2)]
+  const acked = (): number => pubs.reduce((n, p) => n + p.acked.size, 0)
+
+  for (let k = 0; k < KILLS; k++) {
+    // kill mid-stream, after a random amount of acknowledged traffic
+    const target = acked() + 200 + Math.floor(random() * 600)
+    await waitUntil(() => acked() >= target ? true : undefined, `traffic before kill ${k + 1}`, 20_000, 10)
+    await app?.stop('SIGKILL')
+    await startBroker()
+  }
+  const last = acked() + 300
+  await waitUntil(() => acked() >= last ? true : undefined, 'traffic after the last restart', 20_000, 10)
+  for (const p of pubs) p.stop()
+  await waitUntil(() => pubs.every((p) => p.acked.size === p.sent) ? true : undefined, 'every publish acknowledged', 20_000, 50)
+  const missing = (): number => received.reduce((n, { counts }) =>
+    n + pubs.reduce((m, p) => m + [...p.acked].filter((seq) => !counts.has(`${p.qos}:${seq}`)).length, 0), 0)
+  await waitUntil(() => missing() === 0 ? true : undefined, 'every acknowledged message at both subscribers', 20_000, 50).catch(() => {})
+
+  const duplicated = (qos: 1 | 2): number => received.reduce((n, { counts }) =>
+    n + [...counts].filter(([k, c]) => k.startsWith(`${qos}:`) && c > 1).length, 0)
+  const figures = {
+    messages: { qos1: pubs[0]?.acked.size, qos2: pubs[1]?.acked.size },
+    subscribers: received.length,
+    kills: KILLS,
+    lost: missing(),
+    duplicated: { qos1: duplicated(1), qos2: duplicated(2) }
+  }
+  console.log(`crash test: ${JSON.stringify(figures)}`)
+  expect(figures.lost).toBe(0)
+  expect(figures.duplicated.qos2).toBe(0)
+}, 120_000)

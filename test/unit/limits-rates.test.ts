@@ -1,0 +1,111 @@
+// Token buckets, failed-login throttling and audit sampling: pure, on a clock the test drives.
+import { describe, expect, it } from 'vitest'
+import { KeyedBuckets, TokenBucket } from '../../apps/broker/src/broker/token-bucket.js'
+import { createLoginThrottle } from '../../apps/broker/src/broker/login-throttle.js'
+import { createAuditSampler } from '../../apps/broker/src/broker/audit-sampler.js'
+
+describe('TokenBucket', () => {
+  it('lets a burst through, then one token per 1/rate', () => {
+    const b = new TokenBucket({ perSecond: 10, burst: 3 }, 0)
+    expect([b.tryTake(0), b.tryTake(0), b.tryTake(0), b.tryTake(0)]).toEqual([true, true, true, false])
+    expect(b.tryTake(99)).toBe(false)
+    expect(b.tryTake(100)).toBe(true)
+    expect(b.tryTake(100)).toBe(false)
+  })
+
+  it('never holds more than its burst, however long it rests', () => {
+    const b = new TokenBucket({ perSecond: 1000, burst: 2 }, 0)
+    expect([b.tryTake(1e6), b.tryTake(1e6), b.tryTake(1e6)]).toEqual([true, true, false])
+  })
+
+  it('in delay mode goes into debt and says how long each caller must wait', () => {
+    const b = new TokenBucket({ perSecond: 10, burst: 1 }, 0)
+    expect([b.takeWithDelay(0), b.takeWithDelay(0), b.takeWithDelay(0)]).toEqual([0, 100, 200])
+    expect(b.takeWithDelay(250)).toBe(50)
+  })
+})
+
+describe('KeyedBuckets', () => {
+  it('keeps one bucket per key, and 0/s means no limit', () => {
+    const k = new KeyedBuckets({ perSecond: 1, burst: 1 })
+    expect([k.tryTake('a', 0), k.tryTake('a', 0), k.tryTake('b', 0)]).toEqual([true, false, true])
+    const off = new KeyedBuckets({ perSecond: 0, burst: 1 })
+    expect(Array.from({ length: 100 }, () => off.tryTake('a', 0)).every(Boolean)).toBe(true)
+    expect(off.size).toBe(0)
+  })
+
+  it('forgets full buckets when swept, and never grows past its cap', () => {
+    const k = new KeyedBuckets({ perSecond: 1, burst: 1 }, 100)
+    for (let i = 0; i < 1000; i++) k.tryTake(`10.0.${i >> 8}.${i & 255}`, 0)
+    expect(k.size).toBeLessThanOrEqual(100)
+    k.sweep(5000)
+    expect(k.size).toBe(0)
+  })
+})
+
+describe('login throttle', () => {
+  const cfg = { maxFailuresPerUser: 3, maxFailuresPerAddress: 5, windowMs: 10_000, lockoutMs: 1000, maxLockoutMs: 3000, delayMs: 100, maxDelayMs: 1000 }
+
+  it('holds each refusal back longer: delay × 2^(failures − 1), capped', () => {
+    const t = createLoginThrottle({ ...cfg, maxFailuresPerUser: 0, maxFailuresPerAddress: 0 })
+    expect(Array.from({ length: 6 }, () => t.failed('u', 'a', 0))).toEqual([100, 200, 400, 800, 1000, 1000])
+    expect(createLoginThrottle({ ...cfg, delayMs: 0 }).failed('u', 'a', 0)).toBe(0)
+  })
+
+  it('locks a username after maxFailuresPerUser, for lockoutMs, doubling up to maxLockoutMs', () => {
+    const t = createLoginThrottle(cfg)
+    for (let i = 0; i < 3; i++) t.failed('alice', `10.0.0.${i}`, 0)
+    expect(t.lockedFor('alice', '10.9.9.9', 0)).toBe(1000)
+    expect(t.lockedFor('bob', '10.0.0.1', 0)).toBe(0)
+    expect(t.lockedFor('alice', undefined, 1000)).toBe(0)
+    for (let i = 0; i < 3; i++) t.failed('alice', `10.1.0.${i}`, 1000)
+    expect(t.lockedFor('alice', undefined, 1000)).toBe(2000)
+    for (let i = 0; i < 3; i++) t.failed('alice', `10.2.0.${i}`, 3000)
+    expect(t.lockedFor('alice', undefined, 3000)).toBe(3000)
+  })
+
+  it('locks an address after maxFailuresPerAddress, whatever usernames it tries', () => {
+    const t = createLoginThrottle(cfg)
+    for (let i = 0; i < 5; i++) t.failed(`user-${i}`, '10.0.0.1', 0)
+    expect(t.lockedFor('someone-else', '10.0.0.1', 0)).toBe(1000)
+    expect(t.lockedFor('someone-else', '10.0.0.2', 0)).toBe(0)
+  })
+
+  it('forgets failures older than the window', () => {
+    const t = createLoginThrottle(cfg)
+    t.failed('alice', 'a', 0)
+    t.failed('alice', 'a', 0)
+    t.failed('alice', 'a', 20_000)
+    expect(t.lockedFor('alice', 'a', 20_000)).toBe(0)
+  })
+
+  it('clears a username\'s failures on a successful login, not the address\'s', () => {
+    const t = createLoginThrottle(cfg)
+    t.failed('alice', 'a', 0)
+    t.failed('alice', 'a', 0)
+    t.succeeded('alice')
+    t.failed('alice', 'a', 0)
+    t.failed('alice', 'a', 0)
+    expect(t.lockedFor('alice', 'b', 0)).toBe(0)
+    t.failed('bob', 'a', 0)
+    expect(t.lockedFor(undefined, 'a', 0)).toBe(1000)
+  })
+
+  it('sweeps idle records', () => {
+    const t = createLoginThrottle(cfg)
+    for (let i = 0; i < 50; i++) t.failed(`u${i}`, `a${i}`, 0)
+    expect(t.size).toBe(100)
+    t.sweep(60_000)
+    expect(t.size).toBe(0)
+  })
+})
+
+describe('audit sampler', () => {
+  it('writes a burst, then leaves records out, and says how many when it writes again', () => {
+    const s = createAuditSampler({ perSecond: 1, burst: 2 })
+    expect([s.admit('connection:connection-rate', 0), s.admit('connection:connection-rate', 0)]).toEqual([0, 0])
+    expect([s.admit('connection:connection-rate', 0), s.admit('connection:connection-rate', 500)]).toEqual([null, null])
+    expect(s.admit('publish:not-owner', 500)).toBe(0)
+    expect(s.admit('connection:connection-rate', 1000)).toBe(2)
+  })
+})
