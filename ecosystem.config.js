@@ -10,6 +10,11 @@ const mqttUrl = `mqtt://127.0.0.1:${mqttPort}`
 const instances = Number(env.WARDEN_INSTANCES ?? '1')
 if (!Number.isInteger(instances) || instances < 1) throw new Error(`WARDEN_INSTANCES: must be a positive integer, got ${env.WARDEN_INSTANCES}`)
 const cluster = instances > 1 || env.WARDEN_PERSISTENCE === 'redis'
+// consumer group: WARDEN_CONSUMER_GROUP=<name> makes each consumer a member of $share/<name>/…, and
+// WARDEN_CONSUMER_INSTANCES=N runs N of them (`npx pm2 scale consumer N` changes it while running)
+const consumerInstances = Number(env.WARDEN_CONSUMER_INSTANCES ?? '1')
+if (!Number.isInteger(consumerInstances) || consumerInstances < 1) throw new Error(`WARDEN_CONSUMER_INSTANCES: must be a positive integer, got ${env.WARDEN_CONSUMER_INSTANCES}`)
+const consumerGroup = env.WARDEN_CONSUMER_GROUP !== undefined && env.WARDEN_CONSUMER_GROUP !== '' ? { WARDEN_CONSUMER_GROUP: env.WARDEN_CONSUMER_GROUP } : {}
 const clusterEnv = cluster
   ? { WARDEN_PERSISTENCE: 'redis', WARDEN_REDIS_URL: env.WARDEN_REDIS_URL ?? 'redis://127.0.0.1:6379' }
   : {}
@@ -62,6 +67,8 @@ module.exports = {
       name: 'consumer',
       script: 'apps/consumer/dist/main.js',
       cwd: __dirname,
+      // fork mode: each instance is its own MQTT client (pm2 numbers them in NODE_APP_INSTANCE)
+      instances: consumerInstances,
       wait_ready: true,
       listen_timeout: 15000,
       kill_timeout: 8000,
@@ -69,7 +76,8 @@ module.exports = {
       env: {
         WARDEN_CONFIG: env.WARDEN_CONSUMER_CONFIG ?? 'config/consumer.yaml',
         WARDEN_MQTT_URL: mqttUrl,
-        WARDEN_CONSUMER_OUT: `${logRoot}/consumer-messages.log`
+        WARDEN_CONSUMER_OUT: `${logRoot}/consumer-messages.log`,
+        ...consumerGroup
       }
     }
   ]

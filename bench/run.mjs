@@ -1,8 +1,12 @@
 // `npm run bench`: Warden, bare aedes 1.2 and Mosquitto side by side on this machine. Each broker runs in
-// its own process; publishers and subscribers run in two more. Options:
+// its own process, all of them for the whole run; every workload is run against each broker in turn (so
+// load from elsewhere on the machine falls on all of them alike), publishers and subscribers in two more
+// processes. Options:
 //   --quick            a < 2 minute subset
 //   --only=a,b         brokers by name (warden, warden-level, aedes, mosquitto)
 //   --sections=...     throughput,latency,ownership,connections
+//   --reps=n           runs per workload and broker (the best is kept); default 3 for the workloads the
+//                      targets are about, 1 for the others (1 everywhere with --quick)
 //   --profile=<name>   run that Node broker under --cpu-prof (profiles in bench/profiles/)
 //   --flood            QoS 0 publishers follow socket back-pressure only (no PINGREQ window): shows
 //                      aedes's collapse under overload rather than its sustainable throughput
@@ -45,7 +49,9 @@ if (mosquittoVersion === null || !/mosquitto/i.test(mosquittoVersion)) brokers =
 if (quick) brokers = brokers.filter((b) => b.name !== 'warden-level')
 if (typeof args.only === 'string') { const only = args.only.split(','); brokers = brokers.filter((b) => only.includes(b.name)) }
 
-const timing = quick ? { warmupMs: 500, durationMs: 1500 } : { warmupMs: 1000, durationMs: 3000 }
+const timing = quick ? { warmupMs: 300, durationMs: 1200 } : { warmupMs: 500, durationMs: 2000 }
+const KEY = (w) => w.payloadSize === 64 && (w.qos === 0 || w.qos === 1) && !w.shape.includes('persistent')
+const repsOf = (w) => args.reps !== undefined ? Number(args.reps) : quick ? 1 : KEY(w) ? 3 : 1
 const matrix = quick
   ? [throughput('pairs', 0, 64), throughput('pairs', 1, 64), throughput('pairs', 2, 64), throughput('fan-in', 0, 64), throughput('fan-out', 1, 64)]
   : ['fan-in', 'fan-out', 'pairs'].flatMap((shape) => [0, 1, 2].flatMap((qos) => [throughput(shape, qos, 64), throughput(shape, qos, 4096)]))
@@ -54,6 +60,7 @@ if (!quick) matrix.push(throughput('pairs', 1, 64, { persistent: true }))
 const latencies = quick ? [latency(1, 1000)] : [latency(0, 1000), latency(1, 1000), latency(0, 10000), latency(1, 10000)]
 const registrationCounts = quick ? [10, 100000] : [10, 1000, 100000]
 const connectionCounts = quick ? [1000] : [1000, 10000]
+const flood = args.flood === true ? { pingWindow: 0 } : {}
 
 const results = {
   meta: {
@@ -77,79 +84,124 @@ const results = {
   connections: [],
   failures: []
 }
-const flood = args.flood === true ? { pingWindow: 0 } : {}
 
 const fmt = (x, d = 1) => x === null || x === undefined ? '-' : Number(x).toFixed(d)
-function logRow (broker, r) {
+function logRow (broker, r, rep) {
   const lat = r.latency ? ` p50 ${fmt(r.latency.p50 / 1000, 2)} ms p99 ${fmt(r.latency.p99 / 1000, 2)} ms max ${fmt(r.latency.max / 1000, 2)} ms` : ''
-  console.log(`${broker.padEnd(13)} ${r.workload.padEnd(30)} ${fmt(r.deliveredPerSec, 0).padStart(8)} msg/s ${fmt(r.brokerUsPerMsg, 2).padStart(6)} µs/msg` +
+  console.log(`${broker.padEnd(13)} ${(r.workload + (rep > 0 ? ` #${rep + 1}` : '')).padEnd(30)} ${fmt(r.deliveredPerSec, 0).padStart(8)} msg/s ${fmt(r.brokerUsPerMsg, 2).padStart(6)} µs/msg` +
     ` broker ${fmt(r.brokerCores * 100, 0)}% pub ${fmt(r.pubCores * 100, 0)}% sub ${fmt(r.subCores * 100, 0)}% other ${fmt(r.otherCores * 100, 0)}% irq ${fmt(r.irqCores * 100, 0)}%` +
     ` lost ${r.lost}${r.dup ? ' dup ' + r.dup : ''}${lat} [limit: ${r.limit}]`)
 }
 
-async function withBroker (b, fn) {
+/** A running broker; a workload that kills it is reported and the next one gets a fresh one. */
+async function launch (b) {
   const profile = args.profile === b.name ? { profileDir: join(BENCH_DIR, 'profiles') } : {}
   if (profile.profileDir) mkdirSync(profile.profileDir, { recursive: true })
-  const holder = { broker: await startBroker(b, profile) }
-  // a workload that kills the broker is reported; the next one gets a fresh broker
-  holder.restart = async () => {
-    await holder.broker.stop().catch(() => {})
-    holder.broker = await startBroker(b, profile)
+  const h = { b, broker: await startBroker(b, profile) }
+  h.run = async (label, fn) => {
+    try {
+      return await fn(h.broker)
+    } catch (err) {
+      console.log(`${b.name.padEnd(13)} ${label.padEnd(30)} FAILED: ${err.message}`)
+      results.failures.push({ broker: b.name, workload: label, error: err.message })
+      await h.broker.stop().catch(() => {})
+      h.broker = await startBroker(b, profile)
+      return null
+    }
   }
-  try { return await fn(holder) } finally { await holder.broker.stop() }
+  h.stop = () => h.broker.stop()
+  return h
 }
 
-async function attempt (holder, brokerName, workload, fn) {
-  try {
-    return await fn(holder.broker)
-  } catch (err) {
-    console.log(`${brokerName.padEnd(13)} ${workload.padEnd(30)} FAILED: ${err.message}`)
-    await holder.restart()
-    return null
+/**
+ * Runs a workload reps times against each broker, alternating brokers; keeps each broker's best run (least
+ * CPU per message: load from elsewhere only ever adds). `w` is a workload, or a function of the handle.
+ */
+async function compare (handles, w, reps) {
+  const runs = new Map(handles.map((h) => [h.b.name, []]))
+  for (let rep = 0; rep < reps; rep++) {
+    // rotate the order so that no broker always runs first
+    const order = handles.map((_, i) => handles[(i + rep) % handles.length])
+    for (const h of order) {
+      const wl = typeof w === 'function' ? w(h) : w
+      const r = await h.run(wl.name, (broker) => runTraffic(broker, { ...wl, ...timing, ...flood }))
+      if (r === null) continue
+      logRow(h.b.name, r, rep)
+      runs.get(h.b.name).push(r)
+    }
   }
+  const out = []
+  for (const [name, rs] of runs) {
+    if (rs.length === 0) continue
+    const best = rs.reduce((a, b) => ((b.brokerUsPerMsg ?? Infinity) < (a.brokerUsPerMsg ?? Infinity) ? b : a))
+    out.push({
+      broker: name,
+      ...best,
+      // losses count in every run, not only the best one
+      lost: rs.reduce((s, r) => s + r.lost, 0),
+      dup: rs.reduce((s, r) => s + r.dup, 0),
+      runs: rs.length,
+      usPerMsgRuns: rs.map((r) => r.brokerUsPerMsg),
+      p99Runs: best.latency !== null ? rs.map((r) => r.latency?.p99 ?? null) : undefined
+    })
+  }
+  return out
 }
 
 console.log(`warden bench (${results.meta.mode}) — ${results.meta.cpu}, node ${process.version}, aedes ${results.meta.aedes}, ${mosquittoVersion ?? 'no mosquitto'}`)
 console.log('Warden clients authenticate with username + scrypt passwordHash (N=1024, r=8, p=1); idle-connection clients connect anonymously with role "idle".')
 
-for (const b of brokers) {
-  if (!sections.has('throughput') && !sections.has('latency')) break
-  await withBroker(b, async (holder) => {
-    const cells = [
-      ...(sections.has('throughput') ? matrix.filter((w) => b.name !== 'warden-level' || w.payloadSize === 64) : []),
-      ...(sections.has('latency') ? latencies : [])
-    ]
-    for (const w of cells) {
-      const r = await attempt(holder, b.name, w.name, (broker) => runTraffic(broker, { ...w, ...timing, ...flood }))
-      if (r === null) { results.failures.push({ broker: b.name, workload: w.name }); continue }
-      logRow(b.name, r)
-      ;(w.rate === undefined ? results.throughput : results.latency).push({ broker: b.name, ...r })
+if (sections.has('throughput') || sections.has('latency')) {
+  const handles = []
+  for (const b of brokers) handles.push(await launch(b))
+  try {
+    if (sections.has('throughput')) {
+      for (const w of matrix) {
+        const hs = handles.filter((h) => h.b.name !== 'warden-level' || w.payloadSize === 64)
+        results.throughput.push(...await compare(hs, w, repsOf(w)))
+      }
     }
-  })
+    if (sections.has('latency')) {
+      for (const w of latencies) results.latency.push(...await compare(handles, w, quick ? 1 : 2))
+    }
+  } finally {
+    for (const h of handles) await h.stop()
+  }
 }
 
 const warden = brokers.find((b) => b.name === 'warden')
 if (sections.has('ownership') && warden !== undefined) {
+  const handles = []
   for (const n of registrationCounts) {
-    await withBroker({ ...warden, registrations: n }, async (holder) => {
-      const r = await attempt(holder, 'warden', `ownership ${n}`, (broker) => runTraffic(broker, { ...ownership(n), ...timing }))
-      if (r === null) { results.failures.push({ broker: 'warden', workload: `ownership ${n}` }); return }
-      r.workload = `ownership ${n}`
-      logRow('warden', r)
-      results.ownership.push({ broker: 'warden', registrations: n, ...r })
-    })
+    const h = await launch({ ...warden, name: `warden-${n}`, registrations: n })
+    h.n = n
+    handles.push(h)
+  }
+  try {
+    const reps = args.reps !== undefined ? Number(args.reps) : quick ? 1 : 3
+    const rows = await compare(handles, (h) => ({ ...ownership(h.n), name: `ownership ${h.n}` }), reps)
+    for (const h of handles) {
+      const r = rows.find((x) => x.broker === h.b.name)
+      if (r !== undefined) results.ownership.push({ ...r, broker: 'warden', registrations: h.n })
+    }
+  } finally {
+    for (const h of handles) await h.stop()
   }
 }
 
 if (sections.has('connections')) {
   for (const b of brokers.filter((x) => x.name !== 'warden-level')) {
     for (const n of connectionCounts) {
-      await withBroker(b, async (holder) => {
-        const r = await attempt(holder, b.name, `idle ${n}`, (broker) => runConnections(broker, n))
-        if (r === null) { results.failures.push({ broker: b.name, workload: `idle ${n}` }); return }
+      // a fresh broker for each count: the memory it gains is the connections'
+      const h = await launch(b)
+      try {
+        const r = await h.run(`idle ${n}`, (broker) => runConnections(broker, n))
+        if (r === null) continue
         console.log(`${b.name.padEnd(13)} ${r.workload.padEnd(30)} ${fmt(r.rssPerConnKiB, 1)} KiB RSS/conn, ${fmt(r.heapPerConnKiB, 1)} KiB heap/conn, ${fmt(r.connectPerSec, 0)} conn/s`)
         results.connections.push({ broker: b.name, ...r })
-      })
+      } finally {
+        await h.stop()
+      }
     }
   }
 }
@@ -159,7 +211,8 @@ mkdirSync(join(BENCH_DIR, 'results'), { recursive: true })
 const out = join(BENCH_DIR, 'results', `latest-${results.meta.mode}.json`)
 writeFileSync(out, JSON.stringify(results, null, 2) + '\n')
 console.log(`\n${results.meta.elapsedSec} s; results in ${out}`)
-if (!quick && args['no-report'] !== true) {
+if (results.failures.length > 0) console.log(`FAILED: ${results.failures.map((f) => `${f.broker} ${f.workload}`).join('; ')}`)
+if (!quick && args['no-report'] !== true && typeof args.only !== 'string' && args.sections === undefined) {
   const written = writeReport(results, ROOT)
   console.log(`wrote ${written.join(', ')}`)
 }

@@ -8,13 +8,36 @@ import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), '..')
+
+// every child still running when the harness exits (an error, ^C) is killed, Mosquitto included
+const live = new Set()
+function track (child) {
+  live.add(child)
+  child.once('exit', () => live.delete(child))
+  return child
+}
+const dirs = new Set()
+function tempDir (prefix) {
+  const d = mkdtempSync(join(tmpdir(), prefix))
+  dirs.add(d)
+  return d
+}
+function removeDir (d) {
+  rmSync(d, { recursive: true, force: true })
+  dirs.delete(d)
+}
+process.once('exit', () => {
+  for (const c of live) c.kill('SIGKILL')
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
+for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => process.exit(130))
 const CLK_TCK = 100 // Linux USER_HZ
 const PAGE = 4096
 
 /** A forked Node child answering {cmd} messages with {type: cmd}. */
 function ipcChild (script, spec, execArgv = []) {
   // the spec travels as the first IPC message: a workload's topic lists do not fit in argv
-  const child = fork(join(BENCH_DIR, script), [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const child = track(fork(join(BENCH_DIR, script), [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
   child.send({ cmd: 'init', spec })
   const waiting = new Map()
   let failure = null
@@ -75,7 +98,7 @@ export async function freePort () {
  */
 export async function startBroker (b, opts = {}) {
   if (b.kind === 'mosquitto') return startMosquitto(b)
-  const dataDir = mkdtempSync(join(tmpdir(), 'warden-bench-'))
+  const dataDir = tempDir('warden-bench-')
   const execArgv = ['--expose-gc']
   if (opts.profileDir !== undefined) execArgv.push('--cpu-prof', '--cpu-prof-dir', opts.profileDir)
   const h = ipcChild('broker-child.mjs', { ...b, dataDir, registrations: b.registrations ?? 10 }, execArgv)
@@ -90,13 +113,13 @@ export async function startBroker (b, opts = {}) {
     },
     async stop () {
       await h.close()
-      rmSync(dataDir, { recursive: true, force: true })
+      removeDir(dataDir)
     }
   }
 }
 
 async function startMosquitto (b) {
-  const dir = mkdtempSync(join(tmpdir(), 'mosquitto-bench-'))
+  const dir = tempDir('mosquitto-bench-')
   const port = await freePort()
   const conf = join(dir, 'mosquitto.conf')
   // Nagle off, no cap on queued messages (so it never drops to keep up), nothing on disk
@@ -110,7 +133,7 @@ async function startMosquitto (b) {
     'log_type error',
     ''
   ].join('\n'))
-  const child = spawn(b.binary ?? 'mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] })
+  const child = track(spawn(b.binary ?? 'mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] }))
   const exited = new Promise((resolve) => child.once('exit', resolve))
   const deadline = Date.now() + 10000
   for (;;) {
@@ -132,7 +155,7 @@ async function startMosquitto (b) {
       const t = setTimeout(() => child.kill('SIGKILL'), 5000)
       await exited
       clearTimeout(t)
-      rmSync(dir, { recursive: true, force: true })
+      removeDir(dir)
     }
   }
 }

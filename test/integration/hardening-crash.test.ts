@@ -27,6 +27,7 @@ beforeAll(async () => {
   await writeFile(join(dir, 'warden.yaml'), stringify({ ...(await baseConfig()), log: { level: 'warn' } }))
 })
 afterAll(async () => {
+  if (process.env.WARDEN_CRASH_DEBUG !== undefined) console.log(app?.output.join('\n'))
   for (const c of clients) c.end(true)
   await app?.stop('SIGKILL')
   await rm(dir, { recursive: true, force: true })
@@ -62,11 +63,14 @@ interface Publisher { readonly qos: 1 | 2, sent: number, readonly acked: Set<num
 function startPublisher (c: MqttClient, topic: string, qos: 1 | 2): Publisher {
   const p: Publisher = { qos, sent: 0, acked: new Set(), stop: () => { stopped = true } }
   let stopped = false
+  const errors = new Map<string, number>()
   const next = (): void => {
     if (stopped) return
     const seq = ++p.sent
     c.publish(topic, `${qos}:${seq}`, { qos }, (err) => {
       if (err === undefined || err === null) p.acked.add(seq)
+      else { errors.set(err.message, (errors.get(err.message) ?? 0) + 1); if (errors.size < 3 && (errors.get(err.message) ?? 0) < 3) console.log('publish error', seq, err.message) }
+      if (p.sent > p.acked.size + 100 * WINDOW) { console.log('runaway', p.sent, p.acked.size, [...errors]); stopped = true; return }
       next()
     })
   }

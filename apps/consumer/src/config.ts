@@ -1,5 +1,5 @@
 // The consumer's configuration: one file plus a few env overrides, validated once, then frozen.
-import { resolve } from 'node:path'
+import { extname, resolve } from 'node:path'
 import { WardenError, createConfigValidator, readConfigFile } from '@warden/common'
 
 export interface ConsumerConfig {
@@ -9,6 +9,8 @@ export interface ConsumerConfig {
   /** Keys the broker-side persistent session, so it must not change between runs. */
   readonly clientId: string
   readonly subscriptions: readonly string[]
+  /** A consumer group: each filter is subscribed as `$share/<group>/<filter>`, so the members share the stream. */
+  readonly group?: string
   readonly qos: 0 | 1 | 2
   readonly output: {
     /** Absolute path of the rotating message log; absent means no file sink. */
@@ -51,6 +53,8 @@ const schema = {
     // MQTT 3.1.1 only obliges brokers to accept 1-23 characters
     clientId: { type: 'string', minLength: 1, maxLength: 23, pattern: '^[0-9A-Za-z_.-]+$' },
     subscriptions: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', minLength: 1, pattern: TOPIC_FILTER } },
+    // the name level of $share/<group>/<filter>
+    group: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[^/+#\\s]+$' },
     qos: { enum: [0, 1, 2], default: 1 },
     output: {
       type: 'object',
@@ -129,7 +133,26 @@ function applyEnvOverrides (data: Record<string, unknown>, env: Env): string[] {
   set('WARDEN_CONSUMER_OUT', (v) => { data.output = { ...asObject(data.output), file: v } })
   set('WARDEN_LOG_LEVEL', (v) => { data.logLevel = v })
   set('WARDEN_SUMMARY_INTERVAL_MS', (v) => { data.summaryIntervalMs = parseIntegerEnv('WARDEN_SUMMARY_INTERVAL_MS', v) })
+  set('WARDEN_CONSUMER_GROUP', (v) => { data.group = v })
+  // pm2 runs a group's members as instances of one app: each needs its own client id (one session each)
+  // and its own files; pm2 numbers them in NODE_APP_INSTANCE
+  const instance = nonEmpty(env.NODE_APP_INSTANCE)
+  if (typeof data.group === 'string' && instance !== undefined) {
+    data.clientId = `${String(data.clientId)}-${instance}`
+    const output = asObject(data.output)
+    if (typeof output.file === 'string') data.output = { ...output, file: perInstance(output.file, instance) }
+    for (const key of ['summaryFile', 'stateFile']) {
+      if (typeof data[key] === 'string') data[key] = perInstance(data[key], instance)
+    }
+    applied.push('NODE_APP_INSTANCE')
+  }
   return applied
+}
+
+/** `logs/consumer-summary.json` → `logs/consumer-summary-2.json` */
+function perInstance (path: string, instance: string): string {
+  const ext = extname(path)
+  return `${path.slice(0, path.length - ext.length)}-${instance}${ext}`
 }
 
 function resolvePaths (data: Record<string, unknown>, cwd: string): void {

@@ -40,7 +40,7 @@ export interface ConsumerDeps {
 
 export function createConsumer (config: ConsumerConfig, logger: Logger, { stdout, now = Date.now }: ConsumerDeps = {}): Consumer {
   const events = new EventEmitter<ConsumerEvents>()
-  const book = createStatsBook({ qos: config.qos, seqWindow: config.seqWindow, startedAt: now() })
+  const book = createStatsBook({ qos: config.qos, seqWindow: config.seqWindow, startedAt: now(), ...(config.group !== undefined ? { group: config.group } : {}) })
   if (config.summaryFile !== undefined && config.resume) resume(config.summaryFile)
   const sink = createMessageSink(config.output, { stdout, onError: (err) => logger.error({ err }, 'message sink error') })
   let sessionPresent: boolean | null = null
@@ -51,7 +51,8 @@ export function createConsumer (config: ConsumerConfig, logger: Logger, { stdout
     clientId: config.clientId,
     username: config.username,
     password: config.password,
-    subscriptions: config.subscriptions,
+    // a group member subscribes to the shared form of each filter: the broker gives each message to one member
+    subscriptions: config.group === undefined ? config.subscriptions : config.subscriptions.map((f) => `$share/${config.group}/${f}`),
     qos: config.qos,
     reconnect: config.reconnect,
     stateFile: config.stateFile

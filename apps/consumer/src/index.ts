@@ -4,7 +4,7 @@ export { loadConsumerConfig, validateConsumerConfig, type ConsumerConfig, type L
 export { createSeqTracker, type SeqTracker, type SeqOutcome, type SeqCounters, type SeqTotals, type DeviceSeqState, type DeviceSnapshot } from './seq-tracker.js'
 export { createLatencyHistogram, type LatencyHistogram, type LatencySummary } from './latency-histogram.js'
 export { parseMessage, type MessageRecord, type ParsedMessage, type PacketFlags } from './message-record.js'
-export { createStatsBook, type StatsBook, type Summary, type ConsumerTotals, type LatencyPercentiles, type SavedStats } from './stats.js'
+export { createStatsBook, type StatsBook, type Summary, type ConsumerTotals, type LatencyPercentiles, type SavedStats, type GroupShare } from './stats.js'
 export { createMessageSink, type MessageSink, type SinkOptions, type SinkDeps } from './sink.js'
 export { openSession, type Session, type SessionOptions, type SessionHandlers } from './session.js'
 export { readSavedStats, writeSummaryFile, type SummaryFileContent } from './summary-file.js'

@@ -26,6 +26,16 @@ export interface LatencyPercentiles {
   max: number | null
 }
 
+/** A group member's part of the stream: the device messages it got among the sequence numbers it saw go by. */
+export interface GroupShare {
+  /** distinct device messages this member received */
+  unique: number
+  /** sequence numbers spanned, per device from the lowest to the highest it received */
+  seqSpan: number
+  /** unique / seqSpan: about 1/N with N members */
+  ratio: number
+}
+
 export interface Summary extends ConsumerTotals {
   windowMs: number
   ratePerSec: number
@@ -34,6 +44,9 @@ export interface Summary extends ConsumerTotals {
   /** Since start. */
   latencyOverall: LatencyPercentiles
   qos: number
+  /** group mode: the group, and this member's share of the stream (gaps are not counted then) */
+  group?: string
+  share?: GroupShare
 }
 
 /** What survives a restart when `resume` is on. */
@@ -54,7 +67,7 @@ export interface StatsBook {
   restore (saved: SavedStats): void
 }
 
-export function createStatsBook ({ qos, seqWindow, startedAt }: { qos: number, seqWindow: number, startedAt: number }): StatsBook {
+export function createStatsBook ({ qos, seqWindow, startedAt, group }: { qos: number, seqWindow: number, startedAt: number, group?: string }): StatsBook {
   const tracker = createSeqTracker({ windowSize: seqWindow })
   const windowLatency = createLatencyHistogram()
   const overallLatency = createLatencyHistogram()
@@ -71,7 +84,8 @@ export function createStatsBook ({ qos, seqWindow, startedAt }: { qos: number, s
       telemetry: t.received,
       unique: t.unique,
       duplicates: t.duplicates,
-      gaps: t.gaps,
+      // a group member sees only its share of each device's sequence: the rest went to the other members
+      gaps: group === undefined ? t.gaps : 0,
       resets: t.resets,
       stale: t.stale,
       malformed,
@@ -104,7 +118,8 @@ export function createStatsBook ({ qos, seqWindow, startedAt }: { qos: number, s
         ratePerSec: windowMs === 0 ? 0 : Math.round((windowReceived / windowMs) * 1000 * 10) / 10,
         latency: percentiles(windowLatency.summary()),
         latencyOverall: percentiles(overallLatency.summary()),
-        qos
+        qos,
+        ...(group !== undefined ? { group, share: shareOf(tracker.snapshot()) } : {})
       }
       windowStart = now
       windowReceived = 0
@@ -119,6 +134,16 @@ export function createStatsBook ({ qos, seqWindow, startedAt }: { qos: number, s
       tracker.restore(saved.perDevice)
     }
   }
+}
+
+function shareOf (devices: Record<string, DeviceSnapshot>): GroupShare {
+  let unique = 0
+  let seqSpan = 0
+  for (const d of Object.values(devices)) {
+    unique += d.unique
+    seqSpan += d.highest - d.floor + 1
+  }
+  return { unique, seqSpan, ratio: seqSpan === 0 ? 0 : Math.round(unique / seqSpan * 1000) / 1000 }
 }
 
 function percentiles ({ p50, p90, p99, max }: LatencyPercentiles): LatencyPercentiles {

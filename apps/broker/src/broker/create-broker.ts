@@ -18,6 +18,7 @@ import { installQos2Guard } from './qos2-guard.js'
 import { createStore } from './persistence.js'
 import { installPublishGate } from './publish-gate.js'
 import { orderPerClient } from './ordered-delivery.js'
+import { storePubrelsApart } from './memory-pubrel.js'
 import { createFileIdleIndex, createRedisIdleIndex, createSessionExpiry, idleIndexFile, type SessionExpiry } from './session-expiry.js'
 import { createSharedSubscriptions, sharedGroupsFile, type SharedSubscriptions } from './shared/shared-subscriptions.js'
 import { Redis } from 'ioredis'
@@ -60,6 +61,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
   const store = await createStore({ kind: config.persistence, dataDir: config.dataDir, redisUrl: config.redis?.url })
     .catch(async (err: unknown) => { await runtime.close(); throw err })
   orderPerClient(store.persistence)
+  if (store.kind === 'memory') storePubrelsApart(store.persistence)
 
   let aedes: Aedes | undefined
   const audit = createAudit({

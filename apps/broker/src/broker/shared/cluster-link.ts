@@ -11,7 +11,7 @@ const PRESENCE = 'warden:share:brokers'
 const PRESENCE_EVERY_MS = 5000
 /** a process not heard of for this long is gone: its members are offline */
 export const PRESENCE_TTL_MS = 20000
-/** a new group waits at most this long for the other processes to listen to its filter */
+/** a join waits at most this long for the other processes to read it (a process that died meanwhile) */
 const ANNOUNCE_WAIT_MS = 2000
 
 type Done = () => void
@@ -41,8 +41,9 @@ export interface ClusterLinkDeps {
 }
 
 export interface ClusterLink {
-  /** tells the other processes a group changed; for a new group, waits until they listen to its filter */
-  announce (key: string, fresh: boolean): Promise<void>
+  /** tells the other processes a group changed; with `wait`, until they have read it (a member joined:
+   * from its SUBACK on, every live process dispatches to it; a new group: they listen to its filter) */
+  announce (key: string, wait: boolean): Promise<void>
   forward (broker: string, f: Forwarded): Promise<void>
   /** processes alive now (this one included) */
   live (): Promise<Set<string>>
@@ -95,8 +96,8 @@ export async function createClusterLink ({ bus, redis, self, onSync, onForward, 
 
   return {
     live,
-    async announce (key, fresh) {
-      if (!fresh) { await emit(SYNC_TOPIC, { key, from: self }); return }
+    async announce (key, wait) {
+      if (!wait) { await emit(SYNC_TOPIC, { key, from: self }); return }
       const others = [...await live()].filter((b) => b !== self)
       const n = ++seq
       let timeout: NodeJS.Timeout | undefined

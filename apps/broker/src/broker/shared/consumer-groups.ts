@@ -107,6 +107,13 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     logger
   })
 
+  const copyIds = new Map<string, string>()
+  const copyIdOf = (key: string): string => {
+    let id = copyIds.get(key)
+    if (id === undefined) { id = copyBrokerId(self, key); copyIds.set(key, id) }
+    return id
+  }
+
   function onMessage (filter: string, keys: ReadonlySet<string>, packet: BusPacket, done: Done): void {
     // the process that published a message dispatches it, once, for the whole cluster
     if (closed || packet.brokerId !== self || packet.brokerCounter === undefined) { done(); return }
@@ -115,7 +122,7 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     if (topic.charCodeAt(0) === 36 && (filter.charCodeAt(0) === 43 || filter.charCodeAt(0) === 35)) { done(); return }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
     const counter = packet.brokerCounter
-    Promise.all([...keys].map((key) => dispatcher.dispatch({ key, topic, payload, qos: packet.qos, brokerId: copyBrokerId(self, key), brokerCounter: counter })))
+    Promise.all([...keys].map((key) => dispatcher.dispatch({ key, topic, payload, qos: packet.qos, brokerId: copyIdOf(key), brokerCounter: counter })))
       .catch((err: unknown) => { logger.error({ err, topic }, 'cannot dispatch to consumer groups') })
       .finally(done)
   }
@@ -143,6 +150,7 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     const g = groups.get(key)
     if (g === undefined || g.members.size > 0) return
     groups.delete(key)
+    copyIds.delete(key)
     const f = filters.get(g.share.filter)
     f?.keys.delete(key)
     if (f !== undefined && f.keys.size === 0) {
@@ -152,7 +160,7 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     track(queue.clear(key))
   }
 
-  const announce = async (key: string, fresh = false): Promise<void> => { await link?.announce(key, fresh) }
+  const announce = async (key: string, wait = false): Promise<void> => { await link?.announce(key, wait) }
 
   function attach (client: Client): Attachment {
     let att = byClient.get(client)
@@ -217,8 +225,8 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
       const rec: MemberRecord = { qos, persistent: att.persistent, broker: self }
       const g = groupFor(share)
       g.set(client.id, rec)
-      const [fresh] = await Promise.all([store.put(share.key, client.id, rec), filters.get(share.filter)?.ready])
-      await announce(share.key, fresh)
+      await Promise.all([store.put(share.key, client.id, rec), filters.get(share.filter)?.ready])
+      await announce(share.key, true)
     },
 
     async leave (client, key) {

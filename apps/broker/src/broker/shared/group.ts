@@ -33,7 +33,10 @@ export class Group {
 
   delete (clientId: string): boolean {
     if (!this.members.delete(clientId)) return false
-    this.order = this.order.filter((id) => id !== clientId)
+    const at = this.order.indexOf(clientId)
+    this.order.splice(at, 1)
+    // the member after it keeps its turn
+    if (at < this.cursor) this.cursor--
     this.deliveredTo.delete(clientId)
     return true
   }

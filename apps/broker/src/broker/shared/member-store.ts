@@ -11,8 +11,7 @@ export interface MemberStore {
   readonly shared: boolean
   loadAll (): Promise<Map<string, Members>>
   loadGroup (key: string): Promise<Members>
-  /** records a member; resolves true when the group was not known before */
-  put (key: string, clientId: string, rec: MemberRecord): Promise<boolean>
+  put (key: string, clientId: string, rec: MemberRecord): Promise<void>
   /** replaces (or, with null, removes) a member only while it is recorded as connected to `broker` */
   release (key: string, clientId: string, broker: string, rec: MemberRecord | null): Promise<boolean>
   remove (key: string, clientId: string): Promise<void>
@@ -61,11 +60,9 @@ export async function createLocalMemberStore (file: string | undefined): Promise
     async loadGroup (key) { return new Map(groups.get(key)) },
     async put (key, clientId, rec) {
       let g = groups.get(key)
-      const fresh = g === undefined
       if (g === undefined) { g = new Map(); groups.set(key, g) }
       g.set(clientId, rec)
       await save()
-      return fresh
     },
     async release (key, clientId, broker, rec) {
       if (groups.get(key)?.get(clientId)?.broker !== broker) return false
@@ -139,8 +136,7 @@ export function createRedisMemberStore (redis: Redis): MemberStore {
     },
     loadGroup,
     async put (key, clientId, rec) {
-      const [[, added]] = await redis.multi().sadd(GROUPS, key).hset(membersKey(key), clientId, JSON.stringify(rec)).exec() as [[unknown, number]]
-      return added === 1
+      await redis.multi().sadd(GROUPS, key).hset(membersKey(key), clientId, JSON.stringify(rec)).exec()
     },
     async release (key, clientId, broker, rec) {
       const r = await redis.eval(RELEASE, 2, membersKey(key), GROUPS, clientId, broker, rec === null ? '' : JSON.stringify(rec), key)
