@@ -194,7 +194,7 @@ function subHandler (c) {
 }
 
 function percentiles () {
-  const a = lat.subarray(0, nLat).sort()
+  const a = lat.slice(0, nLat).sort()
   const at = (q) => nLat === 0 ? null : a[Math.min(nLat - 1, Math.floor(q * nLat))]
   return { n: nLat, p50: at(0.5), p99: at(0.99), p999: at(0.999), max: nLat === 0 ? null : a[nLat - 1] }
 }
@@ -253,7 +253,8 @@ process.on('message', async (m) => {
       reply({ type: 'stop', ...await stopPublishers() })
       break
     case 'report':
-      reply({ type: 'report', ...tally(m.sent), latency: percentiles() })
+      // raw: every latency in arrival order (to see when the slow ones happen)
+      reply({ type: 'report', ...tally(m.sent), latency: percentiles(), ...(m.raw === true ? { raw: Array.from(lat.subarray(0, nLat)) } : {}) })
       break
     case 'close':
       closing = true

@@ -190,3 +190,18 @@ export function machineBusyUs () {
   // user nice system idle iowait irq softirq steal
   return { task: (v[0] + v[1] + v[2]) * 1e6 / CLK_TCK, irq: (v[5] + v[6] + v[7]) * 1e6 / CLK_TCK }
 }
+
+/**
+ * Waits until the machine is nearly idle (other people's work shares these cores), for at most maxWaitMs.
+ * Returns how long it waited and the busy cores seen last.
+ */
+export async function waitForQuiet (maxWaitMs, thresholdCores = 0.25) {
+  const t0 = Date.now()
+  for (;;) {
+    const a = machineBusyUs()
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const b = machineBusyUs()
+    const busy = (b.task - a.task + b.irq - a.irq) / 300e3
+    if (busy <= thresholdCores || Date.now() - t0 >= maxWaitMs) return { waitedMs: Date.now() - t0, busyCores: busy }
+  }
+}

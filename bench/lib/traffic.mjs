@@ -30,7 +30,7 @@ export async function runTraffic (broker, w) {
     const { sent, unacked } = await pubGen.request('stop', {}, 30000)
     const expected = w.subs.reduce((n, s) => n + s.from.reduce((m, pi) => m + (sent[pi] ?? 0), 0), 0)
     await drain(subGen, expected, w.qos)
-    const report = await subGen.request('report', { sent })
+    const report = await subGen.request('report', { sent, raw: w.raw === true })
     return figures(w, s0, s1, { ...report, expected, unacked })
   } finally {
     await Promise.all([subGen.close(), pubGen?.close()])
@@ -95,6 +95,7 @@ function figures (w, s0, s1, r) {
     lost: r.lost,
     dup: r.dup,
     unacked: r.unacked,
-    latency: w.latency === true ? r.latency : null
+    latency: w.latency === true ? r.latency : null,
+    ...(r.raw !== undefined ? { raw: r.raw } : {})
   }
 }

@@ -14,8 +14,9 @@ export const OWNERSHIP_PUBS = 10
  * @param {number} o.registrations literal registrations reg/<i>/#, besides the bench/{username}/# template
  * @param {'memory'|'level'} o.persistence
  * @param {string} o.dataDir
+ * @param {number} [o.statsIntervalMs] the control plane's sampling interval (default: Warden's own)
  */
-export function wardenConfig ({ passwordHash, registrations, persistence, dataDir }) {
+export function wardenConfig ({ passwordHash, registrations, persistence, dataDir, statsIntervalMs }) {
   const users = []
   for (let i = 0; i < USERS.pubs; i++) users.push({ username: `pub-${i}`, passwordHash, roles: ['producer'] })
   for (let i = 0; i < USERS.subs; i++) users.push({ username: `sub-${i}`, passwordHash, roles: ['consumer'] })
@@ -38,6 +39,7 @@ export function wardenConfig ({ passwordHash, registrations, persistence, dataDi
     users,
     topics,
     log: { level: 'warn' },
+    ...(statsIntervalMs !== undefined ? { stats: { intervalMs: statsIntervalMs } } : {}),
     // the limits stay on (their checks are paid per message) but sized above what the bench offers: a
     // deployment sets them for its devices, and a broker throttling the load generator measures nothing
     limits: {

@@ -144,6 +144,21 @@ describe('a consumer group on one process', () => {
     expect(stats?.redelivered).toBe(0)
   })
 
+  it('sends no retained messages to a new member, and a member that also subscribes plainly gets both copies', async () => {
+    const b = await start()
+    const pub = await client(b, 'sensor-1')
+    await publish(pub, 'sensors/sensor-1/r', 'retained', { qos: 1, retain: true })
+    const m = await client(b, 'dashboard', { clientId: 'both' })
+    expect(await subscribe(m, ['$share/g/sensors/#', 'sensors/sensor-1/#'], 1)).toEqual([1, 1])
+    await m.waitFor((x) => x.payload === 'retained')
+    await publish(pub, 'sensors/sensor-1/t', 'live', { qos: 1 })
+    await receivedTogether([m], 3)
+    expect(m.messages.map((x) => x.payload).sort()).toEqual(['live', 'live', 'retained'])
+    // the retained one came through the plain subscription: the group delivered only the live message
+    const [stats] = await b.broker.shared.stats()
+    expect(stats?.delivered).toBe(1)
+  })
+
   it('checks read rights on the filter at SUBSCRIBE and on every message, and audits refusals', async () => {
     const b = await start()
     const dash = await client(b, 'dashboard', { clientId: 'dash' })

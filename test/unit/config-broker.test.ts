@@ -84,6 +84,8 @@ describe('parseConfig: valid input', () => {
       topics: [],
       log: { level: 'info' },
       stats: { intervalMs: 1000, sysIntervalMs: 10000 },
+      sessions: { expiryMs: 604800000, sweepIntervalMs: 60000 },
+      sharedSubscriptions: { maxQueued: 10000 },
       tls: { enabled: false, port: 8883, host: '0.0.0.0', clientCerts: 'none', certIdentity: 'cn' },
       ws: { enabled: false, port: 8083, host: '0.0.0.0', path: '/mqtt' },
       wss: { enabled: false, port: 8084, host: '0.0.0.0', path: '/mqtt' },

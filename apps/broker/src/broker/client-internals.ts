@@ -59,10 +59,12 @@ export function holdWrites (client: Client): void {
     setImmediate(closeRound, open)
   }
   const owner = c[HELD]
-  if (owner === open) return
-  if (owner === undefined) c.cork()
-  c[HELD] = open
-  open.conns.push(c)
+  if (owner !== open) {
+    if (owner === undefined) c.cork()
+    c[HELD] = open
+    open.conns.push(c)
+  }
+  // aedes queues the write after this call: the release must move behind it even for a socket already held
   if (!moveQueued) {
     moveQueued = true
     process.nextTick(moveRelease)

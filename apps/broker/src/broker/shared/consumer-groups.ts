@@ -7,6 +7,7 @@ import type { ClusterLink, Forwarded } from './cluster-link.js'
 import { createDispatcher, type Dispatcher } from './dispatcher.js'
 import { Group } from './group.js'
 import type { GroupQueue } from './group-queue.js'
+import { describeGroups, type GroupStats } from './group-stats.js'
 import type { MemberStore } from './member-store.js'
 import { copyBrokerId, type ShareFilter } from './share-filter.js'
 import type { Copy, MemberRecord, QoS } from './types.js'
@@ -15,31 +16,6 @@ type Done = () => void
 interface BusPacket { topic: string, payload: Buffer | string, qos: QoS, brokerId?: string, brokerCounter?: number }
 type Listener = (packet: BusPacket, done: Done) => void
 interface Bus { on (topic: string, l: Listener, done?: Done): void, removeListener (topic: string, l: Listener, done?: Done): void }
-
-export interface MemberStats {
-  readonly clientId: string
-  readonly qos: QoS
-  readonly persistent: boolean
-  readonly connected: boolean
-  /** the broker process it is connected to (cluster), null while offline */
-  readonly broker: string | null
-  /** messages this process handed to it */
-  readonly delivered: number
-  /** of those, not acknowledged yet */
-  readonly inflight: number
-}
-
-export interface GroupStats {
-  readonly group: string
-  readonly filter: string
-  readonly members: readonly MemberStats[]
-  readonly delivered: number
-  readonly redelivered: number
-  readonly queued: number
-  readonly dropped: number
-  /** messages waiting in the group's queue now */
-  readonly waiting: number
-}
 
 export interface ConsumerGroupsDeps {
   broker: Aedes
@@ -172,7 +148,8 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
       if (conn.destroyed === true) setImmediate(() => onClose(a))
       else conn.once('close', () => onClose(a))
     }
-    attachments.set(client.id, att)
+    // a connection already gone (its SUBSCRIBE handled after it closed) joins nothing
+    if (!att.closed) attachments.set(client.id, att)
     return att
   }
 
@@ -208,10 +185,10 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
         if (successor?.groups.has(key) === true) continue
         elsewhere = await release(key, att) || elsewhere
       }
-      // a persistent member's next session gets them from its own queue: on shutdown, or when it is
-      // already connected again (here, or on another process)
+      // a persistent member's next session gets those in its session from there: on shutdown, or when it
+      // is already connected again (here, or on another process)
       const resumed = att.persistent && (stopping || elsewhere || successor?.persistent === true)
-      if (!resumed && att.inflight.size > 0) await dispatcher.redispatch(att)
+      if (att.inflight.size > 0) await dispatcher.redispatch(att, resumed)
     })())
   }
 
@@ -221,6 +198,7 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
 
     async join (client, share, qos) {
       const att = attach(client)
+      if (att.closed) return
       att.groups.set(share.key, qos)
       const rec: MemberRecord = { qos, persistent: att.persistent, broker: self }
       const g = groupFor(share)
@@ -286,18 +264,7 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
       }
     },
 
-    async stats () {
-      const out: GroupStats[] = []
-      for (const [key, g] of groups) {
-        const members: MemberStats[] = [...g.members].map(([id, rec]) => {
-          let inflight = 0
-          for (const f of attachments.get(id)?.inflight.values() ?? []) if (f.copy.key === key) inflight++
-          return { clientId: id, qos: rec.qos, persistent: rec.persistent, connected: rec.broker !== null, broker: rec.broker, delivered: g.deliveredTo.get(id) ?? 0, inflight }
-        })
-        out.push({ group: g.share.group, filter: g.share.filter, members, ...g.counts, waiting: await queue.size(key) })
-      }
-      return out
-    },
+    stats: async () => await describeGroups(groups, attachments, queue),
 
     stop () { stopping = true },
 

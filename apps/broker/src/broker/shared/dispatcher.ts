@@ -40,8 +40,11 @@ export interface Dispatcher {
   dispatch (copy: Copy, exclude?: readonly string[], redelivery?: boolean): Promise<Outcome>
   /** a copy forwarded here for one of this process's members */
   receive (f: Forwarded): Promise<Outcome>
-  /** takes a departed connection's unacknowledged copies out of its session and hands them on */
-  redispatch (att: Attachment): Promise<void>
+  /**
+   * Hands a departed connection's unacknowledged copies on, taking them out of its session first.
+   * `keepStored`: the member's next session is already there and resends those in its session itself.
+   */
+  redispatch (att: Attachment, keepStored: boolean): Promise<void>
   /** empties the group's queue to its connected members */
   drain (key: string): Promise<void>
   /** a stored copy the member's next session must not get again (it went to another member) */
@@ -126,8 +129,17 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
       f.stored = true
       if (!att.closed) await write()
     })
-    att.chain = step.catch((err: unknown) => { logger.error({ err, clientId: att.clientId }, 'cannot queue a group message for its member') })
-    await att.chain
+    att.chain = step.catch(() => {})
+    try {
+      await step
+    } catch (err) {
+      logger.error({ err, clientId: att.clientId }, 'cannot queue a group message in its member\'s session')
+      // never written to it: another member, or the group's queue, gets it now
+      if (!f.stored && att.inflight.get(messageId) === f) {
+        att.inflight.delete(messageId)
+        return await dispatch(copy, [att.clientId], redelivery)
+      }
+    }
     return 'delivered'
   }
 
@@ -153,11 +165,13 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
       if (att === undefined || g === undefined) return await dispatch(f.copy, [...f.exclude, f.clientId], f.redelivery)
       return await deliverLocal(g, att, f.copy, f.redelivery)
     },
-    async redispatch (att) {
+    async redispatch (att, keepStored) {
       const items = [...att.inflight.values()]
+      // cleared first: a store step still queued for one of them sees it gone and leaves it out
       att.inflight.clear()
       await att.chain
       for (const f of items) {
+        if (f.stored && keepStored) continue
         if (f.stored) await revoke(att.clientId, f)
         await dispatch(f.copy, [att.clientId], true)
       }

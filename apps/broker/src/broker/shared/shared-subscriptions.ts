@@ -8,7 +8,8 @@ import type { DenyReason } from '../../policy/decision.js'
 import type { Audit } from '../audit.js'
 import { RESERVED_PREFIX, type WardenHooks } from '../hooks.js'
 import { createClusterLink, type Bus, type ClusterLink } from './cluster-link.js'
-import { createConsumerGroups, type ConsumerGroups, type GroupStats } from './consumer-groups.js'
+import { createConsumerGroups, type ConsumerGroups } from './consumer-groups.js'
+import type { GroupStats } from './group-stats.js'
 import { createRedisQueue, createStoreQueue } from './group-queue.js'
 import { createLocalMemberStore, createRedisMemberStore, type MemberStore } from './member-store.js'
 import { isShareTopic, parseCopyBrokerId, parseShareFilter } from './share-filter.js'
@@ -209,3 +210,4 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
   }
 }
 export { sharedGroupsFile } from './member-store.js'
+export type { GroupStats, MemberStats } from './group-stats.js'
