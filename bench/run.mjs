@@ -6,13 +6,14 @@
 //   --only=a,b         brokers by name (warden, warden-level, aedes, mosquitto)
 //   --sections=...     throughput,latency,ownership,connections
 //   --filter=a,b       only the throughput and latency workloads whose names contain one of these
-//   --reps=n           runs per workload and broker (the best is kept); default 3 for the workloads the
-//                      targets are about, 1 for the others (1 everywhere with --quick)
+//   --reps=n           runs per workload and broker (the best is kept); default 2 for the workloads the
+//                      targets are about (64 B at QoS 0 and 1, latency, ownership), 1 for the others and
+//                      everywhere with --quick
 //   --profile=<name>   run that Node broker under --cpu-prof (profiles in bench/profiles/)
 //   --flood            QoS 0 publishers follow socket back-pressure only (no PINGREQ window): shows
 //                      aedes's collapse under overload rather than its sustainable throughput
 //   --quiet-budget=s   seconds the run may spend in all waiting for the machine to be quiet before a
-//                      workload (default 240; 10 with --quick)
+//                      workload (default 90; 10 with --quick)
 //   --no-report        do not rewrite BENCHMARKS.md and docs/benchmarks.svg (a full run does by default)
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -52,9 +53,9 @@ if (mosquittoVersion === null || !/mosquitto/i.test(mosquittoVersion)) brokers =
 if (quick) brokers = brokers.filter((b) => b.name !== 'warden-level')
 if (typeof args.only === 'string') { const only = args.only.split(','); brokers = brokers.filter((b) => only.includes(b.name)) }
 
-const timing = quick ? { warmupMs: 300, durationMs: 1200 } : { warmupMs: 500, durationMs: 2000 }
+const timing = quick ? { warmupMs: 400, durationMs: 1100 } : { warmupMs: 500, durationMs: 2000 }
 const KEY = (w) => w.payloadSize === 64 && (w.qos === 0 || w.qos === 1) && !w.shape.includes('persistent')
-const repsOf = (w) => args.reps !== undefined ? Number(args.reps) : quick ? 1 : KEY(w) ? 3 : 1
+const repsOf = (w) => args.reps !== undefined ? Number(args.reps) : quick ? 1 : KEY(w) ? 2 : 1
 const matrix = quick
   ? [throughput('pairs', 0, 64), throughput('pairs', 1, 64), throughput('pairs', 2, 64), throughput('fan-in', 0, 64), throughput('fan-out', 1, 64)]
   : ['fan-in', 'fan-out', 'pairs'].flatMap((shape) => [0, 1, 2].flatMap((qos) => [throughput(shape, qos, 64), throughput(shape, qos, 4096)]))
@@ -103,7 +104,7 @@ function logRow (broker, r, rep) {
 
 // Before each run, wait (a while) for the machine to be quiet: other work on these two cores skews every
 // figure, latency most. The total wait is capped so that a busy machine still gets a result.
-let quietBudgetMs = Number(args['quiet-budget'] ?? (quick ? 10 : 240)) * 1000
+let quietBudgetMs = Number(args['quiet-budget'] ?? (quick ? 10 : 90)) * 1000
 async function quiet () {
   if (quietBudgetMs <= 0) return { waitedMs: 0, busyCores: null }
   const q = await waitForQuiet(Math.min(quietBudgetMs, 20000))
@@ -116,6 +117,8 @@ async function launch (b) {
   const profile = args.profile === b.name ? { profileDir: join(BENCH_DIR, 'profiles') } : {}
   if (profile.profileDir) mkdirSync(profile.profileDir, { recursive: true })
   const h = { b, broker: await startBroker(b, profile) }
+  // start-up garbage (100k registrations seeded, schemas compiled) is collected now, not while measuring
+  await h.broker.sample(true)
   h.run = async (label, fn) => {
     try {
       return await fn(h.broker)
@@ -184,7 +187,7 @@ if (sections.has('throughput') || sections.has('latency')) {
       }
     }
     if (sections.has('latency')) {
-      for (const w of latencies) results.latency.push(...await compare(handles, w, args.reps !== undefined ? Number(args.reps) : quick ? 1 : 3))
+      for (const w of latencies) results.latency.push(...await compare(handles, w, args.reps !== undefined ? Number(args.reps) : quick ? 1 : 2))
     }
   } finally {
     for (const h of handles) await h.stop()
@@ -194,17 +197,20 @@ if (sections.has('throughput') || sections.has('latency')) {
 const warden = brokers.find((b) => b.name === 'warden')
 if (sections.has('ownership') && warden !== undefined) {
   const handles = []
-  for (const n of registrationCounts) {
-    const h = await launch({ ...warden, name: `warden-${n}`, registrations: n })
-    h.n = n
+  // and 100k once more with the control plane's per-registration rate sampling slowed to once a minute:
+  // it walks every registration each interval, which is not the publish path but costs in proportion
+  const variants = [...registrationCounts.map((n) => ({ n, samplerOff: false })), { n: registrationCounts[registrationCounts.length - 1], samplerOff: true }]
+  for (const v of variants) {
+    const h = await launch({ ...warden, name: `warden-${v.n}${v.samplerOff ? '-nosampler' : ''}`, registrations: v.n, ...(v.samplerOff ? { statsIntervalMs: 60000 } : {}) })
+    Object.assign(h, v)
     handles.push(h)
   }
   try {
-    const reps = args.reps !== undefined ? Number(args.reps) : quick ? 1 : 3
-    const rows = await compare(handles, (h) => ({ ...ownership(h.n), name: `ownership ${h.n}` }), reps)
+    const reps = args.reps !== undefined ? Number(args.reps) : quick ? 1 : 2
+    const rows = await compare(handles, (h) => ({ ...ownership(h.n), name: `ownership ${h.n}${h.samplerOff ? ' (sampler 60 s)' : ''}` }), reps)
     for (const h of handles) {
       const r = rows.find((x) => x.broker === h.b.name)
-      if (r !== undefined) results.ownership.push({ ...r, broker: 'warden', registrations: h.n })
+      if (r !== undefined) results.ownership.push({ ...r, broker: 'warden', registrations: h.n, samplerOff: h.samplerOff })
     }
   } finally {
     for (const h of handles) await h.stop()
@@ -229,7 +235,7 @@ if (sections.has('connections')) {
 }
 
 results.meta.elapsedSec = Math.round((Date.now() - started) / 1000)
-results.meta.quietWaitSec = Math.round((Number(args['quiet-budget'] ?? (quick ? 10 : 240)) * 1000 - quietBudgetMs) / 1000)
+results.meta.quietWaitSec = Math.round((Number(args['quiet-budget'] ?? (quick ? 10 : 90)) * 1000 - quietBudgetMs) / 1000)
 mkdirSync(join(BENCH_DIR, 'results'), { recursive: true })
 const out = join(BENCH_DIR, 'results', `latest-${results.meta.mode}.json`)
 writeFileSync(out, JSON.stringify(results, null, 2) + '\n')

@@ -61,6 +61,9 @@ describe('lets well-formed traffic through', () => {
     ['UNSUBSCRIBE', gen({ cmd: 'unsubscribe', messageId: 4, unsubscriptions: ['a/b', 'ü'] })],
     ['PINGREQ and DISCONNECT', Buffer.concat([gen({ cmd: 'pingreq' }), gen({ cmd: 'disconnect' })])],
     ['a truncated PUBLISH (the parser reports it)', publishRaw(Buffer.from('abc')).subarray(0, 4)],
+    // found by the fuzz test: a filter list whose last string runs past the body once looped forever
+    ['an UNSUBSCRIBE whose filter runs past its body', packet(0xa2, Buffer.from([0, 1, 0, 9, 0x61]))],
+    ['a SUBSCRIBE whose filter runs past its body', packet(0x82, Buffer.from([0, 1, 0, 1, 0x61, 1, 0, 9, 0x61]))],
     ['an MQTT 5 CONNECT (refused later, CONNACK 1)', connectRaw(Buffer.from([0xff]), { level: 5 })]
   ])('%s', (_what, bytes) => {
     expect(same(check(bytes))).toBeNull()

@@ -9,7 +9,17 @@ interface ClientInternals {
   clean: boolean
 }
 
-interface Corkable { cork (): void, uncork (): void, [HELD]?: Batch | undefined }
+type Write = (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean
+
+interface Corkable {
+  cork (): void
+  uncork (): void
+  write: Write
+  readonly writableLength: number
+  readonly writableCorked: number
+  [HELD]?: Batch | undefined
+  [WRAPPED]?: true
+}
 
 /**
  * Sockets held during one round of deliveries. Its release runs after every delivery queued meanwhile:
@@ -19,6 +29,13 @@ interface Corkable { cork (): void, uncork (): void, [HELD]?: Batch | undefined 
 interface Batch { readonly conns: Corkable[], release: NodeJS.Immediate | null }
 
 const HELD = Symbol('warden.heldBy')
+const WRAPPED = Symbol('warden.flushesWhenFull')
+/**
+ * A held socket with this much waiting is written out before more is added: large messages gain nothing
+ * from waiting, and a bound on bytes waiting (limits.maxOutgoingBytes) must see a slow reader, not a held
+ * socket.
+ */
+const FLUSH_AT = 32 * 1024
 let open: Batch | null = null
 let moveQueued = false
 
@@ -42,25 +59,45 @@ function release (b: Batch): void {
   }
 }
 
+/** Writes out what a socket has buffered now, whoever corked it (mqtt-packet corks while it writes a packet). */
+function flush (c: Corkable): void {
+  const n = c.writableCorked
+  for (let i = 0; i < n; i++) c.uncork()
+  for (let i = 0; i < n; i++) c.cork()
+}
+
+function flushWhenFull (c: Corkable): void {
+  const write = c.write
+  c.write = function heldWrite (chunk, encoding, cb) {
+    if (c[HELD] !== undefined && c.writableLength >= FLUSH_AT) flush(c)
+    return write.call(c, chunk, encoding, cb)
+  }
+  c[WRAPPED] = true
+}
+
 /**
  * Holds a client's outgoing packets back so that the packets of one round of deliveries go out in one
  * system call. aedes writes each packet on its own — every delivery runs in its own setImmediate and
  * mqtt-packet corks only until the next tick — so a busy broker spends a third of its CPU in one writev
  * per packet. Called just before aedes writes to the client (a delivery it is about to queue, a PUBACK it is
- * about to write). A socket stays corked once, whatever the number of rounds holding it, and each round's
- * release writes out what was buffered: packets wait at most for the end of the round after theirs.
+ * about to write). A socket stays corked once, whatever the number of rounds holding it; each round's
+ * release writes out what was buffered, so packets wait at most for the end of the round after theirs, and
+ * never while FLUSH_AT bytes are waiting.
  */
 export function holdWrites (client: Client): void {
   const conn = client.conn as unknown as Partial<Corkable>
-  if (typeof conn.cork !== 'function') return
+  if (typeof conn.cork !== 'function' || typeof conn.write !== 'function') return
   const c = conn as Corkable
   if (open === null) {
     open = { conns: [], release: null }
     setImmediate(closeRound, open)
   }
   const owner = c[HELD]
+  if (owner === undefined) {
+    if (c[WRAPPED] !== true) flushWhenFull(c)
+    c.cork()
+  }
   if (owner !== open) {
-    if (owner === undefined) c.cork()
     c[HELD] = open
     open.conns.push(c)
   }

@@ -93,7 +93,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
   }
   const broker = aedes
   // before the gate: the gate's tracking of publishes under way must cover the QoS 2 marks
-  installQos2Guard(broker, store.persistence)
+  const qos2 = installQos2Guard(broker, store.persistence)
   const gate = installPublishGate(broker)
   hooks.attach(gate)
   attachHardening(broker, store.persistence, limits, gate, config.limits.maxQueuedMessages)
@@ -111,6 +111,11 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     logger
   })
 
+  // before anyone can connect: see qos2-guard.ts
+  if (store.incoming !== undefined) {
+    const recovered = await qos2.recover(store.incoming()).catch((err: unknown) => { logger.error({ err }, 'QoS 2 recovery failed'); return 0 })
+    if (recovered > 0) logger.warn({ recovered }, 'published QoS 2 messages that the last run stored but had not published')
+  }
   let listeners: Listeners
   try {
     listeners = await startListeners(config, listenerDeps(broker, limits, logger))

@@ -111,7 +111,9 @@ export function checkStrings (type: number, body: Buffer): string | null {
     case UNSUBSCRIBE: {
       if (!r.skip(2)) return null
       while (r.more()) {
-        const bad = r.checkString('topic filter')
+        const filter = r.string()
+        if (filter === null) return null // truncated: every iteration must consume bytes or stop
+        const bad = validate(filter, 'topic filter')
         if (bad !== null) return bad
         if (type === SUBSCRIBE && !r.skip(1)) return null
       }
@@ -162,11 +164,15 @@ class Reader {
     return s
   }
 
+  /** what is wrong with the next string; null when it is fine or the body ends first */
   checkString (what: string): string | null {
     const s = this.string()
-    if (s === null) return null
-    if (!isUtf8(s)) return `${what} is not well-formed UTF-8`
-    if (s.includes(0)) return `${what} contains U+0000`
-    return null
+    return s === null ? null : validate(s, what)
   }
+}
+
+function validate (s: Buffer, what: string): string | null {
+  if (!isUtf8(s)) return `${what} is not well-formed UTF-8`
+  if (s.includes(0)) return `${what} contains U+0000`
+  return null
 }

@@ -10,6 +10,7 @@ import aedesPersistenceRedis from 'aedes-persistence-redis'
 import mqemitterRedis from 'mqemitter-redis'
 import { WardenError } from '@warden/common'
 import type { PersistenceKind } from '../config/schema.js'
+import { listLevelIncoming, type IncomingRef } from './level-incoming.js'
 
 export interface Store {
   readonly kind: PersistenceKind
@@ -19,6 +20,8 @@ export interface Store {
   readonly mq: unknown
   /** the Redis URL when the store is shared */
   readonly redisUrl?: string
+  /** the incoming QoS 2 packets stored (level only: the QoS 2 guard's start-up recovery) */
+  readonly incoming?: () => AsyncIterable<IncomingRef>
   close (): Promise<void>
 }
 
@@ -44,6 +47,7 @@ export async function createStore ({ kind, dataDir, redisUrl }: StoreOptions): P
       kind,
       persistence,
       mq: undefined,
+      incoming: () => listLevelIncoming(db),
       async close () {
         await persistence.destroy()
         if (db.status === 'open') await db.close()

@@ -5,12 +5,14 @@
 // no PUBREC, sends the PUBLISH again; aedes finds it stored and answers PUBREC without publishing: the
 // message is acknowledged and lost. Publishing it again whenever it is found would instead duplicate the
 // ones that had been published. So Warden records, durably and next to the stored packet, that it was
-// published ("the mark"), right after it reached the subscribers' queues and before any live delivery;
-// a packet found stored without its mark after a restart is published again. The packet gets its queue
-// identity (broker id, counter) before it is first stored, so that publishing it again rewrites the same
-// queue entries instead of adding second copies.
+// published ("the mark"), right after it reached the subscribers' queues and before any live delivery.
+// A packet an earlier run stored without its mark is published again: at start-up, before any subscriber
+// can reconnect and drain its queue (the store lists them: level), or else when the publisher sends it again.
+// The packet gets its queue identity (broker id, counter) before it is first stored, so that publishing it
+// again rewrites the same queue entries instead of adding second copies.
 import type { Aedes, Client, PublishPacket } from 'aedes'
 import { RESERVED_PREFIX } from './hooks.js'
+import type { IncomingRef } from './level-incoming.js'
 
 /** The mark of client C lives in the incoming store of a pseudo client `MARK_PREFIX + C`: real client
  * ids cannot contain U+0000 (the packet guard refuses them). */
@@ -30,7 +32,12 @@ type PublishFn = (packet: Stored, client: Client | null, done?: Done) => void
 const EMPTY = Buffer.alloc(0)
 const noop = (): void => {}
 
-export function installQos2Guard (broker: Aedes, persistence: unknown): void {
+export interface Qos2Guard {
+  /** publishes the packets an earlier run stored but did not mark; returns how many */
+  recover (stored: AsyncIterable<IncomingRef>): Promise<number>
+}
+
+export function installQos2Guard (broker: Aedes, persistence: unknown): Qos2Guard {
   const b = broker as unknown as { id: string, counter: number, publish: PublishFn }
   const p = persistence as Persistence
   // Queue entries are keyed by broker id and counter. Starting the counter from the clock keeps this
@@ -90,21 +97,23 @@ export function installQos2Guard (broker: Aedes, persistence: unknown): void {
     publish.call(broker, packet, client, (err) => { pending.delete(identity(packet)); done?.(err) })
   }
 
-  const republish = (pk: Stored, client: { id: string }): Promise<void> => new Promise((resolve, reject) => {
-    pending.set(identity(pk), { clientId: client.id, messageId: pk.messageId })
-    b.publish.call(broker, { ...pk, cmd: 'publish', dup: false, retain: pk.retain === true }, client as Client, (err) => err === undefined || err === null ? resolve() : reject(err))
-  })
-
   const getIncoming = p.incomingGetPacket.bind(p)
+  /** publishes again (same identity) a packet an earlier run stored and may not have published */
+  const recoverOne = async (clientId: string, stored: Stored): Promise<boolean> => {
+    if ((stored.brokerId === b.id && (stored.brokerCounter ?? 0) > start) ||
+        stored.topic.startsWith(RESERVED_PREFIX) || await isMarked(clientId, stored)) return false
+    await new Promise<void>((resolve, reject) => {
+      pending.set(identity(stored), { clientId, messageId: stored.messageId })
+      const packet = { ...stored, cmd: 'publish', dup: false, retain: stored.retain === true } as Stored
+      b.publish.call(broker, packet, null, (err) => err === undefined || err === null ? resolve() : reject(err))
+    })
+    return true
+  }
+
   p.incomingGetPacket = async (client, packet) => {
     const stored = await getIncoming(client, packet)
-    // only a PUBLISH found again needs the check (a PUBREL means PUBREC was sent, so it was published),
-    // and only for a packet stored by an earlier run (this run's are tracked in memory)
-    if (packet.cmd === 'publish' && !client.id.startsWith(MARK_PREFIX) &&
-        !(stored.brokerId === b.id && (stored.brokerCounter ?? 0) > start) &&
-        !stored.topic.startsWith(RESERVED_PREFIX) && !await isMarked(client.id, stored)) {
-      await republish(stored, client)
-    }
+    // only a PUBLISH found again needs the check (a PUBREL means PUBREC was sent, so it was published)
+    if (packet.cmd === 'publish' && !client.id.startsWith(MARK_PREFIX)) await recoverOne(client.id, stored)
     return stored
   }
 
@@ -119,6 +128,18 @@ export function installQos2Guard (broker: Aedes, persistence: unknown): void {
     p.cleanIncoming = async (client) => {
       await clean(client)
       await clean(markOwner(client.id))
+    }
+  }
+
+  return {
+    async recover (stored) {
+      let n = 0
+      for await (const ref of stored) {
+        if (ref.clientId.startsWith(MARK_PREFIX)) continue
+        const pk = await getIncoming({ id: ref.clientId }, { messageId: ref.messageId, cmd: 'recover' }).catch(() => undefined)
+        if (pk !== undefined && await recoverOne(ref.clientId, pk)) n++
+      }
+      return n
     }
   }
 }

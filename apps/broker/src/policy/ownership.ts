@@ -13,15 +13,27 @@ export interface Registration {
   readonly meter?: TopicMeter
 }
 
+// Compiled once per registration and kept for as long as it lives: with 100k registrations every field
+// counts (heap, and so garbage-collection time), hence one owner without a Set and the Deny made on demand.
 interface CompiledRegistration {
   readonly filter: string
-  readonly owners: ReadonlySet<string>
+  /** the only named owner, or null */
+  readonly soleOwner: string | null
+  /** the named owners when there are several, or null */
+  readonly owners: ReadonlySet<string> | null
   /** owners lists '{username}': the client the filter's templates resolve to (for this topic) owns it */
   readonly templateOwner: boolean
   /** [level index, template level] of every template level of the filter */
   readonly templateLevels: ReadonlyArray<readonly [number, string]>
-  readonly deny: Deny
+  deny: Deny | null
   readonly allow: Allow
+}
+
+const NO_TEMPLATE_LEVELS: ReadonlyArray<readonly [number, string]> = Object.freeze([])
+
+function denyOf (reg: CompiledRegistration): Deny {
+  reg.deny ??= denyNotOwner(reg.filter)
+  return reg.deny
 }
 
 export type UnregisteredPolicy = 'deny' | 'allow'
@@ -52,21 +64,27 @@ export class OwnershipPolicy {
   }
 
   register (r: Registration): void {
-    const templateLevels: Array<readonly [number, string]> = []
-    r.filter.split('/').forEach((level, i) => { if (hasTemplate(level)) templateLevels.push([i, level]) })
+    let templateLevels = NO_TEMPLATE_LEVELS
+    if (hasTemplate(r.filter)) {
+      const levels: Array<readonly [number, string]> = []
+      r.filter.split('/').forEach((level, i) => { if (hasTemplate(level)) levels.push([i, level]) })
+      templateLevels = levels
+    }
+    const named = r.owners.filter((o) => o !== '{username}')
     this.trie.set(r.filter, {
       filter: r.filter,
-      owners: new Set(r.owners.filter((o) => o !== '{username}')),
+      soleOwner: named.length === 1 ? named[0] as string : null,
+      owners: named.length > 1 ? new Set(named) : null,
       templateOwner: r.owners.includes('{username}'),
       templateLevels,
-      deny: denyNotOwner(r.filter),
+      deny: null,
       // a per-registration Allow carries what the hooks need per message: no lookups on the hot path.
       // One shape for all of them (payload may be undefined) keeps the hooks' property reads monomorphic
       allow: r.payload === undefined && r.meter === undefined
         ? ALLOW
         : Object.freeze({ allowed: true, filter: r.filter, payload: r.payload, meter: r.meter })
     })
-    this.registrations.set(r.filter, Object.freeze({ filter: r.filter, owners: Object.freeze([...r.owners]) }))
+    this.registrations.set(r.filter, Object.freeze({ filter: r.filter, owners: Object.isFrozen(r.owners) ? r.owners : Object.freeze([...r.owners]) }))
     this.version++
   }
 
@@ -84,10 +102,10 @@ export class OwnershipPolicy {
     const reg = this.trie.match(topic)
     if (reg === undefined) return this.unregistered === 'allow' ? ALLOW : DENY_UNREGISTERED
     const user = identity.username
-    if (user === undefined) return reg.deny
-    if (reg.owners.has(user)) return reg.allow
+    if (user === undefined) return denyOf(reg)
+    if (reg.soleOwner === user || (reg.owners !== null && reg.owners.has(user))) return reg.allow
     if (reg.templateOwner && resolvesTo(reg, identity, topic)) return reg.allow
-    return reg.deny
+    return denyOf(reg)
   }
 }
 

@@ -78,7 +78,7 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     persistence: deps.persistence,
     maxQueued: deps.maxQueued,
     canRead: deps.canRead,
-    forward: async (b, f) => { await link?.forward(b, f) },
+    forward: () => link?.forward,
     onQueueFull: deps.onQueueFull,
     logger
   })

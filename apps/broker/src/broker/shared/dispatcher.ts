@@ -29,8 +29,8 @@ export interface DispatcherDeps {
   persistence: unknown
   maxQueued: number
   canRead: (client: Client, topic: string) => boolean
-  /** cluster: sends a copy to the process its member is connected to */
-  forward: ((broker: string, f: Forwarded) => Promise<void>) | undefined
+  /** cluster: sends a copy to the process its member is connected to; undefined on one process */
+  forward: () => ((broker: string, f: Forwarded) => Promise<void>) | undefined
   onQueueFull: (copy: Copy, size: number) => void
   logger: Logger
 }
@@ -73,7 +73,7 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     let unreadable = false
     const chosen = g.pick((id, rec) => {
       if (rec.broker === null || exclude.includes(id)) return false
-      if (rec.broker !== self) return forward !== undefined
+      if (rec.broker !== self) return forward() !== undefined
       if (localFor(id, copy) !== undefined) return true
       unreadable ||= attachments.get(id)?.closed === false
       return false
@@ -82,7 +82,7 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     const broker = g.members.get(chosen)?.broker
     if (broker === self) return await deliverLocal(g, localFor(chosen, copy) as Attachment, copy, redelivery)
     try {
-      await forward?.(broker as string, { copy, clientId: chosen, exclude, redelivery })
+      await forward()?.(broker as string, { copy, clientId: chosen, exclude, redelivery })
       return 'forwarded'
     } catch (err) {
       logger.error({ err, group: copy.key }, 'cannot forward a group message to its member\'s process')

@@ -50,6 +50,25 @@ export function createStoreQueue (persistence: unknown): GroupQueue {
     return sizes.get(key) ?? 0
   }
 
+  const take = async (key: string, max: number): Promise<Copy[]> => {
+    const s = session(key)
+    const batch: StoredPacket[] = []
+    for await (const p of store.outgoingStream(s)) {
+      batch.push(p)
+      if (batch.length >= max) break
+    }
+    const out: Copy[] = []
+    for (const p of batch) {
+      nextId = nextId >= 65535 ? 1 : nextId + 1
+      await store.outgoingUpdate(s, { ...p, messageId: nextId })
+      await store.outgoingClearMessageId(s, { messageId: nextId })
+      out.push({ key, topic: p.topic, payload: Buffer.from(p.payload), qos: p.qos, brokerId: p.brokerId, brokerCounter: Number(p.brokerCounter) })
+    }
+    const n = sizes.get(key)
+    if (n !== undefined) sizes.set(key, Math.max(0, n - out.length))
+    return out
+  }
+
   return {
     size,
     async push (copy, max) {
@@ -61,26 +80,9 @@ export function createStoreQueue (persistence: unknown): GroupQueue {
       await store.outgoingEnqueue(session(copy.key), { cmd: 'publish', topic: copy.topic, payload: copy.payload, qos: copy.qos, retain: false, dup: false, brokerId: copy.brokerId, brokerCounter: copy.brokerCounter })
       return true
     },
-    async take (key, max) {
-      const s = session(key)
-      const batch: StoredPacket[] = []
-      for await (const p of store.outgoingStream(s)) {
-        batch.push(p)
-        if (batch.length >= max) break
-      }
-      const out: Copy[] = []
-      for (const p of batch) {
-        nextId = nextId >= 65535 ? 1 : nextId + 1
-        await store.outgoingUpdate(s, { ...p, messageId: nextId })
-        await store.outgoingClearMessageId(s, { messageId: nextId })
-        out.push({ key, topic: p.topic, payload: Buffer.from(p.payload), qos: p.qos, brokerId: p.brokerId, brokerCounter: Number(p.brokerCounter) })
-      }
-      const n = sizes.get(key)
-      if (n !== undefined) sizes.set(key, Math.max(0, n - out.length))
-      return out
-    },
+    take,
     async clear (key) {
-      while ((await this.take(key, 256)).length > 0) {}
+      while ((await take(key, 256)).length > 0) {}
       sizes.delete(key)
     }
   }
