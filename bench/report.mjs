@@ -90,7 +90,7 @@ export function renderMarkdown (res) {
   if (res.ownership.length > 0) {
     out.push('### Ownership scale: publish cost against the number of registrations (Warden, memory)')
     out.push('')
-    out.push('10 publishers at QoS 1 each cycle through 2,048 distinct topics under `reg/<i>/…` (more than the 1,024 decisions a connection caches, so every publish walks the registration trie), one subscriber reads `reg/#`. The last row runs the control plane\'s rate sampler once a minute instead of once a second (`stats.intervalMs`): it walks every registration on each tick.')
+    out.push('The same traffic in every row, only the registry grows (`reg/0/#` … `reg/<n-1>/#`): 10 publishers at QoS 1, publisher k under its own `reg/k/`, each cycling through 2,048 distinct topics (more than the 1,024 decisions a connection caches, so every publish walks the registration trie); one subscriber reads `reg/#`. The last row runs the control plane\'s rate sampler once a minute instead of once a second (`stats.intervalMs`): it walks every registration on each tick.')
     out.push('')
     const base = res.ownership[0]
     out.push(table(['registrations', 'delivered msg/s', 'broker µs/msg', `÷ ${base.registrations.toLocaleString('en-US')} registrations`], res.ownership.map((r) => [

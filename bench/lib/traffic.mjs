@@ -51,7 +51,7 @@ async function drain (subGen, expected, qos) {
     const { count } = await subGen.request('sample')
     if (count >= expected) return
     if (count !== last) { last = count; quietSince = Date.now() }
-    if (Date.now() - quietSince > (qos === 0 ? 1000 : 3000)) return
+    if (Date.now() - quietSince > (qos === 0 ? 1000 : 5000)) return
     await sleep(50)
   }
 }

@@ -56,14 +56,14 @@ export function latency (qos, rate) {
 }
 
 /**
- * Ownership scale: OWNERSHIP_PUBS publishers each cycle through `topicsPerPub` distinct topics spread over
- * the `registrations` reg/<i>/# filters — more topics than a connection's decision cache holds, so every
- * publish walks the registration trie. One subscriber reads them all through reg/#.
+ * Ownership scale: the same traffic whatever the number of registrations. OWNERSHIP_PUBS publishers, pub-k
+ * publishing under reg/k/ (its registration reg/k/#), each cycling through `topicsPerPub` distinct topics —
+ * more than a connection's decision cache holds, so every publish walks the registration trie; the other
+ * registrations only make the registry larger. One subscriber reads them all through reg/#.
  */
 export function ownership (registrations, topicsPerPub = 2048) {
   const run = `own${registrations}`
-  const pubs = range(OWNERSHIP_PUBS).map((k) =>
-    pub(run, k, range(topicsPerPub).map((j) => `reg/${(k + OWNERSHIP_PUBS * j) % registrations}/m/${j}`)))
+  const pubs = range(OWNERSHIP_PUBS).map((k) => pub(run, k, range(topicsPerPub).map((j) => `reg/${k}/m/${j}`)))
   return {
     name: `ownership ${registrations} registrations`,
     shape: 'ownership',

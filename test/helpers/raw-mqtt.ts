@@ -44,7 +44,7 @@ export async function rawClient (port: number, opts: { localAddress?: string } =
     }
   })
   parser.on('error', () => {})
-  socket.on('data', (d) => parser.parse(d))
+  socket.on('data', (d: Buffer) => parser.parse(d))
   await Promise.race([once(socket, 'connect'), closedP])
   return {
     socket,

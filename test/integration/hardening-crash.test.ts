@@ -92,7 +92,7 @@ it(`loses no acknowledged message across ${KILLS} SIGKILLs (QoS 1 at least once,
 
   for (let k = 0; k < KILLS; k++) {
     // kill mid-stream, after a random amount of acknowledged traffic
-    const target = acked() + 200 + Math.floor(random() * 600)
+    const target = acked() + 100 + Math.floor(random() * 400)
     await waitUntil(() => acked() >= target ? true : undefined, `traffic before kill ${k + 1}`, 20_000, 10)
     await app?.stop('SIGKILL')
     await startBroker()

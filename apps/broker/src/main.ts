@@ -5,6 +5,14 @@ import { createWardenBroker } from './broker/create-broker.js'
 
 const bootLogger = createLogger({ name: 'warden-broker' })
 
+// diagnostics over the IPC channel (soak tests, pm2): { cmd: 'memory' } is answered with process.memoryUsage(),
+// measured after a full GC when the process runs with --expose-gc
+process.on('message', (msg) => {
+  if (typeof msg !== 'object' || msg === null || (msg as { cmd?: unknown }).cmd !== 'memory') return
+  ;(globalThis as { gc?: () => void }).gc?.()
+  process.send?.({ type: 'memory', ...process.memoryUsage() })
+})
+
 await runService({
   logger: bootLogger,
   shutdownTimeoutMs: 8000,

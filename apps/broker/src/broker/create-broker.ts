@@ -95,6 +95,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
   // before the gate: the gate's tracking of publishes under way must cover the QoS 2 marks
   const qos2 = installQos2Guard(broker, store.persistence)
   const gate = installPublishGate(broker)
+  qos2.attach(gate)
   hooks.attach(gate)
   attachHardening(broker, store.persistence, limits, gate, config.limits.maxQueuedMessages)
   watchBroker(broker, hooks, logger, store.persistence)

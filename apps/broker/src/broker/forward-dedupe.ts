@@ -10,7 +10,14 @@
 import type { AedesPublishPacket, Client } from 'aedes'
 
 const RECENT = 8
-const recentByClient = new WeakMap<Client, string[]>()
+
+/** the identities of a client's last few live deliveries, in a ring: no allocation per delivery */
+class Recent {
+  readonly ids: Array<string | undefined> = new Array(RECENT)
+  readonly counters = new Float64Array(RECENT)
+  next = 0
+}
+const recentByClient = new WeakMap<Client, Recent>()
 
 /** a `duplicates` table that remembers nothing: aedes's high-water check always passes */
 const forgetful = (): Record<string, number> => new Proxy(Object.create(null) as Record<string, number>, {
@@ -29,14 +36,18 @@ export function disableHighWaterDedupe (client: Client): void {
 export function isRepeatDelivery (client: Client, packet: AedesPublishPacket): boolean {
   const p = packet as AedesPublishPacket & { brokerId?: string | null, brokerCounter?: number, writeCallback?: unknown }
   if (p.brokerId === undefined || p.brokerId === null || p.brokerId === '' || p.writeCallback !== undefined) return false
-  const key = `${p.brokerId}:${String(p.brokerCounter)}`
-  let recent = recentByClient.get(client)
-  if (recent === undefined) {
-    recent = []
-    recentByClient.set(client, recent)
+  const id = p.brokerId
+  const counter = p.brokerCounter ?? 0
+  let r = recentByClient.get(client)
+  if (r === undefined) {
+    r = new Recent()
+    recentByClient.set(client, r)
   }
-  if (recent.includes(key)) return true
-  if (recent.length >= RECENT) recent.shift()
-  recent.push(key)
+  for (let i = 0; i < RECENT; i++) {
+    if (r.counters[i] === counter && r.ids[i] === id) return true
+  }
+  r.ids[r.next] = id
+  r.counters[r.next] = counter
+  r.next = (r.next + 1) % RECENT
   return false
 }

@@ -200,7 +200,8 @@ export function createLimits (cfg: HardeningLimits, { audit, deniedPublish }: Li
             hooks.authorizePublish(client, packet, cb)
             return
           }
-          if (Buffer.byteLength(packet.topic) > cfg.maxTopicLength) {
+          // (a UTF-16 unit is at most 3 UTF-8 bytes: most topics need no counting)
+          if (packet.topic.length * 3 > cfg.maxTopicLength && Buffer.byteLength(packet.topic) > cfg.maxTopicLength) {
             refusePublish(client, packet, 'topic-too-long', deniedPublish, cb, `topic longer than ${cfg.maxTopicLength} bytes`)
             return
           }

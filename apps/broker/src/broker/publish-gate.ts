@@ -18,6 +18,13 @@ export interface PublishGate {
    * publish call afterwards is then skipped.
    */
   publishBeforeAck (packet: PublishPacket, client: Client, cb: Done): void
+  /**
+   * Takes the next message number now, for a message published later (an incoming QoS 2 message is numbered
+   * when it is first stored, see qos2-guard.ts), so that its delivery keeps its place in the order. A number
+   * taken must reach subscribers or be given back with `release`, or every later delivery waits for it.
+   */
+  reserve (): number
+  release (n: number): void
   /** resolves when no publish is under way any more, or after `timeoutMs` */
   settled (timeoutMs: number): Promise<void>
   readonly inFlight: number
@@ -55,6 +62,8 @@ export function installPublishGate (broker: Aedes): PublishGate {
   return {
     get inFlight () { return inFlight },
     drop (packet) { dropped.add(packet) },
+    reserve: () => order.reserve(),
+    release: (n) => order.release(n),
     publishBeforeAck (packet, client, cb) {
       tracked(packet, client, (err) => {
         if (err === undefined || err === null) done.add(packet)
@@ -86,6 +95,8 @@ interface EmitOrder {
   run (publish: () => void): number
   /** the publish numbered `n` finished: if it never reached subscribers (an error), stop waiting for it */
   release (n: number): void
+  /** numbers a message now that is published later */
+  reserve (): number
 }
 
 function createEmitOrder (b: BrokerInternals): EmitOrder {
@@ -128,6 +139,11 @@ function createEmitOrder (b: BrokerInternals): EmitOrder {
         pending.delete(n)
         flush()
       }
+      return n
+    },
+    reserve () {
+      const n = ++b.counter
+      pending.set(n, { packet: null, cb: null })
       return n
     },
     release (n) {

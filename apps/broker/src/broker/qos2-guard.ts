@@ -32,7 +32,15 @@ type PublishFn = (packet: Stored, client: Client | null, done?: Done) => void
 const EMPTY = Buffer.alloc(0)
 const noop = (): void => {}
 
+/** message numbering that keeps deliveries in order (the publish gate) */
+export interface Numbering {
+  reserve (): number
+  release (n: number): void
+}
+
 export interface Qos2Guard {
+  /** numbers incoming QoS 2 messages through the gate, so that they keep their place in delivery order */
+  attach (numbering: Numbering): void
   /** publishes the packets an earlier run stored but did not mark; returns how many */
   recover (stored: AsyncIterable<IncomingRef>): Promise<number>
 }
@@ -49,6 +57,13 @@ export function installQos2Guard (broker: Aedes, persistence: unknown): Qos2Guar
   /** packets stored but not yet in the subscribers' queues, by identity */
   const pending = new Map<string, { clientId: string, messageId: number | undefined }>()
   const markOwner = (clientId: string): { id: string } => ({ id: MARK_PREFIX + clientId })
+  let numbering: Numbering = { reserve: () => ++b.counter, release: noop }
+  /** numbers taken for stored packets whose publish has not finished */
+  const reserved = new Set<number>()
+  const giveBack = (pk: Stored): void => {
+    const n = pk.brokerCounter
+    if (pk.brokerId === b.id && n !== undefined && reserved.delete(n)) numbering.release(n)
+  }
 
   const mark = (clientId: string, messageId: number | undefined, pk: Stored): Promise<void> =>
     p.incomingStorePacket(markOwner(clientId), {
@@ -71,15 +86,22 @@ export function installQos2Guard (broker: Aedes, persistence: unknown): Qos2Guar
     const tracked = !client.id.startsWith(MARK_PREFIX) && !packet.topic.startsWith(RESERVED_PREFIX)
     if (tracked && packet.brokerId === undefined) {
       packet.brokerId = b.id
-      packet.brokerCounter = ++b.counter
+      packet.brokerCounter = numbering.reserve()
+      reserved.add(packet.brokerCounter)
     }
-    await storeIncoming(client, packet)
+    try {
+      await storeIncoming(client, packet)
+    } catch (err) {
+      giveBack(packet) // never published
+      throw err
+    }
     if (tracked) pending.set(identity(packet), { clientId: client.id, messageId: packet.messageId })
   }
 
   const enqueue = p.outgoingEnqueueCombi.bind(p)
   p.outgoingEnqueueCombi = async (subs, packet) => {
     const result = await enqueue(subs, packet)
+    if (pending.size === 0 || packet.qos !== 2) return result
     const key = identity(packet)
     const owner = pending.get(key)
     if (owner !== undefined) {
@@ -94,7 +116,11 @@ export function installQos2Guard (broker: Aedes, persistence: unknown): Qos2Guar
     if (typeof client === 'function') { done = client; client = null }
     if (packet.qos !== 2 || packet.brokerId === undefined) { publish.call(broker, packet, client, done); return }
     // a publish that fails before reaching the queues must not leave its entry behind
-    publish.call(broker, packet, client, (err) => { pending.delete(identity(packet)); done?.(err) })
+    publish.call(broker, packet, client, (err) => {
+      pending.delete(identity(packet))
+      giveBack(packet) // a no-op once it was delivered; otherwise later deliveries would wait for it
+      done?.(err)
+    })
   }
 
   const getIncoming = p.incomingGetPacket.bind(p)
@@ -132,6 +158,7 @@ export function installQos2Guard (broker: Aedes, persistence: unknown): Qos2Guar
   }
 
   return {
+    attach (n) { numbering = n },
     async recover (stored) {
       let n = 0
       for await (const ref of stored) {

@@ -53,7 +53,8 @@ export function boundQueues (broker: Aedes, persistence: unknown, max: number, o
     if (subs === undefined || subs === null || subs.length === 0) return await enqueue(subs, packet)
     const kept: Sub[] = []
     for (const sub of subs) {
-      const n = await countOf(sub.clientId)
+      const known = countOf(sub.clientId)
+      const n = typeof known === 'number' ? known : await known
       if (n < max) { kept.push(sub); continue }
       const live = clients[sub.clientId]
       if (live?.connected === true) {
