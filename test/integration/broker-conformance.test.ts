@@ -15,16 +15,16 @@ afterEach(async () => {
 })
 
 /** Sends a raw CONNECT and resolves with the CONNACK return code, or 'closed' when the socket closes first. */
-async function rawConnect (fields: Record<string, unknown>): Promise<number | 'closed'> {
+async function rawConnect (fields: ConnectFields): Promise<number | 'closed'> {
   const sock = netConnect(tb.port, '127.0.0.1')
   await once(sock, 'connect')
   const parser = mqttPacket.parser({ protocolVersion: 4 })
   const result = new Promise<number | 'closed'>((resolve) => {
     parser.on('packet', (p: { cmd: string, returnCode?: number }) => { if (p.cmd === 'connack') resolve(p.returnCode ?? -1) })
-    sock.on('data', (d) => parser.parse(d))
+    sock.on('data', (d: Buffer) => parser.parse(d))
     sock.on('close', () => resolve('closed'))
   })
-  sock.write(encodeConnect(fields as ConnectFields))
+  sock.write(encodeConnect(fields))
   const code = await result
   sock.destroy()
   return code

@@ -1,29 +1,13 @@
 // Cluster mode: several broker processes on one Redis (aedes-persistence-redis + mqemitter-redis) act as one.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { stringify } from 'yaml'
-import { baseConfig } from '../helpers/broker.js'
 import { connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
-import { startApp, type AppProcess } from '../helpers/process.js'
+import { createCluster, type BrokerNode as Node, type Cluster } from '../helpers/cluster.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 
 let redis: TestRedis
-let dir: string
-let configFile: string
-const brokers: AppProcess[] = []
+let cluster: Cluster
 const clients: TestClient[] = []
-
-interface Node { app: AppProcess, url: string }
-
-async function startNode (): Promise<Node> {
-  const app = startApp('broker', { WARDEN_CONFIG: configFile, WARDEN_MQTT_PORT: '0', WARDEN_HTTP_PORT: '0', WARDEN_LOG_LEVEL: 'info', WARDEN_REDIS_URL: redis.url })
-  brokers.push(app)
-  await app.ready()
-  const line = await app.waitForLog((l) => l.msg === 'broker listening')
-  return { app, url: `mqtt://127.0.0.1:${String(line.mqtt).split(':').pop()}` }
-}
+const startNode = (): Promise<Node> => cluster.startNode()
 
 async function client (node: Node, username: string, opts = {}): Promise<TestClient> {
   const c = await connect(node.url, username, opts)
@@ -33,18 +17,16 @@ async function client (node: Node, username: string, opts = {}): Promise<TestCli
 
 beforeAll(async () => {
   redis = await startRedis()
-  dir = await mkdtemp(join(tmpdir(), 'warden-cluster-'))
-  configFile = join(dir, 'warden.yaml')
-  await writeFile(configFile, stringify({ ...(await baseConfig()), persistence: 'redis', log: { level: 'info' } }))
+  cluster = await createCluster(redis)
 })
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((c) => c.end()))
-  await Promise.all(brokers.splice(0).map((b) => b.stop('SIGKILL')))
+  await cluster.stopNodes()
   await redis.flush()
 })
 afterAll(async () => {
+  await cluster?.close()
   await redis?.stop()
-  if (dir !== undefined) await rm(dir, { recursive: true, force: true })
 })
 
 describe('two broker processes on one Redis', () => {

@@ -16,7 +16,7 @@ async function client (username: string): Promise<TestClient> {
 }
 
 /** Publishes a request and resolves with the next answer on `topic`. */
-async function ask (admin: TestClient, body: unknown, topic = RESPONSE): Promise<{ responses: Array<Record<string, any>> }> {
+async function ask (admin: TestClient, body: unknown, topic = RESPONSE): Promise<{ responses: Array<Record<string, any>> & Record<number, Record<string, any>> }> {
   const seen = admin.messages.length
   await publish(admin, REQUEST, typeof body === 'string' ? body : JSON.stringify(body), { qos: 1 })
   const m = await admin.waitFor((x) => x.topic === topic && admin.messages.indexOf(x) >= seen, 'control response')
@@ -48,7 +48,7 @@ describe('$CONTROL/warden/v1', () => {
     expect(r.responses[1]).toMatchObject({ command: 'createTopic', data: { filter: 'made/#', owners: ['mqtt-made'] } })
     expect(r.responses[2]).toMatchObject({ command: 'createUser', code: 'WARDEN_ERR_API_CONFLICT', error: expect.stringMatching(/exists already/) })
     expect(r.responses[3]).toMatchObject({ command: 'modifyUser', code: 'WARDEN_ERR_UNKNOWN_ROLE', field: 'roles[0]' })
-    expect(r.responses[4].data.topics.map((t: { filter: string }) => t.filter)).toContain('made/#')
+    expect(r.responses[4]!.data.topics.map((t: { filter: string }) => t.filter)).toContain('made/#')
     expect(r.responses[5]).toMatchObject({ command: 'frobnicate', code: 'WARDEN_ERR_API_BAD_REQUEST', field: 'command' })
     // the changes are real: the new account publishes on its topic
     expect(await connackCode(tb.url, { username: 'mqtt-made', password: 'mqtt-made-secret' })).toBe(0)
@@ -58,10 +58,10 @@ describe('$CONTROL/warden/v1', () => {
     const admin = await client('admin')
     await subscribe(admin, RESPONSE, 1)
     const r = await ask(admin, { commands: [{ command: 'getStatus' }, { command: 'listClients' }, { command: 'listUsers' }, { command: 'listDenials' }, { command: 'getUser', username: 'nobody' }] })
-    expect(r.responses[0].data).toMatchObject({ brokerId: tb.broker.id, clients: 1 })
-    expect(r.responses[1].data.clients[0]).toMatchObject({ username: 'admin', subscriptions: [{ filter: RESPONSE, qos: 1 }] })
-    expect(r.responses[2].data.users).toHaveLength(5)
-    expect(r.responses[3].data).toHaveProperty('byUser')
+    expect(r.responses[0]!.data).toMatchObject({ brokerId: tb.broker.id, clients: 1 })
+    expect(r.responses[1]!.data.clients[0]).toMatchObject({ username: 'admin', subscriptions: [{ filter: RESPONSE, qos: 1 }] })
+    expect(r.responses[2]!.data.users).toHaveLength(5)
+    expect(r.responses[3]!.data).toHaveProperty('byUser')
     expect(r.responses[4]).toMatchObject({ code: 'WARDEN_ERR_API_NOT_FOUND' })
     expect(JSON.stringify(r)).not.toMatch(/scrypt/)
   })
@@ -70,7 +70,7 @@ describe('$CONTROL/warden/v1', () => {
     const admin = await client('admin')
     await subscribe(admin, `${RESPONSE}/#`, 1)
     const r = await ask(admin, { responseTopic: `${RESPONSE}/tool-7`, commands: [{ command: 'getStatus' }] }, `${RESPONSE}/tool-7`)
-    expect(r.responses[0].command).toBe('getStatus')
+    expect(r.responses[0]!.command).toBe('getStatus')
     const bad = await ask(admin, { responseTopic: 'sensors/sensor-1/x', commands: [{ command: 'getStatus' }] })
     expect(bad.responses[0]).toMatchObject({ code: 'WARDEN_ERR_API_BAD_REQUEST', field: 'responseTopic' })
   })

@@ -10,6 +10,7 @@ import { stringify } from 'yaml'
 import { baseConfig, PASSWORD } from '../helpers/broker.js'
 import { freePort, waitUntil } from '../helpers/ports.js'
 import { startApp, type AppProcess } from '../helpers/process.js'
+import { createRandom as prng } from '../helpers/random.js'
 
 const KILLS = Number(process.env.WARDEN_CRASH_KILLS ?? 4)
 const SEED = Number(process.env.WARDEN_CRASH_SEED ?? 7)
@@ -45,17 +46,6 @@ function client (username: string, clientId: string): MqttClient {
   return c
 }
 
-/** a small deterministic PRNG (mulberry32) */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 interface Publisher { readonly qos: 1 | 2, sent: number, readonly acked: Set<number>, stop (): void }
 

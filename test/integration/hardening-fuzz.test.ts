@@ -9,6 +9,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import { PASSWORD, startBroker, type TestBroker } from '../helpers/broker.js'
 import { connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
 import { waitUntil } from '../helpers/ports.js'
+import { createRandom as prng } from '../helpers/random.js'
 
 const INPUTS = Number(process.env.WARDEN_FUZZ_INPUTS ?? 3000)
 const BUDGET_MS = Number(process.env.WARDEN_FUZZ_MS ?? 8000)
@@ -34,16 +35,6 @@ afterAll(async () => {
   await tb.close()
 })
 
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const random = prng(SEED)
 const int = (n: number): number => Math.floor(random() * n)

@@ -1,33 +1,16 @@
 // Consumer groups across two broker processes on one Redis: membership and the choice of member are
 // shared, so a group spread over both processes still gets each message once.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { stringify } from 'yaml'
-import { baseConfig } from '../helpers/broker.js'
 import { connectStalled, payloads, publishStream, receivedTogether, tally, type StalledMember } from '../helpers/groups.js'
 import { connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
-import { startApp, type AppProcess } from '../helpers/process.js'
+import { createCluster, type BrokerNode as Node, type Cluster } from '../helpers/cluster.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 
 let redis: TestRedis
-let dir: string
-let configFile: string
-const brokers: AppProcess[] = []
+let cluster: Cluster
 const clients: TestClient[] = []
 const stalled: StalledMember[] = []
-
-interface Node { app: AppProcess, url: string, port: number }
-
-async function startNode (): Promise<Node> {
-  const app = startApp('broker', { WARDEN_CONFIG: configFile, WARDEN_MQTT_PORT: '0', WARDEN_HTTP_PORT: '0', WARDEN_LOG_LEVEL: 'info', WARDEN_REDIS_URL: redis.url })
-  brokers.push(app)
-  await app.ready()
-  const line = await app.waitForLog((l) => l.msg === 'broker listening')
-  const port = Number(String(line.mqtt).split(':').pop())
-  return { app, url: `mqtt://127.0.0.1:${port}`, port }
-}
+const startNode = (): Promise<Node> => cluster.startNode()
 
 async function client (node: Node, username: string, opts: Record<string, unknown> = {}): Promise<TestClient> {
   const c = await connect(node.url, username, opts)
@@ -43,19 +26,17 @@ async function member (node: Node, clientId: string, filter: string, qos: 0 | 1 
 
 beforeAll(async () => {
   redis = await startRedis()
-  dir = await mkdtemp(join(tmpdir(), 'warden-shared-cluster-'))
-  configFile = join(dir, 'warden.yaml')
-  await writeFile(configFile, stringify({ ...(await baseConfig()), persistence: 'redis', log: { level: 'info' } }))
+  cluster = await createCluster(redis, 'warden-shared-cluster-')
 })
 afterEach(async () => {
   await Promise.all(stalled.splice(0).map((s) => s.kill()))
   await Promise.all(clients.splice(0).map((c) => c.end()))
-  await Promise.all(brokers.splice(0).map((b) => b.stop('SIGKILL')))
+  await cluster.stopNodes()
   await redis.flush()
 })
 afterAll(async () => {
+  await cluster?.close()
   await redis?.stop()
-  if (dir !== undefined) await rm(dir, { recursive: true, force: true })
 })
 
 describe('a consumer group spread over two broker processes', () => {

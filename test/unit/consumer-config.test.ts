@@ -18,7 +18,7 @@ describe('consumer config', () => {
   beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'warden-consumer-config-')) })
   afterEach(() => rmSync(dir, { recursive: true, force: true }))
 
-  const load = (yaml: string, env: Record<string, string> = {}, name = 'consumer.yaml') => {
+  const load = (yaml: string, env: Record<string, string | undefined> = {}, name = 'consumer.yaml') => {
     writeFileSync(join(dir, name), yaml)
     return loadConsumerConfig({ env: { WARDEN_CONFIG: name, ...env }, cwd: dir })
   }

@@ -1,0 +1,42 @@
+// Broker processes of one cluster: each a child running dist/main.js on an ephemeral port, on one Redis.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { stringify } from 'yaml'
+import { baseConfig } from './broker.js'
+import { startApp, type AppProcess } from './process.js'
+import type { TestRedis } from './redis.js'
+
+export interface BrokerNode { app: AppProcess, url: string, port: number }
+
+export interface Cluster {
+  /** starts one more broker process and resolves once it listens */
+  startNode (): Promise<BrokerNode>
+  /** SIGKILLs every broker process started so far */
+  stopNodes (): Promise<void>
+  /** also removes the config dir */
+  close (): Promise<void>
+}
+
+export async function createCluster (redis: TestRedis, name = 'warden-cluster-'): Promise<Cluster> {
+  const dir = await mkdtemp(join(tmpdir(), name))
+  const configFile = join(dir, 'warden.yaml')
+  await writeFile(configFile, stringify({ ...(await baseConfig()), persistence: 'redis', log: { level: 'info' } }))
+  const nodes: AppProcess[] = []
+  const stopNodes = async (): Promise<void> => { await Promise.all(nodes.splice(0).map((b) => b.stop('SIGKILL'))) }
+  return {
+    async startNode () {
+      const app = startApp('broker', { WARDEN_CONFIG: configFile, WARDEN_MQTT_PORT: '0', WARDEN_HTTP_PORT: '0', WARDEN_LOG_LEVEL: 'info', WARDEN_REDIS_URL: redis.url })
+      nodes.push(app)
+      await app.ready()
+      const line = await app.waitForLog((l) => l.msg === 'broker listening')
+      const port = Number(String(line.mqtt).split(':').pop())
+      return { app, url: `mqtt://127.0.0.1:${port}`, port }
+    },
+    stopNodes,
+    async close () {
+      await stopNodes()
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+}
