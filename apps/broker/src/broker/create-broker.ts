@@ -130,7 +130,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
   const mqtt = listeners.addresses.mqtt
   let control: ControlPlane
   try {
-    control = await startControlPlane({ config, brokerId: id, broker, hooks, audit, runtime, gate, mqtt, logger })
+    control = await startControlPlane({ config, brokerId: id, broker, hooks, audit, runtime, gate, mqtt, logger, groups: () => shared.stats() })
   } catch (err) {
     limits.close()
     listeners.destroyConnections()

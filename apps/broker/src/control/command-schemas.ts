@@ -17,7 +17,7 @@ function fields (properties: Record<string, unknown>, required: string[] = [], e
 export type CommandName =
   | 'listUsers' | 'getUser' | 'createUser' | 'modifyUser' | 'deleteUser'
   | 'listTopics' | 'getTopic' | 'createTopic' | 'modifyTopic' | 'deleteTopic'
-  | 'listClients' | 'getStatus' | 'listDenials'
+  | 'listClients' | 'getStatus' | 'listDenials' | 'listGroups'
 
 /** read: admins and observers; write: admins only */
 export const COMMAND_ACCESS: Readonly<Record<CommandName, 'read' | 'write'>> = {
@@ -33,7 +33,8 @@ export const COMMAND_ACCESS: Readonly<Record<CommandName, 'read' | 'write'>> = {
   deleteTopic: 'write',
   listClients: 'read',
   getStatus: 'read',
-  listDenials: 'read'
+  listDenials: 'read',
+  listGroups: 'read'
 }
 
 export const COMMAND_SCHEMAS: Readonly<Record<CommandName, Record<string, unknown>>> = {
@@ -49,7 +50,8 @@ export const COMMAND_SCHEMAS: Readonly<Record<CommandName, Record<string, unknow
   deleteTopic: fields({ filter }, ['filter']),
   listClients: fields({ limit: { type: 'integer', minimum: 1, maximum: 100000 } }),
   getStatus: fields({}),
-  listDenials: fields({})
+  listDenials: fields({}),
+  listGroups: fields({})
 }
 
 export function isCommandName (name: unknown): name is CommandName {

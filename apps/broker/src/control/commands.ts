@@ -98,7 +98,8 @@ const HANDLERS: Readonly<Record<CommandName, Handler>> = {
     byReason: Object.fromEntries(ctx.audit.counts),
     byUser: Object.fromEntries(ctx.audit.byUser),
     recent: ctx.denials.recent()
-  })
+  }),
+  listGroups: async (ctx) => ({ groups: await ctx.groups() })
 }
 
 function pick (f: Fields, keys: readonly string[]): Fields {

@@ -8,6 +8,7 @@ import type { DenialLog } from '../observe/denial-log.js'
 import type { Sampler } from '../observe/sampler.js'
 import type { LiveRules } from '../registry/live-rules.js'
 import type { Registry } from '../registry/registry.js'
+import type { GroupStats } from '../broker/shared/group-stats.js'
 
 export interface ControlContext {
   readonly brokerId: string
@@ -26,4 +27,6 @@ export interface ControlContext {
   /** bound addresses, `host:port` */
   readonly listeners: { mqtt: string, http: string }
   readonly logger: Logger
+  /** consumer groups ($share/…): members and what this process delivered to each */
+  readonly groups: () => Promise<GroupStats[]>
 }

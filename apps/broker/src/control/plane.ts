@@ -37,9 +37,10 @@ export interface PlaneDeps {
   gate: PublishGate
   mqtt: AddressInfo
   logger: Logger
+  groups: ControlContext['groups']
 }
 
-export async function startControlPlane ({ config, brokerId, broker, hooks, audit, runtime, gate, mqtt, logger }: PlaneDeps): Promise<ControlPlane> {
+export async function startControlPlane ({ config, brokerId, broker, hooks, audit, runtime, gate, mqtt, logger, groups }: PlaneDeps): Promise<ControlPlane> {
   const log = logger.child({ component: 'control' })
   const connectedAt = new WeakMap<Client, number>()
   const counters = { connections: 0 }
@@ -62,7 +63,8 @@ export async function startControlPlane ({ config, brokerId, broker, hooks, audi
     connectedAt,
     counters,
     listeners: { mqtt: `${mqtt.address}:${mqtt.port}`, http: '' },
-    logger: log
+    logger: log,
+    groups
   }
   hooks.attachControl(createControlTopicHandler(ctx))
   const sys = startSysStats(ctx, config.stats.sysIntervalMs)

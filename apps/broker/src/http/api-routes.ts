@@ -24,7 +24,8 @@ const RESOURCES: Readonly<Record<string, Resource>> = {
   },
   clients: { collection: { GET: 'listClients' } },
   status: { collection: { GET: 'getStatus' } },
-  denials: { collection: { GET: 'listDenials' } }
+  denials: { collection: { GET: 'listDenials' } },
+  groups: { collection: { GET: 'listGroups' } }
 }
 
 export type ApiMatch =
