@@ -167,7 +167,7 @@ export function renderChart (res) {
       { title: 'broker CPU µs per delivered message (lower is better)', values: groups.map((g) => names.map((n) => get(g, n, 'brokerUsPerMsg'))), format: (v) => v.toFixed(1) },
       { title: 'delivered msg/s (higher is better)', values: groups.map((g) => names.map((n) => get(g, n, 'deliveredPerSec'))), format: (v) => `${(v / 1000).toFixed(0)}k` }
     ],
-    footnote: `${res.meta.cpu}, loopback, node ${res.meta.node}; ${res.meta.date.slice(0, 10)}; npm run bench. Each broker in its own process; generators in two more.`
+    footnote: `${res.meta.cpu}, loopback, node ${res.meta.node}, ${res.meta.date.slice(0, 10)}, \`npm run bench\`: each broker in its own process, load generators in two more; best of ${res.meta.mode === 'quick' ? 1 : 2} runs at QoS 0/1. Details: BENCHMARKS.md`
   })
 }
 

@@ -21,7 +21,7 @@ export function barChart ({ title, panels, groups, series, footnote }) {
   const groupH = series.length * barH + groupGap
   const top = 70
   const width = labelW + panels.length * (panelW + gap)
-  const height = top + groups.length * groupH + 50
+  const height = top + groups.length * groupH + 30
   const out = []
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="-apple-system,Segoe UI,Helvetica,Arial,sans-serif" font-size="11">`)
   out.push(`<rect width="100%" height="100%" fill="#ffffff"/>`)
@@ -37,8 +37,12 @@ export function barChart ({ title, panels, groups, series, footnote }) {
   })
   panels.forEach((p, pi) => {
     const x0 = labelW + pi * (panelW + gap)
-    const max = Math.max(...p.values.flat().filter((v) => v !== null && Number.isFinite(v)), 1e-9)
-    const scale = (panelW - 50) / max
+    // a few far-off values (e.g. the level store at QoS 2) would squash every other bar: bars beyond 2.5
+    // times the upper quartile are cut and marked, their label giving the full value
+    const all = p.values.flat().filter((v) => v !== null && Number.isFinite(v)).sort((a, b) => a - b)
+    const q3 = all[Math.floor(all.length * 0.75)] ?? 1
+    const max = Math.max(...all.filter((v) => v <= 2.5 * q3), 1e-9)
+    const scale = (panelW - 60) / max
     out.push(`<text x="${x0}" y="${top - 10}" font-weight="600" fill="#24292f">${esc(p.title)}</text>`)
     out.push(`<line x1="${x0}" x2="${x0}" y1="${top - 4}" y2="${top + groups.length * groupH - groupGap}" stroke="#8c959f"/>`)
     p.values.forEach((row, gi) => {
@@ -48,13 +52,15 @@ export function barChart ({ title, panels, groups, series, footnote }) {
           out.push(`<text x="${x0 + 3}" y="${y + barH - 1}" font-size="8" fill="#8c959f">n/a</text>`)
           return
         }
-        const w = Math.max(1, v * scale)
+        const cut = v > max
+        const w = Math.max(1, Math.min(v, max * 1.08) * scale)
         out.push(`<rect x="${x0}" y="${y}" width="${w.toFixed(1)}" height="${barH - 1}" fill="${COLORS[si % COLORS.length]}"/>`)
-        out.push(`<text x="${(x0 + w + 3).toFixed(1)}" y="${y + barH - 1}" font-size="8" fill="#57606a">${esc(p.format(v))}</text>`)
+        if (cut) out.push(`<rect x="${(x0 + w - 8).toFixed(1)}" y="${y}" width="2" height="${barH - 1}" fill="#ffffff"/>`)
+        out.push(`<text x="${(x0 + w + 3).toFixed(1)}" y="${y + barH - 1}" font-size="8" fill="#57606a">${esc(p.format(v))}${cut ? ' (cut)' : ''}</text>`)
       })
     })
   })
-  out.push(`<text x="10" y="${height - 14}" font-size="10" fill="#57606a">${esc(footnote)}</text>`)
+  out.push(`<text x="10" y="${height - 10}" font-size="10" fill="#57606a">${esc(footnote)}</text>`)
   out.push('</svg>')
   return out.join('\n') + '\n'
 }
