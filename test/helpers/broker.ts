@@ -1,4 +1,5 @@
 // Starts a real Warden broker in this process on an ephemeral loopback port, with a throwaway data dir.
+import { rmSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -71,8 +72,13 @@ export async function baseConfig (): Promise<Record<string, unknown>> {
   }
 }
 
+/** data dirs this helper made: a test that only stop()s a broker (to restart it) still leaves nothing behind */
+const madeDirs = new Set<string>()
+process.once('exit', () => { for (const d of madeDirs) rmSync(d, { recursive: true, force: true }) })
+
 export async function startBroker ({ config, dataDir, port = 0 }: StartOptions = {}): Promise<TestBroker> {
   const dir = dataDir ?? await mkdtemp(join(tmpdir(), 'warden-test-'))
+  if (dataDir === undefined) madeDirs.add(dir)
   const cfg = parseConfig({ ...(await baseConfig()), ...config, dataDir: dir, mqtt: { port, host: '127.0.0.1' } }, 'test')
   const logger = createLogger({ name: 'test-broker', level: process.env.WARDEN_TEST_LOG ?? 'silent' })
   const broker = await createWardenBroker(cfg, { logger })
