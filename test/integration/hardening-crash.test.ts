@@ -10,7 +10,7 @@ import { stringify } from 'yaml'
 import { baseConfig, PASSWORD } from '../helpers/broker.js'
 import { freePort, waitUntil } from '../helpers/ports.js'
 import { startApp, type AppProcess } from '../helpers/process.js'
-import { createRandom as prng } from '../helpers/random.js'
+import { createRandom as prng } from '../../apps/producer/src/telemetry.js'
 
 const KILLS = Number(process.env.WARDEN_CRASH_KILLS ?? 4)
 const SEED = Number(process.env.WARDEN_CRASH_SEED ?? 7)

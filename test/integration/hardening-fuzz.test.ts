@@ -9,7 +9,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import { PASSWORD, startBroker, type TestBroker } from '../helpers/broker.js'
 import { connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
 import { waitUntil } from '../helpers/ports.js'
-import { createRandom as prng } from '../helpers/random.js'
+import { createRandom as prng } from '../../apps/producer/src/telemetry.js'
 
 const INPUTS = Number(process.env.WARDEN_FUZZ_INPUTS ?? 3000)
 const BUDGET_MS = Number(process.env.WARDEN_FUZZ_MS ?? 8000)

@@ -87,8 +87,8 @@ interface Pending { packet: EmittedPacket | null, cb: Done | null }
  * sessions, and only then hands them to subscribers; each client drops a message whose number is below the
  * last it got (its de-duplication of overlapping subscriptions). When the store completes writes out of
  * order (LevelDB works in a thread pool), messages of concurrent publishers were reordered and silently
- * lost for every live subscriber. This holds each message back until every lower-numbered one still under
- * way has been handed over (or has failed), so subscribers see them in numbering order.
+ * lost for every live subscriber. forward-dedupe.ts now stops the loss; this keeps the order (MQTT 3.1.1 4.6):
+ * each message waits until every lower-numbered one still under way has been handed over (or has failed).
  */
 interface EmitOrder {
   /** runs a publish and returns the number aedes gave it */
