@@ -1,6 +1,8 @@
 // A throwaway PKI made by the test itself with the openssl CLI: a CA, a server certificate for 127.0.0.1,
 // client certificates, and a client certificate from a CA the broker does not trust.
 import { execFile } from 'node:child_process'
+// certificates are signed concurrently: a random serial each, no shared .srl file to race on
+import { randomBytes } from 'node:crypto'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -31,7 +33,7 @@ async function issue (dir: string, name: string, subject: string, caName: string
   const extFile = join(dir, `${name}.ext`)
   await writeFile(extFile, ext)
   await openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', csr, '-subj', subject], dir)
-  await openssl(['x509', '-req', '-in', csr, '-CA', `${caName}.crt`, '-CAkey', `${caName}.key`, '-CAcreateserial', '-out', cert, '-days', '2', '-extfile', extFile], dir)
+  await openssl(['x509', '-req', '-in', csr, '-CA', `${caName}.crt`, '-CAkey', `${caName}.key`, '-set_serial', `0x${randomBytes(16).toString('hex')}`, '-out', cert, '-days', '2', '-extfile', extFile], dir)
   return { cert, key, certPem: await readFile(cert), keyPem: await readFile(key) }
 }
 
