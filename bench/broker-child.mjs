@@ -1,8 +1,15 @@
-// One Node broker under test (Warden or bare aedes), alone in its process so that process.cpuUsage()
-// is the broker's own CPU. Driven over IPC by bench/run.mjs.
+// One broker under test, alone in its process(es) so that their CPU accounting is the broker's own:
+// Warden or bare aedes in this process, or Warden in cluster mode — this process the node:cluster primary
+// (as pm2's cluster mode is), N worker processes sharing one listening port, on the harness's Redis.
+// Driven over IPC by bench/run.mjs.
+import cluster from 'node:cluster'
 import net from 'node:net'
+import { procCpuUs, procRss } from './lib/proc-stat.mjs'
 
-const spec = await new Promise((resolve) => process.once('message', (m) => resolve(m.spec)))
+// a cluster worker finds its spec in its environment (a message sent at fork can arrive before it listens)
+const spec = cluster.isWorker
+  ? JSON.parse(process.env.WARDEN_BENCH_SPEC)
+  : await new Promise((resolve) => process.once('message', (m) => resolve(m.spec)))
 let close
 // --count-writes: socket writes (system calls) the broker makes, to see how well it batches them
 let writes = 0
@@ -12,14 +19,45 @@ if (spec.countWrites === true) {
   proto._writeGeneric = function (...args) { writes++; return generic.apply(this, args) }
 }
 let mq = null // aedes's message bus: its queue length tells when the broker is falling behind
+let workers = [] // cluster mode: the worker processes, sampled through /proc
 
-if (spec.kind === 'warden') {
+async function startWarden (extra = {}) {
   const { createWardenBroker, parseConfig } = await import('@warden/broker')
   const { createLogger } = await import('@warden/common')
   const { wardenConfig } = await import('./lib/warden-config.mjs')
-  const config = parseConfig(wardenConfig(spec), 'bench')
+  const config = parseConfig({ ...wardenConfig(spec), ...extra }, 'bench')
   const broker = await createWardenBroker(config, { logger: createLogger({ name: 'bench-warden', level: 'warn' }) })
   mq = broker.aedes.mq
+  return broker
+}
+
+if (spec.kind === 'warden' && spec.workers !== undefined && cluster.isPrimary) {
+  const { freePort } = await import('./lib/proc-stat.mjs')
+  const port = await freePort()
+  // workers inherit this process's flags (--cpu-prof: one profile per worker)
+  cluster.setupPrimary({ execArgv: process.execArgv })
+  workers = Array.from({ length: spec.workers }, (_, i) => cluster.fork({ WARDEN_BENCH_SPEC: JSON.stringify({ ...spec, port, worker: i }) }))
+  await Promise.all(workers.map((w) => new Promise((resolve, reject) => {
+    w.once('message', (m) => (m.type === 'ready' ? resolve() : reject(new Error(m.message))))
+    w.once('exit', (code) => reject(new Error(`cluster worker exited with ${code}`)))
+  })))
+  process.send({ type: 'ready', port })
+  close = () => Promise.all(workers.map((w) => new Promise((resolve) => {
+    if (w.process.exitCode !== null) { resolve(); return }
+    w.once('exit', resolve)
+    w.send({ cmd: 'close' })
+  })))
+} else if (spec.kind === 'warden' && spec.workers !== undefined) {
+  // a cluster worker: the shared port, a broker id of its own, the shared store and bus on Redis
+  const broker = await startWarden({ mqtt: { port: spec.port, host: '127.0.0.1' }, brokerId: `bench-${spec.worker}` })
+  process.send({ type: 'ready' })
+  process.on('message', async (m) => {
+    if (m.cmd !== 'close') return
+    await Promise.race([broker.close(), new Promise((resolve) => setTimeout(resolve, 5000))])
+    process.exit(0)
+  })
+} else if (spec.kind === 'warden') {
+  const broker = await startWarden()
   process.send({ type: 'ready', port: broker.mqtt.port })
   close = () => broker.close()
 } else {
@@ -35,15 +73,26 @@ if (spec.kind === 'warden') {
   close = () => new Promise((resolve) => { server.close(); aedes.close(resolve) })
 }
 
-process.on('message', async (m) => {
-  if (m.cmd === 'sample') {
-    if (m.gc === true && typeof globalThis.gc === 'function') { globalThis.gc(); globalThis.gc() }
-    const u = process.cpuUsage()
-    const mem = process.memoryUsage()
-    process.send({ type: 'sample', cpu: u.user + u.system, t: Number(process.hrtime.bigint()) / 1e3, rss: mem.rss, heap: mem.heapUsed, mqQueue: mq?.length ?? null, writes })
-  } else if (m.cmd === 'close') {
-    await Promise.race([close(), new Promise((resolve) => setTimeout(resolve, 5000))])
-    process.send({ type: 'close' })
-    process.exit(0) // --cpu-prof writes its profile here
-  }
-})
+if (close !== undefined) {
+  process.on('message', async (m) => {
+    if (m.cmd === 'sample') {
+      if (m.gc === true && typeof globalThis.gc === 'function') { globalThis.gc(); globalThis.gc() }
+      const u = process.cpuUsage()
+      const mem = process.memoryUsage()
+      const live = workers.filter((w) => w.process.exitCode === null)
+      process.send({
+        type: 'sample',
+        cpu: u.user + u.system + live.reduce((s, w) => s + procCpuUs(w.process.pid), 0),
+        t: Number(process.hrtime.bigint()) / 1e3,
+        rss: mem.rss + live.reduce((s, w) => s + procRss(w.process.pid), 0),
+        heap: workers.length > 0 ? null : mem.heapUsed,
+        mqQueue: mq?.length ?? null,
+        writes
+      })
+    } else if (m.cmd === 'close') {
+      await Promise.race([close(), new Promise((resolve) => setTimeout(resolve, 5000))])
+      process.send({ type: 'close' })
+      process.exit(0) // --cpu-prof writes its profile here
+    }
+  })
+}

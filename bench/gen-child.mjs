@@ -199,18 +199,30 @@ function percentiles () {
   return { n: nLat, p50: at(0.5), p99: at(0.99), p999: at(0.999), max: nLat === 0 ? null : a[nLat - 1] }
 }
 
-/** Per subscriber: every message of every publisher it listens to (`from`) arrived exactly once? */
+/**
+ * Per subscriber — or per consumer group, its members' counts summed — every message of every publisher it
+ * listens to (`from`) arrived exactly once? Also each group's per-member totals.
+ */
 function tally (sent) {
   let lost = 0
   let dup = 0
+  const readers = new Map() // a client, or a group name → { from, counts }
+  const groups = {}
   for (const c of clients) {
-    for (const pi of c.from ?? []) {
-      const d = c.counts[pi] - (sent[pi] ?? 0)
+    if (c.group === undefined) { readers.set(c, c); continue }
+    const g = readers.get(c.group) ?? { from: c.from, counts: new Uint32Array(pubCount) }
+    for (let i = 0; i < pubCount; i++) g.counts[i] += c.counts[i]
+    readers.set(c.group, g)
+    ;(groups[c.group] ??= []).push(c.counts.reduce((a, b) => a + b, 0))
+  }
+  for (const r of readers.values()) {
+    for (const pi of r.from ?? []) {
+      const d = r.counts[pi] - (sent[pi] ?? 0)
       if (d < 0) lost -= d
       else dup += d
     }
   }
-  return { received: total, lost, dup }
+  return { received: total, lost, dup, groups }
 }
 
 // --- control ----------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 // load from elsewhere on the machine falls on all of them alike), publishers and subscribers in two more
 // processes. Options:
 //   --quick            a < 2 minute subset
-//   --only=a,b         brokers by name (warden, warden-level, aedes, mosquitto)
-//   --sections=...     throughput,latency,ownership,connections
+//   --only=a,b         brokers by name (warden, warden-level, aedes, mosquitto, cluster-1, cluster-2)
+//   --sections=...     throughput,latency,ownership,connections,cluster
 //   --filter=a,b       only the throughput and latency workloads whose names contain one of these
 //   --reps=n           runs per workload and broker (the best is kept); default 2 for the workloads the
 //                      targets are about (64 B at QoS 0 and 1, latency, ownership), 1 for the others and
@@ -24,7 +24,7 @@ import { hashPassword } from '@warden/broker'
 import { runConnections } from './lib/connections.mjs'
 import { startBroker, waitForQuiet } from './lib/procs.mjs'
 import { runTraffic } from './lib/traffic.mjs'
-import { latency, ownership, throughput } from './lib/workloads.mjs'
+import { latency, ownership, shared, throughput } from './lib/workloads.mjs'
 import { BENCH_PASSWORD } from './lib/warden-config.mjs'
 import { writeReport } from './report.mjs'
 
@@ -32,7 +32,7 @@ const BENCH_DIR = dirname(fileURLToPath(import.meta.url))
 const ROOT = join(BENCH_DIR, '..')
 const args = Object.fromEntries(process.argv.slice(2).map((a) => { const [k, v] = a.replace(/^--/, '').split('='); return [k, v ?? true] }))
 const quick = args.quick === true
-const sections = new Set(String(args.sections ?? 'throughput,latency,ownership,connections').split(','))
+const sections = new Set(String(args.sections ?? 'throughput,latency,ownership,connections,cluster').split(','))
 const started = Date.now()
 
 const mosquittoVersion = (() => {
@@ -47,7 +47,11 @@ let brokers = [
   { name: 'warden', label: 'Warden (memory)', kind: 'warden', persistence: 'memory', passwordHash },
   { name: 'warden-level', label: 'Warden (level)', kind: 'warden', persistence: 'level', passwordHash },
   { name: 'aedes', label: 'bare aedes', kind: 'aedes' },
-  { name: 'mosquitto', label: 'Mosquitto', kind: 'mosquitto' }
+  { name: 'mosquitto', label: 'Mosquitto', kind: 'mosquitto' },
+  // cluster mode as `WARDEN_INSTANCES=N npm start` runs it: node:cluster workers sharing one port (pm2's
+  // cluster mode is node:cluster), the store and the bus on a Redis of their own; only in the cluster section
+  { name: 'cluster-1', label: 'Warden cluster, 1 worker', kind: 'warden', persistence: 'redis', workers: 1, passwordHash, cluster: true },
+  { name: 'cluster-2', label: 'Warden cluster, 2 workers', kind: 'warden', persistence: 'redis', workers: 2, passwordHash, cluster: true }
 ]
 if (mosquittoVersion === null || !/mosquitto/i.test(mosquittoVersion)) brokers = brokers.filter((b) => b.kind !== 'mosquitto')
 if (quick) brokers = brokers.filter((b) => b.name !== 'warden-level')
@@ -59,6 +63,7 @@ const repsOf = (w) => args.reps !== undefined ? Number(args.reps) : quick ? 1 : 
 const matrix = quick
   ? [throughput('pairs', 0, 64), throughput('pairs', 1, 64), throughput('pairs', 2, 64), throughput('fan-in', 0, 64), throughput('fan-out', 1, 64)]
   : ['fan-in', 'fan-out', 'pairs'].flatMap((shape) => [0, 1, 2].flatMap((qos) => [throughput(shape, qos, 64), throughput(shape, qos, 4096)]))
+matrix.push(shared(1), ...(quick ? [] : [shared(2)]))
 // persistent sessions last: their stored subscriptions stay in the broker
 if (!quick) matrix.push(throughput('pairs', 1, 64, { persistent: true }))
 if (typeof args.filter === 'string') {
@@ -67,6 +72,12 @@ if (typeof args.filter === 'string') {
 }
 const latencies = quick ? [latency(1, 1000)] : [latency(0, 1000), latency(1, 1000), latency(0, 10000), latency(1, 10000)]
 if (typeof args.filter === 'string') latencies.splice(0, latencies.length, ...latencies.filter((w) => args.filter.split(',').some((f) => w.name.includes(f))))
+// what a second worker buys: the workloads of the targets, on 1 and 2 cluster workers, against one Warden
+// process on its embedded store and Mosquitto
+const clusterMatrix = quick
+  ? [throughput('pairs', 1, 64), shared(1)]
+  : [throughput('pairs', 0, 64), throughput('pairs', 1, 64), throughput('pairs', 2, 64), throughput('fan-in', 1, 64), throughput('fan-out', 1, 64), shared(1)]
+if (typeof args.filter === 'string') clusterMatrix.splice(0, clusterMatrix.length, ...clusterMatrix.filter((w) => args.filter.split(',').some((f) => w.name.includes(f))))
 const registrationCounts = quick ? [10, 100000] : [10, 1000, 100000]
 const connectionCounts = quick ? [1000] : [1000, 10000]
 const flood = args.flood === true ? { pingWindow: 0 } : {}
@@ -86,20 +97,25 @@ const results = {
     timing,
     flood: args.flood === true
   },
-  brokers: brokers.map(({ name, label, kind, persistence }) => ({ name, label, kind, persistence: persistence ?? null })),
+  brokers: brokers.map(({ name, label, kind, persistence, workers }) => ({ name, label, kind, persistence: persistence ?? null, workers: workers ?? null })),
   throughput: [],
   latency: [],
   ownership: [],
   connections: [],
+  cluster: [],
   failures: []
 }
+
+/** aedes 1.2 has no shared subscriptions: it takes `$share/…` as a topic that never matches */
+const canRun = (b, w) => w.sharedSubscriptions !== true || b.kind !== 'aedes'
 
 const fmt = (x, d = 1) => x === null || x === undefined ? '-' : Number(x).toFixed(d)
 function logRow (broker, r, rep) {
   const lat = r.latency ? ` p50 ${fmt(r.latency.p50 / 1000, 2)} ms p99 ${fmt(r.latency.p99 / 1000, 2)} ms max ${fmt(r.latency.max / 1000, 2)} ms` : ''
   console.log(`${broker.padEnd(13)} ${(r.workload + (rep > 0 ? ` #${rep + 1}` : '')).padEnd(30)} ${fmt(r.deliveredPerSec, 0).padStart(8)} msg/s ${fmt(r.brokerUsPerMsg, 2).padStart(6)} µs/msg` +
     ` broker ${fmt(r.brokerCores * 100, 0)}% pub ${fmt(r.pubCores * 100, 0)}% sub ${fmt(r.subCores * 100, 0)}% other ${fmt(r.otherCores * 100, 0)}% irq ${fmt(r.irqCores * 100, 0)}%` +
-    ` lost ${r.lost}${r.dup ? ' dup ' + r.dup : ''}${lat} [limit: ${r.limit}]`)
+    ` lost ${r.lost}${r.dup ? ' dup ' + r.dup : ''}${lat}${r.redisCores !== undefined ? ` (redis ${fmt(r.redisCores * 100, 0)}%)` : ''}` +
+    `${r.balance !== undefined ? ` members ${Object.values(r.groups).flat().join('/')}` : ''} [limit: ${r.limit}]`)
 }
 
 // Before each run, wait (a while) for the machine to be quiet: other work on these two cores skews every
@@ -178,11 +194,11 @@ console.log('Warden clients authenticate with username + scrypt passwordHash (N=
 
 if (sections.has('throughput') || sections.has('latency')) {
   const handles = []
-  for (const b of brokers) handles.push(await launch(b))
+  for (const b of brokers.filter((x) => x.cluster !== true)) handles.push(await launch(b))
   try {
     if (sections.has('throughput')) {
       for (const w of matrix) {
-        const hs = handles.filter((h) => h.b.name !== 'warden-level' || w.payloadSize === 64)
+        const hs = handles.filter((h) => (h.b.name !== 'warden-level' || w.payloadSize === 64) && canRun(h.b, w))
         results.throughput.push(...await compare(hs, w, repsOf(w)))
       }
     }
@@ -192,6 +208,19 @@ if (sections.has('throughput') || sections.has('latency')) {
         const hs = handles.filter((h) => h.b.name !== 'warden-level' || (w.qos === 1 && w.rate === 1000))
         results.latency.push(...await compare(hs, w, args.reps !== undefined ? Number(args.reps) : quick ? 1 : 2))
       }
+    }
+  } finally {
+    for (const h of handles) await h.stop()
+  }
+}
+
+if (sections.has('cluster') && brokers.some((b) => b.cluster === true)) {
+  const handles = []
+  for (const b of brokers.filter((x) => x.name === 'warden' || x.kind === 'mosquitto' || x.cluster === true)) handles.push(await launch(b))
+  try {
+    for (const w of clusterMatrix) {
+      const reps = args.reps !== undefined ? Number(args.reps) : quick ? 1 : w.name === 'pairs q1 64B' ? 2 : 1
+      results.cluster.push(...await compare(handles.filter((h) => canRun(h.b, w)), w, reps))
     }
   } finally {
     for (const h of handles) await h.stop()
@@ -222,7 +251,7 @@ if (sections.has('ownership') && warden !== undefined) {
 }
 
 if (sections.has('connections')) {
-  for (const b of brokers.filter((x) => x.name !== 'warden-level')) {
+  for (const b of brokers.filter((x) => x.name !== 'warden-level' && x.cluster !== true)) {
     for (const n of connectionCounts) {
       // a fresh broker for each count: the memory it gains is the connections'
       const h = await launch(b)

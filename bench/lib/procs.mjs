@@ -3,9 +3,12 @@
 import { fork, spawn } from 'node:child_process'
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
+import { CLK_TCK, freePort, procCpuUs, procRss } from './proc-stat.mjs'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
+
+export { freePort, procCpuUs, procRss }
 
 const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -31,8 +34,6 @@ process.once('exit', () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true })
 })
 for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => process.exit(130))
-const CLK_TCK = 100 // Linux USER_HZ
-const PAGE = 4096
 
 /** A forked Node child answering {cmd} messages with {type: cmd}. */
 function ipcChild (script, spec, execArgv = []) {
@@ -84,14 +85,6 @@ export function spawnGenerator (spec) {
   return ipcChild('gen-child.mjs', spec)
 }
 
-export async function freePort () {
-  const s = net.createServer()
-  await new Promise((resolve) => s.listen(0, '127.0.0.1', resolve))
-  const { port } = s.address()
-  await new Promise((resolve) => s.close(resolve))
-  return port
-}
-
 /**
  * @param {{ name: string, kind: 'warden'|'aedes'|'mosquitto', persistence?: string, registrations?: number, passwordHash?: string }} b
  * @param {{ profileDir?: string }} opts
@@ -101,19 +94,52 @@ export async function startBroker (b, opts = {}) {
   const dataDir = tempDir('warden-bench-')
   const execArgv = ['--expose-gc']
   if (opts.profileDir !== undefined) execArgv.push('--cpu-prof', '--cpu-prof-dir', opts.profileDir)
-  const h = ipcChild('broker-child.mjs', { ...b, dataDir, registrations: b.registrations ?? 10 }, execArgv)
-  const { port } = await h.ready
+  // cluster mode: a Redis of its own, whose CPU counts as the broker's (it carries the store and the bus)
+  const redis = b.persistence === 'redis' ? await startRedis() : null
+  let h, port
+  try {
+    h = ipcChild('broker-child.mjs', { ...b, dataDir, registrations: b.registrations ?? 10, redisUrl: redis?.url }, execArgv)
+    ;({ port } = await h.ready)
+  } catch (err) {
+    await redis?.stop()
+    throw err
+  }
   return {
     ...b,
     port,
     pid: h.pid,
     async sample (gc = false) {
       const s = await h.request('sample', { gc })
-      return { cpu: s.cpu, t: s.t, rss: s.rss, heap: s.heap, mqQueue: s.mqQueue, writes: s.writes }
+      const redisCpu = redis === null ? null : procCpuUs(redis.pid)
+      return { cpu: s.cpu + (redisCpu ?? 0), redisCpu, t: s.t, rss: s.rss, heap: s.heap, mqQueue: s.mqQueue, writes: s.writes }
     },
     async stop () {
       await h.close()
+      await redis?.stop()
       removeDir(dataDir)
+    }
+  }
+}
+
+/** A private redis-server (Debian's) on a free loopback port, nothing on disk. */
+async function startRedis () {
+  const port = await freePort()
+  const child = track(spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] }))
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  await new Promise((resolve, reject) => {
+    let out = ''
+    child.stdout.on('data', (d) => { out += d; if (out.includes('Ready to accept connections')) resolve() })
+    child.once('error', (err) => reject(new Error(`cannot start redis-server (apt-get install redis-server): ${err.message}`)))
+    child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${out}`)))
+  })
+  child.stdout.resume()
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    pid: child.pid,
+    async stop () {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      child.kill('SIGTERM')
+      await exited
     }
   }
 }
@@ -166,18 +192,6 @@ function canConnect (port) {
     s.once('connect', () => { s.destroy(); resolve(true) })
     s.once('error', () => resolve(false))
   })
-}
-
-/** user + system CPU of a process (all threads), µs */
-export function procCpuUs (pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(f[11]) + Number(f[12])) * 1e6 / CLK_TCK
-}
-
-export function procRss (pid) {
-  const statm = readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')
-  return Number(statm[1]) * PAGE
 }
 
 /**

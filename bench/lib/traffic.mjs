@@ -28,7 +28,9 @@ export async function runTraffic (broker, w) {
     await sleep(w.durationMs)
     const s1 = await sampleAll(broker, pubGen, subGen)
     const { sent, unacked } = await pubGen.request('stop', {}, 30000)
-    const expected = w.subs.reduce((n, s) => n + s.from.reduce((m, pi) => m + (sent[pi] ?? 0), 0), 0)
+    // a group's members share one copy of the stream
+    const readers = w.subs.filter((s, i) => s.group === undefined || w.subs.findIndex((x) => x.group === s.group) === i)
+    const expected = readers.reduce((n, s) => n + s.from.reduce((m, pi) => m + (sent[pi] ?? 0), 0), 0)
     await drain(subGen, expected, w.qos)
     const report = await subGen.request('report', { sent, raw: w.raw === true })
     return figures(w, s0, s1, { ...report, expected, unacked })
@@ -85,6 +87,8 @@ function figures (w, s0, s1, r) {
     brokerUsPerMsg: delivered > 0 ? brokerCpu / delivered : null,
     writesPerMsg: s1.broker.writes === null || s1.broker.writes === undefined || delivered === 0 ? null : (s1.broker.writes - s0.broker.writes) / delivered,
     brokerCores,
+    // cluster mode: Redis's part of brokerCores
+    ...(s1.broker.redisCpu !== null && s1.broker.redisCpu !== undefined ? { redisCores: (s1.broker.redisCpu - s0.broker.redisCpu) / (dt * 1e6) } : {}),
     pubCores,
     subCores,
     otherCores,
@@ -96,6 +100,17 @@ function figures (w, s0, s1, r) {
     dup: r.dup,
     unacked: r.unacked,
     latency: w.latency === true ? r.latency : null,
+    // consumer groups: messages each member received, and the largest share over the smallest
+    ...(r.groups !== undefined && Object.keys(r.groups).length > 0 ? { groups: r.groups, balance: balanceOf(r.groups) } : {}),
     ...(r.raw !== undefined ? { raw: r.raw } : {})
   }
+}
+
+function balanceOf (groups) {
+  let worst = 1
+  for (const counts of Object.values(groups)) {
+    const min = Math.min(...counts)
+    worst = Math.max(worst, min === 0 ? Infinity : Math.max(...counts) / min)
+  }
+  return worst
 }

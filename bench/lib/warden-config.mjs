@@ -12,11 +12,12 @@ export const OWNERSHIP_PUBS = 10
  * @param {object} o
  * @param {string} o.passwordHash  one low-cost scrypt hash shared by every bench account
  * @param {number} o.registrations literal registrations reg/<i>/#, besides the bench/{username}/# template
- * @param {'memory'|'level'} o.persistence
+ * @param {'memory'|'level'|'redis'} o.persistence
  * @param {string} o.dataDir
+ * @param {string} [o.redisUrl] the store and bus of cluster mode (persistence 'redis')
  * @param {number} [o.statsIntervalMs] the control plane's sampling interval (default: Warden's own)
  */
-export function wardenConfig ({ passwordHash, registrations, persistence, dataDir, statsIntervalMs }) {
+export function wardenConfig ({ passwordHash, registrations, persistence, dataDir, redisUrl, statsIntervalMs }) {
   const users = []
   for (let i = 0; i < USERS.pubs; i++) users.push({ username: `pub-${i}`, passwordHash, roles: ['producer'] })
   for (let i = 0; i < USERS.subs; i++) users.push({ username: `sub-${i}`, passwordHash, roles: ['consumer'] })
@@ -27,6 +28,7 @@ export function wardenConfig ({ passwordHash, registrations, persistence, dataDi
     http: { port: 0, host: '127.0.0.1' },
     dataDir,
     persistence,
+    ...(redisUrl !== undefined ? { redis: { url: redisUrl } } : {}),
     // idle-connection workload: anonymous clients with a role, so 10k CONNECTs do not each pay for scrypt
     anonymous: 'idle',
     unregisteredTopics: 'deny',

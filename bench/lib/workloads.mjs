@@ -39,6 +39,20 @@ export function throughput (shape, qos, payloadSize, { persistent = false } = {}
   return { name, shape: shape + (persistent ? '-persistent' : ''), qos, payloadSize, pubs, subs, window: qos === 2 ? 16 : 64 }
 }
 
+/**
+ * A consumer group as a work queue: SHARED_PUBS publishers, each message to exactly one of `members`
+ * subscribers sharing `$share/workers/bench/+/data/0` (MQTT 5's shared subscription, taken by Warden and
+ * Mosquitto from MQTT 3.1.1 clients). Loss and duplicates are counted over the group; the members' shares
+ * tell the balance.
+ */
+export function shared (qos, members = 4) {
+  const run = `shared${qos}`
+  const pubs = range(SHARED_PUBS).map((k) => pub(run, k, [`bench/pub-${k}/data/0`]))
+  const subs = range(members).map((k) => ({ ...sub(run, k, '$share/workers/bench/+/data/0', qos, range(SHARED_PUBS)), group: 'workers' }))
+  return { name: `shared q${qos} 64B`, shape: 'shared', qos, payloadSize: 64, pubs, subs, window: qos === 2 ? 16 : 64, sharedSubscriptions: true }
+}
+const SHARED_PUBS = 10
+
 /** One publisher → one subscriber at a fixed offered rate, timestamps in the payloads. */
 export function latency (qos, rate) {
   const run = `lat${qos}r${rate}`
