@@ -65,3 +65,28 @@ describe('createSampler', () => {
     expect(sampler.latest()).toBe(before)
   })
 })
+
+describe('createSampler at scale', () => {
+  it('keeps rings only for registrations with traffic in the window', () => {
+    const many = new Map<string, TopicMeter>()
+    for (let i = 0; i < 1000; i++) many.set(`r/${i}/#`, { messages: i, bytes: 0, lastAt: 0 })
+    const s = createSampler({ intervalMs: 1000, stats, meters: many, clients: () => 0, window: 2 })
+    try {
+      vi.advanceTimersByTime(1000)
+      expect([...s.activeTopics()]).toEqual([])
+      many.get('r/7/#')!.messages += 10
+      vi.advanceTimersByTime(1000)
+      expect([...s.activeTopics()]).toEqual(['r/7/#'])
+      expect(s.topicRate('r/7/#')).toBe(5)
+      // quiet for a whole window: no ring, rate 0, and traffic again is seen again
+      vi.advanceTimersByTime(2000)
+      expect([...s.activeTopics()]).toEqual([])
+      expect(s.topicRate('r/7/#')).toBe(0)
+      many.get('r/7/#')!.messages += 4
+      vi.advanceTimersByTime(1000)
+      expect(s.topicRate('r/7/#')).toBe(2)
+    } finally {
+      s.close()
+    }
+  })
+})

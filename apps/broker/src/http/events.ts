@@ -22,18 +22,21 @@ export function createEventStreams (ctx: ControlContext, intervalMs: number): Ev
   const open = new Set<ServerResponse>()
   // per sample, only registrations with traffic (or whose rate just fell to 0): thousands of quiet
   // registrations cost nothing per second. Computed once per sample for every stream.
-  const lastRate = new Map<string, number>()
+  /** registrations last reported with a non-zero rate */
+  const moving = new Set<string>()
   let updates: { ts: number, topics: TopicUpdate[] } = { ts: 0, topics: [] }
   const topicUpdates = (ts: number): TopicUpdate[] => {
     if (updates.ts === ts) return updates.topics
     const topics: TopicUpdate[] = []
-    for (const [filter, m] of ctx.rules.meters) {
-      const rate = round(ctx.sampler.topicRate(filter))
-      if (rate === 0 && (lastRate.get(filter) ?? 0) === 0) continue
-      lastRate.set(filter, rate)
+    for (const filter of new Set([...ctx.sampler.activeTopics(), ...moving])) {
+      const m = ctx.rules.meters.get(filter)
+      const rate = m === undefined ? 0 : round(ctx.sampler.topicRate(filter))
+      const wasActive = moving.delete(filter)
+      if (rate !== 0) moving.add(filter)
+      // a rate that falls to 0 is sent once more, then the registration is quiet again
+      if (m === undefined || (rate === 0 && !wasActive)) continue
       topics.push({ filter, messages: m.messages, messagesPerSecond: rate, lastPublishAt: m.lastAt > 0 ? new Date(m.lastAt).toISOString() : null })
     }
-    for (const filter of lastRate.keys()) if (!ctx.rules.meters.has(filter)) lastRate.delete(filter)
     updates = { ts, topics }
     return topics
   }
