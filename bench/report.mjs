@@ -33,8 +33,11 @@ function byWorkload (rows) {
 /** † marks a figure limited by the load generator or the shared machine rather than the broker. */
 const mark = (r) => r !== undefined && /GENERATOR|machine/.test(r.limit) ? '†' : ''
 
+/** the single-process brokers of the main tables; cluster mode has a section of its own */
+const mainBrokers = (res) => res.brokers.filter((b) => b.workers === null || b.workers === undefined)
+
 export function renderMarkdown (res) {
-  const names = res.brokers.map((b) => b.name)
+  const names = mainBrokers(res).map((b) => b.name)
   const label = Object.fromEntries(res.brokers.map((b) => [b.name, b.label]))
   const has = (n) => names.includes(n)
   const out = []
@@ -74,6 +77,20 @@ export function renderMarkdown (res) {
     return row
   })))
   out.push('')
+
+  const groups = res.throughput.filter((r) => r.groups !== undefined)
+  if (groups.length > 0) {
+    out.push('### Consumer groups: how the stream was shared')
+    out.push('')
+    out.push('The `shared` workloads: 10 publishers, each message to exactly one of 4 members of `$share/workers/bench/+/data/0` (bare aedes has no shared subscriptions). Loss and duplicates are counted over the group; messages per member over the whole run, warm-up and drain included.')
+    out.push('')
+    out.push(table(['workload', 'broker', 'delivered msg/s', 'broker µs/msg', 'messages per member', 'largest ÷ smallest share', 'lost', 'duplicated'], groups.map((r) => [
+      r.workload, label[r.broker] ?? r.broker, f0(r.deliveredPerSec) + mark(r), f2(r.brokerUsPerMsg), Object.values(r.groups).flat().map(f0).join(' / '), fr(r.balance), f0(r.lost), f0(r.dup)
+    ])))
+    out.push('')
+  }
+
+  if ((res.cluster ?? []).length > 0) out.push(renderCluster(res, label), '')
 
   if (res.latency.length > 0) {
     out.push('### Latency at a fixed offered rate (one publisher → one subscriber, 64 B)')
@@ -149,13 +166,50 @@ export function targets (res) {
     const lost = qosLoss.filter((r) => r.lost > 0 || r.dup > 0)
     out.push({ target: 'Warden: zero loss at QoS 1 and 2, every workload (fan-out to 100 included)', measured: lost.length === 0 ? `0 lost, 0 duplicated in ${qosLoss.length} runs` : lost.map((r) => `${r.broker} ${r.workload}: ${r.lost} lost ${r.dup} dup`).join('; '), met: lost.length === 0 })
   }
-  out.push({ target: 'stretch: QoS 1 msg/s with 2 cluster workers ≥ Mosquitto', measured: 'not measured (cluster mode not in this harness yet)', met: null })
+  const cl = byWorkload((res.cluster ?? []).filter((r) => r.qos === 1))
+  const pairs = [...cl].filter(([, rs]) => rs['cluster-2'] && rs.mosquitto)
+  if (pairs.length > 0) {
+    const parts = pairs.map(([w, rs]) => ({ w, x: rs['cluster-2'].deliveredPerSec / rs.mosquitto.deliveredPerSec }))
+    out.push({ target: 'stretch: QoS 1 msg/s with 2 cluster workers ≥ Mosquitto', measured: parts.map((p) => `${p.w} ${p.x.toFixed(2)}×`).join('; '), met: parts.every((p) => p.x >= 1) })
+  } else {
+    out.push({ target: 'stretch: QoS 1 msg/s with 2 cluster workers ≥ Mosquitto', measured: 'not measured in this run', met: null })
+  }
+  const clusterLoss = (res.cluster ?? []).filter((r) => r.qos >= 1 && r.broker.startsWith('cluster'))
+  if (clusterLoss.length > 0) {
+    const bad = clusterLoss.filter((r) => r.lost > 0 || r.dup > 0)
+    out.push({ target: 'cluster mode: zero loss at QoS 1 and 2', measured: bad.length === 0 ? `0 lost, 0 duplicated in ${clusterLoss.length} runs` : bad.map((r) => `${r.broker} ${r.workload}: ${r.lost} lost ${r.dup} dup`).join('; '), met: bad.length === 0 })
+  }
   return out
 }
 
+/** Cluster mode: the same workloads on 1 and 2 workers on Redis, next to one Warden process and Mosquitto. */
+function renderCluster (res, label) {
+  const cl = byWorkload(res.cluster)
+  // the cluster first, then the references
+  const names = res.brokers.filter((b) => res.cluster.some((r) => r.broker === b.name)).map((b) => b.name).sort((a, b) => Number(b.startsWith('cluster')) - Number(a.startsWith('cluster')))
+  const out = []
+  out.push('### Cluster mode: what a second worker buys')
+  out.push('')
+  out.push('Warden in cluster mode as `WARDEN_INSTANCES=N npm start` runs it: N node:cluster workers sharing one listening port (pm2\'s cluster mode is node:cluster; connections are dealt out round-robin), the store (`aedes-persistence-redis`) and the message bus (`mqemitter-redis`) on a private `redis-server`, whose CPU is counted as the broker\'s. Next to them, one Warden process on its in-memory store and Mosquitto. Redis\'s share of the cluster\'s CPU is in the last columns. On this 2-core machine two workers, Redis and the two load generators share two cores.')
+  out.push('')
+  const has = (n) => names.includes(n)
+  const head = ['workload', ...names.map((n) => `${label[n]} msg/s`), ...names.map((n) => `${label[n]} µs/msg`)]
+  if (has('cluster-1') && has('cluster-2')) head.push('2 workers ÷ 1 (msg/s)')
+  head.push('Redis cores (1 / 2 workers)', 'lost (QoS ≥ 1)')
+  out.push(table(head, [...cl].map(([w, rs]) => {
+    const row = [w, ...names.map((n) => rs[n] ? f0(rs[n].deliveredPerSec) + mark(rs[n]) : '–'), ...names.map((n) => f2(rs[n]?.brokerUsPerMsg))]
+    if (has('cluster-1') && has('cluster-2')) row.push(fr(ratio(rs['cluster-2']?.deliveredPerSec, rs['cluster-1']?.deliveredPerSec)))
+    row.push(['cluster-1', 'cluster-2'].map((n) => f2(rs[n]?.redisCores)).join(' / '))
+    const any = Object.values(rs)[0]
+    row.push(any?.qos === 0 ? 'n/a (QoS 0)' : names.every((n) => (rs[n]?.lost ?? 0) === 0 && (rs[n]?.dup ?? 0) === 0) ? '0' : names.filter((n) => rs[n]?.lost > 0 || rs[n]?.dup > 0).map((n) => `${n}: ${rs[n].lost} lost ${rs[n].dup} dup`).join(', '))
+    return row
+  })))
+  return out.join('\n')
+}
+
 export function renderChart (res) {
-  const names = res.brokers.map((b) => b.name)
-  const label = res.brokers.map((b) => b.label)
+  const names = mainBrokers(res).map((b) => b.name)
+  const label = mainBrokers(res).map((b) => b.label)
   const rows = res.throughput.filter((r) => r.payload === 64 && !r.shape.includes('persistent'))
   const groups = [...new Set(rows.map((r) => r.workload))]
   const get = (w, n, k) => rows.find((r) => r.workload === w && r.broker === n)?.[k] ?? null
