@@ -78,7 +78,7 @@ describe('authentication and roles', () => {
   })
 
   it('lets an observer read everything and change nothing', async () => {
-    for (const path of ['/api/v1/users', '/api/v1/topics', '/api/v1/clients', '/api/v1/status', '/api/v1/denials', '/metrics', '/dashboard/']) {
+    for (const path of ['/api/v1/users', '/api/v1/roles', '/api/v1/topics', '/api/v1/clients', '/api/v1/status', '/api/v1/denials', '/metrics', '/dashboard/']) {
       expect((await get(tb, path, { as: 'observer' })).status, path).toBe(200)
     }
     expect((await post(tb, '/api/v1/users', { username: 'x', password: 'long-enough', roles: [] }, { as: 'observer' })).status).toBe(403)
@@ -209,6 +209,47 @@ describe('topic registrations', () => {
       await obs!.waitFor((m) => m.payload === 'open')
     })
     await del(tb, topicPath('homes/{username}/#'))
+  })
+})
+
+describe('roles', () => {
+  it('lists the built-in roles and the defined ones with their grants and holders', async () => {
+    const r = await get(tb, '/api/v1/roles')
+    expect(r.status).toBe(200)
+    const users = (await get(tb, '/api/v1/users')).body.users as Array<{ roles: string[] }>
+    const holders = (role: string): number => users.filter((u) => u.roles.includes(role)).length
+    expect(holders('consumer')).toBeGreaterThan(0)
+    expect(r.body.roles).toContainEqual({ name: 'consumer', subscribe: ['sensors/#'], builtin: true, users: holders('consumer') })
+    expect(r.body.roles).toContainEqual({ name: 'admin', subscribe: [], builtin: true, users: holders('admin') })
+    expect((await get(tb, '/api/v1/roles/producer')).body).toEqual({ name: 'producer', subscribe: ['devices/{username}/cmd/#'], builtin: true, users: holders('producer') })
+  })
+
+  it('creates, reads, changes and deletes a role', async () => {
+    const c = await post(tb, '/api/v1/roles', { name: 'fleet-ops', subscribe: ['fleet/#', 'devices/+/telemetry'] })
+    expect(c).toMatchObject({ status: 201, body: { name: 'fleet-ops', subscribe: ['fleet/#', 'devices/+/telemetry'], builtin: false, users: 0 } })
+    expect((await post(tb, '/api/v1/roles', { name: 'fleet-ops', subscribe: [] })).status).toBe(409)
+    expect((await patch(tb, '/api/v1/roles/fleet-ops', { subscribe: ['fleet/+/status'] })).body.subscribe).toEqual(['fleet/+/status'])
+    expect((await del(tb, '/api/v1/roles/fleet-ops')).status).toBe(204)
+    expect((await get(tb, '/api/v1/roles/fleet-ops')).status).toBe(404)
+    expect((await patch(tb, '/api/v1/roles/fleet-ops', { subscribe: [] })).status).toBe(404)
+    const builtin = await del(tb, '/api/v1/roles/observer')
+    expect(builtin.status).toBe(409)
+    expect(builtin.body.error.message).toMatch(/built in/)
+  })
+
+  it('refuses bad roles with 400 naming the field', async () => {
+    expect((await post(tb, '/api/v1/roles', { name: 'a/b', subscribe: [] })).body.error).toMatchObject({ field: 'name' })
+    expect((await post(tb, '/api/v1/roles', { name: 'x' })).body.error).toMatchObject({ field: 'subscribe', message: 'subscribe: is required' })
+    const bad = await post(tb, '/api/v1/roles', { name: 'x', subscribe: ['ok/#', 'a/#/b'] })
+    expect(bad.status).toBe(400)
+    expect(bad.body.error).toMatchObject({ field: 'subscribe[1]' })
+    expect((await patch(tb, '/api/v1/roles/consumer', {})).body.error).toMatchObject({ field: 'subscribe' })
+  })
+
+  it('lets observers read roles but only admins change them', async () => {
+    expect((await get(tb, '/api/v1/roles', { as: 'observer' })).status).toBe(200)
+    expect((await post(tb, '/api/v1/roles', { name: 'y', subscribe: [] }, { as: 'observer' })).status).toBe(403)
+    expect((await patch(tb, '/api/v1/roles/consumer', { subscribe: ['#'] }, { as: 'dashboard' })).status).toBe(403)
   })
 })
 

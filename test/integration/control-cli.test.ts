@@ -91,6 +91,26 @@ describe('warden topic', () => {
   })
 })
 
+describe('warden role', () => {
+  it('defines a role, lists it, changes its grants, refuses to remove it while held, removes it', async () => {
+    const add = await runCli(['role', 'add', 'night-shift', '--read', 'plant/#', '--read', 'sensors/+/alarm'], { env })
+    expect(add).toMatchObject({ code: 0, stdout: 'created role night-shift (reads: plant/#, sensors/+/alarm)\n' })
+    const ls = await runCli(['role', 'ls'], { env })
+    expect(ls.stdout.split('\n')[0]).toMatch(/^ROLE\s+READS\s+BUILT-IN\s+USERS$/)
+    expect(ls.stdout).toMatch(/^night-shift\s+plant\/#,sensors\/\+\/alarm\s+no\s+0$/m)
+    expect(ls.stdout).toMatch(/^consumer\s+sensors\/#\s+yes\s+\d+$/m)
+    const set = await runCli(['role', 'set', 'night-shift', 'plant/+/status', '--json'], { env })
+    expect(JSON.parse(set.stdout)).toEqual({ name: 'night-shift', subscribe: ['plant/+/status'], builtin: false, users: 0 })
+    expect((await runCli(['user', 'roles', 'dashboard', 'consumer', 'night-shift'], { env })).code).toBe(0)
+    const held = await runCli(['role', 'rm', 'night-shift'], { env })
+    expect(held.code).toBe(1)
+    expect(held.stderr).toMatch(/held by dashboard.*WARDEN_ERR_API_CONFLICT/)
+    expect((await runCli(['user', 'roles', 'dashboard', 'consumer'], { env })).code).toBe(0)
+    expect(await runCli(['role', 'rm', 'night-shift'], { env })).toMatchObject({ code: 0, stdout: 'deleted role night-shift\n' })
+    expect(tb.broker.registry.role('night-shift')).toBeUndefined()
+  })
+})
+
 describe('warden status', () => {
   it('summarises the broker, or prints the JSON', async () => {
     const r = await runCli(['status'], { env })

@@ -58,6 +58,23 @@ describe('two brokers on one Redis', () => {
     expect(await connackCode(a.url, { username: 'roaming', password: 'roaming-secret' })).toBe(0)
   })
 
+  it('apply a role\'s new grants made through the other broker to their own connected holders', async () => {
+    const a = await node('a')
+    const b = await node('b')
+    const reader = await connect(b.url, 'dashboard')
+    const s1 = await connect(b.url, 'sensor-1')
+    clients.push(reader, s1)
+    await subscribe(reader, '#', 1)
+    const applied = changed(b)
+    expect((await patch(a, '/api/v1/roles/consumer', { subscribe: ['private/#'] })).status).toBe(200)
+    await applied
+    expect(b.broker.registry.role('consumer')?.subscribe).toEqual(['private/#'])
+    await publish(s1, 'sensors/sensor-1/t', 'revoked', { qos: 1 })
+    await publish(s1, 'private/p', 'marker', { qos: 1 })
+    await reader.waitFor((m) => m.payload === 'marker')
+    expect(reader.messages.map((m) => m.payload)).toEqual(['marker'])
+  })
+
   it('serialise concurrent changes from both brokers without losing one', async () => {
     const [a, b] = await Promise.all([node('a'), node('b')])
     await Promise.all(Array.from({ length: 6 }, (_, i) => post(i % 2 === 0 ? a : b, '/api/v1/topics', { filter: `race/${i}`, owners: ['x'] })))

@@ -113,6 +113,45 @@ describe('account changes', () => {
   })
 })
 
+describe('role changes', () => {
+  beforeEach(async () => { tb = await startBroker() })
+
+  it('reads with a role\'s new grants from the next message on, for every connected holder', async () => {
+    const reader = await client('dashboard')
+    expect(await subscribe(reader, '#', 1)).toEqual([1])
+    const s1 = await client('sensor-1')
+    const admin = await client('admin')
+    await publish(s1, 'sensors/sensor-1/t', 'granted', { qos: 1 })
+    await reader.waitFor((m) => m.payload === 'granted')
+    // consumer: sensors/# → private/# only
+    const r = await patch(tb, '/api/v1/roles/consumer', { subscribe: ['private/#'] })
+    expect(r.status).toBe(200)
+    expect(r.body).toEqual({ name: 'consumer', subscribe: ['private/#'], builtin: true, users: 1 })
+    await publish(s1, 'sensors/sensor-1/t', 'revoked', { qos: 1 })
+    await publish(s1, 'private/p', 'newly-granted', { qos: 1 })
+    await publish(admin, 'devices/x/cmd/y', 'never-granted', { qos: 1 })
+    await publish(s1, 'private/q', 'marker', { qos: 1 })
+    await reader.waitFor((m) => m.payload === 'marker')
+    expect(reader.messages.map((m) => m.payload)).toEqual(['granted', 'newly-granted', 'marker'])
+    expect(reader.client.connected).toBe(true)
+  })
+
+  it('lets a role defined at run time be given to an account, and refuses to delete it while held', async () => {
+    expect((await post(tb, '/api/v1/roles', { name: 'auditor', subscribe: ['sensors/+/t'] })).status).toBe(201)
+    expect((await patch(tb, '/api/v1/users/sensor-2', { roles: ['auditor'] })).status).toBe(200)
+    const reader = await client('sensor-2')
+    expect(await subscribe(reader, ['sensors/#', 'private/#'], 1)).toEqual([1, 128])
+    const s1 = await client('sensor-1')
+    await publish(s1, 'sensors/sensor-1/other', 'not-granted', { qos: 1 })
+    await publish(s1, 'sensors/sensor-1/t', 'granted', { qos: 1 })
+    await reader.waitFor((m) => m.payload === 'granted')
+    expect(reader.messages.map((m) => m.payload)).toEqual(['granted'])
+    const refused = await del(tb, '/api/v1/roles/auditor')
+    expect(refused.status).toBe(409)
+    expect(refused.body.error.message).toMatch(/held by sensor-2/)
+  })
+})
+
 describe('payload schemas', () => {
   const schema = { type: 'object', required: ['temp'], properties: { temp: { type: 'number' } } }
 

@@ -38,6 +38,8 @@ describe('restarts', () => {
     await patch(b, topicPath('private/#'), { owners: ['sensor-2'] })
     await patch(b, '/api/v1/users/dashboard', { roles: ['observer'] })
     await del(b, '/api/v1/users/sensor-2')
+    await post(b, '/api/v1/roles', { name: 'night-shift', subscribe: ['z/#'] })
+    await patch(b, '/api/v1/roles/consumer', { subscribe: ['z/+/alarm'] })
     b = await restart(b)
     expect(await connackCode(b.url, { username: 'zed', password: 'zed-secret-1' })).toBe(0)
     expect((await get(b, topicPath('z/#'))).body).toMatchObject({ owners: ['zed'], schema: { type: 'object' } })
@@ -45,6 +47,8 @@ describe('restarts', () => {
     expect((await get(b, topicPath('private/#'))).body.owners).toEqual(['sensor-2'])
     expect((await get(b, '/api/v1/users/dashboard')).body.roles).toEqual(['observer'])
     expect(await connackCode(b.url, { username: 'sensor-2', password: PASSWORD })).toBe(4)
+    expect((await get(b, '/api/v1/roles/night-shift')).body).toEqual({ name: 'night-shift', subscribe: ['z/#'], builtin: false, users: 0 })
+    expect((await get(b, '/api/v1/roles/consumer')).body.subscribe).toEqual(['z/+/alarm'])
   })
 
   it('imports config entries it has never seen, and ignores changes to ones it imported before', async () => {

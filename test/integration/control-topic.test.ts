@@ -40,16 +40,21 @@ describe('$CONTROL/warden/v1', () => {
         { command: 'createUser', username: 'mqtt-made', password: 'mqtt-made-secret', roles: [] },
         { command: 'modifyUser', username: 'mqtt-made', roles: ['pilot'] },
         { command: 'listTopics' },
-        { command: 'frobnicate' }
+        { command: 'frobnicate' },
+        { command: 'createRole', name: 'pilot', subscribe: ['made/#'] },
+        { command: 'modifyUser', username: 'mqtt-made', roles: ['pilot'] }
       ]
     })
-    expect(r.responses).toHaveLength(6)
+    expect(r.responses).toHaveLength(8)
     expect(r.responses[0]).toEqual({ command: 'createUser', correlationData: 'c1', data: { username: 'mqtt-made', roles: ['producer'], loopbackOnly: false, connections: 0 } })
     expect(r.responses[1]).toMatchObject({ command: 'createTopic', data: { filter: 'made/#', owners: ['mqtt-made'] } })
     expect(r.responses[2]).toMatchObject({ command: 'createUser', code: 'WARDEN_ERR_API_CONFLICT', error: expect.stringMatching(/exists already/) })
     expect(r.responses[3]).toMatchObject({ command: 'modifyUser', code: 'WARDEN_ERR_UNKNOWN_ROLE', field: 'roles[0]' })
     expect(r.responses[4]!.data.topics.map((t: { filter: string }) => t.filter)).toContain('made/#')
     expect(r.responses[5]).toMatchObject({ command: 'frobnicate', code: 'WARDEN_ERR_API_BAD_REQUEST', field: 'command' })
+    // roles are defined over MQTT too, and can then be given
+    expect(r.responses[6]).toEqual({ command: 'createRole', data: { name: 'pilot', subscribe: ['made/#'], builtin: false, users: 0 } })
+    expect(r.responses[7]).toMatchObject({ command: 'modifyUser', data: { roles: ['pilot'] } })
     // the changes are real: the new account publishes on its topic
     expect(await connackCode(tb.url, { username: 'mqtt-made', password: 'mqtt-made-secret' })).toBe(0)
   })

@@ -53,13 +53,23 @@ describe('file backend', () => {
     ['truncated JSON', '{"format":1,"revision":3', /is not valid JSON/],
     ['another format', JSON.stringify({ ...emptyState(), format: 2 }), /format: must be equal to constant/],
     ['a user without hash', JSON.stringify({ ...emptyState(), users: [{ username: 'u', roles: [], loopbackOnly: false }] }), /users\[0\]\.passwordHash: is required/],
-    ['a topic with owners as a string', JSON.stringify({ ...emptyState(), topics: [{ filter: 'a', owners: 'x' }] }), /topics\[0\]\.owners: must be array/]
+    ['a topic with owners as a string', JSON.stringify({ ...emptyState(), topics: [{ filter: 'a', owners: 'x' }] }), /topics\[0\]\.owners: must be array/],
+    ['a role without grants', JSON.stringify({ ...emptyState(), roles: [{ name: 'r' }] }), /roles\[0\]\.subscribe: is required/]
   ])('refuses %s, naming the file', async (_what, text, message) => {
     await writeFile(join(dir, REGISTRY_FILE), text)
     const b = await createFileBackend(dir)
     await expect(b.load()).rejects.toMatchObject({ code: 'WARDEN_ERR_REGISTRY', message: expect.stringMatching(message) })
     await expect(b.load()).rejects.toThrow(join(dir, REGISTRY_FILE))
     expect(await readFile(join(dir, REGISTRY_FILE), 'utf8')).toBe(text)
+  })
+})
+
+describe('a registry stored before roles lived in it', () => {
+  it('loads with no roles, so that the config file\'s roles are imported', async () => {
+    const { roles: _r, seeded, ...old } = { ...emptyState(), revision: 2 }
+    await writeFile(join(dir, REGISTRY_FILE), JSON.stringify({ ...old, seeded: { users: seeded.users, topics: seeded.topics } }))
+    const loaded = await (await createFileBackend(dir)).load()
+    expect(loaded).toMatchObject({ revision: 2, roles: [], seeded: { users: [], topics: [], roles: [] } })
   })
 })
 

@@ -18,7 +18,7 @@ describe('seedFromConfig', () => {
       { username: 'c', passwordHash: 'h-c', roles: [], loopbackOnly: true }
     ])
     expect(r.state.topics).toEqual([{ filter: 'x/#', owners: ['a'] }])
-    expect(r.state.seeded).toEqual({ users: ['a', 'demo', 'c'], topics: ['x/#'] })
+    expect(r.state.seeded).toEqual({ users: ['a', 'demo', 'c'], topics: ['x/#'], roles: [] })
     expect(r.added).toEqual(['user a', 'user demo', 'user c', 'topic x/#'])
     expect(r.overridden).toEqual([])
   })
@@ -55,7 +55,7 @@ describe('seedFromConfig', () => {
     const r = await seedFromConfig(first, [U('a', ['admin']), U('n', ['producer'])], [T('n/#', ['n'])], hash)
     expect(r.state.revision).toBe(2)
     expect(r.state.users.map((u) => u.username)).toEqual(['a', 'n'])
-    expect(r.state.seeded).toEqual({ users: ['a', 'n'], topics: ['n/#'] })
+    expect(r.state.seeded).toEqual({ users: ['a', 'n'], topics: ['n/#'], roles: [] })
     expect(r.added).toEqual(['user n', 'topic n/#'])
   })
 
@@ -65,5 +65,19 @@ describe('seedFromConfig', () => {
     expect(r.state.users).toEqual(runtime.users)
     expect(r.state.seeded.users).toEqual(['a'])
     expect(r.overridden).toEqual(['user a'])
+  })
+
+  it('imports roles once, then keeps their run-time grants and reports the config roles it overrides', async () => {
+    const roles = { fleet: { subscribe: ['fleet/#'] }, ops: { subscribe: ['ops/#'] } }
+    const first = await seedFromConfig(emptyState(), [], [], hash, roles)
+    expect(first.state.roles).toEqual([{ name: 'fleet', subscribe: ['fleet/#'] }, { name: 'ops', subscribe: ['ops/#'] }])
+    expect(first.state.seeded.roles).toEqual(['fleet', 'ops'])
+    expect(first.added).toEqual(['role fleet', 'role ops'])
+    // fleet's grants changed at run time, ops deleted: neither comes back from the file
+    const changed: RegistryState = { ...first.state, revision: 4, roles: [{ name: 'fleet', subscribe: ['fleet/+/status'] }] }
+    const again = await seedFromConfig(changed, [], [], hash, { ...roles, night: { subscribe: ['night/#'] } })
+    expect(again.state.roles).toEqual([{ name: 'fleet', subscribe: ['fleet/+/status'] }, { name: 'night', subscribe: ['night/#'] }])
+    expect(again.overridden).toEqual(['role fleet', 'role ops'])
+    expect(again.added).toEqual(['role night'])
   })
 })

@@ -10,10 +10,8 @@ import { emptyState, type RegistryState } from '../../apps/broker/src/registry/t
 
 const logger = createLogger({ name: 'test', level: 'silent' })
 const HASH = 'scrypt$1024$8$1$c2FsdHNhbHQ=$a2V5a2V5a2V5a2V5a2V5a2V5'
-const ROLES = new Set(['admin', 'producer', 'consumer', 'observer'])
-
-function registryOn (backend: RegistryBackend, initial: RegistryState = emptyState()): Registry {
-  return new Registry({ backend, initial, roleNames: ROLES, schemas: new PayloadSchemas(), hash: async (p) => `hashed:${p.length}`, logger })
+function registryOn (backend: RegistryBackend, initial: RegistryState = emptyState(), anonymousRole: string | false = false): Registry {
+  return new Registry({ backend, initial, anonymousRole, schemas: new PayloadSchemas(), hash: async (p) => `hashed:${p.length}`, logger })
 }
 
 describe('Registry', () => {
@@ -98,5 +96,37 @@ describe('Registry', () => {
     await a.createUser({ username: 'u', passwordHash: HASH, roles: [] })
     announce()
     expect((await applied).users.map((u) => u.username)).toEqual(['u'])
+  })
+})
+
+describe('Registry roles', () => {
+  it('defines, changes and deletes roles, which accounts may then hold', async () => {
+    const r = registryOn(createMemoryBackend())
+    await expect(r.createUser({ username: 'p', passwordHash: HASH, roles: ['pilot'] })).rejects.toMatchObject({ code: 'WARDEN_ERR_UNKNOWN_ROLE' })
+    expect(await r.createRole({ name: 'pilot', subscribe: ['planes/{username}/#'] })).toEqual({ name: 'pilot', subscribe: ['planes/{username}/#'] })
+    await r.createUser({ username: 'p', passwordHash: HASH, roles: ['pilot'] })
+    expect(r.roleTable.pilot).toEqual({ subscribe: ['planes/{username}/#'] })
+    // built-in roles are always there and grant nothing until given grants
+    expect(r.roleTable.consumer).toEqual({ subscribe: [] })
+    await r.modifyRole('consumer', ['sensors/#'])
+    expect(r.roleTable.consumer).toEqual({ subscribe: ['sensors/#'] })
+    await r.modifyRole('pilot', ['planes/#'])
+    expect(r.role('pilot')).toEqual({ name: 'pilot', subscribe: ['planes/#'] })
+    await expect(r.deleteRole('pilot')).rejects.toMatchObject({ code: 'WARDEN_ERR_API_CONFLICT', message: expect.stringMatching(/held by p: take it from them first/) })
+    await r.deleteUser('p')
+    await r.deleteRole('pilot')
+    expect(r.roleNames.has('pilot')).toBe(false)
+    expect((await r.backend.load())?.roles).toEqual([{ name: 'consumer', subscribe: ['sensors/#'] }])
+  })
+
+  it.each([
+    ['an existing role', (r: Registry) => r.createRole({ name: 'admin', subscribe: [] }), 'WARDEN_ERR_API_CONFLICT', /exists already/],
+    ['a bad grant', (r: Registry) => r.createRole({ name: 'x', subscribe: ['a/#/b'] }), 'WARDEN_ERR_TOPIC_FILTER', /subscribe\[0\]: "a\/#\/b"/],
+    ['an unknown role', (r: Registry) => r.modifyRole('nobody', ['a']), 'WARDEN_ERR_API_NOT_FOUND', /role "nobody" does not exist/],
+    ['a built-in role', (r: Registry) => r.deleteRole('observer'), 'WARDEN_ERR_API_CONFLICT', /built in/],
+    ['the anonymous role', (r: Registry) => r.createRole({ name: 'guest', subscribe: [] }).then(() => r.deleteRole('guest')), 'WARDEN_ERR_API_CONFLICT', /role of anonymous clients/]
+  ])('refuses %s', async (_w, change, code, message) => {
+    const r = registryOn(createMemoryBackend(), emptyState(), 'guest')
+    await expect(change(r)).rejects.toMatchObject({ code, message: expect.stringMatching(message) })
   })
 })

@@ -69,7 +69,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     brokerId: id,
     emit: (topic, payload) => aedes?.publish({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false }, noop)
   })
-  const hooks = createHooks({ directory, ownership, roles: config.roles, audit, deniedPublish: config.deniedPublish, logger })
+  const hooks = createHooks({ directory, ownership, roles: runtime.rules.roles, audit, deniedPublish: config.deniedPublish, logger })
   const shared = createSharedSubscriptions(config.sharedSubscriptions, { audit, logger })
   const limits = createLimits(config.limits, { audit, deniedPublish: config.deniedPublish })
 

@@ -22,7 +22,8 @@ const EMPTY = Buffer.alloc(0)
 export interface HookDeps {
   directory: UserDirectory
   ownership: OwnershipPolicy
-  roles: RoleTable
+  /** the roles' read grants now (they change at run time) */
+  roles: () => RoleTable
   audit: Audit
   deniedPublish: 'drop' | 'disconnect'
   logger: Logger
@@ -92,7 +93,7 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
       const p = policies.get(client)
       if (p === undefined) return
       if (newRoles === null) policies.delete(client)
-      else policies.set(client, new ClientPolicy(createIdentity(p.identity.username, client.id, newRoles), roles, ownership))
+      else policies.set(client, new ClientPolicy(createIdentity(p.identity.username, client.id, newRoles), roles(), ownership))
     },
 
     preConnect (client, packet, cb) {
@@ -114,7 +115,7 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
           cb(authError(res.returnCode, res.detail), null)
           return
         }
-        const policy = new ClientPolicy(createIdentity(res.username, client.id, res.roles), roles, ownership)
+        const policy = new ClientPolicy(createIdentity(res.username, client.id, res.roles), roles(), ownership)
         // a device must not plant a will on a topic it does not own
         const will = (client as unknown as { _will?: PublishPacket | null })._will
         if (will !== undefined && will !== null) {

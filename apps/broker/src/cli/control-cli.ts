@@ -1,4 +1,4 @@
-// `warden user …`, `warden topic …`, `warden status`: the control plane from a shell, through the running
+// `warden user …`, `warden role …`, `warden topic …`, `warden status`: the control plane from a shell, through the running
 // broker's HTTP API. Tables for people, --json for scripts; exit codes say what went wrong.
 import { readFile } from 'node:fs/promises'
 import { isWardenError } from '@warden/common'
@@ -19,6 +19,11 @@ export const CONTROL_USAGE = `  warden user ls                                  
   warden user roles <name> <role>… | --none       replace an account's roles
   warden user passwd <name>                       set a new password (read from stdin)
   warden user rm <name>                           delete an account and disconnect its clients
+  warden role ls                                  roles with their read grants and holders
+  warden role add <name> --read <filter> [--read …]
+                                                  define a role that may read these filters
+  warden role set <name> <filter>… | --none       replace a role's read grants
+  warden role rm <name>                           delete a role no account holds
   warden topic ls                                 registrations with owners, subscribers and rates
   warden topic register <filter> --owner <u> [--owner …] [--schema <file.json>] [--update]
                                                   register a topic (--update changes an existing one)
@@ -34,12 +39,15 @@ interface Ctx { readonly p: Parsed, readonly io: CliIo, readonly api: (method: s
 const SPECS: Record<string, Spec> = {
   'user add': { repeatable: ['role'], values: ['password-hash'], flags: ['loopback-only'] },
   'user roles': { flags: ['none'] },
+  'role add': { repeatable: ['read'] },
+  'role set': { flags: ['none'] },
   'topic register': { repeatable: ['owner'], values: ['schema'], flags: ['update'] }
 }
 
 const yesNo = (b: boolean): string => b ? 'yes' : 'no'
 const topicPath = (filter: string): string => `/api/v1/topics/${encodeURIComponent(filter)}`
 const userPath = (name: string): string => `/api/v1/users/${encodeURIComponent(name)}`
+const rolePath = (name: string): string => `/api/v1/roles/${encodeURIComponent(name)}`
 
 function one (p: Parsed, what: string): string {
   if (p.positionals.length !== 1) throw usageError(`expects exactly one ${what}`)
@@ -53,6 +61,7 @@ async function newPassword (ctx: Ctx, name: string): Promise<string> {
 }
 
 interface UserView { username: string, roles: string[], loopbackOnly: boolean, connections: number }
+interface RoleView { name: string, subscribe: string[], builtin: boolean, users: number }
 interface TopicView { filter: string, owners: string[], schema: unknown, subscribers: number, messages: number, messagesPerSecond: number, lastPublishAt: string | null }
 
 function print (ctx: Ctx, data: unknown, human: () => string): void {
@@ -88,6 +97,27 @@ const COMMANDS: Record<string, Command> = {
     const name = one(ctx.p, 'user name')
     await ctx.api('DELETE', userPath(name))
     print(ctx, { username: name }, () => `deleted user ${name}\n`)
+  },
+  'role ls': async (ctx) => {
+    const data = await ctx.api('GET', '/api/v1/roles') as { roles: RoleView[] }
+    print(ctx, data, () => formatTable(['ROLE', 'READS', 'BUILT-IN', 'USERS'],
+      data.roles.map((r) => [r.name, r.subscribe.join(',') || '-', yesNo(r.builtin), String(r.users)])))
+  },
+  'role add': async (ctx) => {
+    const name = one(ctx.p, 'role name')
+    const data = await ctx.api('POST', '/api/v1/roles', { name, subscribe: listOf(ctx.p, 'read') }) as RoleView
+    print(ctx, data, () => `created role ${data.name} (reads: ${data.subscribe.join(', ') || 'nothing'})\n`)
+  },
+  'role set': async (ctx) => {
+    const [name, ...filters] = ctx.p.positionals
+    if (name === undefined || (filters.length === 0 && !ctx.p.flags.has('none'))) throw usageError('expects a role name and its filters (or --none)')
+    const data = await ctx.api('PATCH', rolePath(name), { subscribe: filters }) as RoleView
+    print(ctx, data, () => `role ${data.name} now reads: ${data.subscribe.join(', ') || 'nothing'}\n`)
+  },
+  'role rm': async (ctx) => {
+    const name = one(ctx.p, 'role name')
+    await ctx.api('DELETE', rolePath(name))
+    print(ctx, { name }, () => `deleted role ${name}\n`)
   },
   'topic ls': async (ctx) => {
     const data = await ctx.api('GET', '/api/v1/topics') as { topics: TopicView[] }

@@ -9,6 +9,8 @@ const loopbackOnly = { type: 'boolean' }
 const filter = { type: 'string', minLength: 1, maxLength: 4096 }
 const owners = { type: 'array', minItems: 1, maxItems: 10000, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 256 } }
 const schema = { type: 'object' }
+const roleName = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[^/+#{}\\s]+$' }
+const subscribe = { type: 'array', maxItems: 1000, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 4096 } }
 
 function fields (properties: Record<string, unknown>, required: string[] = [], extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { type: 'object', additionalProperties: false, properties, required, ...extra }
@@ -16,6 +18,7 @@ function fields (properties: Record<string, unknown>, required: string[] = [], e
 
 export type CommandName =
   | 'listUsers' | 'getUser' | 'createUser' | 'modifyUser' | 'deleteUser'
+  | 'listRoles' | 'getRole' | 'createRole' | 'modifyRole' | 'deleteRole'
   | 'listTopics' | 'getTopic' | 'createTopic' | 'modifyTopic' | 'deleteTopic'
   | 'listClients' | 'getStatus' | 'listDenials' | 'listGroups'
 
@@ -26,6 +29,11 @@ export const COMMAND_ACCESS: Readonly<Record<CommandName, 'read' | 'write'>> = {
   createUser: 'write',
   modifyUser: 'write',
   deleteUser: 'write',
+  listRoles: 'read',
+  getRole: 'read',
+  createRole: 'write',
+  modifyRole: 'write',
+  deleteRole: 'write',
   listTopics: 'read',
   getTopic: 'read',
   createTopic: 'write',
@@ -43,6 +51,11 @@ export const COMMAND_SCHEMAS: Readonly<Record<CommandName, Record<string, unknow
   createUser: fields({ username, password, passwordHash, roles, loopbackOnly }, ['username', 'roles']),
   modifyUser: fields({ username, password, passwordHash, roles, loopbackOnly }, ['username'], { minProperties: 2 }),
   deleteUser: fields({ username }, ['username']),
+  listRoles: fields({}),
+  getRole: fields({ name: roleName }, ['name']),
+  createRole: fields({ name: roleName, subscribe }, ['name', 'subscribe']),
+  modifyRole: fields({ name: roleName, subscribe }, ['name', 'subscribe']),
+  deleteRole: fields({ name: roleName }, ['name']),
   listTopics: fields({}),
   getTopic: fields({ filter }, ['filter']),
   createTopic: fields({ filter, owners, schema }, ['filter', 'owners']),

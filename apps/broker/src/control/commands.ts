@@ -6,6 +6,7 @@ import type { Identity } from '../policy/identity.js'
 import { FieldError } from '../registry/field-error.js'
 import { connectedClients } from '../registry/live-rules.js'
 import type { StoredUser } from '../registry/types.js'
+import { BUILTIN_ROLES } from '../registry/validate.js'
 import { viewClients } from '../observe/client-view.js'
 import { buildStatus } from '../observe/status.js'
 import { viewTopics, type TopicView } from '../observe/topic-view.js'
@@ -43,6 +44,27 @@ function connectionsByUser (ctx: ControlContext): Map<string, number> {
   return n
 }
 
+export interface RoleView {
+  readonly name: string
+  /** the filters its holders may read */
+  readonly subscribe: readonly string[]
+  /** admin, observer, producer, consumer: always there, cannot be deleted */
+  readonly builtin: boolean
+  /** accounts holding it */
+  readonly users: number
+}
+
+function roleViews (ctx: ControlContext, name?: string): RoleView[] {
+  const table = ctx.registry.roleTable
+  const names = name === undefined ? Object.keys(table) : Object.keys(table).filter((n) => n === name)
+  return names.map((n) => ({
+    name: n,
+    subscribe: table[n]?.subscribe ?? [],
+    builtin: BUILTIN_ROLES.includes(n),
+    users: ctx.registry.state.users.filter((u) => u.roles.includes(n)).length
+  }))
+}
+
 function userView (u: StoredUser, conns: ReadonlyMap<string, number>): UserView {
   // never the password hash
   return { username: u.username, roles: u.roles, loopbackOnly: u.loopbackOnly, connections: conns.get(u.username) ?? 0 }
@@ -72,6 +94,20 @@ const HANDLERS: Readonly<Record<CommandName, Handler>> = {
   deleteUser: async (ctx, f) => {
     const u = await ctx.registry.deleteUser(str(f, 'username'))
     return { username: u.username }
+  },
+  listRoles: (ctx) => ({ roles: roleViews(ctx) }),
+  getRole: (ctx, f) => roleViews(ctx, str(f, 'name'))[0] ?? notFound(`role ${JSON.stringify(f.name)}`),
+  createRole: async (ctx, f) => {
+    const r = await ctx.registry.createRole({ name: str(f, 'name'), subscribe: f.subscribe as string[] })
+    return roleViews(ctx, r.name)[0]
+  },
+  modifyRole: async (ctx, f) => {
+    const r = await ctx.registry.modifyRole(str(f, 'name'), f.subscribe as string[])
+    return roleViews(ctx, r.name)[0]
+  },
+  deleteRole: async (ctx, f) => {
+    const r = await ctx.registry.deleteRole(str(f, 'name'))
+    return { name: r.name }
   },
   listTopics: (ctx) => ({ topics: topicViews(ctx) }),
   getTopic: (ctx, f) => topicViews(ctx, str(f, 'filter'))[0] ?? notFound(`topic ${JSON.stringify(f.filter)}`),
@@ -128,7 +164,7 @@ export async function executeCommand (ctx: ControlContext, actor: Identity, via:
   if (!validate(fields)) throw requestError(validate.errors)
   const data = await HANDLERS[command](ctx, fields)
   if (access === 'write') {
-    const target = fields.username ?? fields.filter
+    const target = fields.username ?? fields.filter ?? fields.name
     ctx.logger.info({ command, by: actor.username, via, target, revision: ctx.registry.state.revision }, 'registry changed')
   }
   return data

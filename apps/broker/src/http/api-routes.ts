@@ -5,7 +5,7 @@ interface Resource {
   readonly collection: Partial<Record<string, CommandName>>
   readonly item?: Partial<Record<string, CommandName>>
   /** the field the path's key fills */
-  readonly key?: 'username' | 'filter'
+  readonly key?: 'username' | 'filter' | 'name'
   /** the key may span several path segments (topic filters contain '/') */
   readonly multiSegment?: boolean
 }
@@ -15,6 +15,11 @@ const RESOURCES: Readonly<Record<string, Resource>> = {
     collection: { GET: 'listUsers', POST: 'createUser' },
     item: { GET: 'getUser', PATCH: 'modifyUser', DELETE: 'deleteUser' },
     key: 'username'
+  },
+  roles: {
+    collection: { GET: 'listRoles', POST: 'createRole' },
+    item: { GET: 'getRole', PATCH: 'modifyRole', DELETE: 'deleteRole' },
+    key: 'name'
   },
   topics: {
     collection: { GET: 'listTopics', POST: 'createTopic' },

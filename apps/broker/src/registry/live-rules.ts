@@ -1,4 +1,4 @@
-// Keeps the rules the hooks enforce (accounts, ownership, connected clients' grants) in step with the registry.
+// Keeps the rules the hooks enforce (accounts, roles, ownership, connected clients' grants) in step with the registry.
 import type { Aedes, Client } from 'aedes'
 import type { Logger } from '@warden/common'
 import { createUserDirectory, type UserDirectory } from '../auth/user-directory.js'
@@ -6,14 +6,17 @@ import type { WardenHooks } from '../broker/hooks.js'
 import type { TopicMeter } from '../policy/decision.js'
 import { OwnershipPolicy, type Registration, type UnregisteredPolicy } from '../policy/ownership.js'
 import type { PayloadSchemas } from './payload-schema.js'
-import type { Registry } from './registry.js'
-import type { RegistryState, StoredTopic, StoredUser } from './types.js'
+import type { RoleTable } from '../policy/read-rules.js'
+import { roleTableOf, type Registry } from './registry.js'
+import type { RegistryState, StoredRole, StoredTopic, StoredUser } from './types.js'
 
 export interface LiveRules {
   readonly directory: UserDirectory
   readonly ownership: OwnershipPolicy
   /** counters per registration filter, carried by the registration's Allow decisions */
   readonly meters: ReadonlyMap<string, TopicMeter>
+  /** the read grants of every role, as the registry has them now */
+  roles (): RoleTable
   /** from now on, registry changes also reach connected clients */
   attach (broker: Aedes, hooks: WardenHooks): void
 }
@@ -42,6 +45,7 @@ export async function createLiveRules (registry: Registry, { anonymous, unregist
   const state = registry.state
   const directory = await createUserDirectory({ users: state.users, anonymous })
   const ownership = new OwnershipPolicy(state.topics.map(toRegistration), unregistered)
+  let roleTable = roleTableOf(state)
   let broker: Aedes | undefined
   let hooks: WardenHooks | undefined
 
@@ -72,7 +76,19 @@ export async function createLiveRules (registry: Registry, { anonymous, unregist
       meters.delete(filter)
     }
     schemas.retain(next.topics.flatMap((t) => t.schema !== undefined ? [t.schema] : []))
-    if (affected.size > 0 && broker !== undefined) updateClients(broker, affected)
+
+    const regranted = changedRoles(prev.roles, next.roles)
+    if (regranted.size > 0) roleTable = roleTableOf(next)
+    if (broker === undefined) return
+    if (regranted.size > 0) {
+      // holders of a role whose grants changed: their next message is read-checked with the new grants
+      for (const client of connectedClients(broker)) {
+        const identity = hooks?.policyOf(client)?.identity
+        if (identity === undefined || (identity.username !== undefined && affected.has(identity.username))) continue
+        if (identity.roles.some((r) => regranted.has(r))) hooks?.setRoles(client, identity.roles)
+      }
+    }
+    if (affected.size > 0) updateClients(broker, affected)
   }
 
   const updateClients = (b: Aedes, affected: ReadonlyMap<string, readonly string[] | null>): void => {
@@ -94,6 +110,7 @@ export async function createLiveRules (registry: Registry, { anonymous, unregist
     directory,
     ownership,
     meters,
+    roles: () => roleTable,
     attach (b, h) {
       broker = b
       hooks = h
@@ -116,6 +133,19 @@ function sameList (a: readonly string[], b: readonly string[]): boolean {
 
 function sameUser (a: StoredUser, b: StoredUser): boolean {
   return a.passwordHash === b.passwordHash && a.loopbackOnly === b.loopbackOnly && sameList(a.roles, b.roles)
+}
+
+/** names of roles added, removed or with other grants */
+function changedRoles (prev: readonly StoredRole[], next: readonly StoredRole[]): Set<string> {
+  const out = new Set<string>()
+  const before = new Map(prev.map((r) => [r.name, r]))
+  for (const r of next) {
+    const old = before.get(r.name)
+    before.delete(r.name)
+    if (old === undefined || !sameList(old.subscribe, r.subscribe)) out.add(r.name)
+  }
+  for (const name of before.keys()) out.add(name)
+  return out
 }
 
 function sameTopic (a: StoredTopic, b: StoredTopic): boolean {

@@ -8,10 +8,9 @@ import { createLiveRules, type LiveRules } from './live-rules.js'
 import { createMemoryBackend } from './memory-backend.js'
 import { PayloadSchemas } from './payload-schema.js'
 import { createRedisBackend } from './redis-backend.js'
-import { Registry } from './registry.js'
+import { Registry, roleNamesOf } from './registry.js'
 import { seedFromConfig } from './seed.js'
 import { emptyState, type RegistryState } from './types.js'
-import { BUILTIN_ROLES } from './validate.js'
 
 export interface RegistryRuntime {
   readonly registry: Registry
@@ -37,10 +36,10 @@ export async function openRegistry (config: WardenConfig, { logger, hash = hashP
   try {
     const { state, added, overridden } = await loadAndSeed(backend, config, hash)
     checkStored(state, backend.location)
-    const roleNames = new Set([...BUILTIN_ROLES, ...Object.keys(config.roles)])
+    const roleNames = roleNamesOf(state)
     const unknownRoles = state.users.flatMap((u) => u.roles.filter((r) => !roleNames.has(r)).map((r) => `${u.username}: ${r}`))
-    if (unknownRoles.length > 0) log.warn({ roles: unknownRoles }, 'registry accounts hold roles the config no longer defines: they grant nothing')
-    log.info({ backend: backend.kind, location: backend.location, revision: state.revision, users: state.users.length, topics: state.topics.length, imported: added }, 'registry loaded')
+    if (unknownRoles.length > 0) log.warn({ roles: unknownRoles }, 'registry accounts hold roles the registry does not define: they grant nothing')
+    log.info({ backend: backend.kind, location: backend.location, revision: state.revision, users: state.users.length, roles: state.roles.length, topics: state.topics.length, imported: added }, 'registry loaded')
     if (overridden.length > 0) {
       log.warn({ entries: overridden }, 'config entries differ from the registry, which wins (they were changed at run time): change them with the API or `warden` CLI')
     }
@@ -48,7 +47,7 @@ export async function openRegistry (config: WardenConfig, { logger, hash = hashP
     if (plain.length > 0) log.warn({ users: plain }, 'accounts with plain-text passwords (demo only): accepted from loopback clients alone')
 
     const schemas = new PayloadSchemas()
-    const registry = new Registry({ backend, initial: state, roleNames, schemas, hash, logger: log })
+    const registry = new Registry({ backend, initial: state, anonymousRole: config.anonymous, schemas, hash, logger: log })
     const rules = await createLiveRules(registry, { anonymous: config.anonymous, unregistered: config.unregisteredTopics, schemas, logger: log })
     return { registry, rules, close: () => registry.close() }
   } catch (err) {
@@ -61,7 +60,7 @@ async function loadAndSeed (backend: RegistryBackend, config: WardenConfig, hash
   // several broker processes of a cluster may seed at once: the loser loads what the winner stored
   for (let attempt = 0; attempt < 5; attempt++) {
     const stored = await backend.load() ?? emptyState()
-    const seeded = await seedFromConfig(stored, config.users, config.topics, hash)
+    const seeded = await seedFromConfig(stored, config.users, config.topics, hash, config.roles)
     if (seeded.state === stored || await backend.save(seeded.state)) return seeded
   }
   throw new WardenError('WARDEN_ERR_REGISTRY', `cannot seed the registry at ${backend.location}: it kept changing`)

@@ -1,11 +1,12 @@
-// The runtime registry: accounts and topic registrations that change while the broker runs, persisted by a
-// backend, one change at a time. Listeners apply each committed change to the live rules.
+// The runtime registry: accounts, roles and topic registrations that change while the broker runs, persisted
+// by a backend, one change at a time. Listeners apply each committed change to the live rules.
 import { WardenError, type Logger } from '@warden/common'
 import type { RegistryBackend } from './backend.js'
 import { FieldError } from './field-error.js'
 import type { PayloadSchemas } from './payload-schema.js'
-import type { RegistryState, StoredTopic, StoredUser } from './types.js'
-import { checkPasswordHash, checkRegistration, checkRoles } from './validate.js'
+import type { RoleTable } from '../policy/read-rules.js'
+import type { RegistryState, StoredRole, StoredTopic, StoredUser } from './types.js'
+import { BUILTIN_ROLES, checkGrants, checkPasswordHash, checkRegistration, checkRoles } from './validate.js'
 
 export interface NewUser {
   readonly username: string
@@ -40,7 +41,8 @@ export interface RegistryDeps {
   backend: RegistryBackend
   /** the state loaded (and seeded) at start */
   initial: RegistryState
-  roleNames: ReadonlySet<string>
+  /** the role anonymous clients get (config `anonymous`): it cannot be deleted */
+  anonymousRole?: string | false
   schemas: PayloadSchemas
   hash: (password: string) => Promise<string>
   logger: Logger
@@ -60,15 +62,19 @@ export class Registry {
 
   get state (): RegistryState { return this.current }
   get backend (): RegistryBackend { return this.deps.backend }
-  get roleNames (): ReadonlySet<string> { return this.deps.roleNames }
+  /** the built-in roles and the stored ones */
+  get roleNames (): ReadonlySet<string> { return roleNamesOf(this.current) }
+  /** every role's read grants (a built-in role without a record grants nothing) */
+  get roleTable (): RoleTable { return roleTableOf(this.current) }
 
   onChange (listener: ChangeListener): void { this.listeners.push(listener) }
 
   user (username: string): StoredUser | undefined { return this.current.users.find((u) => u.username === username) }
   topic (filter: string): StoredTopic | undefined { return this.current.topics.find((t) => t.filter === filter) }
+  role (name: string): StoredRole | undefined { return this.current.roles.find((r) => r.name === name) }
 
   async createUser (input: NewUser): Promise<StoredUser> {
-    checkRoles(input.roles, this.deps.roleNames)
+    checkRoles(input.roles, this.roleNames)
     const passwordHash = await this.passwordHashOf(input)
     if (passwordHash === undefined) throw new FieldError('WARDEN_ERR_API_BAD_REQUEST', 'password', 'is required (or passwordHash)')
     const user: StoredUser = { username: input.username, passwordHash, roles: [...input.roles], loopbackOnly: input.loopbackOnly === true }
@@ -79,7 +85,7 @@ export class Registry {
   }
 
   async modifyUser (username: string, change: UserChange): Promise<StoredUser> {
-    if (change.roles !== undefined) checkRoles(change.roles, this.deps.roleNames)
+    if (change.roles !== undefined) checkRoles(change.roles, this.roleNames)
     const passwordHash = await this.passwordHashOf(change)
     return await this.mutate((s) => {
       const old = s.users.find((u) => u.username === username) ?? notFound(`user ${JSON.stringify(username)}`)
@@ -101,6 +107,40 @@ export class Registry {
       const users = s.users.filter((u) => u !== old)
       keepsAnAdmin(s.users, users)
       return { next: { ...s, users }, result: old }
+    })
+  }
+
+  async createRole (input: StoredRole): Promise<StoredRole> {
+    checkGrants(input.subscribe)
+    const role: StoredRole = { name: input.name, subscribe: [...input.subscribe] }
+    return await this.mutate((s) => {
+      if (roleNamesOf(s).has(input.name)) throw conflict(`role ${JSON.stringify(input.name)} exists already (change it instead)`)
+      return { next: { ...s, roles: [...s.roles, role] }, result: role }
+    })
+  }
+
+  /** replaces a role's grants; a built-in role without a record gets one */
+  async modifyRole (name: string, subscribe: readonly string[]): Promise<StoredRole> {
+    checkGrants(subscribe)
+    const role: StoredRole = { name, subscribe: [...subscribe] }
+    return await this.mutate((s) => {
+      const old = s.roles.find((r) => r.name === name)
+      if (old === undefined && !BUILTIN_ROLES.includes(name)) notFound(`role ${JSON.stringify(name)}`)
+      const roles = old === undefined ? [...s.roles, role] : s.roles.map((r) => r === old ? role : r)
+      return { next: { ...s, roles }, result: role }
+    })
+  }
+
+  async deleteRole (name: string): Promise<StoredRole> {
+    return await this.mutate((s) => {
+      if (BUILTIN_ROLES.includes(name)) throw conflict(`role ${JSON.stringify(name)} is built in and cannot be deleted (change its grants instead)`)
+      const old = s.roles.find((r) => r.name === name) ?? notFound(`role ${JSON.stringify(name)}`)
+      if (this.deps.anonymousRole === name) throw conflict(`role ${JSON.stringify(name)} is the role of anonymous clients (config key anonymous)`)
+      const holders = s.users.filter((u) => u.roles.includes(name)).map((u) => u.username)
+      if (holders.length > 0) {
+        throw conflict(`role ${JSON.stringify(name)} is held by ${holders.slice(0, 5).join(', ')}${holders.length > 5 ? ` and ${holders.length - 5} more` : ''}: take it from them first`)
+      }
+      return { next: { ...s, roles: s.roles.filter((r) => r !== old) }, result: old }
     })
   }
 
@@ -191,6 +231,17 @@ export class Registry {
     this.queue = run.catch(() => {})
     return run
   }
+}
+
+export function roleNamesOf (s: RegistryState): Set<string> {
+  return new Set([...BUILTIN_ROLES, ...s.roles.map((r) => r.name)])
+}
+
+export function roleTableOf (s: RegistryState): RoleTable {
+  const table: Record<string, { subscribe: readonly string[] }> = {}
+  for (const name of BUILTIN_ROLES) table[name] = { subscribe: [] }
+  for (const r of s.roles) table[r.name] = { subscribe: r.subscribe }
+  return table
 }
 
 function conflict (message: string): WardenError {

@@ -1,6 +1,6 @@
-// Imports the config file's users and topics into the registry, each entry once: the registry wins after.
+// Imports the config file's users, roles and topics into the registry, each entry once: the registry wins after.
 import type { TopicConfig, UserConfig } from '../config/schema.js'
-import type { RegistryState, StoredTopic, StoredUser } from './types.js'
+import type { RegistryState, StoredRole, StoredTopic, StoredUser } from './types.js'
 
 export interface SeedResult {
   readonly state: RegistryState
@@ -19,7 +19,8 @@ export async function seedFromConfig (
   state: RegistryState,
   users: readonly UserConfig[],
   topics: readonly TopicConfig[],
-  hash: (password: string) => Promise<string>
+  hash: (password: string) => Promise<string>,
+  roles: Readonly<Record<string, { readonly subscribe: readonly string[] }>> = {}
 ): Promise<SeedResult> {
   const seededUsers = new Set(state.seeded.users)
   const seededTopics = new Set(state.seeded.topics)
@@ -63,7 +64,20 @@ export async function seedFromConfig (
     }
   }
 
-  const newSeeds = users.some((u) => !seededUsers.has(u.username)) || topics.some((t) => !seededTopics.has(t.filter))
+  const seededRoles = new Set(state.seeded.roles)
+  const byRole = new Map(state.roles.map((r) => [r.name, r]))
+  const outRoles = [...state.roles]
+  for (const [name, role] of Object.entries(roles)) {
+    const have = byRole.get(name)
+    if (!seededRoles.has(name) && have === undefined) {
+      outRoles.push({ name, subscribe: [...role.subscribe] } satisfies StoredRole)
+      added.push(`role ${name}`)
+    } else if (have === undefined || !sameList(have.subscribe, role.subscribe)) {
+      overridden.push(`role ${name}`)
+    }
+  }
+
+  const newSeeds = users.some((u) => !seededUsers.has(u.username)) || topics.some((t) => !seededTopics.has(t.filter)) || Object.keys(roles).some((r) => !seededRoles.has(r))
   if (!newSeeds) return { state, added, overridden }
   return {
     state: {
@@ -72,9 +86,11 @@ export async function seedFromConfig (
       updatedAt: new Date().toISOString(),
       seeded: {
         users: [...new Set([...state.seeded.users, ...users.map((u) => u.username)])],
-        topics: [...new Set([...state.seeded.topics, ...topics.map((t) => t.filter)])]
+        topics: [...new Set([...state.seeded.topics, ...topics.map((t) => t.filter)])],
+        roles: [...new Set([...state.seeded.roles, ...Object.keys(roles)])]
       },
       users: outUsers,
+      roles: outRoles,
       topics: outTopics
     },
     added,

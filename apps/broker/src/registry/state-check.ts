@@ -1,9 +1,9 @@
 // Checks a stored registry before it is trusted: parsed JSON must match the state schema.
 import { Ajv } from 'ajv'
 import { formatSchemaErrors, WardenError } from '@warden/common'
-import { stateSchema, type RegistryState } from './types.js'
+import { stateSchema, withRoles, type RegistryState } from './types.js'
 
-const validate = new Ajv({ allErrors: true, strict: true }).compile<RegistryState>(stateSchema)
+const validate = new Ajv({ allErrors: true, strict: true }).compile<Parameters<typeof withRoles>[0]>(stateSchema)
 
 /** Parses and checks the text of a stored registry; `where` names it in the error. */
 export function parseState (text: string, where: string): RegistryState {
@@ -16,5 +16,5 @@ export function parseState (text: string, where: string): RegistryState {
   if (!validate(data)) {
     throw new WardenError('WARDEN_ERR_REGISTRY', `registry ${where} is malformed: ${formatSchemaErrors(validate.errors ?? [])}`)
   }
-  return data
+  return withRoles(data)
 }

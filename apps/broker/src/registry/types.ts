@@ -1,4 +1,4 @@
-// The runtime registry's records: accounts and topic registrations as stored, and the stored state.
+// The runtime registry's records: accounts, roles and topic registrations as stored, and the stored state.
 
 export interface StoredUser {
   readonly username: string
@@ -6,6 +6,12 @@ export interface StoredUser {
   readonly passwordHash: string
   readonly roles: readonly string[]
   readonly loopbackOnly: boolean
+}
+
+/** A role: the topic filters its holders may read ({username}/{clientid} templates allowed). */
+export interface StoredRole {
+  readonly name: string
+  readonly subscribe: readonly string[]
 }
 
 export interface StoredTopic {
@@ -21,13 +27,22 @@ export interface RegistryState {
   readonly revision: number
   readonly updatedAt: string
   /** config-file entries already imported once: the registry wins over them from then on */
-  readonly seeded: { readonly users: readonly string[], readonly topics: readonly string[] }
+  readonly seeded: { readonly users: readonly string[], readonly topics: readonly string[], readonly roles: readonly string[] }
   readonly users: readonly StoredUser[]
+  readonly roles: readonly StoredRole[]
   readonly topics: readonly StoredTopic[]
 }
 
 export function emptyState (): RegistryState {
-  return { format: 1, revision: 0, updatedAt: new Date(0).toISOString(), seeded: { users: [], topics: [] }, users: [], topics: [] }
+  return { format: 1, revision: 0, updatedAt: new Date(0).toISOString(), seeded: { users: [], topics: [], roles: [] }, users: [], roles: [], topics: [] }
+}
+
+/**
+ * A registry stored before roles lived in it has neither `roles` nor `seeded.roles`: the config file's roles
+ * are then imported at the next start, like any entry never seen.
+ */
+export function withRoles (s: Omit<RegistryState, 'roles' | 'seeded'> & { roles?: readonly StoredRole[], seeded: { users: readonly string[], topics: readonly string[], roles?: readonly string[] } }): RegistryState {
+  return { ...s, roles: s.roles ?? [], seeded: { ...s.seeded, roles: s.seeded.roles ?? [] } }
 }
 
 /** A JSON Schema of RegistryState: a stored registry is checked before anything in it is trusted. */
@@ -45,7 +60,20 @@ export const stateSchema = {
       additionalProperties: false,
       properties: {
         users: { type: 'array', items: { type: 'string' } },
-        topics: { type: 'array', items: { type: 'string' } }
+        topics: { type: 'array', items: { type: 'string' } },
+        roles: { type: 'array', items: { type: 'string' } }
+      }
+    },
+    roles: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['name', 'subscribe'],
+        additionalProperties: false,
+        properties: {
+          name: { type: 'string', minLength: 1 },
+          subscribe: { type: 'array', items: { type: 'string', minLength: 1 } }
+        }
       }
     },
     users: {

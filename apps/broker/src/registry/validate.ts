@@ -12,6 +12,14 @@ export function checkRoles (roles: readonly string[], known: ReadonlySet<string>
   })
 }
 
+/** A role's read grants: MQTT filters, {username}/{clientid} templates allowed. */
+export function checkGrants (subscribe: readonly string[], field = 'subscribe'): void {
+  subscribe.forEach((f, i) => {
+    const why = checkFilter(f)
+    if (why !== null) throw new FieldError('WARDEN_ERR_TOPIC_FILTER', `${field}[${i}]`, `${JSON.stringify(f)} ${why}`)
+  })
+}
+
 export function checkPasswordHash (hash: string, field = 'passwordHash'): void {
   try {
     parsePasswordHash(hash)
