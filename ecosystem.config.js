@@ -67,7 +67,9 @@ module.exports = {
       name: 'consumer',
       script: 'apps/consumer/dist/main.js',
       cwd: __dirname,
-      // fork mode: each instance is its own MQTT client (pm2 numbers them in NODE_APP_INSTANCE)
+      // fork mode: each instance is its own MQTT client listening on nothing, so pm2's cluster mode (its
+      // default with several instances) would only add a primary in between (pm2 numbers them in NODE_APP_INSTANCE)
+      exec_mode: 'fork',
       instances: consumerInstances,
       wait_ready: true,
       listen_timeout: 15000,

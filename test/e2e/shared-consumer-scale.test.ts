@@ -24,6 +24,8 @@ it('splits the stream between the instances pm2 scales the consumer to', async (
     const c = (await d.apps()).filter((a) => a.name === 'consumer' && a.pm2_env.status === 'online')
     return c.length === 3 ? c : undefined
   }, 'three consumer instances online')
+  // each its own process under pm2, no cluster primary in between
+  for (const c of (await d.apps()).filter((a) => a.name === 'consumer')) expect(c.pm2_env.exec_mode).toBe('fork_mode')
   const before = await Promise.all([0, 1, 2].map(async (i) => await summaryOf(i).catch(() => undefined)))
   const after = await waitUntil(async () => {
     const s = await Promise.all([0, 1, 2].map(summaryOf))
