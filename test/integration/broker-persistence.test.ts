@@ -1,8 +1,14 @@
 // The embedded durable store: sessions, queued QoS 1/2 messages and retained messages survive a restart.
-import { rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer, type AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterEach, expect, it } from 'vitest'
 import { startBroker, type TestBroker } from '../helpers/broker.js'
+import { Redis } from 'ioredis'
 import { connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { waitUntil } from '../helpers/ports.js'
+import { startRedis } from '../helpers/redis.js'
 
 const brokers: TestBroker[] = []
 const clients: TestClient[] = []
@@ -83,5 +89,32 @@ it('runs in memory when the config asks, and then keeps nothing across a restart
     expect(b.broker.aedes).toBeDefined()
   } finally {
     await b.close()
+  }
+})
+
+it('closes what it opened when start-up fails: the store, and every Redis connection of cluster mode', async () => {
+  // the MQTT port is taken: listening fails after the registry, the store, the broker, the consumer
+  // groups' link and session expiry are open
+  const blocker = createServer()
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+  const taken = (blocker.address() as AddressInfo).port
+  const dataDir = await mkdtemp(join(tmpdir(), 'warden-test-'))
+  dirs.push(dataDir)
+  const redis = await startRedis()
+  const probe = new Redis(redis.url)
+  const connections = async (): Promise<number> => Number(/connected_clients:(\d+)/.exec(await probe.info('clients'))?.[1])
+  try {
+    const idle = await connections()
+    await expect(startBroker({ dataDir, port: taken, config: { persistence: 'redis', redis: { url: redis.url } } })).rejects.toThrow(/EADDRINUSE/)
+    // the server counts a connection until it has read the close; the old code left one open for good
+    await waitUntil(async () => (await connections()) === idle ? true : undefined, 'the failed start\'s Redis connections to close', 5000)
+    // LevelDB holds a lock on its directory while open: a second open fails unless the failed start closed it
+    await expect(startBroker({ dataDir, port: taken })).rejects.toThrow(/EADDRINUSE/)
+    const b = await start(dataDir)
+    expect(b.port).toBeGreaterThan(0)
+  } finally {
+    probe.disconnect()
+    await redis.stop()
+    await new Promise<void>((resolve) => blocker.close(() => resolve()))
   }
 })

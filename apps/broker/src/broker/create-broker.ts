@@ -2,7 +2,7 @@
 import type { AddressInfo } from 'node:net'
 import { hostname } from 'node:os'
 import { Aedes, type Client } from 'aedes'
-import { WardenError, type Logger } from '@warden/common'
+import type { Logger } from '@warden/common'
 import type { WardenConfig } from '../config/schema.js'
 import type { UserDirectory } from '../auth/user-directory.js'
 import { startControlPlane, type ControlPlane } from '../control/plane.js'
@@ -13,7 +13,7 @@ import { createAudit, type Audit } from './audit.js'
 import { attachHardening, listenerDeps } from './hardening.js'
 import { createHooks, type WardenHooks } from './hooks.js'
 import { createLimits, type Limits } from './limits.js'
-import { startListeners, type ListenerAddresses, type Listeners } from './listeners.js'
+import { startListeners, type ListenerAddresses } from './listeners.js'
 import { installQos2Guard } from './qos2-guard.js'
 import { createStore } from './persistence.js'
 import { installPublishGate } from './publish-gate.js'
@@ -55,25 +55,30 @@ function noop (): void {}
 export async function createWardenBroker (config: WardenConfig, { logger }: BrokerDeps): Promise<WardenBroker> {
   // unique per process life: a restarted process gets a new id, so the others publish its clients' wills
   const id = config.brokerId ?? `warden-${hostname()}-${process.pid}`
-  // accounts and registrations live in the runtime registry, which the config file seeds
-  const runtime = await openRegistry(config, { logger })
-  const { directory, ownership } = runtime.rules
-  const store = await createStore({ kind: config.persistence, dataDir: config.dataDir, redisUrl: config.redis?.url })
-    .catch(async (err: unknown) => { await runtime.close(); throw err })
-  orderPerClient(store.persistence)
-  if (store.kind === 'memory') storePubrelsApart(store.persistence)
-
-  let aedes: Aedes | undefined
-  const audit = createAudit({
-    logger,
-    brokerId: id,
-    emit: (topic, payload) => aedes?.publish({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false }, noop)
-  })
-  const hooks = createHooks({ directory, ownership, roles: runtime.rules.roles, audit, deniedPublish: config.deniedPublish, logger })
-  const shared = createSharedSubscriptions(config.sharedSubscriptions, { audit, logger })
-  const limits = createLimits(config.limits, { audit, deniedPublish: config.deniedPublish })
-
+  // what start-up has opened so far, closed in reverse order if a later step fails (a port in use, Redis
+  // gone): a failed start leaves no timer, connection or file handle behind
+  const opened: Array<() => unknown> = []
   try {
+    // accounts and registrations live in the runtime registry, which the config file seeds
+    const runtime = await openRegistry(config, { logger })
+    opened.push(() => runtime.close())
+    const { directory, ownership } = runtime.rules
+    const store = await createStore({ kind: config.persistence, dataDir: config.dataDir, redisUrl: config.redis?.url })
+    opened.push(() => store.close())
+    orderPerClient(store.persistence)
+    if (store.kind === 'memory') storePubrelsApart(store.persistence)
+
+    let aedes: Aedes | undefined
+    const audit = createAudit({
+      logger,
+      brokerId: id,
+      emit: (topic, payload) => aedes?.publish({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false }, noop)
+    })
+    const hooks = createHooks({ directory, ownership, roles: runtime.rules.roles, audit, deniedPublish: config.deniedPublish, logger })
+    const shared = createSharedSubscriptions(config.sharedSubscriptions, { audit, logger })
+    const limits = createLimits(config.limits, { audit, deniedPublish: config.deniedPublish })
+    opened.push(() => limits.close())
+
     aedes = await Aedes.createBroker({
       id,
       persistence: store.persistence,
@@ -85,102 +90,87 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       maxInflightInbound: config.limits.maxInflightInbound,
       ...limits.wrap(shared.wrap(hooks))
     })
-  } catch (err) {
-    limits.close()
-    await store.close()
-    await runtime.close()
-    throw err
-  }
-  const broker = aedes
-  // before the gate: the gate's tracking of publishes under way must cover the QoS 2 marks
-  const qos2 = installQos2Guard(broker, store.persistence)
-  const gate = installPublishGate(broker)
-  qos2.attach(gate)
-  hooks.attach(gate)
-  attachHardening(broker, store.persistence, limits, gate, config.limits.maxQueuedMessages)
-  watchBroker(broker, hooks, logger, store.persistence)
-  runtime.rules.attach(broker, hooks)
-  await shared.attach({ broker, persistence: store.persistence, redisUrl: store.redisUrl, membersFile: store.kind === 'level' ? sharedGroupsFile(config.dataDir) : undefined })
-  const sessions = createSessionExpiry({
-    broker,
-    persistence: store.persistence,
-    index: store.redisUrl !== undefined
-      ? createRedisIdleIndex(new Redis(store.redisUrl))
-      : await createFileIdleIndex(store.kind === 'level' ? idleIndexFile(config.dataDir) : undefined),
-    expiryMs: config.sessions.expiryMs,
-    sweepIntervalMs: config.sessions.sweepIntervalMs,
-    logger
-  })
+    const broker = aedes
+    opened.push(() => new Promise<void>((resolve) => broker.close(() => resolve())))
+    // before the gate: the gate's tracking of publishes under way must cover the QoS 2 marks
+    const qos2 = installQos2Guard(broker, store.persistence)
+    const gate = installPublishGate(broker)
+    qos2.attach(gate)
+    hooks.attach(gate)
+    attachHardening(broker, store.persistence, limits, gate, config.limits.maxQueuedMessages)
+    watchBroker(broker, hooks, logger, store.persistence)
+    runtime.rules.attach(broker, hooks)
+    opened.push(() => shared.close())
+    await shared.attach({ broker, persistence: store.persistence, redisUrl: store.redisUrl, membersFile: store.kind === 'level' ? sharedGroupsFile(config.dataDir) : undefined })
+    const sessions = createSessionExpiry({
+      broker,
+      persistence: store.persistence,
+      index: store.redisUrl !== undefined
+        ? createRedisIdleIndex(new Redis(store.redisUrl))
+        : await createFileIdleIndex(store.kind === 'level' ? idleIndexFile(config.dataDir) : undefined),
+      expiryMs: config.sessions.expiryMs,
+      sweepIntervalMs: config.sessions.sweepIntervalMs,
+      logger
+    })
+    opened.push(() => sessions.close())
 
-  // before anyone can connect: see qos2-guard.ts
-  if (store.incoming !== undefined) {
-    const recovered = await qos2.recover(store.incoming()).catch((err: unknown) => { logger.error({ err }, 'QoS 2 recovery failed'); return 0 })
-    if (recovered > 0) logger.warn({ recovered }, 'published QoS 2 messages that the last run stored but had not published')
-  }
-  let listeners: Listeners
-  try {
-    listeners = await startListeners(config, listenerDeps(broker, limits, logger))
-  } catch (err) {
-    limits.close()
-    await new Promise<void>((resolve) => broker.close(resolve))
-    await store.close()
-    await runtime.close()
-    throw err
-  }
-  const mqtt = listeners.addresses.mqtt
-  let control: ControlPlane
-  try {
-    control = await startControlPlane({ config, brokerId: id, broker, hooks, audit, runtime, gate, mqtt, logger, groups: () => shared.stats() })
-  } catch (err) {
-    limits.close()
-    listeners.destroyConnections()
-    await listeners.close()
-    await new Promise<void>((resolve) => broker.close(resolve))
-    await store.close()
-    await runtime.close()
-    throw err
-  }
-  const bound = Object.fromEntries(Object.entries(listeners.addresses).map(([k, a]) => [k, `${a.address}:${a.port}`]))
-  logger.info({ brokerId: id, ...bound, persistence: store.kind, topics: ownership.size, users: directory.accounts.size }, 'broker listening')
-
-  let closing: Promise<void> | undefined
-  return {
-    id,
-    aedes: broker,
-    mqtt,
-    listeners: listeners.addresses,
-    limits,
-    ownership,
-    directory,
-    audit,
-    hooks,
-    http: control.http,
-    registry: runtime.registry,
-    control,
-    sessions,
-    shared,
-    close () {
-      closing ??= (async () => {
-        await control.close()
-        shared.stop()
-        // stop accepting; close clients (their wills are published); let publishes already acknowledged
-        // reach the store before the bus and the store close
-        const serverClosed = listeners.close()
-        const clients = Object.values((broker as unknown as { clients: Record<string, Client> }).clients)
-        await Promise.all(clients.map((c) => new Promise<void>((resolve) => c.close(() => resolve()))))
-        await gate.settled(3000)
-        await shared.close()
-        await new Promise<void>((resolve) => broker.close(() => resolve()))
-        // sockets that never became clients (no CONNECT yet) would hold the listeners open
-        listeners.destroyConnections()
-        limits.close()
-        await serverClosed
-        await sessions.close()
-        await store.close()
-        await runtime.close()
-      })()
-      return closing
+    // before anyone can connect: see qos2-guard.ts
+    if (store.incoming !== undefined) {
+      const recovered = await qos2.recover(store.incoming()).catch((err: unknown) => { logger.error({ err }, 'QoS 2 recovery failed'); return 0 })
+      if (recovered > 0) logger.warn({ recovered }, 'published QoS 2 messages that the last run stored but had not published')
     }
+    const listeners = await startListeners(config, listenerDeps(broker, limits, logger))
+    opened.push(() => { listeners.destroyConnections(); return listeners.close() })
+    const mqtt = listeners.addresses.mqtt
+    const control = await startControlPlane({ config, brokerId: id, broker, hooks, audit, runtime, gate, mqtt, logger, groups: () => shared.stats() })
+    const bound = Object.fromEntries(Object.entries(listeners.addresses).map(([k, a]) => [k, `${a.address}:${a.port}`]))
+    logger.info({ brokerId: id, ...bound, persistence: store.kind, topics: ownership.size, users: directory.accounts.size }, 'broker listening')
+
+    let closing: Promise<void> | undefined
+    return {
+      id,
+      aedes: broker,
+      mqtt,
+      listeners: listeners.addresses,
+      limits,
+      ownership,
+      directory,
+      audit,
+      hooks,
+      http: control.http,
+      registry: runtime.registry,
+      control,
+      sessions,
+      shared,
+      close () {
+        closing ??= (async () => {
+          await control.close()
+          shared.stop()
+          // stop accepting; close clients (their wills are published); let publishes already acknowledged
+          // reach the store before the bus and the store close
+          const serverClosed = listeners.close()
+          const clients = Object.values((broker as unknown as { clients: Record<string, Client> }).clients)
+          await Promise.all(clients.map((c) => new Promise<void>((resolve) => c.close(() => resolve()))))
+          await gate.settled(3000)
+          await shared.close()
+          await new Promise<void>((resolve) => broker.close(() => resolve()))
+          // sockets that never became clients (no CONNECT yet) would hold the listeners open
+          listeners.destroyConnections()
+          limits.close()
+          await serverClosed
+          await sessions.close()
+          await store.close()
+          await runtime.close()
+        })()
+        return closing
+      }
+    }
+  } catch (err) {
+    for (const close of opened.reverse()) {
+      // the first error is the one to report; the others only say that closing failed too
+      try { await close() } catch (closeErr) { logger.debug({ err: closeErr }, 'closing after a failed start') }
+    }
+    throw err
   }
 }
 
