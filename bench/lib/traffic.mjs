@@ -33,7 +33,7 @@ export async function runTraffic (broker, w) {
     const expected = readers.reduce((n, s) => n + s.from.reduce((m, pi) => m + (sent[pi] ?? 0), 0), 0)
     await drain(subGen, expected, w.qos)
     const report = await subGen.request('report', { sent, raw: w.raw === true })
-    return figures(w, s0, s1, { ...report, expected, unacked })
+    return figures(w, s0, s1, { ...report, expected, unacked }, broker.workers ?? 1)
   } finally {
     await Promise.all([subGen.close(), pubGen?.close()])
   }
@@ -58,7 +58,7 @@ async function drain (subGen, expected, qos) {
   }
 }
 
-function figures (w, s0, s1, r) {
+function figures (w, s0, s1, r, workers) {
   const dt = (s1.sub.t - s0.sub.t) / 1e6 // s
   const delivered = s1.sub.count - s0.sub.count
   const brokerCpu = s1.broker.cpu - s0.broker.cpu // µs
@@ -73,7 +73,9 @@ function figures (w, s0, s1, r) {
   const otherCores = Math.max(0, taskCores - brokerCores - pubCores - subCores)
   const genMax = Math.max(pubCores, subCores)
   let limit = 'broker'
-  if (genMax >= SATURATED && brokerCores < SATURATED) limit = pubCores >= subCores ? 'GENERATOR (publisher)' : 'GENERATOR (subscriber)'
+  // several broker processes (cluster mode) can use every core: then the two cores are the limit
+  if (workers > 1 && machineCores >= 1.85) limit = 'machine (2 cores busy)'
+  else if (genMax >= SATURATED && brokerCores < SATURATED) limit = pubCores >= subCores ? 'GENERATOR (publisher)' : 'GENERATOR (subscriber)'
   else if (brokerCores < SATURATED && machineCores >= 1.85) limit = 'machine (2 cores busy)'
   else if (brokerCores < SATURATED && w.rate === undefined) limit = 'flow control'
   if (w.rate !== undefined) limit = 'offered rate'
