@@ -75,6 +75,27 @@ describe('two brokers on one Redis', () => {
     expect(reader.messages.map((m) => m.payload)).toEqual(['marker'])
   })
 
+  it('deliver a client message to their own subscribers directly, and count what crosses to the other', async () => {
+    const a = await node('a')
+    const b = await node('b')
+    const here = await connect(a.url, 'dashboard')
+    const there = await connect(b.url, 'observer')
+    const s1 = await connect(a.url, 'sensor-1')
+    clients.push(here, there, s1)
+    await subscribe(here, 'sensors/#', 1)
+    await subscribe(there, 'sensors/#', 1)
+    for (let i = 0; i < 5; i++) await publish(s1, 'sensors/sensor-1/t', `m${i}`, { qos: 1 })
+    await here.waitFor((m) => m.payload === 'm4')
+    await there.waitFor((m) => m.payload === 'm4')
+    // each once, in order, on both processes: the copy coming back from Redis is not delivered again at a
+    expect(here.messages.map((m) => m.payload)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4'])
+    expect(there.messages.filter((m) => m.topic.startsWith('sensors/')).map((m) => m.payload)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4'])
+    expect(a.broker.bus).toMatchObject({ sent: 5 })
+    expect(b.broker.bus?.received).toBeGreaterThanOrEqual(5)
+    const metrics = (await get(a, '/metrics')).body as string
+    expect(metrics).toMatch(/^warden_cluster_bus_messages_total\{direction="sent"\} 5$/m)
+  })
+
   it('serialise concurrent changes from both brokers without losing one', async () => {
     const [a, b] = await Promise.all([node('a'), node('b')])
     await Promise.all(Array.from({ length: 6 }, (_, i) => post(i % 2 === 0 ? a : b, '/api/v1/topics', { filter: `race/${i}`, owners: ['x'] })))

@@ -16,9 +16,11 @@ import { createLimits, type Limits } from './limits.js'
 import { startListeners, type ListenerAddresses } from './listeners.js'
 import { installQos2Guard } from './qos2-guard.js'
 import { createStore } from './persistence.js'
+import type { BusStats } from './redis-bus.js'
 import { installPublishGate } from './publish-gate.js'
 import { orderPerClient } from './ordered-delivery.js'
 import { storePubrelsApart } from './memory-pubrel.js'
+import { skipCleanSessionAcks } from './clean-acks.js'
 import { createFileIdleIndex, createRedisIdleIndex, createSessionExpiry, idleIndexFile, type SessionExpiry } from './session-expiry.js'
 import { createSharedSubscriptions, sharedGroupsFile, type SharedSubscriptions } from './shared/shared-subscriptions.js'
 import { Redis } from 'ioredis'
@@ -43,6 +45,8 @@ export interface WardenBroker {
   readonly sessions: SessionExpiry
   /** consumer groups ($share/{group}/{filter}): groups, members, per-member delivery counts */
   readonly shared: SharedSubscriptions
+  /** cluster mode: client messages sent to the other broker processes and messages received from them */
+  readonly bus?: BusStats | undefined
   close (): Promise<void>
 }
 
@@ -98,6 +102,8 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     qos2.attach(gate)
     hooks.attach(gate)
     attachHardening(broker, store.persistence, limits, gate, config.limits.maxQueuedMessages)
+    // after the queue bound, which wraps outgoingClearMessageId too
+    skipCleanSessionAcks(store.persistence)
     watchBroker(broker, hooks, logger, store.persistence)
     runtime.rules.attach(broker, hooks)
     opened.push(() => shared.close())
@@ -122,7 +128,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     const listeners = await startListeners(config, listenerDeps(broker, limits, logger))
     opened.push(() => { listeners.destroyConnections(); return listeners.close() })
     const mqtt = listeners.addresses.mqtt
-    const control = await startControlPlane({ config, brokerId: id, broker, hooks, audit, runtime, gate, mqtt, logger, groups: () => shared.stats() })
+    const control = await startControlPlane({ config, brokerId: id, broker, hooks, audit, runtime, gate, mqtt, logger, groups: () => shared.stats(), bus: store.bus })
     const bound = Object.fromEntries(Object.entries(listeners.addresses).map(([k, a]) => [k, `${a.address}:${a.port}`]))
     logger.info({ brokerId: id, ...bound, persistence: store.kind, topics: ownership.size, users: directory.accounts.size }, 'broker listening')
 
@@ -142,6 +148,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       control,
       sessions,
       shared,
+      bus: store.bus,
       close () {
         closing ??= (async () => {
           await control.close()

@@ -14,6 +14,7 @@ import { createHttpServer, listenHttp } from '../http/server.js'
 import { loadStaticFiles } from '../http/static-files.js'
 import { createDenialLog } from '../observe/denial-log.js'
 import { createMetrics } from '../observe/metrics.js'
+import type { BusStats } from '../broker/redis-bus.js'
 import { createSampler } from '../observe/sampler.js'
 import { startSysStats } from '../observe/sys-stats.js'
 import type { RegistryRuntime } from '../registry/open-registry.js'
@@ -38,9 +39,11 @@ export interface PlaneDeps {
   mqtt: AddressInfo
   logger: Logger
   groups: ControlContext['groups']
+  /** cluster mode: the Redis bus's counters */
+  bus?: BusStats | undefined
 }
 
-export async function startControlPlane ({ config, brokerId, broker, hooks, audit, runtime, gate, mqtt, logger, groups }: PlaneDeps): Promise<ControlPlane> {
+export async function startControlPlane ({ config, brokerId, broker, hooks, audit, runtime, gate, mqtt, logger, groups, bus }: PlaneDeps): Promise<ControlPlane> {
   const log = logger.child({ component: 'control' })
   const connectedAt = new WeakMap<Client, number>()
   const counters = { connections: 0 }
@@ -77,7 +80,7 @@ export async function startControlPlane ({ config, brokerId, broker, hooks, audi
       // a wrong password is a refusal like any other: counted, logged, on $SYS/warden/audit/connect
       onFailure: (username, address, detail) => audit.record({ kind: 'connect', reason: 'bad-credentials', username, clientId: undefined, address, detail: `HTTP API: ${detail}` })
     }),
-    metrics: createMetrics({ broker, stats: hooks.stats, audit, registry: runtime.registry, meters: runtime.rules.meters, connections: () => counters.connections, inFlight: () => gate.inFlight }),
+    metrics: createMetrics({ broker, stats: hooks.stats, audit, registry: runtime.registry, meters: runtime.rules.meters, connections: () => counters.connections, inFlight: () => gate.inFlight, bus }),
     events,
     files: await loadStaticFiles(),
     ready: () => ready && !broker.closed

@@ -4,6 +4,7 @@ import type { Aedes } from 'aedes'
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 import type { Audit } from '../broker/audit.js'
 import type { TrafficStats } from '../broker/hooks.js'
+import type { BusStats } from '../broker/redis-bus.js'
 import type { TopicMeter } from '../policy/decision.js'
 import { connectedClients } from '../registry/live-rules.js'
 import type { Registry as WardenRegistry } from '../registry/registry.js'
@@ -19,6 +20,8 @@ export interface MetricsSources {
   connections: () => number
   /** publishes handed to the store/bus and not yet done */
   inFlight: () => number
+  /** cluster mode: the Redis bus's counters */
+  bus?: BusStats | undefined
 }
 
 export interface Metrics {
@@ -74,6 +77,13 @@ export function createMetrics (src: MetricsSources): Metrics {
       for (const [filter, m] of src.meters) this.labels(filter).inc(m.messages)
     }
   })
+  const bus = src.bus
+  if (bus !== undefined) {
+    new Counter({
+      name: 'warden_cluster_bus_messages_total', help: 'Cluster mode: client messages sent to the other broker processes, and messages received from them', labelNames: ['direction'], registers,
+      collect () { this.reset(); this.labels('sent').inc(bus.sent); this.labels('received').inc(bus.received) }
+    })
+  }
   new Gauge({
     name: 'warden_subscriptions', help: 'Subscriptions of connected clients', registers,
     collect () { let n = 0; for (const c of connectedClients(src.broker)) n += subscriptionsOf(c).length; this.set(n) }

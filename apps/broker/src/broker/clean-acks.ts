@@ -1,0 +1,39 @@
+// Answers a clean session's PUBACK/PUBCOMP without the store when the store cannot know its packet id.
+//
+// aedes 1.2 asks the store to clear the packet id of every PUBACK and PUBCOMP, clean sessions included, but
+// records packet ids (outgoingUpdate) only for persistent sessions: for a clean one the store looks the id
+// up, finds nothing and answers nothing. Through the store wrappers and the Redis store's id cache that was
+// 4% of a cluster worker's CPU at QoS 1. A clean client's id is passed on only when outgoingUpdate recorded
+// it on this connection (aedes does when it empties a queue left over from an earlier session).
+
+interface Session { id: string, clean?: unknown }
+interface Acked { messageId?: number }
+interface AckStore {
+  outgoingUpdate (client: Session, packet: Acked): Promise<unknown>
+  outgoingClearMessageId (client: Session, packet: Acked): Promise<unknown>
+}
+
+const NOTHING = Promise.resolve(undefined)
+
+/** install after every other wrapper of outgoingClearMessageId: it skips them too */
+export function skipCleanSessionAcks (persistence: unknown): void {
+  const store = persistence as AckStore
+  /** packet ids recorded for clean sessions' connections (aedes clients; the store's pseudo sessions have no `clean`) */
+  const recorded = new WeakMap<Session, Set<number>>()
+
+  const update = store.outgoingUpdate.bind(store)
+  store.outgoingUpdate = (client, packet) => {
+    if (client.clean === true && packet.messageId !== undefined) {
+      let ids = recorded.get(client)
+      if (ids === undefined) { ids = new Set(); recorded.set(client, ids) }
+      ids.add(packet.messageId)
+    }
+    return update(client, packet)
+  }
+
+  const clear = store.outgoingClearMessageId.bind(store)
+  store.outgoingClearMessageId = (client, packet) => {
+    if (client.clean === true && recorded.get(client)?.delete(packet.messageId ?? -1) !== true) return NOTHING
+    return clear(client, packet)
+  }
+}
