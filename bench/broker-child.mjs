@@ -52,6 +52,8 @@ if (spec.kind === 'warden' && spec.workers !== undefined && cluster.isPrimary) {
   const broker = await startWarden({ mqtt: { port: spec.port, host: '127.0.0.1' }, brokerId: `bench-${spec.worker}` })
   process.send({ type: 'ready' })
   process.on('message', async (m) => {
+    // the bus's counters: how many of this worker's messages the other worker took
+    if (m.cmd === 'bus') { process.send({ type: 'bus', sent: broker.bus?.sent ?? 0, received: broker.bus?.received ?? 0 }); return }
     if (m.cmd !== 'close') return
     await Promise.race([broker.close(), new Promise((resolve) => setTimeout(resolve, 5000))])
     process.exit(0)
@@ -80,6 +82,7 @@ if (close !== undefined) {
       const u = process.cpuUsage()
       const mem = process.memoryUsage()
       const live = workers.filter((w) => w.process.exitCode === null)
+      const bus = await busOf(live)
       process.send({
         type: 'sample',
         cpu: u.user + u.system + live.reduce((s, w) => s + procCpuUs(w.process.pid), 0),
@@ -87,7 +90,8 @@ if (close !== undefined) {
         rss: mem.rss + live.reduce((s, w) => s + procRss(w.process.pid), 0),
         heap: workers.length > 0 ? null : mem.heapUsed,
         mqQueue: mq?.length ?? null,
-        writes
+        writes,
+        bus
       })
     } else if (m.cmd === 'close') {
       await Promise.race([close(), new Promise((resolve) => setTimeout(resolve, 5000))])
@@ -95,4 +99,15 @@ if (close !== undefined) {
       process.exit(0) // --cpu-prof writes its profile here
     }
   })
+}
+
+/** cluster mode: the workers' bus counters summed, or null for one process */
+async function busOf (live) {
+  if (live.length === 0) return null
+  const answers = await Promise.all(live.map((w) => new Promise((resolve) => {
+    const on = (m) => { if (m.type === 'bus') { w.off('message', on); resolve(m) } }
+    w.on('message', on)
+    w.send({ cmd: 'bus' })
+  })))
+  return answers.reduce((a, b) => ({ sent: a.sent + b.sent, received: a.received + b.received }), { sent: 0, received: 0 })
 }

@@ -190,16 +190,17 @@ function renderCluster (res, label) {
   const out = []
   out.push('### Cluster mode: what a second worker buys')
   out.push('')
-  out.push('Warden in cluster mode as `WARDEN_INSTANCES=N npm start` runs it: N node:cluster workers sharing one listening port (pm2\'s cluster mode is node:cluster; connections are dealt out round-robin), the store (`aedes-persistence-redis`) and the message bus (`mqemitter-redis`) on a private `redis-server`, whose CPU is counted as the broker\'s. Next to them, one Warden process on its in-memory store and Mosquitto. Redis\'s share of the cluster\'s CPU is in the last columns. On this 2-core machine two workers, Redis and the two load generators share two cores.')
+  out.push('Warden in cluster mode as `WARDEN_INSTANCES=N npm start` runs it: N node:cluster workers sharing one listening port (pm2\'s cluster mode is node:cluster; connections are dealt out round-robin), the store (`aedes-persistence-redis`) and the message bus (`mqemitter-redis`) on a private `redis-server`, whose CPU is counted as the broker\'s. Next to them, one Warden process on its in-memory store and Mosquitto. Redis\'s share of the cluster\'s CPU is in the last columns, and *crossed*: the share of the client messages published on one worker that the other worker also took from Redis for its own subscribers (with pm2\'s round-robin it depends on which worker each client happened to land on; the rest went to subscribers on the publisher\'s own worker, without a round trip through Redis). On this 2-core machine two workers, Redis and the two load generators share two cores.')
   out.push('')
   const has = (n) => names.includes(n)
   const head = ['workload', ...names.map((n) => `${label[n]} msg/s`), ...names.map((n) => `${label[n]} µs/msg`)]
   if (has('cluster-1') && has('cluster-2')) head.push('2 workers ÷ 1 (msg/s)')
-  head.push('Redis cores (1 / 2 workers)', 'lost (QoS ≥ 1)')
+  head.push('Redis cores (1 / 2 workers)', 'crossed (2 workers)', 'lost (QoS ≥ 1)')
   out.push(table(head, [...cl].map(([w, rs]) => {
     const row = [w, ...names.map((n) => rs[n] ? f0(rs[n].deliveredPerSec) + mark(rs[n]) : '–'), ...names.map((n) => f2(rs[n]?.brokerUsPerMsg))]
     if (has('cluster-1') && has('cluster-2')) row.push(fr(ratio(rs['cluster-2']?.deliveredPerSec, rs['cluster-1']?.deliveredPerSec)))
     row.push(['cluster-1', 'cluster-2'].map((n) => f2(rs[n]?.redisCores)).join(' / '))
+    row.push(rs['cluster-2']?.crossed === undefined || rs['cluster-2']?.crossed === null ? '–' : `${Math.round(rs['cluster-2'].crossed * 100)}%`)
     const any = Object.values(rs)[0]
     row.push(any?.qos === 0 ? 'n/a (QoS 0)' : names.every((n) => (rs[n]?.lost ?? 0) === 0 && (rs[n]?.dup ?? 0) === 0) ? '0' : names.filter((n) => rs[n]?.lost > 0 || rs[n]?.dup > 0).map((n) => `${n}: ${rs[n].lost} lost ${rs[n].dup} dup`).join(', '))
     return row

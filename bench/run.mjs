@@ -114,7 +114,7 @@ function logRow (broker, r, rep) {
   const lat = r.latency ? ` p50 ${fmt(r.latency.p50 / 1000, 2)} ms p99 ${fmt(r.latency.p99 / 1000, 2)} ms max ${fmt(r.latency.max / 1000, 2)} ms` : ''
   console.log(`${broker.padEnd(13)} ${(r.workload + (rep > 0 ? ` #${rep + 1}` : '')).padEnd(30)} ${fmt(r.deliveredPerSec, 0).padStart(8)} msg/s ${fmt(r.brokerUsPerMsg, 2).padStart(6)} µs/msg` +
     ` broker ${fmt(r.brokerCores * 100, 0)}% pub ${fmt(r.pubCores * 100, 0)}% sub ${fmt(r.subCores * 100, 0)}% other ${fmt(r.otherCores * 100, 0)}% irq ${fmt(r.irqCores * 100, 0)}%` +
-    ` lost ${r.lost}${r.dup ? ' dup ' + r.dup : ''}${lat}${r.redisCores !== undefined ? ` (redis ${fmt(r.redisCores * 100, 0)}%)` : ''}` +
+    ` lost ${r.lost}${r.dup ? ' dup ' + r.dup : ''}${lat}${r.redisCores !== undefined ? ` (redis ${fmt(r.redisCores * 100, 0)}%${r.crossed !== undefined && r.crossed !== null ? `, crossed ${fmt(r.crossed * 100, 0)}%` : ''})` : ''}` +
     `${r.balance !== undefined ? ` members ${Object.values(r.groups).flat().join('/')}` : ''} [limit: ${r.limit}]`)
 }
 

@@ -111,7 +111,7 @@ export async function startBroker (b, opts = {}) {
     async sample (gc = false) {
       const s = await h.request('sample', { gc })
       const redisCpu = redis === null ? null : procCpuUs(redis.pid)
-      return { cpu: s.cpu + (redisCpu ?? 0), redisCpu, t: s.t, rss: s.rss, heap: s.heap, mqQueue: s.mqQueue, writes: s.writes }
+      return { cpu: s.cpu + (redisCpu ?? 0), redisCpu, t: s.t, rss: s.rss, heap: s.heap, mqQueue: s.mqQueue, writes: s.writes, bus: s.bus ?? null }
     },
     async stop () {
       await h.close()

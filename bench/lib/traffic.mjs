@@ -89,6 +89,9 @@ function figures (w, s0, s1, r, workers) {
     brokerUsPerMsg: delivered > 0 ? brokerCpu / delivered : null,
     writesPerMsg: s1.broker.writes === null || s1.broker.writes === undefined || delivered === 0 ? null : (s1.broker.writes - s0.broker.writes) / delivered,
     brokerCores,
+    // cluster mode: the share of the client messages published on one worker that the other worker took
+    // from Redis too (it had subscribers for them): 0 when every subscriber sat on its publisher's worker
+    ...(s1.broker.bus ? { crossed: ratioOf(s1.broker.bus.received - s0.broker.bus.received, s1.broker.bus.sent - s0.broker.bus.sent) } : {}),
     // cluster mode: Redis's part of brokerCores
     ...(s1.broker.redisCpu !== null && s1.broker.redisCpu !== undefined ? { redisCores: (s1.broker.redisCpu - s0.broker.redisCpu) / (dt * 1e6) } : {}),
     pubCores,
@@ -116,3 +119,5 @@ function balanceOf (groups) {
   }
   return worst
 }
+
+const ratioOf = (a, b) => b > 0 ? a / b : null
