@@ -85,9 +85,9 @@ if (close !== undefined) {
       const bus = await busOf(live)
       process.send({
         type: 'sample',
-        cpu: u.user + u.system + live.reduce((s, w) => s + procCpuUs(w.process.pid), 0),
+        cpu: u.user + u.system + live.reduce((s, w) => s + ofLive(procCpuUs, w), 0),
         t: Number(process.hrtime.bigint()) / 1e3,
-        rss: mem.rss + live.reduce((s, w) => s + procRss(w.process.pid), 0),
+        rss: mem.rss + live.reduce((s, w) => s + ofLive(procRss, w), 0),
         heap: workers.length > 0 ? null : mem.heapUsed,
         mqQueue: mq?.length ?? null,
         writes,
@@ -110,4 +110,9 @@ async function busOf (live) {
     w.send({ cmd: 'bus' })
   })))
   return answers.reduce((a, b) => ({ sent: a.sent + b.sent, received: a.received + b.received }), { sent: 0, received: 0 })
+}
+
+/** a worker that has just died has no /proc entry left to read */
+function ofLive (read, w) {
+  try { return read(w.process.pid) } catch { return 0 }
 }

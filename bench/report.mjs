@@ -127,6 +127,13 @@ export function renderMarkdown (res) {
     out.push('')
   }
 
+  if ((res.failures ?? []).length > 0) {
+    out.push('### Runs that failed')
+    out.push('')
+    out.push(table(['broker', 'workload', 'error'], res.failures.map((f) => [label[f.broker] ?? f.broker, f.workload, f.error])))
+    out.push('')
+  }
+
   out.push('### Targets (issue 6)')
   out.push('')
   out.push(table(['target', 'measured', 'met'], targets(res).map((t) => [t.target, t.measured, t.met === null ? '–' : t.met ? 'yes' : '**no**'])))

@@ -96,7 +96,7 @@ export function tuneRedisBus (bus: unknown): BusStats {
     // process died). What is not a bus message is not one for this bus.
     const env = decodeEnvelope(message)
     if (env === undefined || seen(env.id)) return
-    stats.received++
+    if (channel[0] !== 36) stats.received++ // a client message (not $SYS, not a consumer group's hand-over)
     mq._emit(env.msg)
   }
 
