@@ -81,7 +81,14 @@ export async function startBroker ({ config, dataDir, port = 0 }: StartOptions =
   if (dataDir === undefined) madeDirs.add(dir)
   const cfg = parseConfig({ ...(await baseConfig()), ...config, dataDir: dir, mqtt: { port, host: '127.0.0.1' } }, 'test')
   const logger = createLogger({ name: 'test-broker', level: process.env.WARDEN_TEST_LOG ?? 'silent' })
-  const broker = await createWardenBroker(cfg, { logger })
+  let broker: WardenBroker
+  try {
+    broker = await createWardenBroker(cfg, { logger })
+  } catch (err) {
+    // a start expected to fail leaves no data dir behind (a test worker may end without 'exit' handlers)
+    if (dataDir === undefined) { madeDirs.delete(dir); await rm(dir, { recursive: true, force: true }) }
+    throw err
+  }
   return {
     broker,
     port: broker.mqtt.port,
