@@ -53,7 +53,8 @@ function ipcChild (script, spec, execArgv = []) {
     const w = list?.shift()
     if (w !== undefined) w.resolve(m)
   })
-  child.on('exit', (code) => { if (code !== 0 && code !== null) rejectAll(new Error(`${script} exited with ${code}`)) })
+  // the reason a child gave before exiting (a generator's "connection closed by the broker") is the one kept
+  child.on('exit', (code) => { if (code !== 0 && code !== null) rejectAll(failure ?? new Error(`${script} exited with ${code}`)) })
   const expect = (type, timeoutMs = 120000) => new Promise((resolve, reject) => {
     if (failure !== null) { reject(failure); return }
     const timer = setTimeout(() => reject(new Error(`${script}: no '${type}' within ${timeoutMs} ms`)), timeoutMs)
