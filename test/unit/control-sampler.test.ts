@@ -90,3 +90,20 @@ describe('createSampler at scale', () => {
     }
   })
 })
+
+describe('two samplers over the same meters', () => {
+  it('each see the traffic', () => {
+    const shared = new Map<string, TopicMeter>([['a/#', { messages: 0, bytes: 0, lastAt: 0 }]])
+    const one = createSampler({ intervalMs: 1000, stats, meters: shared, clients: () => 0, window: 2 })
+    const two = createSampler({ intervalMs: 1000, stats, meters: shared, clients: () => 0, window: 2 })
+    try {
+      shared.get('a/#')!.messages += 6
+      vi.advanceTimersByTime(1000)
+      expect(one.topicRate('a/#')).toBe(6)
+      expect(two.topicRate('a/#')).toBe(6)
+    } finally {
+      one.close()
+      two.close()
+    }
+  })
+})

@@ -2,19 +2,34 @@
 import type { Decision } from '../policy/decision.js'
 import type { Identity } from '../policy/identity.js'
 import type { OwnershipPolicy } from '../policy/ownership.js'
-import { createReader, type Reader, type RoleTable } from '../policy/read-rules.js'
+import { createReader, type Reader, type RoleSource } from '../policy/read-rules.js'
 
 const CACHE_LIMIT = 1024
 
 export class ClientPolicy {
-  readonly reader: Reader
+  private current: Reader
+  private readerVersion: number
   private readonly publishCache = new Map<string, Decision>()
   private publishVersion: number
   private readonly readCache = new Map<string, boolean>()
 
-  constructor (readonly identity: Identity, roles: RoleTable, private readonly ownership: OwnershipPolicy) {
-    this.reader = createReader(identity, roles)
+  constructor (readonly identity: Identity, private readonly roles: RoleSource, private readonly ownership: OwnershipPolicy) {
+    this.current = createReader(identity, roles.table)
+    this.readerVersion = roles.version
     this.publishVersion = ownership.version
+  }
+
+  /**
+   * The read grants, rebuilt at first use after a role changed: a client that was still connecting when the
+   * change was applied gets it too, and a change to a role held by many clients costs nothing until they read.
+   */
+  get reader (): Reader {
+    if (this.readerVersion !== this.roles.version) {
+      this.current = createReader(this.identity, this.roles.table)
+      this.readerVersion = this.roles.version
+      this.readCache.clear()
+    }
+    return this.current
   }
 
   decidePublish (topic: string): Decision {

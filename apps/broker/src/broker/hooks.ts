@@ -7,7 +7,7 @@ import { CONTROL_TOPIC, isControlTopic } from '../policy/control-topics.js'
 import { DENY_RESERVED, type Decision, type Deny } from '../policy/decision.js'
 import { createIdentity, type Identity } from '../policy/identity.js'
 import type { OwnershipPolicy } from '../policy/ownership.js'
-import type { RoleTable } from '../policy/read-rules.js'
+import type { RoleSource } from '../policy/read-rules.js'
 import type { Audit, AuditKind } from './audit.js'
 import { certNameOf } from './cert-identity.js'
 import { ClientPolicy } from './client-policy.js'
@@ -23,7 +23,7 @@ export interface HookDeps {
   directory: UserDirectory
   ownership: OwnershipPolicy
   /** the roles' read grants now (they change at run time) */
-  roles: () => RoleTable
+  roles: RoleSource
   audit: Audit
   deniedPublish: 'drop' | 'disconnect'
   logger: Logger
@@ -93,7 +93,7 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
       const p = policies.get(client)
       if (p === undefined) return
       if (newRoles === null) policies.delete(client)
-      else policies.set(client, new ClientPolicy(createIdentity(p.identity.username, client.id, newRoles), roles(), ownership))
+      else policies.set(client, new ClientPolicy(createIdentity(p.identity.username, client.id, newRoles), roles, ownership))
     },
 
     preConnect (client, packet, cb) {
@@ -115,7 +115,7 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
           cb(authError(res.returnCode, res.detail), null)
           return
         }
-        const policy = new ClientPolicy(createIdentity(res.username, client.id, res.roles), roles(), ownership)
+        const policy = new ClientPolicy(createIdentity(res.username, client.id, res.roles), roles, ownership)
         // a device must not plant a will on a topic it does not own
         const will = (client as unknown as { _will?: PublishPacket | null })._will
         if (will !== undefined && will !== null) {

@@ -91,6 +91,9 @@ async function createRedisStore (url: string | undefined): Promise<Store> {
     redisUrl: url,
     async close () {
       await persistence.destroy()
+      // aedes closes the bus when it closes; a start that failed before aedes existed has not (a second
+      // close does nothing)
+      await new Promise<void>((resolve) => { mq.close(() => resolve()) })
     }
   }
 }

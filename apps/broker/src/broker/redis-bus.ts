@@ -62,6 +62,8 @@ export function tuneRedisBus (bus: unknown): BusStats {
       if (err !== undefined && err !== null) { failed = true; done(err); return }
       if (--waiting === 0) done()
     }
+    // the local subscribers have the message even if Redis then refuses it: the publisher, told of the
+    // error, sends it again, and they get it twice (QoS 1 allows that; a QoS 2 receiver would see it twice)
     mq.pubConn.publish(msg.topic, encoded).then(() => settle(), settle)
     if (local) { stats.sent++; mq._emit(msg, settle) }
   }
@@ -81,7 +83,7 @@ export function tuneRedisBus (bus: unknown): BusStats {
 
   /** this process's client message, already delivered here when it was published */
   const isOwnEcho = (channel: Buffer, message: Buffer): boolean => {
-    if (channel[0] === 36) return false
+    if (channel[0] === 36 || message.length < 5 + originBytes.length) return false
     // fixmap(2), fixstr "id", then the id's own header: the layout encodeEnvelope writes
     if (message[0] !== 0x82 || message[1] !== 0xa2 || message[2] !== 0x69 || message[3] !== 0x64) return false
     const t = message[4] ?? 0

@@ -25,8 +25,6 @@ export interface TopicMeter {
   bytes: number
   /** epoch ms of the last accepted publish, 0 for none */
   lastAt: number
-  /** the control plane's rate sampler: `messages` at its last look */
-  sampled?: number
 }
 
 export interface Allow {

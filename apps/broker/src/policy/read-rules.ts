@@ -10,6 +10,12 @@ export interface RoleGrants {
 
 export type RoleTable = Readonly<Record<string, RoleGrants>>
 
+/** The role table now, and a version that grows with every change to it (roles change at run time). */
+export interface RoleSource {
+  readonly table: RoleTable
+  readonly version: number
+}
+
 export interface Reader {
   /** the client's grants with templates resolved */
   readonly grants: readonly string[]

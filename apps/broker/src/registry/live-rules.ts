@@ -6,7 +6,7 @@ import type { WardenHooks } from '../broker/hooks.js'
 import type { TopicMeter } from '../policy/decision.js'
 import { OwnershipPolicy, type Registration, type UnregisteredPolicy } from '../policy/ownership.js'
 import type { PayloadSchemas } from './payload-schema.js'
-import type { RoleTable } from '../policy/read-rules.js'
+import type { RoleSource, RoleTable } from '../policy/read-rules.js'
 import { roleTableOf, type Registry } from './registry.js'
 import type { RegistryState, StoredRole, StoredTopic, StoredUser } from './types.js'
 
@@ -15,8 +15,8 @@ export interface LiveRules {
   readonly ownership: OwnershipPolicy
   /** counters per registration filter, carried by the registration's Allow decisions */
   readonly meters: ReadonlyMap<string, TopicMeter>
-  /** the read grants of every role, as the registry has them now */
-  roles (): RoleTable
+  /** the read grants of every role, as the registry has them now; clients re-read them when the version grows */
+  readonly roles: RoleSource
   /** from now on, registry changes also reach connected clients */
   attach (broker: Aedes, hooks: WardenHooks): void
 }
@@ -45,7 +45,7 @@ export async function createLiveRules (registry: Registry, { anonymous, unregist
   const state = registry.state
   const directory = await createUserDirectory({ users: state.users, anonymous })
   const ownership = new OwnershipPolicy(state.topics.map(toRegistration), unregistered)
-  let roleTable = roleTableOf(state)
+  const roles: { table: RoleTable, version: number } = { table: roleTableOf(state), version: 0 }
   let broker: Aedes | undefined
   let hooks: WardenHooks | undefined
 
@@ -77,18 +77,12 @@ export async function createLiveRules (registry: Registry, { anonymous, unregist
     }
     schemas.retain(next.topics.flatMap((t) => t.schema !== undefined ? [t.schema] : []))
 
-    const regranted = changedRoles(prev.roles, next.roles)
-    if (regranted.size > 0) roleTable = roleTableOf(next)
-    if (broker === undefined) return
-    if (regranted.size > 0) {
-      // holders of a role whose grants changed: their next message is read-checked with the new grants
-      for (const client of connectedClients(broker)) {
-        const identity = hooks?.policyOf(client)?.identity
-        if (identity === undefined || (identity.username !== undefined && affected.has(identity.username))) continue
-        if (identity.roles.some((r) => regranted.has(r))) hooks?.setRoles(client, identity.roles)
-      }
+    // holders of a role whose grants changed read with the new grants from their next message on
+    if (changedRoles(prev.roles, next.roles)) {
+      roles.table = roleTableOf(next)
+      roles.version++
     }
-    if (affected.size > 0) updateClients(broker, affected)
+    if (affected.size > 0 && broker !== undefined) updateClients(broker, affected)
   }
 
   const updateClients = (b: Aedes, affected: ReadonlyMap<string, readonly string[] | null>): void => {
@@ -110,7 +104,7 @@ export async function createLiveRules (registry: Registry, { anonymous, unregist
     directory,
     ownership,
     meters,
-    roles: () => roleTable,
+    roles,
     attach (b, h) {
       broker = b
       hooks = h
@@ -135,17 +129,11 @@ function sameUser (a: StoredUser, b: StoredUser): boolean {
   return a.passwordHash === b.passwordHash && a.loopbackOnly === b.loopbackOnly && sameList(a.roles, b.roles)
 }
 
-/** names of roles added, removed or with other grants */
-function changedRoles (prev: readonly StoredRole[], next: readonly StoredRole[]): Set<string> {
-  const out = new Set<string>()
+/** a role added, removed or given other grants */
+function changedRoles (prev: readonly StoredRole[], next: readonly StoredRole[]): boolean {
+  if (prev.length !== next.length) return true
   const before = new Map(prev.map((r) => [r.name, r]))
-  for (const r of next) {
-    const old = before.get(r.name)
-    before.delete(r.name)
-    if (old === undefined || !sameList(old.subscribe, r.subscribe)) out.add(r.name)
-  }
-  for (const name of before.keys()) out.add(name)
-  return out
+  return next.some((r) => { const old = before.get(r.name); return old === undefined || !sameList(old.subscribe, r.subscribe) })
 }
 
 function sameTopic (a: StoredTopic, b: StoredTopic): boolean {

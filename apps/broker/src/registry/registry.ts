@@ -79,6 +79,8 @@ export class Registry {
     if (passwordHash === undefined) throw new FieldError('WARDEN_ERR_API_BAD_REQUEST', 'password', 'is required (or passwordHash)')
     const user: StoredUser = { username: input.username, passwordHash, roles: [...input.roles], loopbackOnly: input.loopbackOnly === true }
     return await this.mutate((s) => {
+      // again against the state the change is made on: a role deleted meanwhile (on any process) is not given
+      checkRoles(input.roles, roleNamesOf(s))
       if (s.users.some((u) => u.username === input.username)) throw conflict(`user ${JSON.stringify(input.username)} exists already`)
       return { next: { ...s, users: [...s.users, user] }, result: user }
     })
@@ -89,6 +91,7 @@ export class Registry {
     const passwordHash = await this.passwordHashOf(change)
     return await this.mutate((s) => {
       const old = s.users.find((u) => u.username === username) ?? notFound(`user ${JSON.stringify(username)}`)
+      if (change.roles !== undefined) checkRoles(change.roles, roleNamesOf(s))
       const user: StoredUser = {
         username,
         passwordHash: passwordHash ?? old.passwordHash,
