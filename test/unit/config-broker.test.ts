@@ -5,9 +5,11 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hashPassword } from '../../apps/broker/src/auth/password.js'
 import { loadConfig, parseConfig } from '../../apps/broker/src/config/load-config.js'
+import { at, readmeDefaults } from '../helpers/readme-defaults.js'
 
 const HASH = await hashPassword('secret', { N: 1024, r: 8, p: 1 })
 const [, , , , SALT] = HASH.split('$')
+const DOCUMENTED = readmeDefaults()
 
 function errorOf (fn: () => unknown): { code?: string, message: string } {
   try { fn() } catch (err) { return err as { code?: string, message: string } }
@@ -69,12 +71,21 @@ describe('parseConfig: every error names the key', () => {
 })
 
 describe('parseConfig: valid input', () => {
+  it('fills every default the README documents', () => {
+    const c = parseConfig({}, 'test.yaml')
+    // brokerId's `warden-<host>-<pid>` is made at start; the others are values
+    const documented = [...DOCUMENTED].filter(([path]) => path !== 'brokerId')
+    expect(documented.length).toBeGreaterThan(40)
+    for (const [path, value] of documented) expect(at(c, path), path).toEqual(value)
+  })
+
   it('fills every default and freezes the result', () => {
-    // the documented default ports of a parsed config: nothing is opened here
+    // the listener ports are the README's (the test above): nothing is opened here
+    const port = (key: string): unknown => DOCUMENTED.get(`${key}.port`)
     const c = parseConfig({}, 'test.yaml')
     expect(c).toEqual({
-      mqtt: { port: 1883, host: '0.0.0.0' },
-      http: { port: 8080, host: '127.0.0.1' },
+      mqtt: { port: port('mqtt'), host: '0.0.0.0' },
+      http: { port: port('http'), host: '127.0.0.1' },
       dataDir: './data',
       persistence: 'level',
       anonymous: false,
@@ -87,9 +98,9 @@ describe('parseConfig: valid input', () => {
       stats: { intervalMs: 1000, sysIntervalMs: 10000 },
       sessions: { expiryMs: 604800000, sweepIntervalMs: 60000 },
       sharedSubscriptions: { maxQueued: 10000 },
-      tls: { enabled: false, port: 8883, host: '0.0.0.0', clientCerts: 'none', certIdentity: 'cn' },
-      ws: { enabled: false, port: 8083, host: '0.0.0.0', path: '/mqtt' },
-      wss: { enabled: false, port: 8084, host: '0.0.0.0', path: '/mqtt' },
+      tls: { enabled: false, port: port('tls'), host: '0.0.0.0', clientCerts: 'none', certIdentity: 'cn' },
+      ws: { enabled: false, port: port('ws'), host: '0.0.0.0', path: '/mqtt' },
+      wss: { enabled: false, port: port('wss'), host: '0.0.0.0', path: '/mqtt' },
       limits: {
         connectTimeoutMs: 30000,
         heartbeatIntervalMs: 60000,
@@ -146,7 +157,7 @@ describe('loadConfig', () => {
   }
 
   it('without WARDEN_CONFIG gives the defaults', () => {
-    expect(loadConfig({ env: {} }).mqtt).toEqual({ port: 1883, host: '0.0.0.0' })
+    expect(loadConfig({ env: {} }).mqtt).toEqual({ port: DOCUMENTED.get('mqtt.port'), host: '0.0.0.0' })
   })
 
   it('reads the demo config/warden.yaml', () => {
@@ -168,7 +179,7 @@ describe('loadConfig', () => {
   })
 
   it('ignores empty overrides', () => {
-    expect(loadConfig({ env: { WARDEN_CONFIG: '', WARDEN_MQTT_PORT: '', WARDEN_DATA_DIR: '' } })).toMatchObject({ mqtt: { port: 1883 }, dataDir: './data' })
+    expect(loadConfig({ env: { WARDEN_CONFIG: '', WARDEN_MQTT_PORT: '', WARDEN_DATA_DIR: '' } })).toMatchObject({ mqtt: { port: DOCUMENTED.get('mqtt.port') }, dataDir: './data' })
   })
 
   it.each([
