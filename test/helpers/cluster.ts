@@ -2,10 +2,11 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { afterAll, afterEach, beforeAll } from 'vitest'
 import { stringify } from 'yaml'
 import { baseConfig } from './broker.js'
 import { startApp, type AppProcess } from './process.js'
-import type { TestRedis } from './redis.js'
+import { startRedis, type TestRedis } from './redis.js'
 
 export interface BrokerNode { app: AppProcess, url: string, port: number }
 
@@ -37,6 +38,33 @@ export async function createCluster (redis: TestRedis, name = 'warden-cluster-')
     async close () {
       await stopNodes()
       await rm(dir, { recursive: true, force: true })
+    }
+  }
+}
+
+/**
+ * A private Redis and a cluster on it for one test file: the broker processes a test starts are killed and
+ * Redis emptied after it. Register the file's own afterEach hooks after this call: they run before it.
+ */
+export function useCluster (name?: string): { startNode (): Promise<BrokerNode> } {
+  let redis: TestRedis | undefined
+  let cluster: Cluster | undefined
+  beforeAll(async () => {
+    redis = await startRedis()
+    cluster = await createCluster(redis, name)
+  })
+  afterEach(async () => {
+    await cluster?.stopNodes()
+    await redis?.flush()
+  })
+  afterAll(async () => {
+    await cluster?.close()
+    await redis?.stop()
+  })
+  return {
+    startNode () {
+      if (cluster === undefined) throw new Error('useCluster: no cluster (its beforeAll failed)')
+      return cluster.startNode()
     }
   }
 }

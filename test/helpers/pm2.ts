@@ -38,14 +38,15 @@ export async function deploy ({ devices = 3, rate = 20, qos = 1, env: extra = {}
   const producerConfig = join(dir, 'producer.yaml')
   const consumerConfig = join(dir, 'consumer.yaml')
   await writeFile(producerConfig, stringify({
-    broker: { url: 'mqtt://127.0.0.1:1883' }, // WARDEN_MQTT_URL from the ecosystem file overrides it
+    // WARDEN_MQTT_URL from the ecosystem file overrides it; port 9 (discard) fails loudly if it did not
+    broker: { url: 'mqtt://127.0.0.1:9' },
     fleet: { size: devices, usernamePrefix: 'device-', password: 'demo-device' },
     rate,
     qos,
     summaryIntervalMs: 0
   }))
   await writeFile(consumerConfig, stringify({
-    broker: { url: 'mqtt://127.0.0.1:1883' },
+    broker: { url: 'mqtt://127.0.0.1:9' },
     username: 'consumer',
     password: 'demo-consumer',
     clientId: 'e2e-consumer',

@@ -2,21 +2,17 @@
 import { connect as netConnect } from 'node:net'
 import { once } from 'node:events'
 import mqttPacket from 'mqtt-packet'
-import { afterEach, beforeEach, expect, it } from 'vitest'
-import { PASSWORD, startBroker, type TestBroker } from '../helpers/broker.js'
-import { connackCode, connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { beforeEach, expect, it } from 'vitest'
+import { PASSWORD } from '../helpers/broker.js'
+import { connackCode, publish, subscribe } from '../helpers/mqtt.js'
+import { useScope } from '../helpers/scope.js'
 
-let tb: TestBroker
-const clients: TestClient[] = []
-beforeEach(async () => { tb = await startBroker() })
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.end()))
-  await tb.close()
-})
+const scope = useScope()
+beforeEach(async () => { await scope.start() })
 
 /** Sends a raw CONNECT and resolves with the CONNACK return code, or 'closed' when the socket closes first. */
 async function rawConnect (fields: ConnectFields): Promise<number | 'closed'> {
-  const sock = netConnect(tb.port, '127.0.0.1')
+  const sock = netConnect(scope.tb.port, '127.0.0.1')
   await once(sock, 'connect')
   const parser = mqttPacket.parser({ protocolVersion: 4 })
   const result = new Promise<number | 'closed'>((resolve) => {
@@ -51,20 +47,18 @@ it('refuses an empty client id with clean session 0: CONNACK 2 (MQTT-3.1.3-8)', 
 })
 
 it('answers CONNACK 4 for bad credentials and 5 for a refused anonymous client', async () => {
-  expect(await connackCode(tb.url, { username: 'dashboard', password: 'wrong' })).toBe(4)
-  expect(await connackCode(tb.url, { username: 'nobody', password: PASSWORD })).toBe(4)
-  expect(await connackCode(tb.url, {})).toBe(5)
-  expect(tb.broker.audit.counts.get('connect:bad-credentials')).toBe(2)
-  expect(tb.broker.audit.counts.get('connect:not-authorized')).toBe(1)
+  expect(await connackCode(scope.tb.url, { username: 'dashboard', password: 'wrong' })).toBe(4)
+  expect(await connackCode(scope.tb.url, { username: 'nobody', password: PASSWORD })).toBe(4)
+  expect(await connackCode(scope.tb.url, {})).toBe(5)
+  expect(scope.tb.broker.audit.counts.get('connect:bad-credentials')).toBe(2)
+  expect(scope.tb.broker.audit.counts.get('connect:not-authorized')).toBe(1)
 })
 
 it('delivers at the granted QoS on wildcard subscriptions (MQTT-3.8.4-6), retained messages too', async () => {
-  const s1 = await connect(tb.url, 'sensor-1')
-  clients.push(s1)
+  const s1 = await scope.client('sensor-1')
   await publish(s1, 'sensors/sensor-1/retained', 'r2', { qos: 2, retain: true })
-  const q1 = await connect(tb.url, 'dashboard')
-  const q0 = await connect(tb.url, 'observer')
-  clients.push(q1, q0)
+  const q1 = await scope.client('dashboard')
+  const q0 = await scope.client('observer')
   expect(await subscribe(q1, 'sensors/+/+', 1)).toEqual([1])
   expect(await subscribe(q0, 'sensors/#', 0)).toEqual([0])
   await q1.waitFor((m) => m.payload === 'r2')
@@ -77,14 +71,11 @@ it('delivers at the granted QoS on wildcard subscriptions (MQTT-3.8.4-6), retain
 })
 
 it('allows anonymous clients with the configured role when the config says so', async () => {
-  await tb.close()
-  tb = await startBroker({ config: { anonymous: 'consumer' } })
-  const anon = await connect(tb.url, undefined)
-  clients.push(anon)
+  await scope.start({ config: { anonymous: 'consumer' } })
+  const anon = await scope.client(undefined)
   expect(await subscribe(anon, ['sensors/#', 'private/#'], 0)).toEqual([0, 128])
   anon.client.publish('sensors/sensor-1/x', 'forged', { qos: 1 })
-  const s1 = await connect(tb.url, 'sensor-1')
-  clients.push(s1)
+  const s1 = await scope.client('sensor-1')
   await publish(s1, 'sensors/sensor-1/x', 'marker', { qos: 1 })
   await anon.waitFor((m) => m.payload === 'marker')
   expect(anon.messages.map((m) => m.payload)).toEqual(['marker'])

@@ -3,27 +3,20 @@
 // complete out of order (LevelDB's thread pool), concurrent publishers' messages were reordered and then
 // silently dropped for every live subscriber, and a persistent subscriber's messages could leave in the wrong
 // order. Warden hands messages over in counter order and keeps each client's store calls in order.
-import { afterEach, beforeEach, expect, it } from 'vitest'
-import { startBroker, type TestBroker } from '../helpers/broker.js'
-import { connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { beforeEach, expect, it } from 'vitest'
+import { publish, subscribe } from '../helpers/mqtt.js'
+import { useScope } from '../helpers/scope.js'
 
-let tb: TestBroker
-const clients: TestClient[] = []
-beforeEach(async () => { tb = await startBroker() })
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.end()))
-  await tb.close()
-})
+const scope = useScope()
+beforeEach(async () => { await scope.start() })
 
 it.each([1, 2] as const)('delivers every QoS %i message of concurrent publishers to live subscribers, persistent ones too', async (qos) => {
   const PER_PUBLISHER = 400
-  const durable = await connect(tb.url, 'dashboard', { clientId: 'order-durable', clean: false })
-  const live = await connect(tb.url, 'observer')
-  clients.push(durable, live)
+  const durable = await scope.client('dashboard', { clientId: 'order-durable', clean: false })
+  const live = await scope.client('observer')
   await subscribe(durable, 'sensors/#', qos)
   await subscribe(live, 'sensors/#', qos)
-  const pubs = await Promise.all(['sensor-1', 'sensor-2'].map((u) => connect(tb.url, u)))
-  clients.push(...pubs)
+  const pubs = await Promise.all(['sensor-1', 'sensor-2'].map((u) => scope.client(u)))
   // pipelined: every publish is in flight at once, as a busy device fleet does
   await Promise.all(pubs.flatMap((p, i) => Array.from({ length: PER_PUBLISHER }, (_, n) =>
     publish(p, `sensors/sensor-${i + 1}/seq`, String(n), { qos }))))

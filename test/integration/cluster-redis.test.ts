@@ -1,33 +1,12 @@
 // Cluster mode: several broker processes on one Redis (aedes-persistence-redis + mqemitter-redis) act as one.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
-import { createCluster, type BrokerNode as Node, type Cluster } from '../helpers/cluster.js'
-import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { describe, expect, it } from 'vitest'
+import { publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { useCluster, type BrokerNode as Node } from '../helpers/cluster.js'
+import { useScope } from '../helpers/scope.js'
 
-let redis: TestRedis
-let cluster: Cluster
-const clients: TestClient[] = []
-const startNode = (): Promise<Node> => cluster.startNode()
-
-async function client (node: Node, username: string, opts = {}): Promise<TestClient> {
-  const c = await connect(node.url, username, opts)
-  clients.push(c)
-  return c
-}
-
-beforeAll(async () => {
-  redis = await startRedis()
-  cluster = await createCluster(redis)
-})
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.end()))
-  await cluster.stopNodes()
-  await redis.flush()
-})
-afterAll(async () => {
-  await cluster?.close()
-  await redis?.stop()
-})
+const { startNode } = useCluster()
+const scope = useScope()
+const client = (node: Node, username: string, opts = {}): Promise<TestClient> => scope.client(username, opts, node)
 
 describe('two broker processes on one Redis', () => {
   it('exchange QoS 0, 1 and 2 messages across processes', async () => {

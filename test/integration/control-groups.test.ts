@@ -1,31 +1,26 @@
 // Consumer groups in the control plane: GET /api/v1/groups (and the listGroups control command) shows the
 // groups, their members and what each member was handed.
-import { afterEach, beforeEach, expect, it } from 'vitest'
-import { startBroker, type TestBroker } from '../helpers/broker.js'
+import { beforeEach, expect, it } from 'vitest'
 import { get, request } from '../helpers/http.js'
 import { waitUntil } from '../helpers/ports.js'
-import { connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { useScope } from '../helpers/scope.js'
 
-let tb: TestBroker
-const clients: TestClient[] = []
-beforeEach(async () => { tb = await startBroker() })
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.end()))
-  await tb.close()
-})
+const scope = useScope()
+beforeEach(async () => { await scope.start() })
 
 interface GroupBody { groups: Array<{ group: string, filter: string, delivered: number, members: Array<{ clientId: string, delivered: number, connected: boolean }> }> }
 
 it('lists groups with their members and per-member delivery counts, for admins and observers only', async () => {
+  const tb = scope.tb
+  const members: TestClient[] = []
   for (const id of ['worker-a', 'worker-b']) {
-    const c = await connect(tb.url, 'dashboard', { clientId: id })
-    clients.push(c)
+    const c = await scope.client('dashboard', { clientId: id })
+    members.push(c)
     expect(await subscribe(c, '$share/workers/sensors/#', 1)).toEqual([1])
   }
-  const pub = await connect(tb.url, 'sensor-1')
-  clients.push(pub)
+  const pub = await scope.client('sensor-1')
   for (let i = 0; i < 10; i++) await publish(pub, 'sensors/sensor-1/n', String(i), { qos: 1 })
-  const members = clients.slice(0, 2)
   await waitUntil(() => members.reduce((n, c) => n + c.messages.length, 0) === 10 ? true : undefined, 'the group to receive 10 messages')
 
   const r = await get(tb, '/api/v1/groups')

@@ -1,40 +1,17 @@
 // Connection limits, each refusal audited: total connections, connection rate per source address,
 // connections per user, failed-login throttling, packet size.
-import { afterEach, expect, it } from 'vitest'
-import type { AuditEvent } from '../../apps/broker/src/broker/audit.js'
-import { PASSWORD, startBroker, type TestBroker } from '../helpers/broker.js'
-import { connackCode, connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { expect, it } from 'vitest'
+import { PASSWORD, type TestBroker } from '../helpers/broker.js'
+import { connackCode, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
 import { waitUntil } from '../helpers/ports.js'
 import { connectPacket, rawClient, rawSession, type RawClient } from '../helpers/raw-mqtt.js'
+import { useScope } from '../helpers/scope.js'
 
-let tb: TestBroker | undefined
-let events: AuditEvent[] = []
-const clients: TestClient[] = []
-const raws: RawClient[] = []
-afterEach(async () => {
-  for (const r of raws.splice(0)) r.destroy()
-  await Promise.all(clients.splice(0).map((c) => c.end()))
-  await tb?.close()
-  tb = undefined
-})
-
-async function start (limits: Record<string, unknown>): Promise<TestBroker> {
-  tb = await startBroker({ config: { limits } })
-  events = []
-  tb.broker.audit.onRecord((e) => events.push(e))
-  return tb
-}
-async function raw (opts: { localAddress?: string } = {}): Promise<RawClient> {
-  const r = await rawClient((tb as TestBroker).port, opts)
-  raws.push(r)
-  return r
-}
-async function client (username: string, opts = {}): Promise<TestClient> {
-  const c = await connect((tb as TestBroker).url, username, opts)
-  clients.push(c)
-  return c
-}
-const count = (key: string): number => tb?.broker.audit.counts.get(key) ?? 0
+const scope = useScope()
+const start = (limits: Record<string, unknown>): Promise<TestBroker> => scope.start({ config: { limits } })
+const client = (username: string, opts = {}): Promise<TestClient> => scope.client(username, opts)
+const raw = async (opts: { localAddress?: string } = {}): Promise<RawClient> => scope.track(await rawClient(scope.tb.port, opts))
+const count = scope.count
 
 it('maxConnections: refuses sockets past the limit (before CONNECT), and admits again once one closes', async () => {
   const b = await start({ maxConnections: 3 })
@@ -43,7 +20,7 @@ it('maxConnections: refuses sockets past the limit (before CONNECT), and admits 
   const fourth = await raw()
   await fourth.closed()
   expect(count('connection:max-connections')).toBe(1)
-  expect(events.find((e) => e.reason === 'max-connections')).toMatchObject({ kind: 'connection', address: '127.0.0.1', detail: '3 connections open' })
+  expect(scope.events.find((e) => e.reason === 'max-connections')).toMatchObject({ kind: 'connection', address: '127.0.0.1', detail: '3 connections open' })
   idle[0]?.destroy()
   await waitUntil(() => b.broker.limits.stats.connections === 2 ? true : undefined, 'a socket released')
   expect(await connackCode(b.url, { username: 'sensor-1', password: PASSWORD })).toBe(0)
@@ -56,7 +33,7 @@ it('connectionRate: refuses an address past its burst, while another address con
   const third = await raw()
   await third.closed()
   expect(count('connection:connection-rate')).toBe(1)
-  expect(events[0]).toMatchObject({ kind: 'connection', reason: 'connection-rate', address: '127.0.0.1' })
+  expect(scope.events[0]).toMatchObject({ kind: 'connection', reason: 'connection-rate', address: '127.0.0.1' })
   const other = await raw({ localAddress: '127.0.0.2' })
   other.send(connectPacket('sensor-1', 'from-other-address'))
   expect(await other.next('connack')).toMatchObject({ returnCode: 0 })
@@ -68,7 +45,7 @@ it('maxConnectionsPerUser: CONNACK 3 past the limit; a reconnect under the same 
   const a = await client('sensor-1', { clientId: 'a' })
   await client('sensor-1', { clientId: 'b' })
   expect(await connackCode(b.url, { username: 'sensor-1', password: PASSWORD, clientId: 'c' })).toBe(3)
-  expect(events.at(-1)).toMatchObject({ kind: 'connect', reason: 'max-user-connections', username: 'sensor-1', clientId: 'c' })
+  expect(scope.events.at(-1)).toMatchObject({ kind: 'connect', reason: 'max-user-connections', username: 'sensor-1', clientId: 'c' })
   // other users are not affected, and taking over 'b' is allowed
   expect(await connackCode(b.url, { username: 'sensor-2', password: PASSWORD, clientId: 'd' })).toBe(0)
   const b2 = await client('sensor-1', { clientId: 'b' })
@@ -92,7 +69,7 @@ it('login throttling: a growing delay before each refusal, then a lockout of the
   // locked: even the right password is refused, without a delay; other users are not
   expect(await connackCode(b.url, { username: 'sensor-1', password: PASSWORD })).toBe(3)
   expect(await connackCode(b.url, { username: 'sensor-2', password: PASSWORD })).toBe(0)
-  expect(events.find((e) => e.reason === 'login-throttled')).toMatchObject({ kind: 'connect', username: 'sensor-1', detail: expect.stringMatching(/too many failed logins/) as unknown })
+  expect(scope.events.find((e) => e.reason === 'login-throttled')).toMatchObject({ kind: 'connect', username: 'sensor-1', detail: expect.stringMatching(/too many failed logins/) as unknown })
   await waitUntil(async () => await connackCode(b.url, { username: 'sensor-1', password: PASSWORD }) === 0 ? true : undefined, 'the lockout to end', 5000, 50)
   expect(count('connect:bad-credentials')).toBe(3)
 })
@@ -110,7 +87,7 @@ it('login throttling: locks a source address that tries many usernames; other ad
 it('maxPacketBytes: closes a connection announcing a larger packet before its body arrives', async () => {
   const b = await start({ maxPacketBytes: 1024 })
   const r = await rawSession(b.port, 'sensor-1', 'big')
-  raws.push(r)
+  scope.track(r)
   // PUBLISH announcing 100 MB: only the fixed header is sent
   r.send(Buffer.from([0x30, 0x80, 0x80, 0x80, 0x30]))
   await r.closed()
@@ -121,5 +98,5 @@ it('maxPacketBytes: closes a connection announcing a larger packet before its bo
   await s1.closed()
   await publish(obs, 'sensors/sensor-1/after', 'still here')
   expect(count('connection:packet-too-large')).toBe(2)
-  expect(events[0]).toMatchObject({ kind: 'connection', reason: 'packet-too-large', clientId: 'big', username: 'sensor-1', detail: 'packet of 100663301 bytes, limit 1024' })
+  expect(scope.events[0]).toMatchObject({ kind: 'connection', reason: 'packet-too-large', clientId: 'big', username: 'sensor-1', detail: 'packet of 100663301 bytes, limit 1024' })
 })

@@ -1,30 +1,13 @@
 // Traffic limits, each refusal audited: subscriptions per client, topic length, publish rate.
-import { afterEach, expect, it } from 'vitest'
-import type { AuditEvent } from '../../apps/broker/src/broker/audit.js'
-import { startBroker, type TestBroker } from '../helpers/broker.js'
-import { connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { expect, it } from 'vitest'
+import type { TestBroker } from '../helpers/broker.js'
+import { publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { useScope } from '../helpers/scope.js'
 
-let tb: TestBroker | undefined
-let events: AuditEvent[] = []
-const clients: TestClient[] = []
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.end()))
-  await tb?.close()
-  tb = undefined
-})
-
-async function start (limits: Record<string, unknown>, config: Record<string, unknown> = {}): Promise<TestBroker> {
-  tb = await startBroker({ config: { limits, ...config } })
-  events = []
-  tb.broker.audit.onRecord((e) => events.push(e))
-  return tb
-}
-async function client (username: string, opts = {}): Promise<TestClient> {
-  const c = await connect((tb as TestBroker).url, username, opts)
-  clients.push(c)
-  return c
-}
-const count = (key: string): number => tb?.broker.audit.counts.get(key) ?? 0
+const scope = useScope()
+const start = (limits: Record<string, unknown>, config: Record<string, unknown> = {}): Promise<TestBroker> => scope.start({ config: { limits, ...config } })
+const client = (username: string, opts = {}): Promise<TestClient> => scope.client(username, opts)
+const count = scope.count
 function unsubscribe (c: TestClient, filter: string): Promise<void> {
   return new Promise((resolve, reject) => c.client.unsubscribe(filter, (err) => err ? reject(err) : resolve()))
 }
@@ -34,7 +17,7 @@ it('maxSubscriptionsPerClient: SUBACK 0x80 past the limit; renewing one is free;
   const obs = await client('observer')
   expect(await subscribe(obs, ['sensors/a', 'sensors/b', 'sensors/c'], 1)).toEqual([1, 1, 128])
   expect(await subscribe(obs, 'sensors/a', 0)).toEqual([0])
-  expect(events).toMatchObject([{ kind: 'subscribe', reason: 'max-subscriptions', username: 'observer', topic: 'sensors/c', detail: '2 subscriptions already (limit 2)' }])
+  expect(scope.events).toMatchObject([{ kind: 'subscribe', reason: 'max-subscriptions', username: 'observer', topic: 'sensors/c', detail: '2 subscriptions already (limit 2)' }])
   await unsubscribe(obs, 'sensors/b')
   expect(await subscribe(obs, 'sensors/c', 1)).toEqual([1])
   // a filter refused by the read rules does not take a place
@@ -56,7 +39,7 @@ it('maxTopicLength: a longer topic is refused like a publish the client does not
   expect(await subscribe(obs, `${'y/'.repeat(20)}#`, 0)).toEqual([128])
   expect(count('publish:topic-too-long')).toBe(1)
   expect(count('subscribe:topic-too-long')).toBe(1)
-  expect(events[0]).toMatchObject({ kind: 'publish', reason: 'topic-too-long', username: 'sensor-1', topic: long, qos: 1 })
+  expect(scope.events[0]).toMatchObject({ kind: 'publish', reason: 'topic-too-long', username: 'sensor-1', topic: long, qos: 1 })
 })
 
 it('publishRate drop: past the burst, messages are acknowledged and dropped, and audited', async () => {
@@ -71,7 +54,7 @@ it('publishRate drop: past the burst, messages are acknowledged and dropped, and
   await obs.waitFor((m) => m.payload === 'marker')
   expect(obs.messages.map((m) => m.payload)).toEqual(['m1', 'm2', 'm3', 'marker'])
   expect(count('publish:publish-rate')).toBe(3)
-  expect(events[0]).toMatchObject({ kind: 'publish', reason: 'publish-rate', username: 'sensor-1', detail: 'more than 1/s (burst 3)' })
+  expect(scope.events[0]).toMatchObject({ kind: 'publish', reason: 'publish-rate', username: 'sensor-1', detail: 'more than 1/s (burst 3)' })
   expect(s1.client.connected).toBe(true)
 })
 

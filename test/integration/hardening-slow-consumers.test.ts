@@ -1,35 +1,16 @@
 // Slow consumers: a bounded queue per persistent session, a bound on bytes waiting for a client that does
 // not read, and aedes's drainTimeout; one frozen subscriber never holds up the others.
 import type { Client } from 'aedes'
-import { afterEach, expect, it } from 'vitest'
-import type { AuditEvent } from '../../apps/broker/src/broker/audit.js'
-import { startBroker, type TestBroker } from '../helpers/broker.js'
-import { connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { expect, it } from 'vitest'
+import type { TestBroker } from '../helpers/broker.js'
+import { publish, subscribe, type TestClient } from '../helpers/mqtt.js'
 import { rawSession, type RawClient } from '../helpers/raw-mqtt.js'
+import { useScope } from '../helpers/scope.js'
 
-let tb: TestBroker | undefined
-let events: AuditEvent[] = []
-const clients: TestClient[] = []
-const raws: RawClient[] = []
-afterEach(async () => {
-  for (const r of raws.splice(0)) r.destroy()
-  await Promise.all(clients.splice(0).map((c) => c.end()))
-  await tb?.close()
-  tb = undefined
-})
-
-async function start (limits: Record<string, unknown>): Promise<TestBroker> {
-  tb = await startBroker({ config: { limits } })
-  events = []
-  tb.broker.audit.onRecord((e) => events.push(e))
-  return tb
-}
-async function client (username: string, opts = {}): Promise<TestClient> {
-  const c = await connect((tb as TestBroker).url, username, opts)
-  clients.push(c)
-  return c
-}
-const count = (key: string): number => tb?.broker.audit.counts.get(key) ?? 0
+const scope = useScope()
+const start = (limits: Record<string, unknown>): Promise<TestBroker> => scope.start({ config: { limits } })
+const client = (username: string, opts = {}): Promise<TestClient> => scope.client(username, opts)
+const count = scope.count
 const disconnected = (b: TestBroker, clientId: string): Promise<unknown> =>
   new Promise((resolve) => b.broker.aedes.on('clientDisconnect', (c: Client) => { if (c.id === clientId) resolve(c) }))
 
@@ -42,7 +23,7 @@ it('maxQueuedMessages: an offline session keeps the oldest messages; the newest 
   const s1 = await client('sensor-1')
   for (let i = 1; i <= 5; i++) await publish(s1, 'sensors/sensor-1/q', `m${i}`, { qos: 1 })
   expect(count('delivery:queue-full')).toBe(2)
-  expect(events[0]).toMatchObject({ kind: 'delivery', reason: 'queue-full', clientId: 'slow-dash', detail: '3 messages queued for the offline session (limit 3): newest dropped' })
+  expect(scope.events[0]).toMatchObject({ kind: 'delivery', reason: 'queue-full', clientId: 'slow-dash', detail: '3 messages queued for the offline session (limit 3): newest dropped' })
   const back = await client('dashboard', opts)
   await back.waitFor((m) => m.payload === 'm3')
   await publish(s1, 'sensors/sensor-1/q', 'live', { qos: 1 })
@@ -54,7 +35,7 @@ it('maxQueuedMessages: an offline session keeps the oldest messages; the newest 
 it('maxQueuedMessages: a connected session that leaves that many unacknowledged is disconnected', async () => {
   const b = await start({ maxQueuedMessages: 3 })
   const r = await rawSession(b.port, 'dashboard', 'never-acks', { clean: false })
-  raws.push(r)
+  scope.track(r)
   r.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/#', qos: 1 }] })
   await r.next('suback')
   const s1 = await client('sensor-1')
@@ -62,13 +43,13 @@ it('maxQueuedMessages: a connected session that leaves that many unacknowledged 
   await r.closed()
   expect(r.packets.filter((p) => p.cmd === 'publish')).toHaveLength(3)
   expect(count('delivery:slow-consumer')).toBe(1)
-  expect(events[0]).toMatchObject({ kind: 'delivery', reason: 'slow-consumer', clientId: 'never-acks', username: 'dashboard', detail: '3 messages unacknowledged (limit 3): disconnected' })
+  expect(scope.events[0]).toMatchObject({ kind: 'delivery', reason: 'slow-consumer', clientId: 'never-acks', username: 'dashboard', detail: '3 messages unacknowledged (limit 3): disconnected' })
 })
 
 /** A subscriber that subscribes to everything, then stops reading its socket. */
 async function frozenSubscriber (b: TestBroker): Promise<RawClient> {
   const r = await rawSession(b.port, 'observer', 'frozen')
-  raws.push(r)
+  scope.track(r)
   r.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/#', qos: 0 }] })
   await r.next('suback')
   r.socket.pause()
@@ -96,8 +77,8 @@ it('maxOutgoingBytes: a subscriber that stops reading is cut off once that much 
   await flood(FLOOD, healthy)
   await gone
   expect(count('delivery:slow-consumer')).toBe(1)
-  expect(events[0]).toMatchObject({ kind: 'delivery', reason: 'slow-consumer', clientId: 'frozen', username: 'observer' })
-  expect(events[0]?.detail).toMatch(/^\d+ bytes waiting to be written \(limit 131072\)$/)
+  expect(scope.events[0]).toMatchObject({ kind: 'delivery', reason: 'slow-consumer', clientId: 'frozen', username: 'observer' })
+  expect(scope.events[0]?.detail).toMatch(/^\d+ bytes waiting to be written \(limit 131072\)$/)
 })
 
 it('drainTimeout (maxOutgoingBytes 0): a frozen subscriber is cut off after drainTimeoutMs and holds up no one for good', async () => {
@@ -109,5 +90,5 @@ it('drainTimeout (maxOutgoingBytes 0): a frozen subscriber is cut off after drai
   await flood(FLOOD, healthy)
   await gone
   expect(count('delivery:slow-consumer')).toBe(1)
-  expect(events[0]).toMatchObject({ kind: 'delivery', reason: 'slow-consumer', clientId: 'frozen', detail: 'socket not drained within limits.drainTimeoutMs: disconnected' })
+  expect(scope.events[0]).toMatchObject({ kind: 'delivery', reason: 'slow-consumer', clientId: 'frozen', detail: 'socket not drained within limits.drainTimeoutMs: disconnected' })
 })

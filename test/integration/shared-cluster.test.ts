@@ -1,43 +1,23 @@
 // Consumer groups across two broker processes on one Redis: membership and the choice of member are
 // shared, so a group spread over both processes still gets each message once.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { connectStalled, payloads, publishStream, receivedTogether, tally, type StalledMember } from '../helpers/groups.js'
-import { connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
-import { createCluster, type BrokerNode as Node, type Cluster } from '../helpers/cluster.js'
-import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { useCluster, type BrokerNode as Node } from '../helpers/cluster.js'
+import { useScope } from '../helpers/scope.js'
 
-let redis: TestRedis
-let cluster: Cluster
-const clients: TestClient[] = []
+const { startNode } = useCluster('warden-shared-cluster-')
+const scope = useScope()
+const client = (node: Node, username: string, opts: Record<string, unknown> = {}): Promise<TestClient> => scope.client(username, opts, node)
 const stalled: StalledMember[] = []
-const startNode = (): Promise<Node> => cluster.startNode()
-
-async function client (node: Node, username: string, opts: Record<string, unknown> = {}): Promise<TestClient> {
-  const c = await connect(node.url, username, opts)
-  clients.push(c)
-  return c
-}
+// before the clients end and the nodes stop (hooks registered later run first)
+afterEach(async () => { await Promise.all(stalled.splice(0).map((s) => s.kill())) })
 
 async function member (node: Node, clientId: string, filter: string, qos: 0 | 1 | 2): Promise<TestClient> {
   const c = await client(node, 'dashboard', { clientId })
   expect(await subscribe(c, filter, qos)).toEqual([qos])
   return c
 }
-
-beforeAll(async () => {
-  redis = await startRedis()
-  cluster = await createCluster(redis, 'warden-shared-cluster-')
-})
-afterEach(async () => {
-  await Promise.all(stalled.splice(0).map((s) => s.kill()))
-  await Promise.all(clients.splice(0).map((c) => c.end()))
-  await cluster.stopNodes()
-  await redis.flush()
-})
-afterAll(async () => {
-  await cluster?.close()
-  await redis?.stop()
-})
 
 describe('a consumer group spread over two broker processes', () => {
   it('gets each QoS 2 message once, balanced, whichever process it was published on; an ordinary subscriber gets all', async () => {
