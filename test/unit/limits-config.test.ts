@@ -15,7 +15,7 @@ describe('hardening config', () => {
     [{ limits: { login: { delayMs: 500, maxDelayMs: 100 } } }, /limits\.login\.maxDelayMs: must not be less than limits\.login\.delayMs/],
     [{ limits: { maxConnectionsPerUsr: 3 } }, /limits\.maxConnectionsPerUsr: is not a known setting/],
     [{ ws: { enabled: true, path: 'mqtt' } }, /ws\.path: must match pattern/],
-    [{ mqtt: { port: 41883 }, ws: { enabled: true, port: 41883 } }, /ws\.port: 41883 is already taken by mqtt\.port/],
+    [{ mqtt: { port: 40000 }, ws: { enabled: true, port: 40000 } }, /ws\.port: 40000 is already taken by mqtt\.port/],
     [{ ws: { enabled: true, port: 9001 }, wss: { enabled: true, port: 9001 }, tls: { cert: 'c', key: 'k' } }, /wss\.port: 9001 is already taken by ws\.port/]
   ])('refuses %j, naming the key', (data, message) => {
     expect(() => parseConfig(data, 'w.yaml')).toThrow(message)
