@@ -1,5 +1,5 @@
 // Runs the project's ecosystem file under pm2 with a private PM2_HOME, free ports and throwaway dirs.
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -14,10 +14,16 @@ const PM2 = resolve(ROOT, 'node_modules', '.bin', 'pm2')
 export interface Pm2App { name: string, pid: number, pm2_env: { status: string, restart_time: number, exec_mode?: string, NODE_APP_INSTANCE?: number } }
 export interface ConsumerSummary { received: number, unique: number, gaps: number, duplicates: number, devices: number }
 
+export interface Run { code: number | null, stdout: string, stderr: string }
+
 export interface Deployment {
   readonly dir: string
   readonly mqttPort: number
+  /** the environment every command of this deployment runs with (private PM2_HOME, ports, dirs) */
+  readonly env: NodeJS.ProcessEnv
   pm2 (...args: string[]): Promise<string>
+  /** the README's `npm start` (build, then scripts/start.mjs), with this deployment's environment and `extra` */
+  npmStart (extra?: Record<string, string>): Promise<Run>
   apps (): Promise<Pm2App[]>
   summary (): Promise<ConsumerSummary>
   /** kills the private pm2 daemon (and so every process it started) and removes the dir */
@@ -31,7 +37,19 @@ export interface DeployOptions {
   env?: Record<string, string>
 }
 
-export async function deploy ({ devices = 3, rate = 20, qos = 1, env: extra = {} }: DeployOptions = {}): Promise<Deployment> {
+/** Starts the three processes as `npm start` does; throws with start's stderr when it fails. */
+export async function deploy (opts: DeployOptions = {}): Promise<Deployment> {
+  const d = await prepare(opts)
+  const res = await d.npmStart()
+  if (res.code !== 0) {
+    await d.destroy()
+    throw new Error(`npm start failed (${String(res.code)}): ${res.stderr}`)
+  }
+  return d
+}
+
+/** Everything `deploy` sets up (configs, dirs, ports, private PM2_HOME) without starting anything. */
+export async function prepare ({ devices = 3, rate = 20, qos = 1, env: extra = {} }: DeployOptions = {}): Promise<Deployment> {
   const dir = await mkdtemp(join(tmpdir(), 'warden-pm2-'))
   const mqttPort = await freePort()
   const summaryFile = join(dir, 'consumer-summary.json')
@@ -75,7 +93,9 @@ export async function deploy ({ devices = 3, rate = 20, qos = 1, env: extra = {}
   const d: Deployment = {
     dir,
     mqttPort,
+    env,
     pm2,
+    npmStart: (more = {}) => runCommand('npm', ['start', '--silent'], { ...env, ...more }),
     apps: async () => JSON.parse(await pm2('jlist')) as Pm2App[],
     summary: async () => JSON.parse(await readFile(summaryFile, 'utf8')) as ConsumerSummary,
     async destroy () {
@@ -83,13 +103,17 @@ export async function deploy ({ devices = 3, rate = 20, qos = 1, env: extra = {}
       if (process.env.WARDEN_KEEP_E2E === undefined) await rm(dir, { recursive: true, force: true })
     }
   }
-  try {
-    // what `npm start` does after the build: the broker first (pm2 waits for its 'ready'), then the others
-    await pm2('start', 'ecosystem.config.js', '--only', 'broker')
-    await pm2('start', 'ecosystem.config.js', '--only', 'producer,consumer')
-  } catch (err) {
-    await d.destroy()
-    throw err
-  }
   return d
+}
+
+function runCommand (cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    p.stdout.on('data', (b: Buffer) => { stdout += b.toString() })
+    p.stderr.on('data', (b: Buffer) => { stderr += b.toString() })
+    p.on('error', reject)
+    p.on('close', (code) => resolve({ code, stdout, stderr }))
+  })
 }

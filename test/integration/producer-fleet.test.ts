@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Aedes, type Client } from 'aedes'
+import { Aedes, type AuthenticateError, type Client } from 'aedes'
 import { connect, type MqttClient } from 'mqtt'
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
@@ -25,11 +25,18 @@ interface TestBroker {
   close (): Promise<void>
 }
 
+/** authenticate calls by username, so a test can count a device's attempts */
+const logins = new Map<string, number>()
+
 async function startBroker (): Promise<TestBroker> {
   const broker = await Aedes.createBroker()
+  logins.clear()
   broker.authenticate = (_client, username, password, done) => {
+    if (username !== undefined) logins.set(username, (logins.get(username) ?? 0) + 1)
     const ok = username === 'watcher' || (username !== undefined && DEVICES.includes(username) && password?.toString() === PASSWORD)
-    done(null, ok)
+    // as Warden answers a wrong password: CONNACK 4 (bare aedes's plain refusal would be 5)
+    if (ok) done(null, true)
+    else done(Object.assign(new Error('bad user name or password'), { returnCode: 4 }) as AuthenticateError, null)
   }
   const clients = new Map<string, Client>()
   broker.on('clientReady', (c) => clients.set(c.id, c))
@@ -250,5 +257,37 @@ describe('producer fleet', () => {
     expect(gaps[4]).toBeGreaterThanOrEqual(360)
     expect(gaps[4]).toBeLessThan(750)
     expect(device.stats()).toMatchObject({ connected: false, published: 0, lastSeq: 0, connects: 0 })
+  })
+
+  it('stops a device whose credentials the broker refuses, with one error line, instead of retrying forever', async () => {
+    const lines: Array<{ level: number, msg: string, device?: string, code?: number }> = []
+    let onLine = (): void => {}
+    const sink = new Writable({
+      write (chunk: Buffer, _enc, done) {
+        for (const line of chunk.toString().split('\n').filter((l) => l !== '')) lines.push(JSON.parse(line) as (typeof lines)[number])
+        onLine()
+        done()
+      }
+    })
+    const log = pino({ level: 'debug' }, sink)
+    const common = { url: broker.url, run: 'r', qos: 1 as const, rate: 200, lastSeq: 0, reconnectPeriodMs: 20, maxReconnectPeriodMs: 40, closeTimeoutMs: 100, logger: log }
+    const intruder = track(createDevice({ ...common, username: 'device-99', password: PASSWORD }))
+    const honest = track(createDevice({ ...common, username: 'device-01', password: PASSWORD }))
+    const w = await watch(broker.url, ['devices/+/telemetry'])
+    opened.push(w)
+    intruder.start()
+    honest.start()
+    await new Promise<void>((resolve) => {
+      onLine = () => { if (lines.some((l) => l.device === 'device-99' && l.level === 50)) resolve() }
+      onLine()
+    })
+    // many reconnect periods (20-40 ms) go by while the honest device publishes 60 messages at 200/s
+    await w.until('60 messages of device-01', () => seqsOf(w, 'device-01').length >= 60)
+    expect(logins.get('device-99')).toBe(1)
+    const errors = lines.filter((l) => l.device === 'device-99' && l.level >= 40)
+    expect(errors).toHaveLength(1)
+    expect(errors[0]?.msg).toMatch(/device-99: refused by the broker, stopped: bad user name or password: each simulated device needs its own account/)
+    expect(intruder.stats()).toMatchObject({ refused: true, connected: false, connects: 0, published: 0 })
+    expect(honest.stats().refused).toBe(false)
   })
 })

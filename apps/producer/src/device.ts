@@ -39,6 +39,8 @@ export interface DeviceStats {
   failed: number
   lastSeq: number
   connects: number
+  /** the broker refused this device's credentials for good: it is stopped */
+  refused: boolean
 }
 
 export interface Device {
@@ -50,6 +52,16 @@ export interface Device {
 
 // bounds the final DISCONNECT write; the wait for acks is bounded by closeTimeoutMs
 const END_TIMEOUT_MS = 1000
+
+/**
+ * CONNACK codes that another attempt with the same credentials cannot change: such a device is stopped with
+ * one error line instead of retrying forever (3, server unavailable, and a login throttle are retried).
+ */
+const FINAL_REFUSALS: Readonly<Record<number, string>> = {
+  2: 'client identifier rejected (another account holds this client id)',
+  4: 'bad user name or password: each simulated device needs its own account on the broker (see the README, "The demo accounts")',
+  5: 'not authorized'
+}
 
 export function createDevice (opts: DeviceOptions): Device {
   const { username, run, qos, logger } = opts
@@ -66,6 +78,7 @@ export function createDevice (opts: DeviceOptions): Device {
   let closing: Promise<void> | undefined
   let wasConnected = false
   let lastError = ''
+  let refused = false
 
   const status = (state: DeviceState): string => encodeStatus({ deviceId: username, state, run, ts: now() })
 
@@ -128,6 +141,15 @@ export function createDevice (opts: DeviceOptions): Device {
       logger.info({ device: username, lastSeq, ...retry }, 'disconnected')
     })
     c.on('error', (err) => {
+      const code = (err as { code?: unknown }).code
+      const final = typeof code === 'number' ? FINAL_REFUSALS[code] : undefined
+      if (final !== undefined) {
+        if (refused) return
+        refused = true
+        logger.error({ device: username, code }, `${username}: refused by the broker, stopped: ${final}`)
+        c.end(true)
+        return
+      }
       // a broker that stays down would otherwise log the same line on every retry
       const level = err.message === lastError ? 'debug' : 'warn'
       lastError = err.message
@@ -180,6 +202,6 @@ export function createDevice (opts: DeviceOptions): Device {
       }
       return closing
     },
-    stats: () => ({ username, connected: client?.connected ?? false, ...counts, lastSeq })
+    stats: () => ({ username, connected: client?.connected ?? false, refused, ...counts, lastSeq })
   }
 }

@@ -70,7 +70,7 @@ async function createRedisStore (url: string | undefined): Promise<Store> {
     await probe.ping()
   } catch (err) {
     probe.disconnect()
-    throw new WardenError('WARDEN_ERR_PERSISTENCE', `cannot reach Redis at ${redactUrl(url)}: ${(err as Error).message}`, { cause: err })
+    throw new WardenError('WARDEN_ERR_PERSISTENCE', `cannot reach Redis at ${redactUrl(url)} (redis.url): ${(err as Error).message}`, { cause: err })
   }
   probe.disconnect()
   // ioredis writes each command with its own system call, a fifth of a cluster worker's CPU for the bus's

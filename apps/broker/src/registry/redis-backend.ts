@@ -21,13 +21,16 @@ export async function createRedisBackend (url: string, { key = 'warden:registry'
   const channel = `${key}:changed`
   const location = `${url.replace(/\/\/[^@/]*@/, '//***@')} ${key}`
   const conn = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 })
-  // errors surface as failed commands; without a listener ioredis would also print each one
-  conn.on('error', () => {})
+  // errors surface as failed commands; without a listener ioredis would also print each one. The first one
+  // says why a connection failed (connect() itself only says "Connection is closed.")
+  let connectError: Error | undefined
+  conn.on('error', (err: Error) => { connectError ??= err })
   try {
     await conn.connect()
   } catch (err) {
     conn.disconnect()
-    throw new WardenError('WARDEN_ERR_REGISTRY', `cannot reach the registry at ${location}: ${(err as Error).message}`, { cause: err })
+    const why = (connectError ?? err as Error).message
+    throw new WardenError('WARDEN_ERR_REGISTRY', `cannot reach Redis at ${location.slice(0, -key.length - 1)} (redis.url): ${why}`, { cause: connectError ?? err })
   }
   let sub: Redis | undefined
 
