@@ -78,6 +78,8 @@ export async function prepare ({ devices = 3, rate = 20, qos = 1, env: extra = {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PM2_HOME: join(dir, 'pm2'),
+    // no banner on the first pm2 command of a new PM2_HOME (it would precede jlist's JSON)
+    PM2_DISCRETE_MODE: 'true',
     WARDEN_MQTT_PORT: String(mqttPort),
     WARDEN_HTTP_PORT: String(await freePort()),
     WARDEN_DATA_ROOT: join(dir, 'data'),
