@@ -9,6 +9,19 @@ const scope = useScope()
 const client = (node: Node, username: string, opts = {}): Promise<TestClient> => scope.client(username, opts, node)
 
 describe('two broker processes on one Redis', () => {
+  // aedes 1.2 stores a SUBSCRIBE once per filter; on the Redis store the second call swallowed the first's
+  // completion and the SUBACK never came (subscribe-once.ts). The shipped consumer config has two filters.
+  it('answers a persistent session subscribing to two filters in one SUBSCRIBE, and delivers to both', async () => {
+    const [a, b] = await Promise.all([startNode(), startNode()])
+    const sub = await client(b, 'dashboard', { clientId: 'keep-1', clean: false })
+    expect(await subscribe(sub, ['sensors/sensor-1/a', 'sensors/sensor-1/b'], 1)).toEqual([1, 1])
+    const pub = await client(a, 'sensor-1')
+    await publish(pub, 'sensors/sensor-1/a', 'to-a', { qos: 1 })
+    await publish(pub, 'sensors/sensor-1/b', 'to-b', { qos: 1 })
+    await sub.waitFor((m) => m.payload === 'to-a')
+    await sub.waitFor((m) => m.payload === 'to-b')
+  })
+
   it('exchange QoS 0, 1 and 2 messages across processes', async () => {
     const [a, b] = await Promise.all([startNode(), startNode()])
     const sub = await client(b, 'dashboard')

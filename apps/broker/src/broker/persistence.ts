@@ -12,6 +12,7 @@ import { WardenError } from '@warden/common'
 import type { PersistenceKind } from '../config/schema.js'
 import { listLevelIncoming, type IncomingRef } from './level-incoming.js'
 import { tuneRedisBus, type BusStats } from './redis-bus.js'
+import { storeSubscribeOnce } from './subscribe-once.js'
 
 export interface Store {
   readonly kind: PersistenceKind
@@ -78,6 +79,7 @@ async function createRedisStore (url: string | undefined): Promise<Store> {
   // cost the store several commands per message too)
   const conn = new Redis(url, { enableAutoPipelining: true })
   const persistence = aedesPersistenceRedis({ conn })
+  storeSubscribeOnce(persistence)
   // the subscriber connection skips ioredis's ready check: its INFO would be refused once the connection is
   // in subscriber mode (a reconnect with subscriptions queued), which ioredis raises as a fatal error
   const pubConn = new Redis(url, { enableAutoPipelining: true })

@@ -1,0 +1,26 @@
+// Stores a SUBSCRIBE's filters once, however many filters it has.
+//
+// aedes 1.2 (lib/handlers/subscribe.js, storeSubscriptions) calls persistence.addSubscriptions once per filter
+// of a SUBSCRIBE, each time with all of the packet's filters. A store built on aedes-persistence's
+// BroadcastPersistence (aedes-persistence-redis 12) announces each call on the bus and waits for its own
+// announcement to come back, keyed by client id and first filter: the second call replaces the first's waiter,
+// so with a bus that answers later than in the same turn (mqemitter-redis) the first call never completes and
+// the client never gets its SUBACK. The calls of one SUBSCRIBE pass the same array, so they share one store call.
+
+type AddSubscriptions = (client: unknown, subs: readonly unknown[]) => Promise<unknown>
+
+export function storeSubscribeOnce (persistence: unknown): void {
+  const store = persistence as { addSubscriptions: AddSubscriptions }
+  const add = store.addSubscriptions.bind(store)
+  const inFlight = new WeakMap<readonly unknown[], Promise<unknown>>()
+  store.addSubscriptions = (client, subs) => {
+    let p = inFlight.get(subs)
+    if (p === undefined) {
+      p = add(client, subs)
+      inFlight.set(subs, p)
+      const done = (): void => { inFlight.delete(subs) }
+      p.then(done, done)
+    }
+    return p
+  }
+}
