@@ -1,5 +1,6 @@
 // The runtime registry: accounts, roles and topic registrations that change while the broker runs, persisted
 // by a backend, one change at a time. Listeners apply each committed change to the live rules.
+import { randomUUID } from 'node:crypto'
 import { WardenError, type Logger } from '@warden/common'
 import type { RegistryBackend } from './backend.js'
 import { FieldError } from './field-error.js'
@@ -77,7 +78,7 @@ export class Registry {
     checkRoles(input.roles, this.roleNames)
     const passwordHash = await this.passwordHashOf(input)
     if (passwordHash === undefined) throw new FieldError('WARDEN_ERR_API_BAD_REQUEST', 'password', 'is required (or passwordHash)')
-    const user: StoredUser = { username: input.username, passwordHash, roles: [...input.roles], loopbackOnly: input.loopbackOnly === true }
+    const user: StoredUser = { id: randomUUID(), username: input.username, passwordHash, roles: [...input.roles], loopbackOnly: input.loopbackOnly === true }
     return await this.mutate((s) => {
       // again against the state the change is made on: a role deleted meanwhile (on any process) is not given
       checkRoles(input.roles, roleNamesOf(s))
@@ -93,6 +94,7 @@ export class Registry {
       const old = s.users.find((u) => u.username === username) ?? notFound(`user ${JSON.stringify(username)}`)
       if (change.roles !== undefined) checkRoles(change.roles, roleNamesOf(s))
       const user: StoredUser = {
+        ...(old.id !== undefined ? { id: old.id } : {}),
         username,
         passwordHash: passwordHash ?? old.passwordHash,
         roles: change.roles !== undefined ? [...change.roles] : old.roles,
