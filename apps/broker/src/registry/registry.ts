@@ -106,12 +106,23 @@ export class Registry {
     })
   }
 
-  async deleteUser (username: string): Promise<StoredUser> {
+  /**
+   * Deletes the account and, in the same change, takes its name off every registration it owned: a name is
+   * not an identity, and an account created later under the same name must start with nothing. A registration
+   * left with no owner stays registered (nobody may publish there) rather than falling to unregisteredTopics.
+   */
+  async deleteUser (username: string): Promise<{ user: StoredUser, removedFrom: string[] }> {
     return await this.mutate((s) => {
       const old = s.users.find((u) => u.username === username) ?? notFound(`user ${JSON.stringify(username)}`)
       const users = s.users.filter((u) => u !== old)
       keepsAnAdmin(s.users, users)
-      return { next: { ...s, users }, result: old }
+      const removedFrom: string[] = []
+      const topics = s.topics.map((t) => {
+        if (!t.owners.includes(username)) return t
+        removedFrom.push(t.filter)
+        return { ...t, owners: t.owners.filter((o) => o !== username) }
+      })
+      return { next: { ...s, users, topics }, result: { user: old, removedFrom } }
     })
   }
 
