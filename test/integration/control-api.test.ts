@@ -150,8 +150,7 @@ describe('users', () => {
   it('deletes a user; a second delete is 404', async () => {
     await post(tb, '/api/v1/users', { username: 'erin', password: 'erin-secret', roles: [] })
     const r = await del(tb, '/api/v1/users/erin')
-    expect(r.status).toBe(204)
-    expect(r.body).toBeUndefined()
+    expect(r).toMatchObject({ status: 200, body: { username: 'erin', removedFrom: [] } })
     expect((await get(tb, '/api/v1/users/erin')).status).toBe(404)
     expect(await del(tb, '/api/v1/users/erin')).toMatchObject({ status: 404, body: { error: { code: 'WARDEN_ERR_API_NOT_FOUND' } } })
   })

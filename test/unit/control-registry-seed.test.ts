@@ -13,9 +13,9 @@ describe('seedFromConfig', () => {
     const r = await seedFromConfig(emptyState(), [U('a', ['admin']), { username: 'demo', password: 'pw', roles: [] }, U('c', [], { loopbackOnly: true })], [T('x/#', ['a'])], hash)
     expect(r.state.revision).toBe(1)
     expect(r.state.users).toEqual([
-      { username: 'a', passwordHash: 'h-a', roles: ['admin'], loopbackOnly: false },
-      { username: 'demo', passwordHash: 'hashed(pw)', roles: [], loopbackOnly: true },
-      { username: 'c', passwordHash: 'h-c', roles: [], loopbackOnly: true }
+      { id: expect.any(String), username: 'a', passwordHash: 'h-a', roles: ['admin'], loopbackOnly: false },
+      { id: expect.any(String), username: 'demo', passwordHash: 'hashed(pw)', roles: [], loopbackOnly: true },
+      { id: expect.any(String), username: 'c', passwordHash: 'h-c', roles: [], loopbackOnly: true }
     ])
     expect(r.state.topics).toEqual([{ filter: 'x/#', owners: ['a'] }])
     expect(r.state.seeded).toEqual({ users: ['a', 'demo', 'c'], topics: ['x/#'], roles: [] })

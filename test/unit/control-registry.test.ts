@@ -21,7 +21,7 @@ describe('Registry', () => {
     const seen: number[] = []
     r.onChange((prev, next) => seen.push(prev.revision * 10 + next.revision))
     const u = await r.createUser({ username: 'a', password: 'secret-pw', roles: ['admin'] })
-    expect(u).toEqual({ username: 'a', passwordHash: 'hashed:9', roles: ['admin'], loopbackOnly: false })
+    expect(u).toEqual({ id: expect.any(String), username: 'a', passwordHash: 'hashed:9', roles: ['admin'], loopbackOnly: false })
     await r.createTopic({ filter: 'x/#', owners: ['a'] })
     expect(seen).toEqual([1, 12])
     expect((await backend.load())?.revision).toBe(2)

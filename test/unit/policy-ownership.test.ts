@@ -109,6 +109,15 @@ const ROWS: Row[] = [
   [who('bob'), '$app/x', 'not-owner', '$app/#'],
   [who('alice'), '$other/x', 'unregistered'],
   [who('alice'), '$SYSTEM/x', 'unregistered'],
+  // the broker's own topics: consumer-group links, dropped publishes, control requests and answers
+  [who('alice'), '$WARDEN/share/deliver/warden-1', 'reserved-topic'],
+  [who('alice'), '$WARDEN/share/sync', 'reserved-topic'],
+  [who('alice'), '$WARDEN/void', 'reserved-topic'],
+  [who('alice'), '$WARDEN', 'reserved-topic'],
+  [who('admin'), '$CONTROL/warden/v1/response', 'reserved-topic'],
+  [who('admin'), '$CONTROL', 'reserved-topic'],
+  [who('alice'), '$SYS/warden-1/new/clients', 'reserved-topic'],
+  [who('alice'), '$WARDENX/x', 'unregistered'],
   // usernames that would inject MQTT syntax through templates own nothing they are not literally given
   [who('a/b'), 'devices/a/b/x', 'not-owner', T],
   [who('a/b'), 'devices/a/b', 'not-owner', T],
@@ -166,8 +175,8 @@ describe('no hole with unregisteredTopics: allow', () => {
     expect(policy.decide(who('device-01'), topic)).toEqual({ allowed: true })
     expect(policy.decide(ANON, topic)).toEqual({ allowed: true })
   })
-  it('and $SYS stays reserved', () => {
-    expect(policy.decide(who('admin'), '$SYS/x')).toEqual({ allowed: false, reason: 'reserved-topic' })
+  it.each(['$SYS/x', '$WARDEN/share/deliver/warden-1', '$WARDEN/void', '$CONTROL/warden/v1/response/x'])('and the broker\'s own %j stays reserved', (topic) => {
+    expect(policy.decide(who('admin'), topic)).toEqual({ allowed: false, reason: 'reserved-topic' })
   })
 })
 

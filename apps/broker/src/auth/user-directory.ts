@@ -5,6 +5,8 @@ import type { UserConfig } from '../config/schema.js'
 import { DEFAULT_SCRYPT, hashPassword, parsePasswordHash, verifyPassword } from './password.js'
 
 export interface Account {
+  /** the registry's account id (StoredUser.id): tells a re-created name from the account deleted before */
+  readonly id: string | undefined
   readonly username: string
   readonly roles: readonly string[]
   readonly loopbackOnly: boolean
@@ -24,7 +26,7 @@ export interface UserDirectory {
   /** usernames configured with a plain-text password */
   readonly plainAccounts: readonly string[]
   /** adds or replaces an account at run time (registry); the next CONNECT sees it */
-  put (user: UserConfig): void
+  put (user: UserConfig & { id?: string }): void
   remove (username: string): boolean
 }
 
@@ -45,9 +47,9 @@ export interface DirectoryOptions {
 export async function createUserDirectory ({ users, anonymous }: DirectoryOptions): Promise<UserDirectory> {
   const accounts = new Map<string, Account>()
   const hashed = await Promise.all(users.map((u) => u.passwordHash ?? hashPassword(u.password as string)))
-  const toAccount = (u: UserConfig, hash: string): Account => {
+  const toAccount = (u: UserConfig & { id?: string }, hash: string): Account => {
     const plain = u.password !== undefined
-    return { username: u.username, roles: u.roles, loopbackOnly: plain || u.loopbackOnly === true, hash: parsePasswordHash(hash), plain }
+    return { id: u.id, username: u.username, roles: u.roles, loopbackOnly: plain || u.loopbackOnly === true, hash: parsePasswordHash(hash), plain }
   }
   users.forEach((u, i) => { accounts.set(u.username, toAccount(u, hashed[i] as string)) })
   // verified when the username is unknown, so that timing does not tell which usernames exist

@@ -18,6 +18,7 @@ import { installQos2Guard } from './qos2-guard.js'
 import { createStore } from './persistence.js'
 import type { BusStats } from './redis-bus.js'
 import { installPublishGate } from './publish-gate.js'
+import { markStoredWills } from './will-owner.js'
 import { orderPerClient } from './ordered-delivery.js'
 import { storePubrelsApart } from './memory-pubrel.js'
 import { skipCleanSessionAcks } from './clean-acks.js'
@@ -70,6 +71,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     const store = await createStore({ kind: config.persistence, dataDir: config.dataDir, redisUrl: config.redis?.url })
     opened.push(() => store.close())
     orderPerClient(store.persistence)
+    markStoredWills(store.persistence)
     if (store.kind === 'memory') storePubrelsApart(store.persistence)
 
     let aedes: Aedes | undefined

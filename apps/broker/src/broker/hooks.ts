@@ -13,6 +13,7 @@ import { certNameOf } from './cert-identity.js'
 import { ClientPolicy } from './client-policy.js'
 import { cappedQos, holdWrites, remoteAddressOf } from './client-internals.js'
 import type { PublishGate } from './publish-gate.js'
+import { decideLaterWill, isStoredWill, recordWillOwner } from './will-owner.js'
 
 /** Topics under this prefix are the broker's own: nobody subscribes to them, dropped publishes go there. */
 export const RESERVED_PREFIX = '$WARDEN/'
@@ -84,6 +85,21 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
     packet.retain = false
   }
 
+  // A will published after its client is gone (its broker process died; the store hands it to this one):
+  // refused, it is emptied and dropped rather than failed, so that aedes deletes it from the store instead of
+  // trying it again (and auditing it again) every few heartbeats
+  const authorizeLaterWill = (packet: PublishPacket, cb: (err?: Error | null) => void): void => {
+    const { decision, username } = decideLaterWill(packet, directory.accounts, ownership)
+    const why = decision.allowed && decision.payload !== undefined ? decision.payload(packet.payload) : null
+    if (decision.allowed && why === null) { cb(null); return }
+    const clientId = (packet as { clientId?: string }).clientId
+    const reason = decision.allowed ? 'schema-violation' : decision.reason
+    const detail = why ?? ('detail' in decision ? decision.detail : 'published after its client was gone')
+    audit.record({ kind: 'will', reason, username, clientId, topic: packet.topic, qos: packet.qos, ...(decision.filter !== undefined ? { filter: decision.filter } : {}), detail })
+    voidPacket(packet)
+    cb(null)
+  }
+
   return {
     stats,
     policyOf: (client) => policies.get(client),
@@ -128,21 +144,22 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
             return
           }
         }
+        if (will !== undefined && will !== null) recordWillOwner(will, res.username !== undefined ? directory.accounts.get(res.username) : undefined)
         policies.set(client, policy)
         cb(null, true)
       }, (err: unknown) => cb(authError(5, (err as Error).message), null))
     },
 
     authorizePublish (client, packet, cb) {
-      if (client === null) {
-        // the will of a client whose broker died (cluster): it was authorized when its client connected
-        if (packet.topic.startsWith('$SYS')) { cb(new Error('$SYS is reserved')); return }
-        cb(null)
+      if (client === null || isStoredWill(packet)) { authorizeLaterWill(packet, cb); return }
+      const policy = policies.get(client)
+      const isWill = (client as unknown as { will?: unknown }).will === packet
+      if (policy === undefined) {
+        // its account was deleted while it was connected: the will goes with it
+        if (isWill) audit.record({ kind: 'will', reason: 'not-authorized', username: undefined, clientId: client.id, topic: packet.topic, qos: packet.qos, detail: 'the account that set the will was deleted' })
+        cb(new Error('client is not authenticated'))
         return
       }
-      const policy = policies.get(client)
-      if (policy === undefined) { cb(new Error('client is not authenticated')); return }
-      const isWill = (client as unknown as { will?: unknown }).will === packet
       const topic = packet.topic
       let d: Decision
       if (topic.charCodeAt(0) === 36 && isControlTopic(topic)) {

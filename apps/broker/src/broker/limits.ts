@@ -9,6 +9,7 @@ import type { Audit, AuditKind } from './audit.js'
 import { certNameOf } from './cert-identity.js'
 import { remoteAddressOf } from './client-internals.js'
 import { guardConnection } from './connection-guard.js'
+import { isStoredWill } from './will-owner.js'
 import { isRepeatDelivery } from './forward-dedupe.js'
 import { RESERVED_PREFIX, type WardenHooks } from './hooks.js'
 import { createLoginThrottle } from './login-throttle.js'
@@ -196,7 +197,7 @@ export function createLimits (cfg: HardeningLimits, { audit, deniedPublish }: Li
         },
 
         authorizePublish (client, packet, cb) {
-          if (client === null || (client as unknown as { will?: unknown }).will === packet) {
+          if (client === null || isStoredWill(packet) || (client as unknown as { will?: unknown }).will === packet) {
             hooks.authorizePublish(client, packet, cb)
             return
           }

@@ -95,8 +95,9 @@ const COMMANDS: Record<string, Command> = {
   },
   'user rm': async (ctx) => {
     const name = one(ctx.p, 'user name')
-    await ctx.api('DELETE', userPath(name))
-    print(ctx, { username: name }, () => `deleted user ${name}\n`)
+    const data = await ctx.api('DELETE', userPath(name)) as { username: string, removedFrom?: string[] } | undefined
+    const removedFrom = data?.removedFrom ?? []
+    print(ctx, { username: name, removedFrom }, () => `deleted user ${name}${removedFrom.length > 0 ? `; no longer an owner of ${removedFrom.join(', ')}` : ''}\n`)
   },
   'role ls': async (ctx) => {
     const data = await ctx.api('GET', '/api/v1/roles') as { roles: RoleView[] }

@@ -92,8 +92,9 @@ const HANDLERS: Readonly<Record<CommandName, Handler>> = {
   }), connectionsByUser(ctx)),
   modifyUser: async (ctx, f) => userView(await ctx.registry.modifyUser(str(f, 'username'), pick(f, ['roles', 'password', 'passwordHash', 'loopbackOnly'])), connectionsByUser(ctx)),
   deleteUser: async (ctx, f) => {
-    const u = await ctx.registry.deleteUser(str(f, 'username'))
-    return { username: u.username }
+    // removedFrom: the registrations it owned, which no longer name it (see Registry.deleteUser)
+    const { user, removedFrom } = await ctx.registry.deleteUser(str(f, 'username'))
+    return { username: user.username, removedFrom }
   },
   listRoles: (ctx) => ({ roles: roleViews(ctx) }),
   getRole: (ctx, f) => roleViews(ctx, str(f, 'name'))[0] ?? notFound(`role ${JSON.stringify(f.name)}`),

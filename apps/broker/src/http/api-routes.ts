@@ -39,6 +39,8 @@ export type ApiMatch =
   | { readonly kind: 'none' }
 
 const STATUS: Readonly<Record<string, number>> = { GET: 200, HEAD: 200, POST: 201, PATCH: 200, DELETE: 204 }
+/** deletions whose answer says what else the change did (an account's registrations), so 200 with a body */
+const DELETE_WITH_ANSWER: ReadonlySet<CommandName> = new Set(['deleteUser'])
 
 /** `segments` are the decoded path segments after /api/v1/. */
 export function matchApi (method: string, segments: readonly string[]): ApiMatch {
@@ -52,5 +54,6 @@ export function matchApi (method: string, segments: readonly string[]): ApiMatch
   const command = table[m]
   if (command === undefined) return { kind: 'method', allow: Object.keys(table) }
   const params: Record<string, string> = itemPath && res.key !== undefined ? { [res.key]: rest.join('/') } : {}
-  return { kind: 'command', command, params, status: STATUS[m] ?? 200, body: m === 'POST' || m === 'PATCH' }
+  const status = DELETE_WITH_ANSWER.has(command) ? 200 : STATUS[m] ?? 200
+  return { kind: 'command', command, params, status, body: m === 'POST' || m === 'PATCH' }
 }

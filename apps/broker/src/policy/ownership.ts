@@ -1,6 +1,7 @@
 // Topic ownership: who may publish where. Pure: (identity, topic) → Decision.
 import { ALLOW, DENY_RESERVED, DENY_UNREGISTERED, type Allow, type Decision, type Deny, denyNotOwner, type PayloadCheck, type TopicMeter } from './decision.js'
 import { FilterTrie } from './filter-trie.js'
+import { isInternalTopic } from './internal-topics.js'
 import type { Identity } from './identity.js'
 import { hasTemplate, resolveLevel } from './topic.js'
 
@@ -97,8 +98,8 @@ export class OwnershipPolicy {
 
   /** May `identity` publish to topic name `topic`? The most specific matching registration decides. */
   decide (identity: Identity, topic: string): Decision {
-    // only the broker publishes to $SYS
-    if (topic.charCodeAt(0) === 36 && (topic.startsWith('$SYS/') || topic === '$SYS')) return DENY_RESERVED
+    // only the broker publishes to its own topics ($SYS, $WARDEN, $CONTROL), registered or not
+    if (isInternalTopic(topic)) return DENY_RESERVED
     const reg = this.trie.match(topic)
     if (reg === undefined) return this.unregistered === 'allow' ? ALLOW : DENY_UNREGISTERED
     const user = identity.username

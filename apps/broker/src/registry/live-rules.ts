@@ -58,7 +58,9 @@ export async function createLiveRules (registry: Registry, { anonymous, unregist
       before.delete(u.username)
       if (old !== undefined && sameUser(old, u)) continue
       directory.put(u)
-      if (old !== undefined && !sameList(old.roles, u.roles)) affected.set(u.username, u.roles)
+      // the name deleted and created again (both seen in one reload): the old account's clients go
+      if (old !== undefined && old.id !== u.id) affected.set(u.username, null)
+      else if (old !== undefined && !sameList(old.roles, u.roles)) affected.set(u.username, u.roles)
     }
     for (const gone of before.keys()) {
       directory.remove(gone)
@@ -126,7 +128,7 @@ function sameList (a: readonly string[], b: readonly string[]): boolean {
 }
 
 function sameUser (a: StoredUser, b: StoredUser): boolean {
-  return a.passwordHash === b.passwordHash && a.loopbackOnly === b.loopbackOnly && sameList(a.roles, b.roles)
+  return a.id === b.id && a.passwordHash === b.passwordHash && a.loopbackOnly === b.loopbackOnly && sameList(a.roles, b.roles)
 }
 
 /** a role added, removed or given other grants */

@@ -50,7 +50,9 @@ export async function createRedisBackend (url: string, { key = 'warden:registry'
       // a subscriber connection can do nothing else; ioredis resubscribes after a reconnect
       sub = new Redis(url, { enableReadyCheck: false })
       sub.on('error', () => {})
-      sub.on('message', () => onChange())
+      // only a revision number is an announcement: with a Redis bus, a client publishing to the topic named
+      // like the channel puts a bus message on it, and each would make every process reload the registry
+      sub.on('message', (_channel: string, message: string) => { if (/^\d+$/.test(message)) onChange() })
       // announcements sent while the connection was down are lost: reload after every reconnect
       let connects = 0
       sub.on('ready', () => { if (connects++ > 0) onChange() })

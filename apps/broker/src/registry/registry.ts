@@ -1,5 +1,6 @@
 // The runtime registry: accounts, roles and topic registrations that change while the broker runs, persisted
 // by a backend, one change at a time. Listeners apply each committed change to the live rules.
+import { randomUUID } from 'node:crypto'
 import { WardenError, type Logger } from '@warden/common'
 import type { RegistryBackend } from './backend.js'
 import { FieldError } from './field-error.js'
@@ -77,7 +78,7 @@ export class Registry {
     checkRoles(input.roles, this.roleNames)
     const passwordHash = await this.passwordHashOf(input)
     if (passwordHash === undefined) throw new FieldError('WARDEN_ERR_API_BAD_REQUEST', 'password', 'is required (or passwordHash)')
-    const user: StoredUser = { username: input.username, passwordHash, roles: [...input.roles], loopbackOnly: input.loopbackOnly === true }
+    const user: StoredUser = { id: randomUUID(), username: input.username, passwordHash, roles: [...input.roles], loopbackOnly: input.loopbackOnly === true }
     return await this.mutate((s) => {
       // again against the state the change is made on: a role deleted meanwhile (on any process) is not given
       checkRoles(input.roles, roleNamesOf(s))
@@ -93,6 +94,7 @@ export class Registry {
       const old = s.users.find((u) => u.username === username) ?? notFound(`user ${JSON.stringify(username)}`)
       if (change.roles !== undefined) checkRoles(change.roles, roleNamesOf(s))
       const user: StoredUser = {
+        ...(old.id !== undefined ? { id: old.id } : {}),
         username,
         passwordHash: passwordHash ?? old.passwordHash,
         roles: change.roles !== undefined ? [...change.roles] : old.roles,
@@ -104,12 +106,23 @@ export class Registry {
     })
   }
 
-  async deleteUser (username: string): Promise<StoredUser> {
+  /**
+   * Deletes the account and, in the same change, takes its name off every registration it owned: a name is
+   * not an identity, and an account created later under the same name must start with nothing. A registration
+   * left with no owner stays registered (nobody may publish there) rather than falling to unregisteredTopics.
+   */
+  async deleteUser (username: string): Promise<{ user: StoredUser, removedFrom: string[] }> {
     return await this.mutate((s) => {
       const old = s.users.find((u) => u.username === username) ?? notFound(`user ${JSON.stringify(username)}`)
       const users = s.users.filter((u) => u !== old)
       keepsAnAdmin(s.users, users)
-      return { next: { ...s, users }, result: old }
+      const removedFrom: string[] = []
+      const topics = s.topics.map((t) => {
+        if (!t.owners.includes(username)) return t
+        removedFrom.push(t.filter)
+        return { ...t, owners: t.owners.filter((o) => o !== username) }
+      })
+      return { next: { ...s, users, topics }, result: { user: old, removedFrom } }
     })
   }
 

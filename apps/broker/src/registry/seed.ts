@@ -1,4 +1,5 @@
 // Imports the config file's users, roles and topics into the registry, each entry once: the registry wins after.
+import { randomUUID } from 'node:crypto'
 import type { TopicConfig, UserConfig } from '../config/schema.js'
 import type { RegistryState, StoredRole, StoredTopic, StoredUser } from './types.js'
 
@@ -34,6 +35,7 @@ export async function seedFromConfig (
   const outUsers = [...state.users]
   newUsers.forEach((u, i) => {
     const stored: StoredUser = {
+      id: randomUUID(),
       username: u.username,
       passwordHash: hashes[i] as string,
       roles: [...u.roles],

@@ -1,6 +1,11 @@
 // The runtime registry's records: accounts, roles and topic registrations as stored, and the stored state.
 
 export interface StoredUser {
+  /**
+   * Made when the account is created, never reused: a name deleted and created again is another account
+   * (its wills stored before, its connections, are not the new one's). Absent in registries stored before.
+   */
+  readonly id?: string
   readonly username: string
   /** scrypt$N$r$p$salt$hash — plain passwords never reach the registry */
   readonly passwordHash: string
@@ -83,6 +88,7 @@ export const stateSchema = {
         required: ['username', 'passwordHash', 'roles', 'loopbackOnly'],
         additionalProperties: false,
         properties: {
+          id: { type: 'string', minLength: 1 },
           username: { type: 'string', minLength: 1 },
           passwordHash: { type: 'string', minLength: 1 },
           roles: { type: 'array', items: { type: 'string' } },

@@ -2,6 +2,7 @@
 // membership changes are announced (every process re-reads the group from Redis), a copy chosen for a
 // member connected to another process is forwarded there, and each process says it is alive.
 import type { Redis } from 'ioredis'
+import { createLinkSeal } from './link-seal.js'
 import type { Copy } from './types.js'
 
 const SYNC_TOPIC = '$WARDEN/share/sync'
@@ -15,7 +16,7 @@ export const PRESENCE_TTL_MS = 20000
 const ANNOUNCE_WAIT_MS = 2000
 
 type Done = () => void
-interface BusPacket { topic: string, payload: Buffer | string }
+interface BusPacket { topic: string, payload: Buffer | string, brokerId?: unknown }
 export interface Bus {
   on (topic: string, listener: (packet: BusPacket, done: Done) => void, done?: Done): void
   removeListener (topic: string, listener: (packet: BusPacket, done: Done) => void, done?: Done): void
@@ -38,6 +39,8 @@ export interface ClusterLinkDeps {
   onSync: (key: string) => Promise<void>
   onForward: (f: Forwarded) => void
   onError: (err: unknown) => void
+  /** a message on a link topic that no broker process sent (audited by the caller) */
+  onForged: (topic: string, why: string) => void
 }
 
 export interface ClusterLink {
@@ -55,34 +58,39 @@ interface EncodedCopy { k: string, t: string, p: string, q: 0 | 1 | 2, b: string
 
 const encode = (c: Copy): EncodedCopy => ({ k: c.key, t: c.topic, p: c.payload.toString('base64'), q: c.qos, b: c.brokerId, c: c.brokerCounter })
 const decode = (e: EncodedCopy): Copy => ({ key: e.k, topic: e.t, payload: Buffer.from(e.p, 'base64'), qos: e.q, brokerId: e.b, brokerCounter: e.c })
-const text = (p: BusPacket): string => typeof p.payload === 'string' ? p.payload : p.payload.toString()
 
-export async function createClusterLink ({ bus, redis, self, onSync, onForward, onError }: ClusterLinkDeps): Promise<ClusterLink> {
+export async function createClusterLink ({ bus, redis, self, onSync, onForward, onError, onForged }: ClusterLinkDeps): Promise<ClusterLink> {
   let seq = 0
   const waiting = new Map<number, { brokers: Set<string>, resolve: () => void }>()
+  const seal = await createLinkSeal(redis)
   const emit = (topic: string, body: unknown): Promise<void> => new Promise((resolve, reject) =>
-    bus.emit({ topic, payload: Buffer.from(JSON.stringify(body)), qos: 0, retain: false }, (err) => err !== undefined && err !== null ? reject(err) : resolve()))
-  const listen = (topic: string, fn: (p: BusPacket) => void): Promise<() => Promise<void>> => new Promise((resolve) => {
-    const listener = (p: BusPacket, done: Done): void => { try { fn(p) } catch (err) { onError(err) } done() }
+    bus.emit({ topic, payload: seal.seal(topic, body), qos: 0, retain: false }, (err) => err !== undefined && err !== null ? reject(err) : resolve()))
+  // what arrives on a link topic is believed only when a broker process sealed it (link-seal.ts)
+  const listen = <T>(topic: string, fn: (body: T) => void): Promise<() => Promise<void>> => new Promise((resolve) => {
+    const listener = (p: BusPacket, done: Done): void => {
+      try {
+        const opened = seal.open(p)
+        if (opened.ok) fn(opened.body as T)
+        else onForged(p.topic, opened.why)
+      } catch (err) { onError(err) }
+      done()
+    }
     bus.on(topic, listener, () => resolve(() => new Promise((r) => bus.removeListener(topic, listener, r))))
   })
 
   const offs = await Promise.all([
-    listen(SYNC_TOPIC, (p) => {
-      const s = JSON.parse(text(p)) as Sync
+    listen<Sync>(SYNC_TOPIC, (s) => {
       onSync(s.key).then(async () => {
         if (s.seq !== undefined && s.from !== self) await emit(ACK_PREFIX + s.from, { seq: s.seq, from: self })
       }).catch(onError)
     }),
-    listen(ACK_PREFIX + self, (p) => {
-      const a = JSON.parse(text(p)) as { seq: number, from: string }
+    listen<{ seq: number, from: string }>(ACK_PREFIX + self, (a) => {
       const w = waiting.get(a.seq)
       if (w === undefined) return
       w.brokers.delete(a.from)
       if (w.brokers.size === 0) w.resolve()
     }),
-    listen(DELIVER_PREFIX + self, (p) => {
-      const f = JSON.parse(text(p)) as { c: EncodedCopy, m: string, x: string[], r: boolean }
+    listen<{ c: EncodedCopy, m: string, x: string[], r: boolean }>(DELIVER_PREFIX + self, (f) => {
       onForward({ copy: decode(f.c), clientId: f.m, exclude: f.x, redelivery: f.r })
     })
   ])

@@ -184,7 +184,8 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
           self: broker.id,
           onSync: (key) => g.sync(key),
           onForward: (f) => g.receive(f),
-          onError: (err) => log.error({ err }, 'consumer group cluster link error')
+          onError: (err) => log.error({ err }, 'consumer group cluster link error'),
+          onForged: (topic, why) => audit.record({ kind: 'publish', reason: 'reserved-topic', username: undefined, clientId: undefined, topic, detail: `cluster-link message refused: ${why}` })
         })
         link = l
         g.setLink(l)

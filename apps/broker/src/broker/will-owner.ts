@@ -1,0 +1,54 @@
+// Wills outlive their clients: aedes stores each will and, when its broker process died (SIGKILL, a dead
+// cluster worker), another process or the restarted one publishes it later with no client. Who set the will
+// is stored inside it (both durable stores msgpack the whole packet, so it survives the crash with it), and
+// a will published later is judged against that account and the registry of that moment.
+import { Readable } from 'node:stream'
+import type { PublishPacket } from 'aedes'
+import type { Account } from '../auth/user-directory.js'
+import type { Decision } from '../policy/decision.js'
+import { createIdentity } from '../policy/identity.js'
+import type { OwnershipPolicy } from '../policy/ownership.js'
+
+/** the packet field holding the owner; a client cannot set it (the CONNECT parser makes the will object) */
+const OWNER_FIELD = 'wardenOwner'
+/** marks a will read back from the store: judged by its recorded owner, whoever holds its client id now */
+const STORED = Symbol('warden.storedWill')
+
+interface WillOwner { readonly u: string, readonly a?: string }
+type OwnedWill = PublishPacket & { [OWNER_FIELD]?: WillOwner, [STORED]?: true, clientId?: string }
+
+/** Records the account that set `will` (anonymous clients: none, so their will dies with the process). */
+export function recordWillOwner (will: PublishPacket, account: Account | undefined): void {
+  const w = will as OwnedWill
+  if (account === undefined) { delete w[OWNER_FIELD]; return }
+  w[OWNER_FIELD] = account.id !== undefined ? { u: account.username, a: account.id } : { u: account.username }
+}
+
+export function isStoredWill (packet: PublishPacket): boolean {
+  return (packet as OwnedWill)[STORED] === true
+}
+
+/** Tags every will the store streams back (aedes publishes them with the client connected under that id, if any). */
+export function markStoredWills (persistence: unknown): void {
+  const p = persistence as { streamWill: (brokers: unknown) => AsyncIterable<OwnedWill> }
+  const stream = p.streamWill.bind(p)
+  p.streamWill = (brokers) => Readable.from((async function * () {
+    for await (const will of stream(brokers)) { will[STORED] = true; yield will }
+  })())
+}
+
+export type LaterWillDecision = Decision | { readonly allowed: false, readonly reason: 'not-authorized', readonly detail: string, readonly filter?: undefined }
+
+/** May the will be published now, its client gone? Its owner must still exist and own its topic. */
+export function decideLaterWill (packet: PublishPacket, accounts: ReadonlyMap<string, Account>, ownership: OwnershipPolicy): { decision: LaterWillDecision, username: string | undefined } {
+  const owner = (packet as OwnedWill)[OWNER_FIELD]
+  if (owner === undefined || typeof owner.u !== 'string') {
+    return { username: undefined, decision: { allowed: false, reason: 'not-authorized', detail: 'will has no recorded owner' } }
+  }
+  const account = accounts.get(owner.u)
+  if (account === undefined || account.id !== owner.a) {
+    return { username: owner.u, decision: { allowed: false, reason: 'not-authorized', detail: 'the account that set the will was deleted' } }
+  }
+  const identity = createIdentity(account.username, (packet as OwnedWill).clientId ?? '', account.roles)
+  return { username: owner.u, decision: ownership.decide(identity, packet.topic) }
+}

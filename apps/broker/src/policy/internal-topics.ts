@@ -1,0 +1,14 @@
+// The topics the broker publishes to itself (aedes's $SYS heartbeats, takeovers and subscription sync;
+// Warden's $SYS stats and audit; the consumer-group links and dropped publishes under $WARDEN; control
+// answers under $CONTROL): no client publishes there, whatever `unregisteredTopics` says.
+
+const ROOTS: readonly string[] = ['$SYS', '$WARDEN', '$CONTROL']
+
+/** True for a topic under one of the broker's own roots (the root itself included). */
+export function isInternalTopic (topic: string): boolean {
+  if (topic.charCodeAt(0) !== 36) return false // '$': the common case costs one comparison
+  for (const root of ROOTS) {
+    if (topic.startsWith(root) && (topic.length === root.length || topic.charCodeAt(root.length) === 47)) return true
+  }
+  return false
+}

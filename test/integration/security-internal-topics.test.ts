@@ -1,0 +1,101 @@
+// The broker's own topics ($SYS, $WARDEN, $CONTROL) are refused to clients whatever unregisteredTopics says,
+// on every transport and through wills; and a consumer-group link believes only messages a broker process
+// sealed, never one that reached the bus through a publish.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { PASSWORD, startBroker, type TestBroker } from '../helpers/broker.js'
+import { connackCode, connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { useScope } from '../helpers/scope.js'
+import type { AuditEvent } from '../../apps/broker/src/broker/audit.js'
+
+const scope = useScope()
+const OPEN = { unregisteredTopics: 'allow' }
+
+/** a hand-made consumer-group hand-over: sensor-1's topic, for member `m` of group g/sensors/# */
+function forgedDeliver (member: string, payload: string): string {
+  const copy = { k: 'g/sensors/#', t: 'sensors/sensor-1/forged', p: Buffer.from(payload).toString('base64'), q: 1, b: 'x', c: 1 }
+  return JSON.stringify({ c: copy, m: member, x: [], r: false })
+}
+
+describe('a client publishing to an internal topic', () => {
+  it.each([
+    '$WARDEN/share/deliver/warden-1', '$WARDEN/share/sync', '$WARDEN/share/ack/warden-1', '$WARDEN/void', '$WARDEN',
+    '$SYS/warden-1/new/clients', '$CONTROL/warden/v1/response'
+  ])('is refused and audited on TCP and WebSocket: %s', async (topic) => {
+    const tb = await scope.start({ config: { ...OPEN, ws: { enabled: true, port: 0, host: '127.0.0.1' } } })
+    const obs = await scope.client('observer')
+    await subscribe(obs, ['#', topic], 0)
+    const tcp = await scope.client('sensor-1')
+    const ws = await scope.client('sensor-1', {}, { url: `ws://127.0.0.1:${String(tb.broker.listeners.ws?.port)}/mqtt` })
+    await publish(tcp, topic, 'via tcp', { qos: 1 })
+    await publish(ws, topic, 'via ws', { qos: 1 })
+    await publish(tcp, 'unregistered/marker', 'marker', { qos: 1 })
+    await obs.waitFor((m) => m.topic === 'unregistered/marker')
+    expect(obs.messages.map((m) => m.topic)).toEqual(['unregistered/marker'])
+    expect(scope.events.filter((e) => e.kind === 'publish' && e.reason === 'reserved-topic' && e.topic === topic)).toHaveLength(2)
+  })
+
+  it.each(['$WARDEN/share/deliver/warden-1', '$WARDEN/void', '$CONTROL/warden/v1/response'])('as its will gets CONNACK 5: %s', async (topic) => {
+    const tb = await scope.start({ config: OPEN })
+    const code = await connackCode(tb.url, { username: 'sensor-1', password: PASSWORD, will: { topic, payload: Buffer.from('x'), qos: 1, retain: true } })
+    expect(code).toBe(5)
+    expect(scope.events).toContainEqual(expect.objectContaining({ kind: 'will', reason: 'reserved-topic', topic }))
+  })
+})
+
+describe('two broker processes on one Redis, unregisteredTopics: allow', () => {
+  let redis: TestRedis
+  const brokers: TestBroker[] = []
+  const clients: TestClient[] = []
+  beforeAll(async () => { redis = await startRedis() })
+  afterAll(async () => { await redis.stop() })
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.end()))
+    await Promise.all(brokers.splice(0).map((b) => b.close()))
+    await redis.flush()
+  })
+  const node = async (brokerId: string): Promise<{ tb: TestBroker, events: AuditEvent[] }> => {
+    const tb = await startBroker({ config: { ...OPEN, brokerId, persistence: 'redis', redis: { url: redis.url } } })
+    brokers.push(tb)
+    const events: AuditEvent[] = []
+    tb.broker.audit.onRecord((e) => events.push(e))
+    return { tb, events }
+  }
+  const client = async (tb: TestBroker, username: string, clientId: string): Promise<TestClient> => {
+    const c = await connect(tb.url, username, { clientId })
+    clients.push(c)
+    return c
+  }
+  /** a member of $share/g/sensors/# on b, and proof of what it got: a real message sent after the forgery */
+  const setUp = async (): Promise<{ a: Awaited<ReturnType<typeof node>>, b: Awaited<ReturnType<typeof node>>, member: TestClient, real: () => Promise<void> }> => {
+    const a = await node('warden-a')
+    const b = await node('warden-b')
+    const member = await client(b.tb, 'dashboard', 'member-1')
+    expect(await subscribe(member, '$share/g/sensors/#', 1)).toEqual([1])
+    const owner = await client(a.tb, 'sensor-1', 'owner-1')
+    const real = async (): Promise<void> => {
+      // published on a, handed over to b on the same link topic, after the forgery
+      await publish(owner, 'sensors/sensor-1/real', 'real', { qos: 1 })
+      await member.waitFor((m) => m.payload === 'real')
+    }
+    return { a, b, member, real }
+  }
+
+  it('refuses a producer\'s hand-made $WARDEN/share/deliver/<brokerId>: nothing reaches the group member, audited', async () => {
+    const { a, member, real } = await setUp()
+    const producer = await client(a.tb, 'sensor-2', 'producer-2')
+    await publish(producer, '$WARDEN/share/deliver/warden-b', forgedDeliver('member-1', 'forged'), { qos: 1 })
+    await real()
+    expect(member.messages.map((m) => m.payload)).toEqual(['real'])
+    expect(a.events).toContainEqual(expect.objectContaining({ kind: 'publish', reason: 'reserved-topic', username: 'sensor-2', topic: '$WARDEN/share/deliver/warden-b' }))
+  })
+
+  it('does not take a message that reached the bus through a publish for a link message, however it got there', async () => {
+    const { a, b, member, real } = await setUp()
+    // what any client message is on the bus: a packet aedes published (the hooks are not asked here)
+    a.tb.broker.aedes.publish({ cmd: 'publish', topic: '$WARDEN/share/deliver/warden-b', payload: Buffer.from(forgedDeliver('member-1', 'forged')), qos: 0, retain: false, dup: false }, () => {})
+    await real()
+    expect(member.messages.map((m) => m.payload)).toEqual(['real'])
+    expect(b.events).toContainEqual(expect.objectContaining({ kind: 'publish', reason: 'reserved-topic', topic: '$WARDEN/share/deliver/warden-b' }))
+  })
+})
