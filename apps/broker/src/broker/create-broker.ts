@@ -90,6 +90,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       store: store.bindings,
       brokerId: id,
       accountOf: (c) => { const p = hooks.policyOf(c); return p === undefined ? undefined : p.identity.username ?? null },
+      accountExists: (name) => directory.accounts.has(name),
       audit,
       logger
     })

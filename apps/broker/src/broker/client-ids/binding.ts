@@ -18,11 +18,20 @@ export interface Binding {
   readonly since: number
 }
 
+export interface HolderState {
+  /** the connection that made the binding is still open */
+  connectionAlive (b: Binding): boolean
+  /** the account still exists (a deleted account's sessions go with it) */
+  accountExists (account: string): boolean
+}
+
 /**
  * May `account` take the id held by `held`? A clean binding whose connection is gone (its broker died, or
- * this process restarted) binds nothing: its session ended with the connection.
+ * this process restarted) binds nothing: its session ended with the connection. Nor does the binding of a
+ * deleted account.
  */
-export function mayClaim (held: Binding | undefined, account: string | null, connectionAlive: (b: Binding) => boolean): boolean {
+export function mayClaim (held: Binding | undefined, account: string | null, state: HolderState): boolean {
   if (held === undefined || held.account === account) return true
-  return held.clean && !connectionAlive(held)
+  if (held.account !== null && !state.accountExists(held.account)) return true
+  return held.clean && !state.connectionAlive(held)
 }

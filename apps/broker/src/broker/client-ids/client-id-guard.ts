@@ -16,6 +16,7 @@ export interface ClientIdGuardDeps {
   brokerId: string
   /** the authenticated client's account: a username, null when anonymous; undefined: not authenticated */
   accountOf: (client: Client) => string | null | undefined
+  accountExists: (account: string) => boolean
   audit: Audit
   logger: Logger
 }
@@ -33,7 +34,7 @@ function authError (returnCode: 2 | 3, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError
 }
 
-export function createClientIdGuard ({ store, brokerId, accountOf, audit, logger }: ClientIdGuardDeps): ClientIdGuard {
+export function createClientIdGuard ({ store, brokerId, accountOf, accountExists, audit, logger }: ClientIdGuardDeps): ClientIdGuard {
   /** connections of this process holding a binding, by their `conn` */
   const live = new Set<string>()
   const connectionAlive = async (b: Binding): Promise<boolean> => b.brokerId === brokerId ? live.has(b.conn) : await store.brokerAlive(b.brokerId)
@@ -44,7 +45,7 @@ export function createClientIdGuard ({ store, brokerId, accountOf, audit, logger
     for (let attempt = 0; attempt < 5; attempt++) {
       const held = await store.get(clientId)
       const alive = held !== undefined && held.account !== account && held.clean ? await connectionAlive(held) : true
-      if (held !== undefined && !mayClaim(held, account, () => alive)) return { ok: false, held }
+      if (held !== undefined && !mayClaim(held, account, { connectionAlive: () => alive, accountExists })) return { ok: false, held }
       const mine: Binding = { account, clean, connected: true, brokerId, conn: randomUUID(), since: Date.now() }
       if (await store.swap(clientId, held, mine)) return { ok: true, prev: held, mine }
     }
