@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { PASSWORD } from '../helpers/broker.js'
 import { mosquittoPub } from '../helpers/mosquitto.js'
 import { connackCode, publish, subscribe } from '../helpers/mqtt.js'
+import { rawSession } from '../helpers/raw-mqtt.js'
 import { waitUntil } from '../helpers/ports.js'
 import { useScope } from '../helpers/scope.js'
 
@@ -69,5 +70,26 @@ describe('client id binding', () => {
     expect(await connackCode(tb.url, { clientId: 'named-1', clean: false })).toBe(2)
     await anon.end()
     expect(await connackCode(tb.url, { clientId: 'anon-1', clean: false })).toBe(0)
+  })
+
+  it('a refused clean CONNECT leaves the owner\'s QoS 2 flow alone: its retransmission is not delivered twice', async () => {
+    const tb = await scope.start()
+    const watcher = await scope.client('dashboard')
+    await subscribe(watcher, 'sensors/#', 2)
+    const owner = scope.track(await rawSession(tb.port, 'sensor-1', 'dev-q', { clean: false }))
+    const packet = { cmd: 'publish', topic: 'sensors/sensor-1/q2', payload: Buffer.from('once'), qos: 2, messageId: 7, retain: false, dup: false } as const
+    owner.send(packet)
+    await owner.next('pubrec')
+    await watcher.waitFor((m) => m.payload === 'once')
+    // another account, and a wrong password: both refused, neither may wipe dev-q's stored QoS 2 state
+    expect(await connackCode(tb.url, as('sensor-2', 'dev-q', true))).toBe(2)
+    expect(await connackCode(tb.url, { ...as('sensor-1', 'dev-q', true), password: 'wrong-password' })).toBe(4)
+    owner.send({ ...packet, dup: true })
+    await owner.next('pubrec')
+    owner.send({ cmd: 'pubrel', messageId: 7 })
+    await owner.next('pubcomp')
+    await publish(await scope.client('sensor-1', { clientId: 'marker' }), 'sensors/sensor-1/marker', 'after', { qos: 1 })
+    await watcher.waitFor((m) => m.payload === 'after')
+    expect(watcher.messages.map((m) => m.payload)).toEqual(['once', 'after'])
   })
 })
