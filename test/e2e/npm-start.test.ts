@@ -1,7 +1,6 @@
 // The README's `npm start` tells the truth: it waits for the broker before starting the others, and when the
 // broker cannot start it removes what it started, prints the broker's one-line reason on stderr and exits
 // non-zero. On a stack already running it changes nothing. Private PM2_HOME, free ports, own dirs.
-import { once } from 'node:events'
 import { createServer, type Server } from 'node:net'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -91,7 +90,7 @@ it('on a stack already running: says so, and leaves the processes and their clie
     const after = (await d.apps()).map((a) => ({ name: a.name, pid: a.pid, restarts: a.pm2_env.restart_time }))
     expect(after).toEqual(before)
     // a restarted broker would have closed this connection before `npm start` returned; telemetry still flows
-    await once(client, 'message')
+    await new Promise<void>((resolve) => client.once('message', () => resolve()))
     expect(closed).toBe(0)
   } finally {
     await client.endAsync()

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `warden` command line: `warden passwd` prints a scrypt hash for a config's passwordHash; `warden user`,
-// `warden role`, `warden topic` and `warden status` talk to a running broker's control plane (cli/control-cli.ts).
+// `warden role`, `warden topic`, `warden session` and `warden status` talk to a running broker's control plane (cli/control-cli.ts).
 import { createInterface } from 'node:readline'
 import { DEFAULT_SCRYPT, hashPassword } from './auth/password.js'
 import { CONTROL_USAGE, runControlCli } from './cli/control-cli.js'
@@ -33,7 +33,7 @@ async function main (argv: string[]): Promise<number> {
     process.stdout.write(await hashPassword(password, params) + '\n')
     return 0
   }
-  if (cmd === 'user' || cmd === 'role' || cmd === 'topic' || cmd === 'status') {
+  if (cmd === 'user' || cmd === 'role' || cmd === 'topic' || cmd === 'session' || cmd === 'status') {
     return await runControlCli(cmd, rest, { env: process.env, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })
   }
   if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {

@@ -16,12 +16,13 @@ export const ERROR_CODES = {
   WARDEN_ERR_API_BAD_REQUEST: 'An API request or control command is malformed; the message names the field.',
   WARDEN_ERR_API_UNAUTHORIZED: 'An API request carried no credentials, or wrong ones.',
   WARDEN_ERR_API_FORBIDDEN: 'The authenticated account may not perform this API operation.',
-  WARDEN_ERR_API_NOT_FOUND: 'The API path, user or topic registration does not exist.',
+  WARDEN_ERR_API_NOT_FOUND: 'The API path, user, role, topic registration or session does not exist.',
   WARDEN_ERR_API_CONFLICT: 'The change conflicts with the registry (already exists, or would leave no admin).',
   WARDEN_ERR_API_METHOD: 'The HTTP method is not supported on this API path.',
   WARDEN_ERR_API_TOO_LARGE: 'The request body is larger than the API accepts.',
   WARDEN_ERR_API_UNREACHABLE: 'The warden CLI could not reach the broker API.',
   WARDEN_ERR_API_THROTTLED: 'Too many failed API logins for this user or address: locked for a while.',
+  WARDEN_ERR_SESSION_STORE: 'The store of client-id bindings could not be read or written; the CONNECT is refused.',
   WARDEN_ERR_INTERNAL: 'An unexpected failure inside the broker; the details are in its log.'
 } as const
 

@@ -1,6 +1,6 @@
 // The few aedes Client internals Warden reads, in one place, typed.
 import type { Socket } from 'node:net'
-import type { AedesPublishPacket, Client } from 'aedes'
+import type { Aedes, AedesPublishPacket, Client } from 'aedes'
 import { matchTopic } from '../policy/topic.js'
 import { readFilterOf } from './shared/share-filter.js'
 
@@ -135,4 +135,24 @@ export function cappedQos (client: Client, packet: AedesPublishPacket): number {
   // a stored (offline-queue) QoS>0 message needs an acknowledgement to leave the queue
   if (granted === 0 && !c.clean && !packet.retain) return 1
   return granted
+}
+
+/**
+ * A refused CONNECT must leave the session of its client id alone. aedes sets `clean` from the CONNECT before
+ * authenticate, and closing a clean client wipes the stored QoS 2 state of its id — another client's state,
+ * when the refused CONNECT used someone else's id.
+ */
+export function keepSessionOfRefused (client: Client): void {
+  (client as unknown as ClientInternals).clean = false
+}
+
+/** Ends a connection without publishing its will (aedes publishes it unless it saw a DISCONNECT). */
+export function closeWithoutWill (client: Client): Promise<void> {
+  (client as unknown as { _disconnected: boolean })._disconnected = true
+  return new Promise((resolve) => client.close(() => resolve()))
+}
+
+/** the connected clients of this process by client id (aedes's own map) */
+export function clientsById (broker: Aedes): Readonly<Record<string, Client | undefined>> {
+  return (broker as unknown as { clients: Record<string, Client | undefined> }).clients
 }

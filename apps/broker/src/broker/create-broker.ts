@@ -25,6 +25,8 @@ import { skipCleanSessionAcks } from './clean-acks.js'
 import { createFileIdleIndex, createRedisIdleIndex, createSessionExpiry, idleIndexFile, type SessionExpiry } from './session-expiry.js'
 import { createSharedSubscriptions, sharedGroupsFile, type SharedSubscriptions } from './shared/shared-subscriptions.js'
 import { Redis } from 'ioredis'
+import { createClientIdGuard } from './client-ids/client-id-guard.js'
+import { createSessions, type Sessions } from './client-ids/sessions.js'
 
 export interface WardenBroker {
   readonly id: string
@@ -46,6 +48,8 @@ export interface WardenBroker {
   readonly sessions: SessionExpiry
   /** consumer groups ($share/{group}/{filter}): groups, members, per-member delivery counts */
   readonly shared: SharedSubscriptions
+  /** sessions by client id, each bound to the account that made it */
+  readonly clientIds: Sessions
   /** cluster mode: client messages sent to the other broker processes and messages received from them */
   readonly bus?: BusStats | undefined
   close (): Promise<void>
@@ -68,7 +72,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     const runtime = await openRegistry(config, { logger })
     opened.push(() => runtime.close())
     const { directory, ownership } = runtime.rules
-    const store = await createStore({ kind: config.persistence, dataDir: config.dataDir, redisUrl: config.redis?.url })
+    const store = await createStore({ kind: config.persistence, dataDir: config.dataDir, redisUrl: config.redis?.url, brokerId: id })
     opened.push(() => store.close())
     orderPerClient(store.persistence)
     markStoredWills(store.persistence)
@@ -84,6 +88,14 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     const shared = createSharedSubscriptions(config.sharedSubscriptions, { audit, logger })
     const limits = createLimits(config.limits, { audit, deniedPublish: config.deniedPublish })
     opened.push(() => limits.close())
+    const guard = createClientIdGuard({
+      store: store.bindings,
+      brokerId: id,
+      accountOf: (c) => { const p = hooks.policyOf(c); return p === undefined ? undefined : p.identity.username ?? null },
+      accountExists: (name) => directory.accounts.has(name),
+      audit,
+      logger
+    })
 
     aedes = await Aedes.createBroker({
       id,
@@ -94,7 +106,8 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       drainTimeout: config.limits.drainTimeoutMs,
       maxTopicLevels: config.limits.maxTopicLevels,
       maxInflightInbound: config.limits.maxInflightInbound,
-      ...limits.wrap(shared.wrap(hooks))
+      // the client id is checked last: a CONNECT refused for any reason claims nothing
+      ...guard.wrap(limits.wrap(shared.wrap(hooks)))
     })
     const broker = aedes
     opened.push(() => new Promise<void>((resolve) => broker.close(() => resolve())))
@@ -108,6 +121,14 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     skipCleanSessionAcks(store.persistence)
     watchBroker(broker, hooks, logger, store.persistence)
     runtime.rules.attach(broker, hooks)
+    const clientIds = createSessions(broker, store.persistence, store.bindings, guard)
+    store.bindings.onKick((clientId) => { void clientIds.kickLocal(clientId) })
+    runtime.registry.onChange((prev, next) => {
+      // a deleted account's sessions go with it: a name created again later starts with no client ids
+      for (const u of prev.users) {
+        if (!next.users.some((n) => n.username === u.username)) clientIds.forgetAccount(u.username).catch((err: unknown) => logger.error({ err, username: u.username }, 'cannot remove the sessions of a deleted account'))
+      }
+    })
     opened.push(() => shared.close())
     await shared.attach({ broker, persistence: store.persistence, redisUrl: store.redisUrl, membersFile: store.kind === 'level' ? sharedGroupsFile(config.dataDir) : undefined })
     const sessions = createSessionExpiry({
@@ -118,7 +139,8 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
         : await createFileIdleIndex(store.kind === 'level' ? idleIndexFile(config.dataDir) : undefined),
       expiryMs: config.sessions.expiryMs,
       sweepIntervalMs: config.sessions.sweepIntervalMs,
-      logger
+      logger,
+      onExpired: (clientId) => clientIds.forgetExpired(clientId)
     })
     opened.push(() => sessions.close())
 
@@ -130,7 +152,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     const listeners = await startListeners(config, listenerDeps(broker, limits, logger))
     opened.push(() => { listeners.destroyConnections(); return listeners.close() })
     const mqtt = listeners.addresses.mqtt
-    const control = await startControlPlane({ config, brokerId: id, broker, hooks, audit, runtime, gate, mqtt, logger, groups: () => shared.stats(), bus: store.bus })
+    const control = await startControlPlane({ config, brokerId: id, broker, hooks, audit, runtime, gate, mqtt, logger, groups: () => shared.stats(), bus: store.bus, sessions: clientIds })
     const bound = Object.fromEntries(Object.entries(listeners.addresses).map(([k, a]) => [k, `${a.address}:${a.port}`]))
     logger.info({ brokerId: id, ...bound, persistence: store.kind, topics: ownership.size, users: directory.accounts.size }, 'broker listening')
 
@@ -149,6 +171,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       registry: runtime.registry,
       control,
       sessions,
+      clientIds,
       shared,
       bus: store.bus,
       close () {

@@ -13,6 +13,8 @@ import type { PersistenceKind } from '../config/schema.js'
 import { listLevelIncoming, type IncomingRef } from './level-incoming.js'
 import { tuneRedisBus, type BusStats } from './redis-bus.js'
 import { storeSubscribeOnce } from './subscribe-once.js'
+import { createLocalBindings, type BindingStore } from './client-ids/binding-store.js'
+import { createRedisBindings } from './client-ids/redis-bindings.js'
 
 export interface Store {
   readonly kind: PersistenceKind
@@ -26,6 +28,8 @@ export interface Store {
   readonly bus?: BusStats
   /** the incoming QoS 2 packets stored (level only: the QoS 2 guard's start-up recovery) */
   readonly incoming?: () => AsyncIterable<IncomingRef>
+  /** which account each client id belongs to, stored where the sessions are */
+  readonly bindings: BindingStore
   close (): Promise<void>
 }
 
@@ -33,26 +37,32 @@ export interface StoreOptions {
   kind: PersistenceKind
   dataDir: string
   redisUrl?: string | undefined
+  /** this process's broker id (cluster: the bindings of its connections name it) */
+  brokerId: string
 }
 
-export async function createStore ({ kind, dataDir, redisUrl }: StoreOptions): Promise<Store> {
+export async function createStore ({ kind, dataDir, redisUrl, brokerId }: StoreOptions): Promise<Store> {
   if (kind === 'memory') {
     const persistence = aedesPersistence()
-    return { kind, persistence, mq: undefined, close: () => persistence.destroy() }
+    const bindings = await createLocalBindings()
+    return { kind, persistence, mq: undefined, bindings, close: () => persistence.destroy() }
   }
-  if (kind === 'redis') return await createRedisStore(redisUrl)
+  if (kind === 'redis') return await createRedisStore(redisUrl, brokerId)
   const path = join(dataDir, 'mqtt-store')
   try {
     await mkdir(path, { recursive: true })
     const db = new Level<string, unknown>(path)
     await db.open()
     const persistence = aedesPersistenceLevel(db)
+    const bindings = await createLocalBindings(db)
     return {
       kind,
       persistence,
       mq: undefined,
       incoming: () => listLevelIncoming(db),
+      bindings,
       async close () {
+        await bindings.close()
         await persistence.destroy()
         if (db.status === 'open') await db.close()
       }
@@ -62,7 +72,7 @@ export async function createStore ({ kind, dataDir, redisUrl }: StoreOptions): P
   }
 }
 
-async function createRedisStore (url: string | undefined): Promise<Store> {
+async function createRedisStore (url: string | undefined, brokerId: string): Promise<Store> {
   if (url === undefined) throw new WardenError('WARDEN_ERR_CONFIG_INVALID', 'redis.url: is required when persistence is redis')
   // fail fast (and clearly) when Redis is not there, instead of retrying forever before 'ready'
   const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null })
@@ -85,13 +95,16 @@ async function createRedisStore (url: string | undefined): Promise<Store> {
   const pubConn = new Redis(url, { enableAutoPipelining: true })
   const mq = mqemitterRedis({ subConn: new Redis(url, { enableReadyCheck: false }), pubConn })
   const bus = tuneRedisBus(mq)
+  const bindings = await createRedisBindings(url, brokerId)
   return {
     kind: 'redis',
     persistence,
     mq,
     bus,
     redisUrl: url,
+    bindings,
     async close () {
+      await bindings.close()
       await persistence.destroy()
       // aedes closes the bus when it closes; a start that failed before aedes existed has not (a second
       // close does nothing)

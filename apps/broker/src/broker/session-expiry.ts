@@ -38,10 +38,11 @@ export interface SessionExpiryOptions {
   expiryMs: number
   sweepIntervalMs: number
   logger: Logger
+  /** a session was removed (its client id binding goes with it) */
+  onExpired?: (clientId: string) => Promise<void>
 }
 
-export function createSessionExpiry ({ broker, persistence, index, expiryMs, sweepIntervalMs, logger }: SessionExpiryOptions): SessionExpiry {
-  const store = persistence as SessionStore
+export function createSessionExpiry ({ broker, persistence, index, expiryMs, sweepIntervalMs, logger, onExpired }: SessionExpiryOptions): SessionExpiry {
   const log = logger.child({ component: 'sessions' })
   const connected = (): Record<string, Client> => (broker as unknown as { clients: Record<string, Client> }).clients
   const isPersistent = (c: Client): boolean => !(c as unknown as { clean: boolean }).clean
@@ -57,19 +58,6 @@ export function createSessionExpiry ({ broker, persistence, index, expiryMs, swe
   broker.on('client', onClient)
   broker.on('clientDisconnect', onGone)
 
-  async function purge (clientId: string): Promise<void> {
-    const client = { id: clientId }
-    const subs = await store.subscriptionsByClient(client)
-    if (subs.length > 0) await store.removeSubscriptions(client, subs.map((s) => s.topic))
-    // queued messages can only be removed by packet id: give each one in turn a placeholder id, then clear it
-    for await (const packet of store.outgoingStream(client)) {
-      const withId = { ...packet, messageId: 65535 }
-      await store.outgoingUpdate(client, withId)
-      await store.outgoingClearMessageId(client, withId)
-    }
-    if (typeof store.cleanIncoming === 'function') await store.cleanIncoming(client)
-  }
-
   async function doSweep (now: number): Promise<string[]> {
     // re-assert this process's live sessions first: in a cluster, an idle mark can race a takeover
     const live = Object.values(connected()).filter(isPersistent).map((c) => c.id)
@@ -78,7 +66,8 @@ export function createSessionExpiry ({ broker, persistence, index, expiryMs, swe
     const done: string[] = []
     for (const id of stale) {
       try {
-        await purge(id)
+        await purgeSession(persistence, id)
+        await onExpired?.(id)
         await index.markActive([id]) // gone from the index: nothing left to expire
         done.push(id)
       } catch (err) {
@@ -109,6 +98,21 @@ export function createSessionExpiry ({ broker, persistence, index, expiryMs, swe
       await index.close()
     }
   }
+}
+
+/** Removes a stored session: its subscriptions, queued messages and incoming QoS 2 state. */
+export async function purgeSession (persistence: unknown, clientId: string): Promise<void> {
+  const store = persistence as SessionStore
+  const client = { id: clientId }
+  const subs = await store.subscriptionsByClient(client)
+  if (subs.length > 0) await store.removeSubscriptions(client, subs.map((s) => s.topic))
+  // queued messages can only be removed by packet id: give each one in turn a placeholder id, then clear it
+  for await (const packet of store.outgoingStream(client)) {
+    const withId = { ...packet, messageId: 65535 }
+    await store.outgoingUpdate(client, withId)
+    await store.outgoingClearMessageId(client, withId)
+  }
+  if (typeof store.cleanIncoming === 'function') await store.cleanIncoming(client)
 }
 
 /** Single-process index kept in a JSON file under dataDir (memory only for `persistence: memory`). */

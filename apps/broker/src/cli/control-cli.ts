@@ -1,4 +1,4 @@
-// `warden user …`, `warden role …`, `warden topic …`, `warden status`: the control plane from a shell, through the running
+// `warden user …`, `warden role …`, `warden topic …`, `warden session …`, `warden status`: the control plane from a shell, through the running
 // broker's HTTP API. Tables for people, --json for scripts; exit codes say what went wrong.
 import { readFile } from 'node:fs/promises'
 import { isWardenError } from '@warden/common'
@@ -28,6 +28,9 @@ export const CONTROL_USAGE = `  warden user ls                                  
   warden topic register <filter> --owner <u> [--owner …] [--schema <file.json>] [--update]
                                                   register a topic (--update changes an existing one)
   warden topic rm <filter>                        delete a registration
+  warden session ls                               sessions by client id: account, connected, clean
+  warden session show <client-id>                 one session, with its queued messages
+  warden session rm <client-id>                   end its connection (no will), remove it, free the id
   warden status                                   the broker at a glance
   Common options: --url <url> (WARDEN_URL, default http://127.0.0.1:8080), --user <admin>
   (WARDEN_ADMIN_USER, default admin), --json. The admin password comes from WARDEN_ADMIN_PASSWORD, or
@@ -48,6 +51,7 @@ const yesNo = (b: boolean): string => b ? 'yes' : 'no'
 const topicPath = (filter: string): string => `/api/v1/topics/${encodeURIComponent(filter)}`
 const userPath = (name: string): string => `/api/v1/users/${encodeURIComponent(name)}`
 const rolePath = (name: string): string => `/api/v1/roles/${encodeURIComponent(name)}`
+const sessionPath = (clientId: string): string => `/api/v1/sessions/${encodeURIComponent(clientId)}`
 
 function one (p: Parsed, what: string): string {
   if (p.positionals.length !== 1) throw usageError(`expects exactly one ${what}`)
@@ -62,6 +66,7 @@ async function newPassword (ctx: Ctx, name: string): Promise<string> {
 
 interface UserView { username: string, roles: string[], loopbackOnly: boolean, connections: number }
 interface RoleView { name: string, subscribe: string[], builtin: boolean, users: number }
+interface SessionView { clientId: string, account: string | null, connected: boolean, clean: boolean, since: string, subscriptions: number, queued?: number }
 interface TopicView { filter: string, owners: string[], schema: unknown, subscribers: number, messages: number, messagesPerSecond: number, lastPublishAt: string | null }
 
 function print (ctx: Ctx, data: unknown, human: () => string): void {
@@ -143,6 +148,23 @@ const COMMANDS: Record<string, Command> = {
     const filter = one(ctx.p, 'topic filter')
     await ctx.api('DELETE', topicPath(filter))
     print(ctx, { filter }, () => `deleted registration ${filter}\n`)
+  },
+  'session ls': async (ctx) => {
+    const data = await ctx.api('GET', '/api/v1/sessions') as { total: number, sessions: SessionView[] }
+    print(ctx, data, () => formatTable(['CLIENT ID', 'ACCOUNT', 'CONNECTED', 'CLEAN', 'SUBSCRIPTIONS', 'SINCE'],
+      data.sessions.map((s) => [s.clientId, s.account ?? '(anonymous)', yesNo(s.connected), yesNo(s.clean), String(s.subscriptions), s.since])))
+  },
+  'session show': async (ctx) => {
+    const s = await ctx.api('GET', sessionPath(one(ctx.p, 'client id'))) as SessionView
+    print(ctx, s, () => formatPairs([
+      ['client id', s.clientId], ['account', s.account ?? '(anonymous)'], ['connected', yesNo(s.connected)], ['clean', yesNo(s.clean)],
+      ['since', s.since], ['subscriptions', String(s.subscriptions)], ['queued', String(s.queued ?? '-')]
+    ]))
+  },
+  'session rm': async (ctx) => {
+    const clientId = one(ctx.p, 'client id')
+    await ctx.api('DELETE', sessionPath(clientId))
+    print(ctx, { clientId }, () => `removed session ${clientId}; the client id is free\n`)
   },
   status: async (ctx) => {
     if (ctx.p.positionals.length > 0) throw usageError('takes no arguments')

@@ -10,6 +10,8 @@ const filter = { type: 'string', minLength: 1, maxLength: 4096 }
 const owners = { type: 'array', minItems: 1, maxItems: 10000, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 256 } }
 const schema = { type: 'object' }
 const roleName = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[^/+#{}\\s]+$' }
+// MQTT allows client ids up to 65535 bytes
+const clientId = { type: 'string', minLength: 1, maxLength: 65535 }
 const subscribe = { type: 'array', maxItems: 1000, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 4096 } }
 
 function fields (properties: Record<string, unknown>, required: string[] = [], extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -21,6 +23,7 @@ export type CommandName =
   | 'listRoles' | 'getRole' | 'createRole' | 'modifyRole' | 'deleteRole'
   | 'listTopics' | 'getTopic' | 'createTopic' | 'modifyTopic' | 'deleteTopic'
   | 'listClients' | 'getStatus' | 'listDenials' | 'listGroups'
+  | 'listSessions' | 'getSession' | 'deleteSession'
 
 /** read: admins and observers; write: admins only */
 export const COMMAND_ACCESS: Readonly<Record<CommandName, 'read' | 'write'>> = {
@@ -42,7 +45,10 @@ export const COMMAND_ACCESS: Readonly<Record<CommandName, 'read' | 'write'>> = {
   listClients: 'read',
   getStatus: 'read',
   listDenials: 'read',
-  listGroups: 'read'
+  listGroups: 'read',
+  listSessions: 'read',
+  getSession: 'read',
+  deleteSession: 'write'
 }
 
 export const COMMAND_SCHEMAS: Readonly<Record<CommandName, Record<string, unknown>>> = {
@@ -64,7 +70,10 @@ export const COMMAND_SCHEMAS: Readonly<Record<CommandName, Record<string, unknow
   listClients: fields({ limit: { type: 'integer', minimum: 1, maximum: 100000 } }),
   getStatus: fields({}),
   listDenials: fields({}),
-  listGroups: fields({})
+  listGroups: fields({}),
+  listSessions: fields({ limit: { type: 'integer', minimum: 1, maximum: 100000 } }),
+  getSession: fields({ clientId }, ['clientId']),
+  deleteSession: fields({ clientId }, ['clientId'])
 }
 
 export function isCommandName (name: unknown): name is CommandName {

@@ -136,7 +136,13 @@ const HANDLERS: Readonly<Record<CommandName, Handler>> = {
     byUser: Object.fromEntries(ctx.audit.byUser),
     recent: ctx.denials.recent()
   }),
-  listGroups: async (ctx) => ({ groups: await ctx.groups() })
+  listGroups: async (ctx) => ({ groups: await ctx.groups() }),
+  listSessions: async (ctx, f) => await ctx.sessions.list(opt<number>(f, 'limit') ?? 1000),
+  getSession: async (ctx, f) => await ctx.sessions.get(str(f, 'clientId')) ?? notFound(`session ${JSON.stringify(f.clientId)}`),
+  deleteSession: async (ctx, f) => {
+    const s = await ctx.sessions.remove(str(f, 'clientId')) ?? notFound(`session ${JSON.stringify(f.clientId)}`)
+    return { clientId: s.clientId, account: s.account }
+  }
 }
 
 function pick (f: Fields, keys: readonly string[]): Fields {
@@ -164,7 +170,9 @@ export async function executeCommand (ctx: ControlContext, actor: Identity, via:
   const validate = validators[command]
   if (!validate(fields)) throw requestError(validate.errors)
   const data = await HANDLERS[command](ctx, fields)
-  if (access === 'write') {
+  if (command === 'deleteSession') {
+    ctx.logger.info({ command, by: actor.username, via, target: fields.clientId }, 'session removed')
+  } else if (access === 'write') {
     const target = fields.username ?? fields.filter ?? fields.name
     ctx.logger.info({ command, by: actor.username, via, target, revision: ctx.registry.state.revision }, 'registry changed')
   }

@@ -9,6 +9,7 @@ import type { Sampler } from '../observe/sampler.js'
 import type { LiveRules } from '../registry/live-rules.js'
 import type { Registry } from '../registry/registry.js'
 import type { GroupStats } from '../broker/shared/group-stats.js'
+import type { Sessions } from '../broker/client-ids/sessions.js'
 
 export interface ControlContext {
   readonly brokerId: string
@@ -29,4 +30,6 @@ export interface ControlContext {
   readonly logger: Logger
   /** consumer groups ($share/…): members and what this process delivered to each */
   readonly groups: () => Promise<GroupStats[]>
+  /** sessions by client id: list, show, end */
+  readonly sessions: Sessions
 }

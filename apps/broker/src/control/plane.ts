@@ -41,9 +41,10 @@ export interface PlaneDeps {
   groups: ControlContext['groups']
   /** cluster mode: the Redis bus's counters */
   bus?: BusStats | undefined
+  sessions: ControlContext['sessions']
 }
 
-export async function startControlPlane ({ config, brokerId, broker, hooks, audit, runtime, gate, mqtt, logger, groups, bus }: PlaneDeps): Promise<ControlPlane> {
+export async function startControlPlane ({ config, brokerId, broker, hooks, audit, runtime, gate, mqtt, logger, groups, bus, sessions }: PlaneDeps): Promise<ControlPlane> {
   const log = logger.child({ component: 'control' })
   const connectedAt = new WeakMap<Client, number>()
   const counters = { connections: 0 }
@@ -67,7 +68,8 @@ export async function startControlPlane ({ config, brokerId, broker, hooks, audi
     counters,
     listeners: { mqtt: `${mqtt.address}:${mqtt.port}`, http: '' },
     logger: log,
-    groups
+    groups,
+    sessions
   }
   hooks.attachControl(createControlTopicHandler(ctx))
   const sys = startSysStats(ctx, config.stats.sysIntervalMs)

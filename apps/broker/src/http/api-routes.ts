@@ -5,7 +5,7 @@ interface Resource {
   readonly collection: Partial<Record<string, CommandName>>
   readonly item?: Partial<Record<string, CommandName>>
   /** the field the path's key fills */
-  readonly key?: 'username' | 'filter' | 'name'
+  readonly key?: 'username' | 'filter' | 'name' | 'clientId'
   /** the key may span several path segments (topic filters contain '/') */
   readonly multiSegment?: boolean
 }
@@ -30,7 +30,14 @@ const RESOURCES: Readonly<Record<string, Resource>> = {
   clients: { collection: { GET: 'listClients' } },
   status: { collection: { GET: 'getStatus' } },
   denials: { collection: { GET: 'listDenials' } },
-  groups: { collection: { GET: 'listGroups' } }
+  groups: { collection: { GET: 'listGroups' } },
+  sessions: {
+    collection: { GET: 'listSessions' },
+    item: { GET: 'getSession', DELETE: 'deleteSession' },
+    key: 'clientId',
+    // client ids may contain '/'
+    multiSegment: true
+  }
 }
 
 export type ApiMatch =

@@ -8,6 +8,7 @@ export type DenyReason =
   | 'bad-credentials'
   | 'not-authorized' // e.g. anonymous refused, loopback-only account from afar, will on a topic not owned
   | 'identifier-rejected'
+  | 'client-id-owned' // the client id is bound to another account's session
   | 'schema-violation' // the payload fails the JSON Schema of the registration that decided
   // limits (broker/limits.ts): resources, not rights
   | 'max-connections' | 'connection-rate' | 'max-user-connections' | 'login-throttled'

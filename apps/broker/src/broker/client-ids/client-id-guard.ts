@@ -1,0 +1,101 @@
+// Binds each client id to the account whose session it is. A CONNECT of another account is refused with
+// CONNACK 2 from inside authenticate: aedes takes a session over (kicks the connected client, replaces its
+// will, wipes a clean session's state) only in the CONNECT steps after authenticate, so nothing of the
+// owner's session, queue, connection or will has been touched when the refusal is sent.
+import { randomUUID } from 'node:crypto'
+import type { AuthenticateError, Client } from 'aedes'
+import type { Logger } from '@warden/common'
+import type { Audit } from '../audit.js'
+import { keepSessionOfRefused, remoteAddressOf } from '../client-internals.js'
+import type { LimitedHooks } from '../limits.js'
+import { mayClaim, type Binding } from './binding.js'
+import type { BindingStore } from './binding-store.js'
+
+export interface ClientIdGuardDeps {
+  store: BindingStore
+  brokerId: string
+  /** the authenticated client's account: a username, null when anonymous; undefined: not authenticated */
+  accountOf: (client: Client) => string | null | undefined
+  accountExists: (account: string) => boolean
+  audit: Audit
+  logger: Logger
+}
+
+export interface ClientIdGuard {
+  /** the hooks with the binding checked once everything else has admitted the client */
+  wrap (hooks: LimitedHooks): LimitedHooks
+  /** whether the connection that made a binding is still open (this process, or a running other one) */
+  connectionAlive (b: Binding): Promise<boolean>
+}
+
+type Claim = { readonly ok: true, readonly prev: Binding | undefined, readonly mine: Binding } | { readonly ok: false, readonly held: Binding }
+
+function authError (returnCode: 2 | 3, message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError
+}
+
+export function createClientIdGuard ({ store, brokerId, accountOf, accountExists, audit, logger }: ClientIdGuardDeps): ClientIdGuard {
+  /** connections of this process holding a binding, by their `conn` */
+  const live = new Set<string>()
+  const connectionAlive = async (b: Binding): Promise<boolean> => b.brokerId === brokerId ? live.has(b.conn) : await store.brokerAlive(b.brokerId)
+  const logError = (err: unknown, clientId: string): void => { logger.error({ err, clientId, code: 'WARDEN_ERR_SESSION_STORE' }, 'client id bindings: store failed') }
+
+  async function claim (clientId: string, account: string | null, clean: boolean): Promise<Claim> {
+    // a lost compare-and-set means another CONNECT changed the binding meanwhile: decide again on what it left
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const held = await store.get(clientId)
+      const alive = held !== undefined && held.account !== account && held.clean ? await connectionAlive(held) : true
+      if (held !== undefined && !mayClaim(held, account, { connectionAlive: () => alive, accountExists })) return { ok: false, held }
+      const mine: Binding = { account, clean, connected: true, brokerId, conn: randomUUID(), since: Date.now() }
+      if (await store.swap(clientId, held, mine)) return { ok: true, prev: held, mine }
+    }
+    throw new Error(`the binding of client id ${JSON.stringify(clientId)} kept changing`)
+  }
+
+  /** the connection ended: a clean session ends with it, a persistent one stays bound, offline */
+  function release (clientId: string, mine: Binding): void {
+    live.delete(mine.conn)
+    store.swap(clientId, mine, mine.clean ? undefined : { ...mine, connected: false }).catch((err: unknown) => logError(err, clientId))
+  }
+
+  return {
+    connectionAlive,
+    wrap (hooks) {
+      return {
+        ...hooks,
+        authenticate (client, username, password, cb) {
+          hooks.authenticate(client, username, password, (err, ok) => {
+            if (err !== null) { keepSessionOfRefused(client); cb(err, ok); return }
+            const account = accountOf(client)
+            if (account === undefined) { cb(err, ok); return }
+            const clientId = client.id
+            const clean = (client as unknown as { clean: boolean }).clean
+            claim(clientId, account, clean).then((c) => {
+              if (!c.ok) {
+                const owner = c.held.account === null ? 'anonymous clients' : `account ${c.held.account}`
+                audit.record({ kind: 'connect', reason: 'client-id-owned', username: account ?? undefined, clientId, address: remoteAddressOf(client), detail: `client id belongs to ${owner}` })
+                keepSessionOfRefused(client)
+                cb(authError(2, 'identifier rejected: client id belongs to another account'), null)
+                return
+              }
+              if (client.closed || client.conn.destroyed === true) {
+                // gone before its CONNACK: refused, so aedes takes nothing over, and the id goes back as it was
+                store.swap(clientId, c.mine, c.prev).catch((e: unknown) => logError(e, clientId))
+                keepSessionOfRefused(client)
+                cb(authError(3, 'connection closed during CONNECT'), null)
+                return
+              }
+              live.add(c.mine.conn)
+              client.conn.once('close', () => release(clientId, c.mine))
+              cb(null, ok)
+            }, (e: unknown) => {
+              logError(e, clientId)
+              keepSessionOfRefused(client)
+              cb(authError(3, 'client id bindings unavailable'), null)
+            })
+          })
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,89 @@
+// The sessions admins see and end (API, CLI, control topic): one per bound client id.
+import type { Aedes } from 'aedes'
+import { clientsById, closeWithoutWill } from '../client-internals.js'
+import { purgeSession } from '../session-expiry.js'
+import type { Binding } from './binding.js'
+import type { BindingStore } from './binding-store.js'
+import type { ClientIdGuard } from './client-id-guard.js'
+
+export interface SessionView {
+  readonly clientId: string
+  /** the account it is bound to; null: anonymous clients */
+  readonly account: string | null
+  readonly connected: boolean
+  readonly clean: boolean
+  /** when the connection that bound it was accepted */
+  readonly since: string
+  /** stored subscriptions (persistent sessions) */
+  readonly subscriptions: number
+  /** QoS 1/2 messages stored for it (one session only: counting walks its queue) */
+  readonly queued?: number
+}
+
+export interface Sessions {
+  list (limit: number): Promise<{ total: number, sessions: SessionView[] }>
+  get (clientId: string): Promise<SessionView | undefined>
+  /** ends its connection (without its will), removes the session and frees the id; undefined: none */
+  remove (clientId: string): Promise<SessionView | undefined>
+  /** an account was deleted: its sessions go, its ids are free */
+  forgetAccount (account: string): Promise<void>
+  /** session expiry removed it: the id is free unless a client connected meanwhile */
+  forgetExpired (clientId: string): Promise<void>
+  /** another process asked to end this client id's connection here */
+  kickLocal (clientId: string): Promise<void>
+}
+
+interface StoreReads {
+  subscriptionsByClient (client: { id: string }): Promise<unknown[]>
+  outgoingStream (client: { id: string }): AsyncIterable<unknown>
+}
+
+export function createSessions (broker: Aedes, persistence: unknown, store: BindingStore, guard: ClientIdGuard): Sessions {
+  const reads = persistence as StoreReads
+  const view = async (clientId: string, b: Binding, countQueue: boolean): Promise<SessionView> => {
+    const here = clientsById(broker)[clientId]
+    const connected = here !== undefined || (b.connected && await guard.connectionAlive(b))
+    const subscriptions = (await reads.subscriptionsByClient({ id: clientId })).length
+    let queued: number | undefined
+    if (countQueue) {
+      queued = 0
+      for await (const _ of reads.outgoingStream({ id: clientId })) queued++
+    }
+    return { clientId, account: b.account, connected, clean: b.clean, since: new Date(b.since).toISOString(), subscriptions, ...(queued !== undefined ? { queued } : {}) }
+  }
+  const kickLocal = async (clientId: string): Promise<void> => {
+    const c = clientsById(broker)[clientId]
+    if (c !== undefined) await closeWithoutWill(c)
+  }
+
+  return {
+    kickLocal,
+    async list (limit) {
+      const all = (await store.list()).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
+      const sessions = await Promise.all(all.slice(0, limit).map(([id, b]) => view(id, b, false)))
+      return { total: all.length, sessions }
+    },
+    async get (clientId) {
+      const b = await store.get(clientId)
+      return b === undefined ? undefined : await view(clientId, b, true)
+    },
+    async remove (clientId) {
+      const b = await store.get(clientId)
+      if (b === undefined) return undefined
+      const before = await view(clientId, b, false)
+      await kickLocal(clientId)
+      if (b.brokerId !== broker.id) await store.kick(clientId)
+      await purgeSession(persistence, clientId)
+      // the ending connection releases its own binding only while it is still its own: remove whatever is there
+      for (let held = await store.get(clientId); held !== undefined && !await store.swap(clientId, held, undefined);) held = await store.get(clientId)
+      return before
+    },
+    async forgetExpired (clientId) {
+      const b = await store.get(clientId)
+      if (b !== undefined && !b.connected) await store.swap(clientId, b, undefined)
+    },
+    async forgetAccount (account) {
+      for (const clientId of await store.removeAccount(account)) await purgeSession(persistence, clientId)
+    }
+  }
+}
