@@ -9,7 +9,7 @@ describe('matchApi', () => {
     ['POST', ['users'], 'createUser', {}, 201],
     ['GET', ['users', 'bob'], 'getUser', { username: 'bob' }, 200],
     ['PATCH', ['users', 'bob'], 'modifyUser', { username: 'bob' }, 200],
-    ['DELETE', ['users', 'bob'], 'deleteUser', { username: 'bob' }, 204],
+    ['DELETE', ['users', 'bob'], 'deleteUser', { username: 'bob' }, 200],
     ['GET', ['users', ''], 'listUsers', {}, 200],
     ['GET', ['topics'], 'listTopics', {}, 200],
     ['POST', ['topics'], 'createTopic', {}, 201],
