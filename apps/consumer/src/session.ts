@@ -35,6 +35,8 @@ export interface Session {
 // CONNACK codes that retrying cannot fix: bad protocol, client id rejected, bad credentials, not authorised
 const FATAL_CONNACK = new Set([1, 2, 4, 5])
 const END_TIMEOUT_MS = 3000
+/** a broker that accepted the connection but never answers the SUBSCRIBE is reported, not waited on silently */
+const SUBACK_WARN_MS = 10_000
 
 export function openSession (options: SessionOptions, logger: Logger, handlers: SessionHandlers): Session {
   const { url, clientId, stateFile } = options
@@ -122,7 +124,12 @@ export function openSession (options: SessionOptions, logger: Logger, handlers: 
 
   function subscribe (): void {
     const map = Object.fromEntries(options.subscriptions.map((t) => [t, { qos: options.qos }]))
+    const silent = setTimeout(() => {
+      logger.error({ subscriptions: options.subscriptions, waitedMs: SUBACK_WARN_MS }, 'no SUBACK from the broker: subscribed to nothing yet, still waiting')
+    }, SUBACK_WARN_MS)
+    silent.unref()
     client.subscribe(map, (err, granted) => {
+      clearTimeout(silent)
       if (err !== null && err !== undefined) {
         logger.error({ err }, 'subscribe failed')
         return
