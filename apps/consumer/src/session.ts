@@ -15,6 +15,8 @@ export interface SessionOptions {
   reconnect: { minMs: number, maxMs: number }
   /** Where unreleased QoS 2 packet ids wait between runs; without it a restart may duplicate QoS 2 messages. */
   stateFile?: string
+  /** how long a SUBSCRIBE may go unanswered before the consumer logs an error (it keeps waiting); 10 s */
+  subackWarnMs?: number
 }
 
 export interface SessionHandlers {
@@ -124,9 +126,10 @@ export function openSession (options: SessionOptions, logger: Logger, handlers: 
 
   function subscribe (): void {
     const map = Object.fromEntries(options.subscriptions.map((t) => [t, { qos: options.qos }]))
+    const waitMs = options.subackWarnMs ?? SUBACK_WARN_MS
     const silent = setTimeout(() => {
-      logger.error({ subscriptions: options.subscriptions, waitedMs: SUBACK_WARN_MS }, 'no SUBACK from the broker: subscribed to nothing yet, still waiting')
-    }, SUBACK_WARN_MS)
+      logger.error({ subscriptions: options.subscriptions, waitedMs: waitMs }, 'no SUBACK from the broker: subscribed to nothing yet, still waiting')
+    }, waitMs)
     silent.unref()
     client.subscribe(map, (err, granted) => {
       clearTimeout(silent)
