@@ -1,0 +1,51 @@
+// The verification queue shared between source addresses: round-robin, bounded, skips abandoned work.
+import { describe, expect, it } from 'vitest'
+import { createFairQueue, type FairTask } from '../../apps/broker/src/broker/fair-queue.js'
+
+function task (address: string, username: string, log: string[], opts: { gone?: () => boolean, hold?: Promise<void> } = {}): FairTask {
+  return {
+    address,
+    username,
+    cancelled: opts.gone ?? (() => false),
+    run: async () => { log.push(`${address}:${username}`); await opts.hold },
+    skipped: () => log.push(`skipped ${address}:${username}`)
+  }
+}
+const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+describe('fair queue', () => {
+  it('serves addresses round-robin: a late address is served next, not after the flood', async () => {
+    const log: string[] = []
+    const q = createFairQueue({ concurrency: 1, perUser: 10 })
+    for (let i = 0; i < 5; i++) q.push(task('flood', `u${i}`, log))
+    q.push(task('device', 'd', log))
+    for (let i = 0; i < 10 && q.waiting + q.running > 0; i++) await settle()
+    expect(log.slice(0, 3)).toEqual(['flood:u0', 'flood:u1', 'device:d'])
+  })
+
+  it('drops work whose requester has gone without running it', async () => {
+    const log: string[] = []
+    const q = createFairQueue({ concurrency: 1, perUser: 10 })
+    let release!: () => void
+    q.push(task('a', 'x', log, { hold: new Promise((resolve) => { release = resolve }) }))
+    q.push(task('a', 'y', log, { gone: () => true }))
+    q.push(task('a', 'z', log))
+    release()
+    for (let i = 0; i < 10 && q.waiting + q.running > 0; i++) await settle()
+    expect(log).toEqual(['a:x', 'skipped a:y', 'a:z'])
+  })
+
+  it('runs at most perUser verifications of one username at once; the others wait, then run', async () => {
+    const log: string[] = []
+    const q = createFairQueue({ concurrency: 4, perUser: 1 })
+    let release!: () => void
+    q.push(task('a', 'alice', log, { hold: new Promise((resolve) => { release = resolve }) }))
+    q.push(task('b', 'alice', log))
+    q.push(task('c', 'bob', log))
+    await settle()
+    expect(log).toEqual(['a:alice', 'c:bob'])
+    release()
+    for (let i = 0; i < 10 && q.waiting + q.running > 0; i++) await settle()
+    expect(log).toEqual(['a:alice', 'c:bob', 'b:alice'])
+  })
+})
