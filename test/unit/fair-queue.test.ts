@@ -14,13 +14,19 @@ function task (address: string, username: string, log: string[], opts: { gone?: 
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 describe('fair queue', () => {
-  it('serves addresses round-robin: a late address is served next, not after the flood', async () => {
+  it('serves the least-served address first: a late address goes next, not after the flood; busy ones alternate', async () => {
     const log: string[] = []
     const q = createFairQueue({ concurrency: 1, perUser: 10 })
     for (let i = 0; i < 5; i++) q.push(task('flood', `u${i}`, log))
     q.push(task('device', 'd', log))
     for (let i = 0; i < 10 && q.waiting + q.running > 0; i++) await settle()
-    expect(log.slice(0, 3)).toEqual(['flood:u0', 'flood:u1', 'device:d'])
+    expect(log.slice(0, 3)).toEqual(['flood:u0', 'device:d', 'flood:u1'])
+    const log2: string[] = []
+    const q2 = createFairQueue({ concurrency: 1, perUser: 10 })
+    for (let i = 0; i < 3; i++) { q2.push(task('a', `a${i}`, log2)); q2.push(task('b', `b${i}`, log2)) }
+    for (let i = 0; i < 20 && q2.waiting + q2.running > 0; i++) await settle()
+    // two busy addresses take turns
+    expect(log2.map((l) => l[0]).join('')).toMatch(/^(ab|ba){3}$/)
   })
 
   it('drops work whose requester has gone without running it', async () => {
