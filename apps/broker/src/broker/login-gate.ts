@@ -3,6 +3,7 @@
 // address, refused before any work so that parallel guesses cannot outrun the failure count; a fair
 // round-robin share of verification per address; the delay that holds back each refusal (the login stays
 // in flight meanwhile). A login already verified moments ago (verified-credentials cache) skips the queue.
+import { availableParallelism } from 'node:os'
 import type { LoginThrottleConfig } from '../config/hardening-schema.js'
 import { createFairQueue } from './fair-queue.js'
 import { createLoginThrottle } from './login-throttle.js'
@@ -36,7 +37,10 @@ const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 export function createLoginGate (cfg: LoginThrottleConfig): LoginGate {
   const throttle = createLoginThrottle(cfg)
-  const queue = createFairQueue({ concurrency: cfg.verifyConcurrency, perUser: cfg.maxVerifyingPerUser })
+  // scrypt runs on libuv's threads: with every core verifying, the event loop that reads CONNECTs and writes
+  // CONNACKs starves, and every login waits, honest ones included; so by default one core stays free
+  const concurrency = cfg.verifyConcurrency > 0 ? cfg.verifyConcurrency : Math.max(1, availableParallelism() - 1)
+  const queue = createFairQueue({ concurrency, perUser: cfg.maxVerifyingPerUser })
   const pending = new Map<string, number>()
   const add = (key: string, d: number): number => {
     const n = (pending.get(key) ?? 0) + d

@@ -44,7 +44,8 @@ export interface LoginThrottleConfig {
   /** logins in flight (waiting, verifying, or held back after a failure): past these, refused unverified */
   readonly maxPendingPerUserAddress: number
   readonly maxPendingPerAddress: number
-  /** password verifications running at once, in all and for one username (more wait their turn) */
+  /** password verifications running at once (0: one less than the cores, at least 1), and at once for one
+   * username; more wait their turn */
   readonly verifyConcurrency: number
   readonly maxVerifyingPerUser: number
   /** how long a verified (username, password) is remembered (as a keyed hash), 0: not at all */
@@ -131,7 +132,7 @@ export const hardeningLimitProperties = {
       maxDelayMs: count(5000),
       maxPendingPerUserAddress: { type: 'integer', minimum: 1, default: 2 },
       maxPendingPerAddress: { type: 'integer', minimum: 1, default: 32 },
-      verifyConcurrency: { type: 'integer', minimum: 1, maximum: 64, default: 2 },
+      verifyConcurrency: { type: 'integer', minimum: 0, maximum: 64, default: 0 },
       maxVerifyingPerUser: { type: 'integer', minimum: 1, default: 2 },
       cacheTtlMs: count(60000)
     }
