@@ -77,7 +77,6 @@ export function createLimits (cfg: HardeningLimits, { audit, deniedPublish, isVe
   const sweep = setInterval(() => {
     const now = Date.now()
     connectionRate.sweep(now)
-    login.sweep(now)
   }, SWEEP_MS)
   sweep.unref()
 

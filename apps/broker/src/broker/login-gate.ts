@@ -28,11 +28,11 @@ export type GateOutcome<T> =
 export interface LoginGate {
   /** runs `verify` when the attempt's turn comes; `failed(value)` says whether it was a wrong password */
   attempt<T> (a: LoginAttempt, verify: () => Promise<T>, failed: (value: T) => boolean): Promise<GateOutcome<T>>
-  sweep (now: number): void
   readonly stats: { readonly waiting: number, readonly verifying: number }
 }
 
 const PENDING_RETRY_MS = 1000
+const SWEEP_MS = 60_000
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 export function createLoginGate (cfg: LoginThrottleConfig): LoginGate {
@@ -42,6 +42,8 @@ export function createLoginGate (cfg: LoginThrottleConfig): LoginGate {
   const concurrency = cfg.verifyConcurrency > 0 ? cfg.verifyConcurrency : Math.max(1, availableParallelism() - 1)
   const queue = createFairQueue({ concurrency, perUser: cfg.maxVerifyingPerUser })
   const pending = new Map<string, number>()
+  // swept as logins come (no timer to close): an idle gate holds nothing worth sweeping
+  let swept = Date.now()
   const add = (key: string, d: number): number => {
     const n = (pending.get(key) ?? 0) + d
     if (n <= 0) pending.delete(key); else pending.set(key, n)
@@ -50,9 +52,10 @@ export function createLoginGate (cfg: LoginThrottleConfig): LoginGate {
 
   return {
     get stats () { return { waiting: queue.waiting, verifying: queue.running } },
-    sweep: (now) => throttle.sweep(now),
     async attempt (a, verify, failed) {
-      const locked = throttle.lockedFor(a.username, a.address, Date.now())
+      const now = Date.now()
+      if (now - swept > SWEEP_MS) { throttle.sweep(now); swept = now }
+      const locked = throttle.lockedFor(a.username, a.address, now)
       if (locked > 0) {
         return { kind: 'refused', refusal: { reason: 'login-throttled', detail: `too many failed logins: locked for ${Math.ceil(locked / 1000)} s`, retryAfterMs: locked } }
       }
