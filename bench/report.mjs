@@ -127,6 +127,17 @@ export function renderMarkdown (res) {
     out.push('')
   }
 
+  if ((res.logins ?? []).length > 0) {
+    out.push('### Login storm: an honest device\'s first login under hostile CONNECTs')
+    out.push('')
+    out.push('20 source addresses × 40 CONNECT/s (half right, half wrong passwords, 4 usernames; each gives up after 2 s) while honest devices, each from an address of its own and logging in for the first time, connect one after another. Warden\'s accounts at the production scrypt cost (N=2^14); Mosquitto with a password file of the same accounts; bare aedes checks no password at all. Target: p99 under 1 s.')
+    out.push('')
+    out.push(table(['broker', 'honest CONNACK 0', 'p50 ms', 'p99 ms', 'max ms', 'hostile CONNECTs sent', 'answered', 'gave up', 'broker cores'], res.logins.map((r) => [
+      label[r.broker] ?? r.broker, `${r.honestAccepted}/${r.honest}`, f0(r.p50Ms), f0(r.p99Ms), f0(r.maxMs), f0(r.storm.sent), f0(r.storm.accepted + r.storm.refused), f0(r.storm.gaveUp), f1(r.brokerCores)
+    ])))
+    out.push('')
+  }
+
   if ((res.failures ?? []).length > 0) {
     out.push('### Runs that failed')
     out.push('')

@@ -4,7 +4,7 @@
 // processes. Options:
 //   --quick            a < 2 minute subset
 //   --only=a,b         brokers by name (warden, warden-level, aedes, mosquitto, cluster-1, cluster-2)
-//   --sections=...     throughput,latency,ownership,connections,cluster
+//   --sections=...     throughput,latency,ownership,connections,cluster,logins
 //   --filter=a,b       only the throughput and latency workloads whose names contain one of these
 //   --reps=n           runs per workload and broker (the best is kept); default 2 for the workloads the
 //                      targets are about (64 B at QoS 0 and 1, latency, ownership), 1 for the others and
@@ -20,19 +20,20 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, release, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { hashPassword } from '@warden/broker'
+import { DEFAULT_SCRYPT, hashPassword } from '@warden/broker'
 import { runConnections } from './lib/connections.mjs'
+import { runLoginStorm, STORM } from './lib/login-storm.mjs'
 import { startBroker, waitForQuiet } from './lib/procs.mjs'
 import { runTraffic } from './lib/traffic.mjs'
 import { latency, ownership, shared, throughput } from './lib/workloads.mjs'
-import { BENCH_PASSWORD } from './lib/warden-config.mjs'
+import { BENCH_PASSWORD, USERS } from './lib/warden-config.mjs'
 import { writeReport } from './report.mjs'
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url))
 const ROOT = join(BENCH_DIR, '..')
 const args = Object.fromEntries(process.argv.slice(2).map((a) => { const [k, v] = a.replace(/^--/, '').split('='); return [k, v ?? true] }))
 const quick = args.quick === true
-const sections = new Set(String(args.sections ?? 'throughput,latency,ownership,connections,cluster').split(','))
+const sections = new Set(String(args.sections ?? 'throughput,latency,ownership,connections,cluster,logins').split(','))
 const started = Date.now()
 
 const mosquittoVersion = (() => {
@@ -103,6 +104,7 @@ const results = {
   ownership: [],
   connections: [],
   cluster: [],
+  logins: [],
   failures: []
 }
 
@@ -263,6 +265,25 @@ if (sections.has('connections')) {
       } finally {
         await h.stop()
       }
+    }
+  }
+}
+
+if (sections.has('logins')) {
+  // password logins at the production scrypt cost (what a guess costs the broker), and Mosquitto with a
+  // password file of the same accounts; bare aedes has no authentication at all (every CONNECT accepted)
+  const productionHash = await hashPassword(BENCH_PASSWORD, DEFAULT_SCRYPT)
+  const accounts = [...STORM.usernames, ...Array.from({ length: USERS.subs }, (_, i) => `sub-${i}`)].map((u) => [u, BENCH_PASSWORD])
+  for (const b of brokers.filter((x) => x.name === 'warden' || x.kind === 'aedes' || x.kind === 'mosquitto')) {
+    const h = await launch(b.kind === 'warden' ? { ...b, passwordHash: productionHash } : b.kind === 'mosquitto' ? { ...b, passwords: accounts } : b)
+    try {
+      await quiet()
+      const r = await h.run('login storm', (broker) => runLoginStorm(broker, { durationMs: quick ? 10000 : 20000 }))
+      if (r === null) continue
+      console.log(`${b.name.padEnd(13)} ${r.workload.padEnd(30)} honest CONNACK 0 ${r.honestAccepted}/${r.honest}, p50 ${fmt(r.p50Ms, 0)} ms p99 ${fmt(r.p99Ms, 0)} ms max ${fmt(r.maxMs, 0)} ms first ${fmt(r.firstMs, 0)} ms; storm ${JSON.stringify(r.storm)}; broker ${fmt(r.brokerCores * 100, 0)}%`)
+      results.logins.push({ broker: b.name, ...r })
+    } finally {
+      await h.stop()
     }
   }
 }

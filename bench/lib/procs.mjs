@@ -1,7 +1,7 @@
 // Child processes of the benchmark: brokers under test (Node over IPC, Mosquitto through /proc) and
 // load generators, each sampled for its own CPU time.
-import { fork, spawn } from 'node:child_process'
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { execFileSync, fork, spawn } from 'node:child_process'
+import { chmodSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { CLK_TCK, freePort, procCpuUs, procRss } from './proc-stat.mjs'
 import { tmpdir } from 'node:os'
@@ -86,6 +86,11 @@ export function spawnGenerator (spec) {
   return ipcChild('gen-child.mjs', spec)
 }
 
+/** the hostile side of the login-storm workload (bench/login-child.mjs) */
+export function spawnLoginStorm (spec) {
+  return ipcChild('login-child.mjs', spec)
+}
+
 /**
  * @param {{ name: string, kind: 'warden'|'aedes'|'mosquitto', persistence?: string, registrations?: number, passwordHash?: string }} b
  * @param {{ profileDir?: string }} opts
@@ -150,9 +155,12 @@ async function startMosquitto (b) {
   const port = await freePort()
   const conf = join(dir, 'mosquitto.conf')
   // Nagle off, no cap on queued messages (so it never drops to keep up), nothing on disk
+  // b.passwords: [username, password] pairs, hashed by mosquitto_passwd into a password file (and then
+  // only those accounts may connect), as a deployment with accounts would run it
+  const auth = b.passwords === undefined ? ['allow_anonymous true'] : ['allow_anonymous false', `password_file ${writePasswordFile(dir, b.passwords)}`]
   writeFileSync(conf, [
     `listener ${port} 127.0.0.1`,
-    'allow_anonymous true',
+    ...auth,
     'max_queued_messages 0',
     'set_tcp_nodelay true',
     'persistence false',
@@ -185,6 +193,16 @@ async function startMosquitto (b) {
       removeDir(dir)
     }
   }
+}
+
+function writePasswordFile (dir, passwords) {
+  const file = join(dir, 'passwords')
+  writeFileSync(file, passwords.map(([u, p]) => `${u}:${p}`).join('\n') + '\n')
+  execFileSync('mosquitto_passwd', ['-U', file])
+  // Mosquitto started as root reads it as the user it drops to
+  chmodSync(dir, 0o755)
+  chmodSync(file, 0o644)
+  return file
 }
 
 function canConnect (port) {

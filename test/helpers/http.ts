@@ -1,4 +1,5 @@
 // Real HTTP requests (node fetch) to a test broker's control plane, with HTTP Basic credentials.
+import { request as httpRequest } from 'node:http'
 import { PASSWORD, type TestBroker } from './broker.js'
 
 export interface Reply {
@@ -51,4 +52,16 @@ export const del = (tb: TestBroker, path: string, opts?: RequestOptions): Promis
 /** `/api/v1/topics/<filter>` with the filter percent-encoded ('#' must be). */
 export function topicPath (filter: string): string {
   return `/api/v1/topics/${encodeURIComponent(filter)}`
+}
+
+/** A GET from a given loopback source address (fetch cannot choose one): the status and Retry-After. */
+export function getFrom (tb: TestBroker, localAddress: string, path: string, as: [string, string]): Promise<{ status: number, retryAfter: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port: tb.broker.http.port, path, localAddress, agent: false, headers: { authorization: basic(as[0], as[1]) } }, (res) => {
+      res.resume()
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
 }

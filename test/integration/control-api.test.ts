@@ -39,7 +39,7 @@ describe('authentication and roles', () => {
   })
 
   it('throttles failed logins (429 with Retry-After once locked) and audits them', async () => {
-    const own = await startBroker({ config: { limits: { login: { maxFailuresPerUser: 3, delayMs: 50, maxDelayMs: 50, lockoutMs: 60_000 } } } })
+    const own = await startBroker({ config: { limits: { login: { maxFailuresPerUserAddress: 3, delayMs: 50, maxDelayMs: 50, lockoutMs: 60_000 } } } })
     try {
       const started = Date.now()
       for (let i = 0; i < 3; i++) expect((await get(own, '/api/v1/status', { as: ['admin', 'guess-' + i] })).status).toBe(401)
@@ -52,7 +52,8 @@ describe('authentication and roles', () => {
       expect((await get(own, '/api/v1/status', { as: 'observer' })).status).toBe(200)
       expect(own.broker.audit.counts.get('connect:bad-credentials')).toBe(3)
       const recent = (await get(own, '/api/v1/denials', { as: 'observer' })).body.recent
-      expect(recent.at(-1)).toMatchObject({ kind: 'connect', reason: 'bad-credentials', username: 'admin', detail: 'HTTP API: wrong password' })
+      expect(recent.findLast((e: { reason: string }) => e.reason === 'bad-credentials')).toMatchObject({ kind: 'connect', username: 'admin', detail: 'HTTP API: wrong password' })
+      expect(recent.at(-1)).toMatchObject({ kind: 'connect', reason: 'login-throttled', username: 'admin', detail: expect.stringMatching(/^HTTP API: too many failed logins/) as unknown })
       expect(JSON.stringify(recent)).not.toContain('guess-')
       // a request without credentials (a browser's first try) is not a failed login
       await get(own, '/api/v1/status', { as: null })

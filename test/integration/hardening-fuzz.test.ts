@@ -24,7 +24,7 @@ beforeAll(async () => {
   tb = await startBroker({
     config: {
       anonymous: 'consumer',
-      limits: { connectTimeoutMs: 1000, maxPacketBytes: 65536, maxOutgoingBytes: 131072, connectionRate: { perSecond: 0 }, login: { delayMs: 0, maxFailuresPerUser: 0, maxFailuresPerAddress: 0 } }
+      limits: { connectTimeoutMs: 1000, maxPacketBytes: 65536, maxOutgoingBytes: 131072, connectionRate: { perSecond: 0 }, login: { delayMs: 0, maxFailuresPerUserAddress: 0, maxFailuresPerAddress: 0 } }
     }
   })
   observer = await connect(tb.url, 'observer')

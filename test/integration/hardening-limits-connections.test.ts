@@ -1,5 +1,6 @@
 // Connection limits, each refusal audited: total connections, connection rate per source address,
-// connections per user, failed-login throttling, packet size.
+// connections per user, failed-login throttling, packet size. (Login defences against abuse:
+// hardening-login-*.test.ts.)
 import { expect, it } from 'vitest'
 import { PASSWORD, type TestBroker } from '../helpers/broker.js'
 import { connackCode, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
@@ -55,8 +56,8 @@ it('maxConnectionsPerUser: CONNACK 3 past the limit; a reconnect under the same 
   expect(count('connect:max-user-connections')).toBeGreaterThanOrEqual(1)
 })
 
-it('login throttling: a growing delay before each refusal, then a lockout of the username (CONNACK 3) that ends', async () => {
-  const b = await start({ login: { maxFailuresPerUser: 3, maxFailuresPerAddress: 0, lockoutMs: 400, maxLockoutMs: 400, delayMs: 60, maxDelayMs: 1000 } })
+it('login throttling: a growing delay before each refusal, then a lockout of the (username, address) pair (CONNACK 3) that ends', async () => {
+  const b = await start({ login: { maxFailuresPerUserAddress: 3, maxFailuresPerAddress: 0, lockoutMs: 400, maxLockoutMs: 400, delayMs: 60, maxDelayMs: 1000 } })
   const took: number[] = []
   for (let i = 0; i < 3; i++) {
     const t0 = Date.now()
@@ -66,16 +67,20 @@ it('login throttling: a growing delay before each refusal, then a lockout of the
   expect(took[0]).toBeGreaterThanOrEqual(55)
   expect(took[1]).toBeGreaterThanOrEqual(115)
   expect(took[2]).toBeGreaterThanOrEqual(235)
-  // locked: even the right password is refused, without a delay; other users are not
+  // locked: even the right password is refused from this address, without a delay; other users are not,
+  // nor is this user from another address
   expect(await connackCode(b.url, { username: 'sensor-1', password: PASSWORD })).toBe(3)
   expect(await connackCode(b.url, { username: 'sensor-2', password: PASSWORD })).toBe(0)
+  const other = await raw({ localAddress: '127.0.0.2' })
+  other.send(connectPacket('sensor-1', 'from-elsewhere'))
+  expect(await other.next('connack')).toMatchObject({ returnCode: 0 })
   expect(scope.events.find((e) => e.reason === 'login-throttled')).toMatchObject({ kind: 'connect', username: 'sensor-1', detail: expect.stringMatching(/too many failed logins/) as unknown })
   await waitUntil(async () => await connackCode(b.url, { username: 'sensor-1', password: PASSWORD }) === 0 ? true : undefined, 'the lockout to end', 5000, 50)
   expect(count('connect:bad-credentials')).toBe(3)
 })
 
 it('login throttling: locks a source address that tries many usernames; other addresses still log in', async () => {
-  const b = await start({ login: { maxFailuresPerUser: 0, maxFailuresPerAddress: 3, lockoutMs: 60000, delayMs: 0 } })
+  const b = await start({ login: { maxFailuresPerUserAddress: 0, maxFailuresPerAddress: 3, lockoutMs: 60000, delayMs: 0 } })
   for (const u of ['nobody-1', 'nobody-2', 'sensor-2']) expect(await connackCode(b.url, { username: u, password: 'guess' })).toBe(4)
   expect(await connackCode(b.url, { username: 'sensor-1', password: PASSWORD })).toBe(3)
   const other = await raw({ localAddress: '127.0.0.2' })

@@ -116,7 +116,7 @@ describe('parseConfig: valid input', () => {
         maxOutgoingBytes: 4194304,
         publishRate: { perSecond: 1000, burst: 5000, onExcess: 'delay' },
         connectionRate: { perSecond: 50, burst: 200 },
-        login: { maxFailuresPerUser: 10, maxFailuresPerAddress: 100, windowMs: 600000, lockoutMs: 60000, maxLockoutMs: 3600000, delayMs: 200, maxDelayMs: 5000 }
+        login: { maxFailuresPerUserAddress: 10, maxFailuresPerAddress: 100, windowMs: 600000, lockoutMs: 60000, maxLockoutMs: 3600000, delayMs: 200, maxDelayMs: 5000, maxPendingPerUserAddress: 2, maxPendingPerAddress: 32, verifyConcurrency: 0, maxVerifyingPerUser: 2, cacheTtlMs: 60000 }
       }
     })
     expect(Object.isFrozen(c) && Object.isFrozen(c.mqtt) && Object.isFrozen(c.users)).toBe(true)

@@ -44,24 +44,34 @@ describe('KeyedBuckets', () => {
 })
 
 describe('login throttle', () => {
-  const cfg = { maxFailuresPerUser: 3, maxFailuresPerAddress: 5, windowMs: 10_000, lockoutMs: 1000, maxLockoutMs: 3000, delayMs: 100, maxDelayMs: 1000 }
+  const cfg = {
+    maxFailuresPerUserAddress: 3, maxFailuresPerAddress: 5, windowMs: 10_000, lockoutMs: 1000, maxLockoutMs: 3000, delayMs: 100, maxDelayMs: 1000,
+    maxPendingPerUserAddress: 2, maxPendingPerAddress: 32, verifyConcurrency: 2, maxVerifyingPerUser: 2, cacheTtlMs: 60_000
+  }
 
   it('holds each refusal back longer: delay × 2^(failures − 1), capped', () => {
-    const t = createLoginThrottle({ ...cfg, maxFailuresPerUser: 0, maxFailuresPerAddress: 0 })
+    const t = createLoginThrottle({ ...cfg, maxFailuresPerUserAddress: 0, maxFailuresPerAddress: 0 })
     expect(Array.from({ length: 6 }, () => t.failed('u', 'a', 0))).toEqual([100, 200, 400, 800, 1000, 1000])
     expect(createLoginThrottle({ ...cfg, delayMs: 0 }).failed('u', 'a', 0)).toBe(0)
   })
 
-  it('locks a username after maxFailuresPerUser, for lockoutMs, doubling up to maxLockoutMs', () => {
+  it('locks a (username, address) pair after maxFailuresPerUserAddress, doubling up to maxLockoutMs; never the username elsewhere', () => {
     const t = createLoginThrottle(cfg)
-    for (let i = 0; i < 3; i++) t.failed('alice', `10.0.0.${i}`, 0)
-    expect(t.lockedFor('alice', '10.9.9.9', 0)).toBe(1000)
+    for (let i = 0; i < 3; i++) t.failed('alice', '10.0.0.1', 0)
+    expect(t.lockedFor('alice', '10.0.0.1', 0)).toBe(1000)
+    expect(t.lockedFor('alice', '10.9.9.9', 0)).toBe(0)
     expect(t.lockedFor('bob', '10.0.0.1', 0)).toBe(0)
-    expect(t.lockedFor('alice', undefined, 1000)).toBe(0)
-    for (let i = 0; i < 3; i++) t.failed('alice', `10.1.0.${i}`, 1000)
-    expect(t.lockedFor('alice', undefined, 1000)).toBe(2000)
-    for (let i = 0; i < 3; i++) t.failed('alice', `10.2.0.${i}`, 3000)
-    expect(t.lockedFor('alice', undefined, 3000)).toBe(3000)
+    for (let i = 0; i < 3; i++) t.failed('alice', '10.0.0.1', 1000)
+    expect(t.lockedFor('alice', '10.0.0.1', 1000)).toBe(2000)
+    for (let i = 0; i < 3; i++) t.failed('alice', '10.0.0.1', 3000)
+    expect(t.lockedFor('alice', '10.0.0.1', 3000)).toBe(3000)
+  })
+
+  it('a username failing from many addresses is slowed down (longer delays), never locked', () => {
+    const t = createLoginThrottle({ ...cfg, maxDelayMs: 100_000 })
+    const delays = Array.from({ length: 8 }, (_, i) => t.failed('alice', `10.0.0.${i}`, 0))
+    expect(delays.at(-1)).toBe(100 * 2 ** 7)
+    expect(t.lockedFor('alice', '10.9.9.9', 0)).toBe(0)
   })
 
   it('locks an address after maxFailuresPerAddress, whatever usernames it tries', () => {
@@ -79,14 +89,14 @@ describe('login throttle', () => {
     expect(t.lockedFor('alice', 'a', 20_000)).toBe(0)
   })
 
-  it('clears a username\'s failures on a successful login, not the address\'s', () => {
+  it('clears a pair\'s failures on a successful login, not the address\'s', () => {
     const t = createLoginThrottle(cfg)
     t.failed('alice', 'a', 0)
     t.failed('alice', 'a', 0)
-    t.succeeded('alice')
+    t.succeeded('alice', 'a')
     t.failed('alice', 'a', 0)
     t.failed('alice', 'a', 0)
-    expect(t.lockedFor('alice', 'b', 0)).toBe(0)
+    expect(t.lockedFor('alice', 'a', 0)).toBe(0)
     t.failed('bob', 'a', 0)
     expect(t.lockedFor(undefined, 'a', 0)).toBe(1000)
   })
@@ -94,7 +104,7 @@ describe('login throttle', () => {
   it('sweeps idle records', () => {
     const t = createLoginThrottle(cfg)
     for (let i = 0; i < 50; i++) t.failed(`u${i}`, `a${i}`, 0)
-    expect(t.size).toBe(100)
+    expect(t.size).toBe(150)
     t.sweep(60_000)
     expect(t.size).toBe(0)
   })

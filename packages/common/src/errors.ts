@@ -21,7 +21,8 @@ export const ERROR_CODES = {
   WARDEN_ERR_API_METHOD: 'The HTTP method is not supported on this API path.',
   WARDEN_ERR_API_TOO_LARGE: 'The request body is larger than the API accepts.',
   WARDEN_ERR_API_UNREACHABLE: 'The warden CLI could not reach the broker API.',
-  WARDEN_ERR_API_THROTTLED: 'Too many failed API logins for this user or address: locked for a while.',
+  WARDEN_ERR_API_THROTTLED: 'Too many failed API logins for this user from this address, or from this address: locked for a while.',
+  WARDEN_ERR_API_LOGIN_PENDING: 'Too many API logins in progress for this user from this address, or from this address.',
   WARDEN_ERR_SESSION_STORE: 'The store of client-id bindings could not be read or written; the CONNECT is refused.',
   WARDEN_ERR_INTERNAL: 'An unexpected failure inside the broker; the details are in its log.'
 } as const

@@ -3,6 +3,7 @@ import { isIP } from 'node:net'
 import { certificateLogin } from './cert-login.js'
 import type { UserConfig } from '../config/schema.js'
 import { DEFAULT_SCRYPT, hashPassword, parsePasswordHash, verifyPassword } from './password.js'
+import { createVerifiedCache } from './verified-cache.js'
 
 export interface Account {
   /** the registry's account id (StoredUser.id): tells a re-created name from the account deleted before */
@@ -28,6 +29,8 @@ export interface UserDirectory {
   /** adds or replaces an account at run time (registry); the next CONNECT sees it */
   put (user: UserConfig & { id?: string }): void
   remove (username: string): boolean
+  /** true when this password was verified for this account moments ago: authenticate answers without scrypt */
+  isVerified (username: string, password: Buffer | string): boolean
 }
 
 export function isLoopback (address: string | undefined): boolean {
@@ -41,11 +44,14 @@ export interface DirectoryOptions {
   users: readonly UserConfig[]
   /** role for clients without a username, or false to refuse them */
   anonymous: false | string
+  /** how long a verified password is remembered (limits.login.cacheTtlMs); 0: never */
+  cacheTtlMs?: number
 }
 
 /** Hashes the plain demo passwords once at start, so every login takes the same scrypt path. */
-export async function createUserDirectory ({ users, anonymous }: DirectoryOptions): Promise<UserDirectory> {
+export async function createUserDirectory ({ users, anonymous, cacheTtlMs = 60_000 }: DirectoryOptions): Promise<UserDirectory> {
   const accounts = new Map<string, Account>()
+  const verified = createVerifiedCache<Account>(cacheTtlMs)
   const hashed = await Promise.all(users.map((u) => u.passwordHash ?? hashPassword(u.password as string)))
   const toAccount = (u: UserConfig & { id?: string }, hash: string): Account => {
     const plain = u.password !== undefined
@@ -60,9 +66,17 @@ export async function createUserDirectory ({ users, anonymous }: DirectoryOption
     plainAccounts: [...accounts.values()].filter((a) => a.plain).map((a) => a.username),
     put (u) {
       if (u.passwordHash === undefined) throw new Error('a run-time account needs a passwordHash')
+      verified.forget(u.username)
       accounts.set(u.username, toAccount(u, u.passwordHash))
     },
-    remove: (username) => accounts.delete(username),
+    remove (username) {
+      verified.forget(username)
+      return accounts.delete(username)
+    },
+    isVerified (username, password) {
+      const account = accounts.get(username)
+      return account !== undefined && verified.has(username, password, account)
+    },
     async authenticate (username, password, remoteAddress, certName) {
       if (certName !== undefined) return certificateLogin(accounts.get(certName), certName, username, isLoopback(remoteAddress))
       if (username === undefined) {
@@ -74,8 +88,12 @@ export async function createUserDirectory ({ users, anonymous }: DirectoryOption
         await verifyPassword(password ?? '', decoy)
         return { ok: false, returnCode: 4, reason: 'bad-credentials', detail: account === undefined ? 'unknown user' : 'no password' }
       }
-      if (!await verifyPassword(password, account.hash)) {
-        return { ok: false, returnCode: 4, reason: 'bad-credentials', detail: 'wrong password' }
+      if (!verified.has(username, password, account)) {
+        if (!await verifyPassword(password, account.hash)) {
+          return { ok: false, returnCode: 4, reason: 'bad-credentials', detail: 'wrong password' }
+        }
+        // only when the account is still the one verified against (not changed while scrypt ran)
+        if (accounts.get(username) === account) verified.remember(username, password, account)
       }
       // the account may have been changed or removed (registry) while scrypt ran: answer for the current one
       const current = accounts.get(username)

@@ -4,12 +4,14 @@ import type { Aedes, Client } from 'aedes'
 import type { Logger } from '@warden/common'
 import type { ListenerDeps } from './listeners.js'
 import { normalizeAddress, type Limits } from './limits.js'
+import { reapGhosts } from './ghost-reaper.js'
 import type { PublishGate } from './publish-gate.js'
 import { boundQueues, type QueueBound } from './queue-bound.js'
 
 export function attachHardening (broker: Aedes, persistence: unknown, limits: Limits, gate: PublishGate, maxQueuedMessages: number): QueueBound {
   limits.attach(gate, (event, listener) => broker.on(event, listener))
   const clients = (broker as unknown as { clients: Record<string, Client | undefined> }).clients
+  reapGhosts(broker, (client) => limits.audit('connection', 'closed-during-connect', client, { detail: 'socket closed before its CONNECT was complete: removed from the connected clients' }))
   // aedes's own bound (maxOutgoingBytes: 0 leaves it the only one): a subscriber that did not drain its
   // socket within drainTimeout is cut off
   const drained = new WeakSet<Client>()

@@ -12,7 +12,7 @@ import { guardConnection } from './connection-guard.js'
 import { isStoredWill } from './will-owner.js'
 import { isRepeatDelivery } from './forward-dedupe.js'
 import { RESERVED_PREFIX, type WardenHooks } from './hooks.js'
-import { createLoginThrottle } from './login-throttle.js'
+import { createLoginGate } from './login-gate.js'
 import type { PublishGate } from './publish-gate.js'
 import { KeyedBuckets, TokenBucket } from './token-bucket.js'
 
@@ -25,6 +25,8 @@ export type LimitedHooks = Pick<WardenHooks, 'preConnect' | 'authenticate' | 'au
 export interface LimitsDeps {
   audit: Audit
   deniedPublish: 'drop' | 'disconnect'
+  /** the directory's verified-credentials cache: a hit skips the verification queue */
+  isVerified?: (username: string, password: Buffer) => boolean
 }
 
 export interface LimitStats {
@@ -53,6 +55,9 @@ export function normalizeAddress (address: string | undefined): string | undefin
   return address?.startsWith('::ffff:') === true ? address.slice(7) : address
 }
 
+type AuthCallback = Parameters<WardenHooks['authenticate']>[3]
+interface AuthAnswer { err: AuthenticateError | null, ok: boolean | null }
+
 function authError (returnCode: 3 | 5, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError
 }
@@ -60,10 +65,10 @@ function authError (returnCode: 3 | 5, message: string): AuthenticateError {
 /** long topics are cut in audit records: the record is about the refusal, not the topic */
 const clip = (s: string): string => s.length > 256 ? `${s.slice(0, 256)}…` : s
 
-export function createLimits (cfg: HardeningLimits, { audit, deniedPublish }: LimitsDeps): Limits {
+export function createLimits (cfg: HardeningLimits, { audit, deniedPublish, isVerified }: LimitsDeps): Limits {
   const stats: LimitStats = { publishDelayed: 0, connections: 0 }
   const connectionRate = new KeyedBuckets(cfg.connectionRate)
-  const login = createLoginThrottle(cfg.login)
+  const login = createLoginGate(cfg.login)
   const publishBuckets = new WeakMap<Client, TokenBucket>()
   const subscriptions = new WeakMap<Client, Set<string>>()
   /** connected clients per username, by client id (a reconnect under the same id is a takeover, not one more) */
@@ -73,7 +78,6 @@ export function createLimits (cfg: HardeningLimits, { audit, deniedPublish }: Li
   const sweep = setInterval(() => {
     const now = Date.now()
     connectionRate.sweep(now)
-    login.sweep(now)
   }, SWEEP_MS)
   sweep.unref()
 
@@ -116,7 +120,10 @@ export function createLimits (cfg: HardeningLimits, { audit, deniedPublish }: Li
     if (clients === undefined) { clients = new Map(); byUser.set(username, clients) }
     if (cfg.maxConnectionsPerUser > 0 && !clients.has(client.id) && clients.size >= cfg.maxConnectionsPerUser) return false
     clients.set(client.id, client)
-    client.conn.once('close', () => releaseUser(username, client))
+    // a socket that closed while its login was verified has emitted 'close' already: a listener added now
+    // would never run, and the slot would stay taken until restart
+    if ((client.conn as unknown as { destroyed: boolean }).destroyed) releaseUser(username, client)
+    else client.conn.once('close', () => releaseUser(username, client))
     return true
   }
 
@@ -164,36 +171,27 @@ export function createLimits (cfg: HardeningLimits, { audit, deniedPublish }: Li
 
         authenticate (client, username, password, cb) {
           const address = normalizeAddress(remoteAddressOf(client))
-          // a verified certificate is not a password: nothing to guess, nothing to throttle
-          const byPassword = certNameOf(client) === undefined
-          if (byPassword) {
-            const locked = login.lockedFor(username, address, Date.now())
-            if (locked > 0) {
-              record('connect', 'login-throttled', client, { address, username, detail: `too many failed logins: locked for ${Math.ceil(locked / 1000)} s` })
-              cb(authError(3, 'too many failed logins, try later'), null)
-              return
-            }
-          }
-          hooks.authenticate(client, username, password, (err, ok) => {
-            if (err !== null) {
-              if (byPassword && err.returnCode === 4) {
-                const delay = login.failed(username, address, Date.now())
-                if (delay > 0) { setTimeout(() => cb(err, ok), delay); return }
-              }
-              cb(err, ok)
-              return
-            }
+          const admitted: AuthCallback = (err, ok) => {
+            if (err !== null) { cb(err, ok); return }
             const user = hooks.policyOf(client)?.identity.username
-            if (user !== undefined) {
-              if (!claimUser(user, client)) {
-                record('connect', 'max-user-connections', client, { address, detail: `${cfg.maxConnectionsPerUser} connections already open for this user` })
-                cb(authError(3, 'too many connections for this user'), null)
-                return
-              }
-              if (byPassword) login.succeeded(username)
+            if (user !== undefined && !claimUser(user, client)) {
+              record('connect', 'max-user-connections', client, { address, detail: `${cfg.maxConnectionsPerUser} connections already open for this user` })
+              cb(authError(3, 'too many connections for this user'), null)
+              return
             }
             cb(null, ok)
-          })
+          }
+          // a verified certificate is not a password, nor is an anonymous login: nothing to guess or throttle
+          if (certNameOf(client) !== undefined || username === undefined) { hooks.authenticate(client, username, password, admitted); return }
+          const conn = client.conn as unknown as { destroyed: boolean }
+          const attempt = { username, address, cancelled: () => conn.destroyed, cached: password !== undefined && isVerified?.(username, password) === true }
+          const verify = (): Promise<AuthAnswer> => new Promise((resolve) => hooks.authenticate(client, username, password, (err, ok) => resolve({ err, ok })))
+          login.attempt(attempt, verify, (a) => a.err?.returnCode === 4).then((outcome) => {
+              if (outcome.kind === 'verified') { admitted(outcome.value.err, outcome.value.ok); return }
+            if (outcome.kind === 'cancelled') { cb(authError(3, 'connection closed during login'), null); return }
+            record('connect', outcome.refusal.reason, client, { address, username, detail: outcome.refusal.detail })
+            cb(authError(3, outcome.refusal.reason === 'login-throttled' ? 'too many failed logins, try later' : 'too many logins in progress, try later'), null)
+          }, (err: unknown) => cb(authError(3, (err as Error).message), null))
         },
 
         authorizePublish (client, packet, cb) {

@@ -177,13 +177,20 @@ function readTlsOptions (tls: TlsConfig): TlsOptions {
   return opts
 }
 
+/**
+ * Connections the kernel holds for the broker to accept (capped by net.core.somaxconn). Node's 511 is full
+ * after well under a second of a busy event loop during a connect storm; the kernel then drops the SYNs of
+ * everyone, honest devices included, whose retries come 1 s and 3 s later.
+ */
+const LISTEN_BACKLOG = 4096
+
 function listen (server: Server, name: Transport, port: number, host: string): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => {
       reject(new WardenError('WARDEN_ERR_LISTEN', `cannot listen on ${host}:${port} (${name}.port): ${err.message}`, { cause: err }))
     }
     server.once('error', onError)
-    server.listen(port, host, () => {
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', onError)
       resolve(server.address() as AddressInfo)
     })

@@ -1,5 +1,7 @@
-// Failed-login throttling against password guessing: a growing delay before each refusal, and a lockout
-// (doubling on each repeat) once a username or a source address has failed too often within a window.
+// Failed-login throttling against password guessing, keyed so that it cannot be turned against honest
+// devices: a (username, address) pair and an address are locked out after too many failures (doubling on
+// each repeat); a username alone is never locked — its failures from everywhere only lengthen the delay
+// before each refusal, so a right password from an address without failures always gets through.
 import type { LoginThrottleConfig } from '../config/hardening-schema.js'
 
 interface KeyState {
@@ -11,26 +13,29 @@ interface KeyState {
 }
 
 export interface LoginThrottle {
-  /** ms left of a lockout of this username or address, 0 when neither is locked */
+  /** ms left of a lockout of this (username, address) pair or of this address, 0 when neither is locked */
   lockedFor (username: string | undefined, address: string | undefined, now: number): number
   /** records a failed login; returns how long to hold back the refusal, in ms */
   failed (username: string | undefined, address: string | undefined, now: number): number
-  /** a successful login clears the username's record (not the address's: one good account must not
-   * launder a guessing campaign from the same address) */
-  succeeded (username: string | undefined): void
+  /** a successful login clears the pair's record (not the address's: one good account must not launder a
+   * guessing campaign from the same address; nor the username's: it counts other addresses' guesses) */
+  succeeded (username: string | undefined, address: string | undefined): void
   sweep (now: number): void
   readonly size: number
 }
 
 const MAX_KEYS = 100_000
+const pairKey = (username: string, address: string): string => `p:${address}\u0000${username}`
 
 export function createLoginThrottle (cfg: LoginThrottleConfig): LoginThrottle {
   const states = new Map<string, KeyState>()
 
+  /** counts a failure; `max` 0 never locks */
   const fail = (key: string, max: number, now: number): number => {
     let s = states.get(key)
     if (s === undefined) {
       if (states.size >= MAX_KEYS) sweep(now)
+      // a flood of fresh keys must not grow memory without bound; forgetting is safer than refusing all
       if (states.size >= MAX_KEYS) states.clear()
       s = { failures: 0, windowStart: now, last: now, lockouts: 0, lockedUntil: 0 }
       states.set(key, s)
@@ -41,7 +46,7 @@ export function createLoginThrottle (cfg: LoginThrottleConfig): LoginThrottle {
     const n = s.failures
     if (max > 0 && s.failures >= max) {
       s.lockouts++
-      s.lockedUntil = now + Math.min(cfg.lockoutMs * 2 ** (s.lockouts - 1), cfg.maxLockoutMs)
+      s.lockedUntil = now + Math.min(cfg.lockoutMs * 2 ** Math.min(s.lockouts - 1, 30), cfg.maxLockoutMs)
       s.failures = 0
       s.windowStart = now
     }
@@ -64,18 +69,18 @@ export function createLoginThrottle (cfg: LoginThrottleConfig): LoginThrottle {
     get size () { return states.size },
     sweep,
     lockedFor (username, address, now) {
-      return Math.max(
-        username === undefined ? 0 : lockedFor(`u:${username}`, now),
-        address === undefined ? 0 : lockedFor(`a:${address}`, now))
+      if (address === undefined) return 0
+      return Math.max(username === undefined ? 0 : lockedFor(pairKey(username, address), now), lockedFor(`a:${address}`, now))
     },
     failed (username, address, now) {
-      const nu = username === undefined ? 0 : fail(`u:${username}`, cfg.maxFailuresPerUser, now)
+      const np = username === undefined || address === undefined ? 0 : fail(pairKey(username, address), cfg.maxFailuresPerUserAddress, now)
       const na = address === undefined ? 0 : fail(`a:${address}`, cfg.maxFailuresPerAddress, now)
-      const n = Math.max(nu, na)
+      const nu = username === undefined ? 0 : fail(`u:${username}`, 0, now)
+      const n = Math.max(np, na, nu)
       return cfg.delayMs === 0 ? 0 : Math.min(cfg.delayMs * 2 ** Math.min(n - 1, 20), cfg.maxDelayMs)
     },
-    succeeded (username) {
-      if (username !== undefined) states.delete(`u:${username}`)
+    succeeded (username, address) {
+      if (username !== undefined && address !== undefined) states.delete(pairKey(username, address))
     }
   }
 }

@@ -33,13 +33,23 @@ export interface RateConfig {
 export type ExcessPolicy = 'delay' | 'drop' | 'disconnect'
 
 export interface LoginThrottleConfig {
-  readonly maxFailuresPerUser: number
+  /** failures of one username from one address that lock that pair out (the username elsewhere is not) */
+  readonly maxFailuresPerUserAddress: number
   readonly maxFailuresPerAddress: number
   readonly windowMs: number
   readonly lockoutMs: number
   readonly maxLockoutMs: number
   readonly delayMs: number
   readonly maxDelayMs: number
+  /** logins in flight (waiting, verifying, or held back after a failure): past these, refused unverified */
+  readonly maxPendingPerUserAddress: number
+  readonly maxPendingPerAddress: number
+  /** password verifications running at once (0: one less than the cores, at least 1), and at once for one
+   * username; more wait their turn */
+  readonly verifyConcurrency: number
+  readonly maxVerifyingPerUser: number
+  /** how long a verified (username, password) is remembered (as a keyed hash), 0: not at all */
+  readonly cacheTtlMs: number
 }
 
 export interface HardeningLimits {
@@ -113,13 +123,18 @@ export const hardeningLimitProperties = {
     additionalProperties: false,
     default: {},
     properties: {
-      maxFailuresPerUser: count(10),
+      maxFailuresPerUserAddress: count(10),
       maxFailuresPerAddress: count(100),
       windowMs: { type: 'integer', minimum: 1, default: 600000 },
       lockoutMs: { type: 'integer', minimum: 1, default: 60000 },
       maxLockoutMs: { type: 'integer', minimum: 1, default: 3600000 },
       delayMs: count(200),
-      maxDelayMs: count(5000)
+      maxDelayMs: count(5000),
+      maxPendingPerUserAddress: { type: 'integer', minimum: 1, default: 2 },
+      maxPendingPerAddress: { type: 'integer', minimum: 1, default: 32 },
+      verifyConcurrency: { type: 'integer', minimum: 0, maximum: 64, default: 0 },
+      maxVerifyingPerUser: { type: 'integer', minimum: 1, default: 2 },
+      cacheTtlMs: count(60000)
     }
   }
 } as const

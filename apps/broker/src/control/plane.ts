@@ -7,7 +7,7 @@ import type { Audit } from '../broker/audit.js'
 import type { WardenHooks } from '../broker/hooks.js'
 import type { PublishGate } from '../broker/publish-gate.js'
 import type { WardenConfig } from '../config/schema.js'
-import { createLoginThrottle } from '../broker/login-throttle.js'
+import { createLoginGate } from '../broker/login-gate.js'
 import { createAuthenticator } from '../http/basic-auth.js'
 import { createEventStreams } from '../http/events.js'
 import { createHttpServer, listenHttp } from '../http/server.js'
@@ -78,7 +78,9 @@ export async function startControlPlane ({ config, brokerId, broker, hooks, audi
   const server = createHttpServer({
     ctx,
     auth: createAuthenticator(runtime.rules.directory, {
-      throttle: createLoginThrottle(config.limits.login),
+      // a gate of its own: API logins and MQTT logins are counted apart, with the same thresholds
+      gate: createLoginGate(config.limits.login),
+      onRefused: (username, address, reason, detail) => audit.record({ kind: 'connect', reason, username, clientId: undefined, address, detail: `HTTP API: ${detail}` }),
       // a wrong password is a refusal like any other: counted, logged, on $SYS/warden/audit/connect
       onFailure: (username, address, detail) => audit.record({ kind: 'connect', reason: 'bad-credentials', username, clientId: undefined, address, detail: `HTTP API: ${detail}` })
     }),

@@ -1,31 +1,27 @@
 // HTTP Basic authentication against the broker's accounts (same passwords, same loopback rule as MQTT),
-// throttled like MQTT logins, with a short-lived cache so that a dashboard polling every few seconds does
-// not pay scrypt each time.
-import { createHmac, randomBytes } from 'node:crypto'
-import type { Account, UserDirectory } from '../auth/user-directory.js'
-import { isLoopback } from '../auth/user-directory.js'
-import type { LoginThrottle } from '../broker/login-throttle.js'
+// behind a login gate of its own with the thresholds of MQTT logins (lockouts per (username, address) and
+// per address, logins in flight, fair verification). A dashboard polling every few seconds does not pay
+// scrypt each time: the directory remembers verified passwords (limits.login.cacheTtlMs).
+import type { UserDirectory } from '../auth/user-directory.js'
+import type { LoginGate } from '../broker/login-gate.js'
 import { createIdentity, type Identity } from '../policy/identity.js'
 
 export type AuthOutcome =
   | { readonly ok: true, readonly identity: Identity }
-  | { readonly ok: false, readonly detail: string, readonly retryAfterS?: number }
+  | { readonly ok: false, readonly detail: string, readonly retryAfterS?: number, readonly pending?: boolean }
 
 export interface Authenticator {
-  authenticate (header: string | undefined, remoteAddress: string | undefined): Promise<AuthOutcome>
+  /** `cancelled`: the request's socket has closed, its verification is skipped */
+  authenticate (header: string | undefined, remoteAddress: string | undefined, cancelled?: () => boolean): Promise<AuthOutcome>
 }
 
 export interface AuthenticatorOptions {
-  /** failed logins: growing delays, then lockouts (shared thresholds with MQTT, own counts) */
-  throttle?: LoginThrottle
+  gate?: LoginGate
   /** called for each failed login that carried credentials (audit) */
   onFailure?: (username: string, address: string | undefined, detail: string) => void
-  ttlMs?: number
+  /** called for each login refused before verification (audit) */
+  onRefused?: (username: string, address: string | undefined, reason: 'login-throttled' | 'login-pending', detail: string) => void
 }
-
-interface Cached { readonly account: Account, readonly identity: Identity, readonly expires: number }
-
-const CACHE_LIMIT = 1000
 
 export function parseBasic (header: string | undefined): { username: string, password: string } | undefined {
   if (header === undefined) return undefined
@@ -37,43 +33,36 @@ export function parseBasic (header: string | undefined): { username: string, pas
   return { username: decoded.slice(0, i), password: decoded.slice(i + 1) }
 }
 
-const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+type Verified = Awaited<ReturnType<UserDirectory['authenticate']>>
 
-export function createAuthenticator (directory: UserDirectory, { throttle, onFailure, ttlMs = 60_000 }: AuthenticatorOptions = {}): Authenticator {
-  // the cache is keyed by an HMAC of the credentials under a per-process key: no password is kept
-  const key = randomBytes(32)
-  const cache = new Map<string, Cached>()
+export function createAuthenticator (directory: UserDirectory, { gate, onFailure, onRefused }: AuthenticatorOptions = {}): Authenticator {
   const address = (remote: string | undefined): string | undefined => remote?.startsWith('::ffff:') === true ? remote.slice(7) : remote
   return {
-    async authenticate (header, remoteAddress) {
+    async authenticate (header, remoteAddress, cancelled) {
       const creds = parseBasic(header)
       if (creds === undefined) return { ok: false, detail: 'HTTP Basic credentials are required' }
-      const loopback = isLoopback(remoteAddress)
-      const cacheKey = createHmac('sha256', key).update(`${creds.username}\u0000${creds.password}\u0000${String(loopback)}`).digest('base64')
-      const hit = cache.get(cacheKey)
-      // an account changed in the registry is a new object: its cached logins no longer count
-      if (hit !== undefined && hit.expires > Date.now() && directory.accounts.get(creds.username) === hit.account) {
-        return { ok: true, identity: hit.identity }
-      }
-      cache.delete(cacheKey)
       const from = address(remoteAddress)
-      const locked = throttle?.lockedFor(creds.username, from, Date.now()) ?? 0
-      if (locked > 0) return { ok: false, detail: `too many failed logins: locked for ${Math.ceil(locked / 1000)} s`, retryAfterS: Math.ceil(locked / 1000) }
-      const res = await directory.authenticate(creds.username, Buffer.from(creds.password), remoteAddress)
+      const password = Buffer.from(creds.password)
+      const verify = (): Promise<Verified> => directory.authenticate(creds.username, password, remoteAddress)
+      let res: Verified
+      if (gate === undefined) {
+        res = await verify()
+      } else {
+        const attempt = { username: creds.username, address: from, cached: directory.isVerified(creds.username, password), ...(cancelled !== undefined ? { cancelled } : {}) }
+        const outcome = await gate.attempt(attempt, verify, (r) => !r.ok && r.reason === 'bad-credentials')
+        if (outcome.kind === 'cancelled') return { ok: false, detail: 'connection closed during login' }
+        if (outcome.kind === 'refused') {
+          const r = outcome.refusal
+          onRefused?.(creds.username, from, r.reason, r.detail)
+          return { ok: false, detail: r.detail, retryAfterS: Math.ceil(r.retryAfterMs / 1000), pending: r.reason === 'login-pending' }
+        }
+        res = outcome.value
+      }
       if (!res.ok) {
         onFailure?.(creds.username, from, res.detail)
-        const delay = throttle?.failed(creds.username, from, Date.now()) ?? 0
-        if (delay > 0) await pause(delay)
         return { ok: false, detail: res.detail }
       }
-      throttle?.succeeded(creds.username)
-      const account = directory.accounts.get(creds.username)
-      const identity = createIdentity(creds.username, `http:${creds.username}`, res.roles)
-      if (account !== undefined) {
-        if (cache.size >= CACHE_LIMIT) cache.clear()
-        cache.set(cacheKey, { account, identity, expires: Date.now() + ttlMs })
-      }
-      return { ok: true, identity }
+      return { ok: true, identity: createIdentity(creds.username, `http:${creds.username}`, res.roles) }
     }
   }
 }

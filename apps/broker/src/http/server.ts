@@ -121,9 +121,9 @@ async function handle (deps: HttpDeps, req: IncomingMessage, res: ServerResponse
 
 /** Credentials, then the role the method needs; answers 401/403 itself and returns undefined then. */
 async function authorize (deps: HttpDeps, req: IncomingMessage, res: ServerResponse, method: string): Promise<Identity | undefined> {
-  const outcome = await deps.auth.authenticate(req.headers.authorization, req.socket.remoteAddress)
+  const outcome = await deps.auth.authenticate(req.headers.authorization, req.socket.remoteAddress, () => req.socket.destroyed)
   if (!outcome.ok) {
-    if (outcome.retryAfterS !== undefined) sendError(res, new WardenError('WARDEN_ERR_API_THROTTLED', outcome.detail), { 'retry-after': String(outcome.retryAfterS) })
+    if (outcome.retryAfterS !== undefined) sendError(res, new WardenError(outcome.pending === true ? 'WARDEN_ERR_API_LOGIN_PENDING' : 'WARDEN_ERR_API_THROTTLED', outcome.detail), { 'retry-after': String(outcome.retryAfterS) })
     else sendError(res, new WardenError('WARDEN_ERR_API_UNAUTHORIZED', `authentication failed: ${outcome.detail}`))
     return undefined
   }

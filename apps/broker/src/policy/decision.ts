@@ -11,7 +11,7 @@ export type DenyReason =
   | 'client-id-owned' // the client id is bound to another account's session
   | 'schema-violation' // the payload fails the JSON Schema of the registration that decided
   // limits (broker/limits.ts): resources, not rights
-  | 'max-connections' | 'connection-rate' | 'max-user-connections' | 'login-throttled'
+  | 'max-connections' | 'connection-rate' | 'max-user-connections' | 'login-throttled' | 'login-pending' | 'closed-during-connect'
   | 'packet-too-large' | 'malformed-packet' | 'tls-handshake' | 'bad-certificate'
   | 'publish-rate' | 'topic-too-long' | 'max-subscriptions' | 'queue-full' | 'slow-consumer'
   // consumer groups (broker/shared): a `$share/` filter that is not $share/{group}/{filter}

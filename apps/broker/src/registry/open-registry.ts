@@ -48,7 +48,7 @@ export async function openRegistry (config: WardenConfig, { logger, hash = hashP
 
     const schemas = new PayloadSchemas()
     const registry = new Registry({ backend, initial: state, anonymousRole: config.anonymous, schemas, hash, logger: log })
-    const rules = await createLiveRules(registry, { anonymous: config.anonymous, unregistered: config.unregisteredTopics, schemas, logger: log })
+    const rules = await createLiveRules(registry, { anonymous: config.anonymous, unregistered: config.unregisteredTopics, schemas, logger: log, cacheTtlMs: config.limits.login.cacheTtlMs })
     return { registry, rules, close: () => registry.close() }
   } catch (err) {
     await backend.close().catch(() => {})

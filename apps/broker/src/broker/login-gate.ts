@@ -1,0 +1,101 @@
+// What every password login (MQTT CONNECT, HTTP API) goes through before and after its verification:
+// lockouts of a (username, address) pair or an address; a bound on logins in flight per pair and per
+// address, refused before any work so that parallel guesses cannot outrun the failure count; a fair
+// round-robin share of verification per address; the delay that holds back each refusal (the login stays
+// in flight meanwhile). A login already verified moments ago (verified-credentials cache) skips the queue.
+import { availableParallelism } from 'node:os'
+import type { LoginThrottleConfig } from '../config/hardening-schema.js'
+import { createFairQueue } from './fair-queue.js'
+import { createLoginThrottle } from './login-throttle.js'
+
+export interface LoginAttempt {
+  readonly username: string
+  /** normalized source address; undefined (no socket address) shares one queue */
+  readonly address: string | undefined
+  /** the requester has gone (socket closed): skip the verification */
+  readonly cancelled?: () => boolean
+  /** the password was verified moments ago: answer now, without waiting for a turn */
+  readonly cached?: boolean
+}
+
+export type GateRefusal = { readonly reason: 'login-throttled' | 'login-pending', readonly detail: string, readonly retryAfterMs: number }
+
+export type GateOutcome<T> =
+  | { readonly kind: 'refused', readonly refusal: GateRefusal }
+  | { readonly kind: 'cancelled' }
+  | { readonly kind: 'verified', readonly value: T }
+
+export interface LoginGate {
+  /** runs `verify` when the attempt's turn comes; `failed(value)` says whether it was a wrong password */
+  attempt<T> (a: LoginAttempt, verify: () => Promise<T>, failed: (value: T) => boolean): Promise<GateOutcome<T>>
+  readonly stats: { readonly waiting: number, readonly verifying: number }
+}
+
+const PENDING_RETRY_MS = 1000
+const SWEEP_MS = 60_000
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+export function createLoginGate (cfg: LoginThrottleConfig): LoginGate {
+  const throttle = createLoginThrottle(cfg)
+  // scrypt runs on libuv's threads: with every core verifying, the event loop that reads CONNECTs and writes
+  // CONNACKs starves, and every login waits, honest ones included; so by default one core stays free
+  const concurrency = cfg.verifyConcurrency > 0 ? cfg.verifyConcurrency : Math.max(1, availableParallelism() - 1)
+  const queue = createFairQueue({ concurrency, perUser: cfg.maxVerifyingPerUser })
+  const pending = new Map<string, number>()
+  // swept as logins come (no timer to close): an idle gate holds nothing worth sweeping
+  let swept = Date.now()
+  const add = (key: string, d: number): number => {
+    const n = (pending.get(key) ?? 0) + d
+    if (n <= 0) pending.delete(key); else pending.set(key, n)
+    return n
+  }
+
+  return {
+    get stats () { return { waiting: queue.waiting, verifying: queue.running } },
+    async attempt (a, verify, failed) {
+      const now = Date.now()
+      if (now - swept > SWEEP_MS) { throttle.sweep(now); swept = now }
+      const locked = throttle.lockedFor(a.username, a.address, now)
+      if (locked > 0) {
+        return { kind: 'refused', refusal: { reason: 'login-throttled', detail: `too many failed logins: locked for ${Math.ceil(locked / 1000)} s`, retryAfterMs: locked } }
+      }
+      const address = a.address ?? ''
+      const pairKey = `p:${address}\u0000${a.username}`
+      const addressKey = `a:${address}`
+      if ((pending.get(pairKey) ?? 0) >= cfg.maxPendingPerUserAddress || (pending.get(addressKey) ?? 0) >= cfg.maxPendingPerAddress) {
+        const which = (pending.get(pairKey) ?? 0) >= cfg.maxPendingPerUserAddress ? `${cfg.maxPendingPerUserAddress} for this user from this address` : `${cfg.maxPendingPerAddress} from this address`
+        return { kind: 'refused', refusal: { reason: 'login-pending', detail: `too many logins in progress: ${which}`, retryAfterMs: PENDING_RETRY_MS } }
+      }
+      add(pairKey, 1)
+      add(addressKey, 1)
+      try {
+        const value = a.cached === true ? await verify() : await turn(a, address, verify)
+        if (value === CANCELLED) return { kind: 'cancelled' }
+        if (failed(value)) {
+          const delay = throttle.failed(a.username, a.address, Date.now())
+          if (delay > 0) await pause(delay)
+        } else {
+          throttle.succeeded(a.username, a.address)
+        }
+        return { kind: 'verified', value }
+      } finally {
+        add(pairKey, -1)
+        add(addressKey, -1)
+      }
+    }
+  }
+
+  function turn<T> (a: LoginAttempt, address: string, verify: () => Promise<T>): Promise<T | typeof CANCELLED> {
+    return new Promise((resolve, reject) => {
+      queue.push({
+        address,
+        username: a.username,
+        cancelled: a.cancelled ?? (() => false),
+        skipped: () => resolve(CANCELLED),
+        run: () => verify().then(resolve, (err: unknown) => { reject(err) })
+      })
+    })
+  }
+}
+
+const CANCELLED = Symbol('cancelled')
