@@ -12,8 +12,8 @@ import { startRedis, type TestRedis } from './redis.js'
 export interface BrokerNode { app: AppProcess, url: string, port: number, http: string }
 
 export interface Cluster {
-  /** starts one more broker process and resolves once it listens */
-  startNode (): Promise<BrokerNode>
+  /** starts one more broker process and resolves once it listens; `env` adds to its environment */
+  startNode (env?: Record<string, string>): Promise<BrokerNode>
   /** SIGKILLs every broker process started so far */
   stopNodes (): Promise<void>
   /** also removes the config dir */
@@ -28,8 +28,8 @@ export async function createCluster (redis: TestRedis, name = 'warden-cluster-',
   const nodes: AppProcess[] = []
   const stopNodes = async (): Promise<void> => { await Promise.all(nodes.splice(0).map((b) => b.stop('SIGKILL'))) }
   return {
-    async startNode () {
-      const app = startApp('broker', { WARDEN_CONFIG: configFile, WARDEN_MQTT_PORT: '0', WARDEN_HTTP_PORT: '0', WARDEN_LOG_LEVEL: 'info', WARDEN_REDIS_URL: redis.url })
+    async startNode (env = {}) {
+      const app = startApp('broker', { WARDEN_CONFIG: configFile, WARDEN_MQTT_PORT: '0', WARDEN_HTTP_PORT: '0', WARDEN_LOG_LEVEL: 'info', WARDEN_REDIS_URL: redis.url, ...env })
       nodes.push(app)
       await app.ready()
       const line = await app.waitForLog((l) => l.msg === 'broker listening')
@@ -49,7 +49,7 @@ export async function createCluster (redis: TestRedis, name = 'warden-cluster-',
  * A private Redis and a cluster on it for one test file: the broker processes a test starts are killed and
  * Redis emptied after it. Register the file's own afterEach hooks after this call: they run before it.
  */
-export function useCluster (name?: string, config?: Record<string, unknown>): { startNode (): Promise<BrokerNode> } {
+export function useCluster (name?: string, config?: Record<string, unknown>): { startNode (env?: Record<string, string>): Promise<BrokerNode> } {
   let redis: TestRedis | undefined
   let cluster: Cluster | undefined
   beforeAll(async () => {
@@ -65,9 +65,9 @@ export function useCluster (name?: string, config?: Record<string, unknown>): { 
     await redis?.stop()
   })
   return {
-    startNode () {
+    startNode (env) {
       if (cluster === undefined) throw new Error('useCluster: no cluster (its beforeAll failed)')
-      return cluster.startNode()
+      return cluster.startNode(env)
     }
   }
 }

@@ -5,14 +5,17 @@
 import { createRequire } from 'node:module'
 
 const require = createRequire(new URL('../../apps/broker/package.json', import.meta.url))
-const AsyncLevelPersistence = require('aedes-persistence-level/asyncPersistence.js')
 const topic = process.env.WARDEN_TEST_HOLD_TOPIC
-const enqueue = AsyncLevelPersistence.prototype.outgoingEnqueueCombi
 
-AsyncLevelPersistence.prototype.outgoingEnqueueCombi = function heldEnqueue (subs, packet) {
-  if (packet.qos === 2 && packet.topic === topic) {
-    process.stdout.write(JSON.stringify({ msg: 'test: QoS 2 publish held before enqueue', topic }) + '\n')
-    return new Promise(() => {})
+// both durable stores: LevelDB and Redis
+for (const store of ['aedes-persistence-level/asyncPersistence.js', 'aedes-persistence-redis/asyncPersistence.js']) {
+  const proto = require(store).prototype
+  const enqueue = proto.outgoingEnqueueCombi
+  proto.outgoingEnqueueCombi = function heldEnqueue (subs, packet) {
+    if (packet.qos === 2 && packet.topic === topic) {
+      process.stdout.write(JSON.stringify({ msg: 'test: QoS 2 publish held before enqueue', topic }) + '\n')
+      return new Promise(() => {})
+    }
+    return enqueue.call(this, subs, packet)
   }
-  return enqueue.call(this, subs, packet)
 }
