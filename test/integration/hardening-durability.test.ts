@@ -5,6 +5,7 @@ import { Level } from 'level'
 import aedesPersistenceLevel from 'aedes-persistence-level'
 import { afterEach, expect, it } from 'vitest'
 import { MARK_PREFIX } from '../../apps/broker/src/broker/qos2-guard.js'
+import { ownerRecord } from '../../apps/broker/src/broker/qos2-owner.js'
 import { startBroker, type TestBroker } from '../helpers/broker.js'
 import { connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
 import { rawSession } from '../helpers/raw-mqtt.js'
@@ -41,6 +42,7 @@ it('publishes a QoS 2 message stored but not yet published when the broker died,
   const dash = await client(first, 'dashboard', { clientId: 'dash', clean: false })
   await subscribe(dash, 'sensors/#', 2)
   await clients.splice(0)[0]?.end()
+  const owner = { u: 'sensor-1', a: first.broker.directory.accounts.get('sensor-1')?.id }
   await first.stop()
 
   const q2 = (messageId: number, payload: string): object => ({
@@ -50,6 +52,8 @@ it('publishes a QoS 2 message stored but not yet published when the broker died,
   await plantIncoming(first.dataDir, [
     // stored, then the broker died before publishing: aedes 1.2 would answer PUBREC and never publish it
     { clientId: 'pub', packet: q2(42, 'stored, never published') },
+    // who published it, stored beside it: checked again before it is published
+    ownerRecord('pub', q2(42, '') as { messageId: number }, owner),
     // stored and published (marked) before the broker died: it must not be published twice
     { clientId: 'pub', packet: q2(43, 'stored and published') },
     { clientId: `${MARK_PREFIX}pub`, packet: { ...q2(43, ''), topic: '' } }

@@ -15,6 +15,7 @@ import { createHooks, type WardenHooks } from './hooks.js'
 import { createLimits, type Limits } from './limits.js'
 import { startListeners, type ListenerAddresses } from './listeners.js'
 import { installQos2Guard } from './qos2-guard.js'
+import { createQos2Recheck } from './qos2-recheck.js'
 import { createStore } from './persistence.js'
 import type { BusStats } from './redis-bus.js'
 import { installPublishGate } from './publish-gate.js'
@@ -112,7 +113,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     const broker = aedes
     opened.push(() => new Promise<void>((resolve) => broker.close(() => resolve())))
     // before the gate: the gate's tracking of publishes under way must cover the QoS 2 marks
-    const qos2 = installQos2Guard(broker, store.persistence)
+    const qos2 = installQos2Guard(broker, store.persistence, createQos2Recheck({ directory, ownership, audit, usernameOf: (c) => hooks.policyOf(c as Client)?.identity.username }))
     const gate = installPublishGate(broker)
     qos2.attach(gate)
     hooks.attach(gate)

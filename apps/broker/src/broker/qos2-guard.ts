@@ -9,14 +9,22 @@
 // A packet an earlier run stored without its mark is published again: at start-up, before any subscriber
 // can reconnect and drain its queue (the store lists them: level), or else when the publisher sends it again.
 // The packet gets its queue identity (broker id, counter) before it is first stored, so that publishing it
-// again rewrites the same queue entries instead of adding second copies.
+// again rewrites the same queue entries instead of adding second copies. Published again, it has no client:
+// the account that sent it is stored beside it (qos2-owner.ts) and must still own the topic then
+// (qos2-recheck.ts); a refused one is emptied in the store, so that it is neither tried again nor published
+// when its publisher sends it again.
 import type { Aedes, Client, PublishPacket } from 'aedes'
 import { RESERVED_PREFIX } from './hooks.js'
 import type { IncomingRef } from './level-incoming.js'
+import { OWNER_PREFIX, QOS2_RECORD_PREFIX, readOwner, writeOwner } from './qos2-owner.js'
+import type { Qos2Recheck } from './qos2-recheck.js'
 
 /** The mark of client C lives in the incoming store of a pseudo client `MARK_PREFIX + C`: real client
  * ids cannot contain U+0000 (the packet guard refuses them). */
-export const MARK_PREFIX = '\u0000warden-qos2:'
+export const MARK_PREFIX = `${QOS2_RECORD_PREFIX}:`
+const VOID_TOPIC = `${RESERVED_PREFIX}void`
+/** the guard's own records (marks, owners), not clients' packets */
+const isRecord = (clientId: string): boolean => clientId.startsWith(QOS2_RECORD_PREFIX)
 
 interface Stored extends PublishPacket { brokerId?: string, brokerCounter?: number }
 interface Persistence {
@@ -45,9 +53,10 @@ export interface Qos2Guard {
   recover (stored: AsyncIterable<IncomingRef>): Promise<number>
 }
 
-export function installQos2Guard (broker: Aedes, persistence: unknown): Qos2Guard {
+export function installQos2Guard (broker: Aedes, persistence: unknown, recheck: Qos2Recheck): Qos2Guard {
   const b = broker as unknown as { id: string, counter: number, publish: PublishFn }
   const p = persistence as Persistence
+  const raw = { store: p.incomingStorePacket.bind(p), get: p.incomingGetPacket.bind(p) }
   // Queue entries are keyed by broker id and counter. Starting the counter from the clock keeps this
   // run's keys apart from an earlier run's even under the same (configured) broker id; from 0, a restarted
   // broker would overwrite messages still queued from before.
@@ -80,16 +89,19 @@ export function installQos2Guard (broker: Aedes, persistence: unknown): Qos2Guar
     }
   }
 
-  const storeIncoming = p.incomingStorePacket.bind(p)
+  const storeIncoming = raw.store
   p.incomingStorePacket = async (client, packet) => {
     // refused publishes (rewritten to the void topic) are never published: nothing to mark
-    const tracked = !client.id.startsWith(MARK_PREFIX) && !packet.topic.startsWith(RESERVED_PREFIX)
+    const tracked = !isRecord(client.id) && !packet.topic.startsWith(RESERVED_PREFIX)
     if (tracked && packet.brokerId === undefined) {
       packet.brokerId = b.id
       packet.brokerCounter = numbering.reserve()
       reserved.add(packet.brokerCounter)
     }
     try {
+      // the owner first: a packet found stored always has its owner beside it (unless an earlier version stored it)
+      const owner = tracked ? recheck.ownerOf(client) : undefined
+      if (owner !== undefined) await writeOwner(raw, client.id, packet, owner)
       await storeIncoming(client, packet)
     } catch (err) {
       giveBack(packet) // never published
@@ -123,11 +135,16 @@ export function installQos2Guard (broker: Aedes, persistence: unknown): Qos2Guar
     })
   }
 
-  const getIncoming = p.incomingGetPacket.bind(p)
+  const getIncoming = raw.get
   /** publishes again (same identity) a packet an earlier run stored and may not have published */
   const recoverOne = async (clientId: string, stored: Stored): Promise<boolean> => {
     if ((stored.brokerId === b.id && (stored.brokerCounter ?? 0) > start) ||
         stored.topic.startsWith(RESERVED_PREFIX) || await isMarked(clientId, stored)) return false
+    if (!recheck.allows(stored, await readOwner(raw, clientId, stored), clientId)) {
+      // kept under its message id, so that the publisher's PUBREL completes its flow
+      await storeIncoming({ id: clientId }, { ...stored, topic: VOID_TOPIC, payload: EMPTY, retain: false })
+      return false
+    }
     await new Promise<void>((resolve, reject) => {
       pending.set(identity(stored), { clientId, messageId: stored.messageId })
       const packet = { ...stored, cmd: 'publish', dup: false, retain: stored.retain === true } as Stored
@@ -139,21 +156,25 @@ export function installQos2Guard (broker: Aedes, persistence: unknown): Qos2Guar
   p.incomingGetPacket = async (client, packet) => {
     const stored = await getIncoming(client, packet)
     // only a PUBLISH found again needs the check (a PUBREL means PUBREC was sent, so it was published)
-    if (packet.cmd === 'publish' && !client.id.startsWith(MARK_PREFIX)) await recoverOne(client.id, stored)
+    if (packet.cmd === 'publish' && !isRecord(client.id)) await recoverOne(client.id, stored)
     return stored
   }
 
   const delIncoming = p.incomingDelPacket.bind(p)
   p.incomingDelPacket = async (client, packet) => {
     await delIncoming(client, packet)
-    if (!client.id.startsWith(MARK_PREFIX)) await delIncoming(markOwner(client.id), packet).catch(noop)
+    if (isRecord(client.id)) return
+    await delIncoming(markOwner(client.id), packet).catch(noop)
+    await delIncoming({ id: OWNER_PREFIX + client.id }, packet).catch(noop)
   }
 
   if (typeof p.cleanIncoming === 'function') {
     const clean = p.cleanIncoming.bind(p)
     p.cleanIncoming = async (client) => {
       await clean(client)
+      if (isRecord(client.id)) return
       await clean(markOwner(client.id))
+      await clean({ id: OWNER_PREFIX + client.id })
     }
   }
 
@@ -162,7 +183,7 @@ export function installQos2Guard (broker: Aedes, persistence: unknown): Qos2Guar
     async recover (stored) {
       let n = 0
       for await (const ref of stored) {
-        if (ref.clientId.startsWith(MARK_PREFIX)) continue
+        if (isRecord(ref.clientId)) continue
         const pk = await getIncoming({ id: ref.clientId }, { messageId: ref.messageId, cmd: 'recover' }).catch(() => undefined)
         if (pk !== undefined && await recoverOne(ref.clientId, pk)) n++
       }

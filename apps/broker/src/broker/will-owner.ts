@@ -5,23 +5,21 @@
 import { Readable } from 'node:stream'
 import type { PublishPacket } from 'aedes'
 import type { Account } from '../auth/user-directory.js'
-import type { Decision } from '../policy/decision.js'
-import { createIdentity } from '../policy/identity.js'
 import type { OwnershipPolicy } from '../policy/ownership.js'
+import { decideRecordedOwner, recordOwner, type LaterDecision, type RecordedOwner } from './recorded-owner.js'
 
 /** the packet field holding the owner; a client cannot set it (the CONNECT parser makes the will object) */
 const OWNER_FIELD = 'wardenOwner'
 /** marks a will read back from the store: judged by its recorded owner, whoever holds its client id now */
 const STORED = Symbol('warden.storedWill')
 
-interface WillOwner { readonly u: string, readonly a?: string }
-type OwnedWill = PublishPacket & { [OWNER_FIELD]?: WillOwner, [STORED]?: true, clientId?: string }
+type OwnedWill = PublishPacket & { [OWNER_FIELD]?: RecordedOwner, [STORED]?: true, clientId?: string }
 
 /** Records the account that set `will` (anonymous clients: none, so their will dies with the process). */
 export function recordWillOwner (will: PublishPacket, account: Account | undefined): void {
   const w = will as OwnedWill
   if (account === undefined) { delete w[OWNER_FIELD]; return }
-  w[OWNER_FIELD] = account.id !== undefined ? { u: account.username, a: account.id } : { u: account.username }
+  w[OWNER_FIELD] = recordOwner(account)
 }
 
 export function isStoredWill (packet: PublishPacket): boolean {
@@ -37,18 +35,8 @@ export function markStoredWills (persistence: unknown): void {
   })())
 }
 
-export type LaterWillDecision = Decision | { readonly allowed: false, readonly reason: 'not-authorized', readonly detail: string, readonly filter?: undefined }
-
 /** May the will be published now, its client gone? Its owner must still exist and own its topic. */
-export function decideLaterWill (packet: PublishPacket, accounts: ReadonlyMap<string, Account>, ownership: OwnershipPolicy): { decision: LaterWillDecision, username: string | undefined } {
-  const owner = (packet as OwnedWill)[OWNER_FIELD]
-  if (owner === undefined || typeof owner.u !== 'string') {
-    return { username: undefined, decision: { allowed: false, reason: 'not-authorized', detail: 'will has no recorded owner' } }
-  }
-  const account = accounts.get(owner.u)
-  if (account === undefined || account.id !== owner.a) {
-    return { username: owner.u, decision: { allowed: false, reason: 'not-authorized', detail: 'the account that set the will was deleted' } }
-  }
-  const identity = createIdentity(account.username, (packet as OwnedWill).clientId ?? '', account.roles)
-  return { username: owner.u, decision: ownership.decide(identity, packet.topic) }
+export function decideLaterWill (packet: PublishPacket, accounts: ReadonlyMap<string, Account>, ownership: OwnershipPolicy): { decision: LaterDecision, username: string | undefined } {
+  const w = packet as OwnedWill
+  return decideRecordedOwner(w[OWNER_FIELD], packet.topic, w.clientId ?? '', accounts, ownership, 'will')
 }

@@ -1,0 +1,29 @@
+// A message published after its client is gone (a will, a QoS 2 message recovered after a crash) carries the
+// account that sent it, recorded when it was accepted. It is judged against that account and the registry of
+// the moment it is published: a name is not an identity (a re-created account has another id).
+import type { Account } from '../auth/user-directory.js'
+import type { Decision } from '../policy/decision.js'
+import { createIdentity } from '../policy/identity.js'
+import type { OwnershipPolicy } from '../policy/ownership.js'
+
+/** short keys: it is stored with every such message */
+export interface RecordedOwner { readonly u: string, readonly a?: string }
+
+export type LaterDecision = Decision | { readonly allowed: false, readonly reason: 'not-authorized', readonly detail: string, readonly filter?: undefined }
+
+export function recordOwner (account: Account): RecordedOwner {
+  return account.id !== undefined ? { u: account.username, a: account.id } : { u: account.username }
+}
+
+/** `what` names the message in the refusal's detail ('will', 'message') */
+export function decideRecordedOwner (owner: RecordedOwner | undefined, topic: string, clientId: string, accounts: ReadonlyMap<string, Account>, ownership: OwnershipPolicy, what: string): { decision: LaterDecision, username: string | undefined } {
+  if (owner === undefined || typeof owner.u !== 'string') {
+    return { username: undefined, decision: { allowed: false, reason: 'not-authorized', detail: `${what} has no recorded owner` } }
+  }
+  const account = accounts.get(owner.u)
+  if (account === undefined || account.id !== owner.a) {
+    const verb = what === 'will' ? 'set the will' : 'published it'
+    return { username: owner.u, decision: { allowed: false, reason: 'not-authorized', detail: `the account that ${verb} was deleted` } }
+  }
+  return { username: owner.u, decision: ownership.decide(createIdentity(account.username, clientId, account.roles), topic) }
+}

@@ -1,0 +1,21 @@
+// Test-only fault injection, preloaded into a broker process (NODE_OPTIONS=--import): the store never
+// finishes queueing a QoS 2 message on WARDEN_TEST_HOLD_TOPIC, so that a SIGKILL lands exactly where a crash
+// can: after aedes stored the incoming packet, before it was published (see qos2-guard.ts). It prints one
+// JSON log line when it holds one, for the test to wait on.
+import { createRequire } from 'node:module'
+
+const require = createRequire(new URL('../../apps/broker/package.json', import.meta.url))
+const topic = process.env.WARDEN_TEST_HOLD_TOPIC
+
+// both durable stores: LevelDB and Redis
+for (const store of ['aedes-persistence-level/asyncPersistence.js', 'aedes-persistence-redis/asyncPersistence.js']) {
+  const proto = require(store).prototype
+  const enqueue = proto.outgoingEnqueueCombi
+  proto.outgoingEnqueueCombi = function heldEnqueue (subs, packet) {
+    if (packet.qos === 2 && packet.topic === topic) {
+      process.stdout.write(JSON.stringify({ msg: 'test: QoS 2 publish held before enqueue', topic }) + '\n')
+      return new Promise(() => {})
+    }
+    return enqueue.call(this, subs, packet)
+  }
+}
