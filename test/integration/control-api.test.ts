@@ -38,6 +38,16 @@ describe('authentication and roles', () => {
     expect(r.body.error.code).toBe('WARDEN_ERR_API_UNAUTHORIZED')
   })
 
+  it('gives an unknown user and a wrong password the same 401 body, the cause only to the audit', async () => {
+    const unknown = await get(tb, '/api/v1/users', { as: ['nobody', PASSWORD] })
+    const wrong = await get(tb, '/api/v1/users', { as: ['admin', 'wrong-password'] })
+    expect([unknown.status, wrong.status]).toEqual([401, 401])
+    expect(unknown.body).toEqual(wrong.body)
+    expect(JSON.stringify(wrong.body)).not.toMatch(/unknown user|wrong password/)
+    const recent = (await get(tb, '/api/v1/denials', { as: 'observer' })).body.recent
+    expect(recent.slice(-2).map((e: { detail: string }) => e.detail)).toEqual(['HTTP API: unknown user', 'HTTP API: wrong password'])
+  })
+
   it('throttles failed logins (429 with Retry-After once locked) and audits them', async () => {
     const own = await startBroker({ config: { limits: { login: { maxFailuresPerUser: 3, delayMs: 50, maxDelayMs: 50, lockoutMs: 60_000 } } } })
     try {

@@ -26,6 +26,9 @@ export interface AuthenticatorOptions {
 interface Cached { readonly account: Account, readonly identity: Identity, readonly expires: number }
 
 const CACHE_LIMIT = 1000
+/** what a refused client is told, whatever the cause: the cause (unknown user, wrong password, loopback
+ * only…) would tell a guesser which usernames exist; it goes to the audit, for the operator */
+export const LOGIN_REFUSED = 'bad username or password'
 
 export function parseBasic (header: string | undefined): { username: string, password: string } | undefined {
   if (header === undefined) return undefined
@@ -64,7 +67,7 @@ export function createAuthenticator (directory: UserDirectory, { throttle, onFai
         onFailure?.(creds.username, from, res.detail)
         const delay = throttle?.failed(creds.username, from, Date.now()) ?? 0
         if (delay > 0) await pause(delay)
-        return { ok: false, detail: res.detail }
+        return { ok: false, detail: LOGIN_REFUSED }
       }
       throttle?.succeeded(creds.username)
       const account = directory.accounts.get(creds.username)
