@@ -102,6 +102,30 @@ describe('account changes', () => {
     expect(observer.messages.map((m) => m.payload)).toEqual(['marker'])
   })
 
+  it('disconnects the live connections of an account whose password changes; the new password logs in', async () => {
+    const observer = await client('observer')
+    await subscribe(observer, ['sensors/#'], 1)
+    const held = await client('sensor-2', { will: { topic: 'sensors/sensor-2/status', payload: Buffer.from('gone'), qos: 1, retain: false } })
+    const other = await client('sensor-1')
+    const closed = held.closed()
+    expect((await patch(tb, '/api/v1/users/sensor-2', { password: 'sensor-2-new' })).status).toBe(200)
+    await closed
+    expect(await connackCode(tb.url, { username: 'sensor-2', password: PASSWORD })).toBe(4)
+    const renewed = await client('sensor-2', { password: 'sensor-2-new' })
+    await publish(renewed, 'sensors/sensor-2/t', 'renewed', { qos: 1 })
+    // another account's connection is untouched; the old connection's will is not published
+    await publish(other, 'sensors/sensor-1/t', 'marker', { qos: 1 })
+    await observer.waitFor((m) => m.payload === 'marker')
+    expect(observer.messages.map((m) => m.payload)).toEqual(['renewed', 'marker'])
+  })
+
+  it('keeps the connections of an account whose roles change', async () => {
+    const s2 = await client('sensor-2')
+    expect((await patch(tb, '/api/v1/users/sensor-2', { roles: ['producer', 'consumer'] })).status).toBe(200)
+    expect(await subscribe(s2, 'sensors/#', 1)).toEqual([1])
+    expect(s2.client.connected).toBe(true)
+  })
+
   it('admits a user created at run time with the roles given', async () => {
     await post(tb, '/api/v1/users', { username: 'sensor-3', password: 'sensor-3-secret', roles: ['producer'] })
     await post(tb, '/api/v1/topics', { filter: 'sensors/sensor-3/#', owners: ['sensor-3'] })

@@ -1,7 +1,7 @@
 // Keeps the rules the hooks enforce (accounts, roles, ownership, connected clients' grants) in step with the registry.
 import type { Aedes, Client } from 'aedes'
 import type { Logger } from '@warden/common'
-import { createUserDirectory, type UserDirectory } from '../auth/user-directory.js'
+import { createUserDirectory, type Account, type UserDirectory } from '../auth/user-directory.js'
 import type { WardenHooks } from '../broker/hooks.js'
 import type { TopicMeter } from '../policy/decision.js'
 import { OwnershipPolicy, type Registration, type UnregisteredPolicy } from '../policy/ownership.js'
@@ -49,7 +49,8 @@ export async function createLiveRules (registry: Registry, { anonymous, unregist
   let broker: Aedes | undefined
   let hooks: WardenHooks | undefined
 
-  /** Which connected clients must change: the new roles of changed accounts, null for removed ones. */
+  /** Which connected clients must change: the new roles of changed accounts, null for those whose
+   * connections end (account removed, or its password or loopback rule changed). */
   const apply = (prev: RegistryState, next: RegistryState): void => {
     const affected = new Map<string, readonly string[] | null>()
     const before = new Map(prev.users.map((u) => [u.username, u]))
@@ -58,7 +59,9 @@ export async function createLiveRules (registry: Registry, { anonymous, unregist
       before.delete(u.username)
       if (old !== undefined && sameUser(old, u)) continue
       directory.put(u)
-      if (old !== undefined && !sameList(old.roles, u.roles)) affected.set(u.username, u.roles)
+      // a new password revokes whoever logged in with the old one (it may be why it changed)
+      if (old !== undefined && !sameLogin(old, u)) affected.set(u.username, null)
+      else if (old !== undefined && !sameList(old.roles, u.roles)) affected.set(u.username, u.roles)
     }
     for (const gone of before.keys()) {
       directory.remove(gone)
@@ -93,7 +96,7 @@ export async function createLiveRules (registry: Registry, { anonymous, unregist
       hooks?.setRoles(client, roles)
       if (roles === null) {
         // without a policy nothing it sends is accepted, its will included; then it is disconnected
-        logger.info({ clientId: client.id, username }, 'account removed: disconnecting its client')
+        logger.info({ clientId: client.id, username }, 'account removed or its login changed: disconnecting its client')
         client.close(() => {})
       }
     }
@@ -114,7 +117,10 @@ export async function createLiveRules (registry: Registry, { anonymous, unregist
         if (username === undefined) return
         const account = directory.accounts.get(username)
         const current = h.policyOf(client)?.identity.roles ?? []
-        if (account === undefined) updateClients(b, new Map([[username, null]]))
+        // an account whose login changed after this client's password was verified counts as changed
+        const loggedIn = h.accountOf(client)
+        const stale = loggedIn !== undefined && account !== undefined && !sameAccountLogin(loggedIn, account)
+        if (account === undefined || stale) updateClients(b, new Map([[username, null]]))
         else if (!sameList(account.roles, current)) h.setRoles(client, account.roles)
       })
     }
@@ -126,7 +132,16 @@ function sameList (a: readonly string[], b: readonly string[]): boolean {
 }
 
 function sameUser (a: StoredUser, b: StoredUser): boolean {
-  return a.passwordHash === b.passwordHash && a.loopbackOnly === b.loopbackOnly && sameList(a.roles, b.roles)
+  return sameLogin(a, b) && sameList(a.roles, b.roles)
+}
+
+/** the same password and the same loopback rule: what a connected client proved still holds */
+function sameLogin (a: StoredUser, b: StoredUser): boolean {
+  return a.passwordHash === b.passwordHash && a.loopbackOnly === b.loopbackOnly
+}
+
+function sameAccountLogin (a: Account, b: Account): boolean {
+  return a.hash.key.equals(b.hash.key) && a.loopbackOnly === b.loopbackOnly
 }
 
 /** a role added, removed or given other grants */
