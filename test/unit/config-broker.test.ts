@@ -91,6 +91,7 @@ describe('parseConfig: valid input', () => {
       anonymous: false,
       unregisteredTopics: 'deny',
       deniedPublish: 'drop',
+      behindProxy: false,
       roles: {},
       users: [],
       topics: [],

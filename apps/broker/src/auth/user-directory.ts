@@ -39,10 +39,13 @@ export interface DirectoryOptions {
   users: readonly UserConfig[]
   /** role for clients without a username, or false to refuse them */
   anonymous: false | string
+  /** false (behind a proxy on this host): a loopback address proves nothing, loopback-only accounts are refused */
+  trustLoopback?: boolean
 }
 
 /** Hashes the plain demo passwords once at start, so every login takes the same scrypt path. */
-export async function createUserDirectory ({ users, anonymous }: DirectoryOptions): Promise<UserDirectory> {
+export async function createUserDirectory ({ users, anonymous, trustLoopback = true }: DirectoryOptions): Promise<UserDirectory> {
+  const fromLoopback = (address: string | undefined): boolean => trustLoopback && isLoopback(address)
   const accounts = new Map<string, Account>()
   const hashed = await Promise.all(users.map((u) => u.passwordHash ?? hashPassword(u.password as string)))
   const toAccount = (u: UserConfig, hash: string): Account => {
@@ -62,7 +65,7 @@ export async function createUserDirectory ({ users, anonymous }: DirectoryOption
     },
     remove: (username) => accounts.delete(username),
     async authenticate (username, password, remoteAddress, certName) {
-      if (certName !== undefined) return certificateLogin(accounts.get(certName), certName, username, isLoopback(remoteAddress))
+      if (certName !== undefined) return certificateLogin(accounts.get(certName), certName, username, fromLoopback(remoteAddress))
       if (username === undefined) {
         if (anonymous === false) return { ok: false, returnCode: 5, reason: 'not-authorized', detail: 'anonymous clients are not allowed' }
         return { ok: true, username: undefined, roles: [anonymous] }
@@ -80,8 +83,9 @@ export async function createUserDirectory ({ users, anonymous }: DirectoryOption
       if (current === undefined || !current.hash.key.equals(account.hash.key)) {
         return { ok: false, returnCode: 4, reason: 'bad-credentials', detail: 'account changed during login' }
       }
-      if (current.loopbackOnly && !isLoopback(remoteAddress)) {
-        return { ok: false, returnCode: 5, reason: 'not-authorized', detail: 'account is accepted from loopback clients only' }
+      if (current.loopbackOnly && !fromLoopback(remoteAddress)) {
+        const detail = trustLoopback ? 'account is accepted from loopback clients only' : 'loopback-only account refused: behindProxy is set'
+        return { ok: false, returnCode: 5, reason: 'not-authorized', detail }
       }
       return { ok: true, username, roles: current.roles }
     }

@@ -23,6 +23,8 @@ export interface LiveRules {
 
 export interface LiveRulesOptions {
   anonymous: false | string
+  /** see UserDirectory: false behind a reverse proxy */
+  trustLoopback: boolean
   unregistered: UnregisteredPolicy
   schemas: PayloadSchemas
   logger: Logger
@@ -32,7 +34,7 @@ export function connectedClients (broker: Aedes): Client[] {
   return Object.values((broker as unknown as { clients: Record<string, Client> }).clients)
 }
 
-export async function createLiveRules (registry: Registry, { anonymous, unregistered, schemas, logger }: LiveRulesOptions): Promise<LiveRules> {
+export async function createLiveRules (registry: Registry, { anonymous, trustLoopback, unregistered, schemas, logger }: LiveRulesOptions): Promise<LiveRules> {
   const meters = new Map<string, TopicMeter>()
   const toRegistration = (t: StoredTopic): Registration => {
     let meter = meters.get(t.filter)
@@ -43,7 +45,7 @@ export async function createLiveRules (registry: Registry, { anonymous, unregist
     return { filter: t.filter, owners: t.owners, meter, ...(t.schema !== undefined ? { payload: schemas.check(t.schema) } : {}) }
   }
   const state = registry.state
-  const directory = await createUserDirectory({ users: state.users, anonymous })
+  const directory = await createUserDirectory({ users: state.users, anonymous, trustLoopback })
   const ownership = new OwnershipPolicy(state.topics.map(toRegistration), unregistered)
   const roles: { table: RoleTable, version: number } = { table: roleTableOf(state), version: 0 }
   let broker: Aedes | undefined
