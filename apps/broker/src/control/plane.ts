@@ -8,6 +8,7 @@ import type { WardenHooks } from '../broker/hooks.js'
 import type { PublishGate } from '../broker/publish-gate.js'
 import type { WardenConfig } from '../config/schema.js'
 import { createLoginThrottle } from '../broker/login-throttle.js'
+import { listenError } from '../broker/listen-error.js'
 import { createAuthenticator } from '../http/basic-auth.js'
 import { createEventStreams } from '../http/events.js'
 import { createHttpServer, listenHttp } from '../http/server.js'
@@ -94,7 +95,7 @@ export async function startControlPlane ({ config, brokerId, broker, hooks, audi
     http = await listenHttp(server, config.http.port, config.http.host)
   } catch (err) {
     stopTimers()
-    throw new WardenError('WARDEN_ERR_LISTEN', `cannot listen on ${config.http.host}:${config.http.port} (http): ${(err as Error).message}`, { cause: err })
+    throw listenError('http', config.http.host, config.http.port, err)
   }
   ctx.listeners.http = `${http.address}:${http.port}`
   ready = true
