@@ -15,6 +15,7 @@ import { createHooks, type WardenHooks } from './hooks.js'
 import { createLimits, type Limits } from './limits.js'
 import { startListeners, type ListenerAddresses } from './listeners.js'
 import { installQos2Guard } from './qos2-guard.js'
+import { reportSessionState } from './session-present.js'
 import { createStore } from './persistence.js'
 import type { BusStats } from './redis-bus.js'
 import { installPublishGate } from './publish-gate.js'
@@ -98,6 +99,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     opened.push(() => new Promise<void>((resolve) => broker.close(() => resolve())))
     // before the gate: the gate's tracking of publishes under way must cover the QoS 2 marks
     const qos2 = installQos2Guard(broker, store.persistence)
+    reportSessionState(broker, store.persistence, store.hasIncoming)
     const gate = installPublishGate(broker)
     qos2.attach(gate)
     hooks.attach(gate)

@@ -10,7 +10,7 @@ import aedesPersistenceRedis from 'aedes-persistence-redis'
 import mqemitterRedis from 'mqemitter-redis'
 import { WardenError } from '@warden/common'
 import type { PersistenceKind } from '../config/schema.js'
-import { listLevelIncoming, type IncomingRef } from './level-incoming.js'
+import { hasLevelIncoming, listLevelIncoming, type IncomingRef } from './level-incoming.js'
 import { tuneRedisBus, type BusStats } from './redis-bus.js'
 
 export interface Store {
@@ -25,6 +25,8 @@ export interface Store {
   readonly bus?: BusStats
   /** the incoming QoS 2 packets stored (level only: the QoS 2 guard's start-up recovery) */
   readonly incoming?: () => AsyncIterable<IncomingRef>
+  /** whether a client has incoming QoS 2 packets awaiting PUBREL (level, redis; memory: see session-present.ts) */
+  readonly hasIncoming?: (clientId: string) => Promise<boolean>
   close (): Promise<void>
 }
 
@@ -51,6 +53,7 @@ export async function createStore ({ kind, dataDir, redisUrl }: StoreOptions): P
       persistence,
       mq: undefined,
       incoming: () => listLevelIncoming(db),
+      hasIncoming: (clientId) => hasLevelIncoming(db, clientId),
       async close () {
         await persistence.destroy()
         if (db.status === 'open') await db.close()
@@ -89,6 +92,8 @@ async function createRedisStore (url: string | undefined): Promise<Store> {
     mq,
     bus,
     redisUrl: url,
+    // aedes-persistence-redis keeps a client's incoming QoS 2 packets in one hash
+    hasIncoming: async (clientId) => await conn.exists(`incoming:${encodeURIComponent(clientId)}`) > 0,
     async close () {
       await persistence.destroy()
       // aedes closes the bus when it closes; a start that failed before aedes existed has not (a second
