@@ -114,6 +114,8 @@ describe('parseConfig: valid input', () => {
         maxConnectionsPerUser: 1000,
         maxSubscriptionsPerClient: 1000,
         maxQueuedMessages: 10000,
+        maxQueuedBytes: 67108864,
+        retained: { maxMessagesPerUser: 1000, maxBytesPerUser: 16777216, maxMessages: 100000, maxBytes: 268435456 },
         maxOutgoingBytes: 4194304,
         publishRate: { perSecond: 1000, burst: 5000, onExcess: 'delay' },
         connectionRate: { perSecond: 50, burst: 200 },

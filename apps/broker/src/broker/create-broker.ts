@@ -13,6 +13,7 @@ import { createAudit, type Audit } from './audit.js'
 import { attachHardening, listenerDeps } from './hardening.js'
 import { createHooks, type WardenHooks } from './hooks.js'
 import { createLimits, type Limits } from './limits.js'
+import { createRetainedQuota, type RetainedQuota } from './retained-quota.js'
 import { startListeners, type ListenerAddresses } from './listeners.js'
 import { installQos2Guard } from './qos2-guard.js'
 import { reportSessionState } from './session-present.js'
@@ -33,6 +34,8 @@ export interface WardenBroker {
   /** bound addresses of every enabled listener (mqtt, tls, ws, wss) */
   readonly listeners: ListenerAddresses
   readonly limits: Limits
+  /** retained messages stored, per publishing account and in all */
+  readonly retained: RetainedQuota
   readonly ownership: OwnershipPolicy
   readonly directory: UserDirectory
   readonly audit: Audit
@@ -83,6 +86,11 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     const shared = createSharedSubscriptions(config.sharedSubscriptions, { audit, logger })
     const limits = createLimits(config.limits, { audit, deniedPublish: config.deniedPublish })
     opened.push(() => limits.close())
+    const retained = createRetainedQuota(store.persistence, config.limits.retained, {
+      usernameOf: (client) => hooks.policyOf(client)?.identity.username,
+      refused: (client, packet, detail) => limits.audit('publish', 'retained-quota', client, { topic: packet.topic, qos: packet.qos, detail: `${detail}: delivered, not retained` })
+    })
+    await retained.load()
 
     aedes = await Aedes.createBroker({
       id,
@@ -93,7 +101,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       drainTimeout: config.limits.drainTimeoutMs,
       maxTopicLevels: config.limits.maxTopicLevels,
       maxInflightInbound: config.limits.maxInflightInbound,
-      ...limits.wrap(shared.wrap(hooks))
+      ...retained.wrap(limits.wrap(shared.wrap(hooks)))
     })
     const broker = aedes
     opened.push(() => new Promise<void>((resolve) => broker.close(() => resolve())))
@@ -103,7 +111,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     const gate = installPublishGate(broker)
     qos2.attach(gate)
     hooks.attach(gate)
-    attachHardening(broker, store.persistence, limits, gate, config.limits.maxQueuedMessages)
+    attachHardening(broker, store.persistence, limits, gate, config.limits)
     // after the queue bound, which wraps outgoingClearMessageId too
     skipCleanSessionAcks(store.persistence)
     watchBroker(broker, hooks, logger, store.persistence)
@@ -141,6 +149,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       mqtt,
       listeners: listeners.addresses,
       limits,
+      retained,
       ownership,
       directory,
       audit,
