@@ -83,3 +83,16 @@ it('reads the usage back from the store after a restart, and keeps refusing past
   expect(scope.count('publish:retained-quota')).toBe(1)
   expect(await retainedOf('sensors/#', 2)).toEqual(['sensors/sensor-1/a', 'sensors/sensor-1/b'])
 })
+
+it('a retained will past its account\'s quota is published, not stored', async () => {
+  await start({ maxMessagesPerUser: 1 })
+  const live = await scope.client('observer')
+  await subscribe(live, 'sensors/#', 1)
+  const s1 = await scope.client('sensor-1')
+  await publish(s1, 'sensors/sensor-1/r', 'kept', { qos: 1, retain: true })
+  const dying = await scope.client('sensor-1', { clientId: 'dying', will: { topic: 'sensors/sensor-1/status', payload: Buffer.from('offline'), qos: 1, retain: true } })
+  ;(dying.client as unknown as { stream: { destroy: () => void } }).stream.destroy()
+  await live.waitFor((m) => m.payload === 'offline')
+  expect(scope.count('publish:retained-quota')).toBe(1)
+  expect(await retainedOf('sensors/#', 1)).toEqual(['sensors/sensor-1/r'])
+})
