@@ -1,6 +1,7 @@
 // The retained store's bookkeeping: per account and in all, replacements, clearing, lowered limits.
 import { describe, expect, it } from 'vitest'
 import { RetainedUsage, UNKNOWN_OWNER } from '../../apps/broker/src/broker/retained-usage.js'
+import { storedBytes } from '../../apps/broker/src/broker/queue-bound.js'
 
 const limits = (l: Partial<Record<'maxMessagesPerUser' | 'maxBytesPerUser' | 'maxMessages' | 'maxBytes', number>>): RetainedUsage =>
   new RetainedUsage({ maxMessagesPerUser: 0, maxBytesPerUser: 0, maxMessages: 0, maxBytes: 0, ...l })
@@ -34,5 +35,13 @@ describe('RetainedUsage', () => {
     expect([u.of('a'), u.of('b'), u.total]).toEqual([{ count: 1, bytes: 3 }, { count: 0, bytes: 0 }, { count: 1, bytes: 3 }])
     u.remove('t1')
     expect(u.total).toEqual({ count: 0, bytes: 0 })
+  })
+})
+
+describe('storedBytes (queue and retained bounds)', () => {
+  it('counts topic and payload bytes; a stored PUBREL (null topic and payload) costs nothing', () => {
+    expect(storedBytes({ topic: 'a/é', payload: Buffer.from('xyz') })).toBe(4 + 3)
+    expect(storedBytes({ topic: 't', payload: 'ü' })).toBe(1 + 2)
+    expect(storedBytes({ topic: null, payload: null })).toBe(0)
   })
 })

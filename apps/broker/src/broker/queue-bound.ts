@@ -6,7 +6,7 @@
 import type { Aedes, Client } from 'aedes'
 
 interface Sub { clientId: string }
-interface Stored { topic?: string, payload?: Buffer | string }
+interface Stored { topic?: string | null, payload?: Buffer | string | null }
 interface Persistence {
   outgoingEnqueueCombi (subs: Sub[], packet: unknown): Promise<unknown>
   outgoingClearMessageId (client: { id: string }, packet: unknown): Promise<unknown>
@@ -37,10 +37,11 @@ export interface QueueLimits {
   readonly maxBytes: number
 }
 
-/** what a stored packet costs: its topic and payload (a PUBREL costs nothing) */
+/** what a stored packet costs: its topic and payload (a PUBREL, whose topic and payload are null, nothing) */
 export function storedBytes (packet: Stored): number {
-  const payload = packet.payload === undefined ? 0 : typeof packet.payload === 'string' ? Buffer.byteLength(packet.payload) : packet.payload.length
-  return payload + (packet.topic === undefined ? 0 : Buffer.byteLength(packet.topic))
+  const { topic, payload } = packet
+  const p = payload === undefined || payload === null ? 0 : typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length
+  return p + (typeof topic === 'string' ? Buffer.byteLength(topic) : 0)
 }
 
 export function boundQueues (broker: Aedes, persistence: unknown, { maxMessages, maxBytes }: QueueLimits, onOverflow: (o: QueueOverflow) => void): QueueBound {
