@@ -19,6 +19,7 @@ import type { BusStats } from '../broker/redis-bus.js'
 import { createSampler } from '../observe/sampler.js'
 import { startSysStats } from '../observe/sys-stats.js'
 import type { RegistryRuntime } from '../registry/open-registry.js'
+import { changedAccounts } from '../registry/live-rules.js'
 import type { ControlContext } from './context.js'
 import { createControlTopicHandler } from './control-topic.js'
 
@@ -73,6 +74,11 @@ export async function startControlPlane ({ config, brokerId, broker, hooks, audi
   hooks.attachControl(createControlTopicHandler(ctx))
   const sys = startSysStats(ctx, config.stats.sysIntervalMs)
   const events = createEventStreams(ctx, config.stats.intervalMs)
+  // a stream is a live connection as an MQTT client is: it ends when its account changes or goes
+  runtime.registry.onChange((prev, next) => {
+    const changed = changedAccounts(prev, next)
+    if (changed.size > 0) events.closeFor(changed)
+  })
   let ready = false
   const server = createHttpServer({
     ctx,

@@ -156,3 +156,14 @@ function changedRoles (prev: readonly StoredRole[], next: readonly StoredRole[])
 function sameTopic (a: StoredTopic, b: StoredTopic): boolean {
   return sameList(a.owners, b.owners) && JSON.stringify(a.schema) === JSON.stringify(b.schema)
 }
+
+/** accounts removed, or whose password, loopback rule or roles changed */
+export function changedAccounts (prev: RegistryState, next: RegistryState): Set<string> {
+  const after = new Map(next.users.map((u) => [u.username, u]))
+  const changed = new Set<string>()
+  for (const u of prev.users) {
+    const now = after.get(u.username)
+    if (now === undefined || !sameUser(u, now)) changed.add(u.username)
+  }
+  return changed
+}
