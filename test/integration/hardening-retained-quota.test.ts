@@ -96,3 +96,13 @@ it('a retained will past its account\'s quota is published, not stored', async (
   expect(scope.count('publish:retained-quota')).toBe(1)
   expect(await retainedOf('sensors/#', 1)).toEqual(['sensors/sensor-1/r'])
 })
+
+it('a retained publish refused by ownership takes no share of the quota', async () => {
+  await start({ maxMessagesPerUser: 1, maxMessages: 1 })
+  const s2 = await scope.client('sensor-2')
+  await publish(s2, 'sensors/sensor-1/forged', 'x', { qos: 1, retain: true }) // not its topic: dropped
+  await publish(s2, 'sensors/sensor-2/own', 'y', { qos: 2, retain: true })
+  expect(scope.count('publish:not-owner')).toBe(1)
+  expect(scope.count('publish:retained-quota')).toBe(0)
+  expect(await retainedOf('sensors/#', 1)).toEqual(['sensors/sensor-2/own'])
+})
