@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { PASSWORD, startBroker, type TestBroker } from '../helpers/broker.js'
 import { del, patch, post, topicPath } from '../helpers/http.js'
 import { connackCode, connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { connectPacket, rawClient } from '../helpers/raw-mqtt.js'
 
 let tb: TestBroker
 const clients: TestClient[] = []
@@ -117,6 +118,27 @@ describe('account changes', () => {
     await publish(other, 'sensors/sensor-1/t', 'marker', { qos: 1 })
     await observer.waitFor((m) => m.payload === 'marker')
     expect(observer.messages.map((m) => m.payload)).toEqual(['renewed', 'marker'])
+  })
+
+  it('ends a login that raced a password change: verified before the change, registered after it', async () => {
+    // hold the login between its password check and its registration (aedes reads the session there)
+    const store = tb.broker.aedes.persistence as unknown as { subscriptionsByClient: (c: { id: string }) => Promise<unknown[]> }
+    const fetch = store.subscriptionsByClient.bind(store)
+    let release = (): void => {}
+    const held = new Promise<void>((resolve) => { release = resolve })
+    let reached = (): void => {}
+    const atFetch = new Promise<void>((resolve) => { reached = resolve })
+    store.subscriptionsByClient = async (c) => { if (c.id === 'racer') { reached(); await held } return await fetch(c) }
+    const raw = await rawClient(tb.port)
+    try {
+      raw.send(connectPacket('sensor-2', 'racer', { clean: false }))
+      await atFetch
+      expect((await patch(tb, '/api/v1/users/sensor-2', { password: 'sensor-2-new' })).status).toBe(200)
+      release()
+      await raw.closed()
+    } finally {
+      raw.destroy()
+    }
   })
 
   it('keeps the connections of an account whose roles change', async () => {
