@@ -122,7 +122,7 @@ describe('account changes', () => {
 
   it('ends a login that raced a password change: verified before the change, registered after it', async () => {
     // hold the login between its password check and its registration (aedes reads the session there)
-    const store = tb.broker.aedes.persistence as unknown as { subscriptionsByClient: (c: { id: string }) => Promise<unknown[]> }
+    const store = (tb.broker.aedes as unknown as { persistence: unknown }).persistence as { subscriptionsByClient: (c: { id: string }) => Promise<unknown[]> }
     const fetch = store.subscriptionsByClient.bind(store)
     let release = (): void => {}
     const held = new Promise<void>((resolve) => { release = resolve })
