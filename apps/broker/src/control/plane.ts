@@ -2,7 +2,7 @@
 // the HTTP listener (API, metrics, probes, events, dashboard). close() stops all of it.
 import type { AddressInfo } from 'node:net'
 import type { Aedes, Client } from 'aedes'
-import { WardenError, type Logger } from '@warden/common'
+import type { Logger } from '@warden/common'
 import type { Audit } from '../broker/audit.js'
 import type { WardenHooks } from '../broker/hooks.js'
 import type { PublishGate } from '../broker/publish-gate.js'
