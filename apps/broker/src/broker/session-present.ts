@@ -29,17 +29,20 @@ export function reportSessionState (broker: Aedes, persistence: unknown, hasInco
   const p = persistence as Persistence
   const b = broker as unknown as { authenticate: Authenticate, authorizeSubscribe: AuthorizeSubscribe }
   const incoming = hasIncoming ?? countIncoming(p)
-  /** persistent clients authenticated whose subscriptions aedes is about to fetch */
-  const connecting = new Set<string>()
+  /** persistent clients authenticated whose subscriptions aedes is about to fetch, by client id */
+  const connecting = new Map<string, Client>()
 
   const authenticate = b.authenticate
   b.authenticate = (client, username, password, cb) => {
     authenticate.call(broker, client, username, password, (err, ok) => {
-      if (err === null && ok === true && !(client as unknown as { clean: boolean }).clean) connecting.add(client.id)
+      if (err === null && ok === true && !(client as unknown as { clean: boolean }).clean) {
+        connecting.set(client.id, client)
+        // a socket closed now never gets to the fetch: forget it (unless a newer login took the id)
+        client.conn.once('close', () => { if (connecting.get(client.id) === client) connecting.delete(client.id) })
+      }
       cb(err, ok)
     })
   }
-  broker.on('clientDisconnect', (client) => connecting.delete(client.id))
 
   const fetch = p.subscriptionsByClient.bind(p)
   p.subscriptionsByClient = async (client) => {
