@@ -14,7 +14,7 @@ export interface Account {
 }
 
 export type AuthResult =
-  | { readonly ok: true, readonly username: string | undefined, readonly roles: readonly string[] }
+  | { readonly ok: true, readonly username: string | undefined, readonly roles: readonly string[], readonly account?: Account }
   | { readonly ok: false, readonly returnCode: 4 | 5, readonly reason: 'bad-credentials' | 'not-authorized', readonly detail: string }
 
 export interface UserDirectory {
@@ -87,7 +87,8 @@ export async function createUserDirectory ({ users, anonymous, trustLoopback = t
         const detail = trustLoopback ? 'account is accepted from loopback clients only' : 'loopback-only account refused: behindProxy is set'
         return { ok: false, returnCode: 5, reason: 'not-authorized', detail }
       }
-      return { ok: true, username, roles: current.roles }
+      // the account as verified: a change after this point ends the connection (live-rules.ts)
+      return { ok: true, username, roles: current.roles, account: current }
     }
   }
 }

@@ -114,8 +114,6 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
         return
       }
       directory.authenticate(username, password, address, certNameOf(client)).then((res) => {
-        // read now, before anything awaits: the account whose password was just verified
-        const account = res.ok && res.username !== undefined ? directory.accounts.get(res.username) : undefined
         if (!res.ok) {
           audit.record({ kind: 'connect', reason: res.reason, username, clientId: client.id, address, detail: res.detail })
           cb(authError(res.returnCode, res.detail), null)
@@ -135,7 +133,7 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
           }
         }
         policies.set(client, policy)
-        if (account !== undefined) accounts.set(client, account)
+        if (res.account !== undefined) accounts.set(client, res.account)
         cb(null, true)
       }, (err: unknown) => cb(authError(5, (err as Error).message), null))
     },
