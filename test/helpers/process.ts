@@ -9,6 +9,8 @@ export const ROOT = resolve(import.meta.dirname, '../..')
 export interface AppProcess {
   readonly child: ChildProcess
   readonly output: string[]
+  /** the lines written to stderr alone (they are in `output` too) */
+  readonly stderr: string[]
   /** resolves when the app sent 'ready' (pm2's wait_ready), rejects if it exits first */
   ready (): Promise<void>
   /** resolves with the first parsed log line satisfying pred */
@@ -26,6 +28,8 @@ export function startApp (app: 'broker' | 'producer' | 'consumer', env: Record<s
     stdio: ['ignore', 'pipe', 'pipe', 'ipc']
   })
   const output: string[] = []
+  const stderr: string[] = []
+  let errBuf = ''
   const waiters: Array<{ pred: (l: Record<string, unknown>) => boolean, resolve: (l: Record<string, unknown>) => void }> = []
   let buf = ''
   const onData = (d: Buffer): void => {
@@ -45,7 +49,14 @@ export function startApp (app: 'broker' | 'producer' | 'consumer', env: Record<s
   }
   child.stdout?.on('data', onData)
   child.stderr?.on('data', onData)
-  const exit = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }))
+  child.stderr?.on('data', (d: Buffer) => {
+    errBuf += d.toString()
+    const lines = errBuf.split('\n')
+    errBuf = lines.pop() ?? ''
+    stderr.push(...lines)
+  })
+  // 'close': the process has exited and its output has been read to the end
+  const exit = once(child, 'close').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }))
   const readyP = new Promise<void>((resolve, reject) => {
     child.on('message', (m) => { if (m === 'ready') resolve() })
     exit.then((e) => reject(new Error(`${app} exited (${String(e.code)}) before ready:\n${output.join('\n')}`)), () => {})
@@ -54,6 +65,7 @@ export function startApp (app: 'broker' | 'producer' | 'consumer', env: Record<s
   return {
     child,
     output,
+    stderr,
     ready: () => readyP,
     waitForLog (pred) {
       for (const line of output) {

@@ -14,6 +14,8 @@ export interface Scope {
   readonly events: AuditEvent[]
   /** starts a broker (closing the one running, if any), closed (data dir removed) after the test */
   start (opts?: StartOptions): Promise<TestBroker>
+  /** stops the running broker (its clients are closed) and starts it again on the same data dir and options */
+  restart (): Promise<TestBroker>
   /** an MQTT.js client of `username` on the running broker (or on `at`), ended after the test */
   client (username: string | undefined, opts?: IClientOptions, at?: { url: string }): Promise<TestClient>
   /** a raw socket, destroyed after the test */
@@ -24,6 +26,7 @@ export interface Scope {
 
 export function useScope (): Scope {
   let broker: TestBroker | undefined
+  let startOpts: StartOptions = {}
   let events: AuditEvent[] = []
   const clients: TestClient[] = []
   const raws: RawClient[] = []
@@ -37,17 +40,28 @@ export function useScope (): Scope {
     if (broker === undefined) throw new Error('no broker started in this test')
     return broker
   }
+  const open = async (opts: StartOptions): Promise<TestBroker> => {
+    startOpts = opts
+    broker = await startBroker(opts)
+    const mine: AuditEvent[] = []
+    events = mine
+    broker.broker.audit.onRecord((e) => mine.push(e))
+    return broker
+  }
   return {
     get tb () { return running() },
     get events () { return events },
     async start (opts = {}) {
       await broker?.close()
       broker = undefined
-      broker = await startBroker(opts)
-      const mine: AuditEvent[] = []
-      events = mine
-      broker.broker.audit.onRecord((e) => mine.push(e))
-      return broker
+      return await open(opts)
+    },
+    async restart () {
+      const { dataDir } = running()
+      await running().stop()
+      broker = undefined
+      // the data dir is removed with the new broker, after the test
+      return await open({ ...startOpts, dataDir })
     },
     async client (username, opts = {}, at) {
       const c = await connect((at ?? running()).url, username, opts)

@@ -6,6 +6,7 @@ import { beforeEach, expect, it } from 'vitest'
 import { PASSWORD } from '../helpers/broker.js'
 import { connackCode, publish, subscribe } from '../helpers/mqtt.js'
 import { useScope } from '../helpers/scope.js'
+import { rawSession } from '../helpers/raw-mqtt.js'
 
 const scope = useScope()
 beforeEach(async () => { await scope.start() })
@@ -79,4 +80,20 @@ it('allows anonymous clients with the configured role when the config says so', 
   await publish(s1, 'sensors/sensor-1/x', 'marker', { qos: 1 })
   await anon.waitFor((m) => m.payload === 'marker')
   expect(anon.messages.map((m) => m.payload)).toEqual(['marker'])
+})
+
+it('closes the connection on a QoS 0 PUBLISH with DUP set, and delivers nothing of it (MQTT-3.3.1-2)', async () => {
+  const obs = await scope.client('observer')
+  await subscribe(obs, 'sensors/#', 0)
+  const raw = scope.track(await rawSession(scope.tb.port, 'sensor-1', 'dup0'))
+  // header 0x38: PUBLISH, DUP=1, QoS 0, RETAIN=0; body: topic, payload
+  const topic = Buffer.from('sensors/sensor-1/x')
+  const body = Buffer.concat([Buffer.from([0, topic.length]), topic, Buffer.from('dup-qos0')])
+  raw.send(Buffer.concat([Buffer.from([0x38, body.length]), body]))
+  await raw.closed()
+  expect(scope.count('connection:malformed-packet')).toBe(1)
+  const s1 = await scope.client('sensor-1')
+  await publish(s1, 'sensors/sensor-1/x', 'marker', { qos: 1 })
+  await obs.waitFor((m) => m.payload === 'marker')
+  expect(obs.messages.map((m) => m.payload)).toEqual(['marker'])
 })

@@ -1,9 +1,11 @@
 // The broker as pm2 runs it: dist/main.js, configured by WARDEN_CONFIG and env, 'ready' once listening,
 // graceful exit on SIGTERM, a clear error and non-zero exit on a bad config.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer, type AddressInfo, type Server } from 'node:net'
+import { once } from 'node:events'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, beforeEach, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { stringify } from 'yaml'
 import { baseConfig } from '../helpers/broker.js'
 import { connect, publish, subscribe } from '../helpers/mqtt.js'
@@ -61,7 +63,49 @@ it.each([
   const line = await app.waitForLog((l) => l.level === 60)
   expect(String(line.msg)).toMatch(message)
   expect((await app.exited()).code).toBe(1)
+  expect(app.stderr).toEqual([`warden: ${String(line.msg)}`])
 })
+
+describe('fatal start-up errors: exit 1 and one plain line on stderr naming the key', () => {
+  it('refuses to start without WARDEN_CONFIG', async () => {
+    const app = broker('')
+    expect((await app.exited()).code).toBe(1)
+    expect(app.stderr).toEqual(['warden: no configuration: set WARDEN_CONFIG to a config file (config/warden.yaml is the example `npm start` uses)'])
+  })
+
+  it('refuses an empty config file', async () => {
+    const file = await writeConfig('empty.yaml', '')
+    const app = broker(file)
+    expect((await app.exited()).code).toBe(1)
+    expect(app.stderr).toEqual([`warden: config file ${file} is empty: it needs at least users (or anonymous) and topics; see config/warden.yaml`])
+  })
+
+  it('names a bad mqtt.port of the file even with WARDEN_MQTT_PORT set', async () => {
+    const file = await writeConfig('hidden.yaml', { ...(await baseConfig()), mqtt: { port: 'abc', host: '127.0.0.1' } })
+    const app = broker(file)
+    expect((await app.exited()).code).toBe(1)
+    expect(app.stderr).toEqual([`warden: invalid config in ${file}: mqtt.port: must be integer`])
+  })
+
+  it.each(['mqtt', 'http'] as const)('names %s.port when its port is taken', async (listener) => {
+    const holder = await holdPort()
+    try {
+      const port = String((holder.address() as AddressInfo).port)
+      const app = broker(await writeConfig('ok.yaml', await baseConfig()), listener === 'mqtt' ? { WARDEN_MQTT_PORT: port } : { WARDEN_HTTP_PORT: port })
+      expect((await app.exited()).code).toBe(1)
+      expect(app.stderr).toEqual([`warden: cannot listen on 127.0.0.1:${port} (${listener}.port): address in use`])
+    } finally {
+      await new Promise((resolve) => holder.close(resolve))
+    }
+  })
+})
+
+async function holdPort (): Promise<Server> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  return server
+}
 
 it('names the environment variable when an override is wrong', async () => {
   const app = broker(await writeConfig('ok.yaml', await baseConfig()), { WARDEN_MQTT_PORT: 'eighteen' })

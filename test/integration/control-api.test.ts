@@ -38,6 +38,16 @@ describe('authentication and roles', () => {
     expect(r.body.error.code).toBe('WARDEN_ERR_API_UNAUTHORIZED')
   })
 
+  it('gives an unknown user and a wrong password the same 401 body, the cause only to the audit', async () => {
+    const unknown = await get(tb, '/api/v1/users', { as: ['nobody', PASSWORD] })
+    const wrong = await get(tb, '/api/v1/users', { as: ['admin', 'wrong-password'] })
+    expect([unknown.status, wrong.status]).toEqual([401, 401])
+    expect(unknown.body).toEqual(wrong.body)
+    expect(JSON.stringify(wrong.body)).not.toMatch(/unknown user|wrong password/)
+    const recent = (await get(tb, '/api/v1/denials', { as: 'observer' })).body.recent
+    expect(recent.slice(-2).map((e: { detail: string }) => e.detail)).toEqual(['HTTP API: unknown user', 'HTTP API: wrong password'])
+  })
+
   it('throttles failed logins (429 with Retry-After once locked) and audits them', async () => {
     const own = await startBroker({ config: { limits: { login: { maxFailuresPerUserAddress: 3, delayMs: 50, maxDelayMs: 50, lockoutMs: 60_000 } } } })
     try {
@@ -440,6 +450,38 @@ describe('server-sent events', () => {
     } finally {
       abort.abort()
       await reader.cancel().catch(() => {})
+    }
+  })
+})
+
+describe('event streams of changed accounts', () => {
+  /** opens /api/v1/events as `username`; `ended` resolves when the broker ends the stream */
+  async function stream (username: string, password: string): Promise<{ ended: Promise<void>, abort: () => void }> {
+    const abort = new AbortController()
+    const res = await fetch(`http://127.0.0.1:${tb.broker.http.port}/api/v1/events`, { headers: { authorization: basic(username, password) }, signal: abort.signal })
+    expect(res.status).toBe(200)
+    const reader = res.body!.getReader()
+    const ended = (async () => { for (;;) if ((await reader.read()).done) return })().catch(() => {})
+    return { ended, abort: () => abort.abort() }
+  }
+
+  it('ends the event stream of an account whose password changes, and of a deleted one; others stay', async () => {
+    await post(tb, '/api/v1/users', { username: 'watcher', password: 'watcher-secret', roles: ['observer'] })
+    await post(tb, '/api/v1/users', { username: 'gone', password: 'gone-secret', roles: ['observer'] })
+    const watcher = await stream('watcher', 'watcher-secret')
+    const gone = await stream('gone', 'gone-secret')
+    const other = await stream('observer', PASSWORD)
+    let otherEnded = false
+    void other.ended.then(() => { otherEnded = true })
+    try {
+      expect((await patch(tb, '/api/v1/users/watcher', { password: 'watcher-secret-2' })).status).toBe(200)
+      await watcher.ended
+      expect((await del(tb, '/api/v1/users/gone')).status).toBe(204)
+      await gone.ended
+      expect(otherEnded).toBe(false)
+    } finally {
+      for (const s of [watcher, gone, other]) s.abort()
+      await del(tb, '/api/v1/users/watcher')
     }
   })
 })

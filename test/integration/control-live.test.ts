@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { PASSWORD, startBroker, type TestBroker } from '../helpers/broker.js'
 import { del, patch, post, topicPath } from '../helpers/http.js'
 import { connackCode, connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { connectPacket, rawClient } from '../helpers/raw-mqtt.js'
 
 let tb: TestBroker
 const clients: TestClient[] = []
@@ -100,6 +101,51 @@ describe('account changes', () => {
     await publish(s1, 'sensors/sensor-1/t', 'marker', { qos: 1 })
     await observer.waitFor((m) => m.payload === 'marker')
     expect(observer.messages.map((m) => m.payload)).toEqual(['marker'])
+  })
+
+  it('disconnects the live connections of an account whose password changes; the new password logs in', async () => {
+    const observer = await client('observer')
+    await subscribe(observer, ['sensors/#'], 1)
+    const held = await client('sensor-2', { will: { topic: 'sensors/sensor-2/status', payload: Buffer.from('gone'), qos: 1, retain: false } })
+    const other = await client('sensor-1')
+    const closed = held.closed()
+    expect((await patch(tb, '/api/v1/users/sensor-2', { password: 'sensor-2-new' })).status).toBe(200)
+    await closed
+    expect(await connackCode(tb.url, { username: 'sensor-2', password: PASSWORD })).toBe(4)
+    const renewed = await client('sensor-2', { password: 'sensor-2-new' })
+    await publish(renewed, 'sensors/sensor-2/t', 'renewed', { qos: 1 })
+    // another account's connection is untouched; the old connection's will is not published
+    await publish(other, 'sensors/sensor-1/t', 'marker', { qos: 1 })
+    await observer.waitFor((m) => m.payload === 'marker')
+    expect(observer.messages.map((m) => m.payload)).toEqual(['renewed', 'marker'])
+  })
+
+  it('ends a login that raced a password change: verified before the change, registered after it', async () => {
+    // hold the login between its password check and its registration (aedes reads the session there)
+    const store = (tb.broker.aedes as unknown as { persistence: unknown }).persistence as { subscriptionsByClient: (c: { id: string }) => Promise<unknown[]> }
+    const fetch = store.subscriptionsByClient.bind(store)
+    let release = (): void => {}
+    const held = new Promise<void>((resolve) => { release = resolve })
+    let reached = (): void => {}
+    const atFetch = new Promise<void>((resolve) => { reached = resolve })
+    store.subscriptionsByClient = async (c) => { if (c.id === 'racer') { reached(); await held } return await fetch(c) }
+    const raw = await rawClient(tb.port)
+    try {
+      raw.send(connectPacket('sensor-2', 'racer', { clean: false }))
+      await atFetch
+      expect((await patch(tb, '/api/v1/users/sensor-2', { password: 'sensor-2-new' })).status).toBe(200)
+      release()
+      await raw.closed()
+    } finally {
+      raw.destroy()
+    }
+  })
+
+  it('keeps the connections of an account whose roles change', async () => {
+    const s2 = await client('sensor-2')
+    expect((await patch(tb, '/api/v1/users/sensor-2', { roles: ['producer', 'consumer'] })).status).toBe(200)
+    expect(await subscribe(s2, 'sensors/#', 1)).toEqual([1])
+    expect(s2.client.connected).toBe(true)
   })
 
   it('admits a user created at run time with the roles given', async () => {

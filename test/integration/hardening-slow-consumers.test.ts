@@ -32,6 +32,24 @@ it('maxQueuedMessages: an offline session keeps the oldest messages; the newest 
   expect(count('delivery:queue-full')).toBe(2)
 })
 
+it('maxQueuedBytes: an offline session keeps the oldest messages up to its byte bound; the newest are dropped and audited', async () => {
+  await start({ maxPacketBytes: 2048, maxQueuedBytes: 5000 })
+  const opts = { clientId: 'bytes-dash', clean: false }
+  const dash = await client('dashboard', opts)
+  await subscribe(dash, 'sensors/#', 1)
+  await dash.end()
+  const s1 = await client('sensor-1')
+  // each costs 18 bytes of topic + 1000 of payload: four fit in 5000
+  for (let i = 1; i <= 6; i++) await publish(s1, 'sensors/sensor-1/q', `m${i}`.padEnd(1000, '.'), { qos: 1 })
+  expect(count('delivery:queue-full')).toBe(2)
+  expect(scope.events[0]).toMatchObject({ kind: 'delivery', reason: 'queue-full', clientId: 'bytes-dash', detail: '4072 bytes queued for the offline session (limits.maxQueuedBytes 5000): newest dropped' })
+  const back = await client('dashboard', opts)
+  await back.waitFor((m) => m.payload.startsWith('m4'))
+  await publish(s1, 'sensors/sensor-1/q', 'live', { qos: 1 })
+  await back.waitFor((m) => m.payload === 'live')
+  expect(back.messages.map((m) => m.payload.slice(0, 2))).toEqual(['m1', 'm2', 'm3', 'm4', 'li'])
+})
+
 it('maxQueuedMessages: a connected session that leaves that many unacknowledged is disconnected', async () => {
   const b = await start({ maxQueuedMessages: 3 })
   const r = await rawSession(b.port, 'dashboard', 'never-acks', { clean: false })

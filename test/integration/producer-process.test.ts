@@ -16,17 +16,22 @@ const PASSWORD = 'process-secret'
 interface Run {
   child: ChildProcess
   lines: () => Array<Record<string, unknown>>
+  /** stderr, line by line: a fatal error's `warden: <message>` */
+  stderr: () => string[]
   exited: Promise<number | null>
 }
 
 function startProducer (env: Record<string, string>, cwd: string): Run {
   const child = fork(MAIN, [], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
   let out = ''
+  let err = ''
   child.stdout?.on('data', (d: Buffer) => { out += d.toString() })
-  child.stderr?.on('data', (d: Buffer) => { out += d.toString() })
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  child.stderr?.on('data', (d: Buffer) => { err += d.toString() })
+  // 'close': exited, and its output read to the end
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)))
   const lines = (): Array<Record<string, unknown>> => out.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>)
-  return { child, lines, exited }
+  const stderr = (): string[] => err.split('\n').filter((l) => l !== '')
+  return { child, lines, stderr, exited }
 }
 
 describe('producer process', () => {
@@ -105,6 +110,8 @@ describe('producer process', () => {
   it('exits 1 with a message naming a bad environment override', async () => {
     run = startProducer({ WARDEN_CONFIG: 'producer.yaml', WARDEN_MQTT_URL: url, WARDEN_PRODUCER_QOS: '3' }, dir)
     expect(await run.exited).toBe(1)
-    expect(run.lines().find((l) => l.level === 60)?.msg).toMatch(/WARDEN_PRODUCER_QOS: must be 0, 1 or 2/)
+    const fatal = String(run.lines().find((l) => l.level === 60)?.msg)
+    expect(fatal).toMatch(/WARDEN_PRODUCER_QOS: must be 0, 1 or 2/)
+    expect(run.stderr()).toEqual([`warden: ${fatal}`])
   })
 })

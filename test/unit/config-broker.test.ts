@@ -91,6 +91,7 @@ describe('parseConfig: valid input', () => {
       anonymous: false,
       unregisteredTopics: 'deny',
       deniedPublish: 'drop',
+      behindProxy: false,
       roles: {},
       users: [],
       topics: [],
@@ -113,6 +114,8 @@ describe('parseConfig: valid input', () => {
         maxConnectionsPerUser: 1000,
         maxSubscriptionsPerClient: 1000,
         maxQueuedMessages: 10000,
+        maxQueuedBytes: 67108864,
+        retained: { maxMessagesPerUser: 1000, maxBytesPerUser: 16777216, maxMessages: 100000, maxBytes: 268435456 },
         maxOutgoingBytes: 4194304,
         publishRate: { perSecond: 1000, burst: 5000, onExcess: 'delay' },
         connectionRate: { perSecond: 50, burst: 200 },
@@ -156,8 +159,29 @@ describe('loadConfig', () => {
     return p
   }
 
-  it('without WARDEN_CONFIG gives the defaults', () => {
-    expect(loadConfig({ env: {} }).mqtt).toEqual({ port: DOCUMENTED.get('mqtt.port'), host: '0.0.0.0' })
+  it.each([{}, { WARDEN_CONFIG: '' }])('refuses to start on bare defaults without WARDEN_CONFIG (%j), saying what to set', (env) => {
+    const err = errorOf(() => loadConfig({ env }))
+    expect(err.code).toBe('WARDEN_ERR_CONFIG_MISSING')
+    expect(err.message).toMatch(/^no configuration: set WARDEN_CONFIG to a config file/)
+  })
+
+  it.each([['empty.yaml', ''], ['blank.yaml', '# nothing yet\n'], ['empty.json', '{}']])('refuses an empty config file (%s), naming it', async (name, text) => {
+    const path = await file(name, text)
+    const err = errorOf(() => loadConfig({ env: { WARDEN_CONFIG: path } }))
+    expect(err.code).toBe('WARDEN_ERR_CONFIG_MISSING')
+    expect(err.message).toBe(`config file ${path} is empty: it needs at least users (or anonymous) and topics; see config/warden.yaml`)
+  })
+
+  it('names a bad key of the file even when an environment override replaces it', async () => {
+    const path = await file('hidden.yaml', 'mqtt: { port: abc }\nhttp: { port: -1 }\nusers: []\n')
+    const err = errorOf(() => loadConfig({ env: { WARDEN_CONFIG: path, WARDEN_MQTT_PORT: '1883', WARDEN_HTTP_PORT: '8080' } }))
+    expect(err.code).toBe('WARDEN_ERR_CONFIG_INVALID')
+    expect(err.message).toBe(`invalid config in ${path}: mqtt.port: must be integer; http.port: must be >= 0`)
+  })
+
+  it('lets an override supply what a cross-key check needs (redis.url for persistence: redis)', async () => {
+    const path = await file('redis.yaml', 'persistence: redis\n')
+    expect(loadConfig({ env: { WARDEN_CONFIG: path, WARDEN_REDIS_URL: 'redis://127.0.0.1:1' } }).redis).toEqual({ url: 'redis://127.0.0.1:1' })
   })
 
   it('reads the demo config/warden.yaml', () => {
@@ -178,15 +202,17 @@ describe('loadConfig', () => {
     }
   })
 
-  it('ignores empty overrides', () => {
-    expect(loadConfig({ env: { WARDEN_CONFIG: '', WARDEN_MQTT_PORT: '', WARDEN_DATA_DIR: '' } })).toMatchObject({ mqtt: { port: DOCUMENTED.get('mqtt.port') }, dataDir: './data' })
+  it('ignores empty overrides', async () => {
+    const path = await file('min.yaml', 'users: []\n')
+    expect(loadConfig({ env: { WARDEN_CONFIG: path, WARDEN_MQTT_PORT: '', WARDEN_DATA_DIR: '' } })).toMatchObject({ mqtt: { port: DOCUMENTED.get('mqtt.port') }, dataDir: './data' })
   })
 
   it.each([
     ['WARDEN_MQTT_PORT', '70000'], ['WARDEN_MQTT_PORT', 'abc'], ['WARDEN_MQTT_PORT', '-1'], ['WARDEN_MQTT_PORT', '1.5'],
     ['WARDEN_HTTP_PORT', '65536'], ['WARDEN_HTTP_PORT', 'http']
-  ])('bad %s=%j names the variable', (name, value) => {
-    const err = errorOf(() => loadConfig({ env: { [name]: value } }))
+  ])('bad %s=%j names the variable', async (name, value) => {
+    const path = await file('min.yaml', 'users: []\n')
+    const err = errorOf(() => loadConfig({ env: { WARDEN_CONFIG: path, [name]: value } }))
     expect(err.code).toBe('WARDEN_ERR_CONFIG_INVALID')
     expect(err.message).toBe(`${name}: must be a port number 0-65535, got ${JSON.stringify(value)}`)
   })
@@ -194,8 +220,9 @@ describe('loadConfig', () => {
   it.each([
     ['WARDEN_LOG_LEVEL', 'loud', 'log.level: must be one of'],
     ['WARDEN_BROKER_ID', 'a b', 'brokerId: must match pattern']
-  ])('bad %s=%j names the key', (name, value, expected) => {
-    const err = errorOf(() => loadConfig({ env: { [name]: value } }))
+  ])('bad %s=%j names the key', async (name, value, expected) => {
+    const path = await file('min.yaml', 'users: []\n')
+    const err = errorOf(() => loadConfig({ env: { WARDEN_CONFIG: path, [name]: value } }))
     expect(err.code).toBe('WARDEN_ERR_CONFIG_INVALID')
     expect(err.message).toContain(expected)
   })
@@ -213,10 +240,6 @@ describe('loadConfig', () => {
     expect(err.message).toContain('(root): must be a mapping')
   })
 
-  it('treats an empty file as all defaults', async () => {
-    const path = await file('empty.yaml', '')
-    expect(loadConfig({ env: { WARDEN_CONFIG: path } }).persistence).toBe('level')
-  })
 
   it.each([
     ['missing.yaml', null, 'cannot read config file'],

@@ -106,6 +106,17 @@ describe('refuses ill-formed UTF-8 and U+0000 in MQTT strings (MQTT-1.5.3-1, -2)
   })
 })
 
+describe('PUBLISH flags (MQTT-3.3.1-2)', () => {
+  it('refuses DUP with QoS 0, and lets DUP with QoS 1 or 2 through', () => {
+    const body = (b: Buffer): Buffer => b.subarray(1)
+    const raw = publishRaw(Buffer.from('a'))
+    expect(same(check(Buffer.concat([Buffer.from([0x38]), body(raw)])))).toBe('malformed-packet: QoS 0 PUBLISH with DUP set (MQTT-3.3.1-2)')
+    for (const qos of [1, 2] as const) {
+      expect(same(check(gen({ cmd: 'publish', topic: 'a', payload: Buffer.from('x'), qos, messageId: 1, retain: false, dup: true })))).toBeNull()
+    }
+  })
+})
+
 describe('sizes', () => {
   it('refuses a packet announced larger than the limit from its first bytes, before its body arrives', () => {
     const g = new PacketGuard(1024)

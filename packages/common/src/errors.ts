@@ -2,6 +2,7 @@
 
 export const ERROR_CODES = {
   WARDEN_ERR_CONFIG_READ: 'The configuration file could not be read or parsed.',
+  WARDEN_ERR_CONFIG_MISSING: 'No configuration file was named (WARDEN_CONFIG), or the file is empty: the broker refuses to start on bare defaults.',
   WARDEN_ERR_CONFIG_INVALID: 'The configuration does not match the schema; the message names the key.',
   WARDEN_ERR_PASSWORD_HASH: 'A passwordHash is not in the scrypt$N$r$p$salt$hash format.',
   WARDEN_ERR_TOPIC_FILTER: 'A topic filter in a registration or grant is not valid MQTT filter syntax.',

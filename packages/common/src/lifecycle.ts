@@ -19,6 +19,8 @@ export async function runService ({ logger, start, shutdownTimeoutMs = 8000 }: R
   } catch (err) {
     logger.fatal({ err }, (err as Error).message)
     logger.flush?.()
+    // for a person (or `npm start`) reading the terminal: one line, no stack, no JSON
+    process.stderr.write(fatalLine(err))
     process.exitCode = 1
     setImmediate(() => process.exit(1))
     return
@@ -50,10 +52,18 @@ export async function runService ({ logger, start, shutdownTimeoutMs = 8000 }: R
   process.on('message', (msg) => { if (msg === 'shutdown') stop('shutdown') })
   process.on('uncaughtException', (err) => {
     logger.fatal({ err }, 'uncaught exception')
+    process.stderr.write(fatalLine(err))
     process.exit(1)
   })
   process.on('unhandledRejection', (err) => {
     logger.fatal({ err }, 'unhandled rejection')
+    process.stderr.write(fatalLine(err))
     process.exit(1)
   })
+}
+
+/** `warden: <message>` on one line: a coded error's message names the key or file to fix */
+export function fatalLine (err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err)
+  return `warden: ${message.replace(/\s*\n\s*/g, ' ').trim()}\n`
 }

@@ -17,7 +17,7 @@ export interface Account {
 }
 
 export type AuthResult =
-  | { readonly ok: true, readonly username: string | undefined, readonly roles: readonly string[] }
+  | { readonly ok: true, readonly username: string | undefined, readonly roles: readonly string[], readonly account?: Account }
   | { readonly ok: false, readonly returnCode: 4 | 5, readonly reason: 'bad-credentials' | 'not-authorized', readonly detail: string }
 
 export interface UserDirectory {
@@ -46,10 +46,13 @@ export interface DirectoryOptions {
   anonymous: false | string
   /** how long a verified password is remembered (limits.login.cacheTtlMs); 0: never */
   cacheTtlMs?: number
+  /** false (behind a proxy on this host): a loopback address proves nothing, loopback-only accounts are refused */
+  trustLoopback?: boolean
 }
 
 /** Hashes the plain demo passwords once at start, so every login takes the same scrypt path. */
-export async function createUserDirectory ({ users, anonymous, cacheTtlMs = 60_000 }: DirectoryOptions): Promise<UserDirectory> {
+export async function createUserDirectory ({ users, anonymous, cacheTtlMs = 60_000, trustLoopback = true }: DirectoryOptions): Promise<UserDirectory> {
+  const fromLoopback = (address: string | undefined): boolean => trustLoopback && isLoopback(address)
   const accounts = new Map<string, Account>()
   const verified = createVerifiedCache<Account>(cacheTtlMs)
   const hashed = await Promise.all(users.map((u) => u.passwordHash ?? hashPassword(u.password as string)))
@@ -78,7 +81,7 @@ export async function createUserDirectory ({ users, anonymous, cacheTtlMs = 60_0
       return account !== undefined && verified.has(username, password, account)
     },
     async authenticate (username, password, remoteAddress, certName) {
-      if (certName !== undefined) return certificateLogin(accounts.get(certName), certName, username, isLoopback(remoteAddress))
+      if (certName !== undefined) return certificateLogin(accounts.get(certName), certName, username, fromLoopback(remoteAddress))
       if (username === undefined) {
         if (anonymous === false) return { ok: false, returnCode: 5, reason: 'not-authorized', detail: 'anonymous clients are not allowed' }
         return { ok: true, username: undefined, roles: [anonymous] }
@@ -100,10 +103,12 @@ export async function createUserDirectory ({ users, anonymous, cacheTtlMs = 60_0
       if (current === undefined || !current.hash.key.equals(account.hash.key)) {
         return { ok: false, returnCode: 4, reason: 'bad-credentials', detail: 'account changed during login' }
       }
-      if (current.loopbackOnly && !isLoopback(remoteAddress)) {
-        return { ok: false, returnCode: 5, reason: 'not-authorized', detail: 'account is accepted from loopback clients only' }
+      if (current.loopbackOnly && !fromLoopback(remoteAddress)) {
+        const detail = trustLoopback ? 'account is accepted from loopback clients only' : 'loopback-only account refused: behindProxy is set'
+        return { ok: false, returnCode: 5, reason: 'not-authorized', detail }
       }
-      return { ok: true, username, roles: current.roles }
+      // the account as verified: a change after this point ends the connection (live-rules.ts)
+      return { ok: true, username, roles: current.roles, account: current }
     }
   }
 }

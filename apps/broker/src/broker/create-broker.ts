@@ -13,9 +13,11 @@ import { createAudit, type Audit } from './audit.js'
 import { attachHardening, listenerDeps } from './hardening.js'
 import { createHooks, type WardenHooks } from './hooks.js'
 import { createLimits, type Limits } from './limits.js'
+import { createRetainedQuota, type RetainedQuota } from './retained-quota.js'
 import { startListeners, type ListenerAddresses } from './listeners.js'
 import { installQos2Guard } from './qos2-guard.js'
 import { createQos2Recheck } from './qos2-recheck.js'
+import { reportSessionState } from './session-present.js'
 import { createStore } from './persistence.js'
 import type { BusStats } from './redis-bus.js'
 import { installPublishGate } from './publish-gate.js'
@@ -36,6 +38,8 @@ export interface WardenBroker {
   /** bound addresses of every enabled listener (mqtt, tls, ws, wss) */
   readonly listeners: ListenerAddresses
   readonly limits: Limits
+  /** retained messages stored, per publishing account and in all */
+  readonly retained: RetainedQuota
   readonly ownership: OwnershipPolicy
   readonly directory: UserDirectory
   readonly audit: Audit
@@ -97,6 +101,11 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       audit,
       logger
     })
+    const retained = createRetainedQuota(store.persistence, config.limits.retained, {
+      usernameOf: (client) => hooks.policyOf(client)?.identity.username,
+      refused: (client, packet, detail) => limits.audit('publish', 'retained-quota', client, { topic: packet.topic, qos: packet.qos, detail: `${detail}: delivered, not retained` })
+    })
+    await retained.load()
 
     aedes = await Aedes.createBroker({
       id,
@@ -108,16 +117,17 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       maxTopicLevels: config.limits.maxTopicLevels,
       maxInflightInbound: config.limits.maxInflightInbound,
       // the client id is checked last: a CONNECT refused for any reason claims nothing
-      ...guard.wrap(limits.wrap(shared.wrap(hooks)))
+      ...guard.wrap(retained.wrap(limits.wrap(shared.wrap(hooks))))
     })
     const broker = aedes
     opened.push(() => new Promise<void>((resolve) => broker.close(() => resolve())))
     // before the gate: the gate's tracking of publishes under way must cover the QoS 2 marks
     const qos2 = installQos2Guard(broker, store.persistence, createQos2Recheck({ directory, ownership, audit, usernameOf: (c) => hooks.policyOf(c as Client)?.identity.username }))
+    reportSessionState(broker, store.persistence, store.hasIncoming)
     const gate = installPublishGate(broker)
     qos2.attach(gate)
     hooks.attach(gate)
-    attachHardening(broker, store.persistence, limits, gate, config.limits.maxQueuedMessages)
+    attachHardening(broker, store.persistence, limits, gate, config.limits)
     // after the queue bound, which wraps outgoingClearMessageId too
     skipCleanSessionAcks(store.persistence)
     watchBroker(broker, hooks, logger, store.persistence)
@@ -164,6 +174,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       mqtt,
       listeners: listeners.addresses,
       limits,
+      retained,
       ownership,
       directory,
       audit,

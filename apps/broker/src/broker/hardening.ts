@@ -8,7 +8,7 @@ import { reapGhosts } from './ghost-reaper.js'
 import type { PublishGate } from './publish-gate.js'
 import { boundQueues, type QueueBound } from './queue-bound.js'
 
-export function attachHardening (broker: Aedes, persistence: unknown, limits: Limits, gate: PublishGate, maxQueuedMessages: number): QueueBound {
+export function attachHardening (broker: Aedes, persistence: unknown, limits: Limits, gate: PublishGate, queue: { maxQueuedMessages: number, maxQueuedBytes: number }): QueueBound {
   limits.attach(gate, (event, listener) => broker.on(event, listener))
   const clients = (broker as unknown as { clients: Record<string, Client | undefined> }).clients
   reapGhosts(broker, (client) => limits.audit('connection', 'closed-during-connect', client, { detail: 'socket closed before its CONNECT was complete: removed from the connected clients' }))
@@ -21,10 +21,14 @@ export function attachHardening (broker: Aedes, persistence: unknown, limits: Li
     drained.add(client)
     limits.audit('delivery', 'slow-consumer', client, { detail: 'socket not drained within limits.drainTimeoutMs: disconnected' })
   })
-  return boundQueues(broker, persistence, maxQueuedMessages, (o) => {
+  return boundQueues(broker, persistence, { maxMessages: queue.maxQueuedMessages, maxBytes: queue.maxQueuedBytes }, (o) => {
+    const what = o.by === 'messages'
+      ? `${o.queued} messages`
+      : `${o.queuedBytes} bytes`
+    const limit = o.by === 'messages' ? `limit ${queue.maxQueuedMessages}` : `limits.maxQueuedBytes ${queue.maxQueuedBytes}`
     const detail = o.online
-      ? `${o.queued} messages unacknowledged (limit ${maxQueuedMessages}): disconnected`
-      : `${o.queued} messages queued for the offline session (limit ${maxQueuedMessages}): newest dropped`
+      ? `${what} unacknowledged (${limit}): disconnected`
+      : `${what} queued for the offline session (${limit}): newest dropped`
     limits.audit('delivery', o.online ? 'slow-consumer' : 'queue-full', clients[o.clientId], { clientId: o.clientId, detail })
   })
 }

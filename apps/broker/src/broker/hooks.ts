@@ -2,7 +2,7 @@
 // refused publishes, and per-message read filtering.
 import type { AedesPublishPacket, AuthenticateError, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
 import type { Logger } from '@warden/common'
-import type { UserDirectory } from '../auth/user-directory.js'
+import type { Account, UserDirectory } from '../auth/user-directory.js'
 import { CONTROL_TOPIC, isControlTopic } from '../policy/control-topics.js'
 import { DENY_RESERVED, type Decision, type Deny } from '../policy/decision.js'
 import { createIdentity, type Identity } from '../policy/identity.js'
@@ -51,6 +51,8 @@ export interface WardenHooks {
   authorizeSubscribe (client: Client, sub: Subscription, cb: (err: Error | null, sub?: Subscription | null) => void): void
   authorizeForward (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null
   policyOf (client: Client): ClientPolicy | undefined
+  /** the account as it was when the client's password was verified (a later change ends the connection) */
+  accountOf (client: Client): Account | undefined
   /** wires the gate in front of aedes's publish, once the broker exists */
   attach (gate: PublishGate): void
   /** wires the control plane's handler of control requests */
@@ -66,6 +68,7 @@ function authError (returnCode: 2 | 4 | 5, message: string): AuthenticateError {
 
 export function createHooks ({ directory, ownership, roles, audit, deniedPublish }: HookDeps): WardenHooks {
   const policies = new WeakMap<Client, ClientPolicy>()
+  const accounts = new WeakMap<Client, Account>()
   const emptyPersistentId = new WeakSet<Client>()
   let gate: PublishGate | undefined
   let control: ControlHandler | undefined
@@ -103,6 +106,7 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
   return {
     stats,
     policyOf: (client) => policies.get(client),
+    accountOf: (client) => accounts.get(client),
     attach (g) { gate = g },
     attachControl (handler) { control = handler },
     setRoles (client, newRoles) {
@@ -146,6 +150,7 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
         }
         if (will !== undefined && will !== null) recordWillOwner(will, res.username !== undefined ? directory.accounts.get(res.username) : undefined)
         policies.set(client, policy)
+        if (res.account !== undefined) accounts.set(client, res.account)
         cb(null, true)
       }, (err: unknown) => cb(authError(5, (err as Error).message), null))
     },

@@ -12,6 +12,7 @@ import { WardenError, type Logger } from '@warden/common'
 import type { TlsConfig, WsConfig } from '../config/hardening-schema.js'
 import type { WardenConfig } from '../config/schema.js'
 import { recordCertificate } from './cert-identity.js'
+import { listenError } from './listen-error.js'
 
 export type Transport = 'mqtt' | 'tls' | 'ws' | 'wss'
 
@@ -186,9 +187,7 @@ const LISTEN_BACKLOG = 4096
 
 function listen (server: Server, name: Transport, port: number, host: string): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => {
-      reject(new WardenError('WARDEN_ERR_LISTEN', `cannot listen on ${host}:${port} (${name}.port): ${err.message}`, { cause: err }))
-    }
+    const onError = (err: Error): void => { reject(listenError(name, host, port, err)) }
     server.once('error', onError)
     server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', onError)

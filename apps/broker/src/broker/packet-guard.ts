@@ -1,6 +1,7 @@
 // Frames the bytes a client sends, ahead of aedes's parser: refuses a packet whose announced length is over
 // the limit before any of it is buffered, and strings that MQTT 3.1.1 forbids (ill-formed UTF-8 or U+0000
-// in a topic, filter, client id or username: MQTT-1.5.3-1/-2), which mqtt-packet would decode silently.
+// in a topic, filter, client id or username: MQTT-1.5.3-1/-2), which mqtt-packet would decode silently,
+// and a QoS 0 PUBLISH with DUP set (MQTT-3.3.1-2), which aedes would accept.
 import { isUtf8 } from 'node:buffer'
 
 export type GuardReason = 'packet-too-large' | 'malformed-packet'
@@ -53,6 +54,8 @@ export class PacketGuard {
         }
         this.remaining = this.len
         const type = this.header >> 4
+        // DUP (0x08) with QoS 0 (bits 0x06 clear): MQTT-3.3.1-2 asks the receiver to close the connection
+        if (type === PUBLISH && (this.header & 0x0e) === 0x08) return { reason: 'malformed-packet', detail: 'QoS 0 PUBLISH with DUP set (MQTT-3.3.1-2)' }
         this.want = type === PUBLISH ? Math.min(2, this.len) : (type === CONNECT || type === SUBSCRIBE || type === UNSUBSCRIBE) ? this.len : 0
         this.captured = 0
         this.parts.length = 0

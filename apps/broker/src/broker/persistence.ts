@@ -10,7 +10,7 @@ import aedesPersistenceRedis from 'aedes-persistence-redis'
 import mqemitterRedis from 'mqemitter-redis'
 import { WardenError } from '@warden/common'
 import type { PersistenceKind } from '../config/schema.js'
-import { listLevelIncoming, type IncomingRef } from './level-incoming.js'
+import { hasLevelIncoming, listLevelIncoming, type IncomingRef } from './level-incoming.js'
 import { tuneRedisBus, type BusStats } from './redis-bus.js'
 import { storeSubscribeOnce } from './subscribe-once.js'
 import { createLocalBindings, type BindingStore } from './client-ids/binding-store.js'
@@ -30,6 +30,8 @@ export interface Store {
   readonly incoming?: () => AsyncIterable<IncomingRef>
   /** which account each client id belongs to, stored where the sessions are */
   readonly bindings: BindingStore
+  /** whether a client has incoming QoS 2 packets awaiting PUBREL (level, redis; memory: see session-present.ts) */
+  readonly hasIncoming?: (clientId: string) => Promise<boolean>
   close (): Promise<void>
 }
 
@@ -61,6 +63,7 @@ export async function createStore ({ kind, dataDir, redisUrl, brokerId }: StoreO
       mq: undefined,
       incoming: () => listLevelIncoming(db),
       bindings,
+      hasIncoming: (clientId) => hasLevelIncoming(db, clientId),
       async close () {
         await bindings.close()
         await persistence.destroy()
@@ -103,6 +106,8 @@ async function createRedisStore (url: string | undefined, brokerId: string): Pro
     bus,
     redisUrl: url,
     bindings,
+    // aedes-persistence-redis keeps a client's incoming QoS 2 packets in one hash
+    hasIncoming: async (clientId) => await conn.exists(`incoming:${encodeURIComponent(clientId)}`) > 0,
     async close () {
       await bindings.close()
       await persistence.destroy()

@@ -1,11 +1,12 @@
-// Bounds each persistent session's stored queue of QoS 1/2 messages, which aedes 1.2 lets grow without
-// limit. Overflow policy: while the client is offline, a message that finds its queue full is not queued for
-// it (the newest are dropped, the oldest kept); a connected client that lets that many go unacknowledged
-// is disconnected. Counts are taken from the store the first time a client's queue is touched, then kept
-// up to date in memory until the client next disconnects.
+// Bounds each persistent session's stored queue of QoS 1/2 messages, in messages and in bytes (topic and
+// payload), which aedes 1.2 lets grow without limit. Overflow policy: while the client is offline, a message
+// that finds its queue full is not queued for it (the newest are dropped, the oldest kept); a connected client
+// that lets that much go unacknowledged is disconnected. Usage is read from the store the first time a
+// client's queue is touched, then kept up to date in memory until the client next disconnects.
 import type { Aedes, Client } from 'aedes'
 
 interface Sub { clientId: string }
+interface Stored { topic?: string | null, payload?: Buffer | string | null }
 interface Persistence {
   outgoingEnqueueCombi (subs: Sub[], packet: unknown): Promise<unknown>
   outgoingClearMessageId (client: { id: string }, packet: unknown): Promise<unknown>
@@ -15,30 +16,49 @@ interface Persistence {
 export interface QueueOverflow {
   readonly clientId: string
   readonly queued: number
+  readonly queuedBytes: number
+  /** which bound it hit */
+  readonly by: 'messages' | 'bytes'
   /** true: the client is connected and was disconnected; false: it is offline and the message was dropped */
   readonly online: boolean
 }
 
+export interface Usage { n: number, bytes: number }
+
 export interface QueueBound {
-  /** stored messages per client, for the clients whose count is known */
-  readonly counts: ReadonlyMap<string, number>
+  /** stored messages and bytes per client, for the clients whose usage is known */
+  readonly counts: ReadonlyMap<string, Usage>
 }
 
-export function boundQueues (broker: Aedes, persistence: unknown, max: number, onOverflow: (o: QueueOverflow) => void): QueueBound {
+export interface QueueLimits {
+  /** messages per session; 0: no bound */
+  readonly maxMessages: number
+  /** bytes (topic and payload) per session; 0: no bound */
+  readonly maxBytes: number
+}
+
+/** what a stored packet costs: its topic and payload (a PUBREL, whose topic and payload are null, nothing) */
+export function storedBytes (packet: Stored): number {
+  const { topic, payload } = packet
+  const p = payload === undefined || payload === null ? 0 : typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length
+  return p + (typeof topic === 'string' ? Buffer.byteLength(topic) : 0)
+}
+
+export function boundQueues (broker: Aedes, persistence: unknown, { maxMessages, maxBytes }: QueueLimits, onOverflow: (o: QueueOverflow) => void): QueueBound {
   const p = persistence as Persistence
-  const counts = new Map<string, number>()
-  const counting = new Map<string, Promise<number>>()
-  if (max === 0) return { counts }
+  const counts = new Map<string, Usage>()
+  const counting = new Map<string, Promise<Usage>>()
+  if (maxMessages === 0 && maxBytes === 0) return { counts }
   const clients = (broker as unknown as { clients: Record<string, Client & { connected: boolean } | undefined> }).clients
 
-  const countOf = (clientId: string): number | Promise<number> => {
-    const n = counts.get(clientId)
-    if (n !== undefined) return n
+  const countOf = (clientId: string): Usage | Promise<Usage> => {
+    const u = counts.get(clientId)
+    if (u !== undefined) return u
     let pending = counting.get(clientId)
     if (pending === undefined) {
       pending = (async () => {
-        let c = 0
-        for await (const _ of p.outgoingStream({ id: clientId })) c++
+        const c = { n: 0, bytes: 0 }
+        for await (const packet of p.outgoingStream({ id: clientId })) { c.n++; c.bytes += storedBytes(packet as Stored) }
         counting.delete(clientId)
         counts.set(clientId, c)
         return c
@@ -47,29 +67,33 @@ export function boundQueues (broker: Aedes, persistence: unknown, max: number, o
     }
     return pending
   }
+  const overBy = (u: Usage, size: number): 'messages' | 'bytes' | null =>
+    maxMessages > 0 && u.n >= maxMessages ? 'messages' : maxBytes > 0 && u.bytes + size > maxBytes ? 'bytes' : null
 
   const enqueue = p.outgoingEnqueueCombi.bind(p)
   p.outgoingEnqueueCombi = async (subs, packet) => {
     if (subs === undefined || subs === null || subs.length === 0) return await enqueue(subs, packet)
+    const size = storedBytes(packet as Stored)
     const kept: Sub[] = []
     for (const sub of subs) {
       const known = countOf(sub.clientId)
-      const n = typeof known === 'number' ? known : await known
-      if (n < max) { kept.push(sub); continue }
+      const u = 'then' in known ? await known : known
+      const by = overBy(u, size)
+      if (by === null) { kept.push(sub); continue }
       const live = clients[sub.clientId]
       if (live?.connected === true) {
         // it has the message's queue entry: aedes expects to find it when delivering
         kept.push(sub)
-        onOverflow({ clientId: sub.clientId, queued: n, online: true })
+        onOverflow({ clientId: sub.clientId, queued: u.n, queuedBytes: u.bytes, by, online: true })
         live.conn.destroy()
       } else {
-        onOverflow({ clientId: sub.clientId, queued: n, online: false })
+        onOverflow({ clientId: sub.clientId, queued: u.n, queuedBytes: u.bytes, by, online: false })
       }
     }
     const result = await enqueue(kept, packet)
     for (const sub of kept) {
-      const n = counts.get(sub.clientId)
-      if (n !== undefined) counts.set(sub.clientId, n + 1)
+      const u = counts.get(sub.clientId)
+      if (u !== undefined) { u.n++; u.bytes += size }
     }
     return result
   }
@@ -77,8 +101,11 @@ export function boundQueues (broker: Aedes, persistence: unknown, max: number, o
   const clear = p.outgoingClearMessageId.bind(p)
   p.outgoingClearMessageId = async (client, packet) => {
     const removed = await clear(client, packet)
-    const n = counts.get(client.id)
-    if (removed !== undefined && removed !== null && n !== undefined && n > 0) counts.set(client.id, n - 1)
+    const u = counts.get(client.id)
+    if (removed !== undefined && removed !== null && u !== undefined && u.n > 0) {
+      u.n--
+      u.bytes = Math.max(0, u.bytes - storedBytes(removed as Stored))
+    }
     return removed
   }
 

@@ -52,6 +52,14 @@ export interface LoginThrottleConfig {
   readonly cacheTtlMs: number
 }
 
+/** retained messages kept, per publishing account and in all; bytes are topic and payload; 0: no limit */
+export interface RetainedLimits {
+  readonly maxMessagesPerUser: number
+  readonly maxBytesPerUser: number
+  readonly maxMessages: number
+  readonly maxBytes: number
+}
+
 export interface HardeningLimits {
   readonly maxPacketBytes: number
   readonly maxTopicLength: number
@@ -59,6 +67,8 @@ export interface HardeningLimits {
   readonly maxConnectionsPerUser: number
   readonly maxSubscriptionsPerClient: number
   readonly maxQueuedMessages: number
+  readonly maxQueuedBytes: number
+  readonly retained: RetainedLimits
   readonly maxOutgoingBytes: number
   readonly publishRate: RateConfig & { readonly onExcess: ExcessPolicy }
   readonly connectionRate: RateConfig
@@ -115,6 +125,18 @@ export const hardeningLimitProperties = {
   maxConnectionsPerUser: count(1000),
   maxSubscriptionsPerClient: count(1000),
   maxQueuedMessages: count(10000),
+  maxQueuedBytes: count(67108864),
+  retained: {
+    type: 'object',
+    additionalProperties: false,
+    default: {},
+    properties: {
+      maxMessagesPerUser: count(1000),
+      maxBytesPerUser: count(16777216),
+      maxMessages: count(100000),
+      maxBytes: count(268435456)
+    }
+  },
   maxOutgoingBytes: count(4194304),
   publishRate: rate(1000, 5000, { onExcess: { type: 'string', enum: ['delay', 'drop', 'disconnect'], default: 'delay' } }),
   connectionRate: rate(50, 200),
@@ -160,6 +182,9 @@ export function checkHardening (config: HardeningConfig, fail: (key: string, msg
   }
   if (limits.maxOutgoingBytes !== 0 && limits.maxOutgoingBytes < 2 * limits.maxPacketBytes) {
     fail('limits.maxOutgoingBytes', `must be 0 (no bound) or at least twice limits.maxPacketBytes (${2 * limits.maxPacketBytes})`)
+  }
+  if (limits.maxQueuedBytes !== 0 && limits.maxQueuedBytes < limits.maxPacketBytes) {
+    fail('limits.maxQueuedBytes', `must be 0 (no bound) or at least limits.maxPacketBytes (${limits.maxPacketBytes})`)
   }
   if (limits.login.maxLockoutMs < limits.login.lockoutMs) fail('limits.login.maxLockoutMs', 'must not be less than limits.login.lockoutMs')
   if (limits.login.maxDelayMs < limits.login.delayMs) fail('limits.login.maxDelayMs', 'must not be less than limits.login.delayMs')

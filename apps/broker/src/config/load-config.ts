@@ -17,13 +17,23 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv
 }
 
-/** Reads WARDEN_CONFIG (if set) and the WARDEN_* overrides. The only place the broker reads process.env. */
+/** Reads WARDEN_CONFIG and the WARDEN_* overrides. The only place the broker reads process.env. */
 export function loadConfig ({ env = process.env }: LoadOptions = {}): WardenConfig {
   const file = env.WARDEN_CONFIG
-  const raw = (file !== undefined && file !== '' ? readConfigFile(file) : {}) ?? {}
-  if (typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new WardenError('WARDEN_ERR_CONFIG_INVALID', `invalid config in ${file ?? 'defaults'}: (root): must be a mapping`)
+  // the defaults alone are a broker on 0.0.0.0 with no account: never what was meant, so say what to do
+  if (file === undefined || file === '') {
+    throw new WardenError('WARDEN_ERR_CONFIG_MISSING', 'no configuration: set WARDEN_CONFIG to a config file (config/warden.yaml is the example `npm start` uses)')
   }
+  const raw = readConfigFile(file)
+  if (raw === null || raw === undefined || (typeof raw === 'object' && !Array.isArray(raw) && Object.keys(raw).length === 0)) {
+    throw new WardenError('WARDEN_ERR_CONFIG_MISSING', `config file ${file} is empty: it needs at least users (or anonymous) and topics; see config/warden.yaml`)
+  }
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new WardenError('WARDEN_ERR_CONFIG_INVALID', `invalid config in ${file}: (root): must be a mapping`)
+  }
+  // the file must be valid on its own: an override must not hide a bad value that a later run without it
+  // would trip on (cross-key checks wait for the overrides, which may supply what they need)
+  validate(raw, file)
   const data = structuredClone(raw) as Record<string, unknown>
   const mqttPort = parsePortEnv('WARDEN_MQTT_PORT', env.WARDEN_MQTT_PORT)
   const httpPort = parsePortEnv('WARDEN_HTTP_PORT', env.WARDEN_HTTP_PORT)
@@ -36,7 +46,7 @@ export function loadConfig ({ env = process.env }: LoadOptions = {}): WardenConf
   if (data.brokerId === undefined && env.NODE_APP_INSTANCE !== undefined) data.brokerId = `warden-${hostname()}-${env.NODE_APP_INSTANCE}-${process.pid}`
   if (env.WARDEN_PERSISTENCE !== undefined && env.WARDEN_PERSISTENCE !== '') data.persistence = env.WARDEN_PERSISTENCE
   if (env.WARDEN_REDIS_URL !== undefined && env.WARDEN_REDIS_URL !== '') data.redis = { url: env.WARDEN_REDIS_URL }
-  return parseConfig(data, file ?? 'defaults')
+  return parseConfig(data, file)
 }
 
 /** Validates an already-parsed configuration object (schema, then cross-references). */

@@ -35,6 +35,9 @@ export interface WardenConfig {
   readonly anonymous: false | string
   readonly unregisteredTopics: 'deny' | 'allow'
   readonly deniedPublish: 'drop' | 'disconnect'
+  /** a reverse proxy on this host forwards clients: a loopback address proves nothing, so loopback-only
+   * accounts (plain-text demo passwords included) are refused from every address */
+  readonly behindProxy: boolean
   readonly roles: Readonly<Record<string, { readonly subscribe: readonly string[] }>>
   readonly users: readonly UserConfig[]
   readonly topics: readonly TopicConfig[]
@@ -99,6 +102,7 @@ export const configSchema = {
     },
     unregisteredTopics: { type: 'string', enum: ['deny', 'allow'], default: 'deny' },
     deniedPublish: { type: 'string', enum: ['drop', 'disconnect'], default: 'drop' },
+    behindProxy: { type: 'boolean', default: false },
     roles: {
       type: 'object',
       default: {},

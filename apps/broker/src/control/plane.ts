@@ -2,12 +2,13 @@
 // the HTTP listener (API, metrics, probes, events, dashboard). close() stops all of it.
 import type { AddressInfo } from 'node:net'
 import type { Aedes, Client } from 'aedes'
-import { WardenError, type Logger } from '@warden/common'
+import type { Logger } from '@warden/common'
 import type { Audit } from '../broker/audit.js'
 import type { WardenHooks } from '../broker/hooks.js'
 import type { PublishGate } from '../broker/publish-gate.js'
 import type { WardenConfig } from '../config/schema.js'
 import { createLoginGate } from '../broker/login-gate.js'
+import { listenError } from '../broker/listen-error.js'
 import { createAuthenticator } from '../http/basic-auth.js'
 import { createEventStreams } from '../http/events.js'
 import { createHttpServer, listenHttp } from '../http/server.js'
@@ -18,6 +19,7 @@ import type { BusStats } from '../broker/redis-bus.js'
 import { createSampler } from '../observe/sampler.js'
 import { startSysStats } from '../observe/sys-stats.js'
 import type { RegistryRuntime } from '../registry/open-registry.js'
+import { changedAccounts } from '../registry/live-rules.js'
 import type { ControlContext } from './context.js'
 import { createControlTopicHandler } from './control-topic.js'
 
@@ -74,6 +76,11 @@ export async function startControlPlane ({ config, brokerId, broker, hooks, audi
   hooks.attachControl(createControlTopicHandler(ctx))
   const sys = startSysStats(ctx, config.stats.sysIntervalMs)
   const events = createEventStreams(ctx, config.stats.intervalMs)
+  // a stream is a live connection as an MQTT client is: it ends when its account changes or goes
+  runtime.registry.onChange((prev, next) => {
+    const changed = changedAccounts(prev, next)
+    if (changed.size > 0) events.closeFor(changed)
+  })
   let ready = false
   const server = createHttpServer({
     ctx,
@@ -98,7 +105,7 @@ export async function startControlPlane ({ config, brokerId, broker, hooks, audi
     http = await listenHttp(server, config.http.port, config.http.host)
   } catch (err) {
     stopTimers()
-    throw new WardenError('WARDEN_ERR_LISTEN', `cannot listen on ${config.http.host}:${config.http.port} (http): ${(err as Error).message}`, { cause: err })
+    throw listenError('http', config.http.host, config.http.port, err)
   }
   ctx.listeners.http = `${http.address}:${http.port}`
   ready = true

@@ -23,6 +23,10 @@ export interface AuthenticatorOptions {
   onRefused?: (username: string, address: string | undefined, reason: 'login-throttled' | 'login-pending', detail: string) => void
 }
 
+/** what a refused client is told, whatever the cause: the cause (unknown user, wrong password, loopback
+ * only…) would tell a guesser which usernames exist; it goes to the audit, for the operator */
+export const LOGIN_REFUSED = 'bad username or password'
+
 export function parseBasic (header: string | undefined): { username: string, password: string } | undefined {
   if (header === undefined) return undefined
   const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header)
@@ -60,7 +64,7 @@ export function createAuthenticator (directory: UserDirectory, { gate, onFailure
       }
       if (!res.ok) {
         onFailure?.(creds.username, from, res.detail)
-        return { ok: false, detail: res.detail }
+        return { ok: false, detail: LOGIN_REFUSED }
       }
       return { ok: true, identity: createIdentity(creds.username, `http:${creds.username}`, res.roles) }
     }

@@ -11,15 +11,18 @@ const MAX_DENIALS_PER_EVENT = 50
 const MAX_BUFFERED = 1024 * 1024
 
 export interface EventStreams {
-  open (req: IncomingMessage, res: ServerResponse): void
+  /** `username`: the account the stream was opened with (undefined: anonymous) */
+  open (req: IncomingMessage, res: ServerResponse, username: string | undefined): void
   readonly count: number
+  /** ends the streams of these accounts (removed or changed: a browser reconnects and logs in again) */
+  closeFor (usernames: ReadonlySet<string>): void
   closeAll (): void
 }
 
 interface TopicUpdate { filter: string, messages: number, messagesPerSecond: number, lastPublishAt: string | null }
 
 export function createEventStreams (ctx: ControlContext, intervalMs: number): EventStreams {
-  const open = new Set<ServerResponse>()
+  const open = new Map<ServerResponse, string | undefined>()
   // per sample, only registrations with traffic (or whose rate just fell to 0): thousands of quiet
   // registrations cost nothing per second. Computed once per sample for every stream.
   /** registrations last reported with a non-zero rate */
@@ -42,7 +45,7 @@ export function createEventStreams (ctx: ControlContext, intervalMs: number): Ev
   }
   return {
     get count () { return open.size },
-    open (req, res) {
+    open (req, res, username) {
       res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' })
       res.flushHeaders()
       const send = (event: string, data: unknown): void => {
@@ -59,7 +62,7 @@ export function createEventStreams (ctx: ControlContext, intervalMs: number): Ev
         send('stats', { ...sample, receivedPerSecond: round(sample.receivedPerSecond), sentPerSecond: round(sample.sentPerSecond), topics, denials: pending })
         pending = []
       })
-      open.add(res)
+      open.set(res, username)
       const stop = (): void => {
         offDenials()
         offSamples()
@@ -68,8 +71,11 @@ export function createEventStreams (ctx: ControlContext, intervalMs: number): Ev
       req.on('close', stop)
       res.on('close', stop)
     },
+    closeFor (usernames) {
+      for (const [res, username] of open) if (username !== undefined && usernames.has(username)) res.end()
+    },
     closeAll () {
-      for (const res of open) res.end()
+      for (const res of open.keys()) res.end()
       open.clear()
     }
   }

@@ -88,7 +88,7 @@ async function handle (deps: HttpDeps, req: IncomingMessage, res: ServerResponse
   }
   if (path === '/api/v1/events') {
     if (method !== 'GET') { methodNotAllowed(res, ['GET']); return }
-    deps.events.open(req, res)
+    deps.events.open(req, res, actor.username)
     return
   }
   if (!path.startsWith('/api/v1/')) {

@@ -14,6 +14,7 @@ export type DenyReason =
   | 'max-connections' | 'connection-rate' | 'max-user-connections' | 'login-throttled' | 'login-pending' | 'closed-during-connect'
   | 'packet-too-large' | 'malformed-packet' | 'tls-handshake' | 'bad-certificate'
   | 'publish-rate' | 'topic-too-long' | 'max-subscriptions' | 'queue-full' | 'slow-consumer'
+  | 'retained-quota' // a retained publish past limits.retained.*: delivered, not retained
   // consumer groups (broker/shared): a `$share/` filter that is not $share/{group}/{filter}
   | 'bad-shared-filter'
 

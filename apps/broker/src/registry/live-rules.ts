@@ -1,7 +1,7 @@
 // Keeps the rules the hooks enforce (accounts, roles, ownership, connected clients' grants) in step with the registry.
 import type { Aedes, Client } from 'aedes'
 import type { Logger } from '@warden/common'
-import { createUserDirectory, type UserDirectory } from '../auth/user-directory.js'
+import { createUserDirectory, type Account, type UserDirectory } from '../auth/user-directory.js'
 import type { WardenHooks } from '../broker/hooks.js'
 import type { TopicMeter } from '../policy/decision.js'
 import { OwnershipPolicy, type Registration, type UnregisteredPolicy } from '../policy/ownership.js'
@@ -25,6 +25,8 @@ export interface LiveRulesOptions {
   anonymous: false | string
   /** limits.login.cacheTtlMs */
   cacheTtlMs?: number
+  /** see UserDirectory: false behind a reverse proxy */
+  trustLoopback: boolean
   unregistered: UnregisteredPolicy
   schemas: PayloadSchemas
   logger: Logger
@@ -34,7 +36,7 @@ export function connectedClients (broker: Aedes): Client[] {
   return Object.values((broker as unknown as { clients: Record<string, Client> }).clients)
 }
 
-export async function createLiveRules (registry: Registry, { anonymous, unregistered, schemas, logger, cacheTtlMs }: LiveRulesOptions): Promise<LiveRules> {
+export async function createLiveRules (registry: Registry, { anonymous, trustLoopback, unregistered, schemas, logger, cacheTtlMs }: LiveRulesOptions): Promise<LiveRules> {
   const meters = new Map<string, TopicMeter>()
   const toRegistration = (t: StoredTopic): Registration => {
     let meter = meters.get(t.filter)
@@ -45,13 +47,14 @@ export async function createLiveRules (registry: Registry, { anonymous, unregist
     return { filter: t.filter, owners: t.owners, meter, ...(t.schema !== undefined ? { payload: schemas.check(t.schema) } : {}) }
   }
   const state = registry.state
-  const directory = await createUserDirectory({ users: state.users, anonymous, ...(cacheTtlMs !== undefined ? { cacheTtlMs } : {}) })
+  const directory = await createUserDirectory({ users: state.users, anonymous, trustLoopback, ...(cacheTtlMs !== undefined ? { cacheTtlMs } : {}) })
   const ownership = new OwnershipPolicy(state.topics.map(toRegistration), unregistered)
   const roles: { table: RoleTable, version: number } = { table: roleTableOf(state), version: 0 }
   let broker: Aedes | undefined
   let hooks: WardenHooks | undefined
 
-  /** Which connected clients must change: the new roles of changed accounts, null for removed ones. */
+  /** Which connected clients must change: the new roles of changed accounts, null for those whose
+   * connections end (account removed, or its password or loopback rule changed). */
   const apply = (prev: RegistryState, next: RegistryState): void => {
     const affected = new Map<string, readonly string[] | null>()
     const before = new Map(prev.users.map((u) => [u.username, u]))
@@ -60,8 +63,9 @@ export async function createLiveRules (registry: Registry, { anonymous, unregist
       before.delete(u.username)
       if (old !== undefined && sameUser(old, u)) continue
       directory.put(u)
-      // the name deleted and created again (both seen in one reload): the old account's clients go
-      if (old !== undefined && old.id !== u.id) affected.set(u.username, null)
+      // the name deleted and created again (both seen in one reload): the old account's clients go; and a new
+      // password revokes whoever logged in with the old one (it may be why it changed)
+      if (old !== undefined && (old.id !== u.id || !sameLogin(old, u))) affected.set(u.username, null)
       else if (old !== undefined && !sameList(old.roles, u.roles)) affected.set(u.username, u.roles)
     }
     for (const gone of before.keys()) {
@@ -97,7 +101,7 @@ export async function createLiveRules (registry: Registry, { anonymous, unregist
       hooks?.setRoles(client, roles)
       if (roles === null) {
         // without a policy nothing it sends is accepted, its will included; then it is disconnected
-        logger.info({ clientId: client.id, username }, 'account removed: disconnecting its client')
+        logger.info({ clientId: client.id, username }, 'account removed or its login changed: disconnecting its client')
         client.close(() => {})
       }
     }
@@ -118,7 +122,10 @@ export async function createLiveRules (registry: Registry, { anonymous, unregist
         if (username === undefined) return
         const account = directory.accounts.get(username)
         const current = h.policyOf(client)?.identity.roles ?? []
-        if (account === undefined) updateClients(b, new Map([[username, null]]))
+        // an account whose login changed after this client's password was verified counts as changed
+        const loggedIn = h.accountOf(client)
+        const stale = loggedIn !== undefined && account !== undefined && !sameAccountLogin(loggedIn, account)
+        if (account === undefined || stale) updateClients(b, new Map([[username, null]]))
         else if (!sameList(account.roles, current)) h.setRoles(client, account.roles)
       })
     }
@@ -130,7 +137,16 @@ function sameList (a: readonly string[], b: readonly string[]): boolean {
 }
 
 function sameUser (a: StoredUser, b: StoredUser): boolean {
-  return a.id === b.id && a.passwordHash === b.passwordHash && a.loopbackOnly === b.loopbackOnly && sameList(a.roles, b.roles)
+  return a.id === b.id && sameLogin(a, b) && sameList(a.roles, b.roles)
+}
+
+/** the same password and the same loopback rule: what a connected client proved still holds */
+function sameLogin (a: StoredUser, b: StoredUser): boolean {
+  return a.passwordHash === b.passwordHash && a.loopbackOnly === b.loopbackOnly
+}
+
+function sameAccountLogin (a: Account, b: Account): boolean {
+  return a.hash.key.equals(b.hash.key) && a.loopbackOnly === b.loopbackOnly
 }
 
 /** a role added, removed or given other grants */
@@ -142,4 +158,15 @@ function changedRoles (prev: readonly StoredRole[], next: readonly StoredRole[])
 
 function sameTopic (a: StoredTopic, b: StoredTopic): boolean {
   return sameList(a.owners, b.owners) && JSON.stringify(a.schema) === JSON.stringify(b.schema)
+}
+
+/** accounts removed, or whose password, loopback rule or roles changed */
+export function changedAccounts (prev: RegistryState, next: RegistryState): Set<string> {
+  const after = new Map(next.users.map((u) => [u.username, u]))
+  const changed = new Set<string>()
+  for (const u of prev.users) {
+    const now = after.get(u.username)
+    if (now === undefined || !sameUser(u, now)) changed.add(u.username)
+  }
+  return changed
 }

@@ -44,11 +44,13 @@ export async function openRegistry (config: WardenConfig, { logger, hash = hashP
       log.warn({ entries: overridden }, 'config entries differ from the registry, which wins (they were changed at run time): change them with the API or `warden` CLI')
     }
     const plain = config.users.filter((u) => u.password !== undefined && state.users.some((s) => s.username === u.username)).map((u) => u.username)
-    if (plain.length > 0) log.warn({ users: plain }, 'accounts with plain-text passwords (demo only): accepted from loopback clients alone')
+    if (plain.length > 0 && !config.behindProxy) log.warn({ users: plain }, 'accounts with plain-text passwords (demo only): accepted from loopback clients alone')
+    const loopbackOnly = state.users.filter((u) => u.loopbackOnly).map((u) => u.username)
+    if (loopbackOnly.length > 0 && config.behindProxy) log.warn({ users: loopbackOnly }, 'behindProxy is set: loopback-only accounts (plain-text passwords included) are refused from every address')
 
     const schemas = new PayloadSchemas()
     const registry = new Registry({ backend, initial: state, anonymousRole: config.anonymous, schemas, hash, logger: log })
-    const rules = await createLiveRules(registry, { anonymous: config.anonymous, unregistered: config.unregisteredTopics, schemas, logger: log, cacheTtlMs: config.limits.login.cacheTtlMs })
+    const rules = await createLiveRules(registry, { anonymous: config.anonymous, trustLoopback: !config.behindProxy, unregistered: config.unregisteredTopics, schemas, logger: log, cacheTtlMs: config.limits.login.cacheTtlMs })
     return { registry, rules, close: () => registry.close() }
   } catch (err) {
     await backend.close().catch(() => {})

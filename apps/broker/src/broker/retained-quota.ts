@@ -1,0 +1,106 @@
+// Quotas on the retained store, which aedes 1.2 lets grow without limit (150 × 1 MB retained messages grew a
+// data dir to 746 MB): per publishing account and in all, in messages and bytes (limits.retained.*).
+//
+// A retained publish past a quota is handled as EMQX handles its retained-message limit: it is delivered to
+// the subscribers connected now, as any message, but not stored as retained (its RETAIN flag is cleared
+// before aedes sees it), and audited `publish: retained-quota`. The publisher's right to the topic is not in
+// question, only the broker's storage; refusing the message outright would lose live data for a storage
+// limit. An empty retained publish (clearing) is always accepted.
+//
+// Each stored retained message carries its publisher's account (OWNER_FIELD), so that the usage is read
+// back from the store at start-up; messages stored before (or wills of a dead broker) count in the totals only.
+import type { Client, PublishPacket } from 'aedes'
+import type { RetainedLimits } from '../config/hardening-schema.js'
+import { storedBytes } from './queue-bound.js'
+import { RetainedUsage, UNKNOWN_OWNER } from './retained-usage.js'
+
+export const OWNER_FIELD = 'wardenOwner'
+const ANONYMOUS = '\u0000anonymous' // U+0000 cannot be in a username (packet guard)
+
+type Done = (err?: Error | null) => void
+interface AuthorizePublishHook { authorizePublish (client: Client | null, packet: PublishPacket, cb: Done): void }
+interface Stored { topic: string, payload: Buffer, [OWNER_FIELD]?: string }
+interface Persistence {
+  storeRetained (packet: Stored): Promise<void>
+  createRetainedStreamCombi (patterns: string[]): AsyncIterable<Stored>
+}
+
+export interface RetainedQuotaDeps {
+  /** the account a client publishes as (undefined: anonymous) */
+  usernameOf (client: Client): string | undefined
+  /** audits a retained publish that was delivered but not stored */
+  refused (client: Client | undefined, packet: { topic: string, qos: number }, detail: string): void
+}
+
+export interface RetainedQuota {
+  readonly usage: RetainedUsage
+  /** wraps authorizePublish: checks a retained publish's quota before the other rules (QoS 1 is published
+   * from inside them, before its PUBACK) */
+  wrap<H extends AuthorizePublishHook> (hooks: H): H
+  /** counts what the store holds (start-up, before clients connect) */
+  load (): Promise<void>
+}
+
+export function createRetainedQuota (persistence: unknown, limits: RetainedLimits, deps: RetainedQuotaDeps): RetainedQuota {
+  const p = persistence as Persistence
+  const usage = new RetainedUsage(limits)
+  /** topics whose next stored retained message was checked and counted for this owner */
+  const reserved = new Map<string, string>()
+
+  const store = p.storeRetained.bind(p)
+  p.storeRetained = async (packet) => {
+    const topic = packet.topic
+    if (packet.payload.length === 0) {
+      reserved.delete(topic)
+      usage.remove(topic)
+      return await store(packet)
+    }
+    let owner = reserved.get(topic)
+    reserved.delete(topic)
+    if (owner === undefined) {
+      // not from a client publish (a will published for a dead broker, a QoS 2 message recovered at start)
+      const why = usage.check(topic, UNKNOWN_OWNER, storedBytes(packet))
+      if (why !== null) { deps.refused(undefined, { topic, qos: 0 }, why); return }
+      owner = UNKNOWN_OWNER
+      usage.put(topic, owner, storedBytes(packet))
+    }
+    await store({ ...packet, [OWNER_FIELD]: owner })
+  }
+
+  return {
+    usage,
+    async load () {
+      for await (const packet of p.createRetainedStreamCombi(['#'])) {
+        usage.put(packet.topic, packet[OWNER_FIELD] ?? UNKNOWN_OWNER, storedBytes(packet))
+      }
+    },
+    wrap (hooks) {
+      const inner = hooks.authorizePublish.bind(hooks)
+      return {
+        ...hooks,
+        authorizePublish (client, packet, cb) {
+          if (client === null || !packet.retain || packet.payload.length === 0) { inner(client, packet, cb); return }
+          const topic = packet.topic
+          const owner = deps.usernameOf(client) ?? ANONYMOUS
+          const why = usage.check(topic, owner, storedBytes(packet))
+          if (why !== null) {
+            packet.retain = false
+            // audited only when the other rules let it through: a refusal of theirs is audited by them
+            inner(client, packet, (err) => { if (err == null && packet.topic === topic) deps.refused(client, packet, why); cb(err) })
+            return
+          }
+          const old = usage.put(topic, owner, storedBytes(packet))
+          reserved.set(topic, owner)
+          inner(client, packet, (err) => {
+            // refused by another rule (dropped, rewritten, or the connection closed): nothing will be stored
+            if (err != null || !packet.retain || packet.topic !== topic) {
+              if (reserved.get(topic) === owner) reserved.delete(topic)
+              usage.restore(topic, old)
+            }
+            cb(err)
+          })
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,86 @@
+// CONNACK's sessionPresent for a persistent session that holds QoS 2 state but no subscription.
+//
+// aedes 1.2 (lib/handlers/connect.js, fetchSubs → restoreSubs) sets sessionPresent from the stored
+// subscriptions alone, so a session with only a PUBREL awaiting PUBCOMP, an incoming QoS 2 message
+// awaiting PUBREL or queued messages is answered 0 — and a client that trusts that (MQTT-3.2.2-2 says 1)
+// throws its side of the QoS 2 flow away. aedes offers no hook into the CONNACK; the one value it reads
+// is the subscription list: for such a session, the list aedes fetches at CONNECT (and only that fetch)
+// gets one placeholder entry, which makes sessionPresent 1 and which the restore's authorizeSubscribe
+// turns down before it subscribes anything.
+import type { Aedes, Client, Subscription } from 'aedes'
+
+interface Persistence {
+  subscriptionsByClient (client: { id: string }): Promise<Subscription[]>
+  outgoingStream (client: { id: string }): AsyncIterable<unknown>
+  incomingStorePacket (client: { id: string }, packet: { messageId?: number }): Promise<void>
+  incomingDelPacket (client: { id: string }, packet: { messageId?: number }): Promise<void>
+  cleanIncoming?: (client: { id: string }) => Promise<void>
+}
+type AuthorizeSubscribe = (client: Client, sub: Subscription, cb: (err: Error | null, sub?: Subscription | null) => void) => void
+type Authenticate = (client: Client, username: string | undefined, password: Buffer | undefined, cb: (err: Error | null, ok: boolean | null) => void) => void
+
+/** whether the store holds incoming QoS 2 packets (awaiting PUBREL) of a client */
+export type HasIncoming = (clientId: string) => Promise<boolean>
+
+const PLACEHOLDER: Subscription = Object.freeze({ topic: '$WARDEN/session-present', qos: 0 }) as Subscription
+
+/** `hasIncoming`: the store's own answer (level, redis); without it (memory) they are counted here */
+export function reportSessionState (broker: Aedes, persistence: unknown, hasIncoming?: HasIncoming): void {
+  const p = persistence as Persistence
+  const b = broker as unknown as { authenticate: Authenticate, authorizeSubscribe: AuthorizeSubscribe }
+  const incoming = hasIncoming ?? countIncoming(p)
+  /** persistent clients authenticated whose subscriptions aedes is about to fetch, by client id */
+  const connecting = new Map<string, Client>()
+
+  const authenticate = b.authenticate
+  b.authenticate = (client, username, password, cb) => {
+    authenticate.call(broker, client, username, password, (err, ok) => {
+      if (err === null && ok === true && !(client as unknown as { clean: boolean }).clean) {
+        connecting.set(client.id, client)
+        // a socket closed now never gets to the fetch: forget it (unless a newer login took the id)
+        client.conn.once('close', () => { if (connecting.get(client.id) === client) connecting.delete(client.id) })
+      }
+      cb(err, ok)
+    })
+  }
+
+  const fetch = p.subscriptionsByClient.bind(p)
+  p.subscriptionsByClient = async (client) => {
+    const subs = await fetch(client)
+    if (!connecting.delete(client.id) || subs.length > 0) return subs
+    return await holdsState(client.id) ? [PLACEHOLDER] : subs
+  }
+
+  const holdsState = async (clientId: string): Promise<boolean> => {
+    // queued messages and PUBRELs awaiting PUBCOMP
+    for await (const _ of p.outgoingStream({ id: clientId })) return true
+    return await incoming(clientId)
+  }
+
+  const authorizeSubscribe = b.authorizeSubscribe
+  b.authorizeSubscribe = (client, sub, cb) => {
+    if (sub === PLACEHOLDER) { cb(null, null); return }
+    authorizeSubscribe.call(broker, client, sub, cb)
+  }
+}
+
+/** the memory store keeps nothing across restarts: counting its incoming packets in this process is exact */
+function countIncoming (p: Persistence): HasIncoming {
+  const held = new Map<string, Set<number | undefined>>()
+  const store = p.incomingStorePacket.bind(p)
+  const del = p.incomingDelPacket.bind(p)
+  p.incomingStorePacket = async (client, packet) => {
+    await store(client, packet)
+    let ids = held.get(client.id)
+    if (ids === undefined) held.set(client.id, ids = new Set())
+    ids.add(packet.messageId)
+  }
+  p.incomingDelPacket = async (client, packet) => {
+    await del(client, packet)
+    const ids = held.get(client.id)
+    if (ids?.delete(packet.messageId) === true && ids.size === 0) held.delete(client.id)
+  }
+  const clean = p.cleanIncoming?.bind(p)
+  if (clean !== undefined) p.cleanIncoming = async (client) => { await clean(client); held.delete(client.id) }
+  return async (clientId) => held.has(clientId)
+}
