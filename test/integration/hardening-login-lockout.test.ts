@@ -3,7 +3,7 @@
 // verification, so parallel guesses cannot outrun the failure count. MQTT and the HTTP API alike.
 import { expect, it } from 'vitest'
 import { PASSWORD } from '../helpers/broker.js'
-import { getFrom } from '../helpers/http.js'
+import { getFrom, post } from '../helpers/http.js'
 import { connackFrom, connectPacket, rawClient } from '../helpers/raw-mqtt.js'
 import { useScope } from '../helpers/scope.js'
 
@@ -77,4 +77,25 @@ it('MQTT: one username logging in from many addresses at once is queued, not ref
   const b = await start()
   const codes = await Promise.all([11, 12, 13, 14, 15, 16].map((x, i) => connackFrom(b.port, `127.0.0.${x}`, 'sensor-1', PASSWORD, `fleet-${i}`)))
   expect(codes).toEqual([0, 0, 0, 0, 0, 0])
+})
+
+// the bound on logins in flight is for guesses: the same login sent in parallel (a script's concurrent API
+// calls, devices sharing one account behind one address) is verified once and answered for all
+it('HTTP API: an honest client\'s parallel requests with the same credentials all succeed, verified once', async () => {
+  const b = await scope.start()
+  // an account made through the API has a hash of the production cost: verifications take long enough to overlap
+  expect((await post(b, '/api/v1/users', { username: 'ops', password: 'ops-secret-1', roles: ['observer'] })).status).toBe(201)
+  const replies = await Promise.all(Array.from({ length: 20 }, () => getFrom(b, DEVICE, '/api/v1/status', ['ops', 'ops-secret-1'])))
+  expect(replies.map((r) => r.status)).toEqual(Array.from({ length: 20 }, () => 200))
+  expect(scope.count('connect:login-pending')).toBe(0)
+})
+
+it('MQTT: clients sharing one account and one address connecting at once all get CONNACK 0; one wrong guess among them does not', async () => {
+  const b = await scope.start()
+  const sockets = await Promise.all(Array.from({ length: 12 }, () => rawClient(b.port, { localAddress: DEVICE }).then(scope.track)))
+  sockets.forEach((s, i) => s.send(connectPacket('sensor-1', `shared-${i}`, { password: Buffer.from(i === 11 ? 'guess' : PASSWORD) })))
+  const codes = await Promise.all(sockets.map(async (s) => ((await s.next('connack')) as { returnCode: number }).returnCode))
+  expect(codes.slice(0, 11)).toEqual(Array.from({ length: 11 }, () => 0))
+  expect(codes[11]).not.toBe(0)
+  expect(scope.count('connect:login-pending')).toBe(0)
 })

@@ -31,6 +31,8 @@ export interface UserDirectory {
   remove (username: string): boolean
   /** true when this password was verified for this account moments ago: authenticate answers without scrypt */
   isVerified (username: string, password: Buffer | string): boolean
+  /** a keyed hash of the login: identical logins in flight share one verification (login-gate.ts) */
+  loginTag (username: string, password: Buffer | string): string
 }
 
 export function isLoopback (address: string | undefined): boolean {
@@ -76,6 +78,7 @@ export async function createUserDirectory ({ users, anonymous, cacheTtlMs = 60_0
       verified.forget(username)
       return accounts.delete(username)
     },
+    loginTag: (username, password) => verified.tag(username, password),
     isVerified (username, password) {
       const account = accounts.get(username)
       return account !== undefined && verified.has(username, password, account)

@@ -10,6 +10,8 @@ export interface VerifiedCache<A> {
   has (username: string, password: Buffer | string, account: A): boolean
   remember (username: string, password: Buffer | string, account: A): void
   forget (username: string): void
+  /** the keyed hash of (username, password): equal for the same login, useless to anyone without the key */
+  tag (username: string, password: Buffer | string): string
 }
 
 const LIMIT = 10_000
@@ -38,6 +40,7 @@ export function createVerifiedCache<A> (ttlMs: number, now: () => number = Date.
       if (keys === undefined) { keys = new Set(); byUser.set(username, keys) }
       keys.add(d)
     },
+    tag: (username, password) => digest(username, password),
     forget (username) {
       const keys = byUser.get(username)
       if (keys === undefined) return

@@ -91,7 +91,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     })
     const hooks = createHooks({ directory, ownership, roles: runtime.rules.roles, audit, deniedPublish: config.deniedPublish, logger })
     const shared = createSharedSubscriptions(config.sharedSubscriptions, { audit, logger })
-    const limits = createLimits(config.limits, { audit, deniedPublish: config.deniedPublish, isVerified: (u, p) => directory.isVerified(u, p) })
+    const limits = createLimits(config.limits, { audit, deniedPublish: config.deniedPublish, isVerified: (u, p) => directory.isVerified(u, p), loginTag: (u, p) => directory.loginTag(u, p) })
     opened.push(() => limits.close())
     const guard = createClientIdGuard({
       store: store.bindings,

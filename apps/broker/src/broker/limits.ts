@@ -27,6 +27,8 @@ export interface LimitsDeps {
   deniedPublish: 'drop' | 'disconnect'
   /** the directory's verified-credentials cache: a hit skips the verification queue */
   isVerified?: (username: string, password: Buffer) => boolean
+  /** the directory's keyed hash of a login: identical logins in flight share one verification */
+  loginTag?: (username: string, password: Buffer) => string
 }
 
 export interface LimitStats {
@@ -65,7 +67,7 @@ function authError (returnCode: 3 | 5, message: string): AuthenticateError {
 /** long topics are cut in audit records: the record is about the refusal, not the topic */
 const clip = (s: string): string => s.length > 256 ? `${s.slice(0, 256)}…` : s
 
-export function createLimits (cfg: HardeningLimits, { audit, deniedPublish, isVerified }: LimitsDeps): Limits {
+export function createLimits (cfg: HardeningLimits, { audit, deniedPublish, isVerified, loginTag }: LimitsDeps): Limits {
   const stats: LimitStats = { publishDelayed: 0, connections: 0 }
   const connectionRate = new KeyedBuckets(cfg.connectionRate)
   const login = createLoginGate(cfg.login)
@@ -184,7 +186,8 @@ export function createLimits (cfg: HardeningLimits, { audit, deniedPublish, isVe
           // a verified certificate is not a password, nor is an anonymous login: nothing to guess or throttle
           if (certNameOf(client) !== undefined || username === undefined) { hooks.authenticate(client, username, password, admitted); return }
           const conn = client.conn as unknown as { destroyed: boolean }
-          const attempt = { username, address, cancelled: () => conn.destroyed, cached: password !== undefined && isVerified?.(username, password) === true }
+          const tag = password !== undefined ? loginTag?.(username, password) : undefined
+          const attempt = { username, address, cancelled: () => conn.destroyed, cached: password !== undefined && isVerified?.(username, password) === true, ...(tag !== undefined ? { tag } : {}) }
           const verify = (): Promise<AuthAnswer> => new Promise((resolve) => hooks.authenticate(client, username, password, (err, ok) => resolve({ err, ok })))
           login.attempt(attempt, verify, (a) => a.err?.returnCode === 4).then((outcome) => {
               if (outcome.kind === 'verified') { admitted(outcome.value.err, outcome.value.ok); return }

@@ -2,7 +2,10 @@
 // lockouts of a (username, address) pair or an address; a bound on logins in flight per pair and per
 // address, refused before any work so that parallel guesses cannot outrun the failure count; a fair
 // round-robin share of verification per address; the delay that holds back each refusal (the login stays
-// in flight meanwhile). A login already verified moments ago (verified-credentials cache) skips the queue.
+// in flight meanwhile). A login already verified moments ago (verified-credentials cache) skips the queue, and
+// the same login (same username and password, from the same address) arriving while one is in flight waits
+// for that one's answer instead of taking another slot: an honest client's parallel requests, or a device
+// retrying, are one verification and one count, and repeating a guess in parallel gains nothing.
 import { availableParallelism } from 'node:os'
 import type { LoginThrottleConfig } from '../config/hardening-schema.js'
 import { createFairQueue } from './fair-queue.js'
@@ -16,6 +19,8 @@ export interface LoginAttempt {
   readonly cancelled?: () => boolean
   /** the password was verified moments ago: answer now, without waiting for a turn */
   readonly cached?: boolean
+  /** a keyed hash of (username, password) (UserDirectory.loginTag): identical attempts in flight are joined */
+  readonly tag?: string
 }
 
 export type GateRefusal = { readonly reason: 'login-throttled' | 'login-pending', readonly detail: string, readonly retryAfterMs: number }
@@ -42,6 +47,7 @@ export function createLoginGate (cfg: LoginThrottleConfig): LoginGate {
   const concurrency = cfg.verifyConcurrency > 0 ? cfg.verifyConcurrency : Math.max(1, availableParallelism() - 1)
   const queue = createFairQueue({ concurrency, perUser: cfg.maxVerifyingPerUser })
   const pending = new Map<string, number>()
+  const inFlight = new Map<string, Promise<GateOutcome<unknown>>>()
   // swept as logins come (no timer to close): an idle gate holds nothing worth sweeping
   let swept = Date.now()
   const add = (key: string, d: number): number => {
@@ -52,36 +58,57 @@ export function createLoginGate (cfg: LoginThrottleConfig): LoginGate {
 
   return {
     get stats () { return { waiting: queue.waiting, verifying: queue.running } },
-    async attempt (a, verify, failed) {
-      const now = Date.now()
-      if (now - swept > SWEEP_MS) { throttle.sweep(now); swept = now }
-      const locked = throttle.lockedFor(a.username, a.address, now)
-      if (locked > 0) {
-        return { kind: 'refused', refusal: { reason: 'login-throttled', detail: `too many failed logins: locked for ${Math.ceil(locked / 1000)} s`, retryAfterMs: locked } }
+    async attempt<T> (a: LoginAttempt, verify: () => Promise<T>, failed: (value: T) => boolean): Promise<GateOutcome<T>> {
+      if (a.tag === undefined) return await attemptOnce(a, verify, failed)
+      const key = `${a.address ?? ''}\u0000${a.tag}`
+      const joined = inFlight.get(key) as Promise<GateOutcome<T>> | undefined
+      if (joined !== undefined) {
+        const outcome = await joined
+        // proven right a moment ago: this requester's own verification is a cache hit, run outside the queue
+        // (it sets up this connection's own state)
+        if (outcome.kind === 'verified' && !failed(outcome.value)) return { kind: 'verified', value: await verify() }
+        // the first requester went away before its turn: this one still wants an answer
+        if (outcome.kind !== 'cancelled' || a.cancelled?.() === true) return outcome
       }
-      const address = a.address ?? ''
-      const pairKey = `p:${address}\u0000${a.username}`
-      const addressKey = `a:${address}`
-      if ((pending.get(pairKey) ?? 0) >= cfg.maxPendingPerUserAddress || (pending.get(addressKey) ?? 0) >= cfg.maxPendingPerAddress) {
-        const which = (pending.get(pairKey) ?? 0) >= cfg.maxPendingPerUserAddress ? `${cfg.maxPendingPerUserAddress} for this user from this address` : `${cfg.maxPendingPerAddress} from this address`
-        return { kind: 'refused', refusal: { reason: 'login-pending', detail: `too many logins in progress: ${which}`, retryAfterMs: PENDING_RETRY_MS } }
-      }
-      add(pairKey, 1)
-      add(addressKey, 1)
+      const own = attemptOnce(a, verify, failed)
+      inFlight.set(key, own)
       try {
-        const value = a.cached === true ? await verify() : await turn(a, address, verify)
-        if (value === CANCELLED) return { kind: 'cancelled' }
-        if (failed(value)) {
-          const delay = throttle.failed(a.username, a.address, Date.now())
-          if (delay > 0) await pause(delay)
-        } else {
-          throttle.succeeded(a.username, a.address)
-        }
-        return { kind: 'verified', value }
+        return await own
       } finally {
-        add(pairKey, -1)
-        add(addressKey, -1)
+        if (inFlight.get(key) === own) inFlight.delete(key)
       }
+    }
+  }
+
+  async function attemptOnce<T> (a: LoginAttempt, verify: () => Promise<T>, failed: (value: T) => boolean): Promise<GateOutcome<T>> {
+    const now = Date.now()
+    if (now - swept > SWEEP_MS) { throttle.sweep(now); swept = now }
+    const locked = throttle.lockedFor(a.username, a.address, now)
+    if (locked > 0) {
+      return { kind: 'refused', refusal: { reason: 'login-throttled', detail: `too many failed logins: locked for ${Math.ceil(locked / 1000)} s`, retryAfterMs: locked } }
+    }
+    const address = a.address ?? ''
+    const pairKey = `p:${address}\u0000${a.username}`
+    const addressKey = `a:${address}`
+    if ((pending.get(pairKey) ?? 0) >= cfg.maxPendingPerUserAddress || (pending.get(addressKey) ?? 0) >= cfg.maxPendingPerAddress) {
+      const which = (pending.get(pairKey) ?? 0) >= cfg.maxPendingPerUserAddress ? `${cfg.maxPendingPerUserAddress} for this user from this address` : `${cfg.maxPendingPerAddress} from this address`
+      return { kind: 'refused', refusal: { reason: 'login-pending', detail: `too many logins in progress: ${which}`, retryAfterMs: PENDING_RETRY_MS } }
+    }
+    add(pairKey, 1)
+    add(addressKey, 1)
+    try {
+      const value = a.cached === true ? await verify() : await turn(a, address, verify)
+      if (value === CANCELLED) return { kind: 'cancelled' }
+      if (failed(value)) {
+        const delay = throttle.failed(a.username, a.address, Date.now())
+        if (delay > 0) await pause(delay)
+      } else {
+        throttle.succeeded(a.username, a.address)
+      }
+      return { kind: 'verified', value }
+    } finally {
+      add(pairKey, -1)
+      add(addressKey, -1)
     }
   }
 
