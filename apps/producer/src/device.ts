@@ -59,7 +59,7 @@ const END_TIMEOUT_MS = 1000
  */
 const FINAL_REFUSALS: Readonly<Record<number, string>> = {
   2: 'client identifier rejected (another account holds this client id)',
-  4: 'bad user name or password: each simulated device needs its own account on the broker (see the README, "The demo accounts")',
+  4: 'bad user name or password: each simulated device needs its own account on the broker (see the README, "Run it")',
   5: 'not authorized'
 }
 
