@@ -10,15 +10,15 @@ import type { Packet } from 'mqtt-packet'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { stringify } from 'yaml'
 import { baseConfig } from '../helpers/broker.js'
-import { basic } from '../helpers/http.js'
+import { adminCall, startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js'
 import { connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
-import { startApp, type AppProcess } from '../helpers/process.js'
+import type { AppProcess } from '../helpers/process.js'
 import { rawSession, type RawClient } from '../helpers/raw-mqtt.js'
 
 const HELD = 'sensors/sensor-1/held'
 const HOLD = fileURLToPath(new URL('../helpers/hold-enqueue.mjs', import.meta.url))
 
-interface Node { app: AppProcess, port: number, url: string, http: string }
+type Node = BrokerProcess
 
 let dir: string
 const apps: AppProcess[] = []
@@ -37,16 +37,12 @@ afterEach(async () => {
 
 /** a broker process on the test's data dir; `hold`: with the fault injection loaded */
 async function startNode (hold: boolean): Promise<Node> {
-  const app = startApp('broker', {
-    WARDEN_CONFIG: join(dir, 'warden.yaml'), WARDEN_MQTT_PORT: '0', WARDEN_HTTP_PORT: '0', WARDEN_DATA_DIR: join(dir, 'data'), WARDEN_LOG_LEVEL: 'info',
+  const node = await startBrokerProcess({
+    WARDEN_CONFIG: join(dir, 'warden.yaml'), WARDEN_DATA_DIR: join(dir, 'data'),
     ...(hold ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${HOLD}`, WARDEN_TEST_HOLD_TOPIC: HELD } : {})
   })
-  apps.push(app)
-  await app.ready()
-  const mqtt = await app.waitForLog((l) => l.msg === 'broker listening')
-  const http = await app.waitForLog((l) => l.msg === 'control plane listening')
-  const port = Number(String(mqtt.mqtt).split(':').pop())
-  return { app, port, url: `mqtt://127.0.0.1:${port}`, http: `http://${String(http.http)}` }
+  apps.push(node.app)
+  return node
 }
 
 async function client (node: Node, username: string, opts: Record<string, unknown> = {}): Promise<TestClient> {
@@ -55,11 +51,7 @@ async function client (node: Node, username: string, opts: Record<string, unknow
   return c
 }
 
-async function api (node: Node, method: string, path: string, body?: unknown): Promise<number> {
-  const res = await fetch(node.http + path, { method, headers: { authorization: basic('admin'), 'content-type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) })
-  await res.text()
-  return res.status
-}
+const api = (node: Node, method: string, path: string, body?: unknown): Promise<number> => adminCall(node.http, method, path, body)
 
 /**
  * A persistent subscriber to sensors/#, then sensor-1's device sends a QoS 2 PUBLISH (no PUBREC comes: the

@@ -7,13 +7,13 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { stringify } from 'yaml'
 import { baseConfig } from '../helpers/broker.js'
-import { basic } from '../helpers/http.js'
+import { adminCall, startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js'
 import { connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
-import { startApp, type AppProcess } from '../helpers/process.js'
+import type { AppProcess } from '../helpers/process.js'
 
 const WILL = { topic: 'sensors/sensor-1/status', payload: Buffer.from('offline'), qos: 1 as const, retain: true }
 
-interface Node { app: AppProcess, url: string, http: string }
+type Node = BrokerProcess
 
 let dir: string
 const apps: AppProcess[] = []
@@ -29,12 +29,9 @@ afterEach(async () => {
 async function startNode (heartbeatIntervalMs: number): Promise<Node> {
   const file = join(dir, `warden-${heartbeatIntervalMs}.yaml`)
   await writeFile(file, stringify({ ...(await baseConfig()), limits: { heartbeatIntervalMs } }))
-  const app = startApp('broker', { WARDEN_CONFIG: file, WARDEN_MQTT_PORT: '0', WARDEN_HTTP_PORT: '0', WARDEN_DATA_DIR: join(dir, 'data'), WARDEN_LOG_LEVEL: 'info' })
-  apps.push(app)
-  await app.ready()
-  const mqtt = await app.waitForLog((l) => l.msg === 'broker listening')
-  const http = await app.waitForLog((l) => l.msg === 'control plane listening')
-  return { app, url: `mqtt://127.0.0.1:${String(mqtt.mqtt).split(':').pop() ?? ''}`, http: `http://${String(http.http)}` }
+  const node = await startBrokerProcess({ WARDEN_CONFIG: file, WARDEN_DATA_DIR: join(dir, 'data') })
+  apps.push(node.app)
+  return node
 }
 
 async function client (node: Node, username: string, opts: Record<string, unknown> = {}): Promise<TestClient> {
@@ -43,11 +40,7 @@ async function client (node: Node, username: string, opts: Record<string, unknow
   return c
 }
 
-async function api (node: Node, method: string, path: string, body?: unknown): Promise<number> {
-  const res = await fetch(node.http + path, { method, headers: { authorization: basic('admin'), 'content-type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) })
-  await res.text()
-  return res.status
-}
+const api = (node: Node, method: string, path: string, body?: unknown): Promise<number> => adminCall(node.http, method, path, body)
 
 /** sensor-1's device connects with a retained will, then its broker is SIGKILLed (the will stays stored) */
 async function crashWithWill (node: Node, beforeCrash: () => Promise<void> = async () => {}): Promise<void> {
