@@ -99,3 +99,16 @@ it('MQTT: clients sharing one account and one address connecting at once all get
   expect(codes[11]).not.toBe(0)
   expect(scope.count('connect:login-pending')).toBe(0)
 })
+
+it('MQTT: a device that logged in moments ago gets back in from an address whose login slots an attacker fills', async () => {
+  // the default refusal delays: each wrong login stays in flight for a while
+  const b = await scope.start()
+  const NAT = '127.0.0.23'
+  expect(await connackFrom(b.port, NAT, 'sensor-1', PASSWORD, 'behind-nat')).toBe(0)
+  // 32 wrong logins in flight from the same address (2 per username: the pair's own bound)
+  const sockets = await Promise.all(Array.from({ length: 32 }, () => rawClient(b.port, { localAddress: NAT }).then(scope.track)))
+  sockets.forEach((s, i) => s.send(connectPacket(`nobody-${i >> 1}`, `guess-${i}`, { password: Buffer.from(`guess-${i}`) })))
+  expect(await connackFrom(b.port, NAT, 'nobody-99', 'x')).toBe(3)
+  expect(await connackFrom(b.port, NAT, 'sensor-1', PASSWORD, 'behind-nat')).toBe(0)
+  await Promise.all(sockets.map((s) => s.next('connack')))
+})

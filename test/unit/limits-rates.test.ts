@@ -1,7 +1,7 @@
 // Token buckets, failed-login throttling and audit sampling: pure, on a clock the test drives.
 import { describe, expect, it } from 'vitest'
 import { KeyedBuckets, TokenBucket } from '../../apps/broker/src/broker/token-bucket.js'
-import { createLoginThrottle } from '../../apps/broker/src/broker/login-throttle.js'
+import { createLoginThrottle, MAX_KEYS, throttleAddress } from '../../apps/broker/src/broker/login-throttle.js'
 import { createAuditSampler } from '../../apps/broker/src/broker/audit-sampler.js'
 
 describe('TokenBucket', () => {
@@ -48,6 +48,27 @@ describe('login throttle', () => {
     maxFailuresPerUserAddress: 3, maxFailuresPerAddress: 5, windowMs: 10_000, lockoutMs: 1000, maxLockoutMs: 3000, delayMs: 100, maxDelayMs: 1000,
     maxPendingPerUserAddress: 2, maxPendingPerAddress: 32, verifyConcurrency: 2, maxVerifyingPerUser: 2, cacheTtlMs: 60_000
   }
+
+  it('counts IPv6 addresses by their /64, IPv4 and mapped IPv4 as they are', () => {
+    expect(throttleAddress('2001:db8:1:2:a:b:c:d')).toBe('2001:db8:1:2::/64')
+    expect(throttleAddress('2001:db8:1:2::ffff')).toBe(throttleAddress('2001:0db8:0001:0002:9::1'))
+    expect(throttleAddress('2001:db8::1')).toBe('2001:db8:0:0::/64')
+    expect(throttleAddress('fe80::1%eth0')).toBe('fe80:0:0:0::/64')
+    expect(throttleAddress('::1')).toBe('0:0:0:0::/64')
+    expect(throttleAddress('127.0.0.5')).toBe('127.0.0.5')
+    expect(throttleAddress('::ffff:10.0.0.1')).toBe('::ffff:10.0.0.1')
+    expect(throttleAddress(undefined)).toBeUndefined()
+  })
+
+  it('when full, drops the oldest records that lock nothing, and keeps the lockouts', () => {
+    const t = createLoginThrottle(cfg)
+    for (let i = 0; i < 3; i++) t.failed('alice', '10.9.9.9', 0)
+    expect(t.lockedFor('alice', '10.9.9.9', 1)).toBeGreaterThan(0)
+    // an attacker with many addresses makes fresh records (one pair, one address and one username record each)
+    for (let i = 0; i < MAX_KEYS; i++) t.failed(`u${i}`, `2001:db8::${i.toString(16)}`, 1)
+    expect(t.size).toBeLessThanOrEqual(MAX_KEYS)
+    expect(t.lockedFor('alice', '10.9.9.9', 2)).toBeGreaterThan(0)
+  })
 
   it('holds each refusal back longer: delay × 2^(failures − 1), capped', () => {
     const t = createLoginThrottle({ ...cfg, maxFailuresPerUserAddress: 0, maxFailuresPerAddress: 0 })

@@ -9,7 +9,7 @@
 import { availableParallelism } from 'node:os'
 import type { LoginThrottleConfig } from '../config/hardening-schema.js'
 import { createFairQueue } from './fair-queue.js'
-import { createLoginThrottle } from './login-throttle.js'
+import { createLoginThrottle, throttleAddress } from './login-throttle.js'
 
 export interface LoginAttempt {
   readonly username: string
@@ -80,7 +80,8 @@ export function createLoginGate (cfg: LoginThrottleConfig): LoginGate {
     }
   }
 
-  async function attemptOnce<T> (a: LoginAttempt, verify: () => Promise<T>, failed: (value: T) => boolean): Promise<GateOutcome<T>> {
+  async function attemptOnce<T> (given: LoginAttempt, verify: () => Promise<T>, failed: (value: T) => boolean): Promise<GateOutcome<T>> {
+    const a = { ...given, address: throttleAddress(given.address) }
     const now = Date.now()
     if (now - swept > SWEEP_MS) { throttle.sweep(now); swept = now }
     const locked = throttle.lockedFor(a.username, a.address, now)
@@ -90,7 +91,9 @@ export function createLoginGate (cfg: LoginThrottleConfig): LoginGate {
     const address = a.address ?? ''
     const pairKey = `p:${address}\u0000${a.username}`
     const addressKey = `a:${address}`
-    if ((pending.get(pairKey) ?? 0) >= cfg.maxPendingPerUserAddress || (pending.get(addressKey) ?? 0) >= cfg.maxPendingPerAddress) {
+    // a password verified moments ago is not a guess (guessing it right is the end of guessing): it costs an
+    // HMAC, and an address's slots filled by someone else's guesses must not keep its honest devices out
+    if (a.cached !== true && ((pending.get(pairKey) ?? 0) >= cfg.maxPendingPerUserAddress || (pending.get(addressKey) ?? 0) >= cfg.maxPendingPerAddress)) {
       const which = (pending.get(pairKey) ?? 0) >= cfg.maxPendingPerUserAddress ? `${cfg.maxPendingPerUserAddress} for this user from this address` : `${cfg.maxPendingPerAddress} from this address`
       return { kind: 'refused', refusal: { reason: 'login-pending', detail: `too many logins in progress: ${which}`, retryAfterMs: PENDING_RETRY_MS } }
     }

@@ -2,7 +2,23 @@
 // devices: a (username, address) pair and an address are locked out after too many failures (doubling on
 // each repeat); a username alone is never locked — its failures from everywhere only lengthen the delay
 // before each refusal, so a right password from an address without failures always gets through.
+import { isIPv6 } from 'node:net'
 import type { LoginThrottleConfig } from '../config/hardening-schema.js'
+
+/**
+ * The address a login is counted under: IPv4 as it is, IPv6 by its /64 — one host or one site is handed a
+ * whole /64, so counting single IPv6 addresses would let one attacker rotate past every per-address limit.
+ */
+export function throttleAddress (address: string | undefined): string | undefined {
+  if (address === undefined) return undefined
+  const a = address.replace(/%.*$/, '')
+  if (!isIPv6(a) || a.toLowerCase().startsWith('::ffff:')) return address
+  const [head = '', tail] = a.split('::')
+  const h = head === '' ? [] : head.split(':')
+  const t = tail === undefined || tail === '' ? [] : tail.split(':')
+  const full = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t]
+  return `${full.slice(0, 4).map((x) => parseInt(x, 16).toString(16)).join(':')}::/64`
+}
 
 interface KeyState {
   failures: number
@@ -24,7 +40,8 @@ export interface LoginThrottle {
   readonly size: number
 }
 
-const MAX_KEYS = 100_000
+/** exported for tests: the number of records kept before the oldest that lock nothing are dropped */
+export const MAX_KEYS = 100_000
 const pairKey = (username: string, address: string): string => `p:${address}\u0000${username}`
 
 export function createLoginThrottle (cfg: LoginThrottleConfig): LoginThrottle {
@@ -35,8 +52,9 @@ export function createLoginThrottle (cfg: LoginThrottleConfig): LoginThrottle {
     let s = states.get(key)
     if (s === undefined) {
       if (states.size >= MAX_KEYS) sweep(now)
-      // a flood of fresh keys must not grow memory without bound; forgetting is safer than refusing all
-      if (states.size >= MAX_KEYS) states.clear()
+      // a flood of fresh keys must not grow memory without bound, nor wipe the lockouts that protect other
+      // accounts: the oldest records that lock nothing go first
+      if (states.size >= MAX_KEYS) evict(now)
       s = { failures: 0, windowStart: now, last: now, lockouts: 0, lockedUntil: 0 }
       states.set(key, s)
     }
@@ -56,6 +74,19 @@ export function createLoginThrottle (cfg: LoginThrottleConfig): LoginThrottle {
   const lockedFor = (key: string, now: number): number => {
     const s = states.get(key)
     return s === undefined ? 0 : Math.max(0, s.lockedUntil - now)
+  }
+
+  function evict (now: number): void {
+    const target = Math.floor(MAX_KEYS * 0.9)
+    for (const [key, s] of states) {
+      if (states.size <= target) return
+      if (s.lockedUntil <= now) states.delete(key)
+    }
+    // every record locks something: the oldest lockouts go, rather than no record being kept for new ones
+    for (const key of states.keys()) {
+      if (states.size <= target) return
+      states.delete(key)
+    }
   }
 
   function sweep (now: number): void {
