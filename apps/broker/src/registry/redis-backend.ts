@@ -18,7 +18,9 @@ redis.call('PUBLISH', KEYS[2], ARGV[3])
 return 1`
 
 export async function createRedisBackend (url: string, { key = 'warden:registry' }: RedisBackendOptions = {}): Promise<RegistryBackend> {
-  const channel = `${key}:changed`
+  // with a Redis bus every MQTT topic is a Redis channel of the same name: U+0000, which no MQTT topic may
+  // contain (MQTT-1.5.3-2), keeps clients off this one
+  const channel = `${key}\u0000changed`
   const location = `${url.replace(/\/\/[^@/]*@/, '//***@')} ${key}`
   const conn = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 })
   // errors surface as failed commands; without a listener ioredis would also print each one. The first one

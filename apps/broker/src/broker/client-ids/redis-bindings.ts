@@ -5,7 +5,9 @@ import type { Binding } from './binding.js'
 import type { BindingStore } from './binding-store.js'
 
 const KEY = 'warden:client-ids'
-const KICK_CHANNEL = 'warden:client-ids:kick'
+// with a Redis bus every MQTT topic is a Redis channel of the same name: U+0000, which no MQTT topic may
+// contain (MQTT-1.5.3-2), keeps clients off this one
+const KICK_CHANNEL = 'warden:client-ids\u0000kick'
 const ALIVE = 'warden:broker-alive:'
 /** a worker SIGKILLed stops refreshing its key; its clean sessions' ids are free within ALIVE_TTL_MS */
 const ALIVE_REFRESH_MS = 5000
