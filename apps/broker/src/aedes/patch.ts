@@ -5,10 +5,11 @@ import { WardenError } from '@warden/common'
 /** What an internal must be: a function taking `arity` declared parameters, or a value of that type. */
 export type Shape =
   | { readonly type: 'function', readonly arity?: number }
-  | { readonly type: 'number' | 'boolean' | 'object' }
+  | { readonly type: 'number' | 'boolean' | 'object', readonly nullable?: true }
 
 export const fn = (arity?: number): Shape => arity === undefined ? { type: 'function' } : { type: 'function', arity }
-export const value = (type: 'number' | 'boolean' | 'object'): Shape => ({ type })
+/** `nullable`: null is a valid value too (aedes's "none yet", e.g. a client's will) */
+export const value = (type: 'number' | 'boolean' | 'object', nullable?: 'nullable'): Shape => nullable === undefined ? { type } : { type, nullable: true }
 
 /**
  * Functions Warden installed. Wrappers of a wrapper are not checked for arity: the arity of aedes's own
@@ -21,7 +22,9 @@ export function expectShape (target: object, name: string, shape: Shape, where: 
   const v = (target as Record<string, unknown>)[name]
   const found = v === null ? 'null' : typeof v
   let wrong: string | null = null
-  if (found !== shape.type) wrong = `is ${found === 'undefined' ? 'missing' : `a ${found}`}, expected a ${shape.type}`
+  if (found === 'null' && shape.type !== 'function' && shape.nullable === true) return
+  const article = (t: string): string => `${/^[aeiou]/.test(t) ? 'an' : 'a'} ${t}`
+  if (found !== shape.type) wrong = `is ${found === 'undefined' ? 'missing' : found === 'null' ? 'null' : article(found)}, expected ${article(shape.type)}`
   else if (shape.type === 'function' && shape.arity !== undefined && !installed.has(v as object) && (v as () => void).length !== shape.arity) {
     wrong = `takes ${(v as () => void).length} parameters, expected ${shape.arity}`
   }

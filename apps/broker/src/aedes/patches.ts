@@ -17,6 +17,8 @@ import { reportSessionState, type HasIncoming } from '../broker/session-present.
 import type { SharedSubscriptions } from '../broker/shared/shared-subscriptions.js'
 import { storeSubscribeOnce } from '../broker/subscribe-once.js'
 import { markStoredWills } from '../broker/will-owner.js'
+import { BROKER_INTERNALS, BUS_INTERNALS, STORE_INTERNALS, checkInternals } from './contract.js'
+import { busOf } from './accessors.js'
 import type { AedesStore } from './store.js'
 
 interface PatchStep {
@@ -60,6 +62,11 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
   let gate: PublishGate | undefined
   let queues: QueueBound | undefined
   installAll([
+    { name: 'contract', reason: 'refuse to start on an aedes whose internals are not the ones listed in contract.ts', install: () => {
+      checkInternals(broker, BROKER_INTERNALS, 'broker')
+      checkInternals(busOf(broker), BUS_INTERNALS, 'broker.mq')
+      checkInternals(store, STORE_INTERNALS, 'persistence')
+    } },
     // before the gate: the gate's tracking of publishes under way must cover the QoS 2 marks
     { name: 'qos2-guard', reason: 'aedes answers PUBREC for a QoS 2 PUBLISH stored before a crash but never published (MQTT-4.3.3)', install: () => { qos2 = installQos2Guard(broker, store, deps.recheck) } },
     { name: 'session-present', reason: 'aedes sets sessionPresent from stored subscriptions alone (MQTT-3.2.2-2)', install: () => reportSessionState(broker, store, deps.hasIncoming) },
