@@ -4,6 +4,8 @@ import { once } from 'node:events'
 import { PassThrough } from 'node:stream'
 import { Aedes, type AedesOptions, type Client } from 'aedes'
 import type { AddressInfo } from 'node:net'
+import { clientsOf } from '../../apps/broker/src/aedes/accessors.js'
+import { clientInternals, type ClientInternals } from '../../apps/broker/src/aedes/internals.js'
 
 export interface BareBroker {
   readonly broker: Aedes
@@ -42,4 +44,11 @@ export async function until (check: () => boolean, ms = 3000): Promise<void> {
     if (Date.now() > end) throw new Error('condition not met in time')
     await new Promise((resolve) => setTimeout(resolve, 10))
   }
+}
+
+/** the aedes Client connected under `id`, seen through the adapter's typed view */
+export function clientOf (bare: BareBroker, id: string): ClientInternals & Client {
+  const c = clientsOf(bare.broker)[id]
+  if (c === undefined) throw new Error(`no client ${id}`)
+  return clientInternals(c) as ClientInternals & Client
 }
