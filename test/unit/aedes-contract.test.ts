@@ -10,6 +10,7 @@ import { createRequire } from 'node:module'
 import { pathToFileURL } from 'node:url'
 import aedesPersistence from 'aedes-persistence'
 import aedesPersistenceLevel from 'aedes-persistence-level'
+import { busOf, parserOf } from '../../apps/broker/src/aedes/accessors.js'
 import { BROKER_INTERNALS, BUS_INTERNALS, CLIENT_INTERNALS, PARSER_INTERNALS, STORE_INTERNALS, checkInternals } from '../../apps/broker/src/aedes/contract.js'
 import { startBareBroker } from '../helpers/bare-aedes.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
@@ -58,11 +59,11 @@ describe.each(STORES)('aedes 1.2 with the $name store', (store) => {
     const bare = await startBareBroker({ persistence: s.persistence as never })
     try {
       checkInternals(bare.broker, BROKER_INTERNALS, 'broker')
-      checkInternals((bare.broker as unknown as { mq: object }).mq, BUS_INTERNALS, 'broker.mq')
+      checkInternals(busOf(bare.broker), BUS_INTERNALS, 'broker.mq')
       checkInternals(s.persistence, STORE_INTERNALS, 'persistence')
       const client = bare.idleClient()
       checkInternals(client, CLIENT_INTERNALS, 'client')
-      checkInternals((client as unknown as { _parser: object })._parser, PARSER_INTERNALS, 'client._parser')
+      checkInternals(parserOf(client), PARSER_INTERNALS, 'client._parser')
     } finally {
       await bare.close()
       await s.close()
