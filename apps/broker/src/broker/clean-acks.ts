@@ -6,34 +6,27 @@
 // 4% of a cluster worker's CPU at QoS 1. A clean client's id is passed on only when outgoingUpdate recorded
 // it on this connection (aedes does when it empties a queue left over from an earlier session).
 
-interface Session { id: string, clean?: unknown }
-interface Acked { messageId?: number }
-interface AckStore {
-  outgoingUpdate (client: Session, packet: Acked): Promise<unknown>
-  outgoingClearMessageId (client: Session, packet: Acked): Promise<unknown>
-}
+import { fn, patch } from '../aedes/patch.js'
+import type { AedesStore, Session } from '../aedes/store.js'
 
 const NOTHING = Promise.resolve(undefined)
 
 /** install after every other wrapper of outgoingClearMessageId: it skips them too */
-export function skipCleanSessionAcks (persistence: unknown): void {
-  const store = persistence as AckStore
+export function skipCleanSessionAcks (store: AedesStore): void {
   /** packet ids recorded for clean sessions' connections (aedes clients; the store's pseudo sessions have no `clean`) */
   const recorded = new WeakMap<Session, Set<number>>()
 
-  const update = store.outgoingUpdate.bind(store)
-  store.outgoingUpdate = (client, packet) => {
+  patch(store, 'outgoingUpdate', fn(3), (update) => (client, packet) => {
     if (client.clean === true && packet.messageId !== undefined) {
       let ids = recorded.get(client)
       if (ids === undefined) { ids = new Set(); recorded.set(client, ids) }
       ids.add(packet.messageId)
     }
     return update(client, packet)
-  }
+  }, 'aedes records packet ids only for persistent sessions', 'persistence')
 
-  const clear = store.outgoingClearMessageId.bind(store)
-  store.outgoingClearMessageId = (client, packet) => {
+  patch(store, 'outgoingClearMessageId', fn(3), (clear) => (client, packet) => {
     if (client.clean === true && recorded.get(client)?.delete(packet.messageId ?? -1) !== true) return NOTHING
     return clear(client, packet)
-  }
+  }, 'aedes asks the store to clear ids of clean sessions it never recorded', 'persistence')
 }

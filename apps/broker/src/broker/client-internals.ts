@@ -1,22 +1,16 @@
-// The few aedes Client internals Warden reads, in one place, typed.
+// What Warden does with an aedes client's connection and state: batched writes, QoS capping, sessions of
+// refused CONNECTs. The private fields themselves are read through the aedes adapter (../aedes/).
 import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { Aedes, AedesPublishPacket, Client } from 'aedes'
+import { clientsOf, connOf, markDisconnected, markPersistent, subscriptionsOf } from '../aedes/accessors.js'
+import { fn, patch } from '../aedes/patch.js'
 import { matchTopic } from '../policy/topic.js'
 import { readFilterOf } from './shared/share-filter.js'
 
-interface ClientInternals {
-  subscriptions: Record<string, { qos: number } | undefined>
-  clean: boolean
-}
-
 type Write = (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean
 
-interface Corkable {
-  cork (): void
-  uncork (): void
-  write: Write
-  readonly writableLength: number
-  readonly writableCorked: number
+type Corkable = Duplex & {
   [HELD]?: Batch | undefined
   [WRAPPED]?: true
 }
@@ -67,11 +61,13 @@ function flush (c: Corkable): void {
 }
 
 function flushWhenFull (c: Corkable): void {
-  const write = c.write
-  c.write = function heldWrite (chunk, encoding, cb) {
-    if (c[HELD] !== undefined && c.writableLength >= FLUSH_AT) flush(c)
-    return write.call(c, chunk, encoding, cb)
-  }
+  patch(c, 'write', fn(3), (original) => {
+    const write = original as Write
+    return function heldWrite (chunk: unknown, encoding: unknown, cb: unknown) {
+      if (c[HELD] !== undefined && c.writableLength >= FLUSH_AT) flush(c)
+      return write(chunk, encoding, cb)
+    } as Corkable['write']
+  }, 'aedes writes every packet in its own system call', 'client.conn')
   c[WRAPPED] = true
 }
 
@@ -85,9 +81,8 @@ function flushWhenFull (c: Corkable): void {
  * never while FLUSH_AT bytes are waiting.
  */
 export function holdWrites (client: Client): void {
-  const conn = client.conn as unknown as Partial<Corkable>
-  if (typeof conn.cork !== 'function' || typeof conn.write !== 'function') return
-  const c = conn as Corkable
+  const c: Corkable = connOf(client)
+  if (typeof c.cork !== 'function' || typeof c.write !== 'function') return
   if (open === null) {
     open = { conns: [], release: null }
     setImmediate(closeRound, open)
@@ -118,8 +113,7 @@ export function remoteAddressOf (client: Client): string | undefined {
  * min(published, granted), the granted QoS being the highest of the client's matching subscriptions.
  */
 export function cappedQos (client: Client, packet: AedesPublishPacket): number {
-  const c = client as unknown as ClientInternals
-  const subs = c.subscriptions
+  const subs = subscriptionsOf(client)
   const exact = subs[packet.topic]
   if (exact !== undefined && exact.qos >= packet.qos) return packet.qos
   let granted = -1
@@ -133,7 +127,7 @@ export function cappedQos (client: Client, packet: AedesPublishPacket): number {
   }
   if (granted < 0) return packet.qos // not from a live subscription (e.g. offline replay before restore)
   // a stored (offline-queue) QoS>0 message needs an acknowledgement to leave the queue
-  if (granted === 0 && !c.clean && !packet.retain) return 1
+  if (granted === 0 && !client.clean && !packet.retain) return 1
   return granted
 }
 
@@ -143,16 +137,16 @@ export function cappedQos (client: Client, packet: AedesPublishPacket): number {
  * when the refused CONNECT used someone else's id.
  */
 export function keepSessionOfRefused (client: Client): void {
-  (client as unknown as ClientInternals).clean = false
+  markPersistent(client)
 }
 
 /** Ends a connection without publishing its will (aedes publishes it unless it saw a DISCONNECT). */
 export function closeWithoutWill (client: Client): Promise<void> {
-  (client as unknown as { _disconnected: boolean })._disconnected = true
+  markDisconnected(client)
   return new Promise((resolve) => client.close(() => resolve()))
 }
 
 /** the connected clients of this process by client id (aedes's own map) */
 export function clientsById (broker: Aedes): Readonly<Record<string, Client | undefined>> {
-  return (broker as unknown as { clients: Record<string, Client | undefined> }).clients
+  return clientsOf(broker)
 }

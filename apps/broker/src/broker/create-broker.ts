@@ -1,8 +1,12 @@
 // Assembles a Warden broker: store, accounts, rules, aedes with Warden's hooks and limits, and the listeners.
+import type { EventEmitter } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { hostname } from 'node:os'
 import { Aedes, type Client } from 'aedes'
 import type { Logger } from '@warden/common'
+import { clientsOf } from '../aedes/accessors.js'
+import { patchBroker, patchStore } from '../aedes/patches.js'
+import type { AedesStore } from '../aedes/store.js'
 import type { WardenConfig } from '../config/schema.js'
 import type { UserDirectory } from '../auth/user-directory.js'
 import { startControlPlane, type ControlPlane } from '../control/plane.js'
@@ -10,21 +14,14 @@ import type { OwnershipPolicy } from '../policy/ownership.js'
 import { openRegistry } from '../registry/open-registry.js'
 import type { Registry } from '../registry/registry.js'
 import { createAudit, type Audit } from './audit.js'
-import { attachHardening, listenerDeps } from './hardening.js'
+import { listenerDeps } from './hardening.js'
 import { createHooks, type WardenHooks } from './hooks.js'
 import { createLimits, type Limits } from './limits.js'
 import { createRetainedQuota, type RetainedQuota } from './retained-quota.js'
 import { startListeners, type ListenerAddresses } from './listeners.js'
-import { installQos2Guard } from './qos2-guard.js'
 import { createQos2Recheck } from './qos2-recheck.js'
-import { reportSessionState } from './session-present.js'
 import { createStore } from './persistence.js'
 import type { BusStats } from './redis-bus.js'
-import { installPublishGate } from './publish-gate.js'
-import { markStoredWills } from './will-owner.js'
-import { orderPerClient } from './ordered-delivery.js'
-import { storePubrelsApart } from './memory-pubrel.js'
-import { skipCleanSessionAcks } from './clean-acks.js'
 import { createFileIdleIndex, createRedisIdleIndex, createSessionExpiry, idleIndexFile, type SessionExpiry } from './session-expiry.js'
 import { createSharedSubscriptions, sharedGroupsFile, type SharedSubscriptions } from './shared/shared-subscriptions.js'
 import { Redis } from 'ioredis'
@@ -79,9 +76,6 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     const { directory, ownership } = runtime.rules
     const store = await createStore({ kind: config.persistence, dataDir: config.dataDir, redisUrl: config.redis?.url, brokerId: id })
     opened.push(() => store.close())
-    orderPerClient(store.persistence)
-    markStoredWills(store.persistence)
-    if (store.kind === 'memory') storePubrelsApart(store.persistence)
 
     let aedes: Aedes | undefined
     const audit = createAudit({
@@ -105,6 +99,8 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       usernameOf: (client) => hooks.policyOf(client)?.identity.username,
       refused: (client, packet, detail) => limits.audit('publish', 'retained-quota', client, { topic: packet.topic, qos: packet.qos, detail: `${detail}: delivered, not retained` })
     })
+    // every patch of the store, in order, before aedes first calls it (aedes/patches.ts)
+    patchStore(store.persistence, { kind: store.kind, retained })
     await retained.load()
 
     aedes = await Aedes.createBroker({
@@ -121,15 +117,16 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     })
     const broker = aedes
     opened.push(() => new Promise<void>((resolve) => broker.close(() => resolve())))
-    // before the gate: the gate's tracking of publishes under way must cover the QoS 2 marks
-    const qos2 = installQos2Guard(broker, store.persistence, createQos2Recheck({ directory, ownership, audit, usernameOf: (c) => hooks.policyOf(c as Client)?.identity.username }))
-    reportSessionState(broker, store.persistence, store.hasIncoming)
-    const gate = installPublishGate(broker)
+    // every patch of the broker and the store, in order (aedes/patches.ts)
+    const { qos2, gate } = patchBroker(broker, store.persistence, {
+      recheck: createQos2Recheck({ directory, ownership, audit, usernameOf: (c) => hooks.policyOf(c as Client)?.identity.username }),
+      hasIncoming: store.hasIncoming,
+      limits,
+      queue: config.limits,
+      shared
+    })
     qos2.attach(gate)
     hooks.attach(gate)
-    attachHardening(broker, store.persistence, limits, gate, config.limits)
-    // after the queue bound, which wraps outgoingClearMessageId too
-    skipCleanSessionAcks(store.persistence)
     watchBroker(broker, hooks, logger, store.persistence)
     runtime.rules.attach(broker, hooks)
     const clientIds = createSessions(broker, store.persistence, store.bindings, guard)
@@ -193,8 +190,8 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
           // stop accepting; close clients (their wills are published); let publishes already acknowledged
           // reach the store before the bus and the store close
           const serverClosed = listeners.close()
-          const clients = Object.values((broker as unknown as { clients: Record<string, Client> }).clients)
-          await Promise.all(clients.map((c) => new Promise<void>((resolve) => c.close(() => resolve()))))
+          const clients = Object.values(clientsOf(broker))
+          await Promise.all(clients.map((c) => new Promise<void>((resolve) => { if (c === undefined) resolve(); else c.close(() => resolve()) })))
           await gate.settled(3000)
           await shared.close()
           await new Promise<void>((resolve) => broker.close(() => resolve()))
@@ -218,17 +215,17 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
   }
 }
 
-function watchBroker (broker: Aedes, hooks: WardenHooks, logger: Logger, persistence: unknown): void {
+function watchBroker (broker: Aedes, hooks: WardenHooks, logger: Logger, store: AedesStore): void {
   // the typings omit the broker's own 'error' event
-  ;(broker as unknown as NodeJS.EventEmitter).on('error', (err: Error) => logger.error({ err }, 'broker error'))
+  const events: EventEmitter = broker
+  events.on('error', (err: Error) => logger.error({ err }, 'broker error'))
   broker.on('clientError', (client, err) => logger.debug({ clientId: client.id, err: err.message }, 'client error'))
   broker.on('connectionError', (_client, err) => logger.debug({ err: err.message }, 'connection error'))
   // aedes 1.2 stores every filter of a SUBSCRIBE of a persistent client, denied ones too, and queues their
   // messages; remove the denied ones (authorizeForward would drop their messages anyway)
-  const store = persistence as { removeSubscriptions: (client: Client, topics: string[]) => Promise<unknown> }
   broker.on('subscribe', (subs, client) => {
     const denied = subs.filter((s) => (s.qos as number) === 128).map((s) => s.topic)
-    if (denied.length === 0 || (client as unknown as { clean: boolean }).clean) return
+    if (denied.length === 0 || client.clean) return
     store.removeSubscriptions(client, denied).catch((err: unknown) => logger.error({ err }, 'cannot remove denied subscriptions'))
   })
   broker.on('client', (client) => {

@@ -8,6 +8,7 @@
 // only a true repeat: the same packet identity again, which is what overlapping subscriptions (or a bus
 // in a cluster) produce.
 import type { AedesPublishPacket, Client } from 'aedes'
+import { replaceDuplicates } from '../aedes/accessors.js'
 
 const RECENT = 8
 
@@ -26,7 +27,7 @@ const forgetful = (): Record<string, number> => new Proxy(Object.create(null) as
 })
 
 export function disableHighWaterDedupe (client: Client): void {
-  ;(client as unknown as { duplicates: Record<string, number> }).duplicates = forgetful()
+  replaceDuplicates(client, forgetful())
 }
 
 /**

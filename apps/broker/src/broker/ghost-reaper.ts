@@ -3,14 +3,12 @@
 // registered, so nothing would ever remove it: a "ghost" listed as connected forever (and holding its
 // client id). Remove it as soon as it is registered.
 import type { Aedes, Client } from 'aedes'
-
-interface Registry { clients: Record<string, Client | undefined>, unregisterClient (client: Client): void }
+import { clientsOf, unregisterClient } from '../aedes/accessors.js'
 
 export function reapGhosts (broker: Aedes, onReaped: (client: Client) => void): void {
-  const b = broker as unknown as Registry
   broker.on('client', (client) => {
-    if (!(client as unknown as { closed: boolean }).closed || b.clients[client.id] !== client) return
-    b.unregisterClient(client)
+    if (!client.closed || clientsOf(broker)[client.id] !== client) return
+    unregisterClient(broker, client)
     onReaped(client)
   })
 }

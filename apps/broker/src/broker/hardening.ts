@@ -2,15 +2,17 @@
 // what every listener does with a new connection.
 import type { Aedes, Client } from 'aedes'
 import type { Logger } from '@warden/common'
+import { clientsOf } from '../aedes/accessors.js'
+import type { AedesStore } from '../aedes/store.js'
 import type { ListenerDeps } from './listeners.js'
 import { normalizeAddress, type Limits } from './limits.js'
 import { reapGhosts } from './ghost-reaper.js'
 import type { PublishGate } from './publish-gate.js'
 import { boundQueues, type QueueBound } from './queue-bound.js'
 
-export function attachHardening (broker: Aedes, persistence: unknown, limits: Limits, gate: PublishGate, queue: { maxQueuedMessages: number, maxQueuedBytes: number }): QueueBound {
+export function attachHardening (broker: Aedes, persistence: AedesStore, limits: Limits, gate: PublishGate, queue: { maxQueuedMessages: number, maxQueuedBytes: number }): QueueBound {
   limits.attach(gate, (event, listener) => broker.on(event, listener))
-  const clients = (broker as unknown as { clients: Record<string, Client | undefined> }).clients
+  const clients = clientsOf(broker)
   reapGhosts(broker, (client) => limits.audit('connection', 'closed-during-connect', client, { detail: 'socket closed before its CONNECT was complete: removed from the connected clients' }))
   // aedes's own bound (maxOutgoingBytes: 0 leaves it the only one): a subscriber that did not drain its
   // socket within drainTimeout is cut off

@@ -11,6 +11,7 @@ import type { RoleSource } from '../policy/read-rules.js'
 import type { Audit, AuditKind } from './audit.js'
 import { certNameOf } from './cert-identity.js'
 import { ClientPolicy } from './client-policy.js'
+import { isWillOf, pendingWillOf } from '../aedes/accessors.js'
 import { cappedQos, holdWrites, remoteAddressOf } from './client-internals.js'
 import type { PublishGate } from './publish-gate.js'
 import { decideLaterWill, isStoredWill, recordWillOwner } from './will-owner.js'
@@ -137,8 +138,8 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
         }
         const policy = new ClientPolicy(createIdentity(res.username, client.id, res.roles), roles, ownership)
         // a device must not plant a will on a topic it does not own
-        const will = (client as unknown as { _will?: PublishPacket | null })._will
-        if (will !== undefined && will !== null) {
+        const will = pendingWillOf(client)
+        if (will !== null) {
           const d = isControlTopic(will.topic) ? DENY_RESERVED : policy.decidePublish(will.topic)
           const why = d.allowed && d.payload !== undefined ? d.payload(will.payload) : null
           if (!d.allowed || why !== null) {
@@ -148,7 +149,7 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
             return
           }
         }
-        if (will !== undefined && will !== null) recordWillOwner(will, res.username !== undefined ? directory.accounts.get(res.username) : undefined)
+        if (will !== null) recordWillOwner(will, res.username !== undefined ? directory.accounts.get(res.username) : undefined)
         policies.set(client, policy)
         if (res.account !== undefined) accounts.set(client, res.account)
         cb(null, true)
@@ -158,7 +159,7 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
     authorizePublish (client, packet, cb) {
       if (client === null || isStoredWill(packet)) { authorizeLaterWill(packet, cb); return }
       const policy = policies.get(client)
-      const isWill = (client as unknown as { will?: unknown }).will === packet
+      const isWill = isWillOf(client, packet)
       if (policy === undefined) {
         // its account was deleted while it was connected: the will goes with it
         if (isWill) audit.record({ kind: 'will', reason: 'not-authorized', username: undefined, clientId: client.id, topic: packet.topic, qos: packet.qos, detail: 'the account that set the will was deleted' })

@@ -7,8 +7,9 @@ import type { HardeningLimits } from '../config/hardening-schema.js'
 import type { DenyReason } from '../policy/decision.js'
 import type { Audit, AuditKind } from './audit.js'
 import { certNameOf } from './cert-identity.js'
+import { connOf, isWillOf } from '../aedes/accessors.js'
 import { remoteAddressOf } from './client-internals.js'
-import { guardConnection } from './connection-guard.js'
+import { patchConnection } from '../aedes/connection-patches.js'
 import { isStoredWill } from './will-owner.js'
 import { isRepeatDelivery } from './forward-dedupe.js'
 import { RESERVED_PREFIX, type WardenHooks } from './hooks.js'
@@ -124,7 +125,7 @@ export function createLimits (cfg: HardeningLimits, { audit, deniedPublish, isVe
     clients.set(client.id, client)
     // a socket that closed while its login was verified has emitted 'close' already: a listener added now
     // would never run, and the slot would stay taken until restart
-    if ((client.conn as unknown as { destroyed: boolean }).destroyed) releaseUser(username, client)
+    if (connOf(client).destroyed) releaseUser(username, client)
     else client.conn.once('close', () => releaseUser(username, client))
     return true
   }
@@ -158,7 +159,7 @@ export function createLimits (cfg: HardeningLimits, { audit, deniedPublish, isVe
     },
 
     guard (client) {
-      guardConnection(client, {
+      patchConnection(client, {
         maxPacketBytes: cfg.maxPacketBytes,
         maxOutgoingBytes: cfg.maxOutgoingBytes,
         onMalformed: (c, v) => record('connection', v.reason, c, { detail: v.detail }),
@@ -185,7 +186,7 @@ export function createLimits (cfg: HardeningLimits, { audit, deniedPublish, isVe
           }
           // a verified certificate is not a password, nor is an anonymous login: nothing to guess or throttle
           if (certNameOf(client) !== undefined || username === undefined) { hooks.authenticate(client, username, password, admitted); return }
-          const conn = client.conn as unknown as { destroyed: boolean }
+          const conn = connOf(client)
           const tag = password !== undefined ? loginTag?.(username, password) : undefined
           const attempt = { username, address, cancelled: () => conn.destroyed, cached: password !== undefined && isVerified?.(username, password) === true, ...(tag !== undefined ? { tag } : {}) }
           const verify = (): Promise<AuthAnswer> => new Promise((resolve) => hooks.authenticate(client, username, password, (err, ok) => resolve({ err, ok })))
@@ -198,7 +199,7 @@ export function createLimits (cfg: HardeningLimits, { audit, deniedPublish, isVe
         },
 
         authorizePublish (client, packet, cb) {
-          if (client === null || isStoredWill(packet) || (client as unknown as { will?: unknown }).will === packet) {
+          if (client === null || isStoredWill(packet) || isWillOf(client, packet)) {
             hooks.authorizePublish(client, packet, cb)
             return
           }

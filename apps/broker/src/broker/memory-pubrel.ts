@@ -9,16 +9,15 @@
 // stored as its own copy, with an identity that matches no other entry; the store then finds the PUBLISH
 // to replace by packet id, as intended.
 
-interface PubrelStore { outgoingUpdate (client: { id: string }, packet: { cmd?: string, brokerId?: unknown, brokerCounter?: unknown, messageId?: number }): Promise<unknown> }
+import { fn, patch } from '../aedes/patch.js'
+import type { AedesStore } from '../aedes/store.js'
 
 const PUBREL_BROKER_ID = '\u0000warden-pubrel'
 
-export function storePubrelsApart (persistence: unknown): void {
-  const store = persistence as PubrelStore
-  const update = store.outgoingUpdate.bind(store)
+export function storePubrelsApart (store: AedesStore): void {
   let counter = 0
-  store.outgoingUpdate = async (client, packet) => {
+  patch(store, 'outgoingUpdate', fn(3), (update) => async (client, packet) => {
     if (packet.cmd !== 'pubrel' || packet.brokerId !== undefined) return await update(client, packet)
     return await update(client, { ...packet, brokerId: PUBREL_BROKER_ID, brokerCounter: ++counter })
-  }
+  }, 'the memory store matches a PUBREL to any earlier stored PUBREL and loses a QoS 2 message', 'persistence')
 }

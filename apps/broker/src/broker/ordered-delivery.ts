@@ -7,20 +7,22 @@
 // overtake each other at any of these steps, breaking MQTT 3.1.1's ordered topics (4.6). Resolving each
 // client's calls in the order they were made keeps the order and keeps the store's concurrency.
 
-type ClientCall = (client: { id: string }, packet: unknown) => Promise<unknown>
+import { fn, patch } from '../aedes/patch.js'
+import type { AedesStore } from '../aedes/store.js'
+
+type ClientCall = (client: { id: string }, packet: never) => Promise<unknown>
 
 const ORDERED_METHODS = ['outgoingUpdate', 'incomingGetPacket', 'incomingStorePacket'] as const
 
-export function orderPerClient (persistence: unknown): void {
-  const store = persistence as Record<(typeof ORDERED_METHODS)[number], ClientCall>
+export function orderPerClient (store: AedesStore): void {
   for (const method of ORDERED_METHODS) {
-    if (typeof store[method] === 'function') store[method] = inCallOrder(store[method].bind(store))
+    patch(store, method, fn(3), (call) => inCallOrder(call as ClientCall) as never, 'store calls of one client resolve in call order (MQTT 3.1.1 4.6)', 'persistence')
   }
 }
 
-function inCallOrder (call: ClientCall): ClientCall {
+function inCallOrder<C extends ClientCall> (call: C): C {
   const tails = new Map<string, Promise<unknown>>()
-  return function orderedCall (client, packet) {
+  return function orderedCall (client: { id: string }, packet: never) {
     const id = client.id
     const result = call(client, packet)
     // a rejection ("no such packet" is how a new QoS 2 id is found) is passed on in its turn, not unhandled now
@@ -31,7 +33,7 @@ function inCallOrder (call: ClientCall): ClientCall {
     tails.set(id, tail)
     void tail.then(() => { if (tails.get(id) === tail) tails.delete(id) })
     return ordered
-  }
+  } as C
 }
 
 function noop (): void {}

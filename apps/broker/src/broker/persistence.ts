@@ -12,14 +12,14 @@ import { WardenError } from '@warden/common'
 import type { PersistenceKind } from '../config/schema.js'
 import { hasLevelIncoming, listLevelIncoming, type IncomingRef } from './level-incoming.js'
 import { tuneRedisBus, type BusStats } from './redis-bus.js'
-import { storeSubscribeOnce } from './subscribe-once.js'
+import { storeOf, type AedesStore } from '../aedes/store.js'
 import { createLocalBindings, type BindingStore } from './client-ids/binding-store.js'
 import { createRedisBindings } from './client-ids/redis-bindings.js'
 
 export interface Store {
   readonly kind: PersistenceKind
   /** the object handed to aedes as `persistence` */
-  readonly persistence: unknown
+  readonly persistence: AedesStore
   /** the message bus handed to aedes as `mq`; undefined = aedes's in-process default */
   readonly mq: unknown
   /** the Redis URL when the store is shared */
@@ -45,9 +45,9 @@ export interface StoreOptions {
 
 export async function createStore ({ kind, dataDir, redisUrl, brokerId }: StoreOptions): Promise<Store> {
   if (kind === 'memory') {
-    const persistence = aedesPersistence()
+    const memory = aedesPersistence()
     const bindings = await createLocalBindings()
-    return { kind, persistence, mq: undefined, bindings, close: () => persistence.destroy() }
+    return { kind, persistence: storeOf(memory), mq: undefined, bindings, close: () => memory.destroy() }
   }
   if (kind === 'redis') return await createRedisStore(redisUrl, brokerId)
   const path = join(dataDir, 'mqtt-store')
@@ -55,18 +55,18 @@ export async function createStore ({ kind, dataDir, redisUrl, brokerId }: StoreO
     await mkdir(path, { recursive: true })
     const db = new Level<string, unknown>(path)
     await db.open()
-    const persistence = aedesPersistenceLevel(db)
+    const level = aedesPersistenceLevel(db)
     const bindings = await createLocalBindings(db)
     return {
       kind,
-      persistence,
+      persistence: storeOf(level),
       mq: undefined,
       incoming: () => listLevelIncoming(db),
       bindings,
       hasIncoming: (clientId) => hasLevelIncoming(db, clientId),
       async close () {
         await bindings.close()
-        await persistence.destroy()
+        await level.destroy()
         if (db.status === 'open') await db.close()
       }
     }
@@ -91,8 +91,7 @@ async function createRedisStore (url: string | undefined, brokerId: string): Pro
   // PUBLISH per message: auto-pipelining sends the commands of one tick in one write (persistent sessions
   // cost the store several commands per message too)
   const conn = new Redis(url, { enableAutoPipelining: true })
-  const persistence = aedesPersistenceRedis({ conn })
-  storeSubscribeOnce(persistence)
+  const redis = aedesPersistenceRedis({ conn })
   // the subscriber connection skips ioredis's ready check: its INFO would be refused once the connection is
   // in subscriber mode (a reconnect with subscriptions queued), which ioredis raises as a fatal error
   const pubConn = new Redis(url, { enableAutoPipelining: true })
@@ -101,7 +100,7 @@ async function createRedisStore (url: string | undefined, brokerId: string): Pro
   const bindings = await createRedisBindings(url, brokerId)
   return {
     kind: 'redis',
-    persistence,
+    persistence: storeOf(redis),
     mq,
     bus,
     redisUrl: url,
@@ -110,7 +109,7 @@ async function createRedisStore (url: string | undefined, brokerId: string): Pro
     hasIncoming: async (clientId) => await conn.exists(`incoming:${encodeURIComponent(clientId)}`) > 0,
     async close () {
       await bindings.close()
-      await persistence.destroy()
+      await redis.destroy()
       // aedes closes the bus when it closes; a start that failed before aedes existed has not (a second
       // close does nothing)
       await new Promise<void>((resolve) => { mq.close(() => resolve()) })

@@ -2,12 +2,12 @@
 // PUBACK, messages reach subscribers in the order aedes numbered them, and shutdown can wait for publishes
 // still under way before it closes the store.
 import type { Aedes, Client, PublishPacket } from 'aedes'
+import { busOf, packetCounter, takePacketNumber } from '../aedes/accessors.js'
+import { brokerInternals, type Done } from '../aedes/internals.js'
+import { fn, patch } from '../aedes/patch.js'
 
-type Done = (err?: Error) => void
 type PublishFn = (packet: PublishPacket, client: Client | null, done?: Done) => void
-interface Emitter { emit (packet: EmittedPacket, cb: Done): void }
 interface EmittedPacket { brokerId?: string, brokerCounter?: number }
-interface BrokerInternals { publish: PublishFn, mq: Emitter, counter: number, id: string }
 
 export interface PublishGate {
   /** a publish refused in `drop` mode: its QoS flow completes, the message goes nowhere */
@@ -38,13 +38,12 @@ const PUBLISHED = Symbol('warden.publishedBeforeAck')
 interface Marked { [PUBLISHED]?: true }
 
 export function installPublishGate (broker: Aedes): PublishGate {
-  const b = broker as unknown as BrokerInternals
-  const original = b.publish.bind(broker)
   const dropped = new WeakSet<object>()
-  const order = createEmitOrder(b)
+  const order = createEmitOrder(broker)
   let inFlight = 0
   let onIdle: (() => void) | null = null
 
+  let original: PublishFn = () => {}
   const tracked: PublishFn = (packet, client, cb) => {
     inFlight++
     let n = 0
@@ -56,14 +55,17 @@ export function installPublishGate (broker: Aedes): PublishGate {
     }))
   }
 
-  b.publish = function gatedPublish (packet: PublishPacket, client: Client | null | Done, cb?: Done): void {
-    if (typeof client === 'function') { cb = client; client = null }
-    if ((packet as Marked)[PUBLISHED] === true || dropped.has(packet)) {
-      if (cb !== undefined) process.nextTick(cb)
-      return
+  patch(brokerInternals(broker), 'publish', fn(3), (publish) => {
+    original = publish
+    return function gatedPublish (packet: PublishPacket, client: Client | null | Done, cb?: Done): void {
+      if (typeof client === 'function') { cb = client; client = null }
+      if ((packet as Marked)[PUBLISHED] === true || dropped.has(packet)) {
+        if (cb !== undefined) process.nextTick(cb)
+        return
+      }
+      tracked(packet, client, cb)
     }
-    tracked(packet, client, cb)
-  }
+  }, 'aedes writes a QoS 1 PUBACK before it stores the message; refused publishes must go nowhere', 'broker')
 
   return {
     get inFlight () { return inFlight },
@@ -105,9 +107,8 @@ interface EmitOrder {
   reserve (): number
 }
 
-function createEmitOrder (b: BrokerInternals): EmitOrder {
-  const mq = b.mq
-  const emit = mq.emit.bind(mq)
+function createEmitOrder (broker: Aedes): EmitOrder {
+  let emit: (packet: object, cb: Done) => void = () => {}
   // numbers of publishes under way, ascending (Map keeps insertion order), with a held-back emit if any
   const pending = new Map<number, Pending>()
 
@@ -119,9 +120,11 @@ function createEmitOrder (b: BrokerInternals): EmitOrder {
     }
   }
 
-  mq.emit = function orderedEmit (packet: EmittedPacket, cb: Done): void {
+  patch(busOf(broker), 'emit', fn(2), (original) => {
+    emit = original
+    return function orderedEmit (packet: EmittedPacket, cb: Done): void {
     const n = packet.brokerCounter ?? -1
-    const p = packet.brokerId === b.id ? pending.get(n) : undefined
+    const p = packet.brokerId === broker.id ? pending.get(n) : undefined
     if (p === undefined) { emit(packet, cb); return } // another broker's message, or one not numbered by the gate
     const first: number | undefined = pending.keys().next().value
     if (first === n) {
@@ -132,15 +135,16 @@ function createEmitOrder (b: BrokerInternals): EmitOrder {
     }
     p.packet = packet
     p.cb = cb
-  }
+    }
+  }, 'aedes hands messages to subscribers in the order their store writes complete, not their numbers (MQTT 3.1.1 4.6)', 'mq')
 
   return {
     run (publish) {
       // aedes numbers the message synchronously inside publish(): it will get counter + 1
-      const n = b.counter + 1
+      const n = packetCounter(broker) + 1
       pending.set(n, { packet: null, cb: null })
       publish()
-      if (b.counter < n) {
+      if (packetCounter(broker) < n) {
         // refused before it was numbered (e.g. too many topic levels): nothing to wait for
         pending.delete(n)
         flush()
@@ -148,7 +152,7 @@ function createEmitOrder (b: BrokerInternals): EmitOrder {
       return n
     },
     reserve () {
-      const n = ++b.counter
+      const n = takePacketNumber(broker)
       pending.set(n, { packet: null, cb: null })
       return n
     },

@@ -14,6 +14,10 @@
 // (qos2-recheck.ts); a refused one is emptied in the store, so that it is neither tried again nor published
 // when its publisher sends it again.
 import type { Aedes, Client, PublishPacket } from 'aedes'
+import { brokerInternals, type Done } from '../aedes/internals.js'
+import { packetCounter, setPacketCounter, takePacketNumber } from '../aedes/accessors.js'
+import { fn, patch } from '../aedes/patch.js'
+import type { AedesStore, StoredPacket } from '../aedes/store.js'
 import { RESERVED_PREFIX } from './hooks.js'
 import type { IncomingRef } from './level-incoming.js'
 import { OWNER_PREFIX, QOS2_RECORD_PREFIX, readOwner, writeOwner } from './qos2-owner.js'
@@ -26,16 +30,8 @@ const VOID_TOPIC = `${RESERVED_PREFIX}void`
 /** the guard's own records (marks, owners), not clients' packets */
 const isRecord = (clientId: string): boolean => clientId.startsWith(QOS2_RECORD_PREFIX)
 
-interface Stored extends PublishPacket { brokerId?: string, brokerCounter?: number }
-interface Persistence {
-  incomingStorePacket (client: { id: string }, packet: Stored): Promise<void>
-  incomingGetPacket (client: { id: string }, packet: { messageId?: number, cmd?: string }): Promise<Stored>
-  incomingDelPacket (client: { id: string }, packet: { messageId?: number }): Promise<void>
-  cleanIncoming?: (client: { id: string }) => Promise<void>
-  outgoingEnqueueCombi (subs: unknown[], packet: Stored): Promise<unknown>
-}
-type Done = (err?: Error) => void
-type PublishFn = (packet: Stored, client: Client | null, done?: Done) => void
+type Stored = StoredPacket
+const WHY = 'aedes answers PUBREC for a stored QoS 2 PUBLISH it may never have published (crash between store and publish)'
 
 const EMPTY = Buffer.alloc(0)
 const noop = (): void => {}
@@ -53,32 +49,30 @@ export interface Qos2Guard {
   recover (stored: AsyncIterable<IncomingRef>): Promise<number>
 }
 
-export function installQos2Guard (broker: Aedes, persistence: unknown, recheck: Qos2Recheck): Qos2Guard {
-  const b = broker as unknown as { id: string, counter: number, publish: PublishFn }
-  const p = persistence as Persistence
+export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Recheck): Qos2Guard {
   const raw = { store: p.incomingStorePacket.bind(p), get: p.incomingGetPacket.bind(p) }
   // Queue entries are keyed by broker id and counter. Starting the counter from the clock keeps this
   // run's keys apart from an earlier run's even under the same (configured) broker id; from 0, a restarted
   // broker would overwrite messages still queued from before.
-  const start = Math.max(b.counter, Date.now() * 1000)
-  b.counter = start
+  const start = Math.max(packetCounter(broker), Date.now() * 1000)
+  setPacketCounter(broker, start)
   const identity = (pk: Stored): string => `${String(pk.brokerId)}:${String(pk.brokerCounter)}`
   /** packets stored but not yet in the subscribers' queues, by identity */
   const pending = new Map<string, { clientId: string, messageId: number | undefined }>()
   const markOwner = (clientId: string): { id: string } => ({ id: MARK_PREFIX + clientId })
-  let numbering: Numbering = { reserve: () => ++b.counter, release: noop }
+  let numbering: Numbering = { reserve: () => takePacketNumber(broker), release: noop }
   /** numbers taken for stored packets whose publish has not finished */
   const reserved = new Set<number>()
   const giveBack = (pk: Stored): void => {
     const n = pk.brokerCounter
-    if (pk.brokerId === b.id && n !== undefined && reserved.delete(n)) numbering.release(n)
+    if (pk.brokerId === broker.id && n !== undefined && reserved.delete(n)) numbering.release(n)
   }
 
   const mark = (clientId: string, messageId: number | undefined, pk: Stored): Promise<void> =>
     p.incomingStorePacket(markOwner(clientId), {
       cmd: 'publish', topic: '', payload: EMPTY, qos: 2, retain: false, dup: false,
       messageId, brokerId: pk.brokerId, brokerCounter: pk.brokerCounter
-    } as Stored)
+    })
 
   const isMarked = async (clientId: string, pk: Stored): Promise<boolean> => {
     try {
@@ -90,11 +84,11 @@ export function installQos2Guard (broker: Aedes, persistence: unknown, recheck: 
   }
 
   const storeIncoming = raw.store
-  p.incomingStorePacket = async (client, packet) => {
+  patch(p, 'incomingStorePacket', fn(3), () => async (client, packet) => {
     // refused publishes (rewritten to the void topic) are never published: nothing to mark
     const tracked = !isRecord(client.id) && !packet.topic.startsWith(RESERVED_PREFIX)
     if (tracked && packet.brokerId === undefined) {
-      packet.brokerId = b.id
+      packet.brokerId = broker.id
       packet.brokerCounter = numbering.reserve()
       reserved.add(packet.brokerCounter)
     }
@@ -108,10 +102,9 @@ export function installQos2Guard (broker: Aedes, persistence: unknown, recheck: 
       throw err
     }
     if (tracked) pending.set(identity(packet), { clientId: client.id, messageId: packet.messageId })
-  }
+  }, WHY, 'persistence')
 
-  const enqueue = p.outgoingEnqueueCombi.bind(p)
-  p.outgoingEnqueueCombi = async (subs, packet) => {
+  patch(p, 'outgoingEnqueueCombi', fn(3), (enqueue) => async (subs, packet) => {
     const result = await enqueue(subs, packet)
     if (pending.size === 0 || packet.qos !== 2) return result
     const key = identity(packet)
@@ -121,24 +114,24 @@ export function installQos2Guard (broker: Aedes, persistence: unknown, recheck: 
       await mark(owner.clientId, owner.messageId, packet)
     }
     return result
-  }
+  }, WHY, 'persistence')
 
-  const publish = b.publish
-  b.publish = function guardedPublish (packet: Stored, client: Client | null | Done, done?: Done): void {
+  patch(brokerInternals(broker), 'publish', fn(3), (publish) => function guardedPublish (pk: PublishPacket, client: Client | null | Done, done?: Done): void {
     if (typeof client === 'function') { done = client; client = null }
-    if (packet.qos !== 2 || packet.brokerId === undefined) { publish.call(broker, packet, client, done); return }
+    const packet = pk as Stored & PublishPacket
+    if (packet.qos !== 2 || packet.brokerId === undefined) { publish(packet, client, done); return }
     // a publish that fails before reaching the queues must not leave its entry behind
-    publish.call(broker, packet, client, (err) => {
+    publish(packet, client, (err) => {
       pending.delete(identity(packet))
       giveBack(packet) // a no-op once it was delivered; otherwise later deliveries would wait for it
       done?.(err)
     })
-  }
+  }, WHY, 'broker')
 
   const getIncoming = raw.get
   /** publishes again (same identity) a packet an earlier run stored and may not have published */
   const recoverOne = async (clientId: string, stored: Stored): Promise<boolean> => {
-    if ((stored.brokerId === b.id && (stored.brokerCounter ?? 0) > start) ||
+    if ((stored.brokerId === broker.id && (stored.brokerCounter ?? 0) > start) ||
         stored.topic.startsWith(RESERVED_PREFIX) || await isMarked(clientId, stored)) return false
     if (!recheck.allows(stored, await readOwner(raw, clientId, stored), clientId)) {
       // kept under its message id, so that the publisher's PUBREL completes its flow
@@ -147,35 +140,33 @@ export function installQos2Guard (broker: Aedes, persistence: unknown, recheck: 
     }
     await new Promise<void>((resolve, reject) => {
       pending.set(identity(stored), { clientId, messageId: stored.messageId })
-      const packet = { ...stored, cmd: 'publish', dup: false, retain: stored.retain === true } as Stored
-      b.publish.call(broker, packet, null, (err) => err === undefined || err === null ? resolve() : reject(err))
+      const packet = { ...stored, cmd: 'publish', dup: false, retain: stored.retain === true } as PublishPacket
+      brokerInternals(broker).publish(packet, null, (err) => err === undefined || err === null ? resolve() : reject(err))
     })
     return true
   }
 
-  p.incomingGetPacket = async (client, packet) => {
+  patch(p, 'incomingGetPacket', fn(3), () => async (client, packet) => {
     const stored = await getIncoming(client, packet)
     // only a PUBLISH found again needs the check (a PUBREL means PUBREC was sent, so it was published)
     if (packet.cmd === 'publish' && !isRecord(client.id)) await recoverOne(client.id, stored)
     return stored
-  }
+  }, WHY, 'persistence')
 
-  const delIncoming = p.incomingDelPacket.bind(p)
-  p.incomingDelPacket = async (client, packet) => {
-    await delIncoming(client, packet)
+  patch(p, 'incomingDelPacket', fn(3), (del) => async (client, packet) => {
+    await del(client, packet)
     if (isRecord(client.id)) return
-    await delIncoming(markOwner(client.id), packet).catch(noop)
-    await delIncoming({ id: OWNER_PREFIX + client.id }, packet).catch(noop)
-  }
+    await del(markOwner(client.id), packet).catch(noop)
+    await del({ id: OWNER_PREFIX + client.id }, packet).catch(noop)
+  }, WHY, 'persistence')
 
   if (typeof p.cleanIncoming === 'function') {
-    const clean = p.cleanIncoming.bind(p)
-    p.cleanIncoming = async (client) => {
-      await clean(client)
+    patch(p, 'cleanIncoming', fn(2), (clean) => async (client) => {
+      await clean?.(client)
       if (isRecord(client.id)) return
-      await clean(markOwner(client.id))
-      await clean({ id: OWNER_PREFIX + client.id })
-    }
+      await clean?.(markOwner(client.id))
+      await clean?.({ id: OWNER_PREFIX + client.id })
+    }, WHY, 'persistence')
   }
 
   return {

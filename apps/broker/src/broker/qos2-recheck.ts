@@ -11,7 +11,7 @@ export interface Qos2Recheck {
   /** the account publishing through `client` now, recorded with its stored message; undefined: none */
   ownerOf (client: object): RecordedOwner | undefined
   /** may the stored message of `clientId` be published now? A refusal is audited. */
-  allows (packet: PublishPacket, owner: RecordedOwner | undefined, clientId: string): boolean
+  allows (packet: Pick<PublishPacket, 'topic' | 'payload' | 'qos'>, owner: RecordedOwner | undefined, clientId: string): boolean
 }
 
 export interface RecheckDeps {

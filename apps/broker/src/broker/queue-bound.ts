@@ -3,15 +3,13 @@
 // that finds its queue full is not queued for it (the newest are dropped, the oldest kept); a connected client
 // that lets that much go unacknowledged is disconnected. Usage is read from the store the first time a
 // client's queue is touched, then kept up to date in memory until the client next disconnects.
-import type { Aedes, Client } from 'aedes'
+import type { Aedes } from 'aedes'
+import { clientsOf } from '../aedes/accessors.js'
+import { fn, patch } from '../aedes/patch.js'
+import type { AedesStore, QueueSub } from '../aedes/store.js'
 
-interface Sub { clientId: string }
 interface Stored { topic?: string | null, payload?: Buffer | string | null }
-interface Persistence {
-  outgoingEnqueueCombi (subs: Sub[], packet: unknown): Promise<unknown>
-  outgoingClearMessageId (client: { id: string }, packet: unknown): Promise<unknown>
-  outgoingStream (client: { id: string }): AsyncIterable<unknown>
-}
+const WHY = 'aedes 1.2 lets a persistent session\'s stored queue grow without limit'
 
 export interface QueueOverflow {
   readonly clientId: string
@@ -44,12 +42,11 @@ export function storedBytes (packet: Stored): number {
   return p + (typeof topic === 'string' ? Buffer.byteLength(topic) : 0)
 }
 
-export function boundQueues (broker: Aedes, persistence: unknown, { maxMessages, maxBytes }: QueueLimits, onOverflow: (o: QueueOverflow) => void): QueueBound {
-  const p = persistence as Persistence
+export function boundQueues (broker: Aedes, p: AedesStore, { maxMessages, maxBytes }: QueueLimits, onOverflow: (o: QueueOverflow) => void): QueueBound {
   const counts = new Map<string, Usage>()
   const counting = new Map<string, Promise<Usage>>()
   if (maxMessages === 0 && maxBytes === 0) return { counts }
-  const clients = (broker as unknown as { clients: Record<string, Client & { connected: boolean } | undefined> }).clients
+  const clients = clientsOf(broker)
 
   const countOf = (clientId: string): Usage | Promise<Usage> => {
     const u = counts.get(clientId)
@@ -70,11 +67,10 @@ export function boundQueues (broker: Aedes, persistence: unknown, { maxMessages,
   const overBy = (u: Usage, size: number): 'messages' | 'bytes' | null =>
     maxMessages > 0 && u.n >= maxMessages ? 'messages' : maxBytes > 0 && u.bytes + size > maxBytes ? 'bytes' : null
 
-  const enqueue = p.outgoingEnqueueCombi.bind(p)
-  p.outgoingEnqueueCombi = async (subs, packet) => {
+  patch(p, 'outgoingEnqueueCombi', fn(3), (enqueue) => async (subs, packet) => {
     if (subs === undefined || subs === null || subs.length === 0) return await enqueue(subs, packet)
     const size = storedBytes(packet as Stored)
-    const kept: Sub[] = []
+    const kept: QueueSub[] = []
     for (const sub of subs) {
       const known = countOf(sub.clientId)
       const u = 'then' in known ? await known : known
@@ -96,10 +92,9 @@ export function boundQueues (broker: Aedes, persistence: unknown, { maxMessages,
       if (u !== undefined) { u.n++; u.bytes += size }
     }
     return result
-  }
+  }, WHY, 'persistence')
 
-  const clear = p.outgoingClearMessageId.bind(p)
-  p.outgoingClearMessageId = async (client, packet) => {
+  patch(p, 'outgoingClearMessageId', fn(3), (clear) => async (client, packet) => {
     const removed = await clear(client, packet)
     const u = counts.get(client.id)
     if (removed !== undefined && removed !== null && u !== undefined && u.n > 0) {
@@ -107,7 +102,7 @@ export function boundQueues (broker: Aedes, persistence: unknown, { maxMessages,
       u.bytes = Math.max(0, u.bytes - storedBytes(removed as Stored))
     }
     return removed
-  }
+  }, WHY, 'persistence')
 
   // a disconnect is a good time to forget: the next enqueue counts afresh from the store
   broker.on('clientDisconnect', (client) => counts.delete(client.id))

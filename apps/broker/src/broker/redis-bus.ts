@@ -51,7 +51,9 @@ export function tuneRedisBus (bus: unknown): BusStats {
   const originBytes = Buffer.from(origin)
   let seq = 0
 
-  mq.emit = function emit (msg, done = mq._onError) {
+  // two declared parameters, as mqemitter's own emit: the aedes adapter checks the bus's emit by its arity
+  mq.emit = function emit (msg, cb) {
+    const done = cb ?? mq._onError
     if (mq.closed) { done(new Error('mqemitter-redis is closed')); return }
     const local = msg.topic.charCodeAt(0) !== 36 // '$'
     const encoded = encodeEnvelope(local ? origin + (++seq).toString(36) : randomId(), msg)

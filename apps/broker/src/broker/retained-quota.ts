@@ -11,6 +11,8 @@
 // back from the store at start-up; messages stored before (or wills of a dead broker) count in the totals only.
 import type { Client, PublishPacket } from 'aedes'
 import type { RetainedLimits } from '../config/hardening-schema.js'
+import { fn, patch } from '../aedes/patch.js'
+import type { AedesStore } from '../aedes/store.js'
 import { storedBytes } from './queue-bound.js'
 import { RetainedUsage, UNKNOWN_OWNER } from './retained-usage.js'
 
@@ -19,11 +21,6 @@ const ANONYMOUS = '\u0000anonymous' // U+0000 cannot be in a username (packet gu
 
 type Done = (err?: Error | null) => void
 interface AuthorizePublishHook { authorizePublish (client: Client | null, packet: PublishPacket, cb: Done): void }
-interface Stored { topic: string, payload: Buffer, [OWNER_FIELD]?: string }
-interface Persistence {
-  storeRetained (packet: Stored): Promise<void>
-  createRetainedStreamCombi (patterns: string[]): AsyncIterable<Stored>
-}
 
 export interface RetainedQuotaDeps {
   /** the account a client publishes as (undefined: anonymous) */
@@ -37,18 +34,19 @@ export interface RetainedQuota {
   /** wraps authorizePublish: checks a retained publish's quota before the other rules (QoS 1 is published
    * from inside them, before its PUBACK) */
   wrap<H extends AuthorizePublishHook> (hooks: H): H
+  /** wraps the store's storeRetained: from aedes/patches.ts, before the broker starts */
+  patchStore (): void
   /** counts what the store holds (start-up, before clients connect) */
   load (): Promise<void>
 }
 
-export function createRetainedQuota (persistence: unknown, limits: RetainedLimits, deps: RetainedQuotaDeps): RetainedQuota {
-  const p = persistence as Persistence
+export function createRetainedQuota (p: AedesStore, limits: RetainedLimits, deps: RetainedQuotaDeps): RetainedQuota {
   const usage = new RetainedUsage(limits)
   /** topics whose next stored retained message was checked and counted for this owner */
   const reserved = new Map<string, string>()
 
-  const store = p.storeRetained.bind(p)
-  p.storeRetained = async (packet) => {
+  /** counts and refuses what reaches storeRetained (installed from aedes/patches.ts) */
+  const patchStore = (): void => patch(p, 'storeRetained', fn(2), (store) => async (packet) => {
     const topic = packet.topic
     if (packet.payload.length === 0) {
       reserved.delete(topic)
@@ -65,13 +63,14 @@ export function createRetainedQuota (persistence: unknown, limits: RetainedLimit
       usage.put(topic, owner, storedBytes(packet))
     }
     await store({ ...packet, [OWNER_FIELD]: owner })
-  }
+  }, 'aedes 1.2 lets the retained store grow without limit', 'persistence')
 
   return {
     usage,
+    patchStore,
     async load () {
       for await (const packet of p.createRetainedStreamCombi(['#'])) {
-        usage.put(packet.topic, packet[OWNER_FIELD] ?? UNKNOWN_OWNER, storedBytes(packet))
+        usage.put(packet.topic, typeof packet[OWNER_FIELD] === 'string' ? packet[OWNER_FIELD] : UNKNOWN_OWNER, storedBytes(packet))
       }
     },
     wrap (hooks) {

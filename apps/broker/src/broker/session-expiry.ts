@@ -5,6 +5,8 @@ import { dirname, join } from 'node:path'
 import type { Aedes, Client } from 'aedes'
 import type { Redis } from 'ioredis'
 import type { Logger } from '@warden/common'
+import { clientsOf } from '../aedes/accessors.js'
+import type { AedesStore } from '../aedes/store.js'
 
 /** When each persistent session's client went away; connected clients are not in it. */
 export interface IdleIndex {
@@ -14,14 +16,6 @@ export interface IdleIndex {
   close (): Promise<void>
 }
 
-interface SessionStore {
-  subscriptionsByClient (client: { id: string }): Promise<Array<{ topic: string }>>
-  removeSubscriptions (client: { id: string }, topics: string[]): Promise<unknown>
-  outgoingStream (client: { id: string }): AsyncIterable<Record<string, unknown>>
-  outgoingUpdate (client: { id: string }, packet: unknown): Promise<unknown>
-  outgoingClearMessageId (client: { id: string }, packet: { messageId: number }): Promise<unknown>
-  cleanIncoming?: (client: { id: string }) => Promise<unknown>
-}
 
 export interface SessionExpiry {
   /** expires what has been idle too long; returns the client ids whose sessions were removed */
@@ -32,7 +26,7 @@ export interface SessionExpiry {
 
 export interface SessionExpiryOptions {
   broker: Aedes
-  persistence: unknown
+  persistence: AedesStore
   index: IdleIndex
   /** 0 = sessions never expire */
   expiryMs: number
@@ -44,8 +38,8 @@ export interface SessionExpiryOptions {
 
 export function createSessionExpiry ({ broker, persistence, index, expiryMs, sweepIntervalMs, logger, onExpired }: SessionExpiryOptions): SessionExpiry {
   const log = logger.child({ component: 'sessions' })
-  const connected = (): Record<string, Client> => (broker as unknown as { clients: Record<string, Client> }).clients
-  const isPersistent = (c: Client): boolean => !(c as unknown as { clean: boolean }).clean
+  const connected = (): Readonly<Record<string, Client | undefined>> => clientsOf(broker)
+  const isPersistent = (c: Client): boolean => !c.clean
   let expired = 0
   let sweeping: Promise<string[]> | undefined
 
@@ -60,7 +54,7 @@ export function createSessionExpiry ({ broker, persistence, index, expiryMs, swe
 
   async function doSweep (now: number): Promise<string[]> {
     // re-assert this process's live sessions first: in a cluster, an idle mark can race a takeover
-    const live = Object.values(connected()).filter(isPersistent).map((c) => c.id)
+    const live = Object.values(connected()).filter((c): c is Client => c !== undefined && isPersistent(c)).map((c) => c.id)
     if (live.length > 0) await index.markActive(live)
     const stale = (await index.idleBefore(now - expiryMs)).filter((id) => connected()[id] === undefined)
     const done: string[] = []
@@ -101,8 +95,7 @@ export function createSessionExpiry ({ broker, persistence, index, expiryMs, swe
 }
 
 /** Removes a stored session: its subscriptions, queued messages and incoming QoS 2 state. */
-export async function purgeSession (persistence: unknown, clientId: string): Promise<void> {
-  const store = persistence as SessionStore
+export async function purgeSession (store: AedesStore, clientId: string): Promise<void> {
   const client = { id: clientId }
   const subs = await store.subscriptionsByClient(client)
   if (subs.length > 0) await store.removeSubscriptions(client, subs.map((s) => s.topic))

@@ -8,16 +8,11 @@
 // gets one placeholder entry, which makes sessionPresent 1 and which the restore's authorizeSubscribe
 // turns down before it subscribes anything.
 import type { Aedes, Client, Subscription } from 'aedes'
+import { brokerInternals } from '../aedes/internals.js'
+import { fn, patch } from '../aedes/patch.js'
+import type { AedesStore } from '../aedes/store.js'
 
-interface Persistence {
-  subscriptionsByClient (client: { id: string }): Promise<Subscription[]>
-  outgoingStream (client: { id: string }): AsyncIterable<unknown>
-  incomingStorePacket (client: { id: string }, packet: { messageId?: number }): Promise<void>
-  incomingDelPacket (client: { id: string }, packet: { messageId?: number }): Promise<void>
-  cleanIncoming?: (client: { id: string }) => Promise<void>
-}
-type AuthorizeSubscribe = (client: Client, sub: Subscription, cb: (err: Error | null, sub?: Subscription | null) => void) => void
-type Authenticate = (client: Client, username: string | undefined, password: Buffer | undefined, cb: (err: Error | null, ok: boolean | null) => void) => void
+const WHY = 'aedes sets CONNACK sessionPresent from stored subscriptions alone (MQTT-3.2.2-2)'
 
 /** whether the store holds incoming QoS 2 packets (awaiting PUBREL) of a client */
 export type HasIncoming = (clientId: string) => Promise<boolean>
@@ -25,31 +20,28 @@ export type HasIncoming = (clientId: string) => Promise<boolean>
 const PLACEHOLDER: Subscription = Object.freeze({ topic: '$WARDEN/session-present', qos: 0 }) as Subscription
 
 /** `hasIncoming`: the store's own answer (level, redis); without it (memory) they are counted here */
-export function reportSessionState (broker: Aedes, persistence: unknown, hasIncoming?: HasIncoming): void {
-  const p = persistence as Persistence
-  const b = broker as unknown as { authenticate: Authenticate, authorizeSubscribe: AuthorizeSubscribe }
+export function reportSessionState (broker: Aedes, p: AedesStore, hasIncoming?: HasIncoming): void {
+  const b = brokerInternals(broker)
   const incoming = hasIncoming ?? countIncoming(p)
   /** persistent clients authenticated whose subscriptions aedes is about to fetch, by client id */
   const connecting = new Map<string, Client>()
 
-  const authenticate = b.authenticate
-  b.authenticate = (client, username, password, cb) => {
-    authenticate.call(broker, client, username, password, (err, ok) => {
-      if (err === null && ok === true && !(client as unknown as { clean: boolean }).clean) {
+  patch(b, 'authenticate', fn(4), (authenticate) => (client, username, password, cb) => {
+    authenticate(client, username, password, (err, ok) => {
+      if (err === null && ok === true && !client.clean) {
         connecting.set(client.id, client)
         // a socket closed now never gets to the fetch: forget it (unless a newer login took the id)
         client.conn.once('close', () => { if (connecting.get(client.id) === client) connecting.delete(client.id) })
       }
       cb(err, ok)
     })
-  }
+  }, WHY, 'broker')
 
-  const fetch = p.subscriptionsByClient.bind(p)
-  p.subscriptionsByClient = async (client) => {
+  patch(p, 'subscriptionsByClient', fn(2), (fetch) => async (client) => {
     const subs = await fetch(client)
     if (!connecting.delete(client.id) || subs.length > 0) return subs
     return await holdsState(client.id) ? [PLACEHOLDER] : subs
-  }
+  }, WHY, 'persistence')
 
   const holdsState = async (clientId: string): Promise<boolean> => {
     // queued messages and PUBRELs awaiting PUBCOMP
@@ -57,30 +49,29 @@ export function reportSessionState (broker: Aedes, persistence: unknown, hasInco
     return await incoming(clientId)
   }
 
-  const authorizeSubscribe = b.authorizeSubscribe
-  b.authorizeSubscribe = (client, sub, cb) => {
+  patch(b, 'authorizeSubscribe', fn(3), (authorizeSubscribe) => (client, sub, cb) => {
     if (sub === PLACEHOLDER) { cb(null, null); return }
-    authorizeSubscribe.call(broker, client, sub, cb)
-  }
+    authorizeSubscribe(client, sub, cb)
+  }, WHY, 'broker')
 }
 
 /** the memory store keeps nothing across restarts: counting its incoming packets in this process is exact */
-function countIncoming (p: Persistence): HasIncoming {
+function countIncoming (p: AedesStore): HasIncoming {
   const held = new Map<string, Set<number | undefined>>()
-  const store = p.incomingStorePacket.bind(p)
-  const del = p.incomingDelPacket.bind(p)
-  p.incomingStorePacket = async (client, packet) => {
+  const why = 'the memory store cannot say whether a client has incoming QoS 2 packets'
+  patch(p, 'incomingStorePacket', fn(3), (store) => async (client, packet) => {
     await store(client, packet)
     let ids = held.get(client.id)
     if (ids === undefined) held.set(client.id, ids = new Set())
     ids.add(packet.messageId)
-  }
-  p.incomingDelPacket = async (client, packet) => {
+  }, why, 'persistence')
+  patch(p, 'incomingDelPacket', fn(3), (del) => async (client, packet) => {
     await del(client, packet)
     const ids = held.get(client.id)
     if (ids?.delete(packet.messageId) === true && ids.size === 0) held.delete(client.id)
+  }, why, 'persistence')
+  if (p.cleanIncoming !== undefined) {
+    patch(p, 'cleanIncoming', fn(2), (clean) => async (client) => { await clean?.(client); held.delete(client.id) }, why, 'persistence')
   }
-  const clean = p.cleanIncoming?.bind(p)
-  if (clean !== undefined) p.cleanIncoming = async (client) => { await clean(client); held.delete(client.id) }
   return async (clientId) => held.has(clientId)
 }

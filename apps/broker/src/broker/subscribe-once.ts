@@ -7,13 +7,12 @@
 // so with a bus that answers later than in the same turn (mqemitter-redis) the first call never completes and
 // the client never gets its SUBACK. The calls of one SUBSCRIBE pass the same array, so they share one store call.
 
-type AddSubscriptions = (client: unknown, subs: readonly unknown[]) => Promise<unknown>
+import { fn, patch } from '../aedes/patch.js'
+import type { AedesStore } from '../aedes/store.js'
 
-export function storeSubscribeOnce (persistence: unknown): void {
-  const store = persistence as { addSubscriptions: AddSubscriptions }
-  const add = store.addSubscriptions.bind(store)
+export function storeSubscribeOnce (store: AedesStore): void {
   const inFlight = new WeakMap<readonly unknown[], Promise<unknown>>()
-  store.addSubscriptions = (client, subs) => {
+  patch(store, 'addSubscriptions', fn(3), (add) => (client, subs) => {
     let p = inFlight.get(subs)
     if (p === undefined) {
       p = add(client, subs)
@@ -22,5 +21,5 @@ export function storeSubscribeOnce (persistence: unknown): void {
       p.then(done, done)
     }
     return p
-  }
+  }, 'aedes calls addSubscriptions once per filter with the whole array; the redis store then never answers the first call', 'persistence')
 }

@@ -6,6 +6,8 @@ import { Readable } from 'node:stream'
 import type { PublishPacket } from 'aedes'
 import type { Account } from '../auth/user-directory.js'
 import type { OwnershipPolicy } from '../policy/ownership.js'
+import { fn, patch } from '../aedes/patch.js'
+import type { AedesStore } from '../aedes/store.js'
 import { decideRecordedOwner, recordOwner, type LaterDecision, type RecordedOwner } from './recorded-owner.js'
 
 /** the packet field holding the owner; a client cannot set it (the CONNECT parser makes the will object) */
@@ -27,12 +29,10 @@ export function isStoredWill (packet: PublishPacket): boolean {
 }
 
 /** Tags every will the store streams back (aedes publishes them with the client connected under that id, if any). */
-export function markStoredWills (persistence: unknown): void {
-  const p = persistence as { streamWill: (brokers: unknown) => AsyncIterable<OwnedWill> }
-  const stream = p.streamWill.bind(p)
-  p.streamWill = (brokers) => Readable.from((async function * () {
-    for await (const will of stream(brokers)) { will[STORED] = true; yield will }
-  })())
+export function markStoredWills (store: AedesStore): void {
+  patch(store, 'streamWill', fn(1), (stream) => (brokers) => Readable.from((async function * () {
+    for await (const will of stream(brokers)) { (will as typeof will & { [STORED]?: true })[STORED] = true; yield will }
+  })()), 'aedes publishes a dead broker\'s stored wills with the client now under that id, if any', 'persistence')
 }
 
 /** May the will be published now, its client gone? Its owner must still exist and own its topic. */

@@ -1,6 +1,6 @@
-// What the control plane shows of connected clients: read from aedes Client internals, typed in one place.
-import type { Socket } from 'node:net'
+// What the control plane shows of connected clients; aedes's private fields are read through ../aedes/.
 import type { Aedes, Client } from 'aedes'
+import { subscriptionsOf as clientSubscriptions } from '../aedes/accessors.js'
 import { remoteAddressOf } from '../broker/client-internals.js'
 import type { WardenHooks } from '../broker/hooks.js'
 import { connectedClients } from '../registry/live-rules.js'
@@ -21,7 +21,7 @@ export interface ClientView {
 }
 
 export function subscriptionsOf (client: Client): SubscriptionView[] {
-  const subs = (client as unknown as { subscriptions?: Record<string, { qos: number } | undefined> }).subscriptions ?? {}
+  const subs = clientSubscriptions(client)
   const out: SubscriptionView[] = []
   for (const filter in subs) {
     const s = subs[filter]
@@ -31,7 +31,7 @@ export function subscriptionsOf (client: Client): SubscriptionView[] {
 }
 
 export function queuedBytesOf (client: Client): number {
-  return (client.conn as Partial<Socket> | undefined)?.writableLength ?? 0
+  return (client.conn as Client['conn'] | undefined)?.writableLength ?? 0
 }
 
 export function viewClients (broker: Aedes, hooks: WardenHooks, connectedAt: WeakMap<Client, number>): ClientView[] {

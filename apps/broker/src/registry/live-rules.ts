@@ -1,6 +1,7 @@
 // Keeps the rules the hooks enforce (accounts, roles, ownership, connected clients' grants) in step with the registry.
 import type { Aedes, Client } from 'aedes'
 import type { Logger } from '@warden/common'
+import { clientsOf } from '../aedes/accessors.js'
 import { createUserDirectory, type Account, type UserDirectory } from '../auth/user-directory.js'
 import type { WardenHooks } from '../broker/hooks.js'
 import type { TopicMeter } from '../policy/decision.js'
@@ -33,7 +34,7 @@ export interface LiveRulesOptions {
 }
 
 export function connectedClients (broker: Aedes): Client[] {
-  return Object.values((broker as unknown as { clients: Record<string, Client> }).clients)
+  return Object.values(clientsOf(broker)).filter((c): c is Client => c !== undefined)
 }
 
 export async function createLiveRules (registry: Registry, { anonymous, trustLoopback, unregistered, schemas, logger, cacheTtlMs }: LiveRulesOptions): Promise<LiveRules> {

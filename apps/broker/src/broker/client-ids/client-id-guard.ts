@@ -69,7 +69,7 @@ export function createClientIdGuard ({ store, brokerId, accountOf, accountExists
             const account = accountOf(client)
             if (account === undefined) { cb(err, ok); return }
             const clientId = client.id
-            const clean = (client as unknown as { clean: boolean }).clean
+            const clean = client.clean
             claim(clientId, account, clean).then((c) => {
               if (!c.ok) {
                 const owner = c.held.account === null ? 'anonymous clients' : `account ${c.held.account}`

@@ -1,5 +1,6 @@
 // The sessions admins see and end (API, CLI, control topic): one per bound client id.
 import type { Aedes } from 'aedes'
+import type { AedesStore } from '../../aedes/store.js'
 import { clientsById, closeWithoutWill } from '../client-internals.js'
 import { purgeSession } from '../session-expiry.js'
 import type { Binding } from './binding.js'
@@ -33,13 +34,9 @@ export interface Sessions {
   kickLocal (clientId: string): Promise<void>
 }
 
-interface StoreReads {
-  subscriptionsByClient (client: { id: string }): Promise<unknown[]>
-  outgoingStream (client: { id: string }): AsyncIterable<unknown>
-}
 
-export function createSessions (broker: Aedes, persistence: unknown, store: BindingStore, guard: ClientIdGuard): Sessions {
-  const reads = persistence as StoreReads
+export function createSessions (broker: Aedes, persistence: AedesStore, store: BindingStore, guard: ClientIdGuard): Sessions {
+  const reads = persistence
   const view = async (clientId: string, b: Binding, countQueue: boolean): Promise<SessionView> => {
     const here = clientsById(broker)[clientId]
     const connected = here !== undefined || (b.connected && await guard.connectionAlive(b))

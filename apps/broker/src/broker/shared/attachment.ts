@@ -2,6 +2,7 @@
 // given and has not acknowledged yet (PUBACK for QoS 1, PUBREC for QoS 2: from then on the member holds
 // the message, and handing it to another member would deliver it twice).
 import type { Client } from 'aedes'
+import { nextPacketId, parserOf } from '../../aedes/accessors.js'
 import type { Copy, QoS } from './types.js'
 
 export interface Inflight {
@@ -14,8 +15,6 @@ export interface Inflight {
   readonly redelivery: boolean
 }
 
-interface ClientInternals { _nextId: number, _parser: NodeJS.EventEmitter, clean: boolean }
-interface AckPacket { cmd: string, messageId?: number }
 
 export class Attachment {
   /** group key → granted QoS */
@@ -28,10 +27,9 @@ export class Attachment {
   readonly persistent: boolean
 
   constructor (readonly client: Client, readonly clientId: string) {
-    const c = client as unknown as ClientInternals
-    this.persistent = !c.clean
+    this.persistent = !client.clean
     // watches the parsed packets; aedes handles them as usual
-    c._parser.on('packet', (packet: AckPacket) => {
+    parserOf(client).on('packet', (packet) => {
       if (packet.cmd !== 'puback' && packet.cmd !== 'pubrec') return
       const f = this.inflight.get(packet.messageId ?? -1)
       if (f !== undefined && (packet.cmd === 'puback') === (f.qos === 1)) this.inflight.delete(f.messageId)
@@ -40,9 +38,6 @@ export class Attachment {
 
   /** the next packet id, from the client's own counter (as aedes numbers its deliveries) */
   nextMessageId (): number {
-    const c = this.client as unknown as ClientInternals
-    const id = c._nextId
-    c._nextId = id >= 65535 ? 1 : id + 1
-    return id
+    return nextPacketId(this.client)
   }
 }

@@ -2,6 +2,8 @@
 // each group's filter, what happens when a member's connection ends, and the cluster's view kept in step.
 import type { Aedes, Client } from 'aedes'
 import type { Logger } from '@warden/common'
+import { busOf, connOf } from '../../aedes/accessors.js'
+import type { AedesStore } from '../../aedes/store.js'
 import { Attachment } from './attachment.js'
 import type { ClusterLink, Forwarded } from './cluster-link.js'
 import { createDispatcher, type Dispatcher } from './dispatcher.js'
@@ -15,11 +17,10 @@ import type { Copy, MemberRecord, QoS } from './types.js'
 type Done = () => void
 interface BusPacket { topic: string, payload: Buffer | string, qos: QoS, brokerId?: string, brokerCounter?: number }
 type Listener = (packet: BusPacket, done: Done) => void
-interface Bus { on (topic: string, l: Listener, done?: Done): void, removeListener (topic: string, l: Listener, done?: Done): void }
 
 export interface ConsumerGroupsDeps {
   broker: Aedes
-  persistence: unknown
+  persistence: AedesStore
   store: MemberStore
   queue: GroupQueue
   maxQueued: number
@@ -55,7 +56,7 @@ export interface ConsumerGroups {
 export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<ConsumerGroups> {
   const { broker, store, queue, logger } = deps
   const self = broker.id
-  const bus = (broker as unknown as { mq: Bus }).mq
+  const bus = busOf(broker)
   const groups = new Map<string, Group>()
   const attachments = new Map<string, Attachment>()
   const byClient = new WeakMap<Client, Attachment>()
@@ -144,7 +145,7 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
       const a = new Attachment(client, client.id)
       att = a
       byClient.set(client, a)
-      const conn = client.conn as unknown as NodeJS.EventEmitter & { destroyed?: boolean }
+      const conn = connOf(client)
       if (conn.destroyed === true) setImmediate(() => onClose(a))
       else conn.once('close', () => onClose(a))
     }

@@ -5,6 +5,8 @@
 // unacknowledged, for another member.
 import type { Client } from 'aedes'
 import type { Logger } from '@warden/common'
+import { deliverersOf } from '../../aedes/accessors.js'
+import type { AedesStore } from '../../aedes/store.js'
 import type { Attachment, Inflight } from './attachment.js'
 import type { Forwarded } from './cluster-link.js'
 import type { Group } from './group.js'
@@ -13,12 +15,6 @@ import type { Copy } from './types.js'
 
 export type Outcome = 'delivered' | 'forwarded' | 'queued' | 'dropped'
 
-interface Store {
-  outgoingEnqueueCombi (subs: Array<{ clientId: string, topic: string, qos: number }>, packet: object): Promise<unknown>
-  outgoingUpdate (client: { id: string }, packet: object): Promise<unknown>
-  outgoingClearMessageId (client: { id: string }, packet: { messageId: number }): Promise<unknown>
-}
-type Deliver = (packet: object, cb: () => void) => void
 
 export interface DispatcherDeps {
   self: string
@@ -26,7 +22,7 @@ export interface DispatcherDeps {
   /** the newest connection of each member connected to this process */
   attachments: ReadonlyMap<string, Attachment>
   queue: GroupQueue
-  persistence: unknown
+  persistence: AedesStore
   maxQueued: number
   canRead: (client: Client, topic: string) => boolean
   /** cluster: sends a copy to the process its member is connected to; undefined on one process */
@@ -56,7 +52,7 @@ const DRAIN_BATCH = 64
 
 export function createDispatcher (deps: DispatcherDeps): Dispatcher {
   const { self, groups, attachments, queue, maxQueued, canRead, forward, logger } = deps
-  const store = deps.persistence as Store
+  const store = deps.persistence
   /** `${clientId} ${brokerId}:${counter}` → when */
   const revoked = new Map<string, number>()
   const draining = new Set<string>()
@@ -107,16 +103,16 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     const qos = Math.min(copy.qos, att.groups.get(copy.key) ?? 0) as 0 | 1 | 2
     g.countDelivery(att.clientId, redelivery)
     const base = { cmd: 'publish', topic: copy.topic, payload: copy.payload, retain: false, dup: false, brokerId: copy.brokerId, brokerCounter: copy.brokerCounter }
-    const client = att.client as unknown as { deliver0: Deliver, deliverQoS: Deliver }
+    const client = deliverersOf(att.client)
     if (qos === 0) {
-      await new Promise<void>((resolve) => client.deliver0({ ...base, qos }, resolve))
+      await new Promise<void>((resolve) => client.atQos0({ ...base, qos }, resolve))
       return 'delivered'
     }
     // the packet id is chosen here, so that the member's PUBACK/PUBREC can be told apart
     const messageId = att.nextMessageId()
     const f: Inflight = { copy, qos, messageId, stored: false, redelivery }
     att.inflight.set(messageId, f)
-    const write = (): Promise<void> => new Promise((resolve) => client.deliverQoS({ ...base, qos, messageId }, resolve))
+    const write = (): Promise<void> => new Promise((resolve) => client.atQos({ ...base, qos, messageId }, resolve))
     if (!att.persistent) {
       await write()
       return 'delivered'

@@ -2,6 +2,7 @@
 // One process: the queue of a pseudo session in the broker's own store (durable with LevelDB). Cluster: a
 // Redis list, popped atomically, so two processes draining one group never take the same message.
 import type { Redis } from 'ioredis'
+import type { AedesStore } from '../../aedes/store.js'
 import type { Copy, QoS } from './types.js'
 
 export interface GroupQueue {
@@ -14,18 +15,11 @@ export interface GroupQueue {
 }
 
 interface StoredPacket { topic: string, payload: Buffer, qos: QoS, brokerId: string, brokerCounter: number, messageId?: number }
-interface Store {
-  outgoingEnqueue (sub: { clientId: string }, packet: object): Promise<unknown>
-  outgoingStream (client: { id: string }): AsyncIterable<StoredPacket>
-  outgoingUpdate (client: { id: string }, packet: object): Promise<unknown>
-  outgoingClearMessageId (client: { id: string }, packet: { messageId: number }): Promise<unknown>
-}
 
 /** Pseudo session ids cannot clash with a client's: the packet guard refuses U+0000 in client ids. */
 export const QUEUE_SESSION_PREFIX = '\u0000warden-share:'
 
-export function createStoreQueue (persistence: unknown): GroupQueue {
-  const store = persistence as Store
+export function createStoreQueue (store: AedesStore): GroupQueue {
   const sizes = new Map<string, number>()
   // placeholder packet ids for removing entries, unique for a long while (see session-expiry.ts)
   let nextId = 0
@@ -54,7 +48,7 @@ export function createStoreQueue (persistence: unknown): GroupQueue {
     const s = session(key)
     const batch: StoredPacket[] = []
     for await (const p of store.outgoingStream(s)) {
-      batch.push(p)
+      batch.push(p as StoredPacket) // a copy this queue stored itself
       if (batch.length >= max) break
     }
     const out: Copy[] = []

@@ -3,11 +3,14 @@
 // sessions store and restore it); Warden delivers each matching message to one member of each group.
 import type { Aedes, AedesPublishPacket, Client } from 'aedes'
 import { Redis } from 'ioredis'
+import { busOf, connackSent } from '../../aedes/accessors.js'
+import { fn, patch } from '../../aedes/patch.js'
+import type { AedesStore } from '../../aedes/store.js'
 import type { Logger } from '@warden/common'
 import type { DenyReason } from '../../policy/decision.js'
 import type { Audit } from '../audit.js'
 import { RESERVED_PREFIX, type WardenHooks } from '../hooks.js'
-import { createClusterLink, type Bus, type ClusterLink } from './cluster-link.js'
+import { createClusterLink, type ClusterLink } from './cluster-link.js'
 import { createConsumerGroups, type ConsumerGroups } from './consumer-groups.js'
 import type { GroupStats } from './group-stats.js'
 import { createRedisQueue, createStoreQueue } from './group-queue.js'
@@ -22,7 +25,7 @@ export interface SharedSubscriptionsConfig {
 
 export interface AttachOptions {
   broker: Aedes
-  persistence: unknown
+  persistence: AedesStore
   /** cluster mode: membership, queues and the choice of member are shared through this Redis */
   redisUrl?: string | undefined
   /** one process: where persistent members are remembered across restarts (none: memory only) */
@@ -32,6 +35,8 @@ export interface AttachOptions {
 export interface SharedSubscriptions {
   /** Warden's hooks with `$share/` subscriptions handled (limits wrap the result, so they apply first) */
   wrap (hooks: WardenHooks): WardenHooks
+  /** wraps the store so that replays, cleaned sessions and unsubscribes reach the groups (aedes/patches.ts) */
+  patchStore (persistence: AedesStore): void
   attach (opts: AttachOptions): Promise<void>
   /** groups, members, per-member delivery counts (counted by this process) */
   stats (): Promise<GroupStats[]>
@@ -45,12 +50,6 @@ export interface SharedDeps {
   logger: Logger
 }
 
-interface StoreInternals {
-  outgoingUpdate (client: { id: string }, packet: Replayed): Promise<unknown>
-  cleanSubscriptions (client: { id: string }): Promise<unknown>
-  removeSubscriptions (client: { id: string }, topics: string[]): Promise<unknown>
-}
-interface Replayed { cmd?: string, topic: string, payload: Buffer, qos: QoS, brokerId?: string, brokerCounter?: number, messageId?: number }
 
 const SWEEP_MS = 10_000
 
@@ -71,10 +70,8 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
 
   /** replays of a member's stored queue: copies handed to another member are not sent again; the others
    * are tracked as unacknowledged again, so that they move on if this connection ends too */
-  function wrapStore (persistence: unknown): void {
-    const p = persistence as StoreInternals
-    const update = p.outgoingUpdate.bind(p)
-    p.outgoingUpdate = async (client, packet) => {
+  function patchStore (p: AedesStore): void {
+    patch(p, 'outgoingUpdate', fn(3), (update) => async (client, packet) => {
       const copy = packet.cmd === 'publish' ? parseCopyBrokerId(packet.brokerId) : null
       const att = copy !== null ? groups?.attachmentOf(client as Client) : undefined
       if (copy !== null && att !== undefined && groups !== undefined && packet.messageId !== undefined) {
@@ -91,21 +88,19 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
         }
       }
       return await update(client, packet)
-    }
+    }, 'aedes replays a member\'s stored queue, including copies another member has taken since', 'persistence')
     // a session cleaned (clean=true connect) or expired leaves its groups
-    const clean = p.cleanSubscriptions.bind(p)
-    p.cleanSubscriptions = async (client) => {
+    patch(p, 'cleanSubscriptions', fn(2), (clean) => async (client) => {
       const r = await clean(client)
       await groups?.forget(client.id)
       return r
-    }
-    const remove = p.removeSubscriptions.bind(p)
-    p.removeSubscriptions = async (client, topics) => {
+    }, 'aedes stores $share/ filters as plain subscriptions: a cleaned session must leave its groups', 'persistence')
+    patch(p, 'removeSubscriptions', fn(3), (remove) => async (client, topics) => {
       const r = await remove(client, topics)
       const keys = keysOf(topics)
       if (keys.length > 0) await groups?.forget(client.id, keys)
       return r
-    }
+    }, 'aedes stores $share/ filters as plain subscriptions: removing one must leave its group', 'persistence')
   }
 
   async function close (): Promise<void> {
@@ -120,6 +115,7 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
   }
 
   return {
+    patchStore,
     wrap (hooks) {
       hooksRef = hooks
       const wrapped = Object.create(hooks) as WardenHooks
@@ -174,12 +170,11 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
         }),
         logger: log
       })
-      wrapStore(persistence)
       const g = groups
       if (redis !== undefined) {
         const r = redis
         const l = await createClusterLink({
-          bus: (broker as unknown as { mq: Bus }).mq,
+          bus: busOf(broker),
           redis: r,
           self: broker.id,
           onSync: (key) => g.sync(key),
@@ -196,7 +191,7 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
       broker.on('clientReady', (client) => g.ready(client))
       broker.on('subscribe', (subs, client) => {
         // a new member of a group with messages waiting (a restored one gets them at clientReady)
-        if (keysOf(subs.filter((s) => (s.qos as number) !== 128).map((s) => s.topic)).length > 0 && (client as unknown as { connackSent: boolean }).connackSent) g.ready(client)
+        if (keysOf(subs.filter((s) => (s.qos as number) !== 128).map((s) => s.topic)).length > 0 && connackSent(client)) g.ready(client)
       })
       broker.on('unsubscribe', (topics, client) => {
         for (const key of keysOf(topics)) g.leave(client, key).catch((err: unknown) => log.error({ err, clientId: client.id }, 'cannot leave the consumer group'))

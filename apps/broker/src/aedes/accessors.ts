@@ -1,0 +1,64 @@
+// What the rest of Warden may do with aedes's private state, one verb each: callers never name a private
+// field. Every field used here is in internals.ts and checked by the contract.
+import type { Duplex } from 'node:stream'
+import type { Aedes, Client, PublishPacket } from 'aedes'
+import { fn, patch, value } from './patch.js'
+import { brokerInternals, clientInternals, type Bus, type Deliver, type MqttParser } from './internals.js'
+
+/** the connected clients of this process by client id (aedes's own map) */
+export const clientsOf = (broker: Aedes): Readonly<Record<string, Client | undefined>> => brokerInternals(broker).clients
+
+/** the message bus every message goes through (also the one consumer groups listen on) */
+export const busOf = (broker: Aedes): Bus => brokerInternals(broker).mq
+
+/** takes a client out of aedes's map without closing it (a client registered after its socket closed) */
+export const unregisterClient = (broker: Aedes, client: Client): void => { brokerInternals(broker).unregisterClient(client) }
+
+/** the number aedes will give the next packet it builds is this plus one */
+export const packetCounter = (broker: Aedes): number => brokerInternals(broker).counter
+export const setPacketCounter = (broker: Aedes, n: number): void => { brokerInternals(broker).counter = n }
+/** takes the next packet number for a packet built later (as aedes-packet would) */
+export const takePacketNumber = (broker: Aedes): number => ++brokerInternals(broker).counter
+
+/** the socket (or stream) under a client, with the parts of a stream Warden uses */
+export const connOf = (client: Client): Duplex => client.conn as Duplex
+
+/** the live subscriptions of a connected client, by filter */
+export const subscriptionsOf = (client: Client): Readonly<Record<string, { qos: number } | undefined>> => clientInternals(client).subscriptions ?? {}
+
+/** replaces aedes's per-client high-water table of delivered brokerCounters (lib/client.js dedupe) */
+export function replaceDuplicates (client: Client, table: Record<string, number>): void {
+  patch(clientInternals(client), 'duplicates', value('object'), () => table, 'aedes drops a delivery numbered below the last one, losing out-of-order messages', 'client')
+}
+
+/** the will of a CONNECT being authenticated (set before authenticate, null without one) */
+export const pendingWillOf = (client: Client): PublishPacket | null => clientInternals(client)._will ?? null
+
+/** whether `packet` is the will aedes is publishing for this client */
+export const isWillOf = (client: Client, packet: object): boolean => clientInternals(client).will === packet
+
+/** keeps aedes from treating the client as clean: closing it then leaves its stored session alone */
+export const markPersistent = (client: Client): void => { clientInternals(client).clean = false }
+
+/** makes aedes close the client as if it had sent DISCONNECT: its will is not published */
+export const markDisconnected = (client: Client): void => { clientInternals(client)._disconnected = true }
+
+/** the client's MQTT parser (mqtt-packet): aedes feeds it every chunk read from the socket */
+export const parserOf = (client: Client): MqttParser => clientInternals(client)._parser
+
+/** the next packet id, from the client's own counter, as aedes numbers its deliveries */
+export function nextPacketId (client: Client): number {
+  const c = clientInternals(client)
+  const id = c._nextId
+  c._nextId = id >= 65535 ? 1 : id + 1
+  return id
+}
+
+/** whether aedes has sent this client its CONNACK */
+export const connackSent = (client: Client): boolean => clientInternals(client).connackSent
+
+/** the client's own delivery functions (authorizeForward, QoS capping and its stored queue apply) */
+export const deliverersOf = (client: Client): { atQos0: Deliver, atQos: Deliver } => {
+  const c = clientInternals(client)
+  return { atQos0: c.deliver0, atQos: c.deliverQoS }
+}

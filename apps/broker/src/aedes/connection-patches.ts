@@ -1,0 +1,21 @@
+// The patches installed on each aedes client as it is created (listeners.ts → limits.guard), in order,
+// each with the aedes behaviour it corrects. The broker's and the store's are in patches.ts.
+import type { Client } from 'aedes'
+import { boundWrites, guardParser, type ConnectionGuardOptions } from '../broker/connection-guard.js'
+import { disableHighWaterDedupe } from '../broker/forward-dedupe.js'
+
+interface ConnectionPatch {
+  readonly name: string
+  readonly reason: string
+  install (client: Client, opts: ConnectionGuardOptions): void
+}
+
+const CONNECTION_PATCHES: readonly ConnectionPatch[] = [
+  { name: 'forward-dedupe', reason: 'aedes drops a delivery numbered below the last one it delivered: out-of-order publishes are lost', install: disableHighWaterDedupe },
+  { name: 'packet-guard', reason: 'mqtt-packet buffers any announced length and accepts strings MQTT-1.5.3-1/-2 forbid, and QoS 0 with DUP (MQTT-3.3.1-2)', install: guardParser },
+  { name: 'outgoing-bound', reason: 'aedes holds a bus delivery slot while a socket that does not read drains (issue #88/#1060)', install: boundWrites }
+]
+
+export function patchConnection (client: Client, opts: ConnectionGuardOptions): void {
+  for (const p of CONNECTION_PATCHES) p.install(client, opts)
+}

@@ -1,0 +1,56 @@
+// Every aedes 1.2 internal Warden relies on, with its shape: checked when the broker starts (broker and
+// store) and, for all three objects, by test/unit/aedes-contract.test.ts on a real broker, client and store.
+import { expectShape, fn, value, type Shape } from './patch.js'
+
+export interface Internal { readonly name: string, readonly shape: Shape, readonly why: string }
+
+/** aedes.js: the Aedes instance */
+export const BROKER_INTERNALS: readonly Internal[] = [
+  { name: 'counter', shape: value('number'), why: 'each packet\'s brokerCounter; the publish gate predicts it' },
+  { name: 'clients', shape: value('object'), why: 'the connected clients by id' },
+  { name: 'mq', shape: value('object'), why: 'the message bus: delivery order, consumer groups' },
+  { name: 'publish', shape: fn(3), why: 'the publish gate and the QoS 2 guard wrap it' },
+  { name: 'unregisterClient', shape: fn(1), why: 'the ghost reaper removes clients registered after their socket closed' },
+  { name: 'authenticate', shape: fn(4), why: 'sessionPresent for QoS 2 state wraps the hook as aedes calls it' },
+  { name: 'authorizeSubscribe', shape: fn(3), why: 'sessionPresent\'s placeholder is refused there' }
+]
+
+/** the bus (mqemitter / mqemitter-redis) */
+export const BUS_INTERNALS: readonly Internal[] = [
+  { name: 'emit', shape: fn(2), why: 'the publish gate holds messages back to keep their order' },
+  { name: 'on', shape: fn(), why: 'consumer groups listen on the bus' },
+  { name: 'removeListener', shape: fn(), why: 'consumer groups stop listening' }
+]
+
+/** lib/client.js: a Client */
+export const CLIENT_INTERNALS: readonly Internal[] = [
+  { name: 'clean', shape: value('boolean'), why: 'a refused CONNECT is kept from cleaning another\'s session' },
+  { name: 'subscriptions', shape: value('object'), why: 'QoS capping of wildcard subscriptions; the control plane' },
+  { name: 'duplicates', shape: value('object'), why: 'replaced: aedes\'s high-water dedupe loses messages' },
+  { name: '_will', shape: value('object', 'nullable'), why: 'the CONNECT\'s will is checked against its topic\'s owner' },
+  { name: 'will', shape: value('object', 'nullable'), why: 'a will being published is told apart from a client publish' },
+  { name: '_disconnected', shape: value('boolean'), why: 'a kicked session closes without its will' },
+  { name: '_parser', shape: value('object'), why: 'the packet guard sits in front of parse()' },
+  { name: '_nextId', shape: value('number'), why: 'consumer groups number their deliveries as aedes does' },
+  { name: 'connackSent', shape: value('boolean'), why: 'a new group member gets the group\'s queue' },
+  { name: 'deliver0', shape: fn(2), why: 'consumer groups deliver through the member\'s own path' },
+  { name: 'deliverQoS', shape: fn(2), why: 'consumer groups deliver through the member\'s own path' }
+]
+
+export const PARSER_INTERNALS: readonly Internal[] = [
+  { name: 'parse', shape: fn(1), why: 'the packet guard frames bytes before mqtt-packet' },
+  { name: 'on', shape: fn(), why: 'consumer groups watch PUBACK/PUBREC' }
+]
+
+/** the persistence interface as aedes 1.2 calls it (store.ts) */
+export const STORE_INTERNALS: readonly Internal[] = [
+  ...['incomingStorePacket', 'incomingGetPacket', 'incomingDelPacket', 'outgoingEnqueue', 'outgoingEnqueueCombi', 'outgoingUpdate',
+    'outgoingClearMessageId', 'addSubscriptions', 'removeSubscriptions'].map((name) => ({ name, shape: fn(3), why: 'wrapped or called by Warden' })),
+  ...['cleanIncoming', 'subscriptionsByClient', 'cleanSubscriptions', 'storeRetained'].map((name) => ({ name, shape: fn(2), why: 'wrapped or called by Warden' })),
+  ...['outgoingStream', 'streamWill', 'createRetainedStreamCombi'].map((name) => ({ name, shape: fn(1), why: 'read by Warden' }))
+]
+
+/** Throws WARDEN_ERR_AEDES_CONTRACT for the first internal of `list` missing from `target` or reshaped. */
+export function checkInternals (target: object, list: readonly Internal[], where: string): void {
+  for (const i of list) expectShape(target, i.name, i.shape, where, i.why)
+}

@@ -1,0 +1,57 @@
+// The aedes 1.2 broker and client internals Warden reads or sets, named here and nowhere else (aedes.js,
+// lib/client.js). aedes's .d.ts covers the public API; everything below is private and checked at start-up
+// (contract.ts) and in test/unit/aedes-contract.test.ts.
+import type { Aedes, Client, PublishPacket } from 'aedes'
+
+export type Done = (err?: Error | null) => void
+/** `broker.publish(packet, client?, done?)`: client null for the broker's own messages */
+export type PublishFn = (packet: PublishPacket, client: Client | null | Done, done?: Done) => void
+export type Deliver = (packet: object, cb: () => void) => void
+export type BusListener<P = never> = (packet: P, done: () => void) => void
+
+/** aedes's message bus (mqemitter, or mqemitter-redis in a cluster) */
+export interface Bus {
+  emit (packet: object, cb: Done): void
+  on (topic: string, l: BusListener<any>, done?: () => void): void
+  removeListener (topic: string, l: BusListener<any>, done?: () => void): void
+}
+
+export interface MqttParser {
+  parse (buf: Buffer): number
+  on (event: 'packet', l: (packet: { cmd: string, messageId?: number }) => void): void
+}
+
+export interface BrokerInternals {
+  readonly id: string
+  /** +1 each time aedes builds a packet (aedes-packet): the packet's brokerCounter */
+  counter: number
+  readonly clients: Record<string, Client | undefined>
+  readonly mq: Bus
+  publish: PublishFn
+  unregisterClient (client: Client): void
+  /** the hooks, as aedes calls them (Warden's own, set through the options) */
+  authenticate: Aedes['authenticate']
+  authorizeSubscribe: Aedes['authorizeSubscribe']
+}
+
+export interface ClientInternals {
+  clean: boolean
+  readonly subscriptions: Record<string, { qos: number } | undefined>
+  /** highest brokerCounter delivered, per broker id: aedes drops a lower one (lib/client.js dedupe) */
+  duplicates: Record<string, number>
+  /** the CONNECT's will, until the CONNECT is accepted */
+  readonly _will: PublishPacket | null
+  /** the will aedes publishes when the connection ends without DISCONNECT */
+  readonly will: PublishPacket | null
+  _disconnected: boolean
+  readonly _parser: MqttParser
+  _nextId: number
+  readonly connackSent: boolean
+  readonly deliver0: Deliver
+  readonly deliverQoS: Deliver
+}
+
+/** the one place a broker is seen with its private fields */
+export const brokerInternals = (broker: Aedes): BrokerInternals => broker as unknown as BrokerInternals
+/** the one place a client is seen with its private fields */
+export const clientInternals = (client: Client): ClientInternals => client as unknown as ClientInternals

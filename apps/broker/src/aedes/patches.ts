@@ -1,0 +1,85 @@
+// Every patch Warden installs on aedes 1.2 and its store, in the order it is installed, each with the aedes
+// behaviour it corrects. Wrappers of one method run outermost-last: a later entry sees the earlier ones.
+// The per-connection patches are listed in connection-patches.ts (installed as each client is created).
+import type { Aedes } from 'aedes'
+import type { PersistenceKind } from '../config/schema.js'
+import { attachHardening } from '../broker/hardening.js'
+import type { Limits } from '../broker/limits.js'
+import { skipCleanSessionAcks } from '../broker/clean-acks.js'
+import { storePubrelsApart } from '../broker/memory-pubrel.js'
+import { orderPerClient } from '../broker/ordered-delivery.js'
+import { installPublishGate, type PublishGate } from '../broker/publish-gate.js'
+import { installQos2Guard, type Qos2Guard } from '../broker/qos2-guard.js'
+import type { Qos2Recheck } from '../broker/qos2-recheck.js'
+import type { QueueBound } from '../broker/queue-bound.js'
+import type { RetainedQuota } from '../broker/retained-quota.js'
+import { reportSessionState, type HasIncoming } from '../broker/session-present.js'
+import type { SharedSubscriptions } from '../broker/shared/shared-subscriptions.js'
+import { storeSubscribeOnce } from '../broker/subscribe-once.js'
+import { markStoredWills } from '../broker/will-owner.js'
+import { BROKER_INTERNALS, BUS_INTERNALS, STORE_INTERNALS, checkInternals } from './contract.js'
+import { busOf } from './accessors.js'
+import type { AedesStore } from './store.js'
+
+interface PatchStep {
+  readonly name: string
+  /** the aedes behaviour it corrects (spec clause or upstream issue) */
+  readonly reason: string
+  readonly when?: boolean
+  install (): void
+}
+
+function installAll (steps: readonly PatchStep[]): void {
+  for (const s of steps) if (s.when !== false) s.install()
+}
+
+export interface StorePatchDeps { kind: PersistenceKind, retained: RetainedQuota }
+
+/** Before aedes is created: the store alone. */
+export function patchStore (store: AedesStore, { kind, retained }: StorePatchDeps): void {
+  installAll([
+    { name: 'order-per-client', reason: 'stores complete writes out of order (LevelDB thread pool): a client\'s messages overtake each other (MQTT 3.1.1 4.6)', install: () => orderPerClient(store) },
+    { name: 'mark-stored-wills', reason: 'aedes publishes a dead broker\'s stored wills with client null or another client: they are judged by their recorded owner', install: () => markStoredWills(store) },
+    { name: 'store-pubrels-apart', when: kind === 'memory', reason: 'aedes-persistence 11 matches a PUBREL to any earlier stored PUBREL and loses a QoS 2 message', install: () => storePubrelsApart(store) },
+    { name: 'subscribe-once', when: kind === 'redis', reason: 'aedes calls addSubscriptions once per filter with the whole array; the redis store never answers the first call', install: () => storeSubscribeOnce(store) },
+    { name: 'retained-quota', reason: 'aedes 1.2 lets the retained store grow without limit', install: () => retained.patchStore() }
+  ])
+}
+
+export interface BrokerPatchDeps {
+  recheck: Qos2Recheck
+  hasIncoming: HasIncoming | undefined
+  limits: Limits
+  queue: { maxQueuedMessages: number, maxQueuedBytes: number }
+  shared: SharedSubscriptions
+}
+
+export interface BrokerPatches { qos2: Qos2Guard, gate: PublishGate, queues: QueueBound }
+
+/** Once aedes exists, before any listener accepts a connection. */
+export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatchDeps): BrokerPatches {
+  let qos2: Qos2Guard | undefined
+  let gate: PublishGate | undefined
+  let queues: QueueBound | undefined
+  installAll([
+    { name: 'contract', reason: 'refuse to start on an aedes whose internals are not the ones listed in contract.ts', install: () => {
+      checkInternals(broker, BROKER_INTERNALS, 'broker')
+      checkInternals(busOf(broker), BUS_INTERNALS, 'broker.mq')
+      checkInternals(store, STORE_INTERNALS, 'persistence')
+    } },
+    // before the gate: the gate's tracking of publishes under way must cover the QoS 2 marks
+    { name: 'qos2-guard', reason: 'aedes answers PUBREC for a QoS 2 PUBLISH stored before a crash but never published (MQTT-4.3.3)', install: () => { qos2 = installQos2Guard(broker, store, deps.recheck) } },
+    { name: 'session-present', reason: 'aedes sets sessionPresent from stored subscriptions alone (MQTT-3.2.2-2)', install: () => reportSessionState(broker, store, deps.hasIncoming) },
+    { name: 'publish-gate', reason: 'aedes writes PUBACK before storing a QoS 1 message, and emits in store-completion order (MQTT 3.1.1 4.6)', install: () => { gate = installPublishGate(broker) } },
+    { name: 'queue-bound', reason: 'aedes 1.2 lets a persistent session\'s stored queue grow without limit', install: () => { queues = attachHardening(broker, store, deps.limits, must(gate), deps.queue) } },
+    // after the queue bound, which wraps outgoingClearMessageId too
+    { name: 'clean-session-acks', reason: 'aedes asks the store to clear packet ids it records only for persistent sessions', install: () => skipCleanSessionAcks(store) },
+    { name: 'group-store', reason: 'aedes stores $share/ filters as literal subscriptions and replays copies another member took', install: () => deps.shared.patchStore(store) }
+  ])
+  return { qos2: must(qos2), gate: must(gate), queues: must(queues) }
+}
+
+function must<T> (v: T | undefined): T {
+  if (v === undefined) throw new Error('aedes patch list: a step ran out of order')
+  return v
+}

@@ -1,0 +1,41 @@
+// The aedes persistence interface as aedes 1.2 calls it (aedes-persistence 11, -level 9, -redis 12 all
+// implement it; none ships types). Warden reads and wraps these methods through this one view.
+import type { Client, Subscription } from 'aedes'
+
+/** a session as the store sees it: aedes passes the client, Warden's pseudo sessions pass `{ id }` */
+export interface Session { readonly id: string, readonly clean?: unknown }
+/** a packet as stored: aedes adds its queue identity (brokerId, brokerCounter) */
+export interface StoredPacket {
+  cmd?: string
+  topic: string
+  payload: Buffer
+  qos: 0 | 1 | 2
+  messageId?: number
+  brokerId?: string
+  brokerCounter?: number
+  [field: string]: unknown
+}
+export interface QueueSub { clientId: string, topic?: string, qos?: number }
+
+export interface AedesStore {
+  incomingStorePacket (client: Session, packet: StoredPacket): Promise<void>
+  incomingGetPacket (client: Session, packet: { messageId?: number, cmd?: string }): Promise<StoredPacket>
+  incomingDelPacket (client: Session, packet: { messageId?: number }): Promise<void>
+  /** called by aedes 1.2 on a clean-session CONNECT (feature-detected: absent in older stores) */
+  cleanIncoming?: (client: Session) => Promise<void>
+  outgoingEnqueue (sub: QueueSub, packet: object): Promise<unknown>
+  outgoingEnqueueCombi (subs: QueueSub[], packet: StoredPacket): Promise<unknown>
+  outgoingUpdate (client: Session, packet: StoredPacket): Promise<unknown>
+  outgoingClearMessageId (client: Session, packet: { messageId?: number }): Promise<StoredPacket | undefined | null>
+  outgoingStream (client: Session): AsyncIterable<StoredPacket>
+  subscriptionsByClient (client: Session): Promise<Subscription[]>
+  addSubscriptions (client: Session | Client, subs: readonly Subscription[]): Promise<unknown>
+  removeSubscriptions (client: Session | Client, topics: string[]): Promise<unknown>
+  cleanSubscriptions (client: Session | Client): Promise<unknown>
+  streamWill (brokers: unknown): AsyncIterable<StoredPacket>
+  storeRetained (packet: StoredPacket): Promise<void>
+  createRetainedStreamCombi (patterns: string[]): AsyncIterable<StoredPacket>
+}
+
+/** the one place a store object is seen with aedes's persistence methods */
+export const storeOf = (persistence: unknown): AedesStore => persistence as AedesStore

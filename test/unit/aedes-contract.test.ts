@@ -1,0 +1,72 @@
+// The aedes internals Warden's adapter relies on (apps/broker/src/aedes/contract.ts) exist with their shape
+// on a real aedes 1.2 broker, client and each store: an aedes upgrade that renames one fails here.
+import { readFileSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Level } from 'level'
+import { createRequire } from 'node:module'
+import { pathToFileURL } from 'node:url'
+import aedesPersistence from 'aedes-persistence'
+import aedesPersistenceLevel from 'aedes-persistence-level'
+import { busOf, parserOf } from '../../apps/broker/src/aedes/accessors.js'
+import { BROKER_INTERNALS, BUS_INTERNALS, CLIENT_INTERNALS, PARSER_INTERNALS, STORE_INTERNALS, checkInternals } from '../../apps/broker/src/aedes/contract.js'
+import { startBareBroker } from '../helpers/bare-aedes.js'
+import { startRedis, type TestRedis } from '../helpers/redis.js'
+
+// the redis store and its ioredis are the broker's own (apps/broker/node_modules), as Warden runs them
+const fromBroker = createRequire(join(import.meta.dirname, '../../apps/broker/package.json'))
+const { default: aedesPersistenceRedis } = await import(pathToFileURL(fromBroker.resolve('aedes-persistence-redis')).href) as { default: (o: { conn: unknown }) => object }
+const { Redis } = await import(pathToFileURL(fromBroker.resolve('ioredis')).href) as { Redis: new (url: string) => { disconnect (): void } }
+
+interface StoreCase { name: string, open (): Promise<{ persistence: object, close (): Promise<void> }> }
+
+let redis: TestRedis | undefined
+beforeAll(async () => { redis = await startRedis() })
+afterAll(async () => { await redis?.stop() })
+
+const STORES: StoreCase[] = [
+  { name: 'memory', open: async () => ({ persistence: aedesPersistence(), close: async () => {} }) },
+  {
+    name: 'level',
+    async open () {
+      const dir = await mkdtemp(join(tmpdir(), 'warden-contract-'))
+      const db = new Level<string, unknown>(dir)
+      await db.open()
+      return { persistence: aedesPersistenceLevel(db), close: async () => { await db.close(); await rm(dir, { recursive: true, force: true }) } }
+    }
+  },
+  {
+    name: 'redis',
+    async open () {
+      const conn = new Redis(redis?.url ?? '')
+      return { persistence: aedesPersistenceRedis({ conn }), close: async () => { conn.disconnect() } }
+    }
+  }
+]
+
+it('runs against the pinned aedes 1.2.0', () => {
+  const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '../../apps/broker/package.json'), 'utf8')) as { dependencies: Record<string, string> }
+  expect(pkg.dependencies.aedes).toBe('1.2.0')
+  const installed = JSON.parse(readFileSync(join(import.meta.dirname, '../../node_modules/aedes/package.json'), 'utf8')) as { version: string }
+  expect(installed.version).toBe('1.2.0')
+})
+
+describe.each(STORES)('aedes 1.2 with the $name store', (store) => {
+  it('has every broker, bus, client, parser and store internal of the adapter, with its shape', async () => {
+    const s = await store.open()
+    const bare = await startBareBroker({ persistence: s.persistence as never })
+    try {
+      checkInternals(bare.broker, BROKER_INTERNALS, 'broker')
+      checkInternals(busOf(bare.broker), BUS_INTERNALS, 'broker.mq')
+      checkInternals(s.persistence, STORE_INTERNALS, 'persistence')
+      const client = bare.idleClient()
+      checkInternals(client, CLIENT_INTERNALS, 'client')
+      checkInternals(parserOf(client), PARSER_INTERNALS, 'client._parser')
+    } finally {
+      await bare.close()
+      await s.close()
+    }
+  })
+})
