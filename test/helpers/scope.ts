@@ -2,7 +2,7 @@
 // broker). `useScope()` registers the afterEach hook itself; call it once at the top of a test file.
 import type { IClientOptions } from 'mqtt'
 import { afterEach } from 'vitest'
-import type { AuditEvent } from '../../apps/broker/src/broker/audit.js'
+import type { AuditEvent } from '../../apps/broker/src/audit/audit.js'
 import { startBroker, type StartOptions, type TestBroker } from './broker.js'
 import { connect, type TestClient } from './mqtt.js'
 import type { RawClient } from './raw-mqtt.js'

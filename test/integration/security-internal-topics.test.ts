@@ -6,7 +6,7 @@ import { PASSWORD, startBroker, type TestBroker } from '../helpers/broker.js'
 import { connackCode, connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
-import type { AuditEvent } from '../../apps/broker/src/broker/audit.js'
+import type { AuditEvent } from '../../apps/broker/src/audit/audit.js'
 
 const scope = useScope()
 const OPEN = { unregisteredTopics: 'allow' }

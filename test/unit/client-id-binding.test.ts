@@ -1,6 +1,6 @@
 // The pure rule of client-id binding: who may take a client id held by a binding.
 import { describe, expect, it } from 'vitest'
-import { mayClaim, type Binding } from '../../apps/broker/src/broker/client-ids/binding.js'
+import { mayClaim, type Binding } from '../../apps/broker/src/policy/client-id-binding.js'
 
 const held = (account: string | null, clean: boolean): Binding => ({ account, clean, connected: true, brokerId: 'b1', conn: 'c1', since: 0 })
 const state = (alive: boolean, exists = true): Parameters<typeof mayClaim>[2] => ({ connectionAlive: () => alive, accountExists: () => exists })

@@ -1,7 +1,7 @@
 // The cluster bus's codec: the msgpack that mqemitter-redis (msgpack-lite) writes and reads, both ways.
 import { createRequire } from 'node:module'
 import { describe, expect, it } from 'vitest'
-import { decodeEnvelope, encodeEnvelope } from '../../apps/broker/src/broker/bus-codec.js'
+import { decodeEnvelope, encodeEnvelope } from '../../apps/broker/src/store/bus-codec.js'
 
 // the msgpack-lite mqemitter-redis itself uses: processes still on it must read what Warden writes
 const require = createRequire(createRequire(import.meta.url).resolve('mqemitter-redis'))

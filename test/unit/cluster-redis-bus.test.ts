@@ -2,8 +2,8 @@
 // delivery, the echo and duplicate drops, and what arrives on a channel without being a bus message.
 import { EventEmitter } from 'node:events'
 import { describe, expect, it } from 'vitest'
-import { encodeEnvelope } from '../../apps/broker/src/broker/bus-codec.js'
-import { tuneRedisBus } from '../../apps/broker/src/broker/redis-bus.js'
+import { encodeEnvelope } from '../../apps/broker/src/store/bus-codec.js'
+import { tuneRedisBus } from '../../apps/broker/src/store/redis-bus.js'
 
 interface Msg { topic: string, payload?: unknown }
 

@@ -1,6 +1,6 @@
 // Rates from plain counters, sampled on a timer (fake timers: the sampler's clock is the test's).
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import type { TrafficStats } from '../../apps/broker/src/broker/hooks.js'
+import type { TrafficStats } from '../../apps/broker/src/hooks/hooks.js'
 import type { TopicMeter } from '../../apps/broker/src/policy/decision.js'
 import { createSampler, type Sampler } from '../../apps/broker/src/observe/sampler.js'
 

@@ -1,6 +1,6 @@
 // The verification queue shared between source addresses: round-robin, bounded, skips abandoned work.
 import { describe, expect, it } from 'vitest'
-import { createFairQueue, type FairTask } from '../../apps/broker/src/broker/fair-queue.js'
+import { createFairQueue, type FairTask } from '../../apps/broker/src/limits/fair-queue.js'
 
 function task (address: string, username: string, log: string[], opts: { gone?: () => boolean, hold?: Promise<void> } = {}): FairTask {
   return {

@@ -1,7 +1,7 @@
 // The hardening settings: defaults, ranges, and cross-key checks naming the key.
 import { describe, expect, it } from 'vitest'
 import { parseConfig } from '../../apps/broker/src/config/load-config.js'
-import { certificateName } from '../../apps/broker/src/broker/cert-identity.js'
+import { certificateName } from '../../apps/broker/src/net/cert-identity.js'
 import type { PeerCertificate } from 'node:tls'
 
 describe('hardening config', () => {

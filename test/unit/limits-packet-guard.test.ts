@@ -1,7 +1,7 @@
 // The packet guard in front of aedes's parser: sizes and MQTT strings, whatever way the bytes are split.
 import mqttPacket, { type Packet } from 'mqtt-packet'
 import { describe, expect, it } from 'vitest'
-import { PacketGuard } from '../../apps/broker/src/broker/packet-guard.js'
+import { PacketGuard } from '../../apps/broker/src/limits/packet-guard.js'
 
 const gen = (p: Record<string, unknown>): Buffer => mqttPacket.generate(p as unknown as Packet)
 const str = (b: Buffer | string): Buffer => {

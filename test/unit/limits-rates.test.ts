@@ -1,8 +1,8 @@
 // Token buckets, failed-login throttling and audit sampling: pure, on a clock the test drives.
 import { describe, expect, it } from 'vitest'
-import { KeyedBuckets, TokenBucket } from '../../apps/broker/src/broker/token-bucket.js'
-import { createLoginThrottle, MAX_KEYS, throttleAddress } from '../../apps/broker/src/broker/login-throttle.js'
-import { createAuditSampler } from '../../apps/broker/src/broker/audit-sampler.js'
+import { KeyedBuckets, TokenBucket } from '../../apps/broker/src/audit/token-bucket.js'
+import { createLoginThrottle, MAX_KEYS, throttleAddress } from '../../apps/broker/src/limits/login-throttle.js'
+import { createAuditSampler } from '../../apps/broker/src/audit/audit-sampler.js'
 
 describe('TokenBucket', () => {
   it('lets a burst through, then one token per 1/rate', () => {

@@ -1,7 +1,7 @@
 // The retained store's bookkeeping: per account and in all, replacements, clearing, lowered limits.
 import { describe, expect, it } from 'vitest'
-import { RetainedUsage, UNKNOWN_OWNER } from '../../apps/broker/src/broker/retained-usage.js'
-import { storedBytes } from '../../apps/broker/src/broker/queue-bound.js'
+import { RetainedUsage, UNKNOWN_OWNER } from '../../apps/broker/src/limits/retained-usage.js'
+import { storedBytes } from '../../apps/broker/src/limits/queue-bound.js'
 
 const limits = (l: Partial<Record<'maxMessagesPerUser' | 'maxBytesPerUser' | 'maxMessages' | 'maxBytes', number>>): RetainedUsage =>
   new RetainedUsage({ maxMessagesPerUser: 0, maxBytesPerUser: 0, maxMessages: 0, maxBytes: 0, ...l })

@@ -1,7 +1,7 @@
 // A connection's read rules follow its roles' grants as they change at run time, without being rebuilt by
 // whoever changed them: a client that was still connecting when the change was applied reads with it too.
 import { describe, expect, it } from 'vitest'
-import { ClientPolicy } from '../../apps/broker/src/broker/client-policy.js'
+import { ClientPolicy } from '../../apps/broker/src/hooks/client-policy.js'
 import { createIdentity } from '../../apps/broker/src/policy/identity.js'
 import { OwnershipPolicy } from '../../apps/broker/src/policy/ownership.js'
 import type { RoleTable } from '../../apps/broker/src/policy/read-rules.js'

@@ -1,7 +1,7 @@
 // A group's round robin: every eligible member in turn, none twice while another waits, balance exact.
 import { describe, expect, it } from 'vitest'
-import { Group } from '../../apps/broker/src/broker/shared/group.js'
-import type { MemberRecord } from '../../apps/broker/src/broker/shared/types.js'
+import { Group } from '../../apps/broker/src/groups/group.js'
+import type { MemberRecord } from '../../apps/broker/src/groups/types.js'
 
 const share = { group: 'g', filter: 'a/#', key: 'g/a/#' }
 const on = (qos: 0 | 1 | 2 = 1, persistent = false): MemberRecord => ({ qos, persistent, broker: 'b1' })

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createLocalMemberStore, sharedGroupsFile } from '../../apps/broker/src/broker/shared/member-store.js'
+import { createLocalMemberStore, sharedGroupsFile } from '../../apps/broker/src/groups/member-store.js'
 
 const dirs: string[] = []
 afterEach(async () => { await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true }))) })

@@ -1,6 +1,6 @@
 // `$share/{group}/{filter}` parsing, the inner filter QoS capping reads, and the identity of a group's copy.
 import { describe, expect, it } from 'vitest'
-import { copyBrokerId, isShareTopic, parseCopyBrokerId, parseShareFilter, readFilterOf } from '../../apps/broker/src/broker/shared/share-filter.js'
+import { copyBrokerId, isShareTopic, parseCopyBrokerId, parseShareFilter, readFilterOf } from '../../apps/broker/src/policy/share-filter.js'
 
 describe('parseShareFilter', () => {
   it.each([

@@ -5,28 +5,28 @@ import { hostname } from 'node:os'
 import { Aedes, type Client } from 'aedes'
 import type { Logger } from '@warden/common'
 import { clientsOf } from '../aedes/accessors.js'
-import { patchBroker, patchStore } from '../aedes/patches.js'
+import { patchBroker, patchStore } from './patches.js'
 import type { AedesStore } from '../aedes/store.js'
 import type { WardenConfig } from '../config/schema.js'
 import type { UserDirectory } from '../auth/user-directory.js'
-import { startControlPlane, type ControlPlane } from '../control/plane.js'
+import { startControlPlane, type ControlPlane } from './control-plane.js'
 import type { OwnershipPolicy } from '../policy/ownership.js'
 import { openRegistry } from '../registry/open-registry.js'
 import type { Registry } from '../registry/registry.js'
-import { createAudit, type Audit } from './audit.js'
+import { createAudit, type Audit } from '../audit/audit.js'
 import { listenerDeps } from './hardening.js'
-import { createHooks, type WardenHooks } from './hooks.js'
-import { createLimits, type Limits } from './limits.js'
-import { createRetainedQuota, type RetainedQuota } from './retained-quota.js'
-import { startListeners, type ListenerAddresses } from './listeners.js'
-import { createQos2Recheck } from './qos2-recheck.js'
-import { createStore } from './persistence.js'
-import type { BusStats } from './redis-bus.js'
-import { createFileIdleIndex, createRedisIdleIndex, createSessionExpiry, idleIndexFile, type SessionExpiry } from './session-expiry.js'
-import { createSharedSubscriptions, sharedGroupsFile, type SharedSubscriptions } from './shared/shared-subscriptions.js'
+import { createHooks, type WardenHooks } from '../hooks/hooks.js'
+import { createLimits, type Limits } from '../limits/limits.js'
+import { createRetainedQuota, type RetainedQuota } from '../limits/retained-quota.js'
+import { startListeners, type ListenerAddresses } from '../net/listeners.js'
+import { createQos2Recheck } from '../delivery/qos2-recheck.js'
+import { createStore } from '../store/persistence.js'
+import type { BusStats } from '../store/redis-bus.js'
+import { createFileIdleIndex, createRedisIdleIndex, createSessionExpiry, idleIndexFile, type SessionExpiry } from '../sessions/session-expiry.js'
+import { createSharedSubscriptions, sharedGroupsFile, type SharedSubscriptions } from '../groups/shared-subscriptions.js'
 import { Redis } from 'ioredis'
-import { createClientIdGuard } from './client-ids/client-id-guard.js'
-import { createSessions, type Sessions } from './client-ids/sessions.js'
+import { createClientIdGuard } from '../sessions/client-id-guard.js'
+import { createSessions, type Sessions } from '../sessions/sessions.js'
 
 export interface WardenBroker {
   readonly id: string
@@ -99,7 +99,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       usernameOf: (client) => hooks.policyOf(client)?.identity.username,
       refused: (client, packet, detail) => limits.audit('publish', 'retained-quota', client, { topic: packet.topic, qos: packet.qos, detail: `${detail}: delivered, not retained` })
     })
-    // every patch of the store, in order, before aedes first calls it (aedes/patches.ts)
+    // every patch of the store, in order, before aedes first calls it (patches.ts)
     patchStore(store.persistence, { kind: store.kind, retained })
     await retained.load()
 
@@ -117,7 +117,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     })
     const broker = aedes
     opened.push(() => new Promise<void>((resolve) => broker.close(() => resolve())))
-    // every patch of the broker and the store, in order (aedes/patches.ts)
+    // every patch of the broker and the store, in order (patches.ts)
     const { qos2, gate } = patchBroker(broker, store.persistence, {
       recheck: createQos2Recheck({ directory, ownership, audit, usernameOf: (c) => hooks.policyOf(c as Client)?.identity.username }),
       hasIncoming: store.hasIncoming,

@@ -4,11 +4,11 @@ import type { Aedes, Client } from 'aedes'
 import type { Logger } from '@warden/common'
 import { clientsOf } from '../aedes/accessors.js'
 import type { AedesStore } from '../aedes/store.js'
-import type { ListenerDeps } from './listeners.js'
-import { normalizeAddress, type Limits } from './limits.js'
-import { reapGhosts } from './ghost-reaper.js'
-import type { PublishGate } from './publish-gate.js'
-import { boundQueues, type QueueBound } from './queue-bound.js'
+import type { ListenerDeps } from '../net/listeners.js'
+import { normalizeAddress, type Limits } from '../limits/limits.js'
+import { reapGhosts } from '../sessions/ghost-reaper.js'
+import type { PublishGate } from '../delivery/publish-gate.js'
+import { boundQueues, type QueueBound } from '../limits/queue-bound.js'
 
 export function attachHardening (broker: Aedes, persistence: AedesStore, limits: Limits, gate: PublishGate, queue: { maxQueuedMessages: number, maxQueuedBytes: number }): QueueBound {
   limits.attach(gate, (event, listener) => broker.on(event, listener))

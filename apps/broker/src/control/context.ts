@@ -1,15 +1,15 @@
 // Everything the control plane reads and changes, handed to the API, the control topic and the stats.
 import type { Aedes, Client } from 'aedes'
 import type { Logger } from '@warden/common'
-import type { Audit } from '../broker/audit.js'
-import type { WardenHooks } from '../broker/hooks.js'
+import type { Audit } from '../audit/audit.js'
+import type { WardenHooks } from '../hooks/hooks.js'
 import type { WardenConfig } from '../config/schema.js'
 import type { DenialLog } from '../observe/denial-log.js'
 import type { Sampler } from '../observe/sampler.js'
 import type { LiveRules } from '../registry/live-rules.js'
 import type { Registry } from '../registry/registry.js'
-import type { GroupStats } from '../broker/shared/group-stats.js'
-import type { Sessions } from '../broker/client-ids/sessions.js'
+import type { GroupStats } from '../groups/group-stats.js'
+import type { Sessions } from '../sessions/sessions.js'
 
 export interface ControlContext {
   readonly brokerId: string

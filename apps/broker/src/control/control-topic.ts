@@ -2,7 +2,7 @@
 // {"commands":[{"command":"createUser",…}]} on $CONTROL/warden/v1 and reads {"responses":[…]} on
 // $CONTROL/warden/v1/response (or on a subtopic of it named by "responseTopic").
 import { isWardenError } from '@warden/common'
-import type { ControlHandler } from '../broker/hooks.js'
+import type { ControlHandler } from '../hooks/hooks.js'
 import { CONTROL_RESPONSE_TOPIC } from '../policy/control-topics.js'
 import type { Identity } from '../policy/identity.js'
 import { checkTopicName } from '../policy/topic.js'

@@ -3,7 +3,7 @@
 // per address, logins in flight, fair verification). A dashboard polling every few seconds does not pay
 // scrypt each time: the directory remembers verified passwords (limits.login.cacheTtlMs).
 import type { UserDirectory } from '../auth/user-directory.js'
-import type { LoginGate } from '../broker/login-gate.js'
+import type { LoginGate } from '../limits/login-gate.js'
 import { createIdentity, type Identity } from '../policy/identity.js'
 
 export type AuthOutcome =

@@ -1,7 +1,7 @@
 // Server-sent events for the dashboard: a `hello` with the recent history, then one `stats` event per
 // sample (rates, counters of the registrations with traffic) carrying the refusals since the previous one.
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { AuditEvent } from '../broker/audit.js'
+import type { AuditEvent } from '../audit/audit.js'
 import type { ControlContext } from '../control/context.js'
 import { round } from '../observe/topic-view.js'
 import { SECURITY_HEADERS } from './respond.js'

@@ -1,8 +1,8 @@
 // What the control plane shows of connected clients; aedes's private fields are read through ../aedes/.
 import type { Aedes, Client } from 'aedes'
 import { subscriptionsOf as clientSubscriptions } from '../aedes/accessors.js'
-import { remoteAddressOf } from '../broker/client-internals.js'
-import type { WardenHooks } from '../broker/hooks.js'
+import { remoteAddressOf } from '../aedes/client-internals.js'
+import type { WardenHooks } from '../hooks/hooks.js'
 import { connectedClients } from '../registry/live-rules.js'
 
 export interface SubscriptionView { readonly filter: string, readonly qos: number }

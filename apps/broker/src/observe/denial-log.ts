@@ -1,5 +1,5 @@
 // The most recent refusals, for the dashboard and the API (the audit log has all of them).
-import type { Audit, AuditEvent } from '../broker/audit.js'
+import type { Audit, AuditEvent } from '../audit/audit.js'
 
 export interface DenialLog {
   /** oldest first */

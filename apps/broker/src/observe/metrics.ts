@@ -2,9 +2,9 @@
 // callbacks): nothing on the message path calls prom-client.
 import type { Aedes } from 'aedes'
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
-import type { Audit } from '../broker/audit.js'
-import type { TrafficStats } from '../broker/hooks.js'
-import type { BusStats } from '../broker/redis-bus.js'
+import type { Audit } from '../audit/audit.js'
+import type { TrafficStats } from '../hooks/hooks.js'
+import type { BusStats } from '../store/redis-bus.js'
 import type { TopicMeter } from '../policy/decision.js'
 import { connectedClients } from '../registry/live-rules.js'
 import type { Registry as WardenRegistry } from '../registry/registry.js'

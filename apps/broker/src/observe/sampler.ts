@@ -1,5 +1,5 @@
 // Samples the hot path's plain counters on a timer and turns them into rates; nothing here runs per message.
-import type { TrafficStats } from '../broker/hooks.js'
+import type { TrafficStats } from '../hooks/hooks.js'
 import type { TopicMeter } from '../policy/decision.js'
 
 export interface RateSample {

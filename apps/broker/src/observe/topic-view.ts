@@ -1,6 +1,6 @@
 // Registered topics as the control plane shows them: owners, schema, live subscribers, counts and rates.
 import type { Aedes } from 'aedes'
-import type { WardenHooks } from '../broker/hooks.js'
+import type { WardenHooks } from '../hooks/hooks.js'
 import type { TopicMeter } from '../policy/decision.js'
 import type { Reader } from '../policy/read-rules.js'
 import { filtersIntersect } from '../policy/topic.js'

@@ -1,4 +1,4 @@
-// Decisions of the pure security rules; turned into aedes hook behaviour by broker/hooks.ts.
+// Decisions of the pure security rules; turned into aedes hook behaviour by hooks/hooks.ts.
 
 export type DenyReason =
   | 'not-owner' // a registration matches, but does not name the client
@@ -10,7 +10,7 @@ export type DenyReason =
   | 'identifier-rejected'
   | 'client-id-owned' // the client id is bound to another account's session
   | 'schema-violation' // the payload fails the JSON Schema of the registration that decided
-  // limits (broker/limits.ts): resources, not rights
+  // limits (limits/limits.ts): resources, not rights
   | 'max-connections' | 'connection-rate' | 'max-user-connections' | 'login-throttled' | 'login-pending' | 'closed-during-connect'
   | 'packet-too-large' | 'malformed-packet' | 'tls-handshake' | 'bad-certificate'
   | 'publish-rate' | 'topic-too-long' | 'max-subscriptions' | 'queue-full' | 'slow-consumer'

@@ -2,6 +2,11 @@
 // Warden's $SYS stats and audit; the consumer-group links and dropped publishes under $WARDEN; control
 // answers under $CONTROL): no client publishes there, whatever `unregisteredTopics` says.
 
+/** Topics under this prefix are the broker's own: nobody subscribes to them, dropped publishes go there. */
+export const RESERVED_PREFIX = '$WARDEN/'
+/** Where a dropped publish goes: a reserved topic no client can read. */
+export const VOID_TOPIC = `${RESERVED_PREFIX}void`
+
 const ROOTS: readonly string[] = ['$SYS', '$WARDEN', '$CONTROL']
 
 /** True for a topic under one of the broker's own roots (the root itself included). */

@@ -1,8 +1,8 @@
 // The patches installed on each aedes client as it is created (listeners.ts → limits.guard), in order,
-// each with the aedes behaviour it corrects. The broker's and the store's are in patches.ts.
+// each with the aedes behaviour it corrects. The broker's and the store's are in broker/patches.ts.
 import type { Client } from 'aedes'
-import { boundWrites, guardParser, type ConnectionGuardOptions } from '../broker/connection-guard.js'
-import { disableHighWaterDedupe } from '../broker/forward-dedupe.js'
+import { boundWrites, guardParser, type ConnectionGuardOptions } from './connection-guard.js'
+import { disableHighWaterDedupe } from '../delivery/forward-dedupe.js'
 
 interface ConnectionPatch {
   readonly name: string

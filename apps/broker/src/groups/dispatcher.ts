@@ -5,8 +5,8 @@
 // unacknowledged, for another member.
 import type { Client } from 'aedes'
 import type { Logger } from '@warden/common'
-import { deliverersOf } from '../../aedes/accessors.js'
-import type { AedesStore } from '../../aedes/store.js'
+import { deliverersOf } from '../aedes/accessors.js'
+import type { AedesStore } from '../aedes/store.js'
 import type { Attachment, Inflight } from './attachment.js'
 import type { Forwarded } from './cluster-link.js'
 import type { Group } from './group.js'

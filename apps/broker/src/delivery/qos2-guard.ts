@@ -18,15 +18,14 @@ import { brokerInternals, type Done } from '../aedes/internals.js'
 import { packetCounter, setPacketCounter, takePacketNumber } from '../aedes/accessors.js'
 import { fn, patch } from '../aedes/patch.js'
 import type { AedesStore, StoredPacket } from '../aedes/store.js'
-import { RESERVED_PREFIX } from './hooks.js'
-import type { IncomingRef } from './level-incoming.js'
+import { RESERVED_PREFIX, VOID_TOPIC } from '../policy/internal-topics.js'
+import type { IncomingRef } from '../store/level-incoming.js'
 import { OWNER_PREFIX, QOS2_RECORD_PREFIX, readOwner, writeOwner } from './qos2-owner.js'
 import type { Qos2Recheck } from './qos2-recheck.js'
 
 /** The mark of client C lives in the incoming store of a pseudo client `MARK_PREFIX + C`: real client
  * ids cannot contain U+0000 (the packet guard refuses them). */
 export const MARK_PREFIX = `${QOS2_RECORD_PREFIX}:`
-const VOID_TOPIC = `${RESERVED_PREFIX}void`
 /** the guard's own records (marks, owners), not clients' packets */
 const isRecord = (clientId: string): boolean => clientId.startsWith(QOS2_RECORD_PREFIX)
 

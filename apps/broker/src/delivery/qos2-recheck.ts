@@ -4,7 +4,7 @@
 import type { PublishPacket } from 'aedes'
 import type { UserDirectory } from '../auth/user-directory.js'
 import type { OwnershipPolicy } from '../policy/ownership.js'
-import type { Audit } from './audit.js'
+import type { Audit } from '../audit/audit.js'
 import { decideRecordedOwner, recordOwner, type RecordedOwner } from './recorded-owner.js'
 
 export interface Qos2Recheck {

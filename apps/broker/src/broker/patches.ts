@@ -1,25 +1,26 @@
 // Every patch Warden installs on aedes 1.2 and its store, in the order it is installed, each with the aedes
 // behaviour it corrects. Wrappers of one method run outermost-last: a later entry sees the earlier ones.
-// The per-connection patches are listed in connection-patches.ts (installed as each client is created).
+// The per-connection patches are listed in limits/connection-patches.ts (installed as each client is created).
+// This list sees every concern, so it sits with the assembly; ../aedes/ holds the internals, patch(), contract.
 import type { Aedes } from 'aedes'
 import type { PersistenceKind } from '../config/schema.js'
-import { attachHardening } from '../broker/hardening.js'
-import type { Limits } from '../broker/limits.js'
-import { skipCleanSessionAcks } from '../broker/clean-acks.js'
-import { storePubrelsApart } from '../broker/memory-pubrel.js'
-import { orderPerClient } from '../broker/ordered-delivery.js'
-import { installPublishGate, type PublishGate } from '../broker/publish-gate.js'
-import { installQos2Guard, type Qos2Guard } from '../broker/qos2-guard.js'
-import type { Qos2Recheck } from '../broker/qos2-recheck.js'
-import type { QueueBound } from '../broker/queue-bound.js'
-import type { RetainedQuota } from '../broker/retained-quota.js'
-import { reportSessionState, type HasIncoming } from '../broker/session-present.js'
-import type { SharedSubscriptions } from '../broker/shared/shared-subscriptions.js'
-import { storeSubscribeOnce } from '../broker/subscribe-once.js'
-import { markStoredWills } from '../broker/will-owner.js'
-import { BROKER_INTERNALS, BUS_INTERNALS, STORE_INTERNALS, checkInternals } from './contract.js'
-import { busOf } from './accessors.js'
-import type { AedesStore } from './store.js'
+import { attachHardening } from './hardening.js'
+import type { Limits } from '../limits/limits.js'
+import { skipCleanSessionAcks } from '../delivery/clean-acks.js'
+import { storePubrelsApart } from '../store/memory-pubrel.js'
+import { orderPerClient } from '../delivery/ordered-delivery.js'
+import { installPublishGate, type PublishGate } from '../delivery/publish-gate.js'
+import { installQos2Guard, type Qos2Guard } from '../delivery/qos2-guard.js'
+import type { Qos2Recheck } from '../delivery/qos2-recheck.js'
+import type { QueueBound } from '../limits/queue-bound.js'
+import type { RetainedQuota } from '../limits/retained-quota.js'
+import { reportSessionState, type HasIncoming } from '../sessions/session-present.js'
+import type { SharedSubscriptions } from '../groups/shared-subscriptions.js'
+import { storeSubscribeOnce } from '../store/subscribe-once.js'
+import { markStoredWills } from '../delivery/will-owner.js'
+import { BROKER_INTERNALS, BUS_INTERNALS, STORE_INTERNALS, checkInternals } from '../aedes/contract.js'
+import { busOf } from '../aedes/accessors.js'
+import type { AedesStore } from '../aedes/store.js'
 
 interface PatchStep {
   readonly name: string

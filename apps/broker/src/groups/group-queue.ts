@@ -2,7 +2,7 @@
 // One process: the queue of a pseudo session in the broker's own store (durable with LevelDB). Cluster: a
 // Redis list, popped atomically, so two processes draining one group never take the same message.
 import type { Redis } from 'ioredis'
-import type { AedesStore } from '../../aedes/store.js'
+import type { AedesStore } from '../aedes/store.js'
 import type { Copy, QoS } from './types.js'
 
 export interface GroupQueue {

@@ -34,7 +34,7 @@ export interface RetainedQuota {
   /** wraps authorizePublish: checks a retained publish's quota before the other rules (QoS 1 is published
    * from inside them, before its PUBACK) */
   wrap<H extends AuthorizePublishHook> (hooks: H): H
-  /** wraps the store's storeRetained: from aedes/patches.ts, before the broker starts */
+  /** wraps the store's storeRetained: from broker/patches.ts, before the broker starts */
   patchStore (): void
   /** counts what the store holds (start-up, before clients connect) */
   load (): Promise<void>
@@ -45,7 +45,7 @@ export function createRetainedQuota (p: AedesStore, limits: RetainedLimits, deps
   /** topics whose next stored retained message was checked and counted for this owner */
   const reserved = new Map<string, string>()
 
-  /** counts and refuses what reaches storeRetained (installed from aedes/patches.ts) */
+  /** counts and refuses what reaches storeRetained (installed from broker/patches.ts) */
   const patchStore = (): void => patch(p, 'storeRetained', fn(2), (store) => async (packet) => {
     const topic = packet.topic
     if (packet.payload.length === 0) {

@@ -1,5 +1,5 @@
 // Publishes the broker's summary on $SYS/warden/stats every sysIntervalMs (read rules keep $SYS to admins and observers).
-import type { ControlContext } from '../control/context.js'
+import type { ControlContext } from './context.js'
 import { buildStatus } from './status.js'
 
 export const STATS_TOPIC = '$SYS/warden/stats'

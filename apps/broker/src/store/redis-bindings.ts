@@ -1,7 +1,7 @@
 // Client-id bindings shared by the broker processes of a cluster: one Redis hash, changed only by
 // compare-and-set scripts, so that two CONNECTs of different accounts on two workers cannot both win.
 import { Redis } from 'ioredis'
-import type { Binding } from './binding.js'
+import type { Binding } from '../policy/client-id-binding.js'
 import type { BindingStore } from './binding-store.js'
 
 const KEY = 'warden:client-ids'

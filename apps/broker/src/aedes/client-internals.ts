@@ -1,12 +1,12 @@
 // What Warden does with an aedes client's connection and state: batched writes, QoS capping, sessions of
-// refused CONNECTs. The private fields themselves are read through the aedes adapter (../aedes/).
+// refused CONNECTs. The private fields themselves are read through the adapter (accessors.ts).
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Aedes, AedesPublishPacket, Client } from 'aedes'
-import { clientsOf, connOf, markDisconnected, markPersistent, subscriptionsOf } from '../aedes/accessors.js'
-import { fn, patch } from '../aedes/patch.js'
+import { clientsOf, connOf, markDisconnected, markPersistent, subscriptionsOf } from './accessors.js'
+import { fn, patch } from './patch.js'
 import { matchTopic } from '../policy/topic.js'
-import { readFilterOf } from './shared/share-filter.js'
+import { readFilterOf } from '../policy/share-filter.js'
 
 type Write = (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean
 

@@ -2,7 +2,7 @@
 // given and has not acknowledged yet (PUBACK for QoS 1, PUBREC for QoS 2: from then on the member holds
 // the message, and handing it to another member would deliver it twice).
 import type { Client } from 'aedes'
-import { nextPacketId, parserOf } from '../../aedes/accessors.js'
+import { nextPacketId, parserOf } from '../aedes/accessors.js'
 import type { Copy, QoS } from './types.js'
 
 export interface Inflight {

@@ -1,6 +1,6 @@
 // One shared subscription as a process sees it: its members (a replica in a cluster), whose turn it is,
 // and what this process delivered to each.
-import type { ShareFilter } from './share-filter.js'
+import type { ShareFilter } from '../policy/share-filter.js'
 import type { MemberRecord, Members } from './types.js'
 
 export interface GroupCounts {

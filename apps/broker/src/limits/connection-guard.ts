@@ -1,5 +1,5 @@
 // Per-connection protections installed on every aedes client, whatever the listener (in the order of
-// aedes/connection-patches.ts): the packet guard in front of the parser, and the bound on bytes waiting to be
+// connection-patches.ts): the packet guard in front of the parser, and the bound on bytes waiting to be
 // written to a client that does not read.
 import type { Client } from 'aedes'
 import { connOf, parserOf } from '../aedes/accessors.js'

@@ -2,8 +2,8 @@
 // each group's filter, what happens when a member's connection ends, and the cluster's view kept in step.
 import type { Aedes, Client } from 'aedes'
 import type { Logger } from '@warden/common'
-import { busOf, connOf } from '../../aedes/accessors.js'
-import type { AedesStore } from '../../aedes/store.js'
+import { busOf, connOf } from '../aedes/accessors.js'
+import type { AedesStore } from '../aedes/store.js'
 import { Attachment } from './attachment.js'
 import type { ClusterLink, Forwarded } from './cluster-link.js'
 import { createDispatcher, type Dispatcher } from './dispatcher.js'
@@ -11,7 +11,7 @@ import { Group } from './group.js'
 import type { GroupQueue } from './group-queue.js'
 import { describeGroups, type GroupStats } from './group-stats.js'
 import type { MemberStore } from './member-store.js'
-import { copyBrokerId, type ShareFilter } from './share-filter.js'
+import { copyBrokerId, type ShareFilter } from '../policy/share-filter.js'
 import type { Copy, MemberRecord, QoS } from './types.js'
 
 type Done = () => void

@@ -13,8 +13,8 @@ import type { PersistenceKind } from '../config/schema.js'
 import { hasLevelIncoming, listLevelIncoming, type IncomingRef } from './level-incoming.js'
 import { tuneRedisBus, type BusStats } from './redis-bus.js'
 import { storeOf, type AedesStore } from '../aedes/store.js'
-import { createLocalBindings, type BindingStore } from './client-ids/binding-store.js'
-import { createRedisBindings } from './client-ids/redis-bindings.js'
+import { createLocalBindings, type BindingStore } from './binding-store.js'
+import { createRedisBindings } from './redis-bindings.js'
 
 export interface Store {
   readonly kind: PersistenceKind

@@ -2,7 +2,7 @@
 // that is the authority, written through to LevelDB so that a binding survives a crash. Redis: see
 // redis-bindings.ts.
 import type { Level } from 'level'
-import type { Binding } from './binding.js'
+import type { Binding } from '../policy/client-id-binding.js'
 
 export interface BindingStore {
   get (clientId: string): Promise<Binding | undefined>

@@ -1,10 +1,10 @@
 // The sessions admins see and end (API, CLI, control topic): one per bound client id.
 import type { Aedes } from 'aedes'
-import type { AedesStore } from '../../aedes/store.js'
-import { clientsById, closeWithoutWill } from '../client-internals.js'
-import { purgeSession } from '../session-expiry.js'
-import type { Binding } from './binding.js'
-import type { BindingStore } from './binding-store.js'
+import type { AedesStore } from '../aedes/store.js'
+import { clientsById, closeWithoutWill } from '../aedes/client-internals.js'
+import { purgeSession } from './session-expiry.js'
+import type { Binding } from '../policy/client-id-binding.js'
+import type { BindingStore } from '../store/binding-store.js'
 import type { ClientIdGuard } from './client-id-guard.js'
 
 export interface SessionView {

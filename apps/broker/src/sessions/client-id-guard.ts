@@ -5,11 +5,11 @@
 import { randomUUID } from 'node:crypto'
 import type { AuthenticateError, Client } from 'aedes'
 import type { Logger } from '@warden/common'
-import type { Audit } from '../audit.js'
-import { keepSessionOfRefused, remoteAddressOf } from '../client-internals.js'
-import type { LimitedHooks } from '../limits.js'
-import { mayClaim, type Binding } from './binding.js'
-import type { BindingStore } from './binding-store.js'
+import type { Audit } from '../audit/audit.js'
+import { keepSessionOfRefused, remoteAddressOf } from '../aedes/client-internals.js'
+import type { LimitedHooks } from '../limits/limits.js'
+import { mayClaim, type Binding } from '../policy/client-id-binding.js'
+import type { BindingStore } from '../store/binding-store.js'
 
 export interface ClientIdGuardDeps {
   store: BindingStore

@@ -1,8 +1,8 @@
 // One summary of the broker: listeners, registry, clients, traffic and refusals (API, CLI, $SYS stats).
-import type { ControlContext } from '../control/context.js'
+import type { ControlContext } from './context.js'
 import { connectedClients } from '../registry/live-rules.js'
-import { subscriptionsOf } from './client-view.js'
-import { round } from './topic-view.js'
+import { subscriptionsOf } from '../observe/client-view.js'
+import { round } from '../observe/topic-view.js'
 
 export interface Status {
   readonly brokerId: string

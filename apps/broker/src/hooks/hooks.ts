@@ -5,20 +5,18 @@ import type { Logger } from '@warden/common'
 import type { Account, UserDirectory } from '../auth/user-directory.js'
 import { CONTROL_TOPIC, isControlTopic } from '../policy/control-topics.js'
 import { DENY_RESERVED, type Decision, type Deny } from '../policy/decision.js'
+import { RESERVED_PREFIX, VOID_TOPIC } from '../policy/internal-topics.js'
 import { createIdentity, type Identity } from '../policy/identity.js'
 import type { OwnershipPolicy } from '../policy/ownership.js'
 import type { RoleSource } from '../policy/read-rules.js'
-import type { Audit, AuditKind } from './audit.js'
-import { certNameOf } from './cert-identity.js'
+import type { Audit, AuditKind } from '../audit/audit.js'
+import { certNameOf } from '../net/cert-identity.js'
 import { ClientPolicy } from './client-policy.js'
 import { isWillOf, pendingWillOf } from '../aedes/accessors.js'
-import { cappedQos, holdWrites, remoteAddressOf } from './client-internals.js'
-import type { PublishGate } from './publish-gate.js'
-import { decideLaterWill, isStoredWill, recordWillOwner } from './will-owner.js'
+import { cappedQos, holdWrites, remoteAddressOf } from '../aedes/client-internals.js'
+import type { PublishGate } from '../delivery/publish-gate.js'
+import { decideLaterWill, isStoredWill, recordWillOwner } from '../delivery/will-owner.js'
 
-/** Topics under this prefix are the broker's own: nobody subscribes to them, dropped publishes go there. */
-export const RESERVED_PREFIX = '$WARDEN/'
-const VOID_TOPIC = '$WARDEN/void'
 const EMPTY = Buffer.alloc(0)
 
 export interface HookDeps {

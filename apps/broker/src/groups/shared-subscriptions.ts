@@ -3,19 +3,20 @@
 // sessions store and restore it); Warden delivers each matching message to one member of each group.
 import type { Aedes, AedesPublishPacket, Client } from 'aedes'
 import { Redis } from 'ioredis'
-import { busOf, connackSent } from '../../aedes/accessors.js'
-import { fn, patch } from '../../aedes/patch.js'
-import type { AedesStore } from '../../aedes/store.js'
+import { busOf, connackSent } from '../aedes/accessors.js'
+import { fn, patch } from '../aedes/patch.js'
+import type { AedesStore } from '../aedes/store.js'
 import type { Logger } from '@warden/common'
-import type { DenyReason } from '../../policy/decision.js'
-import type { Audit } from '../audit.js'
-import { RESERVED_PREFIX, type WardenHooks } from '../hooks.js'
+import type { DenyReason } from '../policy/decision.js'
+import type { Audit } from '../audit/audit.js'
+import type { WardenHooks } from '../hooks/hooks.js'
+import { RESERVED_PREFIX } from '../policy/internal-topics.js'
 import { createClusterLink, type ClusterLink } from './cluster-link.js'
 import { createConsumerGroups, type ConsumerGroups } from './consumer-groups.js'
 import type { GroupStats } from './group-stats.js'
 import { createRedisQueue, createStoreQueue } from './group-queue.js'
 import { createLocalMemberStore, createRedisMemberStore, type MemberStore } from './member-store.js'
-import { isShareTopic, parseCopyBrokerId, parseShareFilter } from './share-filter.js'
+import { isShareTopic, parseCopyBrokerId, parseShareFilter } from '../policy/share-filter.js'
 import type { QoS } from './types.js'
 
 export interface SharedSubscriptionsConfig {
@@ -35,7 +36,7 @@ export interface AttachOptions {
 export interface SharedSubscriptions {
   /** Warden's hooks with `$share/` subscriptions handled (limits wrap the result, so they apply first) */
   wrap (hooks: WardenHooks): WardenHooks
-  /** wraps the store so that replays, cleaned sessions and unsubscribes reach the groups (aedes/patches.ts) */
+  /** wraps the store so that replays, cleaned sessions and unsubscribes reach the groups (broker/patches.ts) */
   patchStore (persistence: AedesStore): void
   attach (opts: AttachOptions): Promise<void>
   /** groups, members, per-member delivery counts (counted by this process) */
