@@ -15,7 +15,7 @@ export type DenyReason =
   | 'packet-too-large' | 'malformed-packet' | 'tls-handshake' | 'bad-certificate'
   | 'publish-rate' | 'topic-too-long' | 'max-subscriptions' | 'queue-full' | 'slow-consumer'
   | 'retained-quota' // a retained publish past limits.retained.*: delivered, not retained
-  // consumer groups (broker/shared): a `$share/` filter that is not $share/{group}/{filter}
+  // consumer groups (groups/): a `$share/` filter that is not $share/{group}/{filter}
   | 'bad-shared-filter'
 
 /** Checks a payload against a registration's schema: null when it conforms, else why not. */
