@@ -14,8 +14,9 @@ export interface Scope {
   readonly events: AuditEvent[]
   /** starts a broker (closing the one running, if any), closed (data dir removed) after the test */
   start (opts?: StartOptions): Promise<TestBroker>
-  /** stops the running broker (its clients are closed) and starts it again on the same data dir and options */
-  restart (): Promise<TestBroker>
+  /** stops the running broker (its clients are closed) and starts it again on the same data dir and options;
+   * `whileStopped` runs in between (e.g. to write into the stopped broker's store) */
+  restart (whileStopped?: (dataDir: string) => Promise<void>): Promise<TestBroker>
   /** an MQTT.js client of `username` on the running broker (or on `at`), ended after the test */
   client (username: string | undefined, opts?: IClientOptions, at?: { url: string }): Promise<TestClient>
   /** a raw socket, destroyed after the test */
@@ -56,10 +57,11 @@ export function useScope (): Scope {
       broker = undefined
       return await open(opts)
     },
-    async restart () {
+    async restart (whileStopped) {
       const { dataDir } = running()
       await running().stop()
       broker = undefined
+      await whileStopped?.(dataDir)
       // the data dir is removed with the new broker, after the test
       return await open({ ...startOpts, dataDir })
     },
