@@ -14,14 +14,21 @@ export interface Scope {
   readonly events: AuditEvent[]
   /** starts a broker (closing the one running, if any), closed (data dir removed) after the test */
   start (opts?: StartOptions): Promise<TestBroker>
-  /** stops the running broker (its clients are closed) and starts it again on the same data dir and options */
-  restart (): Promise<TestBroker>
+  /** stops the running broker (its clients are closed) and starts it again on the same data dir and options
+   * (`config` replaces the config it was started with); `whileStopped` runs in between (e.g. to write into the
+   * stopped broker's store) */
+  restart (opts?: RestartOptions): Promise<TestBroker>
   /** an MQTT.js client of `username` on the running broker (or on `at`), ended after the test */
   client (username: string | undefined, opts?: IClientOptions, at?: { url: string }): Promise<TestClient>
   /** a raw socket, destroyed after the test */
   track (raw: RawClient): RawClient
   /** a counter of the running broker's audit (`kind:reason`) */
   count (key: string): number
+}
+
+export interface RestartOptions {
+  config?: Record<string, unknown>
+  whileStopped?: (dataDir: string) => Promise<void>
 }
 
 export function useScope (): Scope {
@@ -56,12 +63,13 @@ export function useScope (): Scope {
       broker = undefined
       return await open(opts)
     },
-    async restart () {
+    async restart ({ config, whileStopped } = {}) {
       const { dataDir } = running()
       await running().stop()
       broker = undefined
+      await whileStopped?.(dataDir)
       // the data dir is removed with the new broker, after the test
-      return await open({ ...startOpts, dataDir })
+      return await open({ ...startOpts, ...(config !== undefined ? { config } : {}), dataDir })
     },
     async client (username, opts = {}, at) {
       const c = await connect((at ?? running()).url, username, opts)

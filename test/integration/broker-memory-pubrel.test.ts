@@ -1,29 +1,20 @@
 // The in-memory store lost QoS 2 messages replayed to a persistent subscriber in a burst (memory-pubrel.ts).
-import { afterEach, expect, it } from 'vitest'
-import { startBroker, type TestBroker } from '../helpers/broker.js'
+import { expect, it } from 'vitest'
 import { payloads, publishStream, receivedTogether, tally } from '../helpers/groups.js'
-import { connect, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { subscribe } from '../helpers/mqtt.js'
+import { useScope } from '../helpers/scope.js'
 
-const brokers: TestBroker[] = []
-const clients: TestClient[] = []
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.end()))
-  for (const b of brokers.splice(0)) await b.close()
-})
+const scope = useScope()
 
 it('replays 100 queued QoS 2 messages to a persistent subscriber, each once (persistence: memory)', async () => {
-  const b = await startBroker({ config: { persistence: 'memory' } })
-  brokers.push(b)
+  await scope.start({ config: { persistence: 'memory' } })
   const opts = { clientId: 'burst-durable', clean: false }
-  const s = await connect(b.url, 'dashboard', opts)
+  const s = await scope.client('dashboard', opts)
   await subscribe(s, 'sensors/#', 2)
   await s.end()
-  const pub = await connect(b.url, 'sensor-1')
-  clients.push(pub)
+  const pub = await scope.client('sensor-1')
   await publishStream(pub, 'sensors/sensor-1/t', 100, 2)
-  const back = await connect(b.url, 'dashboard', opts)
-  clients.push(back)
+  const back = await scope.client('dashboard', opts)
   await receivedTogether([back], 100)
   expect(tally([back], payloads(100))).toMatchObject({ missing: [], duplicates: 0 })
 })

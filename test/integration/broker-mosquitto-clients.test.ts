@@ -3,15 +3,17 @@
 import { once } from 'node:events'
 import type { Client, Subscription } from 'aedes'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { PASSWORD, startBroker, type TestBroker } from '../helpers/broker.js'
+import { PASSWORD, type TestBroker } from '../helpers/broker.js'
 import { mosquittoPub, mosquittoSub, type Sub } from '../helpers/mosquitto.js'
+import { useScope } from '../helpers/scope.js'
 
+const scope = useScope()
 let tb: TestBroker
 const subs: Sub[] = []
-beforeEach(async () => { tb = await startBroker() })
+beforeEach(async () => { tb = await scope.start() })
+// mosquitto_sub processes end before the broker closes (after-hooks run last-registered first)
 afterEach(async () => {
   await Promise.all(subs.splice(0).map((s) => s.stop()))
-  await tb.close()
 })
 
 /** Starts mosquitto_sub and resolves once the broker has processed its SUBSCRIBE. */
@@ -69,8 +71,7 @@ describe('mosquitto clients', () => {
   })
 
   it('disconnects a mosquitto_pub intruder in disconnect mode', async () => {
-    await tb.close()
-    tb = await startBroker({ config: { deniedPublish: 'disconnect' } })
+    tb = await scope.start({ config: { deniedPublish: 'disconnect' } })
     const sub = await watch('ops', 'observer', ['#'])
     const closed = once(tb.broker.aedes, 'clientDisconnect')
     await pub('sensor-2', 'sensors/sensor-1/temp', 'forged', ['-q', '1', '-i', 'intruder'])

@@ -1,23 +1,15 @@
 // Topic ownership end to end with MQTT.js: owners publish, intruders go nowhere, every refusal is audited.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { startBroker, type TestBroker } from '../helpers/broker.js'
-import { connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { beforeEach, describe, expect, it } from 'vitest'
+import type { TestBroker } from '../helpers/broker.js'
+import { publish, subscribe } from '../helpers/mqtt.js'
+import { useScope } from '../helpers/scope.js'
 
+const scope = useScope()
 let tb: TestBroker
-const clients: TestClient[] = []
-async function client (username: string | undefined, opts = {}): Promise<TestClient> {
-  const c = await connect(tb.url, username, opts)
-  clients.push(c)
-  return c
-}
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.end()))
-  await tb.close()
-})
+const client = scope.client
 
 describe('deniedPublish: drop', () => {
-  beforeEach(async () => { tb = await startBroker() })
+  beforeEach(async () => { tb = await scope.start() })
 
   it('delivers an owner\'s publish to readers', async () => {
     const reader = await client('dashboard')
@@ -103,7 +95,7 @@ describe('deniedPublish: drop', () => {
 })
 
 describe('deniedPublish: disconnect', () => {
-  beforeEach(async () => { tb = await startBroker({ config: { deniedPublish: 'disconnect' } }) })
+  beforeEach(async () => { tb = await scope.start({ config: { deniedPublish: 'disconnect' } }) })
 
   it.each([0, 1, 2] as const)('closes the connection of a QoS %i intruder and delivers nothing', async (qos) => {
     const reader = await client('observer')

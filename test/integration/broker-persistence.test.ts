@@ -3,52 +3,49 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import mqtt from 'mqtt'
 import { afterEach, expect, it } from 'vitest'
-import { startBroker, type TestBroker } from '../helpers/broker.js'
+import { PASSWORD, startBroker } from '../helpers/broker.js'
 import { Redis } from 'ioredis'
-import { connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { publish, subscribe } from '../helpers/mqtt.js'
 import { waitUntil } from '../helpers/ports.js'
 import { startRedis } from '../helpers/redis.js'
+import { useScope } from '../helpers/scope.js'
 
-const brokers: TestBroker[] = []
-const clients: TestClient[] = []
+const scope = useScope()
 const dirs: string[] = []
 
 afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.end()))
-  for (const b of brokers.splice(0)) await b.stop()
   await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })))
 })
 
-async function start (dataDir?: string, port?: number): Promise<TestBroker> {
-  const b = await startBroker({ ...(dataDir !== undefined ? { dataDir } : {}), ...(port !== undefined ? { port } : {}) })
-  brokers.push(b)
-  if (!dirs.includes(b.dataDir)) dirs.push(b.dataDir)
-  return b
-}
-
-async function restart (b: TestBroker): Promise<TestBroker> {
-  await b.stop()
-  brokers.splice(brokers.indexOf(b), 1)
-  return await start(b.dataDir, b.port)
+/** CONNECT with clean=0 and resolves with the CONNACK's sessionPresent; the client is ended at once */
+async function sessionPresent (url: string, username: string, clientId: string): Promise<boolean> {
+  const client = mqtt.connect(url, { username, password: PASSWORD, clientId, clean: false, reconnectPeriod: 0, connectTimeout: 5000 })
+  try {
+    return await new Promise<boolean>((resolve, reject) => {
+      client.once('connect', (ack) => resolve(ack.sessionPresent))
+      client.once('error', reject)
+    })
+  } finally {
+    await new Promise<void>((resolve) => client.end(false, {}, () => resolve()))
+  }
 }
 
 it('delivers QoS 1 and 2 messages queued for an offline persistent consumer after a broker restart', async () => {
-  let b = await start()
   const opts = { clientId: 'durable-dash', clean: false }
-  const dash = await connect(b.url, 'dashboard', opts)
+  const dash = await scope.client('dashboard', opts, await scope.start())
   expect(await subscribe(dash, 'sensors/#', 2)).toEqual([2])
   await dash.end()
 
-  const s1 = await connect(b.url, 'sensor-1')
+  const s1 = await scope.client('sensor-1')
   await publish(s1, 'sensors/sensor-1/a', 'q1', { qos: 1 })
   await publish(s1, 'sensors/sensor-1/b', 'q2', { qos: 2 })
   await publish(s1, 'sensors/sensor-1/c', 'r', { qos: 1, retain: true })
   await s1.end()
 
-  b = await restart(b)
-  const back = await connect(b.url, 'dashboard', opts)
-  clients.push(back)
+  await scope.restart()
+  const back = await scope.client('dashboard', opts)
   expect(back.client.connected).toBe(true)
   await back.waitFor((m) => m.payload === 'q1')
   await back.waitFor((m) => m.payload === 'q2')
@@ -56,40 +53,53 @@ it('delivers QoS 1 and 2 messages queued for an offline persistent consumer afte
   expect(back.messages.map((m) => m.payload).sort()).toEqual(['q1', 'q2', 'r'])
 
   // and the retained message is still there for a newcomer
-  const obs = await connect(b.url, 'observer')
-  clients.push(obs)
+  const obs = await scope.client('observer')
   await subscribe(obs, 'sensors/sensor-1/c', 1)
   const m = await obs.waitFor((m) => m.topic === 'sensors/sensor-1/c')
   expect(m).toMatchObject({ payload: 'r', retain: true })
 })
 
 it('keeps nothing of a refused publish in the store across a restart', async () => {
-  let b = await start()
   const opts = { clientId: 'durable-obs', clean: false }
-  const obs = await connect(b.url, 'observer', opts)
+  const obs = await scope.client('observer', opts, await scope.start())
   await subscribe(obs, '#', 1)
   await obs.end()
-  const intruder = await connect(b.url, 'sensor-2')
+  const intruder = await scope.client('sensor-2')
   await publish(intruder, 'sensors/sensor-1/x', 'forged', { qos: 1, retain: true })
   await publish(intruder, 'sensors/sensor-2/x', 'marker', { qos: 1 })
   await intruder.end()
-  b = await restart(b)
-  const back = await connect(b.url, 'observer', opts)
-  clients.push(back)
+  await scope.restart()
+  const back = await scope.client('observer', opts)
   await back.waitFor((m) => m.payload === 'marker')
   expect(back.messages.map((m) => m.payload)).toEqual(['marker'])
 })
 
 it('runs in memory when the config asks, and then keeps nothing across a restart', async () => {
-  const b = await startBroker({ config: { persistence: 'memory' } })
-  try {
-    const s1 = await connect(b.url, 'sensor-1')
-    await publish(s1, 'sensors/sensor-1/c', 'r', { qos: 1, retain: true })
-    await s1.end()
-    expect(b.broker.aedes).toBeDefined()
-  } finally {
-    await b.close()
-  }
+  await scope.start({ config: { persistence: 'memory' } })
+  expect(scope.tb.broker.aedes).toBeDefined()
+  // a persistent session with a queued QoS 1 message, and a retained message
+  const opts = { clientId: 'memory-dash', clean: false }
+  const dash = await scope.client('dashboard', opts)
+  expect(await subscribe(dash, 'sensors/#', 1)).toEqual([1])
+  await dash.end()
+  const s1 = await scope.client('sensor-1')
+  await publish(s1, 'sensors/sensor-1/c', 'r', { qos: 1, retain: true })
+  await publish(s1, 'sensors/sensor-1/a', 'q1', { qos: 1 })
+  // held while the broker runs
+  const obs = await scope.client('observer')
+  await subscribe(obs, 'sensors/sensor-1/c', 1)
+  expect(await obs.waitFor((m) => m.topic === 'sensors/sensor-1/c')).toMatchObject({ payload: 'r', retain: true })
+
+  await scope.restart()
+  // the session is gone (a durable store answers sessionPresent 1 and delivers q1 here) ...
+  expect(await sessionPresent(scope.tb.url, 'dashboard', 'memory-dash')).toBe(false)
+  // ... and so are the queued and the retained message: a new subscription gets only what is published now
+  const back = await scope.client('dashboard', opts)
+  expect(await subscribe(back, 'sensors/#', 1)).toEqual([1])
+  const after = await scope.client('sensor-1')
+  await publish(after, 'sensors/sensor-1/m', 'marker', { qos: 1 })
+  await back.waitFor((m) => m.payload === 'marker')
+  expect(back.messages.map((m) => m.payload)).toEqual(['marker'])
 })
 
 it('closes what it opened when start-up fails: the store, and every Redis connection of cluster mode', async () => {
@@ -110,7 +120,7 @@ it('closes what it opened when start-up fails: the store, and every Redis connec
     await waitUntil(async () => (await connections()) === idle ? true : undefined, 'the failed start\'s Redis connections to close', 5000)
     // LevelDB holds a lock on its directory while open: a second open fails unless the failed start closed it
     await expect(startBroker({ dataDir, port: taken })).rejects.toThrow(/\(mqtt.port\): address in use/)
-    const b = await start(dataDir)
+    const b = await scope.start({ dataDir })
     expect(b.port).toBeGreaterThan(0)
   } finally {
     probe.disconnect()

@@ -1,22 +1,15 @@
 // Read rights: SUBACK 0x80 for filters that can read nothing, and per-message filtering of broad filters,
 // retained messages and offline replay included.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { startBroker, type TestBroker } from '../helpers/broker.js'
-import { connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { beforeEach, describe, expect, it } from 'vitest'
+import type { TestBroker } from '../helpers/broker.js'
+import { publish, subscribe } from '../helpers/mqtt.js'
+import { useScope } from '../helpers/scope.js'
 
+const scope = useScope()
 let tb: TestBroker
-const clients: TestClient[] = []
-async function client (username: string, opts = {}): Promise<TestClient> {
-  const c = await connect(tb.url, username, opts)
-  clients.push(c)
-  return c
-}
+const client = scope.client
 
-beforeEach(async () => { tb = await startBroker() })
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.end()))
-  await tb.close()
-})
+beforeEach(async () => { tb = await scope.start() })
 
 describe('reading', () => {
   it('answers SUBACK 0x80 for a filter the client can read nothing of, and audits it', async () => {

@@ -1,30 +1,20 @@
 // CONNACK sessionPresent (MQTT-3.2.2-2) for a persistent session that holds QoS 2 state but no
 // subscription: aedes 1.2 answers from subscriptions alone. Raw clients, to stop a QoS 2 flow half-way.
 import { once } from 'node:events'
-import { rm } from 'node:fs/promises'
 import type { Packet } from 'mqtt-packet'
-import { afterEach, expect, it } from 'vitest'
-import { startBroker, type TestBroker } from '../helpers/broker.js'
-import { connect, publish } from '../helpers/mqtt.js'
+import { expect, it } from 'vitest'
+import type { TestBroker } from '../helpers/broker.js'
+import { publish } from '../helpers/mqtt.js'
 import { connectPacket, rawClient, type RawClient } from '../helpers/raw-mqtt.js'
+import { useScope } from '../helpers/scope.js'
 
-const brokers: TestBroker[] = []
-const raws: RawClient[] = []
-afterEach(async () => {
-  for (const r of raws.splice(0)) r.destroy()
-  for (const b of brokers.splice(0)) { await b.stop(); await rm(b.dataDir, { recursive: true, force: true }) }
-})
+const scope = useScope()
 
-async function start (persistence: 'level' | 'memory', dataDir?: string): Promise<TestBroker> {
-  const b = await startBroker({ config: { persistence }, ...(dataDir !== undefined ? { dataDir } : {}) })
-  brokers.push(b)
-  return b
-}
+const start = (persistence: 'level' | 'memory'): Promise<TestBroker> => scope.start({ config: { persistence } })
 
 /** CONNECT with clean=0; resolves with the client and the CONNACK's sessionPresent */
 async function resume (b: TestBroker, username: string, clientId: string): Promise<{ c: RawClient, present: boolean }> {
-  const c = await rawClient(b.port)
-  raws.push(c)
+  const c = scope.track(await rawClient(b.port))
   c.send(connectPacket(username, clientId, { clean: false }))
   const ack = await c.next('connack') as Packet & { returnCode: number, sessionPresent: boolean }
   expect(ack.returnCode).toBe(0)
@@ -43,7 +33,7 @@ it('a session whose only state is a PUBREL awaiting PUBCOMP gets sessionPresent 
   const { c: sub } = await resume(b, 'dashboard', 'sp-sub')
   sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/sensor-1/q2', qos: 2 }] } as Packet)
   await sub.next('suback')
-  const pub = await connect(b.url, 'sensor-1')
+  const pub = await scope.client('sensor-1')
   await publish(pub, 'sensors/sensor-1/q2', 'x', { qos: 2 })
   await pub.end()
   const { messageId } = await sub.next('publish') as Packet & { messageId: number }
@@ -70,10 +60,7 @@ it.each(['level', 'memory'] as const)('%s: a session whose only state is an inco
   await drop(b, pub)
   if (persistence === 'level') {
     // the state is in the store: it counts after a restart too
-    const dir = b.dataDir
-    await b.stop()
-    brokers.splice(brokers.indexOf(b), 1)
-    b = await start(persistence, dir)
+    b = await scope.restart()
   }
   const again = await resume(b, 'sensor-1', 'sp-pub')
   expect(again.present).toBe(true)

@@ -1,29 +1,21 @@
 // Registry changes reach connected clients at their next packet: revoked owners, changed readers, removed
 // accounts, payload schemas. Real broker, real MQTT.js clients over the same connections.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { PASSWORD, startBroker, type TestBroker } from '../helpers/broker.js'
+import { beforeEach, describe, expect, it } from 'vitest'
+import { PASSWORD, type TestBroker } from '../helpers/broker.js'
 import { del, patch, post, topicPath } from '../helpers/http.js'
-import { connackCode, connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { connackCode, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
 import { connectPacket, rawClient } from '../helpers/raw-mqtt.js'
+import { useScope } from '../helpers/scope.js'
 
+const scope = useScope()
 let tb: TestBroker
-const clients: TestClient[] = []
-async function client (username: string, opts = {}): Promise<TestClient> {
-  const c = await connect(tb.url, username, opts)
-  clients.push(c)
-  return c
-}
+const client = scope.client
 const auditOf = (c: TestClient, pred: (e: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> =>
   c.waitFor((m) => m.topic.startsWith('$SYS/warden/audit/') && pred(JSON.parse(m.payload) as Record<string, unknown>), 'audit event')
     .then((m) => JSON.parse(m.payload) as Record<string, unknown>)
 
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.end()))
-  await tb.close()
-})
-
 describe('ownership changes', () => {
-  beforeEach(async () => { tb = await startBroker() })
+  beforeEach(async () => { tb = await scope.start() })
 
   it('denies a revoked owner\'s next publish over the same connection, and the new owner is allowed', async () => {
     const observer = await client('observer')
@@ -60,7 +52,7 @@ describe('ownership changes', () => {
 })
 
 describe('account changes', () => {
-  beforeEach(async () => { tb = await startBroker() })
+  beforeEach(async () => { tb = await scope.start() })
 
   it('stops delivering to a reader whose roles no longer grant the topic', async () => {
     const reader = await client('dashboard')
@@ -160,7 +152,7 @@ describe('account changes', () => {
 })
 
 describe('role changes', () => {
-  beforeEach(async () => { tb = await startBroker() })
+  beforeEach(async () => { tb = await scope.start() })
 
   it('reads with a role\'s new grants from the next message on, for every connected holder', async () => {
     const reader = await client('dashboard')
@@ -202,7 +194,7 @@ describe('payload schemas', () => {
   const schema = { type: 'object', required: ['temp'], properties: { temp: { type: 'number' } } }
 
   it('drops a payload that fails the schema, audits why, and lets valid ones through', async () => {
-    tb = await startBroker()
+    tb = await scope.start()
     await post(tb, '/api/v1/topics', { filter: 'sensors/sensor-1/temp', owners: ['sensor-1'], schema })
     const observer = await client('observer')
     await subscribe(observer, ['sensors/#', '$SYS/warden/audit/#'], 2)
@@ -229,7 +221,7 @@ describe('payload schemas', () => {
   })
 
   it('closes the connection in disconnect mode, and refuses a will that fails the schema', async () => {
-    tb = await startBroker({ config: { deniedPublish: 'disconnect', topics: [{ filter: 'sensors/sensor-1/#', owners: ['sensor-1'], schema }] } })
+    tb = await scope.start({ config: { deniedPublish: 'disconnect', topics: [{ filter: 'sensors/sensor-1/#', owners: ['sensor-1'], schema }] } })
     expect(await connackCode(tb.url, { username: 'sensor-1', password: PASSWORD, will: { topic: 'sensors/sensor-1/status', payload: Buffer.from('offline'), qos: 0, retain: false } })).toBe(5)
     expect(await connackCode(tb.url, { username: 'sensor-1', password: PASSWORD, will: { topic: 'sensors/sensor-1/status', payload: Buffer.from('{"temp":0}'), qos: 0, retain: false } })).toBe(0)
     const s1 = await client('sensor-1')
@@ -239,7 +231,7 @@ describe('payload schemas', () => {
   })
 
   it('checks the schema changed at run time from the next publish on', async () => {
-    tb = await startBroker()
+    tb = await scope.start()
     const observer = await client('observer')
     await subscribe(observer, 'sensors/#', 1)
     const s1 = await client('sensor-1')

@@ -8,27 +8,20 @@ import { baseConfig, PASSWORD, startBroker, type TestBroker } from '../helpers/b
 import { basic, del, get, patch, post, topicPath } from '../helpers/http.js'
 import { connackCode } from '../helpers/mqtt.js'
 import { startApp, type AppProcess } from '../helpers/process.js'
+import { useScope } from '../helpers/scope.js'
 
 let dir: string
-const brokers: TestBroker[] = []
 const apps: AppProcess[] = []
 beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'warden-registry-')) })
 afterEach(async () => {
-  await Promise.all(brokers.splice(0).map((b) => b.stop()))
   await Promise.all(apps.splice(0).map((a) => a.stop('SIGKILL')))
   await rm(dir, { recursive: true, force: true })
 })
+// registered after the hook above, so it runs before it: the broker closes before its dir is removed
+const scope = useScope()
 
-async function start (config: Record<string, unknown> = {}): Promise<TestBroker> {
-  const b = await startBroker({ dataDir: dir, config })
-  brokers.push(b)
-  return b
-}
-async function restart (b: TestBroker, config: Record<string, unknown> = {}): Promise<TestBroker> {
-  await b.stop()
-  brokers.splice(brokers.indexOf(b), 1)
-  return await start(config)
-}
+const start = (config: Record<string, unknown> = {}): Promise<TestBroker> => scope.start({ dataDir: dir, config })
+const restart = (config: Record<string, unknown> = {}): Promise<TestBroker> => scope.restart({ config })
 
 describe('restarts', () => {
   it('keeps every change made at run time, deletions of config entries included', async () => {
@@ -40,7 +33,7 @@ describe('restarts', () => {
     await del(b, '/api/v1/users/sensor-2')
     await post(b, '/api/v1/roles', { name: 'night-shift', subscribe: ['z/#'] })
     await patch(b, '/api/v1/roles/consumer', { subscribe: ['z/+/alarm'] })
-    b = await restart(b)
+    b = await restart()
     expect(await connackCode(b.url, { username: 'zed', password: 'zed-secret-1' })).toBe(0)
     expect((await get(b, topicPath('z/#'))).body).toMatchObject({ owners: ['zed'], schema: { type: 'object' } })
     // the config file still says otherwise: the registry wins (sensor-2, its owner, was deleted since, which
@@ -57,7 +50,7 @@ describe('restarts', () => {
     const cfg = await baseConfig()
     const users = cfg.users as Array<Record<string, unknown>>
     const topics = cfg.topics as Array<Record<string, unknown>>
-    b = await restart(b, {
+    b = await restart({
       users: [...users.map((u) => u.username === 'dashboard' ? { ...u, roles: ['admin'] } : u), { ...users[0], username: 'newcomer' }],
       topics: [...topics, { filter: 'new/#', owners: ['newcomer'] }]
     })
@@ -72,7 +65,7 @@ describe('restarts', () => {
   it('does not import a config entry again after it was deleted at run time', async () => {
     let b = await start()
     await del(b, topicPath('private/#'))
-    b = await restart(b)
+    b = await restart()
     expect((await get(b, topicPath('private/#'))).status).toBe(404)
   })
 
@@ -80,7 +73,7 @@ describe('restarts', () => {
     let b = await start({ persistence: 'memory' })
     await post(b, '/api/v1/topics', { filter: 'm/#', owners: ['x'] })
     expect((await get(b, '/api/v1/status')).body.registry.backend).toBe('memory')
-    b = await restart(b, { persistence: 'memory' })
+    b = await restart({ persistence: 'memory' })
     expect((await get(b, topicPath('m/#'))).status).toBe(404)
     expect(await readdir(dir)).not.toContain('registry.json')
   })

@@ -1,19 +1,16 @@
 // The control plane over MQTT ($CONTROL/warden/v1): admin-only requests, answers on the response topic,
 // never forwarded to anyone.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { PASSWORD, startBroker, type TestBroker } from '../helpers/broker.js'
-import { connackCode, connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { beforeEach, describe, expect, it } from 'vitest'
+import { PASSWORD, type TestBroker } from '../helpers/broker.js'
+import { connackCode, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { useScope } from '../helpers/scope.js'
 
 const REQUEST = '$CONTROL/warden/v1'
 const RESPONSE = '$CONTROL/warden/v1/response'
 
+const scope = useScope()
 let tb: TestBroker
-const clients: TestClient[] = []
-async function client (username: string): Promise<TestClient> {
-  const c = await connect(tb.url, username)
-  clients.push(c)
-  return c
-}
+const client = (username: string): Promise<TestClient> => scope.client(username)
 
 /** Publishes a request and resolves with the next answer on `topic`. */
 async function ask (admin: TestClient, body: unknown, topic = RESPONSE): Promise<{ responses: Array<Record<string, any>> & Record<number, Record<string, any>> }> {
@@ -23,11 +20,7 @@ async function ask (admin: TestClient, body: unknown, topic = RESPONSE): Promise
   return JSON.parse(m.payload)
 }
 
-beforeEach(async () => { tb = await startBroker() })
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.end()))
-  await tb.close()
-})
+beforeEach(async () => { tb = await scope.start() })
 
 describe('$CONTROL/warden/v1', () => {
   it('runs an admin\'s commands in order and answers each, in Mosquitto\'s shape', async () => {
@@ -119,12 +112,10 @@ describe('$CONTROL/warden/v1', () => {
 
 describe('with unregisteredTopics: allow', () => {
   it('still refuses $CONTROL publishes of non-admins and keeps $CONTROL unreadable to them', async () => {
-    await tb.close()
-    tb = await startBroker({ config: { unregisteredTopics: 'allow', roles: { consumer: { subscribe: ['#', '$CONTROL/#'] } } } })
+    tb = await scope.start({ config: { unregisteredTopics: 'allow', roles: { consumer: { subscribe: ['#', '$CONTROL/#'] } } } })
     const admin = await client('admin')
     await subscribe(admin, RESPONSE, 1)
-    const consumer = await connect(tb.url, 'dashboard', { password: PASSWORD })
-    clients.push(consumer)
+    const consumer = await scope.client('dashboard', { password: PASSWORD })
     expect(await subscribe(consumer, '$CONTROL/#', 1)).toEqual([128])
     await publish(consumer, RESPONSE, 'forged', { qos: 1 })
     await publish(consumer, REQUEST, JSON.stringify({ commands: [{ command: 'getStatus' }] }), { qos: 1 })

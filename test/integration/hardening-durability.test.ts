@@ -3,25 +3,16 @@
 import { join } from 'node:path'
 import { Level } from 'level'
 import aedesPersistenceLevel from 'aedes-persistence-level'
-import { afterEach, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { MARK_PREFIX } from '../../apps/broker/src/delivery/qos2-guard.js'
 import { ownerRecord } from '../../apps/broker/src/delivery/qos2-owner.js'
-import { startBroker, type TestBroker } from '../helpers/broker.js'
-import { connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import type { TestBroker } from '../helpers/broker.js'
+import { publish, subscribe, type TestClient } from '../helpers/mqtt.js'
 import { rawSession } from '../helpers/raw-mqtt.js'
+import { useScope } from '../helpers/scope.js'
 
-const brokers: TestBroker[] = []
-const clients: TestClient[] = []
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.end()))
-  for (const b of brokers.splice(0)) await b.close()
-})
-
-async function client (b: TestBroker, username: string, opts = {}): Promise<TestClient> {
-  const c = await connect(b.url, username, opts)
-  clients.push(c)
-  return c
-}
+const scope = useScope()
+const client = (b: TestBroker, username: string, opts = {}): Promise<TestClient> => scope.client(username, opts, b)
 
 interface StoreApi {
   incomingStorePacket (client: { id: string }, packet: object): Promise<void>
@@ -38,18 +29,18 @@ async function plantIncoming (dataDir: string, entries: Array<{ clientId: string
 }
 
 it('publishes a QoS 2 message stored but not yet published when the broker died, once, when the publisher sends it again', async () => {
-  const first = await startBroker()
+  const first = await scope.start()
   const dash = await client(first, 'dashboard', { clientId: 'dash', clean: false })
   await subscribe(dash, 'sensors/#', 2)
-  await clients.splice(0)[0]?.end()
+  await dash.end()
   const owner = { u: 'sensor-1', a: first.broker.directory.accounts.get('sensor-1')?.id }
-  await first.stop()
 
   const q2 = (messageId: number, payload: string): object => ({
     cmd: 'publish', topic: 'sensors/sensor-1/q2', payload: Buffer.from(payload), qos: 2, retain: false, dup: false,
     messageId, brokerId: 'dead-broker', brokerCounter: 1000 + messageId
   })
-  await plantIncoming(first.dataDir, [
+  // the broker is stopped while the packets are planted
+  const b = await scope.restart({ whileStopped: async (dataDir) => await plantIncoming(dataDir, [
     // stored, then the broker died before publishing: aedes 1.2 would answer PUBREC and never publish it
     { clientId: 'pub', packet: q2(42, 'stored, never published') },
     // who published it, stored beside it: checked again before it is published
@@ -57,12 +48,9 @@ it('publishes a QoS 2 message stored but not yet published when the broker died,
     // stored and published (marked) before the broker died: it must not be published twice
     { clientId: 'pub', packet: q2(43, 'stored and published') },
     { clientId: `${MARK_PREFIX}pub`, packet: { ...q2(43, ''), topic: '' } }
-  ])
-
-  const b = await startBroker({ dataDir: first.dataDir })
-  brokers.push(b)
+  ]) })
   const back = await client(b, 'dashboard', { clientId: 'dash', clean: false })
-  const pub = await rawSession(b.port, 'sensor-1', 'pub', { clean: false })
+  const pub = scope.track(await rawSession(b.port, 'sensor-1', 'pub', { clean: false }))
   for (const id of [42, 43]) {
     pub.send({ cmd: 'publish', topic: 'sensors/sensor-1/q2', payload: Buffer.from(id === 42 ? 'stored, never published' : 'stored and published'), qos: 2, messageId: id, dup: true, retain: false })
   }
@@ -79,17 +67,16 @@ it('publishes a QoS 2 message stored but not yet published when the broker died,
 })
 
 it('keeps messages queued before a restart under a fixed broker id: the new run numbers its messages apart', async () => {
-  const first = await startBroker({ config: { brokerId: 'fixed-id' } })
+  const first = await scope.start({ config: { brokerId: 'fixed-id' } })
   const dash = await client(first, 'dashboard', { clientId: 'dash', clean: false })
   await subscribe(dash, 'sensors/#', 1)
-  await clients.splice(0)[0]?.end()
-  const s1 = await connect(first.url, 'sensor-1')
+  await dash.end()
+  const s1 = await client(first, 'sensor-1')
   for (const m of ['a1', 'a2', 'a3']) await publish(s1, 'sensors/sensor-1/x', m, { qos: 1 })
   await s1.end()
-  await first.stop()
 
-  const b = await startBroker({ dataDir: first.dataDir, config: { brokerId: 'fixed-id' } })
-  brokers.push(b)
+  // same data dir, same broker id
+  const b = await scope.restart()
   const s1b = await client(b, 'sensor-1')
   for (const m of ['b1', 'b2', 'b3']) await publish(s1b, 'sensors/sensor-1/x', m, { qos: 1 })
   const back = await client(b, 'dashboard', { clientId: 'dash', clean: false })
@@ -98,8 +85,7 @@ it('keeps messages queued before a restart under a fixed broker id: the new run 
 })
 
 it('delivers every message live under concurrent QoS 1 and QoS 2 publishers, QoS 2 exactly once', async () => {
-  const b = await startBroker({ config: { topics: [{ filter: 'load/{username}/#', owners: ['{username}'] }], users: await loadUsers(10) } })
-  brokers.push(b)
+  const b = await scope.start({ config: { topics: [{ filter: 'load/{username}/#', owners: ['{username}'] }], users: await loadUsers(10) } })
   const clean = await client(b, 'reader', { clientId: 'clean-reader' })
   const durable = await client(b, 'reader', { clientId: 'durable-reader', clean: false })
   await subscribe(clean, 'load/#', 2)
@@ -120,8 +106,7 @@ it('delivers every message live under concurrent QoS 1 and QoS 2 publishers, QoS
 })
 
 it('delivers a message numbered below one the client already had (aedes 1.2 drops it), and a message matching two subscriptions once', async () => {
-  const b = await startBroker()
-  brokers.push(b)
+  const b = await scope.start()
   const obs = await client(b, 'observer')
   expect(await subscribe(obs, ['sensors/#', 'sensors/+/x'], 1)).toEqual([1, 1])
   const aedes = b.broker.aedes as unknown as { publish (p: object, cb: () => void): void, counter: number }

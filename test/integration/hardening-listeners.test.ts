@@ -2,11 +2,12 @@
 import { request } from 'node:http'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { IClientOptions } from 'mqtt'
 import { parseConfig } from '../../apps/broker/src/config/load-config.js'
 import { baseConfig, PASSWORD, startBroker, type TestBroker } from '../helpers/broker.js'
-import { connackCode, connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { connackCode, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { useScope } from '../helpers/scope.js'
 import { createTestPki, type KeyPair, type TestPki } from '../helpers/tls.js'
 
 let pki: TestPki
@@ -25,15 +26,10 @@ beforeAll(async () => {
 })
 afterAll(async () => { await pki.remove() })
 
-const brokers: TestBroker[] = []
-const clients: TestClient[] = []
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.end()))
-  await Promise.all(brokers.splice(0).map((b) => b.close()))
-})
+const scope = useScope()
 
 async function start (tls: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Promise<TestBroker> {
-  const b = await startBroker({
+  return await scope.start({
     config: {
       // refusals here are on purpose: no progressive delay
       limits: { login: { delayMs: 0 } },
@@ -43,8 +39,6 @@ async function start (tls: Record<string, unknown> = {}, extra: Record<string, u
       ...extra
     }
   })
-  brokers.push(b)
-  return b
 }
 
 function urls (b: TestBroker): Record<'tcp' | 'tls' | 'ws' | 'wss', string> {
@@ -65,9 +59,7 @@ function tlsOpts (cert?: KeyPair): IClientOptions {
 }
 
 async function client (url: string, username: string | undefined, opts: IClientOptions = {}): Promise<TestClient> {
-  const c = await connect(url, username, opts)
-  clients.push(c)
-  return c
+  return await scope.client(username, opts, { url })
 }
 
 it('serves the same accounts and ownership over TCP, TLS, WebSocket and WSS', async () => {

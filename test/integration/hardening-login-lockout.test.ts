@@ -52,8 +52,9 @@ it('HTTP API: wrong passwords for admin from one address do not lock admin out f
 })
 
 it('MQTT: parallel guesses are refused past the logins in flight, before verification; the right one among them is not let through', async () => {
-  // the default refusal delays: a failed login stays in flight while its refusal is held back
-  const b = await scope.start()
+  // a failed login stays in flight while its refusal is held back: 2 s, so that all 30 CONNECTs arrive while
+  // the first two are in flight however loaded the machine is
+  const b = await scope.start({ config: { limits: { login: { delayMs: 2000, maxDelayMs: 5000 } } } })
   const sockets = await Promise.all(Array.from({ length: 30 }, () => rawClient(b.port, { localAddress: ATTACKER }).then(scope.track)))
   sockets.forEach((s, i) => s.send(connectPacket('sensor-1', `guess-${i}`, { password: Buffer.from(i === 15 ? PASSWORD : `guess-${i}`) })))
   const codes = await Promise.all(sockets.map(async (s) => ((await s.next('connack')) as { returnCode: number }).returnCode))

@@ -8,13 +8,16 @@ import { createLogger } from '../../packages/common/src/index.js'
 import { validateConsumerConfig } from '../../apps/consumer/src/config.js'
 import { createConsumer, type Consumer } from '../../apps/consumer/src/consumer.js'
 import type { Summary } from '../../apps/consumer/src/stats.js'
-import { PASSWORD, startBroker, type TestBroker } from '../helpers/broker.js'
-import { connect, publish, type TestClient } from '../helpers/mqtt.js'
+import { PASSWORD, type TestBroker } from '../helpers/broker.js'
+import { publish, type TestClient } from '../helpers/mqtt.js'
+import { useScope } from '../helpers/scope.js'
 
 const logger = createLogger({ name: 'consumer-test', level: 'silent' })
+const scope = useScope()
 const closers: Array<() => Promise<void>> = []
 const dirs: string[] = []
 
+// the consumers close before the scope's clients and broker (after-hooks run last-registered first)
 afterEach(async () => {
   for (const c of closers.splice(0).reverse()) await c()
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
@@ -40,13 +43,11 @@ async function member (b: TestBroker, dir: string, instance: number): Promise<Co
 }
 
 it('splits a device stream between two consumer instances; each summary gives its share, no gaps', async () => {
-  const b = await startBroker({ config: { persistence: 'memory' } })
-  closers.push(() => b.close())
+  const b = await scope.start({ config: { persistence: 'memory' } })
   const dir = mkdtempSync(join(tmpdir(), 'warden-group-consumer-'))
   dirs.push(dir)
   const consumers = [await member(b, dir, 0), await member(b, dir, 1)]
-  const pub: TestClient = await connect(b.url, 'sensor-1')
-  closers.push(() => pub.end())
+  const pub: TestClient = await scope.client('sensor-1')
   const total = 400
   const all = new Promise<void>((resolve) => {
     const check = (): void => { if (consumers.reduce((n, c) => n + c.stats().unique, 0) >= total) resolve() }

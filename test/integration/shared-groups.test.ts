@@ -1,28 +1,19 @@
 // Consumer groups ($share/{group}/{filter}) on one broker process: each message to one member of each
 // group, balanced, read rights as for the plain filter, redelivery when a member dies, queueing offline.
-import { afterEach, describe, expect, it } from 'vitest'
-import { startBroker, type TestBroker } from '../helpers/broker.js'
+import { describe, expect, it } from 'vitest'
+import type { TestBroker } from '../helpers/broker.js'
 import { connectStalled, payloads, publishStream, receivedTogether, tally } from '../helpers/groups.js'
-import { connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { useScope } from '../helpers/scope.js'
 
-const brokers: TestBroker[] = []
-const clients: TestClient[] = []
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.end()))
-  for (const b of brokers.splice(0)) await b.close()
-})
+const scope = useScope()
 
 async function start (config: Record<string, unknown> = {}): Promise<TestBroker> {
-  const b = await startBroker({ config: { persistence: 'memory', ...config } })
-  brokers.push(b)
-  return b
+  return await scope.start({ config: { persistence: 'memory', ...config } })
 }
 
 async function client (b: TestBroker, username: string, opts: Record<string, unknown> = {}): Promise<TestClient> {
-  const c = await connect(b.url, username, opts)
-  clients.push(c)
-  return c
+  return await scope.client(username, opts, b)
 }
 
 async function members (b: TestBroker, n: number, filter: string, qos: 0 | 1 | 2, prefix = 'm'): Promise<TestClient[]> {
@@ -225,16 +216,12 @@ describe('a consumer group on one process', () => {
 
 describe('a consumer group across a broker restart (LevelDB)', () => {
   it('keeps messages for its persistent members published while the broker was down and they were away', async () => {
-    let b = await startBroker({ config: { persistence: 'level' } })
-    brokers.push(b)
+    let b = await scope.start({ config: { persistence: 'level' } })
     const opts = { clientId: 'durable-worker', clean: false }
-    const m = await connect(b.url, 'dashboard', opts)
+    const m = await client(b, 'dashboard', opts)
     await subscribe(m, '$share/g/sensors/#', 2)
     await m.end()
-    await b.stop()
-    brokers.pop()
-    b = await startBroker({ config: { persistence: 'level' }, dataDir: b.dataDir })
-    brokers.push(b)
+    b = await scope.restart()
     const pub = await client(b, 'sensor-1')
     await publishStream(pub, 'sensors/sensor-1/t', 10, 2)
     const back = await client(b, 'dashboard', opts)

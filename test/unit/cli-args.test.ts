@@ -1,7 +1,6 @@
-// The CLI's argument parsing and table formatting.
+// The CLI's argument parsing.
 import { describe, expect, it } from 'vitest'
 import { listOf, parseArgs } from '../../apps/broker/src/cli/args.js'
-import { formatDuration, formatTable } from '../../apps/broker/src/cli/table.js'
 
 describe('parseArgs', () => {
   const spec = { repeatable: ['role'], values: ['schema'], flags: ['update'] }
@@ -19,14 +18,5 @@ describe('parseArgs', () => {
     [['--role='], /--role needs a value/]
   ])('refuses %j', (argv, message) => {
     expect(() => parseArgs(argv, spec)).toThrow(expect.objectContaining({ code: 'WARDEN_ERR_USAGE', message: expect.stringMatching(message) }))
-  })
-})
-
-describe('formatTable', () => {
-  it('aligns columns and trims trailing space', () => {
-    expect(formatTable(['A', 'LONG'], [['xyz', '1'], ['q', '']])).toBe('A    LONG\nxyz  1\nq\n')
-  })
-  it.each([[0, '0s'], [59, '59s'], [61, '1m 1s'], [3600, '1h 0s'], [90061, '1d 1h 1m 1s']])('formatDuration(%i) = %s', (s, text) => {
-    expect(formatDuration(s)).toBe(text)
   })
 })

@@ -1,8 +1,6 @@
 // The hardening settings: defaults, ranges, and cross-key checks naming the key.
 import { describe, expect, it } from 'vitest'
 import { parseConfig } from '../../apps/broker/src/config/load-config.js'
-import { certificateName } from '../../apps/broker/src/net/cert-identity.js'
-import type { PeerCertificate } from 'node:tls'
 
 describe('hardening config', () => {
   it.each([
@@ -25,20 +23,5 @@ describe('hardening config', () => {
     const c = parseConfig({ limits: { maxConnections: 0, maxConnectionsPerUser: 0, maxSubscriptionsPerClient: 0, maxQueuedMessages: 0, maxOutgoingBytes: 0, publishRate: { perSecond: 0 }, connectionRate: { perSecond: 0 } } }, 'w.yaml')
     expect(c.limits.maxOutgoingBytes).toBe(0)
     expect(c.limits.publishRate).toEqual({ perSecond: 0, burst: 5000, onExcess: 'delay' })
-  })
-})
-
-describe('certificate names', () => {
-  const cert = (subject: Record<string, unknown>, san?: string): PeerCertificate => ({ subject, ...(san !== undefined ? { subjectaltname: san } : {}) }) as unknown as PeerCertificate
-  it.each([
-    ['cn', cert({ CN: 'device-7', O: 'Acme' }), 'device-7'],
-    ['cn', cert({ CN: ['first', 'second'] }), 'first'],
-    ['cn', cert({ O: 'no cn' }), undefined],
-    ['san-dns', cert({ CN: 'x' }, 'IP Address:10.0.0.1, DNS:device-7.fleet, DNS:other'), 'device-7.fleet'],
-    ['san-uri', cert({ CN: 'x' }, 'DNS:a, URI:spiffe://fleet/device-7'), 'spiffe://fleet/device-7'],
-    ['san-email', cert({ CN: 'x' }, 'email:ops@example.com'), 'ops@example.com'],
-    ['san-dns', cert({ CN: 'x' }), undefined]
-  ] as const)('%s of %j → %s', (kind, c, name) => {
-    expect(certificateName(c, kind)).toBe(name)
   })
 })
