@@ -1,16 +1,13 @@
 // Loads the broker's configuration once at start: file, then environment overrides, then checks.
 import { hostname } from 'node:os'
 import { createConfigValidator, parsePortEnv, readConfigFile, WardenError } from '@warden/common'
-import { checkFilter, hasTemplate } from '../policy/topic.js'
 import { parsePasswordHash } from '../auth/password.js'
-import { isControlTopic } from '../policy/control-topics.js'
+import { BUILTIN_ROLES, grantProblem, registrationProblem, roleNameProblem, unknownRoleProblem } from '../policy/registration.js'
 import { compilePayloadSchema } from '../registry/payload-schema.js'
 import { checkHardening } from './hardening-schema.js'
 import { configSchema, type WardenConfig } from './schema.js'
 
 const validate = createConfigValidator<WardenConfig>(configSchema)
-
-const BUILTIN_ROLES = ['admin', 'producer', 'consumer', 'observer']
 
 export interface LoadOptions {
   /** defaults to process.env */
@@ -59,11 +56,12 @@ export function parseConfig (data: unknown, source = 'config'): WardenConfig {
     fail('redis.url', 'is required when persistence is redis (or set WARDEN_REDIS_URL)')
   }
   const roleNames = new Set([...BUILTIN_ROLES, ...Object.keys(config.roles)])
+  // the rules of policy/registration.ts, which the registry's API applies too
   for (const [name, role] of Object.entries(config.roles)) {
-    role.subscribe.forEach((f, i) => {
-      const why = checkFilter(f)
-      if (why !== null) fail(`roles.${name}.subscribe[${i}]`, `${JSON.stringify(f)} ${why}`)
-    })
+    const bad = roleNameProblem(name)
+    if (bad !== null) fail(`roles.${name}`, `the role name ${bad}`)
+    const p = grantProblem(role.subscribe)
+    if (p !== null) fail(`roles.${name}.subscribe${p.field}`, p.message)
   }
   if (config.anonymous !== false && !roleNames.has(config.anonymous)) {
     fail('anonymous', `role ${JSON.stringify(config.anonymous)} is not defined under roles`)
@@ -78,24 +76,15 @@ export function parseConfig (data: unknown, source = 'config'): WardenConfig {
     if (u.passwordHash !== undefined) {
       try { parsePasswordHash(u.passwordHash) } catch (err) { fail(`users[${i}].passwordHash`, (err as Error).message) }
     }
-    u.roles.forEach((r, j) => {
-      if (!roleNames.has(r)) fail(`users[${i}].roles[${j}]`, `role ${JSON.stringify(r)} is not defined under roles`)
-    })
+    const p = unknownRoleProblem(u.roles, roleNames)
+    if (p !== null) fail(`users[${i}].roles${p.field}`, p.message)
   })
   config.topics.forEach((t, i) => {
-    const why = checkFilter(t.filter)
-    if (why !== null) fail(`topics[${i}].filter`, `${JSON.stringify(t.filter)} ${why}`)
-    if (t.filter.startsWith('$SYS')) fail(`topics[${i}].filter`, '$SYS topics belong to the broker and cannot be registered')
-    if (isControlTopic(t.filter)) fail(`topics[${i}].filter`, '$CONTROL topics belong to the broker and cannot be registered')
+    const p = registrationProblem(t.filter, t.owners)
+    if (p !== null) fail(`topics[${i}].${p.field}`, p.message)
     if (t.schema !== undefined) {
       try { compilePayloadSchema(t.schema) } catch (err) { fail(`topics[${i}].schema`, (err as Error).message.replace(/^schema: /, '')) }
     }
-    t.owners.forEach((o, j) => {
-      if (o === '{username}' && !t.filter.includes('{username}')) {
-        fail(`topics[${i}].owners[${j}]`, "'{username}' as an owner needs a {username} level in the filter (otherwise every user would own it)")
-      }
-      if (o !== '{username}' && hasTemplate(o)) fail(`topics[${i}].owners[${j}]`, "only '{username}' may be used as an owner template")
-    })
   })
   checkHardening(config, fail)
   return config
