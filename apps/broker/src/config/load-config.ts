@@ -1,6 +1,6 @@
 // Loads the broker's configuration once at start: file, then environment overrides, then checks.
 import { hostname } from 'node:os'
-import { createConfigValidator, parsePortEnv, readConfigFile, WardenError } from '@warden/common'
+import { applyEnvOverrides, createConfigValidator, envValue, parsePortEnv, readConfigFile, setConfigPath, WardenError, type EnvOverride } from '@warden/common'
 import { parsePasswordHash } from '../auth/password.js'
 import { BUILTIN_ROLES, grantProblem, registrationProblem, roleNameProblem, unknownRoleProblem } from '../policy/registration.js'
 import { compilePayloadSchema } from '../registry/payload-schema.js'
@@ -8,6 +8,18 @@ import { checkHardening } from './hardening-schema.js'
 import { configSchema, type WardenConfig } from './schema.js'
 
 const validate = createConfigValidator<WardenConfig>(configSchema)
+
+/** The WARDEN_* variables that override the file, applied in this order (see @warden/common's env-overrides). */
+const OVERRIDES: readonly EnvOverride[] = [
+  { name: 'WARDEN_MQTT_PORT', apply: (v, d) => { setConfigPath(d, 'mqtt.port', parsePortEnv('WARDEN_MQTT_PORT', v)) } },
+  { name: 'WARDEN_HTTP_PORT', apply: (v, d) => { setConfigPath(d, 'http.port', parsePortEnv('WARDEN_HTTP_PORT', v)) } },
+  { name: 'WARDEN_DATA_DIR', apply: (v, d) => { d.dataDir = v } },
+  { name: 'WARDEN_LOG_LEVEL', apply: (v, d) => { setConfigPath(d, 'log.level', v) } },
+  { name: 'WARDEN_BROKER_ID', apply: (v, d) => { d.brokerId = v } },
+  { name: 'WARDEN_PERSISTENCE', apply: (v, d) => { d.persistence = v } },
+  // the whole redis section: a URL from the environment does not mix with the file's
+  { name: 'WARDEN_REDIS_URL', apply: (v, d) => { d.redis = { url: v } } }
+]
 
 export interface LoadOptions {
   /** defaults to process.env */
@@ -32,17 +44,10 @@ export function loadConfig ({ env = process.env }: LoadOptions = {}): WardenConf
   // would trip on (cross-key checks wait for the overrides, which may supply what they need)
   validate(raw, file)
   const data = structuredClone(raw) as Record<string, unknown>
-  const mqttPort = parsePortEnv('WARDEN_MQTT_PORT', env.WARDEN_MQTT_PORT)
-  const httpPort = parsePortEnv('WARDEN_HTTP_PORT', env.WARDEN_HTTP_PORT)
-  if (mqttPort !== undefined) data.mqtt = { ...(data.mqtt as object | undefined), port: mqttPort }
-  if (httpPort !== undefined) data.http = { ...(data.http as object | undefined), port: httpPort }
-  if (env.WARDEN_DATA_DIR !== undefined && env.WARDEN_DATA_DIR !== '') data.dataDir = env.WARDEN_DATA_DIR
-  if (env.WARDEN_LOG_LEVEL !== undefined && env.WARDEN_LOG_LEVEL !== '') data.log = { ...(data.log as object | undefined), level: env.WARDEN_LOG_LEVEL }
-  if (env.WARDEN_BROKER_ID !== undefined && env.WARDEN_BROKER_ID !== '') data.brokerId = env.WARDEN_BROKER_ID
+  applyEnvOverrides(data, env, OVERRIDES)
   // pm2 numbers cluster workers; the pid makes the id unique per process life (see create-broker.ts)
-  if (data.brokerId === undefined && env.NODE_APP_INSTANCE !== undefined) data.brokerId = `warden-${hostname()}-${env.NODE_APP_INSTANCE}-${process.pid}`
-  if (env.WARDEN_PERSISTENCE !== undefined && env.WARDEN_PERSISTENCE !== '') data.persistence = env.WARDEN_PERSISTENCE
-  if (env.WARDEN_REDIS_URL !== undefined && env.WARDEN_REDIS_URL !== '') data.redis = { url: env.WARDEN_REDIS_URL }
+  const instance = envValue(env, 'NODE_APP_INSTANCE')
+  if (data.brokerId === undefined && instance !== undefined) data.brokerId = `warden-${hostname()}-${instance}-${process.pid}`
   return parseConfig(data, file)
 }
 
