@@ -1,6 +1,6 @@
 // The consumer's configuration: one file plus a few env overrides, validated once, then frozen.
 import { extname, resolve } from 'node:path'
-import { WardenError, applyEnvOverrides as applyOverrides, createConfigValidator, envValue, parseIntegerEnv, readConfigFile, setConfigPath, type Env, type EnvOverride } from '@warden/common'
+import { WardenError, applyEnvOverrides as applyOverrides, isRecord, createConfigValidator, envValue, parseIntegerEnv, readConfigFile, setConfigPath, type Env, type EnvOverride } from '@warden/common'
 
 export interface ConsumerConfig {
   readonly broker: { readonly url: string }
@@ -153,17 +153,14 @@ function perInstance (path: string, instance: string): string {
 
 function resolvePaths (data: Record<string, unknown>, cwd: string): void {
   const output = data.output
-  if (isObject(output) && typeof output.file === 'string' && output.file !== '') output.file = resolve(cwd, output.file)
+  if (isRecord(output) && typeof output.file === 'string' && output.file !== '') output.file = resolve(cwd, output.file)
   for (const key of ['summaryFile', 'stateFile']) {
     const value = data[key]
     if (typeof value === 'string' && value !== '') data[key] = resolve(cwd, value)
   }
 }
 
-function isObject (value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value)
-}
 
 function asObject (value: unknown): Record<string, unknown> {
-  return isObject(value) ? value : {}
+  return isRecord(value) ? value : {}
 }

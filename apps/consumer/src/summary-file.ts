@@ -1,6 +1,6 @@
 // The summary file: the last summary plus per-device positions, replaced atomically so readers never see half of it.
 import { readFileSync } from 'node:fs'
-import { writeFileAtomic } from '@warden/common'
+import { isRecord, writeFileAtomic } from '@warden/common'
 import type { DeviceSnapshot } from './seq-tracker.js'
 import type { SavedStats, Summary } from './stats.js'
 
@@ -45,8 +45,4 @@ function isCount (value: unknown): value is number {
 
 function count (value: unknown): number {
   return isCount(value) ? value : 0
-}
-
-function isRecord (value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value)
 }

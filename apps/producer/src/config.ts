@@ -1,7 +1,7 @@
 // The producer's configuration: file schema, environment overrides, and the resolved frozen settings.
 // This is the only module that reads process.env.
 import { resolve } from 'node:path'
-import { WardenError, applyEnvOverrides, createConfigValidator, deepFreeze, envError, envValue, readConfigFile, setConfigPath, type Env, type EnvOverride } from '@warden/common'
+import { WardenError, applyEnvOverrides, isRecord, createConfigValidator, deepFreeze, envError, envValue, readConfigFile, setConfigPath, type Env, type EnvOverride } from '@warden/common'
 import { configSchema, type ProducerConfigFile } from './config-schema.js'
 
 export interface DeviceCredentials {
@@ -134,8 +134,4 @@ function parseQos (name: string, value: string): 0 | 1 | 2 {
 function parseLogLevel (name: string, value: string): string {
   if (!LOG_LEVELS.includes(value)) throw envError(name, `one of ${LOG_LEVELS.join(', ')}`, value)
   return value
-}
-
-function isRecord (value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value)
 }

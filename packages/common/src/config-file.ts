@@ -69,3 +69,8 @@ export function deepFreeze<T> (value: T): T {
   }
   return value
 }
+
+/** True for a plain mapping (not null, not an array): what a parsed config section or JSON payload must be to be read. */
+export function isRecord (value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+}

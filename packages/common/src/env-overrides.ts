@@ -1,5 +1,6 @@
 // How WARDEN_* environment variables override a config file, the same way in the broker, producer and consumer.
 import { WardenError } from './errors.js'
+import { isRecord } from './config-file.js'
 
 export type Env = Readonly<Record<string, string | undefined>>
 
@@ -65,8 +66,4 @@ export function parseIntegerEnv (name: string, value: string): number {
   const n = Number(value)
   if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) throw envError(name, 'an integer', value)
   return n
-}
-
-function isRecord (value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value)
 }

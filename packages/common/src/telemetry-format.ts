@@ -1,4 +1,5 @@
 // The messages a producer device publishes and a consumer reads: topics, payloads, and the one parser of them.
+import { isRecord } from './config-file.js'
 
 export interface TelemetryReadings {
   temperature: number
@@ -96,8 +97,4 @@ export function parseDeviceMessage (topic: string, payload: Uint8Array | string)
 
 function isSeq (value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
-}
-
-function isRecord (value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value)
 }
