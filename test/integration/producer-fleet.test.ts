@@ -12,7 +12,7 @@ import { createLogger } from '@warden/common'
 import { createDevice } from '../../apps/producer/src/device.js'
 import { resolveProducerConfig, type ProducerConfig } from '../../apps/producer/src/config.js'
 import { createFleet, SEQ_STATE_FILE, type Fleet } from '../../apps/producer/src/fleet.js'
-import type { StatusMessage, TelemetryMessage } from '../../apps/producer/src/messages.js'
+import type { StatusMessage, TelemetryMessage } from '../../packages/common/src/index.js'
 
 const PASSWORD = 'fleet-secret'
 const DEVICES = ['device-01', 'device-02', 'device-03']

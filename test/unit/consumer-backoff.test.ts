@@ -1,6 +1,6 @@
 // Reconnect back-off: doubling, capped, jittered, reset after a connection.
 import { describe, expect, it } from 'vitest'
-import { createBackoff } from '../../apps/consumer/src/backoff.js'
+import { createBackoff } from '../../packages/common/src/index.js'
 
 describe('reconnect back-off', () => {
   it.each([

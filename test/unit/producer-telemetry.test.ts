@@ -1,9 +1,8 @@
 // Readings generator, payload shapes, pacing and back-off: the producer's pure parts.
 import { describe, expect, it } from 'vitest'
 import { createReadingGenerator, seedFromString } from '../../apps/producer/src/telemetry.js'
-import { encodeStatus, encodeTelemetry, statusTopic, telemetryTopic } from '../../apps/producer/src/messages.js'
+import { createBackoff, encodeStatus, encodeTelemetry, statusTopic, telemetryTopic } from '../../packages/common/src/index.js'
 import { createPacer, MIN_TICK_MS } from '../../apps/producer/src/pacer.js'
-import { createBackoff } from '../../apps/producer/src/backoff.js'
 
 describe('createReadingGenerator', () => {
   const take = (seed: number, n: number) => {
@@ -80,7 +79,7 @@ describe('createPacer', () => {
 
 describe('createBackoff', () => {
   it('doubles up to the cap and starts over on reset', () => {
-    const b = createBackoff(1000, 5000)
+    const b = createBackoff({ minMs: 1000, maxMs: 5000, jitter: 0 })
     expect(b.current).toBe(1000)
     expect([b.fail(), b.fail(), b.fail(), b.fail()]).toEqual([2000, 4000, 5000, 5000])
     expect(b.reset()).toBe(1000)

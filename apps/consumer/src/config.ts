@@ -1,6 +1,6 @@
 // The consumer's configuration: one file plus a few env overrides, validated once, then frozen.
 import { extname, resolve } from 'node:path'
-import { WardenError, createConfigValidator, readConfigFile } from '@warden/common'
+import { WardenError, applyEnvOverrides as applyOverrides, isRecord, createConfigValidator, envValue, parseIntegerEnv, readConfigFile, setConfigPath, type Env, type EnvOverride } from '@warden/common'
 
 export interface ConsumerConfig {
   readonly broker: { readonly url: string }
@@ -97,8 +97,6 @@ export function validateConsumerConfig (data: unknown, source: string): Consumer
   return config
 }
 
-type Env = Readonly<Record<string, string | undefined>>
-
 export interface LoadOptions {
   env?: Env
   /** Base for the config path and for relative file paths inside it. */
@@ -107,7 +105,7 @@ export interface LoadOptions {
 
 /** Reads WARDEN_CONFIG (or config/consumer.yaml), applies WARDEN_* overrides, validates. */
 export function loadConsumerConfig ({ env = process.env, cwd = process.cwd() }: LoadOptions = {}): ConsumerConfig {
-  const path = resolve(cwd, nonEmpty(env.WARDEN_CONFIG) ?? DEFAULT_CONFIG_PATH)
+  const path = resolve(cwd, envValue(env, 'WARDEN_CONFIG') ?? DEFAULT_CONFIG_PATH)
   const raw = readConfigFile(path)
   if (raw !== null && raw !== undefined && (typeof raw !== 'object' || Array.isArray(raw))) {
     throw new WardenError('WARDEN_ERR_CONFIG_INVALID', `invalid config in ${path}: (root): must be a mapping of settings`)
@@ -119,24 +117,22 @@ export function loadConsumerConfig ({ env = process.env, cwd = process.cwd() }: 
   return validateConsumerConfig(data, source)
 }
 
+/** The WARDEN_* variables that override the file, applied in this order (see @warden/common's env-overrides). */
+const OVERRIDES: readonly EnvOverride[] = [
+  { name: 'WARDEN_MQTT_URL', apply: (v, d) => { setConfigPath(d, 'broker.url', v) } },
+  { name: 'WARDEN_CONSUMER_CLIENT_ID', apply: (v, d) => { d.clientId = v } },
+  { name: 'WARDEN_CONSUMER_QOS', apply: (v, d) => { d.qos = parseIntegerEnv('WARDEN_CONSUMER_QOS', v) } },
+  { name: 'WARDEN_CONSUMER_OUT', apply: (v, d) => { setConfigPath(d, 'output.file', v) } },
+  { name: 'WARDEN_LOG_LEVEL', apply: (v, d) => { d.logLevel = v } },
+  { name: 'WARDEN_SUMMARY_INTERVAL_MS', apply: (v, d) => { d.summaryIntervalMs = parseIntegerEnv('WARDEN_SUMMARY_INTERVAL_MS', v) } },
+  { name: 'WARDEN_CONSUMER_GROUP', apply: (v, d) => { d.group = v } }
+]
+
 function applyEnvOverrides (data: Record<string, unknown>, env: Env): string[] {
-  const applied: string[] = []
-  const set = (name: string, apply: (value: string) => void): void => {
-    const value = nonEmpty(env[name])
-    if (value === undefined) return
-    apply(value)
-    applied.push(name)
-  }
-  set('WARDEN_MQTT_URL', (v) => { data.broker = { ...asObject(data.broker), url: v } })
-  set('WARDEN_CONSUMER_CLIENT_ID', (v) => { data.clientId = v })
-  set('WARDEN_CONSUMER_QOS', (v) => { data.qos = parseIntegerEnv('WARDEN_CONSUMER_QOS', v) })
-  set('WARDEN_CONSUMER_OUT', (v) => { data.output = { ...asObject(data.output), file: v } })
-  set('WARDEN_LOG_LEVEL', (v) => { data.logLevel = v })
-  set('WARDEN_SUMMARY_INTERVAL_MS', (v) => { data.summaryIntervalMs = parseIntegerEnv('WARDEN_SUMMARY_INTERVAL_MS', v) })
-  set('WARDEN_CONSUMER_GROUP', (v) => { data.group = v })
+  const applied = applyOverrides(data, env, OVERRIDES)
   // pm2 runs a group's members as instances of one app: each needs its own client id (one session each)
   // and its own files; pm2 numbers them in NODE_APP_INSTANCE
-  const instance = nonEmpty(env.NODE_APP_INSTANCE)
+  const instance = envValue(env, 'NODE_APP_INSTANCE')
   if (typeof data.group === 'string' && instance !== undefined) {
     data.clientId = `${String(data.clientId)}-${instance}`
     const output = asObject(data.output)
@@ -157,29 +153,14 @@ function perInstance (path: string, instance: string): string {
 
 function resolvePaths (data: Record<string, unknown>, cwd: string): void {
   const output = data.output
-  if (isObject(output) && typeof output.file === 'string' && output.file !== '') output.file = resolve(cwd, output.file)
+  if (isRecord(output) && typeof output.file === 'string' && output.file !== '') output.file = resolve(cwd, output.file)
   for (const key of ['summaryFile', 'stateFile']) {
     const value = data[key]
     if (typeof value === 'string' && value !== '') data[key] = resolve(cwd, value)
   }
 }
 
-function parseIntegerEnv (name: string, value: string): number {
-  const n = Number(value)
-  if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) {
-    throw new WardenError('WARDEN_ERR_CONFIG_INVALID', `${name}: must be an integer, got ${JSON.stringify(value)}`)
-  }
-  return n
-}
-
-function nonEmpty (value: string | undefined): string | undefined {
-  return value === undefined || value.trim() === '' ? undefined : value
-}
-
-function isObject (value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value)
-}
 
 function asObject (value: unknown): Record<string, unknown> {
-  return isObject(value) ? value : {}
+  return isRecord(value) ? value : {}
 }

@@ -10,4 +10,3 @@ export { openSession, type Session, type SessionOptions, type SessionHandlers } 
 export { readSavedStats, writeSummaryFile, type SummaryFileContent } from './summary-file.js'
 export { createQos2Inbox, type Qos2Inbox } from './incoming-store.js'
 export { takeUnreleasedIds, saveUnreleasedIds } from './qos2-state-file.js'
-export { createBackoff, type Backoff } from './backoff.js'

@@ -1,4 +1,6 @@
-// Turns one received MQTT message into the JSON record the sink writes, without trusting the payload.
+// Turns one received MQTT message into the JSON record the sink writes, without trusting the payload
+// (the payload format and its parser are @warden/common's telemetry-format.ts).
+import { parseDeviceMessage } from '@warden/common'
 
 export interface MessageRecord {
   topic: string
@@ -28,19 +30,7 @@ export interface PacketFlags {
 }
 
 export function parseMessage (topic: string, payload: Uint8Array, flags: PacketFlags, receivedAt: number): ParsedMessage {
-  const text = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8')
-  let body: unknown = text
-  let isJson = true
-  try {
-    body = JSON.parse(text)
-  } catch {
-    isJson = false
-  }
-  const fields = isRecord(body) ? body : {}
-  const seq = isSeq(fields.seq) ? fields.seq : null
-  const ts = typeof fields.ts === 'number' && Number.isFinite(fields.ts) ? fields.ts : null
-  const deviceId = typeof fields.deviceId === 'string' && fields.deviceId !== '' ? fields.deviceId : deviceIdFromTopic(topic)
-  const isTelemetry = topic.endsWith('/telemetry')
+  const { body, deviceId, run, seq, ts, malformed } = parseDeviceMessage(topic, payload)
   return {
     record: {
       topic,
@@ -54,21 +44,7 @@ export function parseMessage (topic: string, payload: Uint8Array, flags: PacketF
       latencyMs: seq !== null && ts !== null && !flags.retain ? receivedAt - ts : null,
       payload: body
     },
-    run: typeof fields.run === 'string' ? fields.run : undefined,
-    malformed: !isJson || (isTelemetry && (seq === null || deviceId === null))
+    run,
+    malformed
   }
-}
-
-/** `devices/<id>/...` names its device even when the payload cannot. */
-function deviceIdFromTopic (topic: string): string | null {
-  const levels = topic.split('/')
-  return levels[0] === 'devices' && levels[1] !== undefined && levels[1] !== '' ? levels[1] : null
-}
-
-function isSeq (value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
-}
-
-function isRecord (value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value)
 }

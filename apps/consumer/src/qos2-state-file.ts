@@ -1,7 +1,6 @@
 // Keeps the unreleased QoS 2 packet ids of a session between runs, so a resent PUBLISH is not delivered twice.
 import { readFileSync, rmSync } from 'node:fs'
-import { mkdir, rename, writeFile } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { writeFileAtomic } from '@warden/common'
 
 interface SavedIds {
   url: string
@@ -31,8 +30,6 @@ export function takeUnreleasedIds (path: string, url: string, clientId: string):
 export async function saveUnreleasedIds (path: string, url: string, clientId: string, ids: number[]): Promise<void> {
   if (ids.length === 0) return
   const saved: SavedIds = { url, clientId, ids }
-  const tmp = `${path}.${process.pid}.tmp`
-  await mkdir(dirname(path), { recursive: true })
-  await writeFile(tmp, JSON.stringify(saved) + '\n')
-  await rename(tmp, path)
+  // durable: a lost id would let a resent QoS 2 PUBLISH through twice after the restart
+  await writeFileAtomic(path, JSON.stringify(saved) + '\n', { durable: true })
 }

@@ -1,7 +1,6 @@
 // A persistent MQTT session: stable clientId, clean=false, reconnect with back-off, subscribe only when the broker forgot us.
-import type { Logger } from '@warden/common'
+import { createBackoff, type Logger } from '@warden/common'
 import { connect, ErrorWithReasonCode, type IPublishPacket, type MqttClient } from 'mqtt'
-import { createBackoff } from './backoff.js'
 import { createQos2Inbox } from './incoming-store.js'
 import { saveUnreleasedIds, takeUnreleasedIds } from './qos2-state-file.js'
 

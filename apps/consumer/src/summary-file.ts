@@ -1,23 +1,14 @@
 // The summary file: the last summary plus per-device positions, replaced atomically so readers never see half of it.
 import { readFileSync } from 'node:fs'
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { isRecord, writeFileAtomic } from '@warden/common'
 import type { DeviceSnapshot } from './seq-tracker.js'
 import type { SavedStats, Summary } from './stats.js'
 
 export type SummaryFileContent = Summary & { perDevice: Record<string, DeviceSnapshot>, writtenAt: string }
 
 export async function writeSummaryFile (path: string, content: SummaryFileContent): Promise<void> {
-  // rename() within one directory is atomic on POSIX, so a reader sees the old file or the new one
-  const tmp = `${path}.${process.pid}.tmp`
-  await mkdir(dirname(path), { recursive: true })
-  try {
-    await writeFile(tmp, JSON.stringify(content, null, 2) + '\n')
-    await rename(tmp, path)
-  } catch (err) {
-    await rm(tmp, { force: true })
-    throw err
-  }
+  // a report rewritten every interval: atomic so readers never see half of it, not fsynced
+  await writeFileAtomic(path, JSON.stringify(content, null, 2) + '\n')
 }
 
 /** Reads what a previous run saved; undefined when there is no file, throws when it is unusable. */
@@ -54,8 +45,4 @@ function isCount (value: unknown): value is number {
 
 function count (value: unknown): number {
   return isCount(value) ? value : 0
-}
-
-function isRecord (value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value)
 }

@@ -1,7 +1,7 @@
 // The producer's configuration: file schema, environment overrides, and the resolved frozen settings.
 // This is the only module that reads process.env.
 import { resolve } from 'node:path'
-import { WardenError, createConfigValidator, deepFreeze, readConfigFile } from '@warden/common'
+import { WardenError, applyEnvOverrides, isRecord, createConfigValidator, deepFreeze, envError, envValue, readConfigFile, setConfigPath, type Env, type EnvOverride } from '@warden/common'
 import { configSchema, type ProducerConfigFile } from './config-schema.js'
 
 export interface DeviceCredentials {
@@ -25,7 +25,7 @@ export interface ProducerConfig {
   readonly logLevel: string
 }
 
-export type Env = Readonly<Record<string, string | undefined>>
+export type { Env }
 
 export const DEFAULT_CONFIG_PATH = 'config/producer.yaml'
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -33,15 +33,25 @@ const URL_PROTOCOLS = ['mqtt:', 'mqtts:', 'tcp:', 'tls:', 'ws:', 'wss:']
 
 const validateFile = createConfigValidator<ProducerConfigFile>(configSchema)
 
+/** The WARDEN_* variables that override the file, applied in this order (see @warden/common's env-overrides). */
+const OVERRIDES: readonly EnvOverride[] = [
+  { name: 'WARDEN_MQTT_URL', apply: (v, d) => { setConfigPath(d, 'broker.url', parseUrl('WARDEN_MQTT_URL', v)) } },
+  { name: 'WARDEN_PRODUCER_DEVICES', apply: (v, d) => { setConfigPath(d, 'fleet.size', parseCount('WARDEN_PRODUCER_DEVICES', v)) } },
+  { name: 'WARDEN_PRODUCER_RATE', apply: (v, d) => { d.rate = parseRate('WARDEN_PRODUCER_RATE', v) } },
+  { name: 'WARDEN_PRODUCER_QOS', apply: (v, d) => { d.qos = parseQos('WARDEN_PRODUCER_QOS', v) } },
+  { name: 'WARDEN_DATA_DIR', apply: (v, d) => { d.dataDir = v } },
+  { name: 'WARDEN_LOG_LEVEL', apply: (v, d) => { d.logLevel = parseLogLevel('WARDEN_LOG_LEVEL', v) } }
+]
+
 /** Reads the file named by WARDEN_CONFIG, applies WARDEN_* overrides, validates, and freezes. */
 export function loadProducerConfig (env: Env = process.env, cwd: string = process.cwd()): ProducerConfig {
-  const path = resolve(cwd, nonEmpty(env.WARDEN_CONFIG) ?? DEFAULT_CONFIG_PATH)
+  const path = resolve(cwd, envValue(env, 'WARDEN_CONFIG') ?? DEFAULT_CONFIG_PATH)
   return resolveProducerConfig(readConfigFile(path), path, env, cwd)
 }
 
 /** The log level to use before the config file is read; a bad value is reported by loadProducerConfig. */
 export function readLogLevelEnv (env: Env = process.env): string {
-  const value = nonEmpty(env.WARDEN_LOG_LEVEL)
+  const value = envValue(env, 'WARDEN_LOG_LEVEL')
   return value !== undefined && LOG_LEVELS.includes(value) ? value : 'info'
 }
 
@@ -49,19 +59,7 @@ export function resolveProducerConfig (data: unknown, source: string, env: Env =
   // an empty file parses to null and means "all defaults"; anything else not an object is left for the schema to reject
   const overridable = isRecord(data) || data === null || data === undefined
   const merged: Record<string, unknown> = isRecord(data) ? structuredClone(data) : {}
-  const applied: string[] = []
-  const override = (name: string, apply: (value: string) => void): void => {
-    const value = nonEmpty(env[name])
-    if (value === undefined) return
-    apply(value)
-    applied.push(name)
-  }
-  override('WARDEN_MQTT_URL', (v) => { merged.broker = { ...asRecord(merged.broker), url: parseUrl('WARDEN_MQTT_URL', v) } })
-  override('WARDEN_PRODUCER_DEVICES', (v) => { merged.fleet = { ...asRecord(merged.fleet), size: parseCount('WARDEN_PRODUCER_DEVICES', v) } })
-  override('WARDEN_PRODUCER_RATE', (v) => { merged.rate = parseRate('WARDEN_PRODUCER_RATE', v) })
-  override('WARDEN_PRODUCER_QOS', (v) => { merged.qos = parseQos('WARDEN_PRODUCER_QOS', v) })
-  override('WARDEN_DATA_DIR', (v) => { merged.dataDir = v })
-  override('WARDEN_LOG_LEVEL', (v) => { merged.logLevel = parseLogLevel('WARDEN_LOG_LEVEL', v) })
+  const applied = applyEnvOverrides(merged, env, OVERRIDES)
 
   const where = applied.length === 0 ? source : `${source} (with ${applied.join(', ')})`
   const file = validateFile(overridable ? merged : data, where)
@@ -105,10 +103,6 @@ function resolveDevices (fleet: ProducerConfigFile['fleet'], invalid: (key: stri
   }))
 }
 
-function envError (name: string, expected: string, value: string): WardenError {
-  return new WardenError('WARDEN_ERR_CONFIG_INVALID', `${name}: must be ${expected}, got ${JSON.stringify(value)}`)
-}
-
 function parseUrl (name: string, value: string): string {
   let url: URL
   try {
@@ -140,16 +134,4 @@ function parseQos (name: string, value: string): 0 | 1 | 2 {
 function parseLogLevel (name: string, value: string): string {
   if (!LOG_LEVELS.includes(value)) throw envError(name, `one of ${LOG_LEVELS.join(', ')}`, value)
   return value
-}
-
-function nonEmpty (value: string | undefined): string | undefined {
-  return value === undefined || value.trim() === '' ? undefined : value.trim()
-}
-
-function isRecord (value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value)
-}
-
-function asRecord (value: unknown): Record<string, unknown> {
-  return isRecord(value) ? value : {}
 }

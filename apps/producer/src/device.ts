@@ -1,8 +1,6 @@
 // One simulated device: its own MQTT connection, a paced telemetry timer, and a retained online/offline status.
 import { connect, type MqttClient } from 'mqtt'
-import type { Logger } from '@warden/common'
-import { createBackoff } from './backoff.js'
-import { encodeStatus, encodeTelemetry, statusTopic, telemetryTopic, type DeviceState } from './messages.js'
+import { createBackoff, encodeStatus, encodeTelemetry, statusTopic, telemetryTopic, type DeviceState, type Logger } from '@warden/common'
 import { createPacer } from './pacer.js'
 import { createReadingGenerator, seedFromString, type ReadingGenerator } from './telemetry.js'
 
@@ -67,7 +65,7 @@ export function createDevice (opts: DeviceOptions): Device {
   const { username, run, qos, logger } = opts
   const now = opts.now ?? Date.now
   const readings = opts.readings ?? createReadingGenerator({ seed: seedFromString(username) })
-  const backoff = createBackoff(opts.reconnectPeriodMs, opts.maxReconnectPeriodMs)
+  const backoff = createBackoff({ minMs: opts.reconnectPeriodMs, maxMs: opts.maxReconnectPeriodMs, jitter: 0 })
   const pacer = createPacer(opts.rate, performance.now())
   const counts = { published: 0, acked: 0, failed: 0, connects: 0 }
   let lastSeq = opts.lastSeq

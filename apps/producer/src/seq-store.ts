@@ -1,7 +1,6 @@
 // Last issued sequence number per device, kept in a JSON file so numbering survives process restarts.
-import { mkdir, open, readFile, rename } from 'node:fs/promises'
-import { dirname } from 'node:path'
-import { WardenError } from '@warden/common'
+import { readFile } from 'node:fs/promises'
+import { WardenError, writeFileAtomic } from '@warden/common'
 
 export type SeqState = Record<string, number>
 
@@ -49,18 +48,12 @@ export async function readSeqState (file: string): Promise<SeqState> {
   return state
 }
 
-/** Write to a temporary file, fsync, then rename: a crash leaves either the old or the new state, never half. */
+/**
+ * Replaced atomically and durably: a crash or power loss leaves the old state or the new, never half, and a
+ * sequence number once saved never goes back (the consumer would count the repeats as duplicates).
+ */
 export async function writeSeqState (file: string, state: SeqState): Promise<void> {
-  await mkdir(dirname(file), { recursive: true })
-  const tmp = `${file}.${process.pid}.tmp`
-  const handle = await open(tmp, 'w')
-  try {
-    await handle.writeFile(`${JSON.stringify(state, null, 2)}\n`)
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  await rename(tmp, file)
+  await writeFileAtomic(file, `${JSON.stringify(state, null, 2)}\n`, { durable: true })
 }
 
 export async function openSeqStore ({ file, flushIntervalMs = 1000, onError }: SeqStoreOptions): Promise<SeqStore> {

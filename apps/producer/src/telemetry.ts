@@ -1,10 +1,8 @@
 // Simulated sensor readings: a seeded random walk, so a test or a demo can replay a device exactly.
+import type { TelemetryReadings } from '@warden/common'
 
-export interface Readings {
-  temperature: number
-  humidity: number
-  battery: number
-}
+/** what one telemetry message carries (the format is @warden/common's telemetry-format.ts) */
+export type Readings = TelemetryReadings
 
 export interface ReadingGenerator {
   next (): Readings

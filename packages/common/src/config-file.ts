@@ -70,12 +70,7 @@ export function deepFreeze<T> (value: T): T {
   return value
 }
 
-/** Parses an integer environment override, naming the variable when it is wrong. */
-export function parsePortEnv (name: string, value: string | undefined): number | undefined {
-  if (value === undefined || value === '') return undefined
-  const n = Number(value)
-  if (!/^\d{1,5}$/.test(value) || n > 65535) {
-    throw new WardenError('WARDEN_ERR_CONFIG_INVALID', `${name}: must be a port number 0-65535, got ${JSON.stringify(value)}`)
-  }
-  return n
+/** True for a plain mapping (not null, not an array): what a parsed config section or JSON payload must be to be read. */
+export function isRecord (value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
 }

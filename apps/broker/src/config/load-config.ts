@@ -1,16 +1,25 @@
 // Loads the broker's configuration once at start: file, then environment overrides, then checks.
 import { hostname } from 'node:os'
-import { createConfigValidator, parsePortEnv, readConfigFile, WardenError } from '@warden/common'
-import { checkFilter, hasTemplate } from '../policy/topic.js'
+import { applyEnvOverrides, createConfigValidator, envValue, parsePortEnv, readConfigFile, setConfigPath, WardenError, type EnvOverride } from '@warden/common'
 import { parsePasswordHash } from '../auth/password.js'
-import { isControlTopic } from '../policy/control-topics.js'
+import { BUILTIN_ROLES, grantProblem, registrationProblem, roleNameProblem, unknownRoleProblem } from '../policy/registration.js'
 import { compilePayloadSchema } from '../registry/payload-schema.js'
 import { checkHardening } from './hardening-schema.js'
 import { configSchema, type WardenConfig } from './schema.js'
 
 const validate = createConfigValidator<WardenConfig>(configSchema)
 
-const BUILTIN_ROLES = ['admin', 'producer', 'consumer', 'observer']
+/** The WARDEN_* variables that override the file, applied in this order (see @warden/common's env-overrides). */
+const OVERRIDES: readonly EnvOverride[] = [
+  { name: 'WARDEN_MQTT_PORT', apply: (v, d) => { setConfigPath(d, 'mqtt.port', parsePortEnv('WARDEN_MQTT_PORT', v)) } },
+  { name: 'WARDEN_HTTP_PORT', apply: (v, d) => { setConfigPath(d, 'http.port', parsePortEnv('WARDEN_HTTP_PORT', v)) } },
+  { name: 'WARDEN_DATA_DIR', apply: (v, d) => { d.dataDir = v } },
+  { name: 'WARDEN_LOG_LEVEL', apply: (v, d) => { setConfigPath(d, 'log.level', v) } },
+  { name: 'WARDEN_BROKER_ID', apply: (v, d) => { d.brokerId = v } },
+  { name: 'WARDEN_PERSISTENCE', apply: (v, d) => { d.persistence = v } },
+  // the whole redis section: a URL from the environment does not mix with the file's
+  { name: 'WARDEN_REDIS_URL', apply: (v, d) => { d.redis = { url: v } } }
+]
 
 export interface LoadOptions {
   /** defaults to process.env */
@@ -35,17 +44,10 @@ export function loadConfig ({ env = process.env }: LoadOptions = {}): WardenConf
   // would trip on (cross-key checks wait for the overrides, which may supply what they need)
   validate(raw, file)
   const data = structuredClone(raw) as Record<string, unknown>
-  const mqttPort = parsePortEnv('WARDEN_MQTT_PORT', env.WARDEN_MQTT_PORT)
-  const httpPort = parsePortEnv('WARDEN_HTTP_PORT', env.WARDEN_HTTP_PORT)
-  if (mqttPort !== undefined) data.mqtt = { ...(data.mqtt as object | undefined), port: mqttPort }
-  if (httpPort !== undefined) data.http = { ...(data.http as object | undefined), port: httpPort }
-  if (env.WARDEN_DATA_DIR !== undefined && env.WARDEN_DATA_DIR !== '') data.dataDir = env.WARDEN_DATA_DIR
-  if (env.WARDEN_LOG_LEVEL !== undefined && env.WARDEN_LOG_LEVEL !== '') data.log = { ...(data.log as object | undefined), level: env.WARDEN_LOG_LEVEL }
-  if (env.WARDEN_BROKER_ID !== undefined && env.WARDEN_BROKER_ID !== '') data.brokerId = env.WARDEN_BROKER_ID
+  applyEnvOverrides(data, env, OVERRIDES)
   // pm2 numbers cluster workers; the pid makes the id unique per process life (see create-broker.ts)
-  if (data.brokerId === undefined && env.NODE_APP_INSTANCE !== undefined) data.brokerId = `warden-${hostname()}-${env.NODE_APP_INSTANCE}-${process.pid}`
-  if (env.WARDEN_PERSISTENCE !== undefined && env.WARDEN_PERSISTENCE !== '') data.persistence = env.WARDEN_PERSISTENCE
-  if (env.WARDEN_REDIS_URL !== undefined && env.WARDEN_REDIS_URL !== '') data.redis = { url: env.WARDEN_REDIS_URL }
+  const instance = envValue(env, 'NODE_APP_INSTANCE')
+  if (data.brokerId === undefined && instance !== undefined) data.brokerId = `warden-${hostname()}-${instance}-${process.pid}`
   return parseConfig(data, file)
 }
 
@@ -59,11 +61,12 @@ export function parseConfig (data: unknown, source = 'config'): WardenConfig {
     fail('redis.url', 'is required when persistence is redis (or set WARDEN_REDIS_URL)')
   }
   const roleNames = new Set([...BUILTIN_ROLES, ...Object.keys(config.roles)])
+  // the rules of policy/registration.ts, which the registry's API applies too
   for (const [name, role] of Object.entries(config.roles)) {
-    role.subscribe.forEach((f, i) => {
-      const why = checkFilter(f)
-      if (why !== null) fail(`roles.${name}.subscribe[${i}]`, `${JSON.stringify(f)} ${why}`)
-    })
+    const bad = roleNameProblem(name)
+    if (bad !== null) fail(`roles.${name}`, `the role name ${bad}`)
+    const p = grantProblem(role.subscribe)
+    if (p !== null) fail(`roles.${name}.subscribe${p.field}`, p.message)
   }
   if (config.anonymous !== false && !roleNames.has(config.anonymous)) {
     fail('anonymous', `role ${JSON.stringify(config.anonymous)} is not defined under roles`)
@@ -78,24 +81,15 @@ export function parseConfig (data: unknown, source = 'config'): WardenConfig {
     if (u.passwordHash !== undefined) {
       try { parsePasswordHash(u.passwordHash) } catch (err) { fail(`users[${i}].passwordHash`, (err as Error).message) }
     }
-    u.roles.forEach((r, j) => {
-      if (!roleNames.has(r)) fail(`users[${i}].roles[${j}]`, `role ${JSON.stringify(r)} is not defined under roles`)
-    })
+    const p = unknownRoleProblem(u.roles, roleNames)
+    if (p !== null) fail(`users[${i}].roles${p.field}`, p.message)
   })
   config.topics.forEach((t, i) => {
-    const why = checkFilter(t.filter)
-    if (why !== null) fail(`topics[${i}].filter`, `${JSON.stringify(t.filter)} ${why}`)
-    if (t.filter.startsWith('$SYS')) fail(`topics[${i}].filter`, '$SYS topics belong to the broker and cannot be registered')
-    if (isControlTopic(t.filter)) fail(`topics[${i}].filter`, '$CONTROL topics belong to the broker and cannot be registered')
+    const p = registrationProblem(t.filter, t.owners)
+    if (p !== null) fail(`topics[${i}].${p.field}`, p.message)
     if (t.schema !== undefined) {
       try { compilePayloadSchema(t.schema) } catch (err) { fail(`topics[${i}].schema`, (err as Error).message.replace(/^schema: /, '')) }
     }
-    t.owners.forEach((o, j) => {
-      if (o === '{username}' && !t.filter.includes('{username}')) {
-        fail(`topics[${i}].owners[${j}]`, "'{username}' as an owner needs a {username} level in the filter (otherwise every user would own it)")
-      }
-      if (o !== '{username}' && hasTemplate(o)) fail(`topics[${i}].owners[${j}]`, "only '{username}' may be used as an owner template")
-    })
   })
   checkHardening(config, fail)
   return config

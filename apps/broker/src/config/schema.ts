@@ -1,5 +1,6 @@
 // The broker's configuration: its JSON schema and the typed, frozen object it yields.
 import { hardeningLimitProperties, tlsSchema, wsListenerSchema, wssListenerSchema, type HardeningLimits, type TlsConfig, type WsConfig } from './hardening-schema.js'
+import { USERNAME_MAX, USERNAME_PATTERN } from '../policy/registration.js'
 
 export type PersistenceKind = 'level' | 'memory' | 'redis'
 
@@ -121,7 +122,7 @@ export const configSchema = {
         required: ['username', 'roles'],
         properties: {
           // '/', '+' and '#' would inject topic syntax through {username} templates
-          username: { type: 'string', minLength: 1, maxLength: 256, pattern: '^[^/+#{}\\s]+$' },
+          username: { type: 'string', minLength: 1, maxLength: USERNAME_MAX, pattern: USERNAME_PATTERN },
           password: { type: 'string', minLength: 1 },
           passwordHash: { type: 'string', minLength: 1 },
           roles: { type: 'array', items: { type: 'string', minLength: 1 } },

@@ -1,15 +1,16 @@
 // JSON Schemas of the control commands' fields, shared by the HTTP API and the MQTT control topic.
+import { ROLE_NAME_MAX, ROLE_NAME_PATTERN, USERNAME_MAX, USERNAME_PATTERN } from '../policy/registration.js'
 
-const username = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[^/+#{}\\s]+$' }
+const username = { type: 'string', minLength: 1, maxLength: USERNAME_MAX, pattern: USERNAME_PATTERN }
 const roles = { type: 'array', maxItems: 64, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 128 } }
 // scrypt's cost grows with the input: a password is long enough at 1 KiB
 const password = { type: 'string', minLength: 8, maxLength: 1024 }
 const passwordHash = { type: 'string', minLength: 1, maxLength: 1024 }
 const loopbackOnly = { type: 'boolean' }
 const filter = { type: 'string', minLength: 1, maxLength: 4096 }
-const owners = { type: 'array', minItems: 1, maxItems: 10000, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 256 } }
+const owners = { type: 'array', minItems: 1, maxItems: 10000, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: USERNAME_MAX } }
 const schema = { type: 'object' }
-const roleName = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[^/+#{}\\s]+$' }
+const roleName = { type: 'string', minLength: 1, maxLength: ROLE_NAME_MAX, pattern: ROLE_NAME_PATTERN }
 // MQTT allows client ids up to 65535 bytes
 const clientId = { type: 'string', minLength: 1, maxLength: 65535 }
 const subscribe = { type: 'array', maxItems: 1000, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 4096 } }

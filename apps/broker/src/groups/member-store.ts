@@ -1,9 +1,10 @@
 // Where group membership lives beyond one process's memory: a JSON file under dataDir (one process: the
 // persistent members, so a restarted broker keeps queueing for them), or Redis (cluster: every member and
 // the process it is connected to, read by every process).
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { Redis } from 'ioredis'
+import { writeFileAtomic } from '@warden/common'
 import type { MemberRecord, Members } from './types.js'
 
 export interface MemberStore {
@@ -43,9 +44,8 @@ export async function createLocalMemberStore (file: string | undefined): Promise
     if (data === saved) return writing
     saved = data
     writing = writing.then(async () => {
-      await mkdir(dirname(file), { recursive: true })
-      await writeFile(file + '.tmp', data)
-      await rename(file + '.tmp', file)
+      // written on every change: atomic, not fsynced (a power loss loses the last changes, never the file)
+      await writeFileAtomic(file, data)
     })
     return writing
   }

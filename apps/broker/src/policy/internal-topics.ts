@@ -17,3 +17,14 @@ export function isInternalTopic (topic: string): boolean {
   }
   return false
 }
+
+/**
+ * True when a filter's first level is one of the broker's roots or starts like one ($SYSTEM, $WARDEN2):
+ * nothing there may be registered, and a name that reads as a broker root is refused with them.
+ */
+export function claimsInternalRoot (filter: string): boolean {
+  if (filter.charCodeAt(0) !== 36) return false
+  const slash = filter.indexOf('/')
+  const first = slash < 0 ? filter : filter.slice(0, slash)
+  return ROOTS.some((root) => first.startsWith(root))
+}

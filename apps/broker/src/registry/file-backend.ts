@@ -1,7 +1,8 @@
-// The registry in one JSON file under dataDir, replaced atomically: temp file, fsync, rename, fsync dir.
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises'
+// The registry in one JSON file under dataDir, replaced atomically and durably (writeFileAtomic: temp file,
+// fsync, rename, fsync dir).
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { WardenError } from '@warden/common'
+import { WardenError, writeFileAtomic } from '@warden/common'
 import type { RegistryBackend } from './backend.js'
 import { parseState } from './state-check.js'
 
@@ -15,7 +16,6 @@ export const REGISTRY_FILE = 'registry.json'
 export async function createFileBackend (dataDir: string): Promise<RegistryBackend> {
   const path = join(dataDir, REGISTRY_FILE)
   let revision = 0
-  let seq = 0
   try {
     await mkdir(dataDir, { recursive: true })
     // temp files of a write that a crash interrupted: the rename never happened, so they hold nothing committed
@@ -43,13 +43,10 @@ export async function createFileBackend (dataDir: string): Promise<RegistryBacke
     },
     async save (next) {
       if (next.revision !== revision + 1) return false
-      const tmp = `${path}.${process.pid}.${++seq}.tmp`
       try {
-        await writeDurably(tmp, JSON.stringify(next, null, 2) + '\n')
-        await rename(tmp, path)
-        await syncDir(dataDir)
+        // durable: an answered change must survive a power loss; 0600: the file holds password hashes
+        await writeFileAtomic(path, JSON.stringify(next, null, 2) + '\n', { durable: true, mode: 0o600 })
       } catch (err) {
-        await rm(tmp, { force: true }).catch(() => {})
         throw new WardenError('WARDEN_ERR_REGISTRY', `cannot write the registry ${path}: ${(err as Error).message}`, { cause: err })
       }
       revision = next.revision
@@ -57,25 +54,5 @@ export async function createFileBackend (dataDir: string): Promise<RegistryBacke
     },
     watch () {},
     async close () {}
-  }
-}
-
-async function writeDurably (file: string, text: string): Promise<void> {
-  // 0600: the file holds password hashes
-  const fh = await open(file, 'wx', 0o600)
-  try {
-    await fh.writeFile(text, 'utf8')
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
-}
-
-async function syncDir (dir: string): Promise<void> {
-  const fh = await open(dir, 'r')
-  try {
-    await fh.sync()
-  } finally {
-    await fh.close()
   }
 }

@@ -1,23 +1,20 @@
-// The checks every registry entry passes, whether it comes from the API, the control topic or the config file.
+// The checks every registry entry passes from the API and the control topic: the rules of
+// policy/registration.ts (which the config file uses too), thrown as coded field errors.
 import { parsePasswordHash } from '../auth/password.js'
-import { isControlTopic } from '../policy/control-topics.js'
-import { checkFilter, hasTemplate } from '../policy/topic.js'
+import { grantProblem, registrationProblem, unknownRoleProblem } from '../policy/registration.js'
 import { FieldError } from './field-error.js'
 
-export const BUILTIN_ROLES: readonly string[] = ['admin', 'producer', 'consumer', 'observer']
+export { BUILTIN_ROLES } from '../policy/registration.js'
 
 export function checkRoles (roles: readonly string[], known: ReadonlySet<string>, field = 'roles'): void {
-  roles.forEach((r, i) => {
-    if (!known.has(r)) throw new FieldError('WARDEN_ERR_UNKNOWN_ROLE', `${field}[${i}]`, `role ${JSON.stringify(r)} is not defined under roles (known: ${[...known].join(', ')})`)
-  })
+  const p = unknownRoleProblem(roles, known)
+  if (p !== null) throw new FieldError('WARDEN_ERR_UNKNOWN_ROLE', `${field}${p.field}`, `${p.message} (known: ${[...known].join(', ')})`)
 }
 
 /** A role's read grants: MQTT filters, {username}/{clientid} templates allowed. */
 export function checkGrants (subscribe: readonly string[], field = 'subscribe'): void {
-  subscribe.forEach((f, i) => {
-    const why = checkFilter(f)
-    if (why !== null) throw new FieldError('WARDEN_ERR_TOPIC_FILTER', `${field}[${i}]`, `${JSON.stringify(f)} ${why}`)
-  })
+  const p = grantProblem(subscribe)
+  if (p !== null) throw new FieldError('WARDEN_ERR_TOPIC_FILTER', `${field}${p.field}`, p.message)
 }
 
 export function checkPasswordHash (hash: string, field = 'passwordHash'): void {
@@ -28,18 +25,8 @@ export function checkPasswordHash (hash: string, field = 'passwordHash'): void {
   }
 }
 
-/** A registration's filter and owners: MQTT syntax, no broker-owned topics, the '{username}' owner rule. */
+/** A registration's filter and owners (see registrationProblem). */
 export function checkRegistration (filter: string, owners: readonly string[], field = ''): void {
-  const at = (key: string): string => field === '' ? key : `${field}.${key}`
-  const why = checkFilter(filter)
-  if (why !== null) throw new FieldError('WARDEN_ERR_TOPIC_FILTER', at('filter'), `${JSON.stringify(filter)} ${why}`)
-  if (filter.startsWith('$SYS') || isControlTopic(filter) || filter.startsWith('$WARDEN')) {
-    throw new FieldError('WARDEN_ERR_TOPIC_FILTER', at('filter'), `${filter.split('/')[0] ?? ''} topics belong to the broker and cannot be registered`)
-  }
-  owners.forEach((o, j) => {
-    if (o === '{username}' && !filter.includes('{username}')) {
-      throw new FieldError('WARDEN_ERR_TOPIC_FILTER', at(`owners[${j}]`), "'{username}' as an owner needs a {username} level in the filter (otherwise every user would own it)")
-    }
-    if (o !== '{username}' && hasTemplate(o)) throw new FieldError('WARDEN_ERR_TOPIC_FILTER', at(`owners[${j}]`), "only '{username}' may be used as an owner template")
-  })
+  const p = registrationProblem(filter, owners)
+  if (p !== null) throw new FieldError('WARDEN_ERR_TOPIC_FILTER', field === '' ? p.field : `${field}.${p.field}`, p.message)
 }

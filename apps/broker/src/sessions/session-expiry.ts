@@ -1,10 +1,10 @@
 // Persistent sessions expire after a configurable idle time, in every backend, so abandoned devices do not
 // grow the store forever (MQTT 3.1.1 has no session expiry of its own).
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { Aedes, Client } from 'aedes'
 import type { Redis } from 'ioredis'
-import type { Logger } from '@warden/common'
+import { writeFileAtomic, type Logger } from '@warden/common'
 import { clientsOf } from '../aedes/accessors.js'
 import type { AedesStore } from '../aedes/store.js'
 
@@ -123,9 +123,8 @@ export async function createFileIdleIndex (file: string | undefined): Promise<Id
     if (file === undefined) return Promise.resolve()
     const data = JSON.stringify(Object.fromEntries(idle))
     writing = writing.then(async () => {
-      await mkdir(dirname(file), { recursive: true })
-      await writeFile(file + '.tmp', data)
-      await rename(file + '.tmp', file)
+      // written on every change: atomic, not fsynced (a power loss loses the last changes, never the file)
+      await writeFileAtomic(file, data)
     })
     return writing
   }
