@@ -31,7 +31,8 @@ describe('consumer config', () => {
       qos: 1,
       subscriptions: ['devices/+/telemetry', 'devices/+/status'],
       output: { file: join(repoRoot, 'logs/consumer-messages.log'), size: '10M', keep: 5, stdout: true },
-      summaryIntervalMs: 10000
+      summaryIntervalMs: 10000,
+      silenceWarnMs: 60000
     })
     expect(Object.isFrozen(config)).toBe(true)
     expect(Object.isFrozen(config.output)).toBe(true)
@@ -45,6 +46,7 @@ describe('consumer config', () => {
       qos: 1,
       output: { size: '10M', keep: 5, stdout: true },
       summaryIntervalMs: 10000,
+      silenceWarnMs: 60000,
       resume: true,
       reconnect: { minMs: 1000, maxMs: 30000 },
       seqWindow: 4096,

@@ -20,6 +20,8 @@ export interface ConsumerConfig {
     readonly stdout: boolean
   }
   readonly summaryIntervalMs: number
+  /** no message for this long (checked at each summary) is logged as a warning, once per silence; 0: never */
+  readonly silenceWarnMs: number
   /** Absolute path; the last summary is written here atomically. */
   readonly summaryFile?: string
   /** Absolute path; unreleased QoS 2 packet ids wait here between runs so a restart cannot duplicate QoS 2 messages. */
@@ -68,6 +70,7 @@ const schema = {
       }
     },
     summaryIntervalMs: { type: 'integer', minimum: 100, default: 10000 },
+    silenceWarnMs: { type: 'integer', minimum: 0, default: 60000 },
     summaryFile: { type: 'string', minLength: 1 },
     resume: { type: 'boolean', default: true },
     stateFile: { type: 'string', minLength: 1 },

@@ -45,6 +45,10 @@ export function createConsumer (config: ConsumerConfig, logger: Logger, { stdout
   const sink = createMessageSink(config.output, { stdout, onError: (err) => logger.error({ err }, 'message sink error') })
   let sessionPresent: boolean | null = null
   let writes = Promise.resolve()
+  // a consumer that stays online and counts nothing must say so (a broker that never answered its SUBSCRIBE,
+  // a role that grants nothing, no publisher)
+  let lastMessageAt = now()
+  let silenceReported = false
 
   const session = openSession({
     url: config.broker.url,
@@ -63,6 +67,8 @@ export function createConsumer (config: ConsumerConfig, logger: Logger, { stdout
     },
     onDisconnect: (attempt, retryInMs) => events.emit('disconnect', attempt, retryInMs),
     onMessage (topic, payload, packet) {
+      lastMessageAt = now()
+      silenceReported = false
       const parsed = parseMessage(topic, payload, { qos: packet.qos, retain: packet.retain, dup: packet.dup }, now())
       const outcome = book.observe(parsed)
       if (parsed.malformed) logger.debug({ topic }, 'malformed payload')
@@ -82,7 +88,16 @@ export function createConsumer (config: ConsumerConfig, logger: Logger, { stdout
     }
   }
 
+  function reportSilence (): void {
+    const silentMs = now() - lastMessageAt
+    if (config.silenceWarnMs === 0 || silenceReported || silentMs < config.silenceWarnMs) return
+    silenceReported = true
+    logger.warn({ silentMs, subscriptions: config.subscriptions, connected: session.connected },
+      'no message received for a while: is anything publishing there, and does this account\'s role grant reading it?')
+  }
+
   function report (final: boolean): Summary {
+    if (!final) reportSilence()
     const summary = book.summarize(now())
     // exactly-once means a duplicate at QoS 2 is a broker or client bug, not noise
     const level = summary.qos2Duplicates > 0 ? 'warn' : 'info'
