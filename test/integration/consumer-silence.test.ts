@@ -11,6 +11,23 @@ import { openSession } from '../../apps/consumer/src/session.js'
 import { validateConsumerConfig } from '../../apps/consumer/src/config.js'
 import { createConsumer } from '../../apps/consumer/src/consumer.js'
 
+interface LogLine { level: number, msg: string }
+
+/** a pino destination that keeps the parsed lines, and a wait for a condition on them */
+function captureLog (): { lines: LogLine[], sink: Writable, until (pred: () => boolean): Promise<void> } {
+  const lines: LogLine[] = []
+  let onLine = (): void => {}
+  const sink = new Writable({
+    write (chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString().split('\n').filter((x) => x !== '')) lines.push(JSON.parse(l) as LogLine)
+      onLine()
+      done()
+    }
+  })
+  const until = (pred: () => boolean): Promise<void> => new Promise((resolve) => { onLine = () => { if (pred()) resolve() }; onLine() })
+  return { lines, sink, until }
+}
+
 it('logs an error when no SUBACK comes, and goes on when it does', async () => {
   const broker = await Aedes.createBroker()
   let answer: (() => void) | undefined
@@ -20,19 +37,11 @@ it('logs an error when no SUBACK comes, and goes on when it does', async () => {
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   const { port } = server.address() as { port: number }
-  const lines: Array<{ level: number, msg: string }> = []
-  let onLine = (): void => {}
-  const sink = new Writable({
-    write (chunk: Buffer, _enc, done) {
-      for (const l of chunk.toString().split('\n').filter((x) => x !== '')) lines.push(JSON.parse(l) as { level: number, msg: string })
-      onLine()
-      done()
-    }
-  })
+  const { lines, sink, until } = captureLog()
   const session = openSession({ url: `mqtt://127.0.0.1:${port}`, clientId: 'suback-1', subscriptions: ['a/#'], qos: 1, reconnect: { minMs: 20, maxMs: 100 }, subackWarnMs: 200 },
     pino({ level: 'info' }, sink), { onMessage: () => {} })
   try {
-    await new Promise<void>((resolve) => { onLine = () => { if (lines.some((l) => l.msg.startsWith('no SUBACK'))) resolve() }; onLine() })
+    await until(() => lines.some((l) => l.msg.startsWith('no SUBACK')))
     expect(lines.filter((l) => l.msg.startsWith('no SUBACK'))).toMatchObject([{ level: 50 }])
     answer?.()
     await session.ready
@@ -50,16 +59,7 @@ it('warns once when no message arrives for silenceWarnMs, and again after messag
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   const { port } = server.address() as { port: number }
-  const lines: Array<{ level: number, msg: string }> = []
-  let onLine = (): void => {}
-  const sink = new Writable({
-    write (chunk: Buffer, _enc, done) {
-      for (const l of chunk.toString().split('\n').filter((x) => x !== '')) lines.push(JSON.parse(l) as { level: number, msg: string })
-      onLine()
-      done()
-    }
-  })
-  const until = (pred: () => boolean): Promise<void> => new Promise((resolve) => { onLine = () => { if (pred()) resolve() }; onLine() })
+  const { lines, sink, until } = captureLog()
   const silences = (): number => lines.filter((l) => l.msg.startsWith('no message received')).length
   const summaries = (): number => lines.filter((l) => l.msg === 'summary').length
   const config = validateConsumerConfig({ broker: { url: `mqtt://127.0.0.1:${port}` }, clientId: 'quiet-1', subscriptions: ['devices/+/telemetry'], qos: 1, output: { stdout: false }, summaryIntervalMs: 100, silenceWarnMs: 300, reconnect: { minMs: 20, maxMs: 100 } }, 'test')
