@@ -1,5 +1,8 @@
 // Payload schemas: compiled once, checked per message, with a short reason naming the offending field.
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { encodeTelemetry } from '@warden/common'
 import { compilePayloadSchema, PayloadSchemas } from '../../apps/broker/src/registry/payload-schema.js'
 
 const TEMP = { type: 'object', required: ['temp'], properties: { temp: { type: 'number', minimum: -50, maximum: 150 }, unit: { enum: ['C', 'F'] } }, additionalProperties: false }
@@ -52,5 +55,25 @@ describe('PayloadSchemas', () => {
     const two = s.check({ $id: 'https://example.com/x.json', type: 'string' })
     expect(one('1')).toBeNull()
     expect(two('"a"')).toBeNull()
+  })
+})
+
+// the schema the README registers with `--schema config/telemetry.schema.json` fits what the producer sends
+describe('config/telemetry.schema.json', () => {
+  const schema = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../config/telemetry.schema.json'), 'utf8')) as Record<string, unknown>
+  const check = compilePayloadSchema(schema)
+
+  it('accepts the reference producer\'s telemetry', () => {
+    expect(check(encodeTelemetry({ deviceId: 'device-06', run: 'r1', seq: 1, ts: 1796540000000, readings: { temperature: 21.5, humidity: 40, battery: 90 } }))).toBeNull()
+  })
+
+  it.each([
+    ['{"temp":21.5}', /deviceId/],
+    ['{"deviceId":"d","run":"r","seq":0,"ts":1,"readings":{}}', /seq/],
+    ['{"deviceId":"d","run":"r","seq":1,"ts":1,"readings":{"t":"hot"}}', /readings/],
+    ['{"deviceId":"d","run":"r","seq":1,"ts":1,"readings":{},"extra":1}', /extra/],
+    ['not json', /JSON/]
+  ])('refuses %s', (payload, why) => {
+    expect(check(payload)).toMatch(why)
   })
 })
