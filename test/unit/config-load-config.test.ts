@@ -174,7 +174,7 @@ describe('loadConfig', () => {
 
   it('names a bad key of the file even when an environment override replaces it', async () => {
     const path = await file('hidden.yaml', 'mqtt: { port: abc }\nhttp: { port: -1 }\nusers: []\n')
-    const err = errorOf(() => loadConfig({ env: { WARDEN_CONFIG: path, WARDEN_MQTT_PORT: '41883', WARDEN_HTTP_PORT: '48080' } })) // values only: nothing listens
+    const err = errorOf(() => loadConfig({ env: { WARDEN_CONFIG: path, WARDEN_MQTT_PORT: '21000', WARDEN_HTTP_PORT: '22000' } })) // values only: nothing listens
     expect(err.code).toBe('WARDEN_ERR_CONFIG_INVALID')
     expect(err.message).toBe(`invalid config in ${path}: mqtt.port: must be integer; http.port: must be >= 0`)
   })
