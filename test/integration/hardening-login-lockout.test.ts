@@ -2,7 +2,8 @@
 // per (username, address) and per address, never per username; logins in flight are bounded before any
 // verification, so parallel guesses cannot outrun the failure count. MQTT and the HTTP API alike.
 import { expect, it } from 'vitest'
-import { PASSWORD } from '../helpers/broker.js'
+import { baseConfig, PASSWORD } from '../helpers/broker.js'
+import { hashPassword } from '../../apps/broker/src/auth/password.js'
 import { getFrom, post } from '../helpers/http.js'
 import { connackFrom, connectPacket, rawClient } from '../helpers/raw-mqtt.js'
 import { useScope } from '../helpers/scope.js'
@@ -109,7 +110,20 @@ it('MQTT: a device that logged in moments ago gets back in from an address whose
   // 32 wrong logins in flight from the same address (2 per username: the pair's own bound)
   const sockets = await Promise.all(Array.from({ length: 32 }, () => rawClient(b.port, { localAddress: NAT }).then(scope.track)))
   sockets.forEach((s, i) => s.send(connectPacket(`nobody-${i >> 1}`, `guess-${i}`, { password: Buffer.from(`guess-${i}`) })))
-  expect(await connackFrom(b.port, NAT, 'nobody-99', 'x')).toBe(3)
+  // the address's slots are all taken: a 33rd login waits for one, unverified
+  const waiting = connackFrom(b.port, NAT, 'nobody-99', 'x')
   expect(await connackFrom(b.port, NAT, 'sensor-1', PASSWORD, 'behind-nat')).toBe(0)
   await Promise.all(sockets.map((s) => s.next('connack')))
+  expect(await waiting).toBe(4)
+})
+
+it('MQTT: many accounts logging in at once from one address (a NAT rebooting) all get in, waiting for the address\'s slots', async () => {
+  // the production hash cost: verifications take long enough that the logins overlap
+  const passwordHash = await hashPassword(PASSWORD)
+  const users = Array.from({ length: 80 }, (_, i) => ({ username: `nat-${i}`, passwordHash, roles: ['producer'] }))
+  const base = (await baseConfig()).users as unknown[]
+  const b = await scope.start({ config: { users: [...base, ...users] } })
+  const codes = await Promise.all(users.map((u, i) => connackFrom(b.port, '127.0.0.31', u.username, PASSWORD, `nat-client-${i}`)))
+  expect(codes).toEqual(users.map(() => 0))
+  expect(scope.count('connect:login-pending')).toBe(0)
 })

@@ -38,6 +38,8 @@ export interface LoginGate {
 
 const PENDING_RETRY_MS = 1000
 const SWEEP_MS = 60_000
+/** how many logins per address slot may wait for one (maxPendingPerAddress × this), before refusals */
+const WAITING_ROOM = 8
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 export function createLoginGate (cfg: LoginThrottleConfig): LoginGate {
@@ -48,6 +50,8 @@ export function createLoginGate (cfg: LoginThrottleConfig): LoginGate {
   const queue = createFairQueue({ concurrency, perUser: cfg.maxVerifyingPerUser })
   const pending = new Map<string, number>()
   const inFlight = new Map<string, Promise<GateOutcome<unknown>>>()
+  /** per address: logins waiting for one of its slots, in arrival order */
+  const waiters = new Map<string, Array<() => void>>()
   // swept as logins come (no timer to close): an idle gate holds nothing worth sweeping
   let swept = Date.now()
   const add = (key: string, d: number): number => {
@@ -91,14 +95,31 @@ export function createLoginGate (cfg: LoginThrottleConfig): LoginGate {
     const address = a.address ?? ''
     const pairKey = `p:${address}\u0000${a.username}`
     const addressKey = `a:${address}`
+    const pairFull = (): boolean => (pending.get(pairKey) ?? 0) >= cfg.maxPendingPerUserAddress
+    const refusePending = (which: string): GateOutcome<T> =>
+      ({ kind: 'refused', refusal: { reason: 'login-pending', detail: `too many logins in progress: ${which}`, retryAfterMs: PENDING_RETRY_MS } })
     // a password verified moments ago is not a guess (guessing it right is the end of guessing): it costs an
     // HMAC, and an address's slots filled by someone else's guesses must not keep its honest devices out
-    if (a.cached !== true && ((pending.get(pairKey) ?? 0) >= cfg.maxPendingPerUserAddress || (pending.get(addressKey) ?? 0) >= cfg.maxPendingPerAddress)) {
-      const which = (pending.get(pairKey) ?? 0) >= cfg.maxPendingPerUserAddress ? `${cfg.maxPendingPerUserAddress} for this user from this address` : `${cfg.maxPendingPerAddress} from this address`
-      return { kind: 'refused', refusal: { reason: 'login-pending', detail: `too many logins in progress: ${which}`, retryAfterMs: PENDING_RETRY_MS } }
+    if (a.cached !== true && pairFull()) return refusePending(`${cfg.maxPendingPerUserAddress} for this user from this address`)
+    if (a.cached !== true && ((pending.get(addressKey) ?? 0) >= cfg.maxPendingPerAddress || waiters.has(addressKey))) {
+      // past the address's share, a login waits, unverified, for one of its slots (the devices behind a NAT
+      // booting together): only that many are ever in flight, each checked against the lockouts when its
+      // turn comes, so guesses still cannot outrun the failure count; past the waiting room it is refused
+      const waiting = waiters.get(addressKey) ?? []
+      if (waiting.length >= cfg.maxPendingPerAddress * WAITING_ROOM) return refusePending(`${cfg.maxPendingPerAddress} from this address, and as many waiting`)
+      waiters.set(addressKey, waiting)
+      // woken with the slot of the login that finished
+      await new Promise<void>((resolve) => waiting.push(resolve))
+      const lockedNow = throttle.lockedFor(a.username, a.address, Date.now())
+      if (a.cancelled?.() === true || lockedNow > 0 || pairFull()) {
+        release(addressKey)
+        if (lockedNow > 0) return { kind: 'refused', refusal: { reason: 'login-throttled', detail: `too many failed logins: locked for ${Math.ceil(lockedNow / 1000)} s`, retryAfterMs: lockedNow } }
+        return a.cancelled?.() === true ? { kind: 'cancelled' } : refusePending(`${cfg.maxPendingPerUserAddress} for this user from this address`)
+      }
+    } else {
+      add(addressKey, 1)
     }
     add(pairKey, 1)
-    add(addressKey, 1)
     try {
       const value = a.cached === true ? await verify() : await turn(a, address, verify)
       if (value === CANCELLED) return { kind: 'cancelled' }
@@ -111,8 +132,17 @@ export function createLoginGate (cfg: LoginThrottleConfig): LoginGate {
       return { kind: 'verified', value }
     } finally {
       add(pairKey, -1)
-      add(addressKey, -1)
+      release(addressKey)
     }
+  }
+
+  /** a login of this address is done: its slot goes to the first login waiting for one, or is freed */
+  function release (addressKey: string): void {
+    const waiting = waiters.get(addressKey)
+    const next = waiting?.shift()
+    if (waiting !== undefined && waiting.length === 0) waiters.delete(addressKey)
+    if (next !== undefined) next()
+    else add(addressKey, -1)
   }
 
   function turn<T> (a: LoginAttempt, address: string, verify: () => Promise<T>): Promise<T | typeof CANCELLED> {
