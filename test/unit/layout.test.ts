@@ -63,3 +63,21 @@ describe('apps/broker/src layout', () => {
     expect(cycles(graph).length).toBeGreaterThan(0)
   })
 })
+
+describe('the publish path', () => {
+  const sources = (): Array<[string, string]> => readdirSync(SRC, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
+    .map((f) => [f, readFileSync(join(SRC, f), 'utf8')])
+
+  it('refuses a client publish in one place: only hooks/refusal.ts drops a packet through the gate', () => {
+    const dropping = sources().filter(([, text]) => /\.drop\(\s*packet\s*\)|\.topic\s*=\s*VOID_TOPIC/.test(text)).map(([f]) => f)
+    expect(dropping).toEqual(['hooks/refusal.ts'])
+  })
+
+  it('composes the aedes hooks in one place: no hook object is wrapped by hand', () => {
+    const wrapping = sources().filter(([, text]) => /\bwrap\s*\(\s*hooks\b|Object\.create\(\s*hooks\b/.test(text)).map(([f]) => f)
+    expect(wrapping).toEqual([])
+    const composing = sources().filter(([, text]) => /\bcomposeHooks\(/.test(text)).map(([f]) => f).sort()
+    expect(composing).toEqual(['broker/create-broker.ts'])
+  })
+})

@@ -16,6 +16,11 @@ import type { Registry } from '../registry/registry.js'
 import { createAudit, type Audit } from '../audit/audit.js'
 import { listenerDeps } from './hardening.js'
 import { createHooks, type WardenHooks } from '../hooks/hooks.js'
+import { composeHooks } from '../hooks/pipeline.js'
+import { createRefusal } from '../hooks/refusal.js'
+import { storeBeforeAck } from '../hooks/store-before-ack.js'
+import { createPublishGate } from '../delivery/publish-gate.js'
+import { hookStages } from './hook-stages.js'
 import { createLimits, type Limits } from '../limits/limits.js'
 import { createRetainedQuota, type RetainedQuota } from '../limits/retained-quota.js'
 import { startListeners, type ListenerAddresses } from '../net/listeners.js'
@@ -83,20 +88,32 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       brokerId: id,
       emit: (topic, payload) => aedes?.publish({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false }, noop)
     })
-    const hooks = createHooks({ directory, ownership, roles: runtime.rules.roles, audit, deniedPublish: config.deniedPublish, logger })
-    const shared = createSharedSubscriptions(config.sharedSubscriptions, { audit, logger })
-    const limits = createLimits(config.limits, { audit, deniedPublish: config.deniedPublish, isVerified: (u, p) => directory.isVerified(u, p), loginTag: (u, p) => directory.loginTag(u, p) })
+    // wraps aedes's publish once aedes exists (patches.ts); refused publishes are dropped through it
+    const gate = createPublishGate()
+    let hooks: WardenHooks | undefined
+    const usernameOf = (client: Client): string | undefined => hooks?.policyOf(client)?.identity.username
+    const refusal = createRefusal({ audit, deniedPublish: config.deniedPublish, gate, usernameOf })
+    hooks = createHooks({ directory, ownership, roles: runtime.rules.roles, audit, refusal, logger })
+    const rules = hooks
+    const shared = createSharedSubscriptions(config.sharedSubscriptions, { audit, logger, policyOf: (c) => rules.policyOf(c) })
+    const limits = createLimits(config.limits, {
+      audit,
+      refusal,
+      usernameOf,
+      isVerified: (u, p) => directory.isVerified(u, p),
+      loginTag: (u, p) => directory.loginTag(u, p)
+    })
     opened.push(() => limits.close())
     const guard = createClientIdGuard({
       store: store.bindings,
       brokerId: id,
-      accountOf: (c) => { const p = hooks.policyOf(c); return p === undefined ? undefined : p.identity.username ?? null },
+      accountOf: (c) => { const p = rules.policyOf(c); return p === undefined ? undefined : p.identity.username ?? null },
       accountExists: (name) => directory.accounts.has(name),
       audit,
       logger
     })
     const retained = createRetainedQuota(store.persistence, config.limits.retained, {
-      usernameOf: (client) => hooks.policyOf(client)?.identity.username,
+      usernameOf,
       refused: (client, packet, detail) => limits.audit('publish', 'retained-quota', client, { topic: packet.topic, qos: packet.qos, detail: `${detail}: delivered, not retained` })
     })
     // every patch of the store, in order, before aedes first calls it (patches.ts)
@@ -112,23 +129,29 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       drainTimeout: config.limits.drainTimeoutMs,
       maxTopicLevels: config.limits.maxTopicLevels,
       maxInflightInbound: config.limits.maxInflightInbound,
-      // the client id is checked last: a CONNECT refused for any reason claims nothing
-      ...guard.wrap(retained.wrap(limits.wrap(shared.wrap(hooks))))
+      // the hook pipeline, one ordered list (hook-stages.ts)
+      ...composeHooks(hookStages({
+        clientIds: guard.stage,
+        retained: retained.stage,
+        limits: limits.stage,
+        groups: shared.stage,
+        rules,
+        storeBeforeAck: storeBeforeAck(gate)
+      }).map((s) => s.stage))
     })
     const broker = aedes
     opened.push(() => new Promise<void>((resolve) => broker.close(() => resolve())))
     // every patch of the broker and the store, in order (patches.ts)
-    const { qos2, gate } = patchBroker(broker, store.persistence, {
-      recheck: createQos2Recheck({ directory, ownership, audit, usernameOf: (c) => hooks.policyOf(c as Client)?.identity.username }),
+    const { qos2 } = patchBroker(broker, store.persistence, {
+      gate,
+      recheck: createQos2Recheck({ directory, ownership, audit, usernameOf: (c) => usernameOf(c as Client) }),
       hasIncoming: store.hasIncoming,
       limits,
       queue: config.limits,
       shared
     })
-    qos2.attach(gate)
-    hooks.attach(gate)
-    watchBroker(broker, hooks, logger, store.persistence)
-    runtime.rules.attach(broker, hooks)
+    watchBroker(broker, rules, logger, store.persistence)
+    runtime.rules.attach(broker, rules)
     const clientIds = createSessions(broker, store.persistence, store.bindings, guard)
     store.bindings.onKick((clientId) => { void clientIds.kickLocal(clientId) })
     runtime.registry.onChange((prev, next) => {
@@ -160,7 +183,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     const listeners = await startListeners(config, listenerDeps(broker, limits, logger))
     opened.push(() => { listeners.destroyConnections(); return listeners.close() })
     const mqtt = listeners.addresses.mqtt
-    const control = await startControlPlane({ config, brokerId: id, broker, hooks, audit, runtime, gate, mqtt, logger, groups: () => shared.stats(), bus: store.bus, sessions: clientIds })
+    const control = await startControlPlane({ config, brokerId: id, broker, hooks: rules, audit, runtime, gate, mqtt, logger, groups: () => shared.stats(), bus: store.bus, sessions: clientIds })
     const bound = Object.fromEntries(Object.entries(listeners.addresses).map(([k, a]) => [k, `${a.address}:${a.port}`]))
     logger.info({ brokerId: id, ...bound, persistence: store.kind, topics: ownership.size, users: directory.accounts.size }, 'broker listening')
 
@@ -175,7 +198,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       ownership,
       directory,
       audit,
-      hooks,
+      hooks: rules,
       http: control.http,
       registry: runtime.registry,
       control,

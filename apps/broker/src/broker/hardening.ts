@@ -5,13 +5,13 @@ import type { Logger } from '@warden/common'
 import { clientsOf } from '../aedes/accessors.js'
 import type { AedesStore } from '../aedes/store.js'
 import type { ListenerDeps } from '../net/listeners.js'
-import { normalizeAddress, type Limits } from '../limits/limits.js'
+import type { Limits } from '../limits/limits.js'
+import { normalizeAddress } from '../net/address.js'
 import { reapGhosts } from '../sessions/ghost-reaper.js'
-import type { PublishGate } from '../delivery/publish-gate.js'
 import { boundQueues, type QueueBound } from '../limits/queue-bound.js'
 
-export function attachHardening (broker: Aedes, persistence: AedesStore, limits: Limits, gate: PublishGate, queue: { maxQueuedMessages: number, maxQueuedBytes: number }): QueueBound {
-  limits.attach(gate, (event, listener) => broker.on(event, listener))
+export function attachHardening (broker: Aedes, persistence: AedesStore, limits: Limits, queue: { maxQueuedMessages: number, maxQueuedBytes: number }): QueueBound {
+  limits.watch((event, listener) => broker.on(event, listener))
   const clients = clientsOf(broker)
   reapGhosts(broker, (client) => limits.audit('connection', 'closed-during-connect', client, { detail: 'socket closed before its CONNECT was complete: removed from the connected clients' }))
   // aedes's own bound (maxOutgoingBytes: 0 leaves it the only one): a subscriber that did not drain its

@@ -9,7 +9,7 @@ import type { Limits } from '../limits/limits.js'
 import { skipCleanSessionAcks } from '../delivery/clean-acks.js'
 import { storePubrelsApart } from '../store/memory-pubrel.js'
 import { orderPerClient } from '../delivery/ordered-delivery.js'
-import { installPublishGate, type PublishGate } from '../delivery/publish-gate.js'
+import type { PublishGate } from '../delivery/publish-gate.js'
 import { installQos2Guard, type Qos2Guard } from '../delivery/qos2-guard.js'
 import type { Qos2Recheck } from '../delivery/qos2-recheck.js'
 import type { QueueBound } from '../limits/queue-bound.js'
@@ -48,6 +48,8 @@ export function patchStore (store: AedesStore, { kind, retained }: StorePatchDep
 }
 
 export interface BrokerPatchDeps {
+  /** created with the hooks (they refuse through it), installed here */
+  gate: PublishGate
   recheck: Qos2Recheck
   hasIncoming: HasIncoming | undefined
   limits: Limits
@@ -55,12 +57,11 @@ export interface BrokerPatchDeps {
   shared: SharedSubscriptions
 }
 
-export interface BrokerPatches { qos2: Qos2Guard, gate: PublishGate, queues: QueueBound }
+export interface BrokerPatches { qos2: Qos2Guard, queues: QueueBound }
 
 /** Once aedes exists, before any listener accepts a connection. */
 export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatchDeps): BrokerPatches {
   let qos2: Qos2Guard | undefined
-  let gate: PublishGate | undefined
   let queues: QueueBound | undefined
   installAll([
     { name: 'contract', reason: 'refuse to start on an aedes whose internals are not the ones listed in contract.ts', install: () => {
@@ -69,15 +70,15 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
       checkInternals(store, STORE_INTERNALS, 'persistence')
     } },
     // before the gate: the gate's tracking of publishes under way must cover the QoS 2 marks
-    { name: 'qos2-guard', reason: 'aedes answers PUBREC for a QoS 2 PUBLISH stored before a crash but never published (MQTT-4.3.3)', install: () => { qos2 = installQos2Guard(broker, store, deps.recheck) } },
+    { name: 'qos2-guard', reason: 'aedes answers PUBREC for a QoS 2 PUBLISH stored before a crash but never published (MQTT-4.3.3)', install: () => { qos2 = installQos2Guard(broker, store, deps.recheck, deps.gate) } },
     { name: 'session-present', reason: 'aedes sets sessionPresent from stored subscriptions alone (MQTT-3.2.2-2)', install: () => reportSessionState(broker, store, deps.hasIncoming) },
-    { name: 'publish-gate', reason: 'aedes writes PUBACK before storing a QoS 1 message, and emits in store-completion order (MQTT 3.1.1 4.6)', install: () => { gate = installPublishGate(broker) } },
-    { name: 'queue-bound', reason: 'aedes 1.2 lets a persistent session\'s stored queue grow without limit', install: () => { queues = attachHardening(broker, store, deps.limits, must(gate), deps.queue) } },
+    { name: 'publish-gate', reason: 'aedes writes PUBACK before storing a QoS 1 message, and emits in store-completion order (MQTT 3.1.1 4.6)', install: () => { deps.gate.install(broker) } },
+    { name: 'queue-bound', reason: 'aedes 1.2 lets a persistent session\'s stored queue grow without limit', install: () => { queues = attachHardening(broker, store, deps.limits, deps.queue) } },
     // after the queue bound, which wraps outgoingClearMessageId too
     { name: 'clean-session-acks', reason: 'aedes asks the store to clear packet ids it records only for persistent sessions', install: () => skipCleanSessionAcks(store) },
     { name: 'group-store', reason: 'aedes stores $share/ filters as literal subscriptions and replays copies another member took', install: () => deps.shared.patchStore(store) }
   ])
-  return { qos2: must(qos2), gate: must(gate), queues: must(queues) }
+  return { qos2: must(qos2), queues: must(queues) }
 }
 
 function must<T> (v: T | undefined): T {

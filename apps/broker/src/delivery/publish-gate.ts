@@ -10,6 +10,8 @@ type PublishFn = (packet: PublishPacket, client: Client | null, done?: Done) => 
 interface EmittedPacket { brokerId?: string, brokerCounter?: number }
 
 export interface PublishGate {
+  /** wraps aedes's publish and its bus's emit (broker/patches.ts) */
+  install (broker: Aedes): void
   /** a publish refused in `drop` mode: its QoS flow completes, the message goes nowhere */
   drop (packet: object): void
   /**
@@ -37,9 +39,9 @@ export interface PublishGate {
 const PUBLISHED = Symbol('warden.publishedBeforeAck')
 interface Marked { [PUBLISHED]?: true }
 
-export function installPublishGate (broker: Aedes): PublishGate {
+export function createPublishGate (): PublishGate {
   const dropped = new WeakSet<object>()
-  const order = createEmitOrder(broker)
+  let order: EmitOrder | undefined
   let inFlight = 0
   let onIdle: (() => void) | null = null
 
@@ -47,37 +49,42 @@ export function installPublishGate (broker: Aedes): PublishGate {
   const tracked: PublishFn = (packet, client, cb) => {
     inFlight++
     let n = 0
-    n = order.run(() => original(packet, client, (err) => {
-      order.release(n)
+    const o = order as EmitOrder // installed before any client can publish
+    n = o.run(() => original(packet, client, (err) => {
+      o.release(n)
       inFlight--
       if (inFlight === 0 && onIdle !== null) onIdle()
       cb?.(err)
     }))
   }
 
-  patch(brokerInternals(broker), 'publish', fn(3), (publish) => {
-    original = publish
-    return function gatedPublish (packet: PublishPacket, client: Client | null | Done, cb?: Done): void {
-      if (typeof client === 'function') { cb = client; client = null }
-      if ((packet as Marked)[PUBLISHED] === true || dropped.has(packet)) {
-        if (cb !== undefined) process.nextTick(cb)
-        return
-      }
-      tracked(packet, client, cb)
-    }
-  }, 'aedes writes a QoS 1 PUBACK before it stores the message; refused publishes must go nowhere', 'broker')
+  const publishBeforeAck: PublishGate['publishBeforeAck'] = (packet, client, cb) => {
+    tracked(packet, client, (err) => {
+      if (err === undefined || err === null) (packet as Marked)[PUBLISHED] = true
+      cb(err)
+    })
+  }
 
   return {
+    install (broker) {
+      order = createEmitOrder(broker)
+      patch(brokerInternals(broker), 'publish', fn(3), (publish) => {
+        original = publish
+        return function gatedPublish (packet: PublishPacket, client: Client | null | Done, cb?: Done): void {
+          if (typeof client === 'function') { cb = client; client = null }
+          if ((packet as Marked)[PUBLISHED] === true || dropped.has(packet)) {
+            if (cb !== undefined) process.nextTick(cb)
+            return
+          }
+          tracked(packet, client, cb)
+        }
+      }, 'aedes writes a QoS 1 PUBACK before it stores the message; refused publishes must go nowhere', 'broker')
+    },
     get inFlight () { return inFlight },
     drop (packet) { dropped.add(packet) },
-    reserve: () => order.reserve(),
-    release: (n) => order.release(n),
-    publishBeforeAck (packet, client, cb) {
-      tracked(packet, client, (err) => {
-        if (err === undefined || err === null) (packet as Marked)[PUBLISHED] = true
-        cb(err)
-      })
-    },
+    reserve: () => (order as EmitOrder).reserve(),
+    release: (n) => (order as EmitOrder).release(n),
+    publishBeforeAck,
     settled (timeoutMs) {
       if (inFlight === 0) return Promise.resolve()
       return new Promise((resolve) => {

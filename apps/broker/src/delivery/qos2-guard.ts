@@ -15,7 +15,7 @@
 // when its publisher sends it again.
 import type { Aedes, Client, PublishPacket } from 'aedes'
 import { brokerInternals, type Done } from '../aedes/internals.js'
-import { packetCounter, setPacketCounter, takePacketNumber } from '../aedes/accessors.js'
+import { packetCounter, setPacketCounter } from '../aedes/accessors.js'
 import { fn, patch } from '../aedes/patch.js'
 import type { AedesStore, StoredPacket } from '../aedes/store.js'
 import { RESERVED_PREFIX, VOID_TOPIC } from '../policy/internal-topics.js'
@@ -42,13 +42,12 @@ export interface Numbering {
 }
 
 export interface Qos2Guard {
-  /** numbers incoming QoS 2 messages through the gate, so that they keep their place in delivery order */
-  attach (numbering: Numbering): void
   /** publishes the packets an earlier run stored but did not mark; returns how many */
   recover (stored: AsyncIterable<IncomingRef>): Promise<number>
 }
 
-export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Recheck): Qos2Guard {
+/** `numbering`: the gate's, so that incoming QoS 2 messages keep their place in delivery order */
+export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Recheck, numbering: Numbering): Qos2Guard {
   const raw = { store: p.incomingStorePacket.bind(p), get: p.incomingGetPacket.bind(p) }
   // Queue entries are keyed by broker id and counter. Starting the counter from the clock keeps this
   // run's keys apart from an earlier run's even under the same (configured) broker id; from 0, a restarted
@@ -59,7 +58,6 @@ export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Rec
   /** packets stored but not yet in the subscribers' queues, by identity */
   const pending = new Map<string, { clientId: string, messageId: number | undefined }>()
   const markOwner = (clientId: string): { id: string } => ({ id: MARK_PREFIX + clientId })
-  let numbering: Numbering = { reserve: () => takePacketNumber(broker), release: noop }
   /** numbers taken for stored packets whose publish has not finished */
   const reserved = new Set<number>()
   const giveBack = (pk: Stored): void => {
@@ -169,7 +167,6 @@ export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Rec
   }
 
   return {
-    attach (n) { numbering = n },
     async recover (stored) {
       let n = 0
       for await (const ref of stored) {

@@ -9,7 +9,8 @@ import type { AedesStore } from '../aedes/store.js'
 import type { Logger } from '@warden/common'
 import type { DenyReason } from '../policy/decision.js'
 import type { Audit } from '../audit/audit.js'
-import type { WardenHooks } from '../hooks/hooks.js'
+import type { ClientPolicy } from '../hooks/client-policy.js'
+import type { HookStage } from '../hooks/pipeline.js'
 import { RESERVED_PREFIX } from '../policy/internal-topics.js'
 import { createClusterLink, type ClusterLink } from './cluster-link.js'
 import { createConsumerGroups, type ConsumerGroups } from './consumer-groups.js'
@@ -34,8 +35,8 @@ export interface AttachOptions {
 }
 
 export interface SharedSubscriptions {
-  /** Warden's hooks with `$share/` subscriptions handled (limits wrap the result, so they apply first) */
-  wrap (hooks: WardenHooks): WardenHooks
+  /** `$share/` subscriptions and group replays, in the hook pipeline after the limits, before the rules */
+  readonly stage: HookStage
   /** wraps the store so that replays, cleaned sessions and unsubscribes reach the groups (broker/patches.ts) */
   patchStore (persistence: AedesStore): void
   attach (opts: AttachOptions): Promise<void>
@@ -49,14 +50,15 @@ export interface SharedSubscriptions {
 export interface SharedDeps {
   audit: Audit
   logger: Logger
+  /** a connected client's rules (its read grants) */
+  policyOf (client: Client): ClientPolicy | undefined
 }
 
 
 const SWEEP_MS = 10_000
 
-export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { audit, logger }: SharedDeps): SharedSubscriptions {
+export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { audit, logger, policyOf }: SharedDeps): SharedSubscriptions {
   const log = logger.child({ component: 'consumer-groups' })
-  let hooksRef: WardenHooks | undefined
   let groups: ConsumerGroups | undefined
   let link: ClusterLink | undefined
   let store: MemberStore | undefined
@@ -117,12 +119,11 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
 
   return {
     patchStore,
-    wrap (hooks) {
-      hooksRef = hooks
-      const wrapped = Object.create(hooks) as WardenHooks
-      wrapped.authorizeSubscribe = (client, sub, cb) => {
-        if (!isShareTopic(sub.topic)) { hooks.authorizeSubscribe(client, sub, cb); return }
-        const policy = hooks.policyOf(client)
+    stage: {
+      name: 'consumer-groups',
+      authorizeSubscribe (client, sub, cb, next) {
+        if (!isShareTopic(sub.topic)) { next(client, sub, cb); return }
+        const policy = policyOf(client)
         if (policy === undefined) { cb(new Error('client is not authenticated')); return }
         const deny = (reason: DenyReason, detail?: string): void => {
           audit.record({ kind: 'subscribe', reason, username: policy.identity.username, clientId: client.id, topic: sub.topic, qos: sub.qos, ...(detail !== undefined ? { detail } : {}) })
@@ -139,27 +140,25 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
           log.error({ err, clientId: client.id, topic: sub.topic }, 'cannot join the consumer group')
           cb(null, null)
         })
-      }
-      wrapped.authorizeForward = (client, packet) => {
+      },
+      authorizeForward (client, packet, next) {
         // a replay of a stored copy that went to another member after this member's connection ended
         const replay = (packet as AedesPublishPacket & { writeCallback?: unknown }).writeCallback !== undefined
         if (replay && groups?.dispatcher.isRevoked(client.id, packet) === true) return null
-        return hooks.authorizeForward(client, packet)
+        return next(client, packet)
       }
-      return wrapped
     },
 
     async attach ({ broker, persistence, redisUrl, membersFile }) {
       if (redisUrl !== undefined) redis = new Redis(redisUrl)
       store = redis !== undefined ? createRedisMemberStore(redis) : await createLocalMemberStore(membersFile)
-      const hooks = hooksRef
       groups = await createConsumerGroups({
         broker,
         persistence,
         store,
         queue: redis !== undefined ? createRedisQueue(redis) : createStoreQueue(persistence),
         maxQueued: config.maxQueued,
-        canRead: (client, topic) => hooks?.policyOf(client)?.canRead(topic) === true,
+        canRead: (client, topic) => policyOf(client)?.canRead(topic) === true,
         onQueueFull: (copy, max) => audit.record({
           kind: 'delivery',
           reason: 'queue-full',

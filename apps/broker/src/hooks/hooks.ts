@@ -1,23 +1,22 @@
-// Turns the pure rules' decisions into aedes hook behaviour: CONNACK codes, SUBACK 0x80, dropped or
-// refused publishes, and per-message read filtering.
+// The rules stage of the hook pipeline (pipeline.ts): turns the pure rules' decisions into aedes hook
+// behaviour — CONNACK codes, SUBACK 0x80, refused publishes (through refusal.ts), per-message read filtering.
 import type { AedesPublishPacket, AuthenticateError, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
 import type { Logger } from '@warden/common'
 import type { Account, UserDirectory } from '../auth/user-directory.js'
 import { CONTROL_TOPIC, isControlTopic } from '../policy/control-topics.js'
-import { DENY_RESERVED, type Decision, type Deny } from '../policy/decision.js'
-import { RESERVED_PREFIX, VOID_TOPIC } from '../policy/internal-topics.js'
+import { DENY_RESERVED, type Decision } from '../policy/decision.js'
+import { RESERVED_PREFIX } from '../policy/internal-topics.js'
 import { createIdentity, type Identity } from '../policy/identity.js'
 import type { OwnershipPolicy } from '../policy/ownership.js'
 import type { RoleSource } from '../policy/read-rules.js'
-import type { Audit, AuditKind } from '../audit/audit.js'
+import type { Audit } from '../audit/audit.js'
 import { certNameOf } from '../net/cert-identity.js'
 import { ClientPolicy } from './client-policy.js'
 import { isWillOf, pendingWillOf } from '../aedes/accessors.js'
 import { cappedQos, holdWrites, remoteAddressOf } from '../aedes/client-internals.js'
-import type { PublishGate } from '../delivery/publish-gate.js'
 import { decideLaterWill, isStoredWill, recordWillOwner } from '../delivery/will-owner.js'
-
-const EMPTY = Buffer.alloc(0)
+import type { AedesHooks, AuthenticateDone, HookStage, PreConnectDone, PublishDone, SubscribeDone } from './pipeline.js'
+import type { Refusal } from './refusal.js'
 
 export interface HookDeps {
   directory: UserDirectory
@@ -25,7 +24,8 @@ export interface HookDeps {
   /** the roles' read grants now (they change at run time) */
   roles: RoleSource
   audit: Audit
-  deniedPublish: 'drop' | 'disconnect'
+  /** refuses a client's publish: audited, then dropped or the connection closed (deniedPublish) */
+  refusal: Refusal
   logger: Logger
 }
 
@@ -43,17 +43,16 @@ export interface TrafficStats {
   sentBytes: number
 }
 
-export interface WardenHooks {
-  preConnect (client: Client, packet: ConnectPacket, cb: (err: Error | null, ok: boolean) => void): void
-  authenticate (client: Client, username: string | undefined, password: Buffer | undefined, cb: (err: AuthenticateError | null, ok: boolean | null) => void): void
-  authorizePublish (client: Client | null, packet: PublishPacket, cb: (err?: Error | null) => void): void
-  authorizeSubscribe (client: Client, sub: Subscription, cb: (err: Error | null, sub?: Subscription | null) => void): void
-  authorizeForward (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null
+export interface WardenHooks extends HookStage {
+  preConnect (client: Client, packet: ConnectPacket, cb: PreConnectDone, next: AedesHooks['preConnect']): void
+  authenticate (client: Client, username: string | undefined, password: Buffer | undefined, cb: AuthenticateDone,
+    next: AedesHooks['authenticate']): void
+  authorizePublish (client: Client | null, packet: PublishPacket, cb: PublishDone, next: AedesHooks['authorizePublish']): void
+  authorizeSubscribe (client: Client, sub: Subscription, cb: SubscribeDone, next: AedesHooks['authorizeSubscribe']): void
+  authorizeForward (client: Client, packet: AedesPublishPacket, next: AedesHooks['authorizeForward']): AedesPublishPacket | null
   policyOf (client: Client): ClientPolicy | undefined
   /** the account as it was when the client's password was verified (a later change ends the connection) */
   accountOf (client: Client): Account | undefined
-  /** wires the gate in front of aedes's publish, once the broker exists */
-  attach (gate: PublishGate): void
   /** wires the control plane's handler of control requests */
   attachControl (handler: ControlHandler): void
   /** rebuilds a connected client's rules for new roles (registry change); null: its account is gone */
@@ -65,48 +64,33 @@ function authError (returnCode: 2 | 4 | 5, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError
 }
 
-export function createHooks ({ directory, ownership, roles, audit, deniedPublish }: HookDeps): WardenHooks {
+export function createHooks ({ directory, ownership, roles, audit, refusal }: HookDeps): WardenHooks {
   const policies = new WeakMap<Client, ClientPolicy>()
   const accounts = new WeakMap<Client, Account>()
   const emptyPersistentId = new WeakSet<Client>()
-  let gate: PublishGate | undefined
   let control: ControlHandler | undefined
   const stats: TrafficStats = { forwardFiltered: 0, received: [0, 0, 0], receivedBytes: 0, sent: [0, 0, 0], sentBytes: 0 }
-
-  const auditDeny = (kind: AuditKind, client: Client, d: Deny, topic: string, qos: number, detail?: string): void => {
-    const p = policies.get(client)
-    audit.record({ kind, reason: d.reason, username: p?.identity.username, clientId: client.id, topic, qos, ...(d.filter !== undefined ? { filter: d.filter } : {}), ...(detail !== undefined ? { detail } : {}) })
-  }
-
-  // drop: the QoS 1/2 flow completes, but the message goes nowhere. The gate skips dropped packets;
-  // emptying it as well keeps a QoS 2 packet awaiting PUBREL from holding the refused content.
-  const voidPacket = (packet: PublishPacket): void => {
-    gate?.drop(packet)
-    packet.topic = VOID_TOPIC
-    packet.payload = EMPTY
-    packet.retain = false
-  }
 
   // A will published after its client is gone (its broker process died; the store hands it to this one):
   // refused, it is emptied and dropped rather than failed, so that aedes deletes it from the store instead of
   // trying it again (and auditing it again) every few heartbeats
-  const authorizeLaterWill = (packet: PublishPacket, cb: (err?: Error | null) => void): void => {
+  const authorizeLaterWill = (client: Client | null, packet: PublishPacket, cb: PublishDone, next: AedesHooks['authorizePublish']): void => {
     const { decision, username } = decideLaterWill(packet, directory.accounts, ownership)
     const why = decision.allowed && decision.payload !== undefined ? decision.payload(packet.payload) : null
-    if (decision.allowed && why === null) { cb(null); return }
+    if (decision.allowed && why === null) { next(client, packet, cb); return }
     const clientId = (packet as { clientId?: string }).clientId
     const reason = decision.allowed ? 'schema-violation' : decision.reason
     const detail = why ?? ('detail' in decision ? decision.detail : 'published after its client was gone')
     audit.record({ kind: 'will', reason, username, clientId, topic: packet.topic, qos: packet.qos, ...(decision.filter !== undefined ? { filter: decision.filter } : {}), detail })
-    voidPacket(packet)
+    refusal.discard(packet)
     cb(null)
   }
 
   return {
+    name: 'rules',
     stats,
     policyOf: (client) => policies.get(client),
     accountOf: (client) => accounts.get(client),
-    attach (g) { gate = g },
     attachControl (handler) { control = handler },
     setRoles (client, newRoles) {
       const p = policies.get(client)
@@ -115,13 +99,13 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
       else policies.set(client, new ClientPolicy(createIdentity(p.identity.username, client.id, newRoles), roles, ownership))
     },
 
-    preConnect (client, packet, cb) {
+    preConnect (client, packet, cb, next) {
       // aedes 1.2 accepts an empty client id with clean=0; MQTT-3.1.3-8 requires CONNACK 2 (refused in authenticate)
       if (packet.clientId === '' && packet.clean === false) emptyPersistentId.add(client)
-      cb(null, true)
+      next(client, packet, cb)
     },
 
-    authenticate (client, username, password, cb) {
+    authenticate (client, username, password, cb, next) {
       const address = remoteAddressOf(client)
       if (emptyPersistentId.has(client)) {
         audit.record({ kind: 'connect', reason: 'identifier-rejected', username, clientId: '', address, detail: 'empty client id needs clean session' })
@@ -150,12 +134,12 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
         if (will !== null) recordWillOwner(will, res.username !== undefined ? directory.accounts.get(res.username) : undefined)
         policies.set(client, policy)
         if (res.account !== undefined) accounts.set(client, res.account)
-        cb(null, true)
+        next(client, username, password, cb)
       }, (err: unknown) => cb(authError(5, (err as Error).message), null))
     },
 
-    authorizePublish (client, packet, cb) {
-      if (client === null || isStoredWill(packet)) { authorizeLaterWill(packet, cb); return }
+    authorizePublish (client, packet, cb, next) {
+      if (client === null || isStoredWill(packet)) { authorizeLaterWill(client, packet, cb, next); return }
       const policy = policies.get(client)
       const isWill = isWillOf(client, packet)
       if (policy === undefined) {
@@ -170,7 +154,7 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
         if (topic === CONTROL_TOPIC && policy.identity.admin && !isWill && control !== undefined) {
           // a control request is answered on the response topic and never forwarded
           control(client, policy.identity, packet.payload)
-          voidPacket(packet)
+          refusal.discard(packet)
           cb(null)
           return
         }
@@ -188,20 +172,13 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
         if (meter !== undefined) { meter.messages++; meter.bytes += bytes; meter.lastAt = Date.now() }
         stats.received[packet.qos]++
         stats.receivedBytes += bytes
-        if (packet.qos === 1 && !isWill && gate !== undefined) gate.publishBeforeAck(packet, client, (err) => { holdWrites(client); cb(err ?? null) }) // PUBACKs share writes
-        else cb(null)
+        next(client, packet, cb)
         return
       }
-      auditDeny(isWill ? 'will' : 'publish', client, d, topic, packet.qos, why ?? undefined)
-      if (deniedPublish === 'disconnect' || isWill) {
-        cb(new Error(`publish to ${topic} denied: ${d.reason}`))
-        return
-      }
-      voidPacket(packet)
-      cb(null)
+      refusal.publish(client, packet, { reason: d.reason, will: isWill, filter: d.filter, detail: why ?? undefined }, cb)
     },
 
-    authorizeSubscribe (client, sub, cb) {
+    authorizeSubscribe (client, sub, cb, next) {
       const policy = policies.get(client)
       if (policy === undefined) { cb(new Error('client is not authenticated')); return }
       const topic = sub.topic
@@ -210,10 +187,10 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
         cb(null, null)
         return
       }
-      cb(null, sub)
+      next(client, sub, cb)
     },
 
-    authorizeForward (client, packet) {
+    authorizeForward (client, packet, next) {
       const policy = policies.get(client)
       if (policy === undefined || !policy.canRead(packet.topic)) {
         stats.forwardFiltered++
@@ -223,12 +200,12 @@ export function createHooks ({ directory, ownership, roles, audit, deniedPublish
       if (packet.qos === 0) {
         stats.sent[0]++
         stats.sentBytes += packet.payload.length
-        return packet
+        return next(client, packet)
       }
       const qos = cappedQos(client, packet) as 0 | 1 | 2
       stats.sent[qos]++
       stats.sentBytes += packet.payload.length
-      return qos === packet.qos ? packet : { ...packet, qos } as AedesPublishPacket
+      return next(client, qos === packet.qos ? packet : { ...packet, qos } as AedesPublishPacket)
     }
   }
 }

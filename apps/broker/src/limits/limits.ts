@@ -1,8 +1,8 @@
-// Resource limits around Warden's hooks: connections (total, per address rate, per user), failed-login
-// throttling, publish rate and topic length, subscriptions per client, and the per-connection guards.
-// Every refusal is audited (and so counted); the rules themselves stay in hooks.ts.
+// Resource limits: connections (total, per address rate, per user), failed-login throttling, publish rate
+// and topic length, subscriptions per client, and the per-connection guards. Its hook stage runs before the
+// rules (hooks/pipeline.ts); every refusal is audited (and so counted); the rules stay in hooks/hooks.ts.
 import type { Socket } from 'node:net'
-import type { AuthenticateError, Client, PublishPacket } from 'aedes'
+import type { AuthenticateError, Client } from 'aedes'
 import type { HardeningLimits } from '../config/hardening-schema.js'
 import type { DenyReason } from '../policy/decision.js'
 import type { Audit, AuditKind } from '../audit/audit.js'
@@ -12,20 +12,19 @@ import { remoteAddressOf } from '../aedes/client-internals.js'
 import { patchConnection } from './connection-patches.js'
 import { isStoredWill } from '../delivery/will-owner.js'
 import { isRepeatDelivery } from '../delivery/forward-dedupe.js'
-import type { WardenHooks } from '../hooks/hooks.js'
-import { VOID_TOPIC } from '../policy/internal-topics.js'
+import type { AuthenticateDone, HookStage } from '../hooks/pipeline.js'
+import { clip, type Refusal } from '../hooks/refusal.js'
+import { normalizeAddress } from '../net/address.js'
 import { createLoginGate } from './login-gate.js'
-import type { PublishGate } from '../delivery/publish-gate.js'
 import { KeyedBuckets, TokenBucket } from '../audit/token-bucket.js'
 
-const EMPTY = Buffer.alloc(0)
 const SWEEP_MS = 60_000
-
-export type LimitedHooks = Pick<WardenHooks, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>
 
 export interface LimitsDeps {
   audit: Audit
-  deniedPublish: 'drop' | 'disconnect'
+  refusal: Refusal
+  /** the account a client is logged in as (undefined: anonymous, or not yet) */
+  usernameOf (client: Client): string | undefined
   /** the directory's verified-credentials cache: a hit skips the verification queue */
   isVerified?: (username: string, password: Buffer) => boolean
   /** the directory's keyed hash of a login: identical logins in flight share one verification */
@@ -44,31 +43,23 @@ export interface Limits {
   admit (socket: Socket): boolean
   /** installs the per-connection guards on a new aedes client */
   guard (client: Client): void
-  /** Warden's hooks, with the limits applied in front of them */
-  wrap (hooks: WardenHooks): LimitedHooks
-  /** wires the broker's gate (to drop refused publishes) and events, once the broker exists */
-  attach (gate: PublishGate, on: (event: 'unsubscribe', listener: (topics: string[], client: Client) => void) => void): void
+  /** the limits' stage of the hook pipeline, before the rules */
+  readonly stage: HookStage
+  /** follows the broker's unsubscribes (the count of subscriptions per client), once the broker exists */
+  watch (on: (event: 'unsubscribe', listener: (topics: string[], client: Client) => void) => void): void
   audit (kind: AuditKind, reason: DenyReason, client: Client | undefined, extra?: { address?: string | undefined, clientId?: string, username?: string | undefined, detail?: string, topic?: string, qos?: number }): void
   readonly stats: LimitStats
   close (): void
 }
 
-/** '::ffff:10.0.0.1' and '10.0.0.1' are one source */
-export function normalizeAddress (address: string | undefined): string | undefined {
-  return address?.startsWith('::ffff:') === true ? address.slice(7) : address
-}
 
-type AuthCallback = Parameters<WardenHooks['authenticate']>[3]
 interface AuthAnswer { err: AuthenticateError | null, ok: boolean | null }
 
 function authError (returnCode: 3 | 5, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError
 }
 
-/** long topics are cut in audit records: the record is about the refusal, not the topic */
-const clip = (s: string): string => s.length > 256 ? `${s.slice(0, 256)}…` : s
-
-export function createLimits (cfg: HardeningLimits, { audit, deniedPublish, isVerified, loginTag }: LimitsDeps): Limits {
+export function createLimits (cfg: HardeningLimits, { audit, refusal, usernameOf, isVerified, loginTag }: LimitsDeps): Limits {
   const stats: LimitStats = { publishDelayed: 0, connections: 0 }
   const connectionRate = new KeyedBuckets(cfg.connectionRate)
   const login = createLoginGate(cfg.login)
@@ -76,8 +67,6 @@ export function createLimits (cfg: HardeningLimits, { audit, deniedPublish, isVe
   const subscriptions = new WeakMap<Client, Set<string>>()
   /** connected clients per username, by client id (a reconnect under the same id is a takeover, not one more) */
   const byUser = new Map<string, Map<string, Client>>()
-  let hooksRef: WardenHooks | undefined
-  let gate: PublishGate | undefined
   const sweep = setInterval(() => {
     const now = Date.now()
     connectionRate.sweep(now)
@@ -86,7 +75,7 @@ export function createLimits (cfg: HardeningLimits, { audit, deniedPublish, isVe
 
   const record: Limits['audit'] = (kind, reason, client, extra = {}) => {
     const address = extra.address ?? (client !== undefined ? normalizeAddress(remoteAddressOf(client)) : undefined)
-    const username = extra.username ?? (client !== undefined ? hooksRef?.policyOf(client)?.identity.username : undefined)
+    const username = extra.username ?? (client !== undefined ? usernameOf(client) : undefined)
     audit.record({
       kind,
       reason,
@@ -97,17 +86,6 @@ export function createLimits (cfg: HardeningLimits, { audit, deniedPublish, isVe
       ...(extra.qos !== undefined ? { qos: extra.qos } : {}),
       ...(extra.detail !== undefined ? { detail: extra.detail } : {})
     })
-  }
-
-  const refusePublish = (client: Client, packet: PublishPacket, reason: DenyReason, mode: 'drop' | 'disconnect', cb: (err?: Error | null) => void, detail: string): void => {
-    record('publish', reason, client, { topic: packet.topic, qos: packet.qos, detail })
-    if (mode === 'disconnect') { cb(new Error(`publish refused: ${reason}`)); return }
-    // as a refused publish in drop mode: the QoS flow completes, the message goes nowhere
-    gate?.drop(packet)
-    packet.topic = VOID_TOPIC
-    packet.payload = EMPTY
-    packet.retain = false
-    cb(null)
   }
 
   const releaseUser = (username: string, client: Client): void => {
@@ -135,8 +113,7 @@ export function createLimits (cfg: HardeningLimits, { audit, deniedPublish, isVe
     audit: record,
     close () { clearInterval(sweep) },
 
-    attach (g, on) {
-      gate = g
+    watch (on) {
       on('unsubscribe', (topics, client) => {
         const set = subscriptions.get(client)
         if (set !== undefined) for (const t of topics) set.delete(t)
@@ -167,91 +144,92 @@ export function createLimits (cfg: HardeningLimits, { audit, deniedPublish, isVe
       })
     },
 
-    wrap (hooks) {
-      hooksRef = hooks
-      return {
-        preConnect: hooks.preConnect,
+    stage: {
+      name: 'limits',
 
-        authenticate (client, username, password, cb) {
-          const address = normalizeAddress(remoteAddressOf(client))
-          const admitted: AuthCallback = (err, ok) => {
-            if (err !== null) { cb(err, ok); return }
-            const user = hooks.policyOf(client)?.identity.username
-            if (user !== undefined && !claimUser(user, client)) {
-              record('connect', 'max-user-connections', client, { address, detail: `${cfg.maxConnectionsPerUser} connections already open for this user` })
-              cb(authError(3, 'too many connections for this user'), null)
-              return
-            }
-            cb(null, ok)
-          }
-          // a verified certificate is not a password, nor is an anonymous login: nothing to guess or throttle
-          if (certNameOf(client) !== undefined || username === undefined) { hooks.authenticate(client, username, password, admitted); return }
-          const conn = connOf(client)
-          const tag = password !== undefined ? loginTag?.(username, password) : undefined
-          const attempt = { username, address, cancelled: () => conn.destroyed, cached: password !== undefined && isVerified?.(username, password) === true, ...(tag !== undefined ? { tag } : {}) }
-          const verify = (): Promise<AuthAnswer> => new Promise((resolve) => hooks.authenticate(client, username, password, (err, ok) => resolve({ err, ok })))
-          login.attempt(attempt, verify, (a) => a.err?.returnCode === 4).then((outcome) => {
-              if (outcome.kind === 'verified') { admitted(outcome.value.err, outcome.value.ok); return }
-            if (outcome.kind === 'cancelled') { cb(authError(3, 'connection closed during login'), null); return }
-            record('connect', outcome.refusal.reason, client, { address, username, detail: outcome.refusal.detail })
-            cb(authError(3, outcome.refusal.reason === 'login-throttled' ? 'too many failed logins, try later' : 'too many logins in progress, try later'), null)
-          }, (err: unknown) => cb(authError(3, (err as Error).message), null))
-        },
-
-        authorizePublish (client, packet, cb) {
-          if (client === null || isStoredWill(packet) || isWillOf(client, packet)) {
-            hooks.authorizePublish(client, packet, cb)
+      authenticate (client, username, password, cb, next) {
+        const address = normalizeAddress(remoteAddressOf(client))
+        const admitted: AuthenticateDone = (err, ok) => {
+          if (err !== null) { cb(err, ok); return }
+          const user = usernameOf(client)
+          if (user !== undefined && !claimUser(user, client)) {
+            record('connect', 'max-user-connections', client, { address, detail: `${cfg.maxConnectionsPerUser} connections already open for this user` })
+            cb(authError(3, 'too many connections for this user'), null)
             return
           }
-          // (a UTF-16 unit is at most 3 UTF-8 bytes: most topics need no counting)
-          if (packet.topic.length * 3 > cfg.maxTopicLength && Buffer.byteLength(packet.topic) > cfg.maxTopicLength) {
-            refusePublish(client, packet, 'topic-too-long', deniedPublish, cb, `topic longer than ${cfg.maxTopicLength} bytes`)
-            return
-          }
-          const rate = cfg.publishRate
-          if (rate.perSecond > 0) {
-            let bucket = publishBuckets.get(client)
-            if (bucket === undefined) { bucket = new TokenBucket(rate, Date.now()); publishBuckets.set(client, bucket) }
-            if (rate.onExcess === 'delay') {
-              // holding the callback back also stops aedes reading the socket: TCP slows the client down
-              const wait = bucket.takeWithDelay(Date.now())
-              if (wait > 0) {
-                stats.publishDelayed++
-                setTimeout(() => hooks.authorizePublish(client, packet, cb), wait)
-                return
-              }
-            } else if (!bucket.tryTake(Date.now())) {
-              refusePublish(client, packet, 'publish-rate', rate.onExcess, cb, `more than ${rate.perSecond}/s (burst ${rate.burst})`)
-              return
-            }
-          }
-          hooks.authorizePublish(client, packet, cb)
-        },
-
-        authorizeSubscribe (client, sub, cb) {
-          const topic = sub.topic
-          if (Buffer.byteLength(topic) > cfg.maxTopicLength) {
-            record('subscribe', 'topic-too-long', client, { topic, qos: sub.qos, detail: `filter longer than ${cfg.maxTopicLength} bytes` })
-            cb(null, null)
-            return
-          }
-          let set = subscriptions.get(client)
-          if (set === undefined) { set = new Set(); subscriptions.set(client, set) }
-          if (cfg.maxSubscriptionsPerClient > 0 && !set.has(topic) && set.size >= cfg.maxSubscriptionsPerClient) {
-            record('subscribe', 'max-subscriptions', client, { topic, qos: sub.qos, detail: `${set.size} subscriptions already (limit ${cfg.maxSubscriptionsPerClient})` })
-            cb(null, null)
-            return
-          }
-          const subs = set
-          hooks.authorizeSubscribe(client, sub, (err, granted) => {
-            if (err === null && granted !== undefined && granted !== null) subs.add(topic)
-            cb(err, granted)
-          })
-        },
-
-        authorizeForward (client, packet) {
-          return isRepeatDelivery(client, packet) ? null : hooks.authorizeForward(client, packet)
+          cb(null, ok)
         }
+        // a verified certificate is not a password, nor is an anonymous login: nothing to guess or throttle
+        if (certNameOf(client) !== undefined || username === undefined) { next(client, username, password, admitted); return }
+        const conn = connOf(client)
+        const tag = password !== undefined ? loginTag?.(username, password) : undefined
+        const cached = password !== undefined && isVerified?.(username, password) === true
+        const attempt = { username, address, cancelled: () => conn.destroyed, cached, ...(tag !== undefined ? { tag } : {}) }
+        const verify = (): Promise<AuthAnswer> => new Promise((resolve) => { next(client, username, password, (err, ok) => resolve({ err, ok })) })
+        login.attempt(attempt, verify, (a) => a.err?.returnCode === 4).then((outcome) => {
+          if (outcome.kind === 'verified') { admitted(outcome.value.err, outcome.value.ok); return }
+          if (outcome.kind === 'cancelled') { cb(authError(3, 'connection closed during login'), null); return }
+          record('connect', outcome.refusal.reason, client, { address, username, detail: outcome.refusal.detail })
+          const message = outcome.refusal.reason === 'login-throttled' ? 'too many failed logins, try later' : 'too many logins in progress, try later'
+          cb(authError(3, message), null)
+        }, (err: unknown) => cb(authError(3, (err as Error).message), null))
+      },
+
+      authorizePublish (client, packet, cb, next) {
+        if (client === null || isStoredWill(packet) || isWillOf(client, packet)) {
+          next(client, packet, cb)
+          return
+        }
+        // (a UTF-16 unit is at most 3 UTF-8 bytes: most topics need no counting)
+        if (packet.topic.length * 3 > cfg.maxTopicLength && Buffer.byteLength(packet.topic) > cfg.maxTopicLength) {
+          refusal.publish(client, packet, { reason: 'topic-too-long', detail: `topic longer than ${cfg.maxTopicLength} bytes` }, cb)
+          return
+        }
+        const rate = cfg.publishRate
+        if (rate.perSecond > 0) {
+          let bucket = publishBuckets.get(client)
+          if (bucket === undefined) { bucket = new TokenBucket(rate, Date.now()); publishBuckets.set(client, bucket) }
+          if (rate.onExcess === 'delay') {
+            // holding the callback back also stops aedes reading the socket: TCP slows the client down
+            const wait = bucket.takeWithDelay(Date.now())
+            if (wait > 0) {
+              stats.publishDelayed++
+              setTimeout(() => next(client, packet, cb), wait)
+              return
+            }
+          } else if (!bucket.tryTake(Date.now())) {
+            const detail = `more than ${rate.perSecond}/s (burst ${rate.burst})`
+            refusal.publish(client, packet, { reason: 'publish-rate', mode: rate.onExcess, detail }, cb)
+            return
+          }
+        }
+        next(client, packet, cb)
+      },
+
+      authorizeSubscribe (client, sub, cb, next) {
+        const topic = sub.topic
+        if (Buffer.byteLength(topic) > cfg.maxTopicLength) {
+          record('subscribe', 'topic-too-long', client, { topic, qos: sub.qos, detail: `filter longer than ${cfg.maxTopicLength} bytes` })
+          cb(null, null)
+          return
+        }
+        let set = subscriptions.get(client)
+        if (set === undefined) { set = new Set(); subscriptions.set(client, set) }
+        if (cfg.maxSubscriptionsPerClient > 0 && !set.has(topic) && set.size >= cfg.maxSubscriptionsPerClient) {
+          const detail = `${set.size} subscriptions already (limit ${cfg.maxSubscriptionsPerClient})`
+          record('subscribe', 'max-subscriptions', client, { topic, qos: sub.qos, detail })
+          cb(null, null)
+          return
+        }
+        const subs = set
+        next(client, sub, (err, granted) => {
+          if (err === null && granted !== undefined && granted !== null) subs.add(topic)
+          cb(err, granted)
+        })
+      },
+
+      authorizeForward (client, packet, next) {
+        return isRepeatDelivery(client, packet) ? null : next(client, packet)
       }
     }
   }

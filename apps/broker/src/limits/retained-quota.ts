@@ -9,8 +9,9 @@
 //
 // Each stored retained message carries its publisher's account (OWNER_FIELD), so that the usage is read
 // back from the store at start-up; messages stored before (or wills of a dead broker) count in the totals only.
-import type { Client, PublishPacket } from 'aedes'
+import type { Client } from 'aedes'
 import type { RetainedLimits } from '../config/hardening-schema.js'
+import type { HookStage } from '../hooks/pipeline.js'
 import { fn, patch } from '../aedes/patch.js'
 import type { AedesStore } from '../aedes/store.js'
 import { storedBytes } from './queue-bound.js'
@@ -18,9 +19,6 @@ import { RetainedUsage, UNKNOWN_OWNER } from './retained-usage.js'
 
 export const OWNER_FIELD = 'wardenOwner'
 const ANONYMOUS = '\u0000anonymous' // U+0000 cannot be in a username (packet guard)
-
-type Done = (err?: Error | null) => void
-interface AuthorizePublishHook { authorizePublish (client: Client | null, packet: PublishPacket, cb: Done): void }
 
 export interface RetainedQuotaDeps {
   /** the account a client publishes as (undefined: anonymous) */
@@ -31,9 +29,9 @@ export interface RetainedQuotaDeps {
 
 export interface RetainedQuota {
   readonly usage: RetainedUsage
-  /** wraps authorizePublish: checks a retained publish's quota before the other rules (QoS 1 is published
-   * from inside them, before its PUBACK) */
-  wrap<H extends AuthorizePublishHook> (hooks: H): H
+  /** checks a retained publish's quota, in the hook pipeline before the other stages (a QoS 1 message is
+   * published by the last of them, before its PUBACK) */
+  readonly stage: HookStage
   /** wraps the store's storeRetained: from broker/patches.ts, before the broker starts */
   patchStore (): void
   /** counts what the store holds (start-up, before clients connect) */
@@ -73,32 +71,29 @@ export function createRetainedQuota (p: AedesStore, limits: RetainedLimits, deps
         usage.put(packet.topic, typeof packet[OWNER_FIELD] === 'string' ? packet[OWNER_FIELD] : UNKNOWN_OWNER, storedBytes(packet))
       }
     },
-    wrap (hooks) {
-      const inner = hooks.authorizePublish.bind(hooks)
-      return {
-        ...hooks,
-        authorizePublish (client, packet, cb) {
-          if (client === null || !packet.retain || packet.payload.length === 0) { inner(client, packet, cb); return }
-          const topic = packet.topic
-          const owner = deps.usernameOf(client) ?? ANONYMOUS
-          const why = usage.check(topic, owner, storedBytes(packet))
-          if (why !== null) {
-            packet.retain = false
-            // audited only when the other rules let it through: a refusal of theirs is audited by them
-            inner(client, packet, (err) => { if (err == null && packet.topic === topic) deps.refused(client, packet, why); cb(err) })
-            return
-          }
-          const old = usage.put(topic, owner, storedBytes(packet))
-          reserved.set(topic, owner)
-          inner(client, packet, (err) => {
-            // refused by another rule (dropped, rewritten, or the connection closed): nothing will be stored
-            if (err != null || !packet.retain || packet.topic !== topic) {
-              if (reserved.get(topic) === owner) reserved.delete(topic)
-              usage.restore(topic, old)
-            }
-            cb(err)
-          })
+    stage: {
+      name: 'retained-quota',
+      authorizePublish (client, packet, cb, next) {
+        if (client === null || !packet.retain || packet.payload.length === 0) { next(client, packet, cb); return }
+        const topic = packet.topic
+        const owner = deps.usernameOf(client) ?? ANONYMOUS
+        const why = usage.check(topic, owner, storedBytes(packet))
+        if (why !== null) {
+          packet.retain = false
+          // audited only when the other rules let it through: a refusal of theirs is audited by them
+          next(client, packet, (err) => { if (err == null && packet.topic === topic) deps.refused(client, packet, why); cb(err) })
+          return
         }
+        const old = usage.put(topic, owner, storedBytes(packet))
+        reserved.set(topic, owner)
+        next(client, packet, (err) => {
+          // refused by another rule (dropped, rewritten, or the connection closed): nothing will be stored
+          if (err != null || !packet.retain || packet.topic !== topic) {
+            if (reserved.get(topic) === owner) reserved.delete(topic)
+            usage.restore(topic, old)
+          }
+          cb(err)
+        })
       }
     }
   }

@@ -7,7 +7,7 @@ import type { AuthenticateError, Client } from 'aedes'
 import type { Logger } from '@warden/common'
 import type { Audit } from '../audit/audit.js'
 import { keepSessionOfRefused, remoteAddressOf } from '../aedes/client-internals.js'
-import type { LimitedHooks } from '../limits/limits.js'
+import type { HookStage } from '../hooks/pipeline.js'
 import { mayClaim, type Binding } from '../policy/client-id-binding.js'
 import type { BindingStore } from '../store/binding-store.js'
 
@@ -22,8 +22,8 @@ export interface ClientIdGuardDeps {
 }
 
 export interface ClientIdGuard {
-  /** the hooks with the binding checked once everything else has admitted the client */
-  wrap (hooks: LimitedHooks): LimitedHooks
+  /** checks the binding once every later stage has admitted the client: the first stage of the pipeline */
+  readonly stage: HookStage
   /** whether the connection that made a binding is still open (this process, or a running other one) */
   connectionAlive (b: Binding): Promise<boolean>
 }
@@ -60,41 +60,39 @@ export function createClientIdGuard ({ store, brokerId, accountOf, accountExists
 
   return {
     connectionAlive,
-    wrap (hooks) {
-      return {
-        ...hooks,
-        authenticate (client, username, password, cb) {
-          hooks.authenticate(client, username, password, (err, ok) => {
-            if (err !== null) { keepSessionOfRefused(client); cb(err, ok); return }
-            const account = accountOf(client)
-            if (account === undefined) { cb(err, ok); return }
-            const clientId = client.id
-            const clean = client.clean
-            claim(clientId, account, clean).then((c) => {
-              if (!c.ok) {
-                const owner = c.held.account === null ? 'anonymous clients' : `account ${c.held.account}`
-                audit.record({ kind: 'connect', reason: 'client-id-owned', username: account ?? undefined, clientId, address: remoteAddressOf(client), detail: `client id belongs to ${owner}` })
-                keepSessionOfRefused(client)
-                cb(authError(2, 'identifier rejected: client id belongs to another account'), null)
-                return
-              }
-              if (client.closed || client.conn.destroyed === true) {
-                // gone before its CONNACK: refused, so aedes takes nothing over, and the id goes back as it was
-                store.swap(clientId, c.mine, c.prev).catch((e: unknown) => logError(e, clientId))
-                keepSessionOfRefused(client)
-                cb(authError(3, 'connection closed during CONNECT'), null)
-                return
-              }
-              live.add(c.mine.conn)
-              client.conn.once('close', () => release(clientId, c.mine))
-              cb(null, ok)
-            }, (e: unknown) => {
-              logError(e, clientId)
+    stage: {
+      name: 'client-id-binding',
+      authenticate (client, username, password, cb, next) {
+        next(client, username, password, (err, ok) => {
+          if (err !== null) { keepSessionOfRefused(client); cb(err, ok); return }
+          const account = accountOf(client)
+          if (account === undefined) { cb(err, ok); return }
+          const clientId = client.id
+          const clean = client.clean
+          claim(clientId, account, clean).then((c) => {
+            if (!c.ok) {
+              const owner = c.held.account === null ? 'anonymous clients' : `account ${c.held.account}`
+              audit.record({ kind: 'connect', reason: 'client-id-owned', username: account ?? undefined, clientId, address: remoteAddressOf(client), detail: `client id belongs to ${owner}` })
               keepSessionOfRefused(client)
-              cb(authError(3, 'client id bindings unavailable'), null)
-            })
+              cb(authError(2, 'identifier rejected: client id belongs to another account'), null)
+              return
+            }
+            if (client.closed || client.conn.destroyed === true) {
+              // gone before its CONNACK: refused, so aedes takes nothing over, and the id goes back as it was
+              store.swap(clientId, c.mine, c.prev).catch((e: unknown) => logError(e, clientId))
+              keepSessionOfRefused(client)
+              cb(authError(3, 'connection closed during CONNECT'), null)
+              return
+            }
+            live.add(c.mine.conn)
+            client.conn.once('close', () => release(clientId, c.mine))
+            cb(null, ok)
+          }, (e: unknown) => {
+            logError(e, clientId)
+            keepSessionOfRefused(client)
+            cb(authError(3, 'client id bindings unavailable'), null)
           })
-        }
+        })
       }
     }
   }

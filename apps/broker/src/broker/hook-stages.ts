@@ -1,0 +1,29 @@
+// Warden's hook pipeline in order (hooks/pipeline.ts), each stage with why it sits where it does. A stage
+// sees a hook before the stages after it, and their answer before aedes does.
+import type { HookStage } from '../hooks/pipeline.js'
+
+export interface OrderedStage {
+  readonly stage: HookStage
+  /** why it sits here */
+  readonly why: string
+}
+
+export interface HookStageDeps {
+  clientIds: HookStage
+  retained: HookStage
+  limits: HookStage
+  groups: HookStage
+  rules: HookStage
+  storeBeforeAck: HookStage
+}
+
+export function hookStages (s: HookStageDeps): readonly OrderedStage[] {
+  return [
+    { stage: s.clientIds, why: 'first in, last out: it claims the client id only once every other stage has admitted the CONNECT, so a refused one claims nothing' },
+    { stage: s.retained, why: 'before the other stages: a retained publish reserves its quota before anything can publish it, and gets it back when a later stage refuses it' },
+    { stage: s.limits, why: 'before the rules: cheap refusals (rate, length, subscriptions) and login throttling come before password verification and ownership' },
+    { stage: s.groups, why: 'before the rules: a $share/ filter is judged by its plain filter, and a group replay another member took is never forwarded' },
+    { stage: s.rules, why: 'ownership, read grants, wills, control requests: every publish that reaches past it is accepted' },
+    { stage: s.storeBeforeAck, why: 'last: only an accepted QoS 1 message is published before aedes writes its PUBACK' }
+  ]
+}

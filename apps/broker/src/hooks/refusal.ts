@@ -1,0 +1,79 @@
+// The one way a client's publish is refused, whichever stage refuses it (rules, limits): audited, then
+// answered by `deniedPublish`. In `drop` mode its QoS flow completes (an MQTT 3.1.1 client cannot be told
+// otherwise) and the message goes nowhere; in `disconnect` mode, and always for a will, the hook fails and
+// aedes closes the connection (a refused will is not published).
+import type { Client, PublishPacket } from 'aedes'
+import type { Audit } from '../audit/audit.js'
+import type { DenyReason } from '../policy/decision.js'
+import { VOID_TOPIC } from '../policy/internal-topics.js'
+import { remoteAddressOf } from '../aedes/client-internals.js'
+import type { PublishGate } from '../delivery/publish-gate.js'
+import { normalizeAddress } from '../net/address.js'
+import type { PublishDone } from './pipeline.js'
+
+const EMPTY = Buffer.alloc(0)
+
+/** long topics are cut in audit records: the record is about the refusal, not the topic */
+export const clip = (s: string): string => s.length > 256 ? `${s.slice(0, 256)}…` : s
+
+export interface PublishDenial {
+  readonly reason: DenyReason
+  /** a will is refused by failing the hook, whatever `deniedPublish` says */
+  readonly will?: boolean
+  /** how to answer, when not `deniedPublish` (publishRate.onExcess) */
+  readonly mode?: 'drop' | 'disconnect'
+  /** the registration filter that decided */
+  readonly filter?: string | undefined
+  readonly detail?: string | undefined
+}
+
+export interface Refusal {
+  /** audits the refused publish and answers aedes for it */
+  publish (client: Client, packet: PublishPacket, denial: PublishDenial, cb: PublishDone): void
+  /**
+   * The message goes nowhere, with nothing audited (a control request answered elsewhere; a dead client's
+   * will, audited by the caller): the gate skips it; emptied as well, a QoS 2 packet awaiting PUBREL does not
+   * hold the refused content.
+   */
+  discard (packet: PublishPacket): void
+}
+
+export interface RefusalDeps {
+  audit: Audit
+  deniedPublish: 'drop' | 'disconnect'
+  gate: PublishGate
+  /** the account a client publishes as (undefined: anonymous, or not authenticated) */
+  usernameOf (client: Client): string | undefined
+}
+
+export function createRefusal ({ audit, deniedPublish, gate, usernameOf }: RefusalDeps): Refusal {
+  const discard = (packet: PublishPacket): void => {
+    gate.drop(packet)
+    packet.topic = VOID_TOPIC
+    packet.payload = EMPTY
+    packet.retain = false
+  }
+  return {
+    discard,
+    publish (client, packet, { reason, will = false, mode = deniedPublish, filter, detail }, cb) {
+      const topic = packet.topic
+      audit.record({
+        kind: will ? 'will' : 'publish',
+        reason,
+        username: usernameOf(client),
+        clientId: client.id,
+        address: normalizeAddress(remoteAddressOf(client)),
+        topic: clip(topic),
+        qos: packet.qos,
+        ...(filter !== undefined ? { filter } : {}),
+        ...(detail !== undefined ? { detail } : {})
+      })
+      if (will || mode === 'disconnect') {
+        cb(new Error(`publish to ${clip(topic)} denied: ${reason}`))
+        return
+      }
+      discard(packet)
+      cb(null)
+    }
+  }
+}
