@@ -56,36 +56,25 @@ const ACCEPT: AedesHooks = {
   authorizeForward: (_client, packet) => packet
 }
 
+type Hook3<A, B, C> = (a: A, b: B, cb: C) => void
+/** one stage in front of the hook `next` (the three-argument hooks) */
+const link3 = <A, B, C> (run: (a: A, b: B, cb: C, next: Hook3<A, B, C>) => void, next: Hook3<A, B, C>): Hook3<A, B, C> =>
+  (a, b, cb) => { run(a, b, cb, next) }
+
 /**
  * Builds each hook once, at start-up, as a chain of closures: a call costs what the hand-nested wrappers
- * did (one function call per stage that has the hook, none for the others).
+ * did (one function call per stage that has the hook, none for the others; no rest arguments).
  */
 export function composeHooks (stages: readonly HookStage[]): AedesHooks {
-  let preConnect = ACCEPT.preConnect
-  let authenticate = ACCEPT.authenticate
-  let authorizePublish = ACCEPT.authorizePublish
-  let authorizeSubscribe = ACCEPT.authorizeSubscribe
-  let authorizeForward = ACCEPT.authorizeForward
+  let { preConnect, authenticate, authorizePublish, authorizeSubscribe, authorizeForward } = ACCEPT
   for (const stage of [...stages].reverse()) {
-    if (stage.preConnect !== undefined) {
-      const run = stage.preConnect.bind(stage)
-      const next = preConnect
-      preConnect = (client, packet, cb) => { run(client, packet, cb, next) }
-    }
+    if (stage.preConnect !== undefined) preConnect = link3(stage.preConnect.bind(stage), preConnect)
+    if (stage.authorizePublish !== undefined) authorizePublish = link3(stage.authorizePublish.bind(stage), authorizePublish)
+    if (stage.authorizeSubscribe !== undefined) authorizeSubscribe = link3(stage.authorizeSubscribe.bind(stage), authorizeSubscribe)
     if (stage.authenticate !== undefined) {
       const run = stage.authenticate.bind(stage)
       const next = authenticate
       authenticate = (client, username, password, cb) => { run(client, username, password, cb, next) }
-    }
-    if (stage.authorizePublish !== undefined) {
-      const run = stage.authorizePublish.bind(stage)
-      const next = authorizePublish
-      authorizePublish = (client, packet, cb) => { run(client, packet, cb, next) }
-    }
-    if (stage.authorizeSubscribe !== undefined) {
-      const run = stage.authorizeSubscribe.bind(stage)
-      const next = authorizeSubscribe
-      authorizeSubscribe = (client, sub, cb) => { run(client, sub, cb, next) }
     }
     if (stage.authorizeForward !== undefined) {
       const run = stage.authorizeForward.bind(stage)
