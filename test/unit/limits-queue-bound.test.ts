@@ -1,0 +1,97 @@
+// queue-bound (limits/queue-bound.ts, installed through broker/hardening.ts) on a fake store of sessions'
+// queues: a full offline queue takes no more, a connected client that leaves that much unacknowledged is cut
+// off. The patch reads the broker's clients: a real aedes broker (no listener) with a client on an in-memory
+// stream, never a fake one.
+import { once } from 'node:events'
+import { Duplex, Readable } from 'node:stream'
+import { Aedes } from 'aedes'
+import mqttPacket from 'mqtt-packet'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { storeOf, type QueueSub, type Session, type StoredPacket } from '../../apps/broker/src/aedes/store.js'
+import { boundQueues, type QueueBound, type QueueLimits, type QueueOverflow } from '../../apps/broker/src/limits/queue-bound.js'
+
+/** each session's queue by client id; outgoingEnqueueCombi records whom each message was queued for */
+function fakeStore (queues: Record<string, StoredPacket[]>): { store: ReturnType<typeof storeOf>, enqueued: string[][] } {
+  const enqueued: string[][] = []
+  const store = storeOf({
+    async outgoingEnqueueCombi (subs: QueueSub[], packet: StoredPacket, _cb?: unknown) {
+      enqueued.push(subs.map((s) => s.clientId))
+      for (const s of subs) (queues[s.clientId] ??= []).push({ ...packet })
+    },
+    async outgoingClearMessageId (client: Session, packet: { messageId?: number }, _cb?: unknown) {
+      const q = queues[client.id] ?? []
+      const i = q.findIndex((p) => p.messageId === packet.messageId)
+      return i < 0 ? undefined : q.splice(i, 1)[0]
+    },
+    outgoingStream (client: Session) { return Readable.from([...(queues[client.id] ?? [])]) }
+  })
+  return { store, enqueued }
+}
+
+/** 1-byte topic + 5-byte payload: 6 bytes stored */
+const message = (messageId?: number): StoredPacket => ({ cmd: 'publish', topic: 't', payload: Buffer.from('hello'), qos: 1, ...(messageId !== undefined ? { messageId } : {}) })
+const subs = (...ids: string[]): QueueSub[] => ids.map((clientId) => ({ clientId, topic: 't', qos: 1 }))
+
+let broker: Aedes
+beforeEach(async () => { broker = await Aedes.createBroker() })
+afterEach(async () => { await new Promise<void>((resolve) => broker.close(() => resolve())) })
+
+function bound (store: ReturnType<typeof storeOf>, limits: QueueLimits): { q: QueueBound, overflows: QueueOverflow[] } {
+  const overflows: QueueOverflow[] = []
+  const q = boundQueues(broker, store, limits, (o) => overflows.push(o))
+  return { q, overflows }
+}
+
+/** a persistent session connected over an in-memory stream */
+async function connectClient (clientId: string): Promise<Duplex> {
+  const conn = new Duplex({ read () {}, write (_chunk, _enc, cb) { cb() } })
+  broker.handle(conn)
+  conn.push(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: false, clientId, keepalive: 0 }))
+  await once(broker, 'clientReady')
+  return conn
+}
+
+describe('boundQueues', () => {
+  it('queues no more for an offline session whose queue is full, and still queues for the others', async () => {
+    const { store, enqueued } = fakeStore({ off: [message(1), message(2)] })
+    const { overflows } = bound(store, { maxMessages: 2, maxBytes: 0 })
+    await store.outgoingEnqueueCombi(subs('off', 'other'), message())
+    expect(enqueued).toEqual([['other']])
+    expect(overflows).toEqual([{ clientId: 'off', queued: 2, queuedBytes: 12, by: 'messages', online: false }])
+  })
+
+  it('counts what it queues and what is acknowledged: a full queue takes more once a message leaves it', async () => {
+    const { store, enqueued } = fakeStore({ off: [message(1)] })
+    const { q, overflows } = bound(store, { maxMessages: 2, maxBytes: 0 })
+    await store.outgoingEnqueueCombi(subs('off'), message())
+    await store.outgoingEnqueueCombi(subs('off'), message())
+    expect(q.counts.get('off')).toEqual({ n: 2, bytes: 12 })
+    expect(overflows).toHaveLength(1)
+    await store.outgoingClearMessageId({ id: 'off' }, { messageId: 1 })
+    expect(q.counts.get('off')).toEqual({ n: 1, bytes: 6 })
+    await store.outgoingEnqueueCombi(subs('off'), message())
+    expect(enqueued).toEqual([['off'], [], ['off']])
+  })
+
+  it('bounds the bytes queued (topic and payload)', async () => {
+    const { store, enqueued } = fakeStore({ off: [message(1)] })
+    const { overflows } = bound(store, { maxMessages: 0, maxBytes: 11 })
+    await store.outgoingEnqueueCombi(subs('off'), message())
+    expect(enqueued).toEqual([[]])
+    expect(overflows).toEqual([{ clientId: 'off', queued: 1, queuedBytes: 6, by: 'bytes', online: false }])
+  })
+
+  it('disconnects a connected client that leaves that much unacknowledged, the message kept in its queue', async () => {
+    const { store, enqueued } = fakeStore({ online: [message(1)] })
+    const { q, overflows } = bound(store, { maxMessages: 1, maxBytes: 0 })
+    const conn = await connectClient('online')
+    const gone = once(broker, 'clientDisconnect')
+    await store.outgoingEnqueueCombi(subs('online'), message())
+    expect(enqueued).toEqual([['online']])
+    expect(overflows).toEqual([{ clientId: 'online', queued: 1, queuedBytes: 6, by: 'messages', online: true }])
+    expect(conn.destroyed).toBe(true)
+    await gone
+    // its usage is read from the store again when it is next touched
+    expect(q.counts.has('online')).toBe(false)
+  })
+})
