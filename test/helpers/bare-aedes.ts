@@ -1,8 +1,9 @@
 // A bare aedes 1.2 broker (no Warden) on a loopback port, for the adapter's contract test and canaries.
 import { createServer, type Server } from 'node:net'
 import { once } from 'node:events'
-import { PassThrough } from 'node:stream'
+import { Duplex, PassThrough } from 'node:stream'
 import { Aedes, type AedesOptions, type Client } from 'aedes'
+import mqttPacket from 'mqtt-packet'
 import type { AddressInfo } from 'node:net'
 import { clientsOf } from '../../apps/broker/src/aedes/accessors.js'
 import { clientInternals, type ClientInternals } from '../../apps/broker/src/aedes/internals.js'
@@ -51,4 +52,17 @@ export function clientOf (bare: BareBroker, id: string): ClientInternals & Clien
   const c = clientsOf(bare.broker)[id]
   if (c === undefined) throw new Error(`no client ${id}`)
   return clientInternals(c) as ClientInternals & Client
+}
+
+/** Connects `clientId` to `broker` over an in-memory stream (no listener); resolves once aedes has it ready. */
+export async function connectInMemory (broker: Aedes, clientId: string, clean = false): Promise<{ client: Client, conn: Duplex }> {
+  const conn = new Duplex({ read () {}, write (_chunk, _enc, cb) { cb() } })
+  const client = broker.handle(conn)
+  const ready = new Promise<void>((resolve) => {
+    const onReady = (c: Client): void => { if (c === client) { broker.removeListener('clientReady', onReady); resolve() } }
+    broker.on('clientReady', onReady)
+  })
+  conn.push(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean, clientId, keepalive: 0 }))
+  await ready
+  return { client, conn }
 }

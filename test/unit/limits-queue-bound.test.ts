@@ -3,12 +3,12 @@
 // off. The patch reads the broker's clients: a real aedes broker (no listener) with a client on an in-memory
 // stream, never a fake one.
 import { once } from 'node:events'
-import { Duplex, Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { Aedes } from 'aedes'
-import mqttPacket from 'mqtt-packet'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { storeOf, type QueueSub, type Session, type StoredPacket } from '../../apps/broker/src/aedes/store.js'
 import { boundQueues, type QueueBound, type QueueLimits, type QueueOverflow } from '../../apps/broker/src/limits/queue-bound.js'
+import { connectInMemory } from '../helpers/bare-aedes.js'
 
 /** each session's queue by client id; outgoingEnqueueCombi records whom each message was queued for */
 function fakeStore (queues: Record<string, StoredPacket[]>): { store: ReturnType<typeof storeOf>, enqueued: string[][] } {
@@ -40,15 +40,6 @@ function bound (store: ReturnType<typeof storeOf>, limits: QueueLimits): { q: Qu
   const overflows: QueueOverflow[] = []
   const q = boundQueues(broker, store, limits, (o) => overflows.push(o))
   return { q, overflows }
-}
-
-/** a persistent session connected over an in-memory stream */
-async function connectClient (clientId: string): Promise<Duplex> {
-  const conn = new Duplex({ read () {}, write (_chunk, _enc, cb) { cb() } })
-  broker.handle(conn)
-  conn.push(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: false, clientId, keepalive: 0 }))
-  await once(broker, 'clientReady')
-  return conn
 }
 
 describe('boundQueues', () => {
@@ -84,7 +75,7 @@ describe('boundQueues', () => {
   it('disconnects a connected client that leaves that much unacknowledged, the message kept in its queue', async () => {
     const { store, enqueued } = fakeStore({ online: [message(1)] })
     const { q, overflows } = bound(store, { maxMessages: 1, maxBytes: 0 })
-    const conn = await connectClient('online')
+    const { conn } = await connectInMemory(broker, 'online')
     const gone = once(broker, 'clientDisconnect')
     await store.outgoingEnqueueCombi(subs('online'), message())
     expect(enqueued).toEqual([['online']])
