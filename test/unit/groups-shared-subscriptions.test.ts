@@ -6,6 +6,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Aedes, type Client } from 'aedes'
+import aedesPersistence from 'aedes-persistence'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createLogger } from '../../packages/common/src/index.js'
 import { createAudit } from '../../apps/broker/src/audit/audit.js'
@@ -40,12 +41,16 @@ const hooks = {
 
 let dir: string
 let broker: Aedes
+/** the broker's own store, which the groups' queue uses */
+let persistence: ReturnType<typeof storeOf>
 let shared: SharedSubscriptions
 let membersFile: string
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'warden-group-store-'))
   membersFile = join(dir, 'shared-groups.json')
-  broker = await Aedes.createBroker()
+  const p = aedesPersistence()
+  persistence = storeOf(p)
+  broker = await Aedes.createBroker({ persistence: p as never })
   shared = createSharedSubscriptions({ maxQueued: 10 }, { audit: createAudit({ logger, brokerId: broker.id, emit: () => {} }), logger })
 })
 afterEach(async () => {
@@ -80,7 +85,7 @@ describe('group-store: sessions and unsubscribes', () => {
   it('takes a cleaned session out of every group once the store has cleaned it', async () => {
     const { store, clean } = fakeStore()
     shared.patchStore(store)
-    await shared.attach({ broker, persistence: storeOf(broker.persistence), membersFile })
+    await shared.attach({ broker, persistence, membersFile })
     expect(await members()).toEqual({ 'g/sensors/#': ['m1', 'm2'], 'h/sensors/#': ['m2'] })
 
     const cleaned = store.cleanSubscriptions({ id: 'm2' })
@@ -98,7 +103,7 @@ describe('group-store: sessions and unsubscribes', () => {
   it('takes an unsubscribed $share/ filter\'s member out of that group only', async () => {
     const { store, remove } = fakeStore()
     shared.patchStore(store)
-    await shared.attach({ broker, persistence: storeOf(broker.persistence), membersFile })
+    await shared.attach({ broker, persistence, membersFile })
     const removed = store.removeSubscriptions({ id: 'm2' }, ['$share/g/sensors/#', 'sensors/#'])
     await settle()
     expect(remove.calls.map((c) => c.args)).toEqual([[{ id: 'm2' }, ['$share/g/sensors/#', 'sensors/#']]])
@@ -112,7 +117,7 @@ describe('group-store: a member\'s stored queue replayed', () => {
   it('tracks a replayed copy as unacknowledged again, and skips one handed to another member since', async () => {
     const { store, updates } = fakeStore()
     shared.patchStore(store)
-    await shared.attach({ broker, persistence: storeOf(broker.persistence), membersFile })
+    await shared.attach({ broker, persistence, membersFile })
     const key = 'g/sensors/#'
     const copy: StoredPacket = { cmd: 'publish', topic: 'sensors/1', payload: Buffer.from('x'), qos: 1, retain: false, dup: false, brokerId: copyBrokerId(broker.id, key), brokerCounter: 5, messageId: 7 }
     const inflight = async (): Promise<number | undefined> => (await shared.stats())[0]?.members.find((m) => m.clientId === 'm1')?.inflight
