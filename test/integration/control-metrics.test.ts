@@ -1,17 +1,14 @@
 // /metrics (Prometheus text, parsed), /healthz and /readyz, and the periodic $SYS/warden/stats.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startBroker, type TestBroker } from '../helpers/broker.js'
+import { beforeAll, describe, expect, it } from 'vitest'
+import type { TestBroker } from '../helpers/broker.js'
 import { get, httpUrl } from '../helpers/http.js'
-import { connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { publish, subscribe } from '../helpers/mqtt.js'
 import { parseExposition } from '../helpers/prometheus.js'
+import { useScope } from '../helpers/scope.js'
 
+const scope = useScope()
 let tb: TestBroker
-const clients: TestClient[] = []
-beforeAll(async () => { tb = await startBroker({ config: { stats: { intervalMs: 100, sysIntervalMs: 150 } } }) })
-afterAll(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.end()))
-  await tb.close()
-})
+beforeAll(async () => { tb = await scope.start({ config: { stats: { intervalMs: 100, sysIntervalMs: 150 } } }) })
 
 async function scrape (): Promise<ReturnType<typeof parseExposition>> {
   const r = await get(tb, '/metrics', { as: 'observer' })
@@ -23,10 +20,9 @@ async function scrape (): Promise<ReturnType<typeof parseExposition>> {
 describe('/metrics', () => {
   it('counts connections, messages by QoS, bytes, denials and topics', async () => {
     const before = await scrape()
-    const reader = await connect(tb.url, 'dashboard')
-    const s1 = await connect(tb.url, 'sensor-1')
-    const s2 = await connect(tb.url, 'sensor-2')
-    clients.push(reader, s1, s2)
+    const reader = await scope.client('dashboard')
+    const s1 = await scope.client('sensor-1')
+    const s2 = await scope.client('sensor-2')
     await subscribe(reader, 'sensors/#', 2)
     for (const qos of [0, 1, 2] as const) await publish(s1, 'sensors/sensor-1/q', `q${qos}`, { qos })
     await publish(s1, 'sensors/sensor-1/q', 'x'.repeat(100), { qos: 1 })
@@ -71,7 +67,7 @@ describe('/metrics', () => {
 
 describe('probes', () => {
   it('answers /healthz and /readyz while running, and nothing once closed', async () => {
-    const b = await startBroker()
+    const b = await scope.startAnother()
     const url = httpUrl(b)
     expect((await fetch(`${url}/healthz`)).status).toBe(200)
     expect(await (await fetch(`${url}/readyz`)).json()).toEqual({ status: 'ready' })
@@ -82,8 +78,7 @@ describe('probes', () => {
 
 describe('$SYS/warden/stats', () => {
   it('is published periodically to observers and admins', async () => {
-    const observer = await connect(tb.url, 'observer')
-    clients.push(observer)
+    const observer = await scope.client('observer')
     expect(await subscribe(observer, '$SYS/warden/stats', 0)).toEqual([0])
     const m = await observer.waitFor((x) => x.topic === '$SYS/warden/stats')
     const stats = JSON.parse(m.payload)
@@ -93,8 +88,7 @@ describe('$SYS/warden/stats', () => {
   })
 
   it('is not readable by a consumer', async () => {
-    const consumer = await connect(tb.url, 'dashboard')
-    clients.push(consumer)
+    const consumer = await scope.client('dashboard')
     expect(await subscribe(consumer, '$SYS/warden/stats', 0)).toEqual([128])
   })
 })
