@@ -1,27 +1,21 @@
 // Cluster mode (persistence: redis): the registry is shared through Redis, so a change made through one
 // broker's API reaches the clients of another broker at their next packet.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { PASSWORD, startBroker, type TestBroker } from '../helpers/broker.js'
+import { PASSWORD, type TestBroker } from '../helpers/broker.js'
 import { get, patch, post, topicPath } from '../helpers/http.js'
-import { connackCode, connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { connackCode, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { useScope } from '../helpers/scope.js'
 
 let redis: TestRedis
-const brokers: TestBroker[] = []
-const clients: TestClient[] = []
 beforeAll(async () => { redis = await startRedis() })
 afterAll(async () => { await redis?.stop() })
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.end()))
-  await Promise.all(brokers.splice(0).map((b) => b.close()))
-  await redis.flush()
-})
+// registered before the scope's: runs after it, once the test's brokers are closed
+afterEach(async () => { await redis.flush() })
+const scope = useScope()
 
-async function node (brokerId: string): Promise<TestBroker> {
-  const b = await startBroker({ config: { persistence: 'redis', redis: { url: redis.url }, brokerId } })
-  brokers.push(b)
-  return b
-}
+const node = (brokerId: string): Promise<TestBroker> => scope.startAnother({ config: { persistence: 'redis', redis: { url: redis.url }, brokerId } })
+const client = (b: TestBroker, username: string): Promise<TestClient> => scope.client(username, {}, b)
 const changed = (b: TestBroker): Promise<void> => new Promise((resolve) => b.broker.registry.onChange(() => resolve()))
 
 describe('two brokers on one Redis', () => {
@@ -35,9 +29,8 @@ describe('two brokers on one Redis', () => {
   it('apply a change made through the other broker\'s API to their own connected clients', async () => {
     const a = await node('a')
     const b = await node('b')
-    const observer = await connect(b.url, 'observer')
-    const owner = await connect(b.url, 'sensor-1')
-    clients.push(observer, owner)
+    const observer = await client(b, 'observer')
+    const owner = await client(b, 'sensor-1')
     await subscribe(observer, ['sensors/#', '$SYS/warden/audit/#'], 1)
     await publish(owner, 'sensors/sensor-1/t', 'before', { qos: 1 })
     await observer.waitFor((m) => m.payload === 'before')
@@ -61,9 +54,8 @@ describe('two brokers on one Redis', () => {
   it('apply a role\'s new grants made through the other broker to their own connected holders', async () => {
     const a = await node('a')
     const b = await node('b')
-    const reader = await connect(b.url, 'dashboard')
-    const s1 = await connect(b.url, 'sensor-1')
-    clients.push(reader, s1)
+    const reader = await client(b, 'dashboard')
+    const s1 = await client(b, 'sensor-1')
     await subscribe(reader, '#', 1)
     const applied = changed(b)
     expect((await patch(a, '/api/v1/roles/consumer', { subscribe: ['private/#'] })).status).toBe(200)
@@ -78,18 +70,16 @@ describe('two brokers on one Redis', () => {
   it('deliver a client message to their own subscribers directly, and count what crosses to the other', async () => {
     const a = await node('a')
     const b = await node('b')
-    const here = await connect(a.url, 'dashboard')
-    const there = await connect(b.url, 'observer')
-    const s1 = await connect(a.url, 'sensor-1')
-    clients.push(here, there, s1)
+    const here = await client(a, 'dashboard')
+    const there = await client(b, 'observer')
+    const s1 = await client(a, 'sensor-1')
     await subscribe(here, 'sensors/#', 1)
     await subscribe(there, 'sensors/#', 1)
     for (let i = 0; i < 5; i++) await publish(s1, 'sensors/sensor-1/t', `m${i}`, { qos: 1 })
     await here.waitFor((m) => m.payload === 'm4')
     await there.waitFor((m) => m.payload === 'm4')
     // a marker through Redis from b: once it reached a, so did the echoes of m0…m4 published before it
-    const s2 = await connect(b.url, 'sensor-2')
-    clients.push(s2)
+    const s2 = await client(b, 'sensor-2')
     await publish(s2, 'sensors/sensor-2/t', 'marker', { qos: 1 })
     await here.waitFor((m) => m.payload === 'marker')
     // each once, in order, on both processes: the copy coming back from Redis is not delivered again at a
