@@ -1,19 +1,21 @@
 // The HTTP admin API against a running broker: every call, its auth failures, and bad input.
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { PASSWORD, startBroker, type TestBroker } from '../helpers/broker.js'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { PASSWORD, type TestBroker } from '../helpers/broker.js'
 import { basic, del, get, patch, post, request, topicPath } from '../helpers/http.js'
-import { connackCode, connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { connackCode, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
 import { waitUntil } from '../helpers/ports.js'
+import { useScope } from '../helpers/scope.js'
 
+const scope = useScope()
 let tb: TestBroker
 // failed logins are throttled (tested below with a broker of its own); here they must not slow the tests
-beforeAll(async () => { tb = await startBroker({ config: { stats: { intervalMs: 100, sysIntervalMs: 60000 }, limits: { login: { delayMs: 0 } } } }) })
-afterAll(async () => { await tb.close() })
+beforeAll(async () => { tb = await scope.start({ config: { stats: { intervalMs: 100, sysIntervalMs: 60000 }, limits: { login: { delayMs: 0 } } } }) })
 
+/** clients for `fn`, ended when it returns (the scope ends them too should one fail to connect) */
 async function withClients<T> (users: string[], fn: (clients: TestClient[]) => Promise<T>): Promise<T> {
-  const clients = await Promise.all(users.map((u) => connect(tb.url, u)))
+  const clients = await Promise.all(users.map((u) => scope.client(u)))
   try { return await fn(clients) } finally { await Promise.all(clients.map((c) => c.end())) }
 }
 
@@ -49,28 +51,24 @@ describe('authentication and roles', () => {
   })
 
   it('throttles failed logins (429 with Retry-After once locked) and audits them', async () => {
-    const own = await startBroker({ config: { limits: { login: { maxFailuresPerUserAddress: 3, delayMs: 50, maxDelayMs: 50, lockoutMs: 60_000 } } } })
-    try {
-      const started = Date.now()
-      for (let i = 0; i < 3; i++) expect((await get(own, '/api/v1/status', { as: ['admin', 'guess-' + i] })).status).toBe(401)
-      expect(Date.now() - started).toBeGreaterThanOrEqual(150)
-      const locked = await get(own, '/api/v1/status', { as: 'admin' })
-      expect(locked.status).toBe(429)
-      expect(locked.body.error.code).toBe('WARDEN_ERR_API_THROTTLED')
-      expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(50)
-      // other accounts are not locked out by one account's guesses
-      expect((await get(own, '/api/v1/status', { as: 'observer' })).status).toBe(200)
-      expect(own.broker.audit.counts.get('connect:bad-credentials')).toBe(3)
-      const recent = (await get(own, '/api/v1/denials', { as: 'observer' })).body.recent
-      expect(recent.findLast((e: { reason: string }) => e.reason === 'bad-credentials')).toMatchObject({ kind: 'connect', username: 'admin', detail: 'HTTP API: wrong password' })
-      expect(recent.at(-1)).toMatchObject({ kind: 'connect', reason: 'login-throttled', username: 'admin', detail: expect.stringMatching(/^HTTP API: too many failed logins/) as unknown })
-      expect(JSON.stringify(recent)).not.toContain('guess-')
-      // a request without credentials (a browser's first try) is not a failed login
-      await get(own, '/api/v1/status', { as: null })
-      expect(own.broker.audit.counts.get('connect:bad-credentials')).toBe(3)
-    } finally {
-      await own.close()
-    }
+    const own = await scope.startAnother({ config: { limits: { login: { maxFailuresPerUserAddress: 3, delayMs: 50, maxDelayMs: 50, lockoutMs: 60_000 } } } })
+    const started = Date.now()
+    for (let i = 0; i < 3; i++) expect((await get(own, '/api/v1/status', { as: ['admin', 'guess-' + i] })).status).toBe(401)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150)
+    const locked = await get(own, '/api/v1/status', { as: 'admin' })
+    expect(locked.status).toBe(429)
+    expect(locked.body.error.code).toBe('WARDEN_ERR_API_THROTTLED')
+    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(50)
+    // other accounts are not locked out by one account's guesses
+    expect((await get(own, '/api/v1/status', { as: 'observer' })).status).toBe(200)
+    expect(own.broker.audit.counts.get('connect:bad-credentials')).toBe(3)
+    const recent = (await get(own, '/api/v1/denials', { as: 'observer' })).body.recent
+    expect(recent.findLast((e: { reason: string }) => e.reason === 'bad-credentials')).toMatchObject({ kind: 'connect', username: 'admin', detail: 'HTTP API: wrong password' })
+    expect(recent.at(-1)).toMatchObject({ kind: 'connect', reason: 'login-throttled', username: 'admin', detail: expect.stringMatching(/^HTTP API: too many failed logins/) as unknown })
+    expect(JSON.stringify(recent)).not.toContain('guess-')
+    // a request without credentials (a browser's first try) is not a failed login
+    await get(own, '/api/v1/status', { as: null })
+    expect(own.broker.audit.counts.get('connect:bad-credentials')).toBe(3)
   })
 
   it('refuses a malformed Authorization header with 401', async () => {
