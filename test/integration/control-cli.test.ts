@@ -2,24 +2,23 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { PASSWORD, startBroker, type TestBroker } from '../helpers/broker.js'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { PASSWORD, type TestBroker } from '../helpers/broker.js'
 import { runCli } from '../helpers/cli.js'
 import { httpUrl } from '../helpers/http.js'
-import { connackCode, connect, publish } from '../helpers/mqtt.js'
+import { connackCode, publish } from '../helpers/mqtt.js'
 import { freePort } from '../helpers/ports.js'
+import { useScope } from '../helpers/scope.js'
 
+const scope = useScope()
 let tb: TestBroker
 let dir: string
 let env: Record<string, string>
 beforeAll(async () => {
-  tb = await startBroker()
+  tb = await scope.start()
   dir = await mkdtemp(join(tmpdir(), 'warden-cli-'))
+  scope.defer(() => rm(dir, { recursive: true, force: true }))
   env = { WARDEN_URL: httpUrl(tb), WARDEN_ADMIN_USER: 'admin', WARDEN_ADMIN_PASSWORD: PASSWORD }
-})
-afterAll(async () => {
-  await tb.close()
-  await rm(dir, { recursive: true, force: true })
 })
 
 describe('warden user', () => {
@@ -70,7 +69,7 @@ describe('warden topic', () => {
     await writeFile(schema, JSON.stringify({ type: 'object', required: ['c'] }))
     const reg = await runCli(['topic', 'register', 'plant/+/temp', '--owner', 'sensor-1,sensor-2', '--schema', schema], { env })
     expect(reg).toMatchObject({ code: 0, stdout: 'registered plant/+/temp (owners: sensor-1, sensor-2; payload schema)\n' })
-    const s1 = await connect(tb.url, 'sensor-1')
+    const s1 = await scope.client('sensor-1')
     await publish(s1, 'plant/a/temp', '{"c":1}', { qos: 1 })
     await s1.end()
     const ls = await runCli(['topic', 'ls'], { env })
