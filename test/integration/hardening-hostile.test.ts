@@ -1,29 +1,30 @@
 // Hostile input over raw sockets: each gets MQTT 3.1.1's answer (close, or a CONNACK code), and the broker
 // goes on serving everyone else.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startBroker, type TestBroker } from '../helpers/broker.js'
-import { connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { beforeAll, describe, expect, it } from 'vitest'
+import type { TestBroker } from '../helpers/broker.js'
+import { publish, subscribe, type TestClient } from '../helpers/mqtt.js'
 import { waitUntil } from '../helpers/ports.js'
-import { connectPacket, rawClient, rawSession, type RawClient } from '../helpers/raw-mqtt.js'
+import { connectPacket, rawClient as openRaw, rawSession, type RawClient } from '../helpers/raw-mqtt.js'
+import { useScope } from '../helpers/scope.js'
 
 const CONNECT_TIMEOUT_MS = 500
+const scope = useScope()
 let tb: TestBroker
 let observer: TestClient
 let marker = 0
 
 beforeAll(async () => {
-  tb = await startBroker({ config: { limits: { connectTimeoutMs: CONNECT_TIMEOUT_MS } } })
-  observer = await connect(tb.url, 'observer')
+  tb = await scope.start({ config: { limits: { connectTimeoutMs: CONNECT_TIMEOUT_MS } } })
+  observer = await scope.client('observer')
   await subscribe(observer, '#', 1)
 })
-afterAll(async () => {
-  await observer.end()
-  await tb.close()
-})
+
+/** a raw socket to the broker, destroyed after the test */
+const rawClient = async (port: number): Promise<RawClient> => scope.track(await openRaw(port))
 
 /** a normal client can still connect and publish, and nothing else reached the observer */
 async function stillServes (): Promise<void> {
-  const s1 = await connect(tb.url, 'sensor-1')
+  const s1 = await scope.client('sensor-1')
   const m = `marker-${++marker}`
   await publish(s1, 'sensors/sensor-1/ok', m, { qos: 1 })
   await observer.waitFor((x) => x.payload === m)
@@ -32,7 +33,7 @@ async function stillServes (): Promise<void> {
 }
 
 async function session (): Promise<RawClient> {
-  return await rawSession(tb.port, 'sensor-1', `hostile-${++marker}`)
+  return scope.track(await rawSession(tb.port, 'sensor-1', `hostile-${++marker}`))
 }
 
 const str = (b: Buffer | string): Buffer => {
