@@ -5,10 +5,11 @@
 import { appendFileSync } from 'node:fs'
 import { connect as netConnect } from 'node:net'
 import mqttPacket, { type Packet } from 'mqtt-packet'
-import { afterAll, beforeAll, expect, it } from 'vitest'
-import { PASSWORD, startBroker, type TestBroker } from '../helpers/broker.js'
-import { connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { beforeAll, expect, it } from 'vitest'
+import { PASSWORD, type TestBroker } from '../helpers/broker.js'
+import { publish, subscribe, type TestClient } from '../helpers/mqtt.js'
 import { waitUntil } from '../helpers/ports.js'
+import { useScope } from '../helpers/scope.js'
 import { createRandom as prng } from '../../apps/producer/src/telemetry.js'
 
 const INPUTS = Number(process.env.WARDEN_FUZZ_INPUTS ?? 3000)
@@ -18,21 +19,18 @@ const PARALLEL = 16
 /** an input's connection must be closed by then, or the broker is stalled */
 const INPUT_DEADLINE_MS = 5000
 
+const scope = useScope()
 let tb: TestBroker
 let observer: TestClient
 beforeAll(async () => {
-  tb = await startBroker({
+  tb = await scope.start({
     config: {
       anonymous: 'consumer',
       limits: { connectTimeoutMs: 1000, maxPacketBytes: 65536, maxOutgoingBytes: 131072, connectionRate: { perSecond: 0 }, login: { delayMs: 0, maxFailuresPerUserAddress: 0, maxFailuresPerAddress: 0 } }
     }
   })
-  observer = await connect(tb.url, 'observer')
+  observer = await scope.client('observer')
   await subscribe(observer, ['#', '$SYS/forged/#'], 1)
-})
-afterAll(async () => {
-  await observer.end()
-  await tb.close()
 })
 
 
@@ -149,7 +147,7 @@ it(`survives ${INPUTS} mutated and random inputs (seed ${SEED}) and then serves 
   await waitUntil(() => tb.broker.limits.stats.connections === baseline ? true : undefined, 'every fuzz connection closed', 10_000, 20)
   // nobody published where no one owns, nobody forged $SYS
   expect(observer.messages.filter((m) => m.topic.startsWith('fuzz/') || m.topic.startsWith('$SYS/forged'))).toEqual([])
-  const s1 = await connect(tb.url, 'sensor-1')
+  const s1 = await scope.client('sensor-1')
   await publish(s1, 'sensors/sensor-1/after', 'still serving', { qos: 2 })
   await observer.waitFor((m) => m.payload === 'still serving')
   await s1.end()
