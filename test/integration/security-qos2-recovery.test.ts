@@ -7,32 +7,26 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Packet } from 'mqtt-packet'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it } from 'vitest'
 import { stringify } from 'yaml'
 import { baseConfig } from '../helpers/broker.js'
 import { adminCall, startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js'
-import { connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
-import type { AppProcess } from '../helpers/process.js'
-import { rawSession, type RawClient } from '../helpers/raw-mqtt.js'
+import { publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { rawSession } from '../helpers/raw-mqtt.js'
+import { useScope } from '../helpers/scope.js'
 
 const HELD = 'sensors/sensor-1/held'
 const HOLD = fileURLToPath(new URL('../helpers/hold-enqueue.mjs', import.meta.url))
 
 type Node = BrokerProcess
 
+const scope = useScope()
 let dir: string
-const apps: AppProcess[] = []
-const clients: TestClient[] = []
-const raws: RawClient[] = []
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'warden-qos2-'))
+  const made = dir
+  scope.defer(() => rm(made, { recursive: true, force: true }))
   await writeFile(join(dir, 'warden.yaml'), stringify(await baseConfig()))
-})
-afterEach(async () => {
-  for (const r of raws.splice(0)) r.destroy()
-  await Promise.all(clients.splice(0).map((c) => c.end()))
-  await Promise.all(apps.splice(0).map((a) => a.stop('SIGKILL')))
-  await rm(dir, { recursive: true, force: true })
 })
 
 /** a broker process on the test's data dir; `hold`: with the fault injection loaded */
@@ -41,15 +35,11 @@ async function startNode (hold: boolean): Promise<Node> {
     WARDEN_CONFIG: join(dir, 'warden.yaml'), WARDEN_DATA_DIR: join(dir, 'data'),
     ...(hold ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${HOLD}`, WARDEN_TEST_HOLD_TOPIC: HELD } : {})
   })
-  apps.push(node.app)
+  scope.defer(() => node.app.stop('SIGKILL'))
   return node
 }
 
-async function client (node: Node, username: string, opts: Record<string, unknown> = {}): Promise<TestClient> {
-  const c = await connect(node.url, username, opts)
-  clients.push(c)
-  return c
-}
+const client = (node: Node, username: string, opts: Record<string, unknown> = {}): Promise<TestClient> => scope.client(username, opts, node)
 
 const api = (node: Node, method: string, path: string, body?: unknown): Promise<number> => adminCall(node.http, method, path, body)
 
@@ -62,8 +52,7 @@ async function crashWithStoredPublish (meanwhile: (node: Node) => Promise<void>)
   const sub = await client(node, 'dashboard', { clientId: 'reader', clean: false })
   await subscribe(sub, 'sensors/#', 2)
   await sub.end()
-  const device = await rawSession(node.port, 'sensor-1', 'device-1')
-  raws.push(device)
+  const device = scope.track(await rawSession(node.port, 'sensor-1', 'device-1'))
   device.send({ cmd: 'publish', topic: HELD, payload: Buffer.from('stored'), qos: 2, messageId: 7, retain: false, dup: false } as Packet)
   await node.app.waitForLog((l) => l.msg === 'test: QoS 2 publish held before enqueue')
   await meanwhile(node)
