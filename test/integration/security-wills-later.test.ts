@@ -4,25 +4,23 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it } from 'vitest'
 import { stringify } from 'yaml'
 import { baseConfig } from '../helpers/broker.js'
 import { adminCall, startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js'
-import { connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
-import type { AppProcess } from '../helpers/process.js'
+import { publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { useScope } from '../helpers/scope.js'
 
 const WILL = { topic: 'sensors/sensor-1/status', payload: Buffer.from('offline'), qos: 1 as const, retain: true }
 
 type Node = BrokerProcess
 
+const scope = useScope()
 let dir: string
-const apps: AppProcess[] = []
-const clients: TestClient[] = []
-beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'warden-wills-')) })
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.end()))
-  await Promise.all(apps.splice(0).map((a) => a.stop('SIGKILL')))
-  await rm(dir, { recursive: true, force: true })
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'warden-wills-'))
+  const made = dir
+  scope.defer(() => rm(made, { recursive: true, force: true }))
 })
 
 /** a broker process on the test's data dir; its stored wills are swept every 4 heartbeats */
@@ -30,15 +28,11 @@ async function startNode (heartbeatIntervalMs: number): Promise<Node> {
   const file = join(dir, `warden-${heartbeatIntervalMs}.yaml`)
   await writeFile(file, stringify({ ...(await baseConfig()), limits: { heartbeatIntervalMs } }))
   const node = await startBrokerProcess({ WARDEN_CONFIG: file, WARDEN_DATA_DIR: join(dir, 'data') })
-  apps.push(node.app)
+  scope.defer(() => node.app.stop('SIGKILL'))
   return node
 }
 
-async function client (node: Node, username: string, opts: Record<string, unknown> = {}): Promise<TestClient> {
-  const c = await connect(node.url, username, opts)
-  clients.push(c)
-  return c
-}
+const client = (node: Node, username: string, opts: Record<string, unknown> = {}): Promise<TestClient> => scope.client(username, opts, node)
 
 const api = (node: Node, method: string, path: string, body?: unknown): Promise<number> => adminCall(node.http, method, path, body)
 
