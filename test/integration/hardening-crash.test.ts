@@ -5,11 +5,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt, { type MqttClient } from 'mqtt'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { beforeAll, expect, it } from 'vitest'
 import { stringify } from 'yaml'
 import { baseConfig, PASSWORD } from '../helpers/broker.js'
 import { freePort, waitUntil } from '../helpers/ports.js'
 import { startApp, type AppProcess } from '../helpers/process.js'
+import { useScope } from '../helpers/scope.js'
 import { createRandom as prng } from '../../apps/producer/src/telemetry.js'
 
 const KILLS = Number(process.env.WARDEN_CRASH_KILLS ?? 4)
@@ -17,21 +18,21 @@ const SEED = Number(process.env.WARDEN_CRASH_SEED ?? 7)
 /** publishes under way per publisher */
 const WINDOW = 20
 
+const scope = useScope()
 let dir: string
 let port: number
 let app: AppProcess | undefined
-const clients: MqttClient[] = []
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'warden-crash-'))
+  scope.defer(() => rm(dir, { recursive: true, force: true }))
   port = await freePort()
   await writeFile(join(dir, 'warden.yaml'), stringify({ ...(await baseConfig()), log: { level: 'warn' } }))
-})
-afterAll(async () => {
-  if (process.env.WARDEN_CRASH_DEBUG !== undefined) console.log(app?.output.join('\n'))
-  for (const c of clients) c.end(true)
-  await app?.stop('SIGKILL')
-  await rm(dir, { recursive: true, force: true })
+  // the broker process running at the end (it is restarted again and again)
+  scope.defer(async () => {
+    if (process.env.WARDEN_CRASH_DEBUG !== undefined) console.log(app?.output.join('\n'))
+    await app?.stop('SIGKILL')
+  })
 })
 
 async function startBroker (): Promise<void> {
@@ -42,7 +43,7 @@ async function startBroker (): Promise<void> {
 function client (username: string, clientId: string): MqttClient {
   const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, { username, password: PASSWORD, clientId, clean: false, reconnectPeriod: 50, connectTimeout: 2000 })
   c.on('error', () => {}) // refused while the broker restarts: it reconnects
-  clients.push(c)
+  scope.defer(() => { c.end(true) })
   return c
 }
 
