@@ -7,12 +7,13 @@ import { Aedes, type AuthenticateError, type Client } from 'aedes'
 import { connect, type MqttClient } from 'mqtt'
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it } from 'vitest'
 import { createLogger } from '@warden/common'
 import { createDevice } from '../../apps/producer/src/device.js'
 import { resolveProducerConfig, type ProducerConfig } from '../../apps/producer/src/config.js'
 import { createFleet, SEQ_STATE_FILE, type Fleet } from '../../apps/producer/src/fleet.js'
 import type { StatusMessage, TelemetryMessage } from '../../packages/common/src/index.js'
+import { useScope } from '../helpers/scope.js'
 
 const PASSWORD = 'fleet-secret'
 const DEVICES = ['device-01', 'device-02', 'device-03']
@@ -122,16 +123,19 @@ function lastStatus (w: Watcher, device: string): StatusMessage | undefined {
   return w.statuses.filter((s) => s.deviceId === device).at(-1)
 }
 
+const scope = useScope()
+
 describe('producer fleet', () => {
   let broker: TestBroker
   let dataDir: string
   let config: ProducerConfig
-  const opened: Array<{ close (): Promise<void> }> = []
-  const track = <T extends { close (): Promise<void> }>(x: T): T => { opened.push(x); return x }
+  /** closed after the test, newest first: fleets and watchers before the broker they talk to */
+  const track = <T extends { close (): Promise<void> }>(x: T): T => { scope.defer(() => x.close()); return x }
 
   beforeEach(async () => {
-    broker = await startBroker()
     dataDir = await mkdtemp(join(tmpdir(), 'warden-producer-fleet-'))
+    scope.defer(() => rm(dataDir, { recursive: true, force: true }))
+    broker = track(await startBroker())
     config = resolveProducerConfig({
       broker: { url: broker.url },
       dataDir,
@@ -143,13 +147,6 @@ describe('producer fleet', () => {
       summaryIntervalMs: 0,
       stateFlushIntervalMs: 100
     }, 'test')
-  })
-
-  afterEach(async () => {
-    // newest first: fleets and watchers before the broker they talk to
-    for (const x of opened.splice(0).reverse()) await x.close()
-    await broker.close()
-    await rm(dataDir, { recursive: true, force: true })
   })
 
   it('publishes contiguous sequences, retained online then offline status, and resumes after a restart', async () => {
@@ -273,8 +270,7 @@ describe('producer fleet', () => {
     const common = { url: broker.url, run: 'r', qos: 1 as const, rate: 200, lastSeq: 0, reconnectPeriodMs: 20, maxReconnectPeriodMs: 40, closeTimeoutMs: 100, logger: log }
     const intruder = track(createDevice({ ...common, username: 'device-99', password: PASSWORD }))
     const honest = track(createDevice({ ...common, username: 'device-01', password: PASSWORD }))
-    const w = await watch(broker.url, ['devices/+/telemetry'])
-    opened.push(w)
+    const w = track(await watch(broker.url, ['devices/+/telemetry']))
     intruder.start()
     honest.start()
     await new Promise<void>((resolve) => {
