@@ -24,8 +24,7 @@ const scope = useScope()
 let dir: string
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'warden-qos2-'))
-  const made = dir
-  scope.defer(() => rm(made, { recursive: true, force: true }))
+  scope.defer(() => rm(dir, { recursive: true, force: true }))
   await writeFile(join(dir, 'warden.yaml'), stringify(await baseConfig()))
 })
 

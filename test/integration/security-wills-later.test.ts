@@ -19,8 +19,7 @@ const scope = useScope()
 let dir: string
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'warden-wills-'))
-  const made = dir
-  scope.defer(() => rm(made, { recursive: true, force: true }))
+  scope.defer(() => rm(dir, { recursive: true, force: true }))
 })
 
 /** a broker process on the test's data dir; its stored wills are swept every 4 heartbeats */
