@@ -8,24 +8,30 @@ import { Aedes, type Client as AedesClient } from 'aedes'
 import persistenceLevel from 'aedes-persistence-level'
 import { Level } from 'level'
 import { connectAsync, type MqttClient } from 'mqtt'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it } from 'vitest'
 import { createLogger } from '@warden/common'
 import { validateConsumerConfig, type ConsumerConfig } from '../../apps/consumer/src/config.js'
 import { createConsumer, type Consumer, type ConsumerStats } from '../../apps/consumer/src/consumer.js'
+import { useScope } from '../helpers/scope.js'
 
 const logger = createLogger({ name: 'consumer-test', level: 'silent' })
+const scope = useScope()
 
 describe('consumer session', () => {
   let dir: string
   let broker: Aedes
   let server: Server
   let url: string
-  const started: Array<{ close: () => Promise<void> }> = []
+  /** closed after the test, newest first: consumers and publishers before the broker */
+  const track = (x: { close: () => Promise<void> }): void => { scope.defer(() => x.close()) }
 
   async function startBroker ({ durable = false } = {}): Promise<void> {
     // aedes's in-memory store mishandles several QoS 2 messages awaiting PUBCOMP across a reconnect
     // (it resends some as new PUBLISHes), so the QoS 2 restart test uses the level store the Warden broker uses
     broker = await Aedes.createBroker(durable ? { persistence: persistenceLevel(new Level(join(dir, 'broker-db'))) } : {})
+    scope.defer(() => new Promise<void>((resolve) => broker.close(() => resolve())))
+    // the server listening at the end of the test (a test closes it and listens again)
+    scope.defer(async () => { if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve())) })
     await listen()
   }
 
@@ -38,13 +44,9 @@ describe('consumer session', () => {
     url = `mqtt://127.0.0.1:${address.port}`
   }
 
-  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'warden-consumer-session-')) })
-
-  afterEach(async () => {
-    for (const s of started.splice(0).reverse()) await s.close()
-    if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()))
-    await new Promise<void>((resolve) => broker.close(() => resolve()))
-    rmSync(dir, { recursive: true, force: true })
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'warden-consumer-session-'))
+    scope.defer(() => rmSync(dir, { recursive: true, force: true }))
   })
 
   const configFor = (clientId: string, extra: Record<string, unknown> = {}): ConsumerConfig => validateConsumerConfig({
@@ -62,14 +64,14 @@ describe('consumer session', () => {
 
   async function startConsumer (config: ConsumerConfig): Promise<Consumer> {
     const consumer = createConsumer(config, logger)
-    started.push(consumer)
+    track(consumer)
     await consumer.ready
     return consumer
   }
 
   async function startPublisher (clientId: string): Promise<MqttClient> {
     const client = await connectAsync(url, { clientId, clean: true, reconnectPeriod: 0 })
-    started.push({ close: () => client.endAsync() })
+    track({ close: () => client.endAsync() })
     return client
   }
 
@@ -181,7 +183,7 @@ describe('consumer session', () => {
     const port = Number(new URL(url).port)
     await new Promise<void>((resolve) => server.close(() => resolve()))
     const consumer = createConsumer(configFor('late-broker'), logger)
-    started.push(consumer)
+    track(consumer)
     const delays: number[] = []
     await new Promise<void>((resolve) => {
       consumer.events.on('disconnect', (attempt, retryInMs) => {
@@ -202,7 +204,7 @@ describe('consumer session', () => {
     await startBroker()
     broker.authenticate = (_client, username, _password, done) => done(null, username === 'consumer')
     const consumer = createConsumer(configFor('bad-creds', { username: 'intruder', password: 'x' }), logger)
-    started.push(consumer)
+    track(consumer)
     await expect(consumer.ready).rejects.toThrow(/Not authorized|Bad username or password/)
   })
 })
