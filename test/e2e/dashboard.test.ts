@@ -3,44 +3,39 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { chromium, type Browser } from 'playwright-core'
-import { afterAll, beforeAll, expect, it } from 'vitest'
-import { PASSWORD, startBroker, type TestBroker } from '../helpers/broker.js'
+import { beforeAll, expect, it } from 'vitest'
+import { PASSWORD, type TestBroker } from '../helpers/broker.js'
 import { httpUrl, post } from '../helpers/http.js'
-import { connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { publish, subscribe } from '../helpers/mqtt.js'
 import { ROOT } from '../helpers/process.js'
+import { useScope } from '../helpers/scope.js'
 
 const CHROMIUM = process.env.WARDEN_CHROMIUM ?? '/usr/bin/chromium'
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
 
+const scope = useScope()
 let tb: TestBroker
 let browser: Browser
-const clients: TestClient[] = []
-let traffic: NodeJS.Timeout | undefined
 
 beforeAll(async () => {
-  tb = await startBroker({ config: { stats: { intervalMs: 250, sysIntervalMs: 60000 } } })
+  tb = await scope.start({ config: { stats: { intervalMs: 250, sysIntervalMs: 60000 } } })
   await post(tb, '/api/v1/topics', { filter: 'sensors/sensor-1/temp', owners: ['sensor-1'], schema: { type: 'object', required: ['c'], properties: { c: { type: 'number' } } } })
-  const [s1, s2, reader, intruder] = await Promise.all(['sensor-1', 'sensor-2', 'dashboard', 'sensor-2'].map((u) => connect(tb.url, u)))
-  clients.push(s1!, s2!, reader!, intruder!)
+  const [s1, s2, reader, intruder] = await Promise.all(['sensor-1', 'sensor-2', 'dashboard', 'sensor-2'].map((u) => scope.client(u)))
   await subscribe(reader!, 'sensors/#', 0)
   await publish(intruder!, 'sensors/sensor-1/temp', '{"c":99}', { qos: 1 })
   await publish(s1!, 'sensors/sensor-1/temp', '{"c":"warm"}', { qos: 1 })
   // steady traffic for the chart: about 40 msg/s from sensor-1 and 10 msg/s from sensor-2
   let n = 0
-  traffic = setInterval(() => {
+  const traffic = setInterval(() => {
     n++
     s1!.client.publish('sensors/sensor-1/temp', JSON.stringify({ c: 20 + Math.sin(n / 10) }), { qos: 0 })
     if (n % 4 === 0) s2!.client.publish('sensors/sensor-2/humidity', String(40 + (n % 7)), { qos: 1 })
   }, 25)
+  // deferred steps run before the clients are ended: the traffic stops first
+  scope.defer(() => clearInterval(traffic))
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS })
+  scope.defer(() => browser.close())
 }, 60_000)
-
-afterAll(async () => {
-  clearInterval(traffic)
-  await browser?.close()
-  await Promise.all(clients.map((c) => c.end()))
-  await tb?.close()
-})
 
 it('needs the credentials of an observer or admin', async () => {
   const anonymous = await browser.newContext()
