@@ -12,7 +12,7 @@ import { createLogger } from '../../packages/common/src/index.js'
 import { createAudit } from '../../apps/broker/src/audit/audit.js'
 import { storeOf, type Session, type StoredPacket } from '../../apps/broker/src/aedes/store.js'
 import type { ClientPolicy } from '../../apps/broker/src/hooks/client-policy.js'
-import type { WardenHooks } from '../../apps/broker/src/hooks/hooks.js'
+import { composeHooks } from '../../apps/broker/src/hooks/pipeline.js'
 import { createSharedSubscriptions, type SharedSubscriptions } from '../../apps/broker/src/groups/shared-subscriptions.js'
 import { copyBrokerId } from '../../apps/broker/src/policy/share-filter.js'
 import { connectInMemory } from '../helpers/bare-aedes.js'
@@ -32,12 +32,9 @@ function fakeStore (): { store: ReturnType<typeof storeOf>, clean: ReturnType<ty
   return { store, clean, remove, updates }
 }
 
-/** Warden's hooks as far as consumer groups use them: every client may read everything */
-const hooks = {
-  authorizeSubscribe: (_c: Client, sub: unknown, cb: (err: Error | null, sub?: unknown) => void) => cb(null, sub),
-  authorizeForward: (_c: Client, packet: unknown) => packet,
-  policyOf: (client: Client) => ({ identity: { username: client.id }, reader: { canSubscribe: () => true }, canRead: () => true }) as unknown as ClientPolicy
-} as unknown as WardenHooks
+/** a client's rules as far as consumer groups read them: every client may read everything */
+const policyOf = (client: Client): ClientPolicy =>
+  ({ identity: { username: client.id }, reader: { canSubscribe: () => true }, canRead: () => true }) as unknown as ClientPolicy
 
 let dir: string
 let broker: Aedes
@@ -51,7 +48,7 @@ beforeEach(async () => {
   const p = aedesPersistence()
   persistence = storeOf(p)
   broker = await Aedes.createBroker({ persistence: p as never })
-  shared = createSharedSubscriptions({ maxQueued: 10 }, { audit: createAudit({ logger, brokerId: broker.id, emit: () => {} }), logger })
+  shared = createSharedSubscriptions({ maxQueued: 10 }, { audit: createAudit({ logger, brokerId: broker.id, emit: () => {} }), logger, policyOf })
 })
 afterEach(async () => {
   await shared.close()
@@ -71,8 +68,8 @@ async function eventually (check: () => Promise<boolean>): Promise<void> {
 }
 
 async function joinGroup (client: Client, topic: string): Promise<void> {
-  const wrapped = shared.wrap(hooks)
-  await new Promise<void>((resolve, reject) => wrapped.authorizeSubscribe(client, { topic, qos: 1 }, (err, sub) => {
+  const hooks = composeHooks([shared.stage])
+  await new Promise<void>((resolve, reject) => hooks.authorizeSubscribe(client, { topic, qos: 1 }, (err, sub) => {
     if (err !== null || sub === null) reject(err ?? new Error('refused')); else resolve()
   }))
 }

@@ -6,6 +6,7 @@ import { Aedes, type Client, type PublishPacket } from 'aedes'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RetainedLimits } from '../../apps/broker/src/config/hardening-schema.js'
 import { storeOf, type StoredPacket } from '../../apps/broker/src/aedes/store.js'
+import { composeHooks } from '../../apps/broker/src/hooks/pipeline.js'
 import { createRetainedQuota, OWNER_FIELD, type RetainedQuota } from '../../apps/broker/src/limits/retained-quota.js'
 
 /** the retained store: a map by topic (an empty payload clears), streamed back by createRetainedStreamCombi */
@@ -68,7 +69,7 @@ describe('retained quota: the store patch', () => {
     const { store, retained } = fakeStore()
     const { q } = quota(store, { maxMessagesPerUser: 1 })
     q.patchStore()
-    const hooks = q.wrap({ authorizePublish (_c: Client | null, _p: PublishPacket, cb: (err?: Error | null) => void) { cb(null) } })
+    const hooks = composeHooks([q.stage])
     const p = packet('status/alice')
     await new Promise<void>((resolve, reject) => hooks.authorizePublish(client, p, (err) => { if (err != null) reject(err); else resolve() }))
     expect(p.retain).toBe(true)
