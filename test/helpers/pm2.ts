@@ -24,6 +24,8 @@ export interface Deployment {
   pm2 (...args: string[]): Promise<string>
   /** the README's `npm start` (build, then scripts/start.mjs), with this deployment's environment and `extra` */
   npmStart (extra?: Record<string, string>): Promise<Run>
+  /** the README's `npm restart` (build, then scripts/start.mjs --restart), likewise */
+  npmRestart (extra?: Record<string, string>): Promise<Run>
   apps (): Promise<Pm2App[]>
   summary (): Promise<ConsumerSummary>
   /** kills the private pm2 daemon (and so every process it started) and removes the dir */
@@ -98,6 +100,7 @@ export async function prepare ({ devices = 3, rate = 20, qos = 1, env: extra = {
     env,
     pm2,
     npmStart: (more = {}) => runCommand('npm', ['start', '--silent'], { ...env, ...more }),
+    npmRestart: (more = {}) => runCommand('npm', ['restart', '--silent'], { ...env, ...more }),
     apps: async () => JSON.parse(await pm2('jlist')) as Pm2App[],
     summary: async () => JSON.parse(await readFile(summaryFile, 'utf8')) as ConsumerSummary,
     async destroy () {
