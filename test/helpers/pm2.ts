@@ -12,7 +12,7 @@ const run = promisify(execFile)
 const PM2 = resolve(ROOT, 'node_modules', '.bin', 'pm2')
 
 export interface Pm2App { name: string, pid: number, pm2_env: { status: string, restart_time: number, exec_mode?: string, NODE_APP_INSTANCE?: number } }
-export interface ConsumerSummary { received: number, unique: number, gaps: number, duplicates: number, devices: number }
+export interface ConsumerSummary { received: number, telemetry: number, unique: number, gaps: number, duplicates: number, devices: number }
 
 export interface Run { code: number | null, stdout: string, stderr: string }
 
@@ -37,6 +37,11 @@ export interface DeployOptions {
   rate?: number
   qos?: 0 | 1 | 2
   env?: Record<string, string>
+  /**
+   * run the shipped config/producer.yaml and config/consumer.yaml, moved only through the variables the README
+   * documents (ports, WARDEN_DATA_ROOT, WARDEN_LOG_ROOT, PM2_HOME); devices, rate and qos are then theirs
+   */
+  shipped?: boolean
 }
 
 /** Starts the three processes as `npm start` does; throws with start's stderr when it fails. */
@@ -51,32 +56,14 @@ export async function deploy (opts: DeployOptions = {}): Promise<Deployment> {
 }
 
 /** Everything `deploy` sets up (configs, dirs, ports, private PM2_HOME) without starting anything. */
-export async function prepare ({ devices = 3, rate = 20, qos = 1, env: extra = {} }: DeployOptions = {}): Promise<Deployment> {
+export async function prepare ({ devices = 3, rate = 20, qos = 1, env: extra = {}, shipped = false }: DeployOptions = {}): Promise<Deployment> {
   const dir = await mkdtemp(join(tmpdir(), 'warden-pm2-'))
   const mqttPort = await freePort()
-  const summaryFile = join(dir, 'consumer-summary.json')
+  // where WARDEN_LOG_ROOT puts it (ecosystem.config.js), whatever the consumer's config says
+  const summaryFile = join(dir, 'logs', 'consumer-summary.json')
   const producerConfig = join(dir, 'producer.yaml')
   const consumerConfig = join(dir, 'consumer.yaml')
-  await writeFile(producerConfig, stringify({
-    // WARDEN_MQTT_URL from the ecosystem file overrides it; port 9 (discard) fails loudly if it did not
-    broker: { url: 'mqtt://127.0.0.1:9' },
-    fleet: { size: devices, usernamePrefix: 'device-', password: 'demo-device' },
-    rate,
-    qos,
-    summaryIntervalMs: 0
-  }))
-  await writeFile(consumerConfig, stringify({
-    broker: { url: 'mqtt://127.0.0.1:9' },
-    username: 'consumer',
-    password: 'demo-consumer',
-    clientId: 'e2e-consumer',
-    subscriptions: ['devices/+/telemetry'],
-    qos,
-    output: { file: join(dir, 'messages.log'), stdout: false },
-    summaryIntervalMs: 250,
-    summaryFile,
-    stateFile: join(dir, 'consumer-state.json')
-  }))
+  if (!shipped) await writeTestConfigs({ dir, producerConfig, consumerConfig, summaryFile, devices, rate, qos })
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PM2_HOME: join(dir, 'pm2'),
@@ -86,8 +73,7 @@ export async function prepare ({ devices = 3, rate = 20, qos = 1, env: extra = {
     WARDEN_HTTP_PORT: String(await freePort()),
     WARDEN_DATA_ROOT: join(dir, 'data'),
     WARDEN_LOG_ROOT: join(dir, 'logs'),
-    WARDEN_PRODUCER_CONFIG: producerConfig,
-    WARDEN_CONSUMER_CONFIG: consumerConfig,
+    ...(shipped ? {} : { WARDEN_PRODUCER_CONFIG: producerConfig, WARDEN_CONSUMER_CONFIG: consumerConfig }),
     ...extra
   }
   const pm2 = async (...args: string[]): Promise<string> => {
@@ -109,6 +95,30 @@ export async function prepare ({ devices = 3, rate = 20, qos = 1, env: extra = {
     }
   }
   return d
+}
+
+/** a small fleet and a consumer with one filter, at the test's rate and QoS */
+async function writeTestConfigs ({ dir, producerConfig, consumerConfig, summaryFile, devices, rate, qos }: { dir: string, producerConfig: string, consumerConfig: string, summaryFile: string, devices: number, rate: number, qos: 0 | 1 | 2 }): Promise<void> {
+  await writeFile(producerConfig, stringify({
+    // WARDEN_MQTT_URL from the ecosystem file overrides it; port 9 (discard) fails loudly if it did not
+    broker: { url: 'mqtt://127.0.0.1:9' },
+    fleet: { size: devices, usernamePrefix: 'device-', password: 'demo-device' },
+    rate,
+    qos,
+    summaryIntervalMs: 0
+  }))
+  await writeFile(consumerConfig, stringify({
+    broker: { url: 'mqtt://127.0.0.1:9' },
+    username: 'consumer',
+    password: 'demo-consumer',
+    clientId: 'e2e-consumer',
+    subscriptions: ['devices/+/telemetry'],
+    qos,
+    output: { file: join(dir, 'messages.log'), stdout: false },
+    summaryIntervalMs: 250,
+    summaryFile,
+    stateFile: join(dir, 'consumer-state.json')
+  }))
 }
 
 function runCommand (cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
