@@ -1,5 +1,6 @@
 // pm2 ecosystem (CommonJS, as pm2 loads it): Warden's three processes. `npm start` builds and starts them; `npm stop` removes them.
-// Ports and directories can be moved with environment variables, so several copies (tests) can run at once.
+// Ports and directories can be moved with environment variables (WARDEN_MQTT_PORT, WARDEN_HTTP_PORT,
+// WARDEN_DATA_ROOT, WARDEN_LOG_ROOT; pm2's own PM2_HOME), so several copies (tests) can run at once.
 const env = process.env
 const mqttPort = env.WARDEN_MQTT_PORT ?? '1883'
 const httpPort = env.WARDEN_HTTP_PORT ?? '8080'
@@ -14,6 +15,12 @@ const cluster = instances > 1 || env.WARDEN_PERSISTENCE === 'redis'
 // WARDEN_CONSUMER_INSTANCES=N runs N of them (`npx pm2 scale consumer N` changes it while running)
 const consumerInstances = Number(env.WARDEN_CONSUMER_INSTANCES ?? '1')
 if (!Number.isInteger(consumerInstances) || consumerInstances < 1) throw new Error(`WARDEN_CONSUMER_INSTANCES: must be a positive integer, got ${env.WARDEN_CONSUMER_INSTANCES}`)
+// the consumer's summary and QoS 2 state files move with the roots only when a root is given: otherwise the
+// paths in its config file stand (an edit there is not silently overridden)
+const consumerFiles = {
+  ...(env.WARDEN_LOG_ROOT !== undefined && env.WARDEN_LOG_ROOT !== '' ? { WARDEN_CONSUMER_SUMMARY_FILE: `${logRoot}/consumer-summary.json` } : {}),
+  ...(env.WARDEN_DATA_ROOT !== undefined && env.WARDEN_DATA_ROOT !== '' ? { WARDEN_CONSUMER_STATE_FILE: `${dataRoot}/consumer/qos2-state.json` } : {})
+}
 const consumerGroup = env.WARDEN_CONSUMER_GROUP !== undefined && env.WARDEN_CONSUMER_GROUP !== '' ? { WARDEN_CONSUMER_GROUP: env.WARDEN_CONSUMER_GROUP } : {}
 const clusterEnv = cluster
   ? { WARDEN_PERSISTENCE: 'redis', WARDEN_REDIS_URL: env.WARDEN_REDIS_URL ?? 'redis://127.0.0.1:6379' }
@@ -79,6 +86,7 @@ module.exports = {
         WARDEN_CONFIG: env.WARDEN_CONSUMER_CONFIG ?? 'config/consumer.yaml',
         WARDEN_MQTT_URL: mqttUrl,
         WARDEN_CONSUMER_OUT: `${logRoot}/consumer-messages.log`,
+        ...consumerFiles,
         ...consumerGroup
       }
     }

@@ -3,11 +3,13 @@
 // broker first; the producer and consumer only once every broker process has said it is ready. When a
 // process exits before it is ready, what this run started is removed again, the process's own error line
 // (`warden: …` on its stderr) is printed, and the exit code is 1. A stack already running is left as it is.
-// `--restart` (npm restart) removes the running processes first, so that changed settings apply.
+// `--restart` (npm restart) removes the running processes first, so that changed settings apply; without it,
+// a running stack's settings that differ from this environment's are named (settings-diff.mjs).
 import { createRequire } from 'node:module'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pm2 from 'pm2'
+import { settingsDiff } from './settings-diff.mjs'
 
 // pm2's banner and daemon chatter would bury the one line this script has to say
 process.env.PM2_DISCRETE_MODE ??= 'true'
@@ -134,10 +136,13 @@ async function main () {
     }
     const toStart = names.filter((n) => !online(n))
     if (toStart.length === 0) {
-      const differ = apps.filter((a) => running.filter((p) => p.name === a.name).length !== instancesOf(a)).map((a) => a.name)
-      process.stdout.write(`warden: already running (${names.join(', ')} online); nothing changed. ` +
-        `${differ.length > 0 ? `The instance count of ${differ.join(', ')} differs from the settings: ` : ''}` +
-        '`npm restart` applies changed settings, `npm stop` stops it.\n')
+      // said, not applied: applying means deleting and starting the processes again, which disconnects every
+      // client and may move the broker to another store; `npm start` on a running stack promises neither
+      const differ = settingsDiff(apps, running, process.env)
+      process.stdout.write(`warden: already running (${names.join(', ')} online); nothing changed. ` + (differ.length === 0
+        ? 'It runs with the settings of this environment. `npm restart` restarts it, `npm stop` stops it.\n'
+        : `These settings differ from the running stack and are not applied: ${differ.join('; ')}. ` +
+          'To apply them: `npm restart` (with the same environment), or `npm stop && npm start`; every process restarts and clients reconnect.\n'))
       return
     }
     // left over from an earlier failed start, or stopped by hand: started anew

@@ -9,11 +9,14 @@ import { afterEach, expect, it } from 'vitest'
 import { prepare, deploy, type Deployment, type Run } from '../helpers/pm2.js'
 import { freePort } from '../helpers/ports.js'
 import { ROOT } from '../helpers/process.js'
+import { startRedis, type TestRedis } from '../helpers/redis.js'
 
 const opened: Deployment[] = []
 const servers: Server[] = []
+const redises: TestRedis[] = []
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((d) => d.destroy()))
+  await Promise.all(redises.splice(0).map((r) => r.stop()))
   await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => s.close(resolve))))
 }, 60_000)
 
@@ -86,7 +89,7 @@ it('on a stack already running: says so, and leaves the processes and their clie
   try {
     const res = await d.npmStart({ WARDEN_PRODUCER_DEVICES: '2' })
     expect(res.code).toBe(0)
-    expect(res.stdout).toMatch(/^warden: already running \(broker, producer, consumer online\); nothing changed\. `npm restart` applies changed settings/m)
+    expect(res.stdout).toMatch(/^warden: already running \(broker, producer, consumer online\); nothing changed\. These settings differ from the running stack and are not applied: WARDEN_PRODUCER_DEVICES: unset → "2"\. To apply them: `npm restart`/m)
     const after = (await d.apps()).map((a) => ({ name: a.name, pid: a.pid, restarts: a.pm2_env.restart_time }))
     expect(after).toEqual(before)
     // a restarted broker would have closed this connection before `npm start` returned; telemetry still flows
@@ -96,3 +99,27 @@ it('on a stack already running: says so, and leaves the processes and their clie
     await client.endAsync()
   }
 }, 120_000)
+
+it('on a running stack started with other settings: names each one that differs and how to apply it; npm restart applies them', async () => {
+  const d = await deploy()
+  opened.push(d)
+  const same = await d.npmStart()
+  expect(same.stdout).toMatch(/^warden: already running \(broker, producer, consumer online\); nothing changed\. It runs with the settings of this environment\./m)
+  const redis = await startRedis()
+  redises.push(redis)
+  const cluster = { WARDEN_INSTANCES: '2', WARDEN_REDIS_URL: redis.url }
+  const before = (await d.apps()).map((a) => ({ name: a.name, pid: a.pid }))
+  const res = await d.npmStart(cluster)
+  expect(res.code).toBe(0)
+  const line = res.stdout.split('\n').find((l) => l.startsWith('warden: ')) ?? ''
+  expect(line).toContain('These settings differ from the running stack and are not applied: broker: 1 instance → 2; ' +
+    `WARDEN_INSTANCES: unset → "2"; WARDEN_PERSISTENCE: unset → "redis"; WARDEN_REDIS_URL: unset → "${redis.url}". ` +
+    'To apply them: `npm restart` (with the same environment), or `npm stop && npm start`')
+  expect((await d.apps()).map((a) => ({ name: a.name, pid: a.pid }))).toEqual(before)
+  // applied as it says
+  const restarted = await d.npmRestart(cluster)
+  expect(restarted.stderr).toBe('')
+  expect(restarted.code).toBe(0)
+  expect((await d.apps()).filter((a) => a.name === 'broker' && a.pm2_env.status === 'online')).toHaveLength(2)
+  expect((await d.npmStart(cluster)).stdout).toMatch(/nothing changed\. It runs with the settings of this environment\./)
+}, 180_000)

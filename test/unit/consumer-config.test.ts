@@ -79,6 +79,14 @@ describe('consumer config', () => {
     })
   })
 
+  it('moves the summary and QoS 2 state files with WARDEN_CONSUMER_SUMMARY_FILE and WARDEN_CONSUMER_STATE_FILE', () => {
+    const config = load(base + 'summaryFile: out/summary.json\nstateFile: out/state.json\n', {
+      WARDEN_CONSUMER_SUMMARY_FILE: 'elsewhere/summary.json',
+      WARDEN_CONSUMER_STATE_FILE: '/tmp/elsewhere/state.json'
+    })
+    expect(config).toMatchObject({ summaryFile: join(dir, 'elsewhere/summary.json'), stateFile: '/tmp/elsewhere/state.json' })
+  })
+
   it('ignores empty env overrides', () => {
     expect(load(base, { WARDEN_CONSUMER_QOS: '', WARDEN_MQTT_URL: ' ' })).toMatchObject({ qos: 1, broker: { url: 'mqtt://127.0.0.1:1883' } })
   })

@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 // `warden` command line: `warden passwd` prints a scrypt hash for a config's passwordHash; `warden user`,
-// `warden role`, `warden topic`, `warden session` and `warden status` talk to a running broker's control plane (cli/control-cli.ts).
+// `warden role`, `warden topic`, `warden session`, `warden status` and `warden registry` (cli/registry-cli.ts) talk to a running broker's control plane (cli/control-cli.ts).
 import { createInterface } from 'node:readline'
 import { DEFAULT_SCRYPT, hashPassword } from './auth/password.js'
 import { CONTROL_USAGE, runControlCli } from './cli/control-cli.js'
+import { REGISTRY_USAGE, runRegistryCli } from './cli/registry-cli.js'
 
 const USAGE = `usage: warden passwd [--cost K] [password]
   Prints a scrypt hash for a user's passwordHash. Without a password argument it is read from
   standard input (one line), which keeps it out of the shell history.
   --cost K   scrypt N = 2^K (default 14, 10..20): each step doubles the work of a login and of a guess
-${CONTROL_USAGE}`
+${CONTROL_USAGE}
+${REGISTRY_USAGE}`
 
 async function readLine (): Promise<string> {
   const rl = createInterface({ input: process.stdin, terminal: false })
@@ -35,6 +37,9 @@ async function main (argv: string[]): Promise<number> {
   }
   if (cmd === 'user' || cmd === 'role' || cmd === 'topic' || cmd === 'session' || cmd === 'status') {
     return await runControlCli(cmd, rest, { env: process.env, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })
+  }
+  if (cmd === 'registry') {
+    return await runRegistryCli(rest, { env: process.env, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })
   }
   if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
     process.stdout.write(USAGE + '\n')

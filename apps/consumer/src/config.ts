@@ -126,6 +126,8 @@ const OVERRIDES: readonly EnvOverride[] = [
   { name: 'WARDEN_CONSUMER_CLIENT_ID', apply: (v, d) => { d.clientId = v } },
   { name: 'WARDEN_CONSUMER_QOS', apply: (v, d) => { d.qos = parseIntegerEnv('WARDEN_CONSUMER_QOS', v) } },
   { name: 'WARDEN_CONSUMER_OUT', apply: (v, d) => { setConfigPath(d, 'output.file', v) } },
+  { name: 'WARDEN_CONSUMER_SUMMARY_FILE', apply: (v, d) => { d.summaryFile = v } },
+  { name: 'WARDEN_CONSUMER_STATE_FILE', apply: (v, d) => { d.stateFile = v } },
   { name: 'WARDEN_LOG_LEVEL', apply: (v, d) => { d.logLevel = v } },
   { name: 'WARDEN_SUMMARY_INTERVAL_MS', apply: (v, d) => { d.summaryIntervalMs = parseIntegerEnv('WARDEN_SUMMARY_INTERVAL_MS', v) } },
   { name: 'WARDEN_CONSUMER_GROUP', apply: (v, d) => { d.group = v } }

@@ -189,7 +189,7 @@ const COMMANDS: Record<string, Command> = {
   }
 }
 
-function exitCodeOf (err: unknown): number {
+export function exitCodeOf (err: unknown): number {
   if (!isWardenError(err)) return 1
   if (err.code === 'WARDEN_ERR_USAGE') return 2
   if (err.code === 'WARDEN_ERR_API_UNREACHABLE') return 3

@@ -1,4 +1,5 @@
 // JSON Schemas of the control commands' fields, shared by the HTTP API and the MQTT control topic.
+import { exportSchema } from '../registry/transfer.js'
 import { ROLE_NAME_MAX, ROLE_NAME_PATTERN, USERNAME_MAX, USERNAME_PATTERN } from '../policy/registration.js'
 
 const username = { type: 'string', minLength: 1, maxLength: USERNAME_MAX, pattern: USERNAME_PATTERN }
@@ -25,9 +26,10 @@ export type CommandName =
   | 'listTopics' | 'getTopic' | 'createTopic' | 'modifyTopic' | 'deleteTopic'
   | 'listClients' | 'getStatus' | 'listDenials' | 'listGroups'
   | 'listSessions' | 'getSession' | 'deleteSession'
+  | 'exportRegistry' | 'importRegistry'
 
-/** read: admins and observers; write: admins only */
-export const COMMAND_ACCESS: Readonly<Record<CommandName, 'read' | 'write'>> = {
+/** read: admins and observers; write: admins only; admin: reading what only admins may read (password hashes) */
+export const COMMAND_ACCESS: Readonly<Record<CommandName, 'read' | 'write' | 'admin'>> = {
   listUsers: 'read',
   getUser: 'read',
   createUser: 'write',
@@ -49,8 +51,13 @@ export const COMMAND_ACCESS: Readonly<Record<CommandName, 'read' | 'write'>> = {
   listGroups: 'read',
   listSessions: 'read',
   getSession: 'read',
-  deleteSession: 'write'
+  deleteSession: 'write',
+  exportRegistry: 'admin',
+  importRegistry: 'write'
 }
+
+/** Commands that carry password hashes: over HTTP only (see HTTP_ONLY's use in commands.ts). */
+export const HTTP_ONLY: ReadonlySet<CommandName> = new Set(['exportRegistry', 'importRegistry'])
 
 export const COMMAND_SCHEMAS: Readonly<Record<CommandName, Record<string, unknown>>> = {
   listUsers: fields({}),
@@ -74,7 +81,9 @@ export const COMMAND_SCHEMAS: Readonly<Record<CommandName, Record<string, unknow
   listGroups: fields({}),
   listSessions: fields({ limit: { type: 'integer', minimum: 1, maximum: 100000 } }),
   getSession: fields({ clientId }, ['clientId']),
-  deleteSession: fields({ clientId }, ['clientId'])
+  deleteSession: fields({ clientId }, ['clientId']),
+  exportRegistry: fields({}),
+  importRegistry: exportSchema
 }
 
 export function isCommandName (name: unknown): name is CommandName {

@@ -5,12 +5,13 @@ import { WardenError } from '@warden/common'
 import type { Identity } from '../policy/identity.js'
 import { FieldError } from '../registry/field-error.js'
 import { connectedClients } from '../registry/live-rules.js'
+import { toExport, type RegistryExport } from '../registry/transfer.js'
 import type { StoredUser } from '../registry/types.js'
 import { BUILTIN_ROLES } from '../registry/validate.js'
 import { viewClients } from '../observe/client-view.js'
 import { buildStatus } from './status.js'
 import { viewTopics, type TopicView } from '../observe/topic-view.js'
-import { COMMAND_ACCESS, COMMAND_SCHEMAS, isCommandName, type CommandName } from './command-schemas.js'
+import { COMMAND_ACCESS, COMMAND_SCHEMAS, HTTP_ONLY, isCommandName, type CommandName } from './command-schemas.js'
 import type { ControlContext } from './context.js'
 import { requestError } from './request-errors.js'
 
@@ -142,6 +143,11 @@ const HANDLERS: Readonly<Record<CommandName, Handler>> = {
   deleteSession: async (ctx, f) => {
     const s = await ctx.sessions.remove(str(f, 'clientId')) ?? notFound(`session ${JSON.stringify(f.clientId)}`)
     return { clientId: s.clientId, account: s.account }
+  },
+  exportRegistry: (ctx) => toExport(ctx.registry.state, { backend: ctx.registry.backend.kind, location: ctx.registry.backend.location }),
+  importRegistry: async (ctx, f) => {
+    const s = await ctx.registry.replaceAll(f as unknown as RegistryExport)
+    return { revision: s.revision, users: s.users.length, roles: s.roles.length, topics: s.topics.length }
   }
 }
 
@@ -167,10 +173,20 @@ export async function executeCommand (ctx: ControlContext, actor: Identity, via:
   if (!(actor.admin || (access === 'read' && actor.observer))) {
     throw new WardenError('WARDEN_ERR_API_FORBIDDEN', `${command} needs the ${access === 'read' ? 'admin or observer' : 'admin'} role`)
   }
+  // the control topic's answers reach every subscriber of the response topic and may wait in session queues:
+  // no password hash goes that way
+  if (HTTP_ONLY.has(command) && via !== 'http') {
+    throw new WardenError('WARDEN_ERR_API_FORBIDDEN', `${command} is only available over the HTTP API (it carries password hashes)`)
+  }
   const validate = validators[command]
   if (!validate(fields)) throw requestError(validate.errors)
   const data = await HANDLERS[command](ctx, fields)
-  if (command === 'deleteSession') {
+  if (command === 'exportRegistry') {
+    ctx.logger.info({ command, by: actor.username, via, revision: ctx.registry.state.revision }, 'registry exported')
+  } else if (command === 'importRegistry') {
+    // the whole registry replaced: what it holds now, not one target
+    ctx.logger.info({ command, by: actor.username, via, ...(data as object) }, 'registry changed')
+  } else if (command === 'deleteSession') {
     ctx.logger.info({ command, by: actor.username, via, target: fields.clientId }, 'session removed')
   } else if (access === 'write') {
     const target = fields.username ?? fields.filter ?? fields.name

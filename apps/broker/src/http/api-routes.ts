@@ -31,6 +31,8 @@ const RESOURCES: Readonly<Record<string, Resource>> = {
   status: { collection: { GET: 'getStatus' } },
   denials: { collection: { GET: 'listDenials' } },
   groups: { collection: { GET: 'listGroups' } },
+  // the whole registry, for `warden registry export|import`
+  registry: { collection: { GET: 'exportRegistry', PUT: 'importRegistry' } },
   sessions: {
     collection: { GET: 'listSessions' },
     item: { GET: 'getSession', DELETE: 'deleteSession' },
@@ -45,7 +47,7 @@ export type ApiMatch =
   | { readonly kind: 'method', readonly allow: readonly string[] }
   | { readonly kind: 'none' }
 
-const STATUS: Readonly<Record<string, number>> = { GET: 200, HEAD: 200, POST: 201, PATCH: 200, DELETE: 204 }
+const STATUS: Readonly<Record<string, number>> = { GET: 200, HEAD: 200, POST: 201, PUT: 200, PATCH: 200, DELETE: 204 }
 /** deletions whose answer says what else the change did (an account's registrations), so 200 with a body */
 const DELETE_WITH_ANSWER: ReadonlySet<CommandName> = new Set(['deleteUser'])
 
@@ -62,5 +64,5 @@ export function matchApi (method: string, segments: readonly string[]): ApiMatch
   if (command === undefined) return { kind: 'method', allow: Object.keys(table) }
   const params: Record<string, string> = itemPath && res.key !== undefined ? { [res.key]: rest.join('/') } : {}
   const status = DELETE_WITH_ANSWER.has(command) ? 200 : STATUS[m] ?? 200
-  return { kind: 'command', command, params, status, body: m === 'POST' || m === 'PATCH' }
+  return { kind: 'command', command, params, status, body: m === 'POST' || m === 'PUT' || m === 'PATCH' }
 }

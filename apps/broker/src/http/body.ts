@@ -4,6 +4,8 @@ import { WardenError } from '@warden/common'
 import { FieldError } from '../registry/field-error.js'
 
 export const MAX_BODY = 256 * 1024
+/** a registry import carries every account's hash: about 200 bytes an account, so room for 100,000 and more */
+export const MAX_IMPORT_BODY = 64 * 1024 * 1024
 
 export async function readJsonBody (req: IncomingMessage, limit = MAX_BODY): Promise<unknown> {
   const type = req.headers['content-type'] ?? ''

@@ -10,7 +10,7 @@ import type { Identity } from '../policy/identity.js'
 import { FieldError } from '../registry/field-error.js'
 import { matchApi } from './api-routes.js'
 import type { Authenticator } from './basic-auth.js'
-import { readJsonBody } from './body.js'
+import { MAX_IMPORT_BODY, readJsonBody } from './body.js'
 import type { EventStreams } from './events.js'
 import { SECURITY_HEADERS, sendError, sendJson } from './respond.js'
 import type { StaticFiles } from './static-files.js'
@@ -102,7 +102,7 @@ async function handle (deps: HttpDeps, req: IncomingMessage, res: ServerResponse
 
   const fields: Record<string, unknown> = {}
   if (match.body) {
-    const body = await readJsonBody(req)
+    const body = await readJsonBody(req, match.command === 'importRegistry' ? MAX_IMPORT_BODY : undefined)
     if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new FieldError('WARDEN_ERR_API_BAD_REQUEST', '(body)', 'must be a JSON object')
     for (const k of Object.keys(match.params)) {
       if (k in body) throw new FieldError('WARDEN_ERR_API_BAD_REQUEST', k, 'is given by the URL path, not the body')

@@ -6,6 +6,7 @@ import type { RegistryBackend } from './backend.js'
 import { createFileBackend } from './file-backend.js'
 import { createLiveRules, type LiveRules } from './live-rules.js'
 import { createMemoryBackend } from './memory-backend.js'
+import { findOtherRegistry, switchedStoreMessage } from './other-store.js'
 import { PayloadSchemas } from './payload-schema.js'
 import { createRedisBackend } from './redis-backend.js'
 import { Registry, roleNamesOf } from './registry.js'
@@ -34,6 +35,10 @@ export async function openRegistry (config: WardenConfig, { logger, hash = hashP
   const log = logger.child({ component: 'registry' })
   const backend = await createBackend(config)
   try {
+    if (await backend.load() === undefined) {
+      const other = await findOtherRegistry(config, backend)
+      if (other !== undefined) log.warn({ using: backend.location, other: other.location }, switchedStoreMessage(backend, other))
+    }
     const { state, added, overridden } = await loadAndSeed(backend, config, hash)
     checkStored(state, backend.location)
     const roleNames = roleNamesOf(state)

@@ -6,6 +6,7 @@ import type { RegistryBackend } from './backend.js'
 import { FieldError } from './field-error.js'
 import type { PayloadSchemas } from './payload-schema.js'
 import type { RoleTable } from '../policy/read-rules.js'
+import { checkImport, type RegistryExport } from './transfer.js'
 import type { RegistryState, StoredRole, StoredTopic, StoredUser } from './types.js'
 import { BUILTIN_ROLES, checkGrants, checkPasswordHash, checkRegistration, checkRoles } from './validate.js'
 
@@ -182,6 +183,29 @@ export class Registry {
       const old = s.topics.find((t) => t.filter === filter) ?? notFound(`topic ${JSON.stringify(filter)}`)
       return { next: { ...s, topics: s.topics.filter((t) => t !== old) }, result: old }
     })
+  }
+
+  /**
+   * Replaces every account, role and registration in one change (an import: each entry checked by
+   * transfer.ts with the API's rules, the first bad one named): stored
+   * all or nothing. An account keeps the id it was exported with; without one, the id of this registry's
+   * account of that name (or a new one). Config entries either side had imported stay imported: a revocation
+   * made at run time is not undone by the config file at the next start.
+   */
+  async replaceAll (doc: RegistryExport): Promise<RegistryState> {
+    const entries = checkImport(doc, this.deps.schemas)
+    const anonymous = this.deps.anonymousRole
+    if (typeof anonymous === 'string' && !BUILTIN_ROLES.includes(anonymous) && !entries.roles.some((r) => r.name === anonymous)) {
+      throw conflict(`role ${JSON.stringify(anonymous)} is the role of anonymous clients (config key anonymous): the import must define it`)
+    }
+    await this.mutate((s) => {
+      const ids = new Map(s.users.map((u) => [u.username, u.id]))
+      const users = entries.users.map((u) => ({ ...u, id: u.id ?? ids.get(u.username) ?? randomUUID() }))
+      const union = (a: readonly string[], b: readonly string[] = []): string[] => [...new Set([...a, ...b])]
+      const seeded = { users: union(s.seeded.users, entries.seeded.users), topics: union(s.seeded.topics, entries.seeded.topics), roles: union(s.seeded.roles, entries.seeded.roles) }
+      return { next: { ...s, seeded, users, roles: [...entries.roles], topics: [...entries.topics] }, result: undefined }
+    })
+    return this.current
   }
 
   /** waits for changes under way, then closes the backend */
