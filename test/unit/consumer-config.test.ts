@@ -30,7 +30,7 @@ describe('consumer config', () => {
       username: 'consumer',
       qos: 1,
       subscriptions: ['devices/+/telemetry', 'devices/+/status'],
-      output: { file: join(repoRoot, 'logs/consumer-messages.log'), size: '10M', keep: 5, stdout: true },
+      output: { file: join(repoRoot, 'logs/consumer-messages.log'), size: '10M', keep: 5, stdout: false },
       summaryIntervalMs: 10000,
       silenceWarnMs: 60000
     })
@@ -44,7 +44,7 @@ describe('consumer config', () => {
       clientId: 'test-consumer',
       subscriptions: ['devices/+/telemetry'],
       qos: 1,
-      output: { size: '10M', keep: 5, stdout: true },
+      output: { size: '10M', keep: 5, stdout: false },
       summaryIntervalMs: 10000,
       silenceWarnMs: 60000,
       resume: true,
@@ -77,6 +77,14 @@ describe('consumer config', () => {
       logLevel: 'warn',
       summaryIntervalMs: 500
     })
+  })
+
+  it('writes messages to stdout (pm2\'s log) only when asked, in the file or by WARDEN_CONSUMER_STDOUT', () => {
+    expect(load(base).output.stdout).toBe(false)
+    expect(load(base + 'output: { stdout: true }\n').output.stdout).toBe(true)
+    expect(load(base, { WARDEN_CONSUMER_STDOUT: 'true' }).output.stdout).toBe(true)
+    expect(load(base + 'output: { stdout: true }\n', { WARDEN_CONSUMER_STDOUT: 'off' }).output.stdout).toBe(false)
+    expect(() => load(base, { WARDEN_CONSUMER_STDOUT: 'sometimes' })).toThrow(/WARDEN_CONSUMER_STDOUT: must be true or false, got "sometimes"/)
   })
 
   it('ignores empty env overrides', () => {

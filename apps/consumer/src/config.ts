@@ -1,6 +1,6 @@
 // The consumer's configuration: one file plus a few env overrides, validated once, then frozen.
 import { extname, resolve } from 'node:path'
-import { WardenError, applyEnvOverrides as applyOverrides, isRecord, createConfigValidator, envValue, parseIntegerEnv, readConfigFile, setConfigPath, type Env, type EnvOverride } from '@warden/common'
+import { WardenError, applyEnvOverrides as applyOverrides, isRecord, createConfigValidator, envValue, parseBooleanEnv, parseIntegerEnv, readConfigFile, setConfigPath, type Env, type EnvOverride } from '@warden/common'
 
 export interface ConsumerConfig {
   readonly broker: { readonly url: string }
@@ -17,6 +17,7 @@ export interface ConsumerConfig {
     readonly file?: string
     readonly size: string
     readonly keep: number
+    /** every message also as a JSON line on stdout (pm2's log, which nothing rotates): off unless asked for */
     readonly stdout: boolean
   }
   readonly summaryIntervalMs: number
@@ -66,7 +67,7 @@ const schema = {
         file: { type: 'string', minLength: 1 },
         size: { type: 'string', pattern: '^[1-9][0-9]*[BKMG]$', default: '10M' },
         keep: { type: 'integer', minimum: 1, maximum: 1000, default: 5 },
-        stdout: { type: 'boolean', default: true }
+        stdout: { type: 'boolean', default: false }
       }
     },
     summaryIntervalMs: { type: 'integer', minimum: 100, default: 10000 },
@@ -126,6 +127,7 @@ const OVERRIDES: readonly EnvOverride[] = [
   { name: 'WARDEN_CONSUMER_CLIENT_ID', apply: (v, d) => { d.clientId = v } },
   { name: 'WARDEN_CONSUMER_QOS', apply: (v, d) => { d.qos = parseIntegerEnv('WARDEN_CONSUMER_QOS', v) } },
   { name: 'WARDEN_CONSUMER_OUT', apply: (v, d) => { setConfigPath(d, 'output.file', v) } },
+  { name: 'WARDEN_CONSUMER_STDOUT', apply: (v, d) => { setConfigPath(d, 'output.stdout', parseBooleanEnv('WARDEN_CONSUMER_STDOUT', v)) } },
   { name: 'WARDEN_LOG_LEVEL', apply: (v, d) => { d.logLevel = v } },
   { name: 'WARDEN_SUMMARY_INTERVAL_MS', apply: (v, d) => { d.summaryIntervalMs = parseIntegerEnv('WARDEN_SUMMARY_INTERVAL_MS', v) } },
   { name: 'WARDEN_CONSUMER_GROUP', apply: (v, d) => { d.group = v } }
