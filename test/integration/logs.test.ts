@@ -1,4 +1,5 @@
-// What the apps write to pm2's log: the broker's client connects and disconnects at info, sampled under a storm.
+// What the apps write to pm2's log: the broker's client connects and disconnects at info, sampled under a storm;
+// readable lines with ISO times under WARDEN_LOG_FORMAT=pretty; a bad WARDEN_LOG_FORMAT stops the start.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { Writable } from 'node:stream'
 import { tmpdir } from 'node:os'
@@ -67,4 +68,21 @@ it('samples connect lines under a storm like the audit does, and says how many i
     await Promise.all(clients.map((c) => c.end()))
     await bare.close()
   }
+})
+
+it('writes readable lines with ISO times under WARDEN_LOG_FORMAT=pretty', async () => {
+  const app = await broker({ WARDEN_LOG_FORMAT: 'pretty' })
+  await app.ready()
+  const line = app.output.find((l) => l.includes('broker listening'))
+  expect(line).toMatch(/^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\] INFO \(warden-broker\/\d+\): broker listening \{.*"mqtt":"127\.0\.0\.1:\d+"/)
+  // no JSON lines at all
+  expect(app.output.filter((l) => l.startsWith('{'))).toEqual([])
+})
+
+it.each(['broker', 'producer', 'consumer'] as const)('%s: a bad WARDEN_LOG_FORMAT is a start-up error naming it, exit 1', async (name) => {
+  // the demo configs: the variable is refused before anything is opened
+  const app = name === 'broker' ? await broker({ WARDEN_LOG_FORMAT: 'fancy' }) : startApp(name, { WARDEN_CONFIG: `config/${name}.yaml`, WARDEN_LOG_FORMAT: 'fancy' })
+  if (name !== 'broker') apps.push(app)
+  expect((await app.exited()).code).toBe(1)
+  expect(app.stderr).toContain('warden: WARDEN_LOG_FORMAT: must be one of json, pretty, got "fancy"')
 })

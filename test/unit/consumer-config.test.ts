@@ -50,7 +50,8 @@ describe('consumer config', () => {
       resume: true,
       reconnect: { minMs: 1000, maxMs: 30000 },
       seqWindow: 4096,
-      logLevel: 'info'
+      logLevel: 'info',
+      logFormat: 'json'
     })
   })
 
@@ -102,6 +103,7 @@ describe('consumer config', () => {
     { name: 'non-numeric qos from env', yaml: base, env: { WARDEN_CONSUMER_QOS: 'one' }, error: /WARDEN_CONSUMER_QOS: must be an integer, got "one"/ },
     { name: 'too short summary interval', yaml: base, env: { WARDEN_SUMMARY_INTERVAL_MS: '10' }, error: /summaryIntervalMs: must be >= 100/ },
     { name: 'bad log level', yaml: base, env: { WARDEN_LOG_LEVEL: 'loud' }, error: /logLevel: must be one of/ },
+    { name: 'bad log format', yaml: base, env: { WARDEN_LOG_FORMAT: 'fancy' }, error: /WARDEN_LOG_FORMAT: must be one of json, pretty, got "fancy"/ },
     { name: 'bad url scheme', yaml: base, env: { WARDEN_MQTT_URL: 'http://h' }, error: /broker\.url: must match pattern/ },
     { name: 'bad topic filter', yaml: base.replace('devices/+/telemetry', 'devices/#/x'), env: {}, error: /subscriptions\[0\]: must match pattern/ },
     { name: 'empty subscriptions', yaml: base.replace('["devices/+/telemetry"]', '[]'), env: {}, error: /subscriptions: must NOT have fewer than 1 items/ },

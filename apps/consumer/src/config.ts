@@ -1,6 +1,6 @@
 // The consumer's configuration: one file plus a few env overrides, validated once, then frozen.
 import { extname, resolve } from 'node:path'
-import { WardenError, applyEnvOverrides as applyOverrides, isRecord, createConfigValidator, envValue, parseBooleanEnv, parseIntegerEnv, readConfigFile, setConfigPath, type Env, type EnvOverride } from '@warden/common'
+import { WardenError, applyEnvOverrides as applyOverrides, bootLogFormat, isRecord, createConfigValidator, envValue, logFormatOverride, LOG_FORMATS, parseBooleanEnv, parseIntegerEnv, readConfigFile, setConfigPath, type Env, type EnvOverride, type LogFormat } from '@warden/common'
 
 export interface ConsumerConfig {
   readonly broker: { readonly url: string }
@@ -33,6 +33,8 @@ export interface ConsumerConfig {
   /** Sequence numbers remembered per device for duplicate and late-arrival detection. */
   readonly seqWindow: number
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  /** json, or pretty: readable lines with ISO times */
+  readonly logFormat: LogFormat
 }
 
 const DEFAULT_CONFIG_PATH = 'config/consumer.yaml'
@@ -85,7 +87,8 @@ const schema = {
       }
     },
     seqWindow: { type: 'integer', minimum: 32, maximum: 1048576, default: 4096 },
-    logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' }
+    logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+    logFormat: { enum: [...LOG_FORMATS], default: 'json' }
   }
 }
 
@@ -99,6 +102,11 @@ export function validateConsumerConfig (data: unknown, source: string): Consumer
     throw new WardenError('WARDEN_ERR_CONFIG_INVALID', `invalid config in ${source}: reconnect.minMs: must not exceed reconnect.maxMs (${config.reconnect.maxMs})`)
   }
   return config
+}
+
+/** The log format for a config error, before the config is read (WARDEN_LOG_FORMAT). */
+export function readLogFormatEnv (env: Env = process.env): LogFormat {
+  return bootLogFormat(env)
 }
 
 export interface LoadOptions {
@@ -129,6 +137,7 @@ const OVERRIDES: readonly EnvOverride[] = [
   { name: 'WARDEN_CONSUMER_OUT', apply: (v, d) => { setConfigPath(d, 'output.file', v) } },
   { name: 'WARDEN_CONSUMER_STDOUT', apply: (v, d) => { setConfigPath(d, 'output.stdout', parseBooleanEnv('WARDEN_CONSUMER_STDOUT', v)) } },
   { name: 'WARDEN_LOG_LEVEL', apply: (v, d) => { d.logLevel = v } },
+  logFormatOverride('logFormat'),
   { name: 'WARDEN_SUMMARY_INTERVAL_MS', apply: (v, d) => { d.summaryIntervalMs = parseIntegerEnv('WARDEN_SUMMARY_INTERVAL_MS', v) } },
   { name: 'WARDEN_CONSUMER_GROUP', apply: (v, d) => { d.group = v } }
 ]
