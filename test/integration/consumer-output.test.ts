@@ -20,12 +20,12 @@ afterEach(async () => {
 })
 
 /** runs the built consumer on the test broker, publishes one message and resolves once a summary counted it */
-async function consumeOne (env: Record<string, string>): Promise<AppProcess> {
+async function consumeOne (env: Record<string, string>, output = ''): Promise<AppProcess> {
   const tb = await scope.start()
   const config = join(dir, 'consumer.yaml')
   await writeFile(config, [
     `broker: { url: "${tb.url}" }`, 'username: dashboard', `password: ${PASSWORD}`, 'clientId: out-test',
-    'subscriptions: ["sensors/#"]', `output: { file: ${join(dir, 'messages.log')} }`, 'summaryIntervalMs: 100'
+    'subscriptions: ["sensors/#"]', `output: { file: ${join(dir, 'messages.log')}${output} }`, 'summaryIntervalMs: 100'
   ].join('\n'))
   consumer = startApp('consumer', { WARDEN_CONFIG: config, WARDEN_LOG_LEVEL: 'info', ...env })
   await consumer.ready()
@@ -44,8 +44,8 @@ it('keeps messages out of stdout by default: summaries there, every message in t
   expect(await readFile(join(dir, 'messages.log'), 'utf8')).toMatch(/"topic":"sensors\/sensor-1\/temp"/)
 })
 
-it('writes each message to stdout too with WARDEN_CONSUMER_STDOUT=true', async () => {
-  const app = await consumeOne({ WARDEN_CONSUMER_STDOUT: 'true' })
+it('writes each message to stdout too with WARDEN_CONSUMER_STDOUT=true, whatever the file says', async () => {
+  const app = await consumeOne({ WARDEN_CONSUMER_STDOUT: 'true' }, ', stdout: false')
   expect(messageLines(app)).toHaveLength(1)
   expect(JSON.parse(messageLines(app)[0] as string)).toMatchObject({ topic: 'sensors/sensor-1/temp', payload: { c: 21 } })
 })
