@@ -99,10 +99,15 @@ describe('warden groups', () => {
 })
 
 describe('refusals', () => {
-  it.each([[['clients', 'extra']], [['denials', '--limit', '0']], [['groups', '--limit', '3']], [['sessions', '--limit', 'x']]])('exits 2 for %j', async (args) => {
+  it.each([
+    [['clients', 'extra'], /^warden clients: takes no arguments \(WARDEN_ERR_USAGE\)\nusage: warden clients \[--limit N\]/],
+    [['denials', '--limit', '0'], /^warden denials: --limit must be a positive integer \(WARDEN_ERR_USAGE\)/],
+    [['groups', '--limit', '3'], /^warden groups: unknown option --limit \(WARDEN_ERR_USAGE\)/],
+    [['sessions', '--limit', 'x'], /^warden sessions: --limit must be a positive integer \(WARDEN_ERR_USAGE\)/]
+  ])('exits 2 with the command\'s usage for %j', async (args, message) => {
     const r = await runCli(args, { env })
     expect(r.code).toBe(2)
-    expect(r.stderr).toMatch(/WARDEN_ERR_USAGE/)
+    expect(r.stderr).toMatch(message)
   })
 
   it('needs an admin or observer account', async () => {
