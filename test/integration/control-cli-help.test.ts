@@ -21,8 +21,9 @@ describe('npx warden', () => {
     // git's file mode: 100755 is executable
     expect(execFileSync('git', ['ls-files', '-s', '--', tracked], { cwd: ROOT, encoding: 'utf8' })).toMatch(/^100755 /)
     expect(await realpath(join(ROOT, 'node_modules', '.bin', 'warden'))).toBe(await realpath(join(ROOT, tracked)))
-    // --no: never install a package of that name from the registry
-    const r = await runShell('npx --no warden --help')
+    // --no: never install a package of that name from the registry; `help`, as npx keeps a `--help` right
+    // after the command's name for itself
+    const r = await runShell('npx --no warden help')
     expect(r).toMatchObject({ code: 0, stdout: expect.stringMatching(/^usage:\n {2}warden status /) })
   })
 
