@@ -140,7 +140,7 @@ describe('failures', () => {
   })
 
   it.each([
-    [['user'], /unknown command: warden user \(/],
+    [['user'], /warden user: needs a subcommand \(/],
     [['user', 'frob'], /unknown command: warden user frob/],
     [['user', 'add'], /expects exactly one user name/],
     [['user', 'ls', '--colour'], /unknown option --colour/],

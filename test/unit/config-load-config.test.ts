@@ -95,7 +95,7 @@ describe('parseConfig: valid input', () => {
       roles: {},
       users: [],
       topics: [],
-      log: { level: 'info' },
+      log: { level: 'info', format: 'json' },
       stats: { intervalMs: 1000, sysIntervalMs: 10000 },
       sessions: { expiryMs: 604800000, sweepIntervalMs: 60000 },
       sharedSubscriptions: { maxQueued: 10000 },
@@ -219,6 +219,7 @@ describe('loadConfig', () => {
 
   it.each([
     ['WARDEN_LOG_LEVEL', 'loud', 'log.level: must be one of'],
+    ['WARDEN_LOG_FORMAT', 'fancy', 'WARDEN_LOG_FORMAT: must be one of json, pretty, got "fancy"'],
     ['WARDEN_BROKER_ID', 'a b', 'brokerId: must match pattern']
   ])('bad %s=%j names the key', async (name, value, expected) => {
     const path = await file('min.yaml', 'users: []\n')

@@ -30,7 +30,7 @@ describe('consumer config', () => {
       username: 'consumer',
       qos: 1,
       subscriptions: ['devices/+/telemetry', 'devices/+/status'],
-      output: { file: join(repoRoot, 'logs/consumer-messages.log'), size: '10M', keep: 5, stdout: true },
+      output: { file: join(repoRoot, 'logs/consumer-messages.log'), size: '10M', keep: 5, stdout: false },
       summaryIntervalMs: 10000,
       silenceWarnMs: 60000
     })
@@ -44,13 +44,14 @@ describe('consumer config', () => {
       clientId: 'test-consumer',
       subscriptions: ['devices/+/telemetry'],
       qos: 1,
-      output: { size: '10M', keep: 5, stdout: true },
+      output: { size: '10M', keep: 5, stdout: false },
       summaryIntervalMs: 10000,
       silenceWarnMs: 60000,
       resume: true,
       reconnect: { minMs: 1000, maxMs: 30000 },
       seqWindow: 4096,
-      logLevel: 'info'
+      logLevel: 'info',
+      logFormat: 'json'
     })
   })
 
@@ -87,6 +88,14 @@ describe('consumer config', () => {
     expect(config).toMatchObject({ summaryFile: join(dir, 'elsewhere/summary.json'), stateFile: '/tmp/elsewhere/state.json' })
   })
 
+  it('writes messages to stdout (pm2\'s log) only when asked, in the file or by WARDEN_CONSUMER_STDOUT', () => {
+    expect(load(base).output.stdout).toBe(false)
+    expect(load(base + 'output: { stdout: true }\n').output.stdout).toBe(true)
+    expect(load(base, { WARDEN_CONSUMER_STDOUT: 'true' }).output.stdout).toBe(true)
+    expect(load(base + 'output: { stdout: true }\n', { WARDEN_CONSUMER_STDOUT: 'off' }).output.stdout).toBe(false)
+    expect(() => load(base, { WARDEN_CONSUMER_STDOUT: 'sometimes' })).toThrow(/WARDEN_CONSUMER_STDOUT: must be true or false, got "sometimes"/)
+  })
+
   it('ignores empty env overrides', () => {
     expect(load(base, { WARDEN_CONSUMER_QOS: '', WARDEN_MQTT_URL: ' ' })).toMatchObject({ qos: 1, broker: { url: 'mqtt://127.0.0.1:1883' } })
   })
@@ -102,6 +111,7 @@ describe('consumer config', () => {
     { name: 'non-numeric qos from env', yaml: base, env: { WARDEN_CONSUMER_QOS: 'one' }, error: /WARDEN_CONSUMER_QOS: must be an integer, got "one"/ },
     { name: 'too short summary interval', yaml: base, env: { WARDEN_SUMMARY_INTERVAL_MS: '10' }, error: /summaryIntervalMs: must be >= 100/ },
     { name: 'bad log level', yaml: base, env: { WARDEN_LOG_LEVEL: 'loud' }, error: /logLevel: must be one of/ },
+    { name: 'bad log format', yaml: base, env: { WARDEN_LOG_FORMAT: 'fancy' }, error: /WARDEN_LOG_FORMAT: must be one of json, pretty, got "fancy"/ },
     { name: 'bad url scheme', yaml: base, env: { WARDEN_MQTT_URL: 'http://h' }, error: /broker\.url: must match pattern/ },
     { name: 'bad topic filter', yaml: base.replace('devices/+/telemetry', 'devices/#/x'), env: {}, error: /subscriptions\[0\]: must match pattern/ },
     { name: 'empty subscriptions', yaml: base.replace('["devices/+/telemetry"]', '[]'), env: {}, error: /subscriptions: must NOT have fewer than 1 items/ },

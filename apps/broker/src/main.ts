@@ -1,9 +1,9 @@
 // The broker process: reads the config, starts the broker, and lives by pm2's rules.
 import { createLogger, runService } from '@warden/common'
-import { loadConfig } from './config/load-config.js'
+import { loadConfig, readBootLogFormat } from './config/load-config.js'
 import { createWardenBroker } from './broker/create-broker.js'
 
-const bootLogger = createLogger({ name: 'warden-broker' })
+const bootLogger = createLogger({ name: 'warden-broker', format: readBootLogFormat() })
 
 // diagnostics over the IPC channel (soak tests, pm2): { cmd: 'memory' } is answered with process.memoryUsage(),
 // measured after a full GC when the process runs with --expose-gc
@@ -18,7 +18,7 @@ await runService({
   shutdownTimeoutMs: 8000,
   async start () {
     const config = loadConfig()
-    const logger = createLogger({ name: 'warden-broker', level: config.log.level })
+    const logger = createLogger({ name: 'warden-broker', level: config.log.level, format: config.log.format })
     return await createWardenBroker(config, { logger })
   }
 })

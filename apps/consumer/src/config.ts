@@ -1,6 +1,6 @@
 // The consumer's configuration: one file plus a few env overrides, validated once, then frozen.
 import { extname, resolve } from 'node:path'
-import { WardenError, applyEnvOverrides as applyOverrides, isRecord, createConfigValidator, envValue, parseIntegerEnv, readConfigFile, setConfigPath, type Env, type EnvOverride } from '@warden/common'
+import { WardenError, applyEnvOverrides as applyOverrides, bootLogFormat, isRecord, createConfigValidator, envValue, logFormatOverride, LOG_FORMATS, parseBooleanEnv, parseIntegerEnv, readConfigFile, setConfigPath, type Env, type EnvOverride, type LogFormat } from '@warden/common'
 
 export interface ConsumerConfig {
   readonly broker: { readonly url: string }
@@ -17,6 +17,7 @@ export interface ConsumerConfig {
     readonly file?: string
     readonly size: string
     readonly keep: number
+    /** every message also as a JSON line on stdout (pm2's log, which nothing rotates): off unless asked for */
     readonly stdout: boolean
   }
   readonly summaryIntervalMs: number
@@ -32,6 +33,8 @@ export interface ConsumerConfig {
   /** Sequence numbers remembered per device for duplicate and late-arrival detection. */
   readonly seqWindow: number
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  /** json, or pretty: readable lines with ISO times */
+  readonly logFormat: LogFormat
 }
 
 const DEFAULT_CONFIG_PATH = 'config/consumer.yaml'
@@ -66,7 +69,7 @@ const schema = {
         file: { type: 'string', minLength: 1 },
         size: { type: 'string', pattern: '^[1-9][0-9]*[BKMG]$', default: '10M' },
         keep: { type: 'integer', minimum: 1, maximum: 1000, default: 5 },
-        stdout: { type: 'boolean', default: true }
+        stdout: { type: 'boolean', default: false }
       }
     },
     summaryIntervalMs: { type: 'integer', minimum: 100, default: 10000 },
@@ -84,7 +87,8 @@ const schema = {
       }
     },
     seqWindow: { type: 'integer', minimum: 32, maximum: 1048576, default: 4096 },
-    logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' }
+    logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+    logFormat: { enum: [...LOG_FORMATS], default: 'json' }
   }
 }
 
@@ -98,6 +102,11 @@ export function validateConsumerConfig (data: unknown, source: string): Consumer
     throw new WardenError('WARDEN_ERR_CONFIG_INVALID', `invalid config in ${source}: reconnect.minMs: must not exceed reconnect.maxMs (${config.reconnect.maxMs})`)
   }
   return config
+}
+
+/** The log format for a config error, before the config is read (WARDEN_LOG_FORMAT). */
+export function readLogFormatEnv (env: Env = process.env): LogFormat {
+  return bootLogFormat(env)
 }
 
 export interface LoadOptions {
@@ -128,7 +137,9 @@ const OVERRIDES: readonly EnvOverride[] = [
   { name: 'WARDEN_CONSUMER_OUT', apply: (v, d) => { setConfigPath(d, 'output.file', v) } },
   { name: 'WARDEN_CONSUMER_SUMMARY_FILE', apply: (v, d) => { d.summaryFile = v } },
   { name: 'WARDEN_CONSUMER_STATE_FILE', apply: (v, d) => { d.stateFile = v } },
+  { name: 'WARDEN_CONSUMER_STDOUT', apply: (v, d) => { setConfigPath(d, 'output.stdout', parseBooleanEnv('WARDEN_CONSUMER_STDOUT', v)) } },
   { name: 'WARDEN_LOG_LEVEL', apply: (v, d) => { d.logLevel = v } },
+  logFormatOverride('logFormat'),
   { name: 'WARDEN_SUMMARY_INTERVAL_MS', apply: (v, d) => { d.summaryIntervalMs = parseIntegerEnv('WARDEN_SUMMARY_INTERVAL_MS', v) } },
   { name: 'WARDEN_CONSUMER_GROUP', apply: (v, d) => { d.group = v } }
 ]

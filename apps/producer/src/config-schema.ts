@@ -1,4 +1,5 @@
 // JSON schema of config/producer.yaml; ajv fills the defaults written here.
+import { LOG_FORMATS, type LogFormat } from '@warden/common'
 
 export interface ProducerConfigFile {
   broker: { url: string }
@@ -17,6 +18,7 @@ export interface ProducerConfigFile {
   summaryIntervalMs: number
   stateFlushIntervalMs: number
   logLevel: string
+  logFormat: LogFormat
 }
 
 // a username becomes a topic level, so it cannot hold MQTT's separators or wildcards
@@ -64,6 +66,7 @@ export const configSchema = {
     closeTimeoutMs: { type: 'integer', minimum: 0, maximum: 6000, default: 3000 },
     summaryIntervalMs: { type: 'integer', minimum: 0, default: 10000 },
     stateFlushIntervalMs: { type: 'integer', minimum: 100, default: 1000 },
-    logLevel: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' }
+    logLevel: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+    logFormat: { type: 'string', enum: [...LOG_FORMATS], default: 'json' }
   }
 } as const

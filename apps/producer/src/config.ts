@@ -1,7 +1,7 @@
 // The producer's configuration: file schema, environment overrides, and the resolved frozen settings.
 // This is the only module that reads process.env.
 import { resolve } from 'node:path'
-import { WardenError, applyEnvOverrides, isRecord, createConfigValidator, deepFreeze, envError, envValue, readConfigFile, setConfigPath, type Env, type EnvOverride } from '@warden/common'
+import { WardenError, applyEnvOverrides, bootLogFormat, isRecord, createConfigValidator, deepFreeze, envError, envValue, logFormatOverride, readConfigFile, setConfigPath, type Env, type EnvOverride, type LogFormat } from '@warden/common'
 import { configSchema, type ProducerConfigFile } from './config-schema.js'
 
 export interface DeviceCredentials {
@@ -23,6 +23,7 @@ export interface ProducerConfig {
   readonly summaryIntervalMs: number
   readonly stateFlushIntervalMs: number
   readonly logLevel: string
+  readonly logFormat: LogFormat
 }
 
 export type { Env }
@@ -40,7 +41,8 @@ const OVERRIDES: readonly EnvOverride[] = [
   { name: 'WARDEN_PRODUCER_RATE', apply: (v, d) => { d.rate = parseRate('WARDEN_PRODUCER_RATE', v) } },
   { name: 'WARDEN_PRODUCER_QOS', apply: (v, d) => { d.qos = parseQos('WARDEN_PRODUCER_QOS', v) } },
   { name: 'WARDEN_DATA_DIR', apply: (v, d) => { d.dataDir = v } },
-  { name: 'WARDEN_LOG_LEVEL', apply: (v, d) => { d.logLevel = parseLogLevel('WARDEN_LOG_LEVEL', v) } }
+  { name: 'WARDEN_LOG_LEVEL', apply: (v, d) => { d.logLevel = parseLogLevel('WARDEN_LOG_LEVEL', v) } },
+  logFormatOverride('logFormat')
 ]
 
 /** Reads the file named by WARDEN_CONFIG, applies WARDEN_* overrides, validates, and freezes. */
@@ -53,6 +55,11 @@ export function loadProducerConfig (env: Env = process.env, cwd: string = proces
 export function readLogLevelEnv (env: Env = process.env): string {
   const value = envValue(env, 'WARDEN_LOG_LEVEL')
   return value !== undefined && LOG_LEVELS.includes(value) ? value : 'info'
+}
+
+/** The log format to use before the config file is read (WARDEN_LOG_FORMAT); loadProducerConfig reports a bad value. */
+export function readLogFormatEnv (env: Env = process.env): LogFormat {
+  return bootLogFormat(env)
 }
 
 export function resolveProducerConfig (data: unknown, source: string, env: Env = {}, cwd: string = process.cwd()): ProducerConfig {
@@ -80,7 +87,8 @@ export function resolveProducerConfig (data: unknown, source: string, env: Env =
     closeTimeoutMs: file.closeTimeoutMs,
     summaryIntervalMs: file.summaryIntervalMs,
     stateFlushIntervalMs: file.stateFlushIntervalMs,
-    logLevel: file.logLevel
+    logLevel: file.logLevel,
+    logFormat: file.logFormat
   })
 }
 

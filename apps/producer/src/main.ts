@@ -1,15 +1,22 @@
 // Entry point of the producer process: config, logger, fleet, signals. The only file with side effects.
-import { createLogger, runService } from '@warden/common'
-import { loadProducerConfig, readLogLevelEnv } from './config.js'
+import { createLogger, fatalLine, runService } from '@warden/common'
+import { loadProducerConfig, readLogFormatEnv, readLogLevelEnv, type ProducerConfig } from './config.js'
 import { createFleet } from './fleet.js'
 
-const logger = createLogger({ name: 'producer', level: readLogLevelEnv() })
+const NAME = 'producer'
 
-await runService({
-  logger,
-  start: async () => {
-    const config = loadProducerConfig()
-    logger.level = config.logLevel
-    return await createFleet(config, logger)
-  }
-})
+let config: ProducerConfig | undefined
+try {
+  config = loadProducerConfig()
+} catch (err) {
+  // the logger's level and format are part of the config: a config error is logged as the environment says
+  createLogger({ name: NAME, level: readLogLevelEnv(), format: readLogFormatEnv() }).fatal({ err }, (err as Error).message)
+  process.stderr.write(fatalLine(err))
+  process.exitCode = 1
+}
+
+if (config !== undefined) {
+  const producerConfig = config
+  const logger = createLogger({ name: NAME, level: producerConfig.logLevel, format: producerConfig.logFormat })
+  await runService({ logger, start: async () => await createFleet(producerConfig, logger) })
+}

@@ -67,3 +67,11 @@ export function parseIntegerEnv (name: string, value: string): number {
   if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) throw envError(name, 'an integer', value)
   return n
 }
+
+/** A boolean override: true/false (also 1/0, yes/no, on/off, any case). */
+export function parseBooleanEnv (name: string, value: string): boolean {
+  const v = value.trim().toLowerCase()
+  if (['true', '1', 'yes', 'on'].includes(v)) return true
+  if (['false', '0', 'no', 'off'].includes(v)) return false
+  throw envError(name, 'true or false', value)
+}

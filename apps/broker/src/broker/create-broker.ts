@@ -32,6 +32,7 @@ import { createSharedSubscriptions, sharedGroupsFile, type SharedSubscriptions }
 import { Redis } from 'ioredis'
 import { createClientIdGuard } from '../sessions/client-id-guard.js'
 import { createSessions, type Sessions } from '../sessions/sessions.js'
+import { logConnections } from '../observe/connection-log.js'
 
 export interface WardenBroker {
   readonly id: string
@@ -251,8 +252,5 @@ function watchBroker (broker: Aedes, hooks: WardenHooks, logger: Logger, store: 
     if (denied.length === 0 || client.clean) return
     store.removeSubscriptions(client, denied).catch((err: unknown) => logger.error({ err }, 'cannot remove denied subscriptions'))
   })
-  broker.on('client', (client) => {
-    const p = hooks.policyOf(client)
-    logger.debug({ clientId: client.id, username: p?.identity.username }, 'client connected')
-  })
+  logConnections(broker, logger, { usernameOf: (client) => hooks.policyOf(client)?.identity.username })
 }

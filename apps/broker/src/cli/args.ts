@@ -7,6 +7,8 @@ export interface Spec {
   readonly repeatable?: readonly string[]
   /** options without a value */
   readonly flags?: readonly string[]
+  /** false: without the API's options (--url, --user, --json), for commands that need no broker */
+  readonly common?: boolean
 }
 
 export interface Parsed {
@@ -26,8 +28,9 @@ export function parseArgs (argv: readonly string[], spec: Spec): Parsed {
   const values = new Map<string, string[]>()
   const flags = new Set<string>()
   const positionals: string[] = []
-  const takesValue = new Set([...COMMON_VALUES, ...(spec.values ?? []), ...(spec.repeatable ?? [])])
-  const isFlag = new Set([...COMMON_FLAGS, ...(spec.flags ?? [])])
+  const common = spec.common !== false
+  const takesValue = new Set([...(common ? COMMON_VALUES : []), ...(spec.values ?? []), ...(spec.repeatable ?? [])])
+  const isFlag = new Set([...(common ? COMMON_FLAGS : ['help']), ...(spec.flags ?? [])])
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string
     if (arg === '--') { positionals.push(...argv.slice(i + 1)); break }

@@ -1,6 +1,6 @@
 // Loads the broker's configuration once at start: file, then environment overrides, then checks.
 import { hostname } from 'node:os'
-import { applyEnvOverrides, createConfigValidator, envValue, parsePortEnv, readConfigFile, setConfigPath, WardenError, type EnvOverride } from '@warden/common'
+import { applyEnvOverrides, bootLogFormat, createConfigValidator, envValue, logFormatOverride, parsePortEnv, readConfigFile, setConfigPath, WardenError, type EnvOverride, type LogFormat } from '@warden/common'
 import { parsePasswordHash } from '../auth/password.js'
 import { BUILTIN_ROLES, grantProblem, registrationProblem, roleNameProblem, unknownRoleProblem } from '../policy/registration.js'
 import { compilePayloadSchema } from '../registry/payload-schema.js'
@@ -15,11 +15,17 @@ const OVERRIDES: readonly EnvOverride[] = [
   { name: 'WARDEN_HTTP_PORT', apply: (v, d) => { setConfigPath(d, 'http.port', parsePortEnv('WARDEN_HTTP_PORT', v)) } },
   { name: 'WARDEN_DATA_DIR', apply: (v, d) => { d.dataDir = v } },
   { name: 'WARDEN_LOG_LEVEL', apply: (v, d) => { setConfigPath(d, 'log.level', v) } },
+  logFormatOverride('log.format'),
   { name: 'WARDEN_BROKER_ID', apply: (v, d) => { d.brokerId = v } },
   { name: 'WARDEN_PERSISTENCE', apply: (v, d) => { d.persistence = v } },
   // the whole redis section: a URL from the environment does not mix with the file's
   { name: 'WARDEN_REDIS_URL', apply: (v, d) => { d.redis = { url: v } } }
 ]
+
+/** The log format before the config is read (WARDEN_LOG_FORMAT); loadConfig reports a bad value. */
+export function readBootLogFormat (env: NodeJS.ProcessEnv = process.env): LogFormat {
+  return bootLogFormat(env)
+}
 
 export interface LoadOptions {
   /** defaults to process.env */

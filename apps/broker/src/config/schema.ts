@@ -1,5 +1,6 @@
 // The broker's configuration: its JSON schema and the typed, frozen object it yields.
 import { hardeningLimitProperties, tlsSchema, wsListenerSchema, wssListenerSchema, type HardeningLimits, type TlsConfig, type WsConfig } from './hardening-schema.js'
+import { LOG_FORMATS, type LogFormat } from '@warden/common'
 import { USERNAME_MAX, USERNAME_PATTERN } from '../policy/registration.js'
 
 export type PersistenceKind = 'level' | 'memory' | 'redis'
@@ -42,7 +43,7 @@ export interface WardenConfig {
   readonly roles: Readonly<Record<string, { readonly subscribe: readonly string[] }>>
   readonly users: readonly UserConfig[]
   readonly topics: readonly TopicConfig[]
-  readonly log: { readonly level: string }
+  readonly log: { readonly level: string, readonly format: LogFormat }
   /** control plane: rates are sampled every intervalMs; $SYS/warden/stats is published every sysIntervalMs */
   readonly stats: { readonly intervalMs: number, readonly sysIntervalMs: number }
   readonly brokerId?: string
@@ -149,7 +150,8 @@ export const configSchema = {
       additionalProperties: false,
       default: {},
       properties: {
-        level: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' }
+        level: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+        format: { type: 'string', enum: [...LOG_FORMATS], default: 'json' }
       }
     },
     stats: {

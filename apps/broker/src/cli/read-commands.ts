@@ -1,0 +1,95 @@
+// `warden status`, `warden clients`, `warden denials`, `warden groups`: what the broker sees now, read-only
+// (admins and observers). Tables for people, --json for the API's data.
+import { limitOf, limitQuery, none, noteShown, print, yesNo, type CliCommand } from './command.js'
+import { formatDuration, formatPairs, formatTable } from './table.js'
+
+interface StatusView {
+  brokerId: string, uptimeSeconds: number, listeners: { mqtt: string, http: string }, persistence: string, registry: { backend: string, revision: number }
+  clients: number, subscriptions: number, users: number, topics: number
+  messages: { received: number, sent: number, receivedPerSecond: number, sentPerSecond: number }, denials: { total: number, byReason: Record<string, number> }
+}
+interface ClientView { clientId: string, username: string | null, address: string | null, connectedAt: string | null, clean: boolean, subscriptions: unknown[], queuedBytes: number }
+interface DenialView { ts: string, kind: string, reason: string, username?: string, clientId?: string, address?: string, topic?: string, detail?: string, suppressed?: number }
+interface DenialsView { total: number, byReason: Record<string, number>, byUser: Record<string, number>, recent: DenialView[] }
+interface MemberView { clientId: string, qos: number, persistent: boolean, connected: boolean, delivered: number, inflight: number }
+interface GroupView { group: string, filter: string, members: MemberView[], delivered: number, redelivered: number, queued: number, dropped: number, waiting: number }
+
+const LIMIT = { values: ['limit'] }
+const LIMIT_DETAIL = '--limit N  at most N rows (the API\'s default is 1000)'
+
+/** `a 3, b 1`: counts, largest first */
+function tally (counts: Record<string, number>, label = (k: string): string => k): string {
+  return Object.entries(counts).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${label(k)} ${n}`).join(', ')
+}
+
+export const READ_COMMANDS: Readonly<Record<string, CliCommand>> = {
+  status: {
+    args: '',
+    summary: 'the broker at a glance',
+    async run (ctx) {
+      none(ctx.p)
+      const s = await ctx.api('GET', '/api/v1/status') as StatusView
+      print(ctx, s, () => formatPairs([
+        ['broker', s.brokerId],
+        ['uptime', formatDuration(s.uptimeSeconds)],
+        ['mqtt', s.listeners.mqtt],
+        ['http', s.listeners.http],
+        ['persistence', `${s.persistence} (registry: ${s.registry.backend}, revision ${s.registry.revision})`],
+        ['clients', `${s.clients} (${s.subscriptions} subscriptions)`],
+        ['users', String(s.users)],
+        ['topics', String(s.topics)],
+        ['messages', `in ${s.messages.received} (${s.messages.receivedPerSecond.toFixed(1)}/s), out ${s.messages.sent} (${s.messages.sentPerSecond.toFixed(1)}/s)`],
+        ['denials', s.denials.total === 0 ? '0' : `${s.denials.total} (${tally(s.denials.byReason)})`]
+      ]))
+    }
+  },
+  clients: {
+    args: '[--limit N]',
+    summary: 'connected clients: account, address, subscriptions, backlog',
+    details: [LIMIT_DETAIL],
+    spec: LIMIT,
+    async run (ctx) {
+      none(ctx.p)
+      const data = await ctx.api('GET', '/api/v1/clients' + limitQuery(ctx.p)) as { total: number, clients: ClientView[] }
+      print(ctx, data, () => formatTable(['CLIENT ID', 'USERNAME', 'ADDRESS', 'CLEAN', 'SUBSCRIPTIONS', 'QUEUED BYTES', 'CONNECTED AT'],
+        data.clients.map((c) => [c.clientId, c.username ?? '(anonymous)', c.address ?? '-', yesNo(c.clean), String(c.subscriptions.length), String(c.queuedBytes), c.connectedAt ?? '-'])))
+      noteShown(ctx, data.clients.length, data.total)
+    }
+  },
+  denials: {
+    args: '[--limit N]',
+    summary: 'refusals: counts since start, and the latest ones (oldest first)',
+    details: ['--limit N  only the N latest refusals (the broker keeps the last 200 written to its audit log;',
+      '           in a flood only a sample is written, and the next one says how many were left out)'],
+    spec: LIMIT,
+    async run (ctx) {
+      none(ctx.p)
+      const limit = limitOf(ctx.p) ?? Infinity
+      const data = await ctx.api('GET', '/api/v1/denials') as DenialsView
+      const recent = data.recent.slice(-limit)
+      print(ctx, { ...data, recent }, () => {
+        if (data.total === 0) return 'no refusals since the broker started\n'
+        const table = formatTable(['TIME', 'KIND', 'REASON', 'USERNAME', 'CLIENT ID', 'ADDRESS', 'TOPIC'],
+          recent.map((d) => [d.ts, d.kind, d.reason + (d.suppressed !== undefined ? ` (+${d.suppressed} left out)` : ''),
+            d.username ?? '-', d.clientId ?? '-', d.address ?? '-', d.topic ?? d.detail ?? '-']))
+        return `${table}\n${data.total} refused since start: ${tally(data.byReason)}\nby account: ${tally(data.byUser, (u) => u === '' ? '(anonymous)' : u)}\n`
+      })
+    }
+  },
+  groups: {
+    args: '',
+    summary: 'consumer groups ($share/…): members, deliveries, backlog',
+    async run (ctx) {
+      none(ctx.p)
+      const data = await ctx.api('GET', '/api/v1/groups') as { groups: GroupView[] }
+      print(ctx, data, () => {
+        if (data.groups.length === 0) return 'no consumer groups\n'
+        const groups = formatTable(['GROUP', 'FILTER', 'MEMBERS', 'DELIVERED', 'REDELIVERED', 'WAITING', 'DROPPED'],
+          data.groups.map((g) => [g.group, g.filter, `${g.members.filter((m) => m.connected).length}/${g.members.length}`, String(g.delivered), String(g.redelivered), String(g.waiting), String(g.dropped)]))
+        const members = formatTable(['GROUP', 'FILTER', 'MEMBER', 'QOS', 'PERSISTENT', 'CONNECTED', 'DELIVERED', 'IN FLIGHT'],
+          data.groups.flatMap((g) => g.members.map((m) => [g.group, g.filter, m.clientId, String(m.qos), yesNo(m.persistent), yesNo(m.connected), String(m.delivered), String(m.inflight)])))
+        return `${groups}\n${members}`
+      })
+    }
+  }
+}
