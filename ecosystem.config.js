@@ -14,7 +14,9 @@ const cluster = instances > 1 || env.WARDEN_PERSISTENCE === 'redis'
 // consumer group: WARDEN_CONSUMER_GROUP=<name> makes each consumer a member of $share/<name>/…, and
 // WARDEN_CONSUMER_INSTANCES=N runs N of them (`npx pm2 scale consumer N` changes it while running)
 const consumerInstances = Number(env.WARDEN_CONSUMER_INSTANCES ?? '1')
-if (!Number.isInteger(consumerInstances) || consumerInstances < 1) throw new Error(`WARDEN_CONSUMER_INSTANCES: must be a positive integer, got ${env.WARDEN_CONSUMER_INSTANCES}`)
+if (!Number.isInteger(consumerInstances) || consumerInstances < 1) {
+  throw new Error(`WARDEN_CONSUMER_INSTANCES: must be a positive integer, got ${env.WARDEN_CONSUMER_INSTANCES}`)
+}
 // the consumer's summary and QoS 2 state files move with the roots only when a root is given: otherwise the
 // paths in its config file stand (an edit there is not silently overridden)
 const consumerFiles = {

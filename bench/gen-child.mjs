@@ -29,7 +29,9 @@ function open (c, onFrame) {
         state = 'suback'
         socket.write(subscribeFrame(1, c.subs))
       } else if (state === 'suback' && type === SUBACK) {
-        for (let i = s + 2; i < e; i++) if (buf[i] === 0x80) { reject(new Error(`${c.clientId}: SUBACK refused ${c.subs[i - s - 2][0]}`)); socket.destroy(); return }
+        for (let i = s + 2; i < e; i++) {
+          if (buf[i] === 0x80) { reject(new Error(`${c.clientId}: SUBACK refused ${c.subs[i - s - 2][0]}`)); socket.destroy(); return }
+        }
         state = 'ready'
         handler = onFrame
         resolve(socket)
@@ -232,7 +234,9 @@ async function stopPublishers () {
   running = false
   if (timer !== null) clearInterval(timer)
   const deadline = Date.now() + 20000
-  while (qos > 0 && clients.some((c) => c.inflight > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+  if (qos > 0) {
+    while (clients.some((c) => c.inflight > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+  }
   const sent = {}
   let unacked = 0
   for (const c of clients) {
@@ -282,7 +286,9 @@ try {
     for (const c of list) {
       // a client cycles through its topics; most publish to one
       const tmpls = (c.topics ?? [c.topic]).map((t) => publishTemplate(t, qos, payloadSize))
-      Object.assign(c, { tmpls, maxFrame: Math.max(...tmpls.map((t) => t.frame.length)), ti: 0, seq: 0, pings: 0, inflight: 0, acked: 0, nextId: 0, blocked: false })
+      Object.assign(c, {
+        tmpls, maxFrame: Math.max(...tmpls.map((t) => t.frame.length)), ti: 0, seq: 0, pings: 0, inflight: 0, acked: 0, nextId: 0, blocked: false
+      })
     }
     await openAll(list, pubHandler)
   } else if (role === 'sub') {

@@ -42,20 +42,29 @@ export function renderMarkdown (res) {
   const has = (n) => names.includes(n)
   const out = []
   const m = res.meta
-  out.push(`Run of ${m.date.slice(0, 16).replace('T', ' ')} UTC, \`${m.command}\` (${m.mode}; warm-up ${m.timing.warmupMs / 1000} s, measured ${m.timing.durationMs / 1000} s per workload; the whole run took ${m.elapsedSec} s).`)
-  out.push(`Machine: ${m.cpu}, ${m.memGiB} GiB, Linux ${m.kernel}, loopback only. Node ${m.node}, aedes ${m.aedes}, ${m.mosquitto ?? 'Mosquitto not installed'}.`)
-  out.push(`Warden's load clients log in with a username and a scrypt \`passwordHash\` of low cost (N=${m.scrypt.N}, r=${m.scrypt.r}, p=${m.scrypt.p}); the idle-connection clients connect anonymously with the role \`idle\`.`)
+  out.push(`Run of ${m.date.slice(0, 16).replace('T', ' ')} UTC, \`${m.command}\` (${m.mode}; warm-up ${m.timing.warmupMs / 1000} s, ` +
+    `measured ${m.timing.durationMs / 1000} s per workload; the whole run took ${m.elapsedSec} s).`)
+  out.push(`Machine: ${m.cpu}, ${m.memGiB} GiB, Linux ${m.kernel}, loopback only. ` +
+    `Node ${m.node}, aedes ${m.aedes}, ${m.mosquitto ?? 'Mosquitto not installed'}.`)
+  out.push(`Warden's load clients log in with a username and a scrypt \`passwordHash\` of low cost (N=${m.scrypt.N}, r=${m.scrypt.r}, p=${m.scrypt.p}); ` +
+    'the idle-connection clients connect anonymously with the role `idle`.')
   out.push('')
 
   const tp = byWorkload(res.throughput)
   out.push('### Throughput: delivered messages per second')
   out.push('')
-  out.push('Publishers send as fast as flow control allows (QoS 0: a PINGREQ every 32 messages, at most 4 unanswered; QoS 1: 64 unacknowledged per publisher; QoS 2: 16). Best of 2 runs for 64 B at QoS 0 and 1, one run otherwise. † = the load generator or the two shared cores, not the broker, was the limit.')
+  out.push('Publishers send as fast as flow control allows (QoS 0: a PINGREQ every 32 messages, at most 4 unanswered; ' +
+    'QoS 1: 64 unacknowledged per publisher; QoS 2: 16). Best of 2 runs for 64 B at QoS 0 and 1, one run otherwise. ' +
+    '† = the load generator or the two shared cores, not the broker, was the limit.')
   out.push('')
   out.push(table(['workload', ...names.map((n) => label[n]), 'lost (QoS ≥ 1)'], [...tp].map(([w, rs]) => [
     w,
     ...names.map((n) => rs[n] ? f0(rs[n].deliveredPerSec) + mark(rs[n]) : '–'),
-    rs[names[0]]?.qos === 0 ? 'n/a (QoS 0)' : names.map((n) => rs[n]?.lost ?? null).every((x) => x === 0 || x === null) ? '0' : names.filter((n) => rs[n]?.lost > 0).map((n) => `${n}: ${rs[n].lost}`).join(', ')
+    rs[names[0]]?.qos === 0
+      ? 'n/a (QoS 0)'
+      : names.map((n) => rs[n]?.lost ?? null).every((x) => x === 0 || x === null)
+        ? '0'
+        : names.filter((n) => rs[n]?.lost > 0).map((n) => `${n}: ${rs[n].lost}`).join(', ')
   ])))
   const q0loss = res.throughput.filter((r) => r.qos === 0 && r.lost > 0)
   if (q0loss.length > 0) out.push('', `QoS 0 losses: ${q0loss.map((r) => `${r.broker} ${r.workload}: ${r.lost}`).join('; ')}.`)
@@ -63,7 +72,8 @@ export function renderMarkdown (res) {
 
   out.push('### Broker CPU per delivered message (µs, lower is better)')
   out.push('')
-  out.push('Read from each broker process\'s own CPU accounting (Node: `process.cpuUsage()`, all threads; Mosquitto: `/proc/<pid>/stat`) over the measured window, divided by the messages delivered in it.')
+  out.push('Read from each broker process\'s own CPU accounting (Node: `process.cpuUsage()`, all threads; Mosquitto: `/proc/<pid>/stat`) ' +
+    'over the measured window, divided by the messages delivered in it.')
   out.push('')
   const cpuHead = ['workload', ...names.map((n) => label[n])]
   if (has('warden') && has('aedes')) cpuHead.push('Warden ÷ aedes')
@@ -82,10 +92,14 @@ export function renderMarkdown (res) {
   if (groups.length > 0) {
     out.push('### Consumer groups: how the stream was shared')
     out.push('')
-    out.push('The `shared` workloads: 10 publishers, each message to exactly one of 4 members of `$share/workers/bench/+/data/0` (bare aedes has no shared subscriptions). Loss and duplicates are counted over the group; messages per member over the whole run, warm-up and drain included.')
+    out.push('The `shared` workloads: 10 publishers, each message to exactly one of 4 members of `$share/workers/bench/+/data/0` ' +
+      '(bare aedes has no shared subscriptions). Loss and duplicates are counted over the group; ' +
+      'messages per member over the whole run, warm-up and drain included.')
     out.push('')
-    out.push(table(['workload', 'broker', 'delivered msg/s', 'broker µs/msg', 'messages per member', 'largest ÷ smallest share', 'lost', 'duplicated'], groups.map((r) => [
-      r.workload, label[r.broker] ?? r.broker, f0(r.deliveredPerSec) + mark(r), f2(r.brokerUsPerMsg), Object.values(r.groups).flat().map(f0).join(' / '), fr(r.balance), f0(r.lost), f0(r.dup)
+    const sharedHead = ['workload', 'broker', 'delivered msg/s', 'broker µs/msg', 'messages per member', 'largest ÷ smallest share', 'lost', 'duplicated']
+    out.push(table(sharedHead, groups.map((r) => [
+      r.workload, label[r.broker] ?? r.broker, f0(r.deliveredPerSec) + mark(r), f2(r.brokerUsPerMsg),
+      Object.values(r.groups).flat().map(f0).join(' / '), fr(r.balance), f0(r.lost), f0(r.dup)
     ])))
     out.push('')
   }
@@ -107,11 +121,17 @@ export function renderMarkdown (res) {
   if (res.ownership.length > 0) {
     out.push('### Ownership scale: publish cost against the number of registrations (Warden, memory)')
     out.push('')
-    out.push('The same traffic in every row, only the registry grows (`reg/0/#` … `reg/<n-1>/#`): 10 publishers at QoS 1, publisher k under its own `reg/k/`, each cycling through 2,048 distinct topics (more than the 1,024 decisions a connection caches, so every publish walks the registration trie); one subscriber reads `reg/#`. The last row runs the control plane\'s rate sampler once a minute instead of once a second (`stats.intervalMs`): it walks every registration on each tick.')
+    out.push('The same traffic in every row, only the registry grows (`reg/0/#` … `reg/<n-1>/#`): 10 publishers at QoS 1, ' +
+      'publisher k under its own `reg/k/`, each cycling through 2,048 distinct topics (more than the 1,024 decisions a connection caches, ' +
+      'so every publish walks the registration trie); one subscriber reads `reg/#`. ' +
+      'The last row runs the control plane\'s rate sampler once a minute instead of once a second (`stats.intervalMs`): ' +
+      'it walks every registration on each tick.')
     out.push('')
     const base = res.ownership[0]
-    out.push(table(['registrations', 'delivered msg/s', 'broker µs/msg', `÷ ${base.registrations.toLocaleString('en-US')} registrations`], res.ownership.map((r) => [
-      r.registrations.toLocaleString('en-US') + (r.samplerOff ? ' (sampler 60 s)' : ''), f0(r.deliveredPerSec) + mark(r), f2(r.brokerUsPerMsg), fr(ratio(r.brokerUsPerMsg, base.brokerUsPerMsg))
+    const ownHead = ['registrations', 'delivered msg/s', 'broker µs/msg', `÷ ${base.registrations.toLocaleString('en-US')} registrations`]
+    out.push(table(ownHead, res.ownership.map((r) => [
+      r.registrations.toLocaleString('en-US') + (r.samplerOff ? ' (sampler 60 s)' : ''), f0(r.deliveredPerSec) + mark(r), f2(r.brokerUsPerMsg),
+      fr(ratio(r.brokerUsPerMsg, base.brokerUsPerMsg))
     ])))
     out.push('')
   }
@@ -119,7 +139,8 @@ export function renderMarkdown (res) {
   if (res.connections.length > 0) {
     out.push('### Memory per idle connection')
     out.push('')
-    out.push('Resident memory of the broker after N clients connected and subscribed to one topic each, minus before (Node brokers garbage-collected before both readings).')
+    out.push('Resident memory of the broker after N clients connected and subscribed to one topic each, minus before ' +
+      '(Node brokers garbage-collected before both readings).')
     out.push('')
     out.push(table(['broker', 'connections', 'RSS KiB / connection', 'JS heap KiB / connection', 'connects / s', 'broker RSS MiB'], res.connections.map((r) => [
       label[r.broker] ?? r.broker, f0(r.connections), f1(r.rssPerConnKiB), f1(r.heapPerConnKiB), f0(r.connectPerSec), f0(r.rssTotalMiB)
@@ -130,10 +151,15 @@ export function renderMarkdown (res) {
   if ((res.logins ?? []).length > 0) {
     out.push('### Login storm: an honest device\'s first login under hostile CONNECTs')
     out.push('')
-    out.push('20 source addresses × 40 CONNECT/s (half right, half wrong passwords, 4 usernames; each gives up after 2 s) while honest devices, each from an address of its own and logging in for the first time, connect one after another. Warden\'s accounts at the production scrypt cost (N=2^14); Mosquitto with a password file of the same accounts; bare aedes checks no password at all. Target: p99 under 1 s.')
+    out.push('20 source addresses × 40 CONNECT/s (half right, half wrong passwords, 4 usernames; each gives up after 2 s) ' +
+      'while honest devices, each from an address of its own and logging in for the first time, connect one after another. ' +
+      'Warden\'s accounts at the production scrypt cost (N=2^14); Mosquitto with a password file of the same accounts; ' +
+      'bare aedes checks no password at all. Target: p99 under 1 s.')
     out.push('')
-    out.push(table(['broker', 'honest CONNACK 0', 'p50 ms', 'p99 ms', 'max ms', 'hostile CONNECTs sent', 'answered', 'gave up', 'broker cores'], res.logins.map((r) => [
-      label[r.broker] ?? r.broker, `${r.honestAccepted}/${r.honest}`, f0(r.p50Ms), f0(r.p99Ms), f0(r.maxMs), f0(r.storm.sent), f0(r.storm.accepted + r.storm.refused), f0(r.storm.gaveUp), f1(r.brokerCores)
+    const loginHead = ['broker', 'honest CONNACK 0', 'p50 ms', 'p99 ms', 'max ms', 'hostile CONNECTs sent', 'answered', 'gave up', 'broker cores']
+    out.push(table(loginHead, res.logins.map((r) => [
+      label[r.broker] ?? r.broker, `${r.honestAccepted}/${r.honest}`, f0(r.p50Ms), f0(r.p99Ms), f0(r.maxMs),
+      f0(r.storm.sent), f0(r.storm.accepted + r.storm.refused), f0(r.storm.gaveUp), f1(r.brokerCores)
     ])))
     out.push('')
   }
@@ -161,18 +187,30 @@ export function targets (res) {
     const ratios = rs.map((r) => ({ w: r.warden.workload, x: r.warden.brokerUsPerMsg / r.aedes.brokerUsPerMsg }))
     const worst = ratios.reduce((a, b) => (b.x > a.x ? b : a))
     const geo = Math.exp(ratios.reduce((s, r) => s + Math.log(r.x), 0) / ratios.length)
-    out.push({ target: `Warden CPU/msg ≤ ${TARGET_CPU}× bare aedes, QoS ${q}`, measured: `geometric mean ${geo.toFixed(2)}×; worst ${worst.x.toFixed(2)}× (${worst.w})`, met: worst.x <= TARGET_CPU })
+    out.push({
+      target: `Warden CPU/msg ≤ ${TARGET_CPU}× bare aedes, QoS ${q}`,
+      measured: `geometric mean ${geo.toFixed(2)}×; worst ${worst.x.toFixed(2)}× (${worst.w})`,
+      met: worst.x <= TARGET_CPU
+    })
   }
   const own = res.ownership.filter((r) => r.samplerOff !== true)
   if (own.length >= 2) {
     const a = own[0]
     const b = own[own.length - 1]
     const x = b.brokerUsPerMsg / a.brokerUsPerMsg
-    out.push({ target: `publish cost, ${b.registrations.toLocaleString('en-US')} registrations ≤ ${TARGET_FLAT}× ${a.registrations}`, measured: `${x.toFixed(2)}× (${a.brokerUsPerMsg.toFixed(2)} → ${b.brokerUsPerMsg.toFixed(2)} µs)`, met: x <= TARGET_FLAT })
+    out.push({
+      target: `publish cost, ${b.registrations.toLocaleString('en-US')} registrations ≤ ${TARGET_FLAT}× ${a.registrations}`,
+      measured: `${x.toFixed(2)}× (${a.brokerUsPerMsg.toFixed(2)} → ${b.brokerUsPerMsg.toFixed(2)} µs)`,
+      met: x <= TARGET_FLAT
+    })
     const quietSampler = res.ownership.find((r) => r.samplerOff === true)
     if (quietSampler !== undefined) {
       const y = quietSampler.brokerUsPerMsg / a.brokerUsPerMsg
-      out.push({ target: '… the same with the control plane\'s rate sampler once a minute', measured: `${y.toFixed(2)}× (${quietSampler.brokerUsPerMsg.toFixed(2)} µs)`, met: y <= TARGET_FLAT })
+      out.push({
+        target: '… the same with the control plane\'s rate sampler once a minute',
+        measured: `${y.toFixed(2)}× (${quietSampler.brokerUsPerMsg.toFixed(2)} µs)`,
+        met: y <= TARGET_FLAT
+      })
     }
   }
   for (const r of res.latency.filter((l) => l.broker.startsWith('warden') && l.qos === 1 && l.rate === 1000)) {
@@ -182,20 +220,36 @@ export function targets (res) {
   const qosLoss = [...res.throughput, ...res.latency, ...res.ownership].filter((r) => r.qos >= 1 && r.broker.startsWith('warden'))
   if (qosLoss.length > 0) {
     const lost = qosLoss.filter((r) => r.lost > 0 || r.dup > 0)
-    out.push({ target: 'Warden: zero loss at QoS 1 and 2, every workload (fan-out to 100 included)', measured: lost.length === 0 ? `0 lost, 0 duplicated in ${qosLoss.length} runs` : lost.map((r) => `${r.broker} ${r.workload}: ${r.lost} lost ${r.dup} dup`).join('; '), met: lost.length === 0 })
+    out.push({
+      target: 'Warden: zero loss at QoS 1 and 2, every workload (fan-out to 100 included)',
+      measured: lost.length === 0
+        ? `0 lost, 0 duplicated in ${qosLoss.length} runs`
+        : lost.map((r) => `${r.broker} ${r.workload}: ${r.lost} lost ${r.dup} dup`).join('; '),
+      met: lost.length === 0
+    })
   }
   const cl = byWorkload((res.cluster ?? []).filter((r) => r.qos === 1))
   const pairs = [...cl].filter(([, rs]) => rs['cluster-2'] && rs.mosquitto)
   if (pairs.length > 0) {
     const parts = pairs.map(([w, rs]) => ({ w, x: rs['cluster-2'].deliveredPerSec / rs.mosquitto.deliveredPerSec }))
-    out.push({ target: 'stretch: QoS 1 msg/s with 2 cluster workers ≥ Mosquitto', measured: parts.map((p) => `${p.w} ${p.x.toFixed(2)}×`).join('; '), met: parts.every((p) => p.x >= 1) })
+    out.push({
+      target: 'stretch: QoS 1 msg/s with 2 cluster workers ≥ Mosquitto',
+      measured: parts.map((p) => `${p.w} ${p.x.toFixed(2)}×`).join('; '),
+      met: parts.every((p) => p.x >= 1)
+    })
   } else {
     out.push({ target: 'stretch: QoS 1 msg/s with 2 cluster workers ≥ Mosquitto', measured: 'not measured in this run', met: null })
   }
   const clusterLoss = (res.cluster ?? []).filter((r) => r.qos >= 1 && r.broker.startsWith('cluster'))
   if (clusterLoss.length > 0) {
     const bad = clusterLoss.filter((r) => r.lost > 0 || r.dup > 0)
-    out.push({ target: 'cluster mode: zero loss at QoS 1 and 2', measured: bad.length === 0 ? `0 lost, 0 duplicated in ${clusterLoss.length} runs` : bad.map((r) => `${r.broker} ${r.workload}: ${r.lost} lost ${r.dup} dup`).join('; '), met: bad.length === 0 })
+    out.push({
+      target: 'cluster mode: zero loss at QoS 1 and 2',
+      measured: bad.length === 0
+        ? `0 lost, 0 duplicated in ${clusterLoss.length} runs`
+        : bad.map((r) => `${r.broker} ${r.workload}: ${r.lost} lost ${r.dup} dup`).join('; '),
+      met: bad.length === 0
+    })
   }
   return out
 }
@@ -204,11 +258,19 @@ export function targets (res) {
 function renderCluster (res, label) {
   const cl = byWorkload(res.cluster)
   // the cluster first, then the references
-  const names = res.brokers.filter((b) => res.cluster.some((r) => r.broker === b.name)).map((b) => b.name).sort((a, b) => Number(b.startsWith('cluster')) - Number(a.startsWith('cluster')))
+  const names = res.brokers.filter((b) => res.cluster.some((r) => r.broker === b.name)).map((b) => b.name)
+    .sort((a, b) => Number(b.startsWith('cluster')) - Number(a.startsWith('cluster')))
   const out = []
   out.push('### Cluster mode: what a second worker buys')
   out.push('')
-  out.push('Warden in cluster mode as `WARDEN_INSTANCES=N npm start` runs it: N node:cluster workers sharing one listening port (pm2\'s cluster mode is node:cluster; connections are dealt out round-robin), the store (`aedes-persistence-redis`) and the message bus (`mqemitter-redis`) on a private `redis-server`, whose CPU is counted as the broker\'s. Next to them, one Warden process on its in-memory store and Mosquitto. Redis\'s share of the cluster\'s CPU is in the last columns, and *crossed*: the share of the client messages published on one worker that the other worker also took from Redis for its own subscribers (with pm2\'s round-robin it depends on which worker each client happened to land on; the rest went to subscribers on the publisher\'s own worker, without a round trip through Redis). On this 2-core machine two workers, Redis and the two load generators share two cores.')
+  out.push('Warden in cluster mode as `WARDEN_INSTANCES=N npm start` runs it: N node:cluster workers sharing one listening port ' +
+    '(pm2\'s cluster mode is node:cluster; connections are dealt out round-robin), the store (`aedes-persistence-redis`) ' +
+    'and the message bus (`mqemitter-redis`) on a private `redis-server`, whose CPU is counted as the broker\'s. ' +
+    'Next to them, one Warden process on its in-memory store and Mosquitto. Redis\'s share of the cluster\'s CPU is in the last columns, ' +
+    'and *crossed*: the share of the client messages published on one worker that the other worker also took from Redis for its own subscribers ' +
+    '(with pm2\'s round-robin it depends on which worker each client happened to land on; the rest went to subscribers ' +
+    'on the publisher\'s own worker, without a round trip through Redis). ' +
+    'On this 2-core machine two workers, Redis and the two load generators share two cores.')
   out.push('')
   const has = (n) => names.includes(n)
   const head = ['workload', ...names.map((n) => `${label[n]} msg/s`), ...names.map((n) => `${label[n]} µs/msg`)]
@@ -220,7 +282,11 @@ function renderCluster (res, label) {
     row.push(['cluster-1', 'cluster-2'].map((n) => f2(rs[n]?.redisCores)).join(' / '))
     row.push(rs['cluster-2']?.crossed === undefined || rs['cluster-2']?.crossed === null ? '–' : `${Math.round(rs['cluster-2'].crossed * 100)}%`)
     const any = Object.values(rs)[0]
-    row.push(any?.qos === 0 ? 'n/a (QoS 0)' : names.every((n) => (rs[n]?.lost ?? 0) === 0 && (rs[n]?.dup ?? 0) === 0) ? '0' : names.filter((n) => rs[n]?.lost > 0 || rs[n]?.dup > 0).map((n) => `${n}: ${rs[n].lost} lost ${rs[n].dup} dup`).join(', '))
+    row.push(any?.qos === 0
+      ? 'n/a (QoS 0)'
+      : names.every((n) => (rs[n]?.lost ?? 0) === 0 && (rs[n]?.dup ?? 0) === 0)
+        ? '0'
+        : names.filter((n) => rs[n]?.lost > 0 || rs[n]?.dup > 0).map((n) => `${n}: ${rs[n].lost} lost ${rs[n].dup} dup`).join(', '))
     return row
   })))
   return out.join('\n')
@@ -237,10 +303,20 @@ export function renderChart (res) {
     series: label,
     groups: groups.map((g) => g.replace(' 64B', '')),
     panels: [
-      { title: 'broker CPU µs per delivered message (lower is better)', values: groups.map((g) => names.map((n) => get(g, n, 'brokerUsPerMsg'))), format: (v) => v.toFixed(1) },
-      { title: 'delivered msg/s (higher is better)', values: groups.map((g) => names.map((n) => get(g, n, 'deliveredPerSec'))), format: (v) => `${(v / 1000).toFixed(0)}k` }
+      {
+        title: 'broker CPU µs per delivered message (lower is better)',
+        values: groups.map((g) => names.map((n) => get(g, n, 'brokerUsPerMsg'))),
+        format: (v) => v.toFixed(1)
+      },
+      {
+        title: 'delivered msg/s (higher is better)',
+        values: groups.map((g) => names.map((n) => get(g, n, 'deliveredPerSec'))),
+        format: (v) => `${(v / 1000).toFixed(0)}k`
+      }
     ],
-    footnote: `${res.meta.cpu}, loopback, node ${res.meta.node}, ${res.meta.date.slice(0, 10)}, \`npm run bench\`: each broker in its own process, load generators in two more; best of ${res.meta.mode === 'quick' ? 1 : 2} runs at QoS 0/1. Details: BENCHMARKS.md`
+    footnote: `${res.meta.cpu}, loopback, node ${res.meta.node}, ${res.meta.date.slice(0, 10)}, ` +
+      `\`npm run bench\`: each broker in its own process, load generators in two more; best of ${res.meta.mode === 'quick' ? 1 : 2} runs at QoS 0/1. ` +
+      'Details: BENCHMARKS.md'
   })
 }
 

@@ -78,7 +78,9 @@ if (typeof args.filter === 'string') latencies.splice(0, latencies.length, ...la
 const clusterMatrix = quick
   ? [throughput('pairs', 1, 64), shared(1)]
   : [throughput('pairs', 0, 64), throughput('pairs', 1, 64), throughput('pairs', 2, 64), throughput('fan-in', 1, 64), throughput('fan-out', 1, 64), shared(1)]
-if (typeof args.filter === 'string') clusterMatrix.splice(0, clusterMatrix.length, ...clusterMatrix.filter((w) => args.filter.split(',').some((f) => w.name.includes(f))))
+if (typeof args.filter === 'string') {
+  clusterMatrix.splice(0, clusterMatrix.length, ...clusterMatrix.filter((w) => args.filter.split(',').some((f) => w.name.includes(f))))
+}
 const registrationCounts = quick ? [10, 100000] : [10, 1000, 100000]
 const connectionCounts = quick ? [1000] : [1000, 10000]
 const flood = args.flood === true ? { pingWindow: 0 } : {}
@@ -114,9 +116,14 @@ const canRun = (b, w) => w.sharedSubscriptions !== true || b.kind !== 'aedes'
 const fmt = (x, d = 1) => x === null || x === undefined ? '-' : Number(x).toFixed(d)
 function logRow (broker, r, rep) {
   const lat = r.latency ? ` p50 ${fmt(r.latency.p50 / 1000, 2)} ms p99 ${fmt(r.latency.p99 / 1000, 2)} ms max ${fmt(r.latency.max / 1000, 2)} ms` : ''
-  console.log(`${broker.padEnd(13)} ${(r.workload + (rep > 0 ? ` #${rep + 1}` : '')).padEnd(30)} ${fmt(r.deliveredPerSec, 0).padStart(8)} msg/s ${fmt(r.brokerUsPerMsg, 2).padStart(6)} µs/msg` +
-    ` broker ${fmt(r.brokerCores * 100, 0)}% pub ${fmt(r.pubCores * 100, 0)}% sub ${fmt(r.subCores * 100, 0)}% other ${fmt(r.otherCores * 100, 0)}% irq ${fmt(r.irqCores * 100, 0)}%` +
-    ` lost ${r.lost}${r.dup ? ' dup ' + r.dup : ''}${lat}${r.redisCores !== undefined ? ` (redis ${fmt(r.redisCores * 100, 0)}%${r.crossed !== undefined && r.crossed !== null ? `, crossed ${fmt(r.crossed * 100, 0)}%` : ''})` : ''}` +
+  const redis = r.redisCores !== undefined
+    ? ` (redis ${fmt(r.redisCores * 100, 0)}%${r.crossed !== undefined && r.crossed !== null ? `, crossed ${fmt(r.crossed * 100, 0)}%` : ''})`
+    : ''
+  console.log(`${broker.padEnd(13)} ${(r.workload + (rep > 0 ? ` #${rep + 1}` : '')).padEnd(30)} ` +
+    `${fmt(r.deliveredPerSec, 0).padStart(8)} msg/s ${fmt(r.brokerUsPerMsg, 2).padStart(6)} µs/msg` +
+    ` broker ${fmt(r.brokerCores * 100, 0)}% pub ${fmt(r.pubCores * 100, 0)}% sub ${fmt(r.subCores * 100, 0)}%` +
+    ` other ${fmt(r.otherCores * 100, 0)}% irq ${fmt(r.irqCores * 100, 0)}%` +
+    ` lost ${r.lost}${r.dup ? ' dup ' + r.dup : ''}${lat}${redis}` +
     `${r.balance !== undefined ? ` members ${Object.values(r.groups).flat().join('/')}` : ''} [limit: ${r.limit}]`)
 }
 
@@ -191,7 +198,8 @@ async function compare (handles, w, reps) {
   return out
 }
 
-console.log(`warden bench (${results.meta.mode}) — ${results.meta.cpu}, node ${process.version}, aedes ${results.meta.aedes}, ${mosquittoVersion ?? 'no mosquitto'}`)
+console.log(`warden bench (${results.meta.mode}) — ${results.meta.cpu}, node ${process.version}, ` +
+  `aedes ${results.meta.aedes}, ${mosquittoVersion ?? 'no mosquitto'}`)
 console.log('Warden clients authenticate with username + scrypt passwordHash (N=1024, r=8, p=1); idle-connection clients connect anonymously with role "idle".')
 
 if (sections.has('throughput') || sections.has('latency')) {
@@ -236,7 +244,12 @@ if (sections.has('ownership') && warden !== undefined) {
   // it walks every registration each interval, which is not the publish path but costs in proportion
   const variants = [...registrationCounts.map((n) => ({ n, samplerOff: false })), { n: registrationCounts[registrationCounts.length - 1], samplerOff: true }]
   for (const v of variants) {
-    const h = await launch({ ...warden, name: `warden-${v.n}${v.samplerOff ? '-nosampler' : ''}`, registrations: v.n, ...(v.samplerOff ? { statsIntervalMs: 60000 } : {}) })
+    const h = await launch({
+      ...warden,
+      name: `warden-${v.n}${v.samplerOff ? '-nosampler' : ''}`,
+      registrations: v.n,
+      ...(v.samplerOff ? { statsIntervalMs: 60000 } : {})
+    })
     Object.assign(h, v)
     handles.push(h)
   }
@@ -260,7 +273,8 @@ if (sections.has('connections')) {
       try {
         const r = await h.run(`idle ${n}`, (broker) => runConnections(broker, n))
         if (r === null) continue
-        console.log(`${b.name.padEnd(13)} ${r.workload.padEnd(30)} ${fmt(r.rssPerConnKiB, 1)} KiB RSS/conn, ${fmt(r.heapPerConnKiB, 1)} KiB heap/conn, ${fmt(r.connectPerSec, 0)} conn/s`)
+        console.log(`${b.name.padEnd(13)} ${r.workload.padEnd(30)} ${fmt(r.rssPerConnKiB, 1)} KiB RSS/conn, ` +
+          `${fmt(r.heapPerConnKiB, 1)} KiB heap/conn, ${fmt(r.connectPerSec, 0)} conn/s`)
         results.connections.push({ broker: b.name, ...r })
       } finally {
         await h.stop()
@@ -280,7 +294,9 @@ if (sections.has('logins')) {
       await quiet()
       const r = await h.run('login storm', (broker) => runLoginStorm(broker, { durationMs: quick ? 10000 : 20000 }))
       if (r === null) continue
-      console.log(`${b.name.padEnd(13)} ${r.workload.padEnd(30)} honest CONNACK 0 ${r.honestAccepted}/${r.honest}, p50 ${fmt(r.p50Ms, 0)} ms p99 ${fmt(r.p99Ms, 0)} ms max ${fmt(r.maxMs, 0)} ms first ${fmt(r.firstMs, 0)} ms; storm ${JSON.stringify(r.storm)}; broker ${fmt(r.brokerCores * 100, 0)}%`)
+      console.log(`${b.name.padEnd(13)} ${r.workload.padEnd(30)} honest CONNACK 0 ${r.honestAccepted}/${r.honest}, ` +
+        `p50 ${fmt(r.p50Ms, 0)} ms p99 ${fmt(r.p99Ms, 0)} ms max ${fmt(r.maxMs, 0)} ms first ${fmt(r.firstMs, 0)} ms; ` +
+        `storm ${JSON.stringify(r.storm)}; broker ${fmt(r.brokerCores * 100, 0)}%`)
       results.logins.push({ broker: b.name, ...r })
     } finally {
       await h.stop()
@@ -292,7 +308,8 @@ results.meta.elapsedSec = Math.round((Date.now() - started) / 1000)
 results.meta.quietWaitSec = Math.round((Number(args['quiet-budget'] ?? (quick ? 10 : 60)) * 1000 - quietBudgetMs) / 1000)
 mkdirSync(join(BENCH_DIR, 'results'), { recursive: true })
 // a partial run (some brokers, sections or workloads) does not replace the last complete one
-const partial = typeof args.only === 'string' || args.sections !== undefined || typeof args.filter === 'string' || args.reps !== undefined || args.flood === true
+const partial = typeof args.only === 'string' || args.sections !== undefined || typeof args.filter === 'string' ||
+  args.reps !== undefined || args.flood === true
 const out = join(BENCH_DIR, 'results', `latest-${results.meta.mode}${partial ? '-partial' : ''}.json`)
 writeFileSync(out, JSON.stringify(results, null, 2) + '\n')
 console.log(`\n${results.meta.elapsedSec} s; results in ${out}`)

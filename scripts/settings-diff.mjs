@@ -6,7 +6,8 @@
 const NOT_PROCESS_SETTINGS = new Set(['WARDEN_URL', 'WARDEN_ADMIN_USER', 'WARDEN_ADMIN_PASSWORD', 'WARDEN_START_TIMEOUT_MS'])
 const SECRET = /PASSWORD|SECRET|TOKEN|KEY/
 
-const settingsOf = (env) => Object.fromEntries(Object.entries(env ?? {}).filter(([k, v]) => k.startsWith('WARDEN_') && !NOT_PROCESS_SETTINGS.has(k) && v !== undefined && v !== ''))
+const settingsOf = (env) => Object.fromEntries(Object.entries(env ?? {})
+  .filter(([k, v]) => k.startsWith('WARDEN_') && !NOT_PROCESS_SETTINGS.has(k) && v !== undefined && v !== ''))
 
 function shown (name, value) {
   if (value === undefined) return 'unset'

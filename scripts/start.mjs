@@ -91,7 +91,10 @@ async function startAndWait (bus, only) {
     const lines = stderr.get(res.name ?? only[0]) ?? []
     // a line of the log may carry pm2's prefix (date, name): keep what follows `warden: `
     const own = [...lines].reverse().map((l) => l.slice(Math.max(0, l.indexOf('warden: ')))).find((l) => l.startsWith('warden: '))
-    if (res.timeout) return { ok: false, line: `${only.join(', ')} did not become ready within ${READY_TIMEOUT_MS / 1000} s${own !== undefined ? `; ${own.slice(8)}` : ''} (npx pm2 logs ${only[0]})` }
+    if (res.timeout) {
+      const ownWhy = own !== undefined ? `; ${own.slice(8)}` : ''
+      return { ok: false, line: `${only.join(', ')} did not become ready within ${READY_TIMEOUT_MS / 1000} s${ownWhy} (npx pm2 logs ${only[0]})` }
+    }
     const why = fatal.get(res.name) ?? lines.at(-1)
     return { ok: false, line: own ?? `${res.name} exited before it was ready${why !== undefined ? `: ${why}` : ''} (npx pm2 logs ${res.name})` }
   } finally {
@@ -162,7 +165,8 @@ async function main () {
       }
     }
     const env = process.env
-    process.stdout.write(`warden: started ${toStart.join(', ')} (MQTT on port ${env.WARDEN_MQTT_PORT ?? '1883'}, dashboard on http://127.0.0.1:${env.WARDEN_HTTP_PORT ?? '8080'}/); ` +
+    process.stdout.write(`warden: started ${toStart.join(', ')} (MQTT on port ${env.WARDEN_MQTT_PORT ?? '1883'}, ` +
+      `dashboard on http://127.0.0.1:${env.WARDEN_HTTP_PORT ?? '8080'}/); ` +
       '`npx pm2 list` shows them, `npx pm2 logs` follows their logs, `npm stop` stops them.\n')
   } finally {
     pm2.disconnect()

@@ -63,5 +63,6 @@ const viaEnv = missing.filter((n) => n.env !== undefined).map((n) => ` (or point
 process.stderr.write(
   `system-deps: the ${purpose === 'test' ? 'tests need' : 'benchmarks need'} ${missing.map((n) => n.program).join(', ')}, ` +
   `from the Debian package${stillPkgs.length > 1 ? 's' : ''} ${stillPkgs.join(' ')}${viaEnv}.\n` +
-  `Install ${stillPkgs.length > 1 ? 'them' : 'it'} with:\n  ${sudo}apt-get update && ${sudo}apt-get install -y --no-install-recommends ${stillPkgs.join(' ')}\n`)
+  `Install ${stillPkgs.length > 1 ? 'them' : 'it'} with:\n` +
+  `  ${sudo}apt-get update && ${sudo}apt-get install -y --no-install-recommends ${stillPkgs.join(' ')}\n`)
 process.exit(1)

@@ -9,7 +9,8 @@ const PER_PROCESS = 2500
 export async function runConnections (broker, n) {
   const before = await broker.sample(true)
   const t0 = Date.now()
-  const gens = idleClients(n, PER_PROCESS).map((g) => spawnGenerator({ role: 'idle', port: broker.port, clients: g.clients, localAddress: g.localAddress, connectConcurrency: 32 }))
+  const gens = idleClients(n, PER_PROCESS).map((g) =>
+    spawnGenerator({ role: 'idle', port: broker.port, clients: g.clients, localAddress: g.localAddress, connectConcurrency: 32 }))
   try {
     const ready = await Promise.all(gens.map((g) => g.ready))
     const connectMs = Date.now() - t0

@@ -25,4 +25,3 @@ export function procRss (pid) {
   const statm = readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')
   return Number(statm[1]) * PAGE
 }
-

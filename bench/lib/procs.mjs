@@ -130,7 +130,8 @@ export async function startBroker (b, opts = {}) {
 /** A private redis-server (Debian's) on a free loopback port, nothing on disk. */
 async function startRedis () {
   const port = await freePort()
-  const child = track(spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] }))
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
+  const child = track(spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'inherit'] }))
   const exited = new Promise((resolve) => child.once('exit', resolve))
   await new Promise((resolve, reject) => {
     let out = ''

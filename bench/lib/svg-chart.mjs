@@ -23,8 +23,9 @@ export function barChart ({ title, panels, groups, series, footnote }) {
   const width = labelW + panels.length * (panelW + gap)
   const height = top + groups.length * groupH + 30
   const out = []
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="-apple-system,Segoe UI,Helvetica,Arial,sans-serif" font-size="11">`)
-  out.push(`<rect width="100%" height="100%" fill="#ffffff"/>`)
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ` +
+    'font-family="-apple-system,Segoe UI,Helvetica,Arial,sans-serif" font-size="11">')
+  out.push('<rect width="100%" height="100%" fill="#ffffff"/>')
   out.push(`<text x="10" y="20" font-size="15" font-weight="600" fill="#24292f">${esc(title)}</text>`)
   series.forEach((s, i) => {
     const x = 10 + i * 150

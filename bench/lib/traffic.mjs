@@ -19,7 +19,15 @@ export async function runTraffic (broker, w) {
   let pubGen
   try {
     await subGen.ready
-    pubGen = spawnGenerator({ ...common, role: 'pub', clients: w.pubs, rate: w.rate ?? 0, window: w.window ?? 64, stamp: w.latency === true, ...(w.pingWindow !== undefined ? { pingWindow: w.pingWindow } : {}) })
+    pubGen = spawnGenerator({
+      ...common,
+      role: 'pub',
+      clients: w.pubs,
+      rate: w.rate ?? 0,
+      window: w.window ?? 64,
+      stamp: w.latency === true,
+      ...(w.pingWindow !== undefined ? { pingWindow: w.pingWindow } : {})
+    })
     await pubGen.ready
     await pubGen.request('start')
     await sleep(w.warmupMs)

@@ -24,7 +24,10 @@ it('runs two broker workers in pm2 cluster mode', async () => {
   }, 'two online broker workers')
   expect(new Set(workers.map((w) => w.pid)).size).toBe(2)
   // a gap may open for a moment (out-of-order delivery) but must close: see three-processes.test.ts
-  const s = await waitUntil(async () => { const s = await d.summary(); return s.received >= 100 && s.gaps === 0 ? s : undefined }, 'traffic through the cluster with no gap open')
+  const s = await waitUntil(async () => {
+    const s = await d.summary()
+    return s.received >= 100 && s.gaps === 0 ? s : undefined
+  }, 'traffic through the cluster with no gap open')
   expect(s.devices).toBe(3)
 })
 

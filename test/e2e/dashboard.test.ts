@@ -11,7 +11,9 @@ import { ROOT } from '../helpers/process.js'
 import { useScope } from '../helpers/scope.js'
 
 const CHROMIUM = process.env.WARDEN_CHROMIUM ?? '/usr/bin/chromium'
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
+const ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'
+]
 
 const scope = useScope()
 let tb: TestBroker
@@ -19,7 +21,9 @@ let browser: Browser
 
 beforeAll(async () => {
   tb = await scope.start({ config: { stats: { intervalMs: 250, sysIntervalMs: 60000 } } })
-  await post(tb, '/api/v1/topics', { filter: 'sensors/sensor-1/temp', owners: ['sensor-1'], schema: { type: 'object', required: ['c'], properties: { c: { type: 'number' } } } })
+  await post(tb, '/api/v1/topics', {
+    filter: 'sensors/sensor-1/temp', owners: ['sensor-1'], schema: { type: 'object', required: ['c'], properties: { c: { type: 'number' } } }
+  })
   const [s1, s2, reader, intruder] = await Promise.all(['sensor-1', 'sensor-2', 'dashboard', 'sensor-2'].map((u) => scope.client(u)))
   await subscribe(reader!, 'sensors/#', 0)
   await publish(intruder!, 'sensors/sensor-1/temp', '{"c":99}', { qos: 1 })
@@ -66,12 +70,16 @@ it('shows the registered topics with their owners and a live message rate', asyn
     await row.waitFor()
     await expect.poll(() => row.locator('td').nth(1).textContent()).toBe('sensor-1')
     const filters = await page.locator('#topics tr[data-filter]').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.filter))
-    expect(filters).toEqual(['devices/{username}/cmd/#', 'devices/{username}/telemetry', 'private/#', 'sensors/sensor-1/#', 'sensors/sensor-1/temp', 'sensors/sensor-2/#', 'sensors/shared/#'])
+    expect(filters).toEqual([
+      'devices/{username}/cmd/#', 'devices/{username}/telemetry', 'private/#', 'sensors/sensor-1/#', 'sensors/sensor-1/temp',
+      'sensors/sensor-2/#', 'sensors/shared/#'
+    ])
     await expect.poll(() => page.locator('#topics tr[data-filter="sensors/sensor-1/temp"] td').nth(6).textContent()).toBe('yes')
 
     // live: the overall rate and the topic's own rate come from server-sent events
     await expect.poll(async () => Number(await page.locator('#rate-in').textContent()), { timeout: 15_000 }).toBeGreaterThan(10)
-    await expect.poll(async () => Number(await page.locator('#topics tr[data-filter="sensors/sensor-1/temp"] td.rate').textContent()), { timeout: 15_000 }).toBeGreaterThan(10)
+    const rate = page.locator('#topics tr[data-filter="sensors/sensor-1/temp"] td.rate')
+    await expect.poll(async () => Number(await rate.textContent()), { timeout: 15_000 }).toBeGreaterThan(10)
     await expect.poll(() => page.locator('#live').textContent()).toBe('live')
     await expect.poll(async () => Number(await page.locator('#clients').textContent())).toBe(4)
     // the refusals: a non-owner and a payload failing the schema

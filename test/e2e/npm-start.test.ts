@@ -89,7 +89,11 @@ it('on a stack already running: says so, and leaves the processes and their clie
   try {
     const res = await d.npmStart({ WARDEN_PRODUCER_DEVICES: '2' })
     expect(res.code).toBe(0)
-    expect(res.stdout).toMatch(/^warden: already running \(broker, producer, consumer online\); nothing changed\. These settings differ from the running stack and are not applied: WARDEN_PRODUCER_DEVICES: unset → "2"\. To apply them: `npm restart`/m)
+    expect(res.stdout).toMatch(new RegExp(
+      /^warden: already running \(broker, producer, consumer online\); nothing changed\. /.source +
+      /These settings differ from the running stack and are not applied: WARDEN_PRODUCER_DEVICES: unset → "2"\. To apply them: `npm restart`/.source,
+      'm'
+    ))
     const after = (await d.apps()).map((a) => ({ name: a.name, pid: a.pid, restarts: a.pm2_env.restart_time }))
     expect(after).toEqual(before)
     // a restarted broker would have closed this connection before `npm start` returned; telemetry still flows
@@ -104,7 +108,8 @@ it('on a running stack started with other settings: names each one that differs 
   const d = await deploy()
   opened.push(d)
   const same = await d.npmStart()
-  expect(same.stdout).toMatch(/^warden: already running \(broker, producer, consumer online\); nothing changed\. It runs with the settings of this environment\./m)
+  expect(same.stdout)
+    .toMatch(/^warden: already running \(broker, producer, consumer online\); nothing changed\. It runs with the settings of this environment\./m)
   const redis = await startRedis()
   redises.push(redis)
   const cluster = { WARDEN_INSTANCES: '2', WARDEN_REDIS_URL: redis.url }

@@ -33,7 +33,10 @@ it('shows telemetry from several devices to an observer\'s mosquitto_sub', async
 // out of order), so a gap counted at one instant can be filled a moment later: the check is that the count
 // comes back to zero. A message really lost keeps its gap open and the wait times out.
 it('the consumer counts every message with no gap at QoS 1', async () => {
-  const s = await waitUntil(async () => { const s = await d.summary(); return s.received >= 150 && s.gaps === 0 ? s : undefined }, 'consumer to receive 150 messages with no gap open')
+  const s = await waitUntil(async () => {
+    const s = await d.summary()
+    return s.received >= 150 && s.gaps === 0 ? s : undefined
+  }, 'consumer to receive 150 messages with no gap open')
   expect(s.devices).toBe(3)
 })
 

@@ -29,7 +29,11 @@ export async function startBrokerProcess (env: Record<string, string>): Promise<
 
 /** an API call as the test config's admin; resolves with the status */
 export async function adminCall (http: string, method: string, path: string, body?: unknown): Promise<number> {
-  const res = await fetch(http + path, { method, headers: { authorization: basic('admin'), 'content-type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) })
+  const res = await fetch(http + path, {
+    method,
+    headers: { authorization: basic('admin'), 'content-type': 'application/json' },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {})
+  })
   await res.text()
   return res.status
 }

@@ -29,7 +29,9 @@ export async function createCluster (redis: TestRedis, name = 'warden-cluster-',
   const stopNodes = async (): Promise<void> => { await Promise.all(nodes.splice(0).map((b) => b.stop('SIGKILL'))) }
   return {
     async startNode (env = {}) {
-      const app = startApp('broker', { WARDEN_CONFIG: configFile, WARDEN_MQTT_PORT: '0', WARDEN_HTTP_PORT: '0', WARDEN_LOG_LEVEL: 'info', WARDEN_REDIS_URL: redis.url, ...env })
+      const app = startApp('broker', {
+        WARDEN_CONFIG: configFile, WARDEN_MQTT_PORT: '0', WARDEN_HTTP_PORT: '0', WARDEN_LOG_LEVEL: 'info', WARDEN_REDIS_URL: redis.url, ...env
+      })
       nodes.push(app)
       await app.ready()
       const line = await app.waitForLog((l) => l.msg === 'broker listening')

@@ -94,7 +94,9 @@ export async function connectStalled (port: number, username: string, clientId: 
       }
     })
     socket.once('error', reject)
-    socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean, clientId, keepalive: 0, username, password: Buffer.from(PASSWORD) }))
+    socket.write(mqttPacket.generate({
+      cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean, clientId, keepalive: 0, username, password: Buffer.from(PASSWORD)
+    }))
   })
   return {
     held,

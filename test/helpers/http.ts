@@ -55,9 +55,12 @@ export function topicPath (filter: string): string {
 }
 
 /** A GET from a given loopback source address (fetch cannot choose one): the status and Retry-After. */
-export function getFrom (tb: TestBroker, localAddress: string, path: string, as: [string, string]): Promise<{ status: number, retryAfter: string | undefined }> {
+export function getFrom (
+  tb: TestBroker, localAddress: string, path: string, as: [string, string]
+): Promise<{ status: number, retryAfter: string | undefined }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port: tb.broker.http.port, path, localAddress, agent: false, headers: { authorization: basic(as[0], as[1]) } }, (res) => {
+    const options = { host: '127.0.0.1', port: tb.broker.http.port, path, localAddress, agent: false, headers: { authorization: basic(as[0], as[1]) } }
+    const req = httpRequest(options, (res) => {
       res.resume()
       res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] }))
     })

@@ -98,7 +98,9 @@ export async function prepare ({ devices = 3, rate = 20, qos = 1, env: extra = {
 }
 
 /** a small fleet and a consumer with one filter, at the test's rate and QoS */
-async function writeTestConfigs ({ dir, producerConfig, consumerConfig, summaryFile, devices, rate, qos }: { dir: string, producerConfig: string, consumerConfig: string, summaryFile: string, devices: number, rate: number, qos: 0 | 1 | 2 }): Promise<void> {
+async function writeTestConfigs ({ dir, producerConfig, consumerConfig, summaryFile, devices, rate, qos }: {
+  dir: string, producerConfig: string, consumerConfig: string, summaryFile: string, devices: number, rate: number, qos: 0 | 1 | 2
+}): Promise<void> {
   await writeFile(producerConfig, stringify({
     // WARDEN_MQTT_URL from the ecosystem file overrides it; port 9 (discard) fails loudly if it did not
     broker: { url: 'mqtt://127.0.0.1:9' },

@@ -76,7 +76,9 @@ export async function rawSession (port: number, username: string, clientId: stri
 }
 
 /** CONNECTs from a given loopback source address and returns the CONNACK's code, or null when closed without one. */
-export async function connackFrom (port: number, localAddress: string, username: string, password: string, clientId = `c-${Math.random().toString(36).slice(2)}`): Promise<number | null> {
+export async function connackFrom (
+  port: number, localAddress: string, username: string, password: string, clientId = `c-${Math.random().toString(36).slice(2)}`
+): Promise<number | null> {
   const c = await rawClient(port, { localAddress })
   try {
     c.send(connectPacket(username, clientId, { password: Buffer.from(password) } as Partial<Packet>))

@@ -14,7 +14,8 @@ export interface TestRedis {
 
 export async function startRedis (): Promise<TestRedis> {
   const port = await freePort()
-  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes']
+  const child: ChildProcess = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   await new Promise<void>((resolve, reject) => {
     child.stdout?.on('data', (d: Buffer) => {

@@ -33,7 +33,10 @@ async function issue (dir: string, name: string, subject: string, caName: string
   const extFile = join(dir, `${name}.ext`)
   await writeFile(extFile, ext)
   await openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', csr, '-subj', subject], dir)
-  await openssl(['x509', '-req', '-in', csr, '-CA', `${caName}.crt`, '-CAkey', `${caName}.key`, '-set_serial', `0x${randomBytes(16).toString('hex')}`, '-out', cert, '-days', '2', '-extfile', extFile], dir)
+  await openssl([
+    'x509', '-req', '-in', csr, '-CA', `${caName}.crt`, '-CAkey', `${caName}.key`, '-set_serial', `0x${randomBytes(16).toString('hex')}`,
+    '-out', cert, '-days', '2', '-extfile', extFile
+  ], dir)
   return { cert, key, certPem: await readFile(cert), keyPem: await readFile(key) }
 }
 

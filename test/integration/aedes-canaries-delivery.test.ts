@@ -31,7 +31,8 @@ async function subscribed (b: BareBroker, id: string, topic: string, qos: 0 | 1 
   await c.next('suback')
   return c
 }
-const message = (topic: string, qos: 0 | 1 | 2 = 0): Packet => ({ cmd: 'publish', topic, payload: Buffer.from('m'), qos, retain: false, dup: false, ...(qos > 0 ? { messageId: 9 } : {}) }) as Packet
+const message = (topic: string, qos: 0 | 1 | 2 = 0): Packet =>
+  ({ cmd: 'publish', topic, payload: Buffer.from('m'), qos, retain: false, dup: false, ...(qos > 0 ? { messageId: 9 } : {}) }) as Packet
 
 it('reads client.duplicates at each delivery to drop a repeated QoS 2 packet (forward-dedupe.ts replaces it)', async () => {
   const b = await bare()

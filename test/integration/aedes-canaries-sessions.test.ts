@@ -59,7 +59,9 @@ it('calls addSubscriptions once per filter of a SUBSCRIBE, each time with the sa
 
 it('sets sessionPresent from the stored subscriptions alone, not queued messages (session-present.ts)', async () => {
   const { b, store } = await bare()
-  await store.outgoingEnqueue({ clientId: 'queued' }, { cmd: 'publish', topic: 'q', payload: Buffer.from('m'), qos: 1, retain: false, dup: false, brokerId: 'x', brokerCounter: 1 })
+  await store.outgoingEnqueue({ clientId: 'queued' }, {
+    cmd: 'publish', topic: 'q', payload: Buffer.from('m'), qos: 1, retain: false, dup: false, brokerId: 'x', brokerCounter: 1
+  })
   expect((await connack(b, 'queued', { clean: false })).ack.sessionPresent).toBe(false)
   await store.addSubscriptions({ id: 'subscribed' }, [{ topic: 's', qos: 1 }])
   expect((await connack(b, 'subscribed', { clean: false })).ack.sessionPresent).toBe(true)

@@ -29,7 +29,9 @@ describe('deniedPublish: drop', () => {
     // the intruder's flow completes: PUBACK/PUBCOMP arrive and it stays connected
     await publish(intruder, 'sensors/sensor-1/temp', 'forged', { qos, retain: true })
     const audit = await observer.waitFor((m) => m.topic === '$SYS/warden/audit/publish', 'audit event')
-    expect(JSON.parse(audit.payload)).toMatchObject({ kind: 'publish', reason: 'not-owner', username: 'sensor-2', topic: 'sensors/sensor-1/temp', filter: 'sensors/sensor-1/#', qos })
+    expect(JSON.parse(audit.payload)).toMatchObject({
+      kind: 'publish', reason: 'not-owner', username: 'sensor-2', topic: 'sensors/sensor-1/temp', filter: 'sensors/sensor-1/#', qos
+    })
     // a marker from the owner, published after the refusal was decided, is the first thing readers get
     const owner = await client('sensor-1')
     await publish(owner, 'sensors/sensor-1/temp', 'marker', { qos: 1 })

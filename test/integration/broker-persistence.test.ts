@@ -115,7 +115,8 @@ it('closes what it opened when start-up fails: the store, and every Redis connec
   const connections = async (): Promise<number> => Number(/connected_clients:(\d+)/.exec(await probe.info('clients'))?.[1])
   try {
     const idle = await connections()
-    await expect(startBroker({ dataDir, port: taken, config: { persistence: 'redis', redis: { url: redis.url } } })).rejects.toThrow(/\(mqtt.port\): address in use/)
+    await expect(startBroker({ dataDir, port: taken, config: { persistence: 'redis', redis: { url: redis.url } } }))
+      .rejects.toThrow(/\(mqtt.port\): address in use/)
     // the server counts a connection until it has read the close; the old code left one open for good
     await waitUntil(async () => (await connections()) === idle ? true : undefined, 'the failed start\'s Redis connections to close', 5000)
     // LevelDB holds a lock on its directory while open: a second open fails unless the failed start closed it

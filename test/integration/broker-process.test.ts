@@ -26,7 +26,9 @@ async function writeConfig (name: string, data: unknown): Promise<string> {
 }
 
 function broker (config: string, extra: Record<string, string> = {}): AppProcess {
-  const app = startApp('broker', { WARDEN_CONFIG: config, WARDEN_MQTT_PORT: '0', WARDEN_HTTP_PORT: '0', WARDEN_DATA_DIR: join(dir, 'data'), WARDEN_LOG_LEVEL: 'info', ...extra })
+  const app = startApp('broker', {
+    WARDEN_CONFIG: config, WARDEN_MQTT_PORT: '0', WARDEN_HTTP_PORT: '0', WARDEN_DATA_DIR: join(dir, 'data'), WARDEN_LOG_LEVEL: 'info', ...extra
+  })
   apps.push(app)
   return app
 }

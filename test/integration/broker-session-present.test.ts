@@ -52,7 +52,8 @@ it('a session whose only state is a PUBREL awaiting PUBCOMP gets sessionPresent 
   expect([...b.broker.audit.counts.keys()].filter((k) => k.startsWith('subscribe:'))).toEqual([])
 })
 
-it.each(['level', 'memory'] as const)('%s: a session whose only state is an incoming QoS 2 message awaiting PUBREL gets sessionPresent 1', async (persistence) => {
+const ONLY_INCOMING_QOS2 = '%s: a session whose only state is an incoming QoS 2 message awaiting PUBREL gets sessionPresent 1'
+it.each(['level', 'memory'] as const)(ONLY_INCOMING_QOS2, async (persistence) => {
   let b = await start(persistence)
   const { c: pub } = await resume(b, 'sensor-1', 'sp-pub')
   pub.send({ cmd: 'publish', topic: 'sensors/sensor-1/in', payload: Buffer.from('in'), qos: 2, messageId: 7, retain: false, dup: false } as Packet)

@@ -12,7 +12,9 @@ const done: Array<() => Promise<unknown>> = []
 afterEach(async () => { for (const d of done.splice(0).reverse()) await d() })
 
 async function startNode (dir: string): Promise<{ app: AppProcess, url: string }> {
-  const app = startApp('broker', { WARDEN_CONFIG: join(dir, 'warden.yaml'), WARDEN_MQTT_PORT: '0', WARDEN_HTTP_PORT: '0', WARDEN_DATA_DIR: join(dir, 'data'), WARDEN_LOG_LEVEL: 'info' })
+  const app = startApp('broker', {
+    WARDEN_CONFIG: join(dir, 'warden.yaml'), WARDEN_MQTT_PORT: '0', WARDEN_HTTP_PORT: '0', WARDEN_DATA_DIR: join(dir, 'data'), WARDEN_LOG_LEVEL: 'info'
+  })
   done.push(() => app.stop('SIGKILL'))
   await app.ready()
   const line = await app.waitForLog((l) => l.msg === 'broker listening')

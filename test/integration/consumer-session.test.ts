@@ -132,7 +132,9 @@ describe('consumer session', () => {
     const lines = readFileSync(join(dir, 'messages.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
     expect(lines).toHaveLength(total)
     expect(new Set(lines.map((l) => l.seq)).size).toBe(total)
-    expect(lines.find((l) => l.seq === 1)).toMatchObject({ topic: 'devices/device-01/telemetry', qos, retain: false, deviceId: 'device-01', payload: { run: 'run-1', seq: 1 } })
+    expect(lines.find((l) => l.seq === 1)).toMatchObject({
+      topic: 'devices/device-01/telemetry', qos, retain: false, deviceId: 'device-01', payload: { run: 'run-1', seq: 1 }
+    })
     expect(typeof lines[0].latencyMs).toBe('number')
   })
 
@@ -142,7 +144,8 @@ describe('consumer session', () => {
     const publisher = await startPublisher('publisher-2')
     for (const seq of [1, 2, 3, 3, 5]) await publishSeq(publisher, seq)
     await publisher.publishAsync('devices/device-01/telemetry', 'not json at all', { qos: 1 })
-    await publisher.publishAsync('devices/device-01/status', JSON.stringify({ deviceId: 'device-01', state: 'online', ts: Date.now() }), { qos: 1, retain: true })
+    const status = JSON.stringify({ deviceId: 'device-01', state: 'online', ts: Date.now() })
+    await publisher.publishAsync('devices/device-01/status', status, { qos: 1, retain: true })
     await publishSeq(publisher, 4)
     const stats = await until(consumer, (s) => s.received >= 8)
     expect(stats).toMatchObject({ received: 8, telemetry: 6, unique: 5, duplicates: 1, gaps: 0, malformed: 1, devices: 1 })

@@ -38,8 +38,9 @@ it('logs an error when no SUBACK comes, and goes on when it does', async () => {
   await once(server, 'listening')
   const { port } = server.address() as { port: number }
   const { lines, sink, until } = captureLog()
-  const session = openSession({ url: `mqtt://127.0.0.1:${port}`, clientId: 'suback-1', subscriptions: ['a/#'], qos: 1, reconnect: { minMs: 20, maxMs: 100 }, subackWarnMs: 200 },
-    pino({ level: 'info' }, sink), { onMessage: () => {} })
+  const session = openSession({
+    url: `mqtt://127.0.0.1:${port}`, clientId: 'suback-1', subscriptions: ['a/#'], qos: 1, reconnect: { minMs: 20, maxMs: 100 }, subackWarnMs: 200
+  }, pino({ level: 'info' }, sink), { onMessage: () => {} })
   try {
     await until(() => lines.some((l) => l.msg.startsWith('no SUBACK')))
     expect(lines.filter((l) => l.msg.startsWith('no SUBACK'))).toMatchObject([{ level: 50 }])
@@ -62,7 +63,16 @@ it('warns once when no message arrives for silenceWarnMs, and again after messag
   const { lines, sink, until } = captureLog()
   const silences = (): number => lines.filter((l) => l.msg.startsWith('no message received')).length
   const summaries = (): number => lines.filter((l) => l.msg === 'summary').length
-  const config = validateConsumerConfig({ broker: { url: `mqtt://127.0.0.1:${port}` }, clientId: 'quiet-1', subscriptions: ['devices/+/telemetry'], qos: 1, output: { stdout: false }, summaryIntervalMs: 100, silenceWarnMs: 300, reconnect: { minMs: 20, maxMs: 100 } }, 'test')
+  const config = validateConsumerConfig({
+    broker: { url: `mqtt://127.0.0.1:${port}` },
+    clientId: 'quiet-1',
+    subscriptions: ['devices/+/telemetry'],
+    qos: 1,
+    output: { stdout: false },
+    summaryIntervalMs: 100,
+    silenceWarnMs: 300,
+    reconnect: { minMs: 20, maxMs: 100 }
+  }, 'test')
   const consumer = createConsumer(config, pino({ level: 'info' }, sink))
   try {
     await consumer.ready
@@ -73,7 +83,8 @@ it('warns once when no message arrives for silenceWarnMs, and again after messag
     await until(() => summaries() >= at + 5)
     expect(silences()).toBe(1)
     // a message ends the silence; the next one is reported again
-    await new Promise<void>((resolve) => broker.publish({ cmd: 'publish', topic: 'devices/d1/telemetry', payload: Buffer.from('{}'), qos: 0, retain: false, dup: false }, () => resolve()))
+    const packet = { cmd: 'publish', topic: 'devices/d1/telemetry', payload: Buffer.from('{}'), qos: 0, retain: false, dup: false } as const
+    await new Promise<void>((resolve) => broker.publish(packet, () => resolve()))
     await until(() => silences() === 2)
   } finally {
     await consumer.close()

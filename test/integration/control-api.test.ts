@@ -63,8 +63,11 @@ describe('authentication and roles', () => {
     expect((await get(own, '/api/v1/status', { as: 'observer' })).status).toBe(200)
     expect(own.broker.audit.counts.get('connect:bad-credentials')).toBe(3)
     const recent = (await get(own, '/api/v1/denials', { as: 'observer' })).body.recent
-    expect(recent.findLast((e: { reason: string }) => e.reason === 'bad-credentials')).toMatchObject({ kind: 'connect', username: 'admin', detail: 'HTTP API: wrong password' })
-    expect(recent.at(-1)).toMatchObject({ kind: 'connect', reason: 'login-throttled', username: 'admin', detail: expect.stringMatching(/^HTTP API: too many failed logins/) as unknown })
+    expect(recent.findLast((e: { reason: string }) => e.reason === 'bad-credentials'))
+      .toMatchObject({ kind: 'connect', username: 'admin', detail: 'HTTP API: wrong password' })
+    expect(recent.at(-1)).toMatchObject({
+      kind: 'connect', reason: 'login-throttled', username: 'admin', detail: expect.stringMatching(/^HTTP API: too many failed logins/) as unknown
+    })
     expect(JSON.stringify(recent)).not.toContain('guess-')
     // a request without credentials (a browser's first try) is not a failed login
     await get(own, '/api/v1/status', { as: null })
@@ -87,7 +90,8 @@ describe('authentication and roles', () => {
   })
 
   it('lets an observer read everything and change nothing', async () => {
-    for (const path of ['/api/v1/users', '/api/v1/roles', '/api/v1/topics', '/api/v1/clients', '/api/v1/status', '/api/v1/denials', '/metrics', '/dashboard/']) {
+    const paths = ['/api/v1/users', '/api/v1/roles', '/api/v1/topics', '/api/v1/clients', '/api/v1/status', '/api/v1/denials', '/metrics', '/dashboard/']
+    for (const path of paths) {
       expect((await get(tb, path, { as: 'observer' })).status, path).toBe(200)
     }
     expect((await post(tb, '/api/v1/users', { username: 'x', password: 'long-enough', roles: [] }, { as: 'observer' })).status).toBe(403)
@@ -188,7 +192,10 @@ describe('topic registrations', () => {
   it('lists registrations with their owners and counters', async () => {
     const r = await get(tb, '/api/v1/topics')
     expect(r.status).toBe(200)
-    expect(r.body.topics).toContainEqual({ filter: 'sensors/shared/#', owners: ['sensor-1', 'sensor-2'], schema: null, subscribers: 0, messages: 0, bytes: 0, messagesPerSecond: 0, lastPublishAt: null })
+    expect(r.body.topics).toContainEqual({
+      filter: 'sensors/shared/#', owners: ['sensor-1', 'sensor-2'], schema: null,
+      subscribers: 0, messages: 0, bytes: 0, messagesPerSecond: 0, lastPublishAt: null
+    })
   })
 
   it('creates, reads, updates and deletes a registration', async () => {
@@ -229,7 +236,8 @@ describe('roles', () => {
     expect(holders('consumer')).toBeGreaterThan(0)
     expect(r.body.roles).toContainEqual({ name: 'consumer', subscribe: ['sensors/#'], builtin: true, users: holders('consumer') })
     expect(r.body.roles).toContainEqual({ name: 'admin', subscribe: [], builtin: true, users: holders('admin') })
-    expect((await get(tb, '/api/v1/roles/producer')).body).toEqual({ name: 'producer', subscribe: ['devices/{username}/cmd/#'], builtin: true, users: holders('producer') })
+    expect((await get(tb, '/api/v1/roles/producer')).body)
+      .toEqual({ name: 'producer', subscribe: ['devices/{username}/cmd/#'], builtin: true, users: holders('producer') })
   })
 
   it('creates, reads, changes and deletes a role', async () => {
@@ -275,15 +283,18 @@ describe('bad input: 400 naming the field', () => {
     ['both password and hash', '/api/v1/users', { username: 'z', password: 'long-enough', passwordHash: 'scrypt$1', roles: [] }, 'password', /either/],
     ['a malformed hash', '/api/v1/users', { username: 'z', passwordHash: 'md5$abc', roles: [] }, 'passwordHash', /scrypt/],
     ['an unknown field', '/api/v1/users', { username: 'z', password: 'long-enough', roles: [], admin: true }, 'admin', /not a known field/],
-    ['loopbackOnly not boolean', '/api/v1/users', { username: 'z', password: 'long-enough', roles: [], loopbackOnly: 'yes' }, 'loopbackOnly', /must be boolean/],
+    ['loopbackOnly not boolean', '/api/v1/users', { username: 'z', password: 'long-enough', roles: [], loopbackOnly: 'yes' },
+      'loopbackOnly', /must be boolean/],
     ['an invalid filter', '/api/v1/topics', { filter: 'a/#/b', owners: ['x'] }, 'filter', /'#' must be/],
     ['a $SYS filter', '/api/v1/topics', { filter: '$SYS/x', owners: ['x'] }, 'filter', /belong to the broker/],
     ['a $CONTROL filter', '/api/v1/topics', { filter: '$CONTROL/warden/v1', owners: ['x'] }, 'filter', /belong to the broker/],
     ['no owners', '/api/v1/topics', { filter: 'a/b', owners: [] }, 'owners', /fewer than 1/],
     ['a {username} owner without template', '/api/v1/topics', { filter: 'a/b', owners: ['{username}'] }, 'owners[0]', /needs a \{username\} level/],
     ['a schema that is not an object', '/api/v1/topics', { filter: 'a/b', owners: ['x'], schema: 'number' }, 'schema', /must be object/],
-    ['a schema that does not compile', '/api/v1/topics', { filter: 'a/b', owners: ['x'], schema: { type: 'object', propertees: {} } }, 'schema', /not a usable JSON Schema.*propertees/],
-    ['a schema with an unknown format', '/api/v1/topics', { filter: 'a/b', owners: ['x'], schema: { type: 'string', format: 'email' } }, 'schema', /unknown format/]
+    ['a schema that does not compile', '/api/v1/topics', { filter: 'a/b', owners: ['x'], schema: { type: 'object', propertees: {} } },
+      'schema', /not a usable JSON Schema.*propertees/],
+    ['a schema with an unknown format', '/api/v1/topics', { filter: 'a/b', owners: ['x'], schema: { type: 'string', format: 'email' } },
+      'schema', /unknown format/]
   ])('%s', async (_what, path, body, field, message) => {
     const r = await post(tb, path, body)
     expect(r.status).toBe(400)
@@ -341,7 +352,10 @@ describe('introspection', () => {
       const r = await get(tb, '/api/v1/clients')
       expect(r.body.total).toBe(2)
       const d = r.body.clients.find((c: { clientId: string }) => c.clientId === dash!.client.options.clientId)
-      expect(d).toMatchObject({ username: 'dashboard', roles: ['consumer'], address: '127.0.0.1', clean: true, subscriptions: [{ filter: 'sensors/#', qos: 1 }, { filter: 'sensors/+/status', qos: 1 }] })
+      expect(d).toMatchObject({
+        username: 'dashboard', roles: ['consumer'], address: '127.0.0.1', clean: true,
+        subscriptions: [{ filter: 'sensors/#', qos: 1 }, { filter: 'sensors/+/status', qos: 1 }]
+      })
       expect(Date.parse(d.connectedAt)).toBeGreaterThan(Date.now() - 60_000)
       expect(r.body.clients.find((c: { username: string }) => c.username === 'sensor-1').subscriptions).toEqual([])
       expect((await get(tb, '/api/v1/clients?limit=1')).body.clients).toHaveLength(1)
@@ -436,13 +450,15 @@ describe('server-sent events', () => {
         const denied = await next((e) => e.event === 'stats' && e.data.denials.some((d: { topic?: string }) => d.topic === 'private/x'))
         expect(denied.data.denials[0]).toMatchObject({ kind: 'publish', reason: 'not-owner', username: 'sensor-2' })
         await publish(s1!, 'private/y', 'ok', { qos: 1 })
-        const live = await next((e) => e.event === 'stats' && e.data.topics.some((t: { filter: string, messagesPerSecond: number }) => t.filter === 'private/#' && t.messagesPerSecond > 0))
+        const live = await next((e) => e.event === 'stats' &&
+          e.data.topics.some((t: { filter: string, messagesPerSecond: number }) => t.filter === 'private/#' && t.messagesPerSecond > 0))
         expect(live.data).toMatchObject({ clients: 2, receivedPerSecond: expect.any(Number) })
         expect(live.data.topics.find((t: { filter: string }) => t.filter === 'private/#').messages).toBe(1)
       })
       // quiet for a whole window (5 samples): its rate is sent once more as 0, then it is left out
       const isPrivate = (t: { filter: string }): boolean => t.filter === 'private/#'
-      const zero = await next((e) => e.event === 'stats' && e.data.topics.some((t: { filter: string, messagesPerSecond: number }) => isPrivate(t) && t.messagesPerSecond === 0))
+      const zero = await next((e) => e.event === 'stats' &&
+        e.data.topics.some((t: { filter: string, messagesPerSecond: number }) => isPrivate(t) && t.messagesPerSecond === 0))
       const after = await next((e) => e.event === 'stats', events.indexOf(zero) + 1)
       expect(after.data.topics.some(isPrivate)).toBe(false)
     } finally {
@@ -456,7 +472,9 @@ describe('event streams of changed accounts', () => {
   /** opens /api/v1/events as `username`; `ended` resolves when the broker ends the stream */
   async function stream (username: string, password: string): Promise<{ ended: Promise<void>, abort: () => void }> {
     const abort = new AbortController()
-    const res = await fetch(`http://127.0.0.1:${tb.broker.http.port}/api/v1/events`, { headers: { authorization: basic(username, password) }, signal: abort.signal })
+    const res = await fetch(`http://127.0.0.1:${tb.broker.http.port}/api/v1/events`, {
+      headers: { authorization: basic(username, password) }, signal: abort.signal
+    })
     expect(res.status).toBe(200)
     const reader = res.body!.getReader()
     const ended = (async () => { for (;;) if ((await reader.read()).done) return })().catch(() => {})

@@ -34,7 +34,9 @@ describe('warden clients', () => {
     expect(one.stderr).toBe('(1 of 2 shown; --limit to see more)\n')
     const json = JSON.parse((await runCli(['clients', '--json'], { env })).stdout)
     expect(json.total).toBe(2)
-    expect(json.clients[0]).toMatchObject({ clientId: 'dash-a', username: 'dashboard', subscriptions: [{ filter: 'sensors/#', qos: 1 }, { filter: 'sensors/sensor-1/x', qos: 1 }] })
+    expect(json.clients[0]).toMatchObject({
+      clientId: 'dash-a', username: 'dashboard', subscriptions: [{ filter: 'sensors/#', qos: 1 }, { filter: 'sensors/sensor-1/x', qos: 1 }]
+    })
   })
 })
 
@@ -47,7 +49,8 @@ describe('warden sessions', () => {
     expect(header(r.stdout)).toMatch(/^CLIENT ID\s+ACCOUNT\s+CONNECTED\s+CLEAN\s+SUBSCRIPTIONS\s+SINCE$/)
     expect(r.stdout).toMatch(/^keep-me\s+sensor-2\s+yes\s+no\s+1\s+\d{4}-/m)
     expect(r.stdout).toBe((await runCli(['session', 'ls'], { env })).stdout)
-    expect(JSON.parse((await runCli(['sessions', '--json'], { env })).stdout)).toMatchObject({ total: 1, sessions: [{ clientId: 'keep-me', account: 'sensor-2' }] })
+    expect(JSON.parse((await runCli(['sessions', '--json'], { env })).stdout))
+      .toMatchObject({ total: 1, sessions: [{ clientId: 'keep-me', account: 'sensor-2' }] })
   })
 })
 
@@ -61,7 +64,8 @@ describe('warden denials', () => {
     const r = await runCli(['denials'], { env })
     expect(r.code).toBe(0)
     expect(header(r.stdout)).toMatch(/^TIME\s+KIND\s+REASON\s+USERNAME\s+CLIENT ID\s+ADDRESS\s+TOPIC$/)
-    expect(r.stdout).toMatch(new RegExp(`^${event.ts.replace(/\./g, '\\.')}\\s+publish\\s+${event.reason}\\s+sensor-1\\s+rogue\\s+\\S+\\s+sensors/sensor-2/temp$`, 'm'))
+    const ts = event.ts.replace(/\./g, '\\.')
+    expect(r.stdout).toMatch(new RegExp(`^${ts}\\s+publish\\s+${event.reason}\\s+sensor-1\\s+rogue\\s+\\S+\\s+sensors/sensor-2/temp$`, 'm'))
     expect(r.stdout).toMatch(new RegExp(`^1 refused since start: publish:${event.reason} 1$`, 'm'))
     expect(r.stdout).toMatch(/^by account: sensor-1 1$/m)
     const json = JSON.parse((await runCli(['denials', '--json'], { env })).stdout)

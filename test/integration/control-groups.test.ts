@@ -9,7 +9,9 @@ import { useScope } from '../helpers/scope.js'
 const scope = useScope()
 beforeEach(async () => { await scope.start() })
 
-interface GroupBody { groups: Array<{ group: string, filter: string, delivered: number, members: Array<{ clientId: string, delivered: number, connected: boolean }> }> }
+interface GroupBody {
+  groups: Array<{ group: string, filter: string, delivered: number, members: Array<{ clientId: string, delivered: number, connected: boolean }> }>
+}
 
 it('lists groups with their members and per-member delivery counts, for admins and observers only', async () => {
   const tb = scope.tb

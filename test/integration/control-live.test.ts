@@ -205,7 +205,9 @@ describe('payload schemas', () => {
     await observer.waitFor((m) => m.payload === '{"temp":21.5}')
     expect(observer.messages.filter((m) => !m.topic.startsWith('$SYS')).map((m) => m.payload)).toEqual(['{"temp":21.5}'])
     const violation = await auditOf(observer, (e) => e.reason === 'schema-violation')
-    expect(violation).toMatchObject({ kind: 'publish', username: 'sensor-1', topic: 'sensors/sensor-1/temp', filter: 'sensors/sensor-1/temp', detail: 'payload temp: must be number' })
+    expect(violation).toMatchObject({
+      kind: 'publish', username: 'sensor-1', topic: 'sensors/sensor-1/temp', filter: 'sensors/sensor-1/temp', detail: 'payload temp: must be number'
+    })
     expect(await auditOf(observer, (e) => e.detail === 'payload is not JSON')).toMatchObject({ reason: 'schema-violation' })
     expect(tb.broker.audit.counts.get('publish:schema-violation')).toBe(4)
     expect(s1.client.connected).toBe(true)
@@ -222,8 +224,10 @@ describe('payload schemas', () => {
 
   it('closes the connection in disconnect mode, and refuses a will that fails the schema', async () => {
     tb = await scope.start({ config: { deniedPublish: 'disconnect', topics: [{ filter: 'sensors/sensor-1/#', owners: ['sensor-1'], schema }] } })
-    expect(await connackCode(tb.url, { username: 'sensor-1', password: PASSWORD, will: { topic: 'sensors/sensor-1/status', payload: Buffer.from('offline'), qos: 0, retain: false } })).toBe(5)
-    expect(await connackCode(tb.url, { username: 'sensor-1', password: PASSWORD, will: { topic: 'sensors/sensor-1/status', payload: Buffer.from('{"temp":0}'), qos: 0, retain: false } })).toBe(0)
+    const will = (payload: string): { topic: string, payload: Buffer, qos: 0, retain: false } =>
+      ({ topic: 'sensors/sensor-1/status', payload: Buffer.from(payload), qos: 0, retain: false })
+    expect(await connackCode(tb.url, { username: 'sensor-1', password: PASSWORD, will: will('offline') })).toBe(5)
+    expect(await connackCode(tb.url, { username: 'sensor-1', password: PASSWORD, will: will('{"temp":0}') })).toBe(0)
     const s1 = await client('sensor-1')
     const closed = s1.closed()
     s1.client.publish('sensors/sensor-1/t', '[]', { qos: 1 })

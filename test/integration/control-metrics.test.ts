@@ -82,7 +82,10 @@ describe('$SYS/warden/stats', () => {
     expect(await subscribe(observer, '$SYS/warden/stats', 0)).toEqual([0])
     const m = await observer.waitFor((x) => x.topic === '$SYS/warden/stats')
     const stats = JSON.parse(m.payload)
-    expect(stats).toMatchObject({ brokerId: tb.broker.id, users: 5, topics: 6, messages: { received: expect.any(Number), receivedPerSecond: expect.any(Number) }, denials: { total: expect.any(Number) } })
+    expect(stats).toMatchObject({
+      brokerId: tb.broker.id, users: 5, topics: 6,
+      messages: { received: expect.any(Number), receivedPerSecond: expect.any(Number) }, denials: { total: expect.any(Number) }
+    })
     expect(stats.clients).toBeGreaterThanOrEqual(1)
     expect(Date.parse(stats.ts)).toBeGreaterThan(Date.now() - 10_000)
   })

@@ -80,9 +80,13 @@ describe('restarts', () => {
 
   it('refuses to start on a corrupt registry, naming the file, and removes leftover temp files', async () => {
     await writeFile(join(dir, 'registry.json'), '{"format":1,"revision":')
-    await expect(startBroker({ dataDir: dir })).rejects.toMatchObject({ code: 'WARDEN_ERR_REGISTRY', message: expect.stringMatching(/registry\.json is not valid JSON/) })
-    await writeFile(join(dir, 'registry.json'), JSON.stringify({ format: 1, revision: 1, updatedAt: '', seeded: { users: [], topics: [] }, users: [{ username: 'x', roles: [] }], topics: [] }))
-    await expect(startBroker({ dataDir: dir })).rejects.toMatchObject({ code: 'WARDEN_ERR_REGISTRY', message: expect.stringMatching(/users\[0\]\.passwordHash: is required/) })
+    await expect(startBroker({ dataDir: dir }))
+      .rejects.toMatchObject({ code: 'WARDEN_ERR_REGISTRY', message: expect.stringMatching(/registry\.json is not valid JSON/) })
+    await writeFile(join(dir, 'registry.json'), JSON.stringify({
+      format: 1, revision: 1, updatedAt: '', seeded: { users: [], topics: [] }, users: [{ username: 'x', roles: [] }], topics: []
+    }))
+    await expect(startBroker({ dataDir: dir }))
+      .rejects.toMatchObject({ code: 'WARDEN_ERR_REGISTRY', message: expect.stringMatching(/users\[0\]\.passwordHash: is required/) })
     await rm(join(dir, 'registry.json'))
     await writeFile(join(dir, 'registry.json.123.1.tmp'), 'half a write')
     await start()
@@ -92,7 +96,9 @@ describe('restarts', () => {
 
 describe('kill -9', () => {
   async function brokerProcess (config: string): Promise<{ app: AppProcess, api: string }> {
-    const app = startApp('broker', { WARDEN_CONFIG: config, WARDEN_MQTT_PORT: '0', WARDEN_HTTP_PORT: '0', WARDEN_DATA_DIR: join(dir, 'data'), WARDEN_LOG_LEVEL: 'info' })
+    const app = startApp('broker', {
+      WARDEN_CONFIG: config, WARDEN_MQTT_PORT: '0', WARDEN_HTTP_PORT: '0', WARDEN_DATA_DIR: join(dir, 'data'), WARDEN_LOG_LEVEL: 'info'
+    })
     apps.push(app)
     await app.ready()
     const line = await app.waitForLog((l) => l.msg === 'control plane listening')

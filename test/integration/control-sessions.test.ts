@@ -98,9 +98,12 @@ describe('control topic', () => {
     const live = await scope.client('sensor-1', { clientId: 'dev-w', clean: false, will: WILL })
     const admin = await scope.client('admin')
     await subscribe(admin, '$CONTROL/warden/v1/response', 1)
-    await publish(admin, '$CONTROL/warden/v1', JSON.stringify({ commands: [
-      { command: 'listSessions' }, { command: 'getSession', clientId: 'dev-w' }, { command: 'deleteSession', clientId: 'dev-w' }, { command: 'getSession', clientId: 'dev-w' }
-    ] }), { qos: 1 })
+    await publish(admin, '$CONTROL/warden/v1', JSON.stringify({
+      commands: [
+        { command: 'listSessions' }, { command: 'getSession', clientId: 'dev-w' },
+        { command: 'deleteSession', clientId: 'dev-w' }, { command: 'getSession', clientId: 'dev-w' }
+      ]
+    }), { qos: 1 })
     const { responses } = JSON.parse((await admin.waitFor((m) => m.topic === '$CONTROL/warden/v1/response')).payload)
     expect(responses[0].data.sessions).toContainEqual(expect.objectContaining({ clientId: 'dev-w', account: 'sensor-1', connected: true }))
     expect(responses[1].data).toMatchObject({ clientId: 'dev-w', queued: 0 })

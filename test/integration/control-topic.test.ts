@@ -13,7 +13,9 @@ let tb: TestBroker
 const client = (username: string): Promise<TestClient> => scope.client(username)
 
 /** Publishes a request and resolves with the next answer on `topic`. */
-async function ask (admin: TestClient, body: unknown, topic = RESPONSE): Promise<{ responses: Array<Record<string, any>> & Record<number, Record<string, any>> }> {
+async function ask (
+  admin: TestClient, body: unknown, topic = RESPONSE
+): Promise<{ responses: Array<Record<string, any>> & Record<number, Record<string, any>> }> {
   const seen = admin.messages.length
   await publish(admin, REQUEST, typeof body === 'string' ? body : JSON.stringify(body), { qos: 1 })
   const m = await admin.waitFor((x) => x.topic === topic && admin.messages.indexOf(x) >= seen, 'control response')
@@ -39,7 +41,9 @@ describe('$CONTROL/warden/v1', () => {
       ]
     })
     expect(r.responses).toHaveLength(8)
-    expect(r.responses[0]).toEqual({ command: 'createUser', correlationData: 'c1', data: { username: 'mqtt-made', roles: ['producer'], loopbackOnly: false, connections: 0 } })
+    expect(r.responses[0]).toEqual({
+      command: 'createUser', correlationData: 'c1', data: { username: 'mqtt-made', roles: ['producer'], loopbackOnly: false, connections: 0 }
+    })
     expect(r.responses[1]).toMatchObject({ command: 'createTopic', data: { filter: 'made/#', owners: ['mqtt-made'] } })
     expect(r.responses[2]).toMatchObject({ command: 'createUser', code: 'WARDEN_ERR_API_CONFLICT', error: expect.stringMatching(/exists already/) })
     expect(r.responses[3]).toMatchObject({ command: 'modifyUser', code: 'WARDEN_ERR_UNKNOWN_ROLE', field: 'roles[0]' })
@@ -55,7 +59,12 @@ describe('$CONTROL/warden/v1', () => {
   it('answers introspection commands', async () => {
     const admin = await client('admin')
     await subscribe(admin, RESPONSE, 1)
-    const r = await ask(admin, { commands: [{ command: 'getStatus' }, { command: 'listClients' }, { command: 'listUsers' }, { command: 'listDenials' }, { command: 'getUser', username: 'nobody' }] })
+    const r = await ask(admin, {
+      commands: [
+        { command: 'getStatus' }, { command: 'listClients' }, { command: 'listUsers' }, { command: 'listDenials' },
+        { command: 'getUser', username: 'nobody' }
+      ]
+    })
     expect(r.responses[0]!.data).toMatchObject({ brokerId: tb.broker.id, clients: 1 })
     expect(r.responses[1]!.data.clients[0]).toMatchObject({ username: 'admin', subscriptions: [{ filter: RESPONSE, qos: 1 }] })
     expect(r.responses[2]!.data.users).toHaveLength(5)

@@ -36,7 +36,13 @@ beforeAll(async () => {
 })
 
 async function startBroker (): Promise<void> {
-  app = startApp('broker', { WARDEN_CONFIG: join(dir, 'warden.yaml'), WARDEN_MQTT_PORT: String(port), WARDEN_HTTP_PORT: '0', WARDEN_DATA_DIR: join(dir, 'data'), WARDEN_LOG_LEVEL: process.env.WARDEN_CRASH_DEBUG !== undefined ? 'debug' : 'warn' })
+  app = startApp('broker', {
+    WARDEN_CONFIG: join(dir, 'warden.yaml'),
+    WARDEN_MQTT_PORT: String(port),
+    WARDEN_HTTP_PORT: '0',
+    WARDEN_DATA_DIR: join(dir, 'data'),
+    WARDEN_LOG_LEVEL: process.env.WARDEN_CRASH_DEBUG !== undefined ? 'debug' : 'warn'
+  })
   await app.ready()
 }
 
@@ -46,7 +52,6 @@ function client (username: string, clientId: string): MqttClient {
   scope.defer(() => { c.end(true) })
   return c
 }
-
 
 interface Publisher { readonly qos: 1 | 2, sent: number, readonly acked: Set<number>, stop (): void }
 
@@ -78,7 +83,10 @@ it(`loses no acknowledged message across ${KILLS} SIGKILLs (QoS 1 at least once,
     return { s, counts }
   })
   await Promise.all(received.map(({ s }) => new Promise((resolve, reject) => s.subscribe('sensors/#', { qos: 2 }, (err) => err ? reject(err) : resolve(null)))))
-  const pubs = [startPublisher(client('sensor-1', 'pub-q1'), 'sensors/sensor-1/seq', 1), startPublisher(client('sensor-2', 'pub-q2'), 'sensors/sensor-2/seq', 2)]
+  const pubs = [
+    startPublisher(client('sensor-1', 'pub-q1'), 'sensors/sensor-1/seq', 1),
+    startPublisher(client('sensor-2', 'pub-q2'), 'sensors/sensor-2/seq', 2)
+  ]
   const acked = (): number => pubs.reduce((n, p) => n + p.acked.size, 0)
 
   for (let k = 0; k < KILLS; k++) {

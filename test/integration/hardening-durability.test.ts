@@ -40,19 +40,22 @@ it('publishes a QoS 2 message stored but not yet published when the broker died,
     messageId, brokerId: 'dead-broker', brokerCounter: 1000 + messageId
   })
   // the broker is stopped while the packets are planted
-  const b = await scope.restart({ whileStopped: async (dataDir) => await plantIncoming(dataDir, [
-    // stored, then the broker died before publishing: aedes 1.2 would answer PUBREC and never publish it
-    { clientId: 'pub', packet: q2(42, 'stored, never published') },
-    // who published it, stored beside it: checked again before it is published
-    ownerRecord('pub', q2(42, '') as { messageId: number }, owner),
-    // stored and published (marked) before the broker died: it must not be published twice
-    { clientId: 'pub', packet: q2(43, 'stored and published') },
-    { clientId: `${MARK_PREFIX}pub`, packet: { ...q2(43, ''), topic: '' } }
-  ]) })
+  const b = await scope.restart({
+    whileStopped: async (dataDir) => await plantIncoming(dataDir, [
+      // stored, then the broker died before publishing: aedes 1.2 would answer PUBREC and never publish it
+      { clientId: 'pub', packet: q2(42, 'stored, never published') },
+      // who published it, stored beside it: checked again before it is published
+      ownerRecord('pub', q2(42, '') as { messageId: number }, owner),
+      // stored and published (marked) before the broker died: it must not be published twice
+      { clientId: 'pub', packet: q2(43, 'stored and published') },
+      { clientId: `${MARK_PREFIX}pub`, packet: { ...q2(43, ''), topic: '' } }
+    ])
+  })
   const back = await client(b, 'dashboard', { clientId: 'dash', clean: false })
   const pub = scope.track(await rawSession(b.port, 'sensor-1', 'pub', { clean: false }))
   for (const id of [42, 43]) {
-    pub.send({ cmd: 'publish', topic: 'sensors/sensor-1/q2', payload: Buffer.from(id === 42 ? 'stored, never published' : 'stored and published'), qos: 2, messageId: id, dup: true, retain: false })
+    const payload = Buffer.from(id === 42 ? 'stored, never published' : 'stored and published')
+    pub.send({ cmd: 'publish', topic: 'sensors/sensor-1/q2', payload, qos: 2, messageId: id, dup: true, retain: false })
   }
   await pub.next('pubrec')
   pub.send({ cmd: 'pubrel', messageId: 42 })

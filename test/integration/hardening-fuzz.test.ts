@@ -26,13 +26,18 @@ beforeAll(async () => {
   tb = await scope.start({
     config: {
       anonymous: 'consumer',
-      limits: { connectTimeoutMs: 1000, maxPacketBytes: 65536, maxOutgoingBytes: 131072, connectionRate: { perSecond: 0 }, login: { delayMs: 0, maxFailuresPerUserAddress: 0, maxFailuresPerAddress: 0 } }
+      limits: {
+        connectTimeoutMs: 1000,
+        maxPacketBytes: 65536,
+        maxOutgoingBytes: 131072,
+        connectionRate: { perSecond: 0 },
+        login: { delayMs: 0, maxFailuresPerUserAddress: 0, maxFailuresPerAddress: 0 }
+      }
     }
   })
   observer = await scope.client('observer')
   await subscribe(observer, ['#', '$SYS/forged/#'], 1)
 })
-
 
 const random = prng(SEED)
 const int = (n: number): number => Math.floor(random() * n)
@@ -58,9 +63,16 @@ function validPacket (): Buffer {
   switch (int(9)) {
     case 0: case 1: case 2: {
       const qos = int(3)
-      return gen({ cmd: 'publish', topic: pick(TOPICS), payload: bytes(int(100)), qos, retain: random() < 0.2, dup: random() < 0.2, ...(qos > 0 ? { messageId: id } : {}) })
+      return gen({
+        cmd: 'publish', topic: pick(TOPICS), payload: bytes(int(100)), qos, retain: random() < 0.2, dup: random() < 0.2,
+        ...(qos > 0 ? { messageId: id } : {})
+      })
     }
-    case 3: return gen({ cmd: 'subscribe', messageId: id, subscriptions: Array.from({ length: 1 + int(3) }, () => ({ topic: pick(FILTERS.filter((f) => f !== '')), qos: int(3) })) })
+    case 3: return gen({
+      cmd: 'subscribe',
+      messageId: id,
+      subscriptions: Array.from({ length: 1 + int(3) }, () => ({ topic: pick(FILTERS.filter((f) => f !== '')), qos: int(3) }))
+    })
     case 4: return gen({ cmd: 'unsubscribe', messageId: id, unsubscriptions: [pick(FILTERS.filter((f) => f !== ''))] })
     case 5: return gen({ cmd: pick(['puback', 'pubrec', 'pubrel', 'pubcomp']), messageId: id })
     case 6: return gen({ cmd: 'pingreq' })

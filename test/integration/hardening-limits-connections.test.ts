@@ -52,7 +52,9 @@ it('maxConnectionsPerUser: CONNACK 3 past the limit; a reconnect under the same 
   const b2 = await client('sensor-1', { clientId: 'b' })
   expect(b2.client.connected).toBe(true)
   await a.end()
-  await waitUntil(async () => await connackCode(b.url, { username: 'sensor-1', password: PASSWORD, clientId: 'c' }) === 0 ? true : undefined, 'a slot freed', 5000, 20)
+  const login = async (): Promise<true | undefined> =>
+    await connackCode(b.url, { username: 'sensor-1', password: PASSWORD, clientId: 'c' }) === 0 ? true : undefined
+  await waitUntil(login, 'a slot freed', 5000, 20)
   expect(count('connect:max-user-connections')).toBeGreaterThanOrEqual(1)
 })
 
@@ -74,7 +76,8 @@ it('login throttling: a growing delay before each refusal, then a lockout of the
   const other = await raw({ localAddress: '127.0.0.2' })
   other.send(connectPacket('sensor-1', 'from-elsewhere'))
   expect(await other.next('connack')).toMatchObject({ returnCode: 0 })
-  expect(scope.events.find((e) => e.reason === 'login-throttled')).toMatchObject({ kind: 'connect', username: 'sensor-1', detail: expect.stringMatching(/too many failed logins/) as unknown })
+  expect(scope.events.find((e) => e.reason === 'login-throttled'))
+    .toMatchObject({ kind: 'connect', username: 'sensor-1', detail: expect.stringMatching(/too many failed logins/) as unknown })
   await waitUntil(async () => await connackCode(b.url, { username: 'sensor-1', password: PASSWORD }) === 0 ? true : undefined, 'the lockout to end', 5000, 50)
   expect(count('connect:bad-credentials')).toBe(3)
 })
@@ -103,5 +106,7 @@ it('maxPacketBytes: closes a connection announcing a larger packet before its bo
   await s1.closed()
   await publish(obs, 'sensors/sensor-1/after', 'still here')
   expect(count('connection:packet-too-large')).toBe(2)
-  expect(scope.events[0]).toMatchObject({ kind: 'connection', reason: 'packet-too-large', clientId: 'big', username: 'sensor-1', detail: 'packet of 100663301 bytes, limit 1024' })
+  expect(scope.events[0]).toMatchObject({
+    kind: 'connection', reason: 'packet-too-large', clientId: 'big', username: 'sensor-1', detail: 'packet of 100663301 bytes, limit 1024'
+  })
 })

@@ -17,7 +17,9 @@ it('maxSubscriptionsPerClient: SUBACK 0x80 past the limit; renewing one is free;
   const obs = await client('observer')
   expect(await subscribe(obs, ['sensors/a', 'sensors/b', 'sensors/c'], 1)).toEqual([1, 1, 128])
   expect(await subscribe(obs, 'sensors/a', 0)).toEqual([0])
-  expect(scope.events).toMatchObject([{ kind: 'subscribe', reason: 'max-subscriptions', username: 'observer', topic: 'sensors/c', detail: '2 subscriptions already (limit 2)' }])
+  expect(scope.events).toMatchObject([
+    { kind: 'subscribe', reason: 'max-subscriptions', username: 'observer', topic: 'sensors/c', detail: '2 subscriptions already (limit 2)' }
+  ])
   await unsubscribe(obs, 'sensors/b')
   expect(await subscribe(obs, 'sensors/c', 1)).toEqual([1])
   // a filter refused by the read rules does not take a place

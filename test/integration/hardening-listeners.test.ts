@@ -153,7 +153,8 @@ describe('configuration', () => {
     expect(() => parseConfig({ tls: { enabled: true } }, 'w.yaml')).toThrow(/tls\.cert: is required by tls\.enabled/)
     expect(() => parseConfig({ wss: { enabled: true }, tls: { cert: 'c.pem' } }, 'w.yaml')).toThrow(/tls\.key: is required by wss\.enabled/)
     expect(() => parseConfig({ tls: { clientCerts: 'required' } }, 'w.yaml')).toThrow(/tls\.ca: is required when tls\.clientCerts is "required"/)
-    expect(() => parseConfig({ tls: { certIdentity: 'serial' } }, 'w.yaml')).toThrow(/tls\.certIdentity: must be one of "cn", "san-dns", "san-uri", "san-email"/)
+    expect(() => parseConfig({ tls: { certIdentity: 'serial' } }, 'w.yaml'))
+      .toThrow(/tls\.certIdentity: must be one of "cn", "san-dns", "san-uri", "san-email"/)
   })
 
   it('refuses to start with WARDEN_ERR_TLS naming the file that cannot be read or used', async () => {

@@ -29,6 +29,7 @@ it('MQTT: an honest device logs in while an attacker hammers the same username f
   const b = await start()
   let stop = false
   const hammer = async (k: number): Promise<void> => {
+    // eslint-disable-next-line no-unmodified-loop-condition -- the test sets stop while the loop awaits
     for (let i = 0; !stop; i++) await connackFrom(b.port, ATTACKER, 'sensor-1', `guess-${k}-${i}`)
   }
   const attackers = [0, 1, 2, 3].map(hammer)
@@ -64,7 +65,8 @@ it('MQTT: parallel guesses are refused past the logins in flight, before verific
   // verified: at most the pair's two in flight (limits.login.maxPendingPerUserAddress)
   expect(scope.count('connect:bad-credentials')).toBeLessThanOrEqual(4)
   expect(scope.count('connect:login-pending')).toBeGreaterThan(0)
-  expect(scope.events.find((e) => e.reason === 'login-pending')).toMatchObject({ kind: 'connect', username: 'sensor-1', address: ATTACKER, detail: expect.stringMatching(/logins in progress/) as unknown })
+  expect(scope.events.find((e) => e.reason === 'login-pending'))
+    .toMatchObject({ kind: 'connect', username: 'sensor-1', address: ATTACKER, detail: expect.stringMatching(/logins in progress/) as unknown })
 })
 
 it('HTTP API: parallel guesses get 429 past the logins in flight, without being verified', async () => {

@@ -71,7 +71,7 @@ it('in all: maxBytes bounds every account together, and the data dir stops growi
 })
 
 it('reads the usage back from the store after a restart, and keeps refusing past the quota', async () => {
-  const tb = await start({ maxMessagesPerUser: 2 })
+  await start({ maxMessagesPerUser: 2 })
   const s1 = await scope.client('sensor-1')
   await publish(s1, 'sensors/sensor-1/a', 'a', { qos: 1, retain: true })
   await publish(s1, 'sensors/sensor-1/b', 'b', { qos: 1, retain: true })
@@ -90,7 +90,9 @@ it('a retained will past its account\'s quota is published, not stored', async (
   await subscribe(live, 'sensors/#', 1)
   const s1 = await scope.client('sensor-1')
   await publish(s1, 'sensors/sensor-1/r', 'kept', { qos: 1, retain: true })
-  const dying = await scope.client('sensor-1', { clientId: 'dying', will: { topic: 'sensors/sensor-1/status', payload: Buffer.from('offline'), qos: 1, retain: true } })
+  const dying = await scope.client('sensor-1', {
+    clientId: 'dying', will: { topic: 'sensors/sensor-1/status', payload: Buffer.from('offline'), qos: 1, retain: true }
+  })
   ;(dying.client as unknown as { stream: { destroy: () => void } }).stream.destroy()
   await live.waitFor((m) => m.payload === 'offline')
   expect(scope.count('publish:retained-quota')).toBe(1)

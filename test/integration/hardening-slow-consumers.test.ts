@@ -23,7 +23,9 @@ it('maxQueuedMessages: an offline session keeps the oldest messages; the newest 
   const s1 = await client('sensor-1')
   for (let i = 1; i <= 5; i++) await publish(s1, 'sensors/sensor-1/q', `m${i}`, { qos: 1 })
   expect(count('delivery:queue-full')).toBe(2)
-  expect(scope.events[0]).toMatchObject({ kind: 'delivery', reason: 'queue-full', clientId: 'slow-dash', detail: '3 messages queued for the offline session (limit 3): newest dropped' })
+  expect(scope.events[0]).toMatchObject({
+    kind: 'delivery', reason: 'queue-full', clientId: 'slow-dash', detail: '3 messages queued for the offline session (limit 3): newest dropped'
+  })
   const back = await client('dashboard', opts)
   await back.waitFor((m) => m.payload === 'm3')
   await publish(s1, 'sensors/sensor-1/q', 'live', { qos: 1 })
@@ -42,7 +44,12 @@ it('maxQueuedBytes: an offline session keeps the oldest messages up to its byte 
   // each costs 18 bytes of topic + 1000 of payload: four fit in 5000
   for (let i = 1; i <= 6; i++) await publish(s1, 'sensors/sensor-1/q', `m${i}`.padEnd(1000, '.'), { qos: 1 })
   expect(count('delivery:queue-full')).toBe(2)
-  expect(scope.events[0]).toMatchObject({ kind: 'delivery', reason: 'queue-full', clientId: 'bytes-dash', detail: '4072 bytes queued for the offline session (limits.maxQueuedBytes 5000): newest dropped' })
+  expect(scope.events[0]).toMatchObject({
+    kind: 'delivery',
+    reason: 'queue-full',
+    clientId: 'bytes-dash',
+    detail: '4072 bytes queued for the offline session (limits.maxQueuedBytes 5000): newest dropped'
+  })
   const back = await client('dashboard', opts)
   await back.waitFor((m) => m.payload.startsWith('m4'))
   await publish(s1, 'sensors/sensor-1/q', 'live', { qos: 1 })
@@ -61,7 +68,9 @@ it('maxQueuedMessages: a connected session that leaves that many unacknowledged 
   await r.closed()
   expect(r.packets.filter((p) => p.cmd === 'publish')).toHaveLength(3)
   expect(count('delivery:slow-consumer')).toBe(1)
-  expect(scope.events[0]).toMatchObject({ kind: 'delivery', reason: 'slow-consumer', clientId: 'never-acks', username: 'dashboard', detail: '3 messages unacknowledged (limit 3): disconnected' })
+  expect(scope.events[0]).toMatchObject({
+    kind: 'delivery', reason: 'slow-consumer', clientId: 'never-acks', username: 'dashboard', detail: '3 messages unacknowledged (limit 3): disconnected'
+  })
 })
 
 /** A subscriber that subscribes to everything, then stops reading its socket. */
@@ -108,5 +117,7 @@ it('drainTimeout (maxOutgoingBytes 0): a frozen subscriber is cut off after drai
   await flood(FLOOD, healthy)
   await gone
   expect(count('delivery:slow-consumer')).toBe(1)
-  expect(scope.events[0]).toMatchObject({ kind: 'delivery', reason: 'slow-consumer', clientId: 'frozen', detail: 'socket not drained within limits.drainTimeoutMs: disconnected' })
+  expect(scope.events[0]).toMatchObject({
+    kind: 'delivery', reason: 'slow-consumer', clientId: 'frozen', detail: 'socket not drained within limits.drainTimeoutMs: disconnected'
+  })
 })

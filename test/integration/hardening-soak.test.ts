@@ -127,8 +127,10 @@ it(`keeps its memory level and loses nothing over ${SOAK_MS} ms of traffic and c
   const warm = samples.find((s) => s.t >= SOAK_MS / 4) ?? samples[0] as Memory & { t: number }
   const last = samples.at(-1) as Memory & { t: number }
   const mb = (n: number): string => (n / 1048576).toFixed(1)
-  console.log(`soak: ${SOAK_MS} ms, ${churned} churn cycles started, ${completed} completed, ${failures.length} failures, ${acked.size} QoS 1 messages acknowledged, ${lost} lost; ` +
-    `heap after GC ${mb(warm.heapUsed)} MB at ${warm.t} ms → ${mb(last.heapUsed)} MB at ${last.t} ms (max ${mb(Math.max(...samples.map((s) => s.heapUsed)))} MB); ` +
+  console.log(`soak: ${SOAK_MS} ms, ${churned} churn cycles started, ${completed} completed, ${failures.length} failures, ` +
+    `${acked.size} QoS 1 messages acknowledged, ${lost} lost; ` +
+    `heap after GC ${mb(warm.heapUsed)} MB at ${warm.t} ms → ${mb(last.heapUsed)} MB at ${last.t} ms ` +
+    `(max ${mb(Math.max(...samples.map((s) => s.heapUsed)))} MB); ` +
     `rss ${mb(warm.rss)} → ${mb(last.rss)} MB`)
   expect(failures.slice(0, 10), `${failures.length} failed publishes or churn cycles`).toEqual([])
   expect(lost).toBe(0)

@@ -49,7 +49,10 @@ it('samples connect lines under a storm like the audit does, and says how many i
   const logger = pino({ level: 'info' }, new Writable({
     write (chunk: Buffer, _enc, done) { lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>); onLine(); done() }
   }))
-  const connected = (n: number): Promise<void> => new Promise((resolve) => { onLine = () => { if (lines.filter((l) => l.msg === 'client connected').length >= n) resolve() }; onLine() })
+  const connected = (n: number): Promise<void> => new Promise((resolve) => {
+    onLine = () => { if (lines.filter((l) => l.msg === 'client connected').length >= n) resolve() }
+    onLine()
+  })
   let now = 0
   const clients = []
   try {
@@ -81,7 +84,9 @@ it('writes readable lines with ISO times under WARDEN_LOG_FORMAT=pretty', async 
 
 it.each(['broker', 'producer', 'consumer'] as const)('%s: a bad WARDEN_LOG_FORMAT is a start-up error naming it, exit 1', async (name) => {
   // the demo configs: the variable is refused before anything is opened
-  const app = name === 'broker' ? await broker({ WARDEN_LOG_FORMAT: 'fancy' }) : startApp(name, { WARDEN_CONFIG: `config/${name}.yaml`, WARDEN_LOG_FORMAT: 'fancy' })
+  const app = name === 'broker'
+    ? await broker({ WARDEN_LOG_FORMAT: 'fancy' })
+    : startApp(name, { WARDEN_CONFIG: `config/${name}.yaml`, WARDEN_LOG_FORMAT: 'fancy' })
   if (name !== 'broker') apps.push(app)
   expect((await app.exited()).code).toBe(1)
   expect(app.stderr).toContain('warden: WARDEN_LOG_FORMAT: must be one of json, pretty, got "fancy"')

@@ -170,7 +170,9 @@ describe('producer fleet', () => {
       expect(Math.max(...seqs)).toBe(saved[d])
       expect(stats.perDevice[d]?.lastSeq).toBe(saved[d])
       const first = w.telemetry.get(d)?.[0]
-      expect(first).toMatchObject({ deviceId: d, run: fleet.run, seq: 1, readings: { temperature: expect.any(Number), humidity: expect.any(Number), battery: expect.any(Number) } })
+      expect(first).toMatchObject({
+        deviceId: d, run: fleet.run, seq: 1, readings: { temperature: expect.any(Number), humidity: expect.any(Number), battery: expect.any(Number) }
+      })
       expect(first?.ts).toBeGreaterThan(Date.now() - 60_000)
     }
 
@@ -267,7 +269,9 @@ describe('producer fleet', () => {
       }
     })
     const log = pino({ level: 'debug' }, sink)
-    const common = { url: broker.url, run: 'r', qos: 1 as const, rate: 200, lastSeq: 0, reconnectPeriodMs: 20, maxReconnectPeriodMs: 40, closeTimeoutMs: 100, logger: log }
+    const common = {
+      url: broker.url, run: 'r', qos: 1 as const, rate: 200, lastSeq: 0, reconnectPeriodMs: 20, maxReconnectPeriodMs: 40, closeTimeoutMs: 100, logger: log
+    }
     const intruder = track(createDevice({ ...common, username: 'device-99', password: PASSWORD }))
     const honest = track(createDevice({ ...common, username: 'device-01', password: PASSWORD }))
     const w = track(await watch(broker.url, ['devices/+/telemetry']))

@@ -67,7 +67,9 @@ describe('two broker processes on one Redis, unregisteredTopics: allow', () => {
     return c
   }
   /** a member of $share/g/sensors/# on b, and proof of what it got: a real message sent after the forgery */
-  const setUp = async (): Promise<{ a: Awaited<ReturnType<typeof node>>, b: Awaited<ReturnType<typeof node>>, member: TestClient, real: () => Promise<void> }> => {
+  const setUp = async (): Promise<{
+    a: Awaited<ReturnType<typeof node>>, b: Awaited<ReturnType<typeof node>>, member: TestClient, real: () => Promise<void>
+  }> => {
     const a = await node('warden-a')
     const b = await node('warden-b')
     const member = await client(b.tb, 'dashboard', 'member-1')
@@ -87,13 +89,16 @@ describe('two broker processes on one Redis, unregisteredTopics: allow', () => {
     await publish(producer, '$WARDEN/share/deliver/warden-b', forgedDeliver('member-1', 'forged'), { qos: 1 })
     await real()
     expect(member.messages.map((m) => m.payload)).toEqual(['real'])
-    expect(a.events).toContainEqual(expect.objectContaining({ kind: 'publish', reason: 'reserved-topic', username: 'sensor-2', topic: '$WARDEN/share/deliver/warden-b' }))
+    expect(a.events).toContainEqual(
+      expect.objectContaining({ kind: 'publish', reason: 'reserved-topic', username: 'sensor-2', topic: '$WARDEN/share/deliver/warden-b' }))
   })
 
   it('does not take a message that reached the bus through a publish for a link message, however it got there', async () => {
     const { a, b, member, real } = await setUp()
     // what any client message is on the bus: a packet aedes published (the hooks are not asked here)
-    a.tb.broker.aedes.publish({ cmd: 'publish', topic: '$WARDEN/share/deliver/warden-b', payload: Buffer.from(forgedDeliver('member-1', 'forged')), qos: 0, retain: false, dup: false }, () => {})
+    a.tb.broker.aedes.publish({
+      cmd: 'publish', topic: '$WARDEN/share/deliver/warden-b', payload: Buffer.from(forgedDeliver('member-1', 'forged')), qos: 0, retain: false, dup: false
+    }, () => {})
     await real()
     expect(member.messages.map((m) => m.payload)).toEqual(['real'])
     expect(b.events).toContainEqual(expect.objectContaining({ kind: 'publish', reason: 'reserved-topic', topic: '$WARDEN/share/deliver/warden-b' }))

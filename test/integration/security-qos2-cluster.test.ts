@@ -17,7 +17,11 @@ const { startNode } = useCluster('warden-qos2-cluster-')
 const scope = useScope()
 
 async function api (node: BrokerNode, method: string, path: string, body?: unknown): Promise<number> {
-  const res = await fetch(node.http + path, { method, headers: { authorization: basic('admin'), 'content-type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) })
+  const res = await fetch(node.http + path, {
+    method,
+    headers: { authorization: basic('admin'), 'content-type': 'application/json' },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {})
+  })
   await res.text()
   return res.status
 }
@@ -30,7 +34,10 @@ const PUBLISH = { cmd: 'publish', topic: HELD, payload: Buffer.from('stored'), q
  * Resolves with what a persistent subscriber gets on HELD (sensor-2's marker is queued after it).
  */
 async function retransmitToSurvivor (meanwhile: (b: BrokerNode) => Promise<void>): Promise<{ b: BrokerNode, got: string[] }> {
-  const [a, b] = await Promise.all([startNode({ NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${HOLD}`, WARDEN_TEST_HOLD_TOPIC: HELD }), startNode()])
+  const [a, b] = await Promise.all([
+    startNode({ NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${HOLD}`, WARDEN_TEST_HOLD_TOPIC: HELD }),
+    startNode()
+  ])
   const reader = await scope.client('dashboard', { clientId: 'reader', clean: false }, b)
   await subscribe(reader, 'sensors/#', 2)
   await reader.end()
@@ -59,7 +66,8 @@ describe('a QoS 2 message stored by a dead broker process, sent again to another
       expect(await api(node, 'PATCH', `/api/v1/topics/${encodeURIComponent('sensors/sensor-1/#')}`, { owners: ['sensor-2'] })).toBe(200)
     })
     expect(got).toEqual([])
-    const line = await b.app.waitForLog((l) => l.msg === 'denied publish: not-owner' && (l.audit as { detail?: string } | undefined)?.detail === 'a QoS 2 message stored before a crash, published later')
+    const line = await b.app.waitForLog((l) => l.msg === 'denied publish: not-owner' &&
+      (l.audit as { detail?: string } | undefined)?.detail === 'a QoS 2 message stored before a crash, published later')
     expect(line.audit).toMatchObject({ kind: 'publish', username: 'sensor-1', clientId: 'device-1', topic: HELD })
   })
 

@@ -14,7 +14,11 @@ const scope = useScope()
 const WILL = { topic: 'sensors/sensor-1/status', payload: Buffer.from('offline'), qos: 1 as const, retain: true }
 
 async function api (node: BrokerNode, method: string, path: string, body?: unknown): Promise<number> {
-  const res = await fetch(node.http + path, { method, headers: { authorization: basic('admin'), 'content-type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) })
+  const res = await fetch(node.http + path, {
+    method,
+    headers: { authorization: basic('admin'), 'content-type': 'application/json' },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {})
+  })
   await res.text()
   return res.status
 }

@@ -17,7 +17,9 @@ import { startRedis, type TestRedis } from '../helpers/redis.js'
 
 // the redis store and its ioredis are the broker's own (apps/broker/node_modules), as Warden runs them
 const fromBroker = createRequire(join(import.meta.dirname, '../../apps/broker/package.json'))
-const { default: aedesPersistenceRedis } = await import(pathToFileURL(fromBroker.resolve('aedes-persistence-redis')).href) as { default: (o: { conn: unknown }) => object }
+const { default: aedesPersistenceRedis } = await import(pathToFileURL(fromBroker.resolve('aedes-persistence-redis')).href) as {
+  default: (o: { conn: unknown }) => object
+}
 const { Redis } = await import(pathToFileURL(fromBroker.resolve('ioredis')).href) as { Redis: new (url: string) => { disconnect (): void } }
 
 interface StoreCase { name: string, open (): Promise<{ persistence: object, close (): Promise<void> }> }

@@ -8,12 +8,19 @@ const require = createRequire(createRequire(import.meta.url).resolve('mqemitter-
 const msgpack = require('msgpack-lite') as { encode (v: unknown): Buffer, decode (b: Buffer): unknown }
 
 const packets: Array<[string, Record<string, unknown> & { topic: string }]> = [
-  ['an aedes QoS 1 packet', { cmd: 'publish', brokerId: 'warden-a-1', brokerCounter: 1795392692369528, topic: 'bench/pub-6/data/0', payload: Buffer.alloc(64, 6), qos: 1, retain: false, dup: false, messageId: undefined, clientId: 'p6' }],
-  ['a string payload ($SYS subscription sync)', { topic: '$SYS/sub/add', payload: JSON.stringify({ clientId: 'c', subs: [{ topic: 'a/#', qos: 1 }] }), qos: 0, retain: false }],
+  ['an aedes QoS 1 packet', {
+    cmd: 'publish', brokerId: 'warden-a-1', brokerCounter: 1795392692369528, topic: 'bench/pub-6/data/0', payload: Buffer.alloc(64, 6),
+    qos: 1, retain: false, dup: false, messageId: undefined, clientId: 'p6'
+  }],
+  ['a string payload ($SYS subscription sync)',
+    { topic: '$SYS/sub/add', payload: JSON.stringify({ clientId: 'c', subs: [{ topic: 'a/#', qos: 1 }] }), qos: 0, retain: false }],
   ['an empty topic and payload', { topic: '', payload: Buffer.alloc(0) }],
   ['unicode strings of every length class', { topic: 'ü/ñ/中文/🦊'.repeat(4), a: 'x'.repeat(31), b: 'é'.repeat(20), c: 'y'.repeat(300), d: 'z'.repeat(70000) }],
   ['payloads of every length class', { topic: 't', p1: Buffer.alloc(255, 1), p2: Buffer.alloc(256, 2), p3: Buffer.alloc(70000, 3) }],
-  ['numbers of every width', { topic: 't', a: 0, b: 127, c: 128, d: 65535, e: 65536, f: 2 ** 32 - 1, g: 2 ** 32, h: -1, i: -32, j: -33, k: -129, l: -32769, m: -(2 ** 31), n: -(2 ** 31) - 1, o: 1.5, p: Number.MAX_SAFE_INTEGER }],
+  ['numbers of every width', {
+    topic: 't', a: 0, b: 127, c: 128, d: 65535, e: 65536, f: 2 ** 32 - 1, g: 2 ** 32, h: -1, i: -32, j: -33, k: -129, l: -32769,
+    m: -(2 ** 31), n: -(2 ** 31) - 1, o: 1.5, p: Number.MAX_SAFE_INTEGER
+  }],
   ['null and booleans', { topic: 't', a: null, b: true, c: false }],
   ['more than 15 fields', Object.fromEntries([['topic', 't'], ...Array.from({ length: 20 }, (_, i) => [`k${i}`, i])]) as { topic: string }]
 ]

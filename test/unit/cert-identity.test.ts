@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest'
 import { certificateName } from '../../apps/broker/src/net/cert-identity.js'
 
 describe('certificate names', () => {
-  const cert = (subject: Record<string, unknown>, san?: string): PeerCertificate => ({ subject, ...(san !== undefined ? { subjectaltname: san } : {}) }) as unknown as PeerCertificate
+  const cert = (subject: Record<string, unknown>, san?: string): PeerCertificate =>
+    ({ subject, ...(san !== undefined ? { subjectaltname: san } : {}) }) as unknown as PeerCertificate
   it.each([
     ['cn', cert({ CN: 'device-7', O: 'Acme' }), 'device-7'],
     ['cn', cert({ CN: ['first', 'second'] }), 'first'],

@@ -17,7 +17,8 @@ describe('encode, then parse', () => {
 
   it('reads back a status message', () => {
     const payload = encodeStatus({ deviceId: 'device-02', state: 'offline', run: 'r2', ts: 5 })
-    expect(parseDeviceMessage(statusTopic('device-02'), payload)).toMatchObject({ deviceId: 'device-02', state: 'offline', run: 'r2', ts: 5, seq: null, malformed: false })
+    expect(parseDeviceMessage(statusTopic('device-02'), payload))
+      .toMatchObject({ deviceId: 'device-02', state: 'offline', run: 'r2', ts: 5, seq: null, malformed: false })
   })
 })
 

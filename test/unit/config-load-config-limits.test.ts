@@ -5,7 +5,8 @@ import { parseConfig } from '../../apps/broker/src/config/load-config.js'
 describe('hardening config', () => {
   it.each([
     [{ limits: { maxPacketBytes: 10 } }, /limits\.maxPacketBytes: must be >= 64/],
-    [{ limits: { maxPacketBytes: 1048576, maxOutgoingBytes: 1048576 } }, /limits\.maxOutgoingBytes: must be 0 \(no bound\) or at least twice limits\.maxPacketBytes \(2097152\)/],
+    [{ limits: { maxPacketBytes: 1048576, maxOutgoingBytes: 1048576 } },
+      /limits\.maxOutgoingBytes: must be 0 \(no bound\) or at least twice limits\.maxPacketBytes \(2097152\)/],
     [{ limits: { publishRate: { onExcess: 'queue' } } }, /limits\.publishRate\.onExcess: must be one of "delay", "drop", "disconnect"/],
     [{ limits: { publishRate: { perSecond: 10, burst: 0 } } }, /limits\.publishRate\.burst: must be >= 1/],
     [{ limits: { connectionRate: { perSecond: -1 } } }, /limits\.connectionRate\.perSecond: must be >= 0/],
@@ -20,7 +21,12 @@ describe('hardening config', () => {
   })
 
   it('accepts 0 as "no limit" for the counts and rates', () => {
-    const c = parseConfig({ limits: { maxConnections: 0, maxConnectionsPerUser: 0, maxSubscriptionsPerClient: 0, maxQueuedMessages: 0, maxOutgoingBytes: 0, publishRate: { perSecond: 0 }, connectionRate: { perSecond: 0 } } }, 'w.yaml')
+    const c = parseConfig({
+      limits: {
+        maxConnections: 0, maxConnectionsPerUser: 0, maxSubscriptionsPerClient: 0, maxQueuedMessages: 0, maxOutgoingBytes: 0,
+        publishRate: { perSecond: 0 }, connectionRate: { perSecond: 0 }
+      }
+    }, 'w.yaml')
     expect(c.limits.maxOutgoingBytes).toBe(0)
     expect(c.limits.publishRate).toEqual({ perSecond: 0, burst: 5000, onExcess: 'delay' })
   })

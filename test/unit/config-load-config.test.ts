@@ -50,14 +50,18 @@ describe('parseConfig: every error names the key', () => {
     ['neither password nor passwordHash', { users: [{ username: 'a', roles: [] }] }, 'users[0]: needs exactly one of password'],
     ['bad hash format', { users: [{ username: 'a', passwordHash: 'md5$abc', roles: [] }] }, 'users[0].passwordHash: must look like scrypt$N$r$p$salt$hash'],
     ['bad hash N', { users: [{ username: 'a', passwordHash: HASH.replace('$1024$', '$1000$'), roles: [] }] }, 'users[0].passwordHash: must look like'],
-    ['hash key too short', { users: [{ username: 'a', passwordHash: `scrypt$1024$8$1$${SALT}$AAAA`, roles: [] }] }, 'users[0].passwordHash: hash part is too short'],
-    ['bad filter #', { topics: [{ filter: 'a/#/b', owners: ['x'] }] }, `topics[0].filter: "a/#/b" '#' must be a whole level and the last one`],
-    ['bad filter +', { topics: [{ filter: 'ok', owners: ['x'] }, { filter: 'a+', owners: ['x'] }] }, `topics[1].filter: "a+" '+' must be a whole level`],
-    ['unknown template', { topics: [{ filter: 'devices/{user}/#', owners: ['x'] }] }, 'topics[0].filter: "devices/{user}/#" only {username} and {clientid} templates are known'],
+    ['hash key too short', { users: [{ username: 'a', passwordHash: `scrypt$1024$8$1$${SALT}$AAAA`, roles: [] }] },
+      'users[0].passwordHash: hash part is too short'],
+    ['bad filter #', { topics: [{ filter: 'a/#/b', owners: ['x'] }] }, 'topics[0].filter: "a/#/b" \'#\' must be a whole level and the last one'],
+    ['bad filter +', { topics: [{ filter: 'ok', owners: ['x'] }, { filter: 'a+', owners: ['x'] }] }, 'topics[1].filter: "a+" \'+\' must be a whole level'],
+    ['unknown template', { topics: [{ filter: 'devices/{user}/#', owners: ['x'] }] },
+      'topics[0].filter: "devices/{user}/#" only {username} and {clientid} templates are known'],
     ['$SYS registration', { topics: [{ filter: '$SYS/#', owners: ['x'] }] }, 'topics[0].filter: $SYS topics belong to the broker'],
-    ['{username} owner without template', { topics: [{ filter: 'devices/+/#', owners: ['{username}'] }] }, "topics[0].owners[0]: '{username}' as an owner needs a {username} level"],
+    ['{username} owner without template', { topics: [{ filter: 'devices/+/#', owners: ['{username}'] }] },
+      "topics[0].owners[0]: '{username}' as an owner needs a {username} level"],
     ['{username} owner with only {clientid}', { topics: [{ filter: 'c/{clientid}/#', owners: ['ops', '{username}'] }] }, 'topics[0].owners[1]:'],
-    ['{clientid} owner', { topics: [{ filter: 'c/{clientid}/#', owners: ['{clientid}'] }] }, "topics[0].owners[0]: only '{username}' may be used as an owner template"],
+    ['{clientid} owner', { topics: [{ filter: 'c/{clientid}/#', owners: ['{clientid}'] }] },
+      "topics[0].owners[0]: only '{username}' may be used as an owner template"],
     ['no owners', { topics: [{ filter: 'a', owners: [] }] }, 'topics[0].owners: must NOT have fewer than 1 items'],
     ['missing owners', { topics: [{ filter: 'a' }] }, 'topics[0].owners: is required'],
     ['bad grant', { roles: { r: { subscribe: ['ok/#', '#/x'] } } }, 'roles.r.subscribe[1]: "#/x"'],
@@ -119,7 +123,11 @@ describe('parseConfig: valid input', () => {
         maxOutgoingBytes: 4194304,
         publishRate: { perSecond: 1000, burst: 5000, onExcess: 'delay' },
         connectionRate: { perSecond: 50, burst: 200 },
-        login: { maxFailuresPerUserAddress: 10, maxFailuresPerAddress: 100, windowMs: 600000, lockoutMs: 60000, maxLockoutMs: 3600000, delayMs: 200, maxDelayMs: 5000, maxPendingPerUserAddress: 2, maxPendingPerAddress: 32, verifyConcurrency: 0, maxVerifyingPerUser: 2, cacheTtlMs: 60000 }
+        login: {
+          maxFailuresPerUserAddress: 10, maxFailuresPerAddress: 100, windowMs: 600000, lockoutMs: 60000, maxLockoutMs: 3600000,
+          delayMs: 200, maxDelayMs: 5000, maxPendingPerUserAddress: 2, maxPendingPerAddress: 32, verifyConcurrency: 0, maxVerifyingPerUser: 2,
+          cacheTtlMs: 60000
+        }
       }
     })
     expect(Object.isFrozen(c) && Object.isFrozen(c.mqtt) && Object.isFrozen(c.users)).toBe(true)
@@ -174,7 +182,8 @@ describe('loadConfig', () => {
 
   it('names a bad key of the file even when an environment override replaces it', async () => {
     const path = await file('hidden.yaml', 'mqtt: { port: abc }\nhttp: { port: -1 }\nusers: []\n')
-    const err = errorOf(() => loadConfig({ env: { WARDEN_CONFIG: path, WARDEN_MQTT_PORT: '21000', WARDEN_HTTP_PORT: '22000' } })) // values only: nothing listens
+    // values only: nothing listens
+    const err = errorOf(() => loadConfig({ env: { WARDEN_CONFIG: path, WARDEN_MQTT_PORT: '21000', WARDEN_HTTP_PORT: '22000' } }))
     expect(err.code).toBe('WARDEN_ERR_CONFIG_INVALID')
     expect(err.message).toBe(`invalid config in ${path}: mqtt.port: must be integer; http.port: must be >= 0`)
   })
@@ -196,15 +205,21 @@ describe('loadConfig', () => {
     for (const path of [yaml, json]) {
       expect(loadConfig({ env: { WARDEN_CONFIG: path } })).toMatchObject({ mqtt: { port: 1000, host: '127.0.0.1' }, log: { level: 'warn' } })
       const c = loadConfig({
-        env: { WARDEN_CONFIG: path, WARDEN_MQTT_PORT: '0', WARDEN_HTTP_PORT: '9090', WARDEN_DATA_DIR: '/var/lib/warden', WARDEN_LOG_LEVEL: 'debug', WARDEN_BROKER_ID: 'b-1' }
+        env: {
+          WARDEN_CONFIG: path, WARDEN_MQTT_PORT: '0', WARDEN_HTTP_PORT: '9090', WARDEN_DATA_DIR: '/var/lib/warden', WARDEN_LOG_LEVEL: 'debug',
+          WARDEN_BROKER_ID: 'b-1'
+        }
       })
-      expect(c).toMatchObject({ mqtt: { port: 0, host: '127.0.0.1' }, http: { port: 9090, host: '0.0.0.0' }, dataDir: '/var/lib/warden', log: { level: 'debug' }, brokerId: 'b-1' })
+      expect(c).toMatchObject({
+        mqtt: { port: 0, host: '127.0.0.1' }, http: { port: 9090, host: '0.0.0.0' }, dataDir: '/var/lib/warden', log: { level: 'debug' }, brokerId: 'b-1'
+      })
     }
   })
 
   it('ignores empty overrides', async () => {
     const path = await file('min.yaml', 'users: []\n')
-    expect(loadConfig({ env: { WARDEN_CONFIG: path, WARDEN_MQTT_PORT: '', WARDEN_DATA_DIR: '' } })).toMatchObject({ mqtt: { port: DOCUMENTED.get('mqtt.port') }, dataDir: './data' })
+    expect(loadConfig({ env: { WARDEN_CONFIG: path, WARDEN_MQTT_PORT: '', WARDEN_DATA_DIR: '' } }))
+      .toMatchObject({ mqtt: { port: DOCUMENTED.get('mqtt.port') }, dataDir: './data' })
   })
 
   it.each([
@@ -240,7 +255,6 @@ describe('loadConfig', () => {
     expect(err.code).toBe('WARDEN_ERR_CONFIG_INVALID')
     expect(err.message).toContain('(root): must be a mapping')
   })
-
 
   it.each([
     ['missing.yaml', null, 'cannot read config file'],

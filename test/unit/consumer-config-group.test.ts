@@ -55,7 +55,8 @@ describe('consumer group config', () => {
 })
 
 describe('a group member\'s summary', () => {
-  const msg = (seq: number, device = 'd1') => parseMessage(`devices/${device}/telemetry`, Buffer.from(JSON.stringify({ deviceId: device, seq, ts: 0 })), { qos: 1, retain: false, dup: false }, 0)
+  const msg = (seq: number, device = 'd1') =>
+    parseMessage(`devices/${device}/telemetry`, Buffer.from(JSON.stringify({ deviceId: device, seq, ts: 0 })), { qos: 1, retain: false, dup: false }, 0)
 
   it('counts no gaps and gives the share of the seqs it saw go by', () => {
     const book = createStatsBook({ qos: 1, seqWindow: 4096, startedAt: 0, group: 'workers' })

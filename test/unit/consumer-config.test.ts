@@ -107,7 +107,10 @@ describe('consumer config', () => {
     { name: 'missing clientId', yaml: 'broker: { url: "mqtt://h" }\nsubscriptions: ["#"]\n', env: {}, error: /clientId: is required/ },
     { name: 'unknown key', yaml: base + 'qoss: 1\n', env: {}, error: /qoss: is not a known setting/ },
     { name: 'bad qos in file', yaml: base + 'qos: 3\n', env: {}, error: /qos: must be one of 0, 1, 2/ },
-    { name: 'bad qos from env names the variable', yaml: base, env: { WARDEN_CONSUMER_QOS: '3' }, error: /with WARDEN_CONSUMER_QOS: qos: must be one of 0, 1, 2/ },
+    {
+      name: 'bad qos from env names the variable', yaml: base, env: { WARDEN_CONSUMER_QOS: '3' },
+      error: /with WARDEN_CONSUMER_QOS: qos: must be one of 0, 1, 2/
+    },
     { name: 'non-numeric qos from env', yaml: base, env: { WARDEN_CONSUMER_QOS: 'one' }, error: /WARDEN_CONSUMER_QOS: must be an integer, got "one"/ },
     { name: 'too short summary interval', yaml: base, env: { WARDEN_SUMMARY_INTERVAL_MS: '10' }, error: /summaryIntervalMs: must be >= 100/ },
     { name: 'bad log level', yaml: base, env: { WARDEN_LOG_LEVEL: 'loud' }, error: /logLevel: must be one of/ },
@@ -118,7 +121,10 @@ describe('consumer config', () => {
     { name: 'too long clientId', yaml: base, env: { WARDEN_CONSUMER_CLIENT_ID: 'x'.repeat(24) }, error: /clientId: must NOT have more than 23 characters/ },
     { name: 'bad rotation size', yaml: base + 'output: { size: "10MB" }\n', env: {}, error: /output\.size: must match pattern/ },
     { name: 'keep of zero', yaml: base + 'output: { keep: 0 }\n', env: {}, error: /output\.keep: must be >= 1/ },
-    { name: 'back-off bounds reversed', yaml: base + 'reconnect: { minMs: 5000, maxMs: 1000 }\n', env: {}, error: /reconnect\.minMs: must not exceed reconnect\.maxMs/ }
+    {
+      name: 'back-off bounds reversed', yaml: base + 'reconnect: { minMs: 5000, maxMs: 1000 }\n', env: {},
+      error: /reconnect\.minMs: must not exceed reconnect\.maxMs/
+    }
   ])('fails fast on $name', ({ yaml, env, error }) => {
     if (yaml === null) expect(() => loadConsumerConfig({ env: { WARDEN_CONFIG: 'absent.yaml' }, cwd: dir })).toThrow(/cannot read config file .*absent\.yaml/)
     else expect(() => load(yaml, env)).toThrow(error)

@@ -11,7 +11,9 @@ describe('message record', () => {
   it('parses telemetry and computes latency', () => {
     const body = { deviceId: 'device-01', run: 'r1', seq: 7, ts: at - 40, readings: { t: 21.5 } }
     expect(parse('devices/device-01/telemetry', JSON.stringify(body))).toEqual({
-      record: { topic: 'devices/device-01/telemetry', qos: 1, retain: false, dup: false, receivedAt: at, deviceId: 'device-01', seq: 7, latencyMs: 40, payload: body },
+      record: {
+        topic: 'devices/device-01/telemetry', qos: 1, retain: false, dup: false, receivedAt: at, deviceId: 'device-01', seq: 7, latencyMs: 40, payload: body
+      },
       run: 'r1',
       malformed: false
     })

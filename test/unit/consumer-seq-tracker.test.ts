@@ -18,25 +18,86 @@ const cases: Case[] = [
   { name: 'in order', events: [d(1), d(2), d(3)], outcomes: ['first', 'next', 'next'], totals: { received: 3, unique: 3, duplicates: 0, gaps: 0 } },
   { name: 'first seq is a baseline, not a gap', events: [d(1000), d(1001)], outcomes: ['first', 'next'], totals: { unique: 2, gaps: 0 } },
   { name: 'seq 0 is valid', events: [d(0), d(1)], outcomes: ['first', 'next'], totals: { gaps: 0 } },
-  { name: 'duplicate of the highest and of an older seq', events: [d(1), d(2), d(2), d(3), d(1)], outcomes: ['first', 'next', 'duplicate', 'next', 'duplicate'], totals: { received: 5, unique: 3, duplicates: 2, gaps: 0 } },
+  {
+    name: 'duplicate of the highest and of an older seq',
+    events: [d(1), d(2), d(2), d(3), d(1)], outcomes: ['first', 'next', 'duplicate', 'next', 'duplicate'],
+    totals: { received: 5, unique: 3, duplicates: 2, gaps: 0 }
+  },
   { name: 'duplicate of the baseline', events: [d(7), d(7)], outcomes: ['first', 'duplicate'], totals: { duplicates: 1 } },
   { name: 'gap', events: [d(1), d(2), d(5)], outcomes: ['first', 'next', 'ahead'], totals: { unique: 3, gaps: 2 } },
-  { name: 'late arrivals fill gaps and are not duplicates', events: [d(1), d(2), d(5), d(3), d(4), d(4)], outcomes: ['first', 'next', 'ahead', 'late', 'late', 'duplicate'], totals: { unique: 5, duplicates: 1, gaps: 0 } },
-  { name: 'arrival below the baseline extends it', events: [d(10), d(8), d(9), d(8)], outcomes: ['first', 'late', 'late', 'duplicate'], totals: { unique: 3, duplicates: 1, gaps: 0 } },
+  {
+    name: 'late arrivals fill gaps and are not duplicates',
+    events: [d(1), d(2), d(5), d(3), d(4), d(4)], outcomes: ['first', 'next', 'ahead', 'late', 'late', 'duplicate'],
+    totals: { unique: 5, duplicates: 1, gaps: 0 }
+  },
+  {
+    name: 'arrival below the baseline extends it',
+    events: [d(10), d(8), d(9), d(8)], outcomes: ['first', 'late', 'late', 'duplicate'],
+    totals: { unique: 3, duplicates: 1, gaps: 0 }
+  },
   { name: 'arrival below the baseline leaves a gap', events: [d(10), d(7)], outcomes: ['first', 'late'], totals: { unique: 2, gaps: 2 } },
-  { name: 'new run continuing the seq is contiguous', events: [d(1, 'a'), d(2, 'a'), d(3, 'b'), d(4, 'b')], outcomes: ['first', 'next', 'next', 'next'], totals: { unique: 4, gaps: 0, resets: 0 } },
-  { name: 'new run that skips ahead is a gap, not a reset', events: [d(1, 'a'), d(2, 'a'), d(5, 'b')], outcomes: ['first', 'next', 'ahead'], totals: { gaps: 2, resets: 0 } },
-  { name: 'new run going backwards starts a new epoch', events: [d(1, 'a'), d(2, 'a'), d(3, 'a'), d(1, 'b'), d(2, 'b')], outcomes: ['first', 'next', 'next', 'reset', 'next'], totals: { unique: 5, duplicates: 0, gaps: 0, resets: 1 } },
-  { name: 'new run repeating the highest seq is a reset', events: [d(5, 'a'), d(5, 'b')], outcomes: ['first', 'reset'], totals: { unique: 2, duplicates: 0, resets: 1 } },
-  { name: 'counts carry across an epoch', events: [d(1, 'a'), d(3, 'a'), d(0, 'b'), d(0, 'b'), d(2, 'b')], outcomes: ['first', 'ahead', 'reset', 'duplicate', 'ahead'], totals: { unique: 4, duplicates: 1, gaps: 2, resets: 1 } },
-  { name: 'same run going backwards is a duplicate, not a reset', events: [d(1, 'a'), d(2, 'a'), d(1, 'a')], outcomes: ['first', 'next', 'duplicate'], totals: { duplicates: 1, resets: 0 } },
-  { name: 'late message of the previous run still fills its gap', events: [d(1, 'a'), d(2, 'a'), d(4, 'b'), d(3, 'a')], outcomes: ['first', 'next', 'ahead', 'late'], totals: { gaps: 0, resets: 0 } },
+  {
+    name: 'new run continuing the seq is contiguous',
+    events: [d(1, 'a'), d(2, 'a'), d(3, 'b'), d(4, 'b')], outcomes: ['first', 'next', 'next', 'next'],
+    totals: { unique: 4, gaps: 0, resets: 0 }
+  },
+  {
+    name: 'new run that skips ahead is a gap, not a reset',
+    events: [d(1, 'a'), d(2, 'a'), d(5, 'b')], outcomes: ['first', 'next', 'ahead'],
+    totals: { gaps: 2, resets: 0 }
+  },
+  {
+    name: 'new run going backwards starts a new epoch',
+    events: [d(1, 'a'), d(2, 'a'), d(3, 'a'), d(1, 'b'), d(2, 'b')], outcomes: ['first', 'next', 'next', 'reset', 'next'],
+    totals: { unique: 5, duplicates: 0, gaps: 0, resets: 1 }
+  },
+  {
+    name: 'new run repeating the highest seq is a reset',
+    events: [d(5, 'a'), d(5, 'b')], outcomes: ['first', 'reset'],
+    totals: { unique: 2, duplicates: 0, resets: 1 }
+  },
+  {
+    name: 'counts carry across an epoch',
+    events: [d(1, 'a'), d(3, 'a'), d(0, 'b'), d(0, 'b'), d(2, 'b')], outcomes: ['first', 'ahead', 'reset', 'duplicate', 'ahead'],
+    totals: { unique: 4, duplicates: 1, gaps: 2, resets: 1 }
+  },
+  {
+    name: 'same run going backwards is a duplicate, not a reset',
+    events: [d(1, 'a'), d(2, 'a'), d(1, 'a')], outcomes: ['first', 'next', 'duplicate'],
+    totals: { duplicates: 1, resets: 0 }
+  },
+  {
+    name: 'late message of the previous run still fills its gap',
+    events: [d(1, 'a'), d(2, 'a'), d(4, 'b'), d(3, 'a')], outcomes: ['first', 'next', 'ahead', 'late'],
+    totals: { gaps: 0, resets: 0 }
+  },
   { name: 'payloads without a run never reset', events: [d(1), d(2), d(1)], outcomes: ['first', 'next', 'duplicate'], totals: { resets: 0, duplicates: 1 } },
-  { name: 'devices are independent', events: [['a', 1], ['b', 1], ['a', 2], ['b', 3], ['a', 2]], outcomes: ['first', 'first', 'next', 'ahead', 'duplicate'], totals: { devices: 2, unique: 4, gaps: 1, duplicates: 1 } },
-  { name: 'window overflow: too old to judge is stale', window: 32, events: [d(0), d(100), d(0), d(80), d(68), d(69)], outcomes: ['first', 'ahead', 'stale', 'late', 'stale', 'late'], totals: { received: 6, unique: 4, stale: 2, gaps: 97 } },
-  { name: 'window overflow: a jump of exactly the window', window: 32, events: [d(0), d(32), d(0), d(1), d(32)], outcomes: ['first', 'ahead', 'stale', 'late', 'duplicate'], totals: { gaps: 30, stale: 1, duplicates: 1 } },
-  { name: 'window overflow: a huge jump clears the window', window: 32, events: [d(1), d(1000), d(1001), d(999), d(1000)], outcomes: ['first', 'ahead', 'next', 'late', 'duplicate'], totals: { gaps: 997, duplicates: 1 } },
-  { name: 'window overflow: ring slots are reused correctly', window: 32, events: [...Array.from({ length: 101 }, (_, i) => d(i)), d(90), d(69), d(68)], outcomes: ['first', ...Array<SeqOutcome>(100).fill('next'), 'duplicate', 'duplicate', 'stale'], totals: { unique: 101, duplicates: 2, stale: 1, gaps: 0 } }
+  {
+    name: 'devices are independent',
+    events: [['a', 1], ['b', 1], ['a', 2], ['b', 3], ['a', 2]], outcomes: ['first', 'first', 'next', 'ahead', 'duplicate'],
+    totals: { devices: 2, unique: 4, gaps: 1, duplicates: 1 }
+  },
+  {
+    name: 'window overflow: too old to judge is stale', window: 32,
+    events: [d(0), d(100), d(0), d(80), d(68), d(69)], outcomes: ['first', 'ahead', 'stale', 'late', 'stale', 'late'],
+    totals: { received: 6, unique: 4, stale: 2, gaps: 97 }
+  },
+  {
+    name: 'window overflow: a jump of exactly the window', window: 32,
+    events: [d(0), d(32), d(0), d(1), d(32)], outcomes: ['first', 'ahead', 'stale', 'late', 'duplicate'],
+    totals: { gaps: 30, stale: 1, duplicates: 1 }
+  },
+  {
+    name: 'window overflow: a huge jump clears the window', window: 32,
+    events: [d(1), d(1000), d(1001), d(999), d(1000)], outcomes: ['first', 'ahead', 'next', 'late', 'duplicate'],
+    totals: { gaps: 997, duplicates: 1 }
+  },
+  {
+    name: 'window overflow: ring slots are reused correctly', window: 32,
+    events: [...Array.from({ length: 101 }, (_, i) => d(i)), d(90), d(69), d(68)],
+    outcomes: ['first', ...Array<SeqOutcome>(100).fill('next'), 'duplicate', 'duplicate', 'stale'],
+    totals: { unique: 101, duplicates: 2, stale: 1, gaps: 0 }
+  }
 ]
 
 describe('seq tracker', () => {

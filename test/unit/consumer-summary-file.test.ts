@@ -20,7 +20,9 @@ describe('summary file', () => {
     for (const seq of [1, 2, 2, 4]) book.observe(telemetry(seq))
     book.observe(parseMessage('devices/d1/telemetry', Buffer.from('garbage'), { qos: 1, retain: false, dup: false }, 10))
     const summary = book.summarize(2000)
-    expect(summary).toMatchObject({ received: 5, telemetry: 4, unique: 3, duplicates: 1, gaps: 1, malformed: 1, devices: 1, ratePerSec: 2.5, qos: 1, latency: { p50: 5, max: 5 } })
+    expect(summary).toMatchObject({
+      received: 5, telemetry: 4, unique: 3, duplicates: 1, gaps: 1, malformed: 1, devices: 1, ratePerSec: 2.5, qos: 1, latency: { p50: 5, max: 5 }
+    })
 
     const path = join(dir, 'nested', 'summary.json')
     await writeSummaryFile(path, { ...summary, perDevice: book.save().perDevice, writtenAt: 'now' })
@@ -45,7 +47,8 @@ describe('summary file', () => {
 
   it('counts duplicates delivered at QoS 2 separately', () => {
     const book = createStatsBook({ qos: 2, seqWindow: 64, startedAt: 0 })
-    const q2 = (seq: number) => parseMessage('devices/d1/telemetry', Buffer.from(JSON.stringify({ deviceId: 'd1', seq })), { qos: 2, retain: false, dup: false }, 0)
+    const q2 = (seq: number) =>
+      parseMessage('devices/d1/telemetry', Buffer.from(JSON.stringify({ deviceId: 'd1', seq })), { qos: 2, retain: false, dup: false }, 0)
     book.observe(q2(1))
     book.observe(q2(1))
     expect(book.totals()).toMatchObject({ duplicates: 1, qos2Duplicates: 1 })

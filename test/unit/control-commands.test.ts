@@ -42,6 +42,7 @@ describe('executeCommand refuses', () => {
     [PRODUCER, 'listUsers', /listUsers needs the admin or observer role/],
     [PRODUCER, 'getStatus', /admin or observer/]
   ] as const)('a caller without the role (%#), before checking fields', async (actor, command, message) => {
-    await expect(executeCommand(ctx, actor, 'mqtt', { command })).rejects.toMatchObject({ code: 'WARDEN_ERR_API_FORBIDDEN', message: expect.stringMatching(message) })
+    await expect(executeCommand(ctx, actor, 'mqtt', { command }))
+      .rejects.toMatchObject({ code: 'WARDEN_ERR_API_FORBIDDEN', message: expect.stringMatching(message) })
   })
 })

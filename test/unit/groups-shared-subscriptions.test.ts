@@ -116,7 +116,10 @@ describe('group-store: a member\'s stored queue replayed', () => {
     shared.patchStore(store)
     await shared.attach({ broker, persistence, membersFile })
     const key = 'g/sensors/#'
-    const copy: StoredPacket = { cmd: 'publish', topic: 'sensors/1', payload: Buffer.from('x'), qos: 1, retain: false, dup: false, brokerId: copyBrokerId(broker.id, key), brokerCounter: 5, messageId: 7 }
+    const copy: StoredPacket = {
+      cmd: 'publish', topic: 'sensors/1', payload: Buffer.from('x'), qos: 1, retain: false, dup: false,
+      brokerId: copyBrokerId(broker.id, key), brokerCounter: 5, messageId: 7
+    }
     const inflight = async (): Promise<number | undefined> => (await shared.stats())[0]?.members.find((m) => m.clientId === 'm1')?.inflight
 
     // the member's session replays the copy (after a restart): it is the member's until acknowledged

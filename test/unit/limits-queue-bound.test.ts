@@ -29,7 +29,9 @@ function fakeStore (queues: Record<string, StoredPacket[]>): { store: ReturnType
 }
 
 /** 1-byte topic + 5-byte payload: 6 bytes stored */
-const message = (messageId?: number): StoredPacket => ({ cmd: 'publish', topic: 't', payload: Buffer.from('hello'), qos: 1, ...(messageId !== undefined ? { messageId } : {}) })
+const message = (messageId?: number): StoredPacket => ({
+  cmd: 'publish', topic: 't', payload: Buffer.from('hello'), qos: 1, ...(messageId !== undefined ? { messageId } : {})
+})
 const subs = (...ids: string[]): QueueSub[] => ids.map((clientId) => ({ clientId, topic: 't', qos: 1 }))
 
 let broker: Aedes

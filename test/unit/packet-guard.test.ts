@@ -17,7 +17,8 @@ const packet = (header: number, body: Buffer): Buffer => {
   return Buffer.concat([Buffer.from([header, ...len]), body])
 }
 const publishRaw = (topic: Buffer, payload = Buffer.from('x')): Buffer => packet(0x30, Buffer.concat([str(topic), payload]))
-const subscribeRaw = (...filters: Buffer[]): Buffer => packet(0x82, Buffer.concat([Buffer.from([0, 1]), ...filters.map((f) => Buffer.concat([str(f), Buffer.from([1])]))]))
+const subscribeRaw = (...filters: Buffer[]): Buffer =>
+  packet(0x82, Buffer.concat([Buffer.from([0, 1]), ...filters.map((f) => Buffer.concat([str(f), Buffer.from([1])]))]))
 const connectRaw = (clientId: Buffer, opts: { username?: Buffer, willTopic?: Buffer, level?: number } = {}): Buffer => {
   const flags = 0x02 | (opts.username !== undefined ? 0x80 : 0) | (opts.willTopic !== undefined ? 0x04 : 0)
   return packet(0x10, Buffer.concat([
@@ -54,10 +55,15 @@ const same = (a: Array<string | null>): string | null => {
 
 describe('lets well-formed traffic through', () => {
   it.each([
-    ['CONNECT with will and credentials', gen({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 10, clientId: 'dévice-1', username: 'josé', password: Buffer.from([0xff, 0]), will: { topic: 'ü/bye', payload: Buffer.from([0xff]), qos: 1, retain: false } })],
-    ['PUBLISH with a binary payload', gen({ cmd: 'publish', topic: 'sensors/温度', payload: Buffer.from([0xff, 0xfe, 0]), qos: 1, messageId: 7, retain: false, dup: false })],
+    ['CONNECT with will and credentials', gen({
+      cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 10, clientId: 'dévice-1', username: 'josé',
+      password: Buffer.from([0xff, 0]), will: { topic: 'ü/bye', payload: Buffer.from([0xff]), qos: 1, retain: false }
+    })],
+    ['PUBLISH with a binary payload',
+      gen({ cmd: 'publish', topic: 'sensors/温度', payload: Buffer.from([0xff, 0xfe, 0]), qos: 1, messageId: 7, retain: false, dup: false })],
     ['PUBLISH with an empty payload', gen({ cmd: 'publish', topic: 'a', payload: Buffer.alloc(0), qos: 0, retain: false, dup: false })],
-    ['SUBSCRIBE with several filters', gen({ cmd: 'subscribe', messageId: 3, subscriptions: [{ topic: 'a/+/c', qos: 1 }, { topic: '#', qos: 0 }, { topic: 'ü/#', qos: 2 }] })],
+    ['SUBSCRIBE with several filters',
+      gen({ cmd: 'subscribe', messageId: 3, subscriptions: [{ topic: 'a/+/c', qos: 1 }, { topic: '#', qos: 0 }, { topic: 'ü/#', qos: 2 }] })],
     ['UNSUBSCRIBE', gen({ cmd: 'unsubscribe', messageId: 4, unsubscriptions: ['a/b', 'ü'] })],
     ['PINGREQ and DISCONNECT', Buffer.concat([gen({ cmd: 'pingreq' }), gen({ cmd: 'disconnect' })])],
     ['a truncated PUBLISH (the parser reports it)', publishRaw(Buffer.from('abc')).subarray(0, 4)],

@@ -35,7 +35,9 @@ describe('$CONTROL', () => {
     expect(reader(roles).canSubscribe(filter)).toBe(expected)
   })
 
-  it.each([['$CONTROL', true], ['$CONTROL/x', true], ['$CONTROLLER/x', false], ['CONTROL/x', false], ['$SYS/x', false]])('isControlTopic(%s) = %s', (t, expected) => {
+  it.each([
+    ['$CONTROL', true], ['$CONTROL/x', true], ['$CONTROLLER/x', false], ['CONTROL/x', false], ['$SYS/x', false]
+  ])('isControlTopic(%s) = %s', (t, expected) => {
     expect(isControlTopic(t)).toBe(expected)
   })
 })

@@ -11,7 +11,9 @@ import { Registry } from '../../apps/broker/src/registry/registry.js'
 import { emptyState } from '../../apps/broker/src/registry/types.js'
 
 const logger = createLogger({ name: 'test', level: 'silent' })
-const registry = (): Registry => new Registry({ backend: createMemoryBackend(), initial: emptyState(), anonymousRole: false, schemas: new PayloadSchemas(), hash: async (p) => `hashed:${p.length}`, logger })
+const registry = (): Registry => new Registry({
+  backend: createMemoryBackend(), initial: emptyState(), anonymousRole: false, schemas: new PayloadSchemas(), hash: async (p) => `hashed:${p.length}`, logger
+})
 
 type Answer = { ok: true } | { ok: false, field: string, message: string }
 
@@ -91,7 +93,9 @@ describe('roles: config file and API agree', () => {
     expect(grantProblem(subscribe)?.message ?? null).toEqual(refusal === null ? null : expect.stringContaining(refusal))
   })
 
-  it.each([['built-in', 'observer', true], ['defined', 'shift', true], ['unknown', 'pilot', false]] as const)('a user holding a %s role', async (_w, role, ok) => {
+  it.each([
+    ['built-in', 'observer', true], ['defined', 'shift', true], ['unknown', 'pilot', false]
+  ] as const)('a user holding a %s role', async (_w, role, ok) => {
     const config = viaConfig({ roles: { shift: {} }, users: [{ username: 'a', password: 'pw', roles: ['admin', role] }] })
     const api = await viaApi(async (r) => {
       await r.createRole({ name: 'shift', subscribe: [] })

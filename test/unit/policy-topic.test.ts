@@ -52,7 +52,7 @@ describe('resolveLevel', () => {
     ['{username}', ctx('$&'), '$&'],
     ['x{username}', ctx('$1'), 'x$1'],
     ['{username}', ctx('.*'), '.*'],
-    ["{username}", ctx("x' OR '1'='1"), "x' OR '1'='1"],
+    ['{username}', ctx("x' OR '1'='1"), "x' OR '1'='1"],
     // missing or injecting values make the level match nothing
     ['{username}', ctx(undefined), null],
     ['dev-{username}', ctx(undefined), null],

@@ -10,7 +10,9 @@ const base = { fleet: { password: 'pw' } }
 describe('resolveProducerConfig', () => {
   it('fills defaults and derives device-01.. usernames', () => {
     const c = resolveProducerConfig(base, 'test.yaml', {}, '/srv')
-    expect(c).toMatchObject({ brokerUrl: 'mqtt://127.0.0.1:1883', dataDir: '/srv/data/producer', rate: 2, qos: 1, reconnectPeriodMs: 1000, maxReconnectPeriodMs: 30000 })
+    expect(c).toMatchObject({
+      brokerUrl: 'mqtt://127.0.0.1:1883', dataDir: '/srv/data/producer', rate: 2, qos: 1, reconnectPeriodMs: 1000, maxReconnectPeriodMs: 30000
+    })
     expect(c.devices.map((d) => d.username)).toEqual(['device-01', 'device-02', 'device-03', 'device-04', 'device-05'])
     expect(c.devices.every((d) => d.password === 'pw')).toBe(true)
     expect(Object.isFrozen(c) && Object.isFrozen(c.devices[0])).toBe(true)
@@ -91,7 +93,9 @@ describe('loadProducerConfig', () => {
   })
 
   it('fails with the path when the default file is missing', () => {
-    expect(() => loadProducerConfig({}, dir)).toThrow(expect.objectContaining({ code: 'WARDEN_ERR_CONFIG_READ', message: expect.stringContaining(join(dir, 'config/producer.yaml')) }))
+    expect(() => loadProducerConfig({}, dir)).toThrow(expect.objectContaining({
+      code: 'WARDEN_ERR_CONFIG_READ', message: expect.stringContaining(join(dir, 'config/producer.yaml'))
+    }))
   })
 
   it('falls back to info for an unusable early log level', () => {

@@ -23,7 +23,9 @@ function fakeBus () {
     subConn
   }
   const stats = tuneRedisBus(mq)
-  const emit = (msg: Msg): Promise<void> => new Promise((resolve, reject) => { (mq.emit as (m: Msg, d: (e?: Error | null) => void) => void)(msg, (err) => err ? reject(err) : resolve()) })
+  const emit = (msg: Msg): Promise<void> => new Promise((resolve, reject) => {
+    (mq.emit as (m: Msg, d: (e?: Error | null) => void) => void)(msg, (err) => err ? reject(err) : resolve())
+  })
   const fromRedis = (channel: string, message: Buffer, pattern?: string): void => {
     if (pattern === undefined) subConn.emit('messageBuffer', Buffer.from(channel), message)
     else subConn.emit('pmessageBuffer', Buffer.from(pattern), Buffer.from(channel), message)

@@ -52,7 +52,8 @@ describe('file backend', () => {
   it.each([
     ['truncated JSON', '{"format":1,"revision":3', /is not valid JSON/],
     ['another format', JSON.stringify({ ...emptyState(), format: 2 }), /format: must be equal to constant/],
-    ['a user without hash', JSON.stringify({ ...emptyState(), users: [{ username: 'u', roles: [], loopbackOnly: false }] }), /users\[0\]\.passwordHash: is required/],
+    ['a user without hash', JSON.stringify({ ...emptyState(), users: [{ username: 'u', roles: [], loopbackOnly: false }] }),
+      /users\[0\]\.passwordHash: is required/],
     ['a topic with owners as a string', JSON.stringify({ ...emptyState(), topics: [{ filter: 'a', owners: 'x' }] }), /topics\[0\]\.owners: must be array/],
     ['a role without grants', JSON.stringify({ ...emptyState(), roles: [{ name: 'r' }] }), /roles\[0\]\.subscribe: is required/]
   ])('refuses %s, naming the file', async (_what, text, message) => {

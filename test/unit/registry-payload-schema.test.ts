@@ -5,7 +5,12 @@ import { describe, expect, it } from 'vitest'
 import { encodeTelemetry } from '@warden/common'
 import { compilePayloadSchema, PayloadSchemas } from '../../apps/broker/src/registry/payload-schema.js'
 
-const TEMP = { type: 'object', required: ['temp'], properties: { temp: { type: 'number', minimum: -50, maximum: 150 }, unit: { enum: ['C', 'F'] } }, additionalProperties: false }
+const TEMP = {
+  type: 'object',
+  required: ['temp'],
+  properties: { temp: { type: 'number', minimum: -50, maximum: 150 }, unit: { enum: ['C', 'F'] } },
+  additionalProperties: false
+}
 
 describe('compilePayloadSchema', () => {
   const check = compilePayloadSchema(TEMP)
@@ -32,7 +37,9 @@ describe('compilePayloadSchema', () => {
     [{ propertees: {} }, /unknown keyword: "propertees"/],
     [{ $ref: 'https://example.com/s.json' }, /can't resolve reference/]
   ])('refuses %j at compile time, naming the field', (schema, message) => {
-    expect(() => compilePayloadSchema(schema, 'topics[2].schema')).toThrow(expect.objectContaining({ code: 'WARDEN_ERR_PAYLOAD_SCHEMA', field: 'topics[2].schema', message: expect.stringMatching(message) }))
+    expect(() => compilePayloadSchema(schema, 'topics[2].schema')).toThrow(expect.objectContaining({
+      code: 'WARDEN_ERR_PAYLOAD_SCHEMA', field: 'topics[2].schema', message: expect.stringMatching(message)
+    }))
   })
 
   it('accepts valid JSON Schema that ajv\'s style rules would flag (required without properties)', () => {
@@ -64,7 +71,10 @@ describe('config/telemetry.schema.json', () => {
   const check = compilePayloadSchema(schema)
 
   it('accepts the reference producer\'s telemetry', () => {
-    expect(check(encodeTelemetry({ deviceId: 'device-06', run: 'r1', seq: 1, ts: 1796540000000, readings: { temperature: 21.5, humidity: 40, battery: 90 } }))).toBeNull()
+    const telemetry = encodeTelemetry({
+      deviceId: 'device-06', run: 'r1', seq: 1, ts: 1796540000000, readings: { temperature: 21.5, humidity: 40, battery: 90 }
+    })
+    expect(check(telemetry)).toBeNull()
   })
 
   it.each([

@@ -10,7 +10,8 @@ const T = (filter: string, owners: string[]): TopicConfig => ({ filter, owners }
 
 describe('seedFromConfig', () => {
   it('imports everything into an empty registry, hashing plain passwords, plain ones loopback-only', async () => {
-    const r = await seedFromConfig(emptyState(), [U('a', ['admin']), { username: 'demo', password: 'pw', roles: [] }, U('c', [], { loopbackOnly: true })], [T('x/#', ['a'])], hash)
+    const users = [U('a', ['admin']), { username: 'demo', password: 'pw', roles: [] }, U('c', [], { loopbackOnly: true })]
+    const r = await seedFromConfig(emptyState(), users, [T('x/#', ['a'])], hash)
     expect(r.state.revision).toBe(1)
     expect(r.state.users).toEqual([
       { id: expect.any(String), username: 'a', passwordHash: 'h-a', roles: ['admin'], loopbackOnly: false },

@@ -45,7 +45,8 @@ describe('Registry', () => {
     ['a schema that does not compile', 'a/b', ['x'], { type: 'objekt' }, 'WARDEN_ERR_PAYLOAD_SCHEMA', /schema: is not a usable JSON Schema/]
   ])('refuses a registration with %s', async (_w, filter, owners, schema, code, message) => {
     const r = registryOn(createMemoryBackend())
-    await expect(r.createTopic({ filter, owners, ...(schema !== undefined ? { schema } : {}) })).rejects.toMatchObject({ code, message: expect.stringMatching(message) })
+    await expect(r.createTopic({ filter, owners, ...(schema !== undefined ? { schema } : {}) }))
+      .rejects.toMatchObject({ code, message: expect.stringMatching(message) })
   })
 
   it('answers conflicts and missing entries with their codes', async () => {
@@ -112,7 +113,8 @@ describe('Registry roles', () => {
     expect(r.roleTable.consumer).toEqual({ subscribe: ['sensors/#'] })
     await r.modifyRole('pilot', ['planes/#'])
     expect(r.role('pilot')).toEqual({ name: 'pilot', subscribe: ['planes/#'] })
-    await expect(r.deleteRole('pilot')).rejects.toMatchObject({ code: 'WARDEN_ERR_API_CONFLICT', message: expect.stringMatching(/held by p: take it from them first/) })
+    await expect(r.deleteRole('pilot'))
+      .rejects.toMatchObject({ code: 'WARDEN_ERR_API_CONFLICT', message: expect.stringMatching(/held by p: take it from them first/) })
     await r.deleteUser('p')
     await r.deleteRole('pilot')
     expect(r.roleNames.has('pilot')).toBe(false)
@@ -124,7 +126,8 @@ describe('Registry roles', () => {
     ['a bad grant', (r: Registry) => r.createRole({ name: 'x', subscribe: ['a/#/b'] }), 'WARDEN_ERR_TOPIC_FILTER', /subscribe\[0\]: "a\/#\/b"/],
     ['an unknown role', (r: Registry) => r.modifyRole('nobody', ['a']), 'WARDEN_ERR_API_NOT_FOUND', /role "nobody" does not exist/],
     ['a built-in role', (r: Registry) => r.deleteRole('observer'), 'WARDEN_ERR_API_CONFLICT', /built in/],
-    ['the anonymous role', (r: Registry) => r.createRole({ name: 'guest', subscribe: [] }).then(() => r.deleteRole('guest')), 'WARDEN_ERR_API_CONFLICT', /role of anonymous clients/]
+    ['the anonymous role', (r: Registry) => r.createRole({ name: 'guest', subscribe: [] }).then(() => r.deleteRole('guest')),
+      'WARDEN_ERR_API_CONFLICT', /role of anonymous clients/]
   ])('refuses %s', async (_w, change, code, message) => {
     const r = registryOn(createMemoryBackend(), emptyState(), 'guest')
     await expect(change(r)).rejects.toMatchObject({ code, message: expect.stringMatching(message) })

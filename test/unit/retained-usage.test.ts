@@ -14,7 +14,8 @@ describe('RetainedUsage', () => {
     ['replacing one\'s own message: no new count', { maxMessagesPerUser: 1 }, [['t', 'a', 1]], ['t', 'a', 1], null],
     ['replacing with more bytes than the account may hold', { maxBytesPerUser: 10 }, [['t', 'a', 5]], ['t', 'a', 11], /maxBytesPerUser 10/],
     ['replacing with fewer bytes, past a lowered limit', { maxBytesPerUser: 10 }, [['t', 'a', 50]], ['t', 'a', 20], null],
-    ['taking over another account\'s topic counts for the taker', { maxMessagesPerUser: 1 }, [['t1', 'a', 1], ['t2', 'b', 1]], ['t1', 'b', 1], /maxMessagesPerUser 1/],
+    ['taking over another account\'s topic counts for the taker', { maxMessagesPerUser: 1 }, [['t1', 'a', 1], ['t2', 'b', 1]], ['t1', 'b', 1],
+      /maxMessagesPerUser 1/],
     ['the total count, across accounts', { maxMessages: 2 }, [['t1', 'a', 1], ['t2', 'b', 1]], ['t3', 'c', 1], /maxMessages 2/],
     ['the total bytes, replacement counted as the difference', { maxBytes: 10 }, [['t1', 'a', 5], ['t2', 'b', 5]], ['t1', 'a', 5], null],
     ['an unknown publisher: totals only', { maxMessagesPerUser: 1, maxMessages: 5 }, [['t1', UNKNOWN_OWNER, 1]], ['t2', UNKNOWN_OWNER, 1], null]

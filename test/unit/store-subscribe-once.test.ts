@@ -37,7 +37,9 @@ describe('storeSubscribeOnce', () => {
     storeSubscribeOnce(store)
     const subs = subscribe()
     const other = subscribe()
-    const order = settleOrder({ a: store.addSubscriptions(client, subs), b: store.addSubscriptions(client, subs), other: store.addSubscriptions(client, other) })
+    const order = settleOrder({
+      a: store.addSubscriptions(client, subs), b: store.addSubscriptions(client, subs), other: store.addSubscriptions(client, other)
+    })
     expect(add.calls.map((c) => c.args[1])).toEqual([subs, other])
     expect(add.calls[1]!.args[1]).toBe(other)
     add.calls[0]!.reject(new Error('store down'))

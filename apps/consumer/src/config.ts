@@ -1,6 +1,9 @@
 // The consumer's configuration: one file plus a few env overrides, validated once, then frozen.
 import { extname, resolve } from 'node:path'
-import { WardenError, applyEnvOverrides as applyOverrides, bootLogFormat, isRecord, createConfigValidator, envValue, logFormatOverride, LOG_FORMATS, parseBooleanEnv, parseIntegerEnv, readConfigFile, setConfigPath, type Env, type EnvOverride, type LogFormat } from '@warden/common'
+import {
+  WardenError, applyEnvOverrides as applyOverrides, bootLogFormat, isRecord, createConfigValidator, envValue, logFormatOverride, LOG_FORMATS,
+  parseBooleanEnv, parseIntegerEnv, readConfigFile, setConfigPath, type Env, type EnvOverride, type LogFormat
+} from '@warden/common'
 
 export interface ConsumerConfig {
   readonly broker: { readonly url: string }
@@ -99,7 +102,8 @@ export function validateConsumerConfig (data: unknown, source: string): Consumer
   const config = validate(data, source)
   // a relation between two keys, which JSON schema cannot express
   if (config.reconnect.minMs > config.reconnect.maxMs) {
-    throw new WardenError('WARDEN_ERR_CONFIG_INVALID', `invalid config in ${source}: reconnect.minMs: must not exceed reconnect.maxMs (${config.reconnect.maxMs})`)
+    throw new WardenError('WARDEN_ERR_CONFIG_INVALID',
+      `invalid config in ${source}: reconnect.minMs: must not exceed reconnect.maxMs (${config.reconnect.maxMs})`)
   }
   return config
 }
@@ -175,7 +179,6 @@ function resolvePaths (data: Record<string, unknown>, cwd: string): void {
     if (typeof value === 'string' && value !== '') data[key] = resolve(cwd, value)
   }
 }
-
 
 function asObject (value: unknown): Record<string, unknown> {
   return isRecord(value) ? value : {}

@@ -40,7 +40,9 @@ export interface ConsumerDeps {
 
 export function createConsumer (config: ConsumerConfig, logger: Logger, { stdout, now = Date.now }: ConsumerDeps = {}): Consumer {
   const events = new EventEmitter<ConsumerEvents>()
-  const book = createStatsBook({ qos: config.qos, seqWindow: config.seqWindow, startedAt: now(), ...(config.group !== undefined ? { group: config.group } : {}) })
+  const book = createStatsBook({
+    qos: config.qos, seqWindow: config.seqWindow, startedAt: now(), ...(config.group !== undefined ? { group: config.group } : {})
+  })
   if (config.summaryFile !== undefined && config.resume) resume(config.summaryFile)
   const sink = createMessageSink(config.output, { stdout, onError: (err) => logger.error({ err }, 'message sink error') })
   let sessionPresent: boolean | null = null

@@ -1,7 +1,9 @@
 // Public surface of @warden/consumer: the consumer factory and its pure building blocks.
 export { createConsumer, type Consumer, type ConsumerDeps, type ConsumerEvents, type ConsumerStats } from './consumer.js'
 export { loadConsumerConfig, validateConsumerConfig, type ConsumerConfig, type LoadOptions } from './config.js'
-export { createSeqTracker, type SeqTracker, type SeqOutcome, type SeqCounters, type SeqTotals, type DeviceSeqState, type DeviceSnapshot } from './seq-tracker.js'
+export {
+  createSeqTracker, type SeqTracker, type SeqOutcome, type SeqCounters, type SeqTotals, type DeviceSeqState, type DeviceSnapshot
+} from './seq-tracker.js'
 export { createLatencyHistogram, type LatencyHistogram, type LatencySummary } from './latency-histogram.js'
 export { parseMessage, type MessageRecord, type ParsedMessage, type PacketFlags } from './message-record.js'
 export { createStatsBook, type StatsBook, type Summary, type ConsumerTotals, type LatencyPercentiles, type SavedStats, type GroupShare } from './stats.js'

@@ -1,7 +1,10 @@
 // The producer's configuration: file schema, environment overrides, and the resolved frozen settings.
 // This is the only module that reads process.env.
 import { resolve } from 'node:path'
-import { WardenError, applyEnvOverrides, bootLogFormat, isRecord, createConfigValidator, deepFreeze, envError, envValue, logFormatOverride, readConfigFile, setConfigPath, type Env, type EnvOverride, type LogFormat } from '@warden/common'
+import {
+  WardenError, applyEnvOverrides, bootLogFormat, isRecord, createConfigValidator, deepFreeze, envError, envValue, logFormatOverride, readConfigFile,
+  setConfigPath, type Env, type EnvOverride, type LogFormat
+} from '@warden/common'
 import { configSchema, type ProducerConfigFile } from './config-schema.js'
 
 export interface DeviceCredentials {

@@ -2,7 +2,9 @@
 // reconnect back-off, atomic file writes, and the producer's message format.
 export { ERROR_CODES, WardenError, isWardenError, type ErrorCode } from './errors.js'
 export { readConfigFile, createConfigValidator, formatSchemaErrors, deepFreeze, isRecord, type ConfigValidator } from './config-file.js'
-export { applyEnvOverrides, envValue, envError, setConfigPath, parsePortEnv, parseIntegerEnv, parseBooleanEnv, type Env, type EnvOverride } from './env-overrides.js'
+export {
+  applyEnvOverrides, envValue, envError, setConfigPath, parsePortEnv, parseIntegerEnv, parseBooleanEnv, type Env, type EnvOverride
+} from './env-overrides.js'
 export { createLogger, parseLogFormat, logFormatOverride, bootLogFormat, LOG_FORMATS, type Logger, type LoggerOptions, type LogFormat } from './logger.js'
 export { runService, fatalLine, type Service, type RunOptions } from './lifecycle.js'
 export { createBackoff, type Backoff, type BackoffOptions } from './backoff.js'

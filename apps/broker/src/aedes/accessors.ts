@@ -2,7 +2,7 @@
 // field. Every field used here is in internals.ts and checked by the contract.
 import type { Duplex } from 'node:stream'
 import type { Aedes, Client, PublishPacket } from 'aedes'
-import { fn, patch, value } from './patch.js'
+import { patch, value } from './patch.js'
 import { brokerInternals, clientInternals, type Bus, type Deliver, type MqttParser } from './internals.js'
 
 /** the connected clients of this process by client id (aedes's own map) */
@@ -28,7 +28,8 @@ export const subscriptionsOf = (client: Client): Readonly<Record<string, { qos: 
 
 /** replaces aedes's per-client high-water table of delivered brokerCounters (lib/client.js dedupe) */
 export function replaceDuplicates (client: Client, table: Record<string, number>): void {
-  patch(clientInternals(client), 'duplicates', value('object'), () => table, 'aedes drops a delivery numbered below the last one, losing out-of-order messages', 'client')
+  patch(clientInternals(client), 'duplicates', value('object'), () => table,
+    'aedes drops a delivery numbered below the last one, losing out-of-order messages', 'client')
 }
 
 /** the will of a CONNECT being authenticated (set before authenticate, null without one) */

@@ -10,6 +10,9 @@ import { readFilterOf } from '../policy/share-filter.js'
 
 type Write = (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean
 
+const HELD = Symbol('warden.heldBy')
+const WRAPPED = Symbol('warden.flushesWhenFull')
+
 type Corkable = Duplex & {
   [HELD]?: Batch | undefined
   [WRAPPED]?: true
@@ -22,8 +25,6 @@ type Corkable = Duplex & {
  */
 interface Batch { readonly conns: Corkable[], release: NodeJS.Immediate | null }
 
-const HELD = Symbol('warden.heldBy')
-const WRAPPED = Symbol('warden.flushesWhenFull')
 /**
  * A held socket with this much waiting is written out before more is added: large messages gain nothing
  * from waiting, and a bound on bytes waiting (limits.maxOutgoingBytes) must see a slow reader, not a held

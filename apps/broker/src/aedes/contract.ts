@@ -46,7 +46,8 @@ export const PARSER_INTERNALS: readonly Internal[] = [
 export const STORE_INTERNALS: readonly Internal[] = [
   ...['incomingStorePacket', 'incomingGetPacket', 'incomingDelPacket', 'outgoingEnqueue', 'outgoingEnqueueCombi', 'outgoingUpdate',
     'outgoingClearMessageId', 'addSubscriptions', 'removeSubscriptions'].map((name) => ({ name, shape: fn(3), why: 'wrapped or called by Warden' })),
-  ...['cleanIncoming', 'subscriptionsByClient', 'cleanSubscriptions', 'storeRetained'].map((name) => ({ name, shape: fn(2), why: 'wrapped or called by Warden' })),
+  ...['cleanIncoming', 'subscriptionsByClient', 'cleanSubscriptions', 'storeRetained']
+    .map((name) => ({ name, shape: fn(2), why: 'wrapped or called by Warden' })),
   ...['outgoingStream', 'streamWill', 'createRetainedStreamCombi'].map((name) => ({ name, shape: fn(1), why: 'read by Warden' }))
 ]
 

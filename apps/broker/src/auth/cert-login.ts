@@ -4,7 +4,10 @@ import type { Account, AuthResult } from './user-directory.js'
 
 export function certificateLogin (account: Account | undefined, certName: string, username: string | undefined, loopback: boolean): AuthResult {
   if (account === undefined) {
-    return { ok: false, returnCode: 5, reason: 'not-authorized', detail: `client certificate names ${JSON.stringify(certName)}, which is not a configured user` }
+    return {
+      ok: false, returnCode: 5, reason: 'not-authorized',
+      detail: `client certificate names ${JSON.stringify(certName)}, which is not a configured user`
+    }
   }
   if (username !== undefined && username !== certName) {
     return { ok: false, returnCode: 5, reason: 'not-authorized', detail: 'username does not match the client certificate' }

@@ -46,7 +46,9 @@ export interface PlaneDeps {
   sessions: ControlContext['sessions']
 }
 
-export async function startControlPlane ({ config, brokerId, broker, hooks, audit, runtime, gate, mqtt, logger, groups, bus, sessions }: PlaneDeps): Promise<ControlPlane> {
+export async function startControlPlane (
+  { config, brokerId, broker, hooks, audit, runtime, gate, mqtt, logger, groups, bus, sessions }: PlaneDeps
+): Promise<ControlPlane> {
   const log = logger.child({ component: 'control' })
   const connectedAt = new WeakMap<Client, number>()
   const counters = { connections: 0 }
@@ -54,7 +56,9 @@ export async function startControlPlane ({ config, brokerId, broker, hooks, audi
     counters.connections++
     connectedAt.set(client, Date.now())
   })
-  const sampler = createSampler({ intervalMs: config.stats.intervalMs, stats: hooks.stats, meters: runtime.rules.meters, clients: () => broker.connectedClients })
+  const sampler = createSampler({
+    intervalMs: config.stats.intervalMs, stats: hooks.stats, meters: runtime.rules.meters, clients: () => broker.connectedClients
+  })
   const ctx: ControlContext = {
     brokerId,
     startedAt: Date.now(),
@@ -87,11 +91,16 @@ export async function startControlPlane ({ config, brokerId, broker, hooks, audi
     auth: createAuthenticator(runtime.rules.directory, {
       // a gate of its own: API logins and MQTT logins are counted apart, with the same thresholds
       gate: createLoginGate(config.limits.login),
-      onRefused: (username, address, reason, detail) => audit.record({ kind: 'connect', reason, username, clientId: undefined, address, detail: `HTTP API: ${detail}` }),
+      onRefused: (username, address, reason, detail) =>
+        audit.record({ kind: 'connect', reason, username, clientId: undefined, address, detail: `HTTP API: ${detail}` }),
       // a wrong password is a refusal like any other: counted, logged, on $SYS/warden/audit/connect
-      onFailure: (username, address, detail) => audit.record({ kind: 'connect', reason: 'bad-credentials', username, clientId: undefined, address, detail: `HTTP API: ${detail}` })
+      onFailure: (username, address, detail) =>
+        audit.record({ kind: 'connect', reason: 'bad-credentials', username, clientId: undefined, address, detail: `HTTP API: ${detail}` })
     }),
-    metrics: createMetrics({ broker, stats: hooks.stats, audit, registry: runtime.registry, meters: runtime.rules.meters, connections: () => counters.connections, inFlight: () => gate.inFlight, bus }),
+    metrics: createMetrics({
+      broker, stats: hooks.stats, audit, registry: runtime.registry, meters: runtime.rules.meters,
+      connections: () => counters.connections, inFlight: () => gate.inFlight, bus
+    }),
     events,
     files: await loadStaticFiles(),
     ready: () => ready && !broker.closed

@@ -83,6 +83,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     const store = await createStore({ kind: config.persistence, dataDir: config.dataDir, redisUrl: config.redis?.url, brokerId: id })
     opened.push(() => store.close())
 
+    // eslint-disable-next-line prefer-const -- set below; the audit's emit, made first, must find it unset until then
     let aedes: Aedes | undefined
     const audit = createAudit({
       logger,
@@ -91,6 +92,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     })
     // wraps aedes's publish once aedes exists (patches.ts); refused publishes are dropped through it
     const gate = createPublishGate()
+    // eslint-disable-next-line prefer-const -- set below; usernameOf, made first for the refusal, must find it unset until then
     let hooks: WardenHooks | undefined
     const usernameOf = (client: Client): string | undefined => hooks?.policyOf(client)?.identity.username
     const refusal = createRefusal({ audit, deniedPublish: config.deniedPublish, gate, usernameOf })
@@ -115,7 +117,8 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     })
     const retained = createRetainedQuota(store.persistence, config.limits.retained, {
       usernameOf,
-      refused: (client, packet, detail) => limits.audit('publish', 'retained-quota', client, { topic: packet.topic, qos: packet.qos, detail: `${detail}: delivered, not retained` })
+      refused: (client, packet, detail) =>
+        limits.audit('publish', 'retained-quota', client, { topic: packet.topic, qos: packet.qos, detail: `${detail}: delivered, not retained` })
     })
     // every patch of the store, in order, before aedes first calls it (patches.ts)
     patchStore(store.persistence, { kind: store.kind, retained })
@@ -158,11 +161,18 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     runtime.registry.onChange((prev, next) => {
       // a deleted account's sessions go with it: a name created again later starts with no client ids
       for (const u of prev.users) {
-        if (!next.users.some((n) => n.username === u.username)) clientIds.forgetAccount(u.username).catch((err: unknown) => logger.error({ err, username: u.username }, 'cannot remove the sessions of a deleted account'))
+        if (next.users.some((n) => n.username === u.username)) continue
+        clientIds.forgetAccount(u.username)
+          .catch((err: unknown) => logger.error({ err, username: u.username }, 'cannot remove the sessions of a deleted account'))
       }
     })
     opened.push(() => shared.close())
-    await shared.attach({ broker, persistence: store.persistence, redisUrl: store.redisUrl, membersFile: store.kind === 'level' ? sharedGroupsFile(config.dataDir) : undefined })
+    await shared.attach({
+      broker,
+      persistence: store.persistence,
+      redisUrl: store.redisUrl,
+      membersFile: store.kind === 'level' ? sharedGroupsFile(config.dataDir) : undefined
+    })
     const sessions = createSessionExpiry({
       broker,
       persistence: store.persistence,
@@ -184,7 +194,9 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     const listeners = await startListeners(config, listenerDeps(broker, limits, logger))
     opened.push(() => { listeners.destroyConnections(); return listeners.close() })
     const mqtt = listeners.addresses.mqtt
-    const control = await startControlPlane({ config, brokerId: id, broker, hooks: rules, audit, runtime, gate, mqtt, logger, groups: () => shared.stats(), bus: store.bus, sessions: clientIds })
+    const control = await startControlPlane({
+      config, brokerId: id, broker, hooks: rules, audit, runtime, gate, mqtt, logger, groups: () => shared.stats(), bus: store.bus, sessions: clientIds
+    })
     const bound = Object.fromEntries(Object.entries(listeners.addresses).map(([k, a]) => [k, `${a.address}:${a.port}`]))
     logger.info({ brokerId: id, ...bound, persistence: store.kind, topics: ownership.size, users: directory.accounts.size }, 'broker listening')
 

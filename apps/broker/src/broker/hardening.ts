@@ -10,10 +10,14 @@ import { normalizeAddress } from '../net/address.js'
 import { reapGhosts } from '../sessions/ghost-reaper.js'
 import { boundQueues, type QueueBound } from '../limits/queue-bound.js'
 
-export function attachHardening (broker: Aedes, persistence: AedesStore, limits: Limits, queue: { maxQueuedMessages: number, maxQueuedBytes: number }): QueueBound {
+export function attachHardening (
+  broker: Aedes, persistence: AedesStore, limits: Limits, queue: { maxQueuedMessages: number, maxQueuedBytes: number }
+): QueueBound {
   limits.watch((event, listener) => broker.on(event, listener))
   const clients = clientsOf(broker)
-  reapGhosts(broker, (client) => limits.audit('connection', 'closed-during-connect', client, { detail: 'socket closed before its CONNECT was complete: removed from the connected clients' }))
+  reapGhosts(broker, (client) => limits.audit('connection', 'closed-during-connect', client, {
+    detail: 'socket closed before its CONNECT was complete: removed from the connected clients'
+  }))
   // aedes's own bound (maxOutgoingBytes: 0 leaves it the only one): a subscriber that did not drain its
   // socket within drainTimeout is cut off
   const drained = new WeakSet<Client>()

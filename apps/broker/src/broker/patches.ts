@@ -39,10 +39,28 @@ export interface StorePatchDeps { kind: PersistenceKind, retained: RetainedQuota
 /** Before aedes is created: the store alone. */
 export function patchStore (store: AedesStore, { kind, retained }: StorePatchDeps): void {
   installAll([
-    { name: 'order-per-client', reason: 'stores complete writes out of order (LevelDB thread pool): a client\'s messages overtake each other (MQTT 3.1.1 4.6)', install: () => orderPerClient(store) },
-    { name: 'mark-stored-wills', reason: 'aedes publishes a dead broker\'s stored wills with client null or another client: they are judged by their recorded owner', install: () => markStoredWills(store) },
-    { name: 'store-pubrels-apart', when: kind === 'memory', reason: 'aedes-persistence 11 matches a PUBREL to any earlier stored PUBREL and loses a QoS 2 message', install: () => storePubrelsApart(store) },
-    { name: 'subscribe-once', when: kind === 'redis', reason: 'aedes calls addSubscriptions once per filter with the whole array; the redis store never answers the first call', install: () => storeSubscribeOnce(store) },
+    {
+      name: 'order-per-client',
+      reason: 'stores complete writes out of order (LevelDB thread pool): a client\'s messages overtake each other (MQTT 3.1.1 4.6)',
+      install: () => orderPerClient(store)
+    },
+    {
+      name: 'mark-stored-wills',
+      reason: 'aedes publishes a dead broker\'s stored wills with client null or another client: they are judged by their recorded owner',
+      install: () => markStoredWills(store)
+    },
+    {
+      name: 'store-pubrels-apart',
+      when: kind === 'memory',
+      reason: 'aedes-persistence 11 matches a PUBREL to any earlier stored PUBREL and loses a QoS 2 message',
+      install: () => storePubrelsApart(store)
+    },
+    {
+      name: 'subscribe-once',
+      when: kind === 'redis',
+      reason: 'aedes calls addSubscriptions once per filter with the whole array; the redis store never answers the first call',
+      install: () => storeSubscribeOnce(store)
+    },
     { name: 'retained-quota', reason: 'aedes 1.2 lets the retained store grow without limit', install: () => retained.patchStore() }
   ])
 }
@@ -64,19 +82,45 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
   let qos2: Qos2Guard | undefined
   let queues: QueueBound | undefined
   installAll([
-    { name: 'contract', reason: 'refuse to start on an aedes whose internals are not the ones listed in contract.ts', install: () => {
-      checkInternals(broker, BROKER_INTERNALS, 'broker')
-      checkInternals(busOf(broker), BUS_INTERNALS, 'broker.mq')
-      checkInternals(store, STORE_INTERNALS, 'persistence')
-    } },
+    {
+      name: 'contract', reason: 'refuse to start on an aedes whose internals are not the ones listed in contract.ts', install: () => {
+        checkInternals(broker, BROKER_INTERNALS, 'broker')
+        checkInternals(busOf(broker), BUS_INTERNALS, 'broker.mq')
+        checkInternals(store, STORE_INTERNALS, 'persistence')
+      }
+    },
     // before the gate: the gate's tracking of publishes under way must cover the QoS 2 marks
-    { name: 'qos2-guard', reason: 'aedes answers PUBREC for a QoS 2 PUBLISH stored before a crash but never published (MQTT-4.3.3)', install: () => { qos2 = installQos2Guard(broker, store, deps.recheck, deps.gate) } },
-    { name: 'session-present', reason: 'aedes sets sessionPresent from stored subscriptions alone (MQTT-3.2.2-2)', install: () => reportSessionState(broker, store, deps.hasIncoming) },
-    { name: 'publish-gate', reason: 'aedes writes PUBACK before storing a QoS 1 message, and emits in store-completion order (MQTT 3.1.1 4.6)', install: () => { deps.gate.install(broker) } },
-    { name: 'queue-bound', reason: 'aedes 1.2 lets a persistent session\'s stored queue grow without limit', install: () => { queues = attachHardening(broker, store, deps.limits, deps.queue) } },
+    {
+      name: 'qos2-guard',
+      reason: 'aedes answers PUBREC for a QoS 2 PUBLISH stored before a crash but never published (MQTT-4.3.3)',
+      install: () => { qos2 = installQos2Guard(broker, store, deps.recheck, deps.gate) }
+    },
+    {
+      name: 'session-present',
+      reason: 'aedes sets sessionPresent from stored subscriptions alone (MQTT-3.2.2-2)',
+      install: () => reportSessionState(broker, store, deps.hasIncoming)
+    },
+    {
+      name: 'publish-gate',
+      reason: 'aedes writes PUBACK before storing a QoS 1 message, and emits in store-completion order (MQTT 3.1.1 4.6)',
+      install: () => { deps.gate.install(broker) }
+    },
+    {
+      name: 'queue-bound',
+      reason: 'aedes 1.2 lets a persistent session\'s stored queue grow without limit',
+      install: () => { queues = attachHardening(broker, store, deps.limits, deps.queue) }
+    },
     // after the queue bound, which wraps outgoingClearMessageId too
-    { name: 'clean-session-acks', reason: 'aedes asks the store to clear packet ids it records only for persistent sessions', install: () => skipCleanSessionAcks(store) },
-    { name: 'group-store', reason: 'aedes stores $share/ filters as literal subscriptions and replays copies another member took', install: () => deps.shared.patchStore(store) }
+    {
+      name: 'clean-session-acks',
+      reason: 'aedes asks the store to clear packet ids it records only for persistent sessions',
+      install: () => skipCleanSessionAcks(store)
+    },
+    {
+      name: 'group-store',
+      reason: 'aedes stores $share/ filters as literal subscriptions and replays copies another member took',
+      install: () => deps.shared.patchStore(store)
+    }
   ])
   return { qos2: must(qos2), queues: must(queues) }
 }

@@ -8,11 +8,17 @@ interface StatusView {
   clients: number, subscriptions: number, users: number, topics: number
   messages: { received: number, sent: number, receivedPerSecond: number, sentPerSecond: number }, denials: { total: number, byReason: Record<string, number> }
 }
-interface ClientView { clientId: string, username: string | null, address: string | null, connectedAt: string | null, clean: boolean, subscriptions: unknown[], queuedBytes: number }
-interface DenialView { ts: string, kind: string, reason: string, username?: string, clientId?: string, address?: string, topic?: string, detail?: string, suppressed?: number }
+interface ClientView {
+  clientId: string, username: string | null, address: string | null, connectedAt: string | null, clean: boolean, subscriptions: unknown[], queuedBytes: number
+}
+interface DenialView {
+  ts: string, kind: string, reason: string, username?: string, clientId?: string, address?: string, topic?: string, detail?: string, suppressed?: number
+}
 interface DenialsView { total: number, byReason: Record<string, number>, byUser: Record<string, number>, recent: DenialView[] }
 interface MemberView { clientId: string, qos: number, persistent: boolean, connected: boolean, delivered: number, inflight: number }
-interface GroupView { group: string, filter: string, members: MemberView[], delivered: number, redelivered: number, queued: number, dropped: number, waiting: number }
+interface GroupView {
+  group: string, filter: string, members: MemberView[], delivered: number, redelivered: number, queued: number, dropped: number, waiting: number
+}
 
 const LIMIT = { values: ['limit'] }
 const LIMIT_DETAIL = '--limit N  at most N rows (the API\'s default is 1000)'
@@ -38,7 +44,8 @@ export const READ_COMMANDS: Readonly<Record<string, CliCommand>> = {
         ['clients', `${s.clients} (${s.subscriptions} subscriptions)`],
         ['users', String(s.users)],
         ['topics', String(s.topics)],
-        ['messages', `in ${s.messages.received} (${s.messages.receivedPerSecond.toFixed(1)}/s), out ${s.messages.sent} (${s.messages.sentPerSecond.toFixed(1)}/s)`],
+        ['messages', `in ${s.messages.received} (${s.messages.receivedPerSecond.toFixed(1)}/s), ` +
+          `out ${s.messages.sent} (${s.messages.sentPerSecond.toFixed(1)}/s)`],
         ['denials', s.denials.total === 0 ? '0' : `${s.denials.total} (${tally(s.denials.byReason)})`]
       ]))
     }
@@ -52,7 +59,9 @@ export const READ_COMMANDS: Readonly<Record<string, CliCommand>> = {
       none(ctx.p)
       const data = await ctx.api('GET', '/api/v1/clients' + limitQuery(ctx.p)) as { total: number, clients: ClientView[] }
       print(ctx, data, () => formatTable(['CLIENT ID', 'USERNAME', 'ADDRESS', 'CLEAN', 'SUBSCRIPTIONS', 'QUEUED BYTES', 'CONNECTED AT'],
-        data.clients.map((c) => [c.clientId, c.username ?? '(anonymous)', c.address ?? '-', yesNo(c.clean), String(c.subscriptions.length), String(c.queuedBytes), c.connectedAt ?? '-'])))
+        data.clients.map((c) => [
+          c.clientId, c.username ?? '(anonymous)', c.address ?? '-', yesNo(c.clean), String(c.subscriptions.length), String(c.queuedBytes), c.connectedAt ?? '-'
+        ])))
       noteShown(ctx, data.clients.length, data.total)
     }
   },
@@ -85,9 +94,14 @@ export const READ_COMMANDS: Readonly<Record<string, CliCommand>> = {
       print(ctx, data, () => {
         if (data.groups.length === 0) return 'no consumer groups\n'
         const groups = formatTable(['GROUP', 'FILTER', 'MEMBERS', 'DELIVERED', 'REDELIVERED', 'WAITING', 'DROPPED'],
-          data.groups.map((g) => [g.group, g.filter, `${g.members.filter((m) => m.connected).length}/${g.members.length}`, String(g.delivered), String(g.redelivered), String(g.waiting), String(g.dropped)]))
+          data.groups.map((g) => [
+            g.group, g.filter, `${g.members.filter((m) => m.connected).length}/${g.members.length}`,
+            String(g.delivered), String(g.redelivered), String(g.waiting), String(g.dropped)
+          ]))
         const members = formatTable(['GROUP', 'FILTER', 'MEMBER', 'QOS', 'PERSISTENT', 'CONNECTED', 'DELIVERED', 'IN FLIGHT'],
-          data.groups.flatMap((g) => g.members.map((m) => [g.group, g.filter, m.clientId, String(m.qos), yesNo(m.persistent), yesNo(m.connected), String(m.delivered), String(m.inflight)])))
+          data.groups.flatMap((g) => g.members.map((m) => [
+            g.group, g.filter, m.clientId, String(m.qos), yesNo(m.persistent), yesNo(m.connected), String(m.delivered), String(m.inflight)
+          ])))
         return `${groups}\n${members}`
       })
     }

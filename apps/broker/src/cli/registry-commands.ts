@@ -7,7 +7,9 @@ import { formatTable } from './table.js'
 
 interface UserView { username: string, roles: string[], loopbackOnly: boolean, connections: number }
 interface RoleView { name: string, subscribe: string[], builtin: boolean, users: number }
-interface TopicView { filter: string, owners: string[], schema: unknown, subscribers: number, messages: number, messagesPerSecond: number, lastPublishAt: string | null }
+interface TopicView {
+  filter: string, owners: string[], schema: unknown, subscribers: number, messages: number, messagesPerSecond: number, lastPublishAt: string | null
+}
 
 const topicPath = (filter: string): string => `/api/v1/topics/${encodeURIComponent(filter)}`
 const userPath = (name: string): string => `/api/v1/users/${encodeURIComponent(name)}`
@@ -40,7 +42,8 @@ export const REGISTRY_COMMANDS: Readonly<Record<string, CliCommand>> = {
       const roles = listOf(ctx.p, 'role')
       const hash = ctx.p.values.get('password-hash')?.[0]
       const secret = hash !== undefined ? { passwordHash: hash } : { password: await newPassword(ctx, name) }
-      const data = await ctx.api('POST', '/api/v1/users', { username: name, roles, ...secret, ...(ctx.p.flags.has('loopback-only') ? { loopbackOnly: true } : {}) }) as UserView
+      const loopbackOnly = ctx.p.flags.has('loopback-only') ? { loopbackOnly: true } : {}
+      const data = await ctx.api('POST', '/api/v1/users', { username: name, roles, ...secret, ...loopbackOnly }) as UserView
       print(ctx, data, () => `created user ${data.username} (roles: ${data.roles.join(', ') || 'none'})\n`)
     }
   },
@@ -71,7 +74,8 @@ export const REGISTRY_COMMANDS: Readonly<Record<string, CliCommand>> = {
       const name = one(ctx.p, 'user name')
       const data = await ctx.api('DELETE', userPath(name)) as { username: string, removedFrom?: string[] } | undefined
       const removedFrom = data?.removedFrom ?? []
-      print(ctx, { username: name, removedFrom }, () => `deleted user ${name}${removedFrom.length > 0 ? `; no longer an owner of ${removedFrom.join(', ')}` : ''}\n`)
+      const owned = removedFrom.length > 0 ? `; no longer an owner of ${removedFrom.join(', ')}` : ''
+      print(ctx, { username: name, removedFrom }, () => `deleted user ${name}${owned}\n`)
     }
   },
   'role ls': {
@@ -119,7 +123,10 @@ export const REGISTRY_COMMANDS: Readonly<Record<string, CliCommand>> = {
     async run (ctx) {
       const data = await ctx.api('GET', '/api/v1/topics') as { topics: TopicView[] }
       print(ctx, data, () => formatTable(['FILTER', 'OWNERS', 'SCHEMA', 'SUBSCRIBERS', 'MESSAGES', 'MSG/S', 'LAST PUBLISH'],
-        data.topics.map((t) => [t.filter, t.owners.join(','), yesNo(t.schema !== null), String(t.subscribers), String(t.messages), t.messagesPerSecond.toFixed(1), t.lastPublishAt ?? '-'])))
+        data.topics.map((t) => [
+          t.filter, t.owners.join(','), yesNo(t.schema !== null), String(t.subscribers), String(t.messages),
+          t.messagesPerSecond.toFixed(1), t.lastPublishAt ?? '-'
+        ])))
     }
   },
   'topic register': {
@@ -140,7 +147,8 @@ export const REGISTRY_COMMANDS: Readonly<Record<string, CliCommand>> = {
       }
       const fields = { ...(owners.length > 0 ? { owners } : {}), ...(schema !== undefined ? { schema } : {}) }
       const data = await (update ? ctx.api('PATCH', topicPath(filter), fields) : ctx.api('POST', '/api/v1/topics', { filter, ...fields })) as TopicView
-      print(ctx, data, () => `${update ? 'updated' : 'registered'} ${data.filter} (owners: ${data.owners.join(', ')}${data.schema !== null ? '; payload schema' : ''})\n`)
+      const withSchema = data.schema !== null ? '; payload schema' : ''
+      print(ctx, data, () => `${update ? 'updated' : 'registered'} ${data.filter} (owners: ${data.owners.join(', ')}${withSchema})\n`)
     }
   },
   'topic rm': {

@@ -1,6 +1,9 @@
 // Loads the broker's configuration once at start: file, then environment overrides, then checks.
 import { hostname } from 'node:os'
-import { applyEnvOverrides, bootLogFormat, createConfigValidator, envValue, logFormatOverride, parsePortEnv, readConfigFile, setConfigPath, WardenError, type EnvOverride, type LogFormat } from '@warden/common'
+import {
+  applyEnvOverrides, bootLogFormat, createConfigValidator, envValue, logFormatOverride, parsePortEnv, readConfigFile, setConfigPath, WardenError,
+  type EnvOverride, type LogFormat
+} from '@warden/common'
 import { parsePasswordHash } from '../auth/password.js'
 import { BUILTIN_ROLES, grantProblem, registrationProblem, roleNameProblem, unknownRoleProblem } from '../policy/registration.js'
 import { compilePayloadSchema } from '../registry/payload-schema.js'
@@ -37,11 +40,13 @@ export function loadConfig ({ env = process.env }: LoadOptions = {}): WardenConf
   const file = env.WARDEN_CONFIG
   // the defaults alone are a broker on 0.0.0.0 with no account: never what was meant, so say what to do
   if (file === undefined || file === '') {
-    throw new WardenError('WARDEN_ERR_CONFIG_MISSING', 'no configuration: set WARDEN_CONFIG to a config file (config/warden.yaml is the example `npm start` uses)')
+    throw new WardenError('WARDEN_ERR_CONFIG_MISSING',
+      'no configuration: set WARDEN_CONFIG to a config file (config/warden.yaml is the example `npm start` uses)')
   }
   const raw = readConfigFile(file)
   if (raw === null || raw === undefined || (typeof raw === 'object' && !Array.isArray(raw) && Object.keys(raw).length === 0)) {
-    throw new WardenError('WARDEN_ERR_CONFIG_MISSING', `config file ${file} is empty: it needs at least users (or anonymous) and topics; see config/warden.yaml`)
+    throw new WardenError('WARDEN_ERR_CONFIG_MISSING',
+      `config file ${file} is empty: it needs at least users (or anonymous) and topics; see config/warden.yaml`)
   }
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw new WardenError('WARDEN_ERR_CONFIG_INVALID', `invalid config in ${file}: (root): must be a mapping`)

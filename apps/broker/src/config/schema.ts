@@ -1,5 +1,7 @@
 // The broker's configuration: its JSON schema and the typed, frozen object it yields.
-import { hardeningLimitProperties, tlsSchema, wsListenerSchema, wssListenerSchema, type HardeningLimits, type TlsConfig, type WsConfig } from './hardening-schema.js'
+import {
+  hardeningLimitProperties, tlsSchema, wsListenerSchema, wssListenerSchema, type HardeningLimits, type TlsConfig, type WsConfig
+} from './hardening-schema.js'
 import { LOG_FORMATS, type LogFormat } from '@warden/common'
 import { USERNAME_MAX, USERNAME_PATTERN } from '../policy/registration.js'
 

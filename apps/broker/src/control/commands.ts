@@ -91,7 +91,10 @@ const HANDLERS: Readonly<Record<CommandName, Handler>> = {
     roles: f.roles as string[],
     ...pick(f, ['password', 'passwordHash', 'loopbackOnly'])
   }), connectionsByUser(ctx)),
-  modifyUser: async (ctx, f) => userView(await ctx.registry.modifyUser(str(f, 'username'), pick(f, ['roles', 'password', 'passwordHash', 'loopbackOnly'])), connectionsByUser(ctx)),
+  modifyUser: async (ctx, f) => userView(
+    await ctx.registry.modifyUser(str(f, 'username'), pick(f, ['roles', 'password', 'passwordHash', 'loopbackOnly'])),
+    connectionsByUser(ctx)
+  ),
   deleteUser: async (ctx, f) => {
     // removedFrom: the registrations it owned, which no longer name it (see Registry.deleteUser)
     const { user, removedFrom } = await ctx.registry.deleteUser(str(f, 'username'))
@@ -167,7 +170,8 @@ export async function executeCommand (ctx: ControlContext, actor: Identity, via:
   }
   const { command, ...fields } = request as Fields
   if (!isCommandName(command)) {
-    throw new FieldError('WARDEN_ERR_API_BAD_REQUEST', 'command', `${JSON.stringify(command)} is not a known command (${Object.keys(COMMAND_SCHEMAS).join(', ')})`)
+    throw new FieldError('WARDEN_ERR_API_BAD_REQUEST', 'command',
+      `${JSON.stringify(command)} is not a known command (${Object.keys(COMMAND_SCHEMAS).join(', ')})`)
   }
   const access = COMMAND_ACCESS[command]
   if (!(actor.admin || (access === 'read' && actor.observer))) {

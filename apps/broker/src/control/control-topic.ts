@@ -37,7 +37,8 @@ export function createControlTopicHandler (ctx: ControlContext): ControlHandler 
     const r = request as { commands?: unknown, responseTopic?: unknown }
     const topic = typeof r?.responseTopic === 'string' ? r.responseTopic : CONTROL_RESPONSE_TOPIC
     if (!isResponseTopic(topic)) {
-      reply(CONTROL_RESPONSE_TOPIC, [failure(null, undefined, new FieldError('WARDEN_ERR_API_BAD_REQUEST', 'responseTopic', `must be ${CONTROL_RESPONSE_TOPIC} or a topic under it`))])
+      const refusal = new FieldError('WARDEN_ERR_API_BAD_REQUEST', 'responseTopic', `must be ${CONTROL_RESPONSE_TOPIC} or a topic under it`)
+      reply(CONTROL_RESPONSE_TOPIC, [failure(null, undefined, refusal)])
       return
     }
     if (!Array.isArray(r?.commands) || r.commands.length === 0 || r.commands.length > MAX_COMMANDS) {

@@ -16,7 +16,9 @@ function messageOf (e: ErrorObject): string {
     case 'required': return 'is required'
     case 'additionalProperties': return 'is not a known field (check its spelling)'
     case 'minProperties': return 'names nothing to change'
-    case 'pattern': return e.instancePath === '/username' ? "must not contain '/', '+', '#', '{', '}' or white space" : `must match ${String((e.params as { pattern: string }).pattern)}`
+    case 'pattern': return e.instancePath === '/username'
+      ? "must not contain '/', '+', '#', '{', '}' or white space"
+      : `must match ${String((e.params as { pattern: string }).pattern)}`
     default: return e.message ?? 'is invalid'
   }
 }

@@ -16,7 +16,8 @@ const ORDERED_METHODS = ['outgoingUpdate', 'incomingGetPacket', 'incomingStorePa
 
 export function orderPerClient (store: AedesStore): void {
   for (const method of ORDERED_METHODS) {
-    patch(store, method, fn(3), (call) => inCallOrder(call as ClientCall) as never, 'store calls of one client resolve in call order (MQTT 3.1.1 4.6)', 'persistence')
+    patch(store, method, fn(3), (call) => inCallOrder(call as ClientCall) as never,
+      'store calls of one client resolve in call order (MQTT 3.1.1 4.6)', 'persistence')
   }
 }
 

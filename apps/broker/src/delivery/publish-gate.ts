@@ -130,18 +130,18 @@ function createEmitOrder (broker: Aedes): EmitOrder {
   patch(busOf(broker), 'emit', fn(2), (original) => {
     emit = original
     return function orderedEmit (packet: EmittedPacket, cb: Done): void {
-    const n = packet.brokerCounter ?? -1
-    const p = packet.brokerId === broker.id ? pending.get(n) : undefined
-    if (p === undefined) { emit(packet, cb); return } // another broker's message, or one not numbered by the gate
-    const first: number | undefined = pending.keys().next().value
-    if (first === n) {
-      pending.delete(n)
-      emit(packet, cb)
-      flush()
-      return
-    }
-    p.packet = packet
-    p.cb = cb
+      const n = packet.brokerCounter ?? -1
+      const p = packet.brokerId === broker.id ? pending.get(n) : undefined
+      if (p === undefined) { emit(packet, cb); return } // another broker's message, or one not numbered by the gate
+      const first: number | undefined = pending.keys().next().value
+      if (first === n) {
+        pending.delete(n)
+        emit(packet, cb)
+        flush()
+        return
+      }
+      p.packet = packet
+      p.cb = cb
     }
   }, 'aedes hands messages to subscribers in the order their store writes complete, not their numbers (MQTT 3.1.1 4.6)', 'mq')
 

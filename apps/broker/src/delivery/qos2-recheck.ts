@@ -35,7 +35,11 @@ export function createQos2Recheck ({ directory, ownership, audit, usernameOf }: 
       if (decision.allowed && why === null) return true
       const reason = decision.allowed ? 'schema-violation' : decision.reason
       const detail = why ?? ('detail' in decision ? decision.detail : 'a QoS 2 message stored before a crash, published later')
-      audit.record({ kind: 'publish', reason, username, clientId, topic: packet.topic, qos: packet.qos, ...(decision.filter !== undefined ? { filter: decision.filter } : {}), detail })
+      audit.record({
+        kind: 'publish', reason, username, clientId, topic: packet.topic, qos: packet.qos,
+        ...(decision.filter !== undefined ? { filter: decision.filter } : {}),
+        detail
+      })
       return false
     }
   }

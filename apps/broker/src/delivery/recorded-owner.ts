@@ -16,7 +16,9 @@ export function recordOwner (account: Account): RecordedOwner {
 }
 
 /** `what` names the message in the refusal's detail ('will', 'message') */
-export function decideRecordedOwner (owner: RecordedOwner | undefined, topic: string, clientId: string, accounts: ReadonlyMap<string, Account>, ownership: OwnershipPolicy, what: string): { decision: LaterDecision, username: string | undefined } {
+export function decideRecordedOwner (
+  owner: RecordedOwner | undefined, topic: string, clientId: string, accounts: ReadonlyMap<string, Account>, ownership: OwnershipPolicy, what: string
+): { decision: LaterDecision, username: string | undefined } {
   if (owner === undefined || typeof owner.u !== 'string') {
     return { username: undefined, decision: { allowed: false, reason: 'not-authorized', detail: `${what} has no recorded owner` } }
   }

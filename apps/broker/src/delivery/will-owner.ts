@@ -36,7 +36,9 @@ export function markStoredWills (store: AedesStore): void {
 }
 
 /** May the will be published now, its client gone? Its owner must still exist and own its topic. */
-export function decideLaterWill (packet: PublishPacket, accounts: ReadonlyMap<string, Account>, ownership: OwnershipPolicy): { decision: LaterDecision, username: string | undefined } {
+export function decideLaterWill (
+  packet: PublishPacket, accounts: ReadonlyMap<string, Account>, ownership: OwnershipPolicy
+): { decision: LaterDecision, username: string | undefined } {
   const w = packet as OwnedWill
   return decideRecordedOwner(w[OWNER_FIELD], packet.topic, w.clientId ?? '', accounts, ownership, 'will')
 }

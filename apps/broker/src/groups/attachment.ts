@@ -15,7 +15,6 @@ export interface Inflight {
   readonly redelivery: boolean
 }
 
-
 export class Attachment {
   /** group key → granted QoS */
   readonly groups = new Map<string, QoS>()

@@ -15,7 +15,6 @@ import type { Copy } from './types.js'
 
 export type Outcome = 'delivered' | 'forwarded' | 'queued' | 'dropped'
 
-
 export interface DispatcherDeps {
   self: string
   groups: ReadonlyMap<string, Group>
@@ -102,7 +101,9 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
   async function deliverLocal (g: Group, att: Attachment, copy: Copy, redelivery: boolean): Promise<Outcome> {
     const qos = Math.min(copy.qos, att.groups.get(copy.key) ?? 0) as 0 | 1 | 2
     g.countDelivery(att.clientId, redelivery)
-    const base = { cmd: 'publish', topic: copy.topic, payload: copy.payload, retain: false, dup: false, brokerId: copy.brokerId, brokerCounter: copy.brokerCounter }
+    const base = {
+      cmd: 'publish', topic: copy.topic, payload: copy.payload, retain: false, dup: false, brokerId: copy.brokerId, brokerCounter: copy.brokerCounter
+    }
     const client = deliverersOf(att.client)
     if (qos === 0) {
       await new Promise<void>((resolve) => client.atQos0({ ...base, qos }, resolve))
@@ -144,7 +145,10 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     for (const [k, at] of revoked) { if (now - at < REVOKED_TTL_MS) break; revoked.delete(k) }
     revoked.set(mark(clientId, f.copy.brokerId, f.copy.brokerCounter), now)
     const session = { id: clientId }
-    const packet = { cmd: 'publish', topic: f.copy.topic, payload: f.copy.payload, qos: f.qos, retain: false, dup: false, brokerId: f.copy.brokerId, brokerCounter: f.copy.brokerCounter, messageId: f.messageId }
+    const packet = {
+      cmd: 'publish', topic: f.copy.topic, payload: f.copy.payload, qos: f.qos, retain: false, dup: false,
+      brokerId: f.copy.brokerId, brokerCounter: f.copy.brokerCounter, messageId: f.messageId
+    }
     try {
       await store.outgoingUpdate(session, packet)
       await store.outgoingClearMessageId(session, { messageId: f.messageId })

@@ -71,12 +71,15 @@ export function createStoreQueue (store: AedesStore): GroupQueue {
       const n = sizes.get(copy.key) ?? 0
       if (n >= max) return false
       sizes.set(copy.key, n + 1)
-      await store.outgoingEnqueue(session(copy.key), { cmd: 'publish', topic: copy.topic, payload: copy.payload, qos: copy.qos, retain: false, dup: false, brokerId: copy.brokerId, brokerCounter: copy.brokerCounter })
+      await store.outgoingEnqueue(session(copy.key), {
+        cmd: 'publish', topic: copy.topic, payload: copy.payload, qos: copy.qos, retain: false, dup: false,
+        brokerId: copy.brokerId, brokerCounter: copy.brokerCounter
+      })
       return true
     },
     take,
     async clear (key) {
-      while ((await take(key, 256)).length > 0) {}
+      while ((await take(key, 256)).length > 0) { /* taking is the work */ }
       sizes.delete(key)
     }
   }

@@ -29,13 +29,18 @@ export interface GroupStats {
   readonly waiting: number
 }
 
-export async function describeGroups (groups: ReadonlyMap<string, Group>, attachments: ReadonlyMap<string, Attachment>, queue: GroupQueue): Promise<GroupStats[]> {
+export async function describeGroups (
+  groups: ReadonlyMap<string, Group>, attachments: ReadonlyMap<string, Attachment>, queue: GroupQueue
+): Promise<GroupStats[]> {
   const out: GroupStats[] = []
   for (const [key, g] of groups) {
     const members: MemberStats[] = [...g.members].map(([id, rec]) => {
       let inflight = 0
       for (const f of attachments.get(id)?.inflight.values() ?? []) if (f.copy.key === key) inflight++
-      return { clientId: id, qos: rec.qos, persistent: rec.persistent, connected: rec.broker !== null, broker: rec.broker, delivered: g.deliveredTo.get(id) ?? 0, inflight }
+      return {
+        clientId: id, qos: rec.qos, persistent: rec.persistent, connected: rec.broker !== null, broker: rec.broker,
+        delivered: g.deliveredTo.get(id) ?? 0, inflight
+      }
     })
     out.push({ group: g.share.group, filter: g.share.filter, members, ...g.counts, waiting: await queue.size(key) })
   }

@@ -54,7 +54,6 @@ export interface SharedDeps {
   policyOf (client: Client): ClientPolicy | undefined
 }
 
-
 const SWEEP_MS = 10_000
 
 export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { audit, logger, policyOf }: SharedDeps): SharedSubscriptions {
@@ -82,7 +81,10 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
         if (own === undefined || own.copy.brokerId !== packet.brokerId || own.copy.brokerCounter !== Number(packet.brokerCounter)) {
           if (groups.dispatcher.isRevoked(client.id, packet)) return
           att.inflight.set(packet.messageId, {
-            copy: { key: copy.key, topic: packet.topic, payload: packet.payload, qos: packet.qos, brokerId: packet.brokerId as string, brokerCounter: Number(packet.brokerCounter) },
+            copy: {
+              key: copy.key, topic: packet.topic, payload: packet.payload, qos: packet.qos,
+              brokerId: packet.brokerId as string, brokerCounter: Number(packet.brokerCounter)
+            },
             qos: packet.qos,
             messageId: packet.messageId,
             stored: true,
@@ -126,7 +128,10 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
         const policy = policyOf(client)
         if (policy === undefined) { cb(new Error('client is not authenticated')); return }
         const deny = (reason: DenyReason, detail?: string): void => {
-          audit.record({ kind: 'subscribe', reason, username: policy.identity.username, clientId: client.id, topic: sub.topic, qos: sub.qos, ...(detail !== undefined ? { detail } : {}) })
+          audit.record({
+            kind: 'subscribe', reason, username: policy.identity.username, clientId: client.id, topic: sub.topic, qos: sub.qos,
+            ...(detail !== undefined ? { detail } : {})
+          })
           cb(null, null)
         }
         const parsed = parseShareFilter(sub.topic)
@@ -180,11 +185,15 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
           onSync: (key) => g.sync(key),
           onForward: (f) => g.receive(f),
           onError: (err) => log.error({ err }, 'consumer group cluster link error'),
-          onForged: (topic, why) => audit.record({ kind: 'publish', reason: 'reserved-topic', username: undefined, clientId: undefined, topic, detail: `cluster-link message refused: ${why}` })
+          onForged: (topic, why) => audit.record({
+            kind: 'publish', reason: 'reserved-topic', username: undefined, clientId: undefined, topic, detail: `cluster-link message refused: ${why}`
+          })
         })
         link = l
         g.setLink(l)
-        sweep = setInterval(() => { l.live().then((live) => g.sweep(live)).catch((err: unknown) => log.error({ err }, 'consumer group sweep failed')) }, SWEEP_MS)
+        sweep = setInterval(() => {
+          l.live().then((live) => g.sweep(live)).catch((err: unknown) => log.error({ err }, 'consumer group sweep failed'))
+        }, SWEEP_MS)
         sweep.unref()
       }
       for (const key of (await store.loadAll()).keys()) await g.sync(key)
@@ -194,7 +203,9 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
         if (keysOf(subs.filter((s) => (s.qos as number) !== 128).map((s) => s.topic)).length > 0 && connackSent(client)) g.ready(client)
       })
       broker.on('unsubscribe', (topics, client) => {
-        for (const key of keysOf(topics)) g.leave(client, key).catch((err: unknown) => log.error({ err, clientId: client.id }, 'cannot leave the consumer group'))
+        for (const key of keysOf(topics)) {
+          g.leave(client, key).catch((err: unknown) => log.error({ err, clientId: client.id }, 'cannot leave the consumer group'))
+        }
       })
       // a broker closed without close() (a failed start) must not leave the Redis connection open
       broker.on('closed', () => { void close() })

@@ -81,7 +81,11 @@ export function createHooks ({ directory, ownership, roles, audit, refusal }: Ho
     const clientId = (packet as { clientId?: string }).clientId
     const reason = decision.allowed ? 'schema-violation' : decision.reason
     const detail = why ?? ('detail' in decision ? decision.detail : 'published after its client was gone')
-    audit.record({ kind: 'will', reason, username, clientId, topic: packet.topic, qos: packet.qos, ...(decision.filter !== undefined ? { filter: decision.filter } : {}), detail })
+    audit.record({
+      kind: 'will', reason, username, clientId, topic: packet.topic, qos: packet.qos,
+      ...(decision.filter !== undefined ? { filter: decision.filter } : {}),
+      detail
+    })
     refusal.discard(packet)
     cb(null)
   }
@@ -126,7 +130,11 @@ export function createHooks ({ directory, ownership, roles, audit, refusal }: Ho
           const why = d.allowed && d.payload !== undefined ? d.payload(will.payload) : null
           if (!d.allowed || why !== null) {
             const reason = d.allowed ? 'schema-violation' : d.reason
-            audit.record({ kind: 'will', reason, username, clientId: client.id, address, topic: will.topic, qos: will.qos, ...(d.filter !== undefined ? { filter: d.filter } : {}), ...(why !== null ? { detail: why } : {}) })
+            audit.record({
+              kind: 'will', reason, username, clientId: client.id, address, topic: will.topic, qos: will.qos,
+              ...(d.filter !== undefined ? { filter: d.filter } : {}),
+              ...(why !== null ? { detail: why } : {})
+            })
             cb(authError(5, 'will topic not authorized'), null)
             return
           }
@@ -144,7 +152,12 @@ export function createHooks ({ directory, ownership, roles, audit, refusal }: Ho
       const isWill = isWillOf(client, packet)
       if (policy === undefined) {
         // its account was deleted while it was connected: the will goes with it
-        if (isWill) audit.record({ kind: 'will', reason: 'not-authorized', username: undefined, clientId: client.id, topic: packet.topic, qos: packet.qos, detail: 'the account that set the will was deleted' })
+        if (isWill) {
+          audit.record({
+            kind: 'will', reason: 'not-authorized', username: undefined, clientId: client.id, topic: packet.topic, qos: packet.qos,
+            detail: 'the account that set the will was deleted'
+          })
+        }
         cb(new Error('client is not authenticated'))
         return
       }
@@ -183,7 +196,10 @@ export function createHooks ({ directory, ownership, roles, audit, refusal }: Ho
       if (policy === undefined) { cb(new Error('client is not authenticated')); return }
       const topic = sub.topic
       if (topic.startsWith(RESERVED_PREFIX) || !policy.reader.canSubscribe(topic)) {
-        audit.record({ kind: 'subscribe', reason: topic.startsWith(RESERVED_PREFIX) ? 'reserved-topic' : 'not-granted', username: policy.identity.username, clientId: client.id, topic, qos: sub.qos })
+        audit.record({
+          kind: 'subscribe', reason: topic.startsWith(RESERVED_PREFIX) ? 'reserved-topic' : 'not-granted',
+          username: policy.identity.username, clientId: client.id, topic, qos: sub.qos
+        })
         cb(null, null)
         return
       }

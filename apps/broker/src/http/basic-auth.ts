@@ -52,7 +52,13 @@ export function createAuthenticator (directory: UserDirectory, { gate, onFailure
       if (gate === undefined) {
         res = await verify()
       } else {
-        const attempt = { username: creds.username, address: from, cached: directory.isVerified(creds.username, password), tag: directory.loginTag(creds.username, password), ...(cancelled !== undefined ? { cancelled } : {}) }
+        const attempt = {
+          username: creds.username,
+          address: from,
+          cached: directory.isVerified(creds.username, password),
+          tag: directory.loginTag(creds.username, password),
+          ...(cancelled !== undefined ? { cancelled } : {})
+        }
         const outcome = await gate.attempt(attempt, verify, (r) => !r.ok && r.reason === 'bad-credentials')
         if (outcome.kind === 'cancelled') return { ok: false, detail: 'connection closed during login' }
         if (outcome.kind === 'refused') {

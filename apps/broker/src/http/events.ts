@@ -46,7 +46,13 @@ export function createEventStreams (ctx: ControlContext, intervalMs: number): Ev
   return {
     get count () { return open.size },
     open (req, res, username) {
-      res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' })
+      res.writeHead(200, {
+        ...SECURITY_HEADERS,
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no'
+      })
       res.flushHeaders()
       const send = (event: string, data: unknown): void => {
         if (res.writableLength > MAX_BUFFERED) return

@@ -45,6 +45,7 @@ export function sendError (res: ServerResponse, err: unknown, headers: Record<st
   }
   const status = STATUS[err.code] as number
   const extra: Record<string, string> = status === 401 ? { 'www-authenticate': 'Basic realm="warden", charset="UTF-8"' } : {}
-  sendJson(res, status, { error: { code: err.code, message: err.message, ...(err instanceof FieldError ? { field: err.field } : {}) } }, { ...extra, ...headers })
+  const body = { error: { code: err.code, message: err.message, ...(err instanceof FieldError ? { field: err.field } : {}) } }
+  sendJson(res, status, body, { ...extra, ...headers })
   return status
 }

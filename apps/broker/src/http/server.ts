@@ -123,14 +123,17 @@ async function handle (deps: HttpDeps, req: IncomingMessage, res: ServerResponse
 async function authorize (deps: HttpDeps, req: IncomingMessage, res: ServerResponse, method: string): Promise<Identity | undefined> {
   const outcome = await deps.auth.authenticate(req.headers.authorization, req.socket.remoteAddress, () => req.socket.destroyed)
   if (!outcome.ok) {
-    if (outcome.retryAfterS !== undefined) sendError(res, new WardenError(outcome.pending === true ? 'WARDEN_ERR_API_LOGIN_PENDING' : 'WARDEN_ERR_API_THROTTLED', outcome.detail), { 'retry-after': String(outcome.retryAfterS) })
-    else sendError(res, new WardenError('WARDEN_ERR_API_UNAUTHORIZED', `authentication failed: ${outcome.detail}`))
+    if (outcome.retryAfterS !== undefined) {
+      const code = outcome.pending === true ? 'WARDEN_ERR_API_LOGIN_PENDING' : 'WARDEN_ERR_API_THROTTLED'
+      sendError(res, new WardenError(code, outcome.detail), { 'retry-after': String(outcome.retryAfterS) })
+    } else sendError(res, new WardenError('WARDEN_ERR_API_UNAUTHORIZED', `authentication failed: ${outcome.detail}`))
     return undefined
   }
   const actor = outcome.identity
   const read = READ_METHODS.has(method)
   if (!(actor.admin || (read && actor.observer))) {
-    sendError(res, new WardenError('WARDEN_ERR_API_FORBIDDEN', read ? 'reading the control plane needs the admin or observer role' : 'changing the registry needs the admin role'))
+    const need = read ? 'reading the control plane needs the admin or observer role' : 'changing the registry needs the admin role'
+    sendError(res, new WardenError('WARDEN_ERR_API_FORBIDDEN', need))
     return undefined
   }
   if (!read && isCrossSite(req)) {

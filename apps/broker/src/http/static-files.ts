@@ -16,7 +16,8 @@ const TYPES: Readonly<Record<string, string>> = {
   'style.css': 'text/css; charset=utf-8'
 }
 
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; " +
+  "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
 export interface StaticFiles {
   /** true when `name` was served */
@@ -32,7 +33,13 @@ export async function loadStaticFiles (dir = DASHBOARD_DIR): Promise<StaticFiles
     serve (name, res, head) {
       const body = files.get(name)
       if (body === undefined) return false
-      res.writeHead(200, { ...SECURITY_HEADERS, 'cache-control': 'no-cache', 'content-type': TYPES[name] as string, 'content-length': String(body.length), 'content-security-policy': CSP })
+      res.writeHead(200, {
+        ...SECURITY_HEADERS,
+        'cache-control': 'no-cache',
+        'content-type': TYPES[name] as string,
+        'content-length': String(body.length),
+        'content-security-policy': CSP
+      })
       res.end(head ? undefined : body)
       return true
     }

@@ -11,9 +11,21 @@ interface ConnectionPatch {
 }
 
 const CONNECTION_PATCHES: readonly ConnectionPatch[] = [
-  { name: 'forward-dedupe', reason: 'aedes drops a delivery numbered below the last one it delivered: out-of-order publishes are lost', install: disableHighWaterDedupe },
-  { name: 'packet-guard', reason: 'mqtt-packet buffers any announced length and accepts strings MQTT-1.5.3-1/-2 forbid, and QoS 0 with DUP (MQTT-3.3.1-2)', install: guardParser },
-  { name: 'outgoing-bound', reason: 'aedes holds a bus delivery slot while a socket that does not read drains (issue #88/#1060)', install: boundWrites }
+  {
+    name: 'forward-dedupe',
+    reason: 'aedes drops a delivery numbered below the last one it delivered: out-of-order publishes are lost',
+    install: disableHighWaterDedupe
+  },
+  {
+    name: 'packet-guard',
+    reason: 'mqtt-packet buffers any announced length and accepts strings MQTT-1.5.3-1/-2 forbid, and QoS 0 with DUP (MQTT-3.3.1-2)',
+    install: guardParser
+  },
+  {
+    name: 'outgoing-bound',
+    reason: 'aedes holds a bus delivery slot while a socket that does not read drains (issue #88/#1060)',
+    install: boundWrites
+  }
 ]
 
 export function patchConnection (client: Client, opts: ConnectionGuardOptions): void {

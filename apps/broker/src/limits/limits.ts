@@ -47,11 +47,13 @@ export interface Limits {
   readonly stage: HookStage
   /** follows the broker's unsubscribes (the count of subscriptions per client), once the broker exists */
   watch (on: (event: 'unsubscribe', listener: (topics: string[], client: Client) => void) => void): void
-  audit (kind: AuditKind, reason: DenyReason, client: Client | undefined, extra?: { address?: string | undefined, clientId?: string, username?: string | undefined, detail?: string, topic?: string, qos?: number }): void
+  audit (
+    kind: AuditKind, reason: DenyReason, client: Client | undefined,
+    extra?: { address?: string | undefined, clientId?: string, username?: string | undefined, detail?: string, topic?: string, qos?: number }
+  ): void
   readonly stats: LimitStats
   close (): void
 }
-
 
 interface AuthAnswer { err: AuthenticateError | null, ok: boolean | null }
 
@@ -127,7 +129,8 @@ export function createLimits (cfg: HardeningLimits, { audit, refusal, usernameOf
         return false
       }
       if (address !== undefined && !connectionRate.tryTake(address, Date.now())) {
-        record('connection', 'connection-rate', undefined, { address, detail: `more than ${cfg.connectionRate.perSecond}/s (burst ${cfg.connectionRate.burst})` })
+        const detail = `more than ${cfg.connectionRate.perSecond}/s (burst ${cfg.connectionRate.burst})`
+        record('connection', 'connection-rate', undefined, { address, detail })
         return false
       }
       stats.connections++

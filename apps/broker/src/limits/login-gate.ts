@@ -90,7 +90,8 @@ export function createLoginGate (cfg: LoginThrottleConfig): LoginGate {
     if (now - swept > SWEEP_MS) { throttle.sweep(now); swept = now }
     const locked = throttle.lockedFor(a.username, a.address, now)
     if (locked > 0) {
-      return { kind: 'refused', refusal: { reason: 'login-throttled', detail: `too many failed logins: locked for ${Math.ceil(locked / 1000)} s`, retryAfterMs: locked } }
+      const detail = `too many failed logins: locked for ${Math.ceil(locked / 1000)} s`
+      return { kind: 'refused', refusal: { reason: 'login-throttled', detail, retryAfterMs: locked } }
     }
     const address = a.address ?? ''
     const pairKey = `p:${address}\u0000${a.username}`
@@ -113,7 +114,10 @@ export function createLoginGate (cfg: LoginThrottleConfig): LoginGate {
       const lockedNow = throttle.lockedFor(a.username, a.address, Date.now())
       if (a.cancelled?.() === true || lockedNow > 0 || pairFull()) {
         release(addressKey)
-        if (lockedNow > 0) return { kind: 'refused', refusal: { reason: 'login-throttled', detail: `too many failed logins: locked for ${Math.ceil(lockedNow / 1000)} s`, retryAfterMs: lockedNow } }
+        if (lockedNow > 0) {
+          const detail = `too many failed logins: locked for ${Math.ceil(lockedNow / 1000)} s`
+          return { kind: 'refused', refusal: { reason: 'login-throttled', detail, retryAfterMs: lockedNow } }
+        }
         return a.cancelled?.() === true ? { kind: 'cancelled' } : refusePending(`${cfg.maxPendingPerUserAddress} for this user from this address`)
       }
     } else {

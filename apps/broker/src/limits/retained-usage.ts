@@ -31,8 +31,12 @@ export class RetainedUsage {
     const allCount = this.total.count + (old === undefined ? 1 : 0)
     const allBytes = this.total.bytes - (old?.bytes ?? 0) + bytes
     const { maxMessagesPerUser, maxBytesPerUser, maxMessages, maxBytes } = this.limits
-    if (perUser && over(ownCount, mine.count, maxMessagesPerUser)) return `${mine.count} retained messages of this account (limits.retained.maxMessagesPerUser ${maxMessagesPerUser})`
-    if (perUser && over(ownBytes, mine.bytes, maxBytesPerUser)) return `${mine.bytes} + ${bytes} retained bytes of this account (limits.retained.maxBytesPerUser ${maxBytesPerUser})`
+    if (perUser && over(ownCount, mine.count, maxMessagesPerUser)) {
+      return `${mine.count} retained messages of this account (limits.retained.maxMessagesPerUser ${maxMessagesPerUser})`
+    }
+    if (perUser && over(ownBytes, mine.bytes, maxBytesPerUser)) {
+      return `${mine.bytes} + ${bytes} retained bytes of this account (limits.retained.maxBytesPerUser ${maxBytesPerUser})`
+    }
     if (over(allCount, this.total.count, maxMessages)) return `${this.total.count} retained messages in all (limits.retained.maxMessages ${maxMessages})`
     if (over(allBytes, this.total.bytes, maxBytes)) return `${this.total.bytes} + ${bytes} retained bytes in all (limits.retained.maxBytes ${maxBytes})`
     return null

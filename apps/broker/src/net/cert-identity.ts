@@ -37,4 +37,3 @@ export function recordCertificate (socket: TLSSocket, conn: object, kind: CertId
 export function certNameOf (client: Client): string | undefined {
   return names.get(client.conn)
 }
-

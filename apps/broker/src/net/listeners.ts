@@ -173,7 +173,8 @@ function readTlsOptions (tls: TlsConfig): TlsOptions {
     // fails here, naming the files, rather than on the first handshake
     createTlsServer(opts).close()
   } catch (err) {
-    throw new WardenError('WARDEN_ERR_TLS', `tls.cert/tls.key/tls.ca (${[tls.cert, tls.key, tls.ca].filter((p) => p !== undefined).join(', ')}): ${(err as Error).message}`, { cause: err })
+    const files = [tls.cert, tls.key, tls.ca].filter((p) => p !== undefined).join(', ')
+    throw new WardenError('WARDEN_ERR_TLS', `tls.cert/tls.key/tls.ca (${files}): ${(err as Error).message}`, { cause: err })
   }
   return opts
 }

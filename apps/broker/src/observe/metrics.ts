@@ -48,7 +48,10 @@ export function createMetrics (src: MetricsSources): Metrics {
   const { stats } = src
 
   new Gauge({ name: 'warden_clients_connected', help: 'Connected MQTT clients', registers, collect () { this.set(src.broker.connectedClients) } })
-  new Counter({ name: 'warden_connections_total', help: 'MQTT connections accepted (CONNACK 0)', registers, collect () { setCounter(this, src.connections()) } })
+  new Counter({
+    name: 'warden_connections_total', help: 'MQTT connections accepted (CONNACK 0)', registers,
+    collect () { setCounter(this, src.connections()) }
+  })
   new Counter({
     name: 'warden_messages_received_total', help: 'PUBLISH packets accepted from clients, by QoS', labelNames: ['qos'], registers,
     collect () { this.reset(); QOS.forEach((q, i) => this.labels(q).inc(stats.received[i as 0 | 1 | 2])) }
@@ -57,9 +60,15 @@ export function createMetrics (src: MetricsSources): Metrics {
     name: 'warden_messages_sent_total', help: 'Messages delivered to subscribers, by delivered QoS', labelNames: ['qos'], registers,
     collect () { this.reset(); QOS.forEach((q, i) => this.labels(q).inc(stats.sent[i as 0 | 1 | 2])) }
   })
-  new Counter({ name: 'warden_received_bytes_total', help: 'Payload bytes of accepted publishes', registers, collect () { setCounter(this, stats.receivedBytes) } })
+  new Counter({
+    name: 'warden_received_bytes_total', help: 'Payload bytes of accepted publishes', registers,
+    collect () { setCounter(this, stats.receivedBytes) }
+  })
   new Counter({ name: 'warden_sent_bytes_total', help: 'Payload bytes delivered to subscribers', registers, collect () { setCounter(this, stats.sentBytes) } })
-  new Counter({ name: 'warden_forward_filtered_total', help: 'Messages withheld from a subscriber that may not read them', registers, collect () { setCounter(this, stats.forwardFiltered) } })
+  new Counter({
+    name: 'warden_forward_filtered_total', help: 'Messages withheld from a subscriber that may not read them', registers,
+    collect () { setCounter(this, stats.forwardFiltered) }
+  })
   new Counter({
     name: 'warden_denials_total', help: 'Refusals by kind (connect, publish, subscribe, will) and reason', labelNames: ['kind', 'reason'], registers,
     collect () {
@@ -80,7 +89,9 @@ export function createMetrics (src: MetricsSources): Metrics {
   const bus = src.bus
   if (bus !== undefined) {
     new Counter({
-      name: 'warden_cluster_bus_messages_total', help: 'Cluster mode: client messages sent to the other broker processes, and messages received from them', labelNames: ['direction'], registers,
+      name: 'warden_cluster_bus_messages_total',
+      help: 'Cluster mode: client messages sent to the other broker processes, and messages received from them',
+      labelNames: ['direction'], registers,
       collect () { this.reset(); this.labels('sent').inc(bus.sent); this.labels('received').inc(bus.received) }
     })
   }
@@ -92,10 +103,19 @@ export function createMetrics (src: MetricsSources): Metrics {
     name: 'warden_socket_queued_bytes', help: 'Bytes waiting in connected clients\' socket buffers (slow readers)', registers,
     collect () { let n = 0; for (const c of connectedClients(src.broker)) n += queuedBytesOf(c); this.set(n) }
   })
-  new Gauge({ name: 'warden_publishes_in_flight', help: 'Accepted publishes not yet stored and handed to the bus', registers, collect () { this.set(src.inFlight()) } })
+  new Gauge({
+    name: 'warden_publishes_in_flight', help: 'Accepted publishes not yet stored and handed to the bus', registers,
+    collect () { this.set(src.inFlight()) }
+  })
   new Gauge({ name: 'warden_registry_users', help: 'Accounts in the registry', registers, collect () { this.set(src.registry.state.users.length) } })
-  new Gauge({ name: 'warden_registry_topics', help: 'Topic registrations in the registry', registers, collect () { this.set(src.registry.state.topics.length) } })
-  new Gauge({ name: 'warden_registry_revision', help: 'Revision of the registry (one per change)', registers, collect () { this.set(src.registry.state.revision) } })
+  new Gauge({
+    name: 'warden_registry_topics', help: 'Topic registrations in the registry', registers,
+    collect () { this.set(src.registry.state.topics.length) }
+  })
+  new Gauge({
+    name: 'warden_registry_revision', help: 'Revision of the registry (one per change)', registers,
+    collect () { this.set(src.registry.state.revision) }
+  })
 
   const proc = processMetrics()
   return {

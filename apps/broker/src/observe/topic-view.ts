@@ -29,7 +29,9 @@ function widen (filter: string): string {
   return filter.split('/').map((l) => l.includes('{') ? '+' : l).join('/')
 }
 
-export function viewTopics (topics: readonly StoredTopic[], meters: ReadonlyMap<string, TopicMeter>, sampler: Sampler, broker: Aedes, hooks: WardenHooks): TopicView[] {
+export function viewTopics (
+  topics: readonly StoredTopic[], meters: ReadonlyMap<string, TopicMeter>, sampler: Sampler, broker: Aedes, hooks: WardenHooks
+): TopicView[] {
   const listeners: Listener[] = []
   for (const client of connectedClients(broker)) {
     const reader = hooks.policyOf(client)?.reader

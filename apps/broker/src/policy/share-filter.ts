@@ -25,6 +25,7 @@ export function parseShareFilter (topic: string): ParsedShare {
   const group = key.slice(0, slash)
   const filter = key.slice(slash + 1)
   if (group === '') return { ok: false, reason: 'the group name must not be empty' }
+  // eslint-disable-next-line no-control-regex -- U+0000 is not allowed in a topic (MQTT-1.5.3-2)
   if (/[+#\u0000]/.test(group)) return { ok: false, reason: 'the group name must not contain + or #' }
   if (filter === '') return { ok: false, reason: 'the filter must not be empty' }
   if (filter === '$share' || isShareTopic(filter)) return { ok: false, reason: 'a shared subscription cannot share another' }

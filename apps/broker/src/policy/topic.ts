@@ -43,7 +43,8 @@ export function resolveLevel (level: string, ctx: TemplateContext): string | nul
   let failed = false
   const out = level.replace(TEMPLATE, (_m, name: string) => {
     const v = name === 'username' ? ctx.username : ctx.clientId
-    if (v === undefined || v === "" || /[/+#{}\u0000]/.test(v)) failed = true
+    // eslint-disable-next-line no-control-regex -- U+0000 is not allowed in a topic (MQTT-1.5.3-2)
+    if (v === undefined || v === '' || /[/+#{}\u0000]/.test(v)) failed = true
     return v ?? ''
   })
   return failed ? null : out

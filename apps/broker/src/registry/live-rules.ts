@@ -37,7 +37,9 @@ export function connectedClients (broker: Aedes): Client[] {
   return Object.values(clientsOf(broker)).filter((c): c is Client => c !== undefined)
 }
 
-export async function createLiveRules (registry: Registry, { anonymous, trustLoopback, unregistered, schemas, logger, cacheTtlMs }: LiveRulesOptions): Promise<LiveRules> {
+export async function createLiveRules (
+  registry: Registry, { anonymous, trustLoopback, unregistered, schemas, logger, cacheTtlMs }: LiveRulesOptions
+): Promise<LiveRules> {
   const meters = new Map<string, TopicMeter>()
   const toRegistration = (t: StoredTopic): Registration => {
     let meter = meters.get(t.filter)

@@ -44,18 +44,33 @@ export async function openRegistry (config: WardenConfig, { logger, hash = hashP
     const roleNames = roleNamesOf(state)
     const unknownRoles = state.users.flatMap((u) => u.roles.filter((r) => !roleNames.has(r)).map((r) => `${u.username}: ${r}`))
     if (unknownRoles.length > 0) log.warn({ roles: unknownRoles }, 'registry accounts hold roles the registry does not define: they grant nothing')
-    log.info({ backend: backend.kind, location: backend.location, revision: state.revision, users: state.users.length, roles: state.roles.length, topics: state.topics.length, imported: added }, 'registry loaded')
+    log.info({
+      backend: backend.kind, location: backend.location, revision: state.revision,
+      users: state.users.length, roles: state.roles.length, topics: state.topics.length, imported: added
+    }, 'registry loaded')
     if (overridden.length > 0) {
-      log.warn({ entries: overridden }, 'config entries differ from the registry, which wins (they were changed at run time): change them with the API or `warden` CLI')
+      log.warn({ entries: overridden },
+        'config entries differ from the registry, which wins (they were changed at run time): change them with the API or `warden` CLI')
     }
     const plain = config.users.filter((u) => u.password !== undefined && state.users.some((s) => s.username === u.username)).map((u) => u.username)
-    if (plain.length > 0 && !config.behindProxy) log.warn({ users: plain }, 'accounts with plain-text passwords (demo only): accepted from loopback clients alone')
+    if (plain.length > 0 && !config.behindProxy) {
+      log.warn({ users: plain }, 'accounts with plain-text passwords (demo only): accepted from loopback clients alone')
+    }
     const loopbackOnly = state.users.filter((u) => u.loopbackOnly).map((u) => u.username)
-    if (loopbackOnly.length > 0 && config.behindProxy) log.warn({ users: loopbackOnly }, 'behindProxy is set: loopback-only accounts (plain-text passwords included) are refused from every address')
+    if (loopbackOnly.length > 0 && config.behindProxy) {
+      log.warn({ users: loopbackOnly }, 'behindProxy is set: loopback-only accounts (plain-text passwords included) are refused from every address')
+    }
 
     const schemas = new PayloadSchemas()
     const registry = new Registry({ backend, initial: state, anonymousRole: config.anonymous, schemas, hash, logger: log })
-    const rules = await createLiveRules(registry, { anonymous: config.anonymous, trustLoopback: !config.behindProxy, unregistered: config.unregisteredTopics, schemas, logger: log, cacheTtlMs: config.limits.login.cacheTtlMs })
+    const rules = await createLiveRules(registry, {
+      anonymous: config.anonymous,
+      trustLoopback: !config.behindProxy,
+      unregistered: config.unregisteredTopics,
+      schemas,
+      logger: log,
+      cacheTtlMs: config.limits.login.cacheTtlMs
+    })
     return { registry, rules, close: () => registry.close() }
   } catch (err) {
     await backend.close().catch(() => {})
@@ -63,7 +78,9 @@ export async function openRegistry (config: WardenConfig, { logger, hash = hashP
   }
 }
 
-async function loadAndSeed (backend: RegistryBackend, config: WardenConfig, hash: (p: string) => Promise<string>): Promise<Awaited<ReturnType<typeof seedFromConfig>>> {
+async function loadAndSeed (
+  backend: RegistryBackend, config: WardenConfig, hash: (p: string) => Promise<string>
+): Promise<Awaited<ReturnType<typeof seedFromConfig>>> {
   // several broker processes of a cluster may seed at once: the loser loads what the winner stored
   for (let attempt = 0; attempt < 5; attempt++) {
     const stored = await backend.load() ?? emptyState()

@@ -31,7 +31,9 @@ export function compilePayloadSchema (schema: Readonly<Record<string, unknown>>,
   // one ajv per schema: ids ($id) of different registrations cannot collide, and a dropped schema is freed.
   // unknown keywords and formats are errors rather than silently ignored constraints; ajv's stricter
   // style rules (e.g. `required` without `properties`) would refuse valid JSON Schema, so they are off
-  const ajv = new Ajv({ strictSchema: true, strictNumbers: true, strictTypes: false, strictTuples: false, strictRequired: false, allErrors: false, validateFormats: true })
+  const ajv = new Ajv({
+    strictSchema: true, strictNumbers: true, strictTypes: false, strictTuples: false, strictRequired: false, allErrors: false, validateFormats: true
+  })
   let validate: ReturnType<Ajv['compile']>
   try {
     validate = ajv.compile(schema)

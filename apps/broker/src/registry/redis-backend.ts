@@ -32,7 +32,8 @@ export async function createRedisBackend (url: string, { key = 'warden:registry'
   } catch (err) {
     conn.disconnect()
     const why = (connectError ?? err as Error).message
-    throw new WardenError('WARDEN_ERR_REGISTRY', `cannot reach Redis at ${location.slice(0, -key.length - 1)} (redis.url): ${why}`, { cause: connectError ?? err })
+    throw new WardenError('WARDEN_ERR_REGISTRY', `cannot reach Redis at ${location.slice(0, -key.length - 1)} (redis.url): ${why}`,
+      { cause: connectError ?? err })
   }
   let sub: Redis | undefined
 

@@ -155,7 +155,8 @@ export class Registry {
       if (this.deps.anonymousRole === name) throw conflict(`role ${JSON.stringify(name)} is the role of anonymous clients (config key anonymous)`)
       const holders = s.users.filter((u) => u.roles.includes(name)).map((u) => u.username)
       if (holders.length > 0) {
-        throw conflict(`role ${JSON.stringify(name)} is held by ${holders.slice(0, 5).join(', ')}${holders.length > 5 ? ` and ${holders.length - 5} more` : ''}: take it from them first`)
+        const more = holders.length > 5 ? ` and ${holders.length - 5} more` : ''
+        throw conflict(`role ${JSON.stringify(name)} is held by ${holders.slice(0, 5).join(', ')}${more}: take it from them first`)
       }
       return { next: { ...s, roles: s.roles.filter((r) => r !== old) }, result: old }
     })
@@ -202,7 +203,11 @@ export class Registry {
       const ids = new Map(s.users.map((u) => [u.username, u.id]))
       const users = entries.users.map((u) => ({ ...u, id: u.id ?? ids.get(u.username) ?? randomUUID() }))
       const union = (a: readonly string[], b: readonly string[] = []): string[] => [...new Set([...a, ...b])]
-      const seeded = { users: union(s.seeded.users, entries.seeded.users), topics: union(s.seeded.topics, entries.seeded.topics), roles: union(s.seeded.roles, entries.seeded.roles) }
+      const seeded = {
+        users: union(s.seeded.users, entries.seeded.users),
+        topics: union(s.seeded.topics, entries.seeded.topics),
+        roles: union(s.seeded.roles, entries.seeded.roles)
+      }
       return { next: { ...s, seeded, users, roles: [...entries.roles], topics: [...entries.topics] }, result: undefined }
     })
     return this.current

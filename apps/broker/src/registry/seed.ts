@@ -79,7 +79,9 @@ export async function seedFromConfig (
     }
   }
 
-  const newSeeds = users.some((u) => !seededUsers.has(u.username)) || topics.some((t) => !seededTopics.has(t.filter)) || Object.keys(roles).some((r) => !seededRoles.has(r))
+  const newSeeds = users.some((u) => !seededUsers.has(u.username)) ||
+    topics.some((t) => !seededTopics.has(t.filter)) ||
+    Object.keys(roles).some((r) => !seededRoles.has(r))
   if (!newSeeds) return { state, added, overridden }
   return {
     state: {

@@ -11,7 +11,10 @@ export function parseState (text: string, where: string): RegistryState {
   try {
     data = JSON.parse(text)
   } catch (err) {
-    throw new WardenError('WARDEN_ERR_REGISTRY', `registry ${where} is not valid JSON (${(err as Error).message}); restore it from a backup, or remove it to seed the registry from the config file again`, { cause: err })
+    throw new WardenError('WARDEN_ERR_REGISTRY',
+      `registry ${where} is not valid JSON (${(err as Error).message}); ` +
+      'restore it from a backup, or remove it to seed the registry from the config file again',
+      { cause: err })
   }
   if (!validate(data)) {
     throw new WardenError('WARDEN_ERR_REGISTRY', `registry ${where} is malformed: ${formatSchemaErrors(validate.errors ?? [])}`)

@@ -46,7 +46,11 @@ export function emptyState (): RegistryState {
  * A registry stored before roles lived in it has neither `roles` nor `seeded.roles`: the config file's roles
  * are then imported at the next start, like any entry never seen.
  */
-export function withRoles (s: Omit<RegistryState, 'roles' | 'seeded'> & { roles?: readonly StoredRole[], seeded: { users: readonly string[], topics: readonly string[], roles?: readonly string[] } }): RegistryState {
+export function withRoles (
+  s: Omit<RegistryState, 'roles' | 'seeded'> & {
+    roles?: readonly StoredRole[], seeded: { users: readonly string[], topics: readonly string[], roles?: readonly string[] }
+  }
+): RegistryState {
   return { ...s, roles: s.roles ?? [], seeded: { ...s.seeded, roles: s.seeded.roles ?? [] } }
 }
 

@@ -38,7 +38,9 @@ export function createClientIdGuard ({ store, brokerId, accountOf, accountExists
   /** connections of this process holding a binding, by their `conn` */
   const live = new Set<string>()
   const connectionAlive = async (b: Binding): Promise<boolean> => b.brokerId === brokerId ? live.has(b.conn) : await store.brokerAlive(b.brokerId)
-  const logError = (err: unknown, clientId: string): void => { logger.error({ err, clientId, code: 'WARDEN_ERR_SESSION_STORE' }, 'client id bindings: store failed') }
+  const logError = (err: unknown, clientId: string): void => {
+    logger.error({ err, clientId, code: 'WARDEN_ERR_SESSION_STORE' }, 'client id bindings: store failed')
+  }
 
   async function claim (clientId: string, account: string | null, clean: boolean): Promise<Claim> {
     // a lost compare-and-set means another CONNECT changed the binding meanwhile: decide again on what it left
@@ -72,7 +74,10 @@ export function createClientIdGuard ({ store, brokerId, accountOf, accountExists
           claim(clientId, account, clean).then((c) => {
             if (!c.ok) {
               const owner = c.held.account === null ? 'anonymous clients' : `account ${c.held.account}`
-              audit.record({ kind: 'connect', reason: 'client-id-owned', username: account ?? undefined, clientId, address: remoteAddressOf(client), detail: `client id belongs to ${owner}` })
+              audit.record({
+                kind: 'connect', reason: 'client-id-owned', username: account ?? undefined, clientId, address: remoteAddressOf(client),
+                detail: `client id belongs to ${owner}`
+              })
               keepSessionOfRefused(client)
               cb(authError(2, 'identifier rejected: client id belongs to another account'), null)
               return

@@ -16,7 +16,6 @@ export interface IdleIndex {
   close (): Promise<void>
 }
 
-
 export interface SessionExpiry {
   /** expires what has been idle too long; returns the client ids whose sessions were removed */
   sweep (now?: number): Promise<string[]>

@@ -34,7 +34,6 @@ export interface Sessions {
   kickLocal (clientId: string): Promise<void>
 }
 
-
 export function createSessions (broker: Aedes, persistence: AedesStore, store: BindingStore, guard: ClientIdGuard): Sessions {
   const reads = persistence
   const view = async (clientId: string, b: Binding, countQueue: boolean): Promise<SessionView> => {
@@ -46,7 +45,10 @@ export function createSessions (broker: Aedes, persistence: AedesStore, store: B
       queued = 0
       for await (const _ of reads.outgoingStream({ id: clientId })) queued++
     }
-    return { clientId, account: b.account, connected, clean: b.clean, since: new Date(b.since).toISOString(), subscriptions, ...(queued !== undefined ? { queued } : {}) }
+    return {
+      clientId, account: b.account, connected, clean: b.clean, since: new Date(b.since).toISOString(), subscriptions,
+      ...(queued !== undefined ? { queued } : {})
+    }
   }
   const kickLocal = async (clientId: string): Promise<void> => {
     const c = clientsById(broker)[clientId]

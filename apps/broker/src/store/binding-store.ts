@@ -45,7 +45,14 @@ export async function createLocalBindings (db?: Level<string, unknown>): Promise
   }
   // no connection of an earlier run is open: their clean sessions have ended, their persistent ones are offline
   for (const [id, b] of [...map]) {
-    if (b.clean) { map.delete(id); void write(id, undefined) } else if (b.connected) { const off = { ...b, connected: false }; map.set(id, off); void write(id, off) }
+    if (b.clean) {
+      map.delete(id)
+      void write(id, undefined)
+    } else if (b.connected) {
+      const off = { ...b, connected: false }
+      map.set(id, off)
+      void write(id, off)
+    }
   }
   await writing
 
