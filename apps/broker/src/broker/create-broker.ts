@@ -128,7 +128,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       connectTimeout: config.limits.connectTimeoutMs,
       drainTimeout: config.limits.drainTimeoutMs,
       maxTopicLevels: config.limits.maxTopicLevels,
-      maxInflightInbound: config.limits.maxInflightInbound,
+      // AEDES2-TMP maxInflightInbound: config.limits.maxInflightInbound,
       // the hook pipeline, one ordered list (hook-stages.ts)
       ...composeHooks(hookStages({
         clientIds: guard.stage,
