@@ -1,5 +1,5 @@
-// The aedes 1.2 broker and client internals Warden reads or sets, named here and nowhere else (aedes.js,
-// lib/client.js). aedes's .d.ts covers the public API; everything below is private and checked at start-up
+// The aedes broker and client internals Warden reads or sets (aedes 2.0.0-beta.1; most date from 1.2), named
+// here and nowhere else (aedes.js, lib/client.js). aedes's .d.ts covers the public API; everything below is private and checked at start-up
 // (contract.ts) and in test/unit/aedes-contract.test.ts.
 import type { Aedes, Client, PublishPacket } from 'aedes'
 
@@ -25,18 +25,25 @@ export interface BrokerInternals {
   readonly id: string
   /** +1 each time aedes builds a packet (aedes-packet): the packet's brokerCounter */
   counter: number
-  readonly clients: Record<string, Client | undefined>
+  /** by client id from the wire: replaced by a null-prototype map (prototype-keys.ts) */
+  clients: Record<string, Client | undefined>
+  /** last heartbeat per broker id, from the bus: replaced by a null-prototype map (prototype-keys.ts) */
+  brokers: Record<string, number>
   readonly mq: Bus
   publish: PublishFn
   unregisterClient (client: Client): void
   /** the hooks, as aedes calls them (Warden's own, set through the options) */
   authenticate: Aedes['authenticate']
   authorizeSubscribe: Aedes['authorizeSubscribe']
+  preConnect: Aedes['preConnect']
 }
 
 export interface ClientInternals {
   clean: boolean
-  readonly subscriptions: Record<string, { qos: number } | undefined>
+  /** the CONNECT's protocol level (3, 4 or 5); null before CONNECT */
+  readonly version: number | null
+  /** by topic filter from the wire: replaced by a null-prototype map (prototype-keys.ts) */
+  subscriptions: Record<string, { qos: number } | undefined>
   /** highest brokerCounter delivered, per broker id: aedes drops a lower one (lib/client.js dedupe) */
   duplicates: Record<string, number>
   /** the CONNECT's will, until the CONNECT is accepted */

@@ -128,7 +128,6 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       connectTimeout: config.limits.connectTimeoutMs,
       drainTimeout: config.limits.drainTimeoutMs,
       maxTopicLevels: config.limits.maxTopicLevels,
-      // AEDES2-TMP maxInflightInbound: config.limits.maxInflightInbound,
       // the hook pipeline, one ordered list (hook-stages.ts)
       ...composeHooks(hookStages({
         clientIds: guard.stage,
@@ -148,7 +147,9 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       hasIncoming: store.hasIncoming,
       limits,
       queue: config.limits,
-      shared
+      shared,
+      // aedes 2 has no such option: Warden counts (aedes/inbound-window.ts)
+      maxInflightInbound: config.limits.maxInflightInbound
     })
     watchBroker(broker, rules, logger, store.persistence)
     runtime.rules.attach(broker, rules)

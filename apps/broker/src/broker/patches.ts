@@ -1,4 +1,4 @@
-// Every patch Warden installs on aedes 1.2 and its store, in the order it is installed, each with the aedes
+// Every patch Warden installs on aedes (written for 1.2, now on 2.0.0-beta.1) and its store, in the order it is installed, each with the aedes
 // behaviour it corrects. Wrappers of one method run outermost-last: a later entry sees the earlier ones.
 // The per-connection patches are listed in limits/connection-patches.ts (installed as each client is created).
 // This list sees every concern, so it sits with the assembly; ../aedes/ holds the internals, patch(), contract.
@@ -20,6 +20,12 @@ import { storeSubscribeOnce } from '../store/subscribe-once.js'
 import { markStoredWills } from '../delivery/will-owner.js'
 import { BROKER_INTERNALS, BUS_INTERNALS, STORE_INTERNALS, checkInternals } from '../aedes/contract.js'
 import { busOf } from '../aedes/accessors.js'
+import { installNullPrototypeMaps } from '../aedes/prototype-keys.js'
+import { cleanIncomingOnCleanSessions } from '../aedes/clean-incoming.js'
+import { boundInboundQos2 } from '../aedes/inbound-window.js'
+import { keepQueueOnResume } from '../aedes/resume-queue.js'
+import { stripWillDelay } from '../aedes/will-properties.js'
+import { refuseMqtt5 } from '../aedes/protocol-gate.js'
 import type { AedesStore } from '../aedes/store.js'
 
 interface PatchStep {
@@ -55,6 +61,10 @@ export interface BrokerPatchDeps {
   limits: Limits
   queue: { maxQueuedMessages: number, maxQueuedBytes: number }
   shared: SharedSubscriptions
+  /** inbound QoS 2 messages a connection may have stored awaiting PUBREL (limits.maxInflightInbound); 0: no bound */
+  maxInflightInbound: number
+  /** MQTT 5 CONNECTs are refused (CONNACK 1, as aedes 1.2 did) unless this is true: issue #15 is not done */
+  acceptMqtt5?: boolean
 }
 
 export interface BrokerPatches { qos2: Qos2Guard, queues: QueueBound }
@@ -76,7 +86,16 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
     { name: 'queue-bound', reason: 'aedes 1.2 lets a persistent session\'s stored queue grow without limit', install: () => { queues = attachHardening(broker, store, deps.limits, deps.queue) } },
     // after the queue bound, which wraps outgoingClearMessageId too
     { name: 'clean-session-acks', reason: 'aedes asks the store to clear packet ids it records only for persistent sessions', install: () => skipCleanSessionAcks(store) },
-    { name: 'group-store', reason: 'aedes stores $share/ filters as literal subscriptions and replays copies another member took', install: () => deps.shared.patchStore(store) }
+    { name: 'group-store', reason: 'aedes stores $share/ filters as literal subscriptions and replays copies another member took', install: () => deps.shared.patchStore(store) },
+    // aedes 2.0.0-beta.1 gaps (aedes/): each re-does what 1.2.0 did or fixes a beta bug, from the advisory or issue
+    { name: 'null-prototype-maps', reason: 'beta.1 keys clients, brokers and subscriptions by wire names in plain objects: a client id \'constructor\' ends the process (GHSA-52qw-whmv-87c5)', install: () => installNullPrototypeMaps(broker) },
+    // outermost on the incoming store methods: they see aedes's own call, with its Client
+    { name: 'clean-incoming', reason: 'beta.1 never clears the inbound QoS 2 table of a clean session (GHSA-p8r9-qf8w-p73r)', install: () => cleanIncomingOnCleanSessions(broker, store) },
+    { name: 'inbound-qos2-window', reason: 'beta.1 dropped maxInflightInbound: unbounded inbound QoS 2 awaiting PUBREL (GHSA-5jvp-3p2v-5qgf)', install: () => boundInboundQos2(store, deps.maxInflightInbound) },
+    { name: 'resume-queue', reason: 'beta.1 clears the queue of an MQTT 5 session resumed with no Session Expiry Interval, after answering sessionPresent 1', install: () => keepQueueOnResume(broker) },
+    { name: 'will-delay-property', reason: 'beta.1 publishes a will with its Will Delay Interval property (#1098)', install: () => stripWillDelay(broker) },
+    // last on preConnect, so it runs first: the patches before it see a refused v5 CONNECT as level 0
+    { name: 'refuse-mqtt5', when: deps.acceptMqtt5 !== true, reason: 'Warden answers MQTT 5 clients the 3.1.1 way (issue #15 slice a)', install: () => refuseMqtt5(broker) }
   ])
   return { qos2: must(qos2), queues: must(queues) }
 }
