@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { keepQueueOnResume } from '../../apps/broker/src/aedes/resume-queue.js'
 import { stripWillDelay } from '../../apps/broker/src/aedes/will-properties.js'
 import { startBareBroker, type BareBroker } from '../helpers/bare-aedes.js'
-import { connectPacket, rawClient, type RawClient } from '../helpers/raw-mqtt.js'
+import { connectPacket, encode, rawClient, type RawClient } from '../helpers/raw-mqtt.js'
 import { useScope } from '../helpers/scope.js'
 
 const scope = useScope()
@@ -107,6 +107,19 @@ describe('GHSA-5jvp-3p2v-5qgf: inbound QoS 2 awaiting PUBREL', () => {
     c.send(publish('sensors/sensor-1/w', 'm5', 2, 5)) // the fourth awaiting PUBREL
     await c.closed()
     expect(c.packets.filter((p) => p.cmd === 'pubrec')).toEqual([])
+  })
+})
+
+describe('beta.1 regression of a 1.2.0 fix: a PUBREL repeated in one read', () => {
+  it.each(['memory', 'level'] as const)('%s: Warden answers both and keeps running (the second delete of the id rejects)', async (persistence) => {
+    const b = await scope.start({ config: { persistence } })
+    const c = await raw(b.port, 'sensor-1', 'twice')
+    c.send(publish('sensors/sensor-1/r', 'm', 2, 9))
+    await c.next('pubrec')
+    c.send(Buffer.concat([0, 1].map(() => encode({ cmd: 'pubrel', messageId: 9 } as Packet))))
+    await c.next('pubcomp')
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect((await scope.client('dashboard')).client.connected).toBe(true)
   })
 })
 

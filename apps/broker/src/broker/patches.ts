@@ -26,6 +26,7 @@ import { boundInboundQos2 } from '../aedes/inbound-window.js'
 import { keepQueueOnResume } from '../aedes/resume-queue.js'
 import { stripWillDelay } from '../aedes/will-properties.js'
 import { refuseMqtt5 } from '../aedes/protocol-gate.js'
+import { settlePubrelDeletes } from '../aedes/pubrel-race.js'
 import type { AedesStore } from '../aedes/store.js'
 
 interface PatchStep {
@@ -92,6 +93,8 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
     // outermost on the incoming store methods: they see aedes's own call, with its Client
     { name: 'clean-incoming', reason: 'beta.1 never clears the inbound QoS 2 table of a clean session (GHSA-p8r9-qf8w-p73r)', install: () => cleanIncomingOnCleanSessions(broker, store) },
     { name: 'inbound-qos2-window', reason: 'beta.1 dropped maxInflightInbound: unbounded inbound QoS 2 awaiting PUBREL (GHSA-5jvp-3p2v-5qgf)', install: () => boundInboundQos2(store, deps.maxInflightInbound) },
+    // after the window, which frees a slot only on a delete that succeeded
+    { name: 'pubrel-race', reason: 'beta.1 lets a rejected incomingDelPacket (a PUBREL repeated in one read) end the process', install: () => settlePubrelDeletes(store) },
     { name: 'resume-queue', reason: 'beta.1 clears the queue of an MQTT 5 session resumed with no Session Expiry Interval, after answering sessionPresent 1', install: () => keepQueueOnResume(broker) },
     { name: 'will-delay-property', reason: 'beta.1 publishes a will with its Will Delay Interval property (#1098)', install: () => stripWillDelay(broker) },
     // last on preConnect, so it runs first: the patches before it see a refused v5 CONNECT as level 0
