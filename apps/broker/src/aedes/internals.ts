@@ -25,10 +25,10 @@ export interface BrokerInternals {
   readonly id: string
   /** +1 each time aedes builds a packet (aedes-packet): the packet's brokerCounter */
   counter: number
-  /** by client id from the wire: replaced by a null-prototype map (prototype-keys.ts) */
-  clients: Record<string, Client | undefined>
-  /** last heartbeat per broker id, from the bus: replaced by a null-prototype map (prototype-keys.ts) */
-  brokers: Record<string, number>
+  /** by client id from the wire: made prototype-less (prototype-keys.ts) */
+  readonly clients: Record<string, Client | undefined>
+  /** last heartbeat per broker id, from the bus: made prototype-less (prototype-keys.ts) */
+  readonly brokers: Record<string, number>
   readonly mq: Bus
   publish: PublishFn
   unregisterClient (client: Client): void
@@ -42,8 +42,8 @@ export interface ClientInternals {
   clean: boolean
   /** the CONNECT's protocol level (3, 4 or 5); null before CONNECT */
   readonly version: number | null
-  /** by topic filter from the wire: replaced by a null-prototype map (prototype-keys.ts) */
-  subscriptions: Record<string, { qos: number } | undefined>
+  /** by topic filter from the wire: made prototype-less (prototype-keys.ts) */
+  readonly subscriptions: Record<string, { qos: number } | undefined>
   /** highest brokerCounter delivered, per broker id: aedes drops a lower one (lib/client.js dedupe) */
   duplicates: Record<string, number>
   /** the CONNECT's will, until the CONNECT is accepted */
