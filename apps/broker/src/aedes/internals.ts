@@ -40,6 +40,10 @@ export interface BrokerInternals {
 
 export interface ClientInternals {
   clean: boolean
+  /** true from CONNECT until CONNACK: aedes writes only to a client connecting or connected (lib/write.js) */
+  connecting: boolean
+  /** MQTT 5 Request Problem Information (false: no Reason String on acknowledgements) */
+  readonly _requestProblemInformation?: boolean
   /** the CONNECT's protocol level (3, 4 or 5); null before CONNECT */
   readonly version: number | null
   /** by topic filter from the wire: made prototype-less (prototype-keys.ts) */

@@ -19,6 +19,7 @@ import { createHooks, type WardenHooks } from '../hooks/hooks.js'
 import { composeHooks } from '../hooks/pipeline.js'
 import { createRefusal } from '../hooks/refusal.js'
 import { storeBeforeAck } from '../hooks/store-before-ack.js'
+import { v5Connack } from '../hooks/v5-connack.js'
 import { createPublishGate } from '../delivery/publish-gate.js'
 import { hookStages } from './hook-stages.js'
 import { createLimits, type Limits } from '../limits/limits.js'
@@ -128,8 +129,15 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       connectTimeout: config.limits.connectTimeoutMs,
       drainTimeout: config.limits.drainTimeoutMs,
       maxTopicLevels: config.limits.maxTopicLevels,
+      // MQTT 5 (advertised in CONNACK): Warden counts inbound QoS 2 itself (aedes/inbound-window.ts), and a
+      // client's Session Expiry is clamped to the idle expiry of persistent sessions (0: never expire, no cap)
+      receiveMaximum: Math.min(config.limits.maxInflightInbound, 65535),
+      maximumPacketSize: config.limits.maxPacketBytes,
+      sessionExpiryIntervalLimit: Math.ceil(config.sessions.expiryMs / 1000),
+      pendingSessionsLimit: config.sessions.maxPending,
       // the hook pipeline, one ordered list (hook-stages.ts)
       ...composeHooks(hookStages({
+        v5Connack,
         clientIds: guard.stage,
         retained: retained.stage,
         limits: limits.stage,
@@ -149,7 +157,8 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       queue: config.limits,
       shared,
       // aedes 2 has no such option: Warden counts (aedes/inbound-window.ts)
-      maxInflightInbound: config.limits.maxInflightInbound
+      maxInflightInbound: config.limits.maxInflightInbound,
+      acceptMqtt5: config.mqtt5
     })
     watchBroker(broker, rules, logger, store.persistence)
     runtime.rules.attach(broker, rules)

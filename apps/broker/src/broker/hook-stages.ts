@@ -9,6 +9,7 @@ export interface OrderedStage {
 }
 
 export interface HookStageDeps {
+  v5Connack: HookStage
   clientIds: HookStage
   retained: HookStage
   limits: HookStage
@@ -19,6 +20,7 @@ export interface HookStageDeps {
 
 export function hookStages (s: HookStageDeps): readonly OrderedStage[] {
   return [
+    { stage: s.v5Connack, why: 'outermost on authenticate: it sees every stage\'s refusal of a CONNECT, and gives an MQTT 5 client the code the refusal names' },
     { stage: s.clientIds, why: 'first in, last out: it claims the client id only once every other stage has admitted the CONNECT, so a refused one claims nothing' },
     { stage: s.retained, why: 'before the other stages: a retained publish reserves its quota before anything can publish it, and gets it back when a later stage refuses it' },
     { stage: s.limits, why: 'before the rules: cheap refusals (rate, length, subscriptions) and login throttling come before password verification and ownership' },

@@ -36,6 +36,8 @@ export interface WardenConfig {
   readonly anonymous: false | string
   readonly unregisteredTopics: 'deny' | 'allow'
   readonly deniedPublish: 'drop' | 'disconnect'
+  /** MQTT 5 clients are accepted (false: refused with CONNACK 1, as MQTT 3.1.1 brokers do) */
+  readonly mqtt5: boolean
   /** a reverse proxy on this host forwards clients: a loopback address proves nothing, so loopback-only
    * accounts (plain-text demo passwords included) are refused from every address */
   readonly behindProxy: boolean
@@ -52,6 +54,8 @@ export interface WardenConfig {
     /** idle time after which a persistent session and its queued messages are removed; 0 = never */
     readonly expiryMs: number
     readonly sweepIntervalMs: number
+    /** MQTT 5 sessions and delayed wills whose expiry timer one process keeps at a time (aedes's pendingSessionsLimit) */
+    readonly maxPending: number
   }
   readonly limits: {
     readonly connectTimeoutMs: number
@@ -103,6 +107,7 @@ export const configSchema = {
     },
     unregisteredTopics: { type: 'string', enum: ['deny', 'allow'], default: 'deny' },
     deniedPublish: { type: 'string', enum: ['drop', 'disconnect'], default: 'drop' },
+    mqtt5: { type: 'boolean', default: false },
     behindProxy: { type: 'boolean', default: false },
     roles: {
       type: 'object',
@@ -176,7 +181,8 @@ export const configSchema = {
       default: {},
       properties: {
         expiryMs: { type: 'integer', minimum: 0, default: 604800000 },
-        sweepIntervalMs: { type: 'integer', minimum: 100, default: 60000 }
+        sweepIntervalMs: { type: 'integer', minimum: 100, default: 60000 },
+        maxPending: { type: 'integer', minimum: 1, default: 100000 }
       }
     },
     limits: {
