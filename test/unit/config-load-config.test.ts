@@ -109,6 +109,7 @@ describe('parseConfig: valid input', () => {
         drainTimeoutMs: 60000,
         maxTopicLevels: 64,
         maxInflightInbound: 1024,
+        topicAliasMaximum: 0,
         maxPacketBytes: 1048576,
         maxTopicLength: 1024,
         maxConnections: 100000,

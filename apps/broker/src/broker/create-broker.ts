@@ -133,6 +133,8 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       // client's Session Expiry is clamped to the idle expiry of persistent sessions (0: never expire, no cap)
       receiveMaximum: Math.min(config.limits.maxInflightInbound, 65535),
       maximumPacketSize: config.limits.maxPacketBytes,
+      // resolved by aedes before authorizePublish: an aliased publish is judged by its topic like any other
+      topicAliasMaximum: config.limits.topicAliasMaximum,
       sessionExpiryIntervalLimit: Math.ceil(config.sessions.expiryMs / 1000),
       pendingSessionsLimit: config.sessions.maxPending,
       // the hook pipeline, one ordered list (hook-stages.ts)

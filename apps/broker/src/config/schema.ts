@@ -63,6 +63,8 @@ export interface WardenConfig {
     readonly drainTimeoutMs: number
     readonly maxTopicLevels: number
     readonly maxInflightInbound: number
+    /** MQTT 5 topic aliases a client may set up for what it publishes (0: none; inbound only) */
+    readonly topicAliasMaximum: number
   } & HardeningLimits
 }
 
@@ -195,6 +197,7 @@ export const configSchema = {
         drainTimeoutMs: { type: 'integer', minimum: 0, default: 60000 },
         maxTopicLevels: { type: 'integer', minimum: 1, maximum: 1024, default: 64 },
         maxInflightInbound: { type: 'integer', minimum: 0, default: 1024 },
+        topicAliasMaximum: { type: 'integer', minimum: 0, maximum: 65535, default: 0 },
         ...hardeningLimitProperties
       }
     }
