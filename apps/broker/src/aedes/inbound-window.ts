@@ -5,7 +5,7 @@
 // DISCONNECT 0x93 (Receive Maximum exceeded). A retransmission of an id already counted takes no new slot.
 import type { Client } from 'aedes'
 import type { AedesStore, Session } from './store.js'
-import { clientInternals } from './internals.js'
+import { disconnectWith, isMqtt5 } from './v5-answers.js'
 import { fn, patch } from './patch.js'
 
 const RECEIVE_MAXIMUM_EXCEEDED = 0x93
@@ -29,9 +29,9 @@ export function boundInboundQos2 (store: AedesStore, limit: number): void {
     const id = packet.messageId
     // reserved before the first await: a socket read dispatches all its packets at once
     if (!ids.has(id) && ids.size >= limit) {
-      const err = new InboundWindowExceeded(limit)
-      if (clientInternals(session).version === 5) session.disconnect({ reasonCode: RECEIVE_MAXIMUM_EXCEEDED })
-      throw err
+      // a v5 client hears why before aedes ends the connection for the failed store
+      if (isMqtt5(session)) await disconnectWith(session, RECEIVE_MAXIMUM_EXCEEDED)
+      throw new InboundWindowExceeded(limit)
     }
     ids.add(id)
     try {

@@ -36,15 +36,21 @@ export function answerRefusedPublish (client: Client, packet: PublishPacket, rea
 }
 
 /**
- * DISCONNECT with `reasonCode`, then close (aedes 2's own server-side disconnect; the will is published).
- * Once: the other packets of the read that refused it (a burst past the publish rate) are refused too.
+ * DISCONNECT with `reasonCode`, then close (aedes 2's own server-side disconnect; the will is published);
+ * resolves once the connection is closed. Once: the other packets of the read that refused it (a burst past
+ * the publish rate) are refused too.
  */
-export function disconnectWith (client: Client, reasonCode: number): void {
-  if (client.disconnectReasonCode !== null || client.closed) return
-  // between CONNACK and the end of aedes's connect steps (the stored queue being sent) aedes would close
-  // without a DISCONNECT: wait for them (a connect that fails closes the client anyway)
-  if (client.connected) client.disconnect({ reasonCode }, () => {})
-  else client.once('connected', () => { disconnectWith(client, reasonCode) })
+export function disconnectWith (client: Client, reasonCode: number): Promise<void> {
+  return new Promise((resolve) => {
+    const conn = connOf(client)
+    if (client.closed || conn.destroyed) { resolve(); return }
+    conn.once('close', () => resolve())
+    if (client.disconnectReasonCode !== null) return
+    // between CONNACK and the end of aedes's connect steps (the stored queue being sent) aedes would close
+    // without a DISCONNECT: wait for them (a connect that fails closes the client anyway)
+    if (client.connected) client.disconnect({ reasonCode }, () => {})
+    else client.once('connected', () => { void disconnectWith(client, reasonCode) })
+  })
 }
 
 /**
