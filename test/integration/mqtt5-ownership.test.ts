@@ -40,7 +40,7 @@ async function retainedTopics (): Promise<string[]> {
   return topics
 }
 
-describe('MQTT 5 with mqtt5: true', () => {
+describe('MQTT 5 (mqtt5: true, the default)', () => {
   it('connects; CONNACK advertises Receive Maximum and Maximum Packet Size from the limits', async () => {
     await scope.start({ config: { mqtt5: true, limits: { maxInflightInbound: 32 } } })
     const c = await scope.client('sensor-1', V5)
@@ -213,8 +213,8 @@ describe('MQTT 5 with mqtt5: true', () => {
     expect(await connackCode(tb.url, { username: 'sensor-1', password: PASSWORD })).toBe(3)
   })
 
-  it('with mqtt5 off (the default), a v5 CONNECT gets CONNACK 0x84-equivalent 1 as before', async () => {
-    const tb = await scope.start()
+  it('with mqtt5: false, a v5 CONNECT gets CONNACK 1 (in 3.1.1 framing) as before', async () => {
+    const tb = await scope.start({ config: { mqtt5: false } })
     expect(await connackCode(tb.url, { protocolVersion: 5, username: 'sensor-1', password: PASSWORD })).toBe(1)
   })
 })

@@ -91,7 +91,7 @@ describe('parseConfig: valid input', () => {
       anonymous: false,
       unregisteredTopics: 'deny',
       deniedPublish: 'drop',
-      mqtt5: false,
+      mqtt5: true,
       behindProxy: false,
       roles: {},
       users: [],

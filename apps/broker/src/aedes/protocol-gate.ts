@@ -1,7 +1,6 @@
-// MQTT 5 stays refused until issue #15 slice (a) is green: aedes 2.0.0-beta.1 accepts a v5 CONNECT, but
-// Warden's hooks answer refusals the 3.1.1 way (a denied publish gets PUBACK 0x00 in `drop` mode) and the
-// beta lacks fixes Warden needs. The refusal is the one aedes 1.2 gave: CONNACK return code 1
-// ("unacceptable protocol version") in 3.1.1 framing, then close.
+// `mqtt5: false`: the broker stays 3.1.1-only, as with aedes 1.2 (aedes 2.0.0-beta.1 accepts a v5 CONNECT).
+// The refusal is the one aedes 1.2 gave: CONNACK return code 1 ("unacceptable protocol version") in 3.1.1
+// framing, then close.
 import type { Aedes } from 'aedes'
 import { brokerInternals } from './internals.js'
 import { fn, patch } from './patch.js'
@@ -13,5 +12,5 @@ export function refuseMqtt5 (broker: Aedes): void {
   patch(brokerInternals(broker), 'preConnect', fn(3), (preConnect) => (client, packet, cb) => {
     if (packet.protocolVersion === 5) (packet as { protocolVersion: number }).protocolVersion = REFUSED_LEVEL
     preConnect(client, packet, cb)
-  }, 'aedes 2 accepts MQTT 5 clients; Warden does not answer them correctly yet (issue #15)', 'broker')
+  }, 'aedes 2 accepts MQTT 5 clients; mqtt5: false refuses them', 'broker')
 }

@@ -64,7 +64,7 @@ export interface BrokerPatchDeps {
   shared: SharedSubscriptions
   /** inbound QoS 2 messages a connection may have stored awaiting PUBREL (limits.maxInflightInbound); 0: no bound */
   maxInflightInbound: number
-  /** MQTT 5 CONNECTs are refused (CONNACK 1, as aedes 1.2 did) unless this is true: issue #15 is not done */
+  /** config mqtt5: false refuses MQTT 5 CONNECTs (CONNACK 1, as aedes 1.2 did) */
   acceptMqtt5?: boolean
 }
 
@@ -98,7 +98,7 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
     { name: 'resume-queue', reason: 'beta.1 clears the queue of an MQTT 5 session resumed with no Session Expiry Interval, after answering sessionPresent 1', install: () => keepQueueOnResume(broker) },
     { name: 'will-delay-property', reason: 'beta.1 publishes a will with its Will Delay Interval property (#1098)', install: () => stripWillDelay(broker) },
     // last on preConnect, so it runs first: the patches before it see a refused v5 CONNECT as level 0
-    { name: 'refuse-mqtt5', when: deps.acceptMqtt5 !== true, reason: 'Warden answers MQTT 5 clients the 3.1.1 way (issue #15 slice a)', install: () => refuseMqtt5(broker) }
+    { name: 'refuse-mqtt5', when: deps.acceptMqtt5 !== true, reason: 'mqtt5: false — an operator keeps the broker 3.1.1-only (aedes 2 would accept v5)', install: () => refuseMqtt5(broker) }
   ])
   return { qos2: must(qos2), queues: must(queues) }
 }

@@ -36,7 +36,7 @@ export interface WardenConfig {
   readonly anonymous: false | string
   readonly unregisteredTopics: 'deny' | 'allow'
   readonly deniedPublish: 'drop' | 'disconnect'
-  /** MQTT 5 clients are accepted (false: refused with CONNACK 1, as MQTT 3.1.1 brokers do) */
+  /** MQTT 5 clients are accepted (false: refused with CONNACK 1, as an MQTT 3.1.1-only broker does) */
   readonly mqtt5: boolean
   /** a reverse proxy on this host forwards clients: a loopback address proves nothing, so loopback-only
    * accounts (plain-text demo passwords included) are refused from every address */
@@ -109,7 +109,7 @@ export const configSchema = {
     },
     unregisteredTopics: { type: 'string', enum: ['deny', 'allow'], default: 'deny' },
     deniedPublish: { type: 'string', enum: ['drop', 'disconnect'], default: 'drop' },
-    mqtt5: { type: 'boolean', default: false },
+    mqtt5: { type: 'boolean', default: true },
     behindProxy: { type: 'boolean', default: false },
     roles: {
       type: 'object',
