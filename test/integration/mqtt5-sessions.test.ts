@@ -157,6 +157,24 @@ describe('what a valid account might try with MQTT 5', () => {
     expect(scope.count('publish:not-owner')).toBe(4)
   })
 
+  it('a session resumed with Clean Start 0 and no expiry keeps its client id bound like a persistent one (a crash leaves its old state in the store: another account must not claim it)', async () => {
+    const tb = await scope.start({ config: { mqtt5: true } })
+    const first = await scope.client('dashboard', { clientId: 'dash-id', clean: false })
+    await first.client.subscribeAsync('sensors/#', { qos: 1 })
+    await first.end()
+    const resumed = await v5Client('dashboard', { clientId: 'dash-id', clean: false })
+    expect((await tb.broker.clientIds.get('dash-id'))?.clean).toBe(false)
+    await resumed.client.endAsync()
+    const fresh = await v5Client('dashboard', { clientId: 'fresh-id', clean: true })
+    expect((await tb.broker.clientIds.get('fresh-id'))?.clean).toBe(true)
+    await fresh.client.endAsync()
+    const lasting = await v5Client('dashboard', { clientId: 'lasting-id', clean: true, properties: { sessionExpiryInterval: 300 } })
+    expect((await tb.broker.clientIds.get('lasting-id'))?.clean).toBe(false)
+    await lasting.client.endAsync()
+    // and the id stays the account's: another account is refused it
+    expect(await connackCode(tb.url, { protocolVersion: 5, username: 'sensor-2', password: PASSWORD, clientId: 'dash-id', clean: false })).toBe(0x85)
+  })
+
   it('a huge Session Expiry Interval is clamped to sessions.expiryMs (and told in CONNACK)', async () => {
     await scope.start({ config: { mqtt5: true, sessions: { expiryMs: 60000 } } })
     const c = await v5Client('sensor-1', { clean: false, clientId: 'long', properties: { sessionExpiryInterval: 0xFFFFFFFE } })

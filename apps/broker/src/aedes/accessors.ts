@@ -37,6 +37,14 @@ export const pendingWillOf = (client: Client): PublishPacket | null => clientInt
 /** whether `packet` is the will aedes is publishing for this client */
 export const isWillOf = (client: Client, packet: object): boolean => clientInternals(client).will === packet
 
+/**
+ * Whether the client's session leaves nothing behind it: it started clean (Clean Session 1, or Clean Start 1)
+ * and ends with its connection. aedes 2 sets `clean` from the Session Expiry Interval alone for MQTT 5: a
+ * v5 session resumed with Clean Start 0 and no expiry holds the previous session's subscriptions and
+ * queue until it closes, and a crash leaves them in the store.
+ */
+export const isCleanSession = (client: Client): boolean => client.clean && (clientInternals(client)._cleanStart ?? true)
+
 /** keeps aedes from treating the client as clean: closing it then leaves its stored session alone */
 export const markPersistent = (client: Client): void => { clientInternals(client).clean = false }
 

@@ -40,6 +40,11 @@ export interface BrokerInternals {
 
 export interface ClientInternals {
   clean: boolean
+  /**
+   * aedes 2: the CONNECT's Clean Start flag (`clean` is "Session Expiry 0" for MQTT 5 clients). Set at CONNECT,
+   * so not in the contract (checked on an idle client): mqtt5-sessions.test.ts fails if it goes.
+   */
+  readonly _cleanStart?: boolean
   /** true from CONNECT until CONNACK: aedes writes only to a client connecting or connected (lib/write.js) */
   connecting: boolean
   /** MQTT 5 Request Problem Information (false: no Reason String on acknowledgements) */
