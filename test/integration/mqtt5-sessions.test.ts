@@ -175,6 +175,20 @@ describe('what a valid account might try with MQTT 5', () => {
     expect(await connackCode(tb.url, { protocolVersion: 5, username: 'sensor-2', password: PASSWORD, clientId: 'dash-id', clean: false })).toBe(0x85)
   })
 
+  it('Clean Start 0 with no Session Expiry: sessionPresent 1 when the stored session holds only queued messages, and they arrive', async () => {
+    await scope.start({ config: { mqtt5: true } })
+    const first = await scope.client('dashboard', { clientId: 'queue-only', clean: false })
+    await first.client.subscribeAsync('sensors/#', { qos: 1 })
+    await first.end()
+    const pub = await scope.client('sensor-1')
+    await pub.client.publishAsync('sensors/sensor-1/t', 'queued', { qos: 1 })
+    // the subscriptions go (an operator's clean-up, say); the queue stays
+    await (scope.tb.broker.aedes as unknown as { persistence: { removeSubscriptions: (c: { id: string }, t: string[]) => Promise<void> } }).persistence.removeSubscriptions({ id: 'queue-only' }, ['sensors/#'])
+    const back = await v5Client('dashboard', { clientId: 'queue-only', clean: false })
+    expect((back.client as unknown as { connackPacket?: { sessionPresent?: boolean } }).connackPacket?.sessionPresent).toBe(true)
+    await back.next((p) => p.payload.toString() === 'queued')
+  })
+
   it('a huge Session Expiry Interval is clamped to sessions.expiryMs (and told in CONNACK)', async () => {
     await scope.start({ config: { mqtt5: true, sessions: { expiryMs: 60000 } } })
     const c = await v5Client('sensor-1', { clean: false, clientId: 'long', properties: { sessionExpiryInterval: 0xFFFFFFFE } })

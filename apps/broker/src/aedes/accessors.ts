@@ -45,6 +45,9 @@ export const isWillOf = (client: Client, packet: object): boolean => clientInter
  */
 export const isCleanSession = (client: Client): boolean => client.clean && (clientInternals(client)._cleanStart ?? true)
 
+/** whether the CONNECT asked to resume the stored session (Clean Session 0, or Clean Start 0 for MQTT 5) */
+export const resumesSession = (client: Client): boolean => !(clientInternals(client)._cleanStart ?? client.clean)
+
 /** keeps aedes from treating the client as clean: closing it then leaves its stored session alone */
 export const markPersistent = (client: Client): void => { clientInternals(client).clean = false }
 
