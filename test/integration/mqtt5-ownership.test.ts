@@ -163,6 +163,14 @@ describe('MQTT 5 (mqtt5: true, the default)', () => {
     expect(c.client.connected).toBe(true)
   })
 
+  it('a topic longer than limits.maxTopicLength → PUBACK 0x90 (topic name invalid), connection kept', async () => {
+    await scope.start({ config: { mqtt5: true, unregisteredTopics: 'allow', limits: { maxTopicLength: 64 } } })
+    const c = await scope.client('sensor-1', V5)
+    expect(await publishCode(c.client, `open/${'x'.repeat(80)}`, 'long', { qos: 1 })).toBe(0x90)
+    expect(await publishCode(c.client, 'open/short', 'ok', { qos: 1 })).toBe(0)
+    expect(scope.count('publish:topic-too-long')).toBe(1)
+  })
+
   it('a packet past limits.maxPacketBytes → DISCONNECT 0x95', async () => {
     await scope.start({ config: { mqtt5: true, limits: { maxPacketBytes: 1024, maxOutgoingBytes: 0, maxQueuedBytes: 0 } } })
     // MQTT.js would refuse to send past the advertised Maximum Packet Size: it is told a larger one

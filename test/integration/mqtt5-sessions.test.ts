@@ -113,6 +113,36 @@ describe('a Home-Assistant-like session', () => {
   })
 })
 
+describe('wills with a Will Delay Interval', () => {
+  const will = (delay: number): IClientOptions['will'] => ({ topic: 'sensors/sensor-1/status', payload: Buffer.from('gone'), qos: 1, retain: false, properties: { willDelayInterval: delay, userProperties: { why: 'lost' } } })
+
+  it('is published after the delay, with its properties and without the Will Delay Interval', async () => {
+    await scope.start({ config: { mqtt5: true } })
+    const watcher = await v5Client('observer')
+    await watcher.client.subscribeAsync('sensors/sensor-1/status', { qos: 1 })
+    const dev = await v5Client('sensor-1', { clientId: 'dev-1', will: will(1), properties: { sessionExpiryInterval: 60 } })
+    const t0 = Date.now()
+    dev.client.stream.destroy()
+    const p = await watcher.next((m) => m.payload.toString() === 'gone')
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900)
+    expect(p.properties?.userProperties).toEqual({ why: 'lost' })
+    expect((p.properties as Record<string, unknown> | undefined)?.willDelayInterval).toBeUndefined()
+  })
+
+  it('is not published when the client comes back within the delay', async () => {
+    await scope.start({ config: { mqtt5: true } })
+    const watcher = await v5Client('observer')
+    await watcher.client.subscribeAsync('sensors/sensor-1/status', { qos: 1 })
+    const opts = { clientId: 'dev-2', clean: false, will: will(2), properties: { sessionExpiryInterval: 60 } }
+    const dev = await v5Client('sensor-1', opts)
+    dev.client.stream.destroy()
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    await v5Client('sensor-1', { ...opts, will: undefined })
+    await new Promise((resolve) => setTimeout(resolve, 2500))
+    expect(watcher.got.map((m) => m.payload.toString())).toEqual([])
+  })
+})
+
 describe('what a valid account might try with MQTT 5', () => {
   /** a raw v5 session: MQTT.js resolves topic aliases itself, a client need not */
   async function rawV5 (username: string): Promise<RawClient> {

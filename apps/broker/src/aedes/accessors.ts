@@ -34,8 +34,12 @@ export function replaceDuplicates (client: Client, table: Record<string, number>
 /** the will of a CONNECT being authenticated (set before authenticate, null without one) */
 export const pendingWillOf = (client: Client): PublishPacket | null => clientInternals(client)._will ?? null
 
-/** whether `packet` is the will aedes is publishing for this client */
-export const isWillOf = (client: Client, packet: object): boolean => clientInternals(client).will === packet
+/** wills aedes is publishing through publishWill (a delayed will's client no longer holds it: `will` is null) */
+const wills = new WeakSet<object>()
+export const markWill = (packet: object): void => { wills.add(packet) }
+
+/** whether `packet` is the will aedes is publishing for this client (now, or after its Will Delay Interval) */
+export const isWillOf = (client: Client, packet: object): boolean => clientInternals(client).will === packet || wills.has(packet)
 
 /**
  * Whether the client's session leaves nothing behind it: it started clean (Clean Session 1, or Clean Start 1)

@@ -11,6 +11,7 @@ export const BROKER_INTERNALS: readonly Internal[] = [
   { name: 'brokers', shape: value('object'), why: 'made null-prototype: keyed by broker ids read from the bus (GHSA-52qw-whmv-87c5)' },
   { name: 'mq', shape: value('object'), why: 'the message bus: delivery order, consumer groups' },
   { name: 'publish', shape: fn(3), why: 'the publish gate and the QoS 2 guard wrap it' },
+  { name: 'publishWill', shape: fn(2), why: 'a will is known as one (and its Will Delay Interval removed) before it is authorized, delayed or not' },
   { name: 'unregisterClient', shape: fn(1), why: 'the ghost reaper removes clients registered after their socket closed' },
   { name: 'authenticate', shape: fn(4), why: 'sessionPresent for QoS 2 state wraps the hook as aedes calls it' },
   { name: 'authorizeSubscribe', shape: fn(3), why: 'sessionPresent\'s placeholder is refused there' },

@@ -31,6 +31,8 @@ export interface BrokerInternals {
   readonly brokers: Record<string, number>
   readonly mq: Bus
   publish: PublishFn
+  /** authorizePublish then publish of a client's will: at close, after its Will Delay Interval, or at once past pendingSessionsLimit */
+  publishWill (client: Client, will: PublishPacket): void
   unregisterClient (client: Client): void
   /** the hooks, as aedes calls them (Warden's own, set through the options) */
   authenticate: Aedes['authenticate']
