@@ -4,9 +4,10 @@
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt'
 import type { Packet } from 'mqtt-packet'
 import { describe, expect, it } from 'vitest'
-import { fastHash, PASSWORD } from '../helpers/broker.js'
+import { fastHash, PASSWORD, type TestBroker } from '../helpers/broker.js'
 import { connackCode } from '../helpers/mqtt.js'
 import { connectPacket, rawClient, type RawClient } from '../helpers/raw-mqtt.js'
+import { startRedis, type TestRedis } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
 
 const scope = useScope()
@@ -37,16 +38,25 @@ async function v5Client (username: string, opts: IClientOptions = {}): Promise<{
 
 const PROPS = { userProperties: { site: 'north', unit: 'C' }, contentType: 'application/json', payloadFormatIndicator: true, responseTopic: 'sensors/sensor-1/reply', correlationData: Buffer.from('c-1') }
 
-describe.each(['memory', 'level'] as const)('offline queue of a persistent v5 session (%s)', (persistence) => {
+describe.each(['memory', 'level', 'redis'] as const)('offline queue of a persistent v5 session (%s)', (persistence) => {
   it('keeps user properties, content type, payload format, response topic and correlation data', async () => {
-    await scope.start({ config: { mqtt5: true, persistence } })
+    let redis: TestRedis | undefined
+    let tb: TestBroker | undefined
+    if (persistence === 'redis') {
+      redis = await startRedis()
+      const r = redis
+      // the broker goes before its Redis (deferred closes run before the scope's brokers close)
+      scope.defer(async () => { await tb?.stop(); await r.stop() })
+    }
+    tb = await scope.start({ config: { mqtt5: true, persistence, ...(redis !== undefined ? { redis: { url: redis.url } } : {}) } })
     const session = { clientId: 'v5-dash', clean: false, properties: { sessionExpiryInterval: 3600 } }
     const first = await v5Client('dashboard', session)
     await first.client.subscribeAsync('sensors/#', { qos: 1 })
     await first.client.endAsync()
     const pub = await v5Client('sensor-1')
     await pub.client.publishAsync('sensors/sensor-1/t', '{"v":1}', { qos: 1, properties: PROPS })
-    if (persistence === 'level') await scope.restart()
+    // the stores that outlive the process are read back by a new one
+    if (persistence !== 'memory') tb = await scope.restart()
     const back = await v5Client('dashboard', session)
     const p = await back.next((m) => m.topic === 'sensors/sensor-1/t')
     expect(p.payload.toString()).toBe('{"v":1}')
@@ -147,8 +157,14 @@ describe('what a valid account might try with MQTT 5', () => {
   /** a raw v5 session: MQTT.js resolves topic aliases itself, a client need not */
   async function rawV5 (username: string): Promise<RawClient> {
     const c = scope.track(await rawClient(scope.tb.port, { protocolVersion: 5 }))
+    // aedes's own DISCONNECTs (0x94 here) are sent only once its connect steps are done: before, it closes
+    const ready = new Promise<void>((resolve) => {
+      const on = (client: { id: string }): void => { if (client.id === `raw-${username}`) { scope.tb.broker.aedes.removeListener('clientReady', on); resolve() } }
+      scope.tb.broker.aedes.on('clientReady', on)
+    })
     c.send(connectPacket(username, `raw-${username}`, { protocolVersion: 5 } as Partial<Packet>))
     expect(await c.next('connack')).toMatchObject({ reasonCode: 0 })
+    await ready
     return c
   }
   const aliased = (topic: string, alias: number, payload: string, messageId: number): Packet =>
