@@ -1,6 +1,6 @@
 // What aedes 2.0.0-beta.1 lacks against 1.2.0 (three advisories) and two beta bugs: each is shown on the bare
 // beta, then closed by Warden's adapter (apps/broker/src/aedes/). The MQTT 5 cases run on a bare beta broker
-// with the adapter's patch installed, since Warden still refuses MQTT 5 (aedes/protocol-gate.ts).
+// with the adapter's patch installed, to show each patch alone (Warden itself: mqtt5-*.test.ts).
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt'
