@@ -15,7 +15,7 @@ beforeAll(async () => { d = await deploy({ devices: 2, rate: 20, qos: 1, env: { 
 afterAll(async () => { await d?.destroy() }, 60_000)
 
 const summaryOf = async (instance: number): Promise<GroupSummary> =>
-  JSON.parse(await readFile(join(d.dir, `consumer-summary-${instance}.json`), 'utf8')) as GroupSummary
+  JSON.parse(await readFile(join(d.dir, 'logs', `consumer-summary-${instance}.json`), 'utf8')) as GroupSummary
 
 it('splits the stream between the instances pm2 scales the consumer to', async () => {
   await waitUntil(async () => { const s = await summaryOf(0); return s.received >= 30 ? s : undefined }, 'the first consumer to receive messages')

@@ -16,8 +16,8 @@ export interface RawClient {
   destroy (): void
 }
 
-export function encode (packet: Packet): Buffer {
-  return mqttPacket.generate(packet)
+export function encode (packet: Packet, protocolVersion: 4 | 5 = 4): Buffer {
+  return mqttPacket.generate(packet, { protocolVersion })
 }
 
 export function connectPacket (username: string | undefined, clientId: string, extra: Partial<Packet> = {}): Packet {
@@ -28,10 +28,12 @@ export function connectPacket (username: string | undefined, clientId: string, e
   } as Packet
 }
 
-export async function rawClient (port: number, opts: { localAddress?: string } = {}): Promise<RawClient> {
+/** `protocolVersion` 5: packets are encoded and parsed as MQTT 5 (the CONNECT must say 5 too) */
+export async function rawClient (port: number, opts: { localAddress?: string, protocolVersion?: 4 | 5 } = {}): Promise<RawClient> {
+  const version = opts.protocolVersion ?? 4
   const socket = netConnect({ port, host: '127.0.0.1', ...(opts.localAddress !== undefined ? { localAddress: opts.localAddress } : {}) })
   socket.on('error', () => {})
-  const parser = mqttPacket.parser({ protocolVersion: 4 })
+  const parser = mqttPacket.parser({ protocolVersion: version })
   const packets: Packet[] = []
   const waiters: Array<{ cmd: string, resolve: (p: Packet) => void }> = []
   let isClosed = false
@@ -51,7 +53,7 @@ export async function rawClient (port: number, opts: { localAddress?: string } =
     packets,
     get isClosed () { return isClosed },
     send (bytes) {
-      if (!socket.destroyed) socket.write(Buffer.isBuffer(bytes) ? bytes : encode(bytes))
+      if (!socket.destroyed) socket.write(Buffer.isBuffer(bytes) ? bytes : encode(bytes, version))
     },
     next (cmd) {
       const found = packets.find((p) => p.cmd === cmd)

@@ -100,8 +100,9 @@ describe('before or at CONNECT', () => {
     await stillServes()
   })
 
-  it('answers CONNACK 1 to a protocol level it does not speak (MQTT-3.1.2-2)', async () => {
-    const r = await rawClient(tb.port)
+  it('with mqtt5: false, answers CONNACK 1 to a protocol level it does not speak (MQTT-3.1.2-2)', async () => {
+    const own = await scope.startAnother({ config: { mqtt5: false } })
+    const r = await rawClient(own.port)
     r.send(connectPacket('sensor-1', 'v5', { protocolVersion: 5 } as never))
     expect(await r.next('connack')).toMatchObject({ returnCode: 1 })
     await r.closed()

@@ -48,11 +48,11 @@ const STORES: StoreCase[] = [
   }
 ]
 
-it('runs against the pinned aedes 1.2.0', () => {
+it('runs against the pinned aedes 2.0.0-beta.1', () => {
   const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '../../apps/broker/package.json'), 'utf8')) as { dependencies: Record<string, string> }
-  expect(pkg.dependencies.aedes).toBe('1.2.0')
+  expect(pkg.dependencies.aedes).toBe('2.0.0-beta.1')
   const installed = JSON.parse(readFileSync(join(import.meta.dirname, '../../node_modules/aedes/package.json'), 'utf8')) as { version: string }
-  expect(installed.version).toBe('1.2.0')
+  expect(installed.version).toBe('2.0.0-beta.1')
 })
 
 describe.each(STORES)('aedes 1.2 with the $name store', (store) => {

@@ -70,7 +70,7 @@ describe('lets well-formed traffic through', () => {
     // found by the fuzz test: a filter list whose last string runs past the body once looped forever
     ['an UNSUBSCRIBE whose filter runs past its body', packet(0xa2, Buffer.from([0, 1, 0, 9, 0x61]))],
     ['a SUBSCRIBE whose filter runs past its body', packet(0x82, Buffer.from([0, 1, 0, 1, 0x61, 1, 0, 9, 0x61]))],
-    ['an MQTT 5 CONNECT (refused later, CONNACK 1)', connectRaw(Buffer.from([0xff]), { level: 5 })]
+    ['a CONNECT of an unknown level (refused later, CONNACK 1)', connectRaw(Buffer.from([0xff]), { level: 6 })]
   ])('%s', (_what, bytes) => {
     expect(same(check(bytes))).toBeNull()
   })
@@ -109,6 +109,39 @@ describe('refuses ill-formed UTF-8 and U+0000 in MQTT strings (MQTT-1.5.3-1, -2)
   it('finds the bad packet after good ones in the same chunk', () => {
     const good = gen({ cmd: 'publish', topic: 'a', payload: Buffer.from('x'), qos: 0, retain: false, dup: false })
     expect(same(check(Buffer.concat([good, good, publishRaw(Buffer.from([0xff]))])))).toMatch(/^malformed-packet/)
+  })
+})
+
+describe('MQTT 5: properties sit between the strings checked', () => {
+  const gen5 = (p: Record<string, unknown>): Buffer => mqttPacket.generate(p as unknown as Packet, { protocolVersion: 5 })
+  const connect5 = (clientId: string, extra: Record<string, unknown> = {}): Buffer => gen5({
+    cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 10, clientId, username: 'josé', password: Buffer.from('p'),
+    properties: { sessionExpiryInterval: 300, receiveMaximum: 20, userProperties: { a: 'bé' } },
+    will: { topic: 'ü/bye', payload: Buffer.from([0xff]), qos: 1, retain: false, properties: { willDelayInterval: 5, contentType: 'text/plain', userProperties: { k: 'v' } } },
+    ...extra
+  })
+  const subscribe5 = (topic: string | Buffer): Buffer => {
+    // the filter is written raw: mqtt-packet would not encode a bad one
+    const good = gen5({ cmd: 'subscribe', messageId: 3, properties: { subscriptionIdentifier: 300, userProperties: { a: 'b' } }, subscriptions: [{ topic: 'ok/#', qos: 1, nl: true }, { topic: 'PLACEHOLDER', qos: 0 }] })
+    const placeholder = Buffer.concat([str('PLACEHOLDER'), Buffer.from([0])])
+    const at = good.indexOf(placeholder)
+    const body = Buffer.concat([good.subarray(2, at), str(topic), Buffer.from([0])])
+    return packet(0x82, body)
+  }
+
+  it('lets a v5 CONNECT (with properties and will properties), SUBSCRIBE and UNSUBSCRIBE through', () => {
+    const bytes = Buffer.concat([
+      connect5('dévice-1'),
+      subscribe5('a/+/ü'),
+      gen5({ cmd: 'unsubscribe', messageId: 4, properties: { userProperties: { a: 'b' } }, unsubscriptions: ['a/b', 'ü'] }),
+      gen5({ cmd: 'publish', topic: 'a/b', payload: Buffer.from('x'), qos: 1, messageId: 5, retain: false, dup: false, properties: { userProperties: { a: 'b' }, contentType: 'x/y' } })
+    ])
+    expect(same(check(bytes))).toBeNull()
+  })
+
+  it('finds a bad client id and a bad filter behind v5 properties', () => {
+    expect(same(check(connect5('a\u0000b')))).toBe('malformed-packet: client id contains U+0000')
+    expect(same(check(Buffer.concat([connect5('c'), subscribe5(Buffer.from([0xc3]))])))).toBe('malformed-packet: topic filter is not well-formed UTF-8')
   })
 })
 

@@ -35,8 +35,23 @@ export function replaceDuplicates (client: Client, table: Record<string, number>
 /** the will of a CONNECT being authenticated (set before authenticate, null without one) */
 export const pendingWillOf = (client: Client): PublishPacket | null => clientInternals(client)._will ?? null
 
-/** whether `packet` is the will aedes is publishing for this client */
-export const isWillOf = (client: Client, packet: object): boolean => clientInternals(client).will === packet
+/** wills aedes is publishing through publishWill (a delayed will's client no longer holds it: `will` is null) */
+const wills = new WeakSet<object>()
+export const markWill = (packet: object): void => { wills.add(packet) }
+
+/** whether `packet` is the will aedes is publishing for this client (now, or after its Will Delay Interval) */
+export const isWillOf = (client: Client, packet: object): boolean => clientInternals(client).will === packet || wills.has(packet)
+
+/**
+ * Whether the client's session leaves nothing behind it: it started clean (Clean Session 1, or Clean Start 1)
+ * and ends with its connection. aedes 2 sets `clean` from the Session Expiry Interval alone for MQTT 5: a
+ * v5 session resumed with Clean Start 0 and no expiry holds the previous session's subscriptions and
+ * queue until it closes, and a crash leaves them in the store.
+ */
+export const isCleanSession = (client: Client): boolean => client.clean && (clientInternals(client)._cleanStart ?? true)
+
+/** whether the CONNECT asked to resume the stored session (Clean Session 0, or Clean Start 0 for MQTT 5) */
+export const resumesSession = (client: Client): boolean => !(clientInternals(client)._cleanStart ?? client.clean)
 
 /** keeps aedes from treating the client as clean: closing it then leaves its stored session alone */
 export const markPersistent = (client: Client): void => { clientInternals(client).clean = false }

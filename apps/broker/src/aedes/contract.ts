@@ -1,4 +1,4 @@
-// Every aedes 1.2 internal Warden relies on, with its shape: checked when the broker starts (broker and
+// Every aedes internal Warden relies on (written against 1.2, checked on 2.0.0-beta.1), with its shape: checked when the broker starts (broker and
 // store) and, for all three objects, by test/unit/aedes-contract.test.ts on a real broker, client and store.
 import { expectShape, fn, value, type Shape } from './patch.js'
 
@@ -7,12 +7,15 @@ export interface Internal { readonly name: string, readonly shape: Shape, readon
 /** aedes.js: the Aedes instance */
 export const BROKER_INTERNALS: readonly Internal[] = [
   { name: 'counter', shape: value('number'), why: 'each packet\'s brokerCounter; the publish gate predicts it' },
-  { name: 'clients', shape: value('object'), why: 'the connected clients by id' },
+  { name: 'clients', shape: value('object'), why: 'the connected clients by id; made null-prototype (GHSA-52qw-whmv-87c5)' },
+  { name: 'brokers', shape: value('object'), why: 'made null-prototype: keyed by broker ids read from the bus (GHSA-52qw-whmv-87c5)' },
   { name: 'mq', shape: value('object'), why: 'the message bus: delivery order, consumer groups' },
   { name: 'publish', shape: fn(3), why: 'the publish gate and the QoS 2 guard wrap it' },
+  { name: 'publishWill', shape: fn(2), why: 'a will is known as one (and its Will Delay Interval removed) before it is authorized, delayed or not' },
   { name: 'unregisterClient', shape: fn(1), why: 'the ghost reaper removes clients registered after their socket closed' },
   { name: 'authenticate', shape: fn(4), why: 'sessionPresent for QoS 2 state wraps the hook as aedes calls it' },
-  { name: 'authorizeSubscribe', shape: fn(3), why: 'sessionPresent\'s placeholder is refused there' }
+  { name: 'authorizeSubscribe', shape: fn(3), why: 'sessionPresent\'s placeholder is refused there' },
+  { name: 'preConnect', shape: fn(3), why: 'MQTT 5 refused; each client\'s maps made null-prototype; Clean Start recorded' }
 ]
 
 /** the bus (mqemitter / mqemitter-redis) */
@@ -25,7 +28,9 @@ export const BUS_INTERNALS: readonly Internal[] = [
 /** lib/client.js: a Client */
 export const CLIENT_INTERNALS: readonly Internal[] = [
   { name: 'clean', shape: value('boolean'), why: 'a refused CONNECT is kept from cleaning another\'s session' },
-  { name: 'subscriptions', shape: value('object'), why: 'QoS capping of wildcard subscriptions; the control plane' },
+  { name: 'connecting', shape: value('boolean'), why: 'a v5 CONNECT refused with Warden\'s own CONNACK code suppresses aedes\'s (v5-answers.ts)' },
+  { name: 'version', shape: value('number', 'nullable'), why: 'MQTT 5 clients are told apart (inbound QoS 2 window, resume fix)' },
+  { name: 'subscriptions', shape: value('object'), why: 'QoS capping of wildcard subscriptions; the control plane; made null-prototype' },
   { name: 'duplicates', shape: value('object'), why: 'replaced: aedes\'s high-water dedupe loses messages' },
   { name: '_will', shape: value('object', 'nullable'), why: 'the CONNECT\'s will is checked against its topic\'s owner' },
   { name: 'will', shape: value('object', 'nullable'), why: 'a will being published is told apart from a client publish' },

@@ -1,5 +1,5 @@
-// The aedes 1.2 broker and client internals Warden reads or sets, named here and nowhere else (aedes.js,
-// lib/client.js). aedes's .d.ts covers the public API; everything below is private and checked at start-up
+// The aedes broker and client internals Warden reads or sets (aedes 2.0.0-beta.1; most date from 1.2), named
+// here and nowhere else (aedes.js, lib/client.js). aedes's .d.ts covers the public API; everything below is private and checked at start-up
 // (contract.ts) and in test/unit/aedes-contract.test.ts.
 import type { Aedes, Client, PublishPacket } from 'aedes'
 
@@ -25,17 +25,35 @@ export interface BrokerInternals {
   readonly id: string
   /** +1 each time aedes builds a packet (aedes-packet): the packet's brokerCounter */
   counter: number
+  /** by client id from the wire: made prototype-less (prototype-keys.ts) */
   readonly clients: Record<string, Client | undefined>
+  /** last heartbeat per broker id, from the bus: made prototype-less (prototype-keys.ts) */
+  readonly brokers: Record<string, number>
   readonly mq: Bus
   publish: PublishFn
+  /** authorizePublish then publish of a client's will: at close, after its Will Delay Interval, or at once past pendingSessionsLimit */
+  publishWill (client: Client, will: PublishPacket): void
   unregisterClient (client: Client): void
   /** the hooks, as aedes calls them (Warden's own, set through the options) */
   authenticate: Aedes['authenticate']
   authorizeSubscribe: Aedes['authorizeSubscribe']
+  preConnect: Aedes['preConnect']
 }
 
 export interface ClientInternals {
   clean: boolean
+  /**
+   * aedes 2: the CONNECT's Clean Start flag (`clean` is "Session Expiry 0" for MQTT 5 clients). Set at CONNECT,
+   * so not in the contract (checked on an idle client): mqtt5-sessions.test.ts fails if it goes.
+   */
+  readonly _cleanStart?: boolean
+  /** true from CONNECT until CONNACK: aedes writes only to a client connecting or connected (lib/write.js) */
+  connecting: boolean
+  /** MQTT 5 Request Problem Information (false: no Reason String on acknowledgements) */
+  readonly _requestProblemInformation?: boolean
+  /** the CONNECT's protocol level (3, 4 or 5); null before CONNECT */
+  readonly version: number | null
+  /** by topic filter from the wire: made prototype-less (prototype-keys.ts) */
   readonly subscriptions: Record<string, { qos: number } | undefined>
   /** highest brokerCounter delivered, per broker id: aedes drops a lower one (lib/client.js dedupe) */
   duplicates: Record<string, number>

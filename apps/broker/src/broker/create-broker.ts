@@ -19,6 +19,7 @@ import { createHooks, type WardenHooks } from '../hooks/hooks.js'
 import { composeHooks } from '../hooks/pipeline.js'
 import { createRefusal } from '../hooks/refusal.js'
 import { storeBeforeAck } from '../hooks/store-before-ack.js'
+import { v5Connack } from '../hooks/v5-connack.js'
 import { createPublishGate } from '../delivery/publish-gate.js'
 import { hookStages } from './hook-stages.js'
 import { createLimits, type Limits } from '../limits/limits.js'
@@ -132,9 +133,17 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       connectTimeout: config.limits.connectTimeoutMs,
       drainTimeout: config.limits.drainTimeoutMs,
       maxTopicLevels: config.limits.maxTopicLevels,
-      maxInflightInbound: config.limits.maxInflightInbound,
+      // MQTT 5 (advertised in CONNACK): Warden counts inbound QoS 2 itself (aedes/inbound-window.ts), and a
+      // client's Session Expiry is clamped to the idle expiry of persistent sessions (0: never expire, no cap)
+      receiveMaximum: Math.min(config.limits.maxInflightInbound, 65535),
+      maximumPacketSize: config.limits.maxPacketBytes,
+      // resolved by aedes before authorizePublish: an aliased publish is judged by its topic like any other
+      topicAliasMaximum: config.limits.topicAliasMaximum,
+      sessionExpiryIntervalLimit: Math.ceil(config.sessions.expiryMs / 1000),
+      pendingSessionsLimit: config.sessions.maxPending,
       // the hook pipeline, one ordered list (hook-stages.ts)
       ...composeHooks(hookStages({
+        v5Connack,
         clientIds: guard.stage,
         retained: retained.stage,
         limits: limits.stage,
@@ -152,7 +161,10 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       hasIncoming: store.hasIncoming,
       limits,
       queue: config.limits,
-      shared
+      shared,
+      // aedes 2 has no such option: Warden counts (aedes/inbound-window.ts)
+      maxInflightInbound: config.limits.maxInflightInbound,
+      acceptMqtt5: config.mqtt5
     })
     watchBroker(broker, rules, logger, store.persistence)
     runtime.rules.attach(broker, rules)

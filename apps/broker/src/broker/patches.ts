@@ -1,4 +1,4 @@
-// Every patch Warden installs on aedes 1.2 and its store, in the order it is installed, each with the aedes
+// Every patch Warden installs on aedes (written for 1.2, now on 2.0.0-beta.1) and its store, in the order it is installed, each with the aedes
 // behaviour it corrects. Wrappers of one method run outermost-last: a later entry sees the earlier ones.
 // The per-connection patches are listed in limits/connection-patches.ts (installed as each client is created).
 // This list sees every concern, so it sits with the assembly; ../aedes/ holds the internals, patch(), contract.
@@ -20,6 +20,13 @@ import { storeSubscribeOnce } from '../store/subscribe-once.js'
 import { markStoredWills } from '../delivery/will-owner.js'
 import { BROKER_INTERNALS, BUS_INTERNALS, STORE_INTERNALS, checkInternals } from '../aedes/contract.js'
 import { busOf } from '../aedes/accessors.js'
+import { installNullPrototypeMaps } from '../aedes/prototype-keys.js'
+import { cleanIncomingOnCleanSessions } from '../aedes/clean-incoming.js'
+import { boundInboundQos2 } from '../aedes/inbound-window.js'
+import { keepQueueOnResume } from '../aedes/resume-queue.js'
+import { stripWillDelay } from '../aedes/will-properties.js'
+import { refuseMqtt5 } from '../aedes/protocol-gate.js'
+import { settlePubrelDeletes } from '../aedes/pubrel-race.js'
 import type { AedesStore } from '../aedes/store.js'
 
 interface PatchStep {
@@ -73,6 +80,10 @@ export interface BrokerPatchDeps {
   limits: Limits
   queue: { maxQueuedMessages: number, maxQueuedBytes: number }
   shared: SharedSubscriptions
+  /** inbound QoS 2 messages a connection may have stored awaiting PUBREL (limits.maxInflightInbound); 0: no bound */
+  maxInflightInbound: number
+  /** config mqtt5: false refuses MQTT 5 CONNECTs (CONNACK 1, as aedes 1.2 did) */
+  acceptMqtt5?: boolean
 }
 
 export interface BrokerPatches { qos2: Qos2Guard, queues: QueueBound }
@@ -120,7 +131,18 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
       name: 'group-store',
       reason: 'aedes stores $share/ filters as literal subscriptions and replays copies another member took',
       install: () => deps.shared.patchStore(store)
-    }
+    },
+    // aedes 2.0.0-beta.1 gaps (aedes/): each re-does what 1.2.0 did or fixes a beta bug, from the advisory or issue
+    { name: 'null-prototype-maps', reason: 'beta.1 keys clients, brokers and subscriptions by wire names in plain objects: a client id \'constructor\' ends the process (GHSA-52qw-whmv-87c5)', install: () => installNullPrototypeMaps(broker) },
+    // outermost on the incoming store methods: they see aedes's own call, with its Client
+    { name: 'clean-incoming', reason: 'beta.1 never clears the inbound QoS 2 table of a clean session (GHSA-p8r9-qf8w-p73r)', install: () => cleanIncomingOnCleanSessions(broker, store) },
+    { name: 'inbound-qos2-window', reason: 'beta.1 dropped maxInflightInbound: unbounded inbound QoS 2 awaiting PUBREL (GHSA-5jvp-3p2v-5qgf)', install: () => boundInboundQos2(store, deps.maxInflightInbound) },
+    // after the window, which frees a slot only on a delete that succeeded
+    { name: 'pubrel-race', reason: 'beta.1 lets a rejected incomingDelPacket (a PUBREL repeated in one read) end the process', install: () => settlePubrelDeletes(store) },
+    { name: 'resume-queue', reason: 'beta.1 clears the queue of an MQTT 5 session resumed with no Session Expiry Interval, after answering sessionPresent 1', install: () => keepQueueOnResume(broker) },
+    { name: 'will-delay-property', reason: 'beta.1 publishes a will with its Will Delay Interval property (#1098)', install: () => stripWillDelay(broker) },
+    // last on preConnect, so it runs first: the patches before it see a refused v5 CONNECT as level 0
+    { name: 'refuse-mqtt5', when: deps.acceptMqtt5 !== true, reason: 'mqtt5: false — an operator keeps the broker 3.1.1-only (aedes 2 would accept v5)', install: () => refuseMqtt5(broker) }
   ])
   return { qos2: must(qos2), queues: must(queues) }
 }

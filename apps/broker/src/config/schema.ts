@@ -39,6 +39,8 @@ export interface WardenConfig {
   readonly anonymous: false | string
   readonly unregisteredTopics: 'deny' | 'allow'
   readonly deniedPublish: 'drop' | 'disconnect'
+  /** MQTT 5 clients are accepted (false: refused with CONNACK 1, as an MQTT 3.1.1-only broker does) */
+  readonly mqtt5: boolean
   /** a reverse proxy on this host forwards clients: a loopback address proves nothing, so loopback-only
    * accounts (plain-text demo passwords included) are refused from every address */
   readonly behindProxy: boolean
@@ -55,6 +57,8 @@ export interface WardenConfig {
     /** idle time after which a persistent session and its queued messages are removed; 0 = never */
     readonly expiryMs: number
     readonly sweepIntervalMs: number
+    /** MQTT 5 sessions and delayed wills whose expiry timer one process keeps at a time (aedes's pendingSessionsLimit) */
+    readonly maxPending: number
   }
   readonly limits: {
     readonly connectTimeoutMs: number
@@ -62,6 +66,8 @@ export interface WardenConfig {
     readonly drainTimeoutMs: number
     readonly maxTopicLevels: number
     readonly maxInflightInbound: number
+    /** MQTT 5 topic aliases a client may set up for what it publishes (0: none; inbound only) */
+    readonly topicAliasMaximum: number
   } & HardeningLimits
 }
 
@@ -106,6 +112,7 @@ export const configSchema = {
     },
     unregisteredTopics: { type: 'string', enum: ['deny', 'allow'], default: 'deny' },
     deniedPublish: { type: 'string', enum: ['drop', 'disconnect'], default: 'drop' },
+    mqtt5: { type: 'boolean', default: true },
     behindProxy: { type: 'boolean', default: false },
     roles: {
       type: 'object',
@@ -180,7 +187,8 @@ export const configSchema = {
       default: {},
       properties: {
         expiryMs: { type: 'integer', minimum: 0, default: 604800000 },
-        sweepIntervalMs: { type: 'integer', minimum: 100, default: 60000 }
+        sweepIntervalMs: { type: 'integer', minimum: 100, default: 60000 },
+        maxPending: { type: 'integer', minimum: 1, default: 100000 }
       }
     },
     limits: {
@@ -193,6 +201,7 @@ export const configSchema = {
         drainTimeoutMs: { type: 'integer', minimum: 0, default: 60000 },
         maxTopicLevels: { type: 'integer', minimum: 1, maximum: 1024, default: 64 },
         maxInflightInbound: { type: 'integer', minimum: 0, default: 1024 },
+        topicAliasMaximum: { type: 'integer', minimum: 0, maximum: 65535, default: 0 },
         ...hardeningLimitProperties
       }
     }

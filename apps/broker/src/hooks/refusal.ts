@@ -1,7 +1,9 @@
 // The one way a client's publish is refused, whichever stage refuses it (rules, limits): audited, then
-// answered by `deniedPublish`. In `drop` mode its QoS flow completes (an MQTT 3.1.1 client cannot be told
-// otherwise) and the message goes nowhere; in `disconnect` mode, and always for a will, the hook fails and
-// aedes closes the connection (a refused will is not published).
+// answered by `deniedPublish`. In `drop` mode the message goes nowhere and its QoS flow completes — with
+// 0x00 for an MQTT 3.1.1 client (it cannot be told otherwise), with the refusal's reason code for an MQTT 5
+// client (PUBACK/PUBREC 0x87, 0x97, 0x99…: reason-codes.ts), which stays connected. In `disconnect` mode a
+// 3.1.1 client's hook fails and aedes closes the connection; a v5 client gets DISCONNECT with the code.
+// A will is always refused by failing the hook (it is not published).
 import type { Client, PublishPacket } from 'aedes'
 import type { Audit } from '../audit/audit.js'
 import type { DenyReason } from '../policy/decision.js'
@@ -10,6 +12,8 @@ import { remoteAddressOf } from '../aedes/client-internals.js'
 import type { PublishGate } from '../delivery/publish-gate.js'
 import { normalizeAddress } from '../net/address.js'
 import type { PublishDone } from './pipeline.js'
+import { answerRefusedPublish, disconnectWith, isMqtt5, markAnswered } from '../aedes/v5-answers.js'
+import { disconnectReasonCode, publishReasonCode, reasonStringOf } from './reason-codes.js'
 
 const EMPTY = Buffer.alloc(0)
 
@@ -68,11 +72,24 @@ export function createRefusal ({ audit, deniedPublish, gate, usernameOf }: Refus
         ...(filter !== undefined ? { filter } : {}),
         ...(detail !== undefined ? { detail } : {})
       })
+      const v5 = !will && isMqtt5(client)
+      if (v5 && mode === 'disconnect') {
+        // not through the hook: aedes would answer PUBACK 0x87 and keep the connection
+        discard(packet)
+        markAnswered(packet)
+        disconnectWith(client, disconnectReasonCode(reason))
+        cb(null)
+        return
+      }
       if (will || mode === 'disconnect') {
         cb(new Error(`publish to ${clip(topic)} denied: ${reason}`))
         return
       }
       discard(packet)
+      if (v5) {
+        const code = publishReasonCode(reason)
+        answerRefusedPublish(client, packet, code, reasonStringOf(code))
+      }
       cb(null)
     }
   }

@@ -2,9 +2,11 @@
 // connection-patches.ts): the packet guard in front of the parser, and the bound on bytes waiting to be
 // written to a client that does not read.
 import type { Client } from 'aedes'
-import { connOf, parserOf } from '../aedes/accessors.js'
+import { connackSent, connOf, parserOf } from '../aedes/accessors.js'
 import { fn, patch } from '../aedes/patch.js'
 import { PacketGuard, type GuardViolation } from './packet-guard.js'
+import { disconnectWith, isMqtt5 } from '../aedes/v5-answers.js'
+import { V5 } from '../hooks/reason-codes.js'
 
 export interface ConnectionGuardOptions {
   maxPacketBytes: number
@@ -20,12 +22,17 @@ export function guardParser (client: Client, opts: ConnectionGuardOptions): void
   const conn = connOf(client)
 
   const guard = new PacketGuard(opts.maxPacketBytes)
+  let refused = false
   patch(parserOf(client), 'parse', fn(1), (parse) => (buf: Buffer): number => {
+    if (refused) return 0
     const v = guard.feed(buf)
     if (v === null) return parse(buf)
+    refused = true
     if (!conn.destroyed) {
       opts.onMalformed(client, v)
-      conn.destroy()
+      // an MQTT 5 client is told why (MQTT-3.2.2-15); the rest of what it sends is not read meanwhile
+      if (v.reason === 'packet-too-large' && connackSent(client) && isMqtt5(client)) disconnectWith(client, V5.PACKET_TOO_LARGE)
+      else conn.destroy()
     }
     return 0
   }, 'mqtt-packet buffers a packet of any announced length and decodes strings MQTT-1.5.3 forbids', 'parser')

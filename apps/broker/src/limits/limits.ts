@@ -14,6 +14,7 @@ import { isStoredWill } from '../delivery/will-owner.js'
 import { isRepeatDelivery } from '../delivery/forward-dedupe.js'
 import type { AuthenticateDone, HookStage } from '../hooks/pipeline.js'
 import { clip, type Refusal } from '../hooks/refusal.js'
+import { connectRefusal, V5 } from '../hooks/reason-codes.js'
 import { normalizeAddress } from '../net/address.js'
 import { createLoginGate } from './login-gate.js'
 import { KeyedBuckets, TokenBucket } from '../audit/token-bucket.js'
@@ -56,10 +57,6 @@ export interface Limits {
 }
 
 interface AuthAnswer { err: AuthenticateError | null, ok: boolean | null }
-
-function authError (returnCode: 3 | 5, message: string): AuthenticateError {
-  return Object.assign(new Error(message), { returnCode }) as AuthenticateError
-}
 
 export function createLimits (cfg: HardeningLimits, { audit, refusal, usernameOf, isVerified, loginTag }: LimitsDeps): Limits {
   const stats: LimitStats = { publishDelayed: 0, connections: 0 }
@@ -157,7 +154,7 @@ export function createLimits (cfg: HardeningLimits, { audit, refusal, usernameOf
           const user = usernameOf(client)
           if (user !== undefined && !claimUser(user, client)) {
             record('connect', 'max-user-connections', client, { address, detail: `${cfg.maxConnectionsPerUser} connections already open for this user` })
-            cb(authError(3, 'too many connections for this user'), null)
+            cb(connectRefusal(3, 'too many connections for this user', V5.QUOTA_EXCEEDED), null)
             return
           }
           cb(null, ok)
@@ -171,11 +168,13 @@ export function createLimits (cfg: HardeningLimits, { audit, refusal, usernameOf
         const verify = (): Promise<AuthAnswer> => new Promise((resolve) => { next(client, username, password, (err, ok) => resolve({ err, ok })) })
         login.attempt(attempt, verify, (a) => a.err?.returnCode === 4).then((outcome) => {
           if (outcome.kind === 'verified') { admitted(outcome.value.err, outcome.value.ok); return }
-          if (outcome.kind === 'cancelled') { cb(authError(3, 'connection closed during login'), null); return }
+          if (outcome.kind === 'cancelled') { cb(connectRefusal(3, 'connection closed during login'), null); return }
           record('connect', outcome.refusal.reason, client, { address, username, detail: outcome.refusal.detail })
-          const message = outcome.refusal.reason === 'login-throttled' ? 'too many failed logins, try later' : 'too many logins in progress, try later'
-          cb(authError(3, message), null)
-        }, (err: unknown) => cb(authError(3, (err as Error).message), null))
+          // a lockout is a (temporary) ban; too many logins in progress is a busy server
+          cb(outcome.refusal.reason === 'login-throttled'
+            ? connectRefusal(3, 'too many failed logins, try later', V5.BANNED)
+            : connectRefusal(3, 'too many logins in progress, try later', V5.SERVER_BUSY), null)
+        }, (err: unknown) => cb(connectRefusal(3, (err as Error).message), null))
       },
 
       authorizePublish (client, packet, cb, next) {

@@ -25,6 +25,8 @@ export class PacketGuard {
   private want = 0
   private readonly parts: Buffer[] = []
   private captured = 0
+  /** the CONNECT's protocol level: MQTT 5 packets carry properties between the fields checked */
+  private level = 4
 
   constructor (private readonly maxPacketBytes: number) {}
 
@@ -98,21 +100,29 @@ export class PacketGuard {
         return null
       }
     }
-    const bad = checkStrings(type, body)
+    if (type === CONNECT) this.level = connectLevel(body) ?? this.level
+    const bad = checkStrings(type, body, this.level)
     return bad === null ? null : { reason: 'malformed-packet', detail: bad }
   }
 }
 
-/** Returns what is wrong with the strings of a packet body, or null (including when it is too short:
- * mqtt-packet reports truncated packets itself). */
-export function checkStrings (type: number, body: Buffer): string | null {
+/** the protocol level a CONNECT body names, or null when it is too short */
+export function connectLevel (body: Buffer): number | null {
   const r = new Reader(body)
+  return r.string() === null ? null : r.byte()
+}
+
+/** Returns what is wrong with the strings of a packet body, or null (including when it is too short:
+ * mqtt-packet reports truncated packets itself). `level` 5: MQTT 5 properties are skipped where they sit. */
+export function checkStrings (type: number, body: Buffer, level = 4): string | null {
+  const r = new Reader(body)
+  const v5 = level === 5
   switch (type) {
     case PUBLISH:
       return r.checkString('topic')
     case SUBSCRIBE:
     case UNSUBSCRIBE: {
-      if (!r.skip(2)) return null
+      if (!r.skip(2) || (v5 && !r.skipProperties())) return null
       while (r.more()) {
         const filter = r.string()
         if (filter === null) return null // truncated: every iteration must consume bytes or stop
@@ -127,10 +137,12 @@ export function checkStrings (type: number, body: Buffer): string | null {
       if (name === null) return null
       const level = r.byte()
       const flags = r.byte()
-      if (level === null || flags === null || level > 4 || !r.skip(2)) return null // MQTT 5 is refused later
+      if (level === null || flags === null || level > 5 || !r.skip(2)) return null // an unknown level is refused later
+      if (level === 5 && !r.skipProperties()) return null
       const clientId = r.checkString('client id')
       if (clientId !== null) return clientId
       if ((flags & 0x04) !== 0) {
+        if (level === 5 && !r.skipProperties()) return null
         const will = r.checkString('will topic')
         if (will !== null) return will
         if (r.string() === null) return null
@@ -151,6 +163,20 @@ class Reader {
     if (this.pos + n > this.buf.length) return false
     this.pos += n
     return true
+  }
+
+  /** skips an MQTT 5 property block (a variable byte integer length, then that many bytes); false when truncated */
+  skipProperties (): boolean {
+    let n = 0
+    let mul = 1
+    for (let i = 0; i < 4; i++) {
+      const b = this.byte()
+      if (b === null) return false
+      n += (b & 0x7f) * mul
+      if ((b & 0x80) === 0) return this.skip(n)
+      mul *= 128
+    }
+    return false
   }
 
   byte (): number | null {

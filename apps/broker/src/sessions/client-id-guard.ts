@@ -7,6 +7,7 @@ import type { AuthenticateError, Client } from 'aedes'
 import type { Logger } from '@warden/common'
 import type { Audit } from '../audit/audit.js'
 import { keepSessionOfRefused, remoteAddressOf } from '../aedes/client-internals.js'
+import { isCleanSession } from '../aedes/accessors.js'
 import type { HookStage } from '../hooks/pipeline.js'
 import { mayClaim, type Binding } from '../policy/client-id-binding.js'
 import type { BindingStore } from '../store/binding-store.js'
@@ -70,7 +71,8 @@ export function createClientIdGuard ({ store, brokerId, accountOf, accountExists
           const account = accountOf(client)
           if (account === undefined) { cb(err, ok); return }
           const clientId = client.id
-          const clean = client.clean
+          // a v5 session resumed with Clean Start 0 holds the previous one's state: bound like a persistent one
+          const clean = isCleanSession(client)
           claim(clientId, account, clean).then((c) => {
             if (!c.ok) {
               const owner = c.held.account === null ? 'anonymous clients' : `account ${c.held.account}`

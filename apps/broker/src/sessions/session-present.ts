@@ -8,6 +8,7 @@
 // gets one placeholder entry, which makes sessionPresent 1 and which the restore's authorizeSubscribe
 // turns down before it subscribes anything.
 import type { Aedes, Client, Subscription } from 'aedes'
+import { resumesSession } from '../aedes/accessors.js'
 import { brokerInternals } from '../aedes/internals.js'
 import { fn, patch } from '../aedes/patch.js'
 import type { AedesStore } from '../aedes/store.js'
@@ -28,7 +29,8 @@ export function reportSessionState (broker: Aedes, p: AedesStore, hasIncoming?: 
 
   patch(b, 'authenticate', fn(4), (authenticate) => (client, username, password, cb) => {
     authenticate(client, username, password, (err, ok) => {
-      if (err === null && ok === true && !client.clean) {
+      // MQTT 5: Clean Start 0 resumes, whatever the Session Expiry (aedes's `clean`) of the new session
+      if (err === null && ok === true && resumesSession(client)) {
         connecting.set(client.id, client)
         // a socket closed now never gets to the fetch: forget it (unless a newer login took the id)
         client.conn.once('close', () => { if (connecting.get(client.id) === client) connecting.delete(client.id) })
