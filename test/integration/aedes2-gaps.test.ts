@@ -143,7 +143,10 @@ describe.each([
     const first = await v5(b.port, { clientId: 'resumer', clean: true, properties: { sessionExpiryInterval: 300 } })
     await new Promise<void>((resolve, reject) => first.c.subscribe('r/t', { qos: 1 }, (err) => err ? reject(err) : resolve()))
     await end(first.c)
-    await new Promise<void>((resolve) => b.broker.publish({ cmd: 'publish', topic: 'r/t', payload: Buffer.from('queued'), qos: 1, retain: false, dup: false }, () => resolve()))
+    await new Promise<void>((resolve) => b.broker.publish(
+      { cmd: 'publish', topic: 'r/t', payload: Buffer.from('queued'), qos: 1, retain: false, dup: false },
+      () => resolve()
+    ))
     const again = await v5(b.port, { clientId: 'resumer', clean: false })
     expect(again.sessionPresent).toBe(true)
     const got: string[] = []

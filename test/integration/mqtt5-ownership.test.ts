@@ -12,7 +12,9 @@ const scope = useScope()
 const V5: IClientOptions = { protocolVersion: 5 }
 
 /** publishes and resolves with the acknowledgement's reason code (0 for success) */
-function publishCode (c: MqttClient, topic: string, payload: string, opts: { qos: 0 | 1 | 2, retain?: boolean, properties?: IPublishPacket['properties'] }): Promise<number> {
+function publishCode (
+  c: MqttClient, topic: string, payload: string, opts: { qos: 0 | 1 | 2, retain?: boolean, properties?: IPublishPacket['properties'] }
+): Promise<number> {
   return new Promise((resolve, reject) => {
     c.publish(topic, payload, opts, (err, packet) => {
       if (err === undefined || err === null) { resolve((packet as { reasonCode?: number } | undefined)?.reasonCode ?? 0); return }
@@ -28,13 +30,15 @@ function subscribeCodes (c: MqttClient, filter: string, qos: 0 | 1 | 2 = 1): Pro
       // a refusal: MQTT.js gives the SUBACK with the error
       const suback = (err as Error & { packet?: { granted?: number[] } } | null)?.packet?.granted
       if (suback !== undefined) { resolve(suback); return }
-      if (granted !== undefined && err === null) resolve(granted.map((g) => g.qos)); else reject(err ?? new Error('no SUBACK'))
+      if (granted !== undefined && err === null) resolve(granted.map((g) => g.qos))
+      else reject(err ?? new Error('no SUBACK'))
     })
   })
 }
 
 async function retainedTopics (): Promise<string[]> {
-  const persistence = (scope.tb.broker.aedes as unknown as { persistence: { createRetainedStream: (p: string) => AsyncIterable<{ topic: string }> } }).persistence
+  const aedes = scope.tb.broker.aedes as unknown as { persistence: { createRetainedStream: (p: string) => AsyncIterable<{ topic: string }> } }
+  const persistence = aedes.persistence
   const topics: string[] = []
   for await (const p of persistence.createRetainedStream('#')) topics.push(p.topic)
   return topics
@@ -189,7 +193,9 @@ describe('MQTT 5 (mqtt5: true, the default)', () => {
     const c = scope.track(await rawClient(tb.port, { protocolVersion: 5 }))
     c.send(connectPacket('sensor-1', 'window', { protocolVersion: 5 } as Partial<Packet>))
     expect(await c.next('connack')).toMatchObject({ reasonCode: 0, properties: { receiveMaximum: 3 } })
-    for (let id = 1; id <= 4; id++) c.send({ cmd: 'publish', topic: 'sensors/sensor-1/t', payload: Buffer.from(`m${id}`), qos: 2, messageId: id, retain: false, dup: false } as Packet)
+    for (let id = 1; id <= 4; id++) {
+      c.send({ cmd: 'publish', topic: 'sensors/sensor-1/t', payload: Buffer.from(`m${id}`), qos: 2, messageId: id, retain: false, dup: false } as Packet)
+    }
     expect(await c.next('disconnect')).toMatchObject({ reasonCode: 0x93 })
     // the three within the window may not all be answered before the connection ends: they are stored, and
     // answered PUBREC again when the client retransmits them on its next connection

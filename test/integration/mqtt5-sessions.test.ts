@@ -13,7 +13,9 @@ import { useScope } from '../helpers/scope.js'
 const scope = useScope()
 
 /** an MQTT.js v5 client that records whole PUBLISH packets from the moment it connects */
-async function v5Client (username: string, opts: IClientOptions = {}): Promise<{ client: MqttClient, got: IPublishPacket[], next: (pred: (p: IPublishPacket) => boolean) => Promise<IPublishPacket> }> {
+async function v5Client (
+  username: string, opts: IClientOptions = {}
+): Promise<{ client: MqttClient, got: IPublishPacket[], next: (pred: (p: IPublishPacket) => boolean) => Promise<IPublishPacket> }> {
   const client = mqtt.connect(scope.tb.url, { username, password: PASSWORD, protocolVersion: 5, reconnectPeriod: 0, ...opts })
   scope.defer(() => new Promise<void>((resolve) => client.end(true, {}, () => resolve())))
   const got: IPublishPacket[] = []
@@ -36,7 +38,10 @@ async function v5Client (username: string, opts: IClientOptions = {}): Promise<{
   }
 }
 
-const PROPS = { userProperties: { site: 'north', unit: 'C' }, contentType: 'application/json', payloadFormatIndicator: true, responseTopic: 'sensors/sensor-1/reply', correlationData: Buffer.from('c-1') }
+const PROPS = {
+  userProperties: { site: 'north', unit: 'C' }, contentType: 'application/json', payloadFormatIndicator: true,
+  responseTopic: 'sensors/sensor-1/reply', correlationData: Buffer.from('c-1')
+}
 
 describe.each(['memory', 'level', 'redis'] as const)('offline queue of a persistent v5 session (%s)', (persistence) => {
   it('keeps user properties, content type, payload format, response topic and correlation data', async () => {
@@ -60,7 +65,9 @@ describe.each(['memory', 'level', 'redis'] as const)('offline queue of a persist
     const back = await v5Client('dashboard', session)
     const p = await back.next((m) => m.topic === 'sensors/sensor-1/t')
     expect(p.payload.toString()).toBe('{"v":1}')
-    expect(p.properties).toMatchObject({ userProperties: { site: 'north', unit: 'C' }, contentType: 'application/json', payloadFormatIndicator: true, responseTopic: 'sensors/sensor-1/reply' })
+    expect(p.properties).toMatchObject({
+      userProperties: { site: 'north', unit: 'C' }, contentType: 'application/json', payloadFormatIndicator: true, responseTopic: 'sensors/sensor-1/reply'
+    })
     expect(Buffer.from(p.properties?.correlationData ?? []).toString()).toBe('c-1')
   })
 })
@@ -118,13 +125,18 @@ describe('a Home-Assistant-like session', () => {
     const tb = await scope.start({ config: await haConfig() })
     const will = { topic: 'homeassistant/status', payload: Buffer.from('offline'), qos: 1 as const, retain: true }
     expect(await connackCode(tb.url, { protocolVersion: 5, username: 'sensor-1', password: PASSWORD, will })).toBe(0x87)
-    expect(await connackCode(tb.url, { protocolVersion: 5, username: 'sensor-1', password: PASSWORD, will: { ...will, properties: { willDelayInterval: 1 } } })).toBe(0x87)
+    expect(await connackCode(tb.url, {
+      protocolVersion: 5, username: 'sensor-1', password: PASSWORD, will: { ...will, properties: { willDelayInterval: 1 } }
+    })).toBe(0x87)
     expect(scope.count('will:not-owner')).toBe(2)
   })
 })
 
 describe('wills with a Will Delay Interval', () => {
-  const will = (delay: number): IClientOptions['will'] => ({ topic: 'sensors/sensor-1/status', payload: Buffer.from('gone'), qos: 1, retain: false, properties: { willDelayInterval: delay, userProperties: { why: 'lost' } } })
+  const will = (delay: number): IClientOptions['will'] => ({
+    topic: 'sensors/sensor-1/status', payload: Buffer.from('gone'), qos: 1, retain: false,
+    properties: { willDelayInterval: delay, userProperties: { why: 'lost' } }
+  })
 
   it('is published after the delay, with its properties and without the Will Delay Interval', async () => {
     await scope.start({ config: { mqtt5: true } })
@@ -159,7 +171,9 @@ describe('what a valid account might try with MQTT 5', () => {
     const c = scope.track(await rawClient(scope.tb.port, { protocolVersion: 5 }))
     // aedes's own DISCONNECTs (0x94 here) are sent only once its connect steps are done: before, it closes
     const ready = new Promise<void>((resolve) => {
-      const on = (client: { id: string }): void => { if (client.id === `raw-${username}`) { scope.tb.broker.aedes.removeListener('clientReady', on); resolve() } }
+      const on = (client: { id: string }): void => {
+        if (client.id === `raw-${username}`) { scope.tb.broker.aedes.removeListener('clientReady', on); resolve() }
+      }
       scope.tb.broker.aedes.on('clientReady', on)
     })
     c.send(connectPacket(username, `raw-${username}`, { protocolVersion: 5 } as Partial<Packet>))
@@ -203,7 +217,8 @@ describe('what a valid account might try with MQTT 5', () => {
     expect(scope.count('publish:not-owner')).toBe(4)
   })
 
-  it('a session resumed with Clean Start 0 and no expiry keeps its client id bound like a persistent one (a crash leaves its old state in the store: another account must not claim it)', async () => {
+  it('a session resumed with Clean Start 0 and no expiry keeps its client id bound like a persistent one ' +
+    '(a crash leaves its old state in the store: another account must not claim it)', async () => {
     const tb = await scope.start({ config: { mqtt5: true } })
     const first = await scope.client('dashboard', { clientId: 'dash-id', clean: false })
     await first.client.subscribeAsync('sensors/#', { qos: 1 })
@@ -229,7 +244,8 @@ describe('what a valid account might try with MQTT 5', () => {
     const pub = await scope.client('sensor-1')
     await pub.client.publishAsync('sensors/sensor-1/t', 'queued', { qos: 1 })
     // the subscriptions go (an operator's clean-up, say); the queue stays
-    await (scope.tb.broker.aedes as unknown as { persistence: { removeSubscriptions: (c: { id: string }, t: string[]) => Promise<void> } }).persistence.removeSubscriptions({ id: 'queue-only' }, ['sensors/#'])
+    const { persistence } = scope.tb.broker.aedes as unknown as { persistence: { removeSubscriptions: (c: { id: string }, t: string[]) => Promise<void> } }
+    await persistence.removeSubscriptions({ id: 'queue-only' }, ['sensors/#'])
     const back = await v5Client('dashboard', { clientId: 'queue-only', clean: false })
     expect((back.client as unknown as { connackPacket?: { sessionPresent?: boolean } }).connackPacket?.sessionPresent).toBe(true)
     await back.next((p) => p.payload.toString() === 'queued')

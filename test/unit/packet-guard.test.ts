@@ -117,12 +117,18 @@ describe('MQTT 5: properties sit between the strings checked', () => {
   const connect5 = (clientId: string, extra: Record<string, unknown> = {}): Buffer => gen5({
     cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 10, clientId, username: 'josé', password: Buffer.from('p'),
     properties: { sessionExpiryInterval: 300, receiveMaximum: 20, userProperties: { a: 'bé' } },
-    will: { topic: 'ü/bye', payload: Buffer.from([0xff]), qos: 1, retain: false, properties: { willDelayInterval: 5, contentType: 'text/plain', userProperties: { k: 'v' } } },
+    will: {
+      topic: 'ü/bye', payload: Buffer.from([0xff]), qos: 1, retain: false,
+      properties: { willDelayInterval: 5, contentType: 'text/plain', userProperties: { k: 'v' } }
+    },
     ...extra
   })
   const subscribe5 = (topic: string | Buffer): Buffer => {
     // the filter is written raw: mqtt-packet would not encode a bad one
-    const good = gen5({ cmd: 'subscribe', messageId: 3, properties: { subscriptionIdentifier: 300, userProperties: { a: 'b' } }, subscriptions: [{ topic: 'ok/#', qos: 1, nl: true }, { topic: 'PLACEHOLDER', qos: 0 }] })
+    const good = gen5({
+      cmd: 'subscribe', messageId: 3, properties: { subscriptionIdentifier: 300, userProperties: { a: 'b' } },
+      subscriptions: [{ topic: 'ok/#', qos: 1, nl: true }, { topic: 'PLACEHOLDER', qos: 0 }]
+    })
     const placeholder = Buffer.concat([str('PLACEHOLDER'), Buffer.from([0])])
     const at = good.indexOf(placeholder)
     const body = Buffer.concat([good.subarray(2, at), str(topic), Buffer.from([0])])
@@ -134,7 +140,10 @@ describe('MQTT 5: properties sit between the strings checked', () => {
       connect5('dévice-1'),
       subscribe5('a/+/ü'),
       gen5({ cmd: 'unsubscribe', messageId: 4, properties: { userProperties: { a: 'b' } }, unsubscriptions: ['a/b', 'ü'] }),
-      gen5({ cmd: 'publish', topic: 'a/b', payload: Buffer.from('x'), qos: 1, messageId: 5, retain: false, dup: false, properties: { userProperties: { a: 'b' }, contentType: 'x/y' } })
+      gen5({
+        cmd: 'publish', topic: 'a/b', payload: Buffer.from('x'), qos: 1, messageId: 5, retain: false, dup: false,
+        properties: { userProperties: { a: 'b' }, contentType: 'x/y' }
+      })
     ])
     expect(same(check(bytes))).toBeNull()
   })

@@ -41,6 +41,12 @@ export function cleanIncomingOnCleanSessions (broker: Aedes, store: AedesStore):
   })
 
   const awaitClear = async (session: Session): Promise<void> => { await pending.get(session)?.done }
-  patch(store, 'incomingGetPacket', fn(3), (get) => async (session, packet) => { await awaitClear(session); return await get(session, packet) }, WHY, 'persistence')
-  patch(store, 'incomingStorePacket', fn(3), (put) => async (session, packet) => { await awaitClear(session); await put(session, packet) }, WHY, 'persistence')
+  patch(store, 'incomingGetPacket', fn(3), (get) => async (session, packet) => {
+    await awaitClear(session)
+    return await get(session, packet)
+  }, WHY, 'persistence')
+  patch(store, 'incomingStorePacket', fn(3), (put) => async (session, packet) => {
+    await awaitClear(session)
+    await put(session, packet)
+  }, WHY, 'persistence')
 }

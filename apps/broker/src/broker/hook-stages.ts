@@ -20,12 +20,33 @@ export interface HookStageDeps {
 
 export function hookStages (s: HookStageDeps): readonly OrderedStage[] {
   return [
-    { stage: s.v5Connack, why: 'outermost on authenticate: it sees every stage\'s refusal of a CONNECT, and gives an MQTT 5 client the code the refusal names' },
-    { stage: s.clientIds, why: 'first in, last out: it claims the client id only once every other stage has admitted the CONNECT, so a refused one claims nothing' },
-    { stage: s.retained, why: 'before the other stages: a retained publish reserves its quota before anything can publish it, and gets it back when a later stage refuses it' },
-    { stage: s.limits, why: 'before the rules: cheap refusals (rate, length, subscriptions) and login throttling come before password verification and ownership' },
-    { stage: s.groups, why: 'before the rules: a $share/ filter is judged by its plain filter, and a group replay another member took is never forwarded' },
-    { stage: s.rules, why: 'ownership, read grants, wills, control requests: every publish that reaches past it is accepted' },
-    { stage: s.storeBeforeAck, why: 'last: only an accepted QoS 1 message is published before aedes writes its PUBACK' }
+    {
+      stage: s.v5Connack,
+      why: 'outermost on authenticate: it sees every stage\'s refusal of a CONNECT, and gives an MQTT 5 client the code the refusal names'
+    },
+    {
+      stage: s.clientIds,
+      why: 'first in, last out: it claims the client id only once every other stage has admitted the CONNECT, so a refused one claims nothing'
+    },
+    {
+      stage: s.retained,
+      why: 'before the other stages: a retained publish reserves its quota before anything can publish it, and gets it back when a later stage refuses it'
+    },
+    {
+      stage: s.limits,
+      why: 'before the rules: cheap refusals (rate, length, subscriptions) and login throttling come before password verification and ownership'
+    },
+    {
+      stage: s.groups,
+      why: 'before the rules: a $share/ filter is judged by its plain filter, and a group replay another member took is never forwarded'
+    },
+    {
+      stage: s.rules,
+      why: 'ownership, read grants, wills, control requests: every publish that reaches past it is accepted'
+    },
+    {
+      stage: s.storeBeforeAck,
+      why: 'last: only an accepted QoS 1 message is published before aedes writes its PUBACK'
+    }
   ]
 }

@@ -133,16 +133,46 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
       install: () => deps.shared.patchStore(store)
     },
     // aedes 2.0.0-beta.1 gaps (aedes/): each re-does what 1.2.0 did or fixes a beta bug, from the advisory or issue
-    { name: 'null-prototype-maps', reason: 'beta.1 keys clients, brokers and subscriptions by wire names in plain objects: a client id \'constructor\' ends the process (GHSA-52qw-whmv-87c5)', install: () => installNullPrototypeMaps(broker) },
+    {
+      name: 'null-prototype-maps',
+      reason: 'beta.1 keys clients, brokers and subscriptions by wire names in plain objects: ' +
+        'a client id \'constructor\' ends the process (GHSA-52qw-whmv-87c5)',
+      install: () => installNullPrototypeMaps(broker)
+    },
     // outermost on the incoming store methods: they see aedes's own call, with its Client
-    { name: 'clean-incoming', reason: 'beta.1 never clears the inbound QoS 2 table of a clean session (GHSA-p8r9-qf8w-p73r)', install: () => cleanIncomingOnCleanSessions(broker, store) },
-    { name: 'inbound-qos2-window', reason: 'beta.1 dropped maxInflightInbound: unbounded inbound QoS 2 awaiting PUBREL (GHSA-5jvp-3p2v-5qgf)', install: () => boundInboundQos2(store, deps.maxInflightInbound) },
+    {
+      name: 'clean-incoming',
+      reason: 'beta.1 never clears the inbound QoS 2 table of a clean session (GHSA-p8r9-qf8w-p73r)',
+      install: () => cleanIncomingOnCleanSessions(broker, store)
+    },
+    {
+      name: 'inbound-qos2-window',
+      reason: 'beta.1 dropped maxInflightInbound: unbounded inbound QoS 2 awaiting PUBREL (GHSA-5jvp-3p2v-5qgf)',
+      install: () => boundInboundQos2(store, deps.maxInflightInbound)
+    },
     // after the window, which frees a slot only on a delete that succeeded
-    { name: 'pubrel-race', reason: 'beta.1 lets a rejected incomingDelPacket (a PUBREL repeated in one read) end the process', install: () => settlePubrelDeletes(store) },
-    { name: 'resume-queue', reason: 'beta.1 clears the queue of an MQTT 5 session resumed with no Session Expiry Interval, after answering sessionPresent 1', install: () => keepQueueOnResume(broker) },
-    { name: 'will-delay-property', reason: 'beta.1 publishes a will with its Will Delay Interval property (#1098)', install: () => stripWillDelay(broker) },
+    {
+      name: 'pubrel-race',
+      reason: 'beta.1 lets a rejected incomingDelPacket (a PUBREL repeated in one read) end the process',
+      install: () => settlePubrelDeletes(store)
+    },
+    {
+      name: 'resume-queue',
+      reason: 'beta.1 clears the queue of an MQTT 5 session resumed with no Session Expiry Interval, after answering sessionPresent 1',
+      install: () => keepQueueOnResume(broker)
+    },
+    {
+      name: 'will-delay-property',
+      reason: 'beta.1 publishes a will with its Will Delay Interval property (#1098)',
+      install: () => stripWillDelay(broker)
+    },
     // last on preConnect, so it runs first: the patches before it see a refused v5 CONNECT as level 0
-    { name: 'refuse-mqtt5', when: deps.acceptMqtt5 !== true, reason: 'mqtt5: false — an operator keeps the broker 3.1.1-only (aedes 2 would accept v5)', install: () => refuseMqtt5(broker) }
+    {
+      name: 'refuse-mqtt5',
+      when: deps.acceptMqtt5 !== true,
+      reason: 'mqtt5: false — an operator keeps the broker 3.1.1-only (aedes 2 would accept v5)',
+      install: () => refuseMqtt5(broker)
+    }
   ])
   return { qos2: must(qos2), queues: must(queues) }
 }
