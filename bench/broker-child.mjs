@@ -63,8 +63,9 @@ if (spec.kind === 'warden' && spec.workers !== undefined && cluster.isPrimary) {
   process.send({ type: 'ready', port: broker.mqtt.port })
   close = () => broker.close()
 } else {
-  // bare aedes of the same version: no hooks, default options, in-memory persistence
-  const { Aedes } = await import('aedes')
+  // bare aedes 1.2.0, the floor Warden is measured against (Warden itself runs on aedes 2.0.0-beta.1: the
+  // root's devDependency `aedes-1.2` is an alias of aedes@1.2.0): no hooks, default options, in-memory persistence
+  const { Aedes } = await import('aedes-1.2')
   const { default: aedesPersistence } = await import('aedes-persistence')
   const aedes = await Aedes.createBroker({ persistence: aedesPersistence() })
   mq = aedes.mq

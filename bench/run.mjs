@@ -94,7 +94,9 @@ const results = {
     memGiB: Math.round(totalmem() / 2 ** 30),
     kernel: release(),
     node: process.version,
-    aedes: JSON.parse(readFileSync(join(ROOT, 'node_modules/aedes/package.json'), 'utf8')).version,
+    /** the bare aedes row's; Warden runs on `wardenAedes` */
+    aedes: JSON.parse(readFileSync(join(ROOT, 'node_modules/aedes-1.2/package.json'), 'utf8')).version,
+    wardenAedes: JSON.parse(readFileSync(join(ROOT, 'node_modules/aedes/package.json'), 'utf8')).version,
     mosquitto: mosquittoVersion,
     scrypt: SCRYPT,
     timing,
@@ -199,7 +201,7 @@ async function compare (handles, w, reps) {
 }
 
 console.log(`warden bench (${results.meta.mode}) — ${results.meta.cpu}, node ${process.version}, ` +
-  `aedes ${results.meta.aedes}, ${mosquittoVersion ?? 'no mosquitto'}`)
+  `Warden on aedes ${results.meta.wardenAedes}, bare aedes ${results.meta.aedes}, ${mosquittoVersion ?? 'no mosquitto'}`)
 console.log('Warden clients authenticate with username + scrypt passwordHash (N=1024, r=8, p=1); idle-connection clients connect anonymously with role "idle".')
 
 if (sections.has('throughput') || sections.has('latency')) {
