@@ -65,7 +65,7 @@ export function splitCommands (lines: readonly string[]): string[] {
 
 /**
  * The README's own rule for a copy started on other ports ("Run it", below the table of variables): the MQTT
- * clients get `-p $WARDEN_MQTT_PORT`, URLs `$WARDEN_HTTP_PORT` for 8080; the CLI reads WARDEN_URL itself.
+ * clients get `-p $WARDEN_MQTT_PORT`, URLs the HTTP port `$WARDEN_HTTP_PORT`; the CLI reads WARDEN_URL itself.
  */
 export function forAnotherCopy (text: string): string {
   return text
