@@ -5,7 +5,7 @@ import type { PublishPacket } from 'aedes'
 import type { UserDirectory } from '../auth/user-directory.js'
 import type { OwnershipPolicy } from '../policy/ownership.js'
 import type { Audit } from '../audit/audit.js'
-import { decideRecordedOwner, recordOwner, type RecordedOwner } from './recorded-owner.js'
+import { decideRecordedOwner, judgeLater, recordOwner, type RecordedOwner } from './recorded-owner.js'
 
 export interface Qos2Recheck {
   /** the account publishing through `client` now, recorded with its stored message; undefined: none */
@@ -30,17 +30,8 @@ export function createQos2Recheck ({ directory, ownership, audit, usernameOf }: 
       return account !== undefined ? recordOwner(account) : undefined
     },
     allows (packet, owner, clientId) {
-      const { decision, username } = decideRecordedOwner(owner, packet.topic, clientId, directory.accounts, ownership, 'message')
-      const why = decision.allowed && decision.payload !== undefined ? decision.payload(packet.payload) : null
-      if (decision.allowed && why === null) return true
-      const reason = decision.allowed ? 'schema-violation' : decision.reason
-      const detail = why ?? ('detail' in decision ? decision.detail : 'a QoS 2 message stored before a crash, published later')
-      audit.record({
-        kind: 'publish', reason, username, clientId, topic: packet.topic, qos: packet.qos,
-        ...(decision.filter !== undefined ? { filter: decision.filter } : {}),
-        detail
-      })
-      return false
+      const judged = decideRecordedOwner(owner, packet.topic, clientId, directory.accounts, ownership, 'message')
+      return judgeLater(judged, packet, { kind: 'publish', clientId, otherwise: 'a QoS 2 message stored before a crash, published later' }, audit)
     }
   }
 }

@@ -1,7 +1,9 @@
 // A message published after its client is gone (a will, a QoS 2 message recovered after a crash) carries the
 // account that sent it, recorded when it was accepted. It is judged against that account and the registry of
 // the moment it is published: a name is not an identity (a re-created account has another id).
+import type { PublishPacket } from 'aedes'
 import type { Account } from '../auth/user-directory.js'
+import type { Audit } from '../audit/audit.js'
 import type { Decision } from '../policy/decision.js'
 import { createIdentity } from '../policy/identity.js'
 import type { OwnershipPolicy } from '../policy/ownership.js'
@@ -28,4 +30,38 @@ export function decideRecordedOwner (
     return { username: owner.u, decision: { allowed: false, reason: 'not-authorized', detail: `the account that ${verb} was deleted` } }
   }
   return { username: owner.u, decision: ownership.decide(createIdentity(account.username, clientId, account.roles), topic) }
+}
+
+/** what is audited when a message published without its client is refused */
+export interface LaterRefusal {
+  readonly kind: 'will' | 'publish'
+  readonly clientId: string | undefined
+  /** the detail when the decision has none of its own */
+  readonly otherwise: string
+}
+
+/**
+ * A message published without its client (a dead broker's will, a QoS 2 message recovered after a crash),
+ * judged by its recorded owner: true when the owner may still publish it (payload schema included); else the
+ * refusal is audited and false.
+ */
+export function judgeLater (
+  { decision, username }: { decision: LaterDecision, username: string | undefined },
+  packet: Pick<PublishPacket, 'topic' | 'qos' | 'payload'>,
+  { kind, clientId, otherwise }: LaterRefusal,
+  audit: Audit
+): boolean {
+  const why = decision.allowed && decision.payload !== undefined ? decision.payload(packet.payload) : null
+  if (decision.allowed && why === null) return true
+  audit.record({
+    kind,
+    reason: decision.allowed ? 'schema-violation' : decision.reason,
+    username,
+    clientId,
+    topic: packet.topic,
+    qos: packet.qos,
+    ...(decision.filter !== undefined ? { filter: decision.filter } : {}),
+    detail: why ?? ('detail' in decision ? decision.detail : otherwise)
+  })
+  return false
 }

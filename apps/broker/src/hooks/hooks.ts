@@ -15,6 +15,7 @@ import { ClientPolicy } from './client-policy.js'
 import { isWillOf, pendingWillOf } from '../aedes/accessors.js'
 import { cappedQos, holdWrites, remoteAddressOf } from '../aedes/client-internals.js'
 import { decideLaterWill, isStoredWill, recordWillOwner } from '../delivery/will-owner.js'
+import { judgeLater } from '../delivery/recorded-owner.js'
 import type { AedesHooks, AuthenticateDone, HookStage, PreConnectDone, PublishDone, SubscribeDone } from './pipeline.js'
 import type { Refusal } from './refusal.js'
 
@@ -75,17 +76,12 @@ export function createHooks ({ directory, ownership, roles, audit, refusal }: Ho
   // refused, it is emptied and dropped rather than failed, so that aedes deletes it from the store instead of
   // trying it again (and auditing it again) every few heartbeats
   const authorizeLaterWill = (client: Client | null, packet: PublishPacket, cb: PublishDone, next: AedesHooks['authorizePublish']): void => {
-    const { decision, username } = decideLaterWill(packet, directory.accounts, ownership)
-    const why = decision.allowed && decision.payload !== undefined ? decision.payload(packet.payload) : null
-    if (decision.allowed && why === null) { next(client, packet, cb); return }
     const clientId = (packet as { clientId?: string }).clientId
-    const reason = decision.allowed ? 'schema-violation' : decision.reason
-    const detail = why ?? ('detail' in decision ? decision.detail : 'published after its client was gone')
-    audit.record({
-      kind: 'will', reason, username, clientId, topic: packet.topic, qos: packet.qos,
-      ...(decision.filter !== undefined ? { filter: decision.filter } : {}),
-      detail
-    })
+    const judged = decideLaterWill(packet, directory.accounts, ownership)
+    if (judgeLater(judged, packet, { kind: 'will', clientId, otherwise: 'published after its client was gone' }, audit)) {
+      next(client, packet, cb)
+      return
+    }
     refusal.discard(packet)
     cb(null)
   }
