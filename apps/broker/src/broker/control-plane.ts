@@ -1,6 +1,7 @@
 // Starts the control plane once the broker listens: rates sampler, $SYS stats, the MQTT control topic, and
 // the HTTP listener (API, metrics, probes, events, dashboard). close() stops all of it.
 import type { AddressInfo } from 'node:net'
+import type { TlsOptions } from 'node:tls'
 import type { Aedes, Client } from 'aedes'
 import type { Logger } from '@warden/common'
 import type { Audit } from '../audit/audit.js'
@@ -9,6 +10,7 @@ import type { PublishGate } from '../delivery/publish-gate.js'
 import type { WardenConfig } from '../config/schema.js'
 import { createLoginGate } from '../limits/login-gate.js'
 import { listenError } from '../net/listen-error.js'
+import { readTlsOptions } from '../net/listeners.js'
 import { createAuthenticator } from '../http/basic-auth.js'
 import { createEventStreams } from '../http/events.js'
 import { createHttpServer, listenHttp } from '../http/server.js'
@@ -44,10 +46,12 @@ export interface PlaneDeps {
   /** cluster mode: the Redis bus's counters */
   bus?: BusStats | undefined
   sessions: ControlContext['sessions']
+  /** what the retained store holds */
+  retained: () => { readonly count: number, readonly bytes: number }
 }
 
 export async function startControlPlane (
-  { config, brokerId, broker, hooks, audit, runtime, gate, mqtt, logger, groups, bus, sessions }: PlaneDeps
+  { config, brokerId, broker, hooks, audit, runtime, gate, mqtt, logger, groups, bus, sessions, retained }: PlaneDeps
 ): Promise<ControlPlane> {
   const log = logger.child({ component: 'control' })
   const connectedAt = new WeakMap<Client, number>()
@@ -55,6 +59,14 @@ export async function startControlPlane (
   broker.on('client', (client) => {
     counters.connections++
     connectedAt.set(client, Date.now())
+  })
+  broker.on('publish', (packet) => { hooks.stats.latency.published(packet) })
+  // aedes 2 refuses a version it does not speak only through the parser ('Invalid protocol version', before any
+  // CONNACK); a v5 CONNECT with mqtt5: false is answered CONNACK 1 (aedes/protocol-gate.ts)
+  const protocolRefusals = new Map<string, number>()
+  broker.on('connectionError', (_client, err) => {
+    const version = err.message === 'Invalid protocol version' ? 'other' : err.message === 'unacceptable protocol version' ? '5' : undefined
+    if (version !== undefined) protocolRefusals.set(version, (protocolRefusals.get(version) ?? 0) + 1)
   })
   const sampler = createSampler({
     intervalMs: config.stats.intervalMs, stats: hooks.stats, meters: runtime.rules.meters, clients: () => broker.connectedClients
@@ -99,12 +111,12 @@ export async function startControlPlane (
     }),
     metrics: createMetrics({
       broker, stats: hooks.stats, audit, registry: runtime.registry, meters: runtime.rules.meters,
-      connections: () => counters.connections, inFlight: () => gate.inFlight, bus
+      connections: () => counters.connections, inFlight: () => gate.inFlight, bus, sessions, retained, protocolRefusals
     }),
     events,
     files: await loadStaticFiles(),
     ready: () => ready && !broker.closed
-  })
+  }, config.http.tls ? httpsOptions(config.tls) : undefined)
   const stopTimers = (): void => {
     sys.close()
     sampler.close()
@@ -136,4 +148,10 @@ export async function startControlPlane (
       return closing
     }
   }
+}
+
+/** HTTPS for the control plane: the MQTT listener's certificate and key; client certificates are not asked for */
+function httpsOptions (tls: WardenConfig['tls']): TlsOptions {
+  const { cert, key } = readTlsOptions({ ...tls, clientCerts: 'none' })
+  return { cert, key }
 }

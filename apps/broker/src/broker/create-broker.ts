@@ -207,7 +207,8 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     opened.push(() => { listeners.destroyConnections(); return listeners.close() })
     const mqtt = listeners.addresses.mqtt
     const control = await startControlPlane({
-      config, brokerId: id, broker, hooks: rules, audit, runtime, gate, mqtt, logger, groups: () => shared.stats(), bus: store.bus, sessions: clientIds
+      config, brokerId: id, broker, hooks: rules, audit, runtime, gate, mqtt, logger, groups: () => shared.stats(), bus: store.bus, sessions: clientIds,
+      retained: () => retained.usage.total
     })
     const bound = Object.fromEntries(Object.entries(listeners.addresses).map(([k, a]) => [k, `${a.address}:${a.port}`]))
     logger.info({ brokerId: id, ...bound, persistence: store.kind, topics: ownership.size, users: directory.accounts.size }, 'broker listening')
