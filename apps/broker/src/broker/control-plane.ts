@@ -16,7 +16,10 @@ import { createEventStreams } from '../http/events.js'
 import { createHttpServer, listenHttp } from '../http/server.js'
 import { loadStaticFiles } from '../http/static-files.js'
 import { createDenialLog } from '../observe/denial-log.js'
-import { createMetrics } from '../observe/metrics.js'
+import { createMetrics, type Metrics } from '../observe/metrics.js'
+import { mergeExpositions, type ClusterView } from '../observe/cluster-view.js'
+import { localClients } from '../control/commands.js'
+import { buildStatus } from '../control/status.js'
 import type { BusStats } from '../store/redis-bus.js'
 import { createSampler } from '../observe/sampler.js'
 import { startSysStats } from '../control/sys-stats.js'
@@ -48,10 +51,12 @@ export interface PlaneDeps {
   sessions: ControlContext['sessions']
   /** what the retained store holds */
   retained: () => { readonly count: number, readonly bytes: number }
+  /** several workers on one Redis: one view of them all */
+  cluster?: ClusterView | undefined
 }
 
 export async function startControlPlane (
-  { config, brokerId, broker, hooks, audit, runtime, gate, mqtt, logger, groups, bus, sessions, retained }: PlaneDeps
+  { config, brokerId, broker, hooks, audit, runtime, gate, mqtt, logger, groups, bus, sessions, retained, cluster }: PlaneDeps
 ): Promise<ControlPlane> {
   const log = logger.child({ component: 'control' })
   const connectedAt = new WeakMap<Client, number>()
@@ -87,7 +92,8 @@ export async function startControlPlane (
     listeners: { mqtt: `${mqtt.address}:${mqtt.port}`, http: '' },
     logger: log,
     groups,
-    sessions
+    sessions,
+    cluster
   }
   hooks.attachControl(createControlTopicHandler(ctx))
   const sys = startSysStats(ctx, config.stats.sysIntervalMs)
@@ -98,6 +104,17 @@ export async function startControlPlane (
     if (changed.size > 0) events.closeFor(changed)
   })
   let ready = false
+  const metrics = createMetrics({
+    broker, stats: hooks.stats, audit, registry: runtime.registry, meters: runtime.rules.meters,
+    connections: () => counters.connections, inFlight: () => gate.inFlight, bus, sessions, retained, protocolRefusals
+  })
+  // what this worker answers when another asks for its part (observe/cluster-view.ts)
+  if (cluster !== undefined) {
+    cluster.handle('metrics', () => metrics.render())
+    cluster.handle('clients', async (p) => localClients(ctx, typeof p.limit === 'number' ? p.limit : 1000))
+    cluster.handle('status', async () => buildStatus(ctx))
+    cluster.handle('groups', () => groups())
+  }
   const server = createHttpServer({
     ctx,
     auth: createAuthenticator(runtime.rules.directory, {
@@ -109,10 +126,7 @@ export async function startControlPlane (
       onFailure: (username, address, detail) =>
         audit.record({ kind: 'connect', reason: 'bad-credentials', username, clientId: undefined, address, detail: `HTTP API: ${detail}` })
     }),
-    metrics: createMetrics({
-      broker, stats: hooks.stats, audit, registry: runtime.registry, meters: runtime.rules.meters,
-      connections: () => counters.connections, inFlight: () => gate.inFlight, bus, sessions, retained, protocolRefusals
-    }),
+    metrics: cluster === undefined ? metrics : clusterMetrics(metrics, cluster),
     events,
     files: await loadStaticFiles(),
     ready: () => ready && !broker.closed
@@ -154,4 +168,18 @@ export async function startControlPlane (
 function httpsOptions (tls: WardenConfig['tls']): TlsOptions {
   const { cert, key } = readTlsOptions({ ...tls, clientCerts: 'none' })
   return { cert, key }
+}
+
+/** /metrics of a cluster: every live worker's series, labelled `worker`, and how many answered */
+function clusterMetrics (local: Metrics, cluster: ClusterView): Metrics {
+  return {
+    contentType: local.contentType,
+    async render () {
+      const g = await cluster.gather<string>('metrics')
+      return mergeExpositions(g.parts) +
+        '# HELP warden_cluster_workers Workers of the cluster, by whether they answered this scrape in time\n' +
+        '# TYPE warden_cluster_workers gauge\n' +
+        `warden_cluster_workers{state="answered"} ${g.parts.length}\nwarden_cluster_workers{state="missing"} ${g.missing.length}\n`
+    }
+  }
 }
