@@ -10,7 +10,7 @@ export interface SentinelAddress { readonly host: string, readonly port: number 
 export interface RedisTarget {
   /** `redis://[user:password@]host:port[/db]` (`rediss://`: TLS); with sentinels, its host and port are not
    * used, its credentials, database and TLS are the master's */
-  readonly url: string
+  readonly url?: string | undefined
   readonly sentinels?: readonly SentinelAddress[] | undefined
   /** the master's name the sentinels know it by (`sentinel monitor <name> …`) */
   readonly name?: string | undefined
@@ -34,9 +34,9 @@ export function connectRedis (target: RedisTarget, options: RedisOptions = {}): 
   const retry = options.retryStrategy ?? defaultRetry
   const opts: RedisOptions = opened === undefined ? options : { ...options, retryStrategy: (times) => opened.aborted ? null : retry(times) }
   const conn = target.sentinels === undefined || target.sentinels.length === 0
-    ? new Redis(target.url, opts)
+    ? new Redis(target.url ?? 'redis://', opts) // load-config.ts requires a url when there are no sentinels
     : new Redis({
-      ...credentialsOf(target.url),
+      ...credentialsOf(target.url ?? 'redis://'),
       sentinels: target.sentinels.map((s) => ({ host: s.host, port: s.port })),
       name: target.name,
       ...(target.sentinelPassword !== undefined ? { sentinelPassword: target.sentinelPassword } : {}),
@@ -81,7 +81,7 @@ export function describeTarget (target: RedisTarget): string {
     return `master "${target.name ?? ''}" of sentinels ${target.sentinels.map((s) => `${s.host}:${s.port}`).join(', ')}`
   }
   try {
-    const u = new URL(target.url)
+    const u = new URL(target.url ?? '')
     if (u.password !== '') u.password = '***'
     return u.toString()
   } catch {
