@@ -1,7 +1,8 @@
 // A private redis-server (Debian's) on a free loopback port, with no disk persistence; stopped by PID.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { freePort } from './ports.js'
@@ -27,9 +28,12 @@ export interface RedisOptions {
 
 export async function startRedis (opts: RedisOptions = {}): Promise<TestRedis> {
   const port = await freePort()
+  // a directory of its own even without persistence: a replica's full sync writes an RDB file there, which the
+  // next redis-server started in the same directory would load
+  const dir = opts.aof ?? await mkdtemp(join(tmpdir(), 'warden-redis-'))
   const persistence = opts.aof === undefined
-    ? ['--appendonly', 'no']
-    : ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', opts.aof]
+    ? ['--appendonly', 'no', '--dir', dir]
+    : ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir]
   const replica = opts.replicaOf === undefined ? [] : ['--replicaof', '127.0.0.1', String(opts.replicaOf)]
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, ...replica, '--protected-mode', 'yes']
   let child = await spawnRedis(args)
@@ -46,7 +50,10 @@ export async function startRedis (opts: RedisOptions = {}): Promise<TestRedis> {
       const r = new Redis(`redis://127.0.0.1:${port}`)
       try { await r.flushall() } finally { r.disconnect() }
     },
-    stop: () => exit('SIGTERM'),
+    async stop () {
+      await exit('SIGTERM')
+      if (opts.aof === undefined) await rm(dir, { recursive: true, force: true })
+    },
     kill: () => exit('SIGKILL'),
     async restart () {
       if (child.exitCode === null && child.signalCode === null) return
