@@ -13,9 +13,12 @@ import { describeGroups, type GroupStats } from './group-stats.js'
 import type { MemberStore } from './member-store.js'
 import { copyBrokerId, type ShareFilter } from '../policy/share-filter.js'
 import type { Copy, MemberRecord, QoS } from './types.js'
+import { carriedProperties, type CopyProperties } from './copy-properties.js'
 
 type Done = () => void
-interface BusPacket { topic: string, payload: Buffer | string, qos: QoS, brokerId?: string, brokerCounter?: number }
+interface BusPacket {
+  topic: string, payload: Buffer | string, qos: QoS, brokerId?: string, brokerCounter?: number, properties?: CopyProperties, messageExpiry?: number
+}
 type Listener = (packet: BusPacket, done: Done) => void
 
 export interface ConsumerGroupsDeps {
@@ -99,7 +102,8 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     if (topic.charCodeAt(0) === 36 && (filter.charCodeAt(0) === 43 || filter.charCodeAt(0) === 35)) { done(); return }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
     const counter = packet.brokerCounter
-    Promise.all([...keys].map((key) => dispatcher.dispatch({ key, topic, payload, qos: packet.qos, brokerId: copyIdOf(key), brokerCounter: counter })))
+    const v5 = { properties: carriedProperties(packet.properties), messageExpiry: packet.messageExpiry }
+    Promise.all([...keys].map((key) => dispatcher.dispatch({ key, topic, payload, qos: packet.qos, brokerId: copyIdOf(key), brokerCounter: counter, ...v5 })))
       .catch((err: unknown) => { logger.error({ err, topic }, 'cannot dispatch to consumer groups') })
       .finally(done)
   }

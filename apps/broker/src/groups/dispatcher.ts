@@ -47,6 +47,12 @@ export interface Dispatcher {
 }
 
 const REVOKED_TTL_MS = 60_000
+
+/** a v5 member gets the message's properties (a 3.1.1 member's packet is written without them) */
+const v5Fields = (copy: Copy): { properties?: object, messageExpiry?: number } => ({
+  ...(copy.properties !== undefined ? { properties: { ...copy.properties } } : {}),
+  ...(copy.messageExpiry !== undefined ? { messageExpiry: copy.messageExpiry } : {})
+})
 const DRAIN_BATCH = 64
 
 export function createDispatcher (deps: DispatcherDeps): Dispatcher {
@@ -102,7 +108,8 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     const qos = Math.min(copy.qos, att.groups.get(copy.key) ?? 0) as 0 | 1 | 2
     g.countDelivery(att.clientId, redelivery)
     const base = {
-      cmd: 'publish', topic: copy.topic, payload: copy.payload, retain: false, dup: false, brokerId: copy.brokerId, brokerCounter: copy.brokerCounter
+      cmd: 'publish', topic: copy.topic, payload: copy.payload, retain: false, dup: false, brokerId: copy.brokerId, brokerCounter: copy.brokerCounter,
+      ...v5Fields(copy)
     }
     const client = deliverersOf(att.client)
     if (qos === 0) {
@@ -147,7 +154,7 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     const session = { id: clientId }
     const packet = {
       cmd: 'publish', topic: f.copy.topic, payload: f.copy.payload, qos: f.qos, retain: false, dup: false,
-      brokerId: f.copy.brokerId, brokerCounter: f.copy.brokerCounter, messageId: f.messageId
+      brokerId: f.copy.brokerId, brokerCounter: f.copy.brokerCounter, messageId: f.messageId, ...v5Fields(f.copy)
     }
     try {
       await store.outgoingUpdate(session, packet)
