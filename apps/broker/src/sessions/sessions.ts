@@ -3,6 +3,8 @@ import type { Aedes } from 'aedes'
 import type { AedesStore } from '../aedes/store.js'
 import { clientsById, closeWithoutWill } from '../aedes/client-internals.js'
 import { purgeSession } from './session-expiry.js'
+import { markTakenOver } from './takeover.js'
+import { V5 } from '../hooks/reason-codes.js'
 import type { Binding } from '../policy/client-id-binding.js'
 import type { BindingStore } from '../store/binding-store.js'
 import type { ClientIdGuard } from './client-id-guard.js'
@@ -32,6 +34,8 @@ export interface Sessions {
   forgetExpired (clientId: string): Promise<void>
   /** another process asked to end this client id's connection here */
   kickLocal (clientId: string): Promise<void>
+  /** a CONNECT on another process takes this client id's session: its connection here is told (MQTT 5: DISCONNECT 0x8E) and ends */
+  takeOverLocal (clientId: string): Promise<void>
 }
 
 export function createSessions (broker: Aedes, persistence: AedesStore, store: BindingStore, guard: ClientIdGuard): Sessions {
@@ -57,6 +61,13 @@ export function createSessions (broker: Aedes, persistence: AedesStore, store: B
 
   return {
     kickLocal,
+    async takeOverLocal (clientId) {
+      const c = clientsById(broker)[clientId]
+      if (c === undefined) return
+      // its session is the new connection's: its close must neither wipe it nor start its expiry
+      markTakenOver(c)
+      await new Promise<void>((resolve) => c.disconnect({ reasonCode: V5.SESSION_TAKEN_OVER }, () => resolve()))
+    },
     async list (limit) {
       const all = (await store.list()).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
       const sessions = await Promise.all(all.slice(0, limit).map(([id, b]) => view(id, b, false)))
