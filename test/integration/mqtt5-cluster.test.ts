@@ -1,0 +1,88 @@
+// MQTT 5 across two broker processes on one Redis: shared subscriptions spread over both (properties kept on
+// the copies one process forwards to the other, and in the group's Redis queue), a session resumed on the
+// other process within its expiry that the first one never wipes, and a takeover across processes told with
+// DISCONNECT 0x8E — never one by another account.
+import type { IPublishPacket } from 'mqtt'
+import { describe, expect, it } from 'vitest'
+import { PASSWORD } from '../helpers/broker.js'
+import { useCluster, type BrokerNode } from '../helpers/cluster.js'
+import { connackCode } from '../helpers/mqtt.js'
+import { connect5, subscribe5, type V5Client } from '../helpers/mqtt5.js'
+import { useScope } from '../helpers/scope.js'
+
+const { startNode } = useCluster('warden-mqtt5-cluster-')
+const scope = useScope()
+const at = (node: BrokerNode, username: string, opts: Record<string, unknown> = {}): Promise<V5Client> => connect5(scope, node.url, username, opts)
+
+const PROPS = { userProperties: { site: 'north' }, contentType: 'text/plain', correlationData: Buffer.from('c-9') }
+const expectProps = (p: IPublishPacket): void => {
+  expect(p.properties).toMatchObject({ userProperties: { site: 'north' }, contentType: 'text/plain' })
+  expect(Buffer.from(p.properties?.correlationData ?? []).toString()).toBe('c-9')
+}
+const session = (clientId: string, expiry: number): Record<string, unknown> => ({ clientId, clean: false, properties: { sessionExpiryInterval: expiry } })
+
+describe('MQTT 5 across two broker processes', () => {
+  it('a group with a member on each process gets each message once; copies forwarded to the other process keep their properties', async () => {
+    const [a, b] = await Promise.all([startNode(), startNode()])
+    const ma = await at(a, 'dashboard', { clientId: 'ma' })
+    const mb = await at(b, 'dashboard', { clientId: 'mb' })
+    expect(ma.connack.properties?.sharedSubscriptionAvailable).toBe(true)
+    expect(await subscribe5(ma, '$share/g/sensors/#', { qos: 1 })).toEqual([1])
+    expect(await subscribe5(mb, '$share/g/sensors/#', { qos: 1 })).toEqual([1])
+    const pub = await at(a, 'sensor-1')
+    const n = 20
+    for (let i = 0; i < n; i++) await pub.client.publishAsync('sensors/sensor-1/t', `m${i}`, { qos: 1, properties: PROPS })
+    // the publishing process takes turns over both members
+    await Promise.all([ma.count(n / 2), mb.count(n / 2)])
+    const all = [...ma.got, ...mb.got].map((p) => p.payload.toString()).sort()
+    expect(all).toEqual(Array.from({ length: n }, (_, i) => `m${i}`).sort())
+    for (const p of [...ma.got, ...mb.got]) expectProps(p)
+  })
+
+  it('a persistent v5 member away gets the group\'s kept messages, with their properties, on the other process', async () => {
+    const [a, b] = await Promise.all([startNode(), startNode()])
+    const m = await at(a, 'dashboard', session('roaming-member', 3600))
+    await subscribe5(m, '$share/g/sensors/#', { qos: 1 })
+    await m.end()
+    const pub = await at(a, 'sensor-1')
+    await pub.client.publishAsync('sensors/sensor-1/t', 'kept', { qos: 1, properties: PROPS })
+    const back = await at(b, 'dashboard', session('roaming-member', 3600))
+    expectProps(await back.next((p) => p.payload.toString() === 'kept'))
+  })
+
+  it('a session resumed on the other process within its expiry is not wiped by the first process when that expiry passes', async () => {
+    const [a, b] = await Promise.all([startNode(), startNode()])
+    const first = await at(a, 'dashboard', session('roamer', 1))
+    await subscribe5(first, 'sensors/#', { qos: 1 })
+    await first.end()
+    const resumed = await at(b, 'dashboard', session('roamer', 1))
+    expect(resumed.connack.sessionPresent).toBe(true)
+    // past the expiry the first process would have timed from the first disconnect (aedes 2's own timer)
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    await resumed.end()
+    const pub = await at(a, 'sensor-1')
+    await pub.client.publishAsync('sensors/sensor-1/t', 'while-away', { qos: 1 })
+    const again = await at(a, 'dashboard', session('roamer', 1))
+    expect(again.connack.sessionPresent).toBe(true)
+    await again.next((p) => p.payload.toString() === 'while-away')
+  })
+
+  it('the same account connecting on the other process takes the session over: the old connection gets DISCONNECT 0x8E; ' +
+    'another account is refused (CONNACK 0x85) and the owner stays connected', async () => {
+    const [a, b] = await Promise.all([startNode(), startNode()])
+    const owner = await at(a, 'dashboard', session('device-x', 600))
+    await subscribe5(owner, 'sensors/#', { qos: 1 })
+    expect(await connackCode(b.url, { protocolVersion: 5, username: 'sensor-2', password: PASSWORD, clientId: 'device-x', clean: false })).toBe(0x85)
+    expect(await connackCode(b.url, { protocolVersion: 5, username: 'sensor-2', password: PASSWORD, clientId: 'device-x', clean: true })).toBe(0x85)
+    const pub = await at(a, 'sensor-1')
+    await pub.client.publishAsync('sensors/sensor-1/t', 'still-owner', { qos: 1 })
+    await owner.next((p) => p.payload.toString() === 'still-owner')
+
+    const d = owner.disconnected()
+    const successor = await at(b, 'dashboard', session('device-x', 600))
+    expect((await d).reasonCode).toBe(0x8E)
+    expect(successor.connack.sessionPresent).toBe(true)
+    await pub.client.publishAsync('sensors/sensor-1/t', 'to-successor', { qos: 1 })
+    await successor.next((p) => p.payload.toString() === 'to-successor')
+  })
+})
