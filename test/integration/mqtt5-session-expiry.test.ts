@@ -7,6 +7,7 @@ import type { Packet } from 'mqtt-packet'
 import { afterEach, describe, expect, it } from 'vitest'
 import { PASSWORD, type TestBroker } from '../helpers/broker.js'
 import { mosquittoSub, type Sub } from '../helpers/mosquitto.js'
+import { connackCode } from '../helpers/mqtt.js'
 import { connect5, subscribe5 } from '../helpers/mqtt5.js'
 import { connectPacket, rawClient } from '../helpers/raw-mqtt.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
@@ -113,6 +114,30 @@ describe('Session Expiry, what a client may and may not do', () => {
     await g
     expect(await tb.broker.sessions.sweep(Date.now() + 59_000)).toEqual([])
     expect(await tb.broker.sessions.sweep(Date.now() + 61_000)).toEqual(['forever'])
+  })
+
+  it('another account can neither take over nor wipe an MQTT 5 session (CONNACK 0x85): the owner keeps its connection and session', async () => {
+    const tb = await startOn('level')
+    const owner = await connect5(scope, tb.url, 'dashboard', session('owned', 600))
+    await subscribe5(owner, 'sensors/#', { qos: 1 })
+    const intrude = async (): Promise<void> => {
+      for (const clean of [false, true]) {
+        expect(await connackCode(tb.url, {
+          protocolVersion: 5, username: 'sensor-2', password: PASSWORD, clientId: 'owned', clean, properties: { sessionExpiryInterval: 0 }
+        })).toBe(0x85)
+      }
+    }
+    await intrude()
+    await publishQueued('still-mine')
+    await owner.next((p) => p.payload.toString() === 'still-mine')
+    const g = gone('owned')
+    await owner.end()
+    await g
+    await intrude()
+    await publishQueued('queued-for-owner')
+    const back = await connect5(scope, tb.url, 'dashboard', session('owned', 600))
+    expect(back.connack.sessionPresent).toBe(true)
+    await back.next((p) => p.payload.toString() === 'queued-for-owner')
   })
 
   it('a DISCONNECT raising an interval of 0 is a protocol error (DISCONNECT 0x82); the session still ends', async () => {

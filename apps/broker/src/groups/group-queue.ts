@@ -108,7 +108,8 @@ export function createRedisQueue (redis: Redis): GroupQueue {
   return {
     async push (copy, max) {
       const e: Encoded = {
-        t: copy.topic, p: copy.payload.toString('base64'), q: copy.qos, b: copy.brokerId, c: copy.brokerCounter, o: encodeProperties(copy.properties), e: copy.messageExpiry
+        t: copy.topic, p: copy.payload.toString('base64'), q: copy.qos, b: copy.brokerId, c: copy.brokerCounter,
+        o: encodeProperties(copy.properties), e: copy.messageExpiry
       }
       return await redis.eval(PUSH, 1, queueKey(copy.key), JSON.stringify(e), max) === 1
     },
@@ -116,7 +117,9 @@ export function createRedisQueue (redis: Redis): GroupQueue {
       const items = await redis.rpop(queueKey(key), max) ?? []
       return items.map((s) => {
         const e = JSON.parse(s) as Encoded
-        return { key, topic: e.t, payload: Buffer.from(e.p, 'base64'), qos: e.q, brokerId: e.b, brokerCounter: e.c, properties: decodeProperties(e.o), messageExpiry: e.e }
+        return {
+          key, topic: e.t, payload: Buffer.from(e.p, 'base64'), qos: e.q, brokerId: e.b, brokerCounter: e.c, properties: decodeProperties(e.o), messageExpiry: e.e
+        }
       })
     },
     async size (key) { return await redis.llen(queueKey(key)) },
