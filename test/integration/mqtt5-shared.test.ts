@@ -121,7 +121,8 @@ describe('what a valid account may try with $share (MQTT 5)', () => {
       await Promise.race([j, s.exited().then((r) => { throw new Error(`mosquitto_sub exited: ${r.stderr}`) })])
     }
     for (let i = 0; i < 4; i++) {
-      expect((await mosquittoPub(scope.tb.port, ['-V', 'mqttv5', '-u', 'sensor-1', '-P', PASSWORD, '-q', '1', '-t', 'sensors/sensor-1/t', '-m', `n${i}`])).code).toBe(0)
+      const args = ['-V', 'mqttv5', '-u', 'sensor-1', '-P', PASSWORD, '-q', '1', '-t', 'sensors/sensor-1/t', '-m', `n${i}`]
+      expect((await mosquittoPub(scope.tb.port, args)).code).toBe(0)
     }
     const [s1, s2] = subs as [Sub, Sub]
     await Promise.all([s1, s2].map((s) => s.waitForLine(() => s.lines.length >= 2)))

@@ -118,7 +118,8 @@ export function createRedisQueue (redis: Redis): GroupQueue {
       return items.map((s) => {
         const e = JSON.parse(s) as Encoded
         return {
-          key, topic: e.t, payload: Buffer.from(e.p, 'base64'), qos: e.q, brokerId: e.b, brokerCounter: e.c, properties: decodeProperties(e.o), messageExpiry: e.e
+          key, topic: e.t, payload: Buffer.from(e.p, 'base64'), qos: e.q, brokerId: e.b, brokerCounter: e.c,
+          properties: decodeProperties(e.o), messageExpiry: e.e
         }
       })
     },
