@@ -12,6 +12,7 @@ import type { GroupQueue } from './group-queue.js'
 import { describeGroups, type GroupStats } from './group-stats.js'
 import type { MemberStore } from './member-store.js'
 import { copyBrokerId, type ShareFilter } from '../policy/share-filter.js'
+import { isTakenOver } from '../sessions/takeover.js'
 import type { Copy, MemberRecord, QoS } from './types.js'
 import { carriedProperties, type CopyProperties } from './copy-properties.js'
 
@@ -191,8 +192,8 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
         elsewhere = await release(key, att) || elsewhere
       }
       // a persistent member's next session gets those in its session from there: on shutdown, or when it
-      // is already connected again (here, or on another process)
-      const resumed = att.persistent && (stopping || elsewhere || successor?.persistent === true)
+      // is already connected again (here, or on another process, which may be about to: a takeover)
+      const resumed = att.persistent && (stopping || elsewhere || successor?.persistent === true || isTakenOver(att.client))
       if (att.inflight.size > 0) await dispatcher.redispatch(att, resumed)
     })())
   }
