@@ -87,4 +87,21 @@ describe('MQTT 5 across two broker processes', () => {
     await pub.client.publishAsync('sensors/sensor-1/t', 'to-successor', { qos: 1 })
     await successor.next((p) => p.payload.toString() === 'to-successor')
   })
+
+  it('a session taken over on the other process within its Will Delay Interval does not publish its will (MQTT-3.1.3-9)', async () => {
+    const [a, b] = await Promise.all([startNode(), startNode()])
+    const watcher = await at(a, 'observer')
+    await subscribe5(watcher, 'sensors/sensor-1/status', { qos: 1 })
+    const will = { topic: 'sensors/sensor-1/status', payload: Buffer.from('gone'), qos: 1 as const, retain: false, properties: { willDelayInterval: 1 } }
+    const dev = await at(a, 'sensor-1', { ...session('dev-w', 600), will })
+    const d = dev.disconnected()
+    await at(b, 'sensor-1', { ...session('dev-w', 600), will })
+    expect((await d).reasonCode).toBe(0x8E)
+    // past the delay the first process would have timed from the takeover
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    const pub = await at(a, 'sensor-1')
+    await pub.client.publishAsync('sensors/sensor-1/status', 'marker', { qos: 1 })
+    await watcher.next((p) => p.payload.toString() === 'marker')
+    expect(watcher.got.map((p) => p.payload.toString())).toEqual(['marker'])
+  })
 })
