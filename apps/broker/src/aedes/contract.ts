@@ -14,6 +14,7 @@ export const BROKER_INTERNALS: readonly Internal[] = [
   { name: 'publishWill', shape: fn(2), why: 'a will is known as one (and its Will Delay Interval removed) before it is authorized, delayed or not' },
   { name: 'unregisterClient', shape: fn(1), why: 'the ghost reaper removes clients registered after their socket closed' },
   { name: 'scheduleSessionExpiry', shape: fn(1), why: 'MQTT 5 session expiry is kept in the store, not in a timer of one process' },
+  { name: 'scheduleWill', shape: fn(3), why: 'a delayed will of a session taken over on another process is not armed' },
   { name: 'authenticate', shape: fn(4), why: 'sessionPresent for QoS 2 state wraps the hook as aedes calls it' },
   { name: 'authorizeSubscribe', shape: fn(3), why: 'sessionPresent\'s placeholder is refused there' },
   { name: 'preConnect', shape: fn(3), why: 'MQTT 5 refused; each client\'s maps made null-prototype; Clean Start recorded' }

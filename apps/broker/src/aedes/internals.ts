@@ -36,6 +36,8 @@ export interface BrokerInternals {
   unregisterClient (client: Client): void
   /** MQTT 5: at a client's close, wipes its session (Session Expiry 0) or arms an in-memory timer to (aedes/session-timers.ts) */
   scheduleSessionExpiry (client: Client): void
+  /** MQTT 5: at a client's close, arms an in-memory timer publishing its will after its Will Delay Interval */
+  scheduleWill (client: Client, will: PublishPacket, delaySeconds: number): void
   /** the hooks, as aedes calls them (Warden's own, set through the options) */
   authenticate: Aedes['authenticate']
   authorizeSubscribe: Aedes['authorizeSubscribe']
