@@ -97,6 +97,17 @@ describe('what a valid account may try with $share (MQTT 5)', () => {
     expect(c.got).toEqual([])
   })
 
+  it('a shared subscription\'s Subscription Identifier comes back on what the group gives the member', async () => {
+    await scope.start({ config: {} })
+    const m = await connect5(scope, scope.tb.url, 'dashboard', { clientId: 'with-id' })
+    expect(await subscribe5(m, '$share/g/sensors/#', { qos: 1, properties: { subscriptionIdentifier: 7 } })).toEqual([1])
+    const pub = await connect5(scope, scope.tb.url, 'sensor-1')
+    await pub.client.publishAsync('sensors/sensor-1/t', 'x', { qos: 1, properties: PROPS })
+    const p = await m.next((q) => q.payload.toString() === 'x')
+    expect(p.properties?.subscriptionIdentifier).toBe(7)
+    expectProps(p)
+  })
+
   it('No Local on a shared subscription is a protocol error: DISCONNECT 0x82 (MQTT-3.8.3-4)', async () => {
     await scope.start({ config: {} })
     const c = await connect5(scope, scope.tb.url, 'dashboard')

@@ -36,7 +36,8 @@ export interface ConsumerGroupsDeps {
 export interface ConsumerGroups {
   readonly dispatcher: Dispatcher
   /** a connection joins (SUBSCRIBE, or its stored session restored) */
-  join (client: Client, share: ShareFilter, qos: QoS): Promise<void>
+  /** `subscriptionId`: MQTT 5 Subscription Identifier, sent back on what the group gives this connection */
+  join (client: Client, share: ShareFilter, qos: QoS, subscriptionId?: number): Promise<void>
   /** a connection leaves one group (UNSUBSCRIBE) */
   leave (client: Client, key: string): Promise<void>
   /** a session is gone (cleaned or expired): it leaves every group */
@@ -202,10 +203,11 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     dispatcher,
     attachmentOf: (client) => byClient.get(client),
 
-    async join (client, share, qos) {
+    async join (client, share, qos, subscriptionId) {
       const att = attach(client)
       if (att.closed) return
       att.groups.set(share.key, qos)
+      if (subscriptionId !== undefined) att.subscriptionIds.set(share.key, subscriptionId); else att.subscriptionIds.delete(share.key)
       const rec: MemberRecord = { qos, persistent: att.persistent, broker: self }
       const g = groupFor(share)
       g.set(client.id, rec)
@@ -216,6 +218,7 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     async leave (client, key) {
       const att = byClient.get(client)
       if (att === undefined || !att.groups.delete(key)) return
+      att.subscriptionIds.delete(key)
       const g = groups.get(key)
       if (g?.members.get(att.clientId)?.broker === self) g.delete(att.clientId)
       await store.release(key, att.clientId, self, null)

@@ -48,9 +48,14 @@ export interface Dispatcher {
 
 const REVOKED_TTL_MS = 60_000
 
-/** a v5 member gets the message's properties (a 3.1.1 member's packet is written without them) */
-const v5Fields = (copy: Copy): { properties?: object, messageExpiry?: number } => ({
-  ...(copy.properties !== undefined ? { properties: { ...copy.properties } } : {}),
+/**
+ * A v5 member gets the message's properties, and its subscription's identifier (a 3.1.1 member's packet is
+ * written without them).
+ */
+const v5Fields = (copy: Copy, subscriptionId?: number): { properties?: object, messageExpiry?: number } => ({
+  ...(copy.properties !== undefined || subscriptionId !== undefined
+    ? { properties: { ...copy.properties, ...(subscriptionId !== undefined ? { subscriptionIdentifier: subscriptionId } : {}) } }
+    : {}),
   ...(copy.messageExpiry !== undefined ? { messageExpiry: copy.messageExpiry } : {})
 })
 const DRAIN_BATCH = 64
@@ -109,7 +114,7 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     g.countDelivery(att.clientId, redelivery)
     const base = {
       cmd: 'publish', topic: copy.topic, payload: copy.payload, retain: false, dup: false, brokerId: copy.brokerId, brokerCounter: copy.brokerCounter,
-      ...v5Fields(copy)
+      ...v5Fields(copy, att.subscriptionIds.get(copy.key))
     }
     const client = deliverersOf(att.client)
     if (qos === 0) {

@@ -145,7 +145,8 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
         if (filter.startsWith(RESERVED_PREFIX)) { deny('reserved-topic'); return }
         if (!policy.reader.canSubscribe(filter)) { deny('not-granted'); return }
         if (groups === undefined) { cb(null, null); return }
-        groups.join(client, parsed.share, sub.qos as QoS).then(() => cb(null, sub), (err: unknown) => {
+        const subscriptionId = (sub as { subscriptionIdentifier?: number }).subscriptionIdentifier
+        groups.join(client, parsed.share, sub.qos as QoS, subscriptionId).then(() => cb(null, sub), (err: unknown) => {
           log.error({ err, clientId: client.id, topic: sub.topic }, 'cannot join the consumer group')
           cb(null, null)
         })

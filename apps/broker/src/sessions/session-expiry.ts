@@ -208,7 +208,13 @@ return #old / 2`
 
 /** Cluster index: one sorted set in Redis, scored by each session's deadline. */
 export async function createRedisIndex (redis: Redis, legacyExpiryMs: number): Promise<ExpiryIndex> {
-  await redis.eval(MIGRATE, 2, LEGACY_REDIS_KEY, REDIS_KEY, legacyExpiryMs)
+  try {
+    await redis.eval(MIGRATE, 2, LEGACY_REDIS_KEY, REDIS_KEY, legacyExpiryMs)
+  } catch (err) {
+    // a start that fails here leaves no connection behind
+    redis.disconnect()
+    throw err
+  }
   return {
     async markIdle (id, at) { await redis.zadd(REDIS_KEY, at, id) },
     async markActive (ids) { if (ids.length > 0) await redis.zrem(REDIS_KEY, ...ids) },
