@@ -66,8 +66,10 @@ export async function connect5 (scope: Scope, url: string, username: string, opt
   }
 }
 
+export interface Subscribe5Options { qos: 0 | 1 | 2, nl?: boolean, properties?: { subscriptionIdentifier?: number } }
+
 /** SUBSCRIBE; resolves with the SUBACK's reason codes (granted QoS, or a failure code ≥ 0x80) */
-export function subscribe5 (c: V5Client, filter: string | string[], opts: { qos: 0 | 1 | 2, nl?: boolean, properties?: { subscriptionIdentifier?: number } } = { qos: 1 }): Promise<number[]> {
+export function subscribe5 (c: V5Client, filter: string | string[], opts: Subscribe5Options = { qos: 1 }): Promise<number[]> {
   return new Promise((resolve, reject) => {
     c.client.subscribe(filter, opts, (err, _granted, packet) => {
       const codes = (packet as { granted?: number[] } | undefined)?.granted ?? (err as Error & { packet?: { granted?: number[] } } | null)?.packet?.granted
