@@ -5,12 +5,14 @@
 import type { IPublishPacket } from 'mqtt'
 import { describe, expect, it } from 'vitest'
 import { PASSWORD } from '../helpers/broker.js'
+import { basic } from '../helpers/http.js'
 import { useCluster, type BrokerNode } from '../helpers/cluster.js'
 import { connackCode } from '../helpers/mqtt.js'
 import { connect5, subscribe5, type V5Client } from '../helpers/mqtt5.js'
 import { useScope } from '../helpers/scope.js'
 
-const { startNode } = useCluster('warden-mqtt5-cluster-')
+// sessions swept often: a session expired by a process that never had it shows within the test
+const { startNode } = useCluster('warden-mqtt5-cluster-', { sessions: { sweepIntervalMs: 200 } })
 const scope = useScope()
 const at = (node: BrokerNode, username: string, opts: Record<string, unknown> = {}): Promise<V5Client> => connect5(scope, node.url, username, opts)
 
@@ -103,5 +105,21 @@ describe('MQTT 5 across two broker processes', () => {
     await pub.client.publishAsync('sensors/sensor-1/status', 'marker', { qos: 1 })
     await watcher.next((p) => p.payload.toString() === 'marker')
     expect(watcher.got.map((p) => p.payload.toString())).toEqual(['marker'])
+  })
+
+  it('a session whose process died after its client left still expires after its interval, removed by the other process', async () => {
+    const [a, b] = await Promise.all([startNode(), startNode()])
+    const c = await at(a, 'dashboard', session('orphan', 1))
+    await subscribe5(c, 'sensors/#', { qos: 1 })
+    await c.end()
+    const bound = async (): Promise<number> => (await fetch(`${b.http}/api/v1/sessions/orphan`, { headers: { authorization: basic('observer') } })).status
+    expect(await bound()).toBe(200)
+    await a.app.stop('SIGKILL')
+    // the other process's sweep (every 200 ms here) removes it once its second has passed
+    const t0 = Date.now()
+    while (await bound() === 200 && Date.now() - t0 < 10_000) await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(await bound()).toBe(404)
+    const back = await at(b, 'dashboard', session('orphan', 1))
+    expect(back.connack.sessionPresent).toBe(false)
   })
 })
