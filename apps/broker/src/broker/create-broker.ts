@@ -71,6 +71,9 @@ export interface BrokerDeps {
 
 function noop (): void {}
 
+/** how long shutdown waits for a client's DISCONNECT 0x8B to be written before closing it anyway */
+const SHUTDOWN_NOTICE_MS = 1000
+
 export async function createWardenBroker (config: WardenConfig, { logger }: BrokerDeps): Promise<WardenBroker> {
   // unique per process life: a restarted process gets a new id, so the others publish its clients' wills
   const id = config.brokerId ?? `warden-${hostname()}-${process.pid}`
@@ -250,9 +253,13 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
           // reach the store before the bus and the store close
           const serverClosed = listeners.close()
           const clients = Object.values(clientsOf(broker))
-          // MQTT 5 clients are told why (DISCONNECT 0x8B server shutting down); 3.1.1 ones are closed
+          // MQTT 5 clients are told why (DISCONNECT 0x8B server shutting down); 3.1.1 ones are closed. aedes
+          // writes the DISCONNECT as any packet, waiting for a full socket to drain: one that does not read is
+          // closed without it
           await Promise.all(clients.map((c) => new Promise<void>((resolve) => {
-            if (c === undefined) resolve(); else c.disconnect({ reasonCode: V5.SERVER_SHUTTING_DOWN }, () => resolve())
+            if (c === undefined) { resolve(); return }
+            const late = setTimeout(() => c.close(() => resolve()), SHUTDOWN_NOTICE_MS)
+            c.disconnect({ reasonCode: V5.SERVER_SHUTTING_DOWN }, () => { clearTimeout(late); resolve() })
           })))
           await gate.settled(3000)
           await shared.close()
