@@ -140,6 +140,19 @@ describe('Session Expiry, what a client may and may not do', () => {
     await back.next((p) => p.payload.toString() === 'queued-for-owner')
   })
 
+  it('the same account connecting with the id takes the session over: the old connection gets DISCONNECT 0x8E', async () => {
+    const tb = await startOn('level')
+    const first = await connect5(scope, tb.url, 'dashboard', session('taken', 600))
+    await subscribe5(first, 'sensors/#', { qos: 1 })
+    const d = first.disconnected()
+    const second = await connect5(scope, tb.url, 'dashboard', session('taken', 600))
+    await first.closed()
+    expect((await Promise.race([d, Promise.resolve(undefined)]))?.reasonCode).toBe(0x8E)
+    expect(second.connack.sessionPresent).toBe(true)
+    await publishQueued('to-second')
+    await second.next((p) => p.payload.toString() === 'to-second')
+  })
+
   it('a DISCONNECT raising an interval of 0 is a protocol error (DISCONNECT 0x82); the session still ends', async () => {
     const tb = await startOn('level')
     const c = scope.track(await rawClient(tb.port, { protocolVersion: 5 }))
