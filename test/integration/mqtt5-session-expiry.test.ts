@@ -177,7 +177,7 @@ describe('Session Expiry, what a client may and may not do', () => {
   })
 })
 
-describe('mosquitto_sub -V mqttv5 -c -x', () => {
+describe.each(['memory', 'level', 'redis'] as const)('mosquitto_sub -V mqttv5 -c -x (%s)', (persistence) => {
   async function sub5 (id: string, expiry: number): Promise<Sub> {
     const aedes = scope.tb.broker.aedes
     const subscribed = new Promise<void>((resolve) => {
@@ -192,7 +192,7 @@ describe('mosquitto_sub -V mqttv5 -c -x', () => {
   }
 
   it('a session of -x 1 expires after a second; one of -x 3600 gets its queue back', async () => {
-    const tb = await startOn('level')
+    const tb = await startOn(persistence)
     for (const [id, x] of [['mosq-short', 1], ['mosq-long', 3600]] as const) {
       const s = await sub5(id, x)
       const g = gone(id)
