@@ -3,18 +3,46 @@
 // other process within its expiry that the first one never wipes, and a takeover across processes told with
 // DISCONNECT 0x8E — never one by another account.
 import type { IPublishPacket } from 'mqtt'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { PASSWORD } from '../helpers/broker.js'
 import { basic } from '../helpers/http.js'
 import { waitUntil } from '../helpers/ports.js'
 import { useCluster, type BrokerNode } from '../helpers/cluster.js'
 import { connackCode } from '../helpers/mqtt.js'
 import { connect5, subscribe5, type V5Client } from '../helpers/mqtt5.js'
+import { mosquittoPub, mosquittoSub, type Sub } from '../helpers/mosquitto.js'
 import { useScope } from '../helpers/scope.js'
 
 // sessions swept often: a session expired by a process that never had it shows within the test
 const { startNode } = useCluster('warden-mqtt5-cluster-', { sessions: { sweepIntervalMs: 200 } })
 const scope = useScope()
+const subs: Sub[] = []
+// before the nodes stop (hooks registered later run first)
+afterEach(async () => { await Promise.all(subs.splice(0).map((s) => s.stop())) })
+
+const observe = async <T>(node: BrokerNode, path: string): Promise<T> =>
+  await (await fetch(node.http + path, { headers: { authorization: basic('observer') } })).json() as T
+interface Groups { groups: Array<{ members: Array<{ clientId: string, connected: boolean }> }> }
+/** the broker processes' own view: the client is a connected member of a group, or has a stored subscription */
+const subscribed = async (node: BrokerNode, id: string): Promise<boolean> => {
+  const g = await observe<Groups>(node, '/api/v1/groups')
+  if (g.groups.some((x) => x.members.some((m) => m.clientId === id && m.connected))) return true
+  const s = await fetch(`${node.http}/api/v1/sessions/${id}`, { headers: { authorization: basic('observer') } })
+  return s.status === 200 && ((await s.json()) as { connected: boolean, subscriptions: number }).subscriptions > 0
+}
+
+/** mosquitto_sub -V mqttv5 (its process does not print its SUBACK in time: the broker is asked) */
+async function mosq (node: BrokerNode, id: string, filter: string, extra: string[] = []): Promise<Sub> {
+  const s = mosquittoSub(node.port, ['-V', 'mqttv5', '-i', id, '-q', '1', '-u', 'dashboard', '-P', PASSWORD, '-v', '-t', filter, ...extra])
+  subs.push(s)
+  await waitUntil(async () => await subscribed(node, id) ? true : undefined, `${id} subscribed`, 10_000)
+  return s
+}
+const pub5 = async (node: BrokerNode, msg: string): Promise<void> => {
+  const r = await mosquittoPub(node.port, ['-V', 'mqttv5', '-u', 'sensor-1', '-P', PASSWORD, '-q', '1', '-t', 'sensors/sensor-1/t', '-m', msg])
+  expect(r.code).toBe(0)
+}
+const messages = (s: Sub): string[] => s.lines.filter((l) => l.startsWith('sensors/'))
 const at = (node: BrokerNode, username: string, opts: Record<string, unknown> = {}): Promise<V5Client> => connect5(scope, node.url, username, opts)
 
 const PROPS = { userProperties: { site: 'north' }, contentType: 'text/plain', correlationData: Buffer.from('c-9') }
@@ -120,5 +148,19 @@ describe('MQTT 5 across two broker processes', () => {
     await waitUntil(async () => await bound() === 404 ? true : undefined, 'the session removed by the other process', 10_000)
     const back = await at(b, 'dashboard', session('orphan', 1))
     expect(back.connack.sessionPresent).toBe(false)
+  })
+
+  it('mosquitto_sub -V mqttv5: a group with a member on each process shares the stream; a -c -x session resumes on the other process', async () => {
+    const [a, b] = await Promise.all([startNode(), startNode()])
+    const [s1, s2] = [await mosq(a, 'mq-a', '$share/ops/sensors/#'), await mosq(b, 'mq-b', '$share/ops/sensors/#')]
+    for (let i = 0; i < 6; i++) await pub5(a, `n${i}`)
+    await Promise.all([s1, s2].map((s) => s.waitForLine(() => messages(s).length >= 3)))
+    expect([...messages(s1), ...messages(s2)].sort()).toEqual(['n0', 'n1', 'n2', 'n3', 'n4', 'n5'].map((n) => `sensors/sensor-1/t ${n}`))
+
+    const away = await mosq(a, 'mq-durable', 'sensors/#', ['-c', '-x', '600'])
+    await away.stop()
+    await pub5(a, 'while-away')
+    const back = await mosq(b, 'mq-durable', 'sensors/#', ['-c', '-x', '600'])
+    await back.waitForLine((l) => l === 'sensors/sensor-1/t while-away')
   })
 })
