@@ -34,6 +34,7 @@ import { createSharedSubscriptions, sharedGroupsFile, type SharedSubscriptions }
 import { Redis } from 'ioredis'
 import { createClientIdGuard } from '../sessions/client-id-guard.js'
 import { createSessions, type Sessions } from '../sessions/sessions.js'
+import { createClusterView, type ClusterView } from '../observe/cluster-view.js'
 import { logConnections } from '../observe/connection-log.js'
 
 export interface WardenBroker {
@@ -220,8 +221,16 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     const listeners = await startListeners(config, listenerDeps(broker, limits, logger))
     opened.push(() => { listeners.destroyConnections(); return listeners.close() })
     const mqtt = listeners.addresses.mqtt
+    // several workers on one Redis: one view of them all (observe/cluster-view.ts)
+    let cluster: ClusterView | undefined
+    if (store.redisUrl !== undefined) {
+      const view = cluster = await createClusterView(store.redisUrl, id, logger)
+      opened.push(() => view.close())
+    }
     const control = await startControlPlane({
-      config, brokerId: id, broker, hooks: rules, audit, runtime, gate, mqtt, logger, groups: () => shared.stats(), bus: store.bus, sessions: clientIds
+      config, brokerId: id, broker, hooks: rules, audit, runtime, gate, mqtt, logger, groups: () => shared.stats(), bus: store.bus, sessions: clientIds,
+      retained: () => retained.usage.total,
+      cluster
     })
     const bound = Object.fromEntries(Object.entries(listeners.addresses).map(([k, a]) => [k, `${a.address}:${a.port}`]))
     logger.info({ brokerId: id, ...bound, persistence: store.kind, topics: ownership.size, users: directory.accounts.size }, 'broker listening')
@@ -248,6 +257,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       close () {
         closing ??= (async () => {
           await control.close()
+          await cluster?.close()
           shared.stop()
           // stop accepting; close clients (their wills are published); let publishes already acknowledged
           // reach the store before the bus and the store close

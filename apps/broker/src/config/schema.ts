@@ -31,7 +31,7 @@ export interface WardenConfig {
   /** MQTT over WebSocket, and over WebSocket with TLS */
   readonly ws: WsConfig
   readonly wss: WsConfig
-  readonly http: { readonly port: number, readonly host: string }
+  readonly http: { readonly port: number, readonly host: string, readonly tls: boolean }
   readonly dataDir: string
   readonly persistence: PersistenceKind
   /** the shared store and bus of cluster mode (persistence: redis) */
@@ -95,7 +95,9 @@ export const configSchema = {
       default: {},
       properties: {
         port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080 },
-        host: { type: 'string', minLength: 1, default: '127.0.0.1' }
+        host: { type: 'string', minLength: 1, default: '127.0.0.1' },
+        // HTTPS with tls.cert and tls.key: for a control plane bound beyond loopback (Prometheus, the dashboard)
+        tls: { type: 'boolean', default: false }
       }
     },
     dataDir: { type: 'string', minLength: 1, default: './data' },
