@@ -53,10 +53,12 @@ export interface PlaneDeps {
   retained: () => { readonly count: number, readonly bytes: number }
   /** several workers on one Redis: one view of them all */
   cluster?: ClusterView | undefined
+  /** whether the store answers (cluster mode: Redis); not ready while it does not */
+  storeUp: () => boolean
 }
 
 export async function startControlPlane (
-  { config, brokerId, broker, hooks, audit, runtime, gate, mqtt, logger, groups, bus, sessions, retained, cluster }: PlaneDeps
+  { config, brokerId, broker, hooks, audit, runtime, gate, mqtt, logger, groups, bus, sessions, retained, cluster, storeUp }: PlaneDeps
 ): Promise<ControlPlane> {
   const log = logger.child({ component: 'control' })
   const connectedAt = new WeakMap<Client, number>()
@@ -129,7 +131,7 @@ export async function startControlPlane (
     metrics: cluster === undefined ? metrics : clusterMetrics(metrics, cluster),
     events,
     files: await loadStaticFiles(),
-    ready: () => ready && !broker.closed
+    ready: () => ready && !broker.closed && storeUp()
   }, config.http.tls ? httpsOptions(config.tls) : undefined)
   const stopTimers = (): void => {
     sys.close()

@@ -31,7 +31,10 @@ import { createStore } from '../store/persistence.js'
 import type { BusStats } from '../store/redis-bus.js'
 import { createFileIndex, createRedisIndex, createSessionExpiry, indexFile, legacyIndexFile, type SessionExpiry } from '../sessions/session-expiry.js'
 import { createSharedSubscriptions, sharedGroupsFile, type SharedSubscriptions } from '../groups/shared-subscriptions.js'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
+import { abortRedis, connectRedis } from '../store/redis-connect.js'
+import { watchRedis } from '../store/redis-health.js'
+import { storeHealthStage } from '../hooks/store-health.js'
 import { createClientIdGuard } from '../sessions/client-id-guard.js'
 import { createSessions, type Sessions } from '../sessions/sessions.js'
 import { createClusterView, type ClusterView } from '../observe/cluster-view.js'
@@ -75,6 +78,9 @@ function noop (): void {}
 /** how long shutdown waits for a client's DISCONNECT 0x8B to be written before closing it anyway */
 const SHUTDOWN_NOTICE_MS = 1000
 
+/** how long a shutdown waits on Redis before it drops the connections */
+const CLOSE_GRACE_MS = 10_000
+
 export async function createWardenBroker (config: WardenConfig, { logger }: BrokerDeps): Promise<WardenBroker> {
   // unique per process life: a restarted process gets a new id, so the others publish its clients' wills
   const id = config.brokerId ?? `warden-${hostname()}-${process.pid}`
@@ -86,7 +92,9 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     const runtime = await openRegistry(config, { logger })
     opened.push(() => runtime.close())
     const { directory, ownership } = runtime.rules
-    const store = await createStore({ kind: config.persistence, dataDir: config.dataDir, redisUrl: config.redis?.url, brokerId: id })
+    // cluster mode: how Redis is reached, and every connection made to it (dropped at shutdown if Redis is away)
+    const redis = config.redis === undefined ? undefined : { ...config.redis, opened: { conns: new Set<Redis>(), aborted: false } }
+    const store = await createStore({ kind: config.persistence, dataDir: config.dataDir, redis, brokerId: id })
     opened.push(() => store.close())
 
     // eslint-disable-next-line prefer-const -- set below; the audit's emit, made first, must find it unset until then
@@ -126,6 +134,9 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       refused: (client, packet, detail) =>
         limits.audit('publish', 'retained-quota', client, { topic: packet.topic, qos: packet.qos, detail: `${detail}: delivered, not retained` })
     })
+    // cluster mode: is Redis there? (readiness, and new connections refused while it is not)
+    const health = store.redis === undefined ? undefined : watchRedis(store.redis, logger)
+    if (health !== undefined) opened.push(() => health.close())
     // every patch of the store, in order, before aedes first calls it (patches.ts)
     patchStore(store.persistence, { kind: store.kind, retained })
     await retained.load()
@@ -149,6 +160,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       // the hook pipeline, one ordered list (hook-stages.ts)
       ...composeHooks(hookStages({
         v5Connack,
+        storeHealth: storeHealthStage(() => health?.up() ?? true, audit),
         clientIds: guard.stage,
         retained: retained.stage,
         limits: limits.stage,
@@ -188,14 +200,14 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     await shared.attach({
       broker,
       persistence: store.persistence,
-      redisUrl: store.redisUrl,
+      redis: store.redis,
       membersFile: store.kind === 'level' ? sharedGroupsFile(config.dataDir) : undefined
     })
     const sessions = createSessionExpiry({
       broker,
       persistence: store.persistence,
-      index: store.redisUrl !== undefined
-        ? await createRedisIndex(new Redis(store.redisUrl), config.sessions.expiryMs)
+      index: store.redis !== undefined
+        ? await createRedisIndex(connectRedis(store.redis), config.sessions.expiryMs)
         : await createFileIndex(
           store.kind === 'level' ? indexFile(config.dataDir) : undefined,
           store.kind === 'level' ? { file: legacyIndexFile(config.dataDir), expiryMs: config.sessions.expiryMs } : undefined
@@ -223,14 +235,15 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     const mqtt = listeners.addresses.mqtt
     // several workers on one Redis: one view of them all (observe/cluster-view.ts)
     let cluster: ClusterView | undefined
-    if (store.redisUrl !== undefined) {
-      const view = cluster = await createClusterView(store.redisUrl, id, logger)
+    if (store.redis !== undefined) {
+      const view = cluster = await createClusterView(store.redis, id, logger)
       opened.push(() => view.close())
     }
     const control = await startControlPlane({
       config, brokerId: id, broker, hooks: rules, audit, runtime, gate, mqtt, logger, groups: () => shared.stats(), bus: store.bus, sessions: clientIds,
       retained: () => retained.usage.total,
-      cluster
+      cluster,
+      storeUp: () => health?.up() ?? true
     })
     const bound = Object.fromEntries(Object.entries(listeners.addresses).map(([k, a]) => [k, `${a.address}:${a.port}`]))
     logger.info({ brokerId: id, ...bound, persistence: store.kind, topics: ownership.size, users: directory.accounts.size }, 'broker listening')
@@ -256,6 +269,11 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       bus: store.bus,
       close () {
         closing ??= (async () => {
+          // Redis away: what waits on it would wait for ever (the store's connections have no retry limit, so that
+          // an outage holds messages instead of failing them). Shutting down while it is away, or if it goes away
+          // meanwhile, those connections are dropped: unacknowledged messages are not lost, their publishers
+          // send them again to the next broker
+          const abort = redis === undefined ? undefined : setTimeout(() => abortRedis(redis), health?.up() === false ? 0 : CLOSE_GRACE_MS)
           await control.close()
           await cluster?.close()
           shared.stop()
@@ -279,8 +297,10 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
           limits.close()
           await serverClosed
           await sessions.close()
+          health?.close()
           await store.close()
           await runtime.close()
+          clearTimeout(abort)
         })()
         return closing
       }

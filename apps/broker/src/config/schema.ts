@@ -1,4 +1,5 @@
 // The broker's configuration: its JSON schema and the typed, frozen object it yields.
+import type { RedisTarget } from '../store/redis-connect.js'
 import {
   hardeningLimitProperties, tlsSchema, wsListenerSchema, wssListenerSchema, type HardeningLimits, type TlsConfig, type WsConfig
 } from './hardening-schema.js'
@@ -35,7 +36,7 @@ export interface WardenConfig {
   readonly dataDir: string
   readonly persistence: PersistenceKind
   /** the shared store and bus of cluster mode (persistence: redis) */
-  readonly redis?: { readonly url: string }
+  readonly redis?: RedisTarget
   readonly anonymous: false | string
   readonly unregisteredTopics: 'deny' | 'allow'
   readonly deniedPublish: 'drop' | 'disconnect'
@@ -105,8 +106,22 @@ export const configSchema = {
     redis: {
       type: 'object',
       additionalProperties: false,
-      required: ['url'],
-      properties: { url: { type: 'string', pattern: '^rediss?://' } }
+      properties: {
+        url: { type: 'string', pattern: '^rediss?://' },
+        // Redis Sentinel: the master is asked of these, and followed through a failover
+        sentinels: {
+          type: 'array',
+          minItems: 1,
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['host', 'port'],
+            properties: { host: { type: 'string', minLength: 1 }, port: { type: 'integer', minimum: 1, maximum: 65535 } }
+          }
+        },
+        name: { type: 'string', minLength: 1 },
+        sentinelPassword: { type: 'string', minLength: 1 }
+      }
     },
     anonymous: {
       anyOf: [{ const: false }, { type: 'string', minLength: 1 }],

@@ -3,7 +3,8 @@
 // matches nothing, but persistent sessions store and restore it); Warden delivers each matching message to one
 // member of each group.
 import type { Aedes, AedesPublishPacket, Client } from 'aedes'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
+import { connectRedis, type RedisTarget } from '../store/redis-connect.js'
 import { busOf, connackSent } from '../aedes/accessors.js'
 import { fn, patch } from '../aedes/patch.js'
 import type { AedesStore } from '../aedes/store.js'
@@ -31,7 +32,7 @@ export interface AttachOptions {
   broker: Aedes
   persistence: AedesStore
   /** cluster mode: membership, queues and the choice of member are shared through this Redis */
-  redisUrl?: string | undefined
+  redis?: RedisTarget | undefined
   /** one process: where persistent members are remembered across restarts (none: memory only) */
   membersFile?: string | undefined
 }
@@ -159,8 +160,8 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
       }
     },
 
-    async attach ({ broker, persistence, redisUrl, membersFile }) {
-      if (redisUrl !== undefined) redis = new Redis(redisUrl)
+    async attach ({ broker, persistence, redis: target, membersFile }) {
+      if (target !== undefined) redis = connectRedis(target)
       store = redis !== undefined ? createRedisMemberStore(redis) : await createLocalMemberStore(membersFile)
       groups = await createConsumerGroups({
         broker,

@@ -11,7 +11,7 @@
 // The channels carry U+0000, which no MQTT topic may contain (MQTT-1.5.3-2): with the Redis bus every MQTT topic
 // is a Redis channel of the same name, and no client can publish on these.
 import { randomUUID } from 'node:crypto'
-import { Redis } from 'ioredis'
+import { connectRedis, type RedisTarget } from '../store/redis-connect.js'
 import type { Logger } from '@warden/common'
 
 const ASK_CHANNEL = 'warden:cluster\u0000ask'
@@ -48,11 +48,9 @@ export interface ClusterView {
 interface Ask { id: string, from: string, kind: PartKind, params: Record<string, unknown> }
 interface Reply { id: string, worker: string, data?: unknown, error?: string }
 
-export async function createClusterView (url: string, brokerId: string, logger: Logger): Promise<ClusterView> {
-  const conn = new Redis(url, { maxRetriesPerRequest: 3 })
-  const sub = new Redis(url, { enableReadyCheck: false })
-  conn.on('error', () => {})
-  sub.on('error', () => {})
+export async function createClusterView (target: RedisTarget, brokerId: string, logger: Logger): Promise<ClusterView> {
+  const conn = connectRedis(target, { maxRetriesPerRequest: 3 })
+  const sub = connectRedis(target, { enableReadyCheck: false })
   const handlers = new Map<PartKind, PartHandler>()
   const waiting = new Map<string, (r: Reply) => void>()
   const replyChannel = REPLY_PREFIX + brokerId

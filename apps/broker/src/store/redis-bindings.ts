@@ -1,6 +1,6 @@
 // Client-id bindings shared by the broker processes of a cluster: one Redis hash, changed only by
 // compare-and-set scripts, so that two CONNECTs of different accounts on two workers cannot both win.
-import { Redis } from 'ioredis'
+import { connectRedis, type RedisTarget } from './redis-connect.js'
 import type { Binding } from '../policy/client-id-binding.js'
 import type { BindingStore } from './binding-store.js'
 
@@ -27,9 +27,9 @@ if conn ~= ARGV[2] then return 0 end
 if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
 return 1`
 
-export async function createRedisBindings (url: string, brokerId: string): Promise<BindingStore> {
-  const conn = new Redis(url, { maxRetriesPerRequest: 3 })
-  const sub = new Redis(url, { enableReadyCheck: false })
+export async function createRedisBindings (target: RedisTarget, brokerId: string): Promise<BindingStore> {
+  const conn = connectRedis(target, { maxRetriesPerRequest: 3 })
+  const sub = connectRedis(target, { enableReadyCheck: false })
   // failures surface as failed commands (a refused CONNECT); without listeners ioredis prints each one
   conn.on('error', () => {})
   sub.on('error', () => {})
