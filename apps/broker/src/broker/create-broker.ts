@@ -20,6 +20,7 @@ import { composeHooks } from '../hooks/pipeline.js'
 import { createRefusal } from '../hooks/refusal.js'
 import { storeBeforeAck } from '../hooks/store-before-ack.js'
 import { v5Connack } from '../hooks/v5-connack.js'
+import { V5 } from '../hooks/reason-codes.js'
 import { createPublishGate } from '../delivery/publish-gate.js'
 import { hookStages } from './hook-stages.js'
 import { createLimits, type Limits } from '../limits/limits.js'
@@ -28,7 +29,7 @@ import { startListeners, type ListenerAddresses } from '../net/listeners.js'
 import { createQos2Recheck } from '../delivery/qos2-recheck.js'
 import { createStore } from '../store/persistence.js'
 import type { BusStats } from '../store/redis-bus.js'
-import { createFileIdleIndex, createRedisIdleIndex, createSessionExpiry, idleIndexFile, type SessionExpiry } from '../sessions/session-expiry.js'
+import { createFileIndex, createRedisIndex, createSessionExpiry, indexFile, legacyIndexFile, type SessionExpiry } from '../sessions/session-expiry.js'
 import { createSharedSubscriptions, sharedGroupsFile, type SharedSubscriptions } from '../groups/shared-subscriptions.js'
 import type { Redis } from 'ioredis'
 import { abortRedis, connectRedis } from '../store/redis-connect.js'
@@ -73,6 +74,9 @@ export interface BrokerDeps {
 }
 
 function noop (): void {}
+
+/** how long shutdown waits for a client's DISCONNECT 0x8B to be written before closing it anyway */
+const SHUTDOWN_NOTICE_MS = 1000
 
 /** how long a shutdown waits on Redis before it drops the connections */
 const CLOSE_GRACE_MS = 10_000
@@ -183,6 +187,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     runtime.rules.attach(broker, rules)
     const clientIds = createSessions(broker, store.persistence, store.bindings, guard)
     store.bindings.onKick((clientId) => { void clientIds.kickLocal(clientId) })
+    store.bindings.onTakeOver((clientId) => clientIds.takeOverLocal(clientId))
     runtime.registry.onChange((prev, next) => {
       // a deleted account's sessions go with it: a name created again later starts with no client ids
       for (const u of prev.users) {
@@ -202,14 +207,23 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       broker,
       persistence: store.persistence,
       index: store.redis !== undefined
-        ? createRedisIdleIndex(connectRedis(store.redis))
-        : await createFileIdleIndex(store.kind === 'level' ? idleIndexFile(config.dataDir) : undefined),
+        ? await createRedisIndex(connectRedis(store.redis), config.sessions.expiryMs)
+        : await createFileIndex(
+          store.kind === 'level' ? indexFile(config.dataDir) : undefined,
+          store.kind === 'level' ? { file: legacyIndexFile(config.dataDir), expiryMs: config.sessions.expiryMs } : undefined
+        ),
       expiryMs: config.sessions.expiryMs,
       sweepIntervalMs: config.sessions.sweepIntervalMs,
       logger,
-      onExpired: (clientId) => clientIds.forgetExpired(clientId)
+      onExpired: (clientId) => clientIds.forgetExpired(clientId),
+      connectedElsewhere: async (clientId) => {
+        const b = await store.bindings.get(clientId)
+        return b !== undefined && b.connected && b.brokerId !== id && await guard.connectionAlive(b)
+      }
     })
     opened.push(() => sessions.close())
+    // what expired while no broker process ran is gone before a client can resume it
+    await sessions.sweep()
 
     // before anyone can connect: see qos2-guard.ts
     if (store.incoming !== undefined) {
@@ -267,7 +281,14 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
           // reach the store before the bus and the store close
           const serverClosed = listeners.close()
           const clients = Object.values(clientsOf(broker))
-          await Promise.all(clients.map((c) => new Promise<void>((resolve) => { if (c === undefined) resolve(); else c.close(() => resolve()) })))
+          // MQTT 5 clients are told why (DISCONNECT 0x8B server shutting down); 3.1.1 ones are closed. aedes
+          // writes the DISCONNECT as any packet, waiting for a full socket to drain: one that does not read is
+          // closed without it
+          await Promise.all(clients.map((c) => new Promise<void>((resolve) => {
+            if (c === undefined) { resolve(); return }
+            const late = setTimeout(() => c.close(() => resolve()), SHUTDOWN_NOTICE_MS)
+            c.disconnect({ reasonCode: V5.SERVER_SHUTTING_DOWN }, () => { clearTimeout(late); resolve() })
+          })))
           await gate.settled(3000)
           await shared.close()
           await new Promise<void>((resolve) => broker.close(() => resolve()))

@@ -58,7 +58,7 @@ export interface WardenConfig {
     /** idle time after which a persistent session and its queued messages are removed; 0 = never */
     readonly expiryMs: number
     readonly sweepIntervalMs: number
-    /** MQTT 5 sessions and delayed wills whose expiry timer one process keeps at a time (aedes's pendingSessionsLimit) */
+    /** MQTT 5 delayed wills whose timer one process keeps at a time (aedes's pendingSessionsLimit; session expiry is kept in the store) */
     readonly maxPending: number
   }
   readonly limits: {

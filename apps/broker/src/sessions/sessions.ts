@@ -3,6 +3,8 @@ import type { Aedes } from 'aedes'
 import type { AedesStore } from '../aedes/store.js'
 import { clientsById, closeWithoutWill } from '../aedes/client-internals.js'
 import { purgeSession } from './session-expiry.js'
+import { markTakenOver } from './takeover.js'
+import { V5 } from '../hooks/reason-codes.js'
 import type { Binding } from '../policy/client-id-binding.js'
 import type { BindingStore } from '../store/binding-store.js'
 import type { ClientIdGuard } from './client-id-guard.js'
@@ -48,6 +50,8 @@ export interface Sessions {
   forgetExpired (clientId: string): Promise<void>
   /** another process asked to end this client id's connection here */
   kickLocal (clientId: string): Promise<void>
+  /** a CONNECT on another process takes this client id's session: its connection here is told (MQTT 5: DISCONNECT 0x8E) and ends */
+  takeOverLocal (clientId: string): Promise<void>
 }
 
 export function createSessions (broker: Aedes, persistence: AedesStore, store: BindingStore, guard: ClientIdGuard): Sessions {
@@ -81,6 +85,13 @@ export function createSessions (broker: Aedes, persistence: AedesStore, store: B
 
   return {
     kickLocal,
+    async takeOverLocal (clientId) {
+      const c = clientsById(broker)[clientId]
+      if (c === undefined) return
+      // its session is the new connection's: its close must neither wipe it nor start its expiry
+      markTakenOver(c)
+      await new Promise<void>((resolve) => c.disconnect({ reasonCode: V5.SESSION_TAKEN_OVER }, () => resolve()))
+    },
     async census () {
       const persistent = (await store.list()).filter(([, b]) => !b.clean)
       const connected = persistent.filter(([, b]) => b.connected).length
