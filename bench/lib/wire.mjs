@@ -1,5 +1,5 @@
-// Just enough MQTT 3.1.1 (and MQTT 5, `version` 5: no properties sent, those received skipped) on the wire for the load generator: frames encoded once and patched in place,
-// and a frame splitter that hands out offsets instead of parsed objects. A full client (MQTT.js) costs
+// Just enough MQTT 3.1.1 on the wire for the load generator (and MQTT 5, `version` 5: no properties sent,
+// those received skipped): frames encoded once and patched in place, and a frame splitter that hands out offsets instead of parsed objects. A full client (MQTT.js) costs
 // about as much per message as the broker being measured; this costs a small fraction of it.
 import mqtt from 'mqtt-packet'
 
@@ -32,7 +32,8 @@ export function subscribeFrame (messageId, subscriptions, version = 4) {
 export function publishTemplate (topic, qos, payloadSize, version = 4) {
   if (payloadSize < PAYLOAD_HEADER) throw new Error(`payload must be at least ${PAYLOAD_HEADER} bytes`)
   const payload = Buffer.alloc(payloadSize, 0x2e)
-  const frame = mqtt.generate({ cmd: 'publish', topic, qos, retain: false, dup: false, payload, ...(qos > 0 ? { messageId: 1 } : {}) }, { protocolVersion: version })
+  const packet = { cmd: 'publish', topic, qos, retain: false, dup: false, payload, ...(qos > 0 ? { messageId: 1 } : {}) }
+  const frame = mqtt.generate(packet, { protocolVersion: version })
   const payloadOffset = frame.length - payloadSize
   // MQTT 5: an empty property list (one byte, 0) sits between the message id and the payload
   return { frame, payloadOffset, idOffset: qos > 0 ? payloadOffset - 2 - (version === 5 ? 1 : 0) : -1 }

@@ -24,7 +24,8 @@ const range = (n) => Array.from({ length: n }, (_, i) => i)
 /** One throughput workload: shape × QoS × payload; `persistent` subscribers keep a session (clean=false). */
 export function throughput (shape, qos, payloadSize, { persistent = false, mqtt5 = false } = {}) {
   const s = SHAPES[shape]
-  const name = `${shape}${persistent ? '-persistent' : ''} q${qos} ${payloadSize < 1024 ? payloadSize + 'B' : payloadSize / 1024 + 'KiB'}${mqtt5 ? ' MQTT 5' : ''}`
+  const size = payloadSize < 1024 ? payloadSize + 'B' : payloadSize / 1024 + 'KiB'
+  const name = `${shape}${persistent ? '-persistent' : ''} q${qos} ${size}${mqtt5 ? ' MQTT 5' : ''}`
   const run = `${shape}${persistent ? 'P' : ''}${qos}${payloadSize}${mqtt5 ? 'v5' : ''}`
   // persistent sessions outlive the workload: their topics must not be reused by later ones
   const leaf = persistent ? 'p' : '0'
