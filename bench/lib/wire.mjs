@@ -1,6 +1,7 @@
 // Just enough MQTT 3.1.1 on the wire for the load generator (and MQTT 5, `version` 5: no properties sent,
-// those received skipped): frames encoded once and patched in place, and a frame splitter that hands out offsets instead of parsed objects. A full client (MQTT.js) costs
-// about as much per message as the broker being measured; this costs a small fraction of it.
+// those received skipped): frames encoded once and patched in place, and a frame splitter that hands out
+// offsets instead of parsed objects. A full client (MQTT.js) costs about as much per message as the broker
+// being measured; this costs a small fraction of it.
 import mqtt from 'mqtt-packet'
 
 export const PUBLISH = 3
