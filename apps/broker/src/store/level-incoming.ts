@@ -1,4 +1,4 @@
-// Lists the incoming QoS 2 packets aedes-persistence-level holds, for recovery at start-up and sessionPresent. Its keys are
+// Lists the incoming QoS 2 packets the level store holds, for recovery at start-up. Its keys are
 // `incoming:<URI-encoded client id>:<zero-padded message id>`.
 import type { Level } from 'level'
 
@@ -16,9 +16,3 @@ export async function * listLevelIncoming (db: Level<string, unknown>): AsyncIte
   }
 }
 
-/** whether a client has incoming QoS 2 packets stored (awaiting PUBREL) */
-export async function hasLevelIncoming (db: Level<string, unknown>, clientId: string): Promise<boolean> {
-  const prefix = `incoming:${encodeURIComponent(clientId)}:`
-  for await (const _ of db.keys({ gte: prefix, lt: prefix.slice(0, -1) + ';', limit: 1 })) return true
-  return false
-}

@@ -4,13 +4,13 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Level } from 'level'
 import { Redis } from 'ioredis'
-import aedesPersistenceLevel from 'aedes-persistence-level'
 import aedesPersistence from 'aedes-persistence'
 import aedesPersistenceRedis from 'aedes-persistence-redis'
 import mqemitterRedis from 'mqemitter-redis'
 import { WardenError } from '@warden/common'
 import type { PersistenceKind } from '../config/schema.js'
-import { hasLevelIncoming, listLevelIncoming, type IncomingRef } from './level-incoming.js'
+import { listLevelIncoming, type IncomingRef } from './level-incoming.js'
+import { LevelQueueStore } from './level-queues.js'
 import { tuneRedisBus, type BusStats } from './redis-bus.js'
 import { storeOf, type AedesStore } from '../aedes/store.js'
 import { createLocalBindings, type BindingStore } from './binding-store.js'
@@ -32,6 +32,8 @@ export interface Store {
   readonly bindings: BindingStore
   /** whether a client has incoming QoS 2 packets awaiting PUBREL (level, redis; memory: see session-present.ts) */
   readonly hasIncoming?: (clientId: string) => Promise<boolean>
+  /** level: group commit's batches written and operations in them (one batch per event-loop turn at most) */
+  readonly commits?: { readonly batches: number, readonly ops: number }
   close (): Promise<void>
 }
 
@@ -55,7 +57,8 @@ export async function createStore ({ kind, dataDir, redisUrl, brokerId }: StoreO
     await mkdir(path, { recursive: true })
     const db = new Level<string, unknown>(path)
     await db.open()
-    const level = aedesPersistenceLevel(db)
+    // aedes-persistence-level's layout, with the queues indexed in memory and written by group commit
+    const level = new LevelQueueStore(db)
     const bindings = await createLocalBindings(db)
     return {
       kind,
@@ -63,7 +66,8 @@ export async function createStore ({ kind, dataDir, redisUrl, brokerId }: StoreO
       mq: undefined,
       incoming: () => listLevelIncoming(db),
       bindings,
-      hasIncoming: (clientId) => hasLevelIncoming(db, clientId),
+      hasIncoming: async (clientId) => level.hasIncoming(clientId),
+      commits: level.commits,
       async close () {
         await bindings.close()
         await level.destroy()
