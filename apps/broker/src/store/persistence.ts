@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { Level } from 'level'
 import { Redis } from 'ioredis'
 import aedesPersistence from 'aedes-persistence'
+import { CallBackPersistence } from 'aedes-persistence/callBackPersistence.js'
 import aedesPersistenceRedis from 'aedes-persistence-redis'
 import mqemitterRedis from 'mqemitter-redis'
 import { WardenError } from '@warden/common'
@@ -57,8 +58,10 @@ export async function createStore ({ kind, dataDir, redisUrl, brokerId }: StoreO
     await mkdir(path, { recursive: true })
     const db = new Level<string, unknown>(path)
     await db.open()
-    // aedes-persistence-level's layout, with the queues indexed in memory and written by group commit
-    const level = new LevelQueueStore(db)
+    // aedes-persistence-level's layout, with the queues indexed in memory and written by group commit; in
+    // aedes-persistence's callback layer, as aedes-persistence-level is (the methods aedes calls, callbacks or not)
+    const queues = new LevelQueueStore(db)
+    const level = new CallBackPersistence(() => queues)
     const bindings = await createLocalBindings(db)
     return {
       kind,
@@ -66,8 +69,8 @@ export async function createStore ({ kind, dataDir, redisUrl, brokerId }: StoreO
       mq: undefined,
       incoming: () => listLevelIncoming(db),
       bindings,
-      hasIncoming: async (clientId) => level.hasIncoming(clientId),
-      commits: level.commits,
+      hasIncoming: async (clientId) => queues.hasIncoming(clientId),
+      commits: queues.commits,
       async close () {
         await bindings.close()
         await level.destroy()

@@ -78,3 +78,11 @@ declare module 'msgpack-lite' {
   }
   export default msgpack
 }
+
+declare module 'aedes-persistence/callBackPersistence.js' {
+  /** aedes-persistence's callback layer over an async store: each method takes an optional callback */
+  export class CallBackPersistence {
+    constructor (asyncInstanceFactory: (opts: object) => object, opts?: object)
+    destroy (): Promise<void>
+  }
+}
