@@ -109,7 +109,8 @@ const results = {
     timing,
     flood: args.flood === true
   },
-  brokers: brokers.map(({ name, label, kind, persistence, store, workers }) => ({ name, label, kind, persistence: persistence ?? store ?? null, workers: workers ?? null })),
+  brokers: brokers.map(({ name, label, kind, persistence, store, workers }) =>
+    ({ name, label, kind, persistence: persistence ?? store ?? null, workers: workers ?? null })),
   throughput: [],
   latency: [],
   ownership: [],

@@ -9,7 +9,8 @@ const topic = process.env.WARDEN_TEST_HOLD_TOPIC
 
 // the durable stores: Warden's on LevelDB (the module the broker loads), aedes-persistence-level and -redis
 const { LevelQueueStore } = await import(new URL('../../apps/broker/dist/store/level-queues.js', import.meta.url).href)
-const protos = [LevelQueueStore.prototype, ...['aedes-persistence-level/asyncPersistence.js', 'aedes-persistence-redis/asyncPersistence.js'].map((s) => require(s).prototype)]
+const others = ['aedes-persistence-level/asyncPersistence.js', 'aedes-persistence-redis/asyncPersistence.js']
+const protos = [LevelQueueStore.prototype, ...others.map((s) => require(s).prototype)]
 for (const proto of protos) {
   const enqueue = proto.outgoingEnqueueCombi
   proto.outgoingEnqueueCombi = function heldEnqueue (subs, packet) {

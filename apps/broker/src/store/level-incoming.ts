@@ -15,4 +15,3 @@ export async function * listLevelIncoming (db: Level<string, unknown>): AsyncIte
     if (sep > 0 && Number.isInteger(messageId)) yield { clientId: decodeURIComponent(rest.slice(0, sep)), messageId }
   }
 }
-

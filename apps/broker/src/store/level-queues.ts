@@ -13,11 +13,11 @@
 //   known new without asking LevelDB;
 // - a write resolves once its batch is on disk; the writes that must be on disk before aedes goes on are
 //   awaited (a queued message, before the publisher's PUBACK; a QoS 2 packet id, before it is sent; an
-//   incoming QoS 2 packet and its removal, before PUBREC/PUBCOMP), the others are not: the packet id of a
-//   QoS 1 message sent (lost in a crash, it is sent again under a new id, which QoS 1 allows) and the
-//   removal of an acknowledged message (lost, it is sent once more);
-// - a message acknowledged before its packet id was written leaves one delete in the batch, not a write
-//   and then a delete.
+//   incoming QoS 2 packet and its removal, before PUBREC/PUBCOMP), the others are not: the removal of an
+//   acknowledged message (lost in a crash, the message is sent once more, which QoS 1 allows);
+// - the packet id a QoS 1 message is sent under is kept in memory only (outgoingStream adds it back to
+//   what it reads): after a crash the message is sent again under a new id, a duplicate QoS 1 allows. So a
+//   QoS 1 message costs one put when queued and one delete when acknowledged, both in shared batches.
 import { Readable } from 'node:stream'
 import type { Level } from 'level'
 import msgpack from 'msgpack-lite'
@@ -37,7 +37,8 @@ const BUFFER = { valueEncoding: 'buffer' } as const
 const pad = (n: number | undefined): string => String(n).padStart(16, '0')
 const enc = encodeURIComponent
 const outgoingPrefix = (clientId: string): string => `${OUTGOING}${enc(clientId)}:`
-const outgoingKey = (clientId: string, brokerId: unknown, counter: unknown): string => `${outgoingPrefix(clientId)}${String(brokerId)}:${pad(counter as number)}`
+const outgoingKey = (clientId: string, brokerId: unknown, counter: unknown): string =>
+  `${outgoingPrefix(clientId)}${String(brokerId)}:${pad(counter as number)}`
 const outgoingIdKey = (clientId: string, messageId: number): string => `${OUTGOING_ID}${enc(clientId)}:${pad(messageId)}`
 const incomingKey = (clientId: string, messageId: number | undefined): string => `${INCOMING}${enc(clientId)}:${pad(messageId)}`
 /** every key under a prefix ending in ':' (';' is the next byte) */
@@ -45,10 +46,16 @@ const range = (prefix: string): { gte: string, lt: string } => ({ gte: prefix, l
 /** the client id of a key `<prefix><encoded id>:…` */
 const clientOf = (key: string, prefix: string): string => decodeURIComponent(key.slice(prefix.length, key.indexOf(':', prefix.length)))
 
-/** a message sent and not yet acknowledged: its queue key and the packet as last written */
-interface Sent { readonly queueKey: string, readonly packet: StoredPacket }
+/**
+ * a message sent and not yet acknowledged: its queue key, the packet as last updated, and whether its
+ * `outgoing-id:` key is on disk (a QoS 1 message's is not, unless an earlier store or run wrote it)
+ */
+interface Sent { readonly queueKey: string, readonly packet: StoredPacket, readonly onDisk: boolean }
 
-/** one client's queue: its queued messages (packet id once sent, 0 before) and the ones sent, by packet id */
+/** packet id of a queued message not sent yet (0 is not an MQTT packet id, but aedes-persistence's tests use it) */
+const UNSENT = -1
+
+/** one client's queue: its queued messages (packet id once sent, UNSENT before) and the ones sent, by packet id */
 interface Queue { readonly queued: Map<string, number>, readonly sent: Map<number, Sent> }
 
 export interface LevelQueues {
@@ -88,7 +95,7 @@ export class LevelQueueStore implements LevelQueues {
 
   async setup (broker: unknown): Promise<void> {
     await this.#base.setup(broker)
-    for await (const key of this.#db.keys(range(OUTGOING))) this.#queue(clientOf(key, OUTGOING)).queued.set(key, 0)
+    for await (const key of this.#db.keys(range(OUTGOING))) this.#queue(clientOf(key, OUTGOING)).queued.set(key, UNSENT)
     for await (const [key, blob] of this.#db.iterator<string, Buffer>({ ...range(OUTGOING_ID), ...BUFFER })) {
       const clientId = clientOf(key, OUTGOING_ID)
       const packet = msgpack.decode(blob) as StoredPacket
@@ -96,7 +103,7 @@ export class LevelQueueStore implements LevelQueues {
       const queueKey = outgoingKey(clientId, packet.brokerId, packet.brokerCounter)
       const q = this.#queue(clientId)
       if (q.queued.has(queueKey)) q.queued.set(queueKey, messageId)
-      q.sent.set(messageId, { queueKey, packet })
+      q.sent.set(messageId, { queueKey, packet, onDisk: true })
     }
     for await (const [key, blob] of this.#db.iterator<string, Buffer>({ ...range(INCOMING), ...BUFFER })) {
       const clientId = clientOf(key, INCOMING)
@@ -140,7 +147,7 @@ export class LevelQueueStore implements LevelQueues {
       const key = outgoingKey(sub.clientId, packet.brokerId, packet.brokerCounter)
       const q = this.#queue(sub.clientId)
       // the same message queued again (a QoS 2 message published again after a crash) keeps its packet id
-      if (!q.queued.has(key)) q.queued.set(key, 0)
+      if (!q.queued.has(key)) q.queued.set(key, UNSENT)
       this.#commit.put(key, value)
     }
     // the publisher is acknowledged once the message is in every queue, on disk
@@ -156,9 +163,10 @@ export class LevelQueueStore implements LevelQueues {
       queueKey = outgoingKey(client.id, packet.brokerId, packet.brokerCounter)
       const previous = q?.queued.get(queueKey)
       if (q === undefined || previous === undefined) throw noSuchPacket()
-      if (previous > 0 && previous !== messageId && q.sent.get(previous)?.queueKey === queueKey) {
+      const before = previous !== UNSENT && previous !== messageId ? q.sent.get(previous) : undefined
+      if (before?.queueKey === queueKey) {
         q.sent.delete(previous)
-        this.#commit.del(outgoingIdKey(client.id, previous))
+        if (before.onDisk) this.#commit.del(outgoingIdKey(client.id, previous))
       }
     } else {
       // a PUBREL replacing the PUBLISH sent under that id
@@ -169,14 +177,17 @@ export class LevelQueueStore implements LevelQueues {
       packet.brokerCounter = sent.packet.brokerCounter
     }
     q.queued.set(queueKey, messageId)
-    q.sent.set(messageId, { queueKey, packet })
+    // a QoS 1 message whose id is lost in a crash is sent again under another id: QoS 1 allows the
+    // duplicate, so its id stays in memory. A QoS 2 PUBLISH or PUBREL must be on disk under its id before
+    // it is sent, or the subscriber could get it again under a new id after a crash (a second delivery).
+    const inMemory = packet.cmd === 'publish' && packet.qos === 1
+    // an id another message held on disk stays its own until that message is removed
+    const held = q.sent.get(messageId)
+    q.sent.set(messageId, { queueKey, packet, onDisk: !inMemory || (held?.onDisk === true && held.queueKey === queueKey) })
+    if (inMemory) return
     const value = msgpack.encode(packet)
     this.#commit.put(outgoingIdKey(client.id, messageId), value)
     this.#commit.put(queueKey, value)
-    // a QoS 1 message whose id is lost in a crash is sent again under another id: QoS 1 allows the
-    // duplicate. A QoS 2 PUBLISH or PUBREL must be on disk under its id before it is sent, or the
-    // subscriber could get it again under a new id after a crash (a second delivery).
-    if (packet.cmd === 'publish' && packet.qos === 1) return
     await this.#commit.durable()
   }
 
@@ -189,7 +200,7 @@ export class LevelQueueStore implements LevelQueues {
     q.queued.delete(sent.queueKey)
     this.#dropIfEmpty(client.id, q)
     // not awaited: a removal lost in a crash sends the message once more (QoS 1) or its PUBREL (QoS 2)
-    this.#commit.del(outgoingIdKey(client.id, messageId))
+    if (sent.onDisk) this.#commit.del(outgoingIdKey(client.id, messageId))
     this.#commit.del(sent.queueKey)
     return sent.packet
   }
@@ -197,11 +208,19 @@ export class LevelQueueStore implements LevelQueues {
   outgoingStream (client: Session): Readable {
     const db = this.#db
     const commit = this.#commit
-    const prefix = outgoingPrefix(client.id)
+    const queues = this.#queues
+    const clientId = client.id
+    const prefix = outgoingPrefix(clientId)
     return Readable.from((async function * () {
       // what was written or removed so far is read back as it is now
       await commit.durable()
-      for await (const blob of db.values<string, Buffer>({ ...range(prefix), ...BUFFER })) yield msgpack.decode(blob) as StoredPacket
+      for await (const [key, blob] of db.iterator<string, Buffer>({ ...range(prefix), ...BUFFER })) {
+        const packet = msgpack.decode(blob) as StoredPacket
+        // a QoS 1 message sent in this run: the id it was sent under, kept in memory
+        const messageId = queues.get(clientId)?.queued.get(key)
+        if (messageId !== undefined && messageId !== UNSENT && packet.cmd === 'publish') packet.messageId = messageId
+        yield packet
+      }
     })())
   }
 
