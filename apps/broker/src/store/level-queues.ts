@@ -83,9 +83,14 @@ export class LevelQueueStore implements LevelQueues {
     this.#db = db
     this.#base = new AsyncLevelPersistence(db)
     this.#commit = createGroupCommit(async (ops: BatchOps) => {
-      const batch = []
-      for (const [key, value] of ops) batch.push(value === null ? { type: 'del' as const, key } : { type: 'put' as const, key, value })
-      await db.batch(batch, BUFFER)
+      // a chained batch: each operation goes straight to LevelDB's batch (an array batch copies and
+      // re-checks every operation first: a third of the store's CPU when profiled)
+      const batch = db.batch()
+      for (const [key, value] of ops) {
+        if (value === null) batch.del(key)
+        else batch.put(key, value, BUFFER)
+      }
+      await batch.write()
     })
   }
 
