@@ -4,7 +4,7 @@
 // CPU time is the process's own (all threads: LevelDB's too), so other work on the machine adds little.
 //   npm run build && node bench/store-path.mjs [--messages=20000] [--window=64] [--rounds=3]
 import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Level } from 'level'
 import aedesPersistenceLevel from 'aedes-persistence-level'
@@ -63,7 +63,8 @@ async function run (name, qos) {
   }
 }
 
-console.log(`store path, ${MESSAGES} messages of 64 B, ${WINDOW} in flight, ${ROUNDS} alternating rounds; load ${(await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ')}`)
+const load = loadavg().map((x) => x.toFixed(2)).join(' ')
+console.log(`store path, ${MESSAGES} messages of 64 B, ${WINDOW} in flight, ${ROUNDS} alternating rounds; load ${load}`)
 for (const qos of [1, 2]) {
   const runs = Object.fromEntries(Object.keys(stores).map((k) => [k, []]))
   for (let r = 0; r < ROUNDS; r++) for (const name of Object.keys(stores)) runs[name].push(await run(name, qos))
