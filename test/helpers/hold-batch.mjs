@@ -8,13 +8,28 @@ const require = createRequire(new URL('../../apps/broker/package.json', import.m
 const topic = Buffer.from(process.env.WARDEN_TEST_HOLD_TOPIC ?? '')
 const { ClassicLevel } = require('classic-level')
 
+const queues = (key, value) => String(key).startsWith('outgoing:') && Buffer.isBuffer(value) && value.includes(topic)
+const held = () => {
+  process.stdout.write(JSON.stringify({ msg: 'test: store batch held', topic: topic.toString() }) + '\n')
+  return new Promise(() => {})
+}
+
 const batch = ClassicLevel.prototype.batch
-ClassicLevel.prototype.batch = function heldBatch (ops, ...rest) {
-  const queues = Array.isArray(ops) && ops.some((op) => op.type === 'put' && String(op.key).startsWith('outgoing:') &&
-    Buffer.isBuffer(op.value) && op.value.includes(topic))
-  if (queues && topic.length > 0) {
-    process.stdout.write(JSON.stringify({ msg: 'test: store batch held', topic: topic.toString() }) + '\n')
-    return new Promise(() => {})
+ClassicLevel.prototype.batch = function heldBatch (...args) {
+  if (topic.length === 0) return batch.apply(this, args)
+  if (args.length > 0) {
+    const ops = args[0]
+    return Array.isArray(ops) && ops.some((op) => op.type === 'put' && queues(op.key, op.value)) ? held() : batch.apply(this, args)
   }
-  return batch.call(this, ops, ...rest)
+  // a chained batch: held at write() when one of its puts queues the message
+  const chained = batch.call(this)
+  let hold = false
+  const put = chained.put
+  chained.put = function (key, value, ...rest) {
+    if (queues(key, value)) hold = true
+    return put.call(this, key, value, ...rest)
+  }
+  const write = chained.write
+  chained.write = function (...rest) { return hold ? held() : write.apply(this, rest) }
+  return chained
 }
