@@ -47,6 +47,14 @@ describe('a message whose queue write is not on disk', () => {
       const publish = { cmd: 'publish', topic: HELD, payload: Buffer.from('held'), qos, messageId: 7, retain: false, dup: false } as Packet
       device.send(publish)
       await node.app.waitForLog((l) => l.msg === 'test: store batch held')
+      // the broker has been running meanwhile: it answers another client's CONNECT and ten PINGREQs (a
+      // PUBACK it would send without waiting for the batch goes out within those turns)
+      const probe = scope.track(await rawSession(node.port, 'sensor-2', 'probe'))
+      for (let i = 0; i < 10; i++) {
+        probe.send({ cmd: 'pingreq' } as Packet)
+        await probe.next('pingresp')
+        probe.packets.length = 0
+      }
       await node.app.stop('SIGKILL')
       // everything the broker wrote before it died has been read once the connection is seen closed
       await device.closed()
