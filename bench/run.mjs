@@ -109,8 +109,8 @@ const results = {
     timing,
     flood: args.flood === true
   },
-  brokers: brokers.map(({ name, label, kind, persistence, store, workers }) =>
-    ({ name, label, kind, persistence: persistence ?? store ?? null, workers: workers ?? null })),
+  brokers: brokers.map(({ name, label, kind, persistence, store, workers, durable }) =>
+    ({ name, label, kind, persistence: persistence ?? store ?? null, workers: workers ?? null, durable: durable === true })),
   throughput: [],
   latency: [],
   ownership: [],
