@@ -133,6 +133,23 @@ describe('LevelQueueStore', () => {
     await old.destroy()
   })
 
+  it('drops a packet id key whose queued message is gone (left by a crash between two writes)', async () => {
+    const dir = await freshDir()
+    const old = await openAedesLevel(dir)
+    await old.outgoingEnqueueCombi([{ clientId: client.id }], v5(1, 2))
+    await old.outgoingUpdate(client, { ...v5(1, 2), messageId: 5 })
+    await old.destroy()
+    const raw = await openDb(dir)
+    await raw.del(`outgoing:${encodeURIComponent(client.id)}:b1:${'1'.padStart(16, '0')}`)
+    await raw.close()
+
+    const { store, db } = await openWarden(dir)
+    expect(await store.outgoingClearMessageId(client, { messageId: 5 })).toBeUndefined()
+    expect(await list(store.outgoingStream(client))).toEqual([])
+    expect(await keys(db)).toEqual([])
+    await store.destroy()
+  })
+
   it('writes the messages queued in one event-loop turn in one batch, on disk when the promise resolves', async () => {
     const { store, db } = await openWarden(await freshDir())
     const before = store.commits.batches

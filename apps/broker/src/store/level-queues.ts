@@ -107,7 +107,13 @@ export class LevelQueueStore implements LevelQueues {
       const messageId = Number(key.slice(key.lastIndexOf(':') + 1))
       const queueKey = outgoingKey(clientId, packet.brokerId, packet.brokerCounter)
       const q = this.#queue(clientId)
-      if (q.queued.has(queueKey)) q.queued.set(queueKey, messageId)
+      // an id key whose message is gone (a crash between two writes of an earlier store): nothing to send
+      if (!q.queued.has(queueKey)) {
+        this.#commit.del(key)
+        this.#dropIfEmpty(clientId, q)
+        continue
+      }
+      q.queued.set(queueKey, messageId)
       q.sent.set(messageId, { queueKey, packet, onDisk: true })
     }
     for await (const [key, blob] of this.#db.iterator<string, Buffer>({ ...range(INCOMING), ...BUFFER })) {
