@@ -64,10 +64,10 @@ if (spec.kind === 'warden' && spec.workers !== undefined && cluster.isPrimary) {
   close = () => broker.close()
 } else {
   // bare aedes 1.2.0, the floor Warden is measured against (Warden itself runs on aedes 2.0.0-beta.1: the
-  // root's devDependency `aedes-1.2` is an alias of aedes@1.2.0): no hooks, default options, in-memory persistence
+  // root's devDependency `aedes-1.2` is an alias of aedes@1.2.0): no hooks, default options, in-memory
+  // persistence, or (spec.store) the level or redis store Warden's stores are compared with
   const { Aedes } = await import('aedes-1.2')
-  const { default: aedesPersistence } = await import('aedes-persistence')
-  const aedes = await Aedes.createBroker({ persistence: aedesPersistence() })
+  const aedes = await Aedes.createBroker({ persistence: await bareStore(spec) })
   mq = aedes.mq
   aedes.on('error', (err) => console.error('aedes error', err))
   const server = net.createServer({ noDelay: true }, aedes.handle)
@@ -116,4 +116,25 @@ async function busOf (live) {
 /** a worker that has just died has no /proc entry left to read */
 function ofLive (read, w) {
   try { return read(w.process.pid) } catch { return 0 }
+}
+
+/** the store of a bare aedes broker: aedes-persistence (memory), aedes-persistence-level or -redis */
+async function bareStore ({ store, dataDir, redisUrl }) {
+  if (store === 'level') {
+    const { Level } = await import('level')
+    const { default: aedesPersistenceLevel } = await import('aedes-persistence-level')
+    const db = new Level(`${dataDir}/aedes-level`)
+    await db.open()
+    return aedesPersistenceLevel(db)
+  }
+  if (store === 'redis') {
+    // the broker's own copies (apps/broker/node_modules), as Warden runs them
+    const { createRequire } = await import('node:module')
+    const fromBroker = createRequire(new URL('../apps/broker/package.json', import.meta.url))
+    const { default: aedesPersistenceRedis } = await import(fromBroker.resolve('aedes-persistence-redis'))
+    const { Redis } = await import(fromBroker.resolve('ioredis'))
+    return aedesPersistenceRedis({ conn: new Redis(redisUrl, { enableAutoPipelining: true }) })
+  }
+  const { default: aedesPersistence } = await import('aedes-persistence')
+  return aedesPersistence()
 }

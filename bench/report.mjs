@@ -33,8 +33,8 @@ function byWorkload (rows) {
 /** † marks a figure limited by the load generator or the shared machine rather than the broker. */
 const mark = (r) => r !== undefined && /GENERATOR|machine/.test(r.limit) ? '†' : ''
 
-/** the single-process brokers of the main tables; cluster mode has a section of its own */
-const mainBrokers = (res) => res.brokers.filter((b) => b.workers === null || b.workers === undefined)
+/** the single-process brokers of the main tables; cluster mode and the durable stores have sections of their own */
+const mainBrokers = (res) => res.brokers.filter((b) => (b.workers === null || b.workers === undefined) && b.durable !== true)
 
 export function renderMarkdown (res) {
   const names = mainBrokers(res).map((b) => b.name)
@@ -105,6 +105,7 @@ export function renderMarkdown (res) {
   }
 
   if ((res.cluster ?? []).length > 0) out.push(renderCluster(res, label), '')
+  if ((res.persistent ?? []).length > 0) out.push(renderPersistent(res, label), '')
 
   if (res.latency.length > 0) {
     out.push('### Latency at a fixed offered rate (one publisher → one subscriber, 64 B)')
@@ -252,6 +253,32 @@ export function targets (res) {
     })
   }
   return out
+}
+
+/** Persistent sessions on the durable stores: Warden on level and Redis, bare aedes on the same, Mosquitto with persistence. */
+function renderPersistent (res, label) {
+  const ps = byWorkload(res.persistent)
+  const names = res.brokers.filter((b) => res.persistent.some((r) => r.broker === b.name)).map((b) => b.name)
+  const out = []
+  out.push('### Persistent sessions on the durable stores')
+  out.push('')
+  out.push('Subscribers with `clean: false`; pairs = 10 publishers → 10 subscribers, fan4 = 4 publishers × 4 subscribers reading all four. ' +
+    'Warden (redis) is one process with its store and bus on a private `redis-server`, bare aedes + redis the same store; Redis\'s CPU is ' +
+    'counted as the broker\'s. Mosquitto runs with `persistence true` (written to disk at autosave and exit only: a crash loses what came ' +
+    'since); bare aedes 1.2 may lose an acknowledged message (PUBACK before the store); Warden stores before it acknowledges. ' +
+    'Best of the runs (µs per delivered message, then msg/s).')
+  out.push('')
+  const lvl = 'warden-level'
+  const head = ['workload', ...names.map((n) => `${label[n]} µs/msg`), ...names.map((n) => `${label[n]} msg/s`),
+    'Warden (level) ÷ Mosquitto', 'Warden (level) ÷ aedes + level', 'Warden (redis) ÷ Warden (level)', 'lost / duplicated']
+  out.push(table(head, [...ps].map(([w, rs]) => [
+    w, ...names.map((n) => f2(rs[n]?.brokerUsPerMsg)), ...names.map((n) => rs[n] ? f0(rs[n].deliveredPerSec) + mark(rs[n]) : '–'),
+    fr(ratio(rs[lvl]?.brokerUsPerMsg, rs['mosquitto-persist']?.brokerUsPerMsg)),
+    fr(ratio(rs[lvl]?.brokerUsPerMsg, rs['aedes-level']?.brokerUsPerMsg)),
+    fr(ratio(rs['warden-redis']?.brokerUsPerMsg, rs[lvl]?.brokerUsPerMsg)),
+    names.filter((n) => rs[n]?.lost > 0 || rs[n]?.dup > 0).map((n) => `${n}: ${rs[n].lost} / ${rs[n].dup}`).join(', ') || '0'
+  ])))
+  return out.join('\n')
 }
 
 /** Cluster mode: the same workloads on 1 and 2 workers on Redis, next to one Warden process and Mosquitto. */

@@ -4,7 +4,7 @@
 // processes. Options:
 //   --quick            a < 2 minute subset
 //   --only=a,b         brokers by name (warden, warden-level, aedes, mosquitto, cluster-1, cluster-2)
-//   --sections=...     throughput,latency,ownership,connections,cluster,logins
+//   --sections=...     throughput,latency,ownership,connections,cluster,logins,persistent
 //   --filter=a,b       only the throughput and latency workloads whose names contain one of these
 //   --reps=n           runs per workload and broker (the best is kept); default 2 for the workloads the
 //                      targets are about (64 B at QoS 0 and 1, latency, ownership), 1 for the others and
@@ -33,7 +33,8 @@ const BENCH_DIR = dirname(fileURLToPath(import.meta.url))
 const ROOT = join(BENCH_DIR, '..')
 const args = Object.fromEntries(process.argv.slice(2).map((a) => { const [k, v] = a.replace(/^--/, '').split('='); return [k, v ?? true] }))
 const quick = args.quick === true
-const sections = new Set(String(args.sections ?? 'throughput,latency,ownership,connections,cluster,logins').split(','))
+// --quick leaves the persistent-session section out unless asked for (--sections=persistent)
+const sections = new Set(String(args.sections ?? `throughput,latency,ownership,connections,cluster,logins${quick ? '' : ',persistent'}`).split(','))
 const started = Date.now()
 
 const mosquittoVersion = (() => {
@@ -52,10 +53,16 @@ let brokers = [
   // cluster mode as `WARDEN_INSTANCES=N npm start` runs it: node:cluster workers sharing one port (pm2's
   // cluster mode is node:cluster), the store and the bus on a Redis of their own; only in the cluster section
   { name: 'cluster-1', label: 'Warden cluster, 1 worker', kind: 'warden', persistence: 'redis', workers: 1, passwordHash, cluster: true },
-  { name: 'cluster-2', label: 'Warden cluster, 2 workers', kind: 'warden', persistence: 'redis', workers: 2, passwordHash, cluster: true }
+  { name: 'cluster-2', label: 'Warden cluster, 2 workers', kind: 'warden', persistence: 'redis', workers: 2, passwordHash, cluster: true },
+  // the persistent-session section only: each durable store beside bare aedes 1.2 on the same store, and
+  // Mosquitto with its persistence on (a Redis of their own, its CPU counted as the broker's)
+  { name: 'warden-redis', label: 'Warden (redis)', kind: 'warden', persistence: 'redis', passwordHash, durable: true },
+  { name: 'aedes-level', label: 'bare aedes + level', kind: 'aedes', store: 'level', durable: true },
+  { name: 'aedes-redis', label: 'bare aedes + redis', kind: 'aedes', store: 'redis', durable: true },
+  { name: 'mosquitto-persist', label: 'Mosquitto (persistence)', kind: 'mosquitto', persistence: true, durable: true }
 ]
 if (mosquittoVersion === null || !/mosquitto/i.test(mosquittoVersion)) brokers = brokers.filter((b) => b.kind !== 'mosquitto')
-if (quick) brokers = brokers.filter((b) => b.name !== 'warden-level')
+if (quick && !sections.has('persistent')) brokers = brokers.filter((b) => b.name !== 'warden-level')
 if (typeof args.only === 'string') { const only = args.only.split(','); brokers = brokers.filter((b) => only.includes(b.name)) }
 
 const timing = quick ? { warmupMs: 400, durationMs: 1100 } : { warmupMs: 500, durationMs: 2000 }
@@ -105,12 +112,14 @@ const results = {
     timing,
     flood: args.flood === true
   },
-  brokers: brokers.map(({ name, label, kind, persistence, workers }) => ({ name, label, kind, persistence: persistence ?? null, workers: workers ?? null })),
+  brokers: brokers.map(({ name, label, kind, persistence, store, workers, durable }) =>
+    ({ name, label, kind, persistence: persistence ?? store ?? null, workers: workers ?? null, durable: durable === true })),
   throughput: [],
   latency: [],
   ownership: [],
   connections: [],
   cluster: [],
+  persistent: [],
   logins: [],
   failures: []
 }
@@ -210,7 +219,7 @@ console.log('Warden clients authenticate with username + scrypt passwordHash (N=
 
 if (sections.has('throughput') || sections.has('latency')) {
   const handles = []
-  for (const b of brokers.filter((x) => x.cluster !== true)) handles.push(await launch(b))
+  for (const b of brokers.filter((x) => x.cluster !== true && x.durable !== true)) handles.push(await launch(b))
   try {
     if (sections.has('throughput')) {
       for (const w of matrix) {
@@ -237,6 +246,23 @@ if (sections.has('cluster') && brokers.some((b) => b.cluster === true)) {
     for (const w of clusterMatrix) {
       const reps = args.reps !== undefined ? Number(args.reps) : quick ? 1 : w.name === 'pairs q1 64B' ? 2 : 1
       results.cluster.push(...await compare(handles.filter((h) => canRun(h.b, w)), w, reps))
+    }
+  } finally {
+    for (const h of handles) await h.stop()
+  }
+}
+
+// persistent sessions (clean=false subscribers, QoS 1 and 2) on the durable stores: Warden on level and on
+// Redis, bare aedes 1.2 on the same two stores, Mosquitto with persistence on
+const persistentMatrix = [1, 2].flatMap((qos) => ['pairs', 'fan4'].map((shape) => throughput(shape, qos, 64, { persistent: true })))
+  .filter((w) => typeof args.filter !== 'string' || args.filter.split(',').some((f) => w.name.includes(f)))
+const persistentBrokers = brokers.filter((b) => b.durable === true || b.name === 'warden-level')
+if (sections.has('persistent') && persistentBrokers.length > 0 && persistentMatrix.length > 0) {
+  const handles = []
+  for (const b of persistentBrokers) handles.push(await launch(b))
+  try {
+    for (const w of persistentMatrix) {
+      results.persistent.push(...await compare(handles, w, args.reps !== undefined ? Number(args.reps) : quick ? 1 : 2))
     }
   } finally {
     for (const h of handles) await h.stop()
@@ -272,7 +298,7 @@ if (sections.has('ownership') && warden !== undefined) {
 }
 
 if (sections.has('connections')) {
-  for (const b of brokers.filter((x) => x.name !== 'warden-level' && x.cluster !== true)) {
+  for (const b of brokers.filter((x) => x.name !== 'warden-level' && x.cluster !== true && x.durable !== true)) {
     for (const n of connectionCounts) {
       // a fresh broker for each count: the memory it gains is the connections'
       const h = await launch(b)

@@ -101,7 +101,7 @@ export async function startBroker (b, opts = {}) {
   const execArgv = ['--expose-gc']
   if (opts.profileDir !== undefined) execArgv.push('--cpu-prof', '--cpu-prof-dir', opts.profileDir)
   // cluster mode: a Redis of its own, whose CPU counts as the broker's (it carries the store and the bus)
-  const redis = b.persistence === 'redis' ? await startRedis() : null
+  const redis = b.persistence === 'redis' || b.store === 'redis' ? await startRedis() : null
   let h, port
   try {
     h = ipcChild('broker-child.mjs', { ...b, dataDir, registrations: b.registrations ?? 10, redisUrl: redis?.url }, execArgv)
@@ -153,9 +153,13 @@ async function startRedis () {
 
 async function startMosquitto (b) {
   const dir = tempDir('mosquitto-bench-')
+  // Mosquitto started as root writes its persistence file as the user it drops to
+  if (b.persistence === true) chmodSync(dir, 0o777)
   const port = await freePort()
   const conf = join(dir, 'mosquitto.conf')
-  // Nagle off, no cap on queued messages (so it never drops to keep up), nothing on disk
+  // Nagle off, no cap on queued messages (so it never drops to keep up), nothing on disk unless
+  // b.persistence: then its in-memory state is written to mosquitto.db at autosave (every 1800 s by
+  // default) and at exit — a crash loses what came since
   // b.passwords: [username, password] pairs, hashed by mosquitto_passwd into a password file (and then
   // only those accounts may connect), as a deployment with accounts would run it
   const auth = b.passwords === undefined ? ['allow_anonymous true'] : ['allow_anonymous false', `password_file ${writePasswordFile(dir, b.passwords)}`]
@@ -164,7 +168,7 @@ async function startMosquitto (b) {
     ...auth,
     'max_queued_messages 0',
     'set_tcp_nodelay true',
-    'persistence false',
+    ...(b.persistence === true ? ['persistence true', `persistence_location ${dir}/`] : ['persistence false']),
     'log_dest stderr',
     'log_type error',
     ''

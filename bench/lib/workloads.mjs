@@ -8,7 +8,9 @@ const SHAPES = {
   // one topic, many readers
   'fan-out': { pubs: 1, subs: 100, wildcard: false },
   // independent publisher → subscriber pairs on their own topics
-  pairs: { pubs: 10, subs: 10, wildcard: false }
+  pairs: { pubs: 10, subs: 10, wildcard: false },
+  // every subscriber reads every publisher (issue 17's 4 × 4 fan-out to persistent sessions)
+  fan4: { pubs: 4, subs: 4, wildcard: true }
 }
 
 function pub (run, k, topics) {
@@ -27,8 +29,9 @@ export function throughput (shape, qos, payloadSize, { persistent = false, mqtt5
   const size = payloadSize < 1024 ? payloadSize + 'B' : payloadSize / 1024 + 'KiB'
   const name = `${shape}${persistent ? '-persistent' : ''} q${qos} ${size}${mqtt5 ? ' MQTT 5' : ''}`
   const run = `${shape}${persistent ? 'P' : ''}${qos}${payloadSize}${mqtt5 ? 'v5' : ''}`
-  // persistent sessions outlive the workload: their topics must not be reused by later ones
-  const leaf = persistent ? 'p' : '0'
+  // persistent sessions outlive the workload: their topics must not be reused by later ones (a stored
+  // wildcard subscription of one workload would queue the next one's messages)
+  const leaf = persistent ? `p-${run}` : '0'
   const pubs = range(s.pubs).map((k) => pub(run, k, [`bench/pub-${k}/data/${leaf}`]))
   const subs = range(s.subs).map((k) => {
     if (s.wildcard) return sub(run, k, `bench/+/data/${leaf}`, qos, range(s.pubs), !persistent)

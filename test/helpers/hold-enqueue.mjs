@@ -7,9 +7,11 @@ import { createRequire } from 'node:module'
 const require = createRequire(new URL('../../apps/broker/package.json', import.meta.url))
 const topic = process.env.WARDEN_TEST_HOLD_TOPIC
 
-// both durable stores: LevelDB and Redis
-for (const store of ['aedes-persistence-level/asyncPersistence.js', 'aedes-persistence-redis/asyncPersistence.js']) {
-  const proto = require(store).prototype
+// the durable stores: Warden's on LevelDB (the module the broker loads), aedes-persistence-level and -redis
+const { LevelQueueStore } = await import(new URL('../../apps/broker/dist/store/level-queues.js', import.meta.url).href)
+const others = ['aedes-persistence-level/asyncPersistence.js', 'aedes-persistence-redis/asyncPersistence.js']
+const protos = [LevelQueueStore.prototype, ...others.map((s) => require(s).prototype)]
+for (const proto of protos) {
   const enqueue = proto.outgoingEnqueueCombi
   proto.outgoingEnqueueCombi = function heldEnqueue (subs, packet) {
     if (packet.qos === 2 && packet.topic === topic) {

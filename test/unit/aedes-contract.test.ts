@@ -12,6 +12,7 @@ import aedesPersistence from 'aedes-persistence'
 import aedesPersistenceLevel from 'aedes-persistence-level'
 import { busOf, parserOf } from '../../apps/broker/src/aedes/accessors.js'
 import { BROKER_INTERNALS, BUS_INTERNALS, CLIENT_INTERNALS, PARSER_INTERNALS, STORE_INTERNALS, checkInternals } from '../../apps/broker/src/aedes/contract.js'
+import { createStore } from '../../apps/broker/src/store/persistence.js'
 import { startBareBroker } from '../helpers/bare-aedes.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 
@@ -37,6 +38,15 @@ const STORES: StoreCase[] = [
       const db = new Level<string, unknown>(dir)
       await db.open()
       return { persistence: aedesPersistenceLevel(db), close: async () => { await db.close(); await rm(dir, { recursive: true, force: true }) } }
+    }
+  },
+  {
+    // what the broker runs on `persistence: level`: Warden's store (store/level-queues.ts) in the callback layer
+    name: 'Warden level',
+    async open () {
+      const dir = await mkdtemp(join(tmpdir(), 'warden-contract-'))
+      const store = await createStore({ kind: 'level', dataDir: dir, brokerId: 'contract' })
+      return { persistence: store.persistence, close: async () => { await store.close(); await rm(dir, { recursive: true, force: true }) } }
     }
   },
   {

@@ -6,13 +6,14 @@ import { Level } from 'level'
 import type { Redis } from 'ioredis'
 import type { MQEmitterRedis } from 'mqemitter-redis'
 import { connectRedis, describeTarget, type RedisTarget } from './redis-connect.js'
-import aedesPersistenceLevel from 'aedes-persistence-level'
 import aedesPersistence from 'aedes-persistence'
+import { CallBackPersistence } from 'aedes-persistence/callBackPersistence.js'
 import aedesPersistenceRedis from 'aedes-persistence-redis'
 import mqemitterRedis from 'mqemitter-redis'
 import { WardenError } from '@warden/common'
 import type { PersistenceKind } from '../config/schema.js'
-import { hasLevelIncoming, listLevelIncoming, type IncomingRef } from './level-incoming.js'
+import { listLevelIncoming, type IncomingRef } from './level-incoming.js'
+import { LevelQueueStore } from './level-queues.js'
 import { tuneRedisBus, type BusStats } from './redis-bus.js'
 import { storeOf, type AedesStore } from '../aedes/store.js'
 import { createLocalBindings, type BindingStore } from './binding-store.js'
@@ -24,7 +25,6 @@ export interface Store {
   readonly persistence: AedesStore
   /** the message bus handed to aedes as `mq`; undefined = aedes's in-process default */
   readonly mq: unknown
-  /** the Redis URL when the store is shared */
   /** cluster mode: how Redis is reached */
   readonly redis?: RedisTarget
   /** cluster mode: messages sent to and received from the other broker processes */
@@ -35,6 +35,8 @@ export interface Store {
   readonly bindings: BindingStore
   /** whether a client has incoming QoS 2 packets awaiting PUBREL (level, redis; memory: see session-present.ts) */
   readonly hasIncoming?: (clientId: string) => Promise<boolean>
+  /** level: group commit's batches written and operations in them (one batch per event-loop turn at most) */
+  readonly commits?: { readonly batches: number, readonly ops: number }
   close (): Promise<void>
 }
 
@@ -58,7 +60,10 @@ export async function createStore ({ kind, dataDir, redis, brokerId }: StoreOpti
     await mkdir(path, { recursive: true })
     const db = new Level<string, unknown>(path)
     await db.open()
-    const level = aedesPersistenceLevel(db)
+    // aedes-persistence-level's layout, with the queues indexed in memory and written by group commit; in
+    // aedes-persistence's callback layer, as aedes-persistence-level is (the methods aedes calls, callbacks or not)
+    const queues = new LevelQueueStore(db)
+    const level = new CallBackPersistence(() => queues)
     const bindings = await createLocalBindings(db)
     return {
       kind,
@@ -66,7 +71,8 @@ export async function createStore ({ kind, dataDir, redis, brokerId }: StoreOpti
       mq: undefined,
       incoming: () => listLevelIncoming(db),
       bindings,
-      hasIncoming: (clientId) => hasLevelIncoming(db, clientId),
+      hasIncoming: async (clientId) => queues.hasIncoming(clientId),
+      commits: queues.commits,
       async close () {
         await bindings.close()
         await level.destroy()

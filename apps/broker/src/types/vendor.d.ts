@@ -34,3 +34,55 @@ declare module 'mqemitter-redis' {
   import type { Redis } from 'ioredis'
   export default function mqemitterRedis (opts: { connectionString?: string, subConn?: Redis, pubConn?: Redis }): MQEmitterRedis
 }
+
+// aedes-persistence-level's own store class, which store/level-queues.ts delegates all but the queues to
+declare module 'aedes-persistence-level/asyncPersistence.js' {
+  import type { Level } from 'level'
+  import type { Readable } from 'node:stream'
+  import type { Subscription } from 'aedes'
+  type Session = { readonly id: string }
+  export default class AsyncLevelPersistence {
+    constructor (db: Level<string, unknown>)
+    readonly broker: unknown
+    setup (broker: unknown): Promise<void>
+    storeRetained (packet: object): Promise<void>
+    createRetainedStreamCombi (patterns: string[]): Readable
+    createRetainedStream (pattern: string): Readable
+    addSubscriptions (client: Session, subs: readonly Subscription[]): Promise<void>
+    removeSubscriptions (client: Session, topics: string[]): Promise<void>
+    subscriptionsByClient (client: Session): Promise<Subscription[]>
+    countOffline (): Promise<{ subsCount: number, clientsCount: number }>
+    subscriptionsByTopic (topic: string): Promise<unknown[]>
+    cleanSubscriptions (client: Session): Promise<void>
+    putWill (client: Session, packet: object): Promise<void>
+    getWill<T> (client: Session): Promise<T | undefined>
+    delWill<T> (client: Session): Promise<T | undefined>
+    streamWill (brokers: unknown): Readable
+    getClientList (topic: string): Readable
+    destroy (): Promise<void>
+  }
+}
+
+declare module 'aedes-packet' {
+  /** a copy of a packet as aedes stores it: queue identity kept, packet id cleared for QoS > 0 */
+  export default class Packet {
+    constructor (original: object, broker?: { id: string, counter: number })
+    [field: string]: unknown
+  }
+}
+
+declare module 'msgpack-lite' {
+  const msgpack: {
+    encode (value: unknown): Buffer
+    decode (buffer: Buffer | Uint8Array): unknown
+  }
+  export default msgpack
+}
+
+declare module 'aedes-persistence/callBackPersistence.js' {
+  /** aedes-persistence's callback layer over an async store: each method takes an optional callback */
+  export class CallBackPersistence {
+    constructor (asyncInstanceFactory: (opts: object) => object, opts?: object)
+    destroy (): Promise<void>
+  }
+}

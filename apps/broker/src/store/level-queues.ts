@@ -1,0 +1,303 @@
+// Warden's LevelDB store for aedes: the queues of persistent sessions (outgoing QoS 1/2 messages) and the
+// incoming QoS 2 packets awaiting PUBREL, held in an in-memory index and written by group commit
+// (group-commit.ts); subscriptions, retained messages and wills stay with aedes-persistence-level, which
+// this delegates them to, on the same database.
+//
+// It keeps aedes-persistence-level's key layout and encoding (msgpack-lite of the packet, MQTT 5
+// properties and messageExpiry included) so that it reads what that store wrote and the other way round:
+//   outgoing:<client>:<brokerId>:<counter>   a queued message (with its packet id once sent)
+//   outgoing-id:<client>:<packet id>         the same packet, found by packet id
+//   incoming:<client>:<packet id>            an incoming QoS 2 packet awaiting PUBREL
+// What it changes is when and how often it writes:
+// - no read on the message path: a PUBACK finds its packet in the index, an incoming QoS 2 packet is
+//   known new without asking LevelDB;
+// - a write resolves once its batch is on disk; the writes that must be on disk before aedes goes on are
+//   awaited (a queued message, before the publisher's PUBACK; a QoS 2 packet id, before it is sent; an
+//   incoming QoS 2 packet and its removal, before PUBREC/PUBCOMP), the others are not: the removal of an
+//   acknowledged message (lost in a crash, the message is sent once more, which QoS 1 allows);
+// - the packet id a QoS 1 message is sent under is kept in memory only (outgoingStream adds it back to
+//   what it reads): after a crash the message is sent again under a new id, a duplicate QoS 1 allows. So a
+//   QoS 1 message costs one put when queued and one delete when acknowledged, both in shared batches.
+import { Readable } from 'node:stream'
+import type { Level } from 'level'
+import msgpack from 'msgpack-lite'
+import Packet from 'aedes-packet'
+import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js'
+import type { Subscription } from 'aedes'
+import type { QueueSub, Session, StoredPacket } from '../aedes/store.js'
+import { createGroupCommit, type BatchOps, type GroupCommit } from './group-commit.js'
+
+const OUTGOING = 'outgoing:'
+const OUTGOING_ID = 'outgoing-id:'
+const INCOMING = 'incoming:'
+const BUFFER = { valueEncoding: 'buffer' } as const
+
+// aedes-persistence-level's keys: ids padded to 16 digits so that they sort; a client id URI-encoded, so
+// that the ':' after it ends it
+const pad = (n: number | undefined): string => String(n).padStart(16, '0')
+const enc = encodeURIComponent
+const outgoingPrefix = (clientId: string): string => `${OUTGOING}${enc(clientId)}:`
+const outgoingKey = (clientId: string, brokerId: unknown, counter: unknown): string =>
+  `${outgoingPrefix(clientId)}${String(brokerId)}:${pad(counter as number)}`
+const outgoingIdKey = (clientId: string, messageId: number): string => `${OUTGOING_ID}${enc(clientId)}:${pad(messageId)}`
+const incomingKey = (clientId: string, messageId: number | undefined): string => `${INCOMING}${enc(clientId)}:${pad(messageId)}`
+/** every key under a prefix ending in ':' (';' is the next byte) */
+const range = (prefix: string): { gte: string, lt: string } => ({ gte: prefix, lt: `${prefix.slice(0, -1)};` })
+/** the client id of a key `<prefix><encoded id>:…` */
+const clientOf = (key: string, prefix: string): string => decodeURIComponent(key.slice(prefix.length, key.indexOf(':', prefix.length)))
+
+/**
+ * a message sent and not yet acknowledged: its queue key, the packet as last updated, and whether its
+ * `outgoing-id:` key is on disk (a QoS 1 message's is not, unless an earlier store or run wrote it)
+ */
+interface Sent { readonly queueKey: string, readonly packet: StoredPacket, readonly onDisk: boolean }
+
+/** packet id of a queued message not sent yet (0 is not an MQTT packet id, but aedes-persistence's tests use it) */
+const UNSENT = -1
+
+/** one client's queue: its queued messages (packet id once sent, UNSENT before) and the ones sent, by packet id */
+interface Queue { readonly queued: Map<string, number>, readonly sent: Map<number, Sent> }
+
+export interface LevelQueues {
+  /** whether a client has incoming QoS 2 packets awaiting PUBREL (from the index) */
+  hasIncoming (clientId: string): boolean
+  /** group commit's counters: batches written and operations in them */
+  readonly commits: { batches: number, ops: number }
+}
+
+const noSuchPacket = (): Error => new Error('no such packet')
+
+/**
+ * An aedes persistence (the interface of aedes-persistence 11's async stores): `setup` loads the index of
+ * queued and incoming packets, then the message path runs on it.
+ */
+export class LevelQueueStore implements LevelQueues {
+  readonly #db: Level<string, unknown>
+  readonly #base: AsyncLevelPersistence
+  readonly #commit: GroupCommit
+  readonly #queues = new Map<string, Queue>()
+  /** incoming QoS 2 packets by client, then packet id: their encoded form, decoded afresh for each reader */
+  readonly #incoming = new Map<string, Map<number, Buffer>>()
+
+  constructor (db: Level<string, unknown>) {
+    this.#db = db
+    this.#base = new AsyncLevelPersistence(db)
+    this.#commit = createGroupCommit(async (ops: BatchOps) => {
+      // a chained batch: each operation goes straight to LevelDB's batch (an array batch copies and
+      // re-checks every operation first: a third of the store's CPU when profiled)
+      const batch = db.batch()
+      for (const [key, value] of ops) {
+        if (value === null) batch.del(key)
+        else batch.put(key, value, BUFFER)
+      }
+      await batch.write()
+    })
+  }
+
+  get commits (): { batches: number, ops: number } { return this.#commit.stats }
+
+  get broker (): unknown { return this.#base.broker }
+
+  async setup (broker: unknown): Promise<void> {
+    await this.#base.setup(broker)
+    for await (const key of this.#db.keys(range(OUTGOING))) this.#queue(clientOf(key, OUTGOING)).queued.set(key, UNSENT)
+    for await (const [key, blob] of this.#db.iterator<string, Buffer>({ ...range(OUTGOING_ID), ...BUFFER })) {
+      const clientId = clientOf(key, OUTGOING_ID)
+      const packet = msgpack.decode(blob) as StoredPacket
+      const messageId = Number(key.slice(key.lastIndexOf(':') + 1))
+      const queueKey = outgoingKey(clientId, packet.brokerId, packet.brokerCounter)
+      const q = this.#queue(clientId)
+      // an id key whose message is gone (a crash between two writes of an earlier store): nothing to send
+      if (!q.queued.has(queueKey)) {
+        this.#commit.del(key)
+        this.#dropIfEmpty(clientId, q)
+        continue
+      }
+      q.queued.set(queueKey, messageId)
+      q.sent.set(messageId, { queueKey, packet, onDisk: true })
+    }
+    for await (const [key, blob] of this.#db.iterator<string, Buffer>({ ...range(INCOMING), ...BUFFER })) {
+      const clientId = clientOf(key, INCOMING)
+      this.#incomingOf(clientId).set(Number(key.slice(key.lastIndexOf(':') + 1)), blob)
+    }
+  }
+
+  #queue (clientId: string): Queue {
+    let q = this.#queues.get(clientId)
+    if (q === undefined) {
+      q = { queued: new Map(), sent: new Map() }
+      this.#queues.set(clientId, q)
+    }
+    return q
+  }
+
+  #incomingOf (clientId: string): Map<number, Buffer> {
+    let m = this.#incoming.get(clientId)
+    if (m === undefined) {
+      m = new Map()
+      this.#incoming.set(clientId, m)
+    }
+    return m
+  }
+
+  #dropIfEmpty (clientId: string, q: Queue): void {
+    if (q.queued.size === 0 && q.sent.size === 0) this.#queues.delete(clientId)
+  }
+
+  // ---- the queues of persistent sessions
+
+  async outgoingEnqueue (sub: QueueSub, packet: StoredPacket): Promise<void> {
+    await this.outgoingEnqueueCombi([sub], packet)
+  }
+
+  async outgoingEnqueueCombi (subs: QueueSub[] | null | undefined, packet: StoredPacket): Promise<unknown> {
+    if (subs === null || subs === undefined || subs.length === 0) return packet
+    // one encoding for every subscriber (the same value under each key)
+    const value = msgpack.encode(new Packet(packet))
+    for (const sub of subs) {
+      const key = outgoingKey(sub.clientId, packet.brokerId, packet.brokerCounter)
+      const q = this.#queue(sub.clientId)
+      // the same message queued again (a QoS 2 message published again after a crash) keeps its packet id
+      if (!q.queued.has(key)) q.queued.set(key, UNSENT)
+      this.#commit.put(key, value)
+    }
+    // the publisher is acknowledged once the message is in every queue, on disk
+    await this.#commit.durable()
+  }
+
+  async outgoingUpdate (client: Session, packet: StoredPacket): Promise<void> {
+    const q = this.#queues.get(client.id)
+    const messageId = packet.messageId ?? 0
+    let queueKey: string
+    if (packet.brokerId !== undefined && packet.brokerId !== null) {
+      // a queued message about to be sent under a packet id
+      queueKey = outgoingKey(client.id, packet.brokerId, packet.brokerCounter)
+      const previous = q?.queued.get(queueKey)
+      if (q === undefined || previous === undefined) throw noSuchPacket()
+      const before = previous !== UNSENT && previous !== messageId ? q.sent.get(previous) : undefined
+      if (before?.queueKey === queueKey) {
+        q.sent.delete(previous)
+        if (before.onDisk) this.#commit.del(outgoingIdKey(client.id, previous))
+      }
+    } else {
+      // a PUBREL replacing the PUBLISH sent under that id
+      const sent = q?.sent.get(messageId)
+      if (q === undefined || sent === undefined) throw noSuchPacket()
+      queueKey = sent.queueKey
+      packet.brokerId = sent.packet.brokerId
+      packet.brokerCounter = sent.packet.brokerCounter
+    }
+    q.queued.set(queueKey, messageId)
+    // a QoS 1 message whose id is lost in a crash is sent again under another id: QoS 1 allows the
+    // duplicate, so its id stays in memory. A QoS 2 PUBLISH or PUBREL must be on disk under its id before
+    // it is sent, or the subscriber could get it again under a new id after a crash (a second delivery).
+    const inMemory = packet.cmd === 'publish' && packet.qos === 1
+    // an id another message held on disk stays its own until that message is removed
+    const held = q.sent.get(messageId)
+    q.sent.set(messageId, { queueKey, packet, onDisk: !inMemory || (held?.onDisk === true && held.queueKey === queueKey) })
+    if (inMemory) return
+    const value = msgpack.encode(packet)
+    this.#commit.put(outgoingIdKey(client.id, messageId), value)
+    this.#commit.put(queueKey, value)
+    await this.#commit.durable()
+  }
+
+  async outgoingClearMessageId (client: Session, packet: { messageId?: number }): Promise<StoredPacket | undefined> {
+    const q = this.#queues.get(client.id)
+    const messageId = packet.messageId ?? 0
+    const sent = q?.sent.get(messageId)
+    if (q === undefined || sent === undefined) return undefined
+    q.sent.delete(messageId)
+    q.queued.delete(sent.queueKey)
+    this.#dropIfEmpty(client.id, q)
+    // not awaited: a removal lost in a crash sends the message once more (QoS 1) or its PUBREL (QoS 2)
+    if (sent.onDisk) this.#commit.del(outgoingIdKey(client.id, messageId))
+    this.#commit.del(sent.queueKey)
+    return sent.packet
+  }
+
+  outgoingStream (client: Session): Readable {
+    const db = this.#db
+    const commit = this.#commit
+    const queues = this.#queues
+    const clientId = client.id
+    const prefix = outgoingPrefix(clientId)
+    return Readable.from((async function * () {
+      // what was written or removed so far is read back as it is now
+      await commit.durable()
+      for await (const [key, blob] of db.iterator<string, Buffer>({ ...range(prefix), ...BUFFER })) {
+        const packet = msgpack.decode(blob) as StoredPacket
+        // a QoS 1 message sent in this run: the id it was sent under, kept in memory
+        const messageId = queues.get(clientId)?.queued.get(key)
+        if (messageId !== undefined && messageId !== UNSENT && packet.cmd === 'publish') packet.messageId = messageId
+        yield packet
+      }
+    })())
+  }
+
+  // ---- incoming QoS 2 packets awaiting PUBREL
+
+  async incomingStorePacket (client: Session, packet: StoredPacket): Promise<void> {
+    const stored = new Packet(packet) as StoredPacket
+    stored.messageId = packet.messageId
+    const value = msgpack.encode(stored)
+    this.#incomingOf(client.id).set(packet.messageId ?? 0, value)
+    this.#commit.put(incomingKey(client.id, packet.messageId), value)
+    // on disk before PUBREC: the publisher sends it no more after that
+    await this.#commit.durable()
+  }
+
+  async incomingGetPacket (client: Session, packet: { messageId?: number }): Promise<StoredPacket> {
+    const value = this.#incoming.get(client.id)?.get(packet.messageId ?? 0)
+    if (value === undefined) throw noSuchPacket()
+    return msgpack.decode(value) as StoredPacket
+  }
+
+  async incomingDelPacket (client: Session, packet: { messageId?: number }): Promise<void> {
+    const m = this.#incoming.get(client.id)
+    m?.delete(packet.messageId ?? 0)
+    if (m?.size === 0) this.#incoming.delete(client.id)
+    this.#commit.del(incomingKey(client.id, packet.messageId))
+    // on disk before PUBCOMP: a packet found stored after a crash is taken as not yet released
+    await this.#commit.durable()
+  }
+
+  async cleanIncoming (client: Session): Promise<void> {
+    const m = this.#incoming.get(client.id)
+    if (m === undefined) return
+    this.#incoming.delete(client.id)
+    for (const messageId of m.keys()) this.#commit.del(incomingKey(client.id, messageId))
+    await this.#commit.durable()
+  }
+
+  hasIncoming (clientId: string): boolean {
+    return (this.#incoming.get(clientId)?.size ?? 0) > 0
+  }
+
+  /** the incoming QoS 2 packets stored, for the QoS 2 guard's recovery at start-up */
+  * listIncoming (): Iterable<{ clientId: string, messageId: number }> {
+    for (const [clientId, m] of this.#incoming) for (const messageId of m.keys()) yield { clientId, messageId }
+  }
+
+  // ---- the rest, as aedes-persistence-level does it (after the writes under way, which it cannot see)
+
+  async storeRetained (packet: StoredPacket): Promise<void> { await this.#base.storeRetained(packet) }
+  createRetainedStreamCombi (patterns: string[]): Readable { return this.#base.createRetainedStreamCombi(patterns) }
+  createRetainedStream (pattern: string): Readable { return this.#base.createRetainedStream(pattern) }
+  async addSubscriptions (client: Session, subs: readonly Subscription[]): Promise<void> { await this.#base.addSubscriptions(client, subs) }
+  async removeSubscriptions (client: Session, topics: string[]): Promise<void> { await this.#base.removeSubscriptions(client, topics) }
+  async subscriptionsByClient (client: Session): Promise<Subscription[]> { return await this.#base.subscriptionsByClient(client) }
+  async countOffline (): Promise<{ subsCount: number, clientsCount: number }> { return await this.#base.countOffline() }
+  async subscriptionsByTopic (topic: string): Promise<unknown[]> { return await this.#base.subscriptionsByTopic(topic) }
+  async cleanSubscriptions (client: Session): Promise<void> { await this.#base.cleanSubscriptions(client) }
+  async putWill (client: Session, packet: StoredPacket): Promise<void> { await this.#base.putWill(client, packet) }
+  async getWill (client: Session): Promise<StoredPacket | undefined> { return await this.#base.getWill(client) }
+  async delWill (client: Session): Promise<StoredPacket | undefined> { return await this.#base.delWill(client) }
+  streamWill (brokers: unknown): Readable { return this.#base.streamWill(brokers) }
+  getClientList (topic: string): Readable { return this.#base.getClientList(topic) }
+
+  async destroy (): Promise<void> {
+    await this.#commit.durable().catch(() => {})
+    await this.#base.destroy()
+  }
+}
