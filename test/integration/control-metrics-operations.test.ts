@@ -10,7 +10,7 @@ import { parseExposition, type Exposition } from '../helpers/prometheus.js'
 import { encode, connectPacket, rawClient } from '../helpers/raw-mqtt.js'
 import { useScope } from '../helpers/scope.js'
 import { baseConfig, PASSWORD } from '../helpers/broker.js'
-import { LATENCY_BUCKETS, SAMPLE_EVERY } from '../../apps/broker/src/observe/delivery-latency.js'
+import { LATENCY_BUCKETS, SAMPLE_EVERY } from '../../apps/broker/src/hooks/delivery-latency.js'
 
 const scope = useScope()
 

@@ -1,5 +1,5 @@
 // Rates from plain counters, sampled on a timer (fake timers: the sampler's clock is the test's).
-import { DeliveryLatency } from '../../apps/broker/src/observe/delivery-latency.js'
+import { DeliveryLatency } from '../../apps/broker/src/hooks/delivery-latency.js'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { TrafficStats } from '../../apps/broker/src/hooks/hooks.js'
 import type { TopicMeter } from '../../apps/broker/src/policy/decision.js'

@@ -4,7 +4,9 @@
 import type { Client } from 'aedes'
 import mqttPacket from 'mqtt-packet'
 import { connectSessionExpiryOf, connOf, parserOf } from './accessors.js'
-import { V5 } from '../hooks/reason-codes.js'
+
+/** MQTT 5 reason code 0x82, Protocol Error (hooks/reason-codes.ts has the table; the adapter does not import hooks) */
+const PROTOCOL_ERROR = 0x82
 
 type ParserWithPrepend = ReturnType<typeof parserOf> & {
   prependListener (event: 'packet', l: (packet: { cmd: string, properties?: { sessionExpiryInterval?: number } }) => void): void
@@ -16,7 +18,7 @@ export function answerBadSessionExpiry (client: Client): void {
     if (packet.cmd !== 'disconnect' || !((packet.properties?.sessionExpiryInterval ?? 0) > 0) || connectSessionExpiryOf(client) !== 0) return
     const conn = connOf(client)
     if (conn.destroyed) return
-    mqttPacket.writeToStream({ cmd: 'disconnect', reasonCode: V5.PROTOCOL_ERROR }, conn, { protocolVersion: 5 })
+    mqttPacket.writeToStream({ cmd: 'disconnect', reasonCode: PROTOCOL_ERROR }, conn, { protocolVersion: 5 })
     // aedes destroys the connection as soon as this listener returns: out now, not at the next tick
     while (conn.writableCorked > 0) conn.uncork()
   })

@@ -13,7 +13,9 @@ import { fn, patch } from './patch.js'
 import type { AedesStore } from './store.js'
 import { disconnectWith, isMqtt5 } from './v5-answers.js'
 import { SHARE_PREFIX } from '../policy/share-filter.js'
-import { V5 } from '../hooks/reason-codes.js'
+
+/** MQTT 5 reason code 0x82, Protocol Error (hooks/reason-codes.ts has the table; the adapter does not import hooks) */
+const PROTOCOL_ERROR = 0x82
 
 const WHY = 'aedes 2.0.0-beta.1 refuses $share/ of MQTT 5 clients with SUBACK 0x9E before authorizeSubscribe'
 /** what aedes sees instead of `$share`: the same levels, a name no prefix check of aedes's matches */
@@ -71,7 +73,7 @@ export function acceptShareFilters (broker: Aedes, store: AedesStore): void {
     ;(sub as Subscription & { topic: string }).topic = real
     if ((sub as Subscription & { nl?: boolean }).nl === true && isMqtt5(client)) {
       // MQTT-3.8.3-4: a protocol error, not a refusal
-      void disconnectWith(client, V5.PROTOCOL_ERROR).then(() => cb(null, null))
+      void disconnectWith(client, PROTOCOL_ERROR).then(() => cb(null, null))
       return
     }
     authorizeSubscribe(client, sub, cb)

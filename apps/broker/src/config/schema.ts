@@ -1,5 +1,4 @@
 // The broker's configuration: its JSON schema and the typed, frozen object it yields.
-import type { RedisTarget } from '../store/redis-connect.js'
 import {
   hardeningLimitProperties, tlsSchema, wsListenerSchema, wssListenerSchema, type HardeningLimits, type TlsConfig, type WsConfig
 } from './hardening-schema.js'
@@ -25,6 +24,18 @@ export interface TopicConfig {
   readonly schema?: Readonly<Record<string, unknown>>
 }
 
+/** how Redis is reached (cluster mode): a URL, or Redis Sentinel */
+export interface RedisConfig {
+  /** `redis://[user:password@]host:port[/db]` (`rediss://`: TLS); with sentinels, its host and port are not
+   * used, its credentials, database and TLS are the master's */
+  readonly url?: string | undefined
+  readonly sentinels?: ReadonlyArray<{ readonly host: string, readonly port: number }> | undefined
+  /** the master's name the sentinels know it by (`sentinel monitor <name> …`) */
+  readonly name?: string | undefined
+  /** a password of the sentinels themselves (`requirepass` in sentinel.conf), when they have one */
+  readonly sentinelPassword?: string | undefined
+}
+
 export interface WardenConfig {
   readonly mqtt: { readonly port: number, readonly host: string }
   /** MQTT over TLS (mTLS optional); cert and key also serve wss */
@@ -36,7 +47,7 @@ export interface WardenConfig {
   readonly dataDir: string
   readonly persistence: PersistenceKind
   /** the shared store and bus of cluster mode (persistence: redis) */
-  readonly redis?: RedisTarget
+  readonly redis?: RedisConfig
   readonly anonymous: false | string
   readonly unregisteredTopics: 'deny' | 'allow'
   readonly deniedPublish: 'drop' | 'disconnect'

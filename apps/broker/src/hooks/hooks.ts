@@ -18,7 +18,7 @@ import { decideLaterWill, isStoredWill, recordWillOwner } from '../delivery/will
 import { judgeLater } from '../delivery/recorded-owner.js'
 import type { AedesHooks, AuthenticateDone, HookStage, PreConnectDone, PublishDone, SubscribeDone } from './pipeline.js'
 import type { Refusal } from './refusal.js'
-import { DeliveryLatency } from '../observe/delivery-latency.js'
+import { DeliveryLatency } from './delivery-latency.js'
 
 export interface HookDeps {
   directory: UserDirectory

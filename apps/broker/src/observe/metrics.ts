@@ -10,7 +10,7 @@ import { connectedClients } from '../registry/live-rules.js'
 import type { Registry as WardenRegistry } from '../registry/registry.js'
 import type { Sessions } from '../sessions/sessions.js'
 import { queuedBytesOf, subscriptionsOf } from './client-view.js'
-import { LATENCY_BUCKETS, SAMPLE_EVERY, type DeliveryLatency } from './delivery-latency.js'
+import { LATENCY_BUCKETS, SAMPLE_EVERY, type DeliveryLatency } from '../hooks/delivery-latency.js'
 
 export interface MetricsSources {
   broker: Aedes

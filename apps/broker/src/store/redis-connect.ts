@@ -4,18 +4,9 @@
 // after a failover every connection follows the new master) — and keeps connection errors off stderr: they
 // surface as failed or waiting commands, and the store-health monitor reports an outage once (redis-health.ts).
 import { Redis, type RedisOptions } from 'ioredis'
+import type { RedisConfig } from '../config/schema.js'
 
-export interface SentinelAddress { readonly host: string, readonly port: number }
-
-export interface RedisTarget {
-  /** `redis://[user:password@]host:port[/db]` (`rediss://`: TLS); with sentinels, its host and port are not
-   * used, its credentials, database and TLS are the master's */
-  readonly url?: string | undefined
-  readonly sentinels?: readonly SentinelAddress[] | undefined
-  /** the master's name the sentinels know it by (`sentinel monitor <name> …`) */
-  readonly name?: string | undefined
-  /** a password of the sentinels themselves (`requirepass` in sentinel.conf), when they have one */
-  readonly sentinelPassword?: string | undefined
+export interface RedisTarget extends RedisConfig {
   /** the connections made for one broker, so that its shutdown can drop them when Redis is away */
   readonly opened?: OpenedConnections | undefined
 }
