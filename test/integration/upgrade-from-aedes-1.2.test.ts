@@ -65,6 +65,13 @@ async function startOnFixture (name: string): Promise<TestBroker> {
   return tb
 }
 
+/** rejects naming what is missing when `p` has not resolved well inside the test's timeout */
+async function missing<T> (p: Promise<T>, what: string, ms = 10_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`not delivered: ${what}`)), ms) })
+  try { return await Promise.race([p, late]) } finally { clearTimeout(timer) }
+}
+
 /** the messages of each topic in the order they came */
 function byTopic (list: Array<{ topic: string, payload: string, qos: number }>): Record<string, Array<{ payload: string, qos: number }>> {
   const out: Record<string, Array<{ payload: string, qos: number }>> = {}
@@ -122,7 +129,9 @@ describe.each(FIXTURE_KINDS)('a store written by Warden on aedes 1.2 ($name)', (
       [v3, QUEUED], [v5, QUEUED], [member, GROUP_QUEUED], [obs, killed ? [{ topic: 'private/will', payload: 'will-1', qos: 1 }] : []]
     ])
     for (const [c, list] of expected) {
-      for (const m of list) await c.next((p) => p.topic === m.topic && p.payload.toString() === m.payload)
+      for (const m of list) {
+        await missing(c.next((p) => p.topic === m.topic && p.payload.toString() === m.payload), `${String(c.client.options.clientId)}: ${m.payload}`)
+      }
     }
     const pub = await scope.client('sensor-1')
     await publish(pub, 'sensors/sensor-1/marker', MARKER, { qos: 1 })
