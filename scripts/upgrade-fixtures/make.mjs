@@ -4,139 +4,22 @@
 //   node scripts/upgrade-fixtures/make.mjs /work/wt-old
 // It starts the old broker process (and, for Redis, a private redis-server) on free loopback ports, stops each by
 // PID, and writes only under the fixture directory.
-import { spawn, execFileSync } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { connect as netConnect } from 'node:net'
 import { once } from 'node:events'
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { createServer, connect as netConnect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import mqtt from 'mqtt'
 import mqttPacket from 'mqtt-packet'
 import { Redis } from 'ioredis'
+import { api, configFor, connectClient, end, openOldBuild, PASSWORD, publish, startBrokerOf, startRedis, subscribe } from './old-build.mjs'
 
 const ROOT = resolve(import.meta.dirname, '../..')
 const OUT = join(ROOT, 'test/fixtures/upgrade-from-aedes-1.2')
-const COMMIT = 'f689a38'
-/** the test accounts' password (test/helpers/broker.ts PASSWORD), and the run-time account's */
-const PASSWORD = 'test-secret'
-export const RUNTIME_PASSWORD = 'upgrade-pass-1'
+/** the account made at run time */
+const RUNTIME_PASSWORD = 'upgrade-pass-1'
 
-const old = process.argv[2]
-if (old === undefined) {
-  process.stderr.write('usage: node scripts/upgrade-fixtures/make.mjs <built checkout of f689a38>\n')
-  process.exit(2)
-}
-const head = execFileSync('git', ['-C', old, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim()
-const aedesVersion = JSON.parse(await readFile(join(old, 'node_modules/aedes/package.json'), 'utf8')).version
-if (!head.startsWith(COMMIT) || aedesVersion !== '1.2.0') {
-  process.stderr.write(`${old} is at ${head} with aedes ${aedesVersion}: check out ${COMMIT} (aedes 1.2.0), npm install, npm run build\n`)
-  process.exit(2)
-}
-const { hashPassword } = await import(join(resolve(old), 'apps/broker/dist/auth/password.js'))
-
-async function freePort () {
-  const s = createServer()
-  s.listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const { port } = s.address()
-  s.close()
-  await once(s, 'close')
-  return port
-}
-
-/** test/helpers/broker.ts baseConfig(), with hashes made by the old build and sessions that never expire */
-async function configFor (dataDir, redisUrl) {
-  const passwordHash = await hashPassword(PASSWORD, { N: 1024, r: 8, p: 1 })
-  const user = (username, roles) => ({ username, passwordHash, roles })
-  return {
-    mqtt: { port: 0, host: '127.0.0.1' },
-    http: { port: 0, host: '127.0.0.1' },
-    dataDir,
-    persistence: redisUrl === undefined ? 'level' : 'redis',
-    ...(redisUrl !== undefined ? { redis: { url: redisUrl } } : {}),
-    anonymous: false,
-    unregisteredTopics: 'deny',
-    deniedPublish: 'drop',
-    log: { level: 'info' },
-    sessions: { expiryMs: 0 },
-    roles: {
-      producer: { subscribe: ['devices/{username}/cmd/#'] },
-      consumer: { subscribe: ['sensors/#'] },
-      observer: { subscribe: ['#', '$SYS/#'] },
-      admin: {}
-    },
-    users: [
-      user('sensor-1', ['producer']), user('sensor-2', ['producer']), user('dashboard', ['consumer']),
-      user('observer', ['observer']), user('admin', ['admin'])
-    ],
-    topics: [
-      { filter: 'sensors/sensor-1/#', owners: ['sensor-1'] },
-      { filter: 'sensors/sensor-2/#', owners: ['sensor-2'] },
-      { filter: 'sensors/shared/#', owners: ['sensor-1', 'sensor-2'] },
-      { filter: 'devices/{username}/telemetry', owners: ['{username}'] },
-      { filter: 'devices/{username}/cmd/#', owners: ['admin'] },
-      { filter: 'private/#', owners: ['sensor-1'] }
-    ]
-  }
-}
-
-function startOldBroker (configFile) {
-  const child = spawn(process.execPath, [join(old, 'apps/broker/dist/main.js')], {
-    cwd: old, env: { ...process.env, WARDEN_CONFIG: configFile }, stdio: ['ignore', 'pipe', 'pipe', 'ipc']
-  })
-  const lines = []
-  let buf = ''
-  const seen = new Map()
-  const waiting = []
-  const onData = (d) => {
-    buf += d.toString()
-    let i
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i)
-      buf = buf.slice(i + 1)
-      lines.push(line)
-      let l
-      try { l = JSON.parse(line) } catch { continue }
-      seen.set(l.msg, l)
-      for (const w of waiting.splice(0)) { if (seen.has(w.msg)) w.resolve(seen.get(w.msg)); else waiting.push(w) }
-    }
-  }
-  child.stdout.on('data', onData)
-  child.stderr.on('data', onData)
-  const exited = once(child, 'exit')
-  const logLine = (msg) => seen.has(msg)
-    ? Promise.resolve(seen.get(msg))
-    : new Promise((resolve, reject) => {
-      waiting.push({ msg, resolve })
-      exited.then(() => reject(new Error(`old broker exited:\n${lines.join('\n')}`)))
-    })
-  return { child, exited, logLine }
-}
-
-const connectClient = (url, username, opts) => new Promise((resolve, reject) => {
-  const c = mqtt.connect(url, { username, password: PASSWORD, reconnectPeriod: 0, ...opts })
-  c.once('connect', () => resolve(c))
-  c.once('error', reject)
-})
-const subscribe = (c, filter, qos) => new Promise((resolve, reject) => {
-  c.subscribe(filter, { qos }, (err, granted) => {
-    if (err) reject(err)
-    else if (granted[0].qos !== qos) reject(new Error(`${filter}: SUBACK ${granted[0].qos}`))
-    else resolve()
-  })
-})
-const publish = (c, topic, payload, opts) => new Promise((resolve, reject) => c.publish(topic, payload, opts, (err) => err ? reject(err) : resolve()))
-const end = (c) => new Promise((resolve) => c.end(false, {}, () => resolve()))
-
-async function api (http, method, path, body) {
-  const res = await fetch(`http://${http}${path}`, {
-    method,
-    headers: { authorization: `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}`, 'content-type': 'application/json' },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {})
-  })
-  const text = await res.text()
-  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text}`)
-}
+const old = await openOldBuild(process.argv[2])
 
 /** A QoS 2 PUBLISH answered with PUBREC, then the socket dropped without PUBREL: in flight across the upgrade. */
 async function publishInFlight (port) {
@@ -203,18 +86,6 @@ async function scenario (url, http, port, { killed }) {
   if (killed) await connectClient(url, 'sensor-1', { clientId: 'upg-will', will: { topic: 'private/will', payload: 'will-1', qos: 1, retain: false } })
 }
 
-async function startRedis (dir) {
-  const port = await freePort()
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--dbfilename', 'dump.rdb',
-    '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] })
-  let out = ''
-  await new Promise((resolve, reject) => {
-    child.stdout.on('data', (d) => { out += d; if (out.includes('Ready to accept connections')) resolve() })
-    child.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${out}`)))
-  })
-  return { port, child, url: `redis://127.0.0.1:${port}` }
-}
-
 async function make (name, { redis: useRedis, killed }) {
   const work = await mkdtemp(join(tmpdir(), 'warden-upgrade-fixture-'))
   const dataDir = join(work, 'data')
@@ -222,8 +93,8 @@ async function make (name, { redis: useRedis, killed }) {
   try {
     if (useRedis) { await mkdir(join(work, 'redis')); redis = await startRedis(join(work, 'redis')) }
     const configFile = join(work, 'warden.json')
-    await writeFile(configFile, JSON.stringify(await configFor(dataDir, redis?.url)))
-    const b = startOldBroker(configFile)
+    await writeFile(configFile, JSON.stringify(await configFor(old.hashPassword, dataDir, redis?.url)))
+    const b = startBrokerOf(old.path, configFile)
     try {
       const listening = await b.logLine('broker listening')
       const { http } = await b.logLine('control plane listening')
@@ -261,4 +132,5 @@ for (const [name, v] of Object.entries(variants)) {
   process.stdout.write(`wrote ${join(OUT, name)}\n`)
 }
 const redisVersion = execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).trim()
-await writeFile(join(OUT, 'made-by.json'), JSON.stringify({ commit: head, aedes: aedesVersion, node: process.version, redis: redisVersion }, null, 2) + '\n')
+const madeBy = { commit: old.head, aedes: old.aedesVersion, node: process.version, redis: redisVersion }
+await writeFile(join(OUT, 'made-by.json'), JSON.stringify(madeBy, null, 2) + '\n')
