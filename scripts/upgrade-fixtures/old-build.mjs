@@ -111,7 +111,7 @@ export function startBrokerOf (checkout, configFile) {
 
 export const connectClient = (url, username, opts) => new Promise((resolve, reject) => {
   const c = mqtt.connect(url, { username, password: PASSWORD, reconnectPeriod: 0, ...opts })
-  c.once('connect', () => resolve(c))
+  c.once('connect', (ack) => { c.connack = ack; resolve(c) })
   c.once('error', reject)
 })
 export const subscribe = (c, filter, qos) => new Promise((resolve, reject) => {
