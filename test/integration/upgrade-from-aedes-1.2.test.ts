@@ -51,16 +51,22 @@ const FIXTURE_KINDS = [
 /** the current build on a copy of the fixture (the checkout is never written) */
 async function startOnFixture (name: string): Promise<TestBroker> {
   const copy = await mkdtemp(join(tmpdir(), 'warden-upgrade-'))
-  scope.defer(() => rm(copy, { recursive: true, force: true }))
+  const started: TestBroker[] = []
+  let redis: TestRedis | undefined
+  // the broker goes before its Redis and its files (deferred closes run before the scope's brokers close)
+  scope.defer(async () => {
+    for (const b of started) await b.stop()
+    await redis?.stop()
+    await rm(copy, { recursive: true, force: true })
+  })
   await cp(join(FIXTURES, name), copy, { recursive: true })
   // the fixture's sessions went idle when it was made: with any expiry they would be gone by the time it is read
   const config: Record<string, unknown> = { sessions: { expiryMs: 0 }, limits: { heartbeatIntervalMs: 100 } }
-  if (!name.startsWith('redis')) return await scope.start({ dataDir: join(copy, 'dataDir'), config })
-  const redis: TestRedis = await startRedis({ rdb: copy })
-  const started: TestBroker[] = []
-  // the broker goes before its Redis (deferred closes run before the scope's brokers close)
-  scope.defer(async () => { for (const b of started) await b.stop(); await redis.stop() })
-  const tb = await scope.start({ config: { ...config, persistence: 'redis', redis: { url: redis.url } } })
+  if (name.startsWith('redis')) {
+    redis = await startRedis({ rdb: copy })
+    Object.assign(config, { persistence: 'redis', redis: { url: redis.url } })
+  }
+  const tb = await scope.start({ ...(redis === undefined ? { dataDir: join(copy, 'dataDir') } : {}), config })
   started.push(tb)
   return tb
 }
