@@ -24,15 +24,17 @@ export interface RedisOptions {
   aof?: string
   /** a replica of the Redis on this port */
   replicaOf?: number
+  /** a directory holding a `dump.rdb` to start from (read at start, never written: no saving); left in place */
+  rdb?: string
 }
 
 export async function startRedis (opts: RedisOptions = {}): Promise<TestRedis> {
   const port = await freePort()
   // a directory of its own even without persistence: a replica's full sync writes an RDB file there, which the
   // next redis-server started in the same directory would load
-  const dir = opts.aof ?? await mkdtemp(join(tmpdir(), 'warden-redis-'))
+  const dir = opts.aof ?? opts.rdb ?? await mkdtemp(join(tmpdir(), 'warden-redis-'))
   const persistence = opts.aof === undefined
-    ? ['--appendonly', 'no', '--dir', dir]
+    ? ['--appendonly', 'no', '--dir', dir, '--dbfilename', 'dump.rdb']
     : ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir]
   const replica = opts.replicaOf === undefined ? [] : ['--replicaof', '127.0.0.1', String(opts.replicaOf)]
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, ...replica, '--protected-mode', 'yes']
@@ -52,7 +54,7 @@ export async function startRedis (opts: RedisOptions = {}): Promise<TestRedis> {
     },
     async stop () {
       await exit('SIGTERM')
-      if (opts.aof === undefined) await rm(dir, { recursive: true, force: true })
+      if (opts.aof === undefined && opts.rdb === undefined) await rm(dir, { recursive: true, force: true })
     },
     kill: () => exit('SIGKILL'),
     async restart () {
