@@ -1,0 +1,136 @@
+// The fleet, one row per account: connected clients, last seen, messages and their rate, last refusal.
+// Fed by aedes's `publish` event (one Map lookup per accepted message), the connect/disconnect events and
+// the audit; rates are computed at each sample for the accounts that moved. Counts start with the process
+// (`since`); only accounts the registry holds are tracked, so refusals of guessed names cost nothing here.
+import type { Aedes, Client } from 'aedes'
+import type { AuditEvent } from '../audit/audit.js'
+import type { WardenHooks } from '../hooks/hooks.js'
+import type { Registry } from '../registry/registry.js'
+import { connectedClients } from '../registry/live-rules.js'
+import type { Sampler } from './sampler.js'
+import { round } from './topic-view.js'
+
+interface Activity {
+  messages: number
+  /** messages at the previous sample */
+  sampled: number
+  rate: number
+  lastPublishAt: number
+  lastSeenAt: number
+  lastRefusal: AuditEvent | undefined
+}
+
+export interface RefusalSummary { readonly ts: string, readonly kind: string, readonly reason: string, readonly topic: string | null }
+
+export interface FleetRow {
+  readonly username: string
+  readonly roles: readonly string[]
+  /** its connected clients' ids (this process) */
+  readonly clients: readonly string[]
+  readonly connected: boolean
+  /** now when connected; else its last connect, disconnect or publish since `since` (null: none seen) */
+  readonly lastSeen: string | null
+  readonly lastPublishAt: string | null
+  readonly messages: number
+  readonly messagesPerSecond: number
+  readonly lastRefusal: RefusalSummary | null
+}
+
+export interface Fleet {
+  rows (): FleetRow[]
+  /** when counting started (the process's start): nothing before it is known */
+  readonly since: string
+}
+
+export interface FleetDeps {
+  broker: Aedes
+  hooks: WardenHooks
+  registry: Registry
+  sampler: Sampler
+  onRecord: (listener: (event: AuditEvent) => void) => void
+}
+
+export function createFleet ({ broker, hooks, registry, sampler, onRecord }: FleetDeps): Fleet {
+  const since = new Date().toISOString()
+  const seen = new Map<string, Activity>()
+  const moving = new Set<string>()
+  let lastSampleAt = Date.now()
+  const of = (username: string): Activity | undefined => {
+    let a = seen.get(username)
+    if (a === undefined) {
+      if (registry.user(username) === undefined) return undefined
+      a = { messages: 0, sampled: 0, rate: 0, lastPublishAt: 0, lastSeenAt: 0, lastRefusal: undefined }
+      seen.set(username, a)
+    }
+    return a
+  }
+  const accountOf = (client: Client | null | undefined): string | undefined =>
+    client == null ? undefined : hooks.policyOf(client)?.identity.username
+  broker.on('publish', (_packet, client) => {
+    const u = accountOf(client)
+    if (u === undefined) return
+    const a = of(u)
+    if (a === undefined) return
+    a.messages++
+    a.lastPublishAt = a.lastSeenAt = Date.now()
+    moving.add(u)
+  })
+  const touch = (client: Client): void => {
+    const u = accountOf(client)
+    const a = u === undefined ? undefined : of(u)
+    if (a !== undefined) a.lastSeenAt = Date.now()
+  }
+  broker.on('clientReady', touch)
+  broker.on('clientDisconnect', touch)
+  onRecord((e) => {
+    const a = e.username === undefined ? undefined : of(e.username)
+    if (a !== undefined) a.lastRefusal = e
+  })
+  sampler.onSample((s) => {
+    const dt = Math.max(1, s.ts - lastSampleAt) / 1000
+    lastSampleAt = s.ts
+    for (const u of moving) {
+      const a = seen.get(u)
+      if (a === undefined) { moving.delete(u); continue }
+      a.rate = (a.messages - a.sampled) / dt
+      a.sampled = a.messages
+      // one more sample at rate 0, then quiet
+      if (a.rate === 0) moving.delete(u)
+    }
+  })
+  registry.onChange((_prev, next) => {
+    const names = new Set(next.users.map((u) => u.username))
+    for (const u of seen.keys()) if (!names.has(u)) { seen.delete(u); moving.delete(u) }
+  })
+  const iso = (ms: number): string | null => ms > 0 ? new Date(ms).toISOString() : null
+  return {
+    since,
+    rows () {
+      const clients = new Map<string, string[]>()
+      for (const c of connectedClients(broker)) {
+        const u = accountOf(c)
+        if (u === undefined) continue
+        let ids = clients.get(u)
+        if (ids === undefined) clients.set(u, ids = [])
+        ids.push(c.id)
+      }
+      const now = new Date().toISOString()
+      return registry.state.users.map((user) => {
+        const a = seen.get(user.username)
+        const ids = clients.get(user.username) ?? []
+        const r = a?.lastRefusal
+        return {
+          username: user.username,
+          roles: user.roles,
+          clients: ids.sort(),
+          connected: ids.length > 0,
+          lastSeen: ids.length > 0 ? now : iso(a?.lastSeenAt ?? 0),
+          lastPublishAt: iso(a?.lastPublishAt ?? 0),
+          messages: a?.messages ?? 0,
+          messagesPerSecond: round(a?.rate ?? 0),
+          lastRefusal: r === undefined ? null : { ts: r.ts, kind: r.kind, reason: r.reason, topic: r.topic ?? null }
+        }
+      })
+    }
+  }
+}
