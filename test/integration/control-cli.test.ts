@@ -26,7 +26,7 @@ describe('warden user', () => {
     const table = await runCli(['user', 'ls'], { env })
     expect(table.code).toBe(0)
     const lines = table.stdout.trimEnd().split('\n')
-    expect(lines[0]).toMatch(/^USERNAME\s+ROLES\s+LOOPBACK-ONLY\s+CONNECTIONS$/)
+    expect(lines[0]).toMatch(/^USERNAME\s+ROLES\s+LOOPBACK-ONLY\s+CONNECTIONS\s+OWNS$/)
     expect(lines).toContainEqual(expect.stringMatching(/^dashboard\s+consumer\s+no\s+0$/))
     const json = await runCli(['user', 'ls', '--json'], { env })
     expect(JSON.parse(json.stdout).users.map((u: { username: string }) => u.username)).toEqual(['sensor-1', 'sensor-2', 'dashboard', 'observer', 'admin'])

@@ -1,4 +1,4 @@
-// `warden status`, `warden clients`, `warden denials`, `warden groups`: what the broker sees now, read-only
+// `warden status`, `warden clients`, `warden fleet`, `warden denials`, `warden groups`: what the broker sees now, read-only
 // (admins and observers). Tables for people, --json for the API's data.
 import { limitOf, limitQuery, none, noteShown, print, yesNo, type CliCommand } from './command.js'
 import { formatDuration, formatPairs, formatTable } from './table.js'
@@ -15,6 +15,10 @@ interface DenialView {
   ts: string, kind: string, reason: string, username?: string, clientId?: string, address?: string, topic?: string, detail?: string, suppressed?: number
 }
 interface DenialsView { total: number, byReason: Record<string, number>, byUser: Record<string, number>, recent: DenialView[] }
+interface FleetRow {
+  username: string, clients: string[], connected: boolean, lastSeen: string | null, messages: number, messagesPerSecond: number
+  lastRefusal: { ts: string, kind: string, reason: string, topic: string | null } | null
+}
 interface MemberView { clientId: string, qos: number, persistent: boolean, connected: boolean, delivered: number, inflight: number }
 interface GroupView {
   group: string, filter: string, members: MemberView[], delivered: number, redelivered: number, queued: number, dropped: number, waiting: number
@@ -65,16 +69,36 @@ export const READ_COMMANDS: Readonly<Record<string, CliCommand>> = {
       noteShown(ctx, data.clients.length, data.total)
     }
   },
+  fleet: {
+    args: '',
+    summary: 'one row per account: connected, last seen, messages, rate, last refusal',
+    async run (ctx) {
+      none(ctx.p)
+      const data = await ctx.api('GET', '/api/v1/fleet') as { since: string, accounts: FleetRow[] }
+      print(ctx, data, () => formatTable(['ACCOUNT', 'CONNECTED', 'LAST SEEN', 'MESSAGES', 'MSG/S', 'LAST REFUSAL'],
+        data.accounts.map((a) => [
+          a.username, a.connected ? String(a.clients.length) : 'no', a.lastSeen ?? '-', String(a.messages), a.messagesPerSecond.toFixed(1),
+          a.lastRefusal === null ? '-' : `${a.lastRefusal.ts} ${a.lastRefusal.kind}: ${a.lastRefusal.reason} ${a.lastRefusal.topic ?? ''}`.trimEnd()
+        ])) + `(counted since ${data.since}, when the broker started)\n`)
+    }
+  },
   denials: {
-    args: '[--limit N]',
+    args: '[--limit N] [--user <u>] [--reason <r>] [--kind <k>] [--topic <filter or text>]',
     summary: 'refusals: counts since start, and the latest ones (oldest first)',
-    details: ['--limit N  only the N latest refusals (the broker keeps the last 200 written to its audit log;',
-      '           in a flood only a sample is written, and the next one says how many were left out)'],
-    spec: LIMIT,
+    details: ['--limit N  only the N latest refusals (the broker keeps the last 1000 written to its audit log;',
+      '           in a flood only a sample is written, and the next one says how many were left out)',
+      '--user, --reason, --kind, --topic  only those refusals (--topic: an MQTT filter such as sensors/#, or part of a topic)'],
+    spec: { values: ['limit', 'user', 'reason', 'kind', 'topic'] },
     async run (ctx) {
       none(ctx.p)
       const limit = limitOf(ctx.p) ?? Infinity
-      const data = await ctx.api('GET', '/api/v1/denials') as DenialsView
+      const q = new URLSearchParams()
+      for (const [opt, param] of [['user', 'username'], ['reason', 'reason'], ['kind', 'kind'], ['topic', 'topic']] as const) {
+        const v = ctx.p.values.get(opt)?.[0]
+        if (v !== undefined) q.set(param, v)
+      }
+      const query = q.size > 0 ? `?${q.toString()}` : ''
+      const data = await ctx.api('GET', '/api/v1/denials' + query) as DenialsView
       const recent = data.recent.slice(-limit)
       print(ctx, { ...data, recent }, () => {
         if (data.total === 0) return 'no refusals since the broker started\n'

@@ -83,7 +83,9 @@ export const COMMAND_SCHEMAS: Readonly<Record<CommandName, Record<string, unknow
   listFleet: fields({}),
   getStatus: fields({}),
   // query parameters that look like numbers arrive as numbers (a user called 1234)
-  listDenials: fields({ username: textOrNumber, reason: textOrNumber, kind: textOrNumber, topic: textOrNumber, limit: { type: 'integer', minimum: 1, maximum: 1000 } }),
+  listDenials: fields({
+    username: textOrNumber, reason: textOrNumber, kind: textOrNumber, topic: textOrNumber, limit: { type: 'integer', minimum: 1, maximum: 1000 }
+  }),
   listGroups: fields({}),
   listSessions: fields({ limit: { type: 'integer', minimum: 1, maximum: 100000 } }),
   getSession: fields({ clientId }, ['clientId']),

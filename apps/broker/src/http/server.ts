@@ -77,7 +77,7 @@ async function handle (deps: HttpDeps, req: IncomingMessage, res: ServerResponse
   if (path.startsWith('/dashboard/')) {
     if (!READ_METHODS.has(method)) { methodNotAllowed(res, ['GET']); return }
     const name = path.slice('/dashboard/'.length) || 'index.html'
-    if (!deps.files.serve(name, res, method === 'HEAD')) sendError(res, new WardenError('WARDEN_ERR_API_NOT_FOUND', `${path} does not exist`))
+    if (!deps.files.serve(name, req, res, method === 'HEAD')) sendError(res, new WardenError('WARDEN_ERR_API_NOT_FOUND', `${path} does not exist`))
     return
   }
   if (path.startsWith('/auth/') && await handleSignIn(deps.signIn, req, res, path, method)) return
@@ -141,7 +141,9 @@ async function authorize (deps: HttpDeps, req: IncomingMessage, res: ServerRespo
   const read = READ_METHODS.has(method)
   let caller: Caller
   const cookie = sessionCookie(req)
-  if (req.headers.authorization === undefined && cookie !== undefined) {
+  // a browser may also hold Basic credentials (typed into a prompt, or in a URL): its signed-in session decides
+  const fromBrowser = req.headers['sec-fetch-mode'] !== undefined
+  if (cookie !== undefined && (req.headers.authorization === undefined || fromBrowser)) {
     const session = deps.signIn.sessions.touch(cookie)
     if (session === undefined) {
       sendError(res, new WardenError('WARDEN_ERR_API_UNAUTHORIZED', 'the dashboard session has ended: sign in again'), {}, false)
@@ -162,8 +164,8 @@ async function authorize (deps: HttpDeps, req: IncomingMessage, res: ServerRespo
         sendError(res, new WardenError(code, outcome.detail), { 'retry-after': String(outcome.retryAfterS) })
       } else {
         // a browser's own requests (fetch, EventSource) get no Basic challenge: it would show its prompt
-        const browser = req.headers['sec-fetch-mode'] !== undefined && req.headers['sec-fetch-mode'] !== 'navigate'
-        sendError(res, new WardenError('WARDEN_ERR_API_UNAUTHORIZED', `authentication failed: ${outcome.detail}`), {}, !browser)
+        const script = fromBrowser && req.headers['sec-fetch-mode'] !== 'navigate'
+        sendError(res, new WardenError('WARDEN_ERR_API_UNAUTHORIZED', `authentication failed: ${outcome.detail}`), {}, !script)
       }
       return undefined
     }

@@ -78,7 +78,9 @@ function credentials (body: unknown): { username: string, password: string } {
     throw new FieldError('WARDEN_ERR_API_BAD_REQUEST', 'username', `must be a string of 1 to ${USERNAME_MAX} characters`)
   }
   // scrypt's cost grows with its input: the API's bound on passwords
-  if (typeof password !== 'string' || password.length > 1024) throw new FieldError('WARDEN_ERR_API_BAD_REQUEST', 'password', 'must be a string of at most 1024 characters')
+  if (typeof password !== 'string' || password.length > 1024) {
+    throw new FieldError('WARDEN_ERR_API_BAD_REQUEST', 'password', 'must be a string of at most 1024 characters')
+  }
   return { username, password }
 }
 
@@ -87,7 +89,10 @@ export async function handleSignIn (deps: SignInDeps, req: IncomingMessage, res:
   if (path === '/auth/login') {
     if (method !== 'POST') { sendError(res, new WardenError('WARDEN_ERR_API_METHOD', 'method not allowed here; use POST'), { allow: 'POST' }); return true }
     // a login sent by another site's page would sign the browser in to the attacker's account
-    if (isCrossSite(req)) { sendError(res, new WardenError('WARDEN_ERR_API_FORBIDDEN', 'cross-site sign-ins are refused (Origin does not match Host)')); return true }
+    if (isCrossSite(req)) {
+      sendError(res, new WardenError('WARDEN_ERR_API_FORBIDDEN', 'cross-site sign-ins are refused (Origin does not match Host)'))
+      return true
+    }
     const { username, password } = credentials(await readJsonBody(req))
     const outcome = await deps.auth.login(username, password, 'dashboard sign-in', req.socket.remoteAddress, () => req.socket.destroyed)
     if (!outcome.ok) {
@@ -109,7 +114,10 @@ export async function handleSignIn (deps: SignInDeps, req: IncomingMessage, res:
     return true
   }
   if (path === '/auth/session') {
-    if (method !== 'GET' && method !== 'HEAD') { sendError(res, new WardenError('WARDEN_ERR_API_METHOD', 'method not allowed here; use GET'), { allow: 'GET' }); return true }
+    if (method !== 'GET' && method !== 'HEAD') {
+      sendError(res, new WardenError('WARDEN_ERR_API_METHOD', 'method not allowed here; use GET'), { allow: 'GET' })
+      return true
+    }
     const id = sessionCookie(req)
     const s = id === undefined ? undefined : deps.sessions.touch(id)
     if (s === undefined) { sendError(res, new WardenError('WARDEN_ERR_API_UNAUTHORIZED', 'not signed in'), {}, false); return true }

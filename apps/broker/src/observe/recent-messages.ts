@@ -33,6 +33,7 @@ function previewOf (payload: Buffer): Pick<RecentMessage, 'preview' | 'encoding'
   const text = head.toString('utf8')
   // a cut in the middle of a character is still text; anything else with U+FFFD or control bytes is binary
   const clean = text.replace(/\uFFFD+$/, '')
+  // eslint-disable-next-line no-control-regex -- control characters are what tell binary from text
   const binary = clean.includes('\uFFFD') || /[\u0000-\u0008\u000E-\u001F]/.test(clean)
   return { preview: binary ? head.toString('base64') : clean, encoding: binary ? 'base64' : 'utf8', truncated: payload.length > PREVIEW_BYTES }
 }

@@ -1,0 +1,50 @@
+// The dashboard's one way to the API: same origin (built from location.origin, so credentials typed into the
+// address bar never reach a request URL), the session cookie, and the session's CSRF token on every change.
+
+export const session = { username: '', roles: [], admin: false, observer: false, csrf: '', signedInAt: '', expiresAt: '' }
+
+export const url = (path) => new URL(path, location.origin).href
+
+export class ApiError extends Error {
+  constructor (status, body) {
+    super(body?.error?.message ?? `HTTP ${status}`)
+    this.status = status
+    this.code = body?.error?.code
+  }
+}
+
+export function toLogin () {
+  const back = location.hash && location.hash !== '#/' ? `#${encodeURIComponent(location.hash.slice(1))}` : ''
+  location.replace(url('/dashboard/login.html') + back)
+}
+
+export async function api (method, path, body) {
+  const headers = { accept: 'application/json' }
+  if (body !== undefined) headers['content-type'] = 'application/json'
+  if (method !== 'GET') headers['x-csrf-token'] = session.csrf
+  const res = await fetch(url(path), {
+    method, headers, credentials: 'same-origin', cache: 'no-store', ...(body !== undefined ? { body: JSON.stringify(body) } : {})
+  })
+  const text = await res.text()
+  const data = text === '' ? undefined : JSON.parse(text)
+  if (res.status === 401) { toLogin(); throw new ApiError(401, data) }
+  if (!res.ok) throw new ApiError(res.status, data)
+  return data
+}
+
+/** starts the page: the session, or the sign-in page */
+export async function loadSession () {
+  const res = await fetch(url('/auth/session'), { credentials: 'same-origin', cache: 'no-store' })
+  if (res.status !== 200) { toLogin(); return false }
+  Object.assign(session, await res.json())
+  return true
+}
+
+export async function signOut () {
+  await fetch(url('/auth/logout'), { method: 'POST', headers: { 'x-csrf-token': session.csrf }, credentials: 'same-origin' })
+  toLogin()
+}
+
+export const topicPath = (filter) => `/api/v1/topics/${encodeURIComponent(filter)}`
+export const userPath = (name) => `/api/v1/users/${encodeURIComponent(name)}`
+export const rolePath = (name) => `/api/v1/roles/${encodeURIComponent(name)}`
