@@ -146,6 +146,7 @@ async function authorize (deps: HttpDeps, req: IncomingMessage, res: ServerRespo
   if (cookie !== undefined && (req.headers.authorization === undefined || fromBrowser)) {
     const session = deps.signIn.sessions.touch(cookie)
     if (session === undefined) {
+      // no Basic challenge: the dashboard's browser would show its own prompt instead of the sign-in page
       sendError(res, new WardenError('WARDEN_ERR_API_UNAUTHORIZED', 'the dashboard session has ended: sign in again'), {}, false)
       return undefined
     }
@@ -162,11 +163,7 @@ async function authorize (deps: HttpDeps, req: IncomingMessage, res: ServerRespo
       if (outcome.retryAfterS !== undefined) {
         const code = outcome.pending === true ? 'WARDEN_ERR_API_LOGIN_PENDING' : 'WARDEN_ERR_API_THROTTLED'
         sendError(res, new WardenError(code, outcome.detail), { 'retry-after': String(outcome.retryAfterS) })
-      } else {
-        // a browser's own requests (fetch, EventSource) get no Basic challenge: it would show its prompt
-        const script = fromBrowser && req.headers['sec-fetch-mode'] !== 'navigate'
-        sendError(res, new WardenError('WARDEN_ERR_API_UNAUTHORIZED', `authentication failed: ${outcome.detail}`), {}, !script)
-      }
+      } else sendError(res, new WardenError('WARDEN_ERR_API_UNAUTHORIZED', `authentication failed: ${outcome.detail}`))
       return undefined
     }
     caller = { identity: outcome.identity }
