@@ -83,17 +83,17 @@ export const READ_COMMANDS: Readonly<Record<string, CliCommand>> = {
     }
   },
   denials: {
-    args: '[--limit N] [--user <u>] [--reason <r>] [--kind <k>] [--topic <filter or text>]',
+    args: '[--limit N] [--account <u>] [--reason <r>] [--kind <k>] [--topic <filter or text>]',
     summary: 'refusals: counts since start, and the latest ones (oldest first)',
     details: ['--limit N  only the N latest refusals (the broker keeps the last 1000 written to its audit log;',
       '           in a flood only a sample is written, and the next one says how many were left out)',
-      '--user, --reason, --kind, --topic  only those refusals (--topic: an MQTT filter such as sensors/#, or part of a topic)'],
-    spec: { values: ['limit', 'user', 'reason', 'kind', 'topic'] },
+      '--account, --reason, --kind, --topic  only those refusals (--topic: an MQTT filter such as sensors/#, or part of a topic)'],
+    spec: { values: ['limit', 'account', 'reason', 'kind', 'topic'] },
     async run (ctx) {
       none(ctx.p)
       const limit = limitOf(ctx.p) ?? Infinity
       const q = new URLSearchParams()
-      for (const [opt, param] of [['user', 'username'], ['reason', 'reason'], ['kind', 'kind'], ['topic', 'topic']] as const) {
+      for (const [opt, param] of [['account', 'username'], ['reason', 'reason'], ['kind', 'kind'], ['topic', 'topic']] as const) {
         const v = ctx.p.values.get(opt)?.[0]
         if (v !== undefined) q.set(param, v)
       }

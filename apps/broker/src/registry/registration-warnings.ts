@@ -1,6 +1,6 @@
 // What a topic registration would take from accounts that own a wider one, and owners it names that do not
 // exist: answered as warnings with the change (API, CLI, control topic, dashboard), never refused. Pure.
-import { filtersIntersect, hasTemplate } from '../policy/topic.js'
+import { filterCovers, filtersIntersect, hasTemplate } from '../policy/topic.js'
 import type { StoredTopic } from './types.js'
 
 export interface RegistrationWarning {
@@ -68,6 +68,8 @@ export function registrationWarnings (
   }
   for (const t of topics) {
     if (!takesFrom(filter, t.filter)) continue
+    // a narrower registration between them decides there already: t's owners had nothing there to lose
+    if (topics.some((m) => m !== t && m.filter !== filter && takesFrom(m.filter, t.filter) && filterCovers(widen(m.filter), widen(filter)))) continue
     const affected = losers(filter, owners, t, known)
     if (affected.length === 0) continue
     const live = affected.filter((u) => connected.has(u))
