@@ -133,7 +133,9 @@ describe('users', () => {
     const r = await get(tb, '/api/v1/users')
     expect(r.status).toBe(200)
     expect(r.body.users.map((u: { username: string }) => u.username)).toEqual(['sensor-1', 'sensor-2', 'dashboard', 'observer', 'admin'])
-    expect(r.body.users[0]).toEqual({ username: 'sensor-1', roles: ['producer'], loopbackOnly: false, connections: 0, owns: ['sensors/sensor-1/#', 'sensors/shared/#', 'private/#'] })
+    expect(r.body.users[0]).toEqual({
+      username: 'sensor-1', roles: ['producer'], loopbackOnly: false, connections: 0, owns: ['sensors/sensor-1/#', 'sensors/shared/#', 'private/#']
+    })
     expect(JSON.stringify(r.body)).not.toMatch(/scrypt|passwordHash/)
   })
 

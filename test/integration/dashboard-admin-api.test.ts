@@ -33,7 +33,9 @@ describe('on a broker with recent messages off (the default)', () => {
     const t = await post(tb, '/api/v1/topics', { filter: 'devices/sensor-2/telemetry/raw', owners: ['admin'] })
     expect(t.body.warnings).toEqual([])
     const u = await post(tb, '/api/v1/topics', { filter: 'devices/sensor-2/telemetry', owners: ['admin'] })
-    expect(u.body.warnings).toEqual([expect.objectContaining({ code: 'takes-from-owners', filter: 'devices/{username}/telemetry', owners: ['sensor-2'], connected: [] })])
+    expect(u.body.warnings).toEqual([
+      expect.objectContaining({ code: 'takes-from-owners', filter: 'devices/{username}/telemetry', owners: ['sensor-2'], connected: [] })
+    ])
 
     // changing owners is judged the same way; a wider registration takes nothing from narrower ones
     const m = await patch(tb, topicPath('sensors/sensor-1/door'), { owners: ['sensor-1'] })
@@ -135,7 +137,8 @@ describe('on a broker keeping recent messages (dashboard.recentMessages: 3)', ()
     const tb = await scope.start({ config: { dashboard: { recentMessages: 3 } } })
     const s1 = await scope.client('sensor-1')
     for (const v of ['1', '2', '3', '4']) await publish(s1, 'sensors/sensor-1/temp', v, { qos: 1 })
-    await publish(s1, 'sensors/sensor-1/blob', Buffer.from([0, 1, 2, 255]), { qos: 1 })
+    await new Promise<void>((resolve, reject) =>
+      s1.client.publish('sensors/sensor-1/blob', Buffer.from([0, 1, 2, 255]), { qos: 1 }, (err) => err ? reject(err) : resolve()))
     const page = await get(tb, topicPath('sensors/sensor-1/#'), { as: 'observer' })
     expect(page.body.recentMessages).toBe('on')
     expect(page.body.recent.map((m: { preview: string }) => m.preview)).toEqual(['3', '4', 'AAEC/w=='])

@@ -4,7 +4,7 @@
 import { request as httpRequest } from 'node:http'
 import { describe, expect, it } from 'vitest'
 import { PASSWORD, type TestBroker } from '../helpers/broker.js'
-import { get, post } from '../helpers/http.js'
+import { basic as basicHeader, get, post } from '../helpers/http.js'
 import { connackFrom } from '../helpers/raw-mqtt.js'
 import { useScope } from '../helpers/scope.js'
 
@@ -86,7 +86,8 @@ describe('a broker with the default dashboard settings, behind a TLS proxy on th
     })
     expect(crossSite.status).toBe(403)
     expect((await get(b, '/api/v1/topics/sites%2Fplant-9%2F%23')).status).toBe(404)
-    const ok = await send(b, 'POST', '/api/v1/topics', { headers: withCookie(admin, { 'x-csrf-token': admin.csrf, 'sec-fetch-site': 'same-origin' }), body: topic })
+    const sameOrigin = withCookie(admin, { 'x-csrf-token': admin.csrf, 'sec-fetch-site': 'same-origin' })
+    const ok = await send(b, 'POST', '/api/v1/topics', { headers: sameOrigin, body: topic })
     expect(ok.status).toBe(201)
 
     const observer = await signIn(b, 'observer')
@@ -189,13 +190,14 @@ describe('sign-in attempts: the login defences of MQTT and the API', () => {
     expect(Number(locked.headers['retry-after'])).toBeGreaterThan(0)
     expect(locked.headers['set-cookie']).toBeUndefined()
     // one gate for the sign-in page and HTTP Basic: switching between them gains a guesser nothing
-    const basic = await send(b, 'GET', '/api/v1/status', { from: ATTACKER, headers: { authorization: 'Basic ' + Buffer.from(`admin:${PASSWORD}`).toString('base64') } })
+    const basic = await send(b, 'GET', '/api/v1/status', { from: ATTACKER, headers: { authorization: basicHeader('admin') } })
     expect(basic.status).toBe(429)
     expect((await attempt(PASSWORD, ELSEWHERE)).status).toBe(200)
     const failures = scope.events.filter((e) => e.kind === 'connect' && e.reason === 'bad-credentials' && e.username === 'admin')
     expect(failures).toHaveLength(3)
     expect(failures[0]).toMatchObject({ address: ATTACKER, detail: expect.stringMatching(/^dashboard sign-in: /) })
-    expect(scope.events.find((e) => e.reason === 'login-throttled')).toMatchObject({ username: 'admin', address: ATTACKER, detail: expect.stringMatching(/^dashboard sign-in: /) })
+    expect(scope.events.find((e) => e.reason === 'login-throttled'))
+      .toMatchObject({ username: 'admin', address: ATTACKER, detail: expect.stringMatching(/^dashboard sign-in: /) })
 
     // MQTT logins with the same settings: locked after as many failures
     for (let i = 0; i < 3; i++) expect(await connackFrom(b.port, ATTACKER, 'sensor-1', `guess-${i}`)).toBe(4)

@@ -5,6 +5,12 @@ export const session = { username: '', roles: [], admin: false, observer: false,
 
 export const url = (path) => new URL(path, location.origin).href
 
+/** the page's URL carries a user name or password (http://user:pass@host/…): Location has no fields for them */
+export function hasCredentials () {
+  const u = new URL(location.href)
+  return u.username !== '' || u.password !== ''
+}
+
 export class ApiError extends Error {
   constructor (status, body) {
     super(body?.error?.message ?? `HTTP ${status}`)

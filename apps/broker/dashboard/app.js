@@ -1,7 +1,7 @@
 // Warden's dashboard: signs in (or sends to the sign-in page), then shows one view at a time, chosen by the
 // URL's hash (#/fleet, #/topic/<filter>…). Each view reads the API for itself and is refreshed every few
 // seconds; the rates and refusals also arrive by server-sent events. Admins get the controls, observers not.
-import { loadSession, session, signOut, url } from './api.js'
+import { hasCredentials, loadSession, session, signOut, url } from './api.js'
 import { $, h } from './ui.js'
 import { live, overview, fleet, refusals } from './views-live.js'
 import { topics, topicPage, accounts, roles } from './views-registry.js'
@@ -42,7 +42,7 @@ async function refresh () {
 
 async function start () {
   // credentials typed into the address bar stay out of every request: a clean URL first
-  if (location.username !== '' || location.password !== '') { location.replace(url(location.pathname) + location.hash); return }
+  if (hasCredentials()) { location.replace(url(location.pathname) + location.hash); return }
   if (!await loadSession()) return
   document.body.classList.toggle('is-admin', session.admin)
   $('#me').replaceChildren(h('strong', {}, session.username), ` · ${session.admin ? 'admin' : 'observer'}`)

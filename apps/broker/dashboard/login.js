@@ -4,9 +4,10 @@ const form = document.getElementById('login')
 const error = document.getElementById('login-error')
 const button = document.getElementById('sign-in')
 const url = (path) => new URL(path, location.origin).href
+const hasCredentials = () => { const u = new URL(location.href); return u.username !== '' || u.password !== '' }
 
 // credentials typed into the address bar (http://user:pass@host/) stay out of every request: a clean URL first
-if (location.username !== '' || location.password !== '') location.replace(url(location.pathname) + location.hash)
+if (hasCredentials()) location.replace(url(location.pathname) + location.hash)
 
 function show (text) {
   error.textContent = text

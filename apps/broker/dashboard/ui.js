@@ -43,8 +43,8 @@ export function ago (iso) {
 /** the bar under the header: what a change did, its warnings, or what failed */
 export function notice (kind, text, items = []) {
   const bar = $('#notice')
-  bar.replaceChildren(h('div', {}, text), items.length > 0 ? h('ul', {}, items.map((i) => h('li', {}, i))) : null,
-    h('button.link', { type: 'button', onclick: () => { bar.hidden = true } }, 'dismiss'))
+  const list = items.length > 0 ? [h('ul', {}, items.map((i) => h('li', {}, i)))] : []
+  bar.replaceChildren(h('div', {}, text), ...list, h('button.link', { type: 'button', onclick: () => { bar.hidden = true } }, 'dismiss'))
   bar.className = `notice ${kind}`
   bar.hidden = false
 }
@@ -82,7 +82,7 @@ export function ask ({ title, intro = [], fields = [], confirm = 'Save', danger 
       return h('label.field', {}, h('span', {}, f.label), input)
     })
     const form = h('form', { method: 'dialog' }, h('h3', {}, title), ...[intro].flat().map((p) => p instanceof Node ? p : h('p', {}, p)), ...rows,
-      h('div.actions', {}, h('button', { type: 'button', value: 'cancel', onclick: () => close(null) }, 'Cancel'),
+      h('div.dialog-actions', {}, h('button', { type: 'button', value: 'cancel', onclick: () => close(null) }, 'Cancel'),
         h(danger ? 'button.danger' : 'button.primary', { type: 'submit', value: 'ok' }, confirm)))
     const dialog = h('dialog', {}, form)
     const close = (value) => { dialog.close(); dialog.remove(); resolve(value) }

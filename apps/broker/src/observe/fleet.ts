@@ -10,10 +10,13 @@ import { connectedClients } from '../registry/live-rules.js'
 import type { Sampler } from './sampler.js'
 import { round } from './topic-view.js'
 
+/** rates are averaged over this many samples, as the sampler's are */
+const WINDOW = 5
+
 interface Activity {
   messages: number
-  /** messages at the previous sample */
-  sampled: number
+  /** [sample time, messages then], oldest first, while it moves: up to WINDOW + 1 */
+  ring: Array<readonly [number, number]>
   rate: number
   lastPublishAt: number
   lastSeenAt: number
@@ -59,7 +62,7 @@ export function createFleet ({ broker, hooks, registry, sampler, onRecord }: Fle
     let a = seen.get(username)
     if (a === undefined) {
       if (registry.user(username) === undefined) return undefined
-      a = { messages: 0, sampled: 0, rate: 0, lastPublishAt: 0, lastSeenAt: 0, lastRefusal: undefined }
+      a = { messages: 0, ring: [], rate: 0, lastPublishAt: 0, lastSeenAt: 0, lastRefusal: undefined }
       seen.set(username, a)
     }
     return a
@@ -71,6 +74,8 @@ export function createFleet ({ broker, hooks, registry, sampler, onRecord }: Fle
     if (u === undefined) return
     const a = of(u)
     if (a === undefined) return
+    // it starts moving: counted from the count at the previous sample
+    if (a.ring.length === 0) a.ring.push([lastSampleAt, a.messages])
     a.messages++
     a.lastPublishAt = a.lastSeenAt = Date.now()
     moving.add(u)
@@ -87,15 +92,16 @@ export function createFleet ({ broker, hooks, registry, sampler, onRecord }: Fle
     if (a !== undefined) a.lastRefusal = e
   })
   sampler.onSample((s) => {
-    const dt = Math.max(1, s.ts - lastSampleAt) / 1000
     lastSampleAt = s.ts
     for (const u of moving) {
       const a = seen.get(u)
       if (a === undefined) { moving.delete(u); continue }
-      a.rate = (a.messages - a.sampled) / dt
-      a.sampled = a.messages
-      // one more sample at rate 0, then quiet
-      if (a.rate === 0) moving.delete(u)
+      a.ring.push([s.ts, a.messages])
+      if (a.ring.length > WINDOW + 1) a.ring.shift()
+      const [t0, m0] = a.ring[0] as readonly [number, number]
+      a.rate = s.ts > t0 ? (a.messages - m0) * 1000 / (s.ts - t0) : 0
+      // nothing over the whole window: quiet again, until its next message
+      if (a.rate === 0) { moving.delete(u); a.ring = [] }
     }
   })
   registry.onChange((_prev, next) => {
