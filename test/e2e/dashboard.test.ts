@@ -123,6 +123,14 @@ it('signs an admin in with a cookie, registers a topic for a new account, follow
   await page.locator('#create-user').click()
   await answer(page, { username: METER, password: METER_PASSWORD }, 'Create')
   await page.locator(`#users tr[data-username="${METER}"]`).waitFor()
+  // deleting an account says first which registrations it owns (its name is taken off them); cancelled here
+  await page.locator('#users tr[data-username="sensor-1"] [data-action="delete"]').click()
+  const confirm = page.locator('dialog[open]')
+  expect(await confirm.locator('ul.owns li').allTextContents()).toEqual(['sensors/sensor-1/#', 'sensors/shared/#', 'private/#', 'sensors/sensor-1/temp'])
+  await shoot(page, 'dashboard-delete-account')
+  await confirm.getByRole('button', { name: 'Cancel' }).click()
+  await confirm.waitFor({ state: 'detached' })
+  expect((await get(tb, '/api/v1/users/sensor-1')).status).toBe(200)
   await page.locator('#nav a[data-view="topics"]').click()
   await page.locator('#register-topic').click()
   await answer(page, { filter: METER_TREE, owners: METER }, 'Register')
@@ -192,6 +200,7 @@ it('signs an admin in with a cookie, registers a topic for a new account, follow
   await page.locator('dialog[open]').getByRole('button', { name: 'Disconnect' }).click()
   await victim.closed()
   await expect.poll(() => page.locator('#notice').textContent()).toContain('Disconnected kick-from-dashboard')
+  await shoot(page, 'dashboard-sessions')
 
   // signing out ends the session on the broker, not only in this browser
   const stale = (await context.cookies())[0]!
@@ -216,6 +225,7 @@ it('shows an observer the same pages without the controls, and the API refuses i
   // the same data as the API, nothing contradictory
   const api = (await get(tb, '/api/v1/topics')).body.topics.map((t: { filter: string }) => t.filter).sort()
   expect(await page.locator('#topics tr[data-filter]').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.filter))).toEqual(api)
+  await shoot(page, 'dashboard-observer')
 
   for (const view of ['topics', 'accounts', 'roles', 'sessions', 'fleet', 'refusals']) {
     await page.locator(`#nav a[data-view="${view}"]`).click()
@@ -225,7 +235,6 @@ it('shows an observer the same pages without the controls, and the API refuses i
   await page.goto(httpUrl(tb, `/dashboard/#/topic/${encodeURIComponent('sensors/sensor-1/#')}`))
   await page.locator('#topic-filter').waitFor()
   expect(await page.locator('#view button').count()).toBe(0)
-  await shoot(page, 'dashboard-observer')
 
   // the page's own session and token: still refused, the role decides
   const status = await page.evaluate(async () => {

@@ -1,7 +1,7 @@
 // Warden's dashboard: signs in (or sends to the sign-in page), then shows one view at a time, chosen by the
 // URL's hash (#/fleet, #/topic/<filter>…). Each view reads the API for itself and is refreshed every few
 // seconds; the rates and refusals also arrive by server-sent events. Admins get the controls, observers not.
-import { hasCredentials, loadSession, session, signOut, url } from './api.js'
+import { api, hasCredentials, loadSession, session, signOut, url } from './api.js'
 import { $, h } from './ui.js'
 import { live, overview, fleet, refusals } from './views-live.js'
 import { topics, topicPage, accounts, roles } from './views-registry.js'
@@ -47,6 +47,7 @@ async function start () {
   document.body.classList.toggle('is-admin', session.admin)
   $('#me').replaceChildren(h('strong', {}, session.username), ` · ${session.admin ? 'admin' : 'observer'}`)
   $('#sign-out').addEventListener('click', () => signOut())
+  api('GET', '/api/v1/status').then((s) => { $('#broker').textContent = `${s.brokerId} · MQTT ${s.listeners.mqtt}` }, () => {})
   live.start(() => current)
   window.addEventListener('hashchange', route)
   route()
