@@ -7,6 +7,8 @@ import { $, ago, fmtDateTime, fmtRate, fmtTime, h, table } from './ui.js'
 const WINDOW_MS = 120_000
 const MAX_DENIALS = 1000
 
+const denialKey = (d) => [d.ts, d.kind, d.reason, d.username, d.clientId, d.topic, d.detail].join('\u0000')
+
 export const state = { samples: [], denials: [], intervalMs: 1000, since: '' }
 
 /** the events stream: samples for the chart, refusals as they happen */
@@ -28,7 +30,9 @@ export const live = {
       state.samples.push({ ts: s.ts, clients: s.clients, receivedPerSecond: s.receivedPerSecond, sentPerSecond: s.sentPerSecond })
       while (state.samples.length > 0 && state.samples[0].ts < s.ts - WINDOW_MS) state.samples.shift()
       if (s.denials.length > 0) {
-        state.denials.push(...s.denials)
+        // a refusal the last refresh already read from the API is not listed twice
+        const known = new Set(state.denials.slice(-200).map(denialKey))
+        state.denials.push(...s.denials.filter((d) => !known.has(denialKey(d))))
         state.denials.splice(0, Math.max(0, state.denials.length - MAX_DENIALS))
       }
       currentView().view.onEvent?.(s)
