@@ -25,6 +25,6 @@ export const dashboardSchema = {
     maxSessions: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1000 },
     maxSessionsPerUser: { type: 'integer', minimum: 1, maximum: 1000, default: 10 },
     secureCookie: { type: 'string', enum: ['auto', 'always'], default: 'auto' },
-    recentMessages: { type: 'integer', minimum: 0, maximum: 1000, default: 0 }
+    recentMessages: { type: 'integer', minimum: 0, maximum: 100, default: 0 }
   }
 } as const

@@ -58,6 +58,8 @@ export function createFleet ({ broker, hooks, registry, sampler, onRecord }: Fle
   const seen = new Map<string, Activity>()
   const moving = new Set<string>()
   let lastSampleAt = Date.now()
+  // per message, the time of the last sample (stats.intervalMs) stands for now: no clock read per message
+  let clock = lastSampleAt
   const of = (username: string): Activity | undefined => {
     let a = seen.get(username)
     if (a === undefined) {
@@ -75,10 +77,12 @@ export function createFleet ({ broker, hooks, registry, sampler, onRecord }: Fle
     const a = of(u)
     if (a === undefined) return
     // it starts moving: counted from the count at the previous sample
-    if (a.ring.length === 0) a.ring.push([lastSampleAt, a.messages])
+    if (a.ring.length === 0) {
+      a.ring.push([lastSampleAt, a.messages])
+      moving.add(u)
+    }
     a.messages++
-    a.lastPublishAt = a.lastSeenAt = Date.now()
-    moving.add(u)
+    a.lastPublishAt = a.lastSeenAt = clock
   })
   const touch = (client: Client): void => {
     const u = accountOf(client)
@@ -92,7 +96,7 @@ export function createFleet ({ broker, hooks, registry, sampler, onRecord }: Fle
     if (a !== undefined) a.lastRefusal = e
   })
   sampler.onSample((s) => {
-    lastSampleAt = s.ts
+    lastSampleAt = clock = s.ts
     for (const u of moving) {
       const a = seen.get(u)
       if (a === undefined) { moving.delete(u); continue }
