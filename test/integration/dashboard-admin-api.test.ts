@@ -127,6 +127,24 @@ describe('on a broker with recent messages off (the default)', () => {
     })
   })
 
+  it('answers the same warnings, the fleet and kicks over the control topic', async () => {
+    const admin = await scope.client('admin')
+    const target = await scope.client('sensor-2', { clientId: 'kick-by-mqtt' })
+    await subscribe(admin, '$CONTROL/warden/v1/response', 1)
+    await publish(admin, '$CONTROL/warden/v1', JSON.stringify({
+      commands: [
+        { command: 'createTopic', filter: 'private/vault', owners: ['admin'] },
+        { command: 'listFleet' },
+        { command: 'kickClient', clientId: 'kick-by-mqtt' }
+      ]
+    }), { qos: 1 })
+    const answer = JSON.parse((await admin.waitFor((m) => m.topic === '$CONTROL/warden/v1/response')).payload)
+    expect(answer.responses[0].data.warnings).toEqual([expect.objectContaining({ code: 'takes-from-owners', filter: 'private/#', owners: ['sensor-1'] })])
+    expect(answer.responses[1].data.accounts.map((a: { username: string }) => a.username)).toContain('sensor-2')
+    expect(answer.responses[2].data).toEqual({ clientId: 'kick-by-mqtt', account: 'sensor-2' })
+    await target.closed()
+  })
+
   it('lists the registrations each account owns (what deleting it takes it off)', async () => {
     expect((await get(tb, '/api/v1/users/sensor-2')).body.owns).toEqual(['sensors/sensor-2/#', 'sensors/shared/#'])
   })
