@@ -128,6 +128,18 @@ describe('a broker with the default dashboard settings, behind a TLS proxy on th
   })
 })
 
+it('serves the dashboard\'s files from memory with an ETag: a reload revalidates with 304', async () => {
+  const b = await scope.start()
+  const first = await send(b, 'GET', '/dashboard/app.js')
+  expect(first.status).toBe(200)
+  const etag = first.headers.etag as string
+  expect(etag).toMatch(/^"[A-Za-z0-9_-]{22}"$/)
+  expect(first.headers['cache-control']).toBe('no-cache')
+  const again = await send(b, 'GET', '/dashboard/app.js', { headers: { 'if-none-match': etag } })
+  expect(again).toMatchObject({ status: 304, body: undefined })
+  expect((await send(b, 'GET', '/dashboard/app.js', { headers: { 'if-none-match': '"other"' } })).status).toBe(200)
+})
+
 describe('expiry and the bounded table', () => {
   it('ends a session left idle for dashboard.sessionIdleMs', async () => {
     const b = await scope.start({ config: { dashboard: { sessionIdleMs: 1000, sessionMaxMs: 60000 } } })
