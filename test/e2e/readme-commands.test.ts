@@ -81,7 +81,9 @@ const RUN: ReadonlyArray<readonly [string, Spec]> = [
   ['npx warden sessions #', { stdout: /warden-consumer/ }],
   ['npx warden denials --limit 20 #', { stdout: /not-owner/ }],
   // device-01's forged publish on device-02's telemetry (Publish as a device)
-  ["npx warden denials --account device-01 --reason not-owner --topic 'devices/#' #", { stdout: /not-owner\s+device-01\s+\S+\s+\S+\s+devices\/device-02\/telemetry/ }],
+  ["npx warden denials --account device-01 --reason not-owner --topic 'devices/#' #", {
+    stdout: /not-owner\s+device-01\s+\S+\s+\S+\s+devices\/device-02\/telemetry/
+  }],
   ['npx warden groups #', {}],
   ['npx warden user ls', { stdout: /device-08/ }],
   ["echo 's3cret-pass' | npx warden user add sensor-01 --role producer", {}],

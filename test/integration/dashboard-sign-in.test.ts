@@ -153,6 +153,18 @@ describe('expiry and the bounded table', () => {
     const last = Date.now()
     await expect.poll(async () => (await send(b, 'GET', '/api/v1/status', { headers: withCookie(s) })).status, { interval: 1100, timeout: 5000 }).toBe(401)
     expect(Date.now() - last).toBeGreaterThanOrEqual(1000)
+
+    // the page's own refreshes, however frequent, do not keep an unattended session alive
+    const unattended = await signIn(b, 'observer')
+    const since = Date.now()
+    const background = withCookie(unattended, { 'x-warden-background': '1' })
+    let status = 200
+    while (status === 200) {
+      status = (await send(b, 'GET', '/api/v1/status', { headers: background })).status
+      if (status === 200) await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+    expect(Date.now() - since).toBeGreaterThanOrEqual(1000)
+    expect(Date.now() - since).toBeLessThan(2000)
   })
 
   it('ends a session dashboard.sessionMaxMs after sign-in however much it is used', async () => {

@@ -24,8 +24,16 @@ export function toLogin () {
   location.replace(url('/dashboard/login.html') + back)
 }
 
+/** true while the periodic refresh runs: its requests say so, and do not count as someone at the page */
+let background = false
+export async function inBackground (fn) {
+  background = true
+  try { return await fn() } finally { background = false }
+}
+
 export async function api (method, path, body) {
   const headers = { accept: 'application/json' }
+  if (background && method === 'GET') headers['x-warden-background'] = '1'
   if (body !== undefined) headers['content-type'] = 'application/json'
   if (method !== 'GET') headers['x-csrf-token'] = session.csrf
   const res = await fetch(url(path), {

@@ -1,7 +1,7 @@
 // Warden's dashboard: signs in (or sends to the sign-in page), then shows one view at a time, chosen by the
 // URL's hash (#/fleet, #/topic/<filter>…). Each view reads the API for itself and is refreshed every few
 // seconds; the rates and refusals also arrive by server-sent events. Admins get the controls, observers not.
-import { api, hasCredentials, loadSession, session, signOut, url } from './api.js'
+import { api, hasCredentials, inBackground, loadSession, session, signOut, url } from './api.js'
 import { $, h } from './ui.js'
 import { live, overview, fleet, refusals } from './views-live.js'
 import { topics, topicPage, accounts, roles } from './views-registry.js'
@@ -26,12 +26,14 @@ function route () {
 }
 
 let refreshing = false
-async function refresh () {
-  // a form being filled in is not redrawn under the user's hands
-  if (refreshing || document.querySelector('dialog[open]')) return
+async function refresh (timer = false) {
+  // a form being filled in is not redrawn under the user's hands; the timer waits for a refresh still running
+  if (document.querySelector('dialog[open]') || (timer && refreshing)) return
   refreshing = true
   try {
-    await current.view.refresh?.(current.param)
+    // the timer's refreshes are no sign of someone at the page: an unattended one idles out
+    if (timer) await inBackground(() => current.view.refresh?.(current.param))
+    else await current.view.refresh?.(current.param)
     $('#error').textContent = ''
   } catch (err) {
     if (err.status !== 401) $('#error').textContent = `cannot refresh: ${err.message}`
@@ -51,7 +53,7 @@ async function start () {
   live.start(() => current)
   window.addEventListener('hashchange', route)
   route()
-  setInterval(refresh, REFRESH_MS)
+  setInterval(() => refresh(true), REFRESH_MS)
 }
 
 start()

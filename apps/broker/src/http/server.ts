@@ -15,7 +15,7 @@ import { MAX_IMPORT_BODY, readJsonBody } from './body.js'
 import type { EventStreams } from './events.js'
 import { SECURITY_HEADERS, sendError, sendJson } from './respond.js'
 import type { StaticFiles } from './static-files.js'
-import { CSRF_HEADER, handleSignIn, header, isCrossSite, sessionCookie, type SignInDeps } from './sign-in.js'
+import { BACKGROUND_HEADER, CSRF_HEADER, handleSignIn, header, isCrossSite, sessionCookie, type SignInDeps } from './sign-in.js'
 import type { WebSession } from './web-sessions.js'
 
 export interface HttpDeps {
@@ -144,7 +144,7 @@ async function authorize (deps: HttpDeps, req: IncomingMessage, res: ServerRespo
   // a browser may also hold Basic credentials (typed into a prompt, or in a URL): its signed-in session decides
   const fromBrowser = req.headers['sec-fetch-mode'] !== undefined
   if (cookie !== undefined && (req.headers.authorization === undefined || fromBrowser)) {
-    const session = deps.signIn.sessions.touch(cookie)
+    const session = deps.signIn.sessions.touch(cookie, Date.now(), header(req, BACKGROUND_HEADER) === '1')
     if (session === undefined) {
       // no Basic challenge: the dashboard's browser would show its own prompt instead of the sign-in page
       sendError(res, new WardenError('WARDEN_ERR_API_UNAUTHORIZED', 'the dashboard session has ended: sign in again'), {}, false)

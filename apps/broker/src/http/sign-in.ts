@@ -16,6 +16,8 @@ const PLAIN_COOKIE = 'warden_session'
 /** the __Host- prefix: the browser keeps it only when Secure, for this host, for path / */
 const SECURE_COOKIE = '__Host-warden_session'
 export const CSRF_HEADER = 'x-csrf-token'
+/** '1' on the dashboard's own periodic refreshes: they do not keep an unattended session from idling out */
+export const BACKGROUND_HEADER = 'x-warden-background'
 
 export interface SignInDeps {
   auth: Authenticator
@@ -119,7 +121,7 @@ export async function handleSignIn (deps: SignInDeps, req: IncomingMessage, res:
       return true
     }
     const id = sessionCookie(req)
-    const s = id === undefined ? undefined : deps.sessions.touch(id)
+    const s = id === undefined ? undefined : deps.sessions.touch(id, Date.now(), header(req, BACKGROUND_HEADER) === '1')
     if (s === undefined) { sendError(res, new WardenError('WARDEN_ERR_API_UNAUTHORIZED', 'not signed in'), {}, false); return true }
     sendJson(res, 200, sessionView(deps.sessions, s))
     return true
