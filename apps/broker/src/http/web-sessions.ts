@@ -20,8 +20,9 @@ export type StartOutcome = { readonly ok: true, readonly id: string, readonly se
 export interface WebSessions {
   /** a new session for this identity (its account's oldest ends past maxSessionsPerUser) */
   start (identity: Identity, address: string | undefined, now?: number): StartOutcome
-  /** the live session of this cookie id, its idle timer restarted; undefined when unknown or expired */
-  touch (id: string, now?: number): WebSession | undefined
+  /** the live session of this cookie id, its idle timer restarted unless `background` (a page's own
+   * polling is no sign of someone at it); undefined when unknown or expired */
+  touch (id: string, now?: number, background?: boolean): WebSession | undefined
   /** ends the session of this cookie id */
   end (id: string): void
   /** ends every session of these accounts (changed or deleted: they sign in again) */
@@ -59,11 +60,11 @@ export function createWebSessions (cfg: Pick<DashboardConfig, 'sessionIdleMs' | 
       table.set(session.key, session)
       return { ok: true, id, session }
     },
-    touch (id, now = Date.now()) {
+    touch (id, now = Date.now(), background = false) {
       const s = table.get(digest(id))
       if (s === undefined) return undefined
       if (expired(s, now)) { table.delete(s.key); return undefined }
-      s.lastSeenAt = now
+      if (!background) s.lastSeenAt = now
       return s
     },
     end (id) { table.delete(digest(id)) },
