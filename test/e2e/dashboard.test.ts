@@ -26,6 +26,8 @@ const METER_TREE = 'plants/plant-1/meter-7/#'
 const AS_METER = ['-u', METER, '-P', METER_PASSWORD, '-i', `${METER}-pub`, '-q', '1']
 
 const scope = useScope()
+/** what the page shows after a request: seconds on a machine others load too */
+const poll = <T>(fn: () => T | Promise<T>): ReturnType<typeof expect.poll<T>> => expect.poll(fn, { timeout: 10_000 })
 let tb: TestBroker
 let browser: Browser
 
@@ -100,7 +102,7 @@ it('signs an admin in with a cookie, registers a topic for a new account, follow
   await shoot(page, 'dashboard-sign-in')
   await signIn(page, 'admin', PASSWORD)
   await page.waitForURL(httpUrl(tb, '/dashboard/'))
-  await expect.poll(() => page.locator('#me').textContent()).toBe('admin · admin')
+  await poll(() => page.locator('#me').textContent()).toBe('admin · admin')
 
   // the session cookie: HttpOnly (no script reads it), SameSite=Strict, not Secure over plain HTTP, expiring
   const [cookie, ...others] = await context.cookies()
@@ -112,8 +114,8 @@ it('signs an admin in with a cookie, registers a topic for a new account, follow
 
   // the overview: live rates and the refusals of beforeAll
   await expect.poll(async () => Number(await page.locator('#rate-in').textContent()), { timeout: 15_000 }).toBeGreaterThan(10)
-  await expect.poll(() => page.locator('#live').textContent()).toBe('live')
-  await expect.poll(() => page.locator('#top-denials td.deny').allTextContents()).toEqual(expect.arrayContaining(['not-owner', 'schema-violation']))
+  await poll(() => page.locator('#live').textContent()).toBe('live')
+  await poll(() => page.locator('#top-denials td.deny').allTextContents()).toEqual(expect.arrayContaining(['not-owner', 'schema-violation']))
   await expect.poll(() => page.evaluate(() => performance.now()), { timeout: 15_000 }).toBeGreaterThan(5000)
   await shoot(page, 'dashboard')
 
@@ -134,7 +136,7 @@ it('signs an admin in with a cookie, registers a topic for a new account, follow
   await page.locator('#nav a[data-view="topics"]').click()
   await page.locator('#register-topic').click()
   await answer(page, { filter: METER_TREE, owners: METER }, 'Register')
-  await expect.poll(() => page.locator('#notice').textContent()).toContain(`Registered ${METER_TREE} to ${METER}`)
+  await poll(() => page.locator('#notice').textContent()).toContain(`Registered ${METER_TREE} to ${METER}`)
   await page.locator(`#topics tr[data-filter="${METER_TREE}"]`).waitFor()
 
   // a registration that takes part of a connected owner's tree: done, with a warning naming who loses what
@@ -165,13 +167,13 @@ it('signs an admin in with a cookie, registers a topic for a new account, follow
 
   // its topic's page: owners, recent messages (the config keeps 5; an admin reads everything)
   await page.goto(httpUrl(tb, `/dashboard/#/topic/${encodeURIComponent(METER_TREE)}`))
-  await expect.poll(() => page.locator('#topic-owners').textContent()).toBe(METER)
-  await expect.poll(() => page.locator('#recent tbody tr').count()).toBe(3)
+  await poll(() => page.locator('#topic-owners').textContent()).toBe(METER)
+  await poll(() => page.locator('#recent tbody tr').count()).toBe(3)
 
   // revoked: the owners changed on the topic's page, then the next publish is refused and listed
   await page.locator('[data-action="change-owners"]').click()
   await answer(page, { owners: 'admin' }, 'Save')
-  await expect.poll(() => page.locator('#topic-owners').textContent()).toBe('admin')
+  await poll(() => page.locator('#topic-owners').textContent()).toBe('admin')
   await shoot(page, 'dashboard-topic')
   const refused = await mosquittoPub(tb.port, [...AS_METER, '-t', 'plants/plant-1/meter-7/power', '-m', '{"kw":9}'])
   expect(refused.code).toBe(0) // MQTT 3.1.1 has no way to say no to a QoS 1 publish: acknowledged and dropped
@@ -183,10 +185,10 @@ it('signs an admin in with a cookie, registers a topic for a new account, follow
   expect(await page.locator('#denials tbody tr').count()).toBe(1)
   await page.locator('#filter-username').fill('')
   await page.locator('#filter-reason').selectOption('schema-violation')
-  await expect.poll(() => page.locator('#denials tbody tr td:nth-child(4)').allTextContents()).toEqual(['sensor-1'])
+  await poll(() => page.locator('#denials tbody tr td:nth-child(4)').allTextContents()).toEqual(['sensor-1'])
   await page.locator('#filter-reason').selectOption('')
   await page.locator('#filter-topic').fill('plants/+/meter-7/#')
-  await expect.poll(() => page.locator('#denials tbody tr').count()).toBe(1)
+  await poll(() => page.locator('#denials tbody tr').count()).toBe(1)
   expect(await page.locator('#since').textContent()).toMatch(/^Counts and history since .+ \(the broker's start\)/)
   await shoot(page, 'dashboard-refusals')
   await page.goto(httpUrl(tb, '/dashboard/#/fleet'))
@@ -199,7 +201,7 @@ it('signs an admin in with a cookie, registers a topic for a new account, follow
   await page.locator('#client-list tr[data-client-id="kick-from-dashboard"] [data-action="kick"]').click()
   await page.locator('dialog[open]').getByRole('button', { name: 'Disconnect' }).click()
   await victim.closed()
-  await expect.poll(() => page.locator('#notice').textContent()).toContain('Disconnected kick-from-dashboard')
+  await poll(() => page.locator('#notice').textContent()).toContain('Disconnected kick-from-dashboard')
   await shoot(page, 'dashboard-sessions')
 
   // signing out ends the session on the broker, not only in this browser
@@ -255,12 +257,13 @@ it('throttles wrong passwords on the sign-in page as it throttles MQTT logins', 
   const error = page.locator('#login-error')
   for (let i = 0; i < 3; i++) {
     await signIn(page, 'ops', `guess-${i}`)
-    await expect.poll(() => error.textContent()).toBe('Wrong username or password.')
+    // each refusal waits for its turn at verification: seconds on a busy machine
+    await expect.poll(() => error.textContent(), { timeout: 10_000 }).toBe('Wrong username or password.')
     await page.evaluate(() => { (document.getElementById('login-error') as HTMLElement).textContent = '' })
   }
   // the right password, now locked out for this (user, address)
   await signIn(page, 'ops', 'ops-password')
-  await expect.poll(() => error.textContent()).toMatch(/^Too many sign-in attempts: try again in \d+ s\. \(too many failed logins: locked for \d+ s\)$/)
+  await expect.poll(() => error.textContent(), { timeout: 10_000 }).toMatch(/^Too many sign-in attempts: try again in \d+ s\. \(too many failed logins: locked for \d+ s\)$/)
   expect(page.url()).toMatch(/login\.html$/)
   await shoot(page, 'dashboard-throttled')
   const audited = scope.events.filter((e) => e.reason === 'bad-credentials' && e.username === 'ops')

@@ -83,7 +83,9 @@ describe('on a broker with recent messages off (the default)', () => {
     // the rate is sampled: it rises above 0 at the next sample
     await expect.poll(async () => (await get(tb, '/api/v1/fleet')).body.accounts.find((a: { username: string }) => a.username === 'sensor-2').messagesPerSecond,
       { timeout: 5000 }).toBeGreaterThan(0)
-    expect(f.body.accounts.map((a: { username: string }) => a.username)).toEqual(['sensor-1', 'sensor-2', 'dashboard', 'observer', 'admin'])
+    // connected accounts first, then by name; at most `limit` of `total`
+    expect(f.body.accounts.map((a: { username: string }) => a.username)).toEqual(['sensor-2', 'admin', 'dashboard', 'observer', 'sensor-1'])
+    expect((await get(tb, '/api/v1/fleet?limit=2')).body).toMatchObject({ total: 5, accounts: [{ username: 'sensor-2' }, { username: 'admin' }] })
     // guessed names are no rows
     await get(tb, '/api/v1/status', { as: ['nobody-at-all', 'x'] })
     expect((await get(tb, '/api/v1/fleet')).body.accounts).toHaveLength(5)

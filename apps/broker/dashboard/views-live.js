@@ -104,13 +104,17 @@ window.addEventListener('resize', () => { if ($('#chart')) drawChart($('#chart')
 export const fleet = {
   render (root) {
     const about = 'one row per account: its devices\' connections, traffic and last refusal'
-    root.append(h('section.panel', {}, h('h2', {}, 'Fleet ', h('span.muted.small', {}, about)),
+    const heading = h('h2', {}, 'Fleet ', h('span.muted.small', {}, about), h('span.muted.small', { id: 'fleet-note' }))
+    root.append(h('section.panel', {}, heading,
       h('div', { id: 'fleet-table' }, h('p.muted', {}, 'loading…'))))
   },
   async refresh () {
     const data = await api('GET', '/api/v1/fleet')
     setSince(data.since)
-    const rows = [...data.accounts].sort((a, b) => Number(b.connected) - Number(a.connected) || a.username.localeCompare(b.username))
+    // connected accounts first, then by name (the API's order); the first 1000
+    const rows = data.accounts
+    const note = $('#fleet-note')
+    if (note) note.textContent = data.total > rows.length ? ` · the first ${rows.length} of ${data.total}, connected first (warden fleet --limit N for more)` : ''
     $('#fleet-table')?.replaceChildren(table('fleet', ['Account', 'Roles', 'Connected', 'Last seen', '#Messages', '#msg/s', 'Last refusal'],
       rows.map((a) => {
         const r = a.lastRefusal

@@ -70,16 +70,19 @@ export const READ_COMMANDS: Readonly<Record<string, CliCommand>> = {
     }
   },
   fleet: {
-    args: '',
+    args: '[--limit N]',
     summary: 'one row per account: connected, last seen, messages, rate, last refusal',
+    details: [LIMIT_DETAIL + '; connected accounts first'],
+    spec: LIMIT,
     async run (ctx) {
       none(ctx.p)
-      const data = await ctx.api('GET', '/api/v1/fleet') as { since: string, accounts: FleetRow[] }
+      const data = await ctx.api('GET', '/api/v1/fleet' + limitQuery(ctx.p)) as { since: string, total: number, accounts: FleetRow[] }
       print(ctx, data, () => formatTable(['ACCOUNT', 'CONNECTED', 'LAST SEEN', 'MESSAGES', 'MSG/S', 'LAST REFUSAL'],
         data.accounts.map((a) => [
           a.username, a.connected ? String(a.clients.length) : 'no', a.lastSeen ?? '-', String(a.messages), a.messagesPerSecond.toFixed(1),
           a.lastRefusal === null ? '-' : `${a.lastRefusal.ts} ${a.lastRefusal.kind}: ${a.lastRefusal.reason} ${a.lastRefusal.topic ?? ''}`.trimEnd()
         ])) + `(counted since ${data.since}, when the broker started)\n`)
+      noteShown(ctx, data.accounts.length, data.total)
     }
   },
   denials: {

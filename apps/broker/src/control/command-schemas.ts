@@ -80,7 +80,7 @@ export const COMMAND_SCHEMAS: Readonly<Record<CommandName, Record<string, unknow
   deleteTopic: fields({ filter }, ['filter']),
   listClients: fields({ limit: { type: 'integer', minimum: 1, maximum: 100000 } }),
   kickClient: fields({ clientId }, ['clientId']),
-  listFleet: fields({}),
+  listFleet: fields({ limit: { type: 'integer', minimum: 1, maximum: 100000 } }),
   getStatus: fields({}),
   // query parameters that look like numbers arrive as numbers (a user called 1234)
   listDenials: fields({

@@ -185,7 +185,7 @@ const HANDLERS: Readonly<Record<CommandName, Handler>> = {
     since: new Date(ctx.startedAt).toISOString(),
     recent: filterDenials(ctx.denials.recent(), f)
   }),
-  listFleet: (ctx) => ({ since: ctx.fleet.since, accounts: ctx.fleet.rows() }),
+  listFleet: (ctx, f) => ({ since: ctx.fleet.since, ...ctx.fleet.rows(opt<number>(f, 'limit') ?? 1000) }),
   listGroups: async (ctx) => ({ groups: await ctx.groups() }),
   listSessions: async (ctx, f) => await ctx.sessions.list(opt<number>(f, 'limit') ?? 1000),
   getSession: async (ctx, f) => await ctx.sessions.get(str(f, 'clientId')) ?? notFound(`session ${JSON.stringify(f.clientId)}`),

@@ -40,7 +40,8 @@ export interface FleetRow {
 }
 
 export interface Fleet {
-  rows (): FleetRow[]
+  /** connected accounts first, then the others, each by name; at most `limit` of `total` */
+  rows (limit: number): { total: number, accounts: FleetRow[] }
   /** when counting started (the process's start): nothing before it is known */
   readonly since: string
 }
@@ -56,6 +57,8 @@ export interface FleetDeps {
 export function createFleet ({ broker, hooks, registry, sampler, onRecord }: FleetDeps): Fleet {
   const since = new Date().toISOString()
   const seen = new Map<string, Activity>()
+  /** the registry's account names: a refusal of a guessed name finds nothing here at the cost of one lookup */
+  let known = new Set(registry.state.users.map((u) => u.username))
   const moving = new Set<string>()
   let lastSampleAt = Date.now()
   // per message, the time of the last sample (stats.intervalMs) stands for now: no clock read per message
@@ -63,7 +66,7 @@ export function createFleet ({ broker, hooks, registry, sampler, onRecord }: Fle
   const of = (username: string): Activity | undefined => {
     let a = seen.get(username)
     if (a === undefined) {
-      if (registry.user(username) === undefined) return undefined
+      if (!known.has(username)) return undefined
       a = { messages: 0, ring: [], rate: 0, lastPublishAt: 0, lastSeenAt: 0, lastRefusal: undefined }
       seen.set(username, a)
     }
@@ -109,13 +112,13 @@ export function createFleet ({ broker, hooks, registry, sampler, onRecord }: Fle
     }
   })
   registry.onChange((_prev, next) => {
-    const names = new Set(next.users.map((u) => u.username))
-    for (const u of seen.keys()) if (!names.has(u)) { seen.delete(u); moving.delete(u) }
+    known = new Set(next.users.map((u) => u.username))
+    for (const u of seen.keys()) if (!known.has(u)) { seen.delete(u); moving.delete(u) }
   })
   const iso = (ms: number): string | null => ms > 0 ? new Date(ms).toISOString() : null
   return {
     since,
-    rows () {
+    rows (limit) {
       const clients = new Map<string, string[]>()
       for (const c of connectedClients(broker)) {
         const u = accountOf(c)
@@ -125,7 +128,9 @@ export function createFleet ({ broker, hooks, registry, sampler, onRecord }: Fle
         ids.push(c.id)
       }
       const now = new Date().toISOString()
-      return registry.state.users.map((user) => {
+      const users = [...registry.state.users].sort((a, b) =>
+        Number(clients.has(b.username)) - Number(clients.has(a.username)) || (a.username < b.username ? -1 : a.username > b.username ? 1 : 0))
+      const accounts = users.slice(0, limit).map((user) => {
         const a = seen.get(user.username)
         const ids = clients.get(user.username) ?? []
         const r = a?.lastRefusal
@@ -141,6 +146,7 @@ export function createFleet ({ broker, hooks, registry, sampler, onRecord }: Fle
           lastRefusal: r === undefined ? null : { ts: r.ts, kind: r.kind, reason: r.reason, topic: r.topic ?? null }
         }
       })
+      return { total: users.length, accounts }
     }
   }
 }
