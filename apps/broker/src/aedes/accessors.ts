@@ -78,3 +78,15 @@ export const deliverersOf = (client: Client): { atQos0: Deliver, atQos: Deliver 
   const c = clientInternals(client)
   return { atQos0: c.deliver0, atQos: c.deliverQoS }
 }
+
+/** MQTT 5: the session's expiry interval in seconds as it stands (CONNECT, or a DISCONNECT that changed it); undefined for 3.1.1 */
+export const sessionExpiryOf = (client: Client): number | undefined => {
+  const c = clientInternals(client)
+  return c.version === 5 ? c.sessionExpiryInterval ?? 0 : undefined
+}
+
+/** MQTT 5: the Session Expiry Interval the CONNECT asked for (before the clamp); undefined for 3.1.1 */
+export const connectSessionExpiryOf = (client: Client): number | undefined => {
+  const c = clientInternals(client)
+  return c.version === 5 ? c._connectSessionExpiryInterval ?? 0 : undefined
+}

@@ -1,6 +1,7 @@
 // Starts the control plane once the broker listens: rates sampler, $SYS stats, the MQTT control topic, and
 // the HTTP listener (API, metrics, probes, events, dashboard). close() stops all of it.
 import type { AddressInfo } from 'node:net'
+import type { TlsOptions } from 'node:tls'
 import type { Aedes, Client } from 'aedes'
 import type { Logger } from '@warden/common'
 import type { Audit } from '../audit/audit.js'
@@ -9,6 +10,7 @@ import type { PublishGate } from '../delivery/publish-gate.js'
 import type { WardenConfig } from '../config/schema.js'
 import { createLoginGate } from '../limits/login-gate.js'
 import { listenError } from '../net/listen-error.js'
+import { readTlsOptions } from '../net/listeners.js'
 import { createAuthenticator } from '../http/basic-auth.js'
 import { createEventStreams } from '../http/events.js'
 import { createHttpServer, listenHttp } from '../http/server.js'
@@ -17,7 +19,10 @@ import { createWebSessions } from '../http/web-sessions.js'
 import { createDenialLog } from '../observe/denial-log.js'
 import { createFleet } from '../observe/fleet.js'
 import { createRecentMessages } from '../observe/recent-messages.js'
-import { createMetrics } from '../observe/metrics.js'
+import { createMetrics, type Metrics } from '../observe/metrics.js'
+import { mergeExpositions, type ClusterView } from '../observe/cluster-view.js'
+import { localClients } from '../control/commands.js'
+import { buildStatus } from '../control/status.js'
 import type { BusStats } from '../store/redis-bus.js'
 import { createSampler } from '../observe/sampler.js'
 import { startSysStats } from '../control/sys-stats.js'
@@ -47,10 +52,16 @@ export interface PlaneDeps {
   /** cluster mode: the Redis bus's counters */
   bus?: BusStats | undefined
   sessions: ControlContext['sessions']
+  /** what the retained store holds */
+  retained: () => { readonly count: number, readonly bytes: number }
+  /** several workers on one Redis: one view of them all */
+  cluster?: ClusterView | undefined
+  /** whether the store answers (cluster mode: Redis); not ready while it does not */
+  storeUp: () => boolean
 }
 
 export async function startControlPlane (
-  { config, brokerId, broker, hooks, audit, runtime, gate, mqtt, logger, groups, bus, sessions }: PlaneDeps
+  { config, brokerId, broker, hooks, audit, runtime, gate, mqtt, logger, groups, bus, sessions, retained, cluster, storeUp }: PlaneDeps
 ): Promise<ControlPlane> {
   const log = logger.child({ component: 'control' })
   const connectedAt = new WeakMap<Client, number>()
@@ -58,6 +69,14 @@ export async function startControlPlane (
   broker.on('client', (client) => {
     counters.connections++
     connectedAt.set(client, Date.now())
+  })
+  broker.on('publish', (packet) => { hooks.stats.latency.published(packet) })
+  // aedes 2 refuses a version it does not speak only through the parser ('Invalid protocol version', before any
+  // CONNACK); a v5 CONNECT with mqtt5: false is answered CONNACK 1 (aedes/protocol-gate.ts)
+  const protocolRefusals = new Map<string, number>()
+  broker.on('connectionError', (_client, err) => {
+    const version = err.message === 'Invalid protocol version' ? 'other' : err.message === 'unacceptable protocol version' ? '5' : undefined
+    if (version !== undefined) protocolRefusals.set(version, (protocolRefusals.get(version) ?? 0) + 1)
   })
   const sampler = createSampler({
     intervalMs: config.stats.intervalMs, stats: hooks.stats, meters: runtime.rules.meters, clients: () => broker.connectedClients
@@ -81,7 +100,8 @@ export async function startControlPlane (
     groups,
     sessions,
     fleet: createFleet({ broker, hooks, registry: runtime.registry, sampler, onRecord: (l) => audit.onRecord(l) }),
-    recent: createRecentMessages(broker, runtime.rules.ownership, config.dashboard.recentMessages)
+    recent: createRecentMessages(broker, runtime.rules.ownership, config.dashboard.recentMessages),
+    cluster
   }
   hooks.attachControl(createControlTopicHandler(ctx))
   const sys = startSysStats(ctx, config.stats.sysIntervalMs)
@@ -107,18 +127,26 @@ export async function startControlPlane (
       audit.record({ kind: 'connect', reason: 'bad-credentials', username, clientId: undefined, address, detail: `${surface}: ${detail}` })
   })
   let ready = false
+  const metrics = createMetrics({
+    broker, stats: hooks.stats, audit, registry: runtime.registry, meters: runtime.rules.meters,
+    connections: () => counters.connections, inFlight: () => gate.inFlight, bus, sessions, retained, protocolRefusals
+  })
+  // what this worker answers when another asks for its part (observe/cluster-view.ts)
+  if (cluster !== undefined) {
+    cluster.handle('metrics', () => metrics.render())
+    cluster.handle('clients', async (p) => localClients(ctx, typeof p.limit === 'number' ? p.limit : 1000))
+    cluster.handle('status', async () => buildStatus(ctx))
+    cluster.handle('groups', () => groups())
+  }
   const server = createHttpServer({
     ctx,
     auth,
     signIn: { auth, sessions: webSessions, config: config.dashboard, behindProxy: config.behindProxy },
-    metrics: createMetrics({
-      broker, stats: hooks.stats, audit, registry: runtime.registry, meters: runtime.rules.meters,
-      connections: () => counters.connections, inFlight: () => gate.inFlight, bus
-    }),
+    metrics: cluster === undefined ? metrics : clusterMetrics(metrics, cluster),
     events,
     files: await loadStaticFiles(),
-    ready: () => ready && !broker.closed
-  })
+    ready: () => ready && !broker.closed && storeUp()
+  }, config.http.tls ? httpsOptions(config.tls) : undefined)
   const stopTimers = (): void => {
     sys.close()
     sampler.close()
@@ -148,6 +176,26 @@ export async function startControlPlane (
         await closed
       })()
       return closing
+    }
+  }
+}
+
+/** HTTPS for the control plane: the MQTT listener's certificate and key; client certificates are not asked for */
+function httpsOptions (tls: WardenConfig['tls']): TlsOptions {
+  const { cert, key } = readTlsOptions({ ...tls, clientCerts: 'none' })
+  return { cert, key }
+}
+
+/** /metrics of a cluster: every live worker's series, labelled `worker`, and how many answered */
+function clusterMetrics (local: Metrics, cluster: ClusterView): Metrics {
+  return {
+    contentType: local.contentType,
+    async render () {
+      const g = await cluster.gather<string>('metrics')
+      return mergeExpositions(g.parts) +
+        '# HELP warden_cluster_workers Workers of the cluster, by whether they answered this scrape in time\n' +
+        '# TYPE warden_cluster_workers gauge\n' +
+        `warden_cluster_workers{state="answered"} ${g.parts.length}\nwarden_cluster_workers{state="missing"} ${g.missing.length}\n`
     }
   }
 }

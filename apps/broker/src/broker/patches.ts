@@ -27,6 +27,9 @@ import { keepQueueOnResume } from '../aedes/resume-queue.js'
 import { stripWillDelay } from '../aedes/will-properties.js'
 import { refuseMqtt5 } from '../aedes/protocol-gate.js'
 import { settlePubrelDeletes } from '../aedes/pubrel-race.js'
+import { acceptShareFilters, advertiseSharedSubscriptions } from '../aedes/shared-subscribe.js'
+import { storeSessionExpiry } from '../aedes/session-timers.js'
+import { isTakenOver } from '../sessions/takeover.js'
 import type { AedesStore } from '../aedes/store.js'
 
 interface PatchStep {
@@ -165,6 +168,16 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
       name: 'will-delay-property',
       reason: 'beta.1 publishes a will with its Will Delay Interval property (#1098)',
       install: () => stripWillDelay(broker)
+    },
+    {
+      name: 'v5-shared-subscriptions',
+      reason: 'beta.1 refuses $share/ of MQTT 5 clients (SUBACK 0x9E, CONNACK Shared Subscription Available 0): Warden\'s consumer groups serve them',
+      install: () => { acceptShareFilters(broker, store); advertiseSharedSubscriptions() }
+    },
+    {
+      name: 'session-expiry-in-store',
+      reason: 'beta.1 times MQTT 5 session expiry in one process\'s memory (#839): lost on restart, and a cluster worker wipes a session resumed elsewhere',
+      install: () => storeSessionExpiry(broker, isTakenOver)
     },
     // last on preConnect, so it runs first: the patches before it see a refused v5 CONNECT as level 0
     {

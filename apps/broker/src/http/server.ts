@@ -1,7 +1,9 @@
 // The control plane's HTTP listener: the JSON API, /metrics, /healthz, /readyz, server-sent events, the
 // dashboard's files and its sign-in. Everything but the probes, the dashboard's files and /auth/* needs an
 // admin (or, to read, an observer): HTTP Basic credentials (CLI, scripts) or a dashboard session cookie.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer, type IncomingMessage, type Server as PlainServer, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
+import type { TlsOptions } from 'node:tls'
 import type { AddressInfo } from 'node:net'
 import { isWardenError, WardenError } from '@warden/common'
 import { executeCommand } from '../control/commands.js'
@@ -31,8 +33,12 @@ export interface HttpDeps {
 
 const READ_METHODS = new Set(['GET', 'HEAD'])
 
-export function createHttpServer (deps: HttpDeps): Server {
-  const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => {
+/** the control plane's listener: HTTP, or HTTPS when http.tls is set */
+export type Server = PlainServer | HttpsServer
+
+export function createHttpServer (deps: HttpDeps, tls?: TlsOptions): Server {
+  const options = { requestTimeout: 30_000, headersTimeout: 10_000 }
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     handle(deps, req, res).catch((err: unknown) => {
       const log = (): void => deps.ctx.logger.error({ err, method: req.method, url: req.url }, 'http request failed')
       if (res.headersSent) { res.destroy(); log(); return }
@@ -41,7 +47,8 @@ export function createHttpServer (deps: HttpDeps): Server {
       const tooLarge = isWardenError(err) && err.code === 'WARDEN_ERR_API_TOO_LARGE'
       if (sendError(res, err, tooLarge ? { connection: 'close' } : {}) === 500) log()
     })
-  })
+  }
+  const server = tls === undefined ? createServer(options, handler) : createHttpsServer({ ...tls, ...options }, handler)
   // keep-alive sockets and event streams must not hold up close()
   server.keepAliveTimeout = 5000
   return server
@@ -82,7 +89,7 @@ async function handle (deps: HttpDeps, req: IncomingMessage, res: ServerResponse
   }
   if (path.startsWith('/auth/') && await handleSignIn(deps.signIn, req, res, path, method)) return
 
-  const caller = await authorize(deps, req, res, method)
+  const caller = await authorize(deps, req, res, method, path)
   if (caller === undefined) return
   const actor = caller.identity
 
@@ -137,7 +144,7 @@ interface Caller {
 
 /** Credentials (HTTP Basic, else the session cookie), then the role the method needs, then (a change) that
  * it was not sent cross-site; answers 401/403 itself and returns undefined then. */
-async function authorize (deps: HttpDeps, req: IncomingMessage, res: ServerResponse, method: string): Promise<Caller | undefined> {
+async function authorize (deps: HttpDeps, req: IncomingMessage, res: ServerResponse, method: string, path: string): Promise<Caller | undefined> {
   const read = READ_METHODS.has(method)
   let caller: Caller
   const cookie = sessionCookie(req)
@@ -169,8 +176,12 @@ async function authorize (deps: HttpDeps, req: IncomingMessage, res: ServerRespo
     caller = { identity: outcome.identity }
   }
   const actor = caller.identity
-  if (!(actor.admin || (read && actor.observer))) {
-    const need = read ? 'reading the control plane needs the admin or observer role' : 'changing the registry needs the admin role'
+  // the metrics role: a Prometheus scraper's account, which may read /metrics and nothing else
+  const scraper = read && path === '/metrics' && actor.roles.includes('metrics')
+  if (!(actor.admin || (read && actor.observer) || scraper)) {
+    const need = read
+      ? 'reading the control plane needs the admin or observer role (the metrics role reads /metrics only)'
+      : 'changing the registry needs the admin role'
     sendError(res, new WardenError('WARDEN_ERR_API_FORBIDDEN', need))
     return undefined
   }

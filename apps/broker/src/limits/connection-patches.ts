@@ -3,6 +3,8 @@
 import type { Client } from 'aedes'
 import { boundWrites, guardParser, type ConnectionGuardOptions } from './connection-guard.js'
 import { disableHighWaterDedupe } from '../delivery/forward-dedupe.js'
+import { disguiseShareFilters } from '../aedes/shared-subscribe.js'
+import { answerBadSessionExpiry } from '../aedes/disconnect-expiry.js'
 
 interface ConnectionPatch {
   readonly name: string
@@ -20,6 +22,16 @@ const CONNECTION_PATCHES: readonly ConnectionPatch[] = [
     name: 'packet-guard',
     reason: 'mqtt-packet buffers any announced length and accepts strings MQTT-1.5.3-1/-2 forbid, and QoS 0 with DUP (MQTT-3.3.1-2)',
     install: guardParser
+  },
+  {
+    name: 'v5-shared-subscribe',
+    reason: 'aedes 2.0.0-beta.1 refuses $share/ of MQTT 5 clients with SUBACK 0x9E before authorizeSubscribe (aedes/shared-subscribe.ts)',
+    install: disguiseShareFilters
+  },
+  {
+    name: 'disconnect-session-expiry',
+    reason: 'aedes 2.0.0-beta.1 closes without DISCONNECT 0x82 when a DISCONNECT raises a Session Expiry Interval of 0 (MQTT-3.14.2-2)',
+    install: answerBadSessionExpiry
   },
   {
     name: 'outgoing-bound',
