@@ -263,7 +263,8 @@ it('throttles wrong passwords on the sign-in page as it throttles MQTT logins', 
   }
   // the right password, now locked out for this (user, address)
   await signIn(page, 'ops', 'ops-password')
-  await expect.poll(() => error.textContent(), { timeout: 10_000 }).toMatch(/^Too many sign-in attempts: try again in \d+ s\. \(too many failed logins: locked for \d+ s\)$/)
+  await expect.poll(() => error.textContent(), { timeout: 10_000 })
+    .toMatch(/^Too many sign-in attempts: try again in \d+ s\. \(too many failed logins: locked for \d+ s\)$/)
   expect(page.url()).toMatch(/login\.html$/)
   await shoot(page, 'dashboard-throttled')
   const audited = scope.events.filter((e) => e.reason === 'bad-credentials' && e.username === 'ops')

@@ -114,7 +114,8 @@ export const fleet = {
     // connected accounts first, then by name (the API's order); the first 1000
     const rows = data.accounts
     const note = $('#fleet-note')
-    if (note) note.textContent = data.total > rows.length ? ` · the first ${rows.length} of ${data.total}, connected first (warden fleet --limit N for more)` : ''
+    const more = ` · the first ${rows.length} of ${data.total}, connected first (warden fleet --limit N for more)`
+    if (note) note.textContent = data.total > rows.length ? more : ''
     $('#fleet-table')?.replaceChildren(table('fleet', ['Account', 'Roles', 'Connected', 'Last seen', '#Messages', '#msg/s', 'Last refusal'],
       rows.map((a) => {
         const r = a.lastRefusal
