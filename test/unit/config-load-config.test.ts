@@ -93,7 +93,7 @@ describe('parseConfig: valid input', () => {
     const c = parseConfig({}, 'test.yaml')
     expect(c).toEqual({
       mqtt: { port: port('mqtt'), host: '0.0.0.0' },
-      http: { port: port('http'), host: '127.0.0.1' },
+      http: { port: port('http'), host: '127.0.0.1', tls: false },
       dataDir: './data',
       persistence: 'level',
       anonymous: false,
