@@ -37,5 +37,5 @@ export default [
   // prom-client metrics register themselves with their registry when constructed
   { files: ['apps/broker/src/observe/metrics.ts'], rules: { 'no-new': 'off' } },
   // the dashboard runs in the browser
-  { files: ['apps/broker/dashboard/**/*.js'], languageOptions: { globals: { EventSource: 'readonly' } } }
+  { files: ['apps/broker/dashboard/**/*.js'], languageOptions: { globals: { EventSource: 'readonly', location: 'readonly', Node: 'readonly' } } }
 ]

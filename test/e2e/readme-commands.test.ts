@@ -77,8 +77,13 @@ const RUN: ReadonlyArray<readonly [string, Spec]> = [
   ['export WARDEN_ADMIN_PASSWORD=demo-admin', {}],
   ['npx warden status #', { stdout: /\S/ }],
   ['npx warden clients #', { stdout: /device-01/ }],
+  ['npx warden fleet #', { stdout: /^device-01\s+1\s/m }],
   ['npx warden sessions #', { stdout: /warden-consumer/ }],
   ['npx warden denials --limit 20 #', { stdout: /not-owner/ }],
+  // device-01's forged publish on device-02's telemetry (Publish as a device)
+  ["npx warden denials --account device-01 --reason not-owner --topic 'devices/#' #", {
+    stdout: /not-owner\s+device-01\s+\S+\s+\S+\s+devices\/device-02\/telemetry/
+  }],
   ['npx warden groups #', {}],
   ['npx warden user ls', { stdout: /device-08/ }],
   ["echo 's3cret-pass' | npx warden user add sensor-01 --role producer", {}],
@@ -99,6 +104,16 @@ const RUN: ReadonlyArray<readonly [string, Spec]> = [
         const s = await api('/api/v1/sessions/warden-dev-device-01')
         return s.connected === true && Date.parse(s.since ?? '') >= startedAt ? true : undefined
       }, 'warden-dev-device-01 connected again with a new session')
+    }
+  }],
+  ['npx warden client kick warden-dev-device-02 #', {
+    stdout: /^disconnected warden-dev-device-02 \(account device-02\)/,
+    // and device-02 back on its session
+    check: async ({ startedAt }) => {
+      await waitUntil(async () => {
+        const c = (await api('/api/v1/clients')).clients?.find((x) => x.clientId === 'warden-dev-device-02')
+        return c !== undefined && Date.parse(c.connectedAt ?? '') >= startedAt ? true : undefined
+      }, 'warden-dev-device-02 connected again')
     }
   }],
   ['npx warden status --json | jq .messages', { stdout: /^\{/ }],
@@ -158,7 +173,9 @@ let exported: { section: string, lines: string[] } = { section: '', lines: [] }
 const running = new Map<string, { child: ChildProcess, out: Ran, text: string }>()
 let savedExport: string | undefined
 
-interface Answer { owners?: string[], clients?: Array<{ username: string }>, connected?: boolean, since?: string }
+interface Answer {
+  owners?: string[], clients?: Array<{ username: string, clientId: string, connectedAt: string | null }>, connected?: boolean, since?: string
+}
 
 async function api (path: string): Promise<Answer> {
   const res = await fetch(`http://127.0.0.1:${env.WARDEN_HTTP_PORT ?? ''}${path}`, { headers: { authorization: basic('observer', 'demo-observer') } })

@@ -22,7 +22,7 @@ async function withClients<T> (users: string[], fn: (clients: TestClient[]) => P
 describe('authentication and roles', () => {
   it.each([
     ['GET', '/api/v1/users'], ['POST', '/api/v1/users'], ['GET', '/api/v1/status'], ['GET', '/metrics'],
-    ['GET', '/dashboard/'], ['GET', '/api/v1/events'], ['DELETE', '/api/v1/topics/x']
+    ['GET', '/api/v1/events'], ['DELETE', '/api/v1/topics/x']
   ])('%s %s without credentials: 401 with a Basic challenge', async (method, path) => {
     const r = await request(tb, method, path, { as: null })
     expect(r.status).toBe(401)
@@ -100,6 +100,13 @@ describe('authentication and roles', () => {
     expect((await get(tb, '/api/v1/users/dashboard')).body.roles).toEqual(['consumer'])
   })
 
+  it('serves the dashboard\'s files, which hold no data, without credentials: the page signs in itself', async () => {
+    const r = await request(tb, 'GET', '/dashboard/', { as: null })
+    expect(r.status).toBe(200)
+    expect(r.headers.get('www-authenticate')).toBeNull()
+    expect((await request(tb, 'GET', '/dashboard/login.html', { as: null })).status).toBe(200)
+  })
+
   it('answers the probes without credentials', async () => {
     expect(await get(tb, '/healthz', { as: null })).toMatchObject({ status: 200, body: { status: 'ok' } })
     expect(await get(tb, '/readyz', { as: null })).toMatchObject({ status: 200, body: { status: 'ready' } })
@@ -126,14 +133,16 @@ describe('users', () => {
     const r = await get(tb, '/api/v1/users')
     expect(r.status).toBe(200)
     expect(r.body.users.map((u: { username: string }) => u.username)).toEqual(['sensor-1', 'sensor-2', 'dashboard', 'observer', 'admin'])
-    expect(r.body.users[0]).toEqual({ username: 'sensor-1', roles: ['producer'], loopbackOnly: false, connections: 0 })
+    expect(r.body.users[0]).toEqual({
+      username: 'sensor-1', roles: ['producer'], loopbackOnly: false, connections: 0, owns: ['sensors/sensor-1/#', 'sensors/shared/#', 'private/#']
+    })
     expect(JSON.stringify(r.body)).not.toMatch(/scrypt|passwordHash/)
   })
 
   it('creates a user whose password is hashed on arrival, who can then connect', async () => {
     const r = await post(tb, '/api/v1/users', { username: 'carol', password: 'carol-secret', roles: ['consumer'] })
     expect(r.status).toBe(201)
-    expect(r.body).toEqual({ username: 'carol', roles: ['consumer'], loopbackOnly: false, connections: 0 })
+    expect(r.body).toEqual({ username: 'carol', roles: ['consumer'], loopbackOnly: false, connections: 0, owns: [] })
     const stored = await readFile(join(tb.dataDir, 'registry.json'), 'utf8')
     expect(stored).not.toContain('carol-secret')
     expect(JSON.parse(stored).users.find((u: { username: string }) => u.username === 'carol').passwordHash).toMatch(/^scrypt\$/)

@@ -43,11 +43,11 @@ describe('npx warden', () => {
 
 describe('--help', () => {
   const COMMANDS = [
-    'status', 'clients', 'sessions', 'denials', 'groups', 'passwd',
+    'status', 'clients', 'fleet', 'sessions', 'denials', 'groups', 'passwd',
     'user ls', 'user add', 'user roles', 'user passwd', 'user rm',
     'role ls', 'role add', 'role set', 'role rm',
     'topic ls', 'topic register', 'topic rm',
-    'session ls', 'session show', 'session rm'
+    'session ls', 'session show', 'session rm', 'client kick'
   ]
   it.each(COMMANDS)('warden %s --help prints its usage and exits 0', async (name) => {
     // no WARDEN_ADMIN_PASSWORD, no broker: help needs neither

@@ -26,8 +26,8 @@ describe('warden user', () => {
     const table = await runCli(['user', 'ls'], { env })
     expect(table.code).toBe(0)
     const lines = table.stdout.trimEnd().split('\n')
-    expect(lines[0]).toMatch(/^USERNAME\s+ROLES\s+LOOPBACK-ONLY\s+CONNECTIONS$/)
-    expect(lines).toContainEqual(expect.stringMatching(/^dashboard\s+consumer\s+no\s+0$/))
+    expect(lines[0]).toMatch(/^USERNAME\s+ROLES\s+LOOPBACK-ONLY\s+CONNECTIONS\s+OWNS$/)
+    expect(lines).toContainEqual(expect.stringMatching(/^dashboard\s+consumer\s+no\s+0\s+-$/))
     const json = await runCli(['user', 'ls', '--json'], { env })
     expect(JSON.parse(json.stdout).users.map((u: { username: string }) => u.username)).toEqual(['sensor-1', 'sensor-2', 'dashboard', 'observer', 'admin'])
   })
@@ -52,7 +52,7 @@ describe('warden user', () => {
   it('reads the admin password and then the new user\'s from stdin when the environment has none', async () => {
     const r = await runCli(['user', 'add', 'gina', '--role', 'consumer', '--json'], { env: { WARDEN_URL: httpUrl(tb) }, stdin: `${PASSWORD}\ngina-secret-1\n` })
     expect(r.code).toBe(0)
-    expect(JSON.parse(r.stdout)).toEqual({ username: 'gina', roles: ['consumer'], loopbackOnly: false, connections: 0 })
+    expect(JSON.parse(r.stdout)).toEqual({ username: 'gina', roles: ['consumer'], loopbackOnly: false, connections: 0, owns: [] })
     expect(await connackCode(tb.url, { username: 'gina', password: 'gina-secret-1' })).toBe(0)
   })
 

@@ -42,7 +42,7 @@ describe('$CONTROL/warden/v1', () => {
     })
     expect(r.responses).toHaveLength(8)
     expect(r.responses[0]).toEqual({
-      command: 'createUser', correlationData: 'c1', data: { username: 'mqtt-made', roles: ['producer'], loopbackOnly: false, connections: 0 }
+      command: 'createUser', correlationData: 'c1', data: { username: 'mqtt-made', roles: ['producer'], loopbackOnly: false, connections: 0, owns: [] }
     })
     expect(r.responses[1]).toMatchObject({ command: 'createTopic', data: { filter: 'made/#', owners: ['mqtt-made'] } })
     expect(r.responses[2]).toMatchObject({ command: 'createUser', code: 'WARDEN_ERR_API_CONFLICT', error: expect.stringMatching(/exists already/) })

@@ -65,7 +65,11 @@ describe('parseConfig: every error names the key', () => {
     ['no owners', { topics: [{ filter: 'a', owners: [] }] }, 'topics[0].owners: must NOT have fewer than 1 items'],
     ['missing owners', { topics: [{ filter: 'a' }] }, 'topics[0].owners: is required'],
     ['bad grant', { roles: { r: { subscribe: ['ok/#', '#/x'] } } }, 'roles.r.subscribe[1]: "#/x"'],
-    ['empty grant', { roles: { r: { subscribe: [''] } } }, 'roles.r.subscribe[0]: must NOT have fewer than 1 characters']
+    ['empty grant', { roles: { r: { subscribe: [''] } } }, 'roles.r.subscribe[0]: must NOT have fewer than 1 characters'],
+    ['dashboard idle beyond its max', { dashboard: { sessionIdleMs: 7200000, sessionMaxMs: 3600000 } },
+      'dashboard.sessionIdleMs: must not exceed dashboard.sessionMaxMs (3600000)'],
+    ['dashboard cookie setting', { dashboard: { secureCookie: 'never' } }, 'dashboard.secureCookie: must be one of "auto", "always"'],
+    ['dashboard no session at all', { dashboard: { maxSessions: 0 } }, 'dashboard.maxSessions: must be >= 1']
   ])('%s', (_name, data, expected) => {
     const err = errorOf(() => parseConfig(data, 'test.yaml'))
     expect(err.code).toBe('WARDEN_ERR_CONFIG_INVALID')
@@ -103,6 +107,7 @@ describe('parseConfig: valid input', () => {
       log: { level: 'info', format: 'json' },
       stats: { intervalMs: 1000, sysIntervalMs: 10000 },
       sessions: { expiryMs: 604800000, sweepIntervalMs: 60000, maxPending: 100000 },
+      dashboard: { sessionIdleMs: 1800000, sessionMaxMs: 43200000, maxSessions: 1000, maxSessionsPerUser: 10, secureCookie: 'auto', recentMessages: 0 },
       sharedSubscriptions: { maxQueued: 10000 },
       tls: { enabled: false, port: port('tls'), host: '0.0.0.0', clientCerts: 'none', certIdentity: 'cn' },
       ws: { enabled: false, port: port('ws'), host: '0.0.0.0', path: '/mqtt' },

@@ -19,6 +19,8 @@ describe('matchApi', () => {
     ['PATCH', ['topics', 'x'], 'modifyTopic', { filter: 'x' }, 200],
     ['DELETE', ['topics', 'x'], 'deleteTopic', { filter: 'x' }, 204],
     ['GET', ['clients'], 'listClients', {}, 200],
+    ['DELETE', ['clients', 'dev/1'], 'kickClient', { clientId: 'dev/1' }, 200],
+    ['GET', ['fleet'], 'listFleet', {}, 200],
     ['GET', ['status'], 'getStatus', {}, 200],
     ['GET', ['denials'], 'listDenials', {}, 200]
   ])('%s %j → %s', (method, segments, command, params, status) => {
@@ -29,12 +31,13 @@ describe('matchApi', () => {
     ['DELETE', ['users'], ['GET', 'POST']],
     ['PUT', ['users', 'bob'], ['GET', 'PATCH', 'DELETE']],
     ['POST', ['status'], ['GET']],
-    ['DELETE', ['clients'], ['GET']]
+    ['DELETE', ['clients'], ['GET']],
+    ['GET', ['clients', 'c1'], ['DELETE']]
   ])('%s %j → 405, allow %j', (method, segments, allow) => {
     expect(matchApi(method, segments)).toEqual({ kind: 'method', allow })
   })
 
-  it.each([[['nothing']], [[]], [['users', 'a', 'b']], [['status', 'x']], [['clients', 'c1']]])('%j → 404', (segments) => {
+  it.each([[['nothing']], [[]], [['users', 'a', 'b']], [['status', 'x']], [['fleet', 'x']]])('%j → 404', (segments) => {
     expect(matchApi('GET', segments)).toEqual({ kind: 'none' })
   })
 

@@ -15,7 +15,10 @@ import { createAuthenticator } from '../http/basic-auth.js'
 import { createEventStreams } from '../http/events.js'
 import { createHttpServer, listenHttp } from '../http/server.js'
 import { loadStaticFiles } from '../http/static-files.js'
+import { createWebSessions } from '../http/web-sessions.js'
 import { createDenialLog } from '../observe/denial-log.js'
+import { createFleet } from '../observe/fleet.js'
+import { createRecentMessages } from '../observe/recent-messages.js'
 import { createMetrics, type Metrics } from '../observe/metrics.js'
 import { mergeExpositions, type ClusterView } from '../observe/cluster-view.js'
 import { localClients } from '../control/commands.js'
@@ -78,6 +81,7 @@ export async function startControlPlane (
   const sampler = createSampler({
     intervalMs: config.stats.intervalMs, stats: hooks.stats, meters: runtime.rules.meters, clients: () => broker.connectedClients
   })
+  const denials = createDenialLog(audit)
   const ctx: ControlContext = {
     brokerId,
     startedAt: Date.now(),
@@ -88,22 +92,39 @@ export async function startControlPlane (
     registry: runtime.registry,
     rules: runtime.rules,
     sampler,
-    denials: createDenialLog(audit),
+    denials,
     connectedAt,
     counters,
     listeners: { mqtt: `${mqtt.address}:${mqtt.port}`, http: '' },
     logger: log,
     groups,
     sessions,
+    fleet: createFleet({ broker, hooks, registry: runtime.registry, sampler, onRecord: (l) => audit.onRecord(l) }),
+    recent: createRecentMessages(broker, runtime.rules.ownership, config.dashboard.recentMessages),
     cluster
   }
   hooks.attachControl(createControlTopicHandler(ctx))
   const sys = startSysStats(ctx, config.stats.sysIntervalMs)
   const events = createEventStreams(ctx, config.stats.intervalMs)
-  // a stream is a live connection as an MQTT client is: it ends when its account changes or goes
+  const webSessions = createWebSessions(config.dashboard)
+  // a stream or a dashboard session is a live connection as an MQTT client is: it ends when its account
+  // changes (password, roles, loopback rule) or goes
   runtime.registry.onChange((prev, next) => {
     const changed = changedAccounts(prev, next)
-    if (changed.size > 0) events.closeFor(changed)
+    if (changed.size > 0) {
+      events.closeFor(changed)
+      webSessions.endFor(changed)
+    }
+    ctx.recent.keepOnly(new Set(next.topics.map((t) => t.filter)))
+  })
+  const auth = createAuthenticator(runtime.rules.directory, {
+    // a gate of its own: API and dashboard logins, and MQTT logins, are counted apart, with the same thresholds
+    gate: createLoginGate(config.limits.login),
+    onRefused: (username, address, reason, detail, surface) =>
+      audit.record({ kind: 'connect', reason, username, clientId: undefined, address, detail: `${surface}: ${detail}` }),
+    // a wrong password is a refusal like any other: counted, logged, on $SYS/warden/audit/connect
+    onFailure: (username, address, detail, surface) =>
+      audit.record({ kind: 'connect', reason: 'bad-credentials', username, clientId: undefined, address, detail: `${surface}: ${detail}` })
   })
   let ready = false
   const metrics = createMetrics({
@@ -119,15 +140,8 @@ export async function startControlPlane (
   }
   const server = createHttpServer({
     ctx,
-    auth: createAuthenticator(runtime.rules.directory, {
-      // a gate of its own: API logins and MQTT logins are counted apart, with the same thresholds
-      gate: createLoginGate(config.limits.login),
-      onRefused: (username, address, reason, detail) =>
-        audit.record({ kind: 'connect', reason, username, clientId: undefined, address, detail: `HTTP API: ${detail}` }),
-      // a wrong password is a refusal like any other: counted, logged, on $SYS/warden/audit/connect
-      onFailure: (username, address, detail) =>
-        audit.record({ kind: 'connect', reason: 'bad-credentials', username, clientId: undefined, address, detail: `HTTP API: ${detail}` })
-    }),
+    auth,
+    signIn: { auth, sessions: webSessions, config: config.dashboard, behindProxy: config.behindProxy },
     metrics: cluster === undefined ? metrics : clusterMetrics(metrics, cluster),
     events,
     files: await loadStaticFiles(),

@@ -1,4 +1,4 @@
-// `warden status`, `warden clients`, `warden denials`, `warden groups`: what the broker sees now, read-only
+// `warden status`, `warden clients`, `warden fleet`, `warden denials`, `warden groups`: what the broker sees now, read-only
 // (admins and observers). Tables for people, --json for the API's data.
 import { limitOf, limitQuery, none, noteShown, print, yesNo, type CliCommand } from './command.js'
 import { formatDuration, formatPairs, formatTable } from './table.js'
@@ -21,6 +21,10 @@ interface DenialView {
   ts: string, kind: string, reason: string, username?: string, clientId?: string, address?: string, topic?: string, detail?: string, suppressed?: number
 }
 interface DenialsView { total: number, byReason: Record<string, number>, byUser: Record<string, number>, recent: DenialView[] }
+interface FleetRow {
+  username: string, clients: string[], connected: boolean, lastSeen: string | null, messages: number, messagesPerSecond: number
+  lastRefusal: { ts: string, kind: string, reason: string, topic: string | null } | null
+}
 interface MemberView { clientId: string, qos: number, persistent: boolean, connected: boolean, delivered: number, inflight: number }
 interface GroupView {
   group: string, filter: string, members: MemberView[], delivered: number, redelivered: number, queued: number, dropped: number, waiting: number
@@ -78,16 +82,39 @@ export const READ_COMMANDS: Readonly<Record<string, CliCommand>> = {
       noteMissing(ctx, data.missing)
     }
   },
-  denials: {
+  fleet: {
     args: '[--limit N]',
-    summary: 'refusals: counts since start, and the latest ones (oldest first)',
-    details: ['--limit N  only the N latest refusals (the broker keeps the last 200 written to its audit log;',
-      '           in a flood only a sample is written, and the next one says how many were left out)'],
+    summary: 'one row per account: connected, last seen, messages, rate, last refusal',
+    details: [LIMIT_DETAIL + '; connected accounts first'],
     spec: LIMIT,
     async run (ctx) {
       none(ctx.p)
+      const data = await ctx.api('GET', '/api/v1/fleet' + limitQuery(ctx.p)) as { since: string, total: number, accounts: FleetRow[] }
+      print(ctx, data, () => formatTable(['ACCOUNT', 'CONNECTED', 'LAST SEEN', 'MESSAGES', 'MSG/S', 'LAST REFUSAL'],
+        data.accounts.map((a) => [
+          a.username, a.connected ? String(a.clients.length) : 'no', a.lastSeen ?? '-', String(a.messages), a.messagesPerSecond.toFixed(1),
+          a.lastRefusal === null ? '-' : `${a.lastRefusal.ts} ${a.lastRefusal.kind}: ${a.lastRefusal.reason} ${a.lastRefusal.topic ?? ''}`.trimEnd()
+        ])) + `(counted since ${data.since}, when the broker started)\n`)
+      noteShown(ctx, data.accounts.length, data.total)
+    }
+  },
+  denials: {
+    args: '[--limit N] [--account <u>] [--reason <r>] [--kind <k>] [--topic <filter or text>]',
+    summary: 'refusals: counts since start, and the latest ones (oldest first)',
+    details: ['--limit N  only the N latest refusals (the broker keeps the last 1000 written to its audit log;',
+      '           in a flood only a sample is written, and the next one says how many were left out)',
+      '--account, --reason, --kind, --topic  only those refusals (--topic: an MQTT filter such as sensors/#, or part of a topic)'],
+    spec: { values: ['limit', 'account', 'reason', 'kind', 'topic'] },
+    async run (ctx) {
+      none(ctx.p)
       const limit = limitOf(ctx.p) ?? Infinity
-      const data = await ctx.api('GET', '/api/v1/denials') as DenialsView
+      const q = new URLSearchParams()
+      for (const [opt, param] of [['account', 'username'], ['reason', 'reason'], ['kind', 'kind'], ['topic', 'topic']] as const) {
+        const v = ctx.p.values.get(opt)?.[0]
+        if (v !== undefined) q.set(param, v)
+      }
+      const query = q.size > 0 ? `?${q.toString()}` : ''
+      const data = await ctx.api('GET', '/api/v1/denials' + query) as DenialsView
       const recent = data.recent.slice(-limit)
       print(ctx, { ...data, recent }, () => {
         if (data.total === 0) return 'no refusals since the broker started\n'

@@ -5,10 +5,18 @@ import { one, print, yesNo, type CliCommand, type Ctx } from './command.js'
 import { readSecret } from './secret.js'
 import { formatTable } from './table.js'
 
-interface UserView { username: string, roles: string[], loopbackOnly: boolean, connections: number }
+interface UserView { username: string, roles: string[], loopbackOnly: boolean, connections: number, owns: string[] }
 interface RoleView { name: string, subscribe: string[], builtin: boolean, users: number }
 interface TopicView {
   filter: string, owners: string[], schema: unknown, subscribers: number, messages: number, messagesPerSecond: number, lastPublishAt: string | null
+  /** on a registration or a change of owners: who it takes from, owners that do not exist */
+  warnings?: Array<{ code: string, message: string, owners: string[], filter?: string }>
+}
+
+/** a registration's warnings, one line each after its answer (on stderr: stdout stays the answer) */
+function warn (ctx: Ctx, data: TopicView): void {
+  if (ctx.p.flags.has('json')) return
+  for (const w of data.warnings ?? []) ctx.io.stderr.write(`warning: ${w.message}\n`)
 }
 
 const topicPath = (filter: string): string => `/api/v1/topics/${encodeURIComponent(filter)}`
@@ -27,8 +35,8 @@ export const REGISTRY_COMMANDS: Readonly<Record<string, CliCommand>> = {
     summary: 'list accounts',
     async run (ctx) {
       const data = await ctx.api('GET', '/api/v1/users') as { users: UserView[] }
-      print(ctx, data, () => formatTable(['USERNAME', 'ROLES', 'LOOPBACK-ONLY', 'CONNECTIONS'],
-        data.users.map((u) => [u.username, u.roles.join(',') || '-', yesNo(u.loopbackOnly), String(u.connections)])))
+      print(ctx, data, () => formatTable(['USERNAME', 'ROLES', 'LOOPBACK-ONLY', 'CONNECTIONS', 'OWNS'],
+        data.users.map((u) => [u.username, u.roles.join(',') || '-', yesNo(u.loopbackOnly), String(u.connections), u.owns.join(',') || '-'])))
     }
   },
   'user add': {
@@ -149,6 +157,7 @@ export const REGISTRY_COMMANDS: Readonly<Record<string, CliCommand>> = {
       const data = await (update ? ctx.api('PATCH', topicPath(filter), fields) : ctx.api('POST', '/api/v1/topics', { filter, ...fields })) as TopicView
       const withSchema = data.schema !== null ? '; payload schema' : ''
       print(ctx, data, () => `${update ? 'updated' : 'registered'} ${data.filter} (owners: ${data.owners.join(', ')}${withSchema})\n`)
+      warn(ctx, data)
     }
   },
   'topic rm': {

@@ -19,6 +19,7 @@ export type { CliIo } from './command.js'
 const COMMANDS: ReadonlyMap<string, CliCommand> = new Map(Object.entries({
   status: READ_COMMANDS.status,
   clients: READ_COMMANDS.clients,
+  fleet: READ_COMMANDS.fleet,
   sessions: SESSION_COMMANDS.sessions,
   denials: READ_COMMANDS.denials,
   groups: READ_COMMANDS.groups,

@@ -1,4 +1,4 @@
-// `warden sessions`, `warden session …`: sessions by client id, and ending one.
+// `warden sessions`, `warden session …`: sessions by client id, and ending one; `warden client kick`.
 import { limitQuery, none, noteShown, one, print, yesNo, type CliCommand, type Ctx } from './command.js'
 import { formatPairs, formatTable } from './table.js'
 
@@ -34,6 +34,15 @@ export const SESSION_COMMANDS: Readonly<Record<string, CliCommand>> = {
         ['client id', s.clientId], ['account', s.account ?? '(anonymous)'], ['connected', yesNo(s.connected)], ['clean', yesNo(s.clean)],
         ['since', s.since], ['subscriptions', String(s.subscriptions)], ['queued', String(s.queued ?? '-')]
       ]))
+    }
+  },
+  'client kick': {
+    args: '<client-id>',
+    summary: 'end a connected client\'s connection (no will); its session stays',
+    async run (ctx) {
+      const clientId = one(ctx.p, 'client id')
+      const data = await ctx.api('DELETE', `/api/v1/clients/${encodeURIComponent(clientId)}`) as { clientId: string, account: string | null }
+      print(ctx, data, () => `disconnected ${clientId} (account ${data.account ?? '(anonymous)'}); it may connect again\n`)
     }
   },
   'session rm': {

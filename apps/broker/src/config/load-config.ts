@@ -109,5 +109,8 @@ export function parseConfig (data: unknown, source = 'config'): WardenConfig {
     }
   })
   checkHardening(config, fail)
+  if (config.dashboard.sessionIdleMs > config.dashboard.sessionMaxMs) {
+    fail('dashboard.sessionIdleMs', `must not exceed dashboard.sessionMaxMs (${config.dashboard.sessionMaxMs})`)
+  }
   return config
 }

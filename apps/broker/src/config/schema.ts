@@ -4,6 +4,7 @@ import {
 } from './hardening-schema.js'
 import { LOG_FORMATS, type LogFormat } from '@warden/common'
 import { USERNAME_MAX, USERNAME_PATTERN } from '../policy/registration.js'
+import { dashboardSchema, type DashboardConfig } from './dashboard-schema.js'
 
 export type PersistenceKind = 'level' | 'memory' | 'redis'
 
@@ -81,6 +82,7 @@ export interface WardenConfig {
     /** MQTT 5 topic aliases a client may set up for what it publishes (0: none; inbound only) */
     readonly topicAliasMaximum: number
   } & HardeningLimits
+  readonly dashboard: DashboardConfig
 }
 
 const filterList = { type: 'array', items: { type: 'string', minLength: 1 }, default: [] }
@@ -219,6 +221,7 @@ export const configSchema = {
         maxPending: { type: 'integer', minimum: 1, default: 100000 }
       }
     },
+    dashboard: dashboardSchema,
     limits: {
       type: 'object',
       additionalProperties: false,

@@ -14,6 +14,7 @@ const schema = { type: 'object' }
 const roleName = { type: 'string', minLength: 1, maxLength: ROLE_NAME_MAX, pattern: ROLE_NAME_PATTERN }
 // MQTT allows client ids up to 65535 bytes
 const clientId = { type: 'string', minLength: 1, maxLength: 65535 }
+const textOrNumber = { anyOf: [{ type: 'string', minLength: 1, maxLength: 4096 }, { type: 'number' }] }
 const subscribe = { type: 'array', maxItems: 1000, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 4096 } }
 
 function fields (properties: Record<string, unknown>, required: string[] = [], extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -24,7 +25,7 @@ export type CommandName =
   | 'listUsers' | 'getUser' | 'createUser' | 'modifyUser' | 'deleteUser'
   | 'listRoles' | 'getRole' | 'createRole' | 'modifyRole' | 'deleteRole'
   | 'listTopics' | 'getTopic' | 'createTopic' | 'modifyTopic' | 'deleteTopic'
-  | 'listClients' | 'getStatus' | 'listDenials' | 'listGroups'
+  | 'listClients' | 'kickClient' | 'getStatus' | 'listDenials' | 'listGroups' | 'listFleet'
   | 'listSessions' | 'getSession' | 'deleteSession'
   | 'exportRegistry' | 'importRegistry'
 
@@ -46,6 +47,8 @@ export const COMMAND_ACCESS: Readonly<Record<CommandName, 'read' | 'write' | 'ad
   modifyTopic: 'write',
   deleteTopic: 'write',
   listClients: 'read',
+  kickClient: 'write',
+  listFleet: 'read',
   getStatus: 'read',
   listDenials: 'read',
   listGroups: 'read',
@@ -76,8 +79,13 @@ export const COMMAND_SCHEMAS: Readonly<Record<CommandName, Record<string, unknow
   modifyTopic: fields({ filter, owners, schema: { anyOf: [schema, { type: 'null' }] } }, ['filter'], { minProperties: 2 }),
   deleteTopic: fields({ filter }, ['filter']),
   listClients: fields({ limit: { type: 'integer', minimum: 1, maximum: 100000 } }),
+  kickClient: fields({ clientId }, ['clientId']),
+  listFleet: fields({ limit: { type: 'integer', minimum: 1, maximum: 100000 } }),
   getStatus: fields({}),
-  listDenials: fields({}),
+  // query parameters that look like numbers arrive as numbers (a user called 1234)
+  listDenials: fields({
+    username: textOrNumber, reason: textOrNumber, kind: textOrNumber, topic: textOrNumber, limit: { type: 'integer', minimum: 1, maximum: 1000 }
+  }),
   listGroups: fields({}),
   listSessions: fields({ limit: { type: 'integer', minimum: 1, maximum: 100000 } }),
   getSession: fields({ clientId }, ['clientId']),

@@ -8,8 +8,12 @@ import { connectedClients } from '../registry/live-rules.js'
 import { toExport, type RegistryExport } from '../registry/transfer.js'
 import type { StoredUser } from '../registry/types.js'
 import { BUILTIN_ROLES } from '../registry/validate.js'
-import { viewClients, type ClientView } from '../observe/client-view.js'
+import type { AuditEvent } from '../audit/audit.js'
+import { subscriptionsOf, viewClients, type ClientView } from '../observe/client-view.js'
 import type { GroupStats } from '../groups/group-stats.js'
+import { createReader } from '../policy/read-rules.js'
+import { checkFilter, filtersIntersect, matchTopic } from '../policy/topic.js'
+import { registrationWarnings, type RegistrationWarning } from '../registry/registration-warnings.js'
 import { buildStatus, type Status } from './status.js'
 import { viewTopics, type TopicView } from '../observe/topic-view.js'
 import { COMMAND_ACCESS, COMMAND_SCHEMAS, HTTP_ONLY, isCommandName, type CommandName } from './command-schemas.js'
@@ -29,10 +33,12 @@ export interface UserView {
   readonly loopbackOnly: boolean
   /** connected clients using this account */
   readonly connections: number
+  /** the registrations naming it as an owner (what deleting it takes it off) */
+  readonly owns: readonly string[]
 }
 
 type Fields = Record<string, unknown>
-type Handler = (ctx: ControlContext, f: Fields) => Promise<unknown> | unknown
+type Handler = (ctx: ControlContext, f: Fields, actor: Identity) => Promise<unknown> | unknown
 
 const str = (f: Fields, k: string): string => f[k] as string
 const opt = <T>(f: Fields, k: string): T | undefined => f[k] as T | undefined
@@ -67,9 +73,42 @@ function roleViews (ctx: ControlContext, name?: string): RoleView[] {
   }))
 }
 
-function userView (u: StoredUser, conns: ReadonlyMap<string, number>): UserView {
+function ownedBy (ctx: ControlContext): Map<string, string[]> {
+  const owns = new Map<string, string[]>()
+  for (const t of ctx.registry.state.topics) {
+    for (const o of t.owners) {
+      let l = owns.get(o)
+      if (l === undefined) owns.set(o, l = [])
+      l.push(t.filter)
+    }
+  }
+  return owns
+}
+
+function userView (u: StoredUser, conns: ReadonlyMap<string, number>, owns: ReadonlyMap<string, readonly string[]>): UserView {
   // never the password hash
-  return { username: u.username, roles: u.roles, loopbackOnly: u.loopbackOnly, connections: conns.get(u.username) ?? 0 }
+  return { username: u.username, roles: u.roles, loopbackOnly: u.loopbackOnly, connections: conns.get(u.username) ?? 0, owns: owns.get(u.username) ?? [] }
+}
+
+/** what a registration of `filter` owned by `owners` takes from others, and owners that do not exist */
+function warningsFor (ctx: ControlContext, filter: string, owners: readonly string[]): RegistrationWarning[] {
+  const state = ctx.registry.state
+  const connected = new Set(connectionsByUser(ctx).keys())
+  return registrationWarnings(filter, owners, state.topics, new Set(state.users.map((u) => u.username)), connected)
+}
+
+function topicPage (ctx: ControlContext, filter: string, actor: Identity): Record<string, unknown> {
+  const view = topicViews(ctx, filter)[0] ?? notFound(`topic ${JSON.stringify(filter)}`)
+  const reader = createReader(actor, ctx.registry.roleTable)
+  const recent = ctx.recent.of(filter)
+  // a viewer sees the messages of the topics it may read, as a subscriber would
+  const allowed = recent === undefined ? 'off' : reader.canSubscribe(filter.split('/').map((l) => l.includes('{') ? '+' : l).join('/')) ? 'on' : 'not-allowed'
+  return {
+    ...view,
+    subscribedBy: subscribersOf(ctx, filter),
+    recentMessages: allowed,
+    recent: recent === undefined ? [] : recent.filter((m) => reader.canRead(m.topic))
+  }
 }
 
 function topicViews (ctx: ControlContext, filter?: string): TopicView[] {
@@ -84,17 +123,18 @@ function notFound (what: string): never {
 const HANDLERS: Readonly<Record<CommandName, Handler>> = {
   listUsers: (ctx) => {
     const conns = connectionsByUser(ctx)
-    return { users: ctx.registry.state.users.map((u) => userView(u, conns)) }
+    const owns = ownedBy(ctx)
+    return { users: ctx.registry.state.users.map((u) => userView(u, conns, owns)) }
   },
-  getUser: (ctx, f) => userView(ctx.registry.user(str(f, 'username')) ?? notFound(`user ${JSON.stringify(f.username)}`), connectionsByUser(ctx)),
+  getUser: (ctx, f) => userView(ctx.registry.user(str(f, 'username')) ?? notFound(`user ${JSON.stringify(f.username)}`), connectionsByUser(ctx), ownedBy(ctx)),
   createUser: async (ctx, f) => userView(await ctx.registry.createUser({
     username: str(f, 'username'),
     roles: f.roles as string[],
     ...pick(f, ['password', 'passwordHash', 'loopbackOnly'])
-  }), connectionsByUser(ctx)),
+  }), connectionsByUser(ctx), ownedBy(ctx)),
   modifyUser: async (ctx, f) => userView(
     await ctx.registry.modifyUser(str(f, 'username'), pick(f, ['roles', 'password', 'passwordHash', 'loopbackOnly'])),
-    connectionsByUser(ctx)
+    connectionsByUser(ctx), ownedBy(ctx)
   ),
   deleteUser: async (ctx, f) => {
     // removedFrom: the registrations it owned, which no longer name it (see Registry.deleteUser)
@@ -116,14 +156,17 @@ const HANDLERS: Readonly<Record<CommandName, Handler>> = {
     return { name: r.name }
   },
   listTopics: (ctx) => ({ topics: topicViews(ctx) }),
-  getTopic: (ctx, f) => topicViews(ctx, str(f, 'filter'))[0] ?? notFound(`topic ${JSON.stringify(f.filter)}`),
+  getTopic: (ctx, f, actor) => topicPage(ctx, str(f, 'filter'), actor),
   createTopic: async (ctx, f) => {
+    // judged against the registry before the change: what it takes is what the others had
+    const warnings = warningsFor(ctx, str(f, 'filter'), f.owners as string[])
     const t = await ctx.registry.createTopic({ filter: str(f, 'filter'), owners: f.owners as string[], ...pick(f, ['schema']) })
-    return topicViews(ctx, t.filter)[0]
+    return { ...topicViews(ctx, t.filter)[0], warnings }
   },
   modifyTopic: async (ctx, f) => {
+    const warnings = f.owners === undefined ? [] : warningsFor(ctx, str(f, 'filter'), f.owners as string[])
     const t = await ctx.registry.modifyTopic(str(f, 'filter'), pick(f, ['owners', 'schema']))
-    return topicViews(ctx, t.filter)[0]
+    return { ...topicViews(ctx, t.filter)[0], warnings }
   },
   deleteTopic: async (ctx, f) => {
     const t = await ctx.registry.deleteTopic(str(f, 'filter'))
@@ -158,12 +201,15 @@ const HANDLERS: Readonly<Record<CommandName, Handler>> = {
       }
     }
   },
-  listDenials: (ctx) => ({
+  kickClient: async (ctx, f) => await ctx.sessions.kick(str(f, 'clientId')) ?? notFound(`connected client ${JSON.stringify(f.clientId)}`),
+  listDenials: (ctx, f) => ({
     total: [...ctx.audit.counts.values()].reduce((a, b) => a + b, 0),
     byReason: Object.fromEntries(ctx.audit.counts),
     byUser: Object.fromEntries(ctx.audit.byUser),
-    recent: ctx.denials.recent()
+    since: new Date(ctx.startedAt).toISOString(),
+    recent: filterDenials(ctx.denials.recent(), f)
   }),
+  listFleet: (ctx, f) => ({ since: ctx.fleet.since, ...ctx.fleet.rows(opt<number>(f, 'limit') ?? 1000) }),
   listGroups: async (ctx) => {
     if (ctx.cluster === undefined) return { groups: await ctx.groups() }
     // a group's counts are each worker's own: one entry per group and worker, named
@@ -181,6 +227,39 @@ const HANDLERS: Readonly<Record<CommandName, Handler>> = {
     const s = await ctx.registry.replaceAll(f as unknown as RegistryExport)
     return { revision: s.revision, users: s.users.length, roles: s.roles.length, topics: s.topics.length }
   }
+}
+
+/** the recent refusals matching every filter given: account, reason, kind, topic (an MQTT filter, or a part of the topic) */
+function filterDenials (events: AuditEvent[], f: Fields): AuditEvent[] {
+  const text = (k: string): string | undefined => f[k] === undefined ? undefined : String(f[k])
+  const username = text('username')
+  const reason = text('reason')
+  const kind = text('kind')
+  const topic = text('topic')
+  const byFilter = topic !== undefined && checkFilter(topic) === null && /[+#]/.test(topic)
+  const out = events.filter((e) =>
+    (username === undefined || (e.username ?? '') === username) &&
+    (reason === undefined || e.reason === reason) &&
+    (kind === undefined || e.kind === kind) &&
+    (topic === undefined || (e.topic !== undefined && (byFilter ? matchTopic(topic, e.topic) : e.topic.includes(topic)))))
+  const limit = f.limit as number | undefined
+  return limit === undefined ? out : out.slice(-limit)
+}
+
+function subscribersOf (ctx: ControlContext, filter: string): Array<{ clientId: string, username: string | null, filter: string }> {
+  const wide = filter.split('/').map((l) => l.includes('{') ? '+' : l).join('/')
+  const out: Array<{ clientId: string, username: string | null, filter: string }> = []
+  for (const c of connectedClients(ctx.broker)) {
+    const policy = ctx.hooks.policyOf(c)
+    if (policy === undefined) continue
+    for (const s of subscriptionsOf(c)) {
+      if (filtersIntersect(s.filter, wide) && policy.reader.canSubscribe(wide)) {
+        out.push({ clientId: c.id, username: policy.identity.username ?? null, filter: s.filter })
+        break
+      }
+    }
+  }
+  return out.sort((a, b) => a.clientId.localeCompare(b.clientId))
 }
 
 function pick (f: Fields, keys: readonly string[]): Fields {
@@ -213,7 +292,7 @@ export async function executeCommand (ctx: ControlContext, actor: Identity, via:
   }
   const validate = validators[command]
   if (!validate(fields)) throw requestError(validate.errors)
-  const data = await HANDLERS[command](ctx, fields)
+  const data = await HANDLERS[command](ctx, fields, actor)
   if (command === 'exportRegistry') {
     ctx.logger.info({ command, by: actor.username, via, revision: ctx.registry.state.revision }, 'registry exported')
   } else if (command === 'importRegistry') {
@@ -221,6 +300,8 @@ export async function executeCommand (ctx: ControlContext, actor: Identity, via:
     ctx.logger.info({ command, by: actor.username, via, ...(data as object) }, 'registry changed')
   } else if (command === 'deleteSession') {
     ctx.logger.info({ command, by: actor.username, via, target: fields.clientId }, 'session removed')
+  } else if (command === 'kickClient') {
+    ctx.logger.info({ command, by: actor.username, via, target: fields.clientId }, 'client disconnected')
   } else if (access === 'write') {
     const target = fields.username ?? fields.filter ?? fields.name
     ctx.logger.info({ command, by: actor.username, via, target, revision: ctx.registry.state.revision }, 'registry changed')

@@ -5,6 +5,8 @@ import type { Audit } from '../audit/audit.js'
 import type { WardenHooks } from '../hooks/hooks.js'
 import type { WardenConfig } from '../config/schema.js'
 import type { DenialLog } from '../observe/denial-log.js'
+import type { Fleet } from '../observe/fleet.js'
+import type { RecentMessages } from '../observe/recent-messages.js'
 import type { Sampler } from '../observe/sampler.js'
 import type { LiveRules } from '../registry/live-rules.js'
 import type { Registry } from '../registry/registry.js'
@@ -33,6 +35,10 @@ export interface ControlContext {
   readonly groups: () => Promise<GroupStats[]>
   /** sessions by client id: list, show, end */
   readonly sessions: Sessions
+  /** one row per account: connected, last seen, rate, last refusal */
+  readonly fleet: Fleet
+  /** the last messages of each registration (dashboard.recentMessages) */
+  readonly recent: RecentMessages
   /** several workers on one Redis: asks the others for their part of clients, status, groups and metrics */
   readonly cluster?: ClusterView | undefined
 }

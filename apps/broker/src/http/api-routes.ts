@@ -27,7 +27,14 @@ const RESOURCES: Readonly<Record<string, Resource>> = {
     key: 'filter',
     multiSegment: true
   },
-  clients: { collection: { GET: 'listClients' } },
+  clients: {
+    collection: { GET: 'listClients' },
+    item: { DELETE: 'kickClient' },
+    key: 'clientId',
+    // client ids may contain '/'
+    multiSegment: true
+  },
+  fleet: { collection: { GET: 'listFleet' } },
   status: { collection: { GET: 'getStatus' } },
   denials: { collection: { GET: 'listDenials' } },
   groups: { collection: { GET: 'listGroups' } },
@@ -49,7 +56,7 @@ export type ApiMatch =
 
 const STATUS: Readonly<Record<string, number>> = { GET: 200, HEAD: 200, POST: 201, PUT: 200, PATCH: 200, DELETE: 204 }
 /** deletions whose answer says what else the change did (an account's registrations), so 200 with a body */
-const DELETE_WITH_ANSWER: ReadonlySet<CommandName> = new Set(['deleteUser'])
+const DELETE_WITH_ANSWER: ReadonlySet<CommandName> = new Set(['deleteUser', 'kickClient'])
 
 /** `segments` are the decoded path segments after /api/v1/. */
 export function matchApi (method: string, segments: readonly string[]): ApiMatch {

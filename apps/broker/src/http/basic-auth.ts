@@ -10,17 +10,22 @@ export type AuthOutcome =
   | { readonly ok: true, readonly identity: Identity }
   | { readonly ok: false, readonly detail: string, readonly retryAfterS?: number, readonly pending?: boolean }
 
+/** where a login came from, for the audit */
+export type LoginSurface = 'HTTP API' | 'dashboard sign-in'
+
 export interface Authenticator {
   /** `cancelled`: the request's socket has closed, its verification is skipped */
   authenticate (header: string | undefined, remoteAddress: string | undefined, cancelled?: () => boolean): Promise<AuthOutcome>
+  /** the same gate, checks and audit for a username and password given another way (the sign-in page) */
+  login (username: string, password: string, surface: LoginSurface, remoteAddress: string | undefined, cancelled?: () => boolean): Promise<AuthOutcome>
 }
 
 export interface AuthenticatorOptions {
   gate?: LoginGate
   /** called for each failed login that carried credentials (audit) */
-  onFailure?: (username: string, address: string | undefined, detail: string) => void
+  onFailure?: (username: string, address: string | undefined, detail: string, surface: LoginSurface) => void
   /** called for each login refused before verification (audit) */
-  onRefused?: (username: string, address: string | undefined, reason: 'login-throttled' | 'login-pending', detail: string) => void
+  onRefused?: (username: string, address: string | undefined, reason: 'login-throttled' | 'login-pending', detail: string, surface: LoginSurface) => void
 }
 
 /** what a refused client is told, whatever the cause: the cause (unknown user, wrong password, loopback
@@ -41,38 +46,42 @@ type Verified = Awaited<ReturnType<UserDirectory['authenticate']>>
 
 export function createAuthenticator (directory: UserDirectory, { gate, onFailure, onRefused }: AuthenticatorOptions = {}): Authenticator {
   const address = (remote: string | undefined): string | undefined => remote?.startsWith('::ffff:') === true ? remote.slice(7) : remote
+  const login: Authenticator['login'] = async (username, plain, surface, remoteAddress, cancelled) => {
+    const from = address(remoteAddress)
+    const password = Buffer.from(plain)
+    const verify = (): Promise<Verified> => directory.authenticate(username, password, remoteAddress)
+    let res: Verified
+    if (gate === undefined) {
+      res = await verify()
+    } else {
+      const attempt = {
+        username,
+        address: from,
+        cached: directory.isVerified(username, password),
+        tag: directory.loginTag(username, password),
+        ...(cancelled !== undefined ? { cancelled } : {})
+      }
+      const outcome = await gate.attempt(attempt, verify, (r) => !r.ok && r.reason === 'bad-credentials')
+      if (outcome.kind === 'cancelled') return { ok: false, detail: 'connection closed during login' }
+      if (outcome.kind === 'refused') {
+        const r = outcome.refusal
+        onRefused?.(username, from, r.reason, r.detail, surface)
+        return { ok: false, detail: r.detail, retryAfterS: Math.ceil(r.retryAfterMs / 1000), pending: r.reason === 'login-pending' }
+      }
+      res = outcome.value
+    }
+    if (!res.ok) {
+      onFailure?.(username, from, res.detail, surface)
+      return { ok: false, detail: LOGIN_REFUSED }
+    }
+    return { ok: true, identity: createIdentity(username, `http:${username}`, res.roles) }
+  }
   return {
+    login,
     async authenticate (header, remoteAddress, cancelled) {
       const creds = parseBasic(header)
       if (creds === undefined) return { ok: false, detail: 'HTTP Basic credentials are required' }
-      const from = address(remoteAddress)
-      const password = Buffer.from(creds.password)
-      const verify = (): Promise<Verified> => directory.authenticate(creds.username, password, remoteAddress)
-      let res: Verified
-      if (gate === undefined) {
-        res = await verify()
-      } else {
-        const attempt = {
-          username: creds.username,
-          address: from,
-          cached: directory.isVerified(creds.username, password),
-          tag: directory.loginTag(creds.username, password),
-          ...(cancelled !== undefined ? { cancelled } : {})
-        }
-        const outcome = await gate.attempt(attempt, verify, (r) => !r.ok && r.reason === 'bad-credentials')
-        if (outcome.kind === 'cancelled') return { ok: false, detail: 'connection closed during login' }
-        if (outcome.kind === 'refused') {
-          const r = outcome.refusal
-          onRefused?.(creds.username, from, r.reason, r.detail)
-          return { ok: false, detail: r.detail, retryAfterS: Math.ceil(r.retryAfterMs / 1000), pending: r.reason === 'login-pending' }
-        }
-        res = outcome.value
-      }
-      if (!res.ok) {
-        onFailure?.(creds.username, from, res.detail)
-        return { ok: false, detail: LOGIN_REFUSED }
-      }
-      return { ok: true, identity: createIdentity(creds.username, `http:${creds.username}`, res.roles) }
+      return await login(creds.username, creds.password, 'HTTP API', remoteAddress, cancelled)
     }
   }
 }

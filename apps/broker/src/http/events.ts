@@ -11,8 +11,9 @@ const MAX_DENIALS_PER_EVENT = 50
 const MAX_BUFFERED = 1024 * 1024
 
 export interface EventStreams {
-  /** `username`: the account the stream was opened with (undefined: anonymous) */
-  open (req: IncomingMessage, res: ServerResponse, username: string | undefined): void
+  /** `username`: the account the stream was opened with (undefined: anonymous); `alive`: its dashboard
+   * session still holds (asked at each sample; the stream ends once it does not) */
+  open (req: IncomingMessage, res: ServerResponse, username: string | undefined, alive?: () => boolean): void
   readonly count: number
   /** ends the streams of these accounts (removed or changed: a browser reconnects and logs in again) */
   closeFor (usernames: ReadonlySet<string>): void
@@ -45,7 +46,7 @@ export function createEventStreams (ctx: ControlContext, intervalMs: number): Ev
   }
   return {
     get count () { return open.size },
-    open (req, res, username) {
+    open (req, res, username, alive) {
       res.writeHead(200, {
         ...SECURITY_HEADERS,
         'content-type': 'text/event-stream; charset=utf-8',
@@ -64,6 +65,7 @@ export function createEventStreams (ctx: ControlContext, intervalMs: number): Ev
         if (pending.length < MAX_DENIALS_PER_EVENT) pending.push(e)
       })
       const offSamples = ctx.sampler.onSample((sample) => {
+        if (alive !== undefined && !alive()) { res.end(); return }
         const topics = topicUpdates(sample.ts)
         send('stats', { ...sample, receivedPerSecond: round(sample.receivedPerSecond), sentPerSecond: round(sample.sentPerSecond), topics, denials: pending })
         pending = []

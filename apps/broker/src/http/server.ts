@@ -1,5 +1,6 @@
-// The control plane's HTTP listener: the JSON API, /metrics, /healthz, /readyz, server-sent events and the
-// dashboard. Everything but the two probes needs HTTP Basic credentials of an admin (or, to read, an observer).
+// The control plane's HTTP listener: the JSON API, /metrics, /healthz, /readyz, server-sent events, the
+// dashboard's files and its sign-in. Everything but the probes, the dashboard's files and /auth/* needs an
+// admin (or, to read, an observer): HTTP Basic credentials (CLI, scripts) or a dashboard session cookie.
 import { createServer, type IncomingMessage, type Server as PlainServer, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
 import type { TlsOptions } from 'node:tls'
@@ -16,6 +17,8 @@ import { MAX_IMPORT_BODY, readJsonBody } from './body.js'
 import type { EventStreams } from './events.js'
 import { SECURITY_HEADERS, sendError, sendJson } from './respond.js'
 import type { StaticFiles } from './static-files.js'
+import { BACKGROUND_HEADER, CSRF_HEADER, handleSignIn, header, isCrossSite, sessionCookie, type SignInDeps } from './sign-in.js'
+import type { WebSession } from './web-sessions.js'
 
 export interface HttpDeps {
   ctx: ControlContext
@@ -23,6 +26,7 @@ export interface HttpDeps {
   metrics: Metrics
   events: EventStreams
   files: StaticFiles
+  signIn: SignInDeps
   /** false while starting or closing: /readyz answers 503 */
   ready: () => boolean
 }
@@ -76,9 +80,18 @@ async function handle (deps: HttpDeps, req: IncomingMessage, res: ServerResponse
     res.end()
     return
   }
+  // the dashboard's files hold no data (it comes from the API once signed in): served to anyone
+  if (path.startsWith('/dashboard/')) {
+    if (!READ_METHODS.has(method)) { methodNotAllowed(res, ['GET']); return }
+    const name = path.slice('/dashboard/'.length) || 'index.html'
+    if (!deps.files.serve(name, req, res, method === 'HEAD')) sendError(res, new WardenError('WARDEN_ERR_API_NOT_FOUND', `${path} does not exist`))
+    return
+  }
+  if (path.startsWith('/auth/') && await handleSignIn(deps.signIn, req, res, path, method)) return
 
-  const actor = await authorize(deps, req, res, method, path)
-  if (actor === undefined) return
+  const caller = await authorize(deps, req, res, method, path)
+  if (caller === undefined) return
+  const actor = caller.identity
 
   if (path === '/metrics') {
     if (!READ_METHODS.has(method)) { methodNotAllowed(res, ['GET']); return }
@@ -87,15 +100,12 @@ async function handle (deps: HttpDeps, req: IncomingMessage, res: ServerResponse
     res.end(method === 'HEAD' ? undefined : text)
     return
   }
-  if (path.startsWith('/dashboard/')) {
-    if (!READ_METHODS.has(method)) { methodNotAllowed(res, ['GET']); return }
-    const name = path.slice('/dashboard/'.length) || 'index.html'
-    if (!deps.files.serve(name, res, method === 'HEAD')) sendError(res, new WardenError('WARDEN_ERR_API_NOT_FOUND', `${path} does not exist`))
-    return
-  }
   if (path === '/api/v1/events') {
     if (method !== 'GET') { methodNotAllowed(res, ['GET']); return }
-    deps.events.open(req, res, actor.username)
+    const session = caller.session
+    const { sessions } = deps.signIn
+    // a signed-out or expired session's stream ends at its next sample
+    deps.events.open(req, res, actor.username, session === undefined ? undefined : () => sessions.alive(session.key))
     return
   }
   if (!path.startsWith('/api/v1/')) {
@@ -126,18 +136,46 @@ async function handle (deps: HttpDeps, req: IncomingMessage, res: ServerResponse
   }
 }
 
-/** Credentials, then the role the method needs; answers 401/403 itself and returns undefined then. */
-async function authorize (deps: HttpDeps, req: IncomingMessage, res: ServerResponse, method: string, path: string): Promise<Identity | undefined> {
-  const outcome = await deps.auth.authenticate(req.headers.authorization, req.socket.remoteAddress, () => req.socket.destroyed)
-  if (!outcome.ok) {
-    if (outcome.retryAfterS !== undefined) {
-      const code = outcome.pending === true ? 'WARDEN_ERR_API_LOGIN_PENDING' : 'WARDEN_ERR_API_THROTTLED'
-      sendError(res, new WardenError(code, outcome.detail), { 'retry-after': String(outcome.retryAfterS) })
-    } else sendError(res, new WardenError('WARDEN_ERR_API_UNAUTHORIZED', `authentication failed: ${outcome.detail}`))
-    return undefined
-  }
-  const actor = outcome.identity
+interface Caller {
+  readonly identity: Identity
+  /** the dashboard session the request came with (none: HTTP Basic) */
+  readonly session?: WebSession
+}
+
+/** Credentials (HTTP Basic, else the session cookie), then the role the method needs, then (a change) that
+ * it was not sent cross-site; answers 401/403 itself and returns undefined then. */
+async function authorize (deps: HttpDeps, req: IncomingMessage, res: ServerResponse, method: string, path: string): Promise<Caller | undefined> {
   const read = READ_METHODS.has(method)
+  let caller: Caller
+  const cookie = sessionCookie(req)
+  // a browser may also hold Basic credentials (typed into a prompt, or in a URL): its signed-in session decides
+  const fromBrowser = req.headers['sec-fetch-mode'] !== undefined
+  if (cookie !== undefined && (req.headers.authorization === undefined || fromBrowser)) {
+    const session = deps.signIn.sessions.touch(cookie, Date.now(), header(req, BACKGROUND_HEADER) === '1')
+    if (session === undefined) {
+      // no Basic challenge: the dashboard's browser would show its own prompt instead of the sign-in page
+      sendError(res, new WardenError('WARDEN_ERR_API_UNAUTHORIZED', 'the dashboard session has ended: sign in again'), {}, false)
+      return undefined
+    }
+    // SameSite=Strict keeps other sites' requests from carrying the cookie, but another port of this host is
+    // the same site: a change also needs the token that only the dashboard's own pages can read
+    if (!read && !deps.signIn.sessions.checkCsrf(session, header(req, CSRF_HEADER))) {
+      sendError(res, new WardenError('WARDEN_ERR_API_CSRF', `a change made with the dashboard's cookie needs its ${CSRF_HEADER} header`))
+      return undefined
+    }
+    caller = { identity: session.identity, session }
+  } else {
+    const outcome = await deps.auth.authenticate(req.headers.authorization, req.socket.remoteAddress, () => req.socket.destroyed)
+    if (!outcome.ok) {
+      if (outcome.retryAfterS !== undefined) {
+        const code = outcome.pending === true ? 'WARDEN_ERR_API_LOGIN_PENDING' : 'WARDEN_ERR_API_THROTTLED'
+        sendError(res, new WardenError(code, outcome.detail), { 'retry-after': String(outcome.retryAfterS) })
+      } else sendError(res, new WardenError('WARDEN_ERR_API_UNAUTHORIZED', `authentication failed: ${outcome.detail}`))
+      return undefined
+    }
+    caller = { identity: outcome.identity }
+  }
+  const actor = caller.identity
   // the metrics role: a Prometheus scraper's account, which may read /metrics and nothing else
   const scraper = read && path === '/metrics' && actor.roles.includes('metrics')
   if (!(actor.admin || (read && actor.observer) || scraper)) {
@@ -151,20 +189,7 @@ async function authorize (deps: HttpDeps, req: IncomingMessage, res: ServerRespo
     sendError(res, new WardenError('WARDEN_ERR_API_FORBIDDEN', 'cross-site requests are refused (Origin does not match Host)'))
     return undefined
   }
-  return actor
-}
-
-/** A browser that caches Basic credentials would attach them to another site's requests: refuse those. */
-function isCrossSite (req: IncomingMessage): boolean {
-  const site = req.headers['sec-fetch-site']
-  if (site !== undefined && site !== 'same-origin' && site !== 'none') return true
-  const origin = req.headers.origin
-  if (origin === undefined) return false
-  try {
-    return new URL(origin).host !== req.headers.host
-  } catch {
-    return true
-  }
+  return caller
 }
 
 function methodNotAllowed (res: ServerResponse, allow: readonly string[]): void {

@@ -8,7 +8,7 @@ export interface DenialLog {
   subscribe (listener: (event: AuditEvent) => void): () => void
 }
 
-export function createDenialLog (audit: Audit, capacity = 200): DenialLog {
+export function createDenialLog (audit: Audit, capacity = 1000): DenialLog {
   const ring: AuditEvent[] = []
   const listeners = new Set<(event: AuditEvent) => void>()
   audit.onRecord((event) => {

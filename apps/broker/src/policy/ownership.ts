@@ -96,6 +96,11 @@ export class OwnershipPolicy {
     return removed
   }
 
+  /** the registration that decides topic name `topic` (the most specific match), if any */
+  registrationOf (topic: string): string | undefined {
+    return this.trie.match(topic)?.filter
+  }
+
   /** May `identity` publish to topic name `topic`? The most specific matching registration decides. */
   decide (identity: Identity, topic: string): Decision {
     // only the broker publishes to its own topics ($SYS, $WARDEN, $CONTROL), registered or not

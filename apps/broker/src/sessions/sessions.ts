@@ -44,6 +44,9 @@ export interface Sessions {
   get (clientId: string): Promise<SessionView | undefined>
   /** ends its connection (without its will), removes the session and frees the id; undefined: none */
   remove (clientId: string): Promise<SessionView | undefined>
+  /** ends the connection of this client id (without its will), on whichever process holds it; its session
+   * stays (a persistent one keeps its queue, and the client may connect again). undefined: not connected */
+  kick (clientId: string): Promise<{ clientId: string, account: string | null } | undefined>
   /** an account was deleted: its sessions go, its ids are free */
   forgetAccount (account: string): Promise<void>
   /** session expiry removed it: the id is free unless a client connected meanwhile */
@@ -85,6 +88,17 @@ export function createSessions (broker: Aedes, persistence: AedesStore, store: B
 
   return {
     kickLocal,
+    async kick (clientId) {
+      const b = await store.get(clientId)
+      const here = clientsById(broker)[clientId]
+      if (here !== undefined) {
+        await kickLocal(clientId)
+        return { clientId, account: b?.account ?? null }
+      }
+      if (b === undefined || !b.connected || b.brokerId === broker.id || !await guard.connectionAlive(b)) return undefined
+      await store.kick(clientId)
+      return { clientId, account: b.account }
+    },
     async takeOverLocal (clientId) {
       const c = clientsById(broker)[clientId]
       if (c === undefined) return
