@@ -71,6 +71,28 @@ it('delivers at the granted QoS on wildcard subscriptions (MQTT-3.8.4-6), retain
   expect([q0.messages.find((m) => m.payload === 'r2')?.qos, b.qos]).toEqual([0, 0])
 })
 
+for (const persistence of ['memory', 'level'] as const) {
+  it(`delivers a message queued for an offline session at the QoS its subscription was granted (MQTT-3.8.4-6), ${persistence}`, async () => {
+    await scope.start({ config: { persistence } })
+    const keep = await scope.client('dashboard', { clientId: 'granted-1', clean: false })
+    expect(await subscribe(keep, 'sensors/+/+', 1)).toEqual([1])
+    await keep.end()
+    const s1 = await scope.client('sensor-1')
+    await publish(s1, 'sensors/sensor-1/q', 'queued-q2', { qos: 2 })
+    await publish(s1, 'sensors/sensor-1/q', 'queued-q1', { qos: 1 })
+    const back = await scope.client('dashboard', { clientId: 'granted-1', clean: false })
+    const m2 = await back.waitFor((m) => m.payload === 'queued-q2')
+    const m1 = await back.waitFor((m) => m.payload === 'queued-q1')
+    expect([m2.qos, m1.qos]).toEqual([1, 1])
+    // acknowledged at QoS 1, they leave the queue: nothing comes again on the next resume
+    await back.end()
+    const again = await scope.client('dashboard', { clientId: 'granted-1', clean: false })
+    await publish(s1, 'sensors/sensor-1/q', 'marker', { qos: 1 })
+    await again.waitFor((m) => m.payload === 'marker')
+    expect(again.messages.map((m) => m.payload)).toEqual(['marker'])
+  })
+}
+
 it('allows anonymous clients with the configured role when the config says so', async () => {
   await scope.start({ config: { anonymous: 'consumer' } })
   const anon = await scope.client(undefined)

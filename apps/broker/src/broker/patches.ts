@@ -2,6 +2,7 @@
 // behaviour it corrects. Wrappers of one method run outermost-last: a later entry sees the earlier ones.
 // The per-connection patches are listed in limits/connection-patches.ts (installed as each client is created).
 // This list sees every concern, so it sits with the assembly; ../aedes/ holds the internals, patch(), contract.
+import { queueAtGrantedQos } from '../store/queued-qos.js'
 import type { Aedes } from 'aedes'
 import type { PersistenceKind } from '../config/schema.js'
 import { attachHardening } from './hardening.js'
@@ -49,6 +50,11 @@ export interface StorePatchDeps { kind: PersistenceKind, retained: RetainedQuota
 /** Before aedes is created: the store alone. */
 export function patchStore (store: AedesStore, { kind, retained }: StorePatchDeps): void {
   installAll([
+    {
+      name: 'queue-at-granted-qos',
+      reason: 'aedes queues a message for an offline session at its published QoS, and replays it so (MQTT-3.8.4-6)',
+      install: () => queueAtGrantedQos(store)
+    },
     {
       name: 'order-per-client',
       reason: 'stores complete writes out of order (LevelDB thread pool): a client\'s messages overtake each other (MQTT 3.1.1 4.6)',

@@ -1,0 +1,29 @@
+// A message queued for an offline session carries the QoS its subscription was granted.
+//
+// MQTT-3.8.4-6: a message is sent at min(published QoS, the subscription's granted QoS). aedes queues the
+// published packet for every offline subscriber as it was published, and replays a resumed session's queue
+// before its subscriptions are back in memory, where Warden's delivery cap (cappedQos) reads them: a QoS 2
+// message queued for a QoS 1 subscription came back at QoS 2. So the queued copy is capped when it is stored.
+// Installed first among the store's patches (broker/patches.ts): the QoS 2 guard and the queue bounds, which
+// wrap this method later, still see the message once, as published.
+import { fn, patch } from '../aedes/patch.js'
+import type { AedesStore, QueueSub } from '../aedes/store.js'
+
+export function queueAtGrantedQos (store: AedesStore): void {
+  patch(store, 'outgoingEnqueueCombi', fn(3), (enqueue) => async (subs, packet) => {
+    const qos = packet.qos ?? 0
+    if (subs === undefined || subs === null || qos < 2 || subs.every((s) => (s.qos ?? qos) >= qos)) return await enqueue(subs, packet)
+    const byQos = new Map<number, QueueSub[]>()
+    for (const s of subs) {
+      // a QoS 0 subscription's copy stays QoS 1, as delivery does (cappedQos): it leaves the queue when acknowledged
+      const q = Math.max(1, Math.min(s.qos ?? qos, qos))
+      const list = byQos.get(q)
+      if (list === undefined) byQos.set(q, [s]); else list.push(s)
+    }
+    let result: unknown
+    for (const [q, list] of byQos) {
+      result = await enqueue(list, q === qos ? packet : { ...packet, qos: q as 1 | 2 })
+    }
+    return result
+  }, 'aedes queues a message for an offline session at its published QoS, not the QoS its subscription was granted', 'persistence')
+}
