@@ -114,6 +114,8 @@ describe('parseConfig: valid input', () => {
         maxTopicLevels: 64,
         maxInflightInbound: 1024,
         topicAliasMaximum: 0,
+        outboundTopicAliases: 32,
+        maxKeepAliveSeconds: 0,
         maxPacketBytes: 1048576,
         maxTopicLength: 1024,
         maxConnections: 100000,

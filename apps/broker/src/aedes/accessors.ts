@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream'
 import type { Aedes, Client, PublishPacket } from 'aedes'
 import { patch, value } from './patch.js'
 import { brokerInternals, clientInternals, type Bus, type Deliver, type MqttParser } from './internals.js'
+import { storeOf } from './store.js'
 
 /** the connected clients of this process by client id (aedes's own map) */
 export const clientsOf = (broker: Aedes): Readonly<Record<string, Client | undefined>> => brokerInternals(broker).clients
@@ -24,7 +25,8 @@ export const takePacketNumber = (broker: Aedes): number => ++brokerInternals(bro
 export const connOf = (client: Client): Duplex => client.conn as Duplex
 
 /** the live subscriptions of a connected client, by filter */
-export const subscriptionsOf = (client: Client): Readonly<Record<string, { qos: number } | undefined>> => clientInternals(client).subscriptions ?? {}
+export const subscriptionsOf = (client: Client): Readonly<Record<string, { qos: number, si?: number | undefined } | undefined>> =>
+  clientInternals(client).subscriptions ?? {}
 
 /** replaces aedes's per-client high-water table of delivered brokerCounters (lib/client.js dedupe) */
 export function replaceDuplicates (client: Client, table: Record<string, number>): void {
@@ -78,3 +80,12 @@ export const deliverersOf = (client: Client): { atQos0: Deliver, atQos: Deliver 
   const c = clientInternals(client)
   return { atQos0: c.deliver0, atQos: c.deliverQoS }
 }
+
+/** the store forgets a message sent to the client, as its acknowledgement would (a persistent session's queue) */
+export function forgetDelivery (client: Client, packet: { messageId?: number }): void {
+  if (client.clean || packet.messageId === undefined) return
+  storeOf(clientInternals(client).broker.persistence).outgoingClearMessageId(client, packet).catch(() => {})
+}
+
+/** an MQTT 5 client is told to use this keepalive (CONNACK Server Keep Alive) and held to it */
+export const imposeKeepAlive = (client: Client, seconds: number): void => { clientInternals(client)._serverKeepAlive = seconds }

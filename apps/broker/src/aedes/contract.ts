@@ -27,6 +27,7 @@ export const BUS_INTERNALS: readonly Internal[] = [
 
 /** lib/client.js: a Client */
 export const CLIENT_INTERNALS: readonly Internal[] = [
+  { name: 'broker', shape: value('object'), why: 'a held message that expired is cleared from its client\'s stored queue (outbound-window.ts)' },
   { name: 'clean', shape: value('boolean'), why: 'a refused CONNECT is kept from cleaning another\'s session' },
   { name: 'connecting', shape: value('boolean'), why: 'a v5 CONNECT refused with Warden\'s own CONNACK code suppresses aedes\'s (v5-answers.ts)' },
   { name: 'version', shape: value('number', 'nullable'), why: 'MQTT 5 clients are told apart (inbound QoS 2 window, resume fix)' },

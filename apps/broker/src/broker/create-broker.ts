@@ -20,6 +20,7 @@ import { composeHooks } from '../hooks/pipeline.js'
 import { createRefusal } from '../hooks/refusal.js'
 import { storeBeforeAck } from '../hooks/store-before-ack.js'
 import { v5Connack } from '../hooks/v5-connack.js'
+import { createOutboundStage } from '../hooks/outbound-v5.js'
 import { createPublishGate } from '../delivery/publish-gate.js'
 import { hookStages } from './hook-stages.js'
 import { createLimits, type Limits } from '../limits/limits.js'
@@ -149,6 +150,11 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
         limits: limits.stage,
         groups: shared.stage,
         rules,
+        outbound: createOutboundStage({
+          tooLarge: (client, packet, bytes, max) => limits.audit('delivery', 'packet-too-large', client, {
+            topic: packet.topic, qos: packet.qos, detail: `${bytes} bytes, over the client's Maximum Packet Size (${max}): not sent to it`
+          })
+        }),
         storeBeforeAck: storeBeforeAck(gate)
       }).map((s) => s.stage))
     })
@@ -164,7 +170,8 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       shared,
       // aedes 2 has no such option: Warden counts (aedes/inbound-window.ts)
       maxInflightInbound: config.limits.maxInflightInbound,
-      acceptMqtt5: config.mqtt5
+      acceptMqtt5: config.mqtt5,
+      maxKeepAliveSeconds: config.limits.maxKeepAliveSeconds
     })
     watchBroker(broker, rules, logger, store.persistence)
     runtime.rules.attach(broker, rules)

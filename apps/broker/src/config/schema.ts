@@ -68,6 +68,10 @@ export interface WardenConfig {
     readonly maxInflightInbound: number
     /** MQTT 5 topic aliases a client may set up for what it publishes (0: none; inbound only) */
     readonly topicAliasMaximum: number
+    /** MQTT 5 topic aliases the broker sets up on what it sends to a client that accepts them (0: none) */
+    readonly outboundTopicAliases: number
+    /** MQTT 5 clients asking for a longer keepalive (or none) are told this one (Server Keep Alive); 0: any */
+    readonly maxKeepAliveSeconds: number
   } & HardeningLimits
 }
 
@@ -202,6 +206,8 @@ export const configSchema = {
         maxTopicLevels: { type: 'integer', minimum: 1, maximum: 1024, default: 64 },
         maxInflightInbound: { type: 'integer', minimum: 0, default: 1024 },
         topicAliasMaximum: { type: 'integer', minimum: 0, maximum: 65535, default: 0 },
+        outboundTopicAliases: { type: 'integer', minimum: 0, maximum: 65535, default: 32 },
+        maxKeepAliveSeconds: { type: 'integer', minimum: 0, maximum: 65535, default: 0 },
         ...hardeningLimitProperties
       }
     }
