@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream'
 import type { Aedes, Client, PublishPacket } from 'aedes'
 import { patch, value } from './patch.js'
 import { brokerInternals, clientInternals, type Bus, type Deliver, type MqttParser } from './internals.js'
-import { storeOf } from './store.js'
+import { storeOf, type StoredPacket } from './store.js'
 
 /** the connected clients of this process by client id (aedes's own map) */
 export const clientsOf = (broker: Aedes): Readonly<Record<string, Client | undefined>> => brokerInternals(broker).clients
@@ -81,10 +81,22 @@ export const deliverersOf = (client: Client): { atQos0: Deliver, atQos: Deliver 
   return { atQos0: c.deliver0, atQos: c.deliverQoS }
 }
 
-/** the store forgets a message sent to the client, as its acknowledgement would (a persistent session's queue) */
-export function forgetDelivery (client: Client, packet: { messageId?: number }): void {
-  if (client.clean || packet.messageId === undefined) return
-  storeOf(clientInternals(client).broker.persistence).outgoingClearMessageId(client, packet).catch(() => {})
+/**
+ * The store forgets a QoS 1/2 message meant for the client, as its acknowledgement would make it (a persistent
+ * session's queue). A message dropped on its way to a connected client has no packet id yet, and the stores
+ * remove queued messages by id only: it is given the client's next one first, as aedes would have.
+ */
+export function forgetDelivery (client: Client, packet: { qos?: number, messageId?: number | undefined }): void {
+  if (client.clean || packet.qos === 0) return
+  const store = storeOf(clientInternals(client).broker.persistence)
+  const numbered = packet.messageId !== undefined
+    ? Promise.resolve(packet)
+    : (async () => {
+        const p = { ...packet, messageId: nextPacketId(client) } as StoredPacket
+        await store.outgoingUpdate(client, p)
+        return p
+      })()
+  numbered.then((p) => store.outgoingClearMessageId(client, p)).catch(() => {})
 }
 
 /** an MQTT 5 client is told to use this keepalive (CONNACK Server Keep Alive) and held to it */

@@ -4,10 +4,12 @@
 // aedes writes every packet through mqtt-packet's writeToStream from several places (live delivery, the
 // stored queue on reconnect, retained messages), so that one function is wrapped, once per process; it acts
 // only on the connections whose state this module set up, and passes every other write through unchanged.
-import type { Client } from 'aedes'
+import type { Aedes, Client } from 'aedes'
 import mqttPacket from 'mqtt-packet'
 import { connOf, parserOf } from './accessors.js'
+import { brokerInternals } from './internals.js'
 import { fn, patch } from './patch.js'
+import { refuseConnect } from './v5-answers.js'
 
 type WriteToStream = typeof mqttPacket.writeToStream
 type WriteOptions = Parameters<WriteToStream>[2]
@@ -144,4 +146,19 @@ export function watchOutbound (client: Client, opts: OutboundWindowOptions): voi
     w = { client, receiveMaximum, inflight: new Set(), held: [], heldBytes: 0, aliasMaximum, aliases: new Map(), opts }
     ;(connOf(client) as Windowed)[WINDOW] = w
   })
+}
+
+const PROTOCOL_ERROR = 0x82
+
+/** A Maximum Packet Size of 0 is a Protocol Error (MQTT 5 3.1.2.11.4): CONNACK 0x82, where beta.1 accepts it. */
+export function refuseZeroPacketSize (broker: Aedes): void {
+  patch(brokerInternals(broker), 'preConnect', fn(3), (preConnect) => (client, packet, cb) => {
+    if (packet.protocolVersion === 5 && packet.properties?.maximumPacketSize === 0) {
+      refuseConnect(client, PROTOCOL_ERROR)
+      // once mqtt-packet has written the CONNACK out (it corks until the next tick): the error closes the socket
+      setImmediate(cb, new Error('Maximum Packet Size 0 is a protocol error'), false)
+      return
+    }
+    preConnect(client, packet, cb)
+  }, 'aedes 2.0.0-beta.1 accepts a CONNECT with a Maximum Packet Size of 0, a protocol error', 'broker')
 }

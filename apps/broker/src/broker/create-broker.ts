@@ -12,6 +12,7 @@ import type { UserDirectory } from '../auth/user-directory.js'
 import { startControlPlane, type ControlPlane } from './control-plane.js'
 import type { OwnershipPolicy } from '../policy/ownership.js'
 import { openRegistry } from '../registry/open-registry.js'
+import { replyTopicOf } from '../policy/reply-topics.js'
 import type { Registry } from '../registry/registry.js'
 import { createAudit, type Audit } from '../audit/audit.js'
 import { listenerDeps } from './hardening.js'
@@ -82,6 +83,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     const runtime = await openRegistry(config, { logger })
     opened.push(() => runtime.close())
     const { directory, ownership } = runtime.rules
+    const replies = config.replies
     const store = await createStore({ kind: config.persistence, dataDir: config.dataDir, redisUrl: config.redis?.url, brokerId: id })
     opened.push(() => store.close())
 
@@ -142,6 +144,8 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       topicAliasMaximum: config.limits.topicAliasMaximum,
       sessionExpiryIntervalLimit: Math.ceil(config.sessions.expiryMs / 1000),
       pendingSessionsLimit: config.sessions.maxPending,
+      // MQTT 5 Response Information, to a client that asks for it: its reply topic (policy/reply-topics.ts)
+      ...(replies !== undefined ? { responseInformation: (client: Client) => replyTopicOf(replies, client.id) } : {}),
       // the hook pipeline, one ordered list (hook-stages.ts)
       ...composeHooks(hookStages({
         v5Connack,

@@ -27,7 +27,7 @@ import { keepQueueOnResume } from '../aedes/resume-queue.js'
 import { stripWillDelay } from '../aedes/will-properties.js'
 import { refuseMqtt5 } from '../aedes/protocol-gate.js'
 import { settlePubrelDeletes } from '../aedes/pubrel-race.js'
-import { installOutboundWrites } from '../aedes/outbound-window.js'
+import { installOutboundWrites, refuseZeroPacketSize } from '../aedes/outbound-window.js'
 import { limitKeepAlive } from '../aedes/server-keep-alive.js'
 import type { AedesStore } from '../aedes/store.js'
 
@@ -175,6 +175,11 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
       reason: 'beta.1 sends an MQTT 5 client more unacknowledged QoS 1/2 PUBLISHes than its Receive Maximum (MQTT-3.3.4-9, #829) and ' +
         'sets no topic aliases; the per-connection part is in limits/connection-patches.ts',
       install: () => installOutboundWrites()
+    },
+    {
+      name: 'zero-maximum-packet-size',
+      reason: 'beta.1 accepts an MQTT 5 CONNECT with a Maximum Packet Size of 0, a protocol error: nothing could be sent to it',
+      install: () => refuseZeroPacketSize(broker)
     },
     {
       name: 'server-keep-alive',

@@ -38,6 +38,9 @@ export interface WardenConfig {
   readonly redis?: { readonly url: string }
   readonly anonymous: false | string
   readonly unregisteredTopics: 'deny' | 'allow'
+  /** MQTT 5 request/response: each client's reply topic `<prefix>/<clientId>/` (Response Information), where only
+   * that client reads and only the holders of a `responders` role publish; absent: none */
+  readonly replies?: { readonly prefix: string, readonly responders: readonly string[] }
   readonly deniedPublish: 'drop' | 'disconnect'
   /** MQTT 5 clients are accepted (false: refused with CONNACK 1, as an MQTT 3.1.1-only broker does) */
   readonly mqtt5: boolean
@@ -116,6 +119,16 @@ export const configSchema = {
     },
     unregisteredTopics: { type: 'string', enum: ['deny', 'allow'], default: 'deny' },
     deniedPublish: { type: 'string', enum: ['drop', 'disconnect'], default: 'drop' },
+    replies: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['prefix'],
+      properties: {
+        // one or more topic levels, no wildcard, not a broker topic ($), no '/' at either end
+        prefix: { type: 'string', minLength: 1, maxLength: 256, pattern: '^[^$+#/\\u0000]([^+#\\u0000]*[^+#/\\u0000])?$' },
+        responders: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] }
+      }
+    },
     mqtt5: { type: 'boolean', default: true },
     behindProxy: { type: 'boolean', default: false },
     roles: {

@@ -3,11 +3,11 @@
 // sent, and one still alive is sent with the time it has left (MQTT-3.3.2-5, -3.3.2-6; aedes does it only for
 // queued and retained messages). Every Subscription Identifier of the client's matching subscriptions is sent,
 // not only the one aedes delivered through (MQTT-3.3.4-3). A packet larger than the client's Maximum Packet
-// Size is not sent to it, and the broker carries on as if it had been (MQTT-3.1.2-24, -3.1.2-25): for a
-// persistent session aedes then clears it from the queue, as it does for any message authorizeForward drops.
+// Size is not sent to it, and the broker carries on as if it had been (MQTT-3.1.2-24, -3.1.2-25): a
+// persistent session's queue does not keep it either.
 import type { AedesPublishPacket, Client } from 'aedes'
 import mqttPacket from 'mqtt-packet'
-import { subscriptionsOf } from '../aedes/accessors.js'
+import { forgetDelivery, subscriptionsOf } from '../aedes/accessors.js'
 import { isMqtt5 } from '../aedes/v5-answers.js'
 import { matchTopic } from '../policy/topic.js'
 import type { HookStage } from './pipeline.js'
@@ -95,6 +95,8 @@ export function createOutboundStage ({ tooLarge }: OutboundDeps): OutboundStage 
         if (bytes > max) {
           stats.tooLarge++
           tooLarge(client, out, bytes, max)
+          // as if sent: a persistent session's queue does not keep it for later
+          forgetDelivery(client, out)
           return null
         }
       }
