@@ -37,7 +37,8 @@ const publishes = (c: RawClient): Publish[] => c.packets.filter((p): p is Publis
 function nPublishes (c: RawClient, n: number): Promise<Publish[]> {
   return new Promise((resolve, reject) => {
     const check = (): void => {
-      if (publishes(c).length >= n) { c.socket.removeListener('data', later); resolve(publishes(c)) } else if (c.isClosed) reject(new Error(`closed with ${publishes(c).length} of ${n} PUBLISHes`))
+      if (publishes(c).length >= n) { c.socket.removeListener('data', later); resolve(publishes(c)); return }
+      if (c.isClosed) reject(new Error(`closed with ${publishes(c).length} of ${n} PUBLISHes`))
     }
     const later = (): void => { setImmediate(check) }
     c.socket.on('data', later)
@@ -71,6 +72,16 @@ async function publishAll (
 }
 
 const text = (ps: Publish[]): string[] => ps.map((p) => p.payload.toString())
+
+/** a broker on that store; on Redis, a private redis-server stopped after the broker */
+async function startOn (persistence: 'memory' | 'level' | 'redis'): Promise<void> {
+  if (persistence !== 'redis') { await scope.start({ config: { persistence } }); return }
+  const redis: TestRedis = await startRedis()
+  // eslint-disable-next-line prefer-const -- the deferred close, registered first, must find it unset until then
+  let tb: TestBroker | undefined
+  scope.defer(async () => { await tb?.stop(); await redis.stop() })
+  tb = await scope.start({ config: { persistence, redis: { url: redis.url } } })
+}
 
 describe.each(['memory', 'level'] as const)('Receive Maximum of an MQTT 5 subscriber (%s)', (persistence) => {
   it('no more than that many QoS 1 messages unacknowledged; the others wait, in order, and go as acknowledgements come', async () => {
@@ -135,14 +146,7 @@ describe.each(['memory', 'level'] as const)('Receive Maximum of an MQTT 5 subscr
 
 describe.each(['memory', 'level', 'redis'] as const)('Receive Maximum of a persistent session (%s)', (persistence) => {
   it('messages held back when it went away are sent when it comes back, within its new window', async () => {
-    let redis: TestRedis | undefined
-    let tb: TestBroker | undefined
-    if (persistence === 'redis') {
-      redis = await startRedis()
-      const r = redis
-      scope.defer(async () => { await tb?.stop(); await r.stop() })
-    }
-    tb = await scope.start({ config: { persistence, ...(redis !== undefined ? { redis: { url: redis.url } } : {}) } })
+    await startOn(persistence)
     const session = { clean: false, properties: { receiveMaximum: 1, sessionExpiryInterval: 300 } }
     const first = await rawSub('dashboard', 'rm-session', session)
     await subscribeRaw(first, 'sensors/#', 1)
@@ -161,14 +165,7 @@ describe.each(['memory', 'level', 'redis'] as const)('Receive Maximum of a persi
 
   it('a queued message whose Message Expiry Interval passed while the session was away is not sent; the other one is, with the time it has left',
     async () => {
-      let redis: TestRedis | undefined
-      let tb: TestBroker | undefined
-      if (persistence === 'redis') {
-        redis = await startRedis()
-        const r = redis
-        scope.defer(async () => { await tb?.stop(); await r.stop() })
-      }
-      tb = await scope.start({ config: { persistence, ...(redis !== undefined ? { redis: { url: redis.url } } : {}) } })
+      await startOn(persistence)
       const session = { clean: false, properties: { sessionExpiryInterval: 300 } }
       const first = await rawSub('dashboard', 'exp-session', session)
       await subscribeRaw(first, 'sensors/#', 1)
@@ -284,7 +281,10 @@ describe('Subscription Identifiers', () => {
     await sub.client.subscribeAsync('sensors/#', { qos: 1, properties: { subscriptionIdentifier: 2 } })
     await sub.client.subscribeAsync('sensors/sensor-1/+', { qos: 1, properties: { subscriptionIdentifier: 3 } })
     await publishAll('sensor-1', 'sensors/sensor-1/t', ['live'])
-    await new Promise<void>((resolve) => { const on = (): void => { if (sub.got.some((m) => m.payload.toString() === 'live')) resolve(); else sub.client.once('message', on) }; on() })
+    await new Promise<void>((resolve) => {
+      const on = (): void => { if (sub.got.some((m) => m.payload.toString() === 'live')) resolve(); else sub.client.once('message', on) }
+      on()
+    })
     const retained = sub.got.filter((m) => m.payload.toString() === 'retained').map((m) => m.properties?.subscriptionIdentifier)
     expect(retained).toEqual([2, 3])
     expect(sub.got.find((m) => m.payload.toString() === 'live')?.properties?.subscriptionIdentifier).toEqual([2, 3])

@@ -13,6 +13,7 @@ export interface ReplyNamespace {
 
 /** a client id that is one plain topic level (no '/', wildcard or U+0000) gets a reply topic */
 function isPlainLevel (s: string): boolean {
+  // eslint-disable-next-line no-control-regex -- U+0000 is not allowed in a topic (MQTT-1.5.3-2)
   return s.length > 0 && !/[/+#\u0000]/.test(s)
 }
 
