@@ -65,7 +65,13 @@ describe('parseConfig: every error names the key', () => {
     ['no owners', { topics: [{ filter: 'a', owners: [] }] }, 'topics[0].owners: must NOT have fewer than 1 items'],
     ['missing owners', { topics: [{ filter: 'a' }] }, 'topics[0].owners: is required'],
     ['bad grant', { roles: { r: { subscribe: ['ok/#', '#/x'] } } }, 'roles.r.subscribe[1]: "#/x"'],
-    ['empty grant', { roles: { r: { subscribe: [''] } } }, 'roles.r.subscribe[0]: must NOT have fewer than 1 characters']
+    ['empty grant', { roles: { r: { subscribe: [''] } } }, 'roles.r.subscribe[0]: must NOT have fewer than 1 characters'],
+    ['replies responder role undefined', { replies: { prefix: 'reply', responders: ['ghost'] } }, 'replies.responders[0]: role "ghost" is not defined'],
+    ['replies prefix with wildcard', { replies: { prefix: 'reply/+' } }, 'replies.prefix: must match pattern'],
+    ['replies prefix under $', { replies: { prefix: '$reply' } }, 'replies.prefix: must match pattern'],
+    ['replies prefix ending in /', { replies: { prefix: 'reply/' } }, 'replies.prefix: must match pattern'],
+    ['replies without prefix', { replies: { responders: [] } }, 'replies.prefix: is required'],
+    ['maxKeepAliveSeconds too large', { limits: { maxKeepAliveSeconds: 70000 } }, 'limits.maxKeepAliveSeconds: must be <= 65535']
   ])('%s', (_name, data, expected) => {
     const err = errorOf(() => parseConfig(data, 'test.yaml'))
     expect(err.code).toBe('WARDEN_ERR_CONFIG_INVALID')
