@@ -320,3 +320,23 @@ describe('Server Keep Alive (limits.maxKeepAliveSeconds)', () => {
     expect(((await connack(5, 0)).properties as Record<string, unknown> | undefined)?.serverKeepAlive).toBeUndefined()
   })
 })
+
+describe.each(['memory', 'level'] as const)('a refused filter of a persistent MQTT 5 session (%s)', (persistence) => {
+  it('is not kept in the store beside the granted ones (SUBACK 0x87, not 0x80)', async () => {
+    await scope.start({ config: { persistence } })
+    const c = await v5('dashboard', { clientId: 'denied-p', clean: false, properties: { sessionExpiryInterval: 300 } })
+    const aedes = scope.tb.broker.aedes
+    const removed = new Promise<void>((resolve) => {
+      const store = (aedes as unknown as { persistence: { removeSubscriptions: (...a: unknown[]) => Promise<unknown> } }).persistence
+      const original = store.removeSubscriptions.bind(store)
+      store.removeSubscriptions = async (...a: unknown[]) => { const r = await original(...a); resolve(); return r }
+    })
+    const granted = await c.client.subscribeAsync({ 'sensors/#': { qos: 1 }, 'private/#': { qos: 1 } })
+      .catch((err: { packet?: { granted?: number[] } }) => err.packet?.granted)
+    expect(JSON.stringify(granted)).toContain('135')
+    await removed
+    const stored = await (aedes as unknown as { persistence: { subscriptionsByClient: (c: { id: string }) => Promise<Array<{ topic: string }>> } })
+      .persistence.subscriptionsByClient({ id: 'denied-p' })
+    expect(stored.map((s) => s.topic)).toEqual(['sensors/#'])
+  })
+})

@@ -281,9 +281,10 @@ function watchBroker (broker: Aedes, hooks: WardenHooks, logger: Logger, store: 
   broker.on('clientError', (client, err) => logger.debug({ clientId: client.id, err: err.message }, 'client error'))
   broker.on('connectionError', (_client, err) => logger.debug({ err: err.message }, 'connection error'))
   // aedes 1.2 stores every filter of a SUBSCRIBE of a persistent client, denied ones too, and queues their
-  // messages; remove the denied ones (authorizeForward would drop their messages anyway)
+  // messages; remove the denied ones (authorizeForward would drop their messages anyway). An MQTT 5 client's
+  // refusal is 0x87 (0x9E for `$share/`), a 3.1.1 client's 0x80: every code from 0x80 up is a refusal
   broker.on('subscribe', (subs, client) => {
-    const denied = subs.filter((s) => (s.qos as number) === 128).map((s) => s.topic)
+    const denied = subs.filter((s) => (s.qos as number) >= 128).map((s) => s.topic)
     if (denied.length === 0 || client.clean) return
     store.removeSubscriptions(client, denied).catch((err: unknown) => logger.error({ err }, 'cannot remove denied subscriptions'))
   })
