@@ -291,6 +291,22 @@ describe('Subscription Identifiers', () => {
   })
 })
 
+describe.each(['memory', 'level'] as const)('Subscription Identifiers of a resumed session (%s)', (persistence) => {
+  it('a message matching several restored subscriptions carries all their identifiers', async () => {
+    await scope.start({ config: { persistence } })
+    const opts = { clientId: 'si-p', clean: false, properties: { sessionExpiryInterval: 300 } }
+    const first = await v5('dashboard', opts)
+    await first.client.subscribeAsync('sensors/sensor-1/+', { qos: 1 })
+    await first.client.subscribeAsync('sensors/#', { qos: 1, properties: { subscriptionIdentifier: 7 } })
+    await first.client.subscribeAsync('sensors/+/t', { qos: 1, properties: { subscriptionIdentifier: 5 } })
+    await first.client.endAsync()
+    const back = await v5('dashboard', opts)
+    await publishAll('sensor-1', 'sensors/sensor-1/t', ['after'])
+    await new Promise<void>((resolve) => { const on = (): void => { if (back.got.length >= 1) resolve(); else back.client.once('message', on) }; on() })
+    expect(back.got.map((m) => m.properties?.subscriptionIdentifier)).toEqual([[5, 7]])
+  })
+})
+
 describe('Server Keep Alive (limits.maxKeepAliveSeconds)', () => {
   const connack = async (version: 4 | 5, keepalive: number): Promise<Record<string, unknown>> => {
     const c = scope.track(await rawClient(scope.tb.port, { protocolVersion: version }))

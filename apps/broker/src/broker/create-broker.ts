@@ -128,6 +128,11 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     patchStore(store.persistence, { kind: store.kind, retained })
     await retained.load()
 
+    const outbound = createOutboundStage({
+      tooLarge: (client, packet, bytes, max) => limits.audit('delivery', 'packet-too-large', client, {
+        topic: packet.topic, qos: packet.qos, detail: `${bytes} bytes, over the client's Maximum Packet Size (${max}): not sent to it`
+      })
+    })
     aedes = await Aedes.createBroker({
       id,
       persistence: store.persistence,
@@ -154,16 +159,13 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
         limits: limits.stage,
         groups: shared.stage,
         rules,
-        outbound: createOutboundStage({
-          tooLarge: (client, packet, bytes, max) => limits.audit('delivery', 'packet-too-large', client, {
-            topic: packet.topic, qos: packet.qos, detail: `${bytes} bytes, over the client's Maximum Packet Size (${max}): not sent to it`
-          })
-        }),
+        outbound,
         storeBeforeAck: storeBeforeAck(gate)
       }).map((s) => s.stage))
     })
     const broker = aedes
     opened.push(() => new Promise<void>((resolve) => broker.close(() => resolve())))
+    outbound.watch(broker)
     // every patch of the broker and the store, in order (patches.ts)
     const { qos2 } = patchBroker(broker, store.persistence, {
       gate,

@@ -5,7 +5,7 @@
 // not only the one aedes delivered through (MQTT-3.3.4-3). A packet larger than the client's Maximum Packet
 // Size is not sent to it, and the broker carries on as if it had been (MQTT-3.1.2-24, -3.1.2-25): a
 // persistent session's queue does not keep it either.
-import type { AedesPublishPacket, Client } from 'aedes'
+import type { Aedes, AedesPublishPacket, Client } from 'aedes'
 import mqttPacket from 'mqtt-packet'
 import { forgetDelivery, subscriptionsOf } from '../aedes/accessors.js'
 import { isMqtt5 } from '../aedes/v5-answers.js'
@@ -26,6 +26,8 @@ export interface OutboundDeps {
 
 export interface OutboundStage extends HookStage {
   readonly stats: OutboundStats
+  /** learns which clients have a subscription with an identifier (only their messages are looked at for more) */
+  watch (broker: Aedes): void
 }
 
 const EMPTY = Buffer.alloc(0)
@@ -57,7 +59,6 @@ export function publishWireSize (packet: AedesPublishPacket): number {
  * it, and marks such a copy with no brokerId).
  */
 function allSubscriptionIds (client: Client, packet: AedesPublishPacket): number[] | undefined {
-  if (!(packet.brokerId as string | null)) return undefined
   let ids: number[] | undefined
   const subs = subscriptionsOf(client)
   for (const filter in subs) {
@@ -71,9 +72,22 @@ function allSubscriptionIds (client: Client, packet: AedesPublishPacket): number
 
 export function createOutboundStage ({ tooLarge }: OutboundDeps): OutboundStage {
   const stats: OutboundStats = { expired: 0, tooLarge: 0 }
+  /** clients that subscribed with a Subscription Identifier (live, or restored with their session) */
+  const withIds = new WeakSet<Client>()
+  const hasIds = (client: Client): boolean => {
+    const subs = subscriptionsOf(client)
+    for (const filter in subs) if (subs[filter]?.si !== undefined) return true
+    return false
+  }
   return {
     name: 'outbound',
     stats,
+    watch (broker) {
+      broker.on('subscribe', (subs, client) => {
+        if (subs.some((s) => (s as { subscriptionIdentifier?: number }).subscriptionIdentifier !== undefined)) withIds.add(client)
+      })
+      broker.on('clientReady', (client) => { if (hasIds(client)) withIds.add(client) })
+    },
     authorizeForward (client, packet, next) {
       let out = packet
       const expiry = packet.messageExpiry
@@ -85,7 +99,9 @@ export function createOutboundStage ({ tooLarge }: OutboundDeps): OutboundStage 
         if (v5) out = { ...out, properties: { ...out.properties, messageExpiryInterval: Math.ceil(left / 1000) } }
       }
       if (!v5) return next(client, out)
-      const ids = allSubscriptionIds(client, out)
+      // the subscriptions are walked only for a client that has given an identifier, for a message that
+      // reached it through a subscription (a retained one sent on subscribe has no brokerId)
+      const ids = withIds.has(client) && (out.brokerId as string | null) ? allSubscriptionIds(client, out) : undefined
       if (ids !== undefined && ids.length > 1) {
         out = { ...out, properties: { ...out.properties, subscriptionIdentifier: ids } }
       }
