@@ -4,11 +4,13 @@
 import net from 'node:net'
 import {
   CONNACK, PAYLOAD_HEADER, PINGRESP, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK,
-  connectFrame, createFrameReader, publishTemplate, subscribeFrame, writeAck
+  connectFrame, createFrameReader, publishTemplate, skipProperties, subscribeFrame, writeAck
 } from './lib/wire.mjs'
 
 const spec = await new Promise((resolve) => process.once('message', (m) => resolve(m.spec)))
 const { role, port, host = '127.0.0.1', localAddress } = spec
+/** 4: MQTT 3.1.1; 5: MQTT 5 */
+const version = spec.protocolVersion ?? 4
 const clients = []
 let total = 0 // messages written (pub) or received (sub)
 
@@ -27,10 +29,11 @@ function open (c, onFrame) {
         if (type !== CONNACK || buf[s + 1] !== 0) { reject(new Error(`${c.clientId}: CONNACK ${buf[s + 1]}`)); socket.destroy(); return }
         if (c.subs === undefined || c.subs.length === 0) { state = 'ready'; handler = onFrame; resolve(socket); return }
         state = 'suback'
-        socket.write(subscribeFrame(1, c.subs))
+        socket.write(subscribeFrame(1, c.subs, version))
       } else if (state === 'suback' && type === SUBACK) {
-        for (let i = s + 2; i < e; i++) {
-          if (buf[i] === 0x80) { reject(new Error(`${c.clientId}: SUBACK refused ${c.subs[i - s - 2][0]}`)); socket.destroy(); return }
+        const first = version === 5 ? skipProperties(buf, s + 2) : s + 2
+        for (let i = first; i < e; i++) {
+          if (buf[i] >= 0x80) { reject(new Error(`${c.clientId}: SUBACK refused ${c.subs[i - first][0]}`)); socket.destroy(); return }
         }
         state = 'ready'
         handler = onFrame
@@ -41,7 +44,7 @@ function open (c, onFrame) {
     socket.on('data', (chunk) => { push(chunk); c.afterChunk?.() })
     socket.on('error', (err) => { if (state !== 'ready') reject(err); else if (!closing) fail(`${c.clientId}: ${err.message}`) })
     socket.on('close', () => { if (state === 'ready' && !closing) fail(`${c.clientId}: connection closed by the broker`) })
-    socket.write(connectFrame(c))
+    socket.write(connectFrame(c, version))
   })
 }
 
@@ -179,6 +182,7 @@ function subHandler (c) {
         ack(q === 1 ? PUBACK : PUBREC, buf.readUInt16BE(p))
         p += 2
       }
+      if (version === 5) p = skipProperties(buf, p)
       total++
       if (e - p >= PAYLOAD_HEADER) {
         const pi = buf.readUInt32LE(p)
@@ -285,7 +289,7 @@ try {
   if (role === 'pub') {
     for (const c of list) {
       // a client cycles through its topics; most publish to one
-      const tmpls = (c.topics ?? [c.topic]).map((t) => publishTemplate(t, qos, payloadSize))
+      const tmpls = (c.topics ?? [c.topic]).map((t) => publishTemplate(t, qos, payloadSize, version))
       Object.assign(c, {
         tmpls, maxFrame: Math.max(...tmpls.map((t) => t.frame.length)), ti: 0, seq: 0, pings: 0, inflight: 0, acked: 0, nextId: 0, blocked: false
       })

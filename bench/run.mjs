@@ -64,6 +64,9 @@ const repsOf = (w) => args.reps !== undefined ? Number(args.reps) : quick ? 1 : 
 const matrix = quick
   ? [throughput('pairs', 0, 64), throughput('pairs', 1, 64), throughput('pairs', 2, 64), throughput('fan-in', 0, 64), throughput('fan-out', 1, 64)]
   : ['fan-in', 'fan-out', 'pairs'].flatMap((shape) => [0, 1, 2].flatMap((qos) => [throughput(shape, qos, 64), throughput(shape, qos, 4096)]))
+// MQTT 5 beside the same 3.1.1 rows: what speaking v5 costs (target: v5 QoS 1 within 1.1× of 3.1.1)
+const v5 = { mqtt5: true }
+matrix.push(throughput('pairs', 1, 64, v5), ...(quick ? [] : [throughput('pairs', 0, 64, v5), throughput('fan-out', 1, 64, v5)]))
 matrix.push(shared(1), ...(quick ? [] : [shared(2)]))
 // persistent sessions last: their stored subscriptions stay in the broker
 if (!quick) matrix.push(throughput('pairs', 1, 64, { persistent: true }))
@@ -113,7 +116,8 @@ const results = {
 }
 
 /** aedes 1.2 has no shared subscriptions: it takes `$share/…` as a topic that never matches */
-const canRun = (b, w) => w.sharedSubscriptions !== true || b.kind !== 'aedes'
+// bare aedes is 1.2 (the floor of the 3.1.1 rows): no shared subscriptions, no MQTT 5
+const canRun = (b, w) => (w.sharedSubscriptions !== true && w.protocolVersion !== 5) || b.kind !== 'aedes'
 
 const fmt = (x, d = 1) => x === null || x === undefined ? '-' : Number(x).toFixed(d)
 function logRow (broker, r, rep) {

@@ -14,7 +14,7 @@ const SATURATED = 0.9
  *   pubs[i] = { clientId, username, password, topic, pubIndex }; subs[i] = { clientId, username, password, subs, from, clean }
  */
 export async function runTraffic (broker, w) {
-  const common = { port: broker.port, qos: w.qos, payloadSize: w.payloadSize, pubCount: w.pubs.length }
+  const common = { port: broker.port, qos: w.qos, payloadSize: w.payloadSize, pubCount: w.pubs.length, protocolVersion: w.protocolVersion ?? 4 }
   const subGen = spawnGenerator({ ...common, role: 'sub', clients: w.subs })
   let pubGen
   try {

@@ -22,10 +22,11 @@ function sub (run, k, filter, qos, from, clean = true) {
 const range = (n) => Array.from({ length: n }, (_, i) => i)
 
 /** One throughput workload: shape × QoS × payload; `persistent` subscribers keep a session (clean=false). */
-export function throughput (shape, qos, payloadSize, { persistent = false } = {}) {
+export function throughput (shape, qos, payloadSize, { persistent = false, mqtt5 = false } = {}) {
   const s = SHAPES[shape]
-  const name = `${shape}${persistent ? '-persistent' : ''} q${qos} ${payloadSize < 1024 ? payloadSize + 'B' : payloadSize / 1024 + 'KiB'}`
-  const run = `${shape}${persistent ? 'P' : ''}${qos}${payloadSize}`
+  const size = payloadSize < 1024 ? payloadSize + 'B' : payloadSize / 1024 + 'KiB'
+  const name = `${shape}${persistent ? '-persistent' : ''} q${qos} ${size}${mqtt5 ? ' MQTT 5' : ''}`
+  const run = `${shape}${persistent ? 'P' : ''}${qos}${payloadSize}${mqtt5 ? 'v5' : ''}`
   // persistent sessions outlive the workload: their topics must not be reused by later ones
   const leaf = persistent ? 'p' : '0'
   const pubs = range(s.pubs).map((k) => pub(run, k, [`bench/pub-${k}/data/${leaf}`]))
@@ -36,7 +37,9 @@ export function throughput (shape, qos, payloadSize, { persistent = false } = {}
   })
   // MQTT 3.1.1 has no receive maximum; Mosquitto disconnects a publisher with more than 20 QoS 2
   // messages awaiting PUBREL (max_inflight_messages), so QoS 2 publishers keep 16 in flight
-  return { name, shape: shape + (persistent ? '-persistent' : ''), qos, payloadSize, pubs, subs, window: qos === 2 ? 16 : 64 }
+  return {
+    name, shape: shape + (persistent ? '-persistent' : ''), qos, payloadSize, pubs, subs, window: qos === 2 ? 16 : 64, ...(mqtt5 ? { protocolVersion: 5 } : {})
+  }
 }
 
 /**

@@ -89,7 +89,9 @@ describe('two brokers on one Redis', () => {
     expect(a.broker.bus).toMatchObject({ sent: 5, received: 1 })
     expect(b.broker.bus).toMatchObject({ sent: 1, received: 5 })
     const metrics = (await get(a, '/metrics')).body as string
-    expect(metrics).toMatch(/^warden_cluster_bus_messages_total\{direction="sent"\} 5$/m)
+    // every worker's series, labelled by worker (control-cluster-view.test.ts)
+    expect(metrics).toMatch(/^warden_cluster_bus_messages_total\{worker="a",direction="sent"\} 5$/m)
+    expect(metrics).toMatch(/^warden_cluster_bus_messages_total\{worker="b",direction="received"\} 5$/m)
   })
 
   it('serialise concurrent changes from both brokers without losing one', async () => {

@@ -258,14 +258,14 @@ describe('what a valid account might try with MQTT 5', () => {
     expect(props?.sessionExpiryInterval).toBe(60)
   })
 
-  it('$share/ for a v5 client is refused with SUBACK 0x9E, as CONNACK advertises (shared subscriptions are 3.1.1-only for now)', async () => {
+  it('$share/ for a v5 client is granted, as CONNACK advertises (Warden\'s consumer groups; mqtt5-shared.test.ts has the rest)', async () => {
     await scope.start({ config: { mqtt5: true } })
     const c = await v5Client('dashboard')
     const props = (c.client as unknown as { connackPacket?: { properties?: Record<string, unknown> } }).connackPacket?.properties
-    expect(props?.sharedSubscriptionAvailable).toBe(false)
-    const granted = await new Promise<number[]>((resolve) => c.client.subscribe('$share/g/sensors/#', { qos: 1 }, (err) => {
-      resolve((err as Error & { packet?: { granted?: number[] } } | null)?.packet?.granted ?? [])
+    expect(props?.sharedSubscriptionAvailable).toBe(true)
+    const granted = await new Promise<number[]>((resolve) => c.client.subscribe('$share/g/sensors/#', { qos: 1 }, (err, _g, packet) => {
+      resolve((packet as { granted?: number[] } | undefined)?.granted ?? (err as Error & { packet?: { granted?: number[] } } | null)?.packet?.granted ?? [])
     }))
-    expect(granted).toEqual([0x9E])
+    expect(granted).toEqual([1])
   })
 })

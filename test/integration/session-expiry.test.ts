@@ -1,5 +1,9 @@
 // Bounded sessions: a persistent session and its queued messages are removed after an idle time, in the
-// embedded store and in Redis; connected and recently seen sessions are kept.
+// embedded store and in Redis; connected and recently seen sessions are kept; the idle times written by the
+// builds before MQTT 5 session expiry are read as deadlines.
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TestBroker } from '../helpers/broker.js'
 import { publish, subscribe } from '../helpers/mqtt.js'
@@ -63,4 +67,48 @@ it('remembers idle sessions across a restart of a level broker', async () => {
   await dash.end()
   const tb = await scope.restart()
   expect(await tb.broker.sessions.sweep(Date.now() + 2 * EXPIRY)).toEqual(['expiring-dash'])
+})
+
+describe.each(['level', 'redis'] as const)('upgrade from the idle index of builds before MQTT 5 session expiry (%s)', (persistence) => {
+  it('an idle time kept by the old build becomes a deadline: a session idle too long goes at start, a recent one stays', async () => {
+    if (persistence === 'redis') await redis.flush()
+    const config = {
+      persistence, ...(persistence === 'redis' ? { redis: { url: redis.url } } : {}), sessions: { expiryMs: 60_000, sweepIntervalMs: 3_600_000 }
+    }
+    await scope.start({ config })
+    for (const clientId of ['old-idle', 'recent-idle']) {
+      const c = await scope.client('dashboard', { clientId, clean: false })
+      await subscribe(c, 'sensors/#', 1)
+      await c.end()
+    }
+    const s1 = await scope.client('sensor-1')
+    await publish(s1, 'sensors/sensor-1/x', 'queued', { qos: 1 })
+    await s1.end()
+    const now = Date.now()
+    // what the old build wrote: when each went idle
+    const legacy = { 'old-idle': now - 120_000, 'recent-idle': now }
+    await scope.restart({
+      whileStopped: async (dataDir) => {
+        if (persistence === 'level') {
+          await writeFile(join(dataDir, 'sessions-expiry.json'), '{}')
+          await writeFile(join(dataDir, 'sessions-idle.json'), JSON.stringify(legacy))
+          return
+        }
+        const r = new Redis(redis.url)
+        try {
+          await r.del('warden:sessions:expiry')
+          await r.zadd('warden:sessions:idle', legacy['old-idle'], 'old-idle', legacy['recent-idle'], 'recent-idle')
+        } finally { r.disconnect() }
+      }
+    })
+    const old = await scope.client('dashboard', { clientId: 'old-idle', clean: false })
+    expect(old.client.connected).toBe(true)
+    const recent = await scope.client('dashboard', { clientId: 'recent-idle', clean: false })
+    await recent.waitFor((m) => m.payload === 'queued')
+    await subscribe(old, 'sensors/#', 1)
+    const s2 = await scope.client('sensor-1')
+    await publish(s2, 'sensors/sensor-1/x', 'marker', { qos: 1 })
+    await old.waitFor((m) => m.payload === 'marker')
+    expect(old.messages.map((m) => m.payload)).toEqual(['marker'])
+  })
 })

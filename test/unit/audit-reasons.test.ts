@@ -35,7 +35,8 @@ const REASONS = {
   'queue-full': true,
   'slow-consumer': true,
   'retained-quota': true,
-  'bad-shared-filter': true
+  'bad-shared-filter': true,
+  'store-unavailable': true
 } as const satisfies Record<DenyReason, true>
 
 /** the string literals of the DenyReason union, read from its source (vitest does not typecheck) */

@@ -1,4 +1,5 @@
 // Rates from plain counters, sampled on a timer (fake timers: the sampler's clock is the test's).
+import { DeliveryLatency } from '../../apps/broker/src/observe/delivery-latency.js'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { TrafficStats } from '../../apps/broker/src/hooks/hooks.js'
 import type { TopicMeter } from '../../apps/broker/src/policy/decision.js'
@@ -9,7 +10,7 @@ let meters: Map<string, TopicMeter>
 let sampler: Sampler
 beforeEach(() => {
   vi.useFakeTimers({ now: 1_000_000 })
-  stats = { forwardFiltered: 0, received: [0, 0, 0], receivedBytes: 0, sent: [0, 0, 0], sentBytes: 0 }
+  stats = { forwardFiltered: 0, received: [0, 0, 0], receivedBytes: 0, sent: [0, 0, 0], sentBytes: 0, latency: new DeliveryLatency() }
   meters = new Map([['a/#', { messages: 0, bytes: 0, lastAt: 0 }]])
   sampler = createSampler({ intervalMs: 1000, stats, meters, clients: () => 3, window: 5, historySize: 4 })
 })

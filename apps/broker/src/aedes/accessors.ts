@@ -101,3 +101,14 @@ export function forgetDelivery (client: Client, packet: { qos?: number, messageI
 
 /** an MQTT 5 client is told to use this keepalive (CONNACK Server Keep Alive) and held to it */
 export const imposeKeepAlive = (client: Client, seconds: number): void => { clientInternals(client)._serverKeepAlive = seconds }
+/** MQTT 5: the session's expiry interval in seconds as it stands (CONNECT, or a DISCONNECT that changed it); undefined for 3.1.1 */
+export const sessionExpiryOf = (client: Client): number | undefined => {
+  const c = clientInternals(client)
+  return c.version === 5 ? c.sessionExpiryInterval ?? 0 : undefined
+}
+
+/** MQTT 5: the Session Expiry Interval the CONNECT asked for (before the clamp); undefined for 3.1.1 */
+export const connectSessionExpiryOf = (client: Client): number | undefined => {
+  const c = clientInternals(client)
+  return c.version === 5 ? c._connectSessionExpiryInterval ?? 0 : undefined
+}

@@ -13,6 +13,8 @@ export const BROKER_INTERNALS: readonly Internal[] = [
   { name: 'publish', shape: fn(3), why: 'the publish gate and the QoS 2 guard wrap it' },
   { name: 'publishWill', shape: fn(2), why: 'a will is known as one (and its Will Delay Interval removed) before it is authorized, delayed or not' },
   { name: 'unregisterClient', shape: fn(1), why: 'the ghost reaper removes clients registered after their socket closed' },
+  { name: 'scheduleSessionExpiry', shape: fn(1), why: 'MQTT 5 session expiry is kept in the store, not in a timer of one process' },
+  { name: 'scheduleWill', shape: fn(3), why: 'a delayed will of a session taken over on another process is not armed' },
   { name: 'authenticate', shape: fn(4), why: 'sessionPresent for QoS 2 state wraps the hook as aedes calls it' },
   { name: 'authorizeSubscribe', shape: fn(3), why: 'sessionPresent\'s placeholder is refused there' },
   { name: 'preConnect', shape: fn(3), why: 'MQTT 5 refused; each client\'s maps made null-prototype; Clean Start recorded' }
@@ -29,6 +31,7 @@ export const BUS_INTERNALS: readonly Internal[] = [
 export const CLIENT_INTERNALS: readonly Internal[] = [
   { name: 'broker', shape: value('object'), why: 'a held message that expired is cleared from its client\'s stored queue (outbound-window.ts)' },
   { name: 'clean', shape: value('boolean'), why: 'a refused CONNECT is kept from cleaning another\'s session' },
+  { name: 'sessionExpiryInterval', shape: value('number'), why: 'an MQTT 5 session expires after its own Session Expiry Interval' },
   { name: 'connecting', shape: value('boolean'), why: 'a v5 CONNECT refused with Warden\'s own CONNACK code suppresses aedes\'s (v5-answers.ts)' },
   { name: 'version', shape: value('number', 'nullable'), why: 'MQTT 5 clients are told apart (inbound QoS 2 window, resume fix)' },
   { name: 'subscriptions', shape: value('object'), why: 'QoS capping of wildcard subscriptions; the control plane; made null-prototype' },

@@ -34,6 +34,10 @@ export interface BrokerInternals {
   /** authorizePublish then publish of a client's will: at close, after its Will Delay Interval, or at once past pendingSessionsLimit */
   publishWill (client: Client, will: PublishPacket): void
   unregisterClient (client: Client): void
+  /** MQTT 5: at a client's close, wipes its session (Session Expiry 0) or arms an in-memory timer to (aedes/session-timers.ts) */
+  scheduleSessionExpiry (client: Client): void
+  /** MQTT 5: at a client's close, arms an in-memory timer publishing its will after its Will Delay Interval */
+  scheduleWill (client: Client, will: PublishPacket, delaySeconds: number): void
   /** the hooks, as aedes calls them (Warden's own, set through the options) */
   authenticate: Aedes['authenticate']
   authorizeSubscribe: Aedes['authorizeSubscribe']
@@ -53,6 +57,10 @@ export interface ClientInternals {
   connecting: boolean
   /** MQTT 5 Server Keep Alive: the keepalive aedes imposes and answers in CONNACK (set at CONNECT, so not in the contract) */
   _serverKeepAlive?: number
+  /** MQTT 5: the Session Expiry Interval in seconds (the CONNECT's or the DISCONNECT's, clamped); 0 for 3.1.1 clients */
+  readonly sessionExpiryInterval?: number
+  /** MQTT 5: the CONNECT's Session Expiry Interval before the clamp (set at CONNECT, so not in the contract) */
+  readonly _connectSessionExpiryInterval?: number
   /** MQTT 5 Request Problem Information (false: no Reason String on acknowledgements) */
   readonly _requestProblemInformation?: boolean
   /** the CONNECT's protocol level (3, 4 or 5); null before CONNECT */

@@ -1,6 +1,7 @@
 // Starts the control plane once the broker listens: rates sampler, $SYS stats, the MQTT control topic, and
 // the HTTP listener (API, metrics, probes, events, dashboard). close() stops all of it.
 import type { AddressInfo } from 'node:net'
+import type { TlsOptions } from 'node:tls'
 import type { Aedes, Client } from 'aedes'
 import type { Logger } from '@warden/common'
 import type { Audit } from '../audit/audit.js'
@@ -9,12 +10,16 @@ import type { PublishGate } from '../delivery/publish-gate.js'
 import type { WardenConfig } from '../config/schema.js'
 import { createLoginGate } from '../limits/login-gate.js'
 import { listenError } from '../net/listen-error.js'
+import { readTlsOptions } from '../net/listeners.js'
 import { createAuthenticator } from '../http/basic-auth.js'
 import { createEventStreams } from '../http/events.js'
 import { createHttpServer, listenHttp } from '../http/server.js'
 import { loadStaticFiles } from '../http/static-files.js'
 import { createDenialLog } from '../observe/denial-log.js'
-import { createMetrics } from '../observe/metrics.js'
+import { createMetrics, type Metrics } from '../observe/metrics.js'
+import { mergeExpositions, type ClusterView } from '../observe/cluster-view.js'
+import { localClients } from '../control/commands.js'
+import { buildStatus } from '../control/status.js'
 import type { BusStats } from '../store/redis-bus.js'
 import { createSampler } from '../observe/sampler.js'
 import { startSysStats } from '../control/sys-stats.js'
@@ -44,10 +49,16 @@ export interface PlaneDeps {
   /** cluster mode: the Redis bus's counters */
   bus?: BusStats | undefined
   sessions: ControlContext['sessions']
+  /** what the retained store holds */
+  retained: () => { readonly count: number, readonly bytes: number }
+  /** several workers on one Redis: one view of them all */
+  cluster?: ClusterView | undefined
+  /** whether the store answers (cluster mode: Redis); not ready while it does not */
+  storeUp: () => boolean
 }
 
 export async function startControlPlane (
-  { config, brokerId, broker, hooks, audit, runtime, gate, mqtt, logger, groups, bus, sessions }: PlaneDeps
+  { config, brokerId, broker, hooks, audit, runtime, gate, mqtt, logger, groups, bus, sessions, retained, cluster, storeUp }: PlaneDeps
 ): Promise<ControlPlane> {
   const log = logger.child({ component: 'control' })
   const connectedAt = new WeakMap<Client, number>()
@@ -55,6 +66,14 @@ export async function startControlPlane (
   broker.on('client', (client) => {
     counters.connections++
     connectedAt.set(client, Date.now())
+  })
+  broker.on('publish', (packet) => { hooks.stats.latency.published(packet) })
+  // aedes 2 refuses a version it does not speak only through the parser ('Invalid protocol version', before any
+  // CONNACK); a v5 CONNECT with mqtt5: false is answered CONNACK 1 (aedes/protocol-gate.ts)
+  const protocolRefusals = new Map<string, number>()
+  broker.on('connectionError', (_client, err) => {
+    const version = err.message === 'Invalid protocol version' ? 'other' : err.message === 'unacceptable protocol version' ? '5' : undefined
+    if (version !== undefined) protocolRefusals.set(version, (protocolRefusals.get(version) ?? 0) + 1)
   })
   const sampler = createSampler({
     intervalMs: config.stats.intervalMs, stats: hooks.stats, meters: runtime.rules.meters, clients: () => broker.connectedClients
@@ -75,7 +94,8 @@ export async function startControlPlane (
     listeners: { mqtt: `${mqtt.address}:${mqtt.port}`, http: '' },
     logger: log,
     groups,
-    sessions
+    sessions,
+    cluster
   }
   hooks.attachControl(createControlTopicHandler(ctx))
   const sys = startSysStats(ctx, config.stats.sysIntervalMs)
@@ -86,6 +106,17 @@ export async function startControlPlane (
     if (changed.size > 0) events.closeFor(changed)
   })
   let ready = false
+  const metrics = createMetrics({
+    broker, stats: hooks.stats, audit, registry: runtime.registry, meters: runtime.rules.meters,
+    connections: () => counters.connections, inFlight: () => gate.inFlight, bus, sessions, retained, protocolRefusals
+  })
+  // what this worker answers when another asks for its part (observe/cluster-view.ts)
+  if (cluster !== undefined) {
+    cluster.handle('metrics', () => metrics.render())
+    cluster.handle('clients', async (p) => localClients(ctx, typeof p.limit === 'number' ? p.limit : 1000))
+    cluster.handle('status', async () => buildStatus(ctx))
+    cluster.handle('groups', () => groups())
+  }
   const server = createHttpServer({
     ctx,
     auth: createAuthenticator(runtime.rules.directory, {
@@ -97,14 +128,11 @@ export async function startControlPlane (
       onFailure: (username, address, detail) =>
         audit.record({ kind: 'connect', reason: 'bad-credentials', username, clientId: undefined, address, detail: `HTTP API: ${detail}` })
     }),
-    metrics: createMetrics({
-      broker, stats: hooks.stats, audit, registry: runtime.registry, meters: runtime.rules.meters,
-      connections: () => counters.connections, inFlight: () => gate.inFlight, bus
-    }),
+    metrics: cluster === undefined ? metrics : clusterMetrics(metrics, cluster),
     events,
     files: await loadStaticFiles(),
-    ready: () => ready && !broker.closed
-  })
+    ready: () => ready && !broker.closed && storeUp()
+  }, config.http.tls ? httpsOptions(config.tls) : undefined)
   const stopTimers = (): void => {
     sys.close()
     sampler.close()
@@ -134,6 +162,26 @@ export async function startControlPlane (
         await closed
       })()
       return closing
+    }
+  }
+}
+
+/** HTTPS for the control plane: the MQTT listener's certificate and key; client certificates are not asked for */
+function httpsOptions (tls: WardenConfig['tls']): TlsOptions {
+  const { cert, key } = readTlsOptions({ ...tls, clientCerts: 'none' })
+  return { cert, key }
+}
+
+/** /metrics of a cluster: every live worker's series, labelled `worker`, and how many answered */
+function clusterMetrics (local: Metrics, cluster: ClusterView): Metrics {
+  return {
+    contentType: local.contentType,
+    async render () {
+      const g = await cluster.gather<string>('metrics')
+      return mergeExpositions(g.parts) +
+        '# HELP warden_cluster_workers Workers of the cluster, by whether they answered this scrape in time\n' +
+        '# TYPE warden_cluster_workers gauge\n' +
+        `warden_cluster_workers{state="answered"} ${g.parts.length}\nwarden_cluster_workers{state="missing"} ${g.missing.length}\n`
     }
   }
 }

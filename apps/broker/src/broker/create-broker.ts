@@ -22,6 +22,7 @@ import { createRefusal } from '../hooks/refusal.js'
 import { storeBeforeAck } from '../hooks/store-before-ack.js'
 import { v5Connack } from '../hooks/v5-connack.js'
 import { createOutboundStage } from '../hooks/outbound-v5.js'
+import { V5 } from '../hooks/reason-codes.js'
 import { createPublishGate } from '../delivery/publish-gate.js'
 import { hookStages } from './hook-stages.js'
 import { createLimits, type Limits } from '../limits/limits.js'
@@ -30,11 +31,15 @@ import { startListeners, type ListenerAddresses } from '../net/listeners.js'
 import { createQos2Recheck } from '../delivery/qos2-recheck.js'
 import { createStore } from '../store/persistence.js'
 import type { BusStats } from '../store/redis-bus.js'
-import { createFileIdleIndex, createRedisIdleIndex, createSessionExpiry, idleIndexFile, type SessionExpiry } from '../sessions/session-expiry.js'
+import { createFileIndex, createRedisIndex, createSessionExpiry, indexFile, legacyIndexFile, type SessionExpiry } from '../sessions/session-expiry.js'
 import { createSharedSubscriptions, sharedGroupsFile, type SharedSubscriptions } from '../groups/shared-subscriptions.js'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
+import { abortRedis, connectRedis } from '../store/redis-connect.js'
+import { watchRedis } from '../store/redis-health.js'
+import { storeHealthStage } from '../hooks/store-health.js'
 import { createClientIdGuard } from '../sessions/client-id-guard.js'
 import { createSessions, type Sessions } from '../sessions/sessions.js'
+import { createClusterView, type ClusterView } from '../observe/cluster-view.js'
 import { logConnections } from '../observe/connection-log.js'
 
 export interface WardenBroker {
@@ -72,6 +77,12 @@ export interface BrokerDeps {
 
 function noop (): void {}
 
+/** how long shutdown waits for a client's DISCONNECT 0x8B to be written before closing it anyway */
+const SHUTDOWN_NOTICE_MS = 1000
+
+/** how long a shutdown waits on Redis before it drops the connections */
+const CLOSE_GRACE_MS = 10_000
+
 export async function createWardenBroker (config: WardenConfig, { logger }: BrokerDeps): Promise<WardenBroker> {
   // unique per process life: a restarted process gets a new id, so the others publish its clients' wills
   const id = config.brokerId ?? `warden-${hostname()}-${process.pid}`
@@ -84,7 +95,9 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     opened.push(() => runtime.close())
     const { directory, ownership } = runtime.rules
     const replies = config.replies
-    const store = await createStore({ kind: config.persistence, dataDir: config.dataDir, redisUrl: config.redis?.url, brokerId: id })
+    // cluster mode: how Redis is reached, and every connection made to it (dropped at shutdown if Redis is away)
+    const redis = config.redis === undefined ? undefined : { ...config.redis, opened: { conns: new Set<Redis>(), aborted: false } }
+    const store = await createStore({ kind: config.persistence, dataDir: config.dataDir, redis, brokerId: id })
     opened.push(() => store.close())
 
     // eslint-disable-next-line prefer-const -- set below; the audit's emit, made first, must find it unset until then
@@ -124,6 +137,9 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       refused: (client, packet, detail) =>
         limits.audit('publish', 'retained-quota', client, { topic: packet.topic, qos: packet.qos, detail: `${detail}: delivered, not retained` })
     })
+    // cluster mode: is Redis there? (readiness, and new connections refused while it is not)
+    const health = store.redis === undefined ? undefined : watchRedis(store.redis, logger)
+    if (health !== undefined) opened.push(() => health.close())
     // every patch of the store, in order, before aedes first calls it (patches.ts)
     patchStore(store.persistence, { kind: store.kind, retained })
     await retained.load()
@@ -154,6 +170,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       // the hook pipeline, one ordered list (hook-stages.ts)
       ...composeHooks(hookStages({
         v5Connack,
+        storeHealth: storeHealthStage(() => health?.up() ?? true, audit),
         clientIds: guard.stage,
         retained: retained.stage,
         limits: limits.stage,
@@ -183,6 +200,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     runtime.rules.attach(broker, rules)
     const clientIds = createSessions(broker, store.persistence, store.bindings, guard)
     store.bindings.onKick((clientId) => { void clientIds.kickLocal(clientId) })
+    store.bindings.onTakeOver((clientId) => clientIds.takeOverLocal(clientId))
     runtime.registry.onChange((prev, next) => {
       // a deleted account's sessions go with it: a name created again later starts with no client ids
       for (const u of prev.users) {
@@ -195,21 +213,30 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     await shared.attach({
       broker,
       persistence: store.persistence,
-      redisUrl: store.redisUrl,
+      redis: store.redis,
       membersFile: store.kind === 'level' ? sharedGroupsFile(config.dataDir) : undefined
     })
     const sessions = createSessionExpiry({
       broker,
       persistence: store.persistence,
-      index: store.redisUrl !== undefined
-        ? createRedisIdleIndex(new Redis(store.redisUrl))
-        : await createFileIdleIndex(store.kind === 'level' ? idleIndexFile(config.dataDir) : undefined),
+      index: store.redis !== undefined
+        ? await createRedisIndex(connectRedis(store.redis), config.sessions.expiryMs)
+        : await createFileIndex(
+          store.kind === 'level' ? indexFile(config.dataDir) : undefined,
+          store.kind === 'level' ? { file: legacyIndexFile(config.dataDir), expiryMs: config.sessions.expiryMs } : undefined
+        ),
       expiryMs: config.sessions.expiryMs,
       sweepIntervalMs: config.sessions.sweepIntervalMs,
       logger,
-      onExpired: (clientId) => clientIds.forgetExpired(clientId)
+      onExpired: (clientId) => clientIds.forgetExpired(clientId),
+      connectedElsewhere: async (clientId) => {
+        const b = await store.bindings.get(clientId)
+        return b !== undefined && b.connected && b.brokerId !== id && await guard.connectionAlive(b)
+      }
     })
     opened.push(() => sessions.close())
+    // what expired while no broker process ran is gone before a client can resume it
+    await sessions.sweep()
 
     // before anyone can connect: see qos2-guard.ts
     if (store.incoming !== undefined) {
@@ -219,8 +246,17 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     const listeners = await startListeners(config, listenerDeps(broker, limits, logger))
     opened.push(() => { listeners.destroyConnections(); return listeners.close() })
     const mqtt = listeners.addresses.mqtt
+    // several workers on one Redis: one view of them all (observe/cluster-view.ts)
+    let cluster: ClusterView | undefined
+    if (store.redis !== undefined) {
+      const view = cluster = await createClusterView(store.redis, id, logger)
+      opened.push(() => view.close())
+    }
     const control = await startControlPlane({
-      config, brokerId: id, broker, hooks: rules, audit, runtime, gate, mqtt, logger, groups: () => shared.stats(), bus: store.bus, sessions: clientIds
+      config, brokerId: id, broker, hooks: rules, audit, runtime, gate, mqtt, logger, groups: () => shared.stats(), bus: store.bus, sessions: clientIds,
+      retained: () => retained.usage.total,
+      cluster,
+      storeUp: () => health?.up() ?? true
     })
     const bound = Object.fromEntries(Object.entries(listeners.addresses).map(([k, a]) => [k, `${a.address}:${a.port}`]))
     logger.info({ brokerId: id, ...bound, persistence: store.kind, topics: ownership.size, users: directory.accounts.size }, 'broker listening')
@@ -246,13 +282,26 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       bus: store.bus,
       close () {
         closing ??= (async () => {
+          // Redis away: what waits on it would wait for ever (the store's connections have no retry limit, so that
+          // an outage holds messages instead of failing them). Shutting down while it is away, or if it goes away
+          // meanwhile, those connections are dropped: unacknowledged messages are not lost, their publishers
+          // send them again to the next broker
+          const abort = redis === undefined ? undefined : setTimeout(() => abortRedis(redis), health?.up() === false ? 0 : CLOSE_GRACE_MS)
           await control.close()
+          await cluster?.close()
           shared.stop()
           // stop accepting; close clients (their wills are published); let publishes already acknowledged
           // reach the store before the bus and the store close
           const serverClosed = listeners.close()
           const clients = Object.values(clientsOf(broker))
-          await Promise.all(clients.map((c) => new Promise<void>((resolve) => { if (c === undefined) resolve(); else c.close(() => resolve()) })))
+          // MQTT 5 clients are told why (DISCONNECT 0x8B server shutting down); 3.1.1 ones are closed. aedes
+          // writes the DISCONNECT as any packet, waiting for a full socket to drain: one that does not read is
+          // closed without it
+          await Promise.all(clients.map((c) => new Promise<void>((resolve) => {
+            if (c === undefined) { resolve(); return }
+            const late = setTimeout(() => c.close(() => resolve()), SHUTDOWN_NOTICE_MS)
+            c.disconnect({ reasonCode: V5.SERVER_SHUTTING_DOWN }, () => { clearTimeout(late); resolve() })
+          })))
           await gate.settled(3000)
           await shared.close()
           await new Promise<void>((resolve) => broker.close(() => resolve()))
@@ -261,8 +310,10 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
           limits.close()
           await serverClosed
           await sessions.close()
+          health?.close()
           await store.close()
           await runtime.close()
+          clearTimeout(abort)
         })()
         return closing
       }

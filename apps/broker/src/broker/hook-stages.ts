@@ -10,6 +10,7 @@ export interface OrderedStage {
 
 export interface HookStageDeps {
   v5Connack: HookStage
+  storeHealth: HookStage
   clientIds: HookStage
   retained: HookStage
   limits: HookStage
@@ -24,6 +25,10 @@ export function hookStages (s: HookStageDeps): readonly OrderedStage[] {
     {
       stage: s.v5Connack,
       why: 'outermost on authenticate: it sees every stage\'s refusal of a CONNECT, and gives an MQTT 5 client the code the refusal names'
+    },
+    {
+      stage: s.storeHealth,
+      why: 'before anything that reads the store: while Redis is unreachable a CONNECT is refused at once rather than left waiting on it'
     },
     {
       stage: s.clientIds,

@@ -29,6 +29,9 @@ import { refuseMqtt5 } from '../aedes/protocol-gate.js'
 import { settlePubrelDeletes } from '../aedes/pubrel-race.js'
 import { installOutboundWrites, refuseZeroPacketSize } from '../aedes/outbound-window.js'
 import { limitKeepAlive } from '../aedes/server-keep-alive.js'
+import { acceptShareFilters, advertiseSharedSubscriptions } from '../aedes/shared-subscribe.js'
+import { storeSessionExpiry } from '../aedes/session-timers.js'
+import { isTakenOver } from '../sessions/takeover.js'
 import type { AedesStore } from '../aedes/store.js'
 
 interface PatchStep {
@@ -186,6 +189,16 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
       when: (deps.maxKeepAliveSeconds ?? 0) > 0,
       reason: 'beta.1 bounds an MQTT 5 client\'s keepalive only with keepaliveLimit, which also refuses 3.1.1 clients over it',
       install: () => limitKeepAlive(broker, deps.maxKeepAliveSeconds ?? 0)
+    },
+    {
+      name: 'v5-shared-subscriptions',
+      reason: 'beta.1 refuses $share/ of MQTT 5 clients (SUBACK 0x9E, CONNACK Shared Subscription Available 0): Warden\'s consumer groups serve them',
+      install: () => { acceptShareFilters(broker, store); advertiseSharedSubscriptions() }
+    },
+    {
+      name: 'session-expiry-in-store',
+      reason: 'beta.1 times MQTT 5 session expiry in one process\'s memory (#839): lost on restart, and a cluster worker wipes a session resumed elsewhere',
+      install: () => storeSessionExpiry(broker, isTakenOver)
     },
     // last on preConnect, so it runs first: the patches before it see a refused v5 CONNECT as level 0
     {

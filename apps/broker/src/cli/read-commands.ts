@@ -7,9 +7,15 @@ interface StatusView {
   brokerId: string, uptimeSeconds: number, listeners: { mqtt: string, http: string }, persistence: string, registry: { backend: string, revision: number }
   clients: number, subscriptions: number, users: number, topics: number
   messages: { received: number, sent: number, receivedPerSecond: number, sentPerSecond: number }, denials: { total: number, byReason: Record<string, number> }
+  /** several workers on one Redis */
+  cluster?: {
+    workers: Array<{ worker: string, uptimeSeconds: number, clients: number, messages: { received: number, sent: number } }>
+    missing: string[], clients: number, messages: { received: number, sent: number }, denials: number
+  }
 }
 interface ClientView {
   clientId: string, username: string | null, address: string | null, connectedAt: string | null, clean: boolean, subscriptions: unknown[], queuedBytes: number
+  worker?: string
 }
 interface DenialView {
   ts: string, kind: string, reason: string, username?: string, clientId?: string, address?: string, topic?: string, detail?: string, suppressed?: number
@@ -46,8 +52,10 @@ export const READ_COMMANDS: Readonly<Record<string, CliCommand>> = {
         ['topics', String(s.topics)],
         ['messages', `in ${s.messages.received} (${s.messages.receivedPerSecond.toFixed(1)}/s), ` +
           `out ${s.messages.sent} (${s.messages.sentPerSecond.toFixed(1)}/s)`],
-        ['denials', s.denials.total === 0 ? '0' : `${s.denials.total} (${tally(s.denials.byReason)})`]
+        ['denials', s.denials.total === 0 ? '0' : `${s.denials.total} (${tally(s.denials.byReason)})`],
+        ...s.cluster === undefined ? [] : clusterPairs(s.cluster)
       ]))
+      noteMissing(ctx, s.cluster?.missing)
     }
   },
   clients: {
@@ -57,12 +65,17 @@ export const READ_COMMANDS: Readonly<Record<string, CliCommand>> = {
     spec: LIMIT,
     async run (ctx) {
       none(ctx.p)
-      const data = await ctx.api('GET', '/api/v1/clients' + limitQuery(ctx.p)) as { total: number, clients: ClientView[] }
-      print(ctx, data, () => formatTable(['CLIENT ID', 'USERNAME', 'ADDRESS', 'CLEAN', 'SUBSCRIPTIONS', 'QUEUED BYTES', 'CONNECTED AT'],
+      const data = await ctx.api('GET', '/api/v1/clients' + limitQuery(ctx.p)) as { total: number, clients: ClientView[], missing?: string[] }
+      // a cluster: every worker's clients, with a WORKER column
+      const clustered = data.missing !== undefined
+      print(ctx, data, () => formatTable(
+        [...clustered ? ['WORKER'] : [], 'CLIENT ID', 'USERNAME', 'ADDRESS', 'CLEAN', 'SUBSCRIPTIONS', 'QUEUED BYTES', 'CONNECTED AT'],
         data.clients.map((c) => [
+          ...clustered ? [c.worker ?? '-'] : [],
           c.clientId, c.username ?? '(anonymous)', c.address ?? '-', yesNo(c.clean), String(c.subscriptions.length), String(c.queuedBytes), c.connectedAt ?? '-'
         ])))
       noteShown(ctx, data.clients.length, data.total)
+      noteMissing(ctx, data.missing)
     }
   },
   denials: {
@@ -106,4 +119,20 @@ export const READ_COMMANDS: Readonly<Record<string, CliCommand>> = {
       })
     }
   }
+}
+
+/** `warden status` of a cluster: the totals, then a line per worker */
+function clusterPairs (c: NonNullable<StatusView['cluster']>): Array<[string, string]> {
+  return [
+    ['cluster', `${c.workers.length} workers: ${c.clients} clients, in ${c.messages.received}, out ${c.messages.sent}, ${c.denials} denials`],
+    ...c.workers.map((w): [string, string] => [
+      `  ${w.worker}`, `up ${formatDuration(w.uptimeSeconds)}, ${w.clients} clients, in ${w.messages.received}, out ${w.messages.sent}`
+    ])
+  ]
+}
+
+/** workers of a cluster that did not answer in time: their part is not in the output */
+function noteMissing (ctx: Parameters<typeof noteShown>[0], missing: readonly string[] | undefined): void {
+  if (missing === undefined || missing.length === 0) return
+  ctx.io.stderr.write(`warden: no answer from worker${missing.length > 1 ? 's' : ''} ${missing.join(', ')}: not shown\n`)
 }

@@ -163,6 +163,7 @@ export const hardeningLimitProperties = {
 
 export interface HardeningConfig {
   readonly mqtt: { readonly port: number }
+  readonly http: { readonly tls: boolean }
   readonly tls: TlsConfig
   readonly ws: WsConfig
   readonly wss: WsConfig
@@ -172,8 +173,8 @@ export interface HardeningConfig {
 /** Checks that span several keys; `fail` throws naming the key. */
 export function checkHardening (config: HardeningConfig, fail: (key: string, msg: string) => never): void {
   const { tls, wss, limits } = config
-  if (tls.enabled || wss.enabled) {
-    const by = tls.enabled ? 'tls.enabled' : 'wss.enabled'
+  if (tls.enabled || wss.enabled || config.http.tls) {
+    const by = tls.enabled ? 'tls.enabled' : wss.enabled ? 'wss.enabled' : 'http.tls'
     if (tls.cert === undefined) fail('tls.cert', `is required by ${by}: the path of the server certificate (PEM)`)
     if (tls.key === undefined) fail('tls.key', `is required by ${by}: the path of the server private key (PEM)`)
   }

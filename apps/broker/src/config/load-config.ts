@@ -71,6 +71,12 @@ export function parseConfig (data: unknown, source = 'config'): WardenConfig {
   if (config.persistence === 'redis' && config.redis === undefined) {
     fail('redis.url', 'is required when persistence is redis (or set WARDEN_REDIS_URL)')
   }
+  if (config.redis !== undefined) {
+    const { url, sentinels, name } = config.redis as { url?: string, sentinels?: unknown[], name?: string }
+    if (sentinels === undefined && url === undefined) fail('redis.url', 'is required (or redis.sentinels and redis.name)')
+    if (sentinels !== undefined && name === undefined) fail('redis.name', 'is required with redis.sentinels: the name the sentinels monitor the master by')
+    if (sentinels === undefined && name !== undefined) fail('redis.name', 'applies only with redis.sentinels')
+  }
   const roleNames = new Set([...BUILTIN_ROLES, ...Object.keys(config.roles)])
   // the rules of policy/registration.ts, which the registry's API applies too
   for (const [name, role] of Object.entries(config.roles)) {

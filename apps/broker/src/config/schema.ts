@@ -1,4 +1,5 @@
 // The broker's configuration: its JSON schema and the typed, frozen object it yields.
+import type { RedisTarget } from '../store/redis-connect.js'
 import {
   hardeningLimitProperties, tlsSchema, wsListenerSchema, wssListenerSchema, type HardeningLimits, type TlsConfig, type WsConfig
 } from './hardening-schema.js'
@@ -31,11 +32,11 @@ export interface WardenConfig {
   /** MQTT over WebSocket, and over WebSocket with TLS */
   readonly ws: WsConfig
   readonly wss: WsConfig
-  readonly http: { readonly port: number, readonly host: string }
+  readonly http: { readonly port: number, readonly host: string, readonly tls: boolean }
   readonly dataDir: string
   readonly persistence: PersistenceKind
   /** the shared store and bus of cluster mode (persistence: redis) */
-  readonly redis?: { readonly url: string }
+  readonly redis?: RedisTarget
   readonly anonymous: false | string
   readonly unregisteredTopics: 'deny' | 'allow'
   /** MQTT 5 request/response: each client's reply topic `<prefix>/<clientId>/` (Response Information), where only
@@ -60,7 +61,7 @@ export interface WardenConfig {
     /** idle time after which a persistent session and its queued messages are removed; 0 = never */
     readonly expiryMs: number
     readonly sweepIntervalMs: number
-    /** MQTT 5 sessions and delayed wills whose expiry timer one process keeps at a time (aedes's pendingSessionsLimit) */
+    /** MQTT 5 delayed wills whose timer one process keeps at a time (aedes's pendingSessionsLimit; session expiry is kept in the store) */
     readonly maxPending: number
   }
   readonly limits: {
@@ -102,7 +103,9 @@ export const configSchema = {
       default: {},
       properties: {
         port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080 },
-        host: { type: 'string', minLength: 1, default: '127.0.0.1' }
+        host: { type: 'string', minLength: 1, default: '127.0.0.1' },
+        // HTTPS with tls.cert and tls.key: for a control plane bound beyond loopback (Prometheus, the dashboard)
+        tls: { type: 'boolean', default: false }
       }
     },
     dataDir: { type: 'string', minLength: 1, default: './data' },
@@ -110,8 +113,22 @@ export const configSchema = {
     redis: {
       type: 'object',
       additionalProperties: false,
-      required: ['url'],
-      properties: { url: { type: 'string', pattern: '^rediss?://' } }
+      properties: {
+        url: { type: 'string', pattern: '^rediss?://' },
+        // Redis Sentinel: the master is asked of these, and followed through a failover
+        sentinels: {
+          type: 'array',
+          minItems: 1,
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['host', 'port'],
+            properties: { host: { type: 'string', minLength: 1 }, port: { type: 'integer', minimum: 1, maximum: 65535 } }
+          }
+        },
+        name: { type: 'string', minLength: 1 },
+        sentinelPassword: { type: 'string', minLength: 1 }
+      }
     },
     anonymous: {
       anyOf: [{ const: false }, { type: 'string', minLength: 1 }],

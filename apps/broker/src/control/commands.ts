@@ -8,8 +8,9 @@ import { connectedClients } from '../registry/live-rules.js'
 import { toExport, type RegistryExport } from '../registry/transfer.js'
 import type { StoredUser } from '../registry/types.js'
 import { BUILTIN_ROLES } from '../registry/validate.js'
-import { viewClients } from '../observe/client-view.js'
-import { buildStatus } from './status.js'
+import { viewClients, type ClientView } from '../observe/client-view.js'
+import type { GroupStats } from '../groups/group-stats.js'
+import { buildStatus, type Status } from './status.js'
 import { viewTopics, type TopicView } from '../observe/topic-view.js'
 import { COMMAND_ACCESS, COMMAND_SCHEMAS, HTTP_ONLY, isCommandName, type CommandName } from './command-schemas.js'
 import type { ControlContext } from './context.js'
@@ -128,19 +129,47 @@ const HANDLERS: Readonly<Record<CommandName, Handler>> = {
     const t = await ctx.registry.deleteTopic(str(f, 'filter'))
     return { filter: t.filter }
   },
-  listClients: (ctx, f) => {
-    const all = viewClients(ctx.broker, ctx.hooks, ctx.connectedAt)
+  listClients: async (ctx, f) => {
     const limit = opt<number>(f, 'limit') ?? 1000
-    return { total: all.length, clients: all.slice(0, limit) }
+    if (ctx.cluster === undefined) return localClients(ctx, limit)
+    // every worker's clients, each named by its worker; `total` counts them all, `clients` holds up to `limit`
+    const g = await ctx.cluster.gather<ClientList>('clients', { limit })
+    const clients = g.parts.flatMap((p) => p.data.clients.map((c) => ({ ...c, worker: p.worker })))
+    return { total: g.parts.reduce((n, p) => n + p.data.total, 0), clients: clients.slice(0, limit), workers: g.parts.map((p) => p.worker), missing: g.missing }
   },
-  getStatus: (ctx) => buildStatus(ctx),
+  getStatus: async (ctx) => {
+    const mine = buildStatus(ctx)
+    if (ctx.cluster === undefined) return mine
+    // this worker's status, and a line per worker with the cluster's totals
+    const g = await ctx.cluster.gather<Status>('status')
+    const workers = g.parts.map(({ worker, data: s }) => ({
+      worker, uptimeSeconds: s.uptimeSeconds, clients: s.clients, subscriptions: s.subscriptions, messages: s.messages, denials: s.denials.total
+    }))
+    const sum = (f: (w: typeof workers[number]) => number): number => workers.reduce((n, w) => n + f(w), 0)
+    return {
+      ...mine,
+      cluster: {
+        workers,
+        missing: g.missing,
+        clients: sum((w) => w.clients),
+        subscriptions: sum((w) => w.subscriptions),
+        messages: { received: sum((w) => w.messages.received), sent: sum((w) => w.messages.sent) },
+        denials: sum((w) => w.denials)
+      }
+    }
+  },
   listDenials: (ctx) => ({
     total: [...ctx.audit.counts.values()].reduce((a, b) => a + b, 0),
     byReason: Object.fromEntries(ctx.audit.counts),
     byUser: Object.fromEntries(ctx.audit.byUser),
     recent: ctx.denials.recent()
   }),
-  listGroups: async (ctx) => ({ groups: await ctx.groups() }),
+  listGroups: async (ctx) => {
+    if (ctx.cluster === undefined) return { groups: await ctx.groups() }
+    // a group's counts are each worker's own: one entry per group and worker, named
+    const g = await ctx.cluster.gather<GroupStats[]>('groups')
+    return { groups: g.parts.flatMap((p) => p.data.map((grp) => ({ ...grp, worker: p.worker }))), missing: g.missing }
+  },
   listSessions: async (ctx, f) => await ctx.sessions.list(opt<number>(f, 'limit') ?? 1000),
   getSession: async (ctx, f) => await ctx.sessions.get(str(f, 'clientId')) ?? notFound(`session ${JSON.stringify(f.clientId)}`),
   deleteSession: async (ctx, f) => {
@@ -197,4 +226,12 @@ export async function executeCommand (ctx: ControlContext, actor: Identity, via:
     ctx.logger.info({ command, by: actor.username, via, target, revision: ctx.registry.state.revision }, 'registry changed')
   }
   return data
+}
+
+interface ClientList { total: number, clients: ClientView[] }
+
+/** this worker's connected clients (a cluster's other workers answer with theirs through this) */
+export function localClients (ctx: ControlContext, limit: number): ClientList {
+  const all = viewClients(ctx.broker, ctx.hooks, ctx.connectedAt)
+  return { total: all.length, clients: all.slice(0, limit) }
 }

@@ -10,6 +10,7 @@ import type { LiveRules } from '../registry/live-rules.js'
 import type { Registry } from '../registry/registry.js'
 import type { GroupStats } from '../groups/group-stats.js'
 import type { Sessions } from '../sessions/sessions.js'
+import type { ClusterView } from '../observe/cluster-view.js'
 
 export interface ControlContext {
   readonly brokerId: string
@@ -32,4 +33,6 @@ export interface ControlContext {
   readonly groups: () => Promise<GroupStats[]>
   /** sessions by client id: list, show, end */
   readonly sessions: Sessions
+  /** several workers on one Redis: asks the others for their part of clients, status, groups and metrics */
+  readonly cluster?: ClusterView | undefined
 }

@@ -18,6 +18,8 @@ export interface Inflight {
 export class Attachment {
   /** group key → granted QoS */
   readonly groups = new Map<string, QoS>()
+  /** group key → MQTT 5 Subscription Identifier of the `$share/` subscription, when it has one */
+  readonly subscriptionIds = new Map<string, number>()
   /** by packet id */
   readonly inflight = new Map<number, Inflight>()
   /** the member's store steps, in order: each copy is queued in its session before it is written */

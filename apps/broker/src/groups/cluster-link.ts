@@ -4,6 +4,7 @@
 import type { Redis } from 'ioredis'
 import { createLinkSeal } from './link-seal.js'
 import type { Copy } from './types.js'
+import { decodeProperties, encodeProperties } from './copy-properties.js'
 
 const SYNC_TOPIC = '$WARDEN/share/sync'
 const ACK_PREFIX = '$WARDEN/share/ack/'
@@ -54,10 +55,15 @@ export interface ClusterLink {
 }
 
 interface Sync { key: string, from: string, seq?: number }
-interface EncodedCopy { k: string, t: string, p: string, q: 0 | 1 | 2, b: string, c: number }
+/** `o`: MQTT 5 properties, `e`: message expiry (absent for a 3.1.1 message, and from processes before MQTT 5) */
+interface EncodedCopy { k: string, t: string, p: string, q: 0 | 1 | 2, b: string, c: number, o?: Record<string, unknown>, e?: number }
 
-const encode = (c: Copy): EncodedCopy => ({ k: c.key, t: c.topic, p: c.payload.toString('base64'), q: c.qos, b: c.brokerId, c: c.brokerCounter })
-const decode = (e: EncodedCopy): Copy => ({ key: e.k, topic: e.t, payload: Buffer.from(e.p, 'base64'), qos: e.q, brokerId: e.b, brokerCounter: e.c })
+const encode = (c: Copy): EncodedCopy => ({
+  k: c.key, t: c.topic, p: c.payload.toString('base64'), q: c.qos, b: c.brokerId, c: c.brokerCounter, o: encodeProperties(c.properties), e: c.messageExpiry
+})
+const decode = (e: EncodedCopy): Copy => ({
+  key: e.k, topic: e.t, payload: Buffer.from(e.p, 'base64'), qos: e.q, brokerId: e.b, brokerCounter: e.c, properties: decodeProperties(e.o), messageExpiry: e.e
+})
 
 export async function createClusterLink ({ bus, redis, self, onSync, onForward, onError, onForged }: ClusterLinkDeps): Promise<ClusterLink> {
   let seq = 0

@@ -12,10 +12,14 @@ import type { GroupQueue } from './group-queue.js'
 import { describeGroups, type GroupStats } from './group-stats.js'
 import type { MemberStore } from './member-store.js'
 import { copyBrokerId, type ShareFilter } from '../policy/share-filter.js'
+import { isTakenOver } from '../sessions/takeover.js'
 import type { Copy, MemberRecord, QoS } from './types.js'
+import { carriedProperties, type CopyProperties } from './copy-properties.js'
 
 type Done = () => void
-interface BusPacket { topic: string, payload: Buffer | string, qos: QoS, brokerId?: string, brokerCounter?: number }
+interface BusPacket {
+  topic: string, payload: Buffer | string, qos: QoS, brokerId?: string, brokerCounter?: number, properties?: CopyProperties, messageExpiry?: number
+}
 type Listener = (packet: BusPacket, done: Done) => void
 
 export interface ConsumerGroupsDeps {
@@ -32,7 +36,8 @@ export interface ConsumerGroupsDeps {
 export interface ConsumerGroups {
   readonly dispatcher: Dispatcher
   /** a connection joins (SUBSCRIBE, or its stored session restored) */
-  join (client: Client, share: ShareFilter, qos: QoS): Promise<void>
+  /** `subscriptionId`: MQTT 5 Subscription Identifier, sent back on what the group gives this connection */
+  join (client: Client, share: ShareFilter, qos: QoS, subscriptionId?: number): Promise<void>
   /** a connection leaves one group (UNSUBSCRIBE) */
   leave (client: Client, key: string): Promise<void>
   /** a session is gone (cleaned or expired): it leaves every group */
@@ -99,7 +104,8 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     if (topic.charCodeAt(0) === 36 && (filter.charCodeAt(0) === 43 || filter.charCodeAt(0) === 35)) { done(); return }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
     const counter = packet.brokerCounter
-    Promise.all([...keys].map((key) => dispatcher.dispatch({ key, topic, payload, qos: packet.qos, brokerId: copyIdOf(key), brokerCounter: counter })))
+    const v5 = { properties: carriedProperties(packet.properties), messageExpiry: packet.messageExpiry }
+    Promise.all([...keys].map((key) => dispatcher.dispatch({ key, topic, payload, qos: packet.qos, brokerId: copyIdOf(key), brokerCounter: counter, ...v5 })))
       .catch((err: unknown) => { logger.error({ err, topic }, 'cannot dispatch to consumer groups') })
       .finally(done)
   }
@@ -187,8 +193,8 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
         elsewhere = await release(key, att) || elsewhere
       }
       // a persistent member's next session gets those in its session from there: on shutdown, or when it
-      // is already connected again (here, or on another process)
-      const resumed = att.persistent && (stopping || elsewhere || successor?.persistent === true)
+      // is already connected again (here, or on another process, which may be about to: a takeover)
+      const resumed = att.persistent && (stopping || elsewhere || successor?.persistent === true || isTakenOver(att.client))
       if (att.inflight.size > 0) await dispatcher.redispatch(att, resumed)
     })())
   }
@@ -197,10 +203,11 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     dispatcher,
     attachmentOf: (client) => byClient.get(client),
 
-    async join (client, share, qos) {
+    async join (client, share, qos, subscriptionId) {
       const att = attach(client)
       if (att.closed) return
       att.groups.set(share.key, qos)
+      if (subscriptionId !== undefined) att.subscriptionIds.set(share.key, subscriptionId); else att.subscriptionIds.delete(share.key)
       const rec: MemberRecord = { qos, persistent: att.persistent, broker: self }
       const g = groupFor(share)
       g.set(client.id, rec)
@@ -211,6 +218,7 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     async leave (client, key) {
       const att = byClient.get(client)
       if (att === undefined || !att.groups.delete(key)) return
+      att.subscriptionIds.delete(key)
       const g = groups.get(key)
       if (g?.members.get(att.clientId)?.broker === self) g.delete(att.clientId)
       await store.release(key, att.clientId, self, null)

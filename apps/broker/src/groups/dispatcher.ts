@@ -47,6 +47,17 @@ export interface Dispatcher {
 }
 
 const REVOKED_TTL_MS = 60_000
+
+/**
+ * A v5 member gets the message's properties, and its subscription's identifier (a 3.1.1 member's packet is
+ * written without them).
+ */
+const v5Fields = (copy: Copy, subscriptionId?: number): { properties?: object, messageExpiry?: number } => ({
+  ...(copy.properties !== undefined || subscriptionId !== undefined
+    ? { properties: { ...copy.properties, ...(subscriptionId !== undefined ? { subscriptionIdentifier: subscriptionId } : {}) } }
+    : {}),
+  ...(copy.messageExpiry !== undefined ? { messageExpiry: copy.messageExpiry } : {})
+})
 const DRAIN_BATCH = 64
 
 export function createDispatcher (deps: DispatcherDeps): Dispatcher {
@@ -102,7 +113,8 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     const qos = Math.min(copy.qos, att.groups.get(copy.key) ?? 0) as 0 | 1 | 2
     g.countDelivery(att.clientId, redelivery)
     const base = {
-      cmd: 'publish', topic: copy.topic, payload: copy.payload, retain: false, dup: false, brokerId: copy.brokerId, brokerCounter: copy.brokerCounter
+      cmd: 'publish', topic: copy.topic, payload: copy.payload, retain: false, dup: false, brokerId: copy.brokerId, brokerCounter: copy.brokerCounter,
+      ...v5Fields(copy, att.subscriptionIds.get(copy.key))
     }
     const client = deliverersOf(att.client)
     if (qos === 0) {
@@ -147,7 +159,7 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     const session = { id: clientId }
     const packet = {
       cmd: 'publish', topic: f.copy.topic, payload: f.copy.payload, qos: f.qos, retain: false, dup: false,
-      brokerId: f.copy.brokerId, brokerCounter: f.copy.brokerCounter, messageId: f.messageId
+      brokerId: f.copy.brokerId, brokerCounter: f.copy.brokerCounter, messageId: f.messageId, ...v5Fields(f.copy)
     }
     try {
       await store.outgoingUpdate(session, packet)

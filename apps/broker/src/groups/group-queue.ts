@@ -4,6 +4,7 @@
 import type { Redis } from 'ioredis'
 import type { AedesStore } from '../aedes/store.js'
 import type { Copy, QoS } from './types.js'
+import { decodeProperties, encodeProperties, type CopyProperties } from './copy-properties.js'
 
 export interface GroupQueue {
   /** false when the group already holds `max` messages: the copy is not kept */
@@ -14,7 +15,9 @@ export interface GroupQueue {
   clear (key: string): Promise<void>
 }
 
-interface StoredPacket { topic: string, payload: Buffer, qos: QoS, brokerId: string, brokerCounter: number, messageId?: number }
+interface StoredPacket {
+  topic: string, payload: Buffer, qos: QoS, brokerId: string, brokerCounter: number, messageId?: number, properties?: CopyProperties, messageExpiry?: number
+}
 
 /** Pseudo session ids cannot clash with a client's: the packet guard refuses U+0000 in client ids. */
 export const QUEUE_SESSION_PREFIX = '\u0000warden-share:'
@@ -56,7 +59,11 @@ export function createStoreQueue (store: AedesStore): GroupQueue {
       nextId = nextId >= 65535 ? 1 : nextId + 1
       await store.outgoingUpdate(s, { ...p, messageId: nextId })
       await store.outgoingClearMessageId(s, { messageId: nextId })
-      out.push({ key, topic: p.topic, payload: Buffer.from(p.payload), qos: p.qos, brokerId: p.brokerId, brokerCounter: Number(p.brokerCounter) })
+      out.push({
+        key, topic: p.topic, payload: Buffer.from(p.payload), qos: p.qos, brokerId: p.brokerId, brokerCounter: Number(p.brokerCounter),
+        ...(p.properties !== undefined && p.properties !== null ? { properties: p.properties } : {}),
+        ...(typeof p.messageExpiry === 'number' ? { messageExpiry: p.messageExpiry } : {})
+      })
     }
     const n = sizes.get(key)
     if (n !== undefined) sizes.set(key, Math.max(0, n - out.length))
@@ -73,7 +80,9 @@ export function createStoreQueue (store: AedesStore): GroupQueue {
       sizes.set(copy.key, n + 1)
       await store.outgoingEnqueue(session(copy.key), {
         cmd: 'publish', topic: copy.topic, payload: copy.payload, qos: copy.qos, retain: false, dup: false,
-        brokerId: copy.brokerId, brokerCounter: copy.brokerCounter
+        brokerId: copy.brokerId, brokerCounter: copy.brokerCounter,
+        ...(copy.properties !== undefined ? { properties: copy.properties } : {}),
+        ...(copy.messageExpiry !== undefined ? { messageExpiry: copy.messageExpiry } : {})
       })
       return true
     },
@@ -93,19 +102,25 @@ if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('LPUSH', KEYS[1], ARGV[1])
 return 1`
 
-interface Encoded { t: string, p: string, q: QoS, b: string, c: number }
+interface Encoded { t: string, p: string, q: QoS, b: string, c: number, o?: Record<string, unknown>, e?: number }
 
 export function createRedisQueue (redis: Redis): GroupQueue {
   return {
     async push (copy, max) {
-      const e: Encoded = { t: copy.topic, p: copy.payload.toString('base64'), q: copy.qos, b: copy.brokerId, c: copy.brokerCounter }
+      const e: Encoded = {
+        t: copy.topic, p: copy.payload.toString('base64'), q: copy.qos, b: copy.brokerId, c: copy.brokerCounter,
+        o: encodeProperties(copy.properties), e: copy.messageExpiry
+      }
       return await redis.eval(PUSH, 1, queueKey(copy.key), JSON.stringify(e), max) === 1
     },
     async take (key, max) {
       const items = await redis.rpop(queueKey(key), max) ?? []
       return items.map((s) => {
         const e = JSON.parse(s) as Encoded
-        return { key, topic: e.t, payload: Buffer.from(e.p, 'base64'), qos: e.q, brokerId: e.b, brokerCounter: e.c }
+        return {
+          key, topic: e.t, payload: Buffer.from(e.p, 'base64'), qos: e.q, brokerId: e.b, brokerCounter: e.c,
+          properties: decodeProperties(e.o), messageExpiry: e.e
+        }
       })
     },
     async size (key) { return await redis.llen(queueKey(key)) },

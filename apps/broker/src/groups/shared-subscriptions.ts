@@ -1,8 +1,10 @@
-// Consumer groups for MQTT 3.1.1 clients: `$share/{group}/{filter}` subscriptions, wired into the broker's
-// hooks, store and events. aedes keeps the literal subscription (it matches nothing, but persistent
-// sessions store and restore it); Warden delivers each matching message to one member of each group.
+// Consumer groups (MQTT 5's shared subscriptions), for MQTT 3.1.1 and 5 clients alike: `$share/{group}/{filter}`
+// subscriptions, wired into the broker's hooks, store and events. aedes keeps the literal subscription (it
+// matches nothing, but persistent sessions store and restore it); Warden delivers each matching message to one
+// member of each group.
 import type { Aedes, AedesPublishPacket, Client } from 'aedes'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
+import { connectRedis, type RedisTarget } from '../store/redis-connect.js'
 import { busOf, connackSent } from '../aedes/accessors.js'
 import { fn, patch } from '../aedes/patch.js'
 import type { AedesStore } from '../aedes/store.js'
@@ -19,6 +21,7 @@ import { createRedisQueue, createStoreQueue } from './group-queue.js'
 import { createLocalMemberStore, createRedisMemberStore, type MemberStore } from './member-store.js'
 import { isShareTopic, parseCopyBrokerId, parseShareFilter } from '../policy/share-filter.js'
 import type { QoS } from './types.js'
+import { carriedProperties, type CopyProperties } from './copy-properties.js'
 
 export interface SharedSubscriptionsConfig {
   /** QoS 1/2 messages a group keeps while none of its members is connected; 0 keeps none */
@@ -29,7 +32,7 @@ export interface AttachOptions {
   broker: Aedes
   persistence: AedesStore
   /** cluster mode: membership, queues and the choice of member are shared through this Redis */
-  redisUrl?: string | undefined
+  redis?: RedisTarget | undefined
   /** one process: where persistent members are remembered across restarts (none: memory only) */
   membersFile?: string | undefined
 }
@@ -83,7 +86,9 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
           att.inflight.set(packet.messageId, {
             copy: {
               key: copy.key, topic: packet.topic, payload: packet.payload, qos: packet.qos,
-              brokerId: packet.brokerId as string, brokerCounter: Number(packet.brokerCounter)
+              brokerId: packet.brokerId as string, brokerCounter: Number(packet.brokerCounter),
+              properties: carriedProperties(packet.properties as CopyProperties | undefined),
+              messageExpiry: typeof packet.messageExpiry === 'number' ? packet.messageExpiry : undefined
             },
             qos: packet.qos,
             messageId: packet.messageId,
@@ -141,7 +146,8 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
         if (filter.startsWith(RESERVED_PREFIX)) { deny('reserved-topic'); return }
         if (!policy.reader.canSubscribe(filter)) { deny('not-granted'); return }
         if (groups === undefined) { cb(null, null); return }
-        groups.join(client, parsed.share, sub.qos as QoS).then(() => cb(null, sub), (err: unknown) => {
+        const subscriptionId = (sub as { subscriptionIdentifier?: number }).subscriptionIdentifier
+        groups.join(client, parsed.share, sub.qos as QoS, subscriptionId).then(() => cb(null, sub), (err: unknown) => {
           log.error({ err, clientId: client.id, topic: sub.topic }, 'cannot join the consumer group')
           cb(null, null)
         })
@@ -154,8 +160,8 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
       }
     },
 
-    async attach ({ broker, persistence, redisUrl, membersFile }) {
-      if (redisUrl !== undefined) redis = new Redis(redisUrl)
+    async attach ({ broker, persistence, redis: target, membersFile }) {
+      if (target !== undefined) redis = connectRedis(target)
       store = redis !== undefined ? createRedisMemberStore(redis) : await createLocalMemberStore(membersFile)
       groups = await createConsumerGroups({
         broker,
@@ -200,7 +206,7 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
       broker.on('clientReady', (client) => g.ready(client))
       broker.on('subscribe', (subs, client) => {
         // a new member of a group with messages waiting (a restored one gets them at clientReady)
-        if (keysOf(subs.filter((s) => (s.qos as number) !== 128).map((s) => s.topic)).length > 0 && connackSent(client)) g.ready(client)
+        if (keysOf(subs.filter((s) => (s.qos as number) < 128).map((s) => s.topic)).length > 0 && connackSent(client)) g.ready(client)
       })
       broker.on('unsubscribe', (topics, client) => {
         for (const key of keysOf(topics)) {

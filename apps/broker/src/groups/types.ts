@@ -1,4 +1,5 @@
 // The shapes the consumer-group pieces pass between them.
+import type { CopyProperties } from './copy-properties.js'
 
 export type QoS = 0 | 1 | 2
 
@@ -13,6 +14,10 @@ export interface Copy {
   /** the copy's identity (see copyBrokerId) and the origin's counter */
   readonly brokerId: string
   readonly brokerCounter: number
+  /** MQTT 5: the published message's properties its receivers get (copy-properties.ts) */
+  readonly properties?: CopyProperties | undefined
+  /** MQTT 5: when the message expires (epoch ms, from its Message Expiry Interval, as aedes records it) */
+  readonly messageExpiry?: number | undefined
 }
 
 /** A member as every broker process sees it. */

@@ -18,6 +18,7 @@ import { decideLaterWill, isStoredWill, recordWillOwner } from '../delivery/will
 import { judgeLater } from '../delivery/recorded-owner.js'
 import type { AedesHooks, AuthenticateDone, HookStage, PreConnectDone, PublishDone, SubscribeDone } from './pipeline.js'
 import type { Refusal } from './refusal.js'
+import { DeliveryLatency } from '../observe/delivery-latency.js'
 
 export interface HookDeps {
   directory: UserDirectory
@@ -42,6 +43,8 @@ export interface TrafficStats {
   /** messages handed to subscribers, by the QoS delivered, and their payload bytes */
   readonly sent: [number, number, number]
   sentBytes: number
+  /** accepted → handed to this process's subscribers, sampled (observe/delivery-latency.ts) */
+  readonly latency: DeliveryLatency
 }
 
 export interface WardenHooks extends HookStage {
@@ -70,7 +73,7 @@ export function createHooks ({ directory, ownership, roles, audit, refusal }: Ho
   const accounts = new WeakMap<Client, Account>()
   const emptyPersistentId = new WeakSet<Client>()
   let control: ControlHandler | undefined
-  const stats: TrafficStats = { forwardFiltered: 0, received: [0, 0, 0], receivedBytes: 0, sent: [0, 0, 0], sentBytes: 0 }
+  const stats: TrafficStats = { forwardFiltered: 0, received: [0, 0, 0], receivedBytes: 0, sent: [0, 0, 0], sentBytes: 0, latency: new DeliveryLatency() }
 
   // A will published after its client is gone (its broker process died; the store hands it to this one):
   // refused, it is emptied and dropped rather than failed, so that aedes deletes it from the store instead of
@@ -181,6 +184,7 @@ export function createHooks ({ directory, ownership, roles, audit, refusal }: Ho
         if (meter !== undefined) { meter.messages++; meter.bytes += bytes; meter.lastAt = Date.now() }
         stats.received[packet.qos]++
         stats.receivedBytes += bytes
+        stats.latency.accepted(packet)
         next(client, packet, cb)
         return
       }

@@ -1,6 +1,8 @@
 // The control plane's HTTP listener: the JSON API, /metrics, /healthz, /readyz, server-sent events and the
 // dashboard. Everything but the two probes needs HTTP Basic credentials of an admin (or, to read, an observer).
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer, type IncomingMessage, type Server as PlainServer, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
+import type { TlsOptions } from 'node:tls'
 import type { AddressInfo } from 'node:net'
 import { isWardenError, WardenError } from '@warden/common'
 import { executeCommand } from '../control/commands.js'
@@ -27,8 +29,12 @@ export interface HttpDeps {
 
 const READ_METHODS = new Set(['GET', 'HEAD'])
 
-export function createHttpServer (deps: HttpDeps): Server {
-  const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => {
+/** the control plane's listener: HTTP, or HTTPS when http.tls is set */
+export type Server = PlainServer | HttpsServer
+
+export function createHttpServer (deps: HttpDeps, tls?: TlsOptions): Server {
+  const options = { requestTimeout: 30_000, headersTimeout: 10_000 }
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     handle(deps, req, res).catch((err: unknown) => {
       const log = (): void => deps.ctx.logger.error({ err, method: req.method, url: req.url }, 'http request failed')
       if (res.headersSent) { res.destroy(); log(); return }
@@ -37,7 +43,8 @@ export function createHttpServer (deps: HttpDeps): Server {
       const tooLarge = isWardenError(err) && err.code === 'WARDEN_ERR_API_TOO_LARGE'
       if (sendError(res, err, tooLarge ? { connection: 'close' } : {}) === 500) log()
     })
-  })
+  }
+  const server = tls === undefined ? createServer(options, handler) : createHttpsServer({ ...tls, ...options }, handler)
   // keep-alive sockets and event streams must not hold up close()
   server.keepAliveTimeout = 5000
   return server
@@ -70,7 +77,7 @@ async function handle (deps: HttpDeps, req: IncomingMessage, res: ServerResponse
     return
   }
 
-  const actor = await authorize(deps, req, res, method)
+  const actor = await authorize(deps, req, res, method, path)
   if (actor === undefined) return
 
   if (path === '/metrics') {
@@ -120,7 +127,7 @@ async function handle (deps: HttpDeps, req: IncomingMessage, res: ServerResponse
 }
 
 /** Credentials, then the role the method needs; answers 401/403 itself and returns undefined then. */
-async function authorize (deps: HttpDeps, req: IncomingMessage, res: ServerResponse, method: string): Promise<Identity | undefined> {
+async function authorize (deps: HttpDeps, req: IncomingMessage, res: ServerResponse, method: string, path: string): Promise<Identity | undefined> {
   const outcome = await deps.auth.authenticate(req.headers.authorization, req.socket.remoteAddress, () => req.socket.destroyed)
   if (!outcome.ok) {
     if (outcome.retryAfterS !== undefined) {
@@ -131,8 +138,12 @@ async function authorize (deps: HttpDeps, req: IncomingMessage, res: ServerRespo
   }
   const actor = outcome.identity
   const read = READ_METHODS.has(method)
-  if (!(actor.admin || (read && actor.observer))) {
-    const need = read ? 'reading the control plane needs the admin or observer role' : 'changing the registry needs the admin role'
+  // the metrics role: a Prometheus scraper's account, which may read /metrics and nothing else
+  const scraper = read && path === '/metrics' && actor.roles.includes('metrics')
+  if (!(actor.admin || (read && actor.observer) || scraper)) {
+    const need = read
+      ? 'reading the control plane needs the admin or observer role (the metrics role reads /metrics only)'
+      : 'changing the registry needs the admin role'
     sendError(res, new WardenError('WARDEN_ERR_API_FORBIDDEN', need))
     return undefined
   }

@@ -5,6 +5,8 @@ import { forgetDelivery } from '../aedes/accessors.js'
 import { boundWrites, guardParser, type ConnectionGuardOptions } from './connection-guard.js'
 import { disableHighWaterDedupe } from '../delivery/forward-dedupe.js'
 import { watchOutbound } from '../aedes/outbound-window.js'
+import { disguiseShareFilters } from '../aedes/shared-subscribe.js'
+import { answerBadSessionExpiry } from '../aedes/disconnect-expiry.js'
 
 interface ConnectionPatch {
   readonly name: string
@@ -32,6 +34,16 @@ const CONNECTION_PATCHES: readonly ConnectionPatch[] = [
       onSlowConsumer: opts.onSlowConsumer,
       onExpired: forgetDelivery
     })
+  },
+  {
+    name: 'v5-shared-subscribe',
+    reason: 'aedes 2.0.0-beta.1 refuses $share/ of MQTT 5 clients with SUBACK 0x9E before authorizeSubscribe (aedes/shared-subscribe.ts)',
+    install: disguiseShareFilters
+  },
+  {
+    name: 'disconnect-session-expiry',
+    reason: 'aedes 2.0.0-beta.1 closes without DISCONNECT 0x82 when a DISCONNECT raises a Session Expiry Interval of 0 (MQTT-3.14.2-2)',
+    install: answerBadSessionExpiry
   },
   {
     name: 'outgoing-bound',

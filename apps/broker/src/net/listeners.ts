@@ -151,7 +151,7 @@ function checkCertificate (socket: TLSSocket, transport: Transport, tls: TlsConf
   return false
 }
 
-function readTlsOptions (tls: TlsConfig): TlsOptions {
+export function readTlsOptions (tls: TlsConfig): TlsOptions {
   const read = (key: 'cert' | 'key' | 'ca'): Buffer | undefined => {
     const path = tls[key]
     if (path === undefined) return undefined

@@ -1,14 +1,16 @@
 // Prometheus metrics (prom-client). Every value is read from plain counters at scrape time (collect
 // callbacks): nothing on the message path calls prom-client.
 import type { Aedes } from 'aedes'
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client'
 import type { Audit } from '../audit/audit.js'
 import type { TrafficStats } from '../hooks/hooks.js'
 import type { BusStats } from '../store/redis-bus.js'
 import type { TopicMeter } from '../policy/decision.js'
 import { connectedClients } from '../registry/live-rules.js'
 import type { Registry as WardenRegistry } from '../registry/registry.js'
+import type { Sessions } from '../sessions/sessions.js'
 import { queuedBytesOf, subscriptionsOf } from './client-view.js'
+import { LATENCY_BUCKETS, SAMPLE_EVERY, type DeliveryLatency } from './delivery-latency.js'
 
 export interface MetricsSources {
   broker: Aedes
@@ -22,6 +24,11 @@ export interface MetricsSources {
   inFlight: () => number
   /** cluster mode: the Redis bus's counters */
   bus?: BusStats | undefined
+  sessions: Pick<Sessions, 'census'>
+  /** what the retained store holds (limits/retained-usage.ts) */
+  retained: () => { readonly count: number, readonly bytes: number }
+  /** CONNECTs refused for their protocol version, by version ('5' with mqtt5: false; 'other': not 3, 4 or 5) */
+  protocolRefusals: ReadonlyMap<string, number>
 }
 
 export interface Metrics {
@@ -117,6 +124,33 @@ export function createMetrics (src: MetricsSources): Metrics {
     collect () { this.set(src.registry.state.revision) }
   })
 
+  registry.registerMetric(latencyHistogram(stats.latency))
+  new Gauge({
+    name: 'warden_sessions_persistent', help: 'Persistent sessions (clean=false, or MQTT 5 Session Expiry > 0), by whether their client is connected',
+    labelNames: ['state'], registers,
+    async collect () {
+      const c = await src.sessions.census()
+      this.set({ state: 'connected' }, c.connected)
+      this.set({ state: 'offline' }, c.persistent - c.connected)
+    }
+  })
+  new Gauge({
+    name: 'warden_sessions_queued_messages',
+    help: 'QoS 1/2 messages stored for persistent sessions (recounted at most every 15 s: counting reads every queue)', registers,
+    async collect () { this.set((await src.sessions.census()).queued) }
+  })
+  new Gauge({ name: 'warden_retained_messages', help: 'Retained messages in the store', registers, collect () { this.set(src.retained().count) } })
+  new Gauge({
+    name: 'warden_retained_bytes', help: 'Bytes of topic and payload of the retained messages in the store', registers,
+    collect () { this.set(src.retained().bytes) }
+  })
+  new Counter({
+    name: 'warden_connect_protocol_refused_total',
+    help: 'CONNECTs refused for their protocol version: "5" while mqtt5 is false, "other" for a version that is not 3, 4 or 5',
+    labelNames: ['version'], registers,
+    collect () { this.reset(); for (const [v, n] of src.protocolRefusals) this.labels(v).inc(n) }
+  })
+
   const proc = processMetrics()
   return {
     contentType: registry.contentType,
@@ -124,6 +158,33 @@ export function createMetrics (src: MetricsSources): Metrics {
       return (await registry.metrics()) + '\n' + (await proc.metrics())
     }
   }
+}
+
+/** prom-client's Histogram cannot be filled from buckets counted elsewhere: a metric of our own that
+ * renders the same text (cumulative `_bucket{le}`, `_sum`, `_count`) from DeliveryLatency's array. */
+interface MetricValue { metricName: string, labels: Record<string, string | number>, value: number }
+
+function latencyHistogram (latency: DeliveryLatency): Metric {
+  const name = 'warden_delivery_latency_seconds'
+  const help = 'Time from a PUBLISH accepted by the ownership check to its hand-over to this process\'s subscribers ' +
+    `(stored first at QoS 1); one accepted publish in ${SAMPLE_EVERY} is measured, QoS 2 is not`
+  return {
+    name,
+    help,
+    type: 'histogram',
+    get () {
+      const values: MetricValue[] = []
+      let cumulative = 0
+      LATENCY_BUCKETS.forEach((le, i) => {
+        cumulative += latency.counts[i]!
+        values.push({ metricName: `${name}_bucket`, labels: { le }, value: cumulative })
+      })
+      values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf' }, value: latency.count })
+      values.push({ metricName: `${name}_sum`, labels: {}, value: latency.sum })
+      values.push({ metricName: `${name}_count`, labels: {}, value: latency.count })
+      return { name, help, type: 'histogram', values, aggregator: 'sum' }
+    }
+  } as unknown as Metric
 }
 
 /** A counter whose value lives elsewhere: set it to that value at scrape time. */

@@ -17,6 +17,8 @@ export type DenyReason =
   | 'retained-quota' // a retained publish past limits.retained.*: delivered, not retained
   // consumer groups (groups/): a `$share/` filter that is not $share/{group}/{filter}
   | 'bad-shared-filter'
+  // cluster mode: Redis is unreachable, new connections wait for it (store/redis-health.ts)
+  | 'store-unavailable'
 
 /** Checks a payload against a registration's schema: null when it conforms, else why not. */
 export type PayloadCheck = (payload: Buffer | string) => string | null

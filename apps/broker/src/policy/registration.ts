@@ -4,7 +4,7 @@ import { claimsInternalRoot } from './internal-topics.js'
 import { checkFilter, hasTemplate } from './topic.js'
 
 /** Roles every broker has; they may be given grants but never deleted. */
-export const BUILTIN_ROLES: readonly string[] = ['admin', 'producer', 'consumer', 'observer']
+export const BUILTIN_ROLES: readonly string[] = ['admin', 'producer', 'consumer', 'observer', 'metrics']
 
 /** A username ('/', '+', '#', '{', '}' would inject topic syntax through {username} templates). */
 export const USERNAME_PATTERN = '^[^/+#{}\\s]+$'

@@ -27,7 +27,7 @@ export interface OpenOptions {
 
 export async function createBackend (config: WardenConfig): Promise<RegistryBackend> {
   if (config.persistence === 'memory') return createMemoryBackend()
-  if (config.persistence === 'redis' && config.redis !== undefined) return await createRedisBackend(config.redis.url)
+  if (config.persistence === 'redis' && config.redis !== undefined) return await createRedisBackend(config.redis)
   return await createFileBackend(config.dataDir)
 }
 

@@ -7,6 +7,7 @@ import type { WardenConfig } from '../config/schema.js'
 import type { RegistryBackend } from './backend.js'
 import { REGISTRY_FILE } from './file-backend.js'
 import { createRedisBackend } from './redis-backend.js'
+import type { RedisTarget } from '../store/redis-connect.js'
 import { parseState } from './state-check.js'
 import type { RegistryState } from './types.js'
 
@@ -25,7 +26,7 @@ const PEEK_TIMEOUT_MS = 2000
  */
 export async function findOtherRegistry (config: WardenConfig, using: RegistryBackend): Promise<OtherRegistry | undefined> {
   if (using.kind === 'redis') return await peekFile(config.dataDir)
-  if (using.kind === 'file' && config.redis !== undefined) return await peekRedis(config.redis.url)
+  if (using.kind === 'file' && config.redis !== undefined) return await peekRedis(config.redis)
   return undefined
 }
 
@@ -38,11 +39,11 @@ async function peekFile (dataDir: string): Promise<OtherRegistry | undefined> {
   }
 }
 
-async function peekRedis (url: string): Promise<OtherRegistry | undefined> {
+async function peekRedis (target: RedisTarget): Promise<OtherRegistry | undefined> {
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<undefined>((resolve) => { timer = setTimeout(() => { resolve(undefined) }, PEEK_TIMEOUT_MS) })
   const peek = (async (): Promise<OtherRegistry | undefined> => {
-    const backend = await createRedisBackend(url)
+    const backend = await createRedisBackend(target)
     try {
       const state = await backend.load()
       return state === undefined ? undefined : { kind: 'redis', location: backend.location, state }

@@ -1,5 +1,6 @@
 // The registry shared by the broker processes of a cluster: one Redis hash, changes announced on a channel.
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
+import { connectRedis, describeTarget, type RedisTarget } from '../store/redis-connect.js'
 import { WardenError } from '@warden/common'
 import type { RegistryBackend } from './backend.js'
 import { parseState } from './state-check.js'
@@ -17,12 +18,13 @@ redis.call('HSET', KEYS[1], 'state', ARGV[1], 'revision', ARGV[3])
 redis.call('PUBLISH', KEYS[2], ARGV[3])
 return 1`
 
-export async function createRedisBackend (url: string, { key = 'warden:registry' }: RedisBackendOptions = {}): Promise<RegistryBackend> {
+export async function createRedisBackend (target: RedisTarget, { key = 'warden:registry' }: RedisBackendOptions = {}): Promise<RegistryBackend> {
   // with a Redis bus every MQTT topic is a Redis channel of the same name: U+0000, which no MQTT topic may
   // contain (MQTT-1.5.3-2), keeps clients off this one
   const channel = `${key}\u0000changed`
-  const location = `${url.replace(/\/\/[^@/]*@/, '//***@')} ${key}`
-  const conn = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 })
+  const where = describeTarget(target)
+  const location = `${where} ${key}`
+  const conn = connectRedis(target, { lazyConnect: true, maxRetriesPerRequest: 3, sentinelRetryStrategy: () => null })
   // errors surface as failed commands; without a listener ioredis would also print each one. The first one
   // says why a connection failed (connect() itself only says "Connection is closed.")
   let connectError: Error | undefined
@@ -32,7 +34,7 @@ export async function createRedisBackend (url: string, { key = 'warden:registry'
   } catch (err) {
     conn.disconnect()
     const why = (connectError ?? err as Error).message
-    throw new WardenError('WARDEN_ERR_REGISTRY', `cannot reach Redis at ${location.slice(0, -key.length - 1)} (redis.url): ${why}`,
+    throw new WardenError('WARDEN_ERR_REGISTRY', `cannot reach Redis at ${where} (${target.sentinels === undefined ? 'redis.url' : 'redis.sentinels'}): ${why}`,
       { cause: connectError ?? err })
   }
   let sub: Redis | undefined
@@ -51,8 +53,7 @@ export async function createRedisBackend (url: string, { key = 'warden:registry'
     },
     watch (onChange) {
       // a subscriber connection can do nothing else; ioredis resubscribes after a reconnect
-      sub = new Redis(url, { enableReadyCheck: false })
-      sub.on('error', () => {})
+      sub = connectRedis(target, { enableReadyCheck: false })
       // only a revision number is an announcement: with a Redis bus, a client publishing to the topic named
       // like the channel puts a bus message on it, and each would make every process reload the registry
       sub.on('message', (_channel: string, message: string) => { if (/^\d+$/.test(message)) onChange() })

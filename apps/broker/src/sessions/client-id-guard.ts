@@ -93,7 +93,14 @@ export function createClientIdGuard ({ store, brokerId, accountOf, accountExists
             }
             live.add(c.mine.conn)
             client.conn.once('close', () => release(clientId, c.mine))
-            cb(null, ok)
+            const prev = c.prev
+            if (prev === undefined || !prev.connected || prev.brokerId === brokerId) { cb(null, ok); return }
+            // the same account's connection on another process: it is told and gone before this one
+            // registers (aedes's own cluster takeover would close it with no DISCONNECT 0x8E)
+            store.brokerAlive(prev.brokerId)
+              .then(async (alive) => { if (alive) await store.takeOver(clientId, prev.brokerId) })
+              .catch((e: unknown) => logError(e, clientId))
+              .finally(() => cb(null, ok))
           }, (e: unknown) => {
             logError(e, clientId)
             keepSessionOfRefused(client)

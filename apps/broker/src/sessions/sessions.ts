@@ -3,6 +3,8 @@ import type { Aedes } from 'aedes'
 import type { AedesStore } from '../aedes/store.js'
 import { clientsById, closeWithoutWill } from '../aedes/client-internals.js'
 import { purgeSession } from './session-expiry.js'
+import { markTakenOver } from './takeover.js'
+import { V5 } from '../hooks/reason-codes.js'
 import type { Binding } from '../policy/client-id-binding.js'
 import type { BindingStore } from '../store/binding-store.js'
 import type { ClientIdGuard } from './client-id-guard.js'
@@ -21,7 +23,23 @@ export interface SessionView {
   readonly queued?: number
 }
 
+export interface SessionCensus {
+  /** persistent sessions (clean=false / Session Expiry > 0) bound to a client id, connected or not */
+  readonly persistent: number
+  /** of those, the ones whose client is connected (on any worker) */
+  readonly connected: number
+  /** QoS 1/2 messages stored for persistent sessions, counted at most every QUEUE_RECOUNT_MS */
+  readonly queued: number
+  /** when `queued` was counted */
+  readonly queuedAt: number
+}
+
+/** counting reads every stored queue: a scrape every few seconds must not do that each time */
+export const QUEUE_RECOUNT_MS = 15_000
+
 export interface Sessions {
+  /** what /metrics reports of sessions */
+  census (): Promise<SessionCensus>
   list (limit: number): Promise<{ total: number, sessions: SessionView[] }>
   get (clientId: string): Promise<SessionView | undefined>
   /** ends its connection (without its will), removes the session and frees the id; undefined: none */
@@ -32,6 +50,8 @@ export interface Sessions {
   forgetExpired (clientId: string): Promise<void>
   /** another process asked to end this client id's connection here */
   kickLocal (clientId: string): Promise<void>
+  /** a CONNECT on another process takes this client id's session: its connection here is told (MQTT 5: DISCONNECT 0x8E) and ends */
+  takeOverLocal (clientId: string): Promise<void>
 }
 
 export function createSessions (broker: Aedes, persistence: AedesStore, store: BindingStore, guard: ClientIdGuard): Sessions {
@@ -55,8 +75,32 @@ export function createSessions (broker: Aedes, persistence: AedesStore, store: B
     if (c !== undefined) await closeWithoutWill(c)
   }
 
+  let counted: { queued: number, at: number } | undefined
+  let counting: Promise<{ queued: number, at: number }> | undefined
+  const countQueues = async (ids: string[]): Promise<{ queued: number, at: number }> => {
+    let queued = 0
+    for (const id of ids) for await (const _ of reads.outgoingStream({ id })) queued++
+    return { queued, at: Date.now() }
+  }
+
   return {
     kickLocal,
+    async takeOverLocal (clientId) {
+      const c = clientsById(broker)[clientId]
+      if (c === undefined) return
+      // its session is the new connection's: its close must neither wipe it nor start its expiry
+      markTakenOver(c)
+      await new Promise<void>((resolve) => c.disconnect({ reasonCode: V5.SESSION_TAKEN_OVER }, () => resolve()))
+    },
+    async census () {
+      const persistent = (await store.list()).filter(([, b]) => !b.clean)
+      const connected = persistent.filter(([, b]) => b.connected).length
+      if (counted === undefined || Date.now() - counted.at >= QUEUE_RECOUNT_MS) {
+        counting ??= countQueues(persistent.map(([id]) => id)).finally(() => { counting = undefined })
+        counted = await counting
+      }
+      return { persistent: persistent.length, connected, queued: counted.queued, queuedAt: counted.at }
+    },
     async list (limit) {
       const all = (await store.list()).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
       const sessions = await Promise.all(all.slice(0, limit).map(([id, b]) => view(id, b, false)))

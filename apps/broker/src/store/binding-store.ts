@@ -20,6 +20,14 @@ export interface BindingStore {
   kick (clientId: string): Promise<void>
   /** called when another process asks for a kick */
   onKick (listener: (clientId: string) => void): void
+  /**
+   * Asks broker process `brokerId` to end its connection with this client id as a takeover (MQTT 5: DISCONNECT
+   * 0x8E): a CONNECT of the same account on this process is taking the session. Resolves once it has, or
+   * after a short wait (a process that died meanwhile). One process: aedes takes over itself.
+   */
+  takeOver (clientId: string, brokerId: string): Promise<void>
+  /** called when another process takes over a client id connected here; resolves once its connection ended */
+  onTakeOver (listener: (clientId: string) => Promise<void>): void
   close (): Promise<void>
 }
 
@@ -75,6 +83,8 @@ export async function createLocalBindings (db?: Level<string, unknown>): Promise
     async brokerAlive () { return false },
     async kick () {},
     onKick () {},
+    async takeOver () {},
+    onTakeOver () {},
     async close () { await writing.catch(() => {}) }
   }
 }

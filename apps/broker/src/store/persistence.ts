@@ -3,7 +3,9 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Level } from 'level'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
+import type { MQEmitterRedis } from 'mqemitter-redis'
+import { connectRedis, describeTarget, type RedisTarget } from './redis-connect.js'
 import aedesPersistenceLevel from 'aedes-persistence-level'
 import aedesPersistence from 'aedes-persistence'
 import aedesPersistenceRedis from 'aedes-persistence-redis'
@@ -23,7 +25,8 @@ export interface Store {
   /** the message bus handed to aedes as `mq`; undefined = aedes's in-process default */
   readonly mq: unknown
   /** the Redis URL when the store is shared */
-  readonly redisUrl?: string
+  /** cluster mode: how Redis is reached */
+  readonly redis?: RedisTarget
   /** cluster mode: messages sent to and received from the other broker processes */
   readonly bus?: BusStats
   /** the incoming QoS 2 packets stored (level only: the QoS 2 guard's start-up recovery) */
@@ -38,18 +41,18 @@ export interface Store {
 export interface StoreOptions {
   kind: PersistenceKind
   dataDir: string
-  redisUrl?: string | undefined
+  redis?: RedisTarget | undefined
   /** this process's broker id (cluster: the bindings of its connections name it) */
   brokerId: string
 }
 
-export async function createStore ({ kind, dataDir, redisUrl, brokerId }: StoreOptions): Promise<Store> {
+export async function createStore ({ kind, dataDir, redis, brokerId }: StoreOptions): Promise<Store> {
   if (kind === 'memory') {
     const memory = aedesPersistence()
     const bindings = await createLocalBindings()
     return { kind, persistence: storeOf(memory), mq: undefined, bindings, close: () => memory.destroy() }
   }
-  if (kind === 'redis') return await createRedisStore(redisUrl, brokerId)
+  if (kind === 'redis') return await createRedisStore(redis, brokerId)
   const path = join(dataDir, 'mqtt-store')
   try {
     await mkdir(path, { recursive: true })
@@ -75,35 +78,44 @@ export async function createStore ({ kind, dataDir, redisUrl, brokerId }: StoreO
   }
 }
 
-async function createRedisStore (url: string | undefined, brokerId: string): Promise<Store> {
-  if (url === undefined) throw new WardenError('WARDEN_ERR_CONFIG_INVALID', 'redis.url: is required when persistence is redis')
+async function createRedisStore (target: RedisTarget | undefined, brokerId: string): Promise<Store> {
+  if (target === undefined) throw new WardenError('WARDEN_ERR_CONFIG_INVALID', 'redis.url: is required when persistence is redis')
   // fail fast (and clearly) when Redis is not there, instead of retrying forever before 'ready'
-  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null })
+  const probe = connectRedis(target, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null, sentinelRetryStrategy: () => null })
   try {
     await probe.connect()
     await probe.ping()
   } catch (err) {
     probe.disconnect()
-    throw new WardenError('WARDEN_ERR_PERSISTENCE', `cannot reach Redis at ${redactUrl(url)} (redis.url): ${(err as Error).message}`, { cause: err })
+    const key = target.sentinels === undefined ? 'redis.url' : 'redis.sentinels'
+    throw new WardenError('WARDEN_ERR_PERSISTENCE', `cannot reach Redis at ${describeTarget(target)} (${key}): ${(err as Error).message}`, { cause: err })
   }
   probe.disconnect()
   // ioredis writes each command with its own system call, a fifth of a cluster worker's CPU for the bus's
   // PUBLISH per message: auto-pipelining sends the commands of one tick in one write (persistent sessions
   // cost the store several commands per message too)
-  const conn = new Redis(url, { enableAutoPipelining: true })
+  // the store's and the bus's connections wait for Redis while it is away (no retry limit): a command fails only
+  // when the broker closes, never half-way through a message because an outage outlasted a retry count
+  const conn = connectRedis(target, { enableAutoPipelining: true, maxRetriesPerRequest: null })
   const redis = aedesPersistenceRedis({ conn })
   // the subscriber connection skips ioredis's ready check: its INFO would be refused once the connection is
   // in subscriber mode (a reconnect with subscriptions queued), which ioredis raises as a fatal error
-  const pubConn = new Redis(url, { enableAutoPipelining: true })
-  const mq = mqemitterRedis({ subConn: new Redis(url, { enableReadyCheck: false }), pubConn })
+  const pubConn = connectRedis(target, { enableAutoPipelining: true, maxRetriesPerRequest: null })
+  const subConn = connectRedis(target, { enableReadyCheck: false, maxRetriesPerRequest: null })
+  const mq = mqemitterRedis({ subConn, pubConn })
+  closeEndedBus(mq, [subConn, pubConn])
+  // mqemitter-redis re-emits its connections' errors on `state`, an EventEmitter with no listener: the first
+  // error of a Redis outage would be thrown as an uncaught exception and end the process. The outage is
+  // reported once by redis-health.ts; the connections reconnect by themselves
+  ;(mq as unknown as { state: NodeJS.EventEmitter }).state.on('error', () => {})
   const bus = tuneRedisBus(mq)
-  const bindings = await createRedisBindings(url, brokerId)
+  const bindings = await createRedisBindings(target, brokerId)
   return {
     kind: 'redis',
     persistence: storeOf(redis),
     mq,
     bus,
-    redisUrl: url,
+    redis: target,
     bindings,
     // aedes-persistence-redis keeps a client's incoming QoS 2 packets in one hash
     hasIncoming: async (clientId) => await conn.exists(`incoming:${encodeURIComponent(clientId)}`) > 0,
@@ -117,12 +129,23 @@ async function createRedisStore (url: string | undefined, brokerId: string): Pro
   }
 }
 
-export function redactUrl (url: string): string {
-  try {
-    const u = new URL(url)
-    if (u.password !== '') u.password = '***'
-    return u.toString()
-  } catch {
-    return '(unparseable url)'
+/**
+ * mqemitter-redis's close() quits both connections and waits for their 'end' events. A connection that has
+ * already ended — a broker shutting down while Redis is away gives up on its connections (abortRedis) — never
+ * emits another, and aedes's close would wait for ever: such a connection counts as closed already.
+ */
+function closeEndedBus (mq: MQEmitterRedis, conns: readonly Redis[]): void {
+  const bus = mq as unknown as { closed: boolean, closing: boolean, close (cb?: () => void): unknown, _close (cb: () => void): void }
+  const close = bus.close.bind(bus)
+  bus.close = (cb = () => {}) => {
+    const live = conns.filter((c) => c.status !== 'end')
+    if (bus.closed || bus.closing || live.length === conns.length) return close(cb)
+    bus.closing = true
+    let waiting = live.length
+    if (waiting === 0) { bus._close(cb); return }
+    for (const c of live) {
+      c.once('end', () => { if (--waiting === 0) bus._close(cb) })
+      c.quit().catch(() => {})
+    }
   }
 }

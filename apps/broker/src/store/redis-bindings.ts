@@ -1,6 +1,6 @@
 // Client-id bindings shared by the broker processes of a cluster: one Redis hash, changed only by
 // compare-and-set scripts, so that two CONNECTs of different accounts on two workers cannot both win.
-import { Redis } from 'ioredis'
+import { connectRedis, type RedisTarget } from './redis-connect.js'
 import type { Binding } from '../policy/client-id-binding.js'
 import type { BindingStore } from './binding-store.js'
 
@@ -8,6 +8,11 @@ const KEY = 'warden:client-ids'
 // with a Redis bus every MQTT topic is a Redis channel of the same name: U+0000, which no MQTT topic may
 // contain (MQTT-1.5.3-2), keeps clients off this one
 const KICK_CHANNEL = 'warden:client-ids\u0000kick'
+/** a takeover asked of one process ({ id, to, from, n }), and its answer ({ n, to }) */
+const TAKEOVER_CHANNEL = 'warden:client-ids\u0000takeover'
+const TAKEN_CHANNEL = 'warden:client-ids\u0000taken'
+/** the old connection is told and closed in a round trip or two: past this, the new one goes ahead anyway */
+const TAKEOVER_WAIT_MS = 1000
 const ALIVE = 'warden:broker-alive:'
 /** a worker SIGKILLed stops refreshing its key; its clean sessions' ids are free within ALIVE_TTL_MS */
 const ALIVE_REFRESH_MS = 5000
@@ -22,15 +27,31 @@ if conn ~= ARGV[2] then return 0 end
 if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
 return 1`
 
-export async function createRedisBindings (url: string, brokerId: string): Promise<BindingStore> {
-  const conn = new Redis(url, { maxRetriesPerRequest: 3 })
-  const sub = new Redis(url, { enableReadyCheck: false })
+export async function createRedisBindings (target: RedisTarget, brokerId: string): Promise<BindingStore> {
+  const conn = connectRedis(target, { maxRetriesPerRequest: 3 })
+  const sub = connectRedis(target, { enableReadyCheck: false })
   // failures surface as failed commands (a refused CONNECT); without listeners ioredis prints each one
   conn.on('error', () => {})
   sub.on('error', () => {})
   const kickListeners: Array<(clientId: string) => void> = []
-  sub.on('message', (_channel: string, clientId: string) => { for (const l of kickListeners) l(clientId) })
-  await sub.subscribe(KICK_CHANNEL)
+  const takeOverListeners: Array<(clientId: string) => Promise<void>> = []
+  let takeovers = 0
+  const waiting = new Map<number, () => void>()
+  sub.on('message', (channel: string, text: string) => {
+    if (channel === KICK_CHANNEL) { for (const l of kickListeners) l(text); return }
+    let m: { id?: unknown, to?: unknown, from?: unknown, n?: unknown }
+    try { m = JSON.parse(text) as typeof m } catch { return }
+    if (channel === TAKEN_CHANNEL) {
+      if (m.to === brokerId && typeof m.n === 'number') waiting.get(m.n)?.()
+      return
+    }
+    if (channel !== TAKEOVER_CHANNEL || m.to !== brokerId || typeof m.id !== 'string') return
+    const clientId = m.id
+    void Promise.allSettled(takeOverListeners.map((l) => l(clientId)))
+      .then(() => conn.publish(TAKEN_CHANNEL, JSON.stringify({ n: m.n, to: m.from })))
+      .catch(() => {})
+  })
+  await sub.subscribe(KICK_CHANNEL, TAKEOVER_CHANNEL, TAKEN_CHANNEL)
   const aliveKey = ALIVE + brokerId
   const beat = (): void => { conn.set(aliveKey, '1', 'PX', ALIVE_TTL_MS).catch(() => {}) }
   await conn.set(aliveKey, '1', 'PX', ALIVE_TTL_MS)
@@ -56,6 +77,22 @@ export async function createRedisBindings (url: string, brokerId: string): Promi
     async brokerAlive (id) { return await conn.exists(ALIVE + id) === 1 },
     async kick (clientId) { await conn.publish(KICK_CHANNEL, clientId) },
     onKick (listener) { kickListeners.push(listener) },
+    async takeOver (clientId, holder) {
+      const n = ++takeovers
+      let timer: NodeJS.Timeout | undefined
+      const answered = new Promise<void>((resolve) => {
+        waiting.set(n, resolve)
+        timer = setTimeout(resolve, TAKEOVER_WAIT_MS)
+      })
+      try {
+        await conn.publish(TAKEOVER_CHANNEL, JSON.stringify({ id: clientId, to: holder, from: brokerId, n }))
+        await answered
+      } finally {
+        clearTimeout(timer)
+        waiting.delete(n)
+      }
+    },
+    onTakeOver (listener) { takeOverListeners.push(listener) },
     async close () {
       clearInterval(timer)
       await conn.del(aliveKey).catch(() => {})

@@ -1,0 +1,97 @@
+// aedes 2.0.0-beta.1 refuses every `$share/` filter of an MQTT 5 client with SUBACK 0x9E before it asks
+// authorizeSubscribe (lib/handlers/subscribe.js, doSubscribe; the restore of a stored session too), and every
+// CONNACK says Shared Subscription Available 0. Warden has consumer groups of its own (groups/), for MQTT 3.1.1
+// and 5 alike, so it lets aedes see such a filter only once authorizeSubscribe has it: a `$share/` filter is
+// disguised on its way in (the parsed SUBSCRIBE, the session fetched at CONNECT) and given back its name as
+// the outermost authorizeSubscribe is called, before any hook stage; every later step (store, SUBACK,
+// 'subscribe' event) sees `$share/…`.
+import type { Aedes, Client, Subscription } from 'aedes'
+import mqttPacket from 'mqtt-packet'
+import { parserOf, resumesSession } from './accessors.js'
+import { brokerInternals } from './internals.js'
+import { fn, patch } from './patch.js'
+import type { AedesStore } from './store.js'
+import { disconnectWith, isMqtt5 } from './v5-answers.js'
+import { SHARE_PREFIX } from '../policy/share-filter.js'
+import { V5 } from '../hooks/reason-codes.js'
+
+const WHY = 'aedes 2.0.0-beta.1 refuses $share/ of MQTT 5 clients with SUBACK 0x9E before authorizeSubscribe'
+/** what aedes sees instead of `$share`: the same levels, a name no prefix check of aedes's matches */
+const DISGUISE = '$SHARE\u0000'
+
+/** sub object → its real filter, until authorizeSubscribe gives it back */
+const disguised = new WeakMap<object, string>()
+
+function disguise<T extends { topic: string }> (sub: T): T {
+  if (!sub.topic.startsWith(SHARE_PREFIX)) return sub
+  disguised.set(sub, sub.topic)
+  sub.topic = DISGUISE + sub.topic.slice(SHARE_PREFIX.length - 1)
+  return sub
+}
+
+type ParserWithPrepend = ReturnType<typeof parserOf> & {
+  prependListener (event: 'packet', l: (packet: { cmd: string, subscriptions?: Array<{ topic: string }> }) => void): void
+}
+
+/** per connection: a parsed SUBSCRIBE's `$share/` filters are disguised before aedes's handler sees them */
+export function disguiseShareFilters (client: Client): void {
+  (parserOf(client) as ParserWithPrepend).prependListener('packet', (packet) => {
+    if (packet.cmd === 'subscribe' && packet.subscriptions !== undefined) for (const s of packet.subscriptions) disguise(s)
+  })
+}
+
+/**
+ * Once aedes exists: the session fetched at CONNECT (its stored `$share/` filters are restored through the
+ * same check), the outermost authorizeSubscribe that gives the filter its name back, and No Local on a shared
+ * subscription answered as MQTT-3.8.3-4 says: DISCONNECT 0x82.
+ */
+export function acceptShareFilters (broker: Aedes, store: AedesStore): void {
+  const b = brokerInternals(broker)
+  /** clients resuming a session, between authenticate and aedes's fetch of their subscriptions */
+  const resuming = new Set<string>()
+  patch(b, 'authenticate', fn(4), (authenticate) => (client, username, password, cb) => {
+    authenticate(client, username, password, (err, ok) => {
+      if (err === null && ok === true && resumesSession(client)) {
+        resuming.add(client.id)
+        client.conn.once('close', () => resuming.delete(client.id))
+      }
+      cb(err, ok)
+    })
+  }, WHY, 'broker')
+  patch(store, 'subscriptionsByClient', fn(2), (fetch) => async (client) => {
+    const subs = await fetch(client)
+    if (!resuming.delete(client.id)) return subs
+    // copies: the memory store hands out its own objects
+    return subs.map((s) => s.topic.startsWith(SHARE_PREFIX) ? disguise({ ...s }) : s)
+  }, WHY, 'persistence')
+  patch(b, 'authorizeSubscribe', fn(3), (authorizeSubscribe) => (client, sub, cb) => {
+    const real = disguised.get(sub)
+    if (real === undefined) { authorizeSubscribe(client, sub, cb); return }
+    disguised.delete(sub)
+    ;(sub as Subscription & { topic: string }).topic = real
+    if ((sub as Subscription & { nl?: boolean }).nl === true && isMqtt5(client)) {
+      // MQTT-3.8.3-4: a protocol error, not a refusal
+      void disconnectWith(client, V5.PROTOCOL_ERROR).then(() => cb(null, null))
+      return
+    }
+    authorizeSubscribe(client, sub, cb)
+  }, WHY, 'broker')
+}
+
+let advertised = false
+
+/**
+ * aedes builds the CONNACK's properties in a function of its own (lib/handlers/connect.js,
+ * connackProperties) with Shared Subscription Available 0, and offers no way to change them: Warden sets it
+ * as the packet is written (the one place every CONNACK goes through, mqtt-packet's writeToStream). Once per
+ * process: every broker of it has consumer groups.
+ */
+export function advertiseSharedSubscriptions (): void {
+  if (advertised) return
+  advertised = true
+  const writer = mqttPacket as unknown as { writeToStream: (packet: mqttPacket.Packet, stream: unknown, opts?: object) => boolean }
+  patch(writer, 'writeToStream', fn(3), (write) => (packet, stream, opts) => {
+    if (packet.cmd === 'connack' && packet.properties?.sharedSubscriptionAvailable === false) packet.properties.sharedSubscriptionAvailable = true
+    return write(packet, stream, opts)
+  }, 'aedes 2.0.0-beta.1 says Shared Subscription Available 0 in every CONNACK', 'mqtt-packet')
+}
