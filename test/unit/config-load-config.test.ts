@@ -69,7 +69,13 @@ describe('parseConfig: every error names the key', () => {
     ['dashboard idle beyond its max', { dashboard: { sessionIdleMs: 7200000, sessionMaxMs: 3600000 } },
       'dashboard.sessionIdleMs: must not exceed dashboard.sessionMaxMs (3600000)'],
     ['dashboard cookie setting', { dashboard: { secureCookie: 'never' } }, 'dashboard.secureCookie: must be one of "auto", "always"'],
-    ['dashboard no session at all', { dashboard: { maxSessions: 0 } }, 'dashboard.maxSessions: must be >= 1']
+    ['dashboard no session at all', { dashboard: { maxSessions: 0 } }, 'dashboard.maxSessions: must be >= 1'],
+    ['replies responder role undefined', { replies: { prefix: 'reply', responders: ['ghost'] } }, 'replies.responders[0]: role "ghost" is not defined'],
+    ['replies prefix with wildcard', { replies: { prefix: 'reply/+' } }, 'replies.prefix: must match pattern'],
+    ['replies prefix under $', { replies: { prefix: '$reply' } }, 'replies.prefix: must match pattern'],
+    ['replies prefix ending in /', { replies: { prefix: 'reply/' } }, 'replies.prefix: must match pattern'],
+    ['replies without prefix', { replies: { responders: [] } }, 'replies.prefix: is required'],
+    ['maxKeepAliveSeconds too large', { limits: { maxKeepAliveSeconds: 70000 } }, 'limits.maxKeepAliveSeconds: must be <= 65535']
   ])('%s', (_name, data, expected) => {
     const err = errorOf(() => parseConfig(data, 'test.yaml'))
     expect(err.code).toBe('WARDEN_ERR_CONFIG_INVALID')
@@ -119,6 +125,8 @@ describe('parseConfig: valid input', () => {
         maxTopicLevels: 64,
         maxInflightInbound: 1024,
         topicAliasMaximum: 0,
+        outboundTopicAliases: 32,
+        maxKeepAliveSeconds: 0,
         maxPacketBytes: 1048576,
         maxTopicLength: 1024,
         maxConnections: 100000,

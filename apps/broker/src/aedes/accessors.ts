@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream'
 import type { Aedes, Client, PublishPacket } from 'aedes'
 import { patch, value } from './patch.js'
 import { brokerInternals, clientInternals, type Bus, type Deliver, type MqttParser } from './internals.js'
+import { storeOf, type StoredPacket } from './store.js'
 
 /** the connected clients of this process by client id (aedes's own map) */
 export const clientsOf = (broker: Aedes): Readonly<Record<string, Client | undefined>> => brokerInternals(broker).clients
@@ -24,7 +25,8 @@ export const takePacketNumber = (broker: Aedes): number => ++brokerInternals(bro
 export const connOf = (client: Client): Duplex => client.conn as Duplex
 
 /** the live subscriptions of a connected client, by filter */
-export const subscriptionsOf = (client: Client): Readonly<Record<string, { qos: number } | undefined>> => clientInternals(client).subscriptions ?? {}
+export const subscriptionsOf = (client: Client): Readonly<Record<string, { qos: number, si?: number | undefined } | undefined>> =>
+  clientInternals(client).subscriptions ?? {}
 
 /** replaces aedes's per-client high-water table of delivered brokerCounters (lib/client.js dedupe) */
 export function replaceDuplicates (client: Client, table: Record<string, number>): void {
@@ -79,6 +81,26 @@ export const deliverersOf = (client: Client): { atQos0: Deliver, atQos: Deliver 
   return { atQos0: c.deliver0, atQos: c.deliverQoS }
 }
 
+/**
+ * The store forgets a QoS 1/2 message meant for the client, as its acknowledgement would make it (a persistent
+ * session's queue). A message dropped on its way to a connected client has no packet id yet, and the stores
+ * remove queued messages by id only: it is given the client's next one first, as aedes would have.
+ */
+export function forgetDelivery (client: Client, packet: { qos?: number, messageId?: number | undefined }): void {
+  if (client.clean || packet.qos === 0) return
+  const store = storeOf(clientInternals(client).broker.persistence)
+  const numbered = packet.messageId !== undefined
+    ? Promise.resolve(packet)
+    : (async () => {
+        const p = { ...packet, messageId: nextPacketId(client) } as StoredPacket
+        await store.outgoingUpdate(client, p)
+        return p
+      })()
+  numbered.then((p) => store.outgoingClearMessageId(client, p)).catch(() => {})
+}
+
+/** an MQTT 5 client is told to use this keepalive (CONNACK Server Keep Alive) and held to it */
+export const imposeKeepAlive = (client: Client, seconds: number): void => { clientInternals(client)._serverKeepAlive = seconds }
 /** MQTT 5: the session's expiry interval in seconds as it stands (CONNECT, or a DISCONNECT that changed it); undefined for 3.1.1 */
 export const sessionExpiryOf = (client: Client): number | undefined => {
   const c = clientInternals(client)

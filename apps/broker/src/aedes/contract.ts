@@ -29,6 +29,7 @@ export const BUS_INTERNALS: readonly Internal[] = [
 
 /** lib/client.js: a Client */
 export const CLIENT_INTERNALS: readonly Internal[] = [
+  { name: 'broker', shape: value('object'), why: 'a held message that expired is cleared from its client\'s stored queue (outbound-window.ts)' },
   { name: 'clean', shape: value('boolean'), why: 'a refused CONNECT is kept from cleaning another\'s session' },
   { name: 'sessionExpiryInterval', shape: value('number'), why: 'an MQTT 5 session expires after its own Session Expiry Interval' },
   { name: 'connecting', shape: value('boolean'), why: 'a v5 CONNECT refused with Warden\'s own CONNACK code suppresses aedes\'s (v5-answers.ts)' },

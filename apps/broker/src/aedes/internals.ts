@@ -45,6 +45,8 @@ export interface BrokerInternals {
 }
 
 export interface ClientInternals {
+  /** the broker that made the client (lib/client.js) */
+  readonly broker: { readonly persistence: unknown }
   clean: boolean
   /**
    * aedes 2: the CONNECT's Clean Start flag (`clean` is "Session Expiry 0" for MQTT 5 clients). Set at CONNECT,
@@ -53,6 +55,8 @@ export interface ClientInternals {
   readonly _cleanStart?: boolean
   /** true from CONNECT until CONNACK: aedes writes only to a client connecting or connected (lib/write.js) */
   connecting: boolean
+  /** MQTT 5 Server Keep Alive: the keepalive aedes imposes and answers in CONNACK (set at CONNECT, so not in the contract) */
+  _serverKeepAlive?: number
   /** MQTT 5: the Session Expiry Interval in seconds (the CONNECT's or the DISCONNECT's, clamped); 0 for 3.1.1 clients */
   readonly sessionExpiryInterval?: number
   /** MQTT 5: the CONNECT's Session Expiry Interval before the clamp (set at CONNECT, so not in the contract) */
@@ -61,8 +65,8 @@ export interface ClientInternals {
   readonly _requestProblemInformation?: boolean
   /** the CONNECT's protocol level (3, 4 or 5); null before CONNECT */
   readonly version: number | null
-  /** by topic filter from the wire: made prototype-less (prototype-keys.ts) */
-  readonly subscriptions: Record<string, { qos: number } | undefined>
+  /** by topic filter from the wire: made prototype-less (prototype-keys.ts); `si`: its MQTT 5 Subscription Identifier */
+  readonly subscriptions: Record<string, { qos: number, si?: number | undefined } | undefined>
   /** highest brokerCounter delivered, per broker id: aedes drops a lower one (lib/client.js dedupe) */
   duplicates: Record<string, number>
   /** the CONNECT's will, until the CONNECT is accepted */

@@ -12,6 +12,7 @@ import type { UserDirectory } from '../auth/user-directory.js'
 import { startControlPlane, type ControlPlane } from './control-plane.js'
 import type { OwnershipPolicy } from '../policy/ownership.js'
 import { openRegistry } from '../registry/open-registry.js'
+import { replyTopicOf } from '../policy/reply-topics.js'
 import type { Registry } from '../registry/registry.js'
 import { createAudit, type Audit } from '../audit/audit.js'
 import { listenerDeps } from './hardening.js'
@@ -20,6 +21,7 @@ import { composeHooks } from '../hooks/pipeline.js'
 import { createRefusal } from '../hooks/refusal.js'
 import { storeBeforeAck } from '../hooks/store-before-ack.js'
 import { v5Connack } from '../hooks/v5-connack.js'
+import { createOutboundStage } from '../hooks/outbound-v5.js'
 import { V5 } from '../hooks/reason-codes.js'
 import { createPublishGate } from '../delivery/publish-gate.js'
 import { hookStages } from './hook-stages.js'
@@ -92,6 +94,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     const runtime = await openRegistry(config, { logger })
     opened.push(() => runtime.close())
     const { directory, ownership } = runtime.rules
+    const replies = config.replies
     // cluster mode: how Redis is reached, and every connection made to it (dropped at shutdown if Redis is away)
     const redis = config.redis === undefined ? undefined : { ...config.redis, opened: { conns: new Set<Redis>(), aborted: false } }
     const store = await createStore({ kind: config.persistence, dataDir: config.dataDir, redis, brokerId: id })
@@ -141,6 +144,11 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     patchStore(store.persistence, { kind: store.kind, retained })
     await retained.load()
 
+    const outbound = createOutboundStage({
+      tooLarge: (client, packet, bytes, max) => limits.audit('delivery', 'packet-too-large', client, {
+        topic: packet.topic, qos: packet.qos, detail: `${bytes} bytes, over the client's Maximum Packet Size (${max}): not sent to it`
+      })
+    })
     aedes = await Aedes.createBroker({
       id,
       persistence: store.persistence,
@@ -157,6 +165,8 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       topicAliasMaximum: config.limits.topicAliasMaximum,
       sessionExpiryIntervalLimit: Math.ceil(config.sessions.expiryMs / 1000),
       pendingSessionsLimit: config.sessions.maxPending,
+      // MQTT 5 Response Information, to a client that asks for it: its reply topic (policy/reply-topics.ts)
+      ...(replies !== undefined ? { responseInformation: (client: Client) => replyTopicOf(replies, client.id) } : {}),
       // the hook pipeline, one ordered list (hook-stages.ts)
       ...composeHooks(hookStages({
         v5Connack,
@@ -166,11 +176,13 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
         limits: limits.stage,
         groups: shared.stage,
         rules,
+        outbound,
         storeBeforeAck: storeBeforeAck(gate)
       }).map((s) => s.stage))
     })
     const broker = aedes
     opened.push(() => new Promise<void>((resolve) => broker.close(() => resolve())))
+    outbound.watch(broker)
     // every patch of the broker and the store, in order (patches.ts)
     const { qos2 } = patchBroker(broker, store.persistence, {
       gate,
@@ -181,7 +193,8 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       shared,
       // aedes 2 has no such option: Warden counts (aedes/inbound-window.ts)
       maxInflightInbound: config.limits.maxInflightInbound,
-      acceptMqtt5: config.mqtt5
+      acceptMqtt5: config.mqtt5,
+      maxKeepAliveSeconds: config.limits.maxKeepAliveSeconds
     })
     watchBroker(broker, rules, logger, store.persistence)
     runtime.rules.attach(broker, rules)
@@ -321,9 +334,10 @@ function watchBroker (broker: Aedes, hooks: WardenHooks, logger: Logger, store: 
   broker.on('clientError', (client, err) => logger.debug({ clientId: client.id, err: err.message }, 'client error'))
   broker.on('connectionError', (_client, err) => logger.debug({ err: err.message }, 'connection error'))
   // aedes 1.2 stores every filter of a SUBSCRIBE of a persistent client, denied ones too, and queues their
-  // messages; remove the denied ones (authorizeForward would drop their messages anyway)
+  // messages; remove the denied ones (authorizeForward would drop their messages anyway). An MQTT 5 client's
+  // refusal is 0x87 (0x9E for `$share/`), a 3.1.1 client's 0x80: every code from 0x80 up is a refusal
   broker.on('subscribe', (subs, client) => {
-    const denied = subs.filter((s) => (s.qos as number) === 128).map((s) => s.topic)
+    const denied = subs.filter((s) => (s.qos as number) >= 128).map((s) => s.topic)
     if (denied.length === 0 || client.clean) return
     store.removeSubscriptions(client, denied).catch((err: unknown) => logger.error({ err }, 'cannot remove denied subscriptions'))
   })

@@ -16,6 +16,7 @@ export interface HookStageDeps {
   limits: HookStage
   groups: HookStage
   rules: HookStage
+  outbound: HookStage
   storeBeforeAck: HookStage
 }
 
@@ -48,6 +49,11 @@ export function hookStages (s: HookStageDeps): readonly OrderedStage[] {
     {
       stage: s.rules,
       why: 'ownership, read grants, wills, control requests: every publish that reaches past it is accepted'
+    },
+    {
+      stage: s.outbound,
+      why: 'after the rules on authorizeForward: only a message the subscriber may read, at the QoS it gets, is timed out, given its ' +
+        'Subscription Identifiers and measured against its Maximum Packet Size'
     },
     {
       stage: s.storeBeforeAck,

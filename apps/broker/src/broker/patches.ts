@@ -28,6 +28,8 @@ import { keepQueueOnResume } from '../aedes/resume-queue.js'
 import { stripWillDelay } from '../aedes/will-properties.js'
 import { refuseMqtt5 } from '../aedes/protocol-gate.js'
 import { settlePubrelDeletes } from '../aedes/pubrel-race.js'
+import { installOutboundWrites, refuseZeroPacketSize } from '../aedes/outbound-window.js'
+import { limitKeepAlive } from '../aedes/server-keep-alive.js'
 import { acceptShareFilters, advertiseSharedSubscriptions } from '../aedes/shared-subscribe.js'
 import { storeSessionExpiry } from '../aedes/session-timers.js'
 import { isTakenOver } from '../sessions/takeover.js'
@@ -93,6 +95,8 @@ export interface BrokerPatchDeps {
   maxInflightInbound: number
   /** config mqtt5: false refuses MQTT 5 CONNECTs (CONNACK 1, as aedes 1.2 did) */
   acceptMqtt5?: boolean
+  /** limits.maxKeepAliveSeconds: the Server Keep Alive of MQTT 5 clients asking for more (0: none) */
+  maxKeepAliveSeconds?: number
 }
 
 export interface BrokerPatches { qos2: Qos2Guard, queues: QueueBound }
@@ -174,6 +178,23 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
       name: 'will-delay-property',
       reason: 'beta.1 publishes a will with its Will Delay Interval property (#1098)',
       install: () => stripWillDelay(broker)
+    },
+    {
+      name: 'outbound-window',
+      reason: 'beta.1 sends an MQTT 5 client more unacknowledged QoS 1/2 PUBLISHes than its Receive Maximum (MQTT-3.3.4-9, #829) and ' +
+        'sets no topic aliases; the per-connection part is in limits/connection-patches.ts',
+      install: () => installOutboundWrites()
+    },
+    {
+      name: 'zero-maximum-packet-size',
+      reason: 'beta.1 accepts an MQTT 5 CONNECT with a Maximum Packet Size of 0, a protocol error: nothing could be sent to it',
+      install: () => refuseZeroPacketSize(broker)
+    },
+    {
+      name: 'server-keep-alive',
+      when: (deps.maxKeepAliveSeconds ?? 0) > 0,
+      reason: 'beta.1 bounds an MQTT 5 client\'s keepalive only with keepaliveLimit, which also refuses 3.1.1 clients over it',
+      install: () => limitKeepAlive(broker, deps.maxKeepAliveSeconds ?? 0)
     },
     {
       name: 'v5-shared-subscriptions',

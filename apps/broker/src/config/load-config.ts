@@ -85,6 +85,10 @@ export function parseConfig (data: unknown, source = 'config'): WardenConfig {
     const p = grantProblem(role.subscribe)
     if (p !== null) fail(`roles.${name}.subscribe${p.field}`, p.message)
   }
+  if (config.replies !== undefined) {
+    const p = unknownRoleProblem(config.replies.responders, roleNames)
+    if (p !== null) fail(`replies.responders${p.field}`, p.message)
+  }
   if (config.anonymous !== false && !roleNames.has(config.anonymous)) {
     fail('anonymous', `role ${JSON.stringify(config.anonymous)} is not defined under roles`)
   }

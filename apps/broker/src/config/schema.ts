@@ -51,6 +51,9 @@ export interface WardenConfig {
   readonly redis?: RedisConfig
   readonly anonymous: false | string
   readonly unregisteredTopics: 'deny' | 'allow'
+  /** MQTT 5 request/response: each client's reply topic `<prefix>/<clientId>/` (Response Information), where only
+   * that client reads and only the holders of a `responders` role publish; absent: none */
+  readonly replies?: { readonly prefix: string, readonly responders: readonly string[] }
   readonly deniedPublish: 'drop' | 'disconnect'
   /** MQTT 5 clients are accepted (false: refused with CONNACK 1, as an MQTT 3.1.1-only broker does) */
   readonly mqtt5: boolean
@@ -81,6 +84,10 @@ export interface WardenConfig {
     readonly maxInflightInbound: number
     /** MQTT 5 topic aliases a client may set up for what it publishes (0: none; inbound only) */
     readonly topicAliasMaximum: number
+    /** MQTT 5 topic aliases the broker sets up on what it sends to a client that accepts them (0: none) */
+    readonly outboundTopicAliases: number
+    /** MQTT 5 clients asking for a longer keepalive (or none) are told this one (Server Keep Alive); 0: any */
+    readonly maxKeepAliveSeconds: number
   } & HardeningLimits
   readonly dashboard: DashboardConfig
 }
@@ -142,6 +149,16 @@ export const configSchema = {
     },
     unregisteredTopics: { type: 'string', enum: ['deny', 'allow'], default: 'deny' },
     deniedPublish: { type: 'string', enum: ['drop', 'disconnect'], default: 'drop' },
+    replies: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['prefix'],
+      properties: {
+        // one or more topic levels, no wildcard, not a broker topic ($), no '/' at either end
+        prefix: { type: 'string', minLength: 1, maxLength: 256, pattern: '^[^$+#/\\u0000]([^+#\\u0000]*[^+#/\\u0000])?$' },
+        responders: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] }
+      }
+    },
     mqtt5: { type: 'boolean', default: true },
     behindProxy: { type: 'boolean', default: false },
     roles: {
@@ -233,6 +250,8 @@ export const configSchema = {
         maxTopicLevels: { type: 'integer', minimum: 1, maximum: 1024, default: 64 },
         maxInflightInbound: { type: 'integer', minimum: 0, default: 1024 },
         topicAliasMaximum: { type: 'integer', minimum: 0, maximum: 65535, default: 0 },
+        outboundTopicAliases: { type: 'integer', minimum: 0, maximum: 65535, default: 32 },
+        maxKeepAliveSeconds: { type: 'integer', minimum: 0, maximum: 65535, default: 0 },
         ...hardeningLimitProperties
       }
     }

@@ -14,7 +14,7 @@ export class ClientPolicy {
   private readonly readCache = new Map<string, boolean>()
 
   constructor (readonly identity: Identity, private readonly roles: RoleSource, private readonly ownership: OwnershipPolicy) {
-    this.current = createReader(identity, roles.table)
+    this.current = createReader(identity, roles.table, ownership.replies)
     this.readerVersion = roles.version
     this.publishVersion = ownership.version
   }
@@ -25,7 +25,7 @@ export class ClientPolicy {
    */
   get reader (): Reader {
     if (this.readerVersion !== this.roles.version) {
-      this.current = createReader(this.identity, this.roles.table)
+      this.current = createReader(this.identity, this.roles.table, this.ownership.replies)
       this.readerVersion = this.roles.version
       this.readCache.clear()
     }
@@ -49,7 +49,7 @@ export class ClientPolicy {
 
   canRead (topic: string): boolean {
     const reader = this.reader
-    if (reader.readsAllPlain && topic.charCodeAt(0) !== 36) return true
+    if (reader.readsAllPlain && topic.charCodeAt(0) !== 36 && reader.replies === undefined) return true
     let ok = this.readCache.get(topic)
     if (ok === undefined) {
       ok = reader.canRead(topic)

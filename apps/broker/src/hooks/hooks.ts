@@ -212,16 +212,14 @@ export function createHooks ({ directory, ownership, roles, audit, refusal }: Ho
         stats.forwardFiltered++
         return null
       }
+      const qos = packet.qos === 0 ? 0 : cappedQos(client, packet) as 0 | 1 | 2
+      // the stages after this one may still not send it (expired, too large for the client)
+      const out = next(client, qos === packet.qos ? packet : { ...packet, qos } as AedesPublishPacket)
+      if (out === null) return null
       holdWrites(client) // aedes writes it from a setImmediate: batched with this round's other deliveries
-      if (packet.qos === 0) {
-        stats.sent[0]++
-        stats.sentBytes += packet.payload.length
-        return next(client, packet)
-      }
-      const qos = cappedQos(client, packet) as 0 | 1 | 2
       stats.sent[qos]++
       stats.sentBytes += packet.payload.length
-      return next(client, qos === packet.qos ? packet : { ...packet, qos } as AedesPublishPacket)
+      return out
     }
   }
 }

@@ -12,6 +12,8 @@ export interface ConnectionGuardOptions {
   maxPacketBytes: number
   /** 0: no bound of Warden's own (aedes's drainTimeout still applies) */
   maxOutgoingBytes: number
+  /** MQTT 5 topic aliases set up on what a client is sent, at most (limits.outboundTopicAliases) */
+  outboundTopicAliases: number
   onMalformed (client: Client, v: GuardViolation): void
   onSlowConsumer (client: Client, bufferedBytes: number): void
 }

@@ -1,8 +1,10 @@
 // The patches installed on each aedes client as it is created (listeners.ts → limits.guard), in order,
 // each with the aedes behaviour it corrects. The broker's and the store's are in broker/patches.ts.
 import type { Client } from 'aedes'
+import { forgetDelivery } from '../aedes/accessors.js'
 import { boundWrites, guardParser, type ConnectionGuardOptions } from './connection-guard.js'
 import { disableHighWaterDedupe } from '../delivery/forward-dedupe.js'
+import { watchOutbound } from '../aedes/outbound-window.js'
 import { disguiseShareFilters } from '../aedes/shared-subscribe.js'
 import { answerBadSessionExpiry } from '../aedes/disconnect-expiry.js'
 
@@ -22,6 +24,16 @@ const CONNECTION_PATCHES: readonly ConnectionPatch[] = [
     name: 'packet-guard',
     reason: 'mqtt-packet buffers any announced length and accepts strings MQTT-1.5.3-1/-2 forbid, and QoS 0 with DUP (MQTT-3.3.1-2)',
     install: guardParser
+  },
+  {
+    name: 'outbound-window',
+    reason: 'aedes 2.0.0-beta.1 sends an MQTT 5 client more unacknowledged QoS 1/2 messages than its Receive Maximum, and no topic aliases (#829)',
+    install: (client, opts) => watchOutbound(client, {
+      maxTopicAliases: opts.outboundTopicAliases,
+      maxOutgoingBytes: opts.maxOutgoingBytes,
+      onSlowConsumer: opts.onSlowConsumer,
+      onExpired: forgetDelivery
+    })
   },
   {
     name: 'v5-shared-subscribe',

@@ -58,7 +58,10 @@ export interface Limits {
 
 interface AuthAnswer { err: AuthenticateError | null, ok: boolean | null }
 
-export function createLimits (cfg: HardeningLimits, { audit, refusal, usernameOf, isVerified, loginTag }: LimitsDeps): Limits {
+/** `outboundTopicAliases`: limits.outboundTopicAliases (MQTT 5), set on each connection with the other guards */
+export type LimitsConfig = HardeningLimits & { outboundTopicAliases: number }
+
+export function createLimits (cfg: LimitsConfig, { audit, refusal, usernameOf, isVerified, loginTag }: LimitsDeps): Limits {
   const stats: LimitStats = { publishDelayed: 0, connections: 0 }
   const connectionRate = new KeyedBuckets(cfg.connectionRate)
   const login = createLoginGate(cfg.login)
@@ -139,6 +142,7 @@ export function createLimits (cfg: HardeningLimits, { audit, refusal, usernameOf
       patchConnection(client, {
         maxPacketBytes: cfg.maxPacketBytes,
         maxOutgoingBytes: cfg.maxOutgoingBytes,
+        outboundTopicAliases: cfg.outboundTopicAliases,
         onMalformed: (c, v) => record('connection', v.reason, c, { detail: v.detail }),
         onSlowConsumer: (c, bytes) => record('delivery', 'slow-consumer', c, { detail: `${bytes} bytes waiting to be written (limit ${cfg.maxOutgoingBytes})` })
       })

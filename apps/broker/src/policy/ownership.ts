@@ -2,6 +2,7 @@
 import { ALLOW, DENY_RESERVED, DENY_UNREGISTERED, type Allow, type Decision, type Deny, denyNotOwner, type PayloadCheck, type TopicMeter } from './decision.js'
 import { FilterTrie } from './filter-trie.js'
 import { isInternalTopic } from './internal-topics.js'
+import { mayAnswer, type ReplyNamespace } from './reply-topics.js'
 import type { Identity } from './identity.js'
 import { hasTemplate, resolveLevel } from './topic.js'
 
@@ -50,8 +51,12 @@ export class OwnershipPolicy {
   /** bumped on every change so that per-client caches know they are stale */
   version = 0
 
-  constructor (registrations: Iterable<Registration>, readonly unregistered: UnregisteredPolicy = 'deny') {
+  private readonly denyReply: Deny | undefined
+
+  /** `replies`: the reply namespace (reply-topics.ts), decided before the registrations */
+  constructor (registrations: Iterable<Registration>, readonly unregistered: UnregisteredPolicy = 'deny', readonly replies?: ReplyNamespace) {
     for (const r of registrations) this.register(r)
+    this.denyReply = replies !== undefined ? denyNotOwner(`${replies.prefix}/+/#`) : undefined
   }
 
   get size (): number { return this.registrations.size }
@@ -105,6 +110,10 @@ export class OwnershipPolicy {
   decide (identity: Identity, topic: string): Decision {
     // only the broker publishes to its own topics ($SYS, $WARDEN, $CONTROL), registered or not
     if (isInternalTopic(topic)) return DENY_RESERVED
+    if (this.replies !== undefined) {
+      const answer = mayAnswer(this.replies, identity, topic)
+      if (answer !== undefined) return answer ? ALLOW : this.denyReply as Deny
+    }
     const reg = this.trie.match(topic)
     if (reg === undefined) return this.unregistered === 'allow' ? ALLOW : DENY_UNREGISTERED
     const user = identity.username

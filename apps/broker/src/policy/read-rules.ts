@@ -2,6 +2,7 @@
 import { CONTROL_RESPONSE_FILTER, isControlTopic } from './control-topics.js'
 import { FilterTrie } from './filter-trie.js'
 import type { Identity } from './identity.js'
+import { mayReadReply, maySubscribeReply, replyTopicOf, type ReplyNamespace } from './reply-topics.js'
 import { filtersIntersect, resolveFilter } from './topic.js'
 
 export interface RoleGrants {
@@ -19,8 +20,9 @@ export interface RoleSource {
 export interface Reader {
   /** the client's grants with templates resolved */
   readonly grants: readonly string[]
-  /** holds '#': every topic not starting with '$' is readable */
+  /** holds '#': every topic not starting with '$' is readable, but under the reply namespace (reply-topics.ts) */
   readonly readsAllPlain: boolean
+  readonly replies: ReplyNamespace | undefined
   canRead (topic: string): boolean
   /** SUBSCRIBE check: false when `filter` can match nothing the client may read */
   canSubscribe (filter: string): boolean
@@ -50,19 +52,31 @@ export function resolveGrants (identity: Identity, roles: RoleTable): string[] {
   return [...out]
 }
 
-export function createReader (identity: Identity, roles: RoleTable): Reader {
+/** `replies`: the reply namespace, where only the client whose reply topic it is reads (reply-topics.ts) */
+export function createReader (identity: Identity, roles: RoleTable, replies?: ReplyNamespace): Reader {
   const grants = resolveGrants(identity, roles)
   const trie = new FilterTrie<true>()
   for (const g of grants) trie.set(g, true)
   const readsAllPlain = grants.includes('#')
+  const ownReplies = replies !== undefined ? replyTopicOf(replies, identity.clientId) : undefined
   return {
     grants,
     readsAllPlain,
+    replies,
     canRead (topic: string): boolean {
+      if (replies !== undefined) {
+        const r = mayReadReply(replies, identity, topic)
+        if (r !== undefined) return r
+      }
       if (readsAllPlain && topic.charCodeAt(0) !== 36) return true
       return trie.match(topic) === true
     },
     canSubscribe (filter: string): boolean {
+      if (replies !== undefined) {
+        const r = maySubscribeReply(replies, identity, filter)
+        if (r !== undefined) return r
+        if (ownReplies !== undefined && filtersIntersect(filter, ownReplies + '#')) return true
+      }
       for (const g of grants) if (filtersIntersect(filter, g)) return true
       return false
     }

@@ -6,6 +6,7 @@ import { createUserDirectory, type Account, type UserDirectory } from '../auth/u
 import type { WardenHooks } from '../hooks/hooks.js'
 import type { TopicMeter } from '../policy/decision.js'
 import { OwnershipPolicy, type Registration, type UnregisteredPolicy } from '../policy/ownership.js'
+import type { ReplyNamespace } from '../policy/reply-topics.js'
 import type { PayloadSchemas } from './payload-schema.js'
 import type { RoleSource, RoleTable } from '../policy/read-rules.js'
 import { roleTableOf, type Registry } from './registry.js'
@@ -29,6 +30,8 @@ export interface LiveRulesOptions {
   /** see UserDirectory: false behind a reverse proxy */
   trustLoopback: boolean
   unregistered: UnregisteredPolicy
+  /** config `replies`: the MQTT 5 reply namespace (policy/reply-topics.ts) */
+  replies?: ReplyNamespace | undefined
   schemas: PayloadSchemas
   logger: Logger
 }
@@ -38,7 +41,7 @@ export function connectedClients (broker: Aedes): Client[] {
 }
 
 export async function createLiveRules (
-  registry: Registry, { anonymous, trustLoopback, unregistered, schemas, logger, cacheTtlMs }: LiveRulesOptions
+  registry: Registry, { anonymous, trustLoopback, unregistered, replies, schemas, logger, cacheTtlMs }: LiveRulesOptions
 ): Promise<LiveRules> {
   const meters = new Map<string, TopicMeter>()
   const toRegistration = (t: StoredTopic): Registration => {
@@ -51,7 +54,7 @@ export async function createLiveRules (
   }
   const state = registry.state
   const directory = await createUserDirectory({ users: state.users, anonymous, trustLoopback, ...(cacheTtlMs !== undefined ? { cacheTtlMs } : {}) })
-  const ownership = new OwnershipPolicy(state.topics.map(toRegistration), unregistered)
+  const ownership = new OwnershipPolicy(state.topics.map(toRegistration), unregistered, replies)
   const roles: { table: RoleTable, version: number } = { table: roleTableOf(state), version: 0 }
   let broker: Aedes | undefined
   let hooks: WardenHooks | undefined

@@ -67,6 +67,7 @@ export async function openRegistry (config: WardenConfig, { logger, hash = hashP
       anonymous: config.anonymous,
       trustLoopback: !config.behindProxy,
       unregistered: config.unregisteredTopics,
+      replies: config.replies,
       schemas,
       logger: log,
       cacheTtlMs: config.limits.login.cacheTtlMs

@@ -1,0 +1,164 @@
+// What an MQTT 5 client asks of the PUBLISH packets sent to it, which aedes 2.0.0-beta.1 only records: its
+// Receive Maximum — no more QoS 1/2 PUBLISHes unacknowledged at once (MQTT-3.3.4-9); the others wait, in
+// order — and its Topic Alias Maximum, which lets the broker replace a topic it sent before by a number.
+// aedes writes every packet through mqtt-packet's writeToStream from several places (live delivery, the
+// stored queue on reconnect, retained messages), so that one function is wrapped, once per process; it acts
+// only on the connections whose state this module set up, and passes every other write through unchanged.
+import type { Aedes, Client } from 'aedes'
+import mqttPacket from 'mqtt-packet'
+import { connOf, parserOf } from './accessors.js'
+import { brokerInternals } from './internals.js'
+import { fn, patch } from './patch.js'
+import { refuseConnect } from './v5-answers.js'
+
+type WriteToStream = typeof mqttPacket.writeToStream
+type WriteOptions = Parameters<WriteToStream>[2]
+type Packet = mqttPacket.Packet & { messageExpiry?: number }
+
+const WINDOW = Symbol('warden.outboundWindow')
+/** no Receive Maximum of the client's own: packet ids bound it anyway */
+const NO_LIMIT = 65535
+
+export interface OutboundWindowOptions {
+  /** topic aliases the broker sets up per client at most (0: none), whatever the client allows */
+  maxTopicAliases: number
+  /** bytes held back and waiting on the socket together, past which the client is cut off (0: no bound) */
+  maxOutgoingBytes: number
+  onSlowConsumer (client: Client, bytes: number): void
+  /** a held message expired before it could be sent: the broker behaves as if it had been acknowledged */
+  onExpired (client: Client, packet: Packet): void
+}
+
+interface Window {
+  readonly client: Client
+  readonly receiveMaximum: number
+  readonly inflight: Set<number>
+  readonly held: Packet[]
+  heldBytes: number
+  readonly aliasMaximum: number
+  readonly aliases: Map<string, number>
+  readonly opts: OutboundWindowOptions
+}
+
+type Windowed = { [WINDOW]?: Window }
+
+let write: WriteToStream | undefined
+
+/** Wraps mqtt-packet's writeToStream, once per process (several brokers in one process share it). */
+export function installOutboundWrites (): void {
+  if (write !== undefined) return
+  patch(mqttPacket, 'writeToStream', fn(3), (original) => {
+    write = original
+    return ((packet: Packet, stream: NodeJS.WritableStream, opts?: WriteOptions) => {
+      const w = (stream as Windowed)[WINDOW]
+      if (w === undefined || (packet.cmd !== 'publish' && packet.cmd !== 'pubrel')) return original(packet, stream, opts)
+      return send(w, packet, stream, opts)
+    }) as WriteToStream
+  }, 'aedes 2.0.0-beta.1 ignores an MQTT 5 client\'s Receive Maximum and Topic Alias Maximum on what it sends (#829)', 'mqtt-packet')
+}
+
+function send (w: Window, packet: Packet, stream: NodeJS.WritableStream, opts?: WriteOptions): boolean {
+  const id = (packet as { messageId?: number }).messageId
+  if (packet.cmd === 'pubrel') {
+    if (id !== undefined) w.inflight.add(id)
+    return (write as WriteToStream)(packet, stream, opts)
+  }
+  const qos = (packet as mqttPacket.IPublishPacket).qos
+  if (qos > 0 && id !== undefined && !w.inflight.has(id)) {
+    if (w.held.length > 0 || w.inflight.size >= w.receiveMaximum) return hold(w, packet, stream)
+    w.inflight.add(id)
+  }
+  return writePublish(w, packet as mqttPacket.IPublishPacket & Packet, stream, opts)
+}
+
+function hold (w: Window, packet: Packet, stream: NodeJS.WritableStream): boolean {
+  w.held.push(packet)
+  const p = packet as mqttPacket.IPublishPacket
+  w.heldBytes += p.topic.length + (p.payload?.length ?? 0)
+  const waiting = w.heldBytes + (stream as NodeJS.WritableStream & { writableLength: number }).writableLength
+  if (w.opts.maxOutgoingBytes > 0 && waiting > w.opts.maxOutgoingBytes) {
+    const conn = connOf(w.client)
+    if (!conn.destroyed) {
+      w.opts.onSlowConsumer(w.client, waiting)
+      conn.destroy()
+    }
+  }
+  return true
+}
+
+/** the message as this client gets it now: time left to live, topic alias; false when it has expired */
+function writePublish (w: Window, packet: mqttPacket.IPublishPacket & Packet, stream: NodeJS.WritableStream, opts?: WriteOptions): boolean {
+  let out = packet
+  if (packet.messageExpiry !== undefined) {
+    const left = packet.messageExpiry - Date.now()
+    if (left <= 0) {
+      if (packet.messageId !== undefined) w.inflight.delete(packet.messageId)
+      w.opts.onExpired(w.client, packet)
+      return true
+    }
+    out = { ...out, properties: { ...out.properties, messageExpiryInterval: Math.ceil(left / 1000) } }
+  }
+  if (w.aliasMaximum > 0) {
+    const alias = w.aliases.get(packet.topic)
+    if (alias !== undefined) {
+      out = { ...out, topic: '', properties: { ...out.properties, topicAlias: alias } }
+    } else if (w.aliases.size < w.aliasMaximum) {
+      const next = w.aliases.size + 1
+      w.aliases.set(packet.topic, next)
+      out = { ...out, properties: { ...out.properties, topicAlias: next } }
+    }
+  }
+  return (write as WriteToStream)(out, stream, opts)
+}
+
+/** an acknowledgement ended the flow of packet `id`: the next held message may go */
+function acknowledged (w: Window, id: number): void {
+  if (!w.inflight.delete(id)) return
+  const conn = connOf(w.client)
+  while (w.held.length > 0 && w.inflight.size < w.receiveMaximum && !conn.destroyed) {
+    const p = w.held.shift() as mqttPacket.IPublishPacket & Packet
+    w.heldBytes -= p.topic.length + (p.payload?.length ?? 0)
+    if (p.messageId !== undefined) w.inflight.add(p.messageId)
+    writePublish(w, p, conn, { protocolVersion: 5 })
+  }
+}
+
+/**
+ * Set up as the client is created: its CONNECT says what it accepts (an MQTT 5 client that set neither a
+ * Receive Maximum nor a Topic Alias Maximum costs nothing), and its PUBACK, PUBCOMP and failed PUBREC free
+ * a place in its window (MQTT-4.9).
+ */
+export function watchOutbound (client: Client, opts: OutboundWindowOptions): void {
+  const parser = parserOf(client)
+  let w: Window | undefined
+  parser.on('packet', (packet) => {
+    const p = packet as mqttPacket.Packet
+    if (w !== undefined) {
+      if (p.cmd === 'puback' || p.cmd === 'pubcomp' || (p.cmd === 'pubrec' && (p.reasonCode ?? 0) >= 0x80)) {
+        if (p.messageId !== undefined) acknowledged(w, p.messageId)
+      }
+      return
+    }
+    if (p.cmd !== 'connect' || p.protocolVersion !== 5) return
+    const receiveMaximum = p.properties?.receiveMaximum ?? NO_LIMIT
+    const aliasMaximum = Math.min(p.properties?.topicAliasMaximum ?? 0, opts.maxTopicAliases)
+    if (receiveMaximum >= NO_LIMIT && aliasMaximum === 0) return
+    w = { client, receiveMaximum, inflight: new Set(), held: [], heldBytes: 0, aliasMaximum, aliases: new Map(), opts }
+    ;(connOf(client) as Windowed)[WINDOW] = w
+  })
+}
+
+const PROTOCOL_ERROR = 0x82
+
+/** A Maximum Packet Size of 0 is a Protocol Error (MQTT 5 3.1.2.11.4): CONNACK 0x82, where beta.1 accepts it. */
+export function refuseZeroPacketSize (broker: Aedes): void {
+  patch(brokerInternals(broker), 'preConnect', fn(3), (preConnect) => (client, packet, cb) => {
+    if (packet.protocolVersion === 5 && packet.properties?.maximumPacketSize === 0) {
+      refuseConnect(client, PROTOCOL_ERROR)
+      // once mqtt-packet has written the CONNACK out (it corks until the next tick): the error closes the socket
+      setImmediate(cb, new Error('Maximum Packet Size 0 is a protocol error'), false)
+      return
+    }
+    preConnect(client, packet, cb)
+  }, 'aedes 2.0.0-beta.1 accepts a CONNECT with a Maximum Packet Size of 0, a protocol error', 'broker')
+}
