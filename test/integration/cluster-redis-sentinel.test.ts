@@ -71,13 +71,13 @@ describe('brokers on Redis Sentinel', () => {
 
 describe('configuration', () => {
   it('names the key: sentinels need the master\'s name, and a name needs sentinels', () => {
-    const sentinels = [{ host: 'h', port: 26379 }]
+    const sentinels = [{ host: 'h', port: 4242 }]
     expect(() => parseConfig({ persistence: 'redis', redis: { sentinels } }, 'w.yaml')).toThrow(/redis\.name: is required with redis\.sentinels/)
     expect(() => parseConfig({ persistence: 'redis', redis: { url: 'redis://h', name: 'm' } }, 'w.yaml'))
       .toThrow(/redis\.name: applies only with redis\.sentinels/)
     expect(() => parseConfig({ persistence: 'redis', redis: {} }, 'w.yaml')).toThrow(/redis\.url: is required/)
     expect(() => parseConfig({ persistence: 'redis', redis: { sentinels: [{ host: 'h' }], name: 'm' } }, 'w.yaml')).toThrow(/redis\.sentinels/)
-    const ok = parseConfig({ persistence: 'redis', redis: { sentinels: [{ host: 'h', port: 26379 }], name: 'm' } }, 'w.yaml')
-    expect(ok.redis).toMatchObject({ sentinels: [{ host: 'h', port: 26379 }], name: 'm' })
+    const ok = parseConfig({ persistence: 'redis', redis: { sentinels: [{ host: 'h', port: 4242 }], name: 'm' } }, 'w.yaml')
+    expect(ok.redis).toMatchObject({ sentinels: [{ host: 'h', port: 4242 }], name: 'm' })
   })
 })
