@@ -2,17 +2,16 @@
 // Receive Maximum — no more QoS 1/2 PUBLISHes unacknowledged at once (MQTT-3.3.4-9); the others wait, in
 // order — and its Topic Alias Maximum, which lets the broker replace a topic it sent before by a number.
 // aedes writes every packet through mqtt-packet's writeToStream from several places (live delivery, the
-// stored queue on reconnect, retained messages), so that one function is wrapped, once per process; it acts
-// only on the connections whose state this module set up, and passes every other write through unchanged.
+// stored queue on reconnect, retained messages): PUBLISH and PUBREL are routed here through packet-writes.ts;
+// only the connections whose state this module set up are acted on, every other write passes unchanged.
 import type { Aedes, Client } from 'aedes'
 import mqttPacket from 'mqtt-packet'
 import { connOf, parserOf } from './accessors.js'
 import { brokerInternals } from './internals.js'
 import { fn, patch } from './patch.js'
+import { rewriteWrites, type PacketRewrite, type WriteOptions, type WriteToStream } from './packet-writes.js'
 import { refuseConnect } from './v5-answers.js'
 
-type WriteToStream = typeof mqttPacket.writeToStream
-type WriteOptions = Parameters<WriteToStream>[2]
 type Packet = mqttPacket.Packet & { messageExpiry?: number }
 
 const WINDOW = Symbol('warden.outboundWindow')
@@ -44,17 +43,14 @@ type Windowed = { [WINDOW]?: Window }
 
 let write: WriteToStream | undefined
 
-/** Wraps mqtt-packet's writeToStream, once per process (several brokers in one process share it). */
+/** Routes the PUBLISH and PUBREL packets aedes writes through the window of their connection (packet-writes.ts). */
 export function installOutboundWrites (): void {
-  if (write !== undefined) return
-  patch(mqttPacket, 'writeToStream', fn(3), (original) => {
-    write = original
-    return ((packet: Packet, stream: NodeJS.WritableStream, opts?: WriteOptions) => {
-      const w = (stream as Windowed)[WINDOW]
-      if (w === undefined || (packet.cmd !== 'publish' && packet.cmd !== 'pubrel')) return original(packet, stream, opts)
-      return send(w, packet, stream, opts)
-    }) as WriteToStream
-  }, 'aedes 2.0.0-beta.1 ignores an MQTT 5 client\'s Receive Maximum and Topic Alias Maximum on what it sends (#829)', 'mqtt-packet')
+  const through: PacketRewrite = (packet, stream, opts, original) => {
+    const w = (stream as Windowed)[WINDOW]
+    return w === undefined ? original(packet, stream, opts) : send(w, packet as Packet, stream, opts)
+  }
+  write = rewriteWrites('publish', through)
+  rewriteWrites('pubrel', through)
 }
 
 function send (w: Window, packet: Packet, stream: NodeJS.WritableStream, opts?: WriteOptions): boolean {

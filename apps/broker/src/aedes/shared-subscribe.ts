@@ -10,6 +10,7 @@ import mqttPacket from 'mqtt-packet'
 import { parserOf, resumesSession } from './accessors.js'
 import { brokerInternals } from './internals.js'
 import { fn, patch } from './patch.js'
+import { rewriteWrites } from './packet-writes.js'
 import type { AedesStore } from './store.js'
 import { disconnectWith, isMqtt5 } from './v5-answers.js'
 import { SHARE_PREFIX } from '../policy/share-filter.js'
@@ -80,20 +81,16 @@ export function acceptShareFilters (broker: Aedes, store: AedesStore): void {
   }, WHY, 'broker')
 }
 
-let advertised = false
-
 /**
  * aedes builds the CONNACK's properties in a function of its own (lib/handlers/connect.js,
  * connackProperties) with Shared Subscription Available 0, and offers no way to change them: Warden sets it
- * as the packet is written (the one place every CONNACK goes through, mqtt-packet's writeToStream). Once per
- * process: every broker of it has consumer groups.
+ * as the packet is written (packet-writes.ts: the one place every CONNACK goes through). Once per process:
+ * every broker of it has consumer groups.
  */
 export function advertiseSharedSubscriptions (): void {
-  if (advertised) return
-  advertised = true
-  const writer = mqttPacket as unknown as { writeToStream: (packet: mqttPacket.Packet, stream: unknown, opts?: object) => boolean }
-  patch(writer, 'writeToStream', fn(3), (write) => (packet, stream, opts) => {
-    if (packet.cmd === 'connack' && packet.properties?.sharedSubscriptionAvailable === false) packet.properties.sharedSubscriptionAvailable = true
+  rewriteWrites('connack', (packet, stream, opts, write) => {
+    const props = (packet as mqttPacket.IConnackPacket).properties
+    if (props?.sharedSubscriptionAvailable === false) props.sharedSubscriptionAvailable = true
     return write(packet, stream, opts)
-  }, 'aedes 2.0.0-beta.1 says Shared Subscription Available 0 in every CONNACK', 'mqtt-packet')
+  })
 }

@@ -59,15 +59,17 @@ export interface Sessions {
 
 export function createSessions (broker: Aedes, persistence: AedesStore, store: BindingStore, guard: ClientIdGuard): Sessions {
   const reads = persistence
+  /** QoS 1/2 messages stored for one session: counting walks its queue */
+  const queueLength = async (id: string): Promise<number> => {
+    let n = 0
+    for await (const _ of reads.outgoingStream({ id })) n++
+    return n
+  }
   const view = async (clientId: string, b: Binding, countQueue: boolean): Promise<SessionView> => {
     const here = clientsById(broker)[clientId]
     const connected = here !== undefined || (b.connected && await guard.connectionAlive(b))
     const subscriptions = (await reads.subscriptionsByClient({ id: clientId })).length
-    let queued: number | undefined
-    if (countQueue) {
-      queued = 0
-      for await (const _ of reads.outgoingStream({ id: clientId })) queued++
-    }
+    const queued = countQueue ? await queueLength(clientId) : undefined
     return {
       clientId, account: b.account, connected, clean: b.clean, since: new Date(b.since).toISOString(), subscriptions,
       ...(queued !== undefined ? { queued } : {})
@@ -82,7 +84,7 @@ export function createSessions (broker: Aedes, persistence: AedesStore, store: B
   let counting: Promise<{ queued: number, at: number }> | undefined
   const countQueues = async (ids: string[]): Promise<{ queued: number, at: number }> => {
     let queued = 0
-    for (const id of ids) for await (const _ of reads.outgoingStream({ id })) queued++
+    for (const id of ids) queued += await queueLength(id)
     return { queued, at: Date.now() }
   }
 

@@ -1,0 +1,31 @@
+// mqtt-packet's writeToStream is the one function through which aedes writes every packet (live delivery, the
+// stored queue on reconnect, retained messages, CONNACK). Warden rewrites some of them on the way out — the
+// outbound window (outbound-window.ts: PUBLISH, PUBREL) and the CONNACK's Shared Subscription Available
+// (shared-subscribe.ts) — so it is wrapped here, once per process (several brokers of one process share
+// mqtt-packet), and a packet pays one wrapper and one lookup by its command however many rewrites there are.
+import mqttPacket from 'mqtt-packet'
+import { fn, patch } from './patch.js'
+
+export type WriteToStream = typeof mqttPacket.writeToStream
+export type WriteOptions = Parameters<WriteToStream>[2]
+/** writes `packet` in its own way, or passes it on to `write` (mqtt-packet's own) */
+export type PacketRewrite = (packet: mqttPacket.Packet, stream: NodeJS.WritableStream, opts: WriteOptions | undefined, write: WriteToStream) => boolean
+
+const rewrites = new Map<string, PacketRewrite>()
+let original: WriteToStream | undefined
+
+/** routes every written packet of command `cmd` through `rewrite` (the first one given per command stays);
+ * returns mqtt-packet's own writeToStream */
+export function rewriteWrites (cmd: string, rewrite: PacketRewrite): WriteToStream {
+  if (original === undefined) {
+    patch(mqttPacket, 'writeToStream', fn(3), (write) => {
+      original = write
+      return ((packet: mqttPacket.Packet, stream: NodeJS.WritableStream, opts?: WriteOptions) => {
+        const r = rewrites.get(packet.cmd)
+        return r === undefined ? write(packet, stream, opts) : r(packet, stream, opts, write)
+      }) as WriteToStream
+    }, 'aedes 2.0.0-beta.1 writes some packets as MQTT 5 does not want them (outbound window, CONNACK properties)', 'mqtt-packet')
+  }
+  if (!rewrites.has(cmd)) rewrites.set(cmd, rewrite)
+  return original as WriteToStream
+}
