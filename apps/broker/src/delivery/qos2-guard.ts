@@ -19,7 +19,7 @@ import { packetCounter, setPacketCounter } from '../aedes/accessors.js'
 import { fn, patch } from '../aedes/patch.js'
 import type { AedesStore, StoredPacket } from '../aedes/store.js'
 import { RESERVED_PREFIX, VOID_TOPIC } from '../policy/internal-topics.js'
-import type { IncomingRef } from '../store/level-incoming.js'
+import type { IncomingRef } from '../store/level-queues.js'
 import { OWNER_PREFIX, QOS2_RECORD_PREFIX, readOwner, writeOwner } from './qos2-owner.js'
 import type { Qos2Recheck } from './qos2-recheck.js'
 

@@ -58,6 +58,12 @@ const UNSENT = -1
 /** one client's queue: its queued messages (packet id once sent, UNSENT before) and the ones sent, by packet id */
 interface Queue { readonly queued: Map<string, number>, readonly sent: Map<number, Sent> }
 
+/** an incoming QoS 2 packet awaiting PUBREL, by its client and packet id */
+export interface IncomingRef {
+  readonly clientId: string
+  readonly messageId: number
+}
+
 export interface LevelQueues {
   /** whether a client has incoming QoS 2 packets awaiting PUBREL (from the index) */
   hasIncoming (clientId: string): boolean
@@ -275,7 +281,7 @@ export class LevelQueueStore implements LevelQueues {
   }
 
   /** the incoming QoS 2 packets stored, for the QoS 2 guard's recovery at start-up */
-  * listIncoming (): Iterable<{ clientId: string, messageId: number }> {
+  * listIncoming (): Iterable<IncomingRef> {
     for (const [clientId, m] of this.#incoming) for (const messageId of m.keys()) yield { clientId, messageId }
   }
 

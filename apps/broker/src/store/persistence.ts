@@ -12,8 +12,7 @@ import aedesPersistenceRedis from 'aedes-persistence-redis'
 import mqemitterRedis from 'mqemitter-redis'
 import { WardenError } from '@warden/common'
 import type { PersistenceKind } from '../config/schema.js'
-import { listLevelIncoming, type IncomingRef } from './level-incoming.js'
-import { LevelQueueStore } from './level-queues.js'
+import { LevelQueueStore, type IncomingRef } from './level-queues.js'
 import { tuneRedisBus, type BusStats } from './redis-bus.js'
 import { storeOf, type AedesStore } from '../aedes/store.js'
 import { createLocalBindings, type BindingStore } from './binding-store.js'
@@ -69,7 +68,8 @@ export async function createStore ({ kind, dataDir, redis, brokerId }: StoreOpti
       kind,
       persistence: storeOf(level),
       mq: undefined,
-      incoming: () => listLevelIncoming(db),
+      // from the store's index (a snapshot: recovery removes what it publishes)
+      incoming: async function * () { yield * [...queues.listIncoming()] },
       bindings,
       hasIncoming: async (clientId) => queues.hasIncoming(clientId),
       commits: queues.commits,
