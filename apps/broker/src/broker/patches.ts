@@ -3,6 +3,7 @@
 // The per-connection patches are listed in limits/connection-patches.ts (installed as each client is created).
 // This list sees every concern, so it sits with the assembly; ../aedes/ holds the internals, patch(), contract.
 import { queueAtGrantedQos } from '../store/queued-qos.js'
+import { oneSweepPerWill } from '../delivery/will-sweep.js'
 import type { Aedes } from 'aedes'
 import type { PersistenceKind } from '../config/schema.js'
 import { attachHardening } from './hardening.js'
@@ -61,6 +62,11 @@ export function patchStore (store: AedesStore, { kind, retained }: StorePatchDep
       name: 'order-per-client',
       reason: 'stores complete writes out of order (LevelDB thread pool): a client\'s messages overtake each other (MQTT 3.1.1 4.6)',
       install: () => orderPerClient(store)
+    },
+    {
+      name: 'one-sweep-per-will',
+      reason: 'aedes\'s will sweeps overlap when one is slow, and publish a dead broker\'s will twice',
+      install: () => oneSweepPerWill(store)
     },
     {
       name: 'mark-stored-wills',
