@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { hostname } from 'node:os'
 import { Aedes, type Client } from 'aedes'
 import type { Logger } from '@warden/common'
-import { clientsOf } from '../aedes/accessors.js'
+import { clientsOf, subscriptionsOf } from '../aedes/accessors.js'
 import { patchBroker, patchStore } from './patches.js'
 import type { AedesStore } from '../aedes/store.js'
 import type { WardenConfig } from '../config/schema.js'
@@ -41,6 +41,10 @@ import { createClientIdGuard } from '../sessions/client-id-guard.js'
 import { createSessions, type Sessions } from '../sessions/sessions.js'
 import { createClusterView, type ClusterView } from '../observe/cluster-view.js'
 import { logConnections } from '../observe/connection-log.js'
+import { createFlowControl, type FlowControl } from '../flow/flow-control.js'
+import { createFlowLink } from '../flow/flow-link.js'
+import { reachOf } from '../flow/reach.js'
+import type { Usage } from '../limits/queue-bound.js'
 
 export interface WardenBroker {
   readonly id: string
@@ -68,6 +72,8 @@ export interface WardenBroker {
   readonly clientIds: Sessions
   /** cluster mode: client messages sent to the other broker processes and messages received from them */
   readonly bus?: BusStats | undefined
+  /** congested subscribers slow down the publishers feeding them (flow/) */
+  readonly flow: FlowControl
   close (): Promise<void>
 }
 
@@ -144,6 +150,23 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     patchStore(store.persistence, { kind: store.kind, retained })
     await retained.load()
 
+    // set once aedes's hardening is installed (patches.ts): the stored queue of each persistent session
+    // eslint-disable-next-line prefer-const -- set below; flow control, made first for the hook pipeline, must find it unset until then
+    let queueCounts: ReadonlyMap<string, Usage> | undefined
+    const flow = createFlowControl(config.limits.flowControl, {
+      maxOutgoingBytes: config.limits.maxOutgoingBytes,
+      maxQueuedMessages: config.limits.maxQueuedMessages,
+      maxQueuedBytes: config.limits.maxQueuedBytes
+    }, {
+      brokerId: id,
+      reachOf: (client) => {
+        const reader = rules.policyOf(client)?.reader
+        return reader === undefined ? undefined : reachOf(Object.keys(subscriptionsOf(client)), reader.grants, reader.readsAllPlain)
+      },
+      rolesOf: (client) => rules.policyOf(client)?.identity.roles,
+      usageOf: (clientId) => queueCounts?.get(clientId)
+    })
+    opened.push(() => flow.close())
     const outbound = createOutboundStage({
       tooLarge: (client, packet, bytes, max) => limits.audit('delivery', 'packet-too-large', client, {
         topic: packet.topic, qos: packet.qos, detail: `${bytes} bytes, over the client's Maximum Packet Size (${max}): not sent to it`
@@ -177,6 +200,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
         groups: shared.stage,
         rules,
         outbound,
+        flow: flow.stage,
         storeBeforeAck: storeBeforeAck(gate)
       }).map((s) => s.stage))
     })
@@ -184,7 +208,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     opened.push(() => new Promise<void>((resolve) => broker.close(() => resolve())))
     outbound.watch(broker)
     // every patch of the broker and the store, in order (patches.ts)
-    const { qos2 } = patchBroker(broker, store.persistence, {
+    const { qos2, queues } = patchBroker(broker, store.persistence, {
       gate,
       recheck: createQos2Recheck({ directory, ownership, audit, usernameOf: (c) => usernameOf(c as Client) }),
       hasIncoming: store.hasIncoming,
@@ -196,6 +220,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       acceptMqtt5: config.mqtt5,
       maxKeepAliveSeconds: config.limits.maxKeepAliveSeconds
     })
+    queueCounts = queues.counts
     watchBroker(broker, rules, logger, store.persistence)
     runtime.rules.attach(broker, rules)
     const clientIds = createSessions(broker, store.persistence, store.bindings, guard)
@@ -243,7 +268,9 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       const recovered = await qos2.recover(store.incoming()).catch((err: unknown) => { logger.error({ err }, 'QoS 2 recovery failed'); return 0 })
       if (recovered > 0) logger.warn({ recovered }, 'published QoS 2 messages that the last run stored but had not published')
     }
-    const listeners = await startListeners(config, listenerDeps(broker, limits, logger))
+    // cluster mode: congestion is announced to every worker (before the listeners: a client's first publish can be held)
+    if (store.redis !== undefined && config.limits.flowControl.enabled) flow.link(await createFlowLink(store.redis, id, flow.peer))
+    const listeners = await startListeners(config, listenerDeps(broker, limits, logger, flow))
     opened.push(() => { listeners.destroyConnections(); return listeners.close() })
     const mqtt = listeners.addresses.mqtt
     // several workers on one Redis: one view of them all (observe/cluster-view.ts)
@@ -280,6 +307,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       clientIds,
       shared,
       bus: store.bus,
+      flow,
       close () {
         closing ??= (async () => {
           // Redis away: what waits on it would wait for ever (the store's connections have no retry limit, so that
@@ -290,6 +318,8 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
           await control.close()
           await cluster?.close()
           shared.stop()
+          // publishes held for congested subscribers go on, and no new one is held
+          flow.close()
           // stop accepting; close clients (their wills are published); let publishes already acknowledged
           // reach the store before the bus and the store close
           const serverClosed = listeners.close()

@@ -1,0 +1,135 @@
+// Tells when a subscriber is congested: it still reads, but what waits for it fills one of the bounds that
+// would cut it off (bytes waiting to be written, and for a persistent session its stored QoS 1/2 messages).
+// Sampled every SAMPLE_MS for the connections written to since; a connection costs a counter per write.
+//
+// Reading is measured as what left the connection's own buffer while it had a backlog (the kernel's buffers
+// were full: what left is what the client read), plus the messages it acknowledged (each counted at the
+// average size of its stored queue). Bytes written straight into empty kernel buffers prove nothing.
+import type { Client } from 'aedes'
+import { connOf, parserOf } from '../aedes/accessors.js'
+import { fn, patch } from '../aedes/patch.js'
+
+export const SAMPLE_MS = 50
+/** samples the drain rate is averaged over (one second) */
+const WINDOW = 20
+
+export interface CongestionLimits {
+  /** 0: not a bound */
+  readonly maxOutgoingBytes: number
+  readonly maxQueuedMessages: number
+  readonly maxQueuedBytes: number
+  readonly highWater: number
+  readonly lowWater: number
+  readonly minDrainBytesPerSec: number
+}
+
+export interface Usage { readonly n: number, readonly bytes: number }
+
+/** the largest share in use of a bound that cuts a subscriber off */
+export function fillOf (l: CongestionLimits, buffered: number, queued: Usage | undefined): number {
+  let fill = l.maxOutgoingBytes > 0 ? buffered / l.maxOutgoingBytes : 0
+  if (queued !== undefined) {
+    if (l.maxQueuedMessages > 0) fill = Math.max(fill, queued.n / l.maxQueuedMessages)
+    if (l.maxQueuedBytes > 0) fill = Math.max(fill, queued.bytes / l.maxQueuedBytes)
+  }
+  return fill
+}
+
+/**
+ * Congested next? Past the high-water mark while draining at least the minimum rate; it stays so down to the
+ * low-water mark. A subscriber that drains less — it stopped reading, or reads a trickle on purpose — is
+ * never congested: it holds no one up and is cut off at its bound as before.
+ */
+export function judge (congested: boolean, fill: number, drainPerSec: number, l: CongestionLimits): boolean {
+  if (fill <= l.lowWater || drainPerSec < l.minDrainBytesPerSec) return false
+  return congested || fill >= l.highWater
+}
+
+interface Watched {
+  readonly client: Client
+  readonly conn: NodeJS.WritableStream & { writableLength: number, destroyed: boolean }
+  added: number
+  acks: number
+  lastLength: number
+  readonly drained: number[]
+  readonly ms: number[]
+  at: number
+  congested: boolean
+  active: boolean
+}
+
+export interface CongestionEvents {
+  /** stored QoS 1/2 messages of a session, when counted */
+  usageOf (clientId: string): Usage | undefined
+  /** congested now (again every sample while it stays so) */
+  congested (client: Client): void
+  clear (client: Client): void
+}
+
+export class CongestionWatch {
+  private readonly active = new Set<Watched>()
+  private readonly timer: NodeJS.Timeout
+
+  constructor (private readonly limits: CongestionLimits, private readonly events: CongestionEvents) {
+    this.timer = setInterval(() => this.sample(), SAMPLE_MS)
+    this.timer.unref()
+  }
+
+  /** counts what is written to the client's connection from now on */
+  watch (client: Client): void {
+    const conn = connOf(client) as Watched['conn']
+    const w: Watched = { client, conn, added: 0, acks: 0, lastLength: 0, drained: [], ms: [], at: 0, congested: false, active: false }
+    patch(conn, 'write', fn(3), (write) => ((chunk: unknown, encoding?: unknown, cb?: unknown) => {
+      w.added += typeof chunk === 'string' ? Buffer.byteLength(chunk) : (chunk as { length: number }).length
+      if (!w.active) this.activate(w)
+      return (write as (c: unknown, e?: unknown, cb?: unknown) => boolean)(chunk, encoding, cb)
+    }) as typeof conn.write, 'flow control counts the bytes written to a subscriber', 'client.conn')
+    parserOf(client).on('packet', (p: { cmd: string }) => { if (p.cmd === 'puback' || p.cmd === 'pubcomp') w.acks++ })
+    conn.once('close', () => {
+      if (w.congested) { w.congested = false; this.events.clear(client) }
+      this.active.delete(w)
+    })
+  }
+
+  close (): void { clearInterval(this.timer) }
+
+  private activate (w: Watched): void {
+    w.active = true
+    w.at = Date.now()
+    w.lastLength = w.conn.writableLength - w.added
+    this.active.add(w)
+  }
+
+  private sample (): void {
+    const now = Date.now()
+    for (const w of this.active) {
+      const length = w.conn.writableLength
+      const wrote = w.added > 0
+      const usage = this.events.usageOf(w.client.id)
+      const acked = usage === undefined || usage.n === 0 ? 0 : w.acks * usage.bytes / usage.n
+      const drained = (w.lastLength > 0 ? Math.max(0, w.lastLength + w.added - length) : 0) + acked
+      w.added = 0
+      w.acks = 0
+      w.lastLength = length
+      w.drained.push(drained)
+      w.ms.push(Math.max(1, now - w.at))
+      w.at = now
+      if (w.drained.length > WINDOW) { w.drained.shift(); w.ms.shift() }
+      let bytes = 0
+      let ms = 0
+      for (let i = 0; i < w.drained.length; i++) { bytes += w.drained[i] as number; ms += w.ms[i] as number }
+      const fill = fillOf(this.limits, length, usage)
+      const next = !w.conn.destroyed && judge(w.congested, fill, bytes * 1000 / ms, this.limits)
+      if (next) this.events.congested(w.client)
+      else if (w.congested) this.events.clear(w.client)
+      w.congested = next
+      // nothing written and little waiting: idle, not sampled until the next write
+      if (!wrote && !next && fill <= this.limits.lowWater) {
+        w.active = false
+        w.drained.length = 0
+        w.ms.length = 0
+        this.active.delete(w)
+      }
+    }
+  }
+}
