@@ -164,7 +164,9 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
         return reader === undefined ? undefined : reachOf(Object.keys(subscriptionsOf(client)), reader.grants, reader.readsAllPlain)
       },
       rolesOf: (client) => rules.policyOf(client)?.identity.roles,
-      usageOf: (clientId) => queueCounts?.get(clientId)
+      usageOf: (clientId) => queueCounts?.get(clientId),
+      log: (event, client) => logger.info({ clientId: client.id, held: flow.stats.held },
+        event === 'congested' ? 'subscriber congested: the publishes it receives are held' : 'subscriber clear')
     })
     opened.push(() => flow.close())
     const outbound = createOutboundStage({

@@ -2,9 +2,9 @@
 // would cut it off (bytes waiting to be written, and for a persistent session its stored QoS 1/2 messages).
 // Sampled every SAMPLE_MS for the connections written to since; a connection costs a counter per write.
 //
-// Reading is measured as what left the connection's own buffer while it had a backlog (the kernel's buffers
-// were full: what left is what the client read), plus the messages it acknowledged (each counted at the
-// average size of its stored queue). Bytes written straight into empty kernel buffers prove nothing.
+// Reading is measured as what left the connection's own buffer (into the kernel's), plus the messages it
+// acknowledged (each counted at the average size of its stored queue). Node frees a socket's buffer a whole
+// batched write at a time, so a rate is only meaningful over several samples: it is averaged over a second.
 import type { Client } from 'aedes'
 import { connOf, parserOf } from '../aedes/accessors.js'
 import { fn, patch } from '../aedes/patch.js'
@@ -107,7 +107,7 @@ export class CongestionWatch {
       const wrote = w.added > 0
       const usage = this.events.usageOf(w.client.id)
       const acked = usage === undefined || usage.n === 0 ? 0 : w.acks * usage.bytes / usage.n
-      const drained = (w.lastLength > 0 ? Math.max(0, w.lastLength + w.added - length) : 0) + acked
+      const drained = Math.max(0, w.lastLength + w.added - length) + acked
       w.added = 0
       w.acks = 0
       w.lastLength = length

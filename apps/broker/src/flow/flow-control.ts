@@ -34,6 +34,8 @@ export interface FlowDeps {
   /** its roles, to check against `roles` */
   rolesOf (client: Client): readonly string[] | undefined
   usageOf (clientId: string): Usage | undefined
+  /** a subscriber of this worker became congested, or clear again */
+  log? (event: 'congested' | 'clear', client: Client): void
 }
 
 export interface FlowControl {
@@ -71,13 +73,14 @@ export function createFlowControl (cfg: FlowControlConfig, bounds: CutOffBounds,
       if (roles !== undefined && !(deps.rolesOf(client)?.some((r) => roles.has(r)) ?? false)) return
       const reach = deps.reachOf(client)
       if (reach === undefined || reach.length === 0) return
-      if (last === undefined) stats.congested++
+      if (last === undefined) { stats.congested++; deps.log?.('congested', client) }
       announced.set(client, now)
       holds.set(keyOf(client), reach, TTL_MS)
       link?.announce(keyOf(client), reach, TTL_MS)
     },
     clear (client) {
       if (!announced.delete(client)) return
+      deps.log?.('clear', client)
       holds.clear(keyOf(client))
       link?.clear(keyOf(client))
     }
