@@ -2,16 +2,21 @@
 // would cut it off (bytes waiting to be written, and for a persistent session its stored QoS 1/2 messages).
 // Sampled every SAMPLE_MS for the connections written to since; a connection costs a counter per write.
 //
-// Reading is measured as what left the connection's own buffer (into the kernel's), plus the messages it
-// acknowledged (each counted at the average size of its stored queue). Node frees a socket's buffer a whole
-// batched write at a time, so a rate is only meaningful over several samples: it is averaged over a second.
+// Reading is measured as the bytes the kernel took from the connection (while a backlog waits, what the
+// client reads), plus the messages it acknowledged (each counted at the average size of its stored queue).
+// Node frees a socket's writableLength only when a whole batched write is in the kernel (which on loopback
+// holds megabytes), so for a TCP socket the kernel's intake is read from libuv's own count; other streams
+// (TLS, WebSocket) fall back to what left writableLength. The rate is averaged over three seconds.
 import type { Client } from 'aedes'
 import { connOf, parserOf } from '../aedes/accessors.js'
 import { fn, patch } from '../aedes/patch.js'
 
 export const SAMPLE_MS = 50
-/** samples the drain rate is averaged over (one second) */
-const WINDOW = 20
+/**
+ * samples the drain rate is averaged over (three seconds): a reader starved of CPU for a moment is not taken
+ * for one that stopped, and a publish is held at most maxHoldMs anyway
+ */
+const WINDOW = 60
 
 export interface CongestionLimits {
   /** 0: not a bound */
@@ -45,12 +50,23 @@ export function judge (congested: boolean, fill: number, drainPerSec: number, l:
   return congested || fill >= l.highWater
 }
 
+/** Node's net.Socket: bytes handed to libuv, and what libuv still holds of them (not yet in the kernel) */
+interface SocketInternals { _bytesDispatched?: unknown, _handle?: { writeQueueSize?: unknown } | null }
+
+/** bytes the kernel has taken from the socket so far, when the stream says */
+function kernelIntake (conn: object): number | undefined {
+  const s = conn as SocketInternals
+  const queued = s._handle?.writeQueueSize
+  return typeof s._bytesDispatched === 'number' && typeof queued === 'number' ? s._bytesDispatched - queued : undefined
+}
+
 interface Watched {
   readonly client: Client
   readonly conn: NodeJS.WritableStream & { writableLength: number, destroyed: boolean }
   added: number
   acks: number
   lastLength: number
+  lastIntake: number | undefined
   readonly drained: number[]
   readonly ms: number[]
   at: number
@@ -78,7 +94,7 @@ export class CongestionWatch {
   /** counts what is written to the client's connection from now on */
   watch (client: Client): void {
     const conn = connOf(client) as Watched['conn']
-    const w: Watched = { client, conn, added: 0, acks: 0, lastLength: 0, drained: [], ms: [], at: 0, congested: false, active: false }
+    const w: Watched = { client, conn, added: 0, acks: 0, lastLength: 0, lastIntake: undefined, drained: [], ms: [], at: 0, congested: false, active: false }
     patch(conn, 'write', fn(3), (write) => ((chunk: unknown, encoding?: unknown, cb?: unknown) => {
       w.added += typeof chunk === 'string' ? Buffer.byteLength(chunk) : (chunk as { length: number }).length
       if (!w.active) this.activate(w)
@@ -97,6 +113,7 @@ export class CongestionWatch {
     w.active = true
     w.at = Date.now()
     w.lastLength = w.conn.writableLength - w.added
+    w.lastIntake = kernelIntake(w.conn)
     this.active.add(w)
   }
 
@@ -107,7 +124,10 @@ export class CongestionWatch {
       const wrote = w.added > 0
       const usage = this.events.usageOf(w.client.id)
       const acked = usage === undefined || usage.n === 0 ? 0 : w.acks * usage.bytes / usage.n
-      const drained = Math.max(0, w.lastLength + w.added - length) + acked
+      const intake = kernelIntake(w.conn)
+      const sent = intake !== undefined && w.lastIntake !== undefined ? intake - w.lastIntake : w.lastLength + w.added - length
+      w.lastIntake = intake
+      const drained = Math.max(0, sent) + acked
       w.added = 0
       w.acks = 0
       w.lastLength = length
