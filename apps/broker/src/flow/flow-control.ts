@@ -94,6 +94,11 @@ export function createFlowControl (cfg: FlowControlConfig, bounds: CutOffBounds,
         // wills and the broker's own messages have no socket to slow down
         if (client === null || isWillOf(client, packet)) { next(client, packet, cb); return }
         holds.hold(packet.topic, () => next(client, packet, cb))
+      },
+      authorizeForward (client, packet, next) {
+        const out = next(client, packet)
+        if (out !== null && out.qos > 0) watch.sent(client, out.topic.length + (out.payload?.length ?? 0))
+        return out
       }
     },
     peer: { set: (key, reach, ttlMs) => holds.set(key, reach, ttlMs), clear: (key) => holds.clear(key) },
