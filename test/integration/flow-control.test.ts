@@ -2,6 +2,8 @@
 // down instead of being cut off; one that stops reading is cut off as before and holds no one for long.
 import { expect, it } from 'vitest'
 import type { TestBroker } from '../helpers/broker.js'
+import { get } from '../helpers/http.js'
+import { parseExposition } from '../helpers/prometheus.js'
 import { maxOf, missing, publishPaced } from '../helpers/flow.js'
 import type { TestClient } from '../helpers/mqtt.js'
 import { slowReader, type SlowReader } from '../helpers/slow-reader.js'
@@ -39,6 +41,12 @@ it('fan-in: a persistent subscriber reading slowly but steadily is never cut off
   // the publishers went at the reader's pace: their PUBACKs were held
   expect(b.broker.flow.stats.held).toBeGreaterThan(0)
   expect(maxOf(paces.flatMap((p) => p.waits))).toBeGreaterThanOrEqual(50)
+  // and an operator sees it
+  const m = parseExposition((await get(b, '/metrics', { as: 'observer' })).body as string)
+  expect(m.value('warden_flow_held_total')).toBe(b.broker.flow.stats.held)
+  expect(m.value('warden_flow_congestions_total')).toBeGreaterThan(0)
+  expect(m.value('warden_flow_held_seconds_total')).toBeGreaterThan(0)
+  expect(m.value('warden_flow_congested_subscribers')).toBe(0)
 })
 
 it('a publisher on a topic the congested subscriber does not receive is never held', async () => {

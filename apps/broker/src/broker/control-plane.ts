@@ -19,7 +19,7 @@ import { createWebSessions } from '../http/web-sessions.js'
 import { createDenialLog } from '../observe/denial-log.js'
 import { createFleet } from '../observe/fleet.js'
 import { createRecentMessages } from '../observe/recent-messages.js'
-import { createMetrics, type Metrics } from '../observe/metrics.js'
+import { createMetrics, type Metrics, type MetricsSources } from '../observe/metrics.js'
 import { mergeExpositions, type ClusterView } from '../observe/cluster-view.js'
 import { localClients } from '../control/commands.js'
 import { buildStatus } from '../control/status.js'
@@ -58,10 +58,12 @@ export interface PlaneDeps {
   cluster?: ClusterView | undefined
   /** whether the store answers (cluster mode: Redis); not ready while it does not */
   storeUp: () => boolean
+  /** flow control's counters, and the congested subscribers this worker knows of */
+  flow?: MetricsSources['flow']
 }
 
 export async function startControlPlane (
-  { config, brokerId, broker, hooks, audit, runtime, gate, mqtt, logger, groups, bus, sessions, retained, cluster, storeUp }: PlaneDeps
+  { config, brokerId, broker, hooks, audit, runtime, gate, mqtt, logger, groups, bus, sessions, retained, cluster, storeUp, flow }: PlaneDeps
 ): Promise<ControlPlane> {
   const log = logger.child({ component: 'control' })
   const connectedAt = new WeakMap<Client, number>()
@@ -129,7 +131,7 @@ export async function startControlPlane (
   let ready = false
   const metrics = createMetrics({
     broker, stats: hooks.stats, audit, registry: runtime.registry, meters: runtime.rules.meters,
-    connections: () => counters.connections, inFlight: () => gate.inFlight, bus, sessions, retained, protocolRefusals
+    connections: () => counters.connections, inFlight: () => gate.inFlight, bus, sessions, retained, protocolRefusals, flow
   })
   // what this worker answers when another asks for its part (observe/cluster-view.ts)
   if (cluster !== undefined) {

@@ -285,7 +285,8 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       config, brokerId: id, broker, hooks: rules, audit, runtime, gate, mqtt, logger, groups: () => shared.stats(), bus: store.bus, sessions: clientIds,
       retained: () => retained.usage.total,
       cluster,
-      storeUp: () => health?.up() ?? true
+      storeUp: () => health?.up() ?? true,
+      flow
     })
     const bound = Object.fromEntries(Object.entries(listeners.addresses).map(([k, a]) => [k, `${a.address}:${a.port}`]))
     logger.info({ brokerId: id, ...bound, persistence: store.kind, topics: ownership.size, users: directory.accounts.size }, 'broker listening')
