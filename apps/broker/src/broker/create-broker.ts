@@ -256,6 +256,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       config, brokerId: id, broker, hooks: rules, audit, runtime, gate, mqtt, logger, groups: () => shared.stats(), bus: store.bus, sessions: clientIds,
       retained: () => retained.usage.total,
       cluster,
+      redis: store.redis,
       storeUp: () => health?.up() ?? true
     })
     const bound = Object.fromEntries(Object.entries(listeners.addresses).map(([k, a]) => [k, `${a.address}:${a.port}`]))
