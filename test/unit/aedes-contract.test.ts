@@ -11,7 +11,9 @@ import { pathToFileURL } from 'node:url'
 import aedesPersistence from 'aedes-persistence'
 import aedesPersistenceLevel from 'aedes-persistence-level'
 import { busOf, connOf, parserOf } from '../../apps/broker/src/aedes/accessors.js'
-import { BROKER_INTERNALS, BUS_INTERNALS, CLIENT_INTERNALS, CONN_INTERNALS, PARSER_INTERNALS, STORE_INTERNALS, checkInternals } from '../../apps/broker/src/aedes/contract.js'
+import {
+  BROKER_INTERNALS, BUS_INTERNALS, CLIENT_INTERNALS, CONN_INTERNALS, PARSER_INTERNALS, STORE_INTERNALS, checkInternals
+} from '../../apps/broker/src/aedes/contract.js'
 import { createStore } from '../../apps/broker/src/store/persistence.js'
 import { startBareBroker } from '../helpers/bare-aedes.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'

@@ -54,7 +54,7 @@ export interface DirectoryOptions {
 
 /** Hashes the plain demo passwords once at start, so every login takes the same scrypt path. */
 export async function createUserDirectory ({ users, anonymous, cacheTtlMs = 60_000, trustLoopback = true }: DirectoryOptions): Promise<UserDirectory> {
-  let anonymousRoles: readonly string[] | undefined
+  const anonymousRoles: readonly string[] = Object.freeze(anonymous === false ? [] : [anonymous])
   const fromLoopback = (address: string | undefined): boolean => trustLoopback && isLoopback(address)
   const accounts = new Map<string, Account>()
   const verified = createVerifiedCache<Account>(cacheTtlMs)
@@ -62,7 +62,8 @@ export async function createUserDirectory ({ users, anonymous, cacheTtlMs = 60_0
   const toAccount = (u: UserConfig & { id?: string }, hash: string): Account => {
     const plain = u.password !== undefined
     // frozen once: each connection of the account holds this array, not a copy (policy/identity.ts)
-    return { id: u.id, username: u.username, roles: Object.freeze([...u.roles]), loopbackOnly: plain || u.loopbackOnly === true, hash: parsePasswordHash(hash), plain }
+    const roles = Object.freeze([...u.roles])
+    return { id: u.id, username: u.username, roles, loopbackOnly: plain || u.loopbackOnly === true, hash: parsePasswordHash(hash), plain }
   }
   users.forEach((u, i) => { accounts.set(u.username, toAccount(u, hashed[i] as string)) })
   // verified when the username is unknown, so that timing does not tell which usernames exist
@@ -89,7 +90,7 @@ export async function createUserDirectory ({ users, anonymous, cacheTtlMs = 60_0
       if (certName !== undefined) return certificateLogin(accounts.get(certName), certName, username, fromLoopback(remoteAddress))
       if (username === undefined) {
         if (anonymous === false) return { ok: false, returnCode: 5, reason: 'not-authorized', detail: 'anonymous clients are not allowed' }
-        return { ok: true, username: undefined, roles: anonymousRoles ??= Object.freeze([anonymous]) }
+        return { ok: true, username: undefined, roles: anonymousRoles }
       }
       const account = accounts.get(username)
       if (account === undefined || password === undefined) {
