@@ -2,7 +2,7 @@
 // CONNACK 2 from inside authenticate: aedes takes a session over (kicks the connected client, replaces its
 // will, wipes a clean session's state) only in the CONNECT steps after authenticate, so nothing of the
 // owner's session, queue, connection or will has been touched when the refusal is sent.
-import { randomBytes } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import type { AuthenticateError, Client } from 'aedes'
 import type { Logger } from '@warden/common'
@@ -33,10 +33,13 @@ export interface ClientIdGuard {
 type Claim = { readonly ok: true, readonly prev: Binding | undefined, readonly mine: Binding } | { readonly ok: false, readonly held: Binding }
 
 /**
- * A binding's connection: random, as it outlives the process in a shared store. Hex from a Buffer is one flat
- * string, where randomUUID's is a chain of 14 string pieces kept for as long as the connection (448 bytes).
+ * A binding's connection: unique across processes and restarts, as it outlives the process in a shared store —
+ * this process's random prefix and a count. (A randomUUID each was a chain of 14 string pieces kept for as long
+ * as the connection, 448 bytes, and a call into the random source per CONNECT.)
  */
-const connectionId = (): string => randomBytes(16).toString('hex')
+const PROCESS_PREFIX = [randomUUID(), '.'].join('') // join: one flat string, each id one piece on top of it
+let connections = 0
+const connectionId = (): string => PROCESS_PREFIX + (++connections).toString(36)
 
 function authError (returnCode: 2 | 3, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError
