@@ -4,11 +4,11 @@
 // Sampled every SAMPLE_MS for the connections written to since; a connection costs a counter per write.
 //
 // Reading is measured as the bytes the kernel took from the connection (while a backlog waits, what the
-// client reads), plus the messages it acknowledged (each counted at the average size of its stored queue, or of what it
-// was sent).
-// Node frees a socket's writableLength only when a whole batched write is in the kernel (which on loopback
-// holds megabytes), so for a TCP socket the kernel's intake is read from libuv's own count; other streams
-// (TLS, WebSocket) fall back to what left writableLength. The rate is averaged over three seconds.
+// client reads), plus the messages it acknowledged (each counted at the average size of its stored queue, or
+// of what it was sent). Node frees a socket's writableLength only when a whole batched write is in the
+// kernel (which on loopback holds megabytes), so for a TCP socket the kernel's intake is read from libuv's own
+// count; other streams (TLS, WebSocket) fall back to what left writableLength. The rate is averaged over
+// three seconds.
 import type { Client } from 'aedes'
 import { connOf, parserOf } from '../aedes/accessors.js'
 import { fn, patch } from '../aedes/patch.js'
