@@ -213,6 +213,8 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     const broker = aedes
     opened.push(() => new Promise<void>((resolve) => broker.close(() => resolve())))
     outbound.watch(broker)
+    // flow control counts what a subscriber acknowledged (puback and pubcomp both end in aedes's 'ack')
+    broker.on('ack', (_packet, client) => { flow.acked(client) })
     // every patch of the broker and the store, in order (patches.ts)
     const { qos2, queues } = patchBroker(broker, store.persistence, {
       gate,

@@ -9,9 +9,10 @@
 // kernel (which on loopback holds megabytes), so for a TCP socket the kernel's intake is read from libuv's own
 // count; other streams (TLS, WebSocket) fall back to what left writableLength. The rate is averaged over
 // three seconds.
+import type { Duplex } from 'node:stream'
 import type { Client } from 'aedes'
-import { connOf, parserOf } from '../aedes/accessors.js'
-import { fn, patch } from '../aedes/patch.js'
+import { clientOfConn, connOf } from '../aedes/accessors.js'
+import { fn, patchEach } from '../aedes/patch.js'
 
 export const SAMPLE_MS = 50
 /**
@@ -67,12 +68,13 @@ function kernelIntake (conn: object): number | undefined {
   return typeof s._bytesDispatched === 'number' && typeof queued === 'number' ? s._bytesDispatched - queued : undefined
 }
 
+/** the state of a connection written to lately (on the socket, not the client: found from the write) */
 const WATCHED = Symbol('warden.flowWatched')
-type Tagged = Client & { [WATCHED]?: Watched }
+type WatchedConn = Duplex & { [WATCHED]?: Watched | undefined }
 
 interface Watched {
   readonly client: Client
-  readonly conn: NodeJS.WritableStream & { writableLength: number, destroyed: boolean }
+  readonly conn: WatchedConn
   added: number
   acks: number
   /** QoS 1/2 messages sent and not acknowledged */
@@ -96,47 +98,64 @@ export interface CongestionEvents {
   clear (client: Client): void
 }
 
+type Write = (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean
+
+/**
+ * One per broker. A connection costs nothing while idle: its socket's write is the broker's one shared
+ * wrapper, and its counters exist from a write until it is idle again (nothing written, nothing waiting,
+ * nothing unacknowledged); acknowledgements come from aedes's 'ack' event, a closed connection is dropped
+ * at the next sample.
+ */
 export class CongestionWatch {
   private readonly active = new Set<Watched>()
   private readonly timer: NodeJS.Timeout
+  private readonly install: (conn: Duplex) => void
 
   constructor (private readonly limits: CongestionLimits, private readonly events: CongestionEvents) {
     this.timer = setInterval(() => this.sample(), SAMPLE_MS)
     this.timer.unref()
+    const watch = this
+    this.install = patchEach<Duplex, 'write'>('write', fn(3), (write) => function (
+      this: WatchedConn, chunk: unknown, encoding?: unknown, cb?: unknown
+    ): boolean {
+      const w = watch.stateOf(this)
+      w.added += typeof chunk === 'string' ? Buffer.byteLength(chunk) : (chunk as { length: number }).length
+      if (!w.active) watch.activate(w)
+      return (write as Write).call(this, chunk, encoding, cb)
+    } as Duplex['write'], 'flow control counts the bytes written to a subscriber', 'client.conn')
   }
 
   /** counts what is written to the client's connection from now on */
-  watch (client: Client): void {
-    const conn = connOf(client) as Watched['conn']
-    const w: Watched = {
-      client, conn, added: 0, acks: 0, inflight: 0, size: 0, lastLength: 0, lastIntake: undefined, drained: [], ms: [], at: 0, congested: false, active: false
-    }
-    patch(conn, 'write', fn(3), (write) => ((chunk: unknown, encoding?: unknown, cb?: unknown) => {
-      w.added += typeof chunk === 'string' ? Buffer.byteLength(chunk) : (chunk as { length: number }).length
-      if (!w.active) this.activate(w)
-      return (write as (c: unknown, e?: unknown, cb?: unknown) => boolean)(chunk, encoding, cb)
-    }) as typeof conn.write, 'flow control counts the bytes written to a subscriber', 'client.conn')
-    ;(client as Tagged)[WATCHED] = w
-    parserOf(client).on('packet', (p: { cmd: string }) => {
-      if (p.cmd !== 'puback' && p.cmd !== 'pubcomp') return
-      w.acks++
-      if (w.inflight > 0) w.inflight--
-    })
-    conn.once('close', () => {
-      if (w.congested) { w.congested = false; this.events.clear(client) }
-      this.active.delete(w)
-    })
-  }
+  watch (client: Client): void { this.install(connOf(client)) }
 
   /** a QoS 1/2 message of `bytes` (topic and payload) is on its way to the client */
   sent (client: Client, bytes: number): void {
-    const w = (client as Tagged)[WATCHED]
-    if (w === undefined) return
+    const w = this.stateOf(connOf(client))
     w.inflight++
     w.size = w.size === 0 ? bytes : w.size + (bytes - w.size) / 16
   }
 
+  /** the client acknowledged a QoS 1/2 message (aedes's 'ack' event) */
+  acked (client: Client): void {
+    const w = (connOf(client) as WatchedConn)[WATCHED]
+    if (w === undefined) return
+    w.acks++
+    if (w.inflight > 0) w.inflight--
+  }
+
   close (): void { clearInterval(this.timer) }
+
+  private stateOf (conn: WatchedConn): Watched {
+    let w = conn[WATCHED]
+    if (w === undefined) {
+      w = {
+        client: clientOfConn(conn), conn, added: 0, acks: 0, inflight: 0, size: 0, lastLength: 0, lastIntake: undefined,
+        drained: [], ms: [], at: 0, congested: false, active: false
+      }
+      conn[WATCHED] = w
+    }
+    return w
+  }
 
   private activate (w: Watched): void {
     w.active = true
@@ -149,6 +168,12 @@ export class CongestionWatch {
   private sample (): void {
     const now = Date.now()
     for (const w of this.active) {
+      if (w.conn.destroyed) {
+        if (w.congested) { w.congested = false; this.events.clear(w.client) }
+        this.active.delete(w)
+        w.conn[WATCHED] = undefined
+        continue
+      }
       const length = w.conn.writableLength
       const wrote = w.added > 0
       const usage = this.events.usageOf(w.client.id)
@@ -168,16 +193,18 @@ export class CongestionWatch {
       let ms = 0
       for (let i = 0; i < w.drained.length; i++) { bytes += w.drained[i] as number; ms += w.ms[i] as number }
       const fill = fillOf(this.limits, length, usage, w.inflight)
-      const next = !w.conn.destroyed && judge(w.congested, fill, bytes * 1000 / ms, this.limits)
+      const next = judge(w.congested, fill, bytes * 1000 / ms, this.limits)
       if (next) this.events.congested(w.client)
       else if (w.congested) this.events.clear(w.client)
       w.congested = next
-      // nothing written and little waiting: idle, not sampled until the next write
+      // nothing written and little waiting: idle, not sampled until the next write; with nothing
+      // unacknowledged either, its counters go
       if (!wrote && !next && fill <= this.limits.lowWater) {
         w.active = false
         w.drained.length = 0
         w.ms.length = 0
         this.active.delete(w)
+        if (w.inflight === 0) w.conn[WATCHED] = undefined
       }
     }
   }

@@ -43,6 +43,8 @@ export interface FlowControl {
   readonly stage: HookStage
   /** watches what is written to a new client */
   watch (client: Client): void
+  /** the client acknowledged a QoS 1/2 message (aedes's 'ack' event) */
+  acked (client: Client): void
   /** what the other workers announce goes here (flow-link.ts) */
   readonly peer: FlowPeer
   /** cluster mode: tells the other workers */
@@ -103,6 +105,7 @@ export function createFlowControl (cfg: FlowControlConfig, bounds: CutOffBounds,
     },
     peer: { set: (key, reach, ttlMs) => holds.set(key, reach, ttlMs), clear: (key) => holds.clear(key) },
     watch (client) { if (cfg.enabled) watch.watch(client) },
+    acked (client) { if (cfg.enabled) watch.acked(client) },
     link (l) {
       link = l
     },
