@@ -68,6 +68,8 @@ export interface WardenBroker {
   readonly clientIds: Sessions
   /** cluster mode: client messages sent to the other broker processes and messages received from them */
   readonly bus?: BusStats | undefined
+  /** level store: group commit's batches written and operations in them, since start */
+  readonly commits?: { readonly batches: number, readonly ops: number } | undefined
   close (): Promise<void>
 }
 
@@ -188,6 +190,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       gate,
       recheck: createQos2Recheck({ directory, ownership, audit, usernameOf: (c) => usernameOf(c as Client) }),
       hasIncoming: store.hasIncoming,
+      queueRecords: store.queueRecords,
       limits,
       queue: config.limits,
       shared,
@@ -280,6 +283,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       clientIds,
       shared,
       bus: store.bus,
+      commits: store.commits,
       close () {
         closing ??= (async () => {
           // Redis away: what waits on it would wait for ever (the store's connections have no retry limit, so that

@@ -19,8 +19,8 @@ import { packetCounter, setPacketCounter } from '../aedes/accessors.js'
 import { fn, patch } from '../aedes/patch.js'
 import type { AedesStore, StoredPacket } from '../aedes/store.js'
 import { RESERVED_PREFIX, VOID_TOPIC } from '../policy/internal-topics.js'
-import type { IncomingRef } from '../store/level-queues.js'
-import { OWNER_PREFIX, QOS2_RECORD_PREFIX, readOwner, writeOwner } from './qos2-owner.js'
+import type { IncomingRecord, IncomingRef, QueueRecords } from '../store/level-queues.js'
+import { OWNER_PREFIX, QOS2_RECORD_PREFIX, ownerRecord, readOwner, writeOwner } from './qos2-owner.js'
 import type { Qos2Recheck } from './qos2-recheck.js'
 
 /** The mark of client C lives in the incoming store of a pseudo client `MARK_PREFIX + C`: real client
@@ -33,7 +33,6 @@ type Stored = StoredPacket
 const WHY = 'aedes answers PUBREC for a stored QoS 2 PUBLISH it may never have published (crash between store and publish)'
 
 const EMPTY = Buffer.alloc(0)
-const noop = (): void => {}
 
 /** message numbering that keeps deliveries in order (the publish gate) */
 export interface Numbering {
@@ -46,8 +45,11 @@ export interface Qos2Guard {
   recover (stored: AsyncIterable<IncomingRef>): Promise<number>
 }
 
-/** `numbering`: the gate's, so that incoming QoS 2 messages keep their place in delivery order */
-export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Recheck, numbering: Numbering): Qos2Guard {
+/**
+ * `numbering`: the gate's, so that incoming QoS 2 messages keep their place in delivery order; `queueRecords`
+ * (level): the mark goes to disk in the batch that queues the message, not in one of its own after it
+ */
+export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Recheck, numbering: Numbering, queueRecords?: QueueRecords): Qos2Guard {
   const raw = { store: p.incomingStorePacket.bind(p), get: p.incomingGetPacket.bind(p) }
   // Queue entries are keyed by broker id and counter. Starting the counter from the clock keeps this
   // run's keys apart from an earlier run's even under the same (configured) broker id; from 0, a restarted
@@ -65,11 +67,13 @@ export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Rec
     if (pk.brokerId === broker.id && n !== undefined && reserved.delete(n)) numbering.release(n)
   }
 
-  const mark = (clientId: string, messageId: number | undefined, pk: Stored): Promise<void> =>
-    p.incomingStorePacket(markOwner(clientId), {
+  const markRecord = (clientId: string, messageId: number | undefined, pk: Stored): IncomingRecord => ({
+    clientId: MARK_PREFIX + clientId,
+    packet: {
       cmd: 'publish', topic: '', payload: EMPTY, qos: 2, retain: false, dup: false,
       messageId, brokerId: pk.brokerId, brokerCounter: pk.brokerCounter
-    })
+    }
+  })
 
   const isMarked = async (clientId: string, pk: Stored): Promise<boolean> => {
     try {
@@ -89,11 +93,19 @@ export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Rec
       packet.brokerCounter = numbering.reserve()
       reserved.add(packet.brokerCounter)
     }
+    // a packet found stored always has its owner beside it (unless an earlier version stored it)
+    const owner = tracked ? recheck.ownerOf(client) : undefined
+    if (tracked && queueRecords !== undefined) {
+      // level: in the index now, on disk with the message's queue entries and its mark, in one batch; a crash
+      // before that batch loses them with the message, which was not acknowledged (no PUBREC yet)
+      const r = owner !== undefined ? ownerRecord(client.id, packet, owner) : undefined
+      queueRecords.stage(packet, [...(r !== undefined ? [{ clientId: r.clientId, packet: r.packet as Stored }] : []), { clientId: client.id, packet }])
+      pending.set(identity(packet), { clientId: client.id, messageId: packet.messageId })
+      return
+    }
     try {
-      // the owner first: a packet found stored always has its owner beside it (unless an earlier version stored it)
-      const owner = tracked ? recheck.ownerOf(client) : undefined
-      if (owner !== undefined) await writeOwner(raw, client.id, packet, owner)
-      await storeIncoming(client, packet)
+      // the owner first, in the same batch (one LevelDB batch is written whole or not at all)
+      await Promise.all([owner !== undefined ? writeOwner(raw, client.id, packet, owner) : undefined, storeIncoming(client, packet)])
     } catch (err) {
       giveBack(packet) // never published
       throw err
@@ -101,15 +113,33 @@ export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Rec
     if (tracked) pending.set(identity(packet), { clientId: client.id, messageId: packet.messageId })
   }, WHY, 'persistence')
 
+  // The mark is on disk once the message is in its subscribers' queues, never before (it would stop a
+  // message that reached no queue from being published again), and before anyone can receive it (a message
+  // published again after being received is a second delivery): on level, in the very batch that writes the
+  // queue entries, awaited with them; otherwise (or when it was queued at QoS 2 for no one) right after them.
   patch(p, 'outgoingEnqueueCombi', fn(3), (enqueue) => async (subs, packet) => {
-    const result = await enqueue(subs, packet)
-    if (pending.size === 0 || packet.qos !== 2) return result
+    if (pending.size === 0 || packet.qos !== 2) return await enqueue(subs, packet)
     const key = identity(packet)
     const owner = pending.get(key)
-    if (owner !== undefined) {
-      pending.delete(key)
-      await mark(owner.clientId, owner.messageId, packet)
+    if (owner === undefined) return await enqueue(subs, packet)
+    pending.delete(key)
+    const mark = markRecord(owner.clientId, owner.messageId, packet)
+    if (queueRecords === undefined) {
+      const result = await enqueue(subs, packet)
+      await p.incomingStorePacket({ id: mark.clientId }, mark.packet)
+      return result
     }
+    queueRecords.attach(packet, [mark])
+    let result: unknown
+    try {
+      result = await enqueue(subs, packet)
+    } catch (err) {
+      // the packet and its owner, as if stored before the publish; no mark: the message may be in no queue
+      await queueRecords.flush(packet, { attached: false })
+      throw err
+    }
+    // queued at QoS 2 for no one (its subscriptions granted QoS 1): the records after the queue entries
+    await queueRecords.flush(packet, { attached: true })
     return result
   }, WHY, 'persistence')
 
@@ -121,7 +151,9 @@ export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Rec
     publish(packet, client, (err) => {
       pending.delete(identity(packet))
       giveBack(packet) // a no-op once it was delivered; otherwise later deliveries would wait for it
-      done?.(err)
+      if (err === undefined || err === null || queueRecords === undefined) { done?.(err); return }
+      // level: what was staged for it goes to disk, as it would have been stored before the publish
+      queueRecords.flush(packet, { attached: false }).then(() => done?.(err), (e: unknown) => done?.(e as Error))
     })
   }, WHY, 'broker')
 
@@ -150,19 +182,20 @@ export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Rec
     return stored
   }, WHY, 'persistence')
 
+  // the packet and its records go together (one batch on level): a record left without its packet is
+  // harmless (it names the message's queue identity, which no later message has)
   patch(p, 'incomingDelPacket', fn(3), (del) => async (client, packet) => {
-    await del(client, packet)
-    if (isRecord(client.id)) return
-    await del(markOwner(client.id), packet).catch(noop)
-    await del({ id: OWNER_PREFIX + client.id }, packet).catch(noop)
+    if (isRecord(client.id)) { await del(client, packet); return }
+    const [own] = await Promise.allSettled([
+      del(client, packet), del(markOwner(client.id), packet), del({ id: OWNER_PREFIX + client.id }, packet)
+    ])
+    if (own.status === 'rejected') throw own.reason
   }, WHY, 'persistence')
 
   if (typeof p.cleanIncoming === 'function') {
     patch(p, 'cleanIncoming', fn(2), (clean) => async (client) => {
-      await clean?.(client)
-      if (isRecord(client.id)) return
-      await clean?.(markOwner(client.id))
-      await clean?.({ id: OWNER_PREFIX + client.id })
+      if (isRecord(client.id)) { await clean?.(client); return }
+      await Promise.all([clean?.(client), clean?.(markOwner(client.id)), clean?.({ id: OWNER_PREFIX + client.id })])
     }, WHY, 'persistence')
   }
 

@@ -43,6 +43,14 @@ const outgoingIdKey = (clientId: string, messageId: number): string => `${OUTGOI
 const incomingKey = (clientId: string, messageId: number | undefined): string => `${INCOMING}${enc(clientId)}:${pad(messageId)}`
 /** every key under a prefix ending in ':' (';' is the next byte) */
 const range = (prefix: string): { gte: string, lt: string } => ({ gte: prefix, lt: `${prefix.slice(0, -1)};` })
+/** a message's queue identity: the broker that numbered it and its number */
+const identityOf = (packet: StoredPacket): string => `${String(packet.brokerId)}:${String(packet.brokerCounter)}`
+/** an incoming packet as aedes-persistence-level stores it: the packet's own fields and its message id */
+const encodeIncoming = (packet: StoredPacket): Buffer => {
+  const stored = new Packet(packet) as StoredPacket
+  stored.messageId = packet.messageId
+  return msgpack.encode(stored)
+}
 /** the client id of a key `<prefix><encoded id>:…` */
 const clientOf = (key: string, prefix: string): string => decodeURIComponent(key.slice(prefix.length, key.indexOf(':', prefix.length)))
 
@@ -50,7 +58,16 @@ const clientOf = (key: string, prefix: string): string => decodeURIComponent(key
  * a message sent and not yet acknowledged: its queue key, the packet as last updated, and whether its
  * `outgoing-id:` key is on disk (a QoS 1 message's is not, unless an earlier store or run wrote it)
  */
-interface Sent { readonly queueKey: string, readonly packet: StoredPacket, readonly onDisk: boolean }
+/** a record to write with a queue write: staged ones are in the index already, under their encoded value */
+interface Pending { readonly clientId: string, readonly messageId: number, readonly value: Buffer, readonly staged: boolean }
+
+interface Sent {
+  readonly queueKey: string
+  readonly packet: StoredPacket
+  readonly onDisk: boolean
+  /** the value of its `outgoing-id:` key when this store wrote or read it: what a resumed session is sent */
+  readonly value?: Buffer
+}
 
 /** packet id of a queued message not sent yet (0 is not an MQTT packet id, but aedes-persistence's tests use it) */
 const UNSENT = -1
@@ -64,7 +81,28 @@ export interface IncomingRef {
   readonly messageId: number
 }
 
-export interface LevelQueues {
+/** an incoming-store record (the QoS 2 guard's, under its pseudo client id) */
+export interface IncomingRecord {
+  readonly clientId: string
+  readonly packet: StoredPacket
+}
+
+/**
+ * Incoming-store records written in one batch with a QoS 2 message's queue entries (qos2-guard.ts): one
+ * LevelDB batch is on disk whole or not at all, so a message's records are never on disk without its queue
+ * entries, nor the other way round, and the publisher's PUBREC waits for one write instead of three.
+ */
+export interface QueueRecords {
+  /** `records` are in the index now (a PUBREL or a PUBLISH sent again finds them), on disk with the next
+   * QoS 2 queue write of `packet` (its broker id and counter): lost in a crash before it, as the message is */
+  stage (packet: StoredPacket, records: readonly IncomingRecord[]): void
+  /** `records` are put, in the index and on disk, with the next QoS 2 queue write of `packet` */
+  attach (packet: StoredPacket, records: readonly IncomingRecord[]): void
+  /** writes what is still staged for `packet` (and attached, if `attached`), dropping the rest; resolves on disk */
+  flush (packet: StoredPacket, opts: { attached: boolean }): Promise<void>
+}
+
+export interface LevelQueues extends QueueRecords {
   /** whether a client has incoming QoS 2 packets awaiting PUBREL (from the index) */
   hasIncoming (clientId: string): boolean
   /** group commit's counters: batches written and operations in them */
@@ -84,6 +122,8 @@ export class LevelQueueStore implements LevelQueues {
   readonly #queues = new Map<string, Queue>()
   /** incoming QoS 2 packets by client, then packet id: their encoded form, decoded afresh for each reader */
   readonly #incoming = new Map<string, Map<number, Buffer>>()
+  /** records staged or attached to a QoS 2 message's queue write, by its queue identity */
+  readonly #withQueue = new Map<string, Pending[]>()
 
   constructor (db: Level<string, unknown>) {
     this.#db = db
@@ -120,7 +160,7 @@ export class LevelQueueStore implements LevelQueues {
         continue
       }
       q.queued.set(queueKey, messageId)
-      q.sent.set(messageId, { queueKey, packet, onDisk: true })
+      q.sent.set(messageId, { queueKey, packet, onDisk: true, value: blob })
     }
     for await (const [key, blob] of this.#db.iterator<string, Buffer>({ ...range(INCOMING), ...BUFFER })) {
       const clientId = clientOf(key, INCOMING)
@@ -157,18 +197,81 @@ export class LevelQueueStore implements LevelQueues {
   }
 
   async outgoingEnqueueCombi (subs: QueueSub[] | null | undefined, packet: StoredPacket): Promise<unknown> {
-    if (subs === null || subs === undefined || subs.length === 0) return packet
-    // one encoding for every subscriber (the same value under each key)
-    const value = msgpack.encode(new Packet(packet))
-    for (const sub of subs) {
-      const key = outgoingKey(sub.clientId, packet.brokerId, packet.brokerCounter)
-      const q = this.#queue(sub.clientId)
-      // the same message queued again (a QoS 2 message published again after a crash) keeps its packet id
-      if (!q.queued.has(key)) q.queued.set(key, UNSENT)
-      this.#commit.put(key, value)
+    const records = this.#withQueue.size > 0 ? this.#take(packet) : undefined
+    const none = subs === null || subs === undefined || subs.length === 0
+    if (none && records === undefined) return packet
+    if (!none) {
+      // one encoding for every subscriber (the same value under each key)
+      const value = msgpack.encode(new Packet(packet))
+      for (const sub of subs) {
+        const key = outgoingKey(sub.clientId, packet.brokerId, packet.brokerCounter)
+        const q = this.#queue(sub.clientId)
+        // the same message queued again (a QoS 2 message published again after a crash) keeps its packet id
+        if (!q.queued.has(key)) q.queued.set(key, UNSENT)
+        this.#commit.put(key, value)
+      }
+    }
+    // in the same batch as the queue entries: on disk together or not at all. A QoS 2 message queued at
+    // QoS 1 for some (queued-qos.ts) is queued in two writes, the QoS 2 one last: the staged records go with
+    // the first, the attached ones (the mark) with the QoS 2 one
+    if (records !== undefined) {
+      this.#write(records, packet.qos === 2)
+      if (packet.qos !== 2) {
+        const attached = records.filter((r) => !r.staged)
+        if (attached.length > 0) this.#pend(packet, attached)
+      }
     }
     // the publisher is acknowledged once the message is in every queue, on disk
     await this.#commit.durable()
+  }
+
+  stage (packet: StoredPacket, records: readonly IncomingRecord[]): void {
+    this.#pend(packet, records.map((r) => {
+      const messageId = r.packet.messageId ?? 0
+      const value = encodeIncoming(r.packet)
+      this.#incomingOf(r.clientId).set(messageId, value)
+      return { clientId: r.clientId, messageId, value, staged: true }
+    }))
+  }
+
+  attach (packet: StoredPacket, records: readonly IncomingRecord[]): void {
+    this.#pend(packet, records.map((r) => ({ clientId: r.clientId, messageId: r.packet.messageId ?? 0, value: encodeIncoming(r.packet), staged: false })))
+  }
+
+  async flush (packet: StoredPacket, { attached }: { attached: boolean }): Promise<void> {
+    const records = this.#take(packet)
+    if (records !== undefined && this.#write(records, attached)) await this.#commit.durable()
+  }
+
+  #pend (packet: StoredPacket, records: Pending[]): void {
+    const id = identityOf(packet)
+    const before = this.#withQueue.get(id)
+    if (before === undefined) this.#withQueue.set(id, records)
+    else before.push(...records)
+  }
+
+  #take (packet: StoredPacket): Pending[] | undefined {
+    const id = identityOf(packet)
+    const records = this.#withQueue.get(id)
+    if (records !== undefined) this.#withQueue.delete(id)
+    return records
+  }
+
+  /** puts `records` in the batch under way; whether it put any */
+  #write (records: readonly Pending[], attached: boolean): boolean {
+    let any = false
+    for (const r of records) {
+      if (r.staged) {
+        // removed meanwhile (a clean session's table cleared): not brought back
+        if (this.#incoming.get(r.clientId)?.get(r.messageId) !== r.value) continue
+      } else {
+        if (!attached) continue
+        this.#incomingOf(r.clientId).set(r.messageId, r.value)
+      }
+      this.#commit.put(incomingKey(r.clientId, r.messageId), r.value)
+      any = true
+    }
+    return any
   }
 
   async outgoingUpdate (client: Session, packet: StoredPacket): Promise<void> {
@@ -200,11 +303,15 @@ export class LevelQueueStore implements LevelQueues {
     const inMemory = packet.cmd === 'publish' && packet.qos === 1
     // an id another message held on disk stays its own until that message is removed
     const held = q.sent.get(messageId)
-    q.sent.set(messageId, { queueKey, packet, onDisk: !inMemory || (held?.onDisk === true && held.queueKey === queueKey) })
-    if (inMemory) return
+    if (inMemory) {
+      q.sent.set(messageId, { queueKey, packet, onDisk: held?.onDisk === true && held.queueKey === queueKey })
+      return
+    }
+    // under its id only: the queue entry keeps the message as queued, and outgoingStream sends the id's
+    // value in its place (aedes-persistence-level wrote both keys; it reads this one for an acknowledgement)
     const value = msgpack.encode(packet)
+    q.sent.set(messageId, { queueKey, packet, onDisk: true, value })
     this.#commit.put(outgoingIdKey(client.id, messageId), value)
-    this.#commit.put(queueKey, value)
     await this.#commit.durable()
   }
 
@@ -232,9 +339,13 @@ export class LevelQueueStore implements LevelQueues {
       // what was written or removed so far is read back as it is now
       await commit.durable()
       for await (const [key, blob] of db.iterator<string, Buffer>({ ...range(prefix), ...BUFFER })) {
+        const q = queues.get(clientId)
+        const messageId = q?.queued.get(key)
+        const sent = messageId !== undefined && messageId !== UNSENT ? q?.sent.get(messageId) : undefined
+        // a QoS 2 message sent: as last written under its id (the PUBLISH with its id, or the PUBREL)
+        if (sent?.value !== undefined && sent.queueKey === key) { yield msgpack.decode(sent.value) as StoredPacket; continue }
         const packet = msgpack.decode(blob) as StoredPacket
         // a QoS 1 message sent in this run: the id it was sent under, kept in memory
-        const messageId = queues.get(clientId)?.queued.get(key)
         if (messageId !== undefined && messageId !== UNSENT && packet.cmd === 'publish') packet.messageId = messageId
         yield packet
       }
@@ -244,9 +355,7 @@ export class LevelQueueStore implements LevelQueues {
   // ---- incoming QoS 2 packets awaiting PUBREL
 
   async incomingStorePacket (client: Session, packet: StoredPacket): Promise<void> {
-    const stored = new Packet(packet) as StoredPacket
-    stored.messageId = packet.messageId
-    const value = msgpack.encode(stored)
+    const value = encodeIncoming(packet)
     this.#incomingOf(client.id).set(packet.messageId ?? 0, value)
     this.#commit.put(incomingKey(client.id, packet.messageId), value)
     // on disk before PUBREC: the publisher sends it no more after that
@@ -261,8 +370,10 @@ export class LevelQueueStore implements LevelQueues {
 
   async incomingDelPacket (client: Session, packet: { messageId?: number }): Promise<void> {
     const m = this.#incoming.get(client.id)
-    m?.delete(packet.messageId ?? 0)
-    if (m?.size === 0) this.#incoming.delete(client.id)
+    // the index holds every incoming key on disk: one it does not hold needs no delete (the QoS 2 guard
+    // deletes records a message may not have)
+    if (m?.delete(packet.messageId ?? 0) !== true) return
+    if (m.size === 0) this.#incoming.delete(client.id)
     this.#commit.del(incomingKey(client.id, packet.messageId))
     // on disk before PUBCOMP: a packet found stored after a crash is taken as not yet released
     await this.#commit.durable()
