@@ -20,7 +20,8 @@ import { fn, patch } from '../aedes/patch.js'
 import type { AedesStore, StoredPacket } from '../aedes/store.js'
 import { RESERVED_PREFIX, VOID_TOPIC } from '../policy/internal-topics.js'
 import type { IncomingRecord, IncomingRef, QueueRecords } from '../store/level-queues.js'
-import { OWNER_PREFIX, QOS2_RECORD_PREFIX, ownerRecord, readOwner, writeOwner } from './qos2-owner.js'
+import { OWNER_PREFIX, QOS2_RECORD_PREFIX, ownerRecord, readOwner, readQueued, writeOwner } from './qos2-owner.js'
+import type { RecordedOwner } from './recorded-owner.js'
 import type { Qos2Recheck } from './qos2-recheck.js'
 
 /** The mark of client C lives in the incoming store of a pseudo client `MARK_PREFIX + C`: real client
@@ -58,7 +59,7 @@ export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Rec
   setPacketCounter(broker, start)
   const identity = (pk: Stored): string => `${String(pk.brokerId)}:${String(pk.brokerCounter)}`
   /** packets stored but not yet in the subscribers' queues, by identity */
-  const pending = new Map<string, { clientId: string, messageId: number | undefined }>()
+  const pending = new Map<string, { clientId: string, messageId: number | undefined, owner?: RecordedOwner | undefined }>()
   const markOwner = (clientId: string): { id: string } => ({ id: MARK_PREFIX + clientId })
   /** numbers taken for stored packets whose publish has not finished */
   const reserved = new Set<number>()
@@ -78,10 +79,10 @@ export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Rec
   const isMarked = async (clientId: string, pk: Stored): Promise<boolean> => {
     try {
       const m = await p.incomingGetPacket(markOwner(clientId), pk)
-      return m.brokerId === pk.brokerId && m.brokerCounter === pk.brokerCounter
-    } catch {
-      return false
-    }
+      if (m.brokerId === pk.brokerId && m.brokerCounter === pk.brokerCounter) return true
+    } catch {}
+    // level: an owner record written with the queue entries stands for the mark
+    return await readQueued(raw, clientId, pk)
   }
 
   const storeIncoming = raw.store
@@ -100,7 +101,7 @@ export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Rec
       // before that batch loses them with the message, which was not acknowledged (no PUBREC yet)
       const r = owner !== undefined ? ownerRecord(client.id, packet, owner) : undefined
       queueRecords.stage(packet, [...(r !== undefined ? [{ clientId: r.clientId, packet: r.packet as Stored }] : []), { clientId: client.id, packet }])
-      pending.set(identity(packet), { clientId: client.id, messageId: packet.messageId })
+      pending.set(identity(packet), { clientId: client.id, messageId: packet.messageId, owner })
       return
     }
     try {
@@ -120,16 +121,21 @@ export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Rec
   patch(p, 'outgoingEnqueueCombi', fn(3), (enqueue) => async (subs, packet) => {
     if (pending.size === 0 || packet.qos !== 2) return await enqueue(subs, packet)
     const key = identity(packet)
-    const owner = pending.get(key)
-    if (owner === undefined) return await enqueue(subs, packet)
+    const stored = pending.get(key)
+    if (stored === undefined) return await enqueue(subs, packet)
     pending.delete(key)
-    const mark = markRecord(owner.clientId, owner.messageId, packet)
+    const mark = markRecord(stored.clientId, stored.messageId, packet)
     if (queueRecords === undefined) {
       const result = await enqueue(subs, packet)
       await p.incomingStorePacket({ id: mark.clientId }, mark.packet)
       return result
     }
-    queueRecords.attach(packet, [mark])
+    // level: the owner record written again with the queue entries says what the mark would (one record less
+    // to write and delete); with no owner to record, the mark
+    const queued = stored.owner !== undefined
+      ? ownerRecord(stored.clientId, { messageId: stored.messageId, brokerId: packet.brokerId, brokerCounter: packet.brokerCounter }, stored.owner, true)
+      : undefined
+    queueRecords.attach(packet, [queued !== undefined ? { clientId: queued.clientId, packet: queued.packet as Stored } : mark])
     let result: unknown
     try {
       result = await enqueue(subs, packet)
