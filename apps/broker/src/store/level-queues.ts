@@ -109,7 +109,15 @@ export interface LevelQueues extends QueueRecords {
   readonly commits: { batches: number, ops: number }
 }
 
-const noSuchPacket = (): Error => new Error('no such packet')
+/** the answer to a lookup that misses, which every new QoS 2 PUBLISH makes (aedes asks whether it is a
+ * retransmission): without a stack trace, whose capture cost more than the lookup */
+const noSuchPacket = (): Error => {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  const err = new Error('no such packet')
+  Error.stackTraceLimit = limit
+  return err
+}
 
 /**
  * An aedes persistence (the interface of aedes-persistence 11's async stores): `setup` loads the index of
