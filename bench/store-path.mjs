@@ -32,7 +32,8 @@ const record = (packet, messageId, payload) => ({ ...packet, topic: '', payload:
  * (this branch), else awaited one by one around it as the guard did before */
 async function storeWithRecords (store, publisher, packet, messageId, sub) {
   if (typeof store.stage === 'function') {
-    store.stage(packet, [{ clientId: OWNER.id, packet: record(packet, messageId, '{"u":"pub"}') }, { clientId: publisher.id, packet: { ...packet, messageId } }])
+    const owner = { clientId: OWNER.id, packet: record(packet, messageId, '{"u":"pub"}') }
+    store.stage(packet, [owner, { clientId: publisher.id, packet: { ...packet, messageId } }])
     store.attach(packet, [{ clientId: OWNER.id, packet: record(packet, messageId, '{"u":"pub","q":1}') }])
     await store.outgoingEnqueueCombi([sub], packet)
     return
