@@ -34,6 +34,7 @@ type Stored = StoredPacket
 const WHY = 'aedes answers PUBREC for a stored QoS 2 PUBLISH it may never have published (crash between store and publish)'
 
 const EMPTY = Buffer.alloc(0)
+const noop = (): void => {}
 
 /** message numbering that keeps deliveries in order (the publish gate) */
 export interface Numbering {
@@ -105,8 +106,9 @@ export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Rec
       return
     }
     try {
-      // the owner first, in the same batch (one LevelDB batch is written whole or not at all)
-      await Promise.all([owner !== undefined ? writeOwner(raw, client.id, packet, owner) : undefined, storeIncoming(client, packet)])
+      // the owner first (on Redis the order of the writes is what keeps a packet from being found without it)
+      if (owner !== undefined) await writeOwner(raw, client.id, packet, owner)
+      await storeIncoming(client, packet)
     } catch (err) {
       giveBack(packet) // never published
       throw err
@@ -188,20 +190,28 @@ export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Rec
     return stored
   }, WHY, 'persistence')
 
-  // the packet and its records go together (one batch on level): a record left without its packet is
-  // harmless (it names the message's queue identity, which no later message has)
+  // The packet before its records: a record left without its packet is harmless (it names the message's
+  // queue identity, which no later message has), a packet left without its mark would be published again.
+  // On level the three go in one batch (issued together, written whole or not at all); elsewhere in turn.
   patch(p, 'incomingDelPacket', fn(3), (del) => async (client, packet) => {
     if (isRecord(client.id)) { await del(client, packet); return }
-    const [own] = await Promise.allSettled([
-      del(client, packet), del(markOwner(client.id), packet), del({ id: OWNER_PREFIX + client.id }, packet)
-    ])
+    const records = [markOwner(client.id), { id: OWNER_PREFIX + client.id }]
+    if (queueRecords === undefined) {
+      await del(client, packet)
+      for (const r of records) await del(r, packet).catch(noop)
+      return
+    }
+    const [own] = await Promise.allSettled([del(client, packet), ...records.map((r) => del(r, packet))])
     if (own.status === 'rejected') throw own.reason
   }, WHY, 'persistence')
 
   if (typeof p.cleanIncoming === 'function') {
     patch(p, 'cleanIncoming', fn(2), (clean) => async (client) => {
-      if (isRecord(client.id)) { await clean?.(client); return }
-      await Promise.all([clean?.(client), clean?.(markOwner(client.id)), clean?.({ id: OWNER_PREFIX + client.id })])
+      await clean?.(client)
+      if (isRecord(client.id)) return
+      const records = [markOwner(client.id), { id: OWNER_PREFIX + client.id }]
+      if (queueRecords === undefined) for (const r of records) await clean?.(r)
+      else await Promise.all(records.map((r) => clean?.(r)))
     }, WHY, 'persistence')
   }
 

@@ -5,8 +5,8 @@
 //
 // It keeps aedes-persistence-level's key layout and encoding (msgpack-lite of the packet, MQTT 5
 // properties and messageExpiry included) so that it reads what that store wrote and the other way round:
-//   outgoing:<client>:<brokerId>:<counter>   a queued message (with its packet id once sent)
-//   outgoing-id:<client>:<packet id>         the same packet, found by packet id
+//   outgoing:<client>:<brokerId>:<counter>   a queued message (as queued: this store does not rewrite it)
+//   outgoing-id:<client>:<packet id>         the packet as sent under that id (a QoS 2 PUBLISH, then its PUBREL)
 //   incoming:<client>:<packet id>            an incoming QoS 2 packet awaiting PUBREL
 // What it changes is when and how often it writes:
 // - no read on the message path: a PUBACK finds its packet in the index, an incoming QoS 2 packet is
@@ -15,6 +15,8 @@
 //   awaited (a queued message, before the publisher's PUBACK; a QoS 2 packet id, before it is sent; an
 //   incoming QoS 2 packet and its removal, before PUBREC/PUBCOMP), the others are not: the removal of an
 //   acknowledged message (lost in a crash, the message is sent once more, which QoS 1 allows);
+// - records the QoS 2 guard keeps beside an incoming message go to disk in the batch that queues it
+//   (QueueRecords: stage, attach): one awaited write before PUBREC, atomic with the queue entries;
 // - the packet id a QoS 1 message is sent under is kept in memory only (outgoingStream adds it back to
 //   what it reads): after a crash the message is sent again under a new id, a duplicate QoS 1 allows. So a
 //   QoS 1 message costs one put when queued and one delete when acknowledged, both in shared batches.
