@@ -19,9 +19,8 @@ import { packetCounter, setPacketCounter } from '../aedes/accessors.js'
 import { fn, patch } from '../aedes/patch.js'
 import type { AedesStore, StoredPacket } from '../aedes/store.js'
 import { RESERVED_PREFIX, VOID_TOPIC } from '../policy/internal-topics.js'
-import type { IncomingRecord, IncomingRef, QueueRecords } from '../store/level-queues.js'
-import { OWNER_PREFIX, QOS2_RECORD_PREFIX, ownerRecord, readOwner, readQueued, writeOwner } from './qos2-owner.js'
-import type { RecordedOwner } from './recorded-owner.js'
+import { QUEUED, type IncomingRecord, type IncomingRef, type QueueRecords } from '../store/level-queues.js'
+import { OWNER_PREFIX, QOS2_RECORD_PREFIX, ownerRecord, readOwner, writeOwner } from './qos2-owner.js'
 import type { Qos2Recheck } from './qos2-recheck.js'
 
 /** The mark of client C lives in the incoming store of a pseudo client `MARK_PREFIX + C`: real client
@@ -60,7 +59,7 @@ export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Rec
   setPacketCounter(broker, start)
   const identity = (pk: Stored): string => `${String(pk.brokerId)}:${String(pk.brokerCounter)}`
   /** packets stored but not yet in the subscribers' queues, by identity */
-  const pending = new Map<string, { clientId: string, messageId: number | undefined, owner?: RecordedOwner | undefined }>()
+  const pending = new Map<string, { clientId: string, messageId: number | undefined, packet?: Stored }>()
   const markOwner = (clientId: string): { id: string } => ({ id: MARK_PREFIX + clientId })
   /** numbers taken for stored packets whose publish has not finished */
   const reserved = new Set<number>()
@@ -82,8 +81,8 @@ export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Rec
       const m = await p.incomingGetPacket(markOwner(clientId), pk)
       if (m.brokerId === pk.brokerId && m.brokerCounter === pk.brokerCounter) return true
     } catch {}
-    // level: an owner record written with the queue entries stands for the mark
-    return await readQueued(raw, clientId, pk)
+    // level: a packet written with its queue entries, flagged so, stands for the mark
+    return pk[QUEUED] === 1
   }
 
   const storeIncoming = raw.store
@@ -100,9 +99,14 @@ export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Rec
     if (tracked && queueRecords !== undefined) {
       // level: in the index now, on disk with the message's queue entries and its mark, in one batch; a crash
       // before that batch loses them with the message, which was not acknowledged (no PUBREC yet)
+      // The owner record is needed only to publish the packet again, which a packet written with its queue
+      // entries never is: it goes to disk only if the publish fails before that.
       const r = owner !== undefined ? ownerRecord(client.id, packet, owner) : undefined
-      queueRecords.stage(packet, [...(r !== undefined ? [{ clientId: r.clientId, packet: r.packet as Stored }] : []), { clientId: client.id, packet }])
-      pending.set(identity(packet), { clientId: client.id, messageId: packet.messageId, owner })
+      queueRecords.stage(packet, [
+        ...(r !== undefined ? [{ clientId: r.clientId, packet: r.packet as Stored, unlessQueued: true }] : []),
+        { clientId: client.id, packet }
+      ])
+      pending.set(identity(packet), { clientId: client.id, messageId: packet.messageId, packet })
       return
     }
     try {
@@ -132,22 +136,22 @@ export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Rec
       await p.incomingStorePacket({ id: mark.clientId }, mark.packet)
       return result
     }
-    // level: the owner record written again with the queue entries says what the mark would (one record less
-    // to write and delete); with no owner to record, the mark
-    const queued = stored.owner !== undefined
-      ? ownerRecord(stored.clientId, { messageId: stored.messageId, brokerId: packet.brokerId, brokerCounter: packet.brokerCounter }, stored.owner, true)
-      : undefined
-    queueRecords.attach(packet, [queued !== undefined ? { clientId: queued.clientId, packet: queued.packet as Stored } : mark])
+    // level: the packet itself, written with the queue entries and flagged so, says what the mark would (no
+    // record of its own to write and remove); a packet found again after a restart (stored.packet undefined)
+    // gets the mark
+    queueRecords.attach(packet, [stored.packet !== undefined
+      ? { clientId: stored.clientId, packet: { ...stored.packet, [QUEUED]: 1 } }
+      : mark])
     let result: unknown
     try {
       result = await enqueue(subs, packet)
     } catch (err) {
       // the packet and its owner, as if stored before the publish; no mark: the message may be in no queue
-      await queueRecords.flush(packet, { attached: false })
+      await queueRecords.flush(packet, { queued: false })
       throw err
     }
     // queued at QoS 2 for no one (its subscriptions granted QoS 1): the records after the queue entries
-    await queueRecords.flush(packet, { attached: true })
+    await queueRecords.flush(packet, { queued: true })
     return result
   }, WHY, 'persistence')
 
@@ -161,7 +165,7 @@ export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Rec
       giveBack(packet) // a no-op once it was delivered; otherwise later deliveries would wait for it
       if (err === undefined || err === null || queueRecords === undefined) { done?.(err); return }
       // level: what was staged for it goes to disk, as it would have been stored before the publish
-      queueRecords.flush(packet, { attached: false }).then(() => done?.(err), (e: unknown) => done?.(e as Error))
+      queueRecords.flush(packet, { queued: false }).then(() => done?.(err), (e: unknown) => done?.(e as Error))
     })
   }, WHY, 'broker')
 

@@ -14,16 +14,12 @@ interface Store {
   get (client: { id: string }, packet: { messageId?: number | undefined }): Promise<Identified & { payload?: unknown }>
 }
 
-/**
- * the record of `packet` (an incoming QoS 2 PUBLISH of `clientId`) as the store holds it. `queued`: written
- * in one batch with the message's queue entries (level), so it also says the message was published: it
- * stands for qos2-guard.ts's mark
- */
-export function ownerRecord (clientId: string, packet: Identified, owner: RecordedOwner, queued = false): { clientId: string, packet: object } {
+/** the record of `packet` (an incoming QoS 2 PUBLISH of `clientId`) as the store holds it */
+export function ownerRecord (clientId: string, packet: Identified, owner: RecordedOwner): { clientId: string, packet: object } {
   return {
     clientId: OWNER_PREFIX + clientId,
     packet: {
-      cmd: 'publish', topic: '', payload: Buffer.from(JSON.stringify(queued ? { ...owner, q: 1 } : owner)), qos: 2, retain: false, dup: false,
+      cmd: 'publish', topic: '', payload: Buffer.from(JSON.stringify(owner)), qos: 2, retain: false, dup: false,
       messageId: packet.messageId, brokerId: packet.brokerId, brokerCounter: packet.brokerCounter
     }
   }
@@ -36,16 +32,6 @@ export async function writeOwner (store: Store, clientId: string, packet: Identi
 
 /** undefined: none recorded (stored by an earlier version, or the record is another message's) */
 export async function readOwner (store: Store, clientId: string, packet: Identified): Promise<RecordedOwner | undefined> {
-  const owner = await readRecord(store, clientId, packet)
-  return owner !== undefined ? { u: owner.u, ...(owner.a !== undefined ? { a: owner.a } : {}) } : undefined
-}
-
-/** whether the owner record of `packet` was written with its queue entries (see ownerRecord) */
-export async function readQueued (store: Store, clientId: string, packet: Identified): Promise<boolean> {
-  return (await readRecord(store, clientId, packet))?.q === 1
-}
-
-async function readRecord (store: Store, clientId: string, packet: Identified): Promise<RecordedOwner & { q?: unknown } | undefined> {
   let r: Identified & { payload?: unknown }
   try {
     r = await store.get({ id: OWNER_PREFIX + clientId }, packet)
@@ -54,7 +40,7 @@ async function readRecord (store: Store, clientId: string, packet: Identified): 
   }
   if (r.brokerId !== packet.brokerId || r.brokerCounter !== packet.brokerCounter) return undefined
   try {
-    const owner = JSON.parse(Buffer.from(r.payload as Uint8Array).toString()) as RecordedOwner & { q?: unknown }
+    const owner = JSON.parse(Buffer.from(r.payload as Uint8Array).toString()) as RecordedOwner
     return typeof owner.u === 'string' ? owner : undefined
   } catch {
     return undefined

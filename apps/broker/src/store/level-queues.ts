@@ -45,12 +45,18 @@ const outgoingIdKey = (clientId: string, messageId: number): string => `${OUTGOI
 const incomingKey = (clientId: string, messageId: number | undefined): string => `${INCOMING}${enc(clientId)}:${pad(messageId)}`
 /** every key under a prefix ending in ':' (';' is the next byte) */
 const range = (prefix: string): { gte: string, lt: string } => ({ gte: prefix, lt: `${prefix.slice(0, -1)};` })
+/**
+ * the field of an incoming QoS 2 packet written in the batch that queued its message (qos2-guard.ts): it was
+ * published, and is not to be published again after a crash; aedes-persistence-level keeps it as it is
+ */
+export const QUEUED = 'wardenQueued'
 /** a message's queue identity: the broker that numbered it and its number */
 const identityOf = (packet: StoredPacket): string => `${String(packet.brokerId)}:${String(packet.brokerCounter)}`
 /** an incoming packet as aedes-persistence-level stores it: the packet's own fields and its message id */
 const encodeIncoming = (packet: StoredPacket): Buffer => {
   const stored = new Packet(packet) as StoredPacket
   stored.messageId = packet.messageId
+  if (packet[QUEUED] === 1) stored[QUEUED] = 1
   return msgpack.encode(stored)
 }
 /** the client id of a key `<prefix><encoded id>:…` */
@@ -61,7 +67,13 @@ const clientOf = (key: string, prefix: string): string => decodeURIComponent(key
  * `outgoing-id:` key is on disk (a QoS 1 message's is not, unless an earlier store or run wrote it)
  */
 /** a record to write with a queue write: staged ones are in the index already, under their encoded value */
-interface Pending { readonly clientId: string, readonly messageId: number, readonly value: Buffer, readonly staged: boolean }
+interface Pending {
+  readonly clientId: string
+  readonly messageId: number
+  readonly value: Buffer
+  readonly staged: boolean
+  readonly unlessQueued: boolean
+}
 
 interface Sent {
   readonly queueKey: string
@@ -87,6 +99,8 @@ export interface IncomingRef {
 export interface IncomingRecord {
   readonly clientId: string
   readonly packet: StoredPacket
+  /** staged: written only if the message is not queued after all (a publish that failed); dropped once it is */
+  readonly unlessQueued?: boolean
 }
 
 /**
@@ -100,8 +114,11 @@ export interface QueueRecords {
   stage (packet: StoredPacket, records: readonly IncomingRecord[]): void
   /** `records` are put, in the index and on disk, with the next QoS 2 queue write of `packet` */
   attach (packet: StoredPacket, records: readonly IncomingRecord[]): void
-  /** writes what is still staged for `packet` (and attached, if `attached`), dropping the rest; resolves on disk */
-  flush (packet: StoredPacket, opts: { attached: boolean }): Promise<void>
+  /**
+   * writes what is still pending for `packet`, resolved once on disk: `queued` (its queue entries are on disk,
+   * written apart from these records), as a queue write would; else (its publish failed) only what was staged
+   */
+  flush (packet: StoredPacket, opts: { queued: boolean }): Promise<void>
 }
 
 export interface LevelQueues extends QueueRecords {
@@ -240,17 +257,19 @@ export class LevelQueueStore implements LevelQueues {
       const messageId = r.packet.messageId ?? 0
       const value = encodeIncoming(r.packet)
       this.#incomingOf(r.clientId).set(messageId, value)
-      return { clientId: r.clientId, messageId, value, staged: true }
+      return { clientId: r.clientId, messageId, value, staged: true, unlessQueued: r.unlessQueued === true }
     }))
   }
 
   attach (packet: StoredPacket, records: readonly IncomingRecord[]): void {
-    this.#pend(packet, records.map((r) => ({ clientId: r.clientId, messageId: r.packet.messageId ?? 0, value: encodeIncoming(r.packet), staged: false })))
+    this.#pend(packet, records.map((r) => ({
+      clientId: r.clientId, messageId: r.packet.messageId ?? 0, value: encodeIncoming(r.packet), staged: false, unlessQueued: false
+    })))
   }
 
-  async flush (packet: StoredPacket, { attached }: { attached: boolean }): Promise<void> {
+  async flush (packet: StoredPacket, { queued }: { queued: boolean }): Promise<void> {
     const records = this.#take(packet)
-    if (records !== undefined && this.#write(records, attached)) await this.#commit.durable()
+    if (records !== undefined && this.#write(records, queued)) await this.#commit.durable()
   }
 
   #pend (packet: StoredPacket, records: Pending[]): void {
@@ -267,15 +286,24 @@ export class LevelQueueStore implements LevelQueues {
     return records
   }
 
-  /** puts `records` in the batch under way; whether it put any */
-  #write (records: readonly Pending[], attached: boolean): boolean {
+  /**
+   * puts `records` in the batch under way; whether it put any. `queued`: the batch queues the message (the
+   * attached records go too, the ones staged unless queued are dropped); else a publish that failed
+   */
+  #write (records: readonly Pending[], queued: boolean): boolean {
     let any = false
     for (const r of records) {
       if (r.staged) {
+        const m = this.#incoming.get(r.clientId)
         // removed meanwhile (a clean session's table cleared): not brought back
-        if (this.#incoming.get(r.clientId)?.get(r.messageId) !== r.value) continue
+        if (m?.get(r.messageId) !== r.value) continue
+        if (r.unlessQueued && queued) {
+          m.delete(r.messageId)
+          if (m.size === 0) this.#incoming.delete(r.clientId)
+          continue
+        }
       } else {
-        if (!attached) continue
+        if (!queued) continue
         this.#incomingOf(r.clientId).set(r.messageId, r.value)
       }
       this.#commit.put(incomingKey(r.clientId, r.messageId), r.value)
