@@ -18,7 +18,7 @@ for (const proto of protos) {
   const enqueue = proto.outgoingEnqueueCombi
   proto.outgoingEnqueueCombi = function heldEnqueue (subs, packet) {
     if (packet.qos === 2 && packet.topic === topic) {
-      const written = typeof this.flush === 'function' ? this.flush(packet, { attached: false }) : Promise.resolve()
+      const written = typeof this.flush === 'function' ? this.flush(packet, { queued: false }) : Promise.resolve()
       return written.then(() => {
         process.stdout.write(JSON.stringify({ msg: 'test: QoS 2 publish held before enqueue', topic }) + '\n')
         return new Promise(() => {})
