@@ -32,9 +32,10 @@ const record = (packet, messageId, payload) => ({ ...packet, topic: '', payload:
  * (this branch), else awaited one by one around it as the guard did before */
 async function storeWithRecords (store, publisher, packet, messageId, sub) {
   if (typeof store.stage === 'function') {
-    const owner = { clientId: OWNER.id, packet: record(packet, messageId, '{"u":"pub"}') }
+    // the owner record is written only if the publish fails; the packet goes with the queue entries, flagged
+    const owner = { clientId: OWNER.id, packet: record(packet, messageId, '{"u":"pub"}'), unlessQueued: true }
     store.stage(packet, [owner, { clientId: publisher.id, packet: { ...packet, messageId } }])
-    store.attach(packet, [{ clientId: OWNER.id, packet: record(packet, messageId, '{"u":"pub","q":1}') }])
+    store.attach(packet, [{ clientId: publisher.id, packet: { ...packet, messageId, wardenQueued: 1 } }])
     await store.outgoingEnqueueCombi([sub], packet)
     return
   }
