@@ -13,6 +13,9 @@
 // the account that sent it is stored beside it (qos2-owner.ts) and must still own the topic then
 // (qos2-recheck.ts); a refused one is emptied in the store, so that it is neither tried again nor published
 // when its publisher sends it again.
+// On the level store (QueueRecords) the packet is written in the very batch that queues the message, flagged
+// so (QUEUED): on disk it is never without its queue entries, the flag stands for the mark, and the owner
+// record is written only if the publish fails before queueing. Four awaited writes before PUBREC become one.
 import type { Aedes, Client, PublishPacket } from 'aedes'
 import { brokerInternals, type Done } from '../aedes/internals.js'
 import { packetCounter, setPacketCounter } from '../aedes/accessors.js'
