@@ -2,6 +2,8 @@
 // per message (queue, packet id, acknowledgement; QoS 2: the incoming packet and the PUBREL too), through
 // aedes-persistence-level and through Warden's level store, on a fresh LevelDB each, in this process.
 // CPU time is the process's own (all threads: LevelDB's too), so other work on the machine adds little.
+// 'Warden + QoS 2 records' adds what the QoS 2 guard writes beside an incoming message (owner, mark) as the
+// build in use writes them.
 //   npm run build && node bench/store-path.mjs [--messages=20000] [--window=64] [--rounds=3]
 import { mkdtempSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
@@ -17,7 +19,38 @@ const ROUNDS = Number(args.rounds ?? 3)
 
 const stores = {
   'aedes-persistence-level': (db) => aedesPersistenceLevel(db),
-  'Warden level store': (db) => new LevelQueueStore(db)
+  'Warden level store': (db) => new LevelQueueStore(db),
+  // and the records Warden's QoS 2 guard keeps beside an incoming QoS 2 message (delivery/qos2-guard.ts)
+  'Warden + QoS 2 records': (db) => Object.assign(new LevelQueueStore(db), { guard: true })
+}
+
+const OWNER = { id: '\u0000warden-qos2-owner:pub-1' }
+const MARK = { id: '\u0000warden-qos2:pub-1' }
+const record = (packet, messageId, payload) => ({ ...packet, topic: '', payload: Buffer.from(payload), messageId })
+
+/** the guard's writes of an incoming QoS 2 message: staged and attached to its queue write where the store can
+ * (this branch), else awaited one by one around it as the guard did before */
+async function storeWithRecords (store, publisher, packet, messageId, sub) {
+  if (typeof store.stage === 'function') {
+    // the owner record is written only if the publish fails; the packet goes with the queue entries, flagged
+    const owner = { clientId: OWNER.id, packet: record(packet, messageId, '{"u":"pub"}'), unlessQueued: true }
+    store.stage(packet, [owner, { clientId: publisher.id, packet: { ...packet, messageId } }])
+    store.attach(packet, [{ clientId: publisher.id, packet: { ...packet, messageId, wardenQueued: 1 } }])
+    await store.outgoingEnqueueCombi([sub], packet)
+    return
+  }
+  await store.incomingStorePacket(OWNER, record(packet, messageId, '{"u":"pub"}'))
+  await store.incomingStorePacket(publisher, { ...packet, messageId })
+  await store.outgoingEnqueueCombi([sub], packet)
+  await store.incomingStorePacket(MARK, record(packet, messageId, ''))
+}
+
+async function delWithRecords (store, publisher, messageId) {
+  if (typeof store.stage === 'function') {
+    await Promise.all([publisher, MARK, OWNER].map((c) => store.incomingDelPacket(c, { messageId })))
+    return
+  }
+  for (const c of [publisher, MARK, OWNER]) await store.incomingDelPacket(c, { messageId })
 }
 
 /** one message the way aedes 2 stores it for one persistent subscriber */
@@ -27,16 +60,19 @@ async function oneMessage (store, qos, n) {
   const publisher = { id: 'pub-1' }
   const messageId = (n % 65535) + 1
   const packet = { cmd: 'publish', topic: 'bench/p/data', payload: Buffer.alloc(64, 1), qos, retain: false, dup: false, brokerId: 'b', brokerCounter: n + 1 }
-  if (qos === 2) {
-    await store.incomingGetPacket(publisher, { messageId }).catch(() => {})
-    await store.incomingStorePacket(publisher, { ...packet, messageId })
+  if (qos === 2) await store.incomingGetPacket(publisher, { messageId }).catch(() => {})
+  if (qos === 2 && store.guard === true) {
+    await storeWithRecords(store, publisher, packet, messageId, sub)
+  } else {
+    if (qos === 2) await store.incomingStorePacket(publisher, { ...packet, messageId })
+    await store.outgoingEnqueueCombi([sub], packet)
   }
-  await store.outgoingEnqueueCombi([sub], packet)
   await store.outgoingUpdate(client, { ...packet, messageId })
   if (qos === 2) {
     await store.outgoingUpdate(client, { cmd: 'pubrel', messageId })
     await store.incomingGetPacket(publisher, { messageId, cmd: 'pubrel' })
-    await store.incomingDelPacket(publisher, { messageId })
+    if (store.guard === true) await delWithRecords(store, publisher, messageId)
+    else await store.incomingDelPacket(publisher, { messageId })
   }
   await store.outgoingClearMessageId(client, { messageId })
 }

@@ -2,6 +2,8 @@
 // (qos2-guard.ts) — only if the account that published it still exists and still owns the topic at that
 // moment; otherwise it is refused and audited. The crash lands in that window every time: a preloaded test
 // module holds the store's queueing of the message (test/helpers/hold-enqueue.mjs), then the test SIGKILLs.
+// (Warden's level store now writes an incoming QoS 2 packet in the batch that queues it, so only a store an
+// earlier version left behind holds such a message: the module writes it as that version did.)
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'

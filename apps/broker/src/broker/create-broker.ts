@@ -73,6 +73,8 @@ export interface WardenBroker {
   readonly clientIds: Sessions
   /** cluster mode: client messages sent to the other broker processes and messages received from them */
   readonly bus?: BusStats | undefined
+  /** level store: group commit's batches written and operations in them, since start */
+  readonly commits?: { readonly batches: number, readonly ops: number } | undefined
   /** congested subscribers slow down the publishers feeding them (flow/) */
   readonly flow: FlowControl
   close (): Promise<void>
@@ -220,6 +222,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       gate,
       recheck: createQos2Recheck({ directory, ownership, audit, usernameOf: (c) => usernameOf(c as Client) }),
       hasIncoming: store.hasIncoming,
+      queueRecords: store.queueRecords,
       limits,
       queue: config.limits,
       shared,
@@ -317,6 +320,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       clientIds,
       shared,
       bus: store.bus,
+      commits: store.commits,
       flow,
       close () {
         closing ??= (async () => {

@@ -13,6 +13,7 @@ import { storePubrelsApart } from '../store/memory-pubrel.js'
 import { orderPerClient } from '../delivery/ordered-delivery.js'
 import type { PublishGate } from '../delivery/publish-gate.js'
 import { installQos2Guard, type Qos2Guard } from '../delivery/qos2-guard.js'
+import type { QueueRecords } from '../store/level-queues.js'
 import type { Qos2Recheck } from '../delivery/qos2-recheck.js'
 import type { QueueBound } from '../limits/queue-bound.js'
 import type { RetainedQuota } from '../limits/retained-quota.js'
@@ -107,6 +108,8 @@ export interface BrokerPatchDeps {
   gate: PublishGate
   recheck: Qos2Recheck
   hasIncoming: HasIncoming | undefined
+  /** level: the QoS 2 guard's records go to disk with the message's queue entries */
+  queueRecords?: QueueRecords | undefined
   limits: Limits
   queue: { maxQueuedMessages: number, maxQueuedBytes: number }
   shared: SharedSubscriptions
@@ -136,7 +139,7 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
     {
       name: 'qos2-guard',
       reason: 'aedes answers PUBREC for a QoS 2 PUBLISH stored before a crash but never published (MQTT-4.3.3)',
-      install: () => { qos2 = installQos2Guard(broker, store, deps.recheck, deps.gate) }
+      install: () => { qos2 = installQos2Guard(broker, store, deps.recheck, deps.gate, deps.queueRecords) }
     },
     {
       name: 'session-present',

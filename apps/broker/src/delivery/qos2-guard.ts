@@ -13,14 +13,17 @@
 // the account that sent it is stored beside it (qos2-owner.ts) and must still own the topic then
 // (qos2-recheck.ts); a refused one is emptied in the store, so that it is neither tried again nor published
 // when its publisher sends it again.
+// On the level store (QueueRecords) the packet is written in the very batch that queues the message, flagged
+// so (QUEUED): on disk it is never without its queue entries, the flag stands for the mark, and the owner
+// record is written only if the publish fails before queueing. Four awaited writes before PUBREC become one.
 import type { Aedes, Client, PublishPacket } from 'aedes'
 import { brokerInternals, type Done } from '../aedes/internals.js'
 import { packetCounter, setPacketCounter } from '../aedes/accessors.js'
 import { fn, patch } from '../aedes/patch.js'
 import type { AedesStore, StoredPacket } from '../aedes/store.js'
 import { RESERVED_PREFIX, VOID_TOPIC } from '../policy/internal-topics.js'
-import type { IncomingRef } from '../store/level-queues.js'
-import { OWNER_PREFIX, QOS2_RECORD_PREFIX, readOwner, writeOwner } from './qos2-owner.js'
+import { QUEUED, type IncomingRecord, type IncomingRef, type QueueRecords } from '../store/level-queues.js'
+import { OWNER_PREFIX, QOS2_RECORD_PREFIX, ownerRecord, readOwner, writeOwner } from './qos2-owner.js'
 import type { Qos2Recheck } from './qos2-recheck.js'
 
 /** The mark of client C lives in the incoming store of a pseudo client `MARK_PREFIX + C`: real client
@@ -46,8 +49,11 @@ export interface Qos2Guard {
   recover (stored: AsyncIterable<IncomingRef>): Promise<number>
 }
 
-/** `numbering`: the gate's, so that incoming QoS 2 messages keep their place in delivery order */
-export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Recheck, numbering: Numbering): Qos2Guard {
+/**
+ * `numbering`: the gate's, so that incoming QoS 2 messages keep their place in delivery order; `queueRecords`
+ * (level): the mark goes to disk in the batch that queues the message, not in one of its own after it
+ */
+export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Recheck, numbering: Numbering, queueRecords?: QueueRecords): Qos2Guard {
   const raw = { store: p.incomingStorePacket.bind(p), get: p.incomingGetPacket.bind(p) }
   // Queue entries are keyed by broker id and counter. Starting the counter from the clock keeps this
   // run's keys apart from an earlier run's even under the same (configured) broker id; from 0, a restarted
@@ -56,7 +62,7 @@ export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Rec
   setPacketCounter(broker, start)
   const identity = (pk: Stored): string => `${String(pk.brokerId)}:${String(pk.brokerCounter)}`
   /** packets stored but not yet in the subscribers' queues, by identity */
-  const pending = new Map<string, { clientId: string, messageId: number | undefined }>()
+  const pending = new Map<string, { clientId: string, messageId: number | undefined, packet?: Stored }>()
   const markOwner = (clientId: string): { id: string } => ({ id: MARK_PREFIX + clientId })
   /** numbers taken for stored packets whose publish has not finished */
   const reserved = new Set<number>()
@@ -65,19 +71,21 @@ export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Rec
     if (pk.brokerId === broker.id && n !== undefined && reserved.delete(n)) numbering.release(n)
   }
 
-  const mark = (clientId: string, messageId: number | undefined, pk: Stored): Promise<void> =>
-    p.incomingStorePacket(markOwner(clientId), {
+  const markRecord = (clientId: string, messageId: number | undefined, pk: Stored): IncomingRecord => ({
+    clientId: MARK_PREFIX + clientId,
+    packet: {
       cmd: 'publish', topic: '', payload: EMPTY, qos: 2, retain: false, dup: false,
       messageId, brokerId: pk.brokerId, brokerCounter: pk.brokerCounter
-    })
+    }
+  })
 
   const isMarked = async (clientId: string, pk: Stored): Promise<boolean> => {
     try {
       const m = await p.incomingGetPacket(markOwner(clientId), pk)
-      return m.brokerId === pk.brokerId && m.brokerCounter === pk.brokerCounter
-    } catch {
-      return false
-    }
+      if (m.brokerId === pk.brokerId && m.brokerCounter === pk.brokerCounter) return true
+    } catch {}
+    // level: a packet written with its queue entries, flagged so, stands for the mark
+    return pk[QUEUED] === 1
   }
 
   const storeIncoming = raw.store
@@ -89,9 +97,23 @@ export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Rec
       packet.brokerCounter = numbering.reserve()
       reserved.add(packet.brokerCounter)
     }
+    // a packet found stored always has its owner beside it (unless an earlier version stored it)
+    const owner = tracked ? recheck.ownerOf(client) : undefined
+    if (tracked && queueRecords !== undefined) {
+      // level: in the index now, on disk with the message's queue entries and its mark, in one batch; a crash
+      // before that batch loses them with the message, which was not acknowledged (no PUBREC yet)
+      // The owner record is needed only to publish the packet again, which a packet written with its queue
+      // entries never is: it goes to disk only if the publish fails before that.
+      const r = owner !== undefined ? ownerRecord(client.id, packet, owner) : undefined
+      queueRecords.stage(packet, [
+        ...(r !== undefined ? [{ clientId: r.clientId, packet: r.packet as Stored, unlessQueued: true }] : []),
+        { clientId: client.id, packet }
+      ])
+      pending.set(identity(packet), { clientId: client.id, messageId: packet.messageId, packet })
+      return
+    }
     try {
-      // the owner first: a packet found stored always has its owner beside it (unless an earlier version stored it)
-      const owner = tracked ? recheck.ownerOf(client) : undefined
+      // the owner first (on Redis the order of the writes is what keeps a packet from being found without it)
       if (owner !== undefined) await writeOwner(raw, client.id, packet, owner)
       await storeIncoming(client, packet)
     } catch (err) {
@@ -101,15 +123,38 @@ export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Rec
     if (tracked) pending.set(identity(packet), { clientId: client.id, messageId: packet.messageId })
   }, WHY, 'persistence')
 
+  // The mark is on disk once the message is in its subscribers' queues, never before (it would stop a
+  // message that reached no queue from being published again), and before anyone can receive it (a message
+  // published again after being received is a second delivery): on level, in the very batch that writes the
+  // queue entries, awaited with them; otherwise (or when it was queued at QoS 2 for no one) right after them.
   patch(p, 'outgoingEnqueueCombi', fn(3), (enqueue) => async (subs, packet) => {
-    const result = await enqueue(subs, packet)
-    if (pending.size === 0 || packet.qos !== 2) return result
+    if (pending.size === 0 || packet.qos !== 2) return await enqueue(subs, packet)
     const key = identity(packet)
-    const owner = pending.get(key)
-    if (owner !== undefined) {
-      pending.delete(key)
-      await mark(owner.clientId, owner.messageId, packet)
+    const stored = pending.get(key)
+    if (stored === undefined) return await enqueue(subs, packet)
+    pending.delete(key)
+    const mark = markRecord(stored.clientId, stored.messageId, packet)
+    if (queueRecords === undefined) {
+      const result = await enqueue(subs, packet)
+      await p.incomingStorePacket({ id: mark.clientId }, mark.packet)
+      return result
     }
+    // level: the packet itself, written with the queue entries and flagged so, says what the mark would (no
+    // record of its own to write and remove); a packet found again after a restart (stored.packet undefined)
+    // gets the mark
+    queueRecords.attach(packet, [stored.packet !== undefined
+      ? { clientId: stored.clientId, packet: { ...stored.packet, [QUEUED]: 1 } }
+      : mark])
+    let result: unknown
+    try {
+      result = await enqueue(subs, packet)
+    } catch (err) {
+      // the packet and its owner, as if stored before the publish; no mark: the message may be in no queue
+      await queueRecords.flush(packet, { queued: false })
+      throw err
+    }
+    // queued at QoS 2 for no one (its subscriptions granted QoS 1): the records after the queue entries
+    await queueRecords.flush(packet, { queued: true })
     return result
   }, WHY, 'persistence')
 
@@ -121,7 +166,9 @@ export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Rec
     publish(packet, client, (err) => {
       pending.delete(identity(packet))
       giveBack(packet) // a no-op once it was delivered; otherwise later deliveries would wait for it
-      done?.(err)
+      if (err === undefined || err === null || queueRecords === undefined) { done?.(err); return }
+      // level: what was staged for it goes to disk, as it would have been stored before the publish
+      queueRecords.flush(packet, { queued: false }).then(() => done?.(err), (e: unknown) => done?.(e as Error))
     })
   }, WHY, 'broker')
 
@@ -150,19 +197,28 @@ export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Rec
     return stored
   }, WHY, 'persistence')
 
+  // The packet before its records: a record left without its packet is harmless (it names the message's
+  // queue identity, which no later message has), a packet left without its mark would be published again.
+  // On level the three go in one batch (issued together, written whole or not at all); elsewhere in turn.
   patch(p, 'incomingDelPacket', fn(3), (del) => async (client, packet) => {
-    await del(client, packet)
-    if (isRecord(client.id)) return
-    await del(markOwner(client.id), packet).catch(noop)
-    await del({ id: OWNER_PREFIX + client.id }, packet).catch(noop)
+    if (isRecord(client.id)) { await del(client, packet); return }
+    const records = [markOwner(client.id), { id: OWNER_PREFIX + client.id }]
+    if (queueRecords === undefined) {
+      await del(client, packet)
+      for (const r of records) await del(r, packet).catch(noop)
+      return
+    }
+    const [own] = await Promise.allSettled([del(client, packet), ...records.map((r) => del(r, packet))])
+    if (own.status === 'rejected') throw own.reason
   }, WHY, 'persistence')
 
   if (typeof p.cleanIncoming === 'function') {
     patch(p, 'cleanIncoming', fn(2), (clean) => async (client) => {
       await clean?.(client)
       if (isRecord(client.id)) return
-      await clean?.(markOwner(client.id))
-      await clean?.({ id: OWNER_PREFIX + client.id })
+      const records = [markOwner(client.id), { id: OWNER_PREFIX + client.id }]
+      if (queueRecords === undefined) for (const r of records) await clean?.(r)
+      else await Promise.all(records.map((r) => clean?.(r)))
     }, WHY, 'persistence')
   }
 

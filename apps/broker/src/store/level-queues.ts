@@ -5,8 +5,8 @@
 //
 // It keeps aedes-persistence-level's key layout and encoding (msgpack-lite of the packet, MQTT 5
 // properties and messageExpiry included) so that it reads what that store wrote and the other way round:
-//   outgoing:<client>:<brokerId>:<counter>   a queued message (with its packet id once sent)
-//   outgoing-id:<client>:<packet id>         the same packet, found by packet id
+//   outgoing:<client>:<brokerId>:<counter>   a queued message (as queued: this store does not rewrite it)
+//   outgoing-id:<client>:<packet id>         the packet as sent under that id (a QoS 2 PUBLISH, then its PUBREL)
 //   incoming:<client>:<packet id>            an incoming QoS 2 packet awaiting PUBREL
 // What it changes is when and how often it writes:
 // - no read on the message path: a PUBACK finds its packet in the index, an incoming QoS 2 packet is
@@ -15,6 +15,8 @@
 //   awaited (a queued message, before the publisher's PUBACK; a QoS 2 packet id, before it is sent; an
 //   incoming QoS 2 packet and its removal, before PUBREC/PUBCOMP), the others are not: the removal of an
 //   acknowledged message (lost in a crash, the message is sent once more, which QoS 1 allows);
+// - records the QoS 2 guard keeps beside an incoming message go to disk in the batch that queues it
+//   (QueueRecords: stage, attach): one awaited write before PUBREC, atomic with the queue entries;
 // - the packet id a QoS 1 message is sent under is kept in memory only (outgoingStream adds it back to
 //   what it reads): after a crash the message is sent again under a new id, a duplicate QoS 1 allows. So a
 //   QoS 1 message costs one put when queued and one delete when acknowledged, both in shared batches.
@@ -43,6 +45,20 @@ const outgoingIdKey = (clientId: string, messageId: number): string => `${OUTGOI
 const incomingKey = (clientId: string, messageId: number | undefined): string => `${INCOMING}${enc(clientId)}:${pad(messageId)}`
 /** every key under a prefix ending in ':' (';' is the next byte) */
 const range = (prefix: string): { gte: string, lt: string } => ({ gte: prefix, lt: `${prefix.slice(0, -1)};` })
+/**
+ * the field of an incoming QoS 2 packet written in the batch that queued its message (qos2-guard.ts): it was
+ * published, and is not to be published again after a crash; aedes-persistence-level keeps it as it is
+ */
+export const QUEUED = 'wardenQueued'
+/** a message's queue identity: the broker that numbered it and its number */
+const identityOf = (packet: StoredPacket): string => `${String(packet.brokerId)}:${String(packet.brokerCounter)}`
+/** an incoming packet as aedes-persistence-level stores it: the packet's own fields and its message id */
+const encodeIncoming = (packet: StoredPacket): Buffer => {
+  const stored = new Packet(packet) as StoredPacket
+  stored.messageId = packet.messageId
+  if (packet[QUEUED] === 1) stored[QUEUED] = 1
+  return msgpack.encode(stored)
+}
 /** the client id of a key `<prefix><encoded id>:…` */
 const clientOf = (key: string, prefix: string): string => decodeURIComponent(key.slice(prefix.length, key.indexOf(':', prefix.length)))
 
@@ -50,7 +66,22 @@ const clientOf = (key: string, prefix: string): string => decodeURIComponent(key
  * a message sent and not yet acknowledged: its queue key, the packet as last updated, and whether its
  * `outgoing-id:` key is on disk (a QoS 1 message's is not, unless an earlier store or run wrote it)
  */
-interface Sent { readonly queueKey: string, readonly packet: StoredPacket, readonly onDisk: boolean }
+/** a record to write with a queue write: staged ones are in the index already, under their encoded value */
+interface Pending {
+  readonly clientId: string
+  readonly messageId: number
+  readonly value: Buffer
+  readonly staged: boolean
+  readonly unlessQueued: boolean
+}
+
+interface Sent {
+  readonly queueKey: string
+  readonly packet: StoredPacket
+  readonly onDisk: boolean
+  /** the value of its `outgoing-id:` key when this store wrote or read it: what a resumed session is sent */
+  readonly value?: Buffer
+}
 
 /** packet id of a queued message not sent yet (0 is not an MQTT packet id, but aedes-persistence's tests use it) */
 const UNSENT = -1
@@ -64,14 +95,48 @@ export interface IncomingRef {
   readonly messageId: number
 }
 
-export interface LevelQueues {
+/** an incoming-store record (the QoS 2 guard's, under its pseudo client id) */
+export interface IncomingRecord {
+  readonly clientId: string
+  readonly packet: StoredPacket
+  /** staged: written only if the message is not queued after all (a publish that failed); dropped once it is */
+  readonly unlessQueued?: boolean
+}
+
+/**
+ * Incoming-store records written in one batch with a QoS 2 message's queue entries (qos2-guard.ts): one
+ * LevelDB batch is on disk whole or not at all, so a message's records are never on disk without its queue
+ * entries, nor the other way round, and the publisher's PUBREC waits for one write instead of three.
+ */
+export interface QueueRecords {
+  /** `records` are in the index now (a PUBREL or a PUBLISH sent again finds them), on disk with the next
+   * QoS 2 queue write of `packet` (its broker id and counter): lost in a crash before it, as the message is */
+  stage (packet: StoredPacket, records: readonly IncomingRecord[]): void
+  /** `records` are put, in the index and on disk, with the next QoS 2 queue write of `packet` */
+  attach (packet: StoredPacket, records: readonly IncomingRecord[]): void
+  /**
+   * writes what is still pending for `packet`, resolved once on disk: `queued` (its queue entries are on disk,
+   * written apart from these records), as a queue write would; else (its publish failed) only what was staged
+   */
+  flush (packet: StoredPacket, opts: { queued: boolean }): Promise<void>
+}
+
+export interface LevelQueues extends QueueRecords {
   /** whether a client has incoming QoS 2 packets awaiting PUBREL (from the index) */
   hasIncoming (clientId: string): boolean
   /** group commit's counters: batches written and operations in them */
   readonly commits: { batches: number, ops: number }
 }
 
-const noSuchPacket = (): Error => new Error('no such packet')
+/** the answer to a lookup that misses, which every new QoS 2 PUBLISH makes (aedes asks whether it is a
+ * retransmission): without a stack trace, whose capture cost more than the lookup */
+const noSuchPacket = (): Error => {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  const err = new Error('no such packet')
+  Error.stackTraceLimit = limit
+  return err
+}
 
 /**
  * An aedes persistence (the interface of aedes-persistence 11's async stores): `setup` loads the index of
@@ -84,6 +149,8 @@ export class LevelQueueStore implements LevelQueues {
   readonly #queues = new Map<string, Queue>()
   /** incoming QoS 2 packets by client, then packet id: their encoded form, decoded afresh for each reader */
   readonly #incoming = new Map<string, Map<number, Buffer>>()
+  /** records staged or attached to a QoS 2 message's queue write, by its queue identity */
+  readonly #withQueue = new Map<string, Pending[]>()
 
   constructor (db: Level<string, unknown>) {
     this.#db = db
@@ -120,7 +187,7 @@ export class LevelQueueStore implements LevelQueues {
         continue
       }
       q.queued.set(queueKey, messageId)
-      q.sent.set(messageId, { queueKey, packet, onDisk: true })
+      q.sent.set(messageId, { queueKey, packet, onDisk: true, value: blob })
     }
     for await (const [key, blob] of this.#db.iterator<string, Buffer>({ ...range(INCOMING), ...BUFFER })) {
       const clientId = clientOf(key, INCOMING)
@@ -157,18 +224,92 @@ export class LevelQueueStore implements LevelQueues {
   }
 
   async outgoingEnqueueCombi (subs: QueueSub[] | null | undefined, packet: StoredPacket): Promise<unknown> {
-    if (subs === null || subs === undefined || subs.length === 0) return packet
-    // one encoding for every subscriber (the same value under each key)
-    const value = msgpack.encode(new Packet(packet))
-    for (const sub of subs) {
-      const key = outgoingKey(sub.clientId, packet.brokerId, packet.brokerCounter)
-      const q = this.#queue(sub.clientId)
-      // the same message queued again (a QoS 2 message published again after a crash) keeps its packet id
-      if (!q.queued.has(key)) q.queued.set(key, UNSENT)
-      this.#commit.put(key, value)
+    const records = this.#withQueue.size > 0 ? this.#take(packet) : undefined
+    const none = subs === null || subs === undefined || subs.length === 0
+    if (none && records === undefined) return packet
+    if (!none) {
+      // one encoding for every subscriber (the same value under each key)
+      const value = msgpack.encode(new Packet(packet))
+      for (const sub of subs) {
+        const key = outgoingKey(sub.clientId, packet.brokerId, packet.brokerCounter)
+        const q = this.#queue(sub.clientId)
+        // the same message queued again (a QoS 2 message published again after a crash) keeps its packet id
+        if (!q.queued.has(key)) q.queued.set(key, UNSENT)
+        this.#commit.put(key, value)
+      }
+    }
+    // in the same batch as the queue entries: on disk together or not at all. A QoS 2 message queued at
+    // QoS 1 for some (queued-qos.ts) is queued in two writes, the QoS 2 one last: the staged records go with
+    // the first, the attached ones (the mark) with the QoS 2 one
+    if (records !== undefined) {
+      this.#write(records, packet.qos === 2)
+      if (packet.qos !== 2) {
+        const attached = records.filter((r) => !r.staged)
+        if (attached.length > 0) this.#pend(packet, attached)
+      }
     }
     // the publisher is acknowledged once the message is in every queue, on disk
     await this.#commit.durable()
+  }
+
+  stage (packet: StoredPacket, records: readonly IncomingRecord[]): void {
+    this.#pend(packet, records.map((r) => {
+      const messageId = r.packet.messageId ?? 0
+      const value = encodeIncoming(r.packet)
+      this.#incomingOf(r.clientId).set(messageId, value)
+      return { clientId: r.clientId, messageId, value, staged: true, unlessQueued: r.unlessQueued === true }
+    }))
+  }
+
+  attach (packet: StoredPacket, records: readonly IncomingRecord[]): void {
+    this.#pend(packet, records.map((r) => ({
+      clientId: r.clientId, messageId: r.packet.messageId ?? 0, value: encodeIncoming(r.packet), staged: false, unlessQueued: false
+    })))
+  }
+
+  async flush (packet: StoredPacket, { queued }: { queued: boolean }): Promise<void> {
+    const records = this.#take(packet)
+    if (records !== undefined && this.#write(records, queued)) await this.#commit.durable()
+  }
+
+  #pend (packet: StoredPacket, records: Pending[]): void {
+    const id = identityOf(packet)
+    const before = this.#withQueue.get(id)
+    if (before === undefined) this.#withQueue.set(id, records)
+    else before.push(...records)
+  }
+
+  #take (packet: StoredPacket): Pending[] | undefined {
+    const id = identityOf(packet)
+    const records = this.#withQueue.get(id)
+    if (records !== undefined) this.#withQueue.delete(id)
+    return records
+  }
+
+  /**
+   * puts `records` in the batch under way; whether it put any. `queued`: the batch queues the message (the
+   * attached records go too, the ones staged unless queued are dropped); else a publish that failed
+   */
+  #write (records: readonly Pending[], queued: boolean): boolean {
+    let any = false
+    for (const r of records) {
+      if (r.staged) {
+        const m = this.#incoming.get(r.clientId)
+        // removed meanwhile (a clean session's table cleared): not brought back
+        if (m?.get(r.messageId) !== r.value) continue
+        if (r.unlessQueued && queued) {
+          m.delete(r.messageId)
+          if (m.size === 0) this.#incoming.delete(r.clientId)
+          continue
+        }
+      } else {
+        if (!queued) continue
+        this.#incomingOf(r.clientId).set(r.messageId, r.value)
+      }
+      this.#commit.put(incomingKey(r.clientId, r.messageId), r.value)
+      any = true
+    }
+    return any
   }
 
   async outgoingUpdate (client: Session, packet: StoredPacket): Promise<void> {
@@ -200,11 +341,15 @@ export class LevelQueueStore implements LevelQueues {
     const inMemory = packet.cmd === 'publish' && packet.qos === 1
     // an id another message held on disk stays its own until that message is removed
     const held = q.sent.get(messageId)
-    q.sent.set(messageId, { queueKey, packet, onDisk: !inMemory || (held?.onDisk === true && held.queueKey === queueKey) })
-    if (inMemory) return
+    if (inMemory) {
+      q.sent.set(messageId, { queueKey, packet, onDisk: held?.onDisk === true && held.queueKey === queueKey })
+      return
+    }
+    // under its id only: the queue entry keeps the message as queued, and outgoingStream sends the id's
+    // value in its place (aedes-persistence-level wrote both keys; it reads this one for an acknowledgement)
     const value = msgpack.encode(packet)
+    q.sent.set(messageId, { queueKey, packet, onDisk: true, value })
     this.#commit.put(outgoingIdKey(client.id, messageId), value)
-    this.#commit.put(queueKey, value)
     await this.#commit.durable()
   }
 
@@ -232,9 +377,13 @@ export class LevelQueueStore implements LevelQueues {
       // what was written or removed so far is read back as it is now
       await commit.durable()
       for await (const [key, blob] of db.iterator<string, Buffer>({ ...range(prefix), ...BUFFER })) {
+        const q = queues.get(clientId)
+        const messageId = q?.queued.get(key)
+        const sent = messageId !== undefined && messageId !== UNSENT ? q?.sent.get(messageId) : undefined
+        // a QoS 2 message sent: as last written under its id (the PUBLISH with its id, or the PUBREL)
+        if (sent?.value !== undefined && sent.queueKey === key) { yield msgpack.decode(sent.value) as StoredPacket; continue }
         const packet = msgpack.decode(blob) as StoredPacket
         // a QoS 1 message sent in this run: the id it was sent under, kept in memory
-        const messageId = queues.get(clientId)?.queued.get(key)
         if (messageId !== undefined && messageId !== UNSENT && packet.cmd === 'publish') packet.messageId = messageId
         yield packet
       }
@@ -244,9 +393,7 @@ export class LevelQueueStore implements LevelQueues {
   // ---- incoming QoS 2 packets awaiting PUBREL
 
   async incomingStorePacket (client: Session, packet: StoredPacket): Promise<void> {
-    const stored = new Packet(packet) as StoredPacket
-    stored.messageId = packet.messageId
-    const value = msgpack.encode(stored)
+    const value = encodeIncoming(packet)
     this.#incomingOf(client.id).set(packet.messageId ?? 0, value)
     this.#commit.put(incomingKey(client.id, packet.messageId), value)
     // on disk before PUBREC: the publisher sends it no more after that
@@ -261,8 +408,10 @@ export class LevelQueueStore implements LevelQueues {
 
   async incomingDelPacket (client: Session, packet: { messageId?: number }): Promise<void> {
     const m = this.#incoming.get(client.id)
-    m?.delete(packet.messageId ?? 0)
-    if (m?.size === 0) this.#incoming.delete(client.id)
+    // the index holds every incoming key on disk: one it does not hold needs no delete (the QoS 2 guard
+    // deletes records a message may not have)
+    if (m?.delete(packet.messageId ?? 0) !== true) return
+    if (m.size === 0) this.#incoming.delete(client.id)
     this.#commit.del(incomingKey(client.id, packet.messageId))
     // on disk before PUBCOMP: a packet found stored after a crash is taken as not yet released
     await this.#commit.durable()

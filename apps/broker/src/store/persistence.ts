@@ -12,7 +12,7 @@ import aedesPersistenceRedis from 'aedes-persistence-redis'
 import mqemitterRedis from 'mqemitter-redis'
 import { WardenError } from '@warden/common'
 import type { PersistenceKind } from '../config/schema.js'
-import { LevelQueueStore, type IncomingRef } from './level-queues.js'
+import { LevelQueueStore, type IncomingRef, type QueueRecords } from './level-queues.js'
 import { tuneRedisBus, type BusStats } from './redis-bus.js'
 import { storeOf, type AedesStore } from '../aedes/store.js'
 import { createLocalBindings, type BindingStore } from './binding-store.js'
@@ -34,6 +34,8 @@ export interface Store {
   readonly bindings: BindingStore
   /** whether a client has incoming QoS 2 packets awaiting PUBREL (level, redis; memory: see session-present.ts) */
   readonly hasIncoming?: (clientId: string) => Promise<boolean>
+  /** level: the QoS 2 guard's records written in one batch with a message's queue entries */
+  readonly queueRecords?: QueueRecords
   /** level: group commit's batches written and operations in them (one batch per event-loop turn at most) */
   readonly commits?: { readonly batches: number, readonly ops: number }
   close (): Promise<void>
@@ -73,6 +75,7 @@ export async function createStore ({ kind, dataDir, redis, brokerId }: StoreOpti
       bindings,
       hasIncoming: async (clientId) => queues.hasIncoming(clientId),
       commits: queues.commits,
+      queueRecords: queues,
       async close () {
         await bindings.close()
         await level.destroy()

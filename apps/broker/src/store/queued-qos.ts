@@ -21,7 +21,9 @@ export function queueAtGrantedQos (store: AedesStore): void {
       if (list === undefined) byQos.set(q, [s]); else list.push(s)
     }
     let result: unknown
-    for (const [q, list] of byQos) {
+    // the group at the published QoS last: the QoS 2 guard's mark goes to disk with that group's entries
+    // (level-queues.ts), so it must be the last of the message's queue writes
+    for (const [q, list] of [...byQos].sort(([a], [b]) => (a === qos ? 1 : 0) - (b === qos ? 1 : 0))) {
       result = await enqueue(list, q === qos ? packet : { ...packet, qos: q as 1 | 2 })
     }
     return result

@@ -1,0 +1,65 @@
+// What one QoS 2 message costs the level store, end to end through the broker: a publisher's
+// PUBLISH/PUBREC/PUBREL/PUBCOMP and a persistent subscriber's, one step at a time, counted in group commit's
+// write batches and the operations in them (apps/broker/src/store/group-commit.ts). Each batch the message
+// waits on is a LevelDB write and a turn of the event loop; see delivery/qos2-guard.ts for what must be on
+// disk before which packet goes out, and hardening-crash.test.ts / security-qos2-recovery.test.ts for the
+// SIGKILLs that check it.
+import type { Packet } from 'mqtt-packet'
+import { describe, expect, it } from 'vitest'
+import { rawSession, type RawClient } from '../helpers/raw-mqtt.js'
+import { useScope } from '../helpers/scope.js'
+
+const scope = useScope()
+const TOPIC = 'sensors/sensor-1/qos2'
+
+interface Counts { batches: number, ops: number }
+
+/** the broker's group-commit counters now */
+function counts (): Counts {
+  const c = scope.tb.broker.commits
+  if (c === undefined) throw new Error('no level store')
+  return { batches: c.batches, ops: c.ops }
+}
+
+/** waits for the next packet of `cmd` and forgets it (the raw client keeps every packet it got) */
+async function take (c: RawClient, cmd: string): Promise<Packet> {
+  const p = await c.next(cmd)
+  c.packets.splice(c.packets.indexOf(p), 1)
+  return p
+}
+
+/** one QoS 2 message, publisher and subscriber stepping in turn; resolves once the broker has seen the last PUBCOMP */
+async function oneMessage (device: RawClient, reader: RawClient, n: number): Promise<void> {
+  const messageId = (n % 60000) + 1
+  device.send({ cmd: 'publish', topic: TOPIC, payload: Buffer.from(`m${n}`), qos: 2, messageId, retain: false, dup: false } as Packet)
+  await take(device, 'pubrec')
+  const delivered = await take(reader, 'publish') as Packet & { messageId: number, payload: Buffer }
+  expect(delivered.payload.toString()).toBe(`m${n}`)
+  reader.send({ cmd: 'pubrec', messageId: delivered.messageId } as Packet)
+  await take(reader, 'pubrel')
+  device.send({ cmd: 'pubrel', messageId } as Packet)
+  await take(device, 'pubcomp')
+  reader.send({ cmd: 'pubcomp', messageId: delivered.messageId } as Packet)
+  // the broker handles a connection's packets in order: the PINGRESP comes after the PUBCOMP was handled
+  reader.send({ cmd: 'pingreq' } as Packet)
+  await take(reader, 'pingresp')
+}
+
+describe('a QoS 2 message to a persistent subscriber on the level store', () => {
+  it('costs 5 write batches and 7 operations when nothing else shares them', async () => {
+    const tb = await scope.start()
+    const reader = scope.track(await rawSession(tb.port, 'dashboard', 'reader', { clean: false }))
+    reader.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/#', qos: 2 }] } as Packet)
+    await take(reader, 'suback')
+    const device = scope.track(await rawSession(tb.port, 'sensor-1', 'device-1'))
+    // the first message settles what is written once (the session's first queue entry, ...)
+    await oneMessage(device, reader, 0)
+    const N = 20
+    const before = counts()
+    for (let n = 1; n <= N; n++) await oneMessage(device, reader, n)
+    const after = counts()
+    const perMessage = { batches: (after.batches - before.batches) / N, ops: (after.ops - before.ops) / N }
+    console.log('QoS 2 per message', perMessage)
+    expect(perMessage).toEqual({ batches: 5, ops: 7 })
+  })
+})
