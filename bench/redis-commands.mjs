@@ -40,7 +40,7 @@ try {
   const port = redisPort()
   for (const w of workloads) {
     const before = commandstats(port)
-    const r = await runTraffic(broker, { ...w, warmupMs: 500, durationMs: 2000 })
+    const r = await runTraffic(broker, { ...w, warmupMs: 500, durationMs: Number(args.duration ?? 2000) })
     const after = commandstats(port)
     const delivered = r.received ?? r.expected
     const per = [...after].map(([k, v]) => [k, (v - (before.get(k) ?? 0)) / delivered]).filter(([, v]) => v > 0.01).sort((a, b) => b[1] - a[1])

@@ -12,16 +12,16 @@
 //   outgoing:<client>:<brokerId>:<counter>    a QoS 2 message as last sent to that client (PUBLISH or PUBREL)
 // What it changes is the number of round trips and commands per message (profiled: 7 commands and 6 round
 // trips one after the other for a QoS 1 message to one persistent subscriber, and the broker idle most of
-// the time waiting on them):
-// - queueing a message is one script (the packet, its count and a push to every subscriber's queue), awaited
-//   before the publisher's PUBACK as before;
+// the time waiting on them; then ioredis's own cost per command):
+// - the writes of one event-loop turn go to Redis as one script call (redis-batch.ts); what must be in Redis
+//   before aedes goes on is awaited, as before: a queued message before its publisher's PUBACK, a QoS 2
+//   message's packet id and its PUBREL before they are sent;
 // - a QoS 1 message's packet id is written with the packet as before, but not awaited (lost in a crash, the
-//   message is sent again under another id, which QoS 1 allows); a QoS 2 message's id, as before, and its
-//   PUBREL, one script instead of three round trips, are awaited before they are sent;
+//   message is sent again under another id, which QoS 1 allows);
 // - an acknowledgement never reads Redis: what was sent under each packet id is indexed in memory, per
 //   connection (an aedes client object), so another worker's sends of the same session are never taken for
-//   this one's; the removal is one script, not awaited (lost in a crash, the message is sent once more), and
-//   it counts a message off only from a queue that still held it.
+//   this one's; the removal is not awaited (lost in a crash, the message is sent once more), and it counts a
+//   message off only from a queue that still held it.
 import { Readable } from 'node:stream'
 import { Encoder } from '@msgpack/msgpack'
 import type { Redis } from 'ioredis'
@@ -29,38 +29,13 @@ import msgpack from 'msgpack-lite'
 import Packet from 'aedes-packet'
 import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
 import type { QueueSub, Session, StoredPacket } from '../aedes/store.js'
+import { createRedisBatch, type RedisBatch } from './redis-batch.js'
 
 const enc = encodeURIComponent
 const queueKey = (clientId: string): string => `outgoing:${enc(clientId)}`
 const packetKey = (brokerId: unknown, counter: unknown): string => `packet:${String(brokerId)}:${String(counter)}`
 const countKey = (brokerId: unknown, counter: unknown): string => `${packetKey(brokerId, counter)}:offlineCount`
 const sentKey = (clientId: string, brokerId: unknown, counter: unknown): string => `${queueKey(clientId)}:${String(brokerId)}:${String(counter)}`
-
-// KEYS: packet, count, queue 1..n; ARGV: the encoded packet. aedes-persistence-redis's MSET and RPUSHes.
-const ENQUEUE = `
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('SET', KEYS[2], #KEYS - 2)
-for i = 3, #KEYS do redis.call('RPUSH', KEYS[i], KEYS[1]) end
-return #KEYS - 2`
-
-// KEYS: queue, packet, sent; ARGV: the encoded PUBREL. A QoS 2 message whose PUBREL is sent is queued under
-// its client's own key, holding the PUBREL (aedes-persistence-redis's LREM, RPUSH and SET).
-const SEND_PUBREL = `
-if redis.call('LREM', KEYS[1], 0, KEYS[2]) == 1 then redis.call('RPUSH', KEYS[1], KEYS[3]) end
-redis.call('SET', KEYS[3], ARGV[1])
-return 1`
-
-// KEYS: queue, entry (the packet key, or a QoS 2 message's sent key), packet, count. The message is counted
-// off, and removed with its last queue, only if this queue held it: an acknowledgement that comes late, or
-// twice, never takes a message from the other subscribers.
-const ACK = `
-local held = redis.call('LREM', KEYS[1], 0, KEYS[2])
-if KEYS[2] ~= KEYS[3] then held = held + redis.call('DEL', KEYS[2]) end
-if held > 0 and redis.call('DECR', KEYS[4]) <= 0 then redis.call('DEL', KEYS[3], KEYS[4]) end
-return held`
-
-type Script = (numKeys: number, ...args: Array<string | Buffer>) => Promise<unknown>
-interface Scripts { wardenEnqueue: Script, wardenSendPubrel: Script, wardenAck: Script }
 
 /** a message sent on one connection under a packet id: its queue entry and the packet as last sent */
 interface Sent { readonly entry: string, readonly packet: StoredPacket, readonly brokerId: unknown, readonly brokerCounter: unknown }
@@ -94,17 +69,16 @@ export interface RedisQueueOptions {
  * methods replaced. Wrap it in aedes-persistence's CallBackPersistence, as aedes-persistence-redis does.
  */
 export class RedisQueueStore extends AsyncRedisPersistence {
-  readonly #db: Redis & Scripts
+  readonly #db: Redis
+  readonly #batch: RedisBatch
   readonly #maxSessionDelivery: number
   /** per connection (aedes client, or a pseudo session object): packet id → what was sent under it */
   readonly #sent = new WeakMap<object, Map<number, Sent>>()
 
   constructor ({ conn, maxSessionDelivery = 1000 }: RedisQueueOptions) {
     super({ conn, maxSessionDelivery })
-    conn.defineCommand('wardenEnqueue', { lua: ENQUEUE })
-    conn.defineCommand('wardenSendPubrel', { lua: SEND_PUBREL })
-    conn.defineCommand('wardenAck', { lua: ACK })
-    this.#db = conn as Redis & Scripts
+    this.#db = conn
+    this.#batch = createRedisBatch(conn)
     this.#maxSessionDelivery = maxSessionDelivery
   }
 
@@ -123,10 +97,10 @@ export class RedisQueueStore extends AsyncRedisPersistence {
 
   async outgoingEnqueueCombi (subs: QueueSub[] | null | undefined, packet: StoredPacket): Promise<void> {
     if (subs === null || subs === undefined || subs.length === 0) return
-    const keys = [packetKey(packet.brokerId, packet.brokerCounter), countKey(packet.brokerId, packet.brokerCounter)]
-    for (const sub of subs) keys.push(queueKey(sub.clientId))
+    const { brokerId, brokerCounter } = packet
     // in Redis before the publisher is acknowledged
-    await this.#db.wardenEnqueue(keys.length, ...keys, encodePacket(new Packet(packet)))
+    await this.#batch.enqueue(packetKey(brokerId, brokerCounter), countKey(brokerId, brokerCounter), subs.map((s) => queueKey(s.clientId)),
+      encodePacket(new Packet(packet)))
   }
 
   async outgoingUpdate (client: Session, packet: StoredPacket): Promise<void> {
@@ -146,17 +120,16 @@ export class RedisQueueStore extends AsyncRedisPersistence {
       // worker is sent it under the same id; only while the packet is queued (XX): a late update (a message
       // every queue has acknowledged meanwhile) would leave it behind for ever
       sent.set(messageId, { entry: pkt, packet, brokerId, brokerCounter })
-      const written = this.#db.set(pkt, encodePacket(packet), 'XX')
+      const written = this.#batch.setIfQueued(pkt, encodePacket(packet))
       // QoS 2: in Redis before it is sent (sent again under a new id after a crash, it would be a second
       // message); QoS 1: not awaited (then it goes again under a new id, a duplicate QoS 1 allows)
       if (packet.qos === 2) await written
-      else written.catch(noop)
       return
     }
     // a PUBREL takes the message's place in the queue under the client's own key, in Redis before it is sent
     const own = sentKey(client.id, brokerId, brokerCounter)
     sent.set(messageId, { entry: own, packet, brokerId, brokerCounter })
-    await this.#db.wardenSendPubrel(3, queueKey(client.id), pkt, own, encodePacket(packet))
+    await this.#batch.pubrel(queueKey(client.id), pkt, own, encodePacket(packet))
   }
 
   async outgoingClearMessageId (client: Session, packet: Acked): Promise<StoredPacket | undefined> {
@@ -182,15 +155,17 @@ export class RedisQueueStore extends AsyncRedisPersistence {
   }
 
   #ack (clientId: string, s: Sent): void {
-    this.#db.wardenAck(4, queueKey(clientId), s.entry, packetKey(s.brokerId, s.brokerCounter), countKey(s.brokerId, s.brokerCounter))
-      .catch(noop)
+    void this.#batch.ack(queueKey(clientId), s.entry, packetKey(s.brokerId, s.brokerCounter), countKey(s.brokerId, s.brokerCounter))
   }
 
   outgoingStream (client: Session): Readable {
     const db = this.#db
+    const batch = this.#batch
     const list = queueKey(client.id)
     const max = this.#maxSessionDelivery
     return Readable.from((async function * () {
+      // what was written or removed so far is read back as it is now
+      await batch.settled()
       const keys = await db.lrange(list, 0, max)
       // every entry's packet in one round trip (the commands of one tick go out together)
       const values = await Promise.all(keys.map(async (k) => await db.getBuffer(k)))
@@ -208,8 +183,8 @@ export class RedisQueueStore extends AsyncRedisPersistence {
   }
 
   override async destroy (): Promise<void> {
-    // the writes not awaited reach Redis before the connection closes (one connection: in order)
-    await Promise.race([this.#db.ping().catch(noop), new Promise((resolve) => setTimeout(resolve, 2000).unref())])
+    // the writes not awaited reach Redis before the connection closes
+    await Promise.race([this.#batch.settled(), new Promise((resolve) => setTimeout(resolve, 2000).unref())])
     await super.destroy()
   }
 }
