@@ -51,15 +51,15 @@ const MAX_OPS = 512
 
 /** a msgpack array of strings (str 8/16/32 headers whatever the bytes): what cmsgpack unpacks into a table */
 export function packItems (items: ReadonlyArray<string | Buffer>): Buffer {
-  const bufs = items.map((x) => typeof x === 'string' ? Buffer.from(x) : x)
+  const lengths = items.map((x) => typeof x === 'string' ? Buffer.byteLength(x) : x.length)
   let size = 5
-  for (const b of bufs) size += b.length + (b.length < 32 ? 1 : b.length < 256 ? 2 : b.length < 65536 ? 3 : 5)
+  for (const n of lengths) size += n + (n < 32 ? 1 : n < 256 ? 2 : n < 65536 ? 3 : 5)
   const out = Buffer.allocUnsafe(size)
   out[0] = 0xdd // array 32
-  out.writeUInt32BE(bufs.length, 1)
-  let o = 5
-  for (const b of bufs) {
-    const n = b.length
+  let o = out.writeUInt32BE(items.length, 1)
+  for (let i = 0; i < items.length; i++) {
+    const x = items[i] as string | Buffer
+    const n = lengths[i] as number
     if (n < 32) {
       out[o++] = 0xa0 | n
     } else if (n < 256) {
@@ -72,7 +72,7 @@ export function packItems (items: ReadonlyArray<string | Buffer>): Buffer {
       out[o++] = 0xdb
       o = out.writeUInt32BE(n, o)
     }
-    o += b.copy(out, o)
+    o += typeof x === 'string' ? out.write(x, o) : x.copy(out, o)
   }
   return out
 }
