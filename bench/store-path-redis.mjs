@@ -21,7 +21,8 @@ const ROUNDS = Number(args.rounds ?? 3)
 const SUBS = Number(args.subs ?? 1)
 
 const port = await freePort()
-const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] })
+const redisArgs = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
+const server = spawn('redis-server', redisArgs, { stdio: ['ignore', 'pipe', 'inherit'] })
 await new Promise((resolve) => { let out = ''; server.stdout.on('data', (d) => { out += d; if (out.includes('Ready to accept')) resolve() }) })
 server.stdout.resume()
 const url = `redis://127.0.0.1:${port}`
@@ -76,7 +77,8 @@ async function run (name, qos) {
 }
 
 try {
-  console.log(`Redis store path, ${MESSAGES} messages of 64 B to ${SUBS} subscriber(s), ${WINDOW} in flight, ${ROUNDS} alternating rounds; load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`)
+  const load = loadavg().map((x) => x.toFixed(2)).join(' ')
+  console.log(`Redis store path, ${MESSAGES} messages of 64 B to ${SUBS} subscriber(s), ${WINDOW} in flight, ${ROUNDS} alternating rounds; load ${load}`)
   for (const qos of [1, 2]) {
     const runs = Object.fromEntries(Object.keys(stores).map((k) => [k, []]))
     for (let r = 0; r < ROUNDS; r++) for (const name of Object.keys(stores)) runs[name].push(await run(name, qos))
