@@ -30,11 +30,12 @@ import { createRetainedQuota, type RetainedQuota } from '../limits/retained-quot
 import { startListeners, type ListenerAddresses } from '../net/listeners.js'
 import { createQos2Recheck } from '../delivery/qos2-recheck.js'
 import { createStore } from '../store/persistence.js'
+import { createReplicaFence, type ReplicaFence } from '../store/redis-replicas.js'
 import type { BusStats } from '../store/redis-bus.js'
 import { createFileIndex, createRedisIndex, createSessionExpiry, indexFile, legacyIndexFile, type SessionExpiry } from '../sessions/session-expiry.js'
 import { createSharedSubscriptions, sharedGroupsFile, type SharedSubscriptions } from '../groups/shared-subscriptions.js'
 import type { Redis } from 'ioredis'
-import { abortRedis, connectRedis } from '../store/redis-connect.js'
+import { abortRedis, connectRedis, type RedisTarget } from '../store/redis-connect.js'
 import { watchRedis } from '../store/redis-health.js'
 import { storeHealthStage } from '../hooks/store-health.js'
 import { createClientIdGuard } from '../sessions/client-id-guard.js'
@@ -141,7 +142,10 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     const health = store.redis === undefined ? undefined : watchRedis(store.redis, logger)
     if (health !== undefined) opened.push(() => health.close())
     // every patch of the store, in order, before aedes first calls it (patches.ts)
-    patchStore(store.persistence, { kind: store.kind, retained })
+    // redis.waitForReplicas: acknowledgements wait for the replicas to have what they depend on
+    const replicas = replicaFence(store.redis, logger)
+    if (replicas !== undefined) opened.push(() => replicas.close())
+    patchStore(store.persistence, { kind: store.kind, retained, replicas })
     await retained.load()
 
     const outbound = createOutboundStage({
@@ -256,6 +260,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       config, brokerId: id, broker, hooks: rules, audit, runtime, gate, mqtt, logger, groups: () => shared.stats(), bus: store.bus, sessions: clientIds,
       retained: () => retained.usage.total,
       cluster,
+      redis: store.redis,
       storeUp: () => health?.up() ?? true
     })
     const bound = Object.fromEntries(Object.entries(listeners.addresses).map(([k, a]) => [k, `${a.address}:${a.port}`]))
@@ -312,6 +317,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
           await sessions.close()
           health?.close()
           await store.close()
+          replicas?.close()
           await runtime.close()
           clearTimeout(abort)
         })()
@@ -342,4 +348,24 @@ function watchBroker (broker: Aedes, hooks: WardenHooks, logger: Logger, store: 
     store.removeSubscriptions(client, denied).catch((err: unknown) => logger.error({ err }, 'cannot remove denied subscriptions'))
   })
   logConnections(broker, logger, { usernameOf: (client) => hooks.policyOf(client)?.identity.username })
+}
+
+/** `redis.waitForReplicas` > 0: the fence acknowledgements wait behind (store/redis-replicas.ts) */
+function replicaFence (target: RedisTarget | undefined, logger: Logger): ReplicaFence | undefined {
+  const count = target?.waitForReplicas ?? 0
+  if (target === undefined || count === 0) return undefined
+  const timeoutMs = target.replicaTimeoutMs ?? 1000
+  let warnedAt = 0
+  // no retry limit, as the store's own connections: while Redis is away, acknowledgements wait with the writes
+  return createReplicaFence(connectRedis(target, { maxRetriesPerRequest: null }), {
+    count,
+    timeoutMs,
+    onShort (got) {
+      const now = Date.now()
+      if (now - warnedAt < 10_000) return
+      warnedAt = now
+      logger.warn({ replicas: got, waitForReplicas: count, replicaTimeoutMs: timeoutMs },
+        'fewer Redis replicas than redis.waitForReplicas acknowledged in time: clients closed without their acknowledgement')
+    }
+  })
 }
