@@ -10,10 +10,12 @@ import { createRequire } from 'node:module'
 const require = createRequire(new URL('../../apps/broker/package.json', import.meta.url))
 const topic = process.env.WARDEN_TEST_HOLD_TOPIC
 
-// the durable stores: Warden's on LevelDB (the module the broker loads), aedes-persistence-level and -redis
+// the durable stores: Warden's on LevelDB and on Redis (the modules the broker loads), aedes-persistence-level
+// and -redis
 const { LevelQueueStore } = await import(new URL('../../apps/broker/dist/store/level-queues.js', import.meta.url).href)
+const { RedisQueueStore } = await import(new URL('../../apps/broker/dist/store/redis-queues.js', import.meta.url).href)
 const others = ['aedes-persistence-level/asyncPersistence.js', 'aedes-persistence-redis/asyncPersistence.js']
-const protos = [LevelQueueStore.prototype, ...others.map((s) => require(s).prototype)]
+const protos = [LevelQueueStore.prototype, RedisQueueStore.prototype, ...others.map((s) => require(s).prototype)]
 for (const proto of protos) {
   const enqueue = proto.outgoingEnqueueCombi
   proto.outgoingEnqueueCombi = function heldEnqueue (subs, packet) {

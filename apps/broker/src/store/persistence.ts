@@ -8,11 +8,11 @@ import type { MQEmitterRedis } from 'mqemitter-redis'
 import { connectRedis, describeTarget, type RedisTarget } from './redis-connect.js'
 import aedesPersistence from 'aedes-persistence'
 import { CallBackPersistence } from 'aedes-persistence/callBackPersistence.js'
-import aedesPersistenceRedis from 'aedes-persistence-redis'
 import mqemitterRedis from 'mqemitter-redis'
 import { WardenError } from '@warden/common'
 import type { PersistenceKind } from '../config/schema.js'
 import { LevelQueueStore, type IncomingRef, type QueueRecords } from './level-queues.js'
+import { RedisQueueStore } from './redis-queues.js'
 import { tuneRedisBus, type BusStats } from './redis-bus.js'
 import { storeOf, type AedesStore } from '../aedes/store.js'
 import { createLocalBindings, type BindingStore } from './binding-store.js'
@@ -106,7 +106,9 @@ async function createRedisStore (target: RedisTarget | undefined, brokerId: stri
   // the store's and the bus's connections wait for Redis while it is away (no retry limit): a command fails only
   // when the broker closes, never half-way through a message because an outage outlasted a retry count
   const conn = connectRedis(target, { enableAutoPipelining: true, maxRetriesPerRequest: null })
-  const redis = aedesPersistenceRedis({ conn })
+  // aedes-persistence-redis's layout, with the queues' commands batched into scripts and acknowledgements
+  // answered from memory (redis-queues.ts); in aedes-persistence's callback layer, as aedes-persistence-redis is
+  const redis = new CallBackPersistence(() => new RedisQueueStore({ conn }))
   // the subscriber connection skips ioredis's ready check: its INFO would be refused once the connection is
   // in subscriber mode (a reconnect with subscriptions queued), which ioredis raises as a fatal error
   const pubConn = connectRedis(target, { enableAutoPipelining: true, maxRetriesPerRequest: null })

@@ -63,6 +63,17 @@ declare module 'aedes-persistence-level/asyncPersistence.js' {
   }
 }
 
+// aedes-persistence-redis's own store class, which store/redis-queues.ts extends (all but the queues)
+declare module 'aedes-persistence-redis/asyncPersistence.js' {
+  import type { Redis } from 'ioredis'
+  export default class AsyncRedisPersistence {
+    constructor (opts: { conn: Redis, maxSessionDelivery?: number })
+    readonly broker: unknown
+    setup (broker: unknown): Promise<void>
+    destroy (): Promise<void>
+  }
+}
+
 declare module 'aedes-packet' {
   /** a copy of a packet as aedes stores it: queue identity kept, packet id cleared for QoS > 0 */
   export default class Packet {

@@ -1,0 +1,145 @@
+// Warden's Redis store for persistent sessions' queues (apps/broker/src/store/redis-queues.ts) beside
+// aedes-persistence-redis 12, the store it replaces on the message path, on one real redis-server: each reads
+// the queues the other wrote (an upgrade, and workers of both kinds in one cluster during a rolling one),
+// MQTT 5 properties and message expiry included, and an acknowledgement arriving late never takes a message
+// from another subscriber's queue.
+import { createRequire } from 'node:module'
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { RedisQueueStore } from '../../apps/broker/src/store/redis-queues.js'
+import { storeOf, type AedesStore, type Session, type StoredPacket } from '../../apps/broker/src/aedes/store.js'
+import { startRedis, type TestRedis } from '../helpers/redis.js'
+
+const require = createRequire(import.meta.url)
+const mqemitter = require('mqemitter') as () => { emit: unknown, on: unknown, removeListener: unknown }
+// a dependency of the broker's package only
+type OldStore = new (opts: { conn: Redis }) => { setup (broker: object): Promise<void>, destroy (): Promise<void> }
+const brokerRequire = createRequire(new URL('../../apps/broker/package.json', import.meta.url))
+const AsyncRedisPersistence = brokerRequire('aedes-persistence-redis/asyncPersistence.js') as OldStore
+
+let redis: TestRedis
+beforeAll(async () => { redis = await startRedis() })
+afterAll(async () => { await redis.stop() })
+beforeEach(async () => { await redis.flush() })
+
+interface Opened { store: AedesStore, destroy (): Promise<void> }
+
+/** what aedes hands a store at setup: an id, a counter and a bus (the subscriptions' broadcast) */
+function fakeBroker (id: string): object {
+  const mq = mqemitter() as { emit: (...a: unknown[]) => unknown, on: (...a: unknown[]) => unknown, removeListener: (...a: unknown[]) => unknown }
+  return { id, mq, counter: 0, publish: mq.emit.bind(mq), subscribe: mq.on.bind(mq), unsubscribe: mq.removeListener.bind(mq) }
+}
+
+async function open (kind: 'old' | 'warden', brokerId: string): Promise<Opened> {
+  const conn = new Redis(redis.url, { enableAutoPipelining: true })
+  const s = kind === 'old' ? new AsyncRedisPersistence({ conn }) : new RedisQueueStore({ conn })
+  await s.setup(fakeBroker(brokerId))
+  return { store: storeOf(s), destroy: () => s.destroy() }
+}
+
+const later = Date.now() + 3_600_000
+const props = {
+  userProperties: { site: 'b-7', tags: ['x', 'y'] }, correlationData: Buffer.from('c-1'), contentType: 'text/plain', payloadFormatIndicator: true
+}
+const message = (counter: number, qos: 1 | 2, brokerId: string): StoredPacket => ({
+  cmd: 'publish', topic: `t/${counter}`, payload: Buffer.from(`m-${counter}`), qos, retain: false, dup: false,
+  brokerId, brokerCounter: counter, properties: props, messageExpiry: later
+})
+const subs = (...ids: string[]): Array<{ clientId: string, topic: string, qos: number }> => ids.map((clientId) => ({ clientId, topic: 't/#', qos: 2 }))
+
+async function queued (store: AedesStore, clientId: string): Promise<StoredPacket[]> {
+  const out: StoredPacket[] = []
+  for await (const p of store.outgoingStream({ id: clientId })) out.push(p)
+  return out
+}
+
+/** as aedes resumes a session: every queued packet sent (under its stored id, or a new one), then acknowledged */
+async function drain (store: AedesStore, clientId: string): Promise<StoredPacket[]> {
+  const conn: Session = { id: clientId }
+  const got = await queued(store, clientId)
+  let next = 100
+  for (const p of got) {
+    const sent = { ...p, messageId: p.messageId ?? next++ }
+    await store.outgoingUpdate(conn, sent)
+    await store.outgoingClearMessageId(conn, { messageId: sent.messageId })
+  }
+  return got
+}
+
+/** keys of queued messages left in Redis */
+async function leftovers (): Promise<string[]> {
+  const r = new Redis(redis.url)
+  try { return (await r.keys('*')).filter((k) => k.startsWith('packet:') || k.startsWith('outgoing')).sort() } finally { r.disconnect() }
+}
+
+/** Writes, in `kind`'s store, 4 messages for sub-a and sub-b; sub-a is sent the 2nd (QoS 1, id 7) and 3rd (QoS 2, id 8, PUBREL too). */
+async function writeQueues (kind: 'old' | 'warden'): Promise<void> {
+  const w = await open(kind, 'b-old')
+  const a: Session = { id: 'sub-a' }
+  await w.store.outgoingEnqueueCombi(subs('sub-a', 'sub-b'), message(1, 1, 'b-old'))
+  await w.store.outgoingEnqueueCombi(subs('sub-a', 'sub-b'), message(2, 1, 'b-old'))
+  await w.store.outgoingEnqueueCombi(subs('sub-a', 'sub-b'), message(3, 2, 'b-old'))
+  await w.store.outgoingEnqueueCombi(subs('sub-a', 'sub-b'), message(4, 2, 'b-old'))
+  await w.store.outgoingUpdate(a, { ...message(2, 1, 'b-old'), messageId: 7 })
+  await w.store.outgoingUpdate(a, { ...message(3, 2, 'b-old'), messageId: 8 })
+  await w.store.outgoingUpdate(a, { cmd: 'pubrel', messageId: 8 } as unknown as StoredPacket)
+  await w.destroy()
+}
+
+async function readQueues (kind: 'old' | 'warden'): Promise<void> {
+  const r = await open(kind, 'b-new')
+  try {
+    const a = await drain(r.store, 'sub-a')
+    // the PUBREL took its message's place at the end of the queue, as aedes-persistence-redis does it
+    // (aedes-persistence-redis writes a PUBREL's counter as a string)
+    expect(a.map((p) => [p.cmd, Number(p.brokerCounter), p.messageId ?? null])).toEqual([
+      ['publish', 1, null], ['publish', 2, 7], ['publish', 4, null], ['pubrel', 3, 8]
+    ])
+    const first = a[0] as StoredPacket
+    expect(first.payload).toEqual(Buffer.from('m-1'))
+    expect(first.properties).toEqual(props)
+    expect(first.messageExpiry).toBe(later)
+    const b = await drain(r.store, 'sub-b')
+    expect(b.map((p) => [p.cmd, p.brokerCounter, p.payload?.toString()])).toEqual([
+      ['publish', 1, 'm-1'], ['publish', 2, 'm-2'], ['publish', 3, 'm-3'], ['publish', 4, 'm-4']
+    ])
+    expect((b[2] as StoredPacket).properties).toEqual(props)
+    expect(await queued(r.store, 'sub-a')).toEqual([])
+    expect(await queued(r.store, 'sub-b')).toEqual([])
+  } finally {
+    await r.destroy()
+  }
+  expect(await leftovers()).toEqual([])
+}
+
+describe('Warden\'s Redis queue store and aedes-persistence-redis 12 on one Redis', () => {
+  it('reads the queues aedes-persistence-redis wrote (an upgrade): QoS 1 and 2, sent ids, a PUBREL, MQTT 5 properties, expiry', async () => {
+    await writeQueues('old')
+    await readQueues('warden')
+  })
+
+  it('writes queues aedes-persistence-redis reads (a worker not yet upgraded in a rolling reload)', async () => {
+    await writeQueues('warden')
+    await readQueues('old')
+  })
+
+  it('an acknowledgement repeated on a later connection does not take the message from another subscriber', async () => {
+    const w = await open('warden', 'b-1')
+    try {
+      await w.store.outgoingEnqueueCombi(subs('sub-a', 'sub-b'), message(1, 1, 'b-1'))
+      const first: Session = { id: 'sub-a' }
+      await w.store.outgoingUpdate(first, { ...message(1, 1, 'b-1'), messageId: 1 })
+      expect((await w.store.outgoingClearMessageId(first, { messageId: 1 }))?.brokerCounter).toBe(1)
+      // a later connection of sub-a: an acknowledgement of an id it was never sent on it is not one
+      const second: Session = { id: 'sub-a' }
+      expect(await w.store.outgoingClearMessageId(second, { messageId: 1 })).toBeUndefined()
+      // sent again under the same id (a consumer group taking back a copy does so) and acknowledged again
+      await w.store.outgoingUpdate(second, { ...message(1, 1, 'b-1'), messageId: 1 })
+      await w.store.outgoingClearMessageId(second, { messageId: 1 })
+      expect((await queued(w.store, 'sub-a')).length).toBe(0)
+      expect((await queued(w.store, 'sub-b')).map((p) => p.payload.toString())).toEqual(['m-1'])
+    } finally {
+      await w.destroy()
+    }
+  })
+})
