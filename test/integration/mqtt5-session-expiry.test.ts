@@ -7,6 +7,7 @@ import type { Packet } from 'mqtt-packet'
 import { afterEach, describe, expect, it } from 'vitest'
 import { PASSWORD, type TestBroker } from '../helpers/broker.js'
 import { mosquittoSub, type Sub } from '../helpers/mosquitto.js'
+import { get } from '../helpers/http.js'
 import { connackCode } from '../helpers/mqtt.js'
 import { connect5, subscribe5 } from '../helpers/mqtt5.js'
 import { connectPacket, rawClient } from '../helpers/raw-mqtt.js'
@@ -162,6 +163,9 @@ describe('Session Expiry, what a client may and may not do', () => {
     await c.next('suback')
     c.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 60 } } as Packet)
     expect(await c.next('disconnect')).toMatchObject({ reasonCode: 0x82 })
+    // the session ends with the connection: its subscriptions are removed from the store once the close is
+    // handled (not necessarily before an immediate reconnect arrives, which on a busy machine may overtake it)
+    await expect.poll(async () => (await get(tb, '/api/v1/sessions/ephemeral')).body.subscriptions).toBe(0)
     const back = await connect5(scope, tb.url, 'dashboard', session('ephemeral', 60))
     expect(back.connack.sessionPresent).toBe(false)
   })
