@@ -60,7 +60,8 @@ export interface ClusterLink {
   close (): Promise<void>
 }
 
-interface Sync { key: string, from: string, seq?: number }
+/** `b`: the sender reads batches (absent from processes before them) */
+interface Sync { key: string, from: string, seq?: number, b?: boolean }
 /** `o`: MQTT 5 properties, `e`: message expiry (absent for a 3.1.1 message, and from processes before MQTT 5) */
 interface EncodedCopy { k: string, t: string, p: string, q: 0 | 1 | 2, b: string, c: number, o?: Record<string, unknown>, e?: number }
 
@@ -92,8 +93,12 @@ export async function createClusterLink ({ bus, redis, self, onSync, onForward, 
     else onForged(p.topic, opened.why)
   })
 
+  /** the other processes that read batches: from Redis at each beat, and from their announcements meanwhile (a
+   * process that started since the last beat announces its members' joins before copies are forwarded to them) */
+  let batching = new Set<string>()
   const offs = await Promise.all([
     listen<Sync>(SYNC_TOPIC, (s) => {
+      if (s.b === true && s.from !== self) batching.add(s.from)
       onSync(s.key).then(async () => {
         if (s.seq !== undefined && s.from !== self) await emit(ACK_PREFIX + s.from, { seq: s.seq, from: self })
       }).catch(onError)
@@ -114,8 +119,6 @@ export async function createClusterLink ({ bus, redis, self, onSync, onForward, 
     })
   ])
 
-  /** the other processes that read batches */
-  let batching = new Set<string>()
   const beat = async (): Promise<void> => {
     const now = Date.now()
     const r = await redis.multi()
@@ -171,7 +174,7 @@ export async function createClusterLink ({ bus, redis, self, onSync, onForward, 
   return {
     live,
     async announce (key, wait) {
-      if (!wait) { await emit(SYNC_TOPIC, { key, from: self }); return }
+      if (!wait) { await emit(SYNC_TOPIC, { key, from: self, b: true } satisfies Sync); return }
       const others = [...await live()].filter((b) => b !== self)
       const n = ++seq
       let timeout: NodeJS.Timeout | undefined
@@ -181,7 +184,7 @@ export async function createClusterLink ({ bus, redis, self, onSync, onForward, 
         timeout = setTimeout(resolve, ANNOUNCE_WAIT_MS)
       })
       try {
-        await emit(SYNC_TOPIC, { key, from: self, seq: n })
+        await emit(SYNC_TOPIC, { key, from: self, seq: n, b: true } satisfies Sync)
         await acked
       } finally {
         clearTimeout(timeout)
