@@ -120,7 +120,8 @@ describe('two broker processes on one Redis, unregisteredTopics: allow', () => {
   it('believes a batch only when it is sealed for its own topic with the cluster\'s secret', async () => {
     const seal = await createLinkSeal(redisConn())
     const topic = '$WARDEN/share/batch/warden-b'
-    const bytes = encodeBatch([{ copy: { key: 'g/s/#', topic: 's/1', payload: Buffer.from('x'), qos: 1, brokerId: 'a', brokerCounter: 1 }, clientId: 'm', exclude: [], redelivery: false }])
+    const copy = { key: 'g/s/#', topic: 's/1', payload: Buffer.from('x'), qos: 1 as const, brokerId: 'a', brokerCounter: 1 }
+    const bytes = encodeBatch([{ copy, clientId: 'm', exclude: [], redelivery: false }])
     const sealed = seal.sealBytes(topic, bytes)
     expect(seal.openBytes({ topic, payload: sealed })).toEqual({ ok: true, bytes: Buffer.from(bytes) })
     const flipped = Buffer.from(sealed)

@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest'
 import { decodeBatch, encodeBatch, type Handover } from '../../apps/broker/src/groups/link-batch.js'
 
 const v3: Handover = {
-  copy: { key: 'g/sensors/#', topic: 'sensors/s-1/t', payload: Buffer.from([0, 1, 2, 255]), qos: 1, brokerId: 'a\u0000share:g%2Fsensors%2F%23', brokerCounter: 41 },
+  copy: {
+    key: 'g/sensors/#', topic: 'sensors/s-1/t', payload: Buffer.from([0, 1, 2, 255]), qos: 1, brokerId: 'a\u0000share:g%2Fsensors%2F%23', brokerCounter: 41
+  },
   clientId: 'member-1',
   exclude: [],
   redelivery: false
