@@ -19,8 +19,10 @@ const BATCH_PREFIX = '$WARDEN/share/batch/'
 const PRESENCE = 'warden:share:brokers'
 /** the processes that read batches on BATCH_PREFIX + their id, scored by when they last said so */
 const BATCHING = 'warden:share:batching'
-/** copies in one batch at most (a turn that forwards more sends several) */
+/** copies in one batch at most, and payload bytes past which a batch goes at once (a turn that forwards more
+ * sends several) */
 const BATCH_MAX = 256
+const BATCH_BYTES = 1 << 20
 const PRESENCE_EVERY_MS = 5000
 /** a process not heard of for this long is gone: its members are offline */
 export const PRESENCE_TTL_MS = 20000
@@ -135,7 +137,7 @@ export async function createClusterLink ({ bus, redis, self, onSync, onForward, 
   timer.unref()
 
   // copies waiting for the end of this event-loop turn, by the process they go to
-  interface Outbox { readonly items: Handover[], readonly sent: Promise<void>, settle: (err?: unknown) => void }
+  interface Outbox { readonly items: Handover[], bytes: number, readonly sent: Promise<void>, settle: (err?: unknown) => void }
   const outboxes = new Map<string, Outbox>()
   let flushing: NodeJS.Immediate | undefined
   const ship = (broker: string, box: Outbox): void => {
@@ -156,11 +158,12 @@ export async function createClusterLink ({ bus, redis, self, onSync, onForward, 
     if (box === undefined) {
       let settle: Outbox['settle'] = () => {}
       const sent = new Promise<void>((resolve, reject) => { settle = (err) => err === undefined ? resolve() : reject(err) })
-      box = { items: [], sent, settle }
+      box = { items: [], bytes: 0, sent, settle }
       outboxes.set(broker, box)
     }
     box.items.push(f)
-    if (box.items.length >= BATCH_MAX) {
+    box.bytes += f.copy.payload.length
+    if (box.items.length >= BATCH_MAX || box.bytes >= BATCH_BYTES) {
       outboxes.delete(broker)
       ship(broker, box)
     } else {
