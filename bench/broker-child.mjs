@@ -66,7 +66,8 @@ if (spec.kind === 'warden' && spec.workers !== undefined && cluster.isPrimary) {
   // bare aedes 1.2.0, the floor Warden is measured against (Warden itself runs on aedes 2.0.0-beta.1: the
   // root's devDependency `aedes-1.2` is an alias of aedes@1.2.0): no hooks, default options, in-memory
   // persistence, or (spec.store) the level or redis store Warden's stores are compared with
-  const { Aedes } = await import('aedes-1.2')
+  // (spec.aedes2: the aedes Warden runs on, bare, for the memory of a connection)
+  const { Aedes } = await import(spec.aedes2 === true ? 'aedes' : 'aedes-1.2')
   const aedes = await Aedes.createBroker({ persistence: await bareStore(spec) })
   mq = aedes.mq
   aedes.on('error', (err) => console.error('aedes error', err))

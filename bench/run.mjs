@@ -3,7 +3,7 @@
 // load from elsewhere on the machine falls on all of them alike), publishers and subscribers in two more
 // processes. Options:
 //   --quick            a < 2 minute subset
-//   --only=a,b         brokers by name (warden, warden-level, aedes, mosquitto, cluster-1, cluster-2)
+//   --only=a,b         brokers by name (warden, warden-level, aedes, aedes-2, mosquitto, cluster-1, cluster-2)
 //   --sections=...     throughput,latency,ownership,connections,cluster,logins,persistent
 //   --filter=a,b       only the throughput and latency workloads whose names contain one of these
 //   --reps=n           runs per workload and broker (the best is kept); default 2 for the workloads the
@@ -49,6 +49,8 @@ let brokers = [
   { name: 'warden', label: 'Warden (memory)', kind: 'warden', persistence: 'memory', passwordHash },
   { name: 'warden-level', label: 'Warden (level)', kind: 'warden', persistence: 'level', passwordHash },
   { name: 'aedes', label: 'bare aedes', kind: 'aedes' },
+  // the aedes Warden runs on, bare: what of a connection's memory is aedes 2's own (connections section only)
+  { name: 'aedes-2', label: 'bare aedes 2.0.0-beta.1', kind: 'aedes', aedes2: true, connectionsOnly: true },
   { name: 'mosquitto', label: 'Mosquitto', kind: 'mosquitto' },
   // cluster mode as `WARDEN_INSTANCES=N npm start` runs it: node:cluster workers sharing one port (pm2's
   // cluster mode is node:cluster), the store and the bus on a Redis of their own; only in the cluster section
@@ -219,7 +221,7 @@ console.log('Warden clients authenticate with username + scrypt passwordHash (N=
 
 if (sections.has('throughput') || sections.has('latency')) {
   const handles = []
-  for (const b of brokers.filter((x) => x.cluster !== true && x.durable !== true)) handles.push(await launch(b))
+  for (const b of brokers.filter((x) => x.cluster !== true && x.durable !== true && x.connectionsOnly !== true)) handles.push(await launch(b))
   try {
     if (sections.has('throughput')) {
       for (const w of matrix) {

@@ -20,7 +20,7 @@ export function readmeDefaults (root = join(import.meta.dirname, '..', '..')): D
     keys.forEach((k, i) => {
       const path = i === 0 || (!k.startsWith('.') && k.includes('.')) ? k : parent + k.replace(/^\./, '')
       const v = values[i] as string
-      out.set(path, v === 'true' ? true : v === 'false' ? false : /^-?\d+$/.test(v) ? Number(v) : v)
+      out.set(path, v === 'true' ? true : v === 'false' ? false : /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v)
     })
   }
   return out

@@ -1,6 +1,7 @@
 // A private redis-server (Debian's) on a free loopback port, with no disk persistence; stopped by PID.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { createServer, connect as tcpConnect, type Socket } from 'node:net'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,6 +18,9 @@ export interface TestRedis {
   kill (): Promise<void>
   /** starts it again on the same port (and, with `aof`, the same data) after stop() or kill() */
   restart (): Promise<void>
+  /** SIGSTOP: it answers nothing, neither its clients nor its master, until resume() (SIGCONT) */
+  pause (): void
+  resume (): void
 }
 
 export interface RedisOptions {
@@ -42,6 +46,7 @@ export async function startRedis (opts: RedisOptions = {}): Promise<TestRedis> {
   const exit = async (signal: NodeJS.Signals): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return
     const exited = once(child, 'exit')
+    child.kill('SIGCONT') // a paused server would not act on SIGTERM
     child.kill(signal)
     await exited
   }
@@ -57,6 +62,8 @@ export async function startRedis (opts: RedisOptions = {}): Promise<TestRedis> {
       if (opts.aof === undefined && opts.rdb === undefined) await rm(dir, { recursive: true, force: true })
     },
     kill: () => exit('SIGKILL'),
+    pause () { child.kill('SIGSTOP') },
+    resume () { child.kill('SIGCONT') },
     async restart () {
       if (child.exitCode === null && child.signalCode === null) return
       child = await spawnRedis(args)
@@ -81,31 +88,50 @@ async function spawnRedis (args: string[], readyLine = 'Ready to accept connecti
 export interface TestSentinels {
   readonly master: TestRedis
   readonly replica: TestRedis
-  /** the sentinel's port; the master is known to it as `name` */
+  /** the first sentinel's port; the master is known to the sentinels as `name` */
   readonly port: number
+  /** every sentinel's port */
+  readonly ports: readonly number[]
+  /** the replication link runs through here: hold() stops passing what the master sends its replica */
+  readonly link: ReplicationLink
   readonly name: string
-  /** the port of the Redis the sentinel names as master now */
+  /** the port of the Redis the first sentinel names as master now */
   masterPort (): Promise<number>
   stop (): Promise<void>
 }
 
-/** A master, its replica and one sentinel (quorum 1) that fails over a second after the master stops answering. */
-export async function startSentinels (dir: string): Promise<TestSentinels> {
+/** A master, its replica and `count` sentinels (a majority of them the quorum) that fail over a second after
+ * the master stops answering. */
+export async function startSentinels (dir: string, count = 1): Promise<TestSentinels> {
   const master = await startRedis()
-  const replica = await startRedis({ replicaOf: master.port })
-  const port = await freePort()
+  const link = await replicationLink(master.port)
+  const replica = await startRedis({ replicaOf: link.port })
   const name = 'warden-master'
-  const conf = join(dir, 'sentinel.conf')
-  await writeFile(conf, [
-    `port ${port}`, 'bind 127.0.0.1', `dir ${dir}`,
-    `sentinel monitor ${name} 127.0.0.1 ${master.port} 1`,
-    `sentinel down-after-milliseconds ${name} 1000`,
-    `sentinel failover-timeout ${name} 5000`,
-    `sentinel parallel-syncs ${name} 1`
-  ].join('\n') + '\n')
-  const child = await spawnRedis([conf, '--sentinel'], 'Sentinel ID is')
+  const quorum = Math.floor(count / 2) + 1
+  const children: ChildProcess[] = []
+  const ports: number[] = []
+  try {
+    for (let i = 0; i < count; i++) {
+      const port = await freePort()
+      // each sentinel rewrites its own file (its id, the others it found): one file each
+      const conf = join(dir, `sentinel-${i}.conf`)
+      await writeFile(conf, [
+        `port ${port}`, 'bind 127.0.0.1', `dir ${dir}`,
+        `sentinel monitor ${name} 127.0.0.1 ${master.port} ${quorum}`,
+        `sentinel down-after-milliseconds ${name} 1000`,
+        `sentinel failover-timeout ${name} 5000`,
+        `sentinel parallel-syncs ${name} 1`
+      ].join('\n') + '\n')
+      children.push(await spawnRedis([conf, '--sentinel'], 'Sentinel ID is'))
+      ports.push(port)
+    }
+  } catch (err) {
+    for (const c of children) c.kill('SIGKILL')
+    await Promise.all([master.stop(), replica.stop()])
+    throw err
+  }
   const masterPort = async (): Promise<number> => {
-    const r = new Redis({ port, host: '127.0.0.1' })
+    const r = new Redis({ port: ports[0], host: '127.0.0.1' })
     try {
       const [, p] = await r.call('SENTINEL', 'get-master-addr-by-name', name) as [string, string]
       return Number(p)
@@ -114,16 +140,59 @@ export async function startSentinels (dir: string): Promise<TestSentinels> {
   return {
     master,
     replica,
-    port,
+    port: ports[0] as number,
+    ports,
+    link,
     name,
     masterPort,
     async stop () {
-      if (child.exitCode === null && child.signalCode === null) {
+      await Promise.all(children.map(async (child) => {
+        if (child.exitCode !== null || child.signalCode !== null) return
         const exited = once(child, 'exit')
         child.kill('SIGTERM')
         await exited
-      }
+      }))
       await Promise.all([master.stop(), replica.stop()])
+      link.close()
+    }
+  }
+}
+
+export interface ReplicationLink {
+  readonly port: number
+  /** what the master sends from now on stays unread here, and is dropped with the connection when the
+   * master goes: replication lags as it does when a link is slow, which a paused replica cannot show
+   * (the kernel would hand it what was already sent) */
+  hold (): void
+  close (): void
+}
+
+/** A TCP relay between a replica and its master. */
+async function replicationLink (masterPort: number): Promise<ReplicationLink> {
+  const pairs = new Set<[Socket, Socket]>()
+  let held = false
+  const server = createServer((replicaSide) => {
+    const masterSide = tcpConnect(masterPort, '127.0.0.1')
+    const pair: [Socket, Socket] = [replicaSide, masterSide]
+    pairs.add(pair)
+    const end = (): void => { pairs.delete(pair); replicaSide.destroy(); masterSide.destroy() }
+    replicaSide.on('error', end).on('close', end)
+    masterSide.on('error', end).on('close', end)
+    replicaSide.pipe(masterSide)
+    masterSide.pipe(replicaSide)
+    if (held) masterSide.pause()
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as { port: number }).port
+  return {
+    port,
+    hold () {
+      held = true
+      for (const [, masterSide] of pairs) { masterSide.unpipe(); masterSide.pause() }
+    },
+    close () {
+      for (const [a, b] of pairs) { a.destroy(); b.destroy() }
+      server.close()
     }
   }
 }

@@ -1,4 +1,4 @@
-// Redis fails under a cluster: killed (SIGKILL, AOF with appendfsync always) for 5 s during QoS 1 load, then
+// Redis fails under a cluster: killed (SIGKILL, AOF with appendfsync always) for 5 s during QoS 1 and QoS 2 load, then
 // started again on the same data. No broker fails; both report not ready meanwhile and refuse new connections
 // with "server unavailable" (audited); every message acknowledged to its publisher reaches the persistent
 // subscriber once Redis is back; and a broker can still be shut down while Redis is away.
@@ -48,27 +48,35 @@ async function readyzBecomes (b: TestBroker, status: number, ms = 5 * PING_INTER
   }
 }
 
-describe('Redis killed for 5 s under QoS 1 load', () => {
+describe('Redis killed for 5 s under QoS 1 and QoS 2 load', () => {
   it('holds what was sent, refuses new connections meanwhile, and delivers every acknowledged message once it is back', async () => {
     const [a, b] = await Promise.all([node('a'), node('b')])
     const sub = await scope.client('dashboard', { clientId: 'outage-keep', clean: false, reconnectPeriod: 200 }, b)
     await subscribe(sub, 'sensors/#', 1)
     const got = new Set<number>()
     sub.client.on('message', (_t, p) => got.add(Number(p.toString())))
+    // QoS 2: a subscriber of its own at QoS 2, so that a duplicate would show
+    const sub2 = await scope.client('dashboard', { clientId: 'outage-keep-q2', clean: false, reconnectPeriod: 200 }, a)
+    await subscribe(sub2, 'sensors/sensor-2/#', 2)
+    const got2: number[] = []
+    sub2.client.on('message', (_t, p) => got2.push(Number(p.toString())))
     const pub = await scope.client('sensor-1', { reconnectPeriod: 200 }, a)
+    const pub2 = await scope.client('sensor-2', { reconnectPeriod: 200 }, b)
     const acked = new Set<number>()
-    let next = 0
+    const acked2 = new Set<number>()
     const load = { stop: false }
-    // a device: one QoS 1 message at a time, the next once the last is acknowledged
     scope.defer(async () => { load.stop = true; await redis.restart() })
-    const device = (async () => {
+    // a device: one message at a time, the next once the last is acknowledged (QoS 1) or completed (QoS 2)
+    const loop = async (c: typeof pub, topic: string, qos: 1 | 2, done: Set<number>): Promise<void> => {
+      let next = 0
       while (!load.stop) {
         const n = next++
         await new Promise<void>((resolve) => {
-          pub.client.publish('sensors/sensor-1/load', String(n), { qos: 1 }, (err) => { if (err == null) acked.add(n); resolve() })
+          c.client.publish(topic, String(n), { qos }, (err) => { if (err == null) done.add(n); resolve() })
         })
       }
-    })()
+    }
+    const device = Promise.all([loop(pub, 'sensors/sensor-1/load', 1, acked), loop(pub2, 'sensors/sensor-2/load', 2, acked2)])
     while (acked.size < 50) await new Promise((resolve) => setTimeout(resolve, 20))
 
     await redis.kill()
@@ -89,10 +97,15 @@ describe('Redis killed for 5 s under QoS 1 load', () => {
     load.stop = true
     await device
     const deadline = Date.now() + 15_000
-    while ([...acked].some((n) => !got.has(n)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
+    const delivered = (): boolean => [...acked].every((n) => got.has(n)) && [...acked2].every((n) => got2.includes(n))
+    while (!delivered() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
+    // acknowledged, delivered, lost = 0; at QoS 2 no duplicate
     expect([...acked].filter((n) => !got.has(n))).toEqual([])
+    expect([...acked2].filter((n) => !got2.includes(n))).toEqual([])
+    expect(got2.length).toBe(new Set(got2).size)
+    expect(acked2.size).toBeGreaterThan(0)
     expect(ackedWhileDown).toBeGreaterThanOrEqual(50)
-    expect(sub.client.connected && pub.client.connected).toBe(true)
+    expect(sub.client.connected && pub.client.connected && pub2.client.connected).toBe(true)
   }, 60_000)
 
   it('a broker shuts down within seconds while Redis is away', async () => {

@@ -1,48 +1,14 @@
 // The dashboard's sign-in over real HTTP (issue 18, item 1): the session cookie's flags, CSRF, sign-out,
 // idle and absolute expiry, the bounded session table, and sign-in attempts throttled and audited by the
 // same gate as HTTP Basic logins, with the thresholds of MQTT logins.
-import { request as httpRequest } from 'node:http'
 import { describe, expect, it } from 'vitest'
 import { PASSWORD, type TestBroker } from '../helpers/broker.js'
 import { basic as basicHeader, get, post } from '../helpers/http.js'
+import { send, signIn, withCookie, type Answer, type Signed } from '../helpers/sign-in.js'
 import { connackFrom } from '../helpers/raw-mqtt.js'
 import { useScope } from '../helpers/scope.js'
 
 const scope = useScope()
-
-interface Answer { status: number, headers: Record<string, string | string[] | undefined>, body: any }
-
-/** one HTTP request (node:http: a chosen source address, cookies and Origin sent as given) */
-function send (tb: TestBroker, method: string, path: string, opts: { headers?: Record<string, string>, body?: unknown, from?: string } = {}): Promise<Answer> {
-  const body = opts.body === undefined ? undefined : JSON.stringify(opts.body)
-  const headers: Record<string, string> = { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers }
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({
-      host: '127.0.0.1', port: tb.broker.http.port, method, path, headers, agent: false, ...(opts.from !== undefined ? { localAddress: opts.from } : {})
-    }, (res) => {
-      let text = ''
-      res.on('data', (d: Buffer) => { text += d.toString() })
-      res.on('end', () => {
-        let parsed: unknown
-        try { parsed = text === '' ? undefined : JSON.parse(text) } catch { parsed = text }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed })
-      })
-    })
-    req.on('error', reject)
-    req.end(body)
-  })
-}
-
-interface Signed { cookie: string, csrf: string, setCookie: string }
-
-async function signIn (tb: TestBroker, username: string, password = PASSWORD, headers: Record<string, string> = {}): Promise<Signed> {
-  const a = await send(tb, 'POST', '/auth/login', { body: { username, password }, headers })
-  expect(a.status, JSON.stringify(a.body)).toBe(200)
-  const setCookie = (a.headers['set-cookie'] as string[])[0] as string
-  return { cookie: setCookie.split(';')[0] as string, csrf: a.body.csrf, setCookie }
-}
-
-const withCookie = (s: Signed, extra: Record<string, string> = {}): Record<string, string> => ({ cookie: s.cookie, ...extra })
 
 describe('a broker with the default dashboard settings, behind a TLS proxy on this host', () => {
   const start = (): Promise<TestBroker> => scope.start({ config: { behindProxy: true } })

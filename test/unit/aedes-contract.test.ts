@@ -10,8 +10,10 @@ import { createRequire } from 'node:module'
 import { pathToFileURL } from 'node:url'
 import aedesPersistence from 'aedes-persistence'
 import aedesPersistenceLevel from 'aedes-persistence-level'
-import { busOf, parserOf } from '../../apps/broker/src/aedes/accessors.js'
-import { BROKER_INTERNALS, BUS_INTERNALS, CLIENT_INTERNALS, PARSER_INTERNALS, STORE_INTERNALS, checkInternals } from '../../apps/broker/src/aedes/contract.js'
+import { busOf, connOf, parserOf } from '../../apps/broker/src/aedes/accessors.js'
+import {
+  BROKER_INTERNALS, BUS_INTERNALS, CLIENT_INTERNALS, CONN_INTERNALS, PARSER_INTERNALS, STORE_INTERNALS, checkInternals
+} from '../../apps/broker/src/aedes/contract.js'
 import { createStore } from '../../apps/broker/src/store/persistence.js'
 import { startBareBroker } from '../helpers/bare-aedes.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
@@ -76,6 +78,7 @@ describe.each(STORES)('aedes 1.2 with the $name store', (store) => {
       const client = bare.idleClient()
       checkInternals(client, CLIENT_INTERNALS, 'client')
       checkInternals(parserOf(client), PARSER_INTERNALS, 'client._parser')
+      checkInternals(connOf(client), CONN_INTERNALS, 'client.conn')
     } finally {
       await bare.close()
       await s.close()

@@ -136,6 +136,7 @@ describe('parseConfig: valid input', () => {
         maxQueuedBytes: 67108864,
         retained: { maxMessagesPerUser: 1000, maxBytesPerUser: 16777216, maxMessages: 100000, maxBytes: 268435456 },
         maxOutgoingBytes: 4194304,
+        flowControl: { enabled: true, highWater: 0.25, lowWater: 0.0625, minDrainBytesPerSec: 16384, maxHoldMs: 1000 },
         publishRate: { perSecond: 1000, burst: 5000, onExcess: 'delay' },
         connectionRate: { perSecond: 50, burst: 200 },
         login: {

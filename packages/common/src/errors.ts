@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   WARDEN_ERR_API_LOGIN_PENDING: 'Too many API logins in progress for this user from this address, or from this address.',
   WARDEN_ERR_API_CSRF: 'A change sent with the dashboard\'s session cookie lacked its CSRF token, or carried another session\'s.',
   WARDEN_ERR_API_SESSIONS_FULL: 'The dashboard holds as many signed-in sessions as dashboard.maxSessions allows.',
+  WARDEN_ERR_API_SESSIONS_UNAVAILABLE: 'The dashboard\'s signed-in sessions are kept in Redis (cluster mode), and Redis does not answer.',
   WARDEN_ERR_SESSION_STORE: 'The store of client-id bindings could not be read or written; the CONNECT is refused.',
   WARDEN_ERR_AEDES_CONTRACT: 'An aedes internal that Warden patches or reads is missing or has another shape: ' +
     'the installed aedes is not the version Warden was built for.',

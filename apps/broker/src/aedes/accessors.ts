@@ -64,6 +64,12 @@ export const markDisconnected = (client: Client): void => { clientInternals(clie
 /** the client's MQTT parser (mqtt-packet): aedes feeds it every chunk read from the socket */
 export const parserOf = (client: Client): MqttParser => clientInternals(client)._parser
 
+/** the client a parser feeds: a listener shared by every connection's parser finds its client so */
+export const clientOfParser = (parser: MqttParser): Client => parser.client
+
+/** the client on a socket (aedes sets `conn.client`): a wrapper shared by every socket finds its client so */
+export const clientOfConn = (conn: Duplex): Client => (conn as Duplex & { client: Client }).client
+
 /** the next packet id, from the client's own counter, as aedes numbers its deliveries */
 export function nextPacketId (client: Client): number {
   const c = clientInternals(client)

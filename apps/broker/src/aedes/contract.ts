@@ -46,7 +46,13 @@ export const CLIENT_INTERNALS: readonly Internal[] = [
   { name: 'deliverQoS', shape: fn(2), why: 'consumer groups deliver through the member\'s own path' }
 ]
 
+/** a client's socket (or stream): lib/client.js sets `conn.client` */
+export const CONN_INTERNALS: readonly Internal[] = [
+  { name: 'client', shape: value('object'), why: 'the shared write bound finds the client of a socket that does not read' }
+]
+
 export const PARSER_INTERNALS: readonly Internal[] = [
+  { name: 'client', shape: value('object'), why: 'per-connection listeners and wrappers are shared: they find their client from the parser' },
   { name: 'parse', shape: fn(1), why: 'the packet guard frames bytes before mqtt-packet' },
   { name: 'on', shape: fn(), why: 'consumer groups watch PUBACK/PUBREC' }
 ]

@@ -3,23 +3,17 @@
 // (the session still ends with the connection) but closes without telling the client; Warden tells it first.
 import type { Client } from 'aedes'
 import mqttPacket from 'mqtt-packet'
-import { connectSessionExpiryOf, connOf, parserOf } from './accessors.js'
+import { connectSessionExpiryOf, connOf } from './accessors.js'
 
 /** MQTT 5 reason code 0x82, Protocol Error (hooks/reason-codes.ts has the table; the adapter does not import hooks) */
 const PROTOCOL_ERROR = 0x82
 
-type ParserWithPrepend = ReturnType<typeof parserOf> & {
-  prependListener (event: 'packet', l: (packet: { cmd: string, properties?: { sessionExpiryInterval?: number } }) => void): void
-}
-
-/** per connection: watches DISCONNECT before aedes handles it (and closes the connection) */
-export function answerBadSessionExpiry (client: Client): void {
-  (parserOf(client) as ParserWithPrepend).prependListener('packet', (packet) => {
-    if (packet.cmd !== 'disconnect' || !((packet.properties?.sessionExpiryInterval ?? 0) > 0) || connectSessionExpiryOf(client) !== 0) return
-    const conn = connOf(client)
-    if (conn.destroyed) return
-    mqttPacket.writeToStream({ cmd: 'disconnect', reasonCode: PROTOCOL_ERROR }, conn, { protocolVersion: 5 })
-    // aedes destroys the connection as soon as this listener returns: out now, not at the next tick
-    while (conn.writableCorked > 0) conn.uncork()
-  })
+/** an MQTT 5 client's packet, before aedes handles it (v5-packets.ts): aedes closes on a DISCONNECT once it returns */
+export function answerBadSessionExpiry (client: Client, packet: mqttPacket.Packet): void {
+  if (packet.cmd !== 'disconnect' || !((packet.properties?.sessionExpiryInterval ?? 0) > 0) || connectSessionExpiryOf(client) !== 0) return
+  const conn = connOf(client)
+  if (conn.destroyed) return
+  mqttPacket.writeToStream({ cmd: 'disconnect', reasonCode: PROTOCOL_ERROR }, conn, { protocolVersion: 5 })
+  // aedes destroys the connection as soon as this listener returns: out now, not at the next tick
+  while (conn.writableCorked > 0) conn.uncork()
 }

@@ -17,6 +17,8 @@ export interface Bus {
 }
 
 export interface MqttParser {
+  /** the client it parses for (lib/client.js sets it) */
+  readonly client: Client
   parse (buf: Buffer): number
   on (event: 'packet', l: (packet: { cmd: string, messageId?: number }) => void): void
 }

@@ -6,8 +6,8 @@
 // only the connections whose state this module set up are acted on, every other write passes unchanged.
 import type { Aedes, Client } from 'aedes'
 import mqttPacket from 'mqtt-packet'
-import { connOf, parserOf } from './accessors.js'
-import { brokerInternals } from './internals.js'
+import { clientOfParser, connOf, parserOf } from './accessors.js'
+import { brokerInternals, type MqttParser } from './internals.js'
 import { fn, patch } from './patch.js'
 import { rewriteWrites, type PacketRewrite, type WriteOptions, type WriteToStream } from './packet-writes.js'
 import { refuseConnect } from './v5-answers.js'
@@ -119,29 +119,27 @@ function acknowledged (w: Window, id: number): void {
   }
 }
 
+/** frees a place in the window of the client whose parser it listens on */
+function onAck (this: MqttParser, p: mqttPacket.Packet): void {
+  if (p.cmd === 'puback' || p.cmd === 'pubcomp' || (p.cmd === 'pubrec' && (p.reasonCode ?? 0) >= 0x80)) {
+    const w = (connOf(clientOfParser(this)) as Windowed)[WINDOW]
+    if (w !== undefined && p.messageId !== undefined) acknowledged(w, p.messageId)
+  }
+}
+
 /**
- * Set up as the client is created: its CONNECT says what it accepts (an MQTT 5 client that set neither a
- * Receive Maximum nor a Topic Alias Maximum costs nothing), and its PUBACK, PUBCOMP and failed PUBREC free
- * a place in its window (MQTT-4.9).
+ * At an MQTT 5 client's CONNECT (v5-packets.ts): what it accepts. A client that set neither a Receive Maximum
+ * nor a Topic Alias Maximum costs nothing; for the others, their PUBACK, PUBCOMP and failed PUBREC free a
+ * place in the window (MQTT-4.9), seen after aedes has handled them.
  */
-export function watchOutbound (client: Client, opts: OutboundWindowOptions): void {
-  const parser = parserOf(client)
-  let w: Window | undefined
-  parser.on('packet', (packet) => {
-    const p = packet as mqttPacket.Packet
-    if (w !== undefined) {
-      if (p.cmd === 'puback' || p.cmd === 'pubcomp' || (p.cmd === 'pubrec' && (p.reasonCode ?? 0) >= 0x80)) {
-        if (p.messageId !== undefined) acknowledged(w, p.messageId)
-      }
-      return
-    }
-    if (p.cmd !== 'connect' || p.protocolVersion !== 5) return
+export function watchOutbound (opts: OutboundWindowOptions): (client: Client, connect: mqttPacket.IConnectPacket) => void {
+  return (client, p) => {
     const receiveMaximum = p.properties?.receiveMaximum ?? NO_LIMIT
     const aliasMaximum = Math.min(p.properties?.topicAliasMaximum ?? 0, opts.maxTopicAliases)
     if (receiveMaximum >= NO_LIMIT && aliasMaximum === 0) return
-    w = { client, receiveMaximum, inflight: new Set(), held: [], heldBytes: 0, aliasMaximum, aliases: new Map(), opts }
-    ;(connOf(client) as Windowed)[WINDOW] = w
-  })
+    ;(connOf(client) as Windowed)[WINDOW] = { client, receiveMaximum, inflight: new Set(), held: [], heldBytes: 0, aliasMaximum, aliases: new Map(), opts }
+    parserOf(client).on('packet', onAck as (packet: { cmd: string }) => void)
+  }
 }
 
 const PROTOCOL_ERROR = 0x82

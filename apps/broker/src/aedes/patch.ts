@@ -52,3 +52,32 @@ export function patch<T extends object, K extends keyof T & string> (
   if (typeof next === 'function') installed.add(next)
   target[name] = next
 }
+
+/**
+ * `patch` for an internal of every connection (a client's parser, its socket): one replacement shared by all
+ * of them, where `patch` would bind and wrap per object. `replacement` gets the unbound original and must
+ * call it with `this`, the patched object; what it needs of the connection it finds from `this`.
+ * Returns the installer: it checks the shape on each object, as `patch` does.
+ */
+export function patchEach<T extends object, K extends keyof T & string> (
+  name: K,
+  shape: Shape,
+  replacement: (original: T[K]) => T[K],
+  reason: string,
+  where: string
+): (target: T) => void {
+  // the original every connection has (the class's method); one patched elsewhere first gets a wrapper of its own
+  let common: T[K] | undefined
+  let shared: T[K] | undefined
+  const wrap = (original: T[K]): T[K] => {
+    const next = replacement(original)
+    if (typeof next === 'function') installed.add(next)
+    return next
+  }
+  return (target) => {
+    expectShape(target, name, shape, where, reason)
+    const current = target[name]
+    if (common === undefined) { common = current; shared = wrap(current) }
+    target[name] = current === common ? shared as T[K] : wrap(current)
+  }
+}

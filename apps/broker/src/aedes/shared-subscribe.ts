@@ -7,7 +7,7 @@
 // 'subscribe' event) sees `$share/…`.
 import type { Aedes, Client, Subscription } from 'aedes'
 import mqttPacket from 'mqtt-packet'
-import { parserOf, resumesSession } from './accessors.js'
+import { resumesSession } from './accessors.js'
 import { brokerInternals } from './internals.js'
 import { fn, patch } from './patch.js'
 import { rewriteWrites } from './packet-writes.js'
@@ -32,15 +32,12 @@ function disguise<T extends { topic: string }> (sub: T): T {
   return sub
 }
 
-type ParserWithPrepend = ReturnType<typeof parserOf> & {
-  prependListener (event: 'packet', l: (packet: { cmd: string, subscriptions?: Array<{ topic: string }> }) => void): void
-}
-
-/** per connection: a parsed SUBSCRIBE's `$share/` filters are disguised before aedes's handler sees them */
-export function disguiseShareFilters (client: Client): void {
-  (parserOf(client) as ParserWithPrepend).prependListener('packet', (packet) => {
-    if (packet.cmd === 'subscribe' && packet.subscriptions !== undefined) for (const s of packet.subscriptions) disguise(s)
-  })
+/**
+ * An MQTT 5 client's packet, before aedes handles it (v5-packets.ts): a SUBSCRIBE's `$share/` filters are
+ * disguised. aedes refuses them of MQTT 5 clients only: a 3.1.1 client's reach authorizeSubscribe as they are.
+ */
+export function disguiseShareFilters (_client: Client, packet: mqttPacket.Packet): void {
+  if (packet.cmd === 'subscribe') for (const s of packet.subscriptions) disguise(s)
 }
 
 /**
@@ -52,11 +49,13 @@ export function acceptShareFilters (broker: Aedes, store: AedesStore): void {
   const b = brokerInternals(broker)
   /** clients resuming a session, between authenticate and aedes's fetch of their subscriptions */
   const resuming = new Set<string>()
+  // made here, not in authenticate's callback, whose every caller's callback a listener made there would keep
+  const forgetOnClose = (client: Client): void => { client.conn.on('close', () => resuming.delete(client.id)) }
   patch(b, 'authenticate', fn(4), (authenticate) => (client, username, password, cb) => {
     authenticate(client, username, password, (err, ok) => {
       if (err === null && ok === true && resumesSession(client)) {
         resuming.add(client.id)
-        client.conn.once('close', () => resuming.delete(client.id))
+        forgetOnClose(client)
       }
       cb(err, ok)
     })

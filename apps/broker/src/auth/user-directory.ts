@@ -54,13 +54,16 @@ export interface DirectoryOptions {
 
 /** Hashes the plain demo passwords once at start, so every login takes the same scrypt path. */
 export async function createUserDirectory ({ users, anonymous, cacheTtlMs = 60_000, trustLoopback = true }: DirectoryOptions): Promise<UserDirectory> {
+  const anonymousRoles: readonly string[] = Object.freeze(anonymous === false ? [] : [anonymous])
   const fromLoopback = (address: string | undefined): boolean => trustLoopback && isLoopback(address)
   const accounts = new Map<string, Account>()
   const verified = createVerifiedCache<Account>(cacheTtlMs)
   const hashed = await Promise.all(users.map((u) => u.passwordHash ?? hashPassword(u.password as string)))
   const toAccount = (u: UserConfig & { id?: string }, hash: string): Account => {
     const plain = u.password !== undefined
-    return { id: u.id, username: u.username, roles: u.roles, loopbackOnly: plain || u.loopbackOnly === true, hash: parsePasswordHash(hash), plain }
+    // frozen once: each connection of the account holds this array, not a copy (policy/identity.ts)
+    const roles = Object.freeze([...u.roles])
+    return { id: u.id, username: u.username, roles, loopbackOnly: plain || u.loopbackOnly === true, hash: parsePasswordHash(hash), plain }
   }
   users.forEach((u, i) => { accounts.set(u.username, toAccount(u, hashed[i] as string)) })
   // verified when the username is unknown, so that timing does not tell which usernames exist
@@ -87,7 +90,7 @@ export async function createUserDirectory ({ users, anonymous, cacheTtlMs = 60_0
       if (certName !== undefined) return certificateLogin(accounts.get(certName), certName, username, fromLoopback(remoteAddress))
       if (username === undefined) {
         if (anonymous === false) return { ok: false, returnCode: 5, reason: 'not-authorized', detail: 'anonymous clients are not allowed' }
-        return { ok: true, username: undefined, roles: [anonymous] }
+        return { ok: true, username: undefined, roles: anonymousRoles }
       }
       const account = accounts.get(username)
       if (account === undefined || password === undefined) {

@@ -15,11 +15,12 @@ import { createAuthenticator } from '../http/basic-auth.js'
 import { createEventStreams } from '../http/events.js'
 import { createHttpServer, listenHttp } from '../http/server.js'
 import { loadStaticFiles } from '../http/static-files.js'
-import { createWebSessions } from '../http/web-sessions.js'
+import { createRedisWebSessions, createWebSessions } from '../http/web-sessions.js'
+import { connectRedis, type RedisTarget } from '../store/redis-connect.js'
 import { createDenialLog } from '../observe/denial-log.js'
 import { createFleet } from '../observe/fleet.js'
 import { createRecentMessages } from '../observe/recent-messages.js'
-import { createMetrics, type Metrics } from '../observe/metrics.js'
+import { createMetrics, type Metrics, type MetricsSources } from '../observe/metrics.js'
 import { mergeExpositions, type ClusterView } from '../observe/cluster-view.js'
 import { localClients } from '../control/commands.js'
 import { buildStatus } from '../control/status.js'
@@ -56,12 +57,16 @@ export interface PlaneDeps {
   retained: () => { readonly count: number, readonly bytes: number }
   /** several workers on one Redis: one view of them all */
   cluster?: ClusterView | undefined
+  /** cluster mode: the Redis the workers share (the dashboard's sessions are kept there) */
+  redis?: RedisTarget | undefined
   /** whether the store answers (cluster mode: Redis); not ready while it does not */
   storeUp: () => boolean
+  /** flow control's counters, and the congested subscribers this worker knows of */
+  flow?: MetricsSources['flow']
 }
 
 export async function startControlPlane (
-  { config, brokerId, broker, hooks, audit, runtime, gate, mqtt, logger, groups, bus, sessions, retained, cluster, storeUp }: PlaneDeps
+  { config, brokerId, broker, hooks, audit, runtime, gate, mqtt, logger, groups, bus, sessions, retained, cluster, redis, storeUp, flow }: PlaneDeps
 ): Promise<ControlPlane> {
   const log = logger.child({ component: 'control' })
   const connectedAt = new WeakMap<Client, number>()
@@ -106,14 +111,19 @@ export async function startControlPlane (
   hooks.attachControl(createControlTopicHandler(ctx))
   const sys = startSysStats(ctx, config.stats.sysIntervalMs)
   const events = createEventStreams(ctx, config.stats.intervalMs)
-  const webSessions = createWebSessions(config.dashboard)
+  // several workers: a browser's next request may reach any of them, so they share one table in Redis
+  const webSessions = redis === undefined
+    ? createWebSessions(config.dashboard)
+    : createRedisWebSessions(config.dashboard, connectRedis(redis, { maxRetriesPerRequest: 1 }))
   // a stream or a dashboard session is a live connection as an MQTT client is: it ends when its account
   // changes (password, roles, loopback rule) or goes
   runtime.registry.onChange((prev, next) => {
     const changed = changedAccounts(prev, next)
     if (changed.size > 0) {
       events.closeFor(changed)
-      webSessions.endFor(changed)
+      webSessions.endFor(changed).catch((err: unknown) => {
+        log.warn({ err }, 'dashboard sessions of changed accounts could not be ended (Redis does not answer): they last until their expiry')
+      })
     }
     ctx.recent.keepOnly(new Set(next.topics.map((t) => t.filter)))
   })
@@ -129,7 +139,7 @@ export async function startControlPlane (
   let ready = false
   const metrics = createMetrics({
     broker, stats: hooks.stats, audit, registry: runtime.registry, meters: runtime.rules.meters,
-    connections: () => counters.connections, inFlight: () => gate.inFlight, bus, sessions, retained, protocolRefusals
+    connections: () => counters.connections, inFlight: () => gate.inFlight, bus, sessions, retained, protocolRefusals, flow
   })
   // what this worker answers when another asks for its part (observe/cluster-view.ts)
   if (cluster !== undefined) {
@@ -156,6 +166,7 @@ export async function startControlPlane (
     http = await listenHttp(server, config.http.port, config.http.host)
   } catch (err) {
     stopTimers()
+    await webSessions.close()
     throw listenError('http', config.http.host, config.http.port, err)
   }
   ctx.listeners.http = `${http.address}:${http.port}`
@@ -171,6 +182,7 @@ export async function startControlPlane (
         ready = false
         stopTimers()
         events.closeAll()
+        await webSessions.close()
         const closed = new Promise<void>((resolve) => server.close(() => resolve()))
         server.closeAllConnections()
         await closed

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { hostname } from 'node:os'
 import { Aedes, type Client } from 'aedes'
 import type { Logger } from '@warden/common'
-import { clientsOf } from '../aedes/accessors.js'
+import { clientsOf, subscriptionsOf } from '../aedes/accessors.js'
 import { patchBroker, patchStore } from './patches.js'
 import type { AedesStore } from '../aedes/store.js'
 import type { WardenConfig } from '../config/schema.js'
@@ -30,17 +30,22 @@ import { createRetainedQuota, type RetainedQuota } from '../limits/retained-quot
 import { startListeners, type ListenerAddresses } from '../net/listeners.js'
 import { createQos2Recheck } from '../delivery/qos2-recheck.js'
 import { createStore } from '../store/persistence.js'
+import { createReplicaFence, type ReplicaFence } from '../store/redis-replicas.js'
 import type { BusStats } from '../store/redis-bus.js'
 import { createFileIndex, createRedisIndex, createSessionExpiry, indexFile, legacyIndexFile, type SessionExpiry } from '../sessions/session-expiry.js'
 import { createSharedSubscriptions, sharedGroupsFile, type SharedSubscriptions } from '../groups/shared-subscriptions.js'
 import type { Redis } from 'ioredis'
-import { abortRedis, connectRedis } from '../store/redis-connect.js'
+import { abortRedis, connectRedis, type RedisTarget } from '../store/redis-connect.js'
 import { watchRedis } from '../store/redis-health.js'
 import { storeHealthStage } from '../hooks/store-health.js'
 import { createClientIdGuard } from '../sessions/client-id-guard.js'
 import { createSessions, type Sessions } from '../sessions/sessions.js'
 import { createClusterView, type ClusterView } from '../observe/cluster-view.js'
 import { logConnections } from '../observe/connection-log.js'
+import { createFlowControl, type FlowControl } from '../flow/flow-control.js'
+import { createFlowLink } from '../flow/flow-link.js'
+import { reachOf } from '../flow/reach.js'
+import type { Usage } from '../limits/queue-bound.js'
 
 export interface WardenBroker {
   readonly id: string
@@ -68,6 +73,8 @@ export interface WardenBroker {
   readonly clientIds: Sessions
   /** cluster mode: client messages sent to the other broker processes and messages received from them */
   readonly bus?: BusStats | undefined
+  /** congested subscribers slow down the publishers feeding them (flow/) */
+  readonly flow: FlowControl
   close (): Promise<void>
 }
 
@@ -141,9 +148,31 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     const health = store.redis === undefined ? undefined : watchRedis(store.redis, logger)
     if (health !== undefined) opened.push(() => health.close())
     // every patch of the store, in order, before aedes first calls it (patches.ts)
-    patchStore(store.persistence, { kind: store.kind, retained })
+    // redis.waitForReplicas: acknowledgements wait for the replicas to have what they depend on
+    const replicas = replicaFence(store.redis, logger)
+    if (replicas !== undefined) opened.push(() => replicas.close())
+    patchStore(store.persistence, { kind: store.kind, retained, replicas })
     await retained.load()
 
+    // set once aedes's hardening is installed (patches.ts): the stored queue of each persistent session
+    // eslint-disable-next-line prefer-const -- set below; flow control, made first for the hook pipeline, must find it unset until then
+    let queueCounts: ReadonlyMap<string, Usage> | undefined
+    const flow = createFlowControl(config.limits.flowControl, {
+      maxOutgoingBytes: config.limits.maxOutgoingBytes,
+      maxQueuedMessages: config.limits.maxQueuedMessages,
+      maxQueuedBytes: config.limits.maxQueuedBytes
+    }, {
+      brokerId: id,
+      reachOf: (client) => {
+        const reader = rules.policyOf(client)?.reader
+        return reader === undefined ? undefined : reachOf(Object.keys(subscriptionsOf(client)), reader.grants, reader.readsAllPlain)
+      },
+      rolesOf: (client) => rules.policyOf(client)?.identity.roles,
+      usageOf: (clientId) => queueCounts?.get(clientId),
+      log: (event, client) => logger.info({ clientId: client.id, held: flow.stats.held },
+        event === 'congested' ? 'subscriber congested: the publishes it receives are held' : 'subscriber clear')
+    })
+    opened.push(() => flow.close())
     const outbound = createOutboundStage({
       tooLarge: (client, packet, bytes, max) => limits.audit('delivery', 'packet-too-large', client, {
         topic: packet.topic, qos: packet.qos, detail: `${bytes} bytes, over the client's Maximum Packet Size (${max}): not sent to it`
@@ -177,14 +206,17 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
         groups: shared.stage,
         rules,
         outbound,
+        flow: flow.stage,
         storeBeforeAck: storeBeforeAck(gate)
       }).map((s) => s.stage))
     })
     const broker = aedes
     opened.push(() => new Promise<void>((resolve) => broker.close(() => resolve())))
     outbound.watch(broker)
+    // flow control counts what a subscriber acknowledged (puback and pubcomp both end in aedes's 'ack')
+    broker.on('ack', (_packet, client) => { flow.acked(client) })
     // every patch of the broker and the store, in order (patches.ts)
-    const { qos2 } = patchBroker(broker, store.persistence, {
+    const { qos2, queues } = patchBroker(broker, store.persistence, {
       gate,
       recheck: createQos2Recheck({ directory, ownership, audit, usernameOf: (c) => usernameOf(c as Client) }),
       hasIncoming: store.hasIncoming,
@@ -196,6 +228,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       acceptMqtt5: config.mqtt5,
       maxKeepAliveSeconds: config.limits.maxKeepAliveSeconds
     })
+    queueCounts = queues.counts
     watchBroker(broker, rules, logger, store.persistence)
     runtime.rules.attach(broker, rules)
     const clientIds = createSessions(broker, store.persistence, store.bindings, guard)
@@ -244,7 +277,9 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       const recovered = await qos2.recover(store.incoming()).catch((err: unknown) => { logger.error({ err }, 'QoS 2 recovery failed'); return 0 })
       if (recovered > 0) logger.warn({ recovered }, 'published QoS 2 messages that the last run stored but had not published')
     }
-    const listeners = await startListeners(config, listenerDeps(broker, limits, logger))
+    // cluster mode: congestion is announced to every worker (before the listeners: a client's first publish can be held)
+    if (store.redis !== undefined && config.limits.flowControl.enabled) flow.link(await createFlowLink(store.redis, id, flow.peer))
+    const listeners = await startListeners(config, listenerDeps(broker, limits, logger, flow))
     opened.push(() => { listeners.destroyConnections(); return listeners.close() })
     const mqtt = listeners.addresses.mqtt
     // several workers on one Redis: one view of them all (observe/cluster-view.ts)
@@ -257,7 +292,9 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       config, brokerId: id, broker, hooks: rules, audit, runtime, gate, mqtt, logger, groups: () => shared.stats(), bus: store.bus, sessions: clientIds,
       retained: () => retained.usage.total,
       cluster,
-      storeUp: () => health?.up() ?? true
+      redis: store.redis,
+      storeUp: () => health?.up() ?? true,
+      flow
     })
     const bound = Object.fromEntries(Object.entries(listeners.addresses).map(([k, a]) => [k, `${a.address}:${a.port}`]))
     logger.info({ brokerId: id, ...bound, persistence: store.kind, topics: ownership.size, users: directory.accounts.size }, 'broker listening')
@@ -281,6 +318,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       clientIds,
       shared,
       bus: store.bus,
+      flow,
       close () {
         closing ??= (async () => {
           // Redis away: what waits on it would wait for ever (the store's connections have no retry limit, so that
@@ -291,6 +329,8 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
           await control.close()
           await cluster?.close()
           shared.stop()
+          // publishes held for congested subscribers go on, and no new one is held
+          flow.close()
           // stop accepting; close clients (their wills are published); let publishes already acknowledged
           // reach the store before the bus and the store close
           const serverClosed = listeners.close()
@@ -313,6 +353,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
           await sessions.close()
           health?.close()
           await store.close()
+          replicas?.close()
           await runtime.close()
           clearTimeout(abort)
         })()
@@ -343,4 +384,24 @@ function watchBroker (broker: Aedes, hooks: WardenHooks, logger: Logger, store: 
     store.removeSubscriptions(client, denied).catch((err: unknown) => logger.error({ err }, 'cannot remove denied subscriptions'))
   })
   logConnections(broker, logger, { usernameOf: (client) => hooks.policyOf(client)?.identity.username })
+}
+
+/** `redis.waitForReplicas` > 0: the fence acknowledgements wait behind (store/redis-replicas.ts) */
+function replicaFence (target: RedisTarget | undefined, logger: Logger): ReplicaFence | undefined {
+  const count = target?.waitForReplicas ?? 0
+  if (target === undefined || count === 0) return undefined
+  const timeoutMs = target.replicaTimeoutMs ?? 1000
+  let warnedAt = 0
+  // no retry limit, as the store's own connections: while Redis is away, acknowledgements wait with the writes
+  return createReplicaFence(connectRedis(target, { maxRetriesPerRequest: null }), {
+    count,
+    timeoutMs,
+    onShort (got) {
+      const now = Date.now()
+      if (now - warnedAt < 10_000) return
+      warnedAt = now
+      logger.warn({ replicas: got, waitForReplicas: count, replicaTimeoutMs: timeoutMs },
+        'fewer Redis replicas than redis.waitForReplicas acknowledged in time: clients closed without their acknowledgement')
+    }
+  })
 }

@@ -39,10 +39,14 @@ export function attachHardening (
   })
 }
 
-export function listenerDeps (broker: Aedes, limits: Limits, logger: Logger): ListenerDeps {
+export function listenerDeps (broker: Aedes, limits: Limits, logger: Logger, flow?: { watch (client: Client): void }): ListenerDeps {
   return {
     admit: (socket) => limits.admit(socket),
-    handle: (stream, req) => limits.guard(broker.handle(stream, req)),
+    handle: (stream, req) => {
+      const client = broker.handle(stream, req)
+      limits.guard(client)
+      flow?.watch(client)
+    },
     onTlsRefused: (socket, transport, reason, detail) => {
       limits.audit('connection', reason, undefined, { address: normalizeAddress(socket.remoteAddress), detail: `${transport}: ${detail}` })
     },

@@ -17,6 +17,7 @@ export interface HookStageDeps {
   groups: HookStage
   rules: HookStage
   outbound: HookStage
+  flow: HookStage
   storeBeforeAck: HookStage
 }
 
@@ -54,6 +55,12 @@ export function hookStages (s: HookStageDeps): readonly OrderedStage[] {
       stage: s.outbound,
       why: 'after the rules on authorizeForward: only a message the subscriber may read, at the QoS it gets, is timed out, given its ' +
         'Subscription Identifiers and measured against its Maximum Packet Size'
+    },
+    {
+      stage: s.flow,
+      why: 'after the rules, before anything is stored: only a publish that will be accepted waits for a congested subscriber ' +
+        '(flow/), and while it waits nothing of it is stored or acknowledged; on authorizeForward it counts only what a ' +
+        'subscriber is sent'
     },
     {
       stage: s.storeBeforeAck,

@@ -19,6 +19,7 @@ import type { RetainedQuota } from '../limits/retained-quota.js'
 import { reportSessionState, type HasIncoming } from '../sessions/session-present.js'
 import type { SharedSubscriptions } from '../groups/shared-subscriptions.js'
 import { storeSubscribeOnce } from '../store/subscribe-once.js'
+import { ackAfterReplicas, type ReplicaFence } from '../store/redis-replicas.js'
 import { markStoredWills } from '../delivery/will-owner.js'
 import { BROKER_INTERNALS, BUS_INTERNALS, STORE_INTERNALS, checkInternals } from '../aedes/contract.js'
 import { busOf } from '../aedes/accessors.js'
@@ -48,10 +49,15 @@ function installAll (steps: readonly PatchStep[]): void {
   for (const s of steps) if (s.when !== false) s.install()
 }
 
-export interface StorePatchDeps { kind: PersistenceKind, retained: RetainedQuota }
+export interface StorePatchDeps {
+  kind: PersistenceKind
+  retained: RetainedQuota
+  /** redis.waitForReplicas > 0: what acknowledgements wait behind */
+  replicas?: ReplicaFence | undefined
+}
 
 /** Before aedes is created: the store alone. */
-export function patchStore (store: AedesStore, { kind, retained }: StorePatchDeps): void {
+export function patchStore (store: AedesStore, { kind, retained, replicas }: StorePatchDeps): void {
   installAll([
     {
       name: 'queue-at-granted-qos',
@@ -85,7 +91,14 @@ export function patchStore (store: AedesStore, { kind, retained }: StorePatchDep
       reason: 'aedes calls addSubscriptions once per filter with the whole array; the redis store never answers the first call',
       install: () => storeSubscribeOnce(store)
     },
-    { name: 'retained-quota', reason: 'aedes 1.2 lets the retained store grow without limit', install: () => retained.patchStore() }
+    { name: 'retained-quota', reason: 'aedes 1.2 lets the retained store grow without limit', install: () => retained.patchStore() },
+    // outermost: an acknowledgement waits for the replicas once every other step of the write is done
+    {
+      name: 'ack-after-replicas',
+      when: replicas !== undefined,
+      reason: 'Redis replicates asynchronously: an acknowledged write can be lost in a failover (redis.waitForReplicas)',
+      install: () => ackAfterReplicas(store, replicas as ReplicaFence)
+    }
   ])
 }
 

@@ -60,6 +60,24 @@ export interface RetainedLimits {
   readonly maxBytes: number
 }
 
+/**
+ * Flow control (flow/): a subscriber still reading but falling behind slows down the publishers feeding it,
+ * on every worker, instead of being cut off at one of its bounds.
+ */
+export interface FlowControlConfig {
+  readonly enabled: boolean
+  /** share of a bound that cuts a subscriber off (maxOutgoingBytes, maxQueuedMessages, maxQueuedBytes) past which it is congested */
+  readonly highWater: number
+  /** share below which it is clear again */
+  readonly lowWater: number
+  /** a congested subscriber must drain at least this many bytes a second (over the last second) to hold publishers */
+  readonly minDrainBytesPerSec: number
+  /** longest a publish is held for congested subscribers */
+  readonly maxHoldMs: number
+  /** only subscribers with one of these roles slow publishers down; absent: every subscriber */
+  readonly roles?: readonly string[]
+}
+
 export interface HardeningLimits {
   readonly maxPacketBytes: number
   readonly maxTopicLength: number
@@ -70,6 +88,7 @@ export interface HardeningLimits {
   readonly maxQueuedBytes: number
   readonly retained: RetainedLimits
   readonly maxOutgoingBytes: number
+  readonly flowControl: FlowControlConfig
   readonly publishRate: RateConfig & { readonly onExcess: ExcessPolicy }
   readonly connectionRate: RateConfig
   readonly login: LoginThrottleConfig
@@ -138,6 +157,19 @@ export const hardeningLimitProperties = {
     }
   },
   maxOutgoingBytes: count(4194304),
+  flowControl: {
+    type: 'object',
+    additionalProperties: false,
+    default: {},
+    properties: {
+      enabled: { type: 'boolean', default: true },
+      highWater: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.25 },
+      lowWater: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.0625 },
+      minDrainBytesPerSec: { type: 'integer', minimum: 1, default: 16384 },
+      maxHoldMs: { type: 'integer', minimum: 1, maximum: 60000, default: 1000 },
+      roles: { type: 'array', items: { type: 'string', minLength: 1 } }
+    }
+  },
   publishRate: rate(1000, 5000, { onExcess: { type: 'string', enum: ['delay', 'drop', 'disconnect'], default: 'delay' } }),
   connectionRate: rate(50, 200),
   login: {
@@ -186,6 +218,9 @@ export function checkHardening (config: HardeningConfig, fail: (key: string, msg
   }
   if (limits.maxQueuedBytes !== 0 && limits.maxQueuedBytes < limits.maxPacketBytes) {
     fail('limits.maxQueuedBytes', `must be 0 (no bound) or at least limits.maxPacketBytes (${limits.maxPacketBytes})`)
+  }
+  if (limits.flowControl.lowWater >= limits.flowControl.highWater) {
+    fail('limits.flowControl.lowWater', `must be less than limits.flowControl.highWater (${limits.flowControl.highWater})`)
   }
   if (limits.login.maxLockoutMs < limits.login.lockoutMs) fail('limits.login.maxLockoutMs', 'must not be less than limits.login.lockoutMs')
   if (limits.login.maxDelayMs < limits.login.delayMs) fail('limits.login.maxDelayMs', 'must not be less than limits.login.delayMs')

@@ -35,6 +35,11 @@ export interface RedisConfig {
   readonly name?: string | undefined
   /** a password of the sentinels themselves (`requirepass` in sentinel.conf), when they have one */
   readonly sentinelPassword?: string | undefined
+  /** an acknowledgement (PUBACK, PUBREC, PUBCOMP, SUBACK, UNSUBACK) is sent once this many replicas have the
+   * writes it depends on (Redis WAIT); 0: once the master has them */
+  readonly waitForReplicas?: number | undefined
+  /** how long an acknowledgement waits for the replicas; fewer in time: it is not sent, the client is closed */
+  readonly replicaTimeoutMs?: number | undefined
 }
 
 export interface WardenConfig {
@@ -140,7 +145,9 @@ export const configSchema = {
           }
         },
         name: { type: 'string', minLength: 1 },
-        sentinelPassword: { type: 'string', minLength: 1 }
+        sentinelPassword: { type: 'string', minLength: 1 },
+        waitForReplicas: { type: 'integer', minimum: 0, maximum: 16 },
+        replicaTimeoutMs: { type: 'integer', minimum: 10, maximum: 60000 }
       }
     },
     anonymous: {

@@ -20,14 +20,17 @@ class Recent {
 }
 const recentByClient = new WeakMap<Client, Recent>()
 
-/** a `duplicates` table that remembers nothing: aedes's high-water check always passes */
-const forgetful = (): Record<string, number> => new Proxy(Object.create(null) as Record<string, number>, {
+/**
+ * A `duplicates` table that remembers nothing: aedes's high-water check always passes. It holds nothing, so
+ * every client shares the one table (a table each was a Proxy, its target and two closures per connection).
+ */
+const FORGETFUL: Record<string, number> = new Proxy(Object.create(null) as Record<string, number>, {
   get: () => undefined,
   set: () => true
 })
 
 export function disableHighWaterDedupe (client: Client): void {
-  replaceDuplicates(client, forgetful())
+  replaceDuplicates(client, FORGETFUL)
 }
 
 /**

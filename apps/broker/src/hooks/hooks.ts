@@ -195,7 +195,7 @@ export function createHooks ({ directory, ownership, roles, audit, refusal }: Ho
       const policy = policies.get(client)
       if (policy === undefined) { cb(new Error('client is not authenticated')); return }
       const topic = sub.topic
-      if (topic.startsWith(RESERVED_PREFIX) || !policy.reader.canSubscribe(topic)) {
+      if (topic.startsWith(RESERVED_PREFIX) || !policy.canSubscribe(topic)) {
         audit.record({
           kind: 'subscribe', reason: topic.startsWith(RESERVED_PREFIX) ? 'reserved-topic' : 'not-granted',
           username: policy.identity.username, clientId: client.id, topic, qos: sub.qos

@@ -10,6 +10,7 @@
 //     retained quota     a retained message past its account's quota is delivered but not retained
 //     limits             topic length, publish rate (delay, or refuse)
 //     rules              control requests; ownership of the topic; payload schema → refuse or pass
+//     flow control       held while a congested subscriber would receive it (flow/, at most maxHoldMs)
 //     store-before-ack   QoS 1 is published (stored) before aedes writes its PUBACK
 //   hooks/refusal        every refused publish: audited; `drop` completes the QoS flow to $WARDEN/void,
 //                        `disconnect` (and any will) closes the connection

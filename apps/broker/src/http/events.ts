@@ -13,7 +13,7 @@ const MAX_BUFFERED = 1024 * 1024
 export interface EventStreams {
   /** `username`: the account the stream was opened with (undefined: anonymous); `alive`: its dashboard
    * session still holds (asked at each sample; the stream ends once it does not) */
-  open (req: IncomingMessage, res: ServerResponse, username: string | undefined, alive?: () => boolean): void
+  open (req: IncomingMessage, res: ServerResponse, username: string | undefined, alive?: () => Promise<boolean>): void
   readonly count: number
   /** ends the streams of these accounts (removed or changed: a browser reconnects and logs in again) */
   closeFor (usernames: ReadonlySet<string>): void
@@ -65,10 +65,14 @@ export function createEventStreams (ctx: ControlContext, intervalMs: number): Ev
         if (pending.length < MAX_DENIALS_PER_EVENT) pending.push(e)
       })
       const offSamples = ctx.sampler.onSample((sample) => {
-        if (alive !== undefined && !alive()) { res.end(); return }
-        const topics = topicUpdates(sample.ts)
-        send('stats', { ...sample, receivedPerSecond: round(sample.receivedPerSecond), sentPerSecond: round(sample.sentPerSecond), topics, denials: pending })
-        pending = []
+        const emit = (): void => {
+          const topics = topicUpdates(sample.ts)
+          send('stats', { ...sample, receivedPerSecond: round(sample.receivedPerSecond), sentPerSecond: round(sample.sentPerSecond), topics, denials: pending })
+          pending = []
+        }
+        if (alive === undefined) { emit(); return }
+        // a session ended (here or on another worker), or a session store that does not answer, ends the stream
+        alive().then((ok) => { if (!ok) res.end(); else if (!res.writableEnded) emit() }, () => res.end())
       })
       open.set(res, username)
       const stop = (): void => {

@@ -26,7 +26,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   WARDEN_ERR_API_THROTTLED: 429,
   WARDEN_ERR_API_LOGIN_PENDING: 429,
   WARDEN_ERR_REGISTRY: 503,
-  WARDEN_ERR_API_SESSIONS_FULL: 503
+  WARDEN_ERR_API_SESSIONS_FULL: 503,
+  WARDEN_ERR_API_SESSIONS_UNAVAILABLE: 503
 }
 
 export function sendJson (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -151,7 +151,7 @@ async function authorize (deps: HttpDeps, req: IncomingMessage, res: ServerRespo
   // a browser may also hold Basic credentials (typed into a prompt, or in a URL): its signed-in session decides
   const fromBrowser = req.headers['sec-fetch-mode'] !== undefined
   if (cookie !== undefined && (req.headers.authorization === undefined || fromBrowser)) {
-    const session = deps.signIn.sessions.touch(cookie, Date.now(), header(req, BACKGROUND_HEADER) === '1')
+    const session = await deps.signIn.sessions.touch(cookie, Date.now(), header(req, BACKGROUND_HEADER) === '1')
     if (session === undefined) {
       // no Basic challenge: the dashboard's browser would show its own prompt instead of the sign-in page
       sendError(res, new WardenError('WARDEN_ERR_API_UNAUTHORIZED', 'the dashboard session has ended: sign in again'), {}, false)

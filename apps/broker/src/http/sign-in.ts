@@ -109,7 +109,7 @@ export async function handleSignIn (deps: SignInDeps, req: IncomingMessage, res:
       sendError(res, new WardenError('WARDEN_ERR_API_FORBIDDEN', 'the dashboard needs the admin or observer role'))
       return true
     }
-    const started = deps.sessions.start(identity, req.socket.remoteAddress)
+    const started = await deps.sessions.start(identity, req.socket.remoteAddress)
     if (!started.ok) { sendError(res, new WardenError('WARDEN_ERR_API_SESSIONS_FULL', started.detail), { 'retry-after': '60' }); return true }
     const maxAgeS = Math.floor(deps.config.sessionMaxMs / 1000)
     sendJson(res, 200, sessionView(deps.sessions, started.session), { 'set-cookie': cookieHeader(deps, req, started.id, maxAgeS) })
@@ -121,7 +121,7 @@ export async function handleSignIn (deps: SignInDeps, req: IncomingMessage, res:
       return true
     }
     const id = sessionCookie(req)
-    const s = id === undefined ? undefined : deps.sessions.touch(id, Date.now(), header(req, BACKGROUND_HEADER) === '1')
+    const s = id === undefined ? undefined : await deps.sessions.touch(id, Date.now(), header(req, BACKGROUND_HEADER) === '1')
     if (s === undefined) { sendError(res, new WardenError('WARDEN_ERR_API_UNAUTHORIZED', 'not signed in'), {}, false); return true }
     sendJson(res, 200, sessionView(deps.sessions, s))
     return true
@@ -129,13 +129,13 @@ export async function handleSignIn (deps: SignInDeps, req: IncomingMessage, res:
   if (path === '/auth/logout') {
     if (method !== 'POST') { sendError(res, new WardenError('WARDEN_ERR_API_METHOD', 'method not allowed here; use POST'), { allow: 'POST' }); return true }
     const id = sessionCookie(req)
-    const s = id === undefined ? undefined : deps.sessions.touch(id)
+    const s = id === undefined ? undefined : await deps.sessions.touch(id)
     // signing a browser out is a change too: another site must not do it for the user
     if (s !== undefined && (isCrossSite(req) || !deps.sessions.checkCsrf(s, header(req, CSRF_HEADER)))) {
       sendError(res, new WardenError('WARDEN_ERR_API_CSRF', `signing out needs the session's ${CSRF_HEADER} header`))
       return true
     }
-    if (id !== undefined) deps.sessions.end(id)
+    if (id !== undefined) await deps.sessions.end(id)
     res.writeHead(204, { 'set-cookie': cookieHeader(deps, req, '', 0), 'cache-control': 'no-store' })
     res.end()
     return true

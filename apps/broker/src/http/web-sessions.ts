@@ -1,8 +1,13 @@
-// The dashboard's signed-in sessions: kept here, in memory, never in the cookie (it holds a random id only).
-// Each has an idle and an absolute expiry and a CSRF token; the table is bounded overall and per account.
+// The dashboard's signed-in sessions, never in the cookie (it holds a random id only): in memory, or in Redis
+// in cluster mode, where pm2 hands each request of one browser to any worker and every worker must know the
+// session. Each has an idle and an absolute expiry and a CSRF token; the table is bounded overall and per
+// account. What is kept is a digest of the cookie's id: neither the memory of a worker nor Redis holds what a
+// browser would need to present.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import { WardenError } from '@warden/common'
 import type { DashboardConfig } from '../config/dashboard-schema.js'
-import type { Identity } from '../policy/identity.js'
+import { createIdentity, type Identity } from '../policy/identity.js'
 
 export interface WebSession {
   /** a digest of the cookie's id: what the table is keyed by and what a listing may show */
@@ -17,64 +22,36 @@ export interface WebSession {
 
 export type StartOutcome = { readonly ok: true, readonly id: string, readonly session: WebSession } | { readonly ok: false, readonly detail: string }
 
+/** Every call may fail with WARDEN_ERR_API_SESSIONS_UNAVAILABLE when the table is in Redis and Redis does
+ * not answer: the request is then refused, never let through unchecked. */
 export interface WebSessions {
   /** a new session for this identity (its account's oldest ends past maxSessionsPerUser) */
-  start (identity: Identity, address: string | undefined, now?: number): StartOutcome
+  start (identity: Identity, address: string | undefined, now?: number): Promise<StartOutcome>
   /** the live session of this cookie id, its idle timer restarted unless `background` (a page's own
    * polling is no sign of someone at it); undefined when unknown or expired */
-  touch (id: string, now?: number, background?: boolean): WebSession | undefined
+  touch (id: string, now?: number, background?: boolean): Promise<WebSession | undefined>
   /** ends the session of this cookie id */
-  end (id: string): void
+  end (id: string): Promise<void>
   /** ends every session of these accounts (changed or deleted: they sign in again) */
-  endFor (usernames: ReadonlySet<string>): void
+  endFor (usernames: ReadonlySet<string>): Promise<void>
   /** still signed in (an event stream asks at each sample) */
-  alive (key: string, now?: number): boolean
-  readonly size: number
+  alive (key: string, now?: number): Promise<boolean>
   /** when this session ends if not used meanwhile */
   expiresAt (s: WebSession): number
   checkCsrf (s: WebSession, token: string | undefined): boolean
+  close (): Promise<void>
 }
 
-const digest = (id: string): string => createHash('sha256').update(id).digest('base64url')
+type Limits = Pick<DashboardConfig, 'sessionIdleMs' | 'sessionMaxMs' | 'maxSessions' | 'maxSessionsPerUser'>
 
-export function createWebSessions (cfg: Pick<DashboardConfig, 'sessionIdleMs' | 'sessionMaxMs' | 'maxSessions' | 'maxSessionsPerUser'>): WebSessions {
-  // insertion order is sign-in order: the first of an account's sessions is its oldest
-  const table = new Map<string, WebSession>()
-  const expired = (s: WebSession, now: number): boolean => now - s.lastSeenAt >= cfg.sessionIdleMs || now - s.createdAt >= cfg.sessionMaxMs
-  const sweep = (now: number): void => {
-    for (const [k, s] of table) if (expired(s, now)) table.delete(k)
-  }
-  const ofUser = (username: string | undefined): WebSession[] => [...table.values()].filter((s) => s.identity.username === username)
+const digest = (id: string): string => createHash('sha256').update(id).digest('base64url')
+const newId = (): string => randomBytes(32).toString('base64url')
+const full = (cfg: Limits): string => `${cfg.maxSessions} dashboard sessions are open (dashboard.maxSessions)`
+
+/** what both tables share: expiry and the CSRF check */
+function rules (cfg: Limits): Pick<WebSessions, 'expiresAt' | 'checkCsrf'> & { expired: (s: WebSession, now: number) => boolean } {
   return {
-    get size () { return table.size },
-    start (identity, address, now = Date.now()) {
-      if (table.size >= cfg.maxSessions) sweep(now)
-      const own = ofUser(identity.username)
-      // an account signing in again and again ends its own oldest sessions, never another account's
-      for (const s of own.slice(0, Math.max(0, own.length - cfg.maxSessionsPerUser + 1))) table.delete(s.key)
-      if (table.size >= cfg.maxSessions) return { ok: false, detail: `${cfg.maxSessions} dashboard sessions are open (dashboard.maxSessions)` }
-      const id = randomBytes(32).toString('base64url')
-      const session: WebSession = {
-        key: digest(id), identity, csrf: randomBytes(32).toString('base64url'), createdAt: now, lastSeenAt: now, address
-      }
-      table.set(session.key, session)
-      return { ok: true, id, session }
-    },
-    touch (id, now = Date.now(), background = false) {
-      const s = table.get(digest(id))
-      if (s === undefined) return undefined
-      if (expired(s, now)) { table.delete(s.key); return undefined }
-      if (!background) s.lastSeenAt = now
-      return s
-    },
-    end (id) { table.delete(digest(id)) },
-    endFor (usernames) {
-      for (const [k, s] of table) if (s.identity.username !== undefined && usernames.has(s.identity.username)) table.delete(k)
-    },
-    alive (key, now = Date.now()) {
-      const s = table.get(key)
-      return s !== undefined && !expired(s, now)
-    },
+    expired: (s, now) => now - s.lastSeenAt >= cfg.sessionIdleMs || now - s.createdAt >= cfg.sessionMaxMs,
     expiresAt: (s) => Math.min(s.lastSeenAt + cfg.sessionIdleMs, s.createdAt + cfg.sessionMaxMs),
     checkCsrf (s, token) {
       if (token === undefined) return false
@@ -82,5 +59,151 @@ export function createWebSessions (cfg: Pick<DashboardConfig, 'sessionIdleMs' | 
       const b = Buffer.from(s.csrf)
       return a.length === b.length && timingSafeEqual(a, b)
     }
+  }
+}
+
+function newSession (identity: Identity, address: string | undefined, now: number): { id: string, session: WebSession } {
+  const id = newId()
+  return { id, session: { key: digest(id), identity, csrf: newId(), createdAt: now, lastSeenAt: now, address } }
+}
+
+/** One process: a Map. */
+export function createWebSessions (cfg: Limits): WebSessions {
+  // insertion order is sign-in order: the first of an account's sessions is its oldest
+  const table = new Map<string, WebSession>()
+  const { expired, expiresAt, checkCsrf } = rules(cfg)
+  const sweep = (now: number): void => {
+    for (const [k, s] of table) if (expired(s, now)) table.delete(k)
+  }
+  const ofUser = (username: string | undefined): WebSession[] => [...table.values()].filter((s) => s.identity.username === username)
+  return {
+    expiresAt,
+    checkCsrf,
+    async start (identity, address, now = Date.now()) {
+      if (table.size >= cfg.maxSessions) sweep(now)
+      const own = ofUser(identity.username)
+      // an account signing in again and again ends its own oldest sessions, never another account's
+      for (const s of own.slice(0, Math.max(0, own.length - cfg.maxSessionsPerUser + 1))) table.delete(s.key)
+      if (table.size >= cfg.maxSessions) return { ok: false, detail: full(cfg) }
+      const { id, session } = newSession(identity, address, now)
+      table.set(session.key, session)
+      return { ok: true, id, session }
+    },
+    async touch (id, now = Date.now(), background = false) {
+      const s = table.get(digest(id))
+      if (s === undefined) return undefined
+      if (expired(s, now)) { table.delete(s.key); return undefined }
+      if (!background) s.lastSeenAt = now
+      return s
+    },
+    async end (id) { table.delete(digest(id)) },
+    async endFor (usernames) {
+      for (const [k, s] of table) if (s.identity.username !== undefined && usernames.has(s.identity.username)) table.delete(k)
+    },
+    async alive (key, now = Date.now()) {
+      const s = table.get(key)
+      return s !== undefined && !expired(s, now)
+    },
+    async close () { table.clear() }
+  }
+}
+
+// Redis: one key a session, expiring with it, and two sorted sets of session keys by sign-in time (all of
+// them, and each account's) for the bounds. The names carry U+0000, which no MQTT topic may contain (with the
+// Redis bus every topic is a Redis channel of the same name). The bounds are checked, then the session written:
+// two workers signing in at the same instant may both pass the last free place (one session over the bound at
+// most per worker), which the next sign-in's count corrects.
+const PREFIX = 'warden:web-session\u0000'
+const sessionKey = (key: string): string => `${PREFIX}s:${key}`
+const userKey = (username: string): string => `${PREFIX}u:${username}`
+const ALL = `${PREFIX}all`
+
+interface Stored { u: string, r: readonly string[], c: string, t0: number, t: number, a?: string }
+
+/** Several workers: the sessions in Redis, on a connection of their own (made by the caller, closed here). */
+export function createRedisWebSessions (cfg: Limits, redis: Redis): WebSessions {
+  const { expired, expiresAt, checkCsrf } = rules(cfg)
+  const failed = (err: unknown): never => {
+    const detail = 'the dashboard\'s sessions are kept in Redis, which does not answer: try again shortly'
+    throw new WardenError('WARDEN_ERR_API_SESSIONS_UNAVAILABLE', detail, { cause: err })
+  }
+  const ttl = (s: WebSession, now: number): number => Math.max(1, expiresAt(s) - now)
+  const encode = (s: WebSession): string => JSON.stringify({
+    u: s.identity.username ?? '', r: s.identity.roles, c: s.csrf, t0: s.createdAt, t: s.lastSeenAt,
+    ...(s.address !== undefined ? { a: s.address } : {})
+  } satisfies Stored)
+  const decode = (key: string, text: string): WebSession => {
+    const v = JSON.parse(text) as Stored
+    // the identity as the sign-in made it (http/basic-auth.ts)
+    return { key, identity: createIdentity(v.u, `http:${v.u}`, v.r), csrf: v.c, createdAt: v.t0, lastSeenAt: v.t, address: v.a }
+  }
+  const read = async (key: string): Promise<WebSession | undefined> => {
+    const text = await redis.get(sessionKey(key))
+    return text === null ? undefined : decode(key, text)
+  }
+  const remove = async (key: string, username: string): Promise<void> => {
+    await redis.multi().del(sessionKey(key)).zrem(ALL, key).zrem(userKey(username), key).exec()
+  }
+  /** the members of a set whose session has expired (its key gone), dropped from it */
+  const live = async (set: string): Promise<string[]> => {
+    const members = await redis.zrange(set, 0, -1)
+    if (members.length === 0) return members
+    const exists = await redis.pipeline(members.map((k) => ['exists', sessionKey(k)])).exec() ?? []
+    const gone = members.filter((_, i) => exists[i]?.[1] === 0)
+    if (gone.length > 0) await redis.zrem(set, ...gone)
+    return members.filter((_, i) => exists[i]?.[1] !== 0)
+  }
+  const guarded = <A extends unknown[], R>(f: (...a: A) => Promise<R>) => async (...a: A): Promise<R> => {
+    try {
+      return await f(...a)
+    } catch (err) {
+      return failed(err)
+    }
+  }
+  return {
+    expiresAt,
+    checkCsrf,
+    start: guarded(async (identity: Identity, address: string | undefined, now = Date.now()): Promise<StartOutcome> => {
+      const username = identity.username ?? ''
+      const own = await live(userKey(username))
+      // an account signing in again and again ends its own oldest sessions, never another account's
+      for (const k of own.slice(0, Math.max(0, own.length - cfg.maxSessionsPerUser + 1))) await remove(k, username)
+      if (await redis.zcard(ALL) >= cfg.maxSessions && (await live(ALL)).length >= cfg.maxSessions) return { ok: false, detail: full(cfg) }
+      const { id, session } = newSession(identity, address, now)
+      await redis.multi()
+        .set(sessionKey(session.key), encode(session), 'PX', ttl(session, now))
+        .zadd(ALL, now, session.key)
+        .zadd(userKey(username), now, session.key)
+        .exec()
+      return { ok: true, id, session }
+    }),
+    touch: guarded(async (id: string, now = Date.now(), background = false): Promise<WebSession | undefined> => {
+      const s = await read(digest(id))
+      if (s === undefined) return undefined
+      if (expired(s, now)) { await remove(s.key, s.identity.username ?? ''); return undefined }
+      if (!background) {
+        s.lastSeenAt = now
+        // XX: a session ended meanwhile by another worker stays ended
+        await redis.set(sessionKey(s.key), encode(s), 'PX', ttl(s, now), 'XX')
+      }
+      return s
+    }),
+    end: guarded(async (id: string): Promise<void> => {
+      const s = await read(digest(id))
+      if (s !== undefined) await remove(s.key, s.identity.username ?? '')
+    }),
+    endFor: guarded(async (usernames: ReadonlySet<string>): Promise<void> => {
+      for (const username of usernames) {
+        const keys = await redis.zrange(userKey(username), 0, -1)
+        const m = redis.multi().del(userKey(username))
+        if (keys.length > 0) m.del(...keys.map(sessionKey)).zrem(ALL, ...keys)
+        await m.exec()
+      }
+    }),
+    alive: guarded(async (key: string, now = Date.now()): Promise<boolean> => {
+      const s = await read(key)
+      return s !== undefined && !expired(s, now)
+    }),
+    async close () { redis.disconnect() }
   }
 }

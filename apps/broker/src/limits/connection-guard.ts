@@ -1,9 +1,12 @@
 // Per-connection protections installed on every aedes client, whatever the listener (in the order of
 // connection-patches.ts): the packet guard in front of the parser, and the bound on bytes waiting to be
-// written to a client that does not read.
+// written to a client that does not read. Each is set up once per broker: a connection gets the shared
+// wrapper and, for the packet guard, its framing state, and no closure of its own.
+import type { Duplex } from 'node:stream'
 import type { Client } from 'aedes'
-import { connackSent, connOf, parserOf } from '../aedes/accessors.js'
-import { fn, patch } from '../aedes/patch.js'
+import { clientOfConn, clientOfParser, connackSent, connOf, parserOf } from '../aedes/accessors.js'
+import type { MqttParser } from '../aedes/internals.js'
+import { fn, patchEach } from '../aedes/patch.js'
 import { PacketGuard, type GuardViolation } from './packet-guard.js'
 import { disconnectWith, isMqtt5 } from '../aedes/v5-answers.js'
 import { V5 } from '../hooks/reason-codes.js'
@@ -20,16 +23,18 @@ export interface ConnectionGuardOptions {
 
 type Write = (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean
 
-export function guardParser (client: Client, opts: ConnectionGuardOptions): void {
-  const conn = connOf(client)
+const GUARD = Symbol('warden.packetGuard')
+type Guarded = MqttParser & { [GUARD]: PacketGuard }
 
-  const guard = new PacketGuard(opts.maxPacketBytes)
-  let refused = false
-  patch(parserOf(client), 'parse', fn(1), (parse) => (buf: Buffer): number => {
-    if (refused) return 0
+export function guardParser (opts: ConnectionGuardOptions): (client: Client) => void {
+  const install = patchEach<MqttParser, 'parse'>('parse', fn(1), (parse) => function (this: Guarded, buf: Buffer): number {
+    const guard = this[GUARD]
+    if (guard.refused) return 0
     const v = guard.feed(buf)
-    if (v === null) return parse(buf)
-    refused = true
+    if (v === null) return parse.call(this, buf)
+    guard.refused = true
+    const client = clientOfParser(this)
+    const conn = connOf(client)
     if (!conn.destroyed) {
       opts.onMalformed(client, v)
       // an MQTT 5 client is told why (MQTT-3.2.2-15); the rest of what it sends is not read meanwhile
@@ -38,25 +43,25 @@ export function guardParser (client: Client, opts: ConnectionGuardOptions): void
     }
     return 0
   }, 'mqtt-packet buffers a packet of any announced length and decodes strings MQTT-1.5.3 forbids', 'parser')
+  return (client) => {
+    const parser = parserOf(client) as Guarded
+    parser[GUARD] = new PacketGuard(opts.maxPacketBytes)
+    install(parser)
+  }
 }
 
-export function boundWrites (client: Client, opts: ConnectionGuardOptions): void {
-  const conn = connOf(client)
-  if (opts.maxOutgoingBytes > 0) {
-    // aedes waits for 'drain' whenever write() says the buffer is full, holding one of the message bus's
-    // few delivery slots meanwhile: a handful of frozen subscribers would stall everyone until
-    // drainTimeout. Below the bound, tell aedes all is well (the stream buffers it); past it, the client is
-    // too slow to keep: disconnect it (its persistent session keeps the QoS 1/2 messages for later).
-    patch(conn, 'write', fn(3), (original) => {
-      const write = original as Write
-      return ((chunk: unknown, encoding: unknown, cb: unknown) => {
-        if (write(chunk, encoding, cb)) return true
-        if (conn.writableLength > opts.maxOutgoingBytes && !conn.destroyed) {
-          opts.onSlowConsumer(client, conn.writableLength)
-          conn.destroy()
-        }
-        return true
-      }) as typeof conn.write
-    }, 'aedes holds a delivery slot of the bus while a socket that does not read drains', 'client.conn')
-  }
+export function boundWrites (opts: ConnectionGuardOptions): (client: Client) => void {
+  // aedes waits for 'drain' whenever write() says the buffer is full, holding one of the message bus's
+  // few delivery slots meanwhile: a handful of frozen subscribers would stall everyone until
+  // drainTimeout. Below the bound, tell aedes all is well (the stream buffers it); past it, the client is
+  // too slow to keep: disconnect it (its persistent session keeps the QoS 1/2 messages for later).
+  const install = patchEach<Duplex, 'write'>('write', fn(3), (original) => function (this: Duplex, chunk: unknown, encoding: unknown, cb: unknown): boolean {
+    if ((original as Write).call(this, chunk, encoding, cb)) return true
+    if (this.writableLength > opts.maxOutgoingBytes && !this.destroyed) {
+      opts.onSlowConsumer(clientOfConn(this), this.writableLength)
+      this.destroy()
+    }
+    return true
+  } as Duplex['write'], 'aedes holds a delivery slot of the bus while a socket that does not read drains', 'client.conn')
+  return opts.maxOutgoingBytes > 0 ? (client) => { install(connOf(client)) } : () => {}
 }

@@ -1,5 +1,8 @@
 // The patches installed on each aedes client as it is created (listeners.ts → limits.guard), in order,
 // each with the aedes behaviour it corrects. The broker's and the store's are in broker/patches.ts.
+// Each is set up once per broker, its listener or wrapper shared by every connection: a connection carries
+// state of Warden's only where it needs some (the packet guard's framing), never a closure. The patches
+// that act on what MQTT 5 clients send share one listener (aedes/v5-packets.ts), gone at a 3.1.1 CONNECT.
 import type { Client } from 'aedes'
 import { forgetDelivery } from '../aedes/accessors.js'
 import { boundWrites, guardParser, type ConnectionGuardOptions } from './connection-guard.js'
@@ -7,51 +10,65 @@ import { disableHighWaterDedupe } from '../delivery/forward-dedupe.js'
 import { watchOutbound } from '../aedes/outbound-window.js'
 import { disguiseShareFilters } from '../aedes/shared-subscribe.js'
 import { answerBadSessionExpiry } from '../aedes/disconnect-expiry.js'
+import { watchV5Packets, type V5Watch } from '../aedes/v5-packets.js'
 
-interface ConnectionPatch {
+type Install = (client: Client) => void
+
+type ConnectionPatch = {
   readonly name: string
   readonly reason: string
-  install (client: Client, opts: ConnectionGuardOptions): void
-}
+} & (
+  /** once per broker: what then runs on each client */
+  | { readonly setup: (opts: ConnectionGuardOptions) => Install }
+  /** once per broker: what it does with an MQTT 5 client's packets */
+  | { readonly v5: (opts: ConnectionGuardOptions) => V5Watch }
+)
 
 const CONNECTION_PATCHES: readonly ConnectionPatch[] = [
   {
     name: 'forward-dedupe',
     reason: 'aedes drops a delivery numbered below the last one it delivered: out-of-order publishes are lost',
-    install: disableHighWaterDedupe
+    setup: () => disableHighWaterDedupe
   },
   {
     name: 'packet-guard',
     reason: 'mqtt-packet buffers any announced length and accepts strings MQTT-1.5.3-1/-2 forbid, and QoS 0 with DUP (MQTT-3.3.1-2)',
-    install: guardParser
+    setup: guardParser
   },
   {
     name: 'outbound-window',
     reason: 'aedes 2.0.0-beta.1 sends an MQTT 5 client more unacknowledged QoS 1/2 messages than its Receive Maximum, and no topic aliases (#829)',
-    install: (client, opts) => watchOutbound(client, {
-      maxTopicAliases: opts.outboundTopicAliases,
-      maxOutgoingBytes: opts.maxOutgoingBytes,
-      onSlowConsumer: opts.onSlowConsumer,
-      onExpired: forgetDelivery
+    v5: (opts) => ({
+      connect: watchOutbound({
+        maxTopicAliases: opts.outboundTopicAliases,
+        maxOutgoingBytes: opts.maxOutgoingBytes,
+        onSlowConsumer: opts.onSlowConsumer,
+        onExpired: forgetDelivery
+      })
     })
   },
   {
     name: 'v5-shared-subscribe',
     reason: 'aedes 2.0.0-beta.1 refuses $share/ of MQTT 5 clients with SUBACK 0x9E before authorizeSubscribe (aedes/shared-subscribe.ts)',
-    install: disguiseShareFilters
+    v5: () => ({ packet: disguiseShareFilters })
   },
   {
     name: 'disconnect-session-expiry',
     reason: 'aedes 2.0.0-beta.1 closes without DISCONNECT 0x82 when a DISCONNECT raises a Session Expiry Interval of 0 (MQTT-3.14.2-2)',
-    install: answerBadSessionExpiry
+    v5: () => ({ packet: answerBadSessionExpiry })
   },
   {
     name: 'outgoing-bound',
     reason: 'aedes holds a bus delivery slot while a socket that does not read drains (issue #88/#1060)',
-    install: boundWrites
+    setup: boundWrites
   }
 ]
 
-export function patchConnection (client: Client, opts: ConnectionGuardOptions): void {
-  for (const p of CONNECTION_PATCHES) p.install(client, opts)
+/** Once per broker: the installer of every connection patch, run on each client as it is created. */
+export function connectionPatcher (opts: ConnectionGuardOptions): Install {
+  const v5 = watchV5Packets(CONNECTION_PATCHES.flatMap((p) => 'v5' in p ? [p.v5(opts)] : []))
+  // the MQTT 5 listener goes where the first of its patches is listed
+  const first = CONNECTION_PATCHES.findIndex((p) => 'v5' in p)
+  const installs = CONNECTION_PATCHES.flatMap((p, i) => 'setup' in p ? [p.setup(opts)] : i === first ? [v5] : [])
+  return (client) => { for (const install of installs) install(client) }
 }

@@ -2,14 +2,15 @@
 // and topic length, subscriptions per client, and the per-connection guards. Its hook stage runs before the
 // rules (hooks/pipeline.ts); every refusal is audited (and so counted); the rules stay in hooks/hooks.ts.
 import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { AuthenticateError, Client } from 'aedes'
 import type { HardeningLimits } from '../config/hardening-schema.js'
 import type { DenyReason } from '../policy/decision.js'
 import type { Audit, AuditKind } from '../audit/audit.js'
 import { certNameOf } from '../net/cert-identity.js'
-import { connOf, isWillOf } from '../aedes/accessors.js'
+import { clientOfConn, connOf, isWillOf } from '../aedes/accessors.js'
 import { remoteAddressOf } from '../aedes/client-internals.js'
-import { patchConnection } from './connection-patches.js'
+import { connectionPatcher } from './connection-patches.js'
 import { isStoredWill } from '../delivery/will-owner.js'
 import { isRepeatDelivery } from '../delivery/forward-dedupe.js'
 import type { AuthenticateDone, HookStage } from '../hooks/pipeline.js'
@@ -17,6 +18,7 @@ import { clip, type Refusal } from '../hooks/refusal.js'
 import { connectRefusal, V5 } from '../hooks/reason-codes.js'
 import { normalizeAddress } from '../net/address.js'
 import { createLoginGate } from './login-gate.js'
+import { GrantedFilters } from './granted-filters.js'
 import { KeyedBuckets, TokenBucket } from '../audit/token-bucket.js'
 
 const SWEEP_MS = 60_000
@@ -66,7 +68,7 @@ export function createLimits (cfg: LimitsConfig, { audit, refusal, usernameOf, i
   const connectionRate = new KeyedBuckets(cfg.connectionRate)
   const login = createLoginGate(cfg.login)
   const publishBuckets = new WeakMap<Client, TokenBucket>()
-  const subscriptions = new WeakMap<Client, Set<string>>()
+  const subscriptions = new GrantedFilters()
   /** connected clients per username, by client id (a reconnect under the same id is a takeover, not one more) */
   const byUser = new Map<string, Map<string, Client>>()
   const sweep = setInterval(() => {
@@ -90,11 +92,31 @@ export function createLimits (cfg: LimitsConfig, { audit, refusal, usernameOf, i
     })
   }
 
+  // set up once for every connection: the options' callbacks name the client they are called for
+  const patchConnection = connectionPatcher({
+    maxPacketBytes: cfg.maxPacketBytes,
+    maxOutgoingBytes: cfg.maxOutgoingBytes,
+    outboundTopicAliases: cfg.outboundTopicAliases,
+    onMalformed: (c, v) => record('connection', v.reason, c, { detail: v.detail }),
+    onSlowConsumer: (c, bytes) => record('delivery', 'slow-consumer', c, { detail: `${bytes} bytes waiting to be written (limit ${cfg.maxOutgoingBytes})` })
+  })
+
+  // one listener for every socket ('close' comes once: no once() wrapper either)
+  const socketClosed = (): void => { stats.connections-- }
+
   const releaseUser = (username: string, client: Client): void => {
     const clients = byUser.get(username)
     if (clients?.get(client.id) !== client) return
     clients.delete(client.id)
     if (clients.size === 0) byUser.delete(username)
+  }
+
+  /** the user each counted connection holds a slot of; one 'close' listener for all, which finds its client on the socket */
+  const userOf = new WeakMap<Client, string>()
+  function userClosed (this: Duplex): void {
+    const client = clientOfConn(this)
+    const username = userOf.get(client)
+    if (username !== undefined) releaseUser(username, client)
   }
 
   /** false when the user already has maxConnectionsPerUser other client ids connected */
@@ -106,7 +128,10 @@ export function createLimits (cfg: LimitsConfig, { audit, refusal, usernameOf, i
     // a socket that closed while its login was verified has emitted 'close' already: a listener added now
     // would never run, and the slot would stay taken until restart
     if (connOf(client).destroyed) releaseUser(username, client)
-    else client.conn.once('close', () => releaseUser(username, client))
+    else {
+      userOf.set(client, username)
+      client.conn.on('close', userClosed)
+    }
     return true
   }
 
@@ -117,8 +142,7 @@ export function createLimits (cfg: LimitsConfig, { audit, refusal, usernameOf, i
 
     watch (on) {
       on('unsubscribe', (topics, client) => {
-        const set = subscriptions.get(client)
-        if (set !== undefined) for (const t of topics) set.delete(t)
+        subscriptions.remove(client, topics)
       })
     },
 
@@ -134,19 +158,11 @@ export function createLimits (cfg: LimitsConfig, { audit, refusal, usernameOf, i
         return false
       }
       stats.connections++
-      socket.once('close', () => { stats.connections-- })
+      socket.on('close', socketClosed)
       return true
     },
 
-    guard (client) {
-      patchConnection(client, {
-        maxPacketBytes: cfg.maxPacketBytes,
-        maxOutgoingBytes: cfg.maxOutgoingBytes,
-        outboundTopicAliases: cfg.outboundTopicAliases,
-        onMalformed: (c, v) => record('connection', v.reason, c, { detail: v.detail }),
-        onSlowConsumer: (c, bytes) => record('delivery', 'slow-consumer', c, { detail: `${bytes} bytes waiting to be written (limit ${cfg.maxOutgoingBytes})` })
-      })
-    },
+    guard (client) { patchConnection(client) },
 
     stage: {
       name: 'limits',
@@ -219,17 +235,15 @@ export function createLimits (cfg: LimitsConfig, { audit, refusal, usernameOf, i
           cb(null, null)
           return
         }
-        let set = subscriptions.get(client)
-        if (set === undefined) { set = new Set(); subscriptions.set(client, set) }
-        if (cfg.maxSubscriptionsPerClient > 0 && !set.has(topic) && set.size >= cfg.maxSubscriptionsPerClient) {
-          const detail = `${set.size} subscriptions already (limit ${cfg.maxSubscriptionsPerClient})`
+        const held = subscriptions.count(client)
+        if (cfg.maxSubscriptionsPerClient > 0 && held >= cfg.maxSubscriptionsPerClient && !subscriptions.has(client, topic)) {
+          const detail = `${held} subscriptions already (limit ${cfg.maxSubscriptionsPerClient})`
           record('subscribe', 'max-subscriptions', client, { topic, qos: sub.qos, detail })
           cb(null, null)
           return
         }
-        const subs = set
         next(client, sub, (err, granted) => {
-          if (err === null && granted !== undefined && granted !== null) subs.add(topic)
+          if (err === null && granted !== undefined && granted !== null) subscriptions.add(client, topic)
           cb(err, granted)
         })
       },

@@ -27,6 +27,8 @@ export class PacketGuard {
   private captured = 0
   /** the CONNECT's protocol level: MQTT 5 packets carry properties between the fields checked */
   private level = 4
+  /** a violation was found: the connection is being closed, nothing more of it is read */
+  refused = false
 
   constructor (private readonly maxPacketBytes: number) {}
 

@@ -52,11 +52,13 @@ export async function startListeners (config: Cfg, deps: ListenerDeps): Promise<
   const addresses: { -readonly [K in keyof ListenerAddresses]: ListenerAddresses[K] } = {} as ListenerAddresses
   const timeoutMs = config.limits.connectTimeoutMs
 
+  // one listener for every socket ('close' comes once: no once() wrapper either)
+  function forget (this: Socket): void { sockets.delete(this) }
   const track = (server: Server, transport: Transport, onAdmitted?: (socket: Socket) => void): void => {
     server.on('connection', (socket: Socket) => {
       if (!deps.admit(socket, transport)) { socket.destroy(); return }
       sockets.add(socket)
-      socket.once('close', () => sockets.delete(socket))
+      socket.on('close', forget)
       onAdmitted?.(socket)
     })
     servers.push(server)

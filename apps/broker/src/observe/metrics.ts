@@ -5,6 +5,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'pr
 import type { Audit } from '../audit/audit.js'
 import type { TrafficStats } from '../hooks/hooks.js'
 import type { BusStats } from '../store/redis-bus.js'
+import type { FlowStats } from '../flow/flow-control.js'
 import type { TopicMeter } from '../policy/decision.js'
 import { connectedClients } from '../registry/live-rules.js'
 import type { Registry as WardenRegistry } from '../registry/registry.js'
@@ -29,6 +30,8 @@ export interface MetricsSources {
   retained: () => { readonly count: number, readonly bytes: number }
   /** CONNECTs refused for their protocol version, by version ('5' with mqtt5: false; 'other': not 3, 4 or 5) */
   protocolRefusals: ReadonlyMap<string, number>
+  /** flow control (flow/): publishes held for congested subscribers, and those subscribers */
+  flow?: { readonly stats: FlowStats, congested (): readonly string[] } | undefined
 }
 
 export interface Metrics {
@@ -100,6 +103,31 @@ export function createMetrics (src: MetricsSources): Metrics {
       help: 'Cluster mode: client messages sent to the other broker processes, and messages received from them',
       labelNames: ['direction'], registers,
       collect () { this.reset(); this.labels('sent').inc(bus.sent); this.labels('received').inc(bus.received) }
+    })
+  }
+  const flow = src.flow
+  if (flow !== undefined) {
+    const { stats: f } = flow
+    new Counter({
+      name: 'warden_flow_held_total', help: 'Publishes held for a congested subscriber (limits.flowControl)', registers,
+      collect () { setCounter(this, f.held) }
+    })
+    new Counter({
+      name: 'warden_flow_held_timeouts_total', help: 'Held publishes let go by limits.flowControl.maxHoldMs while still congested', registers,
+      collect () { setCounter(this, f.timedOut) }
+    })
+    new Counter({
+      name: 'warden_flow_held_seconds_total', help: 'Time publishes spent held, in all', registers,
+      collect () { setCounter(this, f.heldMs / 1000) }
+    })
+    new Counter({
+      name: 'warden_flow_congestions_total', help: 'Times a subscriber of this process became congested', registers,
+      collect () { setCounter(this, f.congested) }
+    })
+    new Gauge({
+      name: 'warden_flow_congested_subscribers',
+      help: 'Congested subscribers this process holds publishes for (its own and, in a cluster, the others\')', registers,
+      collect () { this.set(flow.congested().length) }
     })
   }
   new Gauge({

@@ -16,7 +16,8 @@ export function createIdentity (username: string | undefined, clientId: string, 
   return Object.freeze({
     username,
     clientId,
-    roles: Object.freeze([...roles]),
+    // a frozen list is shared as it is (an account's, the anonymous role's): not a copy per connection
+    roles: Object.isFrozen(roles) ? roles : Object.freeze([...roles]),
     admin: roles.includes('admin'),
     observer: roles.includes('observer')
   })

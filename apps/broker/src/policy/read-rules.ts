@@ -54,31 +54,43 @@ export function resolveGrants (identity: Identity, roles: RoleTable): string[] {
 
 /** `replies`: the reply namespace, where only the client whose reply topic it is reads (reply-topics.ts) */
 export function createReader (identity: Identity, roles: RoleTable, replies?: ReplyNamespace): Reader {
-  const grants = resolveGrants(identity, roles)
-  const trie = new FilterTrie<true>()
-  for (const g of grants) trie.set(g, true)
-  const readsAllPlain = grants.includes('#')
-  const ownReplies = replies !== undefined ? replyTopicOf(replies, identity.clientId) : undefined
-  return {
-    grants,
-    readsAllPlain,
-    replies,
-    canRead (topic: string): boolean {
-      if (replies !== undefined) {
-        const r = mayReadReply(replies, identity, topic)
-        if (r !== undefined) return r
-      }
-      if (readsAllPlain && topic.charCodeAt(0) !== 36) return true
-      return trie.match(topic) === true
-    },
-    canSubscribe (filter: string): boolean {
-      if (replies !== undefined) {
-        const r = maySubscribeReply(replies, identity, filter)
-        if (r !== undefined) return r
-        if (ownReplies !== undefined && filtersIntersect(filter, ownReplies + '#')) return true
-      }
-      for (const g of grants) if (filtersIntersect(filter, g)) return true
-      return false
+  return new GrantReader(identity, resolveGrants(identity, roles), replies)
+}
+
+/**
+ * One per connected client, so its methods sit on the prototype and its trie of grants is built at the first
+ * read that needs one: a device that only publishes, or a subscriber idle until then, never builds one.
+ */
+class GrantReader implements Reader {
+  readonly readsAllPlain: boolean
+  private trie: FilterTrie<true> | undefined
+
+  constructor (private readonly identity: Identity, readonly grants: readonly string[], readonly replies: ReplyNamespace | undefined) {
+    this.readsAllPlain = grants.includes('#')
+  }
+
+  canRead (topic: string): boolean {
+    if (this.replies !== undefined) {
+      const r = mayReadReply(this.replies, this.identity, topic)
+      if (r !== undefined) return r
     }
+    if (this.readsAllPlain && topic.charCodeAt(0) !== 36) return true
+    if (this.trie === undefined) {
+      this.trie = new FilterTrie<true>()
+      for (const g of this.grants) this.trie.set(g, true)
+    }
+    return this.trie.match(topic) === true
+  }
+
+  canSubscribe (filter: string): boolean {
+    const replies = this.replies
+    if (replies !== undefined) {
+      const r = maySubscribeReply(replies, this.identity, filter)
+      if (r !== undefined) return r
+      const ownReplies = replyTopicOf(replies, this.identity.clientId)
+      if (ownReplies !== undefined && filtersIntersect(filter, ownReplies + '#')) return true
+    }
+    for (const g of this.grants) if (filtersIntersect(filter, g)) return true
+    return false
   }
 }

@@ -3,11 +3,12 @@
 // will, wipes a clean session's state) only in the CONNECT steps after authenticate, so nothing of the
 // owner's session, queue, connection or will has been touched when the refusal is sent.
 import { randomUUID } from 'node:crypto'
+import type { Duplex } from 'node:stream'
 import type { AuthenticateError, Client } from 'aedes'
 import type { Logger } from '@warden/common'
 import type { Audit } from '../audit/audit.js'
 import { keepSessionOfRefused, remoteAddressOf } from '../aedes/client-internals.js'
-import { isCleanSession } from '../aedes/accessors.js'
+import { clientOfConn, isCleanSession } from '../aedes/accessors.js'
 import type { HookStage } from '../hooks/pipeline.js'
 import { mayClaim, type Binding } from '../policy/client-id-binding.js'
 import type { BindingStore } from '../store/binding-store.js'
@@ -31,6 +32,15 @@ export interface ClientIdGuard {
 
 type Claim = { readonly ok: true, readonly prev: Binding | undefined, readonly mine: Binding } | { readonly ok: false, readonly held: Binding }
 
+/**
+ * A binding's connection: unique across processes and restarts, as it outlives the process in a shared store —
+ * this process's random prefix and a count. (A randomUUID each was a chain of 14 string pieces kept for as long
+ * as the connection, 448 bytes, and a call into the random source per CONNECT.)
+ */
+const PROCESS_PREFIX = [randomUUID(), '.'].join('') // join: one flat string, each id one piece on top of it
+let connections = 0
+const connectionId = (): string => PROCESS_PREFIX + (++connections).toString(36)
+
 function authError (returnCode: 2 | 3, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError
 }
@@ -49,7 +59,7 @@ export function createClientIdGuard ({ store, brokerId, accountOf, accountExists
       const held = await store.get(clientId)
       const alive = held !== undefined && held.account !== account && held.clean ? await connectionAlive(held) : true
       if (held !== undefined && !mayClaim(held, account, { connectionAlive: () => alive, accountExists })) return { ok: false, held }
-      const mine: Binding = { account, clean, connected: true, brokerId, conn: randomUUID(), since: Date.now() }
+      const mine: Binding = { account, clean, connected: true, brokerId, conn: connectionId(), since: Date.now() }
       if (await store.swap(clientId, held, mine)) return { ok: true, prev: held, mine }
     }
     throw new Error(`the binding of client id ${JSON.stringify(clientId)} kept changing`)
@@ -59,6 +69,14 @@ export function createClientIdGuard ({ store, brokerId, accountOf, accountExists
   function release (clientId: string, mine: Binding): void {
     live.delete(mine.conn)
     store.swap(clientId, mine, mine.clean ? undefined : { ...mine, connected: false }).catch((err: unknown) => logError(err, clientId))
+  }
+
+  /** each open connection's binding; one 'close' listener for all of them, which finds its client on the socket */
+  const held = new WeakMap<Client, Binding>()
+  function released (this: Duplex): void {
+    const client = clientOfConn(this)
+    const mine = held.get(client)
+    if (mine !== undefined) release(client.id, mine)
   }
 
   return {
@@ -92,7 +110,8 @@ export function createClientIdGuard ({ store, brokerId, accountOf, accountExists
               return
             }
             live.add(c.mine.conn)
-            client.conn.once('close', () => release(clientId, c.mine))
+            held.set(client, c.mine)
+            client.conn.on('close', released)
             const prev = c.prev
             if (prev === undefined || !prev.connected || prev.brokerId === brokerId) { cb(null, ok); return }
             // the same account's connection on another process: it is told and gone before this one

@@ -27,13 +27,18 @@ export function reportSessionState (broker: Aedes, p: AedesStore, hasIncoming?: 
   /** persistent clients authenticated whose subscriptions aedes is about to fetch, by client id */
   const connecting = new Map<string, Client>()
 
+  // a socket closed now never gets to the fetch: forget it (unless a newer login took the id). Made here, not
+  // in authenticate's callback, whose every caller's callback a listener made there would keep
+  const forgetOnClose = (client: Client): void => {
+    client.conn.on('close', () => { if (connecting.get(client.id) === client) connecting.delete(client.id) })
+  }
+
   patch(b, 'authenticate', fn(4), (authenticate) => (client, username, password, cb) => {
     authenticate(client, username, password, (err, ok) => {
       // MQTT 5: Clean Start 0 resumes, whatever the Session Expiry (aedes's `clean`) of the new session
       if (err === null && ok === true && resumesSession(client)) {
         connecting.set(client.id, client)
-        // a socket closed now never gets to the fetch: forget it (unless a newer login took the id)
-        client.conn.once('close', () => { if (connecting.get(client.id) === client) connecting.delete(client.id) })
+        forgetOnClose(client)
       }
       cb(err, ok)
     })
