@@ -223,6 +223,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       recheck: createQos2Recheck({ directory, ownership, audit, usernameOf: (c) => usernameOf(c as Client) }),
       hasIncoming: store.hasIncoming,
       queueRecords: store.queueRecords,
+      queueMarks: store.queueMarks,
       limits,
       queue: config.limits,
       shared,

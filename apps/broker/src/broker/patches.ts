@@ -14,6 +14,7 @@ import { orderPerClient } from '../delivery/ordered-delivery.js'
 import type { PublishGate } from '../delivery/publish-gate.js'
 import { installQos2Guard, type Qos2Guard } from '../delivery/qos2-guard.js'
 import type { QueueRecords } from '../store/level-queues.js'
+import type { MarkRecords } from '../store/redis-queues.js'
 import type { Qos2Recheck } from '../delivery/qos2-recheck.js'
 import type { QueueBound } from '../limits/queue-bound.js'
 import type { RetainedQuota } from '../limits/retained-quota.js'
@@ -110,6 +111,8 @@ export interface BrokerPatchDeps {
   hasIncoming: HasIncoming | undefined
   /** level: the QoS 2 guard's records go to disk with the message's queue entries */
   queueRecords?: QueueRecords | undefined
+  /** Redis: the QoS 2 guard's mark is set in the script call that queues the message */
+  queueMarks?: MarkRecords | undefined
   limits: Limits
   queue: { maxQueuedMessages: number, maxQueuedBytes: number }
   shared: SharedSubscriptions
@@ -139,7 +142,7 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
     {
       name: 'qos2-guard',
       reason: 'aedes answers PUBREC for a QoS 2 PUBLISH stored before a crash but never published (MQTT-4.3.3)',
-      install: () => { qos2 = installQos2Guard(broker, store, deps.recheck, deps.gate, deps.queueRecords) }
+      install: () => { qos2 = installQos2Guard(broker, store, deps.recheck, deps.gate, deps.queueRecords, deps.queueMarks) }
     },
     {
       name: 'session-present',

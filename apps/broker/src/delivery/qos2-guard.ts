@@ -16,6 +16,9 @@
 // On the level store (QueueRecords) the packet is written in the very batch that queues the message, flagged
 // so (QUEUED): on disk it is never without its queue entries, the flag stands for the mark, and the owner
 // record is written only if the publish fails before queueing. Four awaited writes before PUBREC become one.
+// On Redis (MarkRecords) the mark is set in the script call that queues the message: Redis has no start-up
+// recovery, so a message found unmarked is published again only when its publisher sends it again, by which
+// time a subscriber may have taken it from its queue; it must never be in a queue without its mark.
 import type { Aedes, Client, PublishPacket } from 'aedes'
 import { brokerInternals, type Done } from '../aedes/internals.js'
 import { packetCounter, setPacketCounter } from '../aedes/accessors.js'
@@ -23,6 +26,7 @@ import { fn, patch } from '../aedes/patch.js'
 import type { AedesStore, StoredPacket } from '../aedes/store.js'
 import { RESERVED_PREFIX, VOID_TOPIC } from '../policy/internal-topics.js'
 import { QUEUED, type IncomingRecord, type IncomingRef, type QueueRecords } from '../store/level-queues.js'
+import type { MarkRecords } from '../store/redis-queues.js'
 import { OWNER_PREFIX, QOS2_RECORD_PREFIX, ownerRecord, readOwner, writeOwner } from './qos2-owner.js'
 import type { Qos2Recheck } from './qos2-recheck.js'
 
@@ -51,9 +55,12 @@ export interface Qos2Guard {
 
 /**
  * `numbering`: the gate's, so that incoming QoS 2 messages keep their place in delivery order; `queueRecords`
- * (level): the mark goes to disk in the batch that queues the message, not in one of its own after it
+ * (level): the mark goes to disk in the batch that queues the message, not in one of its own after it; `marks`
+ * (Redis): the mark is set in the script call that queues the message
  */
-export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Recheck, numbering: Numbering, queueRecords?: QueueRecords): Qos2Guard {
+export function installQos2Guard (
+  broker: Aedes, p: AedesStore, recheck: Qos2Recheck, numbering: Numbering, queueRecords?: QueueRecords, marks?: MarkRecords
+): Qos2Guard {
   const raw = { store: p.incomingStorePacket.bind(p), get: p.incomingGetPacket.bind(p) }
   // Queue entries are keyed by broker id and counter. Starting the counter from the clock keeps this
   // run's keys apart from an earlier run's even under the same (configured) broker id; from 0, a restarted
@@ -126,7 +133,8 @@ export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Rec
   // The mark is on disk once the message is in its subscribers' queues, never before (it would stop a
   // message that reached no queue from being published again), and before anyone can receive it (a message
   // published again after being received is a second delivery): on level, in the very batch that writes the
-  // queue entries, awaited with them; otherwise (or when it was queued at QoS 2 for no one) right after them.
+  // queue entries, awaited with them; on Redis, in the script call that queues it; otherwise (or when it was
+  // queued at QoS 2 for no one) right after them.
   patch(p, 'outgoingEnqueueCombi', fn(3), (enqueue) => async (subs, packet) => {
     if (pending.size === 0 || packet.qos !== 2) return await enqueue(subs, packet)
     const key = identity(packet)
@@ -134,6 +142,18 @@ export function installQos2Guard (broker: Aedes, p: AedesStore, recheck: Qos2Rec
     if (stored === undefined) return await enqueue(subs, packet)
     pending.delete(key)
     const mark = markRecord(stored.clientId, stored.messageId, packet)
+    if (marks !== undefined) {
+      marks.attach(packet, [mark])
+      let result: unknown
+      try {
+        result = await enqueue(subs, packet)
+      } catch (err) {
+        await marks.flush(packet, { queued: false }) // the message may be in no queue: no mark
+        throw err
+      }
+      await marks.flush(packet, { queued: true }) // queued at QoS 2 for no one: the mark after the queue entries
+      return result
+    }
     if (queueRecords === undefined) {
       const result = await enqueue(subs, packet)
       await p.incomingStorePacket({ id: mark.clientId }, mark.packet)

@@ -12,7 +12,7 @@ import mqemitterRedis from 'mqemitter-redis'
 import { WardenError } from '@warden/common'
 import type { PersistenceKind } from '../config/schema.js'
 import { LevelQueueStore, type IncomingRef, type QueueRecords } from './level-queues.js'
-import { RedisQueueStore } from './redis-queues.js'
+import { RedisQueueStore, type MarkRecords } from './redis-queues.js'
 import { localListeners, tuneRedisBus, type BusStats, type LocalListeners } from './redis-bus.js'
 import { storeOf, type AedesStore } from '../aedes/store.js'
 import { createLocalBindings, type BindingStore } from './binding-store.js'
@@ -38,6 +38,8 @@ export interface Store {
   readonly hasIncoming?: (clientId: string) => Promise<boolean>
   /** level: the QoS 2 guard's records written in one batch with a message's queue entries */
   readonly queueRecords?: QueueRecords
+  /** Redis: the QoS 2 guard's mark set in the script call that queues its message */
+  readonly queueMarks?: MarkRecords
   /** level: group commit's batches written and operations in them (one batch per event-loop turn at most) */
   readonly commits?: { readonly batches: number, readonly ops: number }
   close (): Promise<void>
@@ -110,7 +112,8 @@ async function createRedisStore (target: RedisTarget | undefined, brokerId: stri
   const conn = connectRedis(target, { enableAutoPipelining: true, maxRetriesPerRequest: null })
   // aedes-persistence-redis's layout, with the queues' commands batched into scripts and acknowledgements
   // answered from memory (redis-queues.ts); in aedes-persistence's callback layer, as aedes-persistence-redis is
-  const redis = new CallBackPersistence(() => new RedisQueueStore({ conn }))
+  const queues = new RedisQueueStore({ conn })
+  const redis = new CallBackPersistence(() => queues)
   // the subscriber connection skips ioredis's ready check: its INFO would be refused once the connection is
   // in subscriber mode (a reconnect with subscriptions queued), which ioredis raises as a fatal error
   const pubConn = connectRedis(target, { enableAutoPipelining: true, maxRetriesPerRequest: null })
@@ -131,6 +134,7 @@ async function createRedisStore (target: RedisTarget | undefined, brokerId: stri
     local: localListeners(mq),
     redis: target,
     bindings,
+    queueMarks: queues,
     // aedes-persistence-redis keeps a client's incoming QoS 2 packets in one hash
     hasIncoming: async (clientId) => await conn.exists(`incoming:${encodeURIComponent(clientId)}`) > 0,
     async close () {

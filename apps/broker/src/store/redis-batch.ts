@@ -19,6 +19,8 @@ import type { Redis } from 'ioredis'
 //                                        counted off (removed with its last queue) only if this queue held
 //                                        it, so that a late or repeated one never takes it from another
 //                                        subscriber
+//   H key field value                    a hash field (aedes-persistence-redis's HSET of an incoming packet: the
+//                                        QoS 2 guard's mark, in the call that queues its message)
 const SCRIPT = `
 local t = cmsgpack.unpack(ARGV[1])
 local i = 1
@@ -37,6 +39,9 @@ while i <= #t do
     if redis.call('LREM', t[i + 1], 0, t[i + 2]) == 1 then redis.call('RPUSH', t[i + 1], t[i + 3]) end
     redis.call('SET', t[i + 3], t[i + 4])
     i = i + 5
+  elseif op == 'H' then
+    redis.call('HSET', t[i + 1], t[i + 2], t[i + 3])
+    i = i + 4
   else
     local held = redis.call('LREM', t[i + 1], 0, t[i + 2])
     if t[i + 2] ~= t[i + 3] then held = held + redis.call('DEL', t[i + 2]) end
@@ -79,8 +84,13 @@ export function packItems (items: ReadonlyArray<string | Buffer>): Buffer {
 
 type Script = (numKeys: number, ops: Buffer) => Promise<unknown>
 
+/** a hash field to set */
+export interface HashField { readonly key: string, readonly field: string, readonly value: Buffer }
+
 export interface RedisBatch {
-  enqueue (packet: string, count: string, queues: readonly string[], value: Buffer): Promise<void>
+  /** `fields`: set in the same script call, so that they are in Redis with the queue entries or not at all */
+  enqueue (packet: string, count: string, queues: readonly string[], value: Buffer, fields?: readonly HashField[]): Promise<void>
+  hset (fields: readonly HashField[]): Promise<void>
   setIfQueued (packet: string, value: Buffer): Promise<void>
   pubrel (queue: string, packet: string, sent: string, value: Buffer): Promise<void>
   ack (queue: string, entry: string, packet: string, count: string): Promise<void>
@@ -117,7 +127,8 @@ export function createRedisBatch (conn: Redis): RedisBatch {
     run(0, packItems(b.items)).then(() => b.resolve(), (err: unknown) => b.reject(err instanceof Error ? err : new Error(String(err))))
   }
 
-  const add = (...items: Array<string | Buffer>): Promise<void> => {
+  /** `ops` operations in `items`, in one script call */
+  const addOps = (ops: number, items: ReadonlyArray<string | Buffer>): Promise<void> => {
     if (next === null) {
       next = pending()
       last = next.done.catch(() => {})
@@ -125,12 +136,17 @@ export function createRedisBatch (conn: Redis): RedisBatch {
     }
     const b = next
     for (const x of items) b.items.push(x)
-    if (++b.ops >= MAX_OPS) flush()
+    b.ops += ops
+    if (b.ops >= MAX_OPS) flush()
     return b.done
   }
+  const add = (...items: Array<string | Buffer>): Promise<void> => addOps(1, items)
+  const hsets = (fields: readonly HashField[]): Array<string | Buffer> => fields.flatMap((f) => ['H', f.key, f.field, f.value])
 
   return {
-    enqueue: (packet, count, queues, value) => add('E', String(queues.length), packet, count, value, ...queues),
+    enqueue: (packet, count, queues, value, fields = []) =>
+      addOps(1 + fields.length, ['E', String(queues.length), packet, count, value, ...queues, ...hsets(fields)]),
+    hset: (fields) => addOps(fields.length, hsets(fields)),
     setIfQueued: (packet, value) => add('S', packet, value),
     pubrel: (queue, packet, sent, value) => add('P', queue, packet, sent, value),
     ack: (queue, entry, packet, count) => add('A', queue, entry, packet, count),

@@ -21,7 +21,11 @@
 // - an acknowledgement never reads Redis: what was sent under each packet id is indexed in memory, per
 //   connection (an aedes client object), so another worker's sends of the same session are never taken for
 //   this one's; the removal is not awaited (lost in a crash, the message is sent once more), and it counts a
-//   message off only from a queue that still held it.
+//   message off only from a queue that still held it;
+// - the QoS 2 guard's mark of a message (qos2-guard.ts: an incoming packet of a pseudo client, in
+//   aedes-persistence-redis's hash) is set in the script call that queues the message (MarkRecords), not by a
+//   command after it: a crash between the two had the message, already in its subscribers' queues, published
+//   again when its publisher sent it again (a second delivery).
 import { Readable } from 'node:stream'
 import { Encoder } from '@msgpack/msgpack'
 import type { Redis } from 'ioredis'
@@ -29,13 +33,20 @@ import msgpack from 'msgpack-lite'
 import Packet from 'aedes-packet'
 import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
 import type { QueueSub, Session, StoredPacket } from '../aedes/store.js'
-import { createRedisBatch, type RedisBatch } from './redis-batch.js'
+import { createRedisBatch, type HashField, type RedisBatch } from './redis-batch.js'
+import type { IncomingRecord, QueueRecords } from './level-queues.js'
+
+/** records (the QoS 2 guard's mark) written in the script call that queues a QoS 2 message */
+export type MarkRecords = Pick<QueueRecords, 'attach' | 'flush'>
 
 const enc = encodeURIComponent
 const queueKey = (clientId: string): string => `outgoing:${enc(clientId)}`
 const packetKey = (brokerId: unknown, counter: unknown): string => `packet:${String(brokerId)}:${String(counter)}`
 const countKey = (brokerId: unknown, counter: unknown): string => `${packetKey(brokerId, counter)}:offlineCount`
 const sentKey = (clientId: string, brokerId: unknown, counter: unknown): string => `${queueKey(clientId)}:${String(brokerId)}:${String(counter)}`
+/** aedes-persistence-redis's hash of a client's incoming QoS 2 packets */
+const incomingKey = (clientId: string): string => `incoming:${enc(clientId)}`
+const identityOf = (packet: StoredPacket): string => `${String(packet.brokerId)}:${String(packet.brokerCounter)}`
 
 /** a message sent on one connection under a packet id: its queue entry and the packet as last sent */
 interface Sent { readonly entry: string, readonly packet: StoredPacket, readonly brokerId: unknown, readonly brokerCounter: unknown }
@@ -68,12 +79,14 @@ export interface RedisQueueOptions {
  * An aedes persistence (aedes-persistence 11's async interface): aedes-persistence-redis 12 with its queue
  * methods replaced. Wrap it in aedes-persistence's CallBackPersistence, as aedes-persistence-redis does.
  */
-export class RedisQueueStore extends AsyncRedisPersistence {
+export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecords {
   readonly #db: Redis
   readonly #batch: RedisBatch
   readonly #maxSessionDelivery: number
   /** per connection (aedes client, or a pseudo session object): packet id → what was sent under it */
   readonly #sent = new WeakMap<object, Map<number, Sent>>()
+  /** records attached to a QoS 2 message's queue write, by its queue identity */
+  readonly #withQueue = new Map<string, HashField[]>()
 
   constructor ({ conn, maxSessionDelivery = 1000 }: RedisQueueOptions) {
     super({ conn, maxSessionDelivery })
@@ -96,11 +109,38 @@ export class RedisQueueStore extends AsyncRedisPersistence {
   }
 
   async outgoingEnqueueCombi (subs: QueueSub[] | null | undefined, packet: StoredPacket): Promise<void> {
-    if (subs === null || subs === undefined || subs.length === 0) return
+    // a QoS 2 message queued at QoS 1 for some (queued-qos.ts) is queued in two calls, the QoS 2 one last: the
+    // attached records go with that one
+    const fields = packet.qos === 2 && this.#withQueue.size > 0 ? this.#take(packet) : undefined
+    if (subs === null || subs === undefined || subs.length === 0) {
+      if (fields !== undefined) await this.#batch.hset(fields)
+      return
+    }
     const { brokerId, brokerCounter } = packet
     // in Redis before the publisher is acknowledged
     await this.#batch.enqueue(packetKey(brokerId, brokerCounter), countKey(brokerId, brokerCounter), subs.map((s) => queueKey(s.clientId)),
-      encodePacket(new Packet(packet)))
+      encodePacket(new Packet(packet)), fields)
+  }
+
+  attach (packet: StoredPacket, records: readonly IncomingRecord[]): void {
+    const fields = records.map((r) => ({ key: incomingKey(r.clientId), field: String(r.packet.messageId ?? 0), value: encodePacket(r.packet) }))
+    const id = identityOf(packet)
+    const before = this.#withQueue.get(id)
+    if (before === undefined) this.#withQueue.set(id, fields)
+    else before.push(...fields)
+  }
+
+  /** `queued`: the message is in its queues (at QoS 2 in none): what is still attached is written now; else dropped */
+  async flush (packet: StoredPacket, { queued }: { queued: boolean }): Promise<void> {
+    const fields = this.#take(packet)
+    if (fields !== undefined && queued) await this.#batch.hset(fields)
+  }
+
+  #take (packet: StoredPacket): HashField[] | undefined {
+    const id = identityOf(packet)
+    const fields = this.#withQueue.get(id)
+    if (fields !== undefined) this.#withQueue.delete(id)
+    return fields
   }
 
   async outgoingUpdate (client: Session, packet: StoredPacket): Promise<void> {

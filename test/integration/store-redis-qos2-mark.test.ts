@@ -1,0 +1,136 @@
+// A QoS 2 message on `persistence: redis`, the broker SIGKILLed after the message's queue entries reached Redis
+// and before the QoS 2 guard's mark (published) did (apps/broker/src/delivery/qos2-guard.ts). Redis has no
+// start-up recovery: the message is found unmarked only when its publisher, which got no PUBREC, sends it
+// again, by which time a persistent subscriber may have taken it from its queue. It must still be delivered
+// exactly once. A preloaded test module holds the mark's write (test/helpers/hold-redis-mark.mjs).
+import { once } from 'node:events'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Packet } from 'mqtt-packet'
+import { beforeEach, describe, expect, it } from 'vitest'
+import { stringify } from 'yaml'
+import { baseConfig } from '../helpers/broker.js'
+import { startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js'
+import { rawSession, type RawClient } from '../helpers/raw-mqtt.js'
+import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { useScope } from '../helpers/scope.js'
+
+const TOPIC = 'sensors/sensor-1/mark'
+const MARKER = 'sensors/sensor-2/marker'
+const HOLD = fileURLToPath(new URL('../helpers/hold-redis-mark.mjs', import.meta.url))
+
+const scope = useScope()
+let dir: string
+let redis: TestRedis
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'warden-redis-mark-'))
+  scope.defer(() => rm(dir, { recursive: true, force: true }))
+  redis = await startRedis()
+  scope.defer(() => redis.stop())
+  await writeFile(join(dir, 'warden.yaml'), stringify({ ...(await baseConfig()), persistence: 'redis' }))
+})
+
+async function startNode (hold: boolean): Promise<BrokerProcess> {
+  const node = await startBrokerProcess({
+    WARDEN_CONFIG: join(dir, 'warden.yaml'), WARDEN_DATA_DIR: join(dir, 'data'), WARDEN_REDIS_URL: redis.url,
+    ...(hold ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${HOLD}` } : {})
+  })
+  scope.defer(() => node.app.stop('SIGKILL'))
+  return node
+}
+
+const reader = async (node: BrokerProcess): Promise<RawClient> => scope.track(await rawSession(node.port, 'dashboard', 'reader', { clean: false }))
+const device = async (node: BrokerProcess): Promise<RawClient> => scope.track(await rawSession(node.port, 'sensor-1', 'device-1', { clean: false }))
+const publishPacket = (payload: string, dup: boolean): Packet =>
+  ({ cmd: 'publish', topic: TOPIC, payload: Buffer.from(payload), qos: 2, messageId: 7, retain: false, dup }) as Packet
+
+/** a client doing its part of QoS 2 (PUBREC for a PUBLISH, PUBCOMP for a PUBREL) until `until` arrives */
+async function converse (c: RawClient, until: (p: Packet) => boolean): Promise<void> {
+  let i = 0
+  for (;;) {
+    while (i < c.packets.length) {
+      const p = c.packets[i++] as Packet & { messageId?: number, qos?: number }
+      if (p.cmd === 'publish' && p.qos === 2) c.send({ cmd: 'pubrec', messageId: p.messageId } as Packet)
+      if (p.cmd === 'pubrel') c.send({ cmd: 'pubcomp', messageId: p.messageId } as Packet)
+      if (until(p)) return
+    }
+    await Promise.race([once(c.socket, 'data'), c.closed().then(() => { throw new Error('closed') })])
+  }
+}
+
+/** the PUBLISHes of `payload` a client got */
+const publishesOf = (c: RawClient, payload: string): Packet[] =>
+  c.packets.filter((p) => p.cmd === 'publish' && (p as Packet & { payload: Buffer }).payload.toString() === payload)
+const isPublishOf = (topic: string) => (p: Packet): boolean => p.cmd === 'publish' && (p as Packet & { topic: string }).topic === topic
+
+/** sensor-2 publishes a marker at QoS 2: queued behind everything before it */
+async function sendMarker (node: BrokerProcess): Promise<void> {
+  const s = scope.track(await rawSession(node.port, 'sensor-2', 'marker'))
+  s.send({ cmd: 'publish', topic: MARKER, payload: Buffer.from('marker'), qos: 2, messageId: 1, retain: false, dup: false } as Packet)
+  await s.next('pubrec')
+  s.send({ cmd: 'pubrel', messageId: 1 } as Packet)
+  await s.next('pubcomp')
+  s.destroy()
+}
+
+/**
+ * The reader subscribes (sensors/# at QoS 2) and leaves; the device's QoS 2 PUBLISH of m1 is queued for it in
+ * Redis, its mark held, and the broker is SIGKILLed before any PUBREC. Returns the restarted broker.
+ */
+async function crashBeforeMark (): Promise<BrokerProcess> {
+  const node = await startNode(true)
+  const r = await reader(node)
+  r.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/#', qos: 2 }] } as Packet)
+  await r.next('suback')
+  r.destroy()
+  await r.closed()
+  const d = await device(node)
+  d.send(publishPacket('m1', false))
+  await node.app.waitForLog((l) => l.msg === 'test: QoS 2 mark held')
+  await node.app.stop('SIGKILL')
+  await d.closed()
+  // no PUBREC: the message is not acknowledged yet
+  expect(d.packets.map((p) => p.cmd)).toEqual(['connack'])
+  return await startNode(false)
+}
+
+/** the device sends m1 again (dup), as MQTT asks of a PUBLISH with no PUBREC, and completes it */
+async function resend (node: BrokerProcess): Promise<void> {
+  const d = await device(node)
+  d.send(publishPacket('m1', true))
+  await d.next('pubrec')
+  d.send({ cmd: 'pubrel', messageId: 7 } as Packet)
+  await d.next('pubcomp')
+  d.destroy()
+}
+
+/** a reader session: everything queued before a new marker, to the end of QoS 2; then it leaves */
+async function drain (node: BrokerProcess): Promise<number> {
+  const r = await reader(node)
+  await sendMarker(node)
+  await converse(r, isPublishOf(MARKER))
+  r.send({ cmd: 'pingreq' } as Packet)
+  await r.next('pingresp')
+  r.destroy()
+  await r.closed()
+  return publishesOf(r, 'm1').length
+}
+
+describe('a QoS 2 message queued in Redis whose mark was not written when the broker died', () => {
+  it('is delivered once when its publisher sends it again before the subscriber is back', async () => {
+    const again = await crashBeforeMark()
+    await resend(again)
+    const counts = [await drain(again), await drain(again)]
+    expect(counts.reduce((a, b) => a + b)).toBe(1)
+  })
+
+  it('is delivered once when the subscriber took it from its queue before the publisher sends it again', async () => {
+    const again = await crashBeforeMark()
+    const first = await drain(again)
+    await resend(again)
+    const counts = [first, await drain(again)]
+    expect(counts.reduce((a, b) => a + b)).toBe(1)
+  })
+})
