@@ -250,7 +250,8 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       broker,
       persistence: store.persistence,
       redis: store.redis,
-      membersFile: store.kind === 'level' ? sharedGroupsFile(config.dataDir) : undefined
+      membersFile: store.kind === 'level' ? sharedGroupsFile(config.dataDir) : undefined,
+      replicas
     })
     const sessions = createSessionExpiry({
       broker,
