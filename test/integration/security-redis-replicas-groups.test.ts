@@ -48,7 +48,7 @@ function acknowledged (c: MqttClient, topic: string, payload: string): Promise<b
 
 it('a message kept in a consumer group\'s queue is acknowledged only past a WAIT sent after its queue write', async () => {
   await scope.start({
-    config: { persistence: 'redis', redis: { url: master.url, waitForReplicas: 1, replicaTimeoutMs: 1000 }, brokerId: 'waits' }
+    config: { persistence: 'redis', redis: { url: master.url, waitForReplicas: 1, replicaTimeoutMs: 5000 }, brokerId: 'waits' }
   })
   // a persistent member of the group, gone: the group keeps QoS 1 messages for it
   const member = await scope.client('dashboard', { clientId: 'group-member', clean: false })
@@ -71,7 +71,7 @@ it('a message kept in a consumer group\'s queue is acknowledged only past a WAIT
   const to = seen.findIndex((c) => c.includes('after-puback'))
   const between = seen.slice(from, to)
   const push = between.findIndex((c) => c.startsWith('eval') && c.includes('warden:share:q:workers/sensors/#'))
-  expect(push).toBeGreaterThan(-1)
+  expect(push, JSON.stringify(between)).toBeGreaterThan(-1)
   // the queued copy was waited for: a WAIT came after it, before the PUBACK
-  expect(between.slice(push + 1).some((c) => c.startsWith('wait'))).toBe(true)
+  expect(between.slice(push + 1).some((c) => c.startsWith('wait')), JSON.stringify(between)).toBe(true)
 })
