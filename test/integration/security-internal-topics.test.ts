@@ -1,12 +1,15 @@
 // The broker's own topics ($SYS, $WARDEN, $CONTROL) are refused to clients whatever unregisteredTopics says,
 // on every transport and through wills; and a consumer-group link believes only messages a broker process
 // sealed, never one that reached the bus through a publish.
+import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { PASSWORD, startBroker, type TestBroker } from '../helpers/broker.js'
 import { connackCode, connect, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
 import type { AuditEvent } from '../../apps/broker/src/audit/audit.js'
+import { encodeBatch } from '../../apps/broker/src/groups/link-batch.js'
+import { createLinkSeal } from '../../apps/broker/src/groups/link-seal.js'
 
 const scope = useScope()
 const OPEN = { unregisteredTopics: 'allow' }
@@ -17,9 +20,15 @@ function forgedDeliver (member: string, payload: string): string {
   return JSON.stringify({ c: copy, m: member, x: [], r: false })
 }
 
+/** the same as a batch (what processes that read batches are sent), unsealed: a MAC of zeros */
+function forgedBatch (member: string, payload: string): Buffer {
+  const copy = { key: 'g/sensors/#', topic: 'sensors/sensor-1/forged', payload: Buffer.from(payload), qos: 1 as const, brokerId: 'x', brokerCounter: 1 }
+  return Buffer.concat([Buffer.alloc(32), encodeBatch([{ copy, clientId: member, exclude: [], redelivery: false }])])
+}
+
 describe('a client publishing to an internal topic', () => {
   it.each([
-    '$WARDEN/share/deliver/warden-1', '$WARDEN/share/sync', '$WARDEN/share/ack/warden-1', '$WARDEN/void', '$WARDEN',
+    '$WARDEN/share/deliver/warden-1', '$WARDEN/share/batch/warden-1', '$WARDEN/share/sync', '$WARDEN/share/ack/warden-1', '$WARDEN/void', '$WARDEN',
     '$SYS/warden-1/new/clients', '$CONTROL/warden/v1/response'
   ])('is refused and audited on TCP and WebSocket: %s', async (topic) => {
     const tb = await scope.start({ config: { ...OPEN, ws: { enabled: true, port: 0, host: '127.0.0.1' } } })
@@ -47,9 +56,12 @@ describe('two broker processes on one Redis, unregisteredTopics: allow', () => {
   let redis: TestRedis
   const brokers: TestBroker[] = []
   const clients: TestClient[] = []
+  const conns: Redis[] = []
+  const redisConn = (): Redis => { const c = new Redis(redis.url); conns.push(c); return c }
   beforeAll(async () => { redis = await startRedis() })
   afterAll(async () => { await redis.stop() })
   afterEach(async () => {
+    for (const c of conns.splice(0)) c.disconnect()
     await Promise.all(clients.splice(0).map((c) => c.end()))
     await Promise.all(brokers.splice(0).map((b) => b.close()))
     await redis.flush()
@@ -93,14 +105,34 @@ describe('two broker processes on one Redis, unregisteredTopics: allow', () => {
       expect.objectContaining({ kind: 'publish', reason: 'reserved-topic', username: 'sensor-2', topic: '$WARDEN/share/deliver/warden-b' }))
   })
 
-  it('does not take a message that reached the bus through a publish for a link message, however it got there', async () => {
+  it.each([
+    ['$WARDEN/share/deliver/warden-b', Buffer.from(forgedDeliver('member-1', 'forged'))],
+    ['$WARDEN/share/batch/warden-b', forgedBatch('member-1', 'forged')]
+  ])('does not take a message that reached the bus through a publish for a link message, however it got there: %s', async (topic, payload) => {
     const { a, b, member, real } = await setUp()
     // what any client message is on the bus: a packet aedes published (the hooks are not asked here)
-    a.tb.broker.aedes.publish({
-      cmd: 'publish', topic: '$WARDEN/share/deliver/warden-b', payload: Buffer.from(forgedDeliver('member-1', 'forged')), qos: 0, retain: false, dup: false
-    }, () => {})
+    a.tb.broker.aedes.publish({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false }, () => {})
     await real()
     expect(member.messages.map((m) => m.payload)).toEqual(['real'])
-    expect(b.events).toContainEqual(expect.objectContaining({ kind: 'publish', reason: 'reserved-topic', topic: '$WARDEN/share/deliver/warden-b' }))
+    expect(b.events).toContainEqual(expect.objectContaining({ kind: 'publish', reason: 'reserved-topic', topic }))
+  })
+
+  it('believes a batch only when it is sealed for its own topic with the cluster\'s secret', async () => {
+    const seal = await createLinkSeal(redisConn())
+    const topic = '$WARDEN/share/batch/warden-b'
+    const copy = { key: 'g/s/#', topic: 's/1', payload: Buffer.from('x'), qos: 1 as const, brokerId: 'a', brokerCounter: 1 }
+    const bytes = encodeBatch([{ copy, clientId: 'm', exclude: [], redelivery: false }])
+    const sealed = seal.sealBytes(topic, bytes)
+    expect(seal.openBytes({ topic, payload: sealed })).toEqual({ ok: true, bytes: Buffer.from(bytes) })
+    const flipped = Buffer.from(sealed)
+    flipped[flipped.length - 1] = (flipped[flipped.length - 1] ?? 0) ^ 1
+    expect(seal.openBytes({ topic: '$WARDEN/share/batch/warden-c', payload: sealed })).toEqual({ ok: false, why: 'bad seal' })
+    expect(seal.openBytes({ topic, payload: flipped })).toEqual({ ok: false, why: 'bad seal' })
+    expect(seal.openBytes({ topic, payload: sealed.subarray(0, 31) })).toEqual({ ok: false, why: 'not sealed' })
+    expect(seal.openBytes({ topic, payload: sealed, brokerId: 'warden-a' })).toMatchObject({ ok: false })
+    // a process of another cluster (another secret) is not believed either
+    await redisConn().set('warden:share:secret', Buffer.alloc(32, 7).toString('base64'))
+    const other = await createLinkSeal(redisConn())
+    expect(other.openBytes({ topic, payload: sealed })).toEqual({ ok: false, why: 'bad seal' })
   })
 })

@@ -250,6 +250,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       broker,
       persistence: store.persistence,
       redis: store.redis,
+      localBus: store.local,
       membersFile: store.kind === 'level' ? sharedGroupsFile(config.dataDir) : undefined,
       replicas
     })

@@ -1,15 +1,28 @@
 // How broker processes of a cluster keep their groups in step, over the aedes bus (Redis pub/sub):
 // membership changes are announced (every process re-reads the group from Redis), a copy chosen for a
 // member connected to another process is forwarded there, and each process says it is alive.
+//
+// Copies forwarded to one process within one event-loop turn travel together, in one sealed PUBLISH
+// (link-batch.ts): one Redis command and one HMAC per batch, not per copy. A process says it reads batches
+// (`warden:share:batching`, refreshed with its presence); to one that does not (a Warden before batches, during
+// a rolling upgrade) each copy goes alone, on the topic it reads.
 import type { Redis } from 'ioredis'
 import { createLinkSeal } from './link-seal.js'
 import type { Copy } from './types.js'
 import { decodeProperties, encodeProperties } from './copy-properties.js'
+import { decodeBatch, encodeBatch, type Handover } from './link-batch.js'
 
 const SYNC_TOPIC = '$WARDEN/share/sync'
 const ACK_PREFIX = '$WARDEN/share/ack/'
 const DELIVER_PREFIX = '$WARDEN/share/deliver/'
+const BATCH_PREFIX = '$WARDEN/share/batch/'
 const PRESENCE = 'warden:share:brokers'
+/** the processes that read batches on BATCH_PREFIX + their id, scored by when they last said so */
+const BATCHING = 'warden:share:batching'
+/** copies in one batch at most, and payload bytes past which a batch goes at once (a turn that forwards more
+ * sends several) */
+const BATCH_MAX = 256
+const BATCH_BYTES = 1 << 20
 const PRESENCE_EVERY_MS = 5000
 /** a process not heard of for this long is gone: its members are offline */
 export const PRESENCE_TTL_MS = 20000
@@ -24,13 +37,8 @@ export interface Bus {
   emit (packet: object, done?: (err?: Error) => void): void
 }
 
-export interface Forwarded {
-  readonly copy: Copy
-  readonly clientId: string
-  /** members already tried for this copy */
-  readonly exclude: readonly string[]
-  readonly redelivery: boolean
-}
+/** a copy for one member; `exclude`: members already tried for this copy */
+export type Forwarded = Handover
 
 export interface ClusterLinkDeps {
   bus: Bus
@@ -54,7 +62,8 @@ export interface ClusterLink {
   close (): Promise<void>
 }
 
-interface Sync { key: string, from: string, seq?: number }
+/** `b`: the sender reads batches (absent from processes before them) */
+interface Sync { key: string, from: string, seq?: number, b?: boolean }
 /** `o`: MQTT 5 properties, `e`: message expiry (absent for a 3.1.1 message, and from processes before MQTT 5) */
 interface EncodedCopy { k: string, t: string, p: string, q: 0 | 1 | 2, b: string, c: number, o?: Record<string, unknown>, e?: number }
 
@@ -69,23 +78,29 @@ export async function createClusterLink ({ bus, redis, self, onSync, onForward, 
   let seq = 0
   const waiting = new Map<number, { brokers: Set<string>, resolve: () => void }>()
   const seal = await createLinkSeal(redis)
-  const emit = (topic: string, body: unknown): Promise<void> => new Promise((resolve, reject) =>
-    bus.emit({ topic, payload: seal.seal(topic, body), qos: 0, retain: false }, (err) => err !== undefined && err !== null ? reject(err) : resolve()))
+  const send = (topic: string, payload: Buffer): Promise<void> => new Promise((resolve, reject) =>
+    bus.emit({ topic, payload, qos: 0, retain: false }, (err) => err !== undefined && err !== null ? reject(err) : resolve()))
+  const emit = (topic: string, body: unknown): Promise<void> => send(topic, seal.seal(topic, body))
   // what arrives on a link topic is believed only when a broker process sealed it (link-seal.ts)
-  const listen = <T>(topic: string, fn: (body: T) => void): Promise<() => Promise<void>> => new Promise((resolve) => {
+  const listenOn = (topic: string, fn: (p: BusPacket) => void): Promise<() => Promise<void>> => new Promise((resolve) => {
     const listener = (p: BusPacket, done: Done): void => {
-      try {
-        const opened = seal.open(p)
-        if (opened.ok) fn(opened.body as T)
-        else onForged(p.topic, opened.why)
-      } catch (err) { onError(err) }
+      try { fn(p) } catch (err) { onError(err) }
       done()
     }
     bus.on(topic, listener, () => resolve(() => new Promise((r) => bus.removeListener(topic, listener, r))))
   })
+  const listen = <T>(topic: string, fn: (body: T) => void): Promise<() => Promise<void>> => listenOn(topic, (p) => {
+    const opened = seal.open(p)
+    if (opened.ok) fn(opened.body as T)
+    else onForged(p.topic, opened.why)
+  })
 
+  /** the other processes that read batches: from Redis at each beat, and from their announcements meanwhile (a
+   * process that started since the last beat announces its members' joins before copies are forwarded to them) */
+  let batching = new Set<string>()
   const offs = await Promise.all([
     listen<Sync>(SYNC_TOPIC, (s) => {
+      if (s.b === true && s.from !== self) batching.add(s.from)
       onSync(s.key).then(async () => {
         if (s.seq !== undefined && s.from !== self) await emit(ACK_PREFIX + s.from, { seq: s.seq, from: self })
       }).catch(onError)
@@ -98,20 +113,71 @@ export async function createClusterLink ({ bus, redis, self, onSync, onForward, 
     }),
     listen<{ c: EncodedCopy, m: string, x: string[], r: boolean }>(DELIVER_PREFIX + self, (f) => {
       onForward({ copy: decode(f.c), clientId: f.m, exclude: f.x, redelivery: f.r })
+    }),
+    listenOn(BATCH_PREFIX + self, (p) => {
+      const opened = seal.openBytes(p)
+      if (!opened.ok) { onForged(p.topic, opened.why); return }
+      for (const f of decodeBatch(opened.bytes)) onForward(f)
     })
   ])
 
-  const beat = (): Promise<unknown> => redis.zadd(PRESENCE, Date.now(), self)
+  const beat = async (): Promise<void> => {
+    const now = Date.now()
+    const r = await redis.multi()
+      .zadd(PRESENCE, now, self)
+      .zadd(BATCHING, now, self)
+      .zremrangebyscore(BATCHING, '-inf', now - PRESENCE_TTL_MS)
+      .zrangebyscore(BATCHING, now - PRESENCE_TTL_MS, '+inf')
+      .exec()
+    const readers = r?.[3]?.[1]
+    if (Array.isArray(readers)) batching = new Set(readers.filter((b): b is string => typeof b === 'string' && b !== self))
+  }
   await beat()
   const timer = setInterval(() => { beat().catch(onError) }, PRESENCE_EVERY_MS)
   timer.unref()
+
+  // copies waiting for the end of this event-loop turn, by the process they go to
+  interface Outbox { readonly items: Handover[], bytes: number, readonly sent: Promise<void>, settle: (err?: unknown) => void }
+  const outboxes = new Map<string, Outbox>()
+  let flushing: NodeJS.Immediate | undefined
+  const ship = (broker: string, box: Outbox): void => {
+    const topic = BATCH_PREFIX + broker
+    let payload: Buffer
+    try {
+      payload = seal.sealBytes(topic, encodeBatch(box.items))
+    } catch (err) { box.settle(err); return }
+    send(topic, payload).then(() => box.settle(), (err: unknown) => box.settle(err ?? new Error('cannot send a consumer-group batch')))
+  }
+  const flush = (): void => {
+    flushing = undefined
+    for (const [broker, box] of outboxes) ship(broker, box)
+    outboxes.clear()
+  }
+  const batch = (broker: string, f: Forwarded): Promise<void> => {
+    let box = outboxes.get(broker)
+    if (box === undefined) {
+      let settle: Outbox['settle'] = () => {}
+      const sent = new Promise<void>((resolve, reject) => { settle = (err) => err === undefined ? resolve() : reject(err) })
+      box = { items: [], bytes: 0, sent, settle }
+      outboxes.set(broker, box)
+    }
+    box.items.push(f)
+    box.bytes += f.copy.payload.length
+    if (box.items.length >= BATCH_MAX || box.bytes >= BATCH_BYTES) {
+      outboxes.delete(broker)
+      ship(broker, box)
+    } else {
+      flushing ??= setImmediate(flush)
+    }
+    return box.sent
+  }
 
   const live = async (): Promise<Set<string>> => new Set(await redis.zrangebyscore(PRESENCE, Date.now() - PRESENCE_TTL_MS, '+inf'))
 
   return {
     live,
     async announce (key, wait) {
-      if (!wait) { await emit(SYNC_TOPIC, { key, from: self }); return }
+      if (!wait) { await emit(SYNC_TOPIC, { key, from: self, b: true } satisfies Sync); return }
       const others = [...await live()].filter((b) => b !== self)
       const n = ++seq
       let timeout: NodeJS.Timeout | undefined
@@ -121,7 +187,7 @@ export async function createClusterLink ({ bus, redis, self, onSync, onForward, 
         timeout = setTimeout(resolve, ANNOUNCE_WAIT_MS)
       })
       try {
-        await emit(SYNC_TOPIC, { key, from: self, seq: n })
+        await emit(SYNC_TOPIC, { key, from: self, seq: n, b: true } satisfies Sync)
         await acked
       } finally {
         clearTimeout(timeout)
@@ -129,13 +195,15 @@ export async function createClusterLink ({ bus, redis, self, onSync, onForward, 
       }
     },
     async forward (broker, f) {
-      await emit(DELIVER_PREFIX + broker, { c: encode(f.copy), m: f.clientId, x: f.exclude, r: f.redelivery })
+      if (batching.has(broker)) await batch(broker, f)
+      else await emit(DELIVER_PREFIX + broker, { c: encode(f.copy), m: f.clientId, x: f.exclude, r: f.redelivery })
     },
     async close () {
       clearInterval(timer)
+      if (flushing !== undefined) { clearImmediate(flushing); flush() }
       for (const w of waiting.values()) w.resolve()
       await Promise.all(offs.map((off) => off())).catch(() => {})
-      await redis.zrem(PRESENCE, self).catch(() => {})
+      await redis.multi().zrem(PRESENCE, self).zrem(BATCHING, self).exec().catch(() => {})
     }
   }
 }

@@ -11,6 +11,7 @@ import { Group } from './group.js'
 import type { GroupQueue } from './group-queue.js'
 import { describeGroups, type GroupStats } from './group-stats.js'
 import type { MemberStore } from './member-store.js'
+import type { LocalListeners } from '../store/redis-bus.js'
 import { copyBrokerId, type ShareFilter } from '../policy/share-filter.js'
 import { isTakenOver } from '../sessions/takeover.js'
 import type { Copy, MemberRecord, QoS } from './types.js'
@@ -24,6 +25,8 @@ type Listener = (packet: BusPacket, done: Done) => void
 
 export interface ConsumerGroupsDeps {
   broker: Aedes
+  /** cluster mode: listening to this process's own messages without a Redis subscription (see groupFor) */
+  localBus?: LocalListeners | undefined
   persistence: AedesStore
   store: MemberStore
   queue: GroupQueue
@@ -65,7 +68,7 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
   const groups = new Map<string, Group>()
   const attachments = new Map<string, Attachment>()
   const byClient = new WeakMap<Client, Attachment>()
-  const filters = new Map<string, { keys: Set<string>, listener: Listener, ready: Promise<void> }>()
+  const filters = new Map<string, { keys: Set<string>, listener: Listener, on: Pick<LocalListeners, 'removeListener'>, ready: Promise<void> }>()
   const pending = new Set<Promise<unknown>>()
   let link: ClusterLink | undefined
   let stopping = false
@@ -121,8 +124,12 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     if (f === undefined) {
       const keys = new Set<string>()
       const listener: Listener = (packet, done) => onMessage(share.filter, keys, packet, done)
-      const ready = new Promise<void>((resolve) => bus.on(share.filter, listener, resolve))
-      f = { keys, listener, ready }
+      // only the messages published here are dispatched here (onMessage): in a cluster, the other processes'
+      // are not read from Redis for the group. A filter that can match '$' topics still listens through Redis,
+      // which such messages always go round (store/redis-bus.ts)
+      const on = share.filter.charCodeAt(0) !== 36 && deps.localBus !== undefined ? deps.localBus : bus
+      const ready = new Promise<void>((resolve) => on.on(share.filter, listener, resolve))
+      f = { keys, listener, on, ready }
       filters.set(share.filter, f)
     }
     f.keys.add(share.key)
@@ -138,7 +145,7 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     f?.keys.delete(key)
     if (f !== undefined && f.keys.size === 0) {
       filters.delete(g.share.filter)
-      bus.removeListener(g.share.filter, f.listener)
+      f.on.removeListener(g.share.filter, f.listener)
     }
     track(queue.clear(key))
   }
@@ -292,7 +299,7 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
           await announce(key).catch(() => {})
         }
       }
-      if (!broker.closed) for (const [filter, f] of filters) bus.removeListener(filter, f.listener)
+      if (!broker.closed) for (const [filter, f] of filters) f.on.removeListener(filter, f.listener)
       filters.clear()
     }
   }

@@ -5,6 +5,7 @@
 import type { Aedes, AedesPublishPacket, Client } from 'aedes'
 import type { Redis } from 'ioredis'
 import { connectRedis, type RedisTarget } from '../store/redis-connect.js'
+import type { LocalListeners } from '../store/redis-bus.js'
 import { busOf, connackSent } from '../aedes/accessors.js'
 import { fn, patch } from '../aedes/patch.js'
 import type { AedesStore } from '../aedes/store.js'
@@ -36,6 +37,8 @@ export interface AttachOptions {
   redis?: RedisTarget | undefined
   /** one process: where persistent members are remembered across restarts (none: memory only) */
   membersFile?: string | undefined
+  /** cluster mode: listeners of this process's own messages, with no Redis subscription (store/redis-bus.ts) */
+  localBus?: LocalListeners | undefined
   /** redis.waitForReplicas: a copy kept in a group's queue waits for the replicas, as the store's writes */
   replicas?: ReplicaFence | undefined
 }
@@ -163,11 +166,12 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
       }
     },
 
-    async attach ({ broker, persistence, redis: target, membersFile, replicas }) {
+    async attach ({ broker, persistence, redis: target, membersFile, localBus, replicas }) {
       if (target !== undefined) redis = connectRedis(target)
       store = redis !== undefined ? createRedisMemberStore(redis) : await createLocalMemberStore(membersFile)
       groups = await createConsumerGroups({
         broker,
+        localBus,
         persistence,
         store,
         queue: redis !== undefined ? createRedisQueue(redis, replicas) : createStoreQueue(persistence),

@@ -13,7 +13,7 @@ import { WardenError } from '@warden/common'
 import type { PersistenceKind } from '../config/schema.js'
 import { LevelQueueStore, type IncomingRef, type QueueRecords } from './level-queues.js'
 import { RedisQueueStore } from './redis-queues.js'
-import { tuneRedisBus, type BusStats } from './redis-bus.js'
+import { localListeners, tuneRedisBus, type BusStats, type LocalListeners } from './redis-bus.js'
 import { storeOf, type AedesStore } from '../aedes/store.js'
 import { createLocalBindings, type BindingStore } from './binding-store.js'
 import { createRedisBindings } from './redis-bindings.js'
@@ -28,6 +28,8 @@ export interface Store {
   readonly redis?: RedisTarget
   /** cluster mode: messages sent to and received from the other broker processes */
   readonly bus?: BusStats
+  /** cluster mode: listeners of this process's own client messages, with no Redis subscription (consumer groups) */
+  readonly local?: LocalListeners
   /** the incoming QoS 2 packets stored (level only: the QoS 2 guard's start-up recovery) */
   readonly incoming?: () => AsyncIterable<IncomingRef>
   /** which account each client id belongs to, stored where the sessions are */
@@ -126,6 +128,7 @@ async function createRedisStore (target: RedisTarget | undefined, brokerId: stri
     persistence: storeOf(redis),
     mq,
     bus,
+    local: localListeners(mq),
     redis: target,
     bindings,
     // aedes-persistence-redis keeps a client's incoming QoS 2 packets in one hash

@@ -27,6 +27,9 @@ interface RedisEmitter {
   emit (msg: BusPacket, done?: Done): unknown
   /** the in-process MQEmitter emit: calls this process's listeners */
   _emit (msg: BusPacket, done?: Done): unknown
+  /** the in-process MQEmitter on / removeListener: no Redis SUBSCRIBE / UNSUBSCRIBE */
+  _on (topic: string, listener: (packet: never, done: () => void) => void, done?: () => void): unknown
+  _removeListener (topic: string, listener: (packet: never, done: () => void) => void, done?: () => void): unknown
   _onError (err?: Error | null): void
   closed: boolean
   pubConn: Connection
@@ -115,4 +118,29 @@ export function tuneRedisBus (bus: unknown): BusStats {
 /** ids of messages that go round through Redis: unique, never taken for this process's echoes */
 function randomId (): string {
   return randomBytes(12).toString('base64url')
+}
+
+/**
+ * Listeners of the client messages published on this process only, with no Redis subscription: the other
+ * processes' messages on their topics are not read from Redis for them. Consumer groups listen so (the process
+ * a message was published on dispatches it for the whole cluster): with an ordinary Redis subscription every
+ * process read, decoded and dropped every group message published on the others, and Redis sent each one to
+ * every process. Only for topics not starting with '$' (those go round through Redis, see emit above); a message
+ * another process sent that reaches this process for an ordinary subscription still reaches these listeners.
+ */
+export interface LocalListeners {
+  /** `P`: the packets as the listener reads them (the bus hands over what was emitted) */
+  on<P> (topic: string, listener: (packet: P, done: () => void) => void, done?: () => void): void
+  removeListener<P> (topic: string, listener: (packet: P, done: () => void) => void, done?: () => void): void
+}
+
+export function localListeners (bus: unknown): LocalListeners {
+  const mq = bus as RedisEmitter
+  if (typeof mq._on !== 'function' || typeof mq._removeListener !== 'function') {
+    throw new Error('mqemitter-redis has no _on/_removeListener (its in-process MQEmitter methods): cannot listen locally')
+  }
+  return {
+    on (topic, listener, done) { mq._on(topic, listener, done) },
+    removeListener (topic, listener, done) { mq._removeListener(topic, listener, done) }
+  }
 }
