@@ -252,7 +252,8 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       persistence: store.persistence,
       redis: store.redis,
       localBus: store.local,
-      membersFile: store.kind === 'level' ? sharedGroupsFile(config.dataDir) : undefined
+      membersFile: store.kind === 'level' ? sharedGroupsFile(config.dataDir) : undefined,
+      replicas
     })
     const sessions = createSessionExpiry({
       broker,

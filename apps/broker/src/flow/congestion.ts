@@ -193,7 +193,10 @@ export class CongestionWatch {
       let ms = 0
       for (let i = 0; i < w.drained.length; i++) { bytes += w.drained[i] as number; ms += w.ms[i] as number }
       const fill = fillOf(this.limits, length, usage, w.inflight)
-      const next = judge(w.congested, fill, bytes * 1000 / ms, this.limits)
+      // a clean session has no stored queue to be cut off at: one that leaves maxQueuedMessages unacknowledged
+      // (reading its socket, so its drain looks healthy) is past its bound for good and holds no one
+      const overdue = w.client.clean && this.limits.maxQueuedMessages > 0 && w.inflight >= this.limits.maxQueuedMessages
+      const next = !overdue && judge(w.congested, fill, bytes * 1000 / ms, this.limits)
       if (next) this.events.congested(w.client)
       else if (w.congested) this.events.clear(w.client)
       w.congested = next

@@ -3,6 +3,7 @@
 // Redis list, popped atomically, so two processes draining one group never take the same message.
 import type { Redis } from 'ioredis'
 import type { AedesStore } from '../aedes/store.js'
+import type { ReplicaFence } from '../store/redis-replicas.js'
 import type { Copy, QoS } from './types.js'
 import { decodeProperties, encodeProperties, type CopyProperties } from './copy-properties.js'
 
@@ -104,14 +105,18 @@ return 1`
 
 interface Encoded { t: string, p: string, q: QoS, b: string, c: number, o?: Record<string, unknown>, e?: number }
 
-export function createRedisQueue (redis: Redis): GroupQueue {
+/** `replicas` (redis.waitForReplicas): a kept copy is an acknowledgement's write as well, so its push resolves
+ * only once the replicas have it (store/redis-replicas.ts) */
+export function createRedisQueue (redis: Redis, replicas?: ReplicaFence): GroupQueue {
   return {
     async push (copy, max) {
       const e: Encoded = {
         t: copy.topic, p: copy.payload.toString('base64'), q: copy.qos, b: copy.brokerId, c: copy.brokerCounter,
         o: encodeProperties(copy.properties), e: copy.messageExpiry
       }
-      return await redis.eval(PUSH, 1, queueKey(copy.key), JSON.stringify(e), max) === 1
+      const kept = await redis.eval(PUSH, 1, queueKey(copy.key), JSON.stringify(e), max) === 1
+      if (kept) await replicas?.after()
+      return kept
     },
     async take (key, max) {
       const items = await redis.rpop(queueKey(key), max) ?? []

@@ -19,6 +19,7 @@ import { createClusterLink, type ClusterLink } from './cluster-link.js'
 import { createConsumerGroups, type ConsumerGroups } from './consumer-groups.js'
 import type { GroupStats } from './group-stats.js'
 import { createRedisQueue, createStoreQueue } from './group-queue.js'
+import type { ReplicaFence } from '../store/redis-replicas.js'
 import { createLocalMemberStore, createRedisMemberStore, type MemberStore } from './member-store.js'
 import { isShareTopic, parseCopyBrokerId, parseShareFilter } from '../policy/share-filter.js'
 import type { QoS } from './types.js'
@@ -38,6 +39,8 @@ export interface AttachOptions {
   membersFile?: string | undefined
   /** cluster mode: listeners of this process's own messages, with no Redis subscription (store/redis-bus.ts) */
   localBus?: LocalListeners | undefined
+  /** redis.waitForReplicas: a copy kept in a group's queue waits for the replicas, as the store's writes */
+  replicas?: ReplicaFence | undefined
 }
 
 export interface SharedSubscriptions {
@@ -163,7 +166,7 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
       }
     },
 
-    async attach ({ broker, persistence, redis: target, membersFile, localBus }) {
+    async attach ({ broker, persistence, redis: target, membersFile, localBus, replicas }) {
       if (target !== undefined) redis = connectRedis(target)
       store = redis !== undefined ? createRedisMemberStore(redis) : await createLocalMemberStore(membersFile)
       groups = await createConsumerGroups({
@@ -171,7 +174,7 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
         localBus,
         persistence,
         store,
-        queue: redis !== undefined ? createRedisQueue(redis) : createStoreQueue(persistence),
+        queue: redis !== undefined ? createRedisQueue(redis, replicas) : createStoreQueue(persistence),
         maxQueued: config.maxQueued,
         canRead: (client, topic) => policyOf(client)?.canRead(topic) === true,
         onQueueFull: (copy, max) => audit.record({

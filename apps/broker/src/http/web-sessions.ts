@@ -110,13 +110,38 @@ export function createWebSessions (cfg: Limits): WebSessions {
 
 // Redis: one key a session, expiring with it, and two sorted sets of session keys by sign-in time (all of
 // them, and each account's) for the bounds. The names carry U+0000, which no MQTT topic may contain (with the
-// Redis bus every topic is a Redis channel of the same name). The bounds are checked, then the session written:
-// two workers signing in at the same instant may both pass the last free place (one session over the bound at
-// most per worker), which the next sign-in's count corrects.
+// Redis bus every topic is a Redis channel of the same name). The bounds are checked and the session written in
+// one script (START): sign-ins sent at the same instant, to one worker or several, cannot all pass the last
+// free place (an account racing its own sign-ins took any number of places, and could fill maxSessions).
 const PREFIX = 'warden:web-session\u0000'
 const sessionKey = (key: string): string => `${PREFIX}s:${key}`
 const userKey = (username: string): string => `${PREFIX}u:${username}`
 const ALL = `${PREFIX}all`
+
+/** KEYS: the account's set, the set of all; ARGV: session key prefix, maxSessionsPerUser, maxSessions, the new
+ * session's key, its record, its ttl, now. Drops expired members, ends the account's oldest past its bound,
+ * and writes the session unless the table is full: 1 written, 0 full. */
+const START = `
+local pfx = ARGV[1]
+local function live (set)
+  local out = {}
+  for _, k in ipairs(redis.call('ZRANGE', set, 0, -1)) do
+    if redis.call('EXISTS', pfx .. k) == 1 then out[#out + 1] = k else redis.call('ZREM', set, k) end
+  end
+  return out
+end
+local own = live(KEYS[1])
+for i = 1, #own - tonumber(ARGV[2]) + 1 do
+  redis.call('DEL', pfx .. own[i])
+  redis.call('ZREM', KEYS[2], own[i])
+  redis.call('ZREM', KEYS[1], own[i])
+end
+local max = tonumber(ARGV[3])
+if redis.call('ZCARD', KEYS[2]) >= max and #live(KEYS[2]) >= max then return 0 end
+redis.call('SET', pfx .. ARGV[4], ARGV[5], 'PX', ARGV[6])
+redis.call('ZADD', KEYS[2], ARGV[7], ARGV[4])
+redis.call('ZADD', KEYS[1], ARGV[7], ARGV[4])
+return 1`
 
 interface Stored { u: string, r: readonly string[], c: string, t0: number, t: number, a?: string }
 
@@ -144,15 +169,6 @@ export function createRedisWebSessions (cfg: Limits, redis: Redis): WebSessions 
   const remove = async (key: string, username: string): Promise<void> => {
     await redis.multi().del(sessionKey(key)).zrem(ALL, key).zrem(userKey(username), key).exec()
   }
-  /** the members of a set whose session has expired (its key gone), dropped from it */
-  const live = async (set: string): Promise<string[]> => {
-    const members = await redis.zrange(set, 0, -1)
-    if (members.length === 0) return members
-    const exists = await redis.pipeline(members.map((k) => ['exists', sessionKey(k)])).exec() ?? []
-    const gone = members.filter((_, i) => exists[i]?.[1] === 0)
-    if (gone.length > 0) await redis.zrem(set, ...gone)
-    return members.filter((_, i) => exists[i]?.[1] !== 0)
-  }
   const guarded = <A extends unknown[], R>(f: (...a: A) => Promise<R>) => async (...a: A): Promise<R> => {
     try {
       return await f(...a)
@@ -164,17 +180,10 @@ export function createRedisWebSessions (cfg: Limits, redis: Redis): WebSessions 
     expiresAt,
     checkCsrf,
     start: guarded(async (identity: Identity, address: string | undefined, now = Date.now()): Promise<StartOutcome> => {
-      const username = identity.username ?? ''
-      const own = await live(userKey(username))
-      // an account signing in again and again ends its own oldest sessions, never another account's
-      for (const k of own.slice(0, Math.max(0, own.length - cfg.maxSessionsPerUser + 1))) await remove(k, username)
-      if (await redis.zcard(ALL) >= cfg.maxSessions && (await live(ALL)).length >= cfg.maxSessions) return { ok: false, detail: full(cfg) }
       const { id, session } = newSession(identity, address, now)
-      await redis.multi()
-        .set(sessionKey(session.key), encode(session), 'PX', ttl(session, now))
-        .zadd(ALL, now, session.key)
-        .zadd(userKey(username), now, session.key)
-        .exec()
+      const written = await redis.eval(START, 2, userKey(identity.username ?? ''), ALL, sessionKey(''), cfg.maxSessionsPerUser,
+        cfg.maxSessions, session.key, encode(session), ttl(session, now), now)
+      if (written !== 1) return { ok: false, detail: full(cfg) }
       return { ok: true, id, session }
     }),
     touch: guarded(async (id: string, now = Date.now(), background = false): Promise<WebSession | undefined> => {
