@@ -70,6 +70,26 @@ describe('an idle connection on Warden', () => {
     expect(new Set(clients.map((c) => clientInternals(c).duplicates)).size).toBe(1)
   })
 
+  it('adds one close listener to what aedes puts on a socket, whatever the session: Node keeps two in a pair, three or more in an array of 19 slots', async () => {
+    const bare = await startBareBroker()
+    bares.push(bare)
+    await idle(`mqtt://127.0.0.1:${bare.port}`, { clientId: 'bare' }, 'cmd/bare')
+    await until(() => clientsOf(bare.broker)['bare'] !== undefined)
+    const closeListeners = (c: Client): number => (connOf(c) as unknown as EventEmitter).listenerCount('close')
+    const aedesOwn = closeListeners(connected(bare.broker, ['bare'])[0] as Client)
+
+    const tb = await scope.start()
+    // a login slot, a client-id binding, a persistent session resumed (sessionPresent, $share/ resume), MQTT 5
+    await idle(tb.url, { clientId: 'clean', username: 'sensor-1', password: PASSWORD }, 'devices/sensor-1/cmd/#')
+    const resumed = { clientId: 'kept', username: 'dashboard', password: PASSWORD, clean: false }
+    await idle(tb.url, resumed, 'sensors/#')
+    opened.splice(0).forEach((c) => c.end(true))
+    await until(() => clientsOf(tb.broker.aedes)['kept'] === undefined)
+    await idle(tb.url, resumed, 'sensors/#')
+    await idle(tb.url, { clientId: 'v5', username: 'sensor-2', password: PASSWORD, protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 60 } }, 'devices/sensor-2/cmd/#')
+    for (const c of connected(tb.broker.aedes, ['clean', 'kept', 'v5'])) expect(closeListeners(c)).toBe(aedesOwn + 1)
+  })
+
   it('leaves a 3.1.1 client\'s parser to aedes once its CONNECT is handled; an MQTT 5 client\'s keeps the one shared listener', async () => {
     const tb = await scope.start()
     await idle(tb.url, { clientId: 'v3', username: 'sensor-1', password: PASSWORD }, 'devices/sensor-1/cmd/#')

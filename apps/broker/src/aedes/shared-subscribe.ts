@@ -7,7 +7,8 @@
 // 'subscribe' event) sees `$share/…`.
 import type { Aedes, Client, Subscription } from 'aedes'
 import mqttPacket from 'mqtt-packet'
-import { resumesSession } from './accessors.js'
+import { clientOfConn, resumesSession } from './accessors.js'
+import { onConnectionClose, watchClose } from './close-hooks.js'
 import { brokerInternals } from './internals.js'
 import { fn, patch } from './patch.js'
 import { rewriteWrites } from './packet-writes.js'
@@ -47,15 +48,19 @@ export function disguiseShareFilters (_client: Client, packet: mqttPacket.Packet
  */
 export function acceptShareFilters (broker: Aedes, store: AedesStore): void {
   const b = brokerInternals(broker)
-  /** clients resuming a session, between authenticate and aedes's fetch of their subscriptions */
-  const resuming = new Set<string>()
-  // made here, not in authenticate's callback, whose every caller's callback a listener made there would keep
-  const forgetOnClose = (client: Client): void => { client.conn.on('close', () => resuming.delete(client.id)) }
+  /** clients resuming a session, between authenticate and aedes's fetch of their subscriptions, by client id */
+  const resuming = new Map<string, Client>()
+  // a close hook (close-hooks.ts), not a listener made in authenticate's callback, which would keep every
+  // caller's callback; only the connection that is resuming forgets (not an older one of the same id closing)
+  onConnectionClose(broker, (conn) => {
+    const client = clientOfConn(conn) as Client | undefined
+    if (client !== undefined && resuming.get(client.id) === client) resuming.delete(client.id)
+  })
   patch(b, 'authenticate', fn(4), (authenticate) => (client, username, password, cb) => {
     authenticate(client, username, password, (err, ok) => {
       if (err === null && ok === true && resumesSession(client)) {
-        resuming.add(client.id)
-        forgetOnClose(client)
+        resuming.set(client.id, client)
+        watchClose(broker, client.conn)
       }
       cb(err, ok)
     })

@@ -9,11 +9,13 @@ import type { Limits } from '../limits/limits.js'
 import { normalizeAddress } from '../net/address.js'
 import { reapGhosts } from '../sessions/ghost-reaper.js'
 import { boundQueues, type QueueBound } from '../limits/queue-bound.js'
+import { onConnectionClose, watchClose } from '../aedes/close-hooks.js'
 
 export function attachHardening (
   broker: Aedes, persistence: AedesStore, limits: Limits, queue: { maxQueuedMessages: number, maxQueuedBytes: number }
 ): QueueBound {
   limits.watch((event, listener) => broker.on(event, listener))
+  onConnectionClose(broker, limits.connectionClosed)
   const clients = clientsOf(broker)
   reapGhosts(broker, (client) => limits.audit('connection', 'closed-during-connect', client, {
     detail: 'socket closed before its CONNECT was complete: removed from the connected clients'
@@ -42,6 +44,8 @@ export function attachHardening (
 export function listenerDeps (broker: Aedes, limits: Limits, logger: Logger, flow?: { watch (client: Client): void }): ListenerDeps {
   return {
     admit: (socket) => limits.admit(socket),
+    released: () => { limits.released() },
+    closing: { add: (hook) => { onConnectionClose(broker, hook) }, watch: (conn) => { watchClose(broker, conn) } },
     handle: (stream, req) => {
       const client = broker.handle(stream, req)
       limits.guard(client)

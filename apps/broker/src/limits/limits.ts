@@ -10,6 +10,8 @@ import type { Audit, AuditKind } from '../audit/audit.js'
 import { certNameOf } from '../net/cert-identity.js'
 import { clientOfConn, connOf, isWillOf } from '../aedes/accessors.js'
 import { remoteAddressOf } from '../aedes/client-internals.js'
+import { watchClose } from '../aedes/close-hooks.js'
+import { clientInternals } from '../aedes/internals.js'
 import { connectionPatcher } from './connection-patches.js'
 import { isStoredWill } from '../delivery/will-owner.js'
 import { isRepeatDelivery } from '../delivery/forward-dedupe.js'
@@ -44,6 +46,10 @@ export interface LimitStats {
 export interface Limits {
   /** a new socket on any listener: false refuses it */
   admit (socket: Socket): boolean
+  /** an admitted socket closed */
+  released (): void
+  /** a close hook (aedes/close-hooks.ts): frees the login slot of the closed stream's client */
+  connectionClosed (conn: Duplex): void
   /** installs the per-connection guards on a new aedes client */
   guard (client: Client): void
   /** the limits' stage of the hook pipeline, before the rules */
@@ -102,8 +108,6 @@ export function createLimits (cfg: LimitsConfig, { audit, refusal, usernameOf, i
   })
 
   // one listener for every socket ('close' comes once: no once() wrapper either)
-  const socketClosed = (): void => { stats.connections-- }
-
   const releaseUser = (username: string, client: Client): void => {
     const clients = byUser.get(username)
     if (clients?.get(client.id) !== client) return
@@ -113,10 +117,11 @@ export function createLimits (cfg: LimitsConfig, { audit, refusal, usernameOf, i
 
   /** the user each counted connection holds a slot of; one 'close' listener for all, which finds its client on the socket */
   const userOf = new WeakMap<Client, string>()
-  function userClosed (this: Duplex): void {
-    const client = clientOfConn(this)
-    const username = userOf.get(client)
-    if (username !== undefined) releaseUser(username, client)
+  /** a close hook (aedes/close-hooks.ts): the login slot of the stream's client, if it holds one */
+  function userClosed (conn: Duplex): void {
+    const client = clientOfConn(conn) as Client | undefined
+    const username = client === undefined ? undefined : userOf.get(client)
+    if (username !== undefined && client !== undefined) releaseUser(username, client)
   }
 
   /** false when the user already has maxConnectionsPerUser other client ids connected */
@@ -130,7 +135,7 @@ export function createLimits (cfg: LimitsConfig, { audit, refusal, usernameOf, i
     if (connOf(client).destroyed) releaseUser(username, client)
     else {
       userOf.set(client, username)
-      client.conn.on('close', userClosed)
+      watchClose(clientInternals(client).broker, client.conn)
     }
     return true
   }
@@ -158,9 +163,12 @@ export function createLimits (cfg: LimitsConfig, { audit, refusal, usernameOf, i
         return false
       }
       stats.connections++
-      socket.on('close', socketClosed)
       return true
     },
+
+    released () { stats.connections-- },
+
+    connectionClosed: userClosed,
 
     guard (client) { patchConnection(client) },
 

@@ -13,6 +13,7 @@ import type { TlsConfig, WsConfig } from '../config/hardening-schema.js'
 import type { WardenConfig } from '../config/schema.js'
 import { recordCertificate } from './cert-identity.js'
 import { listenError } from './listen-error.js'
+import type { CloseHook } from '../aedes/close-hooks.js'
 
 export type Transport = 'mqtt' | 'tls' | 'ws' | 'wss'
 
@@ -26,6 +27,10 @@ export interface ListenerAddresses {
 export interface ListenerDeps {
   /** a new socket, before any byte is read (before the TLS handshake too): false refuses it */
   admit (socket: Socket, transport: Transport): boolean
+  /** an admitted socket closed */
+  released (socket: Socket): void
+  /** the broker's close hooks (aedes/close-hooks.ts): every admitted socket is watched */
+  closing: { add (hook: CloseHook): void, watch (conn: Duplex): void }
   /** hands an MQTT byte stream to the broker */
   handle (stream: Duplex, req: IncomingMessage | undefined): void
   /** a TLS client was refused: its handshake failed, or its certificate is missing where required or does
@@ -52,13 +57,13 @@ export async function startListeners (config: Cfg, deps: ListenerDeps): Promise<
   const addresses: { -readonly [K in keyof ListenerAddresses]: ListenerAddresses[K] } = {} as ListenerAddresses
   const timeoutMs = config.limits.connectTimeoutMs
 
-  // one listener for every socket ('close' comes once: no once() wrapper either)
-  function forget (this: Socket): void { sockets.delete(this) }
+  // run by the broker's one close listener for every stream it watches: an admitted socket is in the set
+  deps.closing.add((conn) => { if (sockets.delete(conn as Socket)) deps.released(conn as Socket) })
   const track = (server: Server, transport: Transport, onAdmitted?: (socket: Socket) => void): void => {
     server.on('connection', (socket: Socket) => {
       if (!deps.admit(socket, transport)) { socket.destroy(); return }
       sockets.add(socket)
-      socket.on('close', forget)
+      deps.closing.watch(socket)
       onAdmitted?.(socket)
     })
     servers.push(server)

@@ -9,6 +9,8 @@ import type { Logger } from '@warden/common'
 import type { Audit } from '../audit/audit.js'
 import { keepSessionOfRefused, remoteAddressOf } from '../aedes/client-internals.js'
 import { clientOfConn, isCleanSession } from '../aedes/accessors.js'
+import { onConnectionClose, watchClose } from '../aedes/close-hooks.js'
+import { clientInternals } from '../aedes/internals.js'
 import type { HookStage } from '../hooks/pipeline.js'
 import { mayClaim, type Binding } from '../policy/client-id-binding.js'
 import type { BindingStore } from '../store/binding-store.js'
@@ -71,12 +73,12 @@ export function createClientIdGuard ({ store, brokerId, accountOf, accountExists
     store.swap(clientId, mine, mine.clean ? undefined : { ...mine, connected: false }).catch((err: unknown) => logError(err, clientId))
   }
 
-  /** each open connection's binding; one 'close' listener for all of them, which finds its client on the socket */
+  /** each open connection's binding; one close hook for all of them (aedes/close-hooks.ts), which finds its client on the stream */
   const held = new WeakMap<Client, Binding>()
-  function released (this: Duplex): void {
-    const client = clientOfConn(this)
-    const mine = held.get(client)
-    if (mine !== undefined) release(client.id, mine)
+  function released (conn: Duplex): void {
+    const client = clientOfConn(conn) as Client | undefined
+    const mine = client === undefined ? undefined : held.get(client)
+    if (client !== undefined && mine !== undefined) release(client.id, mine)
   }
 
   return {
@@ -111,7 +113,9 @@ export function createClientIdGuard ({ store, brokerId, accountOf, accountExists
             }
             live.add(c.mine.conn)
             held.set(client, c.mine)
-            client.conn.on('close', released)
+            const broker = clientInternals(client).broker
+            onConnectionClose(broker, released)
+            watchClose(broker, client.conn)
             const prev = c.prev
             if (prev === undefined || !prev.connected || prev.brokerId === brokerId) { cb(null, ok); return }
             // the same account's connection on another process: it is told and gone before this one

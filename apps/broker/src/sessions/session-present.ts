@@ -8,7 +8,8 @@
 // gets one placeholder entry, which makes sessionPresent 1 and which the restore's authorizeSubscribe
 // turns down before it subscribes anything.
 import type { Aedes, Client, Subscription } from 'aedes'
-import { resumesSession } from '../aedes/accessors.js'
+import { clientOfConn, resumesSession } from '../aedes/accessors.js'
+import { onConnectionClose, watchClose } from '../aedes/close-hooks.js'
 import { brokerInternals } from '../aedes/internals.js'
 import { fn, patch } from '../aedes/patch.js'
 import type { AedesStore } from '../aedes/store.js'
@@ -27,18 +28,19 @@ export function reportSessionState (broker: Aedes, p: AedesStore, hasIncoming?: 
   /** persistent clients authenticated whose subscriptions aedes is about to fetch, by client id */
   const connecting = new Map<string, Client>()
 
-  // a socket closed now never gets to the fetch: forget it (unless a newer login took the id). Made here, not
-  // in authenticate's callback, whose every caller's callback a listener made there would keep
-  const forgetOnClose = (client: Client): void => {
-    client.conn.on('close', () => { if (connecting.get(client.id) === client) connecting.delete(client.id) })
-  }
+  // a socket closed now never gets to the fetch: forget it (unless a newer login took the id). A close hook
+  // (aedes/close-hooks.ts), not a listener made in authenticate's callback, which would keep every caller's callback
+  onConnectionClose(broker, (conn) => {
+    const client = clientOfConn(conn) as Client | undefined
+    if (client !== undefined && connecting.get(client.id) === client) connecting.delete(client.id)
+  })
 
   patch(b, 'authenticate', fn(4), (authenticate) => (client, username, password, cb) => {
     authenticate(client, username, password, (err, ok) => {
       // MQTT 5: Clean Start 0 resumes, whatever the Session Expiry (aedes's `clean`) of the new session
       if (err === null && ok === true && resumesSession(client)) {
         connecting.set(client.id, client)
-        forgetOnClose(client)
+        watchClose(broker, client.conn)
       }
       cb(err, ok)
     })
