@@ -165,6 +165,32 @@ describe('Warden\'s Redis queue store and aedes-persistence-redis 12 on one Redi
     expect(await leftovers()).toEqual([])
   })
 
+  it('a client left with no subscription (a clean start, an expired session): its queue goes, each message counted off', async () => {
+    const w = await open('warden', 'b-1')
+    try {
+      const sa: Session = { id: 'sub-a' }
+      await w.store.addSubscriptions(sa, [{ topic: 't/#', qos: 2 }, { topic: 'u/#', qos: 1 }])
+      await w.store.outgoingEnqueueCombi(subs('sub-a', 'sub-b'), message(1, 1, 'b-1'))
+      await w.store.outgoingEnqueueCombi(subs('sub-a', 'sub-b'), message(2, 2, 'b-1'))
+      await w.store.outgoingEnqueueCombi(subs('sub-a', 'sub-b'), message(3, 2, 'b-1'))
+      await w.store.outgoingEnqueueCombi(subs('sub-a'), message(4, 1, 'b-1'))
+      await w.store.outgoingUpdate(sa, { ...message(1, 1, 'b-1'), messageId: 1 })
+      await w.store.outgoingUpdate(sa, { ...message(2, 2, 'b-1'), messageId: 2 })
+      await w.store.outgoingUpdate(sa, { ...message(3, 2, 'b-1'), messageId: 3 })
+      await w.store.outgoingUpdate(sa, { cmd: 'pubrel', messageId: 3 } as unknown as StoredPacket)
+      // one of two filters: the queue stays
+      await w.store.removeSubscriptions(sa, ['u/#'])
+      expect((await queued(w.store, 'sub-a')).length).toBe(4)
+      // the last one (aedes's cleanSubscriptions does so on a clean start)
+      await w.store.removeSubscriptions(sa, ['t/#'])
+      expect(await queued(w.store, 'sub-a')).toEqual([])
+      expect((await drain(w.store, 'sub-b')).map((p) => p.payload.toString())).toEqual(['m-1', 'm-2', 'm-3'])
+    } finally {
+      await w.destroy()
+    }
+    expect(await leftovers()).toEqual([])
+  })
+
   it('an acknowledgement repeated on a later connection does not take the message from another subscriber', async () => {
     const w = await open('warden', 'b-1')
     try {

@@ -30,6 +30,10 @@ import type { Redis } from 'ioredis'
 // under that id (a QoS 2 receiver tells messages apart by packet id). A QoS 1 message stays in the queue
 // under the message's key, as aedes-persistence-redis has it, which acknowledges it there (a worker not yet
 // upgraded); its id is in the hash, which that store does not read (it sends the message under a new id).
+//   D queue                              a queue deleted: each message in it counted off (one under the
+//                                        client's own key only if that key was still there: a worker not yet
+//                                        upgraded removes the key on PUBCOMP and leaves the entry), then the
+//                                        queue and the client's hash of ids deleted
 //   H key field value                    a hash field (aedes-persistence-redis's HSET of an incoming packet: the
 //                                        QoS 2 guard's mark, in the call that queues its message)
 const SCRIPT = `
@@ -60,6 +64,20 @@ while i <= #t do
     end
     redis.call('SET', t[i + 3], t[i + 4])
     i = i + 5
+  elseif op == 'D' then
+    local q = t[i + 1]
+    for _, e in ipairs(redis.call('LRANGE', q, 0, -1)) do
+      local pkt = e
+      local held = 1
+      if string.sub(e, 1, 7) ~= 'packet:' then
+        pkt = 'packet' .. string.sub(e, #q + 1)
+        held = redis.call('DEL', e)
+      end
+      local count = pkt .. ':offlineCount'
+      if held > 0 and redis.call('DECR', count) <= 0 then redis.call('DEL', pkt, count) end
+    end
+    redis.call('DEL', q, q .. ':ids')
+    i = i + 2
   elseif op == 'H' then
     redis.call('HSET', t[i + 1], t[i + 2], t[i + 3])
     i = i + 4
@@ -124,6 +142,7 @@ export interface RedisBatch {
   sentId (queue: string, field: string, messageId: number): Promise<void>
   pubrel (queue: string, packet: string, sent: string, value: Buffer): Promise<void>
   ack (queue: string, entry: string, packet: string, count: string): Promise<void>
+  drop (queue: string): Promise<void>
   /** resolves once every write made so far has run (or failed) */
   settled (): Promise<void>
   /** script calls made and operations in them, since start */
@@ -181,6 +200,7 @@ export function createRedisBatch (conn: Redis): RedisBatch {
     sentId: (queue, field, messageId) => add('I', queue, field, String(messageId)),
     pubrel: (queue, packet, sent, value) => add('P', queue, packet, sent, value),
     ack: (queue, entry, packet, count) => add('A', queue, entry, packet, count),
+    drop: (queue) => add('D', queue),
     settled () {
       // the batch gathering now is sent in this turn's check phase; every earlier one was sent before it, and
       // one connection answers in order

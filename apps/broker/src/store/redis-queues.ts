@@ -36,6 +36,9 @@
 //   connection (an aedes client object), so another worker's sends of the same session are never taken for
 //   this one's; the removal is not awaited (lost in a crash, the message is sent once more), and it counts a
 //   message off only from a queue that still held it;
+// - a client left with no subscription has its queue deleted by aedes-persistence-redis (a clean start, an
+//   expired session, the last UNSUBSCRIBE), which counted none of its messages off: those whose last queue it
+//   was stayed in Redis for ever; they are counted off first (removeSubscriptions);
 // - the QoS 2 guard's mark of a message (qos2-guard.ts: an incoming packet of a pseudo client, in
 //   aedes-persistence-redis's hash) is set in the script call that queues the message (MarkRecords), not by a
 //   command after it: a crash between the two had the message, already in its subscribers' queues, published
@@ -61,6 +64,8 @@ const countKey = (brokerId: unknown, counter: unknown): string => `${packetKey(b
 const sentKey = (clientId: string, brokerId: unknown, counter: unknown): string => `${queueKey(clientId)}:${String(brokerId)}:${String(counter)}`
 /** a client's hash of the packet ids its QoS 1 messages were sent under, by <brokerId>:<counter> (redis-batch.ts) */
 const idsKey = (clientId: string): string => `${queueKey(clientId)}:ids`
+/** aedes-persistence-redis's hash of a client's subscriptions, by filter */
+const clientSubKey = (clientId: string): string => `client:${enc(clientId)}`
 /** aedes-persistence-redis's hash of a client's incoming QoS 2 packets */
 const incomingKey = (clientId: string): string => `incoming:${enc(clientId)}`
 const identityOf = (packet: StoredPacket): string => `${String(packet.brokerId)}:${String(packet.brokerCounter)}`
@@ -217,6 +222,16 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
 
   #ack (clientId: string, s: Sent): void {
     void this.#batch.ack(queueKey(clientId), s.entry, packetKey(s.brokerId, s.brokerCounter), countKey(s.brokerId, s.brokerCounter))
+  }
+
+  override async removeSubscriptions (client: Session, topics: string[]): Promise<void> {
+    // aedes-persistence-redis deletes the queue of a client it leaves with no subscription (a clean start, an
+    // expired session, the last UNSUBSCRIBE) and counts none of its messages off: a message whose last queue
+    // it was stayed in Redis for ever. Counted off first, in a script call run before that deletion.
+    const left = await this.#db.hkeys(clientSubKey(client.id))
+    const removed = new Set(topics)
+    if (left.every((t) => removed.has(t))) await this.#batch.drop(queueKey(client.id))
+    await super.removeSubscriptions(client, topics)
   }
 
   outgoingStream (client: Session): Readable {
