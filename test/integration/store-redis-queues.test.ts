@@ -131,6 +131,28 @@ describe('Warden\'s Redis queue store and aedes-persistence-redis 12 on one Redi
     await readQueues('old', false)
   })
 
+  it('a QoS 2 message Warden sent and was not acknowledged: a worker not yet upgraded resends it under its id and completes it', async () => {
+    const w = await open('warden', 'b-1')
+    await w.store.outgoingEnqueueCombi(subs('sub-a', 'sub-b'), message(1, 2, 'b-1'))
+    await w.store.outgoingUpdate({ id: 'sub-a' }, { ...message(1, 2, 'b-1'), messageId: 8 })
+    await w.destroy()
+    const r = await open('old', 'b-2')
+    try {
+      const [p] = await queued(r.store, 'sub-a')
+      expect([p?.cmd, p?.messageId, p?.payload.toString()]).toEqual(['publish', 8, 'm-1'])
+      // as aedes runs QoS 2: sent again, PUBREC (the PUBREL stored), PUBCOMP
+      const a: Session = { id: 'sub-a' }
+      await r.store.outgoingUpdate(a, p as StoredPacket)
+      await r.store.outgoingUpdate(a, { cmd: 'pubrel', messageId: 8 } as unknown as StoredPacket)
+      await r.store.outgoingClearMessageId(a, { messageId: 8 })
+      expect(await queued(r.store, 'sub-a')).toEqual([])
+      expect((await drain(r.store, 'sub-b')).map((x) => x.payload.toString())).toEqual(['m-1'])
+    } finally {
+      await r.destroy()
+    }
+    expect(await leftovers()).toEqual([])
+  })
+
   it('a message sent to two subscribers under two packet ids: each is read back with its own (MQTT-4.4.0-1)', async () => {
     const w = await open('warden', 'b-1')
     const sa: Session = { id: 'sub-a' }
