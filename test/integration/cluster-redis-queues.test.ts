@@ -3,9 +3,13 @@
 // another worker, and another subscriber of the same messages keeps them all; an acknowledgement reads
 // nothing from Redis (aedes-persistence-redis read the message back for each one).
 import { execFileSync } from 'node:child_process'
+import { once } from 'node:events'
+import { Redis } from 'ioredis'
+import type { Packet } from 'mqtt-packet'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createCluster, type BrokerNode as Node, type Cluster } from '../helpers/cluster.js'
 import { publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { rawSession } from '../helpers/raw-mqtt.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
 
@@ -68,5 +72,40 @@ describe('persistent sessions\' queues on Redis across workers', () => {
 
     await stay.waitFor((m) => m.payload === '69')
     expect(payloads(stay)).toEqual(seq(0, 70))
+  })
+
+  it('a takeover by another worker counts the PUBACKs waiting unread on the first worker: nothing acknowledged comes again', async () => {
+    const [a, b] = await Promise.all([cluster.startNode(), cluster.startNode()]) as [Node, Node]
+    const old = scope.track(await rawSession(b.port, 'dashboard', 'taken', { clean: false }))
+    old.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/sensor-1/#', qos: 1 }] } as Packet)
+    await old.next('suback')
+    const pub = await client(a, 'sensor-1')
+    for (const p of seq(0, 20)) await publish(pub, 'sensors/sensor-1/taken', p, { qos: 1 })
+    const sent = (): Array<Packet & { messageId: number }> => old.packets.filter((p) => p.cmd === 'publish') as Array<Packet & { messageId: number }>
+    while (sent().length < 20) await once(old.socket, 'data')
+
+    // the worst order for the first worker: stopped, it gets the other worker's takeover request first and
+    // the old connection's acknowledgements and DISCONNECT just after, and reads both when it goes on
+    const watch = new Redis(redis.port)
+    scope.defer(() => watch.disconnect())
+    await watch.subscribe('warden:client-ids\u0000takeover')
+    const asked = once(watch, 'message')
+    b.app.child.kill('SIGSTOP')
+    scope.defer(() => b.app.child.kill('SIGCONT'))
+    const next = client(a, 'dashboard', { clientId: 'taken', clean: false })
+    await asked
+    // in one write: with Nagle's algorithm (and the stopped worker's delayed ACK) all but the first would
+    // still be on their way when it goes on
+    old.socket.cork()
+    for (const p of sent()) old.send({ cmd: 'puback', messageId: p.messageId } as Packet)
+    old.send({ cmd: 'disconnect' } as Packet)
+    old.socket.uncork()
+    b.app.child.kill('SIGCONT')
+    const sub = await next
+    await old.closed()
+
+    for (const p of seq(20, 25)) await publish(pub, 'sensors/sensor-1/taken', p, { qos: 1 })
+    await sub.waitFor((m) => m.payload === '24')
+    expect([...new Set(payloads(sub))]).toEqual(seq(20, 25))
   })
 })

@@ -37,6 +37,9 @@ export interface SessionCensus {
 /** counting reads every stored queue: a scrape every few seconds must not do that each time */
 export const QUEUE_RECOUNT_MS = 15_000
 
+/** event-loop turns a takeover waits for a connection's unread input to be handled (a store write holds the next read) */
+const UNREAD_TURNS = 50
+
 export interface Sessions {
   /** what /metrics reports of sessions */
   census (): Promise<SessionCensus>
@@ -102,8 +105,16 @@ export function createSessions (broker: Aedes, persistence: AedesStore, store: B
       return { clientId, account: b.account }
     },
     async takeOverLocal (clientId) {
-      const c = clientsById(broker)[clientId]
-      if (c === undefined) return
+      // what the client sent before it went to the other process (its last PUBACKs, a DISCONNECT) may be
+      // waiting, unread, on this one's socket (this process busy, or stopped, when it came): the poll phase
+      // that brought this request read it too, and the turn after it has it handled, so that those
+      // acknowledgements count rather than the messages going again
+      let c = clientsById(broker)[clientId]
+      for (let turns = 0; turns < UNREAD_TURNS && c !== undefined && (turns === 0 || c.conn.readableLength > 0); turns++) {
+        await new Promise((resolve) => setImmediate(resolve))
+        c = clientsById(broker)[clientId]
+      }
+      if (c === undefined || c.closed) return
       // its session is the new connection's: its close must neither wipe it nor start its expiry
       markTakenOver(c)
       await new Promise<void>((resolve) => c.disconnect({ reasonCode: V5.SESSION_TAKEN_OVER }, () => resolve()))

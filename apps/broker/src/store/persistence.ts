@@ -125,7 +125,7 @@ async function createRedisStore (target: RedisTarget | undefined, brokerId: stri
   // reported once by redis-health.ts; the connections reconnect by themselves
   ;(mq as unknown as { state: NodeJS.EventEmitter }).state.on('error', () => {})
   const bus = tuneRedisBus(mq)
-  const bindings = await createRedisBindings(target, brokerId)
+  const bindings = await createRedisBindings(target, brokerId, async () => { await queues.settled() })
   return {
     kind: 'redis',
     persistence: storeOf(redis),

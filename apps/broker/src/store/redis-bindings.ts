@@ -27,7 +27,13 @@ if conn ~= ARGV[2] then return 0 end
 if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
 return 1`
 
-export async function createRedisBindings (target: RedisTarget, brokerId: string): Promise<BindingStore> {
+/**
+ * `settled`: resolves once the session store's writes made so far are in Redis (redis-queues.ts). A binding
+ * changes, and a takeover is answered, only after them: the next connection of the client id, on whichever
+ * worker, then reads the session as this one left it (acknowledgements not awaited by the broker included:
+ * one written after that worker read the queue sent the acknowledged messages again).
+ */
+export async function createRedisBindings (target: RedisTarget, brokerId: string, settled: () => Promise<void> = async () => {}): Promise<BindingStore> {
   const conn = connectRedis(target, { maxRetriesPerRequest: 3 })
   const sub = connectRedis(target, { enableReadyCheck: false })
   // failures surface as failed commands (a refused CONNECT); without listeners ioredis prints each one
@@ -37,6 +43,12 @@ export async function createRedisBindings (target: RedisTarget, brokerId: string
   const takeOverListeners: Array<(clientId: string) => Promise<void>> = []
   let takeovers = 0
   const waiting = new Map<number, () => void>()
+  /** the store's writes so far, waited for at most TAKEOVER_WAIT_MS (Redis away: the release goes ahead, and fails) */
+  const afterWrites = async (): Promise<void> => {
+    let bound: NodeJS.Timeout | undefined
+    await Promise.race([settled().catch(() => {}), new Promise<void>((resolve) => { bound = setTimeout(resolve, TAKEOVER_WAIT_MS) })])
+    clearTimeout(bound)
+  }
   sub.on('message', (channel: string, text: string) => {
     if (channel === KICK_CHANNEL) { for (const l of kickListeners) l(text); return }
     let m: { id?: unknown, to?: unknown, from?: unknown, n?: unknown }
@@ -48,6 +60,7 @@ export async function createRedisBindings (target: RedisTarget, brokerId: string
     if (channel !== TAKEOVER_CHANNEL || m.to !== brokerId || typeof m.id !== 'string') return
     const clientId = m.id
     void Promise.allSettled(takeOverListeners.map((l) => l(clientId)))
+      .then(afterWrites)
       .then(() => conn.publish(TAKEN_CHANNEL, JSON.stringify({ n: m.n, to: m.from })))
       .catch(() => {})
   })
@@ -59,8 +72,11 @@ export async function createRedisBindings (target: RedisTarget, brokerId: string
   timer.unref()
 
   const parse = (text: string | null | undefined): Binding | undefined => text == null ? undefined : JSON.parse(text) as Binding
-  const swap: BindingStore['swap'] = async (clientId, expected, next) =>
-    await conn.eval(SWAP, 1, KEY, clientId, expected?.conn ?? '', next === undefined ? '' : JSON.stringify(next)) === 1
+  const swap: BindingStore['swap'] = async (clientId, expected, next) => {
+    // a connection's binding is released (or removed) after what it wrote: a claim needs nothing of the kind
+    if (next === undefined || !next.connected) await afterWrites()
+    return await conn.eval(SWAP, 1, KEY, clientId, expected?.conn ?? '', next === undefined ? '' : JSON.stringify(next)) === 1
+  }
 
   return {
     async get (clientId) { return parse(await conn.hget(KEY, clientId)) },

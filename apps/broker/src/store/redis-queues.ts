@@ -273,6 +273,11 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
     })())
   }
 
+  /** resolves once every write made so far has run (or failed) */
+  async settled (): Promise<void> {
+    await this.#batch.settled()
+  }
+
   override async destroy (): Promise<void> {
     // the writes not awaited reach Redis before the connection closes
     await Promise.race([this.#batch.settled(), new Promise((resolve) => setTimeout(resolve, 2000).unref())])
