@@ -86,14 +86,15 @@ async function writeQueues (kind: 'old' | 'warden'): Promise<void> {
   await w.destroy()
 }
 
-async function readQueues (kind: 'old' | 'warden'): Promise<void> {
+/** `qos1Ids`: whether the reader finds the id a QoS 1 message was sent under (aedes-persistence-redis does not read Warden's) */
+async function readQueues (kind: 'old' | 'warden', qos1Ids = true): Promise<void> {
   const r = await open(kind, 'b-new')
   try {
     const a = await drain(r.store, 'sub-a')
     // the PUBREL took its message's place at the end of the queue, as aedes-persistence-redis does it
     // (aedes-persistence-redis writes a PUBREL's counter as a string)
     expect(a.map((p) => [p.cmd, Number(p.brokerCounter), p.messageId ?? null])).toEqual([
-      ['publish', 1, null], ['publish', 2, 7], ['publish', 4, null], ['pubrel', 3, 8]
+      ['publish', 1, null], ['publish', 2, qos1Ids ? 7 : null], ['publish', 4, null], ['pubrel', 3, 8]
     ])
     const first = a[0] as StoredPacket
     expect(first.payload).toEqual(Buffer.from('m-1'))
@@ -109,6 +110,12 @@ async function readQueues (kind: 'old' | 'warden'): Promise<void> {
   } finally {
     await r.destroy()
   }
+  if (kind === 'old') {
+    // it leaves the hash of ids it does not know of; Warden's store, finding the queue empty, removes it
+    expect(await leftovers()).toEqual(['outgoing:sub-a:ids'])
+    const w = await open('warden', 'b-3')
+    try { expect(await queued(w.store, 'sub-a')).toEqual([]) } finally { await w.destroy() }
+  }
   expect(await leftovers()).toEqual([])
 }
 
@@ -120,7 +127,90 @@ describe('Warden\'s Redis queue store and aedes-persistence-redis 12 on one Redi
 
   it('writes queues aedes-persistence-redis reads (a worker not yet upgraded in a rolling reload)', async () => {
     await writeQueues('warden')
-    await readQueues('old')
+    // Warden keeps a QoS 1 message's id in a hash of the client's: the old store sends it under a new one
+    await readQueues('old', false)
+  })
+
+  it('a QoS 2 message Warden sent and was not acknowledged: a worker not yet upgraded resends it under its id and completes it', async () => {
+    const w = await open('warden', 'b-1')
+    await w.store.outgoingEnqueueCombi(subs('sub-a', 'sub-b'), message(1, 2, 'b-1'))
+    await w.store.outgoingUpdate({ id: 'sub-a' }, { ...message(1, 2, 'b-1'), messageId: 8 })
+    await w.destroy()
+    const r = await open('old', 'b-2')
+    try {
+      const [p] = await queued(r.store, 'sub-a')
+      expect([p?.cmd, p?.messageId, p?.payload.toString()]).toEqual(['publish', 8, 'm-1'])
+      // as aedes runs QoS 2: sent again, PUBREC (the PUBREL stored), PUBCOMP
+      const a: Session = { id: 'sub-a' }
+      await r.store.outgoingUpdate(a, p as StoredPacket)
+      await r.store.outgoingUpdate(a, { cmd: 'pubrel', messageId: 8 } as unknown as StoredPacket)
+      await r.store.outgoingClearMessageId(a, { messageId: 8 })
+      expect(await queued(r.store, 'sub-a')).toEqual([])
+      expect((await drain(r.store, 'sub-b')).map((x) => x.payload.toString())).toEqual(['m-1'])
+    } finally {
+      await r.destroy()
+    }
+    expect(await leftovers()).toEqual([])
+  })
+
+  it('a message sent to two subscribers under two packet ids: each is read back with its own (MQTT-4.4.0-1)', async () => {
+    const w = await open('warden', 'b-1')
+    const sa: Session = { id: 'sub-a' }
+    const sb: Session = { id: 'sub-b' }
+    await w.store.outgoingEnqueueCombi(subs('sub-a', 'sub-b'), message(1, 1, 'b-1'))
+    await w.store.outgoingEnqueueCombi(subs('sub-a', 'sub-b'), message(2, 2, 'b-1'))
+    await w.store.outgoingEnqueueCombi(subs('sub-a', 'sub-b'), message(3, 2, 'b-1'))
+    for (const [s, base] of [[sa, 10], [sb, 20]] as const) {
+      await w.store.outgoingUpdate(s, { ...message(1, 1, 'b-1'), messageId: base + 1 })
+      await w.store.outgoingUpdate(s, { ...message(2, 2, 'b-1'), messageId: base + 2 })
+      await w.store.outgoingUpdate(s, { ...message(3, 2, 'b-1'), messageId: base + 3 })
+      await w.store.outgoingUpdate(s, { cmd: 'pubrel', messageId: base + 3 } as unknown as StoredPacket)
+    }
+    await w.destroy()
+    // read by another worker (or after a restart): each subscriber's own ids, its queue in order
+    const r = await open('warden', 'b-2')
+    try {
+      for (const [id, base] of [['sub-a', 10], ['sub-b', 20]] as const) {
+        expect((await queued(r.store, id)).map((p) => [p.cmd, p.brokerCounter, p.messageId])).toEqual([
+          ['publish', 1, base + 1], ['publish', 2, base + 2], ['pubrel', 3, base + 3]
+        ])
+      }
+      await drain(r.store, 'sub-a')
+      // sub-b's are intact
+      expect((await queued(r.store, 'sub-b')).map((p) => [p.cmd, p.brokerCounter, p.messageId, p.payload?.toString()])).toEqual([
+        ['publish', 1, 21, 'm-1'], ['publish', 2, 22, 'm-2'], ['pubrel', 3, 23, undefined]
+      ])
+      await drain(r.store, 'sub-b')
+    } finally {
+      await r.destroy()
+    }
+    expect(await leftovers()).toEqual([])
+  })
+
+  it('a client left with no subscription (a clean start, an expired session): its queue goes, each message counted off', async () => {
+    const w = await open('warden', 'b-1')
+    try {
+      const sa: Session = { id: 'sub-a' }
+      await w.store.addSubscriptions(sa, [{ topic: 't/#', qos: 2 }, { topic: 'u/#', qos: 1 }])
+      await w.store.outgoingEnqueueCombi(subs('sub-a', 'sub-b'), message(1, 1, 'b-1'))
+      await w.store.outgoingEnqueueCombi(subs('sub-a', 'sub-b'), message(2, 2, 'b-1'))
+      await w.store.outgoingEnqueueCombi(subs('sub-a', 'sub-b'), message(3, 2, 'b-1'))
+      await w.store.outgoingEnqueueCombi(subs('sub-a'), message(4, 1, 'b-1'))
+      await w.store.outgoingUpdate(sa, { ...message(1, 1, 'b-1'), messageId: 1 })
+      await w.store.outgoingUpdate(sa, { ...message(2, 2, 'b-1'), messageId: 2 })
+      await w.store.outgoingUpdate(sa, { ...message(3, 2, 'b-1'), messageId: 3 })
+      await w.store.outgoingUpdate(sa, { cmd: 'pubrel', messageId: 3 } as unknown as StoredPacket)
+      // one of two filters: the queue stays
+      await w.store.removeSubscriptions(sa, ['u/#'])
+      expect((await queued(w.store, 'sub-a')).length).toBe(4)
+      // the last one (aedes's cleanSubscriptions does so on a clean start)
+      await w.store.removeSubscriptions(sa, ['t/#'])
+      expect(await queued(w.store, 'sub-a')).toEqual([])
+      expect((await drain(w.store, 'sub-b')).map((p) => p.payload.toString())).toEqual(['m-1', 'm-2', 'm-3'])
+    } finally {
+      await w.destroy()
+    }
+    expect(await leftovers()).toEqual([])
   })
 
   it('an acknowledgement repeated on a later connection does not take the message from another subscriber', async () => {

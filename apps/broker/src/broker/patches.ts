@@ -23,6 +23,7 @@ import type { SharedSubscriptions } from '../groups/shared-subscriptions.js'
 import { storeSubscribeOnce } from '../store/subscribe-once.js'
 import { ackAfterReplicas, type ReplicaFence } from '../store/redis-replicas.js'
 import { markStoredWills } from '../delivery/will-owner.js'
+import { setDupOnResend } from '../delivery/resend-dup.js'
 import { BROKER_INTERNALS, BUS_INTERNALS, STORE_INTERNALS, checkInternals } from '../aedes/contract.js'
 import { busOf } from '../aedes/accessors.js'
 import { installNullPrototypeMaps } from '../aedes/prototype-keys.js'
@@ -80,6 +81,11 @@ export function patchStore (store: AedesStore, { kind, retained, replicas }: Sto
       name: 'mark-stored-wills',
       reason: 'aedes publishes a dead broker\'s stored wills with client null or another client: they are judged by their recorded owner',
       install: () => markStoredWills(store)
+    },
+    {
+      name: 'dup-on-resend',
+      reason: 'aedes sends a queued PUBLISH it had sent before again with DUP 0 (MQTT-3.3.1-1)',
+      install: () => setDupOnResend(store)
     },
     {
       name: 'store-pubrels-apart',

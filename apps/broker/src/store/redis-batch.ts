@@ -12,13 +12,28 @@ import type { Redis } from 'ioredis'
 // msgpack string (cmsgpack reads no msgpack bin type; a Lua string holds any bytes). Keys are named in the
 // operations, not in KEYS: Warden's Redis is one server or a Sentinel-watched master, never a Redis Cluster.
 //   E n packet count value queue × n     queue a message (aedes-persistence-redis's MSET and RPUSHes)
-//   S packet value                       a PUBLISH sent under a packet id, while the message is queued
-//   P queue packet sent value            a PUBREL takes its message's place in the queue under the client's
-//                                        own key (aedes-persistence-redis's LREM, RPUSH and SET)
+//   S queue packet sent value            a QoS 2 PUBLISH as sent to a client (with its packet id) takes its
+//                                        message's entry in the queue, in place, under the client's own key;
+//                                        already there (sent again), it is written over; in no queue, nothing
+//   I queue field id                     the packet id a QoS 1 message (field: <brokerId>:<counter>) was sent
+//                                        under, in the client's hash of them (<queue>:ids)
+//   P queue packet sent value            a PUBREL: the client's own key goes to the end of the queue (as
+//                                        aedes-persistence-redis's LREM and RPUSH do) and holds the PUBREL
 //   A queue entry packet count           an acknowledgement: the entry leaves the queue, and the message is
 //                                        counted off (removed with its last queue) only if this queue held
 //                                        it, so that a late or repeated one never takes it from another
-//                                        subscriber
+//                                        subscriber; an entry given as the message's key that the queue holds
+//                                        under the client's own key (a sent message dropped unsent again) is
+//                                        that one; the message's field in the client's hash of ids goes
+// The message's record (packet:…) is one for all its subscribers and is never given a packet id: one written
+// there was the id of whichever subscriber was sent it last, and after a crash the others were sent it again
+// under that id (a QoS 2 receiver tells messages apart by packet id). A QoS 1 message stays in the queue
+// under the message's key, as aedes-persistence-redis has it, which acknowledges it there (a worker not yet
+// upgraded); its id is in the hash, which that store does not read (it sends the message under a new id).
+//   D queue                              a queue deleted: each message in it counted off (one under the
+//                                        client's own key only if that key was still there: a worker not yet
+//                                        upgraded removes the key on PUBCOMP and leaves the entry), then the
+//                                        queue and the client's hash of ids deleted
 //   H key field value                    a hash field (aedes-persistence-redis's HSET of an incoming packet: the
 //                                        QoS 2 guard's mark, in the call that queues its message)
 const SCRIPT = `
@@ -33,18 +48,48 @@ while i <= #t do
     for j = 1, n do redis.call('RPUSH', t[i + 4 + j], t[i + 2]) end
     i = i + 5 + n
   elseif op == 'S' then
-    redis.call('SET', t[i + 1], t[i + 2], 'XX')
-    i = i + 3
+    if redis.call('LINSERT', t[i + 1], 'BEFORE', t[i + 2], t[i + 3]) > 0 then
+      redis.call('LREM', t[i + 1], 1, t[i + 2])
+      redis.call('SET', t[i + 3], t[i + 4])
+    else
+      redis.call('SET', t[i + 3], t[i + 4], 'XX')
+    end
+    i = i + 5
+  elseif op == 'I' then
+    redis.call('HSET', t[i + 1] .. ':ids', t[i + 2], t[i + 3])
+    i = i + 4
   elseif op == 'P' then
-    if redis.call('LREM', t[i + 1], 0, t[i + 2]) == 1 then redis.call('RPUSH', t[i + 1], t[i + 3]) end
+    if redis.call('LREM', t[i + 1], 1, t[i + 3]) == 1 or redis.call('LREM', t[i + 1], 0, t[i + 2]) == 1 then
+      redis.call('RPUSH', t[i + 1], t[i + 3])
+    end
     redis.call('SET', t[i + 3], t[i + 4])
     i = i + 5
+  elseif op == 'D' then
+    local q = t[i + 1]
+    for _, e in ipairs(redis.call('LRANGE', q, 0, -1)) do
+      local pkt = e
+      local held = 1
+      if string.sub(e, 1, 7) ~= 'packet:' then
+        pkt = 'packet' .. string.sub(e, #q + 1)
+        held = redis.call('DEL', e)
+      end
+      local count = pkt .. ':offlineCount'
+      if held > 0 and redis.call('DECR', count) <= 0 then redis.call('DEL', pkt, count) end
+    end
+    redis.call('DEL', q, q .. ':ids')
+    i = i + 2
   elseif op == 'H' then
     redis.call('HSET', t[i + 1], t[i + 2], t[i + 3])
     i = i + 4
   else
     local held = redis.call('LREM', t[i + 1], 0, t[i + 2])
-    if t[i + 2] ~= t[i + 3] then held = held + redis.call('DEL', t[i + 2]) end
+    if t[i + 2] ~= t[i + 3] then
+      held = held + redis.call('DEL', t[i + 2])
+    elseif held == 0 then
+      local own = t[i + 1] .. string.sub(t[i + 3], 7)
+      held = redis.call('LREM', t[i + 1], 1, own) + redis.call('DEL', own)
+    end
+    redis.call('HDEL', t[i + 1] .. ':ids', string.sub(t[i + 3], 8))
     if held > 0 and redis.call('DECR', t[i + 4]) <= 0 then redis.call('DEL', t[i + 3], t[i + 4]) end
     i = i + 5
   end
@@ -91,9 +136,13 @@ export interface RedisBatch {
   /** `fields`: set in the same script call, so that they are in Redis with the queue entries or not at all */
   enqueue (packet: string, count: string, queues: readonly string[], value: Buffer, fields?: readonly HashField[]): Promise<void>
   hset (fields: readonly HashField[]): Promise<void>
-  setIfQueued (packet: string, value: Buffer): Promise<void>
+  /** a QoS 2 PUBLISH as sent; `sent`: the client's own key for the message (outgoing:<client>:<brokerId>:<counter>) */
+  sent (queue: string, packet: string, sent: string, value: Buffer): Promise<void>
+  /** a QoS 1 message's packet id; `field`: <brokerId>:<counter> */
+  sentId (queue: string, field: string, messageId: number): Promise<void>
   pubrel (queue: string, packet: string, sent: string, value: Buffer): Promise<void>
   ack (queue: string, entry: string, packet: string, count: string): Promise<void>
+  drop (queue: string): Promise<void>
   /** resolves once every write made so far has run (or failed) */
   settled (): Promise<void>
   /** script calls made and operations in them, since start */
@@ -147,9 +196,11 @@ export function createRedisBatch (conn: Redis): RedisBatch {
     enqueue: (packet, count, queues, value, fields = []) =>
       addOps(1 + fields.length, ['E', String(queues.length), packet, count, value, ...queues, ...hsets(fields)]),
     hset: (fields) => addOps(fields.length, hsets(fields)),
-    setIfQueued: (packet, value) => add('S', packet, value),
+    sent: (queue, packet, sent, value) => add('S', queue, packet, sent, value),
+    sentId: (queue, field, messageId) => add('I', queue, field, String(messageId)),
     pubrel: (queue, packet, sent, value) => add('P', queue, packet, sent, value),
     ack: (queue, entry, packet, count) => add('A', queue, entry, packet, count),
+    drop: (queue) => add('D', queue),
     settled () {
       // the batch gathering now is sent in this turn's check phase; every earlier one was sent before it, and
       // one connection answers in order

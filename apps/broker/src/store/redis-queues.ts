@@ -8,20 +8,37 @@
 //   packet:<brokerId>:<counter>               the message, once for all its subscribers
 //   packet:<brokerId>:<counter>:offlineCount  how many queues still hold it
 //   outgoing:<client>                         a client's queue: a list of packet keys, or for a QoS 2
-//                                             message once sent, of the key below
-//   outgoing:<client>:<brokerId>:<counter>    a QoS 2 message as last sent to that client (PUBLISH or PUBREL)
+//                                             message once sent to the client, of the key below
+//   outgoing:<client>:<brokerId>:<counter>    a QoS 2 message as last sent to that client: the PUBLISH with
+//                                             the client's packet id, then the PUBREL (aedes-persistence-redis
+//                                             keeps only PUBRELs there, and reads a PUBLISH there as it reads
+//                                             them)
+//   outgoing:<client>:ids                     Warden's only key of its own: a hash of the packet ids the
+//                                             client's QoS 1 messages were sent under, by <brokerId>:<counter>
+// A packet id is never written on the message's record, shared by all its subscribers (aedes-persistence-redis
+// does, and so did this store): it held the id of whichever subscriber was sent the message last, and a
+// subscriber sent it again after a crash, or on another worker, got another's id, which breaks MQTT-4.4.0-1
+// (a QoS 2 receiver tells messages apart by packet id: a second message, or one dropped as a duplicate of
+// another it still held under that id; test/integration/store-redis-sent-ids.test.ts). A QoS 1 message keeps
+// its entry under the record's key, where a worker not yet upgraded acknowledges it (it would leave one under
+// the client's own key in the queue, and count the message off twice); such a worker does not read the hash
+// and sends a QoS 1 message again under a new id, which QoS 1 allows. An id on the record (written by
+// aedes-persistence-redis or an earlier Warden) is read as before when the hash has none.
 // What it changes is the number of round trips and commands per message (profiled: 7 commands and 6 round
 // trips one after the other for a QoS 1 message to one persistent subscriber, and the broker idle most of
 // the time waiting on them; then ioredis's own cost per command):
 // - the writes of one event-loop turn go to Redis as one script call (redis-batch.ts); what must be in Redis
 //   before aedes goes on is awaited, as before: a queued message before its publisher's PUBACK, a QoS 2
 //   message's packet id and its PUBREL before they are sent;
-// - a QoS 1 message's packet id is written with the packet as before, but not awaited (lost in a crash, the
+// - a QoS 1 message's packet id is written in the same script call, but not awaited (lost in a crash, the
 //   message is sent again under another id, which QoS 1 allows);
 // - an acknowledgement never reads Redis: what was sent under each packet id is indexed in memory, per
 //   connection (an aedes client object), so another worker's sends of the same session are never taken for
 //   this one's; the removal is not awaited (lost in a crash, the message is sent once more), and it counts a
 //   message off only from a queue that still held it;
+// - a client left with no subscription has its queue deleted by aedes-persistence-redis (a clean start, an
+//   expired session, the last UNSUBSCRIBE), which counted none of its messages off: those whose last queue it
+//   was stayed in Redis for ever; they are counted off first (removeSubscriptions);
 // - the QoS 2 guard's mark of a message (qos2-guard.ts: an incoming packet of a pseudo client, in
 //   aedes-persistence-redis's hash) is set in the script call that queues the message (MarkRecords), not by a
 //   command after it: a crash between the two had the message, already in its subscribers' queues, published
@@ -41,9 +58,14 @@ export type MarkRecords = Pick<QueueRecords, 'attach' | 'flush'>
 
 const enc = encodeURIComponent
 const queueKey = (clientId: string): string => `outgoing:${enc(clientId)}`
-const packetKey = (brokerId: unknown, counter: unknown): string => `packet:${String(brokerId)}:${String(counter)}`
+const PACKET_PREFIX = 'packet:'
+const packetKey = (brokerId: unknown, counter: unknown): string => `${PACKET_PREFIX}${String(brokerId)}:${String(counter)}`
 const countKey = (brokerId: unknown, counter: unknown): string => `${packetKey(brokerId, counter)}:offlineCount`
 const sentKey = (clientId: string, brokerId: unknown, counter: unknown): string => `${queueKey(clientId)}:${String(brokerId)}:${String(counter)}`
+/** a client's hash of the packet ids its QoS 1 messages were sent under, by <brokerId>:<counter> (redis-batch.ts) */
+const idsKey = (clientId: string): string => `${queueKey(clientId)}:ids`
+/** aedes-persistence-redis's hash of a client's subscriptions, by filter */
+const clientSubKey = (clientId: string): string => `client:${enc(clientId)}`
 /** aedes-persistence-redis's hash of a client's incoming QoS 2 packets */
 const incomingKey = (clientId: string): string => `incoming:${enc(clientId)}`
 const identityOf = (packet: StoredPacket): string => `${String(packet.brokerId)}:${String(packet.brokerCounter)}`
@@ -155,20 +177,24 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
     }
     const { brokerId, brokerCounter } = packet
     const pkt = packetKey(brokerId, brokerCounter)
-    if (packet.cmd !== 'pubrel') {
-      // a PUBLISH: its id beside the packet (aedes-persistence-redis's SET), so that a session resumed on any
-      // worker is sent it under the same id; only while the packet is queued (XX): a late update (a message
-      // every queue has acknowledged meanwhile) would leave it behind for ever
+    const own = sentKey(client.id, brokerId, brokerCounter)
+    if (packet.cmd !== 'pubrel' && packet.qos !== 2) {
+      // a QoS 1 PUBLISH: its id in the client's hash, so that a session resumed on any worker is sent it under
+      // the same id; not awaited (lost in a crash, it goes again under a new id, a duplicate QoS 1 allows)
       sent.set(messageId, { entry: pkt, packet, brokerId, brokerCounter })
-      const written = this.#batch.setIfQueued(pkt, encodePacket(packet))
-      // QoS 2: in Redis before it is sent (sent again under a new id after a crash, it would be a second
-      // message); QoS 1: not awaited (then it goes again under a new id, a duplicate QoS 1 allows)
-      if (packet.qos === 2) await written
+      void this.#batch.sentId(queueKey(client.id), identityOf(packet), messageId)
       return
     }
-    // a PUBREL takes the message's place in the queue under the client's own key, in Redis before it is sent
-    const own = sentKey(client.id, brokerId, brokerCounter)
     sent.set(messageId, { entry: own, packet, brokerId, brokerCounter })
+    if (packet.cmd !== 'pubrel') {
+      // a QoS 2 PUBLISH: with its id under the client's own key, in the message's place in the queue, so that a
+      // session resumed on any worker is sent it under the same id; in Redis before it is sent (sent again under
+      // a new id after a crash, it would be a second message); only while this queue holds the message: a late
+      // update (a message acknowledged meanwhile) would leave it behind for ever
+      await this.#batch.sent(queueKey(client.id), pkt, own, encodePacket(packet))
+      return
+    }
+    // a PUBREL goes to the end of the queue under the client's own key, in Redis before it is sent
     await this.#batch.pubrel(queueKey(client.id), pkt, own, encodePacket(packet))
   }
 
@@ -180,7 +206,7 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
       sent?.delete(messageId)
     } else if (packet.brokerId !== undefined && packet.brokerId !== null) {
       // a packet read from the queue and dropped unsent (aedes empties a session's queue so): its entry
-      // is the one it was read from
+      // is the one it was read from (a PUBLISH read from the client's own key: the script finds it there)
       const entry = packet.cmd === 'pubrel'
         ? sentKey(client.id, packet.brokerId, packet.brokerCounter)
         : packetKey(packet.brokerId, packet.brokerCounter)
@@ -198,6 +224,16 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
     void this.#batch.ack(queueKey(clientId), s.entry, packetKey(s.brokerId, s.brokerCounter), countKey(s.brokerId, s.brokerCounter))
   }
 
+  override async removeSubscriptions (client: Session, topics: string[]): Promise<void> {
+    // aedes-persistence-redis deletes the queue of a client it leaves with no subscription (a clean start, an
+    // expired session, the last UNSUBSCRIBE) and counts none of its messages off: a message whose last queue
+    // it was stayed in Redis for ever. Counted off first, in a script call run before that deletion.
+    const left = await this.#db.hkeys(clientSubKey(client.id))
+    const removed = new Set(topics)
+    if (left.every((t) => removed.has(t))) await this.#batch.drop(queueKey(client.id))
+    await super.removeSubscriptions(client, topics)
+  }
+
   outgoingStream (client: Session): Readable {
     const db = this.#db
     const batch = this.#batch
@@ -207,15 +243,30 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
       // what was written or removed so far is read back as it is now
       await batch.settled()
       const keys = await db.lrange(list, 0, max)
-      // every entry's packet in one round trip (the commands of one tick go out together)
-      const values = await Promise.all(keys.map(async (k) => await db.getBuffer(k)))
+      if (keys.length === 0) {
+        // ids left by acknowledgements a worker not yet upgraded took (it removes no id)
+        db.del(idsKey(client.id)).catch(noop)
+        return
+      }
+      // every entry's packet, and the client's QoS 1 ids, in one round trip (the commands of one tick go out together)
+      const [values, ids] = await Promise.all([
+        Promise.all(keys.map(async (k) => await db.getBuffer(k))),
+        db.hgetall(idsKey(client.id))
+      ])
       for (let i = 0; i < keys.length; i++) {
+        const key = keys[i] as string
         const value = values[i]
         const packet = value !== null && value !== undefined ? msgpack.decode(value) as StoredPacket | null : null
         // an entry whose packet is gone (expired, or removed with its last queue): dropped, as aedes-persistence-redis does
         if (packet === null || packet === undefined) {
-          db.lrem(list, 0, keys[i] as string).catch(noop)
+          db.lrem(list, 0, key).catch(noop)
           continue
+        }
+        // a message under its own key (packet:…): the id this client was sent it under, if any; an id on the
+        // record itself was written there by aedes-persistence-redis or an earlier Warden, and is kept
+        if (key.startsWith(PACKET_PREFIX)) {
+          const id = ids[key.slice(PACKET_PREFIX.length)]
+          if (id !== undefined) packet.messageId = Number(id)
         }
         yield packet
       }

@@ -70,6 +70,7 @@ declare module 'aedes-persistence-redis/asyncPersistence.js' {
     constructor (opts: { conn: Redis, maxSessionDelivery?: number })
     readonly broker: unknown
     setup (broker: unknown): Promise<void>
+    removeSubscriptions (client: { readonly id: string }, topics: string[]): Promise<void>
     destroy (): Promise<void>
   }
 }

@@ -1,0 +1,50 @@
+// A persistent subscriber that leaves with a QoS 1 and a QoS 2 message sent and not acknowledged is sent both
+// again when it comes back, under the ids it was first sent them under and with DUP set (MQTT-4.4.0-1,
+// MQTT-3.3.1-1). aedes sent them again with DUP 0 (delivery/resend-dup.ts). The SIGKILL case on Redis, two
+// subscribers: store-redis-sent-ids.test.ts.
+import { once } from 'node:events'
+import type { Packet } from 'mqtt-packet'
+import { describe, expect, it } from 'vitest'
+import { publish } from '../helpers/mqtt.js'
+import { rawSession, type RawClient } from '../helpers/raw-mqtt.js'
+import { useScope } from '../helpers/scope.js'
+
+type Pub = Packet & { cmd: 'publish', payload: Buffer, qos: number, messageId: number, dup: boolean }
+
+const scope = useScope()
+
+async function until (c: RawClient, pred: (p: Packet) => boolean): Promise<Packet> {
+  for (;;) {
+    const found = c.packets.find(pred)
+    if (found !== undefined) return found
+    await Promise.race([once(c.socket, 'data'), c.closed().then(() => { throw new Error('closed') })])
+  }
+}
+const publishOf = (payload: string) => (p: Packet): boolean => p.cmd === 'publish' && (p as Pub).payload.toString() === payload
+
+describe.each(['memory', 'level'] as const)('a persistent session resumed on %s', (persistence) => {
+  it('is sent its unacknowledged QoS 1 and 2 messages again under their ids, DUP set', async () => {
+    const tb = await scope.start({ config: { persistence } })
+    const reader = async (): Promise<RawClient> => scope.track(await rawSession(tb.port, 'dashboard', 'dup-reader', { clean: false }))
+    let r = await reader()
+    r.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/#', qos: 2 }] } as Packet)
+    await r.next('suback')
+    const pub = await scope.client('sensor-1')
+    await publish(pub, 'sensors/sensor-1/dup', 'q1', { qos: 1 })
+    await publish(pub, 'sensors/sensor-1/dup', 'q2', { qos: 2 })
+    const first = new Map<string, number>()
+    for (const m of ['q1', 'q2']) {
+      const p = await until(r, publishOf(m)) as Pub
+      expect(p.dup).toBe(false)
+      first.set(m, p.messageId)
+    }
+    r.destroy()
+    await r.closed()
+
+    r = await reader()
+    for (const m of ['q1', 'q2']) {
+      const p = await until(r, publishOf(m)) as Pub
+      expect({ m, id: p.messageId, dup: p.dup }).toEqual({ m, id: first.get(m), dup: true })
+    }
+  })
+})
