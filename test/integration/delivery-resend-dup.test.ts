@@ -23,7 +23,7 @@ async function until (c: RawClient, pred: (p: Packet) => boolean): Promise<Packe
 const publishOf = (payload: string) => (p: Packet): boolean => p.cmd === 'publish' && (p as Pub).payload.toString() === payload
 
 describe.each(['memory', 'level'] as const)('a persistent session resumed on %s', (persistence) => {
-  it('is sent its unacknowledged QoS 1 and 2 messages again under their ids, DUP set', async () => {
+  it('is sent its unacknowledged QoS 1 and 2 messages again under their ids, DUP set, and what was queued meanwhile with DUP 0', async () => {
     const tb = await scope.start({ config: { persistence } })
     const reader = async (): Promise<RawClient> => scope.track(await rawSession(tb.port, 'dashboard', 'dup-reader', { clean: false }))
     let r = await reader()
@@ -38,13 +38,21 @@ describe.each(['memory', 'level'] as const)('a persistent session resumed on %s'
       expect(p.dup).toBe(false)
       first.set(m, p.messageId)
     }
+    const gone = once(tb.broker.aedes, 'clientDisconnect')
     r.destroy()
-    await r.closed()
+    await gone
+    // queued while it was away, never sent: a first delivery, DUP 0
+    await publish(pub, 'sensors/sensor-1/dup', 'q1-new', { qos: 1 })
+    await publish(pub, 'sensors/sensor-1/dup', 'q2-new', { qos: 2 })
 
     r = await reader()
     for (const m of ['q1', 'q2']) {
       const p = await until(r, publishOf(m)) as Pub
       expect({ m, id: p.messageId, dup: p.dup }).toEqual({ m, id: first.get(m), dup: true })
+    }
+    for (const m of ['q1-new', 'q2-new']) {
+      const p = await until(r, publishOf(m)) as Pub
+      expect({ m, dup: p.dup }).toEqual({ m, dup: false })
     }
   })
 })
