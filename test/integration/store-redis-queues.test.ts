@@ -232,4 +232,22 @@ describe('Warden\'s Redis queue store and aedes-persistence-redis 12 on one Redi
       await w.destroy()
     }
   })
+
+  it('leaves out of a queue read on a connection what that connection was sent meanwhile; a later one is sent it again', async () => {
+    const { store, destroy } = await open('warden', 'b1')
+    try {
+      for (const [n, qos] of [[1, 1], [2, 1], [3, 2]] as const) await store.outgoingEnqueueCombi(subs('live'), message(n, qos, 'b1'))
+      // the resuming connection is sent 2 and 3 live (registered before its queue is read), under ids 7 and 8
+      const conn: Session = { id: 'live' }
+      await store.outgoingUpdate(conn, { ...message(2, 1, 'b1'), messageId: 7 })
+      await store.outgoingUpdate(conn, { ...message(3, 2, 'b1'), messageId: 8 })
+      const here: StoredPacket[] = []
+      for await (const p of store.outgoingStream(conn)) here.push(p)
+      expect(here.map((p) => String(p.payload))).toEqual(['m-1'])
+      // a later connection: all three, the two sent under the ids they were sent under
+      expect((await queued(store, 'live')).map((p) => [String(p.payload), p.messageId])).toEqual([['m-1', null], ['m-2', 7], ['m-3', 8]])
+    } finally {
+      await destroy()
+    }
+  })
 })

@@ -120,8 +120,8 @@ describe('LevelQueueStore', () => {
     await store.outgoingUpdate(client, { ...v5(1, 2), messageId: 7 } as StoredPacket)
     await store.outgoingUpdate(client, { ...v5(2, 1), messageId: 8 } as StoredPacket)
     await store.incomingStorePacket({ id: 'pub' }, { ...v5(3, 2), messageId: 9 } as StoredPacket)
-    // in this run the QoS 1 message's id is known (a resend uses it)
-    expect((await list(store.outgoingStream(client))).map((p) => p.messageId)).toEqual([7, 8])
+    // in this run the QoS 1 message's id is known (a resend on the client's next connection uses it)
+    expect((await list(store.outgoingStream({ id: client.id }))).map((p) => p.messageId)).toEqual([7, 8])
     await store.destroy()
 
     const old = await openAedesLevel(dir)
@@ -181,9 +181,25 @@ describe('LevelQueueStore', () => {
     expect(await keys(db)).toContain(`outgoing-id:${encodeURIComponent(client.id)}:${'4'.padStart(16, '0')}`)
     // the PUBREL replaces it under the same id, found from memory
     await store.outgoingUpdate(client, { cmd: 'pubrel', messageId: 4 } as unknown as StoredPacket)
-    expect((await list(store.outgoingStream(client))).map((p) => p.cmd)).toEqual(['pubrel'])
+    expect((await list(store.outgoingStream({ id: client.id }))).map((p) => p.cmd)).toEqual(['pubrel'])
     await expect(store.outgoingUpdate(client, { ...v5(2, 2), messageId: 6 } as StoredPacket)).rejects.toThrow('no such packet')
     await expect(store.outgoingUpdate(client, { cmd: 'pubrel', messageId: 99 } as unknown as StoredPacket)).rejects.toThrow('no such packet')
     await store.destroy()
+  })
+
+  it('leaves out of a queue read on a connection what that connection was sent meanwhile; a later one is sent it again', async () => {
+    const { store, db } = await openWarden(await freshDir())
+    const reader = 'reader/live'
+    for (const [n, qos] of [[1, 1], [2, 1], [3, 2]] as const) await store.outgoingEnqueueCombi([{ clientId: reader }], v5(n, qos) as StoredPacket)
+    // the resuming connection is sent 2 and 3 live (registered before its queue is read), under ids 7 and 8
+    const conn = { id: reader }
+    await store.outgoingUpdate(conn, { ...v5(2, 1), messageId: 7 } as StoredPacket)
+    await store.outgoingUpdate(conn, { ...v5(3, 2), messageId: 8 } as StoredPacket)
+    expect((await list(store.outgoingStream(conn))).map((p) => String(p.payload))).toEqual(['m1'])
+    // a later connection: all three, the two sent under the ids they were sent under
+    const again = (await list(store.outgoingStream({ id: reader }))).map((p) => [String(p.payload), p.messageId])
+    expect(again).toEqual([['m1', null], ['m2', 7], ['m3', 8]])
+    await store.destroy()
+    await db.close()
   })
 })

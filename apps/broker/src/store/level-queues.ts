@@ -79,6 +79,8 @@ interface Sent {
   readonly queueKey: string
   readonly packet: StoredPacket
   readonly onDisk: boolean
+  /** the connection it was sent on (see #connections); undefined: read from disk, sent by an earlier run */
+  readonly conn?: number
   /** the value of its `outgoing-id:` key when this store wrote or read it: what a resumed session is sent */
   readonly value?: Buffer
 }
@@ -147,6 +149,14 @@ export class LevelQueueStore implements LevelQueues {
   readonly #base: AsyncLevelPersistence
   readonly #commit: GroupCommit
   readonly #queues = new Map<string, Queue>()
+  /**
+   * a number for each connection (aedes client) this store has sent on: a session's queue read as it resumes
+   * leaves out what this same connection was sent meanwhile — a message queued before the read and delivered
+   * live once the client was registered was sent twice, live and from the queue (at QoS 2, once its first
+   * copy had completed, a second message under the same id)
+   */
+  readonly #connections = new WeakMap<object, number>()
+  #lastConnection = 0
   /** incoming QoS 2 packets by client, then packet id: their encoded form, decoded afresh for each reader */
   readonly #incoming = new Map<string, Map<number, Buffer>>()
   /** records staged or attached to a QoS 2 message's queue write, by its queue identity */
@@ -312,8 +322,18 @@ export class LevelQueueStore implements LevelQueues {
     return any
   }
 
+  #connectionOf (client: Session): number {
+    let n = this.#connections.get(client)
+    if (n === undefined) {
+      n = ++this.#lastConnection
+      this.#connections.set(client, n)
+    }
+    return n
+  }
+
   async outgoingUpdate (client: Session, packet: StoredPacket): Promise<void> {
     const q = this.#queues.get(client.id)
+    const conn = this.#connectionOf(client)
     const messageId = packet.messageId ?? 0
     let queueKey: string
     if (packet.brokerId !== undefined && packet.brokerId !== null) {
@@ -342,13 +362,13 @@ export class LevelQueueStore implements LevelQueues {
     // an id another message held on disk stays its own until that message is removed
     const held = q.sent.get(messageId)
     if (inMemory) {
-      q.sent.set(messageId, { queueKey, packet, onDisk: held?.onDisk === true && held.queueKey === queueKey })
+      q.sent.set(messageId, { queueKey, packet, onDisk: held?.onDisk === true && held.queueKey === queueKey, conn })
       return
     }
     // under its id only: the queue entry keeps the message as queued, and outgoingStream sends the id's
     // value in its place (aedes-persistence-level wrote both keys; it reads this one for an acknowledgement)
     const value = msgpack.encode(packet)
-    q.sent.set(messageId, { queueKey, packet, onDisk: true, value })
+    q.sent.set(messageId, { queueKey, packet, onDisk: true, value, conn })
     this.#commit.put(outgoingIdKey(client.id, messageId), value)
     await this.#commit.durable()
   }
@@ -371,6 +391,7 @@ export class LevelQueueStore implements LevelQueues {
     const db = this.#db
     const commit = this.#commit
     const queues = this.#queues
+    const connections = this.#connections
     const clientId = client.id
     const prefix = outgoingPrefix(clientId)
     return Readable.from((async function * () {
@@ -380,6 +401,8 @@ export class LevelQueueStore implements LevelQueues {
         const q = queues.get(clientId)
         const messageId = q?.queued.get(key)
         const sent = messageId !== undefined && messageId !== UNSENT ? q?.sent.get(messageId) : undefined
+        // sent on this connection already (live, while the queue was being read): in flight, not to send again
+        if (sent !== undefined && sent.queueKey === key && sent.conn !== undefined && sent.conn === connections.get(client)) continue
         // a QoS 2 message sent: as last written under its id (the PUBLISH with its id, or the PUBREL)
         if (sent?.value !== undefined && sent.queueKey === key) { yield msgpack.decode(sent.value) as StoredPacket; continue }
         const packet = msgpack.decode(blob) as StoredPacket

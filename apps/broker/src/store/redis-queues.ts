@@ -236,6 +236,7 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
 
   outgoingStream (client: Session): Readable {
     const db = this.#db
+    const sentOn = this.#sent
     const batch = this.#batch
     const list = queueKey(client.id)
     const max = this.#maxSessionDelivery
@@ -253,8 +254,14 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
         Promise.all(keys.map(async (k) => await db.getBuffer(k))),
         db.hgetall(idsKey(client.id))
       ])
+      // sent on this connection already (live, while the queue was being read): in flight, not to send again — a
+      // message queued before the read and delivered live once the client was registered went twice (at QoS 2,
+      // once its first copy had completed, a second message under the same id)
+      const inFlight = new Set<string>()
+      for (const s of sentOn.get(client)?.values() ?? []) inFlight.add(s.entry)
       for (let i = 0; i < keys.length; i++) {
         const key = keys[i] as string
+        if (inFlight.has(key)) continue
         const value = values[i]
         const packet = value !== null && value !== undefined ? msgpack.decode(value) as StoredPacket | null : null
         // an entry whose packet is gone (expired, or removed with its last queue): dropped, as aedes-persistence-redis does
