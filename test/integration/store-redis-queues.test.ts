@@ -238,7 +238,7 @@ describe('Warden\'s Redis queue store and aedes-persistence-redis 12 on one Redi
     try {
       for (const [n, qos] of [[1, 1], [2, 1], [3, 2]] as const) await store.outgoingEnqueueCombi(subs('live'), message(n, qos, 'b1'))
       // the resuming connection is sent 2 and 3 live (registered before its queue is read), under ids 7 and 8
-      const conn: Session = { id: 'live' }
+      const conn: Session = { id: 'live', conn: {} } as Session // a connection (an aedes client), not a session by its id
       await store.outgoingUpdate(conn, { ...message(2, 1, 'b1'), messageId: 7 })
       await store.outgoingUpdate(conn, { ...message(3, 2, 'b1'), messageId: 8 })
       const here: StoredPacket[] = []

@@ -192,7 +192,7 @@ describe('LevelQueueStore', () => {
     const reader = 'reader/live'
     for (const [n, qos] of [[1, 1], [2, 1], [3, 2]] as const) await store.outgoingEnqueueCombi([{ clientId: reader }], v5(n, qos) as StoredPacket)
     // the resuming connection is sent 2 and 3 live (registered before its queue is read), under ids 7 and 8
-    const conn = { id: reader }
+    const conn = { id: reader, conn: {} } // a connection (an aedes client), not a session by its id
     await store.outgoingUpdate(conn, { ...v5(2, 1), messageId: 7 } as StoredPacket)
     await store.outgoingUpdate(conn, { ...v5(3, 2), messageId: 8 } as StoredPacket)
     expect((await list(store.outgoingStream(conn))).map((p) => String(p.payload))).toEqual(['m1'])

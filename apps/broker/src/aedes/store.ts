@@ -4,6 +4,11 @@ import type { Client, Subscription } from 'aedes'
 
 /** a session as the store sees it: aedes passes the client, Warden's pseudo sessions pass `{ id }` */
 export interface Session { readonly id: string, readonly clean?: unknown }
+/**
+ * whether a store is called for a client's connection (an aedes client: its socket is `conn`), not for a
+ * session by its id alone (`{ id }`: Warden's own reads, aedes-persistence's abstract suite)
+ */
+export const isConnection = (client: Session): boolean => (client as { conn?: unknown }).conn !== undefined
 /** a packet as stored: aedes adds its queue identity (brokerId, brokerCounter) */
 export interface StoredPacket {
   cmd?: string

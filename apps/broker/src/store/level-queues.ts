@@ -26,7 +26,7 @@ import msgpack from 'msgpack-lite'
 import Packet from 'aedes-packet'
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js'
 import type { Subscription } from 'aedes'
-import type { QueueSub, Session, StoredPacket } from '../aedes/store.js'
+import { isConnection, type QueueSub, type Session, type StoredPacket } from '../aedes/store.js'
 import { createGroupCommit, type BatchOps, type GroupCommit } from './group-commit.js'
 
 const OUTGOING = 'outgoing:'
@@ -392,6 +392,7 @@ export class LevelQueueStore implements LevelQueues {
     const commit = this.#commit
     const queues = this.#queues
     const connections = this.#connections
+    const resuming = isConnection(client)
     const clientId = client.id
     const prefix = outgoingPrefix(clientId)
     return Readable.from((async function * () {
@@ -401,8 +402,9 @@ export class LevelQueueStore implements LevelQueues {
         const q = queues.get(clientId)
         const messageId = q?.queued.get(key)
         const sent = messageId !== undefined && messageId !== UNSENT ? q?.sent.get(messageId) : undefined
-        // sent on this connection already (live, while the queue was being read): in flight, not to send again
-        if (sent !== undefined && sent.queueKey === key && sent.conn !== undefined && sent.conn === connections.get(client)) continue
+        // a connection resuming its session was sent this already (live, once the client was registered, while the
+        // queue was being read): in flight, not to send again
+        if (sent !== undefined && sent.queueKey === key && sent.conn !== undefined && resuming && sent.conn === connections.get(client)) continue
         // a QoS 2 message sent: as last written under its id (the PUBLISH with its id, or the PUBREL)
         if (sent?.value !== undefined && sent.queueKey === key) { yield msgpack.decode(sent.value) as StoredPacket; continue }
         const packet = msgpack.decode(blob) as StoredPacket

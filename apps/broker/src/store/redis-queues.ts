@@ -49,7 +49,7 @@ import type { Redis } from 'ioredis'
 import msgpack from 'msgpack-lite'
 import Packet from 'aedes-packet'
 import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
-import type { QueueSub, Session, StoredPacket } from '../aedes/store.js'
+import { isConnection, type QueueSub, type Session, type StoredPacket } from '../aedes/store.js'
 import { createRedisBatch, type HashField, type RedisBatch } from './redis-batch.js'
 import type { IncomingRecord, QueueRecords } from './level-queues.js'
 
@@ -258,7 +258,7 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
       // message queued before the read and delivered live once the client was registered went twice (at QoS 2,
       // once its first copy had completed, a second message under the same id)
       const inFlight = new Set<string>()
-      for (const s of sentOn.get(client)?.values() ?? []) inFlight.add(s.entry)
+      if (isConnection(client)) for (const s of sentOn.get(client)?.values() ?? []) inFlight.add(s.entry)
       for (let i = 0; i < keys.length; i++) {
         const key = keys[i] as string
         if (inFlight.has(key)) continue
