@@ -6,6 +6,8 @@ import type { Packet } from 'mqtt-packet'
 import { baseConfig, type TestBroker } from '../helpers/broker.js'
 import { maxOf, publishPaced } from '../helpers/flow.js'
 import { rawSession } from '../helpers/raw-mqtt.js'
+import { patch, topicPath } from '../helpers/http.js'
+import { publish, subscribe } from '../helpers/mqtt.js'
 import { useScope } from '../helpers/scope.js'
 
 const scope = useScope()
@@ -47,4 +49,32 @@ it('a subscriber that reads everything and acknowledges nothing stops holding pu
   const pace = await publishPaced(sensor, 'sensors/sensor-1/temp', 't', 10)
   expect(maxOf(pace.waits)).toBeLessThan(500)
   expect(b.broker.flow.congested()).toEqual([])
+})
+
+// the rules judged it before it waited, up to limits.flowControl.maxHoldMs
+it('a held publish is judged again when let go: its owner revoked meanwhile, it is refused, audited and delivered to no one', async () => {
+  const b = await scope.start({ config: { limits: { flowControl: { maxHoldMs: 10_000 } } } })
+  const observer = await scope.client('observer')
+  await subscribe(observer, ['sensors/#', '$SYS/warden/audit/#'], 1)
+  // a subscriber of another worker congested on sensors/# (as flow-link.ts hands it over from Redis)
+  const key = 'worker-b\u0000slow-dash'
+  b.broker.flow.peer.set(key, [['sensors/#']], 10_000)
+  const s1 = await scope.client('sensor-1')
+  const held = b.broker.flow.stats.held
+  const acked = publish(s1, 'sensors/sensor-1/t', 'held-then-revoked', { qos: 1 })
+  // the broker runs in this process: it takes the PUBLISH, accepted by the rules, and holds it
+  while (b.broker.flow.stats.held === held) await new Promise((resolve) => setImmediate(resolve))
+
+  // while it waits, the subtree goes to sensor-2; then the congested subscriber is clear
+  expect((await patch(b, topicPath('sensors/sensor-1/#'), { owners: ['sensor-2'] })).status).toBe(200)
+  b.broker.flow.peer.clear(key)
+  await acked
+  // the new owner's message comes through; the held one never did
+  await publish(await scope.client('sensor-2'), 'sensors/sensor-1/t', 'marker', { qos: 1 })
+  await observer.waitFor((m) => m.payload === 'marker')
+  expect(observer.messages.filter((m) => m.topic === 'sensors/sensor-1/t').map((m) => m.payload)).toEqual(['marker'])
+  const denial = await observer.waitFor((m) => m.topic.startsWith('$SYS/warden/audit/') &&
+    (JSON.parse(m.payload) as { topic?: string }).topic === 'sensors/sensor-1/t', 'audit event')
+  expect(JSON.parse(denial.payload)).toMatchObject({ kind: 'publish', reason: 'not-owner', username: 'sensor-1', filter: 'sensors/sensor-1/#' })
+  expect((JSON.parse(denial.payload) as { detail?: string }).detail).toMatch(/flow control/)
 })

@@ -172,7 +172,18 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       rolesOf: (client) => rules.policyOf(client)?.identity.roles,
       usageOf: (clientId) => queueCounts?.get(clientId),
       log: (event, client) => logger.info({ clientId: client.id, held: flow.stats.held },
-        event === 'congested' ? 'subscriber congested: the publishes it receives are held' : 'subscriber clear')
+        event === 'congested' ? 'subscriber congested: the publishes it receives are held' : 'subscriber clear'),
+      stillAccepted: (client, packet, cb) => {
+        const policy = rules.policyOf(client)
+        // its account deleted while the publish waited
+        if (policy === undefined) { cb(new Error('client is not authenticated')); return false }
+        const d = policy.decidePublish(packet.topic)
+        const why = d.allowed && d.payload !== undefined ? d.payload(packet.payload) : null
+        if (d.allowed && why === null) return true
+        const detail = `refused once let go by flow control: the rules changed while it was held${why !== null ? ` (${why})` : ''}`
+        refusal.publish(client, packet, { reason: d.allowed ? 'schema-violation' : d.reason, filter: d.filter, detail }, cb)
+        return false
+      }
     })
     opened.push(() => flow.close())
     const outbound = createOutboundStage({

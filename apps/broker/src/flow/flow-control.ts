@@ -10,7 +10,8 @@
 // subscriber draining at least minDrainBytesPerSec holds anyone (one that stops, or trickles, is cut off at
 // its bound as before); it holds only publishes it would receive and may read; announcements expire unless
 // renewed; `roles` can keep the power to the accounts that need it.
-import type { Client } from 'aedes'
+import type { Client, PublishPacket } from 'aedes'
+import type { PublishDone } from '../hooks/pipeline.js'
 import type { FlowControlConfig } from '../config/hardening-schema.js'
 import type { HookStage } from '../hooks/pipeline.js'
 import { isWillOf } from '../aedes/accessors.js'
@@ -36,6 +37,11 @@ export interface FlowDeps {
   usageOf (clientId: string): Usage | undefined
   /** a subscriber of this worker became congested, or clear again */
   log? (event: 'congested' | 'clear', client: Client): void
+  /**
+   * a publish held and let go: true if it is still accepted (the rules as they are now: ownership revoked, an
+   * account deleted while it waited); false once it has been refused and `cb` answered
+   */
+  stillAccepted? (client: Client, packet: PublishPacket, cb: PublishDone): boolean
 }
 
 export interface FlowControl {
@@ -95,7 +101,11 @@ export function createFlowControl (cfg: FlowControlConfig, bounds: CutOffBounds,
       authorizePublish (client, packet, cb, next) {
         // wills and the broker's own messages have no socket to slow down
         if (client === null || isWillOf(client, packet)) { next(client, packet, cb); return }
-        holds.hold(packet.topic, () => next(client, packet, cb))
+        holds.hold(packet.topic, (held) => {
+          // judged by the rules before it waited, up to maxHoldMs: judged again as they are now
+          if (held && deps.stillAccepted !== undefined && !deps.stillAccepted(client, packet, cb)) return
+          next(client, packet, cb)
+        })
       },
       authorizeForward (client, packet, next) {
         const out = next(client, packet)

@@ -70,12 +70,13 @@ export class Holds {
   }
 
   /** runs `go` at once, or once no congested subscriber would receive `topic` (at most maxHoldMs from now) */
-  hold (topic: string, go: () => void): void {
-    if (!this.blocks(topic)) { go(); return }
+  /** `go(true)` once a held publish may go on; `go(false)` at once when nothing holds it */
+  hold (topic: string, go: (held: boolean) => void): void {
+    if (!this.blocks(topic)) { go(false); return }
     const since = Date.now()
     const h: Held = {
       topic,
-      go: () => { this.stats.heldMs += Date.now() - since; go() },
+      go: () => { this.stats.heldMs += Date.now() - since; go(true) },
       timer: setTimeout(() => {
         this.held.delete(h)
         this.stats.timedOut++
