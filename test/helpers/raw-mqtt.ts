@@ -68,6 +68,15 @@ export async function rawClient (port: number, opts: { localAddress?: string, pr
   }
 }
 
+/** resolves with the first packet `c` has received satisfying `pred` (already or to come); rejects if it closes first */
+export async function packetWhere (c: RawClient, pred: (p: Packet) => boolean): Promise<Packet> {
+  for (;;) {
+    const found = c.packets.find(pred)
+    if (found !== undefined) return found
+    await Promise.race([once(c.socket, 'data'), c.closed().then(() => { throw new Error('closed') })])
+  }
+}
+
 /** A raw client that has sent CONNECT and got CONNACK 0. */
 export async function rawSession (port: number, username: string, clientId: string, extra: Partial<Packet> = {}): Promise<RawClient> {
   const c = await rawClient(port)

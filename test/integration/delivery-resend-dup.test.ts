@@ -6,20 +6,12 @@ import { once } from 'node:events'
 import type { Packet } from 'mqtt-packet'
 import { describe, expect, it } from 'vitest'
 import { publish } from '../helpers/mqtt.js'
-import { rawSession, type RawClient } from '../helpers/raw-mqtt.js'
+import { packetWhere, rawSession, type RawClient } from '../helpers/raw-mqtt.js'
 import { useScope } from '../helpers/scope.js'
 
 type Pub = Packet & { cmd: 'publish', payload: Buffer, qos: number, messageId: number, dup: boolean }
 
 const scope = useScope()
-
-async function until (c: RawClient, pred: (p: Packet) => boolean): Promise<Packet> {
-  for (;;) {
-    const found = c.packets.find(pred)
-    if (found !== undefined) return found
-    await Promise.race([once(c.socket, 'data'), c.closed().then(() => { throw new Error('closed') })])
-  }
-}
 const publishOf = (payload: string) => (p: Packet): boolean => p.cmd === 'publish' && (p as Pub).payload.toString() === payload
 
 describe.each(['memory', 'level'] as const)('a persistent session resumed on %s', (persistence) => {
@@ -34,7 +26,7 @@ describe.each(['memory', 'level'] as const)('a persistent session resumed on %s'
     await publish(pub, 'sensors/sensor-1/dup', 'q2', { qos: 2 })
     const first = new Map<string, number>()
     for (const m of ['q1', 'q2']) {
-      const p = await until(r, publishOf(m)) as Pub
+      const p = await packetWhere(r, publishOf(m)) as Pub
       expect(p.dup).toBe(false)
       first.set(m, p.messageId)
     }
@@ -47,11 +39,11 @@ describe.each(['memory', 'level'] as const)('a persistent session resumed on %s'
 
     r = await reader()
     for (const m of ['q1', 'q2']) {
-      const p = await until(r, publishOf(m)) as Pub
+      const p = await packetWhere(r, publishOf(m)) as Pub
       expect({ m, id: p.messageId, dup: p.dup }).toEqual({ m, id: first.get(m), dup: true })
     }
     for (const m of ['q1-new', 'q2-new']) {
-      const p = await until(r, publishOf(m)) as Pub
+      const p = await packetWhere(r, publishOf(m)) as Pub
       expect({ m, dup: p.dup }).toEqual({ m, dup: false })
     }
   })

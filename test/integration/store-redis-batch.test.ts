@@ -3,37 +3,24 @@
 // run in Redis. A preloaded test module holds that call (test/helpers/hold-redis-batch.mjs); the broker is
 // SIGKILLed while it is held, Redis keeps running: the publisher must have no PUBACK/PUBREC, and once it
 // sends the message again after the restart the subscriber gets it.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Packet } from 'mqtt-packet'
-import { beforeEach, describe, expect, it } from 'vitest'
-import { stringify } from 'yaml'
-import { baseConfig } from '../helpers/broker.js'
+import { describe, expect, it } from 'vitest'
 import { startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js'
 import { subscribe } from '../helpers/mqtt.js'
 import { rawSession } from '../helpers/raw-mqtt.js'
-import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { useRedisBroker } from '../helpers/redis-broker.js'
 import { useScope } from '../helpers/scope.js'
 
 const HELD = 'sensors/sensor-1/held'
 const HOLD = fileURLToPath(new URL('../helpers/hold-redis-batch.mjs', import.meta.url))
 
 const scope = useScope()
-let dir: string
-let redis: TestRedis
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'warden-redis-commit-'))
-  scope.defer(() => rm(dir, { recursive: true, force: true }))
-  redis = await startRedis()
-  scope.defer(() => redis.stop())
-  await writeFile(join(dir, 'warden.yaml'), stringify({ ...(await baseConfig()), persistence: 'redis' }))
-})
+const onRedis = useRedisBroker(scope, 'warden-redis-commit-')
 
 async function startNode (hold: boolean): Promise<BrokerProcess> {
   const node = await startBrokerProcess({
-    WARDEN_CONFIG: join(dir, 'warden.yaml'), WARDEN_DATA_DIR: join(dir, 'data'), WARDEN_REDIS_URL: redis.url,
+    ...onRedis.env(),
     ...(hold ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${HOLD}`, WARDEN_TEST_HOLD_TOPIC: HELD } : {})
   })
   scope.defer(() => node.app.stop('SIGKILL'))

@@ -4,17 +4,12 @@
 // again, by which time a persistent subscriber may have taken it from its queue. It must still be delivered
 // exactly once. A preloaded test module holds the mark's write (test/helpers/hold-redis-mark.mjs).
 import { once } from 'node:events'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Packet } from 'mqtt-packet'
-import { beforeEach, describe, expect, it } from 'vitest'
-import { stringify } from 'yaml'
-import { baseConfig } from '../helpers/broker.js'
+import { describe, expect, it } from 'vitest'
 import { startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js'
 import { rawSession, type RawClient } from '../helpers/raw-mqtt.js'
-import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { useRedisBroker } from '../helpers/redis-broker.js'
 import { useScope } from '../helpers/scope.js'
 
 const TOPIC = 'sensors/sensor-1/mark'
@@ -22,19 +17,11 @@ const MARKER = 'sensors/sensor-2/marker'
 const HOLD = fileURLToPath(new URL('../helpers/hold-redis-mark.mjs', import.meta.url))
 
 const scope = useScope()
-let dir: string
-let redis: TestRedis
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'warden-redis-mark-'))
-  scope.defer(() => rm(dir, { recursive: true, force: true }))
-  redis = await startRedis()
-  scope.defer(() => redis.stop())
-  await writeFile(join(dir, 'warden.yaml'), stringify({ ...(await baseConfig()), persistence: 'redis' }))
-})
+const onRedis = useRedisBroker(scope, 'warden-redis-mark-')
 
 async function startNode (hold: boolean): Promise<BrokerProcess> {
   const node = await startBrokerProcess({
-    WARDEN_CONFIG: join(dir, 'warden.yaml'), WARDEN_DATA_DIR: join(dir, 'data'), WARDEN_REDIS_URL: redis.url,
+    ...onRedis.env(),
     ...(hold ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${HOLD}` } : {})
   })
   scope.defer(() => node.app.stop('SIGKILL'))

@@ -6,35 +6,21 @@
 // whichever subscriber was sent it last, and the other was sent it again under that id: a QoS 2 receiver,
 // which tells messages apart by packet id, took it for a second message (or, the id still held by a message it
 // had not been released, dropped it).
-import { once } from 'node:events'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import type { Packet } from 'mqtt-packet'
-import { beforeEach, describe, expect, it } from 'vitest'
-import { stringify } from 'yaml'
-import { baseConfig } from '../helpers/broker.js'
+import { describe, expect, it } from 'vitest'
 import { startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js'
-import { rawSession, type RawClient } from '../helpers/raw-mqtt.js'
-import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { packetWhere, rawSession, type RawClient } from '../helpers/raw-mqtt.js'
+import { useRedisBroker } from '../helpers/redis-broker.js'
 import { useScope } from '../helpers/scope.js'
 
 type Pub = Packet & { cmd: 'publish', topic: string, payload: Buffer, qos: number, messageId: number, dup: boolean }
 
 const scope = useScope()
-let dir: string
-let redis: TestRedis
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'warden-redis-ids-'))
-  scope.defer(() => rm(dir, { recursive: true, force: true }))
-  redis = await startRedis()
-  scope.defer(() => redis.stop())
-  await writeFile(join(dir, 'warden.yaml'), stringify({ ...(await baseConfig()), persistence: 'redis' }))
-})
+const onRedis = useRedisBroker(scope, 'warden-redis-ids-')
 
 async function startNode (): Promise<BrokerProcess> {
-  const node = await startBrokerProcess({ WARDEN_CONFIG: join(dir, 'warden.yaml'), WARDEN_DATA_DIR: join(dir, 'data'), WARDEN_REDIS_URL: redis.url })
+  const node = await startBrokerProcess({ ...onRedis.env() })
   scope.defer(() => node.app.stop('SIGKILL'))
   return node
 }
@@ -42,14 +28,6 @@ async function startNode (): Promise<BrokerProcess> {
 const reader = async (node: BrokerProcess, id: string): Promise<RawClient> =>
   scope.track(await rawSession(node.port, 'dashboard', id, { clean: false }))
 
-/** resolves once `c` has received a packet satisfying `pred` (already or to come) */
-async function until (c: RawClient, pred: (p: Packet) => boolean): Promise<Packet> {
-  for (;;) {
-    const found = c.packets.find(pred)
-    if (found !== undefined) return found
-    await Promise.race([once(c.socket, 'data'), c.closed().then(() => { throw new Error('closed') })])
-  }
-}
 const publishOf = (payload: string) => (p: Packet): boolean => p.cmd === 'publish' && (p as Pub).payload.toString() === payload
 const idOf = (p: Packet): number | undefined => (p as { messageId?: number }).messageId
 const pubrelOf = (id: number) => (p: Packet): boolean => p.cmd === 'pubrel' && idOf(p) === id
@@ -62,11 +40,11 @@ async function publish (node: BrokerProcess, qos: 1 | 2, ...payloads: string[]):
     const messageId = id++
     s.send({ cmd: 'publish', topic: 'sensors/sensor-1/ids', payload: Buffer.from(payload), qos, messageId, retain: false, dup: false } as Packet)
     if (qos === 1) {
-      await until(s, (p) => p.cmd === 'puback' && idOf(p) === messageId)
+      await packetWhere(s, (p) => p.cmd === 'puback' && idOf(p) === messageId)
     } else {
-      await until(s, (p) => p.cmd === 'pubrec' && idOf(p) === messageId)
+      await packetWhere(s, (p) => p.cmd === 'pubrec' && idOf(p) === messageId)
       s.send({ cmd: 'pubrel', messageId } as Packet)
-      await until(s, (p) => p.cmd === 'pubcomp' && idOf(p) === messageId)
+      await packetWhere(s, (p) => p.cmd === 'pubcomp' && idOf(p) === messageId)
     }
   }
   s.destroy()
@@ -80,7 +58,7 @@ async function subscribe (c: RawClient): Promise<void> {
 
 /** queued messages' records and queues left in Redis */
 async function leftovers (): Promise<string[]> {
-  const r = new Redis(redis.url)
+  const r = new Redis(onRedis.redis.url)
   try { return (await r.keys('*')).filter((k) => k.startsWith('packet:') || k.startsWith('outgoing')).sort() } finally { r.disconnect() }
 }
 
@@ -91,9 +69,9 @@ describe('a message queued for two persistent subscribers on redis, sent to each
     const a = await reader(first, 'reader-a')
     await subscribe(a)
     await publish(first, 2, 'm0')
-    const m0 = await until(a, publishOf('m0')) as Pub
+    const m0 = await packetWhere(a, publishOf('m0')) as Pub
     a.send({ cmd: 'pubrec', messageId: m0.messageId } as Packet)
-    await until(a, pubrelOf(m0.messageId))
+    await packetWhere(a, pubrelOf(m0.messageId))
     a.send({ cmd: 'pubcomp', messageId: m0.messageId } as Packet)
     const b = await reader(first, 'reader-b')
     await subscribe(b)
@@ -107,12 +85,12 @@ describe('a message queued for two persistent subscribers on redis, sent to each
     for (const c of [a, b]) {
       const ids = new Map<string, number>()
       for (const m of ['m1', 'm2', 'm3', 'm4']) {
-        const p = await until(c, publishOf(m)) as Pub
+        const p = await packetWhere(c, publishOf(m)) as Pub
         expect(p.dup).toBe(false)
         ids.set(m, p.messageId)
       }
       c.send({ cmd: 'pubrec', messageId: ids.get('m1') } as Packet)
-      await until(c, pubrelOf(ids.get('m1') as number))
+      await packetWhere(c, pubrelOf(ids.get('m1') as number))
       sent.set(c, ids)
     }
     const idsA = sent.get(a) as Map<string, number>
@@ -125,9 +103,9 @@ describe('a message queued for two persistent subscribers on redis, sent to each
     const again = await startNode()
     for (const [id, ids] of [['reader-a', idsA], ['reader-b', idsB]] as const) {
       const c = await reader(again, id)
-      await until(c, pubrelOf(ids.get('m1') as number))
+      await packetWhere(c, pubrelOf(ids.get('m1') as number))
       for (const m of ['m2', 'm3', 'm4']) {
-        const p = await until(c, publishOf(m)) as Pub
+        const p = await packetWhere(c, publishOf(m)) as Pub
         expect({ m, id: p.messageId, dup: p.dup }).toEqual({ m, id: ids.get(m), dup: true })
       }
       // each once, m1 only as its PUBREL
@@ -139,7 +117,7 @@ describe('a message queued for two persistent subscribers on redis, sent to each
       for (const m of ['m2', 'm4']) {
         const mid = ids.get(m) as number
         c.send({ cmd: 'pubrec', messageId: mid } as Packet)
-        await until(c, pubrelOf(mid))
+        await packetWhere(c, pubrelOf(mid))
         c.send({ cmd: 'pubcomp', messageId: mid } as Packet)
       }
       c.send({ cmd: 'pingreq' } as Packet)
