@@ -6,7 +6,7 @@
 // only the connections whose state this module set up are acted on, every other write passes unchanged.
 import type { Aedes, Client } from 'aedes'
 import mqttPacket from 'mqtt-packet'
-import { clientOfParser, connOf, parserOf } from './accessors.js'
+import { clientOfParser, clientsOf, connOf, parserOf } from './accessors.js'
 import { onConnectionClose, watchClose } from './close-hooks.js'
 import { brokerInternals, clientInternals, type MqttParser } from './internals.js'
 import { markNeverSent } from './never-sent.js'
@@ -134,7 +134,11 @@ function onAck (this: MqttParser, p: mqttPacket.Packet): void {
 function heldAtClose (conn: NodeJS.ReadableStream): void {
   const w = (conn as Windowed)[WINDOW]
   if (w === undefined || w.held.length === 0) return
-  markNeverSent(storeOf(clientInternals(w.client).broker.persistence), w.client.id, w.held as unknown as StoredPacket[])
+  const broker = clientInternals(w.client).broker
+  // taken over on this process: the new connection may have read the queue already, and be sending them
+  const now = clientsOf(broker as unknown as Aedes)[w.client.id]
+  if (now !== undefined && now !== w.client) return
+  markNeverSent(storeOf(broker.persistence), w.client.id, w.held as unknown as StoredPacket[])
 }
 
 /**
