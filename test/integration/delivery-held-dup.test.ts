@@ -45,7 +45,7 @@ describe.each(['memory', 'level'] as const)('an MQTT 5 subscriber with Receive M
     const first = await until(r, publishOf('h1')) as Pub
     expect(first.dup).toBe(false)
     // h2 and h3 were given their packet ids (the store holds them so) and wait for h1's PUBACK, which never comes
-    const store = tb.broker.aedes.persistence as unknown as { outgoingStream (c: { id: string }): AsyncIterable<Pub> }
+    const store = (tb.broker.aedes as unknown as { persistence: unknown }).persistence as { outgoingStream (c: { id: string }): AsyncIterable<Pub> }
     for (;;) {
       const ids: number[] = []
       for await (const p of store.outgoingStream({ id: 'held-reader' })) if (p.messageId !== undefined) ids.push(p.messageId)
