@@ -250,4 +250,31 @@ describe('Warden\'s Redis queue store and aedes-persistence-redis 12 on one Redi
       await destroy()
     }
   })
+
+  it('leaves out a QoS 2 message the connection is sent while its queue is being read (read before the send reached Redis)', async () => {
+    const { store, destroy } = await open('warden', 'b1')
+    const pauser = new Redis(redis.url)
+    try {
+      await store.outgoingEnqueueCombi(subs('race'), message(1, 2, 'b1'))
+      const conn: Session = { id: 'race', conn: {} } as Session // a connection (an aedes client), not a session by its id
+      // Redis holds every command back a moment: the read's LRANGE is in, the live send's write goes in after it
+      await pauser.call('CLIENT', 'PAUSE', '300', 'ALL')
+      const read = (async () => {
+        const here: StoredPacket[] = []
+        for await (const p of store.outgoingStream(conn)) here.push(p)
+        return here
+      })()
+      await new Promise((resolve) => setImmediate(resolve))
+      // sent live on the same connection once it was registered, under id 5
+      const sent = store.outgoingUpdate(conn, { ...message(1, 2, 'b1'), messageId: 5 })
+      const here = await read
+      await sent
+      // in flight on this connection already: not to send again (it went under a new id, a second message)
+      expect(here.map((p) => [String(p.payload), p.messageId])).toEqual([])
+      expect((await queued(store, 'race')).map((p) => [String(p.payload), p.messageId])).toEqual([['m-1', 5]])
+    } finally {
+      pauser.disconnect()
+      await destroy()
+    }
+  })
 })

@@ -6,10 +6,13 @@
 // only the connections whose state this module set up are acted on, every other write passes unchanged.
 import type { Aedes, Client } from 'aedes'
 import mqttPacket from 'mqtt-packet'
-import { clientOfParser, connOf, parserOf } from './accessors.js'
-import { brokerInternals, type MqttParser } from './internals.js'
+import { clientOfParser, clientsOf, connOf, parserOf } from './accessors.js'
+import { onConnectionClose, watchClose } from './close-hooks.js'
+import { brokerInternals, clientInternals, type MqttParser } from './internals.js'
+import { markNeverSent } from './never-sent.js'
 import { fn, patch } from './patch.js'
 import { rewriteWrites, type PacketRewrite, type WriteOptions, type WriteToStream } from './packet-writes.js'
+import { storeOf, type StoredPacket } from './store.js'
 import { refuseConnect } from './v5-answers.js'
 
 type Packet = mqttPacket.Packet & { messageExpiry?: number }
@@ -127,6 +130,17 @@ function onAck (this: MqttParser, p: mqttPacket.Packet): void {
   }
 }
 
+/** a close hook (close-hooks.ts): what the window still held was given packet ids and never sent (never-sent.ts) */
+function heldAtClose (conn: NodeJS.ReadableStream): void {
+  const w = (conn as Windowed)[WINDOW]
+  if (w === undefined || w.held.length === 0) return
+  const broker = clientInternals(w.client).broker
+  // taken over on this process: the new connection may have read the queue already, and be sending them
+  const now = clientsOf(broker as unknown as Aedes)[w.client.id]
+  if (now !== undefined && now !== w.client) return
+  markNeverSent(storeOf(broker.persistence), w.client.id, w.held as unknown as StoredPacket[])
+}
+
 /**
  * At an MQTT 5 client's CONNECT (v5-packets.ts): what it accepts. A client that set neither a Receive Maximum
  * nor a Topic Alias Maximum costs nothing; for the others, their PUBACK, PUBCOMP and failed PUBREC free a
@@ -139,6 +153,9 @@ export function watchOutbound (opts: OutboundWindowOptions): (client: Client, co
     if (receiveMaximum >= NO_LIMIT && aliasMaximum === 0) return
     ;(connOf(client) as Windowed)[WINDOW] = { client, receiveMaximum, inflight: new Set(), held: [], heldBytes: 0, aliasMaximum, aliases: new Map(), opts }
     parserOf(client).on('packet', onAck as (packet: { cmd: string }) => void)
+    const broker = clientInternals(client).broker
+    onConnectionClose(broker, heldAtClose)
+    watchClose(broker, connOf(client))
   }
 }
 

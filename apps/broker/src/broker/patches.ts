@@ -85,7 +85,7 @@ export function patchStore (store: AedesStore, { kind, retained, replicas }: Sto
     {
       name: 'dup-on-resend',
       reason: 'aedes sends a queued PUBLISH it had sent before again with DUP 0 (MQTT-3.3.1-1)',
-      install: () => setDupOnResend(store)
+      install: () => setDupOnResend(store, kind !== 'redis')
     },
     {
       name: 'store-pubrels-apart',

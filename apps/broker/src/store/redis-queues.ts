@@ -258,7 +258,11 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
       // message queued before the read and delivered live once the client was registered went twice (at QoS 2,
       // once its first copy had completed, a second message under the same id)
       const inFlight = new Set<string>()
-      if (isConnection(client)) for (const s of sentOn.get(client)?.values() ?? []) inFlight.add(s.entry)
+      // A QoS 2 message is listed under the message's key until its send's write, under the client's own key,
+      // reaches Redis: one sent while this read was on its way is in flight under either
+      if (isConnection(client)) {
+        for (const s of sentOn.get(client)?.values() ?? []) inFlight.add(s.entry).add(packetKey(s.brokerId, s.brokerCounter))
+      }
       for (let i = 0; i < keys.length; i++) {
         const key = keys[i] as string
         if (inFlight.has(key)) continue
