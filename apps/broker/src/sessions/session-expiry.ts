@@ -70,6 +70,9 @@ export function createSessionExpiry (opts: SessionExpiryOptions): SessionExpiry 
   let closed = false
 
   const onError = (err: unknown): void => { log.error({ err }, 'session index update failed') }
+  // a sweep that fails (Redis away past the store's retries, an index it cannot read) is tried again at the next
+  // one: rejected in a timer, it was an unhandled rejection, which ends a Node process
+  const sweepFailed = (err: unknown): void => { log.error({ err }, 'session sweep failed: tried again at the next one') }
   const onClient = (c: Client): void => { if (isPersistent(c)) index.markActive([c.id]).catch(onError) }
   const onGone = (c: Client): void => {
     // a client taken over by a newer connection with the same id (here or on another process) is not idle
@@ -79,7 +82,7 @@ export function createSessionExpiry (opts: SessionExpiryOptions): SessionExpiry 
     if (at === undefined) return
     index.markIdle(c.id, at).catch(onError)
     if (at - now < sweepIntervalMs && !closed) {
-      const t = setTimeout(() => { soon.delete(t); void sweep() }, at - now + 1)
+      const t = setTimeout(() => { soon.delete(t); sweep().catch(sweepFailed) }, at - now + 1)
       t.unref()
       soon.add(t)
     }
@@ -111,7 +114,7 @@ export function createSessionExpiry (opts: SessionExpiryOptions): SessionExpiry 
   }
 
   // MQTT 5 sessions have deadlines of their own even when sessions.expiryMs is 0
-  const timer = setInterval(() => { void sweep() }, sweepIntervalMs)
+  const timer = setInterval(() => { sweep().catch(sweepFailed) }, sweepIntervalMs)
   timer.unref()
 
   function sweep (now = Date.now()): Promise<string[]> {
