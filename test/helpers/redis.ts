@@ -6,6 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
+import { afterAll, afterEach, beforeAll } from 'vitest'
 import { freePort } from './ports.js'
 
 export interface TestRedis {
@@ -195,4 +196,23 @@ async function replicationLink (masterPort: number): Promise<ReplicationLink> {
       server.close()
     }
   }
+}
+
+/**
+ * A private Redis for the brokers of a file (or of the describe block it is called in): started before its first
+ * test, emptied after each, stopped after the last. Call it before useScope(): hooks registered first run
+ * last, so Redis is emptied once the test's brokers are closed.
+ */
+export function useSharedRedis (): TestRedis {
+  let redis: TestRedis | undefined
+  beforeAll(async () => { redis = await startRedis() })
+  afterEach(async () => { await redis?.flush() })
+  afterAll(async () => { await redis?.stop() })
+  return new Proxy({} as TestRedis, {
+    get (_, key) {
+      if (redis === undefined) throw new Error('useSharedRedis: no Redis (its beforeAll failed)')
+      const value = (redis as unknown as Record<PropertyKey, unknown>)[key]
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(redis) : value
+    }
+  })
 }

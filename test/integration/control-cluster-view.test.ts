@@ -1,20 +1,18 @@
 // One view of a cluster: whichever worker answers, /metrics, /api/v1/clients, /api/v1/status and /api/v1/groups
 // cover every live worker, each part named by its worker; a worker that does not answer is named as missing.
 import { Redis } from 'ioredis'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { PASSWORD, type TestBroker } from '../helpers/broker.js'
 import { runCli } from '../helpers/cli.js'
 import { get, httpUrl } from '../helpers/http.js'
 import { publish, subscribe, type TestClient } from '../helpers/mqtt.js'
 import { parseExposition } from '../helpers/prometheus.js'
-import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { useSharedRedis } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
 import { ASK_TIMEOUT_MS, mergeExpositions } from '../../apps/broker/src/observe/cluster-view.js'
 
-let redis: TestRedis
-beforeAll(async () => { redis = await startRedis() })
-afterAll(async () => { await redis?.stop() })
-afterEach(async () => { await redis.flush() })
+// before the scope: emptied once the test's brokers are closed
+const redis = useSharedRedis()
 const scope = useScope()
 
 const node = (brokerId: string): Promise<TestBroker> => scope.startAnother({ config: { persistence: 'redis', redis: { url: redis.url }, brokerId } })

@@ -1,17 +1,14 @@
 // Cluster mode (persistence: redis): the registry is shared through Redis, so a change made through one
 // broker's API reaches the clients of another broker at their next packet.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { PASSWORD, type TestBroker } from '../helpers/broker.js'
 import { get, patch, post, topicPath } from '../helpers/http.js'
 import { connackCode, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
-import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { useSharedRedis } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
 
-let redis: TestRedis
-beforeAll(async () => { redis = await startRedis() })
-afterAll(async () => { await redis?.stop() })
-// registered before the scope's: runs after it, once the test's brokers are closed
-afterEach(async () => { await redis.flush() })
+// before the scope: emptied once the test's brokers are closed
+const redis = useSharedRedis()
 const scope = useScope()
 
 const node = (brokerId: string): Promise<TestBroker> => scope.startAnother({ config: { persistence: 'redis', redis: { url: redis.url }, brokerId } })

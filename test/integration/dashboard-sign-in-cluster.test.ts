@@ -2,20 +2,18 @@
 // begun on one worker holds on every other — and ends on every other (sign-out, account change, bounds) —
 // through the table the workers share in Redis. What Redis holds is a digest of the cookie, never the cookie.
 import { Redis } from 'ioredis'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PASSWORD, type TestBroker } from '../helpers/broker.js'
 import { post } from '../helpers/http.js'
-import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { startRedis, type TestRedis, useSharedRedis } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
 import { send, signIn, withCookie, type Signed } from '../helpers/sign-in.js'
 
-let redis: TestRedis
-beforeAll(async () => { redis = await startRedis() })
-afterAll(async () => { await redis?.stop() })
-afterEach(async () => { await redis.flush() })
+// before the scope: emptied once the test's brokers are closed
+const redis = useSharedRedis()
 const scope = useScope()
 
 const node = (brokerId: string, dashboard: Record<string, unknown> = {}, on: TestRedis = redis): Promise<TestBroker> =>

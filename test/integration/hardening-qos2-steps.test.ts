@@ -3,39 +3,26 @@
 // the broker sends must not go out before what it promises is on disk, and after the restart every client,
 // carrying on as MQTT asks, gets the message exactly once. A preloaded test module holds the one write batch
 // a step waits on (test/helpers/hold-keys.mjs): while it is held the broker must not send that step's packet.
-// (The publisher's first step, PUBREC before the message is queued on disk, is store-group-commit.test.ts.)
-import { once } from 'node:events'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+// (The publisher's first step, PUBREC before the message is queued on disk, is store-held-commit.test.ts.)
 import type { Packet } from 'mqtt-packet'
-import { beforeEach, describe, expect, it } from 'vitest'
-import { stringify } from 'yaml'
-import { baseConfig } from '../helpers/broker.js'
+import { describe, expect, it } from 'vitest'
 import { startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js'
 import { rawSession, type RawClient } from '../helpers/raw-mqtt.js'
+import { useBrokerEnv } from '../helpers/broker-env.js'
+import { converse, heldWhileRunning, holding, sendMarker } from '../helpers/held-store.js'
 import { useScope } from '../helpers/scope.js'
 
 const TOPIC = 'sensors/sensor-1/steps'
 const MARKER = 'sensors/sensor-2/marker'
-const HOLD = fileURLToPath(new URL('../helpers/hold-keys.mjs', import.meta.url))
 
 const scope = useScope()
-let dir: string
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'warden-qos2-steps-'))
-  scope.defer(() => rm(dir, { recursive: true, force: true }))
-  await writeFile(join(dir, 'warden.yaml'), stringify(await baseConfig()))
-})
+const store = useBrokerEnv(scope, 'warden-qos2-steps-', 'level')
 
 /** a broker process on the test's data dir; `hold`: the batch to hold (a key pattern, and how many such batches pass first) */
 async function startNode (hold?: { key: string, skip: number }): Promise<BrokerProcess> {
   const node = await startBrokerProcess({
-    WARDEN_CONFIG: join(dir, 'warden.yaml'), WARDEN_DATA_DIR: join(dir, 'data'),
-    ...(hold !== undefined
-      ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${HOLD}`, WARDEN_TEST_HOLD_KEY: hold.key, WARDEN_TEST_HOLD_SKIP: String(hold.skip) }
-      : {})
+    ...store.env(),
+    ...(hold !== undefined ? holding('hold-keys.mjs', { WARDEN_TEST_HOLD_KEY: hold.key, WARDEN_TEST_HOLD_SKIP: String(hold.skip) }) : {})
   })
   scope.defer(() => node.app.stop('SIGKILL'))
   return node
@@ -54,18 +41,6 @@ async function subscribeReader (node: BrokerProcess): Promise<RawClient> {
   return r
 }
 
-/** waits for the held batch, then shows the broker kept running meanwhile (another client's ten PINGREQs answered) */
-async function heldWhileRunning (node: BrokerProcess): Promise<void> {
-  await node.app.waitForLog((l) => l.msg === 'test: store batch held')
-  const probe = scope.track(await rawSession(node.port, 'sensor-2', 'probe'))
-  for (let i = 0; i < 10; i++) {
-    probe.send({ cmd: 'pingreq' } as Packet)
-    await probe.next('pingresp')
-    probe.packets.length = 0
-  }
-  probe.destroy()
-}
-
 /** SIGKILL, then everything the broker wrote to the clients has been read once their connections are seen closed */
 async function kill (node: BrokerProcess, clients: RawClient[]): Promise<void> {
   await node.app.stop('SIGKILL')
@@ -73,33 +48,6 @@ async function kill (node: BrokerProcess, clients: RawClient[]): Promise<void> {
 }
 
 const cmds = (c: RawClient): string[] => c.packets.map((p) => p.cmd)
-
-/**
- * A client doing its part of QoS 2 (PUBREC for a PUBLISH, PUBCOMP for a PUBREL) until `until` arrives;
- * returns every packet it got.
- */
-async function converse (c: RawClient, until: (p: Packet) => boolean): Promise<Packet[]> {
-  let i = 0
-  for (;;) {
-    while (i < c.packets.length) {
-      const p = c.packets[i++] as Packet & { messageId?: number, qos?: number }
-      if (p.cmd === 'publish' && p.qos === 2) c.send({ cmd: 'pubrec', messageId: p.messageId } as Packet)
-      if (p.cmd === 'pubrel') c.send({ cmd: 'pubcomp', messageId: p.messageId } as Packet)
-      if (until(p)) return c.packets.slice()
-    }
-    await Promise.race([once(c.socket, 'data'), c.closed().then(() => { throw new Error('closed') })])
-  }
-}
-
-/** sensor-2 publishes a marker at QoS 2: queued behind everything before it */
-async function sendMarker (node: BrokerProcess): Promise<void> {
-  const s = scope.track(await rawSession(node.port, 'sensor-2', 'marker'))
-  s.send({ cmd: 'publish', topic: MARKER, payload: Buffer.from('marker'), qos: 2, messageId: 1, retain: false, dup: false } as Packet)
-  await s.next('pubrec')
-  s.send({ cmd: 'pubrel', messageId: 1 } as Packet)
-  await s.next('pubcomp')
-  s.destroy()
-}
 
 const isMarker = (p: Packet): boolean => p.cmd === 'publish' && (p as Packet & { topic: string }).topic === MARKER
 /** the PUBLISHes of `payload` among `packets` */
@@ -112,7 +60,7 @@ describe('a QoS 2 message through the level store, the broker SIGKILLed at each 
     const r = await subscribeReader(node)
     const d = await device(node)
     d.send(publishPacket('m1', 7))
-    await heldWhileRunning(node)
+    await heldWhileRunning(scope, node)
     expect(cmds(r)).toEqual(['connack', 'suback'])
     // aedes answers PUBREC once the message is handed to the live subscribers: not yet either
     expect(cmds(d)).toEqual(['connack'])
@@ -125,7 +73,7 @@ describe('a QoS 2 message through the level store, the broker SIGKILLed at each 
     await d2.next('pubrec')
     d2.send({ cmd: 'pubrel', messageId: 7 } as Packet)
     await d2.next('pubcomp')
-    await sendMarker(again)
+    await sendMarker(scope, again, MARKER)
     const got = await converse(await reader(again), isMarker)
     expect(publishesOf(got, 'm1')).toHaveLength(1)
   })
@@ -139,7 +87,7 @@ describe('a QoS 2 message through the level store, the broker SIGKILLed at each 
     await d.next('pubrec')
     const first = await r.next('publish') as Packet & { messageId: number }
     r.send({ cmd: 'pubrec', messageId: first.messageId } as Packet)
-    await heldWhileRunning(node)
+    await heldWhileRunning(scope, node)
     expect(cmds(r)).not.toContain('pubrel')
     await kill(node, [r, d])
 
@@ -147,7 +95,7 @@ describe('a QoS 2 message through the level store, the broker SIGKILLed at each 
     const d2 = await device(again)
     d2.send({ cmd: 'pubrel', messageId: 7 } as Packet)
     await d2.next('pubcomp')
-    await sendMarker(again)
+    await sendMarker(scope, again, MARKER)
     const got = await converse(await reader(again), isMarker)
     // the same delivery: the reader still holds that id as received and not released (MQTT-4.3.3)
     expect(publishesOf(got, 'm1').map((p) => p.messageId)).toEqual([first.messageId])
@@ -163,7 +111,7 @@ describe('a QoS 2 message through the level store, the broker SIGKILLed at each 
     d.send(publishPacket('m1', 7))
     await d.next('pubrec')
     d.send({ cmd: 'pubrel', messageId: 7 } as Packet)
-    await heldWhileRunning(node)
+    await heldWhileRunning(scope, node)
     expect(cmds(d)).not.toContain('pubcomp')
     await kill(node, [d])
 
@@ -177,7 +125,7 @@ describe('a QoS 2 message through the level store, the broker SIGKILLed at each 
     await d2.next('pubrec')
     d2.send({ cmd: 'pubrel', messageId: 7 } as Packet)
     await d2.next('pubcomp')
-    await sendMarker(again)
+    await sendMarker(scope, again, MARKER)
     const got = await converse(await reader(again), isMarker)
     expect([publishesOf(got, 'm1').length, publishesOf(got, 'm2').length]).toEqual([1, 1])
   })
@@ -199,7 +147,7 @@ describe('a QoS 2 message through the level store, the broker SIGKILLed at each 
     const d2 = await device(again)
     d2.send({ cmd: 'pubrel', messageId: 7 } as Packet)
     await d2.next('pubcomp')
-    await sendMarker(again)
+    await sendMarker(scope, again, MARKER)
     const got = await converse(r2, isMarker)
     expect(publishesOf(got, 'm1')).toEqual([])
     // taken for what it is, a message already published: neither published again nor refused at the start

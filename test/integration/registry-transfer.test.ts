@@ -4,7 +4,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { stringify } from 'yaml'
 import { baseConfig, PASSWORD, startBroker, type TestBroker } from '../helpers/broker.js'
 import { adminCall, startBrokerProcess } from '../helpers/broker-process.js'
@@ -12,7 +12,7 @@ import { runCli } from '../helpers/cli.js'
 import { get, httpUrl, post, request } from '../helpers/http.js'
 import { connackCode, publish, subscribe } from '../helpers/mqtt.js'
 import type { AppProcess } from '../helpers/process.js'
-import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { useSharedRedis } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
 
 let dir: string
@@ -147,10 +147,7 @@ describe('who may', () => {
 })
 
 describe('switching stores', () => {
-  let redis: TestRedis
-  beforeAll(async () => { redis = await startRedis() })
-  afterEach(async () => { await redis.flush() })
-  afterAll(async () => { await redis?.stop() })
+  const redis = useSharedRedis()
 
   const startNode = async (env: Record<string, string>): Promise<{ app: AppProcess, http: string, url: string }> => {
     const config = join(dir, 'warden.yaml')

@@ -1,16 +1,14 @@
 // Dashboard sessions in Redis, as an account holder racing its own sign-ins would use them: sign-ins sent at
 // the same instant to both workers must not take more than maxSessionsPerUser places, nor the whole table
 // (maxSessions), locking every other account out of the dashboard.
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { PASSWORD, type TestBroker } from '../helpers/broker.js'
-import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { useSharedRedis } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
 import { send, withCookie, type Signed } from '../helpers/sign-in.js'
 
-let redis: TestRedis
-beforeAll(async () => { redis = await startRedis() })
-afterAll(async () => { await redis?.stop() })
-afterEach(async () => { await redis.flush() })
+// before the scope: emptied once the test's brokers are closed
+const redis = useSharedRedis()
 const scope = useScope()
 
 const node = (brokerId: string, dashboard: Record<string, unknown>): Promise<TestBroker> =>

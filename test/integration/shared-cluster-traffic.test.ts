@@ -1,17 +1,15 @@
 // What a consumer-group message costs a cluster in Redis: it crosses to another process only when the member
 // that gets it is there, and the copies handed to one process travel together, not one PUBLISH each.
 import { Redis } from 'ioredis'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { TestBroker } from '../helpers/broker.js'
 import { payloads, publishStream, receivedTogether, tally } from '../helpers/groups.js'
 import { subscribe, type TestClient } from '../helpers/mqtt.js'
-import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { useSharedRedis } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
 
-let redis: TestRedis
-beforeAll(async () => { redis = await startRedis() })
-afterAll(async () => { await redis?.stop() })
-afterEach(async () => { await redis.flush() })
+// before the scope: emptied once the test's brokers are closed
+const redis = useSharedRedis()
 const scope = useScope()
 
 const node = (brokerId: string): Promise<TestBroker> => scope.startAnother({ config: { persistence: 'redis', redis: { url: redis.url }, brokerId } })

@@ -3,26 +3,24 @@
 // start-up recovery: the message is found unmarked only when its publisher, which got no PUBREC, sends it
 // again, by which time a persistent subscriber may have taken it from its queue. It must still be delivered
 // exactly once. A preloaded test module holds the mark's write (test/helpers/hold-redis-mark.mjs).
-import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
 import type { Packet } from 'mqtt-packet'
 import { describe, expect, it } from 'vitest'
 import { startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js'
 import { rawSession, type RawClient } from '../helpers/raw-mqtt.js'
-import { useRedisBroker } from '../helpers/redis-broker.js'
+import { useBrokerEnv } from '../helpers/broker-env.js'
+import { converse, holding, sendMarker } from '../helpers/held-store.js'
 import { useScope } from '../helpers/scope.js'
 
 const TOPIC = 'sensors/sensor-1/mark'
 const MARKER = 'sensors/sensor-2/marker'
-const HOLD = fileURLToPath(new URL('../helpers/hold-redis-mark.mjs', import.meta.url))
 
 const scope = useScope()
-const onRedis = useRedisBroker(scope, 'warden-redis-mark-')
+const onRedis = useBrokerEnv(scope, 'warden-redis-mark-', 'redis')
 
 async function startNode (hold: boolean): Promise<BrokerProcess> {
   const node = await startBrokerProcess({
     ...onRedis.env(),
-    ...(hold ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${HOLD}` } : {})
+    ...(hold ? holding('hold-redis-mark.mjs', {}) : {})
   })
   scope.defer(() => node.app.stop('SIGKILL'))
   return node
@@ -33,34 +31,10 @@ const device = async (node: BrokerProcess): Promise<RawClient> => scope.track(aw
 const publishPacket = (payload: string, dup: boolean): Packet =>
   ({ cmd: 'publish', topic: TOPIC, payload: Buffer.from(payload), qos: 2, messageId: 7, retain: false, dup }) as Packet
 
-/** a client doing its part of QoS 2 (PUBREC for a PUBLISH, PUBCOMP for a PUBREL) until `until` arrives */
-async function converse (c: RawClient, until: (p: Packet) => boolean): Promise<void> {
-  let i = 0
-  for (;;) {
-    while (i < c.packets.length) {
-      const p = c.packets[i++] as Packet & { messageId?: number, qos?: number }
-      if (p.cmd === 'publish' && p.qos === 2) c.send({ cmd: 'pubrec', messageId: p.messageId } as Packet)
-      if (p.cmd === 'pubrel') c.send({ cmd: 'pubcomp', messageId: p.messageId } as Packet)
-      if (until(p)) return
-    }
-    await Promise.race([once(c.socket, 'data'), c.closed().then(() => { throw new Error('closed') })])
-  }
-}
-
 /** the PUBLISHes of `payload` a client got */
 const publishesOf = (c: RawClient, payload: string): Packet[] =>
   c.packets.filter((p) => p.cmd === 'publish' && (p as Packet & { payload: Buffer }).payload.toString() === payload)
 const isPublishOf = (topic: string) => (p: Packet): boolean => p.cmd === 'publish' && (p as Packet & { topic: string }).topic === topic
-
-/** sensor-2 publishes a marker at QoS 2: queued behind everything before it */
-async function sendMarker (node: BrokerProcess): Promise<void> {
-  const s = scope.track(await rawSession(node.port, 'sensor-2', 'marker'))
-  s.send({ cmd: 'publish', topic: MARKER, payload: Buffer.from('marker'), qos: 2, messageId: 1, retain: false, dup: false } as Packet)
-  await s.next('pubrec')
-  s.send({ cmd: 'pubrel', messageId: 1 } as Packet)
-  await s.next('pubcomp')
-  s.destroy()
-}
 
 /**
  * The reader subscribes (sensors/# at QoS 2) and leaves; the device's QoS 2 PUBLISH of m1 is queued for it in
@@ -96,7 +70,7 @@ async function resend (node: BrokerProcess): Promise<void> {
 /** a reader session: everything queued before a new marker, to the end of QoS 2; then it leaves */
 async function drain (node: BrokerProcess): Promise<number> {
   const r = await reader(node)
-  await sendMarker(node)
+  await sendMarker(scope, node, MARKER)
   await converse(r, isPublishOf(MARKER))
   r.send({ cmd: 'pingreq' } as Packet)
   await r.next('pingresp')

@@ -11,13 +11,13 @@ import type { Packet } from 'mqtt-packet'
 import { describe, expect, it } from 'vitest'
 import { startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js'
 import { packetWhere, rawSession, type RawClient } from '../helpers/raw-mqtt.js'
-import { useRedisBroker } from '../helpers/redis-broker.js'
+import { useBrokerEnv } from '../helpers/broker-env.js'
 import { useScope } from '../helpers/scope.js'
 
 type Pub = Packet & { cmd: 'publish', topic: string, payload: Buffer, qos: number, messageId: number, dup: boolean }
 
 const scope = useScope()
-const onRedis = useRedisBroker(scope, 'warden-redis-ids-')
+const onRedis = useBrokerEnv(scope, 'warden-redis-ids-', 'redis')
 
 async function startNode (): Promise<BrokerProcess> {
   const node = await startBrokerProcess({ ...onRedis.env() })

@@ -1,33 +1,36 @@
-// Group commit on Redis (apps/broker/src/store/redis-batch.ts) keeps Warden's promise: a QoS 1 or 2 message
-// is acknowledged to its publisher only once the script call that queues it for a persistent subscriber has
-// run in Redis. A preloaded test module holds that call (test/helpers/hold-redis-batch.mjs); the broker is
-// SIGKILLed while it is held, Redis keeps running: the publisher must have no PUBACK/PUBREC, and once it
-// sends the message again after the restart the subscriber gets it.
-import { fileURLToPath } from 'node:url'
+// Group commit keeps Warden's promise on both durable stores: a QoS 1 or 2 message is acknowledged to its
+// publisher only once the write that queues it for a persistent subscriber is done — on level the batch on
+// disk (store/group-commit.ts), on Redis the script call run (store/redis-batch.ts). A preloaded test module
+// holds that write (hold-batch.mjs, hold-redis-batch.mjs); the broker is SIGKILLed while it is held (Redis keeps
+// running): the publisher must have no PUBACK/PUBREC, and once it sends the message again after the restart
+// the subscriber gets it.
 import type { Packet } from 'mqtt-packet'
 import { describe, expect, it } from 'vitest'
 import { startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js'
+import { useBrokerEnv } from '../helpers/broker-env.js'
+import { heldWhileRunning, holding } from '../helpers/held-store.js'
 import { subscribe } from '../helpers/mqtt.js'
 import { rawSession } from '../helpers/raw-mqtt.js'
-import { useRedisBroker } from '../helpers/redis-broker.js'
 import { useScope } from '../helpers/scope.js'
 
 const HELD = 'sensors/sensor-1/held'
-const HOLD = fileURLToPath(new URL('../helpers/hold-redis-batch.mjs', import.meta.url))
 
 const scope = useScope()
-const onRedis = useRedisBroker(scope, 'warden-redis-commit-')
 
-async function startNode (hold: boolean): Promise<BrokerProcess> {
-  const node = await startBrokerProcess({
-    ...onRedis.env(),
-    ...(hold ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${HOLD}`, WARDEN_TEST_HOLD_TOPIC: HELD } : {})
-  })
-  scope.defer(() => node.app.stop('SIGKILL'))
-  return node
-}
+const STORES = [
+  { persistence: 'level', hold: 'hold-batch.mjs', write: 'is not on disk' },
+  { persistence: 'redis', hold: 'hold-redis-batch.mjs', write: 'has not run in Redis' }
+] as const
 
-describe('a message whose queue write has not run in Redis', () => {
+describe.each(STORES)('$persistence: a message whose queue write $write', ({ persistence, hold }) => {
+  const store = useBrokerEnv(scope, `warden-commit-${persistence}-`, persistence)
+
+  async function startNode (held: boolean): Promise<BrokerProcess> {
+    const node = await startBrokerProcess({ ...store.env(), ...(held ? holding(hold, { WARDEN_TEST_HOLD_TOPIC: HELD }) : {}) })
+    scope.defer(() => node.app.stop('SIGKILL'))
+    return node
+  }
+
   for (const qos of [1, 2] as const) {
     it(`is not acknowledged at QoS ${qos}, and is delivered once sent again after a SIGKILL`, async () => {
       const node = await startNode(true)
@@ -37,15 +40,7 @@ describe('a message whose queue write has not run in Redis', () => {
       const device = scope.track(await rawSession(node.port, 'sensor-1', 'device-1'))
       const publish = { cmd: 'publish', topic: HELD, payload: Buffer.from('held'), qos, messageId: 7, retain: false, dup: false } as Packet
       device.send(publish)
-      await node.app.waitForLog((l) => l.msg === 'test: store batch held')
-      // the broker has been running meanwhile: it answers another client's CONNECT and ten PINGREQs (a
-      // PUBACK it would send without waiting for the batch goes out within those turns)
-      const probe = scope.track(await rawSession(node.port, 'sensor-2', 'probe'))
-      for (let i = 0; i < 10; i++) {
-        probe.send({ cmd: 'pingreq' } as Packet)
-        await probe.next('pingresp')
-        probe.packets.length = 0
-      }
+      await heldWhileRunning(scope, node)
       await node.app.stop('SIGKILL')
       // everything the broker wrote before it died has been read once the connection is seen closed
       await device.closed()
