@@ -70,6 +70,10 @@ it('a slow reader holds each publish at most limits.flowControl.maxHoldMs', asyn
   const b = await start({ flowControl: { maxHoldMs: 200 } })
   await reader(b, 24 * 1024)
   const pubs = await publishers()
+  // one publisher fills the reader's window until it is judged congested (its reading is averaged over a few
+  // seconds: 50 messages could all be taken by the kernel's socket buffers before that)
+  const [[filler, fillTopic]] = pubs as [[TestClient, string, string]]
+  for (let i = 0; b.broker.flow.congested().length === 0; i++) await publishPaced(filler, fillTopic, `fill-${i}`, 1, SIZE)
   const paces = await Promise.all(pubs.map(([c, topic, tag]) => publishPaced(c, topic, tag, 50, SIZE)))
   const waits = paces.flatMap((p) => p.waits)
   expect(b.broker.flow.stats.timedOut).toBeGreaterThan(0)
