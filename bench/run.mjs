@@ -68,6 +68,11 @@ if (quick && !sections.has('persistent')) brokers = brokers.filter((b) => b.name
 if (typeof args.only === 'string') { const only = args.only.split(','); brokers = brokers.filter((b) => only.includes(b.name)) }
 
 const timing = quick ? { warmupMs: 400, durationMs: 1100 } : { warmupMs: 500, durationMs: 2000 }
+// A fixed-rate latency row warms up at its rate for seconds, every broker alike: a Node broker's code is
+// compiled by V8 as it runs, and at 1k msg/s half a second is 500 messages — measured from there, Warden's CPU
+// per message was 180–360 µs with V8's compiler threads busy beside it, 125–157 µs from 4–8 s on (Mosquitto,
+// native code, 75–100 either way). A broker runs for days: the row measures it warm.
+const latencyWarmupMs = quick ? 3000 : 5000
 const KEY = (w) => w.payloadSize === 64 && (w.qos === 0 || w.qos === 1) && !w.shape.includes('persistent')
 const repsOf = (w) => args.reps !== undefined ? Number(args.reps) : quick ? 1 : KEY(w) ? 2 : 1
 const matrix = quick
@@ -188,7 +193,7 @@ async function compare (handles, w, reps) {
     for (const h of order) {
       const wl = typeof w === 'function' ? w(h) : w
       const q = await quiet()
-      const r = await h.run(wl.name, (broker) => runTraffic(broker, { ...wl, ...timing, ...flood }))
+      const r = await h.run(wl.name, (broker) => runTraffic(broker, { ...timing, ...wl, ...flood }))
       if (r === null) continue
       r.busyBefore = q.busyCores
       logRow(h.b.name, r, rep)
@@ -233,7 +238,7 @@ if (sections.has('throughput') || sections.has('latency')) {
       for (const w of latencies) {
         // the level store matters for QoS 1 (stored before PUBACK): once, at the rate of the target
         const hs = handles.filter((h) => h.b.name !== 'warden-level' || (w.qos === 1 && w.rate === 1000))
-        results.latency.push(...await compare(hs, w, args.reps !== undefined ? Number(args.reps) : quick ? 1 : 2))
+        results.latency.push(...await compare(hs, { ...w, warmupMs: latencyWarmupMs }, args.reps !== undefined ? Number(args.reps) : quick ? 1 : 2))
       }
     }
   } finally {
