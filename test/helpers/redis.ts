@@ -165,13 +165,21 @@ export interface ReplicationLink {
    * master goes: replication lags as it does when a link is slow, which a paused replica cannot show
    * (the kernel would hand it what was already sent) */
   hold (): void
+  /** holds the link at the first chunk the master sends from now on that contains `marker` (a key name):
+   * the replica gets nothing from that write on, and answers no WAIT for it, until release() */
+  holdAt (marker: string): void
+  /** passes on what was held, in order, and lets the link run again */
+  release (): void
   close (): void
 }
 
 /** A TCP relay between a replica and its master. */
-async function replicationLink (masterPort: number): Promise<ReplicationLink> {
+export async function replicationLink (masterPort: number): Promise<ReplicationLink> {
   const pairs = new Set<[Socket, Socket]>()
   let held = false
+  let marker: Buffer | undefined
+  const waiting: Array<[Socket, Buffer]> = []
+  const pauseAll = (): void => { for (const [, masterSide] of pairs) masterSide.pause() }
   const server = createServer((replicaSide) => {
     const masterSide = tcpConnect(masterPort, '127.0.0.1')
     const pair: [Socket, Socket] = [replicaSide, masterSide]
@@ -180,7 +188,12 @@ async function replicationLink (masterPort: number): Promise<ReplicationLink> {
     replicaSide.on('error', end).on('close', end)
     masterSide.on('error', end).on('close', end)
     replicaSide.pipe(masterSide)
-    masterSide.pipe(replicaSide)
+    // by hand, so that a chunk can be looked at before it is passed on
+    masterSide.on('data', (d: Buffer) => {
+      if (!held && marker !== undefined && d.includes(marker)) { marker = undefined; held = true; pauseAll() }
+      if (held) waiting.push([replicaSide, d])
+      else replicaSide.write(d)
+    })
     if (held) masterSide.pause()
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -189,7 +202,14 @@ async function replicationLink (masterPort: number): Promise<ReplicationLink> {
     port,
     hold () {
       held = true
-      for (const [, masterSide] of pairs) { masterSide.unpipe(); masterSide.pause() }
+      pauseAll()
+    },
+    holdAt (m) { marker = Buffer.from(m) },
+    release () {
+      held = false
+      marker = undefined
+      for (const [replicaSide, d] of waiting.splice(0)) if (!replicaSide.destroyed) replicaSide.write(d)
+      for (const [, masterSide] of pairs) masterSide.resume()
     },
     close () {
       for (const [a, b] of pairs) { a.destroy(); b.destroy() }

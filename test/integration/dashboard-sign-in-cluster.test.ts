@@ -2,12 +2,13 @@
 // begun on one worker holds on every other — and ends on every other (sign-out, account change, bounds) —
 // through the table the workers share in Redis. What Redis holds is a digest of the cookie, never the cookie.
 import { Redis } from 'ioredis'
+import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PASSWORD, type TestBroker } from '../helpers/broker.js'
-import { post } from '../helpers/http.js'
+import { get, patch, post } from '../helpers/http.js'
 import { startRedis, type TestRedis, useSharedRedis } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
 import { send, signIn, withCookie, type Signed } from '../helpers/sign-in.js'
@@ -53,6 +54,41 @@ describe('two workers on one Redis', () => {
     const admin = await signIn(b, 'admin')
     expect((await send(b, 'PATCH', '/api/v1/users/ops', { headers: withCookie(admin, { 'x-csrf-token': admin.csrf }), body: { roles: [] } })).status).toBe(200)
     await expect.poll(async () => [await status(a, s), await status(b, s)]).toEqual([401, 401])
+  })
+
+  it('an account demoted while Redis refuses to end its sessions: its old session does nothing more on either worker', async () => {
+    const [a, b] = await Promise.all([node('a'), node('b')])
+    expect((await post(a, '/api/v1/users', { username: 'ops', password: 'ops-password', roles: ['admin'] })).status).toBe(201)
+    const s = await signIn(a, 'ops', 'ops-password')
+    const change = (on: TestBroker, filter: string): Promise<number> => send(on, 'POST', '/api/v1/topics', {
+      headers: withCookie(s, { 'x-csrf-token': s.csrf }), body: { filter, owners: ['sensor-1'] }
+    }).then((r) => r.status)
+    expect([await change(a, 'sites/a/#'), await change(b, 'sites/b/#')]).toEqual([201, 201])
+    const r = new Redis(redis.url)
+    try {
+      // ending an account's sessions reads its set of sessions first (ZRANGE): Redis refuses it on both
+      // workers while the account is demoted through b and the change reaches a
+      await r.call('ACL', 'SETUSER', 'default', '-zrange')
+      try {
+        expect((await patch(b, '/api/v1/users/ops', { roles: ['observer'] })).status).toBe(200)
+        await expect.poll(async () => (await get(a, '/api/v1/users/ops')).body.roles).toEqual(['observer'])
+      } finally {
+        await r.call('ACL', 'SETUSER', 'default', '+zrange')
+      }
+      // the session is still in Redis, as stored at sign-in (as admin): ending it did fail
+      const key = createHash('sha256').update(s.cookie.slice(s.cookie.indexOf('=') + 1)).digest('base64url')
+      expect(JSON.parse(await r.get(`warden:web-session\u0000s:${key}`) ?? 'null')).toMatchObject({ u: 'ops', r: ['admin'] })
+    } finally {
+      r.disconnect()
+    }
+    // yet it is refused on each worker, for a change and for a read, and ended
+    expect([await change(a, 'sites/c/#'), await change(b, 'sites/d/#')]).toEqual([401, 401])
+    expect([await status(a, s), await status(b, s)]).toEqual([401, 401])
+    // signing in again gives what the account has now
+    const again = await signIn(b, 'ops', 'ops-password')
+    expect((await send(a, 'GET', '/auth/session', { headers: withCookie(again) })).body).toMatchObject({ roles: ['observer'], admin: false })
+    const topic = { filter: 'sites/e/#', owners: ['sensor-1'] }
+    expect((await send(a, 'POST', '/api/v1/topics', { headers: withCookie(again, { 'x-csrf-token': again.csrf }), body: topic })).status).toBe(403)
   })
 
   it('idle expiry counts use on any worker; the page\'s own polling keeps it on none', async () => {

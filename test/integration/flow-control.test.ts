@@ -1,7 +1,7 @@
 // Flow control on one broker process: a subscriber that keeps reading, slower than its publishers, slows them
 // down instead of being cut off; one that stops reading is cut off as before and holds no one for long.
 import { expect, it } from 'vitest'
-import type { TestBroker } from '../helpers/broker.js'
+import { baseConfig, fastHash, PASSWORD, type TestBroker } from '../helpers/broker.js'
 import { get } from '../helpers/http.js'
 import { parseExposition } from '../helpers/prometheus.js'
 import { maxOf, missing, publishPaced } from '../helpers/flow.js'
@@ -108,4 +108,26 @@ it('limits.flowControl.roles: a subscriber without one of them holds no one (it 
   await r.closed()
   expect(scope.count('delivery:slow-consumer')).toBeGreaterThanOrEqual(1)
   expect(b.broker.flow.stats.held).toBe(0)
+})
+
+it('a subscriber reading its reply topic (config replies), which no grant names, holds the responders publishing there', async () => {
+  const base = await baseConfig()
+  const b = await scope.start({
+    config: {
+      limits: LIMITS,
+      replies: { prefix: 'reply', responders: ['service'] },
+      roles: { ...(base.roles as Record<string, unknown>), service: { subscribe: ['requests/#'] } },
+      users: [...(base.users as unknown[]), { username: 'svc', passwordHash: await fastHash(PASSWORD), roles: ['service'] }]
+    }
+  })
+  // sensor-1's grants reach devices/sensor-1/cmd/# only: its reply topic is readable by the reply rule alone
+  const r = await slowReader(b.port, 'sensor-1', 'req-1', { filter: 'reply/req-1/#', qos: 1 }, 96 * 1024)
+  scope.defer(() => r.destroy())
+  const responders = await Promise.all(['a', 'b', 'c'].map((tag) => scope.client('svc', { clientId: `svc-${tag}` })))
+  await Promise.all(responders.map((c, i) => publishPaced(c, `reply/req-1/${'abc'[i]}`, 'abc'[i] as string, N, SIZE)))
+  await r.received(3 * N)
+  expect(r.isClosed).toBe(false)
+  expect(scope.count('delivery:slow-consumer')).toBe(0)
+  expect(missing(r.payloads, ['a', 'b', 'c'], N)).toEqual([])
+  expect(b.broker.flow.stats.held).toBeGreaterThan(0)
 })

@@ -1,5 +1,5 @@
 // Flow control's pure parts: what a congested subscriber reaches (its subscriptions narrowed by its read
-// grants), how full its bounds are, and when it counts as congested.
+// grants and its reply topic), how full its bounds are, and when it counts as congested.
 import { describe, expect, it } from 'vitest'
 import { fillOf, judge, type CongestionLimits } from '../../apps/broker/src/flow/congestion.js'
 import { reaches } from '../../apps/broker/src/flow/holds.js'
@@ -22,6 +22,19 @@ describe('reachOf', () => {
     [['$SYS/#'], ['$SYS/#'], true, '$SYS/x', true]
   ])('%j under %j (reads all: %s) reaches %s: %s', (subs, grants, all, topic, reached) => {
     expect(reaches(reachOf(subs, grants, all), topic)).toBe(reached)
+  })
+
+  it.each([
+    // subscriptions, grants, its reply topic, topic, reached: the reply topic reads as one more grant
+    [['reply/me/#'], ['devices/me/#'], 'reply/me/', 'reply/me/answer', true],
+    [['reply/me/#'], ['devices/me/#'], undefined, 'reply/me/answer', false],
+    [['reply/+/#'], [], 'reply/me/', 'reply/me/a', true],
+    [['reply/+/#'], [], 'reply/me/', 'reply/you/a', false],
+    [['#'], ['devices/me/#'], 'reply/me/', 'reply/me/a/b', true],
+    [['#'], ['devices/me/#'], 'reply/me/', 'reply/other/a', false],
+    [['#'], ['devices/me/#'], 'reply/me/', 'devices/me/t', true]
+  ])('%j under %j with reply topic %s reaches %s: %s', (subs, grants, replyTopic, topic, reached) => {
+    expect(reaches(reachOf(subs, grants, false, replyTopic), topic)).toBe(reached)
   })
 
   it('announces at most MAX_REACH entries', () => {

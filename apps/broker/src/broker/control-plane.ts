@@ -15,7 +15,8 @@ import { createAuthenticator } from '../http/basic-auth.js'
 import { createEventStreams } from '../http/events.js'
 import { createHttpServer, listenHttp } from '../http/server.js'
 import { loadStaticFiles } from '../http/static-files.js'
-import { createRedisWebSessions, createWebSessions } from '../http/web-sessions.js'
+import { createRedisWebSessions, createWebSessions, type SessionAccounts } from '../http/web-sessions.js'
+import { accountFingerprint } from '../auth/account-fingerprint.js'
 import { connectRedis, type RedisTarget } from '../store/redis-connect.js'
 import { createDenialLog } from '../observe/denial-log.js'
 import { createFleet } from '../observe/fleet.js'
@@ -111,10 +112,18 @@ export async function startControlPlane (
   hooks.attachControl(createControlTopicHandler(ctx))
   const sys = startSysStats(ctx, config.stats.sysIntervalMs)
   const events = createEventStreams(ctx, config.stats.intervalMs)
+  // a session is checked on every request against this worker's accounts (kept in step with the registry)
+  const accounts: SessionAccounts = {
+    fingerprint (username) {
+      const account = runtime.rules.directory.accounts.get(username)
+      return account === undefined ? undefined : accountFingerprint(account)
+    },
+    revision: () => runtime.registry.state.revision
+  }
   // several workers: a browser's next request may reach any of them, so they share one table in Redis
   const webSessions = redis === undefined
-    ? createWebSessions(config.dashboard)
-    : createRedisWebSessions(config.dashboard, connectRedis(redis, { maxRetriesPerRequest: 1 }))
+    ? createWebSessions(config.dashboard, accounts)
+    : createRedisWebSessions(config.dashboard, accounts, connectRedis(redis, { maxRetriesPerRequest: 1 }))
   // a stream or a dashboard session is a live connection as an MQTT client is: it ends when its account
   // changes (password, roles, loopback rule) or goes
   runtime.registry.onChange((prev, next) => {
@@ -122,7 +131,8 @@ export async function startControlPlane (
     if (changed.size > 0) {
       events.closeFor(changed)
       webSessions.endFor(changed).catch((err: unknown) => {
-        log.warn({ err }, 'dashboard sessions of changed accounts could not be ended (Redis does not answer): they last until their expiry')
+        // each is still refused and ended at its next request: its account is no longer the one signed in with
+        log.warn({ err }, 'dashboard sessions of changed accounts could not be removed now (Redis does not answer)')
       })
     }
     ctx.recent.keepOnly(new Set(next.topics.map((t) => t.filter)))

@@ -167,7 +167,9 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       brokerId: id,
       reachOf: (client) => {
         const reader = rules.policyOf(client)?.reader
-        return reader === undefined ? undefined : reachOf(Object.keys(subscriptionsOf(client)), reader.grants, reader.readsAllPlain)
+        if (reader === undefined) return undefined
+        const replyTopic = reader.replies === undefined ? undefined : replyTopicOf(reader.replies, client.id)
+        return reachOf(Object.keys(subscriptionsOf(client)), reader.grants, reader.readsAllPlain, replyTopic)
       },
       rolesOf: (client) => rules.policyOf(client)?.identity.roles,
       usageOf: (clientId) => queueCounts?.get(clientId),

@@ -5,6 +5,7 @@ import type { Aedes, Client, PublishPacket } from 'aedes'
 import { busOf, packetCounter, takePacketNumber } from '../aedes/accessors.js'
 import { brokerInternals, type Done } from '../aedes/internals.js'
 import { fn, patch } from '../aedes/patch.js'
+import { takeEmitFailure } from './emit-failure.js'
 
 type PublishFn = (packet: PublishPacket, client: Client | null, done?: Done) => void
 interface EmittedPacket { brokerId?: string, brokerCounter?: number }
@@ -128,7 +129,8 @@ function createEmitOrder (broker: Aedes): EmitOrder {
   }
 
   patch(busOf(broker), 'emit', fn(2), (original) => {
-    emit = original
+    // a listener that could not keep its part (a consumer group's queue) fails the publish (emit-failure.ts)
+    emit = (packet, cb) => original(packet, (err?: Error | null) => cb(err ?? takeEmitFailure(packet) ?? null))
     return function orderedEmit (packet: EmittedPacket, cb: Done): void {
       const n = packet.brokerCounter ?? -1
       const p = packet.brokerId === broker.id ? pending.get(n) : undefined

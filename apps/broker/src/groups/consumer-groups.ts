@@ -16,6 +16,7 @@ import { copyBrokerId, type ShareFilter } from '../policy/share-filter.js'
 import { isTakenOver } from '../sessions/takeover.js'
 import type { Copy, MemberRecord, QoS } from './types.js'
 import { carriedProperties, type CopyProperties } from './copy-properties.js'
+import { failEmit } from '../delivery/emit-failure.js'
 
 type Done = () => void
 interface BusPacket {
@@ -109,7 +110,12 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     const counter = packet.brokerCounter
     const v5 = { properties: carriedProperties(packet.properties), messageExpiry: packet.messageExpiry }
     Promise.all([...keys].map((key) => dispatcher.dispatch({ key, topic, payload, qos: packet.qos, brokerId: copyIdOf(key), brokerCounter: counter, ...v5 })))
-      .catch((err: unknown) => { logger.error({ err, topic }, 'cannot dispatch to consumer groups') })
+      .catch((err: unknown) => {
+        logger.error({ err, topic }, 'cannot dispatch to consumer groups')
+        // a group's copy not kept (its queue, or the replicas behind it, failed): the publisher is not
+        // acknowledged and sends it again. QoS 0 has no acknowledgement to withhold
+        if (packet.qos > 0) failEmit(packet, err instanceof Error ? err : new Error(String(err)))
+      })
       .finally(done)
   }
 

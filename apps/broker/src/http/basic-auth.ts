@@ -2,12 +2,13 @@
 // behind a login gate of its own with the thresholds of MQTT logins (lockouts per (username, address) and
 // per address, logins in flight, fair verification). A dashboard polling every few seconds does not pay
 // scrypt each time: the directory remembers verified passwords (limits.login.cacheTtlMs).
-import type { UserDirectory } from '../auth/user-directory.js'
+import type { Account, UserDirectory } from '../auth/user-directory.js'
 import type { LoginGate } from '../limits/login-gate.js'
 import { createIdentity, type Identity } from '../policy/identity.js'
 
 export type AuthOutcome =
-  | { readonly ok: true, readonly identity: Identity }
+  /** `account`: the account as verified (a dashboard session keeps its fingerprint) */
+  | { readonly ok: true, readonly identity: Identity, readonly account: Account | undefined }
   | { readonly ok: false, readonly detail: string, readonly retryAfterS?: number, readonly pending?: boolean }
 
 /** where a login came from, for the audit */
@@ -74,7 +75,7 @@ export function createAuthenticator (directory: UserDirectory, { gate, onFailure
       onFailure?.(username, from, res.detail, surface)
       return { ok: false, detail: LOGIN_REFUSED }
     }
-    return { ok: true, identity: createIdentity(username, `http:${username}`, res.roles) }
+    return { ok: true, identity: createIdentity(username, `http:${username}`, res.roles), account: res.account }
   }
   return {
     login,

@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import { WardenError } from '@warden/common'
 import type { DashboardConfig } from '../config/dashboard-schema.js'
+import { accountFingerprint } from '../auth/account-fingerprint.js'
 import { USERNAME_MAX } from '../policy/registration.js'
 import { FieldError } from '../registry/field-error.js'
 import type { Authenticator } from './basic-auth.js'
@@ -109,8 +110,14 @@ export async function handleSignIn (deps: SignInDeps, req: IncomingMessage, res:
       sendError(res, new WardenError('WARDEN_ERR_API_FORBIDDEN', 'the dashboard needs the admin or observer role'))
       return true
     }
-    const started = await deps.sessions.start(identity, req.socket.remoteAddress)
-    if (!started.ok) { sendError(res, new WardenError('WARDEN_ERR_API_SESSIONS_FULL', started.detail), { 'retry-after': '60' }); return true }
+    // the session holds while its account stays the one just verified
+    const fingerprint = outcome.account === undefined ? '' : accountFingerprint(outcome.account)
+    const started = await deps.sessions.start(identity, fingerprint, req.socket.remoteAddress)
+    if (!started.ok) {
+      if (started.reason === 'changed') sendError(res, new WardenError('WARDEN_ERR_API_UNAUTHORIZED', started.detail), {}, false)
+      else sendError(res, new WardenError('WARDEN_ERR_API_SESSIONS_FULL', started.detail), { 'retry-after': '60' })
+      return true
+    }
     const maxAgeS = Math.floor(deps.config.sessionMaxMs / 1000)
     sendJson(res, 200, sessionView(deps.sessions, started.session), { 'set-cookie': cookieHeader(deps, req, started.id, maxAgeS) })
     return true

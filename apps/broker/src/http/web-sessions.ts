@@ -2,10 +2,12 @@
 // in cluster mode, where pm2 hands each request of one browser to any worker and every worker must know the
 // session. Each has an idle and an absolute expiry and a CSRF token; the table is bounded overall and per
 // account. What is kept is a digest of the cookie's id: neither the memory of a worker nor Redis holds what a
-// browser would need to present.
+// browser would need to present. A session is honoured only while its account is the one it was signed in
+// with (auth/account-fingerprint.ts), checked against the answering worker's registry on every request: an
+// account changed or deleted loses its sessions even when ending them at the change failed (Redis away).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { WardenError } from '@warden/common'
+import { isWardenError, WardenError } from '@warden/common'
 import type { DashboardConfig } from '../config/dashboard-schema.js'
 import { createIdentity, type Identity } from '../policy/identity.js'
 
@@ -18,23 +20,39 @@ export interface WebSession {
   readonly createdAt: number
   lastSeenAt: number
   readonly address: string | undefined
+  /** the account as signed in with (accountFingerprint) */
+  readonly fingerprint: string
+  /** the registry revision the sign-in was checked against */
+  readonly revision: number
 }
 
-export type StartOutcome = { readonly ok: true, readonly id: string, readonly session: WebSession } | { readonly ok: false, readonly detail: string }
+export type StartOutcome =
+  | { readonly ok: true, readonly id: string, readonly session: WebSession }
+  | { readonly ok: false, readonly reason: 'full' | 'changed', readonly detail: string }
+
+/** The accounts as the answering worker knows them now (its registry, kept in step on every worker). */
+export interface SessionAccounts {
+  /** the live account's fingerprint; undefined when there is no such account */
+  fingerprint (username: string): string | undefined
+  /** the revision of this worker's registry */
+  revision (): number
+}
 
 /** Every call may fail with WARDEN_ERR_API_SESSIONS_UNAVAILABLE when the table is in Redis and Redis does
  * not answer: the request is then refused, never let through unchecked. */
 export interface WebSessions {
-  /** a new session for this identity (its account's oldest ends past maxSessionsPerUser) */
-  start (identity: Identity, address: string | undefined, now?: number): Promise<StartOutcome>
+  /** a new session for this identity, signed in with the account of this fingerprint (its account's oldest
+   * ends past maxSessionsPerUser); refused when the account changed meanwhile */
+  start (identity: Identity, fingerprint: string, address: string | undefined, now?: number): Promise<StartOutcome>
   /** the live session of this cookie id, its idle timer restarted unless `background` (a page's own
-   * polling is no sign of someone at it); undefined when unknown or expired */
+   * polling is no sign of someone at it); undefined when unknown, expired, or its account changed or gone
+   * (then it is ended) */
   touch (id: string, now?: number, background?: boolean): Promise<WebSession | undefined>
   /** ends the session of this cookie id */
   end (id: string): Promise<void>
   /** ends every session of these accounts (changed or deleted: they sign in again) */
   endFor (usernames: ReadonlySet<string>): Promise<void>
-  /** still signed in (an event stream asks at each sample) */
+  /** still signed in, with the same account (an event stream asks at each sample) */
   alive (key: string, now?: number): Promise<boolean>
   /** when this session ends if not used meanwhile */
   expiresAt (s: WebSession): number
@@ -48,10 +66,36 @@ const digest = (id: string): string => createHash('sha256').update(id).digest('b
 const newId = (): string => randomBytes(32).toString('base64url')
 const full = (cfg: Limits): string => `${cfg.maxSessions} dashboard sessions are open (dashboard.maxSessions)`
 
-/** what both tables share: expiry and the CSRF check */
-function rules (cfg: Limits): Pick<WebSessions, 'expiresAt' | 'checkCsrf'> & { expired: (s: WebSession, now: number) => boolean } {
+/** a session this worker may not judge yet: signed in against a newer registry than it has */
+const behind = (): never => {
+  throw new WardenError('WARDEN_ERR_API_SESSIONS_UNAVAILABLE', 'this worker has not yet seen the latest change to this account: try again shortly')
+}
+
+interface Rules extends Pick<WebSessions, 'expiresAt' | 'checkCsrf'> {
+  /** idle or past its absolute bound */
+  expired (s: WebSession, now: number): boolean
+  /** its account changed or went since the sign-in: the session ends. Throws (503, kept) when this worker's
+   * registry is older than the sign-in's, so that a worker catching up does not end a session begun after a
+   * change it has not seen yet */
+  revoked (s: WebSession): boolean
+  /** the session a sign-in starts, or why not (the account changed while the sign-in was checked) */
+  begin (identity: Identity, fingerprint: string, address: string | undefined, now: number): { id: string, session: WebSession } | undefined
+}
+
+/** what both tables share: expiry, the account check and the CSRF check */
+function rules (cfg: Limits, accounts: SessionAccounts): Rules {
   return {
     expired: (s, now) => now - s.lastSeenAt >= cfg.sessionIdleMs || now - s.createdAt >= cfg.sessionMaxMs,
+    revoked (s) {
+      if (s.identity.username !== undefined && accounts.fingerprint(s.identity.username) === s.fingerprint) return false
+      return s.revision <= accounts.revision() || behind()
+    },
+    begin (identity, fingerprint, address, now) {
+      if (identity.username === undefined || accounts.fingerprint(identity.username) !== fingerprint) return undefined
+      const id = newId()
+      const session = { key: digest(id), identity, csrf: newId(), createdAt: now, lastSeenAt: now, address, fingerprint, revision: accounts.revision() }
+      return { id, session }
+    },
     expiresAt: (s) => Math.min(s.lastSeenAt + cfg.sessionIdleMs, s.createdAt + cfg.sessionMaxMs),
     checkCsrf (s, token) {
       if (token === undefined) return false
@@ -62,16 +106,13 @@ function rules (cfg: Limits): Pick<WebSessions, 'expiresAt' | 'checkCsrf'> & { e
   }
 }
 
-function newSession (identity: Identity, address: string | undefined, now: number): { id: string, session: WebSession } {
-  const id = newId()
-  return { id, session: { key: digest(id), identity, csrf: newId(), createdAt: now, lastSeenAt: now, address } }
-}
+const CHANGED = 'the account changed during sign-in: sign in again'
 
 /** One process: a Map. */
-export function createWebSessions (cfg: Limits): WebSessions {
+export function createWebSessions (cfg: Limits, accounts: SessionAccounts): WebSessions {
   // insertion order is sign-in order: the first of an account's sessions is its oldest
   const table = new Map<string, WebSession>()
-  const { expired, expiresAt, checkCsrf } = rules(cfg)
+  const { expired, revoked, begin, expiresAt, checkCsrf } = rules(cfg, accounts)
   const sweep = (now: number): void => {
     for (const [k, s] of table) if (expired(s, now)) table.delete(k)
   }
@@ -79,20 +120,22 @@ export function createWebSessions (cfg: Limits): WebSessions {
   return {
     expiresAt,
     checkCsrf,
-    async start (identity, address, now = Date.now()) {
+    async start (identity, fingerprint, address, now = Date.now()) {
+      const begun = begin(identity, fingerprint, address, now)
+      if (begun === undefined) return { ok: false, reason: 'changed', detail: CHANGED }
       if (table.size >= cfg.maxSessions) sweep(now)
       const own = ofUser(identity.username)
       // an account signing in again and again ends its own oldest sessions, never another account's
       for (const s of own.slice(0, Math.max(0, own.length - cfg.maxSessionsPerUser + 1))) table.delete(s.key)
-      if (table.size >= cfg.maxSessions) return { ok: false, detail: full(cfg) }
-      const { id, session } = newSession(identity, address, now)
+      if (table.size >= cfg.maxSessions) return { ok: false, reason: 'full', detail: full(cfg) }
+      const { id, session } = begun
       table.set(session.key, session)
       return { ok: true, id, session }
     },
     async touch (id, now = Date.now(), background = false) {
       const s = table.get(digest(id))
       if (s === undefined) return undefined
-      if (expired(s, now)) { table.delete(s.key); return undefined }
+      if (expired(s, now) || revoked(s)) { table.delete(s.key); return undefined }
       if (!background) s.lastSeenAt = now
       return s
     },
@@ -102,7 +145,7 @@ export function createWebSessions (cfg: Limits): WebSessions {
     },
     async alive (key, now = Date.now()) {
       const s = table.get(key)
-      return s !== undefined && !expired(s, now)
+      return s !== undefined && !expired(s, now) && !revoked(s)
     },
     async close () { table.clear() }
   }
@@ -143,11 +186,13 @@ redis.call('ZADD', KEYS[2], ARGV[7], ARGV[4])
 redis.call('ZADD', KEYS[1], ARGV[7], ARGV[4])
 return 1`
 
-interface Stored { u: string, r: readonly string[], c: string, t0: number, t: number, a?: string }
+/** f, v: the account's fingerprint and the registry revision at sign-in (a session stored without them, by
+ * an older version, is ended at its next request) */
+interface Stored { u: string, r: readonly string[], c: string, t0: number, t: number, a?: string, f?: string, v?: number }
 
 /** Several workers: the sessions in Redis, on a connection of their own (made by the caller, closed here). */
-export function createRedisWebSessions (cfg: Limits, redis: Redis): WebSessions {
-  const { expired, expiresAt, checkCsrf } = rules(cfg)
+export function createRedisWebSessions (cfg: Limits, accounts: SessionAccounts, redis: Redis): WebSessions {
+  const { expired, revoked, begin, expiresAt, checkCsrf } = rules(cfg, accounts)
   const failed = (err: unknown): never => {
     const detail = 'the dashboard\'s sessions are kept in Redis, which does not answer: try again shortly'
     throw new WardenError('WARDEN_ERR_API_SESSIONS_UNAVAILABLE', detail, { cause: err })
@@ -155,12 +200,15 @@ export function createRedisWebSessions (cfg: Limits, redis: Redis): WebSessions 
   const ttl = (s: WebSession, now: number): number => Math.max(1, expiresAt(s) - now)
   const encode = (s: WebSession): string => JSON.stringify({
     u: s.identity.username ?? '', r: s.identity.roles, c: s.csrf, t0: s.createdAt, t: s.lastSeenAt,
-    ...(s.address !== undefined ? { a: s.address } : {})
+    ...(s.address !== undefined ? { a: s.address } : {}), f: s.fingerprint, v: s.revision
   } satisfies Stored)
   const decode = (key: string, text: string): WebSession => {
     const v = JSON.parse(text) as Stored
     // the identity as the sign-in made it (http/basic-auth.ts)
-    return { key, identity: createIdentity(v.u, `http:${v.u}`, v.r), csrf: v.c, createdAt: v.t0, lastSeenAt: v.t, address: v.a }
+    return {
+      key, identity: createIdentity(v.u, `http:${v.u}`, v.r), csrf: v.c, createdAt: v.t0, lastSeenAt: v.t, address: v.a,
+      fingerprint: v.f ?? '', revision: v.v ?? 0
+    }
   }
   const read = async (key: string): Promise<WebSession | undefined> => {
     const text = await redis.get(sessionKey(key))
@@ -173,23 +221,27 @@ export function createRedisWebSessions (cfg: Limits, redis: Redis): WebSessions 
     try {
       return await f(...a)
     } catch (err) {
+      // a worker behind the sign-in's registry says so itself (rules' revoked)
+      if (isWardenError(err)) throw err
       return failed(err)
     }
   }
   return {
     expiresAt,
     checkCsrf,
-    start: guarded(async (identity: Identity, address: string | undefined, now = Date.now()): Promise<StartOutcome> => {
-      const { id, session } = newSession(identity, address, now)
+    start: guarded(async (identity: Identity, fingerprint: string, address: string | undefined, now = Date.now()): Promise<StartOutcome> => {
+      const begun = begin(identity, fingerprint, address, now)
+      if (begun === undefined) return { ok: false, reason: 'changed', detail: CHANGED }
+      const { id, session } = begun
       const written = await redis.eval(START, 2, userKey(identity.username ?? ''), ALL, sessionKey(''), cfg.maxSessionsPerUser,
         cfg.maxSessions, session.key, encode(session), ttl(session, now), now)
-      if (written !== 1) return { ok: false, detail: full(cfg) }
+      if (written !== 1) return { ok: false, reason: 'full', detail: full(cfg) }
       return { ok: true, id, session }
     }),
     touch: guarded(async (id: string, now = Date.now(), background = false): Promise<WebSession | undefined> => {
       const s = await read(digest(id))
       if (s === undefined) return undefined
-      if (expired(s, now)) { await remove(s.key, s.identity.username ?? ''); return undefined }
+      if (expired(s, now) || revoked(s)) { await remove(s.key, s.identity.username ?? ''); return undefined }
       if (!background) {
         s.lastSeenAt = now
         // XX: a session ended meanwhile by another worker stays ended
@@ -211,7 +263,7 @@ export function createRedisWebSessions (cfg: Limits, redis: Redis): WebSessions 
     }),
     alive: guarded(async (key: string, now = Date.now()): Promise<boolean> => {
       const s = await read(key)
-      return s !== undefined && !expired(s, now)
+      return s !== undefined && !expired(s, now) && !revoked(s)
     }),
     async close () { redis.disconnect() }
   }
