@@ -110,7 +110,8 @@ export function renderMarkdown (res) {
   if (res.latency.length > 0) {
     out.push('### Latency at a fixed offered rate (one publisher → one subscriber, 64 B)')
     out.push('')
-    out.push('From the send time written in each payload to its arrival at the subscriber, in ms; each row after a warm-up of seconds at its rate (bench/run.mjs `latencyWarmupMs`).')
+    out.push('From the send time written in each payload to its arrival at the subscriber, in ms; each row after a warm-up of ' +
+      'seconds at its rate (bench/run.mjs `latencyWarmupMs`).')
     out.push('')
     const lat = byWorkload(res.latency)
     out.push(table(['workload', ...names.flatMap((n) => [`${label[n]} p50`, 'p99', 'max'])], [...lat].map(([w, rs]) => [
