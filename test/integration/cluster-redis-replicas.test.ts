@@ -94,6 +94,13 @@ describe('a master and a replica', () => {
     // QoS 2: no PUBREC for a packet only the master has; no SUBACK for a subscription only the master has
     const q2 = await scope.client('sensor-1', { reconnectPeriod: 0 }, waits)
     expect(await acknowledged(q2.client, 'sensors/sensor-1/t', 'q2', 2)).toBe(false)
+    // MQTT 5: closed unacknowledged too, told "server busy" — not PUBACK 0x87 "not authorized" (the device would give
+    // the message up) with the store's error text as its reason string
+    const v5 = await scope.client('sensor-1', { reconnectPeriod: 0, protocolVersion: 5 }, waits)
+    const answers: unknown[] = []
+    v5.client.on('packetreceive', (p) => { if (p.cmd === 'puback' || p.cmd === 'disconnect') answers.push({ cmd: p.cmd, reasonCode: p.reasonCode }) })
+    expect(await acknowledged(v5.client, 'sensors/sensor-1/t', 'v5', 1)).toBe(false)
+    expect(answers).toEqual([{ cmd: 'disconnect', reasonCode: 0x89 }])
     const subscriber = await scope.client('dashboard', { reconnectPeriod: 0, clientId: 'replica-sub', clean: false }, waits)
     expect(await subacked(subscriber.client, 'sensors/sensor-1/#')).toBe(false)
     // the broker without the setting acknowledges what only the master has
