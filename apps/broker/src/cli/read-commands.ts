@@ -18,7 +18,9 @@ interface ClientView {
   worker?: string
 }
 interface DenialView {
-  worker?: string, ts: string, kind: string, reason: string, username?: string, clientId?: string, address?: string, topic?: string, detail?: string, suppressed?: number
+  /** a cluster: the worker that refused */
+  worker?: string
+  ts: string, kind: string, reason: string, username?: string, clientId?: string, address?: string, topic?: string, detail?: string, suppressed?: number
 }
 interface DenialsView { total: number, byReason: Record<string, number>, byUser: Record<string, number>, recent: DenialView[], missing?: string[] }
 interface FleetRow {
@@ -29,7 +31,9 @@ interface FleetRow {
 }
 interface MemberView { clientId: string, qos: number, persistent: boolean, connected: boolean, delivered: number, inflight: number }
 interface GroupView {
-  worker?: string, group: string, filter: string, members: MemberView[], delivered: number, redelivered: number, queued: number, dropped: number, waiting: number
+  /** a cluster: the worker these counts are of */
+  worker?: string
+  group: string, filter: string, members: MemberView[], delivered: number, redelivered: number, queued: number, dropped: number, waiting: number
 }
 
 const LIMIT = { values: ['limit'] }

@@ -109,7 +109,8 @@ async function gatherTopics (ctx: ControlContext, filter: string | undefined, pa
     const recent = ctx.recent.enabled
       ? parts.flatMap((p) => p.recent ?? []).sort((a, b) => compare(a.ts, b.ts)).slice(-ctx.recent.perTopic)
       : undefined
-    const subscribedBy = parts.flatMap((p) => p.subscribedBy ?? []).sort((a, b) => a.clientId.localeCompare(b.clientId) || compare(a.worker ?? '', b.worker ?? ''))
+    const subscribedBy = parts.flatMap((p) => p.subscribedBy ?? [])
+      .sort((a, b) => a.clientId.localeCompare(b.clientId) || compare(a.worker ?? '', b.worker ?? ''))
     return { ...view, subscribedBy, recent }
   })
   return { views, workers: g.parts.map((p) => p.worker), missing: g.missing }
@@ -150,8 +151,10 @@ export async function denials (ctx: ControlContext, f: Fields): Promise<DenialsA
   return { ...answer(g.parts), workers: g.parts.map((p) => p.worker), missing: g.missing }
 }
 
+type FleetAnswer = { since: string, total: number, accounts: FleetRow[] | ClusterFleetRow[] } & Coverage
+
 /** the fleet (connected accounts first, at most `limit`); in a cluster every worker's activity merged */
-export async function fleet (ctx: ControlContext, limit: number): Promise<{ since: string, total: number, accounts: FleetRow[] | ClusterFleetRow[] } & Coverage> {
+export async function fleet (ctx: ControlContext, limit: number): Promise<FleetAnswer> {
   if (ctx.cluster === undefined) return { since: ctx.fleet.since, ...ctx.fleet.rows(limit) }
   const g = await ctx.cluster.gather<FleetPart>('fleet')
   // counted since the first worker started: each worker counts from its own start
