@@ -84,7 +84,9 @@ describe('a cluster seen from any worker, continued', () => {
       expect(t).toMatchObject({ subscribers: 1, messages: 3, bytes: 9 })
       expect(t?.lastPublishAt).not.toBeNull()
       const page = await get(asked, topicPath('sensors/sensor-1/#'), { as: 'observer' })
-      expect(page.body).toMatchObject({ subscribers: 1, messages: 3, subscribedBy: [{ clientId: 'reader-on-a', username: 'dashboard', filter: 'sensors/#', worker: 'a' }] })
+      expect(page.body).toMatchObject({
+        subscribers: 1, messages: 3, subscribedBy: [{ clientId: 'reader-on-a', username: 'dashboard', filter: 'sensors/#', worker: 'a' }]
+      })
     }
     // published on worker A only: its rate, seen from B, is A's (sampled every 100 ms)
     const s2 = await client(a, 'sensor-2')
