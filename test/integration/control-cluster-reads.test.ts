@@ -157,9 +157,9 @@ describe('a cluster seen from any worker, continued', () => {
     const conn = new Redis(redis.url)
     scope.defer(() => conn.disconnect())
     await conn.zadd('warden:cluster-workers', Date.now() + 60_000, 'dead-worker')
-    const [fleet, users, topics, denials] = await Promise.all(
-      ['/api/v1/fleet', '/api/v1/users', '/api/v1/topics', '/api/v1/denials'].map((p) => get(a, p))
-    )
+    const [fleet, users, topics, denials] = await Promise.all([
+      get(a, '/api/v1/fleet'), get(a, '/api/v1/users'), get(a, '/api/v1/topics'), get(a, '/api/v1/denials')
+    ])
     for (const r of [fleet, users, topics, denials]) {
       expect(r.status).toBe(200)
       expect(r.body.missing).toEqual(['dead-worker'])
