@@ -71,8 +71,9 @@ export const overview = {
     setSince(status.startedAt)
     if (!$('#registry')) return
     $('#registry').textContent = `${status.topics} · ${status.users}`
-    $('#denials-total').textContent = String(status.denials.total)
-    $('#clients').textContent = String(status.clients)
+    // a cluster: the totals of every worker (status alone is the answering worker's)
+    $('#denials-total').textContent = String(status.cluster?.denials ?? status.denials.total)
+    $('#clients').textContent = String(status.cluster?.clients ?? status.clients)
     const busy = fleetData.accounts.filter((a) => a.messages > 0 || a.connected)
       .sort((a, b) => b.messagesPerSecond - a.messagesPerSecond || b.messages - a.messages).slice(0, 8)
     $('#top-fleet').replaceChildren(table('top-fleet-table', ['Account', 'Connected', '#msg/s', '#Messages'],

@@ -24,6 +24,7 @@ import { createRecentMessages } from '../observe/recent-messages.js'
 import { createMetrics, type Metrics, type MetricsSources } from '../observe/metrics.js'
 import { mergeExpositions, type ClusterView } from '../observe/cluster-view.js'
 import { localClients } from '../control/commands.js'
+import { answerForCluster } from '../control/cluster-reads.js'
 import { buildStatus } from '../control/status.js'
 import type { BusStats } from '../store/redis-bus.js'
 import { createSampler } from '../observe/sampler.js'
@@ -157,6 +158,7 @@ export async function startControlPlane (
     cluster.handle('clients', async (p) => localClients(ctx, typeof p.limit === 'number' ? p.limit : 1000))
     cluster.handle('status', async () => buildStatus(ctx))
     cluster.handle('groups', () => groups())
+    answerForCluster(ctx, cluster)
   }
   const server = createHttpServer({
     ctx,

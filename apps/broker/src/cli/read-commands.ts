@@ -18,15 +18,21 @@ interface ClientView {
   worker?: string
 }
 interface DenialView {
+  /** a cluster: the worker that refused */
+  worker?: string
   ts: string, kind: string, reason: string, username?: string, clientId?: string, address?: string, topic?: string, detail?: string, suppressed?: number
 }
-interface DenialsView { total: number, byReason: Record<string, number>, byUser: Record<string, number>, recent: DenialView[] }
+interface DenialsView { total: number, byReason: Record<string, number>, byUser: Record<string, number>, recent: DenialView[], missing?: string[] }
 interface FleetRow {
   username: string, clients: string[], connected: boolean, lastSeen: string | null, messages: number, messagesPerSecond: number
   lastRefusal: { ts: string, kind: string, reason: string, topic: string | null } | null
+  /** a cluster: each connected client's worker */
+  connections?: Array<{ clientId: string, worker: string }>
 }
 interface MemberView { clientId: string, qos: number, persistent: boolean, connected: boolean, delivered: number, inflight: number }
 interface GroupView {
+  /** a cluster: the worker these counts are of */
+  worker?: string
   group: string, filter: string, members: MemberView[], delivered: number, redelivered: number, queued: number, dropped: number, waiting: number
 }
 
@@ -89,13 +95,18 @@ export const READ_COMMANDS: Readonly<Record<string, CliCommand>> = {
     spec: LIMIT,
     async run (ctx) {
       none(ctx.p)
-      const data = await ctx.api('GET', '/api/v1/fleet' + limitQuery(ctx.p)) as { since: string, total: number, accounts: FleetRow[] }
-      print(ctx, data, () => formatTable(['ACCOUNT', 'CONNECTED', 'LAST SEEN', 'MESSAGES', 'MSG/S', 'LAST REFUSAL'],
+      const data = await ctx.api('GET', '/api/v1/fleet' + limitQuery(ctx.p)) as { since: string, total: number, accounts: FleetRow[], missing?: string[] }
+      // a cluster: counts summed over the workers, and the workers its clients are on
+      const clustered = data.missing !== undefined
+      const workers = (a: FleetRow): string => [...new Set((a.connections ?? []).map((c) => c.worker))].sort().join(',') || '-'
+      print(ctx, data, () => formatTable(['ACCOUNT', 'CONNECTED', ...clustered ? ['WORKERS'] : [], 'LAST SEEN', 'MESSAGES', 'MSG/S', 'LAST REFUSAL'],
         data.accounts.map((a) => [
-          a.username, a.connected ? String(a.clients.length) : 'no', a.lastSeen ?? '-', String(a.messages), a.messagesPerSecond.toFixed(1),
+          a.username, a.connected ? String(a.clients.length) : 'no', ...clustered ? [workers(a)] : [],
+          a.lastSeen ?? '-', String(a.messages), a.messagesPerSecond.toFixed(1),
           a.lastRefusal === null ? '-' : `${a.lastRefusal.ts} ${a.lastRefusal.kind}: ${a.lastRefusal.reason} ${a.lastRefusal.topic ?? ''}`.trimEnd()
-        ])) + `(counted since ${data.since}, when the broker started)\n`)
+        ])) + `(counted since ${data.since}, when the ${clustered ? 'first worker' : 'broker'} started)\n`)
       noteShown(ctx, data.accounts.length, data.total)
+      noteMissing(ctx, data.missing)
     }
   },
   denials: {
@@ -116,13 +127,16 @@ export const READ_COMMANDS: Readonly<Record<string, CliCommand>> = {
       const query = q.size > 0 ? `?${q.toString()}` : ''
       const data = await ctx.api('GET', '/api/v1/denials' + query) as DenialsView
       const recent = data.recent.slice(-limit)
+      // a cluster: every worker's refusals, with a WORKER column
+      const clustered = data.missing !== undefined
       print(ctx, { ...data, recent }, () => {
         if (data.total === 0) return 'no refusals since the broker started\n'
-        const table = formatTable(['TIME', 'KIND', 'REASON', 'USERNAME', 'CLIENT ID', 'ADDRESS', 'TOPIC'],
-          recent.map((d) => [d.ts, d.kind, d.reason + (d.suppressed !== undefined ? ` (+${d.suppressed} left out)` : ''),
+        const table = formatTable(['TIME', ...clustered ? ['WORKER'] : [], 'KIND', 'REASON', 'USERNAME', 'CLIENT ID', 'ADDRESS', 'TOPIC'],
+          recent.map((d) => [d.ts, ...clustered ? [d.worker ?? '-'] : [], d.kind, d.reason + (d.suppressed !== undefined ? ` (+${d.suppressed} left out)` : ''),
             d.username ?? '-', d.clientId ?? '-', d.address ?? '-', d.topic ?? d.detail ?? '-']))
         return `${table}\n${data.total} refused since start: ${tally(data.byReason)}\nby account: ${tally(data.byUser, (u) => u === '' ? '(anonymous)' : u)}\n`
       })
+      noteMissing(ctx, data.missing)
     }
   },
   groups: {
@@ -130,20 +144,24 @@ export const READ_COMMANDS: Readonly<Record<string, CliCommand>> = {
     summary: 'consumer groups ($share/…): members, deliveries, backlog',
     async run (ctx) {
       none(ctx.p)
-      const data = await ctx.api('GET', '/api/v1/groups') as { groups: GroupView[] }
+      const data = await ctx.api('GET', '/api/v1/groups') as { groups: GroupView[], missing?: string[] }
+      // a cluster: a group's counts are each worker's own, a row per group and worker, with a WORKER column
+      const clustered = data.missing !== undefined
+      const w = (g: GroupView): string[] => clustered ? [g.worker ?? '-'] : []
       print(ctx, data, () => {
         if (data.groups.length === 0) return 'no consumer groups\n'
-        const groups = formatTable(['GROUP', 'FILTER', 'MEMBERS', 'DELIVERED', 'REDELIVERED', 'WAITING', 'DROPPED'],
+        const groups = formatTable([...clustered ? ['WORKER'] : [], 'GROUP', 'FILTER', 'MEMBERS', 'DELIVERED', 'REDELIVERED', 'WAITING', 'DROPPED'],
           data.groups.map((g) => [
-            g.group, g.filter, `${g.members.filter((m) => m.connected).length}/${g.members.length}`,
+            ...w(g), g.group, g.filter, `${g.members.filter((m) => m.connected).length}/${g.members.length}`,
             String(g.delivered), String(g.redelivered), String(g.waiting), String(g.dropped)
           ]))
-        const members = formatTable(['GROUP', 'FILTER', 'MEMBER', 'QOS', 'PERSISTENT', 'CONNECTED', 'DELIVERED', 'IN FLIGHT'],
+        const members = formatTable([...clustered ? ['WORKER'] : [], 'GROUP', 'FILTER', 'MEMBER', 'QOS', 'PERSISTENT', 'CONNECTED', 'DELIVERED', 'IN FLIGHT'],
           data.groups.flatMap((g) => g.members.map((m) => [
-            g.group, g.filter, m.clientId, String(m.qos), yesNo(m.persistent), yesNo(m.connected), String(m.delivered), String(m.inflight)
+            ...w(g), g.group, g.filter, m.clientId, String(m.qos), yesNo(m.persistent), yesNo(m.connected), String(m.delivered), String(m.inflight)
           ])))
         return `${groups}\n${members}`
       })
+      noteMissing(ctx, data.missing)
     }
   }
 }

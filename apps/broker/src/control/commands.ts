@@ -4,18 +4,16 @@ import { Ajv, type ValidateFunction } from 'ajv'
 import { WardenError } from '@warden/common'
 import type { Identity } from '../policy/identity.js'
 import { FieldError } from '../registry/field-error.js'
-import { connectedClients } from '../registry/live-rules.js'
 import { toExport, type RegistryExport } from '../registry/transfer.js'
 import type { StoredUser } from '../registry/types.js'
 import { BUILTIN_ROLES } from '../registry/validate.js'
-import type { AuditEvent } from '../audit/audit.js'
-import { subscriptionsOf, viewClients, type ClientView } from '../observe/client-view.js'
+import { viewClients, type ClientView } from '../observe/client-view.js'
 import type { GroupStats } from '../groups/group-stats.js'
 import { createReader } from '../policy/read-rules.js'
-import { checkFilter, filtersIntersect, matchTopic } from '../policy/topic.js'
 import { registrationWarnings, type RegistrationWarning } from '../registry/registration-warnings.js'
 import { buildStatus, type Status } from './status.js'
-import { viewTopics, type TopicView } from '../observe/topic-view.js'
+import type { TopicView } from '../observe/topic-view.js'
+import { connectionsByUser, denials, fleet, topicPageView, topicViews, type Coverage } from './cluster-reads.js'
 import { COMMAND_ACCESS, COMMAND_SCHEMAS, HTTP_ONLY, isCommandName, type CommandName } from './command-schemas.js'
 import type { ControlContext } from './context.js'
 import { requestError } from './request-errors.js'
@@ -42,15 +40,6 @@ type Handler = (ctx: ControlContext, f: Fields, actor: Identity) => Promise<unkn
 
 const str = (f: Fields, k: string): string => f[k] as string
 const opt = <T>(f: Fields, k: string): T | undefined => f[k] as T | undefined
-
-function connectionsByUser (ctx: ControlContext): Map<string, number> {
-  const n = new Map<string, number>()
-  for (const c of connectedClients(ctx.broker)) {
-    const u = ctx.hooks.policyOf(c)?.identity.username
-    if (u !== undefined) n.set(u, (n.get(u) ?? 0) + 1)
-  }
-  return n
-}
 
 export interface RoleView {
   readonly name: string
@@ -90,30 +79,42 @@ function userView (u: StoredUser, conns: ReadonlyMap<string, number>, owns: Read
   return { username: u.username, roles: u.roles, loopbackOnly: u.loopbackOnly, connections: conns.get(u.username) ?? 0, owns: owns.get(u.username) ?? [] }
 }
 
-/** what a registration of `filter` owned by `owners` takes from others, and owners that do not exist */
-function warningsFor (ctx: ControlContext, filter: string, owners: readonly string[]): RegistrationWarning[] {
+/** what a registration of `filter` owned by `owners` takes from others (connected on any worker), and owners that do not exist */
+async function warningsFor (ctx: ControlContext, filter: string, owners: readonly string[]): Promise<RegistrationWarning[]> {
   const state = ctx.registry.state
-  const connected = new Set(connectionsByUser(ctx).keys())
+  const connected = new Set((await connectionsByUser(ctx)).counts.keys())
   return registrationWarnings(filter, owners, state.topics, new Set(state.users.map((u) => u.username)), connected)
 }
 
-function topicPage (ctx: ControlContext, filter: string, actor: Identity): Record<string, unknown> {
-  const view = topicViews(ctx, filter)[0] ?? notFound(`topic ${JSON.stringify(filter)}`)
+async function topicPage (ctx: ControlContext, filter: string, actor: Identity): Promise<Record<string, unknown>> {
+  const { view, ...coverage } = await topicPageView(ctx, filter)
+  if (view === undefined) notFound(`topic ${JSON.stringify(filter)}`)
+  const { recent, ...rest } = view
   const reader = createReader(actor, ctx.registry.roleTable)
-  const recent = ctx.recent.of(filter)
-  // a viewer sees the messages of the topics it may read, as a subscriber would
+  // a viewer sees the messages of the topics it may read, as a subscriber would (in a cluster: filtered here,
+  // by the asking worker, whichever worker kept them)
   const allowed = recent === undefined ? 'off' : reader.canSubscribe(filter.split('/').map((l) => l.includes('{') ? '+' : l).join('/')) ? 'on' : 'not-allowed'
   return {
-    ...view,
-    subscribedBy: subscribersOf(ctx, filter),
+    ...rest,
     recentMessages: allowed,
-    recent: recent === undefined ? [] : recent.filter((m) => reader.canRead(m.topic))
+    recent: recent === undefined ? [] : recent.filter((m) => reader.canRead(m.topic)),
+    ...coverage
   }
 }
 
-function topicViews (ctx: ControlContext, filter?: string): TopicView[] {
-  const topics = filter === undefined ? ctx.registry.state.topics : ctx.registry.state.topics.filter((t) => t.filter === filter)
-  return viewTopics(topics, ctx.rules.meters, ctx.sampler, ctx.broker, ctx.hooks)
+/** one topic as create and modify answer it */
+async function topicView (ctx: ControlContext, filter: string): Promise<TopicView | undefined> {
+  return (await topicViews(ctx, filter)).views[0]
+}
+
+async function userViews (ctx: ControlContext, users: readonly StoredUser[]): Promise<{ users: UserView[] } & Coverage> {
+  const { counts, ...coverage } = await connectionsByUser(ctx)
+  const owns = ownedBy(ctx)
+  return { users: users.map((u) => userView(u, counts, owns)), ...coverage }
+}
+
+async function oneUser (ctx: ControlContext, u: StoredUser): Promise<UserView> {
+  return (await userViews(ctx, [u])).users[0] as UserView
 }
 
 function notFound (what: string): never {
@@ -121,21 +122,15 @@ function notFound (what: string): never {
 }
 
 const HANDLERS: Readonly<Record<CommandName, Handler>> = {
-  listUsers: (ctx) => {
-    const conns = connectionsByUser(ctx)
-    const owns = ownedBy(ctx)
-    return { users: ctx.registry.state.users.map((u) => userView(u, conns, owns)) }
-  },
-  getUser: (ctx, f) => userView(ctx.registry.user(str(f, 'username')) ?? notFound(`user ${JSON.stringify(f.username)}`), connectionsByUser(ctx), ownedBy(ctx)),
-  createUser: async (ctx, f) => userView(await ctx.registry.createUser({
+  listUsers: async (ctx) => await userViews(ctx, ctx.registry.state.users),
+  getUser: async (ctx, f) => await oneUser(ctx, ctx.registry.user(str(f, 'username')) ?? notFound(`user ${JSON.stringify(f.username)}`)),
+  createUser: async (ctx, f) => await oneUser(ctx, await ctx.registry.createUser({
     username: str(f, 'username'),
     roles: f.roles as string[],
     ...pick(f, ['password', 'passwordHash', 'loopbackOnly'])
-  }), connectionsByUser(ctx), ownedBy(ctx)),
-  modifyUser: async (ctx, f) => userView(
-    await ctx.registry.modifyUser(str(f, 'username'), pick(f, ['roles', 'password', 'passwordHash', 'loopbackOnly'])),
-    connectionsByUser(ctx), ownedBy(ctx)
-  ),
+  })),
+  modifyUser: async (ctx, f) => await oneUser(ctx,
+    await ctx.registry.modifyUser(str(f, 'username'), pick(f, ['roles', 'password', 'passwordHash', 'loopbackOnly']))),
   deleteUser: async (ctx, f) => {
     // removedFrom: the registrations it owned, which no longer name it (see Registry.deleteUser)
     const { user, removedFrom } = await ctx.registry.deleteUser(str(f, 'username'))
@@ -155,18 +150,21 @@ const HANDLERS: Readonly<Record<CommandName, Handler>> = {
     const r = await ctx.registry.deleteRole(str(f, 'name'))
     return { name: r.name }
   },
-  listTopics: (ctx) => ({ topics: topicViews(ctx) }),
-  getTopic: (ctx, f, actor) => topicPage(ctx, str(f, 'filter'), actor),
+  listTopics: async (ctx) => {
+    const { views, ...coverage } = await topicViews(ctx)
+    return { topics: views, ...coverage }
+  },
+  getTopic: async (ctx, f, actor) => await topicPage(ctx, str(f, 'filter'), actor),
   createTopic: async (ctx, f) => {
     // judged against the registry before the change: what it takes is what the others had
-    const warnings = warningsFor(ctx, str(f, 'filter'), f.owners as string[])
+    const warnings = await warningsFor(ctx, str(f, 'filter'), f.owners as string[])
     const t = await ctx.registry.createTopic({ filter: str(f, 'filter'), owners: f.owners as string[], ...pick(f, ['schema']) })
-    return { ...topicViews(ctx, t.filter)[0], warnings }
+    return { ...await topicView(ctx, t.filter), warnings }
   },
   modifyTopic: async (ctx, f) => {
-    const warnings = f.owners === undefined ? [] : warningsFor(ctx, str(f, 'filter'), f.owners as string[])
+    const warnings = f.owners === undefined ? [] : await warningsFor(ctx, str(f, 'filter'), f.owners as string[])
     const t = await ctx.registry.modifyTopic(str(f, 'filter'), pick(f, ['owners', 'schema']))
-    return { ...topicViews(ctx, t.filter)[0], warnings }
+    return { ...await topicView(ctx, t.filter), warnings }
   },
   deleteTopic: async (ctx, f) => {
     const t = await ctx.registry.deleteTopic(str(f, 'filter'))
@@ -202,14 +200,8 @@ const HANDLERS: Readonly<Record<CommandName, Handler>> = {
     }
   },
   kickClient: async (ctx, f) => await ctx.sessions.kick(str(f, 'clientId')) ?? notFound(`connected client ${JSON.stringify(f.clientId)}`),
-  listDenials: (ctx, f) => ({
-    total: [...ctx.audit.counts.values()].reduce((a, b) => a + b, 0),
-    byReason: Object.fromEntries(ctx.audit.counts),
-    byUser: Object.fromEntries(ctx.audit.byUser),
-    since: new Date(ctx.startedAt).toISOString(),
-    recent: filterDenials(ctx.denials.recent(), f)
-  }),
-  listFleet: (ctx, f) => ({ since: ctx.fleet.since, ...ctx.fleet.rows(opt<number>(f, 'limit') ?? 1000) }),
+  listDenials: async (ctx, f) => await denials(ctx, f),
+  listFleet: async (ctx, f) => await fleet(ctx, opt<number>(f, 'limit') ?? 1000),
   listGroups: async (ctx) => {
     if (ctx.cluster === undefined) return { groups: await ctx.groups() }
     // a group's counts are each worker's own: one entry per group and worker, named
@@ -227,39 +219,6 @@ const HANDLERS: Readonly<Record<CommandName, Handler>> = {
     const s = await ctx.registry.replaceAll(f as unknown as RegistryExport)
     return { revision: s.revision, users: s.users.length, roles: s.roles.length, topics: s.topics.length }
   }
-}
-
-/** the recent refusals matching every filter given: account, reason, kind, topic (an MQTT filter, or a part of the topic) */
-function filterDenials (events: AuditEvent[], f: Fields): AuditEvent[] {
-  const text = (k: string): string | undefined => f[k] === undefined ? undefined : String(f[k])
-  const username = text('username')
-  const reason = text('reason')
-  const kind = text('kind')
-  const topic = text('topic')
-  const byFilter = topic !== undefined && checkFilter(topic) === null && /[+#]/.test(topic)
-  const out = events.filter((e) =>
-    (username === undefined || (e.username ?? '') === username) &&
-    (reason === undefined || e.reason === reason) &&
-    (kind === undefined || e.kind === kind) &&
-    (topic === undefined || (e.topic !== undefined && (byFilter ? matchTopic(topic, e.topic) : e.topic.includes(topic)))))
-  const limit = f.limit as number | undefined
-  return limit === undefined ? out : out.slice(-limit)
-}
-
-function subscribersOf (ctx: ControlContext, filter: string): Array<{ clientId: string, username: string | null, filter: string }> {
-  const wide = filter.split('/').map((l) => l.includes('{') ? '+' : l).join('/')
-  const out: Array<{ clientId: string, username: string | null, filter: string }> = []
-  for (const c of connectedClients(ctx.broker)) {
-    const policy = ctx.hooks.policyOf(c)
-    if (policy === undefined) continue
-    for (const s of subscriptionsOf(c)) {
-      if (filtersIntersect(s.filter, wide) && policy.reader.canSubscribe(wide)) {
-        out.push({ clientId: c.id, username: policy.identity.username ?? null, filter: s.filter })
-        break
-      }
-    }
-  }
-  return out.sort((a, b) => a.clientId.localeCompare(b.clientId))
 }
 
 function pick (f: Fields, keys: readonly string[]): Fields {

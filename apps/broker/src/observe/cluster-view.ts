@@ -1,6 +1,6 @@
 // One view of a cluster (several broker workers on one Redis). pm2 hands each HTTP request to any worker; the
-// worker answering /metrics, /api/v1/clients, /api/v1/status or /api/v1/groups asks every live worker for its
-// part over Redis pub/sub and answers with all of them, each named (a `worker` label or field).
+// worker answering /metrics or /api/v1/ clients, status, groups, fleet, users, topics and denials asks every
+// live worker for its part over Redis pub/sub and answers with all of them (merged in control/cluster-parts.ts).
 //
 // Why not prom-client's cluster aggregator: it runs in the cluster's primary process, which under pm2 is pm2's
 // own daemon. Why not snapshots each worker writes into Redis every few seconds: a scrape would read numbers
@@ -25,7 +25,7 @@ export const ASK_TIMEOUT_MS = 2000
 /** a reply bigger than this is refused by the asker (a worker's clients list is bounded by `limit` anyway) */
 const MAX_REPLY_BYTES = 64 * 1024 * 1024
 
-export type PartKind = 'metrics' | 'clients' | 'status' | 'groups'
+export type PartKind = 'metrics' | 'clients' | 'status' | 'groups' | 'fleet' | 'users' | 'topics' | 'denials'
 export type PartHandler = (params: Record<string, unknown>) => Promise<unknown>
 
 export interface Part<T> { readonly worker: string, readonly data: T }

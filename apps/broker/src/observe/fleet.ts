@@ -28,7 +28,7 @@ export interface RefusalSummary { readonly ts: string, readonly kind: string, re
 export interface FleetRow {
   readonly username: string
   readonly roles: readonly string[]
-  /** its connected clients' ids (this process) */
+  /** its connected clients' ids (on every worker of a cluster) */
   readonly clients: readonly string[]
   readonly connected: boolean
   /** now when connected; else its last connect, disconnect or publish since `since` (null: none seen) */
@@ -39,9 +39,32 @@ export interface FleetRow {
   readonly lastRefusal: RefusalSummary | null
 }
 
+/** one account's activity on one worker, as another worker asks for it (JSON) */
+export interface AccountActivity {
+  readonly username: string
+  readonly clients: readonly string[]
+  readonly lastSeenAt: number
+  readonly lastPublishAt: number
+  readonly messages: number
+  readonly rate: number
+  readonly lastRefusal: RefusalSummary | null
+}
+
+/** a cluster's answer: each row names the worker of each connected client */
+export interface ClusterFleetRow extends FleetRow {
+  readonly connections: ReadonlyArray<{ readonly clientId: string, readonly worker: string }>
+}
+
+export interface WorkerActivity { readonly worker: string, readonly data: { readonly since: string, readonly accounts: readonly AccountActivity[] } }
+
 export interface Fleet {
   /** connected accounts first, then the others, each by name; at most `limit` of `total` */
   rows (limit: number): { total: number, accounts: FleetRow[] }
+  /** the same over several workers' activity (this one's included): counts and rates summed, an account
+   * connected on any worker is connected */
+  clusterRows (limit: number, parts: readonly WorkerActivity[]): { total: number, accounts: ClusterFleetRow[] }
+  /** this worker's accounts that connected, published or were refused since it started (what `clusterRows` takes) */
+  activity (): AccountActivity[]
   /** when counting started (the process's start): nothing before it is known */
   readonly since: string
 }
@@ -115,38 +138,94 @@ export function createFleet ({ broker, hooks, registry, sampler, onRecord }: Fle
     known = new Set(next.users.map((u) => u.username))
     for (const u of seen.keys()) if (!known.has(u)) { seen.delete(u); moving.delete(u) }
   })
-  const iso = (ms: number): string | null => ms > 0 ? new Date(ms).toISOString() : null
+  const clientsByAccount = (): Map<string, string[]> => {
+    const clients = new Map<string, string[]>()
+    for (const c of connectedClients(broker)) {
+      const u = accountOf(c)
+      if (u === undefined) continue
+      let ids = clients.get(u)
+      if (ids === undefined) clients.set(u, ids = [])
+      ids.push(c.id)
+    }
+    return clients
+  }
+  const activity = (): AccountActivity[] => {
+    const clients = clientsByAccount()
+    const out: AccountActivity[] = []
+    for (const u of new Set([...seen.keys(), ...clients.keys()])) {
+      const a = seen.get(u)
+      const r = a?.lastRefusal
+      out.push({
+        username: u,
+        clients: clients.get(u) ?? [],
+        lastSeenAt: a?.lastSeenAt ?? 0,
+        lastPublishAt: a?.lastPublishAt ?? 0,
+        messages: a?.messages ?? 0,
+        rate: a?.rate ?? 0,
+        lastRefusal: r === undefined ? null : { ts: r.ts, kind: r.kind, reason: r.reason, topic: r.topic ?? null }
+      })
+    }
+    return out
+  }
+  const build = <R extends FleetRow>(limit: number, parts: readonly WorkerActivity[], named: boolean): { total: number, accounts: R[] } => {
+    const merged = mergeActivity(parts)
+    const now = new Date().toISOString()
+    const connected = (u: string): boolean => (merged.get(u)?.connections.length ?? 0) > 0
+    const users = [...registry.state.users].sort((a, b) =>
+      Number(connected(b.username)) - Number(connected(a.username)) || (a.username < b.username ? -1 : a.username > b.username ? 1 : 0))
+    const accounts = users.slice(0, limit).map((user) => {
+      const m = merged.get(user.username)
+      const conns = [...m?.connections ?? []].sort((x, y) => x.clientId < y.clientId ? -1 : x.clientId > y.clientId ? 1 : 0)
+      const row: FleetRow = {
+        username: user.username,
+        roles: user.roles,
+        clients: conns.map((c) => c.clientId),
+        connected: conns.length > 0,
+        lastSeen: conns.length > 0 ? now : iso(m?.lastSeenAt ?? 0),
+        lastPublishAt: iso(m?.lastPublishAt ?? 0),
+        messages: m?.messages ?? 0,
+        messagesPerSecond: round(m?.rate ?? 0),
+        lastRefusal: m?.lastRefusal ?? null
+      }
+      return (named ? { ...row, connections: conns } : row) as R
+    })
+    return { total: users.length, accounts }
+  }
   return {
     since,
-    rows (limit) {
-      const clients = new Map<string, string[]>()
-      for (const c of connectedClients(broker)) {
-        const u = accountOf(c)
-        if (u === undefined) continue
-        let ids = clients.get(u)
-        if (ids === undefined) clients.set(u, ids = [])
-        ids.push(c.id)
-      }
-      const now = new Date().toISOString()
-      const users = [...registry.state.users].sort((a, b) =>
-        Number(clients.has(b.username)) - Number(clients.has(a.username)) || (a.username < b.username ? -1 : a.username > b.username ? 1 : 0))
-      const accounts = users.slice(0, limit).map((user) => {
-        const a = seen.get(user.username)
-        const ids = clients.get(user.username) ?? []
-        const r = a?.lastRefusal
-        return {
-          username: user.username,
-          roles: user.roles,
-          clients: ids.sort(),
-          connected: ids.length > 0,
-          lastSeen: ids.length > 0 ? now : iso(a?.lastSeenAt ?? 0),
-          lastPublishAt: iso(a?.lastPublishAt ?? 0),
-          messages: a?.messages ?? 0,
-          messagesPerSecond: round(a?.rate ?? 0),
-          lastRefusal: r === undefined ? null : { ts: r.ts, kind: r.kind, reason: r.reason, topic: r.topic ?? null }
-        }
-      })
-      return { total: users.length, accounts }
+    activity,
+    rows: (limit) => build<FleetRow>(limit, [{ worker: '', data: { since, accounts: activity() } }], false),
+    clusterRows: (limit, parts) => build<ClusterFleetRow>(limit, parts, true)
+  }
+}
+
+interface Merged {
+  connections: Array<{ clientId: string, worker: string }>
+  lastSeenAt: number
+  lastPublishAt: number
+  messages: number
+  rate: number
+  lastRefusal: RefusalSummary | null
+}
+
+/** per account: every worker's clients, counts and rates summed, the latest times and refusal */
+function mergeActivity (parts: readonly WorkerActivity[]): Map<string, Merged> {
+  const out = new Map<string, Merged>()
+  for (const { worker, data } of parts) {
+    for (const a of data.accounts) {
+      let m = out.get(a.username)
+      if (m === undefined) out.set(a.username, m = { connections: [], lastSeenAt: 0, lastPublishAt: 0, messages: 0, rate: 0, lastRefusal: null })
+      for (const clientId of a.clients) m.connections.push({ clientId, worker })
+      m.lastSeenAt = Math.max(m.lastSeenAt, a.lastSeenAt)
+      m.lastPublishAt = Math.max(m.lastPublishAt, a.lastPublishAt)
+      m.messages += a.messages
+      m.rate += a.rate
+      if (a.lastRefusal !== null && (m.lastRefusal === null || a.lastRefusal.ts > m.lastRefusal.ts)) m.lastRefusal = a.lastRefusal
     }
   }
+  return out
+}
+
+function iso (ms: number): string | null {
+  return ms > 0 ? new Date(ms).toISOString() : null
 }

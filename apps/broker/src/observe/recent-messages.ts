@@ -24,6 +24,8 @@ export interface RecentMessages {
   /** per registration filter, oldest first; undefined when the feature is off */
   of (filter: string): readonly RecentMessage[] | undefined
   readonly enabled: boolean
+  /** how many each registration keeps */
+  readonly perTopic: number
   /** drops the messages of registrations that are gone */
   keepOnly (filters: ReadonlySet<string>): void
 }
@@ -55,6 +57,7 @@ export function createRecentMessages (broker: Aedes, ownership: OwnershipPolicy,
   }
   return {
     enabled: perTopic > 0,
+    perTopic,
     keepOnly (filters) { for (const f of rings.keys()) if (!filters.has(f)) rings.delete(f) },
     of: (filter) => perTopic > 0 ? rings.get(filter) ?? [] : undefined
   }
