@@ -35,7 +35,7 @@ it('with the MQTT port taken: exits 1 with one line naming the address and the k
   await new Promise<void>((resolve) => holder.listen(d.mqttPort, '0.0.0.0', resolve))
   const res = await d.npmStart()
   expect(res.code).not.toBe(0)
-  expect(wardenLines(res)).toEqual([`warden: cannot listen on 0.0.0.0:${d.mqttPort} (mqtt.port): address in use`])
+  expect(wardenLines(res)).toEqual([`warden: cannot listen on 0.0.0.0:${d.mqttPort} (mqtt.port): address in use (another broker running? set WARDEN_MQTT_PORT or mqtt.port)`])
   await expectNothingRunning(d)
 }, 90_000)
 
