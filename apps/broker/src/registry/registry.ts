@@ -174,7 +174,11 @@ export class Registry {
   async createTopic (input: NewTopic): Promise<StoredTopic> {
     const topic = this.checkedTopic(input.filter, input.owners, input.schema)
     return await this.mutate((s) => {
-      if (s.topics.some((t) => t.filter === input.filter)) throw conflict(`topic ${JSON.stringify(input.filter)} is registered already (change it instead)`)
+      if (s.topics.some((t) => t.filter === input.filter)) {
+        // one message for every way in: each names its own way to change it
+        throw conflict(`topic ${JSON.stringify(input.filter)} is registered already: change it with \`warden topic register … --update\`, ` +
+          'PATCH /api/v1/topics/<filter> (# written %23) or the modifyTopic command')
+      }
       return { next: { ...s, topics: [...s.topics, topic] }, result: topic }
     })
   }
