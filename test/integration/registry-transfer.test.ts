@@ -154,7 +154,8 @@ describe('what an import disconnects', () => {
     expect((await request(tb, 'PATCH', '/api/v1/users/sensor-1', { body: { password: 'another-secret-1' } })).status).toBe(200)
     await device.closed()
     await waitUntil(() => willRefusals().length > 0 ? true : undefined, 'the will refused')
-    expect(willRefusals()).toMatchObject([{ username: 'sensor-1', detail: 'the login of the account that set the will changed (its password or loopback rule)' }])
+    expect(willRefusals())
+      .toMatchObject([{ username: 'sensor-1', detail: 'the login of the account that set the will changed (its password or loopback rule)' }])
   })
 })
 

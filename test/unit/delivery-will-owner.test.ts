@@ -54,9 +54,8 @@ describe('markStoredWills', () => {
     expect(decideLaterWill(b!, accounts, ownership)).toMatchObject({ username: undefined, decision: { allowed: false, detail: 'will has no recorded owner' } })
     // a name is not an identity: alice deleted and re-created (or imported with another id) is another account,
     // and the refusal says so rather than "deleted"
-    expect(decideLaterWill(a!, new Map([['alice', account('alice', 'acc-2')]]), ownership)).toMatchObject({
-      decision: { allowed: false, detail: 'the account that set the will was replaced by another of its name (deleted and created again, or a registry import)' }
-    })
+    const replaced = 'the account that set the will was replaced by another of its name (deleted and created again, or a registry import)'
+    expect(decideLaterWill(a!, new Map([['alice', account('alice', 'acc-2')]]), ownership)).toMatchObject({ decision: { allowed: false, detail: replaced } })
     expect(decideLaterWill(a!, new Map(), ownership))
       .toMatchObject({ decision: { allowed: false, detail: 'the account that set the will was deleted' } })
     // the will a connected client set is not marked: it is judged with its connection
