@@ -5,10 +5,12 @@
 // (`warden: …` on its stderr) is printed, and the exit code is 1. A stack already running is left as it is.
 // `--restart` (npm restart) removes the running processes first, so that changed settings apply; without it,
 // a running stack's settings that differ from this environment's are named (settings-diff.mjs).
+import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pm2 from 'pm2'
+import { parse } from 'yaml'
 import { settingsDiff } from './settings-diff.mjs'
 
 // pm2's banner and daemon chatter would bury the one line this script has to say
@@ -41,6 +43,17 @@ const call = (method, ...args) => new Promise((resolve, reject) => {
 
 const instancesOf = (app) => app.instances ?? 1
 const names = apps.map((a) => a.name)
+
+/** the broker's processes and store, as it reads them: WARDEN_PERSISTENCE (cluster mode sets it), else its config file */
+function brokerShape () {
+  const app = apps.find((a) => a.name === 'broker')
+  const n = instancesOf(app ?? {})
+  let store = app?.env?.WARDEN_PERSISTENCE ?? process.env.WARDEN_PERSISTENCE
+  if (store === undefined || store === '') {
+    try { store = parse(readFileSync(resolve(ROOT, app?.env?.WARDEN_CONFIG ?? ''), 'utf8'))?.persistence } catch {}
+  }
+  return `broker: ${n === 1 ? '1 process' : `${n} workers`}, persistence: ${store ?? 'level'}`
+}
 
 /** Starts `only` (names) and waits until each of their processes said ready, or one of them exited. */
 async function startAndWait (bus, only) {
@@ -129,7 +142,8 @@ async function main () {
   await call('connect')
   try {
     let running = (await call('list')).filter((p) => names.includes(p.name))
-    if (restart && running.length > 0) {
+    const restarting = restart && running.length > 0
+    if (restarting) {
       for (const name of new Set(running.map((p) => p.name))) await call('delete', name)
       running = []
     }
@@ -165,8 +179,9 @@ async function main () {
       }
     }
     const env = process.env
-    process.stdout.write(`warden: started ${toStart.join(', ')} (MQTT on port ${env.WARDEN_MQTT_PORT ?? '1883'}, ` +
-      `dashboard on http://127.0.0.1:${env.WARDEN_HTTP_PORT ?? '8080'}/); ` +
+    const shape = toStart.includes('broker') ? `, ${brokerShape()}` : ''
+    process.stdout.write(`warden: ${restarting ? 'restarted' : 'started'} ${toStart.join(', ')} (MQTT on port ${env.WARDEN_MQTT_PORT ?? '1883'}, ` +
+      `dashboard on http://127.0.0.1:${env.WARDEN_HTTP_PORT ?? '8080'}/${shape}); ` +
       '`npx pm2 list` shows them, `npx pm2 logs` follows their logs, `npm stop` stops them.\n')
   } finally {
     pm2.disconnect()

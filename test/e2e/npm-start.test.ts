@@ -35,7 +35,8 @@ it('with the MQTT port taken: exits 1 with one line naming the address and the k
   await new Promise<void>((resolve) => holder.listen(d.mqttPort, '0.0.0.0', resolve))
   const res = await d.npmStart()
   expect(res.code).not.toBe(0)
-  expect(wardenLines(res)).toEqual([`warden: cannot listen on 0.0.0.0:${d.mqttPort} (mqtt.port): address in use`])
+  expect(wardenLines(res))
+    .toEqual([`warden: cannot listen on 0.0.0.0:${d.mqttPort} (mqtt.port): address in use (another broker running? set WARDEN_MQTT_PORT or mqtt.port)`])
   await expectNothingRunning(d)
 }, 90_000)
 
@@ -75,6 +76,7 @@ it('starts after a failed start once the cause is gone', async () => {
   const res = await d.npmStart()
   expect(res.stderr).toBe('')
   expect(res.code).toBe(0)
+  expect(res.stdout).toMatch(/^warden: started broker, producer, consumer \(MQTT on port \d+, dashboard on \S+, broker: 1 process, persistence: level\); /m)
   expect((await d.apps()).map((a) => `${a.name}:${a.pm2_env.status}`).sort()).toEqual(['broker:online', 'consumer:online', 'producer:online'])
 }, 90_000)
 
@@ -125,6 +127,8 @@ it('on a running stack started with other settings: names each one that differs 
   const restarted = await d.npmRestart(cluster)
   expect(restarted.stderr).toBe('')
   expect(restarted.code).toBe(0)
+  // said as it is: a restart, and on what
+  expect(restarted.stdout).toMatch(/^warden: restarted broker, producer, consumer \(MQTT on port \d+, .*, broker: 2 workers, persistence: redis\); /m)
   expect((await d.apps()).filter((a) => a.name === 'broker' && a.pm2_env.status === 'online')).toHaveLength(2)
   expect((await d.npmStart(cluster)).stdout).toMatch(/nothing changed\. It runs with the settings of this environment\./)
 }, 180_000)

@@ -46,7 +46,7 @@ const RUN: ReadonlyArray<readonly [string, Spec]> = [
   ['npm install && npm start', { stdout: /^warden: started broker, producer, consumer \(MQTT on port \d+/m }],
   ['for d in device-06 device-07 device-08; do', {}],
   ['WARDEN_PRODUCER_DEVICES=8 npm restart', {
-    stdout: /^warden: started broker, producer, consumer/m,
+    stdout: /^warden: restarted broker, producer, consumer/m,
     check: async () => { await waitForClient('device-08') }
   }],
   // Watch it

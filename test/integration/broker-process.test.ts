@@ -95,7 +95,9 @@ describe('fatal start-up errors: exit 1 and one plain line on stderr naming the 
       const port = String((holder.address() as AddressInfo).port)
       const app = broker(await writeConfig('ok.yaml', await baseConfig()), listener === 'mqtt' ? { WARDEN_MQTT_PORT: port } : { WARDEN_HTTP_PORT: port })
       expect((await app.exited()).code).toBe(1)
-      expect(app.stderr).toEqual([`warden: cannot listen on 127.0.0.1:${port} (${listener}.port): address in use`])
+      const env = listener === 'mqtt' ? 'WARDEN_MQTT_PORT' : 'WARDEN_HTTP_PORT'
+      expect(app.stderr)
+        .toEqual([`warden: cannot listen on 127.0.0.1:${port} (${listener}.port): address in use (another broker running? set ${env} or ${listener}.port)`])
     } finally {
       await new Promise((resolve) => holder.close(resolve))
     }

@@ -346,6 +346,17 @@ describe('bad input: 400 naming the field', () => {
     expect((await request(tb, 'PUT', '/api/v1/topics/x')).status).toBe(405)
   })
 
+  it('says how to write # when a topic filter from the URL ends at it', async () => {
+    // a URL ends at a bare '#' (fetch, like curl, sends no fragment): the broker sees "sensors/sensor-1/"
+    const bare = await get(tb, '/api/v1/topics/sensors/sensor-1/#')
+    expect(bare.status).toBe(404)
+    expect(bare.body.error.message).toBe('topic "sensors/sensor-1/" does not exist (write # as %23 in a URL)')
+    expect((await request(tb, 'PATCH', '/api/v1/topics/sensors/sensor-1/#', { body: { owners: ['sensor-2'] } })).body.error.message)
+      .toMatch(/\(write # as %23 in a URL\)$/)
+    expect((await get(tb, '/api/v1/topics/nothing/here')).body.error.message).toBe('topic "nothing/here" does not exist')
+    expect((await get(tb, '/api/v1/topics/sensors/sensor-1/%23')).status).toBe(200)
+  })
+
   it('refuses bad percent-encoding and bad query values', async () => {
     expect((await get(tb, '/api/v1/users/%E0%A4%A')).body.error.field).toBe('(path)')
     expect((await get(tb, '/api/v1/clients?limit=abc')).body.error).toMatchObject({ field: 'limit', message: 'limit: must be integer' })

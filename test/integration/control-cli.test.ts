@@ -77,6 +77,7 @@ describe('warden topic', () => {
     expect(ls.stdout).toMatch(/^plant\/\+\/temp\s+sensor-1,sensor-2\s+yes\s+0\s+1\s+\d+\.\d\s+\d{4}-/m)
     const dup = await runCli(['topic', 'register', 'plant/+/temp', '--owner', 'x'], { env })
     expect(dup.code).toBe(1)
+    expect(dup.stderr).toContain('topic "plant/+/temp" is registered already: change it with `warden topic register … --update`')
     const upd = await runCli(['topic', 'register', 'plant/+/temp', '--owner', 'admin', '--update', '--json'], { env })
     expect(JSON.parse(upd.stdout)).toMatchObject({ filter: 'plant/+/temp', owners: ['admin'], schema: { type: 'object' } })
     expect((await runCli(['topic', 'rm', 'plant/+/temp'], { env })).code).toBe(0)

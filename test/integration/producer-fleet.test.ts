@@ -287,6 +287,8 @@ describe('producer fleet', () => {
     const errors = lines.filter((l) => l.device === 'device-99' && l.level >= 40)
     expect(errors).toHaveLength(1)
     expect(errors[0]?.msg).toMatch(/device-99: refused by the broker, stopped: bad user name or password: each simulated device needs its own account/)
+    // the other cause a user meets: accounts made at run time left in the store the broker no longer uses
+    expect(errors[0]?.msg).toContain('or, after a store switch, the broker\'s registry has not been imported (see the README, "Switching stores")')
     expect(intruder.stats()).toMatchObject({ refused: true, connected: false, connects: 0, published: 0 })
     expect(honest.stats().refused).toBe(false)
   })

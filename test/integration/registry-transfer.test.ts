@@ -5,12 +5,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { AuditEvent } from '../../apps/broker/src/audit/audit.js'
 import { stringify } from 'yaml'
 import { baseConfig, PASSWORD, startBroker, type TestBroker } from '../helpers/broker.js'
 import { adminCall, startBrokerProcess } from '../helpers/broker-process.js'
 import { runCli } from '../helpers/cli.js'
 import { get, httpUrl, post, request } from '../helpers/http.js'
 import { connackCode, publish, subscribe } from '../helpers/mqtt.js'
+import { waitUntil } from '../helpers/ports.js'
 import type { AppProcess } from '../helpers/process.js'
 import { useSharedRedis } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
@@ -61,7 +63,12 @@ describe('export and import', () => {
     const dst = await emptyTarget()
     const imp = await runCli(['registry', 'import', file], { env: cliEnv(dst) })
     expect(imp.stderr).toBe('')
-    expect(imp).toMatchObject({ code: 0, stdout: `imported ${file}: the registry now holds 5 users, 5 roles and 7 topics (revision 2)\n` })
+    // the target seeded its admin from its config: another id, so its clients (none here) are disconnected
+    expect(imp).toMatchObject({
+      code: 0,
+      stdout: `imported ${file}: the registry now holds 5 users, 5 roles and 7 topics (revision 2)\n` +
+        'accounts whose login changed: password hash, loopback rule or id (their clients were disconnected): admin\n'
+    })
     expect(await connackCode(dst.url, { username: 'zed', password: 'zed-secret-1' })).toBe(0)
     expect(await connackCode(dst.url, { username: 'sensor-2', password: PASSWORD })).toBe(4)
     expect((await get(dst, '/api/v1/topics/z%2F%23')).body).toMatchObject({ owners: ['zed'], schema: { type: 'object', required: ['v'] } })
@@ -106,6 +113,49 @@ describe('export and import', () => {
     const r = await runCli(['registry', 'import', file], { env: cliEnv(dst) })
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/^warden registry import: users\[1\]\.roles\[1\]: role "pilot" is not defined under roles .*\(WARDEN_ERR_UNKNOWN_ROLE\)\n$/)
+  })
+})
+
+describe('what an import disconnects', () => {
+  const WILL = { topic: 'sensors/sensor-1/status', payload: Buffer.from('offline'), qos: 1 as const, retain: false }
+  const willRefusals = (): AuditEvent[] => scope.events.filter((e) => e.kind === 'will' && e.clientId === 'device-1')
+
+  // the README's path: a broker switched to a new store seeds the config's accounts anew (new ids, new salts),
+  // so the source's accounts replace them, and their clients, told nothing, must at least be named
+  it('names the accounts whose login it changed or that it removed, and their refused wills say why, not "deleted"', async () => {
+    const src = await scope.startAnother()
+    await request(src, 'DELETE', '/api/v1/users/sensor-2')
+    const file = join(dir, 'export.json')
+    await writeFile(file, JSON.stringify((await get(src, '/api/v1/registry')).body))
+
+    const dst = await scope.start()
+    const device = await scope.client('sensor-1', { clientId: 'device-1', will: WILL })
+    const imp = await runCli(['registry', 'import', file], { env: cliEnv(dst) })
+    expect(imp.stderr).toBe('')
+    expect(imp.stdout.split('\n').slice(1)).toEqual([
+      'accounts whose login changed: password hash, loopback rule or id (their clients were disconnected): sensor-1, dashboard, observer, admin',
+      'accounts removed (their clients were disconnected): sensor-2',
+      ''
+    ])
+    await device.closed()
+    await waitUntil(() => willRefusals().length > 0 ? true : undefined, 'the will refused')
+    expect(willRefusals()).toMatchObject([{
+      reason: 'not-authorized', username: 'sensor-1',
+      detail: 'the account that set the will was replaced by another of its name (deleted and created again, or a registry import)'
+    }])
+    const json = await runCli(['registry', 'import', file, '--json'], { env: cliEnv(dst) })
+    // imported again: the same ids and hashes, nobody disconnected
+    expect(JSON.parse(json.stdout)).toMatchObject({ users: 4, loginChanged: [], removed: [] })
+  })
+
+  it('says a will was refused for a changed password, not for a deleted account', async () => {
+    const tb = await scope.start()
+    const device = await scope.client('sensor-1', { clientId: 'device-1', will: WILL })
+    expect((await request(tb, 'PATCH', '/api/v1/users/sensor-1', { body: { password: 'another-secret-1' } })).status).toBe(200)
+    await device.closed()
+    await waitUntil(() => willRefusals().length > 0 ? true : undefined, 'the will refused')
+    expect(willRefusals())
+      .toMatchObject([{ username: 'sensor-1', detail: 'the login of the account that set the will changed (its password or loopback rule)' }])
   })
 })
 

@@ -52,8 +52,11 @@ describe('markStoredWills', () => {
     const accounts = new Map([['alice', alice]])
     expect(decideLaterWill(a!, accounts, ownership)).toMatchObject({ username: 'alice', decision: { allowed: true } })
     expect(decideLaterWill(b!, accounts, ownership)).toMatchObject({ username: undefined, decision: { allowed: false, detail: 'will has no recorded owner' } })
-    // a name is not an identity: alice deleted and re-created is another account
-    expect(decideLaterWill(a!, new Map([['alice', account('alice', 'acc-2')]]), ownership))
+    // a name is not an identity: alice deleted and re-created (or imported with another id) is another account,
+    // and the refusal says so rather than "deleted"
+    const replaced = 'the account that set the will was replaced by another of its name (deleted and created again, or a registry import)'
+    expect(decideLaterWill(a!, new Map([['alice', account('alice', 'acc-2')]]), ownership)).toMatchObject({ decision: { allowed: false, detail: replaced } })
+    expect(decideLaterWill(a!, new Map(), ownership))
       .toMatchObject({ decision: { allowed: false, detail: 'the account that set the will was deleted' } })
     // the will a connected client set is not marked: it is judged with its connection
     expect(isStoredWill(own)).toBe(false)

@@ -57,7 +57,8 @@ const END_TIMEOUT_MS = 1000
  */
 const FINAL_REFUSALS: Readonly<Record<number, string>> = {
   2: 'client identifier rejected (another account holds this client id)',
-  4: 'bad user name or password: each simulated device needs its own account on the broker (see the README, "Run it")',
+  4: 'bad user name or password: each simulated device needs its own account on the broker (see the README, "Run it"), ' +
+    'or, after a store switch, the broker\'s registry has not been imported (see the README, "Switching stores")',
   5: 'not authorized'
 }
 

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises'
 import { usageError } from './args.js'
 import { none, one, type CliCommand } from './command.js'
 
-interface Imported { revision: number, users: number, roles: number, topics: number }
+interface Imported { revision: number, users: number, roles: number, topics: number, loginChanged?: string[], removed?: string[] }
 
 async function readExport (file: string): Promise<unknown> {
   let text: string
@@ -27,9 +27,15 @@ export const TRANSFER_COMMANDS: Readonly<Record<string, CliCommand>> = {
     async run (ctx) {
       const file = one(ctx.p, 'file')
       const r = await ctx.api('PUT', '/api/v1/registry', await readExport(file)) as Imported
-      ctx.io.stdout.write(ctx.p.flags.has('json')
-        ? JSON.stringify(r, null, 2) + '\n'
-        : `imported ${file}: the registry now holds ${r.users} users, ${r.roles} roles and ${r.topics} topics (revision ${r.revision})\n`)
+      if (ctx.p.flags.has('json')) { ctx.io.stdout.write(JSON.stringify(r, null, 2) + '\n'); return }
+      ctx.io.stdout.write(`imported ${file}: the registry now holds ${r.users} users, ${r.roles} roles and ${r.topics} topics (revision ${r.revision})\n` +
+        disconnected(r))
     }
   }
+}
+
+/** the accounts whose connected clients the import disconnected, a line for each kind (nothing when none) */
+function disconnected ({ loginChanged = [], removed = [] }: Imported): string {
+  const line = (what: string, names: string[]): string => names.length > 0 ? `accounts ${what} (their clients were disconnected): ${names.join(', ')}\n` : ''
+  return line('whose login changed: password hash, loopback rule or id', loginChanged) + line('removed', removed)
 }

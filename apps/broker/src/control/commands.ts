@@ -216,8 +216,9 @@ const HANDLERS: Readonly<Record<CommandName, Handler>> = {
   },
   exportRegistry: (ctx) => toExport(ctx.registry.state, { backend: ctx.registry.backend.kind, location: ctx.registry.backend.location }),
   importRegistry: async (ctx, f) => {
-    const s = await ctx.registry.replaceAll(f as unknown as RegistryExport)
-    return { revision: s.revision, users: s.users.length, roles: s.roles.length, topics: s.topics.length }
+    const { state: s, loginChanged, removed } = await ctx.registry.replaceAll(f as unknown as RegistryExport)
+    // whose clients the import disconnected: an account seeded anew from the config has another salt, so another hash
+    return { revision: s.revision, users: s.users.length, roles: s.roles.length, topics: s.topics.length, loginChanged, removed }
   }
 }
 

@@ -27,9 +27,20 @@ export function decideRecordedOwner (
   const account = accounts.get(owner.u)
   if (account === undefined || account.id !== owner.a) {
     const verb = what === 'will' ? 'set the will' : 'published it'
-    return { username: owner.u, decision: { allowed: false, reason: 'not-authorized', detail: `the account that ${verb} was deleted` } }
+    return { username: owner.u, decision: { allowed: false, reason: 'not-authorized', detail: ownerGone(verb, owner.a, account) } }
   }
   return { username: owner.u, decision: ownership.decide(createIdentity(account.username, clientId, account.roles), topic) }
+}
+
+/**
+ * Why the account that sent a message can no longer publish it: `id` is the account's id then, `now` the
+ * account under its name now. A name is kept through a password change, and through an import or a deletion
+ * and creation again (another id): the detail says which, not "deleted" for all.
+ */
+export function ownerGone (verb: string, id: string | undefined, now: Account | undefined): string {
+  if (now === undefined) return `the account that ${verb} was deleted`
+  if (now.id !== id) return `the account that ${verb} was replaced by another of its name (deleted and created again, or a registry import)`
+  return `the login of the account that ${verb} changed (its password or loopback rule)`
 }
 
 /** what is audited when a message published without its client is refused */

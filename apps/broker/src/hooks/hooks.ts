@@ -15,7 +15,7 @@ import { ClientPolicy } from './client-policy.js'
 import { isWillOf, pendingWillOf } from '../aedes/accessors.js'
 import { cappedQos, holdWrites, remoteAddressOf } from '../aedes/client-internals.js'
 import { decideLaterWill, isStoredWill, recordWillOwner } from '../delivery/will-owner.js'
-import { judgeLater } from '../delivery/recorded-owner.js'
+import { judgeLater, ownerGone } from '../delivery/recorded-owner.js'
 import type { AedesHooks, AuthenticateDone, HookStage, PreConnectDone, PublishDone, SubscribeDone } from './pipeline.js'
 import type { Refusal } from './refusal.js'
 import { DeliveryLatency } from './delivery-latency.js'
@@ -150,11 +150,12 @@ export function createHooks ({ directory, ownership, roles, audit, refusal }: Ho
       const policy = policies.get(client)
       const isWill = isWillOf(client, packet)
       if (policy === undefined) {
-        // its account was deleted while it was connected: the will goes with it
+        // its account was deleted, or its login changed, while it was connected: the will goes with it
         if (isWill) {
+          const was = accounts.get(client)
           audit.record({
-            kind: 'will', reason: 'not-authorized', username: undefined, clientId: client.id, topic: packet.topic, qos: packet.qos,
-            detail: 'the account that set the will was deleted'
+            kind: 'will', reason: 'not-authorized', username: was?.username, clientId: client.id, topic: packet.topic, qos: packet.qos,
+            detail: ownerGone('set the will', was?.id, was === undefined ? undefined : directory.accounts.get(was.username))
           })
         }
         cb(new Error('client is not authenticated'))

@@ -1,4 +1,5 @@
 // Maps /api/v1/<resource>[/<key>] and an HTTP method to a control command, and the answer's status.
+import { isWardenError, WardenError } from '@warden/common'
 import type { CommandName } from '../control/command-schemas.js'
 
 interface Resource {
@@ -72,4 +73,14 @@ export function matchApi (method: string, segments: readonly string[]): ApiMatch
   const params: Record<string, string> = itemPath && res.key !== undefined ? { [res.key]: rest.join('/') } : {}
   const status = DELETE_WITH_ANSWER.has(command) ? 200 : STATUS[m] ?? 200
   return { kind: 'command', command, params, status, body: m === 'POST' || m === 'PUT' || m === 'PATCH' }
+}
+
+/**
+ * A URL ends at a bare '#' (curl and browsers send no fragment): `/api/v1/topics/plant/pump-7/#` asks for
+ * "plant/pump-7/". A topic not found under a filter ending in '/' says how to write the '#'.
+ */
+export function withUrlHint (params: Readonly<Record<string, string>>, err: unknown): unknown {
+  const filter = params.filter
+  if (filter === undefined || !filter.endsWith('/') || !isWardenError(err) || err.code !== 'WARDEN_ERR_API_NOT_FOUND') return err
+  return new WardenError(err.code, `${err.message} (write # as %23 in a URL)`, { cause: err })
 }

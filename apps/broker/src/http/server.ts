@@ -11,7 +11,7 @@ import type { ControlContext } from '../control/context.js'
 import type { Metrics } from '../observe/metrics.js'
 import type { Identity } from '../policy/identity.js'
 import { FieldError } from '../registry/field-error.js'
-import { matchApi } from './api-routes.js'
+import { matchApi, withUrlHint } from './api-routes.js'
 import type { Authenticator } from './basic-auth.js'
 import { MAX_IMPORT_BODY, readJsonBody } from './body.js'
 import type { EventStreams } from './events.js'
@@ -132,7 +132,7 @@ async function handle (deps: HttpDeps, req: IncomingMessage, res: ServerResponse
     const data = await executeCommand(ctx, actor, 'http', { ...fields, command: match.command })
     sendJson(res, match.status, method === 'HEAD' ? undefined : data)
   } catch (err) {
-    if (sendError(res, err) === 500) ctx.logger.error({ err, command: match.command }, 'control command failed')
+    if (sendError(res, withUrlHint(match.params, err)) === 500) ctx.logger.error({ err, command: match.command }, 'control command failed')
   }
 }
 

@@ -10,7 +10,7 @@ import type { ReplyNamespace } from '../policy/reply-topics.js'
 import type { PayloadSchemas } from './payload-schema.js'
 import type { RoleSource, RoleTable } from '../policy/read-rules.js'
 import { roleTableOf, type Registry } from './registry.js'
-import type { RegistryState, StoredRole, StoredTopic, StoredUser } from './types.js'
+import { keepsLogin, type RegistryState, type StoredRole, type StoredTopic, type StoredUser } from './types.js'
 
 export interface LiveRules {
   readonly directory: UserDirectory
@@ -71,7 +71,7 @@ export async function createLiveRules (
       directory.put(u)
       // the name deleted and created again (both seen in one reload): the old account's clients go; and a new
       // password revokes whoever logged in with the old one (it may be why it changed)
-      if (old !== undefined && (old.id !== u.id || !sameLogin(old, u))) affected.set(u.username, null)
+      if (old !== undefined && !keepsLogin(old, u)) affected.set(u.username, null)
       else if (old !== undefined && !sameList(old.roles, u.roles)) affected.set(u.username, u.roles)
     }
     for (const gone of before.keys()) {
@@ -143,12 +143,7 @@ function sameList (a: readonly string[], b: readonly string[]): boolean {
 }
 
 function sameUser (a: StoredUser, b: StoredUser): boolean {
-  return a.id === b.id && sameLogin(a, b) && sameList(a.roles, b.roles)
-}
-
-/** the same password and the same loopback rule: what a connected client proved still holds */
-function sameLogin (a: StoredUser, b: StoredUser): boolean {
-  return a.passwordHash === b.passwordHash && a.loopbackOnly === b.loopbackOnly
+  return keepsLogin(a, b) && sameList(a.roles, b.roles)
 }
 
 function sameAccountLogin (a: Account, b: Account): boolean {

@@ -7,7 +7,7 @@ import { FieldError } from './field-error.js'
 import type { PayloadSchemas } from './payload-schema.js'
 import type { RoleTable } from '../policy/read-rules.js'
 import { checkImport, type RegistryExport } from './transfer.js'
-import type { RegistryState, StoredRole, StoredTopic, StoredUser } from './types.js'
+import { keepsLogin, type RegistryState, type StoredRole, type StoredTopic, type StoredUser } from './types.js'
 import { BUILTIN_ROLES, checkGrants, checkPasswordHash, checkRegistration, checkRoles } from './validate.js'
 
 export interface NewUser {
@@ -35,6 +35,15 @@ export interface TopicChange {
   readonly owners?: readonly string[]
   /** null removes the schema */
   readonly schema?: Readonly<Record<string, unknown>> | null
+}
+
+/** What an import did to the accounts there before it: whose clients it disconnected */
+export interface ImportResult {
+  readonly state: RegistryState
+  /** accounts kept under their name with another password hash, loopback rule or id */
+  readonly loginChanged: readonly string[]
+  /** accounts the import does not hold */
+  readonly removed: readonly string[]
 }
 
 export type ChangeListener = (prev: RegistryState, next: RegistryState) => void
@@ -165,7 +174,11 @@ export class Registry {
   async createTopic (input: NewTopic): Promise<StoredTopic> {
     const topic = this.checkedTopic(input.filter, input.owners, input.schema)
     return await this.mutate((s) => {
-      if (s.topics.some((t) => t.filter === input.filter)) throw conflict(`topic ${JSON.stringify(input.filter)} is registered already (change it instead)`)
+      if (s.topics.some((t) => t.filter === input.filter)) {
+        // one message for every way in: each names its own way to change it
+        throw conflict(`topic ${JSON.stringify(input.filter)} is registered already: change it with \`warden topic register … --update\`, ` +
+          'PATCH /api/v1/topics/<filter> (# written %23) or the modifyTopic command')
+      }
       return { next: { ...s, topics: [...s.topics, topic] }, result: topic }
     })
   }
@@ -193,24 +206,28 @@ export class Registry {
    * account of that name (or a new one). Config entries either side had imported stay imported: a revocation
    * made at run time is not undone by the config file at the next start.
    */
-  async replaceAll (doc: RegistryExport): Promise<RegistryState> {
+  async replaceAll (doc: RegistryExport): Promise<ImportResult> {
     const entries = checkImport(doc, this.deps.schemas)
     const anonymous = this.deps.anonymousRole
     if (typeof anonymous === 'string' && !BUILTIN_ROLES.includes(anonymous) && !entries.roles.some((r) => r.name === anonymous)) {
       throw conflict(`role ${JSON.stringify(anonymous)} is the role of anonymous clients (config key anonymous): the import must define it`)
     }
-    await this.mutate((s) => {
+    const changes = await this.mutate((s) => {
       const ids = new Map(s.users.map((u) => [u.username, u.id]))
       const users = entries.users.map((u) => ({ ...u, id: u.id ?? ids.get(u.username) ?? randomUUID() }))
+      const before = new Map(s.users.map((u) => [u.username, u]))
+      const kept = new Set(users.map((u) => u.username))
+      const loginChanged = users.filter((u) => { const old = before.get(u.username); return old !== undefined && !keepsLogin(old, u) }).map((u) => u.username)
+      const removed = s.users.filter((u) => !kept.has(u.username)).map((u) => u.username)
       const union = (a: readonly string[], b: readonly string[] = []): string[] => [...new Set([...a, ...b])]
       const seeded = {
         users: union(s.seeded.users, entries.seeded.users),
         topics: union(s.seeded.topics, entries.seeded.topics),
         roles: union(s.seeded.roles, entries.seeded.roles)
       }
-      return { next: { ...s, seeded, users, roles: [...entries.roles], topics: [...entries.topics] }, result: undefined }
+      return { next: { ...s, seeded, users, roles: [...entries.roles], topics: [...entries.topics] }, result: { loginChanged, removed } }
     })
-    return this.current
+    return { state: this.current, ...changes }
   }
 
   /** waits for changes under way, then closes the backend */

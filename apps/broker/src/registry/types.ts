@@ -13,6 +13,14 @@ export interface StoredUser {
   readonly loopbackOnly: boolean
 }
 
+/**
+ * The same account (id) with the same password hash and loopback rule: what a connected client proved at login
+ * still holds. Otherwise its clients are disconnected (a registry import counts: a hash salted anew differs).
+ */
+export function keepsLogin (before: StoredUser, after: StoredUser): boolean {
+  return before.id === after.id && before.passwordHash === after.passwordHash && before.loopbackOnly === after.loopbackOnly
+}
+
 /** A role: the topic filters its holders may read ({username}/{clientid} templates allowed). */
 export interface StoredRole {
   readonly name: string
