@@ -49,7 +49,7 @@ import type { Redis } from 'ioredis'
 import msgpack from 'msgpack-lite'
 import Packet from 'aedes-packet'
 import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
-import { isOpenConnection, type QueueSub, type Session, type StoredPacket } from '../aedes/store.js'
+import { isConnection, type QueueSub, type Session, type StoredPacket } from '../aedes/store.js'
 import { createRedisBatch, type HashField, type RedisBatch } from './redis-batch.js'
 import type { IncomingRecord, QueueRecords } from './level-queues.js'
 
@@ -256,12 +256,11 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
       ])
       // sent on this connection already (live, while the queue was being read): in flight, not to send again — a
       // message queued before the read and delivered live once the client was registered went twice (at QoS 2,
-      // once its first copy had completed, a second message under the same id). Not so for a connection closed:
-      // aedes reads the queue of the session ending with it to clear all of it
+      // once its first copy had completed, a second message under the same id)
       const inFlight = new Set<string>()
       // A QoS 2 message is listed under the message's key until its send's write, under the client's own key,
       // reaches Redis: one sent while this read was on its way is in flight under either
-      if (isOpenConnection(client)) {
+      if (isConnection(client)) {
         for (const s of sentOn.get(client)?.values() ?? []) inFlight.add(s.entry).add(packetKey(s.brokerId, s.brokerCounter))
       }
       for (let i = 0; i < keys.length; i++) {
