@@ -23,7 +23,8 @@ export function keepQueueOnResume (broker: Aedes): void {
     preConnect(client, packet, cb)
   }, WHY, 'broker')
   broker.on('connackSent', (packet: { reasonCode?: number }, client: Client) => {
-    // a refused CONNECT's client is left as it is (client-internals.ts keepSessionOfRefused)
-    if (resuming.delete(client) && packet.reasonCode === 0) persistWhileConnected(client, WHY)
+    // a refused CONNECT's client is left as it is (client-internals.ts keepSessionOfRefused), and so is one
+    // whose close has begun meanwhile (its session is ending)
+    if (resuming.delete(client) && packet.reasonCode === 0 && !client.closed) persistWhileConnected(client, WHY)
   })
 }
