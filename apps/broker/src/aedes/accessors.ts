@@ -2,7 +2,7 @@
 // field. Every field used here is in internals.ts and checked by the contract.
 import type { Duplex } from 'node:stream'
 import type { Aedes, Client, PublishPacket } from 'aedes'
-import { patch, value } from './patch.js'
+import { fn, patch, value } from './patch.js'
 import { brokerInternals, clientInternals, type Bus, type Deliver, type MqttParser } from './internals.js'
 import { storeOf, type StoredPacket } from './store.js'
 
@@ -57,6 +57,33 @@ export const resumesSession = (client: Client): boolean => !(clientInternals(cli
 
 /** keeps aedes from treating the client as clean: closing it then leaves its stored session alone */
 export const markPersistent = (client: Client): void => { clientInternals(client).clean = false }
+
+/** clients aedes was made to see as persistent while they were connected, whose session ends with the connection */
+const persistentWhileConnected = new WeakSet<object>()
+
+/**
+ * aedes treats the client as persistent until its close begins: it stores each QoS 1/2 delivery and PUBREL
+ * before writing it, and clears it on its acknowledgement. At the start of its close (`_eos`, before aedes
+ * unsubscribes it) the client is clean again, so it is closed as one, and its session ends with its connection.
+ */
+export function persistWhileConnected (client: Client, why: string): void {
+  const c = clientInternals(client)
+  c.clean = false
+  persistentWhileConnected.add(client)
+  patch(c, '_eos', fn(0), (eos) => () => {
+    c.clean = true
+    eos()
+  }, why, 'client')
+}
+
+/** whether the store may hold packets aedes stored for this session's connection although it ends clean */
+export const storedWhileConnected = (session: object): boolean => persistentWhileConnected.has(session)
+
+/** whether the client's session outlives its connection (not so for one aedes only sees as persistent) */
+export const outlivesConnection = (client: Client): boolean => !client.clean && !persistentWhileConnected.has(client)
+
+/** whether aedes stores a QoS 1/2 delivery to the client before writing it: it must be queued for the client first */
+export const storesDeliveries = (client: Client): boolean => !client.clean
 
 /** makes aedes close the client as if it had sent DISCONNECT: its will is not published */
 export const markDisconnected = (client: Client): void => { clientInternals(client)._disconnected = true }

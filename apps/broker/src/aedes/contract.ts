@@ -43,7 +43,8 @@ export const CLIENT_INTERNALS: readonly Internal[] = [
   { name: '_nextId', shape: value('number'), why: 'consumer groups number their deliveries as aedes does' },
   { name: 'connackSent', shape: value('boolean'), why: 'a new group member gets the group\'s queue' },
   { name: 'deliver0', shape: fn(2), why: 'consumer groups deliver through the member\'s own path' },
-  { name: 'deliverQoS', shape: fn(2), why: 'consumer groups deliver through the member\'s own path' }
+  { name: 'deliverQoS', shape: fn(2), why: 'consumer groups deliver through the member\'s own path' },
+  { name: '_eos', shape: fn(0), why: 'a resumed MQTT 5 session that ends with its connection is closed as a clean one (resume-queue.ts)' }
 ]
 
 /** a client's socket (or stream): lib/client.js sets `conn.client` */

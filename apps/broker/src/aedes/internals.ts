@@ -81,6 +81,11 @@ export interface ClientInternals {
   readonly connackSent: boolean
   readonly deliver0: Deliver
   readonly deliverQoS: Deliver
+  /**
+   * ends aedes's watch of the socket (lib/client.js: `finished(conn, close)`): close() calls it first thing,
+   * before it unsubscribes, whichever way the close came (the socket's end, an error, a takeover, DISCONNECT)
+   */
+  _eos: () => void
 }
 
 /** the one place a broker is seen with its private fields */

@@ -9,6 +9,11 @@ export interface Session { readonly id: string, readonly clean?: unknown }
  * session by its id alone (`{ id }`: Warden's own reads, aedes-persistence's abstract suite)
  */
 export const isConnection = (client: Session): boolean => (client as { conn?: unknown }).conn !== undefined
+/**
+ * whether a store reads a session's queue for a connection still open (aedes's queue replay: what was sent on
+ * it already is in flight), not for one closed (aedes ending its session: everything goes)
+ */
+export const isOpenConnection = (client: Session): boolean => isConnection(client) && (client as { closed?: unknown }).closed !== true
 /** a packet as stored: aedes adds its queue identity (brokerId, brokerCounter) */
 export interface StoredPacket {
   cmd?: string

@@ -4,8 +4,11 @@
 // records packet ids (outgoingUpdate) only for persistent sessions: for a clean one the store looks the id
 // up, finds nothing and answers nothing. Through the store wrappers and the Redis store's id cache that was
 // 4% of a cluster worker's CPU at QoS 1. A clean client's id is passed on only when outgoingUpdate recorded
-// it on this connection (aedes does when it empties a queue left over from an earlier session).
+// it on this connection (aedes does when it empties a queue left over from an earlier session), and every id
+// of a connection aedes saw as persistent until its close (aedes/resume-queue.ts): what that one left
+// unacknowledged is cleared when its session ends with it.
 
+import { storedWhileConnected } from '../aedes/accessors.js'
 import { fn, patch } from '../aedes/patch.js'
 import type { AedesStore, Session } from '../aedes/store.js'
 
@@ -26,7 +29,7 @@ export function skipCleanSessionAcks (store: AedesStore): void {
   }, 'aedes records packet ids only for persistent sessions', 'persistence')
 
   patch(store, 'outgoingClearMessageId', fn(3), (clear) => (client, packet) => {
-    if (client.clean === true && recorded.get(client)?.delete(packet.messageId ?? -1) !== true) return NOTHING
+    if (client.clean === true && recorded.get(client)?.delete(packet.messageId ?? -1) !== true && !storedWhileConnected(client)) return NOTHING
     return clear(client, packet)
   }, 'aedes asks the store to clear ids of clean sessions it never recorded', 'persistence')
 }

@@ -2,7 +2,7 @@
 // given and has not acknowledged yet (PUBACK for QoS 1, PUBREC for QoS 2: from then on the member holds
 // the message, and handing it to another member would deliver it twice).
 import type { Client } from 'aedes'
-import { nextPacketId, parserOf } from '../aedes/accessors.js'
+import { nextPacketId, outlivesConnection, parserOf } from '../aedes/accessors.js'
 import type { Copy, QoS } from './types.js'
 
 export interface Inflight {
@@ -28,7 +28,7 @@ export class Attachment {
   readonly persistent: boolean
 
   constructor (readonly client: Client, readonly clientId: string) {
-    this.persistent = !client.clean
+    this.persistent = outlivesConnection(client)
     // watches the parsed packets; aedes handles them as usual
     parserOf(client).on('packet', (packet) => {
       if (packet.cmd !== 'puback' && packet.cmd !== 'pubrec') return

@@ -5,7 +5,7 @@
 // unacknowledged, for another member.
 import type { Client } from 'aedes'
 import type { Logger } from '@warden/common'
-import { deliverersOf } from '../aedes/accessors.js'
+import { deliverersOf, storesDeliveries } from '../aedes/accessors.js'
 import type { AedesStore } from '../aedes/store.js'
 import type { Attachment, Inflight } from './attachment.js'
 import type { Forwarded } from './cluster-link.js'
@@ -126,12 +126,14 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     const f: Inflight = { copy, qos, messageId, stored: false, redelivery }
     att.inflight.set(messageId, f)
     const write = (): Promise<void> => new Promise((resolve) => client.atQos({ ...base, qos, messageId }, resolve))
-    if (!att.persistent) {
+    if (!storesDeliveries(att.client)) {
       await write()
       return 'delivered'
     }
     // as aedes does for an ordinary message: in the session's queue first (it survives the connection, and
-    // the acknowledgement takes it out), then written; one copy after the other for each member
+    // the acknowledgement takes it out), then written; one copy after the other for each member. aedes stores
+    // the delivery of a session that ends with its connection too, when it resumed one (aedes/resume-queue.ts):
+    // it finds the copy queued, and the member leaves its groups when it closes
     const step = att.chain.then(async () => {
       if (att.closed || att.inflight.get(messageId) !== f) return
       await store.outgoingEnqueueCombi([{ clientId: att.clientId, topic: copy.topic, qos }], { ...base, qos })

@@ -1,6 +1,6 @@
 // What the control plane shows of connected clients; aedes's private fields are read through ../aedes/.
 import type { Aedes, Client } from 'aedes'
-import { subscriptionsOf as clientSubscriptions } from '../aedes/accessors.js'
+import { outlivesConnection, subscriptionsOf as clientSubscriptions } from '../aedes/accessors.js'
 import { remoteAddressOf } from '../aedes/client-internals.js'
 import type { WardenHooks } from '../hooks/hooks.js'
 import { connectedClients } from '../registry/live-rules.js'
@@ -14,6 +14,7 @@ export interface ClientView {
   readonly roles: readonly string[]
   readonly address: string | null
   readonly connectedAt: string | null
+  /** the session ends with this connection */
   readonly clean: boolean
   readonly subscriptions: readonly SubscriptionView[]
   /** bytes written to the socket but not yet sent (a slow reader's backlog) */
@@ -45,7 +46,7 @@ export function viewClients (broker: Aedes, hooks: WardenHooks, connectedAt: Wea
       roles: identity?.roles ?? [],
       address: remoteAddressOf(client) ?? null,
       connectedAt: at !== undefined ? new Date(at).toISOString() : null,
-      clean: client.clean,
+      clean: !outlivesConnection(client),
       subscriptions: subscriptionsOf(client),
       queuedBytes: queuedBytesOf(client)
     })

@@ -26,7 +26,7 @@ import msgpack from 'msgpack-lite'
 import Packet from 'aedes-packet'
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js'
 import type { Subscription } from 'aedes'
-import { isConnection, type QueueSub, type Session, type StoredPacket } from '../aedes/store.js'
+import { isOpenConnection, type QueueSub, type Session, type StoredPacket } from '../aedes/store.js'
 import { createGroupCommit, type BatchOps, type GroupCommit } from './group-commit.js'
 
 const OUTGOING = 'outgoing:'
@@ -392,7 +392,7 @@ export class LevelQueueStore implements LevelQueues {
     const commit = this.#commit
     const queues = this.#queues
     const connections = this.#connections
-    const resuming = isConnection(client)
+    const resuming = isOpenConnection(client)
     const clientId = client.id
     const prefix = outgoingPrefix(clientId)
     return Readable.from((async function * () {
@@ -403,7 +403,7 @@ export class LevelQueueStore implements LevelQueues {
         const messageId = q?.queued.get(key)
         const sent = messageId !== undefined && messageId !== UNSENT ? q?.sent.get(messageId) : undefined
         // a connection resuming its session was sent this already (live, once the client was registered, while the
-        // queue was being read): in flight, not to send again
+        // queue was being read): in flight, not to send again (a closed one's session ending: it goes too)
         if (sent !== undefined && sent.queueKey === key && sent.conn !== undefined && resuming && sent.conn === connections.get(client)) continue
         // a QoS 2 message sent: as last written under its id (the PUBLISH with its id, or the PUBREL)
         if (sent?.value !== undefined && sent.queueKey === key) { yield msgpack.decode(sent.value) as StoredPacket; continue }
