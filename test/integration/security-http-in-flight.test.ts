@@ -66,3 +66,14 @@ it('with HTTP Basic too: the body of a deleted admin\'s request in flight makes 
   expect(late.status).toBe(401)
   expect((await get(b, topicPath('backdoor/#'))).status).toBe(404)
 })
+
+it('a change of another account while a request is in flight does not refuse it', async () => {
+  const b = await scope.start()
+  const admin = await signIn(b, 'admin')
+  const inFlight = held(b, '/api/v1/topics', withCookie(admin, { 'x-csrf-token': admin.csrf }), { filter: 'plant/#', owners: ['sensor-1'] })
+  expect((await patch(b, '/api/v1/users/sensor-2', { roles: ['producer', 'consumer'] })).status).toBe(200)
+  expect((await inFlight.finish()).status).toBe(201)
+  const basicHeld = held(b, '/api/v1/topics', { authorization: basic('admin') }, { filter: 'plant2/#', owners: ['sensor-1'] })
+  expect((await del(b, '/api/v1/users/sensor-2')).status).toBe(200)
+  expect((await basicHeld.finish()).status).toBe(201)
+})
