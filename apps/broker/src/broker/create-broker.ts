@@ -12,7 +12,7 @@ import type { UserDirectory } from '../auth/user-directory.js'
 import { startControlPlane, type ControlPlane } from './control-plane.js'
 import type { OwnershipPolicy } from '../policy/ownership.js'
 import { openRegistry } from '../registry/open-registry.js'
-import { replyTopicOf } from '../policy/reply-topics.js'
+import { replyOwnerOf, replyTopicOf } from '../policy/reply-topics.js'
 import type { Registry } from '../registry/registry.js'
 import { createAudit, type Audit } from '../audit/audit.js'
 import { listenerDeps } from './hardening.js'
@@ -172,6 +172,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
         return reachOf(Object.keys(subscriptionsOf(client)), reader.grants, reader.readsAllPlain, replyTopic)
       },
       rolesOf: (client) => rules.policyOf(client)?.identity.roles,
+      ...(replies !== undefined ? { replyOwnerOf: (topic: string) => replyOwnerOf(replies, topic) } : {}),
       usageOf: (clientId) => queueCounts?.get(clientId),
       log: (event, client) => logger.info({ clientId: client.id, held: flow.stats.held },
         event === 'congested' ? 'subscriber congested: the publishes it receives are held' : 'subscriber clear'),

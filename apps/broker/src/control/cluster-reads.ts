@@ -128,8 +128,9 @@ export interface DenialsAnswer extends Coverage {
  * in a cluster every worker's, summed and merged by time, each named by its worker */
 export async function denials (ctx: ControlContext, f: Fields): Promise<DenialsAnswer> {
   const answer = (parts: ReadonlyArray<{ worker?: string, data: DenialsPart }>): DenialsAnswer => {
-    const byReason: Record<string, number> = {}
-    const byUser: Record<string, number> = {}
+    // no prototype: a refused username such as __proto__ or constructor is a key like any other
+    const byReason: Record<string, number> = Object.create(null)
+    const byUser: Record<string, number> = Object.create(null)
     for (const { data } of parts) {
       for (const [k, n] of Object.entries(data.counts)) byReason[k] = (byReason[k] ?? 0) + n
       for (const [k, n] of Object.entries(data.byUser)) byUser[k] = (byUser[k] ?? 0) + n

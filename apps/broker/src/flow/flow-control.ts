@@ -34,6 +34,9 @@ export interface FlowDeps {
   reachOf (client: Client): Reach | undefined
   /** its roles, to check against `roles` */
   rolesOf (client: Client): readonly string[] | undefined
+  /** config `replies`: the client whose reply topic `topic` lies under ('' directly on the prefix), which alone
+   * receives it; undefined when the topic is outside the namespace */
+  replyOwnerOf? (topic: string): string | undefined
   usageOf (clientId: string): Usage | undefined
   /** a subscriber of this worker became congested, or clear again */
   log? (event: 'congested' | 'clear', client: Client): void
@@ -65,7 +68,7 @@ export interface FlowControl {
 export type CutOffBounds = Pick<CongestionLimits, 'maxOutgoingBytes' | 'maxQueuedMessages' | 'maxQueuedBytes'>
 
 export function createFlowControl (cfg: FlowControlConfig, bounds: CutOffBounds, deps: FlowDeps): FlowControl {
-  const holds = new Holds(cfg.maxHoldMs)
+  const holds = new Holds(cfg.maxHoldMs, deps.replyOwnerOf)
   const stats: FlowStats = Object.assign(holds.stats, { congested: 0 })
   const roles = cfg.roles === undefined ? undefined : new Set(cfg.roles)
   let link: FlowLink | undefined

@@ -46,7 +46,9 @@ export class Holds {
   private sweep: NodeJS.Timeout | undefined
   readonly stats: HoldStats = { held: 0, timedOut: 0, heldMs: 0 }
 
-  constructor (private readonly maxHoldMs: number) {}
+  /** `replyOwner`: the client whose reply topic a topic lies under (config `replies`), which alone receives it
+   * whatever the others' subscriptions and grants say: only its own announcement holds a publish there */
+  constructor (private readonly maxHoldMs: number, private readonly replyOwner?: (topic: string) => string | undefined) {}
 
   /** `key` is congested for `ttlMs` unless renewed */
   set (key: string, reach: Reach, ttlMs: number): void {
@@ -65,7 +67,12 @@ export class Holds {
 
   blocks (topic: string): boolean {
     if (this.entries.size === 0) return false
-    for (const e of this.entries.values()) if (reaches(e.reach, topic)) return true
+    const owner = this.replyOwner?.(topic)
+    for (const [key, e] of this.entries) {
+      // keys are `<brokerId>\u0000<clientId>` (flow-control.ts)
+      if (owner !== undefined && key.slice(key.indexOf('\u0000') + 1) !== owner) continue
+      if (reaches(e.reach, topic)) return true
+    }
     return false
   }
 

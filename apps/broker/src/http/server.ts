@@ -9,6 +9,7 @@ import { isWardenError, WardenError } from '@warden/common'
 import { executeCommand } from '../control/commands.js'
 import type { ControlContext } from '../control/context.js'
 import type { Metrics } from '../observe/metrics.js'
+import { accountFingerprint } from '../auth/account-fingerprint.js'
 import type { Identity } from '../policy/identity.js'
 import { FieldError } from '../registry/field-error.js'
 import { matchApi, withUrlHint } from './api-routes.js'
@@ -104,6 +105,9 @@ async function handle (deps: HttpDeps, req: IncomingMessage, res: ServerResponse
     if (method !== 'GET') { methodNotAllowed(res, ['GET']); return }
     const session = caller.session
     const { sessions } = deps.signIn
+    // checked again here: the account may have changed while the credentials were checked, and the stream
+    // would then be opened after its account's streams were closed
+    if (!stillCurrent(ctx, caller)) { accountChanged(res); return }
     // a signed-out or expired session's stream ends at its next sample
     deps.events.open(req, res, actor.username, session === undefined ? undefined : () => sessions.alive(session.key))
     return
@@ -128,6 +132,9 @@ async function handle (deps: HttpDeps, req: IncomingMessage, res: ServerResponse
   }
   for (const [k, v] of url.searchParams) fields[k] = /^\d+$/.test(v) ? Number(v) : v
   Object.assign(fields, match.params)
+  // the body may come up to requestTimeout after the headers were checked: a change is made only by the
+  // account as it is now (an admin demoted or deleted meanwhile makes nothing with its request in flight)
+  if (!stillCurrent(ctx, caller)) { accountChanged(res); return }
   try {
     const data = await executeCommand(ctx, actor, 'http', { ...fields, command: match.command })
     sendJson(res, match.status, method === 'HEAD' ? undefined : data)
@@ -140,6 +147,20 @@ interface Caller {
   readonly identity: Identity
   /** the dashboard session the request came with (none: HTTP Basic) */
   readonly session?: WebSession
+  /** the account as it was when the credentials were checked (accountFingerprint) */
+  readonly fingerprint: string | undefined
+}
+
+/** the caller's account is still the one its credentials were checked against */
+function stillCurrent (ctx: ControlContext, caller: Caller): boolean {
+  const username = caller.identity.username
+  if (caller.fingerprint === undefined || username === undefined) return caller.session === undefined
+  const account = ctx.rules.directory.accounts.get(username)
+  return account !== undefined && accountFingerprint(account) === caller.fingerprint
+}
+
+function accountChanged (res: ServerResponse): void {
+  sendError(res, new WardenError('WARDEN_ERR_API_UNAUTHORIZED', 'the account changed during the request: sign in again'), {}, false)
 }
 
 /** Credentials (HTTP Basic, else the session cookie), then the role the method needs, then (a change) that
@@ -163,7 +184,7 @@ async function authorize (deps: HttpDeps, req: IncomingMessage, res: ServerRespo
       sendError(res, new WardenError('WARDEN_ERR_API_CSRF', `a change made with the dashboard's cookie needs its ${CSRF_HEADER} header`))
       return undefined
     }
-    caller = { identity: session.identity, session }
+    caller = { identity: session.identity, session, fingerprint: session.fingerprint }
   } else {
     const outcome = await deps.auth.authenticate(req.headers.authorization, req.socket.remoteAddress, () => req.socket.destroyed)
     if (!outcome.ok) {
@@ -173,7 +194,7 @@ async function authorize (deps: HttpDeps, req: IncomingMessage, res: ServerRespo
       } else sendError(res, new WardenError('WARDEN_ERR_API_UNAUTHORIZED', `authentication failed: ${outcome.detail}`))
       return undefined
     }
-    caller = { identity: outcome.identity }
+    caller = { identity: outcome.identity, fingerprint: outcome.account === undefined ? undefined : accountFingerprint(outcome.account) }
   }
   const actor = caller.identity
   // the metrics role: a Prometheus scraper's account, which may read /metrics and nothing else
