@@ -115,6 +115,30 @@ export function tuneRedisBus (bus: unknown): BusStats {
   return stats
 }
 
+/** a connection as watched for its subscriptions' return: ioredis's events and PING */
+interface SubscriberConnection {
+  on (event: 'close' | 'ready', listener: () => void): unknown
+  ping (): Promise<unknown>
+}
+
+/**
+ * Calls `listener` each time the bus's subscriber connection is subscribed again after it was lost (Redis
+ * restarted, the connection dropped): what other processes published meanwhile reached no one here. ioredis
+ * emits 'ready' before it writes the SUBSCRIBE and PSUBSCRIBE of before the loss; a PING written after them is
+ * answered after them, once Redis has them.
+ */
+export function onResubscribed (bus: unknown, listener: () => void): void {
+  const sub = (bus as { subConn: SubscriberConnection }).subConn
+  let lost = false
+  sub.on('close', () => { lost = true })
+  sub.on('ready', () => {
+    if (!lost) return
+    lost = false
+    // lost again before the answer: its next 'ready' tries again
+    setImmediate(() => { sub.ping().then(listener, () => { lost = true }) })
+  })
+}
+
 /** ids of messages that go round through Redis: unique, never taken for this process's echoes */
 function randomId (): string {
   return randomBytes(12).toString('base64url')
