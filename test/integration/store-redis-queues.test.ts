@@ -277,4 +277,22 @@ describe('Warden\'s Redis queue store and aedes-persistence-redis 12 on one Redi
       await destroy()
     }
   })
+
+  it('a message listed twice in a queue is read once, and once sent at QoS 2 not again under another id', async () => {
+    const { store, destroy } = await open('warden', 'b1')
+    const db = new Redis(redis.url)
+    try {
+      await store.outgoingEnqueueCombi(subs('twice'), message(1, 2, 'b1'))
+      // the script call that queued it run twice: Redis ran it, persisted it (AOF) and was killed before it
+      // answered, and ioredis sent it again once Redis was back (seen in cluster-redis-outage.test.ts)
+      await db.rpush('outgoing:twice', 'packet:b1:1')
+      expect((await queued(store, 'twice')).map((p) => [String(p.payload), p.messageId])).toEqual([['m-1', null]])
+      const conn: Session = { id: 'twice', conn: {} } as Session // a connection (an aedes client)
+      await store.outgoingUpdate(conn, { ...message(1, 2, 'b1'), messageId: 5 })
+      expect((await queued(store, 'twice')).map((p) => [String(p.payload), p.messageId])).toEqual([['m-1', 5]])
+    } finally {
+      db.disconnect()
+      await destroy()
+    }
+  })
 })
