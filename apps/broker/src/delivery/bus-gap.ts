@@ -16,7 +16,6 @@ import type { AedesPublishPacket, Aedes, Client } from 'aedes'
 import { clientsOf, connackSent, deliverersOf } from '../aedes/accessors.js'
 import { fn, patch } from '../aedes/patch.js'
 import type { AedesStore, StoredPacket } from '../aedes/store.js'
-import type { HookStage } from '../hooks/pipeline.js'
 
 /**
  * How long a replayed message's live copy is dropped. Its PUBLISH follows its queue write at once on the
@@ -57,9 +56,11 @@ function isClaimed (client: Client, packet: Identified): boolean {
   return false
 }
 
+type Forward = (client: Client, packet: AedesPublishPacket) => AedesPublishPacket | null
+
 export interface BusGapReplay {
-  /** authorizeForward: a live copy of a message a replay sent is not forwarded */
-  readonly stage: HookStage
+  /** a stage of the hook pipeline (hooks/pipeline.ts) on authorizeForward: a live copy of a message a replay sent is not forwarded */
+  readonly stage: { readonly name: string, authorizeForward (client: Client, packet: AedesPublishPacket, next: Forward): AedesPublishPacket | null }
   /**
    * each time `onResubscribed` reports the bus subscribed again, every persistent session connected to
    * `broker` is sent what it missed from `store` (the store aedes was given)
