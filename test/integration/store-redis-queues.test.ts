@@ -277,4 +277,42 @@ describe('Warden\'s Redis queue store and aedes-persistence-redis 12 on one Redi
       await destroy()
     }
   })
+
+  it('a message listed twice in a queue is read once, and once sent at QoS 2 not again under another id', async () => {
+    const { store, destroy } = await open('warden', 'b1')
+    try {
+      // the script call that queues it run twice: Redis ran it, persisted it (AOF) and was killed before it
+      // answered, and ioredis sent it again once Redis was back (seen in cluster-redis-outage.test.ts)
+      await store.outgoingEnqueueCombi(subs('twice'), message(1, 2, 'b1'))
+      await store.outgoingEnqueueCombi(subs('twice'), message(1, 2, 'b1'))
+      const read = async (): Promise<unknown[]> => (await queued(store, 'twice')).map((p) => [p.cmd, String(p.payload), p.messageId ?? null])
+      expect(await read()).toEqual([['publish', 'm-1', null]])
+      const conn: Session = { id: 'twice', conn: {} } as Session // a connection (an aedes client)
+      await store.outgoingUpdate(conn, { ...message(1, 2, 'b1'), messageId: 5 })
+      expect(await read()).toEqual([['publish', 'm-1', 5]])
+      await store.outgoingUpdate(conn, { cmd: 'pubrel', messageId: 5 } as unknown as StoredPacket)
+      expect(await read()).toEqual([['pubrel', 'undefined', 5]])
+      // PUBCOMP: nothing of it is left
+      await store.outgoingClearMessageId(conn, { messageId: 5 })
+      expect(await read()).toEqual([])
+      expect(await leftovers()).toEqual([])
+    } finally {
+      await destroy()
+    }
+  })
+
+  it('a message queued in two calls (its subscribers granted two QoS) stays for the second queue when the first acknowledges it', async () => {
+    const { store, destroy } = await open('warden', 'b1')
+    try {
+      // as store/queued-qos.ts queues a QoS 2 message: the QoS 1 subscriptions' copy, then the QoS 2 ones'
+      await store.outgoingEnqueueCombi(subs('at-1'), { ...message(1, 2, 'b1'), qos: 1 })
+      await store.outgoingEnqueueCombi(subs('at-2'), message(1, 2, 'b1'))
+      expect((await drain(store, 'at-1')).map((p) => String(p.payload))).toEqual(['m-1'])
+      // the second subscriber, away until now (or whose live copy the bus lost), still has it
+      expect((await drain(store, 'at-2')).map((p) => [String(p.payload), p.qos])).toEqual([['m-1', 2]])
+      expect(await leftovers()).toEqual([])
+    } finally {
+      await destroy()
+    }
+  })
 })

@@ -30,6 +30,7 @@ import { createRetainedQuota, type RetainedQuota } from '../limits/retained-quot
 import { startListeners, type ListenerAddresses } from '../net/listeners.js'
 import { createQos2Recheck } from '../delivery/qos2-recheck.js'
 import { createStore } from '../store/persistence.js'
+import { createBusGapReplay } from '../delivery/bus-gap.js'
 import { createReplicaFence, type ReplicaFence } from '../store/redis-replicas.js'
 import type { BusStats } from '../store/redis-bus.js'
 import { createFileIndex, createRedisIndex, createSessionExpiry, indexFile, legacyIndexFile, type SessionExpiry } from '../sessions/session-expiry.js'
@@ -189,6 +190,8 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       }
     })
     opened.push(() => flow.close())
+    // cluster mode: what the bus missed while it was away, sent to the persistent sessions connected here
+    const busGap = createBusGapReplay()
     const outbound = createOutboundStage({
       tooLarge: (client, packet, bytes, max) => limits.audit('delivery', 'packet-too-large', client, {
         topic: packet.topic, qos: packet.qos, detail: `${bytes} bytes, over the client's Maximum Packet Size (${max}): not sent to it`
@@ -219,6 +222,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
         clientIds: guard.stage,
         retained: retained.stage,
         limits: limits.stage,
+        busGap: busGap.stage,
         groups: shared.stage,
         rules,
         outbound,
@@ -229,6 +233,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     const broker = aedes
     opened.push(() => new Promise<void>((resolve) => broker.close(() => resolve())))
     outbound.watch(broker)
+    if (store.onBusResubscribed !== undefined) busGap.attach(broker, store.persistence, store.onBusResubscribed)
     // flow control counts what a subscriber acknowledged (puback and pubcomp both end in aedes's 'ack')
     broker.on('ack', (_packet, client) => { flow.acked(client) })
     // every patch of the broker and the store, in order (patches.ts)

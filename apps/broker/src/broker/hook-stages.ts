@@ -14,6 +14,7 @@ export interface HookStageDeps {
   clientIds: HookStage
   retained: HookStage
   limits: HookStage
+  busGap: HookStage
   groups: HookStage
   rules: HookStage
   outbound: HookStage
@@ -42,6 +43,11 @@ export function hookStages (s: HookStageDeps): readonly OrderedStage[] {
     {
       stage: s.limits,
       why: 'before the rules: cheap refusals (rate, length, subscriptions) and login throttling come before password verification and ownership'
+    },
+    {
+      stage: s.busGap,
+      why: 'on authorizeForward, next to the limits\' repeat filter and before anything counts a delivery: a live copy of a message ' +
+        'a queue replay sent after a bus outage is not forwarded (delivery/bus-gap.ts)'
     },
     {
       stage: s.groups,

@@ -24,6 +24,7 @@ import { storeSubscribeOnce } from '../store/subscribe-once.js'
 import { ackAfterReplicas, type ReplicaFence } from '../store/redis-replicas.js'
 import { markStoredWills } from '../delivery/will-owner.js'
 import { setDupOnResend } from '../delivery/resend-dup.js'
+import { keepReplayedEntries } from '../delivery/bus-gap.js'
 import { BROKER_INTERNALS, BUS_INTERNALS, STORE_INTERNALS, checkInternals } from '../aedes/contract.js'
 import { busOf } from '../aedes/accessors.js'
 import { installNullPrototypeMaps } from '../aedes/prototype-keys.js'
@@ -98,6 +99,12 @@ export function patchStore (store: AedesStore, { kind, retained, replicas }: Sto
       when: kind === 'redis',
       reason: 'aedes calls addSubscriptions once per filter with the whole array; the redis store never answers the first call',
       install: () => storeSubscribeOnce(store)
+    },
+    {
+      name: 'keep-replayed-entries',
+      when: kind === 'redis',
+      reason: 'aedes forgets a queued message whose live copy it drops: after a bus outage the copy a queue replay sent is then unacknowledged and unqueued',
+      install: () => keepReplayedEntries(store)
     },
     { name: 'retained-quota', reason: 'aedes 1.2 lets the retained store grow without limit', install: () => retained.patchStore() },
     // outermost: an acknowledgement waits for the replicas once every other step of the write is done

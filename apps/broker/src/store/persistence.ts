@@ -13,7 +13,7 @@ import { WardenError } from '@warden/common'
 import type { PersistenceKind } from '../config/schema.js'
 import { LevelQueueStore, type IncomingRef, type QueueRecords } from './level-queues.js'
 import { RedisQueueStore, type MarkRecords } from './redis-queues.js'
-import { localListeners, tuneRedisBus, type BusStats, type LocalListeners } from './redis-bus.js'
+import { localListeners, onResubscribed, tuneRedisBus, type BusStats, type LocalListeners } from './redis-bus.js'
 import { storeOf, type AedesStore } from '../aedes/store.js'
 import { createLocalBindings, type BindingStore } from './binding-store.js'
 import { createRedisBindings } from './redis-bindings.js'
@@ -30,6 +30,8 @@ export interface Store {
   readonly bus?: BusStats
   /** cluster mode: listeners of this process's own client messages, with no Redis subscription (consumer groups) */
   readonly local?: LocalListeners
+  /** cluster mode: `listener` is called each time the bus is subscribed to Redis again after losing its connection */
+  readonly onBusResubscribed?: (listener: () => void) => void
   /** the incoming QoS 2 packets stored (level only: the QoS 2 guard's start-up recovery) */
   readonly incoming?: () => AsyncIterable<IncomingRef>
   /** which account each client id belongs to, stored where the sessions are */
@@ -132,6 +134,7 @@ async function createRedisStore (target: RedisTarget | undefined, brokerId: stri
     mq,
     bus,
     local: localListeners(mq),
+    onBusResubscribed: (listener) => { onResubscribed(mq, listener) },
     redis: target,
     bindings,
     queueMarks: queues,

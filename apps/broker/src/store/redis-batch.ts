@@ -11,7 +11,12 @@ import type { Redis } from 'ioredis'
 // (ioredis's cost grows with the number of arguments: every one is converted and copied), each item a
 // msgpack string (cmsgpack reads no msgpack bin type; a Lua string holds any bytes). Keys are named in the
 // operations, not in KEYS: Warden's Redis is one server or a Sentinel-watched master, never a Redis Cluster.
-//   E n packet count value queue × n     queue a message (aedes-persistence-redis's MSET and RPUSHes)
+//   E n packet count value queue × n     queue a message (aedes-persistence-redis's MSET and RPUSHes); the
+//                                        count is of listings: a message already there (queued in two calls,
+//                                        its subscriptions granted two QoS: queued-qos.ts; or a call ioredis
+//                                        resent after Redis, which had run it, restarted) is counted up by n,
+//                                        where setting it to n had the first queues' acknowledgements remove
+//                                        the message from the others
 //   S queue packet sent value            a QoS 2 PUBLISH as sent to a client (with its packet id) takes its
 //                                        message's entry in the queue, in place, under the client's own key;
 //                                        already there (sent again), it is written over; in no queue, nothing
@@ -24,7 +29,9 @@ import type { Redis } from 'ioredis'
 //                                        it, so that a late or repeated one never takes it from another
 //                                        subscriber; an entry given as the message's key that the queue holds
 //                                        under the client's own key (a sent message dropped unsent again) is
-//                                        that one; the message's field in the client's hash of ids goes
+//                                        that one; the message's field in the client's hash of ids goes; the
+//                                        count goes down by the listings the queue gave up (a message listed
+//                                        twice by a resent call is listed twice in the count)
 // The message's record (packet:…) is one for all its subscribers and is never given a packet id: one written
 // there was the id of whichever subscriber was sent it last, and after a crash the others were sent it again
 // under that id (a QoS 2 receiver tells messages apart by packet id). A QoS 1 message stays in the queue
@@ -43,8 +50,8 @@ while i <= #t do
   local op = t[i]
   if op == 'E' then
     local n = tonumber(t[i + 1])
+    if redis.call('EXISTS', t[i + 2]) == 1 then redis.call('INCRBY', t[i + 3], n) else redis.call('SET', t[i + 3], n) end
     redis.call('SET', t[i + 2], t[i + 4])
-    redis.call('SET', t[i + 3], n)
     for j = 1, n do redis.call('RPUSH', t[i + 4 + j], t[i + 2]) end
     i = i + 5 + n
   elseif op == 'S' then
@@ -82,15 +89,18 @@ while i <= #t do
     redis.call('HSET', t[i + 1], t[i + 2], t[i + 3])
     i = i + 4
   else
-    local held = redis.call('LREM', t[i + 1], 0, t[i + 2])
+    local listed = redis.call('LREM', t[i + 1], 0, t[i + 2])
+    local held = listed
     if t[i + 2] ~= t[i + 3] then
       held = held + redis.call('DEL', t[i + 2])
+      if held > 0 then listed = 1 + redis.call('LREM', t[i + 1], 0, t[i + 3]) end
     elseif held == 0 then
       local own = t[i + 1] .. string.sub(t[i + 3], 7)
       held = redis.call('LREM', t[i + 1], 1, own) + redis.call('DEL', own)
+      listed = 1
     end
     redis.call('HDEL', t[i + 1] .. ':ids', string.sub(t[i + 3], 8))
-    if held > 0 and redis.call('DECR', t[i + 4]) <= 0 then redis.call('DEL', t[i + 3], t[i + 4]) end
+    if held > 0 and redis.call('DECRBY', t[i + 4], listed) <= 0 then redis.call('DEL', t[i + 3], t[i + 4]) end
     i = i + 5
   end
 end

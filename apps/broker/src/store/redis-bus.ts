@@ -115,6 +115,42 @@ export function tuneRedisBus (bus: unknown): BusStats {
   return stats
 }
 
+/** a connection as watched for its subscriptions' return: ioredis's events, status and PING */
+interface SubscriberConnection {
+  readonly status: string
+  on (event: 'close' | 'ready', listener: () => void): unknown
+  ping (): Promise<unknown>
+}
+
+/** how soon a PING refused while Redis loads its data is sent again */
+const LOADING_RETRY_MS = 100
+
+/**
+ * Calls `listener` each time the bus's subscriber connection is subscribed again after it was lost (Redis
+ * restarted, the connection dropped): what other processes published meanwhile reached no one here. ioredis
+ * emits 'ready' before it writes the SUBSCRIBE and PSUBSCRIBE of before the loss; a PING written after them is
+ * answered after them, once Redis has them. A Redis still loading its data (AOF, RDB) takes SUBSCRIBE but
+ * refuses PING (LOADING): it is sent again until answered, or until the connection is lost again (its next
+ * 'ready' starts over).
+ */
+export function onResubscribed (bus: unknown, listener: () => void): void {
+  const sub = (bus as { subConn: SubscriberConnection }).subConn
+  let lost = false
+  let connection = 0
+  sub.on('close', () => { lost = true })
+  sub.on('ready', () => {
+    if (!lost) return
+    lost = false
+    const current = ++connection
+    const confirm = (): void => {
+      sub.ping().then(() => { if (current === connection) listener() }, () => {
+        if (current === connection && sub.status === 'ready') setTimeout(confirm, LOADING_RETRY_MS).unref()
+      })
+    }
+    setImmediate(confirm)
+  })
+}
+
 /** ids of messages that go round through Redis: unique, never taken for this process's echoes */
 function randomId (): string {
   return randomBytes(12).toString('base64url')

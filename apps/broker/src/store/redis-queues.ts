@@ -263,9 +263,17 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
       if (isConnection(client)) {
         for (const s of sentOn.get(client)?.values() ?? []) inFlight.add(s.entry).add(packetKey(s.brokerId, s.brokerCounter))
       }
+      // a message listed twice is read once (at QoS 2 twice would be two messages): a queue write resent by
+      // ioredis after Redis, which had run it, restarted lists it twice; once sent, one listing is under the
+      // client's own key (outgoing:<client>:<brokerId>:<counter>), which is the one read
+      const identityOf = (key: string): string => key.startsWith(PACKET_PREFIX) ? key.slice(PACKET_PREFIX.length) : key.slice(list.length + 1)
+      const sentHere = new Set(keys.filter((k) => !k.startsWith(PACKET_PREFIX)).map(identityOf))
+      const read = new Set<string>()
       for (let i = 0; i < keys.length; i++) {
         const key = keys[i] as string
-        if (inFlight.has(key)) continue
+        const identity = identityOf(key)
+        if (inFlight.has(key) || read.has(identity) || (key.startsWith(PACKET_PREFIX) && sentHere.has(identity))) continue
+        read.add(identity)
         const value = values[i]
         const packet = value !== null && value !== undefined ? msgpack.decode(value) as StoredPacket | null : null
         // an entry whose packet is gone (expired, or removed with its last queue): dropped, as aedes-persistence-redis does

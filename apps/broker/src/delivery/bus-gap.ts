@@ -1,0 +1,138 @@
+// Sends a connected persistent session what the cluster's bus did not bring it while the bus was away.
+//
+// Redis pub/sub keeps nothing for a subscriber that is not there. When this process's bus connection is lost
+// (Redis restarted, the connection dropped), ioredis subscribes again only once it has reconnected, and the
+// other processes' store and bus connections may be back before that: they queue a message for its
+// persistent subscribers (before its publisher is acknowledged) and publish it to no one here. aedes reads a
+// session's queue only when it resumes, so a subscriber that stayed connected got such a message at its next
+// reconnect, or never (seen: 1–5 acknowledged messages a run, in cluster-redis-outage.test.ts).
+// Once the bus is subscribed again (store/redis-bus.ts), the queue of each persistent session connected here
+// is read, and what this connection was not sent is sent as the resumed queue is; the store leaves out what it
+// has in flight, and what the bus brings while the queue is being read is left out too. A message in the
+// queue whose PUBLISH reached Redis after the subscription still comes live, possibly after the replay sent
+// it: that copy is dropped and the queue entry left for the replayed copy's acknowledgement (at QoS 2 a second
+// copy would be a second message, MQTT-4.3.3).
+import type { AedesPublishPacket, Aedes, Client } from 'aedes'
+import { clientsOf, connackSent, deliverersOf } from '../aedes/accessors.js'
+import { fn, patch } from '../aedes/patch.js'
+import type { AedesStore, StoredPacket } from '../aedes/store.js'
+
+/**
+ * How long a replayed message's live copy is dropped. Its PUBLISH follows its queue write at once on the
+ * publishing process, delayed at most by that process's own reconnection to Redis (ioredis retries every 2 s
+ * at most): a minute is far beyond it, and the claims of one replay are bounded by the queue read (1000).
+ */
+const CLAIM_MS = 60_000
+
+interface Replay {
+  /** live copies forwarded while the queue is read and sent: not sent again */
+  readonly live: Set<string>
+  /** messages a replay sent, until when their live copies are dropped */
+  readonly claimed: Map<string, number>
+  running: boolean
+  /** the bus was lost again while this replay ran: one more once it is done */
+  again: boolean
+}
+
+const replays = new WeakMap<Client, Replay>()
+
+type Identified = Pick<StoredPacket, 'brokerId' | 'brokerCounter'>
+const identityOf = (p: Identified): string => `${String(p.brokerId)}:${String(p.brokerCounter)}`
+
+/** a message from the bus (a queue replay's carry the callback aedes writes them with; a retained one has no broker id) */
+function isLive (packet: AedesPublishPacket): boolean {
+  const p = packet as AedesPublishPacket & { brokerId?: string | null, writeCallback?: unknown }
+  return p.brokerId !== undefined && p.brokerId !== null && p.brokerId !== '' && p.writeCallback === undefined && packet.qos > 0
+}
+
+function isClaimed (client: Client, packet: Identified): boolean {
+  const r = replays.get(client)
+  if (r === undefined) return false
+  const until = r.claimed.get(identityOf(packet))
+  if (until === undefined) return false
+  if (until > Date.now()) return true
+  r.claimed.delete(identityOf(packet))
+  if (r.claimed.size === 0 && !r.running) replays.delete(client)
+  return false
+}
+
+type Forward = (client: Client, packet: AedesPublishPacket) => AedesPublishPacket | null
+
+export interface BusGapReplay {
+  /** a stage of the hook pipeline (hooks/pipeline.ts) on authorizeForward: a live copy of a message a replay sent is not forwarded */
+  readonly stage: { readonly name: string, authorizeForward (client: Client, packet: AedesPublishPacket, next: Forward): AedesPublishPacket | null }
+  /**
+   * each time `onResubscribed` reports the bus subscribed again, every persistent session connected to
+   * `broker` is sent what it missed from `store` (the store aedes was given)
+   */
+  attach (broker: Aedes, store: AedesStore, onResubscribed: (listener: () => void) => void): void
+}
+
+export function createBusGapReplay (): BusGapReplay {
+  const replayTo = async (store: AedesStore, client: Client, r: Replay): Promise<void> => {
+    const deliver = deliverersOf(client).atQos
+    for await (const p of store.outgoingStream(client)) {
+      if (client.closed) break
+      // PUBRELs and sent QoS 2 messages of this session go on as they are
+      if (p.cmd !== undefined && p.cmd !== 'publish') continue
+      const id = identityOf(p)
+      if (r.live.has(id) || r.claimed.has(id)) continue
+      r.claimed.set(id, Date.now() + CLAIM_MS)
+      // through the client's own delivery, as the bus would have: rules, QoS capping, packet id, store update;
+      // the callback marks it as no live copy
+      await new Promise<void>((resolve) => { deliver({ ...p, writeCallback: noop }, resolve) })
+    }
+  }
+  const run = (store: AedesStore, client: Client): void => {
+    let r = replays.get(client)
+    if (r === undefined) {
+      r = { live: new Set(), claimed: new Map(), running: false, again: false }
+      replays.set(client, r)
+    }
+    if (r.running) { r.again = true; return }
+    const now = Date.now()
+    for (const [id, until] of r.claimed) if (until <= now) r.claimed.delete(id)
+    const replay = r
+    replay.running = true
+    replayTo(store, client, replay).catch(noop).finally(() => {
+      replay.running = false
+      replay.live.clear()
+      if (replay.again && !client.closed) { replay.again = false; run(store, client) }
+    })
+  }
+  return {
+    stage: {
+      name: 'bus-gap-replay',
+      authorizeForward (client, packet, next) {
+        const r = replays.get(client)
+        if (r === undefined || !isLive(packet)) return next(client, packet)
+        if (isClaimed(client, packet as Identified)) return null
+        const out = next(client, packet)
+        if (out !== null && r.running) r.live.add(identityOf(packet as Identified))
+        return out
+      }
+    },
+    attach (broker, store, onResubscribed) {
+      onResubscribed(() => {
+        for (const client of Object.values(clientsOf(broker))) {
+          if (client !== undefined && !client.clean && connackSent(client) && !client.closed) run(store, client)
+        }
+      })
+    }
+  }
+}
+
+/**
+ * aedes forgets a queued message when it drops it on its way to a persistent session (authorizeForward said
+ * no): the live copy of a replayed message must not take the replayed copy's queue entry with it (that copy
+ * would be lost with the connection before its acknowledgement).
+ */
+export function keepReplayedEntries (store: AedesStore): void {
+  patch(store, 'outgoingClearMessageId', fn(3), (clear) => async (client, packet) => {
+    const p = packet as { messageId?: number, writeCallback?: unknown } & Identified
+    if (p.messageId === undefined && p.writeCallback === undefined && isClaimed(client as Client, p)) return undefined
+    return await clear(client, packet)
+  }, 'aedes forgets a queued message whose live copy it drops, though a replay of the queue sent it', 'persistence')
+}
+
+function noop (): void {}
