@@ -4,9 +4,12 @@ import { Redis } from 'ioredis'
 import mqtt from 'mqtt'
 import { expect, it } from 'vitest'
 import { PASSWORD, type TestBroker } from '../helpers/broker.js'
-import { subscribe, type TestClient } from '../helpers/mqtt.js'
+import { publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { patch, topicPath } from '../helpers/http.js'
+import { rawSession } from '../helpers/raw-mqtt.js'
 import { useSharedRedis } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
+import type { AuditEvent } from '../../apps/broker/src/audit/audit.js'
 
 const redis = useSharedRedis()
 const scope = useScope()
@@ -79,4 +82,30 @@ it('a resend whose group copy fails again is not acknowledged: the next one reac
   await back.waitFor((m) => m.payload === 'm2')
   expect({ group: back.messages.map((m) => m.payload), live: live.messages.map((m) => m.payload) })
     .toEqual({ group: ['m1', 'm2'], live: ['m1', 'm2'] })
+})
+
+it('a resend is given to the groups only if its account still owns the stored topic, whatever topic the resend names', async () => {
+  const { tb, r, live, keep } = await setUp('q2c')
+  const first = await rawSession(tb.port, 'sensor-1', 'pub-q2c', { clean: false })
+  scope.defer(() => first.destroy())
+  first.send({ cmd: 'publish', topic: 'sensors/sensor-1/t', payload: Buffer.from('m1'), qos: 2, messageId: 7, dup: false, retain: false })
+  await live.waitFor((m) => m.payload === 'm1')
+  await first.closed()
+  expect(first.packets.map((p) => p.cmd)).toEqual(['connack'])
+  await r.del(QUEUE)
+  // the topic given away meanwhile; the resend names one the account still owns, under the same packet id
+  expect((await patch(tb, topicPath('sensors/sensor-1/#'), { owners: ['sensor-2'] })).status).toBe(200)
+  const events: AuditEvent[] = []
+  tb.broker.audit.onRecord((e) => { if (e.clientId === 'pub-q2c') events.push(e) })
+  const again = await rawSession(tb.port, 'sensor-1', 'pub-q2c', { clean: false })
+  scope.defer(() => again.destroy())
+  again.send({ cmd: 'publish', topic: 'private/x', payload: Buffer.from('other'), qos: 2, messageId: 7, dup: true, retain: false })
+  await again.next('pubrec') // its flow completes: the device does not send it forever
+
+  const owner = await scope.client('sensor-2')
+  await publish(owner, 'sensors/sensor-1/t', 'm2', { qos: 2 })
+  const back = await scope.client('dashboard', keep)
+  await back.waitFor((m) => m.payload === 'm2')
+  expect(back.messages.map((m) => m.payload)).toEqual(['m2'])
+  expect(events).toMatchObject([{ kind: 'publish', reason: 'not-owner', topic: 'sensors/sensor-1/t' }])
 })
