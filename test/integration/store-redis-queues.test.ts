@@ -8,6 +8,7 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { RedisQueueStore } from '../../apps/broker/src/store/redis-queues.js'
 import { storeOf, type AedesStore, type Session, type StoredPacket } from '../../apps/broker/src/aedes/store.js'
+import { cappedCopy } from '../../apps/broker/src/store/queued-qos.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 
 const require = createRequire(import.meta.url)
@@ -310,6 +311,29 @@ describe('Warden\'s Redis queue store and aedes-persistence-redis 12 on one Redi
       expect((await drain(store, 'at-1')).map((p) => String(p.payload))).toEqual(['m-1'])
       // the second subscriber, away until now (or whose live copy the bus lost), still has it
       expect((await drain(store, 'at-2')).map((p) => [String(p.payload), p.qos])).toEqual([['m-1', 2]])
+      expect(await leftovers()).toEqual([])
+    } finally {
+      await destroy()
+    }
+  })
+
+  it('a message queued at two QoS (queued-qos.ts) is read back from each queue at its own, whatever the order of the writes', async () => {
+    const { store, destroy } = await open('warden', 'b1')
+    try {
+      // as queued-qos.ts queues a QoS 2 message for subscriptions granted QoS 1 (and 0) and 2: the capped copy first
+      const m1 = message(1, 2, 'b1')
+      await store.outgoingEnqueueCombi(subs('at-1', 'at-0'), cappedCopy(m1, 1))
+      await store.outgoingEnqueueCombi(subs('at-2'), m1)
+      // a capped copy's call after the published one's (a call ioredis resent): the record keeps the published form
+      await store.outgoingEnqueueCombi(subs('at-1b'), cappedCopy(m1, 1))
+      // every subscriber capped: the record is the capped form, the only one any queue holds
+      await store.outgoingEnqueueCombi(subs('at-1'), cappedCopy(message(2, 2, 'b1'), 1))
+      expect((await queued(store, 'at-2')).map((p) => [Number(p.brokerCounter), p.qos])).toEqual([[1, 2]])
+      expect((await drain(store, 'at-1')).map((p) => [Number(p.brokerCounter), p.qos])).toEqual([[1, 1], [2, 1]])
+      expect((await drain(store, 'at-0')).map((p) => [Number(p.brokerCounter), p.qos])).toEqual([[1, 1]])
+      expect((await drain(store, 'at-1b')).map((p) => [Number(p.brokerCounter), p.qos])).toEqual([[1, 1]])
+      expect((await drain(store, 'at-2')).map((p) => [Number(p.brokerCounter), p.qos])).toEqual([[1, 2]])
+      // the QoS kept for each queue went with its acknowledgement
       expect(await leftovers()).toEqual([])
     } finally {
       await destroy()

@@ -7,7 +7,19 @@
 // Installed first among the store's patches (broker/patches.ts): the QoS 2 guard and the queue bounds, which
 // wrap this method later, still see the message once, as published.
 import { fn, patch } from '../aedes/patch.js'
-import type { AedesStore, QueueSub } from '../aedes/store.js'
+import type { AedesStore, QueueSub, StoredPacket } from '../aedes/store.js'
+
+/** the copies queued below their message's published QoS, for a store that keeps one record per message for all
+ * its queues (redis-queues.ts): it keeps the QoS of such a copy per queue */
+const capped = new WeakSet<object>()
+/** whether `packet` is a message's copy queued below the QoS it was published at */
+export const isCappedCopy = (packet: StoredPacket): boolean => capped.has(packet)
+/** the copy of `packet` queued at `qos`, below the QoS it was published at */
+export function cappedCopy (packet: StoredPacket, qos: 1 | 2): StoredPacket {
+  const copy = { ...packet, qos }
+  capped.add(copy)
+  return copy
+}
 
 export function queueAtGrantedQos (store: AedesStore): void {
   patch(store, 'outgoingEnqueueCombi', fn(3), (enqueue) => async (subs, packet) => {
@@ -24,7 +36,7 @@ export function queueAtGrantedQos (store: AedesStore): void {
     // the group at the published QoS last: the QoS 2 guard's mark goes to disk with that group's entries
     // (level-queues.ts), so it must be the last of the message's queue writes
     for (const [q, list] of [...byQos].sort(([a], [b]) => (a === qos ? 1 : 0) - (b === qos ? 1 : 0))) {
-      result = await enqueue(list, q === qos ? packet : { ...packet, qos: q as 1 | 2 })
+      result = await enqueue(list, q === qos ? packet : cappedCopy(packet, q as 1 | 2))
     }
     return result
   }, 'aedes queues a message for an offline session at its published QoS, not the QoS its subscription was granted', 'persistence')

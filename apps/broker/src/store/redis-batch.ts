@@ -11,12 +11,18 @@ import type { Redis } from 'ioredis'
 // (ioredis's cost grows with the number of arguments: every one is converted and copied), each item a
 // msgpack string (cmsgpack reads no msgpack bin type; a Lua string holds any bytes). Keys are named in the
 // operations, not in KEYS: Warden's Redis is one server or a Sentinel-watched master, never a Redis Cluster.
-//   E n packet count value queue × n     queue a message (aedes-persistence-redis's MSET and RPUSHes); the
+//   E n packet count value cap queue × n queue a message (aedes-persistence-redis's MSET and RPUSHes); the
 //                                        count is of listings: a message already there (queued in two calls,
 //                                        its subscriptions granted two QoS: queued-qos.ts; or a call ioredis
 //                                        resent after Redis, which had run it, restarted) is counted up by n,
 //                                        where setting it to n had the first queues' acknowledgements remove
-//                                        the message from the others
+//                                        the message from the others. `cap` (else empty): the QoS these
+//                                        queues' copy was capped at, below the published one (queued-qos.ts):
+//                                        it goes in each queue's hash of ids (<queue>:ids, field
+//                                        <brokerId>:<counter>:qos), and the record is written only if not there
+//                                        yet, so that the published form, written by the call for the queues
+//                                        granted it, is the record's; without it, that call's form replaced the
+//                                        capped one, and a QoS 1 subscriber was sent the message at QoS 2
 //   S queue packet sent value            a QoS 2 PUBLISH as sent to a client (with its packet id) takes its
 //                                        message's entry in the queue, in place, under the client's own key;
 //                                        already there (sent again), it is written over; in no queue, nothing
@@ -29,7 +35,7 @@ import type { Redis } from 'ioredis'
 //                                        it, so that a late or repeated one never takes it from another
 //                                        subscriber; an entry given as the message's key that the queue holds
 //                                        under the client's own key (a sent message dropped unsent again) is
-//                                        that one; the message's field in the client's hash of ids goes; the
+//                                        that one; the message's fields in the client's hash of ids go; the
 //                                        count goes down by the listings the queue gave up (a message listed
 //                                        twice by a resent call is listed twice in the count)
 // The message's record (packet:…) is one for all its subscribers and is never given a packet id: one written
@@ -50,10 +56,14 @@ while i <= #t do
   local op = t[i]
   if op == 'E' then
     local n = tonumber(t[i + 1])
+    local cap = t[i + 5]
     if redis.call('EXISTS', t[i + 2]) == 1 then redis.call('INCRBY', t[i + 3], n) else redis.call('SET', t[i + 3], n) end
-    redis.call('SET', t[i + 2], t[i + 4])
-    for j = 1, n do redis.call('RPUSH', t[i + 4 + j], t[i + 2]) end
-    i = i + 5 + n
+    if cap == '' then redis.call('SET', t[i + 2], t[i + 4]) else redis.call('SET', t[i + 2], t[i + 4], 'NX') end
+    for j = 1, n do
+      redis.call('RPUSH', t[i + 5 + j], t[i + 2])
+      if cap ~= '' then redis.call('HSET', t[i + 5 + j] .. ':ids', string.sub(t[i + 2], 8) .. ':qos', cap) end
+    end
+    i = i + 6 + n
   elseif op == 'S' then
     if redis.call('LINSERT', t[i + 1], 'BEFORE', t[i + 2], t[i + 3]) > 0 then
       redis.call('LREM', t[i + 1], 1, t[i + 2])
@@ -99,7 +109,7 @@ while i <= #t do
       held = redis.call('LREM', t[i + 1], 1, own) + redis.call('DEL', own)
       listed = 1
     end
-    redis.call('HDEL', t[i + 1] .. ':ids', string.sub(t[i + 3], 8))
+    redis.call('HDEL', t[i + 1] .. ':ids', string.sub(t[i + 3], 8), string.sub(t[i + 3], 8) .. ':qos')
     if held > 0 and redis.call('DECRBY', t[i + 4], listed) <= 0 then redis.call('DEL', t[i + 3], t[i + 4]) end
     i = i + 5
   end
@@ -143,8 +153,10 @@ type Script = (numKeys: number, ops: Buffer) => Promise<unknown>
 export interface HashField { readonly key: string, readonly field: string, readonly value: Buffer }
 
 export interface RedisBatch {
-  /** `fields`: set in the same script call, so that they are in Redis with the queue entries or not at all */
-  enqueue (packet: string, count: string, queues: readonly string[], value: Buffer, fields?: readonly HashField[]): Promise<void>
+  /** `cap`: the QoS the queues' copy was capped at, below the published one (the record's form is the
+   * published one); `fields`: set in the same script call, so that they are in Redis with the queue entries or
+   * not at all */
+  enqueue (packet: string, count: string, queues: readonly string[], value: Buffer, cap: number | undefined, fields?: readonly HashField[]): Promise<void>
   hset (fields: readonly HashField[]): Promise<void>
   /** a QoS 2 PUBLISH as sent; `sent`: the client's own key for the message (outgoing:<client>:<brokerId>:<counter>) */
   sent (queue: string, packet: string, sent: string, value: Buffer): Promise<void>
@@ -203,8 +215,8 @@ export function createRedisBatch (conn: Redis): RedisBatch {
   const hsets = (fields: readonly HashField[]): Array<string | Buffer> => fields.flatMap((f) => ['H', f.key, f.field, f.value])
 
   return {
-    enqueue: (packet, count, queues, value, fields = []) =>
-      addOps(1 + fields.length, ['E', String(queues.length), packet, count, value, ...queues, ...hsets(fields)]),
+    enqueue: (packet, count, queues, value, cap, fields = []) =>
+      addOps(1 + fields.length, ['E', String(queues.length), packet, count, value, cap === undefined ? '' : String(cap), ...queues, ...hsets(fields)]),
     hset: (fields) => addOps(fields.length, hsets(fields)),
     sent: (queue, packet, sent, value) => add('S', queue, packet, sent, value),
     sentId: (queue, field, messageId) => add('I', queue, field, String(messageId)),

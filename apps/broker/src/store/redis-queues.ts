@@ -14,7 +14,12 @@
 //                                             keeps only PUBRELs there, and reads a PUBLISH there as it reads
 //                                             them)
 //   outgoing:<client>:ids                     Warden's only key of its own: a hash of the packet ids the
-//                                             client's QoS 1 messages were sent under, by <brokerId>:<counter>
+//                                             client's QoS 1 messages were sent under, by <brokerId>:<counter>;
+//                                             and, by <brokerId>:<counter>:qos, the QoS a message was queued at
+//                                             for this client when below the QoS it was published at
+//                                             (queued-qos.ts: the record holds the published form, one for all
+//                                             subscribers; a worker not yet upgraded does not read it and sends
+//                                             the published form, as aedes-persistence-redis always did)
 // A packet id is never written on the message's record, shared by all its subscribers (aedes-persistence-redis
 // does, and so did this store): it held the id of whichever subscriber was sent the message last, and a
 // subscriber sent it again after a crash, or on another worker, got another's id, which breaks MQTT-4.4.0-1
@@ -51,6 +56,7 @@ import Packet from 'aedes-packet'
 import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
 import { isConnection, type QueueSub, type Session, type StoredPacket } from '../aedes/store.js'
 import { createRedisBatch, type HashField, type RedisBatch } from './redis-batch.js'
+import { isCappedCopy } from './queued-qos.js'
 import type { IncomingRecord, QueueRecords } from './level-queues.js'
 
 /** records (the QoS 2 guard's mark) written in the script call that queues a QoS 2 message */
@@ -140,8 +146,11 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
     }
     const { brokerId, brokerCounter } = packet
     // in Redis before the publisher is acknowledged
+    // a copy capped below the published QoS keeps its QoS in each of its queues' hash of ids: the record is the
+    // message's, as published
+    const cap = isCappedCopy(packet) ? packet.qos : undefined
     await this.#batch.enqueue(packetKey(brokerId, brokerCounter), countKey(brokerId, brokerCounter), subs.map((s) => queueKey(s.clientId)),
-      encodePacket(new Packet(packet)), fields)
+      encodePacket(new Packet(packet)), cap, fields)
   }
 
   attach (packet: StoredPacket, records: readonly IncomingRecord[]): void {
@@ -284,8 +293,11 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
         // a message under its own key (packet:…): the id this client was sent it under, if any; an id on the
         // record itself was written there by aedes-persistence-redis or an earlier Warden, and is kept
         if (key.startsWith(PACKET_PREFIX)) {
-          const id = ids[key.slice(PACKET_PREFIX.length)]
+          const id = ids[identity]
           if (id !== undefined) packet.messageId = Number(id)
+          // the QoS this queue's copy was capped at, below the published one (queued-qos.ts)
+          const cap = ids[`${identity}:qos`]
+          if (cap !== undefined && Number(cap) < (packet.qos ?? 0)) packet.qos = Number(cap) as 0 | 1 | 2
         }
         yield packet
       }
