@@ -155,7 +155,10 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
     {
       name: 'qos2-guard',
       reason: 'aedes answers PUBREC for a QoS 2 PUBLISH stored before a crash but never published (MQTT-4.3.3)',
-      install: () => { qos2 = installQos2Guard(broker, store, deps.recheck, deps.gate, deps.queueRecords, deps.queueMarks) }
+      install: () => {
+        qos2 = installQos2Guard(broker, store, deps.recheck, deps.gate, deps.queueRecords, deps.queueMarks,
+          async (m, keys) => { await deps.shared.resendToGroups(m, keys) })
+      }
     },
     {
       name: 'session-present',

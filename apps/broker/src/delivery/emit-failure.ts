@@ -6,10 +6,28 @@
 const FAILED = Symbol('warden.emitFailed')
 interface Marked { [FAILED]?: Error | undefined }
 
+/**
+ * The groups whose copy of a message was not kept. Its ordinary subscribers may have it already: a QoS 2
+ * message sent again is then given to these groups alone (qos2-group-copy.ts).
+ */
+export class GroupCopyFailed extends Error {
+  constructor (readonly keys: Set<string>, readonly messageExpiry: number | undefined, cause: unknown) {
+    super(`consumer group copy not kept (${[...keys].join(', ')})`, { cause })
+  }
+}
+
 /** the part of this QoS 1/2 message a listener had to keep is not kept: its publish must fail */
 export function failEmit (packet: object, err: Error): void {
   const p = packet as Marked
   p[FAILED] ??= err
+}
+
+/** as failEmit, naming the groups (each filter's listener adds its own) */
+export function failGroupCopy (packet: object, keys: readonly string[], messageExpiry: number | undefined, cause: unknown): void {
+  const p = packet as Marked
+  const had = p[FAILED]
+  if (had instanceof GroupCopyFailed) for (const k of keys) had.keys.add(k)
+  else failEmit(packet, new GroupCopyFailed(new Set(keys), messageExpiry, cause))
 }
 
 /** the failure a listener marked on this packet, taken off it */

@@ -21,14 +21,16 @@
 // time a subscriber may have taken it from its queue; it must never be in a queue without its mark.
 import type { Aedes, Client, PublishPacket } from 'aedes'
 import { brokerInternals, type Done } from '../aedes/internals.js'
-import { packetCounter, setPacketCounter } from '../aedes/accessors.js'
+import { connOf, packetCounter, setPacketCounter } from '../aedes/accessors.js'
 import { fn, patch } from '../aedes/patch.js'
-import type { AedesStore, StoredPacket } from '../aedes/store.js'
+import { isConnection, type AedesStore, type Session, type StoredPacket } from '../aedes/store.js'
 import { RESERVED_PREFIX, VOID_TOPIC } from '../policy/internal-topics.js'
 import { QUEUED, type IncomingRecord, type IncomingRef, type QueueRecords } from '../store/level-queues.js'
 import type { MarkRecords } from '../store/redis-queues.js'
 import { OWNER_PREFIX, QOS2_RECORD_PREFIX, ownerRecord, readOwner, writeOwner } from './qos2-owner.js'
 import type { Qos2Recheck } from './qos2-recheck.js'
+import { GroupCopyFailed } from './emit-failure.js'
+import { GROUP_PREFIX, readPendingGroups, writePendingGroups, type GroupMessage, type ResendToGroups } from './qos2-group-copy.js'
 
 /** The mark of client C lives in the incoming store of a pseudo client `MARK_PREFIX + C`: real client
  * ids cannot contain U+0000 (the packet guard refuses them). */
@@ -56,10 +58,12 @@ export interface Qos2Guard {
 /**
  * `numbering`: the gate's, so that incoming QoS 2 messages keep their place in delivery order; `queueRecords`
  * (level): the mark goes to disk in the batch that queues the message, not in one of its own after it; `marks`
- * (Redis): the mark is set in the script call that queues the message
+ * (Redis): the mark is set in the script call that queues the message; `resendToGroups`: a message sent again
+ * whose consumer groups' copy was not kept goes to those groups alone (qos2-group-copy.ts)
  */
 export function installQos2Guard (
-  broker: Aedes, p: AedesStore, recheck: Qos2Recheck, numbering: Numbering, queueRecords?: QueueRecords, marks?: MarkRecords
+  broker: Aedes, p: AedesStore, recheck: Qos2Recheck, numbering: Numbering, queueRecords?: QueueRecords, marks?: MarkRecords,
+  resendToGroups?: ResendToGroups
 ): Qos2Guard {
   const raw = { store: p.incomingStorePacket.bind(p), get: p.incomingGetPacket.bind(p) }
   // Queue entries are keyed by broker id and counter. Starting the counter from the clock keeps this
@@ -182,13 +186,19 @@ export function installQos2Guard (
     if (typeof client === 'function') { done = client; client = null }
     const packet = pk as Stored & PublishPacket
     if (packet.qos !== 2 || packet.brokerId === undefined) { publish(packet, client, done); return }
+    const from = client
     // a publish that fails before reaching the queues must not leave its entry behind
     publish(packet, client, (err) => {
       pending.delete(identity(packet))
       giveBack(packet) // a no-op once it was delivered; otherwise later deliveries would wait for it
-      if (err === undefined || err === null || queueRecords === undefined) { done?.(err); return }
+      if (err === undefined || err === null) { done?.(err); return }
       // level: what was staged for it goes to disk, as it would have been stored before the publish
-      queueRecords.flush(packet, { queued: false }).then(() => done?.(err), (e: unknown) => done?.(e as Error))
+      const flushed = queueRecords?.flush(packet, { queued: false }) ?? Promise.resolve()
+      // the groups whose copy was not kept, recorded before the connection closes (qos2-group-copy.ts)
+      const recorded = err instanceof GroupCopyFailed && from !== null && packet.messageId !== undefined
+        ? flushed.then(async () => { await writePendingGroups(raw, from.id, packet, { keys: [...err.keys], messageExpiry: err.messageExpiry }) })
+        : flushed
+      recorded.then(() => done?.(err), (e: unknown) => done?.(e as Error))
     })
   }, WHY, 'broker')
 
@@ -210,10 +220,36 @@ export function installQos2Guard (
     return true
   }
 
+  /**
+   * A message sent again whose groups' copy was not kept: to those groups alone, its record then removed. If
+   * they fail again the connection closes, so that aedes's PUBREC goes nowhere and the device sends it again.
+   */
+  const resendGroupCopy = async (client: Session, stored: Stored): Promise<void> => {
+    const groups = await readPendingGroups(raw, client.id, stored)
+    if (groups === undefined || resendToGroups === undefined || stored.brokerCounter === undefined) return
+    const unrecord = async (): Promise<void> => { await p.incomingDelPacket({ id: GROUP_PREFIX + client.id }, stored) }
+    // the account sending it now must still own the stored message's topic (its grant may be gone since)
+    if (!recheck.allows(stored, recheck.ownerOf(client), client.id)) { await unrecord(); return }
+    const m = {
+      topic: stored.topic, payload: Buffer.from(stored.payload), qos: stored.qos, brokerCounter: stored.brokerCounter,
+      properties: stored.properties as GroupMessage['properties'], messageExpiry: groups.messageExpiry
+    }
+    try {
+      await resendToGroups(m, groups.keys)
+    } catch (err) {
+      if (err instanceof GroupCopyFailed) {
+        await writePendingGroups(raw, client.id, stored, { keys: [...err.keys], messageExpiry: groups.messageExpiry }).catch(noop)
+      }
+      if (isConnection(client)) connOf(client as Client).destroy()
+      return
+    }
+    await unrecord()
+  }
+
   patch(p, 'incomingGetPacket', fn(3), () => async (client, packet) => {
     const stored = await getIncoming(client, packet)
     // only a PUBLISH found again needs the check (a PUBREL means PUBREC was sent, so it was published)
-    if (packet.cmd === 'publish' && !isRecord(client.id)) await recoverOne(client.id, stored)
+    if (packet.cmd === 'publish' && !isRecord(client.id) && !await recoverOne(client.id, stored)) await resendGroupCopy(client, stored)
     return stored
   }, WHY, 'persistence')
 
@@ -222,7 +258,7 @@ export function installQos2Guard (
   // On level the three go in one batch (issued together, written whole or not at all); elsewhere in turn.
   patch(p, 'incomingDelPacket', fn(3), (del) => async (client, packet) => {
     if (isRecord(client.id)) { await del(client, packet); return }
-    const records = [markOwner(client.id), { id: OWNER_PREFIX + client.id }]
+    const records = [markOwner(client.id), { id: OWNER_PREFIX + client.id }, { id: GROUP_PREFIX + client.id }]
     if (queueRecords === undefined) {
       await del(client, packet)
       for (const r of records) await del(r, packet).catch(noop)
@@ -236,7 +272,7 @@ export function installQos2Guard (
     patch(p, 'cleanIncoming', fn(2), (clean) => async (client) => {
       await clean?.(client)
       if (isRecord(client.id)) return
-      const records = [markOwner(client.id), { id: OWNER_PREFIX + client.id }]
+      const records = [markOwner(client.id), { id: OWNER_PREFIX + client.id }, { id: GROUP_PREFIX + client.id }]
       if (queueRecords === undefined) for (const r of records) await clean?.(r)
       else await Promise.all(records.map((r) => clean?.(r)))
     }, WHY, 'persistence')

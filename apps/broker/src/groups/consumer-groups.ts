@@ -16,7 +16,7 @@ import { copyBrokerId, type ShareFilter } from '../policy/share-filter.js'
 import { isTakenOver } from '../sessions/takeover.js'
 import type { Copy, MemberRecord, QoS } from './types.js'
 import { carriedProperties, type CopyProperties } from './copy-properties.js'
-import { failEmit } from '../delivery/emit-failure.js'
+import { failGroupCopy, GroupCopyFailed } from '../delivery/emit-failure.js'
 
 type Done = () => void
 interface BusPacket {
@@ -42,6 +42,11 @@ export interface ConsumerGroups {
   /** a connection joins (SUBSCRIBE, or its stored session restored) */
   /** `subscriptionId`: MQTT 5 Subscription Identifier, sent back on what the group gives this connection */
   join (client: Client, share: ShareFilter, qos: QoS, subscriptionId?: number): Promise<void>
+  /**
+   * A QoS 2 message sent again whose copy these groups did not keep: given to them alone (its ordinary
+   * subscribers had it). Rejects with GroupCopyFailed naming the groups that failed again
+   */
+  resend (m: Omit<Copy, 'key' | 'brokerId'>, keys: readonly string[]): Promise<void>
   /** a connection leaves one group (UNSUBSCRIBE) */
   leave (client: Client, key: string): Promise<void>
   /** a session is gone (cleaned or expired): it leaves every group */
@@ -109,14 +114,24 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
     const counter = packet.brokerCounter
     const v5 = { properties: carriedProperties(packet.properties), messageExpiry: packet.messageExpiry }
-    Promise.all([...keys].map((key) => dispatcher.dispatch({ key, topic, payload, qos: packet.qos, brokerId: copyIdOf(key), brokerCounter: counter, ...v5 })))
+    dispatchTo([...keys], { topic, payload, qos: packet.qos, brokerCounter: counter, ...v5 })
       .catch((err: unknown) => {
         logger.error({ err, topic }, 'cannot dispatch to consumer groups')
         // a group's copy not kept (its queue, or the replicas behind it, failed): the publisher is not
-        // acknowledged and sends it again. QoS 0 has no acknowledgement to withhold
-        if (packet.qos > 0) failEmit(packet, err instanceof Error ? err : new Error(String(err)))
+        // acknowledged and sends it again (a QoS 2 one is then given to these groups alone: qos2-group-copy.ts).
+        // QoS 0 has no acknowledgement to withhold
+        if (packet.qos > 0 && err instanceof GroupCopyFailed) failGroupCopy(packet, [...err.keys], packet.messageExpiry, err.cause)
       })
       .finally(done)
+  }
+
+  /** each group's copy; the groups whose copy was not kept fail it together */
+  async function dispatchTo (keys: readonly string[], m: Omit<Copy, 'key' | 'brokerId'>): Promise<void> {
+    const results = await Promise.allSettled(keys.map(async (key) => await dispatcher.dispatch({ ...m, key, brokerId: copyIdOf(key) })))
+    const failed = keys.filter((_, i) => results[i]?.status === 'rejected')
+    if (failed.length === 0) return
+    const first = results.find((r) => r.status === 'rejected') as PromiseRejectedResult
+    throw new GroupCopyFailed(new Set(failed), m.messageExpiry, first.reason)
   }
 
   /** the group of `share`, created with its filter's bus listener when new */
@@ -226,6 +241,12 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
       g.set(client.id, rec)
       await Promise.all([store.put(share.key, client.id, rec), filters.get(share.filter)?.ready])
       await announce(share.key, true)
+    },
+
+    async resend (m, keys) {
+      if (closed) throw new GroupCopyFailed(new Set(keys), m.messageExpiry, new Error('consumer groups closed'))
+      // as stored with the incoming packet: what a receiver gets of them is chosen here, as for a new message
+      await dispatchTo(keys, { ...m, properties: carriedProperties(m.properties) })
     },
 
     async leave (client, key) {

@@ -22,7 +22,7 @@ import { createRedisQueue, createStoreQueue } from './group-queue.js'
 import type { ReplicaFence } from '../store/redis-replicas.js'
 import { createLocalMemberStore, createRedisMemberStore, type MemberStore } from './member-store.js'
 import { isShareTopic, parseCopyBrokerId, parseShareFilter } from '../policy/share-filter.js'
-import type { QoS } from './types.js'
+import type { Copy, QoS } from './types.js'
 import { carriedProperties, type CopyProperties } from './copy-properties.js'
 
 export interface SharedSubscriptionsConfig {
@@ -49,6 +49,8 @@ export interface SharedSubscriptions {
   /** wraps the store so that replays, cleaned sessions and unsubscribes reach the groups (broker/patches.ts) */
   patchStore (persistence: AedesStore): void
   attach (opts: AttachOptions): Promise<void>
+  /** a QoS 2 message sent again, to the groups that did not keep their copy (consumer-groups.ts resend) */
+  resendToGroups (m: Omit<Copy, 'key' | 'brokerId'>, keys: readonly string[]): Promise<void>
   /** groups, members, per-member delivery counts (counted by this process) */
   stats (): Promise<GroupStats[]>
   /** shutdown begins: persistent members keep their unacknowledged messages for their next session */
@@ -222,6 +224,11 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
       })
       // a broker closed without close() (a failed start) must not leave the Redis connection open
       broker.on('closed', () => { void close() })
+    },
+
+    async resendToGroups (m, keys) {
+      if (groups === undefined) throw new Error('consumer groups not started')
+      await groups.resend(m, keys)
     },
 
     stats: async () => await groups?.stats() ?? [],
