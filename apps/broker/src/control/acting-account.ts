@@ -3,8 +3,7 @@
 // account, as the registry the change is made on has it, is still the one the command was authorized as.
 import { WardenError } from '@warden/common'
 import { accountFingerprint } from '../auth/account-fingerprint.js'
-import { parsePasswordHash } from '../auth/password.js'
-import type { Account, UserDirectory } from '../auth/user-directory.js'
+import { toAccount, type Account, type UserDirectory } from '../auth/user-directory.js'
 import type { Identity } from '../policy/identity.js'
 import type { ChangeAuthority } from '../registry/registry.js'
 import type { StoredUser } from '../registry/types.js'
@@ -19,12 +18,11 @@ export interface Actor {
 // a stored user is replaced, never changed: one digest per object
 const digests = new WeakMap<StoredUser, string>()
 
-/** the digest the directory's account of this stored user has (user-directory.ts makes it the same way) */
+/** the digest of the account the directory makes of this stored user */
 function fingerprintOf (u: StoredUser): string {
   let f = digests.get(u)
   if (f === undefined) {
-    const account: Account = { id: u.id, username: u.username, roles: u.roles, loopbackOnly: u.loopbackOnly, hash: parsePasswordHash(u.passwordHash), plain: false }
-    f = accountFingerprint(account)
+    f = accountFingerprint(toAccount(u, u.passwordHash))
     digests.set(u, f)
   }
   return f
