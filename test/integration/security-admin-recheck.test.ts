@@ -71,14 +71,20 @@ it('over the control topic: a createTopic already received from an admin demoted
   const watcher: TestClient = await scope.client('admin', {}, a)
   expect(await subscribe(watcher, `${RESPONSE}/#`, 1)).toEqual([1])
   const ops = await scope.client('ops', {}, a)
+  const device = await scope.client('sensor-1', { clientId: 'kept' }, a)
   const seen = asked()
   await publish(ops, REQUEST, JSON.stringify({
-    responseTopic: `${RESPONSE}/ops`, commands: [{ command: 'createTopic', filter: 'backdoor/#', owners: ['sensor-1'] }]
+    responseTopic: `${RESPONSE}/ops`,
+    commands: [{ command: 'createTopic', filter: 'backdoor/#', owners: ['sensor-1'] }, { command: 'kickClient', clientId: 'kept' }]
   }), { qos: 1 })
   await seen
   expect((await patch(b, '/api/v1/users/ops', { roles: ['observer'] })).status).toBe(200)
   const m = await watcher.waitFor((x) => x.topic === `${RESPONSE}/ops`, 'control response')
-  expect(JSON.parse(m.payload).responses[0]).toMatchObject({ command: 'createTopic', code: 'WARDEN_ERR_API_UNAUTHORIZED' })
+  const [create, kick] = JSON.parse(m.payload).responses
+  expect(create).toMatchObject({ command: 'createTopic', code: 'WARDEN_ERR_API_UNAUTHORIZED' })
+  // the next command of the same request, run after the demotion, is refused too
+  expect(kick).toMatchObject({ command: 'kickClient', code: 'WARDEN_ERR_API_UNAUTHORIZED' })
+  expect(device.client.connected).toBe(true)
   for (const w of [a, b]) expect((await get(w, topicPath('backdoor/#'))).status).toBe(404)
 })
 

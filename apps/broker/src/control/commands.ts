@@ -257,7 +257,11 @@ export async function executeCommand (ctx: ControlContext, caller: Actor, via: V
   }
   const validate = validators[command]
   if (!validate(fields)) throw requestError(validate.errors)
-  const data = await HANDLERS[command](ctx, fields, actor, changeAuthority(caller))
+  const by = changeAuthority(caller)
+  // a change that is not the registry's (a kick, a session removed) is judged at its start: a control topic
+  // request's commands run one after another, and an earlier one may have waited
+  if (access === 'write') by(ctx.registry.state)
+  const data = await HANDLERS[command](ctx, fields, actor, by)
   if (command === 'exportRegistry') {
     ctx.logger.info({ command, by: actor.username, via, revision: ctx.registry.state.revision }, 'registry exported')
   } else if (command === 'importRegistry') {
