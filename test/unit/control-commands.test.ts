@@ -30,7 +30,7 @@ describe('executeCommand refuses', () => {
     [{ command: 'listClients', limit: 0 }, 'limit', /must be >= 1/],
     [{ command: 'getTopic' }, 'filter', /is required/]
   ])('%j: names %s', async (request, field, message) => {
-    const err = await executeCommand(ctx, ADMIN, 'http', request).then(() => undefined, (e: unknown) => e)
+    const err = await executeCommand(ctx, { identity: ADMIN, fingerprint: undefined }, 'http', request).then(() => undefined, (e: unknown) => e)
     expect(err).toMatchObject({ code: 'WARDEN_ERR_API_BAD_REQUEST', field })
     expect((err as Error).message).toMatch(message)
     expect((err as Error).message.startsWith(`${field}: `)).toBe(true)
@@ -42,7 +42,7 @@ describe('executeCommand refuses', () => {
     [PRODUCER, 'listUsers', /listUsers needs the admin or observer role/],
     [PRODUCER, 'getStatus', /admin or observer/]
   ] as const)('a caller without the role (%#), before checking fields', async (actor, command, message) => {
-    await expect(executeCommand(ctx, actor, 'mqtt', { command }))
+    await expect(executeCommand(ctx, { identity: actor, fingerprint: undefined }, 'mqtt', { command }))
       .rejects.toMatchObject({ code: 'WARDEN_ERR_API_FORBIDDEN', message: expect.stringMatching(message) })
   })
 })

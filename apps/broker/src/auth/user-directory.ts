@@ -52,6 +52,14 @@ export interface DirectoryOptions {
   trustLoopback?: boolean
 }
 
+/** the account a configured or stored user logs in as, with this password hash */
+export function toAccount (u: UserConfig & { id?: string | undefined }, hash: string): Account {
+  const plain = u.password !== undefined
+  // frozen once: each connection of the account holds this array, not a copy (policy/identity.ts)
+  const roles = Object.freeze([...u.roles])
+  return { id: u.id, username: u.username, roles, loopbackOnly: plain || u.loopbackOnly === true, hash: parsePasswordHash(hash), plain }
+}
+
 /** Hashes the plain demo passwords once at start, so every login takes the same scrypt path. */
 export async function createUserDirectory ({ users, anonymous, cacheTtlMs = 60_000, trustLoopback = true }: DirectoryOptions): Promise<UserDirectory> {
   const anonymousRoles: readonly string[] = Object.freeze(anonymous === false ? [] : [anonymous])
@@ -59,12 +67,6 @@ export async function createUserDirectory ({ users, anonymous, cacheTtlMs = 60_0
   const accounts = new Map<string, Account>()
   const verified = createVerifiedCache<Account>(cacheTtlMs)
   const hashed = await Promise.all(users.map((u) => u.passwordHash ?? hashPassword(u.password as string)))
-  const toAccount = (u: UserConfig & { id?: string }, hash: string): Account => {
-    const plain = u.password !== undefined
-    // frozen once: each connection of the account holds this array, not a copy (policy/identity.ts)
-    const roles = Object.freeze([...u.roles])
-    return { id: u.id, username: u.username, roles, loopbackOnly: plain || u.loopbackOnly === true, hash: parsePasswordHash(hash), plain }
-  }
   users.forEach((u, i) => { accounts.set(u.username, toAccount(u, hashed[i] as string)) })
   // verified when the username is unknown, so that timing does not tell which usernames exist
   const decoy = parsePasswordHash(await hashPassword('decoy', DEFAULT_SCRYPT))

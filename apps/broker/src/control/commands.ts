@@ -4,6 +4,7 @@ import { Ajv, type ValidateFunction } from 'ajv'
 import { WardenError } from '@warden/common'
 import type { Identity } from '../policy/identity.js'
 import { FieldError } from '../registry/field-error.js'
+import type { ChangeAuthority } from '../registry/registry.js'
 import { toExport, type RegistryExport } from '../registry/transfer.js'
 import type { StoredUser } from '../registry/types.js'
 import { BUILTIN_ROLES } from '../registry/validate.js'
@@ -11,6 +12,7 @@ import { viewClients, type ClientView } from '../observe/client-view.js'
 import type { GroupStats } from '../groups/group-stats.js'
 import { createReader } from '../policy/read-rules.js'
 import { registrationWarnings, type RegistrationWarning } from '../registry/registration-warnings.js'
+import { changeAuthority, type Actor } from './acting-account.js'
 import { buildStatus, type Status } from './status.js'
 import type { TopicView } from '../observe/topic-view.js'
 import { connectionsByUser, denials, fleet, topicPageView, topicViews, type Coverage } from './cluster-reads.js'
@@ -36,7 +38,8 @@ export interface UserView {
 }
 
 type Fields = Record<string, unknown>
-type Handler = (ctx: ControlContext, f: Fields, actor: Identity) => Promise<unknown> | unknown
+/** `by`: passed to every registry change, which asks it again just before the change is made */
+type Handler = (ctx: ControlContext, f: Fields, actor: Identity, by: ChangeAuthority) => Promise<unknown> | unknown
 
 const str = (f: Fields, k: string): string => f[k] as string
 const opt = <T>(f: Fields, k: string): T | undefined => f[k] as T | undefined
@@ -124,30 +127,30 @@ function notFound (what: string): never {
 const HANDLERS: Readonly<Record<CommandName, Handler>> = {
   listUsers: async (ctx) => await userViews(ctx, ctx.registry.state.users),
   getUser: async (ctx, f) => await oneUser(ctx, ctx.registry.user(str(f, 'username')) ?? notFound(`user ${JSON.stringify(f.username)}`)),
-  createUser: async (ctx, f) => await oneUser(ctx, await ctx.registry.createUser({
+  createUser: async (ctx, f, _actor, by) => await oneUser(ctx, await ctx.registry.createUser({
     username: str(f, 'username'),
     roles: f.roles as string[],
     ...pick(f, ['password', 'passwordHash', 'loopbackOnly'])
-  })),
-  modifyUser: async (ctx, f) => await oneUser(ctx,
-    await ctx.registry.modifyUser(str(f, 'username'), pick(f, ['roles', 'password', 'passwordHash', 'loopbackOnly']))),
-  deleteUser: async (ctx, f) => {
+  }, by)),
+  modifyUser: async (ctx, f, _actor, by) => await oneUser(ctx,
+    await ctx.registry.modifyUser(str(f, 'username'), pick(f, ['roles', 'password', 'passwordHash', 'loopbackOnly']), by)),
+  deleteUser: async (ctx, f, _actor, by) => {
     // removedFrom: the registrations it owned, which no longer name it (see Registry.deleteUser)
-    const { user, removedFrom } = await ctx.registry.deleteUser(str(f, 'username'))
+    const { user, removedFrom } = await ctx.registry.deleteUser(str(f, 'username'), by)
     return { username: user.username, removedFrom }
   },
   listRoles: (ctx) => ({ roles: roleViews(ctx) }),
   getRole: (ctx, f) => roleViews(ctx, str(f, 'name'))[0] ?? notFound(`role ${JSON.stringify(f.name)}`),
-  createRole: async (ctx, f) => {
-    const r = await ctx.registry.createRole({ name: str(f, 'name'), subscribe: f.subscribe as string[] })
+  createRole: async (ctx, f, _actor, by) => {
+    const r = await ctx.registry.createRole({ name: str(f, 'name'), subscribe: f.subscribe as string[] }, by)
     return roleViews(ctx, r.name)[0]
   },
-  modifyRole: async (ctx, f) => {
-    const r = await ctx.registry.modifyRole(str(f, 'name'), f.subscribe as string[])
+  modifyRole: async (ctx, f, _actor, by) => {
+    const r = await ctx.registry.modifyRole(str(f, 'name'), f.subscribe as string[], by)
     return roleViews(ctx, r.name)[0]
   },
-  deleteRole: async (ctx, f) => {
-    const r = await ctx.registry.deleteRole(str(f, 'name'))
+  deleteRole: async (ctx, f, _actor, by) => {
+    const r = await ctx.registry.deleteRole(str(f, 'name'), by)
     return { name: r.name }
   },
   listTopics: async (ctx) => {
@@ -155,19 +158,19 @@ const HANDLERS: Readonly<Record<CommandName, Handler>> = {
     return { topics: views, ...coverage }
   },
   getTopic: async (ctx, f, actor) => await topicPage(ctx, str(f, 'filter'), actor),
-  createTopic: async (ctx, f) => {
+  createTopic: async (ctx, f, _actor, by) => {
     // judged against the registry before the change: what it takes is what the others had
     const warnings = await warningsFor(ctx, str(f, 'filter'), f.owners as string[])
-    const t = await ctx.registry.createTopic({ filter: str(f, 'filter'), owners: f.owners as string[], ...pick(f, ['schema']) })
+    const t = await ctx.registry.createTopic({ filter: str(f, 'filter'), owners: f.owners as string[], ...pick(f, ['schema']) }, by)
     return { ...await topicView(ctx, t.filter), warnings }
   },
-  modifyTopic: async (ctx, f) => {
+  modifyTopic: async (ctx, f, _actor, by) => {
     const warnings = f.owners === undefined ? [] : await warningsFor(ctx, str(f, 'filter'), f.owners as string[])
-    const t = await ctx.registry.modifyTopic(str(f, 'filter'), pick(f, ['owners', 'schema']))
+    const t = await ctx.registry.modifyTopic(str(f, 'filter'), pick(f, ['owners', 'schema']), by)
     return { ...await topicView(ctx, t.filter), warnings }
   },
-  deleteTopic: async (ctx, f) => {
-    const t = await ctx.registry.deleteTopic(str(f, 'filter'))
+  deleteTopic: async (ctx, f, _actor, by) => {
+    const t = await ctx.registry.deleteTopic(str(f, 'filter'), by)
     return { filter: t.filter }
   },
   listClients: async (ctx, f) => {
@@ -215,8 +218,8 @@ const HANDLERS: Readonly<Record<CommandName, Handler>> = {
     return { clientId: s.clientId, account: s.account }
   },
   exportRegistry: (ctx) => toExport(ctx.registry.state, { backend: ctx.registry.backend.kind, location: ctx.registry.backend.location }),
-  importRegistry: async (ctx, f) => {
-    const { state: s, loginChanged, removed } = await ctx.registry.replaceAll(f as unknown as RegistryExport)
+  importRegistry: async (ctx, f, _actor, by) => {
+    const { state: s, loginChanged, removed } = await ctx.registry.replaceAll(f as unknown as RegistryExport, by)
     // whose clients the import disconnected: an account seeded anew from the config has another salt, so another hash
     return { revision: s.revision, users: s.users.length, roles: s.roles.length, topics: s.topics.length, loginChanged, removed }
   }
@@ -229,10 +232,12 @@ function pick (f: Fields, keys: readonly string[]): Fields {
 }
 
 /**
- * Runs one command for `actor`. `request` is `{ command, ...fields }`. Throws a WardenError with a code
- * (bad request, forbidden, not found, conflict, registry) that the caller maps to its transport.
+ * Runs one command for `caller`. `request` is `{ command, ...fields }`. Throws a WardenError with a code
+ * (bad request, unauthorized, forbidden, not found, conflict, registry) that the caller maps to its transport.
+ * A registry change is made only if the caller's account is, at that moment, still the one authorized here.
  */
-export async function executeCommand (ctx: ControlContext, actor: Identity, via: Via, request: unknown): Promise<unknown> {
+export async function executeCommand (ctx: ControlContext, caller: Actor, via: Via, request: unknown): Promise<unknown> {
+  const actor = caller.identity
   if (request === null || typeof request !== 'object' || Array.isArray(request)) {
     throw new FieldError('WARDEN_ERR_API_BAD_REQUEST', '(body)', 'must be a JSON object')
   }
@@ -252,7 +257,11 @@ export async function executeCommand (ctx: ControlContext, actor: Identity, via:
   }
   const validate = validators[command]
   if (!validate(fields)) throw requestError(validate.errors)
-  const data = await HANDLERS[command](ctx, fields, actor)
+  const by = changeAuthority(caller)
+  // a change that is not the registry's (a kick, a session removed) is judged at its start: a control topic
+  // request's commands run one after another, and an earlier one may have waited
+  if (access === 'write') by(ctx.registry.state)
+  const data = await HANDLERS[command](ctx, fields, actor, by)
   if (command === 'exportRegistry') {
     ctx.logger.info({ command, by: actor.username, via, revision: ctx.registry.state.revision }, 'registry exported')
   } else if (command === 'importRegistry') {

@@ -4,9 +4,9 @@
 import { isWardenError } from '@warden/common'
 import type { ControlHandler } from '../hooks/hooks.js'
 import { CONTROL_RESPONSE_TOPIC } from '../policy/control-topics.js'
-import type { Identity } from '../policy/identity.js'
 import { checkTopicName } from '../policy/topic.js'
 import { FieldError } from '../registry/field-error.js'
+import { mqttActor, type Actor } from './acting-account.js'
 import { executeCommand } from './commands.js'
 import type { ControlContext } from './context.js'
 
@@ -26,7 +26,7 @@ export function createControlTopicHandler (ctx: ControlContext): ControlHandler 
     const payload = Buffer.from(JSON.stringify({ responses }))
     ctx.broker.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, () => {})
   }
-  return (_client, identity, payload) => {
+  return (client, identity, payload) => {
     let request: unknown
     try {
       request = JSON.parse(payload.toString())
@@ -45,18 +45,20 @@ export function createControlTopicHandler (ctx: ControlContext): ControlHandler 
       reply(topic, [failure(null, undefined, new FieldError('WARDEN_ERR_API_BAD_REQUEST', 'commands', `must be an array of 1 to ${MAX_COMMANDS} commands`))])
       return
     }
-    runAll(ctx, identity, r.commands).then((responses) => reply(topic, responses), (err: unknown) => ctx.logger.error({ err }, 'control request failed'))
+    // the account as it is now, if still the client's login: each registry change checks it again when made
+    const actor = mqttActor(identity, ctx.hooks.accountOf(client), ctx.rules.directory)
+    runAll(ctx, actor, r.commands).then((responses) => reply(topic, responses), (err: unknown) => ctx.logger.error({ err }, 'control request failed'))
   }
 }
 
 /** Commands run in order, each answered; one failing does not stop the next (as in Mosquitto). */
-async function runAll (ctx: ControlContext, identity: Identity, commands: unknown[]): Promise<ControlResponse[]> {
+async function runAll (ctx: ControlContext, actor: Actor, commands: unknown[]): Promise<ControlResponse[]> {
   const out: ControlResponse[] = []
   for (const c of commands) {
     const obj = c !== null && typeof c === 'object' && !Array.isArray(c) ? c as Record<string, unknown> : {}
     const { correlationData, ...request } = obj
     try {
-      const data = await executeCommand(ctx, identity, 'mqtt', c === obj ? request : c)
+      const data = await executeCommand(ctx, actor, 'mqtt', c === obj ? request : c)
       out.push({ command: obj.command ?? null, ...(correlationData !== undefined ? { correlationData } : {}), data })
     } catch (err) {
       if (!isWardenError(err)) ctx.logger.error({ err, command: obj.command }, 'control command failed')

@@ -136,10 +136,13 @@ async function handle (deps: HttpDeps, req: IncomingMessage, res: ServerResponse
   // account as it is now (an admin demoted or deleted meanwhile makes nothing with its request in flight)
   if (!stillCurrent(ctx, caller)) { accountChanged(res); return }
   try {
-    const data = await executeCommand(ctx, actor, 'http', { ...fields, command: match.command })
+    const data = await executeCommand(ctx, { identity: actor, fingerprint: caller.fingerprint }, 'http', { ...fields, command: match.command })
     sendJson(res, match.status, method === 'HEAD' ? undefined : data)
   } catch (err) {
-    if (sendError(res, withUrlHint(match.params, err)) === 500) ctx.logger.error({ err, command: match.command }, 'control command failed')
+    // the account changed while the command waited (acting-account.ts): answered as accountChanged is, without
+    // a Basic challenge (a dashboard's browser would show its own prompt)
+    const changed = isWardenError(err) && err.code === 'WARDEN_ERR_API_UNAUTHORIZED'
+    if (sendError(res, withUrlHint(match.params, err), {}, !changed) === 500) ctx.logger.error({ err, command: match.command }, 'control command failed')
   }
 }
 

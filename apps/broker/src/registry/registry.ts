@@ -48,6 +48,13 @@ export interface ImportResult {
 
 export type ChangeListener = (prev: RegistryState, next: RegistryState) => void
 
+/**
+ * Who makes a change, asked again just before it is stored: throws (a coded error) when the acting account
+ * no longer may make it, in the state the change would be made on. A change that first waited for something
+ * slow (a cluster's other workers) is then not made by an admin demoted or deleted meanwhile.
+ */
+export type ChangeAuthority = (s: RegistryState) => void
+
 export interface RegistryDeps {
   backend: RegistryBackend
   /** the state loaded (and seeded) at start */
@@ -84,12 +91,12 @@ export class Registry {
   topic (filter: string): StoredTopic | undefined { return this.current.topics.find((t) => t.filter === filter) }
   role (name: string): StoredRole | undefined { return this.current.roles.find((r) => r.name === name) }
 
-  async createUser (input: NewUser): Promise<StoredUser> {
+  async createUser (input: NewUser, by?: ChangeAuthority): Promise<StoredUser> {
     checkRoles(input.roles, this.roleNames)
     const passwordHash = await this.passwordHashOf(input)
     if (passwordHash === undefined) throw new FieldError('WARDEN_ERR_API_BAD_REQUEST', 'password', 'is required (or passwordHash)')
     const user: StoredUser = { id: randomUUID(), username: input.username, passwordHash, roles: [...input.roles], loopbackOnly: input.loopbackOnly === true }
-    return await this.mutate((s) => {
+    return await this.mutate(by, (s) => {
       // again against the state the change is made on: a role deleted meanwhile (on any process) is not given
       checkRoles(input.roles, roleNamesOf(s))
       if (s.users.some((u) => u.username === input.username)) throw conflict(`user ${JSON.stringify(input.username)} exists already`)
@@ -97,10 +104,10 @@ export class Registry {
     })
   }
 
-  async modifyUser (username: string, change: UserChange): Promise<StoredUser> {
+  async modifyUser (username: string, change: UserChange, by?: ChangeAuthority): Promise<StoredUser> {
     if (change.roles !== undefined) checkRoles(change.roles, this.roleNames)
     const passwordHash = await this.passwordHashOf(change)
-    return await this.mutate((s) => {
+    return await this.mutate(by, (s) => {
       const old = s.users.find((u) => u.username === username) ?? notFound(`user ${JSON.stringify(username)}`)
       if (change.roles !== undefined) checkRoles(change.roles, roleNamesOf(s))
       const user: StoredUser = {
@@ -121,8 +128,8 @@ export class Registry {
    * not an identity, and an account created later under the same name must start with nothing. A registration
    * left with no owner stays registered (nobody may publish there) rather than falling to unregisteredTopics.
    */
-  async deleteUser (username: string): Promise<{ user: StoredUser, removedFrom: string[] }> {
-    return await this.mutate((s) => {
+  async deleteUser (username: string, by?: ChangeAuthority): Promise<{ user: StoredUser, removedFrom: string[] }> {
+    return await this.mutate(by, (s) => {
       const old = s.users.find((u) => u.username === username) ?? notFound(`user ${JSON.stringify(username)}`)
       const users = s.users.filter((u) => u !== old)
       keepsAnAdmin(s.users, users)
@@ -136,20 +143,20 @@ export class Registry {
     })
   }
 
-  async createRole (input: StoredRole): Promise<StoredRole> {
+  async createRole (input: StoredRole, by?: ChangeAuthority): Promise<StoredRole> {
     checkGrants(input.subscribe)
     const role: StoredRole = { name: input.name, subscribe: [...input.subscribe] }
-    return await this.mutate((s) => {
+    return await this.mutate(by, (s) => {
       if (roleNamesOf(s).has(input.name)) throw conflict(`role ${JSON.stringify(input.name)} exists already (change it instead)`)
       return { next: { ...s, roles: [...s.roles, role] }, result: role }
     })
   }
 
   /** replaces a role's grants; a built-in role without a record gets one */
-  async modifyRole (name: string, subscribe: readonly string[]): Promise<StoredRole> {
+  async modifyRole (name: string, subscribe: readonly string[], by?: ChangeAuthority): Promise<StoredRole> {
     checkGrants(subscribe)
     const role: StoredRole = { name, subscribe: [...subscribe] }
-    return await this.mutate((s) => {
+    return await this.mutate(by, (s) => {
       const old = s.roles.find((r) => r.name === name)
       if (old === undefined && !BUILTIN_ROLES.includes(name)) notFound(`role ${JSON.stringify(name)}`)
       const roles = old === undefined ? [...s.roles, role] : s.roles.map((r) => r === old ? role : r)
@@ -157,8 +164,8 @@ export class Registry {
     })
   }
 
-  async deleteRole (name: string): Promise<StoredRole> {
-    return await this.mutate((s) => {
+  async deleteRole (name: string, by?: ChangeAuthority): Promise<StoredRole> {
+    return await this.mutate(by, (s) => {
       if (BUILTIN_ROLES.includes(name)) throw conflict(`role ${JSON.stringify(name)} is built in and cannot be deleted (change its grants instead)`)
       const old = s.roles.find((r) => r.name === name) ?? notFound(`role ${JSON.stringify(name)}`)
       if (this.deps.anonymousRole === name) throw conflict(`role ${JSON.stringify(name)} is the role of anonymous clients (config key anonymous)`)
@@ -171,9 +178,9 @@ export class Registry {
     })
   }
 
-  async createTopic (input: NewTopic): Promise<StoredTopic> {
+  async createTopic (input: NewTopic, by?: ChangeAuthority): Promise<StoredTopic> {
     const topic = this.checkedTopic(input.filter, input.owners, input.schema)
-    return await this.mutate((s) => {
+    return await this.mutate(by, (s) => {
       if (s.topics.some((t) => t.filter === input.filter)) {
         // one message for every way in: each names its own way to change it
         throw conflict(`topic ${JSON.stringify(input.filter)} is registered already: change it with \`warden topic register … --update\`, ` +
@@ -183,8 +190,8 @@ export class Registry {
     })
   }
 
-  async modifyTopic (filter: string, change: TopicChange): Promise<StoredTopic> {
-    return await this.mutate((s) => {
+  async modifyTopic (filter: string, change: TopicChange, by?: ChangeAuthority): Promise<StoredTopic> {
+    return await this.mutate(by, (s) => {
       const old = s.topics.find((t) => t.filter === filter) ?? notFound(`topic ${JSON.stringify(filter)}`)
       const schema = change.schema === null ? undefined : change.schema ?? old.schema
       const topic = this.checkedTopic(filter, change.owners ?? old.owners, schema)
@@ -192,8 +199,8 @@ export class Registry {
     })
   }
 
-  async deleteTopic (filter: string): Promise<StoredTopic> {
-    return await this.mutate((s) => {
+  async deleteTopic (filter: string, by?: ChangeAuthority): Promise<StoredTopic> {
+    return await this.mutate(by, (s) => {
       const old = s.topics.find((t) => t.filter === filter) ?? notFound(`topic ${JSON.stringify(filter)}`)
       return { next: { ...s, topics: s.topics.filter((t) => t !== old) }, result: old }
     })
@@ -206,13 +213,13 @@ export class Registry {
    * account of that name (or a new one). Config entries either side had imported stay imported: a revocation
    * made at run time is not undone by the config file at the next start.
    */
-  async replaceAll (doc: RegistryExport): Promise<ImportResult> {
+  async replaceAll (doc: RegistryExport, by?: ChangeAuthority): Promise<ImportResult> {
     const entries = checkImport(doc, this.deps.schemas)
     const anonymous = this.deps.anonymousRole
     if (typeof anonymous === 'string' && !BUILTIN_ROLES.includes(anonymous) && !entries.roles.some((r) => r.name === anonymous)) {
       throw conflict(`role ${JSON.stringify(anonymous)} is the role of anonymous clients (config key anonymous): the import must define it`)
     }
-    const changes = await this.mutate((s) => {
+    const changes = await this.mutate(by, (s) => {
       const ids = new Map(s.users.map((u) => [u.username, u.id]))
       const users = entries.users.map((u) => ({ ...u, id: u.id ?? ids.get(u.username) ?? randomUUID() }))
       const before = new Map(s.users.map((u) => [u.username, u]))
@@ -257,12 +264,13 @@ export class Registry {
   /**
    * Runs one change: `fn` derives the next state from the current one (or throws a coded error), the
    * backend stores it, then listeners apply it. If another process changed the registry first, the change
-   * is derived again from the state it stored.
+   * is derived again from the state it stored. `by` is asked first, each time, against that same state.
    */
-  private async mutate<T> (fn: (s: RegistryState) => { next: RegistryState, result: T }): Promise<T> {
+  private async mutate<T> (by: ChangeAuthority | undefined, fn: (s: RegistryState) => { next: RegistryState, result: T }): Promise<T> {
     return await this.serialize(async () => {
       for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
         const base = this.current
+        by?.(base)
         const { next, result } = fn(base)
         const stamped: RegistryState = { ...next, revision: base.revision + 1, updatedAt: new Date().toISOString() }
         if (await this.deps.backend.save(stamped)) {
