@@ -43,6 +43,16 @@ const send = (pub: mqtt.MqttClient, payload: string): Promise<void> => new Promi
   pub.publish('sensors/sensor-1/t', payload, { qos: 2 }, (err) => err !== undefined && err !== null ? reject(err) : resolve())
 })
 
+/** sends m2, then checks that the returning group member and the live subscriber each got m1 and m2 once, in order */
+async function bothHaveEach (pub: mqtt.MqttClient, live: TestClient, keep: SetUp['keep']): Promise<void> {
+  await send(pub, 'm2')
+  await live.waitFor((m) => m.payload === 'm2')
+  const back = await scope.client('dashboard', keep)
+  await back.waitFor((m) => m.payload === 'm2')
+  expect({ group: back.messages.map((m) => m.payload), live: live.messages.map((m) => m.payload) })
+    .toEqual({ group: ['m1', 'm2'], live: ['m1', 'm2'] })
+}
+
 it('a QoS 2 message sent again after its group copy failed reaches the group, and its live subscriber once', async () => {
   const { tb, r, live, keep } = await setUp('q2a')
   const { pub, closes } = publisher(tb.url, 'pub-q2a')
@@ -52,13 +62,7 @@ it('a QoS 2 message sent again after its group copy failed reaches the group, an
   await closed // no PUBREC: the publish failed
   await r.del(QUEUE)
   await done // sent again on the next connection, and acknowledged
-  await send(pub, 'm2')
-
-  await live.waitFor((m) => m.payload === 'm2')
-  const back = await scope.client('dashboard', keep)
-  await back.waitFor((m) => m.payload === 'm2')
-  expect({ group: back.messages.map((m) => m.payload), live: live.messages.map((m) => m.payload) })
-    .toEqual({ group: ['m1', 'm2'], live: ['m1', 'm2'] })
+  await bothHaveEach(pub, live, keep)
 })
 
 it('a resend whose group copy fails again is not acknowledged: the next one reaches the group', async () => {
@@ -75,13 +79,7 @@ it('a resend whose group copy fails again is not acknowledged: the next one reac
   expect(acked).toBe(false)
   await r.del(QUEUE)
   await done
-  await send(pub, 'm2')
-
-  await live.waitFor((m) => m.payload === 'm2')
-  const back = await scope.client('dashboard', keep)
-  await back.waitFor((m) => m.payload === 'm2')
-  expect({ group: back.messages.map((m) => m.payload), live: live.messages.map((m) => m.payload) })
-    .toEqual({ group: ['m1', 'm2'], live: ['m1', 'm2'] })
+  await bothHaveEach(pub, live, keep)
 })
 
 it('a resend is given to the groups only if its account still owns the stored topic, whatever topic the resend names', async () => {
