@@ -41,6 +41,17 @@ async function until (check: () => boolean | Promise<boolean>, what: string, ms 
   }
 }
 
+/**
+ * whether worker `w` has `clientId`'s subscription to the test's topic: a subscription made on another worker
+ * reaches it over Redis, and until then it queues nothing for that session (a SUBACK from the other worker does
+ * not say it has)
+ */
+async function knows (w: TestBroker, clientId: string): Promise<boolean> {
+  type Subs = (topic: string) => Promise<Array<{ clientId: string }>>
+  const store = (w.broker.aedes as unknown as { persistence: { subscriptionsByTopic: Subs } }).persistence
+  return (await store.subscriptionsByTopic('sensors/sensor-1/load')).some((s) => s.clientId === clientId)
+}
+
 const readyz = async (b: TestBroker): Promise<number> => (await get(b, '/readyz', { as: null })).status
 
 async function publish (c: TestClient, payload: string, qos: 1 | 2): Promise<void> {
@@ -57,6 +68,7 @@ describe('a worker whose bus missed messages while it was away from Redis', () =
     const [a, b] = await Promise.all([node('a', redis.url), node('b', toB.url)])
     const sub = await scope.client('dashboard', { clientId: 'gap-keep', clean: false, reconnectPeriod: 200 }, b)
     await subscribe(sub, 'sensors/#', 2)
+    await until(async () => await knows(a, 'gap-keep'), "a having b's subscriber's subscription")
     let reconnects = 0
     sub.client.on('connect', () => { reconnects++ })
     const pub = await scope.client('sensor-1', {}, a)
@@ -85,6 +97,7 @@ describe('a worker whose bus missed messages while it was away from Redis', () =
     const [a, b] = await Promise.all([node('a', toA.url), node('b', toB.url)])
     const sub = await scope.client('dashboard', { clientId: 'gap-q2', clean: false, reconnectPeriod: 200 }, b)
     await subscribe(sub, 'sensors/#', 2)
+    await until(async () => await knows(a, 'gap-q2'), "a having b's subscriber's subscription")
     const pub = await scope.client('sensor-1', {}, a)
     await publish(pub, 'before', 2)
     await sub.waitFor((m) => m.payload === 'before')
@@ -121,6 +134,7 @@ describe('a worker whose bus missed messages while it was away from Redis', () =
     const raw = scope.track(await rawSession(b.port, 'dashboard', 'gap-raw', { clean: false }))
     raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/#', qos: 1 }] } as Packet)
     await raw.next('suback')
+    await until(async () => await knows(a, 'gap-raw'), "a having b's subscriber's subscription")
     const pub = await scope.client('sensor-1', {}, a)
     const db = new Redis(redis.url)
     scope.defer(() => db.disconnect())
