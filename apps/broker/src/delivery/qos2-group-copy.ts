@@ -4,7 +4,7 @@
 // never get it. Publishing it again to everyone would give the ordinary subscribers a second copy. So the
 // groups that failed are recorded beside the stored packet, as the owner is (qos2-owner.ts), before the
 // connection closes, and the resend gives the message to those groups alone, then is acknowledged.
-import { QOS2_RECORD_PREFIX, type Identified } from './qos2-owner.js'
+import { QOS2_RECORD_PREFIX, readRecord, writeRecord, type Identified, type Store } from './qos2-owner.js'
 
 export const GROUP_PREFIX = `${QOS2_RECORD_PREFIX}-groups:`
 
@@ -22,32 +22,13 @@ export type ResendToGroups = (m: GroupMessage, keys: readonly string[]) => Promi
 
 export interface PendingGroups { keys: string[], messageExpiry?: number | undefined }
 
-interface Store {
-  store (client: { id: string }, packet: object): Promise<void>
-  get (client: { id: string }, packet: { messageId?: number | undefined }): Promise<Identified & { payload?: unknown }>
-}
-
 export async function writePendingGroups (store: Store, clientId: string, packet: Identified, pending: PendingGroups): Promise<void> {
-  await store.store({ id: GROUP_PREFIX + clientId }, {
-    cmd: 'publish', topic: '', payload: Buffer.from(JSON.stringify({ k: pending.keys, e: pending.messageExpiry })), qos: 2, retain: false, dup: false,
-    messageId: packet.messageId, brokerId: packet.brokerId, brokerCounter: packet.brokerCounter
-  })
+  await writeRecord(store, GROUP_PREFIX + clientId, packet, { k: pending.keys, e: pending.messageExpiry })
 }
 
 /** undefined: none recorded for this message (a record of an earlier message under the same id never matches) */
 export async function readPendingGroups (store: Store, clientId: string, packet: Identified): Promise<PendingGroups | undefined> {
-  let r: Identified & { payload?: unknown }
-  try {
-    r = await store.get({ id: GROUP_PREFIX + clientId }, packet)
-  } catch {
-    return undefined
-  }
-  if (r.brokerId !== packet.brokerId || r.brokerCounter !== packet.brokerCounter) return undefined
-  try {
-    const v = JSON.parse(Buffer.from(r.payload as Uint8Array).toString()) as { k?: unknown, e?: unknown }
-    if (!Array.isArray(v.k) || v.k.length === 0 || !v.k.every((k) => typeof k === 'string')) return undefined
-    return { keys: v.k as string[], messageExpiry: typeof v.e === 'number' ? v.e : undefined }
-  } catch {
-    return undefined
-  }
+  const v = await readRecord(store, GROUP_PREFIX + clientId, packet) as { k?: unknown, e?: unknown } | null | undefined
+  if (v === null || v === undefined || !Array.isArray(v.k) || v.k.length === 0 || !v.k.every((k) => typeof k === 'string')) return undefined
+  return { keys: v.k as string[], messageExpiry: typeof v.e === 'number' ? v.e : undefined }
 }
