@@ -222,7 +222,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
         clientIds: guard.stage,
         retained: retained.stage,
         limits: limits.stage,
-        busGap: busGap.stage,
+        busGap: store.onBusResubscribed !== undefined ? busGap.stage : undefined,
         groups: shared.stage,
         rules,
         outbound,

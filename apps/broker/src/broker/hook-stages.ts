@@ -14,7 +14,8 @@ export interface HookStageDeps {
   clientIds: HookStage
   retained: HookStage
   limits: HookStage
-  busGap: HookStage
+  /** cluster mode only (a bus on Redis): no stage, and nothing done per delivery, on one process */
+  busGap: HookStage | undefined
   groups: HookStage
   rules: HookStage
   outbound: HookStage
@@ -44,11 +45,13 @@ export function hookStages (s: HookStageDeps): readonly OrderedStage[] {
       stage: s.limits,
       why: 'before the rules: cheap refusals (rate, length, subscriptions) and login throttling come before password verification and ownership'
     },
-    {
-      stage: s.busGap,
-      why: 'on authorizeForward, next to the limits\' repeat filter and before anything counts a delivery: a live copy of a message ' +
+    ...(s.busGap === undefined
+      ? []
+      : [{
+          stage: s.busGap,
+          why: 'on authorizeForward, next to the limits\' repeat filter and before anything counts a delivery: a live copy of a message ' +
         'a queue replay sent after a bus outage is not forwarded (delivery/bus-gap.ts)'
-    },
+        }]),
     {
       stage: s.groups,
       why: 'before the rules: a $share/ filter is judged by its plain filter, and a group replay another member took is never forwarded'
