@@ -1,0 +1,109 @@
+// The red team's cases against the queue replay a worker runs once its bus is back after a Redis outage
+// (delivery/bus-gap.ts): what it sends must be what the subscriber may read now, as the registry has it.
+import { Redis } from 'ioredis'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { TestBroker } from '../helpers/broker.js'
+import { get, patch } from '../helpers/http.js'
+import { subscribe, type TestClient } from '../helpers/mqtt.js'
+import { useSharedRedis } from '../helpers/redis.js'
+import { startRedisRelay, type RedisRelay } from '../helpers/redis-relay.js'
+import { useScope } from '../helpers/scope.js'
+
+const redis = useSharedRedis()
+const relays: RedisRelay[] = []
+afterEach(() => { for (const r of relays.splice(0)) r.close() })
+const scope = useScope()
+
+const node = (brokerId: string, url: string): Promise<TestBroker> =>
+  scope.startAnother({ config: { persistence: 'redis', redis: { url }, brokerId, log: { level: 'silent' } } })
+
+async function relay (): Promise<RedisRelay> {
+  const r = await startRedisRelay(redis.port)
+  relays.push(r)
+  scope.defer(() => { r.release(); r.restore() })
+  return r
+}
+
+async function until (check: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+async function knows (w: TestBroker, clientId: string): Promise<boolean> {
+  type Subs = (topic: string) => Promise<Array<{ clientId: string }>>
+  const store = (w.broker.aedes as unknown as { persistence: { subscriptionsByTopic: Subs } }).persistence
+  return (await store.subscriptionsByTopic('sensors/sensor-1/load')).some((s) => s.clientId === clientId)
+}
+
+const readyz = async (b: TestBroker): Promise<number> => (await get(b, '/readyz', { as: null })).status
+
+async function publish (c: TestClient, payload: string, qos: 1 | 2): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    c.client.publish('sensors/sensor-1/load', payload, { qos }, (err) => { if (err == null) resolve(); else reject(err) })
+  })
+}
+
+const count = (c: TestClient, payload: string): number => c.messages.filter((m) => m.payload === payload).length
+
+describe('the bus-gap replay, attacked by the holder of an account', () => {
+  it('does not send a subscriber whose read grant was revoked while its worker was away what it may no longer read', async () => {
+    const toB = await relay()
+    const [a, b] = await Promise.all([node('a', redis.url), node('b', toB.url)])
+    const sub = await scope.client('dashboard', { clientId: 'gap-revoked', clean: false, reconnectPeriod: 0 }, b)
+    await subscribe(sub, 'sensors/#', 1)
+    await until(async () => await knows(a, 'gap-revoked'), "a having b's subscriber's subscription")
+    const pub = await scope.client('sensor-1', {}, a)
+    await publish(pub, 'before', 1)
+    await sub.waitFor((m) => m.payload === 'before')
+    const db = new Redis(redis.url)
+    scope.defer(() => db.disconnect())
+
+    await toB.cut()
+    // the acknowledgement of 'before' may not have reached Redis before the cut
+    const held = await db.llen('outgoing:gap-revoked')
+    // an admin takes dashboard's read grant away (on a, which has Redis), then a device publishes
+    expect((await patch(a, '/api/v1/users/dashboard', { roles: ['producer'] })).status).toBe(200)
+    await publish(pub, 'after-revoke', 1)
+    await until(async () => (await db.lrange('outgoing:gap-revoked', 0, -1)).length > held, 'the message queued')
+    toB.restore()
+    await until(async () => await readyz(b) === 200, 'b ready again')
+    // the queue entry leaves once b has judged it (dropped as not readable, or sent and acknowledged)
+    await until(async () => await db.llen('outgoing:gap-revoked') === 0, 'the queue judged')
+    expect(count(sub, 'after-revoke')).toBe(0)
+  })
+
+  it('at QoS 2, a live copy that comes after the replay sent the message is not sent again to the session reconnected meanwhile', async () => {
+    const [toA, toB] = await Promise.all([relay(), relay()])
+    const [a, b] = await Promise.all([node('a', toA.url), node('b', toB.url)])
+    const first = await scope.client('dashboard', { clientId: 'gap-reconnect', clean: false }, b)
+    await subscribe(first, 'sensors/#', 2)
+    await until(async () => await knows(a, 'gap-reconnect'), "a having b's subscriber's subscription")
+    const pub = await scope.client('sensor-1', {}, a)
+    const db = new Redis(redis.url)
+    scope.defer(() => db.disconnect())
+
+    // a queues the message, and its PUBLISH on the bus waits in the relay
+    toA.holdPublishes('late')
+    const late = publish(pub, 'late', 2)
+    await until(async () => await db.llen('outgoing:gap-reconnect') === 1, 'the message queued')
+    // b's bus is subscribed again meanwhile: the queue is read and the message sent from it, and completed
+    await toB.cut()
+    toB.restore()
+    await first.waitFor((m) => m.payload === 'late')
+    await until(async () => await db.llen('outgoing:gap-reconnect') === 0, 'the replayed copy completed')
+    // the device reconnects to its session (a network blip), on the same worker
+    await first.end()
+    const second = await scope.client('dashboard', { clientId: 'gap-reconnect', clean: false }, b)
+    // then a's PUBLISH reaches Redis, and b gets the live copy
+    toA.release()
+    await late
+    // a's bus publishes reach b in order: once this one is here, the live copy has been and gone
+    await publish(pub, 'after', 2)
+    await second.waitFor((m) => m.payload === 'after')
+
+    expect(count(first, 'late') + count(second, 'late')).toBe(1)
+  })
+})
