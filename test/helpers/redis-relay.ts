@@ -19,6 +19,8 @@ export interface RedisRelay {
    */
   holdPublishes (marker: string): void
   release (): void
+  /** bytes Redis has sent the broker through the relay so far */
+  readonly bytesFromRedis: number
   close (): void
 }
 
@@ -31,6 +33,7 @@ export async function startRedisRelay (redisPort: number): Promise<RedisRelay> {
   const pairs = new Set<Pair>()
   let refusing = false
   let holding: string | null = null
+  let bytesFromRedis = 0
   const server = createServer((client) => {
     if (refusing) { client.destroy(); return }
     const upstream = tcpConnect(redisPort, '127.0.0.1')
@@ -39,6 +42,7 @@ export async function startRedisRelay (redisPort: number): Promise<RedisRelay> {
     const end = (): void => { pairs.delete(pair); client.destroy(); upstream.destroy() }
     client.on('error', end).on('close', end)
     upstream.on('error', end).on('close', end)
+    upstream.on('data', (chunk: Buffer) => { bytesFromRedis += chunk.length })
     upstream.pipe(client)
     client.on('data', (chunk: Buffer) => {
       if (pair.held === null && holding !== null) {
@@ -55,6 +59,7 @@ export async function startRedisRelay (redisPort: number): Promise<RedisRelay> {
   admin.on('error', () => {})
   return {
     url: `redis://127.0.0.1:${port}`,
+    get bytesFromRedis () { return bytesFromRedis },
     async cut () {
       refusing = true
       const gone = [...pairs].map((p) => p.upstream.localPort).filter((p): p is number => p !== undefined)

@@ -1,12 +1,14 @@
 // The red team's cases against the queue replay a worker runs once its bus is back after a Redis outage
 // (delivery/bus-gap.ts): what it sends must be what the subscriber may read now, as the registry has it.
 import { Redis } from 'ioredis'
+import type { Packet } from 'mqtt-packet'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { TestBroker } from '../helpers/broker.js'
 import { get, patch } from '../helpers/http.js'
 import { subscribe, type TestClient } from '../helpers/mqtt.js'
 import { useSharedRedis } from '../helpers/redis.js'
 import { startRedisRelay, type RedisRelay } from '../helpers/redis-relay.js'
+import { packetWhere, rawSession, type RawClient } from '../helpers/raw-mqtt.js'
 import { useScope } from '../helpers/scope.js'
 
 const redis = useSharedRedis()
@@ -105,5 +107,36 @@ describe('the bus-gap replay, attacked by the holder of an account', () => {
     await second.waitFor((m) => m.payload === 'after')
 
     expect(count(first, 'late') + count(second, 'late')).toBe(1)
+  })
+
+  it('reads from Redis only what a session was not sent: the messages in flight on every connected session are not read again', async () => {
+    const toB = await relay()
+    const [a, b] = await Promise.all([node('a', redis.url), node('b', toB.url)])
+    // sessions of one account that take every message and acknowledge none: all of it stays in flight
+    const sessions: RawClient[] = []
+    for (let i = 0; i < 6; i++) {
+      const raw = scope.track(await rawSession(b.port, 'dashboard', `gap-hoard-${i}`, { clean: false }))
+      raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/#', qos: 1 }] } as Packet)
+      await raw.next('suback')
+      await until(async () => await knows(a, `gap-hoard-${i}`), `a having gap-hoard-${i}'s subscription`)
+      sessions.push(raw)
+    }
+    const pub = await scope.client('sensor-1', {}, a)
+    const big = 'x'.repeat(64 * 1024)
+    const stored = 40 * big.length
+    for (let n = 0; n < 40; n++) await publish(pub, `${n}:${big}`, 1)
+    for (const raw of sessions) await packetWhere(raw, (p) => p.cmd === 'publish' && p.payload.toString().startsWith('39:'))
+
+    // b's Redis blips; a message published meanwhile is the last of every queue: once each session has it from
+    // the replay, the replay has read its whole queue
+    await toB.cut()
+    await publish(pub, 'marker', 1)
+    const before = toB.bytesFromRedis
+    toB.restore()
+    for (const raw of sessions) await packetWhere(raw, (p) => p.cmd === 'publish' && p.payload.toString() === 'marker')
+    const read = toB.bytesFromRedis - before
+    // main read each session's 40 messages in flight again (6 × 2.5 MiB, 15 MiB) to drop them; what is not in
+    // flight is one small message per session
+    expect(read).toBeLessThan(stored / 4)
   })
 })
