@@ -18,6 +18,8 @@ export interface RedisRelay {
    * here, in order, until release()
    */
   holdPublishes (marker: string): void
+  /** the same, from a connection's first chunk of commands whose RESP text `matches` */
+  holdWhere (matches: (text: string) => boolean): void
   release (): void
   /** bytes Redis has sent the broker through the relay so far */
   readonly bytesFromRedis: number
@@ -32,7 +34,7 @@ const PUBLISH = /\r\npublish\r\n/i
 export async function startRedisRelay (redisPort: number): Promise<RedisRelay> {
   const pairs = new Set<Pair>()
   let refusing = false
-  let holding: string | null = null
+  let holding: ((text: string) => boolean) | null = null
   let bytesFromRedis = 0
   const server = createServer((client) => {
     if (refusing) { client.destroy(); return }
@@ -46,8 +48,7 @@ export async function startRedisRelay (redisPort: number): Promise<RedisRelay> {
     upstream.pipe(client)
     client.on('data', (chunk: Buffer) => {
       if (pair.held === null && holding !== null) {
-        const text = chunk.toString('latin1')
-        if (PUBLISH.test(text) && text.includes(holding)) pair.held = []
+        if (holding(chunk.toString('latin1'))) pair.held = []
       }
       if (pair.held !== null) pair.held.push(chunk)
       else upstream.write(chunk)
@@ -71,7 +72,8 @@ export async function startRedisRelay (redisPort: number): Promise<RedisRelay> {
       }
     },
     restore () { refusing = false },
-    holdPublishes (marker) { holding = marker },
+    holdPublishes (marker) { holding = (text) => PUBLISH.test(text) && text.includes(marker) },
+    holdWhere (matches) { holding = matches },
     release () {
       holding = null
       for (const p of pairs) {
