@@ -3,12 +3,12 @@
 import { Redis } from 'ioredis'
 import type { Packet } from 'mqtt-packet'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { TestBroker } from '../helpers/broker.js'
+import { PASSWORD, type TestBroker } from '../helpers/broker.js'
 import { patch } from '../helpers/http.js'
 import { subscribe, type TestClient } from '../helpers/mqtt.js'
 import { useSharedRedis } from '../helpers/redis.js'
 import { startRedisRelay, type RedisRelay } from '../helpers/redis-relay.js'
-import { packetWhere, rawSession, type RawClient } from '../helpers/raw-mqtt.js'
+import { packetWhere, rawClient, rawSession, type RawClient } from '../helpers/raw-mqtt.js'
 import { useScope } from '../helpers/scope.js'
 
 const redis = useSharedRedis()
@@ -152,4 +152,66 @@ describe('the bus-gap replay, attacked by the holder of an account', () => {
     // flight is one small message per session
     expect(read).toBeLessThan(stored / 4)
   })
+
+  it('at QoS 2, a session still being sent its stored queue when the bus comes back is sent each message once', async () => {
+    const toB = await relay()
+    const [a, b] = await Promise.all([node('a', redis.url), node('b', toB.url)])
+    const first = scope.track(await rawSession(b.port, 'dashboard', 'gap-resume', { clean: false }))
+    first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/#', qos: 2 }] } as Packet)
+    await first.next('suback')
+    await until(async () => await knows(a, 'gap-resume'), "a having b's subscriber's subscription")
+    first.destroy()
+    // what the session is sent on its return: more than the socket takes while its reader does not read
+    const pub = await scope.client('sensor-1', {}, a)
+    const N = 40
+    const big = 'x'.repeat(256 * 1024)
+    for (let n = 0; n < N; n++) await publish(pub, `${n}:${big}`, 2)
+    const db = new Redis(redis.url)
+    scope.defer(() => db.disconnect())
+    await until(async () => await db.llen('outgoing:gap-resume') === N, 'the messages queued')
+
+    // another client on b reads the same filter: b's bus has that subscription, so the session's return needs no
+    // new one and is answered while the bus is still away
+    const other = await scope.client('dashboard', {}, b)
+    await subscribe(other, 'sensors/#', 0)
+    // b's Redis blips, and its bus subscribes again only once the session is back and being sent its queue
+    await toB.cut()
+    toB.holdWhere((text) => /\r\npsubscribe\r\n/i.test(text))
+    toB.restore()
+    const raw = scope.track(await rawClient(b.port))
+    raw.send({
+      cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: false, clientId: 'gap-resume', keepalive: 60,
+      username: 'dashboard', password: Buffer.from(PASSWORD)
+    } as Packet)
+    await raw.next('connack')
+    raw.socket.pause()
+    type Conn = { conn: { writableLength: number } }
+    const session = (): Conn | undefined => (b.broker.aedes as unknown as { clients: Record<string, Conn> }).clients['gap-resume']
+    await until(() => (session()?.conn.writableLength ?? 0) > 0, "the session's queue waiting on its socket")
+    toB.release()
+    raw.socket.resume()
+
+    // each message once, completed (QoS 2): a message sent under two packet ids is two messages
+    const ids = new Map<number, Set<number>>()
+    let seen = 0
+    const take = (): void => {
+      for (; seen < raw.packets.length; seen++) {
+        const p = raw.packets[seen] as Packet & { messageId?: number, payload?: Buffer }
+        if (p.cmd === 'publish') {
+          const n = Number((p.payload ?? Buffer.alloc(0)).subarray(0, 8).toString().split(':')[0])
+          const got = ids.get(n) ?? new Set<number>()
+          ids.set(n, got.add(p.messageId ?? 0))
+          raw.send({ cmd: 'pubrec', messageId: p.messageId } as Packet)
+        } else if (p.cmd === 'pubrel') {
+          raw.send({ cmd: 'pubcomp', messageId: p.messageId } as Packet)
+        }
+      }
+    }
+    await until(async () => { take(); return ids.size === N && await db.llen('outgoing:gap-resume') === 0 }, 'every message, completed', 30_000)
+    // a message published now comes after whatever the replay had to send
+    await publish(pub, 'after', 2)
+    await until(() => { take(); return raw.packets.some((p) => p.cmd === 'publish' && p.payload.toString() === 'after') }, 'the message after')
+    take()
+    expect([...ids.values()].filter((s) => s.size > 1).length).toBe(0)
+  }, 60_000)
 })
