@@ -2,51 +2,21 @@
 // (delivery/bus-gap.ts): what it sends must be what the subscriber may read now, as the registry has it.
 import { Redis } from 'ioredis'
 import type { Packet } from 'mqtt-packet'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { PASSWORD, type TestBroker } from '../helpers/broker.js'
+import { count, knows, node as nodeOf, publish, until, useRelays } from '../helpers/bus-gap.js'
 import { patch } from '../helpers/http.js'
-import { subscribe, type TestClient } from '../helpers/mqtt.js'
+import { subscribe } from '../helpers/mqtt.js'
 import { useSharedRedis } from '../helpers/redis.js'
-import { startRedisRelay, type RedisRelay } from '../helpers/redis-relay.js'
+import type { RedisRelay } from '../helpers/redis-relay.js'
 import { packetWhere, rawClient, rawSession, type RawClient } from '../helpers/raw-mqtt.js'
 import { useScope } from '../helpers/scope.js'
 
 const redis = useSharedRedis()
-const relays: RedisRelay[] = []
-afterEach(() => { for (const r of relays.splice(0)) r.close() })
+const relayOf = useRelays(redis)
 const scope = useScope()
-
-const node = (brokerId: string, url: string): Promise<TestBroker> =>
-  scope.startAnother({ config: { persistence: 'redis', redis: { url }, brokerId, log: { level: 'silent' } } })
-
-async function relay (): Promise<RedisRelay> {
-  const r = await startRedisRelay(redis.port)
-  relays.push(r)
-  scope.defer(() => { r.release(); r.restore() })
-  return r
-}
-
-async function until (check: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
-
-async function knows (w: TestBroker, clientId: string): Promise<boolean> {
-  type Subs = (topic: string) => Promise<Array<{ clientId: string }>>
-  const store = (w.broker.aedes as unknown as { persistence: { subscriptionsByTopic: Subs } }).persistence
-  return (await store.subscriptionsByTopic('sensors/sensor-1/load')).some((s) => s.clientId === clientId)
-}
-
-async function publish (c: TestClient, payload: string, qos: 1 | 2): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    c.client.publish('sensors/sensor-1/load', payload, { qos }, (err) => { if (err == null) resolve(); else reject(err) })
-  })
-}
-
-const count = (c: TestClient, payload: string): number => c.messages.filter((m) => m.payload === payload).length
+const node = (brokerId: string, url: string): Promise<TestBroker> => nodeOf(scope, brokerId, url)
+const relay = (): Promise<RedisRelay> => relayOf(scope)
 
 describe('the bus-gap replay, attacked by the holder of an account', () => {
   it('does not send a subscriber whose read grant was revoked while its worker was away what it may no longer read', async () => {
