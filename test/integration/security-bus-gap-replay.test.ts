@@ -184,4 +184,33 @@ describe('the bus-gap replay, attacked by the holder of an account', () => {
     take()
     expect([...ids.values()].filter((s) => s.size > 1).length).toBe(0)
   }, 60_000)
+
+  it('a retained message the bus missed is sent from the queue as any other: RETAIN 0, once, and it leaves the queue', async () => {
+    const toB = await relay()
+    const [a, b] = await Promise.all([node('a', redis.url), node('b', toB.url)])
+    const sub = await scope.client('dashboard', { clientId: 'gap-retained', clean: false }, b)
+    await subscribe(sub, 'sensors/#', 2)
+    await until(async () => await knows(a, 'gap-retained'), "a having b's subscriber's subscription")
+    const pub = await scope.client('sensor-1', {}, a)
+    const db = new Redis(redis.url)
+    scope.defer(() => db.disconnect())
+    const retained: boolean[] = []
+    sub.client.on('message', (_t, payload, packet) => { if (payload.toString() === 'kept') retained.push(packet.retain) })
+
+    await toB.cut()
+    await new Promise<void>((resolve, reject) => {
+      pub.client.publish('sensors/sensor-1/load', 'kept', { qos: 2, retain: true }, (err) => { if (err == null) resolve(); else reject(err) })
+    })
+    toB.restore()
+    await sub.waitFor((m) => m.payload === 'kept')
+    // acknowledged (PUBREC, PUBCOMP): the entry leaves the queue
+    await until(async () => await db.llen('outgoing:gap-retained') === 0, 'the queue emptied by the acknowledgement')
+    // and a return to the session does not bring it again
+    await sub.end()
+    const back = await scope.client('dashboard', { clientId: 'gap-retained', clean: false }, b)
+    await publish(pub, 'after', 2)
+    await back.waitFor((m) => m.payload === 'after')
+    expect(retained).toEqual([false])
+    expect(count(back, 'kept')).toBe(0)
+  })
 })

@@ -106,8 +106,10 @@ export function createBusGapReplay (): BusGapReplay {
       if (r.live.has(id) || isClaimed(session, p)) continue
       claim(session, id)
       // through the client's own delivery, as the bus would have: rules, QoS capping, packet id, store update;
-      // the callback marks it as no live copy
-      await new Promise<void>((resolve) => { deliver({ ...p, writeCallback: noop }, resolve) })
+      // the callback marks it as no live copy. RETAIN 0, as for an established subscription (MQTT-3.3.1-9): aedes
+      // neither stores nor tracks a delivery marked retained, so its acknowledgement found nothing (at QoS 2 the
+      // PUBREC closed the subscriber's connection) and the message stayed queued, sent again at each return
+      await new Promise<void>((resolve) => { deliver({ ...p, retain: false, writeCallback: noop }, resolve) })
     }
   }
   const run = (store: AedesStore, client: Client): void => {
