@@ -18,7 +18,11 @@ export interface RedisRelay {
    * here, in order, until release()
    */
   holdPublishes (marker: string): void
+  /** the same, from a connection's first chunk of commands whose RESP text `matches` */
+  holdWhere (matches: (text: string) => boolean): void
   release (): void
+  /** bytes Redis has sent the broker through the relay so far */
+  readonly bytesFromRedis: number
   close (): void
 }
 
@@ -30,7 +34,8 @@ const PUBLISH = /\r\npublish\r\n/i
 export async function startRedisRelay (redisPort: number): Promise<RedisRelay> {
   const pairs = new Set<Pair>()
   let refusing = false
-  let holding: string | null = null
+  let holding: ((text: string) => boolean) | null = null
+  let bytesFromRedis = 0
   const server = createServer((client) => {
     if (refusing) { client.destroy(); return }
     const upstream = tcpConnect(redisPort, '127.0.0.1')
@@ -39,11 +44,11 @@ export async function startRedisRelay (redisPort: number): Promise<RedisRelay> {
     const end = (): void => { pairs.delete(pair); client.destroy(); upstream.destroy() }
     client.on('error', end).on('close', end)
     upstream.on('error', end).on('close', end)
+    upstream.on('data', (chunk: Buffer) => { bytesFromRedis += chunk.length })
     upstream.pipe(client)
     client.on('data', (chunk: Buffer) => {
       if (pair.held === null && holding !== null) {
-        const text = chunk.toString('latin1')
-        if (PUBLISH.test(text) && text.includes(holding)) pair.held = []
+        if (holding(chunk.toString('latin1'))) pair.held = []
       }
       if (pair.held !== null) pair.held.push(chunk)
       else upstream.write(chunk)
@@ -55,6 +60,7 @@ export async function startRedisRelay (redisPort: number): Promise<RedisRelay> {
   admin.on('error', () => {})
   return {
     url: `redis://127.0.0.1:${port}`,
+    get bytesFromRedis () { return bytesFromRedis },
     async cut () {
       refusing = true
       const gone = [...pairs].map((p) => p.upstream.localPort).filter((p): p is number => p !== undefined)
@@ -66,7 +72,8 @@ export async function startRedisRelay (redisPort: number): Promise<RedisRelay> {
       }
     },
     restore () { refusing = false },
-    holdPublishes (marker) { holding = marker },
+    holdPublishes (marker) { holding = (text) => PUBLISH.test(text) && text.includes(marker) },
+    holdWhere (matches) { holding = matches },
     release () {
       holding = null
       for (const p of pairs) {

@@ -5,62 +5,25 @@
 // the replay is dropped). The relay in front of Redis (helpers/redis-relay.ts) orders what each worker sees.
 import { Redis } from 'ioredis'
 import type { Packet } from 'mqtt-packet'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { TestBroker } from '../helpers/broker.js'
+import { count, knows, node as nodeOf, publish, until, useRelays } from '../helpers/bus-gap.js'
 import { get } from '../helpers/http.js'
-import { subscribe, type TestClient } from '../helpers/mqtt.js'
+import { subscribe } from '../helpers/mqtt.js'
 import { useSharedRedis } from '../helpers/redis.js'
-import { startRedisRelay, type RedisRelay } from '../helpers/redis-relay.js'
+import type { RedisRelay } from '../helpers/redis-relay.js'
 import { packetWhere, rawSession } from '../helpers/raw-mqtt.js'
 import { useScope } from '../helpers/scope.js'
 
 const redis = useSharedRedis()
 // registered before the scope's: runs after it, once the brokers are closed (a broker whose Redis is cut takes
 // seconds to close)
-const relays: RedisRelay[] = []
-afterEach(() => { for (const r of relays.splice(0)) r.close() })
+const relayOf = useRelays(redis)
 const scope = useScope()
-
-const node = (brokerId: string, url: string): Promise<TestBroker> =>
-  scope.startAnother({ config: { persistence: 'redis', redis: { url }, brokerId, log: { level: 'silent' } } })
-
-async function relay (): Promise<RedisRelay> {
-  const r = await startRedisRelay(redis.port)
-  relays.push(r)
-  // what a failed test left held goes on before the brokers close (they would wait for it)
-  scope.defer(() => { r.release(); r.restore() })
-  return r
-}
-
-/** resolves when `check` holds; fails after `ms` naming `what` */
-async function until (check: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
-
-/**
- * whether worker `w` has `clientId`'s subscription to the test's topic: a subscription made on another worker
- * reaches it over Redis, and until then it queues nothing for that session (a SUBACK from the other worker does
- * not say it has)
- */
-async function knows (w: TestBroker, clientId: string): Promise<boolean> {
-  type Subs = (topic: string) => Promise<Array<{ clientId: string }>>
-  const store = (w.broker.aedes as unknown as { persistence: { subscriptionsByTopic: Subs } }).persistence
-  return (await store.subscriptionsByTopic('sensors/sensor-1/load')).some((s) => s.clientId === clientId)
-}
+const node = (brokerId: string, url: string): Promise<TestBroker> => nodeOf(scope, brokerId, url)
+const relay = (): Promise<RedisRelay> => relayOf(scope)
 
 const readyz = async (b: TestBroker): Promise<number> => (await get(b, '/readyz', { as: null })).status
-
-async function publish (c: TestClient, payload: string, qos: 1 | 2): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    c.client.publish('sensors/sensor-1/load', payload, { qos }, (err) => { if (err == null) resolve(); else reject(err) })
-  })
-}
-
-const count = (c: TestClient, payload: string): number => c.messages.filter((m) => m.payload === payload).length
 
 describe('a worker whose bus missed messages while it was away from Redis', () => {
   it('sends them to a persistent subscriber that stayed connected, from its queue, once the bus is back', async () => {

@@ -233,7 +233,18 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     const broker = aedes
     opened.push(() => new Promise<void>((resolve) => broker.close(() => resolve())))
     outbound.watch(broker)
-    if (store.onBusResubscribed !== undefined) busGap.attach(broker, store.persistence, store.onBusResubscribed)
+    const resubscribed = store.onBusResubscribed
+    if (resubscribed !== undefined) {
+      // the backlog is judged on the registry as it is after the outage (a grant revoked meanwhile): the
+      // registry's own connection may come back later than the bus's, and until then it missed the announcements
+      busGap.attach(broker, store.persistence, (listener) => {
+        resubscribed(() => {
+          runtime.registry.refresh()
+            .catch((err: unknown) => { logger.warn({ err }, 'registry not read again after the bus outage: the missed messages are judged on the rules held') })
+            .finally(listener)
+        })
+      })
+    }
     // flow control counts what a subscriber acknowledged (puback and pubcomp both end in aedes's 'ack')
     broker.on('ack', (_packet, client) => { flow.acked(client) })
     // every patch of the broker and the store, in order (patches.ts)

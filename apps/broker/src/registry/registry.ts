@@ -87,6 +87,9 @@ export class Registry {
 
   onChange (listener: ChangeListener): void { this.listeners.push(listener) }
 
+  /** reads the stored registry now, and applies it if it is newer (the announcements may have been missed) */
+  async refresh (): Promise<void> { await this.serialize(async () => { await this.reload() }) }
+
   user (username: string): StoredUser | undefined { return this.current.users.find((u) => u.username === username) }
   topic (filter: string): StoredTopic | undefined { return this.current.topics.find((t) => t.filter === filter) }
   role (name: string): StoredRole | undefined { return this.current.roles.find((r) => r.name === name) }

@@ -258,20 +258,29 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
         db.del(idsKey(client.id)).catch(noop)
         return
       }
-      // every entry's packet, and the client's QoS 1 ids, in one round trip (the commands of one tick go out together)
-      const [values, ids] = await Promise.all([
-        Promise.all(keys.map(async (k) => await db.getBuffer(k))),
-        db.hgetall(idsKey(client.id))
-      ])
       // sent on this connection already (live, while the queue was being read): in flight, not to send again — a
       // message queued before the read and delivered live once the client was registered went twice (at QoS 2,
       // once its first copy had completed, a second message under the same id)
-      const inFlight = new Set<string>()
       // A QoS 2 message is listed under the message's key until its send's write, under the client's own key,
       // reaches Redis: one sent while this read was on its way is in flight under either
-      if (isConnection(client)) {
-        for (const s of sentOn.get(client)?.values() ?? []) inFlight.add(s.entry).add(packetKey(s.brokerId, s.brokerCounter))
+      const inFlight = (): Set<string> => {
+        const out = new Set<string>()
+        if (isConnection(client)) {
+          for (const s of sentOn.get(client)?.values() ?? []) out.add(s.entry).add(packetKey(s.brokerId, s.brokerCounter))
+        }
+        return out
       }
+      // what is in flight now is not read at all: a connected session's queue read again (a bus outage's replay,
+      // delivery/bus-gap.ts) would read every message it holds unacknowledged, payloads and all, to drop them
+      const sentBefore = inFlight()
+      const wanted = keys.filter((k) => !sentBefore.has(k))
+      // the packets, and the client's QoS 1 ids, in one round trip (the commands of one tick go out together)
+      const [values, ids] = await Promise.all([
+        Promise.all(wanted.map(async (k) => await db.getBuffer(k))),
+        db.hgetall(idsKey(client.id))
+      ])
+      const valueOf = new Map(wanted.map((k, i) => [k, values[i]]))
+      const sentAfter = inFlight()
       // a message listed twice is read once (at QoS 2 twice would be two messages): a queue write resent by
       // ioredis after Redis, which had run it, restarted lists it twice; once sent, one listing is under the
       // client's own key (outgoing:<client>:<brokerId>:<counter>), which is the one read
@@ -281,9 +290,9 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
       for (let i = 0; i < keys.length; i++) {
         const key = keys[i] as string
         const identity = identityOf(key)
-        if (inFlight.has(key) || read.has(identity) || (key.startsWith(PACKET_PREFIX) && sentHere.has(identity))) continue
+        if (sentBefore.has(key) || sentAfter.has(key) || read.has(identity) || (key.startsWith(PACKET_PREFIX) && sentHere.has(identity))) continue
         read.add(identity)
-        const value = values[i]
+        const value = valueOf.get(key)
         const packet = value !== null && value !== undefined ? msgpack.decode(value) as StoredPacket | null : null
         // an entry whose packet is gone (expired, or removed with its last queue): dropped, as aedes-persistence-redis does
         if (packet === null || packet === undefined) {
