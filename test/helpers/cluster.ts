@@ -51,7 +51,9 @@ export async function createCluster (redis: TestRedis, name = 'warden-cluster-',
  * A private Redis and a cluster on it for one test file: the broker processes a test starts are killed and
  * Redis emptied after it. Register the file's own afterEach hooks after this call: they run before it.
  */
-export function useCluster (name?: string, config?: Record<string, unknown>): { startNode (env?: Record<string, string>): Promise<BrokerNode>, readonly redisUrl: string } {
+export function useCluster (
+  name?: string, config?: Record<string, unknown>
+): { startNode (env?: Record<string, string>): Promise<BrokerNode>, readonly redisUrl: string } {
   let redis: TestRedis | undefined
   let cluster: Cluster | undefined
   beforeAll(async () => {

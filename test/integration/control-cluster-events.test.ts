@@ -43,11 +43,13 @@ describe('the live stream of a cluster', () => {
     scope.defer(() => clearInterval(traffic))
     for (let i = 0; i < 3; i++) {
       const d = await s.next((e) => stats(e) && e.data.denials.some((x: { topic: string }) => x.topic === `sensors/sensor-1/forged-${i}`))
-      expect(d.data.denials.find((x: { topic: string }) => x.topic === `sensors/sensor-1/forged-${i}`)).toMatchObject({ worker: 'ev-b', reason: 'not-owner', username: 'sensor-2' })
+      expect(d.data.denials.find((x: { topic: string }) => x.topic === `sensors/sensor-1/forged-${i}`))
+        .toMatchObject({ worker: 'ev-b', reason: 'not-owner', username: 'sensor-2' })
     }
     // b's rate reaches a's stream, in the sum and in b's own line; a's line is a's (no traffic there)
-    const moving = await s.next((e) => stats(e) && e.data.workers.some((w: { worker: string, receivedPerSecond: number }) => w.worker === 'ev-b' && w.receivedPerSecond > 20))
-    const lines = Object.fromEntries((moving.data.workers as Array<{ worker: string, receivedPerSecond: number, clients: number }>).map((w) => [w.worker, w]))
+    type Line = { worker: string, receivedPerSecond: number, clients: number }
+    const moving = await s.next((e) => stats(e) && e.data.workers.some((w: Line) => w.worker === 'ev-b' && w.receivedPerSecond > 20))
+    const lines = Object.fromEntries((moving.data.workers as Line[]).map((w) => [w.worker, w]))
     expect(lines['ev-a']?.receivedPerSecond).toBe(0)
     expect(moving.data.receivedPerSecond).toBeCloseTo((lines['ev-a']?.receivedPerSecond ?? 0) + (lines['ev-b']?.receivedPerSecond ?? 0), 1)
     expect(moving.data.clients).toBe(2)
@@ -63,8 +65,10 @@ describe('the live stream of a cluster', () => {
     const onA = await scope.client('sensor-2', {}, a)
     await publish(onA, 'sensors/sensor-1/forged-on-a', 'x', { qos: 1 })
     await publish(intruder, 'sensors/sensor-1/forged-on-b', 'x', { qos: 1 })
-    await sb.next((e) => stats(e) && e.data.denials.some((x: { topic: string, worker: string }) => x.topic === 'sensors/sensor-1/forged-on-a' && x.worker === 'ev-a'))
-    await sb.next((e) => stats(e) && e.data.denials.some((x: { topic: string, worker: string }) => x.topic === 'sensors/sensor-1/forged-on-b' && x.worker === 'ev-b'))
+    const refused = (topic: string, worker: string) => (e: SseEvent): boolean =>
+      stats(e) && e.data.denials.some((x: { topic: string, worker: string }) => x.topic === topic && x.worker === worker)
+    await sb.next(refused('sensors/sensor-1/forged-on-a', 'ev-a'))
+    await sb.next(refused('sensors/sensor-1/forged-on-b', 'ev-b'))
   })
 
   it('opens with the refusals every worker made before, and the cluster\'s history summed', async () => {
