@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { PASSWORD } from '../helpers/broker.js'
 import { useCluster, type BrokerNode } from '../helpers/cluster.js'
 import { adminCall } from '../helpers/broker-process.js'
-import { publish } from '../helpers/mqtt.js'
+import { publish, subscribe } from '../helpers/mqtt.js'
 import { rawSession } from '../helpers/raw-mqtt.js'
 import { useScope } from '../helpers/scope.js'
 import { openEvents, type SseEvent, type SseStream } from '../helpers/sse.js'
@@ -116,10 +116,13 @@ describe('who sees the live stream of a cluster', () => {
     expect((await openEvents(`${a.http}/api/v1/events`, { username: 'watcher', password: 'watcher-secret' })).status).toBe(403)
   })
 
-  it('a client\'s publish cannot pass for a worker\'s frame: a topic naming the feed\'s channel closes its connection', async () => {
+  it('a client\'s publish cannot pass for a worker\'s frame: a topic naming its channel closes the connection; a `#` subscriber reads none', async () => {
     const [a, b] = await Promise.all([node('ev-a'), node('ev-b')])
     const s = await stream(a)
     await s.next((e) => e.event === 'hello')
+    // a `#` subscriber on b makes its bus listen to every Redis channel, the feed's too: frames are not messages
+    const everything = await scope.client('observer', {}, b)
+    await subscribe(everything, '#', 0)
     // an admin may publish anywhere a topic can name: the feed's channel has U+0000, which no topic may hold
     const forged = JSON.stringify({ worker: 'forged', ts: Date.now(), clients: 1000, receivedPerSecond: 1e6, sentPerSecond: 1e6, topics: [], denials: [] })
     const raw = scope.track(await rawSession(b.port, 'admin', 'forger'))
@@ -129,5 +132,6 @@ describe('who sees the live stream of a cluster', () => {
     await s.next(stats, after + 5)
     expect(s.events.some((e) => stats(e) && ((e.data.workers ?? []) as Array<{ worker: string }>).some((w) => w.worker === 'forged'))).toBe(false)
     expect(s.events.slice(after).filter(stats).every((e) => e.data.clients < 1000)).toBe(true)
+    expect(everything.messages).toEqual([])
   })
 })

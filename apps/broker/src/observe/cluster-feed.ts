@@ -4,9 +4,9 @@
 // Plain Redis pub/sub on the cluster view's two connections, not the aedes bus: the bus is where client
 // messages travel (every MQTT topic is a Redis channel of that name), so a frame there would be one more
 // message through mqemitter-redis and aedes, and would need a seal to be believed (groups/link-seal.ts). The
-// channel's name carries U+0000, which no MQTT topic may contain (MQTT-1.5.3-2): no client's PUBLISH reaches it,
-// and no client's subscription (a glob holding a whole `+` or `#` level) matches it. Only what holds Redis's
-// credentials publishes there, i.e. the cluster's own processes.
+// channel's name carries U+0000, which no MQTT topic may contain (MQTT-1.5.3-2): no client's PUBLISH reaches it.
+// Only what holds Redis's credentials publishes there, i.e. the cluster's own processes. (A client's `#` makes
+// the bus listen to every channel, this one too; what is not a bus message is dropped there: store/redis-bus.ts.)
 //
 // A frame costs its worker one Redis command per sample only while another worker's stream listens: the
 // worker asks Redis first (PUBSUB NUMSUB, which counts the listening connections), so an unwatched cluster
