@@ -59,6 +59,7 @@ export function createClusterEvents (cluster: ClusterView, intervalMs: number, o
   const topics = new Map<string, WorkerTopic>()
   const followers = new Set<(denials: WorkerDenial[]) => void>()
   let listening: Promise<() => void> | undefined
+  let failing = false
 
   const onFrame = (raw: unknown): void => {
     const f = readFrame(raw)
@@ -85,7 +86,11 @@ export function createClusterEvents (cluster: ClusterView, intervalMs: number, o
       }
     },
     offer (build) {
-      feed.watched().then(async (watched) => { if (watched) await feed.publish(build()) }).catch(onError)
+      // once per outage, not once per sample (Redis away: the store's health check says the rest)
+      feed.watched().then(async (watched) => { if (watched) await feed.publish(build()) }).then(() => { failing = false }, (err: unknown) => {
+        if (!failing) onError(err)
+        failing = true
+      })
     },
     merge (local, localTopics) {
       const now = Date.now()
