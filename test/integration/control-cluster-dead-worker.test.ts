@@ -1,10 +1,12 @@
 // A worker killed outright (SIGKILL) stays listed among the cluster's live workers until its entry expires, but
 // Redis drops its connections at once: the others no longer wait for its part (a topic's registration asks every
-// worker for its clients, twice). A worker that is alive but does not answer (SIGSTOP) is still waited for.
+// worker for its clients, twice; a consumer group's new member, before its SUBACK, waits for every process to have
+// read the change). A worker that is alive but does not answer (SIGSTOP) is still waited for.
 import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import { basic } from '../helpers/http.js'
 import { useCluster, type BrokerNode } from '../helpers/cluster.js'
+import { subscribe } from '../helpers/mqtt.js'
 import { parseExposition } from '../helpers/prometheus.js'
 import { useScope } from '../helpers/scope.js'
 import { ASK_TIMEOUT_MS } from '../../apps/broker/src/observe/cluster-view.js'
@@ -58,6 +60,27 @@ describe('a worker of three killed with SIGKILL', () => {
     const clients = await call(a, 'GET', '/api/v1/clients')
     expect(clients.body.missing).toEqual(['dw-c'])
     expect([...clients.body.workers].sort()).toEqual(['dw-a', 'dw-b'])
+  })
+
+  it('is not waited for by a consumer group\'s new member: its SUBACK comes without the group change waiting out', async () => {
+    const [a, b, c] = await Promise.all([node('dw-a'), node('dw-b'), node('dw-c')])
+    const r = redisConn()
+    await c.app.stop('SIGKILL')
+    // c is still among the groups' live processes (for 20 s), its bus gone
+    expect(await r.zscore('warden:share:brokers', 'dw-c')).not.toBeNull()
+    await expect.poll(async () => Number(((await r.pubsub('NUMSUB', '$WARDEN/share/ack/dw-c')) as unknown[])[1])).toBe(0)
+    const late = 'a consumer group change waited out other processes that did not read it'
+    const member = await scope.client('dashboard', { clientId: 'member-1' }, a)
+    expect(await subscribe(member, '$share/readers/sensors/#', 1)).toEqual([1])
+    // b read the change (it was asked and answered); c was not asked
+    expect(a.app.output.some((l) => l.includes(late))).toBe(false)
+    // a process alive but stuck is still waited for, and named
+    b.app.child.kill('SIGSTOP')
+    scope.defer(() => b.app.child.kill('SIGCONT'))
+    const second = await scope.client('dashboard', { clientId: 'member-2' }, a)
+    expect(await subscribe(second, '$share/others/sensors/#', 1)).toEqual([1])
+    const line = await a.app.waitForLog((l) => l.msg === late)
+    expect(line.brokers).toEqual(['dw-b'])
   })
 
   it('one alive but not answering (SIGSTOP) is still waited for, and named once it did not answer', async () => {
