@@ -2,6 +2,7 @@
 // client on one of them. Every worker's refusals reach it once each, named by their worker; its rates are every
 // worker's summed, with a line per worker; only admins and observers open it, a changed account's stream ends
 // whichever worker made the change, and a client's publish cannot pass for a worker's frame.
+import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import { PASSWORD } from '../helpers/broker.js'
 import { useCluster, type BrokerNode } from '../helpers/cluster.js'
@@ -96,6 +97,34 @@ describe('who sees the live stream of a cluster', () => {
       }
       expect((await openEvents(`${n.http}/api/v1/events`, {})).status).toBe(401)
     }
+  })
+
+  it('streams opened together cost the other workers one ask at a time, not one each', async () => {
+    const [a] = await Promise.all([node('ev-a'), node('ev-b')])
+    const watch = new Redis(cluster.redisUrl)
+    scope.defer(() => watch.disconnect())
+    // a's asks for a stream's first event, and the other worker's replies: how many are out at once
+    const out = new Set<string>()
+    let asks = 0
+    let most = 0
+    let marked = (): void => {}
+    watch.on('message', (channel: string, message: string) => {
+      if (channel === 'test-marker') { marked(); return }
+      const m = JSON.parse(message) as { id: string, from?: string, kind?: string }
+      if (channel.endsWith('ask') && m.from === 'ev-a' && m.kind === 'events') { asks++; out.add(m.id); most = Math.max(most, out.size) }
+      if (channel.endsWith('reply:ev-a')) out.delete(m.id)
+    })
+    await watch.subscribe('warden:cluster\u0000ask', 'warden:cluster\u0000reply:ev-a', 'test-marker')
+    const streams = await Promise.all(Array.from({ length: 20 }, async () => await stream(a)))
+    const hellos = await Promise.all(streams.map(async (s) => await s.next((e) => e.event === 'hello')))
+    for (const h of hellos) expect([...h.data.workers].sort()).toEqual(['ev-a', 'ev-b'])
+    // Redis delivers to the watcher in the order it was sent: once this marker is there, so is every ask and reply
+    const pub = new Redis(cluster.redisUrl)
+    scope.defer(() => pub.disconnect())
+    await new Promise<void>((resolve) => { marked = resolve; void pub.publish('test-marker', 'x') })
+    // the streams opened while an ask was out share the next one
+    expect(most).toBe(1)
+    expect(asks).toBeLessThan(20)
   })
 
   it('an observer\'s stream on one worker ends when its account is changed through the other', async () => {

@@ -44,7 +44,9 @@ export interface ClusterEvents {
   offer (build: () => WorkerFrame): void
   /** the cluster's sample: this worker's and the latest of the others' */
   merge (local: WorkerRates, localTopics: readonly TopicUpdate[]): ClusterSample
-  /** the cluster's history (summed as live samples are) and latest refusals, for a stream's first event */
+  /** the cluster's history (summed as live samples are) and latest refusals, for a stream's first event: from an
+   * ask of the other workers sent after this call (streams opened together share one: at most one ask in flight,
+   * however many streams an account opens) */
   hello (): Promise<ClusterHello>
 }
 
@@ -60,6 +62,9 @@ export function createClusterEvents (cluster: ClusterView, intervalMs: number, o
   const followers = new Set<(denials: WorkerDenial[]) => void>()
   let listening: Promise<() => void> | undefined
   let failing = false
+  /** the hello ask in flight, and the one the streams opened meanwhile wait for */
+  let inFlight: Promise<unknown> = Promise.resolve()
+  let queued: Promise<ClusterHello> | undefined
 
   const onFrame = (raw: unknown): void => {
     const f = readFrame(raw)
@@ -104,23 +109,33 @@ export function createClusterEvents (cluster: ClusterView, intervalMs: number, o
       topics.clear()
       return { ...sum(local.ts, workers), topics: named, workers }
     },
-    async hello () {
-      const g = await cluster.gather<EventsPart>('events')
-      const [mine, ...others] = g.parts
-      const now = Date.now()
-      // a worker not heard of yet (its frames start at its next sample) counts from the sample it answered with
-      for (const p of others) {
-        const last = p.data.history[p.data.history.length - 1]
-        if (last !== undefined && !latest.has(p.worker)) latest.set(p.worker, { rates: { ...last, worker: p.worker }, at: now })
-      }
-      const denials = g.parts.flatMap((p) => p.data.denials.map((d) => ({ ...d, worker: p.worker })))
-        .sort((a, b) => a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0)
-      return {
-        history: mergeHistories(mine?.data.history ?? [], others.map((p) => p.data.history), staleMs),
-        denials: denials.slice(-MAX_DENIALS),
-        workers: g.parts.map((p) => p.worker),
-        missing: g.missing
-      }
+    hello () {
+      queued ??= inFlight.then(() => {
+        queued = undefined
+        const p = gatherHello()
+        inFlight = p.catch(() => {})
+        return p
+      })
+      return queued
+    }
+  }
+
+  async function gatherHello (): Promise<ClusterHello> {
+    const g = await cluster.gather<EventsPart>('events')
+    const [mine, ...others] = g.parts
+    const now = Date.now()
+    // a worker not heard of yet (its frames start at its next sample) counts from the sample it answered with
+    for (const p of others) {
+      const last = p.data.history[p.data.history.length - 1]
+      if (last !== undefined && !latest.has(p.worker)) latest.set(p.worker, { rates: { ...last, worker: p.worker }, at: now })
+    }
+    const denials = g.parts.flatMap((p) => p.data.denials.map((d) => ({ ...d, worker: p.worker })))
+      .sort((a, b) => a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0)
+    return {
+      history: mergeHistories(mine?.data.history ?? [], others.map((p) => p.data.history), staleMs),
+      denials: denials.slice(-MAX_DENIALS),
+      workers: g.parts.map((p) => p.worker),
+      missing: g.missing
     }
   }
 }
