@@ -51,7 +51,9 @@ export async function createCluster (redis: TestRedis, name = 'warden-cluster-',
  * A private Redis and a cluster on it for one test file: the broker processes a test starts are killed and
  * Redis emptied after it. Register the file's own afterEach hooks after this call: they run before it.
  */
-export function useCluster (name?: string, config?: Record<string, unknown>): { startNode (env?: Record<string, string>): Promise<BrokerNode> } {
+export function useCluster (
+  name?: string, config?: Record<string, unknown>
+): { startNode (env?: Record<string, string>): Promise<BrokerNode>, readonly redisUrl: string } {
   let redis: TestRedis | undefined
   let cluster: Cluster | undefined
   beforeAll(async () => {
@@ -70,6 +72,10 @@ export function useCluster (name?: string, config?: Record<string, unknown>): { 
     startNode (env) {
       if (cluster === undefined) throw new Error('useCluster: no cluster (its beforeAll failed)')
       return cluster.startNode(env)
+    },
+    get redisUrl () {
+      if (redis === undefined) throw new Error('useCluster: no Redis (its beforeAll failed)')
+      return redis.url
     }
   }
 }

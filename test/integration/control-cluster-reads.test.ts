@@ -170,7 +170,7 @@ describe('a cluster seen from any worker, continued', () => {
 })
 
 describe('the CLI on a cluster, continued', () => {
-  it('warden groups, fleet and denials name the worker; a silent worker is named on stderr', async () => {
+  it('warden groups names each member\'s worker, fleet and denials the worker; a silent worker is named on stderr', async () => {
     const [a, b] = await Promise.all([node('a'), node('b')])
     const m1 = await client(a, 'dashboard', 'member-a')
     const m2 = await client(b, 'dashboard', 'member-b')
@@ -184,13 +184,13 @@ describe('the CLI on a cluster, continued', () => {
     expect(groups.code).toBe(0)
     const [table = '', members = ''] = groups.stdout.split('\n\n')
     const rows = table.trim().split('\n')
-    expect(rows[0]).toMatch(/^WORKER\s+GROUP\s+FILTER/)
-    expect(rows.slice(1).map((l) => l.split(/\s+/).slice(0, 2).join(' ')).sort()).toEqual(['a readers', 'b readers'])
+    // one row per group, every worker's counts summed; each member with the worker it is connected to
+    expect(rows[0]).toMatch(/^GROUP\s+FILTER\s+MEMBERS/)
+    expect(rows.slice(1).map((l) => l.split(/\s+/).slice(0, 3).join(' '))).toEqual(['readers sensors/# 2/2'])
     const memberRows = members.trim().split('\n')
-    expect(memberRows[0]).toMatch(/^WORKER\s+GROUP/)
-    // a group's members are the cluster's (its subscriptions are in Redis), its counts each worker's own
-    expect(memberRows.slice(1).map((l) => { const c = l.split(/\s+/); return `${c[0]} ${c[3]}` }).sort())
-      .toEqual(['a member-a', 'a member-b', 'b member-a', 'b member-b'])
+    expect(memberRows[0]).toMatch(/^GROUP\s+FILTER\s+MEMBER\s+WORKER\s+QOS/)
+    expect(memberRows.slice(1).map((l) => { const c = l.split(/\s+/); return `${c[2]} ${c[3]}` }))
+      .toEqual(['member-a a', 'member-b b'])
 
     const fleet = await runCli(['fleet'], { env })
     expect(fleet.code).toBe(0)

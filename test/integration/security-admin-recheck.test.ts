@@ -20,7 +20,8 @@ const RESPONSE = '$CONTROL/warden/v1/response'
 const node = (brokerId: string): Promise<TestBroker> =>
   scope.startAnother({ config: { persistence: 'redis', redis: { url: redis.url }, brokerId, stats: { intervalMs: 100, sysIntervalMs: 60_000 } } })
 
-/** two workers on one Redis and a third registered that never answers: worker a's asks wait out their timeout */
+/** two workers on one Redis and a third registered that never answers, alive as Redis sees it (its reply channel
+ * has a subscriber; a listed worker without one is dead and not waited for): worker a's asks wait out their timeout */
 async function cluster (): Promise<{ a: TestBroker, b: TestBroker, asked: () => Promise<void> }> {
   const a = await node('a')
   const b = await node('b')
@@ -34,7 +35,7 @@ async function cluster (): Promise<{ a: TestBroker, b: TestBroker, asked: () => 
     const ask = JSON.parse(message) as { from: string, kind: string }
     if (ask.from === 'a' && ask.kind === 'users') waiting.shift()?.()
   })
-  await sub.subscribe('warden:cluster\u0000ask')
+  await sub.subscribe('warden:cluster\u0000ask', 'warden:cluster\u0000reply:silent-worker')
   return { a, b, asked: () => new Promise<void>((resolve) => { waiting.push(resolve) }) }
 }
 

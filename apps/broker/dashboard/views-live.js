@@ -9,7 +9,7 @@ const MAX_DENIALS = 1000
 
 const denialKey = (d) => [d.ts, d.kind, d.reason, d.username, d.clientId, d.topic, d.detail].join('\u0000')
 
-export const state = { samples: [], denials: [], intervalMs: 1000, since: '' }
+export const state = { samples: [], denials: [], intervalMs: 1000, since: '', workers: undefined }
 
 /** the events stream: samples for the chart, refusals as they happen */
 export const live = {
@@ -23,11 +23,14 @@ export const live = {
       state.samples = hello.history
       state.denials = hello.denials
       state.intervalMs = hello.intervalMs
+      // a cluster: the workers whose samples the chart sums
+      state.workers = hello.workers
       currentView().view.onEvent?.()
     })
     events.addEventListener('stats', (e) => {
       const s = JSON.parse(e.data)
       state.samples.push({ ts: s.ts, clients: s.clients, receivedPerSecond: s.receivedPerSecond, sentPerSecond: s.sentPerSecond })
+      if (s.workers) state.workers = s.workers.map((w) => w.worker)
       while (state.samples.length > 0 && state.samples[0].ts < s.ts - WINDOW_MS) state.samples.shift()
       if (s.denials.length > 0) {
         // a refusal the last refresh already read from the API is not listed twice
@@ -84,7 +87,8 @@ export const overview = {
   onEvent () {
     const last = state.samples[state.samples.length - 1]
     if (!$('#chart')) return
-    $('#chart-window').textContent = `messages per second, sampled every ${state.intervalMs} ms`
+    const of = state.workers && state.workers.length > 0 ? `, ${state.workers.length} worker${state.workers.length > 1 ? 's' : ''} summed` : ''
+    $('#chart-window').textContent = `messages per second, sampled every ${state.intervalMs} ms${of}`
     if (last) {
       $('#rate-in').textContent = fmtRate(last.receivedPerSecond)
       $('#rate-out').textContent = fmtRate(last.sentPerSecond)
@@ -93,7 +97,7 @@ export const overview = {
     drawChart($('#chart'), state.samples, WINDOW_MS)
     const rows = state.denials.slice(-8).reverse()
     $('#top-denials').replaceChildren(table('top-denials-table', ['Time', 'Reason', 'Account', 'Topic'],
-      rows.map((d) => h('tr', {},
+      rows.map((d) => h('tr', { title: d.worker ? `refused by worker ${d.worker}` : '' },
         h('td', {}, fmtTime(d.ts)), h('td.deny', {}, d.reason), h('td', {}, d.username ?? '(anonymous)'), h('td.mono', {}, d.topic ?? ''))),
       'nothing was refused'))
   }
@@ -186,9 +190,12 @@ export const refusals = {
     const rows = state.denials.filter(matches).reverse()
     const total = state.total !== undefined ? ` · ${state.total} since the broker started` : ''
     $('#refusal-count').textContent = `${rows.length} shown of the latest ${state.denials.length}${total}`
-    $('#refusal-table').replaceChildren(table('denials', ['Time', 'Kind', 'Reason', 'Account', 'Client id', 'Topic', 'Detail'],
+    // a cluster: the worker that refused
+    const clustered = state.denials.some((d) => d.worker)
+    $('#refusal-table').replaceChildren(table('denials', ['Time', ...clustered ? ['Worker'] : [], 'Kind', 'Reason', 'Account', 'Client id', 'Topic', 'Detail'],
       rows.map((d) => h('tr', {},
-        h('td', { title: d.ts }, fmtTime(d.ts)), h('td', {}, d.kind), h('td.deny', {}, d.reason + (d.suppressed ? ` (+${d.suppressed})` : '')),
+        h('td', { title: d.ts }, fmtTime(d.ts)), ...clustered ? [h('td.mono.worker', {}, d.worker ?? '')] : [],
+        h('td', {}, d.kind), h('td.deny', {}, d.reason + (d.suppressed ? ` (+${d.suppressed})` : '')),
         h('td', {}, d.username ?? '(anonymous)'), h('td.mono', {}, d.clientId ?? ''), h('td.mono', {}, d.topic ?? ''),
         h('td.muted.small', {}, d.detail ?? ''))),
       state.denials.length === 0 ? 'nothing was refused' : 'no refusal matches these filters'))

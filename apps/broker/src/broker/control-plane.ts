@@ -154,7 +154,7 @@ export async function startControlPlane (
   })
   // what this worker answers when another asks for its part (observe/cluster-view.ts)
   if (cluster !== undefined) {
-    cluster.handle('metrics', () => metrics.render())
+    cluster.handle('metrics', async () => (await metrics.render()) + askTimeouts(cluster))
     cluster.handle('clients', async (p) => localClients(ctx, typeof p.limit === 'number' ? p.limit : 1000))
     cluster.handle('status', async () => buildStatus(ctx))
     cluster.handle('groups', () => groups())
@@ -208,6 +208,13 @@ export async function startControlPlane (
 function httpsOptions (tls: WardenConfig['tls']): TlsOptions {
   const { cert, key } = readTlsOptions({ ...tls, clientCerts: 'none' })
   return { cert, key }
+}
+
+/** this worker's asks that waited out ASK_TIMEOUT_MS: a worker listed, listening, and silent (overloaded or stuck) */
+function askTimeouts (cluster: ClusterView): string {
+  return '\n# HELP warden_cluster_ask_timeouts_total Asks of this worker to the others (a read of the cluster) that waited the whole 2 s for a silent one\n' +
+    '# TYPE warden_cluster_ask_timeouts_total counter\n' +
+    `warden_cluster_ask_timeouts_total ${cluster.timeouts}\n`
 }
 
 /** /metrics of a cluster: every live worker's series, labelled `worker`, and how many answered */

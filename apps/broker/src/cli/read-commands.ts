@@ -29,10 +29,12 @@ interface FleetRow {
   /** a cluster: each connected client's worker */
   connections?: Array<{ clientId: string, worker: string }>
 }
-interface MemberView { clientId: string, qos: number, persistent: boolean, connected: boolean, delivered: number, inflight: number }
+interface MemberView {
+  clientId: string, qos: number, persistent: boolean, connected: boolean, delivered: number, inflight: number
+  /** a cluster: the worker it is connected to (null while offline) */
+  worker?: string | null
+}
 interface GroupView {
-  /** a cluster: the worker these counts are of */
-  worker?: string
   group: string, filter: string, members: MemberView[], delivered: number, redelivered: number, queued: number, dropped: number, waiting: number
 }
 
@@ -145,19 +147,19 @@ export const READ_COMMANDS: Readonly<Record<string, CliCommand>> = {
     async run (ctx) {
       none(ctx.p)
       const data = await ctx.api('GET', '/api/v1/groups') as { groups: GroupView[], missing?: string[] }
-      // a cluster: a group's counts are each worker's own, a row per group and worker, with a WORKER column
+      // a cluster: one row per group, counts summed over the workers; each member's worker in a WORKER column
       const clustered = data.missing !== undefined
-      const w = (g: GroupView): string[] => clustered ? [g.worker ?? '-'] : []
       print(ctx, data, () => {
         if (data.groups.length === 0) return 'no consumer groups\n'
-        const groups = formatTable([...clustered ? ['WORKER'] : [], 'GROUP', 'FILTER', 'MEMBERS', 'DELIVERED', 'REDELIVERED', 'WAITING', 'DROPPED'],
+        const groups = formatTable(['GROUP', 'FILTER', 'MEMBERS', 'DELIVERED', 'REDELIVERED', 'WAITING', 'DROPPED'],
           data.groups.map((g) => [
-            ...w(g), g.group, g.filter, `${g.members.filter((m) => m.connected).length}/${g.members.length}`,
+            g.group, g.filter, `${g.members.filter((m) => m.connected).length}/${g.members.length}`,
             String(g.delivered), String(g.redelivered), String(g.waiting), String(g.dropped)
           ]))
-        const members = formatTable([...clustered ? ['WORKER'] : [], 'GROUP', 'FILTER', 'MEMBER', 'QOS', 'PERSISTENT', 'CONNECTED', 'DELIVERED', 'IN FLIGHT'],
+        const members = formatTable(['GROUP', 'FILTER', 'MEMBER', ...clustered ? ['WORKER'] : [], 'QOS', 'PERSISTENT', 'CONNECTED', 'DELIVERED', 'IN FLIGHT'],
           data.groups.flatMap((g) => g.members.map((m) => [
-            ...w(g), g.group, g.filter, m.clientId, String(m.qos), yesNo(m.persistent), yesNo(m.connected), String(m.delivered), String(m.inflight)
+            g.group, g.filter, m.clientId, ...clustered ? [m.worker ?? '-'] : [],
+            String(m.qos), yesNo(m.persistent), yesNo(m.connected), String(m.delivered), String(m.inflight)
           ])))
         return `${groups}\n${members}`
       })

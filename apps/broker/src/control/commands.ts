@@ -15,6 +15,7 @@ import { registrationWarnings, type RegistrationWarning } from '../registry/regi
 import { changeAuthority, type Actor } from './acting-account.js'
 import { buildStatus, type Status } from './status.js'
 import type { TopicView } from '../observe/topic-view.js'
+import { mergeGroups } from './cluster-groups.js'
 import { connectionsByUser, denials, fleet, topicPageView, topicViews, type Coverage } from './cluster-reads.js'
 import { COMMAND_ACCESS, COMMAND_SCHEMAS, HTTP_ONLY, isCommandName, type CommandName } from './command-schemas.js'
 import type { ControlContext } from './context.js'
@@ -207,9 +208,9 @@ const HANDLERS: Readonly<Record<CommandName, Handler>> = {
   listFleet: async (ctx, f) => await fleet(ctx, opt<number>(f, 'limit') ?? 1000),
   listGroups: async (ctx) => {
     if (ctx.cluster === undefined) return { groups: await ctx.groups() }
-    // a group's counts are each worker's own: one entry per group and worker, named
+    // one entry per group: its members with their worker, each worker's counts summed
     const g = await ctx.cluster.gather<GroupStats[]>('groups')
-    return { groups: g.parts.flatMap((p) => p.data.map((grp) => ({ ...grp, worker: p.worker }))), missing: g.missing }
+    return { groups: mergeGroups(g.parts), workers: g.parts.map((p) => p.worker), missing: g.missing }
   },
   listSessions: async (ctx, f) => await ctx.sessions.list(opt<number>(f, 'limit') ?? 1000),
   getSession: async (ctx, f) => await ctx.sessions.get(str(f, 'clientId')) ?? notFound(`session ${JSON.stringify(f.clientId)}`),

@@ -26,7 +26,7 @@ const BATCH_BYTES = 1 << 20
 const PRESENCE_EVERY_MS = 5000
 /** a process not heard of for this long is gone: its members are offline */
 export const PRESENCE_TTL_MS = 20000
-/** a join waits at most this long for the other processes to read it (a process that died meanwhile) */
+/** a join waits at most this long for the other processes to read it (a process that hangs, or died meanwhile) */
 const ANNOUNCE_WAIT_MS = 2000
 
 type Done = () => void
@@ -50,6 +50,8 @@ export interface ClusterLinkDeps {
   onError: (err: unknown) => void
   /** a message on a link topic that no broker process sent (audited by the caller) */
   onForged: (topic: string, why: string) => void
+  /** a join waited ANNOUNCE_WAIT_MS for these processes, alive as Redis sees them, that did not read it */
+  onLate?: (key: string, brokers: readonly string[]) => void
 }
 
 export interface ClusterLink {
@@ -74,7 +76,7 @@ const decode = (e: EncodedCopy): Copy => ({
   key: e.k, topic: e.t, payload: Buffer.from(e.p, 'base64'), qos: e.q, brokerId: e.b, brokerCounter: e.c, properties: decodeProperties(e.o), messageExpiry: e.e
 })
 
-export async function createClusterLink ({ bus, redis, self, onSync, onForward, onError, onForged }: ClusterLinkDeps): Promise<ClusterLink> {
+export async function createClusterLink ({ bus, redis, self, onSync, onForward, onError, onForged, onLate }: ClusterLinkDeps): Promise<ClusterLink> {
   let seq = 0
   const waiting = new Map<number, { brokers: Set<string>, resolve: () => void }>()
   const seal = await createLinkSeal(redis)
@@ -173,18 +175,26 @@ export async function createClusterLink ({ bus, redis, self, onSync, onForward, 
   }
 
   const live = async (): Promise<Set<string>> => new Set(await redis.zrangebyscore(PRESENCE, Date.now() - PRESENCE_TTL_MS, '+inf'))
+  /** of `brokers`, those whose bus still listens on their ack topic: a process killed outright stays in PRESENCE
+   * until its entry is PRESENCE_TTL_MS old, but Redis dropped its connections at once (PUBSUB NUMSUB, one command) */
+  const listening = async (brokers: readonly string[]): Promise<string[]> => {
+    if (brokers.length === 0) return []
+    const counts = await redis.pubsub('NUMSUB', ...brokers.map((b) => ACK_PREFIX + b)) as unknown[]
+    return brokers.filter((_, i) => Number(counts[2 * i + 1]) > 0)
+  }
 
   return {
     live,
     async announce (key, wait) {
       if (!wait) { await emit(SYNC_TOPIC, { key, from: self, b: true } satisfies Sync); return }
-      const others = [...await live()].filter((b) => b !== self)
+      const others = await listening([...await live()].filter((b) => b !== self))
       const n = ++seq
       let timeout: NodeJS.Timeout | undefined
       const acked = new Promise<void>((resolve) => {
-        waiting.set(n, { brokers: new Set(others), resolve })
+        const brokers = new Set(others)
+        waiting.set(n, { brokers, resolve })
         if (others.length === 0) resolve()
-        timeout = setTimeout(resolve, ANNOUNCE_WAIT_MS)
+        timeout = setTimeout(() => { onLate?.(key, [...brokers]); resolve() }, ANNOUNCE_WAIT_MS)
       })
       try {
         await emit(SYNC_TOPIC, { key, from: self, seq: n, b: true } satisfies Sync)

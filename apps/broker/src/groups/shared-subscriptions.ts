@@ -200,6 +200,7 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
           onSync: (key) => g.sync(key),
           onForward: (f) => g.receive(f),
           onError: (err) => log.error({ err }, 'consumer group cluster link error'),
+          onLate: (key, brokers) => log.warn({ group: key, brokers }, 'a consumer group change waited out other processes that did not read it'),
           onForged: (topic, why) => audit.record({
             kind: 'publish', reason: 'reserved-topic', username: undefined, clientId: undefined, topic, detail: `cluster-link message refused: ${why}`
           })

@@ -8,11 +8,19 @@
 // fresh as one worker's, and a worker that does not answer in time is named (`missing`) rather than silently
 // left out.
 //
+// A worker killed outright (SIGKILL, a crash) stays listed until its entry expires (TTL_MS), but Redis drops its
+// connections at once (the kernel closes a dead process's sockets): a listed worker whose reply channel has no
+// subscriber is not asked, and is named as missing without the wait. One that is alive but slow keeps its
+// subscription and is waited for, up to ASK_TIMEOUT_MS. (A host that vanished without closing its sockets is
+// only seen when Redis's tcp-keepalive gives up on them: until then its workers are waited for, as before.)
+//
 // The channels carry U+0000, which no MQTT topic may contain (MQTT-1.5.3-2): with the Redis bus every MQTT topic
 // is a Redis channel of the same name, and no client can publish on these.
 import { randomUUID } from 'node:crypto'
+import type { Redis } from 'ioredis'
 import { connectRedis, type RedisTarget } from '../store/redis-connect.js'
 import type { Logger } from '@warden/common'
+import { createClusterFeed, type ClusterFeed } from './cluster-feed.js'
 
 const ASK_CHANNEL = 'warden:cluster\u0000ask'
 const REPLY_PREFIX = 'warden:cluster\u0000reply:'
@@ -25,14 +33,14 @@ export const ASK_TIMEOUT_MS = 2000
 /** a reply bigger than this is refused by the asker (a worker's clients list is bounded by `limit` anyway) */
 const MAX_REPLY_BYTES = 64 * 1024 * 1024
 
-export type PartKind = 'metrics' | 'clients' | 'status' | 'groups' | 'fleet' | 'users' | 'topics' | 'denials'
+export type PartKind = 'metrics' | 'clients' | 'status' | 'groups' | 'fleet' | 'users' | 'topics' | 'denials' | 'events'
 export type PartHandler = (params: Record<string, unknown>) => Promise<unknown>
 
 export interface Part<T> { readonly worker: string, readonly data: T }
 export interface Gathered<T> {
   /** this worker's part first, then the others' in the order they answered */
   readonly parts: ReadonlyArray<Part<T>>
-  /** live workers that did not answer within ASK_TIMEOUT_MS */
+  /** listed workers that did not answer: gone (not asked) or silent for ASK_TIMEOUT_MS */
   readonly missing: readonly string[]
 }
 
@@ -42,6 +50,10 @@ export interface ClusterView {
   gather<T> (kind: PartKind, params?: Record<string, unknown>): Promise<Gathered<T>>
   /** how this worker answers `kind` for the others */
   handle (kind: PartKind, handler: PartHandler): void
+  /** the workers' live frames for the dashboard's event streams */
+  readonly feed: ClusterFeed
+  /** asks of this worker that waited the whole ASK_TIMEOUT_MS for a worker that stayed silent */
+  readonly timeouts: number
   close (): Promise<void>
 }
 
@@ -54,6 +66,7 @@ export async function createClusterView (target: RedisTarget, brokerId: string, 
   const handlers = new Map<PartKind, PartHandler>()
   const waiting = new Map<string, (r: Reply) => void>()
   const replyChannel = REPLY_PREFIX + brokerId
+  let timeouts = 0
 
   sub.on('messageBuffer', (channelBuf: Buffer, message: Buffer) => {
     const channel = channelBuf.toString()
@@ -92,20 +105,24 @@ export async function createClusterView (target: RedisTarget, brokerId: string, 
     return await handler(params) as T
   }
 
+  const feed = createClusterFeed(conn, sub, brokerId, logger)
   return {
     brokerId,
+    feed,
+    get timeouts () { return timeouts },
     handle (kind, handler) { handlers.set(kind, handler) },
     async gather<T> (kind: PartKind, params: Record<string, unknown> = {}) {
-      const others = (await conn.zrangebyscore(WORKERS_KEY, Date.now(), '+inf')).filter((w) => w !== brokerId)
+      const listed = (await conn.zrangebyscore(WORKERS_KEY, Date.now(), '+inf')).filter((w) => w !== brokerId)
+      const { others, gone } = await listening(conn, listed)
       const mine: Part<T> = { worker: brokerId, data: await local<T>(kind, params) }
-      if (others.length === 0) return { parts: [mine], missing: [] }
+      if (others.length === 0) return { parts: [mine], missing: gone }
       const id = randomUUID()
       const parts: Array<Part<T>> = [mine]
       const pending = new Set(others)
       const failed: string[] = []
       await new Promise<void>((resolve) => {
         const done = (): void => { clearTimeout(timeout); waiting.delete(id); resolve() }
-        const timeout = setTimeout(done, ASK_TIMEOUT_MS)
+        const timeout = setTimeout(() => { timeouts++; done() }, ASK_TIMEOUT_MS)
         waiting.set(id, (r) => {
           if (!pending.delete(r.worker)) return
           if (r.error === undefined) parts.push({ worker: r.worker, data: r.data as T })
@@ -114,15 +131,28 @@ export async function createClusterView (target: RedisTarget, brokerId: string, 
         })
         conn.publish(ASK_CHANNEL, JSON.stringify({ id, from: brokerId, kind, params } satisfies Ask)).catch(done)
       })
-      return { parts, missing: [...failed, ...pending] }
+      return { parts, missing: [...failed, ...pending, ...gone] }
     },
     async close () {
       clearInterval(timer)
+      feed.close()
       await conn.zrem(WORKERS_KEY, brokerId).catch(() => {})
       sub.disconnect()
       conn.disconnect()
     }
   }
+}
+
+/** `listed` split by whether Redis holds their reply channel's subscription (PUBSUB NUMSUB: one round trip).
+ * A worker subscribes before it lists itself, so a listed worker without it is gone (or cut off from Redis,
+ * and would not hear the ask either). */
+async function listening (conn: Redis, listed: readonly string[]): Promise<{ others: string[], gone: string[] }> {
+  if (listed.length === 0) return { others: [], gone: [] }
+  const counts = await conn.pubsub('NUMSUB', ...listed.map((w) => REPLY_PREFIX + w)) as unknown[]
+  const others: string[] = []
+  const gone: string[] = []
+  listed.forEach((w, i) => { (Number(counts[2 * i + 1]) > 0 ? others : gone).push(w) })
+  return { others, gone }
 }
 
 /** Prometheus text of several workers as one exposition: each sample gains `worker="<id>"`, each family keeps
