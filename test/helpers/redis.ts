@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll } from 'vitest'
-import { freePort } from './ports.js'
+import { freePort, waitUntil } from './ports.js'
 
 export interface TestRedis {
   readonly url: string
@@ -86,6 +86,33 @@ async function spawnRedis (args: string[], readyLine = 'Ready to accept connecti
   return child
 }
 
+/** `INFO replication` of the Redis on `port`, as fields */
+async function replicationInfo (port: number): Promise<Map<string, string>> {
+  const r = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 })
+  try {
+    await r.connect()
+    const info = await r.info('replication')
+    return new Map(info.split('\r\n').filter((l) => l.includes(':')).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1)]))
+  } finally { r.disconnect() }
+}
+
+/**
+ * Resolves once `replica` has every write `master` had made when this was called: its link to the master up,
+ * the master counting it online, and the offset it has applied at least the master's. A replica started
+ * answers commands at once, but its first sync comes later (the master waits `repl-diskless-sync-delay`, 5 s
+ * by default, for more replicas to sync with), and until then a WAIT for it times out.
+ */
+export async function replicaCaughtUp (master: TestRedis, replica: TestRedis, timeoutMs = 30_000): Promise<void> {
+  const target = Number((await replicationInfo(master.port)).get('master_repl_offset'))
+  await waitUntil(async () => {
+    const r = await replicationInfo(replica.port)
+    if (r.get('master_link_status') !== 'up' || !(Number(r.get('slave_repl_offset')) >= target)) return undefined
+    const m = await replicationInfo(master.port)
+    const online = [...m].some(([k, v]) => /^slave\d+$/.test(k) && v.includes(`port=${replica.port},`) && v.includes('state=online'))
+    return online ? true : undefined
+  }, `the replica on ${replica.port} caught up with the master on ${master.port}`, timeoutMs, 50)
+}
+
 export interface TestSentinels {
   readonly master: TestRedis
   readonly replica: TestRedis
@@ -105,6 +132,9 @@ export interface TestSentinels {
  * the master stops answering. */
 export async function startSentinels (dir: string, count = 1): Promise<TestSentinels> {
   const master = await startRedis()
+  const admin = new Redis(master.url)
+  // the replica's first sync at once, not after the 5 s a master waits by default for more replicas
+  try { await admin.config('SET', 'repl-diskless-sync-delay', '0') } finally { admin.disconnect() }
   const link = await replicationLink(master.port)
   const replica = await startRedis({ replicaOf: link.port })
   const name = 'warden-master'
@@ -112,6 +142,8 @@ export async function startSentinels (dir: string, count = 1): Promise<TestSenti
   const children: ChildProcess[] = []
   const ports: number[] = []
   try {
+    // replicating before the sentinels start: their first look at the master lists the replica
+    await replicaCaughtUp(master, replica)
     for (let i = 0; i < count; i++) {
       const port = await freePort()
       // each sentinel rewrites its own file (its id, the others it found): one file each
@@ -126,9 +158,12 @@ export async function startSentinels (dir: string, count = 1): Promise<TestSenti
       children.push(await spawnRedis([conf, '--sentinel'], 'Sentinel ID is'))
       ports.push(port)
     }
+    // a failover needs each sentinel to know the replica (and its link up) and, for the quorum, the others
+    for (const port of ports) await sentinelReady(port, name, replica.port, count - 1)
   } catch (err) {
     for (const c of children) c.kill('SIGKILL')
     await Promise.all([master.stop(), replica.stop()])
+    link.close()
     throw err
   }
   const masterPort = async (): Promise<number> => {
@@ -157,6 +192,25 @@ export async function startSentinels (dir: string, count = 1): Promise<TestSenti
       link.close()
     }
   }
+}
+
+/** resolves once the sentinel on `port` sees the replica on `replicaPort` replicating, and `others` other sentinels */
+async function sentinelReady (port: number, name: string, replicaPort: number, others: number): Promise<void> {
+  const r = new Redis({ port, host: '127.0.0.1' })
+  const fields = (flat: string[]): Map<string, string> => {
+    const m = new Map<string, string>()
+    for (let i = 0; i + 1 < flat.length; i += 2) m.set(flat[i] as string, flat[i + 1] as string)
+    return m
+  }
+  try {
+    await waitUntil(async () => {
+      const replicas = (await r.call('SENTINEL', 'replicas', name) as string[][]).map(fields)
+      const known = replicas.some((f) => f.get('port') === String(replicaPort) && f.get('master-link-status') === 'ok' &&
+        !/s_down|disconnected/.test(f.get('flags') ?? ''))
+      const sentinels = await r.call('SENTINEL', 'sentinels', name) as unknown[]
+      return known && sentinels.length >= others ? true : undefined
+    }, `sentinel on ${port} to know the replica and ${others} other sentinels`, 30_000, 50)
+  } finally { r.disconnect() }
 }
 
 export interface ReplicationLink {

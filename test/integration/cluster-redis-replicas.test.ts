@@ -5,14 +5,13 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Redis } from 'ioredis'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseConfig } from '../../apps/broker/src/config/load-config.js'
 import { PASSWORD, type TestBroker } from '../helpers/broker.js'
 import { get } from '../helpers/http.js'
 import { subscribe } from '../helpers/mqtt.js'
-import { startRedis, startSentinels, type TestRedis, type TestSentinels } from '../helpers/redis.js'
+import { replicaCaughtUp, startRedis, startSentinels, type TestRedis, type TestSentinels } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
 
 const scope = useScope()
@@ -22,22 +21,6 @@ async function until (what: string, check: () => Promise<boolean>, ms = 20_000):
   while (!await check()) {
     if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`)
     await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
-
-/** the replica has the master's link up and has caught up with it */
-async function inSync (master: TestRedis, replica: TestRedis): Promise<void> {
-  const m = new Redis(master.url)
-  const r = new Redis(replica.url)
-  try {
-    await until('the replica in sync', async () => {
-      const info = await r.info('replication')
-      if (!info.includes('master_link_status:up')) return false
-      return await m.call('WAIT', '1', '100') === 1
-    })
-  } finally {
-    m.disconnect()
-    r.disconnect()
   }
 }
 
@@ -66,7 +49,7 @@ describe('a master and a replica', () => {
   beforeAll(async () => {
     master = await startRedis()
     replica = await startRedis({ replicaOf: master.port })
-    await inSync(master, replica)
+    await replicaCaughtUp(master, replica)
   })
   afterAll(async () => {
     await replica?.stop()
@@ -107,7 +90,7 @@ describe('a master and a replica', () => {
     const onPlain = await scope.client('sensor-2', { reconnectPeriod: 0 }, plain)
     expect(await acknowledged(onPlain.client, 'sensors/sensor-2/t', 'm3')).toBe(true)
     replica.resume()
-    await inSync(master, replica)
+    await replicaCaughtUp(master, replica)
     const again = await scope.client('sensor-1', { reconnectPeriod: 0 }, waits)
     expect(await acknowledged(again.client, 'sensors/sensor-1/t', 'm4')).toBe(true)
     expect(await acknowledged(again.client, 'sensors/sensor-1/t', 'q2-again', 2)).toBe(true)
@@ -129,7 +112,7 @@ describe('a master, a replica and three sentinels', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'warden-sentinels-'))
     set = await startSentinels(dir, 3)
-    await inSync(set.master, set.replica)
+    await replicaCaughtUp(set.master, set.replica)
   })
   afterAll(async () => {
     await set?.stop()

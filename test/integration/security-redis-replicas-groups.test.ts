@@ -7,7 +7,7 @@ import { connect as tcpConnect, type Socket } from 'node:net'
 import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { subscribe } from '../helpers/mqtt.js'
-import { replicationLink, startRedis, type TestRedis } from '../helpers/redis.js'
+import { replicaCaughtUp, replicationLink, startRedis, type TestRedis } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
 import type { TestBroker } from '../helpers/broker.js'
 
@@ -15,25 +15,10 @@ const scope = useScope()
 let master: TestRedis
 let replica: TestRedis
 
-async function inSync (m0: TestRedis = master, r0: TestRedis = replica): Promise<void> {
-  const m = new Redis(m0.url)
-  const r = new Redis(r0.url)
-  try {
-    for (;;) {
-      const info = await r.info('replication')
-      if (info.includes('master_link_status:up') && await m.call('WAIT', '1', '100') === 1) return
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
-  } finally {
-    m.disconnect()
-    r.disconnect()
-  }
-}
-
 beforeAll(async () => {
   master = await startRedis()
   replica = await startRedis({ replicaOf: master.port })
-  await inSync()
+  await replicaCaughtUp(master, replica)
 })
 afterAll(async () => {
   replica?.resume()
@@ -118,7 +103,7 @@ it('a message whose group copy the replica does not confirm is not acknowledged,
     const admin = new Redis(own.url)
     try { await admin.config('SET', 'repl-diskless-sync-delay', '0') } finally { admin.disconnect() }
     copy = await startRedis({ replicaOf: link.port })
-    await inSync(own, copy)
+    await replicaCaughtUp(own, copy)
     tb = await scope.start({
       config: { persistence: 'redis', redis: { url: own.url, waitForReplicas: 1, replicaTimeoutMs: 300 }, brokerId: 'short' }
     })
@@ -136,7 +121,7 @@ it('a message whose group copy the replica does not confirm is not acknowledged,
     expect(await acknowledged(pub.client, 'sensors/sensor-1/t', 'unconfirmed')).toBe(false)
     expect(Date.now() - started).toBeGreaterThanOrEqual(300)
     link.release()
-    await inSync(own, copy)
+    await replicaCaughtUp(own, copy)
     // the device sends it again: acknowledged now, and the member gets it (perhaps twice: the first copy
     // reached the master's queue)
     const again = await scope.client('sensor-1', { reconnectPeriod: 0 })
@@ -145,7 +130,7 @@ it('a message whose group copy the replica does not confirm is not acknowledged,
     link.holdAt('warden:share:q:short/')
     expect(await acknowledged(again.client, 'sensors/sensor-1/t', 'unconfirmed-2', 2)).toBe(false)
     link.release()
-    await inSync(own, copy)
+    await replicaCaughtUp(own, copy)
     const last = await scope.client('sensor-1', { reconnectPeriod: 0 })
     expect(await acknowledged(last.client, 'sensors/sensor-1/t', 'unconfirmed-2', 2)).toBe(true)
     const back = await scope.client('dashboard', keep)

@@ -58,12 +58,16 @@ describe('a group member\'s summary', () => {
   const msg = (seq: number, device = 'd1') =>
     parseMessage(`devices/${device}/telemetry`, Buffer.from(JSON.stringify({ deviceId: device, seq, ts: 0 })), { qos: 1, retain: false, dup: false }, 0)
 
-  it('counts no gaps and gives the share of the seqs it saw go by', () => {
+  it('counts no gaps and gives the share of the seqs it saw go by, since the start and over the window', () => {
     const book = createStatsBook({ qos: 1, seqWindow: 4096, startedAt: 0, group: 'workers' })
     for (let seq = 1; seq <= 30; seq += 3) book.observe(msg(seq))
     for (let seq = 2; seq <= 20; seq += 3) book.observe(msg(seq, 'd2'))
     const s = book.summarize(1000)
     expect(s).toMatchObject({ group: 'workers', gaps: 0, unique: 17, share: { unique: 17, seqSpan: 28 + 19, ratio: Math.round(17 / 47 * 1000) / 1000 } })
+    // over the window, each device's first message is where its span starts (consumer-group-share.test.ts)
+    expect(s.shareWindow).toEqual({ unique: 9 + 6, seqSpan: 27 + 18, ratio: 0.333 })
+    // the next window: nothing went by
+    expect(book.summarize(2000)).toMatchObject({ share: s.share, shareWindow: { unique: 0, seqSpan: 0, ratio: 0 } })
   })
 
   it('is unchanged outside a group', () => {
@@ -73,5 +77,6 @@ describe('a group member\'s summary', () => {
     expect(s.gaps).toBe(6)
     expect(s.group).toBeUndefined()
     expect(s.share).toBeUndefined()
+    expect(s.shareWindow).toBeUndefined()
   })
 })

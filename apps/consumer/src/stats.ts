@@ -2,6 +2,7 @@
 import { createLatencyHistogram } from './latency-histogram.js'
 import type { ParsedMessage } from './message-record.js'
 import { createSeqTracker, type DeviceSeqState, type DeviceSnapshot, type SeqOutcome } from './seq-tracker.js'
+import { createShareWindow, cumulativeShare, type GroupShare } from './group-share.js'
 
 export interface ConsumerTotals {
   /** Every message, telemetry or not. */
@@ -26,16 +27,6 @@ export interface LatencyPercentiles {
   max: number | null
 }
 
-/** A group member's part of the stream: the device messages it got among the sequence numbers it saw go by. */
-export interface GroupShare {
-  /** distinct device messages this member received */
-  unique: number
-  /** sequence numbers spanned, per device from the lowest to the highest it received */
-  seqSpan: number
-  /** unique / seqSpan: about 1/N with N members */
-  ratio: number
-}
-
 export interface Summary extends ConsumerTotals {
   windowMs: number
   ratePerSec: number
@@ -46,7 +37,10 @@ export interface Summary extends ConsumerTotals {
   qos: number
   /** group mode: the group, and this member's share of the stream (gaps are not counted then) */
   group?: string
+  /** Since the counters started (across restarts with `resume`): after a change of membership it moves slowly. */
   share?: GroupShare
+  /** Over this summary window: about 1/N from the first window after N members share the stream. */
+  shareWindow?: GroupShare
 }
 
 /** What survives a restart when `resume` is on. */
@@ -76,6 +70,7 @@ export function createStatsBook ({ qos, seqWindow, startedAt, group }: { qos: nu
   let qos2Duplicates = 0
   let windowStart = startedAt
   let windowReceived = 0
+  const shareWindow = group !== undefined ? createShareWindow() : undefined
 
   const totals = (): ConsumerTotals => {
     const t = tracker.totals()
@@ -101,6 +96,7 @@ export function createStatsBook ({ qos, seqWindow, startedAt, group }: { qos: nu
       if (bad) malformed++
       if (record.deviceId === null || record.seq === null) return undefined
       const outcome = tracker.record(record.deviceId, record.seq, run)
+      shareWindow?.observe(record.deviceId, record.seq, outcome)
       if (outcome === 'duplicate' && record.qos === 2) qos2Duplicates++
       if (record.latencyMs !== null) {
         windowLatency.record(record.latencyMs)
@@ -119,7 +115,7 @@ export function createStatsBook ({ qos, seqWindow, startedAt, group }: { qos: nu
         latency: percentiles(windowLatency.summary()),
         latencyOverall: percentiles(overallLatency.summary()),
         qos,
-        ...(group !== undefined ? { group, share: shareOf(tracker.snapshot()) } : {})
+        ...(group !== undefined && shareWindow !== undefined ? { group, share: cumulativeShare(tracker.snapshot()), shareWindow: shareWindow.roll() } : {})
       }
       windowStart = now
       windowReceived = 0
@@ -134,16 +130,6 @@ export function createStatsBook ({ qos, seqWindow, startedAt, group }: { qos: nu
       tracker.restore(saved.perDevice)
     }
   }
-}
-
-function shareOf (devices: Record<string, DeviceSnapshot>): GroupShare {
-  let unique = 0
-  let seqSpan = 0
-  for (const d of Object.values(devices)) {
-    unique += d.unique
-    seqSpan += d.highest - d.floor + 1
-  }
-  return { unique, seqSpan, ratio: seqSpan === 0 ? 0 : Math.round(unique / seqSpan * 1000) / 1000 }
 }
 
 function percentiles ({ p50, p90, p99, max }: LatencyPercentiles): LatencyPercentiles {

@@ -85,6 +85,30 @@ interface Sent {
   readonly value?: Buffer
 }
 
+/**
+ * A queue's entries in the order they were queued. LevelDB lists keys in byte order, the broker id before the
+ * counter: after a restart under another broker id (the default one names the process id) a queue held the
+ * new run's messages ahead of the old one's whenever the new id sorted first (a process id past 9999, or
+ * wrapped round), so a subscriber got a publisher's later messages before its earlier ones. Each broker id's
+ * entries are in counter order; the runs go by their first counter, which Warden starts from the clock
+ * (qos2-guard.ts), so older runs first (an earlier store counted from 0: those before Warden's). Ties: key order.
+ */
+async function * readInOrder (db: Level<string, unknown>, prefix: string, q: Queue | undefined): AsyncGenerator<[string, Buffer]> {
+  const first = new Map<string, number>()
+  for (const key of q?.queued.keys() ?? []) {
+    const cut = key.lastIndexOf(':') + 1
+    const run = key.slice(0, cut)
+    const n = Number(key.slice(cut))
+    const had = first.get(run)
+    if (had === undefined || n < had) first.set(run, n)
+  }
+  // one run (the usual case) or none known: the whole prefix, as before
+  const runs = first.size > 1
+    ? [...first].sort(([a, x], [b, y]) => x - y || (a < b ? -1 : 1)).map(([run]) => run)
+    : [prefix]
+  for (const run of runs) yield * db.iterator<string, Buffer>({ ...range(run), ...BUFFER })
+}
+
 /** packet id of a queued message not sent yet (0 is not an MQTT packet id, but aedes-persistence's tests use it) */
 const UNSENT = -1
 
@@ -398,7 +422,7 @@ export class LevelQueueStore implements LevelQueues {
     return Readable.from((async function * () {
       // what was written or removed so far is read back as it is now
       await commit.durable()
-      for await (const [key, blob] of db.iterator<string, Buffer>({ ...range(prefix), ...BUFFER })) {
+      for await (const [key, blob] of readInOrder(db, prefix, queues.get(clientId))) {
         const q = queues.get(clientId)
         const messageId = q?.queued.get(key)
         const sent = messageId !== undefined && messageId !== UNSENT ? q?.sent.get(messageId) : undefined
