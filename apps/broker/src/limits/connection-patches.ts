@@ -8,6 +8,7 @@ import { forgetDelivery } from '../aedes/accessors.js'
 import { boundWrites, guardParser, type ConnectionGuardOptions } from './connection-guard.js'
 import { disableHighWaterDedupe } from '../delivery/forward-dedupe.js'
 import { watchOutbound } from '../aedes/outbound-window.js'
+import { recordRetainedAsPublished } from '../aedes/retain-as-published.js'
 import { disguiseShareFilters } from '../aedes/shared-subscribe.js'
 import { answerBadSessionExpiry } from '../aedes/disconnect-expiry.js'
 import { watchV5Packets, type V5Watch } from '../aedes/v5-packets.js'
@@ -46,6 +47,12 @@ const CONNECTION_PATCHES: readonly ConnectionPatch[] = [
         onExpired: forgetDelivery
       })
     })
+  },
+  {
+    name: 'retain-as-published',
+    reason: 'aedes 2.0.0-beta.1 neither stores nor tracks a live retained QoS 1/2 message sent with RETAIN 1 (Retain As Published): ' +
+      'a persistent subscriber\'s PUBREC closes its connection (aedes/retain-as-published.ts)',
+    v5: () => ({ connect: recordRetainedAsPublished })
   },
   {
     name: 'v5-shared-subscribe',
