@@ -35,7 +35,7 @@ import { stripWillDelay } from '../aedes/will-properties.js'
 import { refuseMqtt5 } from '../aedes/protocol-gate.js'
 import { settlePubrelDeletes } from '../aedes/pubrel-race.js'
 import { installOutboundWrites, refuseZeroPacketSize } from '../aedes/outbound-window.js'
-import { keepRetainOfRecorded } from '../aedes/retain-as-published.js'
+import { keepRetainedDeliveries } from '../aedes/retain-as-published.js'
 import { limitKeepAlive } from '../aedes/server-keep-alive.js'
 import { acceptShareFilters, advertiseSharedSubscriptions } from '../aedes/shared-subscribe.js'
 import { storeSessionExpiry } from '../aedes/session-timers.js'
@@ -229,10 +229,10 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
     },
     // outermost on outgoingUpdate: every other wrapper sees the packet with its RETAIN 1 back
     {
-      name: 'retain-as-published',
-      reason: 'beta.1 neither stores nor tracks a live retained QoS 1/2 message sent with RETAIN 1 (Retain As Published, MQTT-3.3.1-12): ' +
-        'a persistent subscriber\'s PUBREC closes its connection; the per-connection part is in limits/connection-patches.ts',
-      install: () => keepRetainOfRecorded(store)
+      name: 'retained-deliveries',
+      reason: 'beta.1 records no packet id for a QoS 1/2 PUBLISH with RETAIN 1 to a persistent session (Retain As Published, ' +
+        'MQTT-3.3.1-12; retained at subscribe time): its PUBREC closes the connection; the per-connection part is in limits/connection-patches.ts',
+      install: () => keepRetainedDeliveries(store)
     },
     {
       name: 'zero-maximum-packet-size',

@@ -8,7 +8,7 @@ import { forgetDelivery } from '../aedes/accessors.js'
 import { boundWrites, guardParser, type ConnectionGuardOptions } from './connection-guard.js'
 import { disableHighWaterDedupe } from '../delivery/forward-dedupe.js'
 import { watchOutbound } from '../aedes/outbound-window.js'
-import { recordRetainedAsPublished } from '../aedes/retain-as-published.js'
+import { recordRetainedDeliveries } from '../aedes/retain-as-published.js'
 import { disguiseShareFilters } from '../aedes/shared-subscribe.js'
 import { answerBadSessionExpiry } from '../aedes/disconnect-expiry.js'
 import { watchV5Packets, type V5Watch } from '../aedes/v5-packets.js'
@@ -37,6 +37,12 @@ const CONNECTION_PATCHES: readonly ConnectionPatch[] = [
     setup: guardParser
   },
   {
+    name: 'retained-deliveries',
+    reason: 'aedes records no packet id for a QoS 1/2 PUBLISH with RETAIN 1 to a persistent session (Retain As Published, ' +
+      'retained at subscribe time): the subscriber\'s PUBREC closes its connection (aedes/retain-as-published.ts)',
+    setup: () => recordRetainedDeliveries
+  },
+  {
     name: 'outbound-window',
     reason: 'aedes 2.0.0-beta.1 sends an MQTT 5 client more unacknowledged QoS 1/2 messages than its Receive Maximum, and no topic aliases (#829)',
     v5: (opts) => ({
@@ -47,12 +53,6 @@ const CONNECTION_PATCHES: readonly ConnectionPatch[] = [
         onExpired: forgetDelivery
       })
     })
-  },
-  {
-    name: 'retain-as-published',
-    reason: 'aedes 2.0.0-beta.1 neither stores nor tracks a live retained QoS 1/2 message sent with RETAIN 1 (Retain As Published): ' +
-      'a persistent subscriber\'s PUBREC closes its connection (aedes/retain-as-published.ts)',
-    v5: () => ({ connect: recordRetainedAsPublished })
   },
   {
     name: 'v5-shared-subscribe',
