@@ -35,6 +35,7 @@ import { stripWillDelay } from '../aedes/will-properties.js'
 import { refuseMqtt5 } from '../aedes/protocol-gate.js'
 import { settlePubrelDeletes } from '../aedes/pubrel-race.js'
 import { installOutboundWrites, refuseZeroPacketSize } from '../aedes/outbound-window.js'
+import { keepRetainedDeliveries } from '../aedes/retain-as-published.js'
 import { limitKeepAlive } from '../aedes/server-keep-alive.js'
 import { acceptShareFilters, advertiseSharedSubscriptions } from '../aedes/shared-subscribe.js'
 import { storeSessionExpiry } from '../aedes/session-timers.js'
@@ -225,6 +226,13 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
       reason: 'beta.1 sends an MQTT 5 client more unacknowledged QoS 1/2 PUBLISHes than its Receive Maximum (MQTT-3.3.4-9, #829) and ' +
         'sets no topic aliases; the per-connection part is in limits/connection-patches.ts',
       install: () => installOutboundWrites()
+    },
+    // outermost on outgoingUpdate: every other wrapper sees the packet with its RETAIN 1 back
+    {
+      name: 'retained-deliveries',
+      reason: 'beta.1 records no packet id for a QoS 1/2 PUBLISH with RETAIN 1 to a persistent session (Retain As Published, ' +
+        'MQTT-3.3.1-12; retained at subscribe time): its PUBREC closes the connection; the per-connection part is in limits/connection-patches.ts',
+      install: () => keepRetainedDeliveries(store)
     },
     {
       name: 'zero-maximum-packet-size',

@@ -8,6 +8,7 @@ import { forgetDelivery } from '../aedes/accessors.js'
 import { boundWrites, guardParser, type ConnectionGuardOptions } from './connection-guard.js'
 import { disableHighWaterDedupe } from '../delivery/forward-dedupe.js'
 import { watchOutbound } from '../aedes/outbound-window.js'
+import { recordRetainedDeliveries } from '../aedes/retain-as-published.js'
 import { disguiseShareFilters } from '../aedes/shared-subscribe.js'
 import { answerBadSessionExpiry } from '../aedes/disconnect-expiry.js'
 import { watchV5Packets, type V5Watch } from '../aedes/v5-packets.js'
@@ -34,6 +35,12 @@ const CONNECTION_PATCHES: readonly ConnectionPatch[] = [
     name: 'packet-guard',
     reason: 'mqtt-packet buffers any announced length and accepts strings MQTT-1.5.3-1/-2 forbid, and QoS 0 with DUP (MQTT-3.3.1-2)',
     setup: guardParser
+  },
+  {
+    name: 'retained-deliveries',
+    reason: 'aedes records no packet id for a QoS 1/2 PUBLISH with RETAIN 1 to a persistent session (Retain As Published, ' +
+      'retained at subscribe time): the subscriber\'s PUBREC closes its connection (aedes/retain-as-published.ts)',
+    setup: () => recordRetainedDeliveries
   },
   {
     name: 'outbound-window',
