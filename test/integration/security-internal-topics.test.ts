@@ -123,7 +123,8 @@ describe('two broker processes on one Redis, unregisteredTopics: allow', () => {
     // an answer that would tell a its batches were taken (a publisher acknowledged for a copy nobody holds)
     const topic = '$WARDEN/share/taken/warden-a'
     for (const id of ['x.1', 'x.2']) {
-      b.tb.broker.aedes.publish({ cmd: 'publish', topic, payload: JSON.stringify({ b: JSON.stringify({ id, r: [] }), s: 'AAAA' }), qos: 0, retain: false, dup: false }, () => {})
+      const payload = JSON.stringify({ b: JSON.stringify({ id, r: [] }), s: 'AAAA' })
+      b.tb.broker.aedes.publish({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false }, () => {})
     }
     const producer = await client(b.tb, 'sensor-2', 'producer-3')
     await publish(producer, topic, JSON.stringify({ id: 'x.3', r: [] }), { qos: 1 })
