@@ -164,6 +164,8 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
     try {
       const taken = await deps.onHandover(held.map((i) => items[i] as Handover), gate)
       const refused = held.filter((_, j) => taken[j] !== true)
+      // stored too late (this process was stopped meanwhile): past the age a claim is sure to be seen at, not claimed
+      if (Date.now() - header.at > MAX_BATCH_AGE_MS) { decide(false); deps.onTakenBack(held.length - refused.length); return }
       const first = await claims.claim(header.id, JSON.stringify(refused))
       decide(first === null)
       if (first === null) await emit(TAKEN_PREFIX + header.from, { id: header.id, r: refused })
@@ -204,6 +206,8 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
       awaiting.delete(a.id)
       clearTimeout(w.timer)
       settleAnswered(w.box, new Set(a.r))
+      // neither side claims it again: the claim need not stay in Redis
+      claims.forget(a.id)
     })
   ])
 

@@ -311,6 +311,9 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
             await announce(key)
           }
         }
+        // copies kept while their members' process did not answer (dispatcher.ts): the queue is otherwise emptied
+        // only when a member connects
+        if (g.connected) track(dispatcher.drain(key))
       }
     },
 

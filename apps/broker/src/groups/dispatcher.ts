@@ -80,7 +80,8 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     return att !== undefined && !att.closed && att.groups.has(copy.key) && canRead(att.client, copy.topic) ? att : undefined
   }
 
-  async function dispatch (copy: Copy, exclude: readonly string[] = [], redelivery = false): Promise<Outcome> {
+  /** `takenBack`: a copy another process did not take in time; kept in the group's queue if no other member can have it */
+  async function dispatch (copy: Copy, exclude: readonly string[] = [], redelivery = false, takenBack = false): Promise<Outcome> {
     const g = groups.get(copy.key)
     if (g === undefined) return 'dropped'
     let unreadable = false
@@ -91,7 +92,7 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
       unreadable ||= attachments.get(id)?.closed === false
       return false
     })
-    if (chosen === undefined) return await keep(g, copy, unreadable)
+    if (chosen === undefined) return await keep(g, copy, unreadable, takenBack)
     const broker = g.members.get(chosen)?.broker
     if (broker === self) return await deliverLocal(g, localFor(chosen, copy) as Attachment, copy, redelivery)
     let result: HandoverResult | undefined
@@ -99,19 +100,21 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
       result = await forward()?.(broker as string, { copy, clientId: chosen, exclude, redelivery })
     } catch (err) {
       logger.error({ err, group: copy.key }, 'cannot forward a group message to its member\'s process')
-      return await dispatch(copy, [...exclude, chosen], redelivery)
+      return await dispatch(copy, [...exclude, chosen], redelivery, takenBack)
     }
     if (result === 'taken' || result === undefined) return 'forwarded'
-    if (result === 'refused') return await dispatch(copy, [...exclude, chosen], redelivery)
-    // that process never answered: none of its members gets it
+    if (result === 'refused') return await dispatch(copy, [...exclude, chosen], redelivery, takenBack)
+    // that process never answered: none of its members gets it; with no other member, the group's queue keeps it
+    // whatever its members' sessions (they are connected, as far as the cluster knows, to a process that may come
+    // back): its publisher has been waiting for it to be safe, and is acknowledged once it is
     logger.warn({ group: copy.key, broker }, 'a consumer-group copy handed over to another process was not taken in time: taken back')
     const there = [...g.members].filter(([, rec]) => rec.broker === broker).map(([id]) => id)
-    return await dispatch(copy, [...exclude, chosen, ...there], redelivery)
+    return await dispatch(copy, [...exclude, chosen, ...there], redelivery, true)
   }
 
-  async function keep (g: Group, copy: Copy, unreadable: boolean): Promise<Outcome> {
+  async function keep (g: Group, copy: Copy, unreadable: boolean, takenBack = false): Promise<Outcome> {
     // a connected member that may not read the topic is no reason to keep it for later
-    if (!unreadable && copy.qos > 0 && g.keepsMessages && maxQueued > 0) {
+    if (!unreadable && copy.qos > 0 && (g.keepsMessages || takenBack) && maxQueued > 0) {
       if (await queue.push(copy, maxQueued)) {
         g.counts.queued++
         return 'queued'

@@ -26,6 +26,8 @@ export const MAX_BATCH_AGE_MS = 60_000
 export interface HandoverClaims {
   /** claims batch `id` with `value`: null when this claim is the first (it stands), else the first one's value */
   claim (id: string, value: string): Promise<string | null>
+  /** the sender has the receiver's answer: nobody claims the batch again (not awaited: it expires anyway) */
+  forget (id: string): void
 }
 
 export function createHandoverClaims (redis: Redis): HandoverClaims {
@@ -33,6 +35,9 @@ export function createHandoverClaims (redis: Redis): HandoverClaims {
     async claim (id, value) {
       const before = await redis.eval(CLAIM, 1, claimKey(id), value, CLAIM_TTL_MS) as string | null
       return typeof before === 'string' ? before : null
+    },
+    forget (id) {
+      redis.unlink(claimKey(id)).catch(() => {})
     }
   }
 }
