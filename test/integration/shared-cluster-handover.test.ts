@@ -71,6 +71,21 @@ describe.each([1, 2] as const)('a consumer-group copy handed over to another pro
     expect(received([m, back], 'handed-over')).toBe(1)
   })
 
+  it('a group of clean members only, all on a process that stopped: the copy waits in the group\'s queue for the next member', async () => {
+    const [a, b] = await Promise.all([startNode(), startNode()])
+    const m = await client(b, 'dashboard', { clientId: `clean-${qos}` })
+    expect(await subscribe(m, FILTER, qos)).toEqual([qos])
+    const pub = await client(a, 'sensor-1')
+    b.app.child.kill('SIGSTOP')
+    scope.defer(() => b.app.child.kill('SIGCONT'))
+    expect(await acknowledged(pub.client, 'queued', qos)).toBe(true)
+    await b.app.stop('SIGKILL')
+    const next = await client(a, 'dashboard', { clientId: `next-${qos}` })
+    expect(await subscribe(next, FILTER, qos)).toEqual([qos])
+    await arrives(next, 'queued')
+    expect(received([m, next], 'queued')).toBe(1)
+  })
+
   it('a copy taken back from a stopped process goes to another member; the process, resumed, drops it: the group gets it once', async () => {
     const [a, b] = await Promise.all([startNode(), startNode()])
     // the member on b joined first: the first message is its turn
