@@ -42,6 +42,8 @@ const PRESENCE_EVERY_MS = 5000
 export const PRESENCE_TTL_MS = 20000
 /** a join waits at most this long for the other processes to read it (a process that died meanwhile) */
 const ANNOUNCE_WAIT_MS = 2000
+/** a shutdown waits at most this long for the batches this process is answering */
+const ANSWER_WAIT_MS = 3000
 
 type Done = () => void
 interface BusPacket { topic: string, payload: Buffer | string, brokerId?: unknown }
@@ -134,6 +136,8 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
   let answering = new Set<string>()
   // batches sent and not answered yet, by id
   const awaiting = new Map<string, { box: Outbox, timer: NodeJS.Timeout }>()
+  // batches this process is answering: a shutdown lets them claim (their copies are in the sessions already)
+  const answers = new Set<Promise<void>>()
   const settleAnswered = (box: Outbox, refused: ReadonlySet<number>): void => {
     box.results.forEach((r, i) => r.resolve(refused.has(i) ? 'refused' : 'taken'))
   }
@@ -197,8 +201,10 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
       const opened = seal.openBytes(p)
       if (!opened.ok) { onForged(p.topic, opened.why); return }
       const { header, items } = decodeAnyBatch(opened.bytes)
-      if (header === undefined) for (const f of items) onForward(f)
-      else answer(header, items).catch(onError)
+      if (header === undefined) { for (const f of items) onForward(f); return }
+      const a = answer(header, items).catch(onError)
+      answers.add(a)
+      void a.finally(() => answers.delete(a))
     }),
     listen<{ id: string, r: number[] }>(TAKEN_PREFIX + self, (a) => {
       const w = awaiting.get(a.id)
@@ -315,6 +321,8 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
       clearInterval(timer)
       if (flushing !== undefined) { clearImmediate(flushing); flush() }
       for (const w of waiting.values()) w.resolve()
+      // batches being answered: claimed before Redis goes, else their senders give copies already in sessions to others
+      await Promise.race([Promise.allSettled([...answers]), new Promise((resolve) => setTimeout(resolve, ANSWER_WAIT_MS).unref())])
       // batches not answered yet: taken back now (or found claimed), while Redis is still there
       await Promise.all([...awaiting.keys()].map(async (id) => { await takeBack(id) })).catch(() => {})
       await Promise.all(offs.map((off) => off())).catch(() => {})
