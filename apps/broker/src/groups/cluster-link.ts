@@ -19,14 +19,15 @@ import type { Redis } from 'ioredis'
 import { createLinkSeal } from './link-seal.js'
 import type { Copy } from './types.js'
 import { decodeProperties, encodeProperties } from './copy-properties.js'
-import { decodeAnyBatch, encodeBatch, type BatchHeader, type Handover } from './link-batch.js'
-import { createHandoverClaims, MAX_BATCH_AGE_MS, TAKEN_BACK } from './handover-claim.js'
+import { decodeAnyBatch, encodeBatch, type Handover } from './link-batch.js'
+import { createHandoverClaims } from './handover-claim.js'
+import { createReceiverAnswers, createSenderAnswers, type Answer, type HandoverResult, type Result } from './link-answers.js'
 
 const SYNC_TOPIC = '$WARDEN/share/sync'
 const ACK_PREFIX = '$WARDEN/share/ack/'
 const DELIVER_PREFIX = '$WARDEN/share/deliver/'
 const BATCH_PREFIX = '$WARDEN/share/batch/'
-/** a receiver's answer to a batch: `{ id, r }`, r the indexes of the hand-overs it refused (member not there) */
+/** a receiver's answer to a batch (link-answers.ts) */
 const TAKEN_PREFIX = '$WARDEN/share/taken/'
 const PRESENCE = 'warden:share:brokers'
 /** the processes that read batches on BATCH_PREFIX + their id, scored by when they last said so */
@@ -56,9 +57,7 @@ export interface Bus {
 /** a copy for one member; `exclude`: members already tried for this copy */
 export type Forwarded = Handover
 
-/** what became of a hand-over: the receiver has it, refused it (its member is not there), or never answered and
- * the sender took it back (another member of that process cannot have it either) */
-export type HandoverResult = 'taken' | 'refused' | 'lost'
+export type { HandoverResult } from './link-answers.js'
 
 export interface ClusterLinkDeps {
   bus: Bus
@@ -134,51 +133,14 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
    * process that started since the last beat announces its members' joins before copies are forwarded to them) */
   let batching = new Set<string>()
   let answering = new Set<string>()
-  // batches sent and not answered yet, by id
-  const awaiting = new Map<string, { box: Outbox, timer: NodeJS.Timeout }>()
-  // batches this process is answering: a shutdown lets them claim (their copies are in the sessions already)
-  const answers = new Set<Promise<void>>()
-  const settleAnswered = (box: Outbox, refused: ReadonlySet<number>): void => {
-    box.results.forEach((r, i) => r.resolve(refused.has(i) ? 'refused' : 'taken'))
-  }
-  /** no answer in time: the batch is this process's again unless the receiver claimed it meanwhile */
-  const takeBack = async (id: string): Promise<void> => {
-    const w = awaiting.get(id)
-    if (w === undefined) return
-    awaiting.delete(id)
-    clearTimeout(w.timer)
-    try {
-      const theirs = await claims.claim(id, TAKEN_BACK)
-      if (theirs === null) for (const r of w.box.results) r.resolve('lost')
-      else settleAnswered(w.box, new Set(JSON.parse(theirs) as number[]))
-    } catch (err) {
-      for (const r of w.box.results) r.reject(err)
-    }
-  }
-  /** a batch to answer: its copies taken (stored) here, then claimed; answered if the claim stands */
-  const answer = async (header: BatchHeader, items: readonly Handover[]): Promise<void> => {
-    // QoS 0 copies have no acknowledgement to wait for: handled as before, not claimed
-    const held: number[] = []
-    items.forEach((f, i) => { if (f.copy.qos === 0) onForward(f); else held.push(i) })
-    if (held.length === 0) return
-    // its sender decided long ago (this process was stopped): it took the batch back, or it is gone with its publishers
-    if (Date.now() - header.at > MAX_BATCH_AGE_MS) { deps.onTakenBack(held.length); return }
-    let decide: (won: boolean) => void = () => {}
-    const gate = new Promise<boolean>((resolve) => { decide = resolve })
-    try {
-      const taken = await deps.onHandover(held.map((i) => items[i] as Handover), gate)
-      const refused = held.filter((_, j) => taken[j] !== true)
-      // stored too late (this process was stopped meanwhile): past the age a claim is sure to be seen at, not claimed
-      if (Date.now() - header.at > MAX_BATCH_AGE_MS) { decide(false); deps.onTakenBack(held.length - refused.length); return }
-      const first = await claims.claim(header.id, JSON.stringify(refused))
-      decide(first === null)
-      if (first === null) await emit(TAKEN_PREFIX + header.from, { id: header.id, r: refused })
-      else deps.onTakenBack(held.length - refused.length)
-    } catch (err) {
-      decide(false)
-      throw err
-    }
-  }
+  const sender = createSenderAnswers(claims, deps.handoverTimeoutMs, onError)
+  const receiver = createReceiverAnswers({
+    claims,
+    onHandover: deps.onHandover,
+    onForward,
+    onTakenBack: deps.onTakenBack,
+    answer: async (to, a) => { await emit(TAKEN_PREFIX + to, a) }
+  })
 
   const offs = await Promise.all([
     listen<Sync>(SYNC_TOPIC, (s) => {
@@ -201,20 +163,10 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
       const opened = seal.openBytes(p)
       if (!opened.ok) { onForged(p.topic, opened.why); return }
       const { header, items } = decodeAnyBatch(opened.bytes)
-      if (header === undefined) { for (const f of items) onForward(f); return }
-      const a = answer(header, items).catch(onError)
-      answers.add(a)
-      void a.finally(() => answers.delete(a))
+      if (header === undefined) for (const f of items) onForward(f)
+      else receiver.receive(header, items).catch(onError)
     }),
-    listen<{ id: string, r: number[] }>(TAKEN_PREFIX + self, (a) => {
-      const w = awaiting.get(a.id)
-      if (w === undefined) return
-      awaiting.delete(a.id)
-      clearTimeout(w.timer)
-      settleAnswered(w.box, new Set(a.r))
-      // neither side claims it again: the claim need not stay in Redis
-      claims.forget(a.id)
-    })
+    listen<Answer>(TAKEN_PREFIX + self, (a) => sender.answered(a))
   ])
 
   const beat = async (): Promise<void> => {
@@ -239,7 +191,6 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
 
   // copies waiting for the end of this event-loop turn, by the process they go to; `answered`: the receiver answers
   interface Outbox { readonly items: Handover[], readonly results: Result[], bytes: number, readonly answered: boolean }
-  interface Result { resolve: (r: HandoverResult) => void, reject: (err: unknown) => void }
   const outboxes = new Map<string, Outbox>()
   let flushing: NodeJS.Immediate | undefined
   const ship = (broker: string, box: Outbox): void => {
@@ -250,20 +201,13 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
     try {
       payload = seal.sealBytes(topic, encodeBatch(box.items, header))
     } catch (err) { fail(err); return }
-    if (header !== undefined) {
-      const timer = setTimeout(() => { takeBack(header.id).catch(onError) }, deps.handoverTimeoutMs)
-      timer.unref()
-      awaiting.set(header.id, { box, timer })
-    }
+    if (header !== undefined) sender.expect(header.id, box.results)
     send(topic, payload).then(() => {
       // what needs no answer is the receiver's once Redis has it: QoS 0 copies, and all of a batch to a process
       // that does not answer
       box.items.forEach((f, i) => { if (header === undefined || f.copy.qos === 0) box.results[i]?.resolve('taken') })
     }, (err: unknown) => {
-      if (header !== undefined) {
-        const w = awaiting.get(header.id)
-        if (w !== undefined) { clearTimeout(w.timer); awaiting.delete(header.id) }
-      }
+      if (header !== undefined) sender.cancel(header.id)
       fail(err)
     })
   }
@@ -322,9 +266,9 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
       if (flushing !== undefined) { clearImmediate(flushing); flush() }
       for (const w of waiting.values()) w.resolve()
       // batches being answered: claimed before Redis goes, else their senders give copies already in sessions to others
-      await Promise.race([Promise.allSettled([...answers]), new Promise((resolve) => setTimeout(resolve, ANSWER_WAIT_MS).unref())])
+      await receiver.settled(ANSWER_WAIT_MS)
       // batches not answered yet: taken back now (or found claimed), while Redis is still there
-      await Promise.all([...awaiting.keys()].map(async (id) => { await takeBack(id) })).catch(() => {})
+      await sender.takeBackAll().catch(() => {})
       await Promise.all(offs.map((off) => off())).catch(() => {})
       await redis.multi().zrem(PRESENCE, self).zrem(BATCHING, self).zrem(ANSWERING, self).exec().catch(() => {})
     }
