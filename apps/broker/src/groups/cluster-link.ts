@@ -21,6 +21,7 @@ import type { Copy } from './types.js'
 import { decodeProperties, encodeProperties } from './copy-properties.js'
 import { decodeAnyBatch, encodeBatch, type Handover } from './link-batch.js'
 import { createHandoverClaims } from './handover-claim.js'
+import { encodeEnvelope } from '../store/bus-codec.js'
 import { createReceiverAnswers, createSenderAnswers, type Answer, type HandoverResult, type Result } from './link-answers.js'
 
 const SYNC_TOPIC = '$WARDEN/share/sync'
@@ -135,11 +136,15 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
   let answering = new Set<string>()
   const sender = createSenderAnswers(claims, deps.handoverTimeoutMs, onError)
   const receiver = createReceiverAnswers({
-    claims,
     onHandover: deps.onHandover,
     onForward,
     onTakenBack: deps.onTakenBack,
-    answer: async (to, a) => { await emit(TAKEN_PREFIX + to, a) }
+    // the answer is published by the claim's own script, as the bus would publish it (store/bus-codec.ts)
+    claimAndAnswer: async (to, a, value) => {
+      const topic = TAKEN_PREFIX + to
+      const message = encodeEnvelope(randomBytes(12).toString('base64url'), { topic, payload: seal.seal(topic, a), qos: 0, retain: false })
+      return await claims.claimAndPublish(a.id, value, topic, message)
+    }
   })
 
   const offs = await Promise.all([

@@ -7,11 +7,13 @@ import type { Redis } from 'ioredis'
 
 const claimKey = (id: string): string => `warden:share:claim:${id}`
 
-// the value already there, or nil once this one is set
+// the value already there, or nil once this one is set; then, if given, a PUBLISH (the receiver's answer, in the
+// same round trip)
 const CLAIM = `
 local v = redis.call('GET', KEYS[1])
 if v then return v end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 return false`
 
 /** the sender's claim: the copies go elsewhere */
@@ -26,6 +28,8 @@ export const MAX_BATCH_AGE_MS = 60_000
 export interface HandoverClaims {
   /** claims batch `id` with `value`: null when this claim is the first (it stands), else the first one's value */
   claim (id: string, value: string): Promise<string | null>
+  /** as claim; if this claim is the first, `message` is published on `channel` by the same script */
+  claimAndPublish (id: string, value: string, channel: string, message: Buffer): Promise<string | null>
   /** the sender has the receiver's answer: nobody claims the batch again (not awaited: it expires anyway) */
   forget (id: string): void
 }
@@ -33,7 +37,11 @@ export interface HandoverClaims {
 export function createHandoverClaims (redis: Redis): HandoverClaims {
   return {
     async claim (id, value) {
-      const before = await redis.eval(CLAIM, 1, claimKey(id), value, CLAIM_TTL_MS) as string | null
+      const before = await redis.eval(CLAIM, 1, claimKey(id), value, CLAIM_TTL_MS, '', '') as string | null
+      return typeof before === 'string' ? before : null
+    },
+    async claimAndPublish (id, value, channel, message) {
+      const before = await redis.eval(CLAIM, 1, claimKey(id), value, CLAIM_TTL_MS, channel, message) as string | null
       return typeof before === 'string' ? before : null
     },
     forget (id) {

@@ -66,13 +66,13 @@ export function createSenderAnswers (claims: HandoverClaims, timeoutMs: number, 
 }
 
 export interface ReceiverDeps {
-  claims: HandoverClaims
+  /** claims the batch; if first, answers `to` in the same step (handover-claim.ts claimAndPublish) */
+  claimAndAnswer: (to: string, a: Answer, value: string) => Promise<string | null>
   /** stores the QoS 1/2 hand-overs; per hand-over, whether it was taken; `gate`: whether the claim stood */
   onHandover: (items: readonly Handover[], gate: Promise<boolean>) => Promise<boolean[]>
   /** a QoS 0 hand-over: nothing to wait for, handled as an unanswered one */
   onForward: (f: Handover) => void
   onTakenBack: (copies: number) => void
-  answer: (to: string, a: Answer) => Promise<void>
 }
 
 export interface ReceiverAnswers {
@@ -96,10 +96,9 @@ export function createReceiverAnswers (deps: ReceiverDeps): ReceiverAnswers {
       const refused = held.filter((_, j) => taken[j] !== true)
       // stored too late (stopped meanwhile): past the age up to which a claim is sure to be seen, not claimed
       if (Date.now() - header.at > MAX_BATCH_AGE_MS) { decide(false); deps.onTakenBack(held.length - refused.length); return }
-      const first = await deps.claims.claim(header.id, JSON.stringify(refused))
+      const first = await deps.claimAndAnswer(header.from, { id: header.id, r: refused }, JSON.stringify(refused))
       decide(first === null)
-      if (first === null) await deps.answer(header.from, { id: header.id, r: refused })
-      else deps.onTakenBack(held.length - refused.length)
+      if (first !== null) deps.onTakenBack(held.length - refused.length)
     } catch (err) {
       decide(false)
       throw err
