@@ -28,7 +28,8 @@ function forgedBatch (member: string, payload: string): Buffer {
 
 describe('a client publishing to an internal topic', () => {
   it.each([
-    '$WARDEN/share/deliver/warden-1', '$WARDEN/share/batch/warden-1', '$WARDEN/share/sync', '$WARDEN/share/ack/warden-1', '$WARDEN/void', '$WARDEN',
+    '$WARDEN/share/deliver/warden-1', '$WARDEN/share/batch/warden-1', '$WARDEN/share/sync', '$WARDEN/share/ack/warden-1',
+    '$WARDEN/share/taken/warden-1', '$WARDEN/void', '$WARDEN',
     '$SYS/warden-1/new/clients', '$CONTROL/warden/v1/response'
   ])('is refused and audited on TCP and WebSocket: %s', async (topic) => {
     const tb = await scope.start({ config: { ...OPEN, ws: { enabled: true, port: 0, host: '127.0.0.1' } } })
@@ -115,6 +116,23 @@ describe('two broker processes on one Redis, unregisteredTopics: allow', () => {
     await real()
     expect(member.messages.map((m) => m.payload)).toEqual(['real'])
     expect(b.events).toContainEqual(expect.objectContaining({ kind: 'publish', reason: 'reserved-topic', topic }))
+  })
+
+  it('does not take a hand-made answer to a batch for one: a copy is the sender\'s until the process it went to answers, sealed', async () => {
+    const { a, b, member, real } = await setUp()
+    // an answer that would tell a its batches were taken (a publisher acknowledged for a copy nobody holds)
+    const topic = '$WARDEN/share/taken/warden-a'
+    for (const id of ['x.1', 'x.2']) {
+      const payload = JSON.stringify({ b: JSON.stringify({ id, r: [] }), s: 'AAAA' })
+      b.tb.broker.aedes.publish({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false }, () => {})
+    }
+    const producer = await client(b.tb, 'sensor-2', 'producer-3')
+    await publish(producer, topic, JSON.stringify({ id: 'x.3', r: [] }), { qos: 1 })
+    await real()
+    expect(member.messages.map((m) => m.payload)).toEqual(['real'])
+    expect(a.events.filter((e) => e.kind === 'publish' && e.reason === 'reserved-topic' && e.topic === topic && e.detail?.startsWith('cluster-link') === true))
+      .toHaveLength(2)
+    expect(b.events).toContainEqual(expect.objectContaining({ kind: 'publish', reason: 'reserved-topic', username: 'sensor-2', topic }))
   })
 
   it('believes a batch only when it is sealed for its own topic with the cluster\'s secret', async () => {

@@ -114,7 +114,7 @@ describe('parseConfig: valid input', () => {
       stats: { intervalMs: 1000, sysIntervalMs: 10000 },
       sessions: { expiryMs: 604800000, sweepIntervalMs: 60000, maxPending: 100000 },
       dashboard: { sessionIdleMs: 1800000, sessionMaxMs: 43200000, maxSessions: 1000, maxSessionsPerUser: 10, secureCookie: 'auto', recentMessages: 0 },
-      sharedSubscriptions: { maxQueued: 10000 },
+      sharedSubscriptions: { maxQueued: 10000, handoverTimeoutMs: 5000 },
       tls: { enabled: false, port: port('tls'), host: '0.0.0.0', clientCerts: 'none', certIdentity: 'cn' },
       ws: { enabled: false, port: port('ws'), host: '0.0.0.0', path: '/mqtt' },
       wss: { enabled: false, port: port('wss'), host: '0.0.0.0', path: '/mqtt' },

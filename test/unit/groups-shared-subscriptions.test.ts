@@ -48,7 +48,8 @@ beforeEach(async () => {
   const p = aedesPersistence()
   persistence = storeOf(p)
   broker = await Aedes.createBroker({ persistence: p as never })
-  shared = createSharedSubscriptions({ maxQueued: 10 }, { audit: createAudit({ logger, brokerId: broker.id, emit: () => {} }), logger, policyOf })
+  const audit = createAudit({ logger, brokerId: broker.id, emit: () => {} })
+  shared = createSharedSubscriptions({ maxQueued: 10, handoverTimeoutMs: 5000 }, { audit, logger, policyOf })
 })
 afterEach(async () => {
   await shared.close()

@@ -73,7 +73,7 @@ export interface WardenConfig {
   readonly stats: { readonly intervalMs: number, readonly sysIntervalMs: number }
   readonly brokerId?: string
   /** consumer groups ($share/{group}/{filter}): QoS 1/2 messages a group keeps while no member is connected */
-  readonly sharedSubscriptions: { readonly maxQueued: number }
+  readonly sharedSubscriptions: { readonly maxQueued: number, readonly handoverTimeoutMs: number }
   readonly sessions: {
     /** idle time after which a persistent session and its queued messages are removed; 0 = never */
     readonly expiryMs: number
@@ -232,7 +232,8 @@ export const configSchema = {
       additionalProperties: false,
       default: {},
       properties: {
-        maxQueued: { type: 'integer', minimum: 0, default: 10000 }
+        maxQueued: { type: 'integer', minimum: 0, default: 10000 },
+        handoverTimeoutMs: { type: 'integer', minimum: 100, maximum: 30000, default: 5000 }
       }
     },
     sessions: {

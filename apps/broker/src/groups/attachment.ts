@@ -13,6 +13,8 @@ export interface Inflight {
   stored: boolean
   /** handed over once already: a redelivery */
   readonly redelivery: boolean
+  /** handed over in a batch its sender waits on (cluster-link.ts): true once this process's claim of it stands */
+  readonly gate?: Promise<boolean>
 }
 
 export class Attachment {
@@ -24,6 +26,8 @@ export class Attachment {
   readonly inflight = new Map<number, Inflight>()
   /** the member's store steps, in order: each copy is queued in its session before it is written */
   chain: Promise<void> = Promise.resolve()
+  /** writes of copies handed over in batches (dispatcher.ts take), in order, each once its batch is decided */
+  writes: Promise<unknown> = Promise.resolve()
   closed = false
   readonly persistent: boolean
 

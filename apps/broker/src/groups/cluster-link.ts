@@ -6,19 +6,35 @@
 // (link-batch.ts): one Redis command and one HMAC per batch, not per copy. A process says it reads batches
 // (`warden:share:batching`, refreshed with its presence); to one that does not (a Warden before batches, during
 // a rolling upgrade) each copy goes alone, on the topic it reads.
+//
+// A QoS 1/2 copy is the sender's until the receiver answers that it has it in its member's session (or, for a
+// member with no stored session, that it will write it): its publisher is acknowledged only then. The answer is
+// one per batch, sealed like the batch (`$WARDEN/share/taken/<sender>`); with no answer within
+// `sharedSubscriptions.handoverTimeoutMs`, the sender takes the batch back (handover-claim.ts) and gives its
+// copies to another member or the group's queue. A process says it answers (`warden:share:answering`, refreshed
+// with its presence); to one that does not (a Warden from before answers), a copy is the receiver's once Redis
+// has taken its PUBLISH, as before.
+import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { createLinkSeal } from './link-seal.js'
 import type { Copy } from './types.js'
 import { decodeProperties, encodeProperties } from './copy-properties.js'
-import { decodeBatch, encodeBatch, type Handover } from './link-batch.js'
+import { decodeAnyBatch, encodeBatch, type Handover } from './link-batch.js'
+import { createHandoverClaims } from './handover-claim.js'
+import { encodeEnvelope } from '../store/bus-codec.js'
+import { createReceiverAnswers, createSenderAnswers, type Answer, type HandoverResult, type Result } from './link-answers.js'
 
 const SYNC_TOPIC = '$WARDEN/share/sync'
 const ACK_PREFIX = '$WARDEN/share/ack/'
 const DELIVER_PREFIX = '$WARDEN/share/deliver/'
 const BATCH_PREFIX = '$WARDEN/share/batch/'
+/** a receiver's answer to a batch (link-answers.ts) */
+const TAKEN_PREFIX = '$WARDEN/share/taken/'
 const PRESENCE = 'warden:share:brokers'
 /** the processes that read batches on BATCH_PREFIX + their id, scored by when they last said so */
 const BATCHING = 'warden:share:batching'
+/** the processes that answer the batches they are sent (TAKEN_PREFIX), scored as BATCHING */
+const ANSWERING = 'warden:share:answering'
 /** copies in one batch at most, and payload bytes past which a batch goes at once (a turn that forwards more
  * sends several) */
 const BATCH_MAX = 256
@@ -28,6 +44,8 @@ const PRESENCE_EVERY_MS = 5000
 export const PRESENCE_TTL_MS = 20000
 /** a join waits at most this long for the other processes to read it (a process that hangs, or died meanwhile) */
 const ANNOUNCE_WAIT_MS = 2000
+/** a shutdown waits at most this long for the batches this process is answering */
+const ANSWER_WAIT_MS = 3000
 
 type Done = () => void
 interface BusPacket { topic: string, payload: Buffer | string, brokerId?: unknown }
@@ -40,6 +58,8 @@ export interface Bus {
 /** a copy for one member; `exclude`: members already tried for this copy */
 export type Forwarded = Handover
 
+export type { HandoverResult } from './link-answers.js'
+
 export interface ClusterLinkDeps {
   bus: Bus
   redis: Redis
@@ -47,6 +67,16 @@ export interface ClusterLinkDeps {
   /** re-read a group's members; resolves once this process dispatches for it */
   onSync: (key: string) => Promise<void>
   onForward: (f: Forwarded) => void
+  /**
+   * A batch to answer (its QoS 1/2 hand-overs): resolves, for each, whether this process took it (in its member's
+   * session, or nothing to store) or refused it. `gate` resolves once the batch is claimed: true, they are this
+   * process's (written to their members); false, their sender took them back (dropped, and out of the sessions)
+   */
+  onHandover: (items: readonly Forwarded[], gate: Promise<boolean>) => Promise<boolean[]>
+  /** a batch taken back by its sender before this process could answer it: its copies were dropped here */
+  onTakenBack: (copies: number) => void
+  /** how long a sender waits for a receiver's answer before it takes the batch back */
+  handoverTimeoutMs: number
   onError: (err: unknown) => void
   /** a message on a link topic that no broker process sent (audited by the caller) */
   onForged: (topic: string, why: string) => void
@@ -58,14 +88,14 @@ export interface ClusterLink {
   /** tells the other processes a group changed; with `wait`, until they have read it (a member joined:
    * from its SUBACK on, every live process dispatches to it; a new group: they listen to its filter) */
   announce (key: string, wait: boolean): Promise<void>
-  forward (broker: string, f: Forwarded): Promise<void>
+  forward (broker: string, f: Forwarded): Promise<HandoverResult>
   /** processes alive now (this one included) */
   live (): Promise<Set<string>>
   close (): Promise<void>
 }
 
-/** `b`: the sender reads batches (absent from processes before them) */
-interface Sync { key: string, from: string, seq?: number, b?: boolean }
+/** `b`: the sender reads batches (absent from processes before them); `a`: it answers them */
+interface Sync { key: string, from: string, seq?: number, b?: boolean, a?: boolean }
 /** `o`: MQTT 5 properties, `e`: message expiry (absent for a 3.1.1 message, and from processes before MQTT 5) */
 interface EncodedCopy { k: string, t: string, p: string, q: 0 | 1 | 2, b: string, c: number, o?: Record<string, unknown>, e?: number }
 
@@ -76,8 +106,13 @@ const decode = (e: EncodedCopy): Copy => ({
   key: e.k, topic: e.t, payload: Buffer.from(e.p, 'base64'), qos: e.q, brokerId: e.b, brokerCounter: e.c, properties: decodeProperties(e.o), messageExpiry: e.e
 })
 
-export async function createClusterLink ({ bus, redis, self, onSync, onForward, onError, onForged, onLate }: ClusterLinkDeps): Promise<ClusterLink> {
+export async function createClusterLink (deps: ClusterLinkDeps): Promise<ClusterLink> {
+  const { bus, redis, self, onSync, onForward, onError, onForged, onLate } = deps
   let seq = 0
+  const claims = createHandoverClaims(redis)
+  /** batch ids: unique to this process's life, so that a restarted process never meets its old claims */
+  const nonce = randomBytes(6).toString('base64url')
+  let batchSeq = 0
   const waiting = new Map<number, { brokers: Set<string>, resolve: () => void }>()
   const seal = await createLinkSeal(redis)
   const send = (topic: string, payload: Buffer): Promise<void> => new Promise((resolve, reject) =>
@@ -100,9 +135,24 @@ export async function createClusterLink ({ bus, redis, self, onSync, onForward, 
   /** the other processes that read batches: from Redis at each beat, and from their announcements meanwhile (a
    * process that started since the last beat announces its members' joins before copies are forwarded to them) */
   let batching = new Set<string>()
+  let answering = new Set<string>()
+  const sender = createSenderAnswers(claims, deps.handoverTimeoutMs, onError)
+  const receiver = createReceiverAnswers({
+    onHandover: deps.onHandover,
+    onForward,
+    onTakenBack: deps.onTakenBack,
+    // the answer is published by the claim's own script, as the bus would publish it (store/bus-codec.ts)
+    claimAndAnswer: async (to, a, value) => {
+      const topic = TAKEN_PREFIX + to
+      const message = encodeEnvelope(randomBytes(12).toString('base64url'), { topic, payload: seal.seal(topic, a), qos: 0, retain: false })
+      return await claims.claimAndPublish(a.id, value, topic, message)
+    }
+  })
+
   const offs = await Promise.all([
     listen<Sync>(SYNC_TOPIC, (s) => {
       if (s.b === true && s.from !== self) batching.add(s.from)
+      if (s.a === true && s.from !== self) answering.add(s.from)
       onSync(s.key).then(async () => {
         if (s.seq !== undefined && s.from !== self) await emit(ACK_PREFIX + s.from, { seq: s.seq, from: self })
       }).catch(onError)
@@ -119,8 +169,11 @@ export async function createClusterLink ({ bus, redis, self, onSync, onForward, 
     listenOn(BATCH_PREFIX + self, (p) => {
       const opened = seal.openBytes(p)
       if (!opened.ok) { onForged(p.topic, opened.why); return }
-      for (const f of decodeBatch(opened.bytes)) onForward(f)
-    })
+      const { header, items } = decodeAnyBatch(opened.bytes)
+      if (header === undefined) for (const f of items) onForward(f)
+      else receiver.receive(header, items).catch(onError)
+    }),
+    listen<Answer>(TAKEN_PREFIX + self, (a) => sender.answered(a))
   ])
 
   const beat = async (): Promise<void> => {
@@ -130,39 +183,53 @@ export async function createClusterLink ({ bus, redis, self, onSync, onForward, 
       .zadd(BATCHING, now, self)
       .zremrangebyscore(BATCHING, '-inf', now - PRESENCE_TTL_MS)
       .zrangebyscore(BATCHING, now - PRESENCE_TTL_MS, '+inf')
+      .zadd(ANSWERING, now, self)
+      .zremrangebyscore(ANSWERING, '-inf', now - PRESENCE_TTL_MS)
+      .zrangebyscore(ANSWERING, now - PRESENCE_TTL_MS, '+inf')
       .exec()
-    const readers = r?.[3]?.[1]
-    if (Array.isArray(readers)) batching = new Set(readers.filter((b): b is string => typeof b === 'string' && b !== self))
+    const others = (v: unknown): Set<string> | undefined =>
+      Array.isArray(v) ? new Set(v.filter((b): b is string => typeof b === 'string' && b !== self)) : undefined
+    batching = others(r?.[3]?.[1]) ?? batching
+    answering = others(r?.[6]?.[1]) ?? answering
   }
   await beat()
   const timer = setInterval(() => { beat().catch(onError) }, PRESENCE_EVERY_MS)
   timer.unref()
 
-  // copies waiting for the end of this event-loop turn, by the process they go to
-  interface Outbox { readonly items: Handover[], bytes: number, readonly sent: Promise<void>, settle: (err?: unknown) => void }
+  // copies waiting for the end of this event-loop turn, by the process they go to; `answered`: the receiver answers
+  interface Outbox { readonly items: Handover[], readonly results: Result[], bytes: number, readonly answered: boolean }
   const outboxes = new Map<string, Outbox>()
   let flushing: NodeJS.Immediate | undefined
   const ship = (broker: string, box: Outbox): void => {
     const topic = BATCH_PREFIX + broker
+    const fail = (err: unknown): void => { for (const r of box.results) r.reject(err ?? new Error('cannot send a consumer-group batch')) }
+    const header = box.answered ? { id: `${nonce}.${(++batchSeq).toString(36)}`, from: self, at: Date.now() } : undefined
     let payload: Buffer
     try {
-      payload = seal.sealBytes(topic, encodeBatch(box.items))
-    } catch (err) { box.settle(err); return }
-    send(topic, payload).then(() => box.settle(), (err: unknown) => box.settle(err ?? new Error('cannot send a consumer-group batch')))
+      payload = seal.sealBytes(topic, encodeBatch(box.items, header))
+    } catch (err) { fail(err); return }
+    if (header !== undefined) sender.expect(header.id, box.results)
+    send(topic, payload).then(() => {
+      // what needs no answer is the receiver's once Redis has it: QoS 0 copies, and all of a batch to a process
+      // that does not answer
+      box.items.forEach((f, i) => { if (header === undefined || f.copy.qos === 0) box.results[i]?.resolve('taken') })
+    }, (err: unknown) => {
+      if (header !== undefined) sender.cancel(header.id)
+      fail(err)
+    })
   }
   const flush = (): void => {
     flushing = undefined
     for (const [broker, box] of outboxes) ship(broker, box)
     outboxes.clear()
   }
-  const batch = (broker: string, f: Forwarded): Promise<void> => {
+  const batch = (broker: string, f: Forwarded): Promise<HandoverResult> => {
     let box = outboxes.get(broker)
     if (box === undefined) {
-      let settle: Outbox['settle'] = () => {}
-      const sent = new Promise<void>((resolve, reject) => { settle = (err) => err === undefined ? resolve() : reject(err) })
-      box = { items: [], bytes: 0, sent, settle }
+      box = { items: [], results: [], bytes: 0, answered: answering.has(broker) }
       outboxes.set(broker, box)
     }
+    const result = new Promise<HandoverResult>((resolve, reject) => { (box as Outbox).results.push({ resolve, reject }) })
     box.items.push(f)
     box.bytes += f.copy.payload.length
     if (box.items.length >= BATCH_MAX || box.bytes >= BATCH_BYTES) {
@@ -171,7 +238,7 @@ export async function createClusterLink ({ bus, redis, self, onSync, onForward, 
     } else {
       flushing ??= setImmediate(flush)
     }
-    return box.sent
+    return result
   }
 
   const live = async (): Promise<Set<string>> => new Set(await redis.zrangebyscore(PRESENCE, Date.now() - PRESENCE_TTL_MS, '+inf'))
@@ -186,7 +253,7 @@ export async function createClusterLink ({ bus, redis, self, onSync, onForward, 
   return {
     live,
     async announce (key, wait) {
-      if (!wait) { await emit(SYNC_TOPIC, { key, from: self, b: true } satisfies Sync); return }
+      if (!wait) { await emit(SYNC_TOPIC, { key, from: self, b: true, a: true } satisfies Sync); return }
       const others = await listening([...await live()].filter((b) => b !== self))
       const n = ++seq
       let timeout: NodeJS.Timeout | undefined
@@ -197,7 +264,7 @@ export async function createClusterLink ({ bus, redis, self, onSync, onForward, 
         timeout = setTimeout(() => { onLate?.(key, [...brokers]); resolve() }, ANNOUNCE_WAIT_MS)
       })
       try {
-        await emit(SYNC_TOPIC, { key, from: self, seq: n, b: true } satisfies Sync)
+        await emit(SYNC_TOPIC, { key, from: self, seq: n, b: true, a: true } satisfies Sync)
         await acked
       } finally {
         clearTimeout(timeout)
@@ -205,15 +272,20 @@ export async function createClusterLink ({ bus, redis, self, onSync, onForward, 
       }
     },
     async forward (broker, f) {
-      if (batching.has(broker)) await batch(broker, f)
-      else await emit(DELIVER_PREFIX + broker, { c: encode(f.copy), m: f.clientId, x: f.exclude, r: f.redelivery })
+      if (batching.has(broker)) return await batch(broker, f)
+      await emit(DELIVER_PREFIX + broker, { c: encode(f.copy), m: f.clientId, x: f.exclude, r: f.redelivery })
+      return 'taken'
     },
     async close () {
       clearInterval(timer)
       if (flushing !== undefined) { clearImmediate(flushing); flush() }
       for (const w of waiting.values()) w.resolve()
+      // batches being answered: claimed before Redis goes, else their senders give copies already in sessions to others
+      await receiver.settled(ANSWER_WAIT_MS)
+      // batches not answered yet: taken back now (or found claimed), while Redis is still there
+      await sender.takeBackAll().catch(() => {})
       await Promise.all(offs.map((off) => off())).catch(() => {})
-      await redis.multi().zrem(PRESENCE, self).zrem(BATCHING, self).exec().catch(() => {})
+      await redis.multi().zrem(PRESENCE, self).zrem(BATCHING, self).zrem(ANSWERING, self).exec().catch(() => {})
     }
   }
 }

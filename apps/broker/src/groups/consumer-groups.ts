@@ -58,6 +58,8 @@ export interface ConsumerGroups {
   /** cluster: re-reads a group's members */
   sync (key: string): Promise<void>
   receive (f: Forwarded): void
+  /** copies handed over in a batch whose sender waits on its answer (dispatcher.ts take) */
+  take (items: readonly Forwarded[], gate: Promise<boolean>): Promise<boolean[]>
   setLink (link: ClusterLink): void
   /** cluster: marks offline the members of processes no longer alive */
   sweep (live: ReadonlySet<string>): Promise<void>
@@ -293,6 +295,11 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     },
 
     receive (f) { track(dispatcher.receive(f)) },
+    async take (items, gate) {
+      const taken = dispatcher.take(items, gate)
+      track(taken)
+      return await taken
+    },
     setLink (l) { link = l },
 
     async sweep (live) {
@@ -304,6 +311,9 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
             await announce(key)
           }
         }
+        // copies kept while their members' process did not answer (dispatcher.ts): the queue is otherwise emptied
+        // only when a member connects
+        if (g.connected) track(dispatcher.drain(key))
       }
     },
 

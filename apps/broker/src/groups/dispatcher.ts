@@ -8,7 +8,7 @@ import type { Logger } from '@warden/common'
 import { deliverersOf, storesDeliveries } from '../aedes/accessors.js'
 import type { AedesStore } from '../aedes/store.js'
 import type { Attachment, Inflight } from './attachment.js'
-import type { Forwarded } from './cluster-link.js'
+import type { Forwarded, HandoverResult } from './cluster-link.js'
 import type { Group } from './group.js'
 import type { GroupQueue } from './group-queue.js'
 import type { Copy } from './types.js'
@@ -25,7 +25,7 @@ export interface DispatcherDeps {
   maxQueued: number
   canRead: (client: Client, topic: string) => boolean
   /** cluster: sends a copy to the process its member is connected to; undefined on one process */
-  forward: () => ((broker: string, f: Forwarded) => Promise<void>) | undefined
+  forward: () => ((broker: string, f: Forwarded) => Promise<HandoverResult>) | undefined
   onQueueFull: (copy: Copy, size: number) => void
   logger: Logger
 }
@@ -35,6 +35,13 @@ export interface Dispatcher {
   dispatch (copy: Copy, exclude?: readonly string[], redelivery?: boolean): Promise<Outcome>
   /** a copy forwarded here for one of this process's members */
   receive (f: Forwarded): Promise<Outcome>
+  /**
+   * Copies handed over in a batch the sender waits on: each is stored in its member's session (nothing to store
+   * for a member without one), and written to the member once `gate` says the batch is this process's; dropped,
+   * and taken out of the session, if it says the sender took it back. Resolves, per copy, whether it was taken
+   * (false: its member is not here, or its session write failed; the sender gives it to another)
+   */
+  take (items: readonly Forwarded[], gate: Promise<boolean>): Promise<boolean[]>
   /**
    * Hands a departed connection's unacknowledged copies on, taking them out of its session first.
    * `keepStored`: the member's next session is already there and resends those in its session itself.
@@ -73,7 +80,8 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     return att !== undefined && !att.closed && att.groups.has(copy.key) && canRead(att.client, copy.topic) ? att : undefined
   }
 
-  async function dispatch (copy: Copy, exclude: readonly string[] = [], redelivery = false): Promise<Outcome> {
+  /** `takenBack`: a copy another process did not take in time; kept in the group's queue if no other member can have it */
+  async function dispatch (copy: Copy, exclude: readonly string[] = [], redelivery = false, takenBack = false): Promise<Outcome> {
     const g = groups.get(copy.key)
     if (g === undefined) return 'dropped'
     let unreadable = false
@@ -84,21 +92,29 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
       unreadable ||= attachments.get(id)?.closed === false
       return false
     })
-    if (chosen === undefined) return await keep(g, copy, unreadable)
+    if (chosen === undefined) return await keep(g, copy, unreadable, takenBack)
     const broker = g.members.get(chosen)?.broker
     if (broker === self) return await deliverLocal(g, localFor(chosen, copy) as Attachment, copy, redelivery)
+    let result: HandoverResult | undefined
     try {
-      await forward()?.(broker as string, { copy, clientId: chosen, exclude, redelivery })
-      return 'forwarded'
+      result = await forward()?.(broker as string, { copy, clientId: chosen, exclude, redelivery })
     } catch (err) {
       logger.error({ err, group: copy.key }, 'cannot forward a group message to its member\'s process')
-      return await dispatch(copy, [...exclude, chosen], redelivery)
+      return await dispatch(copy, [...exclude, chosen], redelivery, takenBack)
     }
+    if (result === 'taken' || result === undefined) return 'forwarded'
+    if (result === 'refused') return await dispatch(copy, [...exclude, chosen], redelivery, takenBack)
+    // that process never answered: none of its members gets it; with no other member, the group's queue keeps it
+    // whatever its members' sessions (they are connected, as far as the cluster knows, to a process that may come
+    // back): its publisher has been waiting for it to be safe, and is acknowledged once it is
+    logger.warn({ group: copy.key, broker }, 'a consumer-group copy handed over to another process was not taken in time: taken back')
+    const there = [...g.members].filter(([, rec]) => rec.broker === broker).map(([id]) => id)
+    return await dispatch(copy, [...exclude, chosen, ...there], redelivery, true)
   }
 
-  async function keep (g: Group, copy: Copy, unreadable: boolean): Promise<Outcome> {
+  async function keep (g: Group, copy: Copy, unreadable: boolean, takenBack = false): Promise<Outcome> {
     // a connected member that may not read the topic is no reason to keep it for later
-    if (!unreadable && copy.qos > 0 && g.keepsMessages && maxQueued > 0) {
+    if (!unreadable && copy.qos > 0 && (g.keepsMessages || takenBack) && maxQueued > 0) {
       if (await queue.push(copy, maxQueued)) {
         g.counts.queued++
         return 'queued'
@@ -107,6 +123,51 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     }
     g.counts.dropped++
     return 'dropped'
+  }
+
+  /**
+   * A copy handed over in a batch its sender waits on (take): in the member's session now, written once `gate`
+   * says the batch is this process's, taken out of the session if not. Resolves once stored: true, taken.
+   */
+  async function deliverGated (g: Group, att: Attachment, copy: Copy, redelivery: boolean, gate: Promise<boolean>): Promise<boolean> {
+    const qos = Math.min(copy.qos, att.groups.get(copy.key) ?? 0) as 0 | 1 | 2
+    const base = {
+      cmd: 'publish', topic: copy.topic, payload: copy.payload, retain: false, dup: false, brokerId: copy.brokerId, brokerCounter: copy.brokerCounter,
+      ...v5Fields(copy, att.subscriptionIds.get(copy.key))
+    }
+    const client = deliverersOf(att.client)
+    const messageId = qos === 0 ? 0 : att.nextMessageId()
+    const f: Inflight = { copy, qos, messageId, stored: false, redelivery, gate }
+    if (qos > 0) att.inflight.set(messageId, f)
+    const stores = qos > 0 && storesDeliveries(att.client)
+    const stored = att.chain.then(async () => {
+      if (!stores || att.closed || att.inflight.get(messageId) !== f) return
+      await store.outgoingEnqueueCombi([{ clientId: att.clientId, topic: copy.topic, qos }], { ...base, qos })
+      f.stored = true
+    })
+    att.chain = stored.catch(() => {})
+    try {
+      await stored
+    } catch (err) {
+      logger.error({ err, clientId: att.clientId }, 'cannot queue a group message in its member\'s session')
+      if (att.inflight.get(messageId) === f) att.inflight.delete(messageId)
+      return false
+    }
+    // written in the order taken, each once its batch is decided
+    const written = Promise.all([att.writes, gate]).then(async ([, won]) => {
+      if (!won) {
+        // the sender took it back and gave it to another member: not this one's, now or in its next session
+        if (att.inflight.get(messageId) === f) att.inflight.delete(messageId)
+        if (f.stored) await revoke(att.clientId, f)
+        return
+      }
+      g.countDelivery(att.clientId, redelivery)
+      if (att.closed || (qos > 0 && att.inflight.get(messageId) !== f)) return
+      if (qos === 0) await new Promise<void>((resolve) => client.atQos0({ ...base, qos }, resolve))
+      else await new Promise<void>((resolve) => client.atQos({ ...base, qos, messageId }, resolve))
+    })
+    att.writes = written.catch((err: unknown) => { logger.error({ err, clientId: att.clientId }, 'cannot write a group message to its member') })
+    return true
   }
 
   async function deliverLocal (g: Group, att: Attachment, copy: Copy, redelivery: boolean): Promise<Outcome> {
@@ -179,12 +240,22 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
       if (att === undefined || g === undefined) return await dispatch(f.copy, [...f.exclude, f.clientId], f.redelivery)
       return await deliverLocal(g, att, f.copy, f.redelivery)
     },
+    async take (items, gate) {
+      return await Promise.all(items.map(async (f) => {
+        const att = localFor(f.clientId, f.copy)
+        const g = groups.get(f.copy.key)
+        if (att === undefined || g === undefined) return false
+        return await deliverGated(g, att, f.copy, f.redelivery, gate)
+      }))
+    },
     async redispatch (att, keepStored) {
       const items = [...att.inflight.values()]
       // cleared first: a store step still queued for one of them sees it gone and leaves it out
       att.inflight.clear()
       await att.chain
       for (const f of items) {
+        // handed over in a batch not yet decided: this process's only if its claim stands (else its sender has it)
+        if (f.gate !== undefined && !await f.gate) continue
         if (f.stored && keepStored) continue
         if (f.stored) await revoke(att.clientId, f)
         await dispatch(f.copy, [att.clientId], true)

@@ -28,6 +28,8 @@ import { carriedProperties, type CopyProperties } from './copy-properties.js'
 export interface SharedSubscriptionsConfig {
   /** QoS 1/2 messages a group keeps while none of its members is connected; 0 keeps none */
   readonly maxQueued: number
+  /** cluster: how long a process waits for another to answer that it has the copies handed over to it */
+  readonly handoverTimeoutMs: number
 }
 
 export interface AttachOptions {
@@ -199,6 +201,9 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
           self: broker.id,
           onSync: (key) => g.sync(key),
           onForward: (f) => g.receive(f),
+          onHandover: async (items, gate) => await g.take(items, gate),
+          onTakenBack: (copies) => log.info({ copies }, 'consumer-group copies taken back by their sender: dropped'),
+          handoverTimeoutMs: config.handoverTimeoutMs,
           onError: (err) => log.error({ err }, 'consumer group cluster link error'),
           onLate: (key, brokers) => log.warn({ group: key, brokers }, 'a consumer group change waited out other processes that did not read it'),
           onForged: (topic, why) => audit.record({

@@ -1,0 +1,51 @@
+// Who keeps a batch of consumer-group copies handed over to another broker process (cluster-link.ts): the
+// receiver, once it has stored them in its members' sessions, or the sender, when no answer came in time. The
+// first to claim the batch in Redis keeps it; the other drops its part. So a process stopped (or slow) past the
+// sender's time-out, which then stores the copies after all, finds the batch taken back and takes them out of
+// its members' sessions again: the sender gave them to another member, and the group gets each once.
+import type { Redis } from 'ioredis'
+
+const claimKey = (id: string): string => `warden:share:claim:${id}`
+
+// the value already there, or nil once this one is set; then, if given, a PUBLISH (the receiver's answer, in the
+// same round trip)
+const CLAIM = `
+local v = redis.call('GET', KEYS[1])
+if v then return v end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
+return false`
+
+/** the sender's claim: the copies go elsewhere */
+export const TAKEN_BACK = 'back'
+
+/** how long a claim is kept: far past the sender's time-out, and past the age at which a receiver takes no
+ * batch (MAX_BATCH_AGE_MS), so that both sides always see the first claim */
+const CLAIM_TTL_MS = 120_000
+/** a batch older than this is not taken by its receiver at all: its sender decided long ago */
+export const MAX_BATCH_AGE_MS = 60_000
+
+export interface HandoverClaims {
+  /** claims batch `id` with `value`: null when this claim is the first (it stands), else the first one's value */
+  claim (id: string, value: string): Promise<string | null>
+  /** as claim; if this claim is the first, `message` is published on `channel` by the same script */
+  claimAndPublish (id: string, value: string, channel: string, message: Buffer): Promise<string | null>
+  /** the sender has the receiver's answer: nobody claims the batch again (not awaited: it expires anyway) */
+  forget (id: string): void
+}
+
+export function createHandoverClaims (redis: Redis): HandoverClaims {
+  return {
+    async claim (id, value) {
+      const before = await redis.eval(CLAIM, 1, claimKey(id), value, CLAIM_TTL_MS, '', '') as string | null
+      return typeof before === 'string' ? before : null
+    },
+    async claimAndPublish (id, value, channel, message) {
+      const before = await redis.eval(CLAIM, 1, claimKey(id), value, CLAIM_TTL_MS, channel, message) as string | null
+      return typeof before === 'string' ? before : null
+    },
+    forget (id) {
+      redis.unlink(claimKey(id)).catch(() => {})
+    }
+  }
+}

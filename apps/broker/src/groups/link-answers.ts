@@ -1,0 +1,117 @@
+// Both ends of an answered batch of consumer-group hand-overs (cluster-link.ts): the sender waits for the
+// receiver's answer and takes the batch back when none comes in time; the receiver stores the copies, claims the
+// batch and answers, or drops them when the sender was first (handover-claim.ts).
+import { MAX_BATCH_AGE_MS, TAKEN_BACK, type HandoverClaims } from './handover-claim.js'
+import type { BatchHeader, Handover } from './link-batch.js'
+
+/** what became of a hand-over: the receiver has it, refused it (its member is not there), or never answered and
+ * the sender took it back (another member of that process cannot have it either) */
+export type HandoverResult = 'taken' | 'refused' | 'lost'
+export interface Result { resolve: (r: HandoverResult) => void, reject: (err: unknown) => void }
+/** a receiver's answer: `r`, the indexes of the hand-overs it refused */
+export interface Answer { id: string, r: number[] }
+
+export interface SenderAnswers {
+  /** batch `id` was sent: `results`, one per hand-over, settle with its answer, or after `timeoutMs` */
+  expect (id: string, results: readonly Result[]): void
+  answered (a: Answer): void
+  /** the batch never left (its PUBLISH failed) */
+  cancel (id: string): void
+  /** shutting down: every batch still waited on is taken back now */
+  takeBackAll (): Promise<void>
+}
+
+export function createSenderAnswers (claims: HandoverClaims, timeoutMs: number, onError: (err: unknown) => void): SenderAnswers {
+  const awaiting = new Map<string, { results: readonly Result[], timer: NodeJS.Timeout }>()
+  const settle = (results: readonly Result[], refused: ReadonlySet<number>): void => {
+    results.forEach((r, i) => r.resolve(refused.has(i) ? 'refused' : 'taken'))
+  }
+  const take = (id: string): { results: readonly Result[] } | undefined => {
+    const w = awaiting.get(id)
+    if (w === undefined) return undefined
+    awaiting.delete(id)
+    clearTimeout(w.timer)
+    return w
+  }
+  /** no answer in time: the batch is the sender's again, unless the receiver claimed it meanwhile */
+  const takeBack = async (id: string): Promise<void> => {
+    const w = take(id)
+    if (w === undefined) return
+    try {
+      const theirs = await claims.claim(id, TAKEN_BACK)
+      if (theirs === null) for (const r of w.results) r.resolve('lost')
+      else settle(w.results, new Set(JSON.parse(theirs) as number[]))
+    } catch (err) {
+      for (const r of w.results) r.reject(err)
+    }
+  }
+  return {
+    expect (id, results) {
+      const timer = setTimeout(() => { takeBack(id).catch(onError) }, timeoutMs)
+      timer.unref()
+      awaiting.set(id, { results, timer })
+    },
+    answered (a) {
+      const w = take(a.id)
+      if (w === undefined) return
+      settle(w.results, new Set(a.r))
+      // neither side claims it again: the claim need not stay in Redis
+      claims.forget(a.id)
+    },
+    cancel (id) { take(id) },
+    async takeBackAll () {
+      await Promise.all([...awaiting.keys()].map(async (id) => { await takeBack(id) }))
+    }
+  }
+}
+
+export interface ReceiverDeps {
+  /** claims the batch; if first, answers `to` in the same step (handover-claim.ts claimAndPublish) */
+  claimAndAnswer: (to: string, a: Answer, value: string) => Promise<string | null>
+  /** stores the QoS 1/2 hand-overs; per hand-over, whether it was taken; `gate`: whether the claim stood */
+  onHandover: (items: readonly Handover[], gate: Promise<boolean>) => Promise<boolean[]>
+  /** a QoS 0 hand-over: nothing to wait for, handled as an unanswered one */
+  onForward: (f: Handover) => void
+  onTakenBack: (copies: number) => void
+}
+
+export interface ReceiverAnswers {
+  receive (header: BatchHeader, items: readonly Handover[]): Promise<void>
+  /** resolves once the batches being answered are (or after `ms`) */
+  settled (ms: number): Promise<void>
+}
+
+export function createReceiverAnswers (deps: ReceiverDeps): ReceiverAnswers {
+  const answering = new Set<Promise<void>>()
+  const receive = async (header: BatchHeader, items: readonly Handover[]): Promise<void> => {
+    const held: number[] = []
+    items.forEach((f, i) => { if (f.copy.qos === 0) deps.onForward(f); else held.push(i) })
+    if (held.length === 0) return
+    // its sender decided long ago (this process was stopped): it took the batch back, or it is gone with its publishers
+    if (Date.now() - header.at > MAX_BATCH_AGE_MS) { deps.onTakenBack(held.length); return }
+    let decide: (won: boolean) => void = () => {}
+    const gate = new Promise<boolean>((resolve) => { decide = resolve })
+    try {
+      const taken = await deps.onHandover(held.map((i) => items[i] as Handover), gate)
+      const refused = held.filter((_, j) => taken[j] !== true)
+      // stored too late (stopped meanwhile): past the age up to which a claim is sure to be seen, not claimed
+      if (Date.now() - header.at > MAX_BATCH_AGE_MS) { decide(false); deps.onTakenBack(held.length - refused.length); return }
+      const first = await deps.claimAndAnswer(header.from, { id: header.id, r: refused }, JSON.stringify(refused))
+      decide(first === null)
+      if (first !== null) deps.onTakenBack(held.length - refused.length)
+    } catch (err) {
+      decide(false)
+      throw err
+    }
+  }
+  return {
+    async receive (header, items) {
+      const p = receive(header, items)
+      answering.add(p)
+      try { await p } finally { answering.delete(p) }
+    },
+    async settled (ms) {
+      await Promise.race([Promise.allSettled([...answering]), new Promise((resolve) => setTimeout(resolve, ms).unref())])
+    }
+  }
+}
