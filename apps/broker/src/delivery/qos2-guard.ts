@@ -115,10 +115,14 @@ export function installQos2Guard (
       // before that batch loses them with the message, which was not acknowledged (no PUBREC yet)
       // The owner record is needed only to publish the packet again, which a packet written with its queue
       // entries never is: it goes to disk only if the publish fails before that.
-      const r = owner !== undefined ? ownerRecord(client.id, packet, owner) : undefined
+      // Both are encoded only if read or written: the owner record is dropped, and the packet replaced by its
+      // form flagged as queued, in the common case
+      const messageId = packet.messageId ?? 0
+      const ids = { messageId: packet.messageId, brokerId: packet.brokerId, brokerCounter: packet.brokerCounter }
+      const clientId = client.id
       queueRecords.stage(packet, [
-        ...(r !== undefined ? [{ clientId: r.clientId, packet: r.packet as Stored, unlessQueued: true }] : []),
-        { clientId: client.id, packet }
+        ...(owner !== undefined ? [{ clientId: OWNER_PREFIX + clientId, messageId, packet: () => ownerRecord(clientId, ids, owner).packet as Stored, unlessQueued: true }] : []),
+        { clientId, messageId, packet }
       ])
       pending.set(identity(packet), { clientId: client.id, messageId: packet.messageId, packet })
       return

@@ -28,6 +28,7 @@ import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js'
 import type { Subscription } from 'aedes'
 import { isOpenConnection, type QueueSub, type Session, type StoredPacket } from '../aedes/store.js'
 import { createGroupCommit, type BatchOps, type GroupCommit } from './group-commit.js'
+import { encodePacket } from './packet-codec.js'
 
 const OUTGOING = 'outgoing:'
 const OUTGOING_ID = 'outgoing-id:'
@@ -53,12 +54,36 @@ export const QUEUED = 'wardenQueued'
 /** a message's queue identity: the broker that numbered it and its number */
 const identityOf = (packet: StoredPacket): string => `${String(packet.brokerId)}:${String(packet.brokerCounter)}`
 /** an incoming packet as aedes-persistence-level stores it: the packet's own fields and its message id */
-const encodeIncoming = (packet: StoredPacket): Buffer => {
+const incomingForm = (packet: StoredPacket): StoredPacket => {
   const stored = new Packet(packet) as StoredPacket
   stored.messageId = packet.messageId
   if (packet[QUEUED] === 1) stored[QUEUED] = 1
-  return msgpack.encode(stored)
+  return stored
 }
+
+/**
+ * an incoming-store entry of the index: its encoded form, made when first needed. A QoS 2 message's records
+ * are staged when it arrives and are, in the common case, dropped (its owner) or replaced (its packet, by the
+ * form flagged as queued) before anything reads or writes them: encoding each of them cost as much as its
+ * write (two of a QoS 2 message's six encodings)
+ */
+class Entry {
+  #make: (() => StoredPacket) | undefined
+  #value: Buffer | undefined
+  constructor (value: Buffer | undefined, make?: () => StoredPacket) {
+    this.#value = value
+    this.#make = make
+  }
+
+  get value (): Buffer {
+    if (this.#value === undefined) {
+      this.#value = encodePacket(this.#make?.() ?? {})
+      this.#make = undefined
+    }
+    return this.#value
+  }
+}
+const encodedEntry = (packet: StoredPacket): Entry => new Entry(encodePacket(incomingForm(packet)))
 /** the client id of a key `<prefix><encoded id>:…` */
 const clientOf = (key: string, prefix: string): string => decodeURIComponent(key.slice(prefix.length, key.indexOf(':', prefix.length)))
 
@@ -66,11 +91,11 @@ const clientOf = (key: string, prefix: string): string => decodeURIComponent(key
  * a message sent and not yet acknowledged: its queue key, the packet as last updated, and whether its
  * `outgoing-id:` key is on disk (a QoS 1 message's is not, unless an earlier store or run wrote it)
  */
-/** a record to write with a queue write: staged ones are in the index already, under their encoded value */
+/** a record to write with a queue write: staged ones are in the index already, as this entry */
 interface Pending {
   readonly clientId: string
   readonly messageId: number
-  readonly value: Buffer
+  readonly entry: Entry
   readonly staged: boolean
   readonly unlessQueued: boolean
 }
@@ -101,7 +126,15 @@ export interface IncomingRef {
 export interface IncomingRecord {
   readonly clientId: string
   readonly packet: StoredPacket
-  /** staged: written only if the message is not queued after all (a publish that failed); dropped once it is */
+}
+
+/** a record staged with a QoS 2 message: encoded only if it is read or written */
+export interface StagedRecord {
+  readonly clientId: string
+  readonly messageId: number
+  /** the record as stored (its fields copied now), or what makes it (called at most once, and maybe never) */
+  readonly packet: StoredPacket | (() => StoredPacket)
+  /** written only if the message is not queued after all (a publish that failed); dropped once it is */
   readonly unlessQueued?: boolean
 }
 
@@ -113,7 +146,7 @@ export interface IncomingRecord {
 export interface QueueRecords {
   /** `records` are in the index now (a PUBREL or a PUBLISH sent again finds them), on disk with the next
    * QoS 2 queue write of `packet` (its broker id and counter): lost in a crash before it, as the message is */
-  stage (packet: StoredPacket, records: readonly IncomingRecord[]): void
+  stage (packet: StoredPacket, records: readonly StagedRecord[]): void
   /** `records` are put, in the index and on disk, with the next QoS 2 queue write of `packet` */
   attach (packet: StoredPacket, records: readonly IncomingRecord[]): void
   /**
@@ -158,7 +191,7 @@ export class LevelQueueStore implements LevelQueues {
   readonly #connections = new WeakMap<object, number>()
   #lastConnection = 0
   /** incoming QoS 2 packets by client, then packet id: their encoded form, decoded afresh for each reader */
-  readonly #incoming = new Map<string, Map<number, Buffer>>()
+  readonly #incoming = new Map<string, Map<number, Entry>>()
   /** records staged or attached to a QoS 2 message's queue write, by its queue identity */
   readonly #withQueue = new Map<string, Pending[]>()
 
@@ -201,7 +234,7 @@ export class LevelQueueStore implements LevelQueues {
     }
     for await (const [key, blob] of this.#db.iterator<string, Buffer>({ ...range(INCOMING), ...BUFFER })) {
       const clientId = clientOf(key, INCOMING)
-      this.#incomingOf(clientId).set(Number(key.slice(key.lastIndexOf(':') + 1)), blob)
+      this.#incomingOf(clientId).set(Number(key.slice(key.lastIndexOf(':') + 1)), new Entry(blob))
     }
   }
 
@@ -214,7 +247,7 @@ export class LevelQueueStore implements LevelQueues {
     return q
   }
 
-  #incomingOf (clientId: string): Map<number, Buffer> {
+  #incomingOf (clientId: string): Map<number, Entry> {
     let m = this.#incoming.get(clientId)
     if (m === undefined) {
       m = new Map()
@@ -239,7 +272,7 @@ export class LevelQueueStore implements LevelQueues {
     if (none && records === undefined) return packet
     if (!none) {
       // one encoding for every subscriber (the same value under each key)
-      const value = msgpack.encode(new Packet(packet))
+      const value = encodePacket(new Packet(packet))
       for (const sub of subs) {
         const key = outgoingKey(sub.clientId, packet.brokerId, packet.brokerCounter)
         const q = this.#queue(sub.clientId)
@@ -262,18 +295,23 @@ export class LevelQueueStore implements LevelQueues {
     await this.#commit.durable()
   }
 
-  stage (packet: StoredPacket, records: readonly IncomingRecord[]): void {
+  stage (packet: StoredPacket, records: readonly StagedRecord[]): void {
     this.#pend(packet, records.map((r) => {
-      const messageId = r.packet.messageId ?? 0
-      const value = encodeIncoming(r.packet)
-      this.#incomingOf(r.clientId).set(messageId, value)
-      return { clientId: r.clientId, messageId, value, staged: true, unlessQueued: r.unlessQueued === true }
+      const make = r.packet
+      let entry: Entry
+      if (typeof make === 'function') entry = new Entry(undefined, () => incomingForm(make()))
+      else {
+        const form = incomingForm(make)
+        entry = new Entry(undefined, () => form)
+      }
+      this.#incomingOf(r.clientId).set(r.messageId, entry)
+      return { clientId: r.clientId, messageId: r.messageId, entry, staged: true, unlessQueued: r.unlessQueued === true }
     }))
   }
 
   attach (packet: StoredPacket, records: readonly IncomingRecord[]): void {
     this.#pend(packet, records.map((r) => ({
-      clientId: r.clientId, messageId: r.packet.messageId ?? 0, value: encodeIncoming(r.packet), staged: false, unlessQueued: false
+      clientId: r.clientId, messageId: r.packet.messageId ?? 0, entry: encodedEntry(r.packet), staged: false, unlessQueued: false
     })))
   }
 
@@ -302,21 +340,25 @@ export class LevelQueueStore implements LevelQueues {
    */
   #write (records: readonly Pending[], queued: boolean): boolean {
     let any = false
-    for (const r of records) {
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i] as Pending
       if (r.staged) {
         const m = this.#incoming.get(r.clientId)
         // removed meanwhile (a clean session's table cleared): not brought back
-        if (m?.get(r.messageId) !== r.value) continue
+        if (m?.get(r.messageId) !== r.entry) continue
         if (r.unlessQueued && queued) {
           m.delete(r.messageId)
           if (m.size === 0) this.#incoming.delete(r.clientId)
           continue
         }
+        // replaced in this same batch by a record attached after it (the packet, flagged as queued): only
+        // that one is encoded and written, as the batch would keep only the last write of a key anyway
+        if (queued && records.some((o, j) => j > i && !o.staged && o.clientId === r.clientId && o.messageId === r.messageId)) continue
       } else {
         if (!queued) continue
-        this.#incomingOf(r.clientId).set(r.messageId, r.value)
+        this.#incomingOf(r.clientId).set(r.messageId, r.entry)
       }
-      this.#commit.put(incomingKey(r.clientId, r.messageId), r.value)
+      this.#commit.put(incomingKey(r.clientId, r.messageId), r.entry.value)
       any = true
     }
     return any
@@ -367,7 +409,7 @@ export class LevelQueueStore implements LevelQueues {
     }
     // under its id only: the queue entry keeps the message as queued, and outgoingStream sends the id's
     // value in its place (aedes-persistence-level wrote both keys; it reads this one for an acknowledgement)
-    const value = msgpack.encode(packet)
+    const value = encodePacket(packet)
     q.sent.set(messageId, { queueKey, packet, onDisk: true, value, conn })
     this.#commit.put(outgoingIdKey(client.id, messageId), value)
     await this.#commit.durable()
@@ -418,17 +460,17 @@ export class LevelQueueStore implements LevelQueues {
   // ---- incoming QoS 2 packets awaiting PUBREL
 
   async incomingStorePacket (client: Session, packet: StoredPacket): Promise<void> {
-    const value = encodeIncoming(packet)
-    this.#incomingOf(client.id).set(packet.messageId ?? 0, value)
-    this.#commit.put(incomingKey(client.id, packet.messageId), value)
+    const entry = encodedEntry(packet)
+    this.#incomingOf(client.id).set(packet.messageId ?? 0, entry)
+    this.#commit.put(incomingKey(client.id, packet.messageId), entry.value)
     // on disk before PUBREC: the publisher sends it no more after that
     await this.#commit.durable()
   }
 
   async incomingGetPacket (client: Session, packet: { messageId?: number }): Promise<StoredPacket> {
-    const value = this.#incoming.get(client.id)?.get(packet.messageId ?? 0)
-    if (value === undefined) throw noSuchPacket()
-    return msgpack.decode(value) as StoredPacket
+    const entry = this.#incoming.get(client.id)?.get(packet.messageId ?? 0)
+    if (entry === undefined) throw noSuchPacket()
+    return msgpack.decode(entry.value) as StoredPacket
   }
 
   async incomingDelPacket (client: Session, packet: { messageId?: number }): Promise<void> {
