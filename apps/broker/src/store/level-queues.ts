@@ -154,6 +154,8 @@ export interface QueueRecords {
    * written apart from these records), as a queue write would; else (its publish failed) only what was staged
    */
   flush (packet: StoredPacket, opts: { queued: boolean }): Promise<void>
+  /** whether the store holds an incoming record (in its index, which holds every one on disk) */
+  holds (clientId: string, messageId: number): boolean
 }
 
 export interface LevelQueues extends QueueRecords {
@@ -490,6 +492,10 @@ export class LevelQueueStore implements LevelQueues {
     this.#incoming.delete(client.id)
     for (const messageId of m.keys()) this.#commit.del(incomingKey(client.id, messageId))
     await this.#commit.durable()
+  }
+
+  holds (clientId: string, messageId: number): boolean {
+    return this.#incoming.get(clientId)?.has(messageId) === true
   }
 
   hasIncoming (clientId: string): boolean {
