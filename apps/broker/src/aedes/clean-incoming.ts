@@ -6,7 +6,7 @@
 // 1.2.0 did: once the new client is registered (after any takeover), and when a clean client goes away.
 // Until the clear is done, the new client's own QoS 2 lookups wait for it.
 import type { Aedes, Client } from 'aedes'
-import type { AedesStore, Session } from './store.js'
+import type { AedesStore } from './store.js'
 import { brokerInternals, clientInternals } from './internals.js'
 import { fn, patch } from './patch.js'
 

@@ -122,10 +122,10 @@ export function installQos2Guard (
       const messageId = packet.messageId ?? 0
       const ids = { messageId: packet.messageId, brokerId: packet.brokerId, brokerCounter: packet.brokerCounter }
       const clientId = client.id
-      queueRecords.stage(packet, [
-        ...(owner !== undefined ? [{ clientId: OWNER_PREFIX + clientId, messageId, packet: () => ownerRecord(clientId, ids, owner).packet as Stored, unlessQueued: true }] : []),
-        { clientId, messageId, packet }
-      ])
+      const own = owner !== undefined
+        ? [{ clientId: OWNER_PREFIX + clientId, messageId, packet: () => ownerRecord(clientId, ids, owner).packet as Stored, unlessQueued: true }]
+        : []
+      queueRecords.stage(packet, [...own, { clientId, messageId, packet }])
       pending.set(identity(packet), { clientId: client.id, messageId: packet.messageId, packet })
       return
     }

@@ -20,7 +20,8 @@ const NO_OPTIONS = Object.freeze({})
 export function createLevelWriter (db: Level<string, unknown>): (ops: BatchOps) => Promise<void> {
   const target = db as unknown as { _batch?: unknown }
   if (typeof target._batch !== 'function') {
-    throw new WardenError('WARDEN_ERR_PERSISTENCE', 'classic-level has no _batch(operations, options): the installed version is not the one Warden was built for')
+    throw new WardenError('WARDEN_ERR_PERSISTENCE',
+      'classic-level has no _batch(operations, options): the installed version is not the one Warden was built for')
   }
   const own = target as { _batch: PrivateBatch }
   return async (ops) => {
