@@ -33,8 +33,10 @@ const record = (packet, messageId, payload) => ({ ...packet, topic: '', payload:
 async function storeWithRecords (store, publisher, packet, messageId, sub) {
   if (typeof store.stage === 'function') {
     // the owner record is written only if the publish fails; the packet goes with the queue entries, flagged
-    const owner = { clientId: OWNER.id, packet: record(packet, messageId, '{"u":"pub"}'), unlessQueued: true }
-    store.stage(packet, [owner, { clientId: publisher.id, packet: { ...packet, messageId } }])
+    // (as the guard stages them: the owner record made only if needed; earlier builds read packet.messageId)
+    const owner = { clientId: OWNER.id, messageId, packet: () => record(packet, messageId, '{"u":"pub"}'), unlessQueued: true }
+    const early = { ...owner, packet: owner.packet() }
+    store.stage(packet, [typeof store.holds === 'function' ? owner : early, { clientId: publisher.id, messageId, packet: { ...packet, messageId } }])
     store.attach(packet, [{ clientId: publisher.id, packet: { ...packet, messageId, wardenQueued: 1 } }])
     await store.outgoingEnqueueCombi([sub], packet)
     return
@@ -47,7 +49,9 @@ async function storeWithRecords (store, publisher, packet, messageId, sub) {
 
 async function delWithRecords (store, publisher, messageId) {
   if (typeof store.stage === 'function') {
-    await Promise.all([publisher, MARK, OWNER].map((c) => store.incomingDelPacket(c, { messageId })))
+    // the records the store holds (since `holds`: none, for a message queued as it should be); earlier, all
+    const held = typeof store.holds === 'function' ? [MARK, OWNER].filter((c) => store.holds(c.id, messageId)) : [MARK, OWNER]
+    await Promise.all([publisher, ...held].map((c) => store.incomingDelPacket(c, { messageId })))
     return
   }
   for (const c of [publisher, MARK, OWNER]) await store.incomingDelPacket(c, { messageId })

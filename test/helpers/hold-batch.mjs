@@ -14,22 +14,10 @@ const held = () => {
   return new Promise(() => {})
 }
 
-const batch = ClassicLevel.prototype.batch
-ClassicLevel.prototype.batch = function heldBatch (...args) {
-  if (topic.length === 0) return batch.apply(this, args)
-  if (args.length > 0) {
-    const ops = args[0]
-    return Array.isArray(ops) && ops.some((op) => op.type === 'put' && queues(op.key, op.value)) ? held() : batch.apply(this, args)
-  }
-  // a chained batch: held at write() when one of its puts queues the message
-  const chained = batch.call(this)
-  let hold = false
-  const put = chained.put
-  chained.put = function (key, value, ...rest) {
-    if (queues(key, value)) hold = true
-    return put.call(this, key, value, ...rest)
-  }
-  const write = chained.write
-  chained.write = function (...rest) { return hold ? held() : write.apply(this, rest) }
-  return chained
+// every batch the store writes, and the public array batches, end in classic-level's _batch (store/level-write.ts)
+const batch = ClassicLevel.prototype._batch
+if (typeof batch !== 'function') throw new Error('hold-batch.mjs: classic-level has no _batch')
+ClassicLevel.prototype._batch = function heldBatch (ops, ...rest) {
+  if (topic.length > 0 && ops.some((op) => op.type === 'put' && queues(op.key, op.value))) return held()
+  return batch.call(this, ops, ...rest)
 }

@@ -15,20 +15,11 @@ const held = (key) => {
   return new Promise(() => {})
 }
 
-const batch = ClassicLevel.prototype.batch
-ClassicLevel.prototype.batch = function heldBatch (...args) {
-  if (args.length > 0) return batch.apply(this, args)
-  const chained = batch.call(this)
-  let hit
-  const note = (key) => { if (hit === undefined && match.test(String(key))) hit = String(key) }
-  const put = chained.put
-  chained.put = function (key, ...rest) { note(key); return put.call(this, key, ...rest) }
-  const del = chained.del
-  chained.del = function (key, ...rest) { note(key); return del.call(this, key, ...rest) }
-  const write = chained.write
-  chained.write = function (...rest) {
-    if (hit !== undefined && skip-- <= 0) return held(hit)
-    return write.apply(this, rest)
-  }
-  return chained
+// every batch the store writes, and the public array batches, end in classic-level's _batch (store/level-write.ts)
+const batch = ClassicLevel.prototype._batch
+if (typeof batch !== 'function') throw new Error('hold-keys.mjs: classic-level has no _batch')
+ClassicLevel.prototype._batch = function heldBatch (ops, ...rest) {
+  const hit = ops.find((op) => match.test(String(op.key)))
+  if (hit !== undefined && skip-- <= 0) return held(String(hit.key))
+  return batch.call(this, ops, ...rest)
 }

@@ -20,37 +20,27 @@ type Match = (key: string, value: Buffer) => boolean
 
 interface Rule { readonly match: Match, hit: boolean, readonly onHeld: () => void, readonly released: Promise<void>, readonly release: () => void }
 
-interface Chained { put: (key: unknown, value: unknown, ...rest: unknown[]) => unknown, write: (...rest: unknown[]) => Promise<void> }
-type BatchFn = (this: unknown, ...args: unknown[]) => unknown
+interface Op { readonly type: string, readonly key: unknown, readonly value?: unknown }
+type BatchFn = (this: unknown, ops: Op[], ...rest: unknown[]) => Promise<void>
 
 /** holds the first batch whose puts satisfy each rule made by `hold`; undone after the test */
 export function holdLevelBatches (scope: Scope): { hold: (match: Match) => BatchHold } {
   const rules: Rule[] = []
-  const proto = ClassicLevel.prototype as { batch: BatchFn }
-  const original = proto.batch
-  proto.batch = function heldBatch (this: unknown, ...args: unknown[]): unknown {
-    if (args.length > 0) return original.apply(this, args) // an array batch: the store writes chained ones
-    const chained = original.call(this) as Chained
-    let rule: Rule | undefined
-    const put = chained.put
-    chained.put = function (key, value, ...rest) {
-      if (rule === undefined && Buffer.isBuffer(value)) rule = rules.find((r) => !r.hit && r.match(String(key), value))
-      if (rule !== undefined) rule.hit = true
-      return put.call(this, key, value, ...rest)
+  // every batch the store writes ends in classic-level's _batch (apps/broker/src/store/level-write.ts)
+  const proto = ClassicLevel.prototype as { _batch: BatchFn }
+  const original = proto._batch
+  proto._batch = async function heldBatch (this: unknown, ops: Op[], ...rest: unknown[]): Promise<void> {
+    const rule = rules.find((r) => !r.hit && ops.some((op) => op.type === 'put' && Buffer.isBuffer(op.value) && r.match(String(op.key), op.value)))
+    if (rule !== undefined) {
+      rule.hit = true
+      rule.onHeld()
+      await rule.released
     }
-    const write = chained.write
-    chained.write = async function (...rest) {
-      if (rule !== undefined) {
-        rule.onHeld()
-        await rule.released
-      }
-      await write.apply(this, rest)
-    }
-    return chained
+    await original.call(this, ops, ...rest)
   }
   // a test that failed half-way must not leave a batch held: the broker could not close
   scope.defer(() => {
-    proto.batch = original
+    proto._batch = original
     for (const r of rules) r.release()
   })
   return {

@@ -202,4 +202,34 @@ describe('LevelQueueStore', () => {
     await store.destroy()
     await db.close()
   })
+
+  it('encodes a QoS 2 message\'s staged records only if read or written, and reads a record as a copy of its own', async () => {
+    const dir = await freshDir()
+    const { store, db } = await openWarden(dir)
+    const packet = { ...v5(70, 2), messageId: 7 } as unknown as StoredPacket
+    let made = 0
+    const owner = '\u0000warden-qos2-owner:pub'
+    store.stage(packet, [
+      { clientId: owner, messageId: 7, packet: () => { made++; return { ...packet, topic: '', payload: Buffer.from('{"u":"pub"}') } }, unlessQueued: true },
+      { clientId: 'pub', messageId: 7, packet }
+    ])
+    store.attach(packet, [{ clientId: 'pub', packet: { ...packet, wardenQueued: 1 } }])
+    await store.outgoingEnqueueCombi([{ clientId: client.id }], packet)
+    // the owner record was dropped unmade once the message was queued; the packet went to disk flagged
+    expect(made).toBe(0)
+    expect(store.holds(owner, 7)).toBe(false)
+    expect(store.holds('pub', 7)).toBe(true)
+    const a = await store.incomingGetPacket({ id: 'pub' }, { messageId: 7 })
+    a.topic = 'changed by a reader'
+    const b = await store.incomingGetPacket({ id: 'pub' }, { messageId: 7 })
+    expect(b).toMatchObject({ topic: 'sensors/a', wardenQueued: 1, messageId: 7 })
+    expect(Buffer.from(b.payload).toString()).toBe('m70')
+    await store.destroy()
+    await db.close()
+    const again = await openWarden(dir)
+    expect(await again.store.incomingGetPacket({ id: 'pub' }, { messageId: 7 })).toMatchObject({ topic: 'sensors/a', wardenQueued: 1 })
+    expect((await keys(again.db)).filter((k) => k.startsWith('incoming:'))).toEqual(['incoming:pub:0000000000000007'])
+    await again.store.destroy()
+    await again.db.close()
+  })
 })

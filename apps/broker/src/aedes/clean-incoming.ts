@@ -6,7 +6,7 @@
 // 1.2.0 did: once the new client is registered (after any takeover), and when a clean client goes away.
 // Until the clear is done, the new client's own QoS 2 lookups wait for it.
 import type { Aedes, Client } from 'aedes'
-import type { AedesStore, Session } from './store.js'
+import type { AedesStore } from './store.js'
 import { brokerInternals, clientInternals } from './internals.js'
 import { fn, patch } from './patch.js'
 
@@ -40,13 +40,13 @@ export function cleanIncomingOnCleanSessions (broker: Aedes, store: AedesStore):
     if (clientInternals(client).clean && brokerInternals(broker).clients[client.id] === undefined) clean(client).catch(onError)
   })
 
-  const awaitClear = async (session: Session): Promise<void> => { await pending.get(session)?.done }
-  patch(store, 'incomingGetPacket', fn(3), (get) => async (session, packet) => {
-    await awaitClear(session)
-    return await get(session, packet)
+  // a call with no clear to wait for goes straight through (every QoS 2 PUBLISH makes both: no promise more)
+  patch(store, 'incomingGetPacket', fn(3), (get) => (session, packet) => {
+    const p = pending.get(session)
+    return p === undefined ? get(session, packet) : p.done.then(async () => await get(session, packet))
   }, WHY, 'persistence')
-  patch(store, 'incomingStorePacket', fn(3), (put) => async (session, packet) => {
-    await awaitClear(session)
-    await put(session, packet)
+  patch(store, 'incomingStorePacket', fn(3), (put) => (session, packet) => {
+    const p = pending.get(session)
+    return p === undefined ? put(session, packet) : p.done.then(async () => { await put(session, packet) })
   }, WHY, 'persistence')
 }

@@ -9,8 +9,8 @@ import { fn, patch } from './patch.js'
 const isLiveClient = (s: Session): boolean => 'conn' in s && 'broker' in s
 
 export function settlePubrelDeletes (store: AedesStore): void {
-  patch(store, 'incomingDelPacket', fn(3), (del) => async (session, packet) => {
-    if (!isLiveClient(session)) { await del(session, packet); return }
-    await del(session, packet).catch(() => {})
+  patch(store, 'incomingDelPacket', fn(3), (del) => (session, packet) => {
+    if (!isLiveClient(session)) return del(session, packet)
+    return del(session, packet).catch(() => {})
   }, 'aedes 2.0.0-beta.1 lets a rejected incomingDelPacket escape from a .finally() (1.2.0 had fixed it)', 'persistence')
 }

@@ -39,6 +39,7 @@ import { keepRetainedDeliveries } from '../aedes/retain-as-published.js'
 import { limitKeepAlive } from '../aedes/server-keep-alive.js'
 import { acceptShareFilters, advertiseSharedSubscriptions } from '../aedes/shared-subscribe.js'
 import { storeSessionExpiry } from '../aedes/session-timers.js'
+import { stacklessMisses } from '../store/memory-misses.js'
 import { isTakenOver } from '../sessions/takeover.js'
 import type { AedesStore } from '../aedes/store.js'
 
@@ -64,6 +65,13 @@ export interface StorePatchDeps {
 /** Before aedes is created: the store alone. */
 export function patchStore (store: AedesStore, { kind, retained, replicas }: StorePatchDeps): void {
   installAll([
+    // innermost: only the memory store's own code runs without stack traces
+    {
+      name: 'stackless-misses',
+      when: kind === 'memory',
+      reason: 'aedes-persistence\'s memory store captures a stack trace for every lookup that misses (each QoS 2 message makes two)',
+      install: () => stacklessMisses(store)
+    },
     {
       name: 'queue-at-granted-qos',
       reason: 'aedes queues a message for an offline session at its published QoS, and replays it so (MQTT-3.8.4-6)',

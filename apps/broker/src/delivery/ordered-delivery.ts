@@ -26,13 +26,17 @@ function inCallOrder<C extends ClientCall> (call: C): C {
   return function orderedCall (client: { id: string }, packet: never) {
     const id = client.id
     const result = call(client, packet)
-    // a rejection ("no such packet" is how a new QoS 2 id is found) is passed on in its turn, not unhandled now
-    result.catch(noop)
     const previous = tails.get(id)
-    const ordered = previous === undefined ? result : previous.then(() => result, () => result)
-    const tail = ordered.then(noop, noop)
+    let ordered = result
+    if (previous !== undefined) {
+      // a rejection ("no such packet" is how a new QoS 2 id is found) is passed on in its turn, not unhandled now
+      result.catch(noop)
+      ordered = previous.then(() => result, () => result)
+    }
+    // settled (either way): the client's last call so far, unless a later one took its place
+    const settled = (): void => { if (tails.get(id) === tail) tails.delete(id) }
+    const tail: Promise<unknown> = ordered.then(settled, settled)
     tails.set(id, tail)
-    void tail.then(() => { if (tails.get(id) === tail) tails.delete(id) })
     return ordered
   } as C
 }

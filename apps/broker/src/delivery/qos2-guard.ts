@@ -35,6 +35,8 @@ import { GROUP_PREFIX, readPendingGroups, writePendingGroups, type GroupMessage,
 /** The mark of client C lives in the incoming store of a pseudo client `MARK_PREFIX + C`: real client
  * ids cannot contain U+0000 (the packet guard refuses them). */
 export const MARK_PREFIX = `${QOS2_RECORD_PREFIX}:`
+/** the pseudo client ids of the records kept beside a client's packet: its mark, its owner, its groups' copy */
+const RECORD_PREFIXES = [MARK_PREFIX, OWNER_PREFIX, GROUP_PREFIX] as const
 /** the guard's own records (marks, owners), not clients' packets */
 const isRecord = (clientId: string): boolean => clientId.startsWith(QOS2_RECORD_PREFIX)
 
@@ -115,11 +117,15 @@ export function installQos2Guard (
       // before that batch loses them with the message, which was not acknowledged (no PUBREC yet)
       // The owner record is needed only to publish the packet again, which a packet written with its queue
       // entries never is: it goes to disk only if the publish fails before that.
-      const r = owner !== undefined ? ownerRecord(client.id, packet, owner) : undefined
-      queueRecords.stage(packet, [
-        ...(r !== undefined ? [{ clientId: r.clientId, packet: r.packet as Stored, unlessQueued: true }] : []),
-        { clientId: client.id, packet }
-      ])
+      // Both are encoded only if read or written: the owner record is dropped, and the packet replaced by its
+      // form flagged as queued, in the common case
+      const messageId = packet.messageId ?? 0
+      const ids = { messageId: packet.messageId, brokerId: packet.brokerId, brokerCounter: packet.brokerCounter }
+      const clientId = client.id
+      const own = owner !== undefined
+        ? [{ clientId: OWNER_PREFIX + clientId, messageId, packet: () => ownerRecord(clientId, ids, owner).packet as Stored, unlessQueued: true }]
+        : []
+      queueRecords.stage(packet, [...own, { clientId, messageId, packet }])
       pending.set(identity(packet), { clientId: client.id, messageId: packet.messageId, packet })
       return
     }
@@ -258,13 +264,17 @@ export function installQos2Guard (
   // On level the three go in one batch (issued together, written whole or not at all); elsewhere in turn.
   patch(p, 'incomingDelPacket', fn(3), (del) => async (client, packet) => {
     if (isRecord(client.id)) { await del(client, packet); return }
-    const records = [markOwner(client.id), { id: OWNER_PREFIX + client.id }, { id: GROUP_PREFIX + client.id }]
     if (queueRecords === undefined) {
       await del(client, packet)
-      for (const r of records) await del(r, packet).catch(noop)
+      for (const prefix of RECORD_PREFIXES) await del({ id: prefix + client.id }, packet).catch(noop)
       return
     }
-    const [own] = await Promise.allSettled([del(client, packet), ...records.map((r) => del(r, packet))])
+    // level: only the records it holds (none, for a message written with its queue entries: its packet stands
+    // for the mark and its owner was never written), each a delete of its own in the same batch
+    const id = packet.messageId ?? 0
+    const held = RECORD_PREFIXES.filter((prefix) => queueRecords.holds(prefix + client.id, id))
+    if (held.length === 0) { await del(client, packet); return }
+    const [own] = await Promise.allSettled([del(client, packet), ...held.map(async (prefix) => { await del({ id: prefix + client.id }, packet) })])
     if (own.status === 'rejected') throw own.reason
   }, WHY, 'persistence')
 
@@ -272,7 +282,7 @@ export function installQos2Guard (
     patch(p, 'cleanIncoming', fn(2), (clean) => async (client) => {
       await clean?.(client)
       if (isRecord(client.id)) return
-      const records = [markOwner(client.id), { id: OWNER_PREFIX + client.id }, { id: GROUP_PREFIX + client.id }]
+      const records = RECORD_PREFIXES.map((prefix) => ({ id: prefix + client.id }))
       if (queueRecords === undefined) for (const r of records) await clean?.(r)
       else await Promise.all(records.map((r) => clean?.(r)))
     }, WHY, 'persistence')

@@ -8,7 +8,7 @@ import { connectRedis, type RedisTarget } from '../store/redis-connect.js'
 import type { LocalListeners } from '../store/redis-bus.js'
 import { busOf, connackSent } from '../aedes/accessors.js'
 import { fn, patch } from '../aedes/patch.js'
-import type { AedesStore } from '../aedes/store.js'
+import type { AedesStore, Session, StoredPacket } from '../aedes/store.js'
 import type { Logger } from '@warden/common'
 import type { DenyReason } from '../policy/decision.js'
 import type { Audit } from '../audit/audit.js'
@@ -86,10 +86,16 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
   /** replays of a member's stored queue: copies handed to another member are not sent again; the others
    * are tracked as unacknowledged again, so that they move on if this connection ends too */
   function patchStore (p: AedesStore): void {
-    patch(p, 'outgoingUpdate', fn(3), (update) => async (client, packet) => {
+    patch(p, 'outgoingUpdate', fn(3), (update) => (client, packet) => {
       const copy = packet.cmd === 'publish' ? parseCopyBrokerId(packet.brokerId) : null
-      const att = copy !== null ? groups?.attachmentOf(client as Client) : undefined
-      if (copy !== null && att !== undefined && groups !== undefined && packet.messageId !== undefined) {
+      // not a group copy (every other message): straight through, no promise of its own
+      return copy === null ? update(client, packet) : updateCopy(client, packet, copy, update)
+    }, 'aedes replays a member\'s stored queue, including copies another member has taken since', 'persistence')
+    const updateCopy = async (
+      client: Session, packet: StoredPacket, copy: { readonly key: string }, update: (c: Session, pk: StoredPacket) => Promise<unknown>
+    ): Promise<unknown> => {
+      const att = groups?.attachmentOf(client as Client)
+      if (att !== undefined && groups !== undefined && packet.messageId !== undefined) {
         const own = att.inflight.get(packet.messageId)
         if (own === undefined || own.copy.brokerId !== packet.brokerId || own.copy.brokerCounter !== Number(packet.brokerCounter)) {
           if (groups.dispatcher.isRevoked(client.id, packet)) return
@@ -108,7 +114,7 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
         }
       }
       return await update(client, packet)
-    }, 'aedes replays a member\'s stored queue, including copies another member has taken since', 'persistence')
+    }
     // a session cleaned (clean=true connect) or expired leaves its groups
     patch(p, 'cleanSubscriptions', fn(2), (clean) => async (client) => {
       const r = await clean(client)

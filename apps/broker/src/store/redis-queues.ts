@@ -49,7 +49,6 @@
 //   command after it: a crash between the two had the message, already in its subscribers' queues, published
 //   again when its publisher sent it again (a second delivery).
 import { Readable } from 'node:stream'
-import { Encoder } from '@msgpack/msgpack'
 import type { Redis } from 'ioredis'
 import msgpack from 'msgpack-lite'
 import Packet from 'aedes-packet'
@@ -57,6 +56,7 @@ import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
 import { isConnection, type QueueSub, type Session, type StoredPacket } from '../aedes/store.js'
 import { createRedisBatch, type HashField, type RedisBatch } from './redis-batch.js'
 import { isCappedCopy } from './queued-qos.js'
+import { encodePacket } from './packet-codec.js'
 import type { IncomingRecord, QueueRecords } from './level-queues.js'
 
 /** records (the QoS 2 guard's mark) written in the script call that queues a QoS 2 message */
@@ -78,19 +78,6 @@ const identityOf = (packet: StoredPacket): string => `${String(packet.brokerId)}
 
 /** a message sent on one connection under a packet id: its queue entry and the packet as last sent */
 interface Sent { readonly entry: string, readonly packet: StoredPacket, readonly brokerId: unknown, readonly brokerCounter: unknown }
-
-/** packets are written with @msgpack/msgpack (the same bytes as msgpack-lite, several times faster) */
-const encoder = new Encoder()
-/** a packet as stored: its own fields, none of the functions aedes hangs on what it sends (writeCallback) */
-function encodePacket (packet: object): Buffer {
-  const plain: Record<string, unknown> = {}
-  for (const k in packet) {
-    const v = (packet as Record<string, unknown>)[k]
-    if (typeof v !== 'function') plain[k] = v
-  }
-  const bytes = encoder.encode(plain)
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-}
 
 const noop = (): void => {}
 
