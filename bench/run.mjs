@@ -15,10 +15,15 @@
 //   --quiet-budget=s   seconds the run may spend in all waiting for the machine to be quiet before a
 //                      workload (default 60; 10 with --quick)
 //   --no-report        do not rewrite BENCHMARKS.md and docs/benchmarks.svg (a full run does by default)
+//   --alt-node-args="<flags>"  one more broker, warden-level-alt: Warden (level) with these Node flags instead
+//                      of the ones ecosystem.config.js gives the broker (what a flag buys, in the same window)
+//   --trace=<dir>      latency rows: every message's send time and latency, and what the Node processes did
+//                      meanwhile (GC pauses, timers, each message's read and write in the broker, the
+//                      scheduler's waits), one JSON file per run in <dir>; `node bench/tail.mjs <dir>` reads them
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, release, totalmem } from 'node:os'
-import { dirname, join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_SCRYPT, hashPassword } from '@warden/broker'
 import { runConnections } from './lib/connections.mjs'
@@ -31,7 +36,12 @@ import { writeReport } from './report.mjs'
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url))
 const ROOT = join(BENCH_DIR, '..')
-const args = Object.fromEntries(process.argv.slice(2).map((a) => { const [k, v] = a.replace(/^--/, '').split('='); return [k, v ?? true] }))
+// --name=value (the value may hold '=' itself: --alt-node-args=--max-semi-space-size=32), or --name
+const args = Object.fromEntries(process.argv.slice(2).map((a) => {
+  const s = a.replace(/^--/, '')
+  const eq = s.indexOf('=')
+  return eq === -1 ? [s, true] : [s.slice(0, eq), s.slice(eq + 1)]
+}))
 const quick = args.quick === true
 // --quick leaves the persistent-session section out unless asked for (--sections=persistent)
 const sections = new Set(String(args.sections ?? `throughput,latency,ownership,connections,cluster,logins${quick ? '' : ',persistent'}`).split(','))
@@ -65,7 +75,17 @@ let brokers = [
 ]
 if (mosquittoVersion === null || !/mosquitto/i.test(mosquittoVersion)) brokers = brokers.filter((b) => b.kind !== 'mosquitto')
 if (quick && !sections.has('persistent')) brokers = brokers.filter((b) => b.name !== 'warden-level')
+if (typeof args['alt-node-args'] === 'string') {
+  const i = brokers.findIndex((b) => b.name === 'warden-level')
+  const flags = args['alt-node-args'].split(/\s+/).filter((f) => f !== '')
+  brokers.splice(i + 1, 0, { ...brokers[i], name: 'warden-level-alt', label: `Warden (level, ${flags.join(' ') || 'no flags'})`, nodeArgs: flags })
+}
 if (typeof args.only === 'string') { const only = args.only.split(','); brokers = brokers.filter((b) => only.includes(b.name)) }
+const traceDir = typeof args.trace === 'string' ? resolve(args.trace) : null
+if (traceDir !== null) {
+  mkdirSync(traceDir, { recursive: true })
+  brokers = brokers.map((b) => ({ ...b, trace: true }))
+}
 
 const timing = quick ? { warmupMs: 400, durationMs: 1100 } : { warmupMs: 500, durationMs: 2000 }
 // A fixed-rate latency row warms up at its rate for seconds, every broker alike: a Node broker's code is
@@ -196,6 +216,12 @@ async function compare (handles, w, reps) {
       const r = await h.run(wl.name, (broker) => runTraffic(broker, { ...timing, ...wl, ...flood }))
       if (r === null) continue
       r.busyBefore = q.busyCores
+      if (r.trace !== undefined) {
+        const file = join(traceDir, `${h.b.name}-${wl.name.replace(/[^\w]+/g, '-')}-${rep + 1}-${Date.now()}.json`)
+        const head = { broker: h.b.name, workload: wl.name, rep: rep + 1, latency: r.latency, brokerUsPerMsg: r.brokerUsPerMsg, otherCores: r.otherCores }
+        writeFileSync(file, JSON.stringify({ ...head, ...r.trace }))
+        delete r.trace
+      }
       logRow(h.b.name, r, rep)
       runs.get(h.b.name).push(r)
     }
@@ -238,7 +264,8 @@ if (sections.has('throughput') || sections.has('latency')) {
       for (const w of latencies) {
         // the level store matters for QoS 1 (stored before PUBACK): once, at the rate of the target
         const hs = handles.filter((h) => h.b.name !== 'warden-level' || (w.qos === 1 && w.rate === 1000))
-        results.latency.push(...await compare(hs, { ...w, warmupMs: latencyWarmupMs }, args.reps !== undefined ? Number(args.reps) : quick ? 1 : 2))
+        const reps = args.reps !== undefined ? Number(args.reps) : quick ? 1 : 2
+        results.latency.push(...await compare(hs, { ...w, warmupMs: latencyWarmupMs, trace: traceDir !== null }, reps))
       }
     }
   } finally {

@@ -98,7 +98,7 @@ export function spawnLoginStorm (spec) {
 export async function startBroker (b, opts = {}) {
   if (b.kind === 'mosquitto') return startMosquitto(b)
   const dataDir = tempDir('warden-bench-')
-  const execArgv = ['--expose-gc']
+  const execArgv = ['--expose-gc', ...(b.nodeArgs ?? [])]
   if (opts.profileDir !== undefined) execArgv.push('--cpu-prof', '--cpu-prof-dir', opts.profileDir)
   // cluster mode: a Redis of its own, whose CPU counts as the broker's (it carries the store and the bus)
   const redis = b.persistence === 'redis' || b.store === 'redis' ? await startRedis() : null
@@ -118,6 +118,10 @@ export async function startBroker (b, opts = {}) {
       const s = await h.request('sample', { gc })
       const redisCpu = redis === null ? null : procCpuUs(redis.pid)
       return { cpu: s.cpu + (redisCpu ?? 0), redisCpu, t: s.t, rss: s.rss, heap: s.heap, mqQueue: s.mqQueue, writes: s.writes, bus: s.bus ?? null }
+    },
+    /** --trace: start recording, or stop and return what was recorded (bench/lib/tail-trace.mjs) */
+    async trace (start) {
+      return (await h.request('trace', { start })).trace
     },
     async stop () {
       await h.close()
@@ -187,6 +191,7 @@ async function startMosquitto (b) {
     ...b,
     port,
     pid,
+    async trace () { return null },
     async sample () {
       return { cpu: procCpuUs(pid), t: Number(process.hrtime.bigint()) / 1e3, rss: procRss(pid), heap: null, writes: null }
     },
