@@ -17,6 +17,8 @@
 //   --no-report        do not rewrite BENCHMARKS.md and docs/benchmarks.svg (a full run does by default)
 //   --alt-node-args="<flags>"  one more broker, warden-level-alt: Warden (level) with these Node flags instead
 //                      of the ones ecosystem.config.js gives the broker (what a flag buys, in the same window)
+//   --latency-seconds=s  the measured window of a latency row (default: the run's 2 s, 1.1 with --quick): at
+//                      1k msg/s a 2 s window's p99 is its 20th slowest message, i.e. one or two stalls
 //   --trace=<dir>      latency rows: every message's send time and latency, and what the Node processes did
 //                      meanwhile (GC pauses, timers, each message's read and write in the broker, the
 //                      scheduler's waits), one JSON file per run in <dir>; `node bench/tail.mjs <dir>` reads them
@@ -93,6 +95,7 @@ const timing = quick ? { warmupMs: 400, durationMs: 1100 } : { warmupMs: 500, du
 // per message was 180–360 µs with V8's compiler threads busy beside it, 125–157 µs from 4–8 s on (Mosquitto,
 // native code, 75–100 either way). A broker runs for days: the row measures it warm.
 const latencyWarmupMs = quick ? 3000 : 5000
+const latencyTiming = args['latency-seconds'] !== undefined ? { durationMs: Number(args['latency-seconds']) * 1000 } : {}
 const KEY = (w) => w.payloadSize === 64 && (w.qos === 0 || w.qos === 1) && !w.shape.includes('persistent')
 const repsOf = (w) => args.reps !== undefined ? Number(args.reps) : quick ? 1 : KEY(w) ? 2 : 1
 const matrix = quick
@@ -265,7 +268,7 @@ if (sections.has('throughput') || sections.has('latency')) {
         // the level store matters for QoS 1 (stored before PUBACK): once, at the rate of the target
         const hs = handles.filter((h) => h.b.name !== 'warden-level' || (w.qos === 1 && w.rate === 1000))
         const reps = args.reps !== undefined ? Number(args.reps) : quick ? 1 : 2
-        results.latency.push(...await compare(hs, { ...w, warmupMs: latencyWarmupMs, trace: traceDir !== null }, reps))
+        results.latency.push(...await compare(hs, { ...w, warmupMs: latencyWarmupMs, ...latencyTiming, trace: traceDir !== null }, reps))
       }
     }
   } finally {
@@ -375,7 +378,7 @@ results.meta.quietWaitSec = Math.round((Number(args['quiet-budget'] ?? (quick ? 
 mkdirSync(join(BENCH_DIR, 'results'), { recursive: true })
 // a partial run (some brokers, sections or workloads) does not replace the last complete one
 const partial = typeof args.only === 'string' || args.sections !== undefined || typeof args.filter === 'string' ||
-  args.reps !== undefined || args.flood === true
+  args.reps !== undefined || args.flood === true || args['latency-seconds'] !== undefined || args['alt-node-args'] !== undefined
 const out = join(BENCH_DIR, 'results', `latest-${results.meta.mode}${partial ? '-partial' : ''}.json`)
 writeFileSync(out, JSON.stringify(results, null, 2) + '\n')
 console.log(`\n${results.meta.elapsedSec} s; results in ${out}`)
