@@ -55,7 +55,9 @@ for (const file of files) {
   const gcS = d.sub?.gc ?? []
   const timers = d.broker?.timers ?? []
   const machine = d.machine ?? []
-  const cause = { 'broker GC': 0, 'broker timer': 0, 'subscriber GC': 0, 'other load': 0, none: 0 }
+  // the stall probe's late wake-ups: [went to sleep, µs late]; it should have woken 1 ms after going to sleep
+  const stalls = d.stalls?.late ?? []
+  const cause = { 'machine stall': 0, 'broker GC': 0, 'broker timer': 0, 'subscriber GC': 0, 'other load': 0, none: 0 }
   const lines = []
   for (const e of episodes) {
     const worst = e.idx.reduce((a, b) => (latency[b] > latency[a] ? b : a))
@@ -65,12 +67,19 @@ for (const file of files) {
     const mc = machine.filter(([t]) => overlaps(t - 50000, t, e.start, e.end))
     const other = mc.length === 0 ? null : Math.max(...mc.map((r) => r[1]))
     const steal = mc.length === 0 ? null : Math.max(...mc.map((r) => r[3]))
+    const st = stalls.filter(([t, late]) => overlaps(t + 1000, t + 1000 + late, e.start, e.end) && late >= 1000)
     const parts = split(worst)
     const what = []
     if (g.length > 0) what.push(`broker GC ${g.map(([, dur, k]) => `${k} ${f2(dur)}`).join(', ')}`)
     if (tm.length > 0) what.push(`broker timer ${tm.map(([, dur, l]) => `${f2(dur)} ${l.replace(/^.*\/(apps|node_modules)\//, '$1/')}`).join(', ')}`)
     if (gs.length > 0) what.push(`sub GC ${gs.map(([, dur, k]) => `${k} ${f2(dur)}`).join(', ')}`)
-    const label = g.length > 0 ? 'broker GC' : tm.length > 0 ? 'broker timer' : gs.length > 0 ? 'subscriber GC' : 'none'
+    const stalled = st.length === 0 ? 0 : Math.max(...st.map(([, late]) => late))
+    if (stalled > 0) what.push(`probe woke ${f2(stalled)} ms late`)
+    // a stall of the whole machine (the probe, real-time, held back too) as long as half the message's wait
+    // explains it whatever else overlapped
+    const label = stalled >= latency[worst] / 2
+      ? 'machine stall'
+      : g.length > 0 ? 'broker GC' : tm.length > 0 ? 'broker timer' : gs.length > 0 ? 'subscriber GC' : 'none'
     cause[label] += e.idx.length
     lines.push(`  at ${ms(e.start).padStart(5)} ms: ${String(e.idx.length).padStart(3)} slow, worst ${f2(latency[worst])} ms` +
       (parts !== null ? ` (pub→broker ${f2(parts.in)}, in broker ${f2(parts.broker)}, broker→sub ${f2(parts.out)})` : '') +
@@ -114,5 +123,10 @@ for (const file of files) {
     console.log(`  broker timers: ${Object.entries(tSum).map(([l, x]) => `${short(l)} ${x.n}× max ${f2(x.max)}`).join('; ') || 'none'}`)
   }
   console.log(`  subscriber GC: ${gcSum(gcS)}`)
+  if (d.stalls) {
+    const over = (ms) => stalls.filter(([, l]) => l >= ms * 1000).length
+    console.log(`  stall probe (${d.stalls.realtime ? 'real-time' : 'ordinary priority'}): woke ≥ 2 ms late ${over(2)}×, ≥ 10 ms ${over(10)}×, ` +
+      `max ${f2(Math.max(0, ...stalls.map(([, l]) => l)))} ms`)
+  }
   if (showEpisodes) for (const l of lines) console.log(l)
 }

@@ -36,9 +36,11 @@ process.once('exit', () => {
 for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => process.exit(130))
 
 /** A forked Node child answering {cmd} messages with {type: cmd}. */
-function ipcChild (script, spec, execArgv = []) {
+function ipcChild (script, spec, execArgv = [], { execPath, env } = {}) {
   // the spec travels as the first IPC message: a workload's topic lists do not fit in argv
-  const child = track(fork(join(BENCH_DIR, script), [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
+  const opts = { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...(execPath !== undefined ? { execPath } : {}) }
+  if (env !== undefined) opts.env = env
+  const child = track(fork(join(BENCH_DIR, script), [], opts))
   child.send({ cmd: 'init', spec })
   const waiting = new Map()
   let failure = null
@@ -84,6 +86,18 @@ function ipcChild (script, spec, execArgv = []) {
 
 export function spawnGenerator (spec) {
   return ipcChild('gen-child.mjs', spec)
+}
+
+/**
+ * --trace: bench/stall-probe.mjs, real-time (`chrt -f 50`) where this process may make it so; `ready.realtime`
+ * says whether it is
+ */
+export function spawnStallProbe () {
+  let rt = false
+  try { execFileSync('chrt', ['-f', '50', 'true'], { stdio: 'ignore' }); rt = true } catch {}
+  return rt
+    ? ipcChild('stall-probe.mjs', {}, ['-f', '50', process.execPath], { execPath: 'chrt', env: { ...process.env, STALL_PROBE_RT: '1' } })
+    : ipcChild('stall-probe.mjs', {})
 }
 
 /** the hostile side of the login-storm workload (bench/login-child.mjs) */

@@ -2,7 +2,7 @@
 // a warm-up, a measured window sampled from every process's own CPU accounting, then a drain to count
 // loss. Returns the figures for one table row.
 import { readFileSync } from 'node:fs'
-import { machineBusyUs, spawnGenerator } from './procs.mjs'
+import { machineBusyUs, spawnGenerator, spawnStallProbe } from './procs.mjs'
 import { procSched } from './proc-stat.mjs'
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -20,8 +20,10 @@ export async function runTraffic (broker, w) {
     port: broker.port, qos: w.qos, payloadSize: w.payloadSize, pubCount: w.pubs.length, protocolVersion: w.protocolVersion ?? 4, trace: w.trace === true
   }
   const subGen = spawnGenerator({ ...common, role: 'sub', clients: w.subs })
+  const probe = w.trace === true ? spawnStallProbe() : null
   let pubGen
   try {
+    const realtime = probe === null ? null : (await probe.ready).realtime
     await subGen.ready
     pubGen = spawnGenerator({
       ...common,
@@ -37,7 +39,7 @@ export async function runTraffic (broker, w) {
     await sleep(w.warmupMs)
     const pids = { broker: broker.pid, pub: pubGen.pid, sub: subGen.pid }
     const machine = w.trace === true ? machineTimeline() : null
-    if (w.trace === true) await broker.trace(true)
+    if (w.trace === true) await Promise.all([broker.trace(true), probe.request('start')])
     if (w.latency === true) await subGen.request('reset')
     const sched0 = w.trace === true ? schedOf(pids) : null
     const s0 = await sampleAll(broker, pubGen, subGen)
@@ -50,6 +52,7 @@ export async function runTraffic (broker, w) {
     await drain(subGen, expected, w.qos)
     const sched1 = w.trace === true ? schedOf(pids) : null
     const brokerTrace = w.trace === true ? await broker.trace(false) : null
+    const stalls = probe === null ? null : { realtime, late: (await probe.request('stop')).late }
     const report = await subGen.request('report', { sent, raw: w.raw === true || w.trace === true })
     const r = figures(w, s0, s1, { ...report, expected, unacked }, broker.workers ?? 1)
     if (w.trace === true) {
@@ -58,13 +61,14 @@ export async function runTraffic (broker, w) {
         broker: brokerTrace,
         sub: report.trace,
         sched: { from: sched0, to: sched1 },
-        machine: machine.stop()
+        machine: machine.stop(),
+        stalls
       }
       delete r.raw
     }
     return r
   } finally {
-    await Promise.all([subGen.close(), pubGen?.close()])
+    await Promise.all([subGen.close(), pubGen?.close(), probe?.close()])
   }
 }
 
