@@ -23,6 +23,7 @@
 //                      meanwhile (GC pauses, timers, each message's read and write in the broker, the
 //                      scheduler's waits), one JSON file per run in <dir>; `node bench/tail.mjs <dir>` reads them
 import { execFileSync } from 'node:child_process'
+import { createRequire } from 'node:module'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, release, totalmem } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -48,6 +49,9 @@ const quick = args.quick === true
 // --quick leaves the persistent-session section out unless asked for (--sections=persistent)
 const sections = new Set(String(args.sections ?? `throughput,latency,ownership,connections,cluster,logins${quick ? '' : ',persistent'}`).split(','))
 const started = Date.now()
+
+// Warden's brokers run with the Node flags pm2 gives the broker (ecosystem.config.js), as a deployment does
+const wardenNodeArgs = createRequire(import.meta.url)(join(ROOT, 'ecosystem.config.js')).apps.find((a) => a.name === 'broker').node_args ?? []
 
 const mosquittoVersion = (() => {
   try { return execFileSync('mosquitto', ['-h'], { encoding: 'utf8' }).split('\n')[0] } catch (err) { return (err.stdout ?? '').split('\n')[0] || null }
@@ -77,10 +81,11 @@ let brokers = [
 ]
 if (mosquittoVersion === null || !/mosquitto/i.test(mosquittoVersion)) brokers = brokers.filter((b) => b.kind !== 'mosquitto')
 if (quick && !sections.has('persistent')) brokers = brokers.filter((b) => b.name !== 'warden-level')
+brokers = brokers.map((b) => (b.kind === 'warden' ? { ...b, nodeArgs: wardenNodeArgs } : b))
 if (typeof args['alt-node-args'] === 'string') {
   const i = brokers.findIndex((b) => b.name === 'warden-level')
   const flags = args['alt-node-args'].split(/\s+/).filter((f) => f !== '')
-  brokers.splice(i + 1, 0, { ...brokers[i], name: 'warden-level-alt', label: `Warden (level, ${flags.join(' ') || 'no flags'})`, nodeArgs: flags })
+  brokers.splice(i + 1, 0, { ...brokers[i], name: 'warden-level-alt', label: `Warden (level, ${flags.join(' ') || 'no Node flags'})`, nodeArgs: flags })
 }
 if (typeof args.only === 'string') { const only = args.only.split(','); brokers = brokers.filter((b) => only.includes(b.name)) }
 const traceDir = typeof args.trace === 'string' ? resolve(args.trace) : null
@@ -138,6 +143,7 @@ const results = {
     aedes: JSON.parse(readFileSync(join(ROOT, 'node_modules/aedes-1.2/package.json'), 'utf8')).version,
     wardenAedes: JSON.parse(readFileSync(join(ROOT, 'node_modules/aedes/package.json'), 'utf8')).version,
     mosquitto: mosquittoVersion,
+    wardenNodeArgs,
     scrypt: SCRYPT,
     timing,
     flood: args.flood === true
