@@ -28,6 +28,14 @@ const clusterEnv = cluster
   ? { WARDEN_PERSISTENCE: 'redis', WARDEN_REDIS_URL: env.WARDEN_REDIS_URL ?? 'redis://127.0.0.1:6379' }
   : {}
 
+// V8's young generation held at its full 16 MiB: at a steady rate Warden allocates ~17 KiB per message, and
+// after a quiet spell V8 shrinks the young generation to 1 MiB and regrows it only slowly — ten scavenges a
+// second at 1k msg/s instead of one or two. Each is a millisecond-long burst in which the broker reads nothing,
+// and on a shared machine the one that is preempted holds every message behind it for tens of ms. A busy broker
+// reaches 16 MiB anyway, so the resident memory is the same (BENCHMARKS.md, "Latency at 1k msg/s: the tail").
+// bench/run.mjs runs its Warden brokers with these flags too.
+const brokerNodeArgs = ['--min-semi-space-size=16']
+
 // a process that keeps crashing is restarted with a growing delay, and given up on after 15 tries
 const restartPolicy = {
   autorestart: true,
@@ -42,6 +50,7 @@ module.exports = {
       name: 'broker',
       script: 'apps/broker/dist/main.js',
       cwd: __dirname,
+      node_args: brokerNodeArgs,
       exec_mode: cluster ? 'cluster' : 'fork',
       instances,
       // pm2 counts it online once it has said process.send('ready'), i.e. once it listens

@@ -5,12 +5,16 @@
 import cluster from 'node:cluster'
 import net from 'node:net'
 import { procCpuUs, procRss } from './lib/proc-stat.mjs'
+import { installTailTrace } from './lib/tail-trace.mjs'
 
 // a cluster worker finds its spec in its environment (a message sent at fork can arrive before it listens)
 const spec = cluster.isWorker
   ? JSON.parse(process.env.WARDEN_BENCH_SPEC)
   : await new Promise((resolve) => process.once('message', (m) => resolve(m.spec)))
 let close
+// --trace: GC pauses, timer callbacks and each message's read and write times; installed before the broker
+// is imported, so that its timers are wrapped as they are created
+const trace = spec.trace === true && spec.workers === undefined ? installTailTrace({ sockets: true, timers: true }) : null
 // --count-writes: socket writes (system calls) the broker makes, to see how well it batches them
 let writes = 0
 if (spec.countWrites === true) {
@@ -95,6 +99,9 @@ if (close !== undefined) {
         writes,
         bus
       })
+    } else if (m.cmd === 'trace') {
+      if (m.start === true) trace?.start()
+      process.send({ type: 'trace', trace: m.start === true ? null : trace?.stop() ?? null })
     } else if (m.cmd === 'close') {
       await Promise.race([close(), new Promise((resolve) => setTimeout(resolve, 5000))])
       process.send({ type: 'close' })

@@ -6,9 +6,12 @@ import {
   CONNACK, PAYLOAD_HEADER, PINGRESP, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK,
   connectFrame, createFrameReader, publishTemplate, skipProperties, subscribeFrame, writeAck
 } from './lib/wire.mjs'
+import { installTailTrace } from './lib/tail-trace.mjs'
 
 const spec = await new Promise((resolve) => process.once('message', (m) => resolve(m.spec)))
 const { role, port, host = '127.0.0.1', localAddress } = spec
+// --trace: this process's GC pauses beside its latency samples (a subscriber's pause delays its reads)
+const trace = spec.trace === true ? installTailTrace() : null
 /** 4: MQTT 3.1.1; 5: MQTT 5 */
 const version = spec.protocolVersion ?? 4
 const clients = []
@@ -159,6 +162,7 @@ function pubHandler (c) {
 const pubCount = spec.pubCount ?? 1
 let recording = false
 let lat = new Float64Array(1 << 16)
+let sentAt = new Float64Array(1 << 16) // each sample's send time (µs, hrtime), for --trace
 let nLat = 0
 
 function subHandler (c) {
@@ -189,8 +193,13 @@ function subHandler (c) {
         if (pi < pubCount) c.counts[pi]++
         if (recording) {
           if (now === 0n) now = nowNs() // frames of one read arrived together
-          if (nLat === lat.length) { const l = new Float64Array(lat.length * 2); l.set(lat); lat = l }
-          lat[nLat++] = Number(now - buf.readBigUInt64LE(p + 8)) / 1e3
+          if (nLat === lat.length) {
+            const l = new Float64Array(lat.length * 2); l.set(lat); lat = l
+            const t = new Float64Array(lat.length); t.set(sentAt); sentAt = t
+          }
+          const ts = buf.readBigUInt64LE(p + 8)
+          sentAt[nLat] = Number(ts) / 1e3
+          lat[nLat++] = Number(now - ts) / 1e3
         }
       }
     } else if (type === PUBREL) {
@@ -267,14 +276,21 @@ process.on('message', async (m) => {
     case 'reset':
       recording = true
       nLat = 0
+      trace?.start()
       reply({ type: 'reset' })
       break
     case 'stop':
       reply({ type: 'stop', ...await stopPublishers() })
       break
     case 'report':
-      // raw: every latency in arrival order (to see when the slow ones happen)
-      reply({ type: 'report', ...tally(m.sent), latency: percentiles(), ...(m.raw === true ? { raw: Array.from(lat.subarray(0, nLat)) } : {}) })
+      // raw: every latency in arrival order (to see when the slow ones happen), with its send time
+      reply({
+        type: 'report',
+        ...tally(m.sent),
+        latency: percentiles(),
+        ...(m.raw === true ? { raw: Array.from(lat.subarray(0, nLat)), rawSentAt: Array.from(sentAt.subarray(0, nLat)) } : {}),
+        ...(trace !== null ? { trace: trace.stop() } : {})
+      })
       break
     case 'close':
       closing = true

@@ -15,10 +15,18 @@
 //   --quiet-budget=s   seconds the run may spend in all waiting for the machine to be quiet before a
 //                      workload (default 60; 10 with --quick)
 //   --no-report        do not rewrite BENCHMARKS.md and docs/benchmarks.svg (a full run does by default)
+//   --alt-node-args="<flags>"  one more broker, warden-level-alt: Warden (level) with these Node flags instead
+//                      of the ones ecosystem.config.js gives the broker (what a flag buys, in the same window)
+//   --latency-seconds=s  the measured window of a latency row (default: the run's 2 s, 1.1 with --quick): at
+//                      1k msg/s a 2 s window's p99 is its 20th slowest message, i.e. one or two stalls
+//   --trace=<dir>      latency rows: every message's send time and latency, and what the Node processes did
+//                      meanwhile (GC pauses, timers, each message's read and write in the broker, the
+//                      scheduler's waits), one JSON file per run in <dir>; `node bench/tail.mjs <dir>` reads them
 import { execFileSync } from 'node:child_process'
+import { createRequire } from 'node:module'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, release, totalmem } from 'node:os'
-import { dirname, join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_SCRYPT, hashPassword } from '@warden/broker'
 import { runConnections } from './lib/connections.mjs'
@@ -31,11 +39,19 @@ import { writeReport } from './report.mjs'
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url))
 const ROOT = join(BENCH_DIR, '..')
-const args = Object.fromEntries(process.argv.slice(2).map((a) => { const [k, v] = a.replace(/^--/, '').split('='); return [k, v ?? true] }))
+// --name=value (the value may hold '=' itself: --alt-node-args=--max-semi-space-size=32), or --name
+const args = Object.fromEntries(process.argv.slice(2).map((a) => {
+  const s = a.replace(/^--/, '')
+  const eq = s.indexOf('=')
+  return eq === -1 ? [s, true] : [s.slice(0, eq), s.slice(eq + 1)]
+}))
 const quick = args.quick === true
 // --quick leaves the persistent-session section out unless asked for (--sections=persistent)
 const sections = new Set(String(args.sections ?? `throughput,latency,ownership,connections,cluster,logins${quick ? '' : ',persistent'}`).split(','))
 const started = Date.now()
+
+// Warden's brokers run with the Node flags pm2 gives the broker (ecosystem.config.js), as a deployment does
+const wardenNodeArgs = createRequire(import.meta.url)(join(ROOT, 'ecosystem.config.js')).apps.find((a) => a.name === 'broker').node_args ?? []
 
 const mosquittoVersion = (() => {
   try { return execFileSync('mosquitto', ['-h'], { encoding: 'utf8' }).split('\n')[0] } catch (err) { return (err.stdout ?? '').split('\n')[0] || null }
@@ -65,7 +81,18 @@ let brokers = [
 ]
 if (mosquittoVersion === null || !/mosquitto/i.test(mosquittoVersion)) brokers = brokers.filter((b) => b.kind !== 'mosquitto')
 if (quick && !sections.has('persistent')) brokers = brokers.filter((b) => b.name !== 'warden-level')
+brokers = brokers.map((b) => (b.kind === 'warden' ? { ...b, nodeArgs: wardenNodeArgs } : b))
+if (typeof args['alt-node-args'] === 'string') {
+  const i = brokers.findIndex((b) => b.name === 'warden-level')
+  const flags = args['alt-node-args'].split(/\s+/).filter((f) => f !== '')
+  brokers.splice(i + 1, 0, { ...brokers[i], name: 'warden-level-alt', label: `Warden (level, ${flags.join(' ') || 'no Node flags'})`, nodeArgs: flags })
+}
 if (typeof args.only === 'string') { const only = args.only.split(','); brokers = brokers.filter((b) => only.includes(b.name)) }
+const traceDir = typeof args.trace === 'string' ? resolve(args.trace) : null
+if (traceDir !== null) {
+  mkdirSync(traceDir, { recursive: true })
+  brokers = brokers.map((b) => ({ ...b, trace: true }))
+}
 
 const timing = quick ? { warmupMs: 400, durationMs: 1100 } : { warmupMs: 500, durationMs: 2000 }
 // A fixed-rate latency row warms up at its rate for seconds, every broker alike: a Node broker's code is
@@ -73,6 +100,7 @@ const timing = quick ? { warmupMs: 400, durationMs: 1100 } : { warmupMs: 500, du
 // per message was 180–360 µs with V8's compiler threads busy beside it, 125–157 µs from 4–8 s on (Mosquitto,
 // native code, 75–100 either way). A broker runs for days: the row measures it warm.
 const latencyWarmupMs = quick ? 3000 : 5000
+const latencyTiming = args['latency-seconds'] !== undefined ? { durationMs: Number(args['latency-seconds']) * 1000 } : {}
 const KEY = (w) => w.payloadSize === 64 && (w.qos === 0 || w.qos === 1) && !w.shape.includes('persistent')
 const repsOf = (w) => args.reps !== undefined ? Number(args.reps) : quick ? 1 : KEY(w) ? 2 : 1
 const matrix = quick
@@ -115,6 +143,7 @@ const results = {
     aedes: JSON.parse(readFileSync(join(ROOT, 'node_modules/aedes-1.2/package.json'), 'utf8')).version,
     wardenAedes: JSON.parse(readFileSync(join(ROOT, 'node_modules/aedes/package.json'), 'utf8')).version,
     mosquitto: mosquittoVersion,
+    wardenNodeArgs,
     scrypt: SCRYPT,
     timing,
     flood: args.flood === true
@@ -196,6 +225,12 @@ async function compare (handles, w, reps) {
       const r = await h.run(wl.name, (broker) => runTraffic(broker, { ...timing, ...wl, ...flood }))
       if (r === null) continue
       r.busyBefore = q.busyCores
+      if (r.trace !== undefined) {
+        const file = join(traceDir, `${h.b.name}-${wl.name.replace(/[^\w]+/g, '-')}-${rep + 1}-${Date.now()}.json`)
+        const head = { broker: h.b.name, workload: wl.name, rep: rep + 1, latency: r.latency, brokerUsPerMsg: r.brokerUsPerMsg, otherCores: r.otherCores }
+        writeFileSync(file, JSON.stringify({ ...head, ...r.trace }))
+        delete r.trace
+      }
       logRow(h.b.name, r, rep)
       runs.get(h.b.name).push(r)
     }
@@ -238,7 +273,8 @@ if (sections.has('throughput') || sections.has('latency')) {
       for (const w of latencies) {
         // the level store matters for QoS 1 (stored before PUBACK): once, at the rate of the target
         const hs = handles.filter((h) => h.b.name !== 'warden-level' || (w.qos === 1 && w.rate === 1000))
-        results.latency.push(...await compare(hs, { ...w, warmupMs: latencyWarmupMs }, args.reps !== undefined ? Number(args.reps) : quick ? 1 : 2))
+        const reps = args.reps !== undefined ? Number(args.reps) : quick ? 1 : 2
+        results.latency.push(...await compare(hs, { ...w, warmupMs: latencyWarmupMs, ...latencyTiming, trace: traceDir !== null }, reps))
       }
     }
   } finally {
@@ -348,7 +384,7 @@ results.meta.quietWaitSec = Math.round((Number(args['quiet-budget'] ?? (quick ? 
 mkdirSync(join(BENCH_DIR, 'results'), { recursive: true })
 // a partial run (some brokers, sections or workloads) does not replace the last complete one
 const partial = typeof args.only === 'string' || args.sections !== undefined || typeof args.filter === 'string' ||
-  args.reps !== undefined || args.flood === true
+  args.reps !== undefined || args.flood === true || args['latency-seconds'] !== undefined || args['alt-node-args'] !== undefined
 const out = join(BENCH_DIR, 'results', `latest-${results.meta.mode}${partial ? '-partial' : ''}.json`)
 writeFileSync(out, JSON.stringify(results, null, 2) + '\n')
 console.log(`\n${results.meta.elapsedSec} s; results in ${out}`)

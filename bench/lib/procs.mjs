@@ -36,9 +36,11 @@ process.once('exit', () => {
 for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => process.exit(130))
 
 /** A forked Node child answering {cmd} messages with {type: cmd}. */
-function ipcChild (script, spec, execArgv = []) {
+function ipcChild (script, spec, execArgv = [], { execPath, env } = {}) {
   // the spec travels as the first IPC message: a workload's topic lists do not fit in argv
-  const child = track(fork(join(BENCH_DIR, script), [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
+  const opts = { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...(execPath !== undefined ? { execPath } : {}) }
+  if (env !== undefined) opts.env = env
+  const child = track(fork(join(BENCH_DIR, script), [], opts))
   child.send({ cmd: 'init', spec })
   const waiting = new Map()
   let failure = null
@@ -86,6 +88,18 @@ export function spawnGenerator (spec) {
   return ipcChild('gen-child.mjs', spec)
 }
 
+/**
+ * --trace: bench/stall-probe.mjs, real-time (`chrt -f 50`) where this process may make it so; `ready.realtime`
+ * says whether it is
+ */
+export function spawnStallProbe () {
+  let rt = false
+  try { execFileSync('chrt', ['-f', '50', 'true'], { stdio: 'ignore' }); rt = true } catch {}
+  return rt
+    ? ipcChild('stall-probe.mjs', {}, ['-f', '50', process.execPath], { execPath: 'chrt', env: { ...process.env, STALL_PROBE_RT: '1' } })
+    : ipcChild('stall-probe.mjs', {})
+}
+
 /** the hostile side of the login-storm workload (bench/login-child.mjs) */
 export function spawnLoginStorm (spec) {
   return ipcChild('login-child.mjs', spec)
@@ -98,7 +112,7 @@ export function spawnLoginStorm (spec) {
 export async function startBroker (b, opts = {}) {
   if (b.kind === 'mosquitto') return startMosquitto(b)
   const dataDir = tempDir('warden-bench-')
-  const execArgv = ['--expose-gc']
+  const execArgv = ['--expose-gc', ...(b.nodeArgs ?? [])]
   if (opts.profileDir !== undefined) execArgv.push('--cpu-prof', '--cpu-prof-dir', opts.profileDir)
   // cluster mode: a Redis of its own, whose CPU counts as the broker's (it carries the store and the bus)
   const redis = b.persistence === 'redis' || b.store === 'redis' ? await startRedis() : null
@@ -118,6 +132,10 @@ export async function startBroker (b, opts = {}) {
       const s = await h.request('sample', { gc })
       const redisCpu = redis === null ? null : procCpuUs(redis.pid)
       return { cpu: s.cpu + (redisCpu ?? 0), redisCpu, t: s.t, rss: s.rss, heap: s.heap, mqQueue: s.mqQueue, writes: s.writes, bus: s.bus ?? null }
+    },
+    /** --trace: start recording, or stop and return what was recorded (bench/lib/tail-trace.mjs) */
+    async trace (start) {
+      return (await h.request('trace', { start })).trace
     },
     async stop () {
       await h.close()
@@ -187,6 +205,7 @@ async function startMosquitto (b) {
     ...b,
     port,
     pid,
+    async trace () { return null },
     async sample () {
       return { cpu: procCpuUs(pid), t: Number(process.hrtime.bigint()) / 1e3, rss: procRss(pid), heap: null, writes: null }
     },

@@ -1,7 +1,9 @@
 // Runs one traffic workload against a running broker: a subscriber process and a publisher process,
 // a warm-up, a measured window sampled from every process's own CPU accounting, then a drain to count
 // loss. Returns the figures for one table row.
-import { machineBusyUs, spawnGenerator } from './procs.mjs'
+import { readFileSync } from 'node:fs'
+import { machineBusyUs, spawnGenerator, spawnStallProbe } from './procs.mjs'
+import { procSched } from './proc-stat.mjs'
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -14,10 +16,14 @@ const SATURATED = 0.9
  *   pubs[i] = { clientId, username, password, topic, pubIndex }; subs[i] = { clientId, username, password, subs, from, clean }
  */
 export async function runTraffic (broker, w) {
-  const common = { port: broker.port, qos: w.qos, payloadSize: w.payloadSize, pubCount: w.pubs.length, protocolVersion: w.protocolVersion ?? 4 }
+  const common = {
+    port: broker.port, qos: w.qos, payloadSize: w.payloadSize, pubCount: w.pubs.length, protocolVersion: w.protocolVersion ?? 4, trace: w.trace === true
+  }
   const subGen = spawnGenerator({ ...common, role: 'sub', clients: w.subs })
+  const probe = w.trace === true ? spawnStallProbe() : null
   let pubGen
   try {
+    const realtime = probe === null ? null : (await probe.ready).realtime
     await subGen.ready
     pubGen = spawnGenerator({
       ...common,
@@ -31,7 +37,11 @@ export async function runTraffic (broker, w) {
     await pubGen.ready
     await pubGen.request('start')
     await sleep(w.warmupMs)
+    const pids = { broker: broker.pid, pub: pubGen.pid, sub: subGen.pid }
+    const machine = w.trace === true ? machineTimeline() : null
+    if (w.trace === true) await Promise.all([broker.trace(true), probe.request('start')])
     if (w.latency === true) await subGen.request('reset')
+    const sched0 = w.trace === true ? schedOf(pids) : null
     const s0 = await sampleAll(broker, pubGen, subGen)
     await sleep(w.durationMs)
     const s1 = await sampleAll(broker, pubGen, subGen)
@@ -40,11 +50,55 @@ export async function runTraffic (broker, w) {
     const readers = w.subs.filter((s, i) => s.group === undefined || w.subs.findIndex((x) => x.group === s.group) === i)
     const expected = readers.reduce((n, s) => n + s.from.reduce((m, pi) => m + (sent[pi] ?? 0), 0), 0)
     await drain(subGen, expected, w.qos)
-    const report = await subGen.request('report', { sent, raw: w.raw === true })
-    return figures(w, s0, s1, { ...report, expected, unacked }, broker.workers ?? 1)
+    const sched1 = w.trace === true ? schedOf(pids) : null
+    const brokerTrace = w.trace === true ? await broker.trace(false) : null
+    const stalls = probe === null ? null : { realtime, late: (await probe.request('stop')).late }
+    const report = await subGen.request('report', { sent, raw: w.raw === true || w.trace === true })
+    const r = figures(w, s0, s1, { ...report, expected, unacked }, broker.workers ?? 1)
+    if (w.trace === true) {
+      r.trace = {
+        samples: { sentAt: report.rawSentAt, latency: report.raw },
+        broker: brokerTrace,
+        sub: report.trace,
+        sched: { from: sched0, to: sched1 },
+        machine: machine.stop(),
+        stalls
+      }
+      delete r.raw
+    }
+    return r
   } finally {
-    await Promise.all([subGen.close(), pubGen?.close()])
+    await Promise.all([subGen.close(), pubGen?.close(), probe?.close()])
   }
+}
+
+/** --trace: each process's scheduler account (time waiting for a core), µs */
+function schedOf (pids) {
+  const out = {}
+  for (const [k, pid] of Object.entries(pids)) {
+    try { out[k] = procSched(pid) } catch { out[k] = null }
+  }
+  return out
+}
+
+/**
+ * --trace: the whole machine every 50 ms (/proc/stat, cores busy in processes, interrupts, stolen by the
+ * hypervisor): [hrtime µs, task, irq, steal] in cores, to set beside the slow messages
+ */
+function machineTimeline () {
+  const read = () => {
+    const v = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number)
+    return { t: Number(process.hrtime.bigint()) / 1e3, task: v[0] + v[1] + v[2], irq: v[5] + v[6], steal: v[7] }
+  }
+  const rows = []
+  let last = read()
+  const timer = setInterval(() => {
+    const x = read()
+    const dt = (x.t - last.t) / 1e6 * 100 // ticks of USER_HZ in the interval
+    rows.push([x.t, (x.task - last.task) / dt, (x.irq - last.irq) / dt, (x.steal - last.steal) / dt])
+    last = x
+  }, 50)
+  return { stop () { clearInterval(timer); return rows } }
 }
 
 async function sampleAll (broker, pubGen, subGen) {

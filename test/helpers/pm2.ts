@@ -11,7 +11,11 @@ import { ROOT } from './process.js'
 const run = promisify(execFile)
 const PM2 = resolve(ROOT, 'node_modules', '.bin', 'pm2')
 
-export interface Pm2App { name: string, pid: number, pm2_env: { status: string, restart_time: number, exec_mode?: string, NODE_APP_INSTANCE?: number } }
+export interface Pm2App {
+  name: string
+  pid: number
+  pm2_env: { status: string, restart_time: number, exec_mode?: string, NODE_APP_INSTANCE?: number, node_args?: string[] }
+}
 export interface ConsumerSummary { received: number, telemetry: number, unique: number, gaps: number, duplicates: number, devices: number }
 
 export interface Run { code: number | null, stdout: string, stderr: string }
