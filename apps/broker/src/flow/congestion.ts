@@ -3,8 +3,8 @@
 // its stored queue).
 // Sampled every SAMPLE_MS for the connections written to since; a connection costs a counter per write. One
 // that crosses the high-water mark between samples is judged at once: a busy broker writes megabytes to a
-// subscriber in one sample period (20 publishers' reads of 64 KiB each, every turn of the event loop), so
-// waiting for the next sample let a reader stalled for a few milliseconds be cut off before it was seen.
+// subscriber in one sample period (a socket read of up to ~80 KiB from each publisher, every turn of the event
+// loop), so waiting for the next sample let a reader stalled for a few milliseconds be cut off before it was seen.
 //
 // Reading is measured as the bytes the kernel took from the connection (while a backlog waits, what the
 // client reads), plus the messages it acknowledged (each counted at the average size of its stored queue, or
