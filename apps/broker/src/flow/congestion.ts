@@ -1,7 +1,10 @@
 // Tells when a subscriber is congested: it still reads, but what waits for it fills one of the bounds that
 // would cut it off (bytes waiting to be written; QoS 1/2 messages unacknowledged, and for a persistent session
 // its stored queue).
-// Sampled every SAMPLE_MS for the connections written to since; a connection costs a counter per write.
+// Sampled every SAMPLE_MS for the connections written to since; a connection costs a counter per write. One
+// that crosses the high-water mark between samples is judged at once: a busy broker writes megabytes to a
+// subscriber in one sample period (a socket read of up to ~80 KiB from each publisher, every turn of the event
+// loop), so waiting for the next sample let a reader stalled for a few milliseconds be cut off before it was seen.
 //
 // Reading is measured as the bytes the kernel took from the connection (while a backlog waits, what the
 // client reads), plus the messages it acknowledged (each counted at the average size of its stored queue, or
@@ -88,6 +91,8 @@ interface Watched {
   at: number
   congested: boolean
   active: boolean
+  /** judged at once when it crosses the high-water mark; once per sample period at most */
+  armed: boolean
 }
 
 export interface CongestionEvents {
@@ -110,10 +115,15 @@ export class CongestionWatch {
   private readonly active = new Set<Watched>()
   private readonly timer: NodeJS.Timeout
   private readonly install: (conn: Duplex) => void
+  /** bytes waiting and messages unacknowledged at the high-water mark (Infinity: not a bound) */
+  private readonly highBytes: number
+  private readonly highInflight: number
 
   constructor (private readonly limits: CongestionLimits, private readonly events: CongestionEvents) {
     this.timer = setInterval(() => this.sample(), SAMPLE_MS)
     this.timer.unref()
+    this.highBytes = limits.maxOutgoingBytes > 0 ? limits.maxOutgoingBytes * limits.highWater : Infinity
+    this.highInflight = limits.maxQueuedMessages > 0 ? limits.maxQueuedMessages * limits.highWater : Infinity
     const watch = this
     this.install = patchEach<Duplex, 'write'>('write', fn(3), (write) => function (
       this: WatchedConn, chunk: unknown, encoding?: unknown, cb?: unknown
@@ -121,7 +131,9 @@ export class CongestionWatch {
       const w = watch.stateOf(this)
       w.added += typeof chunk === 'string' ? Buffer.byteLength(chunk) : (chunk as { length: number }).length
       if (!w.active) watch.activate(w)
-      return (write as Write).call(this, chunk, encoding, cb)
+      const ok = (write as Write).call(this, chunk, encoding, cb)
+      if (w.armed && this.writableLength >= watch.highBytes) watch.judgeNow(w)
+      return ok
     } as Duplex['write'], 'flow control counts the bytes written to a subscriber', 'client.conn')
   }
 
@@ -133,6 +145,7 @@ export class CongestionWatch {
     const w = this.stateOf(connOf(client))
     w.inflight++
     w.size = w.size === 0 ? bytes : w.size + (bytes - w.size) / 16
+    if (w.armed && w.inflight >= this.highInflight) this.judgeNow(w)
   }
 
   /** the client acknowledged a QoS 1/2 message (aedes's 'ack' event) */
@@ -150,7 +163,7 @@ export class CongestionWatch {
     if (w === undefined) {
       w = {
         client: clientOfConn(conn), conn, added: 0, acks: 0, inflight: 0, size: 0, lastLength: 0, lastIntake: undefined,
-        drained: [], ms: [], at: 0, congested: false, active: false
+        drained: [], ms: [], at: 0, congested: false, active: false, armed: true
       }
       conn[WATCHED] = w
     }
@@ -165,6 +178,34 @@ export class CongestionWatch {
     this.active.add(w)
   }
 
+  /** bytes it drained since the last sample: what the kernel took, and what it acknowledged */
+  private drainedSince (w: Watched, length: number, intake: number | undefined, usage: Usage | undefined): number {
+    const acked = w.acks * (usage === undefined || usage.n === 0 ? w.size : usage.bytes / usage.n)
+    const sent = intake !== undefined && w.lastIntake !== undefined ? intake - w.lastIntake : w.lastLength + w.added - length
+    return Math.max(0, sent) + acked
+  }
+
+  /** congested next, by its fill and its drain rate over the window (and `bytes` drained in the `ms` since) */
+  private verdict (w: Watched, fill: number, bytes: number, ms: number): boolean {
+    for (let i = 0; i < w.drained.length; i++) { bytes += w.drained[i] as number; ms += w.ms[i] as number }
+    // a clean session has no stored queue to be cut off at: one that leaves maxQueuedMessages unacknowledged
+    // (reading its socket, so its drain looks healthy) is past its bound for good and holds no one
+    const overdue = w.client.clean && this.limits.maxQueuedMessages > 0 && w.inflight >= this.limits.maxQueuedMessages
+    return !overdue && judge(w.congested, fill, bytes * 1000 / Math.max(1, ms), this.limits)
+  }
+
+  /** past the high-water mark between samples: judged now, its reading counted up to now */
+  private judgeNow (w: Watched): void {
+    w.armed = false
+    if (w.conn.destroyed) return
+    const length = w.conn.writableLength
+    const usage = this.events.usageOf(w.client.id)
+    const drained = this.drainedSince(w, length, kernelIntake(w.conn), usage)
+    if (!this.verdict(w, fillOf(this.limits, length, usage, w.inflight), drained, Date.now() - w.at)) return
+    w.congested = true
+    this.events.congested(w.client)
+  }
+
   private sample (): void {
     const now = Date.now()
     for (const w of this.active) {
@@ -177,11 +218,9 @@ export class CongestionWatch {
       const length = w.conn.writableLength
       const wrote = w.added > 0
       const usage = this.events.usageOf(w.client.id)
-      const acked = w.acks * (usage === undefined || usage.n === 0 ? w.size : usage.bytes / usage.n)
       const intake = kernelIntake(w.conn)
-      const sent = intake !== undefined && w.lastIntake !== undefined ? intake - w.lastIntake : w.lastLength + w.added - length
+      const drained = this.drainedSince(w, length, intake, usage)
       w.lastIntake = intake
-      const drained = Math.max(0, sent) + acked
       w.added = 0
       w.acks = 0
       w.lastLength = length
@@ -189,14 +228,9 @@ export class CongestionWatch {
       w.ms.push(Math.max(1, now - w.at))
       w.at = now
       if (w.drained.length > WINDOW) { w.drained.shift(); w.ms.shift() }
-      let bytes = 0
-      let ms = 0
-      for (let i = 0; i < w.drained.length; i++) { bytes += w.drained[i] as number; ms += w.ms[i] as number }
       const fill = fillOf(this.limits, length, usage, w.inflight)
-      // a clean session has no stored queue to be cut off at: one that leaves maxQueuedMessages unacknowledged
-      // (reading its socket, so its drain looks healthy) is past its bound for good and holds no one
-      const overdue = w.client.clean && this.limits.maxQueuedMessages > 0 && w.inflight >= this.limits.maxQueuedMessages
-      const next = !overdue && judge(w.congested, fill, bytes * 1000 / ms, this.limits)
+      const next = this.verdict(w, fill, 0, 0)
+      w.armed = !next
       if (next) this.events.congested(w.client)
       else if (w.congested) this.events.clear(w.client)
       w.congested = next

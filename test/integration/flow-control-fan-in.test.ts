@@ -1,0 +1,77 @@
+// Flow control under fan-in from publishers that pipeline (bench "fan-in q0 4KiB"): ten publishers, each with a
+// batch of messages in the broker at any time, feed one subscriber that reads steadily but slower. The broker
+// writes megabytes to it between two of flow control's samples; it must be seen congested as it crosses the
+// high-water mark, not at the next sample, or a reader stalled for a moment is cut off as a slow consumer and
+// loses what waited for it. One that stops reading is still cut off.
+import { expect, it } from 'vitest'
+import type { TestBroker } from '../helpers/broker.js'
+import { missing } from '../helpers/flow.js'
+import { flood, type Flood } from '../helpers/flood.js'
+import { slowReader, type SlowReader } from '../helpers/slow-reader.js'
+import { useScope } from '../helpers/scope.js'
+
+const scope = useScope()
+const PUBS = 10
+/** per publisher: 10 × 400 × 4 KiB = 16 MiB, eight times the bound below and more than loopback's socket buffers take */
+const N = 400
+const SIZE = 4096
+/**
+ * cut off at 2 MiB waiting; congested from 512 KiB, clear at 128 KiB. Seen here under load: up to 1.7 MB waiting
+ * with the publishers held from the crossing (what the ten had already sent in one read each still arrives);
+ * 2 MiB and over, cut off, when only the sample every 50 ms judged it
+ */
+const MAX_OUT = 2 * 1024 * 1024
+/** bytes per second the subscriber reads: a quarter of what the publishers offer here, or less */
+const RATE = 4 * 1024 * 1024
+const tags = Array.from({ length: PUBS }, (_, k) => `p${k}`)
+
+const start = (): Promise<TestBroker> => scope.start({
+  config: {
+    persistence: 'memory',
+    // the publishers are throttled by flow control alone
+    limits: { maxOutgoingBytes: MAX_OUT, publishRate: { perSecond: 1e7, burst: 1e7 }, connectionRate: { perSecond: 1000, burst: 1000 } }
+  }
+})
+
+async function reader (b: TestBroker, qos: 0 | 1): Promise<SlowReader> {
+  const r = await slowReader(b.port, 'dashboard', `fan-in-sub-q${qos}`, { filter: 'sensors/#', qos }, RATE, qos === 0)
+  scope.defer(() => r.destroy())
+  return r
+}
+
+async function publishers (b: TestBroker, qos: 0 | 1, n = N): Promise<Flood[]> {
+  return await Promise.all(tags.map(async (tag, k) => {
+    const user = `sensor-${1 + (k % 2)}`
+    const f = await flood(b.port, user, `fan-in-${tag}`, `sensors/${user}/${tag}`, tag, { qos, n, size: SIZE })
+    scope.defer(() => f.destroy())
+    return f
+  }))
+}
+
+for (const qos of [0, 1] as const) {
+  it(`QoS ${qos}: a subscriber reading steadily, slower than ten pipelining publishers, is never cut off, misses nothing, and holds them`, async () => {
+    const b = await start()
+    const r = await reader(b, qos)
+    const pubs = await publishers(b, qos)
+    await Promise.all(pubs.map((p) => p.done))
+    await r.received(PUBS * N)
+    expect(r.isClosed).toBe(false)
+    expect(scope.count('delivery:slow-consumer')).toBe(0)
+    expect(missing(r.payloads, tags, N)).toEqual([])
+    expect(r.payloads).toHaveLength(PUBS * N)
+    expect(b.broker.flow.stats.held).toBeGreaterThan(0)
+  })
+}
+
+it('a subscriber that stops reading under the same flood is still cut off, and the publishers it held go on', async () => {
+  const b = await start()
+  const r = await reader(b, 0)
+  // enough that the flood outlasts the reader's three seconds of averaged reading
+  const pubs = await publishers(b, 0, 2 * N)
+  await expect.poll(() => b.broker.flow.congested().length, { timeout: 10_000, interval: 5 }).toBe(1)
+  r.freeze()
+  // (a frozen reader does not see the close: the broker's side is watched)
+  await expect.poll(() => scope.count('delivery:slow-consumer'), { timeout: 20_000, interval: 20 }).toBe(1)
+  await Promise.all(pubs.map((p) => p.done))
+  expect(b.broker.flow.congested()).toEqual([])
+})
