@@ -18,32 +18,49 @@ import { Readable } from 'node:stream'
 import type { Client } from 'aedes'
 import { subscriptionsOf } from '../aedes/accessors.js'
 import { fn, patch } from '../aedes/patch.js'
-import { isConnection, type AedesStore, type StoredPacket } from '../aedes/store.js'
+import { isConnection, type AedesStore } from '../aedes/store.js'
 import { isMqtt5 } from '../aedes/v5-answers.js'
 import { matchTopic } from '../policy/topic.js'
 
-/** whether one of the client's subscriptions matching `topic` has Retain As Published (never for MQTT 3.1.1) */
-function retainAsPublished (client: Client, topic: string): boolean {
-  if (!isMqtt5(client)) return false
+/** the filters of the client's subscriptions with Retain As Published (none for MQTT 3.1.1) */
+function rapFilters (client: Client): string[] {
+  const out: string[] = []
+  if (!isMqtt5(client)) return out
   const subs = subscriptionsOf(client)
   for (const filter in subs) {
     // a consumer group's `$share/` filter delivers through the group, not through this subscription
-    if (subs[filter]?.rap !== true || filter.startsWith('$share/')) continue
-    if (matchTopic(filter, topic)) return true
+    if (subs[filter]?.rap === true && !filter.startsWith('$share/')) out.push(filter)
   }
-  return false
+  return out
 }
 
-const asForwarded = (client: Client, p: StoredPacket): StoredPacket =>
-  p.retain === true && !retainAsPublished(client, p.topic) ? { ...p, retain: false } : p
+/** topics decided per replay: a queue mostly holds messages of a few topics */
+const MAX_DECIDED = 1024
+
+/** one replay's rule: whether a retained message of `topic` keeps RETAIN 1 */
+function keepsRetain (client: Client): (topic: string) => boolean {
+  let filters: string[] | undefined
+  const decided = new Map<string, boolean>()
+  return (topic) => {
+    filters ??= rapFilters(client)
+    if (filters.length === 0) return false
+    let keep = decided.get(topic)
+    if (keep === undefined) {
+      keep = filters.some((f) => matchTopic(f, topic))
+      if (decided.size >= MAX_DECIDED) decided.clear()
+      decided.set(topic, keep)
+    }
+    return keep
+  }
+}
 
 export function setRetainOnReplay (store: AedesStore): void {
   patch(store, 'outgoingStream', fn(1), (stream) => (client) => {
     // a session read by its id alone (Warden's own reads) is shown as stored
     if (!isConnection(client)) return stream(client)
-    const c = client as Client
+    const keeps = keepsRetain(client as Client)
     return Readable.from((async function * () {
-      for await (const p of stream(client)) yield asForwarded(c, p)
+      for await (const p of stream(client)) yield p.retain === true && !keeps(p.topic) ? { ...p, retain: false } : p
     })())
   }, 'aedes replays a queued retained message with RETAIN 1 to a subscription without Retain As Published (MQTT-3.3.1-9, -12)', 'persistence')
 }
