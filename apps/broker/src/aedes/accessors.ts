@@ -25,7 +25,7 @@ export const takePacketNumber = (broker: Aedes): number => ++brokerInternals(bro
 export const connOf = (client: Client): Duplex => client.conn as Duplex
 
 /** the live subscriptions of a connected client, by filter */
-export const subscriptionsOf = (client: Client): Readonly<Record<string, { qos: number, si?: number | undefined } | undefined>> =>
+export const subscriptionsOf = (client: Client): Readonly<Record<string, { qos: number, si?: number | undefined, rap?: boolean | undefined } | undefined>> =>
   clientInternals(client).subscriptions ?? {}
 
 /** replaces aedes's per-client high-water table of delivered brokerCounters (lib/client.js dedupe) */

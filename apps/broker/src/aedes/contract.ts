@@ -34,7 +34,11 @@ export const CLIENT_INTERNALS: readonly Internal[] = [
   { name: 'sessionExpiryInterval', shape: value('number'), why: 'an MQTT 5 session expires after its own Session Expiry Interval' },
   { name: 'connecting', shape: value('boolean'), why: 'a v5 CONNECT refused with Warden\'s own CONNACK code suppresses aedes\'s (v5-answers.ts)' },
   { name: 'version', shape: value('number', 'nullable'), why: 'MQTT 5 clients are told apart (inbound QoS 2 window, resume fix)' },
-  { name: 'subscriptions', shape: value('object'), why: 'QoS capping of wildcard subscriptions; the control plane; made null-prototype' },
+  {
+    name: 'subscriptions',
+    shape: value('object'),
+    why: 'QoS capping of wildcard subscriptions; Retain As Published at queue replay; the control plane; made null-prototype'
+  },
   { name: 'duplicates', shape: value('object'), why: 'replaced: aedes\'s high-water dedupe loses messages' },
   { name: '_will', shape: value('object', 'nullable'), why: 'the CONNECT\'s will is checked against its topic\'s owner' },
   { name: 'will', shape: value('object', 'nullable'), why: 'a will being published is told apart from a client publish' },

@@ -67,8 +67,9 @@ export interface ClientInternals {
   readonly _requestProblemInformation?: boolean
   /** the CONNECT's protocol level (3, 4 or 5); null before CONNECT */
   readonly version: number | null
-  /** by topic filter from the wire: made prototype-less (prototype-keys.ts); `si`: its MQTT 5 Subscription Identifier */
-  readonly subscriptions: Record<string, { qos: number, si?: number | undefined } | undefined>
+  /** by topic filter from the wire: made prototype-less (prototype-keys.ts); `si`: its MQTT 5 Subscription Identifier;
+   * `rap`: MQTT 5 Retain As Published (never set for 3.1.1) */
+  readonly subscriptions: Record<string, { qos: number, si?: number | undefined, rap?: boolean | undefined } | undefined>
   /** highest brokerCounter delivered, per broker id: aedes drops a lower one (lib/client.js dedupe) */
   duplicates: Record<string, number>
   /** the CONNECT's will, until the CONNECT is accepted */

@@ -24,6 +24,7 @@ import { storeSubscribeOnce } from '../store/subscribe-once.js'
 import { ackAfterReplicas, type ReplicaFence } from '../store/redis-replicas.js'
 import { markStoredWills } from '../delivery/will-owner.js'
 import { setDupOnResend } from '../delivery/resend-dup.js'
+import { setRetainOnReplay } from '../delivery/replay-retain.js'
 import { keepReplayedEntries } from '../delivery/bus-gap.js'
 import { BROKER_INTERNALS, BUS_INTERNALS, STORE_INTERNALS, checkInternals } from '../aedes/contract.js'
 import { busOf } from '../aedes/accessors.js'
@@ -96,6 +97,11 @@ export function patchStore (store: AedesStore, { kind, retained, replicas }: Sto
       name: 'dup-on-resend',
       reason: 'aedes sends a queued PUBLISH it had sent before again with DUP 0 (MQTT-3.3.1-1)',
       install: () => setDupOnResend(store, kind !== 'redis')
+    },
+    {
+      name: 'retain-on-replay',
+      reason: 'aedes replays a queued retained message with RETAIN 1 to a subscription without Retain As Published (MQTT-3.3.1-9, -12)',
+      install: () => setRetainOnReplay(store)
     },
     {
       name: 'store-pubrels-apart',
