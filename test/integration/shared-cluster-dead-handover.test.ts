@@ -54,6 +54,9 @@ describe('consumer-group copies for a member whose process was killed', () => {
     expect(await subscribe(doomed, FILTER, 1)).toEqual([1])
     const pub = await client(a, 'sensor-1')
     pub.client.setMaxListeners(N + 10)
+    // a holder of a valid account cannot make a dead process look alive by listening on its topic for it
+    const squatter = await client(b, 'dashboard', { clientId: 'squatter' })
+    expect(await subscribe(squatter, '$WARDEN/share/batch/dh-c', 1)).toEqual([128])
     await kill(c, 'dh-c')
 
     const payloads = Array.from({ length: N }, (_, i) => `m-${i}`)
@@ -101,5 +104,28 @@ describe('consumer-group copies for a member whose process was killed', () => {
     await live.waitFor((m) => m.payload === 'waited', 'waited')
     expect(lines(a, TAKEN_BACK).map((l) => l.broker)).toEqual(['dh-c'])
     expect(lines(a, UNREACHABLE)).toEqual([])
+  })
+
+  it('a process started again under the killed one\'s id gets its members\' copies again', async () => {
+    const [a, b, c] = await Promise.all([node('dh-a'), node('dh-b'), node('dh-c')])
+    const live = await client(b, 'dashboard', { clientId: 'live' })
+    expect(await subscribe(live, FILTER, 1)).toEqual([1])
+    const doomed = await client(c, 'dashboard', { clientId: 'doomed' })
+    expect(await subscribe(doomed, FILTER, 1)).toEqual([1])
+    const pub = await client(a, 'sensor-1')
+    await kill(c, 'dh-c')
+    for (const p of ['gone-0', 'gone-1']) expect(await acknowledged(pub.client, p)).toBe(true)
+    await a.app.waitForLog((l) => l.msg === UNREACHABLE)
+
+    const again = await node('dh-c')
+    const back = await client(again, 'dashboard', { clientId: 'back' })
+    expect(await subscribe(back, FILTER, 1)).toEqual([1])
+    // the group's turns take in every member: within a few messages one is the new member's
+    const payloads = Array.from({ length: 6 }, (_, i) => `again-${i}`)
+    for (const p of payloads) expect(await acknowledged(pub.client, p)).toBe(true)
+    await back.waitFor((m) => m.payload.startsWith('again-'), 'a copy on the restarted process')
+    await expect.poll(() => payloads.filter((p) => received([live, back], p) > 0).length).toBe(payloads.length)
+    for (const p of payloads) expect(received([live, back], p)).toBe(1)
+    expect(lines(a, TAKEN_BACK)).toEqual([])
   })
 })
