@@ -14,6 +14,13 @@
 // copies to another member or the group's queue. A process says it answers (`warden:share:answering`, refreshed
 // with its presence); to one that does not (a Warden from before answers), a copy is the receiver's once Redis
 // has taken its PUBLISH, as before.
+//
+// A process killed outright stays listed as alive for up to PRESENCE_TTL_MS, its members connected as far as the
+// cluster knows; but Redis dropped its subscriptions at once. A batch to be answered is published only if its
+// receiver still listens on its batch topic (one script: PUBSUB NUMSUB, then PUBLISH): if not, nothing was sent,
+// its copies go at once to another member or the group's queue (`gone`), and that process is marked unreachable:
+// its members are skipped until it listens again (checked at each beat) or it says something on the bus. A process
+// alive but stopped (SIGSTOP) still holds its subscriptions and is waited for as before.
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { createLinkSeal } from './link-seal.js'
@@ -30,6 +37,11 @@ const DELIVER_PREFIX = '$WARDEN/share/deliver/'
 const BATCH_PREFIX = '$WARDEN/share/batch/'
 /** a receiver's answer to a batch (link-answers.ts) */
 const TAKEN_PREFIX = '$WARDEN/share/taken/'
+/** publishes ARGV[1] on KEYS[1] if a connection subscribes to that channel (patterns not counted: a `#` subscriber
+ * on another process reads every channel); -1 when none does, and nothing was published */
+const SEND_IF_HEARD = `
+if redis.call('PUBSUB', 'NUMSUB', KEYS[1])[2] == 0 then return -1 end
+return redis.call('PUBLISH', KEYS[1], ARGV[1])`
 const PRESENCE = 'warden:share:brokers'
 /** the processes that read batches on BATCH_PREFIX + their id, scored by when they last said so */
 const BATCHING = 'warden:share:batching'
@@ -82,6 +94,8 @@ export interface ClusterLinkDeps {
   onForged: (topic: string, why: string) => void
   /** a join waited ANNOUNCE_WAIT_MS for these processes, alive as Redis sees them, that did not read it */
   onLate?: (key: string, brokers: readonly string[]) => void
+  /** `broker` no longer listens on Redis (a batch for it was not sent); `false`: it listens again */
+  onUnreachable?: (broker: string, unreachable: boolean) => void
 }
 
 export interface ClusterLink {
@@ -89,6 +103,8 @@ export interface ClusterLink {
    * from its SUBACK on, every live process dispatches to it; a new group: they listen to its filter) */
   announce (key: string, wait: boolean): Promise<void>
   forward (broker: string, f: Forwarded): Promise<HandoverResult>
+  /** false for a process found no longer listening on Redis: its members get nothing forwarded for now */
+  reachable (broker: string): boolean
   /** processes alive now (this one included) */
   live (): Promise<Set<string>>
   close (): Promise<void>
@@ -136,6 +152,11 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
    * process that started since the last beat announces its members' joins before copies are forwarded to them) */
   let batching = new Set<string>()
   let answering = new Set<string>()
+  /** processes a batch was not sent to: they no longer listened on Redis */
+  const unreachable = new Set<string>()
+  const markReachable = (broker: string): void => {
+    if (unreachable.delete(broker)) deps.onUnreachable?.(broker, false)
+  }
   const sender = createSenderAnswers(claims, deps.handoverTimeoutMs, onError)
   const receiver = createReceiverAnswers({
     onHandover: deps.onHandover,
@@ -151,6 +172,7 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
 
   const offs = await Promise.all([
     listen<Sync>(SYNC_TOPIC, (s) => {
+      markReachable(s.from)
       if (s.b === true && s.from !== self) batching.add(s.from)
       if (s.a === true && s.from !== self) answering.add(s.from)
       onSync(s.key).then(async () => {
@@ -176,6 +198,14 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
     listen<Answer>(TAKEN_PREFIX + self, (a) => sender.answered(a))
   ])
 
+  /** of `brokers`, those whose bus still listens on their ack topic (or `prefix`): a process killed outright stays in PRESENCE
+   * until its entry is PRESENCE_TTL_MS old, but Redis dropped its connections at once (PUBSUB NUMSUB, one command) */
+  const listening = async (brokers: readonly string[], prefix = ACK_PREFIX): Promise<string[]> => {
+    if (brokers.length === 0) return []
+    const counts = await redis.pubsub('NUMSUB', ...brokers.map((b) => prefix + b)) as unknown[]
+    return brokers.filter((_, i) => Number(counts[2 * i + 1]) > 0)
+  }
+
   const beat = async (): Promise<void> => {
     const now = Date.now()
     const r = await redis.multi()
@@ -191,6 +221,10 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
       Array.isArray(v) ? new Set(v.filter((b): b is string => typeof b === 'string' && b !== self)) : undefined
     batching = others(r?.[3]?.[1]) ?? batching
     answering = others(r?.[6]?.[1]) ?? answering
+    // those found not listening: back once they listen again (a process restarted under its id, a dropped
+    // connection restored)
+    const gone = [...unreachable]
+    if (gone.length > 0) for (const b of await listening(gone, BATCH_PREFIX)) markReachable(b)
   }
   await beat()
   const timer = setInterval(() => { beat().catch(onError) }, PRESENCE_EVERY_MS)
@@ -200,6 +234,11 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
   interface Outbox { readonly items: Handover[], readonly results: Result[], bytes: number, readonly answered: boolean }
   const outboxes = new Map<string, Outbox>()
   let flushing: NodeJS.Immediate | undefined
+  /** as the bus would publish it (store/bus-codec.ts), if the receiver listens: false when it did not, and nothing was sent */
+  const sendIfHeard = async (topic: string, payload: Buffer): Promise<boolean> => {
+    const message = encodeEnvelope(randomBytes(12).toString('base64url'), { topic, payload, qos: 0, retain: false })
+    return Number(await redis.eval(SEND_IF_HEARD, 1, topic, message)) >= 0
+  }
   const ship = (broker: string, box: Outbox): void => {
     const topic = BATCH_PREFIX + broker
     const fail = (err: unknown): void => { for (const r of box.results) r.reject(err ?? new Error('cannot send a consumer-group batch')) }
@@ -209,7 +248,15 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
       payload = seal.sealBytes(topic, encodeBatch(box.items, header))
     } catch (err) { fail(err); return }
     if (header !== undefined) sender.expect(header.id, box.results)
-    send(topic, payload).then(() => {
+    const sent = header === undefined ? send(topic, payload).then(() => true) : sendIfHeard(topic, payload)
+    sent.then((heard) => {
+      if (!heard) {
+        // not sent: no receiver can have it, nothing to claim
+        sender.cancel((header as { id: string }).id)
+        if (!unreachable.has(broker)) { unreachable.add(broker); deps.onUnreachable?.(broker, true) }
+        for (const r of box.results) r.resolve('gone')
+        return
+      }
       // what needs no answer is the receiver's once Redis has it: QoS 0 copies, and all of a batch to a process
       // that does not answer
       box.items.forEach((f, i) => { if (header === undefined || f.copy.qos === 0) box.results[i]?.resolve('taken') })
@@ -242,16 +289,10 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
   }
 
   const live = async (): Promise<Set<string>> => new Set(await redis.zrangebyscore(PRESENCE, Date.now() - PRESENCE_TTL_MS, '+inf'))
-  /** of `brokers`, those whose bus still listens on their ack topic: a process killed outright stays in PRESENCE
-   * until its entry is PRESENCE_TTL_MS old, but Redis dropped its connections at once (PUBSUB NUMSUB, one command) */
-  const listening = async (brokers: readonly string[]): Promise<string[]> => {
-    if (brokers.length === 0) return []
-    const counts = await redis.pubsub('NUMSUB', ...brokers.map((b) => ACK_PREFIX + b)) as unknown[]
-    return brokers.filter((_, i) => Number(counts[2 * i + 1]) > 0)
-  }
 
   return {
     live,
+    reachable: (broker) => !unreachable.has(broker),
     async announce (key, wait) {
       if (!wait) { await emit(SYNC_TOPIC, { key, from: self, b: true, a: true } satisfies Sync); return }
       const others = await listening([...await live()].filter((b) => b !== self))

@@ -96,6 +96,7 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     maxQueued: deps.maxQueued,
     canRead: deps.canRead,
     forward: () => link?.forward,
+    reachable: (broker) => link?.reachable(broker) ?? true,
     onQueueFull: deps.onQueueFull,
     logger
   })

@@ -26,6 +26,8 @@ export interface DispatcherDeps {
   canRead: (client: Client, topic: string) => boolean
   /** cluster: sends a copy to the process its member is connected to; undefined on one process */
   forward: () => ((broker: string, f: Forwarded) => Promise<HandoverResult>) | undefined
+  /** false for a process found no longer listening on Redis (cluster-link.ts): its members are skipped */
+  reachable?: (broker: string) => boolean
   onQueueFull: (copy: Copy, size: number) => void
   logger: Logger
 }
@@ -85,14 +87,19 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     const g = groups.get(copy.key)
     if (g === undefined) return 'dropped'
     let unreadable = false
+    // members connected to a process killed outright, as far as the cluster knows yet: treated as for a copy taken back
+    let unreachable = false
     const chosen = g.pick((id, rec) => {
       if (rec.broker === null || exclude.includes(id)) return false
-      if (rec.broker !== self) return forward() !== undefined
+      if (rec.broker !== self) {
+        if (deps.reachable?.(rec.broker) === false) { unreachable = true; return false }
+        return forward() !== undefined
+      }
       if (localFor(id, copy) !== undefined) return true
       unreadable ||= attachments.get(id)?.closed === false
       return false
     })
-    if (chosen === undefined) return await keep(g, copy, unreadable, takenBack)
+    if (chosen === undefined) return await keep(g, copy, unreadable, takenBack || unreachable)
     const broker = g.members.get(chosen)?.broker
     if (broker === self) return await deliverLocal(g, localFor(chosen, copy) as Attachment, copy, redelivery)
     let result: HandoverResult | undefined
@@ -104,6 +111,8 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     }
     if (result === 'taken' || result === undefined) return 'forwarded'
     if (result === 'refused') return await dispatch(copy, [...exclude, chosen], redelivery, takenBack)
+    // that process no longer listens on Redis (killed): nothing was sent; its members are skipped from now on
+    if (result === 'gone') return await dispatch(copy, [...exclude, chosen], redelivery, true)
     // that process never answered: none of its members gets it; with no other member, the group's queue keeps it
     // whatever its members' sessions (they are connected, as far as the cluster knows, to a process that may come
     // back): its publisher has been waiting for it to be safe, and is acknowledged once it is

@@ -4,9 +4,10 @@
 import { MAX_BATCH_AGE_MS, TAKEN_BACK, type HandoverClaims } from './handover-claim.js'
 import type { BatchHeader, Handover } from './link-batch.js'
 
-/** what became of a hand-over: the receiver has it, refused it (its member is not there), or never answered and
- * the sender took it back (another member of that process cannot have it either) */
-export type HandoverResult = 'taken' | 'refused' | 'lost'
+/** what became of a hand-over: the receiver has it, refused it (its member is not there), never answered and
+ * the sender took it back (another member of that process cannot have it either), or was never sent: the receiving
+ * process no longer listens on Redis (killed), and none of its members can have it */
+export type HandoverResult = 'taken' | 'refused' | 'lost' | 'gone'
 export interface Result { resolve: (r: HandoverResult) => void, reject: (err: unknown) => void }
 /** a receiver's answer: `r`, the indexes of the hand-overs it refused */
 export interface Answer { id: string, r: number[] }

@@ -212,6 +212,10 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
           handoverTimeoutMs: config.handoverTimeoutMs,
           onError: (err) => log.error({ err }, 'consumer group cluster link error'),
           onLate: (key, brokers) => log.warn({ group: key, brokers }, 'a consumer group change waited out other processes that did not read it'),
+          onUnreachable: (b, gone) => {
+            if (gone) log.warn({ broker: b }, 'a consumer group\'s process no longer listens on Redis: its members get nothing until it does')
+            else log.info({ broker: b }, 'a consumer group\'s process listens on Redis again')
+          },
           onForged: (topic, why) => audit.record({
             kind: 'publish', reason: 'reserved-topic', username: undefined, clientId: undefined, topic, detail: `cluster-link message refused: ${why}`
           })
