@@ -1,10 +1,12 @@
 // Every test stops what it started, even one that times out or fails before its stop: a child `vitest run` runs
-// test/fixtures/test-stops/held-broker.fixture.ts, whose tests hold a store batch in a broker process and then
-// time out or fail an assertion before the stop at their end. Once that vitest has exited, neither broker
-// process may still be running (test/helpers/children.ts kills what its worker leaves behind).
+// test/fixtures/test-stops/: tests that hold a store batch in a broker process and then time out or fail an
+// assertion before the stop at their end, and one that fails before it destroys its private pm2 daemon. Once
+// that vitest has exited, none of those processes may still be running, and the brokers' data dirs must be gone
+// (useScope kills what a failed test started before removing its dirs; test/helpers/children.ts kills what a
+// worker leaves behind).
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -22,19 +24,23 @@ function running (pid: number): boolean {
   try { return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') !== true } catch { return false }
 }
 
-it('a broker process holding a store batch does not outlive a test that timed out or failed before stopping it', async () => {
+it('broker processes holding a store batch, and a pm2 daemon and its app, do not outlive a test that timed out or failed before stopping them', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'warden-test-stops-'))
   scope.defer(() => rm(dir, { recursive: true, force: true }))
   const pidsFile = join(dir, 'pids')
+  const dirsFile = join(dir, 'dirs')
   const pids: number[] = []
-  // what this test started: should the brokers have survived, they are killed here, after the check failed
+  const dirs: string[] = []
+  // what this test started: should they have survived, they are killed (and the dirs removed) here, after the
+  // check failed
+  scope.defer(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))))
   scope.defer(() => { for (const pid of pids) if (running(pid)) process.kill(pid, 'SIGKILL') })
 
   // the outer run's VITEST* variables would make the child think it is one of this run's workers
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VITEST')))
   const args = [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run', '--config', 'test/fixtures/test-stops/vitest.config.ts']
   const vitest = trackChild(spawn(process.execPath, args, {
-    cwd: ROOT, env: { ...env, NO_COLOR: '1', WARDEN_TEST_STOPS_PIDS: pidsFile }, stdio: ['ignore', 'pipe', 'pipe']
+    cwd: ROOT, env: { ...env, NO_COLOR: '1', WARDEN_TEST_STOPS_PIDS: pidsFile, WARDEN_TEST_STOPS_DIRS: dirsFile }, stdio: ['ignore', 'pipe', 'pipe']
   }))
   scope.defer(() => stopChild(vitest, 'SIGTERM', 2000))
   let output = ''
@@ -43,10 +49,16 @@ it('a broker process holding a store batch does not outlive a test that timed ou
   const [code] = await once(vitest, 'close') as [number | null]
 
   pids.push(...(await readFile(pidsFile, 'utf8')).trim().split('\n').map(Number))
-  // both tests failed, each after its broker held the batch
-  expect(output).toMatch(/Tests\s+2 failed/)
+  dirs.push(...(await readFile(dirsFile, 'utf8')).trim().split('\n'))
+  // the three tests failed, each after its broker held the batch or its daemon ran the app
+  expect(output).toMatch(/Tests\s+3 failed/)
   expect(code).toBe(1)
-  expect(pids).toHaveLength(2)
-  // the worker killed them as it ended, before vitest exited; the poll covers the kernel's reaping
-  await waitUntil(() => pids.every((pid) => !running(pid)) ? true : undefined, `broker processes ${pids.join(', ')} gone`, 5000, 50)
+  expect(pids).toHaveLength(4)
+  // useScope killed the brokers after their tests failed, the worker the pm2 daemon and its app as it ended;
+  // the poll covers the kernel's reaping
+  await waitUntil(() => pids.some(running) ? undefined : true, 'the processes gone', 5000, 50).catch(() => {})
+  expect(pids.filter(running), 'still running').toEqual([])
+  // and no broker wrote into its data dir after the test removed it
+  expect(dirs).toHaveLength(2)
+  expect(dirs.filter((d) => existsSync(d)), 'left behind').toEqual([])
 }, 120_000)
