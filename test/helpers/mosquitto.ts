@@ -1,5 +1,6 @@
 // Runs the real mosquitto_pub / mosquitto_sub (Debian's mosquitto-clients) against a test broker.
 import { spawn, type ChildProcess } from 'node:child_process'
+import { stopChild, trackChild } from './children.js'
 
 export interface Run { code: number | null, stdout: string, stderr: string }
 
@@ -9,7 +10,7 @@ export function mosquittoPub (port: number, args: string[]): Promise<Run> {
 
 function run (cmd: string, args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    const p = trackChild(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }))
     let stdout = ''
     let stderr = ''
     p.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
@@ -30,7 +31,7 @@ export interface Sub {
 
 /** Starts mosquitto_sub; the caller waits for the broker's 'subscribe' event to know it is subscribed. */
 export function mosquittoSub (port: number, args: string[]): Sub {
-  const p: ChildProcess = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(port), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const p: ChildProcess = trackChild(spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(port), ...args], { stdio: ['ignore', 'pipe', 'pipe'] }))
   const lines: string[] = []
   let stderr = ''
   let buf = ''
@@ -62,7 +63,8 @@ export function mosquittoSub (port: number, args: string[]): Sub {
     },
     exited: () => exit,
     async stop () {
-      if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM')
+      // mosquitto_sub exits at once on SIGTERM (it has nothing to flush): 2 s is for a machine under load
+      await stopChild(p, 'SIGTERM', 2000)
       await exit
     }
   }

@@ -1,10 +1,12 @@
 // Runs the project's ecosystem file under pm2 with a private PM2_HOME, free ports and throwaway dirs.
 import { execFile, spawn } from 'node:child_process'
+import { readdirSync, readFileSync, rmSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { stringify } from 'yaml'
+import { atLastResort } from './children.js'
 import { freePort } from './ports.js'
 import { ROOT } from './process.js'
 
@@ -84,6 +86,10 @@ export async function prepare ({ devices = 3, rate = 20, qos = 1, env: extra = {
     const { stdout } = await run(PM2, args, { env, cwd: ROOT, maxBuffer: 16 * 1024 * 1024 })
     return stdout
   }
+  const forget = atLastResort(() => {
+    killPm2Home(env.PM2_HOME as string)
+    if (process.env.WARDEN_KEEP_E2E === undefined) rmSync(dir, { recursive: true, force: true })
+  })
   const d: Deployment = {
     dir,
     mqttPort,
@@ -95,10 +101,26 @@ export async function prepare ({ devices = 3, rate = 20, qos = 1, env: extra = {
     summary: async () => JSON.parse(await readFile(summaryFile, 'utf8')) as ConsumerSummary,
     async destroy () {
       await pm2('kill').catch(() => {})
+      forget()
       if (process.env.WARDEN_KEEP_E2E === undefined) await rm(dir, { recursive: true, force: true })
     }
   }
   return d
+}
+
+/**
+ * SIGKILLs the daemon of the private PM2_HOME `home` and the apps it started, found by the PID files pm2 keeps
+ * there; a PID is killed only if that process runs with this PM2_HOME (a stale file's PID may be another's now).
+ */
+function killPm2Home (home: string): void {
+  const files = [join(home, 'pm2.pid')]
+  try { files.push(...readdirSync(join(home, 'pids')).map((f) => join(home, 'pids', f))) } catch {}
+  for (const file of files) {
+    try {
+      const pid = Number(readFileSync(file, 'utf8').trim())
+      if (readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`PM2_HOME=${home}`)) process.kill(pid, 'SIGKILL')
+    } catch {}
+  }
 }
 
 /** a small fleet and a consumer with one filter, at the test's rate and QoS */

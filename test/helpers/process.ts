@@ -3,8 +3,17 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { stopChild, trackChild } from './children.js'
 
 export const ROOT = resolve(import.meta.dirname, '../..')
+
+/**
+ * How long stop() waits after SIGTERM before it sends SIGKILL: the apps give a graceful shutdown 8 s
+ * (runService's shutdownTimeoutMs, packages/common/src/lifecycle.ts) before they exit on their own, so a
+ * graceful stop is never cut short; a process that outlives that limit (an event loop that never turns) is
+ * killed 2 s later.
+ */
+export const STOP_GRACE_MS = 10_000
 
 export interface AppProcess {
   readonly child: ChildProcess
@@ -16,17 +25,19 @@ export interface AppProcess {
   /** resolves with the first parsed log line satisfying pred */
   waitForLog (pred: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>
   exited (): Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+  /** sends `signal` (SIGTERM unless told), SIGKILL STOP_GRACE_MS later if it has not exited, and resolves with
+   * how it exited */
   stop (signal?: NodeJS.Signals): Promise<{ code: number | null, signal: NodeJS.Signals | null }>
 }
 
 export function startApp (app: 'broker' | 'producer' | 'consumer', env: Record<string, string>): AppProcess {
   const main = resolve(ROOT, 'apps', app, 'dist', 'main.js')
   if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (npm test does)`)
-  const child = spawn(process.execPath, [main], {
+  const child = trackChild(spawn(process.execPath, [main], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc']
-  })
+  }))
   const output: string[] = []
   const stderr: string[] = []
   let errBuf = ''
@@ -78,7 +89,7 @@ export function startApp (app: 'broker' | 'producer' | 'consumer', env: Record<s
     },
     exited: () => exit,
     async stop (signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      await stopChild(child, signal, STOP_GRACE_MS)
       return await exit
     }
   }

@@ -1,13 +1,19 @@
 // A private redis-server (Debian's) on a free loopback port, with no disk persistence; stopped by PID.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
 import { createServer, connect as tcpConnect, type Socket } from 'node:net'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll } from 'vitest'
+import { stopChild, trackChild } from './children.js'
 import { freePort, waitUntil } from './ports.js'
+
+/**
+ * How long a stop waits after SIGTERM before SIGKILL: redis-server waits up to `shutdown-timeout` (10 s by
+ * default) for lagging replicas before it exits, so a graceful stop is never cut short.
+ */
+const REDIS_STOP_GRACE_MS = 12_000
 
 export interface TestRedis {
   readonly url: string
@@ -46,10 +52,8 @@ export async function startRedis (opts: RedisOptions = {}): Promise<TestRedis> {
   let child = await spawnRedis(args)
   const exit = async (signal: NodeJS.Signals): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return
-    const exited = once(child, 'exit')
     child.kill('SIGCONT') // a paused server would not act on SIGTERM
-    child.kill(signal)
-    await exited
+    await stopChild(child, signal, REDIS_STOP_GRACE_MS)
   }
   return {
     url: `redis://127.0.0.1:${port}`,
@@ -73,7 +77,7 @@ export async function startRedis (opts: RedisOptions = {}): Promise<TestRedis> {
 }
 
 async function spawnRedis (args: string[], readyLine = 'Ready to accept connections'): Promise<ChildProcess> {
-  const child: ChildProcess = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child: ChildProcess = trackChild(spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] }))
   let out = ''
   await new Promise<void>((resolve, reject) => {
     child.stdout?.on('data', (d: Buffer) => {
@@ -182,12 +186,7 @@ export async function startSentinels (dir: string, count = 1): Promise<TestSenti
     name,
     masterPort,
     async stop () {
-      await Promise.all(children.map(async (child) => {
-        if (child.exitCode !== null || child.signalCode !== null) return
-        const exited = once(child, 'exit')
-        child.kill('SIGTERM')
-        await exited
-      }))
+      await Promise.all(children.map((child) => stopChild(child, 'SIGTERM', REDIS_STOP_GRACE_MS)))
       await Promise.all([master.stop(), replica.stop()])
       link.close()
     }

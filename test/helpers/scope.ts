@@ -5,6 +5,7 @@ import type { IClientOptions } from 'mqtt'
 import { afterAll, afterEach, beforeEach } from 'vitest'
 import type { AuditEvent } from '../../apps/broker/src/audit/audit.js'
 import { startBroker, type StartOptions, type TestBroker } from './broker.js'
+import { childrenMark, killChildrenSince } from './children.js'
 import { connect, type TestClient } from './mqtt.js'
 import type { RawClient } from './raw-mqtt.js'
 
@@ -67,10 +68,14 @@ async function closeLevel (l: Level): Promise<void> {
 export function useScope (): Scope {
   const file = newLevel()
   let test: Level | undefined
-  beforeEach(() => { test = newLevel() })
-  afterEach(async () => {
+  let mark = 0
+  beforeEach(() => { test = newLevel(); mark = childrenMark() })
+  afterEach(async ({ task }) => {
     const l = test
     test = undefined
+    // a test that failed (a timeout, an assertion) may not have reached the stop of a process it started: kill
+    // those first, before what the test deferred removes their data dirs under them
+    if (task.result?.state === 'fail') await killChildrenSince(mark)
     if (l !== undefined) await closeLevel(l)
   })
   afterAll(async () => { await closeLevel(file) })
