@@ -76,6 +76,10 @@ describe('the live stream of a cluster', () => {
     const [a, b] = await Promise.all([node('ev-a'), node('ev-b')])
     const intruder = await scope.client('sensor-2', {}, b)
     await publish(intruder, 'sensors/sensor-1/before', 'x', { qos: 1 })
+    // b samples every 100 ms: until its history has a sample taken with the client connected, a's hello cannot show
+    // it (seen once in a full run). A stream on b says when b's own line counts the client.
+    const sb = await stream(b)
+    await sb.next((e) => stats(e) && e.data.workers.some((w: { worker: string, clients: number }) => w.worker === 'ev-b' && w.clients === 1))
     const s = await stream(a)
     const hello = await s.next((e) => e.event === 'hello')
     expect(hello.data.denials).toContainEqual(expect.objectContaining({ topic: 'sensors/sensor-1/before', worker: 'ev-b' }))
