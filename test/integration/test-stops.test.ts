@@ -38,7 +38,7 @@ it('broker processes holding a store batch, and a pm2 daemon and its app, do not
 
   // the outer run's VITEST* variables would make the child think it is one of this run's workers
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VITEST')))
-  const args = [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run', '--config', 'test/fixtures/test-stops/vitest.config.ts']
+  const args = [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run', '--config', 'test/fixtures/test-stops/vitest.config.mts']
   const vitest = trackChild(spawn(process.execPath, args, {
     cwd: ROOT, env: { ...env, NO_COLOR: '1', WARDEN_TEST_STOPS_PIDS: pidsFile, WARDEN_TEST_STOPS_DIRS: dirsFile }, stdio: ['ignore', 'pipe', 'pipe']
   }))
