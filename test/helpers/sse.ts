@@ -5,6 +5,8 @@ export interface SseEvent { readonly event: string, readonly data: any }
 
 export interface SseStream {
   readonly status: number
+  /** the response's Content-Type */
+  readonly contentType: string | null
   /** every event received so far, in order */
   readonly events: SseEvent[]
   /** the first event from index `from` on satisfying `pred` (received or to come); rejects if the stream ends first */
@@ -49,6 +51,7 @@ export async function openEvents (url: string, as: { username?: string, password
   })().finally(() => { done = true; wake() })
   return {
     status: res.status,
+    contentType: res.headers.get('content-type'),
     events,
     ended,
     next (pred, from = 0) {

@@ -7,6 +7,7 @@ import { basic, del, get, patch, post, request, topicPath } from '../helpers/htt
 import { connackCode, publish, subscribe, type TestClient } from '../helpers/mqtt.js'
 import { waitUntil } from '../helpers/ports.js'
 import { useScope } from '../helpers/scope.js'
+import { openEvents, type SseEvent } from '../helpers/sse.js'
 
 const scope = useScope()
 let tb: TestBroker
@@ -437,30 +438,11 @@ describe('introspection', () => {
 
 describe('server-sent events', () => {
   it('streams a hello with history, then samples with topic rates and new denials', async () => {
-    const abort = new AbortController()
-    const res = await fetch(`http://127.0.0.1:${tb.broker.http.port}/api/v1/events`, { headers: { authorization: basic('observer') }, signal: abort.signal })
-    expect(res.status).toBe(200)
-    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/)
-    const events: Array<{ event: string, data: any }> = []
-    const reader = res.body!.getReader()
-    let buf = ''
-    const next = async (pred: (e: { event: string, data: any }) => boolean, from = 0): Promise<{ event: string, data: any }> => {
-      for (;;) {
-        const found = events.slice(from).find(pred)
-        if (found !== undefined) return found
-        const { value, done } = await reader.read()
-        if (done === true) throw new Error('event stream ended')
-        buf += Buffer.from(value).toString()
-        let i: number
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, i)
-          buf = buf.slice(i + 2)
-          const event = /^event: (.*)$/m.exec(block)?.[1] ?? 'message'
-          const data = /^data: (.*)$/m.exec(block)?.[1]
-          events.push({ event, data: data === undefined ? undefined : JSON.parse(data) })
-        }
-      }
-    }
+    const s = await openEvents(`http://127.0.0.1:${tb.broker.http.port}/api/v1/events`, { username: 'observer', password: PASSWORD })
+    expect(s.status).toBe(200)
+    expect(s.contentType).toMatch(/^text\/event-stream/)
+    const { events } = s
+    const next = (pred: (e: SseEvent) => boolean, from?: number): Promise<SseEvent> => s.next(pred, from)
     try {
       const hello = await next((e) => e.event === 'hello')
       expect(hello.data).toMatchObject({ brokerId: tb.broker.id, intervalMs: 100 })
@@ -482,8 +464,7 @@ describe('server-sent events', () => {
       const after = await next((e) => e.event === 'stats', events.indexOf(zero) + 1)
       expect(after.data.topics.some(isPrivate)).toBe(false)
     } finally {
-      abort.abort()
-      await reader.cancel().catch(() => {})
+      await s.close()
     }
   })
 })
