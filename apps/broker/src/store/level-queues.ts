@@ -504,10 +504,15 @@ export class LevelQueueStore implements LevelQueues {
     await this.#commit.durable()
   }
 
-  async incomingGetPacket (client: Session, packet: { messageId?: number }): Promise<StoredPacket> {
+  incomingGetPacket (client: Session, packet: { messageId?: number }): Promise<StoredPacket> {
     const entry = this.#incoming.get(client.id)?.get(packet.messageId ?? 0)
-    if (entry === undefined) throw noSuchPacket()
-    return entry.read()
+    // not an async function: one promise, settled now (a miss is every new QoS 2 PUBLISH's answer)
+    if (entry === undefined) return Promise.reject(noSuchPacket())
+    try {
+      return Promise.resolve(entry.read())
+    } catch (err) {
+      return Promise.reject(err)
+    }
   }
 
   async incomingDelPacket (client: Session, packet: { messageId?: number }): Promise<void> {
