@@ -556,7 +556,8 @@ export class LevelQueueStore implements LevelQueues {
   async removeSubscriptions (client: Session, topics: string[]): Promise<void> { await this.#base.removeSubscriptions(client, topics) }
   async subscriptionsByClient (client: Session): Promise<Subscription[]> { return await this.#base.subscriptionsByClient(client) }
   async countOffline (): Promise<{ subsCount: number, clientsCount: number }> { return await this.#base.countOffline() }
-  async subscriptionsByTopic (topic: string): Promise<unknown[]> { return await this.#base.subscriptionsByTopic(topic) }
+  // every QoS 1/2 publish asks: its promise as it is (no async wrapper: two promises fewer a message)
+  subscriptionsByTopic (topic: string): Promise<unknown[]> { return this.#base.subscriptionsByTopic(topic) }
   async cleanSubscriptions (client: Session): Promise<void> { await this.#base.cleanSubscriptions(client) }
   async putWill (client: Session, packet: StoredPacket): Promise<void> { await this.#base.putWill(client, packet) }
   async getWill (client: Session): Promise<StoredPacket | undefined> { return await this.#base.getWill(client) }
