@@ -181,7 +181,8 @@ function logRow (broker, r, rep) {
     ` lost ${r.lost}${r.dup ? ' dup ' + r.dup : ''}${lat}${redis}` +
     `${r.balance !== undefined ? ` members ${Object.values(r.groups).flat().join('/')}` : ''} [limit: ${r.limit}]`)
   if (r.perMsg !== undefined) {
-    console.log(`${''.padEnd(13)} per delivered message: ${Object.entries(r.perMsg).filter(([, v]) => v !== null).map(([k, v]) => `${k} ${fmt(v, 3)}`).join(', ')}`)
+    const counted = Object.entries(r.perMsg).filter(([, v]) => v !== null).map(([k, v]) => `${k} ${fmt(v, 3)}`)
+    console.log(`${''.padEnd(13)} per delivered message: ${counted.join(', ')}`)
   }
 }
 

@@ -26,7 +26,8 @@ function wrap (): WriteToStream {
         const r = rewrites.get(packet.cmd)
         return r === undefined ? write(packet, stream, opts) : r(packet, stream, opts, write)
       }) as WriteToStream
-    }, 'aedes 2.0.0-beta.1 writes some packets as MQTT 5 does not want them (outbound window, CONNACK properties), and each in its own system call', 'mqtt-packet')
+    }, 'aedes 2.0.0-beta.1 writes some packets as MQTT 5 does not want them (outbound window, CONNACK properties), ' +
+      'and each in its own system call', 'mqtt-packet')
   }
   return original as WriteToStream
 }
