@@ -269,20 +269,24 @@ export function installQos2Guard (
   // The packet before its records: a record left without its packet is harmless (it names the message's
   // queue identity, which no later message has), a packet left without its mark would be published again.
   // On level the three go in one batch (issued together, written whole or not at all); elsewhere in turn.
-  patch(p, 'incomingDelPacket', fn(3), (del) => async (client, packet) => {
-    if (isRecord(client.id)) { await del(client, packet); return }
+  patch(p, 'incomingDelPacket', fn(3), (del) => (client, packet) => {
+    if (isRecord(client.id)) return del(client, packet)
     if (queueRecords === undefined) {
-      await del(client, packet)
-      for (const prefix of RECORD_PREFIXES) await del({ id: prefix + client.id }, packet).catch(noop)
-      return
+      return (async () => {
+        await del(client, packet)
+        for (const prefix of RECORD_PREFIXES) await del({ id: prefix + client.id }, packet).catch(noop)
+      })()
     }
     // level: only the records it holds (none, for a message written with its queue entries: its packet stands
-    // for the mark and its owner was never written), each a delete of its own in the same batch
+    // for the mark and its owner was never written), each a delete of its own in the same batch. None (every
+    // PUBREL of a message queued as it should be): the store's own answer, with no promise more
     const id = packet.messageId ?? 0
     const held = RECORD_PREFIXES.filter((prefix) => queueRecords.holds(prefix + client.id, id))
-    if (held.length === 0) { await del(client, packet); return }
-    const [own] = await Promise.allSettled([del(client, packet), ...held.map(async (prefix) => { await del({ id: prefix + client.id }, packet) })])
-    if (own.status === 'rejected') throw own.reason
+    if (held.length === 0) return del(client, packet)
+    return (async () => {
+      const [own] = await Promise.allSettled([del(client, packet), ...held.map(async (prefix) => { await del({ id: prefix + client.id }, packet) })])
+      if (own.status === 'rejected') throw own.reason
+    })()
   }, WHY, 'persistence')
 
   if (typeof p.cleanIncoming === 'function') {
