@@ -170,7 +170,7 @@ export function createLimits (cfg: LimitsConfig, { audit, refusal, usernameOf, i
 
     connectionClosed: userClosed,
 
-    guard (client) { patchConnection(client) },
+    guard (client) { patchConnection.created(client) },
 
     stage: {
       name: 'limits',
@@ -185,6 +185,7 @@ export function createLimits (cfg: LimitsConfig, { audit, refusal, usernameOf, i
             cb(connectRefusal(3, 'too many connections for this user', V5.QUOTA_EXCEEDED), null)
             return
           }
+          if (ok === true) patchConnection.admitted(client)
           cb(null, ok)
         }
         // a verified certificate is not a password, nor is an anonymous login: nothing to guess or throttle
