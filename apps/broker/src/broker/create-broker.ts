@@ -325,6 +325,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     }
     const control = await startControlPlane({
       config, brokerId: id, broker, hooks: rules, audit, runtime, gate, mqtt, logger, groups: () => shared.stats(), bus: store.bus, sessions: clientIds,
+      connectedAt: guard.connectedSince,
       retained: () => retained.usage.total,
       cluster,
       redis: store.redis,

@@ -35,11 +35,11 @@ export function queuedBytesOf (client: Client): number {
   return (client.conn as Client['conn'] | undefined)?.writableLength ?? 0
 }
 
-export function viewClients (broker: Aedes, hooks: WardenHooks, connectedAt: WeakMap<Client, number>): ClientView[] {
+export function viewClients (broker: Aedes, hooks: WardenHooks, connectedAt: (client: Client) => number | undefined): ClientView[] {
   const out: ClientView[] = []
   for (const client of connectedClients(broker)) {
     const identity = hooks.policyOf(client)?.identity
-    const at = connectedAt.get(client)
+    const at = connectedAt(client)
     out.push({
       clientId: client.id,
       username: identity?.username ?? null,
