@@ -2,7 +2,7 @@
 // the HTTP listener (API, metrics, probes, events, dashboard). close() stops all of it.
 import type { AddressInfo } from 'node:net'
 import type { TlsOptions } from 'node:tls'
-import type { Aedes, Client } from 'aedes'
+import type { Aedes } from 'aedes'
 import type { Logger } from '@warden/common'
 import type { Audit } from '../audit/audit.js'
 import type { WardenHooks } from '../hooks/hooks.js'
@@ -69,7 +69,9 @@ export interface PlaneDeps {
 }
 
 export async function startControlPlane (
-  { config, brokerId, broker, hooks, audit, runtime, gate, mqtt, logger, groups, bus, sessions, connectedAt, retained, cluster, redis, storeUp, flow }: PlaneDeps
+  {
+    config, brokerId, broker, hooks, audit, runtime, gate, mqtt, logger, groups, bus, sessions, connectedAt, retained, cluster, redis, storeUp, flow
+  }: PlaneDeps
 ): Promise<ControlPlane> {
   const log = logger.child({ component: 'control' })
   const counters = { connections: 0 }
