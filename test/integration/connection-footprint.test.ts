@@ -29,13 +29,17 @@ async function idle (url: string, opts: IClientOptions, filter: string): Promise
   await c.subscribeAsync(filter, { qos: 1 })
 }
 
-/** every function a connection holds on its socket and parser: their listeners (once() wrappers as they are) and own function properties */
+/**
+ * every function a connection holds on its socket and parser (their listeners, once() wrappers as they are, and
+ * own function properties) and on its client (aedes's own closures, deliverQoS and the like, and any wrapper of them)
+ */
 function functionsOf (client: Client): Function[] {
   const out: Function[] = []
   for (const e of [connOf(client), parserOf(client)] as unknown as EventEmitter[]) {
     for (const name of e.eventNames()) out.push(...e.rawListeners(name))
     for (const v of Object.values(e)) if (typeof v === 'function') out.push(v)
   }
+  for (const v of Object.values(client)) if (typeof v === 'function') out.push(v)
   return out
 }
 
@@ -68,6 +72,30 @@ describe('an idle connection on Warden', () => {
     expect(ownFunctionsEach(clients)).toEqual(aedesOwn)
     // the one table that remembers nothing, shared (delivery/forward-dedupe.ts)
     expect(new Set(clients.map((c) => clientInternals(c).duplicates)).size).toBe(1)
+  })
+
+  // aedes/retain-as-published.ts: only a persistent session records its retained deliveries
+  it('leaves a clean session aedes\'s own deliverQoS; a persistent one, MQTT 5 too, gets the Retain As Published wrapper', async () => {
+    const bare = await startBareBroker()
+    bares.push(bare)
+    await idle(`mqtt://127.0.0.1:${bare.port}`, { clientId: 'bare' }, 'cmd/bare')
+    await until(() => clientsOf(bare.broker)['bare'] !== undefined)
+    const source = (c: Client): string => clientInternals(c).deliverQoS.toString()
+    const aedesOwn = source(connected(bare.broker, ['bare'])[0] as Client)
+
+    const tb = await scope.start()
+    await idle(tb.url, { clientId: 'clean', username: 'sensor-1', password: PASSWORD }, 'devices/sensor-1/cmd/#')
+    const cleanV5 = { clientId: 'clean-v5', username: 'sensor-2', password: PASSWORD, protocolVersion: 5 } as const
+    await idle(tb.url, cleanV5, 'devices/sensor-2/cmd/#')
+    await idle(tb.url, { clientId: 'kept', username: 'dashboard', password: PASSWORD, clean: false }, 'sensors/#')
+    // MQTT 5: Clean Start 1 with a Session Expiry is a persistent session too
+    const keptV5 = { clientId: 'kept-v5', username: 'sensor-1', password: PASSWORD, protocolVersion: 5, properties: { sessionExpiryInterval: 60 } } as const
+    await idle(tb.url, keptV5, 'devices/sensor-1/cmd/#')
+    const [clean, v5, kept, keptV5Client] = connected(tb.broker.aedes, ['clean', 'clean-v5', 'kept', 'kept-v5']) as [Client, Client, Client, Client]
+    expect(source(clean)).toBe(aedesOwn)
+    expect(source(v5)).toBe(aedesOwn)
+    expect(source(kept)).not.toBe(aedesOwn)
+    expect(source(keptV5Client)).not.toBe(aedesOwn)
   })
 
   // Node keeps two listeners of an event in a pair, three or more in an array of 19 slots

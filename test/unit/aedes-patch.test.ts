@@ -1,6 +1,6 @@
 // patch() refuses to start on an internal that is missing or reshaped, naming it and why Warden needs it.
 import { describe, expect, it } from 'vitest'
-import { fn, patch, value } from '../../apps/broker/src/aedes/patch.js'
+import { fn, patch, patchClosure, value } from '../../apps/broker/src/aedes/patch.js'
 
 const store = (): { put: (a: unknown, b: unknown, cb: unknown) => string, count: number } => ({ put: (_a, _b, _cb) => 'stored', count: 1 })
 
@@ -31,5 +31,30 @@ describe('patch', () => {
     const c = { will: null as object | null }
     expect(() => patch(c, 'will', value('object', 'nullable'), (w) => w, 'test')).not.toThrow()
     expect(() => patch(c, 'will', value('object'), (w) => w, 'test')).toThrow(/is null/)
+  })
+})
+
+// a client's deliverQoS: aedes makes one closure per client over the client itself
+describe('patchClosure', () => {
+  const client = (): { deliver: (p: unknown, cb: unknown) => string } => {
+    const that = { id: 'c1' }
+    return { deliver: (p, _cb) => `${that.id} got ${String(p)}` }
+  }
+
+  it('wraps the original as it is: no bound copy of it', () => {
+    const c = client()
+    const original = c.deliver
+    let seen: unknown
+    patchClosure(c, 'deliver', fn(2), (deliver) => { seen = deliver; return (p, cb) => `wrapped ${deliver(p, cb)}` }, 'test', 'client')
+    expect(seen).toBe(original)
+    expect(c.deliver('x', undefined)).toBe('wrapped c1 got x')
+  })
+
+  it('checks the shape as patch does', () => {
+    expect(() => patchClosure(client(), 'deliver', fn(3), (d) => d, 'why it matters', 'client'))
+      .toThrow(expect.objectContaining({
+        code: 'WARDEN_ERR_AEDES_CONTRACT',
+        message: expect.stringMatching(/client\.deliver takes 2 parameters, expected 3.*why it matters/)
+      }))
   })
 })

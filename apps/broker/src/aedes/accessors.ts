@@ -28,6 +28,17 @@ export const connOf = (client: Client): Duplex => client.conn as Duplex
 export const subscriptionsOf = (client: Client): Readonly<Record<string, { qos: number, si?: number | undefined, rap?: boolean | undefined } | undefined>> =>
   clientInternals(client).subscriptions ?? {}
 
+/**
+ * The filters of a client's live subscriptions, in aedes's order, for what runs on idle clients too (counts,
+ * views, a SUBSCRIBE): not `for…in` or Object.keys on that object. Its keys are the client's own filters, so it
+ * has a hidden class of its own, and either of them leaves an enum cache on that class for as long as the client
+ * lives — ~60 bytes a connection, once $SYS/warden/stats, the metrics or a status had counted them.
+ * Reflect.ownKeys makes the list and leaves nothing. (Per delivery, `for…in` stays: its cache is what makes it
+ * fast, and a client that is sent messages is not idle.)
+ */
+export const subscriptionFilters = (client: Client): string[] =>
+  Reflect.ownKeys(subscriptionsOf(client)).filter((k): k is string => typeof k === 'string')
+
 /** replaces aedes's per-client high-water table of delivered brokerCounters (lib/client.js dedupe) */
 export function replaceDuplicates (client: Client, table: Record<string, number>): void {
   patch(clientInternals(client), 'duplicates', value('object'), () => table,

@@ -54,6 +54,23 @@ export function patch<T extends object, K extends keyof T & string> (
 }
 
 /**
+ * `patch` for a function aedes makes for each object as a closure over that object (a client's deliverQoS):
+ * the original is kept as it is, with no bound copy of it per object, and the wrapper is not recorded in
+ * `installed` (a weak table entry per object): a later wrapper finds the wrapper's own arity checked instead.
+ */
+export function patchClosure<T extends object, K extends keyof T & string> (
+  target: T,
+  name: K,
+  shape: Shape,
+  replacement: (original: T[K]) => T[K],
+  reason: string,
+  where: string
+): void {
+  expectShape(target, name, shape, where, reason)
+  target[name] = replacement(target[name])
+}
+
+/**
  * `patch` for an internal of every connection (a client's parser, its socket): one replacement shared by all
  * of them, where `patch` would bind and wrap per object. `replacement` gets the unbound original and must
  * call it with `this`, the patched object; what it needs of the connection it finds from `this`.

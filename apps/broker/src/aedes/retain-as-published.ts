@@ -12,7 +12,7 @@
 import type { Client } from 'aedes'
 import { nextPacketId } from './accessors.js'
 import { clientInternals, type Deliver } from './internals.js'
-import { fn, patch } from './patch.js'
+import { fn, patch, patchClosure } from './patch.js'
 import type { AedesStore } from './store.js'
 
 interface Delivered { retain?: boolean, qos?: number, brokerId?: string | null, brokerCounter?: number }
@@ -32,12 +32,19 @@ function setOf<T> (map: WeakMap<object, Set<T>>, client: object): Set<T> {
 const WHY = 'aedes 2.0.0-beta.1 records no packet id for a QoS 1/2 PUBLISH with RETAIN 1 to a persistent session ' +
   '(Retain As Published, MQTT-3.3.1-12; retained at subscribe time): the subscriber\'s PUBREC closes its connection'
 
-/** As each client is created: before any subscription, live or restored, takes its deliverQoS. */
+/**
+ * Once aedes has the CONNECT's session (authenticated: before any subscription, live or restored, takes its
+ * deliverQoS), for a persistent session only. A clean session records nothing, and keeps aedes's own
+ * deliverQoS: no wrapper is made for it (a closure with its contexts, ~150 bytes a connection). A clean
+ * session does not become persistent: a DISCONNECT cannot raise a Session Expiry of 0 (disconnect-expiry.ts).
+ */
 export function recordRetainedDeliveries (client: Client): void {
   const c = clientInternals(client)
-  patch(c, 'deliverQoS', fn(2), (deliver): Deliver => (packet, cb) => {
+  if (c.clean) return
+  // aedes's deliverQoS is a closure over its client: called as it is, not bound
+  patchClosure(c, 'deliverQoS', fn(2), (deliver): Deliver => (packet, cb) => {
     const p = packet as Delivered
-    // a clean session records nothing
+    // a session made clean by its DISCONNECT (Session Expiry 0) records nothing either
     if (p.retain !== true || (p.qos ?? 0) === 0 || c.clean) {
       deliver(packet, cb)
       return

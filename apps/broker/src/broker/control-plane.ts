@@ -2,7 +2,7 @@
 // the HTTP listener (API, metrics, probes, events, dashboard). close() stops all of it.
 import type { AddressInfo } from 'node:net'
 import type { TlsOptions } from 'node:tls'
-import type { Aedes, Client } from 'aedes'
+import type { Aedes } from 'aedes'
 import type { Logger } from '@warden/common'
 import type { Audit } from '../audit/audit.js'
 import type { WardenHooks } from '../hooks/hooks.js'
@@ -55,6 +55,7 @@ export interface PlaneDeps {
   /** cluster mode: the Redis bus's counters */
   bus?: BusStats | undefined
   sessions: ControlContext['sessions']
+  connectedAt: ControlContext['connectedAt']
   /** what the retained store holds */
   retained: () => { readonly count: number, readonly bytes: number }
   /** several workers on one Redis: one view of them all */
@@ -68,15 +69,13 @@ export interface PlaneDeps {
 }
 
 export async function startControlPlane (
-  { config, brokerId, broker, hooks, audit, runtime, gate, mqtt, logger, groups, bus, sessions, retained, cluster, redis, storeUp, flow }: PlaneDeps
+  {
+    config, brokerId, broker, hooks, audit, runtime, gate, mqtt, logger, groups, bus, sessions, connectedAt, retained, cluster, redis, storeUp, flow
+  }: PlaneDeps
 ): Promise<ControlPlane> {
   const log = logger.child({ component: 'control' })
-  const connectedAt = new WeakMap<Client, number>()
   const counters = { connections: 0 }
-  broker.on('client', (client) => {
-    counters.connections++
-    connectedAt.set(client, Date.now())
-  })
+  broker.on('client', () => { counters.connections++ })
   broker.on('publish', (packet) => { hooks.stats.latency.published(packet) })
   // aedes 2 refuses a version it does not speak only through the parser ('Invalid protocol version', before any
   // CONNACK); a v5 CONNECT with mqtt5: false is answered CONNACK 1 (aedes/protocol-gate.ts)

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { hostname } from 'node:os'
 import { Aedes, type Client } from 'aedes'
 import type { Logger } from '@warden/common'
-import { clientsOf, subscriptionsOf } from '../aedes/accessors.js'
+import { clientsOf, subscriptionFilters } from '../aedes/accessors.js'
 import { patchBroker, patchStore } from './patches.js'
 import type { AedesStore } from '../aedes/store.js'
 import type { WardenConfig } from '../config/schema.js'
@@ -170,7 +170,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
         const reader = rules.policyOf(client)?.reader
         if (reader === undefined) return undefined
         const replyTopic = reader.replies === undefined ? undefined : replyTopicOf(reader.replies, client.id)
-        return reachOf(Object.keys(subscriptionsOf(client)), reader.grants, reader.readsAllPlain, replyTopic)
+        return reachOf(subscriptionFilters(client), reader.grants, reader.readsAllPlain, replyTopic)
       },
       rolesOf: (client) => rules.policyOf(client)?.identity.roles,
       ...(replies !== undefined ? { replyOwnerOf: (topic: string) => replyOwnerOf(replies, topic) } : {}),
@@ -325,6 +325,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     }
     const control = await startControlPlane({
       config, brokerId: id, broker, hooks: rules, audit, runtime, gate, mqtt, logger, groups: () => shared.stats(), bus: store.bus, sessions: clientIds,
+      connectedAt: guard.connectedSince,
       retained: () => retained.usage.total,
       cluster,
       redis: store.redis,

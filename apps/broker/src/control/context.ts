@@ -25,8 +25,8 @@ export interface ControlContext {
   readonly rules: LiveRules
   readonly sampler: Sampler
   readonly denials: DenialLog
-  /** when each connected client's CONNECT was accepted */
-  readonly connectedAt: WeakMap<Client, number>
+  /** epoch ms of a connected client's CONNECT (its client id's binding: sessions/client-id-guard.ts) */
+  readonly connectedAt: (client: Client) => number | undefined
   readonly counters: { connections: number }
   /** bound addresses, `host:port` */
   readonly listeners: { mqtt: string, http: string }

@@ -16,7 +16,7 @@
 // MQTT-3.3.1-8) is never queued, so never read here; a consumer group's copies are queued with RETAIN 0.
 import { Readable } from 'node:stream'
 import type { Client } from 'aedes'
-import { subscriptionsOf } from '../aedes/accessors.js'
+import { subscriptionFilters, subscriptionsOf } from '../aedes/accessors.js'
 import { fn, patch } from '../aedes/patch.js'
 import { isConnection, type AedesStore } from '../aedes/store.js'
 import { isMqtt5 } from '../aedes/v5-answers.js'
@@ -27,7 +27,7 @@ function rapFilters (client: Client): string[] {
   const out: string[] = []
   if (!isMqtt5(client)) return out
   const subs = subscriptionsOf(client)
-  for (const filter in subs) {
+  for (const filter of subscriptionFilters(client)) {
     // a consumer group's `$share/` filter delivers through the group, not through this subscription
     if (subs[filter]?.rap === true && !filter.startsWith('$share/')) out.push(filter)
   }

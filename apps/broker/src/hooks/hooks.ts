@@ -14,6 +14,7 @@ import { certNameOf } from '../net/cert-identity.js'
 import { ClientPolicy } from './client-policy.js'
 import { isWillOf, pendingWillOf } from '../aedes/accessors.js'
 import { cappedQos, holdWrites, remoteAddressOf } from '../aedes/client-internals.js'
+import { clientSlot } from '../aedes/client-slot.js'
 import { decideLaterWill, isStoredWill, recordWillOwner } from '../delivery/will-owner.js'
 import { judgeLater, ownerGone } from '../delivery/recorded-owner.js'
 import type { AedesHooks, AuthenticateDone, HookStage, PreConnectDone, PublishDone, SubscribeDone } from './pipeline.js'
@@ -68,9 +69,11 @@ function authError (returnCode: 2 | 4 | 5, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError
 }
 
+/** each authenticated client's rules, and the account it logged in as (aedes/client-slot.ts: no weak table each) */
+const policies = clientSlot<ClientPolicy>('policy')
+const accounts = clientSlot<Account>('account')
+
 export function createHooks ({ directory, ownership, roles, audit, refusal }: HookDeps): WardenHooks {
-  const policies = new WeakMap<Client, ClientPolicy>()
-  const accounts = new WeakMap<Client, Account>()
   const emptyPersistentId = new WeakSet<Client>()
   let control: ControlHandler | undefined
   const stats: TrafficStats = { forwardFiltered: 0, received: [0, 0, 0], receivedBytes: 0, sent: [0, 0, 0], sentBytes: 0, latency: new DeliveryLatency() }

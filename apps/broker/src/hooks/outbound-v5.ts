@@ -7,7 +7,7 @@
 // persistent session's queue does not keep it either.
 import type { Aedes, AedesPublishPacket, Client } from 'aedes'
 import mqttPacket from 'mqtt-packet'
-import { forgetDelivery, subscriptionsOf } from '../aedes/accessors.js'
+import { forgetDelivery, subscriptionFilters, subscriptionsOf } from '../aedes/accessors.js'
 import { isMqtt5 } from '../aedes/v5-answers.js'
 import { matchTopic } from '../policy/topic.js'
 import type { HookStage } from './pipeline.js'
@@ -61,6 +61,7 @@ export function publishWireSize (packet: AedesPublishPacket): number {
 function allSubscriptionIds (client: Client, packet: AedesPublishPacket): number[] | undefined {
   let ids: number[] | undefined
   const subs = subscriptionsOf(client)
+  // per delivery: for…in and its enum cache (aedes/accessors.ts subscriptionFilters)
   for (const filter in subs) {
     const id = subs[filter]?.si
     // a consumer group's `$share/` filter delivers through the group, not through this subscription
@@ -76,7 +77,7 @@ export function createOutboundStage ({ tooLarge }: OutboundDeps): OutboundStage 
   const withIds = new WeakSet<Client>()
   const hasIds = (client: Client): boolean => {
     const subs = subscriptionsOf(client)
-    for (const filter in subs) if (subs[filter]?.si !== undefined) return true
+    for (const filter of subscriptionFilters(client)) if (subs[filter]?.si !== undefined) return true
     return false
   }
   return {

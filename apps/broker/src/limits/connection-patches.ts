@@ -2,7 +2,9 @@
 // each with the aedes behaviour it corrects. The broker's and the store's are in broker/patches.ts.
 // Each is set up once per broker, its listener or wrapper shared by every connection: a connection carries
 // state of Warden's only where it needs some (the packet guard's framing), never a closure. The patches
-// that act on what MQTT 5 clients send share one listener (aedes/v5-packets.ts), gone at a 3.1.1 CONNECT.
+// that act on what MQTT 5 clients send share one listener (aedes/v5-packets.ts), gone at a 3.1.1 CONNECT;
+// those that only a kind of session needs are installed once its CONNECT is admitted (limits.stage), on
+// the clients that need them.
 import type { Client } from 'aedes'
 import { forgetDelivery } from '../aedes/accessors.js'
 import { boundWrites, guardParser, type ConnectionGuardOptions } from './connection-guard.js'
@@ -21,6 +23,11 @@ type ConnectionPatch = {
 } & (
   /** once per broker: what then runs on each client */
   | { readonly setup: (opts: ConnectionGuardOptions) => Install }
+  /**
+   * once per broker: what then runs on each client whose CONNECT the hooks admitted, aedes's session known
+   * (`clean`, the version) and none of its subscriptions, live or restored, made yet
+   */
+  | { readonly admitted: (opts: ConnectionGuardOptions) => Install }
   /** once per broker: what it does with an MQTT 5 client's packets */
   | { readonly v5: (opts: ConnectionGuardOptions) => V5Watch }
 )
@@ -40,7 +47,7 @@ const CONNECTION_PATCHES: readonly ConnectionPatch[] = [
     name: 'retained-deliveries',
     reason: 'aedes records no packet id for a QoS 1/2 PUBLISH with RETAIN 1 to a persistent session (Retain As Published, ' +
       'retained at subscribe time): the subscriber\'s PUBREC closes its connection (aedes/retain-as-published.ts)',
-    setup: () => recordRetainedDeliveries
+    admitted: () => recordRetainedDeliveries
   },
   {
     name: 'outbound-window',
@@ -71,11 +78,22 @@ const CONNECTION_PATCHES: readonly ConnectionPatch[] = [
   }
 ]
 
-/** Once per broker: the installer of every connection patch, run on each client as it is created. */
-export function connectionPatcher (opts: ConnectionGuardOptions): Install {
+export interface ConnectionPatcher {
+  /** on each client as it is created */
+  readonly created: Install
+  /** on each client once its CONNECT is admitted */
+  readonly admitted: Install
+}
+
+/** Once per broker: the installers of every connection patch. */
+export function connectionPatcher (opts: ConnectionGuardOptions): ConnectionPatcher {
   const v5 = watchV5Packets(CONNECTION_PATCHES.flatMap((p) => 'v5' in p ? [p.v5(opts)] : []))
   // the MQTT 5 listener goes where the first of its patches is listed
   const first = CONNECTION_PATCHES.findIndex((p) => 'v5' in p)
-  const installs = CONNECTION_PATCHES.flatMap((p, i) => 'setup' in p ? [p.setup(opts)] : i === first ? [v5] : [])
-  return (client) => { for (const install of installs) install(client) }
+  const created = CONNECTION_PATCHES.flatMap((p, i) => 'setup' in p ? [p.setup(opts)] : i === first ? [v5] : [])
+  const admitted = CONNECTION_PATCHES.flatMap((p) => 'admitted' in p ? [p.admitted(opts)] : [])
+  return {
+    created: (client) => { for (const install of created) install(client) },
+    admitted: (client) => { for (const install of admitted) install(client) }
+  }
 }

@@ -2,9 +2,12 @@
 // hold one: it is kept as the string itself, and a Set is made at the second (a Set each was ~150 bytes a
 // connection).
 import type { Client } from 'aedes'
+import { clientSlot } from '../aedes/client-slot.js'
+
+const granted = clientSlot<string | Set<string>>('grantedFilters')
 
 export class GrantedFilters {
-  private readonly byClient = new WeakMap<Client, string | Set<string>>()
+  private readonly byClient = granted
 
   count (client: Client): number {
     const g = this.byClient.get(client)

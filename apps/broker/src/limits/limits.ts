@@ -10,6 +10,7 @@ import type { Audit, AuditKind } from '../audit/audit.js'
 import { certNameOf } from '../net/cert-identity.js'
 import { clientOfConn, connOf, isWillOf } from '../aedes/accessors.js'
 import { remoteAddressOf } from '../aedes/client-internals.js'
+import { clientSlot } from '../aedes/client-slot.js'
 import { watchClose } from '../aedes/close-hooks.js'
 import { clientInternals } from '../aedes/internals.js'
 import { connectionPatcher } from './connection-patches.js'
@@ -69,6 +70,9 @@ interface AuthAnswer { err: AuthenticateError | null, ok: boolean | null }
 /** `outboundTopicAliases`: limits.outboundTopicAliases (MQTT 5), set on each connection with the other guards */
 export type LimitsConfig = HardeningLimits & { outboundTopicAliases: number }
 
+/** the user each counted connection holds a login slot of; one close hook for all, which finds its client on the socket */
+const userOf = clientSlot<string>('loginSlot')
+
 export function createLimits (cfg: LimitsConfig, { audit, refusal, usernameOf, isVerified, loginTag }: LimitsDeps): Limits {
   const stats: LimitStats = { publishDelayed: 0, connections: 0 }
   const connectionRate = new KeyedBuckets(cfg.connectionRate)
@@ -115,8 +119,6 @@ export function createLimits (cfg: LimitsConfig, { audit, refusal, usernameOf, i
     if (clients.size === 0) byUser.delete(username)
   }
 
-  /** the user each counted connection holds a slot of; one 'close' listener for all, which finds its client on the socket */
-  const userOf = new WeakMap<Client, string>()
   /** a close hook (aedes/close-hooks.ts): the login slot of the stream's client, if it holds one */
   function userClosed (conn: Duplex): void {
     const client = clientOfConn(conn) as Client | undefined
@@ -170,7 +172,7 @@ export function createLimits (cfg: LimitsConfig, { audit, refusal, usernameOf, i
 
     connectionClosed: userClosed,
 
-    guard (client) { patchConnection(client) },
+    guard (client) { patchConnection.created(client) },
 
     stage: {
       name: 'limits',
@@ -185,6 +187,7 @@ export function createLimits (cfg: LimitsConfig, { audit, refusal, usernameOf, i
             cb(connectRefusal(3, 'too many connections for this user', V5.QUOTA_EXCEEDED), null)
             return
           }
+          if (ok === true) patchConnection.admitted(client)
           cb(null, ok)
         }
         // a verified certificate is not a password, nor is an anonymous login: nothing to guess or throttle

@@ -16,14 +16,18 @@ const PUBLISH = 3
 const SUBSCRIBE = 8
 const UNSUBSCRIBE = 10
 
+/**
+ * One per connection, for as long as it is open: each field is 8 bytes of every idle connection, so the
+ * framing keeps no field it can compute, and no array until a captured body comes in more than one piece.
+ */
 export class PacketGuard {
   private header = -1
   private len = 0
   private lenBytes = 0
-  private mul = 1
   private remaining = -1
   private want = 0
-  private readonly parts: Buffer[] = []
+  /** the captured body so far: none, one piece (the usual case: a packet read in one chunk), or several */
+  private parts: Buffer | Buffer[] | null = null
   private captured = 0
   /** the CONNECT's protocol level: MQTT 5 packets carry properties between the fields checked */
   private level = 4
@@ -40,13 +44,12 @@ export class PacketGuard {
         this.header = buf[i++] as number
         this.len = 0
         this.lenBytes = 0
-        this.mul = 1
         continue
       }
       if (this.remaining < 0) {
         const b = buf[i++] as number
-        this.len += (b & 0x7f) * this.mul
-        this.mul *= 128
+        // a shift, not 128 ** n: a float would make these fields heap numbers in every guard (4 bytes at most: 2^28)
+        this.len += (b & 0x7f) << (7 * this.lenBytes)
         this.lenBytes++
         if ((b & 0x80) !== 0) {
           if (this.lenBytes === 4) return { reason: 'malformed-packet', detail: 'remaining length longer than 4 bytes' }
@@ -62,7 +65,7 @@ export class PacketGuard {
         if (type === PUBLISH && (this.header & 0x0e) === 0x08) return { reason: 'malformed-packet', detail: 'QoS 0 PUBLISH with DUP set (MQTT-3.3.1-2)' }
         this.want = type === PUBLISH ? Math.min(2, this.len) : (type === CONNECT || type === SUBSCRIBE || type === UNSUBSCRIBE) ? this.len : 0
         this.captured = 0
-        this.parts.length = 0
+        this.parts = null
         if (this.remaining === 0) this.endPacket()
         continue
       }
@@ -71,7 +74,10 @@ export class PacketGuard {
         ? Math.min(this.want - this.captured, this.remaining, buf.length - i)
         : Math.min(this.remaining, buf.length - i)
       if (this.captured < this.want) {
-        this.parts.push(buf.subarray(i, i + n))
+        const piece = buf.subarray(i, i + n)
+        if (this.parts === null) this.parts = piece
+        else if (Array.isArray(this.parts)) this.parts.push(piece)
+        else this.parts = [this.parts, piece]
         this.captured += n
         if (this.captured === this.want) {
           const v = this.inspect()
@@ -88,11 +94,12 @@ export class PacketGuard {
   private endPacket (): void {
     this.header = -1
     this.remaining = -1
-    this.parts.length = 0
+    this.parts = null
   }
 
   private inspect (): GuardViolation | null {
-    const body = this.parts.length === 1 ? this.parts[0] as Buffer : Buffer.concat(this.parts)
+    const parts = this.parts ?? Buffer.alloc(0)
+    const body = Array.isArray(parts) ? Buffer.concat(parts) : parts
     const type = this.header >> 4
     if (type === PUBLISH && this.want === 2 && body.length === 2) {
       // the topic length is known now: capture the topic itself

@@ -1,6 +1,6 @@
 // What the control plane shows of connected clients; aedes's private fields are read through ../aedes/.
 import type { Aedes, Client } from 'aedes'
-import { outlivesConnection, subscriptionsOf as clientSubscriptions } from '../aedes/accessors.js'
+import { outlivesConnection, subscriptionFilters, subscriptionsOf as clientSubscriptions } from '../aedes/accessors.js'
 import { remoteAddressOf } from '../aedes/client-internals.js'
 import type { WardenHooks } from '../hooks/hooks.js'
 import { connectedClients } from '../registry/live-rules.js'
@@ -24,7 +24,7 @@ export interface ClientView {
 export function subscriptionsOf (client: Client): SubscriptionView[] {
   const subs = clientSubscriptions(client)
   const out: SubscriptionView[] = []
-  for (const filter in subs) {
+  for (const filter of subscriptionFilters(client)) {
     const s = subs[filter]
     if (s !== undefined) out.push({ filter, qos: s.qos })
   }
@@ -35,11 +35,11 @@ export function queuedBytesOf (client: Client): number {
   return (client.conn as Client['conn'] | undefined)?.writableLength ?? 0
 }
 
-export function viewClients (broker: Aedes, hooks: WardenHooks, connectedAt: WeakMap<Client, number>): ClientView[] {
+export function viewClients (broker: Aedes, hooks: WardenHooks, connectedAt: (client: Client) => number | undefined): ClientView[] {
   const out: ClientView[] = []
   for (const client of connectedClients(broker)) {
     const identity = hooks.policyOf(client)?.identity
-    const at = connectedAt.get(client)
+    const at = connectedAt(client)
     out.push({
       clientId: client.id,
       username: identity?.username ?? null,

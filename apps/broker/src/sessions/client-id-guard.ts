@@ -11,6 +11,7 @@ import { keepSessionOfRefused, remoteAddressOf } from '../aedes/client-internals
 import { clientOfConn, isCleanSession } from '../aedes/accessors.js'
 import { onConnectionClose, watchClose } from '../aedes/close-hooks.js'
 import { clientInternals } from '../aedes/internals.js'
+import { clientSlot } from '../aedes/client-slot.js'
 import type { HookStage } from '../hooks/pipeline.js'
 import { mayClaim, type Binding } from '../policy/client-id-binding.js'
 import type { BindingStore } from '../store/binding-store.js'
@@ -30,6 +31,8 @@ export interface ClientIdGuard {
   readonly stage: HookStage
   /** whether the connection that made a binding is still open (this process, or a running other one) */
   connectionAlive (b: Binding): Promise<boolean>
+  /** epoch ms of the CONNECT that bound a connected client's id (its binding's `since`); undefined until bound */
+  connectedSince (client: Client): number | undefined
 }
 
 type Claim = { readonly ok: true, readonly prev: Binding | undefined, readonly mine: Binding } | { readonly ok: false, readonly held: Binding }
@@ -46,6 +49,9 @@ const connectionId = (): string => PROCESS_PREFIX + (++connections).toString(36)
 function authError (returnCode: 2 | 3, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError
 }
+
+/** each open connection's binding; one close hook for all of them (aedes/close-hooks.ts), which finds its client on the stream */
+const held = clientSlot<Binding>('binding')
 
 export function createClientIdGuard ({ store, brokerId, accountOf, accountExists, audit, logger }: ClientIdGuardDeps): ClientIdGuard {
   /** connections of this process holding a binding, by their `conn` */
@@ -73,8 +79,6 @@ export function createClientIdGuard ({ store, brokerId, accountOf, accountExists
     store.swap(clientId, mine, mine.clean ? undefined : { ...mine, connected: false }).catch((err: unknown) => logError(err, clientId))
   }
 
-  /** each open connection's binding; one close hook for all of them (aedes/close-hooks.ts), which finds its client on the stream */
-  const held = new WeakMap<Client, Binding>()
   function released (conn: Duplex): void {
     const client = clientOfConn(conn) as Client | undefined
     const mine = client === undefined ? undefined : held.get(client)
@@ -83,6 +87,7 @@ export function createClientIdGuard ({ store, brokerId, accountOf, accountExists
 
   return {
     connectionAlive,
+    connectedSince: (client) => held.get(client)?.since,
     stage: {
       name: 'client-id-binding',
       authenticate (client, username, password, cb, next) {
