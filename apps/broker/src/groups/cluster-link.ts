@@ -29,6 +29,7 @@ import { decodeProperties, encodeProperties } from './copy-properties.js'
 import { decodeAnyBatch, encodeBatch, type Handover } from './link-batch.js'
 import { createHandoverClaims } from './handover-claim.js'
 import { encodeEnvelope } from '../store/bus-codec.js'
+import { reapedKey } from './held-copies.js'
 import { createReceiverAnswers, createSenderAnswers, type Answer, type HandoverResult, type Result } from './link-answers.js'
 
 const SYNC_TOPIC = '$WARDEN/share/sync'
@@ -37,6 +38,9 @@ const DELIVER_PREFIX = '$WARDEN/share/deliver/'
 const BATCH_PREFIX = '$WARDEN/share/batch/'
 /** a receiver's answer to a batch (link-answers.ts) */
 const TAKEN_PREFIX = '$WARDEN/share/taken/'
+/** a channel every live process's bus subscribes to (from the first Warden with a link on): Redis counts none for a
+ * process killed outright (dead-watch.ts) */
+export const liveChannelOf = (broker: string): string => ACK_PREFIX + broker
 /** publishes ARGV[1] on KEYS[1] if a connection subscribes to that channel (patterns not counted: a `#` subscriber
  * on another process reads every channel); -1 when none does, and nothing was published */
 const SEND_IF_HEARD = `
@@ -96,6 +100,8 @@ export interface ClusterLinkDeps {
   onLate?: (key: string, brokers: readonly string[]) => void
   /** `broker` no longer listens on Redis (a batch for it was not sent); `false`: it listens again */
   onUnreachable?: (broker: string, unreachable: boolean) => void
+  /** another process (`by`) found this one dead and handed its members' copies on: seen at a beat */
+  onReaped?: (by: string) => void
 }
 
 export interface ClusterLink {
@@ -216,11 +222,15 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
       .zadd(ANSWERING, now, self)
       .zremrangebyscore(ANSWERING, '-inf', now - PRESENCE_TTL_MS)
       .zrangebyscore(ANSWERING, now - PRESENCE_TTL_MS, '+inf')
+      .get(reapedKey(self))
+      .del(reapedKey(self))
       .exec()
     const others = (v: unknown): Set<string> | undefined =>
       Array.isArray(v) ? new Set(v.filter((b): b is string => typeof b === 'string' && b !== self)) : undefined
     batching = others(r?.[3]?.[1]) ?? batching
     answering = others(r?.[6]?.[1]) ?? answering
+    const reapedBy = r?.[7]?.[1]
+    if (typeof reapedBy === 'string') deps.onReaped?.(reapedBy)
     // those found not listening: back once they listen again (a process restarted under its id, a dropped
     // connection restored)
     const gone = [...unreachable]

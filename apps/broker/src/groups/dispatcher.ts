@@ -11,6 +11,8 @@ import type { Attachment, Inflight } from './attachment.js'
 import type { Forwarded, HandoverResult } from './cluster-link.js'
 import type { Group } from './group.js'
 import type { GroupQueue } from './group-queue.js'
+import type { HeldCopies } from './held-copies.js'
+import type { Handover } from './link-batch.js'
 import type { Copy } from './types.js'
 
 export type Outcome = 'delivered' | 'forwarded' | 'queued' | 'dropped'
@@ -29,6 +31,8 @@ export interface DispatcherDeps {
   /** false for a process found no longer listening on Redis (cluster-link.ts): its members are skipped */
   reachable?: (broker: string) => boolean
   onQueueFull: (copy: Copy, size: number) => void
+  /** cluster: clean members' unacknowledged copies, kept in Redis for another process to hand on should this one die */
+  held?: HeldCopies | undefined
   logger: Logger
 }
 
@@ -53,6 +57,10 @@ export interface Dispatcher {
   drain (key: string): Promise<void>
   /** a stored copy the member's next session must not get again (it went to another member) */
   isRevoked (clientId: string, packet: { brokerId?: unknown, brokerCounter?: unknown }): boolean
+  /** a copy a dead process held for a clean member (held-copies.ts): to another member, else the group's queue */
+  redeliver (h: Handover): Promise<Outcome>
+  /** the member acknowledged `f` (PUBACK, PUBREC): it holds it, nothing of it is kept for it any more */
+  acknowledged (att: Attachment, f: Inflight): void
 }
 
 const REVOKED_TTL_MS = 60_000
@@ -70,7 +78,7 @@ const v5Fields = (copy: Copy, subscriptionId?: number): { properties?: object, m
 const DRAIN_BATCH = 64
 
 export function createDispatcher (deps: DispatcherDeps): Dispatcher {
-  const { self, groups, attachments, queue, maxQueued, canRead, forward, logger } = deps
+  const { self, groups, attachments, queue, maxQueued, canRead, forward, logger, held } = deps
   const store = deps.persistence
   /** `${clientId} ${brokerId}:${counter}` → when */
   const revoked = new Map<string, number>()
@@ -156,7 +164,8 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     })
     att.chain = stored.catch(() => {})
     try {
-      await stored
+      // a clean member's copy is kept in Redis instead (not in order with the member's other copies: no session replays it)
+      await Promise.all([stored, qos > 0 ? hold(att, f) : undefined])
     } catch (err) {
       logger.error({ err, clientId: att.clientId }, 'cannot queue a group message in its member\'s session')
       if (att.inflight.get(messageId) === f) att.inflight.delete(messageId)
@@ -167,6 +176,7 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
       if (!won) {
         // the sender took it back and gave it to another member: not this one's, now or in its next session
         if (att.inflight.get(messageId) === f) att.inflight.delete(messageId)
+        unhold(att, f)
         if (f.stored) await revoke(att.clientId, f)
         return
       }
@@ -197,7 +207,12 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     att.inflight.set(messageId, f)
     const write = (): Promise<void> => new Promise((resolve) => client.atQos({ ...base, qos, messageId }, resolve))
     if (!storesDeliveries(att.client)) {
-      await write()
+      // entered before the write, so that its removal at the member's acknowledgement reaches Redis after it
+      const kept = hold(att, f).catch((err: unknown) => {
+        // lost should this process die before the member's acknowledgement
+        logger.error({ err, clientId: att.clientId }, 'cannot keep a clean member\'s group message in Redis')
+      })
+      await Promise.all([write(), kept])
       return 'delivered'
     }
     // as aedes does for an ordinary message: in the session's queue first (it survives the connection, and
@@ -222,6 +237,18 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
       }
     }
     return 'delivered'
+  }
+
+  /** a clean member's unacknowledged copy, kept in Redis until the member acknowledges it or it is handed on */
+  async function hold (att: Attachment, f: Inflight): Promise<void> {
+    if (held === undefined || att.persistent) return
+    f.held = true
+    await held.add(att.clientId, f.copy)
+  }
+  function unhold (att: Attachment, f: Inflight): void {
+    if (f.held !== true) return
+    f.held = false
+    held?.remove(att.clientId, f.copy)
   }
 
   async function revoke (clientId: string, f: Inflight): Promise<void> {
@@ -268,6 +295,8 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
         if (f.stored && keepStored) continue
         if (f.stored) await revoke(att.clientId, f)
         await dispatch(f.copy, [att.clientId], true)
+        // handed on: out of Redis only now (this process dying meanwhile, another process hands it on: at least once)
+        unhold(att, f)
       }
     },
     async drain (key) {
@@ -288,6 +317,10 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     },
     isRevoked (clientId, packet) {
       return revoked.has(mark(clientId, packet.brokerId, packet.brokerCounter))
-    }
+    },
+    async redeliver (h) {
+      return await dispatch(h.copy, h.exclude, true, true)
+    },
+    acknowledged: unhold
   }
 }

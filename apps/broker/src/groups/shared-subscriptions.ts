@@ -15,7 +15,9 @@ import type { Audit } from '../audit/audit.js'
 import type { ClientPolicy } from '../hooks/client-policy.js'
 import type { HookStage } from '../hooks/pipeline.js'
 import { RESERVED_PREFIX } from '../policy/internal-topics.js'
-import { createClusterLink, type ClusterLink } from './cluster-link.js'
+import { createClusterLink, liveChannelOf, type ClusterLink } from './cluster-link.js'
+import { createDeadWatch, type DeadWatch } from './dead-watch.js'
+import { createHeldCopies, type HeldCopies } from './held-copies.js'
 import { createConsumerGroups, type ConsumerGroups } from './consumer-groups.js'
 import type { GroupStats } from './group-stats.js'
 import { createRedisQueue, createStoreQueue } from './group-queue.js'
@@ -76,6 +78,8 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
   let store: MemberStore | undefined
   let redis: Redis | undefined
   let sweep: NodeJS.Timeout | undefined
+  let watch: DeadWatch | undefined
+  let held: HeldCopies | undefined
   let closing: Promise<void> | undefined
 
   const keysOf = (topics: readonly string[]): string[] => topics.flatMap((t) => {
@@ -132,7 +136,9 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
   async function close (): Promise<void> {
     closing ??= (async () => {
       if (sweep !== undefined) clearInterval(sweep)
+      watch?.close()
       await groups?.close()
+      await held?.close()
       await link?.close()
       await store?.close()
       redis?.disconnect()
@@ -179,6 +185,7 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
     async attach ({ broker, persistence, redis: target, membersFile, localBus, replicas }) {
       if (target !== undefined) redis = connectRedis(target)
       store = redis !== undefined ? createRedisMemberStore(redis) : await createLocalMemberStore(membersFile)
+      held = redis !== undefined ? createHeldCopies(redis, broker.id) : undefined
       groups = await createConsumerGroups({
         broker,
         localBus,
@@ -196,6 +203,7 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
           qos: copy.qos,
           detail: `consumer group $share/${copy.key} holds ${max} messages for its offline members (sharedSubscriptions.maxQueued): newest dropped`
         }),
+        held,
         logger: log
       })
       const g = groups
@@ -216,6 +224,11 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
             if (gone) log.warn({ broker: b }, 'a consumer group\'s process no longer listens on Redis: its members get nothing until it does')
             else log.info({ broker: b }, 'a consumer group\'s process listens on Redis again')
           },
+          onReaped: (by) => {
+            // copies it held for clean members went to other members meanwhile
+            log.warn({ by }, 'another broker process found this one dead (its Redis connection was lost): its consumer-group members are recorded again')
+            g.reassert().catch((err: unknown) => log.error({ err }, 'cannot record this process\'s consumer-group members again'))
+          },
           onForged: (topic, why) => audit.record({
             kind: 'publish', reason: 'reserved-topic', username: undefined, clientId: undefined, topic, detail: `cluster-link message refused: ${why}`
           })
@@ -226,6 +239,17 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
           l.live().then((live) => g.sweep(live)).catch((err: unknown) => log.error({ err }, 'consumer group sweep failed'))
         }, SWEEP_MS)
         sweep.unref()
+        watch = createDeadWatch({
+          redis: r,
+          self: broker.id,
+          channelOf: liveChannelOf,
+          candidates: () => g.memberBrokers(),
+          onDead: async (b) => {
+            log.warn({ broker: b }, 'a consumer group\'s process is dead (no Redis subscription): its members are marked offline')
+            await g.reap(b)
+          },
+          onError: (err) => log.error({ err }, 'consumer group dead-process watch failed')
+        })
       }
       for (const key of (await store.loadAll()).keys()) await g.sync(key)
       broker.on('clientReady', (client) => g.ready(client))

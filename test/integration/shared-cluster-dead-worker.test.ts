@@ -1,0 +1,165 @@
+// A broker process killed outright (SIGKILL) is found dead by the others within about a second and a half
+// (groups/dead-watch.ts: Redis no longer counts its bus among its link channel's subscribers), where the presence
+// sweep took 20 s: its members leave the group listing (clean ones) or show offline (persistent ones, whose
+// unacknowledged copies stay in their sessions for their next connection), and the copies it had given to clean
+// members that had not acknowledged them go to another member (groups/held-copies.ts). A process alive but stopped
+// (SIGSTOP) keeps its Redis connections and its members.
+import { Redis } from 'ioredis'
+import { describe, expect, it } from 'vitest'
+import { useCluster, type BrokerNode as Node } from '../helpers/cluster.js'
+import { connectStalled, payloads, publishStream, tally } from '../helpers/groups.js'
+import { basic } from '../helpers/http.js'
+import { publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { useScope } from '../helpers/scope.js'
+
+const cluster = useCluster('warden-shared-dead-worker-', { sharedSubscriptions: { handoverTimeoutMs: 4000 } })
+const scope = useScope()
+const node = (id: string): Promise<Node> => cluster.startNode({ WARDEN_BROKER_ID: id })
+const client = (n: Node, clientId: string, opts: Record<string, unknown> = {}): Promise<TestClient> =>
+  scope.client(clientId.startsWith('pub') ? 'sensor-1' : 'dashboard', { clientId, ...opts }, n)
+const TOPIC = 'sensors/sensor-1/t'
+const FILTER = '$share/g/sensors/#'
+/** how soon a dead process's members leave the listing: the watch checks every 0.5 s and believes 1 s of silence */
+const LISTING_BOUND_MS = 3000
+
+interface Listed { clientId: string, connected: boolean, broker: string | null }
+async function listing (n: Node): Promise<Listed[]> {
+  const res = await fetch(`${n.http}/api/v1/groups`, { headers: { authorization: basic('observer') } })
+  const body = await res.json() as { groups: Array<{ group: string, members: Listed[] }> }
+  return body.groups.find((g) => g.group === 'g')?.members ?? []
+}
+const byId = (members: readonly Listed[]): Record<string, string | null> =>
+  Object.fromEntries(members.map((m) => [m.clientId, m.broker]))
+
+function useRedis (): Redis {
+  const r = new Redis(cluster.redisUrl)
+  scope.defer(() => r.disconnect())
+  return r
+}
+const heldBy = async (r: Redis, broker: string): Promise<number> => await r.hlen(`warden:share:held:\u0000${broker}`)
+
+/** SIGKILLs `n` and resolves once Redis no longer counts its bus (when the others' watch can see it) */
+async function kill (r: Redis, n: Node, id: string): Promise<number> {
+  await n.app.stop('SIGKILL')
+  await expect.poll(async () => Number(((await r.pubsub('NUMSUB', `$WARDEN/share/ack/${id}`)) as unknown[])[1])).toBe(0)
+  return Date.now()
+}
+
+describe('a consumer group whose member\'s process is killed', () => {
+  it('lists its members as gone within 3 s, keeps a persistent one\'s copy for its next session, and loses nothing', async () => {
+    const r = useRedis()
+    const [a, b, c] = await Promise.all([node('dw-a'), node('dw-b'), node('dw-c')])
+    const live = await client(b, 'live')
+    expect(await subscribe(live, FILTER, 1)).toEqual([1])
+    // on c: a clean member, and a persistent one that holds what it gets without acknowledging it
+    const doomed = await client(c, 'doomed')
+    expect(await subscribe(doomed, FILTER, 1)).toEqual([1])
+    const keeper = await connectStalled(c.port, 'dashboard', 'keeper', FILTER, 1, false)
+    scope.defer(async () => await keeper.kill())
+    // a holder of a valid account cannot keep a dead process listed by listening on its channel for it
+    const squatter = await client(a, 'squatter')
+    expect(await subscribe(squatter, '$WARDEN/share/ack/dw-c', 1)).toEqual([128])
+    const pub = await client(a, 'pub-a')
+    await expect.poll(async () => byId(await listing(a))).toEqual({ live: 'dw-b', doomed: 'dw-c', keeper: 'dw-c' })
+    // turns go round every member: the persistent one gets some
+    let i = 0
+    while (keeper.held.length === 0) await publish(pub, TOPIC, `before-${i++}`, { qos: 1 })
+    const kept = String(keeper.held[0]?.cmd === 'publish' ? keeper.held[0].payload : '')
+
+    const killed = await kill(r, c, 'dw-c')
+    // a stream published from the moment it died: every message to the one member left, once
+    const sent = payloads(200, 'after-')
+    const stream = publishStream(pub, TOPIC, sent.length, 1, 'after-')
+    await expect.poll(async () => byId(await listing(a)), { timeout: LISTING_BOUND_MS * 2, interval: 100 }).toEqual({ live: 'dw-b', keeper: null })
+    const elapsed = Date.now() - killed
+    expect(elapsed).toBeLessThan(LISTING_BOUND_MS)
+    // the other survivor lists the same
+    expect(byId(await listing(b))).toEqual({ live: 'dw-b', keeper: null })
+    await stream
+    await expect.poll(() => tally([live], sent).missing.length).toBe(0)
+    expect(tally([live], sent).duplicates).toBe(0)
+
+    // the persistent member's unacknowledged copy was kept in its session: resent on its next connection, elsewhere
+    await keeper.kill()
+    const back = await client(a, 'keeper', { clean: false })
+    await back.waitFor((m) => m.payload === kept, kept)
+    expect(byId(await listing(b))).toEqual({ live: 'dw-b', keeper: 'dw-a' })
+  })
+
+  it('a process stopped (SIGSTOP) keeps its members while a killed one\'s leave', async () => {
+    const r = useRedis()
+    const [a, b, c] = await Promise.all([node('dw-a'), node('dw-b'), node('dw-c')])
+    const stopped = await client(b, 'stopped')
+    expect(await subscribe(stopped, FILTER, 1)).toEqual([1])
+    const doomed = await client(c, 'doomed')
+    expect(await subscribe(doomed, FILTER, 1)).toEqual([1])
+    const watcher = await client(a, 'watcher')
+    expect(await subscribe(watcher, FILTER, 1)).toEqual([1])
+    const pub = await client(a, 'pub-a')
+    await expect.poll(async () => Object.keys(byId(await listing(a))).length).toBe(3)
+    b.app.child.kill('SIGSTOP')
+    scope.defer(() => b.app.child.kill('SIGCONT'))
+    await kill(r, c, 'dw-c')
+    // the watch found c dead: it checked b in the same PUBSUB NUMSUB each time, and b is listening (stopped)
+    await a.app.waitForLog((l) => l.msg === 'a consumer group\'s process is dead (no Redis subscription): its members are marked offline' && l.broker === 'dw-c')
+    await expect.poll(async () => byId(await listing(a))).toEqual({ stopped: 'dw-b', watcher: 'dw-a' })
+    expect(a.app.output.filter((l) => l.includes('is dead (no Redis subscription)') && l.includes('dw-b'))).toEqual([])
+    b.app.child.kill('SIGCONT')
+    await publish(pub, TOPIC, 'after', { qos: 1 })
+    await expect.poll(() => [stopped, watcher].reduce((k, m) => k + m.messages.filter((x) => x.payload === 'after').length, 0)).toBe(1)
+  })
+})
+
+describe('a clean member\'s unacknowledged copy, its process killed', () => {
+  it('QoS 1: goes to a member on another process', async () => {
+    const r = useRedis()
+    const [a, b, c] = await Promise.all([node('dw-a'), node('dw-b'), node('dw-c')])
+    // on b: a clean member that never acknowledges
+    const stalled = await connectStalled(b.port, 'dashboard', 'stalled', FILTER, 1)
+    scope.defer(async () => await stalled.kill())
+    const live = await client(c, 'live')
+    expect(await subscribe(live, FILTER, 1)).toEqual([1])
+    const pub = await client(a, 'pub-a')
+    await expect.poll(async () => Object.keys(byId(await listing(a))).length).toBe(2)
+    let i = 0
+    while (stalled.held.length === 0) await publish(pub, TOPIC, `m-${i++}`, { qos: 1 })
+    const p = stalled.held[0]
+    const unacked = String(p?.cmd === 'publish' ? p.payload : '')
+    expect(await heldBy(r, 'dw-b')).toBe(1)
+
+    await kill(r, b, 'dw-b')
+    await expect.poll(() => live.messages.filter((m) => m.payload === unacked).length, { timeout: LISTING_BOUND_MS * 2 }).toBe(1)
+    // every message published reached the surviving member, once (the unacknowledged one after its first member's death)
+    expect(tally([live], Array.from({ length: i }, (_, k) => `m-${k}`))).toMatchObject({ missing: [], duplicates: 0 })
+    expect(await heldBy(r, 'dw-b')).toBe(0)
+  })
+
+  it('QoS 2: the unacknowledged copy goes to another member, none that a member did acknowledge (PUBREC)', async () => {
+    const r = useRedis()
+    const [a, b, c] = await Promise.all([node('dw-a'), node('dw-b'), node('dw-c')])
+    const stalled = await connectStalled(b.port, 'dashboard', 'stalled', FILTER, 2)
+    scope.defer(async () => await stalled.kill())
+    // on b too: a clean member that acknowledges (MQTT.js: PUBREC, and the message handed over at PUBREL)
+    const acking = await client(b, 'acking')
+    expect(await subscribe(acking, FILTER, 2)).toEqual([2])
+    const live = await client(c, 'live')
+    expect(await subscribe(live, FILTER, 2)).toEqual([2])
+    const pub = await client(a, 'pub-a')
+    await expect.poll(async () => Object.keys(byId(await listing(a))).length).toBe(3)
+    let i = 0
+    while (stalled.held.length === 0 || acking.messages.length === 0) await publish(pub, TOPIC, `m-${i++}`, { qos: 2 })
+    const p = stalled.held[0]
+    const unacked = String(p?.cmd === 'publish' ? p.payload : '')
+    // b keeps the stalled member's copy only: the acknowledged ones left Redis with their PUBREC
+    await expect.poll(() => heldBy(r, 'dw-b')).toBe(stalled.held.length)
+
+    await kill(r, b, 'dw-b')
+    await expect.poll(() => live.messages.filter((m) => m.payload === unacked).length, { timeout: LISTING_BOUND_MS * 2 }).toBe(1)
+    // the ones the acknowledging member got are not given again
+    await publish(pub, TOPIC, 'last', { qos: 2 })
+    await live.waitFor((m) => m.payload === 'last', 'last')
+    const taken = new Set(acking.messages.map((m) => m.payload))
+    expect(live.messages.filter((m) => taken.has(m.payload))).toEqual([])
+    expect(tally([live, acking], [...Array.from({ length: i }, (_, k) => `m-${k}`), 'last'])).toMatchObject({ missing: [], duplicates: 0 })
+  })
+})
