@@ -21,6 +21,7 @@ const TOPIC = 'sensors/sensor-1/t'
 const FILTER = '$share/g/sensors/#'
 /** how soon a dead process's members leave the listing: the watch checks every 0.5 s and believes 1 s of silence */
 const LISTING_BOUND_MS = 3000
+const DEAD = 'a consumer group\'s process is dead (no Redis subscription): its members are marked offline'
 
 interface Listed { clientId: string, connected: boolean, broker: string | null }
 async function listing (n: Node): Promise<Listed[]> {
@@ -101,7 +102,7 @@ describe('a consumer group whose member\'s process is killed', () => {
     scope.defer(() => b.app.child.kill('SIGCONT'))
     await kill(r, c, 'dw-c')
     // the watch found c dead: it checked b in the same PUBSUB NUMSUB each time, and b is listening (stopped)
-    await a.app.waitForLog((l) => l.msg === 'a consumer group\'s process is dead (no Redis subscription): its members are marked offline' && l.broker === 'dw-c')
+    await a.app.waitForLog((l) => l.msg === DEAD && l.broker === 'dw-c')
     await expect.poll(async () => byId(await listing(a))).toEqual({ stopped: 'dw-b', watcher: 'dw-a' })
     expect(a.app.output.filter((l) => l.includes('is dead (no Redis subscription)') && l.includes('dw-b'))).toEqual([])
     b.app.child.kill('SIGCONT')

@@ -248,7 +248,7 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
   function unhold (att: Attachment, f: Inflight): void {
     if (f.held !== true) return
     f.held = false
-    held?.remove(att.clientId, f.copy)
+    held?.remove(att.clientId, f.copy, f.qos)
   }
 
   async function revoke (clientId: string, f: Inflight): Promise<void> {

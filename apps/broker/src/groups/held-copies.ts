@@ -4,11 +4,11 @@
 // that finds it dead (dead-watch.ts) takes them, once, and gives them to other members. A persistent member's
 // copies are in its own session instead, resent when it reconnects.
 //
-// Writes of one event-loop turn go together (one HSET, one HDEL), in the order they were made, on one connection:
-// a copy's removal never reaches Redis before its entry.
+// Entries of one event-loop turn go together (one HSET), and removals too (one HDEL; a QoS 1 one waits a few
+// milliseconds for others), on one connection, each removal after its entry.
 import type { Redis } from 'ioredis'
 import { decodeBatch, encodeBatch, type Handover } from './link-batch.js'
-import type { Copy } from './types.js'
+import type { Copy, QoS } from './types.js'
 
 /** key names with U+0000 are nothing an MQTT topic or client id can be (the packet guard refuses it) */
 const heldKey = (broker: string): string => `warden:share:held:\u0000${broker}`
@@ -17,6 +17,8 @@ export const reapedKey = (broker: string): string => `warden:share:reaped:\u0000
 /** an entry left by a process that closed without handing them on (its Redis went first) is not kept for ever */
 const HELD_TTL_MS = 600_000
 const REAPED_TTL_MS = 600_000
+/** QoS 1 acknowledgements removed together, within this long (one HDEL for many, where each PUBACK comes alone) */
+const REMOVE_WAIT_MS = 5
 
 // the copies and their removal in one step: of the processes that find the owner dead together, one gets them
 const TAKE = `
@@ -28,8 +30,8 @@ return v`
 export interface HeldCopies {
   /** `copy`, given to clean member `clientId`, until it acknowledges: resolves once Redis has it */
   add (clientId: string, copy: Copy): Promise<void>
-  /** acknowledged, or handed on by this process itself */
-  remove (clientId: string, copy: Copy): void
+  /** acknowledged, or handed on by this process itself; `qos`: the member's */
+  remove (clientId: string, copy: Copy, qos: QoS): void
   /** the copies `broker` held, taken out of Redis (another call, here or on another process, finds none);
    * `by`: the process that takes them, recorded for `broker` to find should it be alive after all */
   takeAll (broker: string, by: string): Promise<Handover[]>
@@ -41,43 +43,49 @@ const fieldOf = (clientId: string, copy: Copy): string => `${clientId}\u0000${co
 export function createHeldCopies (redis: Redis, self: string): HeldCopies {
   const key = heldKey(self)
   interface Waiter { resolve: () => void, reject: (err: unknown) => void }
-  type Op = { kind: 'add', fields: Map<string, Buffer>, done: Waiter[] } | { kind: 'remove', fields: string[] }
-  let ops: Op[] = []
+  let adds = new Map<string, Buffer>()
+  let waiters: Waiter[] = []
+  let removals: string[] = []
   let flushing: NodeJS.Immediate | undefined
+  let later: NodeJS.Timeout | undefined
   let expiresSetAt = 0
   let last: Promise<unknown> = Promise.resolve()
 
+  // entries first, then removals: a removal is always made after its entry, in this flush or an earlier one
   const flush = (): void => {
-    flushing = undefined
-    const batch = ops
-    ops = []
-    for (const op of batch) {
-      if (op.kind === 'remove') { last = redis.hdel(key, ...op.fields).catch(() => {}); continue }
+    if (flushing !== undefined) { clearImmediate(flushing); flushing = undefined }
+    if (later !== undefined) { clearTimeout(later); later = undefined }
+    if (adds.size > 0) {
+      const fields = adds
+      const done = waiters
+      adds = new Map()
+      waiters = []
       const now = Date.now()
-      const p = now - expiresSetAt > HELD_TTL_MS / 10
-        ? redis.multi().hset(key, op.fields).pexpire(key, HELD_TTL_MS).exec().then((r) => { const e = r?.[0]?.[0]; if (e !== null && e !== undefined) throw e })
-        : redis.hset(key, op.fields)
-      if (now - expiresSetAt > HELD_TTL_MS / 10) expiresSetAt = now
-      last = p.then(() => { for (const d of op.done) d.resolve() }, (err: unknown) => { for (const d of op.done) d.reject(err) })
+      const renew = now - expiresSetAt > HELD_TTL_MS / 10
+      if (renew) expiresSetAt = now
+      const p = renew ? redis.multi().hset(key, fields).pexpire(key, HELD_TTL_MS).exec().then(firstError) : redis.hset(key, fields)
+      last = p.then(() => { for (const d of done) d.resolve() }, (err: unknown) => { for (const d of done) d.reject(err) })
+    }
+    if (removals.length > 0) {
+      last = redis.hdel(key, ...removals).catch(() => {})
+      removals = []
     }
   }
-  const schedule = (): void => { flushing ??= setImmediate(flush) }
 
   return {
     add (clientId, copy) {
       return new Promise((resolve, reject) => {
-        let op = ops[ops.length - 1]
-        if (op?.kind !== 'add') { op = { kind: 'add', fields: new Map(), done: [] }; ops.push(op) }
-        op.fields.set(fieldOf(clientId, copy), Buffer.from(encodeBatch([{ copy, clientId, exclude: [clientId], redelivery: true }])))
-        op.done.push({ resolve, reject })
-        schedule()
+        adds.set(fieldOf(clientId, copy), Buffer.from(encodeBatch([{ copy, clientId, exclude: [clientId], redelivery: true }])))
+        waiters.push({ resolve, reject })
+        flushing ??= setImmediate(flush)
       })
     },
-    remove (clientId, copy) {
-      let op = ops[ops.length - 1]
-      if (op?.kind !== 'remove') { op = { kind: 'remove', fields: [] }; ops.push(op) }
-      op.fields.push(fieldOf(clientId, copy))
-      schedule()
+    remove (clientId, copy, qos) {
+      removals.push(fieldOf(clientId, copy))
+      // a QoS 2 copy's removal goes at once: left in Redis by a process dying meanwhile, it would reach a second member
+      // after the first acknowledged it (PUBREC). A QoS 1 one waits up to REMOVE_WAIT_MS for others (at least once)
+      if (qos === 2) flushing ??= setImmediate(flush)
+      else if (flushing === undefined) later ??= setTimeout(flush, REMOVE_WAIT_MS)
     },
     async takeAll (broker, by) {
       const flat = await redis.callBuffer('EVAL', TAKE, 2, heldKey(broker), reapedKey(broker), by, REAPED_TTL_MS) as Buffer[]
@@ -86,8 +94,13 @@ export function createHeldCopies (redis: Redis, self: string): HeldCopies {
       return out
     },
     async close () {
-      if (flushing !== undefined) { clearImmediate(flushing); flush() }
+      flush()
       await last
     }
   }
+}
+
+const firstError = (r: Array<[Error | null, unknown]> | null): void => {
+  const err = r?.find(([e]) => e !== null)?.[0]
+  if (err !== undefined && err !== null) throw err
 }
