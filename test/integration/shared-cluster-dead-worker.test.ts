@@ -10,6 +10,7 @@ import { useCluster, type BrokerNode as Node } from '../helpers/cluster.js'
 import { connectStalled, payloads, publishStream, tally } from '../helpers/groups.js'
 import { basic } from '../helpers/http.js'
 import { publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { startRedisRelay } from '../helpers/redis-relay.js'
 import { useScope } from '../helpers/scope.js'
 
 const cluster = useCluster('warden-shared-dead-worker-', { sharedSubscriptions: { handoverTimeoutMs: 4000 } })
@@ -108,6 +109,29 @@ describe('a consumer group whose member\'s process is killed', () => {
     b.app.child.kill('SIGCONT')
     await publish(pub, TOPIC, 'after', { qos: 1 })
     await expect.poll(() => [stopped, watcher].reduce((k, m) => k + m.messages.filter((x) => x.payload === 'after').length, 0)).toBe(1)
+  })
+
+  it('a process whose Redis connections alone were cut is found dead, and records its members again once back', async () => {
+    const relay = await startRedisRelay(Number(new URL(cluster.redisUrl).port))
+    scope.defer(() => { relay.restore(); relay.close() })
+    const [a, b] = await Promise.all([node('dw-a'), cluster.startNode({ WARDEN_BROKER_ID: 'dw-b', WARDEN_REDIS_URL: relay.url })])
+    const there = await client(b, 'there')
+    expect(await subscribe(there, FILTER, 1)).toEqual([1])
+    const here = await client(a, 'here')
+    expect(await subscribe(here, FILTER, 1)).toEqual([1])
+    await expect.poll(async () => byId(await listing(a))).toEqual({ there: 'dw-b', here: 'dw-a' })
+    await relay.cut()
+    await a.app.waitForLog((l) => l.msg === DEAD && l.broker === 'dw-b')
+    expect(byId(await listing(a))).toEqual({ here: 'dw-a' })
+    relay.restore()
+    // at its next beat (every 5 s) b reads that it was found dead, and records its member again
+    await b.app.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('another broker process found this one dead'))
+    await expect.poll(async () => byId(await listing(a))).toEqual({ there: 'dw-b', here: 'dw-a' })
+    const pub = await client(a, 'pub-a')
+    const sent = payloads(20, 'back-')
+    await publishStream(pub, TOPIC, sent.length, 1, 'back-')
+    await expect.poll(() => tally([here, there], sent).missing.length).toBe(0)
+    expect(there.messages.filter((m) => m.payload.startsWith('back-')).length).toBe(10)
   })
 })
 

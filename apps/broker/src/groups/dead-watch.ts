@@ -26,6 +26,7 @@ export interface DeadWatchDeps {
   /** the processes to watch (those with members, as this process knows) */
   candidates: () => Iterable<string>
   onDead: (broker: string) => Promise<void>
+  /** onDead failed (it is tried again at a later check) */
   onError: (err: unknown) => void
 }
 
@@ -70,7 +71,8 @@ export function createDeadWatch (deps: DeadWatchDeps): DeadWatch {
   const timer = setInterval(() => {
     if (busy) return
     busy = true
-    tick().catch(deps.onError).finally(() => { busy = false })
+    // a check that fails (Redis away) finds nothing: the store's health monitor reports the outage, once
+    tick().catch(() => { absent.clear() }).finally(() => { busy = false })
   }, TICK_MS)
   timer.unref()
   return {
