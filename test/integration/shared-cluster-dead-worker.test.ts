@@ -4,6 +4,7 @@
 // unacknowledged copies stay in their sessions for their next connection), and the copies it had given to clean
 // members that had not acknowledged them go to another member (groups/held-copies.ts). A process alive but stopped
 // (SIGSTOP) keeps its Redis connections and its members.
+import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import { useCluster, type BrokerNode as Node } from '../helpers/cluster.js'
@@ -21,7 +22,10 @@ const client = (n: Node, clientId: string, opts: Record<string, unknown> = {}): 
 const TOPIC = 'sensors/sensor-1/t'
 const FILTER = '$share/g/sensors/#'
 /** how soon a dead process's members leave the listing: the watch checks every 0.5 s and believes 1 s of silence */
-const LISTING_BOUND_MS = 3000
+const LISTING_BOUND_MS = 4000
+/** preloaded into a process whose claims of the batches it is handed are never sent (a kill lands before its claim) */
+const HOLD_CLAIM = fileURLToPath(new URL('../helpers/hold-claim.mjs', import.meta.url))
+const HANDED_ON = 'copies a dead broker process held for clean consumer-group members handed on'
 const DEAD = 'a consumer group\'s process is dead (no Redis subscription): its members are marked offline'
 
 interface Listed { clientId: string, connected: boolean, broker: string | null }
@@ -48,7 +52,7 @@ async function kill (r: Redis, n: Node, id: string): Promise<number> {
 }
 
 describe('a consumer group whose member\'s process is killed', () => {
-  it('lists its members as gone within 3 s, keeps a persistent one\'s copy for its next session, and loses nothing', async () => {
+  it('lists its members as gone within 4 s, keeps a persistent one\'s copy for its next session, and loses nothing', async () => {
     const r = useRedis()
     const [a, b, c] = await Promise.all([node('dw-a'), node('dw-b'), node('dw-c')])
     const live = await client(b, 'live')
@@ -185,5 +189,35 @@ describe('a clean member\'s unacknowledged copy, its process killed', () => {
     const taken = new Set(acking.messages.map((m) => m.payload))
     expect(live.messages.filter((m) => taken.has(m.payload))).toEqual([])
     expect(tally([live, acking], [...Array.from({ length: i }, (_, k) => `m-${k}`), 'last'])).toMatchObject({ missing: [], duplicates: 0 })
+  })
+})
+
+describe('a process killed after taking a batch and before claiming it', () => {
+  it('QoS 2, clean member: the sender takes the copy back and gives it to another member; it is not handed on twice', async () => {
+    const r = useRedis()
+    const [a, b, c] = await Promise.all([
+      node('dw-a'),
+      cluster.startNode({ WARDEN_BROKER_ID: 'dw-b', NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${HOLD_CLAIM}`, WARDEN_TEST_HOLD_CLAIM: '1' }),
+      node('dw-c')
+    ])
+    const there = await connectStalled(b.port, 'dashboard', 'there', FILTER, 2)
+    scope.defer(async () => await there.kill())
+    const live = await client(c, 'live')
+    expect(await subscribe(live, FILTER, 2)).toEqual([2])
+    const pub = await client(a, 'pub-a')
+    await expect.poll(async () => Object.keys(byId(await listing(a))).length).toBe(2)
+    // one of the two is the turn of the member on b
+    const sent = ['m-0', 'm-1']
+    const published = Promise.all(sent.map(async (p) => { await publish(pub, TOPIC, p, { qos: 2 }) }))
+    await b.app.waitForLog((l) => l.msg === 'test: claim held')
+    await kill(r, b, 'dw-b')
+    // found dead by a or c (the first to mark its member offline; the other then has no member there to watch)
+    await Promise.any([a, c].map(async (n) => await n.app.waitForLog((l) => l.msg === DEAD && l.broker === 'dw-b')))
+    // acknowledged once the sender took it back (sharedSubscriptions.handoverTimeoutMs)
+    await published
+    await publish(pub, TOPIC, 'last', { qos: 2 })
+    await live.waitFor((m) => m.payload === 'last', 'last')
+    expect(tally([live], [...sent, 'last'])).toMatchObject({ missing: [], duplicates: 0 })
+    for (const n of [a, c]) expect(n.app.output.filter((l) => l.includes(HANDED_ON))).toEqual([])
   })
 })

@@ -10,6 +10,7 @@ import { createDispatcher, type Dispatcher } from './dispatcher.js'
 import { Group } from './group.js'
 import type { GroupQueue } from './group-queue.js'
 import type { HeldCopies } from './held-copies.js'
+import type { Taken } from './link-answers.js'
 import { describeGroups, type GroupStats } from './group-stats.js'
 import type { MemberStore } from './member-store.js'
 import type { LocalListeners } from '../store/redis-bus.js'
@@ -62,7 +63,7 @@ export interface ConsumerGroups {
   sync (key: string): Promise<void>
   receive (f: Forwarded): void
   /** copies handed over in a batch whose sender waits on its answer (dispatcher.ts take) */
-  take (items: readonly Forwarded[], gate: Promise<boolean>): Promise<boolean[]>
+  take (items: readonly Forwarded[], gate: Promise<boolean>): Promise<Taken>
   setLink (link: ClusterLink): void
   /** cluster: marks offline the members of processes no longer alive */
   sweep (live: ReadonlySet<string>): Promise<void>

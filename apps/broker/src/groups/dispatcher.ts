@@ -11,7 +11,8 @@ import type { Attachment, Inflight } from './attachment.js'
 import type { Forwarded, HandoverResult } from './cluster-link.js'
 import type { Group } from './group.js'
 import type { GroupQueue } from './group-queue.js'
-import type { HeldCopies } from './held-copies.js'
+import { heldEntry, type HeldCopies, type HeldEntries } from './held-copies.js'
+import type { Taken } from './link-answers.js'
 import type { Handover } from './link-batch.js'
 import type { Copy } from './types.js'
 
@@ -47,7 +48,7 @@ export interface Dispatcher {
    * and taken out of the session, if it says the sender took it back. Resolves, per copy, whether it was taken
    * (false: its member is not here, or its session write failed; the sender gives it to another)
    */
-  take (items: readonly Forwarded[], gate: Promise<boolean>): Promise<boolean[]>
+  take (items: readonly Forwarded[], gate: Promise<boolean>): Promise<Taken>
   /**
    * Hands a departed connection's unacknowledged copies on, taking them out of its session first.
    * `keepStored`: the member's next session is already there and resends those in its session itself.
@@ -146,7 +147,7 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
    * A copy handed over in a batch its sender waits on (take): in the member's session now, written once `gate`
    * says the batch is this process's, taken out of the session if not. Resolves once stored: true, taken.
    */
-  async function deliverGated (g: Group, att: Attachment, copy: Copy, redelivery: boolean, gate: Promise<boolean>): Promise<boolean> {
+  async function deliverGated (g: Group, att: Attachment, copy: Copy, redelivery: boolean, gate: Promise<boolean>, keep: HeldEntries): Promise<boolean> {
     const qos = Math.min(copy.qos, att.groups.get(copy.key) ?? 0) as 0 | 1 | 2
     const base = {
       cmd: 'publish', topic: copy.topic, payload: copy.payload, retain: false, dup: false, brokerId: copy.brokerId, brokerCounter: copy.brokerCounter,
@@ -164,12 +165,16 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     })
     att.chain = stored.catch(() => {})
     try {
-      // a clean member's copy is kept in Redis instead (not in order with the member's other copies: no session replays it)
-      await Promise.all([stored, qos > 0 ? hold(att, f) : undefined])
+      await stored
     } catch (err) {
       logger.error({ err, clientId: att.clientId }, 'cannot queue a group message in its member\'s session')
       if (att.inflight.get(messageId) === f) att.inflight.delete(messageId)
       return false
+    }
+    // a clean member's copy is kept in Redis instead, by the batch's claim (only if it stands)
+    if (qos > 0 && held !== undefined && !att.persistent) {
+      f.held = true
+      heldEntry(keep, att.clientId, copy)
     }
     // written in the order taken, each once its batch is decided
     const written = Promise.all([att.writes, gate]).then(async ([, won]) => {
@@ -277,12 +282,14 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
       return await deliverLocal(g, att, f.copy, f.redelivery)
     },
     async take (items, gate) {
-      return await Promise.all(items.map(async (f) => {
+      const keep: HeldEntries = new Map()
+      const taken = await Promise.all(items.map(async (f) => {
         const att = localFor(f.clientId, f.copy)
         const g = groups.get(f.copy.key)
         if (att === undefined || g === undefined) return false
-        return await deliverGated(g, att, f.copy, f.redelivery, gate)
+        return await deliverGated(g, att, f.copy, f.redelivery, gate, keep)
       }))
+      return { taken, held: keep }
     },
     async redispatch (att, keepStored) {
       const items = [...att.inflight.values()]

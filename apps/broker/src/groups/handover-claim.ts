@@ -4,16 +4,22 @@
 // sender's time-out, which then stores the copies after all, finds the batch taken back and takes them out of
 // its members' sessions again: the sender gave them to another member, and the group gets each once.
 import type { Redis } from 'ioredis'
+import { HELD_TTL_MS, type HeldEntries } from './held-copies.js'
 
 const claimKey = (id: string): string => `warden:share:claim:${id}`
 
 // the value already there, or nil once this one is set; then, if given, a PUBLISH (the receiver's answer, in the
-// same round trip)
+// same round trip), and the copies it keeps for clean members (held-copies.ts: only if its claim stands, else its
+// sender and the process that finds it dead would both hand them on)
 const CLAIM = `
 local v = redis.call('GET', KEYS[1])
 if v then return v end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
+if #ARGV > 5 then
+  redis.call('HSET', KEYS[2], unpack(ARGV, 6))
+  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+end
 return false`
 
 /** the sender's claim: the copies go elsewhere */
@@ -28,8 +34,9 @@ export const MAX_BATCH_AGE_MS = 60_000
 export interface HandoverClaims {
   /** claims batch `id` with `value`: null when this claim is the first (it stands), else the first one's value */
   claim (id: string, value: string): Promise<string | null>
-  /** as claim; if this claim is the first, `message` is published on `channel` by the same script */
-  claimAndPublish (id: string, value: string, channel: string, message: Buffer): Promise<string | null>
+  /** as claim; if this claim is the first, `message` is published on `channel` by the same script, and `held`
+   * written to hash `heldKey` */
+  claimAndPublish (id: string, value: string, channel: string, message: Buffer, held?: { key: string, entries: HeldEntries }): Promise<string | null>
   /** the sender has the receiver's answer: nobody claims the batch again (not awaited: it expires anyway) */
   forget (id: string): void
 }
@@ -37,11 +44,12 @@ export interface HandoverClaims {
 export function createHandoverClaims (redis: Redis): HandoverClaims {
   return {
     async claim (id, value) {
-      const before = await redis.eval(CLAIM, 1, claimKey(id), value, CLAIM_TTL_MS, '', '') as string | null
+      const before = await redis.eval(CLAIM, 2, claimKey(id), '', value, CLAIM_TTL_MS, '', '') as string | null
       return typeof before === 'string' ? before : null
     },
-    async claimAndPublish (id, value, channel, message) {
-      const before = await redis.eval(CLAIM, 1, claimKey(id), value, CLAIM_TTL_MS, channel, message) as string | null
+    async claimAndPublish (id, value, channel, message, held) {
+      const kept = held === undefined || held.entries.size === 0 ? [] : [HELD_TTL_MS, ...[...held.entries].flat()]
+      const before = await redis.eval(CLAIM, 2, claimKey(id), held?.key ?? '', value, CLAIM_TTL_MS, channel, message, ...kept) as string | null
       return typeof before === 'string' ? before : null
     },
     forget (id) {

@@ -11,11 +11,11 @@ import { decodeBatch, encodeBatch, type Handover } from './link-batch.js'
 import type { Copy, QoS } from './types.js'
 
 /** key names with U+0000 are nothing an MQTT topic or client id can be (the packet guard refuses it) */
-const heldKey = (broker: string): string => `warden:share:held:\u0000${broker}`
+export const heldKey = (broker: string): string => `warden:share:held:\u0000${broker}`
 /** set by the process that took `broker`'s copies; `broker`, if alive after all, reads it at its next beat */
 export const reapedKey = (broker: string): string => `warden:share:reaped:\u0000${broker}`
 /** an entry left by a process that closed without handing them on (its Redis went first) is not kept for ever */
-const HELD_TTL_MS = 600_000
+export const HELD_TTL_MS = 600_000
 const REAPED_TTL_MS = 600_000
 /** QoS 1 acknowledgements removed together, within this long (one HDEL for many, where each PUBACK comes alone) */
 const REMOVE_WAIT_MS = 5
@@ -39,6 +39,11 @@ export interface HeldCopies {
 }
 
 const fieldOf = (clientId: string, copy: Copy): string => `${clientId}\u0000${copy.brokerId}\u0000${copy.brokerCounter}`
+const valueOf = (clientId: string, copy: Copy): Buffer => Buffer.from(encodeBatch([{ copy, clientId, exclude: [clientId], redelivery: true }]))
+
+/** entries written by a batch's claim, in the same script, only if the claim stands (handover-claim.ts): field → value */
+export type HeldEntries = Map<string, Buffer>
+export const heldEntry = (entries: HeldEntries, clientId: string, copy: Copy): void => { entries.set(fieldOf(clientId, copy), valueOf(clientId, copy)) }
 
 export function createHeldCopies (redis: Redis, self: string): HeldCopies {
   const key = heldKey(self)
@@ -75,7 +80,7 @@ export function createHeldCopies (redis: Redis, self: string): HeldCopies {
   return {
     add (clientId, copy) {
       return new Promise((resolve, reject) => {
-        adds.set(fieldOf(clientId, copy), Buffer.from(encodeBatch([{ copy, clientId, exclude: [clientId], redelivery: true }])))
+        heldEntry(adds, clientId, copy)
         waiters.push({ resolve, reject })
         flushing ??= setImmediate(flush)
       })

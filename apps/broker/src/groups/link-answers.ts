@@ -3,12 +3,16 @@
 // batch and answers, or drops them when the sender was first (handover-claim.ts).
 import { MAX_BATCH_AGE_MS, TAKEN_BACK, type HandoverClaims } from './handover-claim.js'
 import type { BatchHeader, Handover } from './link-batch.js'
+import type { HeldEntries } from './held-copies.js'
 
 /** what became of a hand-over: the receiver has it, refused it (its member is not there), never answered and
  * the sender took it back (another member of that process cannot have it either), or was never sent: the receiving
  * process no longer listens on Redis (killed), and none of its members can have it */
 export type HandoverResult = 'taken' | 'refused' | 'lost' | 'gone'
 export interface Result { resolve: (r: HandoverResult) => void, reject: (err: unknown) => void }
+/** what a receiver did with a batch's QoS 1/2 hand-overs: per hand-over, whether it took it; `held`: the copies
+ * it keeps for clean members in Redis, written by its claim (held-copies.ts) */
+export interface Taken { taken: boolean[], held: HeldEntries }
 /** a receiver's answer: `r`, the indexes of the hand-overs it refused */
 export interface Answer { id: string, r: number[] }
 
@@ -68,9 +72,9 @@ export function createSenderAnswers (claims: HandoverClaims, timeoutMs: number, 
 
 export interface ReceiverDeps {
   /** claims the batch; if first, answers `to` in the same step (handover-claim.ts claimAndPublish) */
-  claimAndAnswer: (to: string, a: Answer, value: string) => Promise<string | null>
+  claimAndAnswer: (to: string, a: Answer, value: string, held: HeldEntries) => Promise<string | null>
   /** stores the QoS 1/2 hand-overs; per hand-over, whether it was taken; `gate`: whether the claim stood */
-  onHandover: (items: readonly Handover[], gate: Promise<boolean>) => Promise<boolean[]>
+  onHandover: (items: readonly Handover[], gate: Promise<boolean>) => Promise<Taken>
   /** a QoS 0 hand-over: nothing to wait for, handled as an unanswered one */
   onForward: (f: Handover) => void
   onTakenBack: (copies: number) => void
@@ -93,11 +97,11 @@ export function createReceiverAnswers (deps: ReceiverDeps): ReceiverAnswers {
     let decide: (won: boolean) => void = () => {}
     const gate = new Promise<boolean>((resolve) => { decide = resolve })
     try {
-      const taken = await deps.onHandover(held.map((i) => items[i] as Handover), gate)
+      const { taken, held: kept } = await deps.onHandover(held.map((i) => items[i] as Handover), gate)
       const refused = held.filter((_, j) => taken[j] !== true)
       // stored too late (stopped meanwhile): past the age up to which a claim is sure to be seen, not claimed
       if (Date.now() - header.at > MAX_BATCH_AGE_MS) { decide(false); deps.onTakenBack(held.length - refused.length); return }
-      const first = await deps.claimAndAnswer(header.from, { id: header.id, r: refused }, JSON.stringify(refused))
+      const first = await deps.claimAndAnswer(header.from, { id: header.id, r: refused }, JSON.stringify(refused), kept)
       decide(first === null)
       if (first !== null) deps.onTakenBack(held.length - refused.length)
     } catch (err) {
