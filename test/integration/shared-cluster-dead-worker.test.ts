@@ -14,7 +14,8 @@ import { publish, subscribe, type TestClient } from '../helpers/mqtt.js'
 import { startRedisRelay } from '../helpers/redis-relay.js'
 import { useScope } from '../helpers/scope.js'
 
-const cluster = useCluster('warden-shared-dead-worker-', { sharedSubscriptions: { handoverTimeoutMs: 4000 } })
+const HANDOVER_MS = 10_000
+const cluster = useCluster('warden-shared-dead-worker-', { sharedSubscriptions: { handoverTimeoutMs: HANDOVER_MS } })
 const scope = useScope()
 const node = (id: string): Promise<Node> => cluster.startNode({ WARDEN_BROKER_ID: id })
 const client = (n: Node, clientId: string, opts: Record<string, unknown> = {}): Promise<TestClient> =>
@@ -193,7 +194,7 @@ describe('a clean member\'s unacknowledged copy, its process killed', () => {
 })
 
 describe('a process killed after taking a batch and before claiming it', () => {
-  it('QoS 2, clean member: the sender takes the copy back and gives it to another member; it is not handed on twice', async () => {
+  it('QoS 2, clean member: the sender takes the copy back at once and gives it to another member; it is not handed on twice', async () => {
     const r = useRedis()
     const [a, b, c] = await Promise.all([
       node('dw-a'),
@@ -210,11 +211,12 @@ describe('a process killed after taking a batch and before claiming it', () => {
     const sent = ['m-0', 'm-1']
     const published = Promise.all(sent.map(async (p) => { await publish(pub, TOPIC, p, { qos: 2 }) }))
     await b.app.waitForLog((l) => l.msg === 'test: claim held')
-    await kill(r, b, 'dw-b')
+    const killed = await kill(r, b, 'dw-b')
     // found dead by a or c (the first to mark its member offline; the other then has no member there to watch)
     await Promise.any([a, c].map(async (n) => await n.app.waitForLog((l) => l.msg === DEAD && l.broker === 'dw-b')))
-    // acknowledged once the sender took it back (sharedSubscriptions.handoverTimeoutMs)
+    // acknowledged once the sender took it back: at once when it found b dead, not after handoverTimeoutMs
     await published
+    expect(Date.now() - killed).toBeLessThan(HANDOVER_MS - 2000)
     await publish(pub, TOPIC, 'last', { qos: 2 })
     await live.waitFor((m) => m.payload === 'last', 'last')
     expect(tally([live], [...sent, 'last'])).toMatchObject({ missing: [], duplicates: 0 })

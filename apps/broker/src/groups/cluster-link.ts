@@ -113,6 +113,11 @@ export interface ClusterLink {
   reachable (broker: string): boolean
   /** processes alive now (this one included) */
   live (): Promise<Set<string>>
+  /** `broker` is dead (dead-watch.ts): the batches it was sent and did not answer are taken back now (the claim
+   * decides, as after the time-out) */
+  takeBackFrom (broker: string): Promise<void>
+  /** the processes this one waits on for answers */
+  awaited (): Set<string>
   close (): Promise<void>
 }
 
@@ -257,7 +262,7 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
     try {
       payload = seal.sealBytes(topic, encodeBatch(box.items, header))
     } catch (err) { fail(err); return }
-    if (header !== undefined) sender.expect(header.id, box.results)
+    if (header !== undefined) sender.expect(header.id, box.results, broker)
     const sent = header === undefined ? send(topic, payload).then(() => true) : sendIfHeard(topic, payload)
     sent.then((heard) => {
       if (!heard) {
@@ -303,6 +308,8 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
   return {
     live,
     reachable: (broker) => !unreachable.has(broker),
+    takeBackFrom: async (broker) => { await sender.takeBackFrom(broker) },
+    awaited: () => sender.awaited(),
     async announce (key, wait) {
       if (!wait) { await emit(SYNC_TOPIC, { key, from: self, b: true, a: true } satisfies Sync); return }
       const others = await listening([...await live()].filter((b) => b !== self))

@@ -17,17 +17,21 @@ export interface Taken { taken: boolean[], held: HeldEntries }
 export interface Answer { id: string, r: number[] }
 
 export interface SenderAnswers {
-  /** batch `id` was sent: `results`, one per hand-over, settle with its answer, or after `timeoutMs` */
-  expect (id: string, results: readonly Result[]): void
+  /** batch `id` was sent to `broker`: `results`, one per hand-over, settle with its answer, or after `timeoutMs` */
+  expect (id: string, results: readonly Result[], broker: string): void
   answered (a: Answer): void
   /** the batch never left (its PUBLISH failed) */
   cancel (id: string): void
   /** shutting down: every batch still waited on is taken back now */
   takeBackAll (): Promise<void>
+  /** `broker` is dead (dead-watch.ts): the batches sent to it are taken back now, not after the time-out */
+  takeBackFrom (broker: string): Promise<void>
+  /** the processes batches are waited on from */
+  awaited (): Set<string>
 }
 
 export function createSenderAnswers (claims: HandoverClaims, timeoutMs: number, onError: (err: unknown) => void): SenderAnswers {
-  const awaiting = new Map<string, { results: readonly Result[], timer: NodeJS.Timeout }>()
+  const awaiting = new Map<string, { results: readonly Result[], timer: NodeJS.Timeout, broker: string }>()
   const settle = (results: readonly Result[], refused: ReadonlySet<number>): void => {
     results.forEach((r, i) => r.resolve(refused.has(i) ? 'refused' : 'taken'))
   }
@@ -51,10 +55,10 @@ export function createSenderAnswers (claims: HandoverClaims, timeoutMs: number, 
     }
   }
   return {
-    expect (id, results) {
+    expect (id, results, broker) {
       const timer = setTimeout(() => { takeBack(id).catch(onError) }, timeoutMs)
       timer.unref()
-      awaiting.set(id, { results, timer })
+      awaiting.set(id, { results, timer, broker })
     },
     answered (a) {
       const w = take(a.id)
@@ -66,6 +70,10 @@ export function createSenderAnswers (claims: HandoverClaims, timeoutMs: number, 
     cancel (id) { take(id) },
     async takeBackAll () {
       await Promise.all([...awaiting.keys()].map(async (id) => { await takeBack(id) }))
+    },
+    awaited: () => new Set([...awaiting.values()].map((w) => w.broker)),
+    async takeBackFrom (broker) {
+      await Promise.all([...awaiting].filter(([, w]) => w.broker === broker).map(async ([id]) => { await takeBack(id) }))
     }
   }
 }

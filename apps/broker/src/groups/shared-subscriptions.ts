@@ -243,10 +243,13 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
           redis: r,
           self: broker.id,
           channelOf: liveChannelOf,
-          candidates: () => g.memberBrokers(),
+          // and those it waits on for an answer: found dead, their batches are taken back at once
+          candidates: () => [...g.memberBrokers(), ...l.awaited()],
           onDead: async (b) => {
             log.warn({ broker: b }, 'a consumer group\'s process is dead (no Redis subscription): its members are marked offline')
             await g.reap(b)
+            // its publishers' hand-overs to it are not waited on for sharedSubscriptions.handoverTimeoutMs
+            await l.takeBackFrom(b)
           },
           onError: (err) => log.error({ err }, 'consumer group dead-process watch failed')
         })
