@@ -217,6 +217,7 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
     return brokers.filter((_, i) => Number(counts[2 * i + 1]) > 0)
   }
 
+  let starting = true
   const beat = async (): Promise<void> => {
     const now = Date.now()
     const r = await redis.multi()
@@ -234,8 +235,10 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
       Array.isArray(v) ? new Set(v.filter((b): b is string => typeof b === 'string' && b !== self)) : undefined
     batching = others(r?.[3]?.[1]) ?? batching
     answering = others(r?.[6]?.[1]) ?? answering
+    // a mark found at the first beat is for an earlier process under this id (restarted): nothing to record again
     const reapedBy = r?.[7]?.[1]
-    if (typeof reapedBy === 'string') deps.onReaped?.(reapedBy)
+    if (typeof reapedBy === 'string' && !starting) deps.onReaped?.(reapedBy)
+    starting = false
     // those found not listening: back once they listen again (a process restarted under its id, a dropped
     // connection restored)
     const gone = [...unreachable]
