@@ -20,7 +20,9 @@
 // receiver still listens on its batch topic (one script: PUBSUB NUMSUB, then PUBLISH): if not, nothing was sent,
 // its copies go at once to another member or the group's queue (`gone`), and that process is marked unreachable:
 // its members are skipped until it listens again (checked at each beat) or it says something on the bus. A process
-// alive but stopped (SIGSTOP) still holds its subscriptions and is waited for as before.
+// alive but stopped (SIGSTOP) still holds its subscriptions and is waited for as before. The same evidence, checked
+// every half second for the processes members are connected to (dead-watch.ts), marks a dead process's members
+// offline and takes back the batches sent to it within about a second and a half (shared-subscriptions.ts).
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { createLinkSeal } from './link-seal.js'

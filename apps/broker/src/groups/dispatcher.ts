@@ -211,12 +211,13 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     const f: Inflight = { copy, qos, messageId, stored: false, redelivery }
     att.inflight.set(messageId, f)
     const write = (): Promise<void> => new Promise((resolve) => client.atQos({ ...base, qos, messageId }, resolve))
+    // a member whose session ends with its connection (clean, or MQTT 5 Session Expiry 0): kept in Redis too, entered
+    // before the write, so that its removal at the member's acknowledgement reaches Redis after it
+    const kept = hold(att, f).catch((err: unknown) => {
+      // lost should this process die before the member's acknowledgement
+      logger.error({ err, clientId: att.clientId }, 'cannot keep a clean member\'s group message in Redis')
+    })
     if (!storesDeliveries(att.client)) {
-      // entered before the write, so that its removal at the member's acknowledgement reaches Redis after it
-      const kept = hold(att, f).catch((err: unknown) => {
-        // lost should this process die before the member's acknowledgement
-        logger.error({ err, clientId: att.clientId }, 'cannot keep a clean member\'s group message in Redis')
-      })
       await Promise.all([write(), kept])
       return 'delivered'
     }
@@ -232,13 +233,15 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     })
     att.chain = step.catch(() => {})
     try {
-      await step
+      await Promise.all([step, kept])
     } catch (err) {
       logger.error({ err, clientId: att.clientId }, 'cannot queue a group message in its member\'s session')
       // never written to it: another member, or the group's queue, gets it now
       if (!f.stored && att.inflight.get(messageId) === f) {
         att.inflight.delete(messageId)
-        return await dispatch(copy, [att.clientId], redelivery)
+        const outcome = await dispatch(copy, [att.clientId], redelivery)
+        unhold(att, f)
+        return outcome
       }
     }
     return 'delivered'
