@@ -222,4 +222,32 @@ describe('a process killed after taking a batch and before claiming it', () => {
     expect(tally([live], [...sent, 'last'])).toMatchObject({ missing: [], duplicates: 0 })
     for (const n of [a, c]) expect(n.app.output.filter((l) => l.includes(HANDED_ON))).toEqual([])
   })
+  it('QoS 2, persistent member: the copy left in its session is not resent when it resumes elsewhere; the other member has it', async () => {
+    const r = useRedis()
+    const [a, b, c] = await Promise.all([
+      node('dw-a'),
+      cluster.startNode({ WARDEN_BROKER_ID: 'dw-b', NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${HOLD_CLAIM}`, WARDEN_TEST_HOLD_CLAIM: '1' }),
+      node('dw-c')
+    ])
+    const keeper = await client(b, 'keeper', { clean: false, reconnectPeriod: 0 })
+    expect(await subscribe(keeper, FILTER, 2)).toEqual([2])
+    const live = await client(c, 'live')
+    expect(await subscribe(live, FILTER, 2)).toEqual([2])
+    const pub = await client(a, 'pub-a')
+    await expect.poll(async () => Object.keys(byId(await listing(a))).length).toBe(2)
+    const sent = ['m-0', 'm-1']
+    const published = Promise.all(sent.map(async (p) => { await publish(pub, TOPIC, p, { qos: 2 }) }))
+    // b stored its copy in keeper's session, and dies before it claims the batch
+    await b.app.waitForLog((l) => l.msg === 'test: claim held')
+    await kill(r, b, 'dw-b')
+    await published
+    await live.waitFor((m) => m.payload === 'm-0', 'm-0')
+    await live.waitFor((m) => m.payload === 'm-1', 'm-1')
+    // keeper's session resumed on c: what it replays comes first, then the group's messages in turn
+    const back = await client(c, 'keeper', { clean: false })
+    let i = 0
+    while (!back.messages.some((m) => m.payload.startsWith('after-'))) await publish(pub, TOPIC, `after-${i++}`, { qos: 2 })
+    expect(back.messages.filter((m) => sent.includes(m.payload))).toEqual([])
+    expect(tally([live, back], [...sent, ...Array.from({ length: i }, (_, k) => `after-${k}`)])).toMatchObject({ missing: [], duplicates: 0 })
+  })
 })

@@ -90,7 +90,7 @@ export interface ClusterLinkDeps {
    * session, or nothing to store) or refused it. `gate` resolves once the batch is claimed: true, they are this
    * process's (written to their members); false, their sender took them back (dropped, and out of the sessions)
    */
-  onHandover: (items: readonly Forwarded[], gate: Promise<boolean>) => Promise<Taken>
+  onHandover: (items: readonly Forwarded[], gate: Promise<boolean>, batch: string) => Promise<Taken>
   /** a batch taken back by its sender before this process could answer it: its copies were dropped here */
   onTakenBack: (copies: number) => void
   /** how long a sender waits for a receiver's answer before it takes the batch back */
@@ -176,10 +176,10 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
     onForward,
     onTakenBack: deps.onTakenBack,
     // the answer is published by the claim's own script, as the bus would publish it (store/bus-codec.ts)
-    claimAndAnswer: async (to, a, value, held) => {
+    claimAndAnswer: async (to, a, value, taken) => {
       const topic = TAKEN_PREFIX + to
       const message = encodeEnvelope(randomBytes(12).toString('base64url'), { topic, payload: seal.seal(topic, a), qos: 0, retain: false })
-      return await claims.claimAndPublish(a.id, value, topic, message, { key: heldKey(self), entries: held })
+      return await claims.claimAndPublish(a.id, value, topic, message, { key: heldKey(self), entries: taken.held }, taken.pending)
     }
   })
 

@@ -10,6 +10,7 @@ import { createDispatcher, type Dispatcher } from './dispatcher.js'
 import { Group } from './group.js'
 import type { GroupQueue } from './group-queue.js'
 import type { HeldCopies } from './held-copies.js'
+import type { PendingCopies } from './pending-copies.js'
 import type { Taken } from './link-answers.js'
 import { describeGroups, type GroupStats } from './group-stats.js'
 import type { MemberStore } from './member-store.js'
@@ -38,6 +39,8 @@ export interface ConsumerGroupsDeps {
   onQueueFull: (copy: Copy, size: number) => void
   /** cluster: clean members' unacknowledged copies, in Redis (held-copies.ts) */
   held?: HeldCopies | undefined
+  /** cluster: which batch a copy in a member's session came in (pending-copies.ts) */
+  pending?: PendingCopies | undefined
   logger: Logger
 }
 
@@ -63,7 +66,7 @@ export interface ConsumerGroups {
   sync (key: string): Promise<void>
   receive (f: Forwarded): void
   /** copies handed over in a batch whose sender waits on its answer (dispatcher.ts take) */
-  take (items: readonly Forwarded[], gate: Promise<boolean>): Promise<Taken>
+  take (items: readonly Forwarded[], gate: Promise<boolean>, batch: string): Promise<Taken>
   setLink (link: ClusterLink): void
   /** cluster: marks offline the members of processes no longer alive */
   sweep (live: ReadonlySet<string>): Promise<void>
@@ -112,6 +115,7 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     reachable: (broker) => link?.reachable(broker) ?? true,
     onQueueFull: deps.onQueueFull,
     held: deps.held,
+    pending: deps.pending,
     logger
   })
 
@@ -346,8 +350,8 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     },
 
     receive (f) { track(dispatcher.receive(f)) },
-    async take (items, gate) {
-      const taken = dispatcher.take(items, gate)
+    async take (items, gate, batch) {
+      const taken = dispatcher.take(items, gate, batch)
       track(taken)
       return await taken
     },

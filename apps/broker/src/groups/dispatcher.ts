@@ -11,8 +11,9 @@ import type { Attachment, Inflight } from './attachment.js'
 import type { Forwarded, HandoverResult } from './cluster-link.js'
 import type { Group } from './group.js'
 import type { GroupQueue } from './group-queue.js'
-import { heldEntry, type HeldCopies, type HeldEntries } from './held-copies.js'
+import { heldEntry, type HeldCopies } from './held-copies.js'
 import type { Taken } from './link-answers.js'
+import { pendingField, pendingKey, type PendingCopies } from './pending-copies.js'
 import type { Handover } from './link-batch.js'
 import type { Copy } from './types.js'
 
@@ -34,6 +35,8 @@ export interface DispatcherDeps {
   onQueueFull: (copy: Copy, size: number) => void
   /** cluster: clean members' unacknowledged copies, kept in Redis for another process to hand on should this one die */
   held?: HeldCopies | undefined
+  /** cluster: which batch a copy in a member's session came in, until its claim stands */
+  pending?: PendingCopies | undefined
   logger: Logger
 }
 
@@ -48,7 +51,7 @@ export interface Dispatcher {
    * and taken out of the session, if it says the sender took it back. Resolves, per copy, whether it was taken
    * (false: its member is not here, or its session write failed; the sender gives it to another)
    */
-  take (items: readonly Forwarded[], gate: Promise<boolean>): Promise<Taken>
+  take (items: readonly Forwarded[], gate: Promise<boolean>, batch: string): Promise<Taken>
   /**
    * Hands a departed connection's unacknowledged copies on, taking them out of its session first.
    * `keepStored`: the member's next session is already there and resends those in its session itself.
@@ -58,6 +61,8 @@ export interface Dispatcher {
   drain (key: string): Promise<void>
   /** a stored copy the member's next session must not get again (it went to another member) */
   isRevoked (clientId: string, packet: { brokerId?: unknown, brokerCounter?: unknown }): boolean
+  /** a replayed copy of the member's session that went to another member (pending-copies.ts): not written */
+  markRevoked (clientId: string, packet: { brokerId?: unknown, brokerCounter?: unknown }): void
   /** a copy a dead process held for a clean member (held-copies.ts): to another member, else the group's queue */
   redeliver (h: Handover): Promise<Outcome>
   /** the member acknowledged `f` (PUBACK, PUBREC): it holds it, nothing of it is kept for it any more */
@@ -147,7 +152,9 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
    * A copy handed over in a batch its sender waits on (take): in the member's session now, written once `gate`
    * says the batch is this process's, taken out of the session if not. Resolves once stored: true, taken.
    */
-  async function deliverGated (g: Group, att: Attachment, copy: Copy, redelivery: boolean, gate: Promise<boolean>, keep: HeldEntries): Promise<boolean> {
+  async function deliverGated (
+    g: Group, att: Attachment, copy: Copy, redelivery: boolean, gate: Promise<boolean>, batch: string, taken: Taken
+  ): Promise<boolean> {
     const qos = Math.min(copy.qos, att.groups.get(copy.key) ?? 0) as 0 | 1 | 2
     const base = {
       cmd: 'publish', topic: copy.topic, payload: copy.payload, retain: false, dup: false, brokerId: copy.brokerId, brokerCounter: copy.brokerCounter,
@@ -158,7 +165,11 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     const f: Inflight = { copy, qos, messageId, stored: false, redelivery, gate }
     if (qos > 0) att.inflight.set(messageId, f)
     const stores = qos > 0 && storesDeliveries(att.client)
+    // noted before it is in the session (one MULTI for the batch's copies), removed by the claim if it stands
+    const noted = stores && deps.pending !== undefined ? deps.pending.add(att.clientId, copy, batch) : undefined
+    if (noted !== undefined) taken.pending.push([pendingKey(att.clientId), pendingField(copy.brokerId, copy.brokerCounter)])
     const stored = att.chain.then(async () => {
+      await noted
       if (!stores || att.closed || att.inflight.get(messageId) !== f) return
       await store.outgoingEnqueueCombi([{ clientId: att.clientId, topic: copy.topic, qos }], { ...base, qos })
       f.stored = true
@@ -174,7 +185,7 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     // a clean member's copy is kept in Redis instead, by the batch's claim (only if it stands)
     if (qos > 0 && held !== undefined && !att.persistent) {
       f.held = true
-      heldEntry(keep, att.clientId, copy)
+      heldEntry(taken.held, att.clientId, copy)
     }
     // written in the order taken, each once its batch is decided
     const written = Promise.all([att.writes, gate]).then(async ([, won]) => {
@@ -182,6 +193,7 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
         // the sender took it back and gave it to another member: not this one's, now or in its next session
         if (att.inflight.get(messageId) === f) att.inflight.delete(messageId)
         unhold(att, f)
+        if (f.stored) deps.pending?.forget(att.clientId, f.copy)
         if (f.stored) await revoke(att.clientId, f)
         return
       }
@@ -284,15 +296,15 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
       if (att === undefined || g === undefined) return await dispatch(f.copy, [...f.exclude, f.clientId], f.redelivery)
       return await deliverLocal(g, att, f.copy, f.redelivery)
     },
-    async take (items, gate) {
-      const keep: HeldEntries = new Map()
-      const taken = await Promise.all(items.map(async (f) => {
+    async take (items, gate, batch) {
+      const out: Taken = { taken: [], held: new Map(), pending: [] }
+      out.taken = await Promise.all(items.map(async (f) => {
         const att = localFor(f.clientId, f.copy)
         const g = groups.get(f.copy.key)
         if (att === undefined || g === undefined) return false
-        return await deliverGated(g, att, f.copy, f.redelivery, gate, keep)
+        return await deliverGated(g, att, f.copy, f.redelivery, gate, batch, out)
       }))
-      return { taken, held: keep }
+      return out
     },
     async redispatch (att, keepStored) {
       const items = [...att.inflight.values()]
@@ -327,6 +339,9 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     },
     isRevoked (clientId, packet) {
       return revoked.has(mark(clientId, packet.brokerId, packet.brokerCounter))
+    },
+    markRevoked (clientId, packet) {
+      revoked.set(mark(clientId, packet.brokerId, packet.brokerCounter), Date.now())
     },
     async redeliver (h) {
       return await dispatch(h.copy, h.exclude, true, true)

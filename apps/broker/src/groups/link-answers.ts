@@ -12,7 +12,7 @@ export type HandoverResult = 'taken' | 'refused' | 'lost' | 'gone'
 export interface Result { resolve: (r: HandoverResult) => void, reject: (err: unknown) => void }
 /** what a receiver did with a batch's QoS 1/2 hand-overs: per hand-over, whether it took it; `held`: the copies
  * it keeps for clean members in Redis, written by its claim (held-copies.ts) */
-export interface Taken { taken: boolean[], held: HeldEntries }
+export interface Taken { taken: boolean[], held: HeldEntries, pending: Array<readonly [string, string]> }
 /** a receiver's answer: `r`, the indexes of the hand-overs it refused */
 export interface Answer { id: string, r: number[] }
 
@@ -48,7 +48,8 @@ export function createSenderAnswers (claims: HandoverClaims, timeoutMs: number, 
     if (w === undefined) return
     try {
       const theirs = await claims.claim(id, TAKEN_BACK)
-      if (theirs === null) for (const r of w.results) r.resolve('lost')
+      // taken back for it by a process replaying a member's session (pending-copies.ts), or by itself
+      if (theirs === null || theirs === TAKEN_BACK) for (const r of w.results) r.resolve('lost')
       else settle(w.results, new Set(JSON.parse(theirs) as number[]))
     } catch (err) {
       for (const r of w.results) r.reject(err)
@@ -80,9 +81,9 @@ export function createSenderAnswers (claims: HandoverClaims, timeoutMs: number, 
 
 export interface ReceiverDeps {
   /** claims the batch; if first, answers `to` in the same step (handover-claim.ts claimAndPublish) */
-  claimAndAnswer: (to: string, a: Answer, value: string, held: HeldEntries) => Promise<string | null>
+  claimAndAnswer: (to: string, a: Answer, value: string, taken: Taken) => Promise<string | null>
   /** stores the QoS 1/2 hand-overs; per hand-over, whether it was taken; `gate`: whether the claim stood */
-  onHandover: (items: readonly Handover[], gate: Promise<boolean>) => Promise<Taken>
+  onHandover: (items: readonly Handover[], gate: Promise<boolean>, batch: string) => Promise<Taken>
   /** a QoS 0 hand-over: nothing to wait for, handled as an unanswered one */
   onForward: (f: Handover) => void
   onTakenBack: (copies: number) => void
@@ -105,11 +106,12 @@ export function createReceiverAnswers (deps: ReceiverDeps): ReceiverAnswers {
     let decide: (won: boolean) => void = () => {}
     const gate = new Promise<boolean>((resolve) => { decide = resolve })
     try {
-      const { taken, held: kept } = await deps.onHandover(held.map((i) => items[i] as Handover), gate)
+      const result = await deps.onHandover(held.map((i) => items[i] as Handover), gate, header.id)
+      const taken = result.taken
       const refused = held.filter((_, j) => taken[j] !== true)
       // stored too late (stopped meanwhile): past the age up to which a claim is sure to be seen, not claimed
       if (Date.now() - header.at > MAX_BATCH_AGE_MS) { decide(false); deps.onTakenBack(held.length - refused.length); return }
-      const first = await deps.claimAndAnswer(header.from, { id: header.id, r: refused }, JSON.stringify(refused), kept)
+      const first = await deps.claimAndAnswer(header.from, { id: header.id, r: refused }, JSON.stringify(refused), result)
       decide(first === null)
       if (first !== null) deps.onTakenBack(held.length - refused.length)
     } catch (err) {

@@ -18,6 +18,8 @@ import { RESERVED_PREFIX } from '../policy/internal-topics.js'
 import { createClusterLink, liveChannelOf, type ClusterLink } from './cluster-link.js'
 import { createDeadWatch, type DeadWatch } from './dead-watch.js'
 import { createHeldCopies, type HeldCopies } from './held-copies.js'
+import { createPendingCopies, type PendingCopies } from './pending-copies.js'
+import { createHandoverClaims, TAKEN_BACK, type HandoverClaims } from './handover-claim.js'
 import { createConsumerGroups, type ConsumerGroups } from './consumer-groups.js'
 import type { GroupStats } from './group-stats.js'
 import { createRedisQueue, createStoreQueue } from './group-queue.js'
@@ -80,6 +82,7 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
   let sweep: NodeJS.Timeout | undefined
   let watch: DeadWatch | undefined
   let held: HeldCopies | undefined
+  let pending: { copies: PendingCopies, claims: HandoverClaims } | undefined
   let closing: Promise<void> | undefined
 
   const keysOf = (topics: readonly string[]): string[] => topics.flatMap((t) => {
@@ -103,6 +106,7 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
         const own = att.inflight.get(packet.messageId)
         if (own === undefined || own.copy.brokerId !== packet.brokerId || own.copy.brokerCounter !== Number(packet.brokerCounter)) {
           if (groups.dispatcher.isRevoked(client.id, packet)) return
+          if (pending !== undefined && await takenBack(client, packet, update)) return
           att.inflight.set(packet.messageId, {
             copy: {
               key: copy.key, topic: packet.topic, payload: packet.payload, qos: packet.qos,
@@ -118,6 +122,23 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
         }
       }
       return await update(client, packet)
+    }
+    /**
+     * A replayed copy noted as stored by a process that had not claimed its batch yet (pending-copies.ts): the
+     * batch is claimed for its sender here; unless its receiver had claimed it, the copy went to another member and
+     * is taken out of the session, not written
+     */
+    const takenBack = async (client: Session, packet: StoredPacket, update: (c: Session, pk: StoredPacket) => Promise<unknown>): Promise<boolean> => {
+      if (pending === undefined || groups === undefined) return false
+      const batch = await pending.copies.batchOf(client.id, packet)
+      if (batch === null) return false
+      const theirs = await pending.claims.claim(batch, TAKEN_BACK)
+      pending.copies.forget(client.id, packet)
+      if (theirs !== null && theirs !== TAKEN_BACK) return false
+      groups.dispatcher.markRevoked(client.id, packet)
+      await update(client, packet)
+      await p.outgoingClearMessageId(client, { messageId: packet.messageId })
+      return true
     }
     // a session cleaned (clean=true connect) or expired leaves its groups
     patch(p, 'cleanSubscriptions', fn(2), (clean) => async (client) => {
@@ -186,6 +207,7 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
       if (target !== undefined) redis = connectRedis(target)
       store = redis !== undefined ? createRedisMemberStore(redis) : await createLocalMemberStore(membersFile)
       held = redis !== undefined ? createHeldCopies(redis, broker.id) : undefined
+      pending = redis !== undefined ? { copies: createPendingCopies(redis), claims: createHandoverClaims(redis) } : undefined
       groups = await createConsumerGroups({
         broker,
         localBus,
@@ -204,6 +226,7 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
           detail: `consumer group $share/${copy.key} holds ${max} messages for its offline members (sharedSubscriptions.maxQueued): newest dropped`
         }),
         held,
+        pending: pending?.copies,
         logger: log
       })
       const g = groups
@@ -215,7 +238,7 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
           self: broker.id,
           onSync: (key) => g.sync(key),
           onForward: (f) => g.receive(f),
-          onHandover: async (items, gate) => await g.take(items, gate),
+          onHandover: async (items, gate, batch) => await g.take(items, gate, batch),
           onTakenBack: (copies) => log.info({ copies }, 'consumer-group copies taken back by their sender: dropped'),
           handoverTimeoutMs: config.handoverTimeoutMs,
           onError: (err) => log.error({ err }, 'consumer group cluster link error'),
