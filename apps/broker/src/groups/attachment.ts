@@ -15,6 +15,8 @@ export interface Inflight {
   readonly redelivery: boolean
   /** handed over in a batch its sender waits on (cluster-link.ts): true once this process's claim of it stands */
   readonly gate?: Promise<boolean>
+  /** a clean member's copy, kept in Redis until acknowledged (held-copies.ts) */
+  held?: boolean
 }
 
 export class Attachment {
@@ -30,6 +32,8 @@ export class Attachment {
   writes: Promise<unknown> = Promise.resolve()
   closed = false
   readonly persistent: boolean
+  /** called with each copy the member acknowledges */
+  onAcknowledged: ((f: Inflight) => void) | undefined
 
   constructor (readonly client: Client, readonly clientId: string) {
     this.persistent = outlivesConnection(client)
@@ -37,7 +41,9 @@ export class Attachment {
     parserOf(client).on('packet', (packet) => {
       if (packet.cmd !== 'puback' && packet.cmd !== 'pubrec') return
       const f = this.inflight.get(packet.messageId ?? -1)
-      if (f !== undefined && (packet.cmd === 'puback') === (f.qos === 1)) this.inflight.delete(f.messageId)
+      if (f === undefined || (packet.cmd === 'puback') !== (f.qos === 1)) return
+      this.inflight.delete(f.messageId)
+      this.onAcknowledged?.(f)
     })
   }
 

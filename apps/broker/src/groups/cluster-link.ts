@@ -20,7 +20,9 @@
 // receiver still listens on its batch topic (one script: PUBSUB NUMSUB, then PUBLISH): if not, nothing was sent,
 // its copies go at once to another member or the group's queue (`gone`), and that process is marked unreachable:
 // its members are skipped until it listens again (checked at each beat) or it says something on the bus. A process
-// alive but stopped (SIGSTOP) still holds its subscriptions and is waited for as before.
+// alive but stopped (SIGSTOP) still holds its subscriptions and is waited for as before. The same evidence, checked
+// every half second for the processes members are connected to (dead-watch.ts), marks a dead process's members
+// offline and takes back the batches sent to it within about a second and a half (shared-subscriptions.ts).
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { createLinkSeal } from './link-seal.js'
@@ -29,7 +31,8 @@ import { decodeProperties, encodeProperties } from './copy-properties.js'
 import { decodeAnyBatch, encodeBatch, type Handover } from './link-batch.js'
 import { createHandoverClaims } from './handover-claim.js'
 import { encodeEnvelope } from '../store/bus-codec.js'
-import { createReceiverAnswers, createSenderAnswers, type Answer, type HandoverResult, type Result } from './link-answers.js'
+import { heldKey, reapedKey } from './held-copies.js'
+import { createReceiverAnswers, createSenderAnswers, type Answer, type HandoverResult, type Result, type Taken } from './link-answers.js'
 
 const SYNC_TOPIC = '$WARDEN/share/sync'
 const ACK_PREFIX = '$WARDEN/share/ack/'
@@ -37,6 +40,9 @@ const DELIVER_PREFIX = '$WARDEN/share/deliver/'
 const BATCH_PREFIX = '$WARDEN/share/batch/'
 /** a receiver's answer to a batch (link-answers.ts) */
 const TAKEN_PREFIX = '$WARDEN/share/taken/'
+/** a channel every live process's bus subscribes to (from the first Warden with a link on): Redis counts none for a
+ * process killed outright (dead-watch.ts) */
+export const liveChannelOf = (broker: string): string => ACK_PREFIX + broker
 /** publishes ARGV[1] on KEYS[1] if a connection subscribes to that channel (patterns not counted: a `#` subscriber
  * on another process reads every channel); -1 when none does, and nothing was published */
 const SEND_IF_HEARD = `
@@ -84,7 +90,7 @@ export interface ClusterLinkDeps {
    * session, or nothing to store) or refused it. `gate` resolves once the batch is claimed: true, they are this
    * process's (written to their members); false, their sender took them back (dropped, and out of the sessions)
    */
-  onHandover: (items: readonly Forwarded[], gate: Promise<boolean>) => Promise<boolean[]>
+  onHandover: (items: readonly Forwarded[], gate: Promise<boolean>, batch: string) => Promise<Taken>
   /** a batch taken back by its sender before this process could answer it: its copies were dropped here */
   onTakenBack: (copies: number) => void
   /** how long a sender waits for a receiver's answer before it takes the batch back */
@@ -96,6 +102,8 @@ export interface ClusterLinkDeps {
   onLate?: (key: string, brokers: readonly string[]) => void
   /** `broker` no longer listens on Redis (a batch for it was not sent); `false`: it listens again */
   onUnreachable?: (broker: string, unreachable: boolean) => void
+  /** another process (`by`) found this one dead and handed its members' copies on: seen at a beat */
+  onReaped?: (by: string) => void
 }
 
 export interface ClusterLink {
@@ -107,6 +115,11 @@ export interface ClusterLink {
   reachable (broker: string): boolean
   /** processes alive now (this one included) */
   live (): Promise<Set<string>>
+  /** `broker` is dead (dead-watch.ts): the batches it was sent and did not answer are taken back now (the claim
+   * decides, as after the time-out) */
+  takeBackFrom (broker: string): Promise<void>
+  /** the processes this one waits on for answers */
+  awaited (): Set<string>
   close (): Promise<void>
 }
 
@@ -163,10 +176,10 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
     onForward,
     onTakenBack: deps.onTakenBack,
     // the answer is published by the claim's own script, as the bus would publish it (store/bus-codec.ts)
-    claimAndAnswer: async (to, a, value) => {
+    claimAndAnswer: async (to, a, value, taken) => {
       const topic = TAKEN_PREFIX + to
       const message = encodeEnvelope(randomBytes(12).toString('base64url'), { topic, payload: seal.seal(topic, a), qos: 0, retain: false })
-      return await claims.claimAndPublish(a.id, value, topic, message)
+      return await claims.claimAndPublish(a.id, value, topic, message, { key: heldKey(self), entries: taken.held }, taken.pending)
     }
   })
 
@@ -206,6 +219,7 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
     return brokers.filter((_, i) => Number(counts[2 * i + 1]) > 0)
   }
 
+  let starting = true
   const beat = async (): Promise<void> => {
     const now = Date.now()
     const r = await redis.multi()
@@ -216,11 +230,17 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
       .zadd(ANSWERING, now, self)
       .zremrangebyscore(ANSWERING, '-inf', now - PRESENCE_TTL_MS)
       .zrangebyscore(ANSWERING, now - PRESENCE_TTL_MS, '+inf')
+      .get(reapedKey(self))
+      .del(reapedKey(self))
       .exec()
     const others = (v: unknown): Set<string> | undefined =>
       Array.isArray(v) ? new Set(v.filter((b): b is string => typeof b === 'string' && b !== self)) : undefined
     batching = others(r?.[3]?.[1]) ?? batching
     answering = others(r?.[6]?.[1]) ?? answering
+    // a mark found at the first beat is for an earlier process under this id (restarted): nothing to record again
+    const reapedBy = r?.[7]?.[1]
+    if (typeof reapedBy === 'string' && !starting) deps.onReaped?.(reapedBy)
+    starting = false
     // those found not listening: back once they listen again (a process restarted under its id, a dropped
     // connection restored)
     const gone = [...unreachable]
@@ -247,7 +267,7 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
     try {
       payload = seal.sealBytes(topic, encodeBatch(box.items, header))
     } catch (err) { fail(err); return }
-    if (header !== undefined) sender.expect(header.id, box.results)
+    if (header !== undefined) sender.expect(header.id, box.results, broker)
     const sent = header === undefined ? send(topic, payload).then(() => true) : sendIfHeard(topic, payload)
     sent.then((heard) => {
       if (!heard) {
@@ -293,6 +313,8 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
   return {
     live,
     reachable: (broker) => !unreachable.has(broker),
+    takeBackFrom: async (broker) => { await sender.takeBackFrom(broker) },
+    awaited: () => sender.awaited(),
     async announce (key, wait) {
       if (!wait) { await emit(SYNC_TOPIC, { key, from: self, b: true, a: true } satisfies Sync); return }
       const others = await listening([...await live()].filter((b) => b !== self))

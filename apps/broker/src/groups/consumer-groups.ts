@@ -9,6 +9,9 @@ import type { ClusterLink, Forwarded } from './cluster-link.js'
 import { createDispatcher, type Dispatcher } from './dispatcher.js'
 import { Group } from './group.js'
 import type { GroupQueue } from './group-queue.js'
+import type { HeldCopies } from './held-copies.js'
+import type { PendingCopies } from './pending-copies.js'
+import type { Taken } from './link-answers.js'
 import { describeGroups, type GroupStats } from './group-stats.js'
 import type { MemberStore } from './member-store.js'
 import type { LocalListeners } from '../store/redis-bus.js'
@@ -34,6 +37,10 @@ export interface ConsumerGroupsDeps {
   maxQueued: number
   canRead: (client: Client, topic: string) => boolean
   onQueueFull: (copy: Copy, size: number) => void
+  /** cluster: clean members' unacknowledged copies, in Redis (held-copies.ts) */
+  held?: HeldCopies | undefined
+  /** cluster: which batch a copy in a member's session came in (pending-copies.ts) */
+  pending?: PendingCopies | undefined
   logger: Logger
 }
 
@@ -59,10 +66,19 @@ export interface ConsumerGroups {
   sync (key: string): Promise<void>
   receive (f: Forwarded): void
   /** copies handed over in a batch whose sender waits on its answer (dispatcher.ts take) */
-  take (items: readonly Forwarded[], gate: Promise<boolean>): Promise<boolean[]>
+  take (items: readonly Forwarded[], gate: Promise<boolean>, batch: string): Promise<Taken>
   setLink (link: ClusterLink): void
   /** cluster: marks offline the members of processes no longer alive */
   sweep (live: ReadonlySet<string>): Promise<void>
+  /** cluster: the other processes members are connected to, as this process knows */
+  memberBrokers (): Set<string>
+  /**
+   * cluster: `broker` is dead (dead-watch.ts): its members are marked offline (persistent ones keep their
+   * sessions, resent when they reconnect), and the copies it held for clean members go to other members
+   */
+  reap (broker: string): Promise<void>
+  /** cluster: another process found this one dead (its Redis connection lost a while): its members are recorded again */
+  reassert (): Promise<void>
   stats (): Promise<GroupStats[]>
   /** shutting down: persistent members keep their unacknowledged messages in their own sessions */
   stop (): void
@@ -98,6 +114,8 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     forward: () => link?.forward,
     reachable: (broker) => link?.reachable(broker) ?? true,
     onQueueFull: deps.onQueueFull,
+    held: deps.held,
+    pending: deps.pending,
     logger
   })
 
@@ -138,6 +156,44 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
   }
 
   /** the group of `share`, created with its filter's bus listener when new */
+  const shareOf = (key: string): ShareFilter => {
+    const slash = key.indexOf('/')
+    return { group: key.slice(0, slash), filter: key.slice(slash + 1), key }
+  }
+
+  /** the members recorded as connected to `broker`, marked offline; whether any was (here, first) */
+  async function releaseAll (key: string, g: Group, broker: string): Promise<boolean> {
+    let changed = false
+    for (const [id, rec] of [...g.members]) {
+      if (rec.broker !== broker) continue
+      const next: MemberRecord | null = rec.persistent ? { ...rec, broker: null } : null
+      if (next === null) g.delete(id); else g.set(id, next)
+      if (await store.release(key, id, broker, next)) {
+        changed = true
+        logger.info({ group: key, clientId: id, broker }, 'consumer group member of a vanished broker process marked offline')
+      }
+    }
+    if (changed) await announce(key)
+    return changed
+  }
+
+  function memberBrokers (): Set<string> {
+    const out = new Set<string>()
+    for (const g of groups.values()) for (const rec of g.members.values()) if (rec.broker !== null && rec.broker !== self) out.add(rec.broker)
+    return out
+  }
+
+  async function reap (broker: string): Promise<void> {
+    for (const [key, g] of [...groups]) await releaseAll(key, g, broker)
+    // after the members: none of the dead process's gets them again
+    const copies = await deps.held?.takeAll(broker, self) ?? []
+    if (copies.length > 0) logger.warn({ broker, copies: copies.length }, 'copies a dead broker process held for clean consumer-group members handed on')
+    for (const h of copies) track(dispatcher.redeliver(h))
+    // copies kept while their members' process did not answer (dispatcher.ts): the queue is otherwise emptied
+    // only when a member connects
+    for (const [key, g] of groups) if (g.connected) track(dispatcher.drain(key))
+  }
+
   function groupFor (share: ShareFilter): Group {
     let g = groups.get(share.key)
     if (g === undefined) {
@@ -180,6 +236,7 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     let att = byClient.get(client)
     if (att === undefined) {
       const a = new Attachment(client, client.id)
+      a.onAcknowledged = (f) => dispatcher.acknowledged(a, f)
       att = a
       byClient.set(client, a)
       const conn = connOf(client)
@@ -286,35 +343,39 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
       const members = await store.loadGroup(key)
       let g = groups.get(key)
       if (g === undefined && members.size === 0) return
-      if (g === undefined) {
-        const slash = key.indexOf('/')
-        g = groupFor({ group: key.slice(0, slash), filter: key.slice(slash + 1), key })
-      }
+      g ??= groupFor(shareOf(key))
       g.replace(members)
       dropIfEmpty(key)
       await filters.get(g.share.filter)?.ready
     },
 
     receive (f) { track(dispatcher.receive(f)) },
-    async take (items, gate) {
-      const taken = dispatcher.take(items, gate)
+    async take (items, gate, batch) {
+      const taken = dispatcher.take(items, gate, batch)
       track(taken)
       return await taken
     },
     setLink (l) { link = l },
 
     async sweep (live) {
-      for (const [key, g] of groups) {
-        for (const [id, rec] of [...g.members]) {
-          if (rec.broker === null || rec.broker === self || live.has(rec.broker)) continue
-          if (await store.release(key, id, rec.broker, rec.persistent ? { ...rec, broker: null } : null)) {
-            logger.info({ group: key, clientId: id, broker: rec.broker }, 'consumer group member of a vanished broker process marked offline')
-            await announce(key)
-          }
+      const gone = [...memberBrokers()].filter((b) => !live.has(b))
+      for (const b of gone) await reap(b)
+      if (gone.length === 0) for (const [key, g] of groups) if (g.connected) track(dispatcher.drain(key))
+    },
+
+    memberBrokers,
+
+    reap,
+
+    async reassert () {
+      for (const att of [...attachments.values()]) {
+        if (att.closed) continue
+        for (const [key, qos] of att.groups) {
+          const rec: MemberRecord = { qos, persistent: att.persistent, broker: self }
+          groupFor(shareOf(key)).set(att.clientId, rec)
+          await store.put(key, att.clientId, rec)
+          await announce(key)
         }
-        // copies kept while their members' process did not answer (dispatcher.ts): the queue is otherwise emptied
-        // only when a member connects
-        if (g.connected) track(dispatcher.drain(key))
       }
     },
 

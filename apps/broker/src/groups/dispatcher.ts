@@ -11,6 +11,10 @@ import type { Attachment, Inflight } from './attachment.js'
 import type { Forwarded, HandoverResult } from './cluster-link.js'
 import type { Group } from './group.js'
 import type { GroupQueue } from './group-queue.js'
+import { heldEntry, type HeldCopies } from './held-copies.js'
+import type { Taken } from './link-answers.js'
+import { pendingField, pendingKey, type PendingCopies } from './pending-copies.js'
+import type { Handover } from './link-batch.js'
 import type { Copy } from './types.js'
 
 export type Outcome = 'delivered' | 'forwarded' | 'queued' | 'dropped'
@@ -29,6 +33,10 @@ export interface DispatcherDeps {
   /** false for a process found no longer listening on Redis (cluster-link.ts): its members are skipped */
   reachable?: (broker: string) => boolean
   onQueueFull: (copy: Copy, size: number) => void
+  /** cluster: clean members' unacknowledged copies, kept in Redis for another process to hand on should this one die */
+  held?: HeldCopies | undefined
+  /** cluster: which batch a copy in a member's session came in, until its claim stands */
+  pending?: PendingCopies | undefined
   logger: Logger
 }
 
@@ -43,7 +51,7 @@ export interface Dispatcher {
    * and taken out of the session, if it says the sender took it back. Resolves, per copy, whether it was taken
    * (false: its member is not here, or its session write failed; the sender gives it to another)
    */
-  take (items: readonly Forwarded[], gate: Promise<boolean>): Promise<boolean[]>
+  take (items: readonly Forwarded[], gate: Promise<boolean>, batch: string): Promise<Taken>
   /**
    * Hands a departed connection's unacknowledged copies on, taking them out of its session first.
    * `keepStored`: the member's next session is already there and resends those in its session itself.
@@ -53,6 +61,12 @@ export interface Dispatcher {
   drain (key: string): Promise<void>
   /** a stored copy the member's next session must not get again (it went to another member) */
   isRevoked (clientId: string, packet: { brokerId?: unknown, brokerCounter?: unknown }): boolean
+  /** a replayed copy of the member's session that went to another member (pending-copies.ts): not written */
+  markRevoked (clientId: string, packet: { brokerId?: unknown, brokerCounter?: unknown }): void
+  /** a copy a dead process held for a clean member (held-copies.ts): to another member, else the group's queue */
+  redeliver (h: Handover): Promise<Outcome>
+  /** the member acknowledged `f` (PUBACK, PUBREC): it holds it, nothing of it is kept for it any more */
+  acknowledged (att: Attachment, f: Inflight): void
 }
 
 const REVOKED_TTL_MS = 60_000
@@ -70,7 +84,7 @@ const v5Fields = (copy: Copy, subscriptionId?: number): { properties?: object, m
 const DRAIN_BATCH = 64
 
 export function createDispatcher (deps: DispatcherDeps): Dispatcher {
-  const { self, groups, attachments, queue, maxQueued, canRead, forward, logger } = deps
+  const { self, groups, attachments, queue, maxQueued, canRead, forward, logger, held } = deps
   const store = deps.persistence
   /** `${clientId} ${brokerId}:${counter}` → when */
   const revoked = new Map<string, number>()
@@ -138,7 +152,9 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
    * A copy handed over in a batch its sender waits on (take): in the member's session now, written once `gate`
    * says the batch is this process's, taken out of the session if not. Resolves once stored: true, taken.
    */
-  async function deliverGated (g: Group, att: Attachment, copy: Copy, redelivery: boolean, gate: Promise<boolean>): Promise<boolean> {
+  async function deliverGated (
+    g: Group, att: Attachment, copy: Copy, redelivery: boolean, gate: Promise<boolean>, batch: string, taken: Taken
+  ): Promise<boolean> {
     const qos = Math.min(copy.qos, att.groups.get(copy.key) ?? 0) as 0 | 1 | 2
     const base = {
       cmd: 'publish', topic: copy.topic, payload: copy.payload, retain: false, dup: false, brokerId: copy.brokerId, brokerCounter: copy.brokerCounter,
@@ -149,7 +165,11 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     const f: Inflight = { copy, qos, messageId, stored: false, redelivery, gate }
     if (qos > 0) att.inflight.set(messageId, f)
     const stores = qos > 0 && storesDeliveries(att.client)
+    // noted before it is in the session (one MULTI for the batch's copies), removed by the claim if it stands
+    const noted = stores && deps.pending !== undefined ? deps.pending.add(att.clientId, copy, batch) : undefined
+    if (noted !== undefined) taken.pending.push([pendingKey(att.clientId), pendingField(copy.brokerId, copy.brokerCounter)])
     const stored = att.chain.then(async () => {
+      await noted
       if (!stores || att.closed || att.inflight.get(messageId) !== f) return
       await store.outgoingEnqueueCombi([{ clientId: att.clientId, topic: copy.topic, qos }], { ...base, qos })
       f.stored = true
@@ -162,11 +182,18 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
       if (att.inflight.get(messageId) === f) att.inflight.delete(messageId)
       return false
     }
+    // a clean member's copy is kept in Redis instead, by the batch's claim (only if it stands)
+    if (qos > 0 && held !== undefined && !att.persistent) {
+      f.held = true
+      heldEntry(taken.held, att.clientId, copy)
+    }
     // written in the order taken, each once its batch is decided
     const written = Promise.all([att.writes, gate]).then(async ([, won]) => {
       if (!won) {
         // the sender took it back and gave it to another member: not this one's, now or in its next session
         if (att.inflight.get(messageId) === f) att.inflight.delete(messageId)
+        unhold(att, f)
+        if (f.stored) deps.pending?.forget(att.clientId, f.copy)
         if (f.stored) await revoke(att.clientId, f)
         return
       }
@@ -196,8 +223,14 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     const f: Inflight = { copy, qos, messageId, stored: false, redelivery }
     att.inflight.set(messageId, f)
     const write = (): Promise<void> => new Promise((resolve) => client.atQos({ ...base, qos, messageId }, resolve))
+    // a member whose session ends with its connection (clean, or MQTT 5 Session Expiry 0): kept in Redis too, entered
+    // before the write, so that its removal at the member's acknowledgement reaches Redis after it
+    const kept = hold(att, f).catch((err: unknown) => {
+      // lost should this process die before the member's acknowledgement
+      logger.error({ err, clientId: att.clientId }, 'cannot keep a clean member\'s group message in Redis')
+    })
     if (!storesDeliveries(att.client)) {
-      await write()
+      await Promise.all([write(), kept])
       return 'delivered'
     }
     // as aedes does for an ordinary message: in the session's queue first (it survives the connection, and
@@ -212,16 +245,30 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     })
     att.chain = step.catch(() => {})
     try {
-      await step
+      await Promise.all([step, kept])
     } catch (err) {
       logger.error({ err, clientId: att.clientId }, 'cannot queue a group message in its member\'s session')
       // never written to it: another member, or the group's queue, gets it now
       if (!f.stored && att.inflight.get(messageId) === f) {
         att.inflight.delete(messageId)
-        return await dispatch(copy, [att.clientId], redelivery)
+        const outcome = await dispatch(copy, [att.clientId], redelivery)
+        unhold(att, f)
+        return outcome
       }
     }
     return 'delivered'
+  }
+
+  /** a clean member's unacknowledged copy, kept in Redis until the member acknowledges it or it is handed on */
+  async function hold (att: Attachment, f: Inflight): Promise<void> {
+    if (held === undefined || att.persistent) return
+    f.held = true
+    await held.add(att.clientId, f.copy)
+  }
+  function unhold (att: Attachment, f: Inflight): void {
+    if (f.held !== true) return
+    f.held = false
+    held?.remove(att.clientId, f.copy, f.qos)
   }
 
   async function revoke (clientId: string, f: Inflight): Promise<void> {
@@ -249,13 +296,15 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
       if (att === undefined || g === undefined) return await dispatch(f.copy, [...f.exclude, f.clientId], f.redelivery)
       return await deliverLocal(g, att, f.copy, f.redelivery)
     },
-    async take (items, gate) {
-      return await Promise.all(items.map(async (f) => {
+    async take (items, gate, batch) {
+      const out: Taken = { taken: [], held: new Map(), pending: [] }
+      out.taken = await Promise.all(items.map(async (f) => {
         const att = localFor(f.clientId, f.copy)
         const g = groups.get(f.copy.key)
         if (att === undefined || g === undefined) return false
-        return await deliverGated(g, att, f.copy, f.redelivery, gate)
+        return await deliverGated(g, att, f.copy, f.redelivery, gate, batch, out)
       }))
+      return out
     },
     async redispatch (att, keepStored) {
       const items = [...att.inflight.values()]
@@ -268,6 +317,8 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
         if (f.stored && keepStored) continue
         if (f.stored) await revoke(att.clientId, f)
         await dispatch(f.copy, [att.clientId], true)
+        // handed on: out of Redis only now (this process dying meanwhile, another process hands it on: at least once)
+        unhold(att, f)
       }
     },
     async drain (key) {
@@ -288,6 +339,13 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     },
     isRevoked (clientId, packet) {
       return revoked.has(mark(clientId, packet.brokerId, packet.brokerCounter))
-    }
+    },
+    markRevoked (clientId, packet) {
+      revoked.set(mark(clientId, packet.brokerId, packet.brokerCounter), Date.now())
+    },
+    async redeliver (h) {
+      return await dispatch(h.copy, h.exclude, true, true)
+    },
+    acknowledged: unhold
   }
 }

@@ -15,7 +15,11 @@ import type { Audit } from '../audit/audit.js'
 import type { ClientPolicy } from '../hooks/client-policy.js'
 import type { HookStage } from '../hooks/pipeline.js'
 import { RESERVED_PREFIX } from '../policy/internal-topics.js'
-import { createClusterLink, type ClusterLink } from './cluster-link.js'
+import { createClusterLink, liveChannelOf, type ClusterLink } from './cluster-link.js'
+import { createDeadWatch, type DeadWatch } from './dead-watch.js'
+import { createHeldCopies, type HeldCopies } from './held-copies.js'
+import { createPendingCopies, type PendingCopies } from './pending-copies.js'
+import { createHandoverClaims, TAKEN_BACK, type HandoverClaims } from './handover-claim.js'
 import { createConsumerGroups, type ConsumerGroups } from './consumer-groups.js'
 import type { GroupStats } from './group-stats.js'
 import { createRedisQueue, createStoreQueue } from './group-queue.js'
@@ -76,6 +80,9 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
   let store: MemberStore | undefined
   let redis: Redis | undefined
   let sweep: NodeJS.Timeout | undefined
+  let watch: DeadWatch | undefined
+  let held: HeldCopies | undefined
+  let pending: { copies: PendingCopies, claims: HandoverClaims } | undefined
   let closing: Promise<void> | undefined
 
   const keysOf = (topics: readonly string[]): string[] => topics.flatMap((t) => {
@@ -99,6 +106,7 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
         const own = att.inflight.get(packet.messageId)
         if (own === undefined || own.copy.brokerId !== packet.brokerId || own.copy.brokerCounter !== Number(packet.brokerCounter)) {
           if (groups.dispatcher.isRevoked(client.id, packet)) return
+          if (pending !== undefined && await takenBack(client, packet, update)) return
           att.inflight.set(packet.messageId, {
             copy: {
               key: copy.key, topic: packet.topic, payload: packet.payload, qos: packet.qos,
@@ -114,6 +122,23 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
         }
       }
       return await update(client, packet)
+    }
+    /**
+     * A replayed copy noted as stored by a process that had not claimed its batch yet (pending-copies.ts): the
+     * batch is claimed for its sender here; unless its receiver had claimed it, the copy went to another member and
+     * is taken out of the session, not written
+     */
+    const takenBack = async (client: Session, packet: StoredPacket, update: (c: Session, pk: StoredPacket) => Promise<unknown>): Promise<boolean> => {
+      if (pending === undefined || groups === undefined) return false
+      const batch = await pending.copies.batchOf(client.id, packet)
+      if (batch === null) return false
+      const theirs = await pending.claims.claim(batch, TAKEN_BACK)
+      pending.copies.forget(client.id, packet)
+      if (theirs !== null && theirs !== TAKEN_BACK) return false
+      groups.dispatcher.markRevoked(client.id, packet)
+      await update(client, packet)
+      await p.outgoingClearMessageId(client, { messageId: packet.messageId })
+      return true
     }
     // a session cleaned (clean=true connect) or expired leaves its groups
     patch(p, 'cleanSubscriptions', fn(2), (clean) => async (client) => {
@@ -132,7 +157,9 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
   async function close (): Promise<void> {
     closing ??= (async () => {
       if (sweep !== undefined) clearInterval(sweep)
+      watch?.close()
       await groups?.close()
+      await held?.close()
       await link?.close()
       await store?.close()
       redis?.disconnect()
@@ -179,6 +206,8 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
     async attach ({ broker, persistence, redis: target, membersFile, localBus, replicas }) {
       if (target !== undefined) redis = connectRedis(target)
       store = redis !== undefined ? createRedisMemberStore(redis) : await createLocalMemberStore(membersFile)
+      held = redis !== undefined ? createHeldCopies(redis, broker.id) : undefined
+      pending = redis !== undefined ? { copies: createPendingCopies(redis), claims: createHandoverClaims(redis) } : undefined
       groups = await createConsumerGroups({
         broker,
         localBus,
@@ -196,6 +225,8 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
           qos: copy.qos,
           detail: `consumer group $share/${copy.key} holds ${max} messages for its offline members (sharedSubscriptions.maxQueued): newest dropped`
         }),
+        held,
+        pending: pending?.copies,
         logger: log
       })
       const g = groups
@@ -207,7 +238,7 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
           self: broker.id,
           onSync: (key) => g.sync(key),
           onForward: (f) => g.receive(f),
-          onHandover: async (items, gate) => await g.take(items, gate),
+          onHandover: async (items, gate, batch) => await g.take(items, gate, batch),
           onTakenBack: (copies) => log.info({ copies }, 'consumer-group copies taken back by their sender: dropped'),
           handoverTimeoutMs: config.handoverTimeoutMs,
           onError: (err) => log.error({ err }, 'consumer group cluster link error'),
@@ -215,6 +246,11 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
           onUnreachable: (b, gone) => {
             if (gone) log.warn({ broker: b }, 'a consumer group\'s process no longer listens on Redis: its members get nothing until it does')
             else log.info({ broker: b }, 'a consumer group\'s process listens on Redis again')
+          },
+          onReaped: (by) => {
+            // copies it held for clean members went to other members meanwhile
+            log.warn({ by }, 'another broker process found this one dead (its Redis connection was lost): its consumer-group members are recorded again')
+            g.reassert().catch((err: unknown) => log.error({ err }, 'cannot record this process\'s consumer-group members again'))
           },
           onForged: (topic, why) => audit.record({
             kind: 'publish', reason: 'reserved-topic', username: undefined, clientId: undefined, topic, detail: `cluster-link message refused: ${why}`
@@ -226,6 +262,20 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
           l.live().then((live) => g.sweep(live)).catch((err: unknown) => log.error({ err }, 'consumer group sweep failed'))
         }, SWEEP_MS)
         sweep.unref()
+        watch = createDeadWatch({
+          redis: r,
+          self: broker.id,
+          channelOf: liveChannelOf,
+          // and those it waits on for an answer: found dead, their batches are taken back at once
+          candidates: () => [...g.memberBrokers(), ...l.awaited()],
+          onDead: async (b) => {
+            log.warn({ broker: b }, 'a consumer group\'s process is dead (no Redis subscription): its members are marked offline')
+            await g.reap(b)
+            // its publishers' hand-overs to it are not waited on for sharedSubscriptions.handoverTimeoutMs
+            await l.takeBackFrom(b)
+          },
+          onError: (err) => log.error({ err }, 'consumer group dead-process watch failed')
+        })
       }
       for (const key of (await store.loadAll()).keys()) await g.sync(key)
       broker.on('clientReady', (client) => g.ready(client))

@@ -1,0 +1,111 @@
+// The QoS 1/2 consumer-group copies a broker process gave to members with a clean session and that they have not
+// acknowledged yet, kept in Redis beside the members' connections (a hash per process). A clean member has no
+// session to keep them in: if its process is killed before the member's PUBACK (PUBREC at QoS 2), another process
+// that finds it dead (dead-watch.ts) takes them, once, and gives them to other members. A persistent member's
+// copies are in its own session instead, resent when it reconnects.
+//
+// Entries of one event-loop turn go together (one HSET), and removals too (one HDEL; a QoS 1 one waits a few
+// milliseconds for others), on one connection, each removal after its entry.
+import type { Redis } from 'ioredis'
+import { decodeBatch, encodeBatch, type Handover } from './link-batch.js'
+import type { Copy, QoS } from './types.js'
+
+/** key names with U+0000 are nothing an MQTT topic or client id can be (the packet guard refuses it) */
+export const heldKey = (broker: string): string => `warden:share:held:\u0000${broker}`
+/** set by the process that took `broker`'s copies; `broker`, if alive after all, reads it at its next beat */
+export const reapedKey = (broker: string): string => `warden:share:reaped:\u0000${broker}`
+/** an entry left by a process that closed without handing them on (its Redis went first) is not kept for ever */
+export const HELD_TTL_MS = 600_000
+const REAPED_TTL_MS = 600_000
+/** QoS 1 acknowledgements removed together, within this long (one HDEL for many, where each PUBACK comes alone) */
+const REMOVE_WAIT_MS = 5
+
+// the copies and their removal in one step: of the processes that find the owner dead together, one gets them
+const TAKE = `
+local v = redis.call('HGETALL', KEYS[1])
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return v`
+
+export interface HeldCopies {
+  /** `copy`, given to clean member `clientId`, until it acknowledges: resolves once Redis has it */
+  add (clientId: string, copy: Copy): Promise<void>
+  /** acknowledged, or handed on by this process itself; `qos`: the member's */
+  remove (clientId: string, copy: Copy, qos: QoS): void
+  /** the copies `broker` held, taken out of Redis (another call, here or on another process, finds none);
+   * `by`: the process that takes them, recorded for `broker` to find should it be alive after all */
+  takeAll (broker: string, by: string): Promise<Handover[]>
+  close (): Promise<void>
+}
+
+const fieldOf = (clientId: string, copy: Copy): string => `${clientId}\u0000${copy.brokerId}\u0000${copy.brokerCounter}`
+const valueOf = (clientId: string, copy: Copy): Buffer => Buffer.from(encodeBatch([{ copy, clientId, exclude: [clientId], redelivery: true }]))
+
+/** entries written by a batch's claim, in the same script, only if the claim stands (handover-claim.ts): field → value */
+export type HeldEntries = Map<string, Buffer>
+export const heldEntry = (entries: HeldEntries, clientId: string, copy: Copy): void => { entries.set(fieldOf(clientId, copy), valueOf(clientId, copy)) }
+
+export function createHeldCopies (redis: Redis, self: string): HeldCopies {
+  const key = heldKey(self)
+  interface Waiter { resolve: () => void, reject: (err: unknown) => void }
+  let adds = new Map<string, Buffer>()
+  let waiters: Waiter[] = []
+  let removals: string[] = []
+  let flushing: NodeJS.Immediate | undefined
+  let later: NodeJS.Timeout | undefined
+  let expiresSetAt = 0
+  let last: Promise<unknown> = Promise.resolve()
+
+  // entries first, then removals: a removal is always made after its entry, in this flush or an earlier one
+  const flush = (): void => {
+    if (flushing !== undefined) { clearImmediate(flushing); flushing = undefined }
+    if (later !== undefined) { clearTimeout(later); later = undefined }
+    if (adds.size > 0) {
+      const fields = adds
+      const done = waiters
+      adds = new Map()
+      waiters = []
+      const now = Date.now()
+      const renew = now - expiresSetAt > HELD_TTL_MS / 10
+      if (renew) expiresSetAt = now
+      const p = renew ? redis.multi().hset(key, fields).pexpire(key, HELD_TTL_MS).exec().then(firstError) : redis.hset(key, fields)
+      last = p.then(() => { for (const d of done) d.resolve() }, (err: unknown) => { for (const d of done) d.reject(err) })
+    }
+    if (removals.length > 0) {
+      last = redis.hdel(key, ...removals).catch(() => {})
+      removals = []
+    }
+  }
+
+  return {
+    add (clientId, copy) {
+      return new Promise((resolve, reject) => {
+        heldEntry(adds, clientId, copy)
+        waiters.push({ resolve, reject })
+        flushing ??= setImmediate(flush)
+      })
+    },
+    remove (clientId, copy, qos) {
+      removals.push(fieldOf(clientId, copy))
+      // a QoS 2 copy's removal goes at once: left in Redis by a process dying meanwhile, it would reach a second member
+      // after the first acknowledged it (PUBREC). A QoS 1 one waits up to REMOVE_WAIT_MS for others (at least once)
+      if (qos === 2) flushing ??= setImmediate(flush)
+      else if (flushing === undefined) later ??= setTimeout(flush, REMOVE_WAIT_MS)
+    },
+    async takeAll (broker, by) {
+      const flat = await redis.callBuffer('EVAL', TAKE, 2, heldKey(broker), reapedKey(broker), by, REAPED_TTL_MS) as Buffer[]
+      const out: Handover[] = []
+      for (let i = 1; i < flat.length; i += 2) out.push(...decodeBatch(flat[i] as Buffer))
+      return out
+    },
+    async close () {
+      flush()
+      await last
+    }
+  }
+}
+
+const firstError = (r: Array<[Error | null, unknown]> | null): void => {
+  const err = r?.find(([e]) => e !== null)?.[0]
+  if (err !== undefined && err !== null) throw err
+}
