@@ -22,6 +22,23 @@ if (spec.countWrites === true) {
   const generic = proto._writeGeneric
   proto._writeGeneric = function (...args) { writes++; return generic.apply(this, args) }
 }
+// --count: what the broker does per delivered message, whatever the machine's load: event-loop iterations
+// (libuv's own count), socket writes (one system call each: `write` for one chunk, `writev` for several),
+// the level store's batches and operations, and with --count=promises every promise created (async_hooks:
+// slows the broker, so its CPU figures are not comparable then)
+const counts = spec.count === undefined || spec.count === false ? null : { socketWrites: 0, promises: 0 }
+if (counts !== null) {
+  const proto = net.Socket.prototype
+  for (const name of ['_writeGeneric', '_writev']) {
+    const own = proto[name]
+    proto[name] = function (...args) { counts.socketWrites++; return own.apply(this, args) }
+  }
+  if (spec.count === 'promises') {
+    const { createHook } = await import('node:async_hooks')
+    createHook({ init (id, type) { if (type === 'PROMISE') counts.promises++ } }).enable()
+  }
+}
+let wardenBroker = null
 let mq = null // aedes's message bus: its queue length tells when the broker is falling behind
 let workers = [] // cluster mode: the worker processes, sampled through /proc
 
@@ -32,6 +49,7 @@ async function startWarden (extra = {}) {
   const config = parseConfig({ ...wardenConfig(spec), ...extra }, 'bench')
   const broker = await createWardenBroker(config, { logger: createLogger({ name: 'bench-warden', level: 'warn' }) })
   mq = broker.aedes.mq
+  wardenBroker = broker
   return broker
 }
 
@@ -97,6 +115,7 @@ if (close !== undefined) {
         heap: workers.length > 0 ? null : mem.heapUsed,
         mqQueue: mq?.length ?? null,
         writes,
+        counts: counts === null ? null : countsNow(),
         bus
       })
     } else if (m.cmd === 'trace') {
@@ -108,6 +127,12 @@ if (close !== undefined) {
       process.exit(0) // --cpu-prof writes its profile here
     }
   })
+}
+
+function countsNow () {
+  const loop = performance.nodeTiming.uvMetricsInfo
+  const commits = wardenBroker?.commits
+  return { ...counts, loops: loop.loopCount, events: loop.events, batches: commits?.batches ?? null, ops: commits?.ops ?? null }
 }
 
 /** cluster mode: the workers' bus counters summed, or null for one process */

@@ -19,6 +19,8 @@
 //                      of the ones ecosystem.config.js gives the broker (what a flag buys, in the same window)
 //   --latency-seconds=s  the measured window of a latency row (default: the run's 2 s, 1.1 with --quick): at
 //                      1k msg/s a 2 s window's p99 is its 20th slowest message, i.e. one or two stalls
+//   --count[=promises]  the Node brokers count, per delivered message, event-loop iterations, socket writes,
+//                      the level store's batches and operations (and promises: slows the broker)
 //   --trace=<dir>      latency rows: every message's send time and latency, and what the Node processes did
 //                      meanwhile (GC pauses, timers, each message's read and write in the broker, the
 //                      scheduler's waits), one JSON file per run in <dir>; `node bench/tail.mjs <dir>` reads them
@@ -88,6 +90,8 @@ if (typeof args['alt-node-args'] === 'string') {
   brokers.splice(i + 1, 0, { ...brokers[i], name: 'warden-level-alt', label: `Warden (level, ${flags.join(' ') || 'no Node flags'})`, nodeArgs: flags })
 }
 if (typeof args.only === 'string') { const only = args.only.split(','); brokers = brokers.filter((b) => only.includes(b.name)) }
+// --count[=promises]: the Node brokers count per delivered message (bench/broker-child.mjs)
+if (args.count !== undefined) brokers = brokers.map((b) => (b.kind === 'mosquitto' ? b : { ...b, count: args.count === true ? true : String(args.count) }))
 const traceDir = typeof args.trace === 'string' ? resolve(args.trace) : null
 if (traceDir !== null) {
   mkdirSync(traceDir, { recursive: true })
@@ -176,6 +180,10 @@ function logRow (broker, r, rep) {
     ` other ${fmt(r.otherCores * 100, 0)}% irq ${fmt(r.irqCores * 100, 0)}%` +
     ` lost ${r.lost}${r.dup ? ' dup ' + r.dup : ''}${lat}${redis}` +
     `${r.balance !== undefined ? ` members ${Object.values(r.groups).flat().join('/')}` : ''} [limit: ${r.limit}]`)
+  if (r.perMsg !== undefined) {
+    const counted = Object.entries(r.perMsg).filter(([, v]) => v !== null).map(([k, v]) => `${k} ${fmt(v, 3)}`)
+    console.log(`${''.padEnd(13)} per delivered message: ${counted.join(', ')}`)
+  }
 }
 
 // Before each run, wait (a while) for the machine to be quiet: other work on these two cores skews every

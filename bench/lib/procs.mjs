@@ -131,7 +131,10 @@ export async function startBroker (b, opts = {}) {
     async sample (gc = false) {
       const s = await h.request('sample', { gc })
       const redisCpu = redis === null ? null : procCpuUs(redis.pid)
-      return { cpu: s.cpu + (redisCpu ?? 0), redisCpu, t: s.t, rss: s.rss, heap: s.heap, mqQueue: s.mqQueue, writes: s.writes, bus: s.bus ?? null }
+      return {
+        cpu: s.cpu + (redisCpu ?? 0), redisCpu, t: s.t, rss: s.rss, heap: s.heap, mqQueue: s.mqQueue, writes: s.writes,
+        counts: s.counts ?? null, bus: s.bus ?? null
+      }
     },
     /** --trace: start recording, or stop and return what was recorded (bench/lib/tail-trace.mjs) */
     async trace (start) {

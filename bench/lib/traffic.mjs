@@ -120,6 +120,12 @@ async function drain (subGen, expected, qos) {
   }
 }
 
+function perMessage (a, b, delivered) {
+  const out = {}
+  for (const k of Object.keys(b)) out[k] = b[k] === null || delivered === 0 ? null : (b[k] - a[k]) / delivered
+  return out
+}
+
 function figures (w, s0, s1, r, workers) {
   const dt = (s1.sub.t - s0.sub.t) / 1e6 // s
   const delivered = s1.sub.count - s0.sub.count
@@ -151,6 +157,8 @@ function figures (w, s0, s1, r, workers) {
     brokerUsPerMsg: delivered > 0 ? brokerCpu / delivered : null,
     writesPerMsg: s1.broker.writes === null || s1.broker.writes === undefined || delivered === 0 ? null : (s1.broker.writes - s0.broker.writes) / delivered,
     brokerCores,
+    // --count: the broker's counters per delivered message
+    ...(s1.broker.counts ? { perMsg: perMessage(s0.broker.counts, s1.broker.counts, delivered) } : {}),
     // cluster mode: the share of the client messages published on one worker that the other worker took
     // from Redis too (it had subscribers for them): 0 when every subscriber sat on its publisher's worker
     ...(s1.broker.bus ? { crossed: ratioOf(s1.broker.bus.received - s0.broker.bus.received, s1.broker.bus.sent - s0.broker.bus.sent) } : {}),

@@ -49,6 +49,26 @@ describe.each(METHODS)('orderPerClient: %s', (method) => {
     expect(order).toEqual(['b1', 'a1', 'a2'])
   })
 
+  it('keeps the order of three calls completed last-first-middle, and starts a new line once one has drained', async () => {
+    const { store, calls } = fakeStore()
+    const order = settleOrder({ one: call(store, method, 'c1', 1), two: call(store, method, 'c1', 2), three: call(store, method, 'c1', 3) })
+    calls[method].calls[2]!.resolve()
+    calls[method].calls[0]!.resolve()
+    await settle()
+    expect(order).toEqual(['one'])
+    calls[method].calls[1]!.resolve()
+    await settle()
+    expect(order).toEqual(['one', 'two', 'three'])
+    // the line is empty: a call now waits for nothing, and a call after it waits for it
+    const later = settleOrder({ four: call(store, method, 'c1', 4), five: call(store, method, 'c1', 5) })
+    calls[method].calls[4]!.resolve()
+    await settle()
+    expect(later).toEqual([])
+    calls[method].calls[3]!.resolve()
+    await settle()
+    expect(later).toEqual(['four', 'five'])
+  })
+
   it('passes a rejection on in its turn, with the store\'s own error and value', async () => {
     const { store, calls } = fakeStore()
     const first = call(store, method, 'c1', 1)

@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream'
 import type { Aedes, AedesPublishPacket, Client } from 'aedes'
 import { clientsOf, connOf, markDisconnected, markPersistent, subscriptionsOf } from './accessors.js'
 import { fn, patch } from './patch.js'
+import { holdWritesOf } from './packet-writes.js'
 import { matchTopic } from '../policy/topic.js'
 import { readFilterOf } from '../policy/share-filter.js'
 
@@ -82,7 +83,12 @@ function flushWhenFull (c: Corkable): void {
  * never while FLUSH_AT bytes are waiting.
  */
 export function holdWrites (client: Client): void {
-  const c: Corkable = connOf(client)
+  holdConnection(connOf(client))
+}
+
+/** holdWrites, by the connection's stream */
+export function holdConnection (stream: NodeJS.WritableStream | Duplex): void {
+  const c = stream as Corkable
   if (typeof c.cork !== 'function' || typeof c.write !== 'function') return
   if (open === null) {
     open = { conns: [], release: null }
@@ -102,6 +108,20 @@ export function holdWrites (client: Client): void {
     moveQueued = true
     process.nextTick(moveRelease)
   }
+}
+
+/**
+ * The QoS 2 packets, and PUBLISHes written once a store write is done, are held as deliveries are: aedes writes
+ * each from the continuation of its own store call (a PUBREC once the message is queued, a subscriber's PUBLISH
+ * once its packet id is written, a PUBREL once that is, a PUBCOMP once the incoming packet is removed), and
+ * every continuation of one group-commit batch runs in one turn — unheld, each packet was one system call: 2.4
+ * socket writes per delivered QoS 2 message under the bench's pairs load, against 0.13 for QoS 1. Held, a
+ * connection's packets of that turn share one write at its end. Nothing waits for a later turn: what is held
+ * is written in the same event-loop iteration, after every write that was already due is on disk (holding
+ * delays a packet, never sends one earlier than aedes would).
+ */
+export function holdProtocolWrites (): void {
+  holdWritesOf(['publish', 'pubrec', 'pubrel', 'pubcomp'], holdConnection)
 }
 
 export function remoteAddressOf (client: Client): string | undefined {

@@ -12,20 +12,37 @@ export type WriteOptions = Parameters<WriteToStream>[2]
 export type PacketRewrite = (packet: mqttPacket.Packet, stream: NodeJS.WritableStream, opts: WriteOptions | undefined, write: WriteToStream) => boolean
 
 const rewrites = new Map<string, PacketRewrite>()
+/** commands whose packets are held back (client-internals.ts holdConnection) before they are written */
+const held = new Set<string>()
+let hold: ((stream: NodeJS.WritableStream) => void) | undefined
 let original: WriteToStream | undefined
 
-/** routes every written packet of command `cmd` through `rewrite` (the first one given per command stays);
- * returns mqtt-packet's own writeToStream */
-export function rewriteWrites (cmd: string, rewrite: PacketRewrite): WriteToStream {
+function wrap (): WriteToStream {
   if (original === undefined) {
     patch(mqttPacket, 'writeToStream', fn(3), (write) => {
       original = write
       return ((packet: mqttPacket.Packet, stream: NodeJS.WritableStream, opts?: WriteOptions) => {
+        if (hold !== undefined && held.has(packet.cmd)) hold(stream)
         const r = rewrites.get(packet.cmd)
         return r === undefined ? write(packet, stream, opts) : r(packet, stream, opts, write)
       }) as WriteToStream
-    }, 'aedes 2.0.0-beta.1 writes some packets as MQTT 5 does not want them (outbound window, CONNACK properties)', 'mqtt-packet')
+    }, 'aedes 2.0.0-beta.1 writes some packets as MQTT 5 does not want them (outbound window, CONNACK properties), ' +
+      'and each in its own system call', 'mqtt-packet')
   }
-  if (!rewrites.has(cmd)) rewrites.set(cmd, rewrite)
   return original as WriteToStream
+}
+
+/** routes every written packet of command `cmd` through `rewrite` (the first one given per command stays);
+ * returns mqtt-packet's own writeToStream */
+export function rewriteWrites (cmd: string, rewrite: PacketRewrite): WriteToStream {
+  const write = wrap()
+  if (!rewrites.has(cmd)) rewrites.set(cmd, rewrite)
+  return write
+}
+
+/** calls `h` with the stream before any packet of `cmds` is written to it (the first `h` given stays) */
+export function holdWritesOf (cmds: readonly string[], h: (stream: NodeJS.WritableStream) => void): void {
+  wrap()
+  hold ??= h
+  for (const cmd of cmds) held.add(cmd)
 }

@@ -35,6 +35,7 @@ import { keepQueueOnResume } from '../aedes/resume-queue.js'
 import { stripWillDelay } from '../aedes/will-properties.js'
 import { refuseMqtt5 } from '../aedes/protocol-gate.js'
 import { settlePubrelDeletes } from '../aedes/pubrel-race.js'
+import { holdProtocolWrites } from '../aedes/client-internals.js'
 import { installOutboundWrites, refuseZeroPacketSize } from '../aedes/outbound-window.js'
 import { keepRetainedDeliveries } from '../aedes/retain-as-published.js'
 import { limitKeepAlive } from '../aedes/server-keep-alive.js'
@@ -240,6 +241,12 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
       reason: 'beta.1 sends an MQTT 5 client more unacknowledged QoS 1/2 PUBLISHes than its Receive Maximum (MQTT-3.3.4-9, #829) and ' +
         'sets no topic aliases; the per-connection part is in limits/connection-patches.ts',
       install: () => installOutboundWrites()
+    },
+    {
+      name: 'protocol-writes-held',
+      reason: 'aedes writes each PUBLISH, PUBREC, PUBREL and PUBCOMP in its own system call, though many are written in one turn ' +
+        '(the continuations of one store batch)',
+      install: () => holdProtocolWrites()
     },
     // outermost on outgoingUpdate: every other wrapper sees the packet with its RETAIN 1 back
     {

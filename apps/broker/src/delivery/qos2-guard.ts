@@ -252,30 +252,41 @@ export function installQos2Guard (
     await unrecord()
   }
 
-  patch(p, 'incomingGetPacket', fn(3), () => async (client, packet) => {
-    const stored = await getIncoming(client, packet)
-    // only a PUBLISH found again needs the check (a PUBREL means PUBREC was sent, so it was published)
-    if (packet.cmd === 'publish' && !isRecord(client.id) && !await recoverOne(client.id, stored)) await resendGroupCopy(client, stored)
-    return stored
+  patch(p, 'incomingGetPacket', fn(3), () => (client, packet) => {
+    // only a PUBLISH found again needs the check (a PUBREL means PUBREC was sent, so it was published). The
+    // others get the store's own answer, with no promise more: every QoS 2 message makes two lookups, its
+    // PUBLISH's (a miss, on level known from the index: a rejection fewer) and its PUBREL's
+    if (packet.cmd !== 'publish' || isRecord(client.id) || queueRecords?.holds(client.id, packet.messageId ?? 0) === false) {
+      return getIncoming(client, packet)
+    }
+    return (async () => {
+      const stored = await getIncoming(client, packet)
+      if (!await recoverOne(client.id, stored)) await resendGroupCopy(client, stored)
+      return stored
+    })()
   }, WHY, 'persistence')
 
   // The packet before its records: a record left without its packet is harmless (it names the message's
   // queue identity, which no later message has), a packet left without its mark would be published again.
   // On level the three go in one batch (issued together, written whole or not at all); elsewhere in turn.
-  patch(p, 'incomingDelPacket', fn(3), (del) => async (client, packet) => {
-    if (isRecord(client.id)) { await del(client, packet); return }
+  patch(p, 'incomingDelPacket', fn(3), (del) => (client, packet) => {
+    if (isRecord(client.id)) return del(client, packet)
     if (queueRecords === undefined) {
-      await del(client, packet)
-      for (const prefix of RECORD_PREFIXES) await del({ id: prefix + client.id }, packet).catch(noop)
-      return
+      return (async () => {
+        await del(client, packet)
+        for (const prefix of RECORD_PREFIXES) await del({ id: prefix + client.id }, packet).catch(noop)
+      })()
     }
     // level: only the records it holds (none, for a message written with its queue entries: its packet stands
-    // for the mark and its owner was never written), each a delete of its own in the same batch
+    // for the mark and its owner was never written), each a delete of its own in the same batch. None (every
+    // PUBREL of a message queued as it should be): the store's own answer, with no promise more
     const id = packet.messageId ?? 0
     const held = RECORD_PREFIXES.filter((prefix) => queueRecords.holds(prefix + client.id, id))
-    if (held.length === 0) { await del(client, packet); return }
-    const [own] = await Promise.allSettled([del(client, packet), ...held.map(async (prefix) => { await del({ id: prefix + client.id }, packet) })])
-    if (own.status === 'rejected') throw own.reason
+    if (held.length === 0) return del(client, packet)
+    return (async () => {
+      const [own] = await Promise.allSettled([del(client, packet), ...held.map(async (prefix) => { await del({ id: prefix + client.id }, packet) })])
+      if (own.status === 'rejected') throw own.reason
+    })()
   }, WHY, 'persistence')
 
   if (typeof p.cleanIncoming === 'function') {
