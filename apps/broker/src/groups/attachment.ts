@@ -31,6 +31,8 @@ export class Attachment {
   /** writes of copies handed over in batches (dispatcher.ts take), in order, each once its batch is decided */
   writes: Promise<unknown> = Promise.resolve()
   closed = false
+  /** its copies kept in Redis now (held-copies.ts): bounded by limits.maxQueuedMessages */
+  held = 0
   readonly persistent: boolean
   /** called with each copy the member acknowledges */
   onAcknowledged: ((f: Inflight) => void) | undefined

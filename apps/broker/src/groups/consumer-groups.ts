@@ -41,6 +41,10 @@ export interface ConsumerGroupsDeps {
   held?: HeldCopies | undefined
   /** cluster: which batch a copy in a member's session came in (pending-copies.ts) */
   pending?: PendingCopies | undefined
+  /** cluster: a clean member's unacknowledged copies kept in Redis at most (limits.maxQueuedMessages; 0: no bound) */
+  maxHeld?: number | undefined
+  /** a clean member left maxHeld copies unacknowledged: cut off (its copies go to other members when it has gone) */
+  onOverheld?: ((client: Client, held: number) => void) | undefined
   logger: Logger
 }
 
@@ -116,6 +120,8 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     onQueueFull: deps.onQueueFull,
     held: deps.held,
     pending: deps.pending,
+    maxHeld: deps.maxHeld,
+    onOverheld: (att) => deps.onOverheld?.(att.client, att.held),
     logger
   })
 
