@@ -17,6 +17,8 @@ export interface Inflight {
   readonly gate?: Promise<boolean>
   /** a clean member's copy, kept in Redis until acknowledged (held-copies.ts) */
   held?: boolean
+  /** kept in Redis as also in the member's session (aedes stores its deliveries while it is connected) */
+  heldStored?: boolean
 }
 
 export class Attachment {

@@ -10,7 +10,7 @@ import { createDispatcher, type Dispatcher } from './dispatcher.js'
 import { Group } from './group.js'
 import type { GroupQueue } from './group-queue.js'
 import type { HeldCopies } from './held-copies.js'
-import type { PendingCopies } from './pending-copies.js'
+import { REAPED_BATCH, type PendingCopies } from './pending-copies.js'
 import type { Taken } from './link-answers.js'
 import { describeGroups, type GroupStats } from './group-stats.js'
 import type { MemberStore } from './member-store.js'
@@ -194,6 +194,10 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     // after the members: none of the dead process's gets them again
     const copies = await deps.held?.takeAll(broker, self) ?? []
     if (copies.length > 0) logger.warn({ broker, copies: copies.length }, 'copies a dead broker process held for clean consumer-group members handed on')
+    // those also in their member's session (MQTT 5 Session Expiry 0, left in the store by the dead process): noted
+    // under a batch no receiver claims, so that a replay of that session, on any process, leaves them out
+    // (shared-subscriptions.ts takenBack) before another member has them
+    await Promise.all(copies.filter((h) => h.stored).map(async (h) => await deps.pending?.add(h.clientId, h.copy, `${REAPED_BATCH}${broker}`)))
     for (const h of copies) track(dispatcher.redeliver(h))
     // copies kept while their members' process did not answer (dispatcher.ts): the queue is otherwise emptied
     // only when a member connects
