@@ -81,6 +81,12 @@ export interface ConsumerGroups {
    * sessions, resent when they reconnect), and the copies it held for clean members go to other members
    */
   reap (broker: string): Promise<void>
+  /**
+   * cluster, as this process starts (no client connected yet): members recorded as connected to its id, and the
+   * copies held for clean members under it, are an earlier process's under the same id, killed and restarted
+   * before another found it dead: marked offline, and handed on, as `reap` does
+   */
+  recover (): Promise<void>
   /** cluster: another process found this one dead (its Redis connection lost a while): its members are recorded again */
   reassert (): Promise<void>
   stats (): Promise<GroupStats[]>
@@ -189,10 +195,10 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     return out
   }
 
-  async function reap (broker: string): Promise<void> {
+  async function reap (broker: string, recovering = false): Promise<void> {
     for (const [key, g] of [...groups]) await releaseAll(key, g, broker)
     // after the members: none of the dead process's gets them again
-    const copies = await deps.held?.takeAll(broker, self) ?? []
+    const copies = await deps.held?.takeAll(broker, recovering ? null : self) ?? []
     if (copies.length > 0) logger.warn({ broker, copies: copies.length }, 'copies a dead broker process held for clean consumer-group members handed on')
     // those also in their member's session (MQTT 5 Session Expiry 0, left in the store by the dead process): noted
     // under a batch no receiver claims, so that a replay of that session, on any process, leaves them out
@@ -376,6 +382,8 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     memberBrokers,
 
     reap,
+
+    async recover () { await reap(self, true) },
 
     async reassert () {
       for (const att of [...attachments.values()]) {

@@ -24,7 +24,7 @@ const REMOVE_WAIT_MS = 5
 const TAKE = `
 local v = redis.call('HGETALL', KEYS[1])
 redis.call('DEL', KEYS[1])
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+if ARGV[1] ~= '' then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2]) end
 return v`
 
 /** a copy a dead process held; `stored`: also in its member's session (MQTT 5 Session Expiry 0, Clean Start 0) */
@@ -38,8 +38,9 @@ export interface HeldCopies {
   /** acknowledged, or handed on by this process itself; `qos`: the member's */
   remove (clientId: string, copy: Copy, qos: QoS, stored: boolean): void
   /** the copies `broker` held, taken out of Redis (another call, here or on another process, finds none);
-   * `by`: the process that takes them, recorded for `broker` to find should it be alive after all */
-  takeAll (broker: string, by: string): Promise<HeldCopy[]>
+   * `by`: the process that takes them, recorded for `broker` to find should it be alive after all (null: this
+   * process, starting under `broker`'s id, takes what its previous life left) */
+  takeAll (broker: string, by: string | null): Promise<HeldCopy[]>
   close (): Promise<void>
 }
 
@@ -103,7 +104,7 @@ export function createHeldCopies (redis: Redis, self: string): HeldCopies {
       else if (flushing === undefined) later ??= setTimeout(flush, REMOVE_WAIT_MS)
     },
     async takeAll (broker, by) {
-      const flat = await redis.callBuffer('EVAL', TAKE, 2, heldKey(broker), reapedKey(broker), by, REAPED_TTL_MS) as Buffer[]
+      const flat = await redis.callBuffer('EVAL', TAKE, 2, heldKey(broker), reapedKey(broker), by ?? '', REAPED_TTL_MS) as Buffer[]
       const out: HeldCopy[] = []
       for (let i = 1; i < flat.length; i += 2) {
         const stored = (flat[i - 1] as Buffer).toString().endsWith(STORED)

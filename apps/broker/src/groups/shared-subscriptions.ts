@@ -291,6 +291,9 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
         })
       }
       for (const key of (await store.loadAll()).keys()) await g.sync(key)
+      // an earlier process under this id, killed and restarted before another found it dead, left members and
+      // clean members' copies under it (before the listeners: no client of this process's is connected yet)
+      if (redis !== undefined) await g.recover()
       broker.on('clientReady', (client) => g.ready(client))
       broker.on('subscribe', (subs, client) => {
         // a new member of a group with messages waiting (a restored one gets them at clientReady)
