@@ -171,3 +171,36 @@ describe.each(['memory', 'level'] as const)('Retain As Published, clean session 
     expect(sub.client.connected).toBe(true)
   })
 })
+
+// MQTT 5 Clean Start 0 with no Session Expiry Interval: aedes sees the client as clean when its CONNECT is admitted
+// (beta.1 sets `clean` from the expiry alone) and as persistent from its CONNACK on (aedes/resume-queue.ts), so it
+// stores and tracks its QoS 1/2 deliveries: the Retain As Published wrapper, installed once the CONNECT is
+// admitted for persistent sessions only, must be on it too. Without it, one retained QoS 2 publish closed every
+// such Retain As Published subscriber at its PUBREC, and a retained QoS 2 message closed it at each SUBSCRIBE.
+describe('Retain As Published, MQTT 5 Clean Start 0 and no Session Expiry (persistent while connected)', () => {
+  const v5Resume = { clean: false }
+  it('a live retained QoS 2 message: delivered with RETAIN 1, the subscriber stays connected after its PUBREC', async () => {
+    const tb = await start('memory')
+    const sub = await connect5(scope, tb.url, 'dashboard', { clientId: 'rap-se0-live', ...v5Resume })
+    await subscribeRap(sub, 2)
+    const pub = await scope.client('sensor-1', {}, tb)
+    await publish(pub, TOPIC, 'kept', { qos: 2, retain: true })
+    await publish(pub, TOPIC, 'after', { qos: 2 })
+    await sub.next(payloadIs('after'))
+    expect(seen(sub)).toEqual(['kept:true', 'after:false'])
+    expect(sub.client.connected).toBe(true)
+  })
+
+  it('a retained QoS 2 message sent at subscribe time: the subscriber stays connected after its PUBREC', async () => {
+    const tb = await start('memory')
+    const pub = await scope.client('sensor-1', {}, tb)
+    await publish(pub, TOPIC, 'kept', { qos: 2, retain: true })
+    const sub = await connect5(scope, tb.url, 'dashboard', { clientId: 'rap-se0-sub', ...v5Resume })
+    await subscribeRap(sub, 2)
+    await sub.next(payloadIs('kept'))
+    await publish(pub, TOPIC, 'after', { qos: 2 })
+    await sub.next(payloadIs('after'))
+    expect(seen(sub)).toEqual(['kept:true', 'after:false'])
+    expect(sub.client.connected).toBe(true)
+  })
+})

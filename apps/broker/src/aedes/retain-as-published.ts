@@ -10,7 +10,7 @@
 //   the connection, the store knowing nothing of the id. It is given its packet id here, and its PUBREC is answered
 //   with PUBREL without the store, as aedes does for a clean session: it is not kept across a reconnect.
 import type { Client } from 'aedes'
-import { nextPacketId } from './accessors.js'
+import { nextPacketId, resumesSession } from './accessors.js'
 import { clientInternals, type Deliver } from './internals.js'
 import { fn, patch, patchClosure } from './patch.js'
 import type { AedesStore } from './store.js'
@@ -34,13 +34,16 @@ const WHY = 'aedes 2.0.0-beta.1 records no packet id for a QoS 1/2 PUBLISH with 
 
 /**
  * Once aedes has the CONNECT's session (authenticated: before any subscription, live or restored, takes its
- * deliverQoS), for a persistent session only. A clean session records nothing, and keeps aedes's own
- * deliverQoS: no wrapper is made for it (a closure with its contexts, ~150 bytes a connection). A clean
- * session does not become persistent: a DISCONNECT cannot raise a Session Expiry of 0 (disconnect-expiry.ts).
+ * deliverQoS), for a persistent session only, MQTT 5 Clean Start 0 with no expiry included. A clean session
+ * records nothing, and keeps aedes's own deliverQoS: no wrapper is made for it (a closure with its contexts,
+ * ~150 bytes a connection). A clean session does not become persistent: a DISCONNECT cannot raise a Session
+ * Expiry of 0 (disconnect-expiry.ts).
  */
 export function recordRetainedDeliveries (client: Client): void {
   const c = clientInternals(client)
-  if (c.clean) return
+  // an MQTT 5 session resumed with no Session Expiry Interval is clean here (beta.1 sets `clean` from the expiry
+  // alone) and persistent from its CONNACK until its close begins (resume-queue.ts): aedes stores its deliveries
+  if (c.clean && !resumesSession(client)) return
   // aedes's deliverQoS is a closure over its client: called as it is, not bound
   patchClosure(c, 'deliverQoS', fn(2), (deliver): Deliver => (packet, cb) => {
     const p = packet as Delivered

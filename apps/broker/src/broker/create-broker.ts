@@ -125,7 +125,9 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     const refusal = createRefusal({ audit, deniedPublish: config.deniedPublish, gate, usernameOf })
     hooks = createHooks({ directory, ownership, roles: runtime.rules.roles, audit, refusal, logger })
     const rules = hooks
-    const shared = createSharedSubscriptions(config.sharedSubscriptions, { audit, logger, policyOf: (c) => rules.policyOf(c) })
+    const shared = createSharedSubscriptions(config.sharedSubscriptions, {
+      audit, logger, policyOf: (c) => rules.policyOf(c), maxHeld: config.limits.maxQueuedMessages
+    })
     const limits = createLimits(config.limits, {
       audit,
       refusal,

@@ -17,6 +17,8 @@ export interface Inflight {
   readonly gate?: Promise<boolean>
   /** a clean member's copy, kept in Redis until acknowledged (held-copies.ts) */
   held?: boolean
+  /** kept in Redis as also in the member's session (aedes stores its deliveries while it is connected) */
+  heldStored?: boolean
 }
 
 export class Attachment {
@@ -31,6 +33,8 @@ export class Attachment {
   /** writes of copies handed over in batches (dispatcher.ts take), in order, each once its batch is decided */
   writes: Promise<unknown> = Promise.resolve()
   closed = false
+  /** its copies kept in Redis now (held-copies.ts): bounded by limits.maxQueuedMessages */
+  held = 0
   readonly persistent: boolean
   /** called with each copy the member acknowledges */
   onAcknowledged: ((f: Inflight) => void) | undefined

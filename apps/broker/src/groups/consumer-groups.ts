@@ -10,7 +10,7 @@ import { createDispatcher, type Dispatcher } from './dispatcher.js'
 import { Group } from './group.js'
 import type { GroupQueue } from './group-queue.js'
 import type { HeldCopies } from './held-copies.js'
-import type { PendingCopies } from './pending-copies.js'
+import { REAPED_BATCH, type PendingCopies } from './pending-copies.js'
 import type { Taken } from './link-answers.js'
 import { describeGroups, type GroupStats } from './group-stats.js'
 import type { MemberStore } from './member-store.js'
@@ -41,6 +41,10 @@ export interface ConsumerGroupsDeps {
   held?: HeldCopies | undefined
   /** cluster: which batch a copy in a member's session came in (pending-copies.ts) */
   pending?: PendingCopies | undefined
+  /** cluster: a clean member's unacknowledged copies kept in Redis at most (limits.maxQueuedMessages; 0: no bound) */
+  maxHeld?: number | undefined
+  /** a clean member left maxHeld copies unacknowledged: cut off (its copies go to other members when it has gone) */
+  onOverheld?: ((client: Client, held: number) => void) | undefined
   logger: Logger
 }
 
@@ -77,6 +81,12 @@ export interface ConsumerGroups {
    * sessions, resent when they reconnect), and the copies it held for clean members go to other members
    */
   reap (broker: string): Promise<void>
+  /**
+   * cluster, as this process starts (no client connected yet): members recorded as connected to its id, and the
+   * copies held for clean members under it, are an earlier process's under the same id, killed and restarted
+   * before another found it dead: marked offline, and handed on, as `reap` does
+   */
+  recover (): Promise<void>
   /** cluster: another process found this one dead (its Redis connection lost a while): its members are recorded again */
   reassert (): Promise<void>
   stats (): Promise<GroupStats[]>
@@ -116,6 +126,8 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     onQueueFull: deps.onQueueFull,
     held: deps.held,
     pending: deps.pending,
+    maxHeld: deps.maxHeld,
+    onOverheld: (att) => deps.onOverheld?.(att.client, att.held),
     logger
   })
 
@@ -183,11 +195,15 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     return out
   }
 
-  async function reap (broker: string): Promise<void> {
+  async function reap (broker: string, recovering = false): Promise<void> {
     for (const [key, g] of [...groups]) await releaseAll(key, g, broker)
     // after the members: none of the dead process's gets them again
-    const copies = await deps.held?.takeAll(broker, self) ?? []
+    const copies = await deps.held?.takeAll(broker, recovering ? null : self) ?? []
     if (copies.length > 0) logger.warn({ broker, copies: copies.length }, 'copies a dead broker process held for clean consumer-group members handed on')
+    // those also in their member's session (MQTT 5 Session Expiry 0, left in the store by the dead process): noted
+    // under a batch no receiver claims, so that a replay of that session, on any process, leaves them out
+    // (shared-subscriptions.ts takenBack) before another member has them
+    await Promise.all(copies.filter((h) => h.stored).map(async (h) => await deps.pending?.add(h.clientId, h.copy, `${REAPED_BATCH}${broker}`)))
     for (const h of copies) track(dispatcher.redeliver(h))
     // copies kept while their members' process did not answer (dispatcher.ts): the queue is otherwise emptied
     // only when a member connects
@@ -366,6 +382,8 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     memberBrokers,
 
     reap,
+
+    async recover () { await reap(self, true) },
 
     async reassert () {
       for (const att of [...attachments.values()]) {

@@ -37,6 +37,10 @@ export interface DispatcherDeps {
   held?: HeldCopies | undefined
   /** cluster: which batch a copy in a member's session came in, until its claim stands */
   pending?: PendingCopies | undefined
+  /** unacknowledged copies a clean member may have kept in Redis (limits.maxQueuedMessages; 0: no bound) */
+  maxHeld?: number | undefined
+  /** a clean member reached maxHeld: it is cut off (its copies then go to other members) */
+  onOverheld?: ((att: Attachment) => void) | undefined
   logger: Logger
 }
 
@@ -184,8 +188,8 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     }
     // a clean member's copy is kept in Redis instead, by the batch's claim (only if it stands)
     if (qos > 0 && held !== undefined && !att.persistent) {
-      f.held = true
-      heldEntry(taken.held, att.clientId, copy)
+      counted(att, f, stores)
+      heldEntry(taken.held, att.clientId, copy, stores)
     }
     // written in the order taken, each once its batch is decided
     const written = Promise.all([att.writes, gate]).then(async ([, won]) => {
@@ -262,13 +266,27 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
   /** a clean member's unacknowledged copy, kept in Redis until the member acknowledges it or it is handed on */
   async function hold (att: Attachment, f: Inflight): Promise<void> {
     if (held === undefined || att.persistent) return
+    const stored = storesDeliveries(att.client)
+    counted(att, f, stored)
+    await held.add(att.clientId, f.copy, stored)
+  }
+  /**
+   * One more of the member's copies kept in Redis. A member that never acknowledges would grow its process's hash
+   * with its share of every group message for as long as it stays connected: at maxHeld it is cut off, as a
+   * persistent session is at maxQueuedMessages unacknowledged, and its copies go to other members
+   */
+  function counted (att: Attachment, f: Inflight, stored: boolean): void {
     f.held = true
-    await held.add(att.clientId, f.copy)
+    if (stored) f.heldStored = true
+    att.held++
+    const max = deps.maxHeld ?? 0
+    if (max > 0 && att.held === max && !att.closed) deps.onOverheld?.(att)
   }
   function unhold (att: Attachment, f: Inflight): void {
     if (f.held !== true) return
     f.held = false
-    held?.remove(att.clientId, f.copy, f.qos)
+    att.held--
+    held?.remove(att.clientId, f.copy, f.qos, f.heldStored === true)
   }
 
   async function revoke (clientId: string, f: Inflight): Promise<void> {

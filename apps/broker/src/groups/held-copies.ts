@@ -24,26 +24,37 @@ const REMOVE_WAIT_MS = 5
 const TAKE = `
 local v = redis.call('HGETALL', KEYS[1])
 redis.call('DEL', KEYS[1])
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+if ARGV[1] ~= '' then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2]) end
 return v`
 
+/** a copy a dead process held; `stored`: also in its member's session (MQTT 5 Session Expiry 0, Clean Start 0) */
+export type HeldCopy = Handover & { readonly stored: boolean }
+
 export interface HeldCopies {
-  /** `copy`, given to clean member `clientId`, until it acknowledges: resolves once Redis has it */
-  add (clientId: string, copy: Copy): Promise<void>
+  /** `copy`, given to clean member `clientId`, until it acknowledges: resolves once Redis has it. `stored`: aedes
+   * also stored it in the member's session (one that ends with its connection, but is left in the store by a
+   * process killed): the same at its removal */
+  add (clientId: string, copy: Copy, stored: boolean): Promise<void>
   /** acknowledged, or handed on by this process itself; `qos`: the member's */
-  remove (clientId: string, copy: Copy, qos: QoS): void
+  remove (clientId: string, copy: Copy, qos: QoS, stored: boolean): void
   /** the copies `broker` held, taken out of Redis (another call, here or on another process, finds none);
-   * `by`: the process that takes them, recorded for `broker` to find should it be alive after all */
-  takeAll (broker: string, by: string): Promise<Handover[]>
+   * `by`: the process that takes them, recorded for `broker` to find should it be alive after all (null: this
+   * process, starting under `broker`'s id, takes what its previous life left) */
+  takeAll (broker: string, by: string | null): Promise<HeldCopy[]>
   close (): Promise<void>
 }
 
-const fieldOf = (clientId: string, copy: Copy): string => `${clientId}\u0000${copy.brokerId}\u0000${copy.brokerCounter}`
+/** a field ending so is a copy also in its member's session */
+const STORED = '\u0000s'
+const fieldOf = (clientId: string, copy: Copy, stored: boolean): string =>
+  `${clientId}\u0000${copy.brokerId}\u0000${copy.brokerCounter}${stored ? STORED : ''}`
 const valueOf = (clientId: string, copy: Copy): Buffer => Buffer.from(encodeBatch([{ copy, clientId, exclude: [clientId], redelivery: true }]))
 
 /** entries written by a batch's claim, in the same script, only if the claim stands (handover-claim.ts): field → value */
 export type HeldEntries = Map<string, Buffer>
-export const heldEntry = (entries: HeldEntries, clientId: string, copy: Copy): void => { entries.set(fieldOf(clientId, copy), valueOf(clientId, copy)) }
+export const heldEntry = (entries: HeldEntries, clientId: string, copy: Copy, stored: boolean): void => {
+  entries.set(fieldOf(clientId, copy, stored), valueOf(clientId, copy))
+}
 
 export function createHeldCopies (redis: Redis, self: string): HeldCopies {
   const key = heldKey(self)
@@ -78,24 +89,27 @@ export function createHeldCopies (redis: Redis, self: string): HeldCopies {
   }
 
   return {
-    add (clientId, copy) {
+    add (clientId, copy, stored) {
       return new Promise((resolve, reject) => {
-        heldEntry(adds, clientId, copy)
+        heldEntry(adds, clientId, copy, stored)
         waiters.push({ resolve, reject })
         flushing ??= setImmediate(flush)
       })
     },
-    remove (clientId, copy, qos) {
-      removals.push(fieldOf(clientId, copy))
+    remove (clientId, copy, qos, stored) {
+      removals.push(fieldOf(clientId, copy, stored))
       // a QoS 2 copy's removal goes at once: left in Redis by a process dying meanwhile, it would reach a second member
       // after the first acknowledged it (PUBREC). A QoS 1 one waits up to REMOVE_WAIT_MS for others (at least once)
       if (qos === 2) flushing ??= setImmediate(flush)
       else if (flushing === undefined) later ??= setTimeout(flush, REMOVE_WAIT_MS)
     },
     async takeAll (broker, by) {
-      const flat = await redis.callBuffer('EVAL', TAKE, 2, heldKey(broker), reapedKey(broker), by, REAPED_TTL_MS) as Buffer[]
-      const out: Handover[] = []
-      for (let i = 1; i < flat.length; i += 2) out.push(...decodeBatch(flat[i] as Buffer))
+      const flat = await redis.callBuffer('EVAL', TAKE, 2, heldKey(broker), reapedKey(broker), by ?? '', REAPED_TTL_MS) as Buffer[]
+      const out: HeldCopy[] = []
+      for (let i = 1; i < flat.length; i += 2) {
+        const stored = (flat[i - 1] as Buffer).toString().endsWith(STORED)
+        for (const h of decodeBatch(flat[i] as Buffer)) out.push({ ...h, stored })
+      }
       return out
     },
     async close () {

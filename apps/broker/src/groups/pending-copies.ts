@@ -12,6 +12,9 @@ import type { Copy } from './types.js'
 /** U+0000: no MQTT topic or client id can name it */
 export const pendingKey = (clientId: string): string => `warden:share:pending:\u0000${clientId}`
 export const pendingField = (brokerId: unknown, counter: unknown): string => `${String(brokerId)}\u0000${String(counter)}`
+/** the batch of copies a process found dead held for members whose sessions also have them (consumer-groups.ts reap),
+ * with the dead process's id: claimed by no receiver, so a replayed copy noted so is left out */
+export const REAPED_BATCH = 'reaped\u0000'
 /** past any session a user keeps offline for long (sessions.expiryMs defaults to 7 days); refreshed at each note */
 const PENDING_TTL_MS = 30 * 24 * 3600_000
 const RENEW_EVERY_MS = 60_000

@@ -6,7 +6,7 @@ import type { Aedes, AedesPublishPacket, Client } from 'aedes'
 import type { Redis } from 'ioredis'
 import { connectRedis, type RedisTarget } from '../store/redis-connect.js'
 import type { LocalListeners } from '../store/redis-bus.js'
-import { busOf, connackSent } from '../aedes/accessors.js'
+import { busOf, connackSent, connOf } from '../aedes/accessors.js'
 import { fn, patch } from '../aedes/patch.js'
 import type { AedesStore, Session, StoredPacket } from '../aedes/store.js'
 import type { Logger } from '@warden/common'
@@ -69,11 +69,13 @@ export interface SharedDeps {
   logger: Logger
   /** a connected client's rules (its read grants) */
   policyOf (client: Client): ClientPolicy | undefined
+  /** limits.maxQueuedMessages: a clean member's unacknowledged copies kept in Redis at most (0: no bound) */
+  maxHeld?: number | undefined
 }
 
 const SWEEP_MS = 10_000
 
-export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { audit, logger, policyOf }: SharedDeps): SharedSubscriptions {
+export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { audit, logger, policyOf, maxHeld }: SharedDeps): SharedSubscriptions {
   const log = logger.child({ component: 'consumer-groups' })
   let groups: ConsumerGroups | undefined
   let link: ClusterLink | undefined
@@ -227,6 +229,17 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
         }),
         held,
         pending: pending?.copies,
+        maxHeld: held !== undefined ? maxHeld : undefined,
+        onOverheld: (client, n) => {
+          audit.record({
+            kind: 'delivery',
+            reason: 'slow-consumer',
+            username: policyOf(client)?.identity.username ?? undefined,
+            clientId: client.id,
+            detail: `${n} consumer-group messages unacknowledged by a clean session (limit ${maxHeld ?? 0}): disconnected`
+          })
+          connOf(client).destroy()
+        },
         logger: log
       })
       const g = groups
@@ -278,6 +291,9 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
         })
       }
       for (const key of (await store.loadAll()).keys()) await g.sync(key)
+      // an earlier process under this id, killed and restarted before another found it dead, left members and
+      // clean members' copies under it (before the listeners: no client of this process's is connected yet)
+      if (redis !== undefined) await g.recover()
       broker.on('clientReady', (client) => g.ready(client))
       broker.on('subscribe', (subs, client) => {
         // a new member of a group with messages waiting (a restored one gets them at clientReady)

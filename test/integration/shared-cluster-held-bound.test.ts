@@ -1,0 +1,59 @@
+// A clean consumer-group member that never acknowledges (PUBACK) what it is given: each copy it holds is also kept
+// in Redis, in its process's hash (groups/held-copies.ts), until it acknowledges it. Without a bound, an account
+// holder's one idle connection grew that hash with its share of every group message for as long as it stayed
+// connected. It is bound as a persistent session's stored queue is: a clean member that leaves
+// limits.maxQueuedMessages group copies unacknowledged is disconnected (audited delivery: slow-consumer), and its
+// copies go to the other members.
+import { Redis } from 'ioredis'
+import { describe, expect, it } from 'vitest'
+import { useCluster, type BrokerNode as Node } from '../helpers/cluster.js'
+import { connectStalled, payloads, publishStream, tally } from '../helpers/groups.js'
+import { basic } from '../helpers/http.js'
+import { subscribe, type TestClient } from '../helpers/mqtt.js'
+import { useScope } from '../helpers/scope.js'
+
+const BOUND = 40
+const cluster = useCluster('warden-shared-held-bound-', { limits: { maxQueuedMessages: BOUND } })
+const scope = useScope()
+const node = (id: string): Promise<Node> => cluster.startNode({ WARDEN_BROKER_ID: id })
+const client = (n: Node, clientId: string): Promise<TestClient> =>
+  scope.client(clientId.startsWith('pub') ? 'sensor-1' : 'dashboard', { clientId }, n)
+const TOPIC = 'sensors/sensor-1/t'
+const FILTER = '$share/g/sensors/#'
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null
+
+async function listed (n: Node): Promise<string[]> {
+  const res = await fetch(`${n.http}/api/v1/groups`, { headers: { authorization: basic('observer') } })
+  const body = await res.json() as { groups: Array<{ group: string, members: Array<{ clientId: string }> }> }
+  return (body.groups.find((g) => g.group === 'g')?.members ?? []).map((m) => m.clientId).sort()
+}
+
+describe('a clean group member that never acknowledges', () => {
+  it('is disconnected at limits.maxQueuedMessages unacknowledged copies: Redis keeps no more for it, the other member gets them all once', async () => {
+    const r = new Redis(cluster.redisUrl)
+    scope.defer(() => r.disconnect())
+    const [a, b] = await Promise.all([node('hb-a'), node('hb-b')])
+    const stalled = await connectStalled(b.port, 'dashboard', 'stalled', FILTER, 1)
+    scope.defer(async () => await stalled.kill())
+    const live = await client(a, 'live')
+    expect(await subscribe(live, FILTER, 1)).toEqual([1])
+    const pub = await client(a, 'pub-a')
+    await expect.poll(async () => await listed(a)).toEqual(['live', 'stalled'])
+
+    const sent = payloads(BOUND * 6, 'm-')
+    const peak = { n: 0 }
+    const watching = setInterval(() => { r.hlen('warden:share:held:\u0000hb-b').then((n) => { peak.n = Math.max(peak.n, n) }, () => {}) }, 20)
+    scope.defer(() => clearInterval(watching))
+    await publishStream(pub, TOPIC, sent.length, 1, 'm-', 8)
+    peak.n = Math.max(peak.n, await r.hlen('warden:share:held:\u0000hb-b'))
+    // never more than the bound kept for it in Redis (unbounded, it kept its half of the stream)
+    expect(peak.n).toBeLessThanOrEqual(BOUND)
+    // the member left the bound unacknowledged: cut off, audited
+    await b.app.waitForLog((l) => isRecord(l.audit) && l.audit.reason === 'slow-consumer' && l.audit.clientId === 'stalled')
+    await expect.poll(() => tally([live], sent).missing.length, { timeout: 10_000 }).toBe(0)
+    clearInterval(watching)
+    expect(tally([live], sent).duplicates).toBe(0)
+    expect(stalled.held.length).toBeLessThanOrEqual(BOUND + 8)
+    await expect.poll(() => r.hlen('warden:share:held:\u0000hb-b')).toBe(0)
+  })
+})
