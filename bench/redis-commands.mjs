@@ -24,11 +24,15 @@ function redisPort () {
   if (m === null) throw new Error('no redis-server child')
   return m[1]
 }
+/** per command: calls and µs Redis spent in them; and INFO stats counters (bytes, reads, writes) */
 function commandstats (port) {
-  const out = execFileSync('redis-cli', ['-p', port, 'info', 'commandstats'], { encoding: 'utf8' })
+  const out = execFileSync('redis-cli', ['-p', port, 'info', 'all'], { encoding: 'utf8' })
   const calls = new Map()
-  for (const m of out.matchAll(/cmdstat_(\S+):calls=(\d+)/g)) calls.set(m[1], Number(m[2]))
-  return calls
+  const usec = new Map()
+  for (const m of out.matchAll(/cmdstat_(\S+):calls=(\d+),usec=(\d+)/g)) { calls.set(m[1], Number(m[2])); usec.set(m[1], Number(m[3])) }
+  const stat = (name) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(out)?.[1] ?? NaN)
+  const io = { in: stat('total_net_input_bytes'), out: stat('total_net_output_bytes'), reads: stat('total_reads_processed'), writes: stat('total_writes_processed') }
+  return { calls, usec, io }
 }
 
 const workloads = [1, 2].flatMap((qos) => ['pairs', 'fan4'].map((shape) => throughput(shape, qos, 64, { persistent: true })))
@@ -43,11 +47,15 @@ try {
     const r = await runTraffic(broker, { ...w, warmupMs: 500, durationMs: Number(args.duration ?? 2000) })
     const after = commandstats(port)
     const delivered = r.received ?? r.expected
-    const per = [...after].map(([k, v]) => [k, (v - (before.get(k) ?? 0)) / delivered]).filter(([, v]) => v > 0.01).sort((a, b) => b[1] - a[1])
+    const per = [...after.calls].map(([k, v]) => [k, (v - (before.calls.get(k) ?? 0)) / delivered]).filter(([, v]) => v > 0.001).sort((a, b) => b[1] - a[1])
     const total = per.reduce((s, [, v]) => s + v, 0)
+    const usec = [...after.usec].map(([k, v]) => [k, (v - (before.usec.get(k) ?? 0)) / delivered]).filter(([, v]) => v > 0.01).sort((a, b) => b[1] - a[1])
+    const io = Object.fromEntries(Object.keys(after.io).map((k) => [k, (after.io[k] - before.io[k]) / delivered]))
     console.log(`${w.name}: ${r.brokerUsPerMsg?.toFixed(1)} µs/msg (redis ${(r.redisCores * 100).toFixed(0)}%), ${r.deliveredPerSec?.toFixed(0)} msg/s, ` +
       `lost ${r.lost}; ${delivered} delivered; Redis commands per delivered message ${total.toFixed(2)}: ` +
-      per.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', '))
+      per.map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ') +
+      `\n  Redis µs per delivered message in commands ${usec.reduce((s, [, v]) => s + v, 0).toFixed(2)}: ${usec.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}` +
+      `\n  per delivered message: bytes to Redis ${io.in.toFixed(0)}, from Redis ${io.out.toFixed(0)}, reads ${io.reads.toFixed(3)}, writes ${io.writes.toFixed(3)} (Redis's socket reads/writes, all connections)`)
   }
 } finally {
   await broker.stop()
