@@ -12,7 +12,9 @@ import type { Redis } from 'ioredis'
 // msgpack string (cmsgpack reads no msgpack bin type; a Lua string holds any bytes). Keys are named in the
 // operations, not in KEYS: Warden's Redis is one server or a Sentinel-watched master, never a Redis Cluster.
 //   E n packet count value cap queue × n queue a message (aedes-persistence-redis's MSET and RPUSHes); the
-//                                        count is of listings: a message already there (queued in two calls,
+//                                        count is of listings (counted up first: a count left without its
+//                                        message is then set over, one command more only then; a message
+//                                        already there (queued in two calls,
 //                                        its subscriptions granted two QoS: queued-qos.ts; or a call ioredis
 //                                        resent after Redis, which had run it, restarted) is counted up by n,
 //                                        where setting it to n had the first queues' acknowledgements remove
@@ -27,7 +29,8 @@ import type { Redis } from 'ioredis'
 //                                        message's entry in the queue, in place, under the client's own key;
 //                                        already there (sent again), it is written over; in no queue, nothing
 //   I queue field id                     the packet id a QoS 1 message (field: <brokerId>:<counter>) was sent
-//                                        under, in the client's hash of them (<queue>:ids)
+//                                        under, in the client's hash of them (<queue>:ids); held back for
+//                                        HOLD_MS first (see `sentId`)
 //   P queue packet sent value            a PUBREL: the client's own key goes to the end of the queue (as
 //                                        aedes-persistence-redis's LREM and RPUSH do) and holds the PUBREL
 //   A queue entry packet count           an acknowledgement: the entry leaves the queue, and the message is
@@ -57,7 +60,7 @@ while i <= #t do
   if op == 'E' then
     local n = tonumber(t[i + 1])
     local cap = t[i + 5]
-    if redis.call('EXISTS', t[i + 2]) == 1 then redis.call('INCRBY', t[i + 3], n) else redis.call('SET', t[i + 3], n) end
+    if redis.call('INCRBY', t[i + 3], n) ~= n and redis.call('EXISTS', t[i + 2]) == 0 then redis.call('SET', t[i + 3], n) end
     if cap == '' then redis.call('SET', t[i + 2], t[i + 4]) else redis.call('SET', t[i + 2], t[i + 4], 'NX') end
     for j = 1, n do
       redis.call('RPUSH', t[i + 5 + j], t[i + 2])
@@ -118,6 +121,15 @@ return i`
 
 /** operations per script call at most: a script holds Redis while it runs */
 const MAX_OPS = 512
+/**
+ * How long a QoS 1 message's packet id waits before it is written: most are acknowledged sooner (a round trip
+ * to the subscriber), and an acknowledgement cancels the write (and its removal stays in the `A` operation's
+ * HDEL, which also removes an id another worker wrote). `settled()` writes every id held, so a binding released
+ * or a takeover answered (redis-bindings.ts) and a session's queue read here (redis-queues.ts) still follow
+ * them; only a crash within HOLD_MS loses one, as a crash lost an id not yet written before: the message is
+ * sent again under a new id, which QoS 1 allows.
+ */
+const HOLD_MS = 50
 
 /** a msgpack array of strings (str 8/16/32 headers whatever the bytes): what cmsgpack unpacks into a table */
 export function packItems (items: ReadonlyArray<string | Buffer>): Buffer {
@@ -149,6 +161,12 @@ export function packItems (items: ReadonlyArray<string | Buffer>): Buffer {
 
 type Script = (numKeys: number, ops: Buffer) => Promise<unknown>
 
+/** a QoS 1 message's packet id held back (`sentId`) */
+interface Held { readonly queue: string, readonly field: string, readonly id: string, readonly at: number, live: boolean }
+
+/** `packet:` (an ack's packet key, less this, is the field of its id) */
+const PACKET_PREFIX_LENGTH = 7
+
 /** a hash field to set */
 export interface HashField { readonly key: string, readonly field: string, readonly value: Buffer }
 
@@ -160,15 +178,15 @@ export interface RedisBatch {
   hset (fields: readonly HashField[]): Promise<void>
   /** a QoS 2 PUBLISH as sent; `sent`: the client's own key for the message (outgoing:<client>:<brokerId>:<counter>) */
   sent (queue: string, packet: string, sent: string, value: Buffer): Promise<void>
-  /** a QoS 1 message's packet id; `field`: <brokerId>:<counter> */
-  sentId (queue: string, field: string, messageId: number): Promise<void>
+  /** a QoS 1 message's packet id; `field`: <brokerId>:<counter>; written HOLD_MS later unless acknowledged first */
+  sentId (queue: string, field: string, messageId: number): void
   pubrel (queue: string, packet: string, sent: string, value: Buffer): Promise<void>
   ack (queue: string, entry: string, packet: string, count: string): Promise<void>
   drop (queue: string): Promise<void>
   /** resolves once every write made so far has run (or failed) */
   settled (): Promise<void>
-  /** script calls made and operations in them, since start */
-  readonly stats: { batches: number, ops: number }
+  /** script calls made and operations in them, since start; QoS 1 ids acknowledged before they were written */
+  readonly stats: { batches: number, ops: number, idsCancelled: number }
 }
 
 interface Pending { items: Array<string | Buffer>, ops: number, done: Promise<void>, resolve: () => void, reject: (err: Error) => void }
@@ -187,7 +205,12 @@ export function createRedisBatch (conn: Redis): RedisBatch {
   const run = (conn as unknown as { wardenQueueBatch: Script }).wardenQueueBatch.bind(conn)
   let next: Pending | null = null
   let last: Promise<void> = Promise.resolve()
-  const stats = { batches: 0, ops: 0 }
+  const stats = { batches: 0, ops: 0, idsCancelled: 0 }
+  /** QoS 1 ids not written yet, by queue and field; and all of them oldest first (some no longer held: `live`) */
+  const held = new Map<string, Map<string, Held>>()
+  let order: Held[] = []
+  let head = 0
+  let holdTimer: NodeJS.Timeout | null = null
 
   const flush = (): void => {
     const b = next
@@ -214,16 +237,82 @@ export function createRedisBatch (conn: Redis): RedisBatch {
   const add = (...items: Array<string | Buffer>): Promise<void> => addOps(1, items)
   const hsets = (fields: readonly HashField[]): Array<string | Buffer> => fields.flatMap((f) => ['H', f.key, f.field, f.value])
 
+  const unhold = (h: Held): void => {
+    h.live = false
+    const m = held.get(h.queue)
+    m?.delete(h.field)
+    if (m?.size === 0) held.delete(h.queue)
+  }
+  const write = (h: Held): void => { void add('I', h.queue, h.field, h.id) }
+  /** the held ids at least `age` ms old go to the batch gathering now */
+  const release = (age: number): void => {
+    const before = Date.now() - age
+    for (; head < order.length; head++) {
+      const h = order[head] as Held
+      if (h.at > before) break
+      if (!h.live) continue
+      unhold(h)
+      write(h)
+    }
+    if (head === order.length) { order = []; head = 0 } else if (head > 1024 && head * 2 > order.length) { order = order.slice(head); head = 0 }
+    if (holdTimer !== null && order.length === 0) { clearTimeout(holdTimer); holdTimer = null }
+  }
+  /** the ids held for `queue` go to the batch gathering now (`write`), or are dropped */
+  const releaseQueue = (queue: string, writeThem: boolean): void => {
+    const m = held.get(queue)
+    if (m === undefined) return
+    held.delete(queue)
+    for (const h of m.values()) {
+      h.live = false
+      if (writeThem) write(h)
+    }
+  }
+  const hold = (): void => {
+    if (holdTimer !== null) return
+    holdTimer = setTimeout(() => {
+      holdTimer = null
+      release(HOLD_MS)
+      if (order.length > 0) hold()
+    }, HOLD_MS)
+    holdTimer.unref()
+  }
+
   return {
     enqueue: (packet, count, queues, value, cap, fields = []) =>
       addOps(1 + fields.length, ['E', String(queues.length), packet, count, value, cap === undefined ? '' : String(cap), ...queues, ...hsets(fields)]),
     hset: (fields) => addOps(fields.length, hsets(fields)),
-    sent: (queue, packet, sent, value) => add('S', queue, packet, sent, value),
-    sentId: (queue, field, messageId) => add('I', queue, field, String(messageId)),
-    pubrel: (queue, packet, sent, value) => add('P', queue, packet, sent, value),
-    ack: (queue, entry, packet, count) => add('A', queue, entry, packet, count),
-    drop: (queue) => add('D', queue),
+    // a QoS 2 PUBLISH or PUBREL as sent is awaited before it is sent: the ids of its queue held until then go in
+    // the same call, so that what a client was sent before it is in Redis once the client has it, as before
+    sent (queue, packet, sent, value) {
+      releaseQueue(queue, true)
+      return add('S', queue, packet, sent, value)
+    },
+    sentId (queue, field, messageId) {
+      let m = held.get(queue)
+      if (m === undefined) { m = new Map(); held.set(queue, m) }
+      const before = m.get(field)
+      if (before !== undefined) before.live = false // sent again: the newer id
+      const h: Held = { queue, field, id: String(messageId), at: Date.now(), live: true }
+      m.set(field, h)
+      order.push(h)
+      hold()
+    },
+    pubrel (queue, packet, sent, value) {
+      releaseQueue(queue, true)
+      return add('P', queue, packet, sent, value)
+    },
+    ack (queue, entry, packet, count) {
+      const h = held.get(queue)?.get(packet.slice(PACKET_PREFIX_LENGTH))
+      if (h !== undefined) { unhold(h); stats.idsCancelled++ }
+      return add('A', queue, entry, packet, count)
+    },
+    drop (queue) {
+      // its ids go with it (the script deletes the hash): none written after
+      releaseQueue(queue, false)
+      return add('D', queue)
+    },
     settled () {
+      release(0)
       // the batch gathering now is sent in this turn's check phase; every earlier one was sent before it, and
       // one connection answers in order
       return next !== null ? next.done.catch(() => {}) : last

@@ -35,8 +35,9 @@
 // - the writes of one event-loop turn go to Redis as one script call (redis-batch.ts); what must be in Redis
 //   before aedes goes on is awaited, as before: a queued message before its publisher's PUBACK, a QoS 2
 //   message's packet id and its PUBREL before they are sent;
-// - a QoS 1 message's packet id is written in the same script call, but not awaited (lost in a crash, the
-//   message is sent again under another id, which QoS 1 allows);
+// - a QoS 1 message's packet id is written a moment later (HOLD_MS in redis-batch.ts; not at all if the message
+//   is acknowledged first), and not awaited (lost in a crash, the message is sent again under another id, which
+//   QoS 1 allows); every id held is written before a binding is released or a session's queue read here;
 // - an acknowledgement never reads Redis: what was sent under each packet id is indexed in memory, per
 //   connection (an aedes client object), so another worker's sends of the same session are never taken for
 //   this one's; the removal is not awaited (lost in a crash, the message is sent once more), and it counts a
@@ -176,9 +177,10 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
     const own = sentKey(client.id, brokerId, brokerCounter)
     if (packet.cmd !== 'pubrel' && packet.qos !== 2) {
       // a QoS 1 PUBLISH: its id in the client's hash, so that a session resumed on any worker is sent it under
-      // the same id; not awaited (lost in a crash, it goes again under a new id, a duplicate QoS 1 allows)
+      // the same id; not awaited, and held back a moment: one acknowledged meanwhile is never written (redis-batch.ts;
+      // lost in a crash, it goes again under a new id, a duplicate QoS 1 allows)
       sent.set(messageId, { entry: pkt, packet, brokerId, brokerCounter })
-      void this.#batch.sentId(queueKey(client.id), identityOf(packet), messageId)
+      this.#batch.sentId(queueKey(client.id), identityOf(packet), messageId)
       return
     }
     sent.set(messageId, { entry: own, packet, brokerId, brokerCounter })
