@@ -11,14 +11,14 @@ import type { Redis } from 'ioredis'
 // (ioredis's cost grows with the number of arguments: every one is converted and copied), each item a
 // msgpack string (cmsgpack reads no msgpack bin type; a Lua string holds any bytes). Keys are named in the
 // operations, not in KEYS: Warden's Redis is one server or a Sentinel-watched master, never a Redis Cluster.
-//   E n packet count value cap queue × n queue a message (aedes-persistence-redis's MSET and RPUSHes); the
-//                                        count is of listings (counted up first: a count left without its
-//                                        message is then set over, one command more only then; a message
-//                                        already there (queued in two calls,
-//                                        its subscriptions granted two QoS: queued-qos.ts; or a call ioredis
-//                                        resent after Redis, which had run it, restarted) is counted up by n,
-//                                        where setting it to n had the first queues' acknowledgements remove
-//                                        the message from the others. `cap` (else empty): the QoS these
+//   E n packet value cap queue × n       queue a message (aedes-persistence-redis's MSET and RPUSHes); the
+//                                        count (<packet>:offlineCount) is of listings: a message already there
+//                                        (queued in two calls, its subscriptions granted two QoS: queued-qos.ts;
+//                                        or a call ioredis resent after Redis, which had run it, restarted) is
+//                                        counted up by n, where setting it to n had the first queues'
+//                                        acknowledgements remove the message from the others; counted up
+//                                        first (INCRBY), a count left without its message is then set over
+//                                        (EXISTS, SET: commands only then). `cap` (else empty): the QoS these
 //                                        queues' copy was capped at, below the published one (queued-qos.ts):
 //                                        it goes in each queue's hash of ids (<queue>:ids, field
 //                                        <brokerId>:<counter>:qos), and the record is written only if not there
@@ -33,14 +33,15 @@ import type { Redis } from 'ioredis'
 //                                        HOLD_MS first (see `sentId`)
 //   P queue packet sent value            a PUBREL: the client's own key goes to the end of the queue (as
 //                                        aedes-persistence-redis's LREM and RPUSH do) and holds the PUBREL
-//   A queue entry packet count           an acknowledgement: the entry leaves the queue, and the message is
+//   A queue entry packet                 an acknowledgement: the entry ('' when it is the message's key, as
+//                                        a QoS 1 message's is) leaves the queue, and the message is
 //                                        counted off (removed with its last queue) only if this queue held
 //                                        it, so that a late or repeated one never takes it from another
 //                                        subscriber; an entry given as the message's key that the queue holds
 //                                        under the client's own key (a sent message dropped unsent again) is
 //                                        that one; the message's fields in the client's hash of ids go; the
-//                                        count goes down by the listings the queue gave up (a message listed
-//                                        twice by a resent call is listed twice in the count)
+//                                        count (<packet>:offlineCount) goes down by the listings the queue gave
+//                                        up (a message listed twice by a resent call is listed twice in it)
 // The message's record (packet:…) is one for all its subscribers and is never given a packet id: one written
 // there was the id of whichever subscriber was sent it last, and after a crash the others were sent it again
 // under that id (a QoS 2 receiver tells messages apart by packet id). A QoS 1 message stays in the queue
@@ -59,14 +60,15 @@ while i <= #t do
   local op = t[i]
   if op == 'E' then
     local n = tonumber(t[i + 1])
-    local cap = t[i + 5]
-    if redis.call('INCRBY', t[i + 3], n) ~= n and redis.call('EXISTS', t[i + 2]) == 0 then redis.call('SET', t[i + 3], n) end
-    if cap == '' then redis.call('SET', t[i + 2], t[i + 4]) else redis.call('SET', t[i + 2], t[i + 4], 'NX') end
+    local pkt, cap = t[i + 2], t[i + 4]
+    local count = pkt .. ':offlineCount'
+    if redis.call('INCRBY', count, n) ~= n and redis.call('EXISTS', pkt) == 0 then redis.call('SET', count, n) end
+    if cap == '' then redis.call('SET', pkt, t[i + 3]) else redis.call('SET', pkt, t[i + 3], 'NX') end
     for j = 1, n do
-      redis.call('RPUSH', t[i + 5 + j], t[i + 2])
-      if cap ~= '' then redis.call('HSET', t[i + 5 + j] .. ':ids', string.sub(t[i + 2], 8) .. ':qos', cap) end
+      redis.call('RPUSH', t[i + 4 + j], pkt)
+      if cap ~= '' then redis.call('HSET', t[i + 4 + j] .. ':ids', string.sub(pkt, 8) .. ':qos', cap) end
     end
-    i = i + 6 + n
+    i = i + 5 + n
   elseif op == 'S' then
     if redis.call('LINSERT', t[i + 1], 'BEFORE', t[i + 2], t[i + 3]) > 0 then
       redis.call('LREM', t[i + 1], 1, t[i + 2])
@@ -102,19 +104,24 @@ while i <= #t do
     redis.call('HSET', t[i + 1], t[i + 2], t[i + 3])
     i = i + 4
   else
-    local listed = redis.call('LREM', t[i + 1], 0, t[i + 2])
+    local q, pkt = t[i + 1], t[i + 3]
+    local entry = t[i + 2]
+    if entry == '' then entry = pkt end
+    local count = pkt .. ':offlineCount'
+    local listed = redis.call('LREM', q, 0, entry)
     local held = listed
-    if t[i + 2] ~= t[i + 3] then
-      held = held + redis.call('DEL', t[i + 2])
-      if held > 0 then listed = 1 + redis.call('LREM', t[i + 1], 0, t[i + 3]) end
+    if entry ~= pkt then
+      held = held + redis.call('DEL', entry)
+      if held > 0 then listed = 1 + redis.call('LREM', q, 0, pkt) end
     elseif held == 0 then
-      local own = t[i + 1] .. string.sub(t[i + 3], 7)
-      held = redis.call('LREM', t[i + 1], 1, own) + redis.call('DEL', own)
+      local own = q .. string.sub(pkt, 7)
+      held = redis.call('LREM', q, 1, own) + redis.call('DEL', own)
       listed = 1
     end
-    redis.call('HDEL', t[i + 1] .. ':ids', string.sub(t[i + 3], 8), string.sub(t[i + 3], 8) .. ':qos')
-    if held > 0 and redis.call('DECRBY', t[i + 4], listed) <= 0 then redis.call('DEL', t[i + 3], t[i + 4]) end
-    i = i + 5
+    local field = string.sub(pkt, 8)
+    redis.call('HDEL', q .. ':ids', field, field .. ':qos')
+    if held > 0 and redis.call('DECRBY', count, listed) <= 0 then redis.call('DEL', pkt, count) end
+    i = i + 4
   end
 end
 return i`
@@ -174,14 +181,15 @@ export interface RedisBatch {
   /** `cap`: the QoS the queues' copy was capped at, below the published one (the record's form is the
    * published one); `fields`: set in the same script call, so that they are in Redis with the queue entries or
    * not at all */
-  enqueue (packet: string, count: string, queues: readonly string[], value: Buffer, cap: number | undefined, fields?: readonly HashField[]): Promise<void>
+  enqueue (packet: string, queues: readonly string[], value: Buffer, cap: number | undefined, fields?: readonly HashField[]): Promise<void>
   hset (fields: readonly HashField[]): Promise<void>
   /** a QoS 2 PUBLISH as sent; `sent`: the client's own key for the message (outgoing:<client>:<brokerId>:<counter>) */
   sent (queue: string, packet: string, sent: string, value: Buffer): Promise<void>
   /** a QoS 1 message's packet id; `field`: <brokerId>:<counter>; written HOLD_MS later unless acknowledged first */
   sentId (queue: string, field: string, messageId: number): void
   pubrel (queue: string, packet: string, sent: string, value: Buffer): Promise<void>
-  ack (queue: string, entry: string, packet: string, count: string): Promise<void>
+  /** `packet`: the message's key (its count's is that and `:offlineCount`) */
+  ack (queue: string, entry: string, packet: string): Promise<void>
   drop (queue: string): Promise<void>
   /** resolves once every write made so far has run (or failed) */
   settled (): Promise<void>
@@ -278,8 +286,8 @@ export function createRedisBatch (conn: Redis): RedisBatch {
   }
 
   return {
-    enqueue: (packet, count, queues, value, cap, fields = []) =>
-      addOps(1 + fields.length, ['E', String(queues.length), packet, count, value, cap === undefined ? '' : String(cap), ...queues, ...hsets(fields)]),
+    enqueue: (packet, queues, value, cap, fields = []) =>
+      addOps(1 + fields.length, ['E', String(queues.length), packet, value, cap === undefined ? '' : String(cap), ...queues, ...hsets(fields)]),
     hset: (fields) => addOps(fields.length, hsets(fields)),
     // a QoS 2 PUBLISH or PUBREL as sent is awaited before it is sent: the ids of its queue held until then go in
     // the same call, so that what a client was sent before it is in Redis once the client has it, as before
@@ -301,10 +309,10 @@ export function createRedisBatch (conn: Redis): RedisBatch {
       releaseQueue(queue, true)
       return add('P', queue, packet, sent, value)
     },
-    ack (queue, entry, packet, count) {
+    ack (queue, entry, packet) {
       const h = held.get(queue)?.get(packet.slice(PACKET_PREFIX_LENGTH))
       if (h !== undefined) { unhold(h); stats.idsCancelled++ }
-      return add('A', queue, entry, packet, count)
+      return add('A', queue, entry === packet ? '' : entry, packet)
     },
     drop (queue) {
       // its ids go with it (the script deletes the hash): none written after

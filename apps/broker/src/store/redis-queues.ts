@@ -67,7 +67,6 @@ const enc = encodeURIComponent
 const queueKey = (clientId: string): string => `outgoing:${enc(clientId)}`
 const PACKET_PREFIX = 'packet:'
 const packetKey = (brokerId: unknown, counter: unknown): string => `${PACKET_PREFIX}${String(brokerId)}:${String(counter)}`
-const countKey = (brokerId: unknown, counter: unknown): string => `${packetKey(brokerId, counter)}:offlineCount`
 const sentKey = (clientId: string, brokerId: unknown, counter: unknown): string => `${queueKey(clientId)}:${String(brokerId)}:${String(counter)}`
 /** a client's hash of the packet ids its QoS 1 messages were sent under, by <brokerId>:<counter> (redis-batch.ts) */
 const idsKey = (clientId: string): string => `${queueKey(clientId)}:ids`
@@ -137,7 +136,7 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
     // a copy capped below the published QoS keeps its QoS in each of its queues' hash of ids: the record is the
     // message's, as published
     const cap = isCappedCopy(packet) ? packet.qos : undefined
-    await this.#batch.enqueue(packetKey(brokerId, brokerCounter), countKey(brokerId, brokerCounter), subs.map((s) => queueKey(s.clientId)),
+    await this.#batch.enqueue(packetKey(brokerId, brokerCounter), subs.map((s) => queueKey(s.clientId)),
       encodePacket(new Packet(packet)), cap, fields)
   }
 
@@ -219,7 +218,7 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
   }
 
   #ack (clientId: string, s: Sent): void {
-    void this.#batch.ack(queueKey(clientId), s.entry, packetKey(s.brokerId, s.brokerCounter), countKey(s.brokerId, s.brokerCounter))
+    void this.#batch.ack(queueKey(clientId), s.entry, packetKey(s.brokerId, s.brokerCounter))
   }
 
   override async removeSubscriptions (client: Session, topics: string[]): Promise<void> {
