@@ -39,7 +39,8 @@ import type { Redis } from 'ioredis'
 //                                        it, so that a late or repeated one never takes it from another
 //                                        subscriber; an entry given as the message's key that the queue holds
 //                                        under the client's own key (a sent message dropped unsent again) is
-//                                        that one; the message's fields in the client's hash of ids go; the
+//                                        that one; the message's fields in the client's hash of ids go (if the
+//                                        hash exists: looked up once per call and queue); the
 //                                        count (<packet>:offlineCount) goes down by the listings the queue gave
 //                                        up (a message listed twice by a resent call is listed twice in it)
 // The message's record (packet:…) is one for all its subscribers and is never given a packet id: one written
@@ -55,6 +56,9 @@ import type { Redis } from 'ioredis'
 //                                        QoS 2 guard's mark, in the call that queues its message)
 const SCRIPT = `
 local t = cmsgpack.unpack(ARGV[1])
+-- whether a client's hash of ids (<queue>:ids) exists, by key, as this call found or made it: an acknowledgement
+-- removes its message's fields only from one that does (most are never written: HOLD_MS)
+local idsHere = {}
 local i = 1
 while i <= #t do
   local op = t[i]
@@ -66,7 +70,10 @@ while i <= #t do
     if cap == '' then redis.call('SET', pkt, t[i + 3]) else redis.call('SET', pkt, t[i + 3], 'NX') end
     for j = 1, n do
       redis.call('RPUSH', t[i + 4 + j], pkt)
-      if cap ~= '' then redis.call('HSET', t[i + 4 + j] .. ':ids', string.sub(pkt, 8) .. ':qos', cap) end
+      if cap ~= '' then
+        redis.call('HSET', t[i + 4 + j] .. ':ids', string.sub(pkt, 8) .. ':qos', cap)
+        idsHere[t[i + 4 + j] .. ':ids'] = true
+      end
     end
     i = i + 5 + n
   elseif op == 'S' then
@@ -79,6 +86,7 @@ while i <= #t do
     i = i + 5
   elseif op == 'I' then
     redis.call('HSET', t[i + 1] .. ':ids', t[i + 2], t[i + 3])
+    idsHere[t[i + 1] .. ':ids'] = true
     i = i + 4
   elseif op == 'P' then
     if redis.call('LREM', t[i + 1], 1, t[i + 3]) == 1 or redis.call('LREM', t[i + 1], 0, t[i + 2]) == 1 then
@@ -99,9 +107,11 @@ while i <= #t do
       if held > 0 and redis.call('DECR', count) <= 0 then redis.call('DEL', pkt, count) end
     end
     redis.call('DEL', q, q .. ':ids')
+    idsHere[q .. ':ids'] = false
     i = i + 2
   elseif op == 'H' then
     redis.call('HSET', t[i + 1], t[i + 2], t[i + 3])
+    idsHere[t[i + 1]] = true
     i = i + 4
   else
     local q, pkt = t[i + 1], t[i + 3]
@@ -118,8 +128,12 @@ while i <= #t do
       held = redis.call('LREM', q, 1, own) + redis.call('DEL', own)
       listed = 1
     end
-    local field = string.sub(pkt, 8)
-    redis.call('HDEL', q .. ':ids', field, field .. ':qos')
+    local ids = q .. ':ids'
+    if idsHere[ids] == nil then idsHere[ids] = redis.call('EXISTS', ids) == 1 end
+    if idsHere[ids] then
+      local field = string.sub(pkt, 8)
+      redis.call('HDEL', ids, field, field .. ':qos')
+    end
     if held > 0 and redis.call('DECRBY', count, listed) <= 0 then redis.call('DEL', pkt, count) end
     i = i + 4
   end
