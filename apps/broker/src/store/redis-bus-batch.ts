@@ -11,7 +11,7 @@ import { packItems } from './redis-batch.js'
 
 // ARGV[1]: a msgpack array of channel, message, channel, message … (packItems: each a msgpack string, which a
 // Lua string holds whatever its bytes)
-const SCRIPT = `
+export const BUS_SCRIPT = `
 local t = cmsgpack.unpack(ARGV[1])
 for i = 1, #t, 2 do redis.call('PUBLISH', t[i], t[i + 1]) end
 return #t / 2`
@@ -32,7 +32,7 @@ type Script = (numKeys: number, items: Buffer) => Promise<unknown>
 interface Pending { items: Array<string | Buffer>, bytes: number, done: Promise<void>, resolve: () => void, reject: (err: Error) => void }
 
 export function createBusBatch (conn: Redis): BusBatch {
-  conn.defineCommand('wardenBusPublish', { lua: SCRIPT })
+  conn.defineCommand('wardenBusPublish', { lua: BUS_SCRIPT })
   const run = (conn as unknown as { wardenBusPublish: Script }).wardenBusPublish.bind(conn)
   const stats = { batches: 0, messages: 0 }
   let next: Pending | null = null
