@@ -141,7 +141,7 @@ async function createRedisStore (target: RedisTarget | undefined, brokerId: stri
     bindings,
     queueMarks: queues,
     // aedes-persistence-redis keeps a client's incoming QoS 2 packets in one hash
-    hasIncoming: async (clientId) => await conn.exists(`incoming:${encodeURIComponent(clientId)}`) > 0,
+    hasIncoming: async (clientId) => await queues.hasIncoming(clientId),
     async close () {
       await bindings.close()
       await redis.destroy()

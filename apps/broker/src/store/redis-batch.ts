@@ -53,7 +53,10 @@ import type { Redis } from 'ioredis'
 //                                        upgraded removes the key on PUBCOMP and leaves the entry), then the
 //                                        queue and the client's hash of ids deleted
 //   H key field value                    a hash field (aedes-persistence-redis's HSET of an incoming packet: the
-//                                        QoS 2 guard's mark, in the call that queues its message)
+//                                        QoS 2 guard's mark, in the call that queues its message, and every
+//                                        incoming QoS 2 packet and record: redis-queues.ts)
+//   X key field                          a hash field removed (an incoming packet or record: HDEL)
+//   K key                                a key deleted (a client's incoming packets: DEL)
 const SCRIPT = `
 local t = cmsgpack.unpack(ARGV[1])
 -- whether a client's hash of ids (<queue>:ids) exists, by key, as this call found or made it: an acknowledgement
@@ -113,6 +116,13 @@ while i <= #t do
     redis.call('HSET', t[i + 1], t[i + 2], t[i + 3])
     idsHere[t[i + 1]] = true
     i = i + 4
+  elseif op == 'X' then
+    redis.call('HDEL', t[i + 1], t[i + 2])
+    i = i + 3
+  elseif op == 'K' then
+    redis.call('DEL', t[i + 1])
+    idsHere[t[i + 1]] = false
+    i = i + 2
   else
     local q, pkt = t[i + 1], t[i + 3]
     local entry = t[i + 2]
@@ -197,6 +207,10 @@ export interface RedisBatch {
    * not at all */
   enqueue (packet: string, queues: readonly string[], value: Buffer, cap: number | undefined, fields?: readonly HashField[]): Promise<void>
   hset (fields: readonly HashField[]): Promise<void>
+  hdel (key: string, field: string): Promise<void>
+  del (key: string): Promise<void>
+  /** the write of `key` (or of its `field`) not sent to Redis yet, if any: a read of it waits for it */
+  pendingWrite (key: string, field: string): Promise<void> | undefined
   /** a QoS 2 PUBLISH as sent; `sent`: the client's own key for the message (outgoing:<client>:<brokerId>:<counter>) */
   sent (queue: string, packet: string, sent: string, value: Buffer): Promise<void>
   /** a QoS 1 message's packet id; `field`: <brokerId>:<counter>; written HOLD_MS later unless acknowledged first */
@@ -207,11 +221,21 @@ export interface RedisBatch {
   drop (queue: string): Promise<void>
   /** resolves once every write made so far has run (or failed) */
   settled (): Promise<void>
+  /** the same, but the QoS 1 ids held back stay held */
+  written (): Promise<void>
   /** script calls made and operations in them, since start; QoS 1 ids acknowledged before they were written */
   readonly stats: { batches: number, ops: number, idsCancelled: number }
 }
 
-interface Pending { items: Array<string | Buffer>, ops: number, done: Promise<void>, resolve: () => void, reject: (err: Error) => void }
+interface Pending {
+  items: Array<string | Buffer>
+  ops: number
+  done: Promise<void>
+  resolve: () => void
+  reject: (err: Error) => void
+  /** the hash fields (`key \0 field`) and keys (`key \0`) of incoming packets this call writes */
+  touched: Set<string> | null
+}
 
 function pending (): Pending {
   let resolve!: () => void
@@ -219,7 +243,7 @@ function pending (): Pending {
   const done = new Promise<void>((res, rej) => { resolve = res; reject = rej })
   // a write nobody awaits fails quietly (an acknowledgement lost: the message is sent again)
   done.catch(() => {})
-  return { items: [], ops: 0, done, resolve, reject }
+  return { items: [], ops: 0, done, resolve, reject, touched: null }
 }
 
 export function createRedisBatch (conn: Redis): RedisBatch {
@@ -258,6 +282,13 @@ export function createRedisBatch (conn: Redis): RedisBatch {
   }
   const add = (...items: Array<string | Buffer>): Promise<void> => addOps(1, items)
   const hsets = (fields: readonly HashField[]): Array<string | Buffer> => fields.flatMap((f) => ['H', f.key, f.field, f.value])
+  /** `k` (`key \0 field`, or `key \0` for the whole key) is written by the call gathering now */
+  const touch = (k: string): void => {
+    const b = next
+    if (b === null) return // sent already (the call was full)
+    if (b.touched === null) b.touched = new Set()
+    b.touched.add(k)
+  }
 
   const unhold = (h: Held): void => {
     h.live = false
@@ -302,7 +333,26 @@ export function createRedisBatch (conn: Redis): RedisBatch {
   return {
     enqueue: (packet, queues, value, cap, fields = []) =>
       addOps(1 + fields.length, ['E', String(queues.length), packet, value, cap === undefined ? '' : String(cap), ...queues, ...hsets(fields)]),
-    hset: (fields) => addOps(fields.length, hsets(fields)),
+    hset (fields) {
+      const done = addOps(fields.length, hsets(fields))
+      for (const f of fields) touch(`${f.key}\u0000${f.field}`)
+      return done
+    },
+    hdel (key, field) {
+      const done = add('X', key, field)
+      touch(`${key}\u0000${field}`)
+      return done
+    },
+    del (key) {
+      const done = add('K', key)
+      touch(`${key}\u0000`)
+      return done
+    },
+    pendingWrite (key, field) {
+      const t = next?.touched
+      if (t === undefined || t === null || !(t.has(`${key}\u0000${field}`) || t.has(`${key}\u0000`))) return undefined
+      return (next as Pending).done.catch(() => {})
+    },
     // a QoS 2 PUBLISH or PUBREL as sent is awaited before it is sent: the ids of its queue held until then go in
     // the same call, so that what a client was sent before it is in Redis once the client has it, as before
     sent (queue, packet, sent, value) {
@@ -332,6 +382,9 @@ export function createRedisBatch (conn: Redis): RedisBatch {
       // its ids go with it (the script deletes the hash): none written after
       releaseQueue(queue, false)
       return add('D', queue)
+    },
+    written () {
+      return next !== null ? next.done.catch(() => {}) : last
     },
     settled () {
       release(0)

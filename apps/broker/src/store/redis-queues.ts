@@ -221,6 +221,37 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
     void this.#batch.ack(queueKey(clientId), s.entry, packetKey(s.brokerId, s.brokerCounter))
   }
 
+  // A client's incoming QoS 2 packets (and the QoS 2 guard's records, kept as those of pseudo clients) in
+  // aedes-persistence-redis's hash, written in the script call of the turn: each was an ioredis command of its own,
+  // several per QoS 2 message. Still awaited by whoever waits for them (PUBREC, PUBCOMP); a read of a field whose
+  // write is not sent yet waits for it, as it came after it on the connection before.
+  override async incomingStorePacket (client: Session, packet: StoredPacket): Promise<void> {
+    const stored = new Packet(packet)
+    stored.messageId = packet.messageId
+    const field = String(packet.messageId)
+    await this.#batch.hset([{ key: incomingKey(client.id), field, value: encodePacket(stored) }])
+  }
+
+  override async incomingGetPacket (client: Session, packet: { messageId?: number }): Promise<StoredPacket> {
+    const before = this.#batch.pendingWrite(incomingKey(client.id), String(packet.messageId))
+    if (before !== undefined) await before
+    return await super.incomingGetPacket(client, packet) as StoredPacket
+  }
+
+  override async incomingDelPacket (client: Session, packet: { messageId?: number }): Promise<void> {
+    await this.#batch.hdel(incomingKey(client.id), String(packet.messageId))
+  }
+
+  override async cleanIncoming (client: Session): Promise<void> {
+    await this.#batch.del(incomingKey(client.id))
+  }
+
+  /** whether a client has incoming QoS 2 packets, once what was written of them so far is in Redis */
+  async hasIncoming (clientId: string): Promise<boolean> {
+    await this.#batch.written()
+    return await this.#db.exists(incomingKey(clientId)) > 0
+  }
+
   override async removeSubscriptions (client: Session, topics: string[]): Promise<void> {
     // aedes-persistence-redis deletes the queue of a client it leaves with no subscription (a clean start, an
     // expired session, the last UNSUBSCRIBE) and counts none of its messages off: a message whose last queue
