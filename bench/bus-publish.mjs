@@ -17,7 +17,8 @@ const ROUNDS = Number(args.rounds ?? 3)
 const message = Buffer.alloc(Number(args.bytes ?? 200), 7)
 
 const port = await freePort()
-const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] })
+const redisArgs = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
+const server = spawn('redis-server', redisArgs, { stdio: ['ignore', 'pipe', 'inherit'] })
 await new Promise((resolve) => { let out = ''; server.stdout.on('data', (d) => { out += d; if (out.includes('Ready to accept')) resolve() }) })
 server.stdout.resume()
 const url = `redis://127.0.0.1:${port}`

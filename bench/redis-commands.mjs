@@ -33,7 +33,9 @@ function commandstats (port) {
   const usec = new Map()
   for (const m of out.matchAll(/cmdstat_(\S+):calls=(\d+),usec=(\d+)/g)) { calls.set(m[1], Number(m[2])); usec.set(m[1], Number(m[3])) }
   const stat = (name) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(out)?.[1] ?? NaN)
-  const io = { in: stat('total_net_input_bytes'), out: stat('total_net_output_bytes'), reads: stat('total_reads_processed'), writes: stat('total_writes_processed') }
+  const io = {
+    in: stat('total_net_input_bytes'), out: stat('total_net_output_bytes'), reads: stat('total_reads_processed'), writes: stat('total_writes_processed')
+  }
   return { calls, usec, io }
 }
 
@@ -73,12 +75,15 @@ try {
     console.log(`${w.name}: ${r.brokerUsPerMsg?.toFixed(1)} µs/msg (redis ${(r.redisCores * 100).toFixed(0)}%), ${r.deliveredPerSec?.toFixed(0)} msg/s, ` +
       `lost ${r.lost}; ${delivered} delivered; Redis commands per delivered message ${total.toFixed(2)}: ` +
       per.map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ') +
-      `\n  Redis µs per delivered message in commands ${usec.reduce((s, [, v]) => s + v, 0).toFixed(2)}: ${usec.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}` +
+      `\n  Redis µs per delivered message in commands ${usec.reduce((s, [, v]) => s + v, 0).toFixed(2)}: ` +
+      usec.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ') +
       (mon === undefined
         ? ''
-        : [['sent by the broker (top level)', mon.top], ['run in scripts', mon.lua]].map(([what, m]) => `\n  MONITOR, ${what}, per delivered message ` +
-          `(the warm-up's too): ${[...m].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${(v / delivered).toFixed(3)}`).join(', ')}`).join('')) +
-      `\n  per delivered message: bytes to Redis ${io.in.toFixed(0)}, from Redis ${io.out.toFixed(0)}, reads ${io.reads.toFixed(3)}, writes ${io.writes.toFixed(3)} (Redis's socket reads/writes, all connections)`)
+        : [['sent by the broker (top level)', mon.top], ['run in scripts', mon.lua]].map(([what, m]) =>
+          `\n  MONITOR, ${what}, per delivered message (the warm-up's too): ` +
+          [...m].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${(v / delivered).toFixed(3)}`).join(', ')).join('')) +
+      `\n  per delivered message: bytes to Redis ${io.in.toFixed(0)}, from Redis ${io.out.toFixed(0)}, ` +
+      `reads ${io.reads.toFixed(3)}, writes ${io.writes.toFixed(3)} (Redis's socket reads/writes, all connections)`)
   }
 } finally {
   await broker.stop()

@@ -127,7 +127,8 @@ describe('a QoS 2 message\'s PUBREL on redis', () => {
     })
     d.send({ cmd: 'pubrel', messageId: 7 } as Packet)
     await d.next('pubcomp')
-    const removals = (cmds: string[][]): string[] => cmds.filter((a) => a[0]?.toLowerCase() === 'hdel' && a[1]?.startsWith('incoming:') === true && a[2] === '7')
+    const removals = (cmds: string[][]): string[] => cmds
+      .filter((a) => a[0]?.toLowerCase() === 'hdel' && a[1]?.startsWith('incoming:') === true && a[2] === '7')
       .map((a) => a[1] as string)
     const withRemovals = runs.filter((cmds) => removals(cmds).length > 0)
     expect(withRemovals).toHaveLength(1)
