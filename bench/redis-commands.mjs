@@ -1,7 +1,9 @@
 // Redis commands per delivered message on the persistent-session workloads: Warden on `persistence: redis`
 // (store and bus on a Redis of its own), one workload at a time, INFO commandstats before and after.
-//   npm run build && node bench/redis-commands.mjs [--filter=q1] [--profile]
-import { execFileSync } from 'node:child_process'
+//   npm run build && node bench/redis-commands.mjs [--filter=q1] [--profile] [--monitor]
+// --monitor: also counts the commands the broker sends (MONITOR: those not run inside a script), which slows Redis
+import { execFileSync, spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
 import { mkdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -24,11 +26,32 @@ function redisPort () {
   if (m === null) throw new Error('no redis-server child')
   return m[1]
 }
+/** per command: calls and µs Redis spent in them; and INFO stats counters (bytes, reads, writes) */
 function commandstats (port) {
-  const out = execFileSync('redis-cli', ['-p', port, 'info', 'commandstats'], { encoding: 'utf8' })
+  const out = execFileSync('redis-cli', ['-p', port, 'info', 'all'], { encoding: 'utf8' })
   const calls = new Map()
-  for (const m of out.matchAll(/cmdstat_(\S+):calls=(\d+)/g)) calls.set(m[1], Number(m[2]))
-  return calls
+  const usec = new Map()
+  for (const m of out.matchAll(/cmdstat_(\S+):calls=(\d+),usec=(\d+)/g)) { calls.set(m[1], Number(m[2])); usec.set(m[1], Number(m[3])) }
+  const stat = (name) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(out)?.[1] ?? NaN)
+  const io = {
+    in: stat('total_net_input_bytes'), out: stat('total_net_output_bytes'), reads: stat('total_reads_processed'), writes: stat('total_writes_processed')
+  }
+  return { calls, usec, io }
+}
+
+/** MONITOR on `port`: counts of the commands clients sent (top level) and of those scripts ran, by name */
+function monitor (port) {
+  const child = spawn('redis-cli', ['-p', port, 'monitor'], { stdio: ['ignore', 'pipe', 'ignore'] })
+  const top = new Map()
+  const lua = new Map()
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    const m = /^\S+ \[\d+ ([^\]]+)\] "([^"]+)"/.exec(line)
+    if (m === null) return
+    const counts = m[1] === 'lua' ? lua : top
+    const name = m[2].toLowerCase()
+    counts.set(name, (counts.get(name) ?? 0) + 1)
+  })
+  return { top, lua, stop: () => child.kill() }
 }
 
 const workloads = [1, 2].flatMap((qos) => ['pairs', 'fan4'].map((shape) => throughput(shape, qos, 64, { persistent: true })))
@@ -40,14 +63,27 @@ try {
   const port = redisPort()
   for (const w of workloads) {
     const before = commandstats(port)
+    const mon = args.monitor === true ? monitor(port) : undefined
     const r = await runTraffic(broker, { ...w, warmupMs: 500, durationMs: Number(args.duration ?? 2000) })
+    mon?.stop()
     const after = commandstats(port)
     const delivered = r.received ?? r.expected
-    const per = [...after].map(([k, v]) => [k, (v - (before.get(k) ?? 0)) / delivered]).filter(([, v]) => v > 0.01).sort((a, b) => b[1] - a[1])
+    const per = [...after.calls].map(([k, v]) => [k, (v - (before.calls.get(k) ?? 0)) / delivered]).filter(([, v]) => v > 0.001).sort((a, b) => b[1] - a[1])
     const total = per.reduce((s, [, v]) => s + v, 0)
+    const usec = [...after.usec].map(([k, v]) => [k, (v - (before.usec.get(k) ?? 0)) / delivered]).filter(([, v]) => v > 0.01).sort((a, b) => b[1] - a[1])
+    const io = Object.fromEntries(Object.keys(after.io).map((k) => [k, (after.io[k] - before.io[k]) / delivered]))
     console.log(`${w.name}: ${r.brokerUsPerMsg?.toFixed(1)} µs/msg (redis ${(r.redisCores * 100).toFixed(0)}%), ${r.deliveredPerSec?.toFixed(0)} msg/s, ` +
       `lost ${r.lost}; ${delivered} delivered; Redis commands per delivered message ${total.toFixed(2)}: ` +
-      per.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', '))
+      per.map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ') +
+      `\n  Redis µs per delivered message in commands ${usec.reduce((s, [, v]) => s + v, 0).toFixed(2)}: ` +
+      usec.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ') +
+      (mon === undefined
+        ? ''
+        : [['sent by the broker (top level)', mon.top], ['run in scripts', mon.lua]].map(([what, m]) =>
+          `\n  MONITOR, ${what}, per delivered message (the warm-up's too): ` +
+          [...m].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${(v / delivered).toFixed(3)}`).join(', ')).join('')) +
+      `\n  per delivered message: bytes to Redis ${io.in.toFixed(0)}, from Redis ${io.out.toFixed(0)}, ` +
+      `reads ${io.reads.toFixed(3)}, writes ${io.writes.toFixed(3)} (Redis's socket reads/writes, all connections)`)
   }
 } finally {
   await broker.stop()

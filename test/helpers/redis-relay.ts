@@ -1,8 +1,10 @@
 // A TCP relay in front of a test's Redis, for one broker process: its connections to Redis can be cut while the
 // other brokers keep theirs, and what it publishes can be held back, so that a test orders what each broker
 // sees of Redis.
+import { createHash } from 'node:crypto'
 import { createServer, connect as tcpConnect, type Socket } from 'node:net'
 import { Redis } from 'ioredis'
+import { BUS_SCRIPT } from '../../apps/broker/src/store/redis-bus-batch.js'
 
 export interface RedisRelay {
   /** the URL to give the broker in place of Redis's */
@@ -15,7 +17,8 @@ export interface RedisRelay {
   restore (): void
   /**
    * from now on, what a connection sends from its first PUBLISH carrying `marker` (a message's payload) on waits
-   * here, in order, until release()
+   * here, in order, until release(); the bus's PUBLISHes travel in script calls (redis-bus-batch.ts): one of
+   * those carrying `marker` counts as a PUBLISH
    */
   holdPublishes (marker: string): void
   /** the same, from a connection's first chunk of commands whose RESP text `matches` */
@@ -30,6 +33,9 @@ interface Pair { readonly client: Socket, readonly upstream: Socket, held: Buffe
 
 /** a PUBLISH command as ioredis writes it (RESP, the name as given: lower case) */
 const PUBLISH = /\r\npublish\r\n/i
+/** the bus's script call (EVALSHA, or EVAL once Redis lost its scripts) */
+const BUS_SHA = createHash('sha1').update(BUS_SCRIPT).digest('hex')
+const isPublish = (text: string): boolean => PUBLISH.test(text) || text.includes(BUS_SHA) || text.includes(BUS_SCRIPT)
 
 export async function startRedisRelay (redisPort: number): Promise<RedisRelay> {
   const pairs = new Set<Pair>()
@@ -72,7 +78,7 @@ export async function startRedisRelay (redisPort: number): Promise<RedisRelay> {
       }
     },
     restore () { refusing = false },
-    holdPublishes (marker) { holding = (text) => PUBLISH.test(text) && text.includes(marker) },
+    holdPublishes (marker) { holding = (text) => isPublish(text) && text.includes(marker) },
     holdWhere (matches) { holding = matches },
     release () {
       holding = null

@@ -268,9 +268,19 @@ export function installQos2Guard (
 
   // The packet before its records: a record left without its packet is harmless (it names the message's
   // queue identity, which no later message has), a packet left without its mark would be published again.
-  // On level the three go in one batch (issued together, written whole or not at all); elsewhere in turn.
+  // On level the three go in one batch (issued together, written whole or not at all); on Redis they are issued
+  // together too, and the store runs them in that order in one script call (store/redis-batch.ts), all or none
+  // (awaited in turn, they were a round trip each before PUBCOMP); elsewhere in turn.
   patch(p, 'incomingDelPacket', fn(3), (del) => (client, packet) => {
     if (isRecord(client.id)) return del(client, packet)
+    if (marks !== undefined) {
+      return (async () => {
+        const own = del(client, packet)
+        const records = RECORD_PREFIXES.map(async (prefix) => { await del({ id: prefix + client.id }, packet).catch(noop) })
+        await own
+        await Promise.all(records)
+      })()
+    }
     if (queueRecords === undefined) {
       return (async () => {
         await del(client, packet)

@@ -14,6 +14,7 @@ import type { PersistenceKind } from '../config/schema.js'
 import { LevelQueueStore, type IncomingRef, type QueueRecords } from './level-queues.js'
 import { RedisQueueStore, type MarkRecords } from './redis-queues.js'
 import { localListeners, onResubscribed, tuneRedisBus, type BusStats, type LocalListeners } from './redis-bus.js'
+import { createBusBatch } from './redis-bus-batch.js'
 import { storeOf, type AedesStore } from '../aedes/store.js'
 import { createLocalBindings, type BindingStore } from './binding-store.js'
 import { createRedisBindings } from './redis-bindings.js'
@@ -126,7 +127,8 @@ async function createRedisStore (target: RedisTarget | undefined, brokerId: stri
   // error of a Redis outage would be thrown as an uncaught exception and end the process. The outage is
   // reported once by redis-health.ts; the connections reconnect by themselves
   ;(mq as unknown as { state: NodeJS.EventEmitter }).state.on('error', () => {})
-  const bus = tuneRedisBus(mq)
+  // the bus's PUBLISHes of one event-loop turn in one script call, on its publishing connection
+  const bus = tuneRedisBus(mq, createBusBatch(pubConn).publish)
   const bindings = await createRedisBindings(target, brokerId, async () => { await queues.settled() })
   return {
     kind: 'redis',
@@ -139,7 +141,7 @@ async function createRedisStore (target: RedisTarget | undefined, brokerId: stri
     bindings,
     queueMarks: queues,
     // aedes-persistence-redis keeps a client's incoming QoS 2 packets in one hash
-    hasIncoming: async (clientId) => await conn.exists(`incoming:${encodeURIComponent(clientId)}`) > 0,
+    hasIncoming: async (clientId) => await queues.hasIncoming(clientId),
     async close () {
       await bindings.close()
       await redis.destroy()

@@ -11,12 +11,14 @@ import type { Redis } from 'ioredis'
 // (ioredis's cost grows with the number of arguments: every one is converted and copied), each item a
 // msgpack string (cmsgpack reads no msgpack bin type; a Lua string holds any bytes). Keys are named in the
 // operations, not in KEYS: Warden's Redis is one server or a Sentinel-watched master, never a Redis Cluster.
-//   E n packet count value cap queue × n queue a message (aedes-persistence-redis's MSET and RPUSHes); the
-//                                        count is of listings: a message already there (queued in two calls,
-//                                        its subscriptions granted two QoS: queued-qos.ts; or a call ioredis
-//                                        resent after Redis, which had run it, restarted) is counted up by n,
-//                                        where setting it to n had the first queues' acknowledgements remove
-//                                        the message from the others. `cap` (else empty): the QoS these
+//   E n packet value cap queue × n       queue a message (aedes-persistence-redis's MSET and RPUSHes); the
+//                                        count (<packet>:offlineCount) is of listings: a message already there
+//                                        (queued in two calls, its subscriptions granted two QoS: queued-qos.ts;
+//                                        or a call ioredis resent after Redis, which had run it, restarted) is
+//                                        counted up by n, where setting it to n had the first queues'
+//                                        acknowledgements remove the message from the others; counted up
+//                                        first (INCRBY), a count left without its message is then set over
+//                                        (EXISTS, SET: commands only then). `cap` (else empty): the QoS these
 //                                        queues' copy was capped at, below the published one (queued-qos.ts):
 //                                        it goes in each queue's hash of ids (<queue>:ids, field
 //                                        <brokerId>:<counter>:qos), and the record is written only if not there
@@ -27,17 +29,20 @@ import type { Redis } from 'ioredis'
 //                                        message's entry in the queue, in place, under the client's own key;
 //                                        already there (sent again), it is written over; in no queue, nothing
 //   I queue field id                     the packet id a QoS 1 message (field: <brokerId>:<counter>) was sent
-//                                        under, in the client's hash of them (<queue>:ids)
+//                                        under, in the client's hash of them (<queue>:ids); held back for
+//                                        HOLD_MS first (see `sentId`)
 //   P queue packet sent value            a PUBREL: the client's own key goes to the end of the queue (as
 //                                        aedes-persistence-redis's LREM and RPUSH do) and holds the PUBREL
-//   A queue entry packet count           an acknowledgement: the entry leaves the queue, and the message is
+//   A queue entry packet                 an acknowledgement: the entry ('' when it is the message's key, as
+//                                        a QoS 1 message's is) leaves the queue, and the message is
 //                                        counted off (removed with its last queue) only if this queue held
 //                                        it, so that a late or repeated one never takes it from another
 //                                        subscriber; an entry given as the message's key that the queue holds
 //                                        under the client's own key (a sent message dropped unsent again) is
-//                                        that one; the message's fields in the client's hash of ids go; the
-//                                        count goes down by the listings the queue gave up (a message listed
-//                                        twice by a resent call is listed twice in the count)
+//                                        that one; the message's fields in the client's hash of ids go (if the
+//                                        hash exists: looked up once per call and queue); the
+//                                        count (<packet>:offlineCount) goes down by the listings the queue gave
+//                                        up (a message listed twice by a resent call is listed twice in it)
 // The message's record (packet:…) is one for all its subscribers and is never given a packet id: one written
 // there was the id of whichever subscriber was sent it last, and after a crash the others were sent it again
 // under that id (a QoS 2 receiver tells messages apart by packet id). A QoS 1 message stays in the queue
@@ -48,22 +53,32 @@ import type { Redis } from 'ioredis'
 //                                        upgraded removes the key on PUBCOMP and leaves the entry), then the
 //                                        queue and the client's hash of ids deleted
 //   H key field value                    a hash field (aedes-persistence-redis's HSET of an incoming packet: the
-//                                        QoS 2 guard's mark, in the call that queues its message)
+//                                        QoS 2 guard's mark, in the call that queues its message, and every
+//                                        incoming QoS 2 packet and record: redis-queues.ts)
+//   X key field                          a hash field removed (an incoming packet or record: HDEL)
+//   K key                                a key deleted (a client's incoming packets: DEL)
 const SCRIPT = `
 local t = cmsgpack.unpack(ARGV[1])
+-- whether a client's hash of ids (<queue>:ids) exists, by key, as this call found or made it: an acknowledgement
+-- removes its message's fields only from one that does (most are never written: HOLD_MS)
+local idsHere = {}
 local i = 1
 while i <= #t do
   local op = t[i]
   if op == 'E' then
     local n = tonumber(t[i + 1])
-    local cap = t[i + 5]
-    if redis.call('EXISTS', t[i + 2]) == 1 then redis.call('INCRBY', t[i + 3], n) else redis.call('SET', t[i + 3], n) end
-    if cap == '' then redis.call('SET', t[i + 2], t[i + 4]) else redis.call('SET', t[i + 2], t[i + 4], 'NX') end
+    local pkt, cap = t[i + 2], t[i + 4]
+    local count = pkt .. ':offlineCount'
+    if redis.call('INCRBY', count, n) ~= n and redis.call('EXISTS', pkt) == 0 then redis.call('SET', count, n) end
+    if cap == '' then redis.call('SET', pkt, t[i + 3]) else redis.call('SET', pkt, t[i + 3], 'NX') end
     for j = 1, n do
-      redis.call('RPUSH', t[i + 5 + j], t[i + 2])
-      if cap ~= '' then redis.call('HSET', t[i + 5 + j] .. ':ids', string.sub(t[i + 2], 8) .. ':qos', cap) end
+      redis.call('RPUSH', t[i + 4 + j], pkt)
+      if cap ~= '' then
+        redis.call('HSET', t[i + 4 + j] .. ':ids', string.sub(pkt, 8) .. ':qos', cap)
+        idsHere[t[i + 4 + j] .. ':ids'] = true
+      end
     end
-    i = i + 6 + n
+    i = i + 5 + n
   elseif op == 'S' then
     if redis.call('LINSERT', t[i + 1], 'BEFORE', t[i + 2], t[i + 3]) > 0 then
       redis.call('LREM', t[i + 1], 1, t[i + 2])
@@ -74,6 +89,7 @@ while i <= #t do
     i = i + 5
   elseif op == 'I' then
     redis.call('HSET', t[i + 1] .. ':ids', t[i + 2], t[i + 3])
+    idsHere[t[i + 1] .. ':ids'] = true
     i = i + 4
   elseif op == 'P' then
     if redis.call('LREM', t[i + 1], 1, t[i + 3]) == 1 or redis.call('LREM', t[i + 1], 0, t[i + 2]) == 1 then
@@ -94,30 +110,57 @@ while i <= #t do
       if held > 0 and redis.call('DECR', count) <= 0 then redis.call('DEL', pkt, count) end
     end
     redis.call('DEL', q, q .. ':ids')
+    idsHere[q .. ':ids'] = false
     i = i + 2
   elseif op == 'H' then
     redis.call('HSET', t[i + 1], t[i + 2], t[i + 3])
+    idsHere[t[i + 1]] = true
     i = i + 4
+  elseif op == 'X' then
+    redis.call('HDEL', t[i + 1], t[i + 2])
+    i = i + 3
+  elseif op == 'K' then
+    redis.call('DEL', t[i + 1])
+    idsHere[t[i + 1]] = false
+    i = i + 2
   else
-    local listed = redis.call('LREM', t[i + 1], 0, t[i + 2])
+    local q, pkt = t[i + 1], t[i + 3]
+    local entry = t[i + 2]
+    if entry == '' then entry = pkt end
+    local count = pkt .. ':offlineCount'
+    local listed = redis.call('LREM', q, 0, entry)
     local held = listed
-    if t[i + 2] ~= t[i + 3] then
-      held = held + redis.call('DEL', t[i + 2])
-      if held > 0 then listed = 1 + redis.call('LREM', t[i + 1], 0, t[i + 3]) end
+    if entry ~= pkt then
+      held = held + redis.call('DEL', entry)
+      if held > 0 then listed = 1 + redis.call('LREM', q, 0, pkt) end
     elseif held == 0 then
-      local own = t[i + 1] .. string.sub(t[i + 3], 7)
-      held = redis.call('LREM', t[i + 1], 1, own) + redis.call('DEL', own)
+      local own = q .. string.sub(pkt, 7)
+      held = redis.call('LREM', q, 1, own) + redis.call('DEL', own)
       listed = 1
     end
-    redis.call('HDEL', t[i + 1] .. ':ids', string.sub(t[i + 3], 8), string.sub(t[i + 3], 8) .. ':qos')
-    if held > 0 and redis.call('DECRBY', t[i + 4], listed) <= 0 then redis.call('DEL', t[i + 3], t[i + 4]) end
-    i = i + 5
+    local ids = q .. ':ids'
+    if idsHere[ids] == nil then idsHere[ids] = redis.call('EXISTS', ids) == 1 end
+    if idsHere[ids] then
+      local field = string.sub(pkt, 8)
+      redis.call('HDEL', ids, field, field .. ':qos')
+    end
+    if held > 0 and redis.call('DECRBY', count, listed) <= 0 then redis.call('DEL', pkt, count) end
+    i = i + 4
   end
 end
 return i`
 
 /** operations per script call at most: a script holds Redis while it runs */
 const MAX_OPS = 512
+/**
+ * How long a QoS 1 message's packet id waits before it is written: most are acknowledged sooner (a round trip
+ * to the subscriber), and an acknowledgement cancels the write (and its removal stays in the `A` operation's
+ * HDEL, which also removes an id another worker wrote). `settled()` writes every id held, so a binding released
+ * or a takeover answered (redis-bindings.ts) and a session's queue read here (redis-queues.ts) still follow
+ * them; only a crash within HOLD_MS loses one, as a crash lost an id not yet written before: the message is
+ * sent again under a new id, which QoS 1 allows.
+ */
+const HOLD_MS = 50
 
 /** a msgpack array of strings (str 8/16/32 headers whatever the bytes): what cmsgpack unpacks into a table */
 export function packItems (items: ReadonlyArray<string | Buffer>): Buffer {
@@ -149,6 +192,12 @@ export function packItems (items: ReadonlyArray<string | Buffer>): Buffer {
 
 type Script = (numKeys: number, ops: Buffer) => Promise<unknown>
 
+/** a QoS 1 message's packet id held back (`sentId`) */
+interface Held { readonly queue: string, readonly field: string, readonly id: string, readonly at: number, live: boolean }
+
+/** `packet:` (an ack's packet key, less this, is the field of its id) */
+const PACKET_PREFIX_LENGTH = 7
+
 /** a hash field to set */
 export interface HashField { readonly key: string, readonly field: string, readonly value: Buffer }
 
@@ -156,22 +205,37 @@ export interface RedisBatch {
   /** `cap`: the QoS the queues' copy was capped at, below the published one (the record's form is the
    * published one); `fields`: set in the same script call, so that they are in Redis with the queue entries or
    * not at all */
-  enqueue (packet: string, count: string, queues: readonly string[], value: Buffer, cap: number | undefined, fields?: readonly HashField[]): Promise<void>
+  enqueue (packet: string, queues: readonly string[], value: Buffer, cap: number | undefined, fields?: readonly HashField[]): Promise<void>
   hset (fields: readonly HashField[]): Promise<void>
+  hdel (key: string, field: string): Promise<void>
+  del (key: string): Promise<void>
+  /** the write of `key` (or of its `field`) not sent to Redis yet, if any: a read of it waits for it */
+  pendingWrite (key: string, field: string): Promise<void> | undefined
   /** a QoS 2 PUBLISH as sent; `sent`: the client's own key for the message (outgoing:<client>:<brokerId>:<counter>) */
   sent (queue: string, packet: string, sent: string, value: Buffer): Promise<void>
-  /** a QoS 1 message's packet id; `field`: <brokerId>:<counter> */
-  sentId (queue: string, field: string, messageId: number): Promise<void>
+  /** a QoS 1 message's packet id; `field`: <brokerId>:<counter>; written HOLD_MS later unless acknowledged first */
+  sentId (queue: string, field: string, messageId: number): void
   pubrel (queue: string, packet: string, sent: string, value: Buffer): Promise<void>
-  ack (queue: string, entry: string, packet: string, count: string): Promise<void>
+  /** `packet`: the message's key (its count's is that and `:offlineCount`) */
+  ack (queue: string, entry: string, packet: string): Promise<void>
   drop (queue: string): Promise<void>
   /** resolves once every write made so far has run (or failed) */
   settled (): Promise<void>
-  /** script calls made and operations in them, since start */
-  readonly stats: { batches: number, ops: number }
+  /** the same, but the QoS 1 ids held back stay held */
+  written (): Promise<void>
+  /** script calls made and operations in them, since start; QoS 1 ids acknowledged before they were written */
+  readonly stats: { batches: number, ops: number, idsCancelled: number }
 }
 
-interface Pending { items: Array<string | Buffer>, ops: number, done: Promise<void>, resolve: () => void, reject: (err: Error) => void }
+interface Pending {
+  items: Array<string | Buffer>
+  ops: number
+  done: Promise<void>
+  resolve: () => void
+  reject: (err: Error) => void
+  /** the hash fields (`key \0 field`) and keys (`key \0`) of incoming packets this call writes */
+  touched: Set<string> | null
+}
 
 function pending (): Pending {
   let resolve!: () => void
@@ -179,7 +243,7 @@ function pending (): Pending {
   const done = new Promise<void>((res, rej) => { resolve = res; reject = rej })
   // a write nobody awaits fails quietly (an acknowledgement lost: the message is sent again)
   done.catch(() => {})
-  return { items: [], ops: 0, done, resolve, reject }
+  return { items: [], ops: 0, done, resolve, reject, touched: null }
 }
 
 export function createRedisBatch (conn: Redis): RedisBatch {
@@ -187,7 +251,12 @@ export function createRedisBatch (conn: Redis): RedisBatch {
   const run = (conn as unknown as { wardenQueueBatch: Script }).wardenQueueBatch.bind(conn)
   let next: Pending | null = null
   let last: Promise<void> = Promise.resolve()
-  const stats = { batches: 0, ops: 0 }
+  const stats = { batches: 0, ops: 0, idsCancelled: 0 }
+  /** QoS 1 ids not written yet, by queue and field; and all of them oldest first (some no longer held: `live`) */
+  const held = new Map<string, Map<string, Held>>()
+  let order: Held[] = []
+  let head = 0
+  let holdTimer: NodeJS.Timeout | null = null
 
   const flush = (): void => {
     const b = next
@@ -213,17 +282,112 @@ export function createRedisBatch (conn: Redis): RedisBatch {
   }
   const add = (...items: Array<string | Buffer>): Promise<void> => addOps(1, items)
   const hsets = (fields: readonly HashField[]): Array<string | Buffer> => fields.flatMap((f) => ['H', f.key, f.field, f.value])
+  /** `k` (`key \0 field`, or `key \0` for the whole key) is written by the call gathering now */
+  const touch = (k: string): void => {
+    const b = next
+    if (b === null) return // sent already (the call was full)
+    if (b.touched === null) b.touched = new Set()
+    b.touched.add(k)
+  }
+
+  const unhold = (h: Held): void => {
+    h.live = false
+    const m = held.get(h.queue)
+    m?.delete(h.field)
+    if (m?.size === 0) held.delete(h.queue)
+  }
+  const write = (h: Held): void => { void add('I', h.queue, h.field, h.id) }
+  /** the held ids at least `age` ms old go to the batch gathering now */
+  const release = (age: number): void => {
+    const before = Date.now() - age
+    for (; head < order.length; head++) {
+      const h = order[head] as Held
+      if (h.at > before) break
+      if (!h.live) continue
+      unhold(h)
+      write(h)
+    }
+    if (head === order.length) { order = []; head = 0 } else if (head > 1024 && head * 2 > order.length) { order = order.slice(head); head = 0 }
+    if (holdTimer !== null && order.length === 0) { clearTimeout(holdTimer); holdTimer = null }
+  }
+  /** the ids held for `queue` go to the batch gathering now (`write`), or are dropped */
+  const releaseQueue = (queue: string, writeThem: boolean): void => {
+    const m = held.get(queue)
+    if (m === undefined) return
+    held.delete(queue)
+    for (const h of m.values()) {
+      h.live = false
+      if (writeThem) write(h)
+    }
+  }
+  const hold = (): void => {
+    if (holdTimer !== null) return
+    holdTimer = setTimeout(() => {
+      holdTimer = null
+      release(HOLD_MS)
+      if (order.length > 0) hold()
+    }, HOLD_MS)
+    holdTimer.unref()
+  }
 
   return {
-    enqueue: (packet, count, queues, value, cap, fields = []) =>
-      addOps(1 + fields.length, ['E', String(queues.length), packet, count, value, cap === undefined ? '' : String(cap), ...queues, ...hsets(fields)]),
-    hset: (fields) => addOps(fields.length, hsets(fields)),
-    sent: (queue, packet, sent, value) => add('S', queue, packet, sent, value),
-    sentId: (queue, field, messageId) => add('I', queue, field, String(messageId)),
-    pubrel: (queue, packet, sent, value) => add('P', queue, packet, sent, value),
-    ack: (queue, entry, packet, count) => add('A', queue, entry, packet, count),
-    drop: (queue) => add('D', queue),
+    enqueue: (packet, queues, value, cap, fields = []) =>
+      addOps(1 + fields.length, ['E', String(queues.length), packet, value, cap === undefined ? '' : String(cap), ...queues, ...hsets(fields)]),
+    hset (fields) {
+      const done = addOps(fields.length, hsets(fields))
+      for (const f of fields) touch(`${f.key}\u0000${f.field}`)
+      return done
+    },
+    hdel (key, field) {
+      const done = add('X', key, field)
+      touch(`${key}\u0000${field}`)
+      return done
+    },
+    del (key) {
+      const done = add('K', key)
+      touch(`${key}\u0000`)
+      return done
+    },
+    pendingWrite (key, field) {
+      const t = next?.touched
+      if (t === undefined || t === null || !(t.has(`${key}\u0000${field}`) || t.has(`${key}\u0000`))) return undefined
+      return (next as Pending).done.catch(() => {})
+    },
+    // a QoS 2 PUBLISH or PUBREL as sent is awaited before it is sent: the ids of its queue held until then go in
+    // the same call, so that what a client was sent before it is in Redis once the client has it, as before
+    sent (queue, packet, sent, value) {
+      releaseQueue(queue, true)
+      return add('S', queue, packet, sent, value)
+    },
+    sentId (queue, field, messageId) {
+      let m = held.get(queue)
+      if (m === undefined) { m = new Map(); held.set(queue, m) }
+      const before = m.get(field)
+      if (before !== undefined) before.live = false // sent again: the newer id
+      const h: Held = { queue, field, id: String(messageId), at: Date.now(), live: true }
+      m.set(field, h)
+      order.push(h)
+      hold()
+    },
+    pubrel (queue, packet, sent, value) {
+      releaseQueue(queue, true)
+      return add('P', queue, packet, sent, value)
+    },
+    ack (queue, entry, packet) {
+      const h = held.get(queue)?.get(packet.slice(PACKET_PREFIX_LENGTH))
+      if (h !== undefined) { unhold(h); stats.idsCancelled++ }
+      return add('A', queue, entry === packet ? '' : entry, packet)
+    },
+    drop (queue) {
+      // its ids go with it (the script deletes the hash): none written after
+      releaseQueue(queue, false)
+      return add('D', queue)
+    },
+    written () {
+      return next !== null ? next.done.catch(() => {}) : last
+    },
     settled () {
+      release(0)
       // the batch gathering now is sent in this turn's check phase; every earlier one was sent before it, and
       // one connection answers in order
       return next !== null ? next.done.catch(() => {}) : last

@@ -8,10 +8,13 @@
 //   process, and to Redis for the other processes; its copy coming back from Redis is recognised by its id
 //   and dropped unread. Broker topics ($SYS: subscription sync, heartbeats, takeovers; $WARDEN: consumer
 //   groups) still go round through Redis: their listeners count on seeing them in Redis's order.
-// - encoding and decoding use bus-codec.ts (the same msgpack, written and read faster).
+// - encoding and decoding use bus-codec.ts (the same msgpack, written and read faster);
+// - the PUBLISHes go through `publish` when given: redis-bus-batch.ts sends those of one event-loop turn as one
+//   script call on the same connection, in the same order.
 // Messages of one publisher stay in order for each subscriber: they all take the same way to it.
 import { randomBytes } from 'node:crypto'
 import { decodeEnvelope, encodeEnvelope, type BusPacket } from './bus-codec.js'
+import type { BusPublish } from './redis-bus-batch.js'
 
 type Done = (err?: Error | null) => void
 type Handler = (...args: Buffer[]) => void
@@ -46,8 +49,10 @@ export interface BusStats {
   received: number
 }
 
-export function tuneRedisBus (bus: unknown): BusStats {
+/** `publish`: how a message goes to Redis (default: a PUBLISH on mqemitter-redis's publishing connection) */
+export function tuneRedisBus (bus: unknown, publish?: BusPublish): BusStats {
   const mq = bus as RedisEmitter
+  const toRedis: BusPublish = publish ?? ((channel, message) => mq.pubConn.publish(channel, message))
   const stats: BusStats = { sent: 0, received: 0 }
   // unique to this process's life: the copies of its own messages coming back carry it
   const origin = randomBytes(ORIGIN_BYTES).toString('base64url')
@@ -69,7 +74,7 @@ export function tuneRedisBus (bus: unknown): BusStats {
     }
     // the local subscribers have the message even if Redis then refuses it: the publisher, told of the
     // error, sends it again, and they get it twice (QoS 1 allows that; a QoS 2 receiver would see it twice)
-    mq.pubConn.publish(msg.topic, encoded).then(() => settle(), settle)
+    toRedis(msg.topic, encoded).then(() => settle(), settle)
     if (local) { stats.sent++; mq._emit(msg, settle) }
   }
 

@@ -35,8 +35,9 @@
 // - the writes of one event-loop turn go to Redis as one script call (redis-batch.ts); what must be in Redis
 //   before aedes goes on is awaited, as before: a queued message before its publisher's PUBACK, a QoS 2
 //   message's packet id and its PUBREL before they are sent;
-// - a QoS 1 message's packet id is written in the same script call, but not awaited (lost in a crash, the
-//   message is sent again under another id, which QoS 1 allows);
+// - a QoS 1 message's packet id is written a moment later (HOLD_MS in redis-batch.ts; not at all if the message
+//   is acknowledged first), and not awaited (lost in a crash, the message is sent again under another id, which
+//   QoS 1 allows); every id held is written before a binding is released or a session's queue read here;
 // - an acknowledgement never reads Redis: what was sent under each packet id is indexed in memory, per
 //   connection (an aedes client object), so another worker's sends of the same session are never taken for
 //   this one's; the removal is not awaited (lost in a crash, the message is sent once more), and it counts a
@@ -66,7 +67,6 @@ const enc = encodeURIComponent
 const queueKey = (clientId: string): string => `outgoing:${enc(clientId)}`
 const PACKET_PREFIX = 'packet:'
 const packetKey = (brokerId: unknown, counter: unknown): string => `${PACKET_PREFIX}${String(brokerId)}:${String(counter)}`
-const countKey = (brokerId: unknown, counter: unknown): string => `${packetKey(brokerId, counter)}:offlineCount`
 const sentKey = (clientId: string, brokerId: unknown, counter: unknown): string => `${queueKey(clientId)}:${String(brokerId)}:${String(counter)}`
 /** a client's hash of the packet ids its QoS 1 messages were sent under, by <brokerId>:<counter> (redis-batch.ts) */
 const idsKey = (clientId: string): string => `${queueKey(clientId)}:ids`
@@ -136,7 +136,7 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
     // a copy capped below the published QoS keeps its QoS in each of its queues' hash of ids: the record is the
     // message's, as published
     const cap = isCappedCopy(packet) ? packet.qos : undefined
-    await this.#batch.enqueue(packetKey(brokerId, brokerCounter), countKey(brokerId, brokerCounter), subs.map((s) => queueKey(s.clientId)),
+    await this.#batch.enqueue(packetKey(brokerId, brokerCounter), subs.map((s) => queueKey(s.clientId)),
       encodePacket(new Packet(packet)), cap, fields)
   }
 
@@ -176,9 +176,10 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
     const own = sentKey(client.id, brokerId, brokerCounter)
     if (packet.cmd !== 'pubrel' && packet.qos !== 2) {
       // a QoS 1 PUBLISH: its id in the client's hash, so that a session resumed on any worker is sent it under
-      // the same id; not awaited (lost in a crash, it goes again under a new id, a duplicate QoS 1 allows)
+      // the same id; not awaited, and held back a moment: one acknowledged meanwhile is never written (redis-batch.ts;
+      // lost in a crash, it goes again under a new id, a duplicate QoS 1 allows)
       sent.set(messageId, { entry: pkt, packet, brokerId, brokerCounter })
-      void this.#batch.sentId(queueKey(client.id), identityOf(packet), messageId)
+      this.#batch.sentId(queueKey(client.id), identityOf(packet), messageId)
       return
     }
     sent.set(messageId, { entry: own, packet, brokerId, brokerCounter })
@@ -217,7 +218,38 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
   }
 
   #ack (clientId: string, s: Sent): void {
-    void this.#batch.ack(queueKey(clientId), s.entry, packetKey(s.brokerId, s.brokerCounter), countKey(s.brokerId, s.brokerCounter))
+    void this.#batch.ack(queueKey(clientId), s.entry, packetKey(s.brokerId, s.brokerCounter))
+  }
+
+  // A client's incoming QoS 2 packets (and the QoS 2 guard's records, kept as those of pseudo clients) in
+  // aedes-persistence-redis's hash, written in the script call of the turn: each was an ioredis command of its own,
+  // several per QoS 2 message. Still awaited by whoever waits for them (PUBREC, PUBCOMP); a read of a field whose
+  // write is not sent yet waits for it, as it came after it on the connection before.
+  override async incomingStorePacket (client: Session, packet: StoredPacket): Promise<void> {
+    const stored = new Packet(packet)
+    stored.messageId = packet.messageId
+    const field = String(packet.messageId)
+    await this.#batch.hset([{ key: incomingKey(client.id), field, value: encodePacket(stored) }])
+  }
+
+  override async incomingGetPacket (client: Session, packet: { messageId?: number }): Promise<StoredPacket> {
+    const before = this.#batch.pendingWrite(incomingKey(client.id), String(packet.messageId))
+    if (before !== undefined) await before
+    return await super.incomingGetPacket(client, packet) as StoredPacket
+  }
+
+  override async incomingDelPacket (client: Session, packet: { messageId?: number }): Promise<void> {
+    await this.#batch.hdel(incomingKey(client.id), String(packet.messageId))
+  }
+
+  override async cleanIncoming (client: Session): Promise<void> {
+    await this.#batch.del(incomingKey(client.id))
+  }
+
+  /** whether a client has incoming QoS 2 packets, once what was written of them so far is in Redis */
+  async hasIncoming (clientId: string): Promise<boolean> {
+    await this.#batch.written()
+    return await this.#db.exists(incomingKey(clientId)) > 0
   }
 
   override async removeSubscriptions (client: Session, topics: string[]): Promise<void> {

@@ -71,6 +71,10 @@ declare module 'aedes-persistence-redis/asyncPersistence.js' {
     readonly broker: unknown
     setup (broker: unknown): Promise<void>
     removeSubscriptions (client: { readonly id: string }, topics: string[]): Promise<void>
+    incomingStorePacket (client: { readonly id: string }, packet: object): Promise<void>
+    incomingGetPacket (client: { readonly id: string }, packet: { messageId?: number }): Promise<unknown>
+    incomingDelPacket (client: { readonly id: string }, packet: { messageId?: number }): Promise<void>
+    cleanIncoming (client: { readonly id: string }): Promise<void>
     destroy (): Promise<void>
   }
 }
