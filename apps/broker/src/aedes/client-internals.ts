@@ -13,10 +13,13 @@ type Write = (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean
 
 const HELD = Symbol('warden.heldBy')
 const WRAPPED = Symbol('warden.flushesWhenFull')
+const SINCE = Symbol('warden.bytesSinceFlush')
 
 type Corkable = Duplex & {
   [HELD]?: Batch | undefined
   [WRAPPED]?: true
+  /** bytes written to it since it was last flushed */
+  [SINCE]?: number
 }
 
 /**
@@ -49,6 +52,7 @@ function moveRelease (): void {
 
 function release (b: Batch): void {
   for (const conn of b.conns) {
+    conn[SINCE] = 0
     conn.uncork() // writes out everything buffered so far, a later round's packets included
     if (conn[HELD] === b) conn[HELD] = undefined
     else conn.cork() // a later round holds it too: it releases it in its turn
@@ -62,11 +66,20 @@ function flush (c: Corkable): void {
   for (let i = 0; i < n; i++) c.cork()
 }
 
+/**
+ * Flushes once FLUSH_AT bytes were written since the last flush, not whenever FLUSH_AT bytes wait: a flush
+ * undoes every cork on the socket, one per packet written this tick (mqtt-packet's own), and to a peer that
+ * does not read the bytes stay waiting — flushing on every write then cost that count each time, quadratic
+ * in the packets of a tick (a flood of PUBRELs for unknown ids, each answered with a held PUBCOMP, from a
+ * client that reads nothing: seconds of the event loop, every other client stalled).
+ */
 function flushWhenFull (c: Corkable): void {
+  c[SINCE] = 0
   patch(c, 'write', fn(3), (original) => {
     const write = original as Write
     return function heldWrite (chunk: unknown, encoding: unknown, cb: unknown) {
-      if (c[HELD] !== undefined && c.writableLength >= FLUSH_AT) flush(c)
+      if (c[HELD] !== undefined && (c[SINCE] as number) >= FLUSH_AT) { c[SINCE] = 0; flush(c) }
+      c[SINCE] = (c[SINCE] as number) + (typeof chunk === 'string' ? Buffer.byteLength(chunk) : (chunk as Uint8Array).length)
       return write(chunk, encoding, cb)
     } as Corkable['write']
   }, 'aedes writes every packet in its own system call', 'client.conn')
