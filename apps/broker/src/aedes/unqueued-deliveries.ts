@@ -24,13 +24,16 @@ const WHY = 'aedes 2.0.0-beta.1 closes a persistent subscriber whose live delive
 /** the stores' answer to an update of an entry they do not hold (Warden's level store, aedes-persistence's memory store) */
 const isMiss = (err: unknown): boolean => err instanceof Error && err.message === 'no such packet'
 
-let skipped = 0
-/** deliveries skipped so far in this process (their queue entry was gone) */
-export const skippedDeliveries = (): number => skipped
+/** per store: the deliveries skipped so far (several brokers of one process have a store each) */
+const skipped = new WeakMap<object, { n: number }>()
+/** the deliveries `store`'s broker skipped so far, their queue entry gone (metric warden_deliveries_unqueued_total) */
+export const skippedDeliveries = (store: unknown): number => skipped.get(store as object)?.n ?? 0
 
 /** Inside the outermost wrapper of outgoingUpdate (retain-as-published.ts), which passes aedes's packet on as it is. */
 export function skipUnqueuedDeliveries (store: AedesStore): void {
   skipWrites((packet) => (packet as Delivery)[UNQUEUED] === true)
+  const count = { n: 0 }
+  skipped.set(store, count)
   patch(store, 'outgoingUpdate', fn(3), (update) => (client, packet) => {
     const p = packet as Delivery
     // aedes's deliverQoS sets writeCallback before it records the id; a PUBREL (no broker id) is not a delivery
@@ -38,7 +41,7 @@ export function skipUnqueuedDeliveries (store: AedesStore): void {
     return update(client, packet).then(undefined, (err: unknown) => {
       if (!isMiss(err)) throw err
       p[UNQUEUED] = true
-      skipped++
+      count.n++
     })
   }, WHY, 'persistence')
 }
