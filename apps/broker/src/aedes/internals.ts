@@ -25,6 +25,8 @@ export interface MqttParser {
 
 export interface BrokerInternals {
   readonly id: string
+  /** the store it was given (its `persistence` option) */
+  readonly persistence: unknown
   /** +1 each time aedes builds a packet (aedes-packet): the packet's brokerCounter */
   counter: number
   /** by client id from the wire: made prototype-less (prototype-keys.ts) */

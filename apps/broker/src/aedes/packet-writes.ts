@@ -15,6 +15,8 @@ const rewrites = new Map<string, PacketRewrite>()
 /** commands whose packets are held back (client-internals.ts holdConnection) before they are written */
 const held = new Set<string>()
 let hold: ((stream: NodeJS.WritableStream) => void) | undefined
+/** PUBLISHes not to be written at all (unqueued-deliveries.ts): written as if sent, aedes is called back */
+let skip: ((packet: mqttPacket.Packet) => boolean) | undefined
 let original: WriteToStream | undefined
 
 function wrap (): WriteToStream {
@@ -22,6 +24,7 @@ function wrap (): WriteToStream {
     patch(mqttPacket, 'writeToStream', fn(3), (write) => {
       original = write
       return ((packet: mqttPacket.Packet, stream: NodeJS.WritableStream, opts?: WriteOptions) => {
+        if (skip !== undefined && packet.cmd === 'publish' && skip(packet)) return true
         if (hold !== undefined && held.has(packet.cmd)) hold(stream)
         const r = rewrites.get(packet.cmd)
         return r === undefined ? write(packet, stream, opts) : r(packet, stream, opts, write)
@@ -45,4 +48,10 @@ export function holdWritesOf (cmds: readonly string[], h: (stream: NodeJS.Writab
   wrap()
   hold ??= h
   for (const cmd of cmds) held.add(cmd)
+}
+
+/** PUBLISHes for which `s` is true are not written; the write answers as one that went out (the first `s` given stays) */
+export function skipWrites (s: (packet: mqttPacket.Packet) => boolean): void {
+  wrap()
+  skip ??= s
 }

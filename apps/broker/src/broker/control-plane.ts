@@ -33,6 +33,8 @@ import type { RegistryRuntime } from '../registry/open-registry.js'
 import { changedAccounts } from '../registry/live-rules.js'
 import type { ControlContext } from '../control/context.js'
 import { createControlTopicHandler } from '../control/control-topic.js'
+import { skippedDeliveries } from '../aedes/unqueued-deliveries.js'
+import { brokerInternals } from '../aedes/internals.js'
 
 export interface ControlPlane {
   /** the HTTP listener's bound address */
@@ -149,7 +151,8 @@ export async function startControlPlane (
   let ready = false
   const metrics = createMetrics({
     broker, stats: hooks.stats, audit, registry: runtime.registry, meters: runtime.rules.meters,
-    connections: () => counters.connections, inFlight: () => gate.inFlight, bus, sessions, retained, protocolRefusals, flow
+    connections: () => counters.connections, inFlight: () => gate.inFlight, bus, sessions, retained, protocolRefusals, flow,
+    unqueued: () => skippedDeliveries(brokerInternals(broker).persistence)
   })
   // what this worker answers when another asks for its part (observe/cluster-view.ts)
   if (cluster !== undefined) {

@@ -38,6 +38,7 @@ import { settlePubrelDeletes } from '../aedes/pubrel-race.js'
 import { holdProtocolWrites } from '../aedes/client-internals.js'
 import { installOutboundWrites, refuseZeroPacketSize } from '../aedes/outbound-window.js'
 import { keepRetainedDeliveries } from '../aedes/retain-as-published.js'
+import { skipUnqueuedDeliveries } from '../aedes/unqueued-deliveries.js'
 import { limitKeepAlive } from '../aedes/server-keep-alive.js'
 import { acceptShareFilters, advertiseSharedSubscriptions } from '../aedes/shared-subscribe.js'
 import { storeSessionExpiry } from '../aedes/session-timers.js'
@@ -247,6 +248,13 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
       reason: 'aedes writes each PUBLISH, PUBREC, PUBREL and PUBCOMP in its own system call, though many are written in one turn ' +
         '(the continuations of one store batch)',
       install: () => holdProtocolWrites()
+    },
+    // next to outermost on outgoingUpdate: it sees aedes's own packet object, the one aedes then writes
+    {
+      name: 'unqueued-deliveries',
+      reason: 'beta.1 closes a persistent subscriber whose live delivery has no queue entry (a message published while it ' +
+        'subscribed, before its SUBACK, never queued for it; an entry acknowledged, expired or dropped meanwhile): it is skipped',
+      install: () => skipUnqueuedDeliveries(store)
     },
     // outermost on outgoingUpdate: every other wrapper sees the packet with its RETAIN 1 back
     {

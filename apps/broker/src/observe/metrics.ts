@@ -30,6 +30,8 @@ export interface MetricsSources {
   retained: () => { readonly count: number, readonly bytes: number }
   /** CONNECTs refused for their protocol version, by version ('5' with mqtt5: false; 'other': not 3, 4 or 5) */
   protocolRefusals: ReadonlyMap<string, number>
+  /** live deliveries to persistent sessions skipped, their queue entry gone (aedes/unqueued-deliveries.ts) */
+  unqueued?: (() => number) | undefined
   /** flow control (flow/): publishes held for congested subscribers, and those subscribers */
   flow?: { readonly stats: FlowStats, congested (): readonly string[] } | undefined
 }
@@ -177,6 +179,14 @@ export function createMetrics (src: MetricsSources): Metrics {
     help: 'CONNECTs refused for their protocol version: "5" while mqtt5 is false, "other" for a version that is not 3, 4 or 5',
     labelNames: ['version'], registers,
     collect () { this.reset(); for (const [v, n] of src.protocolRefusals) this.labels(v).inc(n) }
+  })
+
+  new Counter({
+    name: 'warden_deliveries_unqueued_total',
+    help: 'Live QoS 1/2 deliveries to persistent sessions not sent: no queue entry (published while the client subscribed, ' +
+      'before its SUBACK; or acknowledged, expired or dropped meanwhile)',
+    registers,
+    collect () { setCounter(this, src.unqueued?.() ?? 0) }
   })
 
   const proc = processMetrics()
