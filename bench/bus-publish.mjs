@@ -4,11 +4,10 @@
 // reading them back (as a worker's own bus does). CPU is this process's (the subscriber's reads included) and
 // redis-server's, per message.
 //   npm run build && node bench/bus-publish.mjs [--messages=100000] [--per-turn=100] [--rounds=3] [--bytes=200]
-import { spawn } from 'node:child_process'
 import { loadavg } from 'node:os'
 import { Redis } from 'ioredis'
 import { createBusBatch } from '../apps/broker/dist/store/redis-bus-batch.js'
-import { freePort, procCpuUs } from './lib/procs.mjs'
+import { procCpuUs, startRedisServer } from './lib/procs.mjs'
 
 const args = Object.fromEntries(process.argv.slice(2).map((a) => { const [k, v] = a.replace(/^--/, '').split('='); return [k, v ?? true] }))
 const MESSAGES = Number(args.messages ?? 100000)
@@ -16,12 +15,7 @@ const PER_TURN = Number(args['per-turn'] ?? 100)
 const ROUNDS = Number(args.rounds ?? 3)
 const message = Buffer.alloc(Number(args.bytes ?? 200), 7)
 
-const port = await freePort()
-const redisArgs = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
-const server = spawn('redis-server', redisArgs, { stdio: ['ignore', 'pipe', 'inherit'] })
-await new Promise((resolve) => { let out = ''; server.stdout.on('data', (d) => { out += d; if (out.includes('Ready to accept')) resolve() }) })
-server.stdout.resume()
-const url = `redis://127.0.0.1:${port}`
+const { server, url } = await startRedisServer()
 const sub = new Redis(url)
 await sub.subscribe('bench/bus')
 let received = 0

@@ -7,8 +7,7 @@ import { createRequire } from 'node:module'
 import { loadavg } from 'node:os'
 import { Redis } from 'ioredis'
 import { RedisQueueStore } from '../apps/broker/dist/store/redis-queues.js'
-import { freePort, procCpuUs } from './lib/procs.mjs'
-import { spawn } from 'node:child_process'
+import { procCpuUs, startRedisServer } from './lib/procs.mjs'
 
 const require = createRequire(new URL('../apps/broker/package.json', import.meta.url))
 const AsyncRedisPersistence = require('aedes-persistence-redis/asyncPersistence.js')
@@ -20,12 +19,7 @@ const WINDOW = Number(args.window ?? 64)
 const ROUNDS = Number(args.rounds ?? 3)
 const SUBS = Number(args.subs ?? 1)
 
-const port = await freePort()
-const redisArgs = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
-const server = spawn('redis-server', redisArgs, { stdio: ['ignore', 'pipe', 'inherit'] })
-await new Promise((resolve) => { let out = ''; server.stdout.on('data', (d) => { out += d; if (out.includes('Ready to accept')) resolve() }) })
-server.stdout.resume()
-const url = `redis://127.0.0.1:${port}`
+const { server, url } = await startRedisServer()
 
 const stores = {
   'aedes-persistence-redis': (conn) => new AsyncRedisPersistence({ conn }),

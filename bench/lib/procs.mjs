@@ -84,6 +84,16 @@ function ipcChild (script, spec, execArgv = [], { execPath, env } = {}) {
   }
 }
 
+/** a private redis-server with no persistence, for the store-path benches: its process, port and URL, once it accepts connections */
+export async function startRedisServer () {
+  const port = await freePort()
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
+  const server = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  await new Promise((resolve) => { let out = ''; server.stdout.on('data', (d) => { out += d; if (out.includes('Ready to accept')) resolve() }) })
+  server.stdout.resume()
+  return { server, port, url: `redis://127.0.0.1:${port}` }
+}
+
 export function spawnGenerator (spec) {
   return ipcChild('gen-child.mjs', spec)
 }
