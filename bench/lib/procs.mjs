@@ -89,7 +89,12 @@ export async function startRedisServer () {
   const port = await freePort()
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
   const server = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'inherit'] })
-  await new Promise((resolve) => { let out = ''; server.stdout.on('data', (d) => { out += d; if (out.includes('Ready to accept')) resolve() }) })
+  await new Promise((resolve, reject) => {
+    let out = ''
+    server.stdout.on('data', (d) => { out += d; if (out.includes('Ready to accept')) resolve() })
+    server.once('error', reject)
+    server.once('exit', (code) => { reject(new Error(`redis-server exited with ${code} before it was ready: ${out.trim().split('\n').pop() ?? ''}`)) })
+  })
   server.stdout.resume()
   return { server, port, url: `redis://127.0.0.1:${port}` }
 }

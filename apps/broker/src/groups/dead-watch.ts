@@ -47,11 +47,14 @@ export function createDeadWatch (deps: DeadWatchDeps): DeadWatch {
   }
   redis.on('ready', onReady)
   let busy = false
+  /** closed (the broker shutting down): a check in flight acts on nothing, so no copies are taken by a closing broker */
+  let closed = false
 
   const tick = async (): Promise<void> => {
     const watched = [...new Set(deps.candidates())].filter((b) => b !== self)
     if (watched.length === 0) { absent.clear(); dead.clear(); return }
     const counts = await redis.pubsub('NUMSUB', channelOf(self), ...watched.map(channelOf)) as unknown[]
+    if (closed) return
     const now = Date.now()
     // this process's own subscription missing (Redis restarted, or its bus reconnecting): no evidence about others
     if (Number(counts[1]) === 0 || now - readyAt < RECONNECT_GRACE_MS) { absent.clear(); return }
@@ -77,6 +80,7 @@ export function createDeadWatch (deps: DeadWatchDeps): DeadWatch {
   timer.unref()
   return {
     close () {
+      closed = true
       clearInterval(timer)
       redis.off('ready', onReady)
     }

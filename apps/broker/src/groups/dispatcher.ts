@@ -171,6 +171,9 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     const stores = qos > 0 && storesDeliveries(att.client)
     // noted before it is in the session (one MULTI for the batch's copies), removed by the claim if it stands
     const noted = stores && deps.pending !== undefined ? deps.pending.add(att.clientId, copy, batch) : undefined
+    // awaited only once the member's earlier writes are done: until then a failure must not be an unhandled
+    // rejection (which ends the process); the chain below still sees it
+    noted?.catch(() => {})
     if (noted !== undefined) taken.pending.push([pendingKey(att.clientId), pendingField(copy.brokerId, copy.brokerCounter)])
     const stored = att.chain.then(async () => {
       await noted

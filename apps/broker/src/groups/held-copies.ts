@@ -64,7 +64,6 @@ export function createHeldCopies (redis: Redis, self: string): HeldCopies {
   let removals: string[] = []
   let flushing: NodeJS.Immediate | undefined
   let later: NodeJS.Timeout | undefined
-  let expiresSetAt = 0
   let last: Promise<unknown> = Promise.resolve()
 
   // entries first, then removals: a removal is always made after its entry, in this flush or an earlier one
@@ -76,10 +75,9 @@ export function createHeldCopies (redis: Redis, self: string): HeldCopies {
       const done = waiters
       adds = new Map()
       waiters = []
-      const now = Date.now()
-      const renew = now - expiresSetAt > HELD_TTL_MS / 10
-      if (renew) expiresSetAt = now
-      const p = renew ? redis.multi().hset(key, fields).pexpire(key, HELD_TTL_MS).exec().then(firstError) : redis.hset(key, fields)
+      // the TTL set with every write: the hash is gone whenever its last field is removed, and a write without
+      // it would make the key anew with no expiry (left for good if this process then ends cleanly)
+      const p = redis.multi().hset(key, fields).pexpire(key, HELD_TTL_MS).exec().then(firstError)
       last = p.then(() => { for (const d of done) d.resolve() }, (err: unknown) => { for (const d of done) d.reject(err) })
     }
     if (removals.length > 0) {
@@ -101,7 +99,7 @@ export function createHeldCopies (redis: Redis, self: string): HeldCopies {
       // a QoS 2 copy's removal goes at once: left in Redis by a process dying meanwhile, it would reach a second member
       // after the first acknowledged it (PUBREC). A QoS 1 one waits up to REMOVE_WAIT_MS for others (at least once)
       if (qos === 2) flushing ??= setImmediate(flush)
-      else if (flushing === undefined) later ??= setTimeout(flush, REMOVE_WAIT_MS)
+      else if (flushing === undefined && later === undefined) { later = setTimeout(flush, REMOVE_WAIT_MS); later.unref() }
     },
     async takeAll (broker, by) {
       const flat = await redis.callBuffer('EVAL', TAKE, 2, heldKey(broker), reapedKey(broker), by ?? '', REAPED_TTL_MS) as Buffer[]

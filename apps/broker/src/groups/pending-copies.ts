@@ -17,9 +17,6 @@ export const pendingField = (brokerId: unknown, counter: unknown): string => `${
 export const REAPED_BATCH = 'reaped\u0000'
 /** past any session a user keeps offline for long (sessions.expiryMs defaults to 7 days); refreshed at each note */
 const PENDING_TTL_MS = 30 * 24 * 3600_000
-const RENEW_EVERY_MS = 60_000
-/** keys whose renewal is remembered (past it, all are renewed again once) */
-const RENEWED_MAX = 10_000
 
 export interface PendingCopies {
   /** notes that `copy`, about to be stored in `clientId`'s session, came in batch `batch`: resolves once Redis has it */
@@ -35,24 +32,16 @@ export function createPendingCopies (redis: Redis): PendingCopies {
   let notes = new Map<string, Map<string, string>>()
   let waiters: Waiter[] = []
   let flushing: NodeJS.Immediate | undefined
-  /** when each key's TTL was last renewed here */
-  const renewed = new Map<string, number>()
   const flush = (): void => {
     flushing = undefined
     const batch = notes
     const done = waiters
     notes = new Map()
     waiters = []
-    // a pipeline (one round trip), the TTL renewed at most once a minute per member
+    // a pipeline (one round trip), the TTL set with every write: the hash is gone whenever its last note is
+    // removed, and a write without it would make the key anew with no expiry
     const m = redis.pipeline()
-    const now = Date.now()
-    for (const [key, fields] of batch) {
-      m.hset(key, fields)
-      if (now - (renewed.get(key) ?? 0) < RENEW_EVERY_MS) continue
-      if (renewed.size >= RENEWED_MAX) renewed.clear()
-      renewed.set(key, now)
-      m.pexpire(key, PENDING_TTL_MS)
-    }
+    for (const [key, fields] of batch) m.hset(key, fields).pexpire(key, PENDING_TTL_MS)
     m.exec().then((r) => {
       const err = r?.find(([e]) => e !== null)?.[0]
       if (err !== undefined && err !== null) throw err
