@@ -3,6 +3,7 @@ import { once } from 'node:events'
 import { createConnection } from 'node:net'
 import mqttPacket, { type Packet } from 'mqtt-packet'
 import { PASSWORD } from './broker.js'
+import { basic } from './http.js'
 import { publish, type TestClient } from './mqtt.js'
 
 /** Publishes payloads `${prefix}0` … `${prefix}${n - 1}` to `topic`, at most `window` unacknowledged at a time. */
@@ -106,4 +107,14 @@ export async function connectStalled (port: number, username: string, clientId: 
       await closed
     }
   }
+}
+
+/** a group member as `/api/v1/groups` lists it */
+export interface ListedMember { clientId: string, connected: boolean, broker: string | null }
+
+/** the members of `group` as the broker process at `http` lists them (none if it lists no such group) */
+export async function groupMembers (http: string, group: string): Promise<ListedMember[]> {
+  const res = await fetch(`${http}/api/v1/groups`, { headers: { authorization: basic('observer') } })
+  const body = await res.json() as { groups: Array<{ group: string, members: ListedMember[] }> }
+  return body.groups.find((g) => g.group === group)?.members ?? []
 }

@@ -8,8 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import { useCluster, type BrokerNode as Node } from '../helpers/cluster.js'
-import { connectStalled, payloads, publishStream, tally } from '../helpers/groups.js'
-import { basic } from '../helpers/http.js'
+import { connectStalled, groupMembers, type ListedMember, payloads, publishStream, tally } from '../helpers/groups.js'
 import { publish, subscribe, type TestClient } from '../helpers/mqtt.js'
 import { startRedisRelay } from '../helpers/redis-relay.js'
 import { useScope } from '../helpers/scope.js'
@@ -29,12 +28,8 @@ const HOLD_CLAIM = fileURLToPath(new URL('../helpers/hold-claim.mjs', import.met
 const HANDED_ON = 'copies a dead broker process held for clean consumer-group members handed on'
 const DEAD = 'a consumer group\'s process is dead (no Redis subscription): its members are marked offline'
 
-interface Listed { clientId: string, connected: boolean, broker: string | null }
-async function listing (n: Node): Promise<Listed[]> {
-  const res = await fetch(`${n.http}/api/v1/groups`, { headers: { authorization: basic('observer') } })
-  const body = await res.json() as { groups: Array<{ group: string, members: Listed[] }> }
-  return body.groups.find((g) => g.group === 'g')?.members ?? []
-}
+type Listed = ListedMember
+const listing = (n: Node): Promise<Listed[]> => groupMembers(n.http, 'g')
 const byId = (members: readonly Listed[]): Record<string, string | null> =>
   Object.fromEntries(members.map((m) => [m.clientId, m.broker]))
 

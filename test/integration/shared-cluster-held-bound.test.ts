@@ -7,8 +7,7 @@
 import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import { useCluster, type BrokerNode as Node } from '../helpers/cluster.js'
-import { connectStalled, payloads, publishStream, tally } from '../helpers/groups.js'
-import { basic } from '../helpers/http.js'
+import { connectStalled, groupMembers, payloads, publishStream, tally } from '../helpers/groups.js'
 import { subscribe, type TestClient } from '../helpers/mqtt.js'
 import { useScope } from '../helpers/scope.js'
 
@@ -22,11 +21,7 @@ const TOPIC = 'sensors/sensor-1/t'
 const FILTER = '$share/g/sensors/#'
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null
 
-async function listed (n: Node): Promise<string[]> {
-  const res = await fetch(`${n.http}/api/v1/groups`, { headers: { authorization: basic('observer') } })
-  const body = await res.json() as { groups: Array<{ group: string, members: Array<{ clientId: string }> }> }
-  return (body.groups.find((g) => g.group === 'g')?.members ?? []).map((m) => m.clientId).sort()
-}
+const listed = async (n: Node): Promise<string[]> => (await groupMembers(n.http, 'g')).map((m) => m.clientId).sort()
 
 describe('a clean group member that never acknowledges', () => {
   it('is disconnected at limits.maxQueuedMessages unacknowledged copies: Redis keeps no more for it, the other member gets them all once', async () => {

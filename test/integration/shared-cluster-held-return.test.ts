@@ -8,8 +8,7 @@ import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import type { Packet } from 'mqtt-packet'
 import { useCluster, type BrokerNode as Node } from '../helpers/cluster.js'
-import { tally } from '../helpers/groups.js'
-import { basic } from '../helpers/http.js'
+import { groupMembers, tally } from '../helpers/groups.js'
 import { publish, subscribe, type TestClient } from '../helpers/mqtt.js'
 import { connect5 } from '../helpers/mqtt5.js'
 import { connectPacket, rawClient } from '../helpers/raw-mqtt.js'
@@ -23,11 +22,7 @@ const client = (n: Node, clientId: string): Promise<TestClient> =>
 const TOPIC = 'sensors/sensor-1/t'
 const FILTER = '$share/g/sensors/#'
 
-async function listed (n: Node): Promise<string[]> {
-  const res = await fetch(`${n.http}/api/v1/groups`, { headers: { authorization: basic('observer') } })
-  const body = await res.json() as { groups: Array<{ group: string, members: Array<{ clientId: string }> }> }
-  return (body.groups.find((g) => g.group === 'g')?.members ?? []).map((m) => m.clientId).sort()
-}
+const listed = async (n: Node): Promise<string[]> => (await groupMembers(n.http, 'g')).map((m) => m.clientId).sort()
 
 describe('a group member whose MQTT 5 session ends with its connection, its process killed', () => {
   it.each([1, 2] as const)('QoS %i: its unacknowledged copy goes to another member, and not again to it when it comes back', async (qos) => {
