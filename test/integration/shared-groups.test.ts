@@ -215,6 +215,25 @@ describe('a consumer group on one process', () => {
 })
 
 describe('a consumer group across a broker restart (LevelDB)', () => {
+  it('gives a connected persistent member each QoS 2 message once, and its acknowledgements end them', async () => {
+    const b = await scope.start({ config: { persistence: 'level' } })
+    const opts = { clientId: 'durable-live', clean: false }
+    const m = await client(b, 'dashboard', opts)
+    await subscribe(m, '$share/g/sensors/#', 2)
+    const pub = await client(b, 'sensor-1')
+    await publishStream(pub, 'sensors/sensor-1/t', 200, 2)
+    await receivedTogether([m], 200)
+    expect(tally([m], payloads(200))).toMatchObject({ missing: [], duplicates: 0 })
+    // every copy acknowledged: nothing is left in the member's session, nor with the group
+    await m.end()
+    const ready = new Promise<void>((resolve) => b.broker.aedes.once('clientReady', () => resolve()))
+    const back = await client(b, 'dashboard', opts)
+    await ready
+    await publish(pub, 'sensors/sensor-1/t', 'after', { qos: 2 })
+    await back.waitFor((x) => x.payload === 'after')
+    expect(back.messages.map((x) => x.payload)).toEqual(['after'])
+  })
+
   it('keeps messages for its persistent members published while the broker was down and they were away', async () => {
     let b = await scope.start({ config: { persistence: 'level' } })
     const opts = { clientId: 'durable-worker', clean: false }

@@ -9,7 +9,11 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { Level } from 'level'
 import aedesPersistenceLevel from 'aedes-persistence-level'
 import { LevelQueueStore } from '../../apps/broker/src/store/level-queues.js'
-import type { StoredPacket } from '../../apps/broker/src/aedes/store.js'
+import type { QueueSub, StoredPacket } from '../../apps/broker/src/aedes/store.js'
+import type { IdAtQueue } from '../../apps/broker/src/aedes/queued-ids.js'
+import msgpack from 'msgpack-lite'
+
+const decode = (b: Buffer): StoredPacket => msgpack.decode(b) as StoredPacket
 
 interface AnyStore {
   setup? (broker: unknown): Promise<void>
@@ -231,5 +235,148 @@ describe('LevelQueueStore', () => {
     expect((await keys(again.db)).filter((k) => k.startsWith('incoming:'))).toEqual(['incoming:pub:0000000000000007'])
     await again.store.destroy()
     await again.db.close()
+  })
+
+  describe('a QoS 2 message queued with its packet id (aedes/queued-ids.ts)', () => {
+    /** gives each client the ids of `ids` in turn, as queued-ids.ts would for a live connection; records drops */
+    function assigner (live: Record<string, object>, ids: number[]): { assign: IdAtQueue, dropped: number[] } {
+      const dropped: number[] = []
+      const assign: IdAtQueue = (clientId) => {
+        const conn = live[clientId]
+        const id = ids.shift()
+        if (conn === undefined || id === undefined) return undefined
+        return { id, client: conn, drop: () => { dropped.push(id) } }
+      }
+      return { assign, dropped }
+    }
+    const idKey = (c: string, id: number): string => `outgoing-id:${encodeURIComponent(c)}:${String(id).padStart(16, '0')}`
+    const queueKeys = async (db: Level<string, unknown>): Promise<string[]> => (await keys(db)).filter((k) => k.startsWith('outgoing'))
+
+    it('writes the id in the queue entry: no id key, the PUBREL replaces the entry, the PUBCOMP removes it (3 operations)', async () => {
+      const { store, db } = await openWarden(await freshDir())
+      const conn = { id: client.id, conn: {} }
+      store.giveIdsAtQueue(assigner({ [client.id]: conn }, [21]).assign)
+      const ops = store.commits.ops
+      await store.outgoingEnqueueCombi([{ clientId: client.id, qos: 2 } as QueueSub], v5(1, 2) as StoredPacket)
+      const [entry] = await queueKeys(db)
+      expect(entry).toMatch(/^outgoing:/)
+      expect(await db.get(entry as string, { valueEncoding: 'buffer' }).then((b) => decode(b as Buffer))).toMatchObject({ messageId: 21, qos: 2 })
+      // aedes sends it under that id: on disk already, nothing written
+      const before = store.commits.ops
+      await store.outgoingUpdate(conn, { ...v5(1, 2), messageId: 21 } as StoredPacket)
+      expect(store.commits.ops).toBe(before)
+      await store.outgoingUpdate(conn, { cmd: 'pubrel', messageId: 21 } as unknown as StoredPacket)
+      expect(await queueKeys(db)).toEqual([entry])
+      expect(await db.get(entry as string, { valueEncoding: 'buffer' }).then((b) => decode(b as Buffer))).toMatchObject({ cmd: 'pubrel', messageId: 21 })
+      expect(await store.outgoingClearMessageId(conn, { messageId: 21 })).toMatchObject({ cmd: 'pubrel' })
+      // (a queue read waits for the writes under way)
+      expect(await list(store.outgoingStream({ id: client.id }))).toEqual([])
+      expect(store.commits.ops - ops).toBe(3)
+      expect(await keys(db)).toEqual([])
+      await store.destroy()
+    })
+
+    it('is read back after a restart under that id: the PUBLISH if no PUBREC came, else the PUBREL; its PUBCOMP removes it', async () => {
+      const dir = await freshDir()
+      const first = await openWarden(dir)
+      const conn = { id: client.id, conn: {} }
+      first.store.giveIdsAtQueue(assigner({ [client.id]: conn }, [31, 32]).assign)
+      const sub = { clientId: client.id, qos: 2 } as QueueSub
+      await first.store.outgoingEnqueueCombi([sub], v5(1, 2) as StoredPacket)
+      await first.store.outgoingEnqueueCombi([sub], v5(2, 2) as StoredPacket)
+      await first.store.outgoingUpdate(conn, { ...v5(1, 2), messageId: 31 } as StoredPacket)
+      await first.store.outgoingUpdate(conn, { ...v5(2, 2), messageId: 32 } as StoredPacket)
+      await first.store.outgoingUpdate(conn, { cmd: 'pubrel', messageId: 31 } as unknown as StoredPacket)
+      await first.store.destroy()
+      await first.db.close()
+      // the next run knows nothing of these ids until it reads the queue
+      const { store, db } = await openWarden(dir)
+      const next = { id: client.id, conn: {} }
+      const read = await list(store.outgoingStream(next))
+      expect(read.map((p) => [p.cmd, p.messageId])).toEqual([['pubrel', 31], ['publish', 32]])
+      expect(carried(read[1])).toEqual(expected(2))
+      // sent again under 32: nothing to write
+      const ops = store.commits.ops
+      await store.outgoingUpdate(next, { ...read[1], messageId: 32 } as StoredPacket)
+      expect(store.commits.ops).toBe(ops)
+      expect(await store.outgoingClearMessageId(next, { messageId: 31 })).toMatchObject({ cmd: 'pubrel' })
+      await store.outgoingUpdate(next, { cmd: 'pubrel', messageId: 32 } as unknown as StoredPacket)
+      expect(await store.outgoingClearMessageId(next, { messageId: 32 })).toMatchObject({ cmd: 'pubrel' })
+      expect(await list(store.outgoingStream({ id: client.id }))).toEqual([])
+      expect(await keys(db)).toEqual([])
+      await store.destroy()
+    })
+
+    it('sent under another id: that id is written apart and is the one read back', async () => {
+      const dir = await freshDir()
+      const first = await openWarden(dir)
+      const conn = { id: client.id, conn: {} }
+      first.store.giveIdsAtQueue(assigner({ [client.id]: conn }, [41]).assign)
+      await first.store.outgoingEnqueueCombi([{ clientId: client.id, qos: 2 } as QueueSub], v5(1, 2) as StoredPacket)
+      await first.store.outgoingUpdate(conn, { ...v5(1, 2), messageId: 42 } as StoredPacket)
+      expect(await keys(first.db)).toContain(idKey(client.id, 42))
+      await first.store.destroy()
+      await first.db.close()
+      const { store, db } = await openWarden(dir)
+      expect((await list(store.outgoingStream({ id: client.id }))).map((p) => p.messageId)).toEqual([42])
+      await store.destroy()
+      await db.close()
+    })
+
+    it('given to a connection that closed before sending it: a later connection sends it as a first delivery; that connection leaves it out', async () => {
+      const { store, db } = await openWarden(await freshDir())
+      const old = { id: client.id, conn: {} }
+      store.giveIdsAtQueue(assigner({ [client.id]: old }, [51]).assign)
+      await store.outgoingEnqueueCombi([{ clientId: client.id, qos: 2 } as QueueSub], v5(1, 2) as StoredPacket)
+      // the connection it was given to reads its queue meanwhile: it is to be delivered live there
+      expect(await list(store.outgoingStream(old))).toEqual([])
+      const later = { id: client.id, conn: {} }
+      const read = await list(store.outgoingStream(later))
+      expect(read.map((p) => [String(p.payload), p.messageId])).toEqual([['m1', undefined]])
+      // sent under the id the later connection gives it: that one is written, 51 is free again
+      await store.outgoingUpdate(later, { ...read[0], messageId: 9 } as StoredPacket)
+      expect(await keys(db)).toContain(idKey(client.id, 9))
+      expect(await store.outgoingClearMessageId(later, { messageId: 51 })).toBeUndefined()
+      expect(carried(await store.outgoingClearMessageId(later, { messageId: 9 }))).toEqual(expected(1))
+      await store.destroy()
+      await db.close()
+    })
+
+    it('each subscriber its own id; an id held by another message is not given (queued without one)', async () => {
+      const { store, db } = await openWarden(await freshDir())
+      const a = { id: 'reader/a', conn: {} }
+      const b = { id: 'reader/b', conn: {} }
+      await store.outgoingEnqueueCombi([{ clientId: b.id, qos: 1 } as QueueSub], v5(1, 1) as StoredPacket)
+      await store.outgoingUpdate(b, { ...v5(1, 1), messageId: 62 } as StoredPacket)
+      const { assign, dropped } = assigner({ [a.id]: a, [b.id]: b }, [61, 62])
+      store.giveIdsAtQueue(assign)
+      await store.outgoingEnqueueCombi([{ clientId: a.id, qos: 2 }, { clientId: b.id, qos: 2 }] as QueueSub[], v5(2, 2) as StoredPacket)
+      expect(dropped).toEqual([62])
+      expect((await list(store.outgoingStream({ id: a.id }))).map((p) => p.messageId)).toEqual([61])
+      expect((await list(store.outgoingStream({ id: b.id }))).map((p) => [String(p.payload), p.messageId])).toEqual([['m1', 62], ['m2', null]])
+      // at QoS 1 (granted), or a message queued at QoS 1: no id is asked for
+      const asked: string[] = []
+      store.giveIdsAtQueue((clientId) => { asked.push(clientId); return undefined })
+      await store.outgoingEnqueueCombi([{ clientId: a.id, qos: 1 }] as QueueSub[], v5(3, 2) as StoredPacket)
+      await store.outgoingEnqueueCombi([{ clientId: a.id, qos: 2 }] as QueueSub[], v5(4, 1) as StoredPacket)
+      expect(asked).toEqual([])
+      await store.destroy()
+      await db.close()
+    })
+
+    it('is read by aedes-persistence-level as the message with its id', async () => {
+      const dir = await freshDir()
+      const { store, db } = await openWarden(dir)
+      const conn = { id: client.id, conn: {} }
+      store.giveIdsAtQueue(assigner({ [client.id]: conn }, [71]).assign)
+      await store.outgoingEnqueueCombi([{ clientId: client.id, qos: 2 } as QueueSub], v5(1, 2) as StoredPacket)
+      await store.destroy()
+      await db.close()
+      const theirs = await openAedesLevel(dir)
+      const read = await list(theirs.outgoingStream({ id: client.id }))
+      expect(read.map((p) => p.messageId)).toEqual([71])
+      expect(carried(read[0])).toEqual(expected(1))
+      await theirs.destroy()
+    })
   })
 })

@@ -13,6 +13,7 @@ import type { Client } from 'aedes'
 import { nextPacketId, resumesSession } from './accessors.js'
 import { clientInternals, type Deliver } from './internals.js'
 import { fn, patch, patchClosure } from './patch.js'
+import { takeQueuedIds, withQueuedId } from './queued-ids.js'
 import type { AedesStore } from './store.js'
 
 interface Delivered { retain?: boolean, qos?: number, brokerId?: string | null, brokerCounter?: number }
@@ -37,7 +38,8 @@ const WHY = 'aedes 2.0.0-beta.1 records no packet id for a QoS 1/2 PUBLISH with 
  * deliverQoS), for a persistent session only, MQTT 5 Clean Start 0 with no expiry included. A clean session
  * records nothing, and keeps aedes's own deliverQoS: no wrapper is made for it (a closure with its contexts,
  * ~150 bytes a connection). A clean session does not become persistent: a DISCONNECT cannot raise a Session
- * Expiry of 0 (disconnect-expiry.ts).
+ * Expiry of 0 (disconnect-expiry.ts). The same wrapper hands aedes the packet id a QoS 2 message was given as it
+ * was queued (queued-ids.ts): one closure a persistent connection, not two.
  */
 export function recordRetainedDeliveries (client: Client): void {
   const c = clientInternals(client)
@@ -49,7 +51,8 @@ export function recordRetainedDeliveries (client: Client): void {
     const p = packet as Delivered
     // a session made clean by its DISCONNECT (Session Expiry 0) records nothing either
     if (p.retain !== true || (p.qos ?? 0) === 0 || c.clean) {
-      deliver(packet, cb)
+      // with the packet id given when it was queued, if it was (queued-ids.ts)
+      deliver(withQueuedId(client, packet), cb)
       return
     }
     if (p.brokerId === undefined || p.brokerId === null) {
@@ -65,6 +68,7 @@ export function recordRetainedDeliveries (client: Client): void {
     // aedes calls back once the packet is written, or dropped: its outgoingUpdate came before
     deliver({ ...packet, retain: false }, () => { own.delete(id); cb() })
   }, WHY, 'client')
+  takeQueuedIds(client)
 }
 
 const DONE = Promise.resolve()

@@ -25,7 +25,13 @@ export interface StoredPacket {
   brokerCounter?: number
   [field: string]: unknown
 }
-export interface QueueSub { clientId: string, topic?: string, qos?: number }
+export interface QueueSub {
+  clientId: string
+  topic?: string
+  qos?: number
+  /** the caller gives the delivery its packet id itself (a consumer group's copy): none is given as it is queued */
+  numbered?: boolean
+}
 
 export interface AedesStore {
   incomingStorePacket (client: Session, packet: StoredPacket): Promise<void>

@@ -256,6 +256,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       hasIncoming: store.hasIncoming,
       queueRecords: store.queueRecords,
       queueMarks: store.queueMarks,
+      giveIdsAtQueue: store.giveIdsAtQueue,
       limits,
       queue: config.limits,
       shared,

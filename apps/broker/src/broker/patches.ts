@@ -36,6 +36,7 @@ import { stripWillDelay } from '../aedes/will-properties.js'
 import { refuseMqtt5 } from '../aedes/protocol-gate.js'
 import { settlePubrelDeletes } from '../aedes/pubrel-race.js'
 import { holdProtocolWrites } from '../aedes/client-internals.js'
+import { queuedIdsOf, type IdAtQueue } from '../aedes/queued-ids.js'
 import { installOutboundWrites, refuseZeroPacketSize } from '../aedes/outbound-window.js'
 import { keepRetainedDeliveries } from '../aedes/retain-as-published.js'
 import { skipUnqueuedDeliveries } from '../aedes/unqueued-deliveries.js'
@@ -143,6 +144,8 @@ export interface BrokerPatchDeps {
   queueRecords?: QueueRecords | undefined
   /** Redis: the QoS 2 guard's mark is set in the script call that queues the message */
   queueMarks?: MarkRecords | undefined
+  /** level: QoS 2 messages for live subscribers are queued with their packet id (aedes/queued-ids.ts) */
+  giveIdsAtQueue?: ((assign: IdAtQueue) => void) | undefined
   limits: Limits
   queue: { maxQueuedMessages: number, maxQueuedBytes: number }
   shared: SharedSubscriptions
@@ -262,6 +265,13 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
       reason: 'beta.1 records no packet id for a QoS 1/2 PUBLISH with RETAIN 1 to a persistent session (Retain As Published, ' +
         'MQTT-3.3.1-12; retained at subscribe time): its PUBREC closes the connection; the per-connection part is in limits/connection-patches.ts',
       install: () => keepRetainedDeliveries(store)
+    },
+    {
+      name: 'queued-qos2-ids',
+      when: deps.giveIdsAtQueue !== undefined,
+      reason: 'aedes gives a QoS 2 delivery its packet id only as it sends it: the level store wrote the id apart, awaited ' +
+        'before the PUBLISH, and removed it after; given when the message is queued, it goes into the queue entry',
+      install: () => deps.giveIdsAtQueue?.(queuedIdsOf(broker))
     },
     {
       name: 'zero-maximum-packet-size',

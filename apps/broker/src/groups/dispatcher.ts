@@ -178,7 +178,7 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     const stored = att.chain.then(async () => {
       await noted
       if (!stores || att.closed || att.inflight.get(messageId) !== f) return
-      await store.outgoingEnqueueCombi([{ clientId: att.clientId, topic: copy.topic, qos }], { ...base, qos })
+      await store.outgoingEnqueueCombi([{ clientId: att.clientId, topic: copy.topic, qos, numbered: true }], { ...base, qos })
       f.stored = true
     })
     att.chain = stored.catch(() => {})
@@ -246,7 +246,7 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     // it finds the copy queued, and the member leaves its groups when it closes
     const step = att.chain.then(async () => {
       if (att.closed || att.inflight.get(messageId) !== f) return
-      await store.outgoingEnqueueCombi([{ clientId: att.clientId, topic: copy.topic, qos }], { ...base, qos })
+      await store.outgoingEnqueueCombi([{ clientId: att.clientId, topic: copy.topic, qos, numbered: true }], { ...base, qos })
       f.stored = true
       if (!att.closed) await write()
     })

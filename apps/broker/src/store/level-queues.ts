@@ -19,7 +19,13 @@
 //   (QueueRecords: stage, attach): one awaited write before PUBREC, atomic with the queue entries;
 // - the packet id a QoS 1 message is sent under is kept in memory only (outgoingStream adds it back to
 //   what it reads): after a crash the message is sent again under a new id, a duplicate QoS 1 allows. So a
-//   QoS 1 message costs one put when queued and one delete when acknowledged, both in shared batches.
+//   QoS 1 message costs one put when queued and one delete when acknowledged, both in shared batches;
+// - a QoS 2 message for a subscriber connected here is given its packet id as it is queued
+//   (aedes/queued-ids.ts), and the queue entry is written with it: the entry is then what the `outgoing-id:`
+//   key would be (aedes-persistence-level writes the queue entry with its id too), and its PUBREL replaces it.
+//   Such a message costs a put when queued, one for its PUBREL and a delete on PUBCOMP, where one sent under
+//   an id of its own cost five writes (the queue entry, its id, the PUBREL, two deletes) and a batch more to
+//   wait for. Read back, a queue entry with a packet id is sent under it.
 import { Readable } from 'node:stream'
 import type { Level } from 'level'
 import msgpack from 'msgpack-lite'
@@ -30,6 +36,7 @@ import { isOpenConnection, type QueueSub, type Session, type StoredPacket } from
 import { createGroupCommit, type GroupCommit } from './group-commit.js'
 import { createLevelWriter } from './level-write.js'
 import { encodePacket } from './packet-codec.js'
+import type { IdAtQueue } from '../aedes/queued-ids.js'
 
 const OUTGOING = 'outgoing:'
 const OUTGOING_ID = 'outgoing-id:'
@@ -123,6 +130,10 @@ interface Sent {
   readonly queueKey: string
   readonly packet: StoredPacket
   readonly onDisk: boolean
+  /** its id is in its queue entry (given when queued, or read back from it): no `outgoing-id:` key needed */
+  readonly inQueue?: boolean
+  /** given when queued and not yet handed to outgoingUpdate: a delivery still to come, on `conn` */
+  readonly waiting?: boolean
   /** the connection it was sent on (see #connections); undefined: read from disk, sent by an earlier run */
   readonly conn?: number
   /** the value of its `outgoing-id:` key when this store wrote or read it: what a resumed session is sent */
@@ -255,6 +266,8 @@ export class LevelQueueStore implements LevelQueues {
   readonly #incoming = new Map<string, Map<number, Entry>>()
   /** records staged or attached to a QoS 2 message's queue write, by its queue identity */
   readonly #withQueue = new Map<string, Pending[]>()
+  /** gives a live subscriber's QoS 2 message its packet id as it is queued (aedes/queued-ids.ts) */
+  #idAtQueue: IdAtQueue | undefined
 
   constructor (db: Level<string, unknown>) {
     this.#db = db
@@ -264,6 +277,9 @@ export class LevelQueueStore implements LevelQueues {
   }
 
   get commits (): { batches: number, ops: number } { return this.#commit.stats }
+
+  /** from now on, QoS 2 messages for subscribers `assign` gives an id are queued with it */
+  giveIdsAtQueue (assign: IdAtQueue): void { this.#idAtQueue = assign }
 
   get broker (): unknown { return this.#base.broker }
 
@@ -328,13 +344,24 @@ export class LevelQueueStore implements LevelQueues {
     const none = subs === null || subs === undefined || subs.length === 0
     if (none && records === undefined) return Promise.resolve(packet)
     if (!none) {
-      // one encoding for every subscriber (the same value under each key)
-      const value = encodePacket(new Packet(packet))
+      // one encoding for every subscriber not given an id (the same value under each key)
+      let value: Buffer | undefined
+      const assign = packet.qos === 2 ? this.#idAtQueue : undefined
       for (const sub of subs) {
         const key = outgoingKey(sub.clientId, packet.brokerId, packet.brokerCounter)
         const q = this.#queue(sub.clientId)
         // the same message queued again (a QoS 2 message published again after a crash) keeps its packet id
-        if (!q.queued.has(key)) q.queued.set(key, UNSENT)
+        const had = q.queued.get(key)
+        if (had !== undefined) {
+          // an entry written with its id, or with its PUBREL since, stays as it is
+          const sent = had !== UNSENT ? q.sent.get(had) : undefined
+          if (sent?.inQueue === true && sent.queueKey === key) continue
+        } else if (assign !== undefined && sub.qos === 2 && sub.numbered !== true && this.#queueWithId(q, key, sub.clientId, packet, assign)) {
+          continue
+        } else {
+          q.queued.set(key, UNSENT)
+        }
+        value ??= encodePacket(new Packet(packet))
         this.#commit.put(key, value)
       }
     }
@@ -350,6 +377,25 @@ export class LevelQueueStore implements LevelQueues {
     }
     // the publisher is acknowledged once the message is in every queue, on disk
     return this.#commit.durable()
+  }
+
+  /** queues `packet` for a subscriber under the id `assign` gives it, if it gives one that is free */
+  #queueWithId (q: Queue, key: string, clientId: string, packet: StoredPacket, assign: IdAtQueue): boolean {
+    const given = assign(clientId, packet)
+    if (given === undefined) return false
+    // an id still held by another message (read back from disk, or one sent before this run's ids caught up)
+    if (q.sent.has(given.id)) {
+      given.drop()
+      return false
+    }
+    const form = new Packet(packet) as StoredPacket
+    form.messageId = given.id
+    const value = encodePacket(form)
+    q.queued.set(key, given.id)
+    const conn = this.#connectionOf(given.client as Session)
+    q.sent.set(given.id, { queueKey: key, packet: form, onDisk: false, inQueue: true, waiting: true, value, conn })
+    this.#commit.put(key, value)
+    return true
   }
 
   stage (packet: StoredPacket, records: readonly StagedRecord[]): void {
@@ -466,13 +512,26 @@ export class LevelQueueStore implements LevelQueues {
     const inMemory = packet.cmd === 'publish' && packet.qos === 1
     // an id another message held on disk stays its own until that message is removed
     const held = q.sent.get(messageId)
+    // queued with its id (or read back so): on disk already, in the queue entry
+    const inQueue = held?.inQueue === true && held.queueKey === queueKey
+    if (inQueue && packet.cmd === 'publish') {
+      q.sent.set(messageId, { queueKey, packet, onDisk: held.onDisk, inQueue, value: held.value, conn })
+      return DONE
+    }
     if (inMemory) {
       q.sent.set(messageId, { queueKey, packet, onDisk: held?.onDisk === true && held.queueKey === queueKey, conn })
       return DONE
     }
+    const value = encodePacket(packet)
+    if (inQueue) {
+      // the PUBREL replaces the message in its queue entry: the subscriber has it (PUBREC), and what is sent
+      // after a crash is this PUBREL
+      q.sent.set(messageId, { queueKey, packet, onDisk: held.onDisk, inQueue, value, conn })
+      this.#commit.put(queueKey, value)
+      return this.#commit.durable()
+    }
     // under its id only: the queue entry keeps the message as queued, and outgoingStream sends the id's
     // value in its place (aedes-persistence-level wrote both keys; it reads this one for an acknowledgement)
-    const value = encodePacket(packet)
     q.sent.set(messageId, { queueKey, packet, onDisk: true, value, conn })
     this.#commit.put(outgoingIdKey(client.id, messageId), value)
     return this.#commit.durable()
@@ -510,9 +569,28 @@ export class LevelQueueStore implements LevelQueues {
         // a connection resuming its session was sent this already (live, once the client was registered, while the
         // queue was being read): in flight, not to send again (a closed one's session ending: it goes too)
         if (sent !== undefined && sent.queueKey === key && sent.conn !== undefined && resuming && sent.conn === connections.get(client)) continue
-        // a QoS 2 message sent: as last written under its id (the PUBLISH with its id, or the PUBREL)
-        if (sent?.value !== undefined && sent.queueKey === key) { yield msgpack.decode(sent.value) as StoredPacket; continue }
+        if (sent?.value !== undefined && sent.queueKey === key) {
+          const packet = msgpack.decode(sent.value) as StoredPacket
+          // given its id as it was queued for a connection that closed before sending it: a first delivery, under
+          // the id the reading connection gives it (what the old one had given is written over then)
+          if (sent.waiting === true && resuming) packet.messageId = undefined
+          // a QoS 2 message sent: as last written under its id (the PUBLISH with its id, or the PUBREL)
+          yield packet
+          continue
+        }
         const packet = msgpack.decode(blob) as StoredPacket
+        // a queue entry written with its packet id (this store, or aedes-persistence-level): sent under it, and
+        // known by it from now on; unless another message holds that id (then it is sent under a new one)
+        const written = packet.messageId
+        if (sent === undefined && typeof written === 'number' && written > 0 && q?.queued.get(key) === UNSENT) {
+          const holder = q.sent.get(written)
+          if (holder === undefined) {
+            q.queued.set(key, written)
+            q.sent.set(written, { queueKey: key, packet, onDisk: false, inQueue: true, value: blob })
+          } else if (holder.queueKey !== key) {
+            packet.messageId = undefined
+          }
+        }
         // a QoS 1 message sent in this run: the id it was sent under, kept in memory
         if (messageId !== undefined && messageId !== UNSENT && packet.cmd === 'publish') packet.messageId = messageId
         yield packet

@@ -12,6 +12,7 @@ import mqemitterRedis from 'mqemitter-redis'
 import { WardenError } from '@warden/common'
 import type { PersistenceKind } from '../config/schema.js'
 import { LevelQueueStore, type IncomingRef, type QueueRecords } from './level-queues.js'
+import type { IdAtQueue } from '../aedes/queued-ids.js'
 import { RedisQueueStore, type MarkRecords } from './redis-queues.js'
 import { localListeners, onResubscribed, tuneRedisBus, type BusStats, type LocalListeners } from './redis-bus.js'
 import { createBusBatch } from './redis-bus-batch.js'
@@ -43,6 +44,8 @@ export interface Store {
   readonly queueRecords?: QueueRecords
   /** Redis: the QoS 2 guard's mark set in the script call that queues its message */
   readonly queueMarks?: MarkRecords
+  /** level: QoS 2 messages for live subscribers are queued with the packet id `assign` gives them (aedes/queued-ids.ts) */
+  readonly giveIdsAtQueue?: (assign: IdAtQueue) => void
   /** level: group commit's batches written and operations in them (one batch per event-loop turn at most) */
   readonly commits?: { readonly batches: number, readonly ops: number }
   close (): Promise<void>
@@ -83,6 +86,7 @@ export async function createStore ({ kind, dataDir, redis, brokerId }: StoreOpti
       hasIncoming: async (clientId) => queues.hasIncoming(clientId),
       commits: queues.commits,
       queueRecords: queues,
+      giveIdsAtQueue: (assign) => { queues.giveIdsAtQueue(assign) },
       async close () {
         await bindings.close()
         await level.destroy()
