@@ -2,15 +2,17 @@
 // (authenticated, its subscriptions being fetched or its stored queue being sent). The newer one takes the
 // session, and the older one is told DISCONNECT 0x8E (MQTT-3.1.4-3) — only once it has its CONNACK, as no
 // DISCONNECT may come before one (MQTT-3.14.0-1): the newer CONNECT waits for that CONNACK
-// (sessions/connect-order.ts, aedes/takeover-disconnect.ts). The older connection's steps are held at a store
-// call the test releases; the store is the memory one, so that everything between a password's verification
-// and the CONNECT's admission (the client-id binding included) runs in the turn of the verification.
+// (sessions/connect-order.ts, aedes/takeover-disconnect.ts; from another process, sessions.ts takeOverLocal).
+// The older connection's steps are held at a store call the test releases. On one process the store is the
+// memory one, so that everything between a password's verification and the CONNECT's admission (the client-id
+// binding included) runs in the turn of the verification.
 import { EventEmitter, once } from 'node:events'
 import type { Client } from 'aedes'
 import mqtt, { type IConnackPacket, type IDisconnectPacket, type MqttClient } from 'mqtt'
 import { describe, expect, it } from 'vitest'
 import { PASSWORD, type TestBroker } from '../helpers/broker.js'
 import { connect5, subscribe5 } from '../helpers/mqtt5.js'
+import { startRedis } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
 
 const scope = useScope()
@@ -246,5 +248,36 @@ describe('an MQTT 5 takeover of a connection still in its connect steps', () => 
     const back = await connect5(scope, tb.url, 'dashboard', session('left'))
     expect(back.connack.sessionPresent).toBe(true)
     await back.next((p) => p.payload.toString() === 'queued-3')
+  })
+})
+
+describe('an MQTT 5 takeover from another process of a connection still in its connect steps (one Redis)', () => {
+  it('the connection here gets its CONNACK, then DISCONNECT 0x8E; the one on the other process the session', async () => {
+    const redis = await startRedis()
+    const node = (brokerId: string): Promise<TestBroker> =>
+      scope.startAnother({ config: { mqtt5: true, persistence: 'redis', redis: { url: redis.url }, brokerId } })
+    const [here, there] = await Promise.all([node('here'), node('there')])
+    scope.defer(async () => { await here.stop(); await there.stop(); await redis.stop() })
+    await awaySession(here, 'roaming', 'queued-4')
+    const fetch = holdFetch(here, 'roaming')
+    const replay = holdReplay(here, 'roaming')
+    const a = watch(here, 'dashboard', session('roaming'))
+    await fetch.held
+
+    // the other process asks this one to take its connection of the id over
+    const asked = signal()
+    const sessions = here.broker.clientIds as { takeOverLocal: (id: string) => Promise<void> }
+    const takeOverLocal = sessions.takeOverLocal.bind(sessions)
+    sessions.takeOverLocal = async (id) => { asked.resolve(); await takeOverLocal(id) }
+    const b = watch(there, 'dashboard', session('roaming'))
+    await asked.promise
+    fetch.release()
+    await replay.held
+    await a.closed
+    expect(a.events).toEqual(['connack 0', 'disconnect 142', 'close'])
+    expect((await b.connack).sessionPresent).toBe(true)
+    await b.until('message queued-4')
+    await live(here, b, 'live-4')
+    expect(b.events).toEqual(['connack 0', 'message queued-4', 'message live-4'])
   })
 })

@@ -72,15 +72,16 @@ export function disconnectBeforeReady (client: Client, reasonCode: number): void
 }
 
 /**
- * Ends a connection whose session a newer CONNECT of its id took, though that one did not get as far as taking
- * it over: DISCONNECT `reasonCode` to an MQTT 5 client that has its CONNACK (now, or once aedes's connect steps
- * are done), then the close. Its will and session go as at any close.
+ * Ends a connection whose session a newer CONNECT of its id took: DISCONNECT `reasonCode` to an MQTT 5 client
+ * that has its CONNACK (connected, or still in aedes's connect steps), then the close; resolves once closed.
  */
-export function closeTakenOver (client: Client, reasonCode: number): void {
-  if (client.closed) return
-  if (client.connected) { client.disconnect({ reasonCode }, () => {}); return }
-  disconnectBeforeReady(client, reasonCode)
-  client.close()
+export function closeTakenOver (client: Client, reasonCode: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (client.closed) { resolve(); return }
+    if (client.connected) { client.disconnect({ reasonCode }, () => resolve()); return }
+    disconnectBeforeReady(client, reasonCode)
+    client.close(() => resolve())
+  })
 }
 
 /**

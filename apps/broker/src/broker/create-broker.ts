@@ -271,7 +271,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     queueCounts = queues.counts
     watchBroker(broker, rules, logger, store.persistence)
     runtime.rules.attach(broker, rules)
-    const clientIds = createSessions(broker, store.persistence, store.bindings, guard)
+    const clientIds = createSessions(broker, store.persistence, store.bindings, guard, connectOrder)
     store.bindings.onKick((clientId) => { void clientIds.kickLocal(clientId) })
     store.bindings.onTakeOver((clientId) => clientIds.takeOverLocal(clientId))
     runtime.registry.onChange((prev, next) => {

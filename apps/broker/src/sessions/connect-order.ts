@@ -26,6 +26,8 @@ interface Turn {
   answered: boolean
   /** the next admitted CONNECT of the id, waiting for this one */
   next: (() => void) | undefined
+  /** others waiting for it to be over (a takeover asked by another process) */
+  watchers?: Array<() => void>
 }
 
 export interface ConnectOrder {
@@ -33,6 +35,8 @@ export interface ConnectOrder {
   readonly stage: HookStage
   /** once aedes exists: a CONNACK sent ends its client's turn */
   watch (broker: Aedes): void
+  /** resolves once the last CONNECT of the id admitted here so far has its CONNACK or has ended (and every one before it) */
+  settled (clientId: string): Promise<void>
 }
 
 export function createConnectOrder (): ConnectOrder {
@@ -46,6 +50,7 @@ export function createConnectOrder (): ConnectOrder {
     const next = t.next
     t.next = undefined
     next?.()
+    for (const w of t.watchers ?? []) w()
   }
   function answered (client: Client | undefined): void {
     const t = client === undefined ? undefined : turns.get(client)
@@ -56,6 +61,10 @@ export function createConnectOrder (): ConnectOrder {
   const closed = (conn: Duplex): void => { answered(clientOfConn(conn) as Client | undefined) }
 
   return {
+    settled (clientId) {
+      const t = last.get(clientId)
+      return t === undefined ? Promise.resolve() : new Promise((resolve) => { (t.watchers ??= []).push(resolve) })
+    },
     watch (broker) {
       broker.on('connackSent', (_packet: unknown, client: Client) => { answered(client) })
       onConnectionClose(broker, closed)
@@ -77,7 +86,7 @@ export function createConnectOrder (): ConnectOrder {
             // gone while it waited, and no newer CONNECT of the id to take the older one over: that one's session was
             // claimed for this one (its binding moved), so it does not go on as if nothing had come
             // (after aedes has marked its CONNACK sent, which it does just after the event that ended its turn)
-            if (client.closed && last.get(client.id) === t) queueMicrotask(() => { closeTakenOver(before.client, V5.SESSION_TAKEN_OVER) })
+            if (client.closed && last.get(client.id) === t) queueMicrotask(() => { void closeTakenOver(before.client, V5.SESSION_TAKEN_OVER) })
             // a client gone meanwhile is let through too: aedes drops a closed client's authentication
             cb(err, ok)
             if (t.answered) done(t)
