@@ -60,7 +60,7 @@ function release (b: Batch): void {
 }
 
 /** Writes out what a socket has buffered now, whoever corked it (mqtt-packet corks while it writes a packet). */
-function flush (c: Corkable): void {
+export function writeOutNow (c: Corkable): void {
   const n = c.writableCorked
   for (let i = 0; i < n; i++) c.uncork()
   for (let i = 0; i < n; i++) c.cork()
@@ -78,7 +78,7 @@ function flushWhenFull (c: Corkable): void {
   patch(c, 'write', fn(3), (original) => {
     const write = original as Write
     return function heldWrite (chunk: unknown, encoding: unknown, cb: unknown) {
-      if (c[HELD] !== undefined && (c[SINCE] as number) >= FLUSH_AT) { c[SINCE] = 0; flush(c) }
+      if (c[HELD] !== undefined && (c[SINCE] as number) >= FLUSH_AT) { c[SINCE] = 0; writeOutNow(c) }
       c[SINCE] = (c[SINCE] as number) + (typeof chunk === 'string' ? Buffer.byteLength(chunk) : (chunk as Uint8Array).length)
       return write(chunk, encoding, cb)
     } as Corkable['write']

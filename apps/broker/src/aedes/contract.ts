@@ -12,6 +12,7 @@ export const BROKER_INTERNALS: readonly Internal[] = [
   { name: 'mq', shape: value('object'), why: 'the message bus: delivery order, consumer groups' },
   { name: 'publish', shape: fn(3), why: 'the publish gate and the QoS 2 guard wrap it' },
   { name: 'publishWill', shape: fn(2), why: 'a will is known as one (and its Will Delay Interval removed) before it is authorized, delayed or not' },
+  { name: 'registerClient', shape: fn(1), why: 'a connection taken over between its CONNACK and the end of its connect steps is told DISCONNECT 0x8E' },
   { name: 'unregisterClient', shape: fn(1), why: 'the ghost reaper removes clients registered after their socket closed' },
   { name: 'scheduleSessionExpiry', shape: fn(1), why: 'MQTT 5 session expiry is kept in the store, not in a timer of one process' },
   { name: 'scheduleWill', shape: fn(3), why: 'a delayed will of a session taken over on another process is not armed' },

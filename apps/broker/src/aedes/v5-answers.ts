@@ -6,6 +6,7 @@ import type { Client, PublishPacket } from 'aedes'
 import mqttPacket from 'mqtt-packet'
 import { connOf } from './accessors.js'
 import { clientInternals } from './internals.js'
+import { writeOutNow } from './client-internals.js'
 
 const V5_WRITE = { protocolVersion: 5 }
 
@@ -50,6 +51,36 @@ export function disconnectWith (client: Client, reasonCode: number): Promise<voi
     // without a DISCONNECT: wait for them (a connect that fails closes the client anyway)
     if (client.connected) client.disconnect({ reasonCode }, () => {})
     else client.once('connected', () => { void disconnectWith(client, reasonCode) })
+  })
+}
+
+/**
+ * DISCONNECT with `reasonCode` to an MQTT 5 client between its CONNACK and the end of aedes's connect steps (its
+ * stored queue being sent), where aedes's own client.disconnect writes nothing; it is then neither connecting
+ * nor connected, so aedes writes nothing after it (lib/write.js). The caller closes it. Any other client: nothing.
+ */
+export function disconnectBeforeReady (client: Client, reasonCode: number): void {
+  const c = clientInternals(client)
+  if (c.version !== 5 || client.connected || client.closed || !c.connackSent || !c.connecting) return
+  const conn = connOf(client)
+  if (!conn.destroyed) {
+    mqttPacket.writeToStream({ cmd: 'disconnect', reasonCode }, conn, V5_WRITE)
+    // out now, behind what was held: aedes's close, next, destroys the socket with what is still corked
+    writeOutNow(conn)
+  }
+  c.connecting = false
+}
+
+/**
+ * Ends a connection whose session a newer CONNECT of its id took: DISCONNECT `reasonCode` to an MQTT 5 client
+ * that has its CONNACK (connected, or still in aedes's connect steps), then the close; resolves once closed.
+ */
+export function closeTakenOver (client: Client, reasonCode: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (client.closed) { resolve(); return }
+    if (client.connected) { client.disconnect({ reasonCode }, () => resolve()); return }
+    disconnectBeforeReady(client, reasonCode)
+    client.close(() => resolve())
   })
 }
 

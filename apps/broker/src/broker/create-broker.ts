@@ -40,6 +40,7 @@ import { abortRedis, connectRedis, type RedisTarget } from '../store/redis-conne
 import { watchRedis } from '../store/redis-health.js'
 import { storeHealthStage } from '../hooks/store-health.js'
 import { createClientIdGuard } from '../sessions/client-id-guard.js'
+import { createConnectOrder } from '../sessions/connect-order.js'
 import { createSessions, type Sessions } from '../sessions/sessions.js'
 import { createClusterView, type ClusterView } from '../observe/cluster-view.js'
 import { logConnections } from '../observe/connection-log.js'
@@ -144,6 +145,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       audit,
       logger
     })
+    const connectOrder = createConnectOrder()
     const retained = createRetainedQuota(store.persistence, config.limits.retained, {
       usernameOf,
       refused: (client, packet, detail) =>
@@ -221,6 +223,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       ...composeHooks(hookStages({
         v5Connack,
         storeHealth: storeHealthStage(() => health?.up() ?? true, audit),
+        connectOrder: connectOrder.stage,
         clientIds: guard.stage,
         retained: retained.stage,
         limits: limits.stage,
@@ -235,6 +238,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     const broker = aedes
     opened.push(() => new Promise<void>((resolve) => broker.close(() => resolve())))
     outbound.watch(broker)
+    connectOrder.watch(broker)
     const resubscribed = store.onBusResubscribed
     if (resubscribed !== undefined) {
       // the backlog is judged on the registry as it is after the outage (a grant revoked meanwhile): the
@@ -268,7 +272,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     queueCounts = queues.counts
     watchBroker(broker, rules, logger, store.persistence)
     runtime.rules.attach(broker, rules)
-    const clientIds = createSessions(broker, store.persistence, store.bindings, guard)
+    const clientIds = createSessions(broker, store.persistence, store.bindings, guard, connectOrder)
     store.bindings.onKick((clientId) => { void clientIds.kickLocal(clientId) })
     store.bindings.onTakeOver((clientId) => clientIds.takeOverLocal(clientId))
     runtime.registry.onChange((prev, next) => {

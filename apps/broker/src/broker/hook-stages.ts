@@ -11,6 +11,7 @@ export interface OrderedStage {
 export interface HookStageDeps {
   v5Connack: HookStage
   storeHealth: HookStage
+  connectOrder: HookStage
   clientIds: HookStage
   retained: HookStage
   limits: HookStage
@@ -32,6 +33,11 @@ export function hookStages (s: HookStageDeps): readonly OrderedStage[] {
     {
       stage: s.storeHealth,
       why: 'before anything that reads the store: while Redis is unreachable a CONNECT is refused at once rather than left waiting on it'
+    },
+    {
+      stage: s.connectOrder,
+      why: 'just outside the client-id binding: a CONNECT it admitted waits there until the one admitted before it for the same id ' +
+        'has its CONNACK, so that each takeover finds a connection it may tell DISCONNECT 0x8E (sessions/connect-order.ts)'
     },
     {
       stage: s.clientIds,

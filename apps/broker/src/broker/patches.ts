@@ -45,6 +45,8 @@ import { acceptShareFilters, advertiseSharedSubscriptions } from '../aedes/share
 import { storeSessionExpiry } from '../aedes/session-timers.js'
 import { stacklessMisses } from '../store/memory-misses.js'
 import { isTakenOver } from '../sessions/takeover.js'
+import { disconnectTakenOverBeforeReady } from '../aedes/takeover-disconnect.js'
+import { V5 } from '../hooks/reason-codes.js'
 import type { AedesStore } from '../aedes/store.js'
 
 interface PatchStep {
@@ -288,6 +290,12 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
       name: 'v5-shared-subscriptions',
       reason: 'beta.1 refuses $share/ of MQTT 5 clients (SUBACK 0x9E, CONNACK Shared Subscription Available 0): Warden\'s consumer groups serve them',
       install: () => { acceptShareFilters(broker, store); advertiseSharedSubscriptions() }
+    },
+    {
+      name: 'takeover-before-ready',
+      reason: 'beta.1 closes a connection taken over between its CONNACK and the end of its connect steps (its stored queue ' +
+        'being sent) without DISCONNECT 0x8E (MQTT-3.1.4-3); sessions/connect-order.ts keeps one not yet CONNACKed from being taken over',
+      install: () => disconnectTakenOverBeforeReady(broker, V5.SESSION_TAKEN_OVER)
     },
     {
       name: 'session-expiry-in-store',

@@ -4,10 +4,12 @@ import type { AedesStore } from '../aedes/store.js'
 import { clientsById, closeWithoutWill } from '../aedes/client-internals.js'
 import { purgeSession } from './session-expiry.js'
 import { markTakenOver } from './takeover.js'
+import { closeTakenOver } from '../aedes/v5-answers.js'
 import { V5 } from '../hooks/reason-codes.js'
 import type { Binding } from '../policy/client-id-binding.js'
 import type { BindingStore } from '../store/binding-store.js'
 import type { ClientIdGuard } from './client-id-guard.js'
+import type { ConnectOrder } from './connect-order.js'
 
 export interface SessionView {
   readonly clientId: string
@@ -60,7 +62,9 @@ export interface Sessions {
   takeOverLocal (clientId: string): Promise<void>
 }
 
-export function createSessions (broker: Aedes, persistence: AedesStore, store: BindingStore, guard: ClientIdGuard): Sessions {
+export function createSessions (
+  broker: Aedes, persistence: AedesStore, store: BindingStore, guard: ClientIdGuard, order: Pick<ConnectOrder, 'settled'>
+): Sessions {
   const reads = persistence
   /** QoS 1/2 messages stored for one session: counting walks its queue */
   const queueLength = async (id: string): Promise<number> => {
@@ -105,6 +109,9 @@ export function createSessions (broker: Aedes, persistence: AedesStore, store: B
       return { clientId, account: b.account }
     },
     async takeOverLocal (clientId) {
+      // a connection of the id still in its connect steps here is taken over once it has its CONNACK: no
+      // DISCONNECT may come before one (MQTT-3.14.0-1), and let be, it would register after the new one
+      await order.settled(clientId)
       // what the client sent before it went to the other process (its last PUBACKs, a DISCONNECT) may be
       // waiting, unread, on this one's socket (this process busy, or stopped, when it came): the poll phase
       // that brought this request read it too, and the turn after it has it handled, so that those
@@ -117,7 +124,8 @@ export function createSessions (broker: Aedes, persistence: AedesStore, store: B
       if (c === undefined || c.closed) return
       // its session is the new connection's: its close must neither wipe it nor start its expiry
       markTakenOver(c)
-      await new Promise<void>((resolve) => c.disconnect({ reasonCode: V5.SESSION_TAKEN_OVER }, () => resolve()))
+      // (one whose stored queue is still being sent gets its DISCONNECT too)
+      await closeTakenOver(c, V5.SESSION_TAKEN_OVER)
     },
     async census () {
       const persistent = (await store.list()).filter(([, b]) => !b.clean)
