@@ -60,6 +60,7 @@ export const CONN_INTERNALS: readonly Internal[] = [
 export const PARSER_INTERNALS: readonly Internal[] = [
   { name: 'client', shape: value('object'), why: 'per-connection listeners and wrappers are shared: they find their client from the parser' },
   { name: 'parse', shape: fn(1), why: 'the packet guard frames bytes before mqtt-packet' },
+  { name: '_parseSubscribe', shape: fn(0), why: 'a SUBSCRIBE\'s filter \'__proto__\' is disguised from aedes\'s dedupe (prototype-filters.ts)' },
   { name: 'on', shape: fn(), why: 'consumer groups watch PUBACK/PUBREC' }
 ]
 

@@ -20,6 +20,10 @@ export interface MqttParser {
   /** the client it parses for (lib/client.js sets it) */
   readonly client: Client
   parse (buf: Buffer): number
+  /** the packet being parsed */
+  readonly packet: object
+  /** mqtt-packet's parse of a SUBSCRIBE's payload, before the packet is emitted (prototype-filters.ts) */
+  _parseSubscribe (): unknown
   on (event: 'packet', l: (packet: { cmd: string, messageId?: number }) => void): void
 }
 

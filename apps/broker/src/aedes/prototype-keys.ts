@@ -3,7 +3,8 @@
 // ('__proto__', 'constructor', 'toString') reads back as present. On beta.1 one CONNECT with the client id
 // 'constructor' throws inside aedes (the "existing client" has no disconnect()) and ends the process, and
 // a SUBSCRIBE to 'constructor' trips an assertion in mqemitter. Warden takes each map's prototype away
-// before aedes first writes to it; the objects stay the same (Warden modules hold broker.clients).
+// before aedes first writes to it; the objects stay the same (Warden modules hold broker.clients). The object aedes
+// dedupes a SUBSCRIBE's filters in is made per packet, out of reach here: prototype-filters.ts.
 import type { Aedes } from 'aedes'
 import { brokerInternals, clientInternals } from './internals.js'
 import { patch, fn } from './patch.js'

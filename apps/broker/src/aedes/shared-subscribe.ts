@@ -7,11 +7,10 @@
 // 'subscribe' event) sees `$share/…`.
 import type { Aedes, Client, Subscription } from 'aedes'
 import mqttPacket from 'mqtt-packet'
-import { clientOfConn, resumesSession } from './accessors.js'
-import { onConnectionClose, watchClose } from './close-hooks.js'
 import { brokerInternals } from './internals.js'
 import { fn, patch } from './patch.js'
 import { rewriteWrites } from './packet-writes.js'
+import { mapRestoredSubscriptions } from './session-fetch.js'
 import type { AedesStore } from './store.js'
 import { disconnectWith, isMqtt5 } from './v5-answers.js'
 import { SHARE_PREFIX } from '../policy/share-filter.js'
@@ -48,29 +47,8 @@ export function disguiseShareFilters (_client: Client, packet: mqttPacket.Packet
  */
 export function acceptShareFilters (broker: Aedes, store: AedesStore): void {
   const b = brokerInternals(broker)
-  /** clients resuming a session, between authenticate and aedes's fetch of their subscriptions, by client id */
-  const resuming = new Map<string, Client>()
-  // a close hook (close-hooks.ts), not a listener made in authenticate's callback, which would keep every
-  // caller's callback; only the connection that is resuming forgets (not an older one of the same id closing)
-  onConnectionClose(broker, (conn) => {
-    const client = clientOfConn(conn) as Client | undefined
-    if (client !== undefined && resuming.get(client.id) === client) resuming.delete(client.id)
-  })
-  patch(b, 'authenticate', fn(4), (authenticate) => (client, username, password, cb) => {
-    authenticate(client, username, password, (err, ok) => {
-      if (err === null && ok === true && resumesSession(client)) {
-        resuming.set(client.id, client)
-        watchClose(broker, client.conn)
-      }
-      cb(err, ok)
-    })
-  }, WHY, 'broker')
-  patch(store, 'subscriptionsByClient', fn(2), (fetch) => async (client) => {
-    const subs = await fetch(client)
-    if (!resuming.delete(client.id)) return subs
-    // copies: the memory store hands out its own objects
-    return subs.map((s) => s.topic.startsWith(SHARE_PREFIX) ? disguise({ ...s }) : s)
-  }, WHY, 'persistence')
+  // copies: the memory store hands out its own objects
+  mapRestoredSubscriptions(broker, store, (subs) => subs.map((s) => s.topic.startsWith(SHARE_PREFIX) ? disguise({ ...s }) : s), WHY)
   patch(b, 'authorizeSubscribe', fn(3), (authorizeSubscribe) => (client, sub, cb) => {
     const real = disguised.get(sub)
     if (real === undefined) { authorizeSubscribe(client, sub, cb); return }

@@ -42,6 +42,7 @@ import { keepRetainedDeliveries } from '../aedes/retain-as-published.js'
 import { skipUnqueuedDeliveries } from '../aedes/unqueued-deliveries.js'
 import { limitKeepAlive } from '../aedes/server-keep-alive.js'
 import { acceptShareFilters, advertiseSharedSubscriptions } from '../aedes/shared-subscribe.js'
+import { acceptPrototypeFilters } from '../aedes/prototype-filters.js'
 import { storeSessionExpiry } from '../aedes/session-timers.js'
 import { stacklessMisses } from '../store/memory-misses.js'
 import { isTakenOver } from '../sessions/takeover.js'
@@ -290,6 +291,14 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
       name: 'v5-shared-subscriptions',
       reason: 'beta.1 refuses $share/ of MQTT 5 clients (SUBACK 0x9E, CONNACK Shared Subscription Available 0): Warden\'s consumer groups serve them',
       install: () => { acceptShareFilters(broker, store); advertiseSharedSubscriptions() }
+    },
+    // the outermost authorizeSubscribe: no other step sees the disguised name
+    {
+      name: 'prototype-filters',
+      reason: 'beta.1 dedupes a SUBSCRIBE\'s filters (and a restored session\'s) in a plain object: \'__proto__\' with another ' +
+        'filter disconnects a 3.1.1 client and ends the process on an MQTT 5 one (GHSA-52qw-whmv-87c5); the per-connection part is in ' +
+        'limits/connection-patches.ts',
+      install: () => acceptPrototypeFilters(broker, store)
     },
     {
       name: 'takeover-before-ready',

@@ -12,6 +12,7 @@ import { disableHighWaterDedupe } from '../delivery/forward-dedupe.js'
 import { watchOutbound } from '../aedes/outbound-window.js'
 import { recordRetainedDeliveries } from '../aedes/retain-as-published.js'
 import { disguiseShareFilters } from '../aedes/shared-subscribe.js'
+import { disguisePrototypeFilters } from '../aedes/prototype-filters.js'
 import { answerBadSessionExpiry } from '../aedes/disconnect-expiry.js'
 import { watchV5Packets, type V5Watch } from '../aedes/v5-packets.js'
 
@@ -60,6 +61,12 @@ const CONNECTION_PATCHES: readonly ConnectionPatch[] = [
         onExpired: forgetDelivery
       })
     })
+  },
+  {
+    name: 'prototype-filters',
+    reason: 'aedes 2.0.0-beta.1 dedupes a SUBSCRIBE\'s filters in a plain object: \'__proto__\' with another filter ' +
+      'disconnects a 3.1.1 client and ends the process on an MQTT 5 one (aedes/prototype-filters.ts)',
+    setup: disguisePrototypeFilters
   },
   {
     name: 'v5-shared-subscribe',

@@ -1,0 +1,35 @@
+// aedes reads a resuming client's stored subscriptions while it handles the CONNECT, with
+// persistence.subscriptionsByClient({ id }) (lib/handlers/connect.js, fetchSubs), and restores them through
+// the SUBSCRIBE handler. Warden's own reads of a session make the same call: a patch that must change only
+// what aedes restores tells the two apart here, from the client authenticated to resume until that fetch.
+import type { Aedes, Client, Subscription } from 'aedes'
+import { clientOfConn, resumesSession } from './accessors.js'
+import { onConnectionClose, watchClose } from './close-hooks.js'
+import { brokerInternals } from './internals.js'
+import { fn, patch } from './patch.js'
+import type { AedesStore } from './store.js'
+
+/** `map` is given what aedes fetches to restore a session, and what it returns is what aedes restores */
+export function mapRestoredSubscriptions (broker: Aedes, store: AedesStore, map: (subs: Subscription[]) => Subscription[], why: string): void {
+  /** clients resuming a session, between authenticate and aedes's fetch of their subscriptions, by client id */
+  const resuming = new Map<string, Client>()
+  // a close hook (close-hooks.ts), not a listener made in authenticate's callback, which would keep every
+  // caller's callback; only the connection that is resuming forgets (not an older one of the same id closing)
+  onConnectionClose(broker, (conn) => {
+    const client = clientOfConn(conn) as Client | undefined
+    if (client !== undefined && resuming.get(client.id) === client) resuming.delete(client.id)
+  })
+  patch(brokerInternals(broker), 'authenticate', fn(4), (authenticate) => (client, username, password, cb) => {
+    authenticate(client, username, password, (err, ok) => {
+      if (err === null && ok === true && resumesSession(client)) {
+        resuming.set(client.id, client)
+        watchClose(broker, client.conn)
+      }
+      cb(err, ok)
+    })
+  }, why, 'broker')
+  patch(store, 'subscriptionsByClient', fn(2), (fetch) => async (client) => {
+    const subs = await fetch(client)
+    return resuming.delete(client.id) ? map(subs) : subs
+  }, why, 'persistence')
+}
