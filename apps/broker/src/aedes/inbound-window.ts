@@ -22,27 +22,35 @@ export class InboundWindowExceeded extends Error {
 export function boundInboundQos2 (store: AedesStore, limit: number): void {
   if (limit <= 0) return
   const held = new WeakMap<Client, Set<number>>()
-  patch(store, 'incomingStorePacket', fn(3), (put) => async (session, packet) => {
-    if (!isClient(session) || packet.messageId === undefined) { await put(session, packet); return }
+  // not async functions: every QoS 2 message passes both, and each await was a promise more
+  patch(store, 'incomingStorePacket', fn(3), (put) => (session, packet) => {
+    if (!isClient(session) || packet.messageId === undefined) return put(session, packet)
     let ids = held.get(session)
     if (ids === undefined) held.set(session, ids = new Set())
     const id = packet.messageId
-    // reserved before the first await: a socket read dispatches all its packets at once
+    // reserved before the store is called: a socket read dispatches all its packets at once
     if (!ids.has(id) && ids.size >= limit) {
       // a v5 client hears why before aedes ends the connection for the failed store
-      if (isMqtt5(session)) await disconnectWith(session, RECEIVE_MAXIMUM_EXCEEDED)
-      throw new InboundWindowExceeded(limit)
+      const told = isMqtt5(session) ? disconnectWith(session, RECEIVE_MAXIMUM_EXCEEDED) : Promise.resolve()
+      return told.then(() => { throw new InboundWindowExceeded(limit) })
     }
     ids.add(id)
+    const own = ids
+    let stored: Promise<void>
     try {
-      await put(session, packet)
+      stored = put(session, packet)
     } catch (err) {
-      ids.delete(id)
-      throw err
+      own.delete(id)
+      return Promise.reject(err)
     }
+    return stored.then(undefined, (err: unknown) => {
+      own.delete(id)
+      throw err
+    })
   }, WHY, 'persistence')
-  patch(store, 'incomingDelPacket', fn(3), (del) => async (session, packet) => {
-    await del(session, packet)
-    if (isClient(session) && packet.messageId !== undefined) held.get(session)?.delete(packet.messageId)
+  patch(store, 'incomingDelPacket', fn(3), (del) => (session, packet) => {
+    if (!isClient(session) || packet.messageId === undefined) return del(session, packet)
+    const id = packet.messageId
+    return del(session, packet).then(() => { held.get(session)?.delete(id) })
   }, WHY, 'persistence')
 }

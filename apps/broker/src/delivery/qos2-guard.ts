@@ -44,6 +44,8 @@ type Stored = StoredPacket
 const WHY = 'aedes answers PUBREC for a stored QoS 2 PUBLISH it may never have published (crash between store and publish)'
 
 const EMPTY = Buffer.alloc(0)
+/** what a staged store answers: nothing to wait for (shared: it carries no value) */
+const STAGED: Promise<void> = Promise.resolve()
 const noop = (): void => {}
 
 /** message numbering that keeps deliveries in order (the publish gate) */
@@ -102,33 +104,8 @@ export function installQos2Guard (
   }
 
   const storeIncoming = raw.store
-  patch(p, 'incomingStorePacket', fn(3), () => async (client, packet) => {
-    // refused publishes (rewritten to the void topic) are never published: nothing to mark
-    const tracked = !isRecord(client.id) && !packet.topic.startsWith(RESERVED_PREFIX)
-    if (tracked && packet.brokerId === undefined) {
-      packet.brokerId = broker.id
-      packet.brokerCounter = numbering.reserve()
-      reserved.add(packet.brokerCounter)
-    }
-    // a packet found stored always has its owner beside it (unless an earlier version stored it)
-    const owner = tracked ? recheck.ownerOf(client) : undefined
-    if (tracked && queueRecords !== undefined) {
-      // level: in the index now, on disk with the message's queue entries and its mark, in one batch; a crash
-      // before that batch loses them with the message, which was not acknowledged (no PUBREC yet)
-      // The owner record is needed only to publish the packet again, which a packet written with its queue
-      // entries never is: it goes to disk only if the publish fails before that.
-      // Both are encoded only if read or written: the owner record is dropped, and the packet replaced by its
-      // form flagged as queued, in the common case
-      const messageId = packet.messageId ?? 0
-      const ids = { messageId: packet.messageId, brokerId: packet.brokerId, brokerCounter: packet.brokerCounter }
-      const clientId = client.id
-      const own = owner !== undefined
-        ? [{ clientId: OWNER_PREFIX + clientId, messageId, packet: () => ownerRecord(clientId, ids, owner).packet as Stored, unlessQueued: true }]
-        : []
-      queueRecords.stage(packet, [...own, { clientId, messageId, packet }])
-      pending.set(identity(packet), { clientId: client.id, messageId: packet.messageId, packet })
-      return
-    }
+  /** the other stores: the owner, then the packet, each written and awaited in turn */
+  const storeWithOwner = async (client: Session, packet: Stored, owner: ReturnType<Qos2Recheck['ownerOf']>, tracked: boolean): Promise<void> => {
     try {
       // the owner first (on Redis the order of the writes is what keeps a packet from being found without it)
       if (owner !== undefined) await writeOwner(raw, client.id, packet, owner)
@@ -138,6 +115,42 @@ export function installQos2Guard (
       throw err
     }
     if (tracked) pending.set(identity(packet), { clientId: client.id, messageId: packet.messageId })
+  }
+  // not an async function: on level nothing is written here (the records are staged), and every QoS 2 message
+  // passes it
+  patch(p, 'incomingStorePacket', fn(3), () => (client, packet) => {
+    // a throw is a rejection, as from the async function this was
+    try {
+      // refused publishes (rewritten to the void topic) are never published: nothing to mark
+      const tracked = !isRecord(client.id) && !packet.topic.startsWith(RESERVED_PREFIX)
+      if (tracked && packet.brokerId === undefined) {
+        packet.brokerId = broker.id
+        packet.brokerCounter = numbering.reserve()
+        reserved.add(packet.brokerCounter)
+      }
+      // a packet found stored always has its owner beside it (unless an earlier version stored it)
+      const owner = tracked ? recheck.ownerOf(client) : undefined
+      if (tracked && queueRecords !== undefined) {
+        // level: in the index now, on disk with the message's queue entries and its mark, in one batch; a crash
+        // before that batch loses them with the message, which was not acknowledged (no PUBREC yet)
+        // The owner record is needed only to publish the packet again, which a packet written with its queue
+        // entries never is: it goes to disk only if the publish fails before that.
+        // Both are encoded only if read or written: the owner record is dropped, and the packet replaced by its
+        // form flagged as queued, in the common case
+        const messageId = packet.messageId ?? 0
+        const ids = { messageId: packet.messageId, brokerId: packet.brokerId, brokerCounter: packet.brokerCounter }
+        const clientId = client.id
+        const own = owner !== undefined
+          ? [{ clientId: OWNER_PREFIX + clientId, messageId, packet: () => ownerRecord(clientId, ids, owner).packet as Stored, unlessQueued: true }]
+          : []
+        queueRecords.stage(packet, [...own, { clientId, messageId, packet }])
+        pending.set(identity(packet), { clientId: client.id, messageId: packet.messageId, packet })
+        return STAGED
+      }
+      return storeWithOwner(client, packet, owner, tracked)
+    } catch (err) {
+      return Promise.reject(err)
+    }
   }, WHY, 'persistence')
 
   // The mark is on disk once the message is in its subscribers' queues, never before (it would stop a
@@ -145,15 +158,22 @@ export function installQos2Guard (
   // published again after being received is a second delivery): on level, in the very batch that writes the
   // queue entries, awaited with them; on Redis, in the script call that queues it; otherwise (or when it was
   // queued at QoS 2 for no one) right after them.
-  patch(p, 'outgoingEnqueueCombi', fn(3), (enqueue) => async (subs, packet) => {
-    if (pending.size === 0 || packet.qos !== 2) return await enqueue(subs, packet)
+  // a message with nothing to mark (QoS 1, or a QoS 2 one not stored here) goes straight through: no promise more
+  patch(p, 'outgoingEnqueueCombi', fn(3), (enqueue) => (subs, packet) => {
+    if (pending.size === 0 || packet.qos !== 2) return enqueue(subs, packet)
     const key = identity(packet)
     const stored = pending.get(key)
-    if (stored === undefined) return await enqueue(subs, packet)
+    if (stored === undefined) return enqueue(subs, packet)
     pending.delete(key)
-    const mark = markRecord(stored.clientId, stored.messageId, packet)
+    return enqueueMarked(enqueue, subs, packet, stored)
+  }, WHY, 'persistence')
+
+  async function enqueueMarked (
+    enqueue: AedesStore['outgoingEnqueueCombi'], subs: Parameters<AedesStore['outgoingEnqueueCombi']>[0], packet: Stored,
+    stored: { clientId: string, messageId: number | undefined, packet?: Stored }
+  ): Promise<unknown> {
     if (marks !== undefined) {
-      marks.attach(packet, [mark])
+      marks.attach(packet, [markRecord(stored.clientId, stored.messageId, packet)])
       let result: unknown
       try {
         result = await enqueue(subs, packet)
@@ -166,6 +186,7 @@ export function installQos2Guard (
     }
     if (queueRecords === undefined) {
       const result = await enqueue(subs, packet)
+      const mark = markRecord(stored.clientId, stored.messageId, packet)
       await p.incomingStorePacket({ id: mark.clientId }, mark.packet)
       return result
     }
@@ -174,7 +195,7 @@ export function installQos2Guard (
     // gets the mark
     queueRecords.attach(packet, [stored.packet !== undefined
       ? { clientId: stored.clientId, packet: { ...stored.packet, [QUEUED]: 1 } }
-      : mark])
+      : markRecord(stored.clientId, stored.messageId, packet)])
     let result: unknown
     try {
       result = await enqueue(subs, packet)
@@ -186,7 +207,7 @@ export function installQos2Guard (
     // queued at QoS 2 for no one (its subscriptions granted QoS 1): the records after the queue entries
     await queueRecords.flush(packet, { queued: true })
     return result
-  }, WHY, 'persistence')
+  }
 
   patch(brokerInternals(broker), 'publish', fn(3), (publish) => function guardedPublish (pk: PublishPacket, client: Client | null | Done, done?: Done): void {
     if (typeof client === 'function') { done = client; client = null }

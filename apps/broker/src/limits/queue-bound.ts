@@ -6,7 +6,7 @@
 import type { Aedes } from 'aedes'
 import { clientsOf } from '../aedes/accessors.js'
 import { fn, patch } from '../aedes/patch.js'
-import type { AedesStore, QueueSub } from '../aedes/store.js'
+import type { AedesStore, QueueSub, StoredPacket } from '../aedes/store.js'
 
 interface Stored { topic?: string | null, payload?: Buffer | string | null }
 const WHY = 'aedes 1.2 lets a persistent session\'s stored queue grow without limit'
@@ -67,9 +67,26 @@ export function boundQueues (broker: Aedes, p: AedesStore, { maxMessages, maxByt
   const overBy = (u: Usage, size: number): 'messages' | 'bytes' | null =>
     maxMessages > 0 && u.n >= maxMessages ? 'messages' : maxBytes > 0 && u.bytes + size > maxBytes ? 'bytes' : null
 
-  patch(p, 'outgoingEnqueueCombi', fn(3), (enqueue) => async (subs, packet) => {
-    if (subs === undefined || subs === null || subs.length === 0) return await enqueue(subs, packet)
+  const counted = (subs: readonly QueueSub[], size: number) => (result: unknown): unknown => {
+    for (const sub of subs) {
+      const u = counts.get(sub.clientId)
+      if (u !== undefined) { u.n++; u.bytes += size }
+    }
+    return result
+  }
+  // not an async function: when every queue's count is known and none is full (the message path), the store's
+  // answer goes on with one promise more, not three
+  patch(p, 'outgoingEnqueueCombi', fn(3), (enqueue) => (subs, packet) => {
+    if (subs === undefined || subs === null || subs.length === 0) return enqueue(subs, packet)
     const size = storedBytes(packet as Stored)
+    for (const sub of subs) {
+      const known = countOf(sub.clientId)
+      if ('then' in known || overBy(known, size) !== null) return enqueueBounded(enqueue, subs, packet, size)
+    }
+    return enqueue(subs, packet).then(counted(subs, size))
+  }, WHY, 'persistence')
+
+  async function enqueueBounded (enqueue: AedesStore['outgoingEnqueueCombi'], subs: QueueSub[], packet: StoredPacket, size: number): Promise<unknown> {
     const kept: QueueSub[] = []
     for (const sub of subs) {
       const known = countOf(sub.clientId)
@@ -86,23 +103,17 @@ export function boundQueues (broker: Aedes, p: AedesStore, { maxMessages, maxByt
         onOverflow({ clientId: sub.clientId, queued: u.n, queuedBytes: u.bytes, by, online: false })
       }
     }
-    const result = await enqueue(kept, packet)
-    for (const sub of kept) {
-      const u = counts.get(sub.clientId)
-      if (u !== undefined) { u.n++; u.bytes += size }
-    }
-    return result
-  }, WHY, 'persistence')
+    return counted(kept, size)(await enqueue(kept, packet))
+  }
 
-  patch(p, 'outgoingClearMessageId', fn(3), (clear) => async (client, packet) => {
-    const removed = await clear(client, packet)
+  patch(p, 'outgoingClearMessageId', fn(3), (clear) => (client, packet) => clear(client, packet).then((removed) => {
     const u = counts.get(client.id)
     if (removed !== undefined && removed !== null && u !== undefined && u.n > 0) {
       u.n--
       u.bytes = Math.max(0, u.bytes - storedBytes(removed as Stored))
     }
     return removed
-  }, WHY, 'persistence')
+  }), WHY, 'persistence')
 
   // a disconnect is a good time to forget: the next enqueue counts afresh from the store
   broker.on('clientDisconnect', (client) => counts.delete(client.id))

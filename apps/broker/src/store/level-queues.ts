@@ -221,6 +221,8 @@ export interface LevelQueues extends QueueRecords {
 
 /** a call with nothing to wait for: resolved already (shared: it carries no value) */
 const DONE: Promise<void> = Promise.resolve()
+/** the answer of an acknowledgement of nothing held (shared, as DONE) */
+const NOTHING: Promise<undefined> = Promise.resolve(undefined)
 
 /**
  * the promise `call` returns, or its throw as a rejection. The message path's store calls are not async
@@ -537,18 +539,19 @@ export class LevelQueueStore implements LevelQueues {
     return this.#commit.durable()
   }
 
-  async outgoingClearMessageId (client: Session, packet: { messageId?: number }): Promise<StoredPacket | undefined> {
+  // not an async function: every acknowledgement makes this call (one promise, settled now)
+  outgoingClearMessageId (client: Session, packet: { messageId?: number }): Promise<StoredPacket | undefined> {
     const q = this.#queues.get(client.id)
     const messageId = packet.messageId ?? 0
     const sent = q?.sent.get(messageId)
-    if (q === undefined || sent === undefined) return undefined
+    if (q === undefined || sent === undefined) return NOTHING
     q.sent.delete(messageId)
     q.queued.delete(sent.queueKey)
     this.#dropIfEmpty(client.id, q)
     // not awaited: a removal lost in a crash sends the message once more (QoS 1) or its PUBREL (QoS 2)
     if (sent.onDisk) this.#commit.del(outgoingIdKey(client.id, messageId))
     this.#commit.del(sent.queueKey)
-    return sent.packet
+    return Promise.resolve(sent.packet)
   }
 
   outgoingStream (client: Session): Readable {

@@ -22,22 +22,28 @@ export function cappedCopy (packet: StoredPacket, qos: 1 | 2): StoredPacket {
 }
 
 export function queueAtGrantedQos (store: AedesStore): void {
-  patch(store, 'outgoingEnqueueCombi', fn(3), (enqueue) => async (subs, packet) => {
+  // a message queued at its QoS for everyone (every QoS 1 one) goes straight through: no promise more
+  patch(store, 'outgoingEnqueueCombi', fn(3), (enqueue) => (subs, packet) => {
     const qos = packet.qos ?? 0
-    if (subs === undefined || subs === null || qos < 2 || subs.every((s) => (s.qos ?? qos) >= qos)) return await enqueue(subs, packet)
-    const byQos = new Map<number, QueueSub[]>()
-    for (const s of subs) {
-      // a QoS 0 subscription's copy stays QoS 1, as delivery does (cappedQos): it leaves the queue when acknowledged
-      const q = Math.max(1, Math.min(s.qos ?? qos, qos))
-      const list = byQos.get(q)
-      if (list === undefined) byQos.set(q, [s]); else list.push(s)
-    }
-    let result: unknown
-    // the group at the published QoS last: the QoS 2 guard's mark goes to disk with that group's entries
-    // (level-queues.ts), so it must be the last of the message's queue writes
-    for (const [q, list] of [...byQos].sort(([a], [b]) => (a === qos ? 1 : 0) - (b === qos ? 1 : 0))) {
-      result = await enqueue(list, q === qos ? packet : cappedCopy(packet, q as 1 | 2))
-    }
-    return result
+    if (subs === undefined || subs === null || qos < 2 || subs.every((s) => (s.qos ?? qos) >= qos)) return enqueue(subs, packet)
+    return enqueueByQos(enqueue, subs, packet, qos)
   }, 'aedes queues a message for an offline session at its published QoS, not the QoS its subscription was granted', 'persistence')
+}
+
+/** the copies at each granted QoS, the published QoS last */
+async function enqueueByQos (enqueue: AedesStore['outgoingEnqueueCombi'], subs: QueueSub[], packet: StoredPacket, qos: number): Promise<unknown> {
+  const byQos = new Map<number, QueueSub[]>()
+  for (const s of subs) {
+    // a QoS 0 subscription's copy stays QoS 1, as delivery does (cappedQos): it leaves the queue when acknowledged
+    const q = Math.max(1, Math.min(s.qos ?? qos, qos))
+    const list = byQos.get(q)
+    if (list === undefined) byQos.set(q, [s]); else list.push(s)
+  }
+  let result: unknown
+  // the group at the published QoS last: the QoS 2 guard's mark goes to disk with that group's entries
+  // (level-queues.ts), so it must be the last of the message's queue writes
+  for (const [q, list] of [...byQos].sort(([a], [b]) => (a === qos ? 1 : 0) - (b === qos ? 1 : 0))) {
+    result = await enqueue(list, q === qos ? packet : cappedCopy(packet, q as 1 | 2))
+  }
+  return result
 }
