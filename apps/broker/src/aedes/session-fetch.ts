@@ -7,10 +7,13 @@ import { clientOfConn, resumesSession } from './accessors.js'
 import { onConnectionClose, watchClose } from './close-hooks.js'
 import { brokerInternals } from './internals.js'
 import { fn, patch } from './patch.js'
-import type { AedesStore } from './store.js'
+import type { AedesStore, Session } from './store.js'
+
+/** what aedes fetched to restore `session` → what it restores (a promise: aedes's CONNECT waits for it) */
+export type RestoreMap = (subs: Subscription[], session: Session) => Subscription[] | Promise<Subscription[]>
 
 /** `map` is given what aedes fetches to restore a session, and what it returns is what aedes restores */
-export function mapRestoredSubscriptions (broker: Aedes, store: AedesStore, map: (subs: Subscription[]) => Subscription[], why: string): void {
+export function mapRestoredSubscriptions (broker: Aedes, store: AedesStore, map: RestoreMap, why: string): void {
   /** clients resuming a session, between authenticate and aedes's fetch of their subscriptions, by client id */
   const resuming = new Map<string, Client>()
   // a close hook (close-hooks.ts), not a listener made in authenticate's callback, which would keep every
@@ -30,6 +33,6 @@ export function mapRestoredSubscriptions (broker: Aedes, store: AedesStore, map:
   }, why, 'broker')
   patch(store, 'subscriptionsByClient', fn(2), (fetch) => async (client) => {
     const subs = await fetch(client)
-    return resuming.delete(client.id) ? map(subs) : subs
+    return resuming.delete(client.id) ? await map(subs, client) : subs
   }, why, 'persistence')
 }

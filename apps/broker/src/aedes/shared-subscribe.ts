@@ -4,14 +4,16 @@
 // and 5 alike, so it lets aedes see such a filter only once authorizeSubscribe has it: a `$share/` filter is
 // disguised on its way in (the parsed SUBSCRIBE, the session fetched at CONNECT) and given back its name as
 // the outermost authorizeSubscribe is called, before any hook stage; every later step (store, SUBACK,
-// 'subscribe' event) sees `$share/…`.
+// 'subscribe' event) sees `$share/…`. One step comes earlier: aedes stores the whole packet's filters as it
+// stores each one (storeSubscriptions), so a filter not authorized yet reaches the store: it is stored under
+// its real name.
 import type { Aedes, Client, Subscription } from 'aedes'
 import mqttPacket from 'mqtt-packet'
 import { brokerInternals } from './internals.js'
 import { fn, patch } from './patch.js'
 import { rewriteWrites } from './packet-writes.js'
 import { mapRestoredSubscriptions } from './session-fetch.js'
-import type { AedesStore } from './store.js'
+import type { AedesStore, Session } from './store.js'
 import { disconnectWith, isMqtt5 } from './v5-answers.js'
 import { SHARE_PREFIX } from '../policy/share-filter.js'
 
@@ -24,6 +26,24 @@ const DISGUISE = '$SHARE\u0000'
 
 /** sub object → its real filter, until authorizeSubscribe gives it back */
 const disguised = new WeakMap<object, string>()
+/**
+ * a SUBSCRIBE's filters as aedes stores them → as they reach the store: the same array at each of the packet's
+ * store calls (store/subscribe-once.ts makes them one write by the array's identity)
+ */
+const storedAs = new WeakMap<readonly Subscription[], readonly Subscription[]>()
+
+/** `subs` with the filters still disguised under their real names (copies: aedes's own are still to be authorized) */
+function storedNames (subs: readonly Subscription[]): readonly Subscription[] {
+  let out = storedAs.get(subs)
+  if (out !== undefined) return out
+  if (!subs.some((s) => disguised.has(s))) return subs
+  out = subs.map((s) => {
+    const real = disguised.get(s)
+    return real === undefined ? s : { ...s, topic: real }
+  })
+  storedAs.set(subs, out)
+  return out
+}
 
 function disguise<T extends { topic: string }> (sub: T): T {
   if (!sub.topic.startsWith(SHARE_PREFIX)) return sub
@@ -49,6 +69,8 @@ export function acceptShareFilters (broker: Aedes, store: AedesStore): void {
   const b = brokerInternals(broker)
   // copies: the memory store hands out its own objects
   mapRestoredSubscriptions(broker, store, (subs) => subs.map((s) => s.topic.startsWith(SHARE_PREFIX) ? disguise({ ...s }) : s), WHY)
+  patch(store, 'addSubscriptions', fn(3), (add) => (client, subs) => add(client, storedNames(subs)),
+    'aedes 2.0.0-beta.1 stores a SUBSCRIBE\'s filters as it stores the first one authorized: a $share/ filter is still disguised', 'persistence')
   patch(b, 'authorizeSubscribe', fn(3), (authorizeSubscribe) => (client, sub, cb) => {
     const real = disguised.get(sub)
     if (real === undefined) { authorizeSubscribe(client, sub, cb); return }
@@ -61,6 +83,32 @@ export function acceptShareFilters (broker: Aedes, store: AedesStore): void {
     }
     authorizeSubscribe(client, sub, cb)
   }, WHY, 'broker')
+}
+
+/**
+ * Once aedes exists, before the session-present patch (broker/patches.ts), which must see the session without
+ * them. Until the store was given real names only (acceptShareFilters), a persistent MQTT 5 session could hold the
+ * disguised name `$SHARE\u0000/…` beside its filters: a `$share/` filter not authorized yet as another filter of its
+ * SUBSCRIBE was stored. No client can send U+0000 (the packet guard refuses it): such an entry is never a client's
+ * filter. A resumed session is restored without them, and they are removed from the store. (Restored, each was
+ * refused as not granted, at every resume, or, listed after the real filter it disguised, taken by aedes's dedupe
+ * in its place: the member was not back in its group.)
+ */
+export function forgetLeakedShareNames (broker: Aedes, store: AedesStore): void {
+  mapRestoredSubscriptions(broker, store, async (subs, session) => {
+    const leaked = subs.filter((s) => s.topic.startsWith(DISGUISE))
+    if (leaked.length === 0) return subs
+    await removeLeaked(store, session, leaked.map((s) => s.topic))
+    return subs.filter((s) => !s.topic.startsWith(DISGUISE))
+  }, 'Warden stored the disguised name of a $share/ filter beside the real ones of its SUBSCRIBE')
+}
+
+async function removeLeaked (store: AedesStore, session: Session, topics: string[]): Promise<void> {
+  try {
+    await store.removeSubscriptions(session, topics)
+  } catch {
+    // left out of the restore all the same: the removal is tried again at the next resume
+  }
 }
 
 /**
