@@ -8,9 +8,11 @@ import type { Client } from 'aedes'
 import type { Packet } from 'mqtt-packet'
 import { describe, expect, it } from 'vitest'
 import { baseConfig, type TestBroker } from '../helpers/broker.js'
+import { patch } from '../helpers/http.js'
 import { holdLevelBatches } from '../helpers/level-hold.js'
 import { publish, subscribe } from '../helpers/mqtt.js'
 import { connectPacket, packetWhere, rawClient, type RawClient } from '../helpers/raw-mqtt.js'
+import { connect5 } from '../helpers/mqtt5.js'
 import { useScope } from '../helpers/scope.js'
 import { storeOf } from '../../apps/broker/src/aedes/store.js'
 import { clientsOf } from '../../apps/broker/src/aedes/accessors.js'
@@ -46,7 +48,8 @@ async function reader (tb: TestBroker, clientId: string, properties?: Record<str
   const version = properties !== undefined ? 5 : 4
   const c = scope.track(await rawClient(tb.port, { protocolVersion: version }))
   const replayed = ready(tb, clientId)
-  c.send(connectPacket('dashboard', clientId, { clean: false, protocolVersion: version, ...(properties !== undefined ? { properties } : {}) } as Partial<Packet>))
+  const extra = { clean: false, protocolVersion: version, ...(properties !== undefined ? { properties } : {}) }
+  c.send(connectPacket('dashboard', clientId, extra as Partial<Packet>))
   const ack = await c.next('connack') as { reasonCode?: number, returnCode?: number }
   expect(ack.reasonCode ?? ack.returnCode).toBe(0)
   await replayed
@@ -95,7 +98,7 @@ async function marker (c: RawClient, payload = 'marker'): Promise<void> {
 }
 
 describe('a QoS 2 message queued with its packet id, the session taken over', () => {
-  it('in flight (PUBLISH sent, no PUBREC; PUBREC sent, PUBREL pending): the new connection gets the PUBLISH again (DUP 1) and the PUBREL under the same ids, once', async () => {
+  it('in flight (PUBLISH sent, no PUBREC; PUBREC sent, PUBREL pending): the new connection gets both again, same ids, PUBLISH DUP 1', async () => {
     const tb = await scope.start()
     const first = await reader(tb, 'qid-take')
     first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/#', qos: 2 }] } as Packet)
@@ -169,7 +172,7 @@ describe('a QoS 2 message queued with its packet id, the session taken over', ()
 })
 
 describe('QoS 2 messages queued with their packet ids, an MQTT 5 Receive Maximum of 1', () => {
-  it('a burst is delivered once each, in order, as acknowledgements come; held ones go DUP 0 after a reconnect, the one in flight DUP 1 under its id', async () => {
+  it('a burst is delivered once each, in order, as acknowledgements come; after a reconnect held ones go DUP 0, the one in flight DUP 1', async () => {
     const tb = await scope.start({ config: { mqtt5: true } })
     const session = { receiveMaximum: 1, sessionExpiryInterval: 300 }
     const first = await reader(tb, 'qid-rm', session)
@@ -207,6 +210,29 @@ describe('QoS 2 messages queued with their packet ids, an MQTT 5 Receive Maximum
     expect(new Set(got.map((p) => p.messageId)).size).toBe(4)
     expect(back.isClosed).toBe(false)
     expect(await storeQueue(tb, 'qid-rm')).toEqual([])
+  })
+})
+
+describe('a QoS 2 message queued with its packet id and held back by an MQTT 5 Receive Maximum of 1', () => {
+  it('is not sent once its Message Expiry Interval has passed, and leaves the queue', async () => {
+    const tb = await scope.start({ config: { mqtt5: true } })
+    const r = await reader(tb, 'qid-expiry', { receiveMaximum: 1, sessionExpiryInterval: 300 })
+    r.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/#', qos: 2 }] } as Packet)
+    await r.next('suback')
+    const pub = await connect5(scope, tb.url, 'sensor-1')
+    await pub.client.publishAsync(TOPIC, 'first', { qos: 2 })
+    await pub.client.publishAsync(TOPIC, 'short', { qos: 2, properties: { messageExpiryInterval: 1 } })
+    await pub.client.publishAsync(TOPIC, 'long', { qos: 2, properties: { messageExpiryInterval: 60 } })
+    const first = await packetWhere(r, publishOf('first')) as Pub
+    // no event tells that a second has passed
+    await new Promise((resolve) => setTimeout(resolve, 1100))
+    completeAll(r)
+    await packetWhere(r, publishOf('long'))
+    await nWhere(r, 2, (p) => p.cmd === 'pubrel')
+    await handled(r)
+    expect(text(publishes(r))).toEqual(['first', 'long'])
+    expect(first.dup).toBe(false)
+    expect(await storeQueue(tb, 'qid-expiry')).toEqual([])
   })
 })
 
@@ -318,7 +344,8 @@ describe('an id given at queue time, after a restart, to a session whose queue h
     await marker(back)
     await handled(back)
     const again = back.packets.find((p) => pubrec ? p.cmd === 'pubrel' : publishOf('m1')(p)) as Pub
-    expect({ cmd: again.cmd, messageId: again.messageId, dup: again.dup }).toEqual({ cmd: pubrec ? 'pubrel' : 'publish', messageId: m1.messageId, dup: !pubrec })
+    const want = { cmd: pubrec ? 'pubrel' : 'publish', messageId: m1.messageId, dup: !pubrec }
+    expect({ cmd: again.cmd, messageId: again.messageId, dup: again.dup }).toEqual(want)
     const m2 = await packetWhere(back, publishOf('m2')) as Pub
     expect(m2.messageId).not.toBe(m1.messageId)
     expect(m2.dup).toBe(false)
@@ -369,5 +396,31 @@ describe('a QoS 2 message a persistent MQTT 5 session publishes on its own No Lo
     const back = await open()
     await marker(back, 'marker-2')
     expect(publishes(back).filter(publishOf('own'))).toEqual([])
+  })
+})
+
+describe('a QoS 2 message queued with its packet id for a reader whose read right is revoked before it is sent', () => {
+  it('is not sent, and leaves the queue: not sent later either once the right is given back', async () => {
+    const tb = await scope.start()
+    const r = await reader(tb, 'qid-revoke')
+    r.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/#', qos: 2 }] } as Packet)
+    await r.next('suback')
+    expect((await patch(tb, '/api/v1/users/dashboard', { roles: ['producer'] })).status).toBe(200)
+    const pub = await scope.client('sensor-1')
+    const other = await scope.client('observer')
+    await subscribe(other, 'sensors/#', 2)
+    await publish(pub, TOPIC, 'unread', { qos: 2 })
+    await other.waitFor((m) => m.payload === 'unread')
+    await handled(r)
+    expect(publishes(r)).toEqual([])
+    expect(r.isClosed).toBe(false)
+    expect(await storeQueue(tb, 'qid-revoke')).toEqual([])
+    expect((await patch(tb, '/api/v1/users/dashboard', { roles: ['consumer'] })).status).toBe(200)
+    const left = gone(tb, 'qid-revoke')
+    r.destroy()
+    await left
+    const back = await reader(tb, 'qid-revoke')
+    await marker(back)
+    expect(text(publishes(back))).toEqual(['marker'])
   })
 })
