@@ -95,6 +95,22 @@ async function flood (n: number, healthy: TestClient): Promise<void> {
 // a loopback socket's kernel buffers hold a few MB: 600 × 32 KiB is well past them
 const FLOOD = 600
 
+it.each(['memory', 'level'] as const)('maxQueuedBytes: a connected session completing every QoS 2 message is not cut off past it (%s)', async (persistence) => {
+  // a QoS 2 message leaves the queue as its PUBREL, which has no payload: its bytes must leave the count too
+  await scope.start({ config: { persistence, limits: { maxPacketBytes: 1024, maxQueuedBytes: 4096 } } })
+  const dash = await client('dashboard', { clientId: 'qos2-bytes', clean: false })
+  await subscribe(dash, 'sensors/#', 2)
+  const s1 = await client('sensor-1')
+  const body = 'x'.repeat(200)
+  // 60 messages of 200 bytes: three times the bound, each completed before the next is published
+  for (let i = 0; i < 60; i++) {
+    await publish(s1, 'sensors/sensor-1/q', `${i}:${body}`, { qos: 2 })
+    await dash.waitFor((m) => m.payload === `${i}:${body}`)
+  }
+  expect(dash.client.connected).toBe(true)
+  expect(count('delivery:queue-full')).toBe(0)
+})
+
 it('maxOutgoingBytes: a subscriber that stops reading is cut off once that much waits for it; the others get everything', async () => {
   const b = await start({ maxPacketBytes: 65536, maxOutgoingBytes: 131072, drainTimeoutMs: 60000 })
   const healthy = await client('observer', { clientId: 'healthy' })
