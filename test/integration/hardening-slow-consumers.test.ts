@@ -3,6 +3,7 @@
 import type { Client } from 'aedes'
 import { expect, it } from 'vitest'
 import type { TestBroker } from '../helpers/broker.js'
+import { patch } from '../helpers/http.js'
 import { publish, subscribe, type TestClient } from '../helpers/mqtt.js'
 import { rawSession, type RawClient } from '../helpers/raw-mqtt.js'
 import { useScope } from '../helpers/scope.js'
@@ -109,6 +110,22 @@ it.each(['memory', 'level'] as const)('maxQueuedBytes: a connected session compl
   }
   expect(dash.client.connected).toBe(true)
   expect(count('delivery:queue-full')).toBe(0)
+})
+
+it.each(['memory', 'level'] as const)('maxQueuedMessages: what a connected session may no longer read is not kept: no cut-off (%s)', async (persistence) => {
+  const tb = await scope.start({ config: { persistence, limits: { maxQueuedMessages: 3 } } })
+  const dash = await client('dashboard', { clientId: 'revoked-dash', clean: false })
+  await subscribe(dash, 'sensors/#', 1)
+  // consumer → producer: it keeps its subscription, and reads sensors/# no more
+  expect((await patch(tb, '/api/v1/users/dashboard', { roles: ['producer'] })).status).toBe(200)
+  const s1 = await client('sensor-1')
+  const observer = await client('observer')
+  await subscribe(observer, 'sensors/#', 1)
+  for (let i = 1; i <= 6; i++) await publish(s1, 'sensors/sensor-1/q', `m${i}`, { qos: 1 })
+  await observer.waitFor((m) => m.payload === 'm6')
+  expect(count('delivery:queue-full')).toBe(0)
+  expect(dash.client.connected).toBe(true)
+  expect(dash.messages).toEqual([])
 })
 
 it('maxOutgoingBytes: a subscriber that stops reading is cut off once that much waits for it; the others get everything', async () => {

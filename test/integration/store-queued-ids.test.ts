@@ -399,8 +399,8 @@ describe('a QoS 2 message a persistent MQTT 5 session publishes on its own No Lo
   })
 })
 
-describe('a QoS 2 message queued with its packet id for a reader whose read right is revoked before it is sent', () => {
-  it('is not sent, and leaves the queue: not sent later either once the right is given back', async () => {
+describe('a message for a persistent reader whose read right is revoked (a QoS 2 one queued with its packet id)', () => {
+  it.each([2, 1] as const)('is not sent (QoS %i), and leaves the queue: not sent later either once the right is given back', async (qos) => {
     const tb = await scope.start()
     const r = await reader(tb, 'qid-revoke')
     r.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/#', qos: 2 }] } as Packet)
@@ -409,7 +409,7 @@ describe('a QoS 2 message queued with its packet id for a reader whose read righ
     const pub = await scope.client('sensor-1')
     const other = await scope.client('observer')
     await subscribe(other, 'sensors/#', 2)
-    await publish(pub, TOPIC, 'unread', { qos: 2 })
+    await publish(pub, TOPIC, 'unread', { qos })
     await other.waitFor((m) => m.payload === 'unread')
     await handled(r)
     expect(publishes(r)).toEqual([])
