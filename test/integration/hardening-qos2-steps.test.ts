@@ -126,6 +126,38 @@ describe('a QoS 2 message through the level store, the broker SIGKILLed at each 
     expect(publishesOf(got, 'm1').map((p) => p.messageId)).toEqual([first.messageId])
   })
 
+  it('SIGKILLed with the subscriber\'s PUBREL in its queue entry: sent again under the same id after the restart, and gone once it is completed', async () => {
+    const node = await startNode()
+    const r = await subscribeReader(node)
+    const d = await device(node)
+    d.send(publishPacket('m1', 7))
+    await d.next('pubrec')
+    d.send({ cmd: 'pubrel', messageId: 7 } as Packet)
+    await d.next('pubcomp')
+    const first = await r.next('publish') as Packet & { messageId: number }
+    r.send({ cmd: 'pubrec', messageId: first.messageId } as Packet)
+    // the PUBREL is sent once it is on disk, in the queue entry it replaced
+    await r.next('pubrel')
+    await kill(node, [r, d])
+
+    const again = await startNode()
+    const r2 = await reader(again)
+    await sendMarker(scope, again, MARKER)
+    const got = await converse(r2, isMarker)
+    expect(got.filter((p) => p.cmd === 'pubrel').map((p) => (p as Packet & { messageId: number }).messageId)).toEqual([first.messageId])
+    expect(publishesOf(got, 'm1')).toEqual([])
+    // the marker's own handshake, completed after the PUBCOMP, puts its removal on disk (one batch at a time)
+    await converse(r2, (p) => p.cmd === 'pubrel' && (p as Packet & { messageId: number }).messageId !== first.messageId)
+    r2.send({ cmd: 'pingreq' } as Packet)
+    await r2.next('pingresp')
+    await kill(again, [r2])
+
+    const third = await startNode()
+    await sendMarker(scope, third, MARKER)
+    const after = await converse(await reader(third), isMarker)
+    expect(after.filter((p) => p.cmd === 'pubrel' || publishesOf([p], 'm1').length > 0)).toEqual([])
+  })
+
   it('does not send the publisher PUBCOMP before the packet is removed on disk: its packet id is free for a new message after the restart', async () => {
     // the first batch with the device's incoming packet (its store) passes, the second (its removal) is held
     const node = await startNode({ key: '^incoming:device-1:', skip: 1 })

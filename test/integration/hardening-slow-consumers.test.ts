@@ -3,6 +3,7 @@
 import type { Client } from 'aedes'
 import { expect, it } from 'vitest'
 import type { TestBroker } from '../helpers/broker.js'
+import { patch } from '../helpers/http.js'
 import { publish, subscribe, type TestClient } from '../helpers/mqtt.js'
 import { rawSession, type RawClient } from '../helpers/raw-mqtt.js'
 import { useScope } from '../helpers/scope.js'
@@ -94,6 +95,38 @@ async function flood (n: number, healthy: TestClient): Promise<void> {
 
 // a loopback socket's kernel buffers hold a few MB: 600 × 32 KiB is well past them
 const FLOOD = 600
+
+it.each(['memory', 'level'] as const)('maxQueuedBytes: a connected session completing every QoS 2 message is not cut off past it (%s)', async (persistence) => {
+  // a QoS 2 message leaves the queue as its PUBREL, which has no payload: its bytes must leave the count too
+  await scope.start({ config: { persistence, limits: { maxPacketBytes: 1024, maxQueuedBytes: 4096 } } })
+  const dash = await client('dashboard', { clientId: 'qos2-bytes', clean: false })
+  await subscribe(dash, 'sensors/#', 2)
+  const s1 = await client('sensor-1')
+  const body = 'x'.repeat(200)
+  // 60 messages of 200 bytes: three times the bound, each completed before the next is published
+  for (let i = 0; i < 60; i++) {
+    await publish(s1, 'sensors/sensor-1/q', `${i}:${body}`, { qos: 2 })
+    await dash.waitFor((m) => m.payload === `${i}:${body}`)
+  }
+  expect(dash.client.connected).toBe(true)
+  expect(count('delivery:queue-full')).toBe(0)
+})
+
+it.each(['memory', 'level'] as const)('maxQueuedMessages: what a connected session may no longer read is not kept: no cut-off (%s)', async (persistence) => {
+  const tb = await scope.start({ config: { persistence, limits: { maxQueuedMessages: 3 } } })
+  const dash = await client('dashboard', { clientId: 'revoked-dash', clean: false })
+  await subscribe(dash, 'sensors/#', 1)
+  // consumer → producer: it keeps its subscription, and reads sensors/# no more
+  expect((await patch(tb, '/api/v1/users/dashboard', { roles: ['producer'] })).status).toBe(200)
+  const s1 = await client('sensor-1')
+  const observer = await client('observer')
+  await subscribe(observer, 'sensors/#', 1)
+  for (let i = 1; i <= 6; i++) await publish(s1, 'sensors/sensor-1/q', `m${i}`, { qos: 1 })
+  await observer.waitFor((m) => m.payload === 'm6')
+  expect(count('delivery:queue-full')).toBe(0)
+  expect(dash.client.connected).toBe(true)
+  expect(dash.messages).toEqual([])
+})
 
 it('maxOutgoingBytes: a subscriber that stops reading is cut off once that much waits for it; the others get everything', async () => {
   const b = await start({ maxPacketBytes: 65536, maxOutgoingBytes: 131072, drainTimeoutMs: 60000 })

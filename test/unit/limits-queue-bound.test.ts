@@ -18,6 +18,12 @@ function fakeStore (queues: Record<string, StoredPacket[]>): { store: ReturnType
       enqueued.push(subs.map((s) => s.clientId))
       for (const s of subs) (queues[s.clientId] ??= []).push({ ...packet })
     },
+    // a packet sent under an id takes its queue entry's place (a PUBREL the QoS 2 message's, as the stores do)
+    async outgoingUpdate (client: Session, packet: StoredPacket, _cb?: unknown) {
+      const q = queues[client.id] ?? []
+      const i = q.findIndex((p) => p.messageId === packet.messageId)
+      if (i >= 0) q[i] = { ...packet }
+    },
     async outgoingClearMessageId (client: Session, packet: { messageId?: number }, _cb?: unknown) {
       const q = queues[client.id] ?? []
       const i = q.findIndex((p) => p.messageId === packet.messageId)
@@ -64,6 +70,18 @@ describe('boundQueues', () => {
     expect(q.counts.get('off')).toEqual({ n: 1, bytes: 6 })
     await store.outgoingEnqueueCombi(subs('off'), message())
     expect(enqueued).toEqual([['off'], [], ['off']])
+  })
+
+  it('takes a connected client\'s completed QoS 2 message off its bytes, though its PUBREL is what leaves the queue', async () => {
+    const { store } = fakeStore({ online: [message(1)] })
+    const { q } = bound(store, { maxMessages: 0, maxBytes: 100 })
+    const { client } = await connectInMemory(broker, 'online')
+    await store.outgoingEnqueueCombi(subs('online'), message())
+    expect(q.counts.get('online')).toEqual({ n: 2, bytes: 12 })
+    await store.outgoingUpdate(client, { ...message(1), qos: 2 })
+    await store.outgoingUpdate(client, { cmd: 'pubrel', messageId: 1 } as StoredPacket)
+    expect(await store.outgoingClearMessageId(client, { messageId: 1 })).toMatchObject({ cmd: 'pubrel' })
+    expect(q.counts.get('online')).toEqual({ n: 1, bytes: 6 })
   })
 
   it('bounds the bytes queued (topic and payload)', async () => {

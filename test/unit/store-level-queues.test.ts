@@ -364,6 +364,29 @@ describe('LevelQueueStore', () => {
       await db.close()
     })
 
+    it('after a restart, an id held in a queue entry is not given to a new message before the queue is read', async () => {
+      const dir = await freshDir()
+      const first = await openWarden(dir)
+      const conn = { id: client.id, conn: {} }
+      const sub = { clientId: client.id, qos: 2 } as QueueSub
+      first.store.giveIdsAtQueue(assigner({ [client.id]: conn }, [81]).assign)
+      await first.store.outgoingEnqueueCombi([sub], v5(1, 2) as StoredPacket)
+      await first.store.outgoingUpdate(conn, { ...v5(1, 2), messageId: 81 } as StoredPacket)
+      await first.store.destroy()
+      await first.db.close()
+      // the session is back, its queue not read yet: a new message for it is offered 81 again
+      const { store, db } = await openWarden(dir)
+      const next = { id: client.id, conn: {} }
+      const { assign, dropped } = assigner({ [client.id]: next }, [81])
+      store.giveIdsAtQueue(assign)
+      await store.outgoingEnqueueCombi([sub], v5(2, 2) as StoredPacket)
+      expect(dropped).toEqual([81])
+      // m1 is sent again under its own id (MQTT-4.4.0-1); m2 gets one as it is sent
+      expect((await list(store.outgoingStream(next))).map((p) => [String(p.payload), p.messageId])).toEqual([['m1', 81], ['m2', null]])
+      await store.destroy()
+      await db.close()
+    })
+
     it('is read by aedes-persistence-level as the message with its id', async () => {
       const dir = await freshDir()
       const { store, db } = await openWarden(dir)

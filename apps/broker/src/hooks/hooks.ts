@@ -12,7 +12,7 @@ import type { RoleSource } from '../policy/read-rules.js'
 import type { Audit } from '../audit/audit.js'
 import { certNameOf } from '../net/cert-identity.js'
 import { ClientPolicy } from './client-policy.js'
-import { isWillOf, pendingWillOf } from '../aedes/accessors.js'
+import { forgetDelivery, isWillOf, pendingWillOf } from '../aedes/accessors.js'
 import { cappedQos, holdWrites, remoteAddressOf } from '../aedes/client-internals.js'
 import { clientSlot } from '../aedes/client-slot.js'
 import { decideLaterWill, isStoredWill, recordWillOwner } from '../delivery/will-owner.js'
@@ -214,6 +214,10 @@ export function createHooks ({ directory, ownership, roles, audit, refusal }: Ho
       const policy = policies.get(client)
       if (policy === undefined || !policy.canRead(packet.topic)) {
         stats.forwardFiltered++
+        // a reader that lost the right keeps its subscription: a persistent session's queue must not keep the
+        // message, as aedes does (it forgets by packet id only, and a live copy has none yet). Kept, each one
+        // counted towards the queue bound, which cut the connection off, and was sent once the right came back
+        if (policy !== undefined) forgetDelivery(client, packet)
         return null
       }
       const qos = packet.qos === 0 ? 0 : cappedQos(client, packet) as 0 | 1 | 2

@@ -45,6 +45,12 @@ export function storedBytes (packet: Stored): number {
 export function boundQueues (broker: Aedes, p: AedesStore, { maxMessages, maxBytes }: QueueLimits, onOverflow: (o: QueueOverflow) => void): QueueBound {
   const counts = new Map<string, Usage>()
   const counting = new Map<string, Promise<Usage>>()
+  /**
+   * per client, the bytes of each message sent and not yet acknowledged, by packet id: a QoS 2 message leaves the
+   * queue as its PUBREL (the stores keep the PUBREL in its place, and hand that back), which costs nothing, so
+   * its bytes stayed counted — a subscriber acknowledging every QoS 2 message was cut off past maxQueuedBytes
+   */
+  const sent = new Map<string, Map<number, number>>()
   if (maxMessages === 0 && maxBytes === 0) return { counts }
   const clients = clientsOf(broker)
 
@@ -106,16 +112,38 @@ export function boundQueues (broker: Aedes, p: AedesStore, { maxMessages, maxByt
     return counted(kept, size)(await enqueue(kept, packet))
   }
 
+  // a QoS 2 message's bytes, noted as it is sent (bytes bound only): the stores hand back its PUBREL when it is
+  // completed. A QoS 1 message comes back as itself
+  if (maxBytes > 0) {
+    patch(p, 'outgoingUpdate', fn(3), (update) => (client, packet) => {
+      const id = packet.messageId
+      if (packet.cmd === 'publish' && packet.qos === 2 && typeof id === 'number' && clients[client.id] !== undefined) {
+        let m = sent.get(client.id)
+        if (m === undefined) sent.set(client.id, m = new Map())
+        m.set(id, storedBytes(packet as Stored))
+      }
+      return update(client, packet)
+    }, WHY, 'persistence')
+  }
+
   patch(p, 'outgoingClearMessageId', fn(3), (clear) => (client, packet) => clear(client, packet).then((removed) => {
+    const m = sent.get(client.id)
+    const size = m?.get(packet.messageId ?? 0)
+    m?.delete(packet.messageId ?? 0)
     const u = counts.get(client.id)
     if (removed !== undefined && removed !== null && u !== undefined && u.n > 0) {
       u.n--
-      u.bytes = Math.max(0, u.bytes - storedBytes(removed as Stored))
+      // a PUBREL (read back as one, it was counted as nothing): the bytes of the message it was sent as, if known
+      const bytes = (removed as { cmd?: string }).cmd === 'pubrel' ? size ?? 0 : storedBytes(removed as Stored)
+      u.bytes = Math.max(0, u.bytes - bytes)
     }
     return removed
   }), WHY, 'persistence')
 
   // a disconnect is a good time to forget: the next enqueue counts afresh from the store
-  broker.on('clientDisconnect', (client) => counts.delete(client.id))
+  broker.on('clientDisconnect', (client) => {
+    counts.delete(client.id)
+    sent.delete(client.id)
+  })
   return { counts }
 }

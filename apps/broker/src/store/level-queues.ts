@@ -25,7 +25,8 @@
 //   key would be (aedes-persistence-level writes the queue entry with its id too), and its PUBREL replaces it.
 //   Such a message costs a put when queued, one for its PUBREL and a delete on PUBCOMP, where one sent under
 //   an id of its own cost five writes (the queue entry, its id, the PUBREL, two deletes) and a batch more to
-//   wait for. Read back, a queue entry with a packet id is sent under it.
+//   wait for. Read back, a queue entry with a packet id is sent under it; that id is known from the start (setup),
+//   as an `outgoing-id:` key's is, so that no new message is given it.
 import { Readable } from 'node:stream'
 import type { Level } from 'level'
 import msgpack from 'msgpack-lite'
@@ -164,6 +165,19 @@ async function * readInOrder (db: Level<string, unknown>, prefix: string, q: Que
   for (const run of runs) yield * db.iterator<string, Buffer>({ ...range(run), ...BUFFER })
 }
 
+/** the key `messageId` as msgpack writes it (a 9-byte string), and nil, what a queued message not given an id holds */
+const MESSAGE_ID_KEY = Buffer.from([0xa9, ...Buffer.from('messageId')])
+const NIL = 0xc0
+/**
+ * whether a stored packet may hold a packet id, read without decoding it (a start-up reads every queued message:
+ * decoding each cost 30 times this): its last `messageId` key is its own field (a message's last, after its
+ * payload; a PUBREL has none), not followed by nil. A payload holding those bytes costs a decoding, no more.
+ */
+function mayHoldId (blob: Buffer): boolean {
+  const at = blob.lastIndexOf(MESSAGE_ID_KEY)
+  return at >= 0 && blob[at + MESSAGE_ID_KEY.length] !== NIL
+}
+
 /** packet id of a queued message not sent yet (0 is not an MQTT packet id, but aedes-persistence's tests use it) */
 const UNSENT = -1
 
@@ -287,7 +301,19 @@ export class LevelQueueStore implements LevelQueues {
 
   async setup (broker: unknown): Promise<void> {
     await this.#base.setup(broker)
-    for await (const key of this.#db.keys(range(OUTGOING))) this.#queue(clientOf(key, OUTGOING)).queued.set(key, UNSENT)
+    // a queue entry written with its packet id (given as it was queued, aedes/queued-ids.ts) holds that id as an
+    // `outgoing-id:` key does: a message sent under it, or its PUBREL. Known from the start, not only once the
+    // session's queue is read: an id given to a new message before that read (the session back, its queue being
+    // read) was checked against the ids known (#queueWithId), and one held only on disk went to the new message
+    // too; the message holding it was then sent again under another id (MQTT-4.4.0-1), its PUBREL too.
+    const withId: Array<{ clientId: string, key: string, packet: StoredPacket, blob: Buffer }> = []
+    for await (const [key, blob] of this.#db.iterator<string, Buffer>({ ...range(OUTGOING), ...BUFFER })) {
+      const clientId = clientOf(key, OUTGOING)
+      this.#queue(clientId).queued.set(key, UNSENT)
+      if (!mayHoldId(blob)) continue
+      const packet = msgpack.decode(blob) as StoredPacket
+      if (typeof packet.messageId === 'number' && packet.messageId > 0) withId.push({ clientId, key, packet, blob })
+    }
     for await (const [key, blob] of this.#db.iterator<string, Buffer>({ ...range(OUTGOING_ID), ...BUFFER })) {
       const clientId = clientOf(key, OUTGOING_ID)
       const packet = msgpack.decode(blob) as StoredPacket
@@ -302,6 +328,16 @@ export class LevelQueueStore implements LevelQueues {
       }
       q.queued.set(queueKey, messageId)
       q.sent.set(messageId, { queueKey, packet, onDisk: true, value: blob })
+    }
+    for (const { clientId, key, packet, blob } of withId) {
+      const q = this.#queue(clientId)
+      const id = packet.messageId as number
+      // sent again under an id written apart since (its connection had closed before sending it), which
+      // stands; or an id another entry holds (the first read keeps it, the other goes under a new one, as
+      // outgoingStream does)
+      if (q.queued.get(key) !== UNSENT || q.sent.has(id)) continue
+      q.queued.set(key, id)
+      q.sent.set(id, { queueKey: key, packet, onDisk: false, inQueue: true, value: blob })
     }
     for await (const [key, blob] of this.#db.iterator<string, Buffer>({ ...range(INCOMING), ...BUFFER })) {
       const clientId = clientOf(key, INCOMING)
