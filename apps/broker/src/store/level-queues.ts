@@ -137,7 +137,8 @@ interface Sent {
   readonly waiting?: boolean
   /** the connection it was sent on (see #connections); undefined: read from disk, sent by an earlier run */
   readonly conn?: number
-  /** the value of its `outgoing-id:` key when this store wrote or read it: what a resumed session is sent */
+  /** the value of its `outgoing-id:` key (or of its queue entry, when its id is in it) when this store wrote or read
+   * it: what a resumed session is sent */
   readonly value?: Buffer
 }
 
