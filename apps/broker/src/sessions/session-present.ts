@@ -7,11 +7,10 @@
 // is the subscription list: for such a session, the list aedes fetches at CONNECT (and only that fetch)
 // gets one placeholder entry, which makes sessionPresent 1 and which the restore's authorizeSubscribe
 // turns down before it subscribes anything.
-import type { Aedes, Client, Subscription } from 'aedes'
-import { clientOfConn, resumesSession } from '../aedes/accessors.js'
-import { onConnectionClose, watchClose } from '../aedes/close-hooks.js'
+import type { Aedes, Subscription } from 'aedes'
 import { brokerInternals } from '../aedes/internals.js'
 import { fn, patch } from '../aedes/patch.js'
+import { mapRestoredSubscriptions } from '../aedes/session-fetch.js'
 import type { AedesStore } from '../aedes/store.js'
 
 const WHY = 'aedes sets CONNACK sessionPresent from stored subscriptions alone (MQTT-3.2.2-2)'
@@ -25,38 +24,13 @@ const PLACEHOLDER: Subscription = Object.freeze({ topic: '$WARDEN/session-presen
 export function reportSessionState (broker: Aedes, p: AedesStore, hasIncoming?: HasIncoming): void {
   const b = brokerInternals(broker)
   const incoming = hasIncoming ?? countIncoming(p)
-  /** persistent clients authenticated whose subscriptions aedes is about to fetch, by client id */
-  const connecting = new Map<string, Client>()
-
-  // a socket closed now never gets to the fetch: forget it (unless a newer login took the id). A close hook
-  // (aedes/close-hooks.ts), not a listener made in authenticate's callback, which would keep every caller's callback
-  onConnectionClose(broker, (conn) => {
-    const client = clientOfConn(conn) as Client | undefined
-    if (client !== undefined && connecting.get(client.id) === client) connecting.delete(client.id)
-  })
-
-  patch(b, 'authenticate', fn(4), (authenticate) => (client, username, password, cb) => {
-    authenticate(client, username, password, (err, ok) => {
-      // MQTT 5: Clean Start 0 resumes, whatever the Session Expiry (aedes's `clean`) of the new session
-      if (err === null && ok === true && resumesSession(client)) {
-        connecting.set(client.id, client)
-        watchClose(broker, client.conn)
-      }
-      cb(err, ok)
-    })
-  }, WHY, 'broker')
-
-  patch(p, 'subscriptionsByClient', fn(2), (fetch) => async (client) => {
-    const subs = await fetch(client)
-    if (!connecting.delete(client.id) || subs.length > 0) return subs
-    return await holdsState(client.id) ? [PLACEHOLDER] : subs
-  }, WHY, 'persistence')
-
   const holdsState = async (clientId: string): Promise<boolean> => {
     // queued messages and PUBRELs awaiting PUBCOMP
     for await (const _ of p.outgoingStream({ id: clientId })) return true
     return await incoming(clientId)
   }
+  // only aedes's fetch of a resuming session's subscriptions (aedes/session-fetch.ts), not Warden's own reads
+  mapRestoredSubscriptions(broker, p, async (subs, session) => subs.length > 0 || !await holdsState(session.id) ? subs : [PLACEHOLDER], WHY)
 
   patch(b, 'authorizeSubscribe', fn(3), (authorizeSubscribe) => (client, sub, cb) => {
     if (sub === PLACEHOLDER) { cb(null, null); return }
