@@ -15,7 +15,7 @@
 // the store write that id as before.
 import type { Aedes, Client } from 'aedes'
 import { clientsOf, connackSent, nextPacketId } from './accessors.js'
-import type { StoredPacket } from './store.js'
+import { identityOf, type StoredPacket } from './store.js'
 
 /** ids waiting for their delivery, per connection at most: past it a message is queued without one */
 const MAX_WAITING = 4096
@@ -34,8 +34,6 @@ export type IdAtQueue = (clientId: string, packet: StoredPacket) => QueuedId | u
 const waiting = new WeakMap<object, Map<string, number>>()
 /** connections whose deliverQoS hands these ids on (retain-as-published.ts) */
 const takers = new WeakSet<object>()
-
-const identityOf = (p: { brokerId?: unknown, brokerCounter?: unknown }): string => `${String(p.brokerId)}:${String(p.brokerCounter)}`
 
 /** `client`'s deliverQoS passes on the ids given at queue time (withQueuedId) */
 export function takeQueuedIds (client: object): void {

@@ -14,7 +14,7 @@ import { nextPacketId, resumesSession } from './accessors.js'
 import { clientInternals, type Deliver } from './internals.js'
 import { fn, patch, patchClosure } from './patch.js'
 import { takeQueuedIds, withQueuedId } from './queued-ids.js'
-import type { AedesStore } from './store.js'
+import { identityOf, type AedesStore } from './store.js'
 
 interface Delivered { retain?: boolean, qos?: number, brokerId?: string | null, brokerCounter?: number }
 
@@ -22,7 +22,6 @@ interface Delivered { retain?: boolean, qos?: number, brokerId?: string | null, 
 const unmarked = new WeakMap<object, Set<string>>()
 /** per connection: the packet ids of retained QoS 2 messages sent at subscribe time, which no store holds */
 const unqueued = new WeakMap<object, Set<number>>()
-const identityOf = (p: Delivered): string => `${String(p.brokerId)}:${String(p.brokerCounter)}`
 
 function setOf<T> (map: WeakMap<object, Set<T>>, client: object): Set<T> {
   let s = map.get(client)

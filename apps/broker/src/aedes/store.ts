@@ -14,6 +14,8 @@ export const isConnection = (client: Session): boolean => (client as { conn?: un
  * it already is in flight), not for one closed (aedes ending its session: everything goes)
  */
 export const isOpenConnection = (client: Session): boolean => isConnection(client) && (client as { closed?: unknown }).closed !== true
+/** a message's queue identity as a string: the broker that numbered it and its number (the same for every copy) */
+export const identityOf = (p: { readonly brokerId?: unknown, readonly brokerCounter?: unknown }): string => `${String(p.brokerId)}:${String(p.brokerCounter)}`
 /** a packet as stored: aedes adds its queue identity (brokerId, brokerCounter) */
 export interface StoredPacket {
   cmd?: string

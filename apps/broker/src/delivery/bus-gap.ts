@@ -15,7 +15,7 @@
 import type { AedesPublishPacket, Aedes, Client } from 'aedes'
 import { clientsOf, connackSent, deliverersOf } from '../aedes/accessors.js'
 import { fn, patch } from '../aedes/patch.js'
-import type { AedesStore, StoredPacket } from '../aedes/store.js'
+import { identityOf, type AedesStore, type StoredPacket } from '../aedes/store.js'
 
 /**
  * How long a replayed message's live copy is dropped. Its PUBLISH follows its queue write at once on the
@@ -45,7 +45,6 @@ const sessionOf = (client: { id: string, broker?: { id?: string } }): string => 
 let sweeping: NodeJS.Timeout | undefined
 
 type Identified = Pick<StoredPacket, 'brokerId' | 'brokerCounter'>
-const identityOf = (p: Identified): string => `${String(p.brokerId)}:${String(p.brokerCounter)}`
 
 /** a message from the bus (a queue replay's carry the callback aedes writes them with; a retained one has no broker id) */
 function isLive (packet: AedesPublishPacket): boolean {

@@ -23,7 +23,7 @@ import type { Aedes, Client, PublishPacket } from 'aedes'
 import { brokerInternals, type Done } from '../aedes/internals.js'
 import { connOf, packetCounter, setPacketCounter } from '../aedes/accessors.js'
 import { fn, patch } from '../aedes/patch.js'
-import { isConnection, type AedesStore, type Session, type StoredPacket } from '../aedes/store.js'
+import { identityOf, isConnection, type AedesStore, type Session, type StoredPacket } from '../aedes/store.js'
 import { RESERVED_PREFIX, VOID_TOPIC } from '../policy/internal-topics.js'
 import { QUEUED, type IncomingRecord, type IncomingRef, type QueueRecords } from '../store/level-queues.js'
 import type { MarkRecords } from '../store/redis-queues.js'
@@ -75,7 +75,6 @@ export function installQos2Guard (
   // broker would overwrite messages still queued from before.
   const start = Math.max(packetCounter(broker), Date.now() * 1000)
   setPacketCounter(broker, start)
-  const identity = (pk: Stored): string => `${String(pk.brokerId)}:${String(pk.brokerCounter)}`
   /** packets stored but not yet in the subscribers' queues, by identity */
   const pending = new Map<string, { clientId: string, messageId: number | undefined, packet?: Stored }>()
   const markOwner = (clientId: string): { id: string } => ({ id: MARK_PREFIX + clientId })
@@ -114,7 +113,7 @@ export function installQos2Guard (
       giveBack(packet) // never published
       throw err
     }
-    if (tracked) pending.set(identity(packet), { clientId: client.id, messageId: packet.messageId })
+    if (tracked) pending.set(identityOf(packet), { clientId: client.id, messageId: packet.messageId })
   }
   // not an async function: on level nothing is written here (the records are staged), and every QoS 2 message
   // passes it
@@ -144,7 +143,7 @@ export function installQos2Guard (
           ? [{ clientId: OWNER_PREFIX + clientId, messageId, packet: () => ownerRecord(clientId, ids, owner).packet as Stored, unlessQueued: true }]
           : []
         queueRecords.stage(packet, [...own, { clientId, messageId, packet }])
-        pending.set(identity(packet), { clientId: client.id, messageId: packet.messageId, packet })
+        pending.set(identityOf(packet), { clientId: client.id, messageId: packet.messageId, packet })
         return STAGED
       }
       return storeWithOwner(client, packet, owner, tracked)
@@ -161,7 +160,7 @@ export function installQos2Guard (
   // a message with nothing to mark (QoS 1, or a QoS 2 one not stored here) goes straight through: no promise more
   patch(p, 'outgoingEnqueueCombi', fn(3), (enqueue) => (subs, packet) => {
     if (pending.size === 0 || packet.qos !== 2) return enqueue(subs, packet)
-    const key = identity(packet)
+    const key = identityOf(packet)
     const stored = pending.get(key)
     if (stored === undefined) return enqueue(subs, packet)
     pending.delete(key)
@@ -216,7 +215,7 @@ export function installQos2Guard (
     const from = client
     // a publish that fails before reaching the queues must not leave its entry behind
     publish(packet, client, (err) => {
-      pending.delete(identity(packet))
+      pending.delete(identityOf(packet))
       giveBack(packet) // a no-op once it was delivered; otherwise later deliveries would wait for it
       if (err === undefined || err === null) { done?.(err); return }
       // level: what was staged for it goes to disk, as it would have been stored before the publish
@@ -240,7 +239,7 @@ export function installQos2Guard (
       return false
     }
     await new Promise<void>((resolve, reject) => {
-      pending.set(identity(stored), { clientId, messageId: stored.messageId })
+      pending.set(identityOf(stored), { clientId, messageId: stored.messageId })
       const packet = { ...stored, cmd: 'publish', dup: false, retain: stored.retain === true } as PublishPacket
       brokerInternals(broker).publish(packet, null, (err) => err === undefined || err === null ? resolve() : reject(err))
     })

@@ -33,7 +33,7 @@ import msgpack from 'msgpack-lite'
 import Packet from 'aedes-packet'
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js'
 import type { Subscription } from 'aedes'
-import { isOpenConnection, type QueueSub, type Session, type StoredPacket } from '../aedes/store.js'
+import { identityOf, isOpenConnection, type QueueSub, type Session, type StoredPacket } from '../aedes/store.js'
 import { createGroupCommit, type GroupCommit } from './group-commit.js'
 import { createLevelWriter } from './level-write.js'
 import { encodePacket } from './packet-codec.js'
@@ -61,7 +61,6 @@ const range = (prefix: string): { gte: string, lt: string } => ({ gte: prefix, l
  */
 export const QUEUED = 'wardenQueued'
 /** a message's queue identity: the broker that numbered it and its number */
-const identityOf = (packet: StoredPacket): string => `${String(packet.brokerId)}:${String(packet.brokerCounter)}`
 /** an incoming packet as aedes-persistence-level stores it: the packet's own fields and its message id */
 const incomingForm = (packet: StoredPacket): StoredPacket => {
   const stored = new Packet(packet) as StoredPacket

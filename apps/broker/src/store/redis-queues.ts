@@ -54,7 +54,7 @@ import type { Redis } from 'ioredis'
 import msgpack from 'msgpack-lite'
 import Packet from 'aedes-packet'
 import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
-import { isConnection, type QueueSub, type Session, type StoredPacket } from '../aedes/store.js'
+import { identityOf, isConnection, type QueueSub, type Session, type StoredPacket } from '../aedes/store.js'
 import { createRedisBatch, type HashField, type RedisBatch } from './redis-batch.js'
 import { isCappedCopy } from './queued-qos.js'
 import { encodePacket } from './packet-codec.js'
@@ -74,7 +74,6 @@ const idsKey = (clientId: string): string => `${queueKey(clientId)}:ids`
 const clientSubKey = (clientId: string): string => `client:${enc(clientId)}`
 /** aedes-persistence-redis's hash of a client's incoming QoS 2 packets */
 const incomingKey = (clientId: string): string => `incoming:${enc(clientId)}`
-const identityOf = (packet: StoredPacket): string => `${String(packet.brokerId)}:${String(packet.brokerCounter)}`
 
 /** a message sent on one connection under a packet id: its queue entry and the packet as last sent */
 interface Sent { readonly entry: string, readonly packet: StoredPacket, readonly brokerId: unknown, readonly brokerCounter: unknown }
