@@ -12,8 +12,23 @@ import type { AedesStore, Session } from './store.js'
 /** what aedes fetched to restore `session` → what it restores (a promise: aedes's CONNECT waits for it) */
 export type RestoreMap = (subs: Subscription[], session: Session) => Subscription[] | Promise<Subscription[]>
 
-/** `map` is given what aedes fetches to restore a session, and what it returns is what aedes restores */
+/** per broker: the maps, in the order given, and the store they were installed on */
+const trackers = new WeakMap<Aedes, { store: AedesStore, maps: RestoreMap[] }>()
+
+/**
+ * `map` is given what aedes fetches to restore a session, and what it returns is what aedes restores. Maps
+ * given for one broker run in the order given, each on what the one before returned; the resuming clients are
+ * tracked once per broker, however many maps there are (one authenticate wrapper, one close watch).
+ */
 export function mapRestoredSubscriptions (broker: Aedes, store: AedesStore, map: RestoreMap, why: string): void {
+  const tracker = trackers.get(broker)
+  if (tracker !== undefined) {
+    if (tracker.store !== store) throw new Error('mapRestoredSubscriptions: one store per broker')
+    tracker.maps.push(map)
+    return
+  }
+  const maps = [map]
+  trackers.set(broker, { store, maps })
   /** clients resuming a session, between authenticate and aedes's fetch of their subscriptions, by client id */
   const resuming = new Map<string, Client>()
   // a close hook (close-hooks.ts), not a listener made in authenticate's callback, which would keep every
@@ -32,7 +47,9 @@ export function mapRestoredSubscriptions (broker: Aedes, store: AedesStore, map:
     })
   }, why, 'broker')
   patch(store, 'subscriptionsByClient', fn(2), (fetch) => async (client) => {
-    const subs = await fetch(client)
-    return resuming.delete(client.id) ? await map(subs, client) : subs
+    let subs = await fetch(client)
+    if (!resuming.delete(client.id)) return subs
+    for (const m of maps) subs = await m(subs, client)
+    return subs
   }, why, 'persistence')
 }
