@@ -237,6 +237,34 @@ describe('LevelQueueStore', () => {
     await again.db.close()
   })
 
+  // ordered-delivery.ts leaves the level store's incomingGetPacket unordered because of this: an answer settled
+  // when it is returned reaches its caller's .then in call order, whatever the answers are
+  it('answers incomingGetPacket already settled, hit or miss, read back after a restart too', async () => {
+    const dir = await freshDir()
+    const { store, db } = await openWarden(dir)
+    await store.incomingStorePacket({ id: 'pub' }, { ...v5(71, 2), messageId: 8 } as StoredPacket)
+    const order: string[] = []
+    const ask = (s: AnyStore, id: number): void => {
+      s.incomingGetPacket({ id: 'pub' }, { messageId: id }).then(() => order.push(`hit ${id}`), () => order.push(`miss ${id}`))
+    }
+    ask(store, 9)
+    ask(store, 8)
+    ask(store, 10)
+    // one microtask later: every answer was given (a promise settled by a later read would not have been)
+    await Promise.resolve()
+    expect(order).toEqual(['miss 9', 'hit 8', 'miss 10'])
+    await store.destroy()
+    await db.close()
+    const again = await openWarden(dir)
+    order.length = 0
+    ask(again.store, 8)
+    ask(again.store, 11)
+    await Promise.resolve()
+    expect(order).toEqual(['hit 8', 'miss 11'])
+    await again.store.destroy()
+    await again.db.close()
+  })
+
   describe('a QoS 2 message queued with its packet id (aedes/queued-ids.ts)', () => {
     /** gives each client the ids of `ids` in turn, as queued-ids.ts would for a live connection; records drops */
     function assigner (live: Record<string, object>, ids: number[]): { assign: IdAtQueue, dropped: number[] } {

@@ -87,7 +87,7 @@ export function patchStore (store: AedesStore, { kind, retained, replicas }: Sto
     {
       name: 'order-per-client',
       reason: 'stores complete writes out of order (LevelDB thread pool): a client\'s messages overtake each other (MQTT 3.1.1 4.6)',
-      install: () => orderPerClient(store)
+      install: () => orderPerClient(store, kind === 'level' ? ['incomingGetPacket'] : [])
     },
     {
       name: 'one-sweep-per-will',
