@@ -21,6 +21,8 @@
 //                      1k msg/s a 2 s window's p99 is its 20th slowest message, i.e. one or two stalls
 //   --count[=promises]  the Node brokers count, per delivered message, event-loop iterations, socket writes,
 //                      the level store's batches and operations (and promises: slows the broker)
+//   --window=n         QoS 1 and 2 publishers keep n messages unacknowledged (default 64 at QoS 1, 16 at QoS 2):
+//                      both QoS at one window; the rows' names say it
 //   --trace=<dir>      latency rows: every message's send time and latency, and what the Node processes did
 //                      meanwhile (GC pauses, timers, each message's read and write in the broker, the
 //                      scheduler's waits), one JSON file per run in <dir>; `node bench/tail.mjs <dir>` reads them
@@ -116,6 +118,13 @@ matrix.push(throughput('pairs', 1, 64, v5), ...(quick ? [] : [throughput('pairs'
 matrix.push(shared(1), ...(quick ? [] : [shared(2)]))
 // persistent sessions last: their stored subscriptions stay in the broker
 if (!quick) matrix.push(throughput('pairs', 1, 64, { persistent: true }))
+if (args.window !== undefined && !(Number.isInteger(Number(args.window)) && Number(args.window) >= 1 && Number(args.window) <= 65535)) {
+  console.error(`--window must be a whole number from 1 to 65535, got ${String(args.window)}`)
+  process.exit(2)
+}
+/** the workload with --window's window, if given (QoS 0 has none) */
+const windowed = (w) => args.window === undefined || w.qos === 0 ? w : { ...w, window: Number(args.window), name: `${w.name} window ${Number(args.window)}` }
+matrix.splice(0, matrix.length, ...matrix.map(windowed))
 if (typeof args.filter === 'string') {
   const keep = (w) => args.filter.split(',').some((f) => w.name.includes(f))
   matrix.splice(0, matrix.length, ...matrix.filter(keep))
@@ -305,7 +314,7 @@ if (sections.has('cluster') && brokers.some((b) => b.cluster === true)) {
 
 // persistent sessions (clean=false subscribers, QoS 1 and 2) on the durable stores: Warden on level and on
 // Redis, bare aedes 1.2 on the same two stores, Mosquitto with persistence on
-const persistentMatrix = [1, 2].flatMap((qos) => ['pairs', 'fan4'].map((shape) => throughput(shape, qos, 64, { persistent: true })))
+const persistentMatrix = [1, 2].flatMap((qos) => ['pairs', 'fan4'].map((shape) => windowed(throughput(shape, qos, 64, { persistent: true }))))
   .filter((w) => typeof args.filter !== 'string' || args.filter.split(',').some((f) => w.name.includes(f)))
 const persistentBrokers = brokers.filter((b) => b.durable === true || b.name === 'warden-level')
 if (sections.has('persistent') && persistentBrokers.length > 0 && persistentMatrix.length > 0) {
