@@ -13,6 +13,7 @@ export const BROKER_INTERNALS: readonly Internal[] = [
   { name: 'publish', shape: fn(3), why: 'the publish gate and the QoS 2 guard wrap it' },
   { name: 'publishWill', shape: fn(2), why: 'a will is known as one (and its Will Delay Interval removed) before it is authorized, delayed or not' },
   { name: 'registerClient', shape: fn(1), why: 'a connection taken over between its CONNACK and the end of its connect steps is told DISCONNECT 0x8E' },
+  { name: '_finishRegisterClient', shape: fn(1), why: 'a takeover\'s Clean Start decides the old connection\'s delayed will' },
   { name: 'unregisterClient', shape: fn(1), why: 'the ghost reaper removes clients registered after their socket closed' },
   { name: 'scheduleSessionExpiry', shape: fn(1), why: 'MQTT 5 session expiry is kept in the store, not in a timer of one process' },
   { name: 'scheduleWill', shape: fn(3), why: 'a delayed will of a session taken over on another process is not armed' },
@@ -70,6 +71,8 @@ export const STORE_INTERNALS: readonly Internal[] = [
     'outgoingClearMessageId', 'addSubscriptions', 'removeSubscriptions'].map((name) => ({ name, shape: fn(3), why: 'wrapped or called by Warden' })),
   ...['cleanIncoming', 'subscriptionsByClient', 'cleanSubscriptions', 'storeRetained']
     .map((name) => ({ name, shape: fn(2), why: 'wrapped or called by Warden' })),
+  { name: 'putWill', shape: fn(3), why: 'the connection whose will is stored is known (aedes/takeover-wills.ts)' },
+  { name: 'delWill', shape: fn(2), why: 'an older connection\'s close does not remove a newer one\'s will (aedes/takeover-wills.ts)' },
   ...['outgoingStream', 'streamWill', 'createRetainedStreamCombi'].map((name) => ({ name, shape: fn(1), why: 'read by Warden' }))
 ]
 

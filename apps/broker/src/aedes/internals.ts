@@ -43,6 +43,8 @@ export interface BrokerInternals {
   publishWill (client: Client, will: PublishPacket): void
   /** at the end of a CONNECT's steps before CONNACK: takes over (disconnects with 0x8E) the connected client of the id */
   registerClient (client: Client): void
+  /** registerClient's end, once the connection taken over (if any) has closed: cancels the id's delayed will and expiry */
+  _finishRegisterClient (client: Client): void
   unregisterClient (client: Client): void
   /** MQTT 5: at a client's close, wipes its session (Session Expiry 0) or arms an in-memory timer to (aedes/session-timers.ts) */
   scheduleSessionExpiry (client: Client): void

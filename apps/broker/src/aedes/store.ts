@@ -51,6 +51,7 @@ export interface AedesStore {
   removeSubscriptions (client: Session | Client, topics: string[]): Promise<unknown>
   cleanSubscriptions (client: Session | Client): Promise<unknown>
   streamWill (brokers: unknown): AsyncIterable<StoredPacket>
+  putWill (client: Session, packet: object): Promise<unknown>
   delWill (client: { id: string, brokerId?: string }): Promise<unknown>
   storeRetained (packet: StoredPacket): Promise<void>
   createRetainedStreamCombi (patterns: string[]): AsyncIterable<StoredPacket>

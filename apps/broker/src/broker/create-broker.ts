@@ -267,14 +267,15 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       // aedes 2 has no such option: Warden counts (aedes/inbound-window.ts)
       maxInflightInbound: config.limits.maxInflightInbound,
       acceptMqtt5: config.mqtt5,
-      maxKeepAliveSeconds: config.limits.maxKeepAliveSeconds
+      maxKeepAliveSeconds: config.limits.maxKeepAliveSeconds,
+      willsKeyedByClientId: store.kind !== 'redis'
     })
     queueCounts = queues.counts
     watchBroker(broker, rules, logger, store.persistence)
     runtime.rules.attach(broker, rules)
     const clientIds = createSessions(broker, store.persistence, store.bindings, guard, connectOrder)
     store.bindings.onKick((clientId) => { void clientIds.kickLocal(clientId) })
-    store.bindings.onTakeOver((clientId) => clientIds.takeOverLocal(clientId))
+    store.bindings.onTakeOver((clientId, endsSession) => clientIds.takeOverLocal(clientId, endsSession))
     runtime.registry.onChange((prev, next) => {
       // a deleted account's sessions go with it: a name created again later starts with no client ids
       for (const u of prev.users) {

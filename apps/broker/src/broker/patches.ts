@@ -45,7 +45,8 @@ import { acceptShareFilters, advertiseSharedSubscriptions, forgetLeakedShareName
 import { acceptPrototypeFilters } from '../aedes/prototype-filters.js'
 import { storeSessionExpiry } from '../aedes/session-timers.js'
 import { stacklessMisses } from '../store/memory-misses.js'
-import { isTakenOver } from '../sessions/takeover.js'
+import { isTakenOver, takeoverOf } from '../sessions/takeover.js'
+import { keepNewestWill } from '../aedes/takeover-wills.js'
 import { disconnectTakenOverBeforeReady } from '../aedes/takeover-disconnect.js'
 import { V5 } from '../hooks/reason-codes.js'
 import type { AedesStore } from '../aedes/store.js'
@@ -158,6 +159,8 @@ export interface BrokerPatchDeps {
   acceptMqtt5?: boolean
   /** limits.maxKeepAliveSeconds: the Server Keep Alive of MQTT 5 clients asking for more (0: none) */
   maxKeepAliveSeconds?: number
+  /** the store keeps one will per client id (level, memory), not one per broker process and client id (Redis) */
+  willsKeyedByClientId: boolean
 }
 
 export interface BrokerPatches { qos2: Qos2Guard, queues: QueueBound }
@@ -317,6 +320,14 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
       name: 'session-expiry-in-store',
       reason: 'beta.1 times MQTT 5 session expiry in one process\'s memory (#839): lost on restart, and a cluster worker wipes a session resumed elsewhere',
       install: () => storeSessionExpiry(broker, isTakenOver)
+    },
+    // outermost on scheduleWill and the store's will methods: it decides a takeover's old will before the step above
+    {
+      name: 'newest-will',
+      reason: 'beta.1 removes a stored will by client id when an older connection\'s will is published or dropped (a takeover\'s new ' +
+        'connection then has none stored, lost in a crash); it cancels the old connection\'s delayed will even when the takeover ' +
+        'ends the session (Clean Start 1, MQTT 5 3.1.3.2.2), and leaves a cancelled one stored',
+      install: () => keepNewestWill(broker, store, { keyedByClientId: deps.willsKeyedByClientId, takenOver: takeoverOf })
     },
     // last on preConnect, so it runs first: the patches before it see a refused v5 CONNECT as level 0
     {

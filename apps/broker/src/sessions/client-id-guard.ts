@@ -8,7 +8,7 @@ import type { AuthenticateError, Client } from 'aedes'
 import type { Logger } from '@warden/common'
 import type { Audit } from '../audit/audit.js'
 import { keepSessionOfRefused, remoteAddressOf } from '../aedes/client-internals.js'
-import { clientOfConn, isCleanSession } from '../aedes/accessors.js'
+import { clientOfConn, isCleanSession, resumesSession } from '../aedes/accessors.js'
 import { onConnectionClose, watchClose } from '../aedes/close-hooks.js'
 import { clientInternals } from '../aedes/internals.js'
 import { clientSlot } from '../aedes/client-slot.js'
@@ -126,7 +126,7 @@ export function createClientIdGuard ({ store, brokerId, accountOf, accountExists
             // the same account's connection on another process: it is told and gone before this one
             // registers (aedes's own cluster takeover would close it with no DISCONNECT 0x8E)
             store.brokerAlive(prev.brokerId)
-              .then(async (alive) => { if (alive) await store.takeOver(clientId, prev.brokerId) })
+              .then(async (alive) => { if (alive) await store.takeOver(clientId, prev.brokerId, !resumesSession(client)) })
               .catch((e: unknown) => logError(e, clientId))
               .finally(() => cb(null, ok))
           }, (e: unknown) => {

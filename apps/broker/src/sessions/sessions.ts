@@ -58,8 +58,11 @@ export interface Sessions {
   forgetExpired (clientId: string): Promise<void>
   /** another process asked to end this client id's connection here */
   kickLocal (clientId: string): Promise<void>
-  /** a CONNECT on another process takes this client id's session: its connection here is told (MQTT 5: DISCONNECT 0x8E) and ends */
-  takeOverLocal (clientId: string): Promise<void>
+  /**
+   * a CONNECT on another process takes this client id's session: its connection here is told (MQTT 5: DISCONNECT 0x8E) and
+   * ends; `endsSession`: that CONNECT has Clean Start 1
+   */
+  takeOverLocal (clientId: string, endsSession?: boolean): Promise<void>
 }
 
 export function createSessions (
@@ -108,7 +111,7 @@ export function createSessions (
       await store.kick(clientId)
       return { clientId, account: b.account }
     },
-    async takeOverLocal (clientId) {
+    async takeOverLocal (clientId, endsSession = false) {
       // a connection of the id still in its connect steps here is taken over once it has its CONNACK: no
       // DISCONNECT may come before one (MQTT-3.14.0-1), and let be, it would register after the new one
       await order.settled(clientId)
@@ -123,7 +126,7 @@ export function createSessions (
       }
       if (c === undefined || c.closed) return
       // its session is the new connection's: its close must neither wipe it nor start its expiry
-      markTakenOver(c)
+      markTakenOver(c, endsSession)
       // (one whose stored queue is still being sent gets its DISCONNECT too)
       await closeTakenOver(c, V5.SESSION_TAKEN_OVER)
     },

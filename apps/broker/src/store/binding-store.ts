@@ -23,11 +23,12 @@ export interface BindingStore {
   /**
    * Asks broker process `brokerId` to end its connection with this client id as a takeover (MQTT 5: DISCONNECT
    * 0x8E): a CONNECT of the same account on this process is taking the session. Resolves once it has, or
-   * after a short wait (a process that died meanwhile). One process: aedes takes over itself.
+   * after a short wait (a process that died meanwhile). One process: aedes takes over itself. `endsSession`: the
+   * CONNECT has Clean Start 1, so the session of the connection taken over ends (its delayed will goes out at once).
    */
-  takeOver (clientId: string, brokerId: string): Promise<void>
+  takeOver (clientId: string, brokerId: string, endsSession?: boolean): Promise<void>
   /** called when another process takes over a client id connected here; resolves once its connection ended */
-  onTakeOver (listener: (clientId: string) => Promise<void>): void
+  onTakeOver (listener: (clientId: string, endsSession: boolean) => Promise<void>): void
   close (): Promise<void>
 }
 

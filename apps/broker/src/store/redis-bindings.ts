@@ -8,7 +8,7 @@ const KEY = 'warden:client-ids'
 // with a Redis bus every MQTT topic is a Redis channel of the same name: U+0000, which no MQTT topic may
 // contain (MQTT-1.5.3-2), keeps clients off this one
 const KICK_CHANNEL = 'warden:client-ids\u0000kick'
-/** a takeover asked of one process ({ id, to, from, n }), and its answer ({ n, to }) */
+/** a takeover asked of one process ({ id, to, from, n, ends: the CONNECT has Clean Start 1 }), and its answer ({ n, to }) */
 const TAKEOVER_CHANNEL = 'warden:client-ids\u0000takeover'
 const TAKEN_CHANNEL = 'warden:client-ids\u0000taken'
 /** the old connection is told and closed in a round trip or two: past this, the new one goes ahead anyway */
@@ -40,7 +40,7 @@ export async function createRedisBindings (target: RedisTarget, brokerId: string
   conn.on('error', () => {})
   sub.on('error', () => {})
   const kickListeners: Array<(clientId: string) => void> = []
-  const takeOverListeners: Array<(clientId: string) => Promise<void>> = []
+  const takeOverListeners: Array<(clientId: string, endsSession: boolean) => Promise<void>> = []
   let takeovers = 0
   const waiting = new Map<number, () => void>()
   /** the store's writes so far, waited for at most TAKEOVER_WAIT_MS (Redis away: the release goes ahead, and fails) */
@@ -51,7 +51,7 @@ export async function createRedisBindings (target: RedisTarget, brokerId: string
   }
   sub.on('message', (channel: string, text: string) => {
     if (channel === KICK_CHANNEL) { for (const l of kickListeners) l(text); return }
-    let m: { id?: unknown, to?: unknown, from?: unknown, n?: unknown }
+    let m: { id?: unknown, to?: unknown, from?: unknown, n?: unknown, ends?: unknown }
     try { m = JSON.parse(text) as typeof m } catch { return }
     if (channel === TAKEN_CHANNEL) {
       if (m.to === brokerId && typeof m.n === 'number') waiting.get(m.n)?.()
@@ -59,7 +59,7 @@ export async function createRedisBindings (target: RedisTarget, brokerId: string
     }
     if (channel !== TAKEOVER_CHANNEL || m.to !== brokerId || typeof m.id !== 'string') return
     const clientId = m.id
-    void Promise.allSettled(takeOverListeners.map((l) => l(clientId)))
+    void Promise.allSettled(takeOverListeners.map((l) => l(clientId, m.ends === true)))
       .then(afterWrites)
       .then(() => conn.publish(TAKEN_CHANNEL, JSON.stringify({ n: m.n, to: m.from })))
       .catch(() => {})
@@ -93,7 +93,7 @@ export async function createRedisBindings (target: RedisTarget, brokerId: string
     async brokerAlive (id) { return await conn.exists(ALIVE + id) === 1 },
     async kick (clientId) { await conn.publish(KICK_CHANNEL, clientId) },
     onKick (listener) { kickListeners.push(listener) },
-    async takeOver (clientId, holder) {
+    async takeOver (clientId, holder, endsSession = false) {
       const n = ++takeovers
       let timer: NodeJS.Timeout | undefined
       const answered = new Promise<void>((resolve) => {
@@ -101,7 +101,7 @@ export async function createRedisBindings (target: RedisTarget, brokerId: string
         timer = setTimeout(resolve, TAKEOVER_WAIT_MS)
       })
       try {
-        await conn.publish(TAKEOVER_CHANNEL, JSON.stringify({ id: clientId, to: holder, from: brokerId, n }))
+        await conn.publish(TAKEOVER_CHANNEL, JSON.stringify({ id: clientId, to: holder, from: brokerId, n, ...(endsSession ? { ends: true } : {}) }))
         await answered
       } finally {
         clearTimeout(timer)
