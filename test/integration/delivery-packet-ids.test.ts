@@ -33,13 +33,12 @@ async function storeQueue (tb: TestBroker, clientId: string): Promise<Packet[]> 
   return out
 }
 
-function onClient (tb: TestBroker, event: string, clientId: string): Promise<Client> {
+/** the next `event` of the client `clientId` (aedes passes the client first) */
+function onClient (tb: TestBroker, event: 'client' | 'clientReady' | 'clientDisconnect', clientId: string): Promise<Client> {
+  const broker = tb.broker.aedes as unknown as NodeJS.EventEmitter
   return new Promise((resolve) => {
-    const on = (...args: unknown[]): void => {
-      const c = args.find((a): a is Client => (a as Client | undefined)?.id === clientId)
-      if (c !== undefined) { tb.broker.aedes.removeListener(event, on); resolve(c) }
-    }
-    tb.broker.aedes.on(event, on)
+    const on = (c: Client): void => { if (c.id === clientId) { broker.removeListener(event, on); resolve(c) } }
+    broker.on(event, on)
   })
 }
 
@@ -66,8 +65,8 @@ function completeAll (c: RawClient): void {
 }
 
 /**
- * Holds the reading of `clientId`'s stored queue (a slow store) until `release`: the store is asked at once, as
- * aedes asks it, and what it gives is handed on once released. Undone after the test.
+ * Holds the stored queue aedes reads for `clientId`'s connection until `release` (a slow store): the store is read
+ * at once, as aedes asks it, and what it gives is handed on once released. Undone after the test.
  */
 function holdQueueRead (tb: TestBroker, clientId: string): { release: () => void } {
   const store = storeOfBroker(tb)
@@ -78,7 +77,14 @@ function holdQueueRead (tb: TestBroker, clientId: string): { release: () => void
     const stream = read.call(this, c)
     // aedes's read for the connection (Warden's own reads of the session pass `{ id }`)
     if (c.id !== clientId || (c as { conn?: unknown }).conn === undefined) return stream
-    return Readable.from((async function * () { await released; yield * stream })())
+    // read from now: what the store has now is what is sent, once released
+    const it = stream[Symbol.asyncIterator]()
+    const first = it.next()
+    first.catch(() => {})
+    return Readable.from((async function * () {
+      await released
+      for (let r = await first; r.done !== true; r = await it.next()) yield r.value
+    })())
   }
   scope.defer(() => { store.outgoingStream = read; release() })
   return { release }

@@ -9,8 +9,8 @@ import { brokerInternals } from './internals.js'
 import { fn, patch } from './patch.js'
 import type { AedesStore, Session } from './store.js'
 
-/** what aedes fetched to restore `session` → what it restores (a promise: aedes's CONNECT waits for it) */
-export type RestoreMap = (subs: Subscription[], session: Session) => Subscription[] | Promise<Subscription[]>
+/** what aedes fetched to restore `session` for `client`, its connection → what it restores (a promise: aedes's CONNECT waits for it) */
+export type RestoreMap = (subs: Subscription[], session: Session, client: Client) => Subscription[] | Promise<Subscription[]>
 
 /** `map` is given what aedes fetches to restore a session, and what it returns is what aedes restores */
 export function mapRestoredSubscriptions (broker: Aedes, store: AedesStore, map: RestoreMap, why: string): void {
@@ -33,6 +33,7 @@ export function mapRestoredSubscriptions (broker: Aedes, store: AedesStore, map:
   }, why, 'broker')
   patch(store, 'subscriptionsByClient', fn(2), (fetch) => async (client) => {
     const subs = await fetch(client)
-    return resuming.delete(client.id) ? await map(subs, client) : subs
+    const connection = resuming.get(client.id)
+    return connection !== undefined && resuming.delete(client.id) ? await map(subs, client, connection) : subs
   }, why, 'persistence')
 }
