@@ -101,8 +101,11 @@ describe.each(['memory', 'level', 'redis'] as const)('a persistent session resum
   async function start (): Promise<TestBroker> {
     if (persistence !== 'redis') return await scope.start({ config: { persistence } })
     const redis = await startRedis()
-    scope.defer(() => redis.stop())
-    return await scope.start({ config: { persistence, redis: { url: redis.url } } })
+    const started: { tb?: TestBroker } = {}
+    // the broker goes before its Redis (deferred closes run before the scope's brokers close)
+    scope.defer(async () => { await started.tb?.stop(); await redis.stop() })
+    started.tb = await scope.start({ config: { persistence, redis: { url: redis.url } } })
+    return started.tb
   }
 
   it.each(cases)('holding %s under id A: a new message is not sent under A, and both complete', async (_, qos, left) => {
