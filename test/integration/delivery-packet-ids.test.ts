@@ -178,3 +178,24 @@ describe('a clean session', () => {
     expect(m2.messageId).not.toBe(m1.messageId)
   })
 })
+
+describe('a clean MQTT 5 session', () => {
+  it('refusing a QoS 2 message (PUBREC 0x80) frees its id: the next message may be sent under it', async () => {
+    const tb = await scope.start({ config: { persistence: 'memory', mqtt5: true } })
+    const c = scope.track(await rawClient(tb.port, { protocolVersion: 5 }))
+    c.send(connectPacket('dashboard', 'ids-refuse', { clean: true, protocolVersion: 5 } as Partial<Packet>))
+    expect(await c.next('connack')).toMatchObject({ reasonCode: 0 })
+    c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/#', qos: 2 }] } as Packet)
+    await c.next('suback')
+    const pub = await scope.client('sensor-1')
+    await publish(pub, TOPIC, 'm1', { qos: 2 })
+    const m1 = await packetWhere(c, publishOf('m1')) as Pub
+    c.send({ cmd: 'pubrec', messageId: m1.messageId, reasonCode: 0x80 } as Packet)
+    await handled(c)
+    expect(c.packets.some((p) => p.cmd === 'pubrel')).toBe(false)
+    ;(clientsOf(tb.broker.aedes)['ids-refuse'] as unknown as { _nextId: number })._nextId = m1.messageId
+    await publish(pub, TOPIC, 'm2', { qos: 2 })
+    const m2 = await packetWhere(c, publishOf('m2')) as Pub
+    expect(m2.messageId).toBe(m1.messageId)
+  })
+})

@@ -61,7 +61,8 @@ function hold (c: Ids, id: number): void {
 function current (c: Ids): number {
   const held = c[HELD]
   let id = c[NEXT]
-  if (held !== undefined && held !== null && held.size > 0 && held.has(id)) {
+  // every id held (a client that acknowledges nothing): given as aedes would, without a search of them all
+  if (held !== undefined && held !== null && held.size > 0 && held.size < LAST && held.has(id)) {
     id = freeFrom(held, id)
     c[NEXT] = id
   }

@@ -2,7 +2,8 @@
 // before this connection, read as aedes fetches the session it resumes; every id a delivery is recorded under
 // (a stored message sent again under its own); and each id the store clears (PUBACK, PUBCOMP, a message dropped)
 // is free again. Only aedes clients hold ids: Warden's own calls with `{ id }` change nothing.
-import type { Aedes } from 'aedes'
+import type { Aedes, Client } from 'aedes'
+import type mqttPacket from 'mqtt-packet'
 import { fn, patch } from './patch.js'
 import { holdPacketId, holdStoredIds, keepIdsOf, releasePacketId } from './packet-ids.js'
 import { mapRestoredSubscriptions } from './session-fetch.js'
@@ -29,4 +30,16 @@ export function keepSessionIds (broker: Aedes, store: AedesStore, storedIds: Sto
     releasePacketId(client, packet.messageId)
     return clear(client, packet)
   }, WHY, 'persistence')
+}
+
+/** MQTT 5: a PUBREC with a reason code of 0x80 or more ends the QoS 2 flow (§4.3.3) */
+const REFUSED = 0x80
+
+/**
+ * An MQTT 5 client's packet, before aedes handles it (v5-packets.ts). A clean session's PUBREC refusing a message
+ * frees its id: aedes asks the store to clear it only for a persistent session (lib/handlers/pubrec.js), and a
+ * client that refuses many would otherwise leave them all held for as long as it stays connected.
+ */
+export function freeRefusedIds (client: Client, packet: mqttPacket.Packet): void {
+  if (packet.cmd === 'pubrec' && (packet.reasonCode ?? 0) >= REFUSED && client.clean) releasePacketId(client, packet.messageId)
 }
