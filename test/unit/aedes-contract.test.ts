@@ -10,7 +10,11 @@ import { createRequire } from 'node:module'
 import { pathToFileURL } from 'node:url'
 import aedesPersistence from 'aedes-persistence'
 import aedesPersistenceLevel from 'aedes-persistence-level'
-import { busOf, connOf, parserOf } from '../../apps/broker/src/aedes/accessors.js'
+import type { Packet } from 'mqtt-packet'
+import { busOf, clientsOf, connOf, parserOf } from '../../apps/broker/src/aedes/accessors.js'
+import { clientInternals } from '../../apps/broker/src/aedes/internals.js'
+import { heldPacketIds, holdPacketId, installPacketIds, keepIdsOf } from '../../apps/broker/src/aedes/packet-ids.js'
+import { connectPacket, packetWhere, rawClient } from '../helpers/raw-mqtt.js'
 import {
   BROKER_INTERNALS, BUS_INTERNALS, CLIENT_INTERNALS, CONN_INTERNALS, PARSER_INTERNALS, STORE_INTERNALS, checkInternals
 } from '../../apps/broker/src/aedes/contract.js'
@@ -84,4 +88,36 @@ describe.each(STORES)('aedes 1.2 with the $name store', (store) => {
       await s.close()
     }
   })
+})
+
+// aedes/packet-ids.ts: aedes's QoSPacket reads `_nextId` for each QoS 1/2 delivery and then writes the next one (1
+// after 65535); the accessor Warden puts on aedes's Client prototype skips the ids the session holds and holds the
+// one read. An aedes that numbered otherwise would give held ids again: this fails.
+it('aedes numbers QoS 1/2 deliveries from _nextId, read then moved on: ids held are skipped, each given id is held', async () => {
+  await installPacketIds()
+  const bare = await startBareBroker()
+  keepIdsOf(bare.broker)
+  const c = await rawClient(bare.port)
+  try {
+    c.send(connectPacket(undefined, 'ids-contract'))
+    await c.next('connack')
+    c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'ids/#', qos: 1 }] } as Packet)
+    await c.next('suback')
+    const client = clientsOf(bare.broker)['ids-contract']
+    if (client === undefined) throw new Error('not connected')
+    clientInternals(client)._nextId = 65534
+    holdPacketId(client, 65535)
+    holdPacketId(client, 1)
+    for (const n of [1, 2, 3]) {
+      await new Promise<void>((resolve) => {
+        bare.broker.publish({ cmd: 'publish', topic: 'ids/x', payload: Buffer.from(`m${n}`), qos: 1, retain: false, dup: false }, () => resolve())
+      })
+    }
+    await packetWhere(c, () => c.packets.filter((p) => p.cmd === 'publish').length === 3)
+    expect(c.packets.filter((p) => p.cmd === 'publish').map((p) => (p as { messageId?: number }).messageId)).toEqual([65534, 2, 3])
+    expect([...heldPacketIds(client)].sort((a, b) => a - b)).toEqual([1, 2, 3, 65534, 65535])
+  } finally {
+    c.destroy()
+    await bare.close()
+  }
 })

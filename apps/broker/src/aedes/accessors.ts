@@ -5,6 +5,7 @@ import type { Aedes, Client, PublishPacket } from 'aedes'
 import { fn, patch, value } from './patch.js'
 import { brokerInternals, clientInternals, type Bus, type Deliver, type MqttParser } from './internals.js'
 import { storeOf, type StoredPacket } from './store.js'
+import { releasePacketId, takePacketId } from './packet-ids.js'
 
 /** the connected clients of this process by client id (aedes's own map) */
 export const clientsOf = (broker: Aedes): Readonly<Record<string, Client | undefined>> => brokerInternals(broker).clients
@@ -108,13 +109,11 @@ export const clientOfParser = (parser: MqttParser): Client => parser.client
 /** the client on a socket (aedes sets `conn.client`): a wrapper shared by every socket finds its client so */
 export const clientOfConn = (conn: Duplex): Client => (conn as Duplex & { client: Client }).client
 
-/** the next packet id, from the client's own counter, as aedes numbers its deliveries */
-export function nextPacketId (client: Client): number {
-  const c = clientInternals(client)
-  const id = c._nextId
-  c._nextId = id >= 65535 ? 1 : id + 1
-  return id
-}
+/** the next packet id, from the client's own counter as aedes numbers its deliveries: one its session does not hold */
+export const nextPacketId = (client: Client): number => takePacketId(client)
+
+/** a packet id nextPacketId gave for a message that is not sent under it after all: free for another one */
+export const returnPacketId = (client: Client, id: number): void => { releasePacketId(client, id) }
 
 /** whether aedes has sent this client its CONNACK */
 export const connackSent = (client: Client): boolean => clientInternals(client).connackSent

@@ -46,7 +46,7 @@ export const CLIENT_INTERNALS: readonly Internal[] = [
   { name: 'will', shape: value('object', 'nullable'), why: 'a will being published is told apart from a client publish' },
   { name: '_disconnected', shape: value('boolean'), why: 'a kicked session closes without its will' },
   { name: '_parser', shape: value('object'), why: 'the packet guard sits in front of parse()' },
-  { name: '_nextId', shape: value('number'), why: 'consumer groups number their deliveries as aedes does' },
+  { name: '_nextId', shape: value('number'), why: 'every packet id is given from it, skipping those the session holds (packet-ids.ts)' },
   { name: 'connackSent', shape: value('boolean'), why: 'a new group member gets the group\'s queue' },
   { name: 'deliver0', shape: fn(2), why: 'consumer groups deliver through the member\'s own path' },
   { name: 'deliverQoS', shape: fn(2), why: 'consumer groups deliver through the member\'s own path' },

@@ -15,6 +15,7 @@
 // the store write that id as before.
 import type { Aedes, Client } from 'aedes'
 import { clientsOf, connackSent, nextPacketId } from './accessors.js'
+import { releasePacketId } from './packet-ids.js'
 import { identityOf, type StoredPacket } from './store.js'
 
 /** ids waiting for their delivery, per connection at most: past it a message is queued without one */
@@ -48,8 +49,12 @@ export function withQueuedId<P extends { brokerId?: unknown, brokerCounter?: unk
   const id = m.get(key)
   if (id === undefined) return packet
   m.delete(key)
-  // numbered by its sender already (a consumer group's copy): that id stands, the store writes it apart
-  if (packet.messageId !== undefined && packet.messageId !== null && packet.messageId !== 0) return packet
+  // numbered by its sender already (a consumer group's copy): that id stands, the store writes it apart, and the
+  // one given at queue time is free again
+  if (packet.messageId !== undefined && packet.messageId !== null && packet.messageId !== 0) {
+    releasePacketId(client, id)
+    return packet
+  }
   return { ...packet, messageId: id }
 }
 
@@ -72,6 +77,14 @@ export function queuedIdsOf (broker: Aedes): IdAtQueue {
     const id = nextPacketId(client)
     m.set(key, id)
     const own = m
-    return { id, client, drop: () => { if (own.get(key) === id) own.delete(key) } }
+    return {
+      id,
+      client,
+      drop: () => {
+        if (own.get(key) !== id) return
+        own.delete(key)
+        releasePacketId(client, id)
+      }
+    }
   }
 }

@@ -9,8 +9,8 @@ import { brokerInternals } from './internals.js'
 import { fn, patch } from './patch.js'
 import type { AedesStore, Session } from './store.js'
 
-/** what aedes fetched to restore `session` → what it restores (a promise: aedes's CONNECT waits for it) */
-export type RestoreMap = (subs: Subscription[], session: Session) => Subscription[] | Promise<Subscription[]>
+/** what aedes fetched to restore `session` for `client`, its connection → what it restores (a promise: aedes's CONNECT waits for it) */
+export type RestoreMap = (subs: Subscription[], session: Session, client: Client) => Subscription[] | Promise<Subscription[]>
 
 /** per broker: the maps, in the order given, and the store they were installed on */
 const trackers = new WeakMap<Aedes, { store: AedesStore, maps: RestoreMap[] }>()
@@ -48,8 +48,10 @@ export function mapRestoredSubscriptions (broker: Aedes, store: AedesStore, map:
   }, why, 'broker')
   patch(store, 'subscriptionsByClient', fn(2), (fetch) => async (client) => {
     let subs = await fetch(client)
-    if (!resuming.delete(client.id)) return subs
-    for (const m of maps) subs = await m(subs, client)
+    const connection = resuming.get(client.id)
+    if (connection === undefined) return subs
+    resuming.delete(client.id)
+    for (const m of maps) subs = await m(subs, client, connection)
     return subs
   }, why, 'persistence')
 }

@@ -6,6 +6,7 @@ import { Aedes, type Client } from 'aedes'
 import type { Logger } from '@warden/common'
 import { clientsOf, subscriptionFilters } from '../aedes/accessors.js'
 import { patchBroker, patchStore } from './patches.js'
+import { installPacketIds } from '../aedes/packet-ids.js'
 import type { AedesStore } from '../aedes/store.js'
 import type { WardenConfig } from '../config/schema.js'
 import type { UserDirectory } from '../auth/user-directory.js'
@@ -159,6 +160,8 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     const replicas = replicaFence(store.redis, logger)
     if (replicas !== undefined) opened.push(() => replicas.close())
     patchStore(store.persistence, { kind: store.kind, retained, replicas })
+    // before aedes makes its first client: each then gives only packet ids its session does not hold
+    await installPacketIds()
     await retained.load()
 
     // set once aedes's hardening is installed (patches.ts): the stored queue of each persistent session
@@ -261,6 +264,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       queueRecords: store.queueRecords,
       queueMarks: store.queueMarks,
       giveIdsAtQueue: store.giveIdsAtQueue,
+      outgoingIds: store.outgoingIds,
       limits,
       queue: config.limits,
       shared,

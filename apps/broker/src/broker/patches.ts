@@ -37,6 +37,7 @@ import { refuseMqtt5 } from '../aedes/protocol-gate.js'
 import { settlePubrelDeletes } from '../aedes/pubrel-race.js'
 import { holdProtocolWrites } from '../aedes/client-internals.js'
 import { queuedIdsOf, type IdAtQueue } from '../aedes/queued-ids.js'
+import { keepSessionIds, type StoredIds } from '../aedes/session-ids.js'
 import { installOutboundWrites, refuseZeroPacketSize } from '../aedes/outbound-window.js'
 import { keepRetainedDeliveries } from '../aedes/retain-as-published.js'
 import { skipUnqueuedDeliveries } from '../aedes/unqueued-deliveries.js'
@@ -150,6 +151,8 @@ export interface BrokerPatchDeps {
   queueMarks?: MarkRecords | undefined
   /** level: QoS 2 messages for live subscribers are queued with their packet id (aedes/queued-ids.ts) */
   giveIdsAtQueue?: ((assign: IdAtQueue) => void) | undefined
+  /** the packet ids a session's stored queue holds (read as a session is resumed) */
+  outgoingIds: StoredIds
   limits: Limits
   queue: { maxQueuedMessages: number, maxQueuedBytes: number }
   shared: SharedSubscriptions
@@ -213,6 +216,13 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
       name: 'clean-session-acks',
       reason: 'aedes asks the store to clear packet ids it records only for persistent sessions',
       install: () => skipCleanSessionAcks(store)
+    },
+    // outermost on outgoingClearMessageId: it sees a clean session's acknowledgements, which clean-session-acks answers
+    {
+      name: 'held-packet-ids',
+      reason: 'aedes gives a new QoS 1/2 message a packet id that a message of the session still holds (a resumed session\'s ' +
+        'stored one, or one unacknowledged when the counter comes round): MQTT-2.2.1-3, MQTT-4.4.0-1',
+      install: () => keepSessionIds(broker, store, deps.outgoingIds)
     },
     {
       name: 'group-store',

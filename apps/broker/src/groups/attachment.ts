@@ -2,7 +2,7 @@
 // given and has not acknowledged yet (PUBACK for QoS 1, PUBREC for QoS 2: from then on the member holds
 // the message, and handing it to another member would deliver it twice).
 import type { Client } from 'aedes'
-import { nextPacketId, outlivesConnection, parserOf } from '../aedes/accessors.js'
+import { nextPacketId, outlivesConnection, parserOf, returnPacketId } from '../aedes/accessors.js'
 import type { Copy, QoS } from './types.js'
 
 export interface Inflight {
@@ -54,5 +54,10 @@ export class Attachment {
   /** the next packet id, from the client's own counter (as aedes numbers its deliveries) */
   nextMessageId (): number {
     return nextPacketId(this.client)
+  }
+
+  /** a packet id nextMessageId gave to a copy that is not written to the member after all */
+  returnMessageId (id: number): void {
+    returnPacketId(this.client, id)
   }
 }

@@ -186,7 +186,10 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
       await stored
     } catch (err) {
       logger.error({ err, clientId: att.clientId }, 'cannot queue a group message in its member\'s session')
-      if (att.inflight.get(messageId) === f) att.inflight.delete(messageId)
+      if (att.inflight.get(messageId) === f) {
+        att.inflight.delete(messageId)
+        att.returnMessageId(messageId)
+      }
       return false
     }
     // a clean member's copy is kept in Redis instead, by the batch's claim (only if it stands)
@@ -198,10 +201,13 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
     const written = Promise.all([att.writes, gate]).then(async ([, won]) => {
       if (!won) {
         // the sender took it back and gave it to another member: not this one's, now or in its next session
-        if (att.inflight.get(messageId) === f) att.inflight.delete(messageId)
+        const mine = att.inflight.get(messageId) === f
+        if (mine) att.inflight.delete(messageId)
         unhold(att, f)
         if (f.stored) deps.pending?.forget(att.clientId, f.copy)
         if (f.stored) await revoke(att.clientId, f)
+        // once out of the member's session: its id is free for another message
+        if (mine && qos > 0) att.returnMessageId(messageId)
         return
       }
       g.countDelivery(att.clientId, redelivery)
@@ -258,6 +264,7 @@ export function createDispatcher (deps: DispatcherDeps): Dispatcher {
       // never written to it: another member, or the group's queue, gets it now
       if (!f.stored && att.inflight.get(messageId) === f) {
         att.inflight.delete(messageId)
+        att.returnMessageId(messageId)
         const outcome = await dispatch(copy, [att.clientId], redelivery)
         unhold(att, f)
         return outcome

@@ -14,6 +14,7 @@ import { recordRetainedDeliveries } from '../aedes/retain-as-published.js'
 import { disguiseShareFilters } from '../aedes/shared-subscribe.js'
 import { disguisePrototypeFilters } from '../aedes/prototype-filters.js'
 import { answerBadSessionExpiry } from '../aedes/disconnect-expiry.js'
+import { freeRefusedIds } from '../aedes/session-ids.js'
 import { watchV5Packets, type V5Watch } from '../aedes/v5-packets.js'
 
 type Install = (client: Client) => void
@@ -77,6 +78,12 @@ const CONNECTION_PATCHES: readonly ConnectionPatch[] = [
     name: 'disconnect-session-expiry',
     reason: 'aedes 2.0.0-beta.1 closes without DISCONNECT 0x82 when a DISCONNECT raises a Session Expiry Interval of 0 (MQTT-3.14.2-2)',
     v5: () => ({ packet: answerBadSessionExpiry })
+  },
+  {
+    name: 'refused-packet-ids',
+    reason: 'aedes 2.0.0-beta.1 frees no packet id of a clean session\'s QoS 2 message its MQTT 5 client refuses with PUBREC ≥ 0x80 ' +
+      '(aedes/packet-ids.ts holds each given id until it is freed)',
+    v5: () => ({ packet: freeRefusedIds })
   },
   {
     name: 'outgoing-bound',

@@ -345,6 +345,11 @@ export class LevelQueueStore implements LevelQueues {
     }
   }
 
+  /** the packet ids a session's queue holds (messages sent or given an id, PUBRELs), from the index */
+  outgoingIds (clientId: string): number[] {
+    return [...this.#queues.get(clientId)?.sent.keys() ?? []].filter((id) => id > 0)
+  }
+
   #queue (clientId: string): Queue {
     let q = this.#queues.get(clientId)
     if (q === undefined) {

@@ -13,6 +13,7 @@ import { WardenError } from '@warden/common'
 import type { PersistenceKind } from '../config/schema.js'
 import { LevelQueueStore, type IncomingRef, type QueueRecords } from './level-queues.js'
 import type { IdAtQueue } from '../aedes/queued-ids.js'
+import type { StoredIds } from '../aedes/session-ids.js'
 import { RedisQueueStore, type MarkRecords } from './redis-queues.js'
 import { localListeners, onResubscribed, tuneRedisBus, type BusStats, type LocalListeners } from './redis-bus.js'
 import { createBusBatch } from './redis-bus-batch.js'
@@ -44,6 +45,8 @@ export interface Store {
   readonly queueRecords?: QueueRecords
   /** Redis: the QoS 2 guard's mark set in the script call that queues its message */
   readonly queueMarks?: MarkRecords
+  /** the packet ids a session's stored queue holds (messages sent under an id, PUBRELs): none is given to another */
+  readonly outgoingIds: StoredIds
   /** level: QoS 2 messages for live subscribers are queued with the packet id `assign` gives them (aedes/queued-ids.ts) */
   readonly giveIdsAtQueue?: (assign: IdAtQueue) => void
   /** level: group commit's batches written and operations in them (one batch per event-loop turn at most) */
@@ -63,7 +66,14 @@ export async function createStore ({ kind, dataDir, redis, brokerId }: StoreOpti
   if (kind === 'memory') {
     const memory = aedesPersistence()
     const bindings = await createLocalBindings()
-    return { kind, persistence: storeOf(memory), mq: undefined, bindings, close: () => memory.destroy() }
+    // its own read of the queue (in memory), before Warden's wrappers of it
+    const read = storeOf(memory).outgoingStream.bind(memory)
+    const outgoingIds: StoredIds = async (clientId) => {
+      const ids: number[] = []
+      for await (const p of read({ id: clientId })) if (typeof p.messageId === 'number' && p.messageId > 0) ids.push(p.messageId)
+      return ids
+    }
+    return { kind, persistence: storeOf(memory), mq: undefined, bindings, outgoingIds, close: () => memory.destroy() }
   }
   if (kind === 'redis') return await createRedisStore(redis, brokerId)
   const path = join(dataDir, 'mqtt-store')
@@ -87,6 +97,7 @@ export async function createStore ({ kind, dataDir, redis, brokerId }: StoreOpti
       commits: queues.commits,
       queueRecords: queues,
       giveIdsAtQueue: (assign) => { queues.giveIdsAtQueue(assign) },
+      outgoingIds: async (clientId) => queues.outgoingIds(clientId),
       async close () {
         await bindings.close()
         await level.destroy()
@@ -144,6 +155,7 @@ async function createRedisStore (target: RedisTarget | undefined, brokerId: stri
     redis: target,
     bindings,
     queueMarks: queues,
+    outgoingIds: async (clientId) => await queues.outgoingIds(clientId),
     // aedes-persistence-redis keeps a client's incoming QoS 2 packets in one hash
     hasIncoming: async (clientId) => await queues.hasIncoming(clientId),
     async close () {

@@ -80,6 +80,15 @@ interface Sent { readonly entry: string, readonly packet: StoredPacket, readonly
 
 const noop = (): void => {}
 
+/** a queue's entries under the client's own key (QoS 2 messages sent, PUBRELs), and its hash of ids */
+const OWN_ENTRIES = `
+local own = {}
+for _, e in ipairs(redis.call('LRANGE', ARGV[1], 0, -1)) do
+  if string.sub(e, 1, 7) ~= 'packet:' then own[#own + 1] = e end
+end
+return { own, redis.call('HGETALL', ARGV[1] .. ':ids') }
+`
+
 /** what aedes passes to clear a packet id: `{ messageId }` for an acknowledgement, a queued packet otherwise */
 interface Acked { messageId?: number, brokerId?: unknown, brokerCounter?: unknown, cmd?: string }
 
@@ -329,6 +338,25 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
         yield packet
       }
     })())
+  }
+
+  /**
+   * The packet ids a session's queue holds, once what was written so far is in Redis: its QoS 1 messages' (the
+   * hash of ids) and the QoS 2 ones' under the client's own key (a PUBLISH sent, or its PUBREL), read whole from
+   * the queue however long it is (one script call: only those keys come back, then their values). An id that
+   * aedes-persistence-redis wrote on a message's record is not read (it is seen once that message is sent again).
+   */
+  async outgoingIds (clientId: string): Promise<number[]> {
+    await this.#batch.settled()
+    const [own, hash] = await this.#db.eval(OWN_ENTRIES, 0, queueKey(clientId)) as [string[], string[]]
+    const ids: number[] = []
+    for (let i = 0; i + 1 < hash.length; i += 2) if (!(hash[i] as string).endsWith(':qos')) ids.push(Number(hash[i + 1]))
+    const values = await Promise.all(own.map(async (k) => await this.#db.getBuffer(k)))
+    for (const v of values) {
+      const id = v !== null ? (msgpack.decode(v) as StoredPacket | null)?.messageId : undefined
+      if (typeof id === 'number') ids.push(id)
+    }
+    return ids.filter((id) => Number.isInteger(id) && id > 0)
   }
 
   /** resolves once every write made so far has run (or failed) */

@@ -1,0 +1,137 @@
+// The packet ids a connection may give: never one its session still holds (MQTT-2.2.1-3, MQTT-4.4.0-1).
+//
+// aedes numbers a QoS 1/2 delivery from the client's `_nextId` (lib/qos-packet.js: read it, then add one,
+// wrapping at 65535), which starts anywhere and skips nothing. A session resumed with a message in flight under
+// id A (its PUBLISH, or its PUBREL) then gave a new message A too once the counter got there: the subscriber
+// acknowledged the wrong one, or at QoS 2 dropped the new one as a duplicate of the one it still held. So did a
+// clean session whose counter came round to a message still unacknowledged.
+//
+// `_nextId` becomes an accessor on aedes's Client prototype: reading it gives the next id the connection's
+// session does not hold; aedes's write after that read (the read id plus one, or 1 after 65535) takes the id,
+// which is held until the store clears it (an acknowledgement, or a message dropped). Warden's own ids
+// (nextPacketId) come from the same counter. What the session held before this connection (stored PUBLISHes and
+// PUBRELs with their ids) is read from the store as aedes fetches the session, before any subscription of the
+// connection exists (holdStoredIds): no store read per message, and a Set per connection.
+//
+// On the prototype, not on each client: redefining a client's own `_nextId` as an accessor turns the client into
+// a dictionary (slow) object; aedes's constructor sets `_nextId` through the prototype's setter instead.
+import { createRequire } from 'node:module'
+import { pathToFileURL } from 'node:url'
+import type { Client } from 'aedes'
+import { WardenError } from '@warden/common'
+
+const LAST = 65535
+const after = (id: number): number => id >= LAST ? 1 : id + 1
+
+const NEXT = Symbol('warden.nextPacketId')
+const HELD = Symbol('warden.heldPacketIds')
+
+interface Ids {
+  /** the counter: the id aedes reads next (skipping those held) */
+  [NEXT]: number
+  /** ids the session holds (a Set made with the first one); undefined: a client of a broker that keeps none */
+  [HELD]: Set<number> | null | undefined
+  /** aedes's client: its broker */
+  readonly broker?: object
+}
+
+/** brokers whose clients hold their ids (keepIdsOf): another aedes of the process (a test's bare one) is left as it is */
+const keeping = new WeakSet<object>()
+
+const idsOf = (client: Client | object): Ids => client as unknown as Ids
+
+/** `id`, or the first after it that `held` does not hold (all held: `id`, as aedes would give it) */
+function freeFrom (held: Set<number>, id: number): number {
+  let n = id
+  for (let i = 0; i < LAST; i++) {
+    if (!held.has(n)) return n
+    n = after(n)
+  }
+  return id
+}
+
+function hold (c: Ids, id: number): void {
+  let held = c[HELD]
+  if (held === undefined) return
+  if (held === null) { held = new Set(); c[HELD] = held }
+  held.add(id)
+}
+
+/** the free id the counter is at, moved there */
+function current (c: Ids): number {
+  const held = c[HELD]
+  let id = c[NEXT]
+  // every id held (a client that acknowledges nothing): given as aedes would, without a search of them all
+  if (held !== undefined && held !== null && held.size > 0 && held.size < LAST && held.has(id)) {
+    id = freeFrom(held, id)
+    c[NEXT] = id
+  }
+  return id
+}
+
+const accessor: PropertyDescriptor = {
+  configurable: true,
+  get (this: Ids): number { return current(this) },
+  set (this: Ids, value: number) {
+    // aedes's QoSPacket reads the id, then writes the one after it: the id read is taken. Any other write
+    // (aedes's constructor, a test) only moves the counter.
+    const at = this[NEXT]
+    if (at === undefined) this[HELD] = this.broker !== undefined && keeping.has(this.broker) ? null : undefined
+    else if (value === after(at)) hold(this, at)
+    this[NEXT] = value
+  }
+}
+
+let installed = false
+
+/**
+ * Makes every aedes client created from now on give only ids its session does not hold. Once per process, before
+ * the first client is made; refuses to start if aedes's Client keeps `_nextId` elsewhere.
+ */
+export async function installPacketIds (): Promise<void> {
+  if (installed) return
+  // aedes exports only its broker; the Client class is its lib/client.js, the very module aedes loads
+  const entry = createRequire(import.meta.url).resolve('aedes')
+  const { default: AedesClient } = await import(new URL('lib/client.js', pathToFileURL(entry)).href) as { default?: { prototype: object } }
+  const proto = AedesClient?.prototype
+  if (proto === undefined || Object.prototype.hasOwnProperty.call(proto, '_nextId') || !/\b_nextId\b/.test(String(AedesClient))) {
+    throw new WardenError('WARDEN_ERR_AEDES_CONTRACT', 'aedes internal lib/client.js Client._nextId is missing (Warden relies on it: ' +
+      'packet ids a session holds are not given again)')
+  }
+  Object.defineProperty(proto, '_nextId', accessor)
+  installed = true
+}
+
+/** the clients `broker` makes from now on hold the ids they give (installPacketIds must have run) */
+export function keepIdsOf (broker: object): void {
+  if (!installed) throw new WardenError('WARDEN_ERR_AEDES_CONTRACT', 'packet ids: installPacketIds() must run before aedes makes a client')
+  keeping.add(broker)
+}
+
+/** takes the next id the client's session does not hold, as aedes would (Warden's own deliveries) */
+export function takePacketId (client: Client): number {
+  const c = idsOf(client)
+  const id = current(c)
+  hold(c, id)
+  c[NEXT] = after(id)
+  return id
+}
+
+/** the session holds `id` (a message sent or about to be sent under it, or its PUBREL) */
+export function holdPacketId (client: Client | object, id: number): void {
+  const c = idsOf(client)
+  if (id > 0) hold(c, id)
+}
+
+/** ids the session held before this connection (read from the store as the session is resumed) */
+export function holdStoredIds (client: Client, ids: Iterable<number>): void {
+  for (const id of ids) holdPacketId(client, id)
+}
+
+/** `id` is free again: acknowledged (PUBACK, PUBCOMP), or its message dropped or given another id */
+export function releasePacketId (client: Client | object, id: number | undefined): void {
+  if (id !== undefined) idsOf(client)[HELD]?.delete(id)
+}
+
+/** the ids the connection's session holds now (tests, views) */
+export const heldPacketIds = (client: Client): ReadonlySet<number> => idsOf(client)[HELD] ?? new Set()
