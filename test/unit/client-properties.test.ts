@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest'
+import { publishPropertyError, willPropertyError } from '../../apps/broker/src/limits/client-properties.js'
+
+describe('publishPropertyError', () => {
+  it.each([
+    [undefined, null],
+    [{}, null],
+    [{ topicAlias: 3, responseTopic: 'a/b', userProperties: { subscriptionIdentifier: '1' } }, null],
+    [{ subscriptionIdentifier: 5 }, 'Subscription Identifier in a PUBLISH from a client (MQTT-3.3.4-6)'],
+    [{ subscriptionIdentifier: 0 }, 'Subscription Identifier in a PUBLISH from a client (MQTT-3.3.4-6)']
+  ])('%j → %s', (props, want) => {
+    expect(publishPropertyError(props)).toBe(want)
+  })
+})
+
+describe('willPropertyError', () => {
+  const allowed = {
+    willDelayInterval: 5, payloadFormatIndicator: true, messageExpiryInterval: 60, contentType: 'text/plain',
+    responseTopic: 'a/b', correlationData: Buffer.from('c'), userProperties: { topicAlias: '1' }
+  }
+  it.each([
+    [undefined, null],
+    [allowed, null],
+    [{ topicAlias: 1 }, 'topicAlias is not a Will Property (MQTT 5 3.1.3.2)'],
+    [{ ...allowed, subscriptionIdentifier: 9 }, 'subscriptionIdentifier is not a Will Property (MQTT 5 3.1.3.2)'],
+    [{ sessionExpiryInterval: 9 }, 'sessionExpiryInterval is not a Will Property (MQTT 5 3.1.3.2)'],
+    [{ responseTopic: 'a/#' }, 'wildcard in the will\'s Response Topic (MQTT-3.3.2-14)'],
+    [{ responseTopic: '+/b' }, 'wildcard in the will\'s Response Topic (MQTT-3.3.2-14)']
+  ])('%j → %s', (props, want) => {
+    expect(willPropertyError(props)).toBe(want)
+  })
+})
