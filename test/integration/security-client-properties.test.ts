@@ -8,6 +8,8 @@
 import type { Packet } from 'mqtt-packet'
 import { describe, expect, it } from 'vitest'
 import { publish } from '../helpers/mqtt.js'
+import { mosquittoSub } from '../helpers/mosquitto.js'
+import { PASSWORD } from '../helpers/broker.js'
 import { connect5, subscribe5, type V5Client } from '../helpers/mqtt5.js'
 import { connectPacket, rawClient, rawSession } from '../helpers/raw-mqtt.js'
 import { useScope } from '../helpers/scope.js'
@@ -121,6 +123,34 @@ describe.each(['memory', 'level'] as const)('%s store', (persistence) => {
     }
     expect(will.properties?.topicAlias).toBeUndefined()
     expect(scope.count('connection:malformed-packet')).toBe(0)
+  })
+})
+
+describe('a PUBLISH property that is not one (Reason String, Session Expiry Interval, ...)', () => {
+  it('closes the publisher, not the MQTT 5 mosquitto_sub readers of its topic', async () => {
+    const tb = await scope.start({ config: { persistence: 'level' } })
+    const subscribed = new Promise<void>((resolve) => {
+      const on = (_s: unknown, c: { id: string }): void => { if (c.id === 'mosq') { tb.broker.aedes.removeListener('subscribe', on); resolve() } }
+      tb.broker.aedes.on('subscribe', on)
+    })
+    const sub = mosquittoSub(scope.tb.port, ['-V', 'mqttv5', '-u', 'observer', '-P', PASSWORD, '-i', 'mosq', '-t', 'sensors/#', '-q', '1', '-v'])
+    scope.defer(() => sub.stop())
+    await Promise.race([subscribed, sub.exited().then((r) => { throw new Error(`mosquitto_sub exited: ${r.stderr}`) })])
+    const honest = await scope.client('sensor-2')
+    await publish(honest, 'sensors/sensor-2/ready', 'ready', { qos: 1 })
+    await sub.waitForLine((l) => l === 'sensors/sensor-2/ready ready')
+    for (const [i, properties] of [{ reasonString: 'x' }, { sessionExpiryInterval: 5 }, { receiveMaximum: 1 }].entries()) {
+      const device = await raw5()
+      device.send(connectPacket('sensor-1', `device-${i}`, { protocolVersion: 5 } as Partial<Packet>))
+      await device.next('connack')
+      const bad = Buffer.from('bad')
+      device.send({ cmd: 'publish', topic: 'sensors/sensor-1/x', qos: 1, messageId: 1, retain: false, dup: false, payload: bad, properties } as Packet)
+      expect(await Promise.race([device.closed().then(() => 'closed'), device.next('puback').then(() => 'acknowledged', () => 'closed')])).toBe('closed')
+    }
+    expect(scope.count('connection:malformed-packet')).toBe(3)
+    await publish(honest, 'sensors/sensor-2/after', 'after', { qos: 1 })
+    await sub.waitForLine((l) => l === 'sensors/sensor-2/after after')
+    expect(sub.lines).toEqual(['sensors/sensor-2/ready ready', 'sensors/sensor-2/after after'])
   })
 })
 

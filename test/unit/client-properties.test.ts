@@ -6,6 +6,10 @@ describe('publishPropertyError', () => {
     [undefined, null],
     [{}, null],
     [{ topicAlias: 3, responseTopic: 'a/b', userProperties: { subscriptionIdentifier: '1' } }, null],
+    [{ payloadFormatIndicator: true, messageExpiryInterval: 1, correlationData: Buffer.from('c'), contentType: 'x' }, null],
+    [{ reasonString: 'x' }, 'reasonString is not a PUBLISH property (MQTT 5 3.3.2.3)'],
+    [{ contentType: 'x', sessionExpiryInterval: 5 }, 'sessionExpiryInterval is not a PUBLISH property (MQTT 5 3.3.2.3)'],
+    [{ willDelayInterval: 5 }, 'willDelayInterval is not a PUBLISH property (MQTT 5 3.3.2.3)'],
     [{ subscriptionIdentifier: 5 }, 'Subscription Identifier in a PUBLISH from a client (MQTT-3.3.4-6)'],
     [{ subscriptionIdentifier: 0 }, 'Subscription Identifier in a PUBLISH from a client (MQTT-3.3.4-6)']
   ])('%j → %s', (props, want) => {

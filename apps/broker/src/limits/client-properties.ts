@@ -1,8 +1,14 @@
 // The MQTT 5 properties a client may not put on a message it hands the broker. mqtt-packet parses any property
-// in any packet, and aedes 2.0.0-beta.1 forwards what it parsed: a Subscription Identifier set by the
-// publisher (MQTT-3.3.4-6) reached subscribers that have none of their own, and a will's Topic Alias or
-// Subscription Identifier (not Will Properties, MQTT 5 3.1.3.2) reached every subscriber, which MQTT.js
-// answers by closing: queued for a persistent session, such a will closed it at every reconnect.
+// in any packet, and aedes 2.0.0-beta.1 forwards what it parsed: a property that is not a PUBLISH property
+// (Reason String, Session Expiry Interval, ...: a Malformed Packet, MQTT 5 2.2.2.2) closed every MQTT 5
+// mosquitto_sub reading the topic, a will's Topic Alias every MQTT.js one (alias above its maximum), and,
+// queued for a persistent session, closed it again at every reconnect; a Subscription Identifier set by the
+// publisher (MQTT-3.3.4-6) reached subscribers that have none of their own.
+
+/** the PUBLISH properties a client may set (MQTT 5 3.3.2.3); a Topic Alias aedes resolves and removes */
+const PUBLISH_PROPERTIES = new Set([
+  'payloadFormatIndicator', 'messageExpiryInterval', 'topicAlias', 'responseTopic', 'correlationData', 'userProperties', 'contentType'
+])
 
 /** the Will Properties of MQTT 5 3.1.3.2; any other identifier there makes the CONNECT a Malformed Packet (2.2.2.2) */
 const WILL_PROPERTIES = new Set([
@@ -13,7 +19,11 @@ const hasWildcard = (topic: string): boolean => topic.includes('#') || topic.inc
 
 /** what is wrong with the properties of a client's PUBLISH, or null */
 export function publishPropertyError (properties: Readonly<Record<string, unknown>> | undefined): string | null {
-  if (properties?.subscriptionIdentifier !== undefined) return 'Subscription Identifier in a PUBLISH from a client (MQTT-3.3.4-6)'
+  if (properties === undefined) return null
+  if (properties.subscriptionIdentifier !== undefined) return 'Subscription Identifier in a PUBLISH from a client (MQTT-3.3.4-6)'
+  for (const name of Object.keys(properties)) {
+    if (!PUBLISH_PROPERTIES.has(name)) return `${name} is not a PUBLISH property (MQTT 5 3.3.2.3)`
+  }
   return null
 }
 

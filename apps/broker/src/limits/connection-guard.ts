@@ -61,8 +61,8 @@ type Parsing = Guarded & {
   _emitError (err: Error): void
 }
 
-const WHY_PROPERTIES = 'mqtt-packet parses any MQTT 5 property in any packet and aedes forwards it: a Subscription Identifier of ' +
-  'the publisher, a Topic Alias of a will (client-properties.ts)'
+const WHY_PROPERTIES = 'mqtt-packet parses any MQTT 5 property in any packet and aedes forwards it to subscribers: a PUBLISH\'s ' +
+  'Reason String, Subscription Identifier, a will\'s Topic Alias (client-properties.ts)'
 
 /**
  * A client's PUBLISH or will carrying a property it may not set (client-properties.ts) is refused as it is

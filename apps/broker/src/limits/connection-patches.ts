@@ -47,8 +47,8 @@ const CONNECTION_PATCHES: readonly ConnectionPatch[] = [
   // after the guard, whose state it marks refused
   {
     name: 'client-properties',
-    reason: 'mqtt-packet parses any MQTT 5 property in any packet and aedes 2.0.0-beta.1 forwards it: a publisher\'s Subscription ' +
-      'Identifier (MQTT-3.3.4-6), a will\'s Topic Alias, which closes the subscribers (limits/client-properties.ts)',
+    reason: 'mqtt-packet parses any MQTT 5 property in any packet and aedes 2.0.0-beta.1 forwards it: a PUBLISH property that is ' +
+      'not one (closes mosquitto_sub), a publisher\'s Subscription Identifier (MQTT-3.3.4-6), a will\'s Topic Alias (limits/client-properties.ts)',
     setup: refuseClientProperties
   },
   {
