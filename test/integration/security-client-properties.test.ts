@@ -9,7 +9,8 @@ import type { Packet } from 'mqtt-packet'
 import { describe, expect, it } from 'vitest'
 import { publish } from '../helpers/mqtt.js'
 import { mosquittoSub } from '../helpers/mosquitto.js'
-import { PASSWORD } from '../helpers/broker.js'
+import { PASSWORD, startBroker } from '../helpers/broker.js'
+import { startRedis } from '../helpers/redis.js'
 import { connect5, subscribe5, type V5Client } from '../helpers/mqtt5.js'
 import { connectPacket, rawClient, rawSession } from '../helpers/raw-mqtt.js'
 import { useScope } from '../helpers/scope.js'
@@ -151,6 +152,45 @@ describe('a PUBLISH property that is not one (Reason String, Session Expiry Inte
     await publish(honest, 'sensors/sensor-2/after', 'after', { qos: 1 })
     await sub.waitForLine((l) => l === 'sensors/sensor-2/after after')
     expect(sub.lines).toEqual(['sensors/sensor-2/ready ready', 'sensors/sensor-2/after after'])
+  })
+})
+
+describe('a User Property named __proto__ (legal MQTT; msgpack cannot carry it)', () => {
+  /** as mqtt-packet parses them: '__proto__' an own key (a literal { __proto__: … } would set the prototype) */
+  const protoProps = (): Record<string, unknown> => ({ userProperties: JSON.parse('{"__proto__":"x","k":"v"}') as unknown })
+
+  it('two processes on Redis: refused on the publisher\'s process, where it was acknowledged and never reached the other\'s subscribers', async () => {
+    const redis = await startRedis()
+    scope.defer(() => redis.stop())
+    const a = await startBroker({ config: { brokerId: 'wa', persistence: 'redis', redis: { url: redis.url } } })
+    scope.defer(() => a.close())
+    const b = await startBroker({ config: { brokerId: 'wb', persistence: 'redis', redis: { url: redis.url } } })
+    scope.defer(() => b.close())
+    const onB = await connect5(scope, b.url, 'observer', { clientId: 'on-b' })
+    await subscribe5(onB, 'sensors/#', { qos: 1 })
+    const device = scope.track(await rawClient(a.port, { protocolVersion: 5 }))
+    device.send(connectPacket('sensor-1', 'device-1', { protocolVersion: 5 } as Partial<Packet>))
+    await device.next('connack')
+    device.send({
+      cmd: 'publish', topic: 'sensors/sensor-1/x', qos: 1, messageId: 1, retain: false, dup: false, payload: Buffer.from('p'), properties: protoProps()
+    } as Packet)
+    expect(await Promise.race([device.closed().then(() => 'closed'), device.next('puback').then(() => 'acknowledged', () => 'closed')])).toBe('closed')
+    expect(a.broker.audit.counts.get('connection:malformed-packet')).toBe(1)
+    const honest = await connect5(scope, a.url, 'sensor-2', { clientId: 'honest' })
+    await honest.client.publishAsync('sensors/sensor-2/m', 'marker', { qos: 1, properties: { userProperties: { constructor: 'c' } } })
+    const m = await onB.next((p) => p.topic === 'sensors/sensor-2/m')
+    expect(m.properties?.userProperties).toEqual({ constructor: 'c' })
+    expect(onB.got.map((p) => p.topic)).toEqual(['sensors/sensor-2/m'])
+  })
+
+  it('level: a will holding one is refused at CONNECT', async () => {
+    await scope.start({ config: { persistence: 'level' } })
+    const device = await raw5()
+    device.send(connectPacket('sensor-1', 'device-1', {
+      protocolVersion: 5, will: { topic: 'sensors/sensor-1/status', payload: Buffer.from('gone'), qos: 1, retain: true, properties: protoProps() }
+    } as Partial<Packet>))
+    expect(await Promise.race([device.closed().then(() => 'closed'), device.next('connack').then(() => 'CONNACK')])).toBe('closed')
+    expect(scope.count('connection:malformed-packet')).toBe(1)
   })
 })
 

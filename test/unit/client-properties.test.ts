@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import { publishPropertyError, willPropertyError } from '../../apps/broker/src/limits/client-properties.js'
 
+const PROTO = 'a User Property named __proto__ (cannot be stored or carried between broker processes)'
+/** as mqtt-packet parses them: a null-prototype object whose keys are own properties, '__proto__' included */
+const userProps = (json: string): Record<string, unknown> => Object.assign(Object.create(null) as Record<string, unknown>, JSON.parse(json) as object)
+
 describe('publishPropertyError', () => {
   it.each([
     [undefined, null],
@@ -10,6 +14,9 @@ describe('publishPropertyError', () => {
     [{ reasonString: 'x' }, 'reasonString is not a PUBLISH property (MQTT 5 3.3.2.3)'],
     [{ contentType: 'x', sessionExpiryInterval: 5 }, 'sessionExpiryInterval is not a PUBLISH property (MQTT 5 3.3.2.3)'],
     [{ willDelayInterval: 5 }, 'willDelayInterval is not a PUBLISH property (MQTT 5 3.3.2.3)'],
+    [{ userProperties: userProps('{"__proto__":"x"}') }, PROTO],
+    [{ userProperties: userProps('{"a":"b","__proto__":["x","y"]}') }, PROTO],
+    [{ userProperties: userProps('{"constructor":"x","toString":"y","hasOwnProperty":"z"}') }, null],
     [{ subscriptionIdentifier: 5 }, 'Subscription Identifier in a PUBLISH from a client (MQTT-3.3.4-6)'],
     [{ subscriptionIdentifier: 0 }, 'Subscription Identifier in a PUBLISH from a client (MQTT-3.3.4-6)']
   ])('%j → %s', (props, want) => {
@@ -29,7 +36,8 @@ describe('willPropertyError', () => {
     [{ ...allowed, subscriptionIdentifier: 9 }, 'subscriptionIdentifier is not a Will Property (MQTT 5 3.1.3.2)'],
     [{ sessionExpiryInterval: 9 }, 'sessionExpiryInterval is not a Will Property (MQTT 5 3.1.3.2)'],
     [{ responseTopic: 'a/#' }, 'wildcard in the will\'s Response Topic (MQTT-3.3.2-14)'],
-    [{ responseTopic: '+/b' }, 'wildcard in the will\'s Response Topic (MQTT-3.3.2-14)']
+    [{ responseTopic: '+/b' }, 'wildcard in the will\'s Response Topic (MQTT-3.3.2-14)'],
+    [{ contentType: 'x', userProperties: userProps('{"__proto__":"x"}') }, PROTO]
   ])('%j → %s', (props, want) => {
     expect(willPropertyError(props)).toBe(want)
   })

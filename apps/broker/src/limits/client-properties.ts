@@ -4,6 +4,10 @@
 // mosquitto_sub reading the topic, a will's Topic Alias every MQTT.js one (alias above its maximum), and,
 // queued for a persistent session, closed it again at every reconnect; a Subscription Identifier set by the
 // publisher (MQTT-3.3.4-6) reached subscribers that have none of their own.
+// A User Property named '__proto__' is legal MQTT, but Warden cannot carry it: the msgpack decoder of the
+// cluster bus and of consumer-group hand-overs refuses the key (the whole message was dropped on the other
+// processes, PUBACK sent), and msgpack-lite, which reads the level and Redis stores, assigns it as a prototype
+// (the property was lost from queued and retained messages). It is refused where it enters.
 
 /** the PUBLISH properties a client may set (MQTT 5 3.3.2.3); a Topic Alias aedes resolves and removes */
 const PUBLISH_PROPERTIES = new Set([
@@ -17,6 +21,8 @@ const WILL_PROPERTIES = new Set([
 
 const hasWildcard = (topic: string): boolean => topic.includes('#') || topic.includes('+')
 
+const PROTO_NAME = 'a User Property named __proto__ (cannot be stored or carried between broker processes)'
+
 /** what is wrong with the properties of a client's PUBLISH, or null */
 export function publishPropertyError (properties: Readonly<Record<string, unknown>> | undefined): string | null {
   if (properties === undefined) return null
@@ -24,7 +30,13 @@ export function publishPropertyError (properties: Readonly<Record<string, unknow
   for (const name of Object.keys(properties)) {
     if (!PUBLISH_PROPERTIES.has(name)) return `${name} is not a PUBLISH property (MQTT 5 3.3.2.3)`
   }
-  return null
+  return protoUserProperty(properties) ? PROTO_NAME : null
+}
+
+/** mqtt-packet reads User Properties into a null-prototype object: '__proto__' is an own key there */
+const protoUserProperty = (properties: Readonly<Record<string, unknown>>): boolean => {
+  const user = properties.userProperties
+  return typeof user === 'object' && user !== null && Object.hasOwn(user, '__proto__')
 }
 
 /** what is wrong with the Will Properties of a CONNECT, or null */
@@ -35,5 +47,5 @@ export function willPropertyError (properties: Readonly<Record<string, unknown>>
   }
   const response = properties.responseTopic
   if (typeof response === 'string' && hasWildcard(response)) return 'wildcard in the will\'s Response Topic (MQTT-3.3.2-14)'
-  return null
+  return protoUserProperty(properties) ? PROTO_NAME : null
 }
