@@ -44,10 +44,21 @@ export function guardParser (opts: ConnectionGuardOptions): (client: Client) => 
     }
     return 0
   }, 'mqtt-packet buffers a packet of any announced length and decodes strings MQTT-1.5.3 forbids', 'parser')
+  // what mqtt-packet refuses itself (QoS 3, reserved flags or packet types, a truncated field, a property
+  // Warden refuses: client-properties.ts) closes the connection through aedes: audited here, once
+  const audit = patchEach<Parsing, '_emitError'>('_emitError', fn(1), (emitError) => function (this: Parsing, err: Error): void {
+    const guard = this[GUARD]
+    if (!guard.refused) {
+      guard.refused = true
+      opts.onMalformed(clientOfParser(this), { reason: 'malformed-packet', detail: err.message })
+    }
+    emitError.call(this, err)
+  }, 'mqtt-packet\'s own refusals of a malformed packet close the connection unaudited', 'parser')
   return (client) => {
-    const parser = parserOf(client) as Guarded
+    const parser = parserOf(client) as Parsing
     parser[GUARD] = new PacketGuard(opts.maxPacketBytes)
     install(parser)
+    audit(parser)
   }
 }
 
@@ -69,12 +80,10 @@ const WHY_PROPERTIES = 'mqtt-packet parses any MQTT 5 property in any packet and
  * parsed, as mqtt-packet refuses a malformed packet itself: never emitted to aedes, the connection closed,
  * audited. Only MQTT 5 packets have properties; each PUBLISH pays one property check.
  */
-export function refuseClientProperties (opts: ConnectionGuardOptions): (client: Client) => void {
+export function refuseClientProperties (): (client: Client) => void {
+  // audited as the guard's parser error (guardParser)
   const refuse = (parser: Parsing, why: string | null): void => {
-    if (why === null || parser.error !== null) return
-    parser[GUARD].refused = true
-    opts.onMalformed(clientOfParser(parser), { reason: 'malformed-packet', detail: why })
-    parser._emitError(new Error(why))
+    if (why !== null && parser.error === null) parser._emitError(new Error(why))
   }
   const publish = patchEach<Parsing, '_parsePublish'>('_parsePublish', fn(0), (parsePublish) => function (this: Parsing): unknown {
     const out = parsePublish.call(this)

@@ -44,7 +44,7 @@ const CONNECTION_PATCHES: readonly ConnectionPatch[] = [
     reason: 'mqtt-packet buffers any announced length and accepts strings MQTT-1.5.3-1/-2 forbid, and QoS 0 with DUP (MQTT-3.3.1-2)',
     setup: guardParser
   },
-  // after the guard, whose state it marks refused
+  // after the guard, which audits its refusals as mqtt-packet's own
   {
     name: 'client-properties',
     reason: 'mqtt-packet parses any MQTT 5 property in any packet and aedes 2.0.0-beta.1 forwards it: a PUBLISH property that is ' +
