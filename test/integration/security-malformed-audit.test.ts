@@ -60,7 +60,9 @@ describe('closed and audited once', () => {
     ['a Topic Alias over the maximum (aedes, DISCONNECT 0x94)', 5, v5publish('sensors/sensor-1/x', { topicAlias: 5 })],
     ['an unknown Topic Alias (aedes, DISCONNECT 0x94)', 5, v5publish('', { topicAlias: 3 })],
     ['a wildcard Response Topic (aedes)', 5, v5publish('sensors/sensor-1/x', { responseTopic: 'sensors/#' })],
-    ['a Subscription Identifier in a PUBLISH (Warden)', 5, v5publish('sensors/sensor-1/x', { subscriptionIdentifier: 1 })]
+    ['a Subscription Identifier in a PUBLISH (Warden)', 5, v5publish('sensors/sensor-1/x', { subscriptionIdentifier: 1 })],
+    ['U+0000 in a Content Type (Warden, MQTT-1.5.4-2)', 5, v5publish('sensors/sensor-1/x', { contentType: 'text/\u0000' })],
+    ['U+0000 in a User Property (Warden, MQTT-1.5.4-2)', 5, v5publish('sensors/sensor-1/x', { userProperties: { k: 'v\u0000' } })]
   ])('%s', async (_what, version, packet) => {
     const before = scope.count('connection:malformed-packet')
     const c = await connected(version)

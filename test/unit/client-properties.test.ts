@@ -17,6 +17,11 @@ describe('publishPropertyError', () => {
     [{ userProperties: userProps('{"__proto__":"x"}') }, PROTO],
     [{ userProperties: userProps('{"a":"b","__proto__":["x","y"]}') }, PROTO],
     [{ userProperties: userProps('{"constructor":"x","toString":"y","hasOwnProperty":"z"}') }, null],
+    [{ contentType: 'a\u0000b' }, 'contentType contains U+0000 (MQTT-1.5.4-2)'],
+    [{ responseTopic: 'r/\u0000' }, 'responseTopic contains U+0000 (MQTT-1.5.4-2)'],
+    [{ userProperties: userProps('{"k\\u0000":"v"}') }, 'a User Property contains U+0000 (MQTT-1.5.4-2)'],
+    [{ userProperties: userProps('{"k":["v","w\\u0000"]}') }, 'a User Property contains U+0000 (MQTT-1.5.4-2)'],
+    [{ userProperties: userProps('{"k":"\\u0001\\uFFFF"}'), contentType: '\u007f' }, null],
     [{ subscriptionIdentifier: 5 }, 'Subscription Identifier in a PUBLISH from a client (MQTT-3.3.4-6)'],
     [{ subscriptionIdentifier: 0 }, 'Subscription Identifier in a PUBLISH from a client (MQTT-3.3.4-6)']
   ])('%j → %s', (props, want) => {
@@ -37,7 +42,9 @@ describe('willPropertyError', () => {
     [{ sessionExpiryInterval: 9 }, 'sessionExpiryInterval is not a Will Property (MQTT 5 3.1.3.2)'],
     [{ responseTopic: 'a/#' }, 'wildcard in the will\'s Response Topic (MQTT-3.3.2-14)'],
     [{ responseTopic: '+/b' }, 'wildcard in the will\'s Response Topic (MQTT-3.3.2-14)'],
-    [{ contentType: 'x', userProperties: userProps('{"__proto__":"x"}') }, PROTO]
+    [{ contentType: 'x', userProperties: userProps('{"__proto__":"x"}') }, PROTO],
+    [{ contentType: '\u0000' }, 'contentType contains U+0000 (MQTT-1.5.4-2)'],
+    [{ userProperties: userProps('{"k":"\\u0000"}') }, 'a User Property contains U+0000 (MQTT-1.5.4-2)']
   ])('%j → %s', (props, want) => {
     expect(willPropertyError(props)).toBe(want)
   })

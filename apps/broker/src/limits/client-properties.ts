@@ -7,7 +7,8 @@
 // A User Property named '__proto__' is legal MQTT, but Warden cannot carry it: the msgpack decoder of the
 // cluster bus and of consumer-group hand-overs refuses the key (the whole message was dropped on the other
 // processes, PUBACK sent), and msgpack-lite, which reads the level and Redis stores, assigns it as a prototype
-// (the property was lost from queued and retained messages). It is refused where it enters.
+// (the property was lost from queued and retained messages). It is refused where it enters, as U+0000 in a
+// property's string, which a receiver must close the connection for (MQTT-1.5.4-2) and aedes forwarded.
 
 /** the PUBLISH properties a client may set (MQTT 5 3.3.2.3); a Topic Alias aedes resolves and removes */
 const PUBLISH_PROPERTIES = new Set([
@@ -30,13 +31,7 @@ export function publishPropertyError (properties: Readonly<Record<string, unknow
   for (const name of Object.keys(properties)) {
     if (!PUBLISH_PROPERTIES.has(name)) return `${name} is not a PUBLISH property (MQTT 5 3.3.2.3)`
   }
-  return protoUserProperty(properties) ? PROTO_NAME : null
-}
-
-/** mqtt-packet reads User Properties into a null-prototype object: '__proto__' is an own key there */
-const protoUserProperty = (properties: Readonly<Record<string, unknown>>): boolean => {
-  const user = properties.userProperties
-  return typeof user === 'object' && user !== null && Object.hasOwn(user, '__proto__')
+  return stringError(properties)
 }
 
 /** what is wrong with the Will Properties of a CONNECT, or null */
@@ -47,5 +42,22 @@ export function willPropertyError (properties: Readonly<Record<string, unknown>>
   }
   const response = properties.responseTopic
   if (typeof response === 'string' && hasWildcard(response)) return 'wildcard in the will\'s Response Topic (MQTT-3.3.2-14)'
-  return protoUserProperty(properties) ? PROTO_NAME : null
+  return stringError(properties)
+}
+
+const hasNul = (v: unknown): boolean => typeof v === 'string' && v.includes('\u0000')
+
+/** the strings of a message's properties: U+0000 in one; a User Property named '__proto__' */
+function stringError (properties: Readonly<Record<string, unknown>>): string | null {
+  for (const name of ['contentType', 'responseTopic']) {
+    if (hasNul(properties[name])) return `${name} contains U+0000 (MQTT-1.5.4-2)`
+  }
+  const user = properties.userProperties
+  if (typeof user !== 'object' || user === null) return null
+  // mqtt-packet reads User Properties into a null-prototype object: '__proto__' is an own key there
+  if (Object.hasOwn(user, '__proto__')) return PROTO_NAME
+  for (const [name, value] of Object.entries(user)) {
+    if (hasNul(name) || (Array.isArray(value) ? value.some(hasNul) : hasNul(value))) return 'a User Property contains U+0000 (MQTT-1.5.4-2)'
+  }
+  return null
 }

@@ -3,7 +3,7 @@
 // levels, a wildcard Response Topic, a Topic Alias out of range or unknown (DISCONNECT 0x94), a Subscription
 // Identifier of 0, an unknown protocol. aedes tells them only by their text, on its clientError and
 // connectionError events; the other errors there (a socket's, a keepalive's, a store's) are not the client's
-// malformed input. A contract test keeps the texts in step with aedes.
+// malformed input. test/integration/security-malformed-audit.test.ts fails when an aedes upgrade changes a text.
 const AEDES_PROTOCOL_ERRORS: readonly RegExp[] = [
   /^empty topic not allowed in PUBLISH$/,
   /^[#+] is not allowed in PUBLISH$/,
