@@ -41,6 +41,15 @@ describe('matchApi', () => {
     expect(matchApi('GET', segments)).toEqual({ kind: 'none' })
   })
 
+  // the routes are a plain object: these names were found on Object.prototype (a TypeError: 500, logged as a
+  // broker failure, for any observer)
+  it.each(['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf'])('%s (an Object.prototype member) → 404', (name) => {
+    for (const method of ['GET', 'POST', 'DELETE']) {
+      expect(matchApi(method, [name])).toEqual({ kind: 'none' })
+      expect(matchApi(method, [name, 'x'])).toEqual({ kind: 'none' })
+    }
+  })
+
   it('reads a body for POST and PATCH only', () => {
     expect(matchApi('POST', ['users'])).toMatchObject({ body: true })
     expect(matchApi('PATCH', ['topics', 'x'])).toMatchObject({ body: true })

@@ -29,6 +29,20 @@ describe('createLocalMemberStore', () => {
     expect(await again.loadGroup('h/x')).toEqual(new Map())
   })
 
+  it('keeps a persistent member whose client id is an Object.prototype member (__proto__, constructor)', async () => {
+    const f = await file()
+    const s = await createLocalMemberStore(f)
+    await s.put('g/a', '__proto__', { qos: 1, persistent: true, broker: 'b1' })
+    await s.put('g/a', 'constructor', { qos: 2, persistent: true, broker: 'b1' })
+    await s.close()
+    const again = await createLocalMemberStore(f)
+    expect(await again.loadGroup('g/a')).toEqual(new Map([
+      ['__proto__', { qos: 1, persistent: true, broker: null }],
+      ['constructor', { qos: 2, persistent: true, broker: null }]
+    ]))
+    expect(Object.getPrototypeOf({})).toBe(Object.prototype)
+  })
+
   it('releases a member only for the process it is recorded on', async () => {
     const s = await createLocalMemberStore(undefined)
     await s.put('g/a', 'm', { qos: 1, persistent: true, broker: 'b1' })

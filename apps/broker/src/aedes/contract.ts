@@ -62,6 +62,9 @@ export const PARSER_INTERNALS: readonly Internal[] = [
   { name: 'client', shape: value('object'), why: 'per-connection listeners and wrappers are shared: they find their client from the parser' },
   { name: 'parse', shape: fn(1), why: 'the packet guard frames bytes before mqtt-packet' },
   { name: '_parseSubscribe', shape: fn(0), why: 'a SUBSCRIBE\'s filter \'__proto__\' is disguised from aedes\'s dedupe (prototype-filters.ts)' },
+  { name: '_parsePublish', shape: fn(0), why: 'a PUBLISH carrying a property a client may not set is refused as it is parsed (client-properties.ts)' },
+  { name: '_parseConnect', shape: fn(0), why: 'a will carrying a property that is not a Will Property is refused as it is parsed (client-properties.ts)' },
+  { name: '_emitError', shape: fn(1), why: 'such a packet is refused as mqtt-packet refuses a malformed one' },
   { name: 'on', shape: fn(), why: 'consumer groups watch PUBACK/PUBREC' }
 ]
 

@@ -10,6 +10,7 @@ import { normalizeAddress } from '../net/address.js'
 import { reapGhosts } from '../sessions/ghost-reaper.js'
 import { boundQueues, type QueueBound } from '../limits/queue-bound.js'
 import { onConnectionClose, watchClose } from '../aedes/close-hooks.js'
+import { isProtocolError } from '../limits/protocol-errors.js'
 
 export function attachHardening (
   broker: Aedes, persistence: AedesStore, limits: Limits, queue: { maxQueuedMessages: number, maxQueuedBytes: number }
@@ -23,7 +24,13 @@ export function attachHardening (
   // aedes's own bound (maxOutgoingBytes: 0 leaves it the only one): a subscriber that did not drain its
   // socket within drainTimeout is cut off
   const drained = new WeakSet<Client>()
+  // a packet aedes's handlers refuse closes its connection (mqtt-packet's own refusals: connection-guard.ts)
+  const malformed = (client: Client | undefined, err: Error): void => {
+    if (isProtocolError(err)) limits.audit('connection', 'malformed-packet', client, { detail: err.message })
+  }
+  broker.on('connectionError', malformed)
   broker.on('clientError', (client, err) => {
+    malformed(client, err)
     // aedes reports the timeout once per write that was waiting: one record per client
     if (err.message !== 'drain timeout' || drained.has(client)) return
     drained.add(client)

@@ -79,11 +79,12 @@ export async function createLocalMemberStore (file: string | undefined): Promise
 }
 
 function serialize (groups: Map<string, Members>): string {
-  const out: Record<string, Record<string, { qos: number }>> = {}
+  // no prototype: a client id '__proto__' is a key like any other (assigned into {}, it set the prototype and was lost)
+  const out: Record<string, Record<string, { qos: number }>> = Object.create(null)
   for (const [key, members] of groups) {
     for (const [id, m] of members) {
       if (!m.persistent) continue
-      out[key] ??= {}
+      out[key] ??= Object.create(null) as Record<string, { qos: number }>
       out[key][id] = { qos: m.qos }
     }
   }

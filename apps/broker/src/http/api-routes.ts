@@ -62,7 +62,8 @@ const DELETE_WITH_ANSWER: ReadonlySet<CommandName> = new Set(['deleteUser', 'kic
 /** `segments` are the decoded path segments after /api/v1/. */
 export function matchApi (method: string, segments: readonly string[]): ApiMatch {
   const [name, ...rest] = segments
-  const res = name === undefined ? undefined : RESOURCES[name]
+  // own names only: the table is a plain object ('__proto__', 'constructor' would be found on its prototype)
+  const res = name === undefined || !Object.hasOwn(RESOURCES, name) ? undefined : RESOURCES[name]
   if (res === undefined) return { kind: 'none' }
   const itemPath = rest.length > 0 && !(rest.length === 1 && rest[0] === '')
   if (itemPath && (res.item === undefined || res.key === undefined || (rest.length > 1 && res.multiSegment !== true))) return { kind: 'none' }

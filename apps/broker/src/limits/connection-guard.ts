@@ -8,6 +8,7 @@ import { clientOfConn, clientOfParser, connackSent, connOf, parserOf } from '../
 import type { MqttParser } from '../aedes/internals.js'
 import { fn, patchEach } from '../aedes/patch.js'
 import { PacketGuard, type GuardViolation } from './packet-guard.js'
+import { publishPropertyError, willPropertyError } from './client-properties.js'
 import { disconnectWith, isMqtt5 } from '../aedes/v5-answers.js'
 import { V5 } from '../hooks/reason-codes.js'
 
@@ -43,10 +44,62 @@ export function guardParser (opts: ConnectionGuardOptions): (client: Client) => 
     }
     return 0
   }, 'mqtt-packet buffers a packet of any announced length and decodes strings MQTT-1.5.3 forbids', 'parser')
+  // what mqtt-packet refuses itself (QoS 3, reserved flags or packet types, a truncated field, a property
+  // Warden refuses: client-properties.ts) closes the connection through aedes: audited here, once
+  const audit = patchEach<Parsing, '_emitError'>('_emitError', fn(1), (emitError) => function (this: Parsing, err: Error): void {
+    const guard = this[GUARD]
+    if (!guard.refused) {
+      guard.refused = true
+      opts.onMalformed(clientOfParser(this), { reason: 'malformed-packet', detail: err.message })
+    }
+    emitError.call(this, err)
+  }, 'mqtt-packet\'s own refusals of a malformed packet close the connection unaudited', 'parser')
   return (client) => {
-    const parser = parserOf(client) as Guarded
+    const parser = parserOf(client) as Parsing
     parser[GUARD] = new PacketGuard(opts.maxPacketBytes)
     install(parser)
+    audit(parser)
+  }
+}
+
+type Props = Readonly<Record<string, unknown>> | undefined
+/** mqtt-packet's parser while it parses a packet: its error ends the parse, and the packet is not emitted */
+type Parsing = Guarded & {
+  readonly packet: { properties?: Props, will?: { properties?: Props } }
+  readonly error: Error | null
+  _parsePublish (): unknown
+  _parseConnect (): unknown
+  _emitError (err: Error): void
+}
+
+const WHY_PROPERTIES = 'mqtt-packet parses any MQTT 5 property in any packet and aedes forwards it to subscribers: a PUBLISH\'s ' +
+  'Reason String, Subscription Identifier, a will\'s Topic Alias (client-properties.ts)'
+
+/**
+ * A client's PUBLISH or will carrying a property it may not set (client-properties.ts) is refused as it is
+ * parsed, as mqtt-packet refuses a malformed packet itself: never emitted to aedes, the connection closed,
+ * audited. Only MQTT 5 packets have properties; each PUBLISH pays one property check.
+ */
+export function refuseClientProperties (): (client: Client) => void {
+  // audited as the guard's parser error (guardParser)
+  const refuse = (parser: Parsing, why: string | null): void => {
+    if (why !== null && parser.error === null) parser._emitError(new Error(why))
+  }
+  const publish = patchEach<Parsing, '_parsePublish'>('_parsePublish', fn(0), (parsePublish) => function (this: Parsing): unknown {
+    const out = parsePublish.call(this)
+    if (this.packet.properties !== undefined) refuse(this, publishPropertyError(this.packet.properties))
+    return out
+  }, WHY_PROPERTIES, 'parser')
+  const connect = patchEach<Parsing, '_parseConnect'>('_parseConnect', fn(0), (parseConnect) => function (this: Parsing): unknown {
+    const out = parseConnect.call(this)
+    const will = this.packet.will
+    if (will?.properties !== undefined) refuse(this, willPropertyError(will.properties))
+    return out
+  }, WHY_PROPERTIES, 'parser')
+  return (client) => {
+    const parser = parserOf(client) as Parsing
+    publish(parser)
+    connect(parser)
   }
 }
 

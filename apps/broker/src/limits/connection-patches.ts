@@ -7,7 +7,7 @@
 // the clients that need them.
 import type { Client } from 'aedes'
 import { forgetDelivery } from '../aedes/accessors.js'
-import { boundWrites, guardParser, type ConnectionGuardOptions } from './connection-guard.js'
+import { boundWrites, guardParser, refuseClientProperties, type ConnectionGuardOptions } from './connection-guard.js'
 import { disableHighWaterDedupe } from '../delivery/forward-dedupe.js'
 import { watchOutbound } from '../aedes/outbound-window.js'
 import { recordRetainedDeliveries } from '../aedes/retain-as-published.js'
@@ -44,6 +44,13 @@ const CONNECTION_PATCHES: readonly ConnectionPatch[] = [
     name: 'packet-guard',
     reason: 'mqtt-packet buffers any announced length and accepts strings MQTT-1.5.3-1/-2 forbid, and QoS 0 with DUP (MQTT-3.3.1-2)',
     setup: guardParser
+  },
+  // after the guard, which audits its refusals as mqtt-packet's own
+  {
+    name: 'client-properties',
+    reason: 'mqtt-packet parses any MQTT 5 property in any packet and aedes 2.0.0-beta.1 forwards it: a PUBLISH property that is ' +
+      'not one (closes mosquitto_sub), a publisher\'s Subscription Identifier (MQTT-3.3.4-6), a will\'s Topic Alias (limits/client-properties.ts)',
+    setup: refuseClientProperties
   },
   {
     name: 'retained-deliveries',

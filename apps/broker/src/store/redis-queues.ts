@@ -58,6 +58,7 @@ import { identityOf, isConnection, type QueueSub, type Session, type StoredPacke
 import { createRedisBatch, type HashField, type RedisBatch } from './redis-batch.js'
 import { isCappedCopy } from './queued-qos.js'
 import { encodePacket } from './packet-codec.js'
+import { matchRetained } from './redis-retained.js'
 import type { IncomingRecord, QueueRecords } from './level-queues.js'
 
 /** records (the QoS 2 guard's mark) written in the script call that queues a QoS 2 message */
@@ -116,6 +117,15 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
     this.#db = conn
     this.#batch = createRedisBatch(conn)
     this.#maxSessionDelivery = maxSessionDelivery
+  }
+
+  /** aedes-persistence-redis's read took glob characters of a filter for glob syntax (redis-retained.ts) */
+  createRetainedStreamCombi (patterns: string[]): AsyncGenerator<StoredPacket> {
+    return matchRetained(this.#db, patterns)
+  }
+
+  createRetainedStream (pattern: string): AsyncGenerator<StoredPacket> {
+    return matchRetained(this.#db, [pattern])
   }
 
   #sentOf (client: object): Map<number, Sent> {

@@ -1,0 +1,29 @@
+// A server acknowledges QoS 1 PUBLISHes in the order it received them (MQTT-4.6.0-2, MQTT 3.1.1 4.6). Warden
+// answers a refused publish (deniedPublish: drop) as soon as it is refused, while an accepted one waits for the
+// store (hooks/store-before-ack.ts): among publishes read together, a refusal's PUBACK overtakes the accepted
+// ones before it (seen: 2, 4, 1, 3, 5 for accepted, refused, accepted, refused, accepted in one read; 3.1.1 and MQTT 5,
+// memory and level). Red team round 12: not fixed, marked `fails` — when it passes, drop the marker.
+import type { Packet } from 'mqtt-packet'
+import { describe, expect, it } from 'vitest'
+import { waitUntil } from '../helpers/ports.js'
+import { connectPacket, encode, rawClient } from '../helpers/raw-mqtt.js'
+import { useScope } from '../helpers/scope.js'
+
+const scope = useScope()
+
+describe.each([4, 5] as const)('MQTT %s', (version) => {
+  it.fails('PUBACKs come in the order of the PUBLISHes, refused ones included', async () => {
+    await scope.start({ config: { persistence: 'memory' } })
+    const c = scope.track(await rawClient(scope.tb.port, { protocolVersion: version }))
+    c.send(connectPacket('sensor-1', 'in-order', { protocolVersion: version } as Partial<Packet>))
+    await c.next('connack')
+    // sensor-1 owns sensors/sensor-1/#, not sensors/sensor-2/#: accepted, refused, accepted, refused, accepted
+    const topics = ['sensors/sensor-1/a', 'sensors/sensor-2/x', 'sensors/sensor-1/b', 'sensors/sensor-2/y', 'sensors/sensor-1/c']
+    // one write: aedes handles the packets of one read side by side
+    c.send(Buffer.concat(topics.map((topic, i) =>
+      encode({ cmd: 'publish', topic, qos: 1, messageId: i + 1, retain: false, dup: false, payload: Buffer.from('p') } as Packet, version))))
+    const acks = (): number[] => c.packets.filter((p) => p.cmd === 'puback').map((p) => (p as { messageId?: number }).messageId ?? 0)
+    await waitUntil(() => acks().length === 5 ? true : undefined, '5 PUBACKs', 5000, 10)
+    expect(acks()).toEqual([1, 2, 3, 4, 5])
+  })
+})
