@@ -44,9 +44,10 @@ export interface Store {
   readonly queueRecords?: QueueRecords
   /** Redis: the QoS 2 guard's mark set in the script call that queues its message */
   readonly queueMarks?: MarkRecords
-  /** level: QoS 2 messages for live subscribers are queued with the packet id `assign` gives them (aedes/queued-ids.ts) */
+  /** level, Redis: QoS 2 messages for live subscribers are queued with the packet id `assign` gives them (aedes/queued-ids.ts) */
   readonly giveIdsAtQueue?: (assign: IdAtQueue) => void
-  /** level: group commit's batches written and operations in them (one batch per event-loop turn at most) */
+  /** level: group commit's batches written and operations in them (one batch per event-loop turn at most); Redis: the
+   * queue store's script calls and operations in them (redis-batch.ts) */
   readonly commits?: { readonly batches: number, readonly ops: number }
   close (): Promise<void>
 }
@@ -144,6 +145,8 @@ async function createRedisStore (target: RedisTarget | undefined, brokerId: stri
     redis: target,
     bindings,
     queueMarks: queues,
+    giveIdsAtQueue: (assign) => { queues.giveIdsAtQueue(assign) },
+    commits: queues.commits,
     // aedes-persistence-redis keeps a client's incoming QoS 2 packets in one hash
     hasIncoming: async (clientId) => await queues.hasIncoming(clientId),
     async close () {

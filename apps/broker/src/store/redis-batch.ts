@@ -11,7 +11,8 @@ import type { Redis } from 'ioredis'
 // (ioredis's cost grows with the number of arguments: every one is converted and copied), each item a
 // msgpack string (cmsgpack reads no msgpack bin type; a Lua string holds any bytes). Keys are named in the
 // operations, not in KEYS: Warden's Redis is one server or a Sentinel-watched master, never a Redis Cluster.
-//   E n packet value cap queue × n       queue a message (aedes-persistence-redis's MSET and RPUSHes); the
+//   E n m packet value cap queue × n (queue own value) × m
+//                                        queue a message (aedes-persistence-redis's MSET and RPUSHes); the
 //                                        count (<packet>:offlineCount) is of listings: a message already there
 //                                        (queued in two calls, its subscriptions granted two QoS: queued-qos.ts;
 //                                        or a call ioredis resent after Redis, which had run it, restarted) is
@@ -24,7 +25,13 @@ import type { Redis } from 'ioredis'
 //                                        <brokerId>:<counter>:qos), and the record is written only if not there
 //                                        yet, so that the published form, written by the call for the queues
 //                                        granted it, is the record's; without it, that call's form replaced the
-//                                        capped one, and a QoS 1 subscriber was sent the message at QoS 2
+//                                        capped one, and a QoS 1 subscriber was sent the message at QoS 2.
+//                                        The m queues given as (queue own value) hold the message under the
+//                                        client's own key (outgoing:<client>:<brokerId>:<counter>) with the
+//                                        packet id it was given as it was queued (aedes/queued-ids.ts): what
+//                                        `S` writes once it is sent, written now, so that nothing is written
+//                                        when it is sent. An own key there already (a call resent after Redis
+//                                        restarted) is neither written over nor listed nor counted again
 //   S queue packet sent value            a QoS 2 PUBLISH as sent to a client (with its packet id) takes its
 //                                        message's entry in the queue, in place, under the client's own key;
 //                                        already there (sent again), it is written over; in no queue, nothing
@@ -66,19 +73,28 @@ local i = 1
 while i <= #t do
   local op = t[i]
   if op == 'E' then
-    local n = tonumber(t[i + 1])
-    local pkt, cap = t[i + 2], t[i + 4]
-    local count = pkt .. ':offlineCount'
-    if redis.call('INCRBY', count, n) ~= n and redis.call('EXISTS', pkt) == 0 then redis.call('SET', count, n) end
-    if cap == '' then redis.call('SET', pkt, t[i + 3]) else redis.call('SET', pkt, t[i + 3], 'NX') end
+    local n, m = tonumber(t[i + 1]), tonumber(t[i + 2])
+    local pkt, cap = t[i + 3], t[i + 5]
+    local owned = i + 6 + n
+    local fresh = {}
+    for j = owned, owned + 3 * (m - 1), 3 do
+      if redis.call('SET', t[j + 1], t[j + 2], 'NX') then fresh[#fresh + 1] = j end
+    end
+    local k = n + #fresh
+    if k > 0 then
+      local count = pkt .. ':offlineCount'
+      if redis.call('INCRBY', count, k) ~= k and redis.call('EXISTS', pkt) == 0 then redis.call('SET', count, k) end
+      if cap == '' then redis.call('SET', pkt, t[i + 4]) else redis.call('SET', pkt, t[i + 4], 'NX') end
+    end
     for j = 1, n do
-      redis.call('RPUSH', t[i + 4 + j], pkt)
+      redis.call('RPUSH', t[i + 5 + j], pkt)
       if cap ~= '' then
-        redis.call('HSET', t[i + 4 + j] .. ':ids', string.sub(pkt, 8) .. ':qos', cap)
-        idsHere[t[i + 4 + j] .. ':ids'] = true
+        redis.call('HSET', t[i + 5 + j] .. ':ids', string.sub(pkt, 8) .. ':qos', cap)
+        idsHere[t[i + 5 + j] .. ':ids'] = true
       end
     end
-    i = i + 5 + n
+    for _, j in ipairs(fresh) do redis.call('RPUSH', t[j], t[j + 1]) end
+    i = owned + 3 * m
   elseif op == 'S' then
     if redis.call('LINSERT', t[i + 1], 'BEFORE', t[i + 2], t[i + 3]) > 0 then
       redis.call('LREM', t[i + 1], 1, t[i + 2])
@@ -201,11 +217,15 @@ const PACKET_PREFIX_LENGTH = 7
 /** a hash field to set */
 export interface HashField { readonly key: string, readonly field: string, readonly value: Buffer }
 
+/** a queue that holds a message under the client's own key, with the packet id it was given as it was queued */
+export interface OwnEntry { readonly queue: string, readonly own: string, readonly value: Buffer }
+
 export interface RedisBatch {
   /** `cap`: the QoS the queues' copy was capped at, below the published one (the record's form is the
    * published one); `fields`: set in the same script call, so that they are in Redis with the queue entries or
-   * not at all */
-  enqueue (packet: string, queues: readonly string[], value: Buffer, cap: number | undefined, fields?: readonly HashField[]): Promise<void>
+   * not at all; `owned`: queues that hold it under the client's own key, given its packet id as it was queued */
+  enqueue (packet: string, queues: readonly string[], value: Buffer, cap: number | undefined, fields?: readonly HashField[],
+    owned?: readonly OwnEntry[]): Promise<void>
   hset (fields: readonly HashField[]): Promise<void>
   hdel (key: string, field: string): Promise<void>
   del (key: string): Promise<void>
@@ -216,6 +236,8 @@ export interface RedisBatch {
   /** a QoS 1 message's packet id; `field`: <brokerId>:<counter>; written HOLD_MS later unless acknowledged first */
   sentId (queue: string, field: string, messageId: number): void
   pubrel (queue: string, packet: string, sent: string, value: Buffer): Promise<void>
+  /** the QoS 1 ids held for `queue` go to the call gathering now: its promise, or undefined when none was held */
+  writeHeld (queue: string): Promise<void> | undefined
   /** `packet`: the message's key (its count's is that and `:offlineCount`) */
   ack (queue: string, entry: string, packet: string): Promise<void>
   drop (queue: string): Promise<void>
@@ -331,8 +353,13 @@ export function createRedisBatch (conn: Redis): RedisBatch {
   }
 
   return {
-    enqueue: (packet, queues, value, cap, fields = []) =>
-      addOps(1 + fields.length, ['E', String(queues.length), packet, value, cap === undefined ? '' : String(cap), ...queues, ...hsets(fields)]),
+    enqueue (packet, queues, value, cap, fields = [], owned = []) {
+      // the ids its queues' client was sent before it under ids of their own go in the same call (as with `sent`)
+      for (const o of owned) releaseQueue(o.queue, true)
+      const items: Array<string | Buffer> = ['E', String(queues.length), String(owned.length), packet, value, cap === undefined ? '' : String(cap), ...queues]
+      for (const o of owned) items.push(o.queue, o.own, o.value)
+      return addOps(1 + fields.length, fields.length === 0 ? items : [...items, ...hsets(fields)])
+    },
     hset (fields) {
       const done = addOps(fields.length, hsets(fields))
       for (const f of fields) touch(`${f.key}\u0000${f.field}`)
@@ -372,6 +399,18 @@ export function createRedisBatch (conn: Redis): RedisBatch {
     pubrel (queue, packet, sent, value) {
       releaseQueue(queue, true)
       return add('P', queue, packet, sent, value)
+    },
+    writeHeld (queue) {
+      const m = held.get(queue)
+      if (m === undefined) return undefined
+      held.delete(queue)
+      // the last one's call runs after the others' (one connection answers in order)
+      let done: Promise<void> | undefined
+      for (const h of m.values()) {
+        h.live = false
+        done = add('I', h.queue, h.field, h.id)
+      }
+      return done
     },
     ack (queue, entry, packet) {
       const h = held.get(queue)?.get(packet.slice(PACKET_PREFIX_LENGTH))
