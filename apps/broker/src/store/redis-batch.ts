@@ -64,8 +64,11 @@ import type { Redis } from 'ioredis'
 //                                        incoming QoS 2 packet and record: redis-queues.ts)
 //   X key field                          a hash field removed (an incoming packet or record: HDEL)
 //   K key                                a key deleted (a client's incoming packets: DEL)
+//   G key field                          a hash field read (an incoming packet: HGET), after every write made
+//                                        before it; the call answers the fields it read, in order (nil: none)
 const SCRIPT = `
 local t = cmsgpack.unpack(ARGV[1])
+local out = {}
 -- whether a client's hash of ids (<queue>:ids) exists, by key, as this call found or made it: an acknowledgement
 -- removes its message's fields only from one that does (most are never written: HOLD_MS)
 local idsHere = {}
@@ -139,6 +142,9 @@ while i <= #t do
     redis.call('DEL', t[i + 1])
     idsHere[t[i + 1]] = false
     i = i + 2
+  elseif op == 'G' then
+    out[#out + 1] = redis.call('HGET', t[i + 1], t[i + 2])
+    i = i + 3
   else
     local q, pkt = t[i + 1], t[i + 3]
     local entry = t[i + 2]
@@ -164,7 +170,7 @@ while i <= #t do
     i = i + 4
   end
 end
-return i`
+return out`
 
 /** operations per script call at most: a script holds Redis while it runs */
 const MAX_OPS = 512
@@ -206,7 +212,8 @@ export function packItems (items: ReadonlyArray<string | Buffer>): Buffer {
   return out
 }
 
-type Script = (numKeys: number, ops: Buffer) => Promise<unknown>
+/** the fields the call's `G` operations read, in order: null for one not there */
+type Script = (numKeys: number, ops: Buffer) => Promise<Array<Buffer | null>>
 
 /** a QoS 1 message's packet id held back (`sentId`) */
 interface Held { readonly queue: string, readonly field: string, readonly id: string, readonly at: number, live: boolean }
@@ -229,8 +236,9 @@ export interface RedisBatch {
   hset (fields: readonly HashField[]): Promise<void>
   hdel (key: string, field: string): Promise<void>
   del (key: string): Promise<void>
-  /** the write of `key` (or of its `field`) not sent to Redis yet, if any: a read of it waits for it */
-  pendingWrite (key: string, field: string): Promise<void> | undefined
+  /** a hash field (an incoming packet), read in the call of this turn: after every write made before it, in the
+   * round trip those of this turn take (each a command of its own before: ioredis's cost per command) */
+  hget (key: string, field: string): Promise<Buffer | null>
   /** a QoS 2 PUBLISH as sent; `sent`: the client's own key for the message (outgoing:<client>:<brokerId>:<counter>) */
   sent (queue: string, packet: string, sent: string, value: Buffer): Promise<void>
   /** a QoS 1 message's packet id; `field`: <brokerId>:<counter>; written HOLD_MS later unless acknowledged first */
@@ -255,8 +263,9 @@ interface Pending {
   done: Promise<void>
   resolve: () => void
   reject: (err: Error) => void
-  /** the hash fields (`key \0 field`) and keys (`key \0`) of incoming packets this call writes */
-  touched: Set<string> | null
+  /** `G` operations in this call, and once it has run what they read */
+  reads: number
+  results: Array<Buffer | null> | undefined
 }
 
 function pending (): Pending {
@@ -265,12 +274,13 @@ function pending (): Pending {
   const done = new Promise<void>((res, rej) => { resolve = res; reject = rej })
   // a write nobody awaits fails quietly (an acknowledgement lost: the message is sent again)
   done.catch(() => {})
-  return { items: [], ops: 0, done, resolve, reject, touched: null }
+  return { items: [], ops: 0, done, resolve, reject, reads: 0, results: undefined }
 }
 
 export function createRedisBatch (conn: Redis): RedisBatch {
   conn.defineCommand('wardenQueueBatch', { lua: SCRIPT })
-  const run = (conn as unknown as { wardenQueueBatch: Script }).wardenQueueBatch.bind(conn)
+  // the Buffer form: the fields read are msgpack, not text
+  const run = (conn as unknown as { wardenQueueBatchBuffer: Script }).wardenQueueBatchBuffer.bind(conn)
   let next: Pending | null = null
   let last: Promise<void> = Promise.resolve()
   const stats = { batches: 0, ops: 0, idsCancelled: 0 }
@@ -286,17 +296,23 @@ export function createRedisBatch (conn: Redis): RedisBatch {
     if (b === null) return
     stats.batches++
     stats.ops += b.ops
-    run(0, packItems(b.items)).then(() => b.resolve(), (err: unknown) => b.reject(err instanceof Error ? err : new Error(String(err))))
+    run(0, packItems(b.items)).then(
+      (read) => { b.results = read; b.resolve() },
+      (err: unknown) => b.reject(err instanceof Error ? err : new Error(String(err))))
   }
 
-  /** `ops` operations in `items`, in one script call */
-  const addOps = (ops: number, items: ReadonlyArray<string | Buffer>): Promise<void> => {
+  /** the call gathering now */
+  const gathering = (): Pending => {
     if (next === null) {
       next = pending()
       last = next.done.catch(() => {})
       setImmediate(flush)
     }
-    const b = next
+    return next
+  }
+  /** `ops` operations in `items`, in one script call */
+  const addOps = (ops: number, items: ReadonlyArray<string | Buffer>): Promise<void> => {
+    const b = gathering()
     for (const x of items) b.items.push(x)
     b.ops += ops
     if (b.ops >= MAX_OPS) flush()
@@ -304,13 +320,6 @@ export function createRedisBatch (conn: Redis): RedisBatch {
   }
   const add = (...items: Array<string | Buffer>): Promise<void> => addOps(1, items)
   const hsets = (fields: readonly HashField[]): Array<string | Buffer> => fields.flatMap((f) => ['H', f.key, f.field, f.value])
-  /** `k` (`key \0 field`, or `key \0` for the whole key) is written by the call gathering now */
-  const touch = (k: string): void => {
-    const b = next
-    if (b === null) return // sent already (the call was full)
-    if (b.touched === null) b.touched = new Set()
-    b.touched.add(k)
-  }
 
   const unhold = (h: Held): void => {
     h.live = false
@@ -360,25 +369,13 @@ export function createRedisBatch (conn: Redis): RedisBatch {
       for (const o of owned) items.push(o.queue, o.own, o.value)
       return addOps(1 + fields.length, fields.length === 0 ? items : [...items, ...hsets(fields)])
     },
-    hset (fields) {
-      const done = addOps(fields.length, hsets(fields))
-      for (const f of fields) touch(`${f.key}\u0000${f.field}`)
-      return done
-    },
-    hdel (key, field) {
-      const done = add('X', key, field)
-      touch(`${key}\u0000${field}`)
-      return done
-    },
-    del (key) {
-      const done = add('K', key)
-      touch(`${key}\u0000`)
-      return done
-    },
-    pendingWrite (key, field) {
-      const t = next?.touched
-      if (t === undefined || t === null || !(t.has(`${key}\u0000${field}`) || t.has(`${key}\u0000`))) return undefined
-      return (next as Pending).done.catch(() => {})
+    hset: (fields) => addOps(fields.length, hsets(fields)),
+    hdel: (key, field) => add('X', key, field),
+    del: (key) => add('K', key),
+    hget (key, field) {
+      const b = gathering()
+      const at = b.reads++
+      return add('G', key, field).then(() => b.results?.[at] ?? null)
     },
     // a QoS 2 PUBLISH or PUBREL as sent is awaited before it is sent: the ids of its queue held until then go in
     // the same call, so that what a client was sent before it is in Redis once the client has it, as before

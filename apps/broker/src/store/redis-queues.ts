@@ -95,6 +95,16 @@ interface Sent {
 }
 
 const noop = (): void => {}
+const EMPTY = Buffer.alloc(0)
+
+/** the answer to a read of an incoming packet not there, without a stack trace (whose capture cost more than the read) */
+const noSuchPacket = (): Error => {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  const err = new Error('no such packet')
+  Error.stackTraceLimit = limit
+  return err
+}
 
 /** what aedes passes to clear a packet id: `{ messageId }` for an acknowledgement, a queued packet otherwise */
 interface Acked { messageId?: number, brokerId?: unknown, brokerCounter?: unknown, cmd?: string }
@@ -308,9 +318,9 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
   }
 
   // A client's incoming QoS 2 packets (and the QoS 2 guard's records, kept as those of pseudo clients) in
-  // aedes-persistence-redis's hash, written in the script call of the turn: each was an ioredis command of its own,
-  // several per QoS 2 message. Still awaited by whoever waits for them (PUBREC, PUBCOMP); a read of a field whose
-  // write is not sent yet waits for it, as it came after it on the connection before.
+  // aedes-persistence-redis's hash, written and read in the script call of the turn: each was an ioredis command of
+  // its own, several per QoS 2 message. Still awaited by whoever waits for them (PUBREC, PUBCOMP); a read comes
+  // after the writes made before it, as it came after them on the connection before.
   override async incomingStorePacket (client: Session, packet: StoredPacket): Promise<void> {
     const stored = new Packet(packet)
     stored.messageId = packet.messageId
@@ -318,10 +328,16 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
     await this.#batch.hset([{ key: incomingKey(client.id), field, value: encodePacket(stored) }])
   }
 
-  override async incomingGetPacket (client: Session, packet: { messageId?: number }): Promise<StoredPacket> {
-    const before = this.#batch.pendingWrite(incomingKey(client.id), String(packet.messageId))
-    if (before !== undefined) await before
-    return await super.incomingGetPacket(client, packet) as StoredPacket
+  override async incomingGetPacket (client: Session, packet: { messageId?: number, cmd?: string }): Promise<StoredPacket> {
+    // aedes asks on a PUBREL only whether to remove the packet (lib/handlers/pubrel.js): PUBCOMP goes either way,
+    // after the removal if the packet was found. A removal of a packet not there removes nothing; answered found,
+    // a PUBREL costs that removal (awaited before PUBCOMP, as the removal of one found), where the read was a round
+    // trip before it for every PUBREL
+    if (packet.cmd === 'pubrel') return { cmd: 'pubrel', topic: '', payload: EMPTY, qos: 2, messageId: packet.messageId }
+    const value = await this.#batch.hget(incomingKey(client.id), String(packet.messageId))
+    // a miss is every new QoS 2 PUBLISH's answer (aedes asks whether it is a retransmission): no stack trace
+    if (value === null) throw noSuchPacket()
+    return msgpack.decode(value) as StoredPacket
   }
 
   override async incomingDelPacket (client: Session, packet: { messageId?: number }): Promise<void> {
