@@ -12,8 +12,13 @@ const define = Redis.prototype.defineCommand
 Redis.prototype.defineCommand = function heldDefine (name, definition) {
   define.call(this, name, definition)
   if (name !== 'wardenQueueBatch' || topic.length === 0) return
-  const run = this[name]
-  this[name] = function heldBatch (numKeys, ops, ...rest) {
+  // the store calls the form answering Buffers (the fields it reads are msgpack)
+  for (const form of [name, `${name}Buffer`]) holdCalls(this, form)
+}
+
+function holdCalls (conn, form) {
+  const run = conn[form]
+  conn[form] = function heldBatch (numKeys, ops, ...rest) {
     if (Buffer.isBuffer(ops) && ops.includes(topic)) {
       process.stdout.write(JSON.stringify({ msg: 'test: store batch held', topic: topic.toString() }) + '\n')
       return new Promise(() => {})

@@ -24,8 +24,13 @@ const define = Redis.prototype.defineCommand
 Redis.prototype.defineCommand = function heldDefine (name, definition) {
   define.call(this, name, definition)
   if (name !== 'wardenQueueBatch') return
-  const run = this[name]
-  this[name] = function heldBatch (numKeys, ops, ...rest) {
+  // the store calls the form answering Buffers (the fields it reads are msgpack)
+  for (const form of [name, `${name}Buffer`]) holdCalls(this, form)
+}
+
+function holdCalls (conn, form) {
+  const run = conn[form]
+  conn[form] = function heldBatch (numKeys, ops, ...rest) {
     if (Buffer.isBuffer(ops) && ops.includes(MARK)) return held('batch')
     return run.call(this, numKeys, ops, ...rest)
   }

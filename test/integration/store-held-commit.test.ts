@@ -56,4 +56,31 @@ describe.each(STORES)('$persistence: a message whose queue write $write', ({ per
       expect(back.messages.filter((m) => m.topic === HELD).map((m) => m.payload)).toEqual(['held'])
     })
   }
+
+  // connected as it is queued, the subscriber is given the message's packet id then, and the write that queues it
+  // holds that id (aedes/queued-ids.ts): nothing is written when it is sent, so nothing must be sent before that write
+  it('is neither acknowledged nor sent at QoS 2 to a subscriber connected as it is queued, and is delivered once after a SIGKILL', async () => {
+    const node = await startNode(true)
+    const live = scope.track(await rawSession(node.port, 'dashboard', 'reader', { clean: false }))
+    live.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/#', qos: 2 }] } as Packet)
+    await live.next('suback')
+    const device = scope.track(await rawSession(node.port, 'sensor-1', 'device-1'))
+    const publish = { cmd: 'publish', topic: HELD, payload: Buffer.from('held'), qos: 2, messageId: 7, retain: false, dup: false } as Packet
+    device.send(publish)
+    await heldWhileRunning(scope, node)
+    await node.app.stop('SIGKILL')
+    await Promise.all([device.closed(), live.closed()])
+    expect(device.packets.map((p) => p.cmd)).toEqual(['connack'])
+    expect(live.packets.map((p) => p.cmd)).toEqual(['connack', 'suback'])
+
+    const again = await startNode(false)
+    const back = await scope.client('dashboard', { clientId: 'reader', clean: false }, again)
+    const resend = scope.track(await rawSession(again.port, 'sensor-1', 'device-1'))
+    resend.send({ ...publish, dup: true } as Packet)
+    await resend.next('pubrec')
+    resend.send({ cmd: 'pubrel', messageId: 7 } as Packet)
+    await resend.next('pubcomp')
+    await back.waitFor((m) => m.topic === HELD)
+    expect(back.messages.filter((m) => m.topic === HELD).map((m) => m.payload)).toEqual(['held'])
+  })
 })

@@ -14,6 +14,7 @@ import { RedisQueueStore } from '../../apps/broker/src/store/redis-queues.js'
 import { storeOf, type AedesStore, type StoredPacket } from '../../apps/broker/src/aedes/store.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
+import { waitUntil } from '../helpers/ports.js'
 
 const require = createRequire(import.meta.url)
 const mqemitter = require('mqemitter') as () => { emit (...a: unknown[]): unknown, on (...a: unknown[]): unknown, removeListener (...a: unknown[]): unknown }
@@ -59,15 +60,42 @@ async function watchTopLevel (): Promise<string[]> {
   return seen
 }
 
+/** once MONITOR has shown a PING sent now: every command sent before it is in `seen` */
+async function seenSoFar (seen: string[]): Promise<void> {
+  const r = new Redis(redis.url)
+  scope.defer(() => { r.disconnect() })
+  const pings = seen.filter((c) => c === 'ping').length
+  await r.ping()
+  await waitUntil(() => seen.filter((c) => c === 'ping').length > pings ? true : undefined, 'MONITOR to show the PING', 5_000, 5)
+}
+
 describe('incoming QoS 2 packets in Warden\'s Redis store', () => {
-  it('are written and removed in one script call a turn, no HSET or HDEL of their own', async () => {
+  it('are written, removed and read in one script call a turn, no HSET, HDEL or HGET of their own', async () => {
     const store = await open()
     const seen = await watchTopLevel()
     await Promise.all([1, 2, 3, 4].map(async (id) => { await store.incomingStorePacket(publisher, incoming(id)) }))
     await Promise.all([1, 2].map(async (id) => { await store.incomingDelPacket(publisher, { messageId: id }) }))
-    expect((await store.incomingGetPacket(publisher, { messageId: 3 })).payload).toEqual(Buffer.from('p-3'))
-    await expect(store.incomingGetPacket(publisher, { messageId: 1 })).rejects.toThrow()
-    expect(seen.filter((c) => c === 'hset' || c === 'hdel')).toEqual([])
+    // both in one call
+    const three = store.incomingGetPacket(publisher, { messageId: 3 })
+    const one = store.incomingGetPacket(publisher, { messageId: 1 })
+    await expect(one).rejects.toThrow()
+    expect((await three).payload).toEqual(Buffer.from('p-3'))
+    await seenSoFar(seen)
+    expect(seen.filter((c) => c === 'hset' || c === 'hdel' || c.startsWith('hget'))).toEqual([])
+    expect(seen.filter((c) => c === 'evalsha' || c === 'eval')).toHaveLength(3)
+  })
+
+  it('a PUBREL\'s lookup reads nothing: aedes removes the packet either way (a removal of one not there is nothing)', async () => {
+    const store = await open()
+    await store.incomingStorePacket(publisher, incoming(5))
+    const seen = await watchTopLevel()
+    expect(await store.incomingGetPacket(publisher, { messageId: 5, cmd: 'pubrel' })).toBeTruthy()
+    expect(await store.incomingGetPacket(publisher, { messageId: 6, cmd: 'pubrel' })).toBeTruthy()
+    await store.incomingDelPacket(publisher, { messageId: 6 })
+    expect((await store.incomingGetPacket(publisher, { messageId: 5 })).payload).toEqual(Buffer.from('p-5'))
+    await seenSoFar(seen)
+    expect(seen.filter((c) => c !== 'evalsha' && c !== 'eval' && c !== 'ping' && c !== 'info')).toEqual([])
+    // the removal and the read: two calls
     expect(seen.filter((c) => c === 'evalsha' || c === 'eval')).toHaveLength(2)
   })
 

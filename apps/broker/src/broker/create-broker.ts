@@ -77,7 +77,7 @@ export interface WardenBroker {
   readonly clientIds: Sessions
   /** cluster mode: client messages sent to the other broker processes and messages received from them */
   readonly bus?: BusStats | undefined
-  /** level store: group commit's batches written and operations in them, since start */
+  /** level store: group commit's batches written and operations in them, since start; Redis: the queue store's script calls */
   readonly commits?: { readonly batches: number, readonly ops: number } | undefined
   /** congested subscribers slow down the publishers feeding them (flow/) */
   readonly flow: FlowControl

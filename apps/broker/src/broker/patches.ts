@@ -149,7 +149,7 @@ export interface BrokerPatchDeps {
   queueRecords?: QueueRecords | undefined
   /** Redis: the QoS 2 guard's mark is set in the script call that queues the message */
   queueMarks?: MarkRecords | undefined
-  /** level: QoS 2 messages for live subscribers are queued with their packet id (aedes/queued-ids.ts) */
+  /** level, Redis: QoS 2 messages for live subscribers are queued with their packet id (aedes/queued-ids.ts) */
   giveIdsAtQueue?: ((assign: IdAtQueue) => void) | undefined
   /** the packet ids a session's stored queue holds (read as a session is resumed) */
   outgoingIds: StoredIds
@@ -292,7 +292,7 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
     {
       name: 'queued-qos2-ids',
       when: deps.giveIdsAtQueue !== undefined,
-      reason: 'aedes gives a QoS 2 delivery its packet id only as it sends it: the level store wrote the id apart, awaited ' +
+      reason: 'aedes gives a QoS 2 delivery its packet id only as it sends it: the store wrote the id apart, awaited ' +
         'before the PUBLISH, and removed it after; given when the message is queued, it goes into the queue entry',
       install: () => deps.giveIdsAtQueue?.(queuedIdsOf(broker))
     },

@@ -103,18 +103,36 @@ export function installQos2Guard (
   }
 
   const storeIncoming = raw.store
-  /** the other stores: the owner, then the packet, each written and awaited in turn */
+  /** the owner, then the packet: on Redis made together, elsewhere each written and awaited in turn */
   const storeWithOwner = async (client: Session, packet: Stored, owner: ReturnType<Qos2Recheck['ownerOf']>, tracked: boolean): Promise<void> => {
     try {
       // the owner first (on Redis the order of the writes is what keeps a packet from being found without it)
-      if (owner !== undefined) await writeOwner(raw, client.id, packet, owner)
-      await storeIncoming(client, packet)
+      if (owner !== undefined && marks !== undefined) await storeBoth(client, packet, owner)
+      else {
+        if (owner !== undefined) await writeOwner(raw, client.id, packet, owner)
+        await storeIncoming(client, packet)
+      }
     } catch (err) {
       giveBack(packet) // never published
       throw err
     }
     if (tracked) pending.set(identityOf(packet), { clientId: client.id, messageId: packet.messageId })
   }
+  /**
+   * Redis: the owner and the packet in the store's script call of this turn, run in the order they were made (the
+   * owner first; a later call runs after an earlier one): one round trip, where each was awaited in turn. A packet
+   * written while its owner's write failed (a call split at its size limit) is removed before the store fails, as
+   * it was never written when the owner's write came first: no packet is found without its owner.
+   */
+  const storeBoth = async (client: Session, packet: Stored, owner: NonNullable<ReturnType<Qos2Recheck['ownerOf']>>): Promise<void> => {
+    const [own, stored] = await Promise.allSettled([writeOwner(raw, client.id, packet, owner), storeIncoming(client, packet)])
+    if (own.status === 'rejected') {
+      if (stored.status === 'fulfilled') await p.incomingDelPacket(client, packet).catch(noop)
+      throw own.reason
+    }
+    if (stored.status === 'rejected') throw stored.reason
+  }
+
   // not an async function: on level nothing is written here (the records are staged), and every QoS 2 message
   // passes it
   patch(p, 'incomingStorePacket', fn(3), () => (client, packet) => {

@@ -47,9 +47,10 @@ export interface Store {
   readonly queueMarks?: MarkRecords
   /** the packet ids a session's stored queue holds (messages sent under an id, PUBRELs): none is given to another */
   readonly outgoingIds: StoredIds
-  /** level: QoS 2 messages for live subscribers are queued with the packet id `assign` gives them (aedes/queued-ids.ts) */
+  /** level, Redis: QoS 2 messages for live subscribers are queued with the packet id `assign` gives them (aedes/queued-ids.ts) */
   readonly giveIdsAtQueue?: (assign: IdAtQueue) => void
-  /** level: group commit's batches written and operations in them (one batch per event-loop turn at most) */
+  /** level: group commit's batches written and operations in them (one batch per event-loop turn at most); Redis: the
+   * queue store's script calls and operations in them (redis-batch.ts) */
   readonly commits?: { readonly batches: number, readonly ops: number }
   close (): Promise<void>
 }
@@ -156,6 +157,8 @@ async function createRedisStore (target: RedisTarget | undefined, brokerId: stri
     bindings,
     queueMarks: queues,
     outgoingIds: async (clientId) => await queues.outgoingIds(clientId),
+    giveIdsAtQueue: (assign) => { queues.giveIdsAtQueue(assign) },
+    commits: queues.commits,
     // aedes-persistence-redis keeps a client's incoming QoS 2 packets in one hash
     hasIncoming: async (clientId) => await queues.hasIncoming(clientId),
     async close () {

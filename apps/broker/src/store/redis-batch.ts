@@ -11,7 +11,8 @@ import type { Redis } from 'ioredis'
 // (ioredis's cost grows with the number of arguments: every one is converted and copied), each item a
 // msgpack string (cmsgpack reads no msgpack bin type; a Lua string holds any bytes). Keys are named in the
 // operations, not in KEYS: Warden's Redis is one server or a Sentinel-watched master, never a Redis Cluster.
-//   E n packet value cap queue × n       queue a message (aedes-persistence-redis's MSET and RPUSHes); the
+//   E n m packet value cap queue × n (queue own value) × m
+//                                        queue a message (aedes-persistence-redis's MSET and RPUSHes); the
 //                                        count (<packet>:offlineCount) is of listings: a message already there
 //                                        (queued in two calls, its subscriptions granted two QoS: queued-qos.ts;
 //                                        or a call ioredis resent after Redis, which had run it, restarted) is
@@ -24,7 +25,13 @@ import type { Redis } from 'ioredis'
 //                                        <brokerId>:<counter>:qos), and the record is written only if not there
 //                                        yet, so that the published form, written by the call for the queues
 //                                        granted it, is the record's; without it, that call's form replaced the
-//                                        capped one, and a QoS 1 subscriber was sent the message at QoS 2
+//                                        capped one, and a QoS 1 subscriber was sent the message at QoS 2.
+//                                        The m queues given as (queue own value) hold the message under the
+//                                        client's own key (outgoing:<client>:<brokerId>:<counter>) with the
+//                                        packet id it was given as it was queued (aedes/queued-ids.ts): what
+//                                        `S` writes once it is sent, written now, so that nothing is written
+//                                        when it is sent. An own key there already (a call resent after Redis
+//                                        restarted) is neither written over nor listed nor counted again
 //   S queue packet sent value            a QoS 2 PUBLISH as sent to a client (with its packet id) takes its
 //                                        message's entry in the queue, in place, under the client's own key;
 //                                        already there (sent again), it is written over; in no queue, nothing
@@ -57,8 +64,11 @@ import type { Redis } from 'ioredis'
 //                                        incoming QoS 2 packet and record: redis-queues.ts)
 //   X key field                          a hash field removed (an incoming packet or record: HDEL)
 //   K key                                a key deleted (a client's incoming packets: DEL)
+//   G key field                          a hash field read (an incoming packet: HGET), after every write made
+//                                        before it; the call answers the fields it read, in order (nil: none)
 const SCRIPT = `
 local t = cmsgpack.unpack(ARGV[1])
+local out = {}
 -- whether a client's hash of ids (<queue>:ids) exists, by key, as this call found or made it: an acknowledgement
 -- removes its message's fields only from one that does (most are never written: HOLD_MS)
 local idsHere = {}
@@ -66,19 +76,28 @@ local i = 1
 while i <= #t do
   local op = t[i]
   if op == 'E' then
-    local n = tonumber(t[i + 1])
-    local pkt, cap = t[i + 2], t[i + 4]
-    local count = pkt .. ':offlineCount'
-    if redis.call('INCRBY', count, n) ~= n and redis.call('EXISTS', pkt) == 0 then redis.call('SET', count, n) end
-    if cap == '' then redis.call('SET', pkt, t[i + 3]) else redis.call('SET', pkt, t[i + 3], 'NX') end
+    local n, m = tonumber(t[i + 1]), tonumber(t[i + 2])
+    local pkt, cap = t[i + 3], t[i + 5]
+    local owned = i + 6 + n
+    local fresh = {}
+    for j = owned, owned + 3 * (m - 1), 3 do
+      if redis.call('SET', t[j + 1], t[j + 2], 'NX') then fresh[#fresh + 1] = j end
+    end
+    local k = n + #fresh
+    if k > 0 then
+      local count = pkt .. ':offlineCount'
+      if redis.call('INCRBY', count, k) ~= k and redis.call('EXISTS', pkt) == 0 then redis.call('SET', count, k) end
+      if cap == '' then redis.call('SET', pkt, t[i + 4]) else redis.call('SET', pkt, t[i + 4], 'NX') end
+    end
     for j = 1, n do
-      redis.call('RPUSH', t[i + 4 + j], pkt)
+      redis.call('RPUSH', t[i + 5 + j], pkt)
       if cap ~= '' then
-        redis.call('HSET', t[i + 4 + j] .. ':ids', string.sub(pkt, 8) .. ':qos', cap)
-        idsHere[t[i + 4 + j] .. ':ids'] = true
+        redis.call('HSET', t[i + 5 + j] .. ':ids', string.sub(pkt, 8) .. ':qos', cap)
+        idsHere[t[i + 5 + j] .. ':ids'] = true
       end
     end
-    i = i + 5 + n
+    for _, j in ipairs(fresh) do redis.call('RPUSH', t[j], t[j + 1]) end
+    i = owned + 3 * m
   elseif op == 'S' then
     if redis.call('LINSERT', t[i + 1], 'BEFORE', t[i + 2], t[i + 3]) > 0 then
       redis.call('LREM', t[i + 1], 1, t[i + 2])
@@ -123,6 +142,9 @@ while i <= #t do
     redis.call('DEL', t[i + 1])
     idsHere[t[i + 1]] = false
     i = i + 2
+  elseif op == 'G' then
+    out[#out + 1] = redis.call('HGET', t[i + 1], t[i + 2])
+    i = i + 3
   else
     local q, pkt = t[i + 1], t[i + 3]
     local entry = t[i + 2]
@@ -148,7 +170,7 @@ while i <= #t do
     i = i + 4
   end
 end
-return i`
+return out`
 
 /** operations per script call at most: a script holds Redis while it runs */
 const MAX_OPS = 512
@@ -190,7 +212,8 @@ export function packItems (items: ReadonlyArray<string | Buffer>): Buffer {
   return out
 }
 
-type Script = (numKeys: number, ops: Buffer) => Promise<unknown>
+/** the fields the call's `G` operations read, in order: null for one not there */
+type Script = (numKeys: number, ops: Buffer) => Promise<Array<Buffer | null>>
 
 /** a QoS 1 message's packet id held back (`sentId`) */
 interface Held { readonly queue: string, readonly field: string, readonly id: string, readonly at: number, live: boolean }
@@ -201,21 +224,28 @@ const PACKET_PREFIX_LENGTH = 7
 /** a hash field to set */
 export interface HashField { readonly key: string, readonly field: string, readonly value: Buffer }
 
+/** a queue that holds a message under the client's own key, with the packet id it was given as it was queued */
+export interface OwnEntry { readonly queue: string, readonly own: string, readonly value: Buffer }
+
 export interface RedisBatch {
   /** `cap`: the QoS the queues' copy was capped at, below the published one (the record's form is the
    * published one); `fields`: set in the same script call, so that they are in Redis with the queue entries or
-   * not at all */
-  enqueue (packet: string, queues: readonly string[], value: Buffer, cap: number | undefined, fields?: readonly HashField[]): Promise<void>
+   * not at all; `owned`: queues that hold it under the client's own key, given its packet id as it was queued */
+  enqueue (packet: string, queues: readonly string[], value: Buffer, cap: number | undefined, fields?: readonly HashField[],
+    owned?: readonly OwnEntry[]): Promise<void>
   hset (fields: readonly HashField[]): Promise<void>
   hdel (key: string, field: string): Promise<void>
   del (key: string): Promise<void>
-  /** the write of `key` (or of its `field`) not sent to Redis yet, if any: a read of it waits for it */
-  pendingWrite (key: string, field: string): Promise<void> | undefined
+  /** a hash field (an incoming packet), read in the call of this turn: after every write made before it, in the
+   * round trip those of this turn take (each a command of its own before: ioredis's cost per command) */
+  hget (key: string, field: string): Promise<Buffer | null>
   /** a QoS 2 PUBLISH as sent; `sent`: the client's own key for the message (outgoing:<client>:<brokerId>:<counter>) */
   sent (queue: string, packet: string, sent: string, value: Buffer): Promise<void>
   /** a QoS 1 message's packet id; `field`: <brokerId>:<counter>; written HOLD_MS later unless acknowledged first */
   sentId (queue: string, field: string, messageId: number): void
   pubrel (queue: string, packet: string, sent: string, value: Buffer): Promise<void>
+  /** the QoS 1 ids held for `queue` go to the call gathering now: its promise, or undefined when none was held */
+  writeHeld (queue: string): Promise<void> | undefined
   /** `packet`: the message's key (its count's is that and `:offlineCount`) */
   ack (queue: string, entry: string, packet: string): Promise<void>
   drop (queue: string): Promise<void>
@@ -233,8 +263,9 @@ interface Pending {
   done: Promise<void>
   resolve: () => void
   reject: (err: Error) => void
-  /** the hash fields (`key \0 field`) and keys (`key \0`) of incoming packets this call writes */
-  touched: Set<string> | null
+  /** `G` operations in this call, and once it has run what they read */
+  reads: number
+  results: Array<Buffer | null> | undefined
 }
 
 function pending (): Pending {
@@ -243,12 +274,13 @@ function pending (): Pending {
   const done = new Promise<void>((res, rej) => { resolve = res; reject = rej })
   // a write nobody awaits fails quietly (an acknowledgement lost: the message is sent again)
   done.catch(() => {})
-  return { items: [], ops: 0, done, resolve, reject, touched: null }
+  return { items: [], ops: 0, done, resolve, reject, reads: 0, results: undefined }
 }
 
 export function createRedisBatch (conn: Redis): RedisBatch {
   conn.defineCommand('wardenQueueBatch', { lua: SCRIPT })
-  const run = (conn as unknown as { wardenQueueBatch: Script }).wardenQueueBatch.bind(conn)
+  // the Buffer form: the fields read are msgpack, not text
+  const run = (conn as unknown as { wardenQueueBatchBuffer: Script }).wardenQueueBatchBuffer.bind(conn)
   let next: Pending | null = null
   let last: Promise<void> = Promise.resolve()
   const stats = { batches: 0, ops: 0, idsCancelled: 0 }
@@ -264,17 +296,23 @@ export function createRedisBatch (conn: Redis): RedisBatch {
     if (b === null) return
     stats.batches++
     stats.ops += b.ops
-    run(0, packItems(b.items)).then(() => b.resolve(), (err: unknown) => b.reject(err instanceof Error ? err : new Error(String(err))))
+    run(0, packItems(b.items)).then(
+      (read) => { b.results = read; b.resolve() },
+      (err: unknown) => b.reject(err instanceof Error ? err : new Error(String(err))))
   }
 
-  /** `ops` operations in `items`, in one script call */
-  const addOps = (ops: number, items: ReadonlyArray<string | Buffer>): Promise<void> => {
+  /** the call gathering now */
+  const gathering = (): Pending => {
     if (next === null) {
       next = pending()
       last = next.done.catch(() => {})
       setImmediate(flush)
     }
-    const b = next
+    return next
+  }
+  /** `ops` operations in `items`, in one script call */
+  const addOps = (ops: number, items: ReadonlyArray<string | Buffer>): Promise<void> => {
+    const b = gathering()
     for (const x of items) b.items.push(x)
     b.ops += ops
     if (b.ops >= MAX_OPS) flush()
@@ -282,13 +320,6 @@ export function createRedisBatch (conn: Redis): RedisBatch {
   }
   const add = (...items: Array<string | Buffer>): Promise<void> => addOps(1, items)
   const hsets = (fields: readonly HashField[]): Array<string | Buffer> => fields.flatMap((f) => ['H', f.key, f.field, f.value])
-  /** `k` (`key \0 field`, or `key \0` for the whole key) is written by the call gathering now */
-  const touch = (k: string): void => {
-    const b = next
-    if (b === null) return // sent already (the call was full)
-    if (b.touched === null) b.touched = new Set()
-    b.touched.add(k)
-  }
 
   const unhold = (h: Held): void => {
     h.live = false
@@ -331,27 +362,20 @@ export function createRedisBatch (conn: Redis): RedisBatch {
   }
 
   return {
-    enqueue: (packet, queues, value, cap, fields = []) =>
-      addOps(1 + fields.length, ['E', String(queues.length), packet, value, cap === undefined ? '' : String(cap), ...queues, ...hsets(fields)]),
-    hset (fields) {
-      const done = addOps(fields.length, hsets(fields))
-      for (const f of fields) touch(`${f.key}\u0000${f.field}`)
-      return done
+    enqueue (packet, queues, value, cap, fields = [], owned = []) {
+      // the ids its queues' client was sent before it under ids of their own go in the same call (as with `sent`)
+      for (const o of owned) releaseQueue(o.queue, true)
+      const items: Array<string | Buffer> = ['E', String(queues.length), String(owned.length), packet, value, cap === undefined ? '' : String(cap), ...queues]
+      for (const o of owned) items.push(o.queue, o.own, o.value)
+      return addOps(1 + fields.length, fields.length === 0 ? items : [...items, ...hsets(fields)])
     },
-    hdel (key, field) {
-      const done = add('X', key, field)
-      touch(`${key}\u0000${field}`)
-      return done
-    },
-    del (key) {
-      const done = add('K', key)
-      touch(`${key}\u0000`)
-      return done
-    },
-    pendingWrite (key, field) {
-      const t = next?.touched
-      if (t === undefined || t === null || !(t.has(`${key}\u0000${field}`) || t.has(`${key}\u0000`))) return undefined
-      return (next as Pending).done.catch(() => {})
+    hset: (fields) => addOps(fields.length, hsets(fields)),
+    hdel: (key, field) => add('X', key, field),
+    del: (key) => add('K', key),
+    hget (key, field) {
+      const b = gathering()
+      const at = b.reads++
+      return add('G', key, field).then(() => b.results?.[at] ?? null)
     },
     // a QoS 2 PUBLISH or PUBREL as sent is awaited before it is sent: the ids of its queue held until then go in
     // the same call, so that what a client was sent before it is in Redis once the client has it, as before
@@ -372,6 +396,18 @@ export function createRedisBatch (conn: Redis): RedisBatch {
     pubrel (queue, packet, sent, value) {
       releaseQueue(queue, true)
       return add('P', queue, packet, sent, value)
+    },
+    writeHeld (queue) {
+      const m = held.get(queue)
+      if (m === undefined) return undefined
+      held.delete(queue)
+      // the last one's call runs after the others' (one connection answers in order)
+      let done: Promise<void> | undefined
+      for (const h of m.values()) {
+        h.live = false
+        done = add('I', h.queue, h.field, h.id)
+      }
+      return done
     },
     ack (queue, entry, packet) {
       const h = held.get(queue)?.get(packet.slice(PACKET_PREFIX_LENGTH))

@@ -45,6 +45,14 @@
 // - a client left with no subscription has its queue deleted by aedes-persistence-redis (a clean start, an
 //   expired session, the last UNSUBSCRIBE), which counted none of its messages off: those whose last queue it
 //   was stayed in Redis for ever; they are counted off first (removeSubscriptions);
+// - a QoS 2 message for a subscriber connected to this worker is given its packet id as it is queued
+//   (aedes/queued-ids.ts, as on level), and queued under the client's own key with it: what the write awaited
+//   before its PUBLISH made of the queue entry, made by the call that queues it (awaited before the publisher's
+//   PUBREC anyway), so that its PUBLISH waits for no write of its own: a script call and a round trip fewer per
+//   message, and two commands (LINSERT, LREM and SET in place of one SET). The form is the one a QoS 2 message
+//   sent had before, which a worker not yet upgraded reads as such (and aedes-persistence-redis reads as a
+//   PUBREL's key: the PUBLISH under its id); its connection closed before sending it, the message is sent to the
+//   next one under that id, with DUP 1 (not knowing whether it was sent, as for one sent before a crash);
 // - the QoS 2 guard's mark of a message (qos2-guard.ts: an incoming packet of a pseudo client, in
 //   aedes-persistence-redis's hash) is set in the script call that queues the message (MarkRecords), not by a
 //   command after it: a crash between the two had the message, already in its subscribers' queues, published
@@ -55,11 +63,12 @@ import msgpack from 'msgpack-lite'
 import Packet from 'aedes-packet'
 import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
 import { identityOf, isConnection, type QueueSub, type Session, type StoredPacket } from '../aedes/store.js'
-import { createRedisBatch, type HashField, type RedisBatch } from './redis-batch.js'
+import { createRedisBatch, type HashField, type OwnEntry, type RedisBatch } from './redis-batch.js'
 import { isCappedCopy } from './queued-qos.js'
 import { encodePacket } from './packet-codec.js'
 import { matchRetained } from './redis-retained.js'
 import type { IncomingRecord, QueueRecords } from './level-queues.js'
+import type { IdAtQueue } from '../aedes/queued-ids.js'
 
 /** records (the QoS 2 guard's mark) written in the script call that queues a QoS 2 message */
 export type MarkRecords = Pick<QueueRecords, 'attach' | 'flush'>
@@ -77,9 +86,26 @@ const clientSubKey = (clientId: string): string => `client:${enc(clientId)}`
 const incomingKey = (clientId: string): string => `incoming:${enc(clientId)}`
 
 /** a message sent on one connection under a packet id: its queue entry and the packet as last sent */
-interface Sent { readonly entry: string, readonly packet: StoredPacket, readonly brokerId: unknown, readonly brokerCounter: unknown }
+interface Sent {
+  readonly entry: string
+  readonly packet: StoredPacket
+  readonly brokerId: unknown
+  readonly brokerCounter: unknown
+  /** given its id as it was queued (its entry, the client's own key, holds it so): its delivery still to come */
+  readonly waiting?: boolean
+}
 
 const noop = (): void => {}
+const EMPTY = Buffer.alloc(0)
+
+/** the answer to a read of an incoming packet not there, without a stack trace (whose capture cost more than the read) */
+const noSuchPacket = (): Error => {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  const err = new Error('no such packet')
+  Error.stackTraceLimit = limit
+  return err
+}
 
 /** a queue's entries under the client's own key (QoS 2 messages sent, PUBRELs), and its hash of ids */
 const OWN_ENTRIES = `
@@ -111,6 +137,8 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
   readonly #sent = new WeakMap<object, Map<number, Sent>>()
   /** records attached to a QoS 2 message's queue write, by its queue identity */
   readonly #withQueue = new Map<string, HashField[]>()
+  /** gives a live subscriber's QoS 2 message its packet id as it is queued (aedes/queued-ids.ts) */
+  #idAtQueue: IdAtQueue | undefined
 
   constructor ({ conn, maxSessionDelivery = 1000 }: RedisQueueOptions) {
     super({ conn, maxSessionDelivery })
@@ -127,6 +155,9 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
   createRetainedStream (pattern: string): AsyncGenerator<StoredPacket> {
     return matchRetained(this.#db, [pattern])
   }
+
+  /** from now on, QoS 2 messages for subscribers `assign` gives an id are queued with it, under the client's own key */
+  giveIdsAtQueue (assign: IdAtQueue): void { this.#idAtQueue = assign }
 
   #sentOf (client: object): Map<number, Sent> {
     let m = this.#sent.get(client)
@@ -154,8 +185,65 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
     // a copy capped below the published QoS keeps its QoS in each of its queues' hash of ids: the record is the
     // message's, as published
     const cap = isCappedCopy(packet) ? packet.qos : undefined
-    await this.#batch.enqueue(packetKey(brokerId, brokerCounter), subs.map((s) => queueKey(s.clientId)),
-      encodePacket(new Packet(packet)), cap, fields)
+    const assign = packet.qos === 2 ? this.#idAtQueue : undefined
+    let queues: string[]
+    const owned: OwnEntry[] = []
+    const given: Array<() => void> = []
+    if (assign === undefined) {
+      queues = subs.map((s) => queueKey(s.clientId))
+    } else {
+      queues = []
+      const ownHere = new Set<string>()
+      for (const sub of subs) {
+        // a client that matched twice (overlapping subscriptions) holds the message once, under its own key
+        if (ownHere.has(sub.clientId)) continue
+        const g = sub.qos === 2 && sub.numbered !== true ? this.#giveId(sub.clientId, packet, assign) : undefined
+        if (g === undefined) {
+          queues.push(queueKey(sub.clientId))
+          continue
+        }
+        ownHere.add(sub.clientId)
+        owned.push(g.entry)
+        given.push(g.undo)
+      }
+    }
+    try {
+      await this.#batch.enqueue(packetKey(brokerId, brokerCounter), queues, encodePacket(new Packet(packet)), cap, fields, owned)
+    } catch (err) {
+      // not queued (the publish fails): no delivery comes for the ids given
+      for (const undo of given) undo()
+      throw err
+    }
+  }
+
+  /**
+   * the packet id `assign` gives `clientId`'s connection for `packet`, and the queue entry holding the message
+   * under it (the client's own key, as `S` writes it once sent): so queued, nothing is written when it is sent,
+   * where the write of its id was a script call awaited before the PUBLISH
+   */
+  #giveId (clientId: string, packet: StoredPacket, assign: IdAtQueue): { entry: OwnEntry, undo: () => void } | undefined {
+    const given = assign(clientId, packet)
+    if (given === undefined) return undefined
+    const sent = this.#sentOf(given.client)
+    // an id this connection holds for another message (one sent before its ids caught up)
+    if (sent.has(given.id)) {
+      given.drop()
+      return undefined
+    }
+    const { brokerId, brokerCounter } = packet
+    const form = new Packet(packet) as StoredPacket
+    form.messageId = given.id
+    const own = sentKey(clientId, brokerId, brokerCounter)
+    // in flight on this connection from now on: a read of its queue meanwhile leaves it to its delivery
+    const s: Sent = { entry: own, packet: form, brokerId, brokerCounter, waiting: true }
+    sent.set(given.id, s)
+    return {
+      entry: { queue: queueKey(clientId), own, value: encodePacket(form) },
+      undo: () => {
+        given.drop()
+        if (sent.get(given.id) === s) sent.delete(given.id)
+      }
+    }
   }
 
   attach (packet: StoredPacket, records: readonly IncomingRecord[]): void {
@@ -200,7 +288,16 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
       this.#batch.sentId(queueKey(client.id), identityOf(packet), messageId)
       return
     }
+    const had = sent.get(messageId)
     sent.set(messageId, { entry: own, packet, brokerId, brokerCounter })
+    if (packet.cmd !== 'pubrel' && had?.waiting === true && had.entry === own) {
+      // given this id as it was queued: in Redis under it since then (its queue entry, awaited before its
+      // publisher's PUBREC and before this delivery). The QoS 1 ids this queue's client was sent before it and
+      // that are held back go to Redis before it is sent, as they go with `S`
+      const held = this.#batch.writeHeld(queueKey(client.id))
+      if (held !== undefined) await held
+      return
+    }
     if (packet.cmd !== 'pubrel') {
       // a QoS 2 PUBLISH: with its id under the client's own key, in the message's place in the queue, so that a
       // session resumed on any worker is sent it under the same id; in Redis before it is sent (sent again under
@@ -240,9 +337,9 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
   }
 
   // A client's incoming QoS 2 packets (and the QoS 2 guard's records, kept as those of pseudo clients) in
-  // aedes-persistence-redis's hash, written in the script call of the turn: each was an ioredis command of its own,
-  // several per QoS 2 message. Still awaited by whoever waits for them (PUBREC, PUBCOMP); a read of a field whose
-  // write is not sent yet waits for it, as it came after it on the connection before.
+  // aedes-persistence-redis's hash, written and read in the script call of the turn: each was an ioredis command of
+  // its own, several per QoS 2 message. Still awaited by whoever waits for them (PUBREC, PUBCOMP); a read comes
+  // after the writes made before it, as it came after them on the connection before.
   override async incomingStorePacket (client: Session, packet: StoredPacket): Promise<void> {
     const stored = new Packet(packet)
     stored.messageId = packet.messageId
@@ -250,10 +347,16 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
     await this.#batch.hset([{ key: incomingKey(client.id), field, value: encodePacket(stored) }])
   }
 
-  override async incomingGetPacket (client: Session, packet: { messageId?: number }): Promise<StoredPacket> {
-    const before = this.#batch.pendingWrite(incomingKey(client.id), String(packet.messageId))
-    if (before !== undefined) await before
-    return await super.incomingGetPacket(client, packet) as StoredPacket
+  override async incomingGetPacket (client: Session, packet: { messageId?: number, cmd?: string }): Promise<StoredPacket> {
+    // aedes asks on a PUBREL only whether to remove the packet (lib/handlers/pubrel.js): PUBCOMP goes either way,
+    // after the removal if the packet was found. A removal of a packet not there removes nothing; answered found,
+    // a PUBREL costs that removal (awaited before PUBCOMP, as the removal of one found), where the read was a round
+    // trip before it for every PUBREL
+    if (packet.cmd === 'pubrel') return { cmd: 'pubrel', topic: '', payload: EMPTY, qos: 2, messageId: packet.messageId }
+    const value = await this.#batch.hget(incomingKey(client.id), String(packet.messageId))
+    // a miss is every new QoS 2 PUBLISH's answer (aedes asks whether it is a retransmission): no stack trace
+    if (value === null) throw noSuchPacket()
+    return msgpack.decode(value) as StoredPacket
   }
 
   override async incomingDelPacket (client: Session, packet: { messageId?: number }): Promise<void> {
@@ -368,6 +471,9 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
     }
     return ids.filter((id) => Number.isInteger(id) && id > 0)
   }
+
+  /** script calls made and the operations in them, since start (redis-batch.ts) */
+  get commits (): { readonly batches: number, readonly ops: number } { return this.#batch.stats }
 
   /** resolves once every write made so far has run (or failed) */
   async settled (): Promise<void> {
