@@ -25,7 +25,7 @@ import { ackAfterReplicas, type ReplicaFence } from '../store/redis-replicas.js'
 import { markStoredWills } from '../delivery/will-owner.js'
 import { setDupOnResend } from '../delivery/resend-dup.js'
 import { setRetainOnReplay } from '../delivery/replay-retain.js'
-import { keepReplayedEntries } from '../delivery/bus-gap.js'
+import { claimResumeReads, keepReplayedEntries } from '../delivery/replay-claims.js'
 import { BROKER_INTERNALS, BUS_INTERNALS, STORE_INTERNALS, checkInternals } from '../aedes/contract.js'
 import { busOf } from '../aedes/accessors.js'
 import { installNullPrototypeMaps } from '../aedes/prototype-keys.js'
@@ -122,6 +122,13 @@ export function patchStore (store: AedesStore, { kind, retained, replicas }: Sto
       when: kind === 'redis',
       reason: 'aedes calls addSubscriptions once per filter with the whole array; the redis store never answers the first call',
       install: () => storeSubscribeOnce(store)
+    },
+    {
+      name: 'claim-resume-reads',
+      when: kind === 'redis',
+      reason: 'aedes sends a resumed session a message from its queue and again live when its publish reached the bus after the ' +
+        'queue read; once the first copy is acknowledged the Redis store cannot tell (the level store can): at QoS 2 a second message',
+      install: () => claimResumeReads(store)
     },
     {
       name: 'keep-replayed-entries',
