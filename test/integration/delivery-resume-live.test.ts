@@ -167,7 +167,7 @@ function completeAll (c: RawClient): void {
   answer()
 }
 
-describe.each(['level', 'redis'] as const)('a persistent session resumed on %s while a message is published', (persistence) => {
+describe.each(['memory', 'level', 'redis'] as const)('a persistent session resumed on %s while a message is published', (persistence) => {
   async function start (): Promise<TestBroker> {
     if (persistence !== 'redis') return await scope.start({ config: { persistence } })
     const redis = await startRedis()

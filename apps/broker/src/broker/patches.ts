@@ -10,6 +10,7 @@ import { attachHardening } from './hardening.js'
 import type { Limits } from '../limits/limits.js'
 import { skipCleanSessionAcks } from '../delivery/clean-acks.js'
 import { storePubrelsApart } from '../store/memory-pubrel.js'
+import { sendOncePerConnection } from '../store/memory-in-flight.js'
 import { orderPerClient } from '../delivery/ordered-delivery.js'
 import type { PublishGate } from '../delivery/publish-gate.js'
 import { installQos2Guard, type Qos2Guard } from '../delivery/qos2-guard.js'
@@ -116,6 +117,12 @@ export function patchStore (store: AedesStore, { kind, retained, replicas }: Sto
       when: kind === 'memory',
       reason: 'aedes-persistence 11 matches a PUBREL to any earlier stored PUBREL and loses a QoS 2 message',
       install: () => storePubrelsApart(store)
+    },
+    {
+      name: 'memory-in-flight',
+      when: kind === 'memory',
+      reason: 'the memory store sends a resumed session a message twice when its publish crosses the return: from its queue and live',
+      install: () => sendOncePerConnection(store)
     },
     {
       name: 'subscribe-once',

@@ -74,7 +74,9 @@ function sweep (): void {
 export function claimResumeReads (store: AedesStore): void {
   patch(store, 'outgoingStream', fn(1), (stream) => (client) => {
     const read = stream(client)
-    if (!isOpenConnection(client) || (client as Session & Partial<Client>).connected === true) return read
+    const c = client as Session & Partial<Client>
+    // a clean session's read only drops what an earlier session left
+    if (!isOpenConnection(client) || c.connected === true || c.clean === true) return read
     const session = sessionOf(client as Client)
     return Readable.from((async function * () {
       for await (const p of read) {
