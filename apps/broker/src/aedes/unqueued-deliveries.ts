@@ -6,11 +6,15 @@
 //   live copy reaches the client once its live subscription has started: it was never queued for the client
 //   (the level store; MQTT does not require delivering it);
 // - an entry removed on purpose before its live copy was written: acknowledged, expired, dropped by the queue
-//   bound, taken back by a consumer group's hand-over.
+//   bound, taken back by a consumer group's hand-over;
+// - an entry this connection has in flight already (the stores answer so): a session's queue read as it resumes
+//   and a live copy of the same message, whichever came second (store/level-queues.ts, store/redis-queues.ts).
 // Such a delivery is skipped instead: not written (re-recording it would bring a removed message back), and aedes
-// is called back as if it had been written. Other callers of outgoingUpdate (consumer groups, session purge)
-// keep the store's answer: only aedes's own deliveries (they carry their writeCallback) are changed.
+// is called back as if it had been written; the packet id aedes gave it is free again (held, it was never given
+// again while the connection lasted). Other callers of outgoingUpdate (consumer groups, session purge) keep the
+// store's answer: only aedes's own deliveries (they carry their writeCallback) are changed.
 import { fn, patch } from './patch.js'
+import { releasePacketId } from './packet-ids.js'
 import { skipWrites } from './packet-writes.js'
 import type { AedesStore, StoredPacket } from './store.js'
 
@@ -41,6 +45,7 @@ export function skipUnqueuedDeliveries (store: AedesStore): void {
     return update(client, packet).then(undefined, (err: unknown) => {
       if (!isMiss(err)) throw err
       p[UNQUEUED] = true
+      releasePacketId(client, p.messageId)
       count.n++
     })
   }, WHY, 'persistence')

@@ -10,6 +10,7 @@ import { attachHardening } from './hardening.js'
 import type { Limits } from '../limits/limits.js'
 import { skipCleanSessionAcks } from '../delivery/clean-acks.js'
 import { storePubrelsApart } from '../store/memory-pubrel.js'
+import { sendOncePerConnection } from '../store/memory-in-flight.js'
 import { orderPerClient } from '../delivery/ordered-delivery.js'
 import type { PublishGate } from '../delivery/publish-gate.js'
 import { installQos2Guard, type Qos2Guard } from '../delivery/qos2-guard.js'
@@ -25,7 +26,7 @@ import { ackAfterReplicas, type ReplicaFence } from '../store/redis-replicas.js'
 import { markStoredWills } from '../delivery/will-owner.js'
 import { setDupOnResend } from '../delivery/resend-dup.js'
 import { setRetainOnReplay } from '../delivery/replay-retain.js'
-import { keepReplayedEntries } from '../delivery/bus-gap.js'
+import { claimResumeReads, keepReplayedEntries } from '../delivery/replay-claims.js'
 import { BROKER_INTERNALS, BUS_INTERNALS, STORE_INTERNALS, checkInternals } from '../aedes/contract.js'
 import { busOf } from '../aedes/accessors.js'
 import { installNullPrototypeMaps } from '../aedes/prototype-keys.js'
@@ -118,10 +119,23 @@ export function patchStore (store: AedesStore, { kind, retained, replicas }: Sto
       install: () => storePubrelsApart(store)
     },
     {
+      name: 'memory-in-flight',
+      when: kind === 'memory',
+      reason: 'the memory store sends a resumed session a message twice when its publish crosses the return: from its queue and live',
+      install: () => sendOncePerConnection(store)
+    },
+    {
       name: 'subscribe-once',
       when: kind === 'redis',
       reason: 'aedes calls addSubscriptions once per filter with the whole array; the redis store never answers the first call',
       install: () => storeSubscribeOnce(store)
+    },
+    {
+      name: 'claim-resume-reads',
+      when: kind === 'redis',
+      reason: 'aedes sends a resumed session a message from its queue and again live when its publish reached the bus after the ' +
+        'queue read; once the first copy is acknowledged the Redis store cannot tell (the level store can): at QoS 2 a second message',
+      install: () => claimResumeReads(store)
     },
     {
       name: 'keep-replayed-entries',

@@ -14,15 +14,8 @@
 // copy would be a second message, MQTT-4.3.3).
 import type { AedesPublishPacket, Aedes, Client } from 'aedes'
 import { clientsOf, connackSent, deliverersOf } from '../aedes/accessors.js'
-import { fn, patch } from '../aedes/patch.js'
 import { identityOf, type AedesStore, type StoredPacket } from '../aedes/store.js'
-
-/**
- * How long a replayed message's live copy is dropped. Its PUBLISH follows its queue write at once on the
- * publishing process, delayed at most by that process's own reconnection to Redis (ioredis retries every 2 s
- * at most): a minute is far beyond it, and the claims of one replay are bounded by the queue read (1000).
- */
-const CLAIM_MS = 60_000
+import { anyClaims, claim, isClaimed, sessionOf } from './replay-claims.js'
 
 interface Replay {
   /** live copies forwarded while the queue is read and sent: not sent again */
@@ -33,52 +26,12 @@ interface Replay {
 }
 
 const replays = new WeakMap<Client, Replay>()
-/**
- * By client id (the session, not the connection): the messages a replay sent, until when their live copies are
- * dropped. A device that reconnects to its session on this process after the replay sent it a message (a
- * network blip) is still sent that message once: keyed by connection, its new connection took the live copy as
- * a message it never had, a second QoS 2 delivery. Keyed by broker id too: tests run several brokers in one process.
- */
-const claims = new Map<string, Map<string, number>>()
-/** the session a connection (or a store's session object) is of, on its broker */
-const sessionOf = (client: { id: string, broker?: { id?: string } }): string => `${client.broker?.id ?? ''}\u0000${client.id}`
-let sweeping: NodeJS.Timeout | undefined
-
 type Identified = Pick<StoredPacket, 'brokerId' | 'brokerCounter'>
 
 /** a message from the bus (a queue replay's carry the callback aedes writes them with; a retained one has no broker id) */
 function isLive (packet: AedesPublishPacket): boolean {
   const p = packet as AedesPublishPacket & { brokerId?: string | null, writeCallback?: unknown }
   return p.brokerId !== undefined && p.brokerId !== null && p.brokerId !== '' && p.writeCallback === undefined && packet.qos > 0
-}
-
-function isClaimed (session: string, packet: Identified): boolean {
-  const mine = claims.get(session)
-  if (mine === undefined) return false
-  const until = mine.get(identityOf(packet))
-  if (until === undefined) return false
-  if (until > Date.now()) return true
-  mine.delete(identityOf(packet))
-  if (mine.size === 0) claims.delete(session)
-  return false
-}
-
-function claim (session: string, id: string): void {
-  let mine = claims.get(session)
-  if (mine === undefined) claims.set(session, mine = new Map())
-  mine.set(id, Date.now() + CLAIM_MS)
-  // the claims of sessions that never see another live copy (gone, or nothing late) go once expired
-  sweeping ??= setTimeout(sweep, CLAIM_MS + 1000).unref()
-}
-
-function sweep (): void {
-  sweeping = undefined
-  const now = Date.now()
-  for (const [session, mine] of claims) {
-    for (const [id, until] of mine) if (until <= now) mine.delete(id)
-    if (mine.size === 0) claims.delete(session)
-  }
-  if (claims.size > 0) sweeping = setTimeout(sweep, CLAIM_MS).unref()
 }
 
 type Forward = (client: Client, packet: AedesPublishPacket) => AedesPublishPacket | null
@@ -130,7 +83,7 @@ export function createBusGapReplay (): BusGapReplay {
     stage: {
       name: 'bus-gap-replay',
       authorizeForward (client, packet, next) {
-        if (claims.size === 0 && replays.get(client) === undefined) return next(client, packet)
+        if (!anyClaims() && replays.get(client) === undefined) return next(client, packet)
         if (!isLive(packet)) return next(client, packet)
         if (isClaimed(sessionOf(client), packet as Identified)) return null
         const out = next(client, packet)
@@ -157,19 +110,6 @@ export function createBusGapReplay (): BusGapReplay {
       })
     }
   }
-}
-
-/**
- * aedes forgets a queued message when it drops it on its way to a persistent session (authorizeForward said
- * no): the live copy of a replayed message must not take the replayed copy's queue entry with it (that copy
- * would be lost with the connection before its acknowledgement).
- */
-export function keepReplayedEntries (store: AedesStore): void {
-  patch(store, 'outgoingClearMessageId', fn(3), (clear) => async (client, packet) => {
-    const p = packet as { messageId?: number, writeCallback?: unknown } & Identified
-    if (p.messageId === undefined && p.writeCallback === undefined && isClaimed(sessionOf(client as Client), p)) return undefined
-    return await clear(client, packet)
-  }, 'aedes forgets a queued message whose live copy it drops, though a replay of the queue sent it', 'persistence')
 }
 
 function noop (): void {}

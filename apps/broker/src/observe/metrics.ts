@@ -184,7 +184,7 @@ export function createMetrics (src: MetricsSources): Metrics {
   new Counter({
     name: 'warden_deliveries_unqueued_total',
     help: 'Live QoS 1/2 deliveries to persistent sessions not sent: no queue entry (published while the client subscribed, ' +
-      'before its SUBACK; or acknowledged, expired or dropped meanwhile)',
+      'before its SUBACK; or acknowledged, expired or dropped meanwhile), or a second copy of one the connection has in flight',
     registers,
     collect () { setCounter(this, src.unqueued?.() ?? 0) }
   })

@@ -537,6 +537,12 @@ export class LevelQueueStore implements LevelQueues {
       if (q === undefined || previous === undefined) throw noSuchPacket()
       const before = previous !== UNSENT && previous !== messageId ? q.sent.get(previous) : undefined
       if (before?.queueKey === queueKey) {
+        // this connection has the message in flight already: sent from its queue as it resumed and live, the
+        // second of the two (the live copy of a message queued before the read, whose publish reached the bus
+        // after it; or a queue read's copy of one sent live meanwhile) is a second delivery (at QoS 2 a second
+        // message). Not sent (aedes/unqueued-deliveries.ts). An id given as it was queued, for a delivery still to
+        // come on this connection, is not one sent: a delivery under another id goes under that one
+        if (before.conn === conn && before.waiting !== true) throw noSuchPacket()
         q.sent.delete(previous)
         if (before.onDisk) this.#commit.del(outgoingIdKey(client.id, previous))
       }

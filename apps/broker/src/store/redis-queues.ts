@@ -107,6 +107,9 @@ const noSuchPacket = (): Error => {
   return err
 }
 
+/** the answer to an update of what may not be sent (as the level store's, which aedes/unqueued-deliveries.ts knows) */
+const noSuchPacket = (): Error => new Error('no such packet')
+
 /** a queue's entries under the client's own key (QoS 2 messages sent, PUBRELs), and its hash of ids */
 const OWN_ENTRIES = `
 local own = {}
@@ -135,6 +138,8 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
   readonly #maxSessionDelivery: number
   /** per connection (aedes client, or a pseudo session object): packet id → what was sent under it */
   readonly #sent = new WeakMap<object, Map<number, Sent>>()
+  /** per aedes connection: the messages it has in flight (<brokerId>:<counter>), by the packet id they went under */
+  readonly #inFlight = new WeakMap<object, Map<string, number>>()
   /** records attached to a QoS 2 message's queue write, by its queue identity */
   readonly #withQueue = new Map<string, HashField[]>()
   /** gives a live subscriber's QoS 2 message its packet id as it is queued (aedes/queued-ids.ts) */
@@ -278,6 +283,8 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
       packet.brokerCounter = before.brokerCounter as number
     }
     const { brokerId, brokerCounter } = packet
+    const identity = identityOf(packet)
+    if (packet.cmd !== 'pubrel' && isConnection(client)) this.#sending(client, identity, messageId)
     const pkt = packetKey(brokerId, brokerCounter)
     const own = sentKey(client.id, brokerId, brokerCounter)
     if (packet.cmd !== 'pubrel' && packet.qos !== 2) {
@@ -285,7 +292,7 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
       // the same id; not awaited, and held back a moment: one acknowledged meanwhile is never written (redis-batch.ts;
       // lost in a crash, it goes again under a new id, a duplicate QoS 1 allows)
       sent.set(messageId, { entry: pkt, packet, brokerId, brokerCounter })
-      this.#batch.sentId(queueKey(client.id), identityOf(packet), messageId)
+      this.#batch.sentId(queueKey(client.id), identity, messageId)
       return
     }
     const had = sent.get(messageId)
@@ -310,12 +317,32 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
     await this.#batch.pubrel(queueKey(client.id), pkt, own, encodePacket(packet))
   }
 
+  /**
+   * a PUBLISH of the message `identity` about to go to the connection `client` under `messageId`: not while the
+   * connection has it in flight under another id (aedes/unqueued-deliveries.ts skips it). A session's queue read as
+   * it resumes and the live copy of a message queued before the read whose publish reached the bus after it each
+   * sent it, whichever came second (at QoS 2 a second message); the read leaves out what was sent live before it
+   */
+  #sending (client: object, identity: string, messageId: number): void {
+    let m = this.#inFlight.get(client)
+    if (m === undefined) this.#inFlight.set(client, m = new Map())
+    const id = m.get(identity)
+    if (id !== undefined && id !== messageId) {
+      const s = this.#sent.get(client)?.get(id)
+      if (s !== undefined && identityOf(s) === identity) throw noSuchPacket()
+    }
+    m.set(identity, messageId)
+  }
+
   async outgoingClearMessageId (client: Session, packet: Acked): Promise<StoredPacket | undefined> {
     const messageId = packet.messageId ?? 0
     const sent = this.#sent.get(client)
     let s = sent?.get(messageId)
     if (s !== undefined) {
       sent?.delete(messageId)
+      const inFlight = this.#inFlight.get(client)
+      const identity = identityOf(s)
+      if (inFlight?.get(identity) === messageId) inFlight.delete(identity)
     } else if (packet.brokerId !== undefined && packet.brokerId !== null) {
       // a packet read from the queue and dropped unsent (aedes empties a session's queue so): its entry
       // is the one it was read from (a PUBLISH read from the client's own key: the script finds it there)
