@@ -98,7 +98,8 @@ interface Sent {
 const noop = (): void => {}
 const EMPTY = Buffer.alloc(0)
 
-/** the answer to a read of an incoming packet not there, without a stack trace (whose capture cost more than the read) */
+/** the answer to a read of an incoming packet not there, and to an update of what may not be sent (as the level
+ * store's, which aedes/unqueued-deliveries.ts knows); without a stack trace (whose capture cost more than the read) */
 const noSuchPacket = (): Error => {
   const limit = Error.stackTraceLimit
   Error.stackTraceLimit = 0
@@ -106,9 +107,6 @@ const noSuchPacket = (): Error => {
   Error.stackTraceLimit = limit
   return err
 }
-
-/** the answer to an update of what may not be sent (as the level store's, which aedes/unqueued-deliveries.ts knows) */
-const noSuchPacket = (): Error => new Error('no such packet')
 
 /** a queue's entries under the client's own key (QoS 2 messages sent, PUBRELs), and its hash of ids */
 const OWN_ENTRIES = `
