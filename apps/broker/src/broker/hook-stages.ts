@@ -9,7 +9,6 @@ export interface OrderedStage {
 }
 
 export interface HookStageDeps {
-  ackOrder: HookStage
   v5Connack: HookStage
   storeHealth: HookStage
   connectOrder: HookStage
@@ -27,11 +26,6 @@ export interface HookStageDeps {
 
 export function hookStages (s: HookStageDeps): readonly OrderedStage[] {
   return [
-    {
-      stage: s.ackOrder,
-      why: 'outermost on authorizePublish: it sees every stage\'s answer to a QoS 1 publish, refusals as acceptances, and hands them to ' +
-        'aedes (which writes the PUBACK) in the order the publishes came (MQTT-4.6.0-2)'
-    },
     {
       stage: s.v5Connack,
       why: 'outermost on authenticate: it sees every stage\'s refusal of a CONNECT, and gives an MQTT 5 client the code the refusal names'

@@ -12,7 +12,6 @@ import { remoteAddressOf } from '../aedes/client-internals.js'
 import type { PublishGate } from '../delivery/publish-gate.js'
 import { normalizeAddress } from '../net/address.js'
 import type { PublishDone } from './pipeline.js'
-import { answerInTurn } from './ack-order.js'
 import { answerRefusedPublish, disconnectWith, isMqtt5, markAnswered } from '../aedes/v5-answers.js'
 import { disconnectReasonCode, publishReasonCode, reasonStringOf } from './reason-codes.js'
 
@@ -89,10 +88,7 @@ export function createRefusal ({ audit, deniedPublish, gate, usernameOf }: Refus
       discard(packet)
       if (v5) {
         const code = publishReasonCode(reason)
-        // aedes answers it no more; the PUBACK goes out in its turn among the client's (ack-order.ts)
-        markAnswered(packet)
-        const answer = (): void => { answerRefusedPublish(client, packet, code, reasonStringOf(code)) }
-        if (!answerInTurn(client, packet, answer)) answer()
+        answerRefusedPublish(client, packet, code, reasonStringOf(code))
       }
       cb(null)
     }
