@@ -16,6 +16,20 @@ export const isConnection = (client: Session): boolean => (client as { conn?: un
 export const isOpenConnection = (client: Session): boolean => isConnection(client) && (client as { closed?: unknown }).closed !== true
 /** a message's queue identity as a string: the broker that numbered it and its number (the same for every copy) */
 export const identityOf = (p: { readonly brokerId?: unknown, readonly brokerCounter?: unknown }): string => `${String(p.brokerId)}:${String(p.brokerCounter)}`
+/** what a store's miss means to aedes and Warden (aedes-persistence's words, which unqueued-deliveries.ts knows) */
+export const NO_SUCH_PACKET = 'no such packet'
+/**
+ * a store's answer to a lookup that misses (every new QoS 2 PUBLISH makes one: aedes asks whether it is a
+ * retransmission) or to an update of what may not be sent: without a stack trace, whose capture cost more than
+ * the lookup
+ */
+export const noSuchPacket = (): Error => {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  const err = new Error(NO_SUCH_PACKET)
+  Error.stackTraceLimit = limit
+  return err
+}
 /** a packet as stored: aedes adds its queue identity (brokerId, brokerCounter) */
 export interface StoredPacket {
   cmd?: string

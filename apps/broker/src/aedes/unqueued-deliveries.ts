@@ -16,7 +16,7 @@
 import { fn, patch } from './patch.js'
 import { releasePacketId } from './packet-ids.js'
 import { skipWrites } from './packet-writes.js'
-import type { AedesStore, StoredPacket } from './store.js'
+import { NO_SUCH_PACKET, type AedesStore, type StoredPacket } from './store.js'
 
 const UNQUEUED = Symbol('warden.unqueuedDelivery')
 
@@ -26,7 +26,7 @@ const WHY = 'aedes 2.0.0-beta.1 closes a persistent subscriber whose live delive
   '(a message published while it subscribed, before its SUBACK; an entry acknowledged, expired or dropped meanwhile)'
 
 /** the stores' answer to an update of an entry they do not hold (Warden's level store, aedes-persistence's memory store) */
-const isMiss = (err: unknown): boolean => err instanceof Error && err.message === 'no such packet'
+const isMiss = (err: unknown): boolean => err instanceof Error && err.message === NO_SUCH_PACKET
 
 /** per store: the deliveries skipped so far (several brokers of one process have a store each) */
 const skipped = new WeakMap<object, { n: number }>()

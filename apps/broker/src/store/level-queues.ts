@@ -33,7 +33,7 @@ import msgpack from 'msgpack-lite'
 import Packet from 'aedes-packet'
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js'
 import type { Subscription } from 'aedes'
-import { identityOf, isOpenConnection, type QueueSub, type Session, type StoredPacket } from '../aedes/store.js'
+import { identityOf, isOpenConnection, noSuchPacket, type QueueSub, type Session, type StoredPacket } from '../aedes/store.js'
 import { createGroupCommit, type GroupCommit } from './group-commit.js'
 import { createLevelWriter } from './level-write.js'
 import { encodePacket } from './packet-codec.js'
@@ -249,16 +249,6 @@ function answered<T> (call: () => Promise<T>): Promise<T> {
   } catch (err) {
     return Promise.reject(err)
   }
-}
-
-/** the answer to a lookup that misses, which every new QoS 2 PUBLISH makes (aedes asks whether it is a
- * retransmission): without a stack trace, whose capture cost more than the lookup */
-const noSuchPacket = (): Error => {
-  const limit = Error.stackTraceLimit
-  Error.stackTraceLimit = 0
-  const err = new Error('no such packet')
-  Error.stackTraceLimit = limit
-  return err
 }
 
 /**

@@ -6,13 +6,12 @@
 // connection has in flight is kept beside it, by message identity (<brokerId>:<counter>), until acknowledged.
 import { Readable } from 'node:stream'
 import { fn, patch } from '../aedes/patch.js'
-import { identityOf, isConnection, isOpenConnection, type AedesStore, type StoredPacket } from '../aedes/store.js'
+import { identityOf, isConnection, isOpenConnection, noSuchPacket, type AedesStore, type StoredPacket } from '../aedes/store.js'
 
 /** a connection's messages in flight: identity by packet id, and packet id by identity */
 interface InFlight { readonly ids: Map<number, string>, readonly identities: Map<string, number> }
 
 /** the answer aedes/unqueued-deliveries.ts skips a delivery on (the memory store's own for an entry it lacks) */
-const noSuchPacket = (): Error => new Error('no such packet')
 
 export function sendOncePerConnection (store: AedesStore): void {
   const byConn = new WeakMap<object, InFlight>()

@@ -62,7 +62,7 @@ import type { Redis } from 'ioredis'
 import msgpack from 'msgpack-lite'
 import Packet from 'aedes-packet'
 import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
-import { identityOf, isConnection, type QueueSub, type Session, type StoredPacket } from '../aedes/store.js'
+import { identityOf, isConnection, noSuchPacket, type QueueSub, type Session, type StoredPacket } from '../aedes/store.js'
 import { createRedisBatch, type HashField, type OwnEntry, type RedisBatch } from './redis-batch.js'
 import { isCappedCopy } from './queued-qos.js'
 import { encodePacket } from './packet-codec.js'
@@ -97,16 +97,6 @@ interface Sent {
 
 const noop = (): void => {}
 const EMPTY = Buffer.alloc(0)
-
-/** the answer to a read of an incoming packet not there, and to an update of what may not be sent (as the level
- * store's, which aedes/unqueued-deliveries.ts knows); without a stack trace (whose capture cost more than the read) */
-const noSuchPacket = (): Error => {
-  const limit = Error.stackTraceLimit
-  Error.stackTraceLimit = 0
-  const err = new Error('no such packet')
-  Error.stackTraceLimit = limit
-  return err
-}
 
 /** a queue's entries under the client's own key (QoS 2 messages sent, PUBRELs), and its hash of ids */
 const OWN_ENTRIES = `
