@@ -6,7 +6,8 @@
 // SIGKILLs that check it.
 import type { Packet } from 'mqtt-packet'
 import { describe, expect, it } from 'vitest'
-import { rawSession, type RawClient } from '../helpers/raw-mqtt.js'
+import { rawSession } from '../helpers/raw-mqtt.js'
+import { oneQos2Message, take } from '../helpers/qos2-steps.js'
 import { useScope } from '../helpers/scope.js'
 
 const scope = useScope()
@@ -21,30 +22,6 @@ function counts (): Counts {
   return { batches: c.batches, ops: c.ops }
 }
 
-/** waits for the next packet of `cmd` and forgets it (the raw client keeps every packet it got) */
-async function take (c: RawClient, cmd: string): Promise<Packet> {
-  const p = await c.next(cmd)
-  c.packets.splice(c.packets.indexOf(p), 1)
-  return p
-}
-
-/** one QoS 2 message, publisher and subscriber stepping in turn; resolves once the broker has seen the last PUBCOMP */
-async function oneMessage (device: RawClient, reader: RawClient, n: number): Promise<void> {
-  const messageId = (n % 60000) + 1
-  device.send({ cmd: 'publish', topic: TOPIC, payload: Buffer.from(`m${n}`), qos: 2, messageId, retain: false, dup: false } as Packet)
-  await take(device, 'pubrec')
-  const delivered = await take(reader, 'publish') as Packet & { messageId: number, payload: Buffer }
-  expect(delivered.payload.toString()).toBe(`m${n}`)
-  reader.send({ cmd: 'pubrec', messageId: delivered.messageId } as Packet)
-  await take(reader, 'pubrel')
-  device.send({ cmd: 'pubrel', messageId } as Packet)
-  await take(device, 'pubcomp')
-  reader.send({ cmd: 'pubcomp', messageId: delivered.messageId } as Packet)
-  // the broker handles a connection's packets in order: the PINGRESP comes after the PUBCOMP was handled
-  reader.send({ cmd: 'pingreq' } as Packet)
-  await take(reader, 'pingresp')
-}
-
 describe('a QoS 2 message to a persistent subscriber on the level store', () => {
   it('costs 4 write batches and 5 operations when nothing else shares them (its packet id goes in its queue entry)', async () => {
     const tb = await scope.start()
@@ -53,10 +30,10 @@ describe('a QoS 2 message to a persistent subscriber on the level store', () => 
     await take(reader, 'suback')
     const device = scope.track(await rawSession(tb.port, 'sensor-1', 'device-1'))
     // the first message settles what is written once (the session's first queue entry, ...)
-    await oneMessage(device, reader, 0)
+    await oneQos2Message(device, reader, TOPIC, 0)
     const N = 20
     const before = counts()
-    for (let n = 1; n <= N; n++) await oneMessage(device, reader, n)
+    for (let n = 1; n <= N; n++) await oneQos2Message(device, reader, TOPIC, n)
     const after = counts()
     const perMessage = { batches: (after.batches - before.batches) / N, ops: (after.ops - before.ops) / N }
     console.log('QoS 2 per message', perMessage)

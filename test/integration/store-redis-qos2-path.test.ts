@@ -9,8 +9,9 @@ import { createHash } from 'node:crypto'
 import { Redis } from 'ioredis'
 import type { Packet } from 'mqtt-packet'
 import { describe, expect, it } from 'vitest'
-import { rawSession, type RawClient } from '../helpers/raw-mqtt.js'
+import { rawSession } from '../helpers/raw-mqtt.js'
 import { useSharedRedis } from '../helpers/redis.js'
+import { oneQos2Message, take } from '../helpers/qos2-steps.js'
 import { useScope } from '../helpers/scope.js'
 import { BUS_SCRIPT } from '../../apps/broker/src/store/redis-bus-batch.js'
 
@@ -45,30 +46,6 @@ async function watch (): Promise<Seen & { stop: () => void }> {
   return { ...seen, stop }
 }
 
-/** waits for the next packet of `cmd` and forgets it (the raw client keeps every packet it got) */
-async function take (c: RawClient, cmd: string): Promise<Packet> {
-  const p = await c.next(cmd)
-  c.packets.splice(c.packets.indexOf(p), 1)
-  return p
-}
-
-/** one QoS 2 message, publisher and subscriber stepping in turn; resolves once the broker has seen the last PUBCOMP */
-async function oneMessage (device: RawClient, reader: RawClient, n: number): Promise<void> {
-  const messageId = (n % 60000) + 1
-  device.send({ cmd: 'publish', topic: TOPIC, payload: Buffer.from(`m${n}`), qos: 2, messageId, retain: false, dup: false } as Packet)
-  await take(device, 'pubrec')
-  const delivered = await take(reader, 'publish') as Packet & { messageId: number, payload: Buffer }
-  expect(delivered.payload.toString()).toBe(`m${n}`)
-  reader.send({ cmd: 'pubrec', messageId: delivered.messageId } as Packet)
-  await take(reader, 'pubrel')
-  device.send({ cmd: 'pubrel', messageId } as Packet)
-  await take(device, 'pubcomp')
-  reader.send({ cmd: 'pubcomp', messageId: delivered.messageId } as Packet)
-  // the broker handles a connection's packets in order: the PINGRESP comes after the PUBCOMP was handled
-  reader.send({ cmd: 'pingreq' } as Packet)
-  await take(reader, 'pingresp')
-}
-
 const perMessage = (m: Map<string, number>, n: number): Record<string, number> =>
   Object.fromEntries([...m].filter(([, v]) => v > 0).sort(([a], [b]) => a < b ? -1 : 1).map(([k, v]) => [k, v / n]))
 
@@ -80,7 +57,7 @@ describe('a QoS 2 message to a connected persistent subscriber on the Redis stor
     await take(reader, 'suback')
     const device = scope.track(await rawSession(tb.port, 'sensor-1', 'device-1'))
     // the first message settles what is done once (the queue's hash of ids looked up, ...)
-    await oneMessage(device, reader, 0)
+    await oneQos2Message(device, reader, TOPIC, 0)
     const seen = await watch()
     const commits = (): { batches: number, ops: number } => {
       const c = tb.broker.commits
@@ -89,7 +66,7 @@ describe('a QoS 2 message to a connected persistent subscriber on the Redis stor
     }
     const N = 20
     const before = commits()
-    for (let n = 1; n <= N; n++) await oneMessage(device, reader, n)
+    for (let n = 1; n <= N; n++) await oneQos2Message(device, reader, TOPIC, n)
     const after = commits()
     // a command MONITOR shows comes before the reply to one sent after it
     const r = new Redis(redis.url)
