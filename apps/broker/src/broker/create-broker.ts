@@ -21,6 +21,7 @@ import { createHooks, type WardenHooks } from '../hooks/hooks.js'
 import { composeHooks } from '../hooks/pipeline.js'
 import { createRefusal } from '../hooks/refusal.js'
 import { storeBeforeAck } from '../hooks/store-before-ack.js'
+import { ackOrder } from '../hooks/ack-order.js'
 import { v5Connack } from '../hooks/v5-connack.js'
 import { createOutboundStage } from '../hooks/outbound-v5.js'
 import { V5 } from '../hooks/reason-codes.js'
@@ -224,6 +225,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       ...(replies !== undefined ? { responseInformation: (client: Client) => replyTopicOf(replies, client.id) } : {}),
       // the hook pipeline, one ordered list (hook-stages.ts)
       ...composeHooks(hookStages({
+        ackOrder: ackOrder(),
         v5Connack,
         storeHealth: storeHealthStage(() => health?.up() ?? true, audit),
         connectOrder: connectOrder.stage,

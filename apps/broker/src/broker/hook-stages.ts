@@ -9,6 +9,7 @@ export interface OrderedStage {
 }
 
 export interface HookStageDeps {
+  ackOrder: HookStage
   v5Connack: HookStage
   storeHealth: HookStage
   connectOrder: HookStage
@@ -26,6 +27,11 @@ export interface HookStageDeps {
 
 export function hookStages (s: HookStageDeps): readonly OrderedStage[] {
   return [
+    {
+      stage: s.ackOrder,
+      why: 'outermost on authorizePublish: it numbers every QoS 1 publish of a connection before any stage can answer it, so ' +
+        'that a refusal\'s PUBACK waits for those of the publishes before it (hooks/ack-order.ts, MQTT-4.6.0-2)'
+    },
     {
       stage: s.v5Connack,
       why: 'outermost on authenticate: it sees every stage\'s refusal of a CONNECT, and gives an MQTT 5 client the code the refusal names'
