@@ -23,8 +23,13 @@ import { WardenError } from '@warden/common'
 const LAST = 65535
 const after = (id: number): number => id >= LAST ? 1 : id + 1
 
-const NEXT = Symbol('warden.nextPacketId')
-const HELD = Symbol('warden.heldPacketIds')
+// Registered symbols and a process-wide table: aedes's Client class is one per process, and this module may be
+// loaded more than once in it (a test runner gives each test file its own copy of Warden's modules, not of aedes's):
+// an accessor installed by one copy must read and write what every other copy does.
+const NEXT = Symbol.for('warden.nextPacketId')
+const HELD = Symbol.for('warden.heldPacketIds')
+/** marks the accessor as Warden's (installed by any copy of this module) */
+const ACCESSOR = Symbol.for('warden.packetIdAccessor')
 
 interface Ids {
   /** the counter: the id aedes reads next (skipping those held) */
@@ -36,7 +41,8 @@ interface Ids {
 }
 
 /** brokers whose clients hold their ids (keepIdsOf): another aedes of the process (a test's bare one) is left as it is */
-const keeping = new WeakSet<object>()
+const KEEPING = Symbol.for('warden.packetIdBrokers')
+const keeping: WeakSet<object> = ((globalThis as Record<symbol, unknown>)[KEEPING] ??= new WeakSet<object>()) as WeakSet<object>
 
 const idsOf = (client: Client | object): Ids => client as unknown as Ids
 
@@ -83,21 +89,34 @@ const accessor: PropertyDescriptor = {
 }
 
 let installed = false
+/** the one installation of the process: brokers made at the same time (a cluster test, two in one process) share it */
+let installing: Promise<void> | undefined
 
 /**
  * Makes every aedes client created from now on give only ids its session does not hold. Once per process, before
  * the first client is made; refuses to start if aedes's Client keeps `_nextId` elsewhere.
  */
 export async function installPacketIds (): Promise<void> {
-  if (installed) return
+  installing ??= install()
+  await installing
+}
+
+async function install (): Promise<void> {
   // aedes exports only its broker; the Client class is its lib/client.js, the very module aedes loads
   const entry = createRequire(import.meta.url).resolve('aedes')
   const { default: AedesClient } = await import(new URL('lib/client.js', pathToFileURL(entry)).href) as { default?: { prototype: object } }
   const proto = AedesClient?.prototype
+  // installed by another copy of this module in the process
+  const own = proto === undefined ? undefined : Object.getOwnPropertyDescriptor(proto, '_nextId')
+  if ((own?.get as { [ACCESSOR]?: boolean } | undefined)?.[ACCESSOR] === true) {
+    installed = true
+    return
+  }
   if (proto === undefined || Object.prototype.hasOwnProperty.call(proto, '_nextId') || !/\b_nextId\b/.test(String(AedesClient))) {
     throw new WardenError('WARDEN_ERR_AEDES_CONTRACT', 'aedes internal lib/client.js Client._nextId is missing (Warden relies on it: ' +
       'packet ids a session holds are not given again)')
   }
+  Object.defineProperty((accessor.get as object), ACCESSOR, { value: true })
   Object.defineProperty(proto, '_nextId', accessor)
   installed = true
 }
