@@ -12,7 +12,7 @@ import { remoteAddressOf } from '../aedes/client-internals.js'
 import type { PublishGate } from '../delivery/publish-gate.js'
 import { normalizeAddress } from '../net/address.js'
 import type { PublishDone } from './pipeline.js'
-import { answerInTurn } from './ack-order.js'
+import { answeredAtOnce } from './ack-order.js'
 import { answerRefusedPublish, disconnectWith, isMqtt5, markAnswered } from '../aedes/v5-answers.js'
 import { disconnectReasonCode, publishReasonCode, reasonStringOf } from './reason-codes.js'
 
@@ -87,16 +87,13 @@ export function createRefusal ({ audit, deniedPublish, gate, usernameOf }: Refus
         return
       }
       discard(packet)
-      const answer = (): void => {
-        if (v5) {
-          const code = publishReasonCode(reason)
-          answerRefusedPublish(client, packet, code, reasonStringOf(code))
-        }
-        cb(null)
+      // its PUBACK goes out after those of the client's earlier publishes (MQTT-4.6.0-2)
+      answeredAtOnce(client, packet)
+      if (v5) {
+        const code = publishReasonCode(reason)
+        answerRefusedPublish(client, packet, code, reasonStringOf(code))
       }
-      // a QoS 1 PUBACK goes out after those of the connection's earlier publishes (MQTT-4.6.0-2)
-      if (packet.qos === 1) answerInTurn(client, packet, answer)
-      else answer()
+      cb(null)
     }
   }
 }
