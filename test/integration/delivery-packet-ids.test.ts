@@ -15,6 +15,7 @@ import { connectPacket, packetWhere, rawClient, type RawClient } from '../helper
 import { startRedis } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
 import { clientsOf } from '../../apps/broker/src/aedes/accessors.js'
+import { heldPacketIds } from '../../apps/broker/src/aedes/packet-ids.js'
 
 const scope = useScope()
 const TOPIC = 'sensors/sensor-1/ids'
@@ -198,4 +199,19 @@ describe('a clean MQTT 5 session', () => {
     const m2 = await packetWhere(c, publishOf('m2')) as Pub
     expect(m2.messageId).toBe(m1.messageId)
   })
+})
+
+// aedes gives a delivery its packet id, then lowers it to the QoS of an exact-topic subscription (lib/client.js
+// deliverQoS): a QoS 0 PUBLISH is never acknowledged, so its id must not stay held (the held set would grow with
+// every such message until no id was left to skip to)
+it('frees the id of a delivery aedes lowers to QoS 0', async () => {
+  await scope.start({ config: { persistence: 'memory' } })
+  const reader = await scope.client('dashboard', { clientId: 'lowered-reader' })
+  await reader.client.subscribeAsync({ 'sensors/sensor-1/a': { qos: 0 }, 'sensors/#': { qos: 1 } })
+  const device = await scope.client('sensor-1')
+  for (let i = 0; i < 20; i++) await publish(device, 'sensors/sensor-1/a', `m${i}`, { qos: 1 })
+  await reader.waitFor((m) => m.payload === 'm19')
+  const client = clientsOf(scope.tb.broker.aedes)['lowered-reader'] as Client
+  expect(reader.messages.filter((m) => m.topic === 'sensors/sensor-1/a').length).toBeGreaterThanOrEqual(20)
+  expect([...heldPacketIds(client)]).toEqual([])
 })

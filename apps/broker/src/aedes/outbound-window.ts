@@ -4,9 +4,11 @@
 // aedes writes every packet through mqtt-packet's writeToStream from several places (live delivery, the
 // stored queue on reconnect, retained messages): PUBLISH and PUBREL are routed here through packet-writes.ts;
 // only the connections whose state this module set up are acted on, every other write passes unchanged.
+import type { Duplex } from 'node:stream'
 import type { Aedes, Client } from 'aedes'
 import mqttPacket from 'mqtt-packet'
-import { clientOfParser, clientsOf, connOf, parserOf } from './accessors.js'
+import { clientOfConn, clientOfParser, clientsOf, connOf, parserOf } from './accessors.js'
+import { releasePacketId } from './packet-ids.js'
 import { onConnectionClose, watchClose } from './close-hooks.js'
 import { brokerInternals, clientInternals, type MqttParser } from './internals.js'
 import { markNeverSent } from './never-sent.js'
@@ -49,6 +51,12 @@ let write: WriteToStream | undefined
 /** Routes the PUBLISH and PUBREL packets aedes writes through the window of their connection (packet-writes.ts). */
 export function installOutboundWrites (): void {
   const through: PacketRewrite = (packet, stream, opts, original) => {
+    // aedes gives a delivery its packet id, then lowers it to an exact-topic subscription's QoS 0: the id, held
+    // from when it was given (packet-ids.ts), is not in flight
+    if ((packet as { qos?: number }).qos === 0 && (packet as { messageId?: number }).messageId !== undefined) {
+      const client = clientOfConn(stream as Duplex) as Client | undefined
+      if (client !== undefined) releasePacketId(client, (packet as { messageId?: number }).messageId)
+    }
     const w = (stream as Windowed)[WINDOW]
     return w === undefined ? original(packet, stream, opts) : send(w, packet as Packet, stream, opts)
   }
