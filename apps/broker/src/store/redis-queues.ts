@@ -62,6 +62,7 @@ import type { Redis } from 'ioredis'
 import msgpack from 'msgpack-lite'
 import Packet from 'aedes-packet'
 import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
+import { holdPacketId } from '../aedes/packet-ids.js'
 import { identityOf, isConnection, noSuchPacket, type QueueSub, type Session, type StoredPacket } from '../aedes/store.js'
 import { createRedisBatch, type HashField, type OwnEntry, type RedisBatch } from './redis-batch.js'
 import { isCappedCopy } from './queued-qos.js'
@@ -221,6 +222,9 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
     // an id this connection holds for another message (one sent before its ids caught up)
     if (sent.has(given.id)) {
       given.drop()
+      // still in flight for that message (an id an earlier store wrote on its record, not read at the resume):
+      // held again, or aedes would give it next
+      holdPacketId(given.client, given.id)
       return undefined
     }
     const { brokerId, brokerCounter } = packet
