@@ -101,3 +101,23 @@ export async function connackFrom (
     c.destroy()
   }
 }
+
+const completing = new WeakSet<RawClient>()
+/** answers every QoS 1/2 PUBLISH (PUBACK or PUBREC) and every PUBREL (PUBCOMP) `c` gets, as they come (once per client) */
+export function completeAll (c: RawClient): void {
+  if (completing.has(c)) return
+  completing.add(c)
+  const answered = new Set<Packet>()
+  const answer = (): void => {
+    for (const p of c.packets) {
+      if (answered.has(p)) continue
+      answered.add(p)
+      const messageId = (p as { messageId?: number }).messageId
+      const qos = (p as { qos?: number }).qos ?? 0
+      if (p.cmd === 'publish' && qos > 0) c.send({ cmd: qos === 2 ? 'pubrec' : 'puback', messageId } as Packet)
+      if (p.cmd === 'pubrel') c.send({ cmd: 'pubcomp', messageId } as Packet)
+    }
+  }
+  c.socket.on('data', () => setImmediate(answer))
+  answer()
+}

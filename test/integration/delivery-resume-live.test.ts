@@ -10,7 +10,7 @@ import { Readable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import type { TestBroker } from '../helpers/broker.js'
 import { publish, type TestClient } from '../helpers/mqtt.js'
-import { connectPacket, packetWhere, rawClient, type RawClient } from '../helpers/raw-mqtt.js'
+import { completeAll, connectPacket, packetWhere, rawClient, type RawClient } from '../helpers/raw-mqtt.js'
 import { startRedis } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
 import { clientsOf } from '../../apps/broker/src/aedes/accessors.js'
@@ -147,24 +147,6 @@ async function handled (c: RawClient): Promise<void> {
   const n = c.packets.filter((p) => p.cmd === 'pingresp').length
   c.send({ cmd: 'pingreq' } as Packet)
   await packetWhere(c, () => c.packets.filter((p) => p.cmd === 'pingresp').length > n)
-}
-
-const completing = new WeakSet<RawClient>()
-/** answers every PUBLISH (PUBACK or PUBREC) and every PUBREL (PUBCOMP), as they come (once called for `c`) */
-function completeAll (c: RawClient): void {
-  if (completing.has(c)) return
-  completing.add(c)
-  const answered = new Set<Packet>()
-  const answer = (): void => {
-    for (const p of c.packets) {
-      if (answered.has(p)) continue
-      answered.add(p)
-      if (p.cmd === 'publish' && (p as Pub).qos > 0) c.send({ cmd: (p as Pub).qos === 2 ? 'pubrec' : 'puback', messageId: idOf(p) } as Packet)
-      if (p.cmd === 'pubrel') c.send({ cmd: 'pubcomp', messageId: idOf(p) } as Packet)
-    }
-  }
-  c.socket.on('data', () => setImmediate(answer))
-  answer()
 }
 
 describe.each(['memory', 'level', 'redis'] as const)('a persistent session resumed on %s while a message is published', (persistence) => {

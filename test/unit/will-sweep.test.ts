@@ -38,7 +38,7 @@ describe('one sweep per will', () => {
   it('a will whose publication failed (never deleted) is tried again once the hold has passed', async () => {
     let t = 1_000_000
     const store = storeWith([{ clientId: 'a', brokerId: 'dead', topic: 'x/a' }])
-    oneSweepPerWill(store, () => t)
+    oneSweepPerWill(store, undefined, () => t)
     expect(await sweep(store)).toEqual(['a'])
     t += HOLD_MS - 1
     expect(await sweep(store)).toEqual([])

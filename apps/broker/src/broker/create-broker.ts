@@ -160,7 +160,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     // redis.waitForReplicas: acknowledgements wait for the replicas to have what they depend on
     const replicas = replicaFence(store.redis, logger)
     if (replicas !== undefined) opened.push(() => replicas.close())
-    patchStore(store.persistence, { kind: store.kind, retained, replicas })
+    patchStore(store.persistence, { kind: store.kind, retained, replicas, claimOnce: store.claimOnce })
     // before aedes makes its first client: each then gives only packet ids its session does not hold
     await installPacketIds()
     await retained.load()

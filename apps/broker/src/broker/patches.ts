@@ -70,10 +70,12 @@ export interface StorePatchDeps {
   retained: RetainedQuota
   /** redis.waitForReplicas > 0: what acknowledgements wait behind */
   replicas?: ReplicaFence | undefined
+  /** Redis: a claim only one process of the cluster gets (a dead process's will is published by one survivor) */
+  claimOnce?: ((key: string, ms: number) => Promise<boolean>) | undefined
 }
 
 /** Before aedes is created: the store alone. */
-export function patchStore (store: AedesStore, { kind, retained, replicas }: StorePatchDeps): void {
+export function patchStore (store: AedesStore, { kind, retained, replicas, claimOnce }: StorePatchDeps): void {
   installAll([
     // innermost: only the memory store's own code runs without stack traces
     {
@@ -94,8 +96,8 @@ export function patchStore (store: AedesStore, { kind, retained, replicas }: Sto
     },
     {
       name: 'one-sweep-per-will',
-      reason: 'aedes\'s will sweeps overlap when one is slow, and publish a dead broker\'s will twice',
-      install: () => oneSweepPerWill(store)
+      reason: 'aedes\'s will sweeps overlap when one is slow, and each surviving process sweeps a dead one\'s wills: published twice',
+      install: () => oneSweepPerWill(store, claimOnce)
     },
     {
       name: 'mark-stored-wills',

@@ -6,6 +6,10 @@
 // same will again and publishes it a second time (seen in the upgrade test under load). So a will handed to
 // a sweep is held back from the following sweeps until it is deleted, or for at most HOLD_MS should its
 // publication have failed (then a later sweep tries it again, as aedes would).
+// In a cluster every surviving process sweeps a dead one's wills, and two of them published the same will (seen
+// with three processes, one killed): on Redis a will is published by the process that claims it first
+// (`claimOnce`, a key that lasts HOLD_MS); the others leave it, and take it up only if it is still stored once
+// the claim has lapsed (its claimer died before publishing it).
 import { Readable } from 'node:stream'
 import { fn, patch } from '../aedes/patch.js'
 import type { AedesStore } from '../aedes/store.js'
@@ -14,7 +18,9 @@ export const HOLD_MS = 60_000
 
 const keyOf = (clientId: unknown, brokerId: unknown): string => `${String(brokerId)}\u0000${String(clientId)}`
 
-export function oneSweepPerWill (store: AedesStore, now: () => number = Date.now): void {
+export function oneSweepPerWill (
+  store: AedesStore, claimOnce?: (key: string, ms: number) => Promise<boolean>, now: () => number = Date.now
+): void {
   /** wills handed to a sweep and not deleted yet: when */
   const sweeping = new Map<string, number>()
   patch(store, 'streamWill', fn(1), (stream) => (brokers) => Readable.from((async function * () {
@@ -23,6 +29,18 @@ export function oneSweepPerWill (store: AedesStore, now: () => number = Date.now
       const since = sweeping.get(key)
       if (since !== undefined && now() - since < HOLD_MS) continue
       sweeping.set(key, now())
+      if (claimOnce !== undefined) {
+        let mine = false
+        try {
+          mine = await claimOnce(`will:${key}`, HOLD_MS)
+        } catch {
+          sweeping.delete(key) // Redis away: the next sweep asks again
+          continue
+        }
+        // another process publishes it; held back here as if swept (a will still stored once the claim lapsed is
+        // taken up then)
+        if (!mine) continue
+      }
       yield will
     }
   })()), 'aedes\'s will sweeps overlap when one is slow, and publish a dead broker\'s will twice', 'persistence')

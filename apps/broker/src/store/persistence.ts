@@ -49,6 +49,8 @@ export interface Store {
   readonly outgoingIds: StoredIds
   /** level, Redis: QoS 2 messages for live subscribers are queued with the packet id `assign` gives them (aedes/queued-ids.ts) */
   readonly giveIdsAtQueue?: (assign: IdAtQueue) => void
+  /** Redis: true for the one process of the cluster that claims `key` first (a dead process's will, swept by each) */
+  readonly claimOnce?: (key: string, ms: number) => Promise<boolean>
   /** level: group commit's batches written and operations in them (one batch per event-loop turn at most); Redis: the
    * queue store's script calls and operations in them (redis-batch.ts) */
   readonly commits?: { readonly batches: number, readonly ops: number }
@@ -158,6 +160,7 @@ async function createRedisStore (target: RedisTarget | undefined, brokerId: stri
     queueMarks: queues,
     outgoingIds: async (clientId) => await queues.outgoingIds(clientId),
     giveIdsAtQueue: (assign) => { queues.giveIdsAtQueue(assign) },
+    claimOnce: async (key, ms) => await queues.claimOnce(key, ms),
     commits: queues.commits,
     // aedes-persistence-redis keeps a client's incoming QoS 2 packets in one hash
     hasIncoming: async (clientId) => await queues.hasIncoming(clientId),

@@ -153,6 +153,11 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
   /** from now on, QoS 2 messages for subscribers `assign` gives an id are queued with it, under the client's own key */
   giveIdsAtQueue (assign: IdAtQueue): void { this.#idAtQueue = assign }
 
+  /** true for the one caller, of every process on this Redis, that claims `key` first (the claim lasts `ms`) */
+  async claimOnce (key: string, ms: number): Promise<boolean> {
+    return await this.#db.set(`warden:claim:${key}`, '1', 'PX', ms, 'NX') === 'OK'
+  }
+
   #sentOf (client: object): Map<number, Sent> {
     let m = this.#sent.get(client)
     if (m === undefined) {
