@@ -7,13 +7,13 @@
 // sent, so that the id must be known from the store, not from the resend (aedes/packet-ids.ts).
 import type { Client } from 'aedes'
 import type { Packet } from 'mqtt-packet'
-import { Readable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import type { TestBroker } from '../helpers/broker.js'
 import { publish } from '../helpers/mqtt.js'
 import { completeAll, connectPacket, packetWhere, rawClient, type RawClient } from '../helpers/raw-mqtt.js'
 import { startRedis } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
+import { holdQueueRead as holdQueueReadOf, storeQueue } from '../helpers/store-holds.js'
 import { clientsOf } from '../../apps/broker/src/aedes/accessors.js'
 import { heldPacketIds } from '../../apps/broker/src/aedes/packet-ids.js'
 
@@ -23,16 +23,6 @@ type Pub = Packet & { cmd: 'publish', payload: Buffer, qos: number, messageId: n
 
 const idOf = (p: Packet): number | undefined => (p as { messageId?: number }).messageId
 const publishOf = (payload: string) => (p: Packet): boolean => p.cmd === 'publish' && (p as Pub).payload.toString() === payload
-
-interface Store { outgoingStream (c: { id: string }): AsyncIterable<Packet> }
-const storeOfBroker = (tb: TestBroker): Store => (tb.broker.aedes as unknown as { persistence: Store }).persistence
-
-/** what the store still holds for `clientId` (queued messages, PUBRELs) */
-async function storeQueue (tb: TestBroker, clientId: string): Promise<Packet[]> {
-  const out: Packet[] = []
-  for await (const p of storeOfBroker(tb).outgoingStream({ id: clientId })) out.push(p)
-  return out
-}
 
 /** the next `event` of the client `clientId` (aedes passes the client first) */
 function onClient (tb: TestBroker, event: 'client' | 'clientReady' | 'clientDisconnect', clientId: string): Promise<Client> {
@@ -55,25 +45,16 @@ async function handled (c: RawClient): Promise<void> {
  * at once, as aedes asks it, and what it gives is handed on once released. Undone after the test.
  */
 function holdQueueRead (tb: TestBroker, clientId: string): { release: () => void } {
-  const store = storeOfBroker(tb)
-  const read = store.outgoingStream
-  let release!: () => void
-  const released = new Promise<void>((resolve) => { release = resolve })
-  store.outgoingStream = function heldRead (this: Store, c: { id: string }) {
-    const stream = read.call(this, c)
-    // aedes's read for the connection (Warden's own reads of the session pass `{ id }`)
-    if (c.id !== clientId || (c as { conn?: unknown }).conn === undefined) return stream
+  return holdQueueReadOf(scope, tb, clientId, (read, released) => {
     // read from now: what the store has now is what is sent, once released
-    const it = stream[Symbol.asyncIterator]()
+    const it = read()[Symbol.asyncIterator]()
     const first = it.next()
     first.catch(() => {})
-    return Readable.from((async function * () {
+    return (async function * () {
       await released
       for (let r = await first; r.done !== true; r = await it.next()) yield r.value
-    })())
-  }
-  scope.defer(() => { store.outgoingStream = read; release() })
-  return { release }
+    })()
+  })
 }
 
 type Left = 'publish' | 'pubrel'

@@ -6,13 +6,13 @@
 // returning connection has been sent it from the queue; then it goes on to the bus.
 import type { Client } from 'aedes'
 import type { Packet } from 'mqtt-packet'
-import { Readable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import type { TestBroker } from '../helpers/broker.js'
 import { publish, type TestClient } from '../helpers/mqtt.js'
 import { completeAll, connectPacket, packetWhere, rawClient, type RawClient } from '../helpers/raw-mqtt.js'
 import { startRedis } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
+import { gate, holdQueueRead as holdQueueReadOf, storeOfBroker, storeQueue, type HeldStore } from '../helpers/store-holds.js'
 import { clientsOf } from '../../apps/broker/src/aedes/accessors.js'
 import { heldPacketIds } from '../../apps/broker/src/aedes/packet-ids.js'
 
@@ -22,20 +22,6 @@ type Pub = Packet & { cmd: 'publish', payload: Buffer, qos: number, messageId: n
 
 const idOf = (p: Packet): number | undefined => (p as { messageId?: number }).messageId
 const publishOf = (payload: string) => (p: Packet): boolean => p.cmd === 'publish' && (p as Pub).payload.toString() === payload
-
-interface Store {
-  outgoingEnqueueCombi (subs: unknown, packet: { payload?: unknown }): Promise<unknown>
-  outgoingUpdate (c: unknown, packet: { cmd?: string, payload?: unknown }): Promise<unknown>
-  outgoingStream (c: { id: string }): AsyncIterable<Packet>
-}
-const storeOfBroker = (tb: TestBroker): Store => (tb.broker.aedes as unknown as { persistence: Store }).persistence
-
-/** what the store still holds for `clientId` (queued messages, PUBRELs) */
-async function storeQueue (tb: TestBroker, clientId: string): Promise<Packet[]> {
-  const out: Packet[] = []
-  for await (const p of storeOfBroker(tb).outgoingStream({ id: clientId })) out.push(p)
-  return out
-}
 
 /** the next `event` of the client `clientId` (aedes passes the client first) */
 function onClient (tb: TestBroker, event: 'clientReady' | 'clientDisconnect', clientId: string): Promise<unknown> {
@@ -53,20 +39,17 @@ function onClient (tb: TestBroker, event: 'clientReady' | 'clientDisconnect', cl
 function holdAfterQueueing (tb: TestBroker, payload: string): { held: Promise<void>, release: () => void } {
   const store = storeOfBroker(tb)
   const enqueue = store.outgoingEnqueueCombi
-  let onHeld!: () => void
-  let release!: () => void
-  const held = new Promise<void>((resolve) => { onHeld = resolve })
-  const released = new Promise<void>((resolve) => { release = resolve })
-  store.outgoingEnqueueCombi = async function heldEnqueue (this: Store, subs, packet) {
+  const g = gate()
+  store.outgoingEnqueueCombi = async function heldEnqueue (this: HeldStore, subs, packet) {
     const r = await enqueue.call(this, subs, packet)
     if (String(packet.payload) === payload) {
-      onHeld()
-      await released
+      g.onHeld()
+      await g.released
     }
     return r
   }
-  scope.defer(() => { store.outgoingEnqueueCombi = enqueue; release() })
-  return { held, release }
+  scope.defer(() => { store.outgoingEnqueueCombi = enqueue; g.release() })
+  return { held: g.held, release: g.release }
 }
 
 /**
@@ -74,26 +57,17 @@ function holdAfterQueueing (tb: TestBroker, payload: string): { held: Promise<vo
  * store, or a slow first delivery). Undone after the test.
  */
 function holdQueueReadAfterFirst (tb: TestBroker, clientId: string): { release: () => void } {
-  const store = storeOfBroker(tb)
-  const read = store.outgoingStream
-  let release!: () => void
-  const released = new Promise<void>((resolve) => { release = resolve })
-  store.outgoingStream = function heldRead (this: Store, c: { id: string }) {
-    const stream = read.call(this, c)
-    // aedes's read for the connection (Warden's own reads of the session pass `{ id }`)
-    if (c.id !== clientId || (c as { conn?: unknown }).conn === undefined) return stream
-    const it = stream[Symbol.asyncIterator]()
-    return Readable.from((async function * () {
+  return holdQueueReadOf(scope, tb, clientId, (read, released) => {
+    const it = read()[Symbol.asyncIterator]()
+    return (async function * () {
       const first = await it.next()
       if (first.done === true) return
       yield first.value
       // the next one is read once released
       await released
       for (let r = await it.next(); r.done !== true; r = await it.next()) yield r.value
-    })())
-  }
-  scope.defer(() => { store.outgoingStream = read; release() })
-  return { release }
+    })()
+  })
 }
 
 /**
@@ -103,21 +77,18 @@ function holdQueueReadAfterFirst (tb: TestBroker, clientId: string): { release: 
 function holdFirstUpdate (tb: TestBroker, payload: string): { held: Promise<void>, release: () => void } {
   const store = storeOfBroker(tb)
   const update = store.outgoingUpdate
-  let onHeld!: () => void
-  let release!: () => void
-  const held = new Promise<void>((resolve) => { onHeld = resolve })
-  const released = new Promise<void>((resolve) => { release = resolve })
+  const g = gate()
   let hit = false
-  store.outgoingUpdate = async function heldUpdate (this: Store, c, packet) {
+  store.outgoingUpdate = async function heldUpdate (this: HeldStore, c, packet) {
     if (!hit && packet.cmd === 'publish' && String(packet.payload) === payload) {
       hit = true
-      onHeld()
-      await released
+      g.onHeld()
+      await g.released
     }
     return await update.call(this, c, packet)
   }
-  scope.defer(() => { store.outgoingUpdate = update; release() })
-  return { held, release }
+  scope.defer(() => { store.outgoingUpdate = update; g.release() })
+  return { held: g.held, release: g.release }
 }
 
 /**
@@ -125,21 +96,10 @@ function holdFirstUpdate (tb: TestBroker, payload: string): { held: Promise<void
  * the test.
  */
 function holdQueueRead (tb: TestBroker, clientId: string): { release: () => void } {
-  const store = storeOfBroker(tb)
-  const read = store.outgoingStream
-  let release!: () => void
-  const released = new Promise<void>((resolve) => { release = resolve })
-  store.outgoingStream = function heldRead (this: Store, c: { id: string }) {
-    // aedes's read for the connection (Warden's own reads of the session pass `{ id }`)
-    if (c.id !== clientId || (c as { conn?: unknown }).conn === undefined) return read.call(this, c)
-    const self = this
-    return Readable.from((async function * () {
-      await released
-      yield * read.call(self, c)
-    })())
-  }
-  scope.defer(() => { store.outgoingStream = read; release() })
-  return { release }
+  return holdQueueReadOf(scope, tb, clientId, (read, released) => (async function * () {
+    await released
+    yield * read()
+  })())
 }
 
 /** the broker has read everything `c` sent so far once it answers a PINGREQ sent after it */
