@@ -2,6 +2,14 @@
 import mqtt, { type IClientOptions, type MqttClient, type IPublishPacket } from 'mqtt'
 import { PASSWORD } from './broker.js'
 
+/**
+ * How long a test client waits for its CONNACK. A full `npm test` runs broker processes, Redis and pm2 beside
+ * the tests on two cores: a CONNECT that waits on a takeover, a store and a password hash there has been seen to
+ * take over 5 s (a connack timeout in CI) where it takes tens of milliseconds alone. A refusal a test expects comes
+ * as a CONNACK code or a close, never as this timeout.
+ */
+export const CONNECT_TIMEOUT_MS = 15_000
+
 export interface Received {
   topic: string
   payload: string
@@ -24,7 +32,7 @@ export async function connect (url: string, username: string | undefined, opts: 
     username,
     password: username === undefined ? undefined : PASSWORD,
     reconnectPeriod: 0,
-    connectTimeout: 5000,
+    connectTimeout: CONNECT_TIMEOUT_MS,
     ...opts
   })
   return await wrap(client)
@@ -32,7 +40,7 @@ export async function connect (url: string, username: string | undefined, opts: 
 
 /** Connects and resolves with the CONNACK return code (0 on success); the client is ended either way. */
 export async function connackCode (url: string, opts: IClientOptions): Promise<number> {
-  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts })
+  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: CONNECT_TIMEOUT_MS, ...opts })
   try {
     return await new Promise<number>((resolve, reject) => {
       client.once('connect', (ack) => resolve(ack.returnCode ?? 0))

@@ -1,6 +1,7 @@
 // MQTT.js clients speaking MQTT 5 that keep whole packets: properties, the CONNACK, the server's DISCONNECT.
 import mqtt, { type IClientOptions, type IConnackPacket, type IDisconnectPacket, type IPublishPacket, type MqttClient } from 'mqtt'
 import { PASSWORD } from './broker.js'
+import { CONNECT_TIMEOUT_MS } from './mqtt.js'
 import type { Scope } from './scope.js'
 
 export interface V5Client {
@@ -21,7 +22,7 @@ export interface V5Client {
 
 /** connects `username` (the test password) with protocolVersion 5; ended after the test */
 export async function connect5 (scope: Scope, url: string, username: string, opts: IClientOptions = {}): Promise<V5Client> {
-  const client = mqtt.connect(url, { username, password: PASSWORD, protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 5000, ...opts })
+  const client = mqtt.connect(url, { username, password: PASSWORD, protocolVersion: 5, reconnectPeriod: 0, connectTimeout: CONNECT_TIMEOUT_MS, ...opts })
   let isClosed = false
   const closed = new Promise<void>((resolve) => client.once('close', () => { isClosed = true; resolve() }))
   const end = (): Promise<void> => isClosed ? Promise.resolve() : new Promise<void>((resolve) => client.end(true, {}, () => resolve()))

@@ -7,7 +7,7 @@ import mqtt from 'mqtt'
 import { afterEach, expect, it } from 'vitest'
 import { PASSWORD, startBroker } from '../helpers/broker.js'
 import { Redis } from 'ioredis'
-import { publish, subscribe } from '../helpers/mqtt.js'
+import { CONNECT_TIMEOUT_MS, publish, subscribe } from '../helpers/mqtt.js'
 import { waitUntil } from '../helpers/ports.js'
 import { startRedis } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
@@ -21,7 +21,7 @@ afterEach(async () => {
 
 /** CONNECT with clean=0 and resolves with the CONNACK's sessionPresent; the client is ended at once */
 async function sessionPresent (url: string, username: string, clientId: string): Promise<boolean> {
-  const client = mqtt.connect(url, { username, password: PASSWORD, clientId, clean: false, reconnectPeriod: 0, connectTimeout: 5000 })
+  const client = mqtt.connect(url, { username, password: PASSWORD, clientId, clean: false, reconnectPeriod: 0, connectTimeout: CONNECT_TIMEOUT_MS })
   try {
     return await new Promise<boolean>((resolve, reject) => {
       client.once('connect', (ack) => resolve(ack.sessionPresent))

@@ -11,6 +11,7 @@ import { clientsOf, connOf, parserOf } from '../../apps/broker/src/aedes/accesso
 import { clientInternals } from '../../apps/broker/src/aedes/internals.js'
 import { startBareBroker, until, type BareBroker } from '../helpers/bare-aedes.js'
 import { PASSWORD } from '../helpers/broker.js'
+import { CONNECT_TIMEOUT_MS } from '../helpers/mqtt.js'
 import { useScope } from '../helpers/scope.js'
 
 const scope = useScope()
@@ -23,7 +24,7 @@ afterEach(async () => {
 
 /** connects and subscribes as an idle device does; resolves once the SUBACK is in */
 async function idle (url: string, opts: IClientOptions, filter: string): Promise<void> {
-  const c = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts })
+  const c = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: CONNECT_TIMEOUT_MS, ...opts })
   opened.push(c)
   await new Promise<void>((resolve, reject) => { c.once('connect', () => resolve()); c.once('error', reject) })
   await c.subscribeAsync(filter, { qos: 1 })

@@ -10,6 +10,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { stringify } from 'yaml'
 import { baseConfig, PASSWORD } from '../helpers/broker.js'
+import { CONNECT_TIMEOUT_MS } from '../helpers/mqtt.js'
 import { waitUntil } from '../helpers/ports.js'
 import { startApp, type AppProcess } from '../helpers/process.js'
 
@@ -57,7 +58,7 @@ function memory (): Promise<Memory> {
 
 function open (username: string, opts: mqtt.IClientOptions = {}): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
-    const c = mqtt.connect(url, { username, password: PASSWORD, reconnectPeriod: 0, connectTimeout: 5000, ...opts })
+    const c = mqtt.connect(url, { username, password: PASSWORD, reconnectPeriod: 0, connectTimeout: CONNECT_TIMEOUT_MS, ...opts })
     clients.add(c)
     c.once('connect', () => resolve(c))
     c.once('error', reject)

@@ -24,8 +24,11 @@ function heldWrites (): { settled: () => Promise<void>, release: () => void } {
 const binding = (brokerId: string, conn: string, connected: boolean): Binding =>
   ({ account: 'dashboard', clean: false, connected, brokerId, conn, since: 0 })
 
-async function open (brokerId: string, settled?: () => Promise<void>): Promise<BindingStore> {
-  return await createRedisBindings({ url: redis.url }, brokerId, settled)
+/** a wait for a takeover's answer far past the test's own timeout: a takeover that waits fails the test */
+const FOREVER_MS = 10 * 60_000
+
+async function open (brokerId: string, settled?: () => Promise<void>, takeoverWaitMs?: number): Promise<BindingStore> {
+  return await createRedisBindings({ url: redis.url }, brokerId, settled, { takeoverWaitMs })
 }
 
 describe('client-id bindings on Redis, after the session store\'s writes', () => {
@@ -72,6 +75,71 @@ describe('client-id bindings on Redis, after the session store\'s writes', () =>
       expect(answered).toBe(true)
     } finally {
       watch.disconnect()
+      await Promise.all([a.close(), b.close()])
+    }
+  })
+
+  it('a takeover of a process that was killed (its alive key not yet lapsed) waits for no answer', async () => {
+    const a = await open('worker-a', undefined, FOREVER_MS)
+    const raw = new Redis(redis.url)
+    try {
+      // what a SIGKILLed process leaves: its alive key, for up to 15 s, and no connection listening
+      await raw.set('warden:broker-alive:worker-killed', '2', 'PX', 60_000)
+      expect(await a.brokerAlive('worker-killed')).toBe(true)
+      await a.takeOver('orphan', 'worker-killed')
+    } finally {
+      await raw.del('warden:broker-alive:worker-killed')
+      raw.disconnect()
+      await a.close()
+    }
+  })
+
+  it('a process of an earlier version (alive key \'1\') is asked on the shared channel and waited for', async () => {
+    const a = await open('worker-a', undefined, FOREVER_MS)
+    const raw = new Redis(redis.url)
+    const earlier = new Redis(redis.url)
+    try {
+      await raw.set('warden:broker-alive:worker-old', '1', 'PX', 60_000)
+      await earlier.subscribe('warden:client-ids\u0000takeover')
+      const asked = once(earlier, 'message')
+      let answered = false
+      const takenOver = a.takeOver('older', 'worker-old').then(() => { answered = true })
+      const [, text] = await asked as [string, string]
+      const m = JSON.parse(text) as { id: string, to: string, from: string, n: number }
+      expect(m).toMatchObject({ id: 'older', to: 'worker-old', from: 'worker-a' })
+      await a.get('older')
+      expect(answered).toBe(false)
+      // the earlier version's answer, as it sends it
+      await raw.publish('warden:client-ids\u0000taken', JSON.stringify({ n: m.n, to: m.from }))
+      await takenOver
+      expect(answered).toBe(true)
+    } finally {
+      await raw.del('warden:broker-alive:worker-old')
+      earlier.disconnect()
+      raw.disconnect()
+      await a.close()
+    }
+  })
+
+  it('a running process is asked on its own channel, and an earlier version\'s sender on the shared one is answered too', async () => {
+    const a = await open('worker-a', undefined, FOREVER_MS)
+    const b = await open('worker-b')
+    const older = new Redis(redis.url)
+    const answers = new Redis(redis.url)
+    try {
+      const asked: string[] = []
+      b.onTakeOver(async (clientId) => { asked.push(clientId) })
+      await a.takeOver('new-way', 'worker-b')
+      // a sender of an earlier version publishes on the shared channel only
+      await answers.subscribe('warden:client-ids\u0000taken')
+      const answer = once(answers, 'message')
+      await older.publish('warden:client-ids\u0000takeover', JSON.stringify({ id: 'old-way', to: 'worker-b', from: 'worker-old', n: 7 }))
+      const [, text] = await answer as [string, string]
+      expect(JSON.parse(text)).toEqual({ n: 7, to: 'worker-old' })
+      expect(asked).toEqual(['new-way', 'old-way'])
+    } finally {
+      answers.disconnect()
+      older.disconnect()
       await Promise.all([a.close(), b.close()])
     }
   })

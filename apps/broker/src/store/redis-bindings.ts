@@ -8,12 +8,21 @@ const KEY = 'warden:client-ids'
 // with a Redis bus every MQTT topic is a Redis channel of the same name: U+0000, which no MQTT topic may
 // contain (MQTT-1.5.3-2), keeps clients off this one
 const KICK_CHANNEL = 'warden:client-ids\u0000kick'
-/** a takeover asked of one process ({ id, to, from, n, ends: the CONNECT has Clean Start 1 }), and its answer ({ n, to }) */
+/**
+ * a takeover asked of one process ({ id, to, from, n, ends: the CONNECT has Clean Start 1 }), and its answer ({ n, to }).
+ * Asked on the process's own channel (TAKEOVER_CHANNEL + U+0000 + its id), whose PUBLISH tells how many heard it:
+ * none, and the process is gone (killed: Redis closed its connections), so nobody is waited for. Processes of an
+ * earlier version (alive key '1') hear takeovers only on the shared channel, which every process still answers.
+ */
 const TAKEOVER_CHANNEL = 'warden:client-ids\u0000takeover'
+const takeoverChannelOf = (brokerId: string): string => `${TAKEOVER_CHANNEL}\u0000${brokerId}`
 const TAKEN_CHANNEL = 'warden:client-ids\u0000taken'
 /** the old connection is told and closed in a round trip or two: past this, the new one goes ahead anyway */
 const TAKEOVER_WAIT_MS = 1000
 const ALIVE = 'warden:broker-alive:'
+/** the alive key's value: '2', hears takeovers on its own channel; '1', an earlier version's, on the shared one */
+const ALIVE_VALUE = '2'
+const EARLIER_ALIVE_VALUE = '1'
 /** a worker SIGKILLed stops refreshing its key; its clean sessions' ids are free within ALIVE_TTL_MS */
 const ALIVE_REFRESH_MS = 5000
 const ALIVE_TTL_MS = 15000
@@ -33,7 +42,12 @@ return 1`
  * worker, then reads the session as this one left it (acknowledgements not awaited by the broker included:
  * one written after that worker read the queue sent the acknowledged messages again).
  */
-export async function createRedisBindings (target: RedisTarget, brokerId: string, settled: () => Promise<void> = async () => {}): Promise<BindingStore> {
+export async function createRedisBindings (
+  target: RedisTarget,
+  brokerId: string,
+  settled: () => Promise<void> = async () => {},
+  { takeoverWaitMs = TAKEOVER_WAIT_MS }: { takeoverWaitMs?: number } = {}
+): Promise<BindingStore> {
   const conn = connectRedis(target, { maxRetriesPerRequest: 3 })
   const sub = connectRedis(target, { enableReadyCheck: false })
   // failures surface as failed commands (a refused CONNECT); without listeners ioredis prints each one
@@ -43,12 +57,13 @@ export async function createRedisBindings (target: RedisTarget, brokerId: string
   const takeOverListeners: Array<(clientId: string, endsSession: boolean) => Promise<void>> = []
   let takeovers = 0
   const waiting = new Map<number, () => void>()
-  /** the store's writes so far, waited for at most TAKEOVER_WAIT_MS (Redis away: the release goes ahead, and fails) */
+  /** the store's writes so far, waited for at most takeoverWaitMs (Redis away: the release goes ahead, and fails) */
   const afterWrites = async (): Promise<void> => {
     let bound: NodeJS.Timeout | undefined
-    await Promise.race([settled().catch(() => {}), new Promise<void>((resolve) => { bound = setTimeout(resolve, TAKEOVER_WAIT_MS) })])
+    await Promise.race([settled().catch(() => {}), new Promise<void>((resolve) => { bound = setTimeout(resolve, takeoverWaitMs) })])
     clearTimeout(bound)
   }
+  const ownTakeovers = takeoverChannelOf(brokerId)
   sub.on('message', (channel: string, text: string) => {
     if (channel === KICK_CHANNEL) { for (const l of kickListeners) l(text); return }
     let m: { id?: unknown, to?: unknown, from?: unknown, n?: unknown, ends?: unknown }
@@ -57,17 +72,17 @@ export async function createRedisBindings (target: RedisTarget, brokerId: string
       if (m.to === brokerId && typeof m.n === 'number') waiting.get(m.n)?.()
       return
     }
-    if (channel !== TAKEOVER_CHANNEL || m.to !== brokerId || typeof m.id !== 'string') return
+    if ((channel !== ownTakeovers && channel !== TAKEOVER_CHANNEL) || m.to !== brokerId || typeof m.id !== 'string') return
     const clientId = m.id
     void Promise.allSettled(takeOverListeners.map((l) => l(clientId, m.ends === true)))
       .then(afterWrites)
       .then(() => conn.publish(TAKEN_CHANNEL, JSON.stringify({ n: m.n, to: m.from })))
       .catch(() => {})
   })
-  await sub.subscribe(KICK_CHANNEL, TAKEOVER_CHANNEL, TAKEN_CHANNEL)
+  await sub.subscribe(KICK_CHANNEL, TAKEOVER_CHANNEL, ownTakeovers, TAKEN_CHANNEL)
   const aliveKey = ALIVE + brokerId
-  const beat = (): void => { conn.set(aliveKey, '1', 'PX', ALIVE_TTL_MS).catch(() => {}) }
-  await conn.set(aliveKey, '1', 'PX', ALIVE_TTL_MS)
+  const beat = (): void => { conn.set(aliveKey, ALIVE_VALUE, 'PX', ALIVE_TTL_MS).catch(() => {}) }
+  await conn.set(aliveKey, ALIVE_VALUE, 'PX', ALIVE_TTL_MS)
   const timer = setInterval(beat, ALIVE_REFRESH_MS)
   timer.unref()
 
@@ -98,10 +113,15 @@ export async function createRedisBindings (target: RedisTarget, brokerId: string
       let timer: NodeJS.Timeout | undefined
       const answered = new Promise<void>((resolve) => {
         waiting.set(n, resolve)
-        timer = setTimeout(resolve, TAKEOVER_WAIT_MS)
+        timer = setTimeout(resolve, takeoverWaitMs)
       })
       try {
-        await conn.publish(TAKEOVER_CHANNEL, JSON.stringify({ id: clientId, to: holder, from: brokerId, n, ...(endsSession ? { ends: true } : {}) }))
+        const asked = JSON.stringify({ id: clientId, to: holder, from: brokerId, n, ...(endsSession ? { ends: true } : {}) })
+        let heard = await conn.publish(takeoverChannelOf(holder), asked)
+        if (heard === 0 && await conn.get(ALIVE + holder) === EARLIER_ALIVE_VALUE) heard = await conn.publish(TAKEOVER_CHANNEL, asked)
+        // nobody heard it: the holder died (its alive key lapses only ALIVE_TTL_MS later) or has lost Redis, and
+        // in neither case could it answer; the wait for an answer would only delay this CONNECT
+        if (heard === 0) return
         await answered
       } finally {
         clearTimeout(timer)
