@@ -2,10 +2,12 @@
 // answered a refused publish (deniedPublish: drop) as soon as it was refused, while an accepted one waits for the
 // store (hooks/store-before-ack.ts): among publishes read together, a refusal's PUBACK overtook the accepted ones
 // before it (seen: 2, 4, 1, 3, 5 for accepted, refused, accepted, refused, accepted in one read; 3.1.1 and MQTT 5,
-// memory and level; red team round 12). hooks/ack-order.ts holds a refusal's answer until the PUBACKs of the
-// connection's earlier publishes are written.
+// memory and level; red team round 12). Accepted ones overtook each other too: one queued for a persistent
+// subscriber was acknowledged after those read with it that were not (2, 3, 4, 1). hooks/ack-order.ts holds a
+// PUBACK until those of the connection's earlier publishes are written.
 import type { Packet } from 'mqtt-packet'
 import { describe, expect, it } from 'vitest'
+import { subscribe } from '../helpers/mqtt.js'
 import { waitUntil } from '../helpers/ports.js'
 import { connectPacket, encode, rawClient } from '../helpers/raw-mqtt.js'
 import { useScope } from '../helpers/scope.js'
@@ -29,5 +31,25 @@ describe.each([[4, 'memory'], [5, 'memory'], [4, 'level'], [5, 'level']] as cons
     // each with its own answer: MQTT 5 is told which were refused (0x87), 3.1.1 cannot be
     const codes = c.packets.filter((p) => p.cmd === 'puback').map((p) => (p as { reasonCode?: number }).reasonCode ?? 0)
     expect(codes).toEqual(version === 5 ? [0, 0x87, 0, 0x87, 0] : [0, 0, 0, 0, 0])
+  })
+
+  it('PUBACKs of accepted publishes come in order when one waits for a persistent subscriber\'s queue and the next do not', async () => {
+    await scope.start({ config: { persistence } })
+    const keeper = await scope.client('dashboard', { clientId: 'keeper', clean: false })
+    expect(await subscribe(keeper, 'sensors/sensor-1/queued', 1)).toEqual([1])
+    const c = scope.track(await rawClient(scope.tb.port, { protocolVersion: version }))
+    c.send(connectPacket('sensor-1', 'accepted-in-order', { protocolVersion: version } as Partial<Packet>))
+    await c.next('connack')
+    // queued for keeper (stored before its PUBACK), no subscriber, retained, no subscriber, queued again
+    const publishes = [['queued', false], ['a', false], ['kept', true], ['b', false], ['queued', false]] as const
+    c.send(Buffer.concat(publishes.map(([leaf, retain], i) =>
+      encode({ cmd: 'publish', topic: `sensors/sensor-1/${leaf}`, qos: 1, messageId: i + 1, retain, dup: false, payload: Buffer.from('p') } as Packet,
+        version))))
+    const acks = (): number[] => c.packets.filter((p) => p.cmd === 'puback').map((p) => (p as { messageId?: number }).messageId ?? 0)
+    await waitUntil(() => acks().length === 5 ? true : undefined, '5 PUBACKs', 5000, 10)
+    expect(acks()).toEqual([1, 2, 3, 4, 5])
+    // nothing lost by the wait: keeper has both of its messages
+    await waitUntil(() => keeper.messages.length >= 2 ? true : undefined, 'both queued messages', 5000, 10)
+    expect(keeper.messages.map((m) => m.topic)).toEqual(['sensors/sensor-1/queued', 'sensors/sensor-1/queued'])
   })
 })

@@ -21,7 +21,7 @@ import { createHooks, type WardenHooks } from '../hooks/hooks.js'
 import { composeHooks } from '../hooks/pipeline.js'
 import { createRefusal } from '../hooks/refusal.js'
 import { storeBeforeAck } from '../hooks/store-before-ack.js'
-import { ackOrder, answeredAtOnce } from '../hooks/ack-order.js'
+import { ackOrder } from '../hooks/ack-order.js'
 import { v5Connack } from '../hooks/v5-connack.js'
 import { createOutboundStage } from '../hooks/outbound-v5.js'
 import { V5 } from '../hooks/reason-codes.js'
@@ -188,7 +188,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       stillAccepted: (client, packet, cb) => {
         const policy = rules.policyOf(client)
         // its account deleted while the publish waited
-        if (policy === undefined) { answeredAtOnce(client, packet); cb(new Error('client is not authenticated')); return false }
+        if (policy === undefined) { cb(new Error('client is not authenticated')); return false }
         const d = policy.decidePublish(packet.topic)
         const why = d.allowed && d.payload !== undefined ? d.payload(packet.payload) : null
         if (d.allowed && why === null) return true

@@ -19,7 +19,6 @@ import { decideLaterWill, isStoredWill, recordWillOwner } from '../delivery/will
 import { judgeLater, ownerGone } from '../delivery/recorded-owner.js'
 import type { AedesHooks, AuthenticateDone, HookStage, PreConnectDone, PublishDone, SubscribeDone } from './pipeline.js'
 import type { Refusal } from './refusal.js'
-import { answeredAtOnce } from './ack-order.js'
 import { DeliveryLatency } from './delivery-latency.js'
 
 export interface HookDeps {
@@ -162,7 +161,7 @@ export function createHooks ({ directory, ownership, roles, audit, refusal }: Ho
             detail: ownerGone('set the will', was?.id, was === undefined ? undefined : directory.accounts.get(was.username))
           })
         }
-        answeredAtOnce(client, packet) // MQTT 5: aedes answers PUBACK 0x87
+        // MQTT 5: aedes answers PUBACK 0x87
         cb(new Error('client is not authenticated'))
         return
       }
@@ -173,7 +172,6 @@ export function createHooks ({ directory, ownership, roles, audit, refusal }: Ho
           // a control request is answered on the response topic and never forwarded
           control(client, policy.identity, packet.payload)
           refusal.discard(packet)
-          answeredAtOnce(client, packet)
           cb(null)
           return
         }

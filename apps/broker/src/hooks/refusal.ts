@@ -12,7 +12,6 @@ import { remoteAddressOf } from '../aedes/client-internals.js'
 import type { PublishGate } from '../delivery/publish-gate.js'
 import { normalizeAddress } from '../net/address.js'
 import type { PublishDone } from './pipeline.js'
-import { answeredAtOnce } from './ack-order.js'
 import { answerRefusedPublish, disconnectWith, isMqtt5, markAnswered } from '../aedes/v5-answers.js'
 import { disconnectReasonCode, publishReasonCode, reasonStringOf } from './reason-codes.js'
 
@@ -86,9 +85,8 @@ export function createRefusal ({ audit, deniedPublish, gate, usernameOf }: Refus
         cb(new Error(`publish to ${clip(topic)} denied: ${reason}`))
         return
       }
+      // answered now; its PUBACK goes out after those of the client's earlier publishes (ack-order.ts)
       discard(packet)
-      // its PUBACK goes out after those of the client's earlier publishes (MQTT-4.6.0-2)
-      answeredAtOnce(client, packet)
       if (v5) {
         const code = publishReasonCode(reason)
         answerRefusedPublish(client, packet, code, reasonStringOf(code))
