@@ -3,8 +3,9 @@
 // store (hooks/store-before-ack.ts): among publishes read together, a refusal's PUBACK overtook the accepted ones
 // before it (seen: 2, 4, 1, 3, 5 for accepted, refused, accepted, refused, accepted in one read; 3.1.1 and MQTT 5,
 // memory and level; red team round 12). Accepted ones overtook each other too: one queued for a persistent
-// subscriber was acknowledged after those read with it that were not (2, 3, 4, 1). hooks/ack-order.ts holds a
-// PUBACK until those of the connection's earlier publishes are written.
+// subscriber was acknowledged after those read with it that were not (2, 3, 4, 1), and QoS 2 PUBRECs likewise
+// (3, 2, 4, 5, 1, 6; MQTT-4.6.0-3). hooks/ack-order.ts holds a PUBACK or PUBREC until those of the connection's
+// earlier publishes of its QoS are written.
 import type { Packet } from 'mqtt-packet'
 import { describe, expect, it } from 'vitest'
 import { subscribe } from '../helpers/mqtt.js'
@@ -51,5 +52,25 @@ describe.each([[4, 'memory'], [5, 'memory'], [4, 'level'], [5, 'level']] as cons
     // nothing lost by the wait: keeper has both of its messages
     await waitUntil(() => keeper.messages.length >= 2 ? true : undefined, 'both queued messages', 5000, 10)
     expect(keeper.messages.map((m) => m.topic)).toEqual(['sensors/sensor-1/queued', 'sensors/sensor-1/queued'])
+  })
+
+  it('PUBRECs come in the order of the QoS 2 PUBLISHes: queued, not, refused, retained, with a QoS 1 one among them', async () => {
+    await scope.start({ config: { persistence } })
+    const keeper = await scope.client('dashboard', { clientId: 'keeper', clean: false })
+    expect(await subscribe(keeper, 'sensors/sensor-1/queued', 2)).toEqual([2])
+    const c = scope.track(await rawClient(scope.tb.port, { protocolVersion: version }))
+    c.send(connectPacket('sensor-1', 'pubrec-in-order', { protocolVersion: version } as Partial<Packet>))
+    await c.next('connack')
+    const publishes = [
+      ['sensor-1/queued', false, 2], ['sensor-1/a', false, 2], ['sensor-2/x', false, 2], ['sensor-1/c', false, 1],
+      ['sensor-1/kept', true, 2], ['sensor-1/b', false, 2], ['sensor-1/queued', false, 2]
+    ] as const
+    c.send(Buffer.concat(publishes.map(([topic, retain, qos], i) =>
+      encode({ cmd: 'publish', topic: `sensors/${topic}`, qos, messageId: i + 1, retain, dup: false, payload: Buffer.from('p') } as Packet, version))))
+    const answers = (cmd: string): number[] => c.packets.filter((p) => p.cmd === cmd).map((p) => (p as { messageId?: number }).messageId ?? 0)
+    await waitUntil(() => answers('pubrec').length === 6 && answers('puback').length === 1 ? true : undefined, '6 PUBRECs, 1 PUBACK', 5000, 10)
+    expect(answers('pubrec')).toEqual([1, 2, 3, 5, 6, 7])
+    const codes = c.packets.filter((p) => p.cmd === 'pubrec').map((p) => (p as { reasonCode?: number }).reasonCode ?? 0)
+    expect(codes).toEqual(version === 5 ? [0, 0, 0x87, 0, 0, 0] : [0, 0, 0, 0, 0, 0])
   })
 })

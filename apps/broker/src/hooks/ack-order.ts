@@ -1,16 +1,17 @@
-// A client's QoS 1 PUBLISHes are acknowledged in the order they came (MQTT-4.6.0-2; MQTT 3.1.1 4.6). aedes handles
-// the packets of one read side by side and writes each PUBACK when its publish is answered: one that waits for the
-// store (a persistent subscriber's queue, store-before-ack.ts) or for flow control was overtaken by the ones after
-// it that did not (seen: 2, 3, 4, 1), and a refusal answered at once (`deniedPublish: drop`, a control request)
-// overtook the accepted ones before it (seen: 2, 4, 1, 3, 5).
+// A client's QoS 1 PUBLISHes are acknowledged in the order they came, and its QoS 2 PUBLISHes answered with PUBREC
+// in the order they came (MQTT-4.6.0-2, -3; MQTT 3.1.1 4.6). aedes handles the packets of one read side by side and
+// writes each answer when its publish is through: one that waits for the store (a persistent subscriber's queue,
+// store-before-ack.ts) or for flow control was overtaken by the ones after it that did not (PUBACKs seen 2, 3, 4, 1;
+// PUBRECs 3, 2, 4, 5, 1, 6), and a refusal answered at once (`deniedPublish: drop`, a control request) overtook the
+// accepted ones before it (seen: 2, 4, 1, 3, 5).
 //
 // The answers themselves are not delayed (aedes reads the connection's next packets once every packet of a read is
-// answered); only the PUBACKs' bytes are, as mqtt-packet writes them: the stage keeps the packet ids of each
-// connection's QoS 1 publishes from the wire in arrival order, and a PUBACK whose publish is not the oldest one
-// unacknowledged is held until the PUBACKs before it are written. A held PUBACK is dropped with its connection.
-// In order, as a lone publish or a read answered in turn always is, a PUBACK costs a comparison. (Handing every
-// answer to aedes in call order, a slot and a callback per publish kept until answered, cost clean QoS 1 about a
-// sixth more CPU; delaying the answers stalled the connection's reads.)
+// answered); only their bytes are, as mqtt-packet writes them: the stage keeps the packet ids of each connection's
+// QoS 1 and QoS 2 publishes from the wire in arrival order (a list per QoS), and a PUBACK or PUBREC whose publish is
+// not the oldest one of its QoS unanswered is held until those before it are written. A held one is dropped with its
+// connection. In order, as a lone publish or a read answered in turn always is, an answer costs a comparison.
+// (Handing every answer to aedes in call order, a slot and a callback per publish kept until answered, cost clean
+// QoS 1 about a sixth more CPU; delaying the answers stalled the connection's reads.)
 import type mqttPacket from 'mqtt-packet'
 import { isWillOf } from '../aedes/accessors.js'
 import { rewriteWrites, type WriteOptions, type WriteToStream } from '../aedes/packet-writes.js'
@@ -19,16 +20,16 @@ import type { HookStage } from './pipeline.js'
 
 interface Held { readonly packet: mqttPacket.Packet, readonly opts: WriteOptions | undefined }
 
-/** a connection's QoS 1 publishes not yet acknowledged: their packet ids in arrival order from `head` on */
+/** a connection's publishes of one QoS not yet answered: their packet ids in arrival order from `head` on */
 interface Order {
   ids: number[]
   head: number
-  /** PUBACKs written early, by packet id (a client may, wrongly, reuse an id before its PUBACK: a list each) */
+  /** answers written early, by packet id (a client may, wrongly, reuse an id before its answer: a list each) */
   held: Map<number, Held[]> | null
 }
 
-/** by connection (the stream aedes writes to) */
-const orders = new WeakMap<object, Order>()
+/** by connection (the stream aedes writes to): QoS 1 publishes (PUBACK), QoS 2 publishes (PUBREC) */
+const byQos = [new WeakMap<object, Order>(), new WeakMap<object, Order>()] as const
 let counting = false
 
 const idOf = (packet: mqttPacket.Packet): number => (packet as { messageId?: number }).messageId ?? 0
@@ -59,10 +60,9 @@ function advance (o: Order, stream: NodeJS.WritableStream, write: WriteToStream)
   }
 }
 
-function orderPubacks (): void {
-  if (counting) return
-  counting = true
-  rewriteWrites('puback', (packet, stream, opts, write) => {
+/** routes the written answers of one QoS (`cmd`) through the order of their publishes */
+function ordered (cmd: 'puback' | 'pubrec', orders: WeakMap<object, Order>): void {
+  rewriteWrites(cmd, (packet, stream, opts, write) => {
     const o = orders.get(stream)
     if (o === undefined || o.head === o.ids.length) return write(packet, stream, opts)
     const id = idOf(packet)
@@ -71,7 +71,7 @@ function orderPubacks (): void {
       advance(o, stream, write)
       return written
     }
-    // not a publish this connection is waiting on (none of its own): nothing to keep it behind
+    // not a publish this connection is waiting on (a QoS 2 one answered before, sent again): nothing to keep it behind
     if (o.ids.indexOf(id, o.head + 1) === -1) return write(packet, stream, opts)
     // written as if sent (aedes goes on); out when the ones before it are
     const held = o.held ?? (o.held = new Map())
@@ -81,15 +81,20 @@ function orderPubacks (): void {
   })
 }
 
-/** keeps the packet ids of each connection's QoS 1 publishes in order; outermost on authorizePublish (hook-stages.ts) */
+/** keeps the packet ids of each connection's QoS 1 and 2 publishes in order; outermost on authorizePublish (hook-stages.ts) */
 export function ackOrder (): HookStage {
-  orderPubacks()
+  if (!counting) {
+    counting = true
+    ordered('puback', byQos[0])
+    ordered('pubrec', byQos[1])
+  }
   return {
     name: 'ack-order',
     authorizePublish (client, packet, cb, next) {
       // from the wire only: a will (this client's, or a dead process's stored one aedes publishes with the live client
-      // of its id) is not acknowledged; QoS 0 has no acknowledgement; QoS 2's PUBREC comes after the publish
-      if (packet.qos === 1 && client !== null && !isWillOf(client, packet) && !isStoredWill(packet)) {
+      // of its id) is not answered; QoS 0 has no answer
+      if (packet.qos !== 0 && client !== null && !isWillOf(client, packet) && !isStoredWill(packet)) {
+        const orders = byQos[packet.qos - 1] as WeakMap<object, Order>
         const conn = client.conn
         let o = orders.get(conn)
         if (o === undefined) {
