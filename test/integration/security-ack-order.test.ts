@@ -74,3 +74,23 @@ describe.each([[4, 'memory'], [5, 'memory'], [4, 'level'], [5, 'level']] as cons
     expect(codes).toEqual(version === 5 ? [0, 0, 0x87, 0, 0, 0] : [0, 0, 0, 0, 0, 0])
   })
 })
+
+describe.each([[4, 'memory'], [5, 'level']] as const)('MQTT %s, %s store: a packet id used again before its answer', (version, persistence) => {
+  it('is answered each time, and holds back nothing after it', async () => {
+    await scope.start({ config: { persistence } })
+    const c = scope.track(await rawClient(scope.tb.port, { protocolVersion: version }))
+    c.send(connectPacket('sensor-1', 'ids-again', { protocolVersion: version } as Partial<Packet>))
+    await c.next('connack')
+    const pub = (messageId: number, qos: 1 | 2, dup = false): Buffer =>
+      encode({ cmd: 'publish', topic: 'sensors/sensor-1/a', qos, messageId, retain: false, dup, payload: Buffer.from('p') } as Packet, version)
+    const answers = (cmd: string): number[] => c.packets.filter((p) => p.cmd === cmd).map((p) => (p as { messageId?: number }).messageId ?? 0)
+    // each id twice in one read (the second a DUP resend), QoS 2 and QoS 1
+    c.send(Buffer.concat([pub(1, 2), pub(1, 2, true), pub(2, 2), pub(1, 1), pub(1, 1, true), pub(2, 1)]))
+    await waitUntil(() => answers('pubrec').length === 3 && answers('puback').length === 3 ? true : undefined, '3 PUBRECs, 3 PUBACKs', 5000, 10)
+    // the next read's answers are not waiting on anything left over
+    c.send(Buffer.concat([pub(3, 2), pub(3, 1)]))
+    await waitUntil(() => answers('pubrec').length === 4 && answers('puback').length === 4 ? true : undefined, '4 PUBRECs, 4 PUBACKs', 5000, 10)
+    expect(answers('pubrec')).toEqual([1, 1, 2, 3])
+    expect(answers('puback')).toEqual([1, 1, 2, 3])
+  })
+})
