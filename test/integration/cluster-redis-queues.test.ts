@@ -88,8 +88,9 @@ describe('persistent sessions\' queues on Redis across workers', () => {
     // the old connection's acknowledgements and DISCONNECT just after, and reads both when it goes on
     const watch = new Redis(redis.port)
     scope.defer(() => watch.disconnect())
-    await watch.subscribe('warden:client-ids\u0000takeover')
-    const asked = once(watch, 'message')
+    // asked on the first worker's own channel (warden:client-ids, U+0000, takeover, U+0000, its broker id)
+    await watch.psubscribe('warden:client-ids\u0000takeover\u0000*')
+    const asked = once(watch, 'pmessage')
     b.app.child.kill('SIGSTOP')
     scope.defer(() => b.app.child.kill('SIGCONT'))
     const next = client(a, 'dashboard', { clientId: 'taken', clean: false })
