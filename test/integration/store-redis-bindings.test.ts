@@ -27,6 +27,12 @@ const binding = (brokerId: string, conn: string, connected: boolean): Binding =>
 /** a wait for a takeover's answer far past the test's own timeout: a takeover that waits fails the test */
 const FOREVER_MS = 10 * 60_000
 
+/**
+ * a connection that will only subscribe: no ready check (an INFO sent after connecting; a SUBSCRIBE queued
+ * meanwhile made it fail, "Connection in subscriber mode", seen under a full run's load), as the store's own
+ */
+const subscriber = (): Redis => new Redis(redis.url, { enableReadyCheck: false })
+
 async function open (brokerId: string, settled?: () => Promise<void>, takeoverWaitMs?: number): Promise<BindingStore> {
   return await createRedisBindings({ url: redis.url }, brokerId, settled, { takeoverWaitMs })
 }
@@ -54,7 +60,7 @@ describe('client-id bindings on Redis, after the session store\'s writes', () =>
     const writes = heldWrites()
     const a = await open('worker-a')
     const b = await open('worker-b', writes.settled)
-    const watch = new Redis(redis.url)
+    const watch = subscriber()
     try {
       await watch.subscribe('warden:client-ids\u0000taken')
       let listened!: () => void
@@ -97,7 +103,7 @@ describe('client-id bindings on Redis, after the session store\'s writes', () =>
   it('a process of an earlier version (alive key \'1\') is asked on the shared channel and waited for', async () => {
     const a = await open('worker-a', undefined, FOREVER_MS)
     const raw = new Redis(redis.url)
-    const earlier = new Redis(redis.url)
+    const earlier = subscriber()
     try {
       await raw.set('warden:broker-alive:worker-old', '1', 'PX', 60_000)
       await earlier.subscribe('warden:client-ids\u0000takeover')
@@ -125,7 +131,7 @@ describe('client-id bindings on Redis, after the session store\'s writes', () =>
     const a = await open('worker-a', undefined, FOREVER_MS)
     const b = await open('worker-b')
     const older = new Redis(redis.url)
-    const answers = new Redis(redis.url)
+    const answers = subscriber()
     try {
       const asked: string[] = []
       b.onTakeOver(async (clientId) => { asked.push(clientId) })
