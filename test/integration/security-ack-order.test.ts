@@ -8,12 +8,27 @@
 // earlier publishes of its QoS are written.
 import type { Packet } from 'mqtt-packet'
 import { describe, expect, it } from 'vitest'
-import { subscribe } from '../helpers/mqtt.js'
+import { subscribe, type TestClient } from '../helpers/mqtt.js'
 import { waitUntil } from '../helpers/ports.js'
 import { connectPacket, encode, rawClient } from '../helpers/raw-mqtt.js'
 import { useScope } from '../helpers/scope.js'
 
 const scope = useScope()
+type Raw = Awaited<ReturnType<typeof rawClient>>
+
+/** the packet ids of the packets of `cmd` that `c` got, in order */
+const idsOf = (c: Raw, cmd: string): number[] => c.packets.filter((p) => p.cmd === cmd).map((p) => (p as { messageId?: number }).messageId ?? 0)
+
+/** a broker; `keeper`, a persistent subscriber of sensors/sensor-1/queued at `qos`; sensor-1 connected raw as `clientId` */
+async function keeperAndPublisher (persistence: 'memory' | 'level', version: 4 | 5, qos: 1 | 2, clientId: string): Promise<{ keeper: TestClient, c: Raw }> {
+  await scope.start({ config: { persistence } })
+  const keeper = await scope.client('dashboard', { clientId: 'keeper', clean: false })
+  expect(await subscribe(keeper, 'sensors/sensor-1/queued', qos)).toEqual([qos])
+  const c = scope.track(await rawClient(scope.tb.port, { protocolVersion: version }))
+  c.send(connectPacket('sensor-1', clientId, { protocolVersion: version } as Partial<Packet>))
+  await c.next('connack')
+  return { keeper, c }
+}
 
 describe.each([[4, 'memory'], [5, 'memory'], [4, 'level'], [5, 'level']] as const)('MQTT %s, %s store', (version, persistence) => {
   it('PUBACKs come in the order of the PUBLISHes, refused ones included', async () => {
@@ -26,7 +41,7 @@ describe.each([[4, 'memory'], [5, 'memory'], [4, 'level'], [5, 'level']] as cons
     // one write: aedes handles the packets of one read side by side
     c.send(Buffer.concat(topics.map((topic, i) =>
       encode({ cmd: 'publish', topic, qos: 1, messageId: i + 1, retain: false, dup: false, payload: Buffer.from('p') } as Packet, version))))
-    const acks = (): number[] => c.packets.filter((p) => p.cmd === 'puback').map((p) => (p as { messageId?: number }).messageId ?? 0)
+    const acks = (): number[] => idsOf(c, 'puback')
     await waitUntil(() => acks().length === 5 ? true : undefined, '5 PUBACKs', 5000, 10)
     expect(acks()).toEqual([1, 2, 3, 4, 5])
     // each with its own answer: MQTT 5 is told which were refused (0x87), 3.1.1 cannot be
@@ -35,18 +50,13 @@ describe.each([[4, 'memory'], [5, 'memory'], [4, 'level'], [5, 'level']] as cons
   })
 
   it('PUBACKs of accepted publishes come in order when one waits for a persistent subscriber\'s queue and the next do not', async () => {
-    await scope.start({ config: { persistence } })
-    const keeper = await scope.client('dashboard', { clientId: 'keeper', clean: false })
-    expect(await subscribe(keeper, 'sensors/sensor-1/queued', 1)).toEqual([1])
-    const c = scope.track(await rawClient(scope.tb.port, { protocolVersion: version }))
-    c.send(connectPacket('sensor-1', 'accepted-in-order', { protocolVersion: version } as Partial<Packet>))
-    await c.next('connack')
+    const { keeper, c } = await keeperAndPublisher(persistence, version, 1, 'accepted-in-order')
     // queued for keeper (stored before its PUBACK), no subscriber, retained, no subscriber, queued again
     const publishes = [['queued', false], ['a', false], ['kept', true], ['b', false], ['queued', false]] as const
     c.send(Buffer.concat(publishes.map(([leaf, retain], i) =>
       encode({ cmd: 'publish', topic: `sensors/sensor-1/${leaf}`, qos: 1, messageId: i + 1, retain, dup: false, payload: Buffer.from('p') } as Packet,
         version))))
-    const acks = (): number[] => c.packets.filter((p) => p.cmd === 'puback').map((p) => (p as { messageId?: number }).messageId ?? 0)
+    const acks = (): number[] => idsOf(c, 'puback')
     await waitUntil(() => acks().length === 5 ? true : undefined, '5 PUBACKs', 5000, 10)
     expect(acks()).toEqual([1, 2, 3, 4, 5])
     // nothing lost by the wait: keeper has both of its messages
@@ -55,19 +65,14 @@ describe.each([[4, 'memory'], [5, 'memory'], [4, 'level'], [5, 'level']] as cons
   })
 
   it('PUBRECs come in the order of the QoS 2 PUBLISHes: queued, not, refused, retained, with a QoS 1 one among them', async () => {
-    await scope.start({ config: { persistence } })
-    const keeper = await scope.client('dashboard', { clientId: 'keeper', clean: false })
-    expect(await subscribe(keeper, 'sensors/sensor-1/queued', 2)).toEqual([2])
-    const c = scope.track(await rawClient(scope.tb.port, { protocolVersion: version }))
-    c.send(connectPacket('sensor-1', 'pubrec-in-order', { protocolVersion: version } as Partial<Packet>))
-    await c.next('connack')
+    const { c } = await keeperAndPublisher(persistence, version, 2, 'pubrec-in-order')
     const publishes = [
       ['sensor-1/queued', false, 2], ['sensor-1/a', false, 2], ['sensor-2/x', false, 2], ['sensor-1/c', false, 1],
       ['sensor-1/kept', true, 2], ['sensor-1/b', false, 2], ['sensor-1/queued', false, 2]
     ] as const
     c.send(Buffer.concat(publishes.map(([topic, retain, qos], i) =>
       encode({ cmd: 'publish', topic: `sensors/${topic}`, qos, messageId: i + 1, retain, dup: false, payload: Buffer.from('p') } as Packet, version))))
-    const answers = (cmd: string): number[] => c.packets.filter((p) => p.cmd === cmd).map((p) => (p as { messageId?: number }).messageId ?? 0)
+    const answers = (cmd: string): number[] => idsOf(c, cmd)
     await waitUntil(() => answers('pubrec').length === 6 && answers('puback').length === 1 ? true : undefined, '6 PUBRECs, 1 PUBACK', 5000, 10)
     expect(answers('pubrec')).toEqual([1, 2, 3, 5, 6, 7])
     const codes = c.packets.filter((p) => p.cmd === 'pubrec').map((p) => (p as { reasonCode?: number }).reasonCode ?? 0)
@@ -83,7 +88,7 @@ describe.each([[4, 'memory'], [5, 'level']] as const)('MQTT %s, %s store: a pack
     await c.next('connack')
     const pub = (messageId: number, qos: 1 | 2, dup = false): Buffer =>
       encode({ cmd: 'publish', topic: 'sensors/sensor-1/a', qos, messageId, retain: false, dup, payload: Buffer.from('p') } as Packet, version)
-    const answers = (cmd: string): number[] => c.packets.filter((p) => p.cmd === cmd).map((p) => (p as { messageId?: number }).messageId ?? 0)
+    const answers = (cmd: string): number[] => idsOf(c, cmd)
     // each id twice in one read (the second a DUP resend), QoS 2 and QoS 1
     c.send(Buffer.concat([pub(1, 2), pub(1, 2, true), pub(2, 2), pub(1, 1), pub(1, 1, true), pub(2, 1)]))
     await waitUntil(() => answers('pubrec').length === 3 && answers('puback').length === 3 ? true : undefined, '3 PUBRECs, 3 PUBACKs', 5000, 10)
