@@ -6,8 +6,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll } from 'vitest'
+import type { TestBroker } from './broker.js'
 import { stopChild, trackChild } from './children.js'
 import { freePort, waitUntil } from './ports.js'
+import type { Scope } from './scope.js'
 
 /**
  * How long a stop waits after SIGTERM before SIGKILL: redis-server waits up to `shutdown-timeout` (10 s by
@@ -288,4 +290,15 @@ export function useSharedRedis (): TestRedis {
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(redis) : value
     }
   })
+}
+
+/** a broker of `scope` on `persistence`; on Redis, a Redis of its own, stopped after the broker */
+export async function startOnStore (scope: Scope, persistence: 'memory' | 'level' | 'redis'): Promise<TestBroker> {
+  if (persistence !== 'redis') return await scope.start({ config: { persistence } })
+  const redis = await startRedis()
+  const started: { tb?: TestBroker } = {}
+  // the broker goes before its Redis (deferred closes run before the scope's brokers close)
+  scope.defer(async () => { await started.tb?.stop(); await redis.stop() })
+  started.tb = await scope.start({ config: { persistence, redis: { url: redis.url } } })
+  return started.tb
 }

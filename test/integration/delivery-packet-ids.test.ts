@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest'
 import type { TestBroker } from '../helpers/broker.js'
 import { publish } from '../helpers/mqtt.js'
 import { completeAll, connectPacket, packetWhere, rawClient, type RawClient } from '../helpers/raw-mqtt.js'
-import { startRedis } from '../helpers/redis.js'
+import { startOnStore } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
 import { holdQueueRead as holdQueueReadOf, storeQueue } from '../helpers/store-holds.js'
 import { clientsOf } from '../../apps/broker/src/aedes/accessors.js'
@@ -65,15 +65,7 @@ const cases: Array<[string, 1 | 2, Left]> = [
 ]
 
 describe.each(['memory', 'level', 'redis'] as const)('a persistent session resumed on %s', (persistence) => {
-  async function start (): Promise<TestBroker> {
-    if (persistence !== 'redis') return await scope.start({ config: { persistence } })
-    const redis = await startRedis()
-    const started: { tb?: TestBroker } = {}
-    // the broker goes before its Redis (deferred closes run before the scope's brokers close)
-    scope.defer(async () => { await started.tb?.stop(); await redis.stop() })
-    started.tb = await scope.start({ config: { persistence, redis: { url: redis.url } } })
-    return started.tb
-  }
+  const start = (): Promise<TestBroker> => startOnStore(scope, persistence)
 
   it.each(cases)('holding %s under id A: a new message is not sent under A, and both complete', async (_, qos, left) => {
     const tb = await start()

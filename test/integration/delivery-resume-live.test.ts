@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest'
 import type { TestBroker } from '../helpers/broker.js'
 import { publish, type TestClient } from '../helpers/mqtt.js'
 import { completeAll, connectPacket, packetWhere, rawClient, type RawClient } from '../helpers/raw-mqtt.js'
-import { startRedis } from '../helpers/redis.js'
+import { startOnStore } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
 import { gate, holdQueueRead as holdQueueReadOf, storeOfBroker, storeQueue, type HeldStore } from '../helpers/store-holds.js'
 import { clientsOf } from '../../apps/broker/src/aedes/accessors.js'
@@ -110,15 +110,7 @@ async function handled (c: RawClient): Promise<void> {
 }
 
 describe.each(['memory', 'level', 'redis'] as const)('a persistent session resumed on %s while a message is published', (persistence) => {
-  async function start (): Promise<TestBroker> {
-    if (persistence !== 'redis') return await scope.start({ config: { persistence } })
-    const redis = await startRedis()
-    const started: { tb?: TestBroker } = {}
-    // the broker goes before its Redis (deferred closes run before the scope's brokers close)
-    scope.defer(async () => { await started.tb?.stop(); await redis.stop() })
-    started.tb = await scope.start({ config: { persistence, redis: { url: redis.url } } })
-    return started.tb
-  }
+  const start = (): Promise<TestBroker> => startOnStore(scope, persistence)
 
   /** a persistent session subscribed to sensors/# at `qos`, then away */
   async function awaySession (tb: TestBroker, clientId: string, qos: 1 | 2): Promise<() => Promise<RawClient>> {
@@ -153,9 +145,13 @@ describe.each(['memory', 'level', 'redis'] as const)('a persistent session resum
     expect([...heldPacketIds(clientsOf(tb.broker.aedes)[clientId] as Client)]).toEqual([])
   }
 
-  it.each([1, 2] as const)('QoS %i: queued before its queue is read, live after the read sent it: sent once', async (qos) => {
+  /** a persistent session `name` at `qos`, away; m1 queued for it and held on its way to the bus; the session back */
+  async function backWhileM1OnItsWay (name: string, qos: 1 | 2): Promise<{
+    tb: TestBroker, clientId: string, hold: ReturnType<typeof holdAfterQueueing>, pub: TestClient,
+    published: Promise<void>, ready: Promise<unknown>, back: RawClient
+  }> {
     const tb = await start()
-    const clientId = `resume-live-${persistence}-${qos}`
+    const clientId = `${name}-${persistence}-${qos}`
     const session = await awaySession(tb, clientId, qos)
     // m1 is queued for the session while it is away, and is on its way to the bus as it comes back
     const hold = holdAfterQueueing(tb, 'm1')
@@ -164,6 +160,11 @@ describe.each(['memory', 'level', 'redis'] as const)('a persistent session resum
     await hold.held
     const ready = onClient(tb, 'clientReady', clientId)
     const back = await session()
+    return { tb, clientId, hold, pub, published, ready, back }
+  }
+
+  it.each([1, 2] as const)('QoS %i: queued before its queue is read, live after the read sent it: sent once', async (qos) => {
+    const { tb, clientId, hold, pub, published, ready, back } = await backWhileM1OnItsWay('resume-live', qos)
     // sent from the queue
     await packetWhere(back, publishOf('m1'))
     await ready
@@ -174,15 +175,7 @@ describe.each(['memory', 'level', 'redis'] as const)('a persistent session resum
   })
 
   it.each([1, 2] as const)('QoS %i: the same, the copy from the queue acknowledged before the live one comes: sent once', async (qos) => {
-    const tb = await start()
-    const clientId = `resume-acked-${persistence}-${qos}`
-    const session = await awaySession(tb, clientId, qos)
-    const hold = holdAfterQueueing(tb, 'm1')
-    const pub = await scope.client('sensor-1')
-    const published = publish(pub, TOPIC, 'm1', { qos })
-    await hold.held
-    const ready = onClient(tb, 'clientReady', clientId)
-    const back = await session()
+    const { tb, clientId, hold, pub, published, ready, back } = await backWhileM1OnItsWay('resume-acked', qos)
     completeAll(back)
     const m1 = await packetWhere(back, publishOf('m1'))
     if (qos === 2) await packetWhere(back, (p) => p.cmd === 'pubrel' && idOf(p) === idOf(m1))
