@@ -10,7 +10,7 @@ import type { Packet } from 'mqtt-packet'
 import { describe, expect, it } from 'vitest'
 import type { TestBroker } from '../helpers/broker.js'
 import { publish } from '../helpers/mqtt.js'
-import { completeAll, connectPacket, packetWhere, rawClient, type RawClient } from '../helpers/raw-mqtt.js'
+import { completeAll, connectPacket, packetWhere, rawClient, rawSession, type RawClient } from '../helpers/raw-mqtt.js'
 import { startOnStore } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
 import { holdQueueRead as holdQueueReadOf, storeQueue } from '../helpers/store-holds.js'
@@ -70,12 +70,8 @@ describe.each(['memory', 'level', 'redis'] as const)('a persistent session resum
   it.each(cases)('holding %s under id A: a new message is not sent under A, and both complete', async (_, qos, left) => {
     const tb = await start()
     const clientId = `ids-${persistence}-${qos}-${left}`
-    const session = async (): Promise<RawClient> => {
-      const c = scope.track(await rawClient(tb.port))
-      c.send(connectPacket('dashboard', clientId, { clean: false }))
-      expect(await c.next('connack')).toMatchObject({ returnCode: 0 })
-      return c
-    }
+    // CONNACK 0 or it throws
+    const session = async (): Promise<RawClient> => scope.track(await rawSession(tb.port, 'dashboard', clientId, { clean: false }))
     const first = await session()
     first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/#', qos }] } as Packet)
     await first.next('suback')

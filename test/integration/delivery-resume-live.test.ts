@@ -9,7 +9,7 @@ import type { Packet } from 'mqtt-packet'
 import { describe, expect, it } from 'vitest'
 import type { TestBroker } from '../helpers/broker.js'
 import { publish, type TestClient } from '../helpers/mqtt.js'
-import { completeAll, connectPacket, packetWhere, rawClient, type RawClient } from '../helpers/raw-mqtt.js'
+import { completeAll, packetWhere, rawSession, type RawClient } from '../helpers/raw-mqtt.js'
 import { startOnStore } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
 import { gate, holdQueueRead as holdQueueReadOf, storeOfBroker, storeQueue, type HeldStore } from '../helpers/store-holds.js'
@@ -114,12 +114,8 @@ describe.each(['memory', 'level', 'redis'] as const)('a persistent session resum
 
   /** a persistent session subscribed to sensors/# at `qos`, then away */
   async function awaySession (tb: TestBroker, clientId: string, qos: 1 | 2): Promise<() => Promise<RawClient>> {
-    const session = async (): Promise<RawClient> => {
-      const c = scope.track(await rawClient(tb.port))
-      c.send(connectPacket('dashboard', clientId, { clean: false }))
-      expect(await c.next('connack')).toMatchObject({ returnCode: 0 })
-      return c
-    }
+    // CONNACK 0 or it throws
+    const session = async (): Promise<RawClient> => scope.track(await rawSession(tb.port, 'dashboard', clientId, { clean: false }))
     const first = await session()
     first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/#', qos }] } as Packet)
     await first.next('suback')
