@@ -11,7 +11,7 @@ import { baseConfig, type TestBroker } from '../helpers/broker.js'
 import { patch } from '../helpers/http.js'
 import { holdLevelBatches } from '../helpers/level-hold.js'
 import { publish, subscribe } from '../helpers/mqtt.js'
-import { connectPacket, packetWhere, rawClient, type RawClient } from '../helpers/raw-mqtt.js'
+import { completeAll, connectPacket, packetWhere, rawClient, type RawClient } from '../helpers/raw-mqtt.js'
 import { connect5 } from '../helpers/mqtt5.js'
 import { useScope } from '../helpers/scope.js'
 import { storeOf } from '../../apps/broker/src/aedes/store.js'
@@ -71,23 +71,6 @@ async function handled (c: RawClient): Promise<void> {
   const n = c.packets.filter((p) => p.cmd === 'pingresp').length
   c.send({ cmd: 'pingreq' } as Packet)
   await nWhere(c, n + 1, (p) => p.cmd === 'pingresp')
-}
-
-/** answers every QoS 2 PUBLISH with PUBREC and every PUBREL with PUBCOMP, as they come */
-function completeAll (c: RawClient): void {
-  const answered = new Set<Packet>()
-  const answer = (): void => {
-    for (const p of c.packets) {
-      if (answered.has(p)) continue
-      answered.add(p)
-      const id = (p as { messageId?: number }).messageId
-      if (p.cmd === 'publish' && (p as Pub).qos === 2) c.send({ cmd: 'pubrec', messageId: id } as Packet)
-      if (p.cmd === 'publish' && (p as Pub).qos === 1) c.send({ cmd: 'puback', messageId: id } as Packet)
-      if (p.cmd === 'pubrel') c.send({ cmd: 'pubcomp', messageId: id } as Packet)
-    }
-  }
-  c.socket.on('data', () => setImmediate(answer))
-  answer()
 }
 
 /** publishes a QoS 0 marker and waits for it: what was published before it at QoS 2 and not held back is there */
