@@ -29,8 +29,8 @@ export function hookStages (s: HookStageDeps): readonly OrderedStage[] {
   return [
     {
       stage: s.ackOrder,
-      why: 'outermost on authorizePublish: it numbers every QoS 1 publish of a connection before any stage can answer it, so ' +
-        'that a refusal\'s PUBACK waits for those of the publishes before it (hooks/ack-order.ts, MQTT-4.6.0-2)'
+      why: 'outermost on authorizePublish: it records every QoS 1 and 2 publish of a connection before any stage can answer it, so ' +
+        'that its PUBACK or PUBREC waits for those of the publishes before it (hooks/ack-order.ts, MQTT-4.6.0-2/-3)'
     },
     {
       stage: s.v5Connack,
