@@ -4,7 +4,8 @@
 // JSON log line when it holds one, for the test to wait on.
 // Warden's level store no longer has that window: it writes the incoming packet and its owner in the batch
 // that queues the message (level-queues.ts, stage()). A store an earlier version left behind still can: so
-// on that store the held enqueue first writes what is staged, as that version had written it before publishing.
+// on that store the held enqueue first writes what is staged, as that version had written it before publishing
+// (for a publisher whose session outlives its connection: a clean session's packet is never written now).
 import { createRequire } from 'node:module'
 
 const require = createRequire(new URL('../../apps/broker/package.json', import.meta.url))

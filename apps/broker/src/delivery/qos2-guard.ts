@@ -21,7 +21,7 @@
 // time a subscriber may have taken it from its queue; it must never be in a queue without its mark.
 import type { Aedes, Client, PublishPacket } from 'aedes'
 import { brokerInternals, type Done } from '../aedes/internals.js'
-import { connOf, packetCounter, setPacketCounter } from '../aedes/accessors.js'
+import { connOf, outlivesConnection, packetCounter, setPacketCounter } from '../aedes/accessors.js'
 import { fn, patch } from '../aedes/patch.js'
 import { identityOf, isConnection, type AedesStore, type Session, type StoredPacket } from '../aedes/store.js'
 import { RESERVED_PREFIX, VOID_TOPIC } from '../policy/internal-topics.js'
@@ -44,6 +44,9 @@ type Stored = StoredPacket
 const WHY = 'aedes answers PUBREC for a stored QoS 2 PUBLISH it may never have published (crash between store and publish)'
 
 const EMPTY = Buffer.alloc(0)
+/** a connection whose session ends with it (3.1.1 Clean Session, MQTT 5 Session Expiry 0, a v5 session resumed with
+ * none); not a stored session read back (`{ id }`) */
+const endsWithConnection = (client: Session): boolean => isConnection(client) && !outlivesConnection(client as Client)
 /** what a staged store answers: nothing to wait for (shared: it carries no value) */
 const STAGED: Promise<void> = Promise.resolve()
 const noop = (): void => {}
@@ -75,8 +78,9 @@ export function installQos2Guard (
   // broker would overwrite messages still queued from before.
   const start = Math.max(packetCounter(broker), Date.now() * 1000)
   setPacketCounter(broker, start)
-  /** packets stored but not yet in the subscribers' queues, by identity */
-  const pending = new Map<string, { clientId: string, messageId: number | undefined, packet?: Stored }>()
+  /** packets stored but not yet in the subscribers' queues, by identity; `volatile`: level, its session ends with its
+   * connection (LevelQueues' StagedRecord) */
+  const pending = new Map<string, { clientId: string, messageId: number | undefined, packet?: Stored, volatile?: boolean }>()
   const markOwner = (clientId: string): { id: string } => ({ id: MARK_PREFIX + clientId })
   /** numbers taken for stored packets whose publish has not finished */
   const reserved = new Set<number>()
@@ -154,14 +158,18 @@ export function installQos2Guard (
         // entries never is: it goes to disk only if the publish fails before that.
         // Both are encoded only if read or written: the owner record is dropped, and the packet replaced by its
         // form flagged as queued, in the common case
+        // A publisher whose session ends with its connection (3.1.1 clean session, MQTT 5 Session Expiry 0): its
+        // records stay in memory. After a crash its session is gone, and with it the packet id it would send
+        // again; the message itself is in its subscribers' queues on disk before PUBREC as always.
         const messageId = packet.messageId ?? 0
         const ids = { messageId: packet.messageId, brokerId: packet.brokerId, brokerCounter: packet.brokerCounter }
         const clientId = client.id
+        const volatile = endsWithConnection(client)
         const own = owner !== undefined
-          ? [{ clientId: OWNER_PREFIX + clientId, messageId, packet: () => ownerRecord(clientId, ids, owner).packet as Stored, unlessQueued: true }]
+          ? [{ clientId: OWNER_PREFIX + clientId, messageId, packet: () => ownerRecord(clientId, ids, owner).packet as Stored, unlessQueued: true, volatile }]
           : []
-        queueRecords.stage(packet, [...own, { clientId, messageId, packet }])
-        pending.set(identityOf(packet), { clientId: client.id, messageId: packet.messageId, packet })
+        queueRecords.stage(packet, [...own, { clientId, messageId, packet, volatile }])
+        pending.set(identityOf(packet), { clientId: client.id, messageId: packet.messageId, packet, volatile })
         return STAGED
       }
       return storeWithOwner(client, packet, owner, tracked)
@@ -187,7 +195,7 @@ export function installQos2Guard (
 
   async function enqueueMarked (
     enqueue: AedesStore['outgoingEnqueueCombi'], subs: Parameters<AedesStore['outgoingEnqueueCombi']>[0], packet: Stored,
-    stored: { clientId: string, messageId: number | undefined, packet?: Stored }
+    stored: { clientId: string, messageId: number | undefined, packet?: Stored, volatile?: boolean }
   ): Promise<unknown> {
     if (marks !== undefined) {
       marks.attach(packet, [markRecord(stored.clientId, stored.messageId, packet)])
@@ -211,7 +219,7 @@ export function installQos2Guard (
     // record of its own to write and remove); a packet found again after a restart (stored.packet undefined)
     // gets the mark
     queueRecords.attach(packet, [stored.packet !== undefined
-      ? { clientId: stored.clientId, packet: { ...stored.packet, [QUEUED]: 1 } }
+      ? { clientId: stored.clientId, packet: { ...stored.packet, [QUEUED]: 1 }, volatile: stored.volatile }
       : markRecord(stored.clientId, stored.messageId, packet)])
     let result: unknown
     try {

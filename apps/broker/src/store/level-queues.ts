@@ -16,7 +16,11 @@
 //   incoming QoS 2 packet and its removal, before PUBREC/PUBCOMP), the others are not: the removal of an
 //   acknowledged message (lost in a crash, the message is sent once more, which QoS 1 allows);
 // - records the QoS 2 guard keeps beside an incoming message go to disk in the batch that queues it
-//   (QueueRecords: stage, attach): one awaited write before PUBREC, atomic with the queue entries;
+//   (QueueRecords: stage, attach): one awaited write before PUBREC, atomic with the queue entries; those of a
+//   publisher whose session ends with its connection (3.1.1 clean session, MQTT 5 Session Expiry 0) stay in the
+//   index only (StagedRecord.volatile): after a crash that session is gone, and nothing may read them (a
+//   message under the same packet id in the next session is new), so its QoS 2 message costs two writes fewer
+//   and its PUBCOMP waits for none;
 // - the packet id a QoS 1 message is sent under is kept in memory only (outgoingStream adds it back to
 //   what it reads): after a crash the message is sent again under a new id, a duplicate QoS 1 allows. So a
 //   QoS 1 message costs one put when queued and one delete when acknowledged, both in shared batches;
@@ -81,9 +85,13 @@ class Entry {
   #make: (() => StoredPacket) | undefined
   #form: StoredPacket | undefined
   #value: Buffer | undefined
-  constructor (value: Buffer | undefined, make?: () => StoredPacket) {
+  /** its key is on disk (put by this store, read from disk, or a record this one replaced was): its removal is a
+   * delete to write */
+  written: boolean
+  constructor (value: Buffer | undefined, make?: () => StoredPacket, written = false) {
     this.#value = value
     this.#make = make
+    this.written = written
   }
 
   get value (): Buffer {
@@ -124,6 +132,7 @@ interface Pending {
   readonly entry: Entry
   readonly staged: boolean
   readonly unlessQueued: boolean
+  readonly volatile: boolean
 }
 
 interface Sent {
@@ -194,6 +203,8 @@ export interface IncomingRef {
 export interface IncomingRecord {
   readonly clientId: string
   readonly packet: StoredPacket
+  /** see StagedRecord */
+  readonly volatile?: boolean
 }
 
 /** a record staged with a QoS 2 message: encoded only if it is read or written */
@@ -204,6 +215,12 @@ export interface StagedRecord {
   readonly packet: StoredPacket | (() => StoredPacket)
   /** written only if the message is not queued after all (a publish that failed); dropped once it is */
   readonly unlessQueued?: boolean
+  /**
+   * its session ends with its connection (3.1.1 clean session, MQTT 5 Session Expiry 0): in the index only, never
+   * written (nor deleted), unless it replaces a record on disk. After a crash nothing would read it: the session
+   * it belongs to is gone, and its message's queue entries are on disk without it.
+   */
+  readonly volatile?: boolean
 }
 
 /**
@@ -331,7 +348,7 @@ export class LevelQueueStore implements LevelQueues {
     }
     for await (const [key, blob] of this.#db.iterator<string, Buffer>({ ...range(INCOMING), ...BUFFER })) {
       const clientId = clientOf(key, INCOMING)
-      this.#incomingOf(clientId).set(Number(key.slice(key.lastIndexOf(':') + 1)), new Entry(blob))
+      this.#incomingOf(clientId).set(Number(key.slice(key.lastIndexOf(':') + 1)), new Entry(blob, undefined, true))
     }
   }
 
@@ -440,15 +457,22 @@ export class LevelQueueStore implements LevelQueues {
         const form = incomingForm(make)
         entry = new Entry(undefined, () => form)
       }
-      this.#incomingOf(r.clientId).set(r.messageId, entry)
-      return { clientId: r.clientId, messageId: r.messageId, entry, staged: true, unlessQueued: r.unlessQueued === true }
+      const m = this.#incomingOf(r.clientId)
+      // a record in place of one on disk is written, so that the one on disk is not read after a crash
+      entry.written = m.get(r.messageId)?.written === true
+      const volatile = r.volatile === true && !entry.written
+      m.set(r.messageId, entry)
+      return { clientId: r.clientId, messageId: r.messageId, entry, staged: true, unlessQueued: r.unlessQueued === true, volatile }
     }))
   }
 
   attach (packet: StoredPacket, records: readonly IncomingRecord[]): void {
-    this.#pend(packet, records.map((r) => ({
-      clientId: r.clientId, messageId: r.packet.messageId ?? 0, entry: encodedEntry(r.packet), staged: false, unlessQueued: false
-    })))
+    this.#pend(packet, records.map((r) => {
+      // a volatile record is encoded only if read (a PUBLISH sent again, its PUBREL)
+      const form = r.volatile === true ? incomingForm(r.packet) : undefined
+      const entry = form !== undefined ? new Entry(undefined, () => form) : encodedEntry(r.packet)
+      return { clientId: r.clientId, messageId: r.packet.messageId ?? 0, entry, staged: false, unlessQueued: false, volatile: r.volatile === true }
+    }))
   }
 
   flush (packet: StoredPacket, { queued }: { queued: boolean }): Promise<void> {
@@ -492,11 +516,17 @@ export class LevelQueueStore implements LevelQueues {
         // replaced in this same batch by a record attached after it (the packet, flagged as queued): only
         // that one is encoded and written, as the batch would keep only the last write of a key anyway
         if (queued && records.some((o, j) => j > i && !o.staged && o.clientId === r.clientId && o.messageId === r.messageId)) continue
+        if (r.volatile) continue
       } else {
         if (!queued) continue
-        this.#incomingOf(r.clientId).set(r.messageId, r.entry)
+        const m = this.#incomingOf(r.clientId)
+        if (m.get(r.messageId)?.written === true) r.entry.written = true
+        m.set(r.messageId, r.entry)
+        // in place of a record on disk (one read from disk, its staged form written on a failed publish): written too
+        if (r.volatile && !r.entry.written) continue
       }
       this.#commit.put(incomingKey(r.clientId, r.messageId), r.entry.value)
+      r.entry.written = true
       any = true
     }
     return any
@@ -644,6 +674,7 @@ export class LevelQueueStore implements LevelQueues {
     const entry = encodedEntry(packet)
     this.#incomingOf(client.id).set(packet.messageId ?? 0, entry)
     this.#commit.put(incomingKey(client.id, packet.messageId), entry.value)
+    entry.written = true
     // on disk before PUBREC: the publisher sends it no more after that
     await this.#commit.durable()
   }
@@ -661,10 +692,14 @@ export class LevelQueueStore implements LevelQueues {
 
   incomingDelPacket (client: Session, packet: { messageId?: number }): Promise<void> {
     const m = this.#incoming.get(client.id)
+    const id = packet.messageId ?? 0
+    const entry = m?.get(id)
     // the index holds every incoming key on disk: one it does not hold needs no delete (the QoS 2 guard
-    // deletes records a message may not have)
-    if (m?.delete(packet.messageId ?? 0) !== true) return DONE
+    // deletes records a message may not have), nor one never written (a volatile record)
+    if (m === undefined || entry === undefined) return DONE
+    m.delete(id)
     if (m.size === 0) this.#incoming.delete(client.id)
+    if (!entry.written) return DONE
     this.#commit.del(incomingKey(client.id, packet.messageId))
     // on disk before PUBCOMP: a packet found stored after a crash is taken as not yet released (else the
     // publisher's next message under this id, once it has PUBCOMP, is taken for a retransmission and dropped)
@@ -675,8 +710,13 @@ export class LevelQueueStore implements LevelQueues {
     const m = this.#incoming.get(client.id)
     if (m === undefined) return
     this.#incoming.delete(client.id)
-    for (const messageId of m.keys()) this.#commit.del(incomingKey(client.id, messageId))
-    await this.#commit.durable()
+    let any = false
+    for (const [messageId, entry] of m) {
+      if (!entry.written) continue
+      this.#commit.del(incomingKey(client.id, messageId))
+      any = true
+    }
+    if (any) await this.#commit.durable()
   }
 
   holds (clientId: string, messageId: number): boolean {
