@@ -62,9 +62,12 @@ it('a delivery to a subscriber holding 65534 unacknowledged ids costs about what
   }
   const device = await connected('sensor-1', 'device')
   let sent = 0
+  /** the packet id of each message a reader got in the last lockstep */
+  let given: number[][] = []
 
   /** `n` messages one at a time, each acknowledged by every reader before the next is published; the process's CPU time */
   const lockstep = async (n: number): Promise<number> => {
+    given = readers.map(() => [])
     const start = process.cpuUsage()
     for (let i = 0; i < n; i++) {
       const got = readers.map((r) => countOf(r, 'publish'))
@@ -72,8 +75,10 @@ it('a delivery to a subscriber holding 65534 unacknowledged ids costs about what
       await Promise.all(readers.map(async (reader, r) => {
         await untilCount(reader, 'publish', (got[r] as number) + 1)
         const pongs = countOf(reader, 'pingresp')
+        const messageId = tally(reader).lastId
+        given[r]?.push(messageId)
         // the PINGRESP comes once the PUBACK before it is handled
-        reader.send(Buffer.concat([encode({ cmd: 'puback', messageId: tally(reader).lastId } as Packet), encode({ cmd: 'pingreq' } as Packet)]))
+        reader.send(Buffer.concat([encode({ cmd: 'puback', messageId } as Packet), encode({ cmd: 'pingreq' } as Packet)]))
         await untilCount(reader, 'pingresp', pongs + 1)
       }))
     }
@@ -96,5 +101,12 @@ it('a delivery to a subscriber holding 65534 unacknowledged ids costs about what
   const held = await lockstep(N)
   console.log(`CPU for ${N} messages to ${READERS} readers: ${none.toFixed(0)} ms holding none, ${held.toFixed(0)} ms holding ${HELD} ids each`)
   expect(readers.every((r) => !r.isClosed)).toBe(true)
+  // and each went under the one id its reader had free, never one of those it holds
+  readers.forEach((reader, r) => {
+    const unacknowledged = new Set(reader.packets.filter((p) => p.cmd === 'publish').slice(before[r], (before[r] as number) + HELD)
+      .map((p) => (p as { messageId: number }).messageId))
+    expect(unacknowledged.size).toBe(HELD)
+    expect(given[r]?.filter((id) => unacknowledged.has(id))).toEqual([])
+  })
   expect(held).toBeLessThan(2 * none)
 }, 120_000)
