@@ -99,3 +99,23 @@ describe.each([[4, 'memory'], [5, 'level']] as const)('MQTT %s, %s store: a pack
     expect(answers('puback')).toEqual([1, 1, 2, 3])
   })
 })
+
+describe.each([4, 5] as const)('MQTT %s: publishes read with the CONNECT, before its CONNACK (red team round 14)', (version) => {
+  it('are answered in order, refusals and reserved topics among them, and hold back nothing of the next read', async () => {
+    await scope.start({ config: { persistence: 'level' } })
+    const c = scope.track(await rawClient(scope.tb.port, { protocolVersion: version }))
+    const pub = (topic: string, qos: 1 | 2, messageId: number): Buffer =>
+      encode({ cmd: 'publish', topic, qos, messageId, retain: false, dup: false, payload: Buffer.from('p') } as Packet, version)
+    // aedes queues these until the CONNECT is through, then handles them together
+    c.send(Buffer.concat([encode(connectPacket('sensor-1', 'before-connack', { protocolVersion: version } as Partial<Packet>), version),
+      pub('sensors/sensor-1/a', 1, 1), pub('sensors/sensor-2/a', 1, 2), pub('sensors/sensor-1/a', 2, 3),
+      pub('$WARDEN/control', 1, 4), pub('$SYS/x', 2, 5), pub('sensors/sensor-1/b', 1, 6)]))
+    await c.next('connack')
+    await waitUntil(() => idsOf(c, 'puback').length === 4 && idsOf(c, 'pubrec').length === 2 ? true : undefined, '4 PUBACKs, 2 PUBRECs', 5000, 10)
+    c.send(Buffer.concat([pub('sensors/sensor-1/c', 1, 7), pub('sensors/sensor-1/c', 2, 8)]))
+    await waitUntil(() => idsOf(c, 'puback').length === 5 && idsOf(c, 'pubrec').length === 3 ? true : undefined, 'the next read\'s answers', 5000, 10)
+    expect(idsOf(c, 'puback')).toEqual([1, 2, 4, 6, 7])
+    expect(idsOf(c, 'pubrec')).toEqual([3, 5, 8])
+    expect(c.isClosed).toBe(false)
+  })
+})

@@ -13,6 +13,10 @@
 // PUBRELs with their ids) is read from the store as aedes fetches the session, before any subscription of the
 // connection exists (holdStoredIds): no store read per message, and a Set per connection.
 //
+// A session holding many ids (a subscriber that acknowledges nothing, MQTT 3.1.1 has no window on it) keeps them as
+// bits too, and the free one is found a word of 32 at a time: looked for one by one, each delivery to a subscriber
+// holding 65534 of them, freeing one an acknowledgement at a time, looked at all of them first (~1 ms each).
+//
 // On the prototype, not on each client: redefining a client's own `_nextId` as an accessor turns the client into
 // a dictionary (slow) object; aedes's constructor sets `_nextId` through the prototype's setter instead.
 import { createRequire } from 'node:module'
@@ -28,6 +32,7 @@ const after = (id: number): number => id >= LAST ? 1 : id + 1
 // an accessor installed by one copy must read and write what every other copy does.
 const NEXT = Symbol.for('warden.nextPacketId')
 const HELD = Symbol.for('warden.heldPacketIds')
+const BITS = Symbol.for('warden.heldPacketIdBits')
 /** marks the accessor as Warden's (installed by any copy of this module) */
 const ACCESSOR = Symbol.for('warden.packetIdAccessor')
 
@@ -36,6 +41,8 @@ interface Ids {
   [NEXT]: number
   /** ids the session holds (a Set made with the first one); undefined: a client of a broker that keeps none */
   [HELD]: Set<number> | null | undefined
+  /** the same ids as bits (bit i of word w: id 32w + i; id 0, never given, is set), made once many are held */
+  [BITS]: Int32Array | undefined
   /** aedes's client: its broker */
   readonly broker?: object
 }
@@ -45,6 +52,10 @@ const KEEPING = Symbol.for('warden.packetIdBrokers')
 const keeping: WeakSet<object> = ((globalThis as Record<symbol, unknown>)[KEEPING] ??= new WeakSet<object>()) as WeakSet<object>
 
 const idsOf = (client: Client | object): Ids => client as unknown as Ids
+
+/** held ids past which the free one is looked for in bits: one by one, at most this many are looked at */
+const DENSE = 256
+const WORDS = 2048
 
 /** `id`, or the first after it that `held` does not hold (all held: `id`, as aedes would give it) */
 function freeFrom (held: Set<number>, id: number): number {
@@ -56,11 +67,38 @@ function freeFrom (held: Set<number>, id: number): number {
   return id
 }
 
+/** freeFrom, 32 ids at a time */
+function freeBit (bits: Int32Array, id: number): number {
+  let w = id >>> 5
+  // id's own word without the ids before id (those are looked at last, coming round)
+  let word = (bits[w] as number) | ((1 << (id & 31)) - 1)
+  for (let i = 0; i <= WORDS; i++) {
+    // the lowest clear bit
+    if (word !== -1) return (w << 5) + 31 - Math.clz32(~word & (word + 1))
+    w = (w + 1) & (WORDS - 1)
+    word = bits[w] as number
+  }
+  return id
+}
+
+function bitsOf (c: Ids, held: Set<number>): Int32Array {
+  let bits = c[BITS]
+  if (bits === undefined) {
+    bits = new Int32Array(WORDS)
+    bits[0] = 1
+    for (const id of held) bits[id >>> 5] = (bits[id >>> 5] as number) | (1 << (id & 31))
+    c[BITS] = bits
+  }
+  return bits
+}
+
 function hold (c: Ids, id: number): void {
   let held = c[HELD]
   if (held === undefined) return
   if (held === null) { held = new Set(); c[HELD] = held }
   held.add(id)
+  const bits = c[BITS]
+  if (bits !== undefined) bits[id >>> 5] = (bits[id >>> 5] as number) | (1 << (id & 31))
 }
 
 /** the free id the counter is at, moved there */
@@ -69,7 +107,7 @@ function current (c: Ids): number {
   let id = c[NEXT]
   // every id held (a client that acknowledges nothing): given as aedes would, without a search of them all
   if (held !== undefined && held !== null && held.size > 0 && held.size < LAST && held.has(id)) {
-    id = freeFrom(held, id)
+    id = held.size < DENSE ? freeFrom(held, id) : freeBit(bitsOf(c, held), id)
     c[NEXT] = id
   }
   return id
@@ -82,8 +120,10 @@ const accessor: PropertyDescriptor = {
     // aedes's QoSPacket reads the id, then writes the one after it: the id read is taken. Any other write
     // (aedes's constructor, a test) only moves the counter.
     const at = this[NEXT]
-    if (at === undefined) this[HELD] = this.broker !== undefined && keeping.has(this.broker) ? null : undefined
-    else if (value === after(at)) hold(this, at)
+    if (at === undefined) {
+      this[HELD] = this.broker !== undefined && keeping.has(this.broker) ? null : undefined
+      this[BITS] = undefined
+    } else if (value === after(at)) hold(this, at)
     this[NEXT] = value
   }
 }
@@ -149,7 +189,14 @@ export function holdStoredIds (client: Client, ids: Iterable<number>): void {
 
 /** `id` is free again: acknowledged (PUBACK, PUBCOMP), or its message dropped or given another id */
 export function releasePacketId (client: Client | object, id: number | undefined): void {
-  if (id !== undefined) idsOf(client)[HELD]?.delete(id)
+  if (id === undefined || id <= 0) return
+  const c = idsOf(client)
+  const held = c[HELD]
+  if (held === undefined || held === null || !held.delete(id)) return
+  const bits = c[BITS]
+  if (bits === undefined) return
+  if (held.size === 0) c[BITS] = undefined
+  else bits[id >>> 5] = (bits[id >>> 5] as number) & ~(1 << (id & 31))
 }
 
 /** the ids the connection's session holds now (tests, views) */

@@ -263,6 +263,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
       gate,
       recheck: createQos2Recheck({ directory, ownership, audit, usernameOf: (c) => usernameOf(c as Client) }),
       hasIncoming: store.hasIncoming,
+      incomingIds: store.incomingIds,
       queueRecords: store.queueRecords,
       queueMarks: store.queueMarks,
       giveIdsAtQueue: store.giveIdsAtQueue,

@@ -19,7 +19,7 @@ import type { MarkRecords } from '../store/redis-queues.js'
 import type { Qos2Recheck } from '../delivery/qos2-recheck.js'
 import type { QueueBound } from '../limits/queue-bound.js'
 import type { RetainedQuota } from '../limits/retained-quota.js'
-import { reportSessionState, type HasIncoming } from '../sessions/session-present.js'
+import { countIncoming, reportSessionState, type HasIncoming, type IncomingIds } from '../sessions/session-present.js'
 import type { SharedSubscriptions } from '../groups/shared-subscriptions.js'
 import { storeSubscribeOnce } from '../store/subscribe-once.js'
 import { ackAfterReplicas, type ReplicaFence } from '../store/redis-replicas.js'
@@ -161,6 +161,8 @@ export interface BrokerPatchDeps {
   gate: PublishGate
   recheck: Qos2Recheck
   hasIncoming: HasIncoming | undefined
+  /** the packet ids of a client's stored incoming QoS 2 packets (level, redis; with neither, both are counted here: memory) */
+  incomingIds?: IncomingIds | undefined
   /** level: the QoS 2 guard's records go to disk with the message's queue entries */
   queueRecords?: QueueRecords | undefined
   /** Redis: the QoS 2 guard's mark is set in the script call that queues the message */
@@ -188,6 +190,7 @@ export interface BrokerPatches { qos2: Qos2Guard, queues: QueueBound }
 export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatchDeps): BrokerPatches {
   let qos2: Qos2Guard | undefined
   let queues: QueueBound | undefined
+  let incoming = deps.hasIncoming === undefined || deps.incomingIds === undefined ? undefined : { has: deps.hasIncoming, ids: deps.incomingIds }
   installAll([
     {
       name: 'contract', reason: 'refuse to start on an aedes whose internals are not the ones listed in contract.ts', install: () => {
@@ -215,7 +218,10 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
     {
       name: 'session-present',
       reason: 'aedes sets sessionPresent from stored subscriptions alone (MQTT-3.2.2-2)',
-      install: () => reportSessionState(broker, store, deps.hasIncoming)
+      install: () => {
+        incoming ??= countIncoming(store)
+        reportSessionState(broker, store, incoming.has)
+      }
     },
     {
       name: 'publish-gate',
@@ -261,7 +267,7 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
     {
       name: 'inbound-qos2-window',
       reason: 'beta.1 dropped maxInflightInbound: unbounded inbound QoS 2 awaiting PUBREL (GHSA-5jvp-3p2v-5qgf)',
-      install: () => boundInboundQos2(store, deps.maxInflightInbound)
+      install: () => boundInboundQos2(store, deps.maxInflightInbound, incoming?.ids)
     },
     // after the window, which frees a slot only on a delete that succeeded
     {

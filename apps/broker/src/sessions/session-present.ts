@@ -17,13 +17,14 @@ const WHY = 'aedes sets CONNACK sessionPresent from stored subscriptions alone (
 
 /** whether the store holds incoming QoS 2 packets (awaiting PUBREL) of a client */
 export type HasIncoming = (clientId: string) => Promise<boolean>
+/** the packet ids of the incoming QoS 2 packets (awaiting PUBREL) the store holds for a client */
+export type IncomingIds = (clientId: string) => Promise<number[]>
 
 const PLACEHOLDER: Subscription = Object.freeze({ topic: '$WARDEN/session-present', qos: 0 }) as Subscription
 
-/** `hasIncoming`: the store's own answer (level, redis); without it (memory) they are counted here */
-export function reportSessionState (broker: Aedes, p: AedesStore, hasIncoming?: HasIncoming): void {
+/** `incoming`: whether the store holds a client's incoming QoS 2 packets (level, redis: its own answer; memory: countIncoming) */
+export function reportSessionState (broker: Aedes, p: AedesStore, incoming: HasIncoming): void {
   const b = brokerInternals(broker)
-  const incoming = hasIncoming ?? countIncoming(p)
   const holdsState = async (clientId: string): Promise<boolean> => {
     // queued messages and PUBRELs awaiting PUBCOMP
     for await (const _ of p.outgoingStream({ id: clientId })) return true
@@ -39,7 +40,7 @@ export function reportSessionState (broker: Aedes, p: AedesStore, hasIncoming?: 
 }
 
 /** the memory store keeps nothing across restarts: counting its incoming packets in this process is exact */
-function countIncoming (p: AedesStore): HasIncoming {
+export function countIncoming (p: AedesStore): { has: HasIncoming, ids: IncomingIds } {
   const held = new Map<string, Set<number | undefined>>()
   const why = 'the memory store cannot say whether a client has incoming QoS 2 packets'
   patch(p, 'incomingStorePacket', fn(3), (store) => async (client, packet) => {
@@ -56,5 +57,8 @@ function countIncoming (p: AedesStore): HasIncoming {
   if (p.cleanIncoming !== undefined) {
     patch(p, 'cleanIncoming', fn(2), (clean) => async (client) => { await clean?.(client); held.delete(client.id) }, why, 'persistence')
   }
-  return async (clientId) => held.has(clientId)
+  return {
+    has: async (clientId) => held.has(clientId),
+    ids: async (clientId) => [...(held.get(clientId) ?? [])].filter((id): id is number => id !== undefined)
+  }
 }

@@ -246,6 +246,8 @@ export interface QueueRecords {
 export interface LevelQueues extends QueueRecords {
   /** whether a client has incoming QoS 2 packets awaiting PUBREL (from the index) */
   hasIncoming (clientId: string): boolean
+  /** the packet ids of a client's incoming QoS 2 packets awaiting PUBREL (from the index) */
+  incomingIds (clientId: string): number[]
   /** group commit's counters: batches written and operations in them */
   readonly commits: { batches: number, ops: number }
 }
@@ -725,6 +727,10 @@ export class LevelQueueStore implements LevelQueues {
 
   hasIncoming (clientId: string): boolean {
     return (this.#incoming.get(clientId)?.size ?? 0) > 0
+  }
+
+  incomingIds (clientId: string): number[] {
+    return [...(this.#incoming.get(clientId)?.keys() ?? [])]
   }
 
   /** the incoming QoS 2 packets stored, for the QoS 2 guard's recovery at start-up */

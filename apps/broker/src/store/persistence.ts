@@ -41,6 +41,8 @@ export interface Store {
   readonly bindings: BindingStore
   /** whether a client has incoming QoS 2 packets awaiting PUBREL (level, redis; memory: see session-present.ts) */
   readonly hasIncoming?: (clientId: string) => Promise<boolean>
+  /** the packet ids of a client's incoming QoS 2 packets awaiting PUBREL (level, redis; memory: see session-present.ts) */
+  readonly incomingIds?: (clientId: string) => Promise<number[]>
   /** level: the QoS 2 guard's records written in one batch with a message's queue entries */
   readonly queueRecords?: QueueRecords
   /** Redis: the QoS 2 guard's mark set in the script call that queues its message */
@@ -97,6 +99,7 @@ export async function createStore ({ kind, dataDir, redis, brokerId }: StoreOpti
       incoming: async function * () { yield * [...queues.listIncoming()] },
       bindings,
       hasIncoming: async (clientId) => queues.hasIncoming(clientId),
+      incomingIds: async (clientId) => queues.incomingIds(clientId),
       commits: queues.commits,
       queueRecords: queues,
       giveIdsAtQueue: (assign) => { queues.giveIdsAtQueue(assign) },
@@ -164,6 +167,7 @@ async function createRedisStore (target: RedisTarget | undefined, brokerId: stri
     commits: queues.commits,
     // aedes-persistence-redis keeps a client's incoming QoS 2 packets in one hash
     hasIncoming: async (clientId) => await queues.hasIncoming(clientId),
+    incomingIds: async (clientId) => await queues.incomingIds(clientId),
     async close () {
       await bindings.close()
       await redis.destroy()

@@ -397,6 +397,12 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
     return await this.#db.exists(incomingKey(clientId)) > 0
   }
 
+  /** the packet ids of a client's incoming QoS 2 packets, once what was written of them so far is in Redis */
+  async incomingIds (clientId: string): Promise<number[]> {
+    await this.#batch.written()
+    return (await this.#db.hkeys(incomingKey(clientId))).map(Number)
+  }
+
   override async removeSubscriptions (client: Session, topics: string[]): Promise<void> {
     // aedes-persistence-redis deletes the queue of a client it leaves with no subscription (a clean start, an
     // expired session, the last UNSUBSCRIBE) and counts none of its messages off: a message whose last queue
