@@ -9,7 +9,8 @@
 //   --reps=n           runs per workload and broker (the best is kept); default 2 for the workloads the
 //                      targets are about (64 B at QoS 0 and 1, latency, ownership), 1 for the others and
 //                      everywhere with --quick
-//   --profile=<name>   run that Node broker under --cpu-prof (profiles in bench/profiles/)
+//   --profile=<name>   run that Node broker under --cpu-prof (profiles in bench/profiles/; BENCH_PROF_INTERVAL=µs
+//                      samples more often than the default 1000)
 //   --flood            QoS 0 publishers follow socket back-pressure only (no PINGREQ window): shows
 //                      aedes's collapse under overload rather than its sustainable throughput
 //   --quiet-budget=s   seconds the run may spend in all waiting for the machine to be quiet before a

@@ -14,8 +14,9 @@
 // connection exists (holdStoredIds): no store read per message, and a Set per connection.
 //
 // A session holding many ids (a subscriber that acknowledges nothing, MQTT 3.1.1 has no window on it) keeps them as
-// bits too, and the free one is found a word of 32 at a time: looked for one by one, each delivery to a subscriber
-// holding 65534 of them, freeing one an acknowledgement at a time, looked at all of them first (~1 ms each).
+// bits instead (8 KiB), and the free one is found a word of 32 at a time: looked for one by one, each delivery to a
+// subscriber holding 65534 of them, freeing one an acknowledgement at a time, looked at all of them first (~1 ms
+// each), and their Set took 1.25 MB per such connection. Back to a Set once few are held again.
 //
 // On the prototype, not on each client: redefining a client's own `_nextId` as an accessor turns the client into
 // a dictionary (slow) object; aedes's constructor sets `_nextId` through the prototype's setter instead.
@@ -33,16 +34,20 @@ const after = (id: number): number => id >= LAST ? 1 : id + 1
 const NEXT = Symbol.for('warden.nextPacketId')
 const HELD = Symbol.for('warden.heldPacketIds')
 const BITS = Symbol.for('warden.heldPacketIdBits')
+const COUNT = Symbol.for('warden.heldPacketIdCount')
 /** marks the accessor as Warden's (installed by any copy of this module) */
 const ACCESSOR = Symbol.for('warden.packetIdAccessor')
 
 interface Ids {
   /** the counter: the id aedes reads next (skipping those held) */
   [NEXT]: number
-  /** ids the session holds (a Set made with the first one); undefined: a client of a broker that keeps none */
+  /** ids the session holds (a Set made with the first one; null: none, or held as bits); undefined: a client of a
+   * broker that keeps none */
   [HELD]: Set<number> | null | undefined
-  /** the same ids as bits (bit i of word w: id 32w + i; id 0, never given, is set), made once many are held */
+  /** the ids held, as bits (bit i of word w: id 32w + i; id 0, never given, is set) once DENSE are: the Set is dropped */
   [BITS]: Int32Array | undefined
+  /** how many ids the bits hold */
+  [COUNT]: number
   /** aedes's client: its broker */
   readonly broker?: object
 }
@@ -53,8 +58,10 @@ const keeping: WeakSet<object> = ((globalThis as Record<symbol, unknown>)[KEEPIN
 
 const idsOf = (client: Client | object): Ids => client as unknown as Ids
 
-/** held ids past which the free one is looked for in bits: one by one, at most this many are looked at */
+/** held ids from which they are kept as bits (one by one, at most this many are looked at for a free one) */
 const DENSE = 256
+/** held ids under which bits go back to a Set (apart from DENSE: no switching to and fro at every id) */
+const SPARSE = 64
 const WORDS = 2048
 
 /** `id`, or the first after it that `held` does not hold (all held: `id`, as aedes would give it) */
@@ -81,35 +88,54 @@ function freeBit (bits: Int32Array, id: number): number {
   return id
 }
 
-function bitsOf (c: Ids, held: Set<number>): Int32Array {
-  let bits = c[BITS]
-  if (bits === undefined) {
-    bits = new Int32Array(WORDS)
-    bits[0] = 1
-    for (const id of held) bits[id >>> 5] = (bits[id >>> 5] as number) | (1 << (id & 31))
-    c[BITS] = bits
-  }
-  return bits
-}
+const isSet = (bits: Int32Array, id: number): boolean => ((bits[id >>> 5] as number) & (1 << (id & 31))) !== 0
 
 function hold (c: Ids, id: number): void {
+  const bits = c[BITS]
+  if (bits !== undefined) {
+    if (!isSet(bits, id)) { bits[id >>> 5] = (bits[id >>> 5] as number) | (1 << (id & 31)); c[COUNT]++ }
+    return
+  }
   let held = c[HELD]
   if (held === undefined) return
   if (held === null) { held = new Set(); c[HELD] = held }
   held.add(id)
+  if (held.size < DENSE) return
+  const made = new Int32Array(WORDS)
+  made[0] = 1
+  for (const h of held) made[h >>> 5] = (made[h >>> 5] as number) | (1 << (h & 31))
+  c[BITS] = made
+  c[COUNT] = held.size
+  c[HELD] = null
+}
+
+function release (c: Ids, id: number): void {
   const bits = c[BITS]
-  if (bits !== undefined) bits[id >>> 5] = (bits[id >>> 5] as number) | (1 << (id & 31))
+  if (bits === undefined) { c[HELD]?.delete(id); return }
+  if (!isSet(bits, id)) return
+  bits[id >>> 5] = (bits[id >>> 5] as number) & ~(1 << (id & 31))
+  if (--c[COUNT] >= SPARSE) return
+  const held = new Set<number>()
+  for (let w = 0; w < WORDS; w++) {
+    const word = (bits[w] as number) & (w === 0 ? ~1 : -1)
+    if (word === 0) continue
+    for (let b = 0; b < 32; b++) if ((word & (1 << b)) !== 0) held.add((w << 5) + b)
+  }
+  c[HELD] = held
+  c[BITS] = undefined
 }
 
 /** the free id the counter is at, moved there */
 function current (c: Ids): number {
-  const held = c[HELD]
   let id = c[NEXT]
-  // every id held (a client that acknowledges nothing): given as aedes would, without a search of them all
-  if (held !== undefined && held !== null && held.size > 0 && held.size < LAST && held.has(id)) {
-    id = held.size < DENSE ? freeFrom(held, id) : freeBit(bitsOf(c, held), id)
-    c[NEXT] = id
+  const bits = c[BITS]
+  if (bits !== undefined) {
+    // every id held (a client that acknowledges nothing): given as aedes would, without a search of them all
+    if (c[COUNT] < LAST && isSet(bits, id)) c[NEXT] = id = freeBit(bits, id)
+    return id
   }
+  const held = c[HELD]
+  if (held !== undefined && held !== null && held.size > 0 && held.has(id)) c[NEXT] = id = freeFrom(held, id)
   return id
 }
 
@@ -123,6 +149,7 @@ const accessor: PropertyDescriptor = {
     if (at === undefined) {
       this[HELD] = this.broker !== undefined && keeping.has(this.broker) ? null : undefined
       this[BITS] = undefined
+      this[COUNT] = 0
     } else if (value === after(at)) hold(this, at)
     this[NEXT] = value
   }
@@ -189,15 +216,15 @@ export function holdStoredIds (client: Client, ids: Iterable<number>): void {
 
 /** `id` is free again: acknowledged (PUBACK, PUBCOMP), or its message dropped or given another id */
 export function releasePacketId (client: Client | object, id: number | undefined): void {
-  if (id === undefined || id <= 0) return
-  const c = idsOf(client)
-  const held = c[HELD]
-  if (held === undefined || held === null || !held.delete(id)) return
-  const bits = c[BITS]
-  if (bits === undefined) return
-  if (held.size === 0) c[BITS] = undefined
-  else bits[id >>> 5] = (bits[id >>> 5] as number) & ~(1 << (id & 31))
+  if (id !== undefined && id > 0) release(idsOf(client), id)
 }
 
 /** the ids the connection's session holds now (tests, views) */
-export const heldPacketIds = (client: Client): ReadonlySet<number> => idsOf(client)[HELD] ?? new Set()
+export function heldPacketIds (client: Client): ReadonlySet<number> {
+  const c = idsOf(client)
+  const bits = c[BITS]
+  if (bits === undefined) return c[HELD] ?? new Set()
+  const held = new Set<number>()
+  for (let id = 1; id <= LAST; id++) if (isSet(bits, id)) held.add(id)
+  return held
+}
