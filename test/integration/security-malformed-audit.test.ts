@@ -1,7 +1,8 @@
 // A bad packet closes its connection, never the broker, and is audited once (connection:malformed-packet),
 // whoever refuses it: Warden's packet guard, mqtt-packet's parser (QoS 3, reserved flags or type) or aedes's
 // handlers (a wildcard or empty PUBLISH topic, a wildcard Response Topic, a Topic Alias out of range or
-// unknown: DISCONNECT 0x94, a Subscription Identifier of 0). Only the guard's refusals were audited: the others
+// unknown: DISCONNECT 0x94, a Subscription Identifier of 0) or Warden's (a QoS 1/2 PUBLISH with packet id 0,
+// MQTT-2.3.1-1: accepted and answered PUBACK 0 before). Only the guard's refusals were audited: the others
 // closed the connection unrecorded. The texts of aedes's refusals are matched (limits/protocol-errors.ts):
 // this test fails when an aedes upgrade changes them.
 import type { Packet } from 'mqtt-packet'
@@ -21,9 +22,11 @@ beforeAll(async () => {
 })
 
 const str = (s: string): Buffer => Buffer.concat([Buffer.from([0, Buffer.byteLength(s)]), Buffer.from(s)])
-/** a 3.1.1 PUBLISH of `topic` with header flags `flags` (a packet id when QoS > 0) */
-const publishBytes = (topic: string, flags = 0): Buffer => {
-  const body = Buffer.concat([str(topic), ...((flags & 6) !== 0 ? [Buffer.from([0, 1])] : []), Buffer.from('evil')])
+/** a PUBLISH of `topic` with header flags `flags` (packet id `id` when QoS > 0): 3.1.1, or MQTT 5 with no properties */
+const publishBytes = (topic: string, flags = 0, id = 1, version: 4 | 5 = 4): Buffer => {
+  const body = Buffer.concat([
+    str(topic), ...((flags & 6) !== 0 ? [Buffer.from([id >> 8, id & 0xff])] : []), ...(version === 5 ? [Buffer.from([0])] : []), Buffer.from('evil')
+  ])
   return Buffer.concat([Buffer.from([0x30 | flags, body.length]), body])
 }
 
@@ -56,9 +59,12 @@ describe('closed and audited once', () => {
     ['a + in a PUBLISH topic (aedes)', 4, publishBytes('sensors/+/x', 0x02)],
     ['an empty PUBLISH topic (aedes)', 4, publishBytes('', 0x02)],
     ['QoS 0 with DUP (the guard)', 4, publishBytes('sensors/sensor-1/x', 0x08)],
+    ['QoS 1 with packet id 0 (Warden, MQTT-2.3.1-1)', 4, publishBytes('sensors/sensor-1/x', 0x02, 0)],
+    ['QoS 2 with packet id 0 (Warden, MQTT-2.3.1-1)', 4, publishBytes('sensors/sensor-1/x', 0x04, 0)],
     ['a Topic Alias of 0 (aedes, DISCONNECT 0x94)', 5, v5publish('sensors/sensor-1/x', { topicAlias: 0 })],
     ['a Topic Alias over the maximum (aedes, DISCONNECT 0x94)', 5, v5publish('sensors/sensor-1/x', { topicAlias: 5 })],
     ['an unknown Topic Alias (aedes, DISCONNECT 0x94)', 5, v5publish('', { topicAlias: 3 })],
+    ['QoS 1 with packet id 0, MQTT 5 (Warden, MQTT-2.3.1-1)', 5, publishBytes('sensors/sensor-1/x', 0x02, 0, 5)],
     ['a wildcard Response Topic (aedes)', 5, v5publish('sensors/sensor-1/x', { responseTopic: 'sensors/#' })],
     ['a Subscription Identifier in a PUBLISH (Warden)', 5, v5publish('sensors/sensor-1/x', { subscriptionIdentifier: 1 })],
     ['U+0000 in a Content Type (Warden, MQTT-1.5.4-2)', 5, v5publish('sensors/sensor-1/x', { contentType: 'text/\u0000' })],

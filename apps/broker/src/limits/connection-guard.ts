@@ -65,7 +65,7 @@ export function guardParser (opts: ConnectionGuardOptions): (client: Client) => 
 type Props = Readonly<Record<string, unknown>> | undefined
 /** mqtt-packet's parser while it parses a packet: its error ends the parse, and the packet is not emitted */
 type Parsing = Guarded & {
-  readonly packet: { properties?: Props, will?: { properties?: Props } }
+  readonly packet: { properties?: Props, will?: { properties?: Props }, qos?: number, messageId?: number }
   readonly error: Error | null
   _parsePublish (): unknown
   _parseConnect (): unknown
@@ -76,9 +76,10 @@ const WHY_PROPERTIES = 'mqtt-packet parses any MQTT 5 property in any packet and
   'Reason String, Subscription Identifier, a will\'s Topic Alias (client-properties.ts)'
 
 /**
- * A client's PUBLISH or will carrying a property it may not set (client-properties.ts) is refused as it is
- * parsed, as mqtt-packet refuses a malformed packet itself: never emitted to aedes, the connection closed,
- * audited. Only MQTT 5 packets have properties; each PUBLISH pays one property check.
+ * A client's PUBLISH or will carrying a property it may not set (client-properties.ts), or a QoS 1/2 PUBLISH with
+ * packet id 0 (MQTT-2.3.1-1), is refused as it is parsed, as mqtt-packet refuses a malformed packet itself: never
+ * emitted to aedes, the connection closed, audited. Only MQTT 5 packets have properties; each PUBLISH pays one
+ * property check.
  */
 export function refuseClientProperties (): (client: Client) => void {
   // audited as the guard's parser error (guardParser)
@@ -87,7 +88,10 @@ export function refuseClientProperties (): (client: Client) => void {
   }
   const publish = patchEach<Parsing, '_parsePublish'>('_parsePublish', fn(0), (parsePublish) => function (this: Parsing): unknown {
     const out = parsePublish.call(this)
-    if (this.packet.properties !== undefined) refuse(this, publishPropertyError(this.packet.properties))
+    const packet = this.packet
+    // mqtt-packet reads a packet id of 0 as any other; aedes then answers PUBACK 0 (Mosquitto closes the connection)
+    if (packet.messageId === 0 && (packet.qos ?? 0) > 0) refuse(this, 'QoS 1 or 2 PUBLISH with packet id 0 (MQTT-2.3.1-1)')
+    else if (packet.properties !== undefined) refuse(this, publishPropertyError(packet.properties))
     return out
   }, WHY_PROPERTIES, 'parser')
   const connect = patchEach<Parsing, '_parseConnect'>('_parseConnect', fn(0), (parseConnect) => function (this: Parsing): unknown {

@@ -49,7 +49,8 @@ const CONNECTION_PATCHES: readonly ConnectionPatch[] = [
   {
     name: 'client-properties',
     reason: 'mqtt-packet parses any MQTT 5 property in any packet and aedes 2.0.0-beta.1 forwards it: a PUBLISH property that is ' +
-      'not one (closes mosquitto_sub), a publisher\'s Subscription Identifier (MQTT-3.3.4-6), a will\'s Topic Alias (limits/client-properties.ts)',
+      'not one (closes mosquitto_sub), a publisher\'s Subscription Identifier (MQTT-3.3.4-6), a will\'s Topic Alias (limits/client-properties.ts); ' +
+      'and a QoS 1/2 PUBLISH with packet id 0 (MQTT-2.3.1-1)',
     setup: refuseClientProperties
   },
   {
