@@ -34,12 +34,16 @@ export interface PresenceSweepDeps {
   onSweep: (gone: readonly string[]) => Promise<void>
   onSilent?: (broker: string, state: SilentState) => void
   onError: (err: unknown) => void
+  /** SWEEP_MS unless told */
+  everyMs?: number
+  /** STOPPED_MAX_MS unless told */
+  stoppedMaxMs?: number
 }
 
 export interface PresenceSweep { close (): void }
 
 export function createPresenceSweep (deps: PresenceSweepDeps): PresenceSweep {
-  const { redis, self, channelOf } = deps
+  const { redis, self, channelOf, everyMs = SWEEP_MS, stoppedMaxMs = STOPPED_MAX_MS } = deps
   /** since when each process silent but listening is seen so */
   const stopped = new Map<string, number>()
   let busy = false
@@ -61,7 +65,7 @@ export function createPresenceSweep (deps: PresenceSweepDeps): PresenceSweep {
         deps.onSilent?.(b, 'stopped')
         return false
       }
-      if (now - since < STOPPED_MAX_MS) return false
+      if (now - since < stoppedMaxMs) return false
       deps.onSilent?.(b, 'given-up')
       return true
     })
@@ -82,7 +86,7 @@ export function createPresenceSweep (deps: PresenceSweepDeps): PresenceSweep {
     if (busy) return
     busy = true
     sweep().catch(deps.onError).finally(() => { busy = false })
-  }, SWEEP_MS)
+  }, everyMs)
   timer.unref()
   return {
     close () {
