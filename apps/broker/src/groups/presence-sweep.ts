@@ -2,7 +2,8 @@
 // it is alive for PRESENCE_TTL_MS (its beat, every 5 s: cluster-link.ts) and no longer listens on Redis. Its members
 // are then marked offline, and what it held for clean members is given to others (consumer-groups.ts reap). Most
 // such processes are found within a second and a half by dead-watch.ts (the same evidence, every half second);
-// this sweep finds the rest: one dead while its finder could not tell (Redis restarting, a reconnection).
+// this sweep finds the rest: one dead while its finder could not tell (Redis restarting, a reconnection). A sweep
+// that finds none gone empties the queues of groups with members connected (consumer-groups.ts sweep).
 //
 // A process silent but still listening (PUBSUB NUMSUB of its live channel, one command for all those silent, as the
 // dead-watch asks) is alive but stopped: SIGSTOP, a long GC pause, a VM stall. It keeps its members: taken for dead,
