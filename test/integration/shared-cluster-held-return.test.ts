@@ -72,6 +72,7 @@ describe('a group member whose MQTT 5 session ends with its connection, its proc
 // listens: a start that takes 10–20 s under a full run's load kept it stopped past the hand-over time-out and the
 // 20 s presence sweep, and the restarted process then took it for dead (it marked `live` offline and handed on what
 // it held, as it does for a process found dead although alive): the copy could reach `live` twice, or not in 8 s.
+// (The sweep now keeps a silent process that still listens on Redis for two minutes: groups/presence-sweep.ts.)
 describe('a process killed and restarted under its id before another finds it dead', () => {
   it('hands on what its previous life held for a clean member, and lists that member no more', async () => {
     const r = new Redis(cluster.redisUrl)

@@ -49,7 +49,7 @@ const SEND_IF_HEARD = `
 if redis.call('PUBSUB', 'NUMSUB', KEYS[1])[2] == 0 then return -1 end
 return redis.call('PUBLISH', KEYS[1], ARGV[1])`
 const PRESENCE = 'warden:share:brokers'
-/** the processes that read batches on BATCH_PREFIX + their id, scored by when they last said so */
+/** the processes that read batches on BATCH_PREFIX + their id, scored by when they last said so (with their presence) */
 const BATCHING = 'warden:share:batching'
 /** the processes that answer the batches they are sent (TAKEN_PREFIX), scored as BATCHING */
 const ANSWERING = 'warden:share:answering'
@@ -58,7 +58,13 @@ const ANSWERING = 'warden:share:answering'
 const BATCH_MAX = 256
 const BATCH_BYTES = 1 << 20
 const PRESENCE_EVERY_MS = 5000
-/** a process not heard of for this long is gone: its members are offline */
+/** what a process said it does (BATCHING, ANSWERING) is believed this long after it last said so, unless it has said
+ * it is alive since without saying that (an earlier Warden restarted under its id, during a rolling downgrade). A
+ * process silent past PRESENCE_TTL_MS but still listening keeps its members for a while (presence-sweep.ts): copies
+ * to them still go in batches it answers, taken back if it does not, not as to a Warden before answers (the
+ * receiver's once Redis has them, lost should it be killed before it resumes) */
+const SAID_TTL_MS = 600_000
+/** a process not heard of for this long is silent: gone if it no longer listens on Redis either (presence-sweep.ts) */
 export const PRESENCE_TTL_MS = 20000
 /** a join waits at most this long for the other processes to read it (a process that hangs, or died meanwhile) */
 const ANNOUNCE_WAIT_MS = 2000
@@ -225,18 +231,29 @@ export async function createClusterLink (deps: ClusterLinkDeps): Promise<Cluster
     const r = await redis.multi()
       .zadd(PRESENCE, now, self)
       .zadd(BATCHING, now, self)
-      .zremrangebyscore(BATCHING, '-inf', now - PRESENCE_TTL_MS)
-      .zrangebyscore(BATCHING, now - PRESENCE_TTL_MS, '+inf')
+      .zremrangebyscore(BATCHING, '-inf', now - SAID_TTL_MS)
+      .zrangebyscore(BATCHING, now - SAID_TTL_MS, '+inf', 'WITHSCORES')
       .zadd(ANSWERING, now, self)
-      .zremrangebyscore(ANSWERING, '-inf', now - PRESENCE_TTL_MS)
-      .zrangebyscore(ANSWERING, now - PRESENCE_TTL_MS, '+inf')
+      .zremrangebyscore(ANSWERING, '-inf', now - SAID_TTL_MS)
+      .zrangebyscore(ANSWERING, now - SAID_TTL_MS, '+inf', 'WITHSCORES')
       .get(reapedKey(self))
       .del(reapedKey(self))
+      .zrangebyscore(PRESENCE, now - PRESENCE_TTL_MS, '+inf')
       .exec()
-    const others = (v: unknown): Set<string> | undefined =>
-      Array.isArray(v) ? new Set(v.filter((b): b is string => typeof b === 'string' && b !== self)) : undefined
-    batching = others(r?.[3]?.[1]) ?? batching
-    answering = others(r?.[6]?.[1]) ?? answering
+    const presence = r?.[9]?.[1]
+    const heard = Array.isArray(presence) ? new Set<unknown>(presence) : undefined
+    // a process heard of lately (its presence) that did not say so with it is an earlier Warden restarted under its id
+    const believed = (v: unknown): Set<string> | undefined => {
+      if (!Array.isArray(v) || heard === undefined) return undefined
+      const out = new Set<string>()
+      for (let i = 1; i < v.length; i += 2) {
+        const b: unknown = v[i - 1]
+        if (typeof b === 'string' && b !== self && (Number(v[i]) >= now - PRESENCE_TTL_MS || !heard.has(b))) out.add(b)
+      }
+      return out
+    }
+    batching = believed(r?.[3]?.[1]) ?? batching
+    answering = believed(r?.[6]?.[1]) ?? answering
     // a mark found at the first beat is for an earlier process under this id (restarted): nothing to record again
     const reapedBy = r?.[7]?.[1]
     if (typeof reapedBy === 'string' && !starting) deps.onReaped?.(reapedBy)

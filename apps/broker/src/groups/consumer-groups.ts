@@ -72,8 +72,9 @@ export interface ConsumerGroups {
   /** copies handed over in a batch whose sender waits on its answer (dispatcher.ts take) */
   take (items: readonly Forwarded[], gate: Promise<boolean>, batch: string): Promise<Taken>
   setLink (link: ClusterLink): void
-  /** cluster: marks offline the members of processes no longer alive */
-  sweep (live: ReadonlySet<string>): Promise<void>
+  /** cluster, every 10 s (presence-sweep.ts): reaps the processes found gone; with none, empties the queues of groups
+   * with members connected */
+  sweep (gone: readonly string[]): Promise<void>
   /** cluster: the other processes members are connected to, as this process knows */
   memberBrokers (): Set<string>
   /**
@@ -373,8 +374,7 @@ export async function createConsumerGroups (deps: ConsumerGroupsDeps): Promise<C
     },
     setLink (l) { link = l },
 
-    async sweep (live) {
-      const gone = [...memberBrokers()].filter((b) => !live.has(b))
+    async sweep (gone) {
       for (const b of gone) await reap(b)
       if (gone.length === 0) for (const [key, g] of groups) if (g.connected) track(dispatcher.drain(key))
     },

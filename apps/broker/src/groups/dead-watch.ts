@@ -1,12 +1,13 @@
 // Finds the broker processes of a cluster that died outright (SIGKILL, out of memory) within about a second and
-// a half, where the presence sweep takes 20 s: their members are then marked offline, and what they held for
-// clean members is given to others (consumer-groups.ts reap).
+// a half, where the presence sweep (presence-sweep.ts) takes 20 to 30 s: their members are then marked offline, and
+// what they held for clean members is given to others (consumer-groups.ts reap).
 //
 // The evidence is the hand-over's (cluster-link.ts): Redis drops a dead process's connections at once, so its
 // bus no longer subscribes to its own link channel (PUBSUB NUMSUB, one command for every process watched). A
-// process alive but stopped (SIGSTOP, a long GC pause) keeps its connections and is not found dead; a presence
-// key with a short TTL would find it dead, and CLIENT LIST costs a scan of every connection (and may be denied
-// by an ACL). Redis restarted, every process's subscriptions come back one by one: no process is found dead
+// process alive but stopped (SIGSTOP, a long GC pause) keeps its connections and is not found dead, here nor by the
+// presence sweep, which asks the same of a process silent past its presence TTL (for two minutes more at most); a
+// presence key with a short TTL would find it dead, and CLIENT LIST costs a scan of every connection (and may be
+// denied by an ACL). Redis restarted, every process's subscriptions come back one by one: no process is found dead
 // while this one's own subscription is missing, nor within RECONNECT_GRACE_MS of its own reconnection. A
 // process whose Redis connection alone was lost for longer than DEAD_GRACE_MS is found dead although alive: it
 // learns so at its next beat (reapedKey) and records its members again.

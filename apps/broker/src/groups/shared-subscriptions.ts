@@ -15,8 +15,9 @@ import type { Audit } from '../audit/audit.js'
 import type { ClientPolicy } from '../hooks/client-policy.js'
 import type { HookStage } from '../hooks/pipeline.js'
 import { RESERVED_PREFIX } from '../policy/internal-topics.js'
-import { createClusterLink, liveChannelOf, type ClusterLink } from './cluster-link.js'
+import { createClusterLink, liveChannelOf, PRESENCE_TTL_MS, type ClusterLink } from './cluster-link.js'
 import { createDeadWatch, type DeadWatch } from './dead-watch.js'
+import { createPresenceSweep, STOPPED_MAX_MS, type PresenceSweep } from './presence-sweep.js'
 import { createHeldCopies, type HeldCopies } from './held-copies.js'
 import { createPendingCopies, type PendingCopies } from './pending-copies.js'
 import { createHandoverClaims, TAKEN_BACK, type HandoverClaims } from './handover-claim.js'
@@ -73,7 +74,8 @@ export interface SharedDeps {
   maxHeld?: number | undefined
 }
 
-const SWEEP_MS = 10_000
+/** a process not heard of for PRESENCE_TTL_MS that still listens on Redis (presence-sweep.ts) */
+const SILENT_KEPT = `a consumer group's process silent for ${PRESENCE_TTL_MS / 1000} s still listens on Redis (stopped, or a long pause): its members are kept`
 
 export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { audit, logger, policyOf, maxHeld }: SharedDeps): SharedSubscriptions {
   const log = logger.child({ component: 'consumer-groups' })
@@ -81,7 +83,7 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
   let link: ClusterLink | undefined
   let store: MemberStore | undefined
   let redis: Redis | undefined
-  let sweep: NodeJS.Timeout | undefined
+  let sweep: PresenceSweep | undefined
   let watch: DeadWatch | undefined
   let held: HeldCopies | undefined
   let pending: { copies: PendingCopies, claims: HandoverClaims } | undefined
@@ -158,7 +160,7 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
 
   async function close (): Promise<void> {
     closing ??= (async () => {
-      if (sweep !== undefined) clearInterval(sweep)
+      sweep?.close()
       watch?.close()
       await groups?.close()
       await held?.close()
@@ -271,10 +273,20 @@ export function createSharedSubscriptions (config: SharedSubscriptionsConfig, { 
         })
         link = l
         g.setLink(l)
-        sweep = setInterval(() => {
-          l.live().then((live) => g.sweep(live)).catch((err: unknown) => log.error({ err }, 'consumer group sweep failed'))
-        }, SWEEP_MS)
-        sweep.unref()
+        sweep = createPresenceSweep({
+          redis: r,
+          self: broker.id,
+          channelOf: liveChannelOf,
+          live: () => l.live(),
+          candidates: () => g.memberBrokers(),
+          onSweep: (gone) => g.sweep(gone),
+          onSilent: (b, state) => {
+            if (state === 'stopped') log.warn({ broker: b }, SILENT_KEPT)
+            else if (state === 'resumed') log.info({ broker: b }, 'a consumer group\'s process that was silent says it is alive again')
+            else log.warn({ broker: b, keptMs: STOPPED_MAX_MS }, 'a consumer group\'s process silent too long is taken for dead, although it listens on Redis')
+          },
+          onError: (err) => log.error({ err }, 'consumer group sweep failed')
+        })
         watch = createDeadWatch({
           redis: r,
           self: broker.id,
