@@ -128,7 +128,9 @@ export async function startBroker (b, opts = {}) {
   if (b.kind === 'mosquitto') return startMosquitto(b)
   const dataDir = tempDir('warden-bench-')
   const execArgv = ['--expose-gc', ...(b.nodeArgs ?? [])]
-  if (opts.profileDir !== undefined) execArgv.push('--cpu-prof', '--cpu-prof-interval', process.env.BENCH_PROF_INTERVAL ?? '1000', '--cpu-prof-dir', opts.profileDir)
+  // BENCH_PROF_INTERVAL: µs between samples (V8's default 1000: a 2 s row is 2000 samples)
+  const interval = process.env.BENCH_PROF_INTERVAL ?? '1000'
+  if (opts.profileDir !== undefined) execArgv.push('--cpu-prof', '--cpu-prof-interval', interval, '--cpu-prof-dir', opts.profileDir)
   // cluster mode: a Redis of its own, whose CPU counts as the broker's (it carries the store and the bus)
   const redis = b.persistence === 'redis' || b.store === 'redis' ? await startRedis() : null
   let h, port
