@@ -78,9 +78,8 @@ export function installQos2Guard (
   // broker would overwrite messages still queued from before.
   const start = Math.max(packetCounter(broker), Date.now() * 1000)
   setPacketCounter(broker, start)
-  /** packets stored but not yet in the subscribers' queues, by identity; `volatile`: level, its session ends with its
-   * connection (LevelQueues' StagedRecord) */
-  const pending = new Map<string, { clientId: string, messageId: number | undefined, packet?: Stored, volatile?: boolean }>()
+  /** packets stored but not yet in the subscribers' queues, by identity */
+  const pending = new Map<string, { clientId: string, messageId: number | undefined, packet?: Stored }>()
   const markOwner = (clientId: string): { id: string } => ({ id: MARK_PREFIX + clientId })
   /** numbers taken for stored packets whose publish has not finished */
   const reserved = new Set<number>()
@@ -149,6 +148,16 @@ export function installQos2Guard (
         packet.brokerCounter = numbering.reserve()
         reserved.add(packet.brokerCounter)
       }
+      // (an id the index holds is aedes's duplicate, never stored again: the check only keeps a record on disk flagged)
+      if (tracked && queueRecords !== undefined && endsWithConnection(client) && !queueRecords.holds(client.id, packet.messageId ?? 0)) {
+        // A publisher whose session ends with its connection (3.1.1 clean session, MQTT 5 Session Expiry 0): its
+        // packet stays in the index (LevelQueues' StagedRecord.volatile). Nothing is written, so nothing is marked
+        // or owned: after a crash its session is gone, and with it the packet id it would send again; in this run
+        // a packet found again is never published again (recoverOne). Its message's queue entries go to disk before
+        // PUBREC as always.
+        queueRecords.stage(packet, [{ clientId: client.id, messageId: packet.messageId ?? 0, packet, volatile: true }])
+        return STAGED
+      }
       // a packet found stored always has its owner beside it (unless an earlier version stored it)
       const owner = tracked ? recheck.ownerOf(client) : undefined
       if (tracked && queueRecords !== undefined) {
@@ -158,18 +167,14 @@ export function installQos2Guard (
         // entries never is: it goes to disk only if the publish fails before that.
         // Both are encoded only if read or written: the owner record is dropped, and the packet replaced by its
         // form flagged as queued, in the common case
-        // A publisher whose session ends with its connection (3.1.1 clean session, MQTT 5 Session Expiry 0): its
-        // records stay in memory. After a crash its session is gone, and with it the packet id it would send
-        // again; the message itself is in its subscribers' queues on disk before PUBREC as always.
         const messageId = packet.messageId ?? 0
         const ids = { messageId: packet.messageId, brokerId: packet.brokerId, brokerCounter: packet.brokerCounter }
         const clientId = client.id
-        const volatile = endsWithConnection(client)
         const own = owner !== undefined
-          ? [{ clientId: OWNER_PREFIX + clientId, messageId, packet: () => ownerRecord(clientId, ids, owner).packet as Stored, unlessQueued: true, volatile }]
+          ? [{ clientId: OWNER_PREFIX + clientId, messageId, packet: () => ownerRecord(clientId, ids, owner).packet as Stored, unlessQueued: true }]
           : []
-        queueRecords.stage(packet, [...own, { clientId, messageId, packet, volatile }])
-        pending.set(identityOf(packet), { clientId: client.id, messageId: packet.messageId, packet, volatile })
+        queueRecords.stage(packet, [...own, { clientId, messageId, packet }])
+        pending.set(identityOf(packet), { clientId: client.id, messageId: packet.messageId, packet })
         return STAGED
       }
       return storeWithOwner(client, packet, owner, tracked)
@@ -195,7 +200,7 @@ export function installQos2Guard (
 
   async function enqueueMarked (
     enqueue: AedesStore['outgoingEnqueueCombi'], subs: Parameters<AedesStore['outgoingEnqueueCombi']>[0], packet: Stored,
-    stored: { clientId: string, messageId: number | undefined, packet?: Stored, volatile?: boolean }
+    stored: { clientId: string, messageId: number | undefined, packet?: Stored }
   ): Promise<unknown> {
     if (marks !== undefined) {
       marks.attach(packet, [markRecord(stored.clientId, stored.messageId, packet)])
@@ -219,7 +224,7 @@ export function installQos2Guard (
     // record of its own to write and remove); a packet found again after a restart (stored.packet undefined)
     // gets the mark
     queueRecords.attach(packet, [stored.packet !== undefined
-      ? { clientId: stored.clientId, packet: { ...stored.packet, [QUEUED]: 1 }, volatile: stored.volatile }
+      ? { clientId: stored.clientId, packet: { ...stored.packet, [QUEUED]: 1 } }
       : markRecord(stored.clientId, stored.messageId, packet)])
     let result: unknown
     try {
@@ -241,7 +246,7 @@ export function installQos2Guard (
     const from = client
     // a publish that fails before reaching the queues must not leave its entry behind
     publish(packet, client, (err) => {
-      pending.delete(identityOf(packet))
+      if (pending.size > 0) pending.delete(identityOf(packet))
       giveBack(packet) // a no-op once it was delivered; otherwise later deliveries would wait for it
       if (err === undefined || err === null) { done?.(err); return }
       // level: what was staged for it goes to disk, as it would have been stored before the publish

@@ -132,7 +132,6 @@ interface Pending {
   readonly entry: Entry
   readonly staged: boolean
   readonly unlessQueued: boolean
-  readonly volatile: boolean
 }
 
 interface Sent {
@@ -203,8 +202,6 @@ export interface IncomingRef {
 export interface IncomingRecord {
   readonly clientId: string
   readonly packet: StoredPacket
-  /** see StagedRecord */
-  readonly volatile?: boolean
 }
 
 /** a record staged with a QoS 2 message: encoded only if it is read or written */
@@ -451,7 +448,8 @@ export class LevelQueueStore implements LevelQueues {
   }
 
   stage (packet: StoredPacket, records: readonly StagedRecord[]): void {
-    this.#pend(packet, records.map((r) => {
+    const pended: Pending[] = []
+    for (const r of records) {
       const make = r.packet
       let entry: Entry
       if (typeof make === 'function') entry = new Entry(undefined, () => incomingForm(make()))
@@ -462,19 +460,18 @@ export class LevelQueueStore implements LevelQueues {
       const m = this.#incomingOf(r.clientId)
       // a record in place of one on disk is written, so that the one on disk is not read after a crash
       entry.written = m.get(r.messageId)?.written === true
-      const volatile = r.volatile === true && !entry.written
       m.set(r.messageId, entry)
-      return { clientId: r.clientId, messageId: r.messageId, entry, staged: true, unlessQueued: r.unlessQueued === true, volatile }
-    }))
+      // a volatile record in place of none on disk: in the index only, nothing to write with the queue entries
+      if (r.volatile === true && !entry.written) continue
+      pended.push({ clientId: r.clientId, messageId: r.messageId, entry, staged: true, unlessQueued: r.unlessQueued === true })
+    }
+    if (pended.length > 0) this.#pend(packet, pended)
   }
 
   attach (packet: StoredPacket, records: readonly IncomingRecord[]): void {
-    this.#pend(packet, records.map((r) => {
-      // a volatile record is encoded only if read (a PUBLISH sent again, its PUBREL)
-      const form = r.volatile === true ? incomingForm(r.packet) : undefined
-      const entry = form !== undefined ? new Entry(undefined, () => form) : encodedEntry(r.packet)
-      return { clientId: r.clientId, messageId: r.packet.messageId ?? 0, entry, staged: false, unlessQueued: false, volatile: r.volatile === true }
-    }))
+    this.#pend(packet, records.map((r) => ({
+      clientId: r.clientId, messageId: r.packet.messageId ?? 0, entry: encodedEntry(r.packet), staged: false, unlessQueued: false
+    })))
   }
 
   flush (packet: StoredPacket, { queued }: { queued: boolean }): Promise<void> {
@@ -518,14 +515,9 @@ export class LevelQueueStore implements LevelQueues {
         // replaced in this same batch by a record attached after it (the packet, flagged as queued): only
         // that one is encoded and written, as the batch would keep only the last write of a key anyway
         if (queued && records.some((o, j) => j > i && !o.staged && o.clientId === r.clientId && o.messageId === r.messageId)) continue
-        if (r.volatile) continue
       } else {
         if (!queued) continue
-        const m = this.#incomingOf(r.clientId)
-        if (m.get(r.messageId)?.written === true) r.entry.written = true
-        m.set(r.messageId, r.entry)
-        // in place of a record on disk (one read from disk, its staged form written on a failed publish): written too
-        if (r.volatile && !r.entry.written) continue
+        this.#incomingOf(r.clientId).set(r.messageId, r.entry)
       }
       this.#commit.put(incomingKey(r.clientId, r.messageId), r.entry.value)
       r.entry.written = true
