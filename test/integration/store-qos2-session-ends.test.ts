@@ -1,15 +1,17 @@
-// A QoS 2 publisher whose session ends with its connection (3.1.1 Clean Session, MQTT 5 Session Expiry 0), on the
-// level store: its incoming packets awaiting PUBREL are kept in memory, not written (store/level-queues.ts,
-// StagedRecord.volatile). After a crash nothing could rightly read them: the session they belong to is gone, and the
-// message is in its subscribers' queues on disk before PUBREC, as always. Written, they outlived the crash: an MQTT 5
-// device that came back with Clean Start 0 was told its session was present, and its next message under the same
-// packet id was taken for a retransmission (PUBREC, never delivered); a 3.1.1 one left them on disk until its client
-// id connected again. A publisher with a session that outlives its connection is the other tests' case
-// (hardening-qos2-steps, hardening-crash): its packets are on disk before PUBREC.
+// A QoS 2 publisher whose session ends with its connection (3.1.1 Clean Session, MQTT 5 Session Expiry 0): its
+// incoming packets awaiting PUBREL are kept in memory, not written — on level (store/level-queues.ts,
+// StagedRecord.volatile), and on Redis for a session that also started clean (MarkRecords.keepIncoming). After a
+// crash nothing could rightly read them: the session they belong to is gone, and the message is in its subscribers'
+// queues on disk before PUBREC, as always. Written, they outlived the crash: an MQTT 5 device that came back with
+// Clean Start 0 was told its session was present, and its next message under the same packet id was taken for a
+// retransmission (PUBREC, never delivered; on Redis still so, see the README); a 3.1.1 one left them in the store
+// until its client id connected again. A publisher with a session that outlives its connection is the other tests'
+// case (hardening-qos2-steps, hardening-crash): its packets are stored before PUBREC.
 import { join } from 'node:path'
+import { Redis } from 'ioredis'
 import { Level } from 'level'
 import type { Packet } from 'mqtt-packet'
-import { describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it } from 'vitest'
 import { startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js'
 import { connectPacket, rawClient, rawSession, type RawClient } from '../helpers/raw-mqtt.js'
 import { useBrokerEnv } from '../helpers/broker-env.js'
@@ -20,7 +22,7 @@ const TOPIC = 'sensors/sensor-1/ends'
 const MARKER = 'sensors/sensor-2/marker'
 
 const scope = useScope()
-const store = useBrokerEnv(scope, 'warden-qos2-ends-', 'level')
+let store: ReturnType<typeof useBrokerEnv>
 
 async function startNode (): Promise<BrokerProcess> {
   const node = await startBrokerProcess(store.env())
@@ -58,8 +60,31 @@ async function readerGets (node: BrokerProcess): Promise<string[]> {
     .map((p) => (p as Packet & { payload: Buffer }).payload.toString())
 }
 
+/** the store's keys of incoming QoS 2 packets, read with the broker stopped (level) or running on (Redis) */
+async function incomingKeys (): Promise<string[]> {
+  const url = store.env().WARDEN_REDIS_URL
+  if (url !== undefined) {
+    const r = new Redis(url)
+    try {
+      return await r.keys('incoming:*')
+    } finally {
+      r.disconnect()
+    }
+  }
+  const db = new Level<string, Buffer>(join(store.env().WARDEN_DATA_DIR ?? '', 'mqtt-store'), { valueEncoding: 'buffer' })
+  const keys: string[] = []
+  try {
+    for await (const key of db.keys()) if (key.startsWith('incoming:')) keys.push(key)
+  } finally {
+    await db.close()
+  }
+  return keys
+}
+
 // two broker processes a test, each started and killed
 describe('a QoS 2 publisher whose session ends with its connection, on the level store', { timeout: 60_000 }, () => {
+  const onLevel = useBrokerEnv(scope, 'warden-qos2-ends-', 'level')
+  beforeEach(() => { store = onLevel })
   it('MQTT 5, Session Expiry 0: after a SIGKILL between PUBREC and PUBREL its session is gone, and its next message under that ' +
     'packet id is delivered', async () => {
     const node = await startNode()
@@ -81,7 +106,7 @@ describe('a QoS 2 publisher whose session ends with its connection, on the level
     expect(await readerGets(again)).toEqual(['m1', 'm2'])
   })
 
-  it('3.1.1, Clean Session: nothing of its packet awaiting PUBREL is on disk after a SIGKILL, and the message is delivered once', async () => {
+  it('3.1.1, Clean Session: nothing of its packet awaiting PUBREL is stored after a SIGKILL, and the message is delivered once', async () => {
     const node = await startNode()
     await subscribeOffline(node)
     const d = scope.track(await rawSession(node.port, 'sensor-1', 'device-1'))
@@ -90,19 +115,26 @@ describe('a QoS 2 publisher whose session ends with its connection, on the level
     await node.app.stop('SIGKILL')
     await d.closed()
 
-    const db = new Level<string, Buffer>(join(store.env().WARDEN_DATA_DIR ?? '', 'mqtt-store'), { valueEncoding: 'buffer' })
-    const incoming: string[] = []
-    const queued: string[] = []
-    try {
-      for await (const key of db.keys()) {
-        if (key.startsWith('incoming:')) incoming.push(key)
-        if (key.startsWith('outgoing:reader:')) queued.push(key)
-      }
-    } finally {
-      await db.close()
-    }
-    expect(incoming).toEqual([])
-    expect(queued).toHaveLength(1)
+    expect(await incomingKeys()).toEqual([])
+
+    const again = await startNode()
+    expect(await readerGets(again)).toEqual(['m1'])
+  })
+})
+
+describe('a QoS 2 publisher whose session starts clean and ends with its connection, on Redis', { timeout: 60_000 }, () => {
+  const onRedis = useBrokerEnv(scope, 'warden-qos2-ends-redis-', 'redis')
+  beforeEach(() => { store = onRedis })
+  it('3.1.1, Clean Session: nothing of its packet awaiting PUBREL is stored after a SIGKILL, and the message is delivered once', async () => {
+    const node = await startNode()
+    await subscribeOffline(node)
+    const d = scope.track(await rawSession(node.port, 'sensor-1', 'device-1'))
+    d.send(publishPacket('m1', 7))
+    await d.next('pubrec')
+    await node.app.stop('SIGKILL')
+    await d.closed()
+
+    expect(await incomingKeys()).toEqual([])
 
     const again = await startNode()
     expect(await readerGets(again)).toEqual(['m1'])

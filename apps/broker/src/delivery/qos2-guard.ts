@@ -21,7 +21,7 @@
 // time a subscriber may have taken it from its queue; it must never be in a queue without its mark.
 import type { Aedes, Client, PublishPacket } from 'aedes'
 import { brokerInternals, type Done } from '../aedes/internals.js'
-import { connOf, outlivesConnection, packetCounter, setPacketCounter } from '../aedes/accessors.js'
+import { connOf, isCleanSession, outlivesConnection, packetCounter, setPacketCounter } from '../aedes/accessors.js'
 import { fn, patch } from '../aedes/patch.js'
 import { identityOf, isConnection, type AedesStore, type Session, type StoredPacket } from '../aedes/store.js'
 import { RESERVED_PREFIX, VOID_TOPIC } from '../policy/internal-topics.js'
@@ -147,6 +147,12 @@ export function installQos2Guard (
         packet.brokerId = broker.id
         packet.brokerCounter = numbering.reserve()
         reserved.add(packet.brokerCounter)
+      }
+      // Redis: a connection whose session started clean and ends with it keeps its packets in this process
+      // (MarkRecords.keepIncoming), refused ones too: nothing of its session is read after it, here or elsewhere
+      if (marks !== undefined && !isRecord(client.id) && isConnection(client) && isCleanSession(client as Client)) {
+        marks.keepIncoming(client, packet)
+        return STAGED
       }
       // (an id the index holds is aedes's duplicate, never stored again: the check only keeps a record on disk flagged)
       if (tracked && queueRecords !== undefined && endsWithConnection(client) && !queueRecords.holds(client.id, packet.messageId ?? 0)) {
@@ -325,6 +331,8 @@ export function installQos2Guard (
   patch(p, 'incomingDelPacket', fn(3), (del) => (client, packet) => {
     if (isRecord(client.id)) return del(client, packet)
     if (marks !== undefined) {
+      // kept in this process: no record of it was written
+      if (marks.dropKept(client, packet.messageId ?? 0)) return STAGED
       return (async () => {
         const own = del(client, packet)
         const records = RECORD_PREFIXES.map(async (prefix) => { await del({ id: prefix + client.id }, packet).catch(noop) })

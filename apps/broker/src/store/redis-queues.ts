@@ -62,7 +62,9 @@ import type { Redis } from 'ioredis'
 import msgpack from 'msgpack-lite'
 import Packet from 'aedes-packet'
 import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
+import type { Client } from 'aedes'
 import { holdPacketId } from '../aedes/packet-ids.js'
+import { isCleanSession } from '../aedes/accessors.js'
 import { identityOf, isConnection, noSuchPacket, type QueueSub, type Session, type StoredPacket } from '../aedes/store.js'
 import { createRedisBatch, type HashField, type OwnEntry, type RedisBatch } from './redis-batch.js'
 import { isCappedCopy } from './queued-qos.js'
@@ -72,7 +74,16 @@ import type { IncomingRecord, QueueRecords } from './level-queues.js'
 import type { IdAtQueue } from '../aedes/queued-ids.js'
 
 /** records (the QoS 2 guard's mark) written in the script call that queues a QoS 2 message */
-export type MarkRecords = Pick<QueueRecords, 'attach' | 'flush'>
+export type MarkRecords = Pick<QueueRecords, 'attach' | 'flush'> & {
+  /**
+   * keeps an incoming QoS 2 packet of a connection whose session started clean and ends with it in this process
+   * only: nothing of it outlives the connection (its table was cleared at CONNECT, clean-incoming.ts), so nothing
+   * else may read it, and a lookup of its ids needs no read of Redis
+   */
+  keepIncoming (client: Session, packet: StoredPacket): void
+  /** removes a packet keepIncoming kept; whether there was one */
+  dropKept (client: Session, messageId: number): boolean
+}
 
 const enc = encodeURIComponent
 const queueKey = (clientId: string): string => `outgoing:${enc(clientId)}`
@@ -131,6 +142,8 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
   readonly #inFlight = new WeakMap<object, Map<string, number>>()
   /** records attached to a QoS 2 message's queue write, by its queue identity */
   readonly #withQueue = new Map<string, HashField[]>()
+  /** incoming QoS 2 packets kept in this process (keepIncoming), by client id, then packet id */
+  readonly #kept = new Map<string, Map<number, StoredPacket>>()
   /** gives a live subscriber's QoS 2 message its packet id as it is queued (aedes/queued-ids.ts) */
   #idAtQueue: IdAtQueue | undefined
 
@@ -364,6 +377,21 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
   // aedes-persistence-redis's hash, written and read in the script call of the turn: each was an ioredis command of
   // its own, several per QoS 2 message. Still awaited by whoever waits for them (PUBREC, PUBCOMP); a read comes
   // after the writes made before it, as it came after them on the connection before.
+  keepIncoming (client: Session, packet: StoredPacket): void {
+    const stored = new Packet(packet) as StoredPacket
+    stored.messageId = packet.messageId
+    let m = this.#kept.get(client.id)
+    if (m === undefined) this.#kept.set(client.id, m = new Map())
+    m.set(packet.messageId ?? 0, stored)
+  }
+
+  dropKept (client: Session, messageId: number): boolean {
+    const m = this.#kept.get(client.id)
+    if (m?.delete(messageId) !== true) return false
+    if (m.size === 0) this.#kept.delete(client.id)
+    return true
+  }
+
   override async incomingStorePacket (client: Session, packet: StoredPacket): Promise<void> {
     const stored = new Packet(packet)
     stored.messageId = packet.messageId
@@ -377,6 +405,10 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
     // a PUBREL costs that removal (awaited before PUBCOMP, as the removal of one found), where the read was a round
     // trip before it for every PUBREL
     if (packet.cmd === 'pubrel') return { cmd: 'pubrel', topic: '', payload: EMPTY, qos: 2, messageId: packet.messageId }
+    const kept = this.#kept.get(client.id)?.get(packet.messageId ?? 0)
+    if (kept !== undefined) return { ...kept }
+    // a connection that started clean and ends clean keeps all its packets here: a miss is a miss
+    if (isConnection(client) && isCleanSession(client as Client)) throw noSuchPacket()
     const value = await this.#batch.hget(incomingKey(client.id), String(packet.messageId))
     // a miss is every new QoS 2 PUBLISH's answer (aedes asks whether it is a retransmission): no stack trace
     if (value === null) throw noSuchPacket()
@@ -388,19 +420,22 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
   }
 
   override async cleanIncoming (client: Session): Promise<void> {
+    this.#kept.delete(client.id)
     await this.#batch.del(incomingKey(client.id))
   }
 
   /** whether a client has incoming QoS 2 packets, once what was written of them so far is in Redis */
   async hasIncoming (clientId: string): Promise<boolean> {
+    if (this.#kept.has(clientId)) return true
     await this.#batch.written()
     return await this.#db.exists(incomingKey(clientId)) > 0
   }
 
   /** the packet ids of a client's incoming QoS 2 packets, once what was written of them so far is in Redis */
   async incomingIds (clientId: string): Promise<number[]> {
+    const kept = [...this.#kept.get(clientId)?.keys() ?? []]
     await this.#batch.written()
-    return (await this.#db.hkeys(incomingKey(clientId))).map(Number)
+    return [...kept, ...(await this.#db.hkeys(incomingKey(clientId))).map(Number)]
   }
 
   override async removeSubscriptions (client: Session, topics: string[]): Promise<void> {
