@@ -45,7 +45,7 @@ interface Ids {
    * broker that keeps none */
   [HELD]: Set<number> | null | undefined
   /** the ids held, as bits (bit i of word w: id 32w + i; id 0, never given, is set) once DENSE are: the Set is dropped */
-  [BITS]: Int32Array | undefined
+  [BITS]?: Int32Array | undefined
   /** how many ids the bits hold */
   [COUNT]: number
   /** aedes's client: its broker */
@@ -146,11 +146,9 @@ const accessor: PropertyDescriptor = {
     // aedes's QoSPacket reads the id, then writes the one after it: the id read is taken. Any other write
     // (aedes's constructor, a test) only moves the counter.
     const at = this[NEXT]
-    if (at === undefined) {
-      this[HELD] = this.broker !== undefined && keeping.has(this.broker) ? null : undefined
-      this[BITS] = undefined
-      this[COUNT] = 0
-    } else if (value === after(at)) hold(this, at)
+    // (BITS and COUNT are set only once many ids are held: two fields fewer on every idle connection)
+    if (at === undefined) this[HELD] = this.broker !== undefined && keeping.has(this.broker) ? null : undefined
+    else if (value === after(at)) hold(this, at)
     this[NEXT] = value
   }
 }
