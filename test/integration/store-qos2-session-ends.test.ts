@@ -81,6 +81,24 @@ async function incomingKeys (): Promise<string[]> {
   return keys
 }
 
+const CLEAN_311 = '3.1.1, Clean Session: nothing of its packet awaiting PUBREL is stored after a SIGKILL, and the message is delivered once'
+
+/** a clean 3.1.1 device's QoS 2 message, the broker SIGKILLed after its PUBREC: nothing of it stored, delivered once */
+async function cleanSessionKilledAfterPubrec (): Promise<void> {
+  const node = await startNode()
+  await subscribeOffline(node)
+  const d = scope.track(await rawSession(node.port, 'sensor-1', 'device-1'))
+  d.send(publishPacket('m1', 7))
+  await d.next('pubrec')
+  await node.app.stop('SIGKILL')
+  await d.closed()
+
+  expect(await incomingKeys()).toEqual([])
+
+  const again = await startNode()
+  expect(await readerGets(again)).toEqual(['m1'])
+}
+
 // two broker processes a test, each started and killed
 describe('a QoS 2 publisher whose session ends with its connection, on the level store', { timeout: 60_000 }, () => {
   const onLevel = useBrokerEnv(scope, 'warden-qos2-ends-', 'level')
@@ -106,37 +124,11 @@ describe('a QoS 2 publisher whose session ends with its connection, on the level
     expect(await readerGets(again)).toEqual(['m1', 'm2'])
   })
 
-  it('3.1.1, Clean Session: nothing of its packet awaiting PUBREL is stored after a SIGKILL, and the message is delivered once', async () => {
-    const node = await startNode()
-    await subscribeOffline(node)
-    const d = scope.track(await rawSession(node.port, 'sensor-1', 'device-1'))
-    d.send(publishPacket('m1', 7))
-    await d.next('pubrec')
-    await node.app.stop('SIGKILL')
-    await d.closed()
-
-    expect(await incomingKeys()).toEqual([])
-
-    const again = await startNode()
-    expect(await readerGets(again)).toEqual(['m1'])
-  })
+  it(CLEAN_311, cleanSessionKilledAfterPubrec)
 })
 
 describe('a QoS 2 publisher whose session starts clean and ends with its connection, on Redis', { timeout: 60_000 }, () => {
   const onRedis = useBrokerEnv(scope, 'warden-qos2-ends-redis-', 'redis')
   beforeEach(() => { store = onRedis })
-  it('3.1.1, Clean Session: nothing of its packet awaiting PUBREL is stored after a SIGKILL, and the message is delivered once', async () => {
-    const node = await startNode()
-    await subscribeOffline(node)
-    const d = scope.track(await rawSession(node.port, 'sensor-1', 'device-1'))
-    d.send(publishPacket('m1', 7))
-    await d.next('pubrec')
-    await node.app.stop('SIGKILL')
-    await d.closed()
-
-    expect(await incomingKeys()).toEqual([])
-
-    const again = await startNode()
-    expect(await readerGets(again)).toEqual(['m1'])
-  })
+  it(CLEAN_311, cleanSessionKilledAfterPubrec)
 })
