@@ -4,6 +4,8 @@ import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Aedes, AedesPublishPacket, Client } from 'aedes'
 import { clientsOf, connOf, markDisconnected, markPersistent, subscriptionsOf } from './accessors.js'
+import { WardenError } from '@warden/common'
+import { aedesClientClass } from './client-class.js'
 import { fn, patch } from './patch.js'
 import { holdWritesOf } from './packet-writes.js'
 import { matchTopic } from '../policy/topic.js'
@@ -64,6 +66,29 @@ export function writeOutNow (c: Corkable): void {
   const n = c.writableCorked
   for (let i = 0; i < n; i++) c.uncork()
   for (let i = 0; i < n; i++) c.cork()
+}
+
+const FLUSHES_ON_CLOSE = Symbol.for('warden.flushesHeldOnClose')
+
+/**
+ * aedes's Client.close writes out what is held first: it destroys the socket, and what the round held was lost with
+ * it — the DISCONNECT aedes writes just before it closes (MQTT 5: 0x93 past the inbound QoS 2 window, read with the
+ * publishes before it), and the PUBACKs and PUBRECs of those publishes. Once per process, on the prototype (no field
+ * on a connection); refuses to start if aedes's Client has no close.
+ */
+export async function flushHeldOnClose (): Promise<void> {
+  const proto = (await aedesClientClass())?.prototype as { close?: unknown, [FLUSHES_ON_CLOSE]?: true } | undefined
+  if (proto === undefined || typeof proto.close !== 'function') {
+    throw new WardenError('WARDEN_ERR_AEDES_CONTRACT', 'aedes internal lib/client.js Client.close is missing (Warden writes out held packets before it)')
+  }
+  if (proto[FLUSHES_ON_CLOSE] === true) return // another copy of this module in the process
+  const close = proto.close as (this: { conn?: Corkable }, ...args: unknown[]) => unknown
+  proto.close = function closeAfterHeld (this: { conn?: Corkable }, ...args: unknown[]): unknown {
+    const c = this.conn
+    if (c !== undefined && !c.destroyed && c.writableCorked > 0) writeOutNow(c)
+    return close.apply(this, args)
+  }
+  proto[FLUSHES_ON_CLOSE] = true
 }
 
 /**

@@ -20,10 +20,9 @@
 //
 // On the prototype, not on each client: redefining a client's own `_nextId` as an accessor turns the client into
 // a dictionary (slow) object; aedes's constructor sets `_nextId` through the prototype's setter instead.
-import { createRequire } from 'node:module'
-import { pathToFileURL } from 'node:url'
 import type { Client } from 'aedes'
 import { WardenError } from '@warden/common'
+import { aedesClientClass } from './client-class.js'
 
 const LAST = 65535
 const after = (id: number): number => id >= LAST ? 1 : id + 1
@@ -167,9 +166,7 @@ export async function installPacketIds (): Promise<void> {
 }
 
 async function install (): Promise<void> {
-  // aedes exports only its broker; the Client class is its lib/client.js, the very module aedes loads
-  const entry = createRequire(import.meta.url).resolve('aedes')
-  const { default: AedesClient } = await import(new URL('lib/client.js', pathToFileURL(entry)).href) as { default?: { prototype: object } }
+  const AedesClient = await aedesClientClass()
   const proto = AedesClient?.prototype
   // installed by another copy of this module in the process
   const own = proto === undefined ? undefined : Object.getOwnPropertyDescriptor(proto, '_nextId')

@@ -7,6 +7,7 @@ import type { Logger } from '@warden/common'
 import { clientsOf, subscriptionFilters } from '../aedes/accessors.js'
 import { patchBroker, patchStore } from './patches.js'
 import { installPacketIds } from '../aedes/packet-ids.js'
+import { flushHeldOnClose } from '../aedes/client-internals.js'
 import type { AedesStore } from '../aedes/store.js'
 import type { WardenConfig } from '../config/schema.js'
 import type { UserDirectory } from '../auth/user-directory.js'
@@ -163,6 +164,7 @@ export async function createWardenBroker (config: WardenConfig, { logger }: Brok
     patchStore(store.persistence, { kind: store.kind, retained, replicas, claimOnce: store.claimOnce })
     // before aedes makes its first client: each then gives only packet ids its session does not hold
     await installPacketIds()
+    await flushHeldOnClose()
     await retained.load()
 
     // set once aedes's hardening is installed (patches.ts): the stored queue of each persistent session
