@@ -21,12 +21,12 @@
 // time a subscriber may have taken it from its queue; it must never be in a queue without its mark.
 import type { Aedes, Client, PublishPacket } from 'aedes'
 import { brokerInternals, type Done } from '../aedes/internals.js'
-import { connOf, isCleanSession, outlivesConnection, packetCounter, setPacketCounter } from '../aedes/accessors.js'
+import { connOf, outlivesConnection, packetCounter, setPacketCounter } from '../aedes/accessors.js'
 import { fn, patch } from '../aedes/patch.js'
 import { identityOf, isConnection, type AedesStore, type Session, type StoredPacket } from '../aedes/store.js'
 import { RESERVED_PREFIX, VOID_TOPIC } from '../policy/internal-topics.js'
 import { QUEUED, type IncomingRecord, type IncomingRef, type QueueRecords } from '../store/level-queues.js'
-import type { MarkRecords } from '../store/redis-queues.js'
+import { keptInProcess, type MarkRecords } from '../store/redis-queues.js'
 import { OWNER_PREFIX, QOS2_RECORD_PREFIX, ownerRecord, readOwner, writeOwner } from './qos2-owner.js'
 import type { Qos2Recheck } from './qos2-recheck.js'
 import { GroupCopyFailed } from './emit-failure.js'
@@ -150,7 +150,7 @@ export function installQos2Guard (
       }
       // Redis: a connection whose session started clean and ends with it keeps its packets in this process
       // (MarkRecords.keepIncoming), refused ones too: nothing of its session is read after it, here or elsewhere
-      if (marks !== undefined && !isRecord(client.id) && isConnection(client) && isCleanSession(client as Client)) {
+      if (marks !== undefined && keptInProcess(client)) {
         marks.keepIncoming(client, packet)
         return STAGED
       }

@@ -85,6 +85,19 @@ export type MarkRecords = Pick<QueueRecords, 'attach' | 'flush'> & {
   dropKept (client: Session, messageId: number): boolean
 }
 
+/**
+ * whether a session's incoming QoS 2 packets are kept in this process (MarkRecords.keepIncoming): a connection whose
+ * session started clean and ends with it (3.1.1 Clean Session 1; MQTT 5 Clean Start 1, Session Expiry 0)
+ */
+export const keptInProcess = (client: Session): boolean => isConnection(client) && isCleanSession(client as Client)
+
+/** an incoming packet as aedes-persistence-redis stores it: the packet's own fields and its message id */
+function incomingForm (packet: StoredPacket): StoredPacket {
+  const stored = new Packet(packet) as StoredPacket
+  stored.messageId = packet.messageId
+  return stored
+}
+
 const enc = encodeURIComponent
 const queueKey = (clientId: string): string => `outgoing:${enc(clientId)}`
 const PACKET_PREFIX = 'packet:'
@@ -373,13 +386,8 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
     void this.#batch.ack(queueKey(clientId), s.entry, packetKey(s.brokerId, s.brokerCounter))
   }
 
-  // A client's incoming QoS 2 packets (and the QoS 2 guard's records, kept as those of pseudo clients) in
-  // aedes-persistence-redis's hash, written and read in the script call of the turn: each was an ioredis command of
-  // its own, several per QoS 2 message. Still awaited by whoever waits for them (PUBREC, PUBCOMP); a read comes
-  // after the writes made before it, as it came after them on the connection before.
   keepIncoming (client: Session, packet: StoredPacket): void {
-    const stored = new Packet(packet) as StoredPacket
-    stored.messageId = packet.messageId
+    const stored = incomingForm(packet)
     let m = this.#kept.get(client.id)
     if (m === undefined) this.#kept.set(client.id, m = new Map())
     m.set(packet.messageId ?? 0, stored)
@@ -392,9 +400,12 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
     return true
   }
 
+  // A client's incoming QoS 2 packets (and the QoS 2 guard's records, kept as those of pseudo clients) in
+  // aedes-persistence-redis's hash, written and read in the script call of the turn: each was an ioredis command of
+  // its own, several per QoS 2 message. Still awaited by whoever waits for them (PUBREC, PUBCOMP); a read comes
+  // after the writes made before it, as it came after them on the connection before.
   override async incomingStorePacket (client: Session, packet: StoredPacket): Promise<void> {
-    const stored = new Packet(packet)
-    stored.messageId = packet.messageId
+    const stored = incomingForm(packet)
     const field = String(packet.messageId)
     await this.#batch.hset([{ key: incomingKey(client.id), field, value: encodePacket(stored) }])
   }
@@ -408,7 +419,7 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
     const kept = this.#kept.get(client.id)?.get(packet.messageId ?? 0)
     if (kept !== undefined) return { ...kept }
     // a connection that started clean and ends clean keeps all its packets here: a miss is a miss
-    if (isConnection(client) && isCleanSession(client as Client)) throw noSuchPacket()
+    if (keptInProcess(client)) throw noSuchPacket()
     const value = await this.#batch.hget(incomingKey(client.id), String(packet.messageId))
     // a miss is every new QoS 2 PUBLISH's answer (aedes asks whether it is a retransmission): no stack trace
     if (value === null) throw noSuchPacket()
