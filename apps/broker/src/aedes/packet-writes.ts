@@ -23,16 +23,56 @@ function wrap (): WriteToStream {
   if (original === undefined) {
     patch(mqttPacket, 'writeToStream', fn(3), (write) => {
       original = write
-      return ((packet: mqttPacket.Packet, stream: NodeJS.WritableStream, opts?: WriteOptions) => {
+      const writePacket = (packet: mqttPacket.Packet, stream: NodeJS.WritableStream, opts?: WriteOptions): boolean => {
         if (skip !== undefined && packet.cmd === 'publish' && skip(packet)) return true
         if (hold !== undefined && held.has(packet.cmd)) hold(stream)
         const r = rewrites.get(packet.cmd)
         return r === undefined ? write(packet, stream, opts) : r(packet, stream, opts, write)
+      }
+      return ((packet: mqttPacket.Packet, stream: NodeJS.WritableStream, opts?: WriteOptions) => {
+        const early = (stream as Connecting)[EARLY]
+        return early === undefined ? writePacket(packet, stream, opts) : beforeConnack(packet, stream as Connecting, opts, early, writePacket)
       }) as WriteToStream
     }, 'aedes 2.0.0-beta.1 writes some packets as MQTT 5 does not want them (outbound window, CONNACK properties), ' +
       'and each in its own system call', 'mqtt-packet')
   }
   return original as WriteToStream
+}
+
+/**
+ * A connection that has sent CONNECT and has no CONNACK yet: what is written to it meanwhile (null: nothing yet) is
+ * kept, in order, for after the CONNACK (markBeforeConnack). A property of the socket, as every aedes connection gets
+ * it at its CONNECT: one lookup a packet, on one shape.
+ */
+const EARLY = Symbol('warden.beforeConnack')
+type Connecting = NodeJS.WritableStream & { [EARLY]?: Array<[mqttPacket.Packet, WriteOptions | undefined]> | null }
+
+/** an accepted CONNACK: return code 0 (3.1.1) or reason code 0 (MQTT 5) */
+const accepted = (p: mqttPacket.Packet): boolean => ((p as { returnCode?: number }).returnCode ?? (p as { reasonCode?: number }).reasonCode ?? 0) === 0
+
+function beforeConnack (
+  packet: mqttPacket.Packet, stream: Connecting, opts: WriteOptions | undefined, early: NonNullable<Connecting[typeof EARLY]> | null,
+  writePacket: (packet: mqttPacket.Packet, stream: NodeJS.WritableStream, opts?: WriteOptions) => boolean
+): boolean {
+  if (packet.cmd !== 'connack') {
+    if (early === null) stream[EARLY] = [[packet, opts]]
+    else early.push([packet, opts])
+    return true // as aedes's write takes it: sent, the connection not full
+  }
+  stream[EARLY] = undefined
+  const r = writePacket(packet, stream, opts)
+  // a refused CONNECT's connection closes: what was kept for it goes with it
+  if (early !== null && accepted(packet)) for (const [p, o] of early) writePacket(p, stream, o)
+  return r
+}
+
+/**
+ * From now until its CONNACK, nothing is written to `stream` but the CONNACK: other packets wait for it, in order,
+ * and are written right after an accepted one (MQTT-3.2.0-1). Called as the CONNECT is read.
+ */
+export function markBeforeConnack (stream: NodeJS.WritableStream): void {
+  wrap()
+  ;(stream as Connecting)[EARLY] = null
 }
 
 /** routes every written packet of command `cmd` through `rewrite` (the first one given per command stays);

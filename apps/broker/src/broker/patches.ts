@@ -33,6 +33,7 @@ import { installNullPrototypeMaps } from '../aedes/prototype-keys.js'
 import { cleanIncomingOnCleanSessions } from '../aedes/clean-incoming.js'
 import { boundInboundQos2 } from '../aedes/inbound-window.js'
 import { keepQueueOnResume } from '../aedes/resume-queue.js'
+import { connackFirst } from '../aedes/connack-first.js'
 import { stripWillDelay } from '../aedes/will-properties.js'
 import { refuseMqtt5 } from '../aedes/protocol-gate.js'
 import { settlePubrelDeletes } from '../aedes/pubrel-race.js'
@@ -279,6 +280,12 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
       name: 'resume-queue',
       reason: 'beta.1 clears the queue of an MQTT 5 session resumed with no Session Expiry Interval, after answering sessionPresent 1',
       install: () => keepQueueOnResume(broker)
+    },
+    {
+      name: 'connack-first',
+      reason: 'beta.1 restores a resumed session\'s subscriptions before its CONNACK and writes the live messages they match at ' +
+        'once: the client gets PUBLISHes before its CONNACK (MQTT-3.2.0-1; MQTT.js then waits out its connect timeout)',
+      install: () => connackFirst(broker)
     },
     {
       name: 'will-delay-property',

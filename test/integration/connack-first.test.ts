@@ -1,0 +1,150 @@
+// A persistent session resumed while messages are published gets its CONNACK first (MQTT-3.2.0-1). aedes restores
+// the session's subscriptions before it stores the will and sends the CONNACK, and wrote the live messages they
+// matched in between at once: the client read PUBLISHes before its CONNACK. MQTT.js then keeps the PUBACK for
+// later and reads nothing more until its connect timeout closes the connection (a consumer resuming its session on
+// a cluster under load was kept out ~40 s so). Here the connect step after the subscriptions' restore (the will's
+// removal from the store) is held while a message of each QoS is delivered, then let go.
+import type { Client } from 'aedes'
+import type { Packet } from 'mqtt-packet'
+import { describe, expect, it } from 'vitest'
+import type { TestBroker } from '../helpers/broker.js'
+import { CONNECT_TIMEOUT_MS, connect, publish } from '../helpers/mqtt.js'
+import { completeAll, connectPacket, packetWhere, rawClient, type RawClient } from '../helpers/raw-mqtt.js'
+import { startOnStore } from '../helpers/redis.js'
+import { useScope } from '../helpers/scope.js'
+import { gate, storeOfBroker } from '../helpers/store-holds.js'
+
+const scope = useScope()
+const TOPIC = 'sensors/sensor-1/connack-first'
+const MESSAGES = [['m0', 0], ['m1', 1], ['m2', 2]] as const
+
+type Pub = Packet & { cmd: 'publish', payload: Buffer }
+const publishOf = (payload: string) => (p: Packet): boolean => p.cmd === 'publish' && (p as Pub).payload.toString() === payload
+
+interface WillStore {
+  delWill (c: Client): Promise<unknown>
+  outgoingUpdate (c: Client, packet: { cmd?: string, payload?: unknown }): Promise<unknown>
+}
+
+/** the next `event` of the client `clientId` (aedes passes the client first) */
+function onClient (tb: TestBroker, event: 'clientDisconnect', clientId: string): Promise<unknown> {
+  const broker = tb.broker.aedes as unknown as NodeJS.EventEmitter
+  return new Promise((resolve) => {
+    const on = (c: { id: string }): void => { if (c.id === clientId) { broker.removeListener(event, on); resolve(c) } }
+    broker.on(event, on)
+  })
+}
+
+/**
+ * Holds the first CONNECT of `clientId` at the step after its subscriptions are restored (aedes removes the stored
+ * will, then stores the new one, then registers the client and sends CONNACK) until `release`. Undone after the test.
+ */
+function holdAfterRestore (tb: TestBroker, clientId: string): { held: Promise<void>, release: () => void } {
+  const store = storeOfBroker(tb) as unknown as WillStore
+  const delWill = store.delWill
+  const g = gate()
+  let hit = false
+  store.delWill = async function heldDelWill (this: WillStore, c) {
+    if (!hit && c.id === clientId) {
+      hit = true
+      g.onHeld()
+      await g.released
+    }
+    return await delWill.call(this, c)
+  }
+  scope.defer(() => { store.delWill = delWill; g.release() })
+  return { held: g.held, release: g.release }
+}
+
+/**
+ * Resolves once the store has recorded the packet id of a live delivery of `payload` to `clientId`: aedes writes
+ * the PUBLISH in that call's continuation, before the next turn of the event loop.
+ */
+function deliveryRecorded (tb: TestBroker, clientId: string, payload: string): Promise<void> {
+  const store = storeOfBroker(tb) as unknown as WillStore
+  const update = store.outgoingUpdate
+  return new Promise((resolve) => {
+    store.outgoingUpdate = async function watchedUpdate (this: WillStore, c, packet) {
+      const r = await update.call(this, c, packet)
+      if (c.id === clientId && packet.cmd === 'publish' && String(packet.payload) === payload) {
+        store.outgoingUpdate = update
+        resolve()
+      }
+      return r
+    }
+    scope.defer(() => { store.outgoingUpdate = update })
+  })
+}
+
+/** publishes m0, m1, m2 at QoS 0, 1, 2 while the CONNECT is held, and waits until each was written or kept back */
+async function publishWhileHeld (tb: TestBroker, clientId: string): Promise<void> {
+  const recorded = deliveryRecorded(tb, clientId, 'm2')
+  const pub = await scope.client('sensor-1')
+  // one publisher, in order: m0's delivery (no store call) is queued before m2's is recorded
+  for (const [payload, qos] of MESSAGES) await publish(pub, TOPIC, payload, { qos })
+  await recorded
+  await new Promise((resolve) => setImmediate(resolve))
+}
+
+describe.each(['memory', 'level', 'redis'] as const)('a persistent session resumed on %s while messages are published', (persistence) => {
+  const start = (): Promise<TestBroker> => startOnStore(scope, persistence)
+
+  /** a CONNECT of a persistent session for `clientId` (MQTT 5: Clean Start 0, expiry 300 s) */
+  const sessionConnect = (clientId: string, version: 4 | 5): Packet => connectPacket('dashboard', clientId, {
+    clean: false, protocolVersion: version, ...(version === 5 ? { properties: { sessionExpiryInterval: 300 } } : {})
+  } as Partial<Packet>)
+
+  /** a persistent session subscribed to sensors/# at QoS 2, then away */
+  async function awaySession (tb: TestBroker, clientId: string, version: 4 | 5): Promise<void> {
+    const first = scope.track(await rawClient(tb.port, { protocolVersion: version }))
+    first.send(sessionConnect(clientId, version))
+    await first.next('connack')
+    first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/#', qos: 2 }] } as Packet)
+    await first.next('suback')
+    const away = onClient(tb, 'clientDisconnect', clientId)
+    first.destroy()
+    await away
+  }
+
+  it.each([4, 5] as const)('MQTT %s: its CONNACK comes first, then each message once, and the connection stays', async (version) => {
+    const tb = await start()
+    const clientId = `connack-first-${persistence}-${version}`
+    await awaySession(tb, clientId, version)
+    const hold = holdAfterRestore(tb, clientId)
+    const back: RawClient = scope.track(await rawClient(tb.port, { protocolVersion: version }))
+    back.send(sessionConnect(clientId, version))
+    await hold.held
+    await publishWhileHeld(tb, clientId)
+    hold.release()
+    completeAll(back)
+    for (const [payload] of MESSAGES) await packetWhere(back, publishOf(payload))
+    const [first] = back.packets as Array<Packet & { returnCode?: number, reasonCode?: number, sessionPresent?: boolean }>
+    expect(first?.cmd).toBe('connack')
+    expect(first?.returnCode ?? first?.reasonCode).toBe(0)
+    expect(first?.sessionPresent).toBe(true)
+    for (const [payload] of MESSAGES) expect(back.packets.filter(publishOf(payload))).toHaveLength(1)
+    // the PUBREL of m2 is answered and a PINGREQ after it too: the broker read it all and kept the connection
+    back.send({ cmd: 'pingreq' } as Packet)
+    await back.next('pingresp')
+    await packetWhere(back, (p) => p.cmd === 'pubrel')
+    expect(back.isClosed).toBe(false)
+  })
+
+  it('an MQTT.js client resuming its session meanwhile is connected, and gets each message', async () => {
+    const tb = await start()
+    const clientId = `connack-first-mqttjs-${persistence}`
+    await awaySession(tb, clientId, 4)
+    const hold = holdAfterRestore(tb, clientId)
+    const opts = { clientId, clean: false, connectTimeout: CONNECT_TIMEOUT_MS }
+    const connecting = connect(tb.url, 'dashboard', opts)
+    await hold.held
+    await publishWhileHeld(tb, clientId)
+    hold.release()
+    // MQTT.js (5.16) read the PUBLISHes as a client not connected, and nothing after them: it was not connected
+    // once its connect timeout had passed
+    const c = await connecting
+    scope.defer(() => c.end())
+    for (const [payload] of MESSAGES) await c.waitFor((m) => m.payload === payload, payload)
+    expect(c.messages.map((m) => m.payload).sort()).toEqual(['m0', 'm1', 'm2'])
+  })
+})
