@@ -151,6 +151,12 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
   readonly #maxSessionDelivery: number
   /** per connection (aedes client, or a pseudo session object): packet id → what was sent under it */
   readonly #sent = new WeakMap<object, Map<number, Sent>>()
+  /**
+   * per aedes connection: for each read of its queue on its way, the keys of the messages acknowledged on it meanwhile.
+   * Sent (live, as the session resumed) and acknowledged between the read's LRANGE and its look at what is in flight,
+   * a message was listed and no longer in flight: sent again, DUP 1 (at QoS 2 after its PUBCOMP, a second message).
+   */
+  readonly #reads = new WeakMap<object, Set<Set<string>>>()
   /** per aedes connection: the messages it has in flight (<brokerId>:<counter>), by the packet id they went under */
   readonly #inFlight = new WeakMap<object, Map<string, number>>()
   /** records attached to a QoS 2 message's queue write, by its queue identity */
@@ -366,6 +372,7 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
       const inFlight = this.#inFlight.get(client)
       const identity = identityOf(s)
       if (inFlight?.get(identity) === messageId) inFlight.delete(identity)
+      for (const acked of this.#reads.get(client) ?? []) acked.add(s.entry).add(packetKey(s.brokerId, s.brokerCounter))
     } else if (packet.brokerId !== undefined && packet.brokerId !== null) {
       // a packet read from the queue and dropped unsent (aedes empties a session's queue so): its entry
       // is the one it was read from (a PUBLISH read from the client's own key: the script finds it there)
@@ -462,69 +469,87 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
   outgoingStream (client: Session): Readable {
     const db = this.#db
     const sentOn = this.#sent
+    const reads = this.#reads
     const batch = this.#batch
     const list = queueKey(client.id)
     const max = this.#maxSessionDelivery
     return Readable.from((async function * () {
-      // what was written or removed so far is read back as it is now
-      await batch.settled()
-      const keys = await db.lrange(list, 0, max)
-      if (keys.length === 0) {
-        // ids left by acknowledgements a worker not yet upgraded took (it removes no id)
-        db.del(idsKey(client.id)).catch(noop)
-        return
+      // acknowledged on this connection from now until the read is done: not read (see #reads)
+      const acked = new Set<string>()
+      let mine: Set<Set<string>> | undefined
+      if (isConnection(client)) {
+        mine = reads.get(client)
+        if (mine === undefined) reads.set(client, mine = new Set())
+        mine.add(acked)
       }
-      // sent on this connection already (live, while the queue was being read): in flight, not to send again — a
-      // message queued before the read and delivered live once the client was registered went twice (at QoS 2,
-      // once its first copy had completed, a second message under the same id)
-      // A QoS 2 message is listed under the message's key until its send's write, under the client's own key,
-      // reaches Redis: one sent while this read was on its way is in flight under either
-      const inFlight = (): Set<string> => {
-        const out = new Set<string>()
-        if (isConnection(client)) {
-          for (const s of sentOn.get(client)?.values() ?? []) out.add(s.entry).add(packetKey(s.brokerId, s.brokerCounter))
-        }
-        return out
+      try {
+        yield * readQueue()
+      } finally {
+        mine?.delete(acked)
       }
-      // what is in flight now is not read at all: a connected session's queue read again (a bus outage's replay,
-      // delivery/bus-gap.ts) would read every message it holds unacknowledged, payloads and all, to drop them
-      const sentBefore = inFlight()
-      const wanted = keys.filter((k) => !sentBefore.has(k))
-      // the packets, and the client's QoS 1 ids, in one round trip (the commands of one tick go out together)
-      const [values, ids] = await Promise.all([
-        Promise.all(wanted.map(async (k) => await db.getBuffer(k))),
-        db.hgetall(idsKey(client.id))
-      ])
-      const valueOf = new Map(wanted.map((k, i) => [k, values[i]]))
-      const sentAfter = inFlight()
-      // a message listed twice is read once (at QoS 2 twice would be two messages): a queue write resent by
-      // ioredis after Redis, which had run it, restarted lists it twice; once sent, one listing is under the
-      // client's own key (outgoing:<client>:<brokerId>:<counter>), which is the one read
-      const identityOf = (key: string): string => key.startsWith(PACKET_PREFIX) ? key.slice(PACKET_PREFIX.length) : key.slice(list.length + 1)
-      const sentHere = new Set(keys.filter((k) => !k.startsWith(PACKET_PREFIX)).map(identityOf))
-      const read = new Set<string>()
-      for (let i = 0; i < keys.length; i++) {
-        const key = keys[i] as string
-        const identity = identityOf(key)
-        if (sentBefore.has(key) || sentAfter.has(key) || read.has(identity) || (key.startsWith(PACKET_PREFIX) && sentHere.has(identity))) continue
-        read.add(identity)
-        const value = valueOf.get(key)
-        const packet = value !== null && value !== undefined ? msgpack.decode(value) as StoredPacket | null : null
-        // an entry whose packet is gone (expired, or removed with its last queue): dropped, as aedes-persistence-redis does
-        if (packet === null || packet === undefined) {
-          db.lrem(list, 0, key).catch(noop)
-          continue
+
+      async function * readQueue (): AsyncGenerator<StoredPacket> {
+        // what was written or removed so far is read back as it is now
+        await batch.settled()
+        const keys = await db.lrange(list, 0, max)
+        if (keys.length === 0) {
+          // ids left by acknowledgements a worker not yet upgraded took (it removes no id)
+          db.del(idsKey(client.id)).catch(noop)
+          return
         }
-        // a message under its own key (packet:…): the id this client was sent it under, if any; an id on the
-        // record itself was written there by aedes-persistence-redis or an earlier Warden, and is kept
-        if (key.startsWith(PACKET_PREFIX)) {
-          const id = ids[identity]
-          if (id !== undefined) packet.messageId = Number(id)
-          // the QoS this queue's copy was capped at, below the published one (queued-qos.ts)
-          const cap = ids[`${identity}:qos`]
-          if (cap !== undefined && Number(cap) < (packet.qos ?? 0)) packet.qos = Number(cap) as 0 | 1 | 2
+        // sent on this connection already (live, while the queue was being read): in flight, not to send again — a
+        // message queued before the read and delivered live once the client was registered went twice (at QoS 2,
+        // once its first copy had completed, a second message under the same id)
+        // A QoS 2 message is listed under the message's key until its send's write, under the client's own key,
+        // reaches Redis: one sent while this read was on its way is in flight under either
+        const inFlight = (): Set<string> => {
+          const out = new Set<string>()
+          if (isConnection(client)) {
+            for (const s of sentOn.get(client)?.values() ?? []) out.add(s.entry).add(packetKey(s.brokerId, s.brokerCounter))
+          }
+          return out
         }
-        yield packet
+        // what is in flight now is not read at all: a connected session's queue read again (a bus outage's replay,
+        // delivery/bus-gap.ts) would read every message it holds unacknowledged, payloads and all, to drop them
+        const sentBefore = inFlight()
+        const wanted = keys.filter((k) => !sentBefore.has(k))
+        // the packets, and the client's QoS 1 ids, in one round trip (the commands of one tick go out together)
+        const [values, ids] = await Promise.all([
+          Promise.all(wanted.map(async (k) => await db.getBuffer(k))),
+          db.hgetall(idsKey(client.id))
+        ])
+        const valueOf = new Map(wanted.map((k, i) => [k, values[i]]))
+        const sentAfter = inFlight()
+        // a message listed twice is read once (at QoS 2 twice would be two messages): a queue write resent by
+        // ioredis after Redis, which had run it, restarted lists it twice; once sent, one listing is under the
+        // client's own key (outgoing:<client>:<brokerId>:<counter>), which is the one read
+        const identityOf = (key: string): string => key.startsWith(PACKET_PREFIX) ? key.slice(PACKET_PREFIX.length) : key.slice(list.length + 1)
+        const sentHere = new Set(keys.filter((k) => !k.startsWith(PACKET_PREFIX)).map(identityOf))
+        const read = new Set<string>()
+        for (let i = 0; i < keys.length; i++) {
+          const key = keys[i] as string
+          const identity = identityOf(key)
+          if (sentBefore.has(key) || sentAfter.has(key) || acked.has(key) || read.has(identity)) continue
+          if (key.startsWith(PACKET_PREFIX) && sentHere.has(identity)) continue
+          read.add(identity)
+          const value = valueOf.get(key)
+          const packet = value !== null && value !== undefined ? msgpack.decode(value) as StoredPacket | null : null
+          // an entry whose packet is gone (expired, or removed with its last queue): dropped, as aedes-persistence-redis does
+          if (packet === null || packet === undefined) {
+            db.lrem(list, 0, key).catch(noop)
+            continue
+          }
+          // a message under its own key (packet:…): the id this client was sent it under, if any; an id on the
+          // record itself was written there by aedes-persistence-redis or an earlier Warden, and is kept
+          if (key.startsWith(PACKET_PREFIX)) {
+            const id = ids[identity]
+            if (id !== undefined) packet.messageId = Number(id)
+            // the QoS this queue's copy was capped at, below the published one (queued-qos.ts)
+            const cap = ids[`${identity}:qos`]
+            if (cap !== undefined && Number(cap) < (packet.qos ?? 0)) packet.qos = Number(cap) as 0 | 1 | 2
+          }
+          yield packet
+        }
       }
     })())
   }
