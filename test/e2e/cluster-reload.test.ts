@@ -37,10 +37,15 @@ it('pm2 reload broker is a rolling restart with no message lost at QoS 1', async
   await d.pm2('reload', 'broker')
   const workers = (await d.apps()).filter((a) => a.name === 'broker')
   expect(workers.filter((w) => w.pm2_env.status === 'online' && !oldPids.has(w.pid))).toHaveLength(2)
+  let seen = before
   const after = await waitUntil(async () => {
-    const s = await d.summary()
-    return s.received >= before.received + 200 && s.gaps === 0 ? s : undefined
-  }, 'consumer to keep receiving after the reload with no gap open', 60_000)
+    seen = await d.summary()
+    return seen.received >= before.received + 200 && seen.gaps === 0 ? seen : undefined
+  }, 'consumer to keep receiving after the reload with no gap open', 60_000).catch(async (err: Error) => {
+    // what the consumer and pm2 last said, for a failure seen only in a full run
+    const apps = (await d.apps()).map((a) => `${a.name}:${a.pid}:${a.pm2_env.status}:${a.pm2_env.restart_time}`)
+    throw new Error(`${err.message}; before ${JSON.stringify(before)}, last ${JSON.stringify(seen)}, apps ${apps.join(' ')}`)
+  })
   expect(after.devices).toBe(3)
   const restarts = Object.fromEntries((await d.apps()).filter((a) => a.name !== 'broker').map((a) => [a.name, a.pm2_env.restart_time]))
   expect(restarts).toMatchObject({ producer: 0, consumer: 0 })
