@@ -316,6 +316,8 @@ if (sections.has('cluster') && brokers.some((b) => b.cluster === true)) {
 // persistent sessions (clean=false subscribers, QoS 1 and 2) on the durable stores: Warden on level and on
 // Redis, bare aedes 1.2 on the same two stores, Mosquitto with persistence on
 const persistentMatrix = [1, 2].flatMap((qos) => ['pairs', 'fan4'].map((shape) => windowed(throughput(shape, qos, 64, { persistent: true }))))
+  // QoS 2 from publishers whose sessions outlive their connections: their packets awaiting PUBREL are stored too
+  .concat([windowed(throughput('pairs', 2, 64, { persistent: true, persistentPublishers: true }))])
   .filter((w) => typeof args.filter !== 'string' || args.filter.split(',').some((f) => w.name.includes(f)))
 const persistentBrokers = brokers.filter((b) => b.durable === true || b.name === 'warden-level')
 if (sections.has('persistent') && persistentBrokers.length > 0 && persistentMatrix.length > 0) {

@@ -13,7 +13,7 @@ const SATURATED = 0.9
 /**
  * @param broker a handle from startBroker
  * @param w { name, shape, qos, payloadSize, pubs: client[], subs: client[], rate?, window?, latency?, warmupMs, durationMs }
- *   pubs[i] = { clientId, username, password, topic, pubIndex }; subs[i] = { clientId, username, password, subs, from, clean }
+ *   pubs[i] = { clientId, username, password, topic, pubIndex, clean }; subs[i] = { clientId, username, password, subs, from, clean }
  */
 export async function runTraffic (broker, w) {
   const common = {

@@ -13,8 +13,10 @@ const SHAPES = {
   fan4: { pubs: 4, subs: 4, wildcard: true }
 }
 
-function pub (run, k, topics) {
-  return { clientId: `${run}-p${k}`, username: `pub-${k}`, password: BENCH_PASSWORD, pubIndex: k, ...(topics.length === 1 ? { topic: topics[0] } : { topics }) }
+function pub (run, k, topics, clean = true) {
+  return {
+    clientId: `${run}-p${k}`, username: `pub-${k}`, password: BENCH_PASSWORD, pubIndex: k, clean, ...(topics.length === 1 ? { topic: topics[0] } : { topics })
+  }
 }
 
 function sub (run, k, filter, qos, from, clean = true) {
@@ -23,16 +25,19 @@ function sub (run, k, filter, qos, from, clean = true) {
 
 const range = (n) => Array.from({ length: n }, (_, i) => i)
 
-/** One throughput workload: shape × QoS × payload; `persistent` subscribers keep a session (clean=false). */
-export function throughput (shape, qos, payloadSize, { persistent = false, mqtt5 = false } = {}) {
+/**
+ * One throughput workload: shape × QoS × payload; `persistent` subscribers keep a session (clean=false), and with
+ * `persistentPublishers` the publishers too (a QoS 2 publisher's packets awaiting PUBREL are then part of its session).
+ */
+export function throughput (shape, qos, payloadSize, { persistent = false, persistentPublishers = false, mqtt5 = false } = {}) {
   const s = SHAPES[shape]
   const size = payloadSize < 1024 ? payloadSize + 'B' : payloadSize / 1024 + 'KiB'
-  const name = `${shape}${persistent ? '-persistent' : ''} q${qos} ${size}${mqtt5 ? ' MQTT 5' : ''}`
-  const run = `${shape}${persistent ? 'P' : ''}${qos}${payloadSize}${mqtt5 ? 'v5' : ''}`
+  const name = `${shape}${persistent ? '-persistent' : ''} q${qos} ${size}${persistentPublishers ? ', persistent publishers' : ''}${mqtt5 ? ' MQTT 5' : ''}`
+  const run = `${shape}${persistent ? 'P' : ''}${persistentPublishers ? 'PP' : ''}${qos}${payloadSize}${mqtt5 ? 'v5' : ''}`
   // persistent sessions outlive the workload: their topics must not be reused by later ones (a stored
   // wildcard subscription of one workload would queue the next one's messages)
   const leaf = persistent ? `p-${run}` : '0'
-  const pubs = range(s.pubs).map((k) => pub(run, k, [`bench/pub-${k}/data/${leaf}`]))
+  const pubs = range(s.pubs).map((k) => pub(run, k, [`bench/pub-${k}/data/${leaf}`], !persistentPublishers))
   const subs = range(s.subs).map((k) => {
     if (s.wildcard) return sub(run, k, `bench/+/data/${leaf}`, qos, range(s.pubs), !persistent)
     const p = s.pubs === 1 ? 0 : k
