@@ -8,7 +8,7 @@ import type { Client } from 'aedes'
 import type { Packet } from 'mqtt-packet'
 import { describe, expect, it } from 'vitest'
 import type { TestBroker } from '../helpers/broker.js'
-import { CONNECT_TIMEOUT_MS, connect, publish } from '../helpers/mqtt.js'
+import { CONNECT_TIMEOUT_MS, connect, publish, subscribe } from '../helpers/mqtt.js'
 import { completeAll, connectPacket, packetWhere, rawClient, type RawClient } from '../helpers/raw-mqtt.js'
 import { startOnStore } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
@@ -146,5 +146,49 @@ describe.each(['memory', 'level', 'redis'] as const)('a persistent session resum
     scope.defer(() => c.end())
     for (const [payload] of MESSAGES) await c.waitFor((m) => m.payload === payload, payload)
     expect(c.messages.map((m) => m.payload).sort()).toEqual(['m0', 'm1', 'm2'])
+  })
+})
+
+describe('what waits for a resumed session\'s CONNACK', () => {
+  const MAX_OUT = 131072
+  const PAYLOAD = 'x'.repeat(8192)
+  const FLOOD = 40 // 320 KiB: past MAX_OUT
+
+  // The bytes kept for after the CONNACK wait in memory to be written to the connection, as bytes on its socket do:
+  // they count against limits.maxOutgoingBytes, past which the client is cut off (its session keeps its QoS 1/2
+  // messages). Kept apart from the socket, they counted against nothing: a flood matching the session's
+  // subscriptions while its will was being stored (a slow store) was held in full, however large.
+  it('counts against maxOutgoingBytes: a flood past it while the CONNECT is under way cuts the client off', async () => {
+    const tb = await scope.start({
+      config: { persistence: 'memory', limits: { maxPacketBytes: 65536, maxOutgoingBytes: MAX_OUT, publishRate: { perSecond: 1e7, burst: 1e7 } } }
+    })
+    const clientId = 'connack-first-flood'
+    const first = scope.track(await rawClient(tb.port))
+    first.send(connectPacket('dashboard', clientId, { clean: false } as Partial<Packet>))
+    await first.next('connack')
+    first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/#', qos: 1 }] } as Packet)
+    await first.next('suback')
+    const away = onClient(tb, 'clientDisconnect', clientId)
+    first.destroy()
+    await away
+    const healthy = await scope.client('observer', { clientId: 'connack-first-healthy' })
+    await subscribe(healthy, 'sensors/#', 0)
+    const hold = holdAfterRestore(tb, clientId)
+    const back = scope.track(await rawClient(tb.port))
+    back.send(connectPacket('dashboard', clientId, { clean: false } as Partial<Packet>))
+    await hold.held
+    const pub = await scope.client('sensor-1')
+    await publish(pub, TOPIC, 'kept', { qos: 1 })
+    for (let i = 0; i < FLOOD; i++) await publish(pub, TOPIC, `${i}:${PAYLOAD}`)
+    // delivered to every subscriber in one emit: the observer's last message comes after the resumed session's copy
+    await healthy.waitFor((m) => m.payload.startsWith(`${FLOOD - 1}:`))
+    expect(scope.count('delivery:slow-consumer')).toBe(1)
+    expect(scope.events.find((e) => e.reason === 'slow-consumer')).toMatchObject({ kind: 'delivery', clientId, username: 'dashboard' })
+    await back.closed()
+    expect(back.packets.filter((p) => p.cmd === 'publish')).toEqual([])
+    hold.release()
+    // the session kept its QoS 1 message: the next connection gets it
+    const again = await scope.client('dashboard', { clientId, clean: false })
+    await again.waitFor((m) => m.payload === 'kept', 'kept')
   })
 })

@@ -6,16 +6,39 @@
 // connection — and the next attempt meets the same while the devices publish. A consumer resuming its session on a
 // cluster under load was kept out ~40 s over four attempts so (cluster-reload). Paho closes the connection at once
 // ("received msg that was not CONNACK"). Such packets now wait for the CONNACK and follow it, in order
-// (packet-writes.ts); a refused CONNECT's go with its connection.
-import type { Aedes } from 'aedes'
-import { connOf } from './accessors.js'
+// (packet-writes.ts); a refused CONNECT's go with its connection. They wait in memory to be written to the
+// connection as bytes on its socket do, and count against the same bound (limits.maxOutgoingBytes): past it the
+// client is cut off, its session keeping its QoS 1/2 messages — a flood matching the session's subscriptions
+// while the store was slow to take its will was otherwise held in full.
+import type { Duplex } from 'node:stream'
+import type { Aedes, Client } from 'aedes'
+import { clientOfConn, connOf } from './accessors.js'
 import { brokerInternals } from './internals.js'
-import { markBeforeConnack } from './packet-writes.js'
+import { markBeforeConnack, type KeptBound } from './packet-writes.js'
 import { fn, patch } from './patch.js'
 
-export function connackFirst (broker: Aedes): void {
+export interface ConnackFirstOptions {
+  /** limits.maxOutgoingBytes (0: no bound) */
+  maxOutgoingBytes: number
+  /** audits the cut-off (delivery: slow-consumer) */
+  onSlowConsumer (client: Client, bytes: number): void
+}
+
+export function connackFirst (broker: Aedes, { maxOutgoingBytes, onSlowConsumer }: ConnackFirstOptions): void {
+  // one for every connection of the broker
+  const bound: KeptBound | undefined = maxOutgoingBytes > 0
+    ? {
+        maxBytes: maxOutgoingBytes,
+        over (stream, bytes) {
+          const conn = stream as Duplex
+          if (conn.destroyed) return
+          onSlowConsumer(clientOfConn(conn) as Client, bytes)
+          conn.destroy()
+        }
+      }
+    : undefined
   patch(brokerInternals(broker), 'preConnect', fn(3), (preConnect) => (client, packet, cb) => {
-    markBeforeConnack(connOf(client))
+    markBeforeConnack(connOf(client), bound)
     preConnect(client, packet, cb)
   }, 'aedes 2.0.0-beta.1 writes a resumed session\'s live messages before its CONNACK', 'broker')
 }
