@@ -192,3 +192,36 @@ describe('what waits for a resumed session\'s CONNACK', () => {
     await again.waitFor((m) => m.payload === 'kept', 'kept')
   })
 })
+
+// Known deviation, not fixed (MQTT-4.6.0: an ordered topic; 3.1.1 4.6): aedes restores a session's subscriptions
+// before it reads its queue, so a message published as the session resumes goes live, and the messages queued
+// before it, read afterwards, come after it. The same holds for one published after the CONNACK while the queue
+// is read (aedes's emptyQueue), so it is not the CONNACK's waiting that does it; keeping live messages until the
+// replay is over would. Fails on every store (Redis too); memory and level here. it.fails: passes once fixed.
+describe.each(['memory', 'level'] as const)('a message published as a session resumes on %s', (persistence) => {
+  it.fails.each([1, 2] as const)('QoS %s: comes after those queued before it (one publisher, one topic)', async (qos) => {
+    const tb = await startOnStore(scope, persistence)
+    const clientId = `connack-first-order-${persistence}-${qos}`
+    const first = scope.track(await rawClient(tb.port))
+    first.send(connectPacket('dashboard', clientId, { clean: false } as Partial<Packet>))
+    await first.next('connack')
+    first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/#', qos }] } as Packet)
+    await first.next('suback')
+    const away = onClient(tb, 'clientDisconnect', clientId)
+    first.destroy()
+    await away
+    const pub = await scope.client('sensor-1')
+    await publish(pub, TOPIC, 'queued', { qos })
+    const hold = holdAfterRestore(tb, clientId)
+    const back = scope.track(await rawClient(tb.port))
+    back.send(connectPacket('dashboard', clientId, { clean: false } as Partial<Packet>))
+    await hold.held
+    await publish(pub, TOPIC, 'live', { qos })
+    hold.release()
+    completeAll(back)
+    await packetWhere(back, publishOf('queued'))
+    await packetWhere(back, publishOf('live'))
+    // seen: live, queued
+    expect(back.packets.filter((p) => p.cmd === 'publish').map((p) => (p as Pub).payload.toString())).toEqual(['queued', 'live'])
+  })
+})
