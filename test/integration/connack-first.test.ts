@@ -39,21 +39,23 @@ function onClient (tb: TestBroker, event: 'clientDisconnect', clientId: string):
  * Holds the first CONNECT of `clientId` at the step after its subscriptions are restored (aedes removes the stored
  * will, then stores the new one, then registers the client and sends CONNACK) until `release`. Undone after the test.
  */
-function holdAfterRestore (tb: TestBroker, clientId: string): { held: Promise<void>, release: () => void } {
+function holdAfterRestore (tb: TestBroker, clientId: string): { held: Promise<void>, release: () => void, client: () => Client | undefined } {
   const store = storeOfBroker(tb) as unknown as WillStore
   const delWill = store.delWill
   const g = gate()
   let hit = false
+  let held: Client | undefined
   store.delWill = async function heldDelWill (this: WillStore, c) {
     if (!hit && c.id === clientId) {
       hit = true
+      held = c
       g.onHeld()
       await g.released
     }
     return await delWill.call(this, c)
   }
   scope.defer(() => { store.delWill = delWill; g.release() })
-  return { held: g.held, release: g.release }
+  return { held: g.held, release: g.release, client: () => held }
 }
 
 /**
@@ -146,6 +148,38 @@ describe.each(['memory', 'level', 'redis'] as const)('a persistent session resum
     scope.defer(() => c.end())
     for (const [payload] of MESSAGES) await c.waitFor((m) => m.payload === payload, payload)
     expect(c.messages.map((m) => m.payload).sort()).toEqual(['m0', 'm1', 'm2'])
+  })
+
+  // What was kept for a connection gone before its CONNACK was never sent: read back from the queue with the packet
+  // ids it was given, each is a first delivery, DUP 0 (MQTT-3.3.1-1; resend-dup.ts). The Redis store, shared by the
+  // processes, does not track what was never sent: DUP 1 there.
+  it('gone before its CONNACK: the next connection gets each message once, DUP 0 but on Redis', async () => {
+    const tb = await start()
+    const clientId = `connack-first-gone-${persistence}`
+    await awaySession(tb, clientId, 4)
+    const hold = holdAfterRestore(tb, clientId)
+    const back = scope.track(await rawClient(tb.port))
+    back.send(sessionConnect(clientId, 4))
+    await hold.held
+    await publishWhileHeld(tb, clientId)
+    const conn = (hold.client() as Client).conn as unknown as NodeJS.EventEmitter
+    const closed = new Promise((resolve) => conn.once('close', resolve))
+    back.destroy()
+    await closed
+    hold.release()
+    const again = scope.track(await rawClient(tb.port))
+    again.send(sessionConnect(clientId, 4))
+    completeAll(again)
+    for (const [payload] of MESSAGES.slice(1)) await packetWhere(again, publishOf(payload))
+    again.send({ cmd: 'pingreq' } as Packet)
+    await again.next('pingresp')
+    await packetWhere(again, (p) => p.cmd === 'pubrel')
+    expect(again.packets[0]?.cmd).toBe('connack')
+    for (const [payload] of MESSAGES.slice(1)) {
+      const got = again.packets.filter(publishOf(payload)) as Array<Pub & { dup: boolean }>
+      expect(got).toHaveLength(1)
+      expect(got[0]?.dup).toBe(persistence === 'redis')
+    }
   })
 })
 

@@ -9,13 +9,18 @@
 // (packet-writes.ts); a refused CONNECT's go with its connection. They wait in memory to be written to the
 // connection as bytes on its socket do, and count against the same bound (limits.maxOutgoingBytes): past it the
 // client is cut off, its session keeping its QoS 1/2 messages — a flood matching the session's subscriptions
-// while the store was slow to take its will was otherwise held in full.
+// while the store was slow to take its will was otherwise held in full. What was kept for a connection that closed
+// before its CONNACK was never sent: its QoS 1/2 messages, read back from the queue with their packet ids, are a
+// first delivery, DUP 0 (never-sent.ts), as those the outbound window held are.
 import type { Duplex } from 'node:stream'
 import type { Aedes, Client } from 'aedes'
-import { clientOfConn, connOf } from './accessors.js'
+import { clientOfConn, clientsOf, connOf } from './accessors.js'
+import { onConnectionClose, watchClose } from './close-hooks.js'
 import { brokerInternals } from './internals.js'
-import { markBeforeConnack, type KeptBound } from './packet-writes.js'
+import { markNeverSent } from './never-sent.js'
+import { keptAtClose, markBeforeConnack, type KeptBound } from './packet-writes.js'
 import { fn, patch } from './patch.js'
+import { storeOf, type StoredPacket } from './store.js'
 
 export interface ConnackFirstOptions {
   /** limits.maxOutgoingBytes (0: no bound) */
@@ -37,8 +42,22 @@ export function connackFirst (broker: Aedes, { maxOutgoingBytes, onSlowConsumer 
         }
       }
     : undefined
-  patch(brokerInternals(broker), 'preConnect', fn(3), (preConnect) => (client, packet, cb) => {
-    markBeforeConnack(connOf(client), bound)
+  const b = brokerInternals(broker)
+  onConnectionClose(broker, (conn) => {
+    const kept = keptAtClose(conn)
+    if (kept.length === 0) return
+    const client = clientOfConn(conn) as Client | undefined
+    if (client === undefined) return
+    // taken over on this process: the new connection may have read the queue already, and be sending them
+    const now = clientsOf(broker)[client.id]
+    if (now !== undefined && now !== client) return
+    const given = kept.filter((p) => p.cmd === 'publish' && p.qos > 0 && p.messageId !== undefined)
+    markNeverSent(storeOf(b.persistence), client.id, given as unknown as StoredPacket[])
+  })
+  patch(b, 'preConnect', fn(3), (preConnect) => (client, packet, cb) => {
+    const conn = connOf(client)
+    markBeforeConnack(conn, bound)
+    watchClose(broker, conn)
     preConnect(client, packet, cb)
   }, 'aedes 2.0.0-beta.1 writes a resumed session\'s live messages before its CONNACK', 'broker')
 }

@@ -57,9 +57,11 @@ export interface KeptBound {
 }
 
 interface Kept {
-  /** null: nothing yet; 'cut': past the bound, nothing is written before nor after the CONNACK */
-  packets: Array<[mqttPacket.Packet, WriteOptions | undefined]> | null | 'cut'
+  /** null: nothing yet */
+  packets: Array<[mqttPacket.Packet, WriteOptions | undefined]> | null
   bytes: number
+  /** past the bound, or refused: nothing more is kept, nor written after the CONNACK */
+  cut: boolean
   readonly bound: KeptBound | undefined
 }
 
@@ -76,26 +78,29 @@ function beforeConnack (
   packet: mqttPacket.Packet, stream: Connecting, opts: WriteOptions | undefined, kept: Kept,
   writePacket: (packet: mqttPacket.Packet, stream: NodeJS.WritableStream, opts?: WriteOptions) => boolean
 ): boolean {
-  const early = kept.packets
   if (packet.cmd !== 'connack') {
-    if (early === 'cut') return true
-    if (early === null) kept.packets = [[packet, opts]]
-    else early.push([packet, opts])
+    if (kept.cut) return true
+    if (kept.packets === null) kept.packets = [[packet, opts]]
+    else kept.packets.push([packet, opts])
     const bound = kept.bound
     if (bound !== undefined && bound.maxBytes > 0) {
       kept.bytes += sizeOf(packet)
       const waiting = kept.bytes + (stream.writableLength ?? 0)
       if (waiting > bound.maxBytes) {
-        kept.packets = 'cut'
+        kept.cut = true
         bound.over(stream, waiting)
       }
     }
     return true // as aedes's write takes it: sent, the connection not full
   }
-  stream[EARLY] = undefined
   const r = writePacket(packet, stream, opts)
-  // a refused CONNECT's connection closes: what was kept for it goes with it
-  if (early !== null && early !== 'cut' && accepted(packet)) for (const [p, o] of early) writePacket(p, stream, o)
+  // a refused CONNECT's connection closes: what was kept for it goes with it (keptAtClose)
+  if (kept.cut || !accepted(packet)) {
+    kept.cut = true
+    return r
+  }
+  stream[EARLY] = undefined
+  if (kept.packets !== null) for (const [p, o] of kept.packets) writePacket(p, stream, o)
   return r
 }
 
@@ -106,7 +111,15 @@ function beforeConnack (
  */
 export function markBeforeConnack (stream: NodeJS.WritableStream, bound?: KeptBound): void {
   wrap()
-  ;(stream as Connecting)[EARLY] = { packets: null, bytes: 0, bound }
+  ;(stream as Connecting)[EARLY] = { packets: null, bytes: 0, cut: false, bound }
+}
+
+/** the packets kept for `stream`'s CONNACK and never written (it closed before an accepted one, or was cut off) */
+export function keptAtClose (stream: NodeJS.WritableStream): mqttPacket.Packet[] {
+  const kept = (stream as Connecting)[EARLY]
+  if (kept === undefined || kept.packets === null) return []
+  ;(stream as Connecting)[EARLY] = undefined
+  return kept.packets.map(([p]) => p)
 }
 
 /** routes every written packet of command `cmd` through `rewrite` (the first one given per command stays);
