@@ -150,6 +150,33 @@ describe.each(['memory', 'level', 'redis'] as const)('a persistent session resum
     expect(c.messages.map((m) => m.payload).sort()).toEqual(['m0', 'm1', 'm2'])
   })
 
+  // MQTT 5, Clean Start 0 and no Session Expiry Interval: the stored session is resumed and ends with the connection
+  // (resume-queue.ts). aedes took the client as clean until its CONNACK: a message its restored subscriptions got
+  // before it was written with no packet id recorded, and the queue replay sent it again under another (at QoS 2 a
+  // second message); the client's PUBREC of the first copy then closed the connection.
+  it('MQTT 5 resuming with no Session Expiry: each message once, and the connection stays', async () => {
+    const tb = await start()
+    const clientId = `connack-first-no-expiry-${persistence}`
+    await awaySession(tb, clientId, 5)
+    const hold = holdAfterRestore(tb, clientId)
+    const back: RawClient = scope.track(await rawClient(tb.port, { protocolVersion: 5 }))
+    back.send(connectPacket('dashboard', clientId, { clean: false, protocolVersion: 5 } as Partial<Packet>))
+    await hold.held
+    const pub = await scope.client('sensor-1')
+    // m2 at QoS 2 is through once its PUBCOMP is back: aedes delivered it (and m0, m1 before it) first
+    for (const [payload, qos] of MESSAGES) await publish(pub, TOPIC, payload, { qos })
+    await new Promise((resolve) => setImmediate(resolve))
+    hold.release()
+    completeAll(back)
+    for (const [payload] of MESSAGES) await packetWhere(back, publishOf(payload))
+    back.send({ cmd: 'pingreq' } as Packet)
+    await back.next('pingresp')
+    await packetWhere(back, (p) => p.cmd === 'pubrel')
+    expect(back.packets[0]?.cmd).toBe('connack')
+    for (const [payload] of MESSAGES) expect(back.packets.filter(publishOf(payload))).toHaveLength(1)
+    expect(back.isClosed).toBe(false)
+  })
+
   // What was kept for a connection gone before its CONNACK was never sent: read back from the queue with the packet
   // ids it was given, each is a first delivery, DUP 0 (MQTT-3.3.1-1; resend-dup.ts). The Redis store, shared by the
   // processes, does not track what was never sent: DUP 1 there.

@@ -279,7 +279,7 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
     {
       name: 'resume-queue',
       reason: 'beta.1 clears the queue of an MQTT 5 session resumed with no Session Expiry Interval, after answering sessionPresent 1',
-      install: () => keepQueueOnResume(broker)
+      install: () => keepQueueOnResume(broker, store)
     },
     {
       name: 'connack-first',
