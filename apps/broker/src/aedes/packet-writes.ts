@@ -117,9 +117,12 @@ export function markBeforeConnack (stream: NodeJS.WritableStream, bound?: KeptBo
 /** the packets kept for `stream`'s CONNACK and never written (it closed before an accepted one, or was cut off) */
 export function keptAtClose (stream: NodeJS.WritableStream): mqttPacket.Packet[] {
   const kept = (stream as Connecting)[EARLY]
-  if (kept === undefined || kept.packets === null) return []
-  ;(stream as Connecting)[EARLY] = undefined
-  return kept.packets.map(([p]) => p)
+  if (kept === undefined) return []
+  // what aedes still writes to it while it closes goes nowhere, as before
+  kept.cut = true
+  const packets = kept.packets
+  kept.packets = null
+  return packets === null ? [] : packets.map(([p]) => p)
 }
 
 /** routes every written packet of command `cmd` through `rewrite` (the first one given per command stays);
