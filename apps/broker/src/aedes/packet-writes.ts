@@ -93,14 +93,12 @@ function beforeConnack (
     }
     return true // as aedes's write takes it: sent, the connection not full
   }
-  const r = writePacket(packet, stream, opts)
   // a refused CONNECT's connection closes: what was kept for it goes with it (keptAtClose)
-  if (kept.cut || !accepted(packet)) {
-    kept.cut = true
-    return r
-  }
-  stream[EARLY] = undefined
-  if (kept.packets !== null) for (const [p, o] of kept.packets) writePacket(p, stream, o)
+  const ok = !kept.cut && accepted(packet)
+  if (ok) stream[EARLY] = undefined
+  else kept.cut = true
+  const r = writePacket(packet, stream, opts)
+  if (ok && kept.packets !== null) for (const [p, o] of kept.packets) writePacket(p, stream, o)
   return r
 }
 
