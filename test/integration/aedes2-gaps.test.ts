@@ -7,6 +7,7 @@ import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 
 import type { Packet } from 'mqtt-packet'
 import { afterEach, describe, expect, it } from 'vitest'
 import { keepQueueOnResume } from '../../apps/broker/src/aedes/resume-queue.js'
+import { storeOf } from '../../apps/broker/src/aedes/store.js'
 import { stripWillDelay } from '../../apps/broker/src/aedes/will-properties.js'
 import { startBareBroker, type BareBroker } from '../helpers/bare-aedes.js'
 import { connectPacket, encode, rawClient, type RawClient } from '../helpers/raw-mqtt.js'
@@ -139,7 +140,7 @@ describe.each([
   it(fixed ? 'gets sessionPresent 1 and the queued message' : 'gets sessionPresent 1 but loses the queued message', async () => {
     const b = await startBareBroker()
     bares.push(b)
-    if (fixed) keepQueueOnResume(b.broker)
+    if (fixed) keepQueueOnResume(b.broker, storeOf((b.broker as unknown as { persistence: unknown }).persistence))
     const first = await v5(b.port, { clientId: 'resumer', clean: true, properties: { sessionExpiryInterval: 300 } })
     await new Promise<void>((resolve, reject) => first.c.subscribe('r/t', { qos: 1 }, (err) => err ? reject(err) : resolve()))
     await end(first.c)

@@ -8,7 +8,7 @@ import type { Client } from 'aedes'
 import type { Packet } from 'mqtt-packet'
 import { describe, expect, it } from 'vitest'
 import type { TestBroker } from '../helpers/broker.js'
-import { CONNECT_TIMEOUT_MS, connect, publish } from '../helpers/mqtt.js'
+import { CONNECT_TIMEOUT_MS, connect, publish, subscribe } from '../helpers/mqtt.js'
 import { completeAll, connectPacket, packetWhere, rawClient, type RawClient } from '../helpers/raw-mqtt.js'
 import { startOnStore } from '../helpers/redis.js'
 import { useScope } from '../helpers/scope.js'
@@ -39,21 +39,23 @@ function onClient (tb: TestBroker, event: 'clientDisconnect', clientId: string):
  * Holds the first CONNECT of `clientId` at the step after its subscriptions are restored (aedes removes the stored
  * will, then stores the new one, then registers the client and sends CONNACK) until `release`. Undone after the test.
  */
-function holdAfterRestore (tb: TestBroker, clientId: string): { held: Promise<void>, release: () => void } {
+function holdAfterRestore (tb: TestBroker, clientId: string): { held: Promise<void>, release: () => void, client: () => Client | undefined } {
   const store = storeOfBroker(tb) as unknown as WillStore
   const delWill = store.delWill
   const g = gate()
   let hit = false
+  let held: Client | undefined
   store.delWill = async function heldDelWill (this: WillStore, c) {
     if (!hit && c.id === clientId) {
       hit = true
+      held = c
       g.onHeld()
       await g.released
     }
     return await delWill.call(this, c)
   }
   scope.defer(() => { store.delWill = delWill; g.release() })
-  return { held: g.held, release: g.release }
+  return { held: g.held, release: g.release, client: () => held }
 }
 
 /**
@@ -146,5 +148,141 @@ describe.each(['memory', 'level', 'redis'] as const)('a persistent session resum
     scope.defer(() => c.end())
     for (const [payload] of MESSAGES) await c.waitFor((m) => m.payload === payload, payload)
     expect(c.messages.map((m) => m.payload).sort()).toEqual(['m0', 'm1', 'm2'])
+  })
+
+  // MQTT 5, Clean Start 0 and no Session Expiry Interval: the stored session is resumed and ends with the connection
+  // (resume-queue.ts). aedes took the client as clean until its CONNACK: a message its restored subscriptions got
+  // before it was written with no packet id recorded, and the queue replay sent it again under another (at QoS 2 a
+  // second message); the client's PUBREC of the first copy then closed the connection.
+  it('MQTT 5 resuming with no Session Expiry: each message once, and the connection stays', async () => {
+    const tb = await start()
+    const clientId = `connack-first-no-expiry-${persistence}`
+    await awaySession(tb, clientId, 5)
+    const hold = holdAfterRestore(tb, clientId)
+    const back: RawClient = scope.track(await rawClient(tb.port, { protocolVersion: 5 }))
+    back.send(connectPacket('dashboard', clientId, { clean: false, protocolVersion: 5 } as Partial<Packet>))
+    await hold.held
+    const pub = await scope.client('sensor-1')
+    // m2 at QoS 2 is through once its PUBCOMP is back: aedes delivered it (and m0, m1 before it) first
+    for (const [payload, qos] of MESSAGES) await publish(pub, TOPIC, payload, { qos })
+    await new Promise((resolve) => setImmediate(resolve))
+    hold.release()
+    completeAll(back)
+    for (const [payload] of MESSAGES) await packetWhere(back, publishOf(payload))
+    back.send({ cmd: 'pingreq' } as Packet)
+    await back.next('pingresp')
+    await packetWhere(back, (p) => p.cmd === 'pubrel')
+    expect(back.packets[0]?.cmd).toBe('connack')
+    for (const [payload] of MESSAGES) expect(back.packets.filter(publishOf(payload))).toHaveLength(1)
+    expect(back.isClosed).toBe(false)
+  })
+
+  // What was kept for a connection gone before its CONNACK was never sent: read back from the queue with the packet
+  // ids it was given, each is a first delivery, DUP 0 (MQTT-3.3.1-1; resend-dup.ts). The Redis store, shared by the
+  // processes, does not track what was never sent: DUP 1 there.
+  it('gone before its CONNACK: the next connection gets each message once, DUP 0 but on Redis', async () => {
+    const tb = await start()
+    const clientId = `connack-first-gone-${persistence}`
+    await awaySession(tb, clientId, 4)
+    const hold = holdAfterRestore(tb, clientId)
+    const back = scope.track(await rawClient(tb.port))
+    back.send(sessionConnect(clientId, 4))
+    await hold.held
+    await publishWhileHeld(tb, clientId)
+    const conn = (hold.client() as Client).conn as unknown as NodeJS.EventEmitter
+    const closed = new Promise((resolve) => conn.once('close', resolve))
+    back.destroy()
+    await closed
+    hold.release()
+    const again = scope.track(await rawClient(tb.port))
+    again.send(sessionConnect(clientId, 4))
+    completeAll(again)
+    for (const [payload] of MESSAGES.slice(1)) await packetWhere(again, publishOf(payload))
+    again.send({ cmd: 'pingreq' } as Packet)
+    await again.next('pingresp')
+    await packetWhere(again, (p) => p.cmd === 'pubrel')
+    expect(again.packets[0]?.cmd).toBe('connack')
+    for (const [payload] of MESSAGES.slice(1)) {
+      const got = again.packets.filter(publishOf(payload)) as Array<Pub & { dup: boolean }>
+      expect(got).toHaveLength(1)
+      expect(got[0]?.dup).toBe(persistence === 'redis')
+    }
+  })
+})
+
+describe('what waits for a resumed session\'s CONNACK', () => {
+  const MAX_OUT = 131072
+  const PAYLOAD = 'x'.repeat(8192)
+  const FLOOD = 40 // 320 KiB: past MAX_OUT
+
+  // The bytes kept for after the CONNACK wait in memory to be written to the connection, as bytes on its socket do:
+  // they count against limits.maxOutgoingBytes, past which the client is cut off (its session keeps its QoS 1/2
+  // messages). Kept apart from the socket, they counted against nothing: a flood matching the session's
+  // subscriptions while its will was being stored (a slow store) was held in full, however large.
+  it('counts against maxOutgoingBytes: a flood past it while the CONNECT is under way cuts the client off', async () => {
+    const tb = await scope.start({
+      config: { persistence: 'memory', limits: { maxPacketBytes: 65536, maxOutgoingBytes: MAX_OUT, publishRate: { perSecond: 1e7, burst: 1e7 } } }
+    })
+    const clientId = 'connack-first-flood'
+    const first = scope.track(await rawClient(tb.port))
+    first.send(connectPacket('dashboard', clientId, { clean: false } as Partial<Packet>))
+    await first.next('connack')
+    first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/#', qos: 1 }] } as Packet)
+    await first.next('suback')
+    const away = onClient(tb, 'clientDisconnect', clientId)
+    first.destroy()
+    await away
+    const healthy = await scope.client('observer', { clientId: 'connack-first-healthy' })
+    await subscribe(healthy, 'sensors/#', 0)
+    const hold = holdAfterRestore(tb, clientId)
+    const back = scope.track(await rawClient(tb.port))
+    back.send(connectPacket('dashboard', clientId, { clean: false } as Partial<Packet>))
+    await hold.held
+    const pub = await scope.client('sensor-1')
+    await publish(pub, TOPIC, 'kept', { qos: 1 })
+    for (let i = 0; i < FLOOD; i++) await publish(pub, TOPIC, `${i}:${PAYLOAD}`)
+    // delivered to every subscriber in one emit: the observer's last message comes after the resumed session's copy
+    await healthy.waitFor((m) => m.payload.startsWith(`${FLOOD - 1}:`))
+    expect(scope.count('delivery:slow-consumer')).toBe(1)
+    expect(scope.events.find((e) => e.reason === 'slow-consumer')).toMatchObject({ kind: 'delivery', clientId, username: 'dashboard' })
+    await back.closed()
+    expect(back.packets.filter((p) => p.cmd === 'publish')).toEqual([])
+    hold.release()
+    // the session kept its QoS 1 message: the next connection gets it
+    const again = await scope.client('dashboard', { clientId, clean: false })
+    await again.waitFor((m) => m.payload === 'kept', 'kept')
+  })
+})
+
+// Known deviation, not fixed (MQTT-4.6.0: an ordered topic; 3.1.1 4.6): aedes restores a session's subscriptions
+// before it reads its queue, so a message published as the session resumes goes live, and the messages queued
+// before it, read afterwards, come after it. The same holds for one published after the CONNACK while the queue
+// is read (aedes's emptyQueue), so it is not the CONNACK's waiting that does it; keeping live messages until the
+// replay is over would. Fails on every store (Redis too); memory and level here. it.fails: passes once fixed.
+describe.each(['memory', 'level'] as const)('a message published as a session resumes on %s', (persistence) => {
+  it.fails.each([1, 2] as const)('QoS %s: comes after those queued before it (one publisher, one topic)', async (qos) => {
+    const tb = await startOnStore(scope, persistence)
+    const clientId = `connack-first-order-${persistence}-${qos}`
+    const first = scope.track(await rawClient(tb.port))
+    first.send(connectPacket('dashboard', clientId, { clean: false } as Partial<Packet>))
+    await first.next('connack')
+    first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/#', qos }] } as Packet)
+    await first.next('suback')
+    const away = onClient(tb, 'clientDisconnect', clientId)
+    first.destroy()
+    await away
+    const pub = await scope.client('sensor-1')
+    await publish(pub, TOPIC, 'queued', { qos })
+    const hold = holdAfterRestore(tb, clientId)
+    const back = scope.track(await rawClient(tb.port))
+    back.send(connectPacket('dashboard', clientId, { clean: false } as Partial<Packet>))
+    await hold.held
+    await publish(pub, TOPIC, 'live', { qos })
+    hold.release()
+    completeAll(back)
+    await packetWhere(back, publishOf('queued'))
+    await packetWhere(back, publishOf('live'))
+    // seen: live, queued
+    expect(back.packets.filter((p) => p.cmd === 'publish').map((p) => (p as Pub).payload.toString())).toEqual(['queued', 'live'])
   })
 })

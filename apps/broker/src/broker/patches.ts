@@ -279,13 +279,13 @@ export function patchBroker (broker: Aedes, store: AedesStore, deps: BrokerPatch
     {
       name: 'resume-queue',
       reason: 'beta.1 clears the queue of an MQTT 5 session resumed with no Session Expiry Interval, after answering sessionPresent 1',
-      install: () => keepQueueOnResume(broker)
+      install: () => keepQueueOnResume(broker, store)
     },
     {
       name: 'connack-first',
       reason: 'beta.1 restores a resumed session\'s subscriptions before its CONNACK and writes the live messages they match at ' +
         'once: the client gets PUBLISHes before its CONNACK (MQTT-3.2.0-1; MQTT.js then waits out its connect timeout)',
-      install: () => connackFirst(broker)
+      install: () => connackFirst(broker, deps.limits.outgoing)
     },
     {
       name: 'will-delay-property',

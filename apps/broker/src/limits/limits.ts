@@ -62,6 +62,8 @@ export interface Limits {
     extra?: { address?: string | undefined, clientId?: string, username?: string | undefined, detail?: string, topic?: string, qos?: number }
   ): void
   readonly stats: LimitStats
+  /** limits.maxOutgoingBytes, and the audit of a client cut off past it (delivery: slow-consumer) */
+  readonly outgoing: { readonly maxOutgoingBytes: number, onSlowConsumer (client: Client, bytes: number): void }
   close (): void
 }
 
@@ -102,13 +104,17 @@ export function createLimits (cfg: LimitsConfig, { audit, refusal, usernameOf, i
     })
   }
 
+  const outgoing: Limits['outgoing'] = {
+    maxOutgoingBytes: cfg.maxOutgoingBytes,
+    onSlowConsumer: (c, bytes) => record('delivery', 'slow-consumer', c, { detail: `${bytes} bytes waiting to be written (limit ${cfg.maxOutgoingBytes})` })
+  }
   // set up once for every connection: the options' callbacks name the client they are called for
   const patchConnection = connectionPatcher({
     maxPacketBytes: cfg.maxPacketBytes,
     maxOutgoingBytes: cfg.maxOutgoingBytes,
     outboundTopicAliases: cfg.outboundTopicAliases,
     onMalformed: (c, v) => record('connection', v.reason, c, { detail: v.detail }),
-    onSlowConsumer: (c, bytes) => record('delivery', 'slow-consumer', c, { detail: `${bytes} bytes waiting to be written (limit ${cfg.maxOutgoingBytes})` })
+    onSlowConsumer: outgoing.onSlowConsumer
   })
 
   // one listener for every socket ('close' comes once: no once() wrapper either)
@@ -144,6 +150,7 @@ export function createLimits (cfg: LimitsConfig, { audit, refusal, usernameOf, i
 
   return {
     stats,
+    outgoing,
     audit: record,
     close () { clearInterval(sweep) },
 
