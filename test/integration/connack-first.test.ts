@@ -258,9 +258,10 @@ describe('what waits for a resumed session\'s CONNACK', () => {
 // before it reads its queue, so a message published as the session resumes goes live, and the messages queued
 // before it, read afterwards, come after it. The same holds for one published after the CONNACK while the queue
 // is read (aedes's emptyQueue), so it is not the CONNACK's waiting that does it; keeping live messages until the
-// replay is over would. Fails on every store (Redis too); memory and level here. it.fails: passes once fixed.
+// replay is over would. So on every store (Redis too); memory and level here. This test pins the deviation as it
+// is, each message once: once it is fixed, it fails, and its expectation becomes ['queued', 'live'].
 describe.each(['memory', 'level'] as const)('a message published as a session resumes on %s', (persistence) => {
-  it.fails.each([1, 2] as const)('QoS %s: comes after those queued before it (one publisher, one topic)', async (qos) => {
+  it.each([1, 2] as const)('QoS %s: comes before those queued before it (known deviation from MQTT-4.6.0), each once', async (qos) => {
     const tb = await startOnStore(scope, persistence)
     const clientId = `connack-first-order-${persistence}-${qos}`
     const first = scope.track(await rawClient(tb.port))
@@ -277,12 +278,16 @@ describe.each(['memory', 'level'] as const)('a message published as a session re
     const back = scope.track(await rawClient(tb.port))
     back.send(connectPacket('dashboard', clientId, { clean: false } as Partial<Packet>))
     await hold.held
+    // its live copy is kept for the CONNACK (not written after it, racing the queue's read)
+    const recorded = deliveryRecorded(tb, clientId, 'live')
     await publish(pub, TOPIC, 'live', { qos })
+    await recorded
+    await new Promise((resolve) => setImmediate(resolve))
     hold.release()
     completeAll(back)
     await packetWhere(back, publishOf('queued'))
     await packetWhere(back, publishOf('live'))
-    // seen: live, queued
-    expect(back.packets.filter((p) => p.cmd === 'publish').map((p) => (p as Pub).payload.toString())).toEqual(['queued', 'live'])
+    // MQTT-4.6.0 wants ['queued', 'live']
+    expect(back.packets.filter((p) => p.cmd === 'publish').map((p) => (p as Pub).payload.toString())).toEqual(['live', 'queued'])
   })
 })
