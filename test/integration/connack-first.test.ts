@@ -88,6 +88,23 @@ async function publishWhileHeld (tb: TestBroker, clientId: string): Promise<void
   await new Promise((resolve) => setImmediate(resolve))
 }
 
+/** a CONNECT of a persistent session for `clientId` (MQTT 5: Clean Start 0, expiry 300 s) */
+const sessionConnect = (clientId: string, version: 4 | 5): Packet => connectPacket('dashboard', clientId, {
+  clean: false, protocolVersion: version, ...(version === 5 ? { properties: { sessionExpiryInterval: 300 } } : {})
+} as Partial<Packet>)
+
+/** a persistent session subscribed to sensors/# at `qos`, then away */
+async function awaySession (tb: TestBroker, clientId: string, version: 4 | 5, qos: 1 | 2 = 2): Promise<void> {
+  const first = scope.track(await rawClient(tb.port, { protocolVersion: version }))
+  first.send(sessionConnect(clientId, version))
+  await first.next('connack')
+  first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/#', qos }] } as Packet)
+  await first.next('suback')
+  const away = onClient(tb, 'clientDisconnect', clientId)
+  first.destroy()
+  await away
+}
+
 /**
  * m0, m1, m2 each came once to `back`; the PUBREL of m2 is answered and a PINGREQ after it too: the broker read it
  * all and kept the connection
@@ -103,28 +120,15 @@ async function eachOnceStillOpen (back: RawClient): Promise<void> {
 describe.each(['memory', 'level', 'redis'] as const)('a persistent session resumed on %s while messages are published', (persistence) => {
   const start = (): Promise<TestBroker> => startOnStore(scope, persistence)
 
-  /** a CONNECT of a persistent session for `clientId` (MQTT 5: Clean Start 0, expiry 300 s) */
-  const sessionConnect = (clientId: string, version: 4 | 5): Packet => connectPacket('dashboard', clientId, {
-    clean: false, protocolVersion: version, ...(version === 5 ? { properties: { sessionExpiryInterval: 300 } } : {})
-  } as Partial<Packet>)
-
-  /** a persistent session subscribed to sensors/# at QoS 2, then away */
-  async function awaySession (tb: TestBroker, clientId: string, version: 4 | 5): Promise<void> {
-    const first = scope.track(await rawClient(tb.port, { protocolVersion: version }))
-    first.send(sessionConnect(clientId, version))
-    await first.next('connack')
-    first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/#', qos: 2 }] } as Packet)
-    await first.next('suback')
-    const away = onClient(tb, 'clientDisconnect', clientId)
-    first.destroy()
-    await away
+  /** a broker, a persistent session `clientId` away from it, and its next CONNECT to be held after its restore */
+  async function awayThenHeld (clientId: string, version: 4 | 5): Promise<{ tb: TestBroker, clientId: string, hold: ReturnType<typeof holdAfterRestore> }> {
+    const tb = await start()
+    await awaySession(tb, clientId, version)
+    return { tb, clientId, hold: holdAfterRestore(tb, clientId) }
   }
 
   it.each([4, 5] as const)('MQTT %s: its CONNACK comes first, then each message once, and the connection stays', async (version) => {
-    const tb = await start()
-    const clientId = `connack-first-${persistence}-${version}`
-    await awaySession(tb, clientId, version)
-    const hold = holdAfterRestore(tb, clientId)
+    const { tb, clientId, hold } = await awayThenHeld(`connack-first-${persistence}-${version}`, version)
     const back: RawClient = scope.track(await rawClient(tb.port, { protocolVersion: version }))
     back.send(sessionConnect(clientId, version))
     await hold.held
@@ -140,10 +144,7 @@ describe.each(['memory', 'level', 'redis'] as const)('a persistent session resum
   })
 
   it('an MQTT.js client resuming its session meanwhile is connected, and gets each message', async () => {
-    const tb = await start()
-    const clientId = `connack-first-mqttjs-${persistence}`
-    await awaySession(tb, clientId, 4)
-    const hold = holdAfterRestore(tb, clientId)
+    const { tb, clientId, hold } = await awayThenHeld(`connack-first-mqttjs-${persistence}`, 4)
     const opts = { clientId, clean: false, connectTimeout: CONNECT_TIMEOUT_MS }
     const connecting = connect(tb.url, 'dashboard', opts)
     await hold.held
@@ -162,10 +163,7 @@ describe.each(['memory', 'level', 'redis'] as const)('a persistent session resum
   // before it was written with no packet id recorded, and the queue replay sent it again under another (at QoS 2 a
   // second message); the client's PUBREC of the first copy then closed the connection.
   it('MQTT 5 resuming with no Session Expiry: each message once, and the connection stays', async () => {
-    const tb = await start()
-    const clientId = `connack-first-no-expiry-${persistence}`
-    await awaySession(tb, clientId, 5)
-    const hold = holdAfterRestore(tb, clientId)
+    const { tb, clientId, hold } = await awayThenHeld(`connack-first-no-expiry-${persistence}`, 5)
     const back: RawClient = scope.track(await rawClient(tb.port, { protocolVersion: 5 }))
     back.send(connectPacket('dashboard', clientId, { clean: false, protocolVersion: 5 } as Partial<Packet>))
     await hold.held
@@ -182,10 +180,7 @@ describe.each(['memory', 'level', 'redis'] as const)('a persistent session resum
   // ids it was given, each is a first delivery, DUP 0 (MQTT-3.3.1-1; resend-dup.ts). The Redis store, shared by the
   // processes, does not track what was never sent: DUP 1 there.
   it('gone before its CONNACK: the next connection gets each message once, DUP 0 but on Redis', async () => {
-    const tb = await start()
-    const clientId = `connack-first-gone-${persistence}`
-    await awaySession(tb, clientId, 4)
-    const hold = holdAfterRestore(tb, clientId)
+    const { tb, clientId, hold } = await awayThenHeld(`connack-first-gone-${persistence}`, 4)
     const back = scope.track(await rawClient(tb.port))
     back.send(sessionConnect(clientId, 4))
     await hold.held
@@ -225,14 +220,7 @@ describe('what waits for a resumed session\'s CONNACK', () => {
       config: { persistence: 'memory', limits: { maxPacketBytes: 65536, maxOutgoingBytes: MAX_OUT, publishRate: { perSecond: 1e7, burst: 1e7 } } }
     })
     const clientId = 'connack-first-flood'
-    const first = scope.track(await rawClient(tb.port))
-    first.send(connectPacket('dashboard', clientId, { clean: false } as Partial<Packet>))
-    await first.next('connack')
-    first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/#', qos: 1 }] } as Packet)
-    await first.next('suback')
-    const away = onClient(tb, 'clientDisconnect', clientId)
-    first.destroy()
-    await away
+    await awaySession(tb, clientId, 4, 1)
     const healthy = await scope.client('observer', { clientId: 'connack-first-healthy' })
     await subscribe(healthy, 'sensors/#', 0)
     const hold = holdAfterRestore(tb, clientId)
@@ -265,14 +253,7 @@ describe.each(['memory', 'level'] as const)('a message published as a session re
   it.each([1, 2] as const)('QoS %s: comes before those queued before it (known deviation from MQTT-4.6.0), each once', async (qos) => {
     const tb = await startOnStore(scope, persistence)
     const clientId = `connack-first-order-${persistence}-${qos}`
-    const first = scope.track(await rawClient(tb.port))
-    first.send(connectPacket('dashboard', clientId, { clean: false } as Partial<Packet>))
-    await first.next('connack')
-    first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/#', qos }] } as Packet)
-    await first.next('suback')
-    const away = onClient(tb, 'clientDisconnect', clientId)
-    first.destroy()
-    await away
+    await awaySession(tb, clientId, 4, qos)
     const pub = await scope.client('sensor-1')
     await publish(pub, TOPIC, 'queued', { qos })
     const hold = holdAfterRestore(tb, clientId)
