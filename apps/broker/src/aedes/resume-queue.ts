@@ -7,9 +7,10 @@
 // then as clean, so the session still ends with the connection. Not only from its CONNACK: the restored
 // subscriptions are live at once, and a message published before the CONNACK went to a clean client, written with
 // no packet id recorded: the queue replay sent it again under another (at QoS 2 a second message), and the
-// client's PUBREC for the first copy closed the connection. Not only until the replay is done: aedes stores a persistent client's PUBREL (and QoS 1/2
-// delivery) before writing it and writes a clean client's at once, so a PUBREC answered once the client was
-// clean again overtook one answered during the replay whose PUBREL was still being stored (MQTT-4.6.0-3).
+// client's PUBREC for the first copy closed the connection. Not only until the replay is done: aedes stores a
+// persistent client's PUBREL (and QoS 1/2 delivery) before writing it and writes a clean client's at once, so a
+// PUBREC answered once the client was clean again overtook one answered during the replay whose PUBREL was still
+// being stored (MQTT-4.6.0-3).
 // Persistent throughout, each acknowledged message also leaves the stored queue, which the resumed
 // subscriptions go on filling while the client is connected.
 import type { Aedes } from 'aedes'
