@@ -4,7 +4,10 @@ import { createConnection } from 'node:net'
 import mqttPacket, { type Packet } from 'mqtt-packet'
 import { PASSWORD } from './broker.js'
 import { basic } from './http.js'
+import type { IClientOptions } from 'mqtt'
+import type { BrokerNode } from './cluster.js'
 import { publish, type TestClient } from './mqtt.js'
+import type { Scope } from './scope.js'
 
 /** Publishes payloads `${prefix}0` … `${prefix}${n - 1}` to `topic`, at most `window` unacknowledged at a time. */
 export async function publishStream (pub: TestClient, topic: string, n: number, qos: 0 | 1 | 2, prefix = '', window = 64): Promise<void> {
@@ -117,4 +120,18 @@ export async function groupMembers (http: string, group: string): Promise<Listed
   const res = await fetch(`${http}/api/v1/groups`, { headers: { authorization: basic('observer') } })
   const body = await res.json() as { groups: Array<{ group: string, members: ListedMember[] }> }
   return body.groups.find((g) => g.group === group)?.members ?? []
+}
+
+/**
+ * A cluster test's processes and clients: `node` starts one under a broker id of its own; `client` connects to one, a
+ * client id starting with "pub" as sensor-1 (it publishes under sensors/sensor-1/), any other as dashboard (it reads)
+ */
+export function groupNodes (cluster: { startNode (env?: Record<string, string>): Promise<BrokerNode> }, scope: Scope): {
+  node (id: string): Promise<BrokerNode>
+  client (n: BrokerNode, clientId: string, opts?: IClientOptions): Promise<TestClient>
+} {
+  return {
+    node: async (id) => await cluster.startNode({ WARDEN_BROKER_ID: id }),
+    client: async (n, clientId, opts = {}) => await scope.client(clientId.startsWith('pub') ? 'sensor-1' : 'dashboard', { clientId, ...opts }, n)
+  }
 }

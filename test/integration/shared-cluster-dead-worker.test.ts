@@ -8,17 +8,15 @@ import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import { useCluster, type BrokerNode as Node } from '../helpers/cluster.js'
-import { connectStalled, groupMembers, type ListedMember, payloads, publishStream, tally } from '../helpers/groups.js'
-import { publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { connectStalled, groupMembers, groupNodes, type ListedMember, payloads, publishStream, tally } from '../helpers/groups.js'
+import { publish, subscribe } from '../helpers/mqtt.js'
 import { startRedisRelay } from '../helpers/redis-relay.js'
 import { useScope } from '../helpers/scope.js'
 
 const HANDOVER_MS = 10_000
 const cluster = useCluster('warden-shared-dead-worker-', { sharedSubscriptions: { handoverTimeoutMs: HANDOVER_MS } })
 const scope = useScope()
-const node = (id: string): Promise<Node> => cluster.startNode({ WARDEN_BROKER_ID: id })
-const client = (n: Node, clientId: string, opts: Record<string, unknown> = {}): Promise<TestClient> =>
-  scope.client(clientId.startsWith('pub') ? 'sensor-1' : 'dashboard', { clientId, ...opts }, n)
+const { node, client } = groupNodes(cluster, scope)
 const TOPIC = 'sensors/sensor-1/t'
 const FILTER = '$share/g/sensors/#'
 /** how soon a dead process's members leave the listing: the watch checks every 0.5 s and believes 1 s of silence */

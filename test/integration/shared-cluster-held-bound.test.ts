@@ -7,16 +7,14 @@
 import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import { useCluster, type BrokerNode as Node } from '../helpers/cluster.js'
-import { connectStalled, groupMembers, payloads, publishStream, tally } from '../helpers/groups.js'
-import { subscribe, type TestClient } from '../helpers/mqtt.js'
+import { connectStalled, groupMembers, groupNodes, payloads, publishStream, tally } from '../helpers/groups.js'
+import { subscribe } from '../helpers/mqtt.js'
 import { useScope } from '../helpers/scope.js'
 
 const BOUND = 40
 const cluster = useCluster('warden-shared-held-bound-', { limits: { maxQueuedMessages: BOUND } })
 const scope = useScope()
-const node = (id: string): Promise<Node> => cluster.startNode({ WARDEN_BROKER_ID: id })
-const client = (n: Node, clientId: string): Promise<TestClient> =>
-  scope.client(clientId.startsWith('pub') ? 'sensor-1' : 'dashboard', { clientId }, n)
+const { node, client } = groupNodes(cluster, scope)
 const TOPIC = 'sensors/sensor-1/t'
 const FILTER = '$share/g/sensors/#'
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null

@@ -8,17 +8,15 @@ import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import type { Packet } from 'mqtt-packet'
 import { useCluster, type BrokerNode as Node } from '../helpers/cluster.js'
-import { groupMembers, tally } from '../helpers/groups.js'
-import { publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { groupMembers, groupNodes, tally } from '../helpers/groups.js'
+import { publish, subscribe } from '../helpers/mqtt.js'
 import { connect5 } from '../helpers/mqtt5.js'
 import { connectPacket, rawClient } from '../helpers/raw-mqtt.js'
 import { useScope } from '../helpers/scope.js'
 
 const cluster = useCluster('warden-shared-held-return-', { sharedSubscriptions: { handoverTimeoutMs: 10_000 } })
 const scope = useScope()
-const node = (id: string): Promise<Node> => cluster.startNode({ WARDEN_BROKER_ID: id })
-const client = (n: Node, clientId: string): Promise<TestClient> =>
-  scope.client(clientId.startsWith('pub') ? 'sensor-1' : 'dashboard', { clientId }, n)
+const { node, client } = groupNodes(cluster, scope)
 const TOPIC = 'sensors/sensor-1/t'
 const FILTER = '$share/g/sensors/#'
 

@@ -6,16 +6,14 @@
 import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import { useCluster, type BrokerNode as Node } from '../helpers/cluster.js'
-import { connectStalled, groupMembers, tally } from '../helpers/groups.js'
-import { publish, subscribe, type TestClient } from '../helpers/mqtt.js'
+import { connectStalled, groupMembers, groupNodes, tally } from '../helpers/groups.js'
+import { publish, subscribe } from '../helpers/mqtt.js'
 import { useScope } from '../helpers/scope.js'
 
 const HANDOVER_MS = 2000
 const cluster = useCluster('warden-shared-stopped-worker-', { sharedSubscriptions: { handoverTimeoutMs: HANDOVER_MS } })
 const scope = useScope()
-const node = (id: string): Promise<Node> => cluster.startNode({ WARDEN_BROKER_ID: id })
-const client = (n: Node, clientId: string): Promise<TestClient> =>
-  scope.client(clientId.startsWith('pub') ? 'sensor-1' : 'dashboard', { clientId }, n)
+const { node, client } = groupNodes(cluster, scope)
 /** a group whose one member is on the process stopped */
 const SOLO = '$share/solo/sensors/+/solo'
 /** a group with a member there that holds what it is given, unacknowledged, and one on another process */
