@@ -157,6 +157,8 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
    * a message was listed and no longer in flight: sent again, DUP 1 (at QoS 2 after its PUBCOMP, a second message).
    */
   readonly #reads = new WeakMap<object, Set<Set<string>>>()
+  /** reads of a connection's queue on their way, in all: a PUBACK looks for its connection's only while there are some */
+  #readsOn = 0
   /** per aedes connection: the messages it has in flight (<brokerId>:<counter>), by the packet id they went under */
   readonly #inFlight = new WeakMap<object, Map<string, number>>()
   /** records attached to a QoS 2 message's queue write, by its queue identity */
@@ -372,7 +374,7 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
       const inFlight = this.#inFlight.get(client)
       const identity = identityOf(s)
       if (inFlight?.get(identity) === messageId) inFlight.delete(identity)
-      for (const acked of this.#reads.get(client) ?? []) acked.add(s.entry).add(packetKey(s.brokerId, s.brokerCounter))
+      if (this.#readsOn > 0) for (const acked of this.#reads.get(client) ?? []) acked.add(s.entry).add(packetKey(s.brokerId, s.brokerCounter))
     } else if (packet.brokerId !== undefined && packet.brokerId !== null) {
       // a packet read from the queue and dropped unsent (aedes empties a session's queue so): its entry
       // is the one it was read from (a PUBLISH read from the client's own key: the script finds it there)
@@ -469,7 +471,7 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
   outgoingStream (client: Session): Readable {
     const db = this.#db
     const sentOn = this.#sent
-    const reads = this.#reads
+    const store = this
     const batch = this.#batch
     const list = queueKey(client.id)
     const max = this.#maxSessionDelivery
@@ -478,14 +480,15 @@ export class RedisQueueStore extends AsyncRedisPersistence implements MarkRecord
       const acked = new Set<string>()
       let mine: Set<Set<string>> | undefined
       if (isConnection(client)) {
-        mine = reads.get(client)
-        if (mine === undefined) reads.set(client, mine = new Set())
+        mine = store.#reads.get(client)
+        if (mine === undefined) store.#reads.set(client, mine = new Set())
         mine.add(acked)
+        store.#readsOn++
       }
       try {
         yield * readQueue()
       } finally {
-        mine?.delete(acked)
+        if (mine?.delete(acked) === true) store.#readsOn--
       }
 
       async function * readQueue (): AsyncGenerator<StoredPacket> {
