@@ -51,10 +51,15 @@ async function publishers (b: TestBroker, qos: 0 | 1, n = N): Promise<Flood[]> {
 for (const qos of [0, 1] as const) {
   it(`QoS ${qos}: a subscriber reading steadily, slower than ten pipelining publishers, is never cut off, misses nothing, and holds them`, async () => {
     const b = await start()
+    const said: string[] = []
+    b.broker.audit.onRecord((e) => { said.push(`${e.kind}:${e.reason} ${e.detail ?? ''}`) })
     const r = await reader(b, qos)
     const pubs = await publishers(b, qos)
     await Promise.all(pubs.map((p) => p.done))
-    await r.received(PUBS * N)
+    // on a failure, what the broker said: which bound cut it off, and how flow control held the publishers
+    await r.received(PUBS * N).catch((err: Error) => {
+      throw new Error(`${err.message}; audit: ${JSON.stringify(said)}; flow: ${JSON.stringify(b.broker.flow.stats)}`)
+    })
     expect(r.isClosed).toBe(false)
     expect(scope.count('delivery:slow-consumer')).toBe(0)
     expect(missing(r.payloads, tags, N)).toEqual([])

@@ -16,7 +16,7 @@ import type { FlowControlConfig } from '../config/hardening-schema.js'
 import type { HookStage } from '../hooks/pipeline.js'
 import { isWillOf } from '../aedes/accessors.js'
 import { CongestionWatch, type CongestionLimits, type Usage } from './congestion.js'
-import { Holds, type HoldStats, type Reach } from './holds.js'
+import { Holds, type HoldStats, type Reach, type ReleaseSlice } from './holds.js'
 import type { FlowLink, FlowPeer } from './flow-link.js'
 
 /** an announcement is renewed this often while its subscriber stays congested, and lasts TTL_MS */
@@ -67,8 +67,20 @@ export interface FlowControl {
 /** the bounds a subscriber is cut off at */
 export type CutOffBounds = Pick<CongestionLimits, 'maxOutgoingBytes' | 'maxQueuedMessages' | 'maxQueuedBytes'>
 
+/**
+ * What a cleared subscriber's held publishes go on by at a time: half the way from its low-water mark back to its
+ * high-water mark, so that it is seen crossing it again before much more is on its way
+ */
+export function releaseSlice (cfg: Pick<FlowControlConfig, 'highWater' | 'lowWater'>, bounds: CutOffBounds): ReleaseSlice {
+  const share = (cfg.highWater - cfg.lowWater) / 2
+  return {
+    bytes: bounds.maxOutgoingBytes > 0 ? Math.max(1, Math.floor(bounds.maxOutgoingBytes * share)) : 256 * 1024,
+    publishes: bounds.maxQueuedMessages > 0 ? Math.max(1, Math.floor(bounds.maxQueuedMessages * share)) : 256
+  }
+}
+
 export function createFlowControl (cfg: FlowControlConfig, bounds: CutOffBounds, deps: FlowDeps): FlowControl {
-  const holds = new Holds(cfg.maxHoldMs, deps.replyOwnerOf)
+  const holds = new Holds(cfg.maxHoldMs, deps.replyOwnerOf, releaseSlice(cfg, bounds))
   const stats: FlowStats = Object.assign(holds.stats, { congested: 0 })
   const roles = cfg.roles === undefined ? undefined : new Set(cfg.roles)
   let link: FlowLink | undefined
@@ -104,7 +116,7 @@ export function createFlowControl (cfg: FlowControlConfig, bounds: CutOffBounds,
       authorizePublish (client, packet, cb, next) {
         // wills and the broker's own messages have no socket to slow down
         if (client === null || isWillOf(client, packet)) { next(client, packet, cb); return }
-        holds.hold(packet.topic, (held) => {
+        holds.hold(packet.topic, packet.topic.length + packet.payload.length, (held) => {
           // judged by the rules before it waited, up to maxHoldMs: judged again as they are now
           if (held && deps.stillAccepted !== undefined && !deps.stillAccepted(client, packet, cb)) return
           next(client, packet, cb)
