@@ -148,13 +148,26 @@ describe('a QoS 2 message\'s PUBREL on redis', () => {
     scope.defer(async () => { monitor.disconnect(); r.disconnect() })
     const runs: string[][][] = []
     let run: string[][] | null = null
+    const SENTINEL = 'warden-test-sentinel'
+    let sentinelSeen: () => void = () => {}
+    const sentinel = new Promise<void>((resolve) => { sentinelSeen = resolve })
     monitor.on('monitor', (_time: string, args: string[], source: string) => {
-      if (source !== 'lua') { run = null; return }
+      if (source !== 'lua') {
+        run = null
+        if (String(args[0]).toLowerCase() === 'echo' && args[1] === SENTINEL) sentinelSeen()
+        return
+      }
       if (run === null) runs.push(run = [])
       run.push(args)
     })
     d.send({ cmd: 'pubrel', messageId: 7 } as Packet)
     await d.next('pubcomp')
+    // aedes sends PUBCOMP once the removal is done; MONITOR's stream, on its own connection, can come later. It
+    // shows commands in the order Redis ran them: once it shows a command sent now, it has shown the removal
+    const other = new Redis(onRedis.redis.url)
+    scope.defer(() => { other.disconnect() })
+    await other.echo(SENTINEL)
+    await sentinel
     const removals = (cmds: string[][]): string[] => cmds
       .filter((a) => a[0]?.toLowerCase() === 'hdel' && a[1]?.startsWith('incoming:') === true && a[2] === '7')
       .map((a) => a[1] as string)

@@ -27,22 +27,38 @@ const IDLE = new Set(['ping', 'info', 'pubsub', 'publish'])
 /** the commands Redis was sent (top level, the bus's and the idle ones left out) and those the store's scripts ran */
 interface Seen { top: Map<string, number>, inScripts: Map<string, number> }
 
-async function watch (): Promise<Seen & { stop: () => void }> {
+/** what MONITOR shows until `stop()`, which resolves once it has shown every command Redis ran before the call */
+async function watch (): Promise<Seen & { stop: () => Promise<void> }> {
   const r = new Redis(redis.url)
   const monitor = await r.monitor()
   const seen: Seen = { top: new Map(), inScripts: new Map() }
   const count = (m: Map<string, number>, name: string): void => { m.set(name, (m.get(name) ?? 0) + 1) }
+  const SENTINEL = 'warden-test-sentinel'
+  let sentinelSeen: () => void = () => {}
+  const sentinel = new Promise<void>((resolve) => { sentinelSeen = resolve })
   monitor.on('monitor', (_time: string, args: string[], source: string) => {
     const name = String(args[0]).toLowerCase()
     // the cluster bus's PUBLISHes (redis-bus-batch.ts) are the bus's, not the store's
     if (source === 'lua') {
       if (name !== 'publish') count(seen.inScripts, name)
+    } else if (name === 'echo' && args[1] === SENTINEL) {
+      sentinelSeen()
     } else if (!IDLE.has(name) && !(name === 'evalsha' && args[1] === BUS_SHA)) {
       count(seen.top, name)
     }
   })
-  const stop = (): void => { monitor.disconnect(); r.disconnect() }
-  scope.defer(stop)
+  const close = (): void => { monitor.disconnect(); r.disconnect() }
+  scope.defer(close)
+  // MONITOR's stream comes on its own connection, later than replies on others may: it shows commands in the order
+  // Redis ran them, so once it shows one sent now it has shown all that ran before
+  const stop = async (): Promise<void> => {
+    const other = new Redis(redis.url)
+    try {
+      await other.echo(SENTINEL)
+      await sentinel
+    } finally { other.disconnect() }
+    close()
+  }
   return { ...seen, stop }
 }
 
@@ -91,11 +107,7 @@ describe('a QoS 2 message to a connected persistent subscriber on the Redis stor
       const before = commits()
       for (let n = 1; n <= N; n++) await oneQos2Message(device, reader, TOPIC, n)
       const after = commits()
-      // a command MONITOR shows comes before the reply to one sent after it
-      const r = new Redis(redis.url)
-      await r.ping()
-      r.disconnect()
-      seen.stop()
+      await seen.stop()
       const calls = { batches: (after.batches - before.batches) / N, ops: (after.ops - before.ops) / N }
       const top = perMessage(seen.top, N)
       const inScripts = perMessage(seen.inScripts, N)
