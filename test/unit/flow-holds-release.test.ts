@@ -127,3 +127,74 @@ it('a slice is half the way from the low-water mark back to the high-water mark'
   // no byte bound: a fixed slice
   expect(releaseSlice(cfg, { maxOutgoingBytes: 0, maxQueuedMessages: 0, maxQueuedBytes: 0 })).toEqual({ bytes: 262144, publishes: 256 })
 })
+
+it('a publish waits behind a long line at most maxHoldMs, and close leaves no timer', () => {
+  const slow = new Holds(MAX_HOLD_MS, undefined, { bytes: MSG, publishes: 1 })
+  slow.set(KEY, [['sensors/#']], 60_000)
+  const gone: number[] = []
+  // 600 slices of one: more than maxHoldMs / RELEASE_MS
+  for (let i = 0; i < 600; i++) slow.hold(`sensors/${i}`, MSG, () => gone.push(i))
+  slow.clear(KEY)
+  vi.advanceTimersByTime(MAX_HOLD_MS)
+  expect(gone).toHaveLength(600)
+  expect(gone.slice(0, 100)).toEqual(Array.from({ length: 100 }, (_, i) => i))
+  expect(slow.stats.timedOut).toBeGreaterThan(0)
+  slow.close()
+  expect(vi.getTimerCount()).toBe(0)
+})
+
+it('a subscriber cleared while a slice is let go: what it held goes on in the line, not after maxHoldMs', () => {
+  const other = 'broker-a\u0000other'
+  h.set(KEY, [['sensors/#']], 60_000)
+  h.set(other, [['lights/#']], 60_000)
+  const gone: string[] = []
+  h.hold('lights/1', MSG, () => gone.push('lights/1'))
+  // letting sensors/1 go clears the other subscriber (at once, while the slice is let go)
+  h.hold('sensors/1', MSG, () => { gone.push('sensors/1'); h.clear(other) })
+  h.clear(KEY)
+  vi.advanceTimersByTime(2 * RELEASE_MS)
+  expect(gone).toEqual(['sensors/1', 'lights/1'])
+  expect(h.congested).toEqual([])
+})
+
+it('a slice does not look again at what an earlier slice passed over while no subscriber changed', () => {
+  const other = 'broker-a\u0000other'
+  const small = new Holds(60_000, undefined, { bytes: 10 * MSG, publishes: 10 })
+  try {
+    small.set(other, [['lights/#']], 60_000)
+    small.set(KEY, [['sensors/#']], 60_000)
+    // 1000 held by the other subscriber, still congested, ahead of a line of 100
+    for (let i = 0; i < 1000; i++) small.hold(`lights/${i}`, 10, () => {})
+    let n = 0
+    for (let i = 0; i < 100; i++) small.hold(`sensors/${i}`, MSG, () => { n++ })
+    const blocks = vi.spyOn(small, 'blocks')
+    small.clear(KEY)
+    for (let i = 0; i < 10; i++) {
+      // the other subscriber's announcement renewed, the same reach: nothing it held can go on
+      small.set(other, [['lights/#']], 60_000)
+      vi.advanceTimersByTime(RELEASE_MS)
+    }
+    expect(n).toBe(100)
+    // ten slices: each looked at the 1000 once would be 10 000
+    expect(blocks.mock.calls.length).toBeLessThan(1200)
+  } finally { small.close() }
+})
+
+it('a congested subscriber announced again with less reach: what it no longer receives goes on with the line', () => {
+  const other = 'broker-a\u0000other'
+  const small = new Holds(60_000, undefined, { bytes: MSG, publishes: 1 })
+  try {
+    small.set(other, [['lights/#'], ['doors/#']], 60_000)
+    small.set(KEY, [['sensors/#']], 60_000)
+    const gone: string[] = []
+    small.hold('doors/1', MSG, () => gone.push('doors/1'))
+    for (let i = 0; i < 3; i++) small.hold(`sensors/${i}`, MSG, () => gone.push(`sensors/${i}`))
+    small.clear(KEY)
+    expect(gone).toEqual(['sensors/0'])
+    small.set(other, [['lights/#']], 60_000)
+    vi.advanceTimersByTime(RELEASE_MS)
+    expect(gone).toEqual(['sensors/0', 'doors/1'])
+    vi.advanceTimersByTime(2 * RELEASE_MS)
+    expect(gone).toEqual(['sensors/0', 'doors/1', 'sensors/1', 'sensors/2'])
+  } finally { small.close() }
+})
