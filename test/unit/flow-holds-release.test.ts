@@ -3,7 +3,7 @@
 // what ten pipelining publishers had waiting (~1 MB) was past the flow stage before any of it reached the
 // subscriber's socket, and a reader was cut off at 2 MiB (flow-control-fan-in failed so in CI).
 import { afterEach, beforeEach, expect, it, vi } from 'vitest'
-import { Holds, RELEASE_MS } from '../../apps/broker/src/flow/holds.js'
+import { Holds, RELEASE_MS, type Reach } from '../../apps/broker/src/flow/holds.js'
 import { releaseSlice } from '../../apps/broker/src/flow/flow-control.js'
 
 const KEY = 'broker-a\u0000slow-reader'
@@ -143,18 +143,20 @@ it('a publish waits behind a long line at most maxHoldMs, and close leaves no ti
   expect(vi.getTimerCount()).toBe(0)
 })
 
-it('a subscriber cleared while a slice is let go: what it held goes on in the line, not after maxHoldMs', () => {
+it('a subscriber cleared while a slice is let go: what it held goes on in the line, in order, not after maxHoldMs', () => {
   const other = 'broker-a\u0000other'
-  h.set(KEY, [['sensors/#']], 60_000)
+  h.set(KEY, [['sensors/#'], ['lights/#']], 60_000)
   h.set(other, [['lights/#']], 60_000)
   const gone: string[] = []
-  h.hold('lights/1', MSG, () => gone.push('lights/1'))
+  h.hold('lights/1', MSG, () => gone.push('lights/1 first'))
   // letting sensors/1 go clears the other subscriber (at once, while the slice is let go)
   h.hold('sensors/1', MSG, () => { gone.push('sensors/1'); h.clear(other) })
+  h.hold('lights/1', MSG, () => gone.push('lights/1 second'))
   h.clear(KEY)
   vi.advanceTimersByTime(2 * RELEASE_MS)
-  expect(gone).toEqual(['sensors/1', 'lights/1'])
+  expect(gone).toEqual(['sensors/1', 'lights/1 first', 'lights/1 second'])
   expect(h.congested).toEqual([])
+  expect(h.stats.timedOut).toBe(0)
 })
 
 it('a slice does not look again at what an earlier slice passed over while no subscriber changed', () => {
@@ -198,3 +200,61 @@ it('a congested subscriber announced again with less reach: what it no longer re
     expect(gone).toEqual(['sensors/0', 'doors/1', 'sensors/1', 'sensors/2'])
   } finally { small.close() }
 })
+
+/** a seeded generator, for the random runs below */
+function lcg (seed: number): () => number {
+  let s = seed >>> 0
+  return () => { s = (s * 1664525 + 1013904223) >>> 0; return s / 2 ** 32 }
+}
+
+for (const sameReach of [true, false]) {
+  const what = sameReach ? 'each subscriber announced with one reach' : 'reaches changing'
+  const inOrder = sameReach ? ', those on one topic in the order held' : ''
+  it(`random runs (${what}): each publish goes on once, within maxHoldMs${inOrder}, and close leaves no timer`, () => {
+    for (let seed = 1; seed <= 100; seed++) {
+      const r = lcg(seed)
+      const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T
+      const maxHold = 50
+      const hs = new Holds(maxHold, undefined, { bytes: 3, publishes: 2 })
+      const keys = ['b\u0000k0', 'b\u0000k1', 'b\u0000k2']
+      const reaches: Array<Array<[string]>> = [[['a/#']], [['b/#']], [['a/1'], ['c/#']], [['#']]]
+      const topics = ['a/1', 'a/2', 'b/1', 'c/1', 'd/1']
+      const calls: number[] = []
+      const order: Array<[number, string]> = []
+      // set, clear or hold; a publish let go does so too, at once, now and then (the writes it causes)
+      const act = (depth: number): void => {
+        const x = r()
+        const k = Math.floor(r() * keys.length)
+        if (x < 0.25) hs.set(keys[k] as string, sameReach ? reaches[k] as Reach : pick(reaches), 10 + Math.floor(r() * 100))
+        else if (x < 0.45) hs.clear(keys[k] as string)
+        else {
+          const id = calls.length
+          const topic = pick(topics)
+          const since = Date.now()
+          calls.push(0)
+          hs.hold(topic, 1 + Math.floor(r() * 2), () => {
+            calls[id] = (calls[id] as number) + 1
+            order.push([id, topic])
+            expect(Date.now() - since, `seed ${seed}: publish ${id} waited`).toBeLessThanOrEqual(maxHold)
+            if (depth < 2 && r() < 0.3) act(depth + 1)
+          })
+        }
+      }
+      for (let step = 0; step < 400; step++) {
+        act(0)
+        if (r() < 0.3) vi.advanceTimersByTime(Math.floor(r() * 3 * RELEASE_MS))
+      }
+      for (let i = 0; i < 4; i++) vi.advanceTimersByTime(maxHold + 1)
+      expect(calls.every((n) => n === 1), `seed ${seed}: each publish once`).toBe(true)
+      if (sameReach) {
+        const last = new Map<string, number>()
+        for (const [id, topic] of order) {
+          expect(id, `seed ${seed}: ${topic}`).toBeGreaterThan(last.get(topic) ?? -1)
+          last.set(topic, id)
+        }
+      }
+      hs.close()
+      expect(vi.getTimerCount()).toBe(0)
+    }
+  })
+}

@@ -213,10 +213,10 @@ export class Holds {
       this.held.delete(h)
       clearTimeout(h.timer)
       h.go()
+      // it cleared a subscriber (or announced another reach): what that frees, this pass may have passed over
+      // already, ahead of what comes next: the next slice looks again from the oldest
+      if (this.gen !== gen && this.held.size > 0) { this.later(); return }
     }
-    // a publish let go cleared a subscriber (or announced another reach): what that frees, this pass may
-    // have passed over already
-    if (this.gen !== gen && this.held.size > 0) { this.later(); return }
     for (const [key, e] of this.entries) if (e.draining) this.entries.delete(key)
   }
 
