@@ -3,7 +3,7 @@
 // what ten pipelining publishers had waiting (~1 MB) was past the flow stage before any of it reached the
 // subscriber's socket, and a reader was cut off at 2 MiB (flow-control-fan-in failed so in CI).
 import { afterEach, beforeEach, expect, it, vi } from 'vitest'
-import { Holds, RELEASE_MS } from '../../apps/broker/src/flow/holds.js'
+import { Holds, RELEASE_MS, type Reach } from '../../apps/broker/src/flow/holds.js'
 import { releaseSlice } from '../../apps/broker/src/flow/flow-control.js'
 
 const KEY = 'broker-a\u0000slow-reader'
@@ -127,3 +127,134 @@ it('a slice is half the way from the low-water mark back to the high-water mark'
   // no byte bound: a fixed slice
   expect(releaseSlice(cfg, { maxOutgoingBytes: 0, maxQueuedMessages: 0, maxQueuedBytes: 0 })).toEqual({ bytes: 262144, publishes: 256 })
 })
+
+it('a publish waits behind a long line at most maxHoldMs, and close leaves no timer', () => {
+  const slow = new Holds(MAX_HOLD_MS, undefined, { bytes: MSG, publishes: 1 })
+  slow.set(KEY, [['sensors/#']], 60_000)
+  const gone: number[] = []
+  // 600 slices of one: more than maxHoldMs / RELEASE_MS
+  for (let i = 0; i < 600; i++) slow.hold(`sensors/${i}`, MSG, () => gone.push(i))
+  slow.clear(KEY)
+  vi.advanceTimersByTime(MAX_HOLD_MS)
+  expect(gone).toHaveLength(600)
+  expect(gone.slice(0, 100)).toEqual(Array.from({ length: 100 }, (_, i) => i))
+  expect(slow.stats.timedOut).toBeGreaterThan(0)
+  slow.close()
+  expect(vi.getTimerCount()).toBe(0)
+})
+
+it('a subscriber cleared while a slice is let go: what it held goes on in the line, in order, not after maxHoldMs', () => {
+  const other = 'broker-a\u0000other'
+  h.set(KEY, [['sensors/#'], ['lights/#']], 60_000)
+  h.set(other, [['lights/#']], 60_000)
+  const gone: string[] = []
+  h.hold('lights/1', MSG, () => gone.push('lights/1 first'))
+  // letting sensors/1 go clears the other subscriber (at once, while the slice is let go)
+  h.hold('sensors/1', MSG, () => { gone.push('sensors/1'); h.clear(other) })
+  h.hold('lights/1', MSG, () => gone.push('lights/1 second'))
+  h.clear(KEY)
+  vi.advanceTimersByTime(2 * RELEASE_MS)
+  expect(gone).toEqual(['sensors/1', 'lights/1 first', 'lights/1 second'])
+  expect(h.congested).toEqual([])
+  expect(h.stats.timedOut).toBe(0)
+})
+
+it('a slice does not look again at what an earlier slice passed over while no subscriber changed', () => {
+  const other = 'broker-a\u0000other'
+  const small = new Holds(60_000, undefined, { bytes: 10 * MSG, publishes: 10 })
+  try {
+    small.set(other, [['lights/#']], 60_000)
+    small.set(KEY, [['sensors/#']], 60_000)
+    // 1000 held by the other subscriber, still congested, ahead of a line of 100
+    for (let i = 0; i < 1000; i++) small.hold(`lights/${i}`, 10, () => {})
+    let n = 0
+    for (let i = 0; i < 100; i++) small.hold(`sensors/${i}`, MSG, () => { n++ })
+    const blocks = vi.spyOn(small, 'blocks')
+    small.clear(KEY)
+    for (let i = 0; i < 10; i++) {
+      // the other subscriber's announcement renewed, the same reach: nothing it held can go on
+      small.set(other, [['lights/#']], 60_000)
+      vi.advanceTimersByTime(RELEASE_MS)
+    }
+    expect(n).toBe(100)
+    // ten slices: each looked at the 1000 once would be 10 000
+    expect(blocks.mock.calls.length).toBeLessThan(1200)
+  } finally { small.close() }
+})
+
+it('a congested subscriber announced again with less reach: what it no longer receives goes on with the line', () => {
+  const other = 'broker-a\u0000other'
+  const small = new Holds(60_000, undefined, { bytes: MSG, publishes: 1 })
+  try {
+    small.set(other, [['lights/#'], ['doors/#']], 60_000)
+    small.set(KEY, [['sensors/#']], 60_000)
+    const gone: string[] = []
+    small.hold('doors/1', MSG, () => gone.push('doors/1'))
+    for (let i = 0; i < 3; i++) small.hold(`sensors/${i}`, MSG, () => gone.push(`sensors/${i}`))
+    small.clear(KEY)
+    expect(gone).toEqual(['sensors/0'])
+    small.set(other, [['lights/#']], 60_000)
+    vi.advanceTimersByTime(RELEASE_MS)
+    expect(gone).toEqual(['sensors/0', 'doors/1'])
+    vi.advanceTimersByTime(2 * RELEASE_MS)
+    expect(gone).toEqual(['sensors/0', 'doors/1', 'sensors/1', 'sensors/2'])
+  } finally { small.close() }
+})
+
+/** a seeded generator, for the random runs below */
+function lcg (seed: number): () => number {
+  let s = seed >>> 0
+  return () => { s = (s * 1664525 + 1013904223) >>> 0; return s / 2 ** 32 }
+}
+
+for (const sameReach of [true, false]) {
+  const what = sameReach ? 'each subscriber announced with one reach' : 'reaches changing'
+  const inOrder = sameReach ? ', those on one topic in the order held' : ''
+  it(`random runs (${what}): each publish goes on once, within maxHoldMs${inOrder}, and close leaves no timer`, () => {
+    for (let seed = 1; seed <= 100; seed++) {
+      const r = lcg(seed)
+      const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T
+      const maxHold = 50
+      const hs = new Holds(maxHold, undefined, { bytes: 3, publishes: 2 })
+      const keys = ['b\u0000k0', 'b\u0000k1', 'b\u0000k2']
+      const reaches: Array<Array<[string]>> = [[['a/#']], [['b/#']], [['a/1'], ['c/#']], [['#']]]
+      const topics = ['a/1', 'a/2', 'b/1', 'c/1', 'd/1']
+      const calls: number[] = []
+      const order: Array<[number, string]> = []
+      // set, clear or hold; a publish let go does so too, at once, now and then (the writes it causes)
+      const act = (depth: number): void => {
+        const x = r()
+        const k = Math.floor(r() * keys.length)
+        if (x < 0.25) hs.set(keys[k] as string, sameReach ? reaches[k] as Reach : pick(reaches), 10 + Math.floor(r() * 100))
+        else if (x < 0.45) hs.clear(keys[k] as string)
+        else {
+          const id = calls.length
+          const topic = pick(topics)
+          const since = Date.now()
+          calls.push(0)
+          hs.hold(topic, 1 + Math.floor(r() * 2), () => {
+            calls[id] = (calls[id] as number) + 1
+            order.push([id, topic])
+            expect(Date.now() - since, `seed ${seed}: publish ${id} waited`).toBeLessThanOrEqual(maxHold)
+            if (depth < 2 && r() < 0.3) act(depth + 1)
+          })
+        }
+      }
+      for (let step = 0; step < 400; step++) {
+        act(0)
+        if (r() < 0.3) vi.advanceTimersByTime(Math.floor(r() * 3 * RELEASE_MS))
+      }
+      for (let i = 0; i < 4; i++) vi.advanceTimersByTime(maxHold + 1)
+      expect(calls.every((n) => n === 1), `seed ${seed}: each publish once`).toBe(true)
+      if (sameReach) {
+        const last = new Map<string, number>()
+        for (const [id, topic] of order) {
+          expect(id, `seed ${seed}: ${topic}`).toBeGreaterThan(last.get(topic) ?? -1)
+          last.set(topic, id)
+        }
+      }
+      hs.close()
+      expect(vi.getTimerCount()).toBe(0)
+    }
+  })
+}

@@ -49,6 +49,11 @@ export interface HoldStats {
 /** how often expired announcements are swept while there are any */
 const SWEEP_MS = 100
 
+/** the same filters and grants, in the same order */
+function sameReach (a: Reach, b: Reach): boolean {
+  return a.length === b.length && a.every(([f, g], i) => f === b[i]?.[0] && g === b[i]?.[1])
+}
+
 export function reaches (reach: Reach, topic: string): boolean {
   for (const [filter, grant] of reach) {
     if (matchTopic(filter, topic) && (grant === undefined || matchTopic(grant, topic))) return true
@@ -63,6 +68,14 @@ export class Holds {
   /** the next slice of a cleared subscriber's line, while there is one */
   private pump: NodeJS.Timeout | undefined
   private letting = false
+  /**
+   * Where the last slice stopped: `next`, then the rest of `it` (a Set iterator sees what is held later, and
+   * skips what went meanwhile). What it passed over was held by a congested subscriber, and stays so until
+   * one is cleared or announced with another reach, which bumps `gen`: a slice starts again from the oldest
+   * then. Without it, every slice of a line looked again at all that congested subscribers held ahead of it.
+   */
+  private cursor: { readonly gen: number, readonly it: Iterator<Held>, readonly next: Held } | undefined
+  private gen = 0
   readonly stats: HoldStats = { held: 0, timedOut: 0, heldMs: 0 }
 
   /**
@@ -78,6 +91,9 @@ export class Holds {
 
   /** `key` is congested for `ttlMs` unless renewed */
   set (key: string, reach: Reach, ttlMs: number): void {
+    // more congested never lets anything go; another reach may
+    const old = this.entries.get(key)
+    if (old !== undefined && !sameReach(old.reach, reach)) this.gen++
     this.entries.set(key, { reach, expiresAt: Date.now() + ttlMs, draining: false })
     this.sweep ??= setInterval(() => this.expire(), SWEEP_MS)
     this.sweep.unref()
@@ -88,6 +104,7 @@ export class Holds {
     const e = this.entries.get(key)
     if (e === undefined || e.draining) return
     e.draining = true
+    this.gen++
     this.letGo()
   }
 
@@ -141,6 +158,7 @@ export class Holds {
     this.sweep = undefined
     clearTimeout(this.pump)
     this.pump = undefined
+    this.cursor = undefined
     this.entries.clear()
     for (const h of this.held) { clearTimeout(h.timer); h.go() }
     this.held.clear()
@@ -151,7 +169,7 @@ export class Holds {
     const now = Date.now()
     let changed = false
     for (const e of this.entries.values()) if (!e.draining && e.expiresAt <= now) { e.draining = true; changed = true }
-    if (changed) this.letGo()
+    if (changed) { this.gen++; this.letGo() }
     if (this.entries.size === 0) { clearInterval(this.sweep); this.sweep = undefined }
   }
 
@@ -162,19 +180,32 @@ export class Holds {
    * nothing left to let go, the cleared subscribers' lines end.
    */
   private letGo (): void {
-    // (a publish let go can clear another subscriber: this loop sees what that lets go too)
+    // (a publish let go can clear another subscriber: the next slice sees what that lets go, from the oldest)
     if (this.pump !== undefined || this.letting) return
     this.letting = true
     try { this.slice() } finally { this.letting = false }
   }
 
   private slice (): void {
+    const gen = this.gen
+    const from = this.cursor?.gen === gen ? this.cursor : undefined
+    this.cursor = undefined
+    const it = from?.it ?? this.held.values()
+    let first = from !== undefined && this.held.has(from.next) ? from.next : undefined
     let bytes = 0
     let publishes = 0
-    for (const h of this.held) {
+    for (;;) {
+      let h = first
+      first = undefined
+      if (h === undefined) {
+        const n = it.next()
+        if (n.done === true) break
+        h = n.value
+      }
       if (this.blocks(h.topic)) continue
       if (publishes > 0 && (bytes + h.bytes > this.release.bytes || publishes >= this.release.publishes)) {
-        this.pump = setTimeout(() => { this.pump = undefined; this.letGo() }, RELEASE_MS)
+        this.cursor = { gen, it, next: h }
+        this.later()
         return
       }
       bytes += h.bytes
@@ -182,7 +213,15 @@ export class Holds {
       this.held.delete(h)
       clearTimeout(h.timer)
       h.go()
+      // it cleared a subscriber (or announced another reach): what that frees, this pass may have passed over
+      // already, ahead of what comes next: the next slice looks again from the oldest
+      if (this.gen !== gen && this.held.size > 0) { this.later(); return }
     }
     for (const [key, e] of this.entries) if (e.draining) this.entries.delete(key)
+  }
+
+  /** the next slice in RELEASE_MS */
+  private later (): void {
+    this.pump = setTimeout(() => { this.pump = undefined; this.letGo() }, RELEASE_MS)
   }
 }
