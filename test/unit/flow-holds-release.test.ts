@@ -95,7 +95,7 @@ it('an announcement that expires counts as cleared: its line goes a slice at a t
   expect(p.gone).toHaveLength(40)
 })
 
-it('a publish waits in the line at most maxHoldMs', () => {
+it('a publish still held by another congested subscriber when the line reaches it goes on after maxHoldMs', () => {
   const slow = new Holds(MAX_HOLD_MS, undefined, { bytes: MSG, publishes: 1 })
   try {
     slow.set(KEY, [['sensors/#']], 60_000)

@@ -16,7 +16,7 @@ import type { FlowControlConfig } from '../config/hardening-schema.js'
 import type { HookStage } from '../hooks/pipeline.js'
 import { isWillOf } from '../aedes/accessors.js'
 import { CongestionWatch, type CongestionLimits, type Usage } from './congestion.js'
-import { Holds, type HoldStats, type Reach, type ReleaseSlice } from './holds.js'
+import { DEFAULT_SLICE, Holds, type HoldStats, type Reach, type ReleaseSlice } from './holds.js'
 import type { FlowLink, FlowPeer } from './flow-link.js'
 
 /** an announcement is renewed this often while its subscriber stays congested, and lasts TTL_MS */
@@ -74,8 +74,8 @@ export type CutOffBounds = Pick<CongestionLimits, 'maxOutgoingBytes' | 'maxQueue
 export function releaseSlice (cfg: Pick<FlowControlConfig, 'highWater' | 'lowWater'>, bounds: CutOffBounds): ReleaseSlice {
   const share = (cfg.highWater - cfg.lowWater) / 2
   return {
-    bytes: bounds.maxOutgoingBytes > 0 ? Math.max(1, Math.floor(bounds.maxOutgoingBytes * share)) : 256 * 1024,
-    publishes: bounds.maxQueuedMessages > 0 ? Math.max(1, Math.floor(bounds.maxQueuedMessages * share)) : 256
+    bytes: bounds.maxOutgoingBytes > 0 ? Math.max(1, Math.floor(bounds.maxOutgoingBytes * share)) : DEFAULT_SLICE.bytes,
+    publishes: bounds.maxQueuedMessages > 0 ? Math.max(1, Math.floor(bounds.maxQueuedMessages * share)) : DEFAULT_SLICE.publishes
   }
 }
 

@@ -37,6 +37,9 @@ export interface ReleaseSlice { readonly bytes: number, readonly publishes: numb
 /** ms between two slices */
 export const RELEASE_MS = 2
 
+/** a slice where no bound gives one its size */
+export const DEFAULT_SLICE: ReleaseSlice = { bytes: 256 * 1024, publishes: 256 }
+
 export interface HoldStats {
   /** publishes that waited for a congested subscriber */
   held: number
@@ -86,7 +89,7 @@ export class Holds {
   constructor (
     private readonly maxHoldMs: number,
     private readonly replyOwner?: (topic: string) => string | undefined,
-    private readonly release: ReleaseSlice = { bytes: 256 * 1024, publishes: 256 }
+    private readonly release: ReleaseSlice = DEFAULT_SLICE
   ) {}
 
   /** `key` is congested for `ttlMs` unless renewed */
